@@ -1,0 +1,165 @@
+# Parley: one C binary (build/parley) with its tests and benchmarks.
+#
+#   make            build build/parley
+#   make run        install what is missing, build, start the embedded
+#                   PostgreSQL, migrate, serve on 127.0.0.1:8080
+#   make test       the same set-up, then every test under ASan + UBSan
+#   make lint       style, SQL-literal, raw-template and banned-call checks
+#   make deps       install missing Debian packages and npm modules
+#   SANITIZE=1      build with ASan + UBSan into build/asan (never mixed)
+#   V=1             print whole compiler lines
+
+CC	?= cc
+VERSION	 = 0.1.0
+
+ifeq ($(SANITIZE),1)
+BUILD	 = build/asan
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=undefined
+OPT	 = -O1 -g
+else
+BUILD	 = build
+SANFLAGS =
+OPT	?= -O2 -g
+endif
+
+PKGS	 = libpq libcurl libsodium libcjson libargon2 libcrypto libqrencode
+WARN	 = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	   -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wformat=2 \
+	   -Wvla -Wjump-misses-init -fno-common
+CPPFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Isrc \
+	   -DPARLEY_VERSION='"$(VERSION)"' \
+	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CFLAGS	+= $(OPT) $(WARN) $(SANFLAGS) -pthread -MMD -MP
+LDLIBS	 = -lcivetweb $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
+	   -pthread -lm
+LDFLAGS	+= $(SANFLAGS)
+
+# --- sources, by module (DESIGN.md layout) -------------------------------
+SRC_UTIL   = src/util/xmalloc.c src/util/buf.c src/util/arena.c \
+	     src/util/str.c src/util/utf8.c src/util/url.c src/util/time.c
+SRC_DB     = src/db/pool.c src/db/query.c src/db/migrate.c \
+	     src/db/embedded.c
+SRC_TMPL   = src/tmpl/mustache.c src/tmpl/loader.c
+SRC_CRYPTO = src/crypto/password.c src/crypto/token.c
+SRC_APP    = src/app/config.c src/app/log.c src/app/metrics.c \
+	     src/app/app.c src/app/routes.c
+SRC_HTTP   = src/http/server.c src/http/router.c src/http/req.c \
+	     src/http/resp.c src/http/form.c src/http/cookie.c \
+	     src/http/session.c src/http/csrf.c src/http/static.c \
+	     src/http/health.c
+SRC_MODEL  = src/model/org.c src/model/user.c src/model/throttle.c
+SRC_PANEL  = src/panel/panel.c src/panel/auth.c src/panel/dashboard.c \
+	     src/panel/settings.c
+
+SRC_LIB	 = $(SRC_UTIL) $(SRC_DB) $(SRC_TMPL) $(SRC_CRYPTO) $(SRC_APP) \
+	   $(SRC_HTTP) $(SRC_MODEL) $(SRC_PANEL)
+SRC_MAIN = src/main.c
+
+OBJ_LIB	 = $(SRC_LIB:%.c=$(BUILD)/obj/%.o)
+OBJ_MAIN = $(SRC_MAIN:%.c=$(BUILD)/obj/%.o)
+LIB	 = $(BUILD)/libparley.a
+
+# --- tests ---------------------------------------------------------------
+# Each tests/unit/test_*.c and tests/integration/*.c is one Check binary.
+TEST_UNIT  = $(sort $(wildcard tests/unit/test_*.c))
+TEST_INTEG = $(sort $(wildcard tests/integration/*.c))
+TEST_HARN  = tests/harness/harness.c tests/harness/pg.c tests/harness/http.c
+
+TEST_UNIT_BIN  = $(TEST_UNIT:tests/unit/%.c=$(BUILD)/tests/unit/%)
+TEST_SPEC_BIN  = $(BUILD)/tests/spec_runner
+TEST_INTEG_BIN = $(TEST_INTEG:tests/integration/%.c=$(BUILD)/tests/integration/%)
+OBJ_HARN       = $(TEST_HARN:%.c=$(BUILD)/obj/%.o)
+TEST_LIBS      = $(shell pkg-config --libs check 2>/dev/null)
+TEST_CFLAGS    = $(shell pkg-config --cflags check 2>/dev/null) -Itests
+
+ifeq ($(V),1)
+Q =
+else
+Q = @
+endif
+
+.PHONY: all run test test-build deps lint clean bench
+all: $(BUILD)/parley
+
+$(BUILD)/parley: $(OBJ_MAIN) $(LIB)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(OBJ_MAIN) $(LIB) $(LDLIBS)
+
+$(LIB): $(OBJ_LIB)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $(OBJ_LIB)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(TEST_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(TEST_LIBS) $(LDLIBS)
+
+$(TEST_SPEC_BIN): $(BUILD)/obj/tests/spec/spec_runner.o $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(TEST_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o \
+		   $(OBJ_HARN) $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(OBJ_HARN) $(LIB) $(TEST_LIBS) \
+	    $(LDLIBS)
+
+test-build: $(BUILD)/parley $(TEST_UNIT_BIN) $(TEST_SPEC_BIN) \
+	    $(TEST_INTEG_BIN)
+
+# --- the two commands ----------------------------------------------------
+run: deps
+	@$(MAKE) --no-print-directory all
+	./build/parley serve
+
+test: deps
+	@$(MAKE) --no-print-directory SANITIZE=1 test-build
+	@$(MAKE) --no-print-directory all
+	@tests/run-all.sh build/asan
+
+# Debian packages (one list), then npm modules for the browser tests.
+DEB_PKGS = gcc make pkg-config libcivetweb-dev libpq-dev \
+	   libcurl4-openssl-dev libcjson-dev libsodium-dev libargon2-dev \
+	   libssl-dev libqrencode-dev check postgresql-15 chromium fonts-liberation \
+	   clang-format
+# Quick when everything is there: one dpkg-query, one test for node_modules.
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	    grep -q '^install ok installed' || echo $$p; done); \
+	command -v node >/dev/null && command -v npm >/dev/null || \
+	    missing="$$missing nodejs npm"; \
+	if [ -n "$$(echo $$missing)" ]; then \
+	    echo "deps: installing$$(echo ' '$$missing)"; \
+	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	        --no-install-recommends $$missing >/dev/null || exit 1; \
+	fi
+	@if [ ! -d tests/browser/node_modules/playwright-core ] || \
+	    [ tests/browser/package-lock.json -nt tests/browser/node_modules ]; \
+	then echo "deps: npm ci (tests/browser)"; \
+	    (cd tests/browser && npm ci --no-audit --no-fund --silent) && \
+	    touch tests/browser/node_modules; fi
+
+lint:
+	@tests/lint.sh
+
+clean:
+	rm -rf build
+
+-include $(OBJ_LIB:.o=.d) $(OBJ_MAIN:.o=.d)
+-include $(wildcard $(BUILD)/obj/tests/*/*.d)

@@ -1,0 +1,196 @@
+/*
+ * app: start-up and tear-down of the shared context (see app.h). Order:
+ * crypto, embedded cluster, pool, migrations, templates, metrics and hooks;
+ * app_close() undoes them in reverse.
+ */
+#include "app/app.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "app/log.h"
+#include "app/metrics.h"
+#include "crypto/password.h"
+#include "crypto/token.h"
+#include "db/db.h"
+#include "http/resp.h"
+#include "http/router.h"
+#include "model/org.h"
+#include "model/user.h"
+#include "panel/panel.h"
+#include "tmpl/tmpl.h"
+#include "util/xmalloc.h"
+
+static bool	open_database(struct app *);
+
+static bool
+open_database(struct app *app)
+{
+	char	 conninfo[1024], err[512], *pgdir;
+
+	if (app->cfg.database_url != NULL) {
+		app->db = db_pool_new(app->cfg.database_url,
+		    app->cfg.db_pool_size, app->cfg.db_acquire_timeout_ms);
+		return app->db != NULL;
+	}
+	/*
+	 * 0711: the embedded cluster's user (postgres, when we are root) must
+	 * pass through to var/pg, but nobody need list var/; the master key in
+	 * it is a 0600 file of its own.
+	 */
+	if (mkdir(app->cfg.data_dir, 0711) != 0 && errno != EEXIST) {
+		fprintf(stderr, "parley: cannot create %s.\n",
+		    app->cfg.data_dir);
+		return false;
+	}
+	pgdir = xasprintf("%s/pg", app->cfg.data_dir);
+	app->pg = db_embedded_start(pgdir, 0, conninfo, sizeof(conninfo), err,
+	    sizeof(err));
+	free(pgdir);
+	if (app->pg == NULL) {
+		fprintf(stderr, "parley: the embedded PostgreSQL did not start: "
+		    "%s\n", err);
+		return false;
+	}
+	app->db = db_pool_new(conninfo, app->cfg.db_pool_size,
+	    app->cfg.db_acquire_timeout_ms);
+	return app->db != NULL;
+}
+
+bool
+app_open(struct app *app, bool migrate)
+{
+	char		 err[512];
+	struct db	*db;
+	int		 applied = 0;
+	static const char *patterns[256];
+
+	if (!crypto_init()) {
+		fprintf(stderr, "parley: libsodium could not start.\n");
+		return false;
+	}
+	log_set_level(log_level_parse(app->cfg.log_level));
+	app->templates_dir = xasprintf("%s/templates", app->cfg.home);
+	app->static_dir = xasprintf("%s/static", app->cfg.home);
+	app->migrations_dir = xasprintf("%s/migrations", app->cfg.home);
+	app->migrations_latest = db_migrations_latest(app->migrations_dir);
+	if (app->migrations_latest < 0) {
+		fprintf(stderr, "parley: cannot read migrations in %s.\n",
+		    app->migrations_dir);
+		return false;
+	}
+	if (!open_database(app))
+		return false;
+	if (migrate) {
+		if ((db = db_acquire(app->db)) == NULL) {
+			fprintf(stderr, "parley: cannot connect to PostgreSQL "
+			    "(check PARLEY_DATABASE_URL).\n");
+			return false;
+		}
+		if (!db_migrate(db, app->migrations_dir, &applied, err,
+		    sizeof(err))) {
+			db_release(db);
+			fprintf(stderr, "parley: migrations refused: %s\n", err);
+			return false;
+		}
+		db_release(db);
+		if (applied > 0)
+			log_info("app", "msg=\"migrations applied\" count=%d "
+			    "version=%d", applied, app->migrations_latest);
+	}
+	app->tmpl = tmpl_set_new();
+	if (!tmpl_set_load_dir(app->tmpl, app->templates_dir, err,
+	    sizeof(err))) {
+		fprintf(stderr, "parley: template error: %s\n", err);
+		return false;
+	}
+	app->routes = app_routes;
+	app->n_routes = app_n_routes;
+	for (int i = 0; i < app_n_routes && i < 256; i++)
+		patterns[i] = app_routes[i].pattern;
+	metrics_init(app_n_routes, patterns);
+	router_set_hooks(&(struct router_hooks){
+	    .load_principal = panel_load_principal,
+	});
+	resp_set_page_hook(panel_decorate);
+	return true;
+}
+
+void
+app_close(struct app *app)
+{
+	metrics_free();
+	tmpl_set_free(app->tmpl);
+	app->tmpl = NULL;
+	db_pool_free(app->db);
+	app->db = NULL;
+	db_embedded_stop(app->pg);
+	app->pg = NULL;
+	free(app->templates_dir);
+	free(app->static_dir);
+	free(app->migrations_dir);
+	app->templates_dir = app->static_dir = app->migrations_dir = NULL;
+	config_free(&app->cfg);
+}
+
+bool
+app_bootstrap_owner(struct app *app)
+{
+	struct db	*db;
+	int64_t		 n = 0, org_id, user_id;
+	char		 generated[21], hash[PASSWORD_HASH_MAX];
+	const char	*pw = app->cfg.admin_password;
+	enum db_status	 st;
+	bool		 ok = false;
+
+	if ((db = db_acquire(app->db)) == NULL) {
+		fprintf(stderr, "parley: cannot connect to PostgreSQL.\n");
+		return false;
+	}
+	if (user_count_any_org(db, &n) != DB_OK)
+		goto out;
+	if (n > 0) {
+		ok = true;
+		goto out;
+	}
+	if (pw == NULL) {
+		password_generate(generated, sizeof(generated));
+		pw = generated;
+	}
+	if (!password_hash(pw, hash))
+		goto out;
+	if (db_tx_begin(db) != DB_OK)
+		goto out;
+	st = org_create(db, app->cfg.admin_org, &org_id);
+	if (st == DB_OK)
+		st = user_create(db, app->cfg.admin_email, hash, &user_id);
+	if (st == DB_OK)
+		st = user_membership_set(db, org_id, user_id, "owner");
+	if (st == DB_OK)
+		st = db_tx_commit(db);
+	db_tx_rollback(db);
+	if (st == DB_CONFLICT) {
+		/* Another process created the first owner at the same time. */
+		ok = true;
+		goto out;
+	}
+	if (st != DB_OK)
+		goto out;
+	fprintf(stderr,
+	    "\n  Parley's first owner was created. Sign in at %s/login\n"
+	    "    email:    %s\n"
+	    "    password: %s\n"
+	    "  %s\n\n", app->cfg.public_url, app->cfg.admin_email,
+	    pw == generated ? generated : "(from PARLEY_ADMIN_PASSWORD)",
+	    pw == generated ? "This password is shown once: keep it "
+	    "somewhere safe, then change it under Settings." : "");
+	ok = true;
+out:
+	db_release(db);
+	if (!ok)
+		fprintf(stderr, "parley: could not create the first owner.\n");
+	return ok;
+}

@@ -1,0 +1,231 @@
+/*
+ * config: environment → struct config (see config.h).
+ */
+#include "app/config.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/str.h"
+#include "util/xmalloc.h"
+
+static bool	get_int(const char *, int, int, int, int *, char *, size_t);
+static bool	parse_listen(struct config *, char *, size_t);
+static bool	parse_public_url(struct config *, char *, size_t);
+static char	*find_home(void);
+static char	*env_dup(const char *, const char *);
+
+static char *
+env_dup(const char *name, const char *dflt)
+{
+	const char	*v = getenv(name);
+
+	if (v == NULL || *v == '\0')
+		return dflt ? xstrdup(dflt) : NULL;
+	return xstrdup(v);
+}
+
+static bool
+get_int(const char *name, int dflt, int min, int max, int *out, char *err,
+    size_t errlen)
+{
+	const char	*v = getenv(name);
+	int64_t		 n;
+
+	if (v == NULL || *v == '\0') {
+		*out = dflt;
+		return true;
+	}
+	if (!str_to_i64(v, &n) || n < min || n > max) {
+		snprintf(err, errlen, "%s must be a whole number from %d to %d "
+		    "(got \"%.40s\").", name, min, max, v);
+		return false;
+	}
+	*out = (int)n;
+	return true;
+}
+
+/* PARLEY_LISTEN is "host:port" with an IPv4 host or "[v6]:port". */
+static bool
+parse_listen(struct config *cfg, char *err, size_t errlen)
+{
+	const char	*colon = strrchr(cfg->listen, ':');
+	size_t		 hlen;
+	int64_t		 port;
+	const char	*host = cfg->listen;
+
+	if (colon == NULL || !str_to_i64(colon + 1, &port) || port < 0 ||
+	    port > 65535)
+		goto bad;
+	hlen = (size_t)(colon - host);
+	if (hlen == 0 || hlen >= sizeof(cfg->listen_host))
+		goto bad;
+	memcpy(cfg->listen_host, host, hlen);
+	cfg->listen_host[hlen] = '\0';
+	for (size_t i = 0; i < hlen; i++)
+		if (!strchr("0123456789.abcdefABCDEF:[]", host[i]))
+			goto bad;
+	cfg->listen_port = (int)port;
+	return true;
+bad:
+	snprintf(err, errlen, "PARLEY_LISTEN must be address:port, e.g. "
+	    "127.0.0.1:8080 (got \"%.60s\").", cfg->listen);
+	return false;
+}
+
+static bool
+parse_public_url(struct config *cfg, char *err, size_t errlen)
+{
+	char		*u = cfg->public_url;
+	const char	*rest, *slash;
+	size_t		 n = strlen(u), olen;
+
+	while (n > 0 && u[n - 1] == '/')
+		u[--n] = '\0';
+	if (str_starts_with(u, "https://")) {
+		cfg->public_is_https = true;
+		rest = u + 8;
+	} else if (str_starts_with(u, "http://"))
+		rest = u + 7;
+	else
+		goto bad;
+	if (*rest == '\0' || str_has_ctl(u) || strchr(u, ' ') ||
+	    strchr(u, '?') || strchr(u, '#') || strchr(rest, '@'))
+		goto bad;
+	slash = strchr(rest, '/');
+	olen = slash ? (size_t)(slash - u) : n;
+	if (olen >= sizeof(cfg->public_origin))
+		goto bad;
+	memcpy(cfg->public_origin, u, olen);
+	cfg->public_origin[olen] = '\0';
+	return true;
+bad:
+	snprintf(err, errlen, "PARLEY_PUBLIC_URL must be an http:// or "
+	    "https:// URL with no query, e.g. https://parley.example.com "
+	    "(got \"%.60s\").", u);
+	return false;
+}
+
+/*
+ * The directory holding templates/: PARLEY_HOME, else the nearest of the
+ * executable's ancestors that has one (build/parley → the repo), else cwd.
+ */
+static char *
+find_home(void)
+{
+	char		 exe[PATH_MAX], probe[PATH_MAX + 16];
+	ssize_t		 n;
+	struct stat	 sb;
+	const char	*v = getenv("PARLEY_HOME");
+
+	if (v != NULL && *v != '\0')
+		return xstrdup(v);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		for (int depth = 0; depth < 4; depth++) {
+			char	*slash = strrchr(exe, '/');
+
+			if (slash == NULL || slash == exe)
+				break;
+			*slash = '\0';
+			snprintf(probe, sizeof(probe), "%s/templates", exe);
+			if (stat(probe, &sb) == 0 && S_ISDIR(sb.st_mode))
+				return xstrdup(exe);
+		}
+	}
+	return xstrdup(".");
+}
+
+bool
+config_load(struct config *cfg, char *err, size_t errlen)
+{
+	long	 ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int	 dflt_workers;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (ncpu < 1)
+		ncpu = 1;
+	/* Workers mostly wait on the LLM and providers, not on the CPU. */
+	dflt_workers = (int)(ncpu * 8 > 64 ? 64 : ncpu * 8);
+
+	cfg->database_url = env_dup("PARLEY_DATABASE_URL", NULL);
+	cfg->listen = env_dup("PARLEY_LISTEN", "127.0.0.1:8080");
+	cfg->public_url = env_dup("PARLEY_PUBLIC_URL", NULL);
+	cfg->home = find_home();
+	cfg->data_dir = env_dup("PARLEY_DATA_DIR", NULL);
+	if (cfg->data_dir == NULL)
+		cfg->data_dir = xasprintf("%s/var", cfg->home);
+	cfg->master_key_file = env_dup("PARLEY_MASTER_KEY_FILE", NULL);
+	if (cfg->master_key_file == NULL)
+		cfg->master_key_file = xasprintf("%s/master.key",
+		    cfg->data_dir);
+	cfg->admin_email = env_dup("PARLEY_ADMIN_EMAIL", "admin@example.com");
+	cfg->admin_password = env_dup("PARLEY_ADMIN_PASSWORD", NULL);
+	cfg->admin_org = env_dup("PARLEY_ADMIN_ORG", "My Organization");
+	cfg->log_level = env_dup("PARLEY_LOG_LEVEL", "info");
+	cfg->dev = getenv("PARLEY_DEV") && strcmp(getenv("PARLEY_DEV"), "1") == 0;
+
+	if (!parse_listen(cfg, err, errlen))
+		return false;
+	if (cfg->public_url == NULL)
+		cfg->public_url = xasprintf("http://%s:%d",
+		    strcmp(cfg->listen_host, "0.0.0.0") == 0 ? "127.0.0.1" :
+		    cfg->listen_host, cfg->listen_port);
+	if (!parse_public_url(cfg, err, errlen))
+		return false;
+	if (!str_eq(cfg->log_level, "debug") && !str_eq(cfg->log_level, "info") &&
+	    !str_eq(cfg->log_level, "warn") && !str_eq(cfg->log_level, "error")) {
+		snprintf(err, errlen, "PARLEY_LOG_LEVEL must be debug, info, "
+		    "warn or error (got \"%.20s\").", cfg->log_level);
+		return false;
+	}
+	if (strchr(cfg->admin_email, '@') == NULL) {
+		snprintf(err, errlen, "PARLEY_ADMIN_EMAIL must be an email "
+		    "address (got \"%.60s\").", cfg->admin_email);
+		return false;
+	}
+	if (cfg->admin_password && strlen(cfg->admin_password) < 12) {
+		snprintf(err, errlen, "PARLEY_ADMIN_PASSWORD must be at least "
+		    "12 characters long.");
+		return false;
+	}
+	return get_int("PARLEY_WORKERS", dflt_workers, 1, 1024, &cfg->workers,
+	    err, errlen) &&
+	    get_int("PARLEY_HTTP_THREADS", 64, 4, 4096, &cfg->http_threads,
+	    err, errlen) &&
+	    get_int("PARLEY_DB_POOL_SIZE", 16, 1, 512, &cfg->db_pool_size,
+	    err, errlen) &&
+	    get_int("PARLEY_DB_ACQUIRE_TIMEOUT_MS", 3000, 1, 60000,
+	    &cfg->db_acquire_timeout_ms, err, errlen) &&
+	    get_int("PARLEY_SESSION_IDLE_MINUTES", 720, 1, 525600,
+	    &cfg->session_idle_minutes, err, errlen) &&
+	    get_int("PARLEY_SESSION_MAX_HOURS", 168, 1, 8760,
+	    &cfg->session_max_hours, err, errlen) &&
+	    get_int("PARLEY_LOGIN_MAX_FAILURES", 5, 1, 1000,
+	    &cfg->login_max_failures, err, errlen) &&
+	    get_int("PARLEY_LOGIN_WINDOW_MINUTES", 15, 1, 1440,
+	    &cfg->login_window_minutes, err, errlen);
+}
+
+void
+config_free(struct config *cfg)
+{
+	free(cfg->database_url);
+	free(cfg->listen);
+	free(cfg->public_url);
+	free(cfg->home);
+	free(cfg->data_dir);
+	free(cfg->master_key_file);
+	free(cfg->admin_email);
+	if (cfg->admin_password)
+		memset(cfg->admin_password, 0, strlen(cfg->admin_password));
+	free(cfg->admin_password);
+	free(cfg->admin_org);
+	free(cfg->log_level);
+	memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,45 @@
+/*
+ * config: PARLEY_* environment variables → struct config (DESIGN.md,
+ * "Interfaces that stay stable"). A bad value stops start-up with one
+ * sentence naming the variable. Read once at start; read-only after.
+ */
+#ifndef PARLEY_APP_CONFIG_H
+#define PARLEY_APP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct config {
+	char	*database_url;		/* NULL: start the embedded cluster */
+	char	*listen;		/* CivetWeb listening_ports form */
+	char	 listen_host[64];
+	int	 listen_port;
+	char	*public_url;		/* no trailing slash */
+	char	 public_origin[256];	/* scheme://host[:port] of public_url */
+	bool	 public_is_https;
+	char	*home;			/* holds templates/ static/ migrations/ */
+	char	*data_dir;		/* var/: embedded cluster, master key */
+	char	*master_key_file;
+	int	 workers;		/* reply pool size */
+	int	 http_threads;
+	int	 db_pool_size;
+	int	 db_acquire_timeout_ms;
+	int	 session_idle_minutes;
+	int	 session_max_hours;
+	int	 login_max_failures;
+	int	 login_window_minutes;
+	char	*admin_email;		/* first owner, when no user exists */
+	char	*admin_password;	/* NULL: generate and print one */
+	char	*admin_org;
+	bool	 dev;			/* PARLEY_DEV=1: reload templates */
+	char	*log_level;
+};
+
+/*
+ * Fills cfg from the environment. On a bad value returns false with one
+ * sentence naming the variable in err. cfg owns its strings.
+ */
+bool	 config_load(struct config *cfg, char *err, size_t errlen);
+void	 config_free(struct config *cfg);
+
+#endif

@@ -1,0 +1,178 @@
+/*
+ * db: PostgreSQL access for every module that owns tables.
+ *
+ * - A bounded, thread-safe pool of libpq connections. db_acquire() waits at
+ *   most the pool's acquire timeout and returns NULL when no connection can
+ *   be had (pool exhausted, or PostgreSQL down): callers answer 503.
+ * - Queries take `$n` parameters only, passed as typed db_param values and
+ *   terminated by DB_END; the SQL argument is always a string literal
+ *   (`make lint` checks). SQLSTATE is mapped to enum db_status here and
+ *   nowhere else.
+ * - Transactions are explicit: db_tx_begin / db_tx_commit, and the caller's
+ *   `out:` path calls db_tx_rollback when commit did not happen (rollback is
+ *   a no-op outside a transaction).
+ *
+ * A struct db is used by one thread at a time: whoever acquired it.
+ */
+#ifndef PARLEY_DB_DB_H
+#define PARLEY_DB_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+enum db_status {
+	DB_OK = 0,
+	DB_NOT_FOUND,	/* no row where one was required (set by callers) */
+	DB_CONFLICT,	/* 23505 unique violation, 40001/40P01 serialization */
+	DB_INVALID,	/* 23503 fk, 23514 check, 23502 not null, 22xxx data */
+	DB_UNAVAILABLE,	/* connection lost, server shutting down, timeout,
+			   or any other error (logged once, here) */
+};
+
+enum db_param_kind {
+	DB_P_END = 0,
+	DB_P_NULL,
+	DB_P_TEXT,	/* NUL-terminated; NULL pointer sends SQL NULL */
+	DB_P_BYTES,	/* binary (bytea), explicit length */
+	DB_P_I64,
+	DB_P_BOOL,
+	DB_P_F64,
+};
+
+struct db_param {
+	enum db_param_kind	 kind;
+	const char		*s;
+	size_t			 len;
+	int64_t			 i;
+	double			 f;
+};
+
+#define DB_END		((struct db_param){ .kind = DB_P_END })
+#define DB_NULL		((struct db_param){ .kind = DB_P_NULL })
+#define DB_TEXT(x)	((struct db_param){ .kind = DB_P_TEXT, .s = (x) })
+#define DB_BYTES(p, n)	((struct db_param){ .kind = DB_P_BYTES, \
+			    .s = (const char *)(p), .len = (n) })
+#define DB_I64(x)	((struct db_param){ .kind = DB_P_I64, .i = (x) })
+#define DB_BOOL(x)	((struct db_param){ .kind = DB_P_BOOL, .i = (x) ? 1 : 0 })
+#define DB_F64(x)	((struct db_param){ .kind = DB_P_F64, .f = (x) })
+
+/* Most parameters one statement may take. */
+#define DB_MAX_PARAMS	32
+
+struct db_pool;
+
+/* One pooled connection. `conn` is for db/ itself and LISTEN users. */
+struct db {
+	PGconn		*conn;
+	struct db_pool	*pool;
+	bool		 in_tx;
+	bool		 broken;	/* reset before it is handed out again */
+};
+
+/* A query result; a PGresult never outlives the function that made it. */
+struct db_res {
+	PGresult	*pg;
+	int		 n_rows;
+};
+
+struct db_pool_stats {
+	int		 size;		/* connections allowed */
+	int		 open;		/* connections made */
+	int		 in_use;
+	uint64_t	 acquired;	/* total successful acquires */
+	uint64_t	 waits;		/* acquires that had to wait */
+	uint64_t	 timeouts;	/* acquires that gave up */
+};
+
+/*
+ * Makes a pool of at most `size` connections to `conninfo` (libpq syntax).
+ * Connections open lazily; nothing is connected here, so a pool can be made
+ * while PostgreSQL is down. Returns NULL only for a bad argument.
+ */
+struct db_pool	*db_pool_new(const char *conninfo, int size,
+		    int acquire_timeout_ms);
+/* Closes every connection; all must have been released. NULL is a no-op. */
+void		 db_pool_free(struct db_pool *pool);
+/*
+ * Takes a connection, opening or re-opening one as needed. NULL when none
+ * can be had within the timeout or PostgreSQL cannot be reached.
+ */
+struct db	*db_acquire(struct db_pool *pool)
+		    __attribute__((warn_unused_result));
+/* Gives a connection back; rolls back an open transaction first. */
+void		 db_release(struct db *db);
+void		 db_pool_get_stats(struct db_pool *pool, struct db_pool_stats *st);
+const char	*db_pool_conninfo(const struct db_pool *pool);
+
+/*
+ * Runs one statement with parameters (a DB_END-terminated list). On DB_OK,
+ * *res holds the rows (res may be NULL when they are not wanted); call
+ * db_res_clear() in every case. Text results are returned.
+ */
+enum db_status	 db_query(struct db *db, struct db_res *res, const char *sql,
+		    ...) __attribute__((warn_unused_result));
+/* db_query without a result. */
+enum db_status	 db_exec(struct db *db, const char *sql, ...)
+		    __attribute__((warn_unused_result));
+
+void		 db_res_clear(struct db_res *res);
+bool		 db_res_isnull(const struct db_res *res, int row, int col);
+/* Text of a field; "" for NULL. Owned by res. */
+const char	*db_res_text(const struct db_res *res, int row, int col);
+int64_t		 db_res_i64(const struct db_res *res, int row, int col);
+bool		 db_res_bool(const struct db_res *res, int row, int col);
+double		 db_res_f64(const struct db_res *res, int row, int col);
+/* bytea in hex output form decoded into a malloc'd buffer (caller frees). */
+unsigned char	*db_res_bytes(const struct db_res *res, int row, int col,
+		    size_t *len);
+
+enum db_status	 db_tx_begin(struct db *db) __attribute__((warn_unused_result));
+enum db_status	 db_tx_commit(struct db *db) __attribute__((warn_unused_result));
+/* Safe to call anywhere: does nothing outside a transaction. */
+void		 db_tx_rollback(struct db *db);
+
+/* The readable name of a status, for logs. */
+const char	*db_status_str(enum db_status st);
+
+/* --- migrations (db/migrate.c) --- */
+
+/*
+ * Applies every pending migrations/NNNN_name.sql in `dir`, in order, each in
+ * its own transaction, recorded in schema_migrations(version, name,
+ * checksum, applied_at), all under a PostgreSQL advisory lock so concurrent
+ * processes are safe. Refuses (false, sentence in err) when an applied
+ * file's checksum changed or a file name is malformed. *n_applied gets the
+ * count applied now (may be NULL).
+ */
+bool		 db_migrate(struct db *db, const char *dir, int *n_applied,
+		    char *err, size_t errlen);
+/* The highest version among the files in dir (0 for none); -1 on error. */
+int		 db_migrations_latest(const char *dir);
+/* The highest applied version; -1 when the database cannot say. */
+int		 db_migrations_applied(struct db *db);
+
+/* --- the embedded cluster (db/embedded.c) --- */
+
+struct db_embedded;
+
+/*
+ * Starts (initialising on first use) a private PostgreSQL cluster with its
+ * data in `dir`/data and its socket in `dir`/run, listening on no TCP port
+ * when `port` is 0 (socket only, port 5432 in the socket name), else on
+ * 127.0.0.1:port as well. When run as root, the cluster runs as an
+ * unprivileged user (PARLEY_PG_USER, default "postgres") since PostgreSQL
+ * refuses root; `dir` is chowned to that user. Server binaries come from
+ * PARLEY_PG_BIN (default /usr/lib/postgresql/15/bin). Creates the database
+ * "parley" if missing. conninfo (size conninfo_len) receives a libpq
+ * connection string for it. Returns NULL with a sentence in err on failure.
+ */
+struct db_embedded *db_embedded_start(const char *dir, int port,
+		    char *conninfo, size_t conninfo_len, char *err,
+		    size_t errlen);
+/* Stops the cluster (fast shutdown) and frees the handle; NULL is a no-op. */
+void		 db_embedded_stop(struct db_embedded *e);
+
+#endif

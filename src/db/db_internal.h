@@ -1,0 +1,48 @@
+/*
+ * db_internal: what the files of db/ share with each other and with the
+ * unit tests (tests/unit/test_db.c), but not with the rest of the program.
+ * Nothing outside src/db/ and tests/ includes this header.
+ */
+#ifndef PARLEY_DB_DB_INTERNAL_H
+#define PARLEY_DB_DB_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "db/db.h"
+
+/*
+ * The one SQLSTATE → enum db_status mapping (pure). NULL or a malformed
+ * code (no SQLSTATE means the connection or libpq failed) is
+ * DB_UNAVAILABLE. Never returns DB_OK or DB_NOT_FOUND.
+ */
+enum db_status	 db_status_from_sqlstate(const char *sqlstate);
+
+/*
+ * Classifies a finished PGresult for `db`: DB_OK for COMMAND_OK and
+ * TUPLES_OK, else db_status_from_sqlstate() of its error. A lost
+ * connection marks db broken. DB_UNAVAILABLE is logged here, once;
+ * DB_CONFLICT and DB_INVALID are the caller's business and are not.
+ * Also refreshes db->in_tx from the connection. Does not clear r.
+ */
+enum db_status	 db_result_status(struct db *db, const PGresult *r);
+
+/*
+ * Writes one log line to stderr:
+ *   level=error module=db msg="<msg>[: <detail>]"[ sqlstate=XXXXX]
+ * detail (may be NULL) is a libpq or server message, quoted and reduced to
+ * its first line. Never pass parameter values: they may be secrets.
+ */
+void		 db_log_error(const char *msg, const char *detail,
+		    const char *sqlstate);
+
+/*
+ * Splits a migration file name "NNNN_name.sql" (4 or more digits, an
+ * underscore, a lowercase name of [a-z0-9_] starting with a letter) into
+ * its version and name (name_len bytes, terminated). False when the name
+ * does not have that shape or the version does not fit an int.
+ */
+bool		 db_migration_parse_name(const char *file, int *version,
+		    char *name, size_t name_len);
+
+#endif

@@ -1,0 +1,427 @@
+/*
+ * db/pool.c: a bounded pool of libpq connections.
+ *
+ * DESIGN. The pool is a fixed array of `size` slots, each a struct db whose
+ * connection opens lazily on the first acquire that picks it. One mutex
+ * guards the slot flags and the counters; one condition variable (on the
+ * monotonic clock) wakes waiters when a slot is released. Connecting,
+ * resetting and the release-time ROLLBACK happen outside the mutex: they
+ * talk to the server, and holding the lock across a network round trip
+ * would stall every other acquire behind one slow connect.
+ *
+ * Failure handling. A connection is marked broken by query.c when libpq
+ * reports it lost; release then closes it and the next acquire of that slot
+ * reconnects. An idle connection whose server went away (restart, fast
+ * shutdown) is noticed at acquire time without a round trip: its socket
+ * polls readable and PQconsumeInput() fails or leaves it CONNECTION_BAD.
+ * Every connection carries connect_timeout (3 s unless the caller set one)
+ * so that acquire answers NULL quickly while PostgreSQL is down instead of
+ * hanging callers that should be answering 503. A connect failure is logged
+ * when the pool goes from up to down, and recovery when it comes back, so an
+ * outage produces two lines, not one per request.
+ *
+ * Thread-safety: every function may be called from any thread; a struct db
+ * handed out belongs to the acquiring thread until db_release().
+ */
+#include "db/db.h"
+#include "db/db_internal.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/xmalloc.h"
+
+/* Seconds libpq may spend on one connection attempt, unless set. */
+#define POOL_CONNECT_TIMEOUT	"3"
+#define POOL_APP_NAME		"parley"
+/* Room for the caller's keywords plus the two we may add and the NULL. */
+#define POOL_EXTRA_KEYS		3
+
+struct db_pool {
+	char		 *conninfo;
+	PQconninfoOption *opts;		/* owns the strings keys/vals point at */
+	const char	**keys;
+	const char	**vals;
+	int		  size;
+	int		  acquire_timeout_ms;
+
+	pthread_mutex_t	  mu;
+	pthread_cond_t	  cv;
+	struct db	 *slots;
+	bool		 *busy;		/* guarded by mu, like all below */
+	int		  n_open;
+	int		  n_in_use;
+	bool		  is_down;	/* last connect attempt failed */
+	uint64_t	  n_acquired;
+	uint64_t	  n_waits;
+	uint64_t	  n_timeouts;
+};
+
+static bool	 pool_build_params(struct db_pool *);
+static int	 pool_pick(struct db_pool *);
+static bool	 pool_conn_ready(struct db_pool *, struct db *);
+static bool	 pool_conn_stale(PGconn *);
+static void	 pool_close(struct db_pool *, struct db *);
+static void	 pool_give_back(struct db_pool *, struct db *, bool);
+static void	 deadline_after(struct timespec *, int);
+static void	 ignore_notice(void *, const char *);
+
+struct db_pool *
+db_pool_new(const char *conninfo, int size, int acquire_timeout_ms)
+{
+	struct db_pool		*pool;
+	pthread_condattr_t	 ca;
+
+	if (conninfo == NULL || size <= 0 || acquire_timeout_ms < 0)
+		return NULL;
+
+	pool = xcalloc(1, sizeof(*pool));
+	pool->conninfo = xstrdup(conninfo);
+	pool->size = size;
+	pool->acquire_timeout_ms = acquire_timeout_ms;
+	if (!pool_build_params(pool)) {
+		db_log_error("bad connection string", NULL, NULL);
+		PQconninfoFree(pool->opts);
+		free(pool->conninfo);
+		free(pool);
+		return NULL;
+	}
+	pool->slots = xcalloc((size_t)size, sizeof(*pool->slots));
+	pool->busy = xcalloc((size_t)size, sizeof(*pool->busy));
+	for (int i = 0; i < size; i++)
+		pool->slots[i].pool = pool;
+
+	pthread_mutex_init(&pool->mu, NULL);
+	/* Waits are measured on the monotonic clock: wall-clock jumps must
+	 * neither cut short nor stretch an acquire timeout. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&pool->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	return pool;
+}
+
+void
+db_pool_free(struct db_pool *pool)
+{
+	if (pool == NULL)
+		return;
+	for (int i = 0; i < pool->size; i++) {
+		assert(!pool->busy[i]);
+		if (pool->slots[i].conn != NULL)
+			PQfinish(pool->slots[i].conn);
+	}
+	pthread_cond_destroy(&pool->cv);
+	pthread_mutex_destroy(&pool->mu);
+	free(pool->slots);
+	free(pool->busy);
+	free(pool->keys);
+	free(pool->vals);
+	PQconninfoFree(pool->opts);
+	free(pool->conninfo);
+	free(pool);
+}
+
+struct db *
+db_acquire(struct db_pool *pool)
+{
+	struct timespec	 deadline;
+	struct db	*db;
+	bool		 has_waited = false;
+	int		 idx;
+	int		 rc;
+
+	deadline_after(&deadline, pool->acquire_timeout_ms);
+
+	pthread_mutex_lock(&pool->mu);
+	while ((idx = pool_pick(pool)) < 0) {
+		if (!has_waited) {
+			has_waited = true;
+			pool->n_waits++;
+		}
+		rc = pthread_cond_timedwait(&pool->cv, &pool->mu, &deadline);
+		if (rc == ETIMEDOUT && (idx = pool_pick(pool)) < 0) {
+			pool->n_timeouts++;
+			pthread_mutex_unlock(&pool->mu);
+			return NULL;
+		}
+		if (idx >= 0)
+			break;
+	}
+	pool->busy[idx] = true;
+	pool->n_in_use++;
+	pthread_mutex_unlock(&pool->mu);
+
+	db = &pool->slots[idx];
+	if (!pool_conn_ready(pool, db)) {
+		pool_give_back(pool, db, false);
+		return NULL;
+	}
+	db->in_tx = false;
+
+	pthread_mutex_lock(&pool->mu);
+	pool->n_acquired++;
+	pthread_mutex_unlock(&pool->mu);
+	return db;
+}
+
+void
+db_release(struct db *db)
+{
+	PGTransactionStatusType	 ts;
+	PGresult		*r;
+
+	if (db == NULL)
+		return;
+
+	if (db->conn != NULL && !db->broken) {
+		ts = PQtransactionStatus(db->conn);
+		if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
+			/* The caller's out: path forgot db_tx_rollback, or
+			 * never got there: the next user must start clean. */
+			r = PQexec(db->conn, "ROLLBACK");
+			if (PQresultStatus(r) != PGRES_COMMAND_OK)
+				db->broken = true;
+			PQclear(r);
+		} else if (ts != PQTRANS_IDLE) {
+			/* Busy (a query in flight) or unknown: not reusable. */
+			db->broken = true;
+		}
+	}
+	db->in_tx = false;
+	pool_give_back(db->pool, db, true);
+}
+
+void
+db_pool_get_stats(struct db_pool *pool, struct db_pool_stats *st)
+{
+	pthread_mutex_lock(&pool->mu);
+	st->size = pool->size;
+	st->open = pool->n_open;
+	st->in_use = pool->n_in_use;
+	st->acquired = pool->n_acquired;
+	st->waits = pool->n_waits;
+	st->timeouts = pool->n_timeouts;
+	pthread_mutex_unlock(&pool->mu);
+}
+
+const char *
+db_pool_conninfo(const struct db_pool *pool)
+{
+	return pool->conninfo;
+}
+
+/*
+ * Parses the caller's conninfo (key=value or URI) once, then adds
+ * application_name and connect_timeout when absent, as arrays for
+ * PQconnectdbParams. Parsing up front also rejects a malformed string at
+ * pool creation rather than at the first request.
+ */
+static bool
+pool_build_params(struct db_pool *pool)
+{
+	PQconninfoOption	*o;
+	char			*errmsg = NULL;
+	bool			 has_app = false;
+	bool			 has_timeout = false;
+	size_t			 n = 0;
+
+	pool->opts = PQconninfoParse(pool->conninfo, &errmsg);
+	if (pool->opts == NULL) {
+		PQfreemem(errmsg);
+		return false;
+	}
+	for (o = pool->opts; o->keyword != NULL; o++)
+		n++;
+	pool->keys = xcalloc(n + POOL_EXTRA_KEYS, sizeof(*pool->keys));
+	pool->vals = xcalloc(n + POOL_EXTRA_KEYS, sizeof(*pool->vals));
+
+	n = 0;
+	for (o = pool->opts; o->keyword != NULL; o++) {
+		if (o->val == NULL || *o->val == '\0')
+			continue;
+		if (strcmp(o->keyword, "application_name") == 0)
+			has_app = true;
+		if (strcmp(o->keyword, "connect_timeout") == 0)
+			has_timeout = true;
+		pool->keys[n] = o->keyword;
+		pool->vals[n] = o->val;
+		n++;
+	}
+	if (!has_app) {
+		pool->keys[n] = "application_name";
+		pool->vals[n] = POOL_APP_NAME;
+		n++;
+	}
+	if (!has_timeout) {
+		pool->keys[n] = "connect_timeout";
+		pool->vals[n] = POOL_CONNECT_TIMEOUT;
+		n++;
+	}
+	pool->keys[n] = NULL;
+	pool->vals[n] = NULL;
+	return true;
+}
+
+/*
+ * A free slot, preferring one with a healthy open connection so that the
+ * pool stays as small as the load needs; -1 when all are busy. Called with
+ * mu held.
+ */
+static int
+pool_pick(struct db_pool *pool)
+{
+	int	 empty = -1;
+
+	for (int i = 0; i < pool->size; i++) {
+		if (pool->busy[i])
+			continue;
+		if (pool->slots[i].conn != NULL && !pool->slots[i].broken)
+			return i;
+		if (empty < 0)
+			empty = i;
+	}
+	return empty;
+}
+
+/* Makes the slot's connection usable: reconnects when absent, broken or
+ * stale. False (logged on the first failure of an outage) when it cannot. */
+static bool
+pool_conn_ready(struct db_pool *pool, struct db *db)
+{
+	PGconn	*conn;
+	bool	 was_down;
+
+	if (db->conn != NULL && !db->broken &&
+	    PQstatus(db->conn) == CONNECTION_OK && !pool_conn_stale(db->conn))
+		return true;
+
+	pool_close(pool, db);
+	conn = PQconnectdbParams(pool->keys, pool->vals, 0);
+	if (conn == NULL)
+		abort();	/* libpq's only NULL is out of memory */
+
+	pthread_mutex_lock(&pool->mu);
+	was_down = pool->is_down;
+	pool->is_down = PQstatus(conn) != CONNECTION_OK;
+	if (!pool->is_down)
+		pool->n_open++;
+	pthread_mutex_unlock(&pool->mu);
+
+	if (PQstatus(conn) != CONNECTION_OK) {
+		if (!was_down)
+			db_log_error("cannot connect to PostgreSQL",
+			    PQerrorMessage(conn), NULL);
+		PQfinish(conn);
+		return false;
+	}
+	if (was_down)
+		fputs("level=info module=db msg=\"connected to PostgreSQL "
+		    "again\"\n", stderr);
+	/* NOTICEs ("already exists, skipping") are not errors, and libpq's
+	 * default would print them to stderr outside our log format. */
+	PQsetNoticeProcessor(conn, ignore_notice, NULL);
+	db->conn = conn;
+	db->broken = false;
+	db->in_tx = false;
+	return true;
+}
+
+/*
+ * True when an idle connection's server has gone: an idle session has
+ * nothing to read unless it is a NOTIFY, a notice, or the end of the
+ * stream. Costs a poll() with no timeout, no round trip. A server that
+ * shuts down sends a FATAL message first, which libpq takes as a notice
+ * and which leaves the connection "OK" until the end of the stream is
+ * read: hence a few rounds, until nothing more is readable.
+ */
+static bool
+pool_conn_stale(PGconn *conn)
+{
+	struct pollfd	 pfd;
+	int		 rc;
+
+	for (int round = 0; round < 4; round++) {
+		pfd.fd = PQsocket(conn);
+		if (pfd.fd < 0)
+			return true;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		do
+			rc = poll(&pfd, 1, 0);
+		while (rc < 0 && errno == EINTR);
+		if (rc <= 0)
+			return rc < 0;
+		if (pfd.revents & (POLLERR | POLLNVAL))
+			return true;
+		if (PQconsumeInput(conn) == 0 ||
+		    PQstatus(conn) != CONNECTION_OK)
+			return true;
+	}
+	/* Still readable: a flood of notifications; let the user see. */
+	return false;
+}
+
+/* Closes the slot's connection, if any; the slot stays the caller's. */
+static void
+pool_close(struct db_pool *pool, struct db *db)
+{
+	if (db->conn == NULL)
+		return;
+	PQfinish(db->conn);
+	db->conn = NULL;
+	db->broken = false;
+	db->in_tx = false;
+	pthread_mutex_lock(&pool->mu);
+	pool->n_open--;
+	pthread_mutex_unlock(&pool->mu);
+}
+
+/* Returns a slot to the pool, closing a broken connection first (outside
+ * the mutex), and wakes one waiter. A failed acquire counts as a timeout:
+ * both are "acquires that gave up". */
+static void
+pool_give_back(struct db_pool *pool, struct db *db, bool was_acquired)
+{
+	int	 idx = (int)(db - pool->slots);
+
+	assert(idx >= 0 && idx < pool->size);
+	if (db->broken || (db->conn != NULL &&
+	    PQstatus(db->conn) != CONNECTION_OK))
+		pool_close(pool, db);
+
+	pthread_mutex_lock(&pool->mu);
+	assert(pool->busy[idx]);
+	pool->busy[idx] = false;
+	pool->n_in_use--;
+	if (!was_acquired)
+		pool->n_timeouts++;
+	pthread_cond_signal(&pool->cv);
+	pthread_mutex_unlock(&pool->mu);
+}
+
+static void
+ignore_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+/* An absolute CLOCK_MONOTONIC time `ms` from now, for the condvar. */
+static void
+deadline_after(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}

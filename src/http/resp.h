@@ -1,0 +1,46 @@
+/*
+ * resp: every response goes out through resp_send(), which adds the
+ * security headers (CSP without inline script, nosniff, frame denial,
+ * referrer policy), the request id and any queued cookies. Each helper
+ * returns the status it sent, so a handler's branch is one `return`.
+ * Panel pages render through Mustache; /api/ and /v1/ errors are the JSON
+ * envelope {"error":{"code","message"}}.
+ */
+#ifndef PARLEY_HTTP_RESP_H
+#define PARLEY_HTTP_RESP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+struct req;
+
+/* Queues a response header; refuses (false) a name or value with CR/LF. */
+bool	 resp_header(struct req *r, const char *name, const char *value);
+/* Sends status, headers and body (len bytes); HEAD sends no body. */
+int	 resp_send(struct req *r, int status, const char *content_type,
+	    const char *body, size_t len);
+/*
+ * Renders template `name` with ctx (taken: resp_page frees it) after the
+ * page hook has added the layout keys (user, org, nav, csrf, flash).
+ */
+int	 resp_page(struct req *r, int status, const char *name, cJSON *ctx);
+/* Sends json (not taken) as application/json. */
+int	 resp_json(struct req *r, int status, const cJSON *json);
+/* 303 to a local path, with an optional flash message for the next page. */
+int	 resp_see_other(struct req *r, const char *location, const char *flash);
+/* An error: JSON envelope on API paths, else the HTML error page. */
+int	 resp_error(struct req *r, int status, const char *code,
+	    const char *message);
+int	 resp_not_found(struct req *r);
+int	 resp_bad_request(struct req *r, const char *message);
+int	 resp_forbidden(struct req *r, const char *message);
+/* 503 with Retry-After: a dependency (database) is unavailable. */
+int	 resp_unavailable(struct req *r);
+
+/* Hook that adds the layout's keys to a page context (set by app/). */
+typedef void	(*resp_page_hook_fn)(struct req *r, cJSON *ctx);
+void	 resp_set_page_hook(resp_page_hook_fn fn);
+
+#endif

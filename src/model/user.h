@@ -1,0 +1,70 @@
+/*
+ * user: people who sign in to the panel (owns tables `users` and
+ * `memberships`). An email is unique regardless of case. A membership
+ * gives a user one role in one organisation: owner, admin or member.
+ */
+#ifndef PARLEY_MODEL_USER_H
+#define PARLEY_MODEL_USER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "crypto/password.h"
+#include "db/db.h"
+
+struct arena;
+
+#define USER_EMAIL_MAX	254
+
+/* A role name as stored: "owner" | "admin" | "member". */
+bool		 user_role_valid(const char *role);
+/* True when email looks like an address we can store (no validation
+ * beyond shape: one '@', no spaces or controls, at most 254 bytes). */
+bool		 user_email_valid(const char *email);
+
+/* Creates a user with an argon2id hash; DB_CONFLICT for a taken email. */
+enum db_status	 user_create(struct db *db, const char *email,
+		    const char *password_hash, int64_t *id)
+		    __attribute__((warn_unused_result));
+/* Gives user_id a role in org_id (or changes it). */
+enum db_status	 user_membership_set(struct db *db, int64_t org_id,
+		    int64_t user_id, const char *role)
+		    __attribute__((warn_unused_result));
+/* Number of users in the whole installation (first-run check). */
+enum db_status	 user_count_any_org(struct db *db, int64_t *n)
+		    __attribute__((warn_unused_result));
+
+/*
+ * For sign-in, which comes before any organisation is known: the active
+ * user with this email (any case), its hash and its first organisation.
+ * DB_NOT_FOUND when there is no such active user with a membership.
+ */
+enum db_status	 user_find_for_login_any_org(struct db *db,
+		    const char *email, int64_t *user_id, int64_t *org_id,
+		    char hash[PASSWORD_HASH_MAX])
+		    __attribute__((warn_unused_result));
+/* The stored hash of an active user in org_id. */
+enum db_status	 user_get_hash(struct db *db, int64_t org_id,
+		    int64_t user_id, char hash[PASSWORD_HASH_MAX])
+		    __attribute__((warn_unused_result));
+/* Replaces a user's hash (password change or re-hash at login). */
+enum db_status	 user_set_hash(struct db *db, int64_t user_id,
+		    const char *hash) __attribute__((warn_unused_result));
+
+/* Members of org_id (active users), for the dashboard. */
+enum db_status	 user_count_in_org(struct db *db, int64_t org_id, int64_t *n)
+		    __attribute__((warn_unused_result));
+
+struct user_principal {
+	char	*email;
+	char	*org_name;
+	char	*role;
+};
+
+/* The signed-in user's email, organisation name and role (arena strings);
+ * DB_NOT_FOUND when the user is inactive or no longer a member. */
+enum db_status	 user_principal_get(struct db *db, struct arena *a,
+		    int64_t org_id, int64_t user_id, struct user_principal *p)
+		    __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,206 @@
+/*
+ * browser: runs the playwright-core specs in tests/browser/ against a real
+ * server. Node cannot start the C harness, so this program does: one
+ * cluster and one server (unchecked fixture), then one Check test per
+ * NAME.test.mjs file in tests/browser/, each `node --test FILE` with the server's
+ * URL and an owner's credentials in the environment, passing when node
+ * exits 0. Node's output is printed either way.
+ *
+ * Chromium, node or tests/browser/node_modules missing is a failure, not a
+ * skip: `make deps` installs all three.
+ */
+#include "harness/harness.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#define BROWSER_DIR		"tests/browser"
+#define MAX_SPECS		64
+#define NODE_TIMEOUT_S		300
+#define BROWSER_ORG		"Parley Browser Co"
+
+static void	 setup(void);
+static void	 teardown(void);
+static void	 cleanup(void);
+static int	 cmp_str(const void *a, const void *b);
+static int	 find_specs(void);
+static Suite	*browser_suite(void);
+
+static const char	*server_env[] = { "PARLEY_ADMIN_ORG=" BROWSER_ORG,
+			    NULL };
+static struct hpg	 pg;
+static struct hserver	 srv;
+static bool		 pg_up;
+static char		*specs[MAX_SPECS];
+static int		 n_specs;
+
+static void
+setup(void)
+{
+	hpg_start(&pg);
+	pg_up = true;
+	hserver_start(&srv, &pg, server_env);
+}
+
+static void
+teardown(void)
+{
+	int	 st;
+
+	if (srv.pid > 0) {
+		st = hserver_stop(&srv);
+		if (st != 0)
+			fprintf(stderr, "browser: parley serve exited %d\n",
+			    st);
+	}
+	cleanup();
+}
+
+/* Safe outside a test: never fails a Check test. */
+static void
+cleanup(void)
+{
+	const char	*keep = getenv("PARLEY_TEST_KEEP");
+
+	if (!pg_up)
+		return;
+	pg_up = false;
+	if (keep != NULL && strcmp(keep, "1") == 0) {
+		hpg_stop(&pg);
+		fprintf(stderr, "browser: kept %s\n", pg.dir);
+	} else
+		hpg_destroy(&pg);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The NAME.test.mjs files in tests/browser/ under the cwd (the root). */
+static int
+find_specs(void)
+{
+	DIR		*d;
+	struct dirent	*e;
+	size_t		 len;
+	char		 path[512];
+
+	if ((d = opendir(BROWSER_DIR)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL && n_specs < MAX_SPECS) {
+		len = strlen(e->d_name);
+		if (len <= 9 || strcmp(e->d_name + len - 9, ".test.mjs") != 0)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", BROWSER_DIR,
+		    e->d_name) >= sizeof(path))
+			continue;
+		if ((specs[n_specs] = strdup(path)) == NULL)
+			abort();
+		n_specs++;
+	}
+	closedir(d);
+	qsort(specs, (size_t)n_specs, sizeof(specs[0]), cmp_str);
+	return n_specs;
+}
+
+START_TEST(t_prerequisites)
+{
+	const char	*chromium = getenv("PARLEY_CHROMIUM");
+	const char	*argv[] = { "node", "--version", NULL };
+	char		 path[4096];
+	char		*out = NULL;
+	int		 st;
+
+	if (chromium == NULL || chromium[0] == '\0')
+		chromium = "/usr/bin/chromium";
+	ck_assert_msg(access(chromium, X_OK) == 0, "no Chromium at %s "
+	    "(make deps installs Debian's chromium)", chromium);
+	ck_assert((size_t)snprintf(path, sizeof(path),
+	    "%s/%s/node_modules/playwright-core", hrepo_root(), BROWSER_DIR) <
+	    sizeof(path));
+	ck_assert_msg(access(path, R_OK) == 0, "%s is missing (make deps "
+	    "runs npm ci in %s)", path, BROWSER_DIR);
+	st = hrun_cmd(argv, NULL, NULL, &out, 30);
+	ck_assert_msg(st == 0, "node --version exited %d: %s", st, out);
+	free(out);
+	ck_assert_msg(n_specs > 0, "no .test.mjs files in %s under %s",
+	    BROWSER_DIR, hrepo_root());
+}
+END_TEST
+
+START_TEST(t_spec)
+{
+	char		 url[128], org[128];
+	const char	*env[] = {
+		url,
+		"PARLEY_TEST_EMAIL=owner@example.com",
+		"PARLEY_TEST_PASSWORD=correct-horse-battery-staple",
+		org,
+		NULL,
+	};
+	const char	*argv[] = { "node", "--test", "--test-reporter=spec",
+			    specs[_i], NULL };
+	char		*out = NULL;
+	int		 st;
+
+	snprintf(url, sizeof(url), "PARLEY_TEST_URL=%s", srv.base);
+	snprintf(org, sizeof(org), "PARLEY_TEST_ORG=%s", BROWSER_ORG);
+	printf("---- node --test %s ----\n", specs[_i]);
+	fflush(stdout);
+	st = hrun_cmd(argv, env, NULL, &out, NODE_TIMEOUT_S);
+	fputs(out, stdout);
+	printf("---- end of %s (exit %d) ----\n", specs[_i], st);
+	fflush(stdout);
+	free(out);
+	ck_assert_msg(st == 0, "node --test %s exited %d (output above; "
+	    "server log %s)", specs[_i], st, srv.log_path);
+}
+END_TEST
+
+START_TEST(t_sigterm_exits_zero)
+{
+	int	 st = hserver_stop(&srv);
+
+	ck_assert_msg(st == 0, "parley serve exited %d on SIGTERM (log: %s)",
+	    st, srv.log_path);
+}
+END_TEST
+
+static Suite *
+browser_suite(void)
+{
+	Suite	*s = suite_create("browser");
+	TCase	*tc = tcase_create("browser");
+
+	tcase_add_unchecked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, t_prerequisites);
+	tcase_add_loop_test(tc, t_spec, 0, n_specs);
+	tcase_add_test(tc, t_sigterm_exits_zero);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr;
+	int	 failed, i;
+
+	find_specs();
+	sr = srunner_create(browser_suite());
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	cleanup();
+	for (i = 0; i < n_specs; i++)
+		free(specs[i]);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# make lint: the checks STYLE.md asks for that a compiler does not make.
+#  - banned calls (sprintf strcpy strcat atoi gets);
+#  - the SQL argument of db_query/db_exec is a string literal;
+#  - every raw Mustache tag ({{{x}}} or {{&x}}) carries a {{! raw: why }};
+#  - clang-format agrees with .clang-format (reported, not fatal: the
+#    code predates the file and is being brought in line).
+set -u
+cd "$(dirname "$0")/.."
+fail=0
+
+if grep -nE '\b(sprintf|strcpy|strcat|atoi|gets)\s*\(' src/*.c src/*/*.c \
+    | grep -vE 'snprintf|vsnprintf'; then
+	echo "lint: banned call above (use snprintf, str_copy, buf_*, str_to_i64)"
+	fail=1
+fi
+
+# The argument after db/res must start with a string literal.
+if grep -nE 'db_(query|exec)\(' src/*/*.c | grep -vE 'db_(query|exec)\([^,]+,( *&?[a-z_]+,)? *"' \
+    | grep -vE '^\S+:\s*\*|db\.h|^\S+:[0-9]+:\s*(enum|static|int)\b' \
+    | grep -vE 'db_(query|exec)\([^,]*,[^,]*,$|db_(query|exec)\([^,]*,$' \
+    | grep -vE '^[^:]+:[0-9]+:db_(query|exec)\('; then
+	echo "lint: db_query/db_exec whose SQL is not a string literal (above)"
+	fail=1
+fi
+
+raw=$(grep -rnE '\{\{\{|\{\{&' templates | grep -v '{{! raw:')
+if [ -n "$raw" ]; then
+	echo "$raw"
+	echo "lint: raw template output without a {{! raw: reason }} comment"
+	fail=1
+fi
+
+if command -v clang-format >/dev/null && [ -f .clang-format ]; then
+	n=$(for f in src/*.c src/*/*.c src/*/*.h; do
+		clang-format --dry-run "$f" 2>&1 | grep -c warning; done |
+		awk '{s+=$1} END {print s+0}')
+	echo "lint: clang-format differences: $n (informational)"
+fi
+[ $fail = 0 ] && echo "lint: ok"
+exit $fail

@@ -1,0 +1,111 @@
+/*
+ * tests/unit/test_db.c: the pure parts of db/: the SQLSTATE mapping, the
+ * status names and migration file names. No database needed.
+ */
+#include <stdlib.h>
+
+#include <check.h>
+
+#include "db/db.h"
+#include "db/db_internal.h"
+
+START_TEST(test_sqlstate_mapping)
+{
+	static const struct {
+		const char	*state;
+		enum db_status	 st;
+	} cases[] = {
+		{ "23505", DB_CONFLICT },	/* unique_violation */
+		{ "23P01", DB_CONFLICT },	/* exclusion_violation */
+		{ "40001", DB_CONFLICT },	/* serialization_failure */
+		{ "40P01", DB_CONFLICT },	/* deadlock_detected */
+		{ "23503", DB_INVALID },	/* foreign_key_violation */
+		{ "23514", DB_INVALID },	/* check_violation */
+		{ "23502", DB_INVALID },	/* not_null_violation */
+		{ "23001", DB_INVALID },	/* restrict_violation */
+		{ "22P02", DB_INVALID },	/* invalid_text_representation */
+		{ "22001", DB_INVALID },	/* string_data_right_truncation */
+		{ "22012", DB_INVALID },	/* division_by_zero */
+		{ "08006", DB_UNAVAILABLE },	/* connection_failure */
+		{ "57P01", DB_UNAVAILABLE },	/* admin_shutdown */
+		{ "53300", DB_UNAVAILABLE },	/* too_many_connections */
+		{ "42601", DB_UNAVAILABLE },	/* syntax_error: our bug */
+		{ "42P01", DB_UNAVAILABLE },	/* undefined_table */
+		{ "2350", DB_UNAVAILABLE },	/* malformed */
+		{ "", DB_UNAVAILABLE },
+		{ NULL, DB_UNAVAILABLE },	/* no SQLSTATE: libpq failure */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_msg(db_status_from_sqlstate(cases[i].state) ==
+		    cases[i].st, "SQLSTATE %s", cases[i].state != NULL ?
+		    cases[i].state : "(null)");
+}
+END_TEST
+
+START_TEST(test_status_names)
+{
+	ck_assert_str_eq(db_status_str(DB_OK), "ok");
+	ck_assert_str_eq(db_status_str(DB_NOT_FOUND), "not_found");
+	ck_assert_str_eq(db_status_str(DB_CONFLICT), "conflict");
+	ck_assert_str_eq(db_status_str(DB_INVALID), "invalid");
+	ck_assert_str_eq(db_status_str(DB_UNAVAILABLE), "unavailable");
+	ck_assert_str_eq(db_status_str((enum db_status)42), "unknown");
+}
+END_TEST
+
+START_TEST(test_migration_names)
+{
+	char	 name[32];
+	int	 v = -1;
+
+	ck_assert(db_migration_parse_name("0001_foundation.sql", &v, name,
+	    sizeof(name)));
+	ck_assert_int_eq(v, 1);
+	ck_assert_str_eq(name, "foundation");
+	ck_assert(db_migration_parse_name("20240131_add_x2_y.sql", &v, name,
+	    sizeof(name)));
+	ck_assert_int_eq(v, 20240131);
+	ck_assert_str_eq(name, "add_x2_y");
+
+	ck_assert(!db_migration_parse_name("001_short.sql", &v, name,
+	    sizeof(name)));
+	ck_assert(!db_migration_parse_name("0001-dash.sql", &v, name,
+	    sizeof(name)));
+	ck_assert(!db_migration_parse_name("0001_Upper.sql", &v, name,
+	    sizeof(name)));
+	ck_assert(!db_migration_parse_name("0001_1digit_first.sql", &v, name,
+	    sizeof(name)));
+	ck_assert(!db_migration_parse_name("0001_.sql", &v, name,
+	    sizeof(name)));
+	ck_assert(!db_migration_parse_name("0001_name.sql.bak", &v, name,
+	    sizeof(name)));
+	ck_assert(!db_migration_parse_name("0001_name.SQL", &v, name,
+	    sizeof(name)));
+	ck_assert(!db_migration_parse_name("0001_has space.sql", &v, name,
+	    sizeof(name)));
+	ck_assert(!db_migration_parse_name("99999999999_too_big.sql", &v,
+	    name, sizeof(name)));
+	ck_assert(!db_migration_parse_name("0001_a_name_longer_than_the_"
+	    "buffer.sql", &v, name, 8));
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("db_unit");
+	TCase	*tc = tcase_create("pure");
+	SRunner	*sr;
+	int	 n_failed;
+
+	tcase_add_test(tc, test_sqlstate_mapping);
+	tcase_add_test(tc, test_status_names);
+	tcase_add_test(tc, test_migration_names);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	n_failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return n_failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
