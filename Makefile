@@ -37,23 +37,38 @@ LDFLAGS	+= $(SANFLAGS)
 
 # --- sources, by module (DESIGN.md layout) -------------------------------
 SRC_UTIL   = src/util/xmalloc.c src/util/buf.c src/util/arena.c \
-	     src/util/str.c src/util/utf8.c src/util/url.c src/util/time.c
+	     src/util/str.c src/util/utf8.c src/util/url.c src/util/time.c \
+	     src/util/httpc.c
 SRC_DB     = src/db/pool.c src/db/query.c src/db/migrate.c \
-	     src/db/embedded.c
+	     src/db/embedded.c src/db/listen.c
 SRC_TMPL   = src/tmpl/mustache.c src/tmpl/loader.c
-SRC_CRYPTO = src/crypto/password.c src/crypto/token.c
+SRC_CRYPTO = src/crypto/password.c src/crypto/token.c src/crypto/secret.c \
+	     src/crypto/hmac.c
 SRC_APP    = src/app/config.c src/app/log.c src/app/metrics.c \
-	     src/app/app.c src/app/routes.c
+	     src/app/app.c src/app/routes.c src/app/cli_key.c \
+	     src/app/cli_token.c
 SRC_HTTP   = src/http/server.c src/http/router.c src/http/req.c \
 	     src/http/resp.c src/http/form.c src/http/cookie.c \
 	     src/http/session.c src/http/csrf.c src/http/static.c \
 	     src/http/health.c
-SRC_MODEL  = src/model/org.c src/model/user.c src/model/throttle.c
+SRC_MODEL  = src/model/org.c src/model/user.c src/model/throttle.c \
+	     src/model/fielderr.c src/model/provider.c src/model/orgmodel.c \
+	     src/model/agent.c src/model/knowledge.c src/model/apitoken.c \
+	     src/model/llmcall.c
+SRC_WORKER = src/worker/queue.c src/worker/pool.c
+SRC_CHAN   = src/channels/split.c
+SRC_LLM    = src/llm/client.c src/llm/gateway.c src/llm/builtin.c
+SRC_PLUG   = src/plugins/registry.c src/plugins/time.c \
+	     src/plugins/knowledge.c src/plugins/handoff.c
 SRC_PANEL  = src/panel/panel.c src/panel/auth.c src/panel/dashboard.c \
-	     src/panel/settings.c
+	     src/panel/settings.c src/panel/agents.c src/panel/plugins.c \
+	     src/panel/providers.c src/panel/tokens.c
+SRC_API    = src/api/api.c src/api/providers.c src/api/agents.c \
+	     src/api/knowledge.c src/api/openai.c
 
 SRC_LIB	 = $(SRC_UTIL) $(SRC_DB) $(SRC_TMPL) $(SRC_CRYPTO) $(SRC_APP) \
-	   $(SRC_HTTP) $(SRC_MODEL) $(SRC_PANEL)
+	   $(SRC_HTTP) $(SRC_MODEL) $(SRC_WORKER) $(SRC_CHAN) $(SRC_LLM) \
+	   $(SRC_PLUG) $(SRC_PANEL) $(SRC_API)
 SRC_MAIN = src/main.c
 
 OBJ_LIB	 = $(SRC_LIB:%.c=$(BUILD)/obj/%.o)
@@ -64,7 +79,8 @@ LIB	 = $(BUILD)/libparley.a
 # Each tests/unit/test_*.c and tests/integration/*.c is one Check binary.
 TEST_UNIT  = $(sort $(wildcard tests/unit/test_*.c))
 TEST_INTEG = $(sort $(wildcard tests/integration/*.c))
-TEST_HARN  = tests/harness/harness.c tests/harness/pg.c tests/harness/http.c
+TEST_HARN  = tests/harness/harness.c tests/harness/pg.c tests/harness/http.c \
+	     tests/harness/fake.c
 
 TEST_UNIT_BIN  = $(TEST_UNIT:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TEST_SPEC_BIN  = $(BUILD)/tests/spec_runner
@@ -117,8 +133,18 @@ $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o \
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(OBJ_HARN) $(LIB) $(TEST_LIBS) \
 	    $(LDLIBS)
 
+# Local stand-ins for services on the internet (tests/fakes/*.c): each is
+# its own small CivetWeb server speaking the real wire format.
+TEST_FAKES     = $(sort $(wildcard tests/fakes/*.c))
+TEST_FAKES_BIN = $(TEST_FAKES:tests/fakes/%.c=$(BUILD)/tests/fakes/%)
+
+$(BUILD)/tests/fakes/%: $(BUILD)/obj/tests/fakes/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
 test-build: $(BUILD)/parley $(TEST_UNIT_BIN) $(TEST_SPEC_BIN) \
-	    $(TEST_INTEG_BIN)
+	    $(TEST_INTEG_BIN) $(TEST_FAKES_BIN)
 
 # --- the two commands ----------------------------------------------------
 run: deps

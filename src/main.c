@@ -17,11 +17,13 @@
 #include <curl/curl.h>
 
 #include "app/app.h"
+#include "app/cli.h"
 #include "app/log.h"
 #include "crypto/password.h"
 #include "db/db.h"
 #include "http/server.h"
 #include "model/org.h"
+#include "model/orgmodel.h"
 #include "model/user.h"
 #include "util/str.h"
 
@@ -47,6 +49,11 @@ static const struct cmd	 cmds[] = {
 	{ "user", cmd_user, "user create --email E --org NAME --role ROLE\n"
 	    "                             create a user (password on stdin); "
 	    "ROLE is owner, admin or member" },
+	{ "key", cli_key, "key rotate                 re-encrypt every stored "
+	    "secret under a new master key" },
+	{ "token", cli_token, "token create --email E --name N [--role R]\n"
+	    "                             create an API token for E's "
+	    "organisation and print it once" },
 	{ "version", cmd_version, "version                    print the "
 	    "version" },
 	{ "help", cmd_help, "help                       this text" },
@@ -154,7 +161,8 @@ cmd_user(int argc, char **argv)
 
 	if (argc < 2 || strcmp(argv[1], "create") != 0 || email == NULL ||
 	    org == NULL) {
-		fprintf(stderr, "usage: parley %s\n", cmds[2].usage);
+		fprintf(stderr, "usage: parley user create --email E --org NAME "
+		    "--role owner|admin|member\n");
 		return 2;
 	}
 	if (role == NULL)
@@ -203,8 +211,11 @@ cmd_user(int argc, char **argv)
 	if (db_tx_begin(db) != DB_OK)
 		goto out;
 	st = org_find_by_name_any_org(db, org, &org_id);
-	if (st == DB_NOT_FOUND)
+	if (st == DB_NOT_FOUND) {
 		st = org_create(db, org, &org_id);
+		if (st == DB_OK)
+			st = orgmodel_ensure_builtin(db, org_id);
+	}
 	if (st == DB_OK)
 		st = user_create(db, em, hash, &user_id);
 	if (st == DB_OK)

@@ -13,12 +13,17 @@
 
 #include "app/log.h"
 #include "app/metrics.h"
+#include "api/api.h"
 #include "crypto/password.h"
+#include "crypto/secret.h"
 #include "crypto/token.h"
 #include "db/db.h"
 #include "http/resp.h"
 #include "http/router.h"
+#include "model/agent.h"
+#include "model/knowledge.h"
 #include "model/org.h"
+#include "model/orgmodel.h"
 #include "model/user.h"
 #include "panel/panel.h"
 #include "tmpl/tmpl.h"
@@ -35,16 +40,6 @@ open_database(struct app *app)
 		app->db = db_pool_new(app->cfg.database_url,
 		    app->cfg.db_pool_size, app->cfg.db_acquire_timeout_ms);
 		return app->db != NULL;
-	}
-	/*
-	 * 0711: the embedded cluster's user (postgres, when we are root) must
-	 * pass through to var/pg, but nobody need list var/; the master key in
-	 * it is a 0600 file of its own.
-	 */
-	if (mkdir(app->cfg.data_dir, 0711) != 0 && errno != EEXIST) {
-		fprintf(stderr, "parley: cannot create %s.\n",
-		    app->cfg.data_dir);
-		return false;
 	}
 	pgdir = xasprintf("%s/pg", app->cfg.data_dir);
 	app->pg = db_embedded_start(pgdir, 0, conninfo, sizeof(conninfo), err,
@@ -82,6 +77,21 @@ app_open(struct app *app, bool migrate)
 		    app->migrations_dir);
 		return false;
 	}
+	/*
+	 * 0711: the embedded cluster's user (postgres, when we are root) must
+	 * pass through to var/pg, but nobody need list var/; the master key in
+	 * it is a 0600 file of its own.
+	 */
+	if (mkdir(app->cfg.data_dir, 0711) != 0 && errno != EEXIST) {
+		fprintf(stderr, "parley: cannot create %s (PARLEY_DATA_DIR).\n",
+		    app->cfg.data_dir);
+		return false;
+	}
+	if (!secret_key_load(app->cfg.master_key_file, true, &app->key, err,
+	    sizeof(err))) {
+		fprintf(stderr, "parley: PARLEY_MASTER_KEY_FILE: %s\n", err);
+		return false;
+	}
 	if (!open_database(app))
 		return false;
 	if (migrate) {
@@ -114,6 +124,7 @@ app_open(struct app *app, bool migrate)
 	metrics_init(app_n_routes, patterns);
 	router_set_hooks(&(struct router_hooks){
 	    .load_principal = panel_load_principal,
+	    .bearer = api_bearer,
 	});
 	resp_set_page_hook(panel_decorate);
 	return true;
@@ -129,11 +140,59 @@ app_close(struct app *app)
 	app->db = NULL;
 	db_embedded_stop(app->pg);
 	app->pg = NULL;
+	secret_key_free(app->key);
+	app->key = NULL;
 	free(app->templates_dir);
 	free(app->static_dir);
 	free(app->migrations_dir);
 	app->templates_dir = app->static_dir = app->migrations_dir = NULL;
 	config_free(&app->cfg);
+}
+
+/*
+ * A first agent on the offline model, with a little knowledge, so a new
+ * installation answers questions (Agents → Try it) with no provider and no
+ * internet. Part of the first owner's transaction.
+ */
+static enum db_status
+seed_first_agent(struct db *db, int64_t org_id)
+{
+	static const char *const	 facts[][2] = {
+		{ "What Parley is",
+		  "Parley puts AI agents on WhatsApp. Each agent has a system "
+		  "prompt, a model, plugins it may use, and a knowledge base "
+		  "like this one." },
+		{ "Connecting a model provider",
+		  "Add an OpenAI-compatible provider (OpenAI, OpenRouter, Groq, "
+		  "Ollama or vLLM) under Settings, then a model, then choose it "
+		  "on the agent's page. Until then, agents answer from their "
+		  "knowledge base with the built-in offline model." },
+		{ "Talking to a person",
+		  "When the assistant cannot answer, it asks a person from the "
+		  "team to follow up." },
+	};
+	static const char *const	 plugins[] = {
+		"knowledge.search", "handoff.request", "time.now",
+	};
+	struct agent_input	 in;
+	struct field_errors	 errs = { 0 };
+	int64_t			 agent_id, kid;
+	enum db_status		 st;
+
+	agent_input_defaults(&in);
+	in.name = "Assistant";
+	in.slug = "assistant";
+	in.system_prompt = "You are {{agentName}}, the assistant of "
+	    "{{organizationName}}. Answer briefly and kindly. Today is "
+	    "{{date}}.";
+	if ((st = agent_create(db, org_id, &in, &errs, &agent_id)) != DB_OK)
+		return st;
+	for (size_t i = 0; i < sizeof(facts) / sizeof(facts[0]); i++)
+		if ((st = knowledge_create(db, org_id, agent_id, facts[i][0],
+		    facts[i][1], "paste", NULL, &errs, &kid)) != DB_OK)
+			return st;
+	return agent_set_plugins(db, org_id, agent_id, plugins,
+	    (int)(sizeof(plugins) / sizeof(plugins[0])));
 }
 
 bool
@@ -166,9 +225,13 @@ app_bootstrap_owner(struct app *app)
 		goto out;
 	st = org_create(db, app->cfg.admin_org, &org_id);
 	if (st == DB_OK)
+		st = orgmodel_ensure_builtin(db, org_id);
+	if (st == DB_OK)
 		st = user_create(db, app->cfg.admin_email, hash, &user_id);
 	if (st == DB_OK)
 		st = user_membership_set(db, org_id, user_id, "owner");
+	if (st == DB_OK)
+		st = seed_first_agent(db, org_id);
 	if (st == DB_OK)
 		st = db_tx_commit(db);
 	db_tx_rollback(db);

@@ -12,6 +12,7 @@
 
 struct db_pool;
 struct db_embedded;
+struct secret_key;
 struct tmpl_set;
 struct mg_context;
 struct route;
@@ -21,6 +22,7 @@ struct app {
 	struct config		 cfg;
 	struct db_pool		*db;
 	struct db_embedded	*pg;		/* NULL with PARLEY_DATABASE_URL */
+	struct secret_key	*key;		/* master key for secrets */
 	struct tmpl_set		*tmpl;
 	struct mg_context	*mg;
 	const struct route	*routes;

@@ -14,6 +14,8 @@
 #include "util/xmalloc.h"
 
 static bool	get_int(const char *, int, int, int, int *, char *, size_t);
+static bool	get_seconds_ms(const char *, int, int, int, int *, char *,
+		    size_t);
 static bool	parse_listen(struct config *, char *, size_t);
 static bool	parse_public_url(struct config *, char *, size_t);
 static char	*find_home(void);
@@ -46,6 +48,19 @@ get_int(const char *name, int dflt, int min, int max, int *out, char *err,
 		return false;
 	}
 	*out = (int)n;
+	return true;
+}
+
+/* A whole number of seconds in the environment, kept as milliseconds. */
+static bool
+get_seconds_ms(const char *name, int dflt, int min, int max, int *out_ms,
+    char *err, size_t errlen)
+{
+	int	 s;
+
+	if (!get_int(name, dflt, min, max, &s, err, errlen))
+		return false;
+	*out_ms = s * 1000;
 	return true;
 }
 
@@ -209,7 +224,9 @@ config_load(struct config *cfg, char *err, size_t errlen)
 	    get_int("PARLEY_LOGIN_MAX_FAILURES", 5, 1, 1000,
 	    &cfg->login_max_failures, err, errlen) &&
 	    get_int("PARLEY_LOGIN_WINDOW_MINUTES", 15, 1, 1440,
-	    &cfg->login_window_minutes, err, errlen);
+	    &cfg->login_window_minutes, err, errlen) &&
+	    get_seconds_ms("PARLEY_LLM_TIMEOUT_SECONDS", 60, 1, 600,
+	    &cfg->llm_timeout_ms, err, errlen);
 }
 
 void

@@ -28,6 +28,7 @@ struct config {
 	int	 session_max_hours;
 	int	 login_max_failures;
 	int	 login_window_minutes;
+	int	 llm_timeout_ms;	/* per model call attempt */
 	char	*admin_email;		/* first owner, when no user exists */
 	char	*admin_password;	/* NULL: generate and print one */
 	char	*admin_org;

@@ -1,37 +1,110 @@
 /*
  * routes: every path Parley answers, its handler and its preconditions, in
- * one screenful (STYLE.md §5). The router enforces the flags; handlers
- * never re-check them. Body limits are per route; 0 means 64 KiB.
+ * one table (STYLE.md §5). The router enforces the flags; handlers never
+ * re-check them. Body limits are per route; 0 means 64 KiB.
+ *
+ * Panel writes need R_CSRF; management needs R_ADMIN (owner or admin);
+ * the API authenticates with R_BEARER and the token's role.
  */
 #include "app/app.h"
 
+#include "api/api.h"
 #include "http/router.h"
 #include "http/static.h"
 #include "panel/panel.h"
 
 #define KiB	* 1024
+#define MiB	* 1024 * 1024
+
+#define PAGE	R_SESSION
+#define ADMIN	(R_SESSION | R_ADMIN)
+#define WRITE	(R_SESSION | R_ADMIN | R_FORM | R_CSRF)
+#define API_R	(R_BEARER)
+#define API_W	(R_BEARER | R_ADMIN | R_JSON)
+#define API_D	(R_BEARER | R_ADMIN)
 
 static const struct route routes[] = {
 	/* Operations */
-	{ "GET",  "/healthz",            health_live,     0, 0 },
-	{ "GET",  "/readyz",             health_ready,    0, 0 },
-	{ "GET",  "/metrics",            health_metrics,  0, 0 },
-	{ "GET",  "/static/{*path}",     static_serve,    0, 0 },
+	{ "GET",  "/healthz",                 health_live,     0, 0 },
+	{ "GET",  "/readyz",                  health_ready,    0, 0 },
+	{ "GET",  "/metrics",                 health_metrics,  0, 0 },
+	{ "GET",  "/static/{*path}",          static_serve,    0, 0 },
 
 	/* Panel: sign-in */
-	{ "GET",  "/login",              panel_auth_login_form, R_SESSION_OPT, 0 },
-	{ "POST", "/login",              panel_auth_login,
-	    R_FORM | R_PRE_CSRF, 16 KiB },
-	{ "POST", "/logout",             panel_auth_logout,
-	    R_SESSION | R_FORM | R_CSRF, 16 KiB },
+	{ "GET",  "/login",                   panel_auth_login_form, R_SESSION_OPT, 0 },
+	{ "POST", "/login",                   panel_auth_login, R_FORM | R_PRE_CSRF, 16 KiB },
+	{ "POST", "/logout",                  panel_auth_logout, R_SESSION | R_FORM | R_CSRF, 16 KiB },
 
-	/* Panel: pages */
-	{ "GET",  "/",                   panel_dashboard, R_SESSION, 0 },
-	{ "GET",  "/settings",           panel_settings_index, R_SESSION, 0 },
-	{ "GET",  "/settings/password",  panel_settings_password_form,
-	    R_SESSION, 0 },
-	{ "POST", "/settings/password",  panel_settings_password,
+	/* Panel: dashboard and settings */
+	{ "GET",  "/",                        panel_dashboard, PAGE, 0 },
+	{ "GET",  "/settings",                panel_settings_index, PAGE, 0 },
+	{ "GET",  "/settings/password",       panel_settings_password_form, PAGE, 0 },
+	{ "POST", "/settings/password",       panel_settings_password,
 	    R_SESSION | R_FORM | R_CSRF, 16 KiB },
+	{ "GET",  "/settings/providers",      panel_providers_list, ADMIN, 0 },
+	{ "GET",  "/settings/providers/new",  panel_providers_new, ADMIN, 0 },
+	{ "POST", "/settings/providers",      panel_providers_create, WRITE, 32 KiB },
+	{ "GET",  "/settings/providers/{id}", panel_providers_edit, ADMIN, 0 },
+	{ "POST", "/settings/providers/{id}", panel_providers_update, WRITE, 32 KiB },
+	{ "POST", "/settings/providers/{id}/delete", panel_providers_delete, WRITE, 16 KiB },
+	{ "POST", "/settings/providers/{id}/test", panel_providers_test, WRITE, 16 KiB },
+	{ "GET",  "/settings/models",         panel_models_list, ADMIN, 0 },
+	{ "GET",  "/settings/models/new",     panel_models_new, ADMIN, 0 },
+	{ "POST", "/settings/models",         panel_models_create, WRITE, 16 KiB },
+	{ "GET",  "/settings/models/{id}",    panel_models_edit, ADMIN, 0 },
+	{ "POST", "/settings/models/{id}",    panel_models_update, WRITE, 16 KiB },
+	{ "POST", "/settings/models/{id}/delete", panel_models_delete, WRITE, 16 KiB },
+	{ "POST", "/settings/models/{id}/default", panel_models_default, WRITE, 16 KiB },
+	{ "GET",  "/settings/tokens",         panel_tokens_list, R_SESSION | R_OWNER, 0 },
+	{ "POST", "/settings/tokens",         panel_tokens_create,
+	    R_SESSION | R_OWNER | R_FORM | R_CSRF, 16 KiB },
+	{ "POST", "/settings/tokens/{id}/revoke", panel_tokens_revoke,
+	    R_SESSION | R_OWNER | R_FORM | R_CSRF, 16 KiB },
+
+	/* Panel: agents, knowledge, plugins */
+	{ "GET",  "/agents",                  panel_agents_list, ADMIN, 0 },
+	{ "GET",  "/agents/new",              panel_agents_new, ADMIN, 0 },
+	{ "POST", "/agents",                  panel_agents_create, WRITE, 128 KiB },
+	{ "GET",  "/agents/{id}",             panel_agents_edit, ADMIN, 0 },
+	{ "POST", "/agents/{id}",             panel_agents_update, WRITE, 128 KiB },
+	{ "GET",  "/agents/{id}/delete",      panel_agents_delete_confirm, ADMIN, 0 },
+	{ "POST", "/agents/{id}/delete",      panel_agents_delete, WRITE, 16 KiB },
+	{ "POST", "/agents/{id}/plugins",     panel_agents_plugins, WRITE, 16 KiB },
+	{ "POST", "/agents/{id}/try",         panel_agents_try, WRITE, 32 KiB },
+	{ "POST", "/agents/{id}/knowledge",   panel_knowledge_create, WRITE, 1 MiB },
+	{ "GET",  "/agents/{id}/knowledge/{kid}", panel_knowledge_edit, ADMIN, 0 },
+	{ "POST", "/agents/{id}/knowledge/{kid}", panel_knowledge_update, WRITE, 1 MiB },
+	{ "POST", "/agents/{id}/knowledge/{kid}/delete", panel_knowledge_delete, WRITE, 16 KiB },
+	{ "GET",  "/plugins",                 panel_plugins_list, ADMIN, 0 },
+
+	/* REST API */
+	{ "GET",    "/api/v1/providers",      api_providers_list, API_R, 0 },
+	{ "POST",   "/api/v1/providers",      api_providers_create, API_W, 32 KiB },
+	{ "GET",    "/api/v1/providers/{id}", api_providers_get, API_R, 0 },
+	{ "PATCH",  "/api/v1/providers/{id}", api_providers_update, API_W, 32 KiB },
+	{ "DELETE", "/api/v1/providers/{id}", api_providers_delete, API_D, 0 },
+	{ "GET",    "/api/v1/models",         api_models_list, API_R, 0 },
+	{ "POST",   "/api/v1/models",         api_models_create, API_W, 16 KiB },
+	{ "GET",    "/api/v1/models/{id}",    api_models_get, API_R, 0 },
+	{ "PATCH",  "/api/v1/models/{id}",    api_models_update, API_W, 16 KiB },
+	{ "DELETE", "/api/v1/models/{id}",    api_models_delete, API_D, 0 },
+	{ "GET",    "/api/v1/agents",         api_agents_list, API_R, 0 },
+	{ "POST",   "/api/v1/agents",         api_agents_create, API_W, 128 KiB },
+	{ "GET",    "/api/v1/agents/{id}",    api_agents_get, API_R, 0 },
+	{ "PATCH",  "/api/v1/agents/{id}",    api_agents_update, API_W, 128 KiB },
+	{ "DELETE", "/api/v1/agents/{id}",    api_agents_delete, API_D, 0 },
+	{ "GET",    "/api/v1/agents/{id}/plugins", api_agents_plugins_get, API_R, 0 },
+	{ "PUT",    "/api/v1/agents/{id}/plugins", api_agents_plugins_put, API_W, 16 KiB },
+	{ "GET",    "/api/v1/agents/{id}/knowledge", api_knowledge_list, API_R, 0 },
+	{ "POST",   "/api/v1/agents/{id}/knowledge", api_knowledge_create, API_W, 1 MiB },
+	{ "GET",    "/api/v1/agents/{id}/knowledge/{kid}", api_knowledge_get, API_R, 0 },
+	{ "PATCH",  "/api/v1/agents/{id}/knowledge/{kid}", api_knowledge_update, API_W, 1 MiB },
+	{ "DELETE", "/api/v1/agents/{id}/knowledge/{kid}", api_knowledge_delete, API_D, 0 },
+	{ "GET",    "/api/v1/plugins",        api_plugins_list, API_R, 0 },
+
+	/* OpenAI-compatible gateway */
+	{ "POST", "/v1/chat/completions",     api_chat_completions, R_BEARER | R_JSON, 1 MiB },
+	{ "GET",  "/v1/models",               api_models_openai, R_BEARER, 0 },
 };
 
 const struct route	*const app_routes = routes;

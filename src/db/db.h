@@ -154,6 +154,23 @@ int		 db_migrations_latest(const char *dir);
 /* The highest applied version; -1 when the database cannot say. */
 int		 db_migrations_applied(struct db *db);
 
+/* --- notifications (db/listen.c) --- */
+
+struct db_listener;
+
+/*
+ * A connection of its own that LISTENs on channel ([a-z_]+ only; NULL
+ * otherwise). Connects on the first wait.
+ */
+struct db_listener *db_listener_new(const char *conninfo, const char *channel);
+/*
+ * Waits up to timeout_ms for a NOTIFY on the channel: 1 when one (or more)
+ * arrived, 0 on timeout, -1 when the connection is down (it has then waited
+ * the timeout anyway, so a loop around it polls at that rate).
+ */
+int		 db_listener_wait(struct db_listener *l, int timeout_ms);
+void		 db_listener_free(struct db_listener *l);
+
 /* --- the embedded cluster (db/embedded.c) --- */
 
 struct db_embedded;

@@ -45,4 +45,8 @@ void		 db_log_error(const char *msg, const char *detail,
 bool		 db_migration_parse_name(const char *file, int *version,
 		    char *name, size_t name_len);
 
+/* Formats a sentence into err (errlen bytes); NULL err is a no-op. */
+void		 db_seterr(char *err, size_t errlen, const char *fmt, ...)
+		    __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -116,8 +116,6 @@ static bool	 emb_conninfo(const struct db_embedded *, char *, size_t);
 static void	 emb_log_tail(const char *, char *, size_t);
 static void	 emb_ignore_notice(void *, const char *);
 static void	 emb_free(struct db_embedded *);
-static void	 seterr(char *, size_t, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
 
 struct db_embedded *
 db_embedded_start(const char *dir, int port, char *conninfo,
@@ -132,7 +130,7 @@ db_embedded_start(const char *dir, int port, char *conninfo,
 		err[0] = '\0';
 	e = xcalloc(1, sizeof(*e));
 	if (dir == NULL || *dir == '\0' || port < 0 || port > 65535) {
-		seterr(err, errlen, "The embedded PostgreSQL needs a directory "
+		db_seterr(err, errlen, "The embedded PostgreSQL needs a directory "
 		    "and a port between 0 and 65535.");
 		goto out;
 	}
@@ -140,7 +138,7 @@ db_embedded_start(const char *dir, int port, char *conninfo,
 	e->bin = xstrdup(bin != NULL && *bin != '\0' ? bin : EMB_DEFAULT_BIN);
 	path = xasprintf("%s/pg_ctl", e->bin);
 	if (access(path, X_OK) != 0) {
-		seterr(err, errlen, "PostgreSQL server programs were not found "
+		db_seterr(err, errlen, "PostgreSQL server programs were not found "
 		    "in %s (install postgresql-15 or set PARLEY_PG_BIN).",
 		    e->bin);
 		goto out;
@@ -165,7 +163,7 @@ db_embedded_start(const char *dir, int port, char *conninfo,
 	if (!emb_create_db(e, err, errlen))
 		goto out;
 	if (!emb_conninfo(e, conninfo, conninfo_len)) {
-		seterr(err, errlen, "The connection string for %s does not fit "
+		db_seterr(err, errlen, "The connection string for %s does not fit "
 		    "in %zu bytes.", e->run, conninfo_len);
 		goto out;
 	}
@@ -225,7 +223,7 @@ emb_prepare_dir(struct db_embedded *e, const char *dir, char *err,
 	char			 real[PATH_MAX];
 
 	if (!emb_mkdirs(dir, 0700) || realpath(dir, real) == NULL) {
-		seterr(err, errlen, "Cannot create the PostgreSQL directory "
+		db_seterr(err, errlen, "Cannot create the PostgreSQL directory "
 		    "%s: %s.", dir, strerror(errno));
 		return false;
 	}
@@ -234,20 +232,20 @@ emb_prepare_dir(struct db_embedded *e, const char *dir, char *err,
 	e->run = xasprintf("%s/run", e->dir);
 	/* "/.s.PGSQL.65535" and the NUL. */
 	if (strlen(e->run) + 16 > sizeof(sun.sun_path)) {
-		seterr(err, errlen, "The PostgreSQL socket directory %s is too "
+		db_seterr(err, errlen, "The PostgreSQL socket directory %s is too "
 		    "long for a Unix socket path (at most %zu bytes); choose a "
 		    "shorter directory.", e->run, sizeof(sun.sun_path) - 16);
 		return false;
 	}
 	if (mkdir(e->run, 0700) != 0 && errno != EEXIST) {
-		seterr(err, errlen, "Cannot create %s: %s.", e->run,
+		db_seterr(err, errlen, "Cannot create %s: %s.", e->run,
 		    strerror(errno));
 		return false;
 	}
 	if (!e->as_user)
 		return true;
 	if (!emb_chown_ours(e)) {
-		seterr(err, errlen, "Cannot give %s to user %s: %s.", e->dir,
+		db_seterr(err, errlen, "Cannot give %s to user %s: %s.", e->dir,
 		    e->user, strerror(errno));
 		return false;
 	}
@@ -294,13 +292,13 @@ emb_lookup_user(struct db_embedded *e, char *err, size_t errlen)
 		name = EMB_DEFAULT_USER;
 	if (getpwnam_r(name, &pw, buf, sizeof(buf), &found) != 0 ||
 	    found == NULL) {
-		seterr(err, errlen, "PostgreSQL refuses to run as root and the "
+		db_seterr(err, errlen, "PostgreSQL refuses to run as root and the "
 		    "user %s to run it as does not exist (create it, or set "
 		    "PARLEY_PG_USER).", name);
 		return false;
 	}
 	if (pw.pw_uid == 0) {
-		seterr(err, errlen, "PARLEY_PG_USER=%s is root; PostgreSQL "
+		db_seterr(err, errlen, "PARLEY_PG_USER=%s is root; PostgreSQL "
 		    "needs an unprivileged user.", name);
 		return false;
 	}
@@ -330,7 +328,7 @@ emb_check_traverse(struct db_embedded *e, char *err, size_t errlen)
 
 	pid = fork();
 	if (pid < 0) {
-		seterr(err, errlen, "fork: %s.", strerror(errno));
+		db_seterr(err, errlen, "fork: %s.", strerror(errno));
 		return false;
 	}
 	if (pid == 0) {
@@ -355,7 +353,7 @@ emb_check_traverse(struct db_embedded *e, char *err, size_t errlen)
 	if (rc == 0)
 		return true;
 	if (rc < 0 || rc > 200) {
-		seterr(err, errlen, "Could not check that user %s can reach "
+		db_seterr(err, errlen, "Could not check that user %s can reach "
 		    "%s.", e->user, e->dir);
 		return false;
 	}
@@ -368,7 +366,7 @@ emb_check_traverse(struct db_embedded *e, char *err, size_t errlen)
 			break;
 		}
 	}
-	seterr(err, errlen, "PostgreSQL runs as user %s, who cannot enter "
+	db_seterr(err, errlen, "PostgreSQL runs as user %s, who cannot enter "
 	    "the directory %s on the way to %s; choose a directory that user "
 	    "can reach (for example under /tmp or /var/lib) or allow it in "
 	    "(chmod o+x %s).", e->user, p, e->dir, p);
@@ -602,7 +600,7 @@ emb_initdb(struct db_embedded *e, char *err, size_t errlen)
 	}
 	if (rc != 0) {
 		emb_log_tail(log, tail, sizeof(tail));
-		seterr(err, errlen, "initdb could not create a PostgreSQL "
+		db_seterr(err, errlen, "initdb could not create a PostgreSQL "
 		    "cluster in %s (%s; see %s).", e->data,
 		    rc == 126 ? "could not switch to the PostgreSQL user" :
 		    tail, log);
@@ -667,7 +665,7 @@ emb_configure(struct db_embedded *e, int port, char *err, size_t errlen)
 
 	conf = xasprintf("%s/parley.conf", e->data);
 	if (!emb_write_file(e, conf, buf_str(&b), false)) {
-		seterr(err, errlen, "Cannot write %s: %s.", conf,
+		db_seterr(err, errlen, "Cannot write %s: %s.", conf,
 		    strerror(errno));
 		goto out;
 	}
@@ -682,7 +680,7 @@ emb_configure(struct db_embedded *e, int port, char *err, size_t errlen)
 	if (!has_include && !emb_write_file(e, main_conf,
 	    "\n# parley: listen and socket settings, see parley.conf\n"
 	    "include_if_exists = 'parley.conf'\n", true)) {
-		seterr(err, errlen, "Cannot update %s: %s.", main_conf,
+		db_seterr(err, errlen, "Cannot update %s: %s.", main_conf,
 		    strerror(errno));
 		free(main_conf);
 		goto out;
@@ -722,7 +720,7 @@ emb_start(struct db_embedded *e, char *err, size_t errlen)
 		emb_log_tail(log, tail, sizeof(tail));
 		if (tail[0] == '\0')
 			emb_log_tail(ctl_log, tail, sizeof(tail));
-		seterr(err, errlen, "PostgreSQL did not start in %s (%s; see "
+		db_seterr(err, errlen, "PostgreSQL did not start in %s (%s; see "
 		    "%s).", e->data, tail[0] != '\0' ? tail :
 		    "no message", log);
 	}
@@ -791,7 +789,7 @@ emb_create_db(struct db_embedded *e, char *err, size_t errlen)
 		if (PQstatus(conn) == CONNECTION_OK)
 			break;
 		if (time_mono_ms() >= deadline) {
-			seterr(err, errlen, "Cannot connect to the embedded "
+			db_seterr(err, errlen, "Cannot connect to the embedded "
 			    "PostgreSQL in %s: %s", e->run,
 			    PQerrorMessage(conn));
 			goto out;
@@ -804,7 +802,7 @@ emb_create_db(struct db_embedded *e, char *err, size_t errlen)
 	r = PQexec(conn, "SELECT 1 FROM pg_database WHERE datname = '"
 	    EMB_DB_NAME "'");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		seterr(err, errlen, "Cannot list databases: %s",
+		db_seterr(err, errlen, "Cannot list databases: %s",
 		    PQerrorMessage(conn));
 		goto out;
 	}
@@ -817,7 +815,7 @@ emb_create_db(struct db_embedded *e, char *err, size_t errlen)
 	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK && !(state != NULL &&
 	    (strcmp(state, "42P04") == 0 || strcmp(state, "23505") == 0))) {
-		seterr(err, errlen, "Cannot create database %s: %s",
+		db_seterr(err, errlen, "Cannot create database %s: %s",
 		    EMB_DB_NAME, PQerrorMessage(conn));
 		goto out;
 	}
@@ -914,14 +912,3 @@ emb_free(struct db_embedded *e)
 	free(e);
 }
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}

@@ -66,8 +66,6 @@ static bool	 mig_check_ledger(struct db *, const struct mig_list *,
 		    const char *, int *, char *, size_t);
 static bool	 mig_apply(struct db *, const struct mig *, const char *,
 		    char *, size_t);
-static void	 seterr(char *, size_t, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
 
 bool
 db_migration_parse_name(const char *file, int *version, char *name,
@@ -120,11 +118,11 @@ db_migrate(struct db *db, const char *dir, int *n_applied, char *err,
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (sodium_init() < 0) {
-		seterr(err, errlen, "libsodium could not be initialised.");
+		db_seterr(err, errlen, "libsodium could not be initialised.");
 		goto out;
 	}
 	if (db->in_tx) {
-		seterr(err, errlen, "Migrations cannot run inside a "
+		db_seterr(err, errlen, "Migrations cannot run inside a "
 		    "transaction the caller opened.");
 		goto out;
 	}
@@ -213,7 +211,7 @@ mig_scan(const char *dir, struct mig_list *list, bool read_files, char *err,
 
 	d = opendir(dir);
 	if (d == NULL) {
-		seterr(err, errlen, "Cannot read the migrations directory "
+		db_seterr(err, errlen, "Cannot read the migrations directory "
 		    "%s: %s.", dir, strerror(errno));
 		return false;
 	}
@@ -225,7 +223,7 @@ mig_scan(const char *dir, struct mig_list *list, bool read_files, char *err,
 		memset(&m, 0, sizeof(m));
 		if (!db_migration_parse_name(de->d_name, &m.version, m.name,
 		    sizeof(m.name)) || len >= sizeof(m.file)) {
-			seterr(err, errlen, "Migration file %s/%s is not named "
+			db_seterr(err, errlen, "Migration file %s/%s is not named "
 			    "NNNN_name.sql (4 or more digits, an underscore, "
 			    "a lowercase name).", dir, de->d_name);
 			goto out;
@@ -241,7 +239,7 @@ mig_scan(const char *dir, struct mig_list *list, bool read_files, char *err,
 		qsort(list->v, list->n, sizeof(*list->v), mig_cmp);
 	for (size_t i = 1; i < list->n; i++) {
 		if (list->v[i].version == list->v[i - 1].version) {
-			seterr(err, errlen, "Migrations %s and %s in %s have "
+			db_seterr(err, errlen, "Migrations %s and %s in %s have "
 			    "the same version.", list->v[i - 1].file,
 			    list->v[i].file, dir);
 			goto out;
@@ -273,25 +271,25 @@ mig_read(const char *dir, struct mig *m, char *err, size_t errlen)
 	path = xasprintf("%s/%s", dir, m->file);
 	f = fopen(path, "rb");
 	if (f == NULL || fstat(fileno(f), &sb) != 0) {
-		seterr(err, errlen, "Cannot read migration %s: %s.", path,
+		db_seterr(err, errlen, "Cannot read migration %s: %s.", path,
 		    strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(sb.st_mode) || sb.st_size > MIGRATE_FILE_MAX) {
-		seterr(err, errlen, "Migration %s is not a regular file of at "
+		db_seterr(err, errlen, "Migration %s is not a regular file of at "
 		    "most %d bytes.", path, MIGRATE_FILE_MAX);
 		goto out;
 	}
 	m->sql = xmalloc((size_t)sb.st_size + 1);
 	n = fread(m->sql, 1, (size_t)sb.st_size, f);
 	if (n != (size_t)sb.st_size || ferror(f)) {
-		seterr(err, errlen, "Cannot read migration %s.", path);
+		db_seterr(err, errlen, "Cannot read migration %s.", path);
 		goto out;
 	}
 	m->sql[n] = '\0';
 	/* PQexec stops at a NUL: the rest of the file would be skipped. */
 	if (memchr(m->sql, '\0', n) != NULL) {
-		seterr(err, errlen, "Migration %s contains a NUL byte.", path);
+		db_seterr(err, errlen, "Migration %s contains a NUL byte.", path);
 		goto out;
 	}
 	crypto_hash_sha256(hash, (const unsigned char *)m->sql, n);
@@ -347,7 +345,7 @@ mig_lock(struct db *db, char *err, size_t errlen)
 	return true;
 fail:
 	db_tx_rollback(db);
-	seterr(err, errlen, "Could not take the migration lock (another "
+	db_seterr(err, errlen, "Could not take the migration lock (another "
 	    "process may still be migrating after 5 minutes, or the "
 	    "database is unavailable: %s).", db_status_str(st));
 	return false;
@@ -377,7 +375,7 @@ mig_check_ledger(struct db *db, const struct mig_list *list,
 	    " checksum text NOT NULL,"
 	    " applied_at timestamptz NOT NULL DEFAULT now())",
 	    DB_END) != DB_OK) {
-		seterr(err, errlen, "Could not create the schema_migrations "
+		db_seterr(err, errlen, "Could not create the schema_migrations "
 		    "table.");
 		goto out;
 	}
@@ -386,7 +384,7 @@ mig_check_ledger(struct db *db, const struct mig_list *list,
 	    "  FROM schema_migrations"
 	    " ORDER BY version",
 	    DB_END) != DB_OK) {
-		seterr(err, errlen, "Could not read the schema_migrations "
+		db_seterr(err, errlen, "Could not read the schema_migrations "
 		    "table.");
 		goto out;
 	}
@@ -397,27 +395,27 @@ mig_check_ledger(struct db *db, const struct mig_list *list,
 		name = db_res_text(&res, i, 1);
 		sum = db_res_text(&res, i, 2);
 		if (j < list->n && list->v[j].version < version) {
-			seterr(err, errlen, "Migration %s/%s was never applied "
+			db_seterr(err, errlen, "Migration %s/%s was never applied "
 			    "but is older than applied migration %04d_%s.sql; "
 			    "give it a version above the latest applied one.",
 			    dir, list->v[j].file, version, name);
 			goto out;
 		}
 		if (j == list->n || list->v[j].version != version) {
-			seterr(err, errlen, "Migration %04d_%s.sql is recorded "
+			db_seterr(err, errlen, "Migration %04d_%s.sql is recorded "
 			    "as applied but is missing from %s; restore the "
 			    "file.", version, name, dir);
 			goto out;
 		}
 		m = &list->v[j];
 		if (strcmp(m->name, name) != 0) {
-			seterr(err, errlen, "Migration %s/%s was applied under "
+			db_seterr(err, errlen, "Migration %s/%s was applied under "
 			    "the name %04d_%s.sql; applied migrations must "
 			    "not be renamed.", dir, m->file, version, name);
 			goto out;
 		}
 		if (strcmp(m->checksum, sum) != 0) {
-			seterr(err, errlen, "Migration %s/%s was changed after "
+			db_seterr(err, errlen, "Migration %s/%s was changed after "
 			    "it was applied (its checksum no longer matches "
 			    "schema_migrations); restore the original and put "
 			    "the change in a new migration.", dir, m->file);
@@ -450,7 +448,7 @@ mig_apply(struct db *db, const struct mig *m, const char *dir, char *err,
 	bool		 ok = false;
 
 	if (db_tx_begin(db) != DB_OK) {
-		seterr(err, errlen, "Could not start a transaction for "
+		db_seterr(err, errlen, "Could not start a transaction for "
 		    "migration %s/%s.", dir, m->file);
 		goto out;
 	}
@@ -458,12 +456,12 @@ mig_apply(struct db *db, const struct mig *m, const char *dir, char *err,
 	st = db_result_status(db, r);
 	if (st != DB_OK) {
 		why = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-		seterr(err, errlen, "Migration %s/%s failed: %s.", dir,
+		db_seterr(err, errlen, "Migration %s/%s failed: %s.", dir,
 		    m->file, why != NULL ? why : db_status_str(st));
 		goto out;
 	}
 	if (!db->in_tx) {
-		seterr(err, errlen, "Migration %s/%s ends the transaction "
+		db_seterr(err, errlen, "Migration %s/%s ends the transaction "
 		    "itself (COMMIT or ROLLBACK); migrations must not manage "
 		    "transactions. Check the database by hand.", dir, m->file);
 		goto out;
@@ -474,7 +472,7 @@ mig_apply(struct db *db, const struct mig *m, const char *dir, char *err,
 	    DB_I64(m->version), DB_TEXT(m->name), DB_TEXT(m->checksum),
 	    DB_END) != DB_OK ||
 	    db_tx_commit(db) != DB_OK) {
-		seterr(err, errlen, "Could not record migration %s/%s.", dir,
+		db_seterr(err, errlen, "Could not record migration %s/%s.", dir,
 		    m->file);
 		goto out;
 	}
@@ -486,14 +484,3 @@ out:
 	return ok;
 }
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}

@@ -426,3 +426,15 @@ log_quoted(struct buf *b, const char *s)
 		buf_putc(b, (unsigned char)s[i] < 0x20 ? ' ' : s[i]);
 	}
 }
+
+void
+db_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}

@@ -14,7 +14,9 @@
 struct arena;
 
 #define FORM_MAX_FIELDS		256
-#define FORM_FIELD_MAX		(64 * 1024)	/* a text field, decoded */
+/* A text field, decoded. Large on purpose: a knowledge entry may hold
+ * 200,000 characters; each route's body limit is the real bound. */
+#define FORM_FIELD_MAX		(1024 * 1024)
 
 struct form_field {
 	const char	*name;

@@ -59,6 +59,8 @@ struct req {
 	struct db			*db;		/* lazily acquired */
 	struct session			*session;	/* R_SESSION */
 	int64_t				 org_id;	/* session's or token's */
+	const char			*role;		/* session's or token's */
+	int64_t				 token_id;	/* bearer token, else 0 */
 	struct buf			 extra_headers;	/* "Name: v\r\n"… */
 	int				 status;	/* sent, for the log */
 	size_t				 bytes_out;

@@ -33,6 +33,7 @@
 static resp_page_hook_fn	 page_hook;
 
 static void	add_lines(struct mg_connection *, const char *);
+static bool	begin_headers(struct req *, int, const char *);
 static int	error_page(struct req *, int, const char *, const char *);
 
 void
@@ -77,17 +78,20 @@ add_lines(struct mg_connection *conn, const char *lines)
 	}
 }
 
-int
-resp_send(struct req *r, int status, const char *content_type,
-    const char *body, size_t len)
+/*
+ * Starts the response: status line, the security headers, the request id,
+ * the content type, Cache-Control (no-store unless the handler chose) and
+ * the handler's queued headers. False when a response was already begun.
+ */
+static bool
+begin_headers(struct req *r, int status, const char *content_type)
 {
-	char		 clen[32];
 	const char	*extra = buf_str(&r->extra_headers);
 
 	if (r->status != 0) {
 		log_err("http", "msg=\"response sent twice\" path=\"%s\"",
 		    r->route ? r->route->pattern : "-");
-		return r->status;
+		return false;
 	}
 	r->status = status;
 	mg_response_header_start(r->conn, status);
@@ -111,6 +115,17 @@ resp_send(struct req *r, int status, const char *content_type,
 		mg_response_header_add(r->conn, "Cache-Control", "no-store",
 		    -1);
 	add_lines(r->conn, extra);
+	return true;
+}
+
+int
+resp_send(struct req *r, int status, const char *content_type,
+    const char *body, size_t len)
+{
+	char		 clen[32];
+
+	if (!begin_headers(r, status, content_type))
+		return r->status;
 	snprintf(clen, sizeof(clen), "%zu", len);
 	mg_response_header_add(r->conn, "Content-Length", clen, -1);
 	mg_response_header_send(r->conn);
@@ -118,6 +133,32 @@ resp_send(struct req *r, int status, const char *content_type,
 		mg_write(r->conn, body, len);
 	r->bytes_out = len;
 	return status;
+}
+
+int
+resp_stream_begin(struct req *r, int status, const char *content_type)
+{
+	if (!begin_headers(r, status, content_type))
+		return r->status;
+	/*
+	 * No Content-Length: the body ends when the connection closes, which
+	 * every HTTP/1.x client understands (chunked encoding would need a
+	 * closing call every handler must remember).
+	 */
+	mg_disable_keep_alive(r->conn);
+	mg_response_header_send(r->conn);
+	return status;
+}
+
+bool
+resp_stream_write(struct req *r, const void *data, size_t len)
+{
+	if (len == 0)
+		return true;
+	if (mg_write(r->conn, data, len) != (int)len)
+		return false;
+	r->bytes_out += len;
+	return true;
 }
 
 int
@@ -212,6 +253,15 @@ resp_error(struct req *r, int status, const char *code, const char *message)
 	err = cJSON_AddObjectToObject(root, "error");
 	cJSON_AddStringToObject(err, "code", code);
 	cJSON_AddStringToObject(err, "message", message);
+	if (str_starts_with(r->path, "/v1/")) {
+		/* OpenAI's error shape also needs type and param (§5.1). */
+		cJSON_AddStringToObject(err, "type", status == 401 ?
+		    "authentication_error" : status == 429 ?
+		    "rate_limit_error" : status >= 500 ? "api_error" :
+		    status == 404 ? "not_found_error" :
+		    "invalid_request_error");
+		cJSON_AddNullToObject(err, "param");
+	}
 	rc = resp_json(r, status, root);
 	cJSON_Delete(root);
 	return rc;

@@ -22,6 +22,18 @@ bool	 resp_header(struct req *r, const char *name, const char *value);
 int	 resp_send(struct req *r, int status, const char *content_type,
 	    const char *body, size_t len);
 /*
+ * Streaming (server-sent events): resp_stream_begin sends the status and
+ * every header resp_send would, but no Content-Length; the connection is
+ * not kept alive, so the body ends when the handler returns. Returns the
+ * status. resp_stream_write then sends bytes as they come (CivetWeb
+ * writes through to the socket: no flush needed); false once the client
+ * has gone, after which the caller should stop writing. Only after
+ * resp_stream_begin.
+ */
+int	 resp_stream_begin(struct req *r, int status,
+	    const char *content_type);
+bool	 resp_stream_write(struct req *r, const void *data, size_t len);
+/*
  * Renders template `name` with ctx (taken: resp_page frees it) after the
  * page hook has added the layout keys (user, org, nav, csrf, flash).
  */

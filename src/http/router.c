@@ -188,13 +188,11 @@ run_route(struct req *r)
 		if ((st = hooks.bearer(r)) != 0)
 			return st;
 	}
-	if ((f & R_OWNER) && r->session &&
-	    !str_eq(r->session->role, "owner"))
+	if ((f & R_OWNER) && !str_eq(r->role, "owner"))
 		return resp_forbidden(r, "Only an owner of this organisation "
 		    "can do this.");
-	if ((f & R_ADMIN) && r->session &&
-	    !str_eq(r->session->role, "owner") &&
-	    !str_eq(r->session->role, "admin"))
+	if ((f & R_ADMIN) && !str_eq(r->role, "owner") &&
+	    !str_eq(r->role, "admin"))
 		return resp_forbidden(r, "Only an owner or admin of this "
 		    "organisation can do this.");
 	if (f & (R_CSRF | R_PRE_CSRF)) {
@@ -340,11 +338,13 @@ load_session(struct req *r, bool required)
 	if (hooks.load_principal != NULL && !hooks.load_principal(r)) {
 		r->session = NULL;
 		r->org_id = 0;
+		r->role = NULL;
 		if (r->db_failed || r->db == NULL || r->db->broken)
 			return resp_unavailable(r);
 		cookie_set(r, COOKIE_SESSION, "", 0);
 		return required ? to_login(r) : 0;
 	}
+	r->role = s->role;
 	return 0;
 }
 

@@ -9,6 +9,8 @@
 
 #include "db/db.h"
 
+struct arena;
+
 #define ORG_NAME_MAX	200
 
 /* Creates an organisation; DB_INVALID for an empty or too long name. */
@@ -21,5 +23,8 @@ enum db_status	 org_create(struct db *db, const char *name, int64_t *id)
  */
 enum db_status	 org_find_by_name_any_org(struct db *db, const char *name,
 		    int64_t *id) __attribute__((warn_unused_result));
+/* The organisation's name (arena); DB_NOT_FOUND when there is none. */
+enum db_status	 org_get_name(struct db *db, struct arena *a, int64_t org_id,
+		    char **name) __attribute__((warn_unused_result));
 
 #endif

@@ -43,6 +43,15 @@ enum db_status	 user_find_for_login_any_org(struct db *db,
 		    const char *email, int64_t *user_id, int64_t *org_id,
 		    char hash[PASSWORD_HASH_MAX])
 		    __attribute__((warn_unused_result));
+/*
+ * For the command line (`parley token create`), which names a user by
+ * email before any organisation is known: the active user with this email
+ * (any case) and its first organisation. DB_NOT_FOUND when there is no
+ * such active user with a membership.
+ */
+enum db_status	 user_find_by_email_any_org(struct db *db,
+		    const char *email, int64_t *user_id, int64_t *org_id)
+		    __attribute__((warn_unused_result));
 /* The stored hash of an active user in org_id. */
 enum db_status	 user_get_hash(struct db *db, int64_t org_id,
 		    int64_t user_id, char hash[PASSWORD_HASH_MAX])

@@ -22,10 +22,10 @@ static const struct {
 	bool		 ready;
 } areas[] = {
 	{ "Dashboard", "/", true },
-	{ "Agents", "/agents", false },
+	{ "Agents", "/agents", true },
 	{ "Channels", "/channels", false },
 	{ "Conversations", "/conversations", false },
-	{ "Plugins", "/plugins", false },
+	{ "Plugins", "/plugins", true },
 	{ "Settings", "/settings", true },
 };
 

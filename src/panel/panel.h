@@ -32,4 +32,43 @@ int	 panel_settings_index(struct req *r);	/* GET /settings */
 int	 panel_settings_password_form(struct req *r);
 int	 panel_settings_password(struct req *r);
 
+/* agents.c: agents, their plugins, knowledge and a test chat */
+int	 panel_agents_list(struct req *r);		/* GET /agents */
+int	 panel_agents_new(struct req *r);		/* GET /agents/new */
+int	 panel_agents_create(struct req *r);		/* POST /agents */
+int	 panel_agents_edit(struct req *r);		/* GET /agents/{id} */
+int	 panel_agents_update(struct req *r);		/* POST /agents/{id} */
+int	 panel_agents_delete_confirm(struct req *r);	/* GET …/delete */
+int	 panel_agents_delete(struct req *r);		/* POST …/delete */
+int	 panel_agents_plugins(struct req *r);		/* POST …/plugins */
+int	 panel_agents_try(struct req *r);		/* POST …/try */
+int	 panel_knowledge_create(struct req *r);	/* POST …/knowledge */
+int	 panel_knowledge_edit(struct req *r);		/* GET …/knowledge/{kid} */
+int	 panel_knowledge_update(struct req *r);	/* POST …/knowledge/{kid} */
+int	 panel_knowledge_delete(struct req *r);	/* POST …/{kid}/delete */
+
+/* plugins.c */
+int	 panel_plugins_list(struct req *r);		/* GET /plugins */
+
+/* providers.c: Settings → LLM providers and models */
+int	 panel_providers_list(struct req *r);
+int	 panel_providers_new(struct req *r);
+int	 panel_providers_create(struct req *r);
+int	 panel_providers_edit(struct req *r);
+int	 panel_providers_update(struct req *r);
+int	 panel_providers_delete(struct req *r);
+int	 panel_providers_test(struct req *r);
+int	 panel_models_list(struct req *r);
+int	 panel_models_new(struct req *r);
+int	 panel_models_create(struct req *r);
+int	 panel_models_edit(struct req *r);
+int	 panel_models_update(struct req *r);
+int	 panel_models_delete(struct req *r);
+int	 panel_models_default(struct req *r);
+
+/* tokens.c: Settings → API tokens */
+int	 panel_tokens_list(struct req *r);
+int	 panel_tokens_create(struct req *r);
+int	 panel_tokens_revoke(struct req *r);
+
 #endif

@@ -161,6 +161,7 @@ struct render {
 	unsigned		 depth;
 	unsigned long		 steps;
 	bool			 failed;
+	bool			 plain;		/* text output: no escaping */
 };
 
 static struct node	*node_new(enum node_type);
@@ -215,6 +216,8 @@ static const struct indent *indent_push(struct indent *, const struct node *,
 static void		 put_indent(struct render *, const struct indent *);
 static void		 put_value(struct render *, const cJSON *, bool);
 static void		 put_escaped(struct buf *, const char *);
+static char		*render_named(const struct tmpl_set *, const char *,
+			    const cJSON *, size_t *, bool);
 static void		 put_number(struct buf *, double);
 static const cJSON	*lookup(const struct ctx *, const struct node *);
 static bool		 is_falsey(const cJSON *);
@@ -309,8 +312,8 @@ out:
 }
 
 char *
-tmpl_render(const struct tmpl_set *set, const char *name, const cJSON *data,
-    size_t *len)
+render_named(const struct tmpl_set *set, const char *name, const cJSON *data,
+    size_t *len, bool plain)
 {
 	struct render	*r;
 	struct ctx	 root;
@@ -324,6 +327,7 @@ tmpl_render(const struct tmpl_set *set, const char *name, const cJSON *data,
 
 	r = xcalloc(1, sizeof(*r));
 	r->set = set;
+	r->plain = plain;
 	buf_init(&r->out, TMPL_OUT_MAX);
 	root.v = data;
 	root.up = NULL;
@@ -333,6 +337,20 @@ tmpl_render(const struct tmpl_set *set, const char *name, const cJSON *data,
 	buf_cleanup(&r->out);
 	free(r);
 	return s;
+}
+
+char *
+tmpl_render(const struct tmpl_set *set, const char *name, const cJSON *data,
+    size_t *len)
+{
+	return render_named(set, name, data, len, false);
+}
+
+char *
+tmpl_render_text(const struct tmpl_set *set, const char *name,
+    const cJSON *data, size_t *len)
+{
+	return render_named(set, name, data, len, true);
 }
 
 static void
@@ -1230,7 +1248,7 @@ put_value(struct render *r, const cJSON *v, bool escape)
 	if (v == NULL)
 		return;
 	if (cJSON_IsString(v) && v->valuestring != NULL) {
-		if (escape)
+		if (escape && !r->plain)
 			put_escaped(&r->out, v->valuestring);
 		else
 			buf_puts(&r->out, v->valuestring);

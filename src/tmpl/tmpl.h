@@ -51,4 +51,12 @@ bool		 tmpl_set_load_dir(struct tmpl_set *set, const char *dir,
 char		*tmpl_render(const struct tmpl_set *set, const char *name,
 		    const cJSON *data, size_t *len);
 
+/*
+ * tmpl_render for text that is not HTML (an agent's system prompt going to
+ * a model, a WhatsApp message): {{x}} is not escaped. Never use its output
+ * in a page.
+ */
+char		*tmpl_render_text(const struct tmpl_set *set, const char *name,
+		    const cJSON *data, size_t *len);
+
 #endif

@@ -129,4 +129,25 @@ char	*html_input_value(const char *html, const char *name);
 /* Appends "name=value" form-encoded (with '&' when not first) to dst. */
 void	 form_add(char *dst, size_t dstlen, const char *name, const char *value);
 
+/* --- fake.c: local stand-ins for internet services (tests/fakes/) ------ */
+
+struct hfake {
+	int	 port;
+	char	 base[64];	/* "http://127.0.0.1:PORT" */
+	int	 pid;
+	char	 log_path[300];
+};
+
+/*
+ * Starts <builddir>/tests/fakes/<name> (e.g. "fake_llm") on a free
+ * loopback port with extra argv (NULL-terminated, may be NULL) and waits
+ * until it answers. Fails the test run on error.
+ */
+void	 hfake_start(struct hfake *f, const char *name, const char **args);
+void	 hfake_stop(struct hfake *f);
+/* POST body (JSON) to the fake's control path, e.g. "/_fake/queue". */
+void	 hfake_post(struct hfake *f, const char *path, const char *json);
+/* GET a control path; returns the body (malloc'd). */
+char	*hfake_get(struct hfake *f, const char *path);
+
 #endif

@@ -6,6 +6,13 @@
  * URL and an owner's credentials in the environment, passing when node
  * exits 0. Node's output is printed either way.
  *
+ * For openai.test.mjs (the official openai SDK against /v1) it also starts
+ * the fake LLM, inserts a provider pointing at it, a model and an agent
+ * with the time.now plugin, creates an API token with `parley token
+ * create`, and queues in the fake a tool call and an answer for each of
+ * the spec's two completions; afterwards it checks that both tool results
+ * reached the fake.
+ *
  * Chromium, node or tests/browser/node_modules missing is a failure, not a
  * skip: `make deps` installs all three.
  */
@@ -23,18 +30,28 @@
 #define MAX_SPECS		64
 #define NODE_TIMEOUT_S		300
 #define BROWSER_ORG		"Parley Browser Co"
+#define OPENAI_SPEC		BROWSER_DIR "/openai.test.mjs"
+#define AGENT_SLUG		"sdk-agent"
+#define EXPECT_PLAIN		"Hello from the fake model after a tool call."
+#define EXPECT_STREAM		"It is exactly the time the time.now tool " \
+				"returned, streamed."
 
 static void	 setup(void);
 static void	 teardown(void);
 static void	 cleanup(void);
 static int	 cmp_str(const void *a, const void *b);
 static int	 find_specs(void);
+static void	 setup_llm(void);
+static void	 queue_openai(void);
+static void	 check_openai_upstream(void);
 static Suite	*browser_suite(void);
 
 static const char	*server_env[] = { "PARLEY_ADMIN_ORG=" BROWSER_ORG,
 			    NULL };
 static struct hpg	 pg;
 static struct hserver	 srv;
+static struct hfake	 fake;
+static char		 api_token[64];
 static bool		 pg_up;
 static char		*specs[MAX_SPECS];
 static int		 n_specs;
@@ -44,7 +61,84 @@ setup(void)
 {
 	hpg_start(&pg);
 	pg_up = true;
+	hfake_start(&fake, "fake_llm", NULL);
 	hserver_start(&srv, &pg, server_env);
+	setup_llm();
+}
+
+/*
+ * The openai spec's world: provider → model → agent with time.now, by SQL
+ * (the REST API has its own tests), and a token the way people make one.
+ */
+static void
+setup_llm(void)
+{
+	const char	*args[] = { "token", "create", "--email",
+			    "owner@example.com", "--name", "openai sdk",
+			    "--role", "admin", NULL };
+	char		 sql[1024];
+	char		*out = NULL, *v;
+	size_t		 n;
+	int		 st;
+
+	snprintf(sql, sizeof(sql),
+	    "WITH o AS (SELECT id FROM orgs WHERE name = '%s'),"
+	    " p AS (INSERT INTO llm_providers (org_id, name, base_url)"
+	    "   SELECT id, 'Fake LLM', '%s/v1' FROM o RETURNING id, org_id),"
+	    " m AS (INSERT INTO org_models (org_id, provider_id, name,"
+	    "   display_name) SELECT org_id, id, 'fake-model', 'Fake model'"
+	    "   FROM p RETURNING id, org_id),"
+	    " a AS (INSERT INTO agents (org_id, name, slug, system_prompt,"
+	    "   model_id, mode) SELECT org_id, 'SDK agent', '%s',"
+	    "   'You answer questions about time.', id, 'task' FROM m"
+	    "   RETURNING id, org_id)"
+	    " INSERT INTO agent_plugins (org_id, agent_id, plugin_id)"
+	    " SELECT org_id, id, 'time.now' FROM a RETURNING agent_id",
+	    BROWSER_ORG, fake.base, AGENT_SLUG);
+	v = hpg_sql(&pg, sql);
+	ck_assert_msg(v != NULL && strtol(v, NULL, 10) > 0, "cannot create the "
+	    "agent with its plugin");
+	free(v);
+
+	st = hrun_parley(&pg, args, NULL, &out);
+	ck_assert_msg(st == 0, "parley token create exited %d:\n%s", st, out);
+	n = strcspn(out, "\n");
+	ck_assert_msg(strncmp(out, "prl_", 4) == 0 && n < sizeof(api_token),
+	    "parley token create printed no token:\n%s", out);
+	memcpy(api_token, out, n);
+	api_token[n] = '\0';
+	free(out);
+}
+
+/* One tool call and one answer per completion the spec makes, in order. */
+static void
+queue_openai(void)
+{
+	hfake_post(&fake, "/_fake/reset", "{}");
+	hfake_post(&fake, "/_fake/queue",
+	    "[{\"tool_calls\":[{\"name\":\"time_now\",\"arguments\":{}}]},"
+	    "{\"content\":\"" EXPECT_PLAIN "\"},"
+	    "{\"tool_calls\":[{\"name\":\"time_now\",\"arguments\":{}}]},"
+	    "{\"content\":\"" EXPECT_STREAM "\"}]");
+}
+
+/* Both completions ran the tool: the fake saw its result come back. */
+static void
+check_openai_upstream(void)
+{
+	char	*log = hfake_get(&fake, "/_fake/requests");
+	char	*queued = hfake_get(&fake, "/_fake/queue");
+	int	 n_tool = 0;
+
+	for (const char *p = log; (p = strstr(p, "tool_call_id")) != NULL;
+	    p++)
+		n_tool++;
+	ck_assert_msg(n_tool >= 2, "the fake LLM saw %d tool results, want "
+	    "2 (one per completion):\n%.3000s", n_tool, log);
+	ck_assert_msg(strstr(queued, "\"queued\":0") != NULL, "the spec left "
+	    "scripted answers unused: %s", queued);
+	free(log);
+	free(queued);
 }
 
 static void
@@ -58,6 +152,8 @@ teardown(void)
 			fprintf(stderr, "browser: parley serve exited %d\n",
 			    st);
 	}
+	if (fake.pid > 0)
+		hfake_stop(&fake);
 	cleanup();
 }
 
@@ -127,6 +223,11 @@ START_TEST(t_prerequisites)
 	    sizeof(path));
 	ck_assert_msg(access(path, R_OK) == 0, "%s is missing (make deps "
 	    "runs npm ci in %s)", path, BROWSER_DIR);
+	ck_assert((size_t)snprintf(path, sizeof(path),
+	    "%s/%s/node_modules/openai", hrepo_root(), BROWSER_DIR) <
+	    sizeof(path));
+	ck_assert_msg(access(path, R_OK) == 0, "%s is missing (make deps "
+	    "runs npm ci in %s)", path, BROWSER_DIR);
 	st = hrun_cmd(argv, NULL, NULL, &out, 30);
 	ck_assert_msg(st == 0, "node --version exited %d: %s", st, out);
 	free(out);
@@ -137,14 +238,19 @@ END_TEST
 
 START_TEST(t_spec)
 {
-	char		 url[128], org[128];
+	char		 url[128], org[128], tok[128];
 	const char	*env[] = {
 		url,
 		"PARLEY_TEST_EMAIL=owner@example.com",
 		"PARLEY_TEST_PASSWORD=correct-horse-battery-staple",
 		org,
+		tok,
+		"PARLEY_TEST_AGENT=agent:" AGENT_SLUG,
+		"PARLEY_TEST_EXPECT_PLAIN=" EXPECT_PLAIN,
+		"PARLEY_TEST_EXPECT_STREAM=" EXPECT_STREAM,
 		NULL,
 	};
+	bool		 is_openai = strcmp(specs[_i], OPENAI_SPEC) == 0;
 	const char	*argv[] = { "node", "--test", "--test-reporter=spec",
 			    specs[_i], NULL };
 	char		*out = NULL;
@@ -152,6 +258,9 @@ START_TEST(t_spec)
 
 	snprintf(url, sizeof(url), "PARLEY_TEST_URL=%s", srv.base);
 	snprintf(org, sizeof(org), "PARLEY_TEST_ORG=%s", BROWSER_ORG);
+	snprintf(tok, sizeof(tok), "PARLEY_TEST_TOKEN=%s", api_token);
+	if (is_openai)
+		queue_openai();
 	printf("---- node --test %s ----\n", specs[_i]);
 	fflush(stdout);
 	st = hrun_cmd(argv, env, NULL, &out, NODE_TIMEOUT_S);
@@ -161,6 +270,8 @@ START_TEST(t_spec)
 	free(out);
 	ck_assert_msg(st == 0, "node --test %s exited %d (output above; "
 	    "server log %s)", specs[_i], st, srv.log_path);
+	if (is_openai)
+		check_openai_upstream();
 }
 END_TEST
 

@@ -9,6 +9,8 @@
 #include "crypto/password.h"
 #include "crypto/token.h"
 
+#include "unit/unit.h"
+
 START_TEST(password_round_trip)
 {
 	char	 h[PASSWORD_HASH_MAX];
@@ -72,8 +74,6 @@ main(void)
 {
 	Suite	*s = suite_create("crypto");
 	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
 
 	if (!crypto_init())
 		return EXIT_FAILURE;
@@ -83,10 +83,5 @@ main(void)
 	tcase_add_test(tc, password_generated);
 	tcase_add_test(tc, tokens);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -9,6 +9,8 @@
 #include "db/db.h"
 #include "db/db_internal.h"
 
+#include "unit/unit.h"
+
 START_TEST(test_sqlstate_mapping)
 {
 	static const struct {
@@ -96,16 +98,10 @@ main(void)
 {
 	Suite	*s = suite_create("db_unit");
 	TCase	*tc = tcase_create("pure");
-	SRunner	*sr;
-	int	 n_failed;
 
 	tcase_add_test(tc, test_sqlstate_mapping);
 	tcase_add_test(tc, test_status_names);
 	tcase_add_test(tc, test_migration_names);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	n_failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return n_failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(s);
 }

@@ -11,6 +11,8 @@
 #include "http/router.h"
 #include "util/arena.h"
 
+#include "unit/unit.h"
+
 static struct arena	*a;
 static struct req	 r;
 
@@ -137,8 +139,6 @@ main(void)
 {
 	Suite	*s = suite_create("http");
 	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, router_params);
@@ -147,10 +147,5 @@ main(void)
 	tcase_add_test(tc, form_rejects_bad_input);
 	tcase_add_test(tc, form_multipart);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -18,6 +18,8 @@
 #include "tmpl/tmpl.h"
 #include "util/xmalloc.h"
 
+#include "unit/unit.h"
+
 struct tmp_file {
 	const char	*rel;
 	const char	*text;
@@ -219,15 +221,7 @@ END_TEST
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(tmpl_suite());
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(tmpl_suite());
 }
 
 static Suite *

@@ -12,6 +12,8 @@
 #include "util/url.h"
 #include "util/utf8.h"
 
+#include "unit/unit.h"
+
 START_TEST(buf_limit_is_sticky)
 {
 	struct buf	 b;
@@ -130,8 +132,6 @@ main(void)
 {
 	Suite	*s = suite_create("util");
 	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, buf_limit_is_sticky);
 	tcase_add_test(tc, buf_printf_grows);
@@ -140,10 +140,5 @@ main(void)
 	tcase_add_test(tc, utf8_validation);
 	tcase_add_test(tc, url_codec);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -1,0 +1,64 @@
+/*
+ * api: the REST API's shared pieces — bearer-token authentication (the
+ * router's R_BEARER hook), X-Org-Id checking, JSON reading helpers, the
+ * 422 envelope for field errors — and the handlers of each area.
+ *
+ * Responses use camelCase field names; errors are
+ * {"error":{"code":"…","message":"…"}} (+ "fields" for 422).
+ */
+#ifndef PARLEY_API_API_H
+#define PARLEY_API_API_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+struct req;
+struct field_errors;
+
+/* router hook for R_BEARER: 0 when r->org_id/r->role are set. */
+int		 api_bearer(struct req *r);
+/* 422 {"error":{"code":"invalid","message":…,"fields":{field: msg}}}. */
+int		 api_invalid(struct req *r, const struct field_errors *errs);
+/* A string member of r->json, or NULL (absent or not a string). */
+const char	*api_str(const struct req *r, const char *name);
+/* True when member name is present in r->json (any type, null too). */
+bool		 api_has(const struct req *r, const char *name);
+/* RFC 3339 timestamps from PostgreSQL text ("2026-…+00") for JSON. */
+void		 api_add_time(cJSON *obj, const char *name, const char *pgtime);
+
+/* providers and models (api/providers.c) */
+int	 api_providers_list(struct req *r);
+int	 api_providers_create(struct req *r);
+int	 api_providers_get(struct req *r);
+int	 api_providers_update(struct req *r);
+int	 api_providers_delete(struct req *r);
+int	 api_models_list(struct req *r);
+int	 api_models_create(struct req *r);
+int	 api_models_get(struct req *r);
+int	 api_models_update(struct req *r);
+int	 api_models_delete(struct req *r);
+
+/* agents, plugins (api/agents.c) */
+int	 api_agents_list(struct req *r);
+int	 api_agents_create(struct req *r);
+int	 api_agents_get(struct req *r);
+int	 api_agents_update(struct req *r);
+int	 api_agents_delete(struct req *r);
+int	 api_agents_plugins_get(struct req *r);
+int	 api_agents_plugins_put(struct req *r);
+int	 api_plugins_list(struct req *r);
+
+/* knowledge (api/knowledge.c) */
+int	 api_knowledge_list(struct req *r);
+int	 api_knowledge_create(struct req *r);
+int	 api_knowledge_get(struct req *r);
+int	 api_knowledge_update(struct req *r);
+int	 api_knowledge_delete(struct req *r);
+
+/* OpenAI-compatible gateway (api/openai.c) */
+int	 api_chat_completions(struct req *r);	/* POST /v1/chat/completions */
+int	 api_models_openai(struct req *r);	/* GET /v1/models */
+
+#endif

@@ -1,0 +1,125 @@
+/*
+ * cli_token: `parley token create --email E --name N [--role R]`.
+ *
+ * Creates an API token in the first organisation of the user E (the same
+ * organisation E signs in to) and prints the token, and only the token, on
+ * standard output so scripts can capture it:
+ *
+ *	TOKEN=$(parley token create --email me@example.com --name ci)
+ *
+ * A sentence for people goes to standard error. The token is shown once:
+ * only its hash is stored. Exit status 0 on success, 2 for a usage error,
+ * 1 when the user is unknown or the database refuses.
+ */
+#include "app/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "app/app.h"
+#include "db/db.h"
+#include "model/apitoken.h"
+#include "model/user.h"
+#include "util/str.h"
+#include "util/utf8.h"
+
+#define TOKEN_NAME_MAX	100	/* characters, as the table checks */
+
+static const char *opt_value(int, char **, const char *);
+static int	usage(void);
+
+/* The value after a --name argument, or NULL. */
+static const char *
+opt_value(int argc, char **argv, const char *name)
+{
+	for (int i = 0; i + 1 < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return argv[i + 1];
+	return NULL;
+}
+
+static int
+usage(void)
+{
+	fprintf(stderr, "usage: parley token create --email E --name N "
+	    "[--role owner|admin|member]\n");
+	return 2;
+}
+
+int
+cli_token(int argc, char **argv)
+{
+	const char	*email = opt_value(argc, argv, "--email");
+	const char	*name = opt_value(argc, argv, "--name");
+	const char	*role = opt_value(argc, argv, "--role");
+	char		 token[APITOKEN_LEN + 1];
+	char		 err[512];
+	struct app	 app;
+	struct db	*db = NULL;
+	int64_t		 user_id = 0, org_id = 0, id = 0;
+	enum db_status	 st;
+	size_t		 n_chars;
+	int		 rc = 1;
+
+	if (argc < 2 || strcmp(argv[1], "create") != 0 || email == NULL ||
+	    name == NULL)
+		return usage();
+	if (role == NULL)
+		role = "admin";
+	if (!user_role_valid(role)) {
+		fprintf(stderr, "parley: --role must be owner, admin or "
+		    "member.\n");
+		return 2;
+	}
+	if (!user_email_valid(email)) {
+		fprintf(stderr, "parley: --email must be an email address.\n");
+		return 2;
+	}
+	n_chars = utf8_valid(name, strlen(name)) ?
+	    utf8_count(name, strlen(name)) : 0;
+	if (n_chars < 1 || n_chars > TOKEN_NAME_MAX) {
+		fprintf(stderr, "parley: --name must be 1 to %d characters of "
+		    "UTF-8 text.\n", TOKEN_NAME_MAX);
+		return 2;
+	}
+
+	memset(&app, 0, sizeof(app));
+	if (!config_load(&app.cfg, err, sizeof(err))) {
+		fprintf(stderr, "parley: %s\n", err);
+		config_free(&app.cfg);
+		return 2;
+	}
+	if (!app_open(&app, true))
+		goto out;
+	if ((db = db_acquire(app.db)) == NULL) {
+		fprintf(stderr, "parley: cannot connect to PostgreSQL.\n");
+		goto out;
+	}
+	st = user_find_by_email_any_org(db, email, &user_id, &org_id);
+	if (st == DB_NOT_FOUND) {
+		fprintf(stderr, "parley: there is no active user %s with an "
+		    "organisation.\n", email);
+		goto out;
+	}
+	if (st == DB_OK)
+		st = apitoken_create(db, org_id, user_id, name, role, token,
+		    &id);
+	if (st != DB_OK) {
+		fprintf(stderr, "parley: the database refused the token (%s).\n",
+		    db_status_str(st));
+		goto out;
+	}
+	printf("%s\n", token);
+	fflush(stdout);
+	sodium_memzero(token, sizeof(token));
+	fprintf(stderr, "Created %s API token \"%s\" (id %lld) for %s. It is "
+	    "shown once: store it now.\n", role, name, (long long)id, email);
+	rc = 0;
+out:
+	if (db != NULL)
+		db_release(db);
+	app_close(&app);
+	return rc;
+}

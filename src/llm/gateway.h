@@ -1,0 +1,79 @@
+/*
+ * gateway: the one path every model call takes, from the WhatsApp reply
+ * pool and from REST clients alike. It loads the agent (or a bare model),
+ * renders the agent's system prompt, offers only the agent's enabled
+ * plugins as tools, calls the model (OpenAI-compatible client or the
+ * built-in parley/faq), runs tool calls in a bounded loop, and records the
+ * call (model, tokens, latency, tool calls and results, error) in
+ * llm_calls.
+ *
+ * It holds no database connection while the model is thinking: it
+ * acquires one from the pool to load, releases it, and acquires again to
+ * run a tool or record the call.
+ */
+#ifndef PARLEY_LLM_GATEWAY_H
+#define PARLEY_LLM_GATEWAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "llm/client.h"
+
+struct db_pool;
+struct secret_key;
+
+#define GATEWAY_MAX_ROUNDS	8
+
+struct gateway_req {
+	struct db_pool			*pool;
+	const struct secret_key		*key;
+	int64_t				 org_id;
+	int64_t				 agent_id;	/* 0: bare model */
+	int64_t				 model_id;	/* with agent_id 0 */
+	/* The conversation (OpenAI messages: user/assistant/tool...). A
+	 * caller's own system messages are kept after the agent's prompt. */
+	const cJSON			*messages;
+	const char			*contact_name;	/* {{contactName}} */
+	const char			*source;	/* "api" | "reply" | "panel" */
+	bool				 has_temperature;	/* override */
+	double				 temperature;
+	int				 max_tokens;	/* override; 0: agent's */
+	llm_delta_fn			 on_delta;	/* stream answer text */
+	void				*delta_ctx;
+	int				 max_rounds;	/* 0: GATEWAY_MAX_ROUNDS */
+	int				 timeout_ms;	/* per model call; 0: 60 s */
+};
+
+enum gateway_err {
+	GW_OK = 0,
+	GW_NOT_FOUND,		/* agent or model not in this org */
+	GW_BAD_REQUEST,		/* messages unusable, or upstream said 400 */
+	GW_UPSTREAM,		/* provider failed (5xx, 429, auth, network) */
+	GW_TIMEOUT,		/* provider did not answer in time */
+	GW_UNAVAILABLE,		/* our database */
+};
+
+struct gateway_result {
+	enum gateway_err	 err;
+	char			 error[512];	/* a sentence for the caller */
+	char			*content;	/* final answer (malloc'd) */
+	char			*finish_reason;	/* malloc'd: stop|length|… */
+	char			*model_name;	/* malloc'd: what answered */
+	int			 tokens_in;
+	int			 tokens_out;
+	int64_t			 latency_ms;
+	int			 rounds;
+	cJSON			*tool_calls;	/* [{name, arguments, result,
+						   error}] (owned) */
+	bool			 handoff;	/* handoff.request ran */
+	int64_t			 llm_call_id;	/* the recorded row, 0: none */
+};
+
+/* Runs the call; always fills *out (gateway_result_cleanup after). */
+enum gateway_err gateway_complete(const struct gateway_req *in,
+		    struct gateway_result *out);
+void		 gateway_result_cleanup(struct gateway_result *r);
+
+#endif

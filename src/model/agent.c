@@ -1,0 +1,777 @@
+/*
+ * agent: agents and their enabled plugins (see agent.h). Owns tables
+ * `agents` and `agent_plugins`; every statement names org_id = $1, so an
+ * id from another organisation reads as DB_NOT_FOUND.
+ *
+ * Arrays (allow-list, keywords, plugin ids) travel as JSON text in both
+ * directions: built with cJSON, sent as one $n::jsonb parameter and
+ * unpacked by ARRAY(SELECT jsonb_array_elements_text(…)); read back with
+ * to_json(…). Nothing is ever escaped by hand.
+ *
+ * Validation happens here, before any write, so the panel and the API give
+ * the same sentences. Messages that quote the input (a bad phone number,
+ * a Mustache error) are formatted into the field_errors itself.
+ *
+ * The model's display name comes from model/orgmodel (which owns
+ * org_models), never from SQL against its table.
+ *
+ * Thread-safe: no shared state.
+ */
+#include "model/agent.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "model/orgmodel.h"
+#include "plugins/plugin.h"
+#include "tmpl/tmpl.h"
+#include "util/arena.h"
+#include "util/str.h"
+#include "util/utf8.h"
+
+#define NAME_MAX_CHARS		100
+#define PROMPT_MAX_CHARS	20000
+#define HISTORY_MAX		200
+#define MAX_TOKENS_MAX		100000
+#define RESET_MAX_CHARS		40
+#define KEYWORD_MAX_CHARS	100
+#define PHONE_MIN_DIGITS	6
+#define PHONE_MAX_DIGITS	15
+
+/* U+00C0…U+00FF (UTF-8 C3 80…C3 BF) in a slug; NULL: a separator. */
+static const char *const	 latin1[64] = {
+	"a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e",
+	"i", "i", "i", "i", "d", "n", "o", "o", "o", "o", "o", NULL,
+	"o", "u", "u", "u", "u", "y", "th", "ss",
+	"a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e",
+	"i", "i", "i", "i", "d", "n", "o", "o", "o", "o", "o", NULL,
+	"o", "u", "u", "u", "u", "y", "th", "y",
+};
+
+static bool	 text_ok(const char *, size_t, size_t);
+static bool	 phone_normalise(const char *, char *, size_t);
+static void	 quote_entry(char *, size_t, const char *);
+static bool	 reset_ok(const char *);
+static void	 check_prompt(const char *, struct field_errors *);
+static cJSON	*check_allow(const struct agent_input *, struct field_errors *);
+static cJSON	*check_keywords(const struct agent_input *,
+		    struct field_errors *);
+static enum db_status check_model(struct db *, int64_t, int64_t,
+		    struct field_errors *);
+static enum db_status validate(struct db *, int64_t,
+		    const struct agent_input *, struct field_errors *,
+		    char [64], char **, char **);
+static char	**json_strings(struct arena *, const char *, int *);
+static enum db_status fetch(struct db *, struct arena *, int64_t, int64_t,
+		    const char *, struct agent **, int *);
+static void	 name_models(struct db *, struct arena *, int64_t,
+		    struct agent *, int);
+static bool	 plugins_json(const char *const *, int, char **);
+static enum db_status touch(struct db *, int64_t, int64_t);
+
+void
+agent_input_defaults(struct agent_input *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->name = "";
+	in->slug = "";
+	in->system_prompt = "";
+	in->mode = "chat";
+	in->history_length = 20;
+	in->reset_command = "/reset";
+}
+
+void
+agent_slugify(const char *name, char out[64])
+{
+	const unsigned char	*p = (const unsigned char *)name;
+	const char		*t;
+	char			 one[2] = { 0, 0 };
+	size_t			 n = 0, tn;
+	bool			 dash = false;
+
+	for (; *p != '\0'; p++) {
+		t = NULL;
+		if (*p < 0x80 && isalnum(*p)) {
+			one[0] = (char)tolower(*p);
+			t = one;
+		} else if (*p == 0xc3 && p[1] >= 0x80 && p[1] <= 0xbf)
+			t = latin1[*++p - 0x80];	/* "Café" → "cafe" */
+		else if (*p >= 0x80 && (*p & 0xc0) == 0x80)
+			continue;	/* the tail of a character skipped */
+		if (t == NULL) {
+			dash = true;
+			continue;
+		}
+		tn = strlen(t);
+		if (n + (dash && n > 0) + tn > 63)
+			break;
+		if (dash && n > 0)
+			out[n++] = '-';
+		dash = false;
+		memcpy(out + n, t, tn);
+		n += tn;
+	}
+	out[n] = '\0';
+}
+
+/* Valid UTF-8 of min..max code points, with no control characters. */
+static bool
+text_ok(const char *s, size_t min, size_t max)
+{
+	size_t	 len, n;
+
+	if (s == NULL)
+		return min == 0;
+	len = strlen(s);
+	if (!utf8_valid(s, len))
+		return false;
+	n = utf8_count(s, len);
+	return n >= min && n <= max;
+}
+
+/* "+1 555-0100" → "+15550100"; false unless + then 6–15 digits. */
+static bool
+phone_normalise(const char *in, char *out, size_t outlen)
+{
+	size_t	 n = 0, digits = 0;
+
+	for (const char *p = in; *p != '\0'; p++) {
+		if (*p == ' ' || *p == '-' || *p == '\t')
+			continue;
+		if (n + 1 >= outlen)
+			return false;
+		if (n == 0 ? *p != '+' : !isdigit((unsigned char)*p))
+			return false;
+		out[n++] = *p;
+		if (n > 1)
+			digits++;
+	}
+	out[n] = '\0';
+	return digits >= PHONE_MIN_DIGITS && digits <= PHONE_MAX_DIGITS;
+}
+
+/* Copies at most 40 bytes of s for a message, replacing controls. */
+static void
+quote_entry(char *dst, size_t len, const char *s)
+{
+	size_t	 n = 0;
+
+	for (; *s != '\0' && n + 1 < len && n < 40; s++)
+		dst[n++] = (unsigned char)*s < 0x20 ? ' ' : *s;
+	/* Never leave half a UTF-8 sequence at the end. */
+	while (n > 0 && ((unsigned char)dst[n - 1] & 0x80) != 0 &&
+	    !utf8_valid(dst, n))
+		n--;
+	dst[n] = '\0';
+}
+
+/* "/reset", "reset", "Neustart": 1–40 characters, no white space. */
+static bool
+reset_ok(const char *s)
+{
+	unsigned char	 c0 = (unsigned char)s[0];
+
+	if (!text_ok(s, 1, RESET_MAX_CHARS))
+		return false;
+	if (c0 != '/' && !isalpha(c0) && c0 < 0x80)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (isspace(*p) || *p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static void
+check_prompt(const char *prompt, struct field_errors *errs)
+{
+	struct tmpl_set	*set;
+	char		 err[256] = "";
+	const char	*why;
+
+	if (!utf8_valid(prompt, strlen(prompt))) {
+		field_error_add(errs, "system_prompt",
+		    "The system prompt is not valid UTF-8.");
+		return;
+	}
+	if (utf8_count(prompt, strlen(prompt)) > PROMPT_MAX_CHARS) {
+		field_error_add(errs, "system_prompt",
+		    "Use at most 20000 characters.");
+		return;
+	}
+	set = tmpl_set_new();
+	if (!tmpl_set_add(set, "prompt", prompt, strlen(prompt), err,
+	    sizeof(err))) {
+		/* err is "prompt:LINE: sentence"; keep LINE and sentence. */
+		why = strncmp(err, "prompt:", 7) == 0 ? err + 7 : err;
+		field_error_addf(errs, "system_prompt",
+		    "This is not a valid template (line %s).", why);
+	}
+	tmpl_set_free(set);
+}
+
+/* The normalised allow-list as a JSON array, or NULL after an error. */
+static cJSON *
+check_allow(const struct agent_input *in, struct field_errors *errs)
+{
+	cJSON	*arr = cJSON_CreateArray();
+	char	 num[32], q[48];
+	bool	 dup;
+
+	if (in->n_allow > AGENT_LIST_MAX) {
+		field_error_add(errs, "allow_list",
+		    "Use at most 200 phone numbers.");
+		goto fail;
+	}
+	for (int i = 0; i < in->n_allow; i++) {
+		const char	*e = in->allow_list[i] != NULL ?
+				    in->allow_list[i] : "";
+
+		if (!phone_normalise(e, num, sizeof(num))) {
+			quote_entry(q, sizeof(q), e);
+			field_error_addf(errs, "allow_list",
+			    "\"%s\" is not a phone number in international "
+			    "form: + then 6 to 15 digits.", q);
+			goto fail;
+		}
+		dup = false;
+		for (int j = 0; j < cJSON_GetArraySize(arr) && !dup; j++)
+			dup = strcmp(cJSON_GetArrayItem(arr, j)->valuestring,
+			    num) == 0;
+		if (!dup)
+			cJSON_AddItemToArray(arr, cJSON_CreateString(num));
+	}
+	return arr;
+fail:
+	cJSON_Delete(arr);
+	return NULL;
+}
+
+static cJSON *
+check_keywords(const struct agent_input *in, struct field_errors *errs)
+{
+	cJSON	*arr = cJSON_CreateArray();
+	char	 q[48];
+
+	if (in->n_escalation > AGENT_LIST_MAX) {
+		field_error_add(errs, "escalation_keywords",
+		    "Use at most 200 keywords.");
+		goto fail;
+	}
+	for (int i = 0; i < in->n_escalation; i++) {
+		const char	*e = in->escalation_keywords[i];
+
+		if (!text_ok(e, 1, KEYWORD_MAX_CHARS)) {
+			if (e != NULL && utf8_valid(e, strlen(e)))
+				quote_entry(q, sizeof(q), e);
+			else
+				str_copy(q, "", sizeof(q));
+			field_error_addf(errs, "escalation_keywords",
+			    "Each keyword needs 1 to 100 characters "
+			    "(\"%s%s\").", q, e != NULL && strlen(e) > 40 ?
+			    "…" : "");
+			goto fail;
+		}
+		cJSON_AddItemToArray(arr, cJSON_CreateString(e));
+	}
+	return arr;
+fail:
+	cJSON_Delete(arr);
+	return NULL;
+}
+
+/* DB_OK (maybe with a field error) unless the database failed. */
+static enum db_status
+check_model(struct db *db, int64_t org_id, int64_t model_id,
+    struct field_errors *errs)
+{
+	struct arena		*a;
+	struct org_model	 m;
+	enum db_status		 st;
+
+	if (model_id == 0)
+		return DB_OK;
+	if (model_id < 0) {
+		field_error_add(errs, "model_id", "Choose one of your models.");
+		return DB_OK;
+	}
+	a = arena_new();
+	st = orgmodel_get(db, a, org_id, model_id, &m);
+	arena_free(a);
+	if (st == DB_NOT_FOUND || st == DB_INVALID) {
+		field_error_add(errs, "model_id", "Choose one of your models.");
+		return DB_OK;
+	}
+	return st;
+}
+
+/*
+ * Checks every field, collecting one error per field. On DB_OK, slug holds
+ * the slug to store and *allow / *keywords the JSON arrays (caller frees).
+ * DB_INVALID when errs has something; other statuses: the database.
+ */
+static enum db_status
+validate(struct db *db, int64_t org_id, const struct agent_input *in,
+    struct field_errors *errs, char slug[64], char **allow, char **keywords)
+{
+	cJSON		*a = NULL, *k = NULL;
+	const char	*name = in->name != NULL ? in->name : "";
+	bool		 blank = true;
+	enum db_status	 st;
+
+	*allow = *keywords = NULL;
+	for (const char *p = name; *p != '\0' && blank; p++)
+		blank = isspace((unsigned char)*p);
+	if (blank)
+		field_error_add(errs, "name", "Enter a name.");
+	else if (!text_ok(name, 1, NAME_MAX_CHARS))
+		field_error_add(errs, "name", "Use at most 100 characters.");
+
+	if (in->slug != NULL && in->slug[0] != '\0') {
+		if (!str_copy(slug, in->slug, 64))
+			slug[0] = '\0';
+	} else
+		agent_slugify(name, slug);
+	if (slug[0] == '\0' && (in->slug == NULL || in->slug[0] == '\0')) {
+		if (!blank)
+			field_error_add(errs, "slug", "The name has no "
+			    "letters or digits to make a slug from: enter "
+			    "one.");
+	} else {
+		bool	 ok = slug[0] != '\0' && strlen(slug) <= 63 &&
+			    (islower((unsigned char)slug[0]) ||
+			    isdigit((unsigned char)slug[0]));
+
+		for (const char *p = slug; *p != '\0' && ok; p++)
+			ok = (*p >= 'a' && *p <= 'z') ||
+			    (*p >= '0' && *p <= '9') || *p == '-';
+		if (!ok)
+			field_error_add(errs, "slug", "Use 1 to 63 "
+			    "lower-case letters, digits and dashes, "
+			    "starting with a letter or digit.");
+	}
+
+	check_prompt(in->system_prompt != NULL ? in->system_prompt : "",
+	    errs);
+	if (!str_eq(in->mode, "chat") && !str_eq(in->mode, "task"))
+		field_error_add(errs, "mode", "Choose chat or task.");
+	if (in->history_length < 0 || in->history_length > HISTORY_MAX)
+		field_error_add(errs, "history_length",
+		    "Use a number from 0 to 200.");
+	if (in->has_temperature && !(in->temperature >= 0.0 &&
+	    in->temperature <= 2.0))
+		field_error_add(errs, "temperature",
+		    "Use a number from 0 to 2, or leave it empty.");
+	if (in->max_tokens < 0 || in->max_tokens > MAX_TOKENS_MAX)
+		field_error_add(errs, "max_tokens",
+		    "Use a number from 0 to 100000 (0: the model's default).");
+	if (in->reset_command != NULL && in->reset_command[0] != '\0' &&
+	    !reset_ok(in->reset_command))
+		field_error_add(errs, "reset_command", "Use 1 to 40 "
+		    "characters with no spaces, starting with / or a "
+		    "letter, or leave it empty to turn it off.");
+	a = check_allow(in, errs);
+	k = check_keywords(in, errs);
+	if ((st = check_model(db, org_id, in->model_id, errs)) != DB_OK)
+		goto out;
+	if (errs->n > 0) {
+		st = DB_INVALID;
+		goto out;
+	}
+	*allow = cJSON_PrintUnformatted(a);
+	*keywords = cJSON_PrintUnformatted(k);
+	if (*allow == NULL || *keywords == NULL)
+		abort();
+out:
+	cJSON_Delete(a);
+	cJSON_Delete(k);
+	return st;
+}
+
+/* A JSON array of strings (to_json of a text[]) into arena strings. */
+static char **
+json_strings(struct arena *a, const char *text, int *n)
+{
+	cJSON		*arr = cJSON_Parse(text);
+	const cJSON	*e;
+	char		**out;
+	int		 i = 0;
+
+	*n = 0;
+	if (!cJSON_IsArray(arr)) {
+		cJSON_Delete(arr);
+		return arena_alloc(a, sizeof(char *));
+	}
+	out = arena_alloc(a, sizeof(char *) *
+	    ((size_t)cJSON_GetArraySize(arr) + 1));
+	cJSON_ArrayForEach(e, arr)
+		if (cJSON_IsString(e))
+			out[i++] = arena_strdup(a, e->valuestring);
+	*n = i;
+	cJSON_Delete(arr);
+	return out;
+}
+
+/*
+ * The org's agents (id 0 and slug NULL), or the one with that id or slug.
+ * Rows are copied into the arena; DB_NOT_FOUND when none matched a lookup.
+ */
+static enum db_status
+fetch(struct db *db, struct arena *a, int64_t org_id, int64_t id,
+    const char *slug, struct agent **out, int *n)
+{
+	struct db_res	 res = { 0 };
+	struct agent	*v;
+	enum db_status	 st;
+
+	*out = NULL;
+	*n = 0;
+	st = db_query(db, &res,
+	    "SELECT a.id, a.name, a.slug, a.system_prompt,"
+	    "       coalesce(a.model_id, 0), a.mode, a.history_length,"
+	    "       a.temperature, coalesce(a.max_tokens, 0), a.reset_command,"
+	    "       to_json(a.allow_list)::text,"
+	    "       to_json(a.escalation_keywords)::text,"
+	    "       coalesce((SELECT json_agg(p.plugin_id ORDER BY p.plugin_id)"
+	    "                   FROM agent_plugins p"
+	    "                  WHERE p.org_id = a.org_id"
+	    "                    AND p.agent_id = a.id), '[]')::text,"
+	    "       a.created_at, a.updated_at"
+	    "  FROM agents a"
+	    " WHERE a.org_id = $1"
+	    "   AND ($2::bigint = 0 OR a.id = $2)"
+	    "   AND ($3::text IS NULL OR a.slug = $3)"
+	    " ORDER BY lower(a.name), a.id",
+	    DB_I64(org_id), DB_I64(id), DB_TEXT(slug), DB_END);
+	if (st != DB_OK)
+		goto out;
+	if (res.n_rows == 0 && (id != 0 || slug != NULL)) {
+		st = DB_NOT_FOUND;
+		goto out;
+	}
+	v = arena_alloc(a, sizeof(*v) * ((size_t)res.n_rows + 1));
+	for (int i = 0; i < res.n_rows; i++) {
+		struct agent	*g = &v[i];
+
+		g->id = db_res_i64(&res, i, 0);
+		g->name = arena_strdup(a, db_res_text(&res, i, 1));
+		g->slug = arena_strdup(a, db_res_text(&res, i, 2));
+		g->system_prompt = arena_strdup(a, db_res_text(&res, i, 3));
+		g->model_id = db_res_i64(&res, i, 4);
+		g->model_name = "";
+		g->mode = arena_strdup(a, db_res_text(&res, i, 5));
+		g->history_length = (int)db_res_i64(&res, i, 6);
+		g->has_temperature = !db_res_isnull(&res, i, 7);
+		g->temperature = g->has_temperature ?
+		    db_res_f64(&res, i, 7) : 0.0;
+		g->max_tokens = (int)db_res_i64(&res, i, 8);
+		g->reset_command = db_res_isnull(&res, i, 9) ? NULL :
+		    arena_strdup(a, db_res_text(&res, i, 9));
+		g->allow_list = json_strings(a, db_res_text(&res, i, 10),
+		    &g->n_allow);
+		g->escalation_keywords = json_strings(a,
+		    db_res_text(&res, i, 11), &g->n_escalation);
+		g->plugins = json_strings(a, db_res_text(&res, i, 12),
+		    &g->n_plugins);
+		g->created_at = arena_strdup(a, db_res_text(&res, i, 13));
+		g->updated_at = arena_strdup(a, db_res_text(&res, i, 14));
+	}
+	*out = v;
+	*n = res.n_rows;
+out:
+	db_res_clear(&res);
+	return st;
+}
+
+/*
+ * Fills model_name from model/orgmodel. Best effort: a failure leaves the
+ * names empty (the page still works; the id is there).
+ */
+static void
+name_models(struct db *db, struct arena *a, int64_t org_id,
+    struct agent *v, int n)
+{
+	struct org_model	*m = NULL;
+	int			 n_m = 0;
+
+	bool			 any = false;
+
+	for (int i = 0; i < n && !any; i++)
+		any = v[i].model_id != 0;
+	if (!any || orgmodel_list(db, a, org_id, &m, &n_m) != DB_OK)
+		return;
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n_m; j++)
+			if (m[j].id == v[i].model_id)
+				v[i].model_name = m[j].display_name;
+}
+
+enum db_status
+agent_list(struct db *db, struct arena *a, int64_t org_id,
+    struct agent **out, int *n)
+{
+	enum db_status	 st;
+
+	st = fetch(db, a, org_id, 0, NULL, out, n);
+	if (st == DB_OK)
+		name_models(db, a, org_id, *out, *n);
+	return st;
+}
+
+enum db_status
+agent_get(struct db *db, struct arena *a, int64_t org_id, int64_t id,
+    struct agent *out)
+{
+	struct agent	*v;
+	int		 n;
+	enum db_status	 st;
+
+	if (id <= 0)
+		return DB_NOT_FOUND;
+	if ((st = fetch(db, a, org_id, id, NULL, &v, &n)) != DB_OK)
+		return st;
+	name_models(db, a, org_id, v, n);
+	*out = v[0];
+	return DB_OK;
+}
+
+enum db_status
+agent_get_by_slug(struct db *db, struct arena *a, int64_t org_id,
+    const char *slug, struct agent *out)
+{
+	struct agent	*v;
+	int		 n;
+	enum db_status	 st;
+
+	if (slug == NULL)
+		return DB_NOT_FOUND;
+	if ((st = fetch(db, a, org_id, 0, slug, &v, &n)) != DB_OK)
+		return st;
+	name_models(db, a, org_id, v, n);
+	*out = v[0];
+	return DB_OK;
+}
+
+enum db_status
+agent_create(struct db *db, int64_t org_id, const struct agent_input *in,
+    struct field_errors *errs, int64_t *id)
+{
+	struct db_res	 res = { 0 };
+	char		 slug[64];
+	char		*allow = NULL, *keywords = NULL;
+	enum db_status	 st;
+
+	st = validate(db, org_id, in, errs, slug, &allow, &keywords);
+	if (st != DB_OK)
+		goto out;
+	st = db_query(db, &res,
+	    "INSERT INTO agents (org_id, name, slug, system_prompt, model_id,"
+	    "                    mode, history_length, temperature, max_tokens,"
+	    "                    reset_command, allow_list, escalation_keywords)"
+	    " VALUES ($1, $2, $3, $4, nullif($5::bigint, 0), $6, $7, $8,"
+	    "         nullif($9, 0), nullif($10, ''),"
+	    "         ARRAY(SELECT jsonb_array_elements_text($11::jsonb)),"
+	    "         ARRAY(SELECT jsonb_array_elements_text($12::jsonb)))"
+	    " RETURNING id",
+	    DB_I64(org_id), DB_TEXT(in->name), DB_TEXT(slug),
+	    DB_TEXT(in->system_prompt != NULL ? in->system_prompt : ""),
+	    DB_I64(in->model_id), DB_TEXT(in->mode),
+	    DB_I64(in->history_length),
+	    in->has_temperature ? DB_F64(in->temperature) : DB_NULL,
+	    DB_I64(in->max_tokens),
+	    DB_TEXT(in->reset_command != NULL ? in->reset_command : ""),
+	    DB_TEXT(allow), DB_TEXT(keywords), DB_END);
+	if (st == DB_OK)
+		*id = db_res_i64(&res, 0, 0);
+	else if (st == DB_CONFLICT)
+		field_error_add(errs, "slug",
+		    "Another agent already uses this slug.");
+	else if (st == DB_INVALID)	/* the model went away meanwhile */
+		field_error_add(errs, "model_id", "Choose one of your models.");
+out:
+	db_res_clear(&res);
+	free(allow);
+	free(keywords);
+	return st;
+}
+
+enum db_status
+agent_update(struct db *db, int64_t org_id, int64_t id,
+    const struct agent_input *in, struct field_errors *errs)
+{
+	struct db_res	 res = { 0 };
+	char		 slug[64];
+	char		*allow = NULL, *keywords = NULL;
+	enum db_status	 st;
+
+	st = validate(db, org_id, in, errs, slug, &allow, &keywords);
+	if (st != DB_OK)
+		goto out;
+	st = db_query(db, &res,
+	    "UPDATE agents"
+	    "   SET name = $3, slug = $4, system_prompt = $5,"
+	    "       model_id = nullif($6::bigint, 0), mode = $7, history_length = $8,"
+	    "       temperature = $9, max_tokens = nullif($10, 0),"
+	    "       reset_command = nullif($11, ''),"
+	    "       allow_list ="
+	    "           ARRAY(SELECT jsonb_array_elements_text($12::jsonb)),"
+	    "       escalation_keywords ="
+	    "           ARRAY(SELECT jsonb_array_elements_text($13::jsonb)),"
+	    "       updated_at = now()"
+	    " WHERE org_id = $1 AND id = $2"
+	    " RETURNING id",
+	    DB_I64(org_id), DB_I64(id), DB_TEXT(in->name), DB_TEXT(slug),
+	    DB_TEXT(in->system_prompt != NULL ? in->system_prompt : ""),
+	    DB_I64(in->model_id), DB_TEXT(in->mode),
+	    DB_I64(in->history_length),
+	    in->has_temperature ? DB_F64(in->temperature) : DB_NULL,
+	    DB_I64(in->max_tokens),
+	    DB_TEXT(in->reset_command != NULL ? in->reset_command : ""),
+	    DB_TEXT(allow), DB_TEXT(keywords), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	else if (st == DB_CONFLICT)
+		field_error_add(errs, "slug",
+		    "Another agent already uses this slug.");
+	else if (st == DB_INVALID)
+		field_error_add(errs, "model_id", "Choose one of your models.");
+out:
+	db_res_clear(&res);
+	free(allow);
+	free(keywords);
+	return st;
+}
+
+enum db_status
+agent_delete(struct db *db, int64_t org_id, int64_t id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	st = db_query(db, &res,
+	    "DELETE FROM agents WHERE org_id = $1 AND id = $2 RETURNING id",
+	    DB_I64(org_id), DB_I64(id), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	db_res_clear(&res);
+	return st;
+}
+
+/* Known, available, de-duplicated ids as a JSON array text (malloc'd). */
+static bool
+plugins_json(const char *const *ids, int n, char **out)
+{
+	cJSON			*arr = cJSON_CreateArray();
+	const struct plugin	*p;
+	bool			 dup, ok = true;
+
+	*out = NULL;
+	for (int i = 0; i < n && ok; i++) {
+		p = ids[i] != NULL ? plugin_find(ids[i]) : NULL;
+		if (p == NULL || !plugin_available(p)) {
+			ok = false;
+			break;
+		}
+		dup = false;
+		for (int j = 0; j < i && !dup; j++)
+			dup = str_eq(ids[j], ids[i]);
+		if (!dup)
+			cJSON_AddItemToArray(arr, cJSON_CreateString(p->id));
+	}
+	if (ok && (*out = cJSON_PrintUnformatted(arr)) == NULL)
+		abort();
+	cJSON_Delete(arr);
+	return ok;
+}
+
+/* Locks the agent's row and marks it changed; DB_NOT_FOUND if absent. */
+static enum db_status
+touch(struct db *db, int64_t org_id, int64_t id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	st = db_query(db, &res,
+	    "UPDATE agents SET updated_at = now()"
+	    " WHERE org_id = $1 AND id = $2 RETURNING id",
+	    DB_I64(org_id), DB_I64(id), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+agent_set_plugins(struct db *db, int64_t org_id, int64_t agent_id,
+    const char *const *ids, int n)
+{
+	char		*json = NULL;
+	bool		 own_tx = !db->in_tx, committed = false;
+	enum db_status	 st;
+
+	if (n < 0 || !plugins_json(ids, n, &json))
+		return DB_INVALID;
+	/* Inside a caller's transaction (create + plugins), join it. */
+	if (own_tx && (st = db_tx_begin(db)) != DB_OK)
+		goto out;
+	if ((st = touch(db, org_id, agent_id)) != DB_OK)
+		goto out;
+	st = db_exec(db,
+	    "DELETE FROM agent_plugins WHERE org_id = $1 AND agent_id = $2",
+	    DB_I64(org_id), DB_I64(agent_id), DB_END);
+	if (st != DB_OK)
+		goto out;
+	st = db_exec(db,
+	    "INSERT INTO agent_plugins (org_id, agent_id, plugin_id)"
+	    " SELECT $1, $2, jsonb_array_elements_text($3::jsonb)",
+	    DB_I64(org_id), DB_I64(agent_id), DB_TEXT(json), DB_END);
+	if (st != DB_OK)
+		goto out;
+	if (!own_tx || (st = db_tx_commit(db)) == DB_OK)
+		committed = true;
+out:
+	if (!committed && own_tx)
+		db_tx_rollback(db);
+	free(json);
+	return st;
+}
+
+enum db_status
+agent_set_plugin(struct db *db, int64_t org_id, int64_t agent_id,
+    const char *plugin_id, bool enabled)
+{
+	const struct plugin	*p = plugin_find(plugin_id != NULL ?
+				    plugin_id : "");
+	bool			 committed = false;
+	enum db_status		 st;
+
+	if (p == NULL || (enabled && !plugin_available(p)))
+		return DB_INVALID;
+	if ((st = db_tx_begin(db)) != DB_OK)
+		goto out;
+	if ((st = touch(db, org_id, agent_id)) != DB_OK)
+		goto out;
+	if (enabled)
+		st = db_exec(db,
+		    "INSERT INTO agent_plugins (org_id, agent_id, plugin_id)"
+		    " VALUES ($1, $2, $3)"
+		    " ON CONFLICT (agent_id, plugin_id) DO NOTHING",
+		    DB_I64(org_id), DB_I64(agent_id), DB_TEXT(p->id), DB_END);
+	else
+		st = db_exec(db,
+		    "DELETE FROM agent_plugins"
+		    " WHERE org_id = $1 AND agent_id = $2 AND plugin_id = $3",
+		    DB_I64(org_id), DB_I64(agent_id), DB_TEXT(p->id), DB_END);
+	if (st != DB_OK)
+		goto out;
+	if ((st = db_tx_commit(db)) == DB_OK)
+		committed = true;
+out:
+	if (!committed)
+		db_tx_rollback(db);
+	return st;
+}

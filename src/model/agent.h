@@ -1,0 +1,99 @@
+/*
+ * agent: the agents of an organisation (owns tables `agents` and
+ * `agent_plugins`). An agent has a name, a slug unique in the org, a
+ * Mustache system prompt ({{organizationName}} {{agentName}}
+ * {{contactName}} {{date}}), a model (0: the org's default), a mode
+ * ("chat": the thread's history is sent; "task": each message alone),
+ * limits, a reset command (NULL: off), an allow-list of phone numbers
+ * (empty: everyone), escalation keywords and its enabled plugins.
+ */
+#ifndef PARLEY_MODEL_AGENT_H
+#define PARLEY_MODEL_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db/db.h"
+#include "model/fielderr.h"
+
+struct arena;
+
+#define AGENT_LIST_MAX		200	/* allow-list / keyword entries */
+
+struct agent {
+	int64_t	 id;
+	char	*name;
+	char	*slug;
+	char	*system_prompt;
+	int64_t	 model_id;		/* 0: org default */
+	char	*model_name;		/* display name of model_id, or "" */
+	char	*mode;			/* "chat" | "task" */
+	int	 history_length;
+	bool	 has_temperature;
+	double	 temperature;
+	int	 max_tokens;		/* 0: provider default */
+	char	*reset_command;		/* NULL: turned off */
+	char	**allow_list;
+	int	 n_allow;
+	char	**escalation_keywords;
+	int	 n_escalation;
+	char	**plugins;		/* enabled plugin ids, sorted */
+	int	 n_plugins;
+	char	*created_at;
+	char	*updated_at;
+};
+
+struct agent_input {
+	const char		*name;
+	const char		*slug;		/* NULL or "": from the name */
+	const char		*system_prompt;
+	int64_t			 model_id;	/* 0: org default */
+	const char		*mode;
+	int			 history_length;
+	bool			 has_temperature;
+	double			 temperature;
+	int			 max_tokens;	/* 0: none */
+	const char		*reset_command;	/* NULL or "": off */
+	const char *const	*allow_list;	/* E.164 numbers, "+…" */
+	int			 n_allow;
+	const char *const	*escalation_keywords;
+	int			 n_escalation;
+};
+
+/* Defaults for a new agent's form (mode chat, history 20, /reset). */
+void		 agent_input_defaults(struct agent_input *in);
+/* Lower-case letters, digits and dashes from name into out[64]. */
+void		 agent_slugify(const char *name, char out[64]);
+
+enum db_status	 agent_list(struct db *db, struct arena *a, int64_t org_id,
+		    struct agent **out, int *n)
+		    __attribute__((warn_unused_result));
+enum db_status	 agent_get(struct db *db, struct arena *a, int64_t org_id,
+		    int64_t id, struct agent *out)
+		    __attribute__((warn_unused_result));
+enum db_status	 agent_get_by_slug(struct db *db, struct arena *a,
+		    int64_t org_id, const char *slug, struct agent *out)
+		    __attribute__((warn_unused_result));
+/* Validates (DB_INVALID + errs); DB_CONFLICT for a taken slug. */
+enum db_status	 agent_create(struct db *db, int64_t org_id,
+		    const struct agent_input *in, struct field_errors *errs,
+		    int64_t *id) __attribute__((warn_unused_result));
+enum db_status	 agent_update(struct db *db, int64_t org_id, int64_t id,
+		    const struct agent_input *in, struct field_errors *errs)
+		    __attribute__((warn_unused_result));
+enum db_status	 agent_delete(struct db *db, int64_t org_id, int64_t id)
+		    __attribute__((warn_unused_result));
+/*
+ * Replaces the agent's enabled plugins with ids (each must be a known,
+ * available plugin: DB_INVALID otherwise, nothing changed). Runs in the
+ * caller's transaction when there is one, else in its own.
+ */
+enum db_status	 agent_set_plugins(struct db *db, int64_t org_id,
+		    int64_t agent_id, const char *const *ids, int n)
+		    __attribute__((warn_unused_result));
+/* Turns one plugin on or off. */
+enum db_status	 agent_set_plugin(struct db *db, int64_t org_id,
+		    int64_t agent_id, const char *plugin_id, bool enabled)
+		    __attribute__((warn_unused_result));
+
+#endif

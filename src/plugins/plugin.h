@@ -1,0 +1,63 @@
+/*
+ * plugin: first-party tools an agent may offer its model (STYLE.md §1).
+ * Each plugin has a dotted id as users know it ("time.now"), a title, a
+ * description, a JSON Schema for its arguments, and an invoke function.
+ * Only an agent's enabled plugins are offered; a call naming anything else
+ * is answered with a tool error and never run (llm/gateway.c).
+ *
+ * On the wire to the model, ids become function names matching
+ * [a-zA-Z0-9_-]{1,64} (OpenAI's rule, PROTOCOLS.md §5.1): '.' → '_'.
+ * The gateway maps a called name back by comparing against the enabled
+ * plugins' wire names, so the mapping never has to be inverted.
+ */
+#ifndef PARLEY_PLUGINS_PLUGIN_H
+#define PARLEY_PLUGINS_PLUGIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+struct db_pool;
+struct arena;
+
+#define PLUGIN_WIRE_MAX	64
+
+/* What a tool may use while it runs. No DB connection is held by the
+ * caller while the model is thinking; a tool acquires one if it needs it. */
+struct plugin_ctx {
+	struct db_pool	*pool;
+	struct arena	*arena;
+	int64_t		 org_id;
+	int64_t		 agent_id;	/* 0: a bare model (no plugins) */
+	const char	*contact;	/* number or name, may be "" */
+	int64_t		 chat_id;	/* 0 until channels exist */
+	bool		 handoff_requested;	/* set by handoff.request */
+};
+
+struct plugin {
+	const char	*id;
+	const char	*title;
+	const char	*description;	/* sent to the model, shown in panel */
+	const char	*params_schema;	/* JSON Schema object, as text */
+	bool		 needs_channel;	/* WhatsApp tools: not yet available */
+	/*
+	 * Runs the tool. args is the parsed arguments object (validated
+	 * against nothing but its JSON shape: check what you read). On
+	 * success sets *result (malloc'd text, usually JSON) and returns
+	 * true; on a tool error returns false with *result a sentence.
+	 */
+	bool		(*invoke)(struct plugin_ctx *ctx, const cJSON *args,
+			    char **result);
+};
+
+/* Every registered plugin, in display order; *n gets the count. */
+const struct plugin *const *plugin_all(int *n);
+/* A plugin by dotted id, or NULL. */
+const struct plugin *plugin_find(const char *id);
+/* True when the plugin can run in this installation (channels exist…). */
+bool		 plugin_available(const struct plugin *p);
+/* The function name for the wire ("time.now" → "time_now"). */
+void		 plugin_wire_name(const char *id, char out[PLUGIN_WIRE_MAX + 1]);
+
+#endif

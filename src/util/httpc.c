@@ -1,0 +1,330 @@
+/*
+ * httpc: libcurl easy wrapper for outbound calls (see httpc.h).
+ *
+ * The size cap counts every body byte, streamed or buffered, and is
+ * enforced in the write callback by returning short, which makes libcurl
+ * stop the transfer (CURLE_WRITE_ERROR); the callback records why, so the
+ * error is reported as HTTPC_TOO_LARGE or HTTPC_ABORTED rather than as a
+ * write error. Whether a body is streamed is decided at its first byte,
+ * when the status is known: only 2xx bodies go to on_data.
+ *
+ * Thread-safety: a struct httpc is used by one thread at a time; nothing
+ * here is global. CURLOPT_NOSIGNAL keeps libcurl from using signals for
+ * DNS timeouts, which a threaded server cannot afford.
+ */
+#include "util/httpc.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "util/xmalloc.h"
+
+struct httpc {
+	CURL	*curl;
+};
+
+/* One transfer's state, seen by the callbacks. */
+struct xfer {
+	const struct httpc_req	*req;
+	struct httpc_resp	*resp;
+	CURL			*curl;
+	size_t			 max;
+	int			 mode;	/* -1 undecided, 0 buffer, 1 stream */
+	bool			 too_large;
+	bool			 aborted;
+};
+
+static size_t		 on_write(char *p, size_t size, size_t nmemb,
+			    void *ud);
+static size_t		 on_header(char *p, size_t size, size_t nmemb,
+			    void *ud);
+static enum httpc_err	 map_curl(CURLcode rc);
+static void		 set_error(struct httpc_resp *r, enum httpc_err e,
+			    const char *msg);
+
+struct httpc *
+httpc_new(void)
+{
+	struct httpc	*h;
+	CURL		*c;
+
+	if ((c = curl_easy_init()) == NULL)
+		return NULL;
+	h = xcalloc(1, sizeof(*h));
+	h->curl = c;
+	return h;
+}
+
+void
+httpc_free(struct httpc *h)
+{
+	if (h == NULL)
+		return;
+	curl_easy_cleanup(h->curl);
+	free(h);
+}
+
+void
+httpc_resp_init(struct httpc_resp *r)
+{
+	memset(r, 0, sizeof(*r));
+	buf_init(&r->body, 0);
+	buf_init(&r->headers, HTTPC_MAX_HEADERS);
+}
+
+void
+httpc_resp_cleanup(struct httpc_resp *r)
+{
+	buf_cleanup(&r->body);
+	buf_cleanup(&r->headers);
+}
+
+const char *
+httpc_err_str(enum httpc_err e)
+{
+	switch (e) {
+	case HTTPC_OK:
+		return "ok";
+	case HTTPC_TIMEOUT:
+		return "timeout";
+	case HTTPC_CONNECT:
+		return "cannot connect";
+	case HTTPC_TOO_LARGE:
+		return "response too large";
+	case HTTPC_ABORTED:
+		return "aborted";
+	case HTTPC_FAILED:
+		return "transfer failed";
+	}
+	return "unknown";
+}
+
+static size_t
+on_write(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct xfer	*x = ud;
+	size_t		 n = size * nmemb;
+	long		 status = 0;
+
+	if (n > x->max - x->resp->received) {
+		x->too_large = true;
+		return 0;
+	}
+	x->resp->received += n;
+	if (x->mode < 0) {
+		curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
+		x->resp->status = status;
+		x->mode = x->req->on_data != NULL && status >= 200 &&
+		    status <= 299;
+	}
+	if (x->mode == 1) {
+		if (!x->req->on_data(x->req->ctx, p, n)) {
+			x->aborted = true;
+			return 0;
+		}
+		return n;
+	}
+	buf_append(&x->resp->body, p, n);
+	return n;
+}
+
+/* Keeps the header block of the last response (after 100 Continue). */
+static size_t
+on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct xfer	*x = ud;
+	size_t		 n = size * nmemb;
+
+	if (n >= 5 && strncmp(p, "HTTP/", 5) == 0)
+		buf_reset(&x->resp->headers);
+	buf_append(&x->resp->headers, p, n);
+	if (x->resp->headers.err) {
+		x->too_large = true;
+		return 0;
+	}
+	return n;
+}
+
+static enum httpc_err
+map_curl(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OK:
+		return HTTPC_OK;
+	case CURLE_OPERATION_TIMEDOUT:
+		return HTTPC_TIMEOUT;
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+		return HTTPC_CONNECT;
+	default:
+		return HTTPC_FAILED;
+	}
+}
+
+static void
+set_error(struct httpc_resp *r, enum httpc_err e, const char *msg)
+{
+	size_t	 n;
+
+	r->err = e;
+	snprintf(r->error, sizeof(r->error), "%s", msg);
+	/* curl's error buffer may end in a newline. */
+	n = strlen(r->error);
+	while (n > 0 && (r->error[n - 1] == '\n' || r->error[n - 1] == '\r'))
+		r->error[--n] = '\0';
+}
+
+enum httpc_err
+httpc_do(struct httpc *h, const struct httpc_req *req,
+    struct httpc_resp *resp)
+{
+	struct httpc		*own = NULL;
+	struct curl_slist	*hdrs = NULL, *tmp;
+	struct xfer		 x;
+	char			 ebuf[CURL_ERROR_SIZE];
+	const char		*method;
+	long			 status = 0;
+	size_t			 i;
+	CURLcode		 rc;
+	CURL			*c;
+
+	buf_reset(&resp->body);
+	buf_reset(&resp->headers);
+	resp->status = 0;
+	resp->received = 0;
+	resp->err = HTTPC_OK;
+	resp->error[0] = '\0';
+
+	if (h == NULL && (h = own = httpc_new()) == NULL) {
+		set_error(resp, HTTPC_FAILED, "cannot create a curl handle");
+		return resp->err;
+	}
+	c = h->curl;
+	curl_easy_reset(c);
+
+	memset(&x, 0, sizeof(x));
+	x.req = req;
+	x.resp = resp;
+	x.curl = c;
+	x.max = req->max_response ? req->max_response : HTTPC_MAX_RESPONSE;
+	x.mode = -1;
+	ebuf[0] = '\0';
+
+	for (i = 0; req->headers != NULL && req->headers[i] != NULL; i++) {
+		if ((tmp = curl_slist_append(hdrs, req->headers[i])) == NULL)
+			goto oom;
+		hdrs = tmp;
+	}
+	/* No "Expect: 100-continue" round trip for large bodies. */
+	if ((tmp = curl_slist_append(hdrs, "Expect:")) == NULL)
+		goto oom;
+	hdrs = tmp;
+
+	method = req->method;
+	if (method == NULL)
+		method = req->body != NULL ? "POST" : "GET";
+
+	curl_easy_setopt(c, CURLOPT_URL, req->url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+	    (long)(req->connect_timeout_ms > 0 ? req->connect_timeout_ms :
+	    HTTPC_CONNECT_TIMEOUT_MS));
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+	    (long)(req->timeout_ms > 0 ? req->timeout_ms : HTTPC_TIMEOUT_MS));
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "parley");
+	if (strcmp(method, "GET") == 0)
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	else if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	else {
+		if (strcmp(method, "POST") != 0)
+			curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)(req->body != NULL ? req->body_len : 0));
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS,
+		    req->body != NULL ? req->body : "");
+	}
+
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	resp->status = status;
+	if (x.too_large)
+		set_error(resp, HTTPC_TOO_LARGE, "the response is larger than "
+		    "the allowed maximum");
+	else if (x.aborted)
+		set_error(resp, HTTPC_ABORTED, "the transfer was aborted by "
+		    "its reader");
+	else if (rc != CURLE_OK)
+		set_error(resp, map_curl(rc), ebuf[0] != '\0' ? ebuf :
+		    curl_easy_strerror(rc));
+	goto out;
+oom:
+	set_error(resp, HTTPC_FAILED, "out of memory building the request");
+out:
+	/* The handle must not keep pointers into this call's stack. */
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	/* Headers may carry credentials (Authorization): wipe our copies. */
+	for (tmp = hdrs; tmp != NULL; tmp = tmp->next)
+		explicit_bzero(tmp->data, strlen(tmp->data));
+	curl_slist_free_all(hdrs);
+	httpc_free(own);
+	return resp->err;
+}
+
+bool
+httpc_header(const struct httpc_resp *r, const char *name, char *out,
+    size_t outlen)
+{
+	const char	*line, *end, *colon, *v, *ve;
+	size_t		 nlen = strlen(name);
+	bool		 found = false;
+
+	if (outlen == 0)
+		return false;
+	for (line = buf_str(&r->headers); *line != '\0'; line = end) {
+		if ((end = strchr(line, '\n')) == NULL)
+			end = line + strlen(line);
+		else
+			end++;
+		colon = memchr(line, ':', (size_t)(end - line));
+		if (colon == NULL || (size_t)(colon - line) != nlen ||
+		    strncasecmp(line, name, nlen) != 0)
+			continue;
+		for (v = colon + 1; v < end && (*v == ' ' || *v == '\t'); v++)
+			;
+		for (ve = end; ve > v && (ve[-1] == '\n' || ve[-1] == '\r' ||
+		    ve[-1] == ' ' || ve[-1] == '\t'); ve--)
+			;
+		if ((size_t)(ve - v) >= outlen) {
+			found = false;
+			continue;
+		}
+		memcpy(out, v, (size_t)(ve - v));
+		out[ve - v] = '\0';
+		found = true;
+	}
+	return found;
+}

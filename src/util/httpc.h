@@ -1,0 +1,101 @@
+/*
+ * httpc: a small libcurl easy wrapper for outbound calls (LLM APIs,
+ * WhatsApp providers). Every transfer has a connect and a total timeout,
+ * CURLOPT_NOSIGNAL, http/https only, no redirects followed, and a
+ * response-size cap enforced in the write callback (STYLE.md §10).
+ *
+ * A struct httpc holds one easy handle so a worker thread can reuse its
+ * connections; one handle is used by one thread at a time. httpc_do()
+ * with a NULL handle uses a fresh one for the call. curl_global_init()
+ * must have run once (main() does it).
+ *
+ * The response body goes to resp->body, or, when req->on_data is set and
+ * the status is 2xx, to on_data as it arrives (for streaming). Error
+ * bodies (non-2xx) always land in resp->body so callers can read the
+ * provider's error JSON. Response headers of the final response are kept
+ * raw in resp->headers; httpc_header() looks one up.
+ */
+#ifndef PARLEY_UTIL_HTTPC_H
+#define PARLEY_UTIL_HTTPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/buf.h"
+
+#define HTTPC_CONNECT_TIMEOUT_MS	10000
+#define HTTPC_TIMEOUT_MS		30000
+#define HTTPC_MAX_RESPONSE		(8u * 1024 * 1024)
+#define HTTPC_MAX_HEADERS		(64u * 1024)
+
+enum httpc_err {
+	HTTPC_OK = 0,		/* a response arrived (any HTTP status) */
+	HTTPC_TIMEOUT,		/* connect or total timeout */
+	HTTPC_CONNECT,		/* DNS, refused, unreachable, TLS */
+	HTTPC_TOO_LARGE,	/* the body passed max_response */
+	HTTPC_ABORTED,		/* on_data returned false */
+	HTTPC_FAILED,		/* anything else: reset, empty reply, ... */
+};
+
+/*
+ * Receives 2xx body bytes of a streaming call as they arrive. Return false
+ * to abort the transfer (httpc_do then returns HTTPC_ABORTED).
+ */
+typedef bool	(*httpc_data_fn)(void *ctx, const char *p, size_t len);
+
+struct httpc_req {
+	const char		*method;	/* NULL: GET, or POST with body */
+	const char		*url;
+	/* NULL-terminated "Name: value" lines, may be NULL. Never put
+	 * client data here unchecked (CR/LF). */
+	const char *const	*headers;
+	const char		*body;		/* NULL: none */
+	size_t			 body_len;
+	int			 connect_timeout_ms; /* 0: CONNECT_TIMEOUT */
+	int			 timeout_ms;	/* total; 0: HTTPC_TIMEOUT_MS */
+	size_t			 max_response;	/* 0: HTTPC_MAX_RESPONSE */
+	httpc_data_fn		 on_data;	/* NULL: buffer in resp->body */
+	void			*ctx;
+};
+
+struct httpc_resp {
+	long		 status;	/* HTTP status; 0 if none arrived */
+	struct buf	 body;		/* NUL-terminated (see file top) */
+	struct buf	 headers;	/* raw header block, final response */
+	size_t		 received;	/* body bytes, streamed ones too */
+	enum httpc_err	 err;
+	char		 error[256];	/* curl's sentence when err != OK */
+};
+
+struct httpc;
+
+/* A reusable handle (NULL only if libcurl fails to allocate one). */
+struct httpc	*httpc_new(void);
+/* Frees the handle; httpc_free(NULL) is a no-op. */
+void		 httpc_free(struct httpc *h);
+
+void		 httpc_resp_init(struct httpc_resp *r);
+/* Frees the body and headers; the struct may be reused after _init. */
+void		 httpc_resp_cleanup(struct httpc_resp *r);
+
+/*
+ * Performs one transfer (h may be NULL: a fresh handle for this call).
+ * resp must have been httpc_resp_init'ed; it is reset first. Returns
+ * resp->err. HTTPC_OK means an HTTP response arrived, whatever its
+ * status; on every other result resp->error holds a sentence and
+ * resp->status may still hold the status when headers did arrive.
+ */
+enum httpc_err	 httpc_do(struct httpc *h, const struct httpc_req *req,
+		    struct httpc_resp *resp);
+
+/*
+ * The value of response header `name` (case-insensitive, last one wins,
+ * surrounding white space trimmed) in out[outlen]; false when absent or
+ * too long.
+ */
+bool		 httpc_header(const struct httpc_resp *r, const char *name,
+		    char *out, size_t outlen);
+
+const char	*httpc_err_str(enum httpc_err e);
+
+#endif

@@ -1,0 +1,258 @@
+/*
+ * pool: worker threads, the LISTEN wake-up and drain on stop (see pool.h
+ * for the design).
+ */
+#include "worker/pool.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app/log.h"
+#include "db/db.h"
+#include "util/arena.h"
+#include "util/xmalloc.h"
+#include "worker/queue.h"
+
+struct worker {
+	struct worker_pool	*pool;
+	pthread_t		 thread;
+	char			 id[96];
+	bool			 started;
+};
+
+struct worker_pool {
+	struct worker_pool_config	 cfg;
+	pthread_mutex_t			 mu;
+	pthread_cond_t			 cv;
+	uint64_t			 wakeups;	/* bumped per wake */
+	bool				 stopping;
+	struct worker			*workers;
+	pthread_t			 listener;
+	bool				 listener_started;
+	struct db_listener		*listen;
+};
+
+static void		*worker_main(void *);
+static void		*listener_main(void *);
+static bool		 run_one(struct worker *);
+static const struct worker_handler *handler_for(struct worker_pool *,
+			    const char *);
+static void		 wait_for_work(struct worker_pool *, uint64_t *);
+
+static const struct worker_handler *
+handler_for(struct worker_pool *p, const char *kind)
+{
+	for (int i = 0; i < p->cfg.n_handlers; i++)
+		if (strcmp(p->cfg.handlers[i].kind, kind) == 0)
+			return &p->cfg.handlers[i];
+	return NULL;
+}
+
+/* Claims one job and runs it; false when nothing was due (or no DB). */
+static bool
+run_one(struct worker *w)
+{
+	struct worker_pool		*p = w->pool;
+	struct worker_ctx		 ctx;
+	const struct worker_handler	*h;
+	struct arena			*a = arena_new();
+	struct db			*db;
+	struct job			 job;
+	enum db_status			 st;
+	enum job_result			 jr;
+	char				 err[512] = "";
+	bool				 ran = false;
+
+	if ((db = db_acquire(p->cfg.db)) == NULL)
+		goto out;
+	st = queue_claim_any_org(db, a, w->id, p->cfg.lease_s, &job);
+	db_release(db);
+	if (st != DB_OK)
+		goto out;
+	ran = true;
+	log_set_context_id(w->id);
+	ctx.pool = p;
+	ctx.app = p->cfg.app;
+	ctx.db = p->cfg.db;
+	ctx.worker_id = w->id;
+	ctx.lease_s = p->cfg.lease_s;
+	if ((h = handler_for(p, job.kind)) == NULL) {
+		snprintf(err, sizeof(err), "No handler for jobs of kind %s.",
+		    job.kind);
+		jr = JOB_FAIL;
+	} else
+		jr = h->fn(&ctx, &job, err, sizeof(err));
+
+	/* The outcome must be recorded; retry briefly if the DB blinks. */
+	for (int i = 0; i < 3; i++) {
+		if ((db = db_acquire(p->cfg.db)) == NULL)
+			continue;
+		if (jr == JOB_DONE)
+			st = queue_complete_any_org(db, job.id, w->id);
+		else
+			st = queue_fail_any_org(db, job.id, w->id, err,
+			    jr == JOB_RETRY, queue_backoff_s(job.attempts));
+		db_release(db);
+		if (st == DB_OK || st == DB_CONFLICT)
+			break;
+	}
+	if (st == DB_CONFLICT)
+		log_warn("worker", "msg=\"lease lost before the outcome was "
+		    "recorded\" job=%lld", (long long)job.id);
+	else if (jr != JOB_DONE)
+		log_warn("worker", "msg=\"job failed\" job=%lld kind=%s "
+		    "attempt=%d retry=%s error=\"%.200s\"", (long long)job.id,
+		    job.kind, job.attempts, jr == JOB_RETRY ? "yes" : "no", err);
+	log_set_context_id(NULL);
+out:
+	arena_free(a);
+	return ran;
+}
+
+/* Sleeps until a wake-up newer than *seen, a poll tick, or stop. */
+static void
+wait_for_work(struct worker_pool *p, uint64_t *seen)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += p->cfg.poll_ms / 1000;
+	ts.tv_nsec += (long)(p->cfg.poll_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->mu);
+	while (!p->stopping && p->wakeups == *seen)
+		if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) != 0)
+			break;
+	*seen = p->wakeups;
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker		*w = arg;
+	struct worker_pool	*p = w->pool;
+	uint64_t		 seen = 0;
+	bool			 stopping;
+
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		stopping = p->stopping;
+		pthread_mutex_unlock(&p->mu);
+		if (stopping)
+			break;
+		/* Drain what is due, then sleep. */
+		while (run_one(w)) {
+			pthread_mutex_lock(&p->mu);
+			stopping = p->stopping;
+			pthread_mutex_unlock(&p->mu);
+			if (stopping)
+				return NULL;
+		}
+		wait_for_work(p, &seen);
+	}
+	return NULL;
+}
+
+static void *
+listener_main(void *arg)
+{
+	struct worker_pool	*p = arg;
+	bool			 stopping = false;
+
+	while (!stopping) {
+		if (db_listener_wait(p->listen, 500) == 1)
+			worker_pool_wake(p);
+		pthread_mutex_lock(&p->mu);
+		stopping = p->stopping;
+		pthread_mutex_unlock(&p->mu);
+	}
+	return NULL;
+}
+
+struct worker_pool *
+worker_pool_start(const struct worker_pool_config *c)
+{
+	struct worker_pool	*p = xcalloc(1, sizeof(*p));
+	char			 host[64];
+
+	p->cfg = *c;
+	if (p->cfg.lease_s <= 0)
+		p->cfg.lease_s = 300;
+	if (p->cfg.poll_ms <= 0)
+		p->cfg.poll_ms = 1000;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "host");
+	host[sizeof(host) - 1] = '\0';
+	p->workers = xcalloc((size_t)p->cfg.n_threads, sizeof(*p->workers));
+	for (int i = 0; i < p->cfg.n_threads; i++) {
+		struct worker	*w = &p->workers[i];
+
+		w->pool = p;
+		snprintf(w->id, sizeof(w->id), "%s:%ld:w%d", host,
+		    (long)getpid(), i);
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+			worker_pool_stop(p);
+			return NULL;
+		}
+		w->started = true;
+	}
+	p->listen = db_listener_new(p->cfg.conninfo, QUEUE_CHANNEL);
+	if (p->listen != NULL &&
+	    pthread_create(&p->listener, NULL, listener_main, p) == 0)
+		p->listener_started = true;
+	return p;
+}
+
+void
+worker_pool_wake(struct worker_pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->wakeups++;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+bool
+worker_heartbeat(struct worker_ctx *w, const struct job *job)
+{
+	struct db	*db = db_acquire(w->db);
+	enum db_status	 st;
+
+	if (db == NULL)
+		return true;	/* cannot tell; the lease may still hold */
+	st = queue_extend_lease_any_org(db, job->id, w->worker_id, w->lease_s);
+	db_release(db);
+	return st != DB_CONFLICT;
+}
+
+void
+worker_pool_stop(struct worker_pool *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < p->cfg.n_threads; i++)
+		if (p->workers[i].started)
+			pthread_join(p->workers[i].thread, NULL);
+	if (p->listener_started)
+		pthread_join(p->listener, NULL);
+	db_listener_free(p->listen);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p->workers);
+	free(p);
+}

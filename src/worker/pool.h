@@ -1,0 +1,74 @@
+/*
+ * pool: the reply pool's threads (after Redis bio.c).
+ *
+ * DESIGN. A fixed number of worker threads share one condition variable.
+ * A listener thread holds a LISTEN connection on the queue's channel and
+ * broadcasts on every NOTIFY; every worker also wakes on a poll timer, so
+ * a lost notification (or a job whose backoff just ended) costs at most
+ * one poll interval. A woken worker claims jobs until none is due, running
+ * each through the handler registered for its kind. A worker takes a
+ * database connection only to claim and to record the outcome, never while
+ * the handler waits on an LLM or a provider (the handler acquires its own
+ * when it needs one). Stopping sets a flag and broadcasts: workers finish
+ * the job in hand (drain), claim nothing new, and are joined.
+ *
+ * Several processes may run pools on one database: claims use SKIP LOCKED
+ * and leases (worker/queue.c), so no job runs twice at once.
+ */
+#ifndef PARLEY_WORKER_POOL_H
+#define PARLEY_WORKER_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct db_pool;
+struct job;
+struct worker_pool;
+
+enum job_result {
+	JOB_DONE = 0,	/* finished: mark done */
+	JOB_RETRY,	/* transient failure: retry with backoff */
+	JOB_FAIL,	/* permanent failure: dead now */
+};
+
+/* What a handler may use while it runs one job. */
+struct worker_ctx {
+	struct worker_pool	*pool;
+	void			*app;		/* the config's app pointer */
+	struct db_pool		*db;
+	const char		*worker_id;
+	int			 lease_s;
+};
+
+/* Runs one job; on JOB_RETRY/JOB_FAIL writes a sentence into err. */
+typedef enum job_result	(*job_fn)(struct worker_ctx *w, const struct job *job,
+			    char *err, size_t errlen);
+
+struct worker_handler {
+	const char	*kind;
+	job_fn		 fn;
+};
+
+struct worker_pool_config {
+	struct db_pool			*db;
+	const char			*conninfo;	/* for LISTEN */
+	int				 n_threads;
+	int				 lease_s;	/* 0: 300 */
+	int				 poll_ms;	/* 0: 1000 */
+	const struct worker_handler	*handlers;
+	int				 n_handlers;
+	void				*app;
+};
+
+/* Starts the threads; NULL when they cannot be created. */
+struct worker_pool	*worker_pool_start(const struct worker_pool_config *c);
+/* Drains and joins every thread, then frees the pool; NULL is a no-op. */
+void			 worker_pool_stop(struct worker_pool *p);
+/* Wakes idle workers (e.g. after enqueueing in this process). */
+void			 worker_pool_wake(struct worker_pool *p);
+/* Extends the lease of the job w is running; false when it was lost. */
+bool			 worker_heartbeat(struct worker_ctx *w,
+			    const struct job *job);
+
+#endif

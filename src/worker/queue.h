@@ -1,0 +1,91 @@
+/*
+ * queue: the job queue in PostgreSQL (owns table `jobs`).
+ *
+ * DESIGN. A job is enqueued inside the caller's transaction, together with
+ * what caused it (an inbound message and its reply job commit or vanish
+ * together), and a NOTIFY on "parley_jobs" wakes the pool once the
+ * transaction commits. A worker claims the oldest due job with
+ * FOR UPDATE SKIP LOCKED, so concurrent workers and processes never take
+ * the same one, and holds it under a lease: a worker that dies simply lets
+ * the lease expire and the job becomes claimable again. Every completion
+ * and failure names the worker that holds the lease, so a worker whose
+ * lease was taken over cannot overwrite the new holder's outcome.
+ * Failures retry with exponential backoff and jitter; after max_attempts
+ * the job is dead and waits for a person (the Jobs page's Retry).
+ *
+ * Functions that serve every organisation (the workers') say so by name.
+ */
+#ifndef PARLEY_WORKER_QUEUE_H
+#define PARLEY_WORKER_QUEUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db/db.h"
+
+struct arena;
+
+#define QUEUE_CHANNEL	"parley_jobs"
+
+struct job {
+	int64_t	 id;
+	int64_t	 org_id;
+	char	*kind;
+	char	*payload;	/* JSON text */
+	int	 attempts;	/* including this one */
+	int	 max_attempts;
+};
+
+struct job_row {
+	int64_t	 id;
+	char	*kind;
+	char	*status;	/* queued | running | done | dead */
+	int	 attempts;
+	int	 max_attempts;
+	char	*last_error;	/* NULL when none */
+	char	*run_at;
+	char	*updated_at;
+};
+
+/*
+ * Adds a job (payload: a JSON object text) due now, in the caller's
+ * transaction, and NOTIFYs the pool (delivered at commit).
+ */
+enum db_status	 queue_enqueue(struct db *db, int64_t org_id, const char *kind,
+		    const char *payload, int max_attempts, int64_t *id)
+		    __attribute__((warn_unused_result));
+/*
+ * Claims the oldest due job of any organisation for worker_id with a lease
+ * of lease_s seconds. DB_NOT_FOUND when nothing is due. A job whose lease
+ * expired more times than it may be attempted is marked dead here.
+ */
+enum db_status	 queue_claim_any_org(struct db *db, struct arena *a,
+		    const char *worker_id, int lease_s, struct job *out)
+		    __attribute__((warn_unused_result));
+/* Extends the lease; DB_CONFLICT when worker_id no longer holds it. */
+enum db_status	 queue_extend_lease_any_org(struct db *db, int64_t job_id,
+		    const char *worker_id, int lease_s)
+		    __attribute__((warn_unused_result));
+/* Marks the job done; DB_CONFLICT when the lease was lost. */
+enum db_status	 queue_complete_any_org(struct db *db, int64_t job_id,
+		    const char *worker_id) __attribute__((warn_unused_result));
+/*
+ * Records a failure. When retry is true and attempts remain, the job is
+ * due again after backoff_s seconds; otherwise it is dead.
+ */
+enum db_status	 queue_fail_any_org(struct db *db, int64_t job_id,
+		    const char *worker_id, const char *error, bool retry,
+		    int backoff_s) __attribute__((warn_unused_result));
+/* Exponential backoff with ±25 % jitter for the given attempt (1-based):
+ * 2 s, 4 s, 8 s … capped at 10 minutes. */
+int		 queue_backoff_s(int attempt);
+
+/* Failed (retrying) and dead jobs of the organisation, newest first. */
+enum db_status	 queue_list_problems(struct db *db, struct arena *a,
+		    int64_t org_id, int limit, struct job_row **out, int *n)
+		    __attribute__((warn_unused_result));
+/* Makes a dead job due again with a fresh set of attempts. */
+enum db_status	 queue_retry(struct db *db, int64_t org_id, int64_t job_id)
+		    __attribute__((warn_unused_result));
+
+#endif

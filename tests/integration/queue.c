@@ -1,0 +1,305 @@
+/*
+ * tests/integration/queue.c: the job queue and the worker pool against a
+ * real PostgreSQL: exactly-once claiming across threads and pools, leases
+ * that expire, retries with backoff, dead jobs and their retry, and the
+ * LISTEN/NOTIFY wake-up.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db/db.h"
+#include "harness/harness.h"
+#include "util/arena.h"
+#include "util/time.h"
+#include "worker/pool.h"
+#include "worker/queue.h"
+
+#define N_JOBS	200
+
+static struct hpg	 pg;
+static struct db_pool	*dbp;
+static int64_t		 org_id;
+
+/* Per-job run counts, indexed by the payload's "n". */
+static _Atomic int	 runs[N_JOBS];
+static _Atomic int	 flaky_calls;
+
+static enum job_result
+count_job(struct worker_ctx *w, const struct job *job, char *err,
+    size_t errlen)
+{
+	int	 n = -1;
+
+	(void)w;
+	(void)err;
+	(void)errlen;
+	if (sscanf(job->payload, "{\"n\": %d}", &n) == 1 && n >= 0 &&
+	    n < N_JOBS)
+		atomic_fetch_add(&runs[n], 1);
+	usleep(1000);
+	return JOB_DONE;
+}
+
+static enum job_result
+flaky_job(struct worker_ctx *w, const struct job *job, char *err,
+    size_t errlen)
+{
+	(void)w;
+	atomic_fetch_add(&flaky_calls, 1);
+	if (strstr(job->payload, "always") != NULL || job->attempts < 2) {
+		snprintf(err, errlen, "provider answered 503 (attempt %d)",
+		    job->attempts);
+		return JOB_RETRY;
+	}
+	return JOB_DONE;
+}
+
+static const struct worker_handler	 handlers[] = {
+	{ "test.count", count_job },
+	{ "test.flaky", flaky_job },
+};
+
+static struct worker_pool *
+start_pool(int threads, int poll_ms)
+{
+	struct worker_pool_config	 c = {
+		.db = dbp, .conninfo = pg.conninfo, .n_threads = threads,
+		.lease_s = 30, .poll_ms = poll_ms, .handlers = handlers,
+		.n_handlers = 2,
+	};
+
+	return worker_pool_start(&c);
+}
+
+static void
+enqueue(const char *kind, const char *payload, int max_attempts)
+{
+	struct db	*db = db_acquire(dbp);
+	int64_t		 id;
+
+	ck_assert_ptr_nonnull(db);
+	ck_assert_int_eq(queue_enqueue(db, org_id, kind, payload,
+	    max_attempts, &id), DB_OK);
+	db_release(db);
+}
+
+/* Waits (bounded) until SQL's integer answer equals want. */
+static bool
+wait_for(const char *sql, int64_t want, int timeout_ms)
+{
+	int64_t	 deadline = time_mono_ms() + timeout_ms;
+
+	while (time_mono_ms() < deadline) {
+		if (hpg_sql_int(&pg, sql) == want)
+			return true;
+		usleep(50 * 1000);
+	}
+	return false;
+}
+
+static void
+sql(const char *q)
+{
+	free(hpg_sql(&pg, q));
+}
+
+static void
+setup(void)
+{
+	struct db	*db;
+	char		 err[512];
+	char		*s;
+
+	hpg_start(&pg);
+	dbp = db_pool_new(pg.conninfo, 8, 3000);
+	db = db_acquire(dbp);
+	if (db == NULL || !db_migrate(db, "migrations", NULL, err,
+	    sizeof(err)))
+		ck_abort_msg("migrate: %s", err);
+	db_release(db);
+	s = hpg_sql(&pg, "INSERT INTO orgs (name) VALUES ('Queue Co')"
+	    " RETURNING id");
+	org_id = strtoll(s, NULL, 10);
+	free(s);
+}
+
+static void
+teardown(void)
+{
+	db_pool_free(dbp);
+	hpg_destroy(&pg);
+}
+
+START_TEST(enqueue_rolls_back_with_its_transaction)
+{
+	struct db	*db = db_acquire(dbp);
+	int64_t		 id;
+
+	ck_assert_int_eq(db_tx_begin(db), DB_OK);
+	ck_assert_int_eq(queue_enqueue(db, org_id, "test.count", "{\"n\": 0}",
+	    5, &id), DB_OK);
+	db_tx_rollback(db);
+	db_release(db);
+	ck_assert_int_eq(hpg_sql_int(&pg, "SELECT count(*) FROM jobs"), 0);
+}
+END_TEST
+
+START_TEST(every_job_runs_exactly_once_across_two_pools)
+{
+	struct worker_pool	*a, *b;
+	char			 payload[32];
+
+	for (int i = 0; i < N_JOBS; i++)
+		atomic_store(&runs[i], 0);
+	a = start_pool(4, 200);
+	b = start_pool(4, 200);		/* a second "process" */
+	for (int i = 0; i < N_JOBS; i++) {
+		snprintf(payload, sizeof(payload), "{\"n\": %d}", i);
+		enqueue("test.count", payload, 5);
+	}
+	ck_assert_msg(wait_for("SELECT count(*) FROM jobs WHERE kind ="
+	    " 'test.count' AND status = 'done'", N_JOBS, 30000),
+	    "not every job finished");
+	worker_pool_stop(a);
+	worker_pool_stop(b);
+	for (int i = 0; i < N_JOBS; i++)
+		ck_assert_msg(atomic_load(&runs[i]) == 1,
+		    "job %d ran %d times", i, atomic_load(&runs[i]));
+	ck_assert_int_eq(hpg_sql_int(&pg, "SELECT count(*) FROM jobs WHERE"
+	    " kind = 'test.count' AND attempts <> 1"), 0);
+}
+END_TEST
+
+START_TEST(notify_wakes_an_idle_pool)
+{
+	struct worker_pool	*p = start_pool(2, 60000);
+	int64_t			 t0;
+
+	usleep(300 * 1000);	/* let the listener connect and idle */
+	t0 = time_mono_ms();
+	enqueue("test.count", "{\"n\": 1}", 5);
+	ck_assert_msg(wait_for("SELECT count(*) FROM jobs WHERE kind ="
+	    " 'test.count' AND status <> 'done'", 0, 10000),
+	    "job not run");
+	/* With a 60 s poll, only the NOTIFY can explain a quick start. */
+	ck_assert_int_lt(time_mono_ms() - t0, 5000);
+	worker_pool_stop(p);
+}
+END_TEST
+
+START_TEST(expired_lease_is_claimed_again_once)
+{
+	struct arena	*a = arena_new();
+	struct db	*db = db_acquire(dbp);
+	struct job	 ghost, real;
+
+	sql("DELETE FROM jobs");
+	ck_assert_int_eq(queue_enqueue(db, org_id, "test.count", "{\"n\": 2}",
+	    5, NULL), DB_OK);
+	ck_assert_int_eq(queue_claim_any_org(db, a, "ghost", 1, &ghost), DB_OK);
+	/* Nobody else may take it while the lease holds. */
+	ck_assert_int_eq(queue_claim_any_org(db, a, "real", 30, &real),
+	    DB_NOT_FOUND);
+	usleep(1300 * 1000);
+	ck_assert_int_eq(queue_claim_any_org(db, a, "real", 30, &real), DB_OK);
+	ck_assert_int_eq(real.id, ghost.id);
+	ck_assert_int_eq(real.attempts, 2);
+	/* The ghost comes back: its outcome must not overwrite. */
+	ck_assert_int_eq(queue_complete_any_org(db, ghost.id, "ghost"),
+	    DB_CONFLICT);
+	ck_assert_int_eq(queue_complete_any_org(db, real.id, "real"), DB_OK);
+	db_release(db);
+	arena_free(a);
+}
+END_TEST
+
+START_TEST(retry_with_backoff_then_dead_then_manual_retry)
+{
+	struct worker_pool	*p;
+	struct arena		*a = arena_new();
+	struct job_row		*rows;
+	struct db		*db;
+	int			 n;
+	int64_t			 dead_id;
+
+	sql("DELETE FROM jobs");
+	atomic_store(&flaky_calls, 0);
+	p = start_pool(2, 100);
+	enqueue("test.flaky", "{\"mode\": \"once\"}", 5);
+	enqueue("test.flaky", "{\"mode\": \"always\"}", 2);
+	enqueue("test.unknown", "{}", 5);
+	/* First: fails once, retried after ~2 s, done on attempt 2. */
+	ck_assert_msg(wait_for("SELECT count(*) FROM jobs WHERE payload->>"
+	    "'mode' = 'once' AND status = 'done' AND attempts = 2", 1, 15000),
+	    "flaky job not retried to success");
+	ck_assert_msg(wait_for("SELECT count(*) FROM jobs WHERE payload->>"
+	    "'mode' = 'always' AND status = 'dead' AND attempts = 2", 1, 15000),
+	    "failing job not dead after its attempts");
+	ck_assert_msg(wait_for("SELECT count(*) FROM jobs WHERE kind ="
+	    " 'test.unknown' AND status = 'dead' AND attempts = 1", 1, 5000),
+	    "job of unknown kind not dead at once");
+	worker_pool_stop(p);
+
+	db = db_acquire(dbp);
+	ck_assert_int_eq(queue_list_problems(db, a, org_id, 10, &rows, &n),
+	    DB_OK);
+	ck_assert_int_eq(n, 2);
+	for (int i = 0; i < n; i++) {
+		ck_assert_str_eq(rows[i].status, "dead");
+		ck_assert_ptr_nonnull(rows[i].last_error);
+	}
+	/* Another organisation cannot retry it; this one can. */
+	dead_id = hpg_sql_int(&pg, "SELECT id FROM jobs WHERE payload->>"
+	    "'mode' = 'always'");
+	ck_assert_int_eq(queue_retry(db, org_id + 1000, dead_id),
+	    DB_NOT_FOUND);
+	ck_assert_int_eq(queue_retry(db, org_id, dead_id), DB_OK);
+	db_release(db);
+	ck_assert_int_eq(hpg_sql_int(&pg, "SELECT count(*) FROM jobs WHERE"
+	    " status = 'queued' AND attempts = 0"), 1);
+	arena_free(a);
+}
+END_TEST
+
+START_TEST(backoff_grows_with_jitter_and_a_cap)
+{
+	for (int i = 0; i < 200; i++) {
+		int	 b1 = queue_backoff_s(1), b3 = queue_backoff_s(3);
+		int	 b20 = queue_backoff_s(20);
+
+		ck_assert(b1 >= 2 && b1 <= 2);
+		ck_assert(b3 >= 6 && b3 <= 10);
+		ck_assert(b20 >= 450 && b20 <= 750);
+	}
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("queue");
+	TCase	*tc = tcase_create("queue");
+	SRunner	*sr;
+	int	 failed;
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_unchecked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, enqueue_rolls_back_with_its_transaction);
+	tcase_add_test(tc, every_job_runs_exactly_once_across_two_pools);
+	tcase_add_test(tc, notify_wakes_an_idle_pool);
+	tcase_add_test(tc, expired_lease_is_claimed_again_once);
+	tcase_add_test(tc, retry_with_backoff_then_dead_then_manual_retry);
+	tcase_add_test(tc, backoff_grows_with_jitter_and_a_cap);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
