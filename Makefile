@@ -46,7 +46,7 @@ SRC_CRYPTO = src/crypto/password.c src/crypto/token.c src/crypto/secret.c \
 	     src/crypto/hmac.c
 SRC_APP    = src/app/config.c src/app/log.c src/app/metrics.c \
 	     src/app/app.c src/app/routes.c src/app/cli_key.c \
-	     src/app/cli_token.c
+	     src/app/cli_token.c src/app/jobs.c
 SRC_HTTP   = src/http/server.c src/http/router.c src/http/req.c \
 	     src/http/resp.c src/http/form.c src/http/cookie.c \
 	     src/http/session.c src/http/csrf.c src/http/static.c \
@@ -54,21 +54,28 @@ SRC_HTTP   = src/http/server.c src/http/router.c src/http/req.c \
 SRC_MODEL  = src/model/org.c src/model/user.c src/model/throttle.c \
 	     src/model/fielderr.c src/model/provider.c src/model/orgmodel.c \
 	     src/model/agent.c src/model/knowledge.c src/model/apitoken.c \
-	     src/model/llmcall.c
-SRC_WORKER = src/worker/queue.c src/worker/pool.c
-SRC_CHAN   = src/channels/split.c
+	     src/model/llmcall.c src/model/channel.c
+SRC_WORKER = src/worker/queue.c src/worker/pool.c src/worker/reply.c
+SRC_CHAN   = src/channels/split.c src/channels/registry.c \
+	     src/channels/twilio.c src/channels/meta.c src/channels/kapso.c \
+	     src/channels/sandbox.c
+SRC_CHAT   = src/chat/threads.c
+SRC_HOOKS  = src/webhooks/ingest.c src/webhooks/twilio.c \
+	     src/webhooks/meta.c src/webhooks/kapso.c
 SRC_LLM    = src/llm/client.c src/llm/gateway.c src/llm/builtin.c
 SRC_PLUG   = src/plugins/registry.c src/plugins/time.c \
-	     src/plugins/knowledge.c src/plugins/handoff.c
+	     src/plugins/knowledge.c src/plugins/handoff.c \
+	     src/plugins/whatsapp.c
 SRC_PANEL  = src/panel/panel.c src/panel/auth.c src/panel/dashboard.c \
 	     src/panel/settings.c src/panel/agents.c src/panel/plugins.c \
-	     src/panel/providers.c src/panel/tokens.c
+	     src/panel/providers.c src/panel/tokens.c src/panel/channels.c \
+	     src/panel/sandbox.c
 SRC_API    = src/api/api.c src/api/providers.c src/api/agents.c \
-	     src/api/knowledge.c src/api/openai.c
+	     src/api/knowledge.c src/api/openai.c src/api/channels.c
 
 SRC_LIB	 = $(SRC_UTIL) $(SRC_DB) $(SRC_TMPL) $(SRC_CRYPTO) $(SRC_APP) \
-	   $(SRC_HTTP) $(SRC_MODEL) $(SRC_WORKER) $(SRC_CHAN) $(SRC_LLM) \
-	   $(SRC_PLUG) $(SRC_PANEL) $(SRC_API)
+	   $(SRC_HTTP) $(SRC_MODEL) $(SRC_WORKER) $(SRC_CHAN) $(SRC_CHAT) \
+	   $(SRC_HOOKS) $(SRC_LLM) $(SRC_PLUG) $(SRC_PANEL) $(SRC_API)
 SRC_MAIN = src/main.c
 
 OBJ_LIB	 = $(SRC_LIB:%.c=$(BUILD)/obj/%.o)
@@ -183,6 +190,10 @@ deps:
 
 lint:
 	@tests/lint.sh
+
+# Benchmarks and their targets, a few minutes (bench/README.md).
+bench:
+	@bench/run.sh
 
 clean:
 	rm -rf build

@@ -22,6 +22,7 @@
 #include "crypto/password.h"
 #include "db/db.h"
 #include "http/server.h"
+#include "model/channel.h"
 #include "model/org.h"
 #include "model/orgmodel.h"
 #include "model/user.h"
@@ -103,6 +104,8 @@ cmd_serve(int argc, char **argv)
 		return 2;
 	if (!app_open(&app, true) || !app_bootstrap_owner(&app))
 		goto out;
+	if (!app_workers_start(&app))
+		goto out;
 	if (!server_start(&app, err, sizeof(err))) {
 		fprintf(stderr, "parley: PARLEY_LISTEN %s: %s\n",
 		    app.cfg.listen, err);
@@ -116,10 +119,13 @@ cmd_serve(int argc, char **argv)
 	sigwait(&set, &sig);
 	log_info("app", "msg=\"stopping\" signal=%s",
 	    sig == SIGINT ? "SIGINT" : "SIGTERM");
+	/* Webhooks first (no new work), then the pool drains its jobs. */
 	server_stop(&app);
+	app_workers_stop(&app);
 	rc = 0;
 out:
 	server_stop(&app);
+	app_workers_stop(&app);
 	app_close(&app);
 	if (rc == 0)
 		log_info("app", "msg=\"stopped\"");
@@ -215,6 +221,8 @@ cmd_user(int argc, char **argv)
 		st = org_create(db, org, &org_id);
 		if (st == DB_OK)
 			st = orgmodel_ensure_builtin(db, org_id);
+		if (st == DB_OK)
+			st = channel_ensure_sandbox(db, org_id, NULL);
 	}
 	if (st == DB_OK)
 		st = user_create(db, em, hash, &user_id);

@@ -57,6 +57,16 @@ int	 api_knowledge_get(struct req *r);
 int	 api_knowledge_update(struct req *r);
 int	 api_knowledge_delete(struct req *r);
 
+/* channels and the WhatsApp app (api/channels.c) */
+int	 api_channels_list(struct req *r);
+int	 api_channels_create(struct req *r);
+int	 api_channels_get(struct req *r);
+int	 api_channels_update(struct req *r);
+int	 api_channels_delete(struct req *r);
+int	 api_whatsapp_app_create(struct req *r);	/* POST /api/v1/whatsapp-app */
+int	 api_whatsapp_app_get(struct req *r);		/* GET */
+int	 api_whatsapp_app_update(struct req *r);	/* PATCH */
+
 /* OpenAI-compatible gateway (api/openai.c) */
 int	 api_chat_completions(struct req *r);	/* POST /v1/chat/completions */
 int	 api_models_openai(struct req *r);	/* GET /v1/models */

@@ -21,6 +21,7 @@
 #include "http/resp.h"
 #include "http/router.h"
 #include "model/agent.h"
+#include "model/channel.h"
 #include "model/knowledge.h"
 #include "model/org.h"
 #include "model/orgmodel.h"
@@ -226,6 +227,8 @@ app_bootstrap_owner(struct app *app)
 	st = org_create(db, app->cfg.admin_org, &org_id);
 	if (st == DB_OK)
 		st = orgmodel_ensure_builtin(db, org_id);
+	if (st == DB_OK)
+		st = channel_ensure_sandbox(db, org_id, NULL);
 	if (st == DB_OK)
 		st = user_create(db, app->cfg.admin_email, hash, &user_id);
 	if (st == DB_OK)

@@ -13,6 +13,7 @@
 struct db_pool;
 struct db_embedded;
 struct secret_key;
+struct worker_pool;
 struct tmpl_set;
 struct mg_context;
 struct route;
@@ -25,6 +26,7 @@ struct app {
 	struct secret_key	*key;		/* master key for secrets */
 	struct tmpl_set		*tmpl;
 	struct mg_context	*mg;
+	struct worker_pool	*workers;	/* the reply pool */
 	const struct route	*routes;
 	int			 n_routes;
 	char			*templates_dir;
@@ -47,6 +49,10 @@ void	 app_close(struct app *app);
  * generated password, printed once. Safe when two processes race.
  */
 bool	 app_bootstrap_owner(struct app *app);
+/* Starts the reply pool (app/jobs.c); false when its threads cannot start. */
+bool	 app_workers_start(struct app *app);
+/* Drains the running jobs and joins the pool's threads; safe when none. */
+void	 app_workers_stop(struct app *app);
 
 /* The route table (app/routes.c). */
 extern const struct route	*const app_routes;

@@ -46,6 +46,7 @@
 #include "app/config.h"
 #include "crypto/secret.h"
 #include "db/db.h"
+#include "model/channel.h"
 #include "model/provider.h"
 #include "util/xmalloc.h"
 
@@ -57,6 +58,8 @@ static const struct {
 	rotate_fn	 rotate;
 } columns[] = {
 	{ "LLM provider API keys", provider_rotate_keys_any_org },
+	/* All seven sealed channels.*_enc columns, row by row. */
+	{ "WhatsApp channel credentials", channel_rotate_keys_any_org },
 };
 
 static enum db_status rotate_all(struct db *, const struct secret_key *,

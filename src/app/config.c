@@ -19,6 +19,7 @@ static bool	get_seconds_ms(const char *, int, int, int, int *, char *,
 static bool	parse_listen(struct config *, char *, size_t);
 static bool	parse_public_url(struct config *, char *, size_t);
 static char	*find_home(void);
+static bool	check_bases(struct config *, char *, size_t);
 static char	*env_dup(const char *, const char *);
 
 static char *
@@ -48,6 +49,37 @@ get_int(const char *name, int dflt, int min, int max, int *out, char *err,
 		return false;
 	}
 	*out = (int)n;
+	return true;
+}
+
+/* Provider API roots must be http(s) URLs; a trailing slash is dropped. */
+static bool
+check_bases(struct config *cfg, char *err, size_t errlen)
+{
+	struct {
+		const char	*name;
+		char		*v;
+	} bases[] = {
+		{ "PARLEY_TWILIO_API_BASE", cfg->twilio_api_base },
+		{ "PARLEY_TWILIO_MESSAGING_BASE", cfg->twilio_messaging_base },
+		{ "PARLEY_META_GRAPH_BASE", cfg->meta_graph_base },
+		{ "PARLEY_KAPSO_API_BASE", cfg->kapso_api_base },
+	};
+
+	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+		char	*v = bases[i].v;
+		size_t	 n = strlen(v);
+
+		while (n > 0 && v[n - 1] == '/')
+			v[--n] = '\0';
+		if ((!str_starts_with(v, "https://") &&
+		    !str_starts_with(v, "http://")) || str_has_ctl(v) ||
+		    strchr(v, ' ') != NULL) {
+			snprintf(err, errlen, "%s must be an http:// or https:// "
+			    "URL (got \"%.60s\").", bases[i].name, v);
+			return false;
+		}
+	}
 	return true;
 }
 
@@ -183,6 +215,15 @@ config_load(struct config *cfg, char *err, size_t errlen)
 	cfg->admin_password = env_dup("PARLEY_ADMIN_PASSWORD", NULL);
 	cfg->admin_org = env_dup("PARLEY_ADMIN_ORG", "My Organization");
 	cfg->log_level = env_dup("PARLEY_LOG_LEVEL", "info");
+	/* Provider API roots: tests point them at local fakes. */
+	cfg->twilio_api_base = env_dup("PARLEY_TWILIO_API_BASE",
+	    "https://api.twilio.com");
+	cfg->twilio_messaging_base = env_dup("PARLEY_TWILIO_MESSAGING_BASE",
+	    "https://messaging.twilio.com");
+	cfg->meta_graph_base = env_dup("PARLEY_META_GRAPH_BASE",
+	    "https://graph.facebook.com/v24.0");
+	cfg->kapso_api_base = env_dup("PARLEY_KAPSO_API_BASE",
+	    "https://api.kapso.ai/meta/whatsapp/v24.0");
 	cfg->dev = getenv("PARLEY_DEV") && strcmp(getenv("PARLEY_DEV"), "1") == 0;
 
 	if (!parse_listen(cfg, err, errlen))
@@ -226,7 +267,15 @@ config_load(struct config *cfg, char *err, size_t errlen)
 	    get_int("PARLEY_LOGIN_WINDOW_MINUTES", 15, 1, 1440,
 	    &cfg->login_window_minutes, err, errlen) &&
 	    get_seconds_ms("PARLEY_LLM_TIMEOUT_SECONDS", 60, 1, 600,
-	    &cfg->llm_timeout_ms, err, errlen);
+	    &cfg->llm_timeout_ms, err, errlen) &&
+	    get_int("PARLEY_INBOUND_MAX_AGE_HOURS", 24, 1, 24 * 30,
+	    &cfg->inbound_max_age_s, err, errlen) &&
+	    (cfg->inbound_max_age_s *= 3600, true) &&
+	    get_int("PARLEY_JOB_LEASE_SECONDS", 300, 5, 3600,
+	    &cfg->job_lease_s, err, errlen) &&
+	    get_int("PARLEY_JOB_POLL_MS", 1000, 50, 60000,
+	    &cfg->job_poll_ms, err, errlen) &&
+	    check_bases(cfg, err, errlen);
 }
 
 void
@@ -244,5 +293,9 @@ config_free(struct config *cfg)
 	free(cfg->admin_password);
 	free(cfg->admin_org);
 	free(cfg->log_level);
+	free(cfg->twilio_api_base);
+	free(cfg->twilio_messaging_base);
+	free(cfg->meta_graph_base);
+	free(cfg->kapso_api_base);
 	memset(cfg, 0, sizeof(*cfg));
 }

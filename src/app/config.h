@@ -29,6 +29,13 @@ struct config {
 	int	 login_max_failures;
 	int	 login_window_minutes;
 	int	 llm_timeout_ms;	/* per model call attempt */
+	char	*twilio_api_base;	/* https://api.twilio.com */
+	char	*twilio_messaging_base;	/* https://messaging.twilio.com */
+	char	*meta_graph_base;	/* https://graph.facebook.com/v24.0 */
+	char	*kapso_api_base;	/* https://api.kapso.ai/meta/whatsapp/v24.0 */
+	int	 inbound_max_age_s;	/* older inbound: stored, not answered */
+	int	 job_lease_s;		/* reply job lease */
+	int	 job_poll_ms;		/* pool poll fallback */
 	char	*admin_email;		/* first owner, when no user exists */
 	char	*admin_password;	/* NULL: generate and print one */
 	char	*admin_org;

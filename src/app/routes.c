@@ -12,6 +12,7 @@
 #include "http/router.h"
 #include "http/static.h"
 #include "panel/panel.h"
+#include "webhooks/webhooks.h"
 
 #define KiB	* 1024
 #define MiB	* 1024 * 1024
@@ -29,6 +30,15 @@ static const struct route routes[] = {
 	{ "GET",  "/readyz",                  health_ready,    0, 0 },
 	{ "GET",  "/metrics",                 health_metrics,  0, 0 },
 	{ "GET",  "/static/{*path}",          static_serve,    0, 0 },
+
+	/* Provider webhooks: signature checked by each handler (it must
+	 * find the channel, and so the secret, first). Meta allows 3 MB. */
+	{ "POST", "/webhooks/whatsapp/twilio",        webhook_twilio_inbound, R_RAW, 64 KiB },
+	{ "POST", "/webhooks/whatsapp/twilio/status", webhook_twilio_status, R_RAW, 64 KiB },
+	{ "GET",  "/webhooks/whatsapp/meta",          webhook_meta_verify, 0, 0 },
+	{ "POST", "/webhooks/whatsapp/meta",          webhook_meta_event, R_RAW, 3 MiB },
+	{ "POST", "/webhooks/whatsapp/kapso",         webhook_kapso_event, R_RAW, 3 MiB },
+	{ "POST", "/webhooks/kapso/project",          webhook_kapso_project, R_RAW, 256 KiB },
 
 	/* Panel: sign-in */
 	{ "GET",  "/login",                   panel_auth_login_form, R_SESSION_OPT, 0 },
@@ -76,6 +86,19 @@ static const struct route routes[] = {
 	{ "POST", "/agents/{id}/knowledge/{kid}", panel_knowledge_update, WRITE, 1 MiB },
 	{ "POST", "/agents/{id}/knowledge/{kid}/delete", panel_knowledge_delete, WRITE, 16 KiB },
 	{ "GET",  "/plugins",                 panel_plugins_list, ADMIN, 0 },
+	{ "GET",  "/agents/{id}/sandbox",     panel_sandbox_page, ADMIN, 0 },
+	{ "POST", "/agents/{id}/sandbox",     panel_sandbox_send, WRITE, 32 KiB },
+	{ "GET",  "/agents/{id}/sandbox/messages", panel_sandbox_messages, ADMIN, 0 },
+
+	/* Panel: channels and jobs */
+	{ "GET",  "/channels",                panel_channels_list, ADMIN, 0 },
+	{ "GET",  "/channels/new",            panel_channels_new, ADMIN, 0 },
+	{ "POST", "/channels",                panel_channels_create, WRITE, 32 KiB },
+	{ "GET",  "/channels/{id}",           panel_channels_edit, ADMIN, 0 },
+	{ "POST", "/channels/{id}",           panel_channels_update, WRITE, 32 KiB },
+	{ "POST", "/channels/{id}/delete",    panel_channels_delete, WRITE, 16 KiB },
+	{ "GET",  "/jobs",                    panel_jobs_list, ADMIN, 0 },
+	{ "POST", "/jobs/{id}/retry",         panel_jobs_retry, WRITE, 16 KiB },
 
 	/* REST API */
 	{ "GET",    "/api/v1/providers",      api_providers_list, API_R, 0 },
@@ -101,6 +124,14 @@ static const struct route routes[] = {
 	{ "PATCH",  "/api/v1/agents/{id}/knowledge/{kid}", api_knowledge_update, API_W, 1 MiB },
 	{ "DELETE", "/api/v1/agents/{id}/knowledge/{kid}", api_knowledge_delete, API_D, 0 },
 	{ "GET",    "/api/v1/plugins",        api_plugins_list, API_R, 0 },
+	{ "GET",    "/api/v1/channels",       api_channels_list, API_R, 0 },
+	{ "POST",   "/api/v1/channels",       api_channels_create, API_W, 32 KiB },
+	{ "GET",    "/api/v1/channels/{id}",  api_channels_get, API_R, 0 },
+	{ "PATCH",  "/api/v1/channels/{id}",  api_channels_update, API_W, 32 KiB },
+	{ "DELETE", "/api/v1/channels/{id}",  api_channels_delete, API_D, 0 },
+	{ "POST",   "/api/v1/whatsapp-app",   api_whatsapp_app_create, API_W, 64 KiB },
+	{ "GET",    "/api/v1/whatsapp-app",   api_whatsapp_app_get, API_R, 0 },
+	{ "PATCH",  "/api/v1/whatsapp-app",   api_whatsapp_app_update, API_W, 64 KiB },
 
 	/* OpenAI-compatible gateway */
 	{ "POST", "/v1/chat/completions",     api_chat_completions, R_BEARER | R_JSON, 1 MiB },

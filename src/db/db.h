@@ -133,6 +133,17 @@ enum db_status	 db_tx_begin(struct db *db) __attribute__((warn_unused_result));
 enum db_status	 db_tx_commit(struct db *db) __attribute__((warn_unused_result));
 /* Safe to call anywhere: does nothing outside a transaction. */
 void		 db_tx_rollback(struct db *db);
+/*
+ * For functions that must be atomic whether or not their caller holds a
+ * transaction: db_tx_join begins one only when none is open (*own says
+ * whether it did); db_tx_leave(db, own, st) then commits (st DB_OK) or
+ * rolls back what it began, and returns st or the commit's failure. Inside
+ * a caller's transaction both do nothing, and the caller decides.
+ */
+enum db_status	 db_tx_join(struct db *db, bool *own)
+		    __attribute__((warn_unused_result));
+enum db_status	 db_tx_leave(struct db *db, bool own, enum db_status st)
+		    __attribute__((warn_unused_result));
 
 /* The readable name of a status, for logs. */
 const char	*db_status_str(enum db_status st);

@@ -295,6 +295,24 @@ db_tx_rollback(struct db *db)
 	query_sync_tx(db);
 }
 
+enum db_status
+db_tx_join(struct db *db, bool *own)
+{
+	*own = !db->in_tx;
+	return *own ? db_tx_begin(db) : DB_OK;
+}
+
+enum db_status
+db_tx_leave(struct db *db, bool own, enum db_status st)
+{
+	if (!own)
+		return st;
+	if (st == DB_OK)
+		st = db_tx_commit(db);
+	db_tx_rollback(db);
+	return st;
+}
+
 /*
  * The body of db_query/db_exec: turns the DB_END-terminated parameter list
  * into libpq's arrays, runs the statement and classifies the result.

@@ -158,6 +158,9 @@ gateway_complete(const struct gateway_req *in, struct gateway_result *out)
 	c.pctx.org_id = in->org_id;
 	c.pctx.agent_id = c.has_agent ? c.agent.id : 0;
 	c.pctx.contact = in->contact_name != NULL ? in->contact_name : "";
+	c.pctx.chat_id = in->chat_id;
+	c.pctx.channel_id = in->channel_id;
+	c.pctx.app = in->app;
 	gw_render_prompt(&c);
 	gw_pick_tools(&c);
 	gw_build_request(&c);

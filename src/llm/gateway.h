@@ -21,6 +21,7 @@
 
 #include "llm/client.h"
 
+struct app;
 struct db_pool;
 struct secret_key;
 
@@ -44,6 +45,11 @@ struct gateway_req {
 	void				*delta_ctx;
 	int				 max_rounds;	/* 0: GATEWAY_MAX_ROUNDS */
 	int				 timeout_ms;	/* per model call; 0: 60 s */
+	/* The WhatsApp chat being answered (reply jobs), for the whatsapp.*
+	 * tools; 0: none. app gives them the config (provider roots). */
+	int64_t				 chat_id;
+	int64_t				 channel_id;
+	const struct app		*app;
 };
 
 enum gateway_err {

@@ -710,13 +710,13 @@ agent_set_plugins(struct db *db, int64_t org_id, int64_t agent_id,
     const char *const *ids, int n)
 {
 	char		*json = NULL;
-	bool		 own_tx = !db->in_tx, committed = false;
+	bool		 own = false;
 	enum db_status	 st;
 
 	if (n < 0 || !plugins_json(ids, n, &json))
 		return DB_INVALID;
 	/* Inside a caller's transaction (create + plugins), join it. */
-	if (own_tx && (st = db_tx_begin(db)) != DB_OK)
+	if ((st = db_tx_join(db, &own)) != DB_OK)
 		goto out;
 	if ((st = touch(db, org_id, agent_id)) != DB_OK)
 		goto out;
@@ -731,11 +731,8 @@ agent_set_plugins(struct db *db, int64_t org_id, int64_t agent_id,
 	    DB_I64(org_id), DB_I64(agent_id), DB_TEXT(json), DB_END);
 	if (st != DB_OK)
 		goto out;
-	if (!own_tx || (st = db_tx_commit(db)) == DB_OK)
-		committed = true;
 out:
-	if (!committed && own_tx)
-		db_tx_rollback(db);
+	st = db_tx_leave(db, own, st);
 	free(json);
 	return st;
 }

@@ -39,8 +39,6 @@ static void	 validate_names(const struct org_model_input *, bool,
 		    struct field_errors *);
 static enum db_status provider_in_org(struct db *, int64_t, int64_t,
 		    struct field_errors *);
-static enum db_status tx_begin_own(struct db *, bool *);
-static enum db_status tx_commit_own(struct db *, bool);
 
 /*
  * Columns: id, provider_id, provider name, name, display_name,
@@ -149,20 +147,6 @@ provider_in_org(struct db *db, int64_t org_id, int64_t provider_id,
 	}
 	db_res_clear(&res);
 	return st;
-}
-
-/* Begins a transaction unless the caller holds one; *own says which. */
-static enum db_status
-tx_begin_own(struct db *db, bool *own)
-{
-	*own = !db->in_tx;
-	return *own ? db_tx_begin(db) : DB_OK;
-}
-
-static enum db_status
-tx_commit_own(struct db *db, bool own)
-{
-	return own ? db_tx_commit(db) : DB_OK;
 }
 
 enum db_status
@@ -298,7 +282,7 @@ orgmodel_create(struct db *db, int64_t org_id,
 		return DB_INVALID;
 	disp = in->display_name != NULL && in->display_name[0] != '\0' ?
 	    in->display_name : in->name;
-	if ((st = tx_begin_own(db, &own)) != DB_OK)
+	if ((st = db_tx_join(db, &own)) != DB_OK)
 		goto out;
 	if ((st = provider_in_org(db, org_id, in->provider_id, errs)) != DB_OK)
 		goto out;
@@ -321,11 +305,9 @@ orgmodel_create(struct db *db, int64_t org_id,
 	if (st != DB_OK)
 		goto out;
 	*id = db_res_i64(&res, 0, 0);
-	st = tx_commit_own(db, own);
 out:
 	db_res_clear(&res);
-	if (own)
-		db_tx_rollback(db);
+	st = db_tx_leave(db, own, st);
 	return st;
 }
 
@@ -339,7 +321,7 @@ orgmodel_update(struct db *db, int64_t org_id, int64_t id,
 	char		 cur_name[ORGMODEL_NAME_MAX * 4 + 1];
 	enum db_status	 st;
 
-	if ((st = tx_begin_own(db, &own)) != DB_OK)
+	if ((st = db_tx_join(db, &own)) != DB_OK)
 		goto out;
 	st = db_query(db, &res,
 	    "SELECT provider_id IS NULL, is_default, name"
@@ -403,12 +385,9 @@ orgmodel_update(struct db *db, int64_t org_id, int64_t id,
 	if (st == DB_CONFLICT)
 		field_error_add(errs, "name", "This organisation already has "
 		    "a model with this name.");
-	if (st == DB_OK)
-		st = tx_commit_own(db, own);
 out:
 	db_res_clear(&res);
-	if (own)
-		db_tx_rollback(db);
+	st = db_tx_leave(db, own, st);
 	return st;
 }
 
@@ -419,7 +398,7 @@ orgmodel_delete(struct db *db, int64_t org_id, int64_t id)
 	bool		 own = false, was_default;
 	enum db_status	 st;
 
-	if ((st = tx_begin_own(db, &own)) != DB_OK)
+	if ((st = db_tx_join(db, &own)) != DB_OK)
 		goto out;
 	st = db_query(db, &res,
 	    "SELECT m.provider_id IS NULL, m.is_default,"
@@ -448,12 +427,9 @@ orgmodel_delete(struct db *db, int64_t org_id, int64_t id)
 		    "UPDATE org_models SET is_default = true, updated_at = now()"
 		    " WHERE org_id = $1 AND provider_id IS NULL AND name = $2",
 		    DB_I64(org_id), DB_TEXT(ORGMODEL_BUILTIN_FAQ), DB_END);
-	if (st == DB_OK)
-		st = tx_commit_own(db, own);
 out:
 	db_res_clear(&res);
-	if (own)
-		db_tx_rollback(db);
+	st = db_tx_leave(db, own, st);
 	return st;
 }
 
@@ -464,7 +440,7 @@ orgmodel_set_default(struct db *db, int64_t org_id, int64_t id)
 	bool		 own = false;
 	enum db_status	 st;
 
-	if ((st = tx_begin_own(db, &own)) != DB_OK)
+	if ((st = db_tx_join(db, &own)) != DB_OK)
 		goto out;
 	st = db_query(db, &res,
 	    "SELECT is_default FROM org_models"
@@ -485,12 +461,9 @@ orgmodel_set_default(struct db *db, int64_t org_id, int64_t id)
 		    " WHERE org_id = $1 AND id = $2",
 		    DB_I64(org_id), DB_I64(id), DB_END);
 commit:
-	if (st == DB_OK)
-		st = tx_commit_own(db, own);
 out:
 	db_res_clear(&res);
-	if (own)
-		db_tx_rollback(db);
+	st = db_tx_leave(db, own, st);
 	return st;
 }
 

@@ -1,19 +1,19 @@
 /*
  * agents: the Agents area of the panel — the list, the new/edit form, and
- * on an agent's page its plugins, knowledge base, a "Try it" box and its
- * recent model calls. Everything is a plain form post (the panel works
- * with JavaScript off); each POST either redirects with a flash message
- * or re-renders the page with the sentence next to the field (422/409).
+ * on an agent's page its plugins, knowledge base, a link to its sandbox
+ * chat (panel/sandbox.c) and its recent model calls. Everything is a plain
+ * form post (the panel works with JavaScript off); each POST either
+ * redirects with a flash message or re-renders the page with the sentence
+ * next to the field (422/409).
  *
- * The agent page holds four forms, so field names are kept apart: the
+ * The agent page holds three forms, so field names are kept apart: the
  * settings use the agent's field names, the knowledge form k_title, k_body
- * and k_file, the test box try_message, the plugin form "plugins". Every
- * id in a URL is looked up with the session's org_id first, so another
- * organisation's agent or entry is a 404 before anything else happens.
+ * and k_file, the plugin form "plugins". Every id in a URL is looked up
+ * with the session's org_id first, so another organisation's agent or
+ * entry is a 404 before anything else happens.
  *
  * Data comes from model/agent, model/knowledge, model/orgmodel,
- * model/llmcall and plugins/; "Try it" goes through llm/gateway like any
- * other call (source "panel"), so it is recorded in llm_calls too.
+ * model/llmcall and plugins/.
  */
 #include "panel/panel.h"
 
@@ -31,7 +31,6 @@
 #include "http/form.h"
 #include "http/req.h"
 #include "http/resp.h"
-#include "llm/gateway.h"
 #include "model/agent.h"
 #include "model/fielderr.h"
 #include "model/knowledge.h"
@@ -43,7 +42,6 @@
 #include "util/str.h"
 #include "util/utf8.h"
 
-#define TRY_MESSAGE_MAX		4000	/* characters */
 #define RECENT_CALLS		10
 #define FILENAME_MAX_BYTES	200
 
@@ -54,7 +52,6 @@ struct edit_state {
 	cJSON				*k_form;	/* knowledge as posted */
 	const struct field_errors	*k_errs;
 	const char			*plugins_error;
-	cJSON				*try;	/* the test box's outcome */
 };
 
 static bool	 load_agent(struct req *, int64_t *, struct agent *, int *);
@@ -76,7 +73,6 @@ static int	 form_page(struct req *, int, cJSON *,
 		    const struct field_errors *);
 static int	 edit_page(struct req *, int, const struct agent *,
 		    struct edit_state *);
-static cJSON	*try_view(const char *, const struct gateway_result *);
 static bool	 ext_ok(const char *);
 static const char *base_name(struct req *, const char *);
 static int	 knowledge_page(struct req *, int, const struct agent *,
@@ -485,9 +481,6 @@ edit_page(struct req *r, int status, const struct agent *g,
 	cJSON_AddBoolToObject(ctx, "knowledge_invalid",
 	    s->k_errs != NULL && s->k_errs->n > 0);
 
-	if (s->try != NULL)
-		cJSON_AddItemToObject(ctx, "try", s->try);
-	s->try = NULL;
 	ok = ok && add_calls(r, ctx, g->id);
 	if (!ok) {
 		cJSON_Delete(ctx);
@@ -697,118 +690,23 @@ panel_agents_plugins(struct req *r)
 	}
 }
 
-/* The test box's context from what was asked and what came back. */
-static cJSON *
-try_view(const char *message, const struct gateway_result *res)
-{
-	cJSON		*t = cJSON_CreateObject();
-	cJSON		*calls;
-	const cJSON	*c, *v;
-	char		*text;
-
-	cJSON_AddStringToObject(t, "message", message);
-	if (res == NULL)
-		return t;
-	cJSON_AddBoolToObject(t, "done", true);
-	if (res->err != GW_OK) {
-		cJSON_AddStringToObject(t, "error", res->error[0] != '\0' ?
-		    res->error : "The model did not answer.");
-		return t;
-	}
-	cJSON_AddStringToObject(t, "answer", res->content != NULL ?
-	    res->content : "");
-	cJSON_AddStringToObject(t, "model", res->model_name != NULL ?
-	    res->model_name : "");
-	cJSON_AddNumberToObject(t, "tokens_in", res->tokens_in);
-	cJSON_AddNumberToObject(t, "tokens_out", res->tokens_out);
-	cJSON_AddNumberToObject(t, "latency_ms", (double)res->latency_ms);
-	cJSON_AddNumberToObject(t, "rounds", res->rounds);
-	calls = cJSON_AddArrayToObject(t, "tool_calls");
-	cJSON_ArrayForEach(c, res->tool_calls) {
-		cJSON	*o = cJSON_CreateObject();
-
-		v = cJSON_GetObjectItem(c, "name");
-		cJSON_AddStringToObject(o, "name", cJSON_IsString(v) ?
-		    v->valuestring : "");
-		v = cJSON_GetObjectItem(c, "arguments");
-		text = cJSON_IsString(v) ? NULL : cJSON_PrintUnformatted(v);
-		cJSON_AddStringToObject(o, "arguments", cJSON_IsString(v) ?
-		    v->valuestring : text != NULL ? text : "");
-		free(text);
-		v = cJSON_GetObjectItem(c, "result");
-		text = cJSON_IsString(v) ? NULL : cJSON_PrintUnformatted(v);
-		cJSON_AddStringToObject(o, "result", cJSON_IsString(v) ?
-		    v->valuestring : text != NULL ? text : "");
-		free(text);
-		v = cJSON_GetObjectItem(c, "error");
-		if (cJSON_IsString(v) && v->valuestring[0] != '\0')
-			cJSON_AddStringToObject(o, "error", v->valuestring);
-		cJSON_AddItemToArray(calls, o);
-	}
-	cJSON_AddNumberToObject(t, "n_tool_calls", cJSON_GetArraySize(calls));
-	cJSON_AddBoolToObject(t, "has_tool_calls", cJSON_GetArraySize(calls) > 0);
-	return t;
-}
-
+/*
+ * POST /agents/{id}/try: the old "Try it" box, replaced by the sandbox
+ * chat (panel/sandbox.c), which takes the WhatsApp path end to end. A
+ * bookmarked or in-flight form lands there (303); another org's id is a
+ * 404 as before.
+ */
 int
 panel_agents_try(struct req *r)
 {
-	struct agent		 g;
-	struct edit_state	 s = { 0 };
-	struct gateway_req	 gr = { 0 };
-	struct gateway_result	 res = { 0 };
-	cJSON			*messages, *m;
-	const char		*msg;
-	int64_t			 id;
-	int			 status;
-	size_t			 n;
+	struct agent	 g;
+	int64_t		 id;
+	int		 status;
 
 	if (!load_agent(r, &id, &g, &status))
 		return status;
-	msg = trimmed(r, form_get(r->form, "try_message"));
-	n = utf8_count(msg, strlen(msg));
-	if (n == 0 || n > TRY_MESSAGE_MAX) {
-		s.try = try_view(msg, NULL);
-		cJSON_AddStringToObject(s.try, "message_error", n == 0 ?
-		    "Write a message to send to the agent." :
-		    "Use at most 4000 characters.");
-		return edit_page(r, 422, &g, &s);
-	}
-
-	messages = cJSON_CreateArray();
-	m = cJSON_CreateObject();
-	cJSON_AddStringToObject(m, "role", "user");
-	cJSON_AddStringToObject(m, "content", msg);
-	cJSON_AddItemToArray(messages, m);
-	gr.pool = r->app->db;
-	gr.key = r->app->key;
-	gr.org_id = r->org_id;
-	gr.agent_id = id;
-	gr.messages = messages;
-	gr.contact_name = r->session != NULL ? r->session->email : "";
-	gr.source = "panel";
-	gr.timeout_ms = r->app->cfg.llm_timeout_ms;
-	/* The model may take a minute: hand the connection back meanwhile
-	 * (the gateway takes its own); the page re-acquires one. */
-	db_release(r->db);
-	r->db = NULL;
-	(void)gateway_complete(&gr, &res);
-	cJSON_Delete(messages);
-
-	if (res.err == GW_NOT_FOUND) {
-		gateway_result_cleanup(&res);
-		return resp_not_found(r);
-	}
-	if (res.err != GW_OK)
-		log_info("panel", "msg=\"try failed\" agent=%lld err=%d",
-		    (long long)id, (int)res.err);
-	s.try = try_view(msg, &res);
-	gateway_result_cleanup(&res);
-	if (req_db(r) == NULL) {
-		cJSON_Delete(s.try);
-		return resp_unavailable(r);
-	}
-	return edit_page(r, 200, &g, &s);
+	return resp_see_other(r, arena_printf(r->arena, "/agents/%lld/sandbox",
+	    (long long)id), NULL);
 }
 
 /* True for names ending in .txt or .md (any case). */

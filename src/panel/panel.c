@@ -23,8 +23,9 @@ static const struct {
 } areas[] = {
 	{ "Dashboard", "/", true },
 	{ "Agents", "/agents", true },
-	{ "Channels", "/channels", false },
+	{ "Channels", "/channels", true },
 	{ "Conversations", "/conversations", false },
+	{ "Jobs", "/jobs", true },
 	{ "Plugins", "/plugins", true },
 	{ "Settings", "/settings", true },
 };

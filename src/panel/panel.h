@@ -71,4 +71,19 @@ int	 panel_tokens_list(struct req *r);
 int	 panel_tokens_create(struct req *r);
 int	 panel_tokens_revoke(struct req *r);
 
+/* channels.c: WhatsApp channels and the Jobs page */
+int	 panel_channels_list(struct req *r);		/* GET /channels */
+int	 panel_channels_new(struct req *r);		/* GET /channels/new */
+int	 panel_channels_create(struct req *r);	/* POST /channels */
+int	 panel_channels_edit(struct req *r);		/* GET /channels/{id} */
+int	 panel_channels_update(struct req *r);	/* POST /channels/{id} */
+int	 panel_channels_delete(struct req *r);	/* POST …/delete */
+int	 panel_jobs_list(struct req *r);		/* GET /jobs */
+int	 panel_jobs_retry(struct req *r);		/* POST /jobs/{id}/retry */
+
+/* sandbox.c: chat with an agent through the sandbox channel */
+int	 panel_sandbox_page(struct req *r);		/* GET /agents/{id}/sandbox */
+int	 panel_sandbox_send(struct req *r);		/* POST /agents/{id}/sandbox */
+int	 panel_sandbox_messages(struct req *r);	/* GET …/sandbox/messages */
+
 #endif

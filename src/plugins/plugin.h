@@ -18,6 +18,7 @@
 
 #include <cjson/cJSON.h>
 
+struct app;
 struct db_pool;
 struct arena;
 
@@ -31,7 +32,10 @@ struct plugin_ctx {
 	int64_t		 org_id;
 	int64_t		 agent_id;	/* 0: a bare model (no plugins) */
 	const char	*contact;	/* number or name, may be "" */
-	int64_t		 chat_id;	/* 0 until channels exist */
+	int64_t		 chat_id;	/* the WhatsApp chat answered, 0: none */
+	int64_t		 channel_id;	/* its channel, 0: none */
+	const struct app *app;		/* config and master key; NULL
+					   outside the server (tests) */
 	bool		 handoff_requested;	/* set by handoff.request */
 };
 

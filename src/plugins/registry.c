@@ -2,10 +2,9 @@
  * registry: the table of first-party plugins (see plugin.h).
  *
  * The table is static and read-only, so every function here is
- * thread-safe. The WhatsApp tools are listed so the panel can show them,
- * but need a channel (needs_channel) and channels do not exist yet:
- * plugin_available() says no, agent_set_plugins() refuses them, and their
- * invoke only answers a tool error, in case one is ever reached anyway.
+ * thread-safe. The WhatsApp tools (plugins/whatsapp.c) need a chat
+ * (needs_channel): they are available, and answer a tool error when the
+ * call is not answering a WhatsApp conversation.
  */
 #include "plugins/plugin.h"
 
@@ -13,65 +12,12 @@
 
 #include "plugins/tools.h"
 #include "util/str.h"
-#include "util/xmalloc.h"
-
-static bool	 whatsapp_invoke(struct plugin_ctx *, const cJSON *, char **);
-
-static const struct plugin plugin_whatsapp_send = {
-	.id = "whatsapp.send",
-	.title = "Send a WhatsApp message",
-	.description = "Send a WhatsApp text message to a phone number on "
-	    "behalf of this agent.",
-	.params_schema =
-	    "{\"type\":\"object\","
-	    "\"properties\":{"
-	    "\"to\":{\"type\":\"string\",\"description\":"
-	    "\"The recipient's phone number in E.164 form, e.g. +14155550123.\"},"
-	    "\"text\":{\"type\":\"string\",\"description\":"
-	    "\"The message text.\"}},"
-	    "\"required\":[\"to\",\"text\"],"
-	    "\"additionalProperties\":false}",
-	.needs_channel = true,
-	.invoke = whatsapp_invoke,
-};
-
-static const struct plugin plugin_whatsapp_get_conversation = {
-	.id = "whatsapp.getConversation",
-	.title = "Read a WhatsApp conversation",
-	.description = "Read the most recent messages of the current WhatsApp "
-	    "conversation.",
-	.params_schema =
-	    "{\"type\":\"object\","
-	    "\"properties\":{"
-	    "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":50,"
-	    "\"description\":\"How many recent messages to return "
-	    "(default 20).\"}},"
-	    "\"additionalProperties\":false}",
-	.needs_channel = true,
-	.invoke = whatsapp_invoke,
-};
-
-static const struct plugin plugin_whatsapp_get_status = {
-	.id = "whatsapp.getStatus",
-	.title = "WhatsApp delivery status",
-	.description = "Tell whether a message sent on WhatsApp was delivered "
-	    "and read.",
-	.params_schema =
-	    "{\"type\":\"object\","
-	    "\"properties\":{"
-	    "\"messageId\":{\"type\":\"string\",\"description\":"
-	    "\"The id of a message this agent sent.\"}},"
-	    "\"required\":[\"messageId\"],"
-	    "\"additionalProperties\":false}",
-	.needs_channel = true,
-	.invoke = whatsapp_invoke,
-};
 
 static const struct plugin *const registry[] = {
 	&plugin_time_now,
 	&plugin_knowledge_search,
 	&plugin_handoff_request,
-	&plugin_whatsapp_send,
+	&plugin_whatsapp_send,			/* whatsapp.c */
 	&plugin_whatsapp_get_conversation,
 	&plugin_whatsapp_get_status,
 };
@@ -99,8 +45,9 @@ plugin_find(const char *id)
 bool
 plugin_available(const struct plugin *p)
 {
-	/* No channels exist in this installation yet. */
-	return p != NULL && !p->needs_channel;
+	/* The WhatsApp tools (needs_channel) run while a reply job answers
+	 * a chat and answer a tool error elsewhere (plugins/whatsapp.c). */
+	return p != NULL;
 }
 
 void
@@ -118,14 +65,4 @@ plugin_wire_name(const char *id, char out[PLUGIN_WIRE_MAX + 1])
 			out[n] = '_';
 	}
 	out[n] = '\0';
-}
-
-static bool
-whatsapp_invoke(struct plugin_ctx *ctx, const cJSON *args, char **result)
-{
-	(void)ctx;
-	(void)args;
-	*result = xstrdup("WhatsApp channels are not set up in this "
-	    "installation yet.");
-	return false;
 }

@@ -15,6 +15,9 @@
 extern const struct plugin	plugin_time_now;		/* time.c */
 extern const struct plugin	plugin_knowledge_search;	/* knowledge.c */
 extern const struct plugin	plugin_handoff_request;		/* handoff.c */
+extern const struct plugin	plugin_whatsapp_send;		/* whatsapp.c */
+extern const struct plugin	plugin_whatsapp_get_conversation;
+extern const struct plugin	plugin_whatsapp_get_status;
 
 /* The id handoff.request reports in its result ("handoffId"). */
 #define HANDOFF_RESULT_ID	"handoffId"

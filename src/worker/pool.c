@@ -4,6 +4,7 @@
  */
 #include "worker/pool.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "app/log.h"
 #include "db/db.h"
 #include "util/arena.h"
+#include "util/time.h"
 #include "util/xmalloc.h"
 #include "worker/queue.h"
 
@@ -29,7 +31,7 @@ struct worker_pool {
 	struct worker_pool_config	 cfg;
 	pthread_mutex_t			 mu;
 	pthread_cond_t			 cv;
-	uint64_t			 wakeups;	/* bumped per wake */
+	unsigned			 pending;	/* wake-ups not yet taken */
 	bool				 stopping;
 	struct worker			*workers;
 	pthread_t			 listener;
@@ -42,7 +44,8 @@ static void		*listener_main(void *);
 static bool		 run_one(struct worker *);
 static const struct worker_handler *handler_for(struct worker_pool *,
 			    const char *);
-static void		 wait_for_work(struct worker_pool *, uint64_t *);
+static void		 wait_for_work(struct worker_pool *);
+static void		 wake_one(struct worker_pool *);
 
 static const struct worker_handler *
 handler_for(struct worker_pool *p, const char *kind)
@@ -75,6 +78,8 @@ run_one(struct worker *w)
 	if (st != DB_OK)
 		goto out;
 	ran = true;
+	/* There may be more: let another worker look while this one works. */
+	wake_one(p);
 	log_set_context_id(w->id);
 	ctx.pool = p;
 	ctx.app = p->cfg.app;
@@ -114,24 +119,28 @@ out:
 	return ran;
 }
 
-/* Sleeps until a wake-up newer than *seen, a poll tick, or stop. */
+/* Sleeps until a wake-up is handed to this worker, or stop. */
 static void
-wait_for_work(struct worker_pool *p, uint64_t *seen)
+wait_for_work(struct worker_pool *p)
 {
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += p->cfg.poll_ms / 1000;
-	ts.tv_nsec += (long)(p->cfg.poll_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&p->mu);
-	while (!p->stopping && p->wakeups == *seen)
-		if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) != 0)
-			break;
-	*seen = p->wakeups;
+	while (!p->stopping && p->pending == 0)
+		pthread_cond_wait(&p->cv, &p->mu);
+	if (p->pending > 0)
+		p->pending--;
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Hands one wake-up to one idle worker (a no-op when all are busy and
+ * wake-ups are already pending). */
+static void
+wake_one(struct worker_pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	if (p->pending < (unsigned)p->cfg.n_threads) {
+		p->pending++;
+		pthread_cond_signal(&p->cv);
+	}
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -140,7 +149,6 @@ worker_main(void *arg)
 {
 	struct worker		*w = arg;
 	struct worker_pool	*p = w->pool;
-	uint64_t		 seen = 0;
 	bool			 stopping;
 
 	for (;;) {
@@ -157,7 +165,7 @@ worker_main(void *arg)
 			if (stopping)
 				return NULL;
 		}
-		wait_for_work(p, &seen);
+		wait_for_work(p);
 	}
 	return NULL;
 }
@@ -167,10 +175,24 @@ listener_main(void *arg)
 {
 	struct worker_pool	*p = arg;
 	bool			 stopping = false;
+	int64_t			 next_poll = time_mono_ms() + p->cfg.poll_ms;
+	int			 wait_ms, rc;
 
 	while (!stopping) {
-		if (db_listener_wait(p->listen, 500) == 1)
-			worker_pool_wake(p);
+		wait_ms = (int)(next_poll - time_mono_ms());
+		if (wait_ms > 500)
+			wait_ms = 500;	/* notice stop within half a second */
+		if (wait_ms < 0)
+			wait_ms = 0;
+		rc = p->listen != NULL ? db_listener_wait(p->listen, wait_ms) :
+		    (poll(NULL, 0, wait_ms), 0);
+		if (rc == 1)
+			wake_one(p);
+		if (time_mono_ms() >= next_poll) {
+			/* The fallback: one claim attempt per interval. */
+			wake_one(p);
+			next_poll = time_mono_ms() + p->cfg.poll_ms;
+		}
 		pthread_mutex_lock(&p->mu);
 		stopping = p->stopping;
 		pthread_mutex_unlock(&p->mu);
@@ -207,20 +229,20 @@ worker_pool_start(const struct worker_pool_config *c)
 		}
 		w->started = true;
 	}
+	/* The listener also drives the poll fallback: it must run. */
 	p->listen = db_listener_new(p->cfg.conninfo, QUEUE_CHANNEL);
-	if (p->listen != NULL &&
-	    pthread_create(&p->listener, NULL, listener_main, p) == 0)
-		p->listener_started = true;
+	if (pthread_create(&p->listener, NULL, listener_main, p) != 0) {
+		worker_pool_stop(p);
+		return NULL;
+	}
+	p->listener_started = true;
 	return p;
 }
 
 void
 worker_pool_wake(struct worker_pool *p)
 {
-	pthread_mutex_lock(&p->mu);
-	p->wakeups++;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
+	wake_one(p);
 }
 
 bool

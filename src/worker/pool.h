@@ -3,10 +3,15 @@
  *
  * DESIGN. A fixed number of worker threads share one condition variable.
  * A listener thread holds a LISTEN connection on the queue's channel and
- * broadcasts on every NOTIFY; every worker also wakes on a poll timer, so
- * a lost notification (or a job whose backoff just ended) costs at most
- * one poll interval. A woken worker claims jobs until none is due, running
- * each through the handler registered for its kind. A worker takes a
+ * wakes ONE idle worker per NOTIFY and, as the poll fallback, once per
+ * poll interval (so a lost notification or a job whose backoff just ended
+ * costs at most one interval). A worker that claims a job wakes one more
+ * before running it, so a burst fans out across the pool one claim at a
+ * time, while an idle pool costs one claim attempt per interval, not one
+ * per thread (measured: 1,024 threads broadcasting cost ~1,200 claims a
+ * second and starved webhooks of connections, bench/README.md). A woken
+ * worker claims jobs until none is due, running each through the handler
+ * registered for its kind. A worker takes a
  * database connection only to claim and to record the outcome, never while
  * the handler waits on an LLM or a provider (the handler acquires its own
  * when it needs one). Stopping sets a flag and broadcasts: workers finish

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <check.h>
 #include <cjson/cJSON.h>
@@ -375,6 +376,7 @@ START_TEST(t_panel_create_edit_delete)
 	assert_has(&r, "id=\"plugins\"", "plugins section");
 	assert_has(&r, "id=\"knowledge\"", "knowledge section");
 	assert_has(&r, "id=\"try\"", "try section");
+	assert_has(&r, "id=\"open-sandbox\"", "link to the sandbox chat");
 	assert_has(&r, "id=\"calls\"", "recent calls");
 	hresp_free(&r);
 
@@ -611,17 +613,20 @@ START_TEST(t_other_org_is_404)
 	char		 p[128];
 	long long	 o = (long long)other_agent, k = (long long)other_kid;
 	int64_t		 mine;
-	char		 gets[3][128], posts[7][128];
+	char		 gets[5][128], posts[8][128];
 	const char	*str_p;
 	int		 n_gets = 0, n_posts = 0;
 
 	snprintf(gets[n_gets++], 128, "/agents/%lld", o);
 	snprintf(gets[n_gets++], 128, "/agents/%lld/delete", o);
 	snprintf(gets[n_gets++], 128, "/agents/%lld/knowledge/%lld", o, k);
+	snprintf(gets[n_gets++], 128, "/agents/%lld/sandbox", o);
+	snprintf(gets[n_gets++], 128, "/agents/%lld/sandbox/messages", o);
 	snprintf(posts[n_posts++], 128, "/agents/%lld", o);
 	snprintf(posts[n_posts++], 128, "/agents/%lld/delete", o);
 	snprintf(posts[n_posts++], 128, "/agents/%lld/plugins", o);
 	snprintf(posts[n_posts++], 128, "/agents/%lld/try", o);
+	snprintf(posts[n_posts++], 128, "/agents/%lld/sandbox", o);
 	snprintf(posts[n_posts++], 128, "/agents/%lld/knowledge", o);
 	snprintf(posts[n_posts++], 128, "/agents/%lld/knowledge/%lld", o, k);
 	snprintf(posts[n_posts++], 128, "/agents/%lld/knowledge/%lld/delete",
@@ -636,7 +641,8 @@ START_TEST(t_other_org_is_404)
 	for (int i = 0; i < n_posts; i++) {
 		str_p = posts[i];
 		post_form(&c, str_p, "name=x&mode=chat&history_length=1&"
-		    "plugins=time.now&try_message=hi&k_title=t&k_body=b&"
+		    "plugins=time.now&try_message=hi&message=hi&k_title=t&"
+		    "k_body=b&"
 		    "title=t&body=b", NULL, &r);
 		assert_status(&r, 404, str_p, "another org's agent");
 		hresp_free(&r);
@@ -799,13 +805,51 @@ START_TEST(t_api_crud)
 }
 END_TEST
 
-/* --- Try it ---------------------------------------------------------------- */
+/* --- Try it: the sandbox chat --------------------------------------------- */
+
+/*
+ * Sends text through the agent's sandbox form and waits (bounded) for the
+ * agent's answer in the poll JSON; returns it (malloc'd) or NULL.
+ */
+static char *
+sandbox_ask(struct client *c, int64_t id, const char *text, int timeout_s)
+{
+	struct hresp	 r;
+	char		 path[64], page[64], f[FORM_MAX] = "";
+	char		*answer = NULL;
+
+	snprintf(page, sizeof(page), "/agents/%lld/sandbox", (long long)id);
+	form_add(f, sizeof(f), "message", text);
+	post_form(c, page, f, page, &r);
+	assert_status(&r, 303, "sandbox message", "stored");
+	hresp_free(&r);
+	snprintf(path, sizeof(path), "/agents/%lld/sandbox/messages",
+	    (long long)id);
+	for (int i = 0; i < timeout_s * 10 && answer == NULL; i++) {
+		cJSON		*j, *m;
+
+		req(c, "GET", path, NULL, NULL, NULL, &r);
+		assert_status(&r, 200, path, "poll");
+		j = cJSON_Parse(r.body);
+		hresp_free(&r);
+		cJSON_ArrayForEach(m, cJSON_GetObjectItem(j, "messages")) {
+			if (!cJSON_IsTrue(cJSON_GetObjectItem(m, "is_in")))
+				answer = strdup(cJSON_GetStringValue(
+				    cJSON_GetObjectItem(m, "body")));
+		}
+		cJSON_Delete(j);
+		if (answer == NULL)
+			usleep(100 * 1000);
+	}
+	return answer;
+}
 
 START_TEST(t_try_answers_from_knowledge)
 {
 	struct client	 c;
 	struct hresp	 r;
 	char		 path[64], page[64], f[FORM_MAX] = "";
+	char		*answer, *loc;
 	int64_t		 id;
 
 	login(&c);
@@ -818,37 +862,49 @@ START_TEST(t_try_answers_from_knowledge)
 	assert_status(&r, 303, "knowledge", "added");
 	hresp_free(&r);
 
+	/* The old Try-it form lands on the sandbox. */
 	snprintf(path, sizeof(path), "/agents/%lld/try", (long long)id);
-	post_form(&c, path, "try_message=", page, &r);
+	post_form(&c, path, "try_message=hi", page, &r);
+	assert_status(&r, 303, "try", "redirected to the sandbox");
+	loc = hresp_header(&r, "Location");
+	snprintf(path, sizeof(path), "/agents/%lld/sandbox", (long long)id);
+	ck_assert_str_eq(loc, path);
+	free(loc);
+	hresp_free(&r);
+
+	post_form(&c, path, "message=", path, &r);
 	assert_status(&r, 422, "empty message", "field error");
 	assert_has(&r, "Write a message", "sentence");
 	hresp_free(&r);
 
-	post_form(&c, path, "try_message=When+are+you+open%3F", page, &r);
-	assert_status(&r, 200, "try", "answered");
-	assert_has(&r, "When are you open?", "the question");
-	assert_has(&r, "id=\"try-answer\"", "an answer");
-	assert_has(&r, "9 to 5", "answer from knowledge");
-	assert_has(&r, "parley/faq", "model named");
-	hresp_free(&r);
+	answer = sandbox_ask(&c, id, "When are you open?", 20);
+	ck_assert_msg(answer != NULL, "no answer in the sandbox");
+	ck_assert_msg(strstr(answer, "9 to 5") != NULL, "answer: %s", answer);
+	free(answer);
 
+	req(&c, "GET", path, NULL, NULL, NULL, &r);
+	assert_status(&r, 200, path, "sandbox page");
+	assert_has(&r, "When are you open?", "the question");
+	assert_has(&r, "9 to 5", "the answer");
+	hresp_free(&r);
 	req(&c, "GET", page, NULL, NULL, NULL, &r);
-	assert_has(&r, "<td>panel</td>", "recent call listed");
+	assert_has(&r, "<td>reply</td>", "recent call listed");
 	hresp_free(&r);
 	ck_assert_int_ge(sql_intf("SELECT count(*) FROM llm_calls WHERE "
-	    "agent_id = %lld AND source = 'panel'", (long long)id), 1);
+	    "agent_id = %lld AND source = 'reply'", (long long)id), 1);
 }
 END_TEST
 
-/* A real model (the fake) calling time.now: the page shows the tool call
- * in a collapsed <details>, and an upstream failure as a sentence. */
+/* A real model (the fake) calling time.now through the sandbox: the
+ * answer arrives, the call is recorded with its tool call; an upstream
+ * refusal fails the job instead of answering. */
 START_TEST(t_try_tool_calls)
 {
 	struct hfake	 fake;
 	struct client	 c;
-	struct hresp	 r;
 	cJSON		*v;
-	char		 body[1024], page[64], path[64];
+	char		 body[1024];
+	char		*answer;
 	int64_t		 provider, model, id;
 
 	hfake_start(&fake, "fake_llm", NULL);
@@ -876,23 +932,32 @@ START_TEST(t_try_tool_calls)
 	    "\"time_now\",\"arguments\":{}}]},{\"content\":\"It is tea "
 	    "time.\"}]");
 	login(&c);
-	snprintf(page, sizeof(page), "/agents/%lld", (long long)id);
-	snprintf(path, sizeof(path), "/agents/%lld/try", (long long)id);
-	post_form(&c, path, "try_message=What+time+is+it%3F", page, &r);
-	assert_status(&r, 200, "try with a tool", "answered");
-	assert_has(&r, "It is tea time.", "final answer");
-	assert_has(&r, "<details class=\"tool-calls\">", "collapsed tool calls");
-	assert_has(&r, "Tool calls (1)", "one call");
-	assert_has(&r, "fake-tools", "model named");
-	hresp_free(&r);
+	answer = sandbox_ask(&c, id, "What time is it?", 20);
+	ck_assert_msg(answer != NULL, "no answer in the sandbox");
+	ck_assert_str_eq(answer, "It is tea time.");
+	free(answer);
+	ck_assert_int_eq(sql_intf("SELECT count(*) FROM llm_calls WHERE "
+	    "agent_id = %lld AND source = 'reply' AND tool_calls::text LIKE "
+	    "'%%time.now%%'", (long long)id), 1);
 
+	/* A 400 from the model will not change: the job is dead at once. */
 	hfake_post(&fake, "/_fake/queue", "{\"status\":400,\"error\":"
 	    "{\"message\":\"context too long\",\"type\":"
 	    "\"invalid_request_error\"}}");
-	post_form(&c, path, "try_message=Hello", page, &r);
-	assert_status(&r, 200, "try failing upstream", "shown in the page");
-	assert_has(&r, "id=\"try-error\"", "error sentence");
-	hresp_free(&r);
+	answer = sandbox_ask(&c, id, "Hello", 3);
+	ck_assert_msg(answer != NULL, "the first answer is still there");
+	free(answer);
+	for (int i = 0; i < 100 && sql_intf("SELECT count(*) FROM jobs WHERE "
+	    "kind = 'reply' AND status = 'dead' AND payload->>'message_id' = "
+	    "(SELECT max(id)::text FROM messages WHERE body = 'Hello')") != 1;
+	    i++)
+		usleep(100 * 1000);
+	ck_assert_int_eq(sql_intf("SELECT count(*) FROM jobs WHERE kind = "
+	    "'reply' AND status = 'dead' AND payload->>'message_id' = (SELECT "
+	    "max(id)::text FROM messages WHERE body = 'Hello')"), 1);
+	ck_assert_int_eq(sql_intf("SELECT count(*) FROM messages WHERE "
+	    "direction = 'out' AND reply_to_id = (SELECT max(id) FROM messages "
+	    "WHERE body = 'Hello')"), 0);
 	hfake_stop(&fake);
 }
 END_TEST

@@ -1,8 +1,8 @@
 /*
  * Unit tests for plugins/registry.c: every plugin's wire name is a valid
- * OpenAI function name and distinct, lookups work, availability follows
- * needs_channel, and every schema is a JSON object schema with
- * descriptions. Nothing here touches a database.
+ * OpenAI function name and distinct, lookups work, every plugin is
+ * available (the WhatsApp tools refuse outside a chat), and every schema
+ * is a JSON object schema with descriptions. Nothing here touches a database.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -90,11 +90,11 @@ START_TEST(registry_lookup)
 	ck_assert(plugin_available(plugin_find("handoff.request")));
 	ck_assert(!plugin_available(NULL));
 	for (int i = 0; i < n; i++)
-		ck_assert(plugin_available(all[i]) == !all[i]->needs_channel);
+		ck_assert(plugin_available(all[i]));
 }
 END_TEST
 
-START_TEST(whatsapp_tools_not_available)
+START_TEST(whatsapp_tools_need_a_chat)
 {
 	static const char *const ids[] = {
 		"whatsapp.send", "whatsapp.getConversation",
@@ -109,11 +109,12 @@ START_TEST(whatsapp_tools_not_available)
 
 		ck_assert_ptr_nonnull(p);
 		ck_assert(p->needs_channel);
-		ck_assert(!plugin_available(p));
-		/* No pretending: a tool error, and nothing else happens. */
+		ck_assert(plugin_available(p));
+		/* Outside a WhatsApp conversation: a tool error, and nothing
+		 * else happens (no pool is even touched). */
 		ck_assert(!p->invoke(&ctx, args, &result));
-		ck_assert_str_eq(result, "WhatsApp channels are not set up in "
-		    "this installation yet.");
+		ck_assert_str_eq(result, "This tool works only while answering "
+		    "a WhatsApp conversation.");
 		ck_assert(!ctx.handoff_requested);
 		free(result);
 		cJSON_Delete(args);
@@ -180,7 +181,7 @@ main(void)
 	tcase_add_test(tc, wire_names_valid_and_distinct);
 	tcase_add_test(tc, wire_name_mapping);
 	tcase_add_test(tc, registry_lookup);
-	tcase_add_test(tc, whatsapp_tools_not_available);
+	tcase_add_test(tc, whatsapp_tools_need_a_chat);
 	tcase_add_test(tc, schemas_are_object_schemas);
 	suite_add_tcase(s, tc);
 	return unit_run(s);

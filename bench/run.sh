@@ -1,0 +1,435 @@
+#!/bin/bash
+# bench/run.sh: Parley's two benchmarks with their targets (`make bench`).
+#
+#   bench/ingest  signed Twilio webhooks at the maximum rate, against
+#                 pgbench running the same writes on the same cluster in
+#                 the same run; then half that rate open-loop for p99;
+#                 the server's memory.
+#   bench/reply   1,000 chats send one message each to an agent whose LLM
+#                 takes 2 s; every reply must reach the provider within 6 s
+#                 of the last inbound, and Parley's own time per reply
+#                 (end to end minus the LLM's) must stay small.
+#
+# Everything runs on loopback with free ports in a temporary directory:
+# a PostgreSQL 15 cluster (as the `postgres` user when we are root), the
+# optimised build/parley, and bench/benchfake (LLM + Twilio send API, with
+# timestamps). All of it is stopped and deleted on exit, success or not.
+# See bench/README.md for how to read the output.
+#
+# Knobs (environment): BENCH_SECONDS (10: each measured ingest phase),
+# BENCH_CONNS (64: ingest connections), BENCH_PG_CLIENTS ("4 16": pgbench
+# client counts, the best is the ceiling),
+# BENCH_PGBENCH_MODE (prepared), BENCH_REPLY_WORKERS (1024),
+# BENCH_KEEP=1 keeps the temporary directory.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+PGBIN=/usr/lib/postgresql/15/bin
+SECS=${BENCH_SECONDS:-10}
+CONNS=${BENCH_CONNS:-64}
+PG_CLIENTS=${BENCH_PG_CLIENTS:-4 16}
+PG_MODE=${BENCH_PGBENCH_MODE:-prepared}
+REPLY_WORKERS=${BENCH_REPLY_WORKERS:-1024}
+REPLY_CHATS=1000
+LLM_DELAY_MS=2000
+NUMBER=+15550000001
+ACCOUNT_SID=ACbe0c00000000000000000000000000be
+AUTH_TOKEN=bench0auth0token0000000000000000
+ORG=Bench
+T_START=$(date +%s)
+LOAD_BEFORE=$(cut -d" " -f1-3 /proc/loadavg)
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "bench: $*"; exit 1; }
+
+# --- build --------------------------------------------------------------
+say "== build (optimised build/parley, bench tools)"
+make --no-print-directory -j"$(nproc)" all >/dev/null ||
+    die "the tree does not build yet (make all failed)"
+make --no-print-directory -f bench/Makefile >/dev/null ||
+    die "bench tools do not build"
+[ -x "$PGBIN/pgbench" ] || die "pgbench missing ($PGBIN/pgbench)"
+B=build/bench
+
+# --- scratch space and clean-up -------------------------------------------
+T=$(mktemp -d /tmp/parley-bench-XXXXXX)
+chmod 755 "$T"
+PIDS=()
+PG_STARTED=0
+as_pg() {
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+cleanup() {
+    set +e
+    for p in "${PIDS[@]}"; do
+        kill -TERM "$p" 2>/dev/null
+    done
+    for p in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null
+    done
+    if [ "$PG_STARTED" = 1 ]; then
+        as_pg "$PGBIN/pg_ctl" -D "$T/pg" -m immediate -w stop >/dev/null 2>&1
+    fi
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then say "bench: kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { "$B/benchfake" --free-port; }
+wait_http() {	# url seconds
+    for _ in $(seq $(($2 * 10))); do
+        curl -fsS -m 1 -o /dev/null "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# utime+stime (+ reaped children) of a pid, in clock ticks.
+ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# The whole cluster: the postmaster (whose cutime holds its reaped
+# backends) plus its live children.
+pg_ticks() {
+    local pm sum=0 c
+    pm=$(head -1 "$T/pg/postmaster.pid")
+    sum=$(ticks "$pm")
+    for c in $(pgrep -P "$pm"); do sum=$((sum + $(ticks "$c"))); done
+    echo "$sum"
+}
+HZ=$(getconf CLK_TCK)
+NCPU=$(nproc)
+pct() {	# ticks seconds → % of one core
+    awk -v t="$1" -v s="$2" -v hz="$HZ" 'BEGIN{printf "%.0f", 100*t/hz/s}'
+}
+kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+
+# --- PostgreSQL -------------------------------------------------------------
+say "== PostgreSQL 15 cluster in $T/pg"
+PGPORT=$(free_port)
+mkdir -p "$T/pg" "$T/run" "$T/data"
+[ "$(id -u)" = 0 ] && chown postgres "$T/pg" "$T/run"
+as_pg "$PGBIN/initdb" -D "$T/pg" -U parley -A trust -E UTF8 --no-sync \
+    >"$T/initdb.log" 2>&1 || die "initdb failed: $(tail -3 "$T/initdb.log")"
+cat >>"$T/pg/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $PGPORT
+unix_socket_directories = '$T/run'
+EOF
+as_pg "$PGBIN/pg_ctl" -D "$T/pg" -l "$T/pg/postgres.log" -w -t 60 start \
+    >/dev/null || die "PostgreSQL did not start: $(tail -3 "$T/pg/postgres.log")"
+PG_STARTED=1
+as_pg "$PGBIN/createdb" -h "$T/run" -p "$PGPORT" -U parley parley
+DBURL="host=127.0.0.1 port=$PGPORT dbname=parley user=parley"
+psql_q() { psql -X -q -At -h 127.0.0.1 -p "$PGPORT" -U parley -d parley -c "$1"; }
+
+# --- the fakes ---------------------------------------------------------------
+FAKEPORT=$(free_port)
+"$B/benchfake" --port "$FAKEPORT" --llm-delay-ms -1 >"$T/benchfake.log" 2>&1 &
+PIDS+=($!)
+FAKE=http://127.0.0.1:$FAKEPORT
+wait_http "$FAKE/healthz" 10 || die "benchfake did not start"
+
+# --- Parley -------------------------------------------------------------------
+PORT=$(free_port)
+BASE=http://127.0.0.1:$PORT
+PARLEY_PID=
+start_parley() {	# extra NAME=value...
+    env -i PATH="$PATH" HOME="$T" \
+        PARLEY_DATABASE_URL="$DBURL" PARLEY_LISTEN="127.0.0.1:$PORT" \
+        PARLEY_PUBLIC_URL="$BASE" PARLEY_HOME="$ROOT" \
+        PARLEY_DATA_DIR="$T/data" PARLEY_MASTER_KEY_FILE="$T/data/master.key" \
+        PARLEY_ADMIN_EMAIL=owner@example.com \
+        PARLEY_ADMIN_PASSWORD=correct-horse-battery-staple \
+        PARLEY_ADMIN_ORG="$ORG" PARLEY_LOG_LEVEL=warn \
+        PARLEY_TWILIO_API_BASE="$FAKE" PARLEY_TWILIO_MESSAGING_BASE="$FAKE" \
+        "$@" build/parley serve >>"$T/parley.log" 2>&1 &
+    PARLEY_PID=$!
+    PIDS+=("$PARLEY_PID")
+    wait_http "$BASE/healthz" 30 ||
+        die "parley did not start: $(tail -5 "$T/parley.log")"
+}
+stop_parley() {
+    kill -TERM "$PARLEY_PID"
+    # A reply worker parked on the held LLM request finishes it and stops.
+    curl -fsS -m 5 -o /dev/null -X POST "$FAKE/_bench/delay?ms=$1" || true
+    for _ in $(seq 300); do kill -0 "$PARLEY_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$PARLEY_PID" 2>/dev/null || true
+    wait "$PARLEY_PID" 2>/dev/null || true
+}
+mem() { awk -v k="$2:" '$1==k{print $2}' "/proc/$1/status"; }
+# Parley's pool counters from /metrics: "acquired waited".
+pool_acq() {
+    curl -fsS -m 5 "$BASE/metrics" | awk '
+        /^parley_db_pool_acquires_total\{outcome="ok"\}/ { ok = $2 }
+        /^parley_db_pool_acquires_total\{outcome="waited"\}/ { w = $2 }
+        END { printf "%d %d\n", ok, w }'
+}
+# Transactions PostgreSQL committed in database parley (each autocommit
+# statement is one). Backends report at most once a second: approximate.
+pg_xacts() { psql_q "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'parley'"; }
+# WAL flushes (fsyncs) so far: group commit shows as fewer per message.
+pg_syncs() { psql_q "SELECT wal_sync FROM pg_stat_wal"; }
+
+# =============================================================================
+# bench/ingest
+# =============================================================================
+say "== bench/ingest: parley on $BASE (1 reply worker, parked on a held LLM" \
+    "call, so no reply work runs), $CONNS connections"
+start_parley PARLEY_WORKERS=1 PARLEY_HTTP_THREADS=$((CONNS + 16)) \
+    PARLEY_LLM_TIMEOUT_SECONDS=600
+SETUP=$("$B/benchsetup" --db "$DBURL" --key-file "$T/data/master.key" \
+    --org "$ORG" --llm-base "$FAKE/v1" --number "$NUMBER" \
+    --account-sid "$ACCOUNT_SID" --auth-token "$AUTH_TOKEN") ||
+    die "set-up failed"
+ORG_ID=$(echo "$SETUP" | sed -n 's/.*org=\([0-9]*\).*/\1/p')
+CHANNEL_ID=$(echo "$SETUP" | sed -n 's/.*channel=\([0-9]*\).*/\1/p')
+say "   set-up: $SETUP"
+LG=("$B/loadgen" --port "$PORT" --public-url "$BASE" --token "$AUTH_TOKEN"
+    --to "$NUMBER")
+
+say "-- warm-up: 3 s closed loop"
+"${LG[@]}" --connections "$CONNS" --duration 3 --sid-prefix "$(printf '%016x' $((RANDOM * 65536 + 1)))" \
+    >"$T/warmup.out"
+grep '^loadgen:' "$T/warmup.out" >&2
+[ "$(kv ok <"$T/warmup.out")" -gt 0 ] || die "no webhook was accepted: $(tail -5 "$T/parley.log")"
+
+# One measured phase: runs "$@" and sets PH_WALL (s), PH_PG and PH_SRV
+# (% of one core: PostgreSQL, parley); `ph_other S` then gives the % used
+# by everything else on the machine minus S seconds of load generator:
+# other sessions' work makes a run's numbers untrustworthy.
+busy_ticks() { awk '$1=="cpu"{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+phase() {
+    local p0 s0 b0 w0 p1 s1 b1 w1
+    p0=$(pg_ticks); s0=$(ticks "${PARLEY_PID:-self}"); b0=$(busy_ticks); w0=$(date +%s.%N)
+    "$@"
+    w1=$(date +%s.%N); p1=$(pg_ticks); s1=$(ticks "${PARLEY_PID:-self}"); b1=$(busy_ticks)
+    PH_WALL=$(echo "$w1 - $w0" | bc)
+    PH_PG=$(pct $((p1 - p0)) "$PH_WALL")
+    PH_SRV=$(pct $((s1 - s0)) "$PH_WALL")
+    PH_OTHER_T=$((b1 - b0 - (p1 - p0) - (s1 - s0)))
+}
+ph_other() {
+    awk -v o="$PH_OTHER_T" -v l="${1:-0}" -v hz="$HZ" -v w="$PH_WALL" \
+        'BEGIN{o = 100 * (o / hz - l) / w; printf "%.0f", (o < 0 ? 0 : o)}'
+}
+run_pgbench() {	# clients mode seconds out
+    "$PGBIN/pgbench" -n -h 127.0.0.1 -p "$PGPORT" -U parley -f bench/ingest.sql \
+        -D org="$ORG_ID" -D channel="$CHANNEL_ID" -D run=$((RANDOM + 1)) -D i=0 \
+        -c "$1" -j "$NCPU" -M "$2" -T "$3" parley >"$4" 2>&1 ||
+        die "pgbench failed: $(tail -5 "$4")"
+}
+PG_TPS=0; PG_BEST=
+PGB_ROWS=()
+for c in $PG_CLIENTS; do
+    say "-- pgbench: bench/ingest.sql, $c clients, -M $PG_MODE, ${SECS} s"
+    F0=$(pg_syncs)
+    phase run_pgbench "$c" "$PG_MODE" "$SECS" "$T/pgbench-$c.out"
+    sleep 1.2; F1=$(pg_syncs)
+    tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$T/pgbench-$c.out" | head -1)
+    lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$T/pgbench-$c.out")
+    txs=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$T/pgbench-$c.out")
+    oth=$(ph_other)
+    fl=$(awk -v f=$((F1 - F0)) -v n="$txs" 'BEGIN{printf "%.2f", (n ? f/n : 0)}')
+    say "   $tps tps, latency avg $lat ms; CPU: PostgreSQL ${PH_PG}%, pgbench+other ${oth}% (of ${NCPU}00%); $fl WAL flushes per message"
+    PGB_ROWS+=("ingest: pgbench, $c clients, -M $PG_MODE|$(printf '%.0f' "$tps") tps (avg $lat ms; CPU PG ${PH_PG}%, pgbench+other ${oth}%; $fl WAL flushes/msg)|-|info")
+    if awk -v a="$tps" -v b="$PG_TPS" 'BEGIN{exit !(a > b)}'; then PG_TPS=$tps; PG_BEST=$c; fi
+done
+if [ "${BENCH_PGBENCH_EXTENDED:-1}" = 1 ] && [ "$PG_MODE" != extended ]; then
+    # Parley sends PQexecParams (extended protocol, unnamed statement):
+    # parsed and planned at every execution. Information, not the ceiling.
+    c=$PG_BEST
+    say "-- pgbench: the same with -M extended (Parley's protocol), $c clients, $((SECS / 2)) s"
+    phase run_pgbench "$c" extended $((SECS / 2)) "$T/pgbench-ext.out"
+    tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$T/pgbench-ext.out" | head -1)
+    oth=$(ph_other)
+    say "   $tps tps; CPU: PostgreSQL ${PH_PG}%, pgbench+other ${oth}%"
+    PGB_ROWS+=("ingest: pgbench, $c clients, -M extended|$(printf '%.0f' "$tps") tps (CPU PG ${PH_PG}%, pgbench+other ${oth}%)|-|info")
+fi
+
+max_run() {	# out extra-loadgen-args... (closed loop unless --rate)
+    local out=$1; shift
+    "${LG[@]}" --connections "$CONNS" --duration "$SECS" \
+        --sid-prefix "$(printf '%016x' $((RANDOM * 65536 + RANDOM)))" "$@" >"$out"
+}
+say "-- parley max rate: closed loop, $CONNS connections, ${SECS} s"
+read -r A0 AW0 < <(pool_acq); X0=$(pg_xacts); F0=$(pg_syncs)
+phase max_run "$T/max.out"
+sleep 1.2; read -r A1 AW1 < <(pool_acq); X1=$(pg_xacts); F1=$(pg_syncs)
+grep '^loadgen:' "$T/max.out" >&2
+MAX_RPS=$(kv rps <"$T/max.out")
+MAX_P50=$(kv p50_ms <"$T/max.out"); MAX_P99=$(kv p99_ms <"$T/max.out")
+MAX_NON2XX=$(kv non2xx <"$T/max.out"); MAX_ERR=$(kv errors <"$T/max.out")
+LG_CPU=$(kv cpu_s <"$T/max.out")
+MAX_PG_CPU=$PH_PG; MAX_SRV_CPU=$PH_SRV
+MAX_LG_CPU=$(awk -v c="$LG_CPU" -v w="$PH_WALL" 'BEGIN{printf "%.0f", 100*c/w}')
+MAX_OTHER=$(ph_other "$LG_CPU")
+say "   CPU: PostgreSQL ${MAX_PG_CPU}%, parley ${MAX_SRV_CPU}%, loadgen ${MAX_LG_CPU}%, other ${MAX_OTHER}% (of ${NCPU}00%)"
+MAX_N=$(kv ok <"$T/max.out")
+MAX_DB=$(awk -v a=$((A1 - A0)) -v w=$((AW1 - AW0)) -v x=$((X1 - X0)) -v f=$((F1 - F0)) -v n="$MAX_N" \
+    'BEGIN{printf "per webhook: %.2f pool acquires (%.0f%% waited), %.2f PG transactions, %.3f WAL flushes", a/n, (a ? 100*w/a : 0), x/n, f/n}')
+say "   $MAX_DB"
+
+# Diagnostic: the same with the client acknowledging every segment at
+# once. The gap to the run above is what delayed ACKs cost a server that
+# writes headers and body as separate small segments without TCP_NODELAY.
+say "-- diagnostic: max rate again with --quickack, ${SECS} s"
+phase max_run "$T/maxq.out" --quickack
+grep '^loadgen:' "$T/maxq.out" >&2
+Q_RPS=$(kv rps <"$T/maxq.out"); Q_P50=$(kv p50_ms <"$T/maxq.out"); Q_P99=$(kv p99_ms <"$T/maxq.out")
+Q_PG=$PH_PG; Q_SRV=$PH_SRV; Q_OTHER=$(ph_other "$(kv cpu_s <"$T/maxq.out")")
+say "   CPU: PostgreSQL ${Q_PG}%, parley ${Q_SRV}%, other ${Q_OTHER}%"
+
+HALF=$(awk -v r="$MAX_RPS" 'BEGIN{printf "%d", r / 2}')
+say "-- parley half rate: open loop at $HALF req/s, $CONNS connections, ${SECS} s"
+phase max_run "$T/half.out" --rate "$HALF"
+grep '^loadgen:' "$T/half.out" >&2
+HALF_RPS=$(kv rps <"$T/half.out"); HALF_P50=$(kv p50_ms <"$T/half.out")
+HALF_P99=$(kv p99_ms <"$T/half.out"); HALF_NON2XX=$(kv non2xx <"$T/half.out")
+HALF_OTHER=$(ph_other "$(kv cpu_s <"$T/half.out")")
+say "   CPU: PostgreSQL ${PH_PG}%, parley ${PH_SRV}%, other ${HALF_OTHER}%"
+RSS_KB=$(mem "$PARLEY_PID" VmRSS); HWM_KB=$(mem "$PARLEY_PID" VmHWM)
+say "   parley memory: VmRSS $((RSS_KB / 1024)) MiB, VmHWM $((HWM_KB / 1024)) MiB"
+JOBS=$(psql_q "SELECT count(*) FROM jobs")
+MSGS=$(psql_q "SELECT count(*) FROM messages WHERE direction = 'in'")
+LLM_IN=$(curl -fsS -m 2 "$FAKE/_bench/stats" | awk '{print $2}')
+say "   rows: $MSGS inbound messages, $JOBS jobs; LLM calls started: $LLM_IN" \
+    "(1 = the only worker stayed parked: no reply work ran)"
+show_log() {
+    grep -v '^[[:space:]]*$' "$T/parley.log" | grep -iv "first owner\|email:\|password:\|sign in\|listening on" |
+        sort | uniq -c | sort -rn | head -5 >&2 || true
+}
+show_log
+stop_parley "$LLM_DELAY_MS"
+
+# =============================================================================
+# bench/reply
+# =============================================================================
+say "== bench/reply: $REPLY_CHATS chats, LLM answers in $LLM_DELAY_MS ms," \
+    "PARLEY_WORKERS=$REPLY_WORKERS"
+# The ingest phase's jobs are not this benchmark's: retire them.
+psql_q "DELETE FROM jobs WHERE status IN ('queued', 'running')" >/dev/null
+psql_q "VACUUM ANALYZE jobs" >/dev/null
+: >"$T/parley.log"
+curl -fsS -m 5 -o /dev/null -X POST "$FAKE/_bench/reset"
+curl -fsS -m 5 -o /dev/null -X POST "$FAKE/_bench/delay?ms=$LLM_DELAY_MS"
+start_parley PARLEY_WORKERS="$REPLY_WORKERS" PARLEY_HTTP_THREADS=64 \
+    PARLEY_LLM_TIMEOUT_SECONDS=30
+sleep 1		# let the pool's threads start and LISTEN
+# What the idle pool costs: no job exists during these 3 s.
+read -r A0 AW0 < <(pool_acq); X0=$(pg_xacts)
+phase sleep 3
+read -r A1 AW1 < <(pool_acq); X1=$(pg_xacts)
+IDLE=$(awk -v a=$((A1 - A0)) -v x=$((X1 - X0)) -v w="$PH_WALL" \
+    'BEGIN{printf "%.0f pool acquires/s, %.0f PG transactions/s", a/w, x/w}')
+IDLE="$IDLE, CPU PostgreSQL ${PH_PG}% parley ${PH_SRV}%"
+say "   idle pool of $REPLY_WORKERS workers: $IDLE"
+read -r A0 AW0 < <(pool_acq); X0=$(pg_xacts)
+reply_run() {
+    "${LG[@]}" --connections 16 --count "$REPLY_CHATS" --senders "$REPLY_CHATS" \
+        --sender-base 2000000 --duration 30 --body-prefix "hello from" \
+        --sid-prefix "$(printf '%016x' $((RANDOM * 65536 + RANDOM)))" \
+        --record "$T/reply.rec" >"$T/reply.out"
+    for _ in $(seq 300); do	# ≤ 30 s after the last inbound
+        SENDS=$(curl -fsS -m 2 "$FAKE/_bench/stats" | awk '{print $6}')
+        [ "${SENDS:-0}" -ge "$REPLY_CHATS" ] && break
+        sleep 0.1
+    done
+}
+phase reply_run
+sleep 1.2; read -r A1 AW1 < <(pool_acq); X1=$(pg_xacts)
+grep '^loadgen:' "$T/reply.out" >&2
+R_DB=$(awk -v a=$((A1 - A0)) -v w=$((AW1 - AW0)) -v x=$((X1 - X0)) -v n="$(kv ok <"$T/reply.out")" \
+    'BEGIN{printf "%.1f pool acquires (%.0f%% waited), %.1f PG transactions per message", a/n, (a ? 100*w/a : 0), x/n}')
+say "   $R_DB"
+R_PG=$PH_PG; R_SRV=$PH_SRV; R_OTHER=$(ph_other "$(kv cpu_s <"$T/reply.out")")
+say "   CPU over the phase: PostgreSQL ${R_PG}%, parley ${R_SRV}%, other ${R_OTHER}%"
+sleep 0.5	# any duplicate sends show up too
+curl -fsS -m 10 "$FAKE/_bench/sends" >"$T/sends.txt"
+curl -fsS -m 10 "$FAKE/_bench/llm" >"$T/llm.txt"
+say "   fake: $(curl -fsS -m 5 "$FAKE/_bench/stats")"
+REPLY_HWM=$(mem "$PARLEY_PID" VmHWM)
+REPLY_THREADS=$(awk '$1=="Threads:"{print $2}' "/proc/$PARLEY_PID/status")
+say "   parley: $REPLY_THREADS threads, VmHWM $((REPLY_HWM / 1024)) MiB"
+say "   jobs: $(psql_q "SELECT string_agg(status || '=' || n, ' ') FROM (SELECT status, count(*) n FROM jobs GROUP BY 1 ORDER BY 1) s")"
+show_log
+
+# Per chat: inbound 200 (loadgen), LLM in/out (fake), first send (fake);
+# one line per replied chat: overhead, before-LLM and after-LLM times (us).
+awk -v base=2000000 -v delay="$LLM_DELAY_MS" -v sum="$T/reply.sum" '
+    FILENAME == ARGV[1] { if ($5 >= 200 && $5 < 300) { ok[$2] = $4; if ($4 > last_in) last_in = $4 }; next }
+    FILENAME == ARGV[2] { if (!($1 in lin)) { lin[$1] = $2; lout[$1] = $3 }; next }
+    FILENAME == ARGV[3] { c = substr($1, 5) - base; n_send++
+                          if (!(c in snd)) snd[c] = $2; else dup++; next }
+    END {
+        n = 0; n_ok = 0
+        for (c in ok) {
+            n_ok++
+            if (!(c in snd)) { missing++; continue }
+            llm = (c in lin) ? lout[c] - lin[c] : delay * 1000
+            printf "%d %d %d\n", snd[c] - ok[c] - llm, (c in lin) ? lin[c] - ok[c] : 0, (c in lin) ? snd[c] - lout[c] : 0
+            n++
+            if (snd[c] > last_send) last_send = snd[c]
+        }
+        printf "inbound_ok=%d sent=%d sends_total=%d duplicates=%d missing=%d last_send_after_last_inbound_s=%.3f", n_ok, n, n_send, dup + 0, missing + 0, (n ? (last_send - last_in) / 1e6 : -1) >sum
+    }
+' "$T/reply.rec" "$T/llm.txt" "$T/sends.txt" >"$T/reply.per_chat"
+q() {	# column percentile → ms
+    sort -n -k"$1","$1" "$T/reply.per_chat" | awk -v col="$1" -v p="$2" '
+        { v[NR] = $col } END { if (NR == 0) { print -1; exit }
+        k = int(p / 100 * NR + 0.999999); if (k < 1) k = 1; if (k > NR) k = NR
+        printf "%.2f", v[k] / 1000 }'
+}
+echo "RESULT $(cat "$T/reply.sum") overhead_p50_ms=$(q 1 50) overhead_p99_ms=$(q 1 99) overhead_max_ms=$(q 1 100) before_llm_p50_ms=$(q 2 50) before_llm_p99_ms=$(q 2 99) after_llm_p50_ms=$(q 3 50) after_llm_p99_ms=$(q 3 99)" >"$T/reply.result"
+say "   $(cat "$T/reply.result")"
+R_SENT=$(kv sent <"$T/reply.result")
+R_DUP=$(kv duplicates <"$T/reply.result")
+R_LAST=$(kv last_send_after_last_inbound_s <"$T/reply.result")
+R_OV50=$(kv overhead_p50_ms <"$T/reply.result")
+R_OV99=$(kv overhead_p99_ms <"$T/reply.result")
+R_PRE50=$(kv before_llm_p50_ms <"$T/reply.result")
+R_PRE99=$(kv before_llm_p99_ms <"$T/reply.result")
+R_POST50=$(kv after_llm_p50_ms <"$T/reply.result")
+R_POST99=$(kv after_llm_p99_ms <"$T/reply.result")
+R_IN=$(kv ok <"$T/reply.out"); R_IN_S=$(kv seconds <"$T/reply.out")
+stop_parley "$LLM_DELAY_MS"
+
+# =============================================================================
+# the table
+# =============================================================================
+pf() { if [ "$1" = 1 ]; then echo PASS; else echo MISS; fi; }
+RATIO=$(awk -v a="$MAX_RPS" -v b="$PG_TPS" 'BEGIN{printf "%.2f", (b > 0 ? a / b : 0)}')
+ROWS=(
+"ingest: parley max rate, $CONNS conns closed loop|$(printf '%.0f' "$MAX_RPS") req/s (p50 $MAX_P50 ms, p99 $MAX_P99 ms; non-2xx $MAX_NON2XX, errors $MAX_ERR)|-|info"
+"${PGB_ROWS[@]}"
+"ingest: parley / pgbench ceiling ($(printf '%.0f' "$PG_TPS") tps, $PG_BEST clients)|${RATIO}x|>= 1.00x|$(pf "$(awk -v r="$RATIO" 'BEGIN{print (r >= 1.0)}')")"
+"ingest: p99 at half rate ($HALF req/s open loop)|$HALF_P99 ms (p50 $HALF_P50 ms; achieved $(printf '%.0f' "$HALF_RPS") req/s, non-2xx $HALF_NON2XX)|< 25 ms|$(pf "$(awk -v p="$HALF_P99" -v n="$HALF_NON2XX" 'BEGIN{print (p < 25 && n == 0)}')")"
+"ingest: server RSS (VmRSS / VmHWM)|$((RSS_KB / 1024)) / $((HWM_KB / 1024)) MiB|< 64 MiB|$(pf "$([ "$HWM_KB" -lt 65536 ] && echo 1 || echo 0)")"
+"ingest: CPU at max rate (PG / parley / loadgen / other)|${MAX_PG_CPU}% / ${MAX_SRV_CPU}% / ${MAX_LG_CPU}% / ${MAX_OTHER}% of ${NCPU}00%|other ~0|info"
+"ingest: database work at max rate|$MAX_DB|-|info"
+"ingest diag: max rate with client quick-ACK|$(printf '%.0f' "$Q_RPS") req/s (p50 $Q_P50 ms, p99 $Q_P99 ms; CPU PG ${Q_PG}% parley ${Q_SRV}% other ${Q_OTHER}%)|-|info"
+"reply: replies sent at the fake|$R_SENT / $REPLY_CHATS (duplicates $R_DUP; inbound: $R_IN accepted in ${R_IN_S} s)|$REPLY_CHATS, no duplicate|$(pf "$([ "$R_SENT" = "$REPLY_CHATS" ] && [ "$R_DUP" = 0 ] && echo 1 || echo 0)")"
+"reply: last send after last inbound 200|$R_LAST s|<= 6 s|$(pf "$(awk -v s="$R_LAST" -v n="$R_SENT" -v w="$REPLY_CHATS" 'BEGIN{print (s >= 0 && s <= 6 && n == w)}')")"
+"reply: parley overhead per reply (e2e - LLM)|p99 $R_OV99 ms (p50 $R_OV50; before LLM p50/p99 $R_PRE50/$R_PRE99, after $R_POST50/$R_POST99)|p99 < 20 ms|$(pf "$(awk -v p="$R_OV99" 'BEGIN{print (p >= 0 && p < 20)}')")"
+"reply: database work|$R_DB|-|info"
+"reply: idle pool, $REPLY_WORKERS workers, no jobs|$IDLE|-|info"
+"reply: CPU over the phase (PG / parley / other)|${R_PG}% / ${R_SRV}% / ${R_OTHER}% of ${NCPU}00%; parley $REPLY_THREADS threads, VmHWM $((REPLY_HWM / 1024)) MiB|-|info"
+)
+echo
+echo "Parley benchmarks — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(($(date +%s) - T_START)) s, load average before $LOAD_BEFORE"
+NOISY=$(awk -v a="$MAX_OTHER" -v b="$Q_OTHER" -v c="$HALF_OTHER" -v d="$R_OTHER" \
+    'BEGIN{m = a; if (b > m) m = b; if (c > m) m = c; if (d > m) m = d; print m}')
+if [ "$NOISY" -gt 25 ]; then
+    echo "WARNING: other processes used up to ${NOISY}% CPU during the measured phases (of ${NCPU}00%):"
+    echo "         these numbers understate Parley; run again on a quiet machine."
+fi
+printf '%s\n' "${ROWS[@]}" | awk -F'|' '
+    { for (i = 1; i <= 4; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } }
+    END {
+        split("measurement|value|target|result", h, "|")
+        for (i = 1; i <= 4; i++) if (length(h[i]) > w[i]) w[i] = length(h[i])
+        printf "| %-*s | %-*s | %-*s | %-*s |\n", w[1], h[1], w[2], h[2], w[3], h[3], w[4], h[4]
+        printf "|%s|%s|%s|%s|\n", dash(w[1]), dash(w[2]), dash(w[3]), dash(w[4])
+        for (r = 1; r <= NR; r++)
+            printf "| %-*s | %-*s | %-*s | %-*s |\n", w[1], c[r,1], w[2], c[r,2], w[3], c[r,3], w[4], c[r,4]
+    }
+    function dash(n,  s) { s = ""; while (n-- > -2) s = s "-"; return s }'

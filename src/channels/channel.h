@@ -1,0 +1,69 @@
+/*
+ * channel: how a reply leaves Parley, one implementation per provider
+ * (twilio.c meta.c kapso.c sandbox.c), chosen by the channel's kind through
+ * a vtable, never an if-chain (STYLE.md §2).
+ *
+ * A send is one HTTP call with timeouts; its result says whether the
+ * provider accepted the message (with its id), whether trying again later
+ * may help (429, 5xx, timeouts, network), or whether it will not (a 4xx
+ * such as a bad number or outside the 24-hour window), with the
+ * provider's error code and text for the conversation review.
+ */
+#ifndef PARLEY_CHANNELS_CHANNEL_H
+#define PARLEY_CHANNELS_CHANNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Decrypted credentials and identity of one channel, for one send. */
+struct channel_creds {
+	const char	*kind;
+	const char	*api_base;		/* provider API root (config) */
+	const char	*api_base2;		/* Twilio: messaging API root */
+	const char	*phone_number;		/* "+E164": Twilio's sender */
+	const char	*phone_number_id;	/* Meta, Kapso */
+	const char	*account_sid;		/* Twilio */
+	const char	*auth_token;		/* Twilio */
+	const char	*access_token;		/* Meta */
+	const char	*api_key;		/* Kapso */
+	const char	*status_callback;	/* Twilio: our status URL, or NULL */
+	int		 timeout_ms;		/* total per call; 0: 15000 */
+};
+
+enum send_result {
+	SEND_OK = 0,	/* accepted: out->provider_message_id is set */
+	SEND_RETRY,	/* may work later (429, 5xx, timeout, network) */
+	SEND_FAILED,	/* will not work as it is (4xx): error set */
+};
+
+struct send_outcome {
+	char	 provider_message_id[160];
+	char	 error_code[32];	/* provider's code, e.g. "63016" */
+	char	 error_text[512];	/* a sentence for the review */
+	int	 http_status;
+	int	 retry_after_s;		/* from Retry-After, 0: none */
+};
+
+struct channel_ops {
+	const char	*kind;
+	size_t		 text_limit;	/* characters per message */
+	bool		 has_reactions;
+	bool		 has_groups;
+	/* to: "+E164" for a DM, the group id when is_group. */
+	enum send_result (*send_text)(const struct channel_creds *c,
+			    const char *to, bool is_group, const char *text,
+			    struct send_outcome *out);
+	/* emoji "" removes our reaction; NULL when unsupported. */
+	enum send_result (*send_reaction)(const struct channel_creds *c,
+			    const char *to, const char *message_id,
+			    const char *emoji, struct send_outcome *out);
+	/* typing indicator / read receipt for an inbound id; NULL: none. */
+	enum send_result (*send_typing)(const struct channel_creds *c,
+			    const char *inbound_message_id,
+			    struct send_outcome *out);
+};
+
+/* The implementation for a channel kind, or NULL. */
+const struct channel_ops *channel_ops_for(const char *kind);
+
+#endif

@@ -1,0 +1,108 @@
+/*
+ * kapso: sending through Kapso's Meta proxy (PROTOCOLS.md §3.4): Meta's
+ * bodies and answers (meta.c builds and reads them), posted to
+ * {api_base}/{phone_number_id}/messages with "X-API-Key: <key>". Kapso
+ * answers 409 while another message of the conversation is in flight:
+ * that is worth another try shortly, not a failure.
+ *
+ * Thread-safety: no shared state. The key lives only in a stack buffer
+ * that is wiped after the call.
+ */
+#include "channels/channel.h"
+#include "channels/sender.h"
+
+#include <stdio.h>
+
+#include <sodium.h>
+
+#define KAPSO_API_BASE		"https://api.kapso.ai/meta/whatsapp/v24.0"
+#define KAPSO_TEXT_LIMIT	4096
+#define AUTH_MAX		1024
+
+static enum send_result	 send_text(const struct channel_creds *c,
+			    const char *to, bool is_group, const char *text,
+			    struct send_outcome *out);
+static enum send_result	 send_reaction(const struct channel_creds *c,
+			    const char *to, const char *message_id,
+			    const char *emoji, struct send_outcome *out);
+static enum send_result	 send_typing(const struct channel_creds *c,
+			    const char *inbound_message_id,
+			    struct send_outcome *out);
+static enum send_result	 post(const struct channel_creds *c, cJSON *body,
+			    bool want_id, struct send_outcome *out);
+
+static const struct channel_dialect dialect = {
+	.name = "Kapso",
+	.codes = channel_meta_codes,
+	.retry_status = 409,
+	.parse_error = channel_meta_parse_error,
+	.parse_id = channel_meta_parse_id,
+};
+
+const struct channel_ops channel_kapso = {
+	.kind = "kapso",
+	.text_limit = KAPSO_TEXT_LIMIT,
+	.has_reactions = true,
+	.has_groups = true,
+	.send_text = send_text,
+	.send_reaction = send_reaction,
+	.send_typing = send_typing,
+};
+
+static enum send_result
+send_text(const struct channel_creds *c, const char *to, bool is_group,
+    const char *text, struct send_outcome *out)
+{
+	if (to == NULL || to[0] == '\0' || text == NULL)
+		return channel_refuse(out, "There is no recipient or no text "
+		    "to send.");
+	return post(c, channel_meta_text(to, is_group, text), true, out);
+}
+
+static enum send_result
+send_reaction(const struct channel_creds *c, const char *to,
+    const char *message_id, const char *emoji, struct send_outcome *out)
+{
+	if (to == NULL || to[0] == '\0' || message_id == NULL ||
+	    message_id[0] == '\0' || emoji == NULL)
+		return channel_refuse(out, "A reaction needs a recipient, a "
+		    "message id and an emoji.");
+	return post(c, channel_meta_reaction(to, message_id, emoji), true,
+	    out);
+}
+
+static enum send_result
+send_typing(const struct channel_creds *c, const char *inbound_message_id,
+    struct send_outcome *out)
+{
+	if (inbound_message_id == NULL || inbound_message_id[0] == '\0')
+		return channel_refuse(out, "The typing indicator needs the "
+		    "inbound message id.");
+	return post(c, channel_meta_typing(inbound_message_id), false, out);
+}
+
+/* Posts body (consumed) with the API key. */
+static enum send_result
+post(const struct channel_creds *c, cJSON *body, bool want_id,
+    struct send_outcome *out)
+{
+	char			 auth[AUTH_MAX];
+	enum send_result	 st;
+
+	if (!channel_field_ok(c->api_key)) {
+		cJSON_Delete(body);
+		return channel_refuse(out, "The channel has no valid Kapso "
+		    "API key.");
+	}
+	if (snprintf(auth, sizeof(auth), "X-API-Key: %s", c->api_key) >=
+	    (int)sizeof(auth)) {
+		sodium_memzero(auth, sizeof(auth));
+		cJSON_Delete(body);
+		return channel_refuse(out, "The Kapso API key is too long.");
+	}
+	st = channel_meta_post(&dialect, c, c->api_base, KAPSO_API_BASE, auth,
+	    body, want_id, out);
+	sodium_memzero(auth, sizeof(auth));
+	cJSON_Delete(body);
+	return st;
+}

@@ -1,0 +1,110 @@
+/*
+ * sender: what the provider senders (twilio.c meta.c kapso.c sandbox.c)
+ * share, private to src/channels/. Callers outside use channel.h only.
+ *
+ * A provider is described by a struct channel_dialect: its name for
+ * sentences, how to read its error bodies and its message ids, and a
+ * table of error codes with the sentence for the review and whether
+ * trying again later may help. channel_http_send() (registry.c) makes the
+ * one HTTP call and turns whatever happened into a send_result, the same
+ * way for every provider:
+ *
+ *   2xx                     SEND_OK (SEND_FAILED when an id was expected
+ *                           and the answer has none)
+ *   408, 429, 5xx           SEND_RETRY, retry_after_s from Retry-After
+ *   a code marked retry     SEND_RETRY even on a 4xx (Meta 130429, Twilio
+ *                           20429, PROTOCOLS.md §1.4, §2.7)
+ *   the dialect's retry     SEND_RETRY (Kapso 409: another message in
+ *   status                  flight, §3.4)
+ *   other statuses          SEND_FAILED with the provider's code and a
+ *                           sentence
+ *   timeout, network        SEND_RETRY
+ */
+#ifndef PARLEY_CHANNELS_SENDER_H
+#define PARLEY_CHANNELS_SENDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "channels/channel.h"
+#include "util/buf.h"
+
+#define CHANNEL_TIMEOUT_MS		15000
+#define CHANNEL_CONNECT_TIMEOUT_MS	5000
+
+#define CHANNEL_WINDOW_SENTENCE	"Outside the 24-hour customer service " \
+	"window: only an approved template can be sent now."
+
+/* A provider error code, its sentence (NULL: the generic one), retry. */
+struct channel_code {
+	const char	*code;
+	const char	*sentence;
+	bool		 retry;
+};
+
+struct channel_dialect {
+	const char			*name;	/* "Twilio", "Meta", "Kapso" */
+	const struct channel_code	*codes;	/* ends with { NULL } */
+	int				 retry_status;	/* 0: none */
+	/* Code ("" if none) and message ("" if none) of an error body. */
+	void	(*parse_error)(const cJSON *root, char *code, size_t codelen,
+		    char *msg, size_t msglen);
+	/* The message id of a 2xx body; false when there is none. */
+	bool	(*parse_id)(const cJSON *root, char *id, size_t idlen);
+};
+
+struct channel_call {
+	const char		*url;
+	const char *const	*headers;	/* NULL-terminated */
+	const char		*body;
+	size_t			 body_len;
+	bool			 want_id;	/* a message id must come back */
+};
+
+/*
+ * Performs one POST and classifies it into *out (cleared first). Never
+ * logs: headers hold credentials.
+ */
+enum send_result	 channel_http_send(const struct channel_dialect *d,
+			    const struct channel_creds *c,
+			    const struct channel_call *call,
+			    struct send_outcome *out);
+/* SEND_FAILED with a sentence (a channel set up wrong; no request). */
+enum send_result	 channel_refuse(struct send_outcome *out,
+			    const char *fmt, ...)
+			    __attribute__((format(printf, 2, 3)));
+/* True when s is set and fit for a URL or header (no CR, LF, controls). */
+bool			 channel_field_ok(const char *s);
+/* Appends base (or dflt when base is NULL or ""), minus a trailing '/'. */
+void			 channel_url_base(struct buf *b, const char *base,
+			    const char *dflt);
+
+/*
+ * Meta's JSON send API, shared by meta.c and kapso.c (Kapso proxies it):
+ * POST {base}/{phone_number_id}/messages with the given auth header.
+ */
+enum send_result	 channel_meta_post(const struct channel_dialect *d,
+			    const struct channel_creds *c, const char *base,
+			    const char *dflt_base, const char *auth_header,
+			    const cJSON *body, bool want_id,
+			    struct send_outcome *out);
+cJSON			*channel_meta_text(const char *to, bool is_group,
+			    const char *text);
+cJSON			*channel_meta_reaction(const char *to,
+			    const char *message_id, const char *emoji);
+cJSON			*channel_meta_typing(const char *message_id);
+void			 channel_meta_parse_error(const cJSON *root,
+			    char *code, size_t codelen, char *msg,
+			    size_t msglen);
+bool			 channel_meta_parse_id(const cJSON *root, char *id,
+			    size_t idlen);
+extern const struct channel_code	channel_meta_codes[];
+
+extern const struct channel_ops	channel_twilio;
+extern const struct channel_ops	channel_meta;
+extern const struct channel_ops	channel_kapso;
+extern const struct channel_ops	channel_sandbox;
+
+#endif

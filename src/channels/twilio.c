@@ -1,0 +1,241 @@
+/*
+ * twilio: sending through Twilio's Programmable Messaging API on the
+ * WhatsApp channel (PROTOCOLS.md §1.4):
+ *
+ *   text     POST {api_base}/2010-04-01/Accounts/{sid}/Messages.json,
+ *            form To=whatsapp:+…, From=whatsapp:+…, Body, StatusCallback;
+ *            201 with the Message resource, whose "sid" is our id.
+ *   typing   POST {api_base2}/v2/Indicators/Typing.json, form
+ *            channel=whatsapp, messageId=<inbound SM…> → {"success":true}.
+ *
+ * Both with HTTP Basic "{AccountSid}:{AuthToken}". Bodies are up to 1600
+ * characters; Twilio has no reactions and no groups on WhatsApp.
+ *
+ * Thread-safety: no shared state. The credentials live only in stack
+ * buffers that are wiped after the call.
+ */
+#include "channels/channel.h"
+#include "channels/sender.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "util/buf.h"
+#include "util/url.h"
+
+#define TWILIO_API_BASE		"https://api.twilio.com"
+#define TWILIO_MESSAGING_BASE	"https://messaging.twilio.com"
+#define TWILIO_TEXT_LIMIT	1600
+#define CRED_MAX		512
+#define AUTH_MAX		(CRED_MAX * 2 + 64)
+
+static enum send_result	 send_text(const struct channel_creds *c,
+			    const char *to, bool is_group, const char *text,
+			    struct send_outcome *out);
+static enum send_result	 send_typing(const struct channel_creds *c,
+			    const char *inbound_message_id,
+			    struct send_outcome *out);
+static enum send_result	 post(const struct channel_creds *c,
+			    const char *url, const struct buf *form,
+			    bool want_id, struct send_outcome *out);
+static void		 form_add(struct buf *b, const char *name,
+			    const char *prefix, const char *value);
+static void		 parse_error(const cJSON *root, char *code,
+			    size_t codelen, char *msg, size_t msglen);
+static bool		 parse_id(const cJSON *root, char *id, size_t idlen);
+
+/* Codes from PROTOCOLS.md §1.4 and Twilio's error dictionary. */
+static const struct channel_code codes[] = {
+	{ "63016", CHANNEL_WINDOW_SENTENCE, false },
+	{ "20429", "Twilio's rate limit was reached; the message will be "
+	    "sent again later.", true },
+	{ "20003", "Twilio refused the credentials: check the Account SID "
+	    "and the auth token.", false },
+	{ "21211", "The recipient's phone number is not valid.", false },
+	{ "63003", "The recipient's WhatsApp address is not valid.", false },
+	{ "63007", "Twilio has no WhatsApp sender for this channel's "
+	    "number.", false },
+	{ "21617", "The message is longer than Twilio accepts (1600 "
+	    "characters).", false },
+	{ "21610", "The recipient has unsubscribed from this number.",
+	    false },
+	{ NULL, NULL, false },
+};
+
+static const struct channel_dialect dialect = {
+	.name = "Twilio",
+	.codes = codes,
+	.retry_status = 0,
+	.parse_error = parse_error,
+	.parse_id = parse_id,
+};
+
+const struct channel_ops channel_twilio = {
+	.kind = "twilio",
+	.text_limit = TWILIO_TEXT_LIMIT,
+	.has_reactions = false,
+	.has_groups = false,
+	.send_text = send_text,
+	.send_reaction = NULL,
+	.send_typing = send_typing,
+};
+
+static enum send_result
+send_text(const struct channel_creds *c, const char *to, bool is_group,
+    const char *text, struct send_outcome *out)
+{
+	struct buf		 url, form;
+	enum send_result	 st;
+
+	if (is_group)
+		return channel_refuse(out, "Twilio cannot send to WhatsApp "
+		    "groups.");
+	if (to == NULL || to[0] == '\0' || text == NULL)
+		return channel_refuse(out, "There is no recipient or no text "
+		    "to send.");
+	if (!channel_field_ok(c->phone_number))
+		return channel_refuse(out, "The channel has no sender phone "
+		    "number.");
+	if (!channel_field_ok(c->account_sid))
+		return channel_refuse(out, "The channel has no valid Twilio "
+		    "Account SID.");
+	if (c->api_base != NULL && c->api_base[0] != '\0' &&
+	    !channel_field_ok(c->api_base))
+		return channel_refuse(out, "The Twilio API base URL is not "
+		    "valid.");
+
+	buf_init(&url, 0);
+	channel_url_base(&url, c->api_base, TWILIO_API_BASE);
+	buf_puts(&url, "/2010-04-01/Accounts/");
+	url_encode(&url, c->account_sid);
+	buf_puts(&url, "/Messages.json");
+
+	buf_init(&form, 0);
+	form_add(&form, "To", "whatsapp:", to);
+	form_add(&form, "From", "whatsapp:", c->phone_number);
+	form_add(&form, "Body", "", text);
+	if (c->status_callback != NULL && c->status_callback[0] != '\0')
+		form_add(&form, "StatusCallback", "", c->status_callback);
+
+	st = post(c, buf_str(&url), &form, true, out);
+	buf_cleanup(&form);
+	buf_cleanup(&url);
+	return st;
+}
+
+static enum send_result
+send_typing(const struct channel_creds *c, const char *inbound_message_id,
+    struct send_outcome *out)
+{
+	struct buf		 url, form;
+	enum send_result	 st;
+
+	if (inbound_message_id == NULL || inbound_message_id[0] == '\0')
+		return channel_refuse(out, "The typing indicator needs the "
+		    "inbound message id.");
+	if (c->api_base2 != NULL && c->api_base2[0] != '\0' &&
+	    !channel_field_ok(c->api_base2))
+		return channel_refuse(out, "The Twilio messaging API base URL "
+		    "is not valid.");
+
+	buf_init(&url, 0);
+	channel_url_base(&url, c->api_base2, TWILIO_MESSAGING_BASE);
+	buf_puts(&url, "/v2/Indicators/Typing.json");
+	buf_init(&form, 0);
+	form_add(&form, "channel", "", "whatsapp");
+	form_add(&form, "messageId", "", inbound_message_id);
+
+	st = post(c, buf_str(&url), &form, false, out);
+	buf_cleanup(&form);
+	buf_cleanup(&url);
+	return st;
+}
+
+/* POSTs the form with Basic auth; the credentials are wiped after. */
+static enum send_result
+post(const struct channel_creds *c, const char *url, const struct buf *form,
+    bool want_id, struct send_outcome *out)
+{
+	char			 pair[CRED_MAX * 2 + 2];
+	char			 auth[AUTH_MAX];
+	const char		*headers[] = { auth,
+				    "Content-Type: "
+				    "application/x-www-form-urlencoded",
+				    "Accept: application/json", NULL };
+	struct channel_call	 call;
+	enum send_result	 st;
+	size_t			 n;
+	int			 len;
+
+	if (!channel_field_ok(c->account_sid) ||
+	    !channel_field_ok(c->auth_token) ||
+	    strlen(c->account_sid) >= CRED_MAX ||
+	    strlen(c->auth_token) >= CRED_MAX)
+		return channel_refuse(out, "The channel has no valid Twilio "
+		    "Account SID and auth token.");
+	len = snprintf(pair, sizeof(pair), "%s:%s", c->account_sid,
+	    c->auth_token);
+	n = (size_t)snprintf(auth, sizeof(auth), "Authorization: Basic ");
+	sodium_bin2base64(auth + n, sizeof(auth) - n,
+	    (const unsigned char *)pair, (size_t)len,
+	    sodium_base64_VARIANT_ORIGINAL);
+	sodium_memzero(pair, sizeof(pair));
+
+	memset(&call, 0, sizeof(call));
+	call.url = url;
+	call.headers = headers;
+	call.body = buf_str(form);
+	call.body_len = form->len;
+	call.want_id = want_id;
+	st = channel_http_send(&dialect, c, &call, out);
+	sodium_memzero(auth, sizeof(auth));
+	return st;
+}
+
+/* Appends name=prefix+value, form-encoded. */
+static void
+form_add(struct buf *b, const char *name, const char *prefix,
+    const char *value)
+{
+	if (b->len > 0)
+		buf_putc(b, '&');
+	url_encode(b, name);
+	buf_putc(b, '=');
+	/* An address given as "whatsapp:+…" already is not prefixed twice. */
+	if (strncmp(value, prefix, strlen(prefix)) != 0)
+		url_encode(b, prefix);
+	url_encode(b, value);
+}
+
+/* {"code": 21211, "message": "…", "more_info": "…", "status": 400} */
+static void
+parse_error(const cJSON *root, char *code, size_t codelen, char *msg,
+    size_t msglen)
+{
+	const cJSON	*v;
+
+	code[0] = '\0';
+	msg[0] = '\0';
+	v = cJSON_GetObjectItemCaseSensitive(root, "code");
+	if (cJSON_IsNumber(v))
+		snprintf(code, codelen, "%.0f", v->valuedouble);
+	else if (cJSON_IsString(v))
+		snprintf(code, codelen, "%s", v->valuestring);
+	v = cJSON_GetObjectItemCaseSensitive(root, "message");
+	if (cJSON_IsString(v))
+		snprintf(msg, msglen, "%s", v->valuestring);
+}
+
+static bool
+parse_id(const cJSON *root, char *id, size_t idlen)
+{
+	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(root, "sid");
+
+	if (!cJSON_IsString(v) || v->valuestring[0] == '\0' ||
+	    strlen(v->valuestring) >= idlen)
+		return false;
+	snprintf(id, idlen, "%s", v->valuestring);
+	return true;
+}

@@ -1,0 +1,343 @@
+/*
+ * whatsapp: the whatsapp.send, whatsapp.getConversation and
+ * whatsapp.getStatus tools. They act on the WhatsApp chat the model is
+ * answering (plugin_ctx.chat_id, set by the reply job): a call without a
+ * chat (the REST gateway, the panel) gets a tool error sentence.
+ *
+ * whatsapp.send follows the reply job's rule for external effects
+ * (DESIGN.md invariant 2): the message is recorded 'queued' as an
+ * outbound message of no inbound one (reply_to_id NULL), marked 'sending'
+ * before the provider call, and 'sent' with the provider's id after (or
+ * 'failed' with its error). A tool call is not retried by a queue, so a
+ * provider's "try later" fails the message and tells the model so.
+ *
+ * Every statement goes through chat/threads.c and names the call's
+ * org_id. A connection is held only around those statements, never
+ * during the provider call. Thread-safe: no shared state.
+ */
+#include "plugins/tools.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "channels/channel.h"
+#include "channels/split.h"
+#include "chat/threads.h"
+#include "db/db.h"
+#include "model/channel.h"
+#include "util/arena.h"
+#include "util/str.h"
+#include "util/utf8.h"
+#include "util/xmalloc.h"
+#include "worker/reply.h"
+
+#define CONVERSATION_DEFAULT	20
+#define CONVERSATION_MAX	50
+#define NO_CHAT	"This tool works only while answering a WhatsApp " \
+		"conversation."
+#define NO_DB	"WhatsApp is unavailable right now; try again later."
+
+static bool	 send_invoke(struct plugin_ctx *, const cJSON *, char **);
+static bool	 conversation_invoke(struct plugin_ctx *, const cJSON *,
+		    char **);
+static bool	 status_invoke(struct plugin_ctx *, const cJSON *, char **);
+static bool	 e164_ok(const char *);
+static char	*json_text(cJSON *);
+static void	 outcome(struct db *, int64_t, int64_t, enum send_result,
+		    const struct send_outcome *);
+
+const struct plugin plugin_whatsapp_send = {
+	.id = "whatsapp.send",
+	.title = "Send a WhatsApp message",
+	.description = "Send a WhatsApp text message on behalf of this "
+	    "agent, to the current conversation or to another phone number.",
+	.params_schema =
+	    "{\"type\":\"object\","
+	    "\"properties\":{"
+	    "\"to\":{\"type\":\"string\",\"description\":"
+	    "\"The recipient's phone number in E.164 form, e.g. +14155550123. "
+	    "Default: the current conversation.\"},"
+	    "\"text\":{\"type\":\"string\",\"description\":"
+	    "\"The message text.\"}},"
+	    "\"required\":[\"text\"],"
+	    "\"additionalProperties\":false}",
+	.needs_channel = true,
+	.invoke = send_invoke,
+};
+
+const struct plugin plugin_whatsapp_get_conversation = {
+	.id = "whatsapp.getConversation",
+	.title = "Read a WhatsApp conversation",
+	.description = "Read the most recent messages of the current WhatsApp "
+	    "conversation.",
+	.params_schema =
+	    "{\"type\":\"object\","
+	    "\"properties\":{"
+	    "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":50,"
+	    "\"description\":\"How many recent messages to return "
+	    "(default 20).\"}},"
+	    "\"additionalProperties\":false}",
+	.needs_channel = true,
+	.invoke = conversation_invoke,
+};
+
+const struct plugin plugin_whatsapp_get_status = {
+	.id = "whatsapp.getStatus",
+	.title = "WhatsApp delivery status",
+	.description = "Tell whether a message sent on WhatsApp was delivered "
+	    "and read.",
+	.params_schema =
+	    "{\"type\":\"object\","
+	    "\"properties\":{"
+	    "\"messageId\":{\"type\":\"string\",\"description\":"
+	    "\"The id of a message this agent sent (as whatsapp.send "
+	    "returned it).\"}},"
+	    "\"required\":[\"messageId\"],"
+	    "\"additionalProperties\":false}",
+	.needs_channel = true,
+	.invoke = status_invoke,
+};
+
+/* "+" then 6–15 digits. */
+static bool
+e164_ok(const char *s)
+{
+	size_t	 n = 0;
+
+	if (s[0] != '+')
+		return false;
+	for (s++; *s != '\0'; s++, n++)
+		if (!isdigit((unsigned char)*s))
+			return false;
+	return n >= 6 && n <= 15;
+}
+
+/* Prints and deletes j. */
+static char *
+json_text(cJSON *j)
+{
+	char	*s = cJSON_PrintUnformatted(j);
+
+	cJSON_Delete(j);
+	if (s == NULL)
+		abort();
+	return s;
+}
+
+static void
+outcome(struct db *db, int64_t org_id, int64_t id, enum send_result sr,
+    const struct send_outcome *o)
+{
+	enum db_status	 st;
+
+	if (sr == SEND_OK)
+		st = chat_outbox_sent(db, org_id, id, o->provider_message_id);
+	else
+		st = chat_outbox_failed(db, org_id, id, o->error_code,
+		    o->error_text[0] != '\0' ? o->error_text :
+		    "The provider did not accept the message.");
+	(void)st;	/* left 'sending' when not recorded: never re-sent */
+}
+
+static bool
+send_invoke(struct plugin_ctx *ctx, const cJSON *args, char **result)
+{
+	const cJSON			*tov, *textv;
+	const struct channel_ops	*ops;
+	struct channel_creds		 creds;
+	struct channel_secrets		 secrets;
+	struct send_outcome		 o;
+	struct chat_ref			 chat;
+	struct db			*db = NULL;
+	const char			*to, *text;
+	enum send_result		 sr;
+	int64_t				 chat_id, msg_id;
+	bool				 has_secrets = false, is_group, ok = false;
+	cJSON				*out;
+
+	tov = cJSON_GetObjectItemCaseSensitive(args, "to");
+	textv = cJSON_GetObjectItemCaseSensitive(args, "text");
+	if (ctx->chat_id == 0 || ctx->app == NULL) {
+		*result = xstrdup(NO_CHAT);
+		goto out;
+	}
+	if (!cJSON_IsString(textv) || textv->valuestring[0] == '\0' ||
+	    !utf8_valid(textv->valuestring, strlen(textv->valuestring))) {
+		*result = xstrdup("text must be a non-empty string.");
+		goto out;
+	}
+	text = textv->valuestring;
+	if (tov != NULL && !cJSON_IsNull(tov) && (!cJSON_IsString(tov) ||
+	    (tov->valuestring[0] != '\0' && !e164_ok(tov->valuestring)))) {
+		*result = xstrdup("to must be a phone number in E.164 form, "
+		    "such as +14155550123.");
+		goto out;
+	}
+	if ((db = db_acquire(ctx->pool)) == NULL) {
+		*result = xstrdup(NO_DB);
+		goto out;
+	}
+	if (chat_get_ref(db, ctx->arena, ctx->org_id, ctx->chat_id, &chat) !=
+	    DB_OK || (ops = channel_ops_for(chat.channel_kind)) == NULL) {
+		*result = xstrdup(NO_DB);
+		goto out;
+	}
+	to = cJSON_IsString(tov) && tov->valuestring[0] != '\0' ?
+	    tov->valuestring : chat.external_id;
+	is_group = str_eq(to, chat.external_id) && str_eq(chat.kind, "group");
+	if (split_units(text, strlen(text)) > ops->text_limit) {
+		*result = xasprintf("The text is too long for this channel: "
+		    "at most %zu characters.", ops->text_limit);
+		goto out;
+	}
+	if (reply_channel_creds(ctx->app, db, ctx->arena, ctx->org_id,
+	    chat.channel_id, &creds, &secrets) != DB_OK) {
+		*result = xstrdup(NO_DB);
+		goto out;
+	}
+	has_secrets = true;
+	if (chat_outbound_new(db, ctx->org_id, chat.channel_id, to,
+	    chat.thread_id, text, &chat_id, &msg_id) != DB_OK ||
+	    chat_outbox_sending(db, ctx->org_id, msg_id) != DB_OK) {
+		*result = xstrdup(NO_DB);
+		goto out;
+	}
+	db_release(db);
+	db = NULL;
+
+	memset(&o, 0, sizeof(o));
+	sr = ops->send_text(&creds, to, is_group, text, &o);
+
+	if ((db = db_acquire(ctx->pool)) != NULL)
+		outcome(db, ctx->org_id, msg_id, sr, &o);
+	if (sr != SEND_OK) {
+		*result = xasprintf("WhatsApp did not accept the message%s%s",
+		    o.error_text[0] != '\0' ? ": " : ".", o.error_text);
+		goto out;
+	}
+	out = cJSON_CreateObject();
+	cJSON_AddStringToObject(out, "messageId", o.provider_message_id);
+	cJSON_AddStringToObject(out, "to", to);
+	cJSON_AddStringToObject(out, "status", "sent");
+	*result = json_text(out);
+	ok = true;
+out:
+	if (db != NULL)
+		db_release(db);
+	if (has_secrets)
+		channel_secrets_free(&secrets);
+	return ok;
+}
+
+static bool
+conversation_invoke(struct plugin_ctx *ctx, const cJSON *args, char **result)
+{
+	const cJSON		*lv = cJSON_GetObjectItemCaseSensitive(args,
+				    "limit");
+	struct chat_message	*msgs;
+	struct db		*db = NULL;
+	int			 limit = CONVERSATION_DEFAULT, n;
+	cJSON			*out, *m;
+	bool			 ok = false;
+
+	if (ctx->chat_id == 0) {
+		*result = xstrdup(NO_CHAT);
+		goto out;
+	}
+	if (lv != NULL && !cJSON_IsNull(lv)) {
+		if (!cJSON_IsNumber(lv) || lv->valuedouble < 1 ||
+		    lv->valuedouble > CONVERSATION_MAX) {
+			*result = xstrdup("limit must be a number from 1 to "
+			    "50.");
+			goto out;
+		}
+		limit = (int)lv->valuedouble;
+	}
+	if ((db = db_acquire(ctx->pool)) == NULL ||
+	    chat_messages_after(db, ctx->arena, ctx->org_id, ctx->chat_id, 0,
+	    limit, &msgs, &n) != DB_OK) {
+		*result = xstrdup(NO_DB);
+		goto out;
+	}
+	out = cJSON_CreateArray();
+	for (int i = 0; i < n; i++) {
+		bool	 in = str_eq(msgs[i].direction, "in");
+
+		m = cJSON_CreateObject();
+		cJSON_AddStringToObject(m, "from", in ?
+		    (msgs[i].sender_name[0] != '\0' ? msgs[i].sender_name :
+		    msgs[i].sender) : "agent");
+		cJSON_AddStringToObject(m, "direction", in ? "in" : "out");
+		cJSON_AddStringToObject(m, "text", msgs[i].body);
+		cJSON_AddStringToObject(m, "at", msgs[i].created_at);
+		if (!in) {
+			cJSON_AddStringToObject(m, "status", msgs[i].status);
+			if (msgs[i].provider_message_id != NULL)
+				cJSON_AddStringToObject(m, "messageId",
+				    msgs[i].provider_message_id);
+		}
+		cJSON_AddItemToArray(out, m);
+	}
+	*result = json_text(out);
+	ok = true;
+out:
+	if (db != NULL)
+		db_release(db);
+	return ok;
+}
+
+static bool
+status_invoke(struct plugin_ctx *ctx, const cJSON *args, char **result)
+{
+	const cJSON		*idv = cJSON_GetObjectItemCaseSensitive(args,
+				    "messageId");
+	struct chat_message	 m;
+	struct db		*db = NULL;
+	enum db_status		 st;
+	cJSON			*out;
+	bool			 ok = false;
+
+	if (ctx->chat_id == 0) {
+		*result = xstrdup(NO_CHAT);
+		goto out;
+	}
+	if (!cJSON_IsString(idv) || idv->valuestring[0] == '\0' ||
+	    strlen(idv->valuestring) > 160) {
+		*result = xstrdup("messageId must be the id whatsapp.send "
+		    "returned.");
+		goto out;
+	}
+	if ((db = db_acquire(ctx->pool)) == NULL) {
+		*result = xstrdup(NO_DB);
+		goto out;
+	}
+	/* By the provider's id only: ours are not shown to the model. */
+	st = chat_message_get(db, ctx->arena, ctx->org_id, 0,
+	    idv->valuestring, &m);
+	if (st == DB_NOT_FOUND || (st == DB_OK &&
+	    !str_eq(m.direction, "out"))) {
+		*result = xasprintf("No message with id \"%s\" was sent "
+		    "here.", idv->valuestring);
+		goto out;
+	}
+	if (st != DB_OK) {
+		*result = xstrdup(NO_DB);
+		goto out;
+	}
+	out = cJSON_CreateObject();
+	cJSON_AddStringToObject(out, "messageId", idv->valuestring);
+	cJSON_AddStringToObject(out, "status", m.status);
+	if (m.error_code != NULL)
+		cJSON_AddStringToObject(out, "errorCode", m.error_code);
+	if (m.error_text != NULL)
+		cJSON_AddStringToObject(out, "errorText", m.error_text);
+	*result = json_text(out);
+	ok = true;
+out:
+	if (db != NULL)
+		db_release(db);
+	return ok;
+}

@@ -1,0 +1,46 @@
+/*
+ * ingest: the one way an inbound message enters Parley (DESIGN.md data
+ * flow). Each item is stored with its chat and, when it is to be answered,
+ * its reply job (chat_ingest: one statement), all items of one call in ONE
+ * transaction, and the call returns only after the commit: a webhook
+ * answers 2xx only then. A replayed provider id stores nothing and is
+ * acknowledged. If PostgreSQL is unavailable nothing is written and the
+ * caller answers 5xx so the provider retries.
+ *
+ * Concurrent callers may be committed together (group commit) to spend
+ * one WAL flush on many webhooks; each still returns only after its own
+ * items are durable.
+ */
+#ifndef PARLEY_WEBHOOKS_INGEST_H
+#define PARLEY_WEBHOOKS_INGEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct app;
+struct inbound;
+
+struct ingest_item {
+	int64_t			 org_id;
+	int64_t			 channel_id;
+	const struct inbound	*in;
+	bool			 auto_answer;	/* false: store, never answer */
+	int64_t			 message_id;	/* out: 0 for a replay */
+};
+
+enum ingest_result {
+	INGEST_OK = 0,		/* committed (or all replays) */
+	INGEST_UNAVAILABLE,	/* nothing written: answer 5xx */
+};
+
+/* Stores n items durably (see above). */
+enum ingest_result ingest_store(struct app *app, struct ingest_item *items,
+		    int n);
+/*
+ * True when a message with this provider timestamp should be answered:
+ * not older than PARLEY_INBOUND_MAX_AGE_HOURS (providers redeliver for
+ * days; an answer to a days-old message surprises people).
+ */
+bool		 ingest_is_fresh(const struct app *app, int64_t timestamp);
+
+#endif

@@ -1,0 +1,270 @@
+/*
+ * kapso: Kapso's phone-number webhook (messages and their statuses) and
+ * its project webhook (number connected), PROTOCOLS.md §3.
+ *
+ * X-Webhook-Signature is the hex HMAC-SHA256 of the raw body with the
+ * channel's webhook secret (§3.2). The channel is named by phone_number_id
+ * at the payload root (v2), or whatsapp_config.phone_number_id (v1
+ * legacy); a buffered batch ({"batch":true,"data":[…]}, §3.3) carries one
+ * payload per message and is stored in ONE ingest call. The event name is
+ * in X-Webhook-Event (v2), else the body's "type". Events we do not use
+ * are acknowledged (200) after verification, so Kapso does not retry or
+ * pause the webhook. Kapso retries non-200 after 10, 40 and 90 s and wants
+ * an answer within 10 s: ingest's waits are bounded by the pool's acquire
+ * timeout.
+ *
+ * The project webhook: PROTOCOLS.md does not say which secret signs it
+ * (a project webhook has its own secret_key at Kapso). Parley requires it
+ * to verify with the webhook secret of the channel its phone_number_id
+ * names, and fails closed otherwise (no id, unknown id, other secret), so
+ * the channel page must tell users to give the project webhook that same
+ * secret. Only whatsapp.phone_number.created does anything: it marks the
+ * channel connected.
+ */
+#include "webhooks/webhooks.h"
+
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "app/app.h"
+#include "app/log.h"
+#include "chat/threads.h"
+#include "crypto/hmac.h"
+#include "db/db.h"
+#include "http/req.h"
+#include "http/resp.h"
+#include "model/channel.h"
+#include "util/arena.h"
+#include "util/str.h"
+#include "webhooks/ingest.h"
+#include "webhooks/provider.h"
+#include "webhooks/webhook.h"
+
+/* Kapso's buffer holds at most 100 messages (§3.3); room to spare. */
+#define PAYLOADS_MAX	200
+
+static const char	*kapso_secret(const struct channel_secrets *);
+static const char	*event_name(struct req *, const cJSON *);
+static const char	*payload_number(const cJSON *);
+static int		 received(struct req *, const cJSON **, int,
+			    const struct webhook_number *, int);
+static int		 statuses(struct req *, const char *, const cJSON **,
+			    int, const struct webhook_number *, int);
+
+static const struct webhook_provider provider = {
+	.name = "kapso",
+	.kind = "kapso",
+	.sig_header = "X-Webhook-Signature",
+	.verify = hmac_kapso_verify,
+	.secret = kapso_secret,
+};
+
+static const char *
+kapso_secret(const struct channel_secrets *s)
+{
+	return s->kapso_webhook_secret;
+}
+
+static const char *
+event_name(struct req *r, const cJSON *root)
+{
+	const char	*ev = req_header(r, "X-Webhook-Event");
+
+	if (ev == NULL || *ev == '\0')
+		ev = webhook_json_str(root, "type");
+	if (ev == NULL)
+		ev = webhook_json_str(root, "event");
+	return ev != NULL ? ev : "";
+}
+
+/* v2 root phone_number_id, else v1 whatsapp_config's, else the
+ * conversation's; NULL when none. */
+static const char *
+payload_number(const cJSON *p)
+{
+	const char	*id = webhook_json_str(p, "phone_number_id");
+
+	if (id == NULL)
+		id = webhook_json_str(cJSON_GetObjectItemCaseSensitive(p,
+		    "whatsapp_config"), "phone_number_id");
+	if (id == NULL)
+		id = webhook_json_str(cJSON_GetObjectItemCaseSensitive(p,
+		    "conversation"), "phone_number_id");
+	return id;
+}
+
+/* whatsapp.message.received: every inbound message, one ingest call. */
+static int
+received(struct req *r, const cJSON **payloads, int n,
+    const struct webhook_number *nums, int n_nums)
+{
+	struct ingest_item	*items;
+	struct inbound		*ins;
+	int			 n_items = 0;
+
+	items = arena_alloc(r->arena, sizeof(*items) * (size_t)(n + 1));
+	ins = arena_alloc(r->arena, sizeof(*ins) * (size_t)(n + 1));
+	for (int i = 0; i < n; i++) {
+		const cJSON		*msg, *conv, *mk;
+		const struct channel	*ch;
+		const char		*dir, *name;
+
+		ch = webhook_number_channel(nums, n_nums,
+		    payload_number(payloads[i]));
+		if (ch == NULL)
+			continue;
+		msg = cJSON_GetObjectItemCaseSensitive(payloads[i], "message");
+		conv = cJSON_GetObjectItemCaseSensitive(payloads[i],
+		    "conversation");
+		mk = cJSON_GetObjectItemCaseSensitive(msg, "kapso");
+		dir = webhook_json_str(mk, "direction");
+		if (dir != NULL && !str_eq(dir, "inbound"))
+			continue;	/* an echo of a message we sent */
+		name = webhook_json_str(cJSON_GetObjectItemCaseSensitive(conv,
+		    "kapso"), "contact_name");
+		if (!webhook_meta_message(r->arena, msg, name,
+		    webhook_json_str(conv, "phone_number"), &ins[n_items])) {
+			log_warn("webhook", "msg=\"skipped a malformed kapso "
+			    "message\" channel=%lld", (long long)ch->id);
+			continue;
+		}
+		/* Kapso's text rendering for types Meta leaves bodiless. */
+		if (*ins[n_items].body == '\0' &&
+		    webhook_json_str(mk, "content") != NULL &&
+		    !str_eq(ins[n_items].type, "reaction"))
+			ins[n_items].body = webhook_json_str(mk, "content");
+		items[n_items].org_id = ch->org_id;
+		items[n_items].channel_id = ch->id;
+		items[n_items].in = &ins[n_items];
+		items[n_items].auto_answer = ingest_is_fresh(r->app,
+		    ins[n_items].timestamp);
+		n_items++;
+	}
+	webhook_release_db(r);
+	if (ingest_store(r->app, items, n_items) != INGEST_OK)
+		return resp_unavailable(r);
+	return webhook_text(r, 200, "ok\n");
+}
+
+/* whatsapp.message.sent|delivered|read|failed → chat_status_update. */
+static int
+statuses(struct req *r, const char *status, const cJSON **payloads, int n,
+    const struct webhook_number *nums, int n_nums)
+{
+	struct db	*db;
+
+	if ((db = req_db(r)) == NULL)
+		return resp_unavailable(r);
+	for (int i = 0; i < n; i++) {
+		const cJSON		*msg, *hist, *err, *code;
+		const struct channel	*ch;
+		const char		*id, *title, *code_s = "";
+		enum db_status		 st;
+
+		ch = webhook_number_channel(nums, n_nums,
+		    payload_number(payloads[i]));
+		msg = cJSON_GetObjectItemCaseSensitive(payloads[i], "message");
+		id = webhook_json_str(msg, "id");
+		if (ch == NULL || !webhook_id_ok(id))
+			continue;
+		/* The failure's Meta error: last status's errors[0]. */
+		hist = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(msg, "kapso"), "statuses");
+		err = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetArrayItem(hist, cJSON_GetArraySize(hist) - 1),
+		    "errors"), 0);
+		code = cJSON_GetObjectItemCaseSensitive(err, "code");
+		title = webhook_json_str(err, "title");
+		if (cJSON_IsNumber(code))
+			code_s = arena_printf(r->arena, "%lld",
+			    (long long)code->valuedouble);
+		else if (cJSON_IsString(code))
+			code_s = code->valuestring;
+		st = chat_status_update(db, ch->org_id, ch->id, id, status,
+		    code_s, title != NULL ? title : "");
+		if (st == DB_UNAVAILABLE)
+			return resp_unavailable(r);
+	}
+	return webhook_text(r, 200, "ok\n");
+}
+
+int
+webhook_kapso_event(struct req *r)
+{
+	struct webhook_number	 nums[WEBHOOK_MAX_NUMBERS];
+	const cJSON		*payloads[PAYLOADS_MAX];
+	const cJSON		*data, *p;
+	const char		*ev;
+	cJSON			*root;
+	int			 n = 0, n_nums = 0, st;
+
+	if ((st = webhook_json_body(r, &root)) != 0)
+		return st;
+	data = cJSON_GetObjectItemCaseSensitive(root, "data");
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "batch")) &&
+	    cJSON_IsArray(data)) {
+		cJSON_ArrayForEach(p, data) {
+			if (n >= PAYLOADS_MAX)
+				return webhook_text(r, 413, "Batch too "
+				    "large.\n");
+			if (cJSON_IsObject(p))
+				payloads[n++] = p;
+		}
+	} else
+		payloads[n++] = root;
+	for (int i = 0; i < n; i++) {
+		const char	*id = payload_number(payloads[i]);
+
+		if (id != NULL && !webhook_number_add(nums, &n_nums, id))
+			return webhook_text(r, 400, "Bad or too many "
+			    "phone_number_id values.\n");
+	}
+	if ((st = webhook_verify_numbers(r, &provider, nums, n_nums)) != 0)
+		return st;
+
+	ev = event_name(r, root);
+	if (str_eq(ev, "whatsapp.message.received"))
+		return received(r, payloads, n, nums, n_nums);
+	if (str_eq(ev, "whatsapp.message.sent"))
+		return statuses(r, "sent", payloads, n, nums, n_nums);
+	if (str_eq(ev, "whatsapp.message.delivered"))
+		return statuses(r, "delivered", payloads, n, nums, n_nums);
+	if (str_eq(ev, "whatsapp.message.read"))
+		return statuses(r, "read", payloads, n, nums, n_nums);
+	if (str_eq(ev, "whatsapp.message.failed"))
+		return statuses(r, "failed", payloads, n, nums, n_nums);
+	return webhook_text(r, 200, "ignored\n");
+}
+
+int
+webhook_kapso_project(struct req *r)
+{
+	struct webhook_number	 nums[WEBHOOK_MAX_NUMBERS];
+	const char		*id;
+	cJSON			*root;
+	struct db		*db;
+	int			 n_nums = 0, st;
+
+	if ((st = webhook_json_body(r, &root)) != 0)
+		return st;
+	id = payload_number(root);
+	if (id != NULL && !webhook_number_add(nums, &n_nums, id))
+		return webhook_text(r, 400, "Bad phone_number_id.\n");
+	if ((st = webhook_verify_numbers(r, &provider, nums, n_nums)) != 0)
+		return st;
+	if (!str_eq(event_name(r, root), "whatsapp.phone_number.created"))
+		return webhook_text(r, 200, "ignored\n");
+	if ((db = req_db(r)) == NULL)
+		return resp_unavailable(r);
+	switch (channel_set_status_any_org(db, "kapso", id, "connected")) {
+	case DB_OK:
+		log_info("webhook", "msg=\"kapso number connected\" "
+		    "channel=%lld", (long long)nums[0].ch.id);
+		return webhook_text(r, 200, "ok\n");
+	case DB_NOT_FOUND:
+		return webhook_text(r, 200, "ignored\n");
+	default:
+		return resp_unavailable(r);
+	}
+}

@@ -1,0 +1,118 @@
+/*
+ * provider: what the provider handlers (twilio.c, meta.c, kapso.c) share,
+ * internal to webhooks/. Not a vtable on purpose: the three differ where a
+ * vtable would cut (Twilio routes by a form field and signs the URL plus
+ * sorted parameters; Meta signs a JSON body that may name several numbers;
+ * Kapso names one number per payload and its event in a header), and what
+ * they do share is a handful of steps, which live here as functions.
+ *
+ * The helpers are defined in ingest.c (section "provider helpers") except
+ * webhook_meta_message(), which is meta.c's parser reused by kapso.c for
+ * Kapso's Meta-shaped message object (PROTOCOLS.md §3.3).
+ */
+#ifndef PARLEY_WEBHOOKS_PROVIDER_H
+#define PARLEY_WEBHOOKS_PROVIDER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "model/channel.h"
+
+struct arena;
+struct inbound;
+struct req;
+
+/* Longest routing id (phone_number_id) or provider message id we take. */
+#define WEBHOOK_ID_MAX		256
+/* Distinct numbers one JSON delivery may name before it is refused. */
+#define WEBHOOK_MAX_NUMBERS	32
+
+/*
+ * Records a rejection on the channel's health log (org/channel 0 when the
+ * request named no known channel), logs it at info level (never the body)
+ * and answers 403. detail may come from the request: it is cut to printable
+ * ASCII and 300 bytes. Returns the status sent.
+ */
+int	 webhook_reject(struct req *r, const char *provider, int64_t org_id,
+	    int64_t channel_id, const char *reason, const char *detail);
+/* webhook_reject's record and log, without an answer (a batch naming
+ * several channels records on each, then answers once). */
+void	 webhook_record_rejection(struct req *r, const char *provider,
+	    int64_t org_id, int64_t channel_id, const char *reason,
+	    const char *detail);
+/* A short text/plain answer; returns status. */
+int	 webhook_text(struct req *r, int status, const char *text);
+/*
+ * Reads the raw body as a JSON object into *out (owned by the request
+ * arena), or answers 415 (not JSON), 400 (invalid UTF-8, malformed, not an
+ * object) and returns that status; 0 on success. Nothing is trusted yet:
+ * the caller verifies the signature over r->body before using *out.
+ */
+int	 webhook_json_body(struct req *r, cJSON **out);
+/* True for a routing or message id we accept: 1..WEBHOOK_ID_MAX bytes of
+ * [A-Za-z0-9._:=+/-]. */
+bool	 webhook_id_ok(const char *s);
+/* The JSON string member name of o, or NULL when absent or not a string. */
+const char *webhook_json_str(const cJSON *o, const char *name);
+/*
+ * Gives the request's database connection back to the pool before
+ * ingest_store() takes its own, so one request never holds two.
+ */
+void	 webhook_release_db(struct req *r);
+
+/*
+ * The JSON providers (Meta, Kapso) sign the raw body with a per-channel
+ * secret and name their channel by phone_number_id; this is what differs.
+ */
+struct webhook_provider {
+	const char	*name;		/* "meta": health log, logs */
+	const char	*kind;		/* channels.kind */
+	const char	*sig_header;	/* X-Hub-Signature-256, … */
+	bool		(*verify)(const char *secret, const void *body,
+			    size_t len, const char *header);
+	const char	*(*secret)(const struct channel_secrets *s);
+};
+
+/* One phone_number_id a delivery names, and its channel once found. */
+struct webhook_number {
+	const char	*id;
+	bool		 known;
+	struct channel	 ch;
+};
+
+/*
+ * Adds id to nums (n of at most WEBHOOK_MAX_NUMBERS) unless it is there.
+ * False when id is not a plausible id or there are too many: answer 400.
+ */
+bool	 webhook_number_add(struct webhook_number *nums, int *n,
+	    const char *id);
+/*
+ * Finds each number's channel of p->kind and verifies the signature over
+ * the raw body with each known channel's secret. Returns 0 when at least
+ * one channel is known and every known one verifies (unknown numbers are
+ * then only logged: their parts of the delivery are skipped); otherwise
+ * records the rejection on every known channel (or an "unknown number"
+ * one with org/channel 0), answers 403 (503 when the database fails) and
+ * returns that status.
+ */
+int	 webhook_verify_numbers(struct req *r, const struct webhook_provider *p,
+	    struct webhook_number *nums, int n);
+/* The known channel for id among nums, or NULL. */
+const struct channel *webhook_number_channel(const struct webhook_number *nums,
+	    int n, const char *id);
+
+/*
+ * Parses one Meta-shaped message object (PROTOCOLS.md §2.3) into *out
+ * (strings borrowed from msg or allocated in a; media a new cJSON array
+ * freed with the arena). sender_name may be NULL; fallback_sender is used
+ * when msg has neither `from` nor `user_id` (Kapso gives the number in its
+ * conversation object instead). False when the object is malformed (no
+ * id, no type, no sender, ids too long).
+ */
+bool	 webhook_meta_message(struct arena *a, const cJSON *msg,
+	    const char *sender_name, const char *fallback_sender,
+	    struct inbound *out);
+
+#endif
