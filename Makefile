@@ -59,8 +59,10 @@ SRC_WORKER = src/worker/queue.c src/worker/pool.c src/worker/reply.c
 SRC_CHAN   = src/channels/split.c src/channels/registry.c \
 	     src/channels/twilio.c src/channels/meta.c src/channels/kapso.c \
 	     src/channels/sandbox.c
-SRC_CHAT   = src/chat/threads.c
+SRC_CHAT   = src/chat/threads.c src/chat/texts.c src/chat/connect.c \
+	     src/chat/commands.c
 SRC_HOOKS  = src/webhooks/ingest.c src/webhooks/twilio.c \
+	     src/webhooks/chancache.c \
 	     src/webhooks/meta.c src/webhooks/kapso.c
 SRC_LLM    = src/llm/client.c src/llm/gateway.c src/llm/builtin.c
 SRC_PLUG   = src/plugins/registry.c src/plugins/time.c \
@@ -69,9 +71,11 @@ SRC_PLUG   = src/plugins/registry.c src/plugins/time.c \
 SRC_PANEL  = src/panel/panel.c src/panel/auth.c src/panel/dashboard.c \
 	     src/panel/settings.c src/panel/agents.c src/panel/plugins.c \
 	     src/panel/providers.c src/panel/tokens.c src/panel/channels.c \
-	     src/panel/sandbox.c
+	     src/panel/sandbox.c src/panel/integrations.c \
+	     src/panel/organization.c
 SRC_API    = src/api/api.c src/api/providers.c src/api/agents.c \
-	     src/api/knowledge.c src/api/openai.c src/api/channels.c
+	     src/api/knowledge.c src/api/openai.c src/api/channels.c \
+	     src/api/connect.c
 
 SRC_LIB	 = $(SRC_UTIL) $(SRC_DB) $(SRC_TMPL) $(SRC_CRYPTO) $(SRC_APP) \
 	   $(SRC_HTTP) $(SRC_MODEL) $(SRC_WORKER) $(SRC_CHAN) $(SRC_CHAT) \

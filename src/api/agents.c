@@ -5,7 +5,12 @@
  *   {id, name, slug, systemPrompt, modelId (null: the org default), mode,
  *    historyLength, temperature (null), maxTokens (null),
  *    resetCommand (null: off), allowList [], escalationKeywords [],
- *    enabledPluginIds [], createdAt, updatedAt}.
+ *    enabledPluginIds [], texts {}, requireMention, createdAt, updatedAt}.
+ * texts holds the agent's overrides of the chat texts (chat/texts.h),
+ * {"welcome": "…"}; a text not in it uses the default. Sending texts
+ * replaces the whole set ({} or null: all defaults); a value that is not
+ * a string is 400, an unknown name or a bad value 422 ("texts" or
+ * "texts.<name>").
  * POST creates (201), PATCH changes only the members sent (the stored
  * agent is loaded, the members overlaid, the whole validated and saved),
  * DELETE answers 204. A member of the wrong JSON type is 400 with a
@@ -16,6 +21,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "db/db.h"
@@ -46,6 +52,7 @@ static const struct {
 	{ "reset_command", "resetCommand" },
 	{ "allow_list", "allowList" },
 	{ "escalation_keywords", "escalationKeywords" },
+	{ "require_mention", "requireMention" },
 };
 
 static cJSON	*agent_json(const struct agent *);
@@ -54,6 +61,7 @@ static bool	 id_param(struct req *, int64_t *, int *);
 static int	 bad_type(struct req *, const char *, const char *);
 static int	 get_int(struct req *, const char *, bool, int64_t *, bool *);
 static int	 get_strings(struct req *, const char *, const char ***, int *);
+static int	 get_texts(struct req *, struct agent_input *);
 static int	 overlay(struct req *, struct agent_input *);
 static void	 input_from_agent(const struct agent *, struct agent_input *);
 static int	 invalid(struct req *, const struct field_errors *);
@@ -75,6 +83,7 @@ static cJSON *
 agent_json(const struct agent *g)
 {
 	cJSON	*o = cJSON_CreateObject();
+	cJSON	*texts;
 
 	cJSON_AddNumberToObject(o, "id", (double)g->id);
 	cJSON_AddStringToObject(o, "name", g->name);
@@ -104,6 +113,13 @@ agent_json(const struct agent *g)
 	    strings_json(g->escalation_keywords, g->n_escalation));
 	cJSON_AddItemToObject(o, "enabledPluginIds",
 	    strings_json(g->plugins, g->n_plugins));
+	texts = g->texts != NULL ? cJSON_Parse(g->texts) : NULL;
+	if (!cJSON_IsObject(texts)) {
+		cJSON_Delete(texts);
+		texts = cJSON_CreateObject();
+	}
+	cJSON_AddItemToObject(o, "texts", texts);
+	cJSON_AddBoolToObject(o, "requireMention", g->require_mention);
 	api_add_time(o, "createdAt", g->created_at);
 	api_add_time(o, "updatedAt", g->updated_at);
 	return o;
@@ -192,6 +208,38 @@ input_from_agent(const struct agent *g, struct agent_input *in)
 	in->n_allow = g->n_allow;
 	in->escalation_keywords = (const char *const *)g->escalation_keywords;
 	in->n_escalation = g->n_escalation;
+	in->texts_json = g->texts;
+	in->require_mention = g->require_mention;
+}
+
+/*
+ * "texts": an object of strings (or null: no overrides) into
+ * in->texts_json (arena). Names and lengths are the model's to judge
+ * (422); returns 0 or the status of the 400 sent for a wrong type.
+ */
+static int
+get_texts(struct req *r, struct agent_input *in)
+{
+	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(r->json, "texts");
+	const cJSON	*e;
+	char		*json;
+
+	if (v == NULL)
+		return 0;
+	if (cJSON_IsNull(v)) {
+		in->texts_json = "{}";
+		return 0;
+	}
+	if (!cJSON_IsObject(v))
+		return bad_type(r, "texts", "an object of strings or null");
+	cJSON_ArrayForEach(e, v)
+		if (!cJSON_IsString(e))
+			return bad_type(r, "Each value in texts", "a string");
+	if ((json = cJSON_PrintUnformatted(v)) == NULL)
+		abort();
+	in->texts_json = arena_strdup(r->arena, json);
+	cJSON_free(json);
+	return 0;
 }
 
 /*
@@ -267,7 +315,12 @@ overlay(struct req *r, struct agent_input *in)
 		in->escalation_keywords = list;
 		in->n_escalation = n;
 	}
-	return 0;
+	v = cJSON_GetObjectItemCaseSensitive(r->json, "requireMention");
+	if (v != NULL && !cJSON_IsBool(v))
+		return bad_type(r, "requireMention", "true or false");
+	if (v != NULL)
+		in->require_mention = cJSON_IsTrue(v);
+	return get_texts(r, in);
 }
 
 /* 422 with the model's field names turned into the JSON's. */

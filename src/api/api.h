@@ -67,6 +67,10 @@ int	 api_whatsapp_app_create(struct req *r);	/* POST /api/v1/whatsapp-app */
 int	 api_whatsapp_app_get(struct req *r);		/* GET */
 int	 api_whatsapp_app_update(struct req *r);	/* PATCH */
 
+/* connect codes (api/connect.c) */
+int	 api_connect_codes_create(struct req *r);	/* POST …/connect-codes */
+int	 api_agent_chats_list(struct req *r);		/* GET …/chats */
+
 /* OpenAI-compatible gateway (api/openai.c) */
 int	 api_chat_completions(struct req *r);	/* POST /v1/chat/completions */
 int	 api_models_openai(struct req *r);	/* GET /v1/models */

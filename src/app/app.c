@@ -29,6 +29,7 @@
 #include "panel/panel.h"
 #include "tmpl/tmpl.h"
 #include "util/xmalloc.h"
+#include "webhooks/chancache.h"
 
 static bool	open_database(struct app *);
 
@@ -134,6 +135,7 @@ app_open(struct app *app, bool migrate)
 void
 app_close(struct app *app)
 {
+	chancache_clear();
 	metrics_free();
 	tmpl_set_free(app->tmpl);
 	app->tmpl = NULL;

@@ -90,6 +90,13 @@ static const struct route routes[] = {
 	{ "POST", "/agents/{id}/sandbox",     panel_sandbox_send, WRITE, 32 KiB },
 	{ "GET",  "/agents/{id}/sandbox/messages", panel_sandbox_messages, ADMIN, 0 },
 
+	{ "GET",  "/agents/{id}/integrations", panel_integrations_page, ADMIN, 0 },
+	{ "POST", "/agents/{id}/connect-codes", panel_connect_generate, WRITE, 16 KiB },
+	{ "POST", "/agents/{id}/chats/{chat}/unlink", panel_connect_unlink, WRITE, 16 KiB },
+	{ "GET",  "/settings/organization",   panel_org_settings_form, R_SESSION | R_OWNER, 0 },
+	{ "POST", "/settings/organization",   panel_org_settings_save,
+	    R_SESSION | R_OWNER | R_FORM | R_CSRF, 16 KiB },
+
 	/* Panel: channels and jobs */
 	{ "GET",  "/channels",                panel_channels_list, ADMIN, 0 },
 	{ "GET",  "/channels/new",            panel_channels_new, ADMIN, 0 },
@@ -124,6 +131,8 @@ static const struct route routes[] = {
 	{ "PATCH",  "/api/v1/agents/{id}/knowledge/{kid}", api_knowledge_update, API_W, 1 MiB },
 	{ "DELETE", "/api/v1/agents/{id}/knowledge/{kid}", api_knowledge_delete, API_D, 0 },
 	{ "GET",    "/api/v1/plugins",        api_plugins_list, API_R, 0 },
+	{ "POST",   "/api/v1/agents/{id}/connect-codes", api_connect_codes_create, API_W, 16 KiB },
+	{ "GET",    "/api/v1/agents/{id}/chats", api_agent_chats_list, API_R, 0 },
 	{ "GET",    "/api/v1/channels",       api_channels_list, API_R, 0 },
 	{ "POST",   "/api/v1/channels",       api_channels_create, API_W, 32 KiB },
 	{ "GET",    "/api/v1/channels/{id}",  api_channels_get, API_R, 0 },

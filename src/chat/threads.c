@@ -770,3 +770,111 @@ out:
 	db_res_clear(&res);
 	return st;
 }
+
+/* ---- Added for connect codes (issue 5, connect engineer). ------------- */
+
+/*
+ * The old link is read in the UPDATE itself (a self-join on the locked
+ * row), so two links racing for one chat each see the other's result.
+ */
+enum db_status
+chat_set_link(struct db *db, int64_t org_id, int64_t chat_id,
+    int64_t agent_id, int64_t code_id, int64_t *old_agent_id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	if (old_agent_id != NULL)
+		*old_agent_id = 0;
+	st = db_query(db, &res,
+	    "UPDATE chats c"
+	    "   SET agent_id = NULLIF($3::bigint, 0),"
+	    "       linked_at = CASE WHEN $3::bigint > 0 THEN now() END,"
+	    "       linked_code_id = NULLIF($4::bigint, 0)"
+	    "  FROM (SELECT id, agent_id FROM chats"
+	    "         WHERE org_id = $1 AND id = $2 FOR UPDATE) old"
+	    " WHERE c.org_id = $1 AND c.id = old.id"
+	    " RETURNING COALESCE(old.agent_id, 0)",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(agent_id), DB_I64(code_id),
+	    DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK && old_agent_id != NULL)
+		*old_agent_id = db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	if (st != DB_OK)
+		return st;
+	return db_exec(db,
+	    "UPDATE threads"
+	    "   SET closed_at = now(), close_reason = 'agent'"
+	    " WHERE org_id = $1 AND chat_id = $2 AND closed_at IS NULL"
+	    "   AND agent_id IS DISTINCT FROM NULLIF($3::bigint, 0)",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(agent_id), DB_END);
+}
+
+/* --- issue 5: busy threads and /reset (worker/reply.c) --------------- */
+
+enum db_status
+chat_thread_take(struct db *db, int64_t org_id, int64_t thread_id,
+    int64_t job_id, int lease_s, bool *taken)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*taken = false;
+	st = db_query(db, &res,
+	    "UPDATE threads"
+	    "   SET busy_job = $3,"
+	    "       busy_until = now() + make_interval(secs => $4::integer)"
+	    " WHERE org_id = $1 AND id = $2"
+	    "   AND (busy_until IS NULL OR busy_until < now()"
+	    "        OR busy_job = $3)"
+	    " RETURNING id",
+	    DB_I64(org_id), DB_I64(thread_id), DB_I64(job_id),
+	    DB_I64(lease_s), DB_END);
+	if (st == DB_OK)
+		*taken = res.n_rows == 1;
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+chat_thread_release(struct db *db, int64_t org_id, int64_t thread_id,
+    int64_t job_id)
+{
+	return db_exec(db,
+	    "UPDATE threads SET busy_job = NULL, busy_until = NULL"
+	    " WHERE org_id = $1 AND id = $2 AND busy_job = $3",
+	    DB_I64(org_id), DB_I64(thread_id), DB_I64(job_id), DB_END);
+}
+
+/*
+ * Two statements, like chat_thread_for: a concurrent opener between them
+ * makes our insert a no-op, and its thread is the new one.
+ */
+enum db_status
+chat_thread_reset(struct db *db, int64_t org_id, int64_t chat_id,
+    int64_t agent_id, int64_t *old_thread_id, int64_t *new_thread_id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*old_thread_id = 0;
+	*new_thread_id = 0;
+	st = db_query(db, &res,
+	    "UPDATE threads"
+	    "   SET closed_at = now(), close_reason = 'reset',"
+	    "       busy_job = NULL, busy_until = NULL"
+	    " WHERE org_id = $1 AND chat_id = $2 AND closed_at IS NULL"
+	    " RETURNING id",
+	    DB_I64(org_id), DB_I64(chat_id), DB_END);
+	if (st != DB_OK)
+		goto out;
+	if (res.n_rows == 1)
+		*old_thread_id = db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	st = chat_thread_for(db, org_id, chat_id, agent_id, 0, new_thread_id);
+out:
+	db_res_clear(&res);
+	return st;
+}

@@ -199,4 +199,45 @@ enum db_status	 chat_get_ref(struct db *db, struct arena *a, int64_t org_id,
 		    int64_t chat_id, struct chat_ref *out)
 		    __attribute__((warn_unused_result));
 
+/* ---- Added for connect codes (issue 5, connect engineer). ------------- */
+
+/*
+ * Sets the chat's own agent link: agent_id (0: unlinks), linked_at (now,
+ * or NULL when unlinking) and linked_code_id (0: none), and closes the
+ * chat's open thread (close_reason 'agent') when its agent differs from
+ * agent_id, so the next message opens a thread with the new agent.
+ * *old_agent_id (may be NULL) gets the link it replaced (0: none).
+ * DB_NOT_FOUND when the chat is not the org's. Two statements: run it in
+ * a transaction (connect_redeem and connect_unlink do).
+ */
+enum db_status	 chat_set_link(struct db *db, int64_t org_id, int64_t chat_id,
+		    int64_t agent_id, int64_t code_id, int64_t *old_agent_id)
+		    __attribute__((warn_unused_result));
+
+/* --- issue 5: busy threads and /reset (worker/reply.c) --------------- */
+
+/*
+ * Takes thread_id for job_id for lease_s seconds with one UPDATE, so two
+ * workers or processes can never both produce a reply for one thread:
+ * it succeeds when the thread is free, its claim expired (a crashed
+ * worker), or job_id already holds it (a retry or a re-claimed job; the
+ * lease is then extended). *taken false: another job holds it (or the
+ * thread is gone).
+ */
+enum db_status	 chat_thread_take(struct db *db, int64_t org_id,
+		    int64_t thread_id, int64_t job_id, int lease_s,
+		    bool *taken) __attribute__((warn_unused_result));
+/* Releases job_id's claim on thread_id (no-op when it holds none). */
+enum db_status	 chat_thread_release(struct db *db, int64_t org_id,
+		    int64_t thread_id, int64_t job_id)
+		    __attribute__((warn_unused_result));
+/*
+ * /reset: closes the chat's open thread (close_reason 'reset') and opens
+ * a new one for agent_id. *old_thread_id is the closed one (0: there was
+ * none), *new_thread_id the new one.
+ */
+enum db_status	 chat_thread_reset(struct db *db, int64_t org_id,
+		    int64_t chat_id, int64_t agent_id, int64_t *old_thread_id,
+		    int64_t *new_thread_id) __attribute__((warn_unused_result));
+
 #endif

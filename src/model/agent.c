@@ -12,6 +12,10 @@
  * the same sentences. Messages that quote the input (a bad phone number,
  * a Mustache error) are formatted into the field_errors itself.
  *
+ * Text overrides (agents.texts, jsonb) are validated against chat/texts'
+ * names and re-serialised by cJSON, so the stored object only ever holds
+ * known keys with non-empty string values.
+ *
  * The model's display name comes from model/orgmodel (which owns
  * org_models), never from SQL against its table.
  *
@@ -26,6 +30,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "chat/texts.h"
 #include "model/orgmodel.h"
 #include "plugins/plugin.h"
 #include "tmpl/tmpl.h"
@@ -60,11 +65,12 @@ static void	 check_prompt(const char *, struct field_errors *);
 static cJSON	*check_allow(const struct agent_input *, struct field_errors *);
 static cJSON	*check_keywords(const struct agent_input *,
 		    struct field_errors *);
+static char	*check_texts(const char *, struct field_errors *);
 static enum db_status check_model(struct db *, int64_t, int64_t,
 		    struct field_errors *);
 static enum db_status validate(struct db *, int64_t,
 		    const struct agent_input *, struct field_errors *,
-		    char [64], char **, char **);
+		    char [64], char **, char **, char **);
 static char	**json_strings(struct arena *, const char *, int *);
 static enum db_status fetch(struct db *, struct arena *, int64_t, int64_t,
 		    const char *, struct agent **, int *);
@@ -83,6 +89,30 @@ agent_input_defaults(struct agent_input *in)
 	in->mode = "chat";
 	in->history_length = 20;
 	in->reset_command = "/reset";
+	in->texts_json = "{}";
+	in->require_mention = false;
+}
+
+/* Error field names, one per text, in enum chat_text order. */
+static const char *const	 text_fields[TEXT_COUNT] = {
+	[TEXT_CONNECTED] = "texts.connected",
+	[TEXT_SWITCHED] = "texts.switched",
+	[TEXT_INVALID_FORMAT] = "texts.invalid_format",
+	[TEXT_INVALID_CODE] = "texts.invalid_code",
+	[TEXT_TOO_MANY] = "texts.too_many",
+	[TEXT_RESET] = "texts.reset",
+	[TEXT_WELCOME] = "texts.welcome",
+	[TEXT_BUSY] = "texts.busy",
+	[TEXT_NOT_ALLOWED] = "texts.not_allowed",
+	[TEXT_HANDOFF] = "texts.handoff",
+};
+
+const char *
+agent_text_field(enum chat_text t)
+{
+	if ((unsigned)t >= TEXT_COUNT)
+		return NULL;
+	return text_fields[t];
 }
 
 void
@@ -284,6 +314,58 @@ fail:
 	return NULL;
 }
 
+/*
+ * The overrides object re-serialised (malloc'd), or NULL after an error.
+ * Only known keys with 1–1000 character UTF-8 strings pass.
+ */
+static char *
+check_texts(const char *json, struct field_errors *errs)
+{
+	cJSON		*obj = cJSON_Parse(json);
+	const cJSON	*e;
+	char		*out = NULL;
+	char		 q[48];
+	int		 t;
+
+	if (!cJSON_IsObject(obj)) {
+		field_error_add(errs, "texts",
+		    "Texts must be a JSON object of strings.");
+		goto out;
+	}
+	cJSON_ArrayForEach(e, obj) {
+		for (t = 0; t < TEXT_COUNT; t++)
+			if (str_eq(e->string, chat_text_key((enum chat_text)t)))
+				break;
+		if (t == TEXT_COUNT) {
+			if (e->string != NULL &&
+			    utf8_valid(e->string, strlen(e->string)))
+				quote_entry(q, sizeof(q), e->string);
+			else
+				str_copy(q, "", sizeof(q));
+			field_error_addf(errs, "texts",
+			    "\"%s\" is not a text name.", q);
+			goto out;
+		}
+		if (!cJSON_IsString(e) || e->valuestring == NULL)
+			field_error_add(errs, text_fields[t],
+			    "Enter the text as a string.");
+		else if (e->valuestring[0] == '\0')
+			field_error_add(errs, text_fields[t], "Enter a text, "
+			    "or leave it out to use the default.");
+		else if (!utf8_valid(e->valuestring, strlen(e->valuestring)))
+			field_error_add(errs, text_fields[t],
+			    "The text is not valid UTF-8.");
+		else if (!text_ok(e->valuestring, 1, AGENT_TEXT_MAX_CHARS))
+			field_error_add(errs, text_fields[t],
+			    "Use at most 1000 characters.");
+	}
+	if (errs->n == 0 && (out = cJSON_PrintUnformatted(obj)) == NULL)
+		abort();
+out:
+	cJSON_Delete(obj);
+	return out;
+}
+
 /* DB_OK (maybe with a field error) unless the database failed. */
 static enum db_status
 check_model(struct db *db, int64_t org_id, int64_t model_id,
@@ -311,19 +393,21 @@ check_model(struct db *db, int64_t org_id, int64_t model_id,
 
 /*
  * Checks every field, collecting one error per field. On DB_OK, slug holds
- * the slug to store and *allow / *keywords the JSON arrays (caller frees).
+ * the slug to store, *allow / *keywords the JSON arrays and *texts the
+ * overrides object, NULL when in->texts_json is (caller frees all).
  * DB_INVALID when errs has something; other statuses: the database.
  */
 static enum db_status
 validate(struct db *db, int64_t org_id, const struct agent_input *in,
-    struct field_errors *errs, char slug[64], char **allow, char **keywords)
+    struct field_errors *errs, char slug[64], char **allow, char **keywords,
+    char **texts)
 {
 	cJSON		*a = NULL, *k = NULL;
 	const char	*name = in->name != NULL ? in->name : "";
 	bool		 blank = true;
 	enum db_status	 st;
 
-	*allow = *keywords = NULL;
+	*allow = *keywords = *texts = NULL;
 	for (const char *p = name; *p != '\0' && blank; p++)
 		blank = isspace((unsigned char)*p);
 	if (blank)
@@ -376,10 +460,14 @@ validate(struct db *db, int64_t org_id, const struct agent_input *in,
 		    "letter, or leave it empty to turn it off.");
 	a = check_allow(in, errs);
 	k = check_keywords(in, errs);
+	if (in->texts_json != NULL)
+		*texts = check_texts(in->texts_json, errs);
 	if ((st = check_model(db, org_id, in->model_id, errs)) != DB_OK)
 		goto out;
 	if (errs->n > 0) {
 		st = DB_INVALID;
+		free(*texts);
+		*texts = NULL;
 		goto out;
 	}
 	*allow = cJSON_PrintUnformatted(a);
@@ -440,7 +528,8 @@ fetch(struct db *db, struct arena *a, int64_t org_id, int64_t id,
 	    "                   FROM agent_plugins p"
 	    "                  WHERE p.org_id = a.org_id"
 	    "                    AND p.agent_id = a.id), '[]')::text,"
-	    "       a.created_at, a.updated_at"
+	    "       a.created_at, a.updated_at, a.texts::text,"
+	    "       a.require_mention"
 	    "  FROM agents a"
 	    " WHERE a.org_id = $1"
 	    "   AND ($2::bigint = 0 OR a.id = $2)"
@@ -479,6 +568,8 @@ fetch(struct db *db, struct arena *a, int64_t org_id, int64_t id,
 		    &g->n_plugins);
 		g->created_at = arena_strdup(a, db_res_text(&res, i, 13));
 		g->updated_at = arena_strdup(a, db_res_text(&res, i, 14));
+		g->texts = arena_strdup(a, db_res_text(&res, i, 15));
+		g->require_mention = db_res_bool(&res, i, 16);
 	}
 	*out = v;
 	*n = res.n_rows;
@@ -562,20 +653,22 @@ agent_create(struct db *db, int64_t org_id, const struct agent_input *in,
 {
 	struct db_res	 res = { 0 };
 	char		 slug[64];
-	char		*allow = NULL, *keywords = NULL;
+	char		*allow = NULL, *keywords = NULL, *texts = NULL;
 	enum db_status	 st;
 
-	st = validate(db, org_id, in, errs, slug, &allow, &keywords);
+	st = validate(db, org_id, in, errs, slug, &allow, &keywords, &texts);
 	if (st != DB_OK)
 		goto out;
 	st = db_query(db, &res,
 	    "INSERT INTO agents (org_id, name, slug, system_prompt, model_id,"
 	    "                    mode, history_length, temperature, max_tokens,"
-	    "                    reset_command, allow_list, escalation_keywords)"
+	    "                    reset_command, allow_list, escalation_keywords,"
+	    "                    texts, require_mention)"
 	    " VALUES ($1, $2, $3, $4, nullif($5::bigint, 0), $6, $7, $8,"
 	    "         nullif($9, 0), nullif($10, ''),"
 	    "         ARRAY(SELECT jsonb_array_elements_text($11::jsonb)),"
-	    "         ARRAY(SELECT jsonb_array_elements_text($12::jsonb)))"
+	    "         ARRAY(SELECT jsonb_array_elements_text($12::jsonb)),"
+	    "         coalesce($13::jsonb, '{}'), $14)"
 	    " RETURNING id",
 	    DB_I64(org_id), DB_TEXT(in->name), DB_TEXT(slug),
 	    DB_TEXT(in->system_prompt != NULL ? in->system_prompt : ""),
@@ -584,7 +677,8 @@ agent_create(struct db *db, int64_t org_id, const struct agent_input *in,
 	    in->has_temperature ? DB_F64(in->temperature) : DB_NULL,
 	    DB_I64(in->max_tokens),
 	    DB_TEXT(in->reset_command != NULL ? in->reset_command : ""),
-	    DB_TEXT(allow), DB_TEXT(keywords), DB_END);
+	    DB_TEXT(allow), DB_TEXT(keywords), DB_TEXT(texts),
+	    DB_BOOL(in->require_mention), DB_END);
 	if (st == DB_OK)
 		*id = db_res_i64(&res, 0, 0);
 	else if (st == DB_CONFLICT)
@@ -596,6 +690,7 @@ out:
 	db_res_clear(&res);
 	free(allow);
 	free(keywords);
+	free(texts);
 	return st;
 }
 
@@ -605,10 +700,10 @@ agent_update(struct db *db, int64_t org_id, int64_t id,
 {
 	struct db_res	 res = { 0 };
 	char		 slug[64];
-	char		*allow = NULL, *keywords = NULL;
+	char		*allow = NULL, *keywords = NULL, *texts = NULL;
 	enum db_status	 st;
 
-	st = validate(db, org_id, in, errs, slug, &allow, &keywords);
+	st = validate(db, org_id, in, errs, slug, &allow, &keywords, &texts);
 	if (st != DB_OK)
 		goto out;
 	st = db_query(db, &res,
@@ -621,6 +716,8 @@ agent_update(struct db *db, int64_t org_id, int64_t id,
 	    "           ARRAY(SELECT jsonb_array_elements_text($12::jsonb)),"
 	    "       escalation_keywords ="
 	    "           ARRAY(SELECT jsonb_array_elements_text($13::jsonb)),"
+	    "       texts = coalesce($14::jsonb, texts),"
+	    "       require_mention = $15,"
 	    "       updated_at = now()"
 	    " WHERE org_id = $1 AND id = $2"
 	    " RETURNING id",
@@ -631,7 +728,8 @@ agent_update(struct db *db, int64_t org_id, int64_t id,
 	    in->has_temperature ? DB_F64(in->temperature) : DB_NULL,
 	    DB_I64(in->max_tokens),
 	    DB_TEXT(in->reset_command != NULL ? in->reset_command : ""),
-	    DB_TEXT(allow), DB_TEXT(keywords), DB_END);
+	    DB_TEXT(allow), DB_TEXT(keywords), DB_TEXT(texts),
+	    DB_BOOL(in->require_mention), DB_END);
 	if (st == DB_OK && res.n_rows == 0)
 		st = DB_NOT_FOUND;
 	else if (st == DB_CONFLICT)
@@ -643,6 +741,7 @@ out:
 	db_res_clear(&res);
 	free(allow);
 	free(keywords);
+	free(texts);
 	return st;
 }
 

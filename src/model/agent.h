@@ -6,6 +6,8 @@
  * ("chat": the thread's history is sent; "task": each message alone),
  * limits, a reset command (NULL: off), an allow-list of phone numbers
  * (empty: everyone), escalation keywords and its enabled plugins.
+ * Its chat texts override chat/texts.h's defaults ({"welcome": "…"});
+ * require_mention makes it answer in a group only when mentioned.
  */
 #ifndef PARLEY_MODEL_AGENT_H
 #define PARLEY_MODEL_AGENT_H
@@ -13,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "chat/texts.h"
 #include "db/db.h"
 #include "model/fielderr.h"
 
@@ -39,6 +42,8 @@ struct agent {
 	int	 n_escalation;
 	char	**plugins;		/* enabled plugin ids, sorted */
 	int	 n_plugins;
+	char	*texts;			/* JSON object of overrides, "{}": none */
+	bool	 require_mention;	/* groups: answer only when mentioned */
 	char	*created_at;
 	char	*updated_at;
 };
@@ -58,9 +63,20 @@ struct agent_input {
 	int			 n_allow;
 	const char *const	*escalation_keywords;
 	int			 n_escalation;
+	/*
+	 * A JSON object {"<chat_text_key>": "text", …}; each value 1–1000
+	 * characters. NULL: unchanged on update, "{}" on create.
+	 */
+	const char		*texts_json;
+	bool			 require_mention;
 };
 
-/* Defaults for a new agent's form (mode chat, history 20, /reset). */
+#define AGENT_TEXT_MAX_CHARS	1000
+
+/*
+ * Defaults for a new agent's form (mode chat, history 20, /reset, no text
+ * overrides, no mention required).
+ */
 void		 agent_input_defaults(struct agent_input *in);
 /* Lower-case letters, digits and dashes from name into out[64]. */
 void		 agent_slugify(const char *name, char out[64]);
@@ -74,13 +90,24 @@ enum db_status	 agent_get(struct db *db, struct arena *a, int64_t org_id,
 enum db_status	 agent_get_by_slug(struct db *db, struct arena *a,
 		    int64_t org_id, const char *slug, struct agent *out)
 		    __attribute__((warn_unused_result));
-/* Validates (DB_INVALID + errs); DB_CONFLICT for a taken slug. */
+/*
+ * Validates (DB_INVALID + errs); DB_CONFLICT for a taken slug. Text
+ * errors name the field "texts.<key>" (a bad value) or "texts" (not an
+ * object, an unknown key: the message quotes it).
+ */
 enum db_status	 agent_create(struct db *db, int64_t org_id,
 		    const struct agent_input *in, struct field_errors *errs,
 		    int64_t *id) __attribute__((warn_unused_result));
+/* The same; in->texts_json NULL keeps the stored texts. */
 enum db_status	 agent_update(struct db *db, int64_t org_id, int64_t id,
 		    const struct agent_input *in, struct field_errors *errs)
 		    __attribute__((warn_unused_result));
+/*
+ * The field name errors use for text t's override ("texts.welcome"), a
+ * static string; NULL for an out-of-range t.
+ */
+const char	*agent_text_field(enum chat_text t);
+
 enum db_status	 agent_delete(struct db *db, int64_t org_id, int64_t id)
 		    __attribute__((warn_unused_result));
 /*

@@ -1,6 +1,8 @@
 /*
  * org: organisations (owns table `orgs`). Every row that belongs to an
- * organisation names it; this module only creates and names them.
+ * organisation names it; this module creates and names them and keeps
+ * their chat settings: the product name chats see in the welcome text
+ * and the prefix of connect codes ("PRL" in "PRL-AB12").
  */
 #ifndef PARLEY_MODEL_ORG_H
 #define PARLEY_MODEL_ORG_H
@@ -8,10 +10,14 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include "model/fielderr.h"
 
 struct arena;
 
 #define ORG_NAME_MAX	200
+#define ORG_PRODUCT_MAX	60	/* characters */
+#define ORG_PREFIX_MIN	2	/* upper-case letters */
+#define ORG_PREFIX_MAX	6
 
 /* Creates an organisation; DB_INVALID for an empty or too long name. */
 enum db_status	 org_create(struct db *db, const char *name, int64_t *id)
@@ -26,5 +32,22 @@ enum db_status	 org_find_by_name_any_org(struct db *db, const char *name,
 /* The organisation's name (arena); DB_NOT_FOUND when there is none. */
 enum db_status	 org_get_name(struct db *db, struct arena *a, int64_t org_id,
 		    char **name) __attribute__((warn_unused_result));
+/* The product name chats see ("Parley" unless changed), in the arena. */
+enum db_status	 org_get_product_name(struct db *db, struct arena *a,
+		    int64_t org_id, char **name)
+		    __attribute__((warn_unused_result));
+/* The product name and the connect-code prefix, in the arena. */
+enum db_status	 org_get_settings(struct db *db, struct arena *a,
+		    int64_t org_id, char **product_name,
+		    char **connect_prefix) __attribute__((warn_unused_result));
+/*
+ * Stores both settings: product_name 1–60 characters (trimmed), prefix
+ * 2–6 letters A–Z (upper-cased first). DB_INVALID with errs naming
+ * "product_name" / "connect_prefix"; DB_NOT_FOUND for an unknown org.
+ */
+enum db_status	 org_update_settings(struct db *db, int64_t org_id,
+		    const char *product_name, const char *connect_prefix,
+		    struct field_errors *errs)
+		    __attribute__((warn_unused_result));
 
 #endif

@@ -12,6 +12,10 @@
  * with the session's org_id first, so another organisation's agent or
  * entry is a 404 before anything else happens.
  *
+ * The settings form also carries the agent's chat texts (texts_<key>, one
+ * textarea per chat/texts.h text: empty means "use the default", which is
+ * the placeholder) and require_mention (a checkbox).
+ *
  * Data comes from model/agent, model/knowledge, model/orgmodel,
  * model/llmcall and plugins/.
  */
@@ -27,6 +31,7 @@
 
 #include "app/app.h"
 #include "app/log.h"
+#include "chat/texts.h"
 #include "db/db.h"
 #include "http/form.h"
 #include "http/req.h"
@@ -46,6 +51,23 @@
 #define FILENAME_MAX_BYTES	200
 
 /* What the agent page shows besides the stored agent (all optional). */
+/* How the Messages section labels each text and which variables it has. */
+static const struct {
+	const char	*label;
+	const char	*vars;
+} text_info[TEXT_COUNT] = {
+	[TEXT_CONNECTED] = { "Connected", "{agent}" },
+	[TEXT_SWITCHED] = { "Switched agent", "{old}, {new}" },
+	[TEXT_INVALID_FORMAT] = { "Malformed connect code", NULL },
+	[TEXT_INVALID_CODE] = { "Unknown or expired connect code", NULL },
+	[TEXT_TOO_MANY] = { "Too many failed codes", "{minutes}" },
+	[TEXT_RESET] = { "Session reset", "{agent}" },
+	[TEXT_WELCOME] = { "Welcome (chat not connected yet)", "{product}" },
+	[TEXT_BUSY] = { "Still busy", NULL },
+	[TEXT_NOT_ALLOWED] = { "Operation not allowed", NULL },
+	[TEXT_HANDOFF] = { "Handed to a person", NULL },
+};
+
 struct edit_state {
 	cJSON				*form;	/* settings as posted */
 	const struct field_errors	*errs;	/* settings errors */
@@ -67,6 +89,9 @@ static void	 add_errors(struct req *, cJSON *, const char *,
 		    const struct field_errors *);
 static bool	 add_models(struct req *, cJSON *, const cJSON *);
 static void	 add_plugins(cJSON *, const struct agent *);
+static const char *texts_from_form(struct req *);
+static void	 add_texts(struct req *, cJSON *, const cJSON *,
+		    const struct field_errors *);
 static bool	 add_knowledge(struct req *, cJSON *, int64_t);
 static bool	 add_calls(struct req *, cJSON *, int64_t);
 static int	 form_page(struct req *, int, cJSON *,
@@ -223,13 +248,76 @@ read_form(struct req *r, struct agent_input *in, struct field_errors *errs)
 	in->escalation_keywords = (const char *const *)split_lines(r,
 	    form_get(f, "escalation_keywords"), &n);
 	in->n_escalation = n;
+	in->texts_json = texts_from_form(r);
+	in->require_mention = form_get(f, "require_mention") != NULL;
+}
+
+/* The non-empty texts_<key> fields as a JSON object (arena). */
+static const char *
+texts_from_form(struct req *r)
+{
+	cJSON		*o = cJSON_CreateObject();
+	const char	*v;
+	char		*json, *out;
+
+	for (int t = 0; t < TEXT_COUNT; t++) {
+		v = trimmed(r, form_get(r->form, arena_printf(r->arena,
+		    "texts_%s", chat_text_key((enum chat_text)t))));
+		if (*v != '\0')
+			cJSON_AddStringToObject(o,
+			    chat_text_key((enum chat_text)t), v);
+	}
+	if ((json = cJSON_PrintUnformatted(o)) == NULL)
+		abort();
+	out = arena_strdup(r->arena, json);
+	cJSON_free(json);
+	cJSON_Delete(o);
+	return out;
+}
+
+/*
+ * The Messages section: one entry per text with its form value (from
+ * form's texts_<key>), its default as the placeholder, its variables and
+ * its error. An error about the texts as a whole goes to error_texts.
+ */
+static void
+add_texts(struct req *r, cJSON *ctx, const cJSON *form,
+    const struct field_errors *errs)
+{
+	cJSON		*list = cJSON_AddArrayToObject(ctx, "texts");
+	cJSON		*o;
+	const char	*key, *name, *msg;
+
+	for (int t = 0; t < TEXT_COUNT; t++) {
+		key = chat_text_key((enum chat_text)t);
+		name = arena_printf(r->arena, "texts_%s", key);
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "key", key);
+		cJSON_AddStringToObject(o, "name", name);
+		cJSON_AddStringToObject(o, "label", text_info[t].label);
+		cJSON_AddStringToObject(o, "default",
+		    chat_text_default((enum chat_text)t));
+		cJSON_AddStringToObject(o, "value", cJSON_GetStringValue(
+		    cJSON_GetObjectItemCaseSensitive(form, name)) != NULL ?
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(form,
+		    name)) : "");
+		if (text_info[t].vars != NULL)
+			cJSON_AddStringToObject(o, "vars", text_info[t].vars);
+		msg = errs != NULL ? field_error_get(errs,
+		    agent_text_field((enum chat_text)t)) : NULL;
+		if (msg != NULL)
+			cJSON_AddStringToObject(o, "error", msg);
+		cJSON_AddItemToArray(list, o);
+	}
 }
 
 static cJSON *
 form_from_agent(struct req *r, const struct agent *g)
 {
-	cJSON	*f = cJSON_CreateObject();
-	char	 num[32];
+	cJSON		*f = cJSON_CreateObject();
+	cJSON		*texts;
+	const cJSON	*e;
+	char		 num[32];
 
 	cJSON_AddStringToObject(f, "name", g->name);
 	cJSON_AddStringToObject(f, "slug", g->slug);
@@ -255,6 +343,17 @@ form_from_agent(struct req *r, const struct agent *g)
 	    join_lines(r, g->allow_list, g->n_allow));
 	cJSON_AddStringToObject(f, "escalation_keywords",
 	    join_lines(r, g->escalation_keywords, g->n_escalation));
+	texts = g->texts != NULL ? cJSON_Parse(g->texts) : NULL;
+	if (!cJSON_IsObject(texts)) {
+		cJSON_Delete(texts);
+		texts = NULL;
+	}
+	cJSON_ArrayForEach(e, texts)
+		if (cJSON_IsString(e) && e->string != NULL)
+			cJSON_AddStringToObject(f, arena_printf(r->arena,
+			    "texts_%s", e->string), e->valuestring);
+	cJSON_Delete(texts);
+	cJSON_AddBoolToObject(f, "require_mention", g->require_mention);
 	return f;
 }
 
@@ -268,9 +367,18 @@ form_from_post(struct req *r)
 		"escalation_keywords" };
 	cJSON				*f = cJSON_CreateObject();
 
+	const char			*name;
+
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		cJSON_AddStringToObject(f, names[i],
 		    form_str(r->form, names[i]));
+	for (int t = 0; t < TEXT_COUNT; t++) {
+		name = arena_printf(r->arena, "texts_%s",
+		    chat_text_key((enum chat_text)t));
+		cJSON_AddStringToObject(f, name, form_str(r->form, name));
+	}
+	cJSON_AddBoolToObject(f, "require_mention",
+	    form_get(r->form, "require_mention") != NULL);
 	return f;
 }
 
@@ -435,6 +543,7 @@ form_page(struct req *r, int status, cJSON *form,
 		cJSON_Delete(form);
 		return resp_unavailable(r);
 	}
+	add_texts(r, ctx, form, errs);
 	cJSON_AddItemToObject(ctx, "form", form);
 	add_errors(r, ctx, "", errs);
 	cJSON_AddBoolToObject(ctx, "settings_invalid",
@@ -464,6 +573,7 @@ edit_page(struct req *r, int status, const struct agent *g,
 	form = s->form != NULL ? s->form : form_from_agent(r, g);
 	s->form = NULL;
 	ok = add_models(r, ctx, form);
+	add_texts(r, ctx, form, s->errs);
 	cJSON_AddItemToObject(ctx, "form", form);
 	add_errors(r, ctx, "", s->errs);
 	cJSON_AddBoolToObject(ctx, "settings_invalid",

@@ -86,4 +86,13 @@ int	 panel_sandbox_page(struct req *r);		/* GET /agents/{id}/sandbox */
 int	 panel_sandbox_send(struct req *r);		/* POST /agents/{id}/sandbox */
 int	 panel_sandbox_messages(struct req *r);	/* GET …/sandbox/messages */
 
+/* integrations.c: Agent → Integrations → WhatsApp (connect codes) */
+int	 panel_integrations_page(struct req *r);	/* GET /agents/{id}/integrations */
+int	 panel_connect_generate(struct req *r);	/* POST …/connect-codes */
+int	 panel_connect_unlink(struct req *r);	/* POST …/chats/{chat}/unlink */
+
+/* organization.c: Settings → Organization (product name, code prefix) */
+int	 panel_org_settings_form(struct req *r);	/* GET /settings/organization */
+int	 panel_org_settings_save(struct req *r);	/* POST */
+
 #endif

@@ -38,6 +38,7 @@
  * the queue is guarded by gc_mu; items belong to their (blocked) caller.
  */
 #include "webhooks/ingest.h"
+#include "webhooks/chancache.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -402,8 +403,6 @@ webhook_verify_numbers(struct req *r, const struct webhook_provider *p,
 {
 	const char		*hdr = req_header(r, p->sig_header);
 	const char		*fail[WEBHOOK_MAX_NUMBERS];
-	struct channel_secrets	 sec;
-	struct db		*db;
 	enum db_status		 st;
 	int			 n_known = 0;
 	bool			 bad = false;
@@ -411,34 +410,24 @@ webhook_verify_numbers(struct req *r, const struct webhook_provider *p,
 	if (n <= 0)
 		return webhook_reject(r, p->name, 0, 0, "unknown number",
 		    "no phone_number_id");
-	if ((db = req_db(r)) == NULL)
-		return resp_unavailable(r);
 	for (int i = 0; i < n; i++) {
-		const char	*secret;
+		char	*secret = NULL;
 
 		fail[i] = NULL;
-		st = channel_find_by_number_id_any_org(db, r->arena, p->kind,
-		    nums[i].id, &nums[i].ch);
+		st = chancache_get(r, p->kind, nums[i].id, &nums[i].ch,
+		    &secret);
 		if (st == DB_NOT_FOUND)
 			continue;
 		if (st != DB_OK)
 			return resp_unavailable(r);
 		nums[i].known = true;
 		n_known++;
-		memset(&sec, 0, sizeof(sec));
-		if (channel_get_secrets(db, r->app->key, nums[i].ch.org_id,
-		    nums[i].ch.id, &sec) != DB_OK) {
-			channel_secrets_free(&sec);
-			return resp_unavailable(r);
-		}
-		secret = p->secret(&sec);
 		if (secret == NULL || *secret == '\0')
 			fail[i] = "no secret configured";
 		else if (hdr == NULL)
 			fail[i] = "missing signature";
 		else if (!p->verify(secret, r->body, r->body_len, hdr))
 			fail[i] = "bad signature";
-		channel_secrets_free(&sec);
 		bad |= fail[i] != NULL;
 	}
 	if (n_known == 0)
@@ -450,11 +439,8 @@ webhook_verify_numbers(struct req *r, const struct webhook_provider *p,
 				log_info("webhook", "msg=\"skipped unknown "
 				    "number in a verified delivery\" "
 				    "provider=%s", p->name);
-			else if (channel_mark_verified(db, nums[i].ch.org_id,
-			    nums[i].ch.id) != DB_OK)
-				log_warn("webhook", "msg=\"last_verified_at "
-				    "not updated\" channel=%lld",
-				    (long long)nums[i].ch.id);
+			else
+				chancache_verified(r, &nums[i].ch);
 		}
 		return 0;
 	}

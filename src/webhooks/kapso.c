@@ -44,7 +44,6 @@
 /* Kapso's buffer holds at most 100 messages (§3.3); room to spare. */
 #define PAYLOADS_MAX	200
 
-static const char	*kapso_secret(const struct channel_secrets *);
 static const char	*event_name(struct req *, const cJSON *);
 static const char	*payload_number(const cJSON *);
 static int		 received(struct req *, const cJSON **, int,
@@ -57,14 +56,7 @@ static const struct webhook_provider provider = {
 	.kind = "kapso",
 	.sig_header = "X-Webhook-Signature",
 	.verify = hmac_kapso_verify,
-	.secret = kapso_secret,
 };
-
-static const char *
-kapso_secret(const struct channel_secrets *s)
-{
-	return s->kapso_webhook_secret;
-}
 
 static const char *
 event_name(struct req *r, const cJSON *root)

@@ -44,7 +44,6 @@
 /* Most messages one delivery may carry (Meta batches up to 1,000). */
 #define MESSAGES_MAX	2000
 
-static const char	*meta_app_secret(const struct channel_secrets *);
 static bool		 challenge_ok(const char *);
 static int		 collect_numbers(struct req *, const cJSON *,
 			    struct webhook_number *, int *);
@@ -60,14 +59,7 @@ static const struct webhook_provider provider = {
 	.kind = "meta",
 	.sig_header = "X-Hub-Signature-256",
 	.verify = hmac_meta_verify,
-	.secret = meta_app_secret,
 };
-
-static const char *
-meta_app_secret(const struct channel_secrets *s)
-{
-	return s->meta_app_secret;
-}
 
 /* Short, printable, no spaces: it goes back out as our body. */
 static bool

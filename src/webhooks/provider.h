@@ -72,7 +72,6 @@ struct webhook_provider {
 	const char	*sig_header;	/* X-Hub-Signature-256, … */
 	bool		(*verify)(const char *secret, const void *body,
 			    size_t len, const char *header);
-	const char	*(*secret)(const struct channel_secrets *s);
 };
 
 /* One phone_number_id a delivery names, and its channel once found. */

@@ -34,6 +34,7 @@
 #include "model/channel.h"
 #include "util/arena.h"
 #include "util/str.h"
+#include "webhooks/chancache.h"
 #include "webhooks/ingest.h"
 #include "webhooks/provider.h"
 #include "webhooks/webhook.h"
@@ -143,17 +144,15 @@ static int
 verify(struct req *r, const char *path, bool is_status, struct verified *v)
 {
 	const char		*ct = req_header(r, "Content-Type");
-	const char		*number, *header, *token, *alt;
+	const char		*number, *header, *alt;
 	const char		*path_query, *url;
-	struct channel_secrets	 sec;
+	char			*token = NULL;
 	struct twilio_param	*params;
 	enum form_result	 fr;
 	enum db_status		 st;
-	struct db		*db;
 	int			 rc;
 	bool			 ok;
 
-	memset(&sec, 0, sizeof(sec));
 	if (ct != NULL &&
 	    strncmp(ct, "application/x-www-form-urlencoded", 33) != 0)
 		return webhook_text(r, 415, "Send "
@@ -169,20 +168,12 @@ verify(struct req *r, const char *path, bool is_status, struct verified *v)
 	if (number == NULL || *(number = strip_whatsapp(number)) == '\0')
 		return webhook_text(r, 400, is_status ? "No From.\n" :
 		    "No To.\n");
-	if ((db = req_db(r)) == NULL)
-		return resp_unavailable(r);
-	st = channel_find_twilio_any_org(db, r->arena, number, &v->ch);
+	st = chancache_get(r, "twilio", number, &v->ch, &token);
 	if (st == DB_NOT_FOUND)
 		return webhook_reject(r, "twilio", 0, 0, "unknown number",
 		    number);
 	if (st != DB_OK)
 		return resp_unavailable(r);
-	if (channel_get_secrets(db, r->app->key, v->ch.org_id, v->ch.id,
-	    &sec) != DB_OK) {
-		rc = resp_unavailable(r);
-		goto out;
-	}
-	token = sec.twilio_auth_token;
 	header = req_header(r, "X-Twilio-Signature");
 	if (token == NULL || *token == '\0') {
 		rc = webhook_reject(r, "twilio", v->ch.org_id, v->ch.id,
@@ -215,13 +206,9 @@ verify(struct req *r, const char *path, bool is_status, struct verified *v)
 		    "PARLEY_PUBLIC_URL is %s", alt, r->app->cfg.public_url));
 		goto out;
 	}
-	/* Health panel: best effort, the delivery goes on regardless. */
-	if (channel_mark_verified(db, v->ch.org_id, v->ch.id) != DB_OK)
-		log_warn("webhook", "msg=\"last_verified_at not updated\" "
-		    "channel=%lld", (long long)v->ch.id);
+	chancache_verified(r, &v->ch);
 	rc = 0;
 out:
-	channel_secrets_free(&sec);
 	return rc;
 }
 

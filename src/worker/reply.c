@@ -36,6 +36,34 @@
  * Every statement names the job's org_id: the payload's message id is
  * only ever looked up inside that organisation, so an answer cannot reach
  * another organisation's chat.
+ *
+ * ROUTE. Before any model call the message is routed (chat/commands.h
+ * holds the decision and the order of its checks): "connect CODE",
+ * welcome, the reset command, a group message that does not mention an
+ * agent requiring it, the allow-list, then the model. Every text Parley
+ * says itself (chat/texts.h) is recorded and sent as parts exactly like
+ * a model's answer, so it shows in the timeline, is never sent twice and
+ * gets status callbacks. A command's reply sits in the thread of the
+ * message it answers (set at ingest), so a new thread begins empty.
+ *
+ * BUSY. A thread is busy while a reply for it is produced: the job takes
+ * it (chat_thread_take: one conditional UPDATE, so it holds across
+ * workers and processes) BEFORE the model call, and releases it once the
+ * answer is recorded (or when it gives up). A job that finds its thread
+ * held by another job answers TEXT_BUSY and is done; the message stays
+ * in the thread as context. A job that will be retried keeps its claim
+ * (a new message meanwhile hears "still working", which is true); a
+ * crashed worker's claim expires after the busy lease, and a re-claimed
+ * job takes the thread again under its own id.
+ *
+ * WORKING. While the model works, providers with reactions show ⏳ on the
+ * inbound message (removed once the reply is sent); the others get a
+ * typing indicator when they have one. Both are best effort: a failure
+ * is logged at debug level and never holds up the reply.
+ *
+ * Known limit: a connect code redeemed by a run whose reply could then
+ * not be recorded (database lost in between) is used; the retry answers
+ * TEXT_INVALID_CODE. The link itself holds.
  */
 #include "worker/reply.h"
 
@@ -51,11 +79,15 @@
 #include "app/log.h"
 #include "channels/channel.h"
 #include "channels/split.h"
+#include "chat/commands.h"
+#include "chat/connect.h"
+#include "chat/texts.h"
 #include "chat/threads.h"
 #include "db/db.h"
 #include "llm/gateway.h"
 #include "model/agent.h"
 #include "model/channel.h"
+#include "model/org.h"
 #include "util/arena.h"
 #include "util/str.h"
 #include "worker/queue.h"
@@ -65,6 +97,7 @@
 #define UNKNOWN_DELIVERY	"delivery unknown: the worker stopped while " \
 				"sending"
 #define EARLIER_FAILED		"an earlier part failed"
+#define WORKING_EMOJI		"\xe2\x8f\xb3"	/* U+23F3 ⏳ */
 
 /* One run of the job. */
 struct reply_run {
@@ -84,6 +117,11 @@ struct reply_run {
 	struct channel_creds		 creds;
 	struct channel_secrets		 secrets;
 	bool				 has_creds;
+	bool				 has_agent;
+	struct route_decision		 route;
+	bool				 resumed;	/* parts existed */
+	bool				 busy_taken;
+	bool				 indicated;	/* ⏳ or typing sent */
 };
 
 static bool		 payload_id(const char *, int64_t *);
@@ -93,6 +131,19 @@ static enum job_result	 fail(struct reply_run *, enum job_result,
 static bool		 connect_db(struct reply_run *);
 static void		 release_db(struct reply_run *);
 static enum job_result	 load(struct reply_run *);
+static void		 decide(struct reply_run *);
+static enum job_result	 act(struct reply_run *);
+static enum job_result	 say(struct reply_run *, enum chat_text,
+			    const char *, const struct text_vars *);
+static enum job_result	 do_connect(struct reply_run *);
+static enum job_result	 do_welcome(struct reply_run *);
+static enum job_result	 do_reset(struct reply_run *);
+static enum job_result	 do_ignore(struct reply_run *);
+static enum job_result	 do_answer(struct reply_run *);
+static int		 busy_lease_s(const struct reply_run *);
+static void		 release_busy(struct reply_run *, int64_t);
+static enum db_status	 ensure_creds(struct reply_run *);
+static void		 indicate(struct reply_run *, bool);
 static enum job_result	 answer(struct reply_run *);
 static cJSON		*context(struct reply_run *);
 static enum job_result	 record(struct reply_run *, const char *, int64_t);
@@ -119,10 +170,21 @@ reply_job_run(struct worker_ctx *w, const struct job *job, char *err,
 
 	if ((res = load(&run)) != JOB_DONE || run.subj.message_id == 0)
 		goto out;
-	if (run.n_parts == 0 && (res = answer(&run)) != JOB_DONE)
+	decide(&run);
+	run.resumed = run.n_parts > 0;
+	if (run.resumed && run.route.action == ROUTE_ANSWER)
+		release_busy(&run, run.subj.thread_id);
+	if (!run.resumed && (res = act(&run)) != JOB_DONE)
 		goto out;
-	res = deliver(&run);
+	if (run.subj.message_id != 0)
+		res = deliver(&run);
 out:
+	if (run.busy_taken && res != JOB_RETRY)
+		release_busy(&run, run.thread_id);
+	/* ⏳ comes off once the reply is out (or will never be). */
+	if (res != JOB_RETRY && run.route.action == ROUTE_ANSWER &&
+	    (run.indicated || run.resumed))
+		indicate(&run, false);
 	release_db(&run);
 	if (run.has_creds)
 		channel_secrets_free(&run.secrets);
@@ -198,41 +260,354 @@ load(struct reply_run *run)
 	if (st != DB_OK)
 		return fail(run, JOB_RETRY, "The database is unavailable.");
 
-	if (run->subj.agent_id == 0) {
-		/* Connect codes (a later issue) will link such chats. */
-		log_info("reply", "msg=\"no agent for this chat, not answered\" "
-		    "org=%" PRId64 " chat=%" PRId64 " message=%" PRId64,
-		    org_id, run->subj.chat_id, message_id);
-		run->subj.message_id = 0;
-		return JOB_DONE;
+	/* No agent: the route says welcome (or connect). */
+	if (run->subj.agent_id != 0) {
+		st = agent_get(run->db, run->a, org_id, run->subj.agent_id,
+		    &run->agent);
+		if (st == DB_NOT_FOUND) {
+			log_info("reply", "msg=\"agent gone, not answered\" "
+			    "org=%" PRId64 " agent=%" PRId64, org_id,
+			    run->subj.agent_id);
+			run->subj.message_id = 0;
+			return JOB_DONE;
+		}
+		if (st != DB_OK)
+			return fail(run, JOB_RETRY, "The database is "
+			    "unavailable.");
+		run->has_agent = true;
 	}
-	st = agent_get(run->db, run->a, org_id, run->subj.agent_id,
-	    &run->agent);
-	if (st == DB_NOT_FOUND) {
-		log_info("reply", "msg=\"agent gone, not answered\" "
-		    "org=%" PRId64 " agent=%" PRId64, org_id,
-		    run->subj.agent_id);
-		run->subj.message_id = 0;
-		return JOB_DONE;
-	}
-	if (st != DB_OK)
-		return fail(run, JOB_RETRY, "The database is unavailable.");
 
 	run->ops = channel_ops_for(run->subj.channel_kind);
 	if (run->ops == NULL)
 		return fail(run, JOB_FAIL, "No sender for channels of kind "
 		    "\"%s\".", run->subj.channel_kind);
 
-	st = chat_thread_for(run->db, org_id, run->subj.chat_id,
-	    run->subj.agent_id, message_id, &run->thread_id);
-	if (st != DB_OK)
-		return fail(run, JOB_RETRY, "The thread could not be opened "
-		    "(%s).", db_status_str(st));
+	run->thread_id = run->subj.thread_id;
 	st = chat_outbox_parts(run->db, run->a, org_id, message_id,
 	    &run->parts, &run->n_parts);
 	if (st != DB_OK)
 		return fail(run, JOB_RETRY, "The database is unavailable.");
 	return JOB_DONE;
+}
+
+/* What the message means (chat/commands.h); pure but for the arena. */
+static void
+decide(struct reply_run *run)
+{
+	struct route_input	 in;
+
+	memset(&in, 0, sizeof(in));
+	in.body = run->subj.body;
+	in.is_group = str_eq(run->subj.chat_kind, "group");
+	in.sender = run->subj.sender;
+	in.has_agent = run->has_agent;
+	if (run->has_agent) {
+		in.agent_name = run->agent.name;
+		in.reset_command = run->agent.reset_command;
+		in.allow_list = (const char *const *)run->agent.allow_list;
+		in.n_allow = run->agent.n_allow;
+		in.require_mention = run->agent.require_mention;
+		/* "@<our number>" is how WhatsApp writes a mention of us. */
+		if (in.is_group && in.require_mention &&
+		    ensure_creds(run) == DB_OK)
+			in.channel_number = run->creds.phone_number;
+	}
+	chat_route_decide(run->a, &in, &run->route);
+	log_debug("reply", "msg=\"routed\" org=%" PRId64 " message=%" PRId64
+	    " route=%s", run->job->org_id, run->subj.message_id,
+	    chat_route_name(run->route.action));
+}
+
+/* Acts on the route; leaves parts to deliver, or subj.message_id 0. */
+static enum job_result
+act(struct reply_run *run)
+{
+	struct text_vars	 v;
+
+	memset(&v, 0, sizeof(v));
+	switch (run->route.action) {
+	case ROUTE_CONNECT:
+		return do_connect(run);
+	case ROUTE_WELCOME:
+		return do_welcome(run);
+	case ROUTE_RESET:
+		return do_reset(run);
+	case ROUTE_NOT_ALLOWED:
+		log_info("reply", "msg=\"sender not on the allow-list\" "
+		    "org=%" PRId64 " agent=%" PRId64 " message=%" PRId64,
+		    run->job->org_id, run->agent.id, run->subj.message_id);
+		v.agent = run->agent.name;
+		return say(run, TEXT_NOT_ALLOWED, run->agent.texts, &v);
+	case ROUTE_IGNORE:
+		return do_ignore(run);
+	case ROUTE_ANSWER:
+	default:
+		return do_answer(run);
+	}
+}
+
+/* Records text t (the agent's override or the default) as the reply. */
+static enum job_result
+say(struct reply_run *run, enum chat_text t, const char *overrides,
+    const struct text_vars *v)
+{
+	enum job_result	 jr;
+	char		*text;
+
+	text = chat_text_render(t, overrides, v);
+	jr = record(run, text, 0);
+	free(text);
+	return jr;
+}
+
+static enum job_result
+do_connect(struct reply_run *run)
+{
+	struct text_vars	 v;
+	struct agent		 to, from;
+	enum connect_outcome	 oc = CONNECT_BAD_FORMAT;
+	enum db_status		 st;
+	int64_t			 org_id = run->job->org_id, agent_id = 0;
+	int64_t			 old_id = 0, tid;
+	int			 minutes = 0;
+	const char		*overrides = run->has_agent ?
+				    run->agent.texts : NULL;
+
+	memset(&v, 0, sizeof(v));
+	if (run->route.code == NULL)
+		return say(run, TEXT_INVALID_FORMAT, overrides, &v);
+	if (!connect_db(run))
+		return fail(run, JOB_RETRY, "The database is unavailable.");
+	st = connect_redeem(run->db, org_id, run->subj.channel_id,
+	    run->subj.chat_id, run->subj.sender, run->route.code, &oc,
+	    &agent_id, &old_id, &minutes);
+	if (st != DB_OK)
+		return fail(run, JOB_RETRY, "The connect code could not be "
+		    "checked (%s).", db_status_str(st));
+	log_info("reply", "msg=\"connect\" org=%" PRId64 " chat=%" PRId64
+	    " outcome=%d agent=%" PRId64 " old=%" PRId64, org_id,
+	    run->subj.chat_id, (int)oc, agent_id, old_id);
+	switch (oc) {
+	case CONNECT_LINKED:
+		break;
+	case CONNECT_LOCKED:
+		v.minutes = minutes > 0 ? minutes : 1;
+		return say(run, TEXT_TOO_MANY, overrides, &v);
+	case CONNECT_INVALID:
+		return say(run, TEXT_INVALID_CODE, overrides, &v);
+	case CONNECT_BAD_FORMAT:
+	default:
+		return say(run, TEXT_INVALID_FORMAT, overrides, &v);
+	}
+
+	st = agent_get(run->db, run->a, org_id, agent_id, &to);
+	if (st != DB_OK)
+		return fail(run, JOB_RETRY, "The connected agent could not be "
+		    "read (%s).", db_status_str(st));
+	/* The new agent's thread starts now (the old one was closed). */
+	st = chat_thread_for(run->db, org_id, run->subj.chat_id, agent_id, 0,
+	    &tid);
+	if (st != DB_OK)
+		return fail(run, JOB_RETRY, "The thread could not be opened "
+		    "(%s).", db_status_str(st));
+	if (old_id != 0 && old_id != agent_id) {
+		st = agent_get(run->db, run->a, org_id, old_id, &from);
+		if (st != DB_OK && st != DB_NOT_FOUND)
+			return fail(run, JOB_RETRY, "The database is "
+			    "unavailable.");
+		v.old_agent = st == DB_OK ? from.name : "";
+		v.new_agent = to.name;
+		v.agent = to.name;
+		return say(run, TEXT_SWITCHED, to.texts, &v);
+	}
+	v.agent = to.name;
+	return say(run, TEXT_CONNECTED, to.texts, &v);
+}
+
+static enum job_result
+do_welcome(struct reply_run *run)
+{
+	struct text_vars	 v;
+	char			*product = NULL;
+	enum db_status		 st;
+
+	memset(&v, 0, sizeof(v));
+	if (!connect_db(run))
+		return fail(run, JOB_RETRY, "The database is unavailable.");
+	st = org_get_product_name(run->db, run->a, run->job->org_id, &product);
+	if (st != DB_OK)
+		return fail(run, JOB_RETRY, "The organisation could not be "
+		    "read (%s).", db_status_str(st));
+	v.product = product;
+	return say(run, TEXT_WELCOME, NULL, &v);
+}
+
+/* Closes the thread and opens a new one; the reply stays in the old. */
+static enum job_result
+do_reset(struct reply_run *run)
+{
+	struct text_vars	 v;
+	enum db_status		 st;
+	int64_t			 old_id, new_id;
+
+	memset(&v, 0, sizeof(v));
+	if (!connect_db(run))
+		return fail(run, JOB_RETRY, "The database is unavailable.");
+	st = chat_thread_reset(run->db, run->job->org_id, run->subj.chat_id,
+	    run->subj.agent_id, &old_id, &new_id);
+	if (st != DB_OK)
+		return fail(run, JOB_RETRY, "The thread could not be reset "
+		    "(%s).", db_status_str(st));
+	log_info("reply", "msg=\"thread reset\" org=%" PRId64 " chat=%" PRId64
+	    " closed=%" PRId64 " opened=%" PRId64, run->job->org_id,
+	    run->subj.chat_id, old_id, new_id);
+	v.agent = run->agent.name;
+	return say(run, TEXT_RESET, run->agent.texts, &v);
+}
+
+/* A group message not for us: kept in the thread as context only. */
+static enum job_result
+do_ignore(struct reply_run *run)
+{
+	enum db_status	 st;
+
+	if (!connect_db(run))
+		return fail(run, JOB_RETRY, "The database is unavailable.");
+	st = chat_thread_for(run->db, run->job->org_id, run->subj.chat_id,
+	    run->subj.agent_id, run->subj.message_id, &run->thread_id);
+	if (st != DB_OK)
+		return fail(run, JOB_RETRY, "The thread could not be opened "
+		    "(%s).", db_status_str(st));
+	run->subj.message_id = 0;
+	return JOB_DONE;
+}
+
+/* Takes the thread (or says it is busy), then asks the model. */
+static enum job_result
+do_answer(struct reply_run *run)
+{
+	struct text_vars	 v;
+	enum db_status		 st;
+	enum job_result		 jr;
+	bool			 taken = false;
+	int64_t			 org_id = run->job->org_id;
+
+	if (!connect_db(run))
+		return fail(run, JOB_RETRY, "The database is unavailable.");
+	st = chat_thread_for(run->db, org_id, run->subj.chat_id,
+	    run->subj.agent_id, run->subj.message_id, &run->thread_id);
+	if (st != DB_OK)
+		return fail(run, JOB_RETRY, "The thread could not be opened "
+		    "(%s).", db_status_str(st));
+	st = chat_thread_take(run->db, org_id, run->thread_id, run->job->id,
+	    busy_lease_s(run), &taken);
+	if (st != DB_OK)
+		return fail(run, JOB_RETRY, "The thread could not be taken "
+		    "(%s).", db_status_str(st));
+	if (!taken) {
+		log_info("reply", "msg=\"thread busy, not sent to the model\" "
+		    "org=%" PRId64 " thread=%" PRId64 " message=%" PRId64,
+		    org_id, run->thread_id, run->subj.message_id);
+		memset(&v, 0, sizeof(v));
+		v.agent = run->agent.name;
+		return say(run, TEXT_BUSY, run->agent.texts, &v);
+	}
+	run->busy_taken = true;
+	/* Released once the answer is recorded, before it is sent. */
+	jr = answer(run);
+	if (jr != JOB_RETRY)
+		release_busy(run, run->thread_id);
+	return jr;
+}
+
+/*
+ * Long enough for the model (its tool loop may call it twice or more,
+ * each bounded by the timeout) and the job's own lease; a crashed
+ * worker's claim lapses after it.
+ */
+static int
+busy_lease_s(const struct reply_run *run)
+{
+	int	 llm_s = run->app->cfg.llm_timeout_ms / 1000;
+
+	return 2 * (llm_s > 0 ? llm_s : 60) + run->w->lease_s + 30;
+}
+
+static void
+release_busy(struct reply_run *run, int64_t thread_id)
+{
+	enum db_status	 st;
+
+	if (thread_id == 0)
+		return;
+	if (!connect_db(run)) {
+		log_warn("reply", "msg=\"busy thread not released, its claim "
+		    "will lapse\" org=%" PRId64 " thread=%" PRId64,
+		    run->job->org_id, thread_id);
+		return;
+	}
+	st = chat_thread_release(run->db, run->job->org_id, thread_id,
+	    run->job->id);
+	if (st != DB_OK)
+		log_warn("reply", "msg=\"busy thread not released, its claim "
+		    "will lapse\" org=%" PRId64 " thread=%" PRId64 " status=%s",
+		    run->job->org_id, thread_id, db_status_str(st));
+	else
+		run->busy_taken = false;
+}
+
+/* The channel's credentials, read once per run (needs the connection). */
+static enum db_status
+ensure_creds(struct reply_run *run)
+{
+	enum db_status	 st;
+
+	if (run->has_creds)
+		return DB_OK;
+	if (!connect_db(run))
+		return DB_UNAVAILABLE;
+	st = reply_channel_creds(run->app, run->db, run->a, run->job->org_id,
+	    run->subj.channel_id, &run->creds, &run->secrets);
+	if (st == DB_OK)
+		run->has_creds = true;
+	else
+		channel_secrets_free(&run->secrets);
+	return st;
+}
+
+/*
+ * The working indicator (best effort, see the DESIGN note): on, ⏳ or a
+ * typing indicator; off, the reaction removed (typing indicators end by
+ * themselves). Call without holding the connection when possible: this
+ * is a provider call.
+ */
+static void
+indicate(struct reply_run *run, bool on)
+{
+	struct send_outcome	 o;
+	enum send_result	 sr;
+	const char		*pid = run->subj.provider_message_id;
+
+	if (pid == NULL || pid[0] == '\0' || ensure_creds(run) != DB_OK)
+		return;
+	memset(&o, 0, sizeof(o));
+	if (run->ops->send_reaction != NULL) {
+		release_db(run);
+		sr = run->ops->send_reaction(&run->creds,
+		    run->subj.chat_external_id, pid, on ? WORKING_EMOJI : "",
+		    &o);
+	} else if (on && run->ops->send_typing != NULL) {
+		release_db(run);
+		sr = run->ops->send_typing(&run->creds, pid, &o);
+	} else
+		return;
+	if (on)
+		run->indicated = true;
+	if (sr != SEND_OK)
+		log_debug("reply", "msg=\"working indicator not shown\" "
+		    "org=%" PRId64 " message=%" PRId64 " on=%d http=%d "
+		    "error=\"%s\"", run->job->org_id, run->subj.message_id,
+		    (int)on, o.http_status, o.error_text);
 }
 
 /* CHAT: the thread's history and the message; TASK: the message alone. */
@@ -273,9 +648,12 @@ answer(struct reply_run *run)
 	cJSON			*messages;
 	enum job_result		 jr;
 
+	/* Credentials now, while the connection is held (for ⏳). */
+	(void)ensure_creds(run);
 	if ((messages = context(run)) == NULL)
 		return fail(run, JOB_RETRY, "The database is unavailable.");
 	release_db(run);
+	indicate(run, true);
 	if (!worker_heartbeat(run->w, run->job)) {
 		cJSON_Delete(messages);
 		return fail(run, JOB_RETRY, "The job's lease was lost.");
@@ -415,17 +793,12 @@ send_part(struct reply_run *run, struct out_part *p, bool *failed)
 	enum db_status		 st;
 	int64_t			 org_id = run->job->org_id;
 
-	if (!run->has_creds) {
-		st = reply_channel_creds(run->app, run->db, run->a, org_id,
-		    run->subj.channel_id, &run->creds, &run->secrets);
-		if (st == DB_NOT_FOUND)
-			return fail(run, JOB_FAIL, "The channel is gone.");
-		if (st != DB_OK)
-			return fail(run, JOB_RETRY, "The channel's "
-			    "credentials could not be read (%s).",
-			    db_status_str(st));
-		run->has_creds = true;
-	}
+	st = ensure_creds(run);
+	if (st == DB_NOT_FOUND)
+		return fail(run, JOB_FAIL, "The channel is gone.");
+	if (st != DB_OK)
+		return fail(run, JOB_RETRY, "The channel's credentials could "
+		    "not be read (%s).", db_status_str(st));
 	release_db(run);
 	if (!worker_heartbeat(run->w, run->job))
 		return fail(run, JOB_RETRY, "The job's lease was lost.");

@@ -514,7 +514,9 @@ START_TEST(t_two_servers_thirty_messages)
 	hserver_start(&srv_b, &pg, env);
 	for (int i = 0; i < 30; i++) {
 		snprintf(sid, sizeof(sid), "SM%032d", 1000 + i);
-		snprintf(from, sizeof(from), "+1555888%04d", i % 7);
+		/* One sender each: two messages of one chat at once would
+		 * make the second "busy" (issue 5), not an echo. */
+		snprintf(from, sizeof(from), "+1555888%04d", i);
 		snprintf(text, sizeof(text), "Message %d", i);
 		twilio_in(i % 2 == 0 ? &srv : &srv_b, sid, from, text);
 	}
@@ -1007,8 +1009,11 @@ wa_sends(cJSON **out)
 	cJSON	*log = fake_log(&wa), *sends = cJSON_CreateArray(), *e;
 	int	 n;
 
+	/* Reactions (the ⏳ working indicator, issue 5) are not replies. */
 	cJSON_ArrayForEach(e, log)
-		if (strcmp(jstr(e, "op"), "send") == 0)
+		if (strcmp(jstr(e, "op"), "send") == 0 &&
+		    strcmp(jstr(cJSON_GetObjectItem(e, "json"), "type"),
+		    "reaction") != 0)
 			cJSON_AddItemToArray(sends, cJSON_Duplicate(e, true));
 	cJSON_Delete(log);
 	n = cJSON_GetArraySize(sends);

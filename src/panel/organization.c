@@ -1,0 +1,77 @@
+/*
+ * organization: Settings → Organization, the organisation's chat
+ * settings for owners (the route table requires R_OWNER): the product
+ * name chats see in the welcome text and the prefix of connect codes.
+ * The values and their rules belong to model/org.
+ */
+#include "panel/panel.h"
+
+#include "db/db.h"
+#include "http/form.h"
+#include "http/req.h"
+#include "http/resp.h"
+#include "model/fielderr.h"
+#include "model/org.h"
+
+static int	 org_page(struct req *, int, const char *, const char *,
+		    const struct field_errors *);
+
+static int
+org_page(struct req *r, int status, const char *product, const char *prefix,
+    const struct field_errors *errs)
+{
+	cJSON	*ctx = cJSON_CreateObject();
+	cJSON	*form;
+
+	cJSON_AddStringToObject(ctx, "title", "Organization");
+	form = cJSON_AddObjectToObject(ctx, "form");
+	cJSON_AddStringToObject(form, "product_name", product);
+	cJSON_AddStringToObject(form, "connect_prefix", prefix);
+	for (int i = 0; errs != NULL && i < errs->n; i++)
+		panel_field_error(ctx, errs->field[i], errs->message[i]);
+	return resp_page(r, status, "settings/organization", ctx);
+}
+
+int
+panel_org_settings_form(struct req *r)
+{
+	char	*product, *prefix;
+
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	switch (org_get_settings(r->db, r->arena, r->org_id, &product,
+	    &prefix)) {
+	case DB_OK:
+		return org_page(r, 200, product, prefix, NULL);
+	case DB_NOT_FOUND:
+		return resp_not_found(r);
+	default:
+		return resp_unavailable(r);
+	}
+}
+
+int
+panel_org_settings_save(struct req *r)
+{
+	struct field_errors	 errs = { 0 };
+	const char		*product = form_str(r->form, "product_name");
+	const char		*prefix = form_str(r->form, "connect_prefix");
+
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	switch (org_update_settings(r->db, r->org_id, product, prefix,
+	    &errs)) {
+	case DB_OK:
+		return resp_see_other(r, "/settings/organization",
+		    "Organization settings saved.");
+	case DB_INVALID:
+		if (errs.n == 0)	/* a CHECK the model did not foresee */
+			field_error_add(&errs, "product_name",
+			    "These settings cannot be stored.");
+		return org_page(r, 422, product, prefix, &errs);
+	case DB_NOT_FOUND:
+		return resp_not_found(r);
+	default:
+		return resp_unavailable(r);
+	}
+}
