@@ -64,12 +64,18 @@ struct db_param {
 
 struct db_pool;
 
+/* Statements prepared on one connection (db/query.c). */
+#define DB_PREPARED_MAX	96
+
 /* One pooled connection. `conn` is for db/ itself and LISTEN users. */
 struct db {
 	PGconn		*conn;
 	struct db_pool	*pool;
 	bool		 in_tx;
 	bool		 broken;	/* reset before it is handed out again */
+	/* SQL texts prepared on conn as "p<index>"; empty on a new conn. */
+	const char	*prepared[DB_PREPARED_MAX];
+	int		 n_prepared;
 };
 
 /* A query result; a PGresult never outlives the function that made it. */

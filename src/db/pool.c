@@ -330,6 +330,7 @@ pool_conn_ready(struct db_pool *pool, struct db *db)
 	db->conn = conn;
 	db->broken = false;
 	db->in_tx = false;
+	db->n_prepared = 0;	/* a new session has no prepared statements */
 	return true;
 }
 
@@ -378,6 +379,7 @@ pool_close(struct db_pool *pool, struct db *db)
 	db->conn = NULL;
 	db->broken = false;
 	db->in_tx = false;
+	db->n_prepared = 0;
 	pthread_mutex_lock(&pool->mu);
 	pool->n_open--;
 	pthread_mutex_unlock(&pool->mu);

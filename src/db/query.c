@@ -2,10 +2,18 @@
  * db/query.c: statements, typed results, transactions and the one place
  * where SQLSTATE becomes enum db_status.
  *
- * Every statement goes through PQexecParams with `$n` parameters: numbers
- * and booleans are formatted as text here, DB_BYTES travels as a binary
- * parameter (format 1), and results always come back as text. Parameter
- * values are never logged: they may be passwords or provider tokens.
+ * Every statement goes through `$n` parameters: numbers and booleans are
+ * formatted as text here, DB_BYTES travels as a binary parameter (format
+ * 1), and results always come back as text. Parameter values are never
+ * logged: they may be passwords or provider tokens.
+ *
+ * Plans are cached: the first time a connection runs a data statement
+ * (SELECT, INSERT, UPDATE, DELETE, WITH), it is prepared there as
+ * "p<index>" and run with PQexecPrepared from then on, so PostgreSQL does
+ * not parse and plan it on every call (measured: about a third of its CPU
+ * on the webhook path, bench/README.md). A statement is known by the
+ * address of its SQL literal, confirmed by its text; transaction control
+ * and anything past DB_PREPARED_MAX statements use PQexecParams.
  *
  * Thread-safety: a struct db belongs to the thread that acquired it, so
  * nothing here locks. db_status_from_sqlstate() and db_status_str() are pure.
@@ -35,6 +43,9 @@
 static enum db_status	 query_run(struct db *, struct db_res *,
 			    const char *, va_list);
 static void		 query_sync_tx(struct db *);
+static bool		 query_preparable(const char *);
+static PGresult		*query_exec_cached(struct db *, const char *, int,
+			    const char *const *, const int *, const int *);
 static const char	*query_field(const struct db_res *, int, int);
 static void		 log_quoted(struct buf *, const char *);
 
@@ -391,7 +402,7 @@ query_run(struct db *db, struct db_res *res, const char *sql, va_list ap)
 	if (db == NULL || db->conn == NULL || db->broken)
 		return DB_UNAVAILABLE;
 
-	r = PQexecParams(db->conn, sql, n, NULL, values, lengths, formats, 0);
+	r = query_exec_cached(db, sql, n, values, lengths, formats);
 	st = db_result_status(db, r);
 	if (st == DB_OK && res != NULL) {
 		res->pg = r;
@@ -400,6 +411,52 @@ query_run(struct db *db, struct db_res *res, const char *sql, va_list ap)
 	}
 	PQclear(r);
 	return st;
+}
+
+/* True for statements PostgreSQL can prepare. */
+static bool
+query_preparable(const char *sql)
+{
+	while (*sql == ' ' || *sql == '\n' || *sql == '\t')
+		sql++;
+	return strncmp(sql, "SELECT", 6) == 0 ||
+	    strncmp(sql, "INSERT", 6) == 0 || strncmp(sql, "UPDATE", 6) == 0 ||
+	    strncmp(sql, "DELETE", 6) == 0 || strncmp(sql, "WITH", 4) == 0;
+}
+
+/* Runs sql, prepared on this connection when it can be (see file top). */
+static PGresult *
+query_exec_cached(struct db *db, const char *sql, int n,
+    const char *const *values,
+    const int *lengths, const int *formats)
+{
+	char		 name[16];
+	PGresult	*p;
+	int		 i;
+
+	if (!query_preparable(sql))
+		goto plain;
+	for (i = 0; i < db->n_prepared; i++)
+		if (db->prepared[i] == sql || strcmp(db->prepared[i], sql) == 0)
+			break;
+	if (i == db->n_prepared) {
+		if (i >= DB_PREPARED_MAX)
+			goto plain;
+		snprintf(name, sizeof(name), "p%d", i);
+		p = PQprepare(db->conn, name, sql, n, NULL);
+		if (PQresultStatus(p) != PGRES_COMMAND_OK) {
+			/* Let the plain path report the error the usual way. */
+			PQclear(p);
+			goto plain;
+		}
+		PQclear(p);
+		db->prepared[db->n_prepared++] = sql;
+	}
+	snprintf(name, sizeof(name), "p%d", i);
+	return PQexecPrepared(db->conn, name, n, values, lengths, formats, 0);
+plain:
+	return PQexecParams(db->conn, sql, n, NULL, values, lengths, formats,
+	    0);
 }
 
 /* db->in_tx follows the server's view of the session. */
