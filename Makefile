@@ -54,13 +54,13 @@ SRC_HTTP   = src/http/server.c src/http/router.c src/http/req.c \
 SRC_MODEL  = src/model/org.c src/model/user.c src/model/throttle.c \
 	     src/model/fielderr.c src/model/provider.c src/model/orgmodel.c \
 	     src/model/agent.c src/model/knowledge.c src/model/apitoken.c \
-	     src/model/llmcall.c src/model/channel.c
+	     src/model/llmcall.c src/model/channel.c src/model/audit.c
 SRC_WORKER = src/worker/queue.c src/worker/pool.c src/worker/reply.c
 SRC_CHAN   = src/channels/split.c src/channels/registry.c \
 	     src/channels/twilio.c src/channels/meta.c src/channels/kapso.c \
 	     src/channels/sandbox.c
 SRC_CHAT   = src/chat/threads.c src/chat/texts.c src/chat/connect.c \
-	     src/chat/commands.c
+	     src/chat/commands.c src/chat/handoff.c src/chat/review.c
 SRC_HOOKS  = src/webhooks/ingest.c src/webhooks/twilio.c \
 	     src/webhooks/chancache.c \
 	     src/webhooks/meta.c src/webhooks/kapso.c
@@ -72,10 +72,11 @@ SRC_PANEL  = src/panel/panel.c src/panel/auth.c src/panel/dashboard.c \
 	     src/panel/settings.c src/panel/agents.c src/panel/plugins.c \
 	     src/panel/providers.c src/panel/tokens.c src/panel/channels.c \
 	     src/panel/sandbox.c src/panel/integrations.c \
-	     src/panel/organization.c
+	     src/panel/organization.c src/panel/conversations.c \
+	     src/panel/handoff.c src/panel/users.c
 SRC_API    = src/api/api.c src/api/providers.c src/api/agents.c \
 	     src/api/knowledge.c src/api/openai.c src/api/channels.c \
-	     src/api/connect.c
+	     src/api/connect.c src/api/conversations.c
 
 SRC_LIB	 = $(SRC_UTIL) $(SRC_DB) $(SRC_TMPL) $(SRC_CRYPTO) $(SRC_APP) \
 	   $(SRC_HTTP) $(SRC_MODEL) $(SRC_WORKER) $(SRC_CHAN) $(SRC_CHAT) \

@@ -28,6 +28,7 @@
 #include "http/req.h"
 #include "http/resp.h"
 #include "model/agent.h"
+#include "model/audit.h"
 #include "model/fielderr.h"
 #include "plugins/plugin.h"
 #include "util/arena.h"
@@ -465,6 +466,10 @@ api_agents_create(struct req *r)
 		    "uses this slug.");
 	if (dst != DB_OK)
 		return resp_unavailable(r);
+	audit(r, "agent.created", "agent", id, in.name);
+	if (n_ids > 0)
+		audit(r, "plugin.toggled", "agent", id, audit_toggles(r->arena,
+		    NULL, 0, ids, n_ids));
 	resp_header(r, "Location", arena_printf(r->arena,
 	    "/api/v1/agents/%lld", (long long)id));
 	return send_agent(r, 201, id);
@@ -510,6 +515,11 @@ api_agents_update(struct req *r)
 		    "uses this slug.");
 	if (dst != DB_OK)
 		return resp_unavailable(r);
+	audit(r, "agent.updated", "agent", id, in.name);
+	if (n_ids >= 0 && audit_toggles(r->arena, g.plugins, g.n_plugins, ids,
+	    n_ids) != NULL)
+		audit(r, "plugin.toggled", "agent", id, audit_toggles(r->arena,
+		    g.plugins, g.n_plugins, ids, n_ids));
 	return send_agent(r, 200, id);
 }
 
@@ -525,6 +535,7 @@ api_agents_delete(struct req *r)
 	st = agent_delete(r->db, r->org_id, id);
 	switch (st) {
 	case DB_OK:
+		audit(r, "agent.deleted", "agent", id, NULL);
 		return resp_send(r, 204, NULL, "", 0);
 	case DB_NOT_FOUND:
 		return resp_not_found(r);
@@ -600,6 +611,9 @@ api_agents_plugins_put(struct req *r)
 	}
 	if (dst != DB_OK)
 		return resp_unavailable(r);
+	if (audit_toggles(r->arena, g.plugins, g.n_plugins, ids, n) != NULL)
+		audit(r, "plugin.toggled", "agent", id, audit_toggles(r->arena,
+		    g.plugins, g.n_plugins, ids, n));
 	return send_plugins(r, id);
 }
 

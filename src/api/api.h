@@ -71,6 +71,10 @@ int	 api_whatsapp_app_update(struct req *r);	/* PATCH */
 int	 api_connect_codes_create(struct req *r);	/* POST …/connect-codes */
 int	 api_agent_chats_list(struct req *r);		/* GET …/chats */
 
+/* conversations (api/conversations.c) */
+int	 api_conversations_list(struct req *r);
+int	 api_conversation_get(struct req *r);
+
 /* OpenAI-compatible gateway (api/openai.c) */
 int	 api_chat_completions(struct req *r);	/* POST /v1/chat/completions */
 int	 api_models_openai(struct req *r);	/* GET /v1/models */

@@ -34,6 +34,7 @@
 #include "http/req.h"
 #include "http/resp.h"
 #include "model/agent.h"
+#include "model/audit.h"
 #include "model/channel.h"
 #include "model/fielderr.h"
 #include "util/arena.h"
@@ -41,6 +42,9 @@
 
 #define APP_NAME		"WhatsApp app"
 #define PLUGIN_IDS_MAX		64
+
+static const char	*credential_names(struct arena *,
+			    const struct channel_input *);
 
 enum jkind {
 	J_STR,		/* string */
@@ -403,6 +407,9 @@ api_channels_create(struct req *r)
 	st = channel_create(r->db, r->app->key, r->org_id, &in, &errs, &id);
 	switch (st) {
 	case DB_OK:
+		if (credential_names(r->arena, &in) != NULL)
+			audit(r, "channel.credentials_changed", "channel", id,
+			    credential_names(r->arena, &in));
 		resp_header(r, "Location", arena_printf(r->arena,
 		    "/api/v1/channels/%lld", (long long)id));
 		return channel_reply(r, 201, id);
@@ -465,6 +472,9 @@ api_channels_update(struct req *r)
 	st = channel_update(r->db, r->app->key, r->org_id, id, &in, &errs);
 	switch (st) {
 	case DB_OK:
+		if (credential_names(r->arena, &in) != NULL)
+			audit(r, "channel.credentials_changed", "channel", id,
+			    credential_names(r->arena, &in));
 		return channel_reply(r, 200, id);
 	case DB_INVALID:
 		return invalid(r, &errs, channel_members);
@@ -490,11 +500,39 @@ api_channels_delete(struct req *r)
 		return resp_unavailable(r);
 	st = channel_delete(r->db, r->org_id, id);
 	if (st == DB_OK)
+		audit(r, "channel.deleted", "channel", id, NULL);
+	if (st == DB_OK)
 		return resp_send(r, 204, "text/plain; charset=utf-8", "", 0);
 	if (st == DB_INVALID)
 		return resp_error(r, 409, "sandbox", "The sandbox channel "
 		    "cannot be deleted.");
 	return st == DB_NOT_FOUND ? resp_not_found(r) : resp_unavailable(r);
+}
+
+/* The names of the credentials in, comma-separated (never their values),
+ * or NULL when none was sent: the audit log's detail. */
+static const char *
+credential_names(struct arena *a, const struct channel_input *in)
+{
+	const struct {
+		const char	*name;
+		const char	*value;
+	} f[] = {
+		{ "twilio_account_sid", in->twilio_account_sid },
+		{ "twilio_auth_token", in->twilio_auth_token },
+		{ "meta_access_token", in->meta_access_token },
+		{ "meta_app_secret", in->meta_app_secret },
+		{ "meta_verify_token", in->meta_verify_token },
+		{ "kapso_api_key", in->kapso_api_key },
+		{ "kapso_webhook_secret", in->kapso_webhook_secret },
+	};
+	const char	*out = NULL;
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (f[i].value != NULL && f[i].value[0] != '\0')
+			out = out == NULL ? f[i].name : arena_printf(a,
+			    "%s, %s", out, f[i].name);
+	return out;
 }
 
 /* --- the WhatsApp app -------------------------------------------------- */
@@ -675,6 +713,10 @@ api_whatsapp_app_create(struct req *r)
 	db_tx_rollback(r->db);
 	switch (st) {
 	case DB_OK:
+		audit(r, "agent.created", "agent", agent_id, APP_NAME);
+		if (credential_names(r->arena, &in) != NULL)
+			audit(r, "channel.credentials_changed", "channel",
+			    channel_id, credential_names(r->arena, &in));
 		resp_header(r, "Location", "/api/v1/whatsapp-app");
 		return app_reply(r, 201);
 	case DB_INVALID:
@@ -780,6 +822,9 @@ api_whatsapp_app_update(struct req *r)
 	db_tx_rollback(r->db);
 	switch (st) {
 	case DB_OK:
+		if (credential_names(r->arena, &in) != NULL)
+			audit(r, "channel.credentials_changed", "channel",
+			    c.id, credential_names(r->arena, &in));
 		return app_reply(r, 200);
 	case DB_INVALID:
 		return invalid(r, &errs, app_members);

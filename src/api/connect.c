@@ -24,6 +24,7 @@
 #include "http/req.h"
 #include "http/resp.h"
 #include "model/agent.h"
+#include "model/audit.h"
 #include "model/fielderr.h"
 #include "util/arena.h"
 
@@ -94,6 +95,8 @@ api_connect_codes_create(struct req *r)
 		return resp_unavailable(r);
 	log_info("api", "msg=\"connect code created\" agent=%" PRId64
 	    " channel=%" PRId64, id, channel_id);
+	audit(r, "connect.code_created", "agent", id, arena_printf(r->arena,
+	    "channel %" PRId64, channel_id));
 	out = cJSON_CreateObject();
 	cJSON_AddStringToObject(out, "code", code.code);
 	cJSON_AddNumberToObject(out, "channelId", (double)code.channel_id);

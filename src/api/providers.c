@@ -16,6 +16,7 @@
 #include "db/db.h"
 #include "http/req.h"
 #include "http/resp.h"
+#include "model/audit.h"
 #include "model/fielderr.h"
 #include "model/orgmodel.h"
 #include "model/provider.h"
@@ -75,6 +76,7 @@ static int	 provider_reply(struct req *, int, int64_t);
 static cJSON	*model_json(const struct org_model *);
 static int	 model_reply(struct req *, int, int64_t);
 static bool	 json_bool(const struct req *, const char *, bool);
+static void	 audit_key(struct req *, int64_t, bool);
 
 /* 400 naming the first member of the wrong type, else 0. */
 static int
@@ -193,6 +195,22 @@ provider_reply(struct req *r, int status, int64_t id)
 	return rc;
 }
 
+/* Audits a provider key change with the stored masked hint at most. */
+static void
+audit_key(struct req *r, int64_t id, bool removed)
+{
+	struct provider	 p;
+
+	if (removed) {
+		audit(r, "provider.key_changed", "provider", id, "key removed");
+		return;
+	}
+	if (provider_get(r->db, r->arena, r->org_id, id, &p) != DB_OK)
+		p.api_key_hint = "";
+	audit(r, "provider.key_changed", "provider", id,
+	    arena_printf(r->arena, "key set (%s)", p.api_key_hint));
+}
+
 int
 api_providers_list(struct req *r)
 {
@@ -232,6 +250,8 @@ api_providers_create(struct req *r)
 	st = provider_create(r->db, r->app->key, r->org_id, &in, &errs, &id);
 	switch (st) {
 	case DB_OK:
+		if (in.api_key != NULL && in.api_key[0] != '\0')
+			audit_key(r, id, false);
 		return provider_reply(r, 201, id);
 	case DB_INVALID:
 		return invalid(r, &errs);
@@ -284,6 +304,10 @@ api_providers_update(struct req *r)
 	st = provider_update(r->db, r->app->key, r->org_id, id, &in, &errs);
 	switch (st) {
 	case DB_OK:
+		if ((in.api_key != NULL && in.api_key[0] != '\0') ||
+		    in.clear_key)
+			audit_key(r, id, in.api_key == NULL ||
+			    in.api_key[0] == '\0');
 		return provider_reply(r, 200, id);
 	case DB_INVALID:
 		return invalid(r, &errs);
@@ -306,6 +330,8 @@ api_providers_delete(struct req *r)
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
 	st = provider_delete(r->db, r->org_id, id);
+	if (st == DB_OK)
+		audit(r, "provider.deleted", "provider", id, NULL);
 	if (st == DB_OK)
 		return resp_send(r, 204, "text/plain; charset=utf-8", "", 0);
 	if (st == DB_INVALID)

@@ -1,13 +1,38 @@
 /*
  * jobs: the reply pool's job kinds and their handlers, in one table, and
  * its start and stop around the HTTP server (app.h).
+ *
+ * HANDOFF SWEEP TIMER (issue 6). One small thread, started and stopped
+ * with the pool, calls handoff_sweep_any_org every SWEEP_INTERVAL_S
+ * (human chats idle too long return to the AI). It waits on a condition
+ * variable, so stopping never waits out the interval. Its state is
+ * file-static because there is one pool per process and struct app
+ * stays read-only after start.
  */
 #include "app/app.h"
 
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
 #include "app/log.h"
+#include "chat/handoff.h"
 #include "db/db.h"
 #include "worker/pool.h"
 #include "worker/reply.h"
+
+#define SWEEP_INTERVAL_S	60
+
+static void	*sweep_main(void *);
+
+static struct {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	pthread_t	 thread;
+	bool		 running;
+	bool		 stop;
+	struct db_pool	*db;
+} sweep = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 static const struct worker_handler	 handlers[] = {
 	{ REPLY_JOB_KIND, reply_job_run },
@@ -35,12 +60,61 @@ app_workers_start(struct app *app)
 	}
 	log_info("app", "msg=\"reply pool started\" threads=%d",
 	    app->cfg.workers);
+
+	/* --- the handoff sweep timer (see the file-top comment) --- */
+	pthread_mutex_lock(&sweep.mu);
+	sweep.stop = false;
+	sweep.db = app->db;
+	sweep.running = pthread_create(&sweep.thread, NULL, sweep_main,
+	    NULL) == 0;
+	pthread_mutex_unlock(&sweep.mu);
+	if (!sweep.running)
+		log_warn("app", "msg=\"handoff sweep timer did not start\"");
 	return true;
+}
+
+static void *
+sweep_main(void *arg)
+{
+	struct timespec	 until;
+	struct db	*db;
+	int		 n;
+
+	(void)arg;
+	pthread_mutex_lock(&sweep.mu);
+	while (!sweep.stop) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += SWEEP_INTERVAL_S;
+		while (!sweep.stop && pthread_cond_timedwait(&sweep.cv,
+		    &sweep.mu, &until) == 0)
+			;
+		if (sweep.stop)
+			break;
+		pthread_mutex_unlock(&sweep.mu);
+		n = 0;
+		if ((db = db_acquire(sweep.db)) != NULL) {
+			if (handoff_sweep_any_org(db, &n) != DB_OK)
+				log_warn("app", "msg=\"handoff sweep failed\"");
+			db_release(db);
+		}
+		if (n > 0)
+			log_info("app", "msg=\"handoff sweep\" returned=%d", n);
+		pthread_mutex_lock(&sweep.mu);
+	}
+	pthread_mutex_unlock(&sweep.mu);
+	return NULL;
 }
 
 void
 app_workers_stop(struct app *app)
 {
+	pthread_mutex_lock(&sweep.mu);
+	sweep.stop = true;
+	pthread_cond_broadcast(&sweep.cv);
+	pthread_mutex_unlock(&sweep.mu);
+	if (sweep.running)
+		pthread_join(sweep.thread, NULL);
+	sweep.running = false;
 	worker_pool_stop(app->workers);
 	app->workers = NULL;
 }

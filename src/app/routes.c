@@ -5,6 +5,18 @@
  *
  * Panel writes need R_CSRF; management needs R_ADMIN (owner or admin);
  * the API authenticates with R_BEARER and the token's role.
+ *
+ * Roles (issue 6), enforced here and nowhere else:
+ *   owner   everything, and alone: users, API tokens, the organisation,
+ *           the audit log (R_OWNER);
+ *   admin   agents, knowledge, plugins, channels, providers, models, jobs,
+ *           the /v1 gateway (R_ADMIN: owner or admin);
+ *   member  the dashboard, conversations (read, claim, reply, return,
+ *           close), their own password; through the API only
+ *           GET /api/v1/conversations… (API_R).
+ * Every other /api/v1 route is API_A (reads) or API_W/API_D (writes), so
+ * a member token gets 403 there. The /v1 gateway spends the organisation's
+ * provider credit and lists its models, so it is admin-and-owner too.
  */
 #include "app/app.h"
 
@@ -21,6 +33,7 @@
 #define ADMIN	(R_SESSION | R_ADMIN)
 #define WRITE	(R_SESSION | R_ADMIN | R_FORM | R_CSRF)
 #define API_R	(R_BEARER)
+#define API_A	(R_BEARER | R_ADMIN)
 #define API_W	(R_BEARER | R_ADMIN | R_JSON)
 #define API_D	(R_BEARER | R_ADMIN)
 
@@ -97,6 +110,24 @@ static const struct route routes[] = {
 	{ "POST", "/settings/organization",   panel_org_settings_save,
 	    R_SESSION | R_OWNER | R_FORM | R_CSRF, 16 KiB },
 
+	/* Panel: conversations (members may read, claim, reply, return,
+	 * close: R_SESSION without R_ADMIN) */
+	{ "GET",  "/conversations",           panel_conversations_list, PAGE, 0 },
+	{ "GET",  "/conversations/{id}",      panel_conversation_view, PAGE, 0 },
+	{ "POST", "/conversations/{id}/messages/{mid}/resend", panel_conversation_resend,
+	    R_SESSION | R_FORM | R_CSRF, 16 KiB },
+	{ "GET",  "/conversations/{id}/media/{mid}/{n}", panel_conversation_media, PAGE, 0 },
+	{ "POST", "/conversations/{id}/claim", panel_handoff_claim, R_SESSION | R_FORM | R_CSRF, 16 KiB },
+	{ "POST", "/conversations/{id}/reply", panel_handoff_reply, R_SESSION | R_FORM | R_CSRF, 32 KiB },
+	{ "POST", "/conversations/{id}/return", panel_handoff_return, R_SESSION | R_FORM | R_CSRF, 16 KiB },
+	{ "POST", "/conversations/{id}/close", panel_handoff_close, R_SESSION | R_FORM | R_CSRF, 16 KiB },
+	{ "GET",  "/settings/users",          panel_users_list, R_SESSION | R_OWNER, 0 },
+	{ "POST", "/settings/users",          panel_users_create, R_SESSION | R_OWNER | R_FORM | R_CSRF, 16 KiB },
+	{ "POST", "/settings/users/{id}/role", panel_users_role, R_SESSION | R_OWNER | R_FORM | R_CSRF, 16 KiB },
+	{ "POST", "/settings/users/{id}/deactivate", panel_users_deactivate,
+	    R_SESSION | R_OWNER | R_FORM | R_CSRF, 16 KiB },
+	{ "GET",  "/settings/audit",          panel_audit_list, R_SESSION | R_OWNER, 0 },
+
 	/* Panel: channels and jobs */
 	{ "GET",  "/channels",                panel_channels_list, ADMIN, 0 },
 	{ "GET",  "/channels/new",            panel_channels_new, ADMIN, 0 },
@@ -108,43 +139,46 @@ static const struct route routes[] = {
 	{ "POST", "/jobs/{id}/retry",         panel_jobs_retry, WRITE, 16 KiB },
 
 	/* REST API */
-	{ "GET",    "/api/v1/providers",      api_providers_list, API_R, 0 },
+	{ "GET",    "/api/v1/providers",      api_providers_list, API_A, 0 },
 	{ "POST",   "/api/v1/providers",      api_providers_create, API_W, 32 KiB },
-	{ "GET",    "/api/v1/providers/{id}", api_providers_get, API_R, 0 },
+	{ "GET",    "/api/v1/providers/{id}", api_providers_get, API_A, 0 },
 	{ "PATCH",  "/api/v1/providers/{id}", api_providers_update, API_W, 32 KiB },
 	{ "DELETE", "/api/v1/providers/{id}", api_providers_delete, API_D, 0 },
-	{ "GET",    "/api/v1/models",         api_models_list, API_R, 0 },
+	{ "GET",    "/api/v1/models",         api_models_list, API_A, 0 },
 	{ "POST",   "/api/v1/models",         api_models_create, API_W, 16 KiB },
-	{ "GET",    "/api/v1/models/{id}",    api_models_get, API_R, 0 },
+	{ "GET",    "/api/v1/models/{id}",    api_models_get, API_A, 0 },
 	{ "PATCH",  "/api/v1/models/{id}",    api_models_update, API_W, 16 KiB },
 	{ "DELETE", "/api/v1/models/{id}",    api_models_delete, API_D, 0 },
-	{ "GET",    "/api/v1/agents",         api_agents_list, API_R, 0 },
+	{ "GET",    "/api/v1/agents",         api_agents_list, API_A, 0 },
 	{ "POST",   "/api/v1/agents",         api_agents_create, API_W, 128 KiB },
-	{ "GET",    "/api/v1/agents/{id}",    api_agents_get, API_R, 0 },
+	{ "GET",    "/api/v1/agents/{id}",    api_agents_get, API_A, 0 },
 	{ "PATCH",  "/api/v1/agents/{id}",    api_agents_update, API_W, 128 KiB },
 	{ "DELETE", "/api/v1/agents/{id}",    api_agents_delete, API_D, 0 },
-	{ "GET",    "/api/v1/agents/{id}/plugins", api_agents_plugins_get, API_R, 0 },
+	{ "GET",    "/api/v1/agents/{id}/plugins", api_agents_plugins_get, API_A, 0 },
 	{ "PUT",    "/api/v1/agents/{id}/plugins", api_agents_plugins_put, API_W, 16 KiB },
-	{ "GET",    "/api/v1/agents/{id}/knowledge", api_knowledge_list, API_R, 0 },
+	{ "GET",    "/api/v1/agents/{id}/knowledge", api_knowledge_list, API_A, 0 },
 	{ "POST",   "/api/v1/agents/{id}/knowledge", api_knowledge_create, API_W, 1 MiB },
-	{ "GET",    "/api/v1/agents/{id}/knowledge/{kid}", api_knowledge_get, API_R, 0 },
+	{ "GET",    "/api/v1/agents/{id}/knowledge/{kid}", api_knowledge_get, API_A, 0 },
 	{ "PATCH",  "/api/v1/agents/{id}/knowledge/{kid}", api_knowledge_update, API_W, 1 MiB },
 	{ "DELETE", "/api/v1/agents/{id}/knowledge/{kid}", api_knowledge_delete, API_D, 0 },
-	{ "GET",    "/api/v1/plugins",        api_plugins_list, API_R, 0 },
+	{ "GET",    "/api/v1/plugins",        api_plugins_list, API_A, 0 },
+	{ "GET",    "/api/v1/conversations",  api_conversations_list, API_R, 0 },
+	{ "GET",    "/api/v1/conversations/{id}", api_conversation_get, API_R, 0 },
 	{ "POST",   "/api/v1/agents/{id}/connect-codes", api_connect_codes_create, API_W, 16 KiB },
-	{ "GET",    "/api/v1/agents/{id}/chats", api_agent_chats_list, API_R, 0 },
-	{ "GET",    "/api/v1/channels",       api_channels_list, API_R, 0 },
+	{ "GET",    "/api/v1/agents/{id}/chats", api_agent_chats_list, API_A, 0 },
+	{ "GET",    "/api/v1/channels",       api_channels_list, API_A, 0 },
 	{ "POST",   "/api/v1/channels",       api_channels_create, API_W, 32 KiB },
-	{ "GET",    "/api/v1/channels/{id}",  api_channels_get, API_R, 0 },
+	{ "GET",    "/api/v1/channels/{id}",  api_channels_get, API_A, 0 },
 	{ "PATCH",  "/api/v1/channels/{id}",  api_channels_update, API_W, 32 KiB },
 	{ "DELETE", "/api/v1/channels/{id}",  api_channels_delete, API_D, 0 },
 	{ "POST",   "/api/v1/whatsapp-app",   api_whatsapp_app_create, API_W, 64 KiB },
-	{ "GET",    "/api/v1/whatsapp-app",   api_whatsapp_app_get, API_R, 0 },
+	{ "GET",    "/api/v1/whatsapp-app",   api_whatsapp_app_get, API_A, 0 },
 	{ "PATCH",  "/api/v1/whatsapp-app",   api_whatsapp_app_update, API_W, 64 KiB },
 
 	/* OpenAI-compatible gateway */
-	{ "POST", "/v1/chat/completions",     api_chat_completions, R_BEARER | R_JSON, 1 MiB },
-	{ "GET",  "/v1/models",               api_models_openai, R_BEARER, 0 },
+	{ "POST", "/v1/chat/completions",     api_chat_completions,
+	    R_BEARER | R_ADMIN | R_JSON, 1 MiB },
+	{ "GET",  "/v1/models",               api_models_openai, API_A, 0 },
 };
 
 const struct route	*const app_routes = routes;

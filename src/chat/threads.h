@@ -240,4 +240,54 @@ enum db_status	 chat_thread_reset(struct db *db, int64_t org_id,
 		    int64_t chat_id, int64_t agent_id, int64_t *old_thread_id,
 		    int64_t *new_thread_id) __attribute__((warn_unused_result));
 
+/* --- issue 6: handoff and sessions (chat/handoff.c, worker/reply.c) --- */
+
+/*
+ * chat_outbox_record with the parts' sender set (HANDOFF_SENDER_TEXT for
+ * the handoff text, which chat_outbox_sending_gated lets through while a
+ * person has the chat).
+ */
+enum db_status	 chat_outbox_record_sender(struct db *db, struct arena *a,
+		    int64_t org_id, int64_t reply_to_id, int64_t thread_id,
+		    const char *sender, const char *const *texts, int n,
+		    struct out_part **out, int *n_out)
+		    __attribute__((warn_unused_result));
+/*
+ * The reply job's queued → sending: like chat_outbox_sending, but in the
+ * same statement the chat must be in 'ai' (the handoff text's parts:
+ * 'needs_human' or 'human'). DB_CONFLICT: the part is still queued but
+ * the chat's status refuses it (a person took over); DB_NOT_FOUND: the
+ * part is no longer queued.
+ */
+enum db_status	 chat_outbox_sending_gated(struct db *db, int64_t org_id,
+		    int64_t id) __attribute__((warn_unused_result));
+/* Closes the chat's open thread with close_reason (no-op: none open). */
+enum db_status	 chat_thread_close(struct db *db, int64_t org_id,
+		    int64_t chat_id, const char *close_reason)
+		    __attribute__((warn_unused_result));
+/*
+ * Sessions: closes the chat's open thread (close_reason 'timeout') when
+ * its last message other than message_id (else its start) is older than
+ * its agent's session_timeout_minutes; *expired says so.
+ */
+enum db_status	 chat_thread_expire(struct db *db, int64_t org_id,
+		    int64_t chat_id, int64_t message_id, bool *expired)
+		    __attribute__((warn_unused_result));
+/*
+ * A member's outbound message in the chat (its open thread, if any),
+ * 'queued' with author_user_id; then the outbox transitions apply.
+ * DB_NOT_FOUND: not the org's chat.
+ */
+enum db_status	 chat_outbound_human(struct db *db, int64_t org_id,
+		    int64_t chat_id, int64_t user_id, const char *body,
+		    int64_t *message_id) __attribute__((warn_unused_result));
+/*
+ * A note of Parley's in the chat's timeline: direction 'out', status
+ * 'sent', sender HANDOFF_SENDER_SYSTEM, no provider id and no
+ * reply_to_id, so no sender ever picks it up. Never sent to WhatsApp.
+ */
+enum db_status	 chat_note_add(struct db *db, int64_t org_id,
+		    int64_t chat_id, const char *body)
+		    __attribute__((warn_unused_result));
+
 #endif

@@ -25,7 +25,7 @@
 
 #define APITOKEN_SCHEME		"prl_"
 #define APITOKEN_SCHEME_LEN	4
-#define APITOKEN_PREFIX_LEN	12
+#define APITOKEN_PREFIX_LEN	APITOKEN_PREFIX_MAX
 
 static bool	token_shape_ok(const char *token);
 
@@ -149,6 +149,26 @@ apitoken_revoke(struct db *db, int64_t org_id, int64_t id)
 	    DB_I64(org_id), DB_I64(id), DB_END);
 	if (st == DB_OK && res.n_rows == 0)
 		st = DB_NOT_FOUND;
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+apitoken_prefix(struct db *db, int64_t org_id, int64_t id,
+    char prefix[APITOKEN_PREFIX_MAX + 1])
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	st = db_query(db, &res,
+	    "SELECT prefix FROM api_tokens"
+	    " WHERE org_id = $1 AND id = $2",
+	    DB_I64(org_id), DB_I64(id), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK)
+		str_copy(prefix, db_res_text(&res, 0, 0),
+		    APITOKEN_PREFIX_MAX + 1);
 	db_res_clear(&res);
 	return st;
 }

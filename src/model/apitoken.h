@@ -15,6 +15,7 @@
 struct arena;
 
 #define APITOKEN_LEN	47	/* "prl_" + 43 */
+#define APITOKEN_PREFIX_MAX	12	/* display prefix */
 
 struct api_token {
 	int64_t	 id;
@@ -37,6 +38,11 @@ enum db_status	 apitoken_list(struct db *db, struct arena *a, int64_t org_id,
 		    __attribute__((warn_unused_result));
 /* DB_NOT_FOUND for another org's or an unknown id. */
 enum db_status	 apitoken_revoke(struct db *db, int64_t org_id, int64_t id)
+		    __attribute__((warn_unused_result));
+/* The display prefix of token id in org_id (the audit log's actor);
+ * DB_NOT_FOUND for another org's or an unknown id. */
+enum db_status	 apitoken_prefix(struct db *db, int64_t org_id, int64_t id,
+		    char prefix[APITOKEN_PREFIX_MAX + 1])
 		    __attribute__((warn_unused_result));
 /*
  * Resolves a presented token (any organisation: this is how the org is

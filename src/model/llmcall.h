@@ -50,4 +50,18 @@ enum db_status	 llmcall_list_recent(struct db *db, struct arena *a,
 		    struct llm_call **out, int *n)
 		    __attribute__((warn_unused_result));
 
+/* --- issue 6: conversation review (chat/review.c's timeline) --------- */
+
+#define LLMCALL_MANY_MAX	500
+
+/*
+ * The org's calls among ids (n_ids ≤ LLMCALL_MANY_MAX; more are ignored),
+ * in id order; ids of other orgs or unknown ones are simply absent.
+ * Strings in a.
+ */
+enum db_status	 llmcall_get_many(struct db *db, struct arena *a,
+		    int64_t org_id, const int64_t *ids, int n_ids,
+		    struct llm_call **out, int *n)
+		    __attribute__((warn_unused_result));
+
 #endif

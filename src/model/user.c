@@ -9,6 +9,9 @@
 #include "util/str.h"
 #include "util/utf8.h"
 
+static enum db_status	last_owner_check(struct db *, struct arena *, int64_t,
+			    int64_t, char **, char **, bool *);
+
 bool
 user_role_valid(const char *role)
 {
@@ -193,4 +196,143 @@ user_count_in_org(struct db *db, int64_t org_id, int64_t *n)
 		*n = db_res_i64(&res, 0, 0);
 	db_res_clear(&res);
 	return st;
+}
+
+enum db_status
+user_list_in_org(struct db *db, struct arena *a, int64_t org_id,
+    struct user_row **out, int *n)
+{
+	struct db_res	 res = { 0 };
+	struct user_row	*u;
+	enum db_status	 st;
+
+	*out = NULL;
+	*n = 0;
+	st = db_query(db, &res,
+	    "SELECT u.id, u.email, m.role, u.is_active,"
+	    "       to_char(u.created_at AT TIME ZONE 'UTC',"
+	    "           'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	    "  FROM memberships m JOIN users u ON u.id = m.user_id"
+	    " WHERE m.org_id = $1"
+	    " ORDER BY u.is_active DESC, lower(u.email), u.id",
+	    DB_I64(org_id), DB_END);
+	if (st != DB_OK || res.n_rows == 0)
+		goto out;
+	u = arena_alloc(a, sizeof(*u) * (size_t)res.n_rows);
+	for (int i = 0; i < res.n_rows; i++) {
+		u[i].id = db_res_i64(&res, i, 0);
+		u[i].email = arena_strdup(a, db_res_text(&res, i, 1));
+		u[i].role = arena_strdup(a, db_res_text(&res, i, 2));
+		u[i].is_active = db_res_bool(&res, i, 3);
+		u[i].created_at = arena_strdup(a, db_res_text(&res, i, 4));
+	}
+	*out = u;
+	*n = res.n_rows;
+out:
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+user_create_in_org(struct db *db, int64_t org_id, const char *email,
+    const char *password_hash, const char *role, int64_t *id)
+{
+	enum db_status	 st;
+	bool		 own = false;
+
+	if (!user_role_valid(role))
+		return DB_INVALID;
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		return st;
+	st = user_create(db, email, password_hash, id);
+	if (st == DB_OK)
+		st = user_membership_set(db, org_id, *id, role);
+	return db_tx_leave(db, own, st);
+}
+
+/*
+ * Locks the organisation's owner memberships, reads user_id's role and
+ * activity, and says whether user_id is the last active owner. Inside the
+ * caller's transaction.
+ */
+static enum db_status
+last_owner_check(struct db *db, struct arena *a, int64_t org_id,
+    int64_t user_id, char **email, char **role, bool *is_last_owner)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	st = db_exec(db,
+	    "SELECT 1 FROM memberships"
+	    " WHERE org_id = $1 AND role = 'owner'"
+	    " FOR UPDATE",
+	    DB_I64(org_id), DB_END);
+	if (st != DB_OK)
+		return st;
+	st = db_query(db, &res,
+	    "SELECT u.email, m.role,"
+	    "       m.role = 'owner' AND u.is_active AND NOT EXISTS ("
+	    "           SELECT 1 FROM memberships o"
+	    "             JOIN users ou ON ou.id = o.user_id"
+	    "            WHERE o.org_id = $1 AND o.role = 'owner'"
+	    "              AND ou.is_active AND o.user_id <> $2)"
+	    "  FROM memberships m JOIN users u ON u.id = m.user_id"
+	    " WHERE m.org_id = $1 AND m.user_id = $2",
+	    DB_I64(org_id), DB_I64(user_id), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK) {
+		*email = arena_strdup(a, db_res_text(&res, 0, 0));
+		*role = arena_strdup(a, db_res_text(&res, 0, 1));
+		*is_last_owner = db_res_bool(&res, 0, 2);
+	}
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+user_role_change(struct db *db, struct arena *a, int64_t org_id,
+    int64_t user_id, const char *role, char **email)
+{
+	enum db_status	 st;
+	char		*old = NULL;
+	bool		 own = false, last = false;
+
+	if (!user_role_valid(role))
+		return DB_INVALID;
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		return st;
+	st = last_owner_check(db, a, org_id, user_id, email, &old, &last);
+	if (st == DB_OK && last && strcmp(role, "owner") != 0)
+		st = DB_CONFLICT;
+	if (st == DB_OK)
+		st = db_exec(db,
+		    "UPDATE memberships SET role = $3"
+		    " WHERE org_id = $1 AND user_id = $2",
+		    DB_I64(org_id), DB_I64(user_id), DB_TEXT(role), DB_END);
+	return db_tx_leave(db, own, st);
+}
+
+enum db_status
+user_deactivate(struct db *db, struct arena *a, int64_t org_id,
+    int64_t user_id, char **email)
+{
+	enum db_status	 st;
+	char		*role = NULL;
+	bool		 own = false, last = false;
+
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		return st;
+	st = last_owner_check(db, a, org_id, user_id, email, &role, &last);
+	if (st == DB_OK && last)
+		st = DB_CONFLICT;
+	/* The user is global, its membership names org_id: only a member
+	 * of the caller's organisation is reached. */
+	if (st == DB_OK)
+		st = db_exec(db,
+		    "UPDATE users SET is_active = false"
+		    " WHERE id = $2 AND EXISTS (SELECT 1 FROM memberships"
+		    "     WHERE org_id = $1 AND user_id = $2)",
+		    DB_I64(org_id), DB_I64(user_id), DB_END);
+	return db_tx_leave(db, own, st);
 }

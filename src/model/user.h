@@ -64,6 +64,46 @@ enum db_status	 user_set_hash(struct db *db, int64_t user_id,
 enum db_status	 user_count_in_org(struct db *db, int64_t org_id, int64_t *n)
 		    __attribute__((warn_unused_result));
 
+/* A user of an organisation, for Settings → Users. */
+struct user_row {
+	int64_t	 id;
+	char	*email;
+	char	*role;
+	bool	 is_active;
+	char	*created_at;		/* RFC 3339 UTC */
+};
+
+/* Every user of org_id, active first, then by email (arena). */
+enum db_status	 user_list_in_org(struct db *db, struct arena *a,
+		    int64_t org_id, struct user_row **out, int *n)
+		    __attribute__((warn_unused_result));
+/*
+ * Creates a user with this hash and gives it role in org_id, in one
+ * transaction. DB_CONFLICT when the email is taken (in any organisation),
+ * DB_INVALID for a bad role.
+ */
+enum db_status	 user_create_in_org(struct db *db, int64_t org_id,
+		    const char *email, const char *password_hash,
+		    const char *role, int64_t *id)
+		    __attribute__((warn_unused_result));
+/*
+ * Changes user_id's role in org_id (*email receives its email, arena).
+ * DB_NOT_FOUND: not a member; DB_CONFLICT: it is the organisation's last
+ * active owner and would stop being one. Owner rows are locked first, so
+ * two owners demoting each other at once cannot leave none.
+ */
+enum db_status	 user_role_change(struct db *db, struct arena *a,
+		    int64_t org_id, int64_t user_id, const char *role,
+		    char **email) __attribute__((warn_unused_result));
+/*
+ * Deactivates user_id (a member of org_id): it can no longer sign in.
+ * Ending its sessions is the caller's (http/session.c owns them). Same
+ * statuses as user_role_change.
+ */
+enum db_status	 user_deactivate(struct db *db, struct arena *a,
+		    int64_t org_id, int64_t user_id, char **email)
+		    __attribute__((warn_unused_result));
+
 struct user_principal {
 	char	*email;
 	char	*org_name;

@@ -37,6 +37,7 @@
 #include "http/req.h"
 #include "http/resp.h"
 #include "model/agent.h"
+#include "model/audit.h"
 #include "model/fielderr.h"
 #include "model/knowledge.h"
 #include "model/llmcall.h"
@@ -658,6 +659,7 @@ panel_agents_create(struct req *r)
 	st = agent_create(r->db, r->org_id, &in, &errs, &id);
 	switch (st) {
 	case DB_OK:
+		audit(r, "agent.created", "agent", id, in.name);
 		return resp_see_other(r, arena_printf(r->arena, "/agents/%lld",
 		    (long long)id), "Agent created.");
 	case DB_INVALID:
@@ -699,6 +701,7 @@ panel_agents_update(struct req *r)
 	st = agent_update(r->db, r->org_id, id, &in, &errs);
 	switch (st) {
 	case DB_OK:
+		audit(r, "agent.updated", "agent", id, in.name);
 		return resp_see_other(r, arena_printf(r->arena, "/agents/%lld",
 		    (long long)id), "Agent saved.");
 	case DB_NOT_FOUND:
@@ -745,6 +748,7 @@ panel_agents_delete(struct req *r)
 	st = agent_delete(r->db, r->org_id, id);
 	switch (st) {
 	case DB_OK:
+		audit(r, "agent.deleted", "agent", id, g.name);
 		return resp_see_other(r, "/agents", arena_printf(r->arena,
 		    "Agent \"%s\" deleted.", g.name));
 	case DB_NOT_FOUND:
@@ -788,6 +792,9 @@ panel_agents_plugins(struct req *r)
 	st = agent_set_plugins(r->db, r->org_id, id, ids, n);
 	switch (st) {
 	case DB_OK:
+		if (audit_toggles(r->arena, g.plugins, g.n_plugins, ids, n))
+			audit(r, "plugin.toggled", "agent", id, audit_toggles(
+			    r->arena, g.plugins, g.n_plugins, ids, n));
 		return resp_see_other(r, arena_printf(r->arena,
 		    "/agents/%lld#plugins", (long long)id), "Plugins saved.");
 	case DB_NOT_FOUND:

@@ -22,6 +22,7 @@
 #include "http/req.h"
 #include "http/resp.h"
 #include "http/session.h"
+#include "model/audit.h"
 #include "model/throttle.h"
 #include "model/user.h"
 #include "util/arena.h"
@@ -118,6 +119,11 @@ panel_auth_login(struct req *r)
 		return resp_unavailable(r);
 	if (!ok) {
 		log_info("auth", "msg=\"sign-in failed\" ip=%s", ip);
+		/* Only a known account's failure: an unknown email typed
+		 * is not recorded (it may be a password in the wrong box). */
+		if (st == DB_OK)
+			audit_as(r, org_id, user_id, email, "login.failure",
+			    "user", user_id, "wrong password");
 		return login_page(r, 401, email, next, BAD_LOGIN);
 	}
 	if (password_needs_rehash(hash)) {
@@ -135,6 +141,8 @@ panel_auth_login(struct req *r)
 	cookie_set(r, COOKIE_SESSION, token, -1);
 	log_info("auth", "msg=\"signed in\" user=%lld ip=%s",
 	    (long long)user_id, ip);
+	audit_as(r, org_id, user_id, email, "login.success", "user", user_id,
+	    NULL);
 	return resp_see_other(r, safe_next(next), NULL);
 }
 

@@ -33,6 +33,7 @@
 #include "http/req.h"
 #include "http/resp.h"
 #include "model/agent.h"
+#include "model/audit.h"
 #include "model/channel.h"
 #include "model/fielderr.h"
 #include "util/arena.h"
@@ -94,6 +95,8 @@ static int		 channel_form_page(struct req *, int,
 static void		 input_read(struct req *, const char *,
 			    struct channel_input *);
 static bool		 secrets_typed(struct req *);
+static const char	*credential_names(struct arena *,
+			    const struct channel_input *);
 static bool		 confirmed(struct req *);
 static const char	*short_time(struct arena *, const char *);
 
@@ -413,6 +416,32 @@ input_read(struct req *r, const char *kind, struct channel_input *in)
 
 /* --- channels ---------------------------------------------------------- */
 
+/* The names of the credentials in, comma-separated (never their values),
+ * or NULL when none was sent: the audit log's detail. */
+static const char *
+credential_names(struct arena *a, const struct channel_input *in)
+{
+	const struct {
+		const char	*name;
+		const char	*value;
+	} f[] = {
+		{ "twilio_account_sid", in->twilio_account_sid },
+		{ "twilio_auth_token", in->twilio_auth_token },
+		{ "meta_access_token", in->meta_access_token },
+		{ "meta_app_secret", in->meta_app_secret },
+		{ "meta_verify_token", in->meta_verify_token },
+		{ "kapso_api_key", in->kapso_api_key },
+		{ "kapso_webhook_secret", in->kapso_webhook_secret },
+	};
+	const char	*out = NULL;
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (f[i].value != NULL && f[i].value[0] != '\0')
+			out = out == NULL ? f[i].name : arena_printf(a,
+			    "%s, %s", out, f[i].name);
+	return out;
+}
+
 int
 panel_channels_list(struct req *r)
 {
@@ -475,6 +504,9 @@ panel_channels_create(struct req *r)
 	case DB_OK:
 		log_info("panel", "msg=\"channel created\" channel=%lld "
 		    "kind=%s", (long long)id, kind);
+		if (credential_names(r->arena, &in) != NULL)
+			audit(r, "channel.credentials_changed", "channel", id,
+			    credential_names(r->arena, &in));
 		return resp_see_other(r, arena_printf(r->arena,
 		    "/channels/%lld", (long long)id), "Channel added. Paste the "
 		    "webhook URLs below into the provider's console.");
@@ -536,6 +568,9 @@ panel_channels_update(struct req *r)
 	case DB_OK:
 		log_info("panel", "msg=\"channel saved\" channel=%lld",
 		    (long long)id);
+		if (credential_names(r->arena, &in) != NULL)
+			audit(r, "channel.credentials_changed", "channel", id,
+			    credential_names(r->arena, &in));
 		return resp_see_other(r, arena_printf(r->arena,
 		    "/channels/%lld", (long long)id), "Channel saved.");
 	case DB_INVALID:
@@ -595,6 +630,7 @@ panel_channels_delete(struct req *r)
 	case DB_OK:
 		log_info("panel", "msg=\"channel deleted\" channel=%lld",
 		    (long long)id);
+		audit(r, "channel.deleted", "channel", id, c.name);
 		return resp_see_other(r, "/channels", arena_printf(r->arena,
 		    "Channel \"%s\" deleted.", c.name));
 	case DB_NOT_FOUND:

@@ -35,6 +35,7 @@
 #include "http/req.h"
 #include "http/resp.h"
 #include "model/agent.h"
+#include "model/audit.h"
 #include "model/channel.h"
 #include "util/arena.h"
 #include "util/buf.h"
@@ -301,6 +302,8 @@ panel_connect_generate(struct req *r)
 	case DB_OK:
 		log_info("panel", "msg=\"connect code created\" agent=%" PRId64
 		    " channel=%" PRId64, id, channel_id);
+		audit(r, "connect.code_created", "agent", id, arena_printf(
+		    r->arena, "channel %" PRId64, channel_id));
 		return resp_see_other(r, arena_printf(r->arena, "/agents/%"
 		    PRId64 "/integrations", id), arena_printf(r->arena,
 		    "Connect code %s created. It works once, for %d minutes.",
@@ -340,6 +343,8 @@ panel_connect_unlink(struct req *r)
 	case DB_OK:
 		log_info("panel", "msg=\"chat unlinked\" agent=%" PRId64
 		    " chat=%" PRId64, id, chat_id);
+		audit(r, "chat.unlinked", "chat", chat_id, arena_printf(
+		    r->arena, "agent %" PRId64, id));
 		return resp_see_other(r, arena_printf(r->arena, "/agents/%"
 		    PRId64 "/integrations", id), "Chat unlinked. Its next "
 		    "message gets the channel's default agent, if any.");

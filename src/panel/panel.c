@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "chat/handoff.h"
+#include "db/db.h"
 #include "http/csrf.h"
 #include "http/req.h"
 #include "model/user.h"
@@ -13,22 +15,37 @@
 #include "util/str.h"
 
 /*
- * The areas of the panel. An area whose pages are not built yet is shown
- * in the navigation as coming, not as a link to a page that is not there.
+ * The areas of the panel, each with the least role that may use it (the
+ * route table enforces it; the navigation only hides what would be a 403).
+ * An area whose pages are not built yet is shown as coming, not as a link.
  */
 static const struct {
 	const char	*label;
 	const char	*href;
 	bool		 ready;
+	int		 min_rank;	/* role_rank() */
 } areas[] = {
-	{ "Dashboard", "/", true },
-	{ "Agents", "/agents", true },
-	{ "Channels", "/channels", true },
-	{ "Conversations", "/conversations", false },
-	{ "Jobs", "/jobs", true },
-	{ "Plugins", "/plugins", true },
-	{ "Settings", "/settings", true },
+	{ "Dashboard", "/", true, 1 },
+	{ "Agents", "/agents", true, 2 },
+	{ "Channels", "/channels", true, 2 },
+	{ "Conversations", "/conversations", true, 1 },
+	{ "Jobs", "/jobs", true, 2 },
+	{ "Plugins", "/plugins", true, 2 },
+	{ "Settings", "/settings", true, 1 },
 };
+
+static int	role_rank(const char *);
+
+/* member 1, admin 2, owner 3; anything else 0. */
+static int
+role_rank(const char *role)
+{
+	if (str_eq(role, "owner"))
+		return 3;
+	if (str_eq(role, "admin"))
+		return 2;
+	return str_eq(role, "member") ? 1 : 0;
+}
 
 static bool	is_active(const char *, const char *);
 
@@ -47,6 +64,8 @@ void
 panel_decorate(struct req *r, cJSON *ctx)
 {
 	cJSON	*nav, *item, *user;
+	int64_t	 waiting = 0;
+	int	 rank;
 
 	cJSON_AddStringToObject(ctx, "csrf", csrf_token(r));
 	cJSON_AddStringToObject(ctx, "version", PARLEY_VERSION);
@@ -54,13 +73,25 @@ panel_decorate(struct req *r, cJSON *ctx)
 		return;
 	cJSON_AddTrueToObject(ctx, "signed_in");
 	nav = cJSON_AddArrayToObject(ctx, "nav");
+	rank = role_rank(r->session->role);
+	cJSON_AddBoolToObject(ctx, "is_admin", rank >= 2);
+	cJSON_AddBoolToObject(ctx, "is_owner", rank >= 3);
 	for (size_t i = 0; i < sizeof(areas) / sizeof(areas[0]); i++) {
+		if (rank < areas[i].min_rank)
+			continue;
 		item = cJSON_CreateObject();
 		cJSON_AddStringToObject(item, "label", areas[i].label);
 		cJSON_AddStringToObject(item, "href", areas[i].href);
 		cJSON_AddBoolToObject(item, "ready", areas[i].ready);
 		cJSON_AddBoolToObject(item, "active",
 		    is_active(r->path, areas[i].href));
+		/* The inbox: chats waiting for a person (one indexed count). */
+		if (strcmp(areas[i].href, "/conversations") == 0 &&
+		    req_db(r) != NULL &&
+		    handoff_count_waiting(r->db, r->session->org_id,
+		    &waiting) == DB_OK && waiting > 0)
+			cJSON_AddNumberToObject(item, "badge",
+			    (double)waiting);
 		cJSON_AddItemToArray(nav, item);
 	}
 	user = cJSON_AddObjectToObject(ctx, "user");

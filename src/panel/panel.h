@@ -95,4 +95,23 @@ int	 panel_connect_unlink(struct req *r);	/* POST …/chats/{chat}/unlink */
 int	 panel_org_settings_form(struct req *r);	/* GET /settings/organization */
 int	 panel_org_settings_save(struct req *r);	/* POST */
 
+/* conversations.c: list, inbox, timeline, media, resend */
+int	 panel_conversations_list(struct req *r);	/* GET /conversations */
+int	 panel_conversation_view(struct req *r);	/* GET /conversations/{id} */
+int	 panel_conversation_resend(struct req *r);	/* POST …/messages/{mid}/resend */
+int	 panel_conversation_media(struct req *r);	/* GET …/media/{mid}/{n} */
+
+/* handoff.c: human takeover */
+int	 panel_handoff_claim(struct req *r);		/* POST …/claim */
+int	 panel_handoff_reply(struct req *r);		/* POST …/reply */
+int	 panel_handoff_return(struct req *r);	/* POST …/return */
+int	 panel_handoff_close(struct req *r);		/* POST …/close */
+
+/* users.c: Users (owners) and the audit log */
+int	 panel_users_list(struct req *r);		/* GET /settings/users */
+int	 panel_users_create(struct req *r);		/* POST /settings/users */
+int	 panel_users_role(struct req *r);		/* POST …/{id}/role */
+int	 panel_users_deactivate(struct req *r);	/* POST …/{id}/deactivate */
+int	 panel_audit_list(struct req *r);		/* GET /settings/audit */
+
 #endif

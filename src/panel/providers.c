@@ -29,6 +29,7 @@
 #include "llm/client.h"
 #include "model/fielderr.h"
 #include "model/orgmodel.h"
+#include "model/audit.h"
 #include "model/provider.h"
 #include "util/arena.h"
 #include "util/buf.h"
@@ -49,6 +50,7 @@ static bool	 confirmed(struct req *);
 static int	 confirm_page(struct req *, const char *, const char *,
 		    const char *, const char *);
 static void	 test_result(struct req *, int64_t, cJSON *);
+static void	 audit_key(struct req *, int64_t, bool);
 static int	 model_form_page(struct req *, int, const struct org_model *,
 		    const struct org_model_input *,
 		    const struct field_errors *, cJSON *);
@@ -179,6 +181,22 @@ provider_input_read(struct req *r, struct provider_input *in)
 	in->clear_key = form_get_bool(r->form, "remove_key");
 }
 
+/* Audits a provider key change with the stored masked hint at most. */
+static void
+audit_key(struct req *r, int64_t id, bool removed)
+{
+	struct provider	 p;
+
+	if (removed) {
+		audit(r, "provider.key_changed", "provider", id, "key removed");
+		return;
+	}
+	if (provider_get(r->db, r->arena, r->org_id, id, &p) != DB_OK)
+		p.api_key_hint = "";
+	audit(r, "provider.key_changed", "provider", id,
+	    arena_printf(r->arena, "key set (%s)", p.api_key_hint));
+}
+
 int
 panel_providers_new(struct req *r)
 {
@@ -202,6 +220,8 @@ panel_providers_create(struct req *r)
 	case DB_OK:
 		log_info("panel", "msg=\"provider created\" provider=%lld",
 		    (long long)id);
+		if (in.api_key[0] != '\0')
+			audit_key(r, id, false);
 		return resp_see_other(r, arena_printf(r->arena,
 		    "/settings/providers/%lld", (long long)id),
 		    "Provider added.");
@@ -244,6 +264,8 @@ panel_providers_update(struct req *r)
 		return resp_unavailable(r);
 	provider_input_read(r, &in);
 	st = provider_update(r->db, r->app->key, r->org_id, id, &in, &errs);
+	if (st == DB_OK && (in.api_key[0] != '\0' || in.clear_key))
+		audit_key(r, id, in.api_key[0] == '\0');
 	if (st == DB_OK)
 		return resp_see_other(r, arena_printf(r->arena,
 		    "/settings/providers/%lld", (long long)id),
@@ -292,6 +314,7 @@ panel_providers_delete(struct req *r)
 	case DB_OK:
 		log_info("panel", "msg=\"provider deleted\" provider=%lld",
 		    (long long)id);
+		audit(r, "provider.deleted", "provider", id, p.name);
 		return resp_see_other(r, "/settings/providers",
 		    arena_printf(r->arena, "Provider \"%s\" deleted.", p.name));
 	case DB_NOT_FOUND:

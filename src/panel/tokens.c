@@ -20,6 +20,7 @@
 #include "http/req.h"
 #include "http/resp.h"
 #include "model/apitoken.h"
+#include "model/audit.h"
 #include "model/user.h"
 #include "util/arena.h"
 #include "util/str.h"
@@ -60,8 +61,9 @@ add_role_options(cJSON *ctx, const char *selected)
 
 		cJSON_AddStringToObject(o, "value", roles[i]);
 		cJSON_AddStringToObject(o, "label", str_eq(roles[i], "admin") ?
-		    "admin: manage agents, models and providers" :
-		    str_eq(roles[i], "member") ? "member: read only" :
+		    "admin: manage agents, channels, models, providers; the "
+		    "/v1 gateway" : str_eq(roles[i], "member") ?
+		    "member: read conversations only" :
 		    "owner: everything");
 		cJSON_AddBoolToObject(o, "selected", str_eq(roles[i], selected));
 		cJSON_AddItemToArray(arr, o);
@@ -173,6 +175,8 @@ panel_tokens_create(struct req *r)
 	}
 	log_info("auth", "msg=\"api token created\" token=%lld role=%s "
 	    "user=%lld", (long long)id, role, (long long)r->session->user_id);
+	audit(r, "token.created", "api_token", id, arena_printf(r->arena,
+	    "%s (%s)", name, role));
 	/* A fresh form below the new token, not the one just sent. */
 	cJSON_ReplaceItemInObjectCaseSensitive(ctx, "form_name",
 	    cJSON_CreateString(""));
@@ -200,6 +204,7 @@ panel_tokens_revoke(struct req *r)
 		return resp_unavailable(r);
 	log_info("auth", "msg=\"api token revoked\" token=%lld user=%lld",
 	    (long long)id, (long long)r->session->user_id);
+	audit(r, "token.revoked", "api_token", id, NULL);
 	return resp_see_other(r, "/settings/tokens", "Token revoked. "
 	    "Programs using it are refused from now on.");
 }

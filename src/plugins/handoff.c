@@ -4,12 +4,16 @@
  * model asked for one, or the offline model found no answer. The gateway
  * ties each handoff to the llm_calls row of its call once that row exists
  * (handoff_set_llm_call), using the id reported in the tool's result.
+ * In a WhatsApp chat (ctx->chat_id) it also moves the chat to
+ * needs_human (chat/handoff.h), so the agent stops answering it; the
+ * reply job then sends the handoff text.
  */
 #include "plugins/tools.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/handoff.h"
 #include "db/db.h"
 #include "util/utf8.h"
 #include "util/xmalloc.h"
@@ -90,7 +94,7 @@ handoff_invoke(struct plugin_ctx *ctx, const cJSON *args, char **result)
 	cJSON		*out = NULL;
 	char		*reason = NULL;
 	int64_t		 id = 0;
-	bool		 ok = false;
+	bool		 ok = false, changed = false;
 
 	if (rv != NULL && !cJSON_IsNull(rv) && !cJSON_IsString(rv)) {
 		*result = xstrdup("reason must be a string.");
@@ -100,6 +104,13 @@ handoff_invoke(struct plugin_ctx *ctx, const cJSON *args, char **result)
 	if ((db = db_acquire(ctx->pool)) == NULL ||
 	    handoff_create(db, ctx->org_id, ctx->agent_id, reason,
 	    ctx->contact, &id) != DB_OK) {
+		*result = xstrdup("Could not reach the team right now.");
+		goto out;
+	}
+	/* A WhatsApp chat stops being answered by the agent. */
+	if (ctx->chat_id != 0 && handoff_request(db, ctx->org_id,
+	    ctx->chat_id, reason[0] != '\0' ? reason : HANDOFF_REASON_MODEL,
+	    &changed) != DB_OK) {
 		*result = xstrdup("Could not reach the team right now.");
 		goto out;
 	}

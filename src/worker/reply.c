@@ -61,6 +61,23 @@
  * typing indicator when they have one. Both are best effort: a failure
  * is logged at debug level and never holds up the reply.
  *
+ * HANDOFF (chat/handoff.h). The job answers only chats in 'ai': a chat
+ * that needs a person or is with one keeps its messages (stored at
+ * ingest, shown in the timeline) and the job ends silently; a closed chat
+ * is reopened as 'ai'. Before the model a message matching one of the
+ * agent's escalation keywords hands off; after it, a handoff.request
+ * call (the model's, or the offline model's "I don't know") has already
+ * moved the chat, and N upstream failures in a row do. Each of those
+ * sends TEXT_HANDOFF instead of an answer, recorded with sender
+ * "handoff". A person can take the chat while the model thinks, so the
+ * status is re-checked in the very UPDATE that takes each part for
+ * sending (chat_outbox_sending_gated): an answer part needs 'ai', a
+ * handoff part needs needs_human|human. A part that loses is marked
+ * failed "handoff: a person took over" and never sent.
+ *
+ * SESSIONS. A chat idle longer than its agent's session_timeout_minutes
+ * starts a new thread with its next message (before the history is read).
+ *
  * Known limit: a connect code redeemed by a run whose reply could then
  * not be recorded (database lost in between) is used; the retry answers
  * TEXT_INVALID_CODE. The link itself holds.
@@ -81,11 +98,13 @@
 #include "channels/split.h"
 #include "chat/commands.h"
 #include "chat/connect.h"
+#include "chat/handoff.h"
 #include "chat/texts.h"
 #include "chat/threads.h"
 #include "db/db.h"
 #include "llm/gateway.h"
 #include "model/agent.h"
+#include "model/audit.h"
 #include "model/channel.h"
 #include "model/org.h"
 #include "util/arena.h"
@@ -122,6 +141,8 @@ struct reply_run {
 	bool				 resumed;	/* parts existed */
 	bool				 busy_taken;
 	bool				 indicated;	/* ⏳ or typing sent */
+	const char			*part_sender;	/* record()'s, NULL:
+							   an answer */
 };
 
 static bool		 payload_id(const char *, int64_t *);
@@ -140,6 +161,8 @@ static enum job_result	 do_welcome(struct reply_run *);
 static enum job_result	 do_reset(struct reply_run *);
 static enum job_result	 do_ignore(struct reply_run *);
 static enum job_result	 do_answer(struct reply_run *);
+static enum job_result	 gate(struct reply_run *);
+static enum job_result	 say_handoff(struct reply_run *);
 static int		 busy_lease_s(const struct reply_run *);
 static void		 release_busy(struct reply_run *, int64_t);
 static enum db_status	 ensure_creds(struct reply_run *);
@@ -174,6 +197,9 @@ reply_job_run(struct worker_ctx *w, const struct job *job, char *err,
 	run.resumed = run.n_parts > 0;
 	if (run.resumed && run.route.action == ROUTE_ANSWER)
 		release_busy(&run, run.subj.thread_id);
+	if (!run.resumed && ((res = gate(&run)) != JOB_DONE ||
+	    run.subj.message_id == 0))
+		goto out;
 	if (!run.resumed && (res = act(&run)) != JOB_DONE)
 		goto out;
 	if (run.subj.message_id != 0)
@@ -389,6 +415,9 @@ do_connect(struct reply_run *run)
 	    run->subj.chat_id, (int)oc, agent_id, old_id);
 	switch (oc) {
 	case CONNECT_LINKED:
+		audit_db(run->db, org_id, 0, "system", "connect.code_used",
+		    "chat", run->subj.chat_id, arena_printf(run->a,
+		    "agent %" PRId64, agent_id));
 		break;
 	case CONNECT_LOCKED:
 		v.minutes = minutes > 0 ? minutes : 1;
@@ -489,16 +518,39 @@ do_answer(struct reply_run *run)
 	struct text_vars	 v;
 	enum db_status		 st;
 	enum job_result		 jr;
-	bool			 taken = false;
+	bool			 taken = false, expired = false;
+	bool			 changed = false;
 	int64_t			 org_id = run->job->org_id;
 
 	if (!connect_db(run))
 		return fail(run, JOB_RETRY, "The database is unavailable.");
+	/* Sessions: an idle chat's next message starts a new thread. */
+	st = chat_thread_expire(run->db, org_id, run->subj.chat_id,
+	    run->subj.message_id, &expired);
+	if (st != DB_OK)
+		return fail(run, JOB_RETRY, "The thread could not be checked "
+		    "(%s).", db_status_str(st));
+	if (expired)
+		log_info("reply", "msg=\"session timed out, new thread\" "
+		    "org=%" PRId64 " chat=%" PRId64, org_id, run->subj.chat_id);
 	st = chat_thread_for(run->db, org_id, run->subj.chat_id,
 	    run->subj.agent_id, run->subj.message_id, &run->thread_id);
 	if (st != DB_OK)
 		return fail(run, JOB_RETRY, "The thread could not be opened "
 		    "(%s).", db_status_str(st));
+	if (handoff_keyword_match(run->subj.body,
+	    (const char *const *)run->agent.escalation_keywords,
+	    run->agent.n_escalation)) {
+		st = handoff_request(run->db, org_id, run->subj.chat_id,
+		    HANDOFF_REASON_KEYWORD, &changed);
+		if (st != DB_OK)
+			return fail(run, JOB_RETRY, "The handoff could not be "
+			    "recorded (%s).", db_status_str(st));
+		if (changed)
+			return say_handoff(run);
+		run->subj.message_id = 0;	/* a person has it already */
+		return JOB_DONE;
+	}
 	st = chat_thread_take(run->db, org_id, run->thread_id, run->job->id,
 	    busy_lease_s(run), &taken);
 	if (st != DB_OK)
@@ -518,6 +570,59 @@ do_answer(struct reply_run *run)
 	if (jr != JOB_RETRY)
 		release_busy(run, run->thread_id);
 	return jr;
+}
+
+/*
+ * The chat's handoff status decides before any route: 'ai' goes on, a
+ * closed chat reopens as 'ai', needs_human and human end the job
+ * silently (the message is stored and shown; nothing is sent).
+ */
+static enum job_result
+gate(struct reply_run *run)
+{
+	char		 status[16];
+	enum db_status	 st;
+	bool		 reopened = false;
+	int64_t		 org_id = run->job->org_id;
+
+	if (!connect_db(run))
+		return fail(run, JOB_RETRY, "The database is unavailable.");
+	st = handoff_status(run->db, org_id, run->subj.chat_id, status);
+	if (st == DB_NOT_FOUND) {
+		run->subj.message_id = 0;
+		return JOB_DONE;
+	}
+	if (st != DB_OK)
+		return fail(run, JOB_RETRY, "The database is unavailable.");
+	if (str_eq(status, "closed")) {
+		st = handoff_reopen(run->db, org_id, run->subj.chat_id,
+		    &reopened);
+		if (st != DB_OK)
+			return fail(run, JOB_RETRY, "The chat could not be "
+			    "reopened (%s).", db_status_str(st));
+		log_info("reply", "msg=\"closed chat reopened\" org=%" PRId64
+		    " chat=%" PRId64, org_id, run->subj.chat_id);
+		return JOB_DONE;
+	}
+	if (str_eq(status, "ai"))
+		return JOB_DONE;
+	log_info("reply", "msg=\"a person has the chat, not answered\" "
+	    "org=%" PRId64 " chat=%" PRId64 " message=%" PRId64 " status=%s",
+	    org_id, run->subj.chat_id, run->subj.message_id, status);
+	run->subj.message_id = 0;
+	return JOB_DONE;
+}
+
+/* TEXT_HANDOFF (the agent's or the default), as handoff parts. */
+static enum job_result
+say_handoff(struct reply_run *run)
+{
+	struct text_vars	 v;
+
+	memset(&v, 0, sizeof(v));
+	v.agent = run->agent.name;
+	run->part_sender = HANDOFF_SENDER_TEXT;
+	return say(run, TEXT_HANDOFF, run->agent.texts, &v);
 }
 
 /*
@@ -674,9 +779,19 @@ answer(struct reply_run *run)
 	gateway_complete(&gr, &res);
 	cJSON_Delete(messages);
 
+	/* A success ends a run of upstream failures (best effort). */
+	if (res.err == GW_OK && connect_db(run) &&
+	    handoff_gateway_ok(run->db, run->job->org_id,
+	    run->subj.chat_id) != DB_OK)
+		log_debug("reply", "msg=\"failure count not reset\" "
+		    "org=%" PRId64 " chat=%" PRId64, run->job->org_id,
+		    run->subj.chat_id);
 	if (res.err != GW_OK)
 		jr = map_gateway(run, &res);
-	else if (res.content == NULL || res.content[0] == '\0') {
+	else if (res.handoff) {
+		/* handoff.request moved the chat; its text, not the answer. */
+		jr = say_handoff(run);
+	} else if (res.content == NULL || res.content[0] == '\0') {
 		log_info("reply", "msg=\"the model answered nothing\" "
 		    "org=%" PRId64 " message=%" PRId64 " handoff=%d",
 		    run->job->org_id, run->subj.message_id, res.handoff);
@@ -693,9 +808,22 @@ answer(struct reply_run *run)
 static enum job_result
 map_gateway(struct reply_run *run, const struct gateway_result *res)
 {
+	enum db_status	 st;
+	bool		 handed_off = false;
+
 	switch (res->err) {
 	case GW_UPSTREAM:
 	case GW_TIMEOUT:
+		/* N failures in a row for this chat: a person takes over. */
+		if (!connect_db(run))
+			return fail(run, JOB_RETRY, "The model call failed: %s",
+			    res->error);
+		st = handoff_gateway_failed(run->db, run->job->org_id,
+		    run->subj.chat_id, &handed_off);
+		if (st == DB_OK && handed_off)
+			return say_handoff(run);
+		return fail(run, JOB_RETRY, "The model call failed: %s",
+		    res->error);
 	case GW_UNAVAILABLE:
 		return fail(run, JOB_RETRY, "The model call failed: %s",
 		    res->error);
@@ -729,9 +857,15 @@ record(struct reply_run *run, const char *content, int64_t llm_call_id)
 		return JOB_DONE;
 	if (!connect_db(run))
 		return fail(run, JOB_RETRY, "The database is unavailable.");
-	st = chat_outbox_record(run->db, run->a, run->job->org_id,
-	    run->subj.message_id, run->thread_id, llm_call_id, texts, (int)n,
-	    &run->parts, &run->n_parts);
+	if (run->part_sender != NULL)
+		st = chat_outbox_record_sender(run->db, run->a,
+		    run->job->org_id, run->subj.message_id, run->thread_id,
+		    run->part_sender, texts, (int)n, &run->parts,
+		    &run->n_parts);
+	else
+		st = chat_outbox_record(run->db, run->a, run->job->org_id,
+		    run->subj.message_id, run->thread_id, llm_call_id, texts,
+		    (int)n, &run->parts, &run->n_parts);
 	if (st != DB_OK)
 		return fail(run, JOB_RETRY, "The answer could not be recorded "
 		    "(%s).", db_status_str(st));
@@ -804,7 +938,18 @@ send_part(struct reply_run *run, struct out_part *p, bool *failed)
 		return fail(run, JOB_RETRY, "The job's lease was lost.");
 	if (!connect_db(run))
 		return fail(run, JOB_RETRY, "The database is unavailable.");
-	st = chat_outbox_sending(run->db, org_id, p->id);
+	st = chat_outbox_sending_gated(run->db, org_id, p->id);
+	if (st == DB_CONFLICT) {
+		log_info("reply", "msg=\"part dropped: a person took over\" "
+		    "org=%" PRId64 " part=%" PRId64, org_id, p->id);
+		st = chat_outbox_failed(run->db, org_id, p->id, NULL,
+		    HANDOFF_DROPPED_TEXT);
+		if (st != DB_OK && st != DB_NOT_FOUND)
+			return fail(run, JOB_RETRY, "The database is "
+			    "unavailable.");
+		p->status = "failed";
+		return JOB_DONE;
+	}
 	if (st == DB_NOT_FOUND) {
 		/* Another holder of this job took the part: leave it be. */
 		return fail(run, JOB_RETRY, "The part is being sent by "

@@ -1,0 +1,230 @@
+/*
+ * api/conversations: GET /api/v1/conversations and
+ * GET /api/v1/conversations/{id} (see api.h and docs/api.md).
+ *
+ * The list takes the panel's filters as query parameters (agent, channel,
+ * status, environment, from, to, q) and its opaque cursor (after); it
+ * answers {"data":[…], "nextCursor": "…" | null}. A conversation is the
+ * chat with its messages (the newest 500, oldest first; ?before=<message
+ * id> pages back, "hasEarlier" says whether there is more). Reading
+ * through the API does not mark a chat seen: only a person's look does.
+ * Bad filters or cursors are 400; another organisation's ids are 404.
+ */
+#include "api/api.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "chat/review.h"
+#include "db/db.h"
+#include "http/req.h"
+#include "http/resp.h"
+#include "util/arena.h"
+#include "util/str.h"
+
+static const char	*qparam(struct req *, const char *);
+static bool		 filter_read(struct req *, struct review_filter *,
+			    const char **);
+static void		 add_contact(cJSON *, const char *, const char *,
+			    const char *);
+static void		 add_str_or_null(cJSON *, const char *, const char *);
+static void		 add_id_or_null(cJSON *, const char *, int64_t);
+
+static const char *
+qparam(struct req *r, const char *name)
+{
+	const char	*v = req_query(r, name);
+
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+static bool
+filter_read(struct req *r, struct review_filter *f, const char **why)
+{
+	const char	*s;
+
+	memset(f, 0, sizeof(*f));
+	if ((s = qparam(r, "agent")) != NULL &&
+	    (!str_to_i64(s, &f->agent_id) || f->agent_id <= 0)) {
+		*why = "agent must be an agent's id.";
+		return false;
+	}
+	if ((s = qparam(r, "channel")) != NULL &&
+	    (!str_to_i64(s, &f->channel_id) || f->channel_id <= 0)) {
+		*why = "channel must be a channel's id.";
+		return false;
+	}
+	f->status = qparam(r, "status");
+	f->environment = qparam(r, "environment");
+	f->from = qparam(r, "from");
+	f->to = qparam(r, "to");
+	f->q = qparam(r, "q");
+	if ((s = qparam(r, "after")) != NULL &&
+	    !review_cursor_parse(s, f)) {
+		*why = "after is not a cursor this API returned.";
+		return false;
+	}
+	return review_filter_check(f, why);
+}
+
+static void
+add_str_or_null(cJSON *o, const char *name, const char *v)
+{
+	if (v != NULL && v[0] != '\0')
+		cJSON_AddStringToObject(o, name, v);
+	else
+		cJSON_AddNullToObject(o, name);
+}
+
+static void
+add_id_or_null(cJSON *o, const char *name, int64_t v)
+{
+	if (v > 0)
+		cJSON_AddNumberToObject(o, name, (double)v);
+	else
+		cJSON_AddNullToObject(o, name);
+}
+
+/* kind, contactNumber/contactName or groupId/groupName. */
+static void
+add_contact(cJSON *o, const char *kind, const char *external_id,
+    const char *display_name)
+{
+	bool	 is_group = str_eq(kind, "group");
+
+	cJSON_AddStringToObject(o, "kind", kind);
+	add_str_or_null(o, "contactNumber", is_group ? NULL : external_id);
+	add_str_or_null(o, "contactName", is_group ? NULL : display_name);
+	add_str_or_null(o, "groupId", is_group ? external_id : NULL);
+	add_str_or_null(o, "groupName", is_group ? display_name : NULL);
+}
+
+int
+api_conversations_list(struct req *r)
+{
+	struct review_filter	 f;
+	struct review_row	*rows;
+	const char		*why = NULL;
+	char			*next;
+	cJSON			*out, *arr, *o;
+	int			 n, status;
+	enum db_status		 st;
+
+	if (!filter_read(r, &f, &why))
+		return resp_bad_request(r, why);
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	st = review_list(r->db, r->arena, r->org_id, &f, &rows, &n, &next);
+	if (st == DB_INVALID)
+		return resp_bad_request(r, "A date in the filter does not "
+		    "exist.");
+	if (st != DB_OK)
+		return resp_unavailable(r);
+	out = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(out, "data");
+	for (int i = 0; i < n; i++) {
+		struct review_row	*w = &rows[i];
+
+		o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "id", (double)w->id);
+		add_contact(o, w->kind, w->external_id, w->display_name);
+		add_id_or_null(o, "agentId", w->agent_id);
+		add_str_or_null(o, "agentName", w->agent_name);
+		cJSON_AddNumberToObject(o, "channelId", (double)w->channel_id);
+		cJSON_AddStringToObject(o, "channelName", w->channel_name);
+		cJSON_AddStringToObject(o, "environment", w->environment);
+		cJSON_AddStringToObject(o, "status", w->status);
+		cJSON_AddStringToObject(o, "lastMessageAt", w->last_message_at);
+		add_str_or_null(o, "lastMessage", w->last_direction[0] != '\0' ?
+		    w->last_body : NULL);
+		add_str_or_null(o, "lastDirection", w->last_direction);
+		cJSON_AddNumberToObject(o, "unreadCount", (double)w->unread);
+		cJSON_AddItemToArray(arr, o);
+	}
+	add_str_or_null(out, "nextCursor", next);
+	status = resp_json(r, 200, out);
+	cJSON_Delete(out);
+	return status;
+}
+
+int
+api_conversation_get(struct req *r)
+{
+	struct review_chat	 c;
+	struct review_msg	*ms;
+	struct review_thread	*ts;
+	const char		*s;
+	int64_t			 id, before = 0;
+	bool			 has_earlier;
+	int			 n_ms, n_ts, status;
+	cJSON			*out, *arr, *o, *media;
+	enum db_status		 st;
+
+	if (!req_param_id(r, "id", &id))
+		return resp_not_found(r);
+	if ((s = qparam(r, "before")) != NULL &&
+	    (!str_to_i64(s, &before) || before <= 0))
+		return resp_bad_request(r, "before must be a message id.");
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	st = review_chat_get(r->db, r->arena, r->org_id, id, &c);
+	if (st != DB_OK)
+		return st == DB_NOT_FOUND ? resp_not_found(r) :
+		    resp_unavailable(r);
+	if (review_timeline(r->db, r->arena, r->org_id, id, before, &ms,
+	    &n_ms, &has_earlier, &ts, &n_ts) != DB_OK)
+		return resp_unavailable(r);
+	out = cJSON_CreateObject();
+	cJSON_AddNumberToObject(out, "id", (double)c.id);
+	add_contact(out, c.kind, c.external_id, c.display_name);
+	add_id_or_null(out, "agentId", c.agent_id);
+	add_str_or_null(out, "agentName", c.agent_name);
+	cJSON_AddNumberToObject(out, "channelId", (double)c.channel_id);
+	cJSON_AddStringToObject(out, "channelName", c.channel_name);
+	cJSON_AddStringToObject(out, "channelKind", c.channel_kind);
+	cJSON_AddStringToObject(out, "environment", c.environment);
+	cJSON_AddStringToObject(out, "status", c.status);
+	add_str_or_null(out, "handoffReason", c.handoff_reason);
+	add_str_or_null(out, "assignedTo", c.assigned_email);
+	add_str_or_null(out, "lastInboundAt", c.last_inbound_at);
+	cJSON_AddNumberToObject(out, "windowSecondsLeft",
+	    (double)c.window_left_s);
+	cJSON_AddStringToObject(out, "createdAt", c.created_at);
+	cJSON_AddStringToObject(out, "lastMessageAt", c.last_message_at);
+	cJSON_AddBoolToObject(out, "hasEarlier", has_earlier);
+	arr = cJSON_AddArrayToObject(out, "messages");
+	for (int i = 0; i < n_ms; i++) {
+		struct review_msg	*m = &ms[i];
+
+		o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "id", (double)m->id);
+		cJSON_AddStringToObject(o, "direction", m->direction);
+		add_str_or_null(o, "sender", m->sender);
+		add_str_or_null(o, "senderName", m->sender_name);
+		cJSON_AddStringToObject(o, "body", m->body);
+		media = cJSON_Parse(m->media);
+		cJSON_AddItemToObject(o, "media", media != NULL ? media :
+		    cJSON_CreateArray());
+		cJSON_AddStringToObject(o, "status", m->status);
+		add_str_or_null(o, "errorCode", m->error_code);
+		add_str_or_null(o, "errorText", m->error_text);
+		add_id_or_null(o, "threadId", m->thread_id);
+		add_id_or_null(o, "llmCallId", m->llm_call_id);
+		add_str_or_null(o, "author", m->author_email);
+		cJSON_AddStringToObject(o, "createdAt", m->created_at);
+		cJSON_AddItemToArray(arr, o);
+	}
+	arr = cJSON_AddArrayToObject(out, "threads");
+	for (int i = 0; i < n_ts; i++) {
+		o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "id", (double)ts[i].id);
+		add_str_or_null(o, "agentName", ts[i].agent_name);
+		cJSON_AddStringToObject(o, "startedAt", ts[i].started_at);
+		add_str_or_null(o, "closedAt", ts[i].closed_at);
+		add_str_or_null(o, "closeReason", ts[i].close_reason);
+		cJSON_AddItemToArray(arr, o);
+	}
+	status = resp_json(r, 200, out);
+	cJSON_Delete(out);
+	return status;
+}

@@ -1,0 +1,540 @@
+/*
+ * handoff: human takeover (see handoff.h). Owns the handoff columns of
+ * `chats`; every statement names org_id = $1 except the sweep, which
+ * walks every organisation on purpose (it runs from the worker's timer,
+ * with no organisation of its own) and then acts per chat and org.
+ *
+ * DESIGN. The status is the one source of truth and each transition is a
+ * single conditional UPDATE, so the losers of a race change nothing. The
+ * reply pool never trusts a status it read earlier: the send of each
+ * part re-checks it (threads.h chat_outbox_sending_gated). A member's
+ * reply claims the chat in the same statement that checks it is not
+ * closed; the message row is written after, then sent.
+ *
+ * Thread-safe: no shared state.
+ */
+#include "chat/handoff.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app/log.h"
+#include "channels/channel.h"
+#include "chat/threads.h"
+#include "model/channel.h"
+#include "model/audit.h"
+#include "util/arena.h"
+#include "worker/reply.h"
+
+#define SWEEP_BATCH		100
+#define UNCLAIMED_MAX		200
+
+static bool		 word_char(unsigned char);
+static bool		 match_at(const char *, size_t, const char *, size_t);
+static enum db_status	 transition(struct db *, int64_t, int64_t,
+			    const char *, const char *, const char *);
+
+static bool
+word_char(unsigned char c)
+{
+	return isalnum(c) || c >= 0x80;
+}
+
+/* kw (kw_len bytes) at body+off, bounded on both sides. */
+static bool
+match_at(const char *body, size_t off, const char *kw, size_t kw_len)
+{
+	size_t	 len = strlen(body);
+
+	if (off + kw_len > len || strncasecmp(body + off, kw, kw_len) != 0)
+		return false;
+	if (off > 0 && word_char((unsigned char)body[off - 1]) &&
+	    word_char((unsigned char)kw[0]))
+		return false;
+	if (off + kw_len < len && word_char((unsigned char)body[off +
+	    kw_len]) && word_char((unsigned char)kw[kw_len - 1]))
+		return false;
+	return true;
+}
+
+bool
+handoff_keyword_match(const char *body, const char *const *keywords, int n)
+{
+	if (body == NULL)
+		return false;
+	for (int i = 0; i < n; i++) {
+		const char	*kw = keywords[i];
+		size_t		 kw_len, b, e;
+
+		if (kw == NULL)
+			continue;
+		/* Surrounding blanks are not part of the phrase. */
+		for (b = 0; kw[b] == ' ' || kw[b] == '\t'; b++)
+			;
+		e = strlen(kw);
+		while (e > b && (kw[e - 1] == ' ' || kw[e - 1] == '\t'))
+			e--;
+		kw_len = e - b;
+		if (kw_len == 0)
+			continue;
+		for (size_t off = 0; body[off] != '\0'; off++)
+			if (match_at(body, off, kw + b, kw_len))
+				return true;
+	}
+	return false;
+}
+
+enum db_status
+handoff_request(struct db *db, int64_t org_id, int64_t chat_id,
+    const char *reason, bool *changed)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*changed = false;
+	st = db_query(db, &res,
+	    "WITH upd AS ("
+	    "  UPDATE chats SET status = 'needs_human',"
+	    "         status_changed_at = now(), handoff_reason = $3,"
+	    "         assigned_user_id = NULL, gateway_failures = 0"
+	    "   WHERE org_id = $1 AND id = $2 AND status = 'ai'"
+	    "  RETURNING id"
+	    ")"
+	    " SELECT (SELECT count(*) FROM upd),"
+	    "        (SELECT count(*) FROM chats WHERE org_id = $1 AND id = $2)",
+	    DB_I64(org_id), DB_I64(chat_id),
+	    DB_TEXT(reason != NULL ? reason : ""), DB_END);
+	if (st == DB_OK) {
+		*changed = db_res_i64(&res, 0, 0) == 1;
+		if (db_res_i64(&res, 0, 1) == 0)
+			st = DB_NOT_FOUND;
+	}
+	db_res_clear(&res);
+	if (*changed)
+		log_info("handoff", "msg=\"chat needs a person\" org=%" PRId64
+		    " chat=%" PRId64 " reason=\"%s\"", org_id, chat_id,
+		    reason != NULL ? reason : "");
+	return st;
+}
+
+enum db_status
+handoff_status(struct db *db, int64_t org_id, int64_t chat_id, char out[16])
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	out[0] = '\0';
+	st = db_query(db, &res,
+	    "SELECT status FROM chats WHERE org_id = $1 AND id = $2",
+	    DB_I64(org_id), DB_I64(chat_id), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK)
+		snprintf(out, 16, "%s", db_res_text(&res, 0, 0));
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+handoff_reopen(struct db *db, int64_t org_id, int64_t chat_id,
+    bool *reopened)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*reopened = false;
+	st = db_query(db, &res,
+	    "UPDATE chats SET status = 'ai', status_changed_at = now(),"
+	    "       assigned_user_id = NULL, gateway_failures = 0"
+	    " WHERE org_id = $1 AND id = $2 AND status = 'closed'"
+	    " RETURNING id",
+	    DB_I64(org_id), DB_I64(chat_id), DB_END);
+	if (st == DB_OK)
+		*reopened = res.n_rows == 1;
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+handoff_gateway_failed(struct db *db, int64_t org_id, int64_t chat_id,
+    bool *handed_off)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*handed_off = false;
+	/* One statement: count, compare with the org's limit, hand off. */
+	st = db_query(db, &res,
+	    "UPDATE chats c"
+	    "   SET gateway_failures = CASE"
+	    "         WHEN c.gateway_failures + 1 >= o.gateway_failure_limit"
+	    "         THEN 0 ELSE c.gateway_failures + 1 END,"
+	    "       status = CASE"
+	    "         WHEN c.gateway_failures + 1 >= o.gateway_failure_limit"
+	    "         THEN 'needs_human' ELSE c.status END,"
+	    "       status_changed_at = CASE"
+	    "         WHEN c.gateway_failures + 1 >= o.gateway_failure_limit"
+	    "         THEN now() ELSE c.status_changed_at END,"
+	    "       handoff_reason = CASE"
+	    "         WHEN c.gateway_failures + 1 >= o.gateway_failure_limit"
+	    "         THEN $3 ELSE c.handoff_reason END"
+	    "  FROM orgs o"
+	    " WHERE c.org_id = $1 AND c.id = $2 AND c.status = 'ai'"
+	    "   AND o.id = c.org_id"
+	    " RETURNING c.status = 'needs_human'",
+	    DB_I64(org_id), DB_I64(chat_id), DB_TEXT(HANDOFF_REASON_GATEWAY),
+	    DB_END);
+	if (st == DB_OK && res.n_rows == 1)
+		*handed_off = db_res_bool(&res, 0, 0);
+	db_res_clear(&res);
+	if (*handed_off)
+		log_info("handoff", "msg=\"chat needs a person: the model kept "
+		    "failing\" org=%" PRId64 " chat=%" PRId64, org_id, chat_id);
+	return st;
+}
+
+enum db_status
+handoff_gateway_ok(struct db *db, int64_t org_id, int64_t chat_id)
+{
+	return db_exec(db,
+	    "UPDATE chats SET gateway_failures = 0"
+	    " WHERE org_id = $1 AND id = $2 AND gateway_failures <> 0",
+	    DB_I64(org_id), DB_I64(chat_id), DB_END);
+}
+
+/*
+ * from (a SQL list of quoted states) → to, and the thread closed with
+ * close_reason when that is not NULL; one transaction. DB_NOT_FOUND: not
+ * the org's chat; DB_CONFLICT: the chat is in none of from.
+ */
+static enum db_status
+transition(struct db *db, int64_t org_id, int64_t chat_id, const char *from,
+    const char *to, const char *close_reason)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+	bool		 own = false;
+
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		return st;
+	st = db_query(db, &res,
+	    "WITH upd AS ("
+	    "  UPDATE chats SET status = $4, status_changed_at = now(),"
+	    "         assigned_user_id = NULL, gateway_failures = 0"
+	    "   WHERE org_id = $1 AND id = $2"
+	    "     AND status = ANY (string_to_array($3, ','))"
+	    "  RETURNING id"
+	    ")"
+	    " SELECT (SELECT count(*) FROM upd),"
+	    "        (SELECT count(*) FROM chats WHERE org_id = $1 AND id = $2)",
+	    DB_I64(org_id), DB_I64(chat_id), DB_TEXT(from), DB_TEXT(to),
+	    DB_END);
+	if (st != DB_OK)
+		goto out;
+	if (db_res_i64(&res, 0, 1) == 0)
+		st = DB_NOT_FOUND;
+	else if (db_res_i64(&res, 0, 0) == 0)
+		st = DB_CONFLICT;
+	if (st == DB_OK && close_reason != NULL)
+		st = chat_thread_close(db, org_id, chat_id, close_reason);
+out:
+	db_res_clear(&res);
+	return db_tx_leave(db, own, st);
+}
+
+enum db_status
+handoff_claim(struct db *db, int64_t org_id, int64_t chat_id,
+    int64_t user_id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	st = db_query(db, &res,
+	    "WITH upd AS ("
+	    "  UPDATE chats SET status = 'human',"
+	    "         status_changed_at = CASE WHEN status = 'human'"
+	    "             THEN status_changed_at ELSE now() END,"
+	    "         assigned_user_id = $3, last_human_at = now(),"
+	    "         gateway_failures = 0"
+	    "   WHERE org_id = $1 AND id = $2 AND status <> 'closed'"
+	    "  RETURNING id"
+	    ")"
+	    " SELECT (SELECT count(*) FROM upd),"
+	    "        (SELECT count(*) FROM chats WHERE org_id = $1 AND id = $2)",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(user_id), DB_END);
+	if (st == DB_OK) {
+		if (db_res_i64(&res, 0, 1) == 0)
+			st = DB_NOT_FOUND;
+		else if (db_res_i64(&res, 0, 0) == 0)
+			st = DB_CONFLICT;
+	}
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+handoff_return(struct db *db, int64_t org_id, int64_t chat_id)
+{
+	return transition(db, org_id, chat_id, "needs_human,human", "ai",
+	    "handoff");
+}
+
+enum db_status
+handoff_close(struct db *db, int64_t org_id, int64_t chat_id)
+{
+	return transition(db, org_id, chat_id, "ai,needs_human,human",
+	    "closed", "closed");
+}
+
+enum handoff_send
+handoff_reply(const struct app *app, struct db *db, struct arena *a,
+    int64_t org_id, int64_t chat_id, int64_t user_id, const char *body,
+    int64_t *message_id, const char **error)
+{
+	struct channel_creds	 creds;
+	struct channel_secrets	 secrets;
+	struct send_outcome	 o;
+	struct chat_ref		 ref;
+	const struct channel_ops *ops;
+	enum send_result	 sr;
+	enum db_status		 st;
+	enum handoff_send	 hs = HANDOFF_SEND_UNAVAILABLE;
+	bool			 has_secrets = false;
+
+	*message_id = 0;
+	if (error != NULL)
+		*error = NULL;
+	/* A reply takes the chat (keeping its assignee if already human). */
+	st = db_exec(db,
+	    "UPDATE chats SET"
+	    "       assigned_user_id = CASE WHEN status = 'human'"
+	    "           AND assigned_user_id IS NOT NULL"
+	    "           THEN assigned_user_id ELSE $3 END,"
+	    "       status_changed_at = CASE WHEN status = 'human'"
+	    "           THEN status_changed_at ELSE now() END,"
+	    "       status = 'human', last_human_at = now(),"
+	    "       gateway_failures = 0"
+	    " WHERE org_id = $1 AND id = $2 AND status <> 'closed'",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(user_id), DB_END);
+	if (st != DB_OK)
+		return HANDOFF_SEND_UNAVAILABLE;
+	st = chat_get_ref(db, a, org_id, chat_id, &ref);
+	if (st == DB_NOT_FOUND)
+		return HANDOFF_SEND_NOT_FOUND;
+	if (st != DB_OK)
+		return HANDOFF_SEND_UNAVAILABLE;
+	{
+		char	 status[16];
+
+		st = handoff_status(db, org_id, chat_id, status);
+		if (st != DB_OK)
+			return HANDOFF_SEND_UNAVAILABLE;
+		if (strcmp(status, "closed") == 0)
+			return HANDOFF_SEND_CLOSED;
+	}
+	if ((ops = channel_ops_for(ref.channel_kind)) == NULL) {
+		if (error != NULL)
+			*error = "This chat's channel cannot send.";
+		return HANDOFF_SEND_FAILED;
+	}
+	st = chat_outbound_human(db, org_id, chat_id, user_id, body,
+	    message_id);
+	if (st != DB_OK)
+		return st == DB_NOT_FOUND ? HANDOFF_SEND_NOT_FOUND :
+		    HANDOFF_SEND_UNAVAILABLE;
+	st = reply_channel_creds(app, db, a, org_id, ref.channel_id, &creds,
+	    &secrets);
+	has_secrets = true;
+	if (st != DB_OK) {
+		if (chat_outbox_failed(db, org_id, *message_id, NULL,
+		    "The channel's credentials could not be read.") != DB_OK)
+			log_warn("handoff", "msg=\"failure not recorded\" "
+			    "message=%" PRId64, *message_id);
+		if (error != NULL)
+			*error = "The channel's credentials could not be read.";
+		hs = HANDOFF_SEND_FAILED;
+		goto out;
+	}
+	if ((st = chat_outbox_sending(db, org_id, *message_id)) != DB_OK)
+		goto out;
+	memset(&o, 0, sizeof(o));
+	sr = ops->send_text(&creds, ref.external_id,
+	    strcmp(ref.kind, "group") == 0, body, &o);
+	if (sr == SEND_OK) {
+		st = chat_outbox_sent(db, org_id, *message_id,
+		    o.provider_message_id);
+		hs = st == DB_OK ? HANDOFF_SEND_OK : HANDOFF_SEND_UNAVAILABLE;
+	} else {
+		const char	*text = o.error_text[0] != '\0' ?
+				    o.error_text : "The provider refused the "
+				    "message.";
+
+		if (chat_outbox_failed(db, org_id, *message_id,
+		    o.error_code, text) != DB_OK)
+			log_warn("handoff", "msg=\"failure not recorded\" "
+			    "message=%" PRId64, *message_id);
+		if (error != NULL)
+			*error = arena_strdup(a, text);
+		hs = HANDOFF_SEND_FAILED;
+	}
+	log_info("handoff", "msg=\"member replied\" org=%" PRId64 " chat=%"
+	    PRId64 " user=%" PRId64 " message=%" PRId64 " result=%d",
+	    org_id, chat_id, user_id, *message_id, (int)sr);
+out:
+	if (has_secrets)
+		channel_secrets_free(&secrets);
+	return hs;
+}
+
+enum db_status
+handoff_count_waiting(struct db *db, int64_t org_id, int64_t *n)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*n = 0;
+	/* chats_status_idx (org_id, status, …): an index-only count. */
+	st = db_query(db, &res,
+	    "SELECT count(*) FROM chats"
+	    " WHERE org_id = $1 AND status = 'needs_human'",
+	    DB_I64(org_id), DB_END);
+	if (st == DB_OK)
+		*n = db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+handoff_unclaimed(struct db *db, struct arena *a, int64_t org_id, int limit,
+    struct handoff_waiting **out, int *n, int *minutes)
+{
+	struct db_res		 res = { 0 };
+	struct handoff_waiting	*w;
+	enum db_status		 st;
+
+	*out = NULL;
+	*n = 0;
+	*minutes = 0;
+	if (limit < 1 || limit > UNCLAIMED_MAX)
+		limit = UNCLAIMED_MAX;
+	st = db_query(db, &res,
+	    "SELECT o.handoff_unclaimed_minutes, c.id, c.display_name,"
+	    "       c.external_id, c.handoff_reason,"
+	    "       to_char(c.status_changed_at AT TIME ZONE 'UTC',"
+	    "           'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	    "       floor(extract(epoch FROM now() - c.status_changed_at)"
+	    "           / 60)::bigint"
+	    "  FROM orgs o"
+	    "  LEFT JOIN chats c ON c.org_id = o.id AND c.status = 'needs_human'"
+	    "   AND c.status_changed_at < now()"
+	    "       - make_interval(mins => o.handoff_unclaimed_minutes)"
+	    " WHERE o.id = $1"
+	    " ORDER BY c.status_changed_at, c.id"
+	    " LIMIT $2",
+	    DB_I64(org_id), DB_I64(limit), DB_END);
+	if (st != DB_OK)
+		goto out;
+	if (res.n_rows == 0) {
+		st = DB_NOT_FOUND;
+		goto out;
+	}
+	*minutes = (int)db_res_i64(&res, 0, 0);
+	w = arena_alloc(a, sizeof(*w) * (size_t)(res.n_rows + 1));
+	for (int i = 0; i < res.n_rows; i++) {
+		if (db_res_isnull(&res, i, 1))
+			continue;	/* the org row with no chat */
+		w[*n].chat_id = db_res_i64(&res, i, 1);
+		w[*n].display_name = arena_strdup(a, db_res_text(&res, i, 2));
+		w[*n].external_id = arena_strdup(a, db_res_text(&res, i, 3));
+		w[*n].reason = arena_strdup(a, db_res_text(&res, i, 4));
+		w[*n].since = arena_strdup(a, db_res_text(&res, i, 5));
+		w[*n].waited_minutes = (int)db_res_i64(&res, i, 6);
+		(*n)++;
+	}
+	*out = w;
+out:
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+handoff_sweep_any_org(struct db *db, int *n_returned)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+	int		 done = 0;
+
+	if (n_returned != NULL)
+		*n_returned = 0;
+	/* Across organisations on purpose: see the file-top comment. */
+	st = db_query(db, &res,
+	    "SELECT c.org_id, c.id, o.human_idle_hours"
+	    "  FROM chats c JOIN orgs o ON o.id = c.org_id"
+	    " WHERE c.status = 'human'"
+	    "   AND COALESCE(c.last_human_at, c.status_changed_at)"
+	    "       < now() - make_interval(hours => o.human_idle_hours)"
+	    " ORDER BY c.id LIMIT $1",
+	    DB_I64(SWEEP_BATCH), DB_END);
+	if (st != DB_OK)
+		goto out;
+	for (int i = 0; i < res.n_rows; i++) {
+		struct db_res	 r2 = { 0 };
+		int64_t		 org_id = db_res_i64(&res, i, 0);
+		int64_t		 chat_id = db_res_i64(&res, i, 1);
+		int64_t		 hours = db_res_i64(&res, i, 2);
+		char		 note[160];
+		enum db_status	 s2;
+		bool		 returned = false;
+
+		if ((s2 = db_tx_begin(db)) != DB_OK) {
+			st = s2;
+			break;
+		}
+		/* Re-checked under the UPDATE: a reply since then wins. */
+		s2 = db_query(db, &r2,
+		    "UPDATE chats c SET status = 'ai',"
+		    "       status_changed_at = now(),"
+		    "       assigned_user_id = NULL, gateway_failures = 0"
+		    "  FROM orgs o"
+		    " WHERE c.org_id = $1 AND c.id = $2 AND c.status = 'human'"
+		    "   AND o.id = c.org_id"
+		    "   AND COALESCE(c.last_human_at, c.status_changed_at)"
+		    "       < now() - make_interval(hours => o.human_idle_hours)"
+		    " RETURNING c.id",
+		    DB_I64(org_id), DB_I64(chat_id), DB_END);
+		if (s2 == DB_OK && r2.n_rows == 1) {
+			snprintf(note, sizeof(note), "Returned to the AI after "
+			    "%" PRId64 " hour%s without a reply from the "
+			    "team.", hours, hours == 1 ? "" : "s");
+			s2 = chat_note_add(db, org_id, chat_id, note);
+			if (s2 == DB_OK)
+				s2 = chat_thread_close(db, org_id, chat_id,
+				    "handoff");
+			returned = s2 == DB_OK;
+		}
+		db_res_clear(&r2);
+		if (s2 == DB_OK)
+			s2 = db_tx_commit(db);
+		if (s2 != DB_OK) {
+			db_tx_rollback(db);
+			st = s2;
+			break;
+		}
+		if (!returned)
+			continue;
+		done++;
+		audit_db(db, org_id, 0, "system", "handoff.auto_returned",
+		    "chat", chat_id, "");
+		log_info("handoff", "msg=\"chat returned to the AI\" org=%"
+		    PRId64 " chat=%" PRId64 " idle_hours=%" PRId64, org_id,
+		    chat_id, hours);
+	}
+	if (n_returned != NULL)
+		*n_returned = done;
+out:
+	db_res_clear(&res);
+	return st;
+}

@@ -1,0 +1,159 @@
+/*
+ * handoff: human takeover of a WhatsApp chat (owns the handoff state of
+ * table `chats`: status, status_changed_at, assigned_user_id,
+ * handoff_reason, last_human_at, gateway_failures).
+ *
+ *   ai ──(keyword | handoff.request | N gateway failures)──▶ needs_human
+ *   ai | needs_human | human ──claim/reply──▶ human (assigned)
+ *   needs_human | human ──return──▶ ai (thread closed: the next message
+ *                                       opens a new one)
+ *   any ──close──▶ closed (thread closed); an inbound message in a closed
+ *                  chat reopens it as ai
+ *   human, idle for orgs.human_idle_hours ──sweep──▶ ai, with a note
+ *
+ * The reply pool answers only chats in 'ai'. Every transition is one
+ * conditional UPDATE naming the states it leaves, so two members, a
+ * member and the pool, or two processes can race on a chat and exactly
+ * one wins; the loser sees DB_CONFLICT (or *changed false) and does
+ * nothing. The reply job re-checks the status in the very statement that
+ * moves each part queued → sending (chat_outbox_sending_gated in
+ * threads.h), so an answer produced while a person took over is dropped.
+ *
+ * Thread-safe: no shared state.
+ */
+#ifndef PARLEY_CHAT_HANDOFF_H
+#define PARLEY_CHAT_HANDOFF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db/db.h"
+
+struct app;
+struct arena;
+
+#define HANDOFF_REASON_KEYWORD	"keyword"
+#define HANDOFF_REASON_MODEL	"model"
+#define HANDOFF_REASON_GATEWAY	"gateway"
+/* The status of a part the reply job dropped because a person took over. */
+#define HANDOFF_DROPPED_TEXT	"handoff: a person took over"
+/* The sender of the handoff text's parts and of the pool's notes. */
+#define HANDOFF_SENDER_TEXT	"handoff"
+#define HANDOFF_SENDER_SYSTEM	"system"
+
+/*
+ * True when body contains one of the keywords, case-insensitively, as a
+ * whole word or phrase (bounded by the text's ends or by characters that
+ * are not letters or digits; any non-ASCII byte counts as a letter).
+ * Empty keywords never match. Pure.
+ */
+bool		 handoff_keyword_match(const char *body,
+		    const char *const *keywords, int n);
+
+/*
+ * ai → needs_human with reason (cut to 500 bytes by the caller's
+ * choice; stored as given). *changed is true only for the call that
+ * moved the chat, so the handoff text is sent once. DB_NOT_FOUND: not the
+ * org's chat.
+ */
+enum db_status	 handoff_request(struct db *db, int64_t org_id,
+		    int64_t chat_id, const char *reason, bool *changed)
+		    __attribute__((warn_unused_result));
+
+/* The chat's status ("ai", "needs_human", "human", "closed") in out. */
+enum db_status	 handoff_status(struct db *db, int64_t org_id,
+		    int64_t chat_id, char out[16])
+		    __attribute__((warn_unused_result));
+
+/* closed → ai (an inbound message reopens the chat); *reopened says so. */
+enum db_status	 handoff_reopen(struct db *db, int64_t org_id,
+		    int64_t chat_id, bool *reopened)
+		    __attribute__((warn_unused_result));
+
+/*
+ * A model call for the chat failed upstream: counts it, and when the
+ * count reaches orgs.gateway_failure_limit while the chat is 'ai', moves
+ * it to needs_human (reason "gateway") and resets the count; *handed_off
+ * says so. handoff_gateway_ok resets the count after a success (a no-op
+ * statement that writes nothing when it is already 0; best effort).
+ */
+enum db_status	 handoff_gateway_failed(struct db *db, int64_t org_id,
+		    int64_t chat_id, bool *handed_off)
+		    __attribute__((warn_unused_result));
+enum db_status	 handoff_gateway_ok(struct db *db, int64_t org_id,
+		    int64_t chat_id);
+
+/*
+ * A member takes the chat: ai|needs_human|human → human, assigned to
+ * user_id, last_human_at now. DB_NOT_FOUND: not the org's chat;
+ * DB_CONFLICT: the chat is closed.
+ */
+enum db_status	 handoff_claim(struct db *db, int64_t org_id,
+		    int64_t chat_id, int64_t user_id)
+		    __attribute__((warn_unused_result));
+/*
+ * needs_human|human → ai; closes the open thread, so the next message
+ * starts a new one. DB_CONFLICT: the chat is already ai or closed.
+ */
+enum db_status	 handoff_return(struct db *db, int64_t org_id,
+		    int64_t chat_id) __attribute__((warn_unused_result));
+/* any but closed → closed; closes the open thread. DB_CONFLICT: closed. */
+enum db_status	 handoff_close(struct db *db, int64_t org_id,
+		    int64_t chat_id) __attribute__((warn_unused_result));
+
+enum handoff_send {
+	HANDOFF_SEND_OK,	/* the provider accepted it */
+	HANDOFF_SEND_FAILED,	/* recorded, the provider refused or failed:
+				   *error says why */
+	HANDOFF_SEND_NOT_FOUND,	/* not the org's chat */
+	HANDOFF_SEND_CLOSED,	/* the chat is closed */
+	HANDOFF_SEND_UNAVAILABLE,	/* our database */
+};
+
+/*
+ * A member's reply from the timeline: the chat becomes human (assigned
+ * to user_id when it was not yet human), the message is recorded as
+ * outbound with author_user_id, then sent through the chat's channel
+ * right away (holding db during the provider call: a panel request does
+ * this once per click) and marked sent or failed. *message_id gets the
+ * recorded row (0: none); *error (a, may be NULL) a sentence on failure.
+ */
+enum handoff_send handoff_reply(const struct app *app, struct db *db,
+		    struct arena *a, int64_t org_id, int64_t chat_id,
+		    int64_t user_id, const char *body, int64_t *message_id,
+		    const char **error);
+
+/* The number of chats waiting for a person (status needs_human). */
+enum db_status	 handoff_count_waiting(struct db *db, int64_t org_id,
+		    int64_t *n) __attribute__((warn_unused_result));
+
+/* One chat that needs a person and nobody claimed in time. */
+struct handoff_waiting {
+	int64_t	 chat_id;
+	char	*display_name;
+	char	*external_id;
+	char	*reason;
+	char	*since;		/* status_changed_at, ISO 8601 UTC */
+	int	 waited_minutes;
+};
+
+/*
+ * Chats in needs_human for longer than orgs.handoff_unclaimed_minutes,
+ * longest waiting first, at most limit (1..200); *minutes gets the
+ * setting ("waiting longer than N minutes"). Strings in a.
+ */
+enum db_status	 handoff_unclaimed(struct db *db, struct arena *a,
+		    int64_t org_id, int limit, struct handoff_waiting **out,
+		    int *n, int *minutes) __attribute__((warn_unused_result));
+
+/*
+ * The periodic sweep, for every organisation: chats in 'human' with no
+ * human activity (last_human_at, else status_changed_at) for the org's
+ * human_idle_hours return to the AI, their thread closed, with a system
+ * note in the timeline that is never sent. At most 100 chats per call
+ * (the timer calls again). *n_returned (may be NULL) gets the count.
+ */
+enum db_status	 handoff_sweep_any_org(struct db *db, int *n_returned)
+		    __attribute__((warn_unused_result));
+
+#endif

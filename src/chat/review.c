@@ -1,0 +1,485 @@
+/*
+ * review: the read side of conversation review (see review.h), over the
+ * tables chat/ owns (chats, threads, messages). Two joins reach outside:
+ * channels and agents for their names, users for the email of a person
+ * who replied or holds the chat; read-only, for display.
+ *
+ * DESIGN. The list is one statement per shape (plain, search), each a
+ * fixed text whose filters are `($n IS NULL OR …)`. They are sent
+ * unprepared (the leading comment keeps db/query.c from preparing them) so
+ * PostgreSQL plans each call with its values: NULL conditions fold away
+ * and the scan is chats_list_idx (or chats_status_idx with a status) in
+ * index order, stopping after 51 rows. The last message comes from a
+ * LATERAL on messages_chat_idx; the unread count is capped at
+ * REVIEW_UNREAD_CAP so an unattended chat cannot make a page slow. Search
+ * collects the chat ids whose messages match through the GIN index
+ * (messages_body_tsv_idx) and joins chats to them.
+ *
+ * The cursor is "<µs since the epoch>_<id>" of the last row shown: exact
+ * (microseconds are PostgreSQL's resolution) and opaque to clients.
+ */
+#include "chat/review.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/arena.h"
+#include "util/str.h"
+
+#define REVIEW_UNREAD_CAP	100
+#define REVIEW_Q_MAX		200
+
+/* Columns of a list row, in struct review_row's order. */
+#define LIST_COLS \
+	"SELECT c.id, c.kind, c.external_id, c.display_name," \
+	"       COALESCE(c.agent_id, 0), COALESCE(a.name, '')," \
+	"       c.channel_id, ch.name, ch.environment, c.status," \
+	"       to_char(c.last_message_at AT TIME ZONE 'UTC'," \
+	"               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')," \
+	"       COALESCE(lm.body, ''), COALESCE(lm.direction, '')," \
+	"       (SELECT count(*) FROM (SELECT 1 FROM messages u" \
+	"          WHERE u.chat_id = c.id AND u.direction = 'in'" \
+	"            AND u.created_at > COALESCE(c.human_seen_at," \
+	"                '-infinity'::timestamptz)" \
+	"          LIMIT 100) x)," \
+	"       (extract(epoch FROM c.last_message_at) * 1000000)::bigint" \
+	"           || '_' || c.id"
+#define LIST_JOINS \
+	"  JOIN channels ch ON ch.id = c.channel_id" \
+	"  LEFT JOIN agents a ON a.id = c.agent_id" \
+	"  LEFT JOIN LATERAL (SELECT m.body, m.direction FROM messages m" \
+	"       WHERE m.chat_id = c.id ORDER BY m.id DESC LIMIT 1) lm ON true"
+#define LIST_WHERE \
+	" WHERE c.org_id = $1" \
+	"   AND ($2::bigint IS NULL OR c.agent_id = $2)" \
+	"   AND ($3::bigint IS NULL OR c.channel_id = $3)" \
+	"   AND ($4::text IS NULL OR c.status = $4)" \
+	"   AND ($5::text IS NULL OR ch.environment = $5)" \
+	"   AND ($6::date IS NULL OR c.last_message_at >=" \
+	"        ($6::date::timestamp AT TIME ZONE 'UTC'))" \
+	"   AND ($7::date IS NULL OR c.last_message_at <" \
+	"        (($7::date + 1)::timestamp AT TIME ZONE 'UTC'))" \
+	"   AND ($8::bigint IS NULL OR (c.last_message_at, c.id) <" \
+	"        ('epoch'::timestamptz + $8::bigint * interval '1 microsecond'," \
+	"         $9::bigint))" \
+	" ORDER BY c.last_message_at DESC, c.id DESC" \
+	" LIMIT 51"
+
+static char		*col(struct arena *, const struct db_res *, int, int);
+static bool		 date_ok(const char *);
+static bool		 digits(const char *, size_t, size_t);
+
+static char *
+col(struct arena *a, const struct db_res *res, int row, int c)
+{
+	return arena_strdup(a, db_res_text(res, row, c));
+}
+
+/* n_min..n_max ASCII digits and nothing else. */
+static bool
+digits(const char *s, size_t n_min, size_t n_max)
+{
+	size_t	 n = 0;
+
+	for (; s[n] != '\0'; n++)
+		if (!isdigit((unsigned char)s[n]) || n >= n_max)
+			return false;
+	return n >= n_min;
+}
+
+/* YYYY-MM-DD with a month 01–12 and a day 01–31 (PostgreSQL checks the
+ * rest: a 31 April becomes a 400 through DB_INVALID). */
+static bool
+date_ok(const char *s)
+{
+	int	 m, d;
+
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return false;
+	for (int i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
+			return false;
+	m = (s[5] - '0') * 10 + (s[6] - '0');
+	d = (s[8] - '0') * 10 + (s[9] - '0');
+	return m >= 1 && m <= 12 && d >= 1 && d <= 31 && s[0] != '0';
+}
+
+bool
+review_filter_check(const struct review_filter *f, const char **why)
+{
+	if (f->status != NULL && !str_eq(f->status, "ai") &&
+	    !str_eq(f->status, "needs_human") && !str_eq(f->status, "human") &&
+	    !str_eq(f->status, "closed")) {
+		*why = "status must be ai, needs_human, human or closed.";
+		return false;
+	}
+	if (f->environment != NULL && !str_eq(f->environment, "development") &&
+	    !str_eq(f->environment, "production")) {
+		*why = "environment must be development or production.";
+		return false;
+	}
+	if ((f->from != NULL && !date_ok(f->from)) ||
+	    (f->to != NULL && !date_ok(f->to))) {
+		*why = "Dates must look like 2026-01-31.";
+		return false;
+	}
+	if (f->q != NULL && strlen(f->q) > REVIEW_Q_MAX) {
+		*why = "The search text is too long (at most 200 bytes).";
+		return false;
+	}
+	if (f->agent_id < 0 || f->channel_id < 0) {
+		*why = "Agent and channel must be ids.";
+		return false;
+	}
+	return true;
+}
+
+bool
+review_cursor_parse(const char *s, struct review_filter *f)
+{
+	const char	*us = s;
+	char		 num[24];
+	const char	*sep = s != NULL ? strchr(s, '_') : NULL;
+	size_t		 n;
+	int64_t		 t, id;
+
+	if (sep == NULL)
+		return false;
+	n = (size_t)(sep - us);
+	if (n == 0 || n >= sizeof(num))
+		return false;
+	memcpy(num, us, n);
+	num[n] = '\0';
+	/* Digits only: no sign, no spaces (str_to_i64 would take "-1"). */
+	if (!digits(num, 1, 18) || !digits(sep + 1, 1, 18))
+		return false;
+	if (!str_to_i64(num, &t) || !str_to_i64(sep + 1, &id) || id <= 0)
+		return false;
+	f->after_us = t;
+	f->after_id = id;
+	return true;
+}
+
+enum db_status
+review_list(struct db *db, struct arena *a, int64_t org_id,
+    const struct review_filter *f, struct review_row **out, int *n,
+    char **next)
+{
+	struct db_res		 res = { 0 };
+	struct review_row	*rows;
+	struct db_param		 agent, channel, status, env, from, to, aus,
+				 aid;
+	bool			 search = f->q != NULL && f->q[0] != '\0';
+	enum db_status		 st;
+	int			 k;
+
+	*out = NULL;
+	*n = 0;
+	*next = NULL;
+	agent = f->agent_id > 0 ? DB_I64(f->agent_id) : DB_NULL;
+	channel = f->channel_id > 0 ? DB_I64(f->channel_id) : DB_NULL;
+	status = f->status != NULL ? DB_TEXT(f->status) : DB_NULL;
+	env = f->environment != NULL ? DB_TEXT(f->environment) : DB_NULL;
+	from = f->from != NULL ? DB_TEXT(f->from) : DB_NULL;
+	to = f->to != NULL ? DB_TEXT(f->to) : DB_NULL;
+	aus = f->after_id > 0 ? DB_I64(f->after_us) : DB_NULL;
+	aid = f->after_id > 0 ? DB_I64(f->after_id) : DB_NULL;
+	if (!search)
+		st = db_query(db, &res,
+		    "/* review_list: planned per call, see review.h */"
+		    LIST_COLS
+		    "  FROM chats c"
+		    LIST_JOINS
+		    LIST_WHERE,
+		    DB_I64(org_id), agent, channel, status, env, from, to, aus,
+		    aid, DB_END);
+	else
+		st = db_query(db, &res,
+		    "/* review_search: planned per call, see review.h */"
+		    " WITH hits AS MATERIALIZED ("
+		    "   SELECT DISTINCT m.chat_id FROM messages m"
+		    "    WHERE m.org_id = $1"
+		    "      AND m.body_tsv @@ plainto_tsquery('simple', $10))"
+		    LIST_COLS
+		    "  FROM hits h"
+		    "  JOIN chats c ON c.id = h.chat_id"
+		    LIST_JOINS
+		    LIST_WHERE,
+		    DB_I64(org_id), agent, channel, status, env, from, to, aus,
+		    aid, DB_TEXT(f->q), DB_END);
+	if (st != DB_OK)
+		goto out;
+	k = res.n_rows > REVIEW_PAGE ? REVIEW_PAGE : res.n_rows;
+	rows = arena_alloc(a, sizeof(*rows) * (size_t)(k > 0 ? k : 1));
+	for (int i = 0; i < k; i++) {
+		struct review_row	*w = &rows[i];
+
+		w->id = db_res_i64(&res, i, 0);
+		w->kind = col(a, &res, i, 1);
+		w->external_id = col(a, &res, i, 2);
+		w->display_name = col(a, &res, i, 3);
+		w->agent_id = db_res_i64(&res, i, 4);
+		w->agent_name = col(a, &res, i, 5);
+		w->channel_id = db_res_i64(&res, i, 6);
+		w->channel_name = col(a, &res, i, 7);
+		w->environment = col(a, &res, i, 8);
+		w->status = col(a, &res, i, 9);
+		w->last_message_at = col(a, &res, i, 10);
+		w->last_body = col(a, &res, i, 11);
+		w->last_direction = col(a, &res, i, 12);
+		w->unread = db_res_i64(&res, i, 13);
+		w->cursor = col(a, &res, i, 14);
+	}
+	if (res.n_rows > REVIEW_PAGE && k > 0)
+		*next = rows[k - 1].cursor;
+	*out = rows;
+	*n = k;
+out:
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+review_chat_get(struct db *db, struct arena *a, int64_t org_id,
+    int64_t chat_id, struct review_chat *out)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	memset(out, 0, sizeof(*out));
+	st = db_query(db, &res,
+	    "SELECT c.id, c.kind, c.external_id, c.display_name,"
+	    "       COALESCE(c.agent_id, 0), COALESCE(a.name, ''),"
+	    "       c.channel_id, ch.name, ch.kind, ch.environment, c.status,"
+	    "       c.handoff_reason, COALESCE(c.assigned_user_id, 0),"
+	    "       COALESCE(u.email, ''),"
+	    "       COALESCE(to_char(c.last_inbound_at AT TIME ZONE 'UTC',"
+	    "                'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"
+	    "       COALESCE(GREATEST(0, floor(extract(epoch FROM"
+	    "           c.last_inbound_at + interval '24 hours' - now()))),"
+	    "           0)::bigint,"
+	    "       to_char(c.created_at AT TIME ZONE 'UTC',"
+	    "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	    "       to_char(c.last_message_at AT TIME ZONE 'UTC',"
+	    "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	    "  FROM chats c"
+	    "  JOIN channels ch ON ch.id = c.channel_id"
+	    "  LEFT JOIN agents a ON a.id = c.agent_id"
+	    "  LEFT JOIN users u ON u.id = c.assigned_user_id"
+	    " WHERE c.org_id = $1 AND c.id = $2",
+	    DB_I64(org_id), DB_I64(chat_id), DB_END);
+	if (st != DB_OK)
+		goto out;
+	if (res.n_rows == 0) {
+		st = DB_NOT_FOUND;
+		goto out;
+	}
+	out->id = db_res_i64(&res, 0, 0);
+	out->kind = col(a, &res, 0, 1);
+	out->external_id = col(a, &res, 0, 2);
+	out->display_name = col(a, &res, 0, 3);
+	out->agent_id = db_res_i64(&res, 0, 4);
+	out->agent_name = col(a, &res, 0, 5);
+	out->channel_id = db_res_i64(&res, 0, 6);
+	out->channel_name = col(a, &res, 0, 7);
+	out->channel_kind = col(a, &res, 0, 8);
+	out->environment = col(a, &res, 0, 9);
+	out->status = col(a, &res, 0, 10);
+	out->handoff_reason = col(a, &res, 0, 11);
+	out->assigned_user_id = db_res_i64(&res, 0, 12);
+	out->assigned_email = col(a, &res, 0, 13);
+	out->last_inbound_at = col(a, &res, 0, 14);
+	out->window_left_s = db_res_i64(&res, 0, 15);
+	out->created_at = col(a, &res, 0, 16);
+	out->last_message_at = col(a, &res, 0, 17);
+out:
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+review_timeline(struct db *db, struct arena *a, int64_t org_id,
+    int64_t chat_id, int64_t before_id, struct review_msg **msgs,
+    int *n_msgs, bool *has_earlier, struct review_thread **threads,
+    int *n_threads)
+{
+	struct db_res		 res = { 0 };
+	struct review_msg	*ms;
+	struct review_thread	*ts;
+	enum db_status		 st;
+	int			 k, skip;
+
+	*msgs = NULL;
+	*n_msgs = 0;
+	*has_earlier = false;
+	*threads = NULL;
+	*n_threads = 0;
+	/* The newest 501 before before_id: the 501st says "earlier". */
+	st = db_query(db, &res,
+	    "SELECT * FROM ("
+	    "  SELECT m.id, m.direction, m.sender, m.sender_name, m.body,"
+	    "         m.media::text, m.status, COALESCE(m.error_code, ''),"
+	    "         COALESCE(m.error_text, ''), COALESCE(m.thread_id, 0),"
+	    "         COALESCE(m.llm_call_id, 0),"
+	    "         COALESCE(m.author_user_id, 0), COALESCE(u.email, ''),"
+	    "         to_char(m.created_at AT TIME ZONE 'UTC',"
+	    "                 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	    "    FROM messages m"
+	    "    LEFT JOIN users u ON u.id = m.author_user_id"
+	    "   WHERE m.org_id = $1 AND m.chat_id = $2"
+	    "     AND ($3::bigint IS NULL OR m.id < $3)"
+	    "   ORDER BY m.id DESC LIMIT 501"
+	    ") t ORDER BY id",
+	    DB_I64(org_id), DB_I64(chat_id),
+	    before_id > 0 ? DB_I64(before_id) : DB_NULL, DB_END);
+	if (st != DB_OK)
+		goto out;
+	skip = res.n_rows > REVIEW_TIMELINE_MAX ? 1 : 0;
+	k = res.n_rows - skip;
+	*has_earlier = skip > 0;
+	ms = arena_alloc(a, sizeof(*ms) * (size_t)(k > 0 ? k : 1));
+	for (int i = 0; i < k; i++) {
+		struct review_msg	*m = &ms[i];
+		int			 row = i + skip;
+
+		m->id = db_res_i64(&res, row, 0);
+		m->direction = col(a, &res, row, 1);
+		m->sender = col(a, &res, row, 2);
+		m->sender_name = col(a, &res, row, 3);
+		m->body = col(a, &res, row, 4);
+		m->media = col(a, &res, row, 5);
+		m->status = col(a, &res, row, 6);
+		m->error_code = col(a, &res, row, 7);
+		m->error_text = col(a, &res, row, 8);
+		m->thread_id = db_res_i64(&res, row, 9);
+		m->llm_call_id = db_res_i64(&res, row, 10);
+		m->author_user_id = db_res_i64(&res, row, 11);
+		m->author_email = col(a, &res, row, 12);
+		m->created_at = col(a, &res, row, 13);
+	}
+	*msgs = ms;
+	*n_msgs = k;
+	db_res_clear(&res);
+
+	st = db_query(db, &res,
+	    "SELECT t.id, COALESCE(a.name, ''),"
+	    "       to_char(t.started_at AT TIME ZONE 'UTC',"
+	    "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	    "       COALESCE(to_char(t.closed_at AT TIME ZONE 'UTC',"
+	    "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"
+	    "       COALESCE(t.close_reason, '')"
+	    "  FROM threads t"
+	    "  LEFT JOIN agents a ON a.id = t.agent_id"
+	    " WHERE t.org_id = $1 AND t.chat_id = $2"
+	    " ORDER BY t.id",
+	    DB_I64(org_id), DB_I64(chat_id), DB_END);
+	if (st != DB_OK)
+		goto out;
+	ts = arena_alloc(a, sizeof(*ts) * (size_t)(res.n_rows > 0 ?
+	    res.n_rows : 1));
+	for (int i = 0; i < res.n_rows; i++) {
+		ts[i].id = db_res_i64(&res, i, 0);
+		ts[i].agent_name = col(a, &res, i, 1);
+		ts[i].started_at = col(a, &res, i, 2);
+		ts[i].closed_at = col(a, &res, i, 3);
+		ts[i].close_reason = col(a, &res, i, 4);
+	}
+	*threads = ts;
+	*n_threads = res.n_rows;
+out:
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+review_mark_seen(struct db *db, int64_t org_id, int64_t chat_id)
+{
+	return db_exec(db,
+	    "UPDATE chats SET human_seen_at = now()"
+	    " WHERE org_id = $1 AND id = $2",
+	    DB_I64(org_id), DB_I64(chat_id), DB_END);
+}
+
+enum db_status
+review_media(struct db *db, struct arena *a, int64_t org_id,
+    int64_t chat_id, int64_t mid, char **media_json)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*media_json = NULL;
+	st = db_query(db, &res,
+	    "SELECT media::text FROM messages"
+	    " WHERE org_id = $1 AND chat_id = $2 AND id = $3",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(mid), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK)
+		*media_json = col(a, &res, 0, 0);
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+review_resend_copy(struct db *db, struct arena *a, int64_t org_id,
+    int64_t chat_id, int64_t mid, int64_t user_id, struct review_resend *out)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	memset(out, 0, sizeof(*out));
+	st = db_query(db, &res,
+	    "SELECT m.direction = 'out' AND m.status = 'failed'"
+	    "  FROM messages m"
+	    " WHERE m.org_id = $1 AND m.chat_id = $2 AND m.id = $3",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(mid), DB_END);
+	if (st != DB_OK)
+		goto out;
+	if (res.n_rows == 0) {
+		st = DB_NOT_FOUND;
+		goto out;
+	}
+	if (!db_res_bool(&res, 0, 0)) {
+		st = DB_INVALID;
+		goto out;
+	}
+	db_res_clear(&res);
+	/* A new row: the failed one stays as the record of the failure. */
+	st = db_query(db, &res,
+	    "WITH src AS ("
+	    "  SELECT m.org_id, m.channel_id, m.chat_id, m.thread_id, m.body"
+	    "    FROM messages m"
+	    "   WHERE m.org_id = $1 AND m.chat_id = $2 AND m.id = $3"
+	    "     AND m.direction = 'out' AND m.status = 'failed'),"
+	    " ins AS ("
+	    "  INSERT INTO messages (org_id, channel_id, chat_id, thread_id,"
+	    "                        direction, body, status, author_user_id)"
+	    "  SELECT org_id, channel_id, chat_id, thread_id, 'out', body,"
+	    "         'queued', $4"
+	    "    FROM src"
+	    "  RETURNING id, channel_id, chat_id, body)"
+	    " SELECT ins.id, ins.channel_id, ch.kind, c.external_id,"
+	    "        c.kind = 'group', ins.body"
+	    "   FROM ins"
+	    "   JOIN chats c ON c.id = ins.chat_id"
+	    "   JOIN channels ch ON ch.id = ins.channel_id",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(mid),
+	    user_id > 0 ? DB_I64(user_id) : DB_NULL, DB_END);
+	if (st != DB_OK)
+		goto out;
+	if (res.n_rows == 0) {
+		st = DB_NOT_FOUND;
+		goto out;
+	}
+	out->new_id = db_res_i64(&res, 0, 0);
+	out->channel_id = db_res_i64(&res, 0, 1);
+	out->channel_kind = col(a, &res, 0, 2);
+	out->to = col(a, &res, 0, 3);
+	out->is_group = db_res_bool(&res, 0, 4);
+	out->body = col(a, &res, 0, 5);
+out:
+	db_res_clear(&res);
+	return st;
+}

@@ -1,0 +1,782 @@
+/*
+ * conversations: the Conversations area — the list (and the inbox, which
+ * is the list with ?status=needs_human), one chat's timeline with the
+ * machine's work behind each agent turn, the media of a message, and
+ * Resend for a failed outbound message. Members may use all of it (the
+ * route table says R_SESSION without R_ADMIN).
+ *
+ * Every read goes through chat/review.h, scoped by r->org_id, so another
+ * organisation's ids answer 404 as unknown ones do. The handoff forms
+ * (claim, reply, return, close) are panel/handoff.c's; the timeline
+ * includes their partial conversations/actions with the keys id, status,
+ * assigned_to_me and csrf.
+ *
+ * Media: a stored item is a provider URL (Twilio, which needs the
+ * account's credentials), a Meta/Kapso media id, or a data: URL. Only the
+ * last is served by …/media/{mid}/{n}; the others answer 404 with a
+ * sentence until the provider download exists. A data: URL is served with
+ * its own type only when that type cannot run script in our origin
+ * (raster images, audio, video, PDF); anything else is an attachment of
+ * type application/octet-stream.
+ */
+#include "panel/panel.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "app/app.h"
+#include "app/log.h"
+#include "channels/channel.h"
+#include "chat/review.h"
+#include "chat/threads.h"
+#include "db/db.h"
+#include "http/req.h"
+#include "http/resp.h"
+#include "model/agent.h"
+#include "model/audit.h"
+#include "model/channel.h"
+#include "model/llmcall.h"
+#include "util/arena.h"
+#include "util/buf.h"
+#include "util/str.h"
+#include "util/url.h"
+#include "util/utf8.h"
+#include "worker/reply.h"
+
+#define PREVIEW_CHARS	120
+#define MEDIA_UNAVAILABLE \
+	"Media download from the provider is not available yet."
+
+static const char *const status_labels[][2] = {
+	{ "ai", "AI" },
+	{ "needs_human", "Needs a human" },
+	{ "human", "Human" },
+	{ "closed", "Closed" },
+};
+
+static const char	*status_label(const char *);
+static const char	*qparam(struct req *, const char *);
+static bool		 filter_read(struct req *, struct review_filter *,
+			    const char **);
+static const char	*filter_query(struct req *,
+			    const struct review_filter *);
+static const char	*preview(struct arena *, const char *);
+static const char	*window_text(struct arena *, int64_t);
+static bool		 add_choices(struct req *, cJSON *,
+			    const struct review_filter *);
+static char		*member_text(const cJSON *, const char *);
+static cJSON		*call_json(const struct llm_call *);
+static void		 add_media(struct req *, cJSON *, int64_t, int64_t,
+			    const char *);
+static const struct llm_call *call_find(const struct llm_call *, int,
+			    int64_t);
+static bool		 safe_inline_type(const char *);
+
+/* --- shared ------------------------------------------------------------ */
+
+static const char *
+status_label(const char *status)
+{
+	for (size_t i = 0; i < sizeof(status_labels) /
+	    sizeof(status_labels[0]); i++)
+		if (str_eq(status, status_labels[i][0]))
+			return status_labels[i][1];
+	return status;
+}
+
+/* A query parameter, NULL when absent or empty. */
+static const char *
+qparam(struct req *r, const char *name)
+{
+	const char	*v = req_query(r, name);
+
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/*
+ * The list filters from the query string (?agent ?channel ?status
+ * ?environment ?from ?to ?q ?after). False with a sentence for a 400.
+ */
+static bool
+filter_read(struct req *r, struct review_filter *f, const char **why)
+{
+	const char	*s;
+
+	memset(f, 0, sizeof(*f));
+	if ((s = qparam(r, "agent")) != NULL &&
+	    (!str_to_i64(s, &f->agent_id) || f->agent_id <= 0)) {
+		*why = "agent must be an agent's id.";
+		return false;
+	}
+	if ((s = qparam(r, "channel")) != NULL &&
+	    (!str_to_i64(s, &f->channel_id) || f->channel_id <= 0)) {
+		*why = "channel must be a channel's id.";
+		return false;
+	}
+	f->status = qparam(r, "status");
+	f->environment = qparam(r, "environment");
+	f->from = qparam(r, "from");
+	f->to = qparam(r, "to");
+	f->q = qparam(r, "q");
+	if ((s = qparam(r, "after")) != NULL &&
+	    !review_cursor_parse(s, f)) {
+		*why = "The page cursor is not valid; start from the first "
+		    "page.";
+		return false;
+	}
+	return review_filter_check(f, why);
+}
+
+/* The filters (not the cursor) as "name=value&…", percent-encoded. */
+static const char *
+filter_query(struct req *r, const struct review_filter *f)
+{
+	struct buf	 b;
+	const char	*names[] = { "status", "environment", "from", "to",
+			    "q" };
+	const char	*vals[] = { f->status, f->environment, f->from, f->to,
+			    f->q };
+	const char	*out;
+
+	buf_init(&b, 4096);
+	if (f->agent_id > 0)
+		buf_printf(&b, "agent=%" PRId64 "&", f->agent_id);
+	if (f->channel_id > 0)
+		buf_printf(&b, "channel=%" PRId64 "&", f->channel_id);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (vals[i] == NULL)
+			continue;
+		buf_printf(&b, "%s=", names[i]);
+		url_encode(&b, vals[i]);
+		buf_putc(&b, '&');
+	}
+	out = arena_strdup(r->arena, buf_str(&b) != NULL ? buf_str(&b) : "");
+	buf_cleanup(&b);
+	return out;
+}
+
+/* The first PREVIEW_CHARS characters of body on one line. */
+static const char *
+preview(struct arena *a, const char *body)
+{
+	size_t	 n = 0, chars = 0;
+	char	*s;
+
+	while (body[n] != '\0' && chars < PREVIEW_CHARS) {
+		n++;
+		while (((unsigned char)body[n] & 0xC0) == 0x80)
+			n++;
+		chars++;
+	}
+	s = arena_strndup(a, body, n);
+	for (char *p = s; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\r' || *p == '\t')
+			*p = ' ';
+	return body[n] != '\0' ? arena_printf(a, "%s…", s) : s;
+}
+
+/* "3 h 12 min left", or "closed". */
+static const char *
+window_text(struct arena *a, int64_t left_s)
+{
+	if (left_s <= 0)
+		return "closed";
+	if (left_s < 60)
+		return "less than a minute left";
+	return arena_printf(a, "%" PRId64 " h %" PRId64 " min left",
+	    left_s / 3600, (left_s % 3600) / 60);
+}
+
+/* The filter form's options, with the chosen ones marked. */
+static bool
+add_choices(struct req *r, cJSON *ctx, const struct review_filter *f)
+{
+	static const char *const envs[] = { "development", "production" };
+	struct agent	*as;
+	struct channel	*cs;
+	cJSON		*arr, *o;
+	int		 n_as, n_cs;
+
+	if (agent_list(r->db, r->arena, r->org_id, &as, &n_as) != DB_OK ||
+	    channel_list(r->db, r->arena, r->org_id, &cs, &n_cs) != DB_OK)
+		return false;
+	arr = cJSON_AddArrayToObject(ctx, "agents");
+	for (int i = 0; i < n_as; i++) {
+		o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "id", (double)as[i].id);
+		cJSON_AddStringToObject(o, "name", as[i].name);
+		cJSON_AddBoolToObject(o, "selected", as[i].id == f->agent_id);
+		cJSON_AddItemToArray(arr, o);
+	}
+	arr = cJSON_AddArrayToObject(ctx, "channels");
+	for (int i = 0; i < n_cs; i++) {
+		o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "id", (double)cs[i].id);
+		cJSON_AddStringToObject(o, "name", cs[i].name);
+		cJSON_AddBoolToObject(o, "selected", cs[i].id == f->channel_id);
+		cJSON_AddItemToArray(arr, o);
+	}
+	arr = cJSON_AddArrayToObject(ctx, "statuses");
+	for (size_t i = 0; i < sizeof(status_labels) /
+	    sizeof(status_labels[0]); i++) {
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "value", status_labels[i][0]);
+		cJSON_AddStringToObject(o, "label", status_labels[i][1]);
+		cJSON_AddBoolToObject(o, "selected", str_eq(f->status,
+		    status_labels[i][0]));
+		cJSON_AddItemToArray(arr, o);
+	}
+	arr = cJSON_AddArrayToObject(ctx, "environments");
+	for (size_t i = 0; i < 2; i++) {
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "value", envs[i]);
+		cJSON_AddBoolToObject(o, "selected", str_eq(f->environment,
+		    envs[i]));
+		cJSON_AddItemToArray(arr, o);
+	}
+	cJSON_AddStringToObject(ctx, "from", f->from != NULL ? f->from : "");
+	cJSON_AddStringToObject(ctx, "to", f->to != NULL ? f->to : "");
+	cJSON_AddStringToObject(ctx, "q", f->q != NULL ? f->q : "");
+	return true;
+}
+
+static const struct llm_call *
+call_find(const struct llm_call *calls, int n, int64_t id)
+{
+	for (int i = 0; i < n; i++)
+		if (calls[i].id == id)
+			return &calls[i];
+	return NULL;
+}
+
+/* JSON text of a member (strings as they are, anything else printed). */
+static char *
+member_text(const cJSON *o, const char *name)
+{
+	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (v == NULL || cJSON_IsNull(v))
+		return NULL;
+	if (cJSON_IsString(v))
+		return strdup(v->valuestring);
+	return cJSON_PrintUnformatted(v);
+}
+
+/* The machine's work behind an agent turn. */
+static cJSON *
+call_json(const struct llm_call *c)
+{
+	cJSON		*o = cJSON_CreateObject(), *arr, *t;
+	cJSON		*tools = cJSON_Parse(c->tool_calls);
+	const cJSON	*e;
+	const char	*keys[][2] = { { "arguments", "arguments" },
+			    { "result", "result" }, { "error", "tool_error" } };
+
+	cJSON_AddNumberToObject(o, "id", (double)c->id);
+	cJSON_AddStringToObject(o, "model", c->model_name);
+	cJSON_AddNumberToObject(o, "tokens_in", c->tokens_in);
+	cJSON_AddNumberToObject(o, "tokens_out", c->tokens_out);
+	cJSON_AddNumberToObject(o, "latency_ms", c->latency_ms);
+	cJSON_AddNumberToObject(o, "rounds", c->rounds);
+	if (c->error != NULL)
+		cJSON_AddStringToObject(o, "error", c->error);
+	arr = cJSON_AddArrayToObject(o, "tools");
+	cJSON_ArrayForEach(e, tools) {
+		const cJSON	*nm = cJSON_GetObjectItemCaseSensitive(e,
+				    "name");
+
+		t = cJSON_CreateObject();
+		cJSON_AddStringToObject(t, "name", cJSON_IsString(nm) ?
+		    nm->valuestring : "?");
+		for (size_t i = 0; i < 3; i++) {
+			char	*s = member_text(e, keys[i][0]);
+
+			if (s != NULL)
+				cJSON_AddStringToObject(t, keys[i][1], s);
+			free(s);
+		}
+		cJSON_AddItemToArray(arr, t);
+	}
+	cJSON_AddBoolToObject(o, "has_tools", cJSON_GetArraySize(arr) > 0);
+	cJSON_AddNumberToObject(o, "n_tools", cJSON_GetArraySize(arr));
+	cJSON_Delete(tools);
+	return o;
+}
+
+/* The message's media items: type, caption, and a link when servable. */
+static void
+add_media(struct req *r, cJSON *msg, int64_t chat_id, int64_t mid,
+    const char *media_json)
+{
+	cJSON		*media = cJSON_Parse(media_json), *arr, *o;
+	const cJSON	*e;
+	int		 i = 0;
+	const char	*keys[][2] = {
+		{ "contentType", "content_type" }, { "caption", "caption" },
+		{ "filename", "filename" }, { "transcript", "transcript" },
+	};
+
+	arr = cJSON_AddArrayToObject(msg, "media");
+	cJSON_ArrayForEach(e, media) {
+		const cJSON	*url = cJSON_GetObjectItemCaseSensitive(e,
+				    "url");
+
+		o = cJSON_CreateObject();
+		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+			const cJSON	*v = cJSON_GetObjectItemCaseSensitive(
+					    e, keys[k][0]);
+
+			if (cJSON_IsString(v) && v->valuestring[0] != '\0')
+				cJSON_AddStringToObject(o, keys[k][1],
+				    v->valuestring);
+		}
+		cJSON_AddStringToObject(o, "href", arena_printf(r->arena,
+		    "/conversations/%" PRId64 "/media/%" PRId64 "/%d", chat_id,
+		    mid, i));
+		cJSON_AddBoolToObject(o, "is_servable", cJSON_IsString(url) &&
+		    str_starts_with(url->valuestring, "data:"));
+		cJSON_AddItemToArray(arr, o);
+		i++;
+	}
+	cJSON_AddBoolToObject(msg, "has_media", i > 0);
+	cJSON_Delete(media);
+}
+
+/* Types a browser will not run as script from our origin. */
+static bool
+safe_inline_type(const char *t)
+{
+	static const char *const ok[] = {
+		"image/png", "image/jpeg", "image/gif", "image/webp",
+		"audio/ogg", "audio/mpeg", "audio/mp4", "audio/aac",
+		"audio/amr", "video/mp4", "video/3gpp", "application/pdf",
+	};
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (str_eq(t, ok[i]))
+			return true;
+	return false;
+}
+
+/* --- pages ------------------------------------------------------------- */
+
+int
+panel_conversations_list(struct req *r)
+{
+	struct review_filter	 f;
+	struct review_row	*rows;
+	const char		*why = NULL, *fq;
+	char			*next;
+	cJSON			*ctx, *arr, *o;
+	int			 n;
+	enum db_status		 st;
+
+	if (!filter_read(r, &f, &why))
+		return resp_bad_request(r, why);
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	st = review_list(r->db, r->arena, r->org_id, &f, &rows, &n, &next);
+	if (st == DB_INVALID)
+		return resp_bad_request(r, "A date in the filter does not "
+		    "exist.");
+	if (st != DB_OK)
+		return resp_unavailable(r);
+	ctx = cJSON_CreateObject();
+	if (!add_choices(r, ctx, &f)) {
+		cJSON_Delete(ctx);
+		return resp_unavailable(r);
+	}
+	cJSON_AddStringToObject(ctx, "title", str_eq(f.status, "needs_human") ?
+	    "Inbox" : "Conversations");
+	cJSON_AddBoolToObject(ctx, "is_inbox", str_eq(f.status,
+	    "needs_human"));
+	cJSON_AddBoolToObject(ctx, "is_filtered", f.agent_id > 0 ||
+	    f.channel_id > 0 || f.status != NULL || f.environment != NULL ||
+	    f.from != NULL || f.to != NULL || f.q != NULL);
+	arr = cJSON_AddArrayToObject(ctx, "conversations");
+	for (int i = 0; i < n; i++) {
+		struct review_row	*w = &rows[i];
+		bool			 is_group = str_eq(w->kind, "group");
+
+		o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "id", (double)w->id);
+		cJSON_AddBoolToObject(o, "is_group", is_group);
+		if (is_group)
+			cJSON_AddStringToObject(o, "group_name",
+			    w->display_name[0] != '\0' ? w->display_name :
+			    w->external_id);
+		else {
+			cJSON_AddStringToObject(o, "contact_number",
+			    w->external_id);
+			if (w->display_name[0] != '\0')
+				cJSON_AddStringToObject(o, "contact_name",
+				    w->display_name);
+		}
+		if (w->agent_name[0] != '\0')
+			cJSON_AddStringToObject(o, "agent_name", w->agent_name);
+		cJSON_AddStringToObject(o, "channel_name", w->channel_name);
+		cJSON_AddStringToObject(o, "environment", w->environment);
+		cJSON_AddStringToObject(o, "status", w->status);
+		cJSON_AddStringToObject(o, "status_label",
+		    status_label(w->status));
+		cJSON_AddBoolToObject(o, "needs_human", str_eq(w->status,
+		    "needs_human"));
+		cJSON_AddStringToObject(o, "last_message_at",
+		    w->last_message_at);
+		cJSON_AddStringToObject(o, "last_body", preview(r->arena,
+		    w->last_body));
+		cJSON_AddBoolToObject(o, "last_is_out", str_eq(
+		    w->last_direction, "out"));
+		if (w->unread > 0)
+			cJSON_AddStringToObject(o, "unread", w->unread >= 100 ?
+			    "99+" : arena_printf(r->arena, "%" PRId64,
+			    w->unread));
+		cJSON_AddItemToArray(arr, o);
+	}
+	cJSON_AddBoolToObject(ctx, "has_conversations", n > 0);
+	fq = filter_query(r, &f);
+	if (next != NULL) {
+		struct buf	 b;
+
+		buf_init(&b, 8192);
+		buf_printf(&b, "/conversations?%safter=", fq);
+		url_encode(&b, next);
+		cJSON_AddStringToObject(ctx, "older", buf_str(&b));
+		buf_cleanup(&b);
+	}
+	if (f.after_id > 0)
+		cJSON_AddStringToObject(ctx, "newest", arena_printf(r->arena,
+		    "/conversations?%s", fq));
+	return resp_page(r, 200, "conversations/index", ctx);
+}
+
+int
+panel_conversation_view(struct req *r)
+{
+	struct review_chat	 c;
+	struct review_msg	*ms;
+	struct review_thread	*ts;
+	struct llm_call		*calls = NULL;
+	int64_t			*call_ids;
+	int64_t			 id, before = 0, prev_thread = -1;
+	const char		*s;
+	bool			 has_earlier, is_group;
+	int			 n_ms, n_ts, n_ids = 0, n_calls = 0;
+	cJSON			*ctx, *arr, *o;
+	enum db_status		 st;
+
+	if (!req_param_id(r, "id", &id))
+		return resp_not_found(r);
+	if ((s = qparam(r, "before")) != NULL &&
+	    (!str_to_i64(s, &before) || before <= 0))
+		return resp_bad_request(r, "before must be a message id.");
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	st = review_chat_get(r->db, r->arena, r->org_id, id, &c);
+	if (st != DB_OK)
+		return st == DB_NOT_FOUND ? resp_not_found(r) :
+		    resp_unavailable(r);
+	if (review_timeline(r->db, r->arena, r->org_id, id, before, &ms,
+	    &n_ms, &has_earlier, &ts, &n_ts) != DB_OK)
+		return resp_unavailable(r);
+	call_ids = arena_alloc(r->arena, sizeof(*call_ids) *
+	    (size_t)(n_ms > 0 ? n_ms : 1));
+	for (int i = 0; i < n_ms; i++)
+		if (ms[i].llm_call_id > 0 && (n_ids == 0 ||
+		    call_ids[n_ids - 1] != ms[i].llm_call_id))
+			call_ids[n_ids++] = ms[i].llm_call_id;
+	if (llmcall_get_many(r->db, r->arena, r->org_id, call_ids, n_ids,
+	    &calls, &n_calls) != DB_OK)
+		return resp_unavailable(r);
+	/* Only the newest page counts as looked at. */
+	if (before == 0 && review_mark_seen(r->db, r->org_id, id) != DB_OK)
+		return resp_unavailable(r);
+
+	is_group = str_eq(c.kind, "group");
+	ctx = cJSON_CreateObject();
+	cJSON_AddNumberToObject(ctx, "id", (double)c.id);
+	cJSON_AddStringToObject(ctx, "status", c.status);
+	cJSON_AddStringToObject(ctx, "status_label", status_label(c.status));
+	cJSON_AddBoolToObject(ctx, "is_group", is_group);
+	if (is_group)
+		cJSON_AddStringToObject(ctx, "group_name",
+		    c.display_name[0] != '\0' ? c.display_name :
+		    c.external_id);
+	else {
+		cJSON_AddStringToObject(ctx, "contact_number", c.external_id);
+		if (c.display_name[0] != '\0')
+			cJSON_AddStringToObject(ctx, "contact_name",
+			    c.display_name);
+	}
+	cJSON_AddStringToObject(ctx, "title", is_group ? (c.display_name[0] !=
+	    '\0' ? c.display_name : c.external_id) : (c.display_name[0] != '\0'
+	    ? arena_printf(r->arena, "%s (%s)", c.display_name, c.external_id)
+	    : c.external_id));
+	if (c.agent_name[0] != '\0')
+		cJSON_AddStringToObject(ctx, "agent_name", c.agent_name);
+	cJSON_AddStringToObject(ctx, "channel_name", c.channel_name);
+	cJSON_AddStringToObject(ctx, "environment", c.environment);
+	cJSON_AddBoolToObject(ctx, "window_open", c.window_left_s > 0);
+	cJSON_AddStringToObject(ctx, "window_left", window_text(r->arena,
+	    c.window_left_s));
+	cJSON_AddBoolToObject(ctx, "assigned_to_me", c.assigned_user_id > 0 &&
+	    r->session != NULL && c.assigned_user_id == r->session->user_id);
+	/* Mustache cannot compare strings: one flag per status for the
+	 * actions partial (templates/conversations/actions.mustache). */
+	cJSON_AddBoolToObject(ctx, "status_ai", strcmp(c.status, "ai") == 0);
+	cJSON_AddBoolToObject(ctx, "status_needs_human",
+	    strcmp(c.status, "needs_human") == 0);
+	cJSON_AddBoolToObject(ctx, "status_human",
+	    strcmp(c.status, "human") == 0);
+	cJSON_AddBoolToObject(ctx, "status_closed",
+	    strcmp(c.status, "closed") == 0);
+	if (c.assigned_email[0] != '\0')
+		cJSON_AddStringToObject(ctx, "assigned_email",
+		    c.assigned_email);
+	if (c.handoff_reason[0] != '\0')
+		cJSON_AddStringToObject(ctx, "handoff_reason",
+		    c.handoff_reason);
+	if (has_earlier && n_ms > 0)
+		cJSON_AddStringToObject(ctx, "earlier", arena_printf(r->arena,
+		    "/conversations/%" PRId64 "?before=%" PRId64, id,
+		    ms[0].id));
+	if (before > 0)
+		cJSON_AddStringToObject(ctx, "latest", arena_printf(r->arena,
+		    "/conversations/%" PRId64, id));
+
+	arr = cJSON_AddArrayToObject(ctx, "messages");
+	for (int i = 0; i < n_ms; i++) {
+		struct review_msg	*m = &ms[i];
+		bool			 is_in = str_eq(m->direction, "in");
+		const struct llm_call	*call;
+
+		o = cJSON_CreateObject();
+		if (m->thread_id != prev_thread && m->thread_id > 0) {
+			cJSON	*mk = cJSON_AddObjectToObject(o, "marker");
+
+			for (int k = 0; k < n_ts; k++) {
+				if (ts[k].id != m->thread_id)
+					continue;
+				cJSON_AddStringToObject(mk, "started_at",
+				    ts[k].started_at);
+				if (ts[k].agent_name[0] != '\0')
+					cJSON_AddStringToObject(mk,
+					    "agent_name", ts[k].agent_name);
+				/* Why the one before ended: reset, agent… */
+				if (k > 0 && ts[k - 1].close_reason[0] != '\0')
+					cJSON_AddStringToObject(mk,
+					    "close_reason",
+					    ts[k - 1].close_reason);
+			}
+		}
+		prev_thread = m->thread_id;
+		cJSON_AddNumberToObject(o, "id", (double)m->id);
+		cJSON_AddBoolToObject(o, "is_in", is_in);
+		cJSON_AddStringToObject(o, "direction", m->direction);
+		if (m->sender[0] != '\0')
+			cJSON_AddStringToObject(o, "sender", m->sender);
+		if (m->sender_name[0] != '\0')
+			cJSON_AddStringToObject(o, "sender_name",
+			    m->sender_name);
+		cJSON_AddBoolToObject(o, "show_sender", is_in && is_group);
+		cJSON_AddStringToObject(o, "created_at", m->created_at);
+		cJSON_AddStringToObject(o, "channel_name", c.channel_name);
+		cJSON_AddStringToObject(o, "body", m->body);
+		add_media(r, o, id, m->id, m->media);
+		if (!is_in) {
+			cJSON_AddStringToObject(o, "delivery", m->status);
+			cJSON_AddBoolToObject(o, "is_failed", str_eq(m->status,
+			    "failed"));
+			if (m->error_code[0] != '\0')
+				cJSON_AddStringToObject(o, "error_code",
+				    m->error_code);
+			if (m->error_text[0] != '\0')
+				cJSON_AddStringToObject(o, "error_text",
+				    m->error_text);
+			if (m->author_email[0] != '\0')
+				cJSON_AddStringToObject(o, "author_email",
+				    m->author_email);
+			if (str_eq(m->status, "failed"))
+				cJSON_AddStringToObject(o, "resend_action",
+				    arena_printf(r->arena, "/conversations/%"
+				    PRId64 "/messages/%" PRId64 "/resend", id,
+				    m->id));
+			/* One call may answer in several parts: show it on
+			 * the first. */
+			call = m->llm_call_id > 0 && (i == 0 ||
+			    ms[i - 1].llm_call_id != m->llm_call_id) ?
+			    call_find(calls, n_calls, m->llm_call_id) : NULL;
+			if (call != NULL)
+				cJSON_AddItemToObject(o, "call",
+				    call_json(call));
+		}
+		cJSON_AddItemToArray(arr, o);
+	}
+	if (n_ms > 0 && n_ts > 0 && ts[n_ts - 1].id == ms[n_ms - 1].thread_id &&
+	    ts[n_ts - 1].closed_at[0] != '\0') {
+		o = cJSON_AddObjectToObject(ctx, "ended");
+		cJSON_AddStringToObject(o, "closed_at", ts[n_ts - 1].closed_at);
+		cJSON_AddStringToObject(o, "close_reason",
+		    ts[n_ts - 1].close_reason);
+	}
+	cJSON_AddBoolToObject(ctx, "has_messages", n_ms > 0);
+	return resp_page(r, 200, "conversations/view", ctx);
+}
+
+/* --- media ------------------------------------------------------------- */
+
+int
+panel_conversation_media(struct req *r)
+{
+	int64_t		 id, mid, n;
+	char		*json, *type, *data = NULL;
+	const char	*url, *comma, *ns = req_param(r, "n");
+	cJSON		*media = NULL;
+	const cJSON	*item, *u;
+	size_t		 len = 0, plen;
+	bool		 is_b64;
+	int		 status;
+
+	if (!req_param_id(r, "id", &id) || !req_param_id(r, "mid", &mid) ||
+	    ns == NULL || !str_to_i64(ns, &n) || n < 0 || n > 100)
+		return resp_not_found(r);
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	switch (review_media(r->db, r->arena, r->org_id, id, mid, &json)) {
+	case DB_OK:
+		break;
+	case DB_NOT_FOUND:
+		return resp_not_found(r);
+	default:
+		return resp_unavailable(r);
+	}
+	media = cJSON_Parse(json);
+	item = cJSON_GetArrayItem(media, (int)n);
+	if (item == NULL) {
+		status = resp_not_found(r);
+		goto out;
+	}
+	u = cJSON_GetObjectItemCaseSensitive(item, "url");
+	if (!cJSON_IsString(u) || !str_starts_with(u->valuestring, "data:") ||
+	    (comma = strchr(u->valuestring, ',')) == NULL) {
+		status = resp_error(r, 404, "not_found", MEDIA_UNAVAILABLE);
+		goto out;
+	}
+	/* data:<type>[;param…][;base64],<payload> */
+	url = u->valuestring + 5;
+	type = arena_strndup(r->arena, url, (size_t)(comma - url));
+	is_b64 = strlen(type) >= 7 && strcmp(type + strlen(type) - 7,
+	    ";base64") == 0;
+	type[strcspn(type, ";")] = '\0';
+	str_lower(type);
+	plen = strlen(comma + 1);
+	data = malloc(plen + 1);
+	if (data == NULL)
+		abort();
+	if (is_b64) {
+		if (sodium_base642bin((unsigned char *)data, plen, comma + 1,
+		    plen, " \n\r", &len, NULL,
+		    sodium_base64_VARIANT_ORIGINAL) != 0) {
+			status = resp_error(r, 404, "not_found",
+			    "The stored media item cannot be read.");
+			goto out;
+		}
+	} else if (!url_decode(data, comma + 1, plen, false, &len)) {
+		status = resp_error(r, 404, "not_found",
+		    "The stored media item cannot be read.");
+		goto out;
+	}
+	if (!safe_inline_type(type)) {
+		type = "application/octet-stream";
+		(void)resp_header(r, "Content-Disposition", "attachment");
+	}
+	(void)resp_header(r, "Cache-Control", "private, max-age=3600");
+	status = resp_send(r, 200, type, data, len);
+out:
+	free(data);
+	cJSON_Delete(media);
+	return status;
+}
+
+/* --- resend ------------------------------------------------------------ */
+
+int
+panel_conversation_resend(struct req *r)
+{
+	const struct channel_ops	*ops;
+	struct review_resend		 rs;
+	struct channel_creds		 creds;
+	struct channel_secrets		 secrets;
+	struct send_outcome		 o;
+	enum send_result		 sr;
+	enum db_status			 st;
+	int64_t				 id, mid;
+	const char			*back;
+
+	if (!req_param_id(r, "id", &id) || !req_param_id(r, "mid", &mid))
+		return resp_not_found(r);
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	back = arena_printf(r->arena, "/conversations/%" PRId64, id);
+	st = review_resend_copy(r->db, r->arena, r->org_id, id, mid,
+	    r->session != NULL ? r->session->user_id : 0, &rs);
+	switch (st) {
+	case DB_OK:
+		break;
+	case DB_NOT_FOUND:
+		return resp_not_found(r);
+	case DB_INVALID:
+		return resp_see_other(r, back, "Only a failed message can be "
+		    "sent again.");
+	default:
+		return resp_unavailable(r);
+	}
+	if ((ops = channel_ops_for(rs.channel_kind)) == NULL) {
+		st = chat_outbox_failed(r->db, r->org_id, rs.new_id, NULL,
+		    "This channel cannot send messages.");
+		(void)st;
+		return resp_see_other(r, back, "This channel cannot send "
+		    "messages.");
+	}
+	st = reply_channel_creds(r->app, r->db, r->arena, r->org_id,
+	    rs.channel_id, &creds, &secrets);
+	if (st != DB_OK) {
+		st = chat_outbox_failed(r->db, r->org_id, rs.new_id, NULL,
+		    "The channel's credentials could not be read.");
+		(void)st;
+		return resp_unavailable(r);
+	}
+	if (chat_outbox_sending(r->db, r->org_id, rs.new_id) != DB_OK) {
+		channel_secrets_free(&secrets);
+		return resp_unavailable(r);
+	}
+	memset(&o, 0, sizeof(o));
+	sr = ops->send_text(&creds, rs.to, rs.is_group, rs.body, &o);
+	channel_secrets_free(&secrets);
+	if (sr == SEND_OK)
+		st = chat_outbox_sent(r->db, r->org_id, rs.new_id,
+		    o.provider_message_id);
+	else
+		st = chat_outbox_failed(r->db, r->org_id, rs.new_id,
+		    o.error_code[0] != '\0' ? o.error_code : NULL,
+		    o.error_text[0] != '\0' ? o.error_text :
+		    "The provider did not accept the message.");
+	if (st != DB_OK)
+		log_err("panel", "msg=\"resend outcome not recorded\" "
+		    "message=%" PRId64 " result=%d", rs.new_id, (int)sr);
+	audit(r, "message.resent", "message", rs.new_id, arena_printf(r->arena,
+	    "copy of message %" PRId64 "%s", mid, sr == SEND_OK ? "" :
+	    " (the provider refused it again)"));
+	log_info("panel", "msg=\"message resent\" message=%" PRId64
+	    " copy=%" PRId64 " result=%d", mid, rs.new_id, (int)sr);
+	if (sr == SEND_OK)
+		return resp_see_other(r, back, "Message sent again.");
+	return resp_see_other(r, back, arena_printf(r->arena,
+	    "The message could not be sent: %s", o.error_text[0] != '\0' ?
+	    o.error_text : "the provider did not accept it."));
+}

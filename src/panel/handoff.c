@@ -1,0 +1,149 @@
+/*
+ * panel/handoff: the takeover buttons of a conversation's timeline
+ * (templates/conversations/actions.mustache): claim, reply, return to the
+ * AI, close. Members may use them all (the routes carry no R_ADMIN). Each
+ * calls chat/handoff.h and redirects back to the timeline with a flash;
+ * another organisation's chat is a 404 (every call names r->org_id).
+ */
+#include "panel/panel.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "app/log.h"
+#include "chat/handoff.h"
+#include "db/db.h"
+#include "http/form.h"
+#include "http/req.h"
+#include "http/resp.h"
+#include "model/audit.h"
+#include "util/arena.h"
+#include "util/utf8.h"
+
+#define REPLY_MAX	4096	/* bytes; WhatsApp's text limit is 4096 */
+
+static const char	*timeline(struct req *, int64_t);
+
+static const char *
+timeline(struct req *r, int64_t id)
+{
+	return arena_printf(r->arena, "/conversations/%" PRId64, id);
+}
+
+/* POST /conversations/{id}/claim */
+int
+panel_handoff_claim(struct req *r)
+{
+	int64_t	 id;
+
+	if (!req_param_id(r, "id", &id))
+		return resp_not_found(r);
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	switch (handoff_claim(r->db, r->org_id, id, r->session->user_id)) {
+	case DB_OK:
+		audit(r, "handoff.claimed", "chat", id, "");
+		return resp_see_other(r, timeline(r, id), "You have this "
+		    "conversation now. The AI will not answer it.");
+	case DB_CONFLICT:
+		return resp_see_other(r, timeline(r, id), "This conversation "
+		    "is closed.");
+	case DB_NOT_FOUND:
+		return resp_not_found(r);
+	default:
+		return resp_unavailable(r);
+	}
+}
+
+/* POST /conversations/{id}/reply: body=… */
+int
+panel_handoff_reply(struct req *r)
+{
+	const char	*body, *error = NULL;
+	int64_t		 id, message_id;
+	size_t		 len;
+
+	if (!req_param_id(r, "id", &id))
+		return resp_not_found(r);
+	body = form_str(r->form, "body");
+	len = strlen(body);
+	while (len > 0 && (body[len - 1] == ' ' || body[len - 1] == '\n' ||
+	    body[len - 1] == '\r' || body[len - 1] == '\t'))
+		len--;
+	if (len == 0 || len > REPLY_MAX || !utf8_valid(body, len))
+		return resp_see_other(r, timeline(r, id), len == 0 ?
+		    "Write a reply first." : "The reply is too long.");
+	body = arena_strndup(r->arena, body, len);
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	switch (handoff_reply(r->app, r->db, r->arena, r->org_id, id,
+	    r->session->user_id, body, &message_id, &error)) {
+	case HANDOFF_SEND_OK:
+		audit(r, "handoff.replied", "chat", id, "");
+		return resp_see_other(r, timeline(r, id), "Reply sent.");
+	case HANDOFF_SEND_FAILED:
+		audit(r, "handoff.replied", "chat", id, "failed");
+		return resp_see_other(r, timeline(r, id), arena_printf(r->arena,
+		    "The reply was not sent: %s", error != NULL ? error :
+		    "the provider refused it."));
+	case HANDOFF_SEND_CLOSED:
+		return resp_see_other(r, timeline(r, id), "This conversation "
+		    "is closed.");
+	case HANDOFF_SEND_NOT_FOUND:
+		return resp_not_found(r);
+	case HANDOFF_SEND_UNAVAILABLE:
+	default:
+		return resp_unavailable(r);
+	}
+}
+
+/* POST /conversations/{id}/return */
+int
+panel_handoff_return(struct req *r)
+{
+	int64_t	 id;
+
+	if (!req_param_id(r, "id", &id))
+		return resp_not_found(r);
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	switch (handoff_return(r->db, r->org_id, id)) {
+	case DB_OK:
+		audit(r, "handoff.returned", "chat", id, "");
+		return resp_see_other(r, timeline(r, id), "Returned to the AI. "
+		    "Its next message starts a new thread.");
+	case DB_CONFLICT:
+		return resp_see_other(r, timeline(r, id), "The AI already has "
+		    "this conversation, or it is closed.");
+	case DB_NOT_FOUND:
+		return resp_not_found(r);
+	default:
+		return resp_unavailable(r);
+	}
+}
+
+/* POST /conversations/{id}/close */
+int
+panel_handoff_close(struct req *r)
+{
+	int64_t	 id;
+
+	if (!req_param_id(r, "id", &id))
+		return resp_not_found(r);
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	switch (handoff_close(r->db, r->org_id, id)) {
+	case DB_OK:
+		audit(r, "handoff.closed", "chat", id, "");
+		return resp_see_other(r, timeline(r, id), "Conversation "
+		    "closed. A new message from the contact reopens it with "
+		    "the AI.");
+	case DB_CONFLICT:
+		return resp_see_other(r, timeline(r, id), "This conversation "
+		    "is already closed.");
+	case DB_NOT_FOUND:
+		return resp_not_found(r);
+	default:
+		return resp_unavailable(r);
+	}
+}

@@ -1,0 +1,758 @@
+/*
+ * tests/integration/conversations.c: conversation review end to end. The
+ * real server against a real PostgreSQL and the fake WhatsApp APIs
+ * (tests/fakes/fake_whatsapp.c). Chats, threads, messages and model calls
+ * are made with SQL (the review is a read side; how rows arrive is the
+ * webhook and reply tests' business), then read through the panel and the
+ * API as the owner, as a member, and as another organisation's owner.
+ *
+ * Checked: the list and each filter, search, the keyset cursor over more
+ * than a page, unread counts reset by a look, the timeline (order, thread
+ * markers, escaping, line breaks, delivery status and errors, the model's
+ * work), media, Resend sending exactly once at the provider, 404 for
+ * another organisation's ids everywhere. Every wait is bounded.
+ */
+#include "harness/harness.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <cjson/cJSON.h>
+
+#include "crypto/secret.h"
+#include "db/db.h"
+#include "model/channel.h"
+#include "model/fielderr.h"
+#include "util/xmalloc.h"
+
+#define TW_NUMBER	"+15550001111"
+#define TW_SID		"AC0123456789abcdef0123456789abcdef"
+#define TW_TOKEN	"0123456789abcdef0123456789abcdef"
+#define OWNER_EMAIL	"owner@example.com"
+#define OWNER_PW	"correct-horse-battery-staple"
+#define OWNER_ORG	"My Organization"
+#define MEMBER_EMAIL	"member@example.com"
+#define MEMBER_PW	"member-password-12345"
+#define OTHER_EMAIL	"other-owner@example.com"
+#define OTHER_ORG	"Other Org"
+#define OTHER_PW	"other-owner-password-1"
+
+static struct hpg	 pg;
+static struct hfake	 wa;
+static struct hserver	 srv;
+static struct secret_key *key;
+static const char	**env;
+static char		*token, *other_token;
+static int64_t		 org_id, other_org_id, tw_id, prod_id, bot_id;
+static int64_t		 other_chat;
+
+static void	 suite_setup(void);
+static void	 suite_teardown(void);
+static int64_t	 sqli(const char *, ...) __attribute__((format(printf, 1, 2)));
+static char	*make_token(const char *, const char *);
+static void	 get(struct client *, const char *, long, struct hresp *);
+static void	 api_get(const char *, const char *, long, struct hresp *);
+static int64_t	 make_chat(int64_t, int64_t, const char *, const char *,
+		    const char *, const char *);
+static int64_t	 add_msg(int64_t, const char *, const char *, const char *,
+		    const char *);
+static int	 count_of(const char *, const char *);
+static Suite	*conversations_suite(void);
+
+/* --- fixture ------------------------------------------------------------ */
+
+static int64_t
+sqli(const char *fmt, ...)
+{
+	char	 q[16384];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(q, sizeof(q), fmt, ap);
+	va_end(ap);
+	return hpg_sql_int(&pg, q);
+}
+
+static char *
+make_token(const char *email, const char *name)
+{
+	const char	*args[] = { "token", "create", "--email", email,
+			    "--name", name, NULL };
+	char		*out = NULL, *p, *t;
+	int		 st;
+
+	st = hrun_parley(&pg, args, NULL, &out);
+	ck_assert_msg(st == 0 && (p = strstr(out, "prl_")) != NULL,
+	    "parley token create exited %d:\n%s", st, out);
+	t = xasprintf("%.*s", (int)strcspn(p, " \r\n"), p);
+	free(out);
+	return t;
+}
+
+static void
+suite_setup(void)
+{
+	struct channel_input	 cin;
+	struct field_errors	 errs = { 0 };
+	const char		*wa_args[] = { "--twilio-token", TW_TOKEN,
+				    NULL };
+	const char		*margs[] = { "user", "create", "--email",
+				    MEMBER_EMAIL, "--org", OWNER_ORG, "--role",
+				    "member", NULL };
+	const char		*oargs[] = { "user", "create", "--email",
+				    OTHER_EMAIL, "--org", OTHER_ORG, "--role",
+				    "owner", NULL };
+	char			 path[600], err[256], *out = NULL;
+	struct db_pool		*pool;
+	struct db		*db;
+	int			 st;
+
+	hpg_start(&pg);
+	hfake_start(&wa, "fake_whatsapp", wa_args);
+	env = xcalloc(6, sizeof(*env));
+	env[0] = xasprintf("PARLEY_TWILIO_API_BASE=%s", wa.base);
+	env[1] = xasprintf("PARLEY_TWILIO_MESSAGING_BASE=%s", wa.base);
+	env[2] = xasprintf("PARLEY_META_GRAPH_BASE=%s/v24.0", wa.base);
+	env[3] = xasprintf("PARLEY_KAPSO_API_BASE=%s/meta/whatsapp/v24.0",
+	    wa.base);
+	env[4] = xstrdup("PARLEY_WORKERS=1");
+	hserver_start(&srv, &pg, env);
+	snprintf(path, sizeof(path), "%s/parley-data/master.key", pg.dir);
+	ck_assert_msg(secret_key_load(path, false, &key, err, sizeof(err)),
+	    "master key: %s", err);
+	org_id = sqli("SELECT id FROM orgs WHERE name = '" OWNER_ORG "'");
+	ck_assert(org_id > 0);
+
+	st = hrun_parley(&pg, margs, MEMBER_PW "\n", &out);
+	ck_assert_msg(st == 0, "user create (member) exited %d:\n%s", st, out);
+	free(out);
+	st = hrun_parley(&pg, oargs, OTHER_PW "\n", &out);
+	ck_assert_msg(st == 0, "user create (other) exited %d:\n%s", st, out);
+	free(out);
+	other_org_id = sqli("SELECT id FROM orgs WHERE name = '" OTHER_ORG
+	    "'");
+	ck_assert(other_org_id > 0);
+	token = make_token(OWNER_EMAIL, "conversations");
+	other_token = make_token(OTHER_EMAIL, "other");
+
+	bot_id = sqli("INSERT INTO agents (org_id, name, slug) VALUES (%lld, "
+	    "'Bot', 'bot') RETURNING id", (long long)org_id);
+	ck_assert(bot_id > 0);
+	pool = db_pool_new(pg.conninfo, 1, 5000);
+	ck_assert_ptr_nonnull(pool);
+	db = db_acquire(pool);
+	ck_assert_ptr_nonnull(db);
+	memset(&cin, 0, sizeof(cin));
+	cin.kind = "twilio";
+	cin.name = "Twilio";
+	cin.environment = "development";
+	cin.status = "connected";
+	cin.phone_number = TW_NUMBER;
+	cin.twilio_account_sid = TW_SID;
+	cin.twilio_auth_token = TW_TOKEN;
+	ck_assert_int_eq(channel_create(db, key, org_id, &cin, &errs, &tw_id),
+	    DB_OK);
+	db_release(db);
+	db_pool_free(pool);
+	prod_id = sqli("INSERT INTO channels (org_id, kind, name, environment,"
+	    " phone_number) VALUES (%lld, 'twilio', 'Production line', "
+	    "'production', '+15550002222') RETURNING id", (long long)org_id);
+	ck_assert(prod_id > 0);
+
+	/* Another organisation's chat with a failed message and media. */
+	{
+		int64_t	 och = sqli("INSERT INTO channels (org_id, kind, "
+			    "name, phone_number) VALUES (%lld, 'twilio', "
+			    "'Theirs', '+15550009999') RETURNING id",
+			    (long long)other_org_id);
+
+		other_chat = sqli("INSERT INTO chats (org_id, channel_id, "
+		    "external_id, display_name) VALUES (%lld, %lld, "
+		    "'+15557000000', 'Secret Sam') RETURNING id",
+		    (long long)other_org_id, (long long)och);
+		ck_assert(other_chat > 0);
+		ck_assert(sqli("INSERT INTO messages (org_id, channel_id, "
+		    "chat_id, direction, body, status, media) VALUES (%lld, "
+		    "%lld, %lld, 'out', 'their secret', 'failed', "
+		    "'[{\"url\":\"data:text/plain,hello\"}]') RETURNING id",
+		    (long long)other_org_id, (long long)och,
+		    (long long)other_chat) > 0);
+	}
+}
+
+static void
+suite_teardown(void)
+{
+	if (srv.pid > 0)
+		(void)hserver_stop(&srv);
+	secret_key_free(key);
+	hfake_stop(&wa);
+	hpg_destroy(&pg);
+	for (int i = 0; env != NULL && env[i] != NULL; i++)
+		free((void *)(uintptr_t)env[i]);
+	free((void *)env);
+	free(token);
+	free(other_token);
+}
+
+/* --- helpers ------------------------------------------------------------ */
+
+static void
+get(struct client *c, const char *path, long want, struct hresp *r)
+{
+	client_req(c, "GET", path, NULL, NULL, NULL, r);
+	ck_assert_msg(r->status == want, "GET %s: want %ld, got %ld: %.400s",
+	    path, want, r->status, r->body);
+}
+
+static void
+api_get(const char *tok, const char *path, long want, struct hresp *r)
+{
+	struct client	 c;
+	char		 h[256];
+	const char	*headers[] = { h, NULL };
+
+	snprintf(h, sizeof(h), "Authorization: Bearer %s", tok);
+	client_init(&c, srv.base);
+	client_req(&c, "GET", path, NULL, NULL, headers, r);
+	ck_assert_msg(r->status == want, "GET %s: want %ld, got %ld: %.400s",
+	    path, want, r->status, r->body);
+}
+
+/* A chat of the owner's org; last_message_at = at (SQL expression). */
+static int64_t
+make_chat(int64_t channel, int64_t agent, const char *number,
+    const char *name, const char *status, const char *at)
+{
+	int64_t	 id;
+
+	id = sqli("INSERT INTO chats (org_id, channel_id, external_id, "
+	    "display_name, agent_id, status, last_message_at, "
+	    "last_inbound_at) VALUES (%lld, %lld, '%s', '%s', %s, '%s', %s, "
+	    "now() - interval '2 hours') RETURNING id", (long long)org_id,
+	    (long long)channel, number, name, agent > 0 ?
+	    "(SELECT id FROM agents WHERE name = 'Bot')" : "NULL", status, at);
+	ck_assert_msg(id > 0, "chat %s", number);
+	return id;
+}
+
+/* extra: more columns as ", col = value…" applied by an UPDATE. */
+static int64_t
+add_msg(int64_t chat, const char *direction, const char *body,
+    const char *status, const char *extra)
+{
+	int64_t	 id;
+
+	id = sqli("INSERT INTO messages (org_id, channel_id, chat_id, "
+	    "direction, body, status, sender, sender_name) SELECT org_id, "
+	    "channel_id, id, '%s', '%s', '%s', '+15551230000', 'Tess' FROM "
+	    "chats WHERE id = %lld RETURNING id", direction, body, status,
+	    (long long)chat);
+	ck_assert_msg(id > 0, "message %s", body);
+	if (extra != NULL)
+		ck_assert(sqli("UPDATE messages SET %s WHERE id = %lld "
+		    "RETURNING id", extra, (long long)id) == id);
+	return id;
+}
+
+static int
+count_of(const char *hay, const char *needle)
+{
+	int	 n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+/* --- the list ------------------------------------------------------------ */
+
+START_TEST(t_list_filters_and_search)
+{
+	struct client	 c;
+	struct hresp	 r;
+	char		 path[256];
+	int64_t		 a, b, d;
+
+	a = make_chat(tw_id, bot_id, "+15551110001", "Alice", "ai",
+	    "'2026-03-01 10:00+00'");
+	add_msg(a, "in", "I would like a pineapple pizza", "received", NULL);
+	b = make_chat(tw_id, 0, "+15551110002", "Bob", "needs_human",
+	    "'2026-03-05 10:00+00'");
+	add_msg(b, "in", "Please get me a person", "received", NULL);
+	d = make_chat(prod_id, bot_id, "+15551110003", "Dora", "closed",
+	    "'2026-03-09 10:00+00'");
+	add_msg(d, "out", "Goodbye and thanks", "sent", NULL);
+
+	client_init(&c, srv.base);
+	ck_assert(client_login(&c, OWNER_EMAIL, OWNER_PW));
+	get(&c, "/conversations", 200, &r);
+	ck_assert_ptr_nonnull(strstr(r.body, "Alice"));
+	ck_assert_ptr_nonnull(strstr(r.body, "Bob"));
+	ck_assert_ptr_nonnull(strstr(r.body, "Dora"));
+	ck_assert_ptr_null(strstr(r.body, "Secret Sam"));
+	/* Newest first. */
+	ck_assert(strstr(r.body, "Dora") < strstr(r.body, "Bob"));
+	ck_assert(strstr(r.body, "Bob") < strstr(r.body, "Alice"));
+	hresp_free(&r);
+
+	get(&c, "/conversations?status=needs_human", 200, &r);
+	ck_assert_ptr_nonnull(strstr(r.body, "Bob"));
+	ck_assert_ptr_null(strstr(r.body, "Alice"));
+	ck_assert_ptr_null(strstr(r.body, "Dora"));
+	ck_assert_ptr_nonnull(strstr(r.body, "Inbox"));
+	hresp_free(&r);
+
+	snprintf(path, sizeof(path), "/conversations?agent=%lld",
+	    (long long)bot_id);
+	get(&c, path, 200, &r);
+	ck_assert(strstr(r.body, "Alice") && strstr(r.body, "Dora") &&
+	    !strstr(r.body, "Bob"));
+	hresp_free(&r);
+
+	snprintf(path, sizeof(path), "/conversations?channel=%lld",
+	    (long long)prod_id);
+	get(&c, path, 200, &r);
+	ck_assert(strstr(r.body, "Dora") && !strstr(r.body, "Alice") &&
+	    !strstr(r.body, "Bob"));
+	hresp_free(&r);
+
+	get(&c, "/conversations?environment=production", 200, &r);
+	ck_assert(strstr(r.body, "Dora") && !strstr(r.body, "Alice"));
+	hresp_free(&r);
+
+	get(&c, "/conversations?from=2026-03-02&to=2026-03-05", 200, &r);
+	ck_assert(strstr(r.body, "Bob") && !strstr(r.body, "Alice") &&
+	    !strstr(r.body, "Dora"));
+	hresp_free(&r);
+
+	get(&c, "/conversations?q=pineapple+pizza", 200, &r);
+	ck_assert(strstr(r.body, "Alice") && !strstr(r.body, "Bob") &&
+	    !strstr(r.body, "Dora"));
+	hresp_free(&r);
+	get(&c, "/conversations?q=pineapple&status=closed", 200, &r);
+	ck_assert(!strstr(r.body, "Alice"));
+	hresp_free(&r);
+
+	get(&c, "/conversations?status=bogus", 400, &r);
+	hresp_free(&r);
+	get(&c, "/conversations?after=12_x", 400, &r);
+	hresp_free(&r);
+	get(&c, "/conversations?after=-5_3", 400, &r);
+	hresp_free(&r);
+	get(&c, "/conversations?from=2026-13-01", 400, &r);
+	hresp_free(&r);
+	get(&c, "/conversations?from=2026-02-31", 400, &r);
+	hresp_free(&r);
+
+	/* The API: same filters. */
+	api_get(token, "/api/v1/conversations?q=person", 200, &r);
+	{
+		cJSON		*j = cJSON_Parse(r.body);
+		const cJSON	*data = cJSON_GetObjectItem(j, "data");
+
+		ck_assert_int_eq(cJSON_GetArraySize(data), 1);
+		ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(data,
+		    0), "contactName")->valuestring, "Bob");
+		ck_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "nextCursor")));
+		cJSON_Delete(j);
+	}
+	hresp_free(&r);
+	api_get(token, "/api/v1/conversations?after=nope", 400, &r);
+	hresp_free(&r);
+}
+END_TEST
+
+START_TEST(t_pagination)
+{
+	struct client	 c;
+	struct hresp	 r;
+	char		 path[512], *older, *p, *amp;
+	int64_t		 ch;
+	cJSON		*j;
+	const char	*cur;
+
+	ch = sqli("INSERT INTO channels (org_id, kind, name, phone_number) "
+	    "VALUES (%lld, 'twilio', 'Paging', '+15550003333') RETURNING id",
+	    (long long)org_id);
+	/* 60 chats; 10 of them share one timestamp (the id breaks ties). */
+	ck_assert_int_eq(sqli("WITH i AS (INSERT INTO chats (org_id, "
+	    "channel_id, external_id, display_name, last_message_at) SELECT "
+	    "%lld, %lld, '+1555200' || lpad(g::text, 4, '0'), 'Pager ' || g, "
+	    "CASE WHEN g <= 10 THEN '2026-02-01 00:00+00'::timestamptz ELSE "
+	    "'2026-02-01'::timestamptz + g * interval '1 minute' END FROM "
+	    "generate_series(1, 60) g RETURNING 1) SELECT count(*) FROM i",
+	    (long long)org_id, (long long)ch), 60);
+
+	client_init(&c, srv.base);
+	ck_assert(client_login(&c, OWNER_EMAIL, OWNER_PW));
+	snprintf(path, sizeof(path), "/conversations?channel=%lld",
+	    (long long)ch);
+	get(&c, path, 200, &r);
+	ck_assert_int_eq(count_of(r.body, "Pager "), 50);
+	ck_assert_ptr_nonnull(strstr(r.body, "Pager 60 "));
+	ck_assert_ptr_null(strstr(r.body, "Pager 10 "));
+	p = strstr(r.body, "rel=\"next\" href=\"");
+	ck_assert_msg(p != NULL, "no Older link");
+	p += strlen("rel=\"next\" href=\"");
+	older = xasprintf("%.*s", (int)strcspn(p, "\""), p);
+	/* Undo the template's &amp; escaping. */
+	while ((amp = strstr(older, "&amp;")) != NULL)
+		memmove(amp + 1, amp + 5, strlen(amp + 5) + 1);
+	hresp_free(&r);
+	get(&c, older, 200, &r);
+	ck_assert_int_eq(count_of(r.body, "Pager "), 10);
+	ck_assert_ptr_nonnull(strstr(r.body, "Pager 1 "));
+	ck_assert_ptr_nonnull(strstr(r.body, "Pager 10 "));
+	ck_assert_ptr_null(strstr(r.body, "rel=\"next\""));
+	hresp_free(&r);
+	free(older);
+
+	/* The API's cursor walks the same 60 exactly once. */
+	snprintf(path, sizeof(path), "/api/v1/conversations?channel=%lld",
+	    (long long)ch);
+	api_get(token, path, 200, &r);
+	j = cJSON_Parse(r.body);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "data")),
+	    50);
+	cur = cJSON_GetStringValue(cJSON_GetObjectItem(j, "nextCursor"));
+	ck_assert_ptr_nonnull(cur);
+	snprintf(path, sizeof(path), "/api/v1/conversations?channel=%lld&"
+	    "after=%s", (long long)ch, cur);
+	cJSON_Delete(j);
+	hresp_free(&r);
+	api_get(token, path, 200, &r);
+	j = cJSON_Parse(r.body);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "data")),
+	    10);
+	ck_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "nextCursor")));
+	cJSON_Delete(j);
+	hresp_free(&r);
+}
+END_TEST
+
+START_TEST(t_unread_reset_by_viewing)
+{
+	struct client	 c;
+	struct hresp	 r;
+	char		 path[128];
+	int64_t		 ch;
+
+	ch = make_chat(tw_id, 0, "+15551110010", "Una", "ai", "now()");
+	add_msg(ch, "in", "one", "received", NULL);
+	add_msg(ch, "in", "two", "received", NULL);
+	add_msg(ch, "out", "answer", "sent", NULL);
+	add_msg(ch, "in", "three", "received", NULL);
+	client_init(&c, srv.base);
+	ck_assert(client_login(&c, MEMBER_EMAIL, MEMBER_PW));
+	/* A member reads the list. */
+	get(&c, "/conversations", 200, &r);
+	ck_assert_ptr_nonnull(strstr(r.body, "Una"));
+	ck_assert_ptr_nonnull(strstr(r.body, "data-unread=\"3\""));
+	hresp_free(&r);
+	snprintf(path, sizeof(path), "/conversations/%lld", (long long)ch);
+	get(&c, path, 200, &r);
+	hresp_free(&r);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM chats WHERE id = %lld AND "
+	    "human_seen_at IS NOT NULL", (long long)ch), 1);
+	get(&c, "/conversations", 200, &r);
+	ck_assert_ptr_null(strstr(r.body, "data-unread=\"3\""));
+	hresp_free(&r);
+	usleep(20 * 1000);
+	add_msg(ch, "in", "four", "received", NULL);
+	get(&c, "/conversations", 200, &r);
+	ck_assert_ptr_nonnull(strstr(r.body, "data-unread=\"1\""));
+	hresp_free(&r);
+}
+END_TEST
+
+/* --- the timeline -------------------------------------------------------- */
+
+START_TEST(t_timeline)
+{
+	struct client	 c;
+	struct hresp	 r;
+	char		 path[128], extra[256];
+	int64_t		 ch, t1, t2, call, m_in, m_fail;
+	const char	*p1, *p2, *p3;
+
+	ch = make_chat(tw_id, bot_id, "+15551110020", "Tim", "ai", "now()");
+	t1 = sqli("INSERT INTO threads (org_id, chat_id, agent_id, "
+	    "closed_at, close_reason) VALUES (%lld, %lld, %lld, now(), "
+	    "'reset') RETURNING id", (long long)org_id, (long long)ch,
+	    (long long)bot_id);
+	t2 = sqli("INSERT INTO threads (org_id, chat_id, agent_id) VALUES "
+	    "(%lld, %lld, %lld) RETURNING id", (long long)org_id,
+	    (long long)ch, (long long)bot_id);
+	call = sqli("INSERT INTO llm_calls (org_id, agent_id, model_name, "
+	    "source, tokens_in, tokens_out, latency_ms, rounds, tool_calls) "
+	    "VALUES (%lld, %lld, 'fake-model-xyz', 'reply', 321, 54, 987, 2, "
+	    "'[{\"name\":\"time.now\",\"arguments\":{\"tz\":\"UTC\"},"
+	    "\"result\":\"12:00 <b>\"}]') RETURNING id", (long long)org_id,
+	    (long long)bot_id);
+	snprintf(extra, sizeof(extra), "thread_id = %lld", (long long)t1);
+	add_msg(ch, "in", "First thread hello", "received", extra);
+	snprintf(extra, sizeof(extra), "thread_id = %lld", (long long)t2);
+	m_in = add_msg(ch, "in", "<script>alert(1)</script>' || E'\\nline two",
+	    "received", extra);
+	snprintf(extra, sizeof(extra), "thread_id = %lld, llm_call_id = %lld",
+	    (long long)t2, (long long)call);
+	add_msg(ch, "out", "Agent answer", "delivered", extra);
+	snprintf(extra, sizeof(extra), "thread_id = %lld, error_code = "
+	    "'63016', error_text = 'Outside the 24-hour window'",
+	    (long long)t2);
+	m_fail = add_msg(ch, "out", "Failed answer", "failed", extra);
+	add_msg(ch, "in", "with a picture", "received", "media = '[{\"url\":"
+	    "\"data:image/png;base64,iVBORw0KGgo=\",\"contentType\":"
+	    "\"image/png\"},{\"url\":\"https://api.twilio.com/x/Media/ME1\","
+	    "\"contentType\":\"image/jpeg\",\"caption\":\"a cat\"}]'");
+	(void)m_in;
+
+	client_init(&c, srv.base);
+	ck_assert(client_login(&c, OWNER_EMAIL, OWNER_PW));
+	snprintf(path, sizeof(path), "/conversations/%lld", (long long)ch);
+	get(&c, path, 200, &r);
+	p1 = strstr(r.body, "First thread hello");
+	p2 = strstr(r.body, "Agent answer");
+	p3 = strstr(r.body, "Failed answer");
+	ck_assert(p1 != NULL && p2 != NULL && p3 != NULL && p1 < p2 &&
+	    p2 < p3);
+	ck_assert_ptr_nonnull(strstr(r.body, "previous thread closed: reset"));
+	ck_assert_int_eq(count_of(r.body, "class=\"thread-marker"), 2);
+	ck_assert_ptr_null(strstr(r.body, "<script>alert"));
+	ck_assert_ptr_nonnull(strstr(r.body,
+	    "&lt;script&gt;alert(1)&lt;/script&gt;\nline two"));
+	ck_assert_ptr_nonnull(strstr(r.body, "data-delivery=\"delivered\""));
+	ck_assert_ptr_nonnull(strstr(r.body, "data-delivery=\"failed\""));
+	ck_assert_ptr_nonnull(strstr(r.body, "error 63016"));
+	ck_assert_ptr_nonnull(strstr(r.body, "Outside the 24-hour window"));
+	ck_assert_ptr_nonnull(strstr(r.body, "<details"));
+	ck_assert_ptr_nonnull(strstr(r.body, "fake-model-xyz"));
+	ck_assert_ptr_nonnull(strstr(r.body, "321 tokens in, 54 out"));
+	ck_assert_ptr_nonnull(strstr(r.body, "987 ms"));
+	ck_assert_ptr_nonnull(strstr(r.body, "time.now"));
+	ck_assert_ptr_nonnull(strstr(r.body, "12:00 &lt;b&gt;"));
+	ck_assert_ptr_nonnull(strstr(r.body, "h "));	/* window left */
+	snprintf(extra, sizeof(extra), "/conversations/%lld/messages/%lld/"
+	    "resend", (long long)ch, (long long)m_fail);
+	ck_assert_ptr_nonnull(strstr(r.body, extra));
+	ck_assert_ptr_nonnull(strstr(r.body, "a cat"));
+	hresp_free(&r);
+
+	/* Media: a data: URL is served; a provider URL is not (yet). */
+	{
+		int64_t	 mid = sqli("SELECT max(id) FROM messages WHERE "
+			    "chat_id = %lld", (long long)ch);
+		char	 mp[160], *ct;
+
+		snprintf(mp, sizeof(mp), "/conversations/%lld/media/%lld/0",
+		    (long long)ch, (long long)mid);
+		get(&c, mp, 200, &r);
+		ct = hresp_header(&r, "Content-Type");
+		ck_assert_ptr_nonnull(ct);
+		ck_assert_ptr_nonnull(strstr(ct, "image/png"));
+		ck_assert_uint_eq(r.body_len, 8);
+		free(ct);
+		hresp_free(&r);
+		snprintf(mp, sizeof(mp), "/conversations/%lld/media/%lld/1",
+		    (long long)ch, (long long)mid);
+		get(&c, mp, 404, &r);
+		ck_assert_ptr_nonnull(strstr(r.body, "Media download from the "
+		    "provider is not available yet."));
+		hresp_free(&r);
+		snprintf(mp, sizeof(mp), "/conversations/%lld/media/%lld/7",
+		    (long long)ch, (long long)mid);
+		get(&c, mp, 404, &r);
+		hresp_free(&r);
+	}
+
+	/* The API's view of the same chat. */
+	snprintf(path, sizeof(path), "/api/v1/conversations/%lld",
+	    (long long)ch);
+	api_get(token, path, 200, &r);
+	{
+		cJSON		*j = cJSON_Parse(r.body);
+		const cJSON	*ms = cJSON_GetObjectItem(j, "messages");
+
+		ck_assert_int_eq(cJSON_GetArraySize(ms), 5);
+		ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(ms, 3),
+		    "errorCode")->valuestring, "63016");
+		ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j,
+		    "threads")), 2);
+		cJSON_Delete(j);
+	}
+	hresp_free(&r);
+}
+END_TEST
+
+START_TEST(t_timeline_caps_at_500)
+{
+	struct client	 c;
+	struct hresp	 r;
+	char		 path[128];
+	int64_t		 ch;
+
+	ch = make_chat(tw_id, 0, "+15551110030", "Long", "ai", "now()");
+	ck_assert_int_eq(sqli("WITH i AS (INSERT INTO messages (org_id, "
+	    "channel_id, chat_id, direction, body) SELECT org_id, channel_id, "
+	    "id, 'in', 'msg #' || g || '.' FROM chats, generate_series(1, 510) "
+	    "g WHERE id = %lld RETURNING 1) SELECT count(*) FROM i",
+	    (long long)ch), 510);
+	client_init(&c, srv.base);
+	ck_assert(client_login(&c, OWNER_EMAIL, OWNER_PW));
+	snprintf(path, sizeof(path), "/conversations/%lld", (long long)ch);
+	get(&c, path, 200, &r);
+	ck_assert_int_eq(count_of(r.body, "msg #"), 500);
+	ck_assert_ptr_null(strstr(r.body, "msg #10."));
+	ck_assert_ptr_nonnull(strstr(r.body, "msg #11."));
+	ck_assert_ptr_nonnull(strstr(r.body, "Earlier messages"));
+	hresp_free(&r);
+}
+END_TEST
+
+/* --- resend -------------------------------------------------------------- */
+
+START_TEST(t_resend_sends_once)
+{
+	struct client	 c;
+	struct hresp	 r;
+	char		 path[160], body[256], *csrf, *log;
+	int64_t		 ch, mid;
+
+	hfake_post(&wa, "/_fake/reset", "{}");
+	ch = make_chat(tw_id, 0, "+15551110040", "Resa", "human", "now()");
+	mid = add_msg(ch, "out", "Please try again", "failed",
+	    "error_code = '63016', error_text = 'Window closed'");
+	client_init(&c, srv.base);
+	ck_assert(client_login(&c, OWNER_EMAIL, OWNER_PW));
+	snprintf(path, sizeof(path), "/conversations/%lld", (long long)ch);
+	get(&c, path, 200, &r);
+	csrf = html_csrf(r.body);
+	ck_assert_ptr_nonnull(csrf);
+	hresp_free(&r);
+	body[0] = '\0';
+	form_add(body, sizeof(body), "_csrf", csrf);
+	snprintf(path, sizeof(path), "/conversations/%lld/messages/%lld/resend",
+	    (long long)ch, (long long)mid);
+	client_req(&c, "POST", path, body, NULL, NULL, &r);
+	ck_assert_msg(r.status == 303, "resend: %ld %s", r.status, r.body);
+	hresp_free(&r);
+
+	log = hfake_get(&wa, "/_fake/requests");
+	ck_assert_int_eq(count_of(log, "Please try again"), 1);
+	free(log);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE chat_id = "
+	    "%lld AND body = 'Please try again' AND status = 'sent' AND "
+	    "reply_to_id IS NULL AND provider_message_id IS NOT NULL AND "
+	    "author_user_id IS NOT NULL", (long long)ch), 1);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE id = %lld "
+	    "AND status = 'failed'", (long long)mid), 1);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM audit_log WHERE action = "
+	    "'message.resent'"), 1);
+
+	/* The copy is not failed: resending it is refused, nothing sent. */
+	mid = sqli("SELECT max(id) FROM messages WHERE chat_id = %lld",
+	    (long long)ch);
+	snprintf(path, sizeof(path), "/conversations/%lld/messages/%lld/resend",
+	    (long long)ch, (long long)mid);
+	client_req(&c, "POST", path, body, NULL, NULL, &r);
+	ck_assert_int_eq(r.status, 303);
+	hresp_free(&r);
+	log = hfake_get(&wa, "/_fake/requests");
+	ck_assert_int_eq(count_of(log, "Please try again"), 1);
+	free(log);
+	free(csrf);
+}
+END_TEST
+
+/* --- another organisation's ids ------------------------------------------ */
+
+START_TEST(t_other_org_404)
+{
+	struct client	 c;
+	struct hresp	 r;
+	char		 path[160], body[256], *csrf;
+	int64_t		 mid;
+
+	mid = sqli("SELECT id FROM messages WHERE chat_id = %lld",
+	    (long long)other_chat);
+	client_init(&c, srv.base);
+	ck_assert(client_login(&c, OWNER_EMAIL, OWNER_PW));
+	snprintf(path, sizeof(path), "/conversations/%lld",
+	    (long long)other_chat);
+	get(&c, path, 404, &r);
+	ck_assert_ptr_null(strstr(r.body, "Secret Sam"));
+	hresp_free(&r);
+	snprintf(path, sizeof(path), "/conversations/%lld/media/%lld/0",
+	    (long long)other_chat, (long long)mid);
+	get(&c, path, 404, &r);
+	hresp_free(&r);
+	get(&c, "/conversations", 200, &r);
+	csrf = html_csrf(r.body);
+	hresp_free(&r);
+	ck_assert_ptr_nonnull(csrf);
+	body[0] = '\0';
+	form_add(body, sizeof(body), "_csrf", csrf);
+	snprintf(path, sizeof(path), "/conversations/%lld/messages/%lld/resend",
+	    (long long)other_chat, (long long)mid);
+	client_req(&c, "POST", path, body, NULL, NULL, &r);
+	ck_assert_int_eq(r.status, 404);
+	hresp_free(&r);
+	free(csrf);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE chat_id = "
+	    "%lld", (long long)other_chat), 1);
+
+	snprintf(path, sizeof(path), "/api/v1/conversations/%lld",
+	    (long long)other_chat);
+	api_get(token, path, 404, &r);
+	hresp_free(&r);
+	/* …and it is theirs. */
+	api_get(other_token, path, 200, &r);
+	ck_assert_ptr_nonnull(strstr(r.body, "Secret Sam"));
+	hresp_free(&r);
+	api_get(other_token, "/api/v1/conversations", 200, &r);
+	ck_assert_ptr_null(strstr(r.body, "Alice"));
+	hresp_free(&r);
+
+	ck_assert_msg(!hserver_log_contains(&srv, "runtime error") &&
+	    !hserver_log_contains(&srv, "Sanitizer"), "sanitizer report in %s",
+	    srv.log_path);
+}
+END_TEST
+
+static Suite *
+conversations_suite(void)
+{
+	Suite	*s = suite_create("conversations");
+	TCase	*tc = tcase_create("review");
+
+	tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, t_list_filters_and_search);
+	tcase_add_test(tc, t_pagination);
+	tcase_add_test(tc, t_unread_reset_by_viewing);
+	tcase_add_test(tc, t_timeline);
+	tcase_add_test(tc, t_timeline_caps_at_500);
+	tcase_add_test(tc, t_resend_sends_once);
+	tcase_add_test(tc, t_other_org_404);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr;
+	int	 failed;
+
+	sr = srunner_create(conversations_suite());
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
