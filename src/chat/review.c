@@ -1,6 +1,7 @@
 /*
  * review: the read side of conversation review (see review.h), over the
- * tables chat/ owns (chats, threads, messages). Two joins reach outside:
+ * tables chat/ owns (chats, threads, messages). A chat's agent is the one
+ * the reply pool routes to: its own link, else its channel's default. Two joins reach outside:
  * channels and agents for their names, users for the email of a person
  * who replied or holds the chat; read-only, for display.
  *
@@ -34,7 +35,7 @@
 /* Columns of a list row, in struct review_row's order. */
 #define LIST_COLS \
 	"SELECT c.id, c.kind, c.external_id, c.display_name," \
-	"       COALESCE(c.agent_id, 0), COALESCE(a.name, '')," \
+	"       COALESCE(a.id, 0), COALESCE(a.name, '')," \
 	"       c.channel_id, ch.name, ch.environment, c.status," \
 	"       to_char(c.last_message_at AT TIME ZONE 'UTC'," \
 	"               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')," \
@@ -48,12 +49,14 @@
 	"           || '_' || c.id"
 #define LIST_JOINS \
 	"  JOIN channels ch ON ch.id = c.channel_id" \
-	"  LEFT JOIN agents a ON a.id = c.agent_id" \
+	"  LEFT JOIN agents a" \
+	"         ON a.id = COALESCE(c.agent_id, ch.default_agent_id)" \
 	"  LEFT JOIN LATERAL (SELECT m.body, m.direction FROM messages m" \
 	"       WHERE m.chat_id = c.id ORDER BY m.id DESC LIMIT 1) lm ON true"
 #define LIST_WHERE \
 	" WHERE c.org_id = $1" \
-	"   AND ($2::bigint IS NULL OR c.agent_id = $2)" \
+	"   AND ($2::bigint IS NULL" \
+	"        OR COALESCE(c.agent_id, ch.default_agent_id) = $2)" \
 	"   AND ($3::bigint IS NULL OR c.channel_id = $3)" \
 	"   AND ($4::text IS NULL OR c.status = $4)" \
 	"   AND ($5::text IS NULL OR ch.environment = $5)" \
@@ -251,7 +254,7 @@ review_chat_get(struct db *db, struct arena *a, int64_t org_id,
 	memset(out, 0, sizeof(*out));
 	st = db_query(db, &res,
 	    "SELECT c.id, c.kind, c.external_id, c.display_name,"
-	    "       COALESCE(c.agent_id, 0), COALESCE(a.name, ''),"
+	    "       COALESCE(a.id, 0), COALESCE(a.name, ''),"
 	    "       c.channel_id, ch.name, ch.kind, ch.environment, c.status,"
 	    "       c.handoff_reason, COALESCE(c.assigned_user_id, 0),"
 	    "       COALESCE(u.email, ''),"
@@ -266,7 +269,8 @@ review_chat_get(struct db *db, struct arena *a, int64_t org_id,
 	    "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 	    "  FROM chats c"
 	    "  JOIN channels ch ON ch.id = c.channel_id"
-	    "  LEFT JOIN agents a ON a.id = c.agent_id"
+	    "  LEFT JOIN agents a"
+	    "         ON a.id = COALESCE(c.agent_id, ch.default_agent_id)"
 	    "  LEFT JOIN users u ON u.id = c.assigned_user_id"
 	    " WHERE c.org_id = $1 AND c.id = $2",
 	    DB_I64(org_id), DB_I64(chat_id), DB_END);

@@ -32,6 +32,7 @@
 #include "app/app.h"
 #include "app/log.h"
 #include "channels/channel.h"
+#include "chat/handoff.h"
 #include "chat/review.h"
 #include "chat/threads.h"
 #include "db/db.h"
@@ -363,6 +364,7 @@ safe_inline_type(const char *t)
 	return false;
 }
 
+
 /* --- pages ------------------------------------------------------------- */
 
 int
@@ -387,7 +389,8 @@ panel_conversations_list(struct req *r)
 	if (st != DB_OK)
 		return resp_unavailable(r);
 	ctx = cJSON_CreateObject();
-	if (!add_choices(r, ctx, &f)) {
+	if (!add_choices(r, ctx, &f) || (str_eq(f.status, "needs_human") &&
+	    !panel_add_unclaimed(r, ctx, 10))) {
 		cJSON_Delete(ctx);
 		return resp_unavailable(r);
 	}

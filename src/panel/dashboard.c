@@ -1,14 +1,20 @@
 /*
- * dashboard: the panel's home page: the organisation at a glance and what
- * to do next.
+ * dashboard: the panel's home page: the organisation at a glance, the
+ * conversations nobody claimed in time (chat/handoff.h) and what to do
+ * next.
  */
 #include "panel/panel.h"
 
 #include "app/app.h"
+#include "chat/handoff.h"
 #include "db/db.h"
 #include "http/req.h"
 #include "http/resp.h"
 #include "model/user.h"
+
+/* Links shown; the sentence counts up to handoff_unclaimed's own cap. */
+
+
 
 int
 panel_dashboard(struct req *r)
@@ -32,5 +38,9 @@ panel_dashboard(struct req *r)
 	cJSON_AddStringToObject(ctx, "public_url", r->app->cfg.public_url);
 	cJSON_AddBoolToObject(ctx, "is_owner",
 	    r->session->role[0] == 'o');
+	if (!panel_add_unclaimed(r, ctx, 5)) {
+		cJSON_Delete(ctx);
+		return resp_unavailable(r);
+	}
 	return resp_page(r, 200, "dashboard", ctx);
 }

@@ -137,3 +137,38 @@ panel_field_error(cJSON *ctx, const char *field, const char *msg)
 	if (cJSON_GetObjectItemCaseSensitive(ctx, key) == NULL)
 		cJSON_AddStringToObject(ctx, key, msg);
 }
+
+bool
+panel_add_unclaimed(struct req *r, cJSON *ctx, int links)
+{
+	struct handoff_waiting	*w;
+	cJSON			*u, *arr, *o;
+	int			 n, minutes;
+
+	switch (handoff_unclaimed(r->db, r->arena, r->org_id, 200, &w, &n,
+	    &minutes)) {
+	case DB_OK:
+		break;
+	case DB_NOT_FOUND:
+		return true;
+	default:
+		return false;
+	}
+	if (n == 0)
+		return true;
+	u = cJSON_AddObjectToObject(ctx, "unclaimed");
+	cJSON_AddNumberToObject(u, "count", n);
+	cJSON_AddBoolToObject(u, "one", n == 1);
+	cJSON_AddNumberToObject(u, "minutes", minutes);
+	arr = cJSON_AddArrayToObject(u, "chats");
+	for (int i = 0; i < n && i < links; i++) {
+		o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "id", (double)w[i].chat_id);
+		cJSON_AddStringToObject(o, "name", w[i].display_name[0] !=
+		    '\0' ? w[i].display_name : w[i].external_id);
+		cJSON_AddNumberToObject(o, "waited", w[i].waited_minutes);
+		cJSON_AddItemToArray(arr, o);
+	}
+	cJSON_AddBoolToObject(u, "more", n > links);
+	return true;
+}

@@ -19,6 +19,14 @@ bool	 panel_load_principal(struct req *r);
 /* Adds {"field": name, "message": msg} to ctx.errors and ctx.error_<field>. */
 void	 panel_field_error(cJSON *ctx, const char *field, const char *msg);
 
+/*
+ * Adds "unclaimed": {count, one, minutes, chats: [{id, name, waited}],
+ * more} (at most `links` chats) when some chat has waited longer than
+ * orgs.handoff_unclaimed_minutes for a person; nothing otherwise (the
+ * dashboard and the inbox show it). False: the database failed.
+ */
+bool	 panel_add_unclaimed(struct req *r, cJSON *ctx, int links);
+
 /* auth.c */
 int	 panel_auth_login_form(struct req *r);	/* GET /login */
 int	 panel_auth_login(struct req *r);	/* POST /login */

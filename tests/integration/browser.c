@@ -13,6 +13,14 @@
  * the spec's two completions; afterwards it checks that both tool results
  * reached the fake.
  *
+ * For handoff.test.mjs it starts the fake WhatsApp API (the server's
+ * provider base URLs point at it; the spec reads its log through
+ * PARLEY_TEST_FAKE_WA_URL), creates a member of the organisation with
+ * `parley user create` (PARLEY_TEST_MEMBER_EMAIL / _PASSWORD) and passes
+ * the Twilio account the spec's channel uses (PARLEY_TEST_TWILIO_SID /
+ * _TOKEN, which the fake accepts). The spec makes its channel and agent
+ * through the API with PARLEY_TEST_TOKEN and signs its own webhook.
+ *
  * Chromium, node or tests/browser/node_modules missing is a failure, not a
  * skip: `make deps` installs all three.
  */
@@ -35,6 +43,11 @@
 #define EXPECT_PLAIN		"Hello from the fake model after a tool call."
 #define EXPECT_STREAM		"It is exactly the time the time.now tool " \
 				"returned, streamed."
+#define MEMBER_EMAIL		"member@example.com"
+#define MEMBER_PW		"member-password-0123"
+#define TW_SID			"AC0123456789abcdef0123456789abcdef"
+#define TW_TOKEN		"0123456789abcdef0123456789abcdef"
+#define N_SERVER_ENV		6
 
 static void	 setup(void);
 static void	 teardown(void);
@@ -42,15 +55,16 @@ static void	 cleanup(void);
 static int	 cmp_str(const void *a, const void *b);
 static int	 find_specs(void);
 static void	 setup_llm(void);
+static void	 setup_member(void);
 static void	 queue_openai(void);
 static void	 check_openai_upstream(void);
 static Suite	*browser_suite(void);
 
-static const char	*server_env[] = { "PARLEY_ADMIN_ORG=" BROWSER_ORG,
-			    NULL };
+static char		 server_env_buf[N_SERVER_ENV][256];
+static const char	*server_env[N_SERVER_ENV + 1];
 static struct hpg	 pg;
 static struct hserver	 srv;
-static struct hfake	 fake;
+static struct hfake	 fake, wa;
 static char		 api_token[64];
 static bool		 pg_up;
 static char		*specs[MAX_SPECS];
@@ -59,11 +73,46 @@ static int		 n_specs;
 static void
 setup(void)
 {
+	const char	*wa_args[] = { "--twilio-token", TW_TOKEN, NULL };
+	/* name=, value (NULL: the fake WhatsApp's base URL), suffix */
+	const char	*vars[N_SERVER_ENV][3] = {
+		{ "PARLEY_ADMIN_ORG=", BROWSER_ORG, "" },
+		{ "PARLEY_TWILIO_API_BASE=", NULL, "" },
+		{ "PARLEY_TWILIO_MESSAGING_BASE=", NULL, "" },
+		{ "PARLEY_META_GRAPH_BASE=", NULL, "/v24.0" },
+		{ "PARLEY_KAPSO_API_BASE=", NULL, "/meta/whatsapp/v24.0" },
+		{ "PARLEY_JOB_POLL_MS=", "100", "" },
+	};
+
 	hpg_start(&pg);
 	pg_up = true;
 	hfake_start(&fake, "fake_llm", NULL);
+	hfake_start(&wa, "fake_whatsapp", wa_args);
+	for (int i = 0; i < N_SERVER_ENV; i++) {
+		ck_assert((size_t)snprintf(server_env_buf[i],
+		    sizeof(server_env_buf[i]), "%s%s%s", vars[i][0],
+		    vars[i][1] != NULL ? vars[i][1] : wa.base, vars[i][2]) <
+		    sizeof(server_env_buf[i]));
+		server_env[i] = server_env_buf[i];
+	}
+	server_env[N_SERVER_ENV] = NULL;
 	hserver_start(&srv, &pg, server_env);
 	setup_llm();
+	setup_member();
+}
+
+/* The handoff spec's member, made the way an operator makes one. */
+static void
+setup_member(void)
+{
+	const char	*args[] = { "user", "create", "--email", MEMBER_EMAIL,
+			    "--org", BROWSER_ORG, "--role", "member", NULL };
+	char		*out = NULL;
+	int		 st;
+
+	st = hrun_parley(&pg, args, MEMBER_PW "\n", &out);
+	ck_assert_msg(st == 0, "parley user create exited %d:\n%s", st, out);
+	free(out);
 }
 
 /*
@@ -154,6 +203,8 @@ teardown(void)
 	}
 	if (fake.pid > 0)
 		hfake_stop(&fake);
+	if (wa.pid > 0)
+		hfake_stop(&wa);
 	cleanup();
 }
 
@@ -238,7 +289,7 @@ END_TEST
 
 START_TEST(t_spec)
 {
-	char		 url[128], org[128], tok[128];
+	char		 url[128], org[128], tok[128], wa_url[128];
 	const char	*env[] = {
 		url,
 		"PARLEY_TEST_EMAIL=owner@example.com",
@@ -248,6 +299,11 @@ START_TEST(t_spec)
 		"PARLEY_TEST_AGENT=agent:" AGENT_SLUG,
 		"PARLEY_TEST_EXPECT_PLAIN=" EXPECT_PLAIN,
 		"PARLEY_TEST_EXPECT_STREAM=" EXPECT_STREAM,
+		"PARLEY_TEST_MEMBER_EMAIL=" MEMBER_EMAIL,
+		"PARLEY_TEST_MEMBER_PASSWORD=" MEMBER_PW,
+		"PARLEY_TEST_TWILIO_SID=" TW_SID,
+		"PARLEY_TEST_TWILIO_TOKEN=" TW_TOKEN,
+		wa_url,
 		NULL,
 	};
 	bool		 is_openai = strcmp(specs[_i], OPENAI_SPEC) == 0;
@@ -259,6 +315,8 @@ START_TEST(t_spec)
 	snprintf(url, sizeof(url), "PARLEY_TEST_URL=%s", srv.base);
 	snprintf(org, sizeof(org), "PARLEY_TEST_ORG=%s", BROWSER_ORG);
 	snprintf(tok, sizeof(tok), "PARLEY_TEST_TOKEN=%s", api_token);
+	snprintf(wa_url, sizeof(wa_url), "PARLEY_TEST_FAKE_WA_URL=%s",
+	    wa.base);
 	if (is_openai)
 		queue_openai();
 	printf("---- node --test %s ----\n", specs[_i]);

@@ -7,7 +7,8 @@
  * the chat; a reply job already waiting on the model when the chat is
  * claimed sends nothing; claim, reply (through the fake provider, with
  * the author), return (a new thread), close and reopen; the idle sweep;
- * session timeouts; members may act; another organisation's chat is 404.
+ * session timeouts; members may act; another organisation's chat is 404;
+ * the dashboard and the inbox name chats nobody claimed in time.
  *
  * The real server and reply pool against a real PostgreSQL, the fake LLM
  * and the fake WhatsApp API; inbound messages arrive through the signed
@@ -92,6 +93,7 @@ static long	 post_action(struct client *, int64_t, const char *,
 		    const char *);
 static void	 assert_handoff_once(const char *);
 static void	 run_sweep(void);
+static bool	 page_has(struct client *, const char *, const char *);
 
 /* The chat of contact `from` on the Twilio channel. */
 static int64_t
@@ -166,6 +168,20 @@ run_sweep(void)
 	ck_assert_ptr_nonnull(db);
 	ck_assert_int_eq(handoff_sweep_any_org(db, &n), DB_OK);
 	db_release(db);
+}
+
+/* GETs path and tells whether its body contains needle. */
+static bool
+page_has(struct client *c, const char *path, const char *needle)
+{
+	struct hresp	 r;
+	bool		 has;
+
+	client_req(c, "GET", path, NULL, NULL, NULL, &r);
+	ck_assert_msg(r.status == 200, "GET %s: %ld", path, r.status);
+	has = strstr(r.body, needle) != NULL;
+	hresp_free(&r);
+	return has;
 }
 
 /* --- triggers -------------------------------------------------------- */
@@ -435,6 +451,55 @@ START_TEST(t_other_org_404)
 	free(st);
 	usleep(QUIET_MS * 1000);
 	ck_assert_int_eq(wa_texts(NULL), 1);
+}
+END_TEST
+
+/*
+ * A chat in needs_human for longer than orgs.handoff_unclaimed_minutes
+ * (15 by default) is named, with a link, on the dashboard and at the top
+ * of the inbox; not before, not above the setting, not to another org.
+ */
+START_TEST(t_unclaimed_banner)
+{
+	static const char	*one = "1 conversation has waited more than "
+				    "15 minutes for a person";
+	struct client		 c, o;
+	char			 link[64];
+	int64_t			 chat;
+
+	twilio_in(TW_NUMBER, "+15558880901", "talk to sales");
+	assert_handoff_once("keyword");
+	chat = chat_of("+15558880901");
+	snprintf(link, sizeof(link), "href=\"/conversations/%lld\"",
+	    (long long)chat);
+	login(&c, MEMBER_EMAIL, MEMBER_PW);
+	ck_assert(!page_has(&c, "/", "waited more than"));
+	ck_assert(!page_has(&c, "/conversations?status=needs_human",
+	    "waited more than"));
+
+	free(sqls("UPDATE chats SET status_changed_at = now() - interval "
+	    "'20 minutes' WHERE id = %lld", (long long)chat));
+	ck_assert(page_has(&c, "/", one));
+	ck_assert(page_has(&c, "/", link));
+	ck_assert(page_has(&c, "/conversations?status=needs_human", one));
+	ck_assert(page_has(&c, "/conversations?status=needs_human", link));
+	ck_assert(!page_has(&c, "/conversations", "waited more than"));
+	login(&o, OTHER_EMAIL, OTHER_PW);
+	ck_assert(!page_has(&o, "/", "waited more than"));
+	ck_assert(!page_has(&o, "/conversations?status=needs_human",
+	    "waited more than"));
+
+	free(sqls("UPDATE orgs SET handoff_unclaimed_minutes = 30 WHERE id = "
+	    "%lld", (long long)org_id));
+	ck_assert(!page_has(&c, "/", "waited more than"));
+	free(sqls("UPDATE orgs SET handoff_unclaimed_minutes = 15 WHERE id = "
+	    "%lld", (long long)org_id));
+
+	/* Claimed: nobody waits any more. */
+	ck_assert_int_eq(post_action(&c, chat, "claim", NULL), 303);
+	ck_assert(!page_has(&c, "/", "waited more than"));
+	ck_assert(!page_has(&c, "/conversations?status=needs_human",
+	    "waited more than"));
 }
 END_TEST
 
@@ -843,6 +908,7 @@ handoff_suite(void)
 	tcase_add_test(tc, t_auto_return_sweep);
 	tcase_add_test(tc, t_session_timeout);
 	tcase_add_test(tc, t_other_org_404);
+	tcase_add_test(tc, t_unclaimed_banner);
 	tcase_add_test(tc, t_sigterm_clean);
 	suite_add_tcase(s, tc);
 	return s;

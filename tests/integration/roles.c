@@ -1,6 +1,8 @@
 /*
  * roles: the role matrix (owner, admin, member) over every route family,
- * the Users page (invite, role change, deactivation, last owner) and the
+ * the conversation routes (every role reads and acts; another
+ * organisation's chat is 404; a member may not use the sandbox or the
+ * knowledge base), the Users page (invite, role change, deactivation, last owner) and the
  * audit log (an entry for each action family, and never a secret), over
  * real HTTP against the real binary and a throwaway PostgreSQL cluster.
  *
@@ -53,6 +55,7 @@ static void	 login(struct client *, const char *, const char *);
 static void	 must_contain(const struct hresp *, const char *);
 static void	 make_user(const char *, const char *, const char *);
 static void	 want_status(const char *, const char *, long, long);
+static int64_t	 make_chat(int64_t, const char *);
 static Suite	*roles_suite(void);
 
 static struct hpg	 pg;
@@ -310,6 +313,21 @@ want_status(const char *what, const char *path, long got, long forbidden)
 		    "%s %s: want allowed, got %ld", what, path, got);
 }
 
+/* A chat needing a person on the org's sandbox channel, by SQL. */
+static int64_t
+make_chat(int64_t org, const char *contact)
+{
+	int64_t	 id;
+
+	id = sql_int("INSERT INTO chats (org_id, channel_id, external_id,"
+	    " display_name, status) SELECT org_id, id, '%s', 'Role test',"
+	    " 'needs_human' FROM channels WHERE org_id = %lld AND kind ="
+	    " 'sandbox' RETURNING id", contact, (long long)org);
+	ck_assert_msg(id > 0, "cannot create a chat in org %lld",
+	    (long long)org);
+	return id;
+}
+
 /* --- tests -------------------------------------------------------------- */
 
 /* Panel pages: who may GET what. */
@@ -445,6 +463,117 @@ START_TEST(t_other_org_404)
 		get_page(&c, path, 404, &r);
 		hresp_free(&r);
 	}
+}
+END_TEST
+
+/*
+ * Conversations: every role reads the list, the inbox and a timeline and
+ * claims, returns and closes (303 each, the chat's status moving); a
+ * member gets 403 on the sandbox and the knowledge base; another
+ * organisation's chat is 404 to every role, reads and writes alike.
+ */
+START_TEST(t_conversations)
+{
+	static const char	*const actions[][2] = {
+		{ "claim", "human" }, { "return", "ai" }, { "close", "closed" },
+	};
+	const char	*emails[3] = { MEMBER_EMAIL, ADMIN_EMAIL, OWNER_EMAIL };
+	const char	*pws[3] = { USER_PW, USER_PW, OWNER_PW };
+	const char	*agent_posts[] = { "sandbox", "knowledge",
+			    "knowledge/1", "knowledge/1/delete" };
+	struct client	 c;
+	struct hresp	 r;
+	char		 path[128], view[64];
+	char		*st;
+	int64_t		 chat = make_chat(org_id, "+15557770001");
+	int64_t		 other = make_chat(other_org_id, "+15557770002");
+	int64_t		 agent = sql_int("INSERT INTO agents (org_id, name, slug)"
+			    " VALUES (%lld, 'Role agent', 'role-agent') RETURNING"
+			    " id", (long long)org_id);
+
+	ck_assert(agent > 0);
+	snprintf(view, sizeof(view), "/conversations/%lld", (long long)chat);
+	for (int role = 1; role <= 3; role++) {
+		const char	*who = emails[role - 1];
+
+		free(sqlf("UPDATE chats SET status = 'needs_human',"
+		    " assigned_user_id = NULL WHERE id = %lld",
+		    (long long)chat));
+		login(&c, who, pws[role - 1]);
+		get_page(&c, "/conversations", 200, &r);
+		must_contain(&r, view);
+		hresp_free(&r);
+		get_page(&c, "/conversations?status=needs_human", 200, &r);
+		must_contain(&r, view);
+		hresp_free(&r);
+		get_page(&c, view, 200, &r);
+		must_contain(&r, "Role test");
+		hresp_free(&r);
+		for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]);
+		    i++) {
+			snprintf(path, sizeof(path), "%s/%s", view,
+			    actions[i][0]);
+			post_form(&c, view, path, "", &r);
+			ck_assert_msg(r.status == 303, "%s POST %s: want 303, "
+			    "got %ld", who, path, r.status);
+			hresp_free(&r);
+			st = sqlf("SELECT status FROM chats WHERE id = %lld",
+			    (long long)chat);
+			ck_assert_msg(strcmp(st, actions[i][1]) == 0, "%s %s: "
+			    "status %s, want %s", who, path, st,
+			    actions[i][1]);
+			free(st);
+		}
+
+		/* The sandbox and the knowledge base are for admins. */
+		for (size_t i = 0; role == 1 && i < sizeof(agent_posts) /
+		    sizeof(agent_posts[0]); i++) {
+			snprintf(path, sizeof(path), "/agents/%lld/%s",
+			    (long long)agent, agent_posts[i]);
+			post_form(&c, "/settings/password", path, "text=hi",
+			    &r);
+			want_status(who, path, r.status, true);
+			hresp_free(&r);
+		}
+		snprintf(path, sizeof(path), "/agents/%lld/knowledge/1",
+		    (long long)agent);
+		req(&c, "GET", path, NULL, &r);
+		if (role == 1)
+			want_status(who, path, r.status, true);
+		hresp_free(&r);
+		snprintf(path, sizeof(path), "/agents/%lld/sandbox",
+		    (long long)agent);
+		req(&c, "GET", path, NULL, &r);
+		want_status(who, path, r.status, role < 2);
+		hresp_free(&r);
+
+		/* Another organisation's chat: unknown, whatever the role. */
+		snprintf(path, sizeof(path), "/conversations/%lld",
+		    (long long)other);
+		get_page(&c, path, 404, &r);
+		hresp_free(&r);
+		for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]);
+		    i++) {
+			snprintf(path, sizeof(path), "/conversations/%lld/%s",
+			    (long long)other, actions[i][0]);
+			post_form(&c, view, path, "", &r);
+			ck_assert_msg(r.status == 404, "%s POST %s: want 404, "
+			    "got %ld", who, path, r.status);
+			hresp_free(&r);
+		}
+		snprintf(path, sizeof(path), "/conversations/%lld/reply",
+		    (long long)other);
+		post_form(&c, view, path, "body=hijack", &r);
+		ck_assert_msg(r.status == 404, "%s POST %s: want 404, got %ld",
+		    who, path, r.status);
+		hresp_free(&r);
+	}
+	st = sqlf("SELECT status FROM chats WHERE id = %lld",
+	    (long long)other);
+	ck_assert_str_eq(st, "needs_human");
+	free(st);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM messages WHERE "
+	    "chat_id = %lld", (long long)other), 0);
 }
 END_TEST
 
@@ -678,6 +807,7 @@ roles_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, t_matrix);
 	tcase_add_test(tc, t_other_org_404);
+	tcase_add_test(tc, t_conversations);
 	tcase_add_test(tc, t_users_page);
 	tcase_add_test(tc, t_audit);
 	tcase_add_test(tc, t_audit_paging);

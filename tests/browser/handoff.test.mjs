@@ -1,0 +1,270 @@
+// Human handoff in Debian's Chromium, as a member of the organisation. The
+// spec makes a Twilio channel and an agent with the escalation keyword
+// "human" through the REST API (PARLEY_TEST_TOKEN), then a contact writes
+// "I need a human" through the signed Twilio webhook (HMAC-SHA1 over the
+// URL and the sorted parameters, as src/crypto/hmac.c checks it). The
+// member signs in, follows Conversations (its badge counts the chats
+// waiting) → Inbox, opens the chat, claims it, types a reply and sends
+// it; the reply shows in the timeline, and the fake WhatsApp API
+// (PARLEY_TEST_FAKE_WA_URL) logged a Twilio send with that Body. Runs
+// twice: with JavaScript on and with JavaScript off. Saves a screenshot
+// (tests/browser/artifacts/handoff.png).
+//
+// Run through tests/integration/browser.c (make test), which starts
+// PostgreSQL, the fake WhatsApp API and the server, creates the member and
+// sets the PARLEY_TEST_* variables read below.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const artifacts = path.join(here, 'artifacts');
+
+function env(name, fallback) {
+  const v = process.env[name] ?? fallback;
+  if (!v) {
+    throw new Error(`${name} is not set: run the browser tests through ` +
+      'tests/integration/browser.c (make test)');
+  }
+  return v;
+}
+
+const BASE = env('PARLEY_TEST_URL').replace(/\/$/, '');
+const TOKEN = env('PARLEY_TEST_TOKEN');
+const MEMBER_EMAIL = env('PARLEY_TEST_MEMBER_EMAIL');
+const MEMBER_PASSWORD = env('PARLEY_TEST_MEMBER_PASSWORD');
+const TW_SID = env('PARLEY_TEST_TWILIO_SID');
+const TW_TOKEN = env('PARLEY_TEST_TWILIO_TOKEN');
+const FAKE_WA = env('PARLEY_TEST_FAKE_WA_URL').replace(/\/$/, '');
+const CHROMIUM = env('PARLEY_CHROMIUM', '/usr/bin/chromium');
+const NUMBER = '+15550004444';
+const WAIT_MS = 20_000;
+
+const ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+
+const cleanups = [];
+after(async () => {
+  for (const fn of cleanups.reverse()) await fn();
+});
+
+async function openBrowser(options) {
+  const profile = await mkdtemp(path.join(tmpdir(), 'parley-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+    timeout: 60_000,
+    viewport: { width: 1280, height: 800 },
+    ...options,
+  });
+  context.setDefaultTimeout(15_000);
+  context.setDefaultNavigationTimeout(15_000);
+  const close = async () => {
+    await context.close().catch(() => {});
+    await rm(profile, { recursive: true, force: true });
+  };
+  cleanups.push(close);
+  return { context, close };
+}
+
+function pathOf(url) {
+  return new URL(url).pathname;
+}
+
+async function go(page, locator) {
+  await Promise.all([
+    page.waitForEvent('framenavigated',
+      { predicate: (f) => f === page.mainFrame() }),
+    locator.click(),
+  ]);
+  await page.waitForLoadState('load');
+}
+
+async function sleep(ms) {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function api(method, p, body) {
+  const res = await fetch(`${BASE}${p}`, {
+    method,
+    headers: {
+      Authorization: `Bearer ${TOKEN}`,
+      'Content-Type': 'application/json',
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  assert.ok(res.ok, `${method} ${p}: ${res.status} ${text}`);
+  return JSON.parse(text);
+}
+
+// Twilio's X-Twilio-Signature: base64 HMAC-SHA1 with the auth token over
+// the URL followed by each parameter's name and value, sorted by name.
+function twilioSignature(url, params) {
+  const names = Object.keys(params).sort();
+  let data = url;
+  for (const n of names) data += n + params[n];
+  return createHmac('sha1', TW_TOKEN).update(data).digest('base64');
+}
+
+let seq = 0;
+async function inbound(from, profile, text) {
+  const sid = `SM${String(Date.now()).padStart(20, '0')}${String(++seq).padStart(12, '0')}`;
+  const params = {
+    MessageSid: sid,
+    SmsMessageSid: sid,
+    AccountSid: TW_SID,
+    From: `whatsapp:${from}`,
+    To: `whatsapp:${NUMBER}`,
+    Body: text,
+    NumMedia: '0',
+    ProfileName: profile,
+    WaId: from.slice(1),
+    ApiVersion: '2010-04-01',
+  };
+  const url = `${BASE}/webhooks/whatsapp/twilio`;
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/x-www-form-urlencoded',
+      'X-Twilio-Signature': twilioSignature(url, params),
+    },
+    body: new URLSearchParams(params).toString(),
+  });
+  assert.equal(res.status, 200, `twilio webhook: ${res.status} ${await res.text()}`);
+}
+
+async function fakeSends() {
+  const res = await fetch(`${FAKE_WA}/_fake/requests`);
+  assert.equal(res.status, 200);
+  return (await res.json()).filter((e) => e.provider === 'twilio' && e.op === 'send');
+}
+
+// Until a Twilio send with exactly that Body appears in the fake's log.
+async function waitForSend(body) {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const hit = (await fakeSends()).find((e) => e.form?.Body === body);
+    if (hit) return hit;
+    assert.ok(Date.now() < deadline, `no Twilio send with Body "${body}"`);
+    await sleep(100);
+  }
+}
+
+// One channel and one agent for both runs, made once.
+let world;
+async function setUp() {
+  if (world) return world;
+  const agent = await api('POST', '/api/v1/agents', {
+    name: 'Handoff desk',
+    systemPrompt: 'You help customers.',
+    escalationKeywords: ['human'],
+  });
+  const channel = await api('POST', '/api/v1/channels', {
+    kind: 'twilio',
+    name: 'Handoff line',
+    status: 'connected',
+    phoneNumber: NUMBER,
+    defaultAgentId: agent.id,
+    twilioAccountSid: TW_SID,
+    twilioAuthToken: TW_TOKEN,
+  });
+  world = { agent, channel };
+  return world;
+}
+
+async function run(javaScriptEnabled) {
+  await setUp();
+  const label = javaScriptEnabled ? 'js' : 'nojs';
+  const contact = javaScriptEnabled ? '+15558884401' : '+15558884402';
+  const reply = `Hi, this is a person from the team (${label}).`;
+
+  await inbound(contact, `Tess ${label}`, 'I need a human, please');
+
+  const { context } = await openBrowser({ javaScriptEnabled });
+  const page = context.pages()[0] ?? await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('response', (r) => {
+    if (r.status() >= 400 && pathOf(r.url()) !== '/favicon.ico') {
+      problems.push(`HTTP ${r.status()} for ${r.url()}`);
+    }
+  });
+
+  await page.goto(`${BASE}/login`);
+  await page.fill('#email', MEMBER_EMAIL);
+  await page.fill('#password', MEMBER_PASSWORD);
+  await go(page, page.getByRole('button', { name: 'Sign in' }));
+  assert.equal(pathOf(page.url()), '/', 'sign-in did not land on the dashboard');
+
+  // The reply job moves the chat to needs_human: reload until the nav
+  // counts it (bounded).
+  const nav = page.locator('nav.sidenav');
+  const conversations = nav.getByRole('link', { name: /^Conversations/ });
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const badge = await conversations.locator('.badge').textContent().catch(() => null);
+    if (badge !== null && /^\s*[1-9]\d*/.test(badge)) break;
+    assert.ok(Date.now() < deadline, 'the Conversations link never showed a waiting count');
+    await sleep(200);
+    await page.reload();
+  }
+  // A member sees conversations, not the admin areas.
+  assert.equal(await nav.getByRole('link', { name: 'Agents' }).count(), 0);
+
+  await go(page, conversations);
+  assert.equal(pathOf(page.url()), '/conversations');
+  await go(page, page.getByRole('link', { name: 'Inbox: needs a human' }));
+  assert.equal(new URL(page.url()).searchParams.get('status'), 'needs_human');
+  const row = page.locator('tbody tr').filter({ hasText: contact });
+  await row.waitFor();
+  assert.match(await row.locator('[data-status]').textContent(), /Needs a human/);
+  await go(page, row.getByRole('link'));
+  assert.match(pathOf(page.url()), /^\/conversations\/\d+$/);
+  const chatPath = pathOf(page.url());
+  await page.getByText('I need a human, please').waitFor();
+
+  await go(page, page.getByRole('button', { name: 'Claim' }));
+  assert.equal(pathOf(page.url()), chatPath, 'claim did not come back to the chat');
+  assert.match(await page.locator('dl [data-status]').textContent(), /Human/);
+  await page.locator('dl').getByText(MEMBER_EMAIL).waitFor();
+
+  await page.getByLabel('Reply').fill(reply);
+  await go(page, page.getByRole('button', { name: 'Send reply' }));
+  assert.equal(pathOf(page.url()), chatPath, 'the reply did not come back to the chat');
+  const bubble = page.locator('.bubble[data-direction="out"]').filter({ hasText: reply });
+  await bubble.waitFor();
+  assert.match(await bubble.locator('.who').first().textContent(), new RegExp(MEMBER_EMAIL.replace('.', '\\.')));
+
+  // The reply reached the provider: a Twilio send to the contact with that Body.
+  const sent = await waitForSend(reply);
+  assert.equal(sent.form.To, `whatsapp:${contact}`);
+  assert.equal(sent.form.From, `whatsapp:${NUMBER}`);
+
+  if (javaScriptEnabled) {
+    await mkdir(artifacts, { recursive: true });
+    await page.screenshot({ path: path.join(artifacts, 'handoff.png'), fullPage: true });
+  }
+  assert.deepEqual(problems, []);
+}
+
+test('a member claims a waiting chat and replies (JavaScript on)', async () => {
+  await run(true);
+});
+
+test('a member claims a waiting chat and replies (JavaScript off)', async () => {
+  await run(false);
+});
