@@ -31,6 +31,7 @@
 
 #define REVIEW_UNREAD_CAP	100
 #define REVIEW_Q_MAX		200
+#define SEARCH_BROAD		1000	/* matching messages: see search_is_broad */
 
 /* Columns of a list row, in struct review_row's order. */
 #define LIST_COLS \
@@ -53,7 +54,8 @@
 	"         ON a.id = COALESCE(c.agent_id, ch.default_agent_id)" \
 	"  LEFT JOIN LATERAL (SELECT m.body, m.direction FROM messages m" \
 	"       WHERE m.chat_id = c.id ORDER BY m.id DESC LIMIT 1) lm ON true"
-#define LIST_WHERE \
+#define LIST_WHERE LIST_FILTERS LIST_ORDER
+#define LIST_FILTERS \
 	" WHERE c.org_id = $1" \
 	"   AND ($2::bigint IS NULL" \
 	"        OR COALESCE(c.agent_id, ch.default_agent_id) = $2)" \
@@ -66,7 +68,8 @@
 	"        (($7::date + 1)::timestamp AT TIME ZONE 'UTC'))" \
 	"   AND ($8::bigint IS NULL OR (c.last_message_at, c.id) <" \
 	"        ('epoch'::timestamptz + $8::bigint * interval '1 microsecond'," \
-	"         $9::bigint))" \
+	"         $9::bigint))"
+#define LIST_ORDER \
 	" ORDER BY c.last_message_at DESC, c.id DESC" \
 	" LIMIT 51"
 
@@ -165,6 +168,30 @@ review_cursor_parse(const char *s, struct review_filter *f)
 	return true;
 }
 
+/*
+ * Whether a search matches many messages (SEARCH_BROAD or more): then
+ * walking chats in list order finds a page sooner than gathering every
+ * matching chat. The probe stops counting at the threshold.
+ */
+static enum db_status
+search_is_broad(struct db *db, int64_t org_id, const char *q, bool *broad)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	st = db_query(db, &res,
+	    "SELECT count(*) FROM ("
+	    "  SELECT 1 FROM messages"
+	    "   WHERE org_id = $1"
+	    "     AND body_tsv @@ plainto_tsquery('simple', $2)"
+	    "   LIMIT $3) s",
+	    DB_I64(org_id), DB_TEXT(q), DB_I64(SEARCH_BROAD), DB_END);
+	if (st == DB_OK)
+		*broad = db_res_i64(&res, 0, 0) >= SEARCH_BROAD;
+	db_res_clear(&res);
+	return st;
+}
+
 enum db_status
 review_list(struct db *db, struct arena *a, int64_t org_id,
     const struct review_filter *f, struct review_row **out, int *n,
@@ -175,6 +202,7 @@ review_list(struct db *db, struct arena *a, int64_t org_id,
 	struct db_param		 agent, channel, status, env, from, to, aus,
 				 aid;
 	bool			 search = f->q != NULL && f->q[0] != '\0';
+	bool			 broad = false;
 	enum db_status		 st;
 	int			 k;
 
@@ -198,6 +226,26 @@ review_list(struct db *db, struct arena *a, int64_t org_id,
 		    LIST_WHERE,
 		    DB_I64(org_id), agent, channel, status, env, from, to, aus,
 		    aid, DB_END);
+	else if ((st = search_is_broad(db, org_id, f->q, &broad)) != DB_OK)
+		goto out;
+	else if (broad)
+		/*
+		 * A word in many chats: walk chats newest first and stop at
+		 * the page, instead of collecting every match first.
+		 */
+		st = db_query(db, &res,
+		    "/* review_search_walk: planned per call, see review.h */"
+		    LIST_COLS
+		    "  FROM chats c"
+		    LIST_JOINS
+		    LIST_FILTERS
+		    "   AND EXISTS (SELECT 1 FROM messages m"
+		    "                WHERE m.chat_id = c.id"
+		    "                  AND m.body_tsv @@"
+		    "                      plainto_tsquery('simple', $10))"
+		    LIST_ORDER,
+		    DB_I64(org_id), agent, channel, status, env, from, to, aus,
+		    aid, DB_TEXT(f->q), DB_END);
 	else
 		st = db_query(db, &res,
 		    "/* review_search: planned per call, see review.h */"

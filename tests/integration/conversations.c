@@ -367,6 +367,46 @@ START_TEST(t_list_filters_and_search)
 }
 END_TEST
 
+/*
+ * A word in many messages takes the other search plan (review.c walks
+ * chats in list order once the probe counts SEARCH_BROAD matches): the
+ * results must be the same as for a rare word.
+ */
+START_TEST(t_search_broad_word)
+{
+	struct client	 c;
+	struct hresp	 r;
+	int64_t		 e, f, g;
+
+	e = make_chat(tw_id, bot_id, "+15551110011", "Erin", "ai",
+	    "'2026-04-01 10:00+00'");
+	f = make_chat(tw_id, 0, "+15551110012", "Fred", "needs_human",
+	    "'2026-04-02 10:00+00'");
+	g = make_chat(tw_id, bot_id, "+15551110013", "Gina", "ai",
+	    "'2026-04-03 10:00+00'");
+	add_msg(g, "in", "Nothing about fruit here", "received", NULL);
+	/* 1,200 matching messages: past the probe's threshold. */
+	ck_assert_int_eq(sqli("WITH ins AS (INSERT INTO messages (org_id,"
+	    " channel_id, chat_id, direction, body, status) SELECT org_id,"
+	    " channel_id, id, 'in', 'mango smoothie ' || n, 'received'"
+	    " FROM chats, generate_series(1, 1199) n WHERE id = %lld"
+	    " RETURNING 1) SELECT count(*) FROM ins", (long long)e), 1199);
+	add_msg(f, "in", "One mango please", "received", NULL);
+
+	client_init(&c, srv.base);
+	ck_assert(client_login(&c, OWNER_EMAIL, OWNER_PW));
+	get(&c, "/conversations?q=mango", 200, &r);
+	ck_assert(strstr(r.body, "Erin") && strstr(r.body, "Fred") &&
+	    !strstr(r.body, "Gina"));
+	/* Still newest first. */
+	ck_assert(strstr(r.body, "Fred") < strstr(r.body, "Erin"));
+	hresp_free(&r);
+	get(&c, "/conversations?q=mango&status=needs_human", 200, &r);
+	ck_assert(strstr(r.body, "Fred") && !strstr(r.body, "Erin"));
+	hresp_free(&r);
+}
+END_TEST
+
 START_TEST(t_pagination)
 {
 	struct client	 c;
@@ -733,6 +773,7 @@ conversations_suite(void)
 	tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, t_list_filters_and_search);
+	tcase_add_test(tc, t_search_broad_word);
 	tcase_add_test(tc, t_pagination);
 	tcase_add_test(tc, t_unread_reset_by_viewing);
 	tcase_add_test(tc, t_timeline);
