@@ -43,6 +43,16 @@ void	 hpg_destroy(struct hpg *pg);
 char	*hpg_sql(struct hpg *pg, const char *sql);
 /* hpg_sql's first field as an integer (-1 on error or no row). */
 int64_t	 hpg_sql_int(struct hpg *pg, const char *sql);
+/* hpg_sql_int / hpg_sql with printf formatting (test SQL only; the
+ * formatted text must fit 8 KiB). hpg_sqlf fails the test on error. */
+int64_t	 hpg_sqlf_int(struct hpg *pg, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+char	*hpg_sqlf(struct hpg *pg, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* Polls the formatted query every 50 ms until its integer answer is want
+ * or timeout_ms passes; true when it got there. */
+bool	 hpg_wait_int(struct hpg *pg, int64_t want, int timeout_ms,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* --- harness.c -------------------------------------------------------- */
 

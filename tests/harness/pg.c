@@ -16,10 +16,13 @@
  */
 #include "harness/harness.h"
 
+#include "util/time.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,4 +243,50 @@ ignore_notice(void *arg, const char *msg)
 {
 	(void)arg;
 	(void)msg;
+}
+
+int64_t
+hpg_sqlf_int(struct hpg *pg, const char *fmt, ...)
+{
+	char	 q[8192];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(q, sizeof(q), fmt, ap);
+	va_end(ap);
+	return hpg_sql_int(pg, q);
+}
+
+char *
+hpg_sqlf(struct hpg *pg, const char *fmt, ...)
+{
+	char	 q[8192];
+	char	*s;
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(q, sizeof(q), fmt, ap);
+	va_end(ap);
+	s = hpg_sql(pg, q);
+	ck_assert_msg(s != NULL, "SQL failed: %s", q);
+	return s;
+}
+
+bool
+hpg_wait_int(struct hpg *pg, int64_t want, int timeout_ms, const char *fmt,
+    ...)
+{
+	char	 q[8192];
+	int64_t	 deadline = time_mono_ms() + timeout_ms;
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(q, sizeof(q), fmt, ap);
+	va_end(ap);
+	while (time_mono_ms() < deadline) {
+		if (hpg_sql_int(pg, q) == want)
+			return true;
+		usleep(50 * 1000);
+	}
+	return hpg_sql_int(pg, q) == want;
 }

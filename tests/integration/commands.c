@@ -21,6 +21,11 @@
  */
 #include "harness/harness.h"
 
+/* Formatted SQL against this suite's cluster (tests/harness/pg.c). */
+#define sqli(...)		hpg_sqlf_int(&pg, __VA_ARGS__)
+#define sqls(...)		hpg_sqlf(&pg, __VA_ARGS__)
+#define wait_sql(want, ms, ...)	hpg_wait_int(&pg, want, ms, __VA_ARGS__)
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,10 +79,6 @@ static void	 test_setup(void);
 static int64_t	 make_agent(struct db *, const char *, const char *,
 		    int64_t);
 static int64_t	 make_channel(struct db *, struct channel_input *);
-static int64_t	 sqli(const char *, ...) __attribute__((format(printf, 1, 2)));
-static char	*sqls(const char *, ...) __attribute__((format(printf, 1, 2)));
-static bool	 wait_sql(int64_t, int, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
 static const char *twilio_in(const char *, const char *, const char *);
 static const char *meta_in(const char *, const char *, const char *,
 		    const char *);
@@ -874,51 +875,6 @@ test_setup(void)
 }
 
 /* --- helpers ------------------------------------------------------------------ */
-
-static int64_t
-sqli(const char *fmt, ...)
-{
-	char	 q[8192];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(q, sizeof(q), fmt, ap);
-	va_end(ap);
-	return hpg_sql_int(&pg, q);
-}
-
-static char *
-sqls(const char *fmt, ...)
-{
-	char	 q[8192];
-	char	*s;
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(q, sizeof(q), fmt, ap);
-	va_end(ap);
-	s = hpg_sql(&pg, q);
-	ck_assert_msg(s != NULL, "SQL failed: %s", q);
-	return s;
-}
-
-static bool
-wait_sql(int64_t want, int timeout_ms, const char *fmt, ...)
-{
-	char	 q[8192];
-	int64_t	 deadline = time_mono_ms() + timeout_ms;
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(q, sizeof(q), fmt, ap);
-	va_end(ap);
-	while (time_mono_ms() < deadline) {
-		if (hpg_sql_int(&pg, q) == want)
-			return true;
-		usleep(50 * 1000);
-	}
-	return hpg_sql_int(&pg, q) == want;
-}
 
 /*
  * A signed Twilio inbound message to our number `to` from `from`; its

@@ -18,6 +18,11 @@
  */
 #include "harness/harness.h"
 
+/* Formatted SQL against this suite's cluster (tests/harness/pg.c). */
+#define sqli(...)		hpg_sqlf_int(&pg, __VA_ARGS__)
+#define sqls(...)		hpg_sqlf(&pg, __VA_ARGS__)
+#define wait_sql(want, ms, ...)	hpg_wait_int(&pg, want, ms, __VA_ARGS__)
+
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -68,10 +73,6 @@ static const char **make_env(bool);
 static int64_t	 make_agent(struct db *, const char *, const char *,
 		    int64_t);
 static int64_t	 make_channel(struct db *, struct channel_input *);
-static int64_t	 sqli(const char *, ...) __attribute__((format(printf, 1, 2)));
-static char	*sqls(const char *, ...) __attribute__((format(printf, 1, 2)));
-static bool	 wait_sql(int64_t, int, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
 static void	 twilio_form(struct hserver *, const char *,
 		    const char *const (*)[2], int, long);
 static void	 twilio_in(struct hserver *, const char *, const char *,
@@ -855,52 +856,6 @@ test_setup(void)
 }
 
 /* --- helpers ------------------------------------------------------------------ */
-
-static int64_t
-sqli(const char *fmt, ...)
-{
-	char	 q[8192];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(q, sizeof(q), fmt, ap);
-	va_end(ap);
-	return hpg_sql_int(&pg, q);
-}
-
-static char *
-sqls(const char *fmt, ...)
-{
-	char	 q[8192];
-	char	*s;
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(q, sizeof(q), fmt, ap);
-	va_end(ap);
-	s = hpg_sql(&pg, q);
-	ck_assert_msg(s != NULL, "SQL failed: %s", q);
-	return s;
-}
-
-/* Waits (bounded) until the query's integer answer is want. */
-static bool
-wait_sql(int64_t want, int timeout_ms, const char *fmt, ...)
-{
-	char	 q[8192];
-	int64_t	 deadline = time_mono_ms() + timeout_ms;
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(q, sizeof(q), fmt, ap);
-	va_end(ap);
-	while (time_mono_ms() < deadline) {
-		if (hpg_sql_int(&pg, q) == want)
-			return true;
-		usleep(50 * 1000);
-	}
-	return hpg_sql_int(&pg, q) == want;
-}
 
 /* POSTs form params to a Twilio path of s, signed for s's URL. */
 static void
