@@ -97,7 +97,7 @@ explain(struct db *db, int64_t org, const char *label)
 	char		 sql[4096];
 	PGresult	*res;
 	const char	*names[] = { "chats_list_idx", "chats_status_idx",
-			    "messages_body_tsv_idx", "messages_chat_idx",
+			    "messages_search_tsv_idx", "messages_chat_idx",
 			    "Seq Scan on chats", "Seq Scan on messages" };
 	const char	*q;
 
@@ -112,7 +112,7 @@ explain(struct db *db, int64_t org, const char *label)
 		    "LIMIT 51";
 	else
 		q = "WITH hits AS MATERIALIZED (SELECT DISTINCT m.chat_id "
-		    "FROM messages m WHERE m.org_id = %lld AND m.body_tsv @@ "
+		    "FROM messages m WHERE m.org_id = %lld AND m.search_tsv @@ "
 		    "plainto_tsquery('simple', 'ref4242')) SELECT c.id FROM "
 		    "hits h JOIN chats c ON c.id = h.chat_id ORDER BY "
 		    "c.last_message_at DESC, c.id DESC LIMIT 51";
@@ -198,7 +198,7 @@ main(int argc, char **argv)
 		PQclear(res);
 	}
 	run(db, "drop message indexes for the load",
-	    "DROP INDEX messages_body_tsv_idx, messages_org_chat_idx, "
+	    "DROP INDEX messages_search_tsv_idx, messages_org_chat_idx, "
 	    "messages_chat_idx, messages_thread_idx");
 	snprintf(sql, sizeof(sql), "INSERT INTO chats (org_id, channel_id, "
 	    "external_id, display_name, agent_id, status, last_message_at, "
@@ -245,8 +245,8 @@ main(int argc, char **argv)
 	    "messages (thread_id, id)");
 	run(db, "messages_org_chat_idx", "CREATE INDEX messages_org_chat_idx "
 	    "ON messages (org_id, chat_id, id)");
-	run(db, "messages_body_tsv_idx (GIN)", "CREATE INDEX "
-	    "messages_body_tsv_idx ON messages USING gin (body_tsv)");
+	run(db, "messages_search_tsv_idx (GIN)", "CREATE INDEX "
+	    "messages_search_tsv_idx ON messages USING gin (search_tsv)");
 	run(db, "VACUUM ANALYZE", "VACUUM ANALYZE");
 	printf("generated in %.1f s\n", (double)(time_mono_ms() - t_gen) /
 	    1000.0);

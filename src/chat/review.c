@@ -14,7 +14,7 @@
  * LATERAL on messages_chat_idx; the unread count is capped at
  * REVIEW_UNREAD_CAP so an unattended chat cannot make a page slow. Search
  * collects the chat ids whose messages match through the GIN index
- * (messages_body_tsv_idx) and joins chats to them.
+ * (messages_search_tsv_idx) and joins chats to them.
  *
  * The cursor is "<µs since the epoch>_<id>" of the last row shown: exact
  * (microseconds are PostgreSQL's resolution) and opaque to clients.
@@ -183,7 +183,7 @@ search_is_broad(struct db *db, int64_t org_id, const char *q, bool *broad)
 	    "SELECT count(*) FROM ("
 	    "  SELECT 1 FROM messages"
 	    "   WHERE org_id = $1"
-	    "     AND body_tsv @@ plainto_tsquery('simple', $2)"
+	    "     AND search_tsv @@ plainto_tsquery('simple', $2)"
 	    "   LIMIT $3) s",
 	    DB_I64(org_id), DB_TEXT(q), DB_I64(SEARCH_BROAD), DB_END);
 	if (st == DB_OK)
@@ -241,7 +241,7 @@ review_list(struct db *db, struct arena *a, int64_t org_id,
 		    LIST_FILTERS
 		    "   AND EXISTS (SELECT 1 FROM messages m"
 		    "                WHERE m.chat_id = c.id"
-		    "                  AND m.body_tsv @@"
+		    "                  AND m.search_tsv @@"
 		    "                      plainto_tsquery('simple', $10))"
 		    LIST_ORDER,
 		    DB_I64(org_id), agent, channel, status, env, from, to, aus,
@@ -252,7 +252,7 @@ review_list(struct db *db, struct arena *a, int64_t org_id,
 		    " WITH hits AS MATERIALIZED ("
 		    "   SELECT DISTINCT m.chat_id FROM messages m"
 		    "    WHERE m.org_id = $1"
-		    "      AND m.body_tsv @@ plainto_tsquery('simple', $10))"
+		    "      AND m.search_tsv @@ plainto_tsquery('simple', $10))"
 		    LIST_COLS
 		    "  FROM hits h"
 		    "  JOIN chats c ON c.id = h.chat_id"
@@ -377,7 +377,8 @@ review_timeline(struct db *db, struct arena *a, int64_t org_id,
 	    "         COALESCE(m.llm_call_id, 0),"
 	    "         COALESCE(m.author_user_id, 0), COALESCE(u.email, ''),"
 	    "         to_char(m.created_at AT TIME ZONE 'UTC',"
-	    "                 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	    "                 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	    "         m.transcript"
 	    "    FROM messages m"
 	    "    LEFT JOIN users u ON u.id = m.author_user_id"
 	    "   WHERE m.org_id = $1 AND m.chat_id = $2"
@@ -410,6 +411,7 @@ review_timeline(struct db *db, struct arena *a, int64_t org_id,
 		m->author_user_id = db_res_i64(&res, row, 11);
 		m->author_email = col(a, &res, row, 12);
 		m->created_at = col(a, &res, row, 13);
+		m->transcript = col(a, &res, row, 14);
 	}
 	*msgs = ms;
 	*n_msgs = k;

@@ -119,6 +119,7 @@ struct review_msg {
 	char	*sender;
 	char	*sender_name;
 	char	*body;
+	char	*transcript;		/* voice note's words, "" none */
 	char	*media;			/* JSON array text */
 	char	*status;
 	char	*error_code;		/* "" when none */
