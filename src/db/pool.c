@@ -40,12 +40,21 @@
 /* Seconds libpq may spend on one connection attempt, unless set. */
 #define POOL_CONNECT_TIMEOUT	"3"
 #define POOL_APP_NAME		"parley"
-/* Room for the caller's keywords plus the two we may add and the NULL. */
-#define POOL_EXTRA_KEYS		3
+/*
+ * JIT off for our sessions: Parley's statements are short OLTP ones, but a
+ * plan whose cost estimate is large (a search walk with a subplan) would
+ * otherwise spend ~180 ms compiling to save microseconds (found by
+ * bench/conversations.sh). Added to the caller's `options` unless they
+ * set jit themselves.
+ */
+#define POOL_OPTIONS		"-c jit=off"
+/* Room for the caller's keywords plus the three we may add and the NULL. */
+#define POOL_EXTRA_KEYS		4
 
 struct db_pool {
 	char		 *conninfo;
 	PQconninfoOption *opts;		/* owns the strings keys/vals point at */
+	char		 *options;	/* our "options" value, when we built it */
 	const char	**keys;
 	const char	**vals;
 	int		  size;
@@ -123,6 +132,7 @@ db_pool_free(struct db_pool *pool)
 	free(pool->busy);
 	free(pool->keys);
 	free(pool->vals);
+	free(pool->options);
 	PQconninfoFree(pool->opts);
 	free(pool->conninfo);
 	free(pool);
@@ -230,6 +240,7 @@ pool_build_params(struct db_pool *pool)
 	char			*errmsg = NULL;
 	bool			 has_app = false;
 	bool			 has_timeout = false;
+	bool			 has_options = false;
 	size_t			 n = 0;
 
 	pool->opts = PQconninfoParse(pool->conninfo, &errmsg);
@@ -252,6 +263,19 @@ pool_build_params(struct db_pool *pool)
 			has_timeout = true;
 		pool->keys[n] = o->keyword;
 		pool->vals[n] = o->val;
+		if (strcmp(o->keyword, "options") == 0) {
+			has_options = true;
+			if (strstr(o->val, "jit") == NULL) {
+				pool->options = xasprintf("%s %s", o->val,
+				    POOL_OPTIONS);
+				pool->vals[n] = pool->options;
+			}
+		}
+		n++;
+	}
+	if (!has_options) {
+		pool->keys[n] = "options";
+		pool->vals[n] = POOL_OPTIONS;
 		n++;
 	}
 	if (!has_app) {
