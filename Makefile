@@ -54,17 +54,20 @@ SRC_HTTP   = src/http/server.c src/http/router.c src/http/req.c \
 SRC_MODEL  = src/model/org.c src/model/user.c src/model/throttle.c \
 	     src/model/fielderr.c src/model/provider.c src/model/orgmodel.c \
 	     src/model/agent.c src/model/knowledge.c src/model/apitoken.c \
-	     src/model/llmcall.c src/model/channel.c src/model/audit.c
+	     src/model/llmcall.c src/model/channel.c src/model/audit.c \
+	     src/model/media.c
 SRC_WORKER = src/worker/queue.c src/worker/pool.c src/worker/reply.c
 SRC_CHAN   = src/channels/split.c src/channels/registry.c \
 	     src/channels/twilio.c src/channels/meta.c src/channels/kapso.c \
 	     src/channels/sandbox.c
 SRC_CHAT   = src/chat/threads.c src/chat/texts.c src/chat/connect.c \
-	     src/chat/commands.c src/chat/handoff.c src/chat/review.c
+	     src/chat/commands.c src/chat/handoff.c src/chat/review.c \
+	     src/chat/media.c
 SRC_HOOKS  = src/webhooks/ingest.c src/webhooks/twilio.c \
 	     src/webhooks/chancache.c \
 	     src/webhooks/meta.c src/webhooks/kapso.c
-SRC_LLM    = src/llm/client.c src/llm/gateway.c src/llm/builtin.c
+SRC_LLM    = src/llm/client.c src/llm/gateway.c src/llm/builtin.c \
+	     src/llm/transcribe.c
 SRC_PLUG   = src/plugins/registry.c src/plugins/time.c \
 	     src/plugins/knowledge.c src/plugins/handoff.c \
 	     src/plugins/whatsapp.c

@@ -5,7 +5,9 @@
  *   {id, name, slug, systemPrompt, modelId (null: the org default), mode,
  *    historyLength, temperature (null), maxTokens (null),
  *    resetCommand (null: off), allowList [], escalationKeywords [],
- *    enabledPluginIds [], texts {}, requireMention, createdAt, updatedAt}.
+ *    enabledPluginIds [], texts {}, requireMention,
+ *    transcriptionModel (null: voice notes are not transcribed), createdAt,
+ *    updatedAt}.
  * texts holds the agent's overrides of the chat texts (chat/texts.h),
  * {"welcome": "…"}; a text not in it uses the default. Sending texts
  * replaces the whole set ({} or null: all defaults); a value that is not
@@ -54,6 +56,7 @@ static const struct {
 	{ "allow_list", "allowList" },
 	{ "escalation_keywords", "escalationKeywords" },
 	{ "require_mention", "requireMention" },
+	{ "transcription_model", "transcriptionModel" },
 };
 
 static cJSON	*agent_json(const struct agent *);
@@ -121,6 +124,11 @@ agent_json(const struct agent *g)
 	}
 	cJSON_AddItemToObject(o, "texts", texts);
 	cJSON_AddBoolToObject(o, "requireMention", g->require_mention);
+	if (g->transcription_model != NULL && g->transcription_model[0] != '\0')
+		cJSON_AddStringToObject(o, "transcriptionModel",
+		    g->transcription_model);
+	else
+		cJSON_AddNullToObject(o, "transcriptionModel");
 	api_add_time(o, "createdAt", g->created_at);
 	api_add_time(o, "updatedAt", g->updated_at);
 	return o;
@@ -211,6 +219,7 @@ input_from_agent(const struct agent *g, struct agent_input *in)
 	in->n_escalation = g->n_escalation;
 	in->texts_json = g->texts;
 	in->require_mention = g->require_mention;
+	in->transcription_model = g->transcription_model;
 }
 
 /*
@@ -321,6 +330,12 @@ overlay(struct req *r, struct agent_input *in)
 		return bad_type(r, "requireMention", "true or false");
 	if (v != NULL)
 		in->require_mention = cJSON_IsTrue(v);
+	v = cJSON_GetObjectItemCaseSensitive(r->json, "transcriptionModel");
+	if (v != NULL && !cJSON_IsNull(v) && !cJSON_IsString(v))
+		return bad_type(r, "transcriptionModel", "a string or null");
+	if (v != NULL)
+		in->transcription_model = cJSON_IsString(v) ?
+		    v->valuestring : "";
 	return get_texts(r, in);
 }
 

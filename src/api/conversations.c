@@ -8,6 +8,10 @@
  * chat with its messages (the newest 500, oldest first; ?before=<message
  * id> pages back, "hasEarlier" says whether there is more). Reading
  * through the API does not mark a chat seen: only a person's look does.
+ * Each message carries its transcript (voice notes; null when none) and
+ * its media items as the provider described them, each with "download":
+ * {"status": "pending"|"stored"|"failed", "contentType", "byteSize",
+ * "sha256"} or {"status": "failed", "error": sentence} (chat/media.h).
  * Bad filters or cursors are 400; another organisation's ids are 404.
  */
 #include "api/api.h"
@@ -17,6 +21,7 @@
 
 #include "chat/review.h"
 #include "db/db.h"
+#include "model/media.h"
 #include "http/req.h"
 #include "http/resp.h"
 #include "util/arena.h"
@@ -29,6 +34,8 @@ static void		 add_contact(cJSON *, const char *, const char *,
 			    const char *);
 static void		 add_str_or_null(cJSON *, const char *, const char *);
 static void		 add_id_or_null(cJSON *, const char *, int64_t);
+static cJSON		*media_json(const char *, int64_t,
+			    const struct media_file *, int);
 
 static const char *
 qparam(struct req *r, const char *name)
@@ -153,11 +160,12 @@ api_conversation_get(struct req *r)
 	struct review_chat	 c;
 	struct review_msg	*ms;
 	struct review_thread	*ts;
+	struct media_file	*files = NULL;
 	const char		*s;
-	int64_t			 id, before = 0;
+	int64_t			 id, before = 0, *ids;
 	bool			 has_earlier;
-	int			 n_ms, n_ts, status;
-	cJSON			*out, *arr, *o, *media;
+	int			 n_ms, n_ts, status, n_ids = 0, n_files = 0;
+	cJSON			*out, *arr, *o;
 	enum db_status		 st;
 
 	if (!req_param_id(r, "id", &id))
@@ -173,6 +181,14 @@ api_conversation_get(struct req *r)
 		    resp_unavailable(r);
 	if (review_timeline(r->db, r->arena, r->org_id, id, before, &ms,
 	    &n_ms, &has_earlier, &ts, &n_ts) != DB_OK)
+		return resp_unavailable(r);
+	ids = arena_alloc(r->arena, sizeof(*ids) * (size_t)(n_ms > 0 ?
+	    n_ms : 1));
+	for (int i = 0; i < n_ms; i++)
+		if (!str_eq(ms[i].media, "[]"))
+			ids[n_ids++] = ms[i].id;
+	if (media_file_list(r->db, r->arena, r->org_id, ids, n_ids, &files,
+	    &n_files) != DB_OK)
 		return resp_unavailable(r);
 	out = cJSON_CreateObject();
 	cJSON_AddNumberToObject(out, "id", (double)c.id);
@@ -202,9 +218,9 @@ api_conversation_get(struct req *r)
 		add_str_or_null(o, "sender", m->sender);
 		add_str_or_null(o, "senderName", m->sender_name);
 		cJSON_AddStringToObject(o, "body", m->body);
-		media = cJSON_Parse(m->media);
-		cJSON_AddItemToObject(o, "media", media != NULL ? media :
-		    cJSON_CreateArray());
+		cJSON_AddItemToObject(o, "media", media_json(m->media, m->id,
+		    files, n_files));
+		add_str_or_null(o, "transcript", m->transcript);
 		cJSON_AddStringToObject(o, "status", m->status);
 		add_str_or_null(o, "errorCode", m->error_code);
 		add_str_or_null(o, "errorText", m->error_text);
@@ -227,4 +243,41 @@ api_conversation_get(struct req *r)
 	status = resp_json(r, 200, out);
 	cJSON_Delete(out);
 	return status;
+}
+
+/* The media items with what was downloaded of each. */
+static cJSON *
+media_json(const char *text, int64_t mid, const struct media_file *files,
+    int n_files)
+{
+	cJSON		*media = cJSON_Parse(text), *d;
+	cJSON		*e;
+	int		 i = 0;
+
+	if (!cJSON_IsArray(media)) {
+		cJSON_Delete(media);
+		return cJSON_CreateArray();
+	}
+	cJSON_ArrayForEach(e, media) {
+		const struct media_file	*f = NULL;
+
+		for (int k = 0; k < n_files; k++)
+			if (files[k].message_id == mid && files[k].n == i)
+				f = &files[k];
+		i++;
+		if (!cJSON_IsObject(e))
+			continue;
+		d = cJSON_AddObjectToObject(e, "download");
+		cJSON_AddStringToObject(d, "status", f != NULL ? f->status :
+		    "pending");
+		if (f != NULL && str_eq(f->status, "stored")) {
+			cJSON_AddStringToObject(d, "contentType",
+			    f->content_type);
+			cJSON_AddNumberToObject(d, "byteSize",
+			    (double)f->byte_size);
+			cJSON_AddStringToObject(d, "sha256", f->sha256);
+		} else if (f != NULL && str_eq(f->status, "failed"))
+			cJSON_AddStringToObject(d, "error", f->error);
+	}
+	return media;
 }

@@ -13,6 +13,10 @@
 #include "util/str.h"
 #include "util/xmalloc.h"
 
+/* Media items: 20 MiB by default; Meta's documents reach 100 MB. */
+#define MEDIA_MAX_DFLT	(20 * 1024 * 1024)
+#define MEDIA_MAX_MAX	(100 * 1024 * 1024)
+
 static bool	get_int(const char *, int, int, int, int *, char *, size_t);
 static bool	get_seconds_ms(const char *, int, int, int, int *, char *,
 		    size_t);
@@ -192,7 +196,7 @@ bool
 config_load(struct config *cfg, char *err, size_t errlen)
 {
 	long	 ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int	 dflt_workers;
+	int	 dflt_workers, media_max;
 
 	memset(cfg, 0, sizeof(*cfg));
 	if (ncpu < 1)
@@ -275,6 +279,9 @@ config_load(struct config *cfg, char *err, size_t errlen)
 	    &cfg->job_lease_s, err, errlen) &&
 	    get_int("PARLEY_JOB_POLL_MS", 1000, 50, 60000,
 	    &cfg->job_poll_ms, err, errlen) &&
+	    get_int("PARLEY_MEDIA_MAX_BYTES", MEDIA_MAX_DFLT, 1024,
+	    MEDIA_MAX_MAX, &media_max, err, errlen) &&
+	    (cfg->media_max_bytes = (size_t)media_max, true) &&
 	    check_bases(cfg, err, errlen);
 }
 

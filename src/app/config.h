@@ -33,6 +33,7 @@ struct config {
 	char	*twilio_messaging_base;	/* https://messaging.twilio.com */
 	char	*meta_graph_base;	/* https://graph.facebook.com/v24.0 */
 	char	*kapso_api_base;	/* https://api.kapso.ai/meta/whatsapp/v24.0 */
+	size_t	 media_max_bytes;	/* one downloaded media item */
 	int	 inbound_max_age_s;	/* older inbound: stored, not answered */
 	int	 job_lease_s;		/* reply job lease */
 	int	 job_poll_ms;		/* pool poll fallback */

@@ -8,6 +8,12 @@
  * may help (429, 5xx, timeouts, network), or whether it will not (a 4xx
  * such as a bad number or outside the 24-hour window), with the
  * provider's error code and text for the conversation review.
+ *
+ * fetch_media downloads one inbound media item the same way (GETs with
+ * the same timeouts, one result kind): SEND_OK with the bytes, SEND_RETRY
+ * when a later try may work (429, 5xx, timeouts, network), SEND_FAILED
+ * with a sentence when it will not (404, refused credentials, a URL
+ * Parley will not fetch, an item over the size limit).
  */
 #ifndef PARLEY_CHANNELS_CHANNEL_H
 #define PARLEY_CHANNELS_CHANNEL_H
@@ -44,6 +50,8 @@ struct send_outcome {
 	int	 retry_after_s;		/* from Retry-After, 0: none */
 };
 
+struct buf;
+
 struct channel_ops {
 	const char	*kind;
 	size_t		 text_limit;	/* characters per message */
@@ -61,7 +69,29 @@ struct channel_ops {
 	enum send_result (*send_typing)(const struct channel_creds *c,
 			    const char *inbound_message_id,
 			    struct send_outcome *out);
+	/*
+	 * Downloads one media item into body (buf_init'ed by the caller,
+	 * emptied first) and its type into content_type ("" unknown; bare
+	 * "type/subtype", lower case). url is the item's URL (Twilio),
+	 * media_id its provider id (Meta, Kapso); each provider reads the one
+	 * it knows. More than max_bytes aborts the transfer: SEND_FAILED.
+	 * Credentials never follow a redirect. NULL: the kind has no media
+	 * to fetch (sandbox).
+	 */
+	enum send_result (*fetch_media)(const struct channel_creds *c,
+			    const char *url, const char *media_id,
+			    size_t max_bytes, struct buf *body,
+			    char *content_type, size_t ctlen,
+			    struct send_outcome *out);
 };
+
+/*
+ * The bare media type of a Content-Type value ("Audio/OGG; codecs=opus"
+ * → "audio/ogg") into out; "" when it is not type/subtype of token
+ * characters or does not fit.
+ */
+void		 channel_media_type(const char *value, char *out,
+		    size_t outlen);
 
 /* The implementation for a channel kind, or NULL. */
 const struct channel_ops *channel_ops_for(const char *kind);

@@ -5,6 +5,12 @@
  * answers 409 while another message of the conversation is in flight:
  * that is worth another try shortly, not a failure.
  *
+ * Media goes through the same proxy (§3.4): GET {api_base}/{media id}
+ * ?phone_number_id=… (required there) with the key → {"url",…}; the url
+ * is fetched with the key only when it is on the Kapso API's own origin
+ * (the Kapso SDK's rule), so the key never reaches Meta's CDN or any
+ * other host.
+ *
  * Thread-safety: no shared state. The key lives only in a stack buffer
  * that is wiped after the call.
  */
@@ -28,6 +34,11 @@ static enum send_result	 send_reaction(const struct channel_creds *c,
 static enum send_result	 send_typing(const struct channel_creds *c,
 			    const char *inbound_message_id,
 			    struct send_outcome *out);
+static enum send_result	 fetch_media(const struct channel_creds *c,
+			    const char *url, const char *media_id,
+			    size_t max_bytes, struct buf *body,
+			    char *content_type, size_t ctlen,
+			    struct send_outcome *out);
 static enum send_result	 post(const struct channel_creds *c, cJSON *body,
 			    bool want_id, struct send_outcome *out);
 
@@ -47,6 +58,7 @@ const struct channel_ops channel_kapso = {
 	.send_text = send_text,
 	.send_reaction = send_reaction,
 	.send_typing = send_typing,
+	.fetch_media = fetch_media,
 };
 
 static enum send_result
@@ -79,6 +91,32 @@ send_typing(const struct channel_creds *c, const char *inbound_message_id,
 		return channel_refuse(out, "The typing indicator needs the "
 		    "inbound message id.");
 	return post(c, channel_meta_typing(inbound_message_id), false, out);
+}
+
+static enum send_result
+fetch_media(const struct channel_creds *c, const char *url,
+    const char *media_id, size_t max_bytes, struct buf *body,
+    char *content_type, size_t ctlen, struct send_outcome *out)
+{
+	char			 auth[AUTH_MAX];
+	enum send_result	 st;
+
+	(void)url;
+	if (!channel_field_ok(c->api_key))
+		return channel_refuse(out, "The channel has no valid Kapso "
+		    "API key.");
+	if (!channel_field_ok(c->phone_number_id))
+		return channel_refuse(out, "The channel has no phone number "
+		    "id.");
+	if (snprintf(auth, sizeof(auth), "X-API-Key: %s", c->api_key) >=
+	    (int)sizeof(auth)) {
+		sodium_memzero(auth, sizeof(auth));
+		return channel_refuse(out, "The Kapso API key is too long.");
+	}
+	st = channel_meta_media(&dialect, c, c->api_base, KAPSO_API_BASE,
+	    auth, false, media_id, max_bytes, body, content_type, ctlen, out);
+	sodium_memzero(auth, sizeof(auth));
+	return st;
 }
 
 /* Posts body (consumed) with the API key. */

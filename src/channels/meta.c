@@ -6,8 +6,14 @@
  * "group" with the group id as "to"), and the typing indicator, which is
  * a read receipt for the inbound message plus typing_indicator.
  *
- * The JSON builders, the answer readers and the request itself are
- * shared with kapso.c, whose proxy takes Meta's bodies unchanged (§3.4).
+ * Media (§2.6): GET {api_base}/{media id}?phone_number_id=… with the
+ * bearer answers {"url","mime_type","file_size",…}; the url (Meta's CDN,
+ * another host) is fetched with the bearer too, as Meta requires. A url a
+ * webhook carried is never fetched: only the id is trusted.
+ *
+ * The JSON builders, the answer readers, the request itself and the media
+ * download are shared with kapso.c, whose proxy takes Meta's bodies
+ * unchanged (§3.4).
  *
  * Thread-safety: no shared state. The token lives only in a stack buffer
  * that is wiped after the call.
@@ -22,11 +28,14 @@
 #include <sodium.h>
 
 #include "util/buf.h"
+#include "util/str.h"
 #include "util/url.h"
 
 #define META_API_BASE	"https://graph.facebook.com/v24.0"
 #define META_TEXT_LIMIT	4096
 #define AUTH_MAX	4096
+#define MEDIA_JSON_MAX	(64u * 1024)
+#define MEDIA_REDIRECTS_MAX	5
 
 static enum send_result	 send_text(const struct channel_creds *c,
 			    const char *to, bool is_group, const char *text,
@@ -36,6 +45,11 @@ static enum send_result	 send_reaction(const struct channel_creds *c,
 			    const char *emoji, struct send_outcome *out);
 static enum send_result	 send_typing(const struct channel_creds *c,
 			    const char *inbound_message_id,
+			    struct send_outcome *out);
+static enum send_result	 fetch_media(const struct channel_creds *c,
+			    const char *url, const char *media_id,
+			    size_t max_bytes, struct buf *body,
+			    char *content_type, size_t ctlen,
 			    struct send_outcome *out);
 static enum send_result	 post(const struct channel_creds *c,
 			    const cJSON *body, bool want_id,
@@ -88,6 +102,7 @@ const struct channel_ops channel_meta = {
 	.send_text = send_text,
 	.send_reaction = send_reaction,
 	.send_typing = send_typing,
+	.fetch_media = fetch_media,
 };
 
 static enum send_result
@@ -136,6 +151,30 @@ send_typing(const struct channel_creds *c, const char *inbound_message_id,
 	body = channel_meta_typing(inbound_message_id);
 	st = post(c, body, false, out);
 	cJSON_Delete(body);
+	return st;
+}
+
+static enum send_result
+fetch_media(const struct channel_creds *c, const char *url,
+    const char *media_id, size_t max_bytes, struct buf *body,
+    char *content_type, size_t ctlen, struct send_outcome *out)
+{
+	char			 auth[AUTH_MAX];
+	enum send_result	 st;
+
+	(void)url;
+	if (!channel_field_ok(c->access_token))
+		return channel_refuse(out, "The channel has no valid Meta "
+		    "access token.");
+	if (snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+	    c->access_token) >= (int)sizeof(auth)) {
+		sodium_memzero(auth, sizeof(auth));
+		return channel_refuse(out, "The Meta access token is too "
+		    "long.");
+	}
+	st = channel_meta_media(&dialect, c, c->api_base, META_API_BASE, auth,
+	    true, media_id, max_bytes, body, content_type, ctlen, out);
+	sodium_memzero(auth, sizeof(auth));
 	return st;
 }
 
@@ -199,6 +238,93 @@ channel_meta_post(const struct channel_dialect *d,
 	call.want_id = want_id;
 	st = channel_http_send(d, c, &call, out);
 	free(json);
+	buf_cleanup(&url);
+	return st;
+}
+
+enum send_result
+channel_meta_media(const struct channel_dialect *d,
+    const struct channel_creds *c, const char *base, const char *dflt_base,
+    const char *auth_header, bool auth_anywhere, const char *media_id,
+    size_t max_bytes, struct buf *body, char *ctype, size_t ctlen,
+    struct send_outcome *out)
+{
+	const char		*headers[] = { auth_header,
+				    "Accept: application/json", NULL };
+	const char		*dl_headers[] = { auth_header, "Accept: */*",
+				    NULL };
+	struct channel_fetch	 f;
+	struct buf		 url, meta;
+	enum send_result	 st;
+	const cJSON		*v;
+	cJSON			*root = NULL;
+	char			 type[128];
+	const char		*dl;
+
+	if (media_id == NULL || media_id[0] == '\0')
+		return channel_refuse(out, "This media item has no %s media "
+		    "id to download it with.", d->name);
+	if (!channel_field_ok(media_id))
+		return channel_refuse(out, "This media item's id is not "
+		    "valid.");
+	if (base != NULL && base[0] != '\0' && !channel_field_ok(base))
+		return channel_refuse(out, "The %s API base URL is not "
+		    "valid.", d->name);
+	buf_init(&url, 0);
+	buf_init(&meta, 0);
+	channel_url_base(&url, base, dflt_base);
+	buf_putc(&url, '/');
+	url_encode(&url, media_id);
+	if (channel_field_ok(c->phone_number_id)) {
+		buf_puts(&url, "?phone_number_id=");
+		url_encode(&url, c->phone_number_id);
+	}
+	memset(&f, 0, sizeof(f));
+	f.url = buf_str(&url);
+	f.headers = headers;
+	f.max_bytes = MEDIA_JSON_MAX;
+	f.max_redirects = 0;
+	st = channel_http_get(d, c, &f, &meta, type, sizeof(type), out);
+	if (st != SEND_OK)
+		goto out;
+
+	root = cJSON_ParseWithLength(meta.data, meta.len);
+	v = cJSON_GetObjectItemCaseSensitive(root, "url");
+	dl = cJSON_IsString(v) ? v->valuestring : NULL;
+	if (dl == NULL || !channel_field_ok(dl) || strchr(dl, ' ') != NULL ||
+	    (!str_starts_with(dl, "https://") &&
+	    !str_starts_with(dl, "http://"))) {
+		st = channel_refuse(out, "%s answered without a download URL "
+		    "for the media item.", d->name);
+		goto out;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(root, "file_size");
+	if (cJSON_IsNumber(v) && v->valuedouble > (double)max_bytes) {
+		st = channel_refuse_size(out, max_bytes);
+		goto out;
+	}
+	/* The bearer goes where Meta says; Kapso's key stays home (§3.4). */
+	if (!auth_anywhere && !channel_url_same_origin(dl, base != NULL &&
+	    base[0] != '\0' ? base : dflt_base)) {
+		dl_headers[0] = "Accept: */*";
+		dl_headers[1] = NULL;
+	}
+	memset(&f, 0, sizeof(f));
+	f.url = dl;
+	f.headers = dl_headers;
+	f.max_bytes = max_bytes;
+	f.max_redirects = MEDIA_REDIRECTS_MAX;
+	st = channel_http_get(d, c, &f, body, ctype, ctlen, out);
+	if (st == SEND_OK && (ctype[0] == '\0' ||
+	    str_eq(ctype, "application/octet-stream") ||
+	    str_eq(ctype, "binary/octet-stream"))) {
+		v = cJSON_GetObjectItemCaseSensitive(root, "mime_type");
+		if (cJSON_IsString(v))
+			channel_media_type(v->valuestring, ctype, ctlen);
+	}
+out:
+	cJSON_Delete(root);
+	buf_cleanup(&meta);
 	buf_cleanup(&url);
 	return st;
 }

@@ -1,6 +1,7 @@
 /*
- * registry: the channel kinds (channel_ops_for) and the one HTTP send
- * every provider goes through (channel_http_send, see sender.h).
+ * registry: the channel kinds (channel_ops_for), the one HTTP send every
+ * provider goes through (channel_http_send, see sender.h) and the one
+ * download (channel_http_get, for fetch_media).
  *
  * DESIGN. A provider file only builds its request (URL, auth header,
  * body) and says how to read its answers (struct channel_dialect). Timeouts,
@@ -13,6 +14,13 @@
  * <provider's message>." with control characters removed. Nothing here
  * logs; request headers carry credentials and httpc wipes its copies.
  *
+ * Downloads follow redirects here, not in libcurl: each hop is a new
+ * request that carries none of the first request's headers, so Basic
+ * auth, a bearer or an API key is only ever sent to the URL the provider
+ * file chose (libcurl would resend them to the same host, and Twilio's
+ * storage URLs reject a request that has them). The body limit is
+ * httpc's response cap, checked as bytes arrive.
+ *
  * Thread-safety: no shared state; each call uses a fresh curl handle.
  */
 #include "channels/channel.h"
@@ -24,18 +32,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "util/httpc.h"
 #include "util/str.h"
+#include "util/xmalloc.h"
 
 #define RESPONSE_MAX		(1024u * 1024)
 #define RETRY_AFTER_MAX_S	86400
+#define LOCATION_MAX		4096
 
 static const struct channel_code *code_find(const struct channel_dialect *d,
 		    const char *code);
 static int	 retry_after_s(const struct httpc_resp *resp);
 static void	 clean_copy(char *dst, size_t dstlen, const char *src);
 static enum send_result classify_status(const struct channel_dialect *d,
-		    const struct httpc_resp *resp, struct send_outcome *out);
+		    const struct httpc_resp *resp, bool is_send,
+		    struct send_outcome *out);
+static enum send_result get_failed(const struct channel_dialect *d,
+		    enum httpc_err e, const struct httpc_resp *resp,
+		    size_t max_bytes, int timeout_ms,
+		    struct send_outcome *out);
+static bool	 is_redirect(long status);
+static char	*resolve(const char *base, const char *location);
 static enum send_result classify_ok(const struct channel_dialect *d,
 		    const struct channel_call *call,
 		    const struct httpc_resp *resp, struct send_outcome *out);
@@ -121,7 +140,7 @@ channel_http_send(const struct channel_dialect *d,
 		if (resp.status >= 200 && resp.status <= 299)
 			st = classify_ok(d, call, &resp, out);
 		else
-			st = classify_status(d, &resp, out);
+			st = classify_status(d, &resp, true, out);
 		break;
 	case HTTPC_TIMEOUT:
 		out->http_status = (int)resp.status;
@@ -173,10 +192,14 @@ classify_ok(const struct channel_dialect *d, const struct channel_call *call,
 	return SEND_FAILED;
 }
 
-/* A non-2xx answer: the provider's code and a sentence. */
+/*
+ * A non-2xx answer: the provider's code and a sentence. A known code's
+ * sentence speaks of a message being sent again, so a download (is_send
+ * false) uses it only for the codes that will not change.
+ */
 static enum send_result
 classify_status(const struct channel_dialect *d,
-    const struct httpc_resp *resp, struct send_outcome *out)
+    const struct httpc_resp *resp, bool is_send, struct send_outcome *out)
 {
 	const struct channel_code	*known;
 	cJSON				*root;
@@ -199,7 +222,8 @@ classify_status(const struct channel_dialect *d,
 	if (retry)
 		out->retry_after_s = retry_after_s(resp);
 
-	if (known != NULL && known->sentence != NULL)
+	if (known != NULL && known->sentence != NULL &&
+	    (is_send || !known->retry))
 		snprintf(out->error_text, sizeof(out->error_text), "%s",
 		    known->sentence);
 	else if (out->error_code[0] != '\0' && clean[0] != '\0')
@@ -215,6 +239,222 @@ classify_status(const struct channel_dialect *d,
 		    out->error_code[0] != '\0' ? " with error " : "",
 		    out->error_code);
 	return retry ? SEND_RETRY : SEND_FAILED;
+}
+
+/* --- downloads --------------------------------------------------------- */
+
+enum send_result
+channel_http_get(const struct channel_dialect *d,
+    const struct channel_creds *c, const struct channel_fetch *f,
+    struct buf *body, char *ctype, size_t ctlen, struct send_outcome *out)
+{
+	struct httpc_req	 req;
+	struct httpc_resp	 resp;
+	struct buf		 tmp;
+	enum send_result	 st;
+	enum httpc_err		 e;
+	char			 v[LOCATION_MAX], *url, *next;
+	int			 timeout_ms, hops = 0;
+
+	memset(out, 0, sizeof(*out));
+	buf_reset(body);
+	if (ctlen > 0)
+		ctype[0] = '\0';
+	timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : CHANNEL_TIMEOUT_MS;
+	url = xstrdup(f->url);
+	httpc_resp_init(&resp);
+	for (;;) {
+		memset(&req, 0, sizeof(req));
+		req.method = "GET";
+		req.url = url;
+		req.headers = hops == 0 ? f->headers : NULL;
+		req.timeout_ms = timeout_ms;
+		req.connect_timeout_ms = timeout_ms <
+		    CHANNEL_CONNECT_TIMEOUT_MS ? timeout_ms :
+		    CHANNEL_CONNECT_TIMEOUT_MS;
+		req.max_response = f->max_bytes > 0 ? f->max_bytes :
+		    RESPONSE_MAX;
+		if ((e = httpc_do(NULL, &req, &resp)) != HTTPC_OK) {
+			st = get_failed(d, e, &resp, req.max_response,
+			    timeout_ms, out);
+			goto out;
+		}
+		out->http_status = (int)resp.status;
+		if (!is_redirect(resp.status))
+			break;
+		if (hops >= f->max_redirects) {
+			st = channel_refuse(out, "%s redirected the download "
+			    "%s.", d->name, f->max_redirects > 0 ?
+			    "too many times" : "unexpectedly");
+			out->http_status = (int)resp.status;
+			goto out;
+		}
+		if (!httpc_header(&resp, "location", v, sizeof(v)) ||
+		    (next = resolve(url, v)) == NULL) {
+			st = channel_refuse(out, "%s answered HTTP %ld without "
+			    "a usable Location.", d->name, resp.status);
+			out->http_status = (int)resp.status;
+			goto out;
+		}
+		free(url);
+		url = next;
+		hops++;
+	}
+	if (resp.status < 200 || resp.status > 299) {
+		st = classify_status(d, &resp, false, out);
+		goto out;
+	}
+	if (httpc_header(&resp, "content-type", v, sizeof(v)))
+		channel_media_type(v, ctype, ctlen);
+	/* The bytes change hands; body's old (empty) buffer is freed. */
+	tmp = *body;
+	*body = resp.body;
+	resp.body = tmp;
+	st = SEND_OK;
+out:
+	httpc_resp_cleanup(&resp);
+	free(url);
+	return st;
+}
+
+/* A transfer that did not complete: too large, timeout or network. */
+static enum send_result
+get_failed(const struct channel_dialect *d, enum httpc_err e,
+    const struct httpc_resp *resp, size_t max_bytes, int timeout_ms,
+    struct send_outcome *out)
+{
+	out->http_status = (int)resp->status;
+	switch (e) {
+	case HTTPC_TOO_LARGE:
+		/* An error answer that long says nothing readable. */
+		if (resp->status >= 300) {
+			snprintf(out->error_text, sizeof(out->error_text),
+			    "%s answered HTTP %ld.", d->name, resp->status);
+			return resp->status == 429 || resp->status >= 500 ?
+			    SEND_RETRY : SEND_FAILED;
+		}
+		(void)channel_refuse_size(out, max_bytes);
+		out->http_status = (int)resp->status;
+		return SEND_FAILED;
+	case HTTPC_TIMEOUT:
+		snprintf(out->error_text, sizeof(out->error_text), "%s did "
+		    "not answer within %d ms.", d->name, timeout_ms);
+		return SEND_RETRY;
+	default:
+		snprintf(out->error_text, sizeof(out->error_text), "%s could "
+		    "not be reached: %s.", d->name, resp->error);
+		return SEND_RETRY;
+	}
+}
+
+static bool
+is_redirect(long status)
+{
+	return status == 301 || status == 302 || status == 303 ||
+	    status == 307 || status == 308;
+}
+
+/* location resolved against base (malloc'd), NULL unless http(s). */
+static char *
+resolve(const char *base, const char *location)
+{
+	CURLU	*h;
+	char	*u = NULL, *out = NULL;
+
+	if ((h = curl_url()) == NULL)
+		return NULL;
+	if (curl_url_set(h, CURLUPART_URL, base, 0) == CURLUE_OK &&
+	    curl_url_set(h, CURLUPART_URL, location, 0) == CURLUE_OK &&
+	    curl_url_get(h, CURLUPART_URL, &u, 0) == CURLUE_OK &&
+	    (str_starts_with(u, "https://") || str_starts_with(u, "http://")) &&
+	    !str_has_ctl(u))
+		out = xstrdup(u);
+	curl_free(u);
+	curl_url_cleanup(h);
+	return out;
+}
+
+bool
+channel_url_under(const char *url, const char *base)
+{
+	size_t	 n;
+
+	if (url == NULL || base == NULL)
+		return false;
+	n = strlen(base);
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	if (n == 0 || strncmp(url, base, n) != 0)
+		return false;
+	return url[n] == '\0' || url[n] == '/' || url[n] == '?';
+}
+
+bool
+channel_url_same_origin(const char *url, const char *base)
+{
+	const char	*p;
+	char		 origin[512];
+	size_t		 n;
+
+	if (url == NULL || base == NULL || (p = strstr(base, "://")) == NULL)
+		return false;
+	p += 3;
+	n = (size_t)(p - base) + strcspn(p, "/?#");
+	if (n >= sizeof(origin))
+		return false;
+	memcpy(origin, base, n);
+	origin[n] = '\0';
+	return channel_url_under(url, origin);
+}
+
+void
+channel_media_type(const char *value, char *out, size_t outlen)
+{
+	size_t	 n = 0, slashes = 0;
+
+	if (outlen == 0)
+		return;
+	out[0] = '\0';
+	while (*value == ' ' || *value == '\t')
+		value++;
+	for (; *value != '\0' && *value != ';' && *value != ' ' &&
+	    *value != '\t'; value++) {
+		char	 ch = *value;
+
+		if (ch >= 'A' && ch <= 'Z')
+			ch = (char)(ch - 'A' + 'a');
+		if (ch == '/')
+			slashes++;
+		else if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' &&
+		    ch <= '9') || strchr("!#$&^_.+-", ch) != NULL))
+			goto bad;
+		if (n + 1 >= outlen)
+			goto bad;
+		out[n++] = ch;
+	}
+	out[n] = '\0';
+	if (slashes != 1 || out[0] == '/' || out[n - 1] == '/')
+		goto bad;
+	return;
+bad:
+	out[0] = '\0';
+}
+
+enum send_result
+channel_refuse_size(struct send_outcome *out, size_t max_bytes)
+{
+	const size_t	 kib = 1024, mib = 1024 * 1024;
+
+	if (max_bytes >= mib && max_bytes % mib == 0)
+		return channel_refuse(out, "The media item is larger than %zu "
+		    "MiB, the most Parley downloads (PARLEY_MEDIA_MAX_BYTES).",
+		    max_bytes / mib);
+	if (max_bytes >= kib && max_bytes % kib == 0)
+		return channel_refuse(out, "The media item is larger than %zu "
+		    "KiB, the most Parley downloads (PARLEY_MEDIA_MAX_BYTES).",
+		    max_bytes / kib);
+	return channel_refuse(out, "The media item is larger than %zu bytes, "
+	    "the most Parley downloads (PARLEY_MEDIA_MAX_BYTES).", max_bytes);
 }
 
 static const struct channel_code *

@@ -3,7 +3,8 @@
  * reply is just the stored outbound row, so a send always succeeds at
  * once with a fresh id "sbx-<32 hex>". Reactions are accepted the same
  * way so tools that react can be tried in the sandbox; there is no typing
- * indicator and no groups.
+ * indicator, no groups, and no media to fetch (fetch_media NULL; an
+ * item given as a data: URL is decoded by chat/media.c without a request).
  *
  * Thread-safety: stateless; randombytes_buf is thread-safe once
  * sodium_init() has run (main() does it).
@@ -35,6 +36,7 @@ const struct channel_ops channel_sandbox = {
 	.send_text = send_text,
 	.send_reaction = send_reaction,
 	.send_typing = NULL,
+	.fetch_media = NULL,
 };
 
 static enum send_result

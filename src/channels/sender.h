@@ -19,6 +19,13 @@
  *   other statuses          SEND_FAILED with the provider's code and a
  *                           sentence
  *   timeout, network        SEND_RETRY
+ *
+ * channel_http_get() is the same for downloads (fetch_media): the
+ * statuses map alike, a body over the caller's maximum is SEND_FAILED
+ * (the transfer is aborted as it passes the limit), and redirects are
+ * followed a few times WITHOUT the first request's headers, so a
+ * credential never reaches the host a provider redirects to (Twilio's
+ * media redirect to a signed storage URL, PROTOCOLS.md §1.2).
  */
 #ifndef PARLEY_CHANNELS_SENDER_H
 #define PARLEY_CHANNELS_SENDER_H
@@ -71,6 +78,38 @@ enum send_result	 channel_http_send(const struct channel_dialect *d,
 			    const struct channel_creds *c,
 			    const struct channel_call *call,
 			    struct send_outcome *out);
+/* One download (see the file top). */
+struct channel_fetch {
+	const char		*url;
+	const char *const	*headers;	/* first request only */
+	size_t			 max_bytes;	/* body limit */
+	int			 max_redirects;	/* 0: a redirect fails */
+};
+
+/*
+ * Performs a GET (following redirects as f says) and classifies it into
+ * *out (cleared first). On SEND_OK body holds the bytes and ctype the
+ * response's bare media type, lower case ("" when none or malformed).
+ * Never logs.
+ */
+enum send_result	 channel_http_get(const struct channel_dialect *d,
+			    const struct channel_creds *c,
+			    const struct channel_fetch *f, struct buf *body,
+			    char *ctype, size_t ctlen,
+			    struct send_outcome *out);
+/*
+ * True when url is base or lies below it: base (trailing '/' ignored)
+ * followed by '/', '?' or nothing. Exact bytes, so "https://api.x.com"
+ * does not cover "https://api.x.com.evil" nor "https://api.x.com@evil".
+ */
+bool			 channel_url_under(const char *url, const char *base);
+/* True when url has base's scheme://host[:port]. */
+bool			 channel_url_same_origin(const char *url,
+			    const char *base);
+/* "The media item is larger than 20 MiB, …" into out->error_text. */
+enum send_result	 channel_refuse_size(struct send_outcome *out,
+			    size_t max_bytes);
+
 /* SEND_FAILED with a sentence (a channel set up wrong; no request). */
 enum send_result	 channel_refuse(struct send_outcome *out,
 			    const char *fmt, ...)
@@ -90,6 +129,18 @@ enum send_result	 channel_meta_post(const struct channel_dialect *d,
 			    const char *dflt_base, const char *auth_header,
 			    const cJSON *body, bool want_id,
 			    struct send_outcome *out);
+/*
+ * Meta's two-step media download (§2.6), shared with kapso.c (§3.4):
+ * GET {base}/{media_id}[?phone_number_id=…] with auth_header → {"url",
+ * "mime_type","file_size"}; then GET url with auth_header when
+ * auth_anywhere or when url has base's origin, else with no credential.
+ */
+enum send_result	 channel_meta_media(const struct channel_dialect *d,
+			    const struct channel_creds *c, const char *base,
+			    const char *dflt_base, const char *auth_header,
+			    bool auth_anywhere, const char *media_id,
+			    size_t max_bytes, struct buf *body, char *ctype,
+			    size_t ctlen, struct send_outcome *out);
 cJSON			*channel_meta_text(const char *to, bool is_group,
 			    const char *text);
 cJSON			*channel_meta_reaction(const char *to,

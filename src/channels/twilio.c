@@ -8,7 +8,15 @@
  *   typing   POST {api_base2}/v2/Indicators/Typing.json, form
  *            channel=whatsapp, messageId=<inbound SM…> → {"success":true}.
  *
- * Both with HTTP Basic "{AccountSid}:{AuthToken}". Bodies are up to 1600
+ *   media    GET the webhook's MediaUrlN (§1.2), which Twilio answers
+ *            with a redirect to a signed storage URL; the redirect is
+ *            followed without the credentials (registry.c). Only URLs
+ *            under the configured API base are fetched: the URL comes
+ *            from a webhook body, and the credentials must never go to a
+ *            host someone else chose (nor may Parley be made to fetch
+ *            arbitrary URLs from inside the network).
+ *
+ * All with HTTP Basic "{AccountSid}:{AuthToken}". Bodies are up to 1600
  * characters; Twilio has no reactions and no groups on WhatsApp.
  *
  * Thread-safety: no shared state. The credentials live only in stack
@@ -29,7 +37,8 @@
 #define TWILIO_MESSAGING_BASE	"https://messaging.twilio.com"
 #define TWILIO_TEXT_LIMIT	1600
 #define CRED_MAX		512
-#define AUTH_MAX		(CRED_MAX * 2 + 64)
+#define AUTH_MAX		(CRED_MAX * 3 + 64)	/* base64 of sid:token */
+#define MEDIA_REDIRECTS_MAX	5
 
 static enum send_result	 send_text(const struct channel_creds *c,
 			    const char *to, bool is_group, const char *text,
@@ -37,6 +46,13 @@ static enum send_result	 send_text(const struct channel_creds *c,
 static enum send_result	 send_typing(const struct channel_creds *c,
 			    const char *inbound_message_id,
 			    struct send_outcome *out);
+static enum send_result	 fetch_media(const struct channel_creds *c,
+			    const char *url, const char *media_id,
+			    size_t max_bytes, struct buf *body,
+			    char *content_type, size_t ctlen,
+			    struct send_outcome *out);
+static bool		 basic_auth(const struct channel_creds *c,
+			    char *auth, size_t authlen);
 static enum send_result	 post(const struct channel_creds *c,
 			    const char *url, const struct buf *form,
 			    bool want_id, struct send_outcome *out);
@@ -80,6 +96,7 @@ const struct channel_ops channel_twilio = {
 	.send_text = send_text,
 	.send_reaction = NULL,
 	.send_typing = send_typing,
+	.fetch_media = fetch_media,
 };
 
 static enum send_result
@@ -153,12 +170,72 @@ send_typing(const struct channel_creds *c, const char *inbound_message_id,
 	return st;
 }
 
+static enum send_result
+fetch_media(const struct channel_creds *c, const char *url,
+    const char *media_id, size_t max_bytes, struct buf *body,
+    char *content_type, size_t ctlen, struct send_outcome *out)
+{
+	char			 auth[AUTH_MAX];
+	const char		*headers[] = { auth, "Accept: */*", NULL };
+	const char		*base;
+	struct channel_fetch	 f;
+	enum send_result	 st;
+
+	(void)media_id;
+	base = c->api_base != NULL && c->api_base[0] != '\0' ? c->api_base :
+	    TWILIO_API_BASE;
+	if (url == NULL || url[0] == '\0')
+		return channel_refuse(out, "This media item has no URL to "
+		    "download it from.");
+	if (!channel_field_ok(url) || strchr(url, ' ') != NULL ||
+	    !channel_url_under(url, base))
+		return channel_refuse(out, "This media URL is not on the "
+		    "Twilio API (%s), so Parley did not fetch it.", base);
+	if (!basic_auth(c, auth, sizeof(auth)))
+		return channel_refuse(out, "The channel has no valid Twilio "
+		    "Account SID and auth token.");
+	memset(&f, 0, sizeof(f));
+	f.url = url;
+	f.headers = headers;
+	f.max_bytes = max_bytes;
+	f.max_redirects = MEDIA_REDIRECTS_MAX;
+	st = channel_http_get(&dialect, c, &f, body, content_type, ctlen,
+	    out);
+	sodium_memzero(auth, sizeof(auth));
+	return st;
+}
+
+/*
+ * "Authorization: Basic base64(sid:token)" into auth; false when the
+ * channel has no usable pair. The caller wipes auth after the call.
+ */
+static bool
+basic_auth(const struct channel_creds *c, char *auth, size_t authlen)
+{
+	char	 pair[CRED_MAX * 2 + 2];
+	size_t	 n;
+	int	 len;
+
+	if (!channel_field_ok(c->account_sid) ||
+	    !channel_field_ok(c->auth_token) ||
+	    strlen(c->account_sid) >= CRED_MAX ||
+	    strlen(c->auth_token) >= CRED_MAX || authlen < AUTH_MAX)
+		return false;
+	len = snprintf(pair, sizeof(pair), "%s:%s", c->account_sid,
+	    c->auth_token);
+	n = (size_t)snprintf(auth, authlen, "Authorization: Basic ");
+	sodium_bin2base64(auth + n, authlen - n,
+	    (const unsigned char *)pair, (size_t)len,
+	    sodium_base64_VARIANT_ORIGINAL);
+	sodium_memzero(pair, sizeof(pair));
+	return true;
+}
+
 /* POSTs the form with Basic auth; the credentials are wiped after. */
 static enum send_result
 post(const struct channel_creds *c, const char *url, const struct buf *form,
     bool want_id, struct send_outcome *out)
 {
-	char			 pair[CRED_MAX * 2 + 2];
 	char			 auth[AUTH_MAX];
 	const char		*headers[] = { auth,
 				    "Content-Type: "
@@ -166,23 +243,10 @@ post(const struct channel_creds *c, const char *url, const struct buf *form,
 				    "Accept: application/json", NULL };
 	struct channel_call	 call;
 	enum send_result	 st;
-	size_t			 n;
-	int			 len;
 
-	if (!channel_field_ok(c->account_sid) ||
-	    !channel_field_ok(c->auth_token) ||
-	    strlen(c->account_sid) >= CRED_MAX ||
-	    strlen(c->auth_token) >= CRED_MAX)
+	if (!basic_auth(c, auth, sizeof(auth)))
 		return channel_refuse(out, "The channel has no valid Twilio "
 		    "Account SID and auth token.");
-	len = snprintf(pair, sizeof(pair), "%s:%s", c->account_sid,
-	    c->auth_token);
-	n = (size_t)snprintf(auth, sizeof(auth), "Authorization: Basic ");
-	sodium_bin2base64(auth + n, sizeof(auth) - n,
-	    (const unsigned char *)pair, (size_t)len,
-	    sodium_base64_VARIANT_ORIGINAL);
-	sodium_memzero(pair, sizeof(pair));
-
 	memset(&call, 0, sizeof(call));
 	call.url = url;
 	call.headers = headers;

@@ -72,7 +72,7 @@ chat_ingest(struct db *db, int64_t org_id, int64_t channel_id,
 	/*
 	 * $1 org, $2 channel, $3 provider id, $4 chat key, $5 kind,
 	 * $6 display name, $7 sender, $8 sender name, $9 body, $10 media,
-	 * $11 provider time (0: none), $12 auto_answer.
+	 * $11 provider time (0: none), $12 auto_answer, $13 transcript.
 	 */
 	st = db_query(db, &res,
 	    "WITH chat AS ("
@@ -92,14 +92,14 @@ chat_ingest(struct db *db, int64_t org_id, int64_t channel_id,
 	    "), msg AS ("
 	    "  INSERT INTO messages (org_id, channel_id, chat_id, thread_id,"
 	    "         direction, provider_message_id, sender, sender_name,"
-	    "         body, media, provider_ts, status)"
+	    "         body, media, provider_ts, status, transcript)"
 	    "  SELECT $1, $2, chat.id,"
 	    "         (SELECT t.id FROM threads t WHERE t.org_id = $1"
 	    "             AND t.chat_id = chat.id AND t.closed_at IS NULL),"
 	    "         'in', $3, $7, $8, $9, COALESCE($10::jsonb, '[]'),"
 	    "         CASE WHEN $11::bigint > 0"
 	    "              THEN to_timestamp($11::bigint) END,"
-	    "         'received'"
+	    "         'received', $13"
 	    "    FROM chat"
 	    "  ON CONFLICT (channel_id, provider_message_id)"
 	    "     WHERE provider_message_id IS NOT NULL DO NOTHING"
@@ -118,7 +118,8 @@ chat_ingest(struct db *db, int64_t org_id, int64_t channel_id,
 	    DB_TEXT(in->sender != NULL ? in->sender : ""),
 	    DB_TEXT(in->sender_name != NULL ? in->sender_name : ""),
 	    DB_TEXT(in->body != NULL ? in->body : ""), DB_TEXT(media),
-	    DB_I64(in->timestamp), DB_BOOL(auto_answer), DB_END);
+	    DB_I64(in->timestamp), DB_BOOL(auto_answer),
+	    DB_TEXT(in->transcript != NULL ? in->transcript : ""), DB_END);
 	if (st == DB_OK && res.n_rows == 1)
 		*message_id = db_res_i64(&res, 0, 0);
 	db_res_clear(&res);
@@ -140,7 +141,8 @@ chat_reply_subject(struct db *db, struct arena *a, int64_t org_id,
 	    "       COALESCE(c.agent_id, ch.default_agent_id, 0),"
 	    "       m.sender, m.sender_name, m.body,"
 	    "       COALESCE(m.provider_message_id, ''),"
-	    "       COALESCE(m.thread_id, 0), m.created_at"
+	    "       COALESCE(m.thread_id, 0), m.created_at, m.media::text,"
+	    "       m.transcript"
 	    "  FROM messages m"
 	    "  JOIN chats c ON c.org_id = m.org_id AND c.id = m.chat_id"
 	    "  JOIN channels ch ON ch.org_id = m.org_id AND ch.id = m.channel_id"
@@ -167,6 +169,8 @@ chat_reply_subject(struct db *db, struct arena *a, int64_t org_id,
 	out->provider_message_id = dup_col(a, &res, 0, 11);
 	out->thread_id = db_res_i64(&res, 0, 12);
 	out->received_at = dup_col(a, &res, 0, 13);
+	out->media = dup_col(a, &res, 0, 14);
+	out->transcript = dup_col(a, &res, 0, 15);
 out:
 	db_res_clear(&res);
 	return st;
@@ -244,9 +248,11 @@ out:
 }
 
 /*
- * Inbound messages are users; sent parts of one reply join into one
- * assistant message (the split trimmed white space at each cut, so a line
- * break stands in for it). A reply sorts by its first part, so it follows
+ * Inbound messages are users, their transcript joined to the body the way
+ * chat_user_text() does; sent parts of one reply join into one assistant
+ * message (the split trimmed white space at each cut, so a line break
+ * stands in for it). Parley's notes (sender 'system') are for people
+ * reviewing the chat, not for the model, and are left out. A reply sorts by its first part, so it follows
  * the message it answers even when a newer inbound message got in first;
  * replies to this message and newer inbound messages are left out.
  */
@@ -265,7 +271,13 @@ chat_thread_history(struct db *db, int64_t org_id, int64_t thread_id,
 		limit = HISTORY_LIMIT_MAX;
 	st = db_query(db, &res,
 	    "WITH m AS ("
-	    "  SELECT m.id, m.direction, m.body, m.sender, m.sender_name,"
+	    "  SELECT m.id, m.direction,"
+	    "         CASE WHEN m.transcript = '' THEN m.body"
+	    "              WHEN m.body IN ('', m.transcript)"
+	    "              THEN m.transcript"
+	    "              ELSE m.body || E'\\n[voice note] ' || m.transcript"
+	    "         END AS body,"
+	    "         m.sender, m.sender_name,"
 	    "         m.reply_to_id, m.part_no, c.kind AS chat_kind"
 	    "    FROM messages m"
 	    "    JOIN chats c ON c.org_id = m.org_id AND c.id = m.chat_id"
@@ -273,6 +285,7 @@ chat_thread_history(struct db *db, int64_t org_id, int64_t thread_id,
 	    "     AND ((m.direction = 'in' AND m.id < $3)"
 	    "       OR (m.direction = 'out'"
 	    "           AND m.status IN ('sent', 'delivered', 'read')"
+	    "           AND m.sender <> 'system'"
 	    "           AND COALESCE(m.reply_to_id, m.id) < $3))"
 	    "), g AS ("
 	    "  SELECT id, 'user' AS role,"
@@ -1032,6 +1045,79 @@ chat_note_add(struct db *db, int64_t org_id, int64_t chat_id,
 	    DB_I64(org_id), DB_I64(chat_id), DB_TEXT(body), DB_END);
 	if (st == DB_OK && res.n_rows == 0)
 		st = DB_NOT_FOUND;
+	db_res_clear(&res);
+	return st;
+}
+
+/* --- issue 6: voice-note transcripts (worker/reply.c) ----------------- */
+
+char *
+chat_user_text(struct arena *a, const char *body, const char *transcript,
+    bool voice_failed)
+{
+	body = body != NULL ? body : "";
+	transcript = transcript != NULL ? transcript : "";
+	if (*transcript != '\0') {
+		if (*body == '\0' || strcmp(body, transcript) == 0)
+			return arena_strdup(a, transcript);
+		return arena_printf(a, "%s\n" CHAT_VOICE_LABEL "%s", body,
+		    transcript);
+	}
+	if (!voice_failed)
+		return arena_strdup(a, body);
+	if (*body == '\0')
+		return arena_strdup(a, CHAT_VOICE_UNREADABLE);
+	return arena_printf(a, "%s\n" CHAT_VOICE_UNREADABLE, body);
+}
+
+enum db_status
+chat_message_set_transcript(struct db *db, int64_t org_id,
+    int64_t message_id, const char *transcript, bool *stored)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*stored = false;
+	st = db_query(db, &res,
+	    "UPDATE messages SET transcript = $3, updated_at = now()"
+	    " WHERE org_id = $1 AND id = $2 AND direction = 'in'"
+	    "   AND transcript = ''"
+	    " RETURNING id",
+	    DB_I64(org_id), DB_I64(message_id), DB_TEXT(transcript), DB_END);
+	if (st == DB_OK)
+		*stored = res.n_rows == 1;
+	db_res_clear(&res);
+	return st;
+}
+
+/*
+ * The NOT EXISTS makes a retried job's note a no-op: the same sentence
+ * already follows the message. (Two voice notes in a row whose notes
+ * say the same thing may share one; the sentence is about the agent's
+ * set-up, not about one message.)
+ */
+enum db_status
+chat_note_add_once(struct db *db, int64_t org_id, int64_t chat_id,
+    int64_t after_message_id, const char *body)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	st = db_query(db, &res,
+	    "INSERT INTO messages (org_id, channel_id, chat_id, thread_id,"
+	    "       direction, sender, body, status)"
+	    " SELECT $1, c.channel_id, c.id,"
+	    "        (SELECT t.id FROM threads t WHERE t.org_id = $1"
+	    "            AND t.chat_id = c.id AND t.closed_at IS NULL),"
+	    "        'out', 'system', $4, 'sent'"
+	    "   FROM chats c WHERE c.org_id = $1 AND c.id = $2"
+	    "    AND NOT EXISTS (SELECT 1 FROM messages n"
+	    "          WHERE n.org_id = $1 AND n.chat_id = $2"
+	    "            AND n.id > $3 AND n.direction = 'out'"
+	    "            AND n.sender = 'system' AND n.body = $4)"
+	    " RETURNING id",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(after_message_id),
+	    DB_TEXT(body), DB_END);
 	db_res_clear(&res);
 	return st;
 }

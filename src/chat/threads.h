@@ -51,6 +51,8 @@ struct reply_subject {
 	char	*provider_message_id;
 	int64_t	 thread_id;		/* 0 until threads are assigned */
 	char	*received_at;
+	char	*media;			/* JSON array text, "[]": none */
+	char	*transcript;		/* "" until a voice note has one */
 };
 
 enum db_status	 chat_reply_subject(struct db *db, struct arena *a,
@@ -289,5 +291,38 @@ enum db_status	 chat_outbound_human(struct db *db, int64_t org_id,
 enum db_status	 chat_note_add(struct db *db, int64_t org_id,
 		    int64_t chat_id, const char *body)
 		    __attribute__((warn_unused_result));
+
+/* --- issue 6: voice-note transcripts (worker/reply.c) ----------------- */
+
+/* How a transcript joins a body, and what stands in for one that failed
+ * (chat_thread_history's SQL spells the label the same way). */
+#define CHAT_VOICE_LABEL	"[voice note] "
+#define CHAT_VOICE_UNREADABLE	"[voice note \xe2\x80\x94 could not be " \
+				"transcribed]"
+
+/*
+ * The text the model reads for an inbound message (in a's memory): the
+ * body; with a transcript, the transcript alone when the body is empty
+ * (or says the same), else body + "\n" CHAT_VOICE_LABEL + transcript;
+ * with voice_failed and no transcript, CHAT_VOICE_UNREADABLE in its
+ * place (after the body and a line break, if any).
+ */
+char		*chat_user_text(struct arena *a, const char *body,
+		    const char *transcript, bool voice_failed);
+/*
+ * Stores the transcript of inbound message message_id when it has none
+ * yet (one conditional UPDATE, so a second writer changes nothing);
+ * *stored says whether this call wrote it.
+ */
+enum db_status	 chat_message_set_transcript(struct db *db, int64_t org_id,
+		    int64_t message_id, const char *transcript, bool *stored)
+		    __attribute__((warn_unused_result));
+/*
+ * chat_note_add, unless a note with the same body already follows
+ * message after_message_id in the chat (so a retried job notes once).
+ */
+enum db_status	 chat_note_add_once(struct db *db, int64_t org_id,
+		    int64_t chat_id, int64_t after_message_id,
+		    const char *body) __attribute__((warn_unused_result));
 
 #endif

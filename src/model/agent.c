@@ -61,6 +61,7 @@ static bool	 text_ok(const char *, size_t, size_t);
 static bool	 phone_normalise(const char *, char *, size_t);
 static void	 quote_entry(char *, size_t, const char *);
 static bool	 reset_ok(const char *);
+static bool	 model_name_ok(const char *);
 static void	 check_prompt(const char *, struct field_errors *);
 static cJSON	*check_allow(const struct agent_input *, struct field_errors *);
 static cJSON	*check_keywords(const struct agent_input *,
@@ -91,6 +92,7 @@ agent_input_defaults(struct agent_input *in)
 	in->reset_command = "/reset";
 	in->texts_json = "{}";
 	in->require_mention = false;
+	in->transcription_model = NULL;
 }
 
 /* Error field names, one per text, in enum chat_text order. */
@@ -214,6 +216,32 @@ reset_ok(const char *s)
 		if (isspace(*p) || *p < 0x20 || *p == 0x7f)
 			return false;
 	return true;
+}
+
+/*
+ * A model name as a provider spells it ("whisper-1",
+ * "openai/gpt-4o-transcribe"): valid UTF-8, at most
+ * AGENT_TRANSCRIPTION_MODEL_MAX characters, no control characters and no
+ * white space at either end. It travels in a multipart field.
+ */
+static bool
+model_name_ok(const char *s)
+{
+	size_t	 len = strlen(s);
+
+	if (!text_ok(s, 1, AGENT_TRANSCRIPTION_MODEL_MAX))
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	/* C1 controls, U+0080…U+009F: C2 80…C2 9F in UTF-8. */
+	for (size_t i = 0; i + 1 < len; i++)
+		if ((unsigned char)s[i] == 0xc2 &&
+		    (unsigned char)s[i + 1] >= 0x80 &&
+		    (unsigned char)s[i + 1] <= 0x9f)
+			return false;
+	return !isspace((unsigned char)s[0]) &&
+	    !isspace((unsigned char)s[len - 1]);
 }
 
 static void
@@ -458,6 +486,13 @@ validate(struct db *db, int64_t org_id, const struct agent_input *in,
 		field_error_add(errs, "reset_command", "Use 1 to 40 "
 		    "characters with no spaces, starting with / or a "
 		    "letter, or leave it empty to turn it off.");
+	if (in->transcription_model != NULL &&
+	    in->transcription_model[0] != '\0' &&
+	    !model_name_ok(in->transcription_model))
+		field_error_add(errs, "transcription_model", "Use the model's "
+		    "name as your provider spells it (for example whisper-1): "
+		    "at most 100 characters, no control characters, or leave "
+		    "it empty to turn transcription off.");
 	a = check_allow(in, errs);
 	k = check_keywords(in, errs);
 	if (in->texts_json != NULL)
@@ -529,7 +564,7 @@ fetch(struct db *db, struct arena *a, int64_t org_id, int64_t id,
 	    "                  WHERE p.org_id = a.org_id"
 	    "                    AND p.agent_id = a.id), '[]')::text,"
 	    "       a.created_at, a.updated_at, a.texts::text,"
-	    "       a.require_mention"
+	    "       a.require_mention, a.transcription_model"
 	    "  FROM agents a"
 	    " WHERE a.org_id = $1"
 	    "   AND ($2::bigint = 0 OR a.id = $2)"
@@ -570,6 +605,8 @@ fetch(struct db *db, struct arena *a, int64_t org_id, int64_t id,
 		g->updated_at = arena_strdup(a, db_res_text(&res, i, 14));
 		g->texts = arena_strdup(a, db_res_text(&res, i, 15));
 		g->require_mention = db_res_bool(&res, i, 16);
+		g->transcription_model = arena_strdup(a,
+		    db_res_text(&res, i, 17));
 	}
 	*out = v;
 	*n = res.n_rows;
@@ -663,12 +700,12 @@ agent_create(struct db *db, int64_t org_id, const struct agent_input *in,
 	    "INSERT INTO agents (org_id, name, slug, system_prompt, model_id,"
 	    "                    mode, history_length, temperature, max_tokens,"
 	    "                    reset_command, allow_list, escalation_keywords,"
-	    "                    texts, require_mention)"
+	    "                    texts, require_mention, transcription_model)"
 	    " VALUES ($1, $2, $3, $4, nullif($5::bigint, 0), $6, $7, $8,"
 	    "         nullif($9, 0), nullif($10, ''),"
 	    "         ARRAY(SELECT jsonb_array_elements_text($11::jsonb)),"
 	    "         ARRAY(SELECT jsonb_array_elements_text($12::jsonb)),"
-	    "         coalesce($13::jsonb, '{}'), $14)"
+	    "         coalesce($13::jsonb, '{}'), $14, coalesce($15, ''))"
 	    " RETURNING id",
 	    DB_I64(org_id), DB_TEXT(in->name), DB_TEXT(slug),
 	    DB_TEXT(in->system_prompt != NULL ? in->system_prompt : ""),
@@ -678,7 +715,8 @@ agent_create(struct db *db, int64_t org_id, const struct agent_input *in,
 	    DB_I64(in->max_tokens),
 	    DB_TEXT(in->reset_command != NULL ? in->reset_command : ""),
 	    DB_TEXT(allow), DB_TEXT(keywords), DB_TEXT(texts),
-	    DB_BOOL(in->require_mention), DB_END);
+	    DB_BOOL(in->require_mention), DB_TEXT(in->transcription_model),
+	    DB_END);
 	if (st == DB_OK)
 		*id = db_res_i64(&res, 0, 0);
 	else if (st == DB_CONFLICT)
@@ -718,6 +756,7 @@ agent_update(struct db *db, int64_t org_id, int64_t id,
 	    "           ARRAY(SELECT jsonb_array_elements_text($13::jsonb)),"
 	    "       texts = coalesce($14::jsonb, texts),"
 	    "       require_mention = $15,"
+	    "       transcription_model = coalesce($16, transcription_model),"
 	    "       updated_at = now()"
 	    " WHERE org_id = $1 AND id = $2"
 	    " RETURNING id",
@@ -729,7 +768,8 @@ agent_update(struct db *db, int64_t org_id, int64_t id,
 	    DB_I64(in->max_tokens),
 	    DB_TEXT(in->reset_command != NULL ? in->reset_command : ""),
 	    DB_TEXT(allow), DB_TEXT(keywords), DB_TEXT(texts),
-	    DB_BOOL(in->require_mention), DB_END);
+	    DB_BOOL(in->require_mention), DB_TEXT(in->transcription_model),
+	    DB_END);
 	if (st == DB_OK && res.n_rows == 0)
 		st = DB_NOT_FOUND;
 	else if (st == DB_CONFLICT)

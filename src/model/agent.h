@@ -8,6 +8,8 @@
  * (empty: everyone), escalation keywords and its enabled plugins.
  * Its chat texts override chat/texts.h's defaults ({"welcome": "…"});
  * require_mention makes it answer in a group only when mentioned.
+ * transcription_model names the model its provider transcribes voice notes
+ * with (whisper-1, …; "": voice notes are not transcribed).
  */
 #ifndef PARLEY_MODEL_AGENT_H
 #define PARLEY_MODEL_AGENT_H
@@ -44,6 +46,7 @@ struct agent {
 	int	 n_plugins;
 	char	*texts;			/* JSON object of overrides, "{}": none */
 	bool	 require_mention;	/* groups: answer only when mentioned */
+	char	*transcription_model;	/* "": voice notes not transcribed */
 	char	*created_at;
 	char	*updated_at;
 };
@@ -69,13 +72,20 @@ struct agent_input {
 	 */
 	const char		*texts_json;
 	bool			 require_mention;
+	/*
+	 * The model the agent's provider transcribes voice notes with: at
+	 * most 100 printable characters, "" turns it off. NULL: unchanged
+	 * on update, "" on create.
+	 */
+	const char		*transcription_model;
 };
 
 #define AGENT_TEXT_MAX_CHARS	1000
+#define AGENT_TRANSCRIPTION_MODEL_MAX	100	/* characters */
 
 /*
  * Defaults for a new agent's form (mode chat, history 20, /reset, no text
- * overrides, no mention required).
+ * overrides, no mention required, transcription_model NULL: kept).
  */
 void		 agent_input_defaults(struct agent_input *in);
 /* Lower-case letters, digits and dashes from name into out[64]. */

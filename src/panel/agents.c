@@ -14,7 +14,9 @@
  *
  * The settings form also carries the agent's chat texts (texts_<key>, one
  * textarea per chat/texts.h text: empty means "use the default", which is
- * the placeholder) and require_mention (a checkbox).
+ * the placeholder), require_mention (a checkbox) and transcription_model
+ * (the model the agent's provider transcribes voice notes with; empty:
+ * off).
  *
  * Data comes from model/agent, model/knowledge, model/orgmodel,
  * model/llmcall and plugins/.
@@ -251,6 +253,9 @@ read_form(struct req *r, struct agent_input *in, struct field_errors *errs)
 	in->n_escalation = n;
 	in->texts_json = texts_from_form(r);
 	in->require_mention = form_get(f, "require_mention") != NULL;
+	/* A form without the field keeps the stored value. */
+	s = form_get(f, "transcription_model");
+	in->transcription_model = s != NULL ? trimmed(r, s) : NULL;
 }
 
 /* The non-empty texts_<key> fields as a JSON object (arena). */
@@ -355,6 +360,8 @@ form_from_agent(struct req *r, const struct agent *g)
 			    "texts_%s", e->string), e->valuestring);
 	cJSON_Delete(texts);
 	cJSON_AddBoolToObject(f, "require_mention", g->require_mention);
+	cJSON_AddStringToObject(f, "transcription_model",
+	    g->transcription_model != NULL ? g->transcription_model : "");
 	return f;
 }
 
@@ -365,7 +372,7 @@ form_from_post(struct req *r)
 	static const char *const	 names[] = { "name", "slug",
 		"system_prompt", "model_id", "mode", "history_length",
 		"temperature", "max_tokens", "reset_command", "allow_list",
-		"escalation_keywords" };
+		"escalation_keywords", "transcription_model" };
 	cJSON				*f = cJSON_CreateObject();
 
 	const char			*name;

@@ -11,13 +11,15 @@
  * includes their partial conversations/actions with the keys id, status,
  * assigned_to_me and csrf.
  *
- * Media: a stored item is a provider URL (Twilio, which needs the
- * account's credentials), a Meta/Kapso media id, or a data: URL. Only the
- * last is served by …/media/{mid}/{n}; the others answer 404 with a
- * sentence until the provider download exists. A data: URL is served with
- * its own type only when that type cannot run script in our origin
- * (raster images, audio, video, PDF); anything else is an attachment of
- * type application/octet-stream.
+ * Media: …/media/{mid}/{n} serves item n of a message through
+ * chat/media.h, which downloads it from the provider on first view and
+ * keeps it; the handler holds no pooled connection meanwhile. The bytes
+ * come from a WhatsApp user, so they are served with their own type only
+ * when that type cannot run script in our origin (raster images, audio,
+ * MP4 video); anything else is an attachment of type
+ * application/octet-stream. Every media answer is nosniff (resp.c) and
+ * sandboxed by its own CSP. A download that fails is a 502 page with the
+ * reason; the timeline shows the same reason under the item.
  */
 #include "panel/panel.h"
 
@@ -27,12 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "app/app.h"
 #include "app/log.h"
 #include "channels/channel.h"
 #include "chat/handoff.h"
+#include "chat/media.h"
 #include "chat/review.h"
 #include "chat/threads.h"
 #include "db/db.h"
@@ -42,6 +43,7 @@
 #include "model/audit.h"
 #include "model/channel.h"
 #include "model/llmcall.h"
+#include "model/media.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/str.h"
@@ -50,8 +52,8 @@
 #include "worker/reply.h"
 
 #define PREVIEW_CHARS	120
-#define MEDIA_UNAVAILABLE \
-	"Media download from the provider is not available yet."
+#define MEDIA_ITEMS_MAX	10	/* chat/media.h keeps items 0..9 */
+#define FILENAME_MAX_LEN	100
 
 static const char *const status_labels[][2] = {
 	{ "ai", "AI" },
@@ -73,7 +75,10 @@ static bool		 add_choices(struct req *, cJSON *,
 static char		*member_text(const cJSON *, const char *);
 static cJSON		*call_json(const struct llm_call *);
 static void		 add_media(struct req *, cJSON *, int64_t, int64_t,
-			    const char *);
+			    const char *, const struct media_file *, int);
+static const char	*size_text(struct arena *, int64_t);
+static const char	*attachment_name(struct req *, int64_t, int64_t,
+			    int64_t);
 static const struct llm_call *call_find(const struct llm_call *, int,
 			    int64_t);
 static bool		 safe_inline_type(const char *);
@@ -309,38 +314,77 @@ call_json(const struct llm_call *c)
 	return o;
 }
 
-/* The message's media items: type, caption, and a link when servable. */
+/*
+ * The message's media items (its media JSON, and what media_files says
+ * about each: files holds the page's rows, any message): a thumbnail for
+ * images, a player for audio, else a link, and the reason when the
+ * download failed. Item keys are prefixed so that Mustache never finds a
+ * message's key instead of a missing item key.
+ */
 static void
 add_media(struct req *r, cJSON *msg, int64_t chat_id, int64_t mid,
-    const char *media_json)
+    const char *media_json, const struct media_file *files, int n_files)
 {
 	cJSON		*media = cJSON_Parse(media_json), *arr, *o;
-	const cJSON	*e;
+	const cJSON	*e, *v;
 	int		 i = 0;
-	const char	*keys[][2] = {
-		{ "contentType", "content_type" }, { "caption", "caption" },
-		{ "filename", "filename" }, { "transcript", "transcript" },
-	};
 
 	arr = cJSON_AddArrayToObject(msg, "media");
 	cJSON_ArrayForEach(e, media) {
-		const cJSON	*url = cJSON_GetObjectItemCaseSensitive(e,
-				    "url");
+		const struct media_file	*f = NULL;
+		const char		*caption, *filename, *label;
+		char			 type[128];
+		bool			 failed;
+
+		for (int k = 0; k < n_files; k++)
+			if (files[k].message_id == mid && files[k].n == i)
+				f = &files[k];
+		type[0] = '\0';
+		if (f != NULL && str_eq(f->status, "stored"))
+			snprintf(type, sizeof(type), "%s", f->content_type);
+		v = cJSON_GetObjectItemCaseSensitive(e, "contentType");
+		if (type[0] == '\0' && cJSON_IsString(v))
+			channel_media_type(v->valuestring, type, sizeof(type));
+		v = cJSON_GetObjectItemCaseSensitive(e, "caption");
+		caption = cJSON_IsString(v) && v->valuestring[0] != '\0' ?
+		    v->valuestring : NULL;
+		v = cJSON_GetObjectItemCaseSensitive(e, "filename");
+		filename = cJSON_IsString(v) && v->valuestring[0] != '\0' ?
+		    v->valuestring : NULL;
+		failed = f != NULL && str_eq(f->status, "failed");
+		label = filename != NULL ? filename : type[0] != '\0' ? type :
+		    "media";
 
 		o = cJSON_CreateObject();
-		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-			const cJSON	*v = cJSON_GetObjectItemCaseSensitive(
-					    e, keys[k][0]);
-
-			if (cJSON_IsString(v) && v->valuestring[0] != '\0')
-				cJSON_AddStringToObject(o, keys[k][1],
-				    v->valuestring);
+		cJSON_AddStringToObject(o, "item_label", label);
+		cJSON_AddStringToObject(o, "item_type", type[0] != '\0' ?
+		    type : "unknown type");
+		if (caption != NULL)
+			cJSON_AddStringToObject(o, "item_caption", caption);
+		v = cJSON_GetObjectItemCaseSensitive(e, "transcript");
+		if (cJSON_IsString(v) && v->valuestring[0] != '\0')
+			cJSON_AddStringToObject(o, "item_transcript",
+			    v->valuestring);
+		if (f != NULL && str_eq(f->status, "stored"))
+			cJSON_AddStringToObject(o, "item_size",
+			    size_text(r->arena, f->byte_size));
+		if (failed)
+			cJSON_AddStringToObject(o, "item_error", f->error);
+		if (i < MEDIA_ITEMS_MAX) {
+			cJSON_AddStringToObject(o, "item_href", arena_printf(
+			    r->arena, "/conversations/%" PRId64 "/media/%"
+			    PRId64 "/%d", chat_id, mid, i));
+			cJSON_AddBoolToObject(o, "is_image", !failed &&
+			    (str_eq(type, "image/jpeg") ||
+			    str_eq(type, "image/png") ||
+			    str_eq(type, "image/gif") ||
+			    str_eq(type, "image/webp")));
+			cJSON_AddBoolToObject(o, "is_audio", !failed &&
+			    str_starts_with(type, "audio/"));
+		} else {
+			cJSON_AddBoolToObject(o, "is_image", false);
+			cJSON_AddBoolToObject(o, "is_audio", false);
 		}
-		cJSON_AddStringToObject(o, "href", arena_printf(r->arena,
-		    "/conversations/%" PRId64 "/media/%" PRId64 "/%d", chat_id,
-		    mid, i));
-		cJSON_AddBoolToObject(o, "is_servable", cJSON_IsString(url) &&
-		    str_starts_with(url->valuestring, "data:"));
 		cJSON_AddItemToArray(arr, o);
 		i++;
 	}
@@ -348,22 +392,77 @@ add_media(struct req *r, cJSON *msg, int64_t chat_id, int64_t mid,
 	cJSON_Delete(media);
 }
 
-/* Types a browser will not run as script from our origin. */
+/* "512 bytes", "12 KiB", "3.4 MiB". */
+static const char *
+size_text(struct arena *a, int64_t n)
+{
+	if (n < 1024)
+		return arena_printf(a, "%" PRId64 " bytes", n);
+	if (n < 1024 * 1024)
+		return arena_printf(a, "%" PRId64 " KiB", (n + 512) / 1024);
+	return arena_printf(a, "%.1f MiB", (double)n / (1024.0 * 1024.0));
+}
+
+/*
+ * Types a browser will not run as script from our origin (with nosniff,
+ * which every answer carries). type is bare and lower case.
+ */
 static bool
 safe_inline_type(const char *t)
 {
 	static const char *const ok[] = {
 		"image/png", "image/jpeg", "image/gif", "image/webp",
-		"audio/ogg", "audio/mpeg", "audio/mp4", "audio/aac",
-		"audio/amr", "video/mp4", "video/3gpp", "application/pdf",
+		"video/mp4",
 	};
 
+	if (str_starts_with(t, "audio/"))
+		return true;
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 		if (str_eq(t, ok[i]))
 			return true;
 	return false;
 }
 
+/*
+ * A file name for an attachment: the item's own name with anything but
+ * [A-Za-z0-9._-] made '_' (it goes into a header), else
+ * "message-<mid>-<n>". Never fails: a database hiccup just loses the name.
+ */
+static const char *
+attachment_name(struct req *r, int64_t chat_id, int64_t mid, int64_t n)
+{
+	const cJSON	*v;
+	cJSON		*media = NULL;
+	char		*json, name[FILENAME_MAX_LEN + 1];
+	const char	*s;
+	size_t		 k = 0;
+
+	if (req_db(r) != NULL && review_media(r->db, r->arena, r->org_id,
+	    chat_id, mid, &json) == DB_OK)
+		media = cJSON_Parse(json);
+	v = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(media, (int)n),
+	    "filename");
+	if (cJSON_IsString(v)) {
+		for (s = v->valuestring; *s != '\0' && k < FILENAME_MAX_LEN;
+		    s++) {
+			unsigned char	 ch = (unsigned char)*s;
+
+			/* A UTF-8 character becomes one '_'. */
+			if ((ch & 0xC0) == 0x80)
+				continue;
+			name[k++] = isalnum(ch) || ch == '.' || ch == '-' ||
+			    ch == '_' ? (char)ch : '_';
+		}
+	}
+	name[k] = '\0';
+	cJSON_Delete(media);
+	for (s = name; *s == '.' || *s == '_'; s++)
+		;
+	if (*s == '\0')
+		return arena_printf(r->arena, "message-%" PRId64 "-%" PRId64,
+		    mid, n);
+	return arena_strdup(r->arena, s);
+}
 
 /* --- pages ------------------------------------------------------------- */
 
@@ -465,11 +564,13 @@ panel_conversation_view(struct req *r)
 	struct review_msg	*ms;
 	struct review_thread	*ts;
 	struct llm_call		*calls = NULL;
-	int64_t			*call_ids;
+	struct media_file	*files = NULL;
+	int64_t			*call_ids, *media_ids;
 	int64_t			 id, before = 0, prev_thread = -1;
 	const char		*s;
 	bool			 has_earlier, is_group;
 	int			 n_ms, n_ts, n_ids = 0, n_calls = 0;
+	int			 n_media = 0, n_files = 0;
 	cJSON			*ctx, *arr, *o;
 	enum db_status		 st;
 
@@ -495,6 +596,15 @@ panel_conversation_view(struct req *r)
 			call_ids[n_ids++] = ms[i].llm_call_id;
 	if (llmcall_get_many(r->db, r->arena, r->org_id, call_ids, n_ids,
 	    &calls, &n_calls) != DB_OK)
+		return resp_unavailable(r);
+	/* What was downloaded of the page's media (chat/media.h). */
+	media_ids = arena_alloc(r->arena, sizeof(*media_ids) *
+	    (size_t)(n_ms > 0 ? n_ms : 1));
+	for (int i = 0; i < n_ms; i++)
+		if (!str_eq(ms[i].media, "[]") && ms[i].media[0] != '\0')
+			media_ids[n_media++] = ms[i].id;
+	if (media_file_list(r->db, r->arena, r->org_id, media_ids, n_media,
+	    &files, &n_files) != DB_OK)
 		return resp_unavailable(r);
 	/* Only the newest page counts as looked at. */
 	if (before == 0 && review_mark_seen(r->db, r->org_id, id) != DB_OK)
@@ -590,7 +700,10 @@ panel_conversation_view(struct req *r)
 		cJSON_AddStringToObject(o, "created_at", m->created_at);
 		cJSON_AddStringToObject(o, "channel_name", c.channel_name);
 		cJSON_AddStringToObject(o, "body", m->body);
-		add_media(r, o, id, m->id, m->media);
+		add_media(r, o, id, m->id, m->media, files, n_files);
+		if (m->transcript != NULL && m->transcript[0] != '\0')
+			cJSON_AddStringToObject(o, "transcript",
+			    m->transcript);
 		if (!is_in) {
 			cJSON_AddStringToObject(o, "delivery", m->status);
 			cJSON_AddBoolToObject(o, "is_failed", str_eq(m->status,
@@ -636,74 +749,51 @@ panel_conversation_view(struct req *r)
 int
 panel_conversation_media(struct req *r)
 {
-	int64_t		 id, mid, n;
-	char		*json, *type, *data = NULL;
-	const char	*url, *comma, *ns = req_param(r, "n");
-	cJSON		*media = NULL;
-	const cJSON	*item, *u;
-	size_t		 len = 0, plen;
-	bool		 is_b64;
-	int		 status;
+	struct media_blob	 blob;
+	const char		*why = NULL, *ns = req_param(r, "n");
+	const char		*type;
+	int64_t			 id, mid, n;
+	enum db_status		 st;
 
 	if (!req_param_id(r, "id", &id) || !req_param_id(r, "mid", &mid) ||
-	    ns == NULL || !str_to_i64(ns, &n) || n < 0 || n > 100)
+	    ns == NULL || !str_to_i64(ns, &n) || n < 0 ||
+	    n >= MEDIA_ITEMS_MAX)
 		return resp_not_found(r);
-	if (req_db(r) == NULL)
-		return resp_unavailable(r);
-	switch (review_media(r->db, r->arena, r->org_id, id, mid, &json)) {
+	/*
+	 * media_load may download from the provider, which takes a while:
+	 * give the session's connection back first (chat/media.h takes its
+	 * own when it needs one; req_db gets a new one if a page needs it).
+	 */
+	if (r->db != NULL) {
+		db_release(r->db);
+		r->db = NULL;
+	}
+	st = media_load(r->app, r->arena, r->org_id, id, mid, (int)n, &blob,
+	    &why);
+	switch (st) {
 	case DB_OK:
 		break;
 	case DB_NOT_FOUND:
-		return resp_not_found(r);
+		return resp_not_found(r);	/* also another org's ids */
+	case DB_INVALID:
+		/* The provider's failure, not the client's: 502. */
+		return resp_error(r, 502, "media_unavailable", arena_printf(
+		    r->arena, "This media item could not be downloaded. %s",
+		    why != NULL ? why : ""));
 	default:
 		return resp_unavailable(r);
 	}
-	media = cJSON_Parse(json);
-	item = cJSON_GetArrayItem(media, (int)n);
-	if (item == NULL) {
-		status = resp_not_found(r);
-		goto out;
-	}
-	u = cJSON_GetObjectItemCaseSensitive(item, "url");
-	if (!cJSON_IsString(u) || !str_starts_with(u->valuestring, "data:") ||
-	    (comma = strchr(u->valuestring, ',')) == NULL) {
-		status = resp_error(r, 404, "not_found", MEDIA_UNAVAILABLE);
-		goto out;
-	}
-	/* data:<type>[;param…][;base64],<payload> */
-	url = u->valuestring + 5;
-	type = arena_strndup(r->arena, url, (size_t)(comma - url));
-	is_b64 = strlen(type) >= 7 && strcmp(type + strlen(type) - 7,
-	    ";base64") == 0;
-	type[strcspn(type, ";")] = '\0';
-	str_lower(type);
-	plen = strlen(comma + 1);
-	data = malloc(plen + 1);
-	if (data == NULL)
-		abort();
-	if (is_b64) {
-		if (sodium_base642bin((unsigned char *)data, plen, comma + 1,
-		    plen, " \n\r", &len, NULL,
-		    sodium_base64_VARIANT_ORIGINAL) != 0) {
-			status = resp_error(r, 404, "not_found",
-			    "The stored media item cannot be read.");
-			goto out;
-		}
-	} else if (!url_decode(data, comma + 1, plen, false, &len)) {
-		status = resp_error(r, 404, "not_found",
-		    "The stored media item cannot be read.");
-		goto out;
-	}
+	type = blob.content_type != NULL ? blob.content_type : "";
 	if (!safe_inline_type(type)) {
 		type = "application/octet-stream";
-		(void)resp_header(r, "Content-Disposition", "attachment");
+		(void)resp_header(r, "Content-Disposition", arena_printf(
+		    r->arena, "attachment; filename=\"%s\"",
+		    attachment_name(r, id, mid, n)));
 	}
+	/* The item is the user's: no script, no plugin, no form, ever. */
+	(void)resp_header(r, "Content-Security-Policy", "sandbox");
 	(void)resp_header(r, "Cache-Control", "private, max-age=3600");
-	status = resp_send(r, 200, type, data, len);
-out:
-	free(data);
-	cJSON_Delete(media);
-	return status;
+	return resp_send(r, 200, type, (const char *)blob.data, blob.len);
 }
 
 /* --- resend ------------------------------------------------------------ */

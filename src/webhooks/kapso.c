@@ -9,9 +9,10 @@
  * payload per message and is stored in ONE ingest call. The event name is
  * in X-Webhook-Event (v2), else the body's "type". Events we do not use
  * are acknowledged (200) after verification, so Kapso does not retry or
- * pause the webhook. Kapso retries non-200 after 10, 40 and 90 s and wants
- * an answer within 10 s: ingest's waits are bounded by the pool's acquire
- * timeout.
+ * pause the webhook. A voice note's transcript (message.kapso.transcript)
+ * is stored with the message. Kapso retries non-200 after 10, 40 and 90 s
+ * and wants an answer within 10 s: ingest's waits are bounded by the
+ * pool's acquire timeout.
  *
  * The project webhook: PROTOCOLS.md does not say which secret signs it
  * (a project webhook has its own secret_key at Kapso). Parley requires it
@@ -100,7 +101,7 @@ received(struct req *r, const cJSON **payloads, int n,
 	for (int i = 0; i < n; i++) {
 		const cJSON		*msg, *conv, *mk;
 		const struct channel	*ch;
-		const char		*dir, *name;
+		const char		*dir, *name, *tr;
 
 		ch = webhook_number_channel(nums, n_nums,
 		    payload_number(payloads[i]));
@@ -121,10 +122,25 @@ received(struct req *r, const cJSON **payloads, int n,
 			    "message\" channel=%lld", (long long)ch->id);
 			continue;
 		}
-		/* Kapso's text rendering for types Meta leaves bodiless. */
+		/*
+		 * A voice note's words (message.kapso.transcript.text,
+		 * §3.3): stored as the transcript, searched like a body,
+		 * and what the model reads; the audio is then never
+		 * transcribed again (worker/reply.c).
+		 */
+		tr = webhook_json_str(cJSON_GetObjectItemCaseSensitive(mk,
+		    "transcript"), "text");
+		if (tr != NULL && *tr != '\0')
+			ins[n_items].transcript = tr;
+		/*
+		 * Kapso's text rendering for types Meta leaves bodiless; not
+		 * for a transcribed voice note, whose rendering would only
+		 * repeat (or label) the transcript.
+		 */
 		if (*ins[n_items].body == '\0' &&
 		    webhook_json_str(mk, "content") != NULL &&
-		    !str_eq(ins[n_items].type, "reaction"))
+		    !str_eq(ins[n_items].type, "reaction") &&
+		    ins[n_items].transcript == NULL)
 			ins[n_items].body = webhook_json_str(mk, "content");
 		items[n_items].org_id = ch->org_id;
 		items[n_items].channel_id = ch->id;

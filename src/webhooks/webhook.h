@@ -28,6 +28,9 @@ struct inbound {
 	const char	*body;			/* text, caption or "" */
 	cJSON		*media;			/* [{id?,url?,contentType,
 						   caption?,voice?}] or NULL */
+	const char	*transcript;		/* a voice note's words as the
+						   provider sent them (Kapso),
+						   NULL or "": none */
 	int64_t		 timestamp;		/* Unix seconds, 0: now */
 };
 

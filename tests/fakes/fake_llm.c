@@ -5,8 +5,17 @@
  *   POST /v1/chat/completions   a completion, or with "stream":true an SSE
  *                               stream of chat.completion.chunk objects
  *   GET  /v1/models             a fixed list (fake-model, fake-tools)
+ *   POST /v1/audio/transcriptions  multipart/form-data (§5.3): `file` (with
+ *                               a filename whose extension is one of
+ *                               OpenAI's formats) and `model` required,
+ *                               optional response_format json|text;
+ *                               answers {"text":"…"}: "transcript: <the
+ *                               bytes>" when the file is printable UTF-8
+ *                               text, else "transcript of N bytes of
+ *                               <content type>". A missing field, another
+ *                               content type or extension is 400.
  *
- * Both require "Authorization: Bearer K" when started with --api-key K,
+ * All require "Authorization: Bearer K" when started with --api-key K,
  * and answer 401 with the OpenAI error object otherwise.
  *
  * Answers come from a FIFO queue of scripted specs, or by default echo
@@ -30,9 +39,16 @@
  *
  *   POST /_fake/queue     one spec or an array of them, appended
  *   GET  /_fake/queue     {"queued": n}
- *   POST /_fake/reset     clears the queue and the request log
+ *   POST /_fake/transcriptions  specs for /v1/audio/transcriptions (their
+ *                         own queue): status, error, delay_ms, drop, raw
+ *                         and content_type as above, and text (the
+ *                         transcript to answer instead of the default)
+ *   POST /_fake/reset     clears both queues and the request log
  *   GET  /_fake/requests  [{"method","path","authorization","body"}] for
- *                         every /v1/ request, in order of arrival
+ *                         every /v1/ request, in order of arrival; for a
+ *                         transcription "body" is {"model","filename",
+ *                         "content_type","size","response_format",
+ *                         "fields":[names in order]} (never the bytes)
  *
  * Usage: fake_llm --port N [--api-key K]; prints "ready" on stdout once
  * listening on 127.0.0.1:N, stops on SIGTERM/SIGINT and exits 0.
@@ -56,7 +72,10 @@
 #include <civetweb.h>
 #include <cjson/cJSON.h>
 
+#include "http/form.h"
+#include "util/arena.h"
 #include "util/buf.h"
+#include "util/utf8.h"
 #include "util/xmalloc.h"
 
 #define FAKE_BODY_MAX		(4u * 1024 * 1024)
@@ -100,9 +119,16 @@ static int	 handle_v1(struct mg_connection *conn,
 		    const struct mg_request_info *ri);
 static void	 log_request(const char *method, const char *path,
 		    const char *auth, const char *body, size_t len);
+static void	 log_entry(const char *method, const char *path,
+		    const char *auth, cJSON *body);
+static int	 transcription(struct mg_connection *conn,
+		    const struct mg_request_info *ri, const char *auth,
+		    const char *body, size_t len, bool too_big);
+static bool	 audio_ext_ok(const char *filename);
+static bool	 printable_text(const char *p, size_t len);
 static bool	 authorized(const char *auth);
-static cJSON	*queue_pop(void);
-static int	 queue_push(const cJSON *specs);
+static cJSON	*queue_pop(cJSON **q);
+static int	 queue_push(cJSON **q, const cJSON *specs);
 static void	 chat(struct mg_connection *conn, const cJSON *req);
 static int	 count_words(const char *s);
 static int	 prompt_words(const cJSON *messages);
@@ -127,6 +153,7 @@ static size_t	 utf8_piece(const char *s, size_t len, size_t want);
 static volatile sig_atomic_t	 stopping;
 static pthread_mutex_t		 lock = PTHREAD_MUTEX_INITIALIZER;
 static cJSON			*queue;		/* array of specs */
+static cJSON			*audio_queue;	/* transcription specs */
 static cJSON			*reqlog;	/* array of requests */
 static unsigned long		 next_id;	/* under lock */
 static const char		*api_key;	/* NULL: no auth */
@@ -273,7 +300,8 @@ handle_control(struct mg_connection *conn, const struct mg_request_info *ri)
 
 	if (is_post)
 		body = read_body(conn, &len, &too_big);
-	if (is_post && strcmp(path, "/_fake/queue") == 0) {
+	if (is_post && (strcmp(path, "/_fake/queue") == 0 ||
+	    strcmp(path, "/_fake/transcriptions") == 0)) {
 		if (too_big || (specs = cJSON_ParseWithLength(body, len)) ==
 		    NULL || !(cJSON_IsObject(specs) || cJSON_IsArray(specs))) {
 			send_error(conn, status = 400, "The body must be a "
@@ -281,7 +309,8 @@ handle_control(struct mg_connection *conn, const struct mg_request_info *ri)
 			    "invalid_request_error", NULL, NULL);
 			goto out;
 		}
-		if ((n = queue_push(specs)) < 0) {
+		if ((n = queue_push(strcmp(path, "/_fake/queue") == 0 ?
+		    &queue : &audio_queue, specs)) < 0) {
 			send_error(conn, status = 400, "The queue is full or "
 			    "a spec is not an object.",
 			    "invalid_request_error", NULL, NULL);
@@ -298,8 +327,10 @@ handle_control(struct mg_connection *conn, const struct mg_request_info *ri)
 	} else if (is_post && strcmp(path, "/_fake/reset") == 0) {
 		pthread_mutex_lock(&lock);
 		cJSON_Delete(queue);
+		cJSON_Delete(audio_queue);
 		cJSON_Delete(reqlog);
 		queue = cJSON_CreateArray();
+		audio_queue = cJSON_CreateArray();
 		reqlog = cJSON_CreateArray();
 		pthread_mutex_unlock(&lock);
 		out = cJSON_CreateObject();
@@ -321,9 +352,9 @@ out:
 	return status;
 }
 
-/* Appends copies of the specs; the new queue length, -1 when refused. */
+/* Appends copies of the specs to *q; its new length, -1 when refused. */
 static int
-queue_push(const cJSON *specs)
+queue_push(cJSON **q, const cJSON *specs)
 {
 	const cJSON	*s;
 	int		 n, add, rc = -1;
@@ -335,28 +366,28 @@ queue_push(const cJSON *specs)
 				return -1;
 	}
 	pthread_mutex_lock(&lock);
-	n = cJSON_GetArraySize(queue);
+	n = cJSON_GetArraySize(*q);
 	if (n + add > FAKE_QUEUE_MAX)
 		goto out;
 	if (cJSON_IsArray(specs)) {
 		cJSON_ArrayForEach(s, specs)
-			cJSON_AddItemToArray(queue, cJSON_Duplicate(s, true));
+			cJSON_AddItemToArray(*q, cJSON_Duplicate(s, true));
 	} else
-		cJSON_AddItemToArray(queue, cJSON_Duplicate(specs, true));
+		cJSON_AddItemToArray(*q, cJSON_Duplicate(specs, true));
 	rc = n + add;
 out:
 	pthread_mutex_unlock(&lock);
 	return rc;
 }
 
-/* The next scripted spec (the caller deletes it), NULL when empty. */
+/* The next scripted spec of *q (the caller deletes it), NULL: none. */
 static cJSON *
-queue_pop(void)
+queue_pop(cJSON **q)
 {
 	cJSON	*s;
 
 	pthread_mutex_lock(&lock);
-	s = cJSON_DetachItemFromArray(queue, 0);
+	s = cJSON_DetachItemFromArray(*q, 0);
 	pthread_mutex_unlock(&lock);
 	return s;
 }
@@ -365,8 +396,16 @@ static void
 log_request(const char *method, const char *path, const char *auth,
     const char *body, size_t len)
 {
+	log_entry(method, path, auth, body != NULL && len > 0 ?
+	    cJSON_ParseWithLength(body, len) : NULL);
+}
+
+/* Appends {"method","path","authorization","body"} (body consumed). */
+static void
+log_entry(const char *method, const char *path, const char *auth,
+    cJSON *body)
+{
 	cJSON	*e = cJSON_CreateObject();
-	cJSON	*parsed = NULL;
 
 	cJSON_AddStringToObject(e, "method", method);
 	cJSON_AddStringToObject(e, "path", path);
@@ -374,10 +413,8 @@ log_request(const char *method, const char *path, const char *auth,
 		cJSON_AddStringToObject(e, "authorization", auth);
 	else
 		cJSON_AddNullToObject(e, "authorization");
-	if (body != NULL && len > 0)
-		parsed = cJSON_ParseWithLength(body, len);
-	if (parsed != NULL)
-		cJSON_AddItemToObject(e, "body", parsed);
+	if (body != NULL)
+		cJSON_AddItemToObject(e, "body", body);
 	else
 		cJSON_AddNullToObject(e, "body");
 	pthread_mutex_lock(&lock);
@@ -417,6 +454,10 @@ handle_v1(struct mg_connection *conn, const struct mg_request_info *ri)
 
 	if (is_post)
 		body = read_body(conn, &len, &too_big);
+	if (strcmp(path, "/v1/audio/transcriptions") == 0) {
+		status = transcription(conn, ri, auth, body, len, too_big);
+		goto out;
+	}
 	log_request(ri->request_method, path, auth, body, len);
 
 	if (!authorized(auth)) {
@@ -482,11 +523,206 @@ out:
 	return status;
 }
 
+/* --- /v1/audio/transcriptions ------------------------------------------- */
+
+/* OpenAI's accepted formats, by the upload's filename extension (§5.3). */
+static bool
+audio_ext_ok(const char *filename)
+{
+	static const char *const exts[] = { "flac", "mp3", "mp4", "mpeg",
+	    "mpga", "m4a", "ogg", "oga", "wav", "webm" };
+	const char	*dot = filename != NULL ? strrchr(filename, '.') : NULL;
+
+	if (dot == NULL || dot[1] == '\0')
+		return false;
+	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++)
+		if (strcasecmp(dot + 1, exts[i]) == 0)
+			return true;
+	return false;
+}
+
+/* UTF-8 without control characters other than tab and line breaks. */
+static bool
+printable_text(const char *p, size_t len)
+{
+	if (len == 0 || !utf8_valid(p, len))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char	 c = (unsigned char)p[i];
+
+		if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') ||
+		    c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * One transcription: checks the bearer, parses the multipart body with
+ * Parley's own RFC 7578 parser (http/form.c), logs what was uploaded (not
+ * the bytes), then answers from the next transcription spec or the
+ * deterministic default. Returns the status sent.
+ */
+static int
+transcription(struct mg_connection *conn, const struct mg_request_info *ri,
+    const char *auth, const char *body, size_t len, bool too_big)
+{
+	struct arena			*a = arena_new();
+	struct form			*f = NULL;
+	const struct form_field		*file = NULL, *model = NULL;
+	const struct form_field		*fmt = NULL;
+	const char			*ct = mg_get_header(conn,
+					    "Content-Type");
+	const cJSON			*v, *err, *headers;
+	cJSON				*entry = NULL, *names, *spec = NULL;
+	cJSON				*out = NULL;
+	enum form_result		 fr = FORM_UNSUPPORTED;
+	char				*text = NULL;
+	int				 status = 200, delay;
+	bool				 is_post = strcmp(ri->request_method,
+					    "POST") == 0;
+
+	if (is_post && !too_big && ct != NULL &&
+	    strncasecmp(ct, "multipart/form-data", 19) == 0)
+		fr = form_parse(a, ct, body != NULL ? body : "", len, &f);
+	entry = cJSON_CreateObject();
+	if (fr == FORM_OK) {
+		names = cJSON_AddArrayToObject(entry, "fields");
+		for (int i = 0; i < f->n; i++) {
+			cJSON_AddItemToArray(names,
+			    cJSON_CreateString(f->fields[i].name));
+			if (strcmp(f->fields[i].name, "file") == 0 &&
+			    file == NULL)
+				file = &f->fields[i];
+			else if (strcmp(f->fields[i].name, "model") == 0 &&
+			    model == NULL)
+				model = &f->fields[i];
+			else if (strcmp(f->fields[i].name,
+			    "response_format") == 0 && fmt == NULL)
+				fmt = &f->fields[i];
+		}
+		if (model != NULL)
+			cJSON_AddStringToObject(entry, "model", model->value);
+		if (fmt != NULL)
+			cJSON_AddStringToObject(entry, "response_format",
+			    fmt->value);
+		if (file != NULL) {
+			if (file->filename != NULL)
+				cJSON_AddStringToObject(entry, "filename",
+				    file->filename);
+			if (file->content_type != NULL)
+				cJSON_AddStringToObject(entry, "content_type",
+				    file->content_type);
+			cJSON_AddNumberToObject(entry, "size",
+			    (double)file->len);
+		}
+	} else
+		cJSON_AddStringToObject(entry, "parse_error",
+		    form_result_str(fr));
+	log_entry(ri->request_method, ri->local_uri, auth, entry);
+
+	if (!authorized(auth)) {
+		send_error(conn, status = 401, "Incorrect API key provided.",
+		    "invalid_request_error", "invalid_api_key", NULL);
+		goto out;
+	}
+	if (!is_post) {
+		send_error(conn, status = 405, "Method not allowed.",
+		    "invalid_request_error", NULL, NULL);
+		goto out;
+	}
+	if (too_big) {
+		send_error(conn, status = 413, "Maximum content size limit "
+		    "exceeded.", "invalid_request_error", NULL, NULL);
+		goto out;
+	}
+	if (fr != FORM_OK) {
+		send_error(conn, status = 400, "Could not parse multipart "
+		    "form.", "invalid_request_error", NULL, NULL);
+		goto out;
+	}
+	if (model == NULL || model->value[0] == '\0') {
+		send_error(conn, status = 400, "you must provide a model "
+		    "parameter", "invalid_request_error", NULL, NULL);
+		goto out;
+	}
+	if (file == NULL || file->filename == NULL || file->len == 0) {
+		send_error(conn, status = 400, "1 validation error for "
+		    "Request: body -> file: field required",
+		    "invalid_request_error", NULL, NULL);
+		goto out;
+	}
+	if (!audio_ext_ok(file->filename)) {
+		send_error(conn, status = 400, "Invalid file format. Supported "
+		    "formats: ['flac', 'm4a', 'mp3', 'mp4', 'mpeg', 'mpga', "
+		    "'oga', 'ogg', 'wav', 'webm']", "invalid_request_error",
+		    NULL, NULL);
+		goto out;
+	}
+	if (fmt != NULL && strcmp(fmt->value, "json") != 0 &&
+	    strcmp(fmt->value, "text") != 0) {
+		send_error(conn, status = 400, "response_format must be json "
+		    "or text here.", "invalid_request_error", NULL, NULL);
+		goto out;
+	}
+
+	spec = queue_pop(&audio_queue);
+	headers = cJSON_GetObjectItemCaseSensitive(spec, "headers");
+	delay = json_int(spec, "delay_ms", 0);
+	if (delay > 0)
+		sleep_ms(delay > FAKE_DELAY_MAX_MS ? FAKE_DELAY_MAX_MS : delay);
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "drop")))
+		goto out;	/* nothing written: CivetWeb closes */
+	status = json_int(spec, "status", 200);
+	if (cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(spec,
+	    "raw"))) {
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(spec,
+		    "content_type");
+
+		send_body(conn, status, cJSON_IsString(c) ? c->valuestring :
+		    "application/json", v->valuestring,
+		    strlen(v->valuestring), headers);
+		goto out;
+	}
+	if (status != 200) {
+		err = cJSON_GetObjectItemCaseSensitive(spec, "error");
+		v = cJSON_GetObjectItemCaseSensitive(err, "message");
+		send_error(conn, status, cJSON_IsString(v) ? v->valuestring :
+		    "The fake was told to fail.", status >= 500 ?
+		    "server_error" : "invalid_request_error", NULL, headers);
+		goto out;
+	}
+	if (cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(spec,
+	    "text")))
+		text = xstrdup(v->valuestring);
+	else if (printable_text(file->value, file->len))
+		text = xasprintf("transcript: %.*s", (int)file->len,
+		    file->value);
+	else
+		text = xasprintf("transcript of %zu bytes of %s", file->len,
+		    file->content_type != NULL ? file->content_type :
+		    "unknown type");
+	if (fmt != NULL && strcmp(fmt->value, "text") == 0) {
+		send_body(conn, 200, "text/plain; charset=utf-8", text,
+		    strlen(text), headers);
+		goto out;
+	}
+	out = cJSON_CreateObject();
+	cJSON_AddStringToObject(out, "text", text);
+	send_json(conn, 200, out, headers);
+out:
+	cJSON_Delete(out);
+	cJSON_Delete(spec);
+	free(text);
+	arena_free(a);
+	return status;
+}
+
 /* Answers one chat completion from the next spec (or the echo default). */
 static void
 chat(struct mg_connection *conn, const cJSON *req)
 {
-	cJSON		*spec = queue_pop();
+	cJSON		*spec = queue_pop(&queue);
 	const cJSON	*messages = cJSON_GetObjectItemCaseSensitive(req,
 			    "messages");
 	const cJSON	*model = cJSON_GetObjectItemCaseSensitive(req, "model");
@@ -950,6 +1186,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	queue = cJSON_CreateArray();
+	audio_queue = cJSON_CreateArray();
 	reqlog = cJSON_CreateArray();
 	snprintf(ports, sizeof(ports), "127.0.0.1:%ld", port);
 	opts[n++] = "listening_ports";
@@ -968,6 +1205,7 @@ main(int argc, char **argv)
 	if ((ctx = mg_start(&cb, NULL, opts)) == NULL) {
 		fprintf(stderr, "fake_llm: cannot listen on %s\n", ports);
 		cJSON_Delete(queue);
+		cJSON_Delete(audio_queue);
 		cJSON_Delete(reqlog);
 		mg_exit_library();
 		return 1;
@@ -982,6 +1220,7 @@ main(int argc, char **argv)
 	mg_stop(ctx);
 	mg_exit_library();
 	cJSON_Delete(queue);
+	cJSON_Delete(audio_queue);
 	cJSON_Delete(reqlog);
 	return 0;
 }

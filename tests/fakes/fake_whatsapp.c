@@ -22,6 +22,31 @@
  *   POST /meta/whatsapp/{version}/{phone_number_id}/messages    kapso
  *        "X-API-Key: K"; everything else as Meta.
  *
+ * Media downloads (PROTOCOLS.md §1.2, §2.6, §3.4), GET, of items the test
+ * registered with POST /_fake/media:
+ *
+ *   /2010-04-01/Accounts/{AccountSid}/Messages/{MM}/Media/{ME}  twilio
+ *        Basic auth as for sends (user = the path's SID) → 302 to
+ *        http://{Host}/s3/twilio/{ME}?X-Amz-Signature=…, as Twilio
+ *        redirects to signed storage. Unknown ME: 404, code 20404.
+ *   /s3/twilio/{ME}                                   the storage URL
+ *        the bytes; a request with an Authorization or X-API-Key header
+ *        is refused (400, S3's XML error), as S3 refuses a second auth.
+ *   /{version}/{media_id}[?phone_number_id=]          meta
+ *        bearer → {"messaging_product":"whatsapp","url":"http://{Host}/
+ *        whatsapp_business/attachments/?mid=…","mime_type","sha256",
+ *        "file_size","id"}. Unknown id: 400, code 100 (Meta's answer).
+ *   /whatsapp_business/attachments/?mid={media_id}    Meta's CDN
+ *        the bytes; the bearer is required (401 without).
+ *   /meta/whatsapp/{version}/{media_id}?phone_number_id=   kapso
+ *        X-API-Key (phone_number_id required: 400) → Meta's JSON with
+ *        url http://{Host}/kapso/media/{id}, the bytes with the key; or,
+ *        for an item registered "foreign", http://localhost:{port}/cdn/
+ *        {id}: another origin, which refuses any credential header.
+ *
+ * These requests are logged with op "media" (the API call) or "download"
+ * (the bytes); a spec with op "media" scripts the API call's answer.
+ *
  * Errors are each provider's own shape: Twilio {"code","message",
  * "more_info","status"}; Meta and Kapso {"error":{"message","type":
  * "OAuthException","code","error_data":{"messaging_product","details"},
@@ -47,7 +72,12 @@
  *     delay_ms   sleep before answering (client timeouts)
  *     drop       true: close the connection without an answer
  *   GET  /_fake/queue     {"queued": n}
- *   POST /_fake/reset     clears the queue and the request log
+ *   POST /_fake/media     registers media: one object or an array of
+ *                         {"id", "content_type", and the bytes as "body"
+ *                         (text), "body_b64", or "size" (+ "fill", one
+ *                         character, default 'x'); "file_size" overrides
+ *                         what Meta's JSON says; "foreign": true (Kapso)}
+ *   POST /_fake/reset     clears the queue, the media and the request log
  *   GET  /_fake/requests  every provider request, in order of arrival:
  *     [{"provider","op","method","path","auth" (the Authorization or
  *       X-API-Key value, or null),"user","password" (Twilio Basic, decoded),
@@ -55,10 +85,11 @@
  *       "json": {…} (Meta, Kapso; "raw" when not JSON),
  *       "answered": HTTP status (null while pending, 0 when dropped),
  *       "dropped": bool, "id": the message id answered, or null,
- *       "seq": 1, 2, … since the start}]
+ *       "query": the raw query string (media requests), "seq": 1, 2, …
+ *       since the start}]
  *
- * A request that fails authentication (401) or is not a POST consumes no
- * spec. A spec's delay and drop come before the fake's own checks; its
+ * A request that fails authentication (401) or is not a POST (a media GET
+ * aside) consumes no spec. A spec's delay and drop come before the fake's own checks; its
  * status, when not 2xx, replaces them.
  *
  * Usage: fake_whatsapp --port N [--twilio-token T] [--meta-token T]
@@ -98,12 +129,25 @@
 #define FAKE_DELAY_MAX_MS	120000
 #define TWILIO_BODY_MAX		1600
 #define META_BODY_MAX		4096
+#define FAKE_MEDIA_MAX		(64u * 1024 * 1024)
 
 enum endpoint {
 	EP_NONE = 0,
 	EP_TWILIO_MESSAGES,
 	EP_TWILIO_TYPING,
 	EP_META,		/* Meta or Kapso messages */
+};
+
+/* The media paths (GET). */
+enum media_ep {
+	MEDIA_NONE = 0,
+	MEDIA_TWILIO,		/* …/Messages/{MM}/Media/{ME} */
+	MEDIA_TWILIO_S3,	/* /s3/twilio/{ME} */
+	MEDIA_META,		/* /{version}/{media_id} */
+	MEDIA_META_CDN,		/* /whatsapp_business/attachments/?mid= */
+	MEDIA_KAPSO,		/* /meta/whatsapp/{version}/{media_id} */
+	MEDIA_KAPSO_DL,		/* /kapso/media/{id} */
+	MEDIA_CDN,		/* /cdn/{id}: a foreign host */
 };
 
 /* One provider request being answered. */
@@ -122,6 +166,7 @@ struct call {
 	cJSON			*spec;		/* ours, or NULL */
 	long			 seq;
 	char			 id[96];	/* answered id, "" when none */
+	const char		*query;		/* media: raw query or NULL */
 };
 
 static void	 on_signal(int sig);
@@ -170,11 +215,26 @@ static size_t	 utf8_chars(const char *s);
 static void	 random_id(char *dst, size_t len, const char *prefix,
 		    const char *alphabet, size_t n);
 static void	 rfc2822_now(char *dst, size_t len);
+static int	 media_register(const cJSON *items);
+static enum media_ep media_classify(const struct mg_request_info *ri,
+		    char *sid, size_t sidlen, char *id, size_t idlen);
+static int	 handle_media(struct mg_connection *conn,
+		    const struct mg_request_info *ri, enum media_ep ep,
+		    const char *sid, const char *id);
+static cJSON	*media_find(const char *id);
+static unsigned char *media_bytes(const cJSON *m, size_t *len);
+static int	 send_bytes(struct mg_connection *conn, const cJSON *m);
+static int	 send_text_status(struct mg_connection *conn, int status,
+		    const char *ctype, const char *body,
+		    const char *location);
+static bool	 query_get(const char *query, const char *name, char *out,
+		    size_t outlen);
 
 static volatile sig_atomic_t	 stopping;
 static pthread_mutex_t		 lock = PTHREAD_MUTEX_INITIALIZER;
 static cJSON			*queue;		/* array of specs */
 static cJSON			*reqlog;	/* array of requests */
+static cJSON			*media;		/* id → registered item */
 static long			 next_seq;	/* under lock */
 static const char		*twilio_token;	/* NULL: any */
 static const char		*meta_token;
@@ -295,9 +355,15 @@ handler(struct mg_connection *conn, void *cbdata)
 	cJSON				*err;
 	int				 status = 404;
 
+	enum media_ep			 mep;
+	char				 mid[160];
+
 	(void)cbdata;
 	if (strncmp(ri->local_uri, "/_fake/", 7) == 0)
 		return handle_control(conn, ri);
+	if (strcmp(ri->request_method, "GET") == 0 && (mep = media_classify(ri,
+	    sid, sizeof(sid), mid, sizeof(mid))) != MEDIA_NONE)
+		return handle_media(conn, ri, mep, sid, mid);
 	if ((ep = classify(ri->local_uri, &provider, sid, sizeof(sid))) !=
 	    EP_NONE)
 		return handle_provider(conn, ri, ep, provider, sid);
@@ -342,12 +408,25 @@ handle_control(struct mg_connection *conn, const struct mg_request_info *ri)
 		cJSON_AddNumberToObject(out, "queued",
 		    cJSON_GetArraySize(queue));
 		pthread_mutex_unlock(&lock);
+	} else if (is_post && strcmp(path, "/_fake/media") == 0) {
+		out = cJSON_CreateObject();
+		if (too_big || (specs = cJSON_ParseWithLength(body, len)) ==
+		    NULL || (n = media_register(specs)) < 0) {
+			status = 400;
+			cJSON_AddStringToObject(out, "message", "The body must "
+			    "be a media object ({\"id\", \"content_type\", "
+			    "\"body\"|\"body_b64\"|\"size\"}) or an array "
+			    "of them.");
+		} else
+			cJSON_AddNumberToObject(out, "registered", n);
 	} else if (is_post && strcmp(path, "/_fake/reset") == 0) {
 		pthread_mutex_lock(&lock);
 		cJSON_Delete(queue);
 		cJSON_Delete(reqlog);
+		cJSON_Delete(media);
 		queue = cJSON_CreateArray();
 		reqlog = cJSON_CreateArray();
+		media = cJSON_CreateObject();
 		pthread_mutex_unlock(&lock);
 		out = cJSON_CreateObject();
 		cJSON_AddTrueToObject(out, "ok");
@@ -456,6 +535,8 @@ log_add(const struct call *c, const char *method, const char *path,
 		    true));
 	else
 		cJSON_AddStringToObject(e, "raw", raw != NULL ? raw : "");
+	if (c->query != NULL)
+		cJSON_AddStringToObject(e, "query", c->query);
 	cJSON_AddNullToObject(e, "answered");
 	cJSON_AddFalseToObject(e, "dropped");
 	cJSON_AddNullToObject(e, "id");
@@ -1017,6 +1098,369 @@ answer_meta(struct call *c, const cJSON *headers)
 	return answer_ok(c, 200, root, headers);
 }
 
+/* --- media ---------------------------------------------------------------- */
+
+/* Registers copies of the items; how many, -1 when one is malformed. */
+static int
+media_register(const cJSON *items)
+{
+	const cJSON	*m, *v;
+	cJSON		*arr = NULL;
+	int		 n = 0;
+
+	if (cJSON_IsObject(items)) {
+		arr = cJSON_CreateArray();
+		cJSON_AddItemToArray(arr, cJSON_Duplicate(items, true));
+		items = arr;
+	}
+	if (!cJSON_IsArray(items))
+		goto bad;
+	cJSON_ArrayForEach(m, items) {
+		const char	*id = json_str(m, "id");
+
+		if (!cJSON_IsObject(m) || id == NULL || id[0] == '\0' ||
+		    json_str(m, "content_type") == NULL)
+			goto bad;
+		v = cJSON_GetObjectItemCaseSensitive(m, "size");
+		if (json_str(m, "body") == NULL &&
+		    json_str(m, "body_b64") == NULL && (!cJSON_IsNumber(v) ||
+		    v->valuedouble < 0 || v->valuedouble > FAKE_MEDIA_MAX))
+			goto bad;
+	}
+	pthread_mutex_lock(&lock);
+	cJSON_ArrayForEach(m, items) {
+		const char	*id = json_str(m, "id");
+
+		cJSON_DeleteItemFromObjectCaseSensitive(media, id);
+		cJSON_AddItemToObject(media, id, cJSON_Duplicate(m, true));
+		n++;
+	}
+	pthread_mutex_unlock(&lock);
+	cJSON_Delete(arr);
+	return n;
+bad:
+	cJSON_Delete(arr);
+	return -1;
+}
+
+/* A copy of registered item id (the caller deletes it), or NULL. */
+static cJSON *
+media_find(const char *id)
+{
+	cJSON	*m;
+
+	pthread_mutex_lock(&lock);
+	m = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(media, id), true);
+	pthread_mutex_unlock(&lock);
+	return m;
+}
+
+/* The item's bytes (malloc'd), from body, body_b64 or size + fill. */
+static unsigned char *
+media_bytes(const cJSON *m, size_t *len)
+{
+	const char	*s;
+	unsigned char	*p;
+	size_t		 n;
+
+	if ((s = json_str(m, "body")) != NULL) {
+		*len = strlen(s);
+		p = xmalloc(*len + 1);
+		memcpy(p, s, *len + 1);
+		return p;
+	}
+	if ((s = json_str(m, "body_b64")) != NULL) {
+		n = strlen(s);
+		p = xmalloc(n + 1);
+		if (sodium_base642bin(p, n + 1, s, n, " \n", len, NULL,
+		    sodium_base64_VARIANT_ORIGINAL) != 0)
+			*len = 0;
+		return p;
+	}
+	n = (size_t)json_int(m, "size", 0);
+	s = json_str(m, "fill");
+	p = xmalloc(n + 1);
+	memset(p, s != NULL && s[0] != '\0' ? s[0] : 'x', n);
+	*len = n;
+	return p;
+}
+
+/* 200 with the item's bytes and type. */
+static int
+send_bytes(struct mg_connection *conn, const cJSON *m)
+{
+	unsigned char	*p;
+	size_t		 len, off = 0;
+	char		 clen[32];
+	int		 w;
+
+	p = media_bytes(m, &len);
+	snprintf(clen, sizeof(clen), "%zu", len);
+	mg_response_header_start(conn, 200);
+	mg_response_header_add(conn, "Content-Type",
+	    json_str(m, "content_type"), -1);
+	mg_response_header_add(conn, "Content-Length", clen, -1);
+	mg_response_header_send(conn);
+	while (off < len && (w = mg_write(conn, p + off, len - off)) > 0)
+		off += (size_t)w;
+	free(p);
+	return 200;
+}
+
+static int
+send_text_status(struct mg_connection *conn, int status, const char *ctype,
+    const char *body, const char *location)
+{
+	char	 clen[32];
+	size_t	 len = strlen(body);
+
+	snprintf(clen, sizeof(clen), "%zu", len);
+	mg_response_header_start(conn, status);
+	mg_response_header_add(conn, "Content-Type", ctype, -1);
+	mg_response_header_add(conn, "Content-Length", clen, -1);
+	if (location != NULL)
+		mg_response_header_add(conn, "Location", location, -1);
+	mg_response_header_send(conn);
+	if (len > 0)
+		mg_write(conn, body, len);
+	return status;
+}
+
+/* The raw (undecoded) value of query parameter name; false if absent. */
+static bool
+query_get(const char *query, const char *name, char *out, size_t outlen)
+{
+	const char	*p = query;
+	size_t		 nlen = strlen(name), vlen;
+
+	while (p != NULL && *p != '\0') {
+		vlen = strcspn(p, "&");
+		if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+			vlen -= nlen + 1;
+			if (vlen >= outlen)
+				return false;
+			memcpy(out, p + nlen + 1, vlen);
+			out[vlen] = '\0';
+			return true;
+		}
+		p += vlen;
+		if (*p == '&')
+			p++;
+	}
+	return false;
+}
+
+/* Which media path a GET is; the Twilio SID to sid, the item's id to id. */
+static enum media_ep
+media_classify(const struct mg_request_info *ri, char *sid, size_t sidlen,
+    char *id, size_t idlen)
+{
+	static const char	 tw[] = "/2010-04-01/Accounts/";
+	const char		*path = ri->local_uri, *p, *q, *last;
+	size_t			 segs, n;
+	enum media_ep		 ep = MEDIA_NONE;
+
+	sid[0] = '\0';
+	id[0] = '\0';
+	for (segs = 0, p = path; *p != '\0'; p++)
+		segs += *p == '/';
+	last = strrchr(path, '/') + 1;
+	if (strncmp(path, tw, sizeof(tw) - 1) == 0 && segs == 7) {
+		p = path + sizeof(tw) - 1;
+		q = strchr(p, '/');
+		n = (size_t)(q - p);
+		if (n == 0 || n >= sidlen || strncmp(q, "/Messages/", 10) != 0 ||
+		    strstr(q + 10, "/Media/") == NULL)
+			return MEDIA_NONE;
+		memcpy(sid, p, n);
+		sid[n] = '\0';
+		ep = MEDIA_TWILIO;
+	} else if (strncmp(path, "/s3/twilio/", 11) == 0 && segs == 3)
+		ep = MEDIA_TWILIO_S3;
+	else if (strcmp(path, "/whatsapp_business/attachments/") == 0) {
+		if (!query_get(ri->query_string, "mid", id, idlen))
+			return MEDIA_NONE;
+		return MEDIA_META_CDN;
+	} else if (strncmp(path, "/meta/whatsapp/", 15) == 0 && segs == 4)
+		ep = MEDIA_KAPSO;
+	else if (strncmp(path, "/kapso/media/", 13) == 0 && segs == 3)
+		ep = MEDIA_KAPSO_DL;
+	else if (strncmp(path, "/cdn/", 5) == 0 && segs == 2)
+		ep = MEDIA_CDN;
+	else if (segs == 2)
+		ep = MEDIA_META;
+	if (ep == MEDIA_NONE || last[0] == '\0' || strlen(last) >= idlen)
+		return MEDIA_NONE;
+	snprintf(id, idlen, "%s", last);
+	return ep;
+}
+
+static int
+handle_media(struct mg_connection *conn, const struct mg_request_info *ri,
+    enum media_ep ep, const char *sid, const char *id)
+{
+	struct call	 c;
+	cJSON		*m = NULL, *root;
+	const char	*host = mg_get_header(conn, "Host");
+	const char	*key = mg_get_header(conn, "X-API-Key");
+	char		 url[512], msg[512], pnid[128];
+	int		 status, delay;
+
+	memset(&c, 0, sizeof(c));
+	c.conn = conn;
+	c.ep = EP_NONE;
+	c.query = ri->query_string;
+	c.op = ep == MEDIA_TWILIO || ep == MEDIA_META || ep == MEDIA_KAPSO ?
+	    "media" : "download";
+	c.provider = ep == MEDIA_TWILIO || ep == MEDIA_TWILIO_S3 ? "twilio" :
+	    ep == MEDIA_META || ep == MEDIA_META_CDN ? "meta" : "kapso";
+	snprintf(c.sid, sizeof(c.sid), "%s", sid);
+	/* Whatever credential came, so tests can see none did. */
+	c.auth = mg_get_header(conn, "Authorization");
+	if (c.auth == NULL)
+		c.auth = key;
+	parse_basic(&c);
+	c.seq = log_add(&c, ri->request_method, ri->local_uri, "");
+	if (host == NULL)
+		host = "127.0.0.1";
+
+	if (strcmp(c.op, "media") == 0) {
+		if (ep == MEDIA_TWILIO ? !c.has_basic ||
+		    strcmp(c.user, sid) != 0 || !authorized(&c) :
+		    ep == MEDIA_KAPSO ? key == NULL || !authorized(&c) :
+		    !authorized(&c)) {
+			status = answer_error(&c, 401, 0, NULL, NULL);
+			goto out;
+		}
+		c.spec = queue_pop(c.provider, "media");
+		delay = json_int(c.spec, "delay_ms", 0);
+		if (delay > 0)
+			sleep_ms(delay > FAKE_DELAY_MAX_MS ? FAKE_DELAY_MAX_MS :
+			    delay);
+		status = json_int(c.spec, "status", 0);
+		if (status != 0 && (status < 200 || status > 299)) {
+			status = answer_spec_error(&c, status);
+			goto out;
+		}
+	}
+	m = media_find(id);
+	switch (ep) {
+	case MEDIA_TWILIO:
+		if (m == NULL) {
+			snprintf(msg, sizeof(msg), "The requested resource %s "
+			    "was not found", ri->local_uri);
+			status = answer_error(&c, 404, 20404, msg, NULL);
+			break;
+		}
+		snprintf(url, sizeof(url), "http://%s/s3/twilio/%s"
+		    "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=fake",
+		    host, id);
+		status = send_text_status(conn, 302, "text/plain", "", url);
+		break;
+	case MEDIA_TWILIO_S3:
+		if (c.auth != NULL)
+			status = send_text_status(conn, 400, "application/xml",
+			    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+			    "<Error><Code>InvalidArgument</Code><Message>Only "
+			    "one auth mechanism allowed; only the "
+			    "X-Amz-Algorithm query parameter, Signature query "
+			    "string parameter or the Authorization header "
+			    "should be specified</Message></Error>", NULL);
+		else if (m == NULL)
+			status = send_text_status(conn, 404, "application/xml",
+			    "<Error><Code>NoSuchKey</Code></Error>", NULL);
+		else
+			status = send_bytes(conn, m);
+		break;
+	case MEDIA_META:
+	case MEDIA_KAPSO:
+		if (ep == MEDIA_KAPSO && !query_get(ri->query_string,
+		    "phone_number_id", pnid, sizeof(pnid))) {
+			status = answer_error(&c, 400, 100, "phone_number_id is "
+			    "required when downloading media through the "
+			    "proxy.", NULL);
+			break;
+		}
+		if (m == NULL) {
+			snprintf(msg, sizeof(msg), "Unsupported get request. "
+			    "Object with ID '%s' does not exist, cannot be "
+			    "loaded due to missing permissions, or does not "
+			    "support this operation.", id);
+			status = answer_error(&c, 400, 100, msg, NULL);
+			break;
+		}
+		if (ep == MEDIA_META)
+			snprintf(url, sizeof(url), "http://%s/whatsapp_business/"
+			    "attachments/?mid=%s&ext=1700000000&hash=ATfake",
+			    host, id);
+		else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m,
+		    "foreign")))
+			snprintf(url, sizeof(url), "http://localhost%s/cdn/%s",
+			    strchr(host, ':') != NULL ? strchr(host, ':') : "",
+			    id);
+		else
+			snprintf(url, sizeof(url), "http://%s/kapso/media/%s",
+			    host, id);
+		{
+			unsigned char	*p, h[crypto_hash_sha256_BYTES];
+			char		 hex[2 * sizeof(h) + 1];
+			size_t		 len;
+
+			p = media_bytes(m, &len);
+			crypto_hash_sha256(h, p, len);
+			free(p);
+			for (size_t i = 0; i < sizeof(h); i++)
+				snprintf(hex + 2 * i, 3, "%02x", h[i]);
+			root = cJSON_CreateObject();
+			cJSON_AddStringToObject(root, "messaging_product",
+			    "whatsapp");
+			cJSON_AddStringToObject(root, "url", url);
+			cJSON_AddStringToObject(root, "mime_type",
+			    json_str(m, "content_type"));
+			cJSON_AddStringToObject(root, "sha256", hex);
+			cJSON_AddNumberToObject(root, "file_size",
+			    json_int(m, "file_size", (int)len));
+			cJSON_AddStringToObject(root, "id", id);
+			send_json(conn, 200, root, NULL);
+			cJSON_Delete(root);
+			status = 200;
+		}
+		break;
+	case MEDIA_META_CDN:
+		if (!authorized(&c))
+			status = answer_error(&c, 401, 0, NULL, NULL);
+		else if (m == NULL)
+			status = answer_error(&c, 404, 100, NULL, NULL);
+		else
+			status = send_bytes(conn, m);
+		break;
+	case MEDIA_KAPSO_DL:
+		if (key == NULL || !authorized(&c))
+			status = answer_error(&c, 401, 0, NULL, NULL);
+		else if (m == NULL)
+			status = answer_error(&c, 404, 100, NULL, NULL);
+		else
+			status = send_bytes(conn, m);
+		break;
+	default:	/* MEDIA_CDN: another host, no credential of ours */
+		if (c.auth != NULL)
+			status = send_text_status(conn, 403, "text/plain",
+			    "A credential was sent to a foreign host.\n",
+			    NULL);
+		else if (m == NULL)
+			status = send_text_status(conn, 404, "text/plain",
+			    "Not found.\n", NULL);
+		else
+			status = send_bytes(conn, m);
+		break;
+	}
+out:
+	log_answer(c.seq, status, false, NULL);
+	cJSON_Delete(m);
+	cJSON_Delete(c.spec);
+	return status;
+}
+
 /* Unicode code points in a UTF-8 string (continuation bytes skipped). */
 static size_t
 utf8_chars(const char *s)
@@ -1104,6 +1548,7 @@ main(int argc, char **argv)
 
 	queue = cJSON_CreateArray();
 	reqlog = cJSON_CreateArray();
+	media = cJSON_CreateObject();
 	snprintf(ports, sizeof(ports), "127.0.0.1:%ld", port);
 	opts[n++] = "listening_ports";
 	opts[n++] = ports;
@@ -1122,6 +1567,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "fake_whatsapp: cannot listen on %s\n", ports);
 		cJSON_Delete(queue);
 		cJSON_Delete(reqlog);
+		cJSON_Delete(media);
 		mg_exit_library();
 		return 1;
 	}
@@ -1136,5 +1582,6 @@ main(int argc, char **argv)
 	mg_exit_library();
 	cJSON_Delete(queue);
 	cJSON_Delete(reqlog);
+	cJSON_Delete(media);
 	return 0;
 }
