@@ -20,7 +20,8 @@
 # BENCH_CONNS (64: ingest connections), BENCH_PG_CLIENTS ("4 16": pgbench
 # client counts, the best is the ceiling),
 # BENCH_PGBENCH_MODE (prepared), BENCH_REPLY_WORKERS (1024),
-# BENCH_KEEP=1 keeps the temporary directory.
+# BENCH_KEEP=1 keeps the temporary directory; BENCH_PGLOG=1 logs slow
+# statements and lock waits in it (pg/postgres.log).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -114,6 +115,12 @@ cat >>"$T/pg/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
 port = $PGPORT
 unix_socket_directories = '$T/run'
+EOF
+# BENCH_PGLOG=1: slow statements (>= 200 ms) and lock waits in pg/postgres.log.
+[ "${BENCH_PGLOG:-0}" = 1 ] && cat >>"$T/pg/postgresql.conf" <<EOF
+log_min_duration_statement = 200
+log_lock_waits = on
+deadlock_timeout = 100ms
 EOF
 as_pg "$PGBIN/pg_ctl" -D "$T/pg" -l "$T/pg/postgres.log" -w -t 60 start \
     >/dev/null || die "PostgreSQL did not start: $(tail -3 "$T/pg/postgres.log")"

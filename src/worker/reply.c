@@ -179,6 +179,7 @@ static enum job_result	 fail(struct reply_run *, enum job_result,
 			    __attribute__((format(printf, 3, 4)));
 static bool		 connect_db(struct reply_run *);
 static void		 release_db(struct reply_run *);
+static bool		 heartbeat(struct reply_run *);
 static enum job_result	 load(struct reply_run *);
 static enum job_result	 media(struct reply_run *);
 static int		 voice_item(const char *, bool *);
@@ -298,6 +299,22 @@ release_db(struct reply_run *run)
 }
 
 /*
+ * Renews the lease; false when it is lost. Through the run's connection
+ * when it holds one: worker_heartbeat takes a second one from the pool,
+ * and a run that waits for a second connection while holding one can,
+ * with every worker doing it, empty the pool until acquires time out
+ * (bench/run.sh's reply phase: 3-second stalls and webhooks answered 503).
+ */
+static bool
+heartbeat(struct reply_run *run)
+{
+	if (run->db == NULL)
+		return worker_heartbeat(run->w, run->job);
+	return queue_extend_lease_any_org(run->db, run->job->id,
+	    run->w->worker_id, run->w->lease_s) != DB_CONFLICT;
+}
+
+/*
  * The message, its agent, thread and the parts already recorded. Leaves
  * subj.message_id 0 (and JOB_DONE) when there is nothing to do.
  */
@@ -371,7 +388,7 @@ media(struct reply_run *run)
 	release_db(run);
 	if (media_fetch_message(run->app, org_id, run->subj.message_id) < 0)
 		return fail(run, JOB_RETRY, "The database is unavailable.");
-	if (!worker_heartbeat(run->w, run->job))
+	if (!heartbeat(run))
 		return fail(run, JOB_RETRY, "The job's lease was lost.");
 	if (n < 0 || run->n_parts > 0 || !run->has_agent ||
 	    run->agent.transcription_model == NULL ||
@@ -484,7 +501,7 @@ transcribe(struct reply_run *run, int n)
 		    "%s).", why) : ""));
 		goto out;
 	}
-	if (!worker_heartbeat(run->w, run->job)) {
+	if (!heartbeat(run)) {
 		jr = fail(run, JOB_RETRY, "The job's lease was lost.");
 		goto out;
 	}
@@ -501,7 +518,7 @@ transcribe(struct reply_run *run, int n)
 	transcribe_audio(&tr, &res);
 	/* The key is not needed any more: wipe it now. */
 	transcribe_endpoint_cleanup(&ep);
-	if (!worker_heartbeat(run->w, run->job)) {
+	if (!heartbeat(run)) {
 		jr = fail(run, JOB_RETRY, "The job's lease was lost.");
 		goto out;
 	}
@@ -1034,7 +1051,7 @@ answer(struct reply_run *run)
 		return fail(run, JOB_RETRY, "The database is unavailable.");
 	release_db(run);
 	indicate(run, true);
-	if (!worker_heartbeat(run->w, run->job)) {
+	if (!heartbeat(run)) {
 		cJSON_Delete(messages);
 		return fail(run, JOB_RETRY, "The job's lease was lost.");
 	}
@@ -1072,7 +1089,7 @@ answer(struct reply_run *run)
 		    run->job->org_id, run->subj.message_id, res.handoff);
 		run->subj.message_id = 0;
 		jr = JOB_DONE;
-	} else if (!worker_heartbeat(run->w, run->job))
+	} else if (!heartbeat(run))
 		jr = fail(run, JOB_RETRY, "The job's lease was lost.");
 	else
 		jr = record(run, res.content, res.llm_call_id);
@@ -1209,7 +1226,7 @@ send_part(struct reply_run *run, struct out_part *p, bool *failed)
 		return fail(run, JOB_RETRY, "The channel's credentials could "
 		    "not be read (%s).", db_status_str(st));
 	release_db(run);
-	if (!worker_heartbeat(run->w, run->job))
+	if (!heartbeat(run))
 		return fail(run, JOB_RETRY, "The job's lease was lost.");
 	if (!connect_db(run))
 		return fail(run, JOB_RETRY, "The database is unavailable.");
