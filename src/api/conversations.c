@@ -17,6 +17,7 @@
 #include "api/api.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "chat/review.h"
@@ -34,7 +35,7 @@ static void		 add_contact(cJSON *, const char *, const char *,
 			    const char *);
 static void		 add_str_or_null(cJSON *, const char *, const char *);
 static void		 add_id_or_null(cJSON *, const char *, int64_t);
-static cJSON		*media_json(const char *, int64_t,
+static cJSON		*media_json(const char *, int64_t, int64_t,
 			    const struct media_file *, int);
 
 static const char *
@@ -218,8 +219,8 @@ api_conversation_get(struct req *r)
 		add_str_or_null(o, "sender", m->sender);
 		add_str_or_null(o, "senderName", m->sender_name);
 		cJSON_AddStringToObject(o, "body", m->body);
-		cJSON_AddItemToObject(o, "media", media_json(m->media, m->id,
-		    files, n_files));
+		cJSON_AddItemToObject(o, "media", media_json(m->media, c.id,
+		    m->id, files, n_files));
 		add_str_or_null(o, "transcript", m->transcript);
 		cJSON_AddStringToObject(o, "status", m->status);
 		add_str_or_null(o, "errorCode", m->error_code);
@@ -247,8 +248,8 @@ api_conversation_get(struct req *r)
 
 /* The media items with what was downloaded of each. */
 static cJSON *
-media_json(const char *text, int64_t mid, const struct media_file *files,
-    int n_files)
+media_json(const char *text, int64_t chat_id, int64_t mid,
+    const struct media_file *files, int n_files)
 {
 	cJSON		*media = cJSON_Parse(text), *d;
 	cJSON		*e;
@@ -270,6 +271,15 @@ media_json(const char *text, int64_t mid, const struct media_file *files,
 		d = cJSON_AddObjectToObject(e, "download");
 		cJSON_AddStringToObject(d, "status", f != NULL ? f->status :
 		    "pending");
+		{
+			char	 url[128];
+
+			/* The bytes, through this API (fetched on first use). */
+			snprintf(url, sizeof(url), "/api/v1/conversations/%"
+			    PRId64 "/media/%" PRId64 "/%d", chat_id, mid,
+			    i - 1);
+			cJSON_AddStringToObject(d, "url", url);
+		}
 		if (f != NULL && str_eq(f->status, "stored")) {
 			cJSON_AddStringToObject(d, "contentType",
 			    f->content_type);

@@ -164,6 +164,8 @@ static const struct route routes[] = {
 	{ "GET",    "/api/v1/plugins",        api_plugins_list, API_A, 0 },
 	{ "GET",    "/api/v1/conversations",  api_conversations_list, API_R, 0 },
 	{ "GET",    "/api/v1/conversations/{id}", api_conversation_get, API_R, 0 },
+	/* The panel's handler: errors come out as JSON on an API route. */
+	{ "GET",    "/api/v1/conversations/{id}/media/{mid}/{n}", panel_conversation_media, API_R, 0 },
 	{ "POST",   "/api/v1/agents/{id}/connect-codes", api_connect_codes_create, API_W, 16 KiB },
 	{ "GET",    "/api/v1/agents/{id}/chats", api_agent_chats_list, API_A, 0 },
 	{ "GET",    "/api/v1/channels",       api_channels_list, API_A, 0 },

@@ -29,6 +29,7 @@
  * Thread-safety: no shared state; each call owns its curl handle.
  */
 #include "llm/client.h"
+#include "llm/upstream.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -117,11 +118,6 @@ static void		 verdict_status(long status,
 static void		 verdict_stream_error(const struct sse *st,
 			    struct verdict *v);
 static int		 retry_after_ms(const struct httpc_resp *resp);
-static int		 backoff_ms(int attempt);
-static void		 sleep_ms(int ms);
-static void		 upstream_message(const char *body, size_t len,
-			    char *out, size_t outlen);
-static void		 clean_copy(char *out, size_t outlen, const char *s);
 static bool		 validate_completion(cJSON *root, char *why,
 			    size_t whylen);
 static char		*request_body(const cJSON *request, bool stream);
@@ -356,7 +352,8 @@ call(const struct llm_endpoint *ep, enum call_kind kind, const char *path,
 		    out->attempts > retries || (has_st && st.delivered))
 			break;
 		delay = v.retry_after_ms > 0 ? v.retry_after_ms :
-		    backoff_ms(out->attempts);
+		    upstream_backoff_ms(out->attempts,
+		    BACKOFF_BASE_MS, BACKOFF_MAX_MS);
 		log_info("llm", "msg=\"retrying model call\" err=%s "
 		    "status=%d attempt=%d delay_ms=%d", llm_err_str(v.err),
 		    out->http_status, out->attempts, delay);
@@ -364,7 +361,7 @@ call(const struct llm_endpoint *ep, enum call_kind kind, const char *path,
 			sse_cleanup(&st);
 			has_st = false;
 		}
-		sleep_ms(delay);
+		upstream_sleep_ms(delay);
 	}
 out:
 	if (v.err != LLM_OK) {
@@ -413,7 +410,7 @@ attempt(struct httpc *h, const struct httpc_req *req, enum call_kind kind,
 		v->err = LLM_BAD_RESPONSE;
 		snprintf(v->what, sizeof(v->what), "The model server's "
 		    "stream is not valid");
-		clean_copy(v->detail, sizeof(v->detail), st->why);
+		upstream_clean_copy(v->detail, sizeof(v->detail), st->why);
 		goto out;
 	}
 	if (st != NULL && he == HTTPC_ABORTED && st->error != NULL) {
@@ -433,7 +430,7 @@ attempt(struct httpc *h, const struct httpc_req *req, enum call_kind kind,
 		v->err = LLM_NETWORK;
 		snprintf(v->what, sizeof(v->what), "Cannot reach the model "
 		    "server");
-		clean_copy(v->detail, sizeof(v->detail), resp.error);
+		upstream_clean_copy(v->detail, sizeof(v->detail), resp.error);
 		goto out;
 	case HTTPC_TOO_LARGE:
 		v->err = LLM_BAD_RESPONSE;
@@ -446,7 +443,7 @@ attempt(struct httpc *h, const struct httpc_req *req, enum call_kind kind,
 		v->retry = true;
 		snprintf(v->what, sizeof(v->what), "The connection to the "
 		    "model server failed");
-		clean_copy(v->detail, sizeof(v->detail), resp.error);
+		upstream_clean_copy(v->detail, sizeof(v->detail), resp.error);
 		goto out;
 	}
 
@@ -496,7 +493,7 @@ attempt(struct httpc *h, const struct httpc_req *req, enum call_kind kind,
 		v->err = LLM_BAD_RESPONSE;
 		snprintf(v->what, sizeof(v->what), "The model server's answer "
 		    "is not a chat completion");
-		clean_copy(v->detail, sizeof(v->detail), why);
+		upstream_clean_copy(v->detail, sizeof(v->detail), why);
 		goto out;
 	}
 	if (st != NULL) {
@@ -516,7 +513,7 @@ bad_stream:
 	v->err = LLM_BAD_RESPONSE;
 	snprintf(v->what, sizeof(v->what), "The model server's stream is not "
 	    "valid");
-	clean_copy(v->detail, sizeof(v->detail), st->why);
+	upstream_clean_copy(v->detail, sizeof(v->detail), st->why);
 out:
 	cJSON_Delete(root);
 	httpc_resp_cleanup(&resp);
@@ -576,92 +573,19 @@ verdict_stream_error(const struct sse *st, struct verdict *v)
 static int
 retry_after_ms(const struct httpc_resp *resp)
 {
-	char	 v[64], *end;
-	double	 d;
-	long	 s;
+	char	 v[64];
+	int	 ms = 0;
 
-	if (httpc_header(resp, "retry-after-ms", v, sizeof(v))) {
-		errno = 0;
-		d = strtod(v, &end);
-		if (errno == 0 && end != v && *end == '\0' && d >= 0)
-			return d > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS :
-			    d < 1 ? 1 : (int)d;
-	}
-	if (httpc_header(resp, "retry-after", v, sizeof(v))) {
-		errno = 0;
-		s = strtol(v, &end, 10);
-		if (errno == 0 && end != v && *end == '\0' && s >= 0)
-			return s >= RETRY_AFTER_MAX_MS / 1000 ?
-			    RETRY_AFTER_MAX_MS : s == 0 ? 1 : (int)s * 1000;
-	}
-	return 0;
+	if (httpc_header(resp, "retry-after-ms", v, sizeof(v)))
+		ms = upstream_retry_after_ms(v, true, RETRY_AFTER_MAX_MS);
+	if (ms == 0 && httpc_header(resp, "retry-after", v, sizeof(v)))
+		ms = upstream_retry_after_ms(v, false, RETRY_AFTER_MAX_MS);
+	return ms;
 }
 
-/* Exponential backoff with jitter: half fixed, half random. */
-static int
-backoff_ms(int n)
-{
-	int	 d = BACKOFF_BASE_MS;
 
-	while (--n > 0 && d < BACKOFF_MAX_MS)
-		d *= 2;
-	if (d > BACKOFF_MAX_MS)
-		d = BACKOFF_MAX_MS;
-	return d / 2 + (int)randombytes_uniform((uint32_t)(d / 2 + 1));
-}
 
-static void
-sleep_ms(int ms)
-{
-	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
-/* Copies s without control characters (they would reach logs/pages). */
-static void
-clean_copy(char *out, size_t outlen, const char *s)
-{
-	size_t	 n = 0;
-
-	for (; s != NULL && *s != '\0' && n + 1 < outlen; s++)
-		out[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s;
-	out[n] = '\0';
-	while (n > 0 && out[n - 1] == ' ')
-		out[--n] = '\0';
-}
-
-/*
- * Upstream's words from an error body: error.message (OpenAI, Ollama,
- * vLLM), a string "error", or a top-level "message"; else a short non-HTML
- * text body. out is "" when there is nothing useful.
- */
-static void
-upstream_message(const char *body, size_t len, char *out, size_t outlen)
-{
-	cJSON		*root;
-	const cJSON	*e, *m = NULL;
-
-	out[0] = '\0';
-	if (body == NULL || len == 0)
-		return;
-	if ((root = cJSON_ParseWithLength(body, len)) != NULL) {
-		e = cJSON_GetObjectItemCaseSensitive(root, "error");
-		if (cJSON_IsObject(e))
-			m = cJSON_GetObjectItemCaseSensitive(e, "message");
-		else if (cJSON_IsString(e))
-			m = e;
-		if (!cJSON_IsString(m))
-			m = cJSON_GetObjectItemCaseSensitive(root, "message");
-		if (cJSON_IsString(m))
-			clean_copy(out, outlen, m->valuestring);
-		cJSON_Delete(root);
-		return;
-	}
-	if (len < 200 && body[0] != '<' && memchr(body, '\0', len) == NULL)
-		clean_copy(out, outlen, body);
-}
 
 /*
  * Checks the non-stream completion shape: choices[0].message with content

@@ -20,6 +20,7 @@
  * Thread-safety: no shared state; each call owns its curl handle.
  */
 #include "llm/transcribe.h"
+#include "llm/upstream.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -95,10 +96,6 @@ static void	 attempt(CURL *, const struct transcribe_req *,
 		    const char *, struct curl_slist *,
 		    struct transcribe_result *, bool *, int *);
 static int	 retry_after_ms(const struct buf *);
-static int	 backoff_ms(int);
-static void	 sleep_ms(int);
-static void	 clean_copy(char *, size_t, const char *);
-static void	 upstream_message(const char *, size_t, char *, size_t);
 static char	*clean_text(const char *);
 static void	 set_error(struct transcribe_result *,
 		    enum transcribe_err, const char *, ...)
@@ -375,11 +372,12 @@ transcribe_audio(const struct transcribe_req *req,
 		    out->attempts > retries)
 			break;
 		if (delay <= 0)
-			delay = backoff_ms(out->attempts);
+			delay = upstream_backoff_ms(out->attempts,
+			    BACKOFF_BASE_MS, BACKOFF_MAX_MS);
 		log_info("llm", "msg=\"retrying transcription\" status=%d "
 		    "attempt=%d delay_ms=%d", out->http_status, out->attempts,
 		    delay);
-		sleep_ms(delay);
+		upstream_sleep_ms(delay);
 	}
 	if (out->err != TRANSCRIBE_OK && out->attempts > 1) {
 		size_t	 m = strlen(out->error);
@@ -512,7 +510,7 @@ attempt(CURL *c, const struct transcribe_req *req, const char *url,
 		goto out;
 	}
 	if (rc != CURLE_OK) {
-		clean_copy(detail, sizeof(detail), ebuf[0] != '\0' ? ebuf :
+		upstream_clean_copy(detail, sizeof(detail), ebuf[0] != '\0' ? ebuf :
 		    curl_easy_strerror(rc));
 		set_error(out, TRANSCRIBE_RETRY, "Cannot reach the "
 		    "transcription server: %s.", detail);
@@ -544,9 +542,10 @@ out:
 static int
 retry_after_ms(const struct buf *headers)
 {
-	const char	*line, *end, *v;
-	char		*e;
-	long		 n;
+	const char	*line, *end;
+	char		 v[64];
+	size_t		 n, k;
+	int		 ms;
 
 	for (line = buf_str(headers); *line != '\0'; line = end) {
 		bool	 is_ms;
@@ -561,91 +560,19 @@ retry_after_ms(const struct buf *headers)
 			is_ms = false;
 		else
 			continue;
-		v = strchr(line, ':') + 1;
-		errno = 0;
-		n = strtol(v, &e, 10);
-		if (errno != 0 || e == v || n < 0)
+		k = (size_t)(strchr(line, ':') + 1 - line);
+		n = (size_t)(end - line) - k;
+		if (n >= sizeof(v))
 			continue;
-		if (!is_ms)
-			n = n > RETRY_AFTER_MAX_MS / 1000 ? RETRY_AFTER_MAX_MS :
-			    n * 1000;
-		return n > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS :
-		    n < 1 ? 1 : (int)n;
+		memcpy(v, line + k, n);
+		v[n] = '\0';
+		if ((ms = upstream_retry_after_ms(v, is_ms,
+		    RETRY_AFTER_MAX_MS)) > 0)
+			return ms;
 	}
 	return 0;
 }
 
-/* Exponential backoff with jitter: half fixed, half random. */
-static int
-backoff_ms(int n)
-{
-	int	 d = BACKOFF_BASE_MS;
 
-	while (--n > 0 && d < BACKOFF_MAX_MS)
-		d *= 2;
-	if (d > BACKOFF_MAX_MS)
-		d = BACKOFF_MAX_MS;
-	return d / 2 + (int)randombytes_uniform((uint32_t)(d / 2 + 1));
-}
 
-static void
-sleep_ms(int ms)
-{
-	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
-/* Copies s without control characters (they would reach logs/pages). */
-static void
-clean_copy(char *out, size_t outlen, const char *s)
-{
-	size_t	 n = 0;
-
-	for (; s != NULL && *s != '\0' && n + 1 < outlen; s++)
-		out[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s;
-	/* Never leave half a UTF-8 sequence at the end. */
-	while (n > 0 && !utf8_valid(out, n))
-		n--;
-	out[n] = '\0';
-	while (n > 0 && out[n - 1] == ' ')
-		out[--n] = '\0';
-}
-
-/*
- * Upstream's words from an error body: error.message (the OpenAI shape,
- * §5.1), a string "error", or a top-level "message"; else a short
- * non-HTML text body; "" when there is nothing useful.
- */
-static void
-upstream_message(const char *body, size_t len, char *out, size_t outlen)
-{
-	cJSON		*root;
-	const cJSON	*e, *m = NULL;
-
-	out[0] = '\0';
-	if (body == NULL || len == 0)
-		return;
-	if ((root = cJSON_ParseWithLength(body, len)) != NULL) {
-		e = cJSON_GetObjectItemCaseSensitive(root, "error");
-		if (cJSON_IsObject(e))
-			m = cJSON_GetObjectItemCaseSensitive(e, "message");
-		else if (cJSON_IsString(e))
-			m = e;
-		if (!cJSON_IsString(m))
-			m = cJSON_GetObjectItemCaseSensitive(root, "message");
-		if (cJSON_IsString(m))
-			clean_copy(out, outlen, m->valuestring);
-		cJSON_Delete(root);
-		return;
-	}
-	if (len < 200 && body[0] != '<' && memchr(body, '\0', len) == NULL &&
-	    utf8_valid(body, len)) {
-		char	 tmp[200];
-
-		memcpy(tmp, body, len);
-		tmp[len] = '\0';
-		clean_copy(out, outlen, tmp);
-	}
-}

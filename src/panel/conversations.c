@@ -381,9 +381,14 @@ add_media(struct req *r, cJSON *msg, int64_t chat_id, int64_t mid,
 			    str_eq(type, "image/webp")));
 			cJSON_AddBoolToObject(o, "is_audio", !failed &&
 			    str_starts_with(type, "audio/"));
+			/* The route serves MP4 inline (other video as a
+			 * download), so only MP4 gets a player. */
+			cJSON_AddBoolToObject(o, "is_video", !failed &&
+			    str_eq(type, "video/mp4"));
 		} else {
 			cJSON_AddBoolToObject(o, "is_image", false);
 			cJSON_AddBoolToObject(o, "is_audio", false);
+			cJSON_AddBoolToObject(o, "is_video", false);
 		}
 		cJSON_AddItemToArray(arr, o);
 		i++;

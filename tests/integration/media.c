@@ -577,6 +577,31 @@ START_TEST(t_twilio)
 	hresp_free(&r);
 	free(page);
 	free(path);
+
+	/* An MP4 video: played inline from the same route. */
+	register_media("ME00000000000000000000000000000009", "video/mp4",
+	    NULL);
+	snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/" TW_SID
+	    "/Messages/MM9/Media/ME00000000000000000000000000000009",
+	    wa.base);
+	mid = msg_id(twilio_in(url, "video/mp4"));
+	path = media_path(mid, 0);
+	get(&c, path, 200, &r);
+	assert_bytes(&r, "video/mp4");
+	hresp_free(&r);
+	page = xasprintf("/conversations/%lld", (long long)chat_id(mid));
+	get(&c, page, 200, &r);
+	{
+		char	*video = xasprintf("<video class=\"media-video\" "
+			    "controls preload=\"none\" src=\"%s\">", path);
+
+		ck_assert_msg(strstr(r.body, video) != NULL, "no player:\n%s",
+		    r.body);
+		free(video);
+	}
+	hresp_free(&r);
+	free(page);
+	free(path);
 }
 END_TEST
 
@@ -659,7 +684,34 @@ START_TEST(t_meta_voice_note_and_transcript)
 		ck_assert_str_eq(jstr(d, "contentType"), "audio/ogg");
 		ck_assert_int_eq(cJSON_GetObjectItem(d, "byteSize")->valueint,
 		    BYTES_LEN);
+		free(page);
+		page = xasprintf("%s", jstr(d, "url"));
 		cJSON_Delete(j);
+		hresp_free(&r);
+
+		/* The bytes through the API, with the token alone. */
+		{
+			char	*want = xasprintf("/api/v1/conversations/%lld/"
+				    "media/%lld/0", (long long)chat_id(mid),
+				    (long long)mid);
+
+			ck_assert_str_eq(page, want);
+			free(want);
+		}
+		client_req(&a, "GET", page, NULL, NULL, headers, &r);
+		ck_assert_int_eq(r.status, 200);
+		assert_bytes(&r, "audio/ogg");
+		hresp_free(&r);
+		free(page);
+		page = xasprintf("/api/v1/conversations/%lld/media/%lld/3",
+		    (long long)chat_id(mid), (long long)mid);
+		client_req(&a, "GET", page, NULL, NULL, headers, &r);
+		ck_assert_int_eq(r.status, 404);
+		ck_assert_ptr_nonnull(strstr(r.body, "\"not_found\""));
+		hresp_free(&r);
+		/* No token: 401, not the bytes. */
+		client_req(&a, "GET", page, NULL, NULL, NULL, &r);
+		ck_assert_int_eq(r.status, 401);
 		hresp_free(&r);
 		free(tok);
 	}

@@ -2,7 +2,8 @@
  * Unit tests for llm/transcribe's pure pieces (the upload's filename and
  * type, the judgement of an answer, the refusals made before any
  * request) and chat/threads' chat_user_text (what the model reads for a
- * voice note). The upload itself is exercised end to end against
+ * voice note), and llm/upstream's parsing shared with llm/client.c. The
+ * upload itself is exercised end to end against
  * tests/fakes/fake_llm.c by tests/integration/transcribe.c.
  */
 #include <check.h>
@@ -13,6 +14,7 @@
 
 #include "chat/threads.h"
 #include "llm/transcribe.h"
+#include "llm/upstream.h"
 #include "util/arena.h"
 
 #include "unit/unit.h"
@@ -198,6 +200,48 @@ START_TEST(user_text)
 }
 END_TEST
 
+/* llm/upstream: Retry-After, error bodies, cleaning, backoff bounds. */
+START_TEST(upstream)
+{
+	char	 out[16];
+
+	ck_assert_int_eq(upstream_retry_after_ms("2", false, 10000), 2000);
+	ck_assert_int_eq(upstream_retry_after_ms(" 3 \r\n", false, 10000),
+	    3000);
+	ck_assert_int_eq(upstream_retry_after_ms("99", false, 10000), 10000);
+	ck_assert_int_eq(upstream_retry_after_ms("0", false, 10000), 1);
+	ck_assert_int_eq(upstream_retry_after_ms("250.5", true, 10000), 250);
+	ck_assert_int_eq(upstream_retry_after_ms("-1", false, 10000), 0);
+	ck_assert_int_eq(upstream_retry_after_ms("Wed, 21 Oct 2015", false,
+	    10000), 0);
+	ck_assert_int_eq(upstream_retry_after_ms(NULL, true, 10000), 0);
+
+	{
+		const char *b = "{\"error\":{\"message\":\"Bad\\nkey\"}}";
+
+		upstream_message(b, strlen(b), out, sizeof(out));
+	}
+	ck_assert_str_eq(out, "Bad key");
+	upstream_message("{\"error\":\"nope\"}", 16, out, sizeof(out));
+	ck_assert_int_eq((int)strlen("{\"error\":\"nope\"}"), 16);
+	ck_assert_str_eq(out, "nope");
+	/* Not NUL-terminated: only len bytes are read. */
+	upstream_message("overloadedXXXX", 10, out, sizeof(out));
+	ck_assert_str_eq(out, "overloaded");
+	upstream_message("<html>502</html>", 16, out, sizeof(out));
+	ck_assert_str_eq(out, "");
+	/* A cut never leaves half of "é" (2 bytes) at the end. */
+	upstream_clean_copy(out, sizeof(out), "abcdefghijklmn\xc3\xa9");
+	ck_assert_str_eq(out, "abcdefghijklmn");
+	for (int n = 1; n < 8; n++) {
+		int	 d = upstream_backoff_ms(n, 500, 4000);
+
+		ck_assert_int_ge(d, 250);
+		ck_assert_int_le(d, 4000);
+	}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -212,6 +256,7 @@ main(void)
 	tcase_add_test(tc, errors);
 	tcase_add_test(tc, before_sending);
 	tcase_add_test(tc, user_text);
+	tcase_add_test(tc, upstream);
 	suite_add_tcase(s, tc);
 	rc = unit_run(s);
 	curl_global_cleanup();
