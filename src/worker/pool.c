@@ -75,6 +75,7 @@ run_one(struct worker *w)
 		goto out;
 	st = queue_claim_any_org(db, a, w->id, p->cfg.lease_s, &job);
 	db_release(db);
+	ctx.lease_set_ms = time_mono_ms();
 	if (st != DB_OK)
 		goto out;
 	ran = true;
@@ -245,17 +246,42 @@ worker_pool_wake(struct worker_pool *p)
 	wake_one(p);
 }
 
+/* Whether the lease still has more than two thirds of its length. */
+static bool
+lease_fresh(const struct worker_ctx *w)
+{
+	return time_mono_ms() - w->lease_set_ms <
+	    (int64_t)w->lease_s * 1000 / 3;
+}
+
+bool
+worker_heartbeat_on(struct worker_ctx *w, struct db *db,
+    const struct job *job)
+{
+	int64_t		 t = time_mono_ms();
+	enum db_status	 st;
+
+	if (lease_fresh(w))
+		return true;
+	st = queue_extend_lease_any_org(db, job->id, w->worker_id, w->lease_s);
+	if (st == DB_OK)
+		w->lease_set_ms = t;
+	return st != DB_CONFLICT;
+}
+
 bool
 worker_heartbeat(struct worker_ctx *w, const struct job *job)
 {
-	struct db	*db = db_acquire(w->db);
-	enum db_status	 st;
+	struct db	*db;
+	bool		 ok;
 
-	if (db == NULL)
+	if (lease_fresh(w))
+		return true;
+	if ((db = db_acquire(w->db)) == NULL)
 		return true;	/* cannot tell; the lease may still hold */
-	st = queue_extend_lease_any_org(db, job->id, w->worker_id, w->lease_s);
+	ok = worker_heartbeat_on(w, db, job);
 	db_release(db);
-	return st != DB_CONFLICT;
+	return ok;
 }
 
 void

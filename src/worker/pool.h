@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct db;
 struct db_pool;
 struct job;
 struct worker_pool;
@@ -44,6 +45,8 @@ struct worker_ctx {
 	struct db_pool		*db;
 	const char		*worker_id;
 	int			 lease_s;
+	int64_t			 lease_set_ms;	/* time_mono_ms() when the
+						   lease was last set */
 };
 
 /* Runs one job; on JOB_RETRY/JOB_FAIL writes a sentence into err. */
@@ -72,8 +75,17 @@ struct worker_pool	*worker_pool_start(const struct worker_pool_config *c);
 void			 worker_pool_stop(struct worker_pool *p);
 /* Wakes idle workers (e.g. after enqueueing in this process). */
 void			 worker_pool_wake(struct worker_pool *p);
-/* Extends the lease of the job w is running; false when it was lost. */
+/*
+ * Extends the lease of the job w is running; false when it was lost. A
+ * lease set less than a third of its length ago is not renewed (no
+ * statement): it cannot have expired, so it cannot have been lost to
+ * another worker. worker_heartbeat_on does the same on a connection the
+ * caller holds (never take a second one while holding one: with every
+ * worker doing it the pool empties).
+ */
 bool			 worker_heartbeat(struct worker_ctx *w,
 			    const struct job *job);
+bool			 worker_heartbeat_on(struct worker_ctx *w,
+			    struct db *db, const struct job *job);
 
 #endif

@@ -310,8 +310,7 @@ heartbeat(struct reply_run *run)
 {
 	if (run->db == NULL)
 		return worker_heartbeat(run->w, run->job);
-	return queue_extend_lease_any_org(run->db, run->job->id,
-	    run->w->worker_id, run->w->lease_s) != DB_CONFLICT;
+	return worker_heartbeat_on(run->w, run->db, run->job);
 }
 
 /*
