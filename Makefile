@@ -95,7 +95,9 @@ LIB	 = $(BUILD)/libparley.a
 TEST_UNIT  = $(sort $(wildcard tests/unit/test_*.c))
 TEST_INTEG = $(sort $(wildcard tests/integration/*.c))
 TEST_HARN  = tests/harness/harness.c tests/harness/pg.c tests/harness/http.c \
-	     tests/harness/fake.c
+	     tests/harness/fake.c tests/harness/panel.c \
+	     tests/harness/webhook.c tests/harness/model.c \
+	     tests/harness/world.c
 
 TEST_UNIT_BIN  = $(TEST_UNIT:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TEST_SPEC_BIN  = $(BUILD)/tests/spec_runner

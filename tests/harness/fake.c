@@ -15,6 +15,7 @@
  * any fake still registered. Every wait is bounded.
  */
 #include "harness/harness.h"
+#include "harness/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,10 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -38,10 +36,11 @@
 #include <check.h>
 #include <curl/curl.h>
 
+#include "util/time.h"
+
 #define HFAKE_START_TIMEOUT_MS	15000
 #define HFAKE_STOP_TIMEOUT_MS	15000
 #define HFAKE_ARGS_MAX		30
-#define HFAKE_LIVE_MAX		16
 #define HFAKE_BODY_MAX		(64u * 1024 * 1024)
 #define HFAKE_LOG_TAIL		4000
 
@@ -52,79 +51,12 @@ struct hfake_body {
 	int	 overflow;
 };
 
-static void	 ffmt(char *dst, size_t len, const char *f, ...)
-		    __attribute__((format(printf, 3, 4)));
-static int64_t	 fnow_ms(void);
-static void	 fsleep_ms(int ms);
-static int	 ffree_port(void);
 static void	 fake_bin(char *dst, size_t len, const char *name);
-static void	 flive_add(int pid);
-static void	 flive_remove(int pid);
-static void	 flive_kill_all(void);
-static int	 fstatus_of(int ws);
-static void	 flog_tail(const char *path);
 static size_t	 on_body(char *ptr, size_t size, size_t nmemb, void *ud);
 static long	 request(const char *method, const char *url,
 		    const char *json, char **body, int timeout_ms);
 
-static int	 flive_pids[HFAKE_LIVE_MAX];
 static int	 fseq;
-
-/* snprintf that fails the test instead of truncating. */
-static void
-ffmt(char *dst, size_t len, const char *f, ...)
-{
-	va_list	 ap;
-	int	 n;
-
-	va_start(ap, f);
-	n = vsnprintf(dst, len, f, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= len)
-		ck_abort_msg("fake: %zu-byte buffer too small for \"%s\"",
-		    len, f);
-}
-
-static int64_t
-fnow_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-fsleep_ms(int ms)
-{
-	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
-/* A port free right now (the same race as harness.c's, equally rare). */
-static int
-ffree_port(void)
-{
-	struct sockaddr_in	 sa;
-	socklen_t		 len = sizeof(sa);
-	int			 fd, port;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
-		ck_abort_msg("socket: %s", strerror(errno));
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == -1) {
-		close(fd);
-		ck_abort_msg("cannot find a free port: %s", strerror(errno));
-	}
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
 
 /* <builddir>/tests/fakes/<name>, builddir from PARLEY_BIN's directory. */
 static void
@@ -136,94 +68,18 @@ fake_bin(char *dst, size_t len, const char *name)
 
 	if (v != NULL && v[0] != '\0') {
 		if (v[0] == '/')
-			ffmt(dir, sizeof(dir), "%s", v);
+			hfmt(dir, sizeof(dir), "%s", v);
 		else
-			ffmt(dir, sizeof(dir), "%s/%s", hrepo_root(), v);
+			hfmt(dir, sizeof(dir), "%s/%s", hrepo_root(), v);
 		if ((slash = strrchr(dir, '/')) != NULL)
 			*slash = '\0';
 	} else
-		ffmt(dir, sizeof(dir), "%s/build/asan", hrepo_root());
-	ffmt(dst, len, "%s/tests/fakes/%s", dir, name);
+		hfmt(dir, sizeof(dir), "%s/build/asan", hrepo_root());
+	hfmt(dst, len, "%s/tests/fakes/%s", dir, name);
 	if (access(dst, X_OK) != 0)
 		ck_abort_msg("the fake %s is missing or not executable (build "
 		    "it with `make SANITIZE=1 test-build`, or set PARLEY_BIN)",
 		    dst);
-}
-
-static void
-flive_kill_all(void)
-{
-	int	 i;
-
-	for (i = 0; i < HFAKE_LIVE_MAX; i++) {
-		if (flive_pids[i] > 0) {
-			kill(flive_pids[i], SIGKILL);
-			waitpid(flive_pids[i], NULL, 0);
-			flive_pids[i] = 0;
-		}
-	}
-}
-
-static void
-flive_add(int pid)
-{
-	static int	 registered;
-	int		 i;
-
-	if (!registered) {
-		atexit(flive_kill_all);
-		registered = 1;
-	}
-	for (i = 0; i < HFAKE_LIVE_MAX; i++) {
-		if (flive_pids[i] == 0) {
-			flive_pids[i] = pid;
-			return;
-		}
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	ck_abort_msg("more than %d fakes running at once", HFAKE_LIVE_MAX);
-}
-
-static void
-flive_remove(int pid)
-{
-	int	 i;
-
-	for (i = 0; i < HFAKE_LIVE_MAX; i++)
-		if (flive_pids[i] == pid)
-			flive_pids[i] = 0;
-}
-
-static int
-fstatus_of(int ws)
-{
-	if (WIFEXITED(ws))
-		return WEXITSTATUS(ws);
-	if (WIFSIGNALED(ws))
-		return 128 + WTERMSIG(ws);
-	return -1;
-}
-
-static void
-flog_tail(const char *path)
-{
-	FILE	*f;
-	long	 size;
-	char	 buf[HFAKE_LOG_TAIL + 1];
-	size_t	 n;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return;
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	fseek(f, size > HFAKE_LOG_TAIL ? size - HFAKE_LOG_TAIL : 0,
-	    SEEK_SET);
-	n = fread(buf, 1, HFAKE_LOG_TAIL, f);
-	buf[n] = '\0';
-	fclose(f);
-	fprintf(stderr, "---- tail of %s ----\n%s%s---- end of log ----\n",
-	    path, buf, n > 0 && buf[n - 1] != '\n' ? "\n" : "");
 }
 
 static size_t
@@ -308,12 +164,12 @@ hfake_start(struct hfake *f, const char *name, const char **args)
 		ck_abort_msg("curl_global_init failed");
 	memset(f, 0, sizeof(*f));
 	fake_bin(bin, sizeof(bin), name);
-	f->port = ffree_port();
-	ffmt(f->base, sizeof(f->base), "http://127.0.0.1:%d", f->port);
-	ffmt(f->log_path, sizeof(f->log_path), "%s/parley-%s-%d-%d.log",
+	f->port = hfree_port();
+	hfmt(f->base, sizeof(f->base), "http://127.0.0.1:%d", f->port);
+	hfmt(f->log_path, sizeof(f->log_path), "%s/parley-%s-%d-%d.log",
 	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp", name,
 	    (int)getpid(), ++fseq);
-	ffmt(port, sizeof(port), "%d", f->port);
+	hfmt(port, sizeof(port), "%d", f->port);
 
 	argv[n++] = bin;
 	argv[n++] = (char *)(uintptr_t)"--port";
@@ -350,30 +206,28 @@ hfake_start(struct hfake *f, const char *name, const char **args)
 	close(fd);
 	close(devnull);
 	f->pid = (int)pid;
-	flive_add(f->pid);
+	hchild_add(f->pid);
 
-	ffmt(url, sizeof(url), "%s/_fake/requests", f->base);
-	deadline = fnow_ms() + HFAKE_START_TIMEOUT_MS;
+	hfmt(url, sizeof(url), "%s/_fake/requests", f->base);
+	deadline = time_mono_ms() + HFAKE_START_TIMEOUT_MS;
 	for (;;) {
 		w = waitpid(pid, &ws, WNOHANG);
 		if (w == pid) {
-			flive_remove(f->pid);
+			hchild_remove(f->pid);
 			f->pid = 0;
-			flog_tail(f->log_path);
+			hlog_tail(f->log_path, HFAKE_LOG_TAIL);
 			ck_abort_msg("%s exited with status %d before answering "
-			    "(log: %s)", name, fstatus_of(ws), f->log_path);
+			    "(log: %s)", name, hexit_status(ws), f->log_path);
 		}
 		if (request("GET", url, NULL, NULL, 2000) != 0)
 			return;
-		if (fnow_ms() > deadline)
+		if (time_mono_ms() > deadline)
 			break;
-		fsleep_ms(20);
+		hsleep_ms(20);
 	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	flive_remove(f->pid);
+	hchild_kill(pid);
 	f->pid = 0;
-	flog_tail(f->log_path);
+	hlog_tail(f->log_path, HFAKE_LOG_TAIL);
 	ck_abort_msg("%s did not answer on port %d within %d s (log: %s)",
 	    name, f->port, HFAKE_START_TIMEOUT_MS / 1000, f->log_path);
 }
@@ -381,34 +235,21 @@ hfake_start(struct hfake *f, const char *name, const char **args)
 void
 hfake_stop(struct hfake *f)
 {
-	pid_t		 pid = (pid_t)f->pid;
 	const char	*keep = getenv("PARLEY_TEST_KEEP");
-	int64_t		 deadline;
-	int		 ws, status;
+	int		 pid = f->pid, status;
 
 	if (pid <= 0)
 		return;
-	kill(pid, SIGTERM);
-	deadline = fnow_ms() + HFAKE_STOP_TIMEOUT_MS;
-	while (waitpid(pid, &ws, WNOHANG) == 0) {
-		if (fnow_ms() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			flive_remove(f->pid);
-			f->pid = 0;
-			flog_tail(f->log_path);
-			ck_abort_msg("fake on port %d did not exit within %d s "
-			    "of SIGTERM (killed; log: %s)", f->port,
-			    HFAKE_STOP_TIMEOUT_MS / 1000, f->log_path);
-		}
-		fsleep_ms(10);
-	}
-	flive_remove(f->pid);
 	f->pid = 0;
-	status = fstatus_of(ws);
+	if (!hchild_stop(pid, HFAKE_STOP_TIMEOUT_MS, &status)) {
+		hlog_tail(f->log_path, HFAKE_LOG_TAIL);
+		ck_abort_msg("fake on port %d did not exit within %d s of "
+		    "SIGTERM (killed; log: %s)", f->port,
+		    HFAKE_STOP_TIMEOUT_MS / 1000, f->log_path);
+	}
 	if (status != 0) {
 		/* Under ASan a leak or error in the fake shows up here. */
-		flog_tail(f->log_path);
+		hlog_tail(f->log_path, HFAKE_LOG_TAIL);
 		ck_abort_msg("fake on port %d exited with status %d (log: %s)",
 		    f->port, status, f->log_path);
 	}
@@ -423,7 +264,7 @@ hfake_post(struct hfake *f, const char *path, const char *json)
 	char	*body = NULL;
 	long	 st;
 
-	ffmt(url, sizeof(url), "%s%s", f->base, path);
+	hfmt(url, sizeof(url), "%s%s", f->base, path);
 	st = request("POST", url, json != NULL ? json : "", &body, 10000);
 	if (st < 200 || st > 299) {
 		fprintf(stderr, "POST %s: %ld %s\n", url, st, body);
@@ -440,7 +281,7 @@ hfake_get(struct hfake *f, const char *path)
 	char	*body = NULL;
 	long	 st;
 
-	ffmt(url, sizeof(url), "%s%s", f->base, path);
+	hfmt(url, sizeof(url), "%s%s", f->base, path);
 	st = request("GET", url, NULL, &body, 10000);
 	if (st < 200 || st > 299) {
 		fprintf(stderr, "GET %s: %ld %s\n", url, st, body);
@@ -448,4 +289,125 @@ hfake_get(struct hfake *f, const char *path)
 		ck_abort_msg("GET %s answered %ld, not 2xx", url, st);
 	}
 	return body;
+}
+
+void
+hfake_reset(struct hfake *f)
+{
+	hfake_post(f, "/_fake/reset", "{}");
+}
+
+void
+hfake_queue(struct hfake *f, const char *json)
+{
+	hfake_post(f, "/_fake/queue", json);
+}
+
+cJSON *
+hfake_log(struct hfake *f)
+{
+	char	*s = hfake_get(f, "/_fake/requests");
+	cJSON	*log = cJSON_Parse(s);
+
+	ck_assert_msg(cJSON_IsArray(log), "the request log of the fake on "
+	    "port %d is not an array: %.2000s", f->port, s);
+	free(s);
+	return log;
+}
+
+int
+hfake_log_count(struct hfake *f)
+{
+	cJSON	*log = hfake_log(f);
+	int	 n = cJSON_GetArraySize(log);
+
+	cJSON_Delete(log);
+	return n;
+}
+
+int
+hfake_queued(struct hfake *f)
+{
+	char		*s = hfake_get(f, "/_fake/queue");
+	cJSON		*o = cJSON_Parse(s);
+	const cJSON	*q = cJSON_GetObjectItemCaseSensitive(o, "queued");
+	int		 n;
+
+	ck_assert_msg(cJSON_IsNumber(q), "the fake on port %d answered "
+	    "/_fake/queue with %.2000s", f->port, s);
+	n = q->valueint;
+	free(s);
+	cJSON_Delete(o);
+	return n;
+}
+
+void
+hvars_whatsapp(struct hvars *e, const struct hfake *wa)
+{
+	hvars_set(e, "PARLEY_TWILIO_API_BASE=%s", wa->base);
+	hvars_set(e, "PARLEY_TWILIO_MESSAGING_BASE=%s", wa->base);
+	hvars_set(e, "PARLEY_META_GRAPH_BASE=%s/v24.0", wa->base);
+	hvars_set(e, "PARLEY_KAPSO_API_BASE=%s/meta/whatsapp/v24.0",
+	    wa->base);
+}
+
+void
+hvars_reply(struct hvars *e, const struct hfake *wa)
+{
+	hvars_whatsapp(e, wa);
+	hvars_set(e, "PARLEY_JOB_POLL_MS=100");
+	hvars_set(e, "PARLEY_JOB_LEASE_SECONDS=5");
+	hvars_set(e, "PARLEY_WORKERS=4");
+	hvars_set(e, "PARLEY_LLM_TIMEOUT_SECONDS=20");
+}
+
+int
+hwa_sends(struct hfake *wa, bool texts_only, cJSON **out)
+{
+	cJSON		*log = hfake_log(wa), *sends = cJSON_CreateArray();
+	const cJSON	*e, *j;
+	const char	*type;
+	int		 n;
+
+	cJSON_ArrayForEach(e, log) {
+		if (strcmp(hjstr(e, "op"), "send") != 0)
+			continue;
+		j = cJSON_GetObjectItemCaseSensitive(e, "json");
+		type = hjstr(j, "type");
+		if (texts_only ? j != NULL && strcmp(type, "text") != 0 :
+		    strcmp(type, "reaction") == 0)
+			continue;
+		cJSON_AddItemToArray(sends, cJSON_Duplicate(e, true));
+	}
+	cJSON_Delete(log);
+	n = cJSON_GetArraySize(sends);
+	if (out != NULL)
+		*out = sends;
+	else
+		cJSON_Delete(sends);
+	return n;
+}
+
+bool
+hwa_wait_sends(struct hfake *wa, bool texts_only, int want, int timeout_ms)
+{
+	int64_t	 deadline = time_mono_ms() + timeout_ms;
+
+	while (time_mono_ms() < deadline) {
+		if (hwa_sends(wa, texts_only, NULL) >= want)
+			return true;
+		hsleep_ms(50);
+	}
+	return hwa_sends(wa, texts_only, NULL) >= want;
+}
+
+const char *
+hwa_text(const cJSON *send)
+{
+	const cJSON	*j = cJSON_GetObjectItemCaseSensitive(send, "json");
+
+	if (j != NULL)
+		return hjstr(cJSON_GetObjectItemCaseSensitive(j, "text"),
+		    "body");
+	return hjstr(cJSON_GetObjectItemCaseSensitive(send, "form"), "Body");
 }

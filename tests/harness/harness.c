@@ -13,6 +13,7 @@
  * aborted test never leaves a server holding a port. Every wait is bounded.
  */
 #include "harness/harness.h"
+#include "harness/internal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -37,6 +38,9 @@
 #include <check.h>
 #include <curl/curl.h>
 
+#include "util/time.h"
+#include "util/xmalloc.h"
+
 extern char	**environ;
 
 #define HSERVER_START_TIMEOUT_MS	30000
@@ -44,7 +48,7 @@ extern char	**environ;
 #define HRUN_PARLEY_TIMEOUT_S		60
 #define HRUN_OUTPUT_MAX			(16u * 1024 * 1024)
 #define HENV_MAX			256
-#define HSERVER_LIVE_MAX		16
+#define HCHILD_MAX			32
 #define LOG_TAIL_BYTES			6000
 
 struct henv {
@@ -52,35 +56,25 @@ struct henv {
 	int	 n;
 };
 
-static void	 fmt(char *dst, size_t len, const char *f, ...)
-		    __attribute__((format(printf, 3, 4)));
-static int64_t	 now_ms(void);
-static void	 sleep_ms(int ms);
-static int	 free_port(void);
 static void	 henv_set(struct henv *e, const char *kv);
 static void	 henv_inherit(struct henv *e, bool drop_parley);
 static void	 henv_defaults(struct henv *e, struct hpg *pg, int port);
 static void	 henv_overrides(struct henv *e, const char **env);
 static void	 henv_free(struct henv *e);
 static const char *parley_bin(void);
-static void	 print_log_tail(const char *path);
 static size_t	 discard(char *ptr, size_t size, size_t nmemb, void *ud);
 static long	 healthz(const char *base);
-static int	 status_of(int ws);
-static void	 live_add(int pid);
-static void	 live_remove(int pid);
-static void	 live_kill_all(void);
+static void	 children_kill_all(void);
 static void	 ignore_sigpipe(void);
 static int	 run_argv(char *const *argv, char *const *envp,
 		    const char *stdin_text, char **out, int timeout_s,
 		    bool use_path);
 
-static int	 live_pids[HSERVER_LIVE_MAX];
+static int	 children[HCHILD_MAX];
 static int	 log_seq;
 
-/* snprintf that fails the test instead of truncating. */
-static void
-fmt(char *dst, size_t len, const char *f, ...)
+void
+hfmt(char *dst, size_t len, const char *f, ...)
 {
 	va_list	 ap;
 	int	 n;
@@ -93,17 +87,8 @@ fmt(char *dst, size_t len, const char *f, ...)
 		    len, f);
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
+void
+hsleep_ms(int ms)
 {
 	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
@@ -122,13 +107,8 @@ ignore_sigpipe(void)
 	}
 }
 
-/*
- * A port the kernel considers free right now. Another process could take
- * it before the server binds; the server then fails to start and the test
- * says so with its log, which is rare enough on a test machine.
- */
-static int
-free_port(void)
+int
+hfree_port(void)
 {
 	struct sockaddr_in	 sa;
 	socklen_t		 len = sizeof(sa);
@@ -163,11 +143,11 @@ hrepo_root(void)
 	if (getcwd(dir, sizeof(dir)) == NULL)
 		ck_abort_msg("getcwd: %s", strerror(errno));
 	for (;;) {
-		fmt(probe, sizeof(probe), "%s/Makefile", dir);
+		hfmt(probe, sizeof(probe), "%s/Makefile", dir);
 		if (stat(probe, &st) == 0 && S_ISREG(st.st_mode)) {
-			fmt(probe, sizeof(probe), "%s/migrations", dir);
+			hfmt(probe, sizeof(probe), "%s/migrations", dir);
 			if (stat(probe, &st) == 0 && S_ISDIR(st.st_mode)) {
-				fmt(root, sizeof(root), "%s", dir);
+				hfmt(root, sizeof(root), "%s", dir);
 				return root;
 			}
 		}
@@ -189,11 +169,11 @@ parley_bin(void)
 
 	if (v != NULL && v[0] != '\0') {
 		if (v[0] == '/')
-			fmt(bin, sizeof(bin), "%s", v);
+			hfmt(bin, sizeof(bin), "%s", v);
 		else
-			fmt(bin, sizeof(bin), "%s/%s", hrepo_root(), v);
+			hfmt(bin, sizeof(bin), "%s/%s", hrepo_root(), v);
 	} else
-		fmt(bin, sizeof(bin), "%s/build/asan/parley",
+		hfmt(bin, sizeof(bin), "%s/build/asan/parley",
 		    hrepo_root());
 	if (access(bin, X_OK) != 0)
 		ck_abort_msg("the server binary %s is missing or not "
@@ -251,29 +231,29 @@ henv_defaults(struct henv *e, struct hpg *pg, int port)
 	char	 kv[1024];
 
 	if (port == 0)
-		port = free_port();
-	fmt(kv, sizeof(kv), "PARLEY_LISTEN=127.0.0.1:%d", port);
+		port = hfree_port();
+	hfmt(kv, sizeof(kv), "PARLEY_LISTEN=127.0.0.1:%d", port);
 	henv_set(e, kv);
-	fmt(kv, sizeof(kv), "PARLEY_PUBLIC_URL=http://127.0.0.1:%d",
+	hfmt(kv, sizeof(kv), "PARLEY_PUBLIC_URL=http://127.0.0.1:%d",
 	    port);
 	henv_set(e, kv);
-	fmt(kv, sizeof(kv), "PARLEY_HOME=%s", hrepo_root());
+	hfmt(kv, sizeof(kv), "PARLEY_HOME=%s", hrepo_root());
 	henv_set(e, kv);
 	henv_set(e, "PARLEY_ADMIN_EMAIL=owner@example.com");
 	henv_set(e, "PARLEY_ADMIN_PASSWORD=correct-horse-battery-staple");
 	if (pg != NULL) {
-		fmt(kv, sizeof(kv), "PARLEY_DATABASE_URL=%s",
+		hfmt(kv, sizeof(kv), "PARLEY_DATABASE_URL=%s",
 		    pg->conninfo);
 		henv_set(e, kv);
 		/* Data and master key stay in the throwaway directory. */
-		fmt(kv, sizeof(kv), "PARLEY_DATA_DIR=%s/parley-data",
+		hfmt(kv, sizeof(kv), "PARLEY_DATA_DIR=%s/parley-data",
 		    pg->dir);
 		henv_set(e, kv);
-		fmt(kv, sizeof(kv),
+		hfmt(kv, sizeof(kv),
 		    "PARLEY_MASTER_KEY_FILE=%s/parley-data/master.key",
 		    pg->dir);
 		henv_set(e, kv);
-		fmt(kv, sizeof(kv), "%s/parley-data", pg->dir);
+		hfmt(kv, sizeof(kv), "%s/parley-data", pg->dir);
 		if (mkdir(kv, 0700) == -1 && errno != EEXIST)
 			ck_abort_msg("mkdir %s: %s", kv, strerror(errno));
 	}
@@ -299,56 +279,78 @@ henv_free(struct henv *e)
 	e->v[0] = NULL;
 }
 
-/* --- live servers ------------------------------------------------------- */
+/* --- children ----------------------------------------------------------- */
 
 static void
-live_kill_all(void)
+children_kill_all(void)
 {
-	int	 i;
-
-	for (i = 0; i < HSERVER_LIVE_MAX; i++) {
-		if (live_pids[i] > 0) {
-			kill(live_pids[i], SIGKILL);
-			waitpid(live_pids[i], NULL, 0);
-			live_pids[i] = 0;
+	for (int i = 0; i < HCHILD_MAX; i++) {
+		if (children[i] > 0) {
+			kill(children[i], SIGKILL);
+			waitpid(children[i], NULL, 0);
+			children[i] = 0;
 		}
 	}
 }
 
-static void
-live_add(int pid)
+void
+hchild_add(int pid)
 {
 	static int	 registered;
-	int		 i;
 
 	if (!registered) {
-		atexit(live_kill_all);
+		atexit(children_kill_all);
 		registered = 1;
 	}
-	for (i = 0; i < HSERVER_LIVE_MAX; i++) {
-		if (live_pids[i] == 0) {
-			live_pids[i] = pid;
+	for (int i = 0; i < HCHILD_MAX; i++) {
+		if (children[i] == 0) {
+			children[i] = pid;
 			return;
 		}
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
-	ck_abort_msg("more than %d servers running at once",
-	    HSERVER_LIVE_MAX);
+	ck_abort_msg("more than %d servers and fakes running at once",
+	    HCHILD_MAX);
 }
 
-static void
-live_remove(int pid)
+void
+hchild_remove(int pid)
 {
-	int	 i;
-
-	for (i = 0; i < HSERVER_LIVE_MAX; i++)
-		if (live_pids[i] == pid)
-			live_pids[i] = 0;
+	for (int i = 0; i < HCHILD_MAX; i++)
+		if (children[i] == pid)
+			children[i] = 0;
 }
 
-static int
-status_of(int ws)
+void
+hchild_kill(int pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	hchild_remove(pid);
+}
+
+bool
+hchild_stop(int pid, int timeout_ms, int *status)
+{
+	int64_t	 deadline = time_mono_ms() + timeout_ms;
+	int	 ws;
+
+	kill(pid, SIGTERM);
+	while (waitpid(pid, &ws, WNOHANG) == 0) {
+		if (time_mono_ms() > deadline) {
+			hchild_kill(pid);
+			return false;
+		}
+		hsleep_ms(10);
+	}
+	hchild_remove(pid);
+	*status = hexit_status(ws);
+	return true;
+}
+
+int
+hexit_status(int ws)
 {
 	if (WIFEXITED(ws))
 		return WEXITSTATUS(ws);
@@ -357,26 +359,28 @@ status_of(int ws)
 	return -1;
 }
 
-static void
-print_log_tail(const char *path)
+void
+hlog_tail(const char *path, size_t bytes)
 {
 	FILE	*f;
 	long	 size;
-	char	 buf[LOG_TAIL_BYTES + 1];
+	char	*buf;
 	size_t	 n;
 
 	if ((f = fopen(path, "r")) == NULL) {
-		fprintf(stderr, "(no server log at %s)\n", path);
+		fprintf(stderr, "(no log at %s)\n", path);
 		return;
 	}
+	buf = xmalloc(bytes + 1);
 	fseek(f, 0, SEEK_END);
 	size = ftell(f);
-	fseek(f, size > LOG_TAIL_BYTES ? size - LOG_TAIL_BYTES : 0, SEEK_SET);
-	n = fread(buf, 1, LOG_TAIL_BYTES, f);
+	fseek(f, size > (long)bytes ? size - (long)bytes : 0, SEEK_SET);
+	n = fread(buf, 1, bytes, f);
 	buf[n] = '\0';
 	fclose(f);
 	fprintf(stderr, "---- tail of %s ----\n%s%s---- end of log ----\n",
 	    path, buf, n > 0 && buf[n - 1] != '\n' ? "\n" : "");
+	free(buf);
 }
 
 static size_t
@@ -395,7 +399,7 @@ healthz(const char *base)
 	char	 url[128];
 	long	 status = 0;
 
-	fmt(url, sizeof(url), "%s/healthz", base);
+	hfmt(url, sizeof(url), "%s/healthz", base);
 	if ((h = curl_easy_init()) == NULL)
 		ck_abort_msg("curl_easy_init failed");
 	curl_easy_setopt(h, CURLOPT_URL, url);
@@ -428,9 +432,9 @@ hserver_start(struct hserver *s, struct hpg *pg, const char **env)
 		ck_abort_msg("curl_global_init failed");
 	memset(s, 0, sizeof(*s));
 	bin = parley_bin();
-	s->port = free_port();
-	fmt(s->base, sizeof(s->base), "http://127.0.0.1:%d", s->port);
-	fmt(s->log_path, sizeof(s->log_path), "%s/parley-%d-%d.log",
+	s->port = hfree_port();
+	hfmt(s->base, sizeof(s->base), "http://127.0.0.1:%d", s->port);
+	hfmt(s->log_path, sizeof(s->log_path), "%s/parley-%d-%d.log",
 	    pg->dir, (int)getpid(), ++log_seq);
 
 	henv_inherit(&e, true);
@@ -471,30 +475,28 @@ hserver_start(struct hserver *s, struct hpg *pg, const char **env)
 	close(devnull);
 	henv_free(&e);
 	s->pid = (int)pid;
-	live_add(s->pid);
+	hchild_add(s->pid);
 
-	deadline = now_ms() + HSERVER_START_TIMEOUT_MS;
+	deadline = time_mono_ms() + HSERVER_START_TIMEOUT_MS;
 	for (;;) {
 		w = waitpid(pid, &ws, WNOHANG);
 		if (w == pid) {
-			live_remove(s->pid);
+			hchild_remove(s->pid);
 			s->pid = 0;
-			print_log_tail(s->log_path);
+			hlog_tail(s->log_path, LOG_TAIL_BYTES);
 			ck_abort_msg("parley serve exited with status %d before "
-			    "answering /healthz (log: %s)", status_of(ws),
+			    "answering /healthz (log: %s)", hexit_status(ws),
 			    s->log_path);
 		}
 		if ((st = healthz(s->base)) == 200)
 			return;
-		if (now_ms() > deadline)
+		if (time_mono_ms() > deadline)
 			break;
-		sleep_ms(50);
+		hsleep_ms(50);
 	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	live_remove(s->pid);
+	hchild_kill(pid);
 	s->pid = 0;
-	print_log_tail(s->log_path);
+	hlog_tail(s->log_path, LOG_TAIL_BYTES);
 	ck_abort_msg("parley serve did not answer 200 on /healthz within %d s "
 	    "(last status %ld; log: %s)", HSERVER_START_TIMEOUT_MS / 1000, st,
 	    s->log_path);
@@ -503,34 +505,21 @@ hserver_start(struct hserver *s, struct hpg *pg, const char **env)
 int
 hserver_stop(struct hserver *s)
 {
-	pid_t	 pid = (pid_t)s->pid;
-	int64_t	 deadline;
-	int	 ws, status;
+	int	 pid = s->pid, status;
 
 	if (pid <= 0)
 		return -1;
-	kill(pid, SIGTERM);
-	deadline = now_ms() + HSERVER_STOP_TIMEOUT_MS;
-	while (waitpid(pid, &ws, WNOHANG) == 0) {
-		if (now_ms() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			live_remove(s->pid);
-			s->pid = 0;
-			print_log_tail(s->log_path);
-			ck_abort_msg("parley serve did not exit within %d s of "
-			    "SIGTERM (killed; log: %s)",
-			    HSERVER_STOP_TIMEOUT_MS / 1000, s->log_path);
-		}
-		sleep_ms(20);
-	}
-	live_remove(s->pid);
 	s->pid = 0;
-	status = status_of(ws);
+	if (!hchild_stop(pid, HSERVER_STOP_TIMEOUT_MS, &status)) {
+		hlog_tail(s->log_path, LOG_TAIL_BYTES);
+		ck_abort_msg("parley serve did not exit within %d s of "
+		    "SIGTERM (killed; log: %s)",
+		    HSERVER_STOP_TIMEOUT_MS / 1000, s->log_path);
+	}
 	if (status != 0) {
 		fprintf(stderr, "parley serve exited with status %d\n",
 		    status);
-		print_log_tail(s->log_path);
+		hlog_tail(s->log_path, LOG_TAIL_BYTES);
 	}
 	return status;
 }
@@ -617,9 +606,9 @@ run_argv(char *const *argv, char *const *envp, const char *stdin_text,
 	} else
 		fcntl(in[1], F_SETFL, O_NONBLOCK);
 
-	deadline = now_ms() + (int64_t)timeout_s * 1000;
+	deadline = time_mono_ms() + (int64_t)timeout_s * 1000;
 	while (out_open) {
-		if ((left = deadline - now_ms()) <= 0) {
+		if ((left = deadline - time_mono_ms()) <= 0) {
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
 			if (in[1] != -1)
@@ -678,12 +667,12 @@ run_argv(char *const *argv, char *const *envp, const char *stdin_text,
 
 	/* Output closed; the child is exiting. Still bounded. */
 	while (waitpid(pid, &ws, WNOHANG) == 0) {
-		if (now_ms() > deadline) {
+		if (time_mono_ms() > deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &ws, 0);
 			break;
 		}
-		sleep_ms(10);
+		hsleep_ms(10);
 	}
 	if (buf == NULL && (buf = malloc(1)) == NULL)
 		abort();
@@ -692,7 +681,7 @@ run_argv(char *const *argv, char *const *envp, const char *stdin_text,
 		*out = buf;
 	else
 		free(buf);
-	return status_of(ws);
+	return hexit_status(ws);
 }
 
 int
@@ -741,4 +730,120 @@ hrun_parley(struct hpg *pg, const char *const *args, const char *stdin_text,
     char **out)
 {
 	return hrun_parley_env(pg, NULL, args, stdin_text, out);
+}
+
+void
+hserver_stop_clean(struct hserver *s)
+{
+	int	 st = hserver_stop(s);
+
+	ck_assert_msg(st == 0, "parley serve exited %d on SIGTERM (log: %s)",
+	    st, s->log_path);
+	ck_assert_msg(!hserver_log_contains(s, "runtime error") &&
+	    !hserver_log_contains(s, "Sanitizer"), "sanitizer report in %s",
+	    s->log_path);
+}
+
+/* --- the CLI's set-up commands ------------------------------------------ */
+
+char *
+htoken_create(struct hpg *pg, const char *email, const char *name,
+    const char *role)
+{
+	const char	*args[] = { "token", "create", "--email", email,
+			    "--name", name, role != NULL ? "--role" : NULL,
+			    role, NULL };
+	char		*out = NULL, *tok;
+	size_t		 n;
+	int		 st;
+
+	st = hrun_parley(pg, args, NULL, &out);
+	ck_assert_msg(st == 0, "parley token create exited %d:\n%s", st, out);
+	n = strcspn(out, "\n");
+	ck_assert_msg(strncmp(out, "prl_", 4) == 0 && n == 47,
+	    "parley token create printed no token line first:\n%s", out);
+	ck_assert_msg(strstr(out + n, "prl_") == NULL, "the token was "
+	    "printed twice:\n%s", out);
+	if ((tok = strndup(out, n)) == NULL)
+		abort();
+	free(out);
+	return tok;
+}
+
+void
+huser_create(struct hpg *pg, const char *email, const char *org,
+    const char *role, const char *pw)
+{
+	const char	*args[] = { "user", "create", "--email", email,
+			    "--org", org, "--role", role, NULL };
+	char		*in, *out = NULL;
+	int		 st;
+
+	in = xasprintf("%s\n", pw);
+	st = hrun_parley(pg, args, in, &out);
+	ck_assert_msg(st == 0, "parley user create --email %s exited %d:\n%s",
+	    email, st, out);
+	free(in);
+	free(out);
+}
+
+/* --- environment lists and suites --------------------------------------- */
+
+void
+hvars_set(struct hvars *e, const char *f, ...)
+{
+	va_list	 ap;
+	char	*kv;
+	size_t	 nlen;
+	int	 n, i;
+
+	va_start(ap, f);
+	n = vsnprintf(NULL, 0, f, ap);
+	va_end(ap);
+	ck_assert_msg(n >= 0, "hvars_set: cannot format %s", f);
+	kv = xmalloc((size_t)n + 1);
+	va_start(ap, f);
+	vsnprintf(kv, (size_t)n + 1, f, ap);
+	va_end(ap);
+	nlen = strcspn(kv, "=");
+	for (i = 0; i < e->n; i++)
+		if (strncmp(e->v[i], kv, nlen + 1) == 0)
+			break;
+	if (i == e->n) {
+		if (e->n == HVARS_MAX)
+			ck_abort_msg("hvars_set: more than %d variables",
+			    HVARS_MAX);
+		e->n++;
+	} else
+		free((void *)(uintptr_t)e->v[i]);
+	e->v[i] = kv;
+	e->v[e->n] = NULL;
+}
+
+void
+hvars_free(struct hvars *e)
+{
+	for (int i = 0; i < e->n; i++)
+		free((void *)(uintptr_t)e->v[i]);
+	e->n = 0;
+	e->v[0] = NULL;
+}
+
+int
+hrun_suites(Suite *s, ...)
+{
+	SRunner	*sr = srunner_create(s);
+	Suite	*more;
+	va_list	 ap;
+	int	 failed;
+
+	va_start(ap, s);
+	while ((more = va_arg(ap, Suite *)) != NULL)
+		srunner_add_suite(sr, more);
+	va_end(ap);
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed;
 }

@@ -7,9 +7,19 @@
  *             fault tests; psql-free SQL for set-up and assertions.
  *   harness.c the real parley binary (build/asan/parley unless PARLEY_BIN
  *             says otherwise) started on a free loopback port with a chosen
- *             environment, waited for on /healthz, stopped with SIGTERM.
+ *             environment, waited for on /healthz, stopped with SIGTERM;
+ *             its CLI for tokens and users; running the suites.
  *   http.c    a libcurl client with a cookie jar per struct client, helpers to
- *             pull the CSRF token out of a page, and form encoding.
+ *             pull the CSRF token out of a page, form encoding, JSON bodies.
+ *   fake.c    the local stand-ins for internet services (tests/fakes/): start,
+ *             stop, script them and read what they received.
+ *
+ * On top of these, each with its own header:
+ *   panel.h   checked requests to the panel and the REST API (never a 500,
+ *             no leaked credential), CSRF forms, logins, bearer tokens.
+ *   webhook.h Twilio, Meta and Kapso webhooks, signed as each provider signs.
+ *   model.h   rows made in-process through the server's model code.
+ *   world.h   the reply pipeline's world: cluster, fakes, server, pool, key.
  *
  * Every call that cannot go on fails the current Check test with a sentence.
  */
@@ -19,6 +29,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <check.h>
+#include <cjson/cJSON.h>
 
 /* --- pg.c ------------------------------------------------------------- */
 
@@ -43,8 +56,11 @@ void	 hpg_destroy(struct hpg *pg);
 char	*hpg_sql(struct hpg *pg, const char *sql);
 /* hpg_sql's first field as an integer (-1 on error or no row). */
 int64_t	 hpg_sql_int(struct hpg *pg, const char *sql);
-/* hpg_sql_int / hpg_sql with printf formatting (test SQL only; the
- * formatted text must fit 8 KiB). hpg_sqlf fails the test on error. */
+/*
+ * hpg_sql_int / hpg_sql with printf formatting (test SQL only, any
+ * length). hpg_sqlf fails the test when the SQL fails; its answer is
+ * malloc'd (the caller frees it).
+ */
 int64_t	 hpg_sqlf_int(struct hpg *pg, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 char	*hpg_sqlf(struct hpg *pg, const char *fmt, ...)
@@ -53,6 +69,14 @@ char	*hpg_sqlf(struct hpg *pg, const char *fmt, ...)
  * or timeout_ms passes; true when it got there. */
 bool	 hpg_wait_int(struct hpg *pg, int64_t want, int timeout_ms,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/*
+ * The end of a suite's cluster: destroyed, or with PARLEY_TEST_KEEP=1
+ * stopped and kept (its directory, with the server logs, is printed after
+ * "name: kept"). Does nothing for a cluster never started or already
+ * finished, so a suite's main may call it after its teardown; never fails
+ * a test.
+ */
+void	 hpg_finish(struct hpg *pg, const char *name);
 
 /* --- harness.c -------------------------------------------------------- */
 
@@ -80,6 +104,29 @@ void	 hserver_start(struct hserver *s, struct hpg *pg, const char **env);
 int	 hserver_stop(struct hserver *s);
 /* True when the server's stderr log contains `needle`. */
 bool	 hserver_log_contains(struct hserver *s, const char *needle);
+/*
+ * hserver_stop, asserting that the server exits 0 on SIGTERM and that its
+ * log holds no sanitizer report ("runtime error", "Sanitizer"): under
+ * ASan, no leak and no undefined behaviour in the whole run.
+ */
+void	 hserver_stop_clean(struct hserver *s);
+
+#define HVARS_MAX	32
+
+/*
+ * "NAME=value" overrides for hserver_start, built in steps: start from a
+ * zeroed struct, pass `v` (NULL-terminated) to hserver_start, free the
+ * copies with hvars_free.
+ */
+struct hvars {
+	const char	*v[HVARS_MAX + 1];
+	int		 n;
+};
+
+/* Sets one formatted "NAME=value" (copied), replacing an earlier NAME. */
+void	 hvars_set(struct hvars *e, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 hvars_free(struct hvars *e);
 /* Runs build/.../parley with args and stdin text; returns the exit status
  * and the combined output (malloc'd) in *out if not NULL. */
 int	 hrun_parley(struct hpg *pg, const char *const *args,
@@ -98,6 +145,21 @@ int	 hrun_cmd(const char *const *argv, const char **env,
 /* The repository root (the nearest directory up from the cwd holding
  * Makefile and migrations/); aborts when there is none. */
 const char	*hrepo_root(void);
+/*
+ * `parley token create --email email --name name [--role role]` (role
+ * NULL: the command's default). Asserts that it exits 0 and prints the
+ * token alone on the first line ("prl_" and 43 more characters), once.
+ * Returns the token, malloc'd.
+ */
+char	*htoken_create(struct hpg *pg, const char *email, const char *name,
+	    const char *role);
+/* `parley user create --email email --org org --role role`, the password
+ * on stdin; asserts that it exits 0. */
+void	 huser_create(struct hpg *pg, const char *email, const char *org,
+	    const char *role, const char *pw);
+/* Runs the suites (a NULL-terminated list) in this process (CK_NOFORK,
+ * output as CK_VERBOSITY says); returns how many tests failed. */
+int	 hrun_suites(Suite *s, ...);
 
 /* --- http.c ----------------------------------------------------------- */
 
@@ -138,6 +200,19 @@ bool	 client_login(struct client *c, const char *email, const char *pw);
 char	*html_input_value(const char *html, const char *name);
 /* Appends "name=value" form-encoded (with '&' when not first) to dst. */
 void	 form_add(char *dst, size_t dstlen, const char *name, const char *value);
+/* The body parsed as JSON (the caller deletes it); fails the test when
+ * it is not JSON. */
+cJSON	*hresp_json(const struct hresp *r);
+/* Fails the test unless the body contains needle (has) or does not
+ * (lacks); `what` names the step in the message (NULL: the status). */
+void	 hresp_has(const struct hresp *r, const char *needle,
+	    const char *what);
+void	 hresp_lacks(const struct hresp *r, const char *needle,
+	    const char *what);
+/* The string member `name` of o (case-sensitive), borrowed from o; ""
+ * when o is NULL or the member is absent or not a string, so that a
+ * string assertion on it says what was missing. */
+const char	*hjstr(const cJSON *o, const char *name);
 
 /* --- fake.c: local stand-ins for internet services (tests/fakes/) ------ */
 
@@ -159,5 +234,37 @@ void	 hfake_stop(struct hfake *f);
 void	 hfake_post(struct hfake *f, const char *path, const char *json);
 /* GET a control path; returns the body (malloc'd). */
 char	*hfake_get(struct hfake *f, const char *path);
+/* POSTs {} to /_fake/reset: the fake forgets its log, queue and media. */
+void	 hfake_reset(struct hfake *f);
+/* POSTs json (one scripted answer or an array of them) to /_fake/queue. */
+void	 hfake_queue(struct hfake *f, const char *json);
+/* The requests the fake received (/_fake/requests) as a JSON array the
+ * caller deletes; fails the test on anything else. */
+cJSON	*hfake_log(struct hfake *f);
+/* How many requests the fake received. */
+int	 hfake_log_count(struct hfake *f);
+/* How many scripted answers are still queued (/_fake/queue). */
+int	 hfake_queued(struct hfake *f);
+
+/* Points the server's Twilio, Meta and Kapso API bases at fake_whatsapp. */
+void	 hvars_whatsapp(struct hvars *e, const struct hfake *wa);
+/* hvars_whatsapp plus the reply pool's test pace: jobs polled every
+ * 100 ms, 5 s leases, 4 workers, a 20 s model timeout. */
+void	 hvars_reply(struct hvars *e, const struct hfake *wa);
+
+/*
+ * The "send" requests fake_whatsapp logged, in order: every one but the
+ * reactions (the working indicator), or with texts_only just the texts
+ * (Twilio's, which carry a form, and JSON ones of type "text"). Returns
+ * how many; *out, when out is not NULL, gets them as an array the caller
+ * deletes.
+ */
+int	 hwa_sends(struct hfake *wa, bool texts_only, cJSON **out);
+/* Polls hwa_sends every 50 ms until there are at least want or
+ * timeout_ms passes; true when there are. */
+bool	 hwa_wait_sends(struct hfake *wa, bool texts_only, int want,
+	    int timeout_ms);
+/* The text of one logged send: Twilio's Body or the JSON text.body. */
+const char	*hwa_text(const cJSON *send);
 
 #endif

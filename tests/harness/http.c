@@ -629,3 +629,37 @@ client_login(struct client *c, const char *email, const char *pw)
 	hresp_free(&r);
 	return ok;
 }
+
+cJSON *
+hresp_json(const struct hresp *r)
+{
+	cJSON	*j = cJSON_Parse(r->body);
+
+	ck_assert_msg(j != NULL, "not JSON (%ld): %.2000s", r->status,
+	    r->body);
+	return j;
+}
+
+void
+hresp_has(const struct hresp *r, const char *needle, const char *what)
+{
+	ck_assert_msg(r->body != NULL && strstr(r->body, needle) != NULL,
+	    "%s (%ld): no \"%s\" in:\n%.6000s", what != NULL ? what :
+	    "response", r->status, needle, r->body);
+}
+
+void
+hresp_lacks(const struct hresp *r, const char *needle, const char *what)
+{
+	ck_assert_msg(r->body == NULL || strstr(r->body, needle) == NULL,
+	    "%s (%ld): unexpected \"%s\" in:\n%.6000s", what != NULL ? what :
+	    "response", r->status, needle, r->body);
+}
+
+const char *
+hjstr(const cJSON *o, const char *name)
+{
+	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}

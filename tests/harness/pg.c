@@ -15,18 +15,16 @@
  * Not thread-safe: call from the test's main thread.
  */
 #include "harness/harness.h"
+#include "harness/internal.h"
 
 #include "util/time.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,13 +42,13 @@ static struct hpg	*live[HPG_MAX_LIVE];
 static pid_t		 live_pid;
 static bool		 has_atexit;
 
-static int	 free_port(void);
 static bool	 start_cluster(struct hpg *, char *, size_t);
 static void	 remember(struct hpg *);
 static void	 forget(struct hpg *);
 static void	 cleanup_at_exit(void);
 static void	 remove_tree(const char *, int);
 static void	 ignore_notice(void *, const char *);
+static char	*vformat(const char *, va_list);
 
 void
 hpg_start(struct hpg *pg)
@@ -66,9 +64,7 @@ hpg_start(struct hpg *pg)
 		ck_abort_msg("hpg_start: chmod %s: %s", pg->dir,
 		    strerror(errno));
 	remember(pg);
-	pg->port = free_port();
-	if (pg->port <= 0)
-		ck_abort_msg("hpg_start: no free 127.0.0.1 port");
+	pg->port = hfree_port();
 	if (!start_cluster(pg, err, sizeof(err)))
 		ck_abort_msg("hpg_start: %s", err);
 }
@@ -142,30 +138,6 @@ hpg_sql_int(struct hpg *pg, const char *sql)
 		v = -1;
 	free(s);
 	return v;
-}
-
-/* A port nobody listens on right now: bind port 0 and read what we got.
- * Another process could take it before PostgreSQL does; rare enough. */
-static int
-free_port(void)
-{
-	struct sockaddr_in	 sa;
-	socklen_t		 len = sizeof(sa);
-	int			 fd;
-	int			 port = -1;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sa.sin_port = 0;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
 }
 
 static bool
@@ -245,30 +217,50 @@ ignore_notice(void *arg, const char *msg)
 	(void)msg;
 }
 
+/* The formatted text, malloc'd, however long it is. */
+static char *
+vformat(const char *fmt, va_list ap)
+{
+	va_list	 ap2;
+	char	*s;
+	int	 n;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	ck_assert_msg(n >= 0, "cannot format SQL: %s", fmt);
+	s = xmalloc((size_t)n + 1);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	return s;
+}
+
 int64_t
 hpg_sqlf_int(struct hpg *pg, const char *fmt, ...)
 {
-	char	 q[8192];
+	char	*q;
+	int64_t	 v;
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	vsnprintf(q, sizeof(q), fmt, ap);
+	q = vformat(fmt, ap);
 	va_end(ap);
-	return hpg_sql_int(pg, q);
+	v = hpg_sql_int(pg, q);
+	free(q);
+	return v;
 }
 
 char *
 hpg_sqlf(struct hpg *pg, const char *fmt, ...)
 {
-	char	 q[8192];
-	char	*s;
+	char	*q, *s;
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	vsnprintf(q, sizeof(q), fmt, ap);
+	q = vformat(fmt, ap);
 	va_end(ap);
 	s = hpg_sql(pg, q);
 	ck_assert_msg(s != NULL, "SQL failed: %s", q);
+	free(q);
 	return s;
 }
 
@@ -276,17 +268,39 @@ bool
 hpg_wait_int(struct hpg *pg, int64_t want, int timeout_ms, const char *fmt,
     ...)
 {
-	char	 q[8192];
+	char	*q;
 	int64_t	 deadline = time_mono_ms() + timeout_ms;
+	bool	 ok = false;
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	vsnprintf(q, sizeof(q), fmt, ap);
+	q = vformat(fmt, ap);
 	va_end(ap);
-	while (time_mono_ms() < deadline) {
+	while (!ok && time_mono_ms() < deadline) {
 		if (hpg_sql_int(pg, q) == want)
-			return true;
-		usleep(50 * 1000);
+			ok = true;
+		else
+			usleep(50 * 1000);
 	}
-	return hpg_sql_int(pg, q) == want;
+	if (!ok)
+		ok = hpg_sql_int(pg, q) == want;
+	free(q);
+	return ok;
+}
+
+void
+hpg_finish(struct hpg *pg, const char *name)
+{
+	const char	*keep = getenv("PARLEY_TEST_KEEP");
+
+	if (pg->dir[0] == '\0')
+		return;
+	if (keep != NULL && strcmp(keep, "1") == 0) {
+		hpg_stop(pg);
+		fprintf(stderr, "%s: kept %s\n", name, pg->dir);
+		/* Kept: the exit handler must not delete it. */
+		forget(pg);
+		pg->dir[0] = '\0';
+	} else
+		hpg_destroy(pg);
 }

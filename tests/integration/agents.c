@@ -15,9 +15,8 @@
  *
  * Set PARLEY_TEST_KEEP=1 to keep the cluster directory and server log.
  */
-#include "harness/harness.h"
+#include "harness/panel.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,12 @@
 #include <check.h>
 #include <cjson/cJSON.h>
 
+/* This suite's cluster, server and API token (tests/harness). */
+#define sqli(...)	hpg_sqlf_int(&pg, __VA_ARGS__)
+#define sqls(...)	hpg_sqlf(&pg, __VA_ARGS__)
+#define api(...)	hapi(srv.base, token, __VA_ARGS__)
+#define api_json(...)	hapi_json(srv.base, token, __VA_ARGS__)
+
 #define OWNER_EMAIL	"owner@example.com"
 #define OWNER_PW	"correct-horse-battery-staple"
 #define FORM_MAX	16384
@@ -35,33 +40,18 @@
 static void	 setup(void);
 static void	 teardown(void);
 static void	 cleanup(void);
-static void	 req(struct client *, const char *, const char *,
-		    const char *, const char *, const char **,
-		    struct hresp *);
-static void	 login(struct client *);
-static char	*page_csrf(struct client *, const char *);
-static void	 post_form(struct client *, const char *, const char *,
-		    const char *, struct hresp *);
 static void	 post_multipart(struct client *, const char *, const char *,
 		    const char *, const char *, const char *, const char *,
 		    struct hresp *);
-static int64_t	 location_id(const struct hresp *, const char *);
 static int64_t	 create_agent(struct client *, const char *, const char *);
-static char	*sqlf(const char *, ...) __attribute__((format(printf, 1, 2)));
-static int64_t	 sql_intf(const char *, ...)
-		    __attribute__((format(printf, 1, 2)));
-static void	 api(const char *, const char *, const char *, struct hresp *);
-static cJSON	*api_json(const char *, const char *, const char *, long);
 static void	 assert_status(const struct hresp *, long, const char *,
 		    const char *);
-static void	 assert_has(const struct hresp *, const char *, const char *);
 static Suite	*agents_suite(void);
 
 static const char	*server_env[] = { NULL };
 static struct hpg	 pg;
 static struct hserver	 srv;
-static bool		 pg_up;
-static char		 token[64];
+static char		*token;
 static int64_t		 other_agent, other_kid;
 
 /* --- fixture ------------------------------------------------------------ */
@@ -69,30 +59,17 @@ static int64_t		 other_agent, other_kid;
 static void
 setup(void)
 {
-	const char	*args[] = { "token", "create", "--email", OWNER_EMAIL,
-			    "--name", "agents-test", NULL };
-	char		*out = NULL, *p;
-	int		 st;
-
+	hreq_set_check(hreq_check_request_id);
 	hpg_start(&pg);
-	pg_up = true;
 	hserver_start(&srv, &pg, server_env);
-
-	st = hrun_parley(&pg, args, NULL, &out);
-	if (st != 0 || (p = strstr(out != NULL ? out : "", "prl_")) == NULL) {
-		fprintf(stderr, "agents: parley token create exited %d:\n%s\n",
-		    st, out != NULL ? out : "");
-		abort();
-	}
-	snprintf(token, sizeof(token), "%.*s", (int)strcspn(p, " \r\n"), p);
-	free(out);
+	token = htoken_create(&pg, OWNER_EMAIL, "agents-test", NULL);
 
 	/* Another organisation, with an agent and a knowledge entry. */
-	other_agent = sql_intf("WITH o AS (INSERT INTO orgs (name) VALUES "
+	other_agent = sqli("WITH o AS (INSERT INTO orgs (name) VALUES "
 	    "('Elsewhere Ltd') RETURNING id) INSERT INTO agents (org_id, "
 	    "name, slug) SELECT id, 'Their agent', 'theirs' FROM o "
 	    "RETURNING id");
-	other_kid = sql_intf("INSERT INTO knowledge_entries (org_id, "
+	other_kid = sqli("INSERT INTO knowledge_entries (org_id, "
 	    "agent_id, title, body) SELECT org_id, id, 'Secret', 'Theirs "
 	    "only.' FROM agents WHERE id = %lld RETURNING id",
 	    (long long)other_agent);
@@ -113,77 +90,12 @@ teardown(void)
 static void
 cleanup(void)
 {
-	const char	*keep = getenv("PARLEY_TEST_KEEP");
-
-	if (!pg_up)
-		return;
-	pg_up = false;
-	if (keep != NULL && strcmp(keep, "1") == 0) {
-		hpg_stop(&pg);
-		fprintf(stderr, "agents: kept %s\n", pg.dir);
-	} else
-		hpg_destroy(&pg);
+	free(token);
+	token = NULL;
+	hpg_finish(&pg, "agents");
 }
 
 /* --- helpers ------------------------------------------------------------ */
-
-/* Every request: never a 500, always a request id. */
-static void
-req(struct client *c, const char *method, const char *path,
-    const char *body, const char *ctype, const char **headers,
-    struct hresp *r)
-{
-	char	*rid;
-
-	client_req(c, method, path, body, ctype, headers, r);
-	rid = hresp_header(r, "X-Request-Id");
-	ck_assert_msg(rid != NULL && rid[0] != '\0',
-	    "%s %s (%ld): no X-Request-Id header", method, path, r->status);
-	free(rid);
-	ck_assert_msg(r->status != 500, "%s %s answered 500:\n%.2000s",
-	    method, path, r->body);
-}
-
-static void
-login(struct client *c)
-{
-	client_init(c, srv.base);
-	ck_assert_msg(client_login(c, OWNER_EMAIL, OWNER_PW),
-	    "cannot log in as %s", OWNER_EMAIL);
-}
-
-static char *
-page_csrf(struct client *c, const char *path)
-{
-	struct hresp	 r;
-	char		*csrf;
-
-	req(c, "GET", path, NULL, NULL, NULL, &r);
-	ck_assert_msg(r.status == 200, "GET %s: want 200, got %ld", path,
-	    r.status);
-	csrf = html_csrf(r.body);
-	ck_assert_msg(csrf != NULL && csrf[0] != '\0', "GET %s: no _csrf",
-	    path);
-	hresp_free(&r);
-	return csrf;
-}
-
-/* POSTs fields (form-encoded) plus a fresh _csrf (from GET /agents). */
-static void
-post_form(struct client *c, const char *action, const char *fields,
-    const char *page, struct hresp *r)
-{
-	char	 all[2 * FORM_MAX] = "";
-	char	*csrf = page_csrf(c, page != NULL ? page : "/agents");
-
-	form_add(all, sizeof(all), "_csrf", csrf);
-	free(csrf);
-	if (fields != NULL && fields[0] != '\0') {
-		strncat(all, "&", sizeof(all) - strlen(all) - 1);
-		strncat(all, fields, sizeof(all) - strlen(all) - 1);
-	}
-	req(c, "POST", action, all, NULL, NULL, r);
-}
 
 /* A knowledge form as multipart/form-data with one file part. */
 static void
@@ -192,7 +104,7 @@ post_multipart(struct client *c, const char *action, const char *title,
     const char *content, struct hresp *r)
 {
 	char	 body[FORM_MAX];
-	char	*csrf = page_csrf(c, "/agents");
+	char	*csrf = hpage_csrf(c, "/agents");
 
 	snprintf(body, sizeof(body),
 	    "--" BOUNDARY "\r\n"
@@ -208,23 +120,8 @@ post_multipart(struct client *c, const char *action, const char *title,
 	    "--" BOUNDARY "--\r\n",
 	    csrf, title, text, filename, ctype, content);
 	free(csrf);
-	req(c, "POST", action, body, "multipart/form-data; boundary="
+	hreq(c, "POST", action, body, "multipart/form-data; boundary="
 	    BOUNDARY, NULL, r);
-}
-
-/* The id at the end of a 303's Location "/agents/N…". */
-static int64_t
-location_id(const struct hresp *r, const char *what)
-{
-	char		*loc = hresp_header(r, "Location");
-	long long	 id = 0;
-
-	ck_assert_msg(r->status == 303, "%s: want 303, got %ld:\n%.3000s",
-	    what, r->status, r->body);
-	ck_assert_msg(loc != NULL && sscanf(loc, "/agents/%lld", &id) == 1,
-	    "%s: Location is %s", what, loc != NULL ? loc : "none");
-	free(loc);
-	return id;
 }
 
 static int64_t
@@ -244,64 +141,10 @@ create_agent(struct client *c, const char *name, const char *extra)
 		strncat(f, "&", sizeof(f) - strlen(f) - 1);
 		strncat(f, extra, sizeof(f) - strlen(f) - 1);
 	}
-	post_form(c, "/agents", f, "/agents/new", &r);
-	id = location_id(&r, name);
+	hpost_form(c, "/agents/new", "/agents", f, &r);
+	id = hlocation_id(&r, "/agents/");
 	hresp_free(&r);
 	return id;
-}
-
-static char *
-sqlf(const char *fmt, ...)
-{
-	char	 sql[4096];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(sql, sizeof(sql), fmt, ap);
-	va_end(ap);
-	return hpg_sql(&pg, sql);
-}
-
-static int64_t
-sql_intf(const char *fmt, ...)
-{
-	char	 sql[4096];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(sql, sizeof(sql), fmt, ap);
-	va_end(ap);
-	return hpg_sql_int(&pg, sql);
-}
-
-/* An API request with the bearer token. */
-static void
-api(const char *method, const char *path, const char *json,
-    struct hresp *r)
-{
-	struct client	 c;
-	char		 auth[128];
-	const char	*headers[] = { auth, NULL };
-
-	client_init(&c, srv.base);
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-	req(&c, method, path, json, json != NULL ? "application/json" : NULL,
-	    headers, r);
-}
-
-/* api() that must answer `want`; returns the parsed body (or NULL). */
-static cJSON *
-api_json(const char *method, const char *path, const char *json, long want)
-{
-	struct hresp	 r;
-	cJSON		*v;
-
-	api(method, path, json, &r);
-	ck_assert_msg(r.status == want, "%s %s: want %ld, got %ld:\n%.2000s",
-	    method, path, want, r.status, r.body);
-	v = cJSON_Parse(r.body);
-	hresp_free(&r);
-	return v;
 }
 
 static void
@@ -312,13 +155,6 @@ assert_status(const struct hresp *r, long want, const char *what,
 	    what, want, why, r->status, r->body);
 }
 
-static void
-assert_has(const struct hresp *r, const char *needle, const char *what)
-{
-	ck_assert_msg(r->body != NULL && strstr(r->body, needle) != NULL,
-	    "%s: no \"%s\" in:\n%.4000s", what, needle, r->body);
-}
-
 /* --- panel ---------------------------------------------------------------- */
 
 START_TEST(t_list_empty_state)
@@ -326,31 +162,31 @@ START_TEST(t_list_empty_state)
 	struct client	 c;
 	struct hresp	 r;
 
-	login(&c);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
 	/* A new installation starts with a working agent on parley/faq. */
-	req(&c, "GET", "/agents", NULL, NULL, NULL, &r);
+	hreq(&c, "GET", "/agents", NULL, NULL, NULL, &r);
 	assert_status(&r, 200, "GET /agents", "the list");
-	assert_has(&r, ">Assistant<", "the seeded first agent");
+	hresp_has(&r, ">Assistant<", "the seeded first agent");
 	hresp_free(&r);
-	ck_assert_int_eq(sql_intf("SELECT count(*) FROM knowledge_entries k"
+	ck_assert_int_eq(sqli("SELECT count(*) FROM knowledge_entries k"
 	    " JOIN agents a ON a.id = k.agent_id WHERE a.slug = 'assistant'"),
 	    3);
-	ck_assert_int_eq(sql_intf("WITH d AS (DELETE FROM agents WHERE slug ="
+	ck_assert_int_eq(sqli("WITH d AS (DELETE FROM agents WHERE slug ="
 	    " 'assistant' AND org_id = (SELECT org_id FROM agents WHERE slug ="
 	    " 'assistant' ORDER BY id LIMIT 1) RETURNING id) SELECT count(*)"
 	    " FROM d"), 1);
 
-	req(&c, "GET", "/agents", NULL, NULL, NULL, &r);
+	hreq(&c, "GET", "/agents", NULL, NULL, NULL, &r);
 	assert_status(&r, 200, "GET /agents", "the list");
-	assert_has(&r, "No agents yet", "empty state");
-	assert_has(&r, "href=\"/agents/new\"", "new agent button");
+	hresp_has(&r, "No agents yet", "empty state");
+	hresp_has(&r, "href=\"/agents/new\"", "new agent button");
 	hresp_free(&r);
-	req(&c, "GET", "/agents/new", NULL, NULL, NULL, &r);
+	hreq(&c, "GET", "/agents/new", NULL, NULL, NULL, &r);
 	assert_status(&r, 200, "GET /agents/new", "the form");
-	assert_has(&r, "name=\"_csrf\"", "csrf");
-	assert_has(&r, "<label for=\"allow_list\"", "allow-list label");
-	assert_has(&r, "Parley FAQ (offline)", "default model named");
-	assert_has(&r, "value=\"/reset\"", "default reset command");
+	hresp_has(&r, "name=\"_csrf\"", "csrf");
+	hresp_has(&r, "<label for=\"allow_list\"", "allow-list label");
+	hresp_has(&r, "Parley FAQ (offline)", "default model named");
+	hresp_has(&r, "value=\"/reset\"", "default reset command");
 	hresp_free(&r);
 }
 END_TEST
@@ -362,27 +198,27 @@ START_TEST(t_panel_create_edit_delete)
 	char		 f[FORM_MAX] = "", path[64], *v;
 	int64_t		 id;
 
-	login(&c);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
 	id = create_agent(&c, "Front Desk", NULL);
-	v = sqlf("SELECT slug FROM agents WHERE id = %lld", (long long)id);
+	v = sqls("SELECT slug FROM agents WHERE id = %lld", (long long)id);
 	ck_assert_str_eq(v, "front-desk");
 	free(v);
 
 	snprintf(path, sizeof(path), "/agents/%lld", (long long)id);
-	req(&c, "GET", path, NULL, NULL, NULL, &r);
+	hreq(&c, "GET", path, NULL, NULL, NULL, &r);
 	assert_status(&r, 200, path, "edit page");
-	assert_has(&r, "Front Desk", "name");
-	assert_has(&r, "agent:front-desk", "slug");
-	assert_has(&r, "id=\"plugins\"", "plugins section");
-	assert_has(&r, "id=\"knowledge\"", "knowledge section");
-	assert_has(&r, "id=\"try\"", "try section");
-	assert_has(&r, "id=\"open-sandbox\"", "link to the sandbox chat");
-	assert_has(&r, "id=\"calls\"", "recent calls");
+	hresp_has(&r, "Front Desk", "name");
+	hresp_has(&r, "agent:front-desk", "slug");
+	hresp_has(&r, "id=\"plugins\"", "plugins section");
+	hresp_has(&r, "id=\"knowledge\"", "knowledge section");
+	hresp_has(&r, "id=\"try\"", "try section");
+	hresp_has(&r, "id=\"open-sandbox\"", "link to the sandbox chat");
+	hresp_has(&r, "id=\"calls\"", "recent calls");
 	hresp_free(&r);
 
-	req(&c, "GET", "/agents", NULL, NULL, NULL, &r);
-	assert_has(&r, "Front Desk", "list");
-	assert_has(&r, "<code>front-desk</code>", "list slug");
+	hreq(&c, "GET", "/agents", NULL, NULL, NULL, &r);
+	hresp_has(&r, "Front Desk", "list");
+	hresp_has(&r, "<code>front-desk</code>", "list slug");
 	hresp_free(&r);
 
 	form_add(f, sizeof(f), "name", "Front Desk 2");
@@ -397,11 +233,11 @@ START_TEST(t_panel_create_edit_delete)
 	form_add(f, sizeof(f), "allow_list",
 	    "+49 151-1234 5678\r\n\r\n  +15550100200\n");
 	form_add(f, sizeof(f), "escalation_keywords", "human\nagent please\n");
-	post_form(&c, path, f, path, &r);
-	ck_assert_int_eq(location_id(&r, "update"), id);
+	hpost_form(&c, path, path, f, &r);
+	ck_assert_int_eq(hlocation_id(&r, "/agents/"), id);
 	hresp_free(&r);
 
-	v = sqlf("SELECT concat_ws('|', name, slug, mode, history_length, "
+	v = sqls("SELECT concat_ws('|', name, slug, mode, history_length, "
 	    "temperature, max_tokens, coalesce(reset_command, 'NULL'), "
 	    "array_to_string(allow_list, ','), "
 	    "array_to_string(escalation_keywords, ',')) FROM agents "
@@ -410,20 +246,20 @@ START_TEST(t_panel_create_edit_delete)
 	    "+4915112345678,+15550100200|human,agent please");
 	free(v);
 
-	req(&c, "GET", path, NULL, NULL, NULL, &r);
-	assert_has(&r, "Agent saved.", "flash");
-	assert_has(&r, "+4915112345678\n+15550100200", "allow-list lines");
+	hreq(&c, "GET", path, NULL, NULL, NULL, &r);
+	hresp_has(&r, "Agent saved.", "flash");
+	hresp_has(&r, "+4915112345678\n+15550100200", "allow-list lines");
 	hresp_free(&r);
 
 	snprintf(path, sizeof(path), "/agents/%lld/delete", (long long)id);
-	req(&c, "GET", path, NULL, NULL, NULL, &r);
+	hreq(&c, "GET", path, NULL, NULL, NULL, &r);
 	assert_status(&r, 200, path, "confirmation page");
-	assert_has(&r, "cannot be undone", "confirmation");
+	hresp_has(&r, "cannot be undone", "confirmation");
 	hresp_free(&r);
-	post_form(&c, path, "", NULL, &r);
+	hpost_form(&c, "/agents", path, "", &r);
 	assert_status(&r, 303, "POST delete", "deleted");
 	hresp_free(&r);
-	ck_assert_int_eq(sql_intf("SELECT count(*) FROM agents WHERE id = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM agents WHERE id = "
 	    "%lld", (long long)id), 0);
 }
 END_TEST
@@ -433,9 +269,9 @@ START_TEST(t_panel_validation)
 	struct client	 c;
 	struct hresp	 r;
 	char		 f[FORM_MAX] = "";
-	int64_t		 n0 = sql_intf("SELECT count(*) FROM agents");
+	int64_t		 n0 = sqli("SELECT count(*) FROM agents");
 
-	login(&c);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
 	form_add(f, sizeof(f), "name", "   ");
 	form_add(f, sizeof(f), "system_prompt", "Hi {{#x}} unclosed");
 	form_add(f, sizeof(f), "mode", "chat");
@@ -443,31 +279,31 @@ START_TEST(t_panel_validation)
 	form_add(f, sizeof(f), "temperature", "warm");
 	form_add(f, sizeof(f), "reset_command", "re set");
 	form_add(f, sizeof(f), "allow_list", "+4915112345678\nnot-a-number");
-	post_form(&c, "/agents", f, "/agents/new", &r);
+	hpost_form(&c, "/agents/new", "/agents", f, &r);
 	assert_status(&r, 422, "invalid agent", "field errors");
-	assert_has(&r, "id=\"err-name\">Enter a name.", "name error");
-	assert_has(&r, "id=\"err-prompt\">This is not a valid template",
+	hresp_has(&r, "id=\"err-name\">Enter a name.", "name error");
+	hresp_has(&r, "id=\"err-prompt\">This is not a valid template",
 	    "prompt error");
-	assert_has(&r, "id=\"err-history\">", "history error");
-	assert_has(&r, "id=\"err-temperature\">", "temperature error");
-	assert_has(&r, "id=\"err-reset\">", "reset error");
-	assert_has(&r, "&quot;not-a-number&quot; is not a phone number",
+	hresp_has(&r, "id=\"err-history\">", "history error");
+	hresp_has(&r, "id=\"err-temperature\">", "temperature error");
+	hresp_has(&r, "id=\"err-reset\">", "reset error");
+	hresp_has(&r, "&quot;not-a-number&quot; is not a phone number",
 	    "allow-list error names the entry");
-	assert_has(&r, "aria-invalid=\"true\"", "marked invalid");
-	assert_has(&r, "Hi {{#x}} unclosed", "prompt kept");
+	hresp_has(&r, "aria-invalid=\"true\"", "marked invalid");
+	hresp_has(&r, "Hi {{#x}} unclosed", "prompt kept");
 	hresp_free(&r);
-	ck_assert_int_eq(sql_intf("SELECT count(*) FROM agents"), n0);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM agents"), n0);
 
 	/* Escaping: a name with markup comes back as text. */
 	f[0] = '\0';
 	form_add(f, sizeof(f), "name", "<script>x</script>");
 	form_add(f, sizeof(f), "mode", "nonsense");
 	form_add(f, sizeof(f), "history_length", "1");
-	post_form(&c, "/agents", f, "/agents/new", &r);
+	hpost_form(&c, "/agents/new", "/agents", f, &r);
 	assert_status(&r, 422, "bad mode", "field error");
-	assert_has(&r, "&lt;script&gt;x&lt;/script&gt;", "escaped name");
+	hresp_has(&r, "&lt;script&gt;x&lt;/script&gt;", "escaped name");
 	ck_assert_ptr_null(strstr(r.body, "<script>x"));
-	assert_has(&r, "id=\"err-mode\">Choose chat or task.", "mode error");
+	hresp_has(&r, "id=\"err-mode\">Choose chat or task.", "mode error");
 	hresp_free(&r);
 
 	/* Slug conflict: 409 with the sentence next to the slug. */
@@ -477,9 +313,9 @@ START_TEST(t_panel_validation)
 	form_add(f, sizeof(f), "slug", "dup-slug");
 	form_add(f, sizeof(f), "mode", "chat");
 	form_add(f, sizeof(f), "history_length", "20");
-	post_form(&c, "/agents", f, "/agents/new", &r);
+	hpost_form(&c, "/agents/new", "/agents", f, &r);
 	assert_status(&r, 409, "slug taken", "conflict");
-	assert_has(&r, "id=\"err-slug\">Another agent already uses this slug.",
+	hresp_has(&r, "id=\"err-slug\">Another agent already uses this slug.",
 	    "slug error");
 	hresp_free(&r);
 }
@@ -492,41 +328,41 @@ START_TEST(t_panel_plugins)
 	char		 path[64], page[64], *v;
 	int64_t		 id;
 
-	login(&c);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
 	id = create_agent(&c, "Plugin Tester", NULL);
 	snprintf(page, sizeof(page), "/agents/%lld", (long long)id);
 	snprintf(path, sizeof(path), "/agents/%lld/plugins", (long long)id);
-	req(&c, "GET", page, NULL, NULL, NULL, &r);
-	assert_has(&r, "value=\"time.now\"", "time.now checkbox");
+	hreq(&c, "GET", page, NULL, NULL, NULL, &r);
+	hresp_has(&r, "value=\"time.now\"", "time.now checkbox");
 	hresp_free(&r);
 
-	post_form(&c, path, "plugins=time.now", page, &r);
+	hpost_form(&c, page, path, "plugins=time.now", &r);
 	assert_status(&r, 303, "enable time.now", "saved");
 	hresp_free(&r);
-	v = sqlf("SELECT string_agg(plugin_id, ',' ORDER BY plugin_id) FROM "
+	v = sqls("SELECT string_agg(plugin_id, ',' ORDER BY plugin_id) FROM "
 	    "agent_plugins WHERE agent_id = %lld", (long long)id);
 	ck_assert_str_eq(v, "time.now");
 	free(v);
-	req(&c, "GET", page, NULL, NULL, NULL, &r);
-	assert_has(&r, "value=\"time.now\" checked", "checked");
+	hreq(&c, "GET", page, NULL, NULL, NULL, &r);
+	hresp_has(&r, "value=\"time.now\" checked", "checked");
 	hresp_free(&r);
 
-	post_form(&c, path, "plugins=time.now&plugins=no.such", page, &r);
+	hpost_form(&c, page, path, "plugins=time.now&plugins=no.such", &r);
 	assert_status(&r, 422, "unknown plugin", "rejected");
-	assert_has(&r, "That plugin does not exist.", "sentence");
+	hresp_has(&r, "That plugin does not exist.", "sentence");
 	hresp_free(&r);
-	ck_assert_int_eq(sql_intf("SELECT count(*) FROM agent_plugins WHERE "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM agent_plugins WHERE "
 	    "agent_id = %lld", (long long)id), 1);
 
-	post_form(&c, path, "", page, &r);
+	hpost_form(&c, page, path, "", &r);
 	assert_status(&r, 303, "disable all", "saved");
 	hresp_free(&r);
-	ck_assert_int_eq(sql_intf("SELECT count(*) FROM agent_plugins WHERE "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM agent_plugins WHERE "
 	    "agent_id = %lld", (long long)id), 0);
 
-	req(&c, "GET", "/plugins", NULL, NULL, NULL, &r);
+	hreq(&c, "GET", "/plugins", NULL, NULL, NULL, &r);
 	assert_status(&r, 200, "GET /plugins", "plugins page");
-	assert_has(&r, "<code>time.now</code>", "plugin listed");
+	hresp_has(&r, "<code>time.now</code>", "plugin listed");
 	hresp_free(&r);
 }
 END_TEST
@@ -538,13 +374,13 @@ START_TEST(t_panel_knowledge)
 	char		 path[64], page[96], f[FORM_MAX] = "", *v;
 	int64_t		 id, kid;
 
-	login(&c);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
 	id = create_agent(&c, "Knowledge Keeper", NULL);
 	snprintf(path, sizeof(path), "/agents/%lld/knowledge", (long long)id);
 
 	form_add(f, sizeof(f), "k_title", "Prices");
 	form_add(f, sizeof(f), "k_body", "A coffee costs 3 euros.");
-	post_form(&c, path, f, NULL, &r);
+	hpost_form(&c, "/agents", path, f, &r);
 	assert_status(&r, 303, "paste", "added");
 	hresp_free(&r);
 
@@ -552,7 +388,7 @@ START_TEST(t_panel_knowledge)
 	    "# Menu\n\nTea and caf\xc3\xa9.\n", &r);
 	assert_status(&r, 303, "upload .md", "added");
 	hresp_free(&r);
-	v = sqlf("SELECT concat_ws('|', title, source, filename, body) FROM "
+	v = sqls("SELECT concat_ws('|', title, source, filename, body) FROM "
 	    "knowledge_entries WHERE agent_id = %lld AND source = 'upload'",
 	    (long long)id);
 	ck_assert_str_eq(v, "menu|upload|menu.md|# Menu\n\nTea and caf\xc3\xa9.\n");
@@ -561,47 +397,47 @@ START_TEST(t_panel_knowledge)
 	post_multipart(&c, path, "Bad", "", "bad.txt", "text/plain",
 	    "caf\xe9 latin-1", &r);
 	assert_status(&r, 422, "latin-1 upload", "invalid UTF-8");
-	assert_has(&r, "id=\"err-k-file\">The file is not UTF-8", "sentence");
+	hresp_has(&r, "id=\"err-k-file\">The file is not UTF-8", "sentence");
 	hresp_free(&r);
 	post_multipart(&c, path, "Pdf", "", "doc.pdf", "application/pdf",
 	    "%PDF-1.4", &r);
 	assert_status(&r, 422, "pdf upload", "wrong extension");
-	assert_has(&r, "Choose a .txt or .md file.", "sentence");
+	hresp_has(&r, "Choose a .txt or .md file.", "sentence");
 	hresp_free(&r);
 	f[0] = '\0';
 	form_add(f, sizeof(f), "k_title", "Nothing");
-	post_form(&c, path, f, NULL, &r);
+	hpost_form(&c, "/agents", path, f, &r);
 	assert_status(&r, 422, "no text", "empty");
-	assert_has(&r, "id=\"err-k-body\">", "sentence");
+	hresp_has(&r, "id=\"err-k-body\">", "sentence");
 	hresp_free(&r);
-	ck_assert_int_eq(sql_intf("SELECT count(*) FROM knowledge_entries "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM knowledge_entries "
 	    "WHERE agent_id = %lld", (long long)id), 2);
 
-	kid = sql_intf("SELECT id FROM knowledge_entries WHERE agent_id = %lld"
+	kid = sqli("SELECT id FROM knowledge_entries WHERE agent_id = %lld"
 	    " AND title = 'Prices'", (long long)id);
 	snprintf(page, sizeof(page), "/agents/%lld/knowledge/%lld",
 	    (long long)id, (long long)kid);
-	req(&c, "GET", page, NULL, NULL, NULL, &r);
+	hreq(&c, "GET", page, NULL, NULL, NULL, &r);
 	assert_status(&r, 200, page, "edit page");
-	assert_has(&r, "A coffee costs 3 euros.", "body shown");
+	hresp_has(&r, "A coffee costs 3 euros.", "body shown");
 	hresp_free(&r);
 	f[0] = '\0';
 	form_add(f, sizeof(f), "title", "Prices");
 	form_add(f, sizeof(f), "body", "A coffee costs 4 euros.");
-	post_form(&c, page, f, page, &r);
+	hpost_form(&c, page, page, f, &r);
 	assert_status(&r, 303, "knowledge update", "saved");
 	hresp_free(&r);
-	v = sqlf("SELECT body FROM knowledge_entries WHERE id = %lld",
+	v = sqls("SELECT body FROM knowledge_entries WHERE id = %lld",
 	    (long long)kid);
 	ck_assert_str_eq(v, "A coffee costs 4 euros.");
 	free(v);
 
 	snprintf(page, sizeof(page), "/agents/%lld/knowledge/%lld/delete",
 	    (long long)id, (long long)kid);
-	post_form(&c, page, "", NULL, &r);
+	hpost_form(&c, "/agents", page, "", &r);
 	assert_status(&r, 303, "knowledge delete", "deleted");
 	hresp_free(&r);
-	ck_assert_int_eq(sql_intf("SELECT count(*) FROM knowledge_entries "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM knowledge_entries "
 	    "WHERE id = %lld", (long long)kid), 0);
 }
 END_TEST
@@ -632,18 +468,17 @@ START_TEST(t_other_org_is_404)
 	snprintf(posts[n_posts++], 128, "/agents/%lld/knowledge/%lld/delete",
 	    o, k);
 
-	login(&c);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
 	for (int i = 0; i < n_gets; i++) {
-		req(&c, "GET", gets[i], NULL, NULL, NULL, &r);
+		hreq(&c, "GET", gets[i], NULL, NULL, NULL, &r);
 		assert_status(&r, 404, gets[i], "another org's agent");
 		hresp_free(&r);
 	}
 	for (int i = 0; i < n_posts; i++) {
 		str_p = posts[i];
-		post_form(&c, str_p, "name=x&mode=chat&history_length=1&"
-		    "plugins=time.now&try_message=hi&message=hi&k_title=t&"
-		    "k_body=b&"
-		    "title=t&body=b", NULL, &r);
+		hpost_form(&c, "/agents", str_p, "name=x&mode=chat&"
+		    "history_length=1&plugins=time.now&try_message=hi&"
+		    "message=hi&k_title=t&k_body=b&title=t&body=b", &r);
 		assert_status(&r, 404, str_p, "another org's agent");
 		hresp_free(&r);
 	}
@@ -651,21 +486,21 @@ START_TEST(t_other_org_is_404)
 	mine = create_agent(&c, "Isolation Mine", NULL);
 	snprintf(p, sizeof(p), "/agents/%lld/knowledge/%lld",
 	    (long long)mine, k);
-	req(&c, "GET", p, NULL, NULL, NULL, &r);
+	hreq(&c, "GET", p, NULL, NULL, NULL, &r);
 	assert_status(&r, 404, p, "their entry under my agent");
 	hresp_free(&r);
-	req(&c, "GET", "/agents/999999999", NULL, NULL, NULL, &r);
+	hreq(&c, "GET", "/agents/999999999", NULL, NULL, NULL, &r);
 	assert_status(&r, 404, "unknown id", "404");
 	hresp_free(&r);
-	req(&c, "GET", "/agents/abc", NULL, NULL, NULL, &r);
+	hreq(&c, "GET", "/agents/abc", NULL, NULL, NULL, &r);
 	assert_status(&r, 404, "malformed id", "404");
 	hresp_free(&r);
 
-	ck_assert_int_eq(sql_intf("SELECT count(*) FROM agents WHERE id = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM agents WHERE id = "
 	    "%lld AND name = 'Their agent'", o), 1);
-	ck_assert_int_eq(sql_intf("SELECT count(*) FROM knowledge_entries "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM knowledge_entries "
 	    "WHERE id = %lld AND body = 'Theirs only.'", k), 1);
-	ck_assert_int_eq(sql_intf("SELECT count(*) FROM agent_plugins WHERE "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM agent_plugins WHERE "
 	    "agent_id = %lld", o), 0);
 
 	snprintf(p, sizeof(p), "/api/v1/agents/%lld", o);
@@ -676,7 +511,7 @@ START_TEST(t_other_org_is_404)
 	cJSON_Delete(api_json("GET", p, NULL, 404));
 	cJSON_Delete(api_json("PUT", p, "{\"enabledPluginIds\":[\"time.now\"]}",
 	    404));
-	ck_assert_int_eq(sql_intf("SELECT count(*) FROM agents WHERE id = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM agents WHERE id = "
 	    "%lld AND name = 'Their agent'", o), 1);
 }
 END_TEST
@@ -730,12 +565,12 @@ START_TEST(t_api_crud)
 	/* Wrong JSON types: 400 naming the member. */
 	api("PATCH", path, "{\"historyLength\":\"7\"}", &r);
 	assert_status(&r, 400, "historyLength as string", "type");
-	assert_has(&r, "historyLength", "names the member");
+	hresp_has(&r, "historyLength", "names the member");
 	hresp_free(&r);
 	api("POST", "/api/v1/agents", "{\"name\":\"T\",\"allowList\":\"+1\"}",
 	    &r);
 	assert_status(&r, 400, "allowList as string", "type");
-	assert_has(&r, "allowList must be an array of strings", "sentence");
+	hresp_has(&r, "allowList must be an array of strings", "sentence");
 	hresp_free(&r);
 
 	/* Invalid values: 422 with fields in camelCase. */
@@ -770,7 +605,7 @@ START_TEST(t_api_crud)
 	api("PUT", path, "{\"enabledPluginIds\":[\"time.now\",\"nope.x\"]}",
 	    &r);
 	assert_status(&r, 422, "unknown plugin", "invalid");
-	assert_has(&r, "nope.x", "names the id");
+	hresp_has(&r, "nope.x", "names the id");
 	hresp_free(&r);
 	v = api_json("GET", path, NULL, 200);
 	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(v,
@@ -820,7 +655,7 @@ sandbox_ask(struct client *c, int64_t id, const char *text, int timeout_s)
 
 	snprintf(page, sizeof(page), "/agents/%lld/sandbox", (long long)id);
 	form_add(f, sizeof(f), "message", text);
-	post_form(c, page, f, page, &r);
+	hpost_form(c, page, page, f, &r);
 	assert_status(&r, 303, "sandbox message", "stored");
 	hresp_free(&r);
 	snprintf(path, sizeof(path), "/agents/%lld/sandbox/messages",
@@ -828,7 +663,7 @@ sandbox_ask(struct client *c, int64_t id, const char *text, int timeout_s)
 	for (int i = 0; i < timeout_s * 10 && answer == NULL; i++) {
 		cJSON		*j, *m;
 
-		req(c, "GET", path, NULL, NULL, NULL, &r);
+		hreq(c, "GET", path, NULL, NULL, NULL, &r);
 		assert_status(&r, 200, path, "poll");
 		j = cJSON_Parse(r.body);
 		hresp_free(&r);
@@ -852,19 +687,19 @@ START_TEST(t_try_answers_from_knowledge)
 	char		*answer, *loc;
 	int64_t		 id;
 
-	login(&c);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
 	id = create_agent(&c, "Opening Bot", NULL);
 	snprintf(page, sizeof(page), "/agents/%lld", (long long)id);
 	snprintf(path, sizeof(path), "/agents/%lld/knowledge", (long long)id);
 	form_add(f, sizeof(f), "k_title", "Opening hours");
 	form_add(f, sizeof(f), "k_body", "We are open 9 to 5 on weekdays.");
-	post_form(&c, path, f, page, &r);
+	hpost_form(&c, page, path, f, &r);
 	assert_status(&r, 303, "knowledge", "added");
 	hresp_free(&r);
 
 	/* The old Try-it form lands on the sandbox. */
 	snprintf(path, sizeof(path), "/agents/%lld/try", (long long)id);
-	post_form(&c, path, "try_message=hi", page, &r);
+	hpost_form(&c, page, path, "try_message=hi", &r);
 	assert_status(&r, 303, "try", "redirected to the sandbox");
 	loc = hresp_header(&r, "Location");
 	snprintf(path, sizeof(path), "/agents/%lld/sandbox", (long long)id);
@@ -872,9 +707,9 @@ START_TEST(t_try_answers_from_knowledge)
 	free(loc);
 	hresp_free(&r);
 
-	post_form(&c, path, "message=", path, &r);
+	hpost_form(&c, path, path, "message=", &r);
 	assert_status(&r, 422, "empty message", "field error");
-	assert_has(&r, "Write a message", "sentence");
+	hresp_has(&r, "Write a message", "sentence");
 	hresp_free(&r);
 
 	answer = sandbox_ask(&c, id, "When are you open?", 20);
@@ -882,15 +717,15 @@ START_TEST(t_try_answers_from_knowledge)
 	ck_assert_msg(strstr(answer, "9 to 5") != NULL, "answer: %s", answer);
 	free(answer);
 
-	req(&c, "GET", path, NULL, NULL, NULL, &r);
+	hreq(&c, "GET", path, NULL, NULL, NULL, &r);
 	assert_status(&r, 200, path, "sandbox page");
-	assert_has(&r, "When are you open?", "the question");
-	assert_has(&r, "9 to 5", "the answer");
+	hresp_has(&r, "When are you open?", "the question");
+	hresp_has(&r, "9 to 5", "the answer");
 	hresp_free(&r);
-	req(&c, "GET", page, NULL, NULL, NULL, &r);
-	assert_has(&r, "<td>reply</td>", "recent call listed");
+	hreq(&c, "GET", page, NULL, NULL, NULL, &r);
+	hresp_has(&r, "<td>reply</td>", "recent call listed");
 	hresp_free(&r);
-	ck_assert_int_ge(sql_intf("SELECT count(*) FROM llm_calls WHERE "
+	ck_assert_int_ge(sqli("SELECT count(*) FROM llm_calls WHERE "
 	    "agent_id = %lld AND source = 'reply'", (long long)id), 1);
 }
 END_TEST
@@ -931,12 +766,12 @@ START_TEST(t_try_tool_calls)
 	hfake_post(&fake, "/_fake/queue", "[{\"tool_calls\":[{\"name\":"
 	    "\"time_now\",\"arguments\":{}}]},{\"content\":\"It is tea "
 	    "time.\"}]");
-	login(&c);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
 	answer = sandbox_ask(&c, id, "What time is it?", 20);
 	ck_assert_msg(answer != NULL, "no answer in the sandbox");
 	ck_assert_str_eq(answer, "It is tea time.");
 	free(answer);
-	ck_assert_int_eq(sql_intf("SELECT count(*) FROM llm_calls WHERE "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM llm_calls WHERE "
 	    "agent_id = %lld AND source = 'reply' AND tool_calls::text LIKE "
 	    "'%%time.now%%'", (long long)id), 1);
 
@@ -947,15 +782,15 @@ START_TEST(t_try_tool_calls)
 	answer = sandbox_ask(&c, id, "Hello", 3);
 	ck_assert_msg(answer != NULL, "the first answer is still there");
 	free(answer);
-	for (int i = 0; i < 100 && sql_intf("SELECT count(*) FROM jobs WHERE "
+	for (int i = 0; i < 100 && sqli("SELECT count(*) FROM jobs WHERE "
 	    "kind = 'reply' AND status = 'dead' AND payload->>'message_id' = "
 	    "(SELECT max(id)::text FROM messages WHERE body = 'Hello')") != 1;
 	    i++)
 		usleep(100 * 1000);
-	ck_assert_int_eq(sql_intf("SELECT count(*) FROM jobs WHERE kind = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM jobs WHERE kind = "
 	    "'reply' AND status = 'dead' AND payload->>'message_id' = (SELECT "
 	    "max(id)::text FROM messages WHERE body = 'Hello')"), 1);
-	ck_assert_int_eq(sql_intf("SELECT count(*) FROM messages WHERE "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
 	    "direction = 'out' AND reply_to_id = (SELECT max(id) FROM messages "
 	    "WHERE body = 'Hello')"), 0);
 	hfake_stop(&fake);
@@ -964,13 +799,7 @@ END_TEST
 
 START_TEST(t_sigterm_exits_zero)
 {
-	int	 st = hserver_stop(&srv);
-
-	ck_assert_msg(st == 0, "parley serve exited %d on SIGTERM (log: %s)",
-	    st, srv.log_path);
-	ck_assert_msg(!hserver_log_contains(&srv, "runtime error") &&
-	    !hserver_log_contains(&srv, "Sanitizer"),
-	    "sanitizer report in %s", srv.log_path);
+	hserver_stop_clean(&srv);
 }
 END_TEST
 
@@ -998,14 +827,8 @@ agents_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
+	int	 failed = hrun_suites(agents_suite(), NULL);
 
-	sr = srunner_create(agents_suite());
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
 	cleanup();
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

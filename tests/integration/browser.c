@@ -47,7 +47,6 @@
 #define MEMBER_PW		"member-password-0123"
 #define TW_SID			"AC0123456789abcdef0123456789abcdef"
 #define TW_TOKEN		"0123456789abcdef0123456789abcdef"
-#define N_SERVER_ENV		6
 
 static void	 setup(void);
 static void	 teardown(void);
@@ -55,18 +54,15 @@ static void	 cleanup(void);
 static int	 cmp_str(const void *a, const void *b);
 static int	 find_specs(void);
 static void	 setup_llm(void);
-static void	 setup_member(void);
 static void	 queue_openai(void);
 static void	 check_openai_upstream(void);
 static Suite	*browser_suite(void);
 
-static char		 server_env_buf[N_SERVER_ENV][256];
-static const char	*server_env[N_SERVER_ENV + 1];
+static struct hvars	 server_env;
 static struct hpg	 pg;
 static struct hserver	 srv;
 static struct hfake	 fake, wa;
-static char		 api_token[64];
-static bool		 pg_up;
+static char		*api_token;
 static char		*specs[MAX_SPECS];
 static int		 n_specs;
 
@@ -74,45 +70,17 @@ static void
 setup(void)
 {
 	const char	*wa_args[] = { "--twilio-token", TW_TOKEN, NULL };
-	/* name=, value (NULL: the fake WhatsApp's base URL), suffix */
-	const char	*vars[N_SERVER_ENV][3] = {
-		{ "PARLEY_ADMIN_ORG=", BROWSER_ORG, "" },
-		{ "PARLEY_TWILIO_API_BASE=", NULL, "" },
-		{ "PARLEY_TWILIO_MESSAGING_BASE=", NULL, "" },
-		{ "PARLEY_META_GRAPH_BASE=", NULL, "/v24.0" },
-		{ "PARLEY_KAPSO_API_BASE=", NULL, "/meta/whatsapp/v24.0" },
-		{ "PARLEY_JOB_POLL_MS=", "100", "" },
-	};
 
 	hpg_start(&pg);
-	pg_up = true;
 	hfake_start(&fake, "fake_llm", NULL);
 	hfake_start(&wa, "fake_whatsapp", wa_args);
-	for (int i = 0; i < N_SERVER_ENV; i++) {
-		ck_assert((size_t)snprintf(server_env_buf[i],
-		    sizeof(server_env_buf[i]), "%s%s%s", vars[i][0],
-		    vars[i][1] != NULL ? vars[i][1] : wa.base, vars[i][2]) <
-		    sizeof(server_env_buf[i]));
-		server_env[i] = server_env_buf[i];
-	}
-	server_env[N_SERVER_ENV] = NULL;
-	hserver_start(&srv, &pg, server_env);
+	hvars_set(&server_env, "PARLEY_ADMIN_ORG=%s", BROWSER_ORG);
+	hvars_whatsapp(&server_env, &wa);
+	hvars_set(&server_env, "PARLEY_JOB_POLL_MS=100");
+	hserver_start(&srv, &pg, server_env.v);
 	setup_llm();
-	setup_member();
-}
-
-/* The handoff spec's member, made the way an operator makes one. */
-static void
-setup_member(void)
-{
-	const char	*args[] = { "user", "create", "--email", MEMBER_EMAIL,
-			    "--org", BROWSER_ORG, "--role", "member", NULL };
-	char		*out = NULL;
-	int		 st;
-
-	st = hrun_parley(&pg, args, MEMBER_PW "\n", &out);
-	ck_assert_msg(st == 0, "parley user create exited %d:\n%s", st, out);
-	free(out);
+	/* The handoff spec's member, made the way an operator makes one. */
+	huser_create(&pg, MEMBER_EMAIL, BROWSER_ORG, "member", MEMBER_PW);
 }
 
 /*
@@ -122,15 +90,9 @@ setup_member(void)
 static void
 setup_llm(void)
 {
-	const char	*args[] = { "token", "create", "--email",
-			    "owner@example.com", "--name", "openai sdk",
-			    "--role", "admin", NULL };
-	char		 sql[1024];
-	char		*out = NULL, *v;
-	size_t		 n;
-	int		 st;
+	char	*v;
 
-	snprintf(sql, sizeof(sql),
+	v = hpg_sqlf(&pg,
 	    "WITH o AS (SELECT id FROM orgs WHERE name = '%s'),"
 	    " p AS (INSERT INTO llm_providers (org_id, name, base_url)"
 	    "   SELECT id, 'Fake LLM', '%s/v1' FROM o RETURNING id, org_id),"
@@ -144,27 +106,20 @@ setup_llm(void)
 	    " INSERT INTO agent_plugins (org_id, agent_id, plugin_id)"
 	    " SELECT org_id, id, 'time.now' FROM a RETURNING agent_id",
 	    BROWSER_ORG, fake.base, AGENT_SLUG);
-	v = hpg_sql(&pg, sql);
 	ck_assert_msg(v != NULL && strtol(v, NULL, 10) > 0, "cannot create the "
 	    "agent with its plugin");
 	free(v);
 
-	st = hrun_parley(&pg, args, NULL, &out);
-	ck_assert_msg(st == 0, "parley token create exited %d:\n%s", st, out);
-	n = strcspn(out, "\n");
-	ck_assert_msg(strncmp(out, "prl_", 4) == 0 && n < sizeof(api_token),
-	    "parley token create printed no token:\n%s", out);
-	memcpy(api_token, out, n);
-	api_token[n] = '\0';
-	free(out);
+	api_token = htoken_create(&pg, "owner@example.com", "openai sdk",
+	    "admin");
 }
 
 /* One tool call and one answer per completion the spec makes, in order. */
 static void
 queue_openai(void)
 {
-	hfake_post(&fake, "/_fake/reset", "{}");
-	hfake_post(&fake, "/_fake/queue",
+	hfake_reset(&fake);
+	hfake_queue(&fake,
 	    "[{\"tool_calls\":[{\"name\":\"time_now\",\"arguments\":{}}]},"
 	    "{\"content\":\"" EXPECT_PLAIN "\"},"
 	    "{\"tool_calls\":[{\"name\":\"time_now\",\"arguments\":{}}]},"
@@ -212,16 +167,10 @@ teardown(void)
 static void
 cleanup(void)
 {
-	const char	*keep = getenv("PARLEY_TEST_KEEP");
-
-	if (!pg_up)
-		return;
-	pg_up = false;
-	if (keep != NULL && strcmp(keep, "1") == 0) {
-		hpg_stop(&pg);
-		fprintf(stderr, "browser: kept %s\n", pg.dir);
-	} else
-		hpg_destroy(&pg);
+	free(api_token);
+	api_token = NULL;
+	hvars_free(&server_env);
+	hpg_finish(&pg, "browser");
 }
 
 static int
@@ -335,10 +284,7 @@ END_TEST
 
 START_TEST(t_sigterm_exits_zero)
 {
-	int	 st = hserver_stop(&srv);
-
-	ck_assert_msg(st == 0, "parley serve exited %d on SIGTERM (log: %s)",
-	    st, srv.log_path);
+	hserver_stop_clean(&srv);
 }
 END_TEST
 
@@ -359,15 +305,10 @@ browser_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
 	int	 failed, i;
 
 	find_specs();
-	sr = srunner_create(browser_suite());
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = hrun_suites(browser_suite(), NULL);
 	cleanup();
 	for (i = 0; i < n_specs; i++)
 		free(specs[i]);

@@ -19,14 +19,18 @@
  * chats only get an agent by connecting). Each test uses its own
  * senders.
  */
-#include "harness/harness.h"
+#include "harness/model.h"
+#include "harness/webhook.h"
+#include "harness/world.h"
 
-/* Formatted SQL against this suite's cluster (tests/harness/pg.c). */
-#define sqli(...)		hpg_sqlf_int(&pg, __VA_ARGS__)
-#define sqls(...)		hpg_sqlf(&pg, __VA_ARGS__)
-#define wait_sql(want, ms, ...)	hpg_wait_int(&pg, want, ms, __VA_ARGS__)
+/* Formatted SQL against this suite's cluster, the text sends at its fake
+ * WhatsApp (tests/harness/world.h). */
+#define sqli(...)		hpg_sqlf_int(&fx.pg, __VA_ARGS__)
+#define sqls(...)		hpg_sqlf(&fx.pg, __VA_ARGS__)
+#define wait_sql(n, ms, ...)	hpg_wait_int(&fx.pg, n, ms, __VA_ARGS__)
+#define wa_texts(out)		hwa_sends(&fx.wa, true, out)
+#define wait_wa_texts(n, ms)	hwa_wait_sends(&fx.wa, true, n, ms)
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,14 +43,9 @@
 #include "chat/commands.h"
 #include "chat/connect.h"
 #include "chat/texts.h"
-#include "crypto/hmac.h"
 #include "crypto/secret.h"
 #include "db/db.h"
-#include "model/agent.h"
 #include "model/channel.h"
-#include "model/fielderr.h"
-#include "model/orgmodel.h"
-#include "model/provider.h"
 #include "util/arena.h"
 #include "util/time.h"
 #include "util/xmalloc.h"
@@ -58,43 +57,26 @@
 #define META_PNID	"106540352242922"
 #define META_TOKEN	"meta-access-token-0123456789"
 #define META_SECRET	"meta-app-secret-0123456789"
-#define BODY_MAX	16384
 #define WAIT_MS		20000
 #define QUIET_MS	1500
 #define HOURGLASS	"\xe2\x8f\xb3"
 
-static struct hpg	 pg;
-static struct hfake	 llm, wa;
-static struct hserver	 srv;
-static struct db_pool	*pool;
-static struct secret_key *key;
-static int64_t		 org_id, user_id, bot_id, tasker_id, helper_id;
+static struct hworld	 fx;
+static int64_t		 bot_id, tasker_id, helper_id;
 static int64_t		 tw_id, meta_id, lobby_id;
-static const char	**env;
 static int		 seq;
 
 static void	 suite_setup(void);
 static void	 suite_teardown(void);
 static void	 test_setup(void);
-static int64_t	 make_agent(struct db *, const char *, const char *,
-		    int64_t);
-static int64_t	 make_channel(struct db *, struct channel_input *);
 static const char *twilio_in(const char *, const char *, const char *);
 static const char *meta_in(const char *, const char *, const char *,
 		    const char *);
-static cJSON	*fake_log(struct hfake *);
-static int	 wa_texts(cJSON **);
-static bool	 wait_wa_texts(int, int);
-static const char *text_of(const cJSON *);
-static const char *jstr(const cJSON *, const char *);
-static int	 llm_requests(void);
 static const cJSON *llm_user_messages(cJSON *, int, int *);
 static char	*expect(enum chat_text, const char *, const char *,
 		    const char *, const char *, int);
 static char	*new_code(int64_t, int64_t);
 static void	 assert_texts(const char *const *, int);
-static int64_t	 inbound_id(const char *);
-static bool	 wait_job_done(const char *);
 
 /* --- welcome ------------------------------------------------------------- */
 
@@ -107,12 +89,12 @@ START_TEST(t_welcome)
 	twilio_in(LOBBY_NUMBER, "+15557771001", "hello?");
 	ck_assert_msg(wait_wa_texts(1, WAIT_MS), "no welcome was sent");
 	ck_assert_int_eq(wa_texts(&log), 1);
-	ck_assert_str_eq(text_of(cJSON_GetArrayItem(log, 0)), want);
-	ck_assert_str_eq(jstr(cJSON_GetObjectItem(cJSON_GetArrayItem(log, 0),
+	ck_assert_str_eq(hwa_text(cJSON_GetArrayItem(log, 0)), want);
+	ck_assert_str_eq(hjstr(cJSON_GetObjectItem(cJSON_GetArrayItem(log, 0),
 	    "form"), "From"), "whatsapp:" LOBBY_NUMBER);
 	cJSON_Delete(log);
 	free(want);
-	ck_assert_int_eq(llm_requests(), 0);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 0);
 	/* Recorded as an outbound reply like any other, and sent. */
 	ck_assert(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages m "
 	    "JOIN messages i ON i.id = m.reply_to_id WHERE i.body = 'hello?' "
@@ -120,15 +102,15 @@ START_TEST(t_welcome)
 
 	/* The product name comes from the organisation. */
 	free(sqls("UPDATE orgs SET product_name = 'Acme Desk' WHERE id = %lld",
-	    (long long)org_id));
+	    (long long)fx.org_id));
 	want = expect(TEXT_WELCOME, NULL, NULL, NULL, "Acme Desk", 0);
 	twilio_in(LOBBY_NUMBER, "+15557771001", "anyone?");
 	ck_assert(wait_wa_texts(2, WAIT_MS));
 	wa_texts(&log);
-	got = xstrdup(text_of(cJSON_GetArrayItem(log, 1)));
+	got = xstrdup(hwa_text(cJSON_GetArrayItem(log, 1)));
 	cJSON_Delete(log);
 	free(sqls("UPDATE orgs SET product_name = 'Parley' WHERE id = %lld",
-	    (long long)org_id));
+	    (long long)fx.org_id));
 	ck_assert_str_eq(got, want);
 	free(got);
 	free(want);
@@ -197,11 +179,11 @@ START_TEST(t_connect_then_switch)
 		free(w[i]);
 
 	/* Helper (CHAT) saw its new thread only: no apple. */
-	log = fake_log(&llm);
+	log = hfake_log(&fx.llm);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 2);
 	um = llm_user_messages(log, 1, &n);
 	ck_assert_int_eq(n, 1);
-	ck_assert_str_eq(jstr(cJSON_GetArrayItem(um, 0), "content"),
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 0), "content"),
 	    "Which word?");
 	cJSON_Delete(log);
 }
@@ -224,7 +206,7 @@ START_TEST(t_connect_malformed)
 		free(w[i]);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM chats WHERE external_id = "
 	    "'+15557771201' AND agent_id IS NULL"), 1);
-	ck_assert_int_eq(llm_requests(), 0);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 0);
 }
 END_TEST
 
@@ -287,7 +269,7 @@ START_TEST(t_connect_guessing_limit)
 	twilio_in(LOBBY_NUMBER, "+15557771401", cmd);
 	ck_assert(wait_wa_texts(6, WAIT_MS));
 	wa_texts(&log);
-	last = xstrdup(text_of(cJSON_GetArrayItem(log, 5)));
+	last = xstrdup(hwa_text(cJSON_GetArrayItem(log, 5)));
 	cJSON_Delete(log);
 	m15 = expect(TEXT_TOO_MANY, NULL, NULL, NULL, NULL, 15);
 	m14 = expect(TEXT_TOO_MANY, NULL, NULL, NULL, NULL, 14);
@@ -321,7 +303,7 @@ START_TEST(t_connect_limit_per_sender)
 	meta_in("16505552401", "Kim", "grp-2499", cmd);
 	ck_assert(wait_wa_texts(6, WAIT_MS));
 	wa_texts(&log);
-	last = xstrdup(text_of(cJSON_GetArrayItem(log, 5)));
+	last = xstrdup(hwa_text(cJSON_GetArrayItem(log, 5)));
 	cJSON_Delete(log);
 	m15 = expect(TEXT_TOO_MANY, NULL, NULL, NULL, NULL, 15);
 	m14 = expect(TEXT_TOO_MANY, NULL, NULL, NULL, NULL, 14);
@@ -329,7 +311,7 @@ START_TEST(t_connect_limit_per_sender)
 	    "not the lock text: %s", last);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM chats WHERE external_id = "
 	    "'grp-2499' AND agent_id IS NOT NULL"), 0);
-	ck_assert_int_eq(llm_requests(), 0);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 0);
 	free(m15);
 	free(m14);
 	free(last);
@@ -375,11 +357,11 @@ START_TEST(t_reset)
 		free(w[i]);
 
 	/* The model was asked twice, the second time without the past. */
-	log = fake_log(&llm);
+	log = hfake_log(&fx.llm);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 2);
 	um = llm_user_messages(log, 1, &n);
 	ck_assert_int_eq(n, 1);
-	ck_assert_str_eq(jstr(cJSON_GetArrayItem(um, 0), "content"),
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 0), "content"),
 	    "After the reset");
 	cJSON_Delete(log);
 }
@@ -419,12 +401,12 @@ START_TEST(t_group_require_mention)
 	free(sqls("UPDATE agents SET require_mention = true WHERE id = %lld",
 	    (long long)tasker_id));
 	id = meta_in("16505551701", "Cleo", "grp-1700", "lunch at noon?");
-	ck_assert(wait_job_done(id));
+	ck_assert(hwait_reply_done(&fx.pg, id, WAIT_MS));
 	id = meta_in("16505551702", "Dan", "grp-1700", "the robotics club");
-	ck_assert(wait_job_done(id));
+	ck_assert(hwait_reply_done(&fx.pg, id, WAIT_MS));
 	usleep(300 * 1000);
 	ck_assert_int_eq(wa_texts(NULL), 0);
-	ck_assert_int_eq(llm_requests(), 0);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 0);
 	/* Stored all the same, in the group's thread. */
 	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE body = "
 	    "'lunch at noon?' AND thread_id IS NOT NULL"), 1);
@@ -440,7 +422,7 @@ START_TEST(t_group_require_mention)
 	assert_texts((const char *const *)w, 2);
 	free(w[0]);
 	free(w[1]);
-	ck_assert_int_eq(llm_requests(), 2);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 2);
 }
 END_TEST
 
@@ -452,11 +434,11 @@ START_TEST(t_busy_thread)
 	char	*busy;
 	cJSON	*log;
 
-	hfake_post(&llm, "/_fake/queue", "{\"delay_ms\":4000,\"content\":"
+	hfake_queue(&fx.llm, "{\"delay_ms\":4000,\"content\":"
 	    "\"Slow answer.\"}");
 	twilio_in(TW_NUMBER, "+15557771801", "Think hard");
 	deadline = time_mono_ms() + WAIT_MS;
-	while (llm_requests() < 1) {
+	while (hfake_log_count(&fx.llm) < 1) {
 		ck_assert_msg(time_mono_ms() < deadline, "the model was never "
 		    "asked");
 		usleep(50 * 1000);
@@ -470,14 +452,14 @@ START_TEST(t_busy_thread)
 	ck_assert_msg(time_mono_ms() - t0 < 3500, "the busy text was slow");
 	busy = expect(TEXT_BUSY, "Bot", NULL, NULL, NULL, 0);
 	wa_texts(&log);
-	ck_assert_str_eq(text_of(cJSON_GetArrayItem(log, 0)), busy);
+	ck_assert_str_eq(hwa_text(cJSON_GetArrayItem(log, 0)), busy);
 	cJSON_Delete(log);
 	ck_assert(wait_wa_texts(2, WAIT_MS));
 	wa_texts(&log);
-	ck_assert_str_eq(text_of(cJSON_GetArrayItem(log, 1)), "Slow answer.");
+	ck_assert_str_eq(hwa_text(cJSON_GetArrayItem(log, 1)), "Slow answer.");
 	cJSON_Delete(log);
 	free(busy);
-	ck_assert_int_eq(llm_requests(), 1);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 1);
 	/* The second message is stored, in the thread, and the thread free. */
 	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE body = "
 	    "'Are you there?' AND thread_id IS NOT NULL"), 1);
@@ -488,7 +470,7 @@ START_TEST(t_busy_thread)
 	/* Free again: the next message goes to the model. */
 	twilio_in(TW_NUMBER, "+15557771801", "And now?");
 	ck_assert(wait_wa_texts(3, WAIT_MS));
-	ck_assert_int_eq(llm_requests(), 2);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 2);
 }
 END_TEST
 
@@ -506,11 +488,11 @@ START_TEST(t_allow_list)
 	ck_assert(wait_wa_texts(1, WAIT_MS));
 	twilio_in(TW_NUMBER, "+15557771901", "/reset");
 	ck_assert(wait_wa_texts(2, WAIT_MS));
-	ck_assert_int_eq(llm_requests(), 0);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 0);
 	/* In a group the sender counts, not the group. */
 	meta_in("16505551901", "Eve", "grp-1900", "Me too");
 	ck_assert(wait_wa_texts(3, WAIT_MS));
-	ck_assert_int_eq(llm_requests(), 0);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 0);
 	meta_in("16505559999", "Fay", "grp-1900", "I am allowed");
 	ck_assert(wait_wa_texts(4, WAIT_MS));
 	free(sqls("UPDATE agents SET allow_list = '{}' WHERE id IN (%lld, "
@@ -522,7 +504,7 @@ START_TEST(t_allow_list)
 	assert_texts((const char *const *)w, 4);
 	for (int i = 0; i < 4; i++)
 		free(w[i]);
-	ck_assert_int_eq(llm_requests(), 1);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 1);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM threads t JOIN chats c ON "
 	    "c.id = t.chat_id WHERE c.external_id = '+15557771901' AND "
 	    "t.close_reason = 'reset'"), 0);
@@ -546,17 +528,17 @@ START_TEST(t_chat_and_task_context)
 	meta_in("16505552001", "Gus", NULL, "Beta");
 	ck_assert(wait_wa_texts(4, WAIT_MS));
 
-	log = fake_log(&llm);
+	log = hfake_log(&fx.llm);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 4);
 	um = llm_user_messages(log, 1, &n);	/* Bot, CHAT */
 	ck_assert_int_eq(n, 3);
-	ck_assert_str_eq(jstr(cJSON_GetArrayItem(um, 0), "content"), "One");
-	ck_assert_str_eq(jstr(cJSON_GetArrayItem(um, 1), "content"),
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 0), "content"), "One");
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 1), "content"),
 	    "Echo: One");
-	ck_assert_str_eq(jstr(cJSON_GetArrayItem(um, 2), "content"), "Two");
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 2), "content"), "Two");
 	um = llm_user_messages(log, 3, &n);	/* Tasker, TASK */
 	ck_assert_int_eq(n, 1);
-	ck_assert_str_eq(jstr(cJSON_GetArrayItem(um, 0), "content"), "Beta");
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 0), "content"), "Beta");
 	cJSON_Delete(log);
 }
 END_TEST
@@ -574,30 +556,30 @@ START_TEST(t_meta_hourglass)
 	wamid = meta_in("16505552101", "Hal", NULL, "Work on this");
 	/* ⏳, the answer, then the removal: three requests, in order. */
 	while (n < 3 && time_mono_ms() < deadline) {
-		log = fake_log(&wa);
+		log = hfake_log(&fx.wa);
 		n = cJSON_GetArraySize(log);
 		cJSON_Delete(log);
 		if (n < 3)
 			usleep(50 * 1000);
 	}
 	usleep(300 * 1000);
-	log = fake_log(&wa);
+	log = hfake_log(&fx.wa);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 3);
 	j = cJSON_GetObjectItem(cJSON_GetArrayItem(log, 0), "json");
-	ck_assert_str_eq(jstr(j, "type"), "reaction");
-	ck_assert_str_eq(jstr(cJSON_GetObjectItem(j, "reaction"), "emoji"),
+	ck_assert_str_eq(hjstr(j, "type"), "reaction");
+	ck_assert_str_eq(hjstr(cJSON_GetObjectItem(j, "reaction"), "emoji"),
 	    HOURGLASS);
-	ck_assert_str_eq(jstr(cJSON_GetObjectItem(j, "reaction"),
+	ck_assert_str_eq(hjstr(cJSON_GetObjectItem(j, "reaction"),
 	    "message_id"), wamid);
 	j = cJSON_GetObjectItem(cJSON_GetArrayItem(log, 1), "json");
-	ck_assert_str_eq(jstr(j, "type"), "text");
-	ck_assert_str_eq(jstr(cJSON_GetObjectItem(j, "text"), "body"),
+	ck_assert_str_eq(hjstr(j, "type"), "text");
+	ck_assert_str_eq(hjstr(cJSON_GetObjectItem(j, "text"), "body"),
 	    "Echo: Work on this");
 	j = cJSON_GetObjectItem(cJSON_GetArrayItem(log, 2), "json");
-	ck_assert_str_eq(jstr(j, "type"), "reaction");
-	ck_assert_str_eq(jstr(cJSON_GetObjectItem(j, "reaction"), "emoji"),
+	ck_assert_str_eq(hjstr(j, "type"), "reaction");
+	ck_assert_str_eq(hjstr(cJSON_GetObjectItem(j, "reaction"), "emoji"),
 	    "");
-	ck_assert_str_eq(jstr(cJSON_GetObjectItem(j, "reaction"),
+	ck_assert_str_eq(hjstr(cJSON_GetObjectItem(j, "reaction"),
 	    "message_id"), wamid);
 	cJSON_Delete(log);
 }
@@ -606,7 +588,7 @@ END_TEST
 /* A failing reaction never holds up the reply. */
 START_TEST(t_meta_hourglass_failure_harmless)
 {
-	hfake_post(&wa, "/_fake/queue", "[{\"provider\":\"meta\",\"status\":"
+	hfake_queue(&fx.wa, "[{\"provider\":\"meta\",\"status\":"
 	    "500},{\"provider\":\"meta\",\"status\":200},{\"provider\":"
 	    "\"meta\",\"status\":400}]");
 	meta_in("16505552201", "Ivy", NULL, "Still answer me");
@@ -625,13 +607,13 @@ START_TEST(t_twilio_typing)
 
 	sid = twilio_in(TW_NUMBER, "+15557772301", "Type for me");
 	ck_assert(wait_wa_texts(1, WAIT_MS));
-	log = fake_log(&wa);
+	log = hfake_log(&fx.wa);
 	cJSON_ArrayForEach(e, log) {
-		if (strcmp(jstr(e, "op"), "typing") == 0 && typing_at < 0) {
+		if (strcmp(hjstr(e, "op"), "typing") == 0 && typing_at < 0) {
 			typing_at = i;
-			ck_assert_str_eq(jstr(cJSON_GetObjectItem(e, "form"),
+			ck_assert_str_eq(hjstr(cJSON_GetObjectItem(e, "form"),
 			    "messageId"), sid);
-		} else if (strcmp(jstr(e, "op"), "send") == 0 && send_at < 0)
+		} else if (strcmp(hjstr(e, "op"), "send") == 0 && send_at < 0)
 			send_at = i;
 		i++;
 	}
@@ -643,10 +625,7 @@ END_TEST
 
 START_TEST(t_sigterm_clean)
 {
-	ck_assert_int_eq(hserver_stop(&srv), 0);
-	ck_assert_msg(!hserver_log_contains(&srv, "runtime error") &&
-	    !hserver_log_contains(&srv, "Sanitizer"), "sanitizer report in %s",
-	    srv.log_path);
+	hserver_stop_clean(&fx.srv);
 }
 END_TEST
 
@@ -727,151 +706,52 @@ END_TEST
 
 /* --- fixture ---------------------------------------------------------------- */
 
-static const char **
-make_env(void)
-{
-	const char	**e = xcalloc(10, sizeof(*e));
-	int		 n = 0;
-
-	e[n++] = xasprintf("PARLEY_TWILIO_API_BASE=%s", wa.base);
-	e[n++] = xasprintf("PARLEY_TWILIO_MESSAGING_BASE=%s", wa.base);
-	e[n++] = xasprintf("PARLEY_META_GRAPH_BASE=%s/v24.0", wa.base);
-	e[n++] = xasprintf("PARLEY_KAPSO_API_BASE=%s/meta/whatsapp/v24.0",
-	    wa.base);
-	e[n++] = xstrdup("PARLEY_JOB_POLL_MS=100");
-	e[n++] = xstrdup("PARLEY_JOB_LEASE_SECONDS=5");
-	e[n++] = xstrdup("PARLEY_WORKERS=4");
-	e[n++] = xstrdup("PARLEY_LLM_TIMEOUT_SECONDS=20");
-	e[n] = NULL;
-	return e;
-}
-
-static int64_t
-make_agent(struct db *db, const char *name, const char *mode,
-    int64_t model_id)
-{
-	struct agent_input	 in;
-	struct field_errors	 errs = { 0 };
-	int64_t			 id = 0;
-	enum db_status		 st;
-
-	agent_input_defaults(&in);
-	in.name = name;
-	in.system_prompt = "You are {{agentName}}.";
-	in.model_id = model_id;
-	in.mode = mode;
-	st = agent_create(db, org_id, &in, &errs, &id);
-	ck_assert_msg(st == DB_OK, "agent_create %s: %s", name,
-	    db_status_str(st));
-	return id;
-}
-
-static int64_t
-make_channel(struct db *db, struct channel_input *in)
-{
-	struct field_errors	 errs = { 0 };
-	int64_t			 id = 0;
-	enum db_status		 st;
-
-	in->status = "connected";
-	st = channel_create(db, key, org_id, in, &errs, &id);
-	ck_assert_msg(st == DB_OK, "channel_create %s: %s (%s)", in->name,
-	    db_status_str(st), errs.n > 0 ? errs.message[0] : "");
-	return id;
-}
-
 static void
 suite_setup(void)
 {
-	struct provider_input	 pin = { 0 };
-	struct org_model_input	 min = { 0 };
 	struct channel_input	 cin;
-	struct field_errors	 errs = { 0 };
 	const char		*wa_args[] = { "--twilio-token", TW_TOKEN,
 				    "--meta-token", META_TOKEN, NULL };
-	char			 path[600], err[256], base[128];
 	struct db		*db;
-	int64_t			 provider_id, model_id;
+	int64_t			 model_id;
 
-	hpg_start(&pg);
-	hfake_start(&llm, "fake_llm", NULL);
-	hfake_start(&wa, "fake_whatsapp", wa_args);
-	env = make_env();
-	hserver_start(&srv, &pg, env);
-	snprintf(path, sizeof(path), "%s/parley-data/master.key", pg.dir);
-	ck_assert_msg(secret_key_load(path, false, &key, err, sizeof(err)),
-	    "master key: %s", err);
-	pool = db_pool_new(pg.conninfo, 4, 5000);
-	ck_assert_ptr_nonnull(pool);
-	org_id = sqli("SELECT id FROM orgs ORDER BY id LIMIT 1");
-	user_id = sqli("SELECT id FROM users ORDER BY id LIMIT 1");
-
-	db = db_acquire(pool);
+	hworld_start(&fx, NULL, wa_args);
+	model_id = hworld_model(&fx, "sk-test-0123456789", true);
+	db = db_acquire(fx.pool);
 	ck_assert_ptr_nonnull(db);
-	snprintf(base, sizeof(base), "%s/v1", llm.base);
-	pin.name = "fake";
-	pin.base_url = base;
-	pin.api_key = "sk-test-0123456789";
-	ck_assert_int_eq(provider_create(db, key, org_id, &pin, &errs,
-	    &provider_id), DB_OK);
-	min.provider_id = provider_id;
-	min.name = "fake-model";
-	min.display_name = "Fake";
-	min.supports_tools = true;
-	ck_assert_int_eq(orgmodel_create(db, org_id, &min, &errs, &model_id),
-	    DB_OK);
-	bot_id = make_agent(db, "Bot", "chat", model_id);
-	tasker_id = make_agent(db, "Tasker", "task", model_id);
-	helper_id = make_agent(db, "Helper", "chat", model_id);
+	bot_id = hagent_create(db, fx.org_id, "Bot", "chat", model_id);
+	tasker_id = hagent_create(db, fx.org_id, "Tasker", "task", model_id);
+	helper_id = hagent_create(db, fx.org_id, "Helper", "chat", model_id);
 
-	memset(&cin, 0, sizeof(cin));
-	cin.kind = "twilio";
-	cin.name = "Twilio";
-	cin.phone_number = TW_NUMBER;
-	cin.twilio_account_sid = TW_SID;
-	cin.twilio_auth_token = TW_TOKEN;
-	cin.default_agent_id = bot_id;
-	tw_id = make_channel(db, &cin);
-	memset(&cin, 0, sizeof(cin));
-	cin.kind = "twilio";
-	cin.name = "Lobby";
-	cin.phone_number = LOBBY_NUMBER;
-	cin.twilio_account_sid = TW_SID;
-	cin.twilio_auth_token = TW_TOKEN;
-	lobby_id = make_channel(db, &cin);
-	memset(&cin, 0, sizeof(cin));
-	cin.kind = "meta";
-	cin.name = "Meta";
-	cin.phone_number = "+15550783881";
-	cin.phone_number_id = META_PNID;
-	cin.meta_access_token = META_TOKEN;
-	cin.meta_app_secret = META_SECRET;
-	cin.meta_verify_token = "verify-0123456789";
-	cin.default_agent_id = tasker_id;
-	meta_id = make_channel(db, &cin);
+	cin = (struct channel_input){ .kind = "twilio", .name = "Twilio",
+	    .status = "connected", .phone_number = TW_NUMBER,
+	    .twilio_account_sid = TW_SID, .twilio_auth_token = TW_TOKEN,
+	    .default_agent_id = bot_id };
+	tw_id = hchannel_create(db, fx.key, fx.org_id, &cin);
+	cin = (struct channel_input){ .kind = "twilio", .name = "Lobby",
+	    .status = "connected", .phone_number = LOBBY_NUMBER,
+	    .twilio_account_sid = TW_SID, .twilio_auth_token = TW_TOKEN };
+	lobby_id = hchannel_create(db, fx.key, fx.org_id, &cin);
+	cin = (struct channel_input){ .kind = "meta", .name = "Meta",
+	    .status = "connected", .phone_number = "+15550783881",
+	    .phone_number_id = META_PNID, .meta_access_token = META_TOKEN,
+	    .meta_app_secret = META_SECRET,
+	    .meta_verify_token = "verify-0123456789",
+	    .default_agent_id = tasker_id };
+	meta_id = hchannel_create(db, fx.key, fx.org_id, &cin);
 	db_release(db);
 }
 
 static void
 suite_teardown(void)
 {
-	if (srv.pid > 0)
-		(void)hserver_stop(&srv);
-	db_pool_free(pool);
-	secret_key_free(key);
-	hfake_stop(&wa);
-	hfake_stop(&llm);
-	hpg_destroy(&pg);
-	for (int i = 0; env != NULL && env[i] != NULL; i++)
-		free((void *)(uintptr_t)env[i]);
-	free((void *)env);
+	hworld_stop(&fx);
 }
 
 static void
 test_setup(void)
 {
-	hfake_post(&llm, "/_fake/reset", "{}");
-	hfake_post(&wa, "/_fake/reset", "{}");
+	hworld_reset(&fx);
 }
 
 /* --- helpers ------------------------------------------------------------------ */
@@ -883,38 +763,10 @@ test_setup(void)
 static const char *
 twilio_in(const char *to, const char *from, const char *text)
 {
-	static char		 sid[40];
-	struct twilio_param	 p[10];
-	struct client		 c;
-	struct hresp		 r;
-	char			 body[BODY_MAX] = "", url[512], sigb[29];
-	char			 f[64], t[64], wa_id[32], h[64];
-	const char		*headers[2] = { h, NULL };
-	const char		*params[][2] = {
-		{ "MessageSid", sid }, { "SmsMessageSid", sid },
-		{ "AccountSid", TW_SID }, { "From", f }, { "To", t },
-		{ "Body", text }, { "NumMedia", "0" }, { "ProfileName", "Tess" },
-		{ "WaId", wa_id }, { "ApiVersion", "2010-04-01" },
-	};
+	static char	 sid[40];
 
 	snprintf(sid, sizeof(sid), "SM%032d", ++seq);
-	snprintf(f, sizeof(f), "whatsapp:%s", from);
-	snprintf(t, sizeof(t), "whatsapp:%s", to);
-	snprintf(wa_id, sizeof(wa_id), "%s", from + 1);
-	for (int i = 0; i < 10; i++) {
-		form_add(body, sizeof(body), params[i][0], params[i][1]);
-		p[i].name = params[i][0];
-		p[i].value = params[i][1];
-	}
-	snprintf(url, sizeof(url), "%s/webhooks/whatsapp/twilio", srv.base);
-	hmac_twilio_sign(TW_TOKEN, url, p, 10, sigb);
-	snprintf(h, sizeof(h), "X-Twilio-Signature: %s", sigb);
-	client_init(&c, srv.base);
-	client_req(&c, "POST", "/webhooks/whatsapp/twilio", body,
-	    "application/x-www-form-urlencoded", headers, &r);
-	ck_assert_msg(r.status == 200, "twilio webhook: %ld %s", r.status,
-	    r.body);
-	hresp_free(&r);
+	htwilio_text_ok(fx.srv.base, TW_SID, TW_TOKEN, sid, from, to, text);
 	return sid;
 }
 
@@ -927,111 +779,15 @@ meta_in(const char *from, const char *name, const char *group,
     const char *text)
 {
 	static char	 wamid[40];
-	struct client	 c;
-	struct hresp	 r;
-	char		 body[BODY_MAX], hex[65], h[128], g[128] = "";
-	const char	*headers[] = { h, NULL };
+	char		*body;
 
 	snprintf(wamid, sizeof(wamid), "wamid.cmd%06d", ++seq);
-	if (group != NULL)
-		snprintf(g, sizeof(g), "\"group_id\":\"%s\",", group);
-	snprintf(body, sizeof(body),
-	    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":"
-	    "\"WABA1\",\"changes\":[{\"field\":\"messages\",\"value\":{"
-	    "\"messaging_product\":\"whatsapp\",\"metadata\":{"
-	    "\"display_phone_number\":\"15550783881\",\"phone_number_id\":"
-	    "\"" META_PNID "\"},\"contacts\":[{\"profile\":{\"name\":"
-	    "\"%s\"},\"wa_id\":\"%s\"}],\"messages\":[{\"from\":\"%s\",%s"
-	    "\"id\":\"%s\",\"timestamp\":\"%lld\",\"type\":\"text\",\"text\":"
-	    "{\"body\":\"%s\"}}]}}]}]}", name, from, from, g, wamid,
-	    (long long)time(NULL), text);
-	hmac_sha256_hex(META_SECRET, body, strlen(body), hex);
-	snprintf(h, sizeof(h), "X-Hub-Signature-256: sha256=%s", hex);
-	client_init(&c, srv.base);
-	client_req(&c, "POST", "/webhooks/whatsapp/meta", body,
-	    "application/json", headers, &r);
-	ck_assert_msg(r.status == 200, "meta webhook: %ld %s", r.status,
-	    r.body);
-	hresp_free(&r);
+	body = hmeta_text_body(&(struct hmeta_text){ .pnid = META_PNID,
+	    .from = from, .name = name, .group = group, .wamid = wamid,
+	    .text = text });
+	hmeta_post_ok(fx.srv.base, body, META_SECRET);
+	free(body);
 	return wamid;
-}
-
-static cJSON *
-fake_log(struct hfake *f)
-{
-	char	*s = hfake_get(f, "/_fake/requests");
-	cJSON	*j = cJSON_Parse(s);
-
-	free(s);
-	ck_assert_msg(cJSON_IsArray(j), "fake log is not an array");
-	return j;
-}
-
-/* The fake WhatsApp's text sends (not reactions, not typing), in order. */
-static int
-wa_texts(cJSON **out)
-{
-	cJSON	*log = fake_log(&wa), *texts = cJSON_CreateArray(), *e;
-	int	 n;
-
-	cJSON_ArrayForEach(e, log) {
-		const cJSON	*j = cJSON_GetObjectItem(e, "json");
-
-		if (strcmp(jstr(e, "op"), "send") != 0)
-			continue;
-		if (j != NULL && strcmp(jstr(j, "type"), "text") != 0)
-			continue;
-		cJSON_AddItemToArray(texts, cJSON_Duplicate(e, true));
-	}
-	cJSON_Delete(log);
-	n = cJSON_GetArraySize(texts);
-	if (out != NULL)
-		*out = texts;
-	else
-		cJSON_Delete(texts);
-	return n;
-}
-
-static bool
-wait_wa_texts(int want, int timeout_ms)
-{
-	int64_t	 deadline = time_mono_ms() + timeout_ms;
-
-	while (time_mono_ms() < deadline) {
-		if (wa_texts(NULL) >= want)
-			return true;
-		usleep(50 * 1000);
-	}
-	return wa_texts(NULL) >= want;
-}
-
-/* The text of one send: Twilio's Body or Meta's text.body. */
-static const char *
-text_of(const cJSON *e)
-{
-	const cJSON	*j = cJSON_GetObjectItem(e, "json");
-
-	if (j != NULL)
-		return jstr(cJSON_GetObjectItem(j, "text"), "body");
-	return jstr(cJSON_GetObjectItem(e, "form"), "Body");
-}
-
-static const char *
-jstr(const cJSON *o, const char *name)
-{
-	const char	*s = cJSON_GetStringValue(cJSON_GetObjectItem(o, name));
-
-	return s != NULL ? s : "";
-}
-
-static int
-llm_requests(void)
-{
-	cJSON	*log = fake_log(&llm);
-	int	 n = cJSON_GetArraySize(log);
-
-	cJSON_Delete(log);
-	return n;
 }
 
 /* The non-system messages of the i-th model request (borrowed from log). */
@@ -1042,7 +798,7 @@ llm_user_messages(cJSON *log, int i, int *n)
 		    cJSON_GetArrayItem(log, i), "body"), "messages");
 	cJSON	*first = cJSON_GetArrayItem(msgs, 0);
 
-	if (first != NULL && strcmp(jstr(first, "role"), "system") == 0)
+	if (first != NULL && strcmp(hjstr(first, "role"), "system") == 0)
 		cJSON_Delete(cJSON_DetachItemFromArray(msgs, 0));
 	*n = cJSON_GetArraySize(msgs);
 	return msgs;
@@ -1067,7 +823,7 @@ expect(enum chat_text t, const char *agent, const char *old_agent,
 static char *
 new_code(int64_t agent, int64_t channel)
 {
-	struct db		*db = db_acquire(pool);
+	struct db		*db = db_acquire(fx.pool);
 	struct arena		*a = arena_new();
 	struct connect_code	 cc;
 	enum db_status		 st;
@@ -1075,7 +831,8 @@ new_code(int64_t agent, int64_t channel)
 
 	ck_assert_ptr_nonnull(db);
 	memset(&cc, 0, sizeof(cc));
-	st = connect_code_create(db, a, org_id, agent, channel, user_id, &cc);
+	st = connect_code_create(db, a, fx.org_id, agent, channel, fx.user_id,
+	    &cc);
 	db_release(db);
 	ck_assert_msg(st == DB_OK, "connect_code_create: %s",
 	    db_status_str(st));
@@ -1092,28 +849,10 @@ assert_texts(const char *const *want, int n)
 
 	ck_assert_int_eq(wa_texts(&log), n);
 	for (int i = 0; i < n; i++)
-		ck_assert_msg(strcmp(text_of(cJSON_GetArrayItem(log, i)),
+		ck_assert_msg(strcmp(hwa_text(cJSON_GetArrayItem(log, i)),
 		    want[i]) == 0, "send %d: want \"%s\", got \"%s\"", i,
-		    want[i], text_of(cJSON_GetArrayItem(log, i)));
+		    want[i], hwa_text(cJSON_GetArrayItem(log, i)));
 	cJSON_Delete(log);
-}
-
-static int64_t
-inbound_id(const char *provider_message_id)
-{
-	return sqli("SELECT id FROM messages WHERE provider_message_id = '%s' "
-	    "AND direction = 'in'", provider_message_id);
-}
-
-/* Waits (bounded) until the reply job of that inbound message is done. */
-static bool
-wait_job_done(const char *provider_message_id)
-{
-	int64_t	 id = inbound_id(provider_message_id);
-
-	return id > 0 && wait_sql(1, WAIT_MS, "SELECT count(*) FROM jobs "
-	    "WHERE status = 'done' AND payload->>'message_id' = '%lld'",
-	    (long long)id);
 }
 
 static Suite *
@@ -1152,13 +891,6 @@ commands_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(commands_suite());
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return hrun_suites(commands_suite(), NULL) == 0 ?
+	    EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -12,9 +12,9 @@
  * work), media, Resend sending exactly once at the provider, 404 for
  * another organisation's ids everywhere. Every wait is bounded.
  */
-#include "harness/harness.h"
+#include "harness/model.h"
+#include "harness/panel.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +26,12 @@
 #include "crypto/secret.h"
 #include "db/db.h"
 #include "model/channel.h"
-#include "model/fielderr.h"
 #include "util/xmalloc.h"
+
+/* This suite's cluster and server (tests/harness). */
+#define sqli(...)	hpg_sqlf_int(&pg, __VA_ARGS__)
+#define api_get(tok, path, want, r) \
+	hapi_want(srv.base, tok, "GET", path, NULL, want, r)
 
 #define TW_NUMBER	"+15550001111"
 #define TW_SID		"AC0123456789abcdef0123456789abcdef"
@@ -45,17 +49,13 @@ static struct hpg	 pg;
 static struct hfake	 wa;
 static struct hserver	 srv;
 static struct secret_key *key;
-static const char	**env;
+static struct hvars	 env;
 static char		*token, *other_token;
 static int64_t		 org_id, other_org_id, tw_id, prod_id, bot_id;
 static int64_t		 other_chat;
 
 static void	 suite_setup(void);
 static void	 suite_teardown(void);
-static int64_t	 sqli(const char *, ...) __attribute__((format(printf, 1, 2)));
-static char	*make_token(const char *, const char *);
-static void	 get(struct client *, const char *, long, struct hresp *);
-static void	 api_get(const char *, const char *, long, struct hresp *);
 static int64_t	 make_chat(int64_t, int64_t, const char *, const char *,
 		    const char *, const char *);
 static int64_t	 add_msg(int64_t, const char *, const char *, const char *,
@@ -65,79 +65,31 @@ static Suite	*conversations_suite(void);
 
 /* --- fixture ------------------------------------------------------------ */
 
-static int64_t
-sqli(const char *fmt, ...)
-{
-	char	 q[16384];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(q, sizeof(q), fmt, ap);
-	va_end(ap);
-	return hpg_sql_int(&pg, q);
-}
-
-static char *
-make_token(const char *email, const char *name)
-{
-	const char	*args[] = { "token", "create", "--email", email,
-			    "--name", name, NULL };
-	char		*out = NULL, *p, *t;
-	int		 st;
-
-	st = hrun_parley(&pg, args, NULL, &out);
-	ck_assert_msg(st == 0 && (p = strstr(out, "prl_")) != NULL,
-	    "parley token create exited %d:\n%s", st, out);
-	t = xasprintf("%.*s", (int)strcspn(p, " \r\n"), p);
-	free(out);
-	return t;
-}
-
 static void
 suite_setup(void)
 {
 	struct channel_input	 cin;
-	struct field_errors	 errs = { 0 };
 	const char		*wa_args[] = { "--twilio-token", TW_TOKEN,
 				    NULL };
-	const char		*margs[] = { "user", "create", "--email",
-				    MEMBER_EMAIL, "--org", OWNER_ORG, "--role",
-				    "member", NULL };
-	const char		*oargs[] = { "user", "create", "--email",
-				    OTHER_EMAIL, "--org", OTHER_ORG, "--role",
-				    "owner", NULL };
-	char			 path[600], err[256], *out = NULL;
 	struct db_pool		*pool;
 	struct db		*db;
-	int			 st;
 
 	hpg_start(&pg);
 	hfake_start(&wa, "fake_whatsapp", wa_args);
-	env = xcalloc(6, sizeof(*env));
-	env[0] = xasprintf("PARLEY_TWILIO_API_BASE=%s", wa.base);
-	env[1] = xasprintf("PARLEY_TWILIO_MESSAGING_BASE=%s", wa.base);
-	env[2] = xasprintf("PARLEY_META_GRAPH_BASE=%s/v24.0", wa.base);
-	env[3] = xasprintf("PARLEY_KAPSO_API_BASE=%s/meta/whatsapp/v24.0",
-	    wa.base);
-	env[4] = xstrdup("PARLEY_WORKERS=1");
-	hserver_start(&srv, &pg, env);
-	snprintf(path, sizeof(path), "%s/parley-data/master.key", pg.dir);
-	ck_assert_msg(secret_key_load(path, false, &key, err, sizeof(err)),
-	    "master key: %s", err);
+	hvars_whatsapp(&env, &wa);
+	hvars_set(&env, "PARLEY_WORKERS=1");
+	hserver_start(&srv, &pg, env.v);
+	key = hkey_load(&pg);
 	org_id = sqli("SELECT id FROM orgs WHERE name = '" OWNER_ORG "'");
 	ck_assert(org_id > 0);
 
-	st = hrun_parley(&pg, margs, MEMBER_PW "\n", &out);
-	ck_assert_msg(st == 0, "user create (member) exited %d:\n%s", st, out);
-	free(out);
-	st = hrun_parley(&pg, oargs, OTHER_PW "\n", &out);
-	ck_assert_msg(st == 0, "user create (other) exited %d:\n%s", st, out);
-	free(out);
+	huser_create(&pg, MEMBER_EMAIL, OWNER_ORG, "member", MEMBER_PW);
+	huser_create(&pg, OTHER_EMAIL, OTHER_ORG, "owner", OTHER_PW);
 	other_org_id = sqli("SELECT id FROM orgs WHERE name = '" OTHER_ORG
 	    "'");
 	ck_assert(other_org_id > 0);
-	token = make_token(OWNER_EMAIL, "conversations");
-	other_token = make_token(OTHER_EMAIL, "other");
+	token = htoken_create(&pg, OWNER_EMAIL, "conversations", NULL);
+	other_token = htoken_create(&pg, OTHER_EMAIL, "other", NULL);
 
 	bot_id = sqli("INSERT INTO agents (org_id, name, slug) VALUES (%lld, "
 	    "'Bot', 'bot') RETURNING id", (long long)org_id);
@@ -146,16 +98,11 @@ suite_setup(void)
 	ck_assert_ptr_nonnull(pool);
 	db = db_acquire(pool);
 	ck_assert_ptr_nonnull(db);
-	memset(&cin, 0, sizeof(cin));
-	cin.kind = "twilio";
-	cin.name = "Twilio";
-	cin.environment = "development";
-	cin.status = "connected";
-	cin.phone_number = TW_NUMBER;
-	cin.twilio_account_sid = TW_SID;
-	cin.twilio_auth_token = TW_TOKEN;
-	ck_assert_int_eq(channel_create(db, key, org_id, &cin, &errs, &tw_id),
-	    DB_OK);
+	cin = (struct channel_input){ .kind = "twilio", .name = "Twilio",
+	    .environment = "development", .status = "connected",
+	    .phone_number = TW_NUMBER, .twilio_account_sid = TW_SID,
+	    .twilio_auth_token = TW_TOKEN };
+	tw_id = hchannel_create(db, key, org_id, &cin);
 	db_release(db);
 	db_pool_free(pool);
 	prod_id = sqli("INSERT INTO channels (org_id, kind, name, environment,"
@@ -192,36 +139,12 @@ suite_teardown(void)
 	secret_key_free(key);
 	hfake_stop(&wa);
 	hpg_destroy(&pg);
-	for (int i = 0; env != NULL && env[i] != NULL; i++)
-		free((void *)(uintptr_t)env[i]);
-	free((void *)env);
+	hvars_free(&env);
 	free(token);
 	free(other_token);
 }
 
 /* --- helpers ------------------------------------------------------------ */
-
-static void
-get(struct client *c, const char *path, long want, struct hresp *r)
-{
-	client_req(c, "GET", path, NULL, NULL, NULL, r);
-	ck_assert_msg(r->status == want, "GET %s: want %ld, got %ld: %.400s",
-	    path, want, r->status, r->body);
-}
-
-static void
-api_get(const char *tok, const char *path, long want, struct hresp *r)
-{
-	struct client	 c;
-	char		 h[256];
-	const char	*headers[] = { h, NULL };
-
-	snprintf(h, sizeof(h), "Authorization: Bearer %s", tok);
-	client_init(&c, srv.base);
-	client_req(&c, "GET", path, NULL, NULL, headers, r);
-	ck_assert_msg(r->status == want, "GET %s: want %ld, got %ld: %.400s",
-	    path, want, r->status, r->body);
-}
 
 /* A chat of the owner's org; last_message_at = at (SQL expression). */
 static int64_t
@@ -288,9 +211,8 @@ START_TEST(t_list_filters_and_search)
 	    "'2026-03-09 10:00+00'");
 	add_msg(d, "out", "Goodbye and thanks", "sent", NULL);
 
-	client_init(&c, srv.base);
-	ck_assert(client_login(&c, OWNER_EMAIL, OWNER_PW));
-	get(&c, "/conversations", 200, &r);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
+	hget(&c, "/conversations", 200, &r);
 	ck_assert_ptr_nonnull(strstr(r.body, "Alice"));
 	ck_assert_ptr_nonnull(strstr(r.body, "Bob"));
 	ck_assert_ptr_nonnull(strstr(r.body, "Dora"));
@@ -300,7 +222,7 @@ START_TEST(t_list_filters_and_search)
 	ck_assert(strstr(r.body, "Bob") < strstr(r.body, "Alice"));
 	hresp_free(&r);
 
-	get(&c, "/conversations?status=needs_human", 200, &r);
+	hget(&c, "/conversations?status=needs_human", 200, &r);
 	ck_assert_ptr_nonnull(strstr(r.body, "Bob"));
 	ck_assert_ptr_null(strstr(r.body, "Alice"));
 	ck_assert_ptr_null(strstr(r.body, "Dora"));
@@ -309,44 +231,44 @@ START_TEST(t_list_filters_and_search)
 
 	snprintf(path, sizeof(path), "/conversations?agent=%lld",
 	    (long long)bot_id);
-	get(&c, path, 200, &r);
+	hget(&c, path, 200, &r);
 	ck_assert(strstr(r.body, "Alice") && strstr(r.body, "Dora") &&
 	    !strstr(r.body, "Bob"));
 	hresp_free(&r);
 
 	snprintf(path, sizeof(path), "/conversations?channel=%lld",
 	    (long long)prod_id);
-	get(&c, path, 200, &r);
+	hget(&c, path, 200, &r);
 	ck_assert(strstr(r.body, "Dora") && !strstr(r.body, "Alice") &&
 	    !strstr(r.body, "Bob"));
 	hresp_free(&r);
 
-	get(&c, "/conversations?environment=production", 200, &r);
+	hget(&c, "/conversations?environment=production", 200, &r);
 	ck_assert(strstr(r.body, "Dora") && !strstr(r.body, "Alice"));
 	hresp_free(&r);
 
-	get(&c, "/conversations?from=2026-03-02&to=2026-03-05", 200, &r);
+	hget(&c, "/conversations?from=2026-03-02&to=2026-03-05", 200, &r);
 	ck_assert(strstr(r.body, "Bob") && !strstr(r.body, "Alice") &&
 	    !strstr(r.body, "Dora"));
 	hresp_free(&r);
 
-	get(&c, "/conversations?q=pineapple+pizza", 200, &r);
+	hget(&c, "/conversations?q=pineapple+pizza", 200, &r);
 	ck_assert(strstr(r.body, "Alice") && !strstr(r.body, "Bob") &&
 	    !strstr(r.body, "Dora"));
 	hresp_free(&r);
-	get(&c, "/conversations?q=pineapple&status=closed", 200, &r);
+	hget(&c, "/conversations?q=pineapple&status=closed", 200, &r);
 	ck_assert(!strstr(r.body, "Alice"));
 	hresp_free(&r);
 
-	get(&c, "/conversations?status=bogus", 400, &r);
+	hget(&c, "/conversations?status=bogus", 400, &r);
 	hresp_free(&r);
-	get(&c, "/conversations?after=12_x", 400, &r);
+	hget(&c, "/conversations?after=12_x", 400, &r);
 	hresp_free(&r);
-	get(&c, "/conversations?after=-5_3", 400, &r);
+	hget(&c, "/conversations?after=-5_3", 400, &r);
 	hresp_free(&r);
-	get(&c, "/conversations?from=2026-13-01", 400, &r);
+	hget(&c, "/conversations?from=2026-13-01", 400, &r);
 	hresp_free(&r);
-	get(&c, "/conversations?from=2026-02-31", 400, &r);
+	hget(&c, "/conversations?from=2026-02-31", 400, &r);
 	hresp_free(&r);
 
 	/* The API: same filters. */
@@ -403,25 +325,24 @@ START_TEST(t_search_broad_word)
 	ck_assert(sqli("UPDATE chats SET search_terms = NULL WHERE id = %lld"
 	    " RETURNING id", (long long)f) == f);
 
-	client_init(&c, srv.base);
-	ck_assert(client_login(&c, OWNER_EMAIL, OWNER_PW));
-	get(&c, "/conversations?q=mango", 200, &r);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
+	hget(&c, "/conversations?q=mango", 200, &r);
 	ck_assert(strstr(r.body, "Erin") && strstr(r.body, "Fred") &&
 	    !strstr(r.body, "Gina"));
 	/* Still newest first. */
 	ck_assert(strstr(r.body, "Fred") < strstr(r.body, "Erin"));
 	hresp_free(&r);
-	get(&c, "/conversations?q=mango&status=needs_human", 200, &r);
+	hget(&c, "/conversations?q=mango&status=needs_human", 200, &r);
 	ck_assert(strstr(r.body, "Fred") && !strstr(r.body, "Erin"));
 	hresp_free(&r);
-	get(&c, "/conversations?q=mango+kiwi", 200, &r);
+	hget(&c, "/conversations?q=mango+kiwi", 200, &r);
 	ck_assert(strstr(r.body, "Erin") && !strstr(r.body, "Hank") &&
 	    !strstr(r.body, "Fred") && !strstr(r.body, "Gina"));
 	hresp_free(&r);
 	/* A transcript counts like a body (the trigger sees the update). */
 	ck_assert(sqli("UPDATE messages SET transcript = 'a mango for me'"
 	    " WHERE id = %lld RETURNING id", (long long)gm) == gm);
-	get(&c, "/conversations?q=mango", 200, &r);
+	hget(&c, "/conversations?q=mango", 200, &r);
 	ck_assert(strstr(r.body, "Gina") && strstr(r.body, "Hank"));
 	hresp_free(&r);
 }
@@ -448,11 +369,10 @@ START_TEST(t_pagination)
 	    "generate_series(1, 60) g RETURNING 1) SELECT count(*) FROM i",
 	    (long long)org_id, (long long)ch), 60);
 
-	client_init(&c, srv.base);
-	ck_assert(client_login(&c, OWNER_EMAIL, OWNER_PW));
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
 	snprintf(path, sizeof(path), "/conversations?channel=%lld",
 	    (long long)ch);
-	get(&c, path, 200, &r);
+	hget(&c, path, 200, &r);
 	ck_assert_int_eq(count_of(r.body, "Pager "), 50);
 	ck_assert_ptr_nonnull(strstr(r.body, "Pager 60 "));
 	ck_assert_ptr_null(strstr(r.body, "Pager 10 "));
@@ -464,7 +384,7 @@ START_TEST(t_pagination)
 	while ((amp = strstr(older, "&amp;")) != NULL)
 		memmove(amp + 1, amp + 5, strlen(amp + 5) + 1);
 	hresp_free(&r);
-	get(&c, older, 200, &r);
+	hget(&c, older, 200, &r);
 	ck_assert_int_eq(count_of(r.body, "Pager "), 10);
 	ck_assert_ptr_nonnull(strstr(r.body, "Pager 1 "));
 	ck_assert_ptr_nonnull(strstr(r.body, "Pager 10 "));
@@ -507,24 +427,23 @@ START_TEST(t_unread_reset_by_viewing)
 	add_msg(ch, "in", "two", "received", NULL);
 	add_msg(ch, "out", "answer", "sent", NULL);
 	add_msg(ch, "in", "three", "received", NULL);
-	client_init(&c, srv.base);
-	ck_assert(client_login(&c, MEMBER_EMAIL, MEMBER_PW));
+	hlogin(&c, srv.base, MEMBER_EMAIL, MEMBER_PW);
 	/* A member reads the list. */
-	get(&c, "/conversations", 200, &r);
+	hget(&c, "/conversations", 200, &r);
 	ck_assert_ptr_nonnull(strstr(r.body, "Una"));
 	ck_assert_ptr_nonnull(strstr(r.body, "data-unread=\"3\""));
 	hresp_free(&r);
 	snprintf(path, sizeof(path), "/conversations/%lld", (long long)ch);
-	get(&c, path, 200, &r);
+	hget(&c, path, 200, &r);
 	hresp_free(&r);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM chats WHERE id = %lld AND "
 	    "human_seen_at IS NOT NULL", (long long)ch), 1);
-	get(&c, "/conversations", 200, &r);
+	hget(&c, "/conversations", 200, &r);
 	ck_assert_ptr_null(strstr(r.body, "data-unread=\"3\""));
 	hresp_free(&r);
 	usleep(20 * 1000);
 	add_msg(ch, "in", "four", "received", NULL);
-	get(&c, "/conversations", 200, &r);
+	hget(&c, "/conversations", 200, &r);
 	ck_assert_ptr_nonnull(strstr(r.body, "data-unread=\"1\""));
 	hresp_free(&r);
 }
@@ -572,10 +491,9 @@ START_TEST(t_timeline)
 	    "\"contentType\":\"image/jpeg\",\"caption\":\"a cat\"}]'");
 	(void)m_in;
 
-	client_init(&c, srv.base);
-	ck_assert(client_login(&c, OWNER_EMAIL, OWNER_PW));
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
 	snprintf(path, sizeof(path), "/conversations/%lld", (long long)ch);
-	get(&c, path, 200, &r);
+	hget(&c, path, 200, &r);
 	p1 = strstr(r.body, "First thread hello");
 	p2 = strstr(r.body, "Agent answer");
 	p3 = strstr(r.body, "Failed answer");
@@ -613,7 +531,7 @@ START_TEST(t_timeline)
 
 		snprintf(mp, sizeof(mp), "/conversations/%lld/media/%lld/0",
 		    (long long)ch, (long long)mid);
-		get(&c, mp, 200, &r);
+		hget(&c, mp, 200, &r);
 		ct = hresp_header(&r, "Content-Type");
 		ck_assert_ptr_nonnull(ct);
 		ck_assert_ptr_nonnull(strstr(ct, "image/png"));
@@ -622,12 +540,12 @@ START_TEST(t_timeline)
 		hresp_free(&r);
 		snprintf(mp, sizeof(mp), "/conversations/%lld/media/%lld/1",
 		    (long long)ch, (long long)mid);
-		get(&c, mp, 502, &r);
+		hget(&c, mp, 502, &r);
 		ck_assert_ptr_nonnull(strstr(r.body, "not on the Twilio API"));
 		hresp_free(&r);
 		snprintf(mp, sizeof(mp), "/conversations/%lld/media/%lld/7",
 		    (long long)ch, (long long)mid);
-		get(&c, mp, 404, &r);
+		hget(&c, mp, 404, &r);
 		hresp_free(&r);
 	}
 
@@ -663,10 +581,9 @@ START_TEST(t_timeline_caps_at_500)
 	    "id, 'in', 'msg #' || g || '.' FROM chats, generate_series(1, 510) "
 	    "g WHERE id = %lld RETURNING 1) SELECT count(*) FROM i",
 	    (long long)ch), 510);
-	client_init(&c, srv.base);
-	ck_assert(client_login(&c, OWNER_EMAIL, OWNER_PW));
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
 	snprintf(path, sizeof(path), "/conversations/%lld", (long long)ch);
-	get(&c, path, 200, &r);
+	hget(&c, path, 200, &r);
 	ck_assert_int_eq(count_of(r.body, "msg #"), 500);
 	ck_assert_ptr_null(strstr(r.body, "msg #10."));
 	ck_assert_ptr_nonnull(strstr(r.body, "msg #11."));
@@ -684,14 +601,13 @@ START_TEST(t_resend_sends_once)
 	char		 path[160], body[256], *csrf, *log;
 	int64_t		 ch, mid;
 
-	hfake_post(&wa, "/_fake/reset", "{}");
+	hfake_reset(&wa);
 	ch = make_chat(tw_id, 0, "+15551110040", "Resa", "human", "now()");
 	mid = add_msg(ch, "out", "Please try again", "failed",
 	    "error_code = '63016', error_text = 'Window closed'");
-	client_init(&c, srv.base);
-	ck_assert(client_login(&c, OWNER_EMAIL, OWNER_PW));
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
 	snprintf(path, sizeof(path), "/conversations/%lld", (long long)ch);
-	get(&c, path, 200, &r);
+	hget(&c, path, 200, &r);
 	csrf = html_csrf(r.body);
 	ck_assert_ptr_nonnull(csrf);
 	hresp_free(&r);
@@ -741,18 +657,17 @@ START_TEST(t_other_org_404)
 
 	mid = sqli("SELECT id FROM messages WHERE chat_id = %lld",
 	    (long long)other_chat);
-	client_init(&c, srv.base);
-	ck_assert(client_login(&c, OWNER_EMAIL, OWNER_PW));
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
 	snprintf(path, sizeof(path), "/conversations/%lld",
 	    (long long)other_chat);
-	get(&c, path, 404, &r);
+	hget(&c, path, 404, &r);
 	ck_assert_ptr_null(strstr(r.body, "Secret Sam"));
 	hresp_free(&r);
 	snprintf(path, sizeof(path), "/conversations/%lld/media/%lld/0",
 	    (long long)other_chat, (long long)mid);
-	get(&c, path, 404, &r);
+	hget(&c, path, 404, &r);
 	hresp_free(&r);
-	get(&c, "/conversations", 200, &r);
+	hget(&c, "/conversations", 200, &r);
 	csrf = html_csrf(r.body);
 	hresp_free(&r);
 	ck_assert_ptr_nonnull(csrf);
@@ -808,13 +723,6 @@ conversations_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(conversations_suite());
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return hrun_suites(conversations_suite(), NULL) == 0 ?
+	    EXIT_SUCCESS : EXIT_FAILURE;
 }

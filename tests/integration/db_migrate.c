@@ -614,19 +614,8 @@ suite_teardown(void)
 static void
 new_database(const char *name, char *ci, size_t len)
 {
-	char	*sql;
-	char	*s;
-
-	sql = xasprintf("DROP DATABASE IF EXISTS %s", name);
-	s = hpg_sql(&pg, sql);
-	ck_assert_ptr_nonnull(s);
-	free(s);
-	free(sql);
-	sql = xasprintf("CREATE DATABASE %s", name);
-	s = hpg_sql(&pg, sql);
-	ck_assert_ptr_nonnull(s);
-	free(s);
-	free(sql);
+	free(hpg_sqlf(&pg, "DROP DATABASE IF EXISTS %s", name));
+	free(hpg_sqlf(&pg, "CREATE DATABASE %s", name));
 	/* libpq keeps the last of a repeated keyword. */
 	ck_assert((size_t)snprintf(ci, len, "%s dbname=%s", pg.conninfo,
 	    name) < len);
@@ -788,8 +777,6 @@ main(void)
 {
 	Suite	*s = suite_create("db");
 	TCase	*tc = tcase_create("db");
-	SRunner	*sr;
-	int	 n_failed;
 
 	tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
 	tcase_set_timeout(tc, 120);
@@ -802,11 +789,5 @@ main(void)
 	tcase_add_test(tc, test_query_status);
 	tcase_add_test(tc, test_outage_and_recovery);
 	suite_add_tcase(s, tc);
-
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	n_failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return n_failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return hrun_suites(s, NULL) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

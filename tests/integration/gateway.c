@@ -14,9 +14,12 @@
  *   faq     on parley/faq (the org's default), with knowledge entries;
  *   broken  on fake-model, a system prompt that is not a valid template.
  */
-#include "harness/harness.h"
+#include "harness/model.h"
 
-#include <stdarg.h>
+/* Formatted SQL against this suite's cluster (tests/harness/pg.c). */
+#define sqli(...)	hpg_sqlf_int(&pg, __VA_ARGS__)
+#define sqls(...)	hpg_sqlf(&pg, __VA_ARGS__)
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +37,6 @@
 #include "model/knowledge.h"
 #include "model/org.h"
 #include "model/orgmodel.h"
-#include "model/provider.h"
 #include "util/xmalloc.h"
 
 #define ORG_NAME	"Acme & Sons"
@@ -59,14 +61,8 @@ static int64_t	 make_agent(struct db *, int64_t, const char *, const char *,
 		    int64_t);
 static cJSON	*user_says(const char *);
 static void	 run(int64_t, const char *, int, struct gateway_result *);
-static cJSON	*fake_requests(void);
 static const cJSON *request_body(const cJSON *, int);
-static int64_t	 sql_int(const char *, ...)
-		    __attribute__((format(printf, 1, 2)));
-static char	*sql_text(const char *, ...)
-		    __attribute__((format(printf, 1, 2)));
 static const cJSON *tool_entry(const struct gateway_result *, int);
-static const char *jstr(const cJSON *, const char *);
 
 /* --- the tool loop ---------------------------------------------------- */
 
@@ -84,7 +80,7 @@ START_TEST(test_tool_loop_enabled_tool)
 	bool			 has_time = false, has_search = false;
 	bool			 has_tool_msg = false;
 
-	hfake_post(&fake, "/_fake/queue",
+	hfake_queue(&fake,
 	    "[{\"tool_calls\":[{\"id\":\"call_t1\",\"name\":\"time_now\","
 	    "\"arguments\":{\"timezone\":\"Europe/Paris\"}}],"
 	    "\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":3,"
@@ -104,18 +100,18 @@ START_TEST(test_tool_loop_enabled_tool)
 
 	ck_assert_int_eq(cJSON_GetArraySize(out.tool_calls), 1);
 	e = tool_entry(&out, 0);
-	ck_assert_str_eq(jstr(e, "name"), "time.now");
-	ck_assert_str_eq(jstr(cJSON_GetObjectItemCaseSensitive(e,
+	ck_assert_str_eq(hjstr(e, "name"), "time.now");
+	ck_assert_str_eq(hjstr(cJSON_GetObjectItemCaseSensitive(e,
 	    "arguments"), "timezone"), "Europe/Paris");
-	ck_assert_ptr_nonnull(strstr(jstr(e, "result"), "\"iso\""));
-	ck_assert_ptr_nonnull(strstr(jstr(e, "result"), "Europe/Paris"));
+	ck_assert_ptr_nonnull(strstr(hjstr(e, "result"), "\"iso\""));
+	ck_assert_ptr_nonnull(strstr(hjstr(e, "result"), "Europe/Paris"));
 	ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(e, "error")));
 
-	reqs = fake_requests();
+	reqs = hfake_log(&fake);
 	ck_assert_int_eq(cJSON_GetArraySize(reqs), 2);
 	b1 = request_body(reqs, 0);
 	b2 = request_body(reqs, 1);
-	ck_assert_str_eq(jstr(b1, "model"), "fake-model");
+	ck_assert_str_eq(hjstr(b1, "model"), "fake-model");
 
 	/* The system prompt, rendered as plain text (no &amp;). */
 	gmtime_r(&now, &tm);
@@ -123,9 +119,9 @@ START_TEST(test_tool_loop_enabled_tool)
 	want = xasprintf("You are Helper of " ORG_NAME ". You talk with "
 	    CONTACT ". Today is %s.", date);
 	msgs = cJSON_GetObjectItemCaseSensitive(b1, "messages");
-	ck_assert_str_eq(jstr(cJSON_GetArrayItem(msgs, 0), "role"), "system");
-	ck_assert_str_eq(jstr(cJSON_GetArrayItem(msgs, 0), "content"), want);
-	ck_assert_str_eq(jstr(cJSON_GetArrayItem(msgs, 1), "role"), "user");
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(msgs, 0), "role"), "system");
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(msgs, 0), "content"), want);
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(msgs, 1), "role"), "user");
 	free(want);
 
 	/* Only the enabled, available plugins are offered. */
@@ -133,7 +129,7 @@ START_TEST(test_tool_loop_enabled_tool)
 	cJSON_ArrayForEach(t, tools) {
 		const cJSON	*fn = cJSON_GetObjectItemCaseSensitive(t,
 				    "function");
-		const char	*name = jstr(fn, "name");
+		const char	*name = hjstr(fn, "name");
 
 		n_tools++;
 		has_time |= strcmp(name, "time_now") == 0;
@@ -148,32 +144,32 @@ START_TEST(test_tool_loop_enabled_tool)
 	 * the tool's answer under the call's id. */
 	msgs = cJSON_GetObjectItemCaseSensitive(b2, "messages");
 	cJSON_ArrayForEach(m, msgs) {
-		if (strcmp(jstr(m, "role"), "tool") != 0)
+		if (strcmp(hjstr(m, "role"), "tool") != 0)
 			continue;
 		has_tool_msg = true;
-		ck_assert_str_eq(jstr(m, "tool_call_id"), "call_t1");
-		ck_assert_ptr_nonnull(strstr(jstr(m, "content"), "\"unix\""));
+		ck_assert_str_eq(hjstr(m, "tool_call_id"), "call_t1");
+		ck_assert_ptr_nonnull(strstr(hjstr(m, "content"), "\"unix\""));
 	}
 	ck_assert(has_tool_msg);
 	m = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 2);
-	ck_assert_str_eq(jstr(m, "role"), "assistant");
-	ck_assert_str_eq(jstr(cJSON_GetArrayItem(
+	ck_assert_str_eq(hjstr(m, "role"), "assistant");
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(
 	    cJSON_GetObjectItemCaseSensitive(m, "tool_calls"), 0), "id"),
 	    "call_t1");
 
 	/* The record. */
 	ck_assert_int_gt(out.llm_call_id, 0);
-	ck_assert_int_eq(sql_int("SELECT tokens_in FROM llm_calls WHERE id = "
+	ck_assert_int_eq(sqli("SELECT tokens_in FROM llm_calls WHERE id = "
 	    "%lld", (long long)out.llm_call_id), 31);
-	ck_assert_int_eq(sql_int("SELECT tokens_out FROM llm_calls WHERE id "
+	ck_assert_int_eq(sqli("SELECT tokens_out FROM llm_calls WHERE id "
 	    "= %lld", (long long)out.llm_call_id), 9);
-	ck_assert_int_eq(sql_int("SELECT rounds FROM llm_calls WHERE id = "
+	ck_assert_int_eq(sqli("SELECT rounds FROM llm_calls WHERE id = "
 	    "%lld", (long long)out.llm_call_id), 2);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM llm_calls WHERE id = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM llm_calls WHERE id = "
 	    "%lld AND error IS NULL AND model_name = 'fake-model' AND "
 	    "agent_id = %lld AND source = 'api' AND latency_ms >= 0",
 	    (long long)out.llm_call_id, (long long)helper_id), 1);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM llm_calls WHERE id = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM llm_calls WHERE id = "
 	    "%lld AND tool_calls->0->>'name' = 'time.now' AND "
 	    "tool_calls->0->'arguments'->>'timezone' = 'Europe/Paris' AND "
 	    "tool_calls->0->>'result' LIKE '%%iso%%' AND "
@@ -188,13 +184,13 @@ END_TEST
 START_TEST(test_disabled_and_unknown_tools)
 {
 	struct gateway_result	 out;
-	int64_t			 before = sql_int("SELECT count(*) FROM "
+	int64_t			 before = sqli("SELECT count(*) FROM "
 				    "handoffs");
 	cJSON			*reqs;
 	const cJSON		*msgs, *m;
 	int			 n_errors = 0;
 
-	hfake_post(&fake, "/_fake/queue",
+	hfake_queue(&fake,
 	    "[{\"tool_calls\":["
 	    "{\"id\":\"c1\",\"name\":\"handoff_request\","
 	    "\"arguments\":{\"reason\":\"the user wants a person\"}},"
@@ -207,39 +203,39 @@ START_TEST(test_disabled_and_unknown_tools)
 	ck_assert_str_eq(out.content, "Done.");
 	ck_assert(!out.handoff);
 	/* Nothing ran: no handoff was written. */
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM handoffs"), before);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM handoffs"), before);
 
 	ck_assert_int_eq(cJSON_GetArraySize(out.tool_calls), 3);
-	ck_assert_str_eq(jstr(tool_entry(&out, 0), "name"), "handoff.request");
-	ck_assert_str_eq(jstr(tool_entry(&out, 0), "error"),
+	ck_assert_str_eq(hjstr(tool_entry(&out, 0), "name"), "handoff.request");
+	ck_assert_str_eq(hjstr(tool_entry(&out, 0), "error"),
 	    "Tool handoff.request is not enabled for this agent.");
 	ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(
 	    tool_entry(&out, 0), "result")));
-	ck_assert_str_eq(jstr(tool_entry(&out, 1), "name"), "rm_rf");
-	ck_assert_str_eq(jstr(tool_entry(&out, 1), "error"),
+	ck_assert_str_eq(hjstr(tool_entry(&out, 1), "name"), "rm_rf");
+	ck_assert_str_eq(hjstr(tool_entry(&out, 1), "error"),
 	    "Tool rm_rf is not enabled for this agent.");
-	ck_assert_str_eq(jstr(tool_entry(&out, 2), "name"), "whatsapp.send");
-	ck_assert_str_eq(jstr(tool_entry(&out, 2), "error"),
+	ck_assert_str_eq(hjstr(tool_entry(&out, 2), "name"), "whatsapp.send");
+	ck_assert_str_eq(hjstr(tool_entry(&out, 2), "error"),
 	    "Tool whatsapp.send is not enabled for this agent.");
 
 	/* The model was told, once per call id. */
-	reqs = fake_requests();
+	reqs = hfake_log(&fake);
 	ck_assert_int_eq(cJSON_GetArraySize(reqs), 2);
 	msgs = cJSON_GetObjectItemCaseSensitive(request_body(reqs, 1),
 	    "messages");
 	cJSON_ArrayForEach(m, msgs) {
 		cJSON	*c;
 
-		if (strcmp(jstr(m, "role"), "tool") != 0)
+		if (strcmp(hjstr(m, "role"), "tool") != 0)
 			continue;
-		c = cJSON_Parse(jstr(m, "content"));
-		ck_assert_ptr_nonnull(strstr(jstr(c, "error"),
+		c = cJSON_Parse(hjstr(m, "content"));
+		ck_assert_ptr_nonnull(strstr(hjstr(c, "error"),
 		    "is not enabled for this agent"));
 		cJSON_Delete(c);
 		n_errors++;
 	}
 	ck_assert_int_eq(n_errors, 3);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM llm_calls WHERE id = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM llm_calls WHERE id = "
 	    "%lld AND tool_calls->1->>'error' LIKE 'Tool rm_rf%%'",
 	    (long long)out.llm_call_id), 1);
 	cJSON_Delete(reqs);
@@ -252,7 +248,7 @@ START_TEST(test_bad_json_arguments)
 	struct gateway_result	 out;
 	const cJSON		*e;
 
-	hfake_post(&fake, "/_fake/queue",
+	hfake_queue(&fake,
 	    "[{\"tool_calls\":[{\"id\":\"c1\",\"name\":\"time_now\","
 	    "\"arguments\":\"{\\\"timezone\\\": \\\"Eur\"}]},"
 	    "{\"tool_calls\":[{\"id\":\"c2\",\"name\":\"time_now\","
@@ -264,14 +260,14 @@ START_TEST(test_bad_json_arguments)
 	ck_assert_int_eq(cJSON_GetArraySize(out.tool_calls), 2);
 	for (int i = 0; i < 2; i++) {
 		e = tool_entry(&out, i);
-		ck_assert_str_eq(jstr(e, "name"), "time.now");
-		ck_assert_ptr_nonnull(strstr(jstr(e, "error"),
+		ck_assert_str_eq(hjstr(e, "name"), "time.now");
+		ck_assert_ptr_nonnull(strstr(hjstr(e, "error"),
 		    "are not a JSON object"));
 		/* Kept as sent, for review. */
 		ck_assert(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e,
 		    "arguments")));
 	}
-	ck_assert_str_eq(jstr(tool_entry(&out, 0), "arguments"),
+	ck_assert_str_eq(hjstr(tool_entry(&out, 0), "arguments"),
 	    "{\"timezone\": \"Eur");
 	gateway_result_cleanup(&out);
 }
@@ -283,29 +279,29 @@ START_TEST(test_knowledge_search_tool)
 	cJSON			*res;
 	const cJSON		*hit;
 
-	hfake_post(&fake, "/_fake/queue",
+	hfake_queue(&fake,
 	    "[{\"tool_calls\":[{\"name\":\"knowledge_search\","
 	    "\"arguments\":{\"query\":\"where can I park\",\"limit\":2}}]},"
 	    "{\"content\":\"Behind the shop.\"}]");
 	run(helper_id, "Where do I park?", 0, &out);
 	ck_assert_msg(out.err == GW_OK, "%s", out.error);
-	ck_assert_str_eq(jstr(tool_entry(&out, 0), "name"),
+	ck_assert_str_eq(hjstr(tool_entry(&out, 0), "name"),
 	    "knowledge.search");
-	res = cJSON_Parse(jstr(tool_entry(&out, 0), "result"));
+	res = cJSON_Parse(hjstr(tool_entry(&out, 0), "result"));
 	hit = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(res,
 	    "results"), 0);
-	ck_assert_str_eq(jstr(hit, "title"), "Parking");
-	ck_assert_ptr_nonnull(strstr(jstr(hit, "passage"), "Mill Street"));
+	ck_assert_str_eq(hjstr(hit, "title"), "Parking");
+	ck_assert_ptr_nonnull(strstr(hjstr(hit, "passage"), "Mill Street"));
 	cJSON_Delete(res);
 	gateway_result_cleanup(&out);
 
 	/* A limit out of range is the tool's error, not a crash. */
-	hfake_post(&fake, "/_fake/queue",
+	hfake_queue(&fake,
 	    "[{\"tool_calls\":[{\"name\":\"knowledge_search\","
 	    "\"arguments\":{\"query\":\"park\",\"limit\":50}}]},"
 	    "{\"content\":\"ok\"}]");
 	run(helper_id, "park?", 0, &out);
-	ck_assert_ptr_nonnull(strstr(jstr(tool_entry(&out, 0), "error"),
+	ck_assert_ptr_nonnull(strstr(hjstr(tool_entry(&out, 0), "error"),
 	    "limit must be"));
 	gateway_result_cleanup(&out);
 }
@@ -315,13 +311,13 @@ START_TEST(test_unknown_timezone_is_tool_error)
 {
 	struct gateway_result	 out;
 
-	hfake_post(&fake, "/_fake/queue",
+	hfake_queue(&fake,
 	    "[{\"tool_calls\":[{\"name\":\"time_now\","
 	    "\"arguments\":{\"timezone\":\"Mars/Olympus_Mons\"}}]},"
 	    "{\"content\":\"No idea.\"}]");
 	run(helper_id, "time on mars?", 0, &out);
 	ck_assert_msg(out.err == GW_OK, "%s", out.error);
-	ck_assert_ptr_nonnull(strstr(jstr(tool_entry(&out, 0), "error"),
+	ck_assert_ptr_nonnull(strstr(hjstr(tool_entry(&out, 0), "error"),
 	    "Unknown time zone"));
 	gateway_result_cleanup(&out);
 }
@@ -339,7 +335,7 @@ START_TEST(test_round_limit)
 		    "%s{\"tool_calls\":[{\"name\":\"time_now\","
 		    "\"arguments\":{}}]}", i > 0 ? "," : "");
 	strncat(spec, "]", sizeof(spec) - strlen(spec) - 1);
-	hfake_post(&fake, "/_fake/queue", spec);
+	hfake_queue(&fake, spec);
 	run(helper_id, "loop forever", 8, &out);
 
 	/* Documented: GW_OK, finish "length", a sentence for the user, and
@@ -349,7 +345,7 @@ START_TEST(test_round_limit)
 	ck_assert_str_eq(out.finish_reason, "length");
 	ck_assert_ptr_nonnull(strstr(out.content, "too many steps"));
 	ck_assert_ptr_nonnull(strstr(out.error, "Stopped after 8 rounds"));
-	reqs = fake_requests();
+	reqs = hfake_log(&fake);
 	ck_assert_int_eq(cJSON_GetArraySize(reqs), 8);
 	cJSON_Delete(reqs);
 	/* Seven rounds ran their tool; the eighth's call was not run. */
@@ -359,9 +355,9 @@ START_TEST(test_round_limit)
 		    tool_entry(&out, i), "error")))
 			n_run++;
 	ck_assert_int_eq(n_run, 7);
-	ck_assert_ptr_nonnull(strstr(jstr(tool_entry(&out, 7), "error"),
+	ck_assert_ptr_nonnull(strstr(hjstr(tool_entry(&out, 7), "error"),
 	    "round limit"));
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM llm_calls WHERE id = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM llm_calls WHERE id = "
 	    "%lld AND rounds = 8 AND error LIKE 'Stopped after 8 rounds%%'"
 	    " AND jsonb_array_length(tool_calls) = 8",
 	    (long long)out.llm_call_id), 1);
@@ -375,7 +371,7 @@ START_TEST(test_upstream_500)
 	char			*err;
 
 	/* The client retries 5xx: every attempt fails. */
-	hfake_post(&fake, "/_fake/queue",
+	hfake_queue(&fake,
 	    "[{\"status\":500,\"error\":{\"message\":\"kaboom\","
 	    "\"type\":\"server_error\"}},"
 	    "{\"status\":500,\"error\":{\"message\":\"kaboom\","
@@ -391,7 +387,7 @@ START_TEST(test_upstream_500)
 	ck_assert(out.error[0] != '\0');
 	ck_assert_ptr_null(out.content);
 	ck_assert_int_gt(out.llm_call_id, 0);
-	err = sql_text("SELECT coalesce(error, '') FROM llm_calls WHERE id = "
+	err = sqls("SELECT coalesce(error, '') FROM llm_calls WHERE id = "
 	    "%lld", (long long)out.llm_call_id);
 	ck_assert_msg(strlen(err) > 0, "no error recorded");
 	ck_assert_str_eq(err, out.error);
@@ -404,7 +400,7 @@ START_TEST(test_upstream_400_is_bad_request)
 {
 	struct gateway_result	 out;
 
-	hfake_post(&fake, "/_fake/queue",
+	hfake_queue(&fake,
 	    "{\"status\":400,\"error\":{\"message\":\"bad thing\","
 	    "\"type\":\"invalid_request_error\"}}");
 	run(helper_id, "hello", 0, &out);
@@ -420,17 +416,17 @@ START_TEST(test_template_error_uses_raw_prompt)
 	cJSON			*reqs;
 	const cJSON		*sys;
 
-	hfake_post(&fake, "/_fake/queue", "{\"content\":\"hi\"}");
+	hfake_queue(&fake, "{\"content\":\"hi\"}");
 	run(broken_id, "hello", 0, &out);
 	ck_assert_msg(out.err == GW_OK, "%s", out.error);
-	reqs = fake_requests();
+	reqs = hfake_log(&fake);
 	sys = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
 	    request_body(reqs, 0), "messages"), 0);
-	ck_assert_str_eq(jstr(sys, "content"), "Hi {{#open}} there");
+	ck_assert_str_eq(hjstr(sys, "content"), "Hi {{#open}} there");
 	/* No tools enabled: none offered. */
 	ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(
 	    request_body(reqs, 0), "tools"));
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM llm_calls WHERE id = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM llm_calls WHERE id = "
 	    "%lld AND error LIKE '%%not a valid template%%'",
 	    (long long)out.llm_call_id), 1);
 	cJSON_Delete(reqs);
@@ -467,11 +463,11 @@ START_TEST(test_builtin_answers_from_knowledge)
 	ck_assert(!out.handoff);
 	ck_assert_int_eq(out.rounds, 1);
 	ck_assert_int_eq(cJSON_GetArraySize(out.tool_calls), 0);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM llm_calls WHERE id = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM llm_calls WHERE id = "
 	    "%lld AND model_name = 'parley/faq' AND error IS NULL",
 	    (long long)out.llm_call_id), 1);
 	/* No network: the fake heard nothing. */
-	reqs = fake_requests();
+	reqs = hfake_log(&fake);
 	ck_assert_int_eq(cJSON_GetArraySize(reqs), 0);
 	cJSON_Delete(reqs);
 	gateway_result_cleanup(&out);
@@ -497,7 +493,7 @@ START_TEST(test_builtin_hands_off)
 {
 	struct gateway_result	 out;
 	const cJSON		*e;
-	int64_t			 before = sql_int("SELECT count(*) FROM "
+	int64_t			 before = sqli("SELECT count(*) FROM "
 				    "handoffs");
 
 	/* "saturday" occurs once in a body: rank 0.4, under the threshold. */
@@ -508,18 +504,18 @@ START_TEST(test_builtin_hands_off)
 	ck_assert_int_eq(out.rounds, 2);
 	ck_assert_int_eq(cJSON_GetArraySize(out.tool_calls), 1);
 	e = tool_entry(&out, 0);
-	ck_assert_str_eq(jstr(e, "name"), "handoff.request");
-	ck_assert_ptr_nonnull(strstr(jstr(cJSON_GetObjectItemCaseSensitive(e,
+	ck_assert_str_eq(hjstr(e, "name"), "handoff.request");
+	ck_assert_ptr_nonnull(strstr(hjstr(cJSON_GetObjectItemCaseSensitive(e,
 	    "arguments"), "reason"), "Do you sell bicycles on Saturday?"));
 	ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(e, "error")));
 
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM handoffs"), before + 1);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM handoffs WHERE "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM handoffs"), before + 1);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM handoffs WHERE "
 	    "llm_call_id = %lld AND agent_id = %lld AND org_id = %lld AND "
 	    "contact = '" CONTACT "' AND reason LIKE '%%bicycles%%'",
 	    (long long)out.llm_call_id, (long long)faq_id,
 	    (long long)org_id), 1);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM llm_calls WHERE id = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM llm_calls WHERE id = "
 	    "%lld AND tool_calls->0->>'name' = 'handoff.request' AND "
 	    "tool_calls->0->'arguments'->>'reason' LIKE '%%bicycles%%' AND "
 	    "tool_calls->0->>'result' LIKE '%%requested%%'",
@@ -549,7 +545,7 @@ START_TEST(test_builtin_without_agent)
 	ck_assert_msg(out.err == GW_OK, "%s", out.error);
 	ck_assert_str_eq(out.model_name, "parley/faq");
 	ck_assert_str_eq(out.content, BUILTIN_NO_AGENT);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM llm_calls WHERE id = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM llm_calls WHERE id = "
 	    "%lld AND agent_id IS NULL", (long long)out.llm_call_id), 1);
 	gateway_result_cleanup(&out);
 	cJSON_Delete(msgs);
@@ -598,8 +594,6 @@ make_agent(struct db *db, int64_t org, const char *name, const char *prompt,
 static void
 suite_setup(void)
 {
-	struct provider_input	 pin = { 0 };
-	struct org_model_input	 min = { 0 };
 	struct field_errors	 errs = { 0 };
 	static const char *const plugins[] = { "time.now",
 	    "knowledge.search" };
@@ -607,7 +601,7 @@ suite_setup(void)
 	char			 base[128];
 	struct db		*db;
 	char			*dir;
-	int64_t			 provider_id, kid;
+	int64_t			 kid;
 	int			 n;
 
 	hpg_start(&pg);
@@ -624,17 +618,8 @@ suite_setup(void)
 	ck_assert_int_eq(org_create(db, ORG_NAME, &org_id), DB_OK);
 	ck_assert_int_eq(orgmodel_ensure_builtin(db, org_id), DB_OK);
 	snprintf(base, sizeof(base), "%s/v1", fake.base);
-	pin.name = "fake";
-	pin.base_url = base;
-	pin.api_key = "sk-test-0123456789";
-	ck_assert_int_eq(provider_create(db, key, org_id, &pin, &errs,
-	    &provider_id), DB_OK);
-	min.provider_id = provider_id;
-	min.name = "fake-model";
-	min.display_name = "Fake";
-	min.supports_tools = true;
-	ck_assert_int_eq(orgmodel_create(db, org_id, &min, &errs,
-	    &fake_model_id), DB_OK);
+	fake_model_id = hmodel_create(db, key, org_id, base,
+	    "sk-test-0123456789", true);
 
 	helper_id = make_agent(db, org_id, "Helper", "You are {{agentName}} "
 	    "of {{organizationName}}. You talk with {{contactName}}. Today "
@@ -693,7 +678,7 @@ suite_teardown(void)
 static void
 test_setup(void)
 {
-	hfake_post(&fake, "/_fake/reset", "{}");
+	hfake_reset(&fake);
 }
 
 static cJSON *
@@ -727,17 +712,6 @@ run(int64_t agent_id, const char *text, int max_rounds,
 	cJSON_Delete(msgs);
 }
 
-static cJSON *
-fake_requests(void)
-{
-	char	*body = hfake_get(&fake, "/_fake/requests");
-	cJSON	*j = cJSON_Parse(body);
-
-	ck_assert_msg(cJSON_IsArray(j), "requests: %s", body);
-	free(body);
-	return j;
-}
-
 static const cJSON *
 request_body(const cJSON *reqs, int i)
 {
@@ -746,37 +720,6 @@ request_body(const cJSON *reqs, int i)
 
 	ck_assert_msg(cJSON_IsObject(b), "request %d has no JSON body", i);
 	return b;
-}
-
-static int64_t
-sql_int(const char *fmt, ...)
-{
-	va_list	 ap;
-	char	 sql[2048];
-	int	 n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(sql, sizeof(sql), fmt, ap);
-	va_end(ap);
-	ck_assert(n > 0 && (size_t)n < sizeof(sql));
-	return hpg_sql_int(&pg, sql);
-}
-
-static char *
-sql_text(const char *fmt, ...)
-{
-	va_list	 ap;
-	char	 sql[2048];
-	char	*v;
-	int	 n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(sql, sizeof(sql), fmt, ap);
-	va_end(ap);
-	ck_assert(n > 0 && (size_t)n < sizeof(sql));
-	v = hpg_sql(&pg, sql);
-	ck_assert_ptr_nonnull(v);
-	return v;
 }
 
 static const cJSON *
@@ -788,23 +731,11 @@ tool_entry(const struct gateway_result *out, int i)
 	return e;
 }
 
-/* A string member, "" when absent (so a failed lookup fails its assert,
- * not the process). */
-static const char *
-jstr(const cJSON *o, const char *name)
-{
-	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
 int
 main(void)
 {
 	Suite	*s = suite_create("gateway");
 	TCase	*tc = tcase_create("gateway");
-	SRunner	*sr;
-	int	 n_failed;
 
 	tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
 	tcase_add_checked_fixture(tc, test_setup, NULL);
@@ -825,10 +756,5 @@ main(void)
 	tcase_add_test(tc, test_bad_messages);
 	suite_add_tcase(s, tc);
 
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	n_failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return n_failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return hrun_suites(s, NULL) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -14,14 +14,19 @@
  * and the fake WhatsApp API; inbound messages arrive through the signed
  * Twilio webhook. Every wait is bounded.
  */
-#include "harness/harness.h"
+#include "harness/model.h"
+#include "harness/panel.h"
+#include "harness/webhook.h"
+#include "harness/world.h"
 
-/* Formatted SQL against this suite's cluster (tests/harness/pg.c). */
-#define sqli(...)		hpg_sqlf_int(&pg, __VA_ARGS__)
-#define sqls(...)		hpg_sqlf(&pg, __VA_ARGS__)
-#define wait_sql(want, ms, ...)	hpg_wait_int(&pg, want, ms, __VA_ARGS__)
+/* Formatted SQL against this suite's cluster, the text sends at its fake
+ * WhatsApp (tests/harness). */
+#define sqli(...)		hpg_sqlf_int(&fx.pg, __VA_ARGS__)
+#define sqls(...)		hpg_sqlf(&fx.pg, __VA_ARGS__)
+#define wait_sql(n, ms, ...)	hpg_wait_int(&fx.pg, n, ms, __VA_ARGS__)
+#define wa_texts(out)		hwa_sends(&fx.wa, true, out)
+#define wait_wa_texts(n, ms)	hwa_wait_sends(&fx.wa, true, n, ms)
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,14 +38,10 @@
 
 #include "chat/handoff.h"
 #include "chat/texts.h"
-#include "crypto/hmac.h"
 #include "crypto/secret.h"
 #include "db/db.h"
 #include "model/agent.h"
 #include "model/channel.h"
-#include "model/fielderr.h"
-#include "model/orgmodel.h"
-#include "model/provider.h"
 #include "util/arena.h"
 #include "util/time.h"
 #include "util/xmalloc.h"
@@ -60,36 +61,16 @@
 #define OTHER_EMAIL	"other@example.com"
 #define OTHER_PW	"other-password-0123"
 
-static struct hpg	 pg;
-static struct hfake	 llm, wa;
-static struct hserver	 srv;
-static struct db_pool	*pool;
-static struct secret_key *key;
-static int64_t		 org_id, user_id, bot_id, faq_id, tw_id, faq_ch_id;
-static const char	**env;
+static struct hworld	 fx;
+static int64_t		 bot_id, faq_id, tw_id, faq_ch_id;
 static int		 seq;
 
 static void	 suite_setup(void);
 static void	 suite_teardown(void);
 static void	 test_setup(void);
-static const char **make_env(void);
-static int64_t	 make_agent(struct db *, const char *, const char *,
-		    int64_t);
-static int64_t	 make_channel(struct db *, struct channel_input *);
 static const char *twilio_in(const char *, const char *, const char *);
-static cJSON	*fake_log(struct hfake *);
-static int	 wa_texts(cJSON **);
-static bool	 wait_wa_texts(int, int);
-static const char *text_of(const cJSON *);
-static const char *jstr(const cJSON *, const char *);
-static int	 llm_requests(void);
-static char	*expect(enum chat_text, const char *, const char *,
-		    const char *, const char *, int);
-static int64_t	 inbound_id(const char *);
-static bool	 wait_job_done(const char *);
 static int64_t	 chat_of(const char *);
 static char	*status_of(int64_t);
-static void	 login(struct client *, const char *, const char *);
 static long	 post_action(struct client *, int64_t, const char *,
 		    const char *);
 static void	 assert_handoff_once(const char *);
@@ -110,14 +91,6 @@ status_of(int64_t chat)
 	    (long long)chat);
 }
 
-static void
-login(struct client *c, const char *email, const char *pw)
-{
-	client_init(c, srv.base);
-	ck_assert_msg(client_login(c, email, pw), "cannot log in as %s",
-	    email);
-}
-
 /* POSTs /conversations/{chat}/{action} with the session's CSRF token. */
 static long
 post_action(struct client *c, int64_t chat, const char *action,
@@ -125,13 +98,9 @@ post_action(struct client *c, int64_t chat, const char *action,
 {
 	struct hresp	 r;
 	char		 body[BODY_MAX] = "", path[128];
-	char		*csrf;
+	char		*csrf = hpage_csrf(c, "/settings");
 	long		 status;
 
-	client_req(c, "GET", "/settings", NULL, NULL, NULL, &r);
-	csrf = html_csrf(r.body);
-	hresp_free(&r);
-	ck_assert_ptr_nonnull(csrf);
 	form_add(body, sizeof(body), "_csrf", csrf);
 	if (reply != NULL)
 		form_add(body, sizeof(body), "body", reply);
@@ -149,13 +118,14 @@ post_action(struct client *c, int64_t chat, const char *action,
 static void
 assert_handoff_once(const char *what)
 {
-	char	*want = expect(TEXT_HANDOFF, NULL, NULL, NULL, NULL, 0);
+	char	*want = chat_text_render(TEXT_HANDOFF, NULL,
+		    &(struct text_vars){ 0 });
 	cJSON	*log;
 
 	ck_assert_msg(wait_wa_texts(1, WAIT_MS), "%s: no handoff text", what);
 	usleep(QUIET_MS * 1000);
 	ck_assert_int_eq(wa_texts(&log), 1);
-	ck_assert_str_eq(text_of(cJSON_GetArrayItem(log, 0)), want);
+	ck_assert_str_eq(hwa_text(cJSON_GetArrayItem(log, 0)), want);
 	cJSON_Delete(log);
 	free(want);
 }
@@ -163,7 +133,7 @@ assert_handoff_once(const char *what)
 static void
 run_sweep(void)
 {
-	struct db	*db = db_acquire(pool);
+	struct db	*db = db_acquire(fx.pool);
 	int		 n = 0;
 
 	ck_assert_ptr_nonnull(db);
@@ -178,8 +148,7 @@ page_has(struct client *c, const char *path, const char *needle)
 	struct hresp	 r;
 	bool		 has;
 
-	client_req(c, "GET", path, NULL, NULL, NULL, &r);
-	ck_assert_msg(r.status == 200, "GET %s: %ld", path, r.status);
+	hget(c, path, 200, &r);
 	has = strstr(r.body, needle) != NULL;
 	hresp_free(&r);
 	return has;
@@ -194,7 +163,7 @@ START_TEST(t_keyword)
 
 	twilio_in(TW_NUMBER, "+15558880001", "I want to speak to a HUMAN agent!");
 	assert_handoff_once("keyword");
-	ck_assert_int_eq(llm_requests(), 0);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 0);
 	chat = chat_of("+15558880001");
 	st = status_of(chat);
 	ck_assert_str_eq(st, "needs_human");
@@ -215,7 +184,7 @@ START_TEST(t_model_tool_call)
 {
 	char	*st;
 
-	hfake_post(&llm, "/_fake/queue", "[{\"tool_calls\":[{\"name\":"
+	hfake_queue(&fx.llm, "[{\"tool_calls\":[{\"name\":"
 	    "\"handoff_request\",\"arguments\":{\"reason\":\"wants a refund\"}}]},"
 	    "{\"content\":\"A colleague will help you.\"}]");
 	twilio_in(TW_NUMBER, "+15558880101", "Refund me now");
@@ -233,9 +202,9 @@ START_TEST(t_gateway_failures)
 	char	*st;
 
 	free(sqls("UPDATE orgs SET gateway_failure_limit = 2 WHERE id = %lld",
-	    (long long)org_id));
+	    (long long)fx.org_id));
 	/* Each gateway call tries 3 times (the client's retries). */
-	hfake_post(&llm, "/_fake/queue", "[{\"status\":500},{\"status\":500},"
+	hfake_queue(&fx.llm, "[{\"status\":500},{\"status\":500},"
 	    "{\"status\":500},{\"status\":500},{\"status\":500},"
 	    "{\"status\":500}]");
 	twilio_in(TW_NUMBER, "+15558880201", "Are you up?");
@@ -246,7 +215,7 @@ START_TEST(t_gateway_failures)
 	ck_assert_int_eq(sqli("SELECT gateway_failures FROM chats WHERE id = "
 	    "%lld", (long long)chat_of("+15558880201")), 0);
 	free(sqls("UPDATE orgs SET gateway_failure_limit = 3 WHERE id = %lld",
-	    (long long)org_id));
+	    (long long)fx.org_id));
 }
 END_TEST
 
@@ -256,7 +225,7 @@ START_TEST(t_offline_no_answer)
 
 	twilio_in(FAQ_NUMBER, "+15558880301", "Do you sell bicycles?");
 	assert_handoff_once("offline model");
-	ck_assert_int_eq(llm_requests(), 0);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 0);
 	st = status_of(sqli("SELECT id FROM chats WHERE channel_id = %lld "
 	    "AND external_id = '+15558880301'", (long long)faq_ch_id));
 	ck_assert_str_eq(st, "needs_human");
@@ -282,13 +251,13 @@ START_TEST(t_silent_claim_reply_return_close)
 
 	/* needs_human: stored, not answered. */
 	sid = twilio_in(TW_NUMBER, "+15558880401", "hello? anyone?");
-	ck_assert(wait_job_done(sid));
+	ck_assert(hwait_reply_done(&fx.pg, sid, WAIT_MS));
 	usleep(QUIET_MS * 1000);
 	ck_assert_int_eq(wa_texts(NULL), 1);
-	ck_assert_int_eq(llm_requests(), 0);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 0);
 
 	/* A member claims and replies. */
-	login(&c, MEMBER_EMAIL, MEMBER_PW);
+	hlogin(&c, fx.srv.base, MEMBER_EMAIL, MEMBER_PW);
 	ck_assert_int_eq(post_action(&c, chat, "claim", NULL), 303);
 	st = status_of(chat);
 	ck_assert_str_eq(st, "human");
@@ -297,12 +266,12 @@ START_TEST(t_silent_claim_reply_return_close)
 	    "u.id = c.assigned_user_id WHERE c.id = %lld AND u.email = '%s'",
 	    (long long)chat, MEMBER_EMAIL), 1);
 	sid = twilio_in(TW_NUMBER, "+15558880401", "still there?");
-	ck_assert(wait_job_done(sid));
+	ck_assert(hwait_reply_done(&fx.pg, sid, WAIT_MS));
 	ck_assert_int_eq(post_action(&c, chat, "reply", "Hi, this is Mia."),
 	    303);
 	ck_assert(wait_wa_texts(2, WAIT_MS));
 	wa_texts(&log);
-	ck_assert_str_eq(text_of(cJSON_GetArrayItem(log, 1)),
+	ck_assert_str_eq(hwa_text(cJSON_GetArrayItem(log, 1)),
 	    "Hi, this is Mia.");
 	cJSON_Delete(log);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM messages m JOIN users u ON "
@@ -311,7 +280,7 @@ START_TEST(t_silent_claim_reply_return_close)
 	    (long long)chat, MEMBER_EMAIL), 1);
 	usleep(QUIET_MS * 1000);
 	ck_assert_int_eq(wa_texts(NULL), 2);
-	ck_assert_int_eq(llm_requests(), 0);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 0);
 
 	/* Return: ai again, a new thread, the model answers. */
 	ck_assert_int_eq(post_action(&c, chat, "return", NULL), 303);
@@ -321,7 +290,7 @@ START_TEST(t_silent_claim_reply_return_close)
 	twilio_in(TW_NUMBER, "+15558880401", "thanks, bye");
 	ck_assert(wait_wa_texts(3, WAIT_MS));
 	wa_texts(&log);
-	ck_assert_str_eq(text_of(cJSON_GetArrayItem(log, 2)),
+	ck_assert_str_eq(hwa_text(cJSON_GetArrayItem(log, 2)),
 	    "Echo: thanks, bye");
 	cJSON_Delete(log);
 	t2 = sqli("SELECT thread_id FROM messages WHERE body = 'thanks, bye'");
@@ -351,16 +320,16 @@ START_TEST(t_race_claim_during_model)
 	struct client	 c;
 	int64_t		 chat, deadline;
 
-	hfake_post(&llm, "/_fake/queue", "{\"delay_ms\":3000,\"content\":"
+	hfake_queue(&fx.llm, "{\"delay_ms\":3000,\"content\":"
 	    "\"Too late.\"}");
 	twilio_in(TW_NUMBER, "+15558880501", "Think about it");
 	deadline = time_mono_ms() + WAIT_MS;
-	while (llm_requests() < 1) {
+	while (hfake_log_count(&fx.llm) < 1) {
 		ck_assert_msg(time_mono_ms() < deadline, "never asked");
 		usleep(50 * 1000);
 	}
 	chat = chat_of("+15558880501");
-	login(&c, OWNER_EMAIL, OWNER_PW);
+	hlogin(&c, fx.srv.base, OWNER_EMAIL, OWNER_PW);
 	ck_assert_int_eq(post_action(&c, chat, "claim", NULL), 303);
 	ck_assert(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages WHERE "
 	    "chat_id = %lld AND body = 'Too late.' AND status = 'failed' AND "
@@ -380,7 +349,7 @@ START_TEST(t_auto_return_sweep)
 	twilio_in(TW_NUMBER, "+15558880601", "Hello");
 	ck_assert(wait_wa_texts(1, WAIT_MS));
 	chat = chat_of("+15558880601");
-	login(&c, MEMBER_EMAIL, MEMBER_PW);
+	hlogin(&c, fx.srv.base, MEMBER_EMAIL, MEMBER_PW);
 	ck_assert_int_eq(post_action(&c, chat, "claim", NULL), 303);
 	run_sweep();	/* not idle yet */
 	st = status_of(chat);
@@ -409,23 +378,23 @@ START_TEST(t_session_timeout)
 
 	sid = twilio_in(TW_NUMBER, "+15558880701", "first");
 	ck_assert(wait_wa_texts(1, WAIT_MS));
-	ck_assert(wait_job_done(sid));
+	ck_assert(hwait_reply_done(&fx.pg, sid, WAIT_MS));
 	t1 = sqli("SELECT thread_id FROM messages WHERE id = %lld",
-	    (long long)inbound_id(sid));
+	    (long long)hinbound_id(&fx.pg, sid));
 	sid = twilio_in(TW_NUMBER, "+15558880701", "second");
 	ck_assert(wait_wa_texts(2, WAIT_MS));
-	ck_assert(wait_job_done(sid));
+	ck_assert(hwait_reply_done(&fx.pg, sid, WAIT_MS));
 	ck_assert_int_eq(sqli("SELECT thread_id FROM messages WHERE id = %lld",
-	    (long long)inbound_id(sid)), t1);
+	    (long long)hinbound_id(&fx.pg, sid)), t1);
 	free(sqls("UPDATE messages SET created_at = now() - interval '2 days' "
 	    "WHERE thread_id = %lld", (long long)t1));
 	free(sqls("UPDATE threads SET started_at = now() - interval '2 days' "
 	    "WHERE id = %lld", (long long)t1));
 	sid = twilio_in(TW_NUMBER, "+15558880701", "third");
 	ck_assert(wait_wa_texts(3, WAIT_MS));
-	ck_assert(wait_job_done(sid));
+	ck_assert(hwait_reply_done(&fx.pg, sid, WAIT_MS));
 	t2 = sqli("SELECT thread_id FROM messages WHERE id = %lld",
-	    (long long)inbound_id(sid));
+	    (long long)hinbound_id(&fx.pg, sid));
 	ck_assert_int_gt(t2, 0);
 	ck_assert_int_ne(t1, t2);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM threads WHERE id = %lld "
@@ -442,7 +411,7 @@ START_TEST(t_other_org_404)
 	twilio_in(TW_NUMBER, "+15558880801", "human");
 	assert_handoff_once("keyword");
 	chat = chat_of("+15558880801");
-	login(&c, OTHER_EMAIL, OTHER_PW);
+	hlogin(&c, fx.srv.base, OTHER_EMAIL, OTHER_PW);
 	ck_assert_int_eq(post_action(&c, chat, "claim", NULL), 404);
 	ck_assert_int_eq(post_action(&c, chat, "reply", "hijack"), 404);
 	ck_assert_int_eq(post_action(&c, chat, "return", NULL), 404);
@@ -473,7 +442,7 @@ START_TEST(t_unclaimed_banner)
 	chat = chat_of("+15558880901");
 	snprintf(link, sizeof(link), "href=\"/conversations/%lld\"",
 	    (long long)chat);
-	login(&c, MEMBER_EMAIL, MEMBER_PW);
+	hlogin(&c, fx.srv.base, MEMBER_EMAIL, MEMBER_PW);
 	ck_assert(!page_has(&c, "/", "waited more than"));
 	ck_assert(!page_has(&c, "/conversations?status=needs_human",
 	    "waited more than"));
@@ -485,16 +454,16 @@ START_TEST(t_unclaimed_banner)
 	ck_assert(page_has(&c, "/conversations?status=needs_human", one));
 	ck_assert(page_has(&c, "/conversations?status=needs_human", link));
 	ck_assert(!page_has(&c, "/conversations", "waited more than"));
-	login(&o, OTHER_EMAIL, OTHER_PW);
+	hlogin(&o, fx.srv.base, OTHER_EMAIL, OTHER_PW);
 	ck_assert(!page_has(&o, "/", "waited more than"));
 	ck_assert(!page_has(&o, "/conversations?status=needs_human",
 	    "waited more than"));
 
 	free(sqls("UPDATE orgs SET handoff_unclaimed_minutes = 30 WHERE id = "
-	    "%lld", (long long)org_id));
+	    "%lld", (long long)fx.org_id));
 	ck_assert(!page_has(&c, "/", "waited more than"));
 	free(sqls("UPDATE orgs SET handoff_unclaimed_minutes = 15 WHERE id = "
-	    "%lld", (long long)org_id));
+	    "%lld", (long long)fx.org_id));
 
 	/* Claimed: nobody waits any more. */
 	ck_assert_int_eq(post_action(&c, chat, "claim", NULL), 303);
@@ -520,168 +489,58 @@ END_TEST
 
 START_TEST(t_sigterm_clean)
 {
-	ck_assert_int_eq(hserver_stop(&srv), 0);
-	ck_assert_msg(!hserver_log_contains(&srv, "runtime error") &&
-	    !hserver_log_contains(&srv, "Sanitizer"), "sanitizer report in %s",
-	    srv.log_path);
+	hserver_stop_clean(&fx.srv);
 }
 END_TEST
 
 /* --- fixture ---------------------------------------------------------- */
 
-static const char **
-make_env(void)
-{
-	const char	**e = xcalloc(10, sizeof(*e));
-	int		 n = 0;
-
-	e[n++] = xasprintf("PARLEY_TWILIO_API_BASE=%s", wa.base);
-	e[n++] = xasprintf("PARLEY_TWILIO_MESSAGING_BASE=%s", wa.base);
-	e[n++] = xasprintf("PARLEY_META_GRAPH_BASE=%s/v24.0", wa.base);
-	e[n++] = xasprintf("PARLEY_KAPSO_API_BASE=%s/meta/whatsapp/v24.0",
-	    wa.base);
-	e[n++] = xstrdup("PARLEY_JOB_POLL_MS=100");
-	e[n++] = xstrdup("PARLEY_JOB_LEASE_SECONDS=5");
-	e[n++] = xstrdup("PARLEY_WORKERS=4");
-	e[n++] = xstrdup("PARLEY_LLM_TIMEOUT_SECONDS=20");
-	e[n] = NULL;
-	return e;
-}
-
-static int64_t
-make_agent(struct db *db, const char *name, const char *mode,
-    int64_t model_id)
-{
-	struct agent_input	 in;
-	struct field_errors	 errs = { 0 };
-	int64_t			 id = 0;
-	enum db_status		 st;
-
-	agent_input_defaults(&in);
-	in.name = name;
-	in.system_prompt = "You are {{agentName}}.";
-	in.model_id = model_id;
-	in.mode = mode;
-	st = agent_create(db, org_id, &in, &errs, &id);
-	ck_assert_msg(st == DB_OK, "agent_create %s: %s", name,
-	    db_status_str(st));
-	return id;
-}
-
-static int64_t
-make_channel(struct db *db, struct channel_input *in)
-{
-	struct field_errors	 errs = { 0 };
-	int64_t			 id = 0;
-	enum db_status		 st;
-
-	in->status = "connected";
-	st = channel_create(db, key, org_id, in, &errs, &id);
-	ck_assert_msg(st == DB_OK, "channel_create %s: %s (%s)", in->name,
-	    db_status_str(st), errs.n > 0 ? errs.message[0] : "");
-	return id;
-}
-
 static void
 suite_setup(void)
 {
-	struct provider_input	 pin = { 0 };
-	struct org_model_input	 min = { 0 };
 	struct channel_input	 cin;
-	struct field_errors	 errs = { 0 };
 	const char		*wa_args[] = { "--twilio-token", TW_TOKEN,
 				    "--meta-token", META_TOKEN, NULL };
-	char			 path[600], err[256], base[128];
 	struct db		*db;
-	int64_t			 provider_id, model_id;
-	const char		*member_args[] = { "user", "create", "--email",
-				    MEMBER_EMAIL, "--org", "My Organization", "--role",
-				    "member", NULL };
-	const char		*other_args[] = { "user", "create", "--email",
-				    OTHER_EMAIL, "--org", "Other Org", "--role",
-				    "owner", NULL };
-	char			*out = NULL;
+	int64_t			 model_id;
 
-	hpg_start(&pg);
-	hfake_start(&llm, "fake_llm", NULL);
-	hfake_start(&wa, "fake_whatsapp", wa_args);
-	env = make_env();
-	hserver_start(&srv, &pg, env);
-	snprintf(path, sizeof(path), "%s/parley-data/master.key", pg.dir);
-	ck_assert_msg(secret_key_load(path, false, &key, err, sizeof(err)),
-	    "master key: %s", err);
-	pool = db_pool_new(pg.conninfo, 4, 5000);
-	ck_assert_ptr_nonnull(pool);
-	org_id = sqli("SELECT id FROM orgs ORDER BY id LIMIT 1");
-	user_id = sqli("SELECT id FROM users ORDER BY id LIMIT 1");
-
-	db = db_acquire(pool);
+	hworld_start(&fx, NULL, wa_args);
+	model_id = hworld_model(&fx, "sk-test-0123456789", true);
+	db = db_acquire(fx.pool);
 	ck_assert_ptr_nonnull(db);
-	snprintf(base, sizeof(base), "%s/v1", llm.base);
-	pin.name = "fake";
-	pin.base_url = base;
-	pin.api_key = "sk-test-0123456789";
-	ck_assert_int_eq(provider_create(db, key, org_id, &pin, &errs,
-	    &provider_id), DB_OK);
-	min.provider_id = provider_id;
-	min.name = "fake-model";
-	min.display_name = "Fake";
-	min.supports_tools = true;
-	ck_assert_int_eq(orgmodel_create(db, org_id, &min, &errs, &model_id),
-	    DB_OK);
-	bot_id = make_agent(db, "Bot", "chat", model_id);
-	faq_id = make_agent(db, "FAQ", "chat", 0);
-	ck_assert_int_eq(agent_set_plugin(db, org_id, bot_id,
+	bot_id = hagent_create(db, fx.org_id, "Bot", "chat", model_id);
+	faq_id = hagent_create(db, fx.org_id, "FAQ", "chat", 0);
+	ck_assert_int_eq(agent_set_plugin(db, fx.org_id, bot_id,
 	    "handoff.request", true), DB_OK);
 
-	memset(&cin, 0, sizeof(cin));
-	cin.kind = "twilio";
-	cin.name = "Twilio";
-	cin.phone_number = TW_NUMBER;
-	cin.twilio_account_sid = TW_SID;
-	cin.twilio_auth_token = TW_TOKEN;
-	cin.default_agent_id = bot_id;
-	tw_id = make_channel(db, &cin);
-	memset(&cin, 0, sizeof(cin));
-	cin.kind = "twilio";
-	cin.name = "FAQ line";
-	cin.phone_number = FAQ_NUMBER;
-	cin.twilio_account_sid = TW_SID;
-	cin.twilio_auth_token = TW_TOKEN;
-	cin.default_agent_id = faq_id;
-	faq_ch_id = make_channel(db, &cin);
+	cin = (struct channel_input){ .kind = "twilio", .name = "Twilio",
+	    .status = "connected", .phone_number = TW_NUMBER,
+	    .twilio_account_sid = TW_SID, .twilio_auth_token = TW_TOKEN,
+	    .default_agent_id = bot_id };
+	tw_id = hchannel_create(db, fx.key, fx.org_id, &cin);
+	cin = (struct channel_input){ .kind = "twilio", .name = "FAQ line",
+	    .status = "connected", .phone_number = FAQ_NUMBER,
+	    .twilio_account_sid = TW_SID, .twilio_auth_token = TW_TOKEN,
+	    .default_agent_id = faq_id };
+	faq_ch_id = hchannel_create(db, fx.key, fx.org_id, &cin);
 	db_release(db);
 	free(sqls("UPDATE agents SET escalation_keywords = "
 	    "'{human,\"talk to sales\"}' WHERE id = %lld", (long long)bot_id));
-	ck_assert_int_eq(hrun_parley(&pg, member_args, MEMBER_PW "\n", &out),
-	    0);
-	free(out);
-	out = NULL;
-	ck_assert_int_eq(hrun_parley(&pg, other_args, OTHER_PW "\n", &out),
-	    0);
-	free(out);
+	huser_create(&fx.pg, MEMBER_EMAIL, "My Organization", "member",
+	    MEMBER_PW);
+	huser_create(&fx.pg, OTHER_EMAIL, "Other Org", "owner", OTHER_PW);
 }
 
 static void
 suite_teardown(void)
 {
-	if (srv.pid > 0)
-		(void)hserver_stop(&srv);
-	db_pool_free(pool);
-	secret_key_free(key);
-	hfake_stop(&wa);
-	hfake_stop(&llm);
-	hpg_destroy(&pg);
-	for (int i = 0; env != NULL && env[i] != NULL; i++)
-		free((void *)(uintptr_t)env[i]);
-	free((void *)env);
+	hworld_stop(&fx);
 }
 
 static void
 test_setup(void)
 {
-	hfake_post(&llm, "/_fake/reset", "{}");
-	hfake_post(&wa, "/_fake/reset", "{}");
+	hworld_reset(&fx);
 }
 
 /* --- helpers ------------------------------------------------------------------ */
@@ -693,154 +552,11 @@ test_setup(void)
 static const char *
 twilio_in(const char *to, const char *from, const char *text)
 {
-	static char		 sid[40];
-	struct twilio_param	 p[10];
-	struct client		 c;
-	struct hresp		 r;
-	char			 body[BODY_MAX] = "", url[512], sigb[29];
-	char			 f[64], t[64], wa_id[32], h[64];
-	const char		*headers[2] = { h, NULL };
-	const char		*params[][2] = {
-		{ "MessageSid", sid }, { "SmsMessageSid", sid },
-		{ "AccountSid", TW_SID }, { "From", f }, { "To", t },
-		{ "Body", text }, { "NumMedia", "0" }, { "ProfileName", "Tess" },
-		{ "WaId", wa_id }, { "ApiVersion", "2010-04-01" },
-	};
+	static char	 sid[40];
 
 	snprintf(sid, sizeof(sid), "SM%032d", ++seq);
-	snprintf(f, sizeof(f), "whatsapp:%s", from);
-	snprintf(t, sizeof(t), "whatsapp:%s", to);
-	snprintf(wa_id, sizeof(wa_id), "%s", from + 1);
-	for (int i = 0; i < 10; i++) {
-		form_add(body, sizeof(body), params[i][0], params[i][1]);
-		p[i].name = params[i][0];
-		p[i].value = params[i][1];
-	}
-	snprintf(url, sizeof(url), "%s/webhooks/whatsapp/twilio", srv.base);
-	hmac_twilio_sign(TW_TOKEN, url, p, 10, sigb);
-	snprintf(h, sizeof(h), "X-Twilio-Signature: %s", sigb);
-	client_init(&c, srv.base);
-	client_req(&c, "POST", "/webhooks/whatsapp/twilio", body,
-	    "application/x-www-form-urlencoded", headers, &r);
-	ck_assert_msg(r.status == 200, "twilio webhook: %ld %s", r.status,
-	    r.body);
-	hresp_free(&r);
+	htwilio_text_ok(fx.srv.base, TW_SID, TW_TOKEN, sid, from, to, text);
 	return sid;
-}
-
-
-static cJSON *
-fake_log(struct hfake *f)
-{
-	char	*s = hfake_get(f, "/_fake/requests");
-	cJSON	*j = cJSON_Parse(s);
-
-	free(s);
-	ck_assert_msg(cJSON_IsArray(j), "fake log is not an array");
-	return j;
-}
-
-/* The fake WhatsApp's text sends (not reactions, not typing), in order. */
-static int
-wa_texts(cJSON **out)
-{
-	cJSON	*log = fake_log(&wa), *texts = cJSON_CreateArray(), *e;
-	int	 n;
-
-	cJSON_ArrayForEach(e, log) {
-		const cJSON	*j = cJSON_GetObjectItem(e, "json");
-
-		if (strcmp(jstr(e, "op"), "send") != 0)
-			continue;
-		if (j != NULL && strcmp(jstr(j, "type"), "text") != 0)
-			continue;
-		cJSON_AddItemToArray(texts, cJSON_Duplicate(e, true));
-	}
-	cJSON_Delete(log);
-	n = cJSON_GetArraySize(texts);
-	if (out != NULL)
-		*out = texts;
-	else
-		cJSON_Delete(texts);
-	return n;
-}
-
-static bool
-wait_wa_texts(int want, int timeout_ms)
-{
-	int64_t	 deadline = time_mono_ms() + timeout_ms;
-
-	while (time_mono_ms() < deadline) {
-		if (wa_texts(NULL) >= want)
-			return true;
-		usleep(50 * 1000);
-	}
-	return wa_texts(NULL) >= want;
-}
-
-/* The text of one send: Twilio's Body or Meta's text.body. */
-static const char *
-text_of(const cJSON *e)
-{
-	const cJSON	*j = cJSON_GetObjectItem(e, "json");
-
-	if (j != NULL)
-		return jstr(cJSON_GetObjectItem(j, "text"), "body");
-	return jstr(cJSON_GetObjectItem(e, "form"), "Body");
-}
-
-static const char *
-jstr(const cJSON *o, const char *name)
-{
-	const char	*s = cJSON_GetStringValue(cJSON_GetObjectItem(o, name));
-
-	return s != NULL ? s : "";
-}
-
-static int
-llm_requests(void)
-{
-	cJSON	*log = fake_log(&llm);
-	int	 n = cJSON_GetArraySize(log);
-
-	cJSON_Delete(log);
-	return n;
-}
-
-
-static char *
-expect(enum chat_text t, const char *agent, const char *old_agent,
-    const char *new_agent, const char *product, int minutes)
-{
-	struct text_vars	 v;
-
-	memset(&v, 0, sizeof(v));
-	v.agent = agent;
-	v.old_agent = old_agent;
-	v.new_agent = new_agent;
-	v.product = product;
-	v.minutes = minutes;
-	return chat_text_render(t, NULL, &v);
-}
-
-
-
-static int64_t
-inbound_id(const char *provider_message_id)
-{
-	return sqli("SELECT id FROM messages WHERE provider_message_id = '%s' "
-	    "AND direction = 'in'", provider_message_id);
-}
-
-/* Waits (bounded) until the reply job of that inbound message is done. */
-static bool
-wait_job_done(const char *provider_message_id)
-{
-	int64_t	 id = inbound_id(provider_message_id);
-
-	return id > 0 && wait_sql(1, WAIT_MS, "SELECT count(*) FROM jobs "
-	    "WHERE status = 'done' AND payload->>'message_id' = '%lld'",
-	    (long long)id);
 }
 
 static Suite *
@@ -873,13 +589,6 @@ handoff_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(handoff_suite());
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return hrun_suites(handoff_suite(), NULL) == 0 ?
+	    EXIT_SUCCESS : EXIT_FAILURE;
 }

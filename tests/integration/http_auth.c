@@ -14,7 +14,7 @@
  * Set PARLEY_TEST_KEEP=1 to keep each cluster directory (with the server
  * logs) instead of deleting it.
  */
-#include "harness/harness.h"
+#include "harness/panel.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,12 +35,10 @@ struct fixture {
 	const char	**env;
 	struct hpg	 pg;
 	struct hserver	 srv;
-	bool		 pg_up;
 };
 
 static void	 fixture_up(struct fixture *fx);
 static void	 fixture_down(struct fixture *fx);
-static void	 fixture_cleanup(struct fixture *fx);
 static void	 auth_setup(void);
 static void	 auth_teardown(void);
 static void	 throttle_setup(void);
@@ -50,9 +48,6 @@ static void	 faults_teardown(void);
 static void	 cli_setup(void);
 static void	 cli_teardown(void);
 static void	 new_client(struct client *c);
-static void	 req(struct client *c, const char *method, const char *path,
-		    const char *body, const char **headers, struct hresp *r);
-static char	*page_csrf(struct client *c, const char *path);
 static void	 login_post(struct client *c, const char *email,
 		    const char *pw, const char *next, const char **headers,
 		    struct hresp *r);
@@ -66,8 +61,6 @@ static bool	 contains_ci(const char *hay, const char *needle);
 static void	 assert_location(const struct hresp *r, const char *want);
 static void	 assert_security_headers(const struct hresp *r,
 		    const char *what);
-static void	 create_user(const char *email, const char *org,
-		    const char *role, const char *pw);
 static void	 wait_readyz(struct client *c, long want, int timeout_ms);
 static Suite	*auth_suite(void);
 static Suite	*throttle_suite(void);
@@ -97,8 +90,10 @@ static void
 fixture_up(struct fixture *fx)
 {
 	cur = fx;
+	/* Every request goes through hreq (no input a test sends may
+	 * produce a 500), and every answer must carry X-Request-Id. */
+	hreq_set_check(hreq_check_request_id);
 	hpg_start(&fx->pg);
-	fx->pg_up = true;
 	hserver_start(&fx->srv, &fx->pg, fx->env);
 }
 
@@ -107,23 +102,7 @@ fixture_down(struct fixture *fx)
 {
 	if (fx->srv.pid > 0)
 		(void)hserver_stop(&fx->srv);
-	fixture_cleanup(fx);
-}
-
-/* Safe outside a test (from main): never fails a Check test. */
-static void
-fixture_cleanup(struct fixture *fx)
-{
-	const char	*keep = getenv("PARLEY_TEST_KEEP");
-
-	if (!fx->pg_up)
-		return;
-	fx->pg_up = false;
-	if (keep != NULL && strcmp(keep, "1") == 0) {
-		hpg_stop(&fx->pg);
-		fprintf(stderr, "%s: kept %s\n", fx->name, fx->pg.dir);
-	} else
-		hpg_destroy(&fx->pg);
+	hpg_finish(&fx->pg, fx->name);
 }
 
 static void auth_setup(void) { fixture_up(&fx_auth); }
@@ -143,56 +122,20 @@ new_client(struct client *c)
 	client_init(c, cur->srv.base);
 }
 
-/*
- * Every request in this file goes through here: each response must carry
- * X-Request-Id, and no input a test sends may produce a 500.
- */
-static void
-req(struct client *c, const char *method, const char *path,
-    const char *body, const char **headers, struct hresp *r)
-{
-	char	*rid;
-
-	client_req(c, method, path, body, NULL, headers, r);
-	rid = hresp_header(r, "X-Request-Id");
-	ck_assert_msg(rid != NULL && rid[0] != '\0',
-	    "%s %s (%ld): no X-Request-Id header", method, path, r->status);
-	free(rid);
-	ck_assert_msg(r->status != 500, "%s %s answered 500:\n%.2000s",
-	    method, path, r->body);
-}
-
-/* GETs a page that must answer 200 and returns its _csrf value. */
-static char *
-page_csrf(struct client *c, const char *path)
-{
-	struct hresp	 r;
-	char		*csrf;
-
-	req(c, "GET", path, NULL, NULL, &r);
-	ck_assert_msg(r.status == 200, "GET %s: want 200, got %ld", path,
-	    r.status);
-	csrf = html_csrf(r.body);
-	ck_assert_msg(csrf != NULL && csrf[0] != '\0',
-	    "GET %s: no hidden _csrf input in:\n%.2000s", path, r.body);
-	hresp_free(&r);
-	return csrf;
-}
-
 /* GET /login for a fresh token, then POST /login. */
 static void
 login_post(struct client *c, const char *email, const char *pw,
     const char *next, const char **headers, struct hresp *r)
 {
 	char	 form[FORM_MAX] = "";
-	char	*csrf = page_csrf(c, "/login");
+	char	*csrf = hpage_csrf(c, "/login");
 
 	form_add(form, sizeof(form), "_csrf", csrf);
 	form_add(form, sizeof(form), "email", email);
 	form_add(form, sizeof(form), "password", pw);
 	form_add(form, sizeof(form), "next", next != NULL ? next : "");
 	free(csrf);
-	req(c, "POST", "/login", form, headers, r);
+	hreq(c, "POST", "/login", form, NULL, headers, r);
 }
 
 static void
@@ -210,7 +153,7 @@ logged_in(struct client *c)
 	char		*loc;
 	bool		 in;
 
-	req(c, "GET", "/", NULL, NULL, &r);
+	hreq(c, "GET", "/", NULL, NULL, NULL, &r);
 	loc = hresp_header(&r, "Location");
 	ck_assert_msg(r.status == 200 || (r.status == 303 && loc != NULL &&
 	    strncmp(loc, "/login", 6) == 0),
@@ -233,7 +176,7 @@ post_csrf_form(struct client *c, const char *page, const char *action,
 {
 	char	 form[FORM_MAX] = "";
 	char	 all[2 * FORM_MAX];
-	char	*csrf = page_csrf(c, page);
+	char	*csrf = hpage_csrf(c, page);
 
 	if (csrf_override == NULL)
 		form_add(form, sizeof(form), "_csrf", csrf);
@@ -243,7 +186,7 @@ post_csrf_form(struct client *c, const char *page, const char *action,
 	snprintf(all, sizeof(all), "%s%s%s", form,
 	    form[0] != '\0' && fields != NULL && fields[0] != '\0' ? "&" : "",
 	    fields != NULL ? fields : "");
-	req(c, "POST", action, all, NULL, r);
+	hreq(c, "POST", action, all, NULL, NULL, r);
 }
 
 /* The whole Set-Cookie value for cookie `name`, malloc'd, or NULL. */
@@ -327,24 +270,6 @@ assert_security_headers(const struct hresp *r, const char *what)
 	free(h);
 }
 
-/* parley user create, password on stdin; must exit 0. */
-static void
-create_user(const char *email, const char *org, const char *role,
-    const char *pw)
-{
-	const char	*args[] = { "user", "create", "--email", email,
-			    "--org", org, "--role", role, NULL };
-	char		 in[256];
-	char		*out = NULL;
-	int		 st;
-
-	snprintf(in, sizeof(in), "%s\n", pw);
-	st = hrun_parley(&cur->pg, args, in, &out);
-	ck_assert_msg(st == 0, "parley user create --email %s exited %d:\n%s",
-	    email, st, out);
-	free(out);
-}
-
 /* Polls GET /readyz until it answers `want`, for at most timeout_ms. */
 static void
 wait_readyz(struct client *c, long want, int timeout_ms)
@@ -355,7 +280,7 @@ wait_readyz(struct client *c, long want, int timeout_ms)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		req(c, "GET", "/readyz", NULL, NULL, &r);
+		hreq(c, "GET", "/readyz", NULL, NULL, NULL, &r);
 		got = r.status;
 		hresp_free(&r);
 		if (got == want)
@@ -377,7 +302,7 @@ START_TEST(t_healthz)
 	struct hresp	 r;
 
 	new_client(&c);
-	req(&c, "GET", "/healthz", NULL, NULL, &r);
+	hreq(&c, "GET", "/healthz", NULL, NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_msg(strncmp(r.body, "ok", 2) == 0, "/healthz body: %s",
 	    r.body);
@@ -392,7 +317,7 @@ START_TEST(t_login_page)
 	char		*v, *ck;
 
 	new_client(&c);
-	req(&c, "GET", "/login", NULL, NULL, &r);
+	hreq(&c, "GET", "/login", NULL, NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_msg(strstr(r.body, "id=\"login-form\"") != NULL &&
 	    strstr(r.body, "action=\"/login\"") != NULL &&
@@ -435,7 +360,7 @@ START_TEST(t_root_redirects_to_login)
 	struct hresp	 r;
 
 	new_client(&c);
-	req(&c, "GET", "/", NULL, NULL, &r);
+	hreq(&c, "GET", "/", NULL, NULL, NULL, &r);
 	assert_location(&r, "/login?next=%2F");
 	hresp_free(&r);
 }
@@ -458,7 +383,7 @@ START_TEST(t_login_ok)
 	free(ck);
 	hresp_free(&r);
 
-	req(&c, "GET", "/", NULL, NULL, &r);
+	hreq(&c, "GET", "/", NULL, NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_msg(strstr(r.body, "<h1>Dashboard</h1>") != NULL,
 	    "no <h1>Dashboard</h1>:\n%.2000s", r.body);
@@ -513,11 +438,11 @@ START_TEST(t_login_csrf)
 
 	new_client(&c);
 	/* No token at all. */
-	csrf = page_csrf(&c, "/login");
+	csrf = hpage_csrf(&c, "/login");
 	form[0] = '\0';
 	form_add(form, sizeof(form), "email", OWNER_EMAIL);
 	form_add(form, sizeof(form), "password", OWNER_PW);
-	req(&c, "POST", "/login", form, NULL, &r);
+	hreq(&c, "POST", "/login", form, NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 403);
 	hresp_free(&r);
 	ck_assert(!logged_in(&c));
@@ -527,7 +452,7 @@ START_TEST(t_login_csrf)
 	form_add(form, sizeof(form), "_csrf", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
 	form_add(form, sizeof(form), "email", OWNER_EMAIL);
 	form_add(form, sizeof(form), "password", OWNER_PW);
-	req(&c, "POST", "/login", form, NULL, &r);
+	hreq(&c, "POST", "/login", form, NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 403);
 	hresp_free(&r);
 	ck_assert(!logged_in(&c));
@@ -538,7 +463,7 @@ START_TEST(t_login_csrf)
 	form_add(form, sizeof(form), "_csrf", csrf);
 	form_add(form, sizeof(form), "email", OWNER_EMAIL);
 	form_add(form, sizeof(form), "password", OWNER_PW);
-	req(&c, "POST", "/login", form, NULL, &r);
+	hreq(&c, "POST", "/login", form, NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 403);
 	hresp_free(&r);
 	ck_assert(!logged_in(&c));
@@ -549,13 +474,13 @@ START_TEST(t_login_csrf)
 		char		*other_csrf;
 
 		new_client(&other);
-		other_csrf = page_csrf(&other, "/login");
-		free(page_csrf(&c, "/login"));
+		other_csrf = hpage_csrf(&other, "/login");
+		free(hpage_csrf(&c, "/login"));
 		form[0] = '\0';
 		form_add(form, sizeof(form), "_csrf", other_csrf);
 		form_add(form, sizeof(form), "email", OWNER_EMAIL);
 		form_add(form, sizeof(form), "password", OWNER_PW);
-		req(&c, "POST", "/login", form, NULL, &r);
+		hreq(&c, "POST", "/login", form, NULL, NULL, &r);
 		ck_assert_msg(r.status == 403, "another client's token: want "
 		    "403, got %ld", r.status);
 		hresp_free(&r);
@@ -590,11 +515,11 @@ START_TEST(t_login_origin)
 	/* A logged-in POST from another site is refused too. */
 	{
 		char	 form[FORM_MAX] = "";
-		char	*csrf = page_csrf(&c, "/");
+		char	*csrf = hpage_csrf(&c, "/");
 
 		form_add(form, sizeof(form), "_csrf", csrf);
 		free(csrf);
-		req(&c, "POST", "/logout", form, evil, &r);
+		hreq(&c, "POST", "/logout", form, NULL, evil, &r);
 		ck_assert_msg(r.status == 403, "cross-site logout: want 403, "
 		    "got %ld", r.status);
 		hresp_free(&r);
@@ -654,7 +579,7 @@ START_TEST(t_password_csrf)
 	struct hresp	 r;
 	char		 fields[FORM_MAX] = "";
 
-	create_user("csrf-pw@example.com", "CsrfOrg", "member",
+	huser_create(&cur->pg, "csrf-pw@example.com", "CsrfOrg", "member",
 	    "first-password-123");
 	new_client(&c);
 	login_ok(&c, "csrf-pw@example.com", "first-password-123");
@@ -686,7 +611,7 @@ START_TEST(t_change_password)
 	struct hresp	 r;
 	char		 f[FORM_MAX];
 
-	create_user("change-pw@example.com", "PwOrg", "member",
+	huser_create(&cur->pg, "change-pw@example.com", "PwOrg", "member",
 	    "first-password-123");
 	new_client(&a);
 	new_client(&b);
@@ -797,7 +722,8 @@ START_TEST(t_next_redirect)
 
 	/* The login page carries next from its query into the form. */
 	new_client(&c);
-	req(&c, "GET", "/login?next=%2Fsettings%2Fpassword", NULL, NULL, &r);
+	hreq(&c, "GET", "/login?next=%2Fsettings%2Fpassword", NULL, NULL, NULL,
+	    &r);
 	ck_assert_int_eq(r.status, 200);
 	{
 		char	*v = html_input_value(r.body, "next");
@@ -819,7 +745,7 @@ START_TEST(t_body_limit)
 	size_t		 n = 64 * 1024, off;
 
 	new_client(&c);
-	csrf = page_csrf(&c, "/login");
+	csrf = hpage_csrf(&c, "/login");
 	if ((body = malloc(n + 512)) == NULL)
 		abort();
 	off = (size_t)snprintf(body, 512, "_csrf=%s&next=&password=x&email=",
@@ -827,7 +753,7 @@ START_TEST(t_body_limit)
 	memset(body + off, 'a', n);
 	body[off + n] = '\0';
 	free(csrf);
-	req(&c, "POST", "/login", body, NULL, &r);
+	hreq(&c, "POST", "/login", body, NULL, NULL, &r);
 	free(body);
 	ck_assert_msg(r.status == 413, "64 KiB login body: want 413, got %ld",
 	    r.status);
@@ -847,14 +773,14 @@ START_TEST(t_security_headers)
 
 	new_client(&c);
 	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-		req(&c, "GET", paths[i], NULL, NULL, &r);
+		hreq(&c, "GET", paths[i], NULL, NULL, NULL, &r);
 		ck_assert_msg(r.status == (i == 1 ? 404 : 200),
 		    "GET %s: status %ld", paths[i], r.status);
 		assert_security_headers(&r, paths[i]);
 		hresp_free(&r);
 	}
 	login_ok(&c, OWNER_EMAIL, OWNER_PW);
-	req(&c, "GET", "/settings/password", NULL, NULL, &r);
+	hreq(&c, "GET", "/settings/password", NULL, NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 200);
 	assert_security_headers(&r, "/settings/password");
 	hresp_free(&r);
@@ -868,10 +794,10 @@ START_TEST(t_request_id)
 	char		*a, *b;
 
 	new_client(&c);
-	req(&c, "GET", "/healthz", NULL, NULL, &r);
+	hreq(&c, "GET", "/healthz", NULL, NULL, NULL, &r);
 	a = hresp_header(&r, "X-Request-Id");
 	hresp_free(&r);
-	req(&c, "GET", "/healthz", NULL, NULL, &r);
+	hreq(&c, "GET", "/healthz", NULL, NULL, NULL, &r);
 	b = hresp_header(&r, "X-Request-Id");
 	hresp_free(&r);
 	ck_assert_msg(strcmp(a, b) != 0, "two requests share X-Request-Id %s",
@@ -879,13 +805,13 @@ START_TEST(t_request_id)
 	free(a);
 	free(b);
 	/* Error answers carry one too (req() checks each). */
-	req(&c, "POST", "/logout", "", NULL, &r);
+	hreq(&c, "POST", "/logout", "", NULL, NULL, &r);
 	hresp_free(&r);
-	req(&c, "DELETE", "/login", NULL, NULL, &r);
+	hreq(&c, "DELETE", "/login", NULL, NULL, NULL, &r);
 	ck_assert_msg(r.status == 405 || r.status == 404,
 	    "DELETE /login: want 405 or 404, got %ld", r.status);
 	hresp_free(&r);
-	req(&c, "GET", "/api/v1/nope", NULL, NULL, &r);
+	hreq(&c, "GET", "/api/v1/nope", NULL, NULL, NULL, &r);
 	hresp_free(&r);
 }
 END_TEST
@@ -896,7 +822,7 @@ START_TEST(t_metrics)
 	struct hresp	 r;
 
 	new_client(&c);
-	req(&c, "GET", "/metrics", NULL, NULL, &r);
+	hreq(&c, "GET", "/metrics", NULL, NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_msg(strstr(r.body, "parley_http_requests_total") != NULL,
 	    "/metrics lacks parley_http_requests_total:\n%.2000s", r.body);
@@ -955,7 +881,7 @@ START_TEST(t_bad_percent)
 		    bad[i], r.status);
 		hresp_free(&r);
 	}
-	req(&c, "GET", "/login?next=%ZZ", NULL, NULL, &r);
+	hreq(&c, "GET", "/login?next=%ZZ", NULL, NULL, NULL, &r);
 	ck_assert_msg(r.status == 400, "GET /login?next=%%ZZ: want 400, got "
 	    "%ld", r.status);
 	hresp_free(&r);
@@ -970,7 +896,7 @@ START_TEST(t_not_found_html)
 	char		*ct;
 
 	new_client(&c);
-	req(&c, "GET", "/no/such/page", NULL, NULL, &r);
+	hreq(&c, "GET", "/no/such/page", NULL, NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 404);
 	ct = hresp_header(&r, "Content-Type");
 	ck_assert_msg(ct != NULL && contains_ci(ct, "text/html"),
@@ -993,7 +919,7 @@ START_TEST(t_not_found_json)
 
 	new_client(&c);
 	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-		req(&c, "GET", paths[i], NULL, NULL, &r);
+		hreq(&c, "GET", paths[i], NULL, NULL, NULL, &r);
 		ck_assert_msg(r.status == 404, "GET %s: want 404, got %ld",
 		    paths[i], r.status);
 		ct = hresp_header(&r, "Content-Type");
@@ -1033,7 +959,7 @@ START_TEST(t_idle_expiry)
 	    " SET last_seen_at = now() - interval '3 days'");
 	ck_assert_msg(v != NULL, "cannot age sessions.last_seen_at");
 	free(v);
-	req(&c, "GET", "/", NULL, NULL, &r);
+	hreq(&c, "GET", "/", NULL, NULL, NULL, &r);
 	ck_assert_msg(r.status == 303, "idle session: want 303, got %ld",
 	    r.status);
 	{
@@ -1071,10 +997,7 @@ END_TEST
 
 START_TEST(t_sigterm_exits_zero)
 {
-	int	 st = hserver_stop(&cur->srv);
-
-	ck_assert_msg(st == 0, "parley serve exited %d on SIGTERM (log: %s)",
-	    st, cur->srv.log_path);
+	hserver_stop_clean(&cur->srv);
 }
 END_TEST
 
@@ -1107,7 +1030,7 @@ START_TEST(t_throttle_per_email)
 	char		*ck;
 	int		 i;
 
-	create_user("victim@example.com", "VictimOrg", "member",
+	huser_create(&cur->pg, "victim@example.com", "VictimOrg", "member",
 	    "victim-password-123");
 	new_client(&c);
 	client_set_source(&c, "127.0.0.2");
@@ -1156,8 +1079,8 @@ START_TEST(t_throttle_per_address)
 	char		 email[64];
 	int		 i;
 
-	create_user("bystander@example.com", "BystanderOrg", "member",
-	    "bystander-password-1");
+	huser_create(&cur->pg, "bystander@example.com", "BystanderOrg",
+	    "member", "bystander-password-1");
 	new_client(&c);
 	client_set_source(&c, "127.0.0.4");
 	/* Five different (unknown) emails from one address. */
@@ -1206,7 +1129,7 @@ START_TEST(t_readyz_follows_database)
 	hpg_stop(&cur->pg);
 	wait_readyz(&c, 503, 20000);
 	/* Liveness does not depend on the database. */
-	req(&c, "GET", "/healthz", NULL, NULL, &r);
+	hreq(&c, "GET", "/healthz", NULL, NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 200);
 	hresp_free(&r);
 	/* A page that needs the database answers 503, not 500. */
@@ -1265,11 +1188,11 @@ START_TEST(t_cli_user_create)
 	struct client	 c;
 	struct hresp	 r;
 
-	create_user("new@example.com", "Acme", "owner",
+	huser_create(&cur->pg, "new@example.com", "Acme", "owner",
 	    "new-user-password-1");
 	new_client(&c);
 	login_ok(&c, "new@example.com", "new-user-password-1");
-	req(&c, "GET", "/", NULL, NULL, &r);
+	hreq(&c, "GET", "/", NULL, NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_msg(strstr(r.body, "Acme") != NULL, "the new owner's "
 	    "dashboard does not show org Acme:\n%.2000s", r.body);
@@ -1380,21 +1303,15 @@ cli_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
 	int	 failed;
 
-	sr = srunner_create(auth_suite());
-	srunner_add_suite(sr, throttle_suite());
-	srunner_add_suite(sr, faults_suite());
-	srunner_add_suite(sr, cli_suite());
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = hrun_suites(auth_suite(), throttle_suite(), faults_suite(),
+	    cli_suite(), NULL);
+
 	/* A fixture whose setup failed had no teardown: clean up here. */
-	fixture_cleanup(&fx_auth);
-	fixture_cleanup(&fx_throttle);
-	fixture_cleanup(&fx_faults);
-	fixture_cleanup(&fx_cli);
+	hpg_finish(&fx_auth.pg, fx_auth.name);
+	hpg_finish(&fx_throttle.pg, fx_throttle.name);
+	hpg_finish(&fx_faults.pg, fx_faults.name);
+	hpg_finish(&fx_cli.pg, fx_cli.name);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -34,14 +34,10 @@ struct deltas {
 
 static void	 llm_setup(void);
 static void	 llm_teardown(void);
-static void	 reset(void);
 static void	 endpoint(struct llm_endpoint *ep);
 static cJSON	*chat_request(const char *user_text);
 static void	 on_delta(void *ctx, const char *text, size_t len);
 static const cJSON *message_of(const struct llm_result *r);
-static cJSON	*requests(void);
-static int	 n_requests(void);
-static int	 queued(void);
 static Suite	*llm_suite(void);
 
 static struct hfake	 fake;
@@ -65,12 +61,6 @@ llm_teardown(void)
 	if (fake.pid > 0)
 		hfake_stop(&fake);
 	curl_global_cleanup();
-}
-
-static void
-reset(void)
-{
-	hfake_post(&fake, "/_fake/reset", "{}");
 }
 
 static void
@@ -127,41 +117,6 @@ message_of(const struct llm_result *r)
 	return msg;
 }
 
-/* The fake's request log (caller deletes). */
-static cJSON *
-requests(void)
-{
-	char	*s = hfake_get(&fake, "/_fake/requests");
-	cJSON	*log = cJSON_Parse(s);
-
-	free(s);
-	ck_assert_msg(cJSON_IsArray(log), "request log is not an array");
-	return log;
-}
-
-static int
-n_requests(void)
-{
-	cJSON	*log = requests();
-	int	 n = cJSON_GetArraySize(log);
-
-	cJSON_Delete(log);
-	return n;
-}
-
-static int
-queued(void)
-{
-	char	*s = hfake_get(&fake, "/_fake/queue");
-	cJSON	*o = cJSON_Parse(s);
-	int	 n;
-
-	free(s);
-	n = cJSON_GetObjectItemCaseSensitive(o, "queued")->valueint;
-	cJSON_Delete(o);
-	return n;
-}
-
 /* --- tests -------------------------------------------------------------- */
 
 START_TEST(t_plain_completion)
@@ -171,7 +126,7 @@ START_TEST(t_plain_completion)
 	cJSON			*req = chat_request("hello there world");
 	const cJSON		*msg, *usage;
 
-	reset();
+	hfake_reset(&fake);
 	endpoint(&ep);
 	ck_assert_int_eq(llm_chat(&ep, req, NULL, NULL, &r), LLM_OK);
 	ck_assert_int_eq(r.attempts, 1);
@@ -205,11 +160,11 @@ START_TEST(t_request_on_the_wire)
 	cJSON			*log;
 	const cJSON		*e, *body;
 
-	reset();
+	hfake_reset(&fake);
 	endpoint(&ep);
 	cJSON_AddTrueToObject(req, "stream");	/* ignored without on_delta */
 	ck_assert_int_eq(llm_chat(&ep, req, NULL, NULL, &r), LLM_OK);
-	log = requests();
+	log = hfake_log(&fake);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 1);
 	e = cJSON_GetArrayItem(log, 0);
 	ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(e,
@@ -230,10 +185,10 @@ START_TEST(t_request_on_the_wire)
 	llm_result_cleanup(&r);
 
 	/* No key: no Authorization header at all (the fake then says 401). */
-	reset();
+	hfake_reset(&fake);
 	ep.api_key = NULL;
 	ck_assert_int_eq(llm_chat(&ep, req, NULL, NULL, &r), LLM_AUTH);
-	log = requests();
+	log = hfake_log(&fake);
 	ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetArrayItem(log, 0), "authorization")));
 	cJSON_Delete(log);
@@ -250,8 +205,8 @@ START_TEST(t_tool_calls)
 	cJSON			*args;
 	const cJSON		*msg, *tcs, *tc, *fn;
 
-	reset();
-	hfake_post(&fake, "/_fake/queue", "{\"content\":null,\"tool_calls\":"
+	hfake_reset(&fake);
+	hfake_queue(&fake, "{\"content\":null,\"tool_calls\":"
 	    "[{\"id\":\"call_abc\",\"name\":\"time_now\",\"arguments\":"
 	    "{\"tz\":\"Europe/Paris\"}}]}");
 	endpoint(&ep);
@@ -292,11 +247,11 @@ START_TEST(t_stream_content)
 	const cJSON		*msg, *usage, *body;
 	char			*s;
 
-	reset();
+	hfake_reset(&fake);
 	cJSON_AddStringToObject(spec, "content", text);
 	cJSON_AddNumberToObject(spec, "chunk_delay_ms", 5);
 	s = cJSON_PrintUnformatted(spec);
-	hfake_post(&fake, "/_fake/queue", s);
+	hfake_queue(&fake, s);
 	free(s);
 	cJSON_Delete(spec);
 
@@ -324,7 +279,7 @@ START_TEST(t_stream_content)
 	ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(usage,
 	    "total_tokens")->valueint, 14 + 7);
 
-	log = requests();
+	log = hfake_log(&fake);
 	body = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(log, 0),
 	    "body");
 	ck_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body,
@@ -350,8 +305,8 @@ START_TEST(t_stream_tool_calls)
 	cJSON			*args;
 	const cJSON		*msg, *tcs, *fn;
 
-	reset();
-	hfake_post(&fake, "/_fake/queue", "{\"content\":null,\"tool_calls\":["
+	hfake_reset(&fake);
+	hfake_queue(&fake, "{\"content\":null,\"tool_calls\":["
 	    "{\"id\":\"call_one\",\"name\":\"time_now\",\"arguments\":"
 	    "{\"tz\":\"America/Argentina/Buenos_Aires\",\"format\":\"24h\"}},"
 	    "{\"id\":\"call_two\",\"name\":\"time_now\",\"arguments\":"
@@ -419,7 +374,7 @@ START_TEST(t_stream_wire_variants)
 	 * two-line data field (joined with "\n": valid JSON), and a
 	 * last event without its blank line.
 	 */
-	reset();
+	hfake_reset(&fake);
 	cJSON_AddStringToObject(spec, "raw",
 	    ": keep-alive\r\n\r\n"
 	    "data:{\"id\":\"c1\",\"created\":1,\"model\":\"m\",\"choices\":"
@@ -430,7 +385,7 @@ START_TEST(t_stream_wire_variants)
 	    "\r\n"
 	    "data: [DONE]");
 	s = cJSON_PrintUnformatted(spec);
-	hfake_post(&fake, "/_fake/queue", s);
+	hfake_queue(&fake, s);
 	free(s);
 	cJSON_Delete(spec);
 	buf_init(&d.text, 0);
@@ -445,10 +400,10 @@ START_TEST(t_stream_wire_variants)
 	llm_result_cleanup(&r);
 
 	/* A server that ignores "stream": one delta with the whole text. */
-	reset();
+	hfake_reset(&fake);
 	buf_reset(&d.text);
 	d.n = 0;
-	hfake_post(&fake, "/_fake/queue", "{\"content_type\":"
+	hfake_queue(&fake, "{\"content_type\":"
 	    "\"application/json\",\"raw\":\"{\\\"choices\\\":[{\\\"index\\\":"
 	    "0,\\\"message\\\":{\\\"role\\\":\\\"assistant\\\",\\\"content\\\":"
 	    "\\\"all at once\\\"},\\\"finish_reason\\\":\\\"stop\\\"}]}\"}");
@@ -458,10 +413,10 @@ START_TEST(t_stream_wire_variants)
 	llm_result_cleanup(&r);
 
 	/* An error object inside a 200 stream, before any text: retried. */
-	reset();
+	hfake_reset(&fake);
 	buf_reset(&d.text);
 	d.n = 0;
-	hfake_post(&fake, "/_fake/queue", "[{\"raw\":\"data: {\\\"error\\\":"
+	hfake_queue(&fake, "[{\"raw\":\"data: {\\\"error\\\":"
 	    "{\\\"message\\\":\\\"model crashed\\\"}}\\n\\n\"},"
 	    "{\"raw\":\"data: {\\\"error\\\":{\\\"message\\\":\\\"model "
 	    "crashed\\\"}}\\n\\n\"},{\"raw\":\"data: {\\\"error\\\":"
@@ -483,8 +438,8 @@ START_TEST(t_retry_429_then_ok)
 	struct llm_result	 r;
 	cJSON			*req = chat_request("again");
 
-	reset();
-	hfake_post(&fake, "/_fake/queue", "[{\"status\":429,\"error\":"
+	hfake_reset(&fake);
+	hfake_queue(&fake, "[{\"status\":429,\"error\":"
 	    "{\"message\":\"Rate limit reached\",\"type\":\"requests\"}},"
 	    "{\"content\":\"made it\"}]");
 	endpoint(&ep);
@@ -493,7 +448,7 @@ START_TEST(t_retry_429_then_ok)
 	ck_assert_int_eq(r.http_status, 200);
 	ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(message_of(&r),
 	    "content")->valuestring, "made it");
-	ck_assert_int_eq(n_requests(), 2);
+	ck_assert_int_eq(hfake_log_count(&fake), 2);
 	llm_result_cleanup(&r);
 	cJSON_Delete(req);
 }
@@ -505,8 +460,8 @@ START_TEST(t_retry_after_honoured)
 	struct llm_result	 r;
 	cJSON			*req = chat_request("patience");
 
-	reset();
-	hfake_post(&fake, "/_fake/queue", "[{\"status\":429,\"headers\":"
+	hfake_reset(&fake);
+	hfake_queue(&fake, "[{\"status\":429,\"headers\":"
 	    "{\"Retry-After\":\"1\"},\"error\":{\"message\":\"wait\"}},"
 	    "{\"content\":\"ok\"}]");
 	endpoint(&ep);
@@ -525,8 +480,8 @@ START_TEST(t_rate_limited_gives_up)
 	struct llm_result	 r;
 	cJSON			*req = chat_request("flood");
 
-	reset();
-	hfake_post(&fake, "/_fake/queue", "[{\"status\":429},{\"status\":429}]");
+	hfake_reset(&fake);
+	hfake_queue(&fake, "[{\"status\":429},{\"status\":429}]");
 	endpoint(&ep);
 	ep.max_retries = 1;
 	ck_assert_int_eq(llm_chat(&ep, req, NULL, NULL, &r),
@@ -545,8 +500,8 @@ START_TEST(t_5xx_exhausts_retries)
 	struct llm_result	 r;
 	cJSON			*req = chat_request("are you there?");
 
-	reset();
-	hfake_post(&fake, "/_fake/queue", "[{\"status\":500,\"error\":"
+	hfake_reset(&fake);
+	hfake_queue(&fake, "[{\"status\":500,\"error\":"
 	    "{\"message\":\"The engine is currently overloaded\","
 	    "\"type\":\"server_error\"}},{\"status\":502},{\"status\":500,"
 	    "\"error\":{\"message\":\"The engine is currently overloaded\","
@@ -562,8 +517,8 @@ START_TEST(t_5xx_exhausts_retries)
 	    r.error);
 	ck_assert_msg(strstr(r.error, API_KEY) == NULL, "key in error");
 	ck_assert_int_lt(r.latency_ms, 10000);
-	ck_assert_int_eq(n_requests(), 3);
-	ck_assert_int_eq(queued(), 1);
+	ck_assert_int_eq(hfake_log_count(&fake), 3);
+	ck_assert_int_eq(hfake_queued(&fake), 1);
 	llm_result_cleanup(&r);
 	cJSON_Delete(req);
 }
@@ -575,8 +530,8 @@ START_TEST(t_timeout)
 	struct llm_result	 r;
 	cJSON			*req = chat_request("slow");
 
-	reset();
-	hfake_post(&fake, "/_fake/queue", "[{\"delay_ms\":3000},"
+	hfake_reset(&fake);
+	hfake_queue(&fake, "[{\"delay_ms\":3000},"
 	    "{\"delay_ms\":3000},{\"delay_ms\":3000}]");
 	endpoint(&ep);
 	ep.timeout_ms = 300;
@@ -598,7 +553,7 @@ START_TEST(t_auth_not_retried)
 	struct llm_result	 r;
 	cJSON			*req = chat_request("let me in");
 
-	reset();
+	hfake_reset(&fake);
 	endpoint(&ep);
 	ep.api_key = "sk-wrong";
 	ck_assert_int_eq(llm_chat(&ep, req, NULL, NULL, &r), LLM_AUTH);
@@ -608,7 +563,7 @@ START_TEST(t_auth_not_retried)
 	    strstr(r.error, "Incorrect API key provided") != NULL, "%s",
 	    r.error);
 	ck_assert_msg(strstr(r.error, "sk-wrong") == NULL, "key in error");
-	ck_assert_int_eq(n_requests(), 1);
+	ck_assert_int_eq(hfake_log_count(&fake), 1);
 	llm_result_cleanup(&r);
 	cJSON_Delete(req);
 }
@@ -620,8 +575,8 @@ START_TEST(t_bad_request_not_retried)
 	struct llm_result	 r;
 	cJSON			*req = chat_request("too long");
 
-	reset();
-	hfake_post(&fake, "/_fake/queue", "{\"status\":400,\"error\":"
+	hfake_reset(&fake);
+	hfake_queue(&fake, "{\"status\":400,\"error\":"
 	    "{\"message\":\"This model's maximum context length is 8 "
 	    "tokens\",\"type\":\"invalid_request_error\",\"code\":"
 	    "\"context_length_exceeded\"}}");
@@ -642,8 +597,8 @@ START_TEST(t_malformed_response)
 	cJSON			*req = chat_request("garbage please");
 	struct deltas		 d = { .n = 0 };
 
-	reset();
-	hfake_post(&fake, "/_fake/queue", "[{\"raw\":\"{not json\"},"
+	hfake_reset(&fake);
+	hfake_queue(&fake, "[{\"raw\":\"{not json\"},"
 	    "{\"raw\":\"{\\\"choices\\\":[]}\"},"
 	    "{\"raw\":\"{\\\"choices\\\":[{\\\"index\\\":0}]}\"},"
 	    "{\"raw\":\"data: {broken\\n\\n\"},"
@@ -671,7 +626,7 @@ START_TEST(t_malformed_response)
 	    LLM_BAD_RESPONSE);
 	ck_assert_int_eq(r.attempts, 1);
 	llm_result_cleanup(&r);
-	ck_assert_int_eq(n_requests(), 5);
+	ck_assert_int_eq(hfake_log_count(&fake), 5);
 	buf_cleanup(&d.text);
 	cJSON_Delete(req);
 }
@@ -683,8 +638,8 @@ START_TEST(t_dropped_connection_retried)
 	struct llm_result	 r;
 	cJSON			*req = chat_request("hello");
 
-	reset();
-	hfake_post(&fake, "/_fake/queue", "[{\"drop\":true},"
+	hfake_reset(&fake);
+	hfake_queue(&fake, "[{\"drop\":true},"
 	    "{\"content\":\"second time lucky\"}]");
 	endpoint(&ep);
 	ck_assert_int_eq(llm_chat(&ep, req, NULL, NULL, &r), LLM_OK);
@@ -703,9 +658,9 @@ START_TEST(t_stream_never_retried_after_delta)
 	struct deltas		 d = { .n = 0 };
 	cJSON			*req = chat_request("hello");
 
-	reset();
+	hfake_reset(&fake);
 	/* Role chunk + 2 content chunks, then the connection breaks. */
-	hfake_post(&fake, "/_fake/queue", "[{\"content\":\"Hello there, my "
+	hfake_queue(&fake, "[{\"content\":\"Hello there, my "
 	    "friend, how are you today?\",\"drop_after_chunks\":3},"
 	    "{\"content\":\"must not be fetched\"}]");
 	buf_init(&d.text, 0);
@@ -714,14 +669,14 @@ START_TEST(t_stream_never_retried_after_delta)
 	ck_assert_int_eq(r.attempts, 1);
 	ck_assert_int_eq(d.n, 2);
 	ck_assert_str_eq(buf_str(&d.text), "Hello there, my ");
-	ck_assert_int_eq(queued(), 1);
+	ck_assert_int_eq(hfake_queued(&fake), 1);
 	llm_result_cleanup(&r);
 
 	/* Before any delta a broken stream is retried. */
-	reset();
+	hfake_reset(&fake);
 	buf_reset(&d.text);
 	d.n = 0;
-	hfake_post(&fake, "/_fake/queue", "[{\"content\":\"Hello again\","
+	hfake_queue(&fake, "[{\"content\":\"Hello again\","
 	    "\"drop_after_chunks\":1},{\"content\":\"Hello again\"}]");
 	ck_assert_int_eq(llm_chat(&ep, req, on_delta, &d, &r), LLM_OK);
 	ck_assert_int_eq(r.attempts, 2);
@@ -739,8 +694,8 @@ START_TEST(t_stream_error_status)
 	struct deltas		 d = { .n = 0 };
 	cJSON			*req = chat_request("hello");
 
-	reset();
-	hfake_post(&fake, "/_fake/queue", "[{\"status\":503,\"error\":"
+	hfake_reset(&fake);
+	hfake_queue(&fake, "[{\"status\":503,\"error\":"
 	    "{\"message\":\"Back soon\"}},{\"content\":\"streamed after "
 	    "a 503\"}]");
 	buf_init(&d.text, 0);
@@ -750,8 +705,8 @@ START_TEST(t_stream_error_status)
 	ck_assert_str_eq(buf_str(&d.text), "streamed after a 503");
 	llm_result_cleanup(&r);
 
-	reset();
-	hfake_post(&fake, "/_fake/queue", "{\"status\":401}");
+	hfake_reset(&fake);
+	hfake_queue(&fake, "{\"status\":401}");
 	ck_assert_int_eq(llm_chat(&ep, req, on_delta, &d, &r), LLM_AUTH);
 	ck_assert_msg(strstr(r.error, "401") != NULL, "%s", r.error);
 	llm_result_cleanup(&r);
@@ -786,7 +741,7 @@ START_TEST(t_models)
 	cJSON			*models = NULL, *log;
 	char			 err[512];
 
-	reset();
+	hfake_reset(&fake);
 	endpoint(&ep);
 	ck_assert_int_eq(llm_list_models(&ep, &models, err, sizeof(err)),
 	    LLM_OK);
@@ -796,7 +751,7 @@ START_TEST(t_models)
 	ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetArrayItem(models, 1), "id")->valuestring, "fake-tools");
 	cJSON_Delete(models);
-	log = requests();
+	log = hfake_log(&fake);
 	ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetArrayItem(log, 0), "path")->valuestring, "/v1/models");
 	ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(
@@ -855,13 +810,6 @@ llm_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(llm_suite());
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return hrun_suites(llm_suite(), NULL) == 0 ?
+	    EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -18,7 +18,9 @@
  * the timeline shows thumbnails, players, reasons and transcripts; the
  * API reports each item's download. Every wait is bounded.
  */
-#include "harness/harness.h"
+#include "harness/model.h"
+#include "harness/panel.h"
+#include "harness/webhook.h"
 
 /* Formatted SQL against this suite's cluster (tests/harness/pg.c). */
 #define sqli(...)	hpg_sqlf_int(&pg, __VA_ARGS__)
@@ -35,11 +37,9 @@
 
 #include "app/app.h"
 #include "chat/media.h"
-#include "crypto/hmac.h"
 #include "crypto/secret.h"
 #include "db/db.h"
 #include "model/channel.h"
-#include "model/fielderr.h"
 #include "util/xmalloc.h"
 
 #define TW_NUMBER	"+15550001111"
@@ -65,7 +65,7 @@ static struct hpg	 pg;
 static struct hfake	 wa;
 static struct hserver	 srv;
 static struct secret_key *key;
-static const char	**env;
+static struct hvars	 env;
 static int64_t		 org_id, other_org_id;
 static int		 seq;
 static unsigned char	 bytes[BYTES_LEN];	/* binary, NULs included */
@@ -74,44 +74,23 @@ static char		*bytes_b64;
 static void	 suite_setup(void);
 static void	 suite_teardown(void);
 static void	 test_setup(void);
-static int64_t	 make_channel(struct db *, int64_t, struct channel_input *);
 static void	 register_media(const char *, const char *, const char *);
 static const char *twilio_in(const char *, const char *);
 static void	 meta_in(const char *, const char *, const char *,
 		    const char *);
 static void	 kapso_in(const char *, const char *, const char *,
 		    const char *, const char *);
-static void	 signed_post(const char *, const char *, const char *);
 static int64_t	 msg_id(const char *);
 static int64_t	 chat_id(int64_t);
 static char	*media_path(int64_t, int);
-static void	 get(struct client *, const char *, long, struct hresp *);
-static void	 login(struct client *, const char *, const char *);
-static cJSON	*fake_log(void);
 static const cJSON *log_find(const cJSON *, const char *, const char *,
 		    int);
 static int	 log_count(const cJSON *, const char *);
 static int	 media_requests(const cJSON *);
-static const char *jstr(const cJSON *, const char *);
 static void	 assert_bytes(const struct hresp *, const char *);
-static char	*make_token(const char *, const char *);
 static Suite	*media_suite(void);
 
 /* --- fixture ------------------------------------------------------------ */
-
-static int64_t
-make_channel(struct db *db, int64_t org, struct channel_input *in)
-{
-	struct field_errors	 errs = { 0 };
-	int64_t			 id = 0;
-	enum db_status		 st;
-
-	in->status = "connected";
-	st = channel_create(db, key, org, in, &errs, &id);
-	ck_assert_msg(st == DB_OK, "channel_create %s: %s (%s)", in->name,
-	    db_status_str(st), errs.n > 0 ? errs.message[0] : "");
-	return id;
-}
 
 static void
 suite_setup(void)
@@ -122,16 +101,7 @@ suite_setup(void)
 	const char		*wa_args[] = { "--twilio-token", TW_TOKEN,
 				    "--meta-token", META_TOKEN, "--kapso-key",
 				    KAPSO_KEY, NULL };
-	const char		*member_args[] = { "user", "create",
-				    "--email", MEMBER_EMAIL, "--org",
-				    "My Organization", "--role", "member",
-				    NULL };
-	const char		*other_args[] = { "user", "create", "--email",
-				    OTHER_EMAIL, "--org", "Other Org", "--role",
-				    "owner", NULL };
-	char			 path[600], err[256], *out = NULL;
 	size_t			 b64len;
-	int			 n = 0;
 
 	ck_assert_int_ge(sodium_init(), 0);
 	for (int i = 0; i < BYTES_LEN; i++)
@@ -145,27 +115,16 @@ suite_setup(void)
 
 	hpg_start(&pg);
 	hfake_start(&wa, "fake_whatsapp", wa_args);
-	env = xcalloc(10, sizeof(*env));
-	env[n++] = xasprintf("PARLEY_TWILIO_API_BASE=%s", wa.base);
-	env[n++] = xasprintf("PARLEY_TWILIO_MESSAGING_BASE=%s", wa.base);
-	env[n++] = xasprintf("PARLEY_META_GRAPH_BASE=%s/v24.0", wa.base);
-	env[n++] = xasprintf("PARLEY_KAPSO_API_BASE=%s/meta/whatsapp/v24.0",
-	    wa.base);
-	env[n++] = xasprintf("PARLEY_MEDIA_MAX_BYTES=%d", MEDIA_MAX);
-	env[n++] = xstrdup("PARLEY_WORKERS=1");
-	env[n++] = xstrdup("PARLEY_JOB_POLL_MS=100");
-	hserver_start(&srv, &pg, env);
-	snprintf(path, sizeof(path), "%s/parley-data/master.key", pg.dir);
-	ck_assert_msg(secret_key_load(path, false, &key, err, sizeof(err)),
-	    "master key: %s", err);
+	hvars_whatsapp(&env, &wa);
+	hvars_set(&env, "PARLEY_MEDIA_MAX_BYTES=%d", MEDIA_MAX);
+	hvars_set(&env, "PARLEY_WORKERS=1");
+	hvars_set(&env, "PARLEY_JOB_POLL_MS=100");
+	hserver_start(&srv, &pg, env.v);
+	key = hkey_load(&pg);
 	org_id = sqli("SELECT id FROM orgs ORDER BY id LIMIT 1");
-	ck_assert_int_eq(hrun_parley(&pg, member_args, MEMBER_PW "\n", &out),
-	    0);
-	free(out);
-	out = NULL;
-	ck_assert_int_eq(hrun_parley(&pg, other_args, OTHER_PW "\n", &out),
-	    0);
-	free(out);
+	huser_create(&pg, MEMBER_EMAIL, "My Organization", "member",
+	    MEMBER_PW);
+	huser_create(&pg, OTHER_EMAIL, "Other Org", "owner", OTHER_PW);
 	other_org_id = sqli("SELECT id FROM orgs WHERE name = 'Other Org'");
 	ck_assert(other_org_id > 0 && other_org_id != org_id);
 
@@ -173,30 +132,21 @@ suite_setup(void)
 	ck_assert_ptr_nonnull(pool);
 	db = db_acquire(pool);
 	ck_assert_ptr_nonnull(db);
-	memset(&cin, 0, sizeof(cin));
-	cin.kind = "twilio";
-	cin.name = "Twilio";
-	cin.phone_number = TW_NUMBER;
-	cin.twilio_account_sid = TW_SID;
-	cin.twilio_auth_token = TW_TOKEN;
-	(void)make_channel(db, org_id, &cin);
-	memset(&cin, 0, sizeof(cin));
-	cin.kind = "meta";
-	cin.name = "Meta";
-	cin.phone_number = "+15550783881";
-	cin.phone_number_id = META_PNID;
-	cin.meta_access_token = META_TOKEN;
-	cin.meta_app_secret = META_SECRET;
-	cin.meta_verify_token = "meta-verify-token-1";
-	(void)make_channel(db, org_id, &cin);
-	memset(&cin, 0, sizeof(cin));
-	cin.kind = "kapso";
-	cin.name = "Kapso";
-	cin.phone_number = "+15551234000";
-	cin.phone_number_id = KAPSO_PNID;
-	cin.kapso_api_key = KAPSO_KEY;
-	cin.kapso_webhook_secret = KAPSO_SECRET;
-	(void)make_channel(db, org_id, &cin);
+	cin = (struct channel_input){ .kind = "twilio", .name = "Twilio",
+	    .status = "connected", .phone_number = TW_NUMBER,
+	    .twilio_account_sid = TW_SID, .twilio_auth_token = TW_TOKEN };
+	(void)hchannel_create(db, key, org_id, &cin);
+	cin = (struct channel_input){ .kind = "meta", .name = "Meta",
+	    .status = "connected", .phone_number = "+15550783881",
+	    .phone_number_id = META_PNID, .meta_access_token = META_TOKEN,
+	    .meta_app_secret = META_SECRET,
+	    .meta_verify_token = "meta-verify-token-1" };
+	(void)hchannel_create(db, key, org_id, &cin);
+	cin = (struct channel_input){ .kind = "kapso", .name = "Kapso",
+	    .status = "connected", .phone_number = "+15551234000",
+	    .phone_number_id = KAPSO_PNID, .kapso_api_key = KAPSO_KEY,
+	    .kapso_webhook_secret = KAPSO_SECRET };
+	(void)hchannel_create(db, key, org_id, &cin);
 	db_release(db);
 	db_pool_free(pool);
 }
@@ -209,16 +159,14 @@ suite_teardown(void)
 	secret_key_free(key);
 	hfake_stop(&wa);
 	hpg_destroy(&pg);
-	for (int i = 0; env != NULL && env[i] != NULL; i++)
-		free((void *)(uintptr_t)env[i]);
-	free((void *)env);
+	hvars_free(&env);
 	free(bytes_b64);
 }
 
 static void
 test_setup(void)
 {
-	hfake_post(&wa, "/_fake/reset", "{}");
+	hfake_reset(&wa);
 }
 
 /* --- helpers ------------------------------------------------------------ */
@@ -243,14 +191,8 @@ register_media(const char *id, const char *content_type, const char *extra)
 static const char *
 twilio_in(const char *media_url, const char *content_type)
 {
-	static char		 sid[40];
-	struct twilio_param	 p[9];
-	struct client		 c;
-	struct hresp		 r;
-	char			 body[BODY_MAX] = "", url[512], sig[29];
-	char			 h[64];
-	const char		*headers[2] = { h, NULL };
-	const char		*params[][2] = {
+	static char	 sid[40];
+	const char	*params[][2] = {
 		{ "MessageSid", sid }, { "AccountSid", TW_SID },
 		{ "From", "whatsapp:+14155550100" },
 		{ "To", "whatsapp:" TW_NUMBER }, { "Body", "" },
@@ -260,47 +202,8 @@ twilio_in(const char *media_url, const char *content_type)
 	};
 
 	snprintf(sid, sizeof(sid), "MM%032d", ++seq);
-	for (int i = 0; i < 9; i++) {
-		form_add(body, sizeof(body), params[i][0], params[i][1]);
-		p[i].name = params[i][0];
-		p[i].value = params[i][1];
-	}
-	snprintf(url, sizeof(url), "%s/webhooks/whatsapp/twilio", srv.base);
-	hmac_twilio_sign(TW_TOKEN, url, p, 9, sig);
-	snprintf(h, sizeof(h), "X-Twilio-Signature: %s", sig);
-	client_init(&c, srv.base);
-	client_req(&c, "POST", "/webhooks/whatsapp/twilio", body,
-	    "application/x-www-form-urlencoded", headers, &r);
-	ck_assert_msg(r.status == 200, "twilio webhook: %ld %s", r.status,
-	    r.body);
-	hresp_free(&r);
+	htwilio_post_ok(srv.base, HTWILIO_INBOUND, TW_TOKEN, params, 9);
 	return sid;
-}
-
-/* POSTs body to path signed with secret (Meta's or Kapso's header). */
-static void
-signed_post(const char *path, const char *body, const char *secret)
-{
-	struct client	 c;
-	struct hresp	 r;
-	char		 hex[65], h_sig[128];
-	const char	*headers[4] = { h_sig, NULL, NULL, NULL };
-	bool		 is_meta = strstr(path, "/meta") != NULL;
-
-	hmac_sha256_hex(secret, body, strlen(body), hex);
-	if (is_meta)
-		snprintf(h_sig, sizeof(h_sig), "X-Hub-Signature-256: "
-		    "sha256=%s", hex);
-	else {
-		snprintf(h_sig, sizeof(h_sig), "X-Webhook-Signature: %s", hex);
-		headers[1] = "X-Webhook-Event: whatsapp.message.received";
-		headers[2] = "X-Webhook-Payload-Version: v2";
-	}
-	client_init(&c, srv.base);
-	client_req(&c, "POST", path, body, "application/json", headers, &r);
-	ck_assert_msg(r.status == 200, "POST %s: %ld %s", path, r.status,
-	    r.body);
-	hresp_free(&r);
 }
 
 /* A Meta delivery of one media message (type image|audio|document…). */
@@ -321,7 +224,7 @@ meta_in(const char *wamid, const char *type, const char *media_id,
 	    "\"%s\",\"%s\":{\"id\":\"%s\",\"mime_type\":\"%s\"%s}}]}}]}]}",
 	    wamid, (long long)time(NULL), type, type, media_id, mime,
 	    strcmp(type, "audio") == 0 ? ",\"voice\":true" : "");
-	signed_post("/webhooks/whatsapp/meta", b, META_SECRET);
+	hmeta_post_ok(srv.base, b, META_SECRET);
 }
 
 /* A Kapso v2 message.received with one media item. */
@@ -341,7 +244,8 @@ kapso_in(const char *wamid, const char *type, const char *media_id,
 	    "\"is_new_conversation\":true,\"phone_number_id\":\"" KAPSO_PNID
 	    "\"}", wamid, (long long)time(NULL), type, type, media_id, mime,
 	    filename);
-	signed_post("/webhooks/whatsapp/kapso", b, KAPSO_SECRET);
+	hkapso_post_ok(srv.base, HKAPSO_INBOUND, "whatsapp.message.received", b,
+	    KAPSO_SECRET);
 }
 
 static int64_t
@@ -375,40 +279,6 @@ media_path(int64_t mid, int n)
 	    (long long)chat_id(mid), (long long)mid, n);
 }
 
-static void
-get(struct client *c, const char *path, long want, struct hresp *r)
-{
-	client_req(c, "GET", path, NULL, NULL, NULL, r);
-	ck_assert_msg(r->status == want, "GET %s: want %ld, got %ld: %.600s",
-	    path, want, r->status, r->body);
-}
-
-static void
-login(struct client *c, const char *email, const char *pw)
-{
-	client_init(c, srv.base);
-	ck_assert_msg(client_login(c, email, pw), "login %s", email);
-}
-
-static cJSON *
-fake_log(void)
-{
-	char	*s = hfake_get(&wa, "/_fake/requests");
-	cJSON	*j = cJSON_Parse(s);
-
-	free(s);
-	ck_assert_msg(cJSON_IsArray(j), "fake log is not an array");
-	return j;
-}
-
-static const char *
-jstr(const cJSON *o, const char *name)
-{
-	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* The which-th (0-based) logged request with op whose path has needle. */
 static const cJSON *
 log_find(const cJSON *log, const char *op, const char *needle, int which)
@@ -416,10 +286,8 @@ log_find(const cJSON *log, const char *op, const char *needle, int which)
 	const cJSON	*e;
 
 	cJSON_ArrayForEach(e, log) {
-		const char	*p = jstr(e, "path");
-
-		if (strcmp(jstr(e, "op"), op) != 0 || p == NULL ||
-		    strstr(p, needle) == NULL)
+		if (strcmp(hjstr(e, "op"), op) != 0 ||
+		    strstr(hjstr(e, "path"), needle) == NULL)
 			continue;
 		if (which-- == 0)
 			return e;
@@ -435,8 +303,7 @@ log_count(const cJSON *log, const char *needle)
 	int		 n = 0;
 
 	cJSON_ArrayForEach(e, log)
-		if (jstr(e, "path") != NULL && strstr(jstr(e, "path"),
-		    needle) != NULL)
+		if (strstr(hjstr(e, "path"), needle) != NULL)
 			n++;
 	return n;
 }
@@ -452,8 +319,8 @@ media_requests(const cJSON *log)
 	int		 n = 0;
 
 	cJSON_ArrayForEach(e, log)
-		if (strcmp(jstr(e, "op"), "media") == 0 ||
-		    strcmp(jstr(e, "op"), "download") == 0)
+		if (strcmp(hjstr(e, "op"), "media") == 0 ||
+		    strcmp(hjstr(e, "op"), "download") == 0)
 			n++;
 	return n;
 }
@@ -483,22 +350,6 @@ assert_bytes(const struct hresp *r, const char *content_type)
 	free(cache);
 }
 
-static char *
-make_token(const char *email, const char *name)
-{
-	const char	*args[] = { "token", "create", "--email", email,
-			    "--name", name, NULL };
-	char		*out = NULL, *p, *t;
-	int		 st;
-
-	st = hrun_parley(&pg, args, NULL, &out);
-	ck_assert_msg(st == 0 && (p = strstr(out, "prl_")) != NULL,
-	    "parley token create exited %d:\n%s", st, out);
-	t = xasprintf("%.*s", (int)strcspn(p, " \r\n"), p);
-	free(out);
-	return t;
-}
-
 /* --- tests -------------------------------------------------------------- */
 
 START_TEST(t_twilio)
@@ -520,18 +371,18 @@ START_TEST(t_twilio)
 	mid = msg_id(twilio_in(url, "image/png"));
 	path = media_path(mid, 0);
 
-	login(&c, OWNER_EMAIL, OWNER_PW);
-	get(&c, path, 200, &r);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
+	hget(&c, path, 200, &r);
 	assert_bytes(&r, "image/png");
 	hresp_free(&r);
 
 	/* The API call had the account's credentials; the storage URL it
 	 * redirected to got none (the fake refuses them). */
-	log = fake_log();
+	log = hfake_log(&wa);
 	api = log_find(log, "media", "/Media/ME000", 0);
 	ck_assert_ptr_nonnull(api);
-	ck_assert_str_eq(jstr(api, "user"), TW_SID);
-	ck_assert_str_eq(jstr(api, "password"), TW_TOKEN);
+	ck_assert_str_eq(hjstr(api, "user"), TW_SID);
+	ck_assert_str_eq(hjstr(api, "password"), TW_TOKEN);
 	ck_assert_int_eq(cJSON_GetObjectItem(api, "answered")->valueint, 302);
 	dl = log_find(log, "download", "/s3/twilio/ME000", 0);
 	ck_assert_ptr_nonnull(dl);
@@ -549,17 +400,17 @@ START_TEST(t_twilio)
 	    (long long)mid, BYTES_LEN, BYTES_LEN);
 	ck_assert_str_eq(hex, want_hex);
 	free(hex);
-	hfake_post(&wa, "/_fake/reset", "{}");
-	get(&c, path, 200, &r);
+	hfake_reset(&wa);
+	hget(&c, path, 200, &r);
 	assert_bytes(&r, "image/png");
 	hresp_free(&r);
-	log = fake_log();
+	log = hfake_log(&wa);
 	ck_assert_int_eq(media_requests(log), 0);
 	cJSON_Delete(log);
 
 	/* The timeline: a lazy thumbnail linking to the item. */
 	page = xasprintf("/conversations/%lld", (long long)chat_id(mid));
-	get(&c, page, 200, &r);
+	hget(&c, page, 200, &r);
 	{
 		char	*img = xasprintf("<img class=\"media-thumb\" src=\"%s\" "
 			    "loading=\"lazy\"", path);
@@ -586,11 +437,11 @@ START_TEST(t_twilio)
 	    wa.base);
 	mid = msg_id(twilio_in(url, "video/mp4"));
 	path = media_path(mid, 0);
-	get(&c, path, 200, &r);
+	hget(&c, path, 200, &r);
 	assert_bytes(&r, "video/mp4");
 	hresp_free(&r);
 	page = xasprintf("/conversations/%lld", (long long)chat_id(mid));
-	get(&c, page, 200, &r);
+	hget(&c, page, 200, &r);
 	{
 		char	*video = xasprintf("<video class=\"media-video\" "
 			    "controls preload=\"none\" src=\"%s\">", path);
@@ -620,22 +471,22 @@ START_TEST(t_meta_voice_note_and_transcript)
 	mid = msg_id("wamid.VOICE1");
 	path = media_path(mid, 0);
 
-	login(&c, OWNER_EMAIL, OWNER_PW);
-	get(&c, path, 200, &r);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
+	hget(&c, path, 200, &r);
 	assert_bytes(&r, "audio/ogg");
 	hresp_free(&r);
 
 	/* Both steps carried the bearer, as Meta requires (§2.6). */
-	log = fake_log();
+	log = hfake_log(&wa);
 	api = log_find(log, "media", "/v24.0/4490709327384033", 0);
 	ck_assert_ptr_nonnull(api);
-	ck_assert_str_eq(jstr(api, "auth"), "Bearer " META_TOKEN);
-	ck_assert_ptr_nonnull(strstr(jstr(api, "query"),
+	ck_assert_str_eq(hjstr(api, "auth"), "Bearer " META_TOKEN);
+	ck_assert_ptr_nonnull(strstr(hjstr(api, "query"),
 	    "phone_number_id=" META_PNID));
 	dl = log_find(log, "download", "/whatsapp_business/attachments/", 0);
 	ck_assert_ptr_nonnull(dl);
-	ck_assert_str_eq(jstr(dl, "auth"), "Bearer " META_TOKEN);
-	ck_assert_ptr_nonnull(strstr(jstr(dl, "query"),
+	ck_assert_str_eq(hjstr(dl, "auth"), "Bearer " META_TOKEN);
+	ck_assert_ptr_nonnull(strstr(hjstr(dl, "query"),
 	    "mid=4490709327384033"));
 	cJSON_Delete(log);
 
@@ -644,7 +495,7 @@ START_TEST(t_meta_voice_note_and_transcript)
 	    "<b>call me</b> back' WHERE id = %lld RETURNING 1",
 	    (long long)mid), 1);
 	page = xasprintf("/conversations/%lld", (long long)chat_id(mid));
-	get(&c, page, 200, &r);
+	hget(&c, page, 200, &r);
 	{
 		char	*audio = xasprintf("<audio class=\"media-audio\" "
 			    "controls preload=\"none\" src=\"%s\"></audio>",
@@ -661,7 +512,8 @@ START_TEST(t_meta_voice_note_and_transcript)
 
 	/* The API: the transcript, and what was downloaded. */
 	{
-		char		*tok = make_token(OWNER_EMAIL, "media");
+		char		*tok = htoken_create(&pg, OWNER_EMAIL, "media",
+				    NULL);
 		char		 h[256];
 		const char	*headers[] = { h, NULL };
 		struct client	 a;
@@ -676,16 +528,16 @@ START_TEST(t_meta_voice_note_and_transcript)
 		ck_assert_int_eq(r.status, 200);
 		j = cJSON_Parse(r.body);
 		m = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "messages"), 0);
-		ck_assert_str_eq(jstr(m, "transcript"),
+		ck_assert_str_eq(hjstr(m, "transcript"),
 		    "Hello, <b>call me</b> back");
 		d = cJSON_GetObjectItem(cJSON_GetArrayItem(
 		    cJSON_GetObjectItem(m, "media"), 0), "download");
-		ck_assert_str_eq(jstr(d, "status"), "stored");
-		ck_assert_str_eq(jstr(d, "contentType"), "audio/ogg");
+		ck_assert_str_eq(hjstr(d, "status"), "stored");
+		ck_assert_str_eq(hjstr(d, "contentType"), "audio/ogg");
 		ck_assert_int_eq(cJSON_GetObjectItem(d, "byteSize")->valueint,
 		    BYTES_LEN);
 		free(page);
-		page = xasprintf("%s", jstr(d, "url"));
+		page = xasprintf("%s", hjstr(d, "url"));
 		cJSON_Delete(j);
 		hresp_free(&r);
 
@@ -735,8 +587,8 @@ START_TEST(t_kapso_document_and_foreign_url)
 	mid = msg_id("wamid.KDOC1");
 	path = media_path(mid, 0);
 
-	login(&c, OWNER_EMAIL, OWNER_PW);
-	get(&c, path, 200, &r);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
+	hget(&c, path, 200, &r);
 	/* Not a type we show inline: an attachment, bytes untouched. */
 	ct = hresp_header(&r, "Content-Type");
 	cd = hresp_header(&r, "Content-Disposition");
@@ -749,16 +601,16 @@ START_TEST(t_kapso_document_and_foreign_url)
 	free(cd);
 	hresp_free(&r);
 
-	log = fake_log();
+	log = hfake_log(&wa);
 	api = log_find(log, "media", "/meta/whatsapp/v24.0/KAPSO-DOC-1", 0);
 	ck_assert_ptr_nonnull(api);
-	ck_assert_str_eq(jstr(api, "auth"), KAPSO_KEY);
-	ck_assert_ptr_nonnull(strstr(jstr(api, "query"),
+	ck_assert_str_eq(hjstr(api, "auth"), KAPSO_KEY);
+	ck_assert_ptr_nonnull(strstr(hjstr(api, "query"),
 	    "phone_number_id=" KAPSO_PNID));
 	/* The download URL is on Kapso's own origin: the key goes along. */
 	dl = log_find(log, "download", "/kapso/media/KAPSO-DOC-1", 0);
 	ck_assert_ptr_nonnull(dl);
-	ck_assert_str_eq(jstr(dl, "auth"), KAPSO_KEY);
+	ck_assert_str_eq(hjstr(dl, "auth"), KAPSO_KEY);
 	cJSON_Delete(log);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM media_files WHERE "
 	    "message_id = %lld AND status = 'stored' AND content_type = "
@@ -777,10 +629,10 @@ START_TEST(t_kapso_document_and_foreign_url)
 	kapso_in("wamid.KIMG2", "image", "KAPSO-IMG-2", "image/jpeg", "x.jpg");
 	mid = msg_id("wamid.KIMG2");
 	path = media_path(mid, 0);
-	get(&c, path, 200, &r);
+	hget(&c, path, 200, &r);
 	assert_bytes(&r, "image/jpeg");
 	hresp_free(&r);
-	log = fake_log();
+	log = hfake_log(&wa);
 	dl = log_find(log, "download", "/cdn/KAPSO-IMG-2", 0);
 	ck_assert_ptr_nonnull(dl);
 	ck_assert(cJSON_IsNull(cJSON_GetObjectItem(dl, "auth")));
@@ -806,7 +658,7 @@ START_TEST(t_not_found_other_org_logged_out_member)
 
 	/* Logged out: to the login page, nothing fetched. */
 	client_init(&c, srv.base);
-	get(&c, path, 303, &r);
+	hget(&c, path, 303, &r);
 	loc = hresp_header(&r, "Location");
 	ck_assert_ptr_nonnull(loc);
 	ck_assert(strncmp(loc, "/login", 6) == 0);
@@ -814,33 +666,33 @@ START_TEST(t_not_found_other_org_logged_out_member)
 	hresp_free(&r);
 
 	/* A member may view. */
-	login(&c, MEMBER_EMAIL, MEMBER_PW);
-	get(&c, path, 200, &r);
+	hlogin(&c, srv.base, MEMBER_EMAIL, MEMBER_PW);
+	hget(&c, path, 200, &r);
 	assert_bytes(&r, "image/jpeg");
 	hresp_free(&r);
 
 	/* Unknown message, item, chat; a malformed n. */
 	p = xasprintf("/conversations/%lld/media/%lld/0",
 	    (long long)chat_id(mid), (long long)mid + 100000);
-	get(&c, p, 404, &r);
+	hget(&c, p, 404, &r);
 	hresp_free(&r);
 	free(p);
 	p = media_path(mid, 1);
-	get(&c, p, 404, &r);
+	hget(&c, p, 404, &r);
 	hresp_free(&r);
 	free(p);
 	p = media_path(mid, 10);
-	get(&c, p, 404, &r);
+	hget(&c, p, 404, &r);
 	hresp_free(&r);
 	free(p);
 	p = xasprintf("/conversations/%lld/media/%lld/0",
 	    (long long)chat_id(mid) + 100000, (long long)mid);
-	get(&c, p, 404, &r);
+	hget(&c, p, 404, &r);
 	hresp_free(&r);
 	free(p);
 	p = xasprintf("/conversations/%lld/media/%lld/x",
 	    (long long)chat_id(mid), (long long)mid);
-	get(&c, p, 404, &r);
+	hget(&c, p, 404, &r);
 	hresp_free(&r);
 	free(p);
 
@@ -857,32 +709,32 @@ START_TEST(t_not_found_other_org_logged_out_member)
 	    "\"contentType\":\"image/png\"}]') RETURNING id",
 	    (long long)other_org_id, (long long)och, (long long)ochat);
 	ck_assert(omid > 0);
-	login(&c, OWNER_EMAIL, OWNER_PW);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
 	p = xasprintf("/conversations/%lld/media/%lld/0", (long long)ochat,
 	    (long long)omid);
-	get(&c, p, 404, &r);
+	hget(&c, p, 404, &r);
 	hresp_free(&r);
 	free(p);
 	/* Their message under our chat's id. */
 	p = xasprintf("/conversations/%lld/media/%lld/0",
 	    (long long)chat_id(mid), (long long)omid);
-	get(&c, p, 404, &r);
+	hget(&c, p, 404, &r);
 	hresp_free(&r);
 	free(p);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM media_files WHERE "
 	    "message_id = %lld", (long long)omid), 0);
 
 	/* Their owner sees it (a data: URL, decoded without a request). */
-	login(&c, OTHER_EMAIL, OTHER_PW);
+	hlogin(&c, srv.base, OTHER_EMAIL, OTHER_PW);
 	p = xasprintf("/conversations/%lld/media/%lld/0", (long long)ochat,
 	    (long long)omid);
-	get(&c, p, 200, &r);
+	hget(&c, p, 200, &r);
 	ck_assert_uint_eq(r.body_len, 8);
 	ck_assert(memcmp(r.body, "\x89PNG\r\n\x1a\n", 8) == 0);
 	hresp_free(&r);
 	free(p);
 	/* …and not ours. */
-	get(&c, path, 404, &r);
+	hget(&c, path, 404, &r);
 	hresp_free(&r);
 	free(path);
 }
@@ -903,8 +755,8 @@ START_TEST(t_oversize)
 	    wa.base);
 	mid = msg_id(twilio_in(url, "image/jpeg"));
 	path = media_path(mid, 0);
-	login(&c, OWNER_EMAIL, OWNER_PW);
-	get(&c, path, 502, &r);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
+	hget(&c, path, 502, &r);
 	ck_assert_ptr_nonnull(strstr(r.body, "could not be downloaded"));
 	ck_assert_ptr_nonnull(strstr(r.body, "larger than 64 KiB"));
 	hresp_free(&r);
@@ -914,11 +766,11 @@ START_TEST(t_oversize)
 	    "NULL AND byte_size = 0 AND sha256 = '' AND attempts = 1 AND "
 	    "error LIKE '%%larger than 64 KiB%%'", (long long)mid), 1);
 	/* A second look within the retry pause asks nobody again. */
-	hfake_post(&wa, "/_fake/reset", "{}");
-	get(&c, path, 502, &r);
+	hfake_reset(&wa);
+	hget(&c, path, 502, &r);
 	ck_assert_ptr_nonnull(strstr(r.body, "larger than 64 KiB"));
 	hresp_free(&r);
-	log = fake_log();
+	log = hfake_log(&wa);
 	ck_assert_int_eq(media_requests(log), 0);
 	cJSON_Delete(log);
 	free(path);
@@ -929,10 +781,10 @@ START_TEST(t_oversize)
 	meta_in("wamid.BIG1", "video", "5550000000000001", "video/mp4");
 	mid = msg_id("wamid.BIG1");
 	path = media_path(mid, 0);
-	get(&c, path, 502, &r);
+	hget(&c, path, 502, &r);
 	ck_assert_ptr_nonnull(strstr(r.body, "larger than 64 KiB"));
 	hresp_free(&r);
-	log = fake_log();
+	log = hfake_log(&wa);
 	ck_assert_ptr_nonnull(log_find(log, "media", "/5550000000000001", 0));
 	ck_assert_int_eq(log_count(log, "/whatsapp_business/"), 0);
 	cJSON_Delete(log);
@@ -956,18 +808,18 @@ START_TEST(t_twilio_url_outside_api_base)
 	    wa.port);
 	mid = msg_id(twilio_in(url, "image/png"));
 	path = media_path(mid, 0);
-	login(&c, OWNER_EMAIL, OWNER_PW);
-	get(&c, path, 502, &r);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
+	hget(&c, path, 502, &r);
 	ck_assert_ptr_nonnull(strstr(r.body, "not on the Twilio API"));
 	ck_assert_ptr_null(strstr(r.body, TW_TOKEN));
 	hresp_free(&r);
-	log = fake_log();
+	log = hfake_log(&wa);
 	ck_assert_int_eq(media_requests(log), 0);
 	cJSON_Delete(log);
 
 	/* The timeline says why, instead of a broken image. */
 	page = xasprintf("/conversations/%lld", (long long)chat_id(mid));
-	get(&c, page, 200, &r);
+	hget(&c, page, 200, &r);
 	ck_assert_ptr_nonnull(strstr(r.body, "Not downloaded: This media URL "
 	    "is not on the Twilio API"));
 	{
@@ -996,8 +848,8 @@ START_TEST(t_provider_errors)
 	    wa.base);
 	mid = msg_id(twilio_in(url, "image/png"));
 	path = media_path(mid, 0);
-	login(&c, OWNER_EMAIL, OWNER_PW);
-	get(&c, path, 502, &r);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
+	hget(&c, path, 502, &r);
 	ck_assert_ptr_nonnull(strstr(r.body, "Twilio answered HTTP 404"));
 	ck_assert_ptr_null(strstr(r.body, TW_TOKEN));
 	hresp_free(&r);
@@ -1007,7 +859,7 @@ START_TEST(t_provider_errors)
 	meta_in("wamid.GONE1", "image", "999000111", "image/jpeg");
 	mid = msg_id("wamid.GONE1");
 	path = media_path(mid, 0);
-	get(&c, path, 502, &r);
+	hget(&c, path, 502, &r);
 	ck_assert_ptr_nonnull(strstr(r.body, "Meta answered HTTP 400"));
 	ck_assert_ptr_null(strstr(r.body, META_TOKEN));
 	hresp_free(&r);
@@ -1016,21 +868,21 @@ START_TEST(t_provider_errors)
 	/* A provider outage is a failure with a reason too. */
 	register_media("ME00000000000000000000000000000006", "image/png",
 	    NULL);
-	hfake_post(&wa, "/_fake/queue", "{\"provider\":\"twilio\","
+	hfake_queue(&wa, "{\"provider\":\"twilio\","
 	    "\"op\":\"media\",\"status\":503}");
 	snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/" TW_SID
 	    "/Messages/MM6/Media/ME00000000000000000000000000000006",
 	    wa.base);
 	mid = msg_id(twilio_in(url, "image/png"));
 	path = media_path(mid, 0);
-	get(&c, path, 502, &r);
+	hget(&c, path, 502, &r);
 	ck_assert_ptr_nonnull(strstr(r.body, "Twilio answered HTTP 503"));
 	hresp_free(&r);
 	/* After the pause, a later view tries again and gets it. */
 	ck_assert_int_eq(sqli("UPDATE media_files SET updated_at = now() - "
 	    "interval '1 minute' WHERE message_id = %lld RETURNING 1",
 	    (long long)mid), 1);
-	get(&c, path, 200, &r);
+	hget(&c, path, 200, &r);
 	assert_bytes(&r, "image/png");
 	hresp_free(&r);
 	ck_assert_int_eq(sqli("SELECT attempts FROM media_files WHERE "
@@ -1092,9 +944,9 @@ START_TEST(t_fetch_message)
 	/* Another organisation's call finds nothing. */
 	ck_assert_int_eq(media_fetch_message(&app, other_org_id, mid), 0);
 
-	hfake_post(&wa, "/_fake/reset", "{}");
+	hfake_reset(&wa);
 	ck_assert_int_eq(media_fetch_message(&app, org_id, mid), 2);
-	log = fake_log();
+	log = hfake_log(&wa);
 	ck_assert_int_eq(media_requests(log), 0);
 	cJSON_Delete(log);
 	db_pool_free(app.db);
@@ -1139,12 +991,6 @@ media_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(media_suite());
-	int	 failed;
-
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return hrun_suites(media_suite(), NULL) == 0 ?
+	    EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -17,9 +17,8 @@
  * Set PARLEY_TEST_KEEP=1 to keep the cluster directory (with the server
  * log).
  */
-#include "harness/harness.h"
+#include "harness/panel.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,12 @@
 
 #include <check.h>
 #include <cjson/cJSON.h>
+
+/* This suite's cluster and server (tests/harness); api() sends one more
+ * header (NULL: none). */
+#define sqli(...)	hpg_sqlf_int(&pg, __VA_ARGS__)
+#define sqls(...)	hpg_sqlf(&pg, __VA_ARGS__)
+#define api(...)	hapi_header(srv.base, __VA_ARGS__)
 
 #define OWNER_EMAIL	"owner@example.com"
 #define OWNER_PW	"correct-horse-battery-staple"
@@ -44,29 +49,14 @@
 static void	 setup(void);
 static void	 teardown(void);
 static void	 cleanup(void);
-static char	*sqlf(const char *fmt, ...)
-		    __attribute__((format(printf, 1, 2)));
-static int64_t	 sql_int(const char *fmt, ...)
-		    __attribute__((format(printf, 1, 2)));
-static char	*make_token(const char *email, const char *name,
-		    const char *role);
-static void	 create_user(const char *email, const char *org,
-		    const char *role);
-static void	 api(const char *token, const char *method, const char *path,
-		    const char *json, const char *extra_header,
-		    struct hresp *r);
-static cJSON	*json_body(const struct hresp *r);
 static void	 assert_oai_error(const struct hresp *r, long status,
 		    const char *type, const char *what);
-static cJSON	*fake_requests(void);
 static const char *content_of(const cJSON *completion);
 static bool	 models_has(const cJSON *list, const char *id);
-static void	 fake_reset(void);
 
 static struct hpg	 pg;
 static struct hserver	 srv;
 static struct hfake	 fake;
-static bool		 pg_up;
 static char		*token;		/* admin token of OWNER_ORG */
 static char		*other_token;	/* owner token of OTHER_ORG */
 static int64_t		 org_id, other_org_id;
@@ -79,33 +69,32 @@ setup(void)
 	int64_t		 prov, model, agent;
 
 	hpg_start(&pg);
-	pg_up = true;
 	hfake_start(&fake, "fake_llm", NULL);
 	hserver_start(&srv, &pg, (const char *[]){
 	    "PARLEY_LLM_TIMEOUT_SECONDS=2", NULL });
 
-	org_id = sql_int("SELECT id FROM orgs WHERE name = '%s'", OWNER_ORG);
+	org_id = sqli("SELECT id FROM orgs WHERE name = '%s'", OWNER_ORG);
 	ck_assert_msg(org_id > 0, "no organisation %s", OWNER_ORG);
-	prov = sql_int("INSERT INTO llm_providers (org_id, name, base_url)"
+	prov = sqli("INSERT INTO llm_providers (org_id, name, base_url)"
 	    " VALUES (%lld, 'Fake', '%s/v1') RETURNING id",
 	    (long long)org_id, fake.base);
-	model = sql_int("INSERT INTO org_models (org_id, provider_id, name,"
+	model = sqli("INSERT INTO org_models (org_id, provider_id, name,"
 	    " display_name) VALUES (%lld, %lld, '%s', 'Fake model')"
 	    " RETURNING id", (long long)org_id, (long long)prov, MODEL_NAME);
-	agent = sql_int("INSERT INTO agents (org_id, name, slug, system_prompt,"
+	agent = sqli("INSERT INTO agents (org_id, name, slug, system_prompt,"
 	    " model_id, mode) VALUES (%lld, 'Helper', '%s',"
 	    " 'You are a helpful test agent.', %lld, 'task') RETURNING id",
 	    (long long)org_id, AGENT_SLUG, (long long)model);
-	free(sqlf("INSERT INTO agent_plugins (org_id, agent_id, plugin_id)"
+	free(sqls("INSERT INTO agent_plugins (org_id, agent_id, plugin_id)"
 	    " VALUES (%lld, %lld, 'time.now') RETURNING agent_id",
 	    (long long)org_id, (long long)agent));
 	ck_assert_msg(prov > 0 && model > 0 && agent > 0, "set-up SQL failed");
 
-	token = make_token(OWNER_EMAIL, "tests", "admin");
-	create_user(OTHER_EMAIL, OTHER_ORG, "owner");
-	other_org_id = sql_int("SELECT id FROM orgs WHERE name = '%s'",
+	token = htoken_create(&pg, OWNER_EMAIL, "tests", "admin");
+	huser_create(&pg, OTHER_EMAIL, OTHER_ORG, "owner", USER_PW);
+	other_org_id = sqli("SELECT id FROM orgs WHERE name = '%s'",
 	    OTHER_ORG);
-	other_token = make_token(OTHER_EMAIL, "other", "owner");
+	other_token = htoken_create(&pg, OTHER_EMAIL, "other", "owner");
 }
 
 static void
@@ -122,123 +111,13 @@ teardown(void)
 static void
 cleanup(void)
 {
-	const char	*keep = getenv("PARLEY_TEST_KEEP");
-
-	if (!pg_up)
-		return;
-	pg_up = false;
-	if (keep != NULL && strcmp(keep, "1") == 0) {
-		hpg_stop(&pg);
-		fprintf(stderr, "openai_api: kept %s\n", pg.dir);
-	} else
-		hpg_destroy(&pg);
+	free(token);
+	free(other_token);
+	token = other_token = NULL;
+	hpg_finish(&pg, "openai_api");
 }
 
 /* --- helpers ------------------------------------------------------------ */
-
-static char *
-sqlf(const char *fmt, ...)
-{
-	char	 sql[4096];
-	char	*out;
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	ck_assert((size_t)vsnprintf(sql, sizeof(sql), fmt, ap) < sizeof(sql));
-	va_end(ap);
-	out = hpg_sql(&pg, sql);
-	ck_assert_msg(out != NULL, "SQL failed: %s", sql);
-	return out;
-}
-
-static int64_t
-sql_int(const char *fmt, ...)
-{
-	char	 sql[4096];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	ck_assert((size_t)vsnprintf(sql, sizeof(sql), fmt, ap) < sizeof(sql));
-	va_end(ap);
-	return hpg_sql_int(&pg, sql);
-}
-
-/*
- * parley token create; the token must be the first (stdout) line of the
- * output, alone, with the sentence for people after it (stderr).
- */
-static char *
-make_token(const char *email, const char *name, const char *role)
-{
-	const char	*args[] = { "token", "create", "--email", email,
-			    "--name", name, "--role", role, NULL };
-	char		*out = NULL, *tok;
-	size_t		 n;
-	int		 st;
-
-	st = hrun_parley(&pg, args, NULL, &out);
-	ck_assert_msg(st == 0, "parley token create exited %d:\n%s", st, out);
-	n = strcspn(out, "\n");
-	ck_assert_msg(strncmp(out, "prl_", 4) == 0 && n == 47,
-	    "parley token create printed no token line first:\n%s", out);
-	ck_assert_msg(strstr(out + n, "prl_") == NULL, "the token was "
-	    "printed twice:\n%s", out);
-	tok = strndup(out, n);
-	ck_assert(tok != NULL);
-	free(out);
-	return tok;
-}
-
-static void
-create_user(const char *email, const char *org, const char *role)
-{
-	const char	*args[] = { "user", "create", "--email", email,
-			    "--org", org, "--role", role, NULL };
-	char		*out = NULL;
-	int		 st;
-
-	st = hrun_parley(&pg, args, USER_PW "\n", &out);
-	ck_assert_msg(st == 0, "parley user create %s exited %d:\n%s", email,
-	    st, out);
-	free(out);
-}
-
-/*
- * One API request with Authorization: Bearer token (none when NULL); no
- * request may ever answer 500.
- */
-static void
-api(const char *tok, const char *method, const char *path, const char *json,
-    const char *extra_header, struct hresp *r)
-{
-	struct client	 c;
-	char		 auth[256];
-	const char	*headers[3] = { NULL, NULL, NULL };
-	int		 n = 0;
-
-	client_init(&c, srv.base);
-	if (tok != NULL) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
-		headers[n++] = auth;
-	}
-	if (extra_header != NULL)
-		headers[n++] = extra_header;
-	client_req(&c, method, path, json, json != NULL ?
-	    "application/json" : NULL, headers, r);
-	ck_assert_msg(r->status != 500, "%s %s answered 500:\n%.2000s",
-	    method, path, r->body);
-}
-
-/* The body as JSON (freed by the caller); fails on anything else. */
-static cJSON *
-json_body(const struct hresp *r)
-{
-	cJSON	*j = cJSON_Parse(r->body);
-
-	ck_assert_msg(j != NULL, "not JSON (%ld): %.2000s", r->status,
-	    r->body);
-	return j;
-}
 
 /* OpenAI's error object: all four keys, the expected status and type. */
 static void
@@ -250,7 +129,7 @@ assert_oai_error(const struct hresp *r, long status, const char *type,
 
 	ck_assert_msg(r->status == status, "%s: want %ld, got %ld: %.2000s",
 	    what, status, r->status, r->body);
-	j = json_body(r);
+	j = hresp_json(r);
 	e = cJSON_GetObjectItemCaseSensitive(j, "error");
 	ck_assert_msg(cJSON_IsObject(e), "%s: no error object: %s", what,
 	    r->body);
@@ -263,24 +142,6 @@ assert_oai_error(const struct hresp *r, long status, const char *type,
 	    strcmp(t->valuestring, type) == 0), "%s: want type %s: %s", what,
 	    type ? type : "(any)", r->body);
 	cJSON_Delete(j);
-}
-
-static void
-fake_reset(void)
-{
-	hfake_post(&fake, "/_fake/reset", "{}");
-}
-
-/* What the fake received (an array; caller deletes). */
-static cJSON *
-fake_requests(void)
-{
-	char	*s = hfake_get(&fake, "/_fake/requests");
-	cJSON	*j = cJSON_Parse(s);
-
-	ck_assert_msg(cJSON_IsArray(j), "fake requests: %s", s);
-	free(s);
-	return j;
 }
 
 static const char *
@@ -388,7 +249,7 @@ START_TEST(t_models)
 	api(token, "GET", "/v1/models", NULL, NULL, &r);
 	ck_assert_msg(r.status == 200, "GET /v1/models: %ld %s", r.status,
 	    r.body);
-	j = json_body(&r);
+	j = hresp_json(&r);
 	ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "object")->
 	    valuestring, "list");
 	ck_assert_msg(models_has(j, MODEL_NAME) && models_has(j, AGENT_MODEL)
@@ -428,13 +289,13 @@ START_TEST(t_completion_model)
 	const cJSON	*sent;
 	const cJSON	*u, *id, *ch;
 
-	fake_reset();
+	hfake_reset(&fake);
 	api(token, "POST", "/v1/chat/completions", "{\"model\":\"" MODEL_NAME
 	    "\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
 	    "{\"role\":\"user\",\"content\":\"hello there\"}],"
 	    "\"temperature\":0.5,\"max_tokens\":77}", NULL, &r);
 	ck_assert_msg(r.status == 200, "completion: %ld %s", r.status, r.body);
-	j = json_body(&r);
+	j = hresp_json(&r);
 	id = cJSON_GetObjectItemCaseSensitive(j, "id");
 	ck_assert_msg(cJSON_IsString(id) && strncmp(id->valuestring,
 	    "chatcmpl-", 9) == 0, "bad id: %s", r.body);
@@ -463,7 +324,7 @@ START_TEST(t_completion_model)
 	hresp_free(&r);
 
 	/* Upstream got the model's own name, the overrides, no tools. */
-	reqs = fake_requests();
+	reqs = hfake_log(&fake);
 	ck_assert_int_eq(cJSON_GetArraySize(reqs), 1);
 	sent = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(reqs, 0),
 	    "body");
@@ -486,8 +347,8 @@ START_TEST(t_completion_agent_tool)
 	cJSON		*j, *reqs;
 	char		*b0, *b1;
 
-	fake_reset();
-	hfake_post(&fake, "/_fake/queue", "[{\"tool_calls\":[{\"name\":"
+	hfake_reset(&fake);
+	hfake_queue(&fake, "[{\"tool_calls\":[{\"name\":"
 	    "\"time_now\",\"arguments\":{}}]},{\"content\":\"It is tea "
 	    "time.\"}]");
 	api(token, "POST", "/v1/chat/completions", "{\"model\":\"" AGENT_MODEL
@@ -495,7 +356,7 @@ START_TEST(t_completion_agent_tool)
 	    "\"What time is it?\"}]}", NULL, &r);
 	ck_assert_msg(r.status == 200, "agent completion: %ld %s", r.status,
 	    r.body);
-	j = json_body(&r);
+	j = hresp_json(&r);
 	ck_assert_msg(content_of(j) != NULL && strcmp(content_of(j),
 	    "It is tea time.") == 0, "content: %s", r.body);
 	ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "model")->
@@ -503,7 +364,7 @@ START_TEST(t_completion_agent_tool)
 	cJSON_Delete(j);
 	hresp_free(&r);
 
-	reqs = fake_requests();
+	reqs = hfake_log(&fake);
 	ck_assert_msg(cJSON_GetArraySize(reqs) == 2, "want 2 upstream calls "
 	    "(tool round trip), got %d", cJSON_GetArraySize(reqs));
 	b0 = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(
@@ -539,8 +400,8 @@ START_TEST(t_stream)
 	bool			 done = false, has_role = false;
 	bool			 has_usage = false;
 
-	fake_reset();
-	hfake_post(&fake, "/_fake/queue", "[{\"tool_calls\":[{\"name\":"
+	hfake_reset(&fake);
+	hfake_queue(&fake, "[{\"tool_calls\":[{\"name\":"
 	    "\"time_now\",\"arguments\":{}}]},{\"content\":\"The time is "
 	    "whatever the tool said, streamed in pieces.\"}]");
 	api(token, "POST", "/v1/chat/completions", "{\"model\":\"" AGENT_MODEL
@@ -638,8 +499,8 @@ START_TEST(t_stream_broken_upstream)
 	struct hresp	 r;
 	const char	*err, *done;
 
-	fake_reset();
-	hfake_post(&fake, "/_fake/queue", "{\"content\":\"This answer is "
+	hfake_reset(&fake);
+	hfake_queue(&fake, "{\"content\":\"This answer is "
 	    "long enough to be cut off after a few pieces.\","
 	    "\"drop_after_chunks\":3}");
 	api(token, "POST", "/v1/chat/completions", "{\"model\":\"" MODEL_NAME
@@ -657,7 +518,7 @@ START_TEST(t_stream_broken_upstream)
 	ck_assert_msg(strstr(r.body, "\"finish_reason\":\"stop\"") == NULL,
 	    "a broken stream claims to have finished: %s", r.body);
 	hresp_free(&r);
-	fake_reset();
+	hfake_reset(&fake);
 }
 END_TEST
 
@@ -671,7 +532,7 @@ START_TEST(t_unknown_model)
 	api(token, "POST", "/v1/chat/completions", "{\"model\":\"gpt-9\","
 	    "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", NULL, &r);
 	assert_oai_error(&r, 404, NULL, "unknown model");
-	j = json_body(&r);
+	j = hresp_json(&r);
 	ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(j, "error"), "code")->valuestring,
 	    "model_not_found");
@@ -730,7 +591,7 @@ START_TEST(t_bad_requests)
 		hresp_free(&r);
 	}
 	/* A content array of text and image parts is fine. */
-	fake_reset();
+	hfake_reset(&fake);
 	api(token, "POST", "/v1/chat/completions", "{\"model\":\"" MODEL_NAME
 	    "\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
 	    "\"text\",\"text\":\"parts\"}]}]}", NULL, &r);
@@ -745,8 +606,8 @@ START_TEST(t_upstream_500)
 	struct hresp	 r;
 	time_t		 t0 = time(NULL);
 
-	fake_reset();
-	hfake_post(&fake, "/_fake/queue", "[{\"status\":500,\"error\":{"
+	hfake_reset(&fake);
+	hfake_queue(&fake, "[{\"status\":500,\"error\":{"
 	    "\"message\":\"boom\",\"type\":\"server_error\"}},{\"status\":500,"
 	    "\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}},"
 	    "{\"status\":500,\"error\":{\"message\":\"boom\",\"type\":"
@@ -762,15 +623,15 @@ START_TEST(t_upstream_500)
 	    (long)(time(NULL) - t0));
 
 	/* The same failure on a stream, before any text: a plain 502. */
-	fake_reset();
-	hfake_post(&fake, "/_fake/queue", "[{\"status\":500},{\"status\":500},"
+	hfake_reset(&fake);
+	hfake_queue(&fake, "[{\"status\":500},{\"status\":500},"
 	    "{\"status\":500},{\"status\":500},{\"status\":500}]");
 	api(token, "POST", "/v1/chat/completions", "{\"model\":\"" MODEL_NAME
 	    "\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":"
 	    "\"hi\"}]}", NULL, &r);
 	assert_oai_error(&r, 502, "api_error", "upstream 500, streamed");
 	hresp_free(&r);
-	fake_reset();
+	hfake_reset(&fake);
 }
 END_TEST
 
@@ -780,8 +641,8 @@ START_TEST(t_upstream_timeout)
 	time_t		 t0 = time(NULL);
 
 	/* Slower than the 2 s timeout on every attempt. */
-	fake_reset();
-	hfake_post(&fake, "/_fake/queue", "[{\"delay_ms\":4000,\"content\":"
+	hfake_reset(&fake);
+	hfake_queue(&fake, "[{\"delay_ms\":4000,\"content\":"
 	    "\"late\"},{\"delay_ms\":4000,\"content\":\"late\"},"
 	    "{\"delay_ms\":4000,\"content\":\"late\"}]");
 	api(token, "POST", "/v1/chat/completions", "{\"model\":\"" MODEL_NAME
@@ -791,7 +652,7 @@ START_TEST(t_upstream_timeout)
 	hresp_free(&r);
 	ck_assert_msg(time(NULL) - t0 < 25, "the 504 took %lds",
 	    (long)(time(NULL) - t0));
-	fake_reset();
+	hfake_reset(&fake);
 }
 END_TEST
 
@@ -814,7 +675,7 @@ START_TEST(t_other_org)
 	hresp_free(&r);
 	api(other_token, "GET", "/v1/models", NULL, NULL, &r);
 	ck_assert_msg(r.status == 200, "other org's models: %ld", r.status);
-	j = json_body(&r);
+	j = hresp_json(&r);
 	ck_assert_msg(!models_has(j, MODEL_NAME) && !models_has(j, AGENT_MODEL),
 	    "another org sees this org's models: %s", r.body);
 	ck_assert_msg(models_has(j, "parley/faq"), "the other org lacks its "
@@ -832,21 +693,13 @@ panel_create_token(struct client *c, const char *name)
 {
 	struct hresp	 r;
 	char		 form[FORM_MAX] = "";
-	char		*csrf, *tok;
+	char		*tok;
 
-	client_init(c, srv.base);
-	ck_assert_msg(client_login(c, OWNER_EMAIL, OWNER_PW), "owner login");
-	client_req(c, "GET", "/settings/tokens", NULL, NULL, NULL, &r);
-	ck_assert_msg(r.status == 200, "GET /settings/tokens: %ld", r.status);
-	csrf = html_csrf(r.body);
-	ck_assert(csrf != NULL);
-	hresp_free(&r);
-	form_add(form, sizeof(form), "_csrf", csrf);
+	hlogin(c, srv.base, OWNER_EMAIL, OWNER_PW);
 	form_add(form, sizeof(form), "name", name);
 	/* admin: since issue 6 a member token may not use the gateway. */
 	form_add(form, sizeof(form), "role", "admin");
-	free(csrf);
-	client_req(c, "POST", "/settings/tokens", form, NULL, NULL, &r);
+	hpost_form(c, "/settings/tokens", "/settings/tokens", form, &r);
 	ck_assert_msg(r.status == 200, "POST /settings/tokens: %ld %.2000s",
 	    r.status, r.body);
 	ck_assert_msg(strstr(r.body, "it will not be shown again") != NULL,
@@ -886,9 +739,9 @@ START_TEST(t_panel_token_revoke)
 	ck_assert(csrf != NULL);
 	hresp_free(&r);
 
-	id = sql_int("SELECT id FROM api_tokens WHERE name = 'revoke me'");
+	id = sqli("SELECT id FROM api_tokens WHERE name = 'revoke me'");
 	ck_assert(id > 0);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM api_tokens WHERE"
+	ck_assert_int_eq(sqli("SELECT count(*) FROM api_tokens WHERE"
 	    " name = 'revoke me' AND last_used_at IS NOT NULL"), 1);
 	form_add(form, sizeof(form), "_csrf", csrf);
 	free(csrf);
@@ -908,7 +761,7 @@ START_TEST(t_panel_token_revoke)
 	hresp_free(&r);
 
 	/* Another organisation's token id: 404, nothing revoked. */
-	id = sql_int("SELECT id FROM api_tokens WHERE org_id = %lld LIMIT 1",
+	id = sqli("SELECT id FROM api_tokens WHERE org_id = %lld LIMIT 1",
 	    (long long)other_org_id);
 	client_req(&c, "GET", "/settings/tokens", NULL, NULL, NULL, &r);
 	csrf = html_csrf(r.body);
@@ -939,9 +792,8 @@ START_TEST(t_panel_tokens_owner_only)
 	struct client	 c;
 	struct hresp	 r;
 
-	create_user(ADMIN_EMAIL, OWNER_ORG, "admin");
-	client_init(&c, srv.base);
-	ck_assert_msg(client_login(&c, ADMIN_EMAIL, USER_PW), "admin login");
+	huser_create(&pg, ADMIN_EMAIL, OWNER_ORG, "admin", USER_PW);
+	hlogin(&c, srv.base, ADMIN_EMAIL, USER_PW);
 	client_req(&c, "GET", "/settings/tokens", NULL, NULL, NULL, &r);
 	ck_assert_msg(r.status == 403, "an admin sees API tokens: %ld",
 	    r.status);
@@ -985,10 +837,7 @@ END_TEST
 
 START_TEST(t_sigterm_exits_zero)
 {
-	int	 st = hserver_stop(&srv);
-
-	ck_assert_msg(st == 0, "parley serve exited %d on SIGTERM (log: %s)",
-	    st, srv.log_path);
+	hserver_stop_clean(&srv);
 }
 END_TEST
 
@@ -1024,14 +873,8 @@ openai_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
+	int	 failed = hrun_suites(openai_suite(), NULL);
 
-	sr = srunner_create(openai_suite());
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
 	cleanup();
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

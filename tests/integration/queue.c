@@ -88,26 +88,6 @@ enqueue(const char *kind, const char *payload, int max_attempts)
 	db_release(db);
 }
 
-/* Waits (bounded) until SQL's integer answer equals want. */
-static bool
-wait_for(const char *sql, int64_t want, int timeout_ms)
-{
-	int64_t	 deadline = time_mono_ms() + timeout_ms;
-
-	while (time_mono_ms() < deadline) {
-		if (hpg_sql_int(&pg, sql) == want)
-			return true;
-		usleep(50 * 1000);
-	}
-	return false;
-}
-
-static void
-sql(const char *q)
-{
-	free(hpg_sql(&pg, q));
-}
-
 static void
 setup(void)
 {
@@ -162,8 +142,8 @@ START_TEST(every_job_runs_exactly_once_across_two_pools)
 		snprintf(payload, sizeof(payload), "{\"n\": %d}", i);
 		enqueue("test.count", payload, 5);
 	}
-	ck_assert_msg(wait_for("SELECT count(*) FROM jobs WHERE kind ="
-	    " 'test.count' AND status = 'done'", N_JOBS, 30000),
+	ck_assert_msg(hpg_wait_int(&pg, N_JOBS, 30000, "SELECT count(*) FROM "
+	    "jobs WHERE kind = 'test.count' AND status = 'done'"),
 	    "not every job finished");
 	worker_pool_stop(a);
 	worker_pool_stop(b);
@@ -183,8 +163,8 @@ START_TEST(notify_wakes_an_idle_pool)
 	usleep(300 * 1000);	/* let the listener connect and idle */
 	t0 = time_mono_ms();
 	enqueue("test.count", "{\"n\": 1}", 5);
-	ck_assert_msg(wait_for("SELECT count(*) FROM jobs WHERE kind ="
-	    " 'test.count' AND status <> 'done'", 0, 10000),
+	ck_assert_msg(hpg_wait_int(&pg, 0, 10000, "SELECT count(*) FROM jobs "
+	    "WHERE kind = 'test.count' AND status <> 'done'"),
 	    "job not run");
 	/* With a 60 s poll, only the NOTIFY can explain a quick start. */
 	ck_assert_int_lt(time_mono_ms() - t0, 5000);
@@ -198,7 +178,7 @@ START_TEST(expired_lease_is_claimed_again_once)
 	struct db	*db = db_acquire(dbp);
 	struct job	 ghost, real;
 
-	sql("DELETE FROM jobs");
+	free(hpg_sqlf(&pg, "DELETE FROM jobs"));
 	ck_assert_int_eq(queue_enqueue(db, org_id, "test.count", "{\"n\": 2}",
 	    5, NULL), DB_OK);
 	ck_assert_int_eq(queue_claim_any_org(db, a, "ghost", 1, &ghost), DB_OK);
@@ -227,21 +207,23 @@ START_TEST(retry_with_backoff_then_dead_then_manual_retry)
 	int			 n;
 	int64_t			 dead_id;
 
-	sql("DELETE FROM jobs");
+	free(hpg_sqlf(&pg, "DELETE FROM jobs"));
 	atomic_store(&flaky_calls, 0);
 	p = start_pool(2, 100);
 	enqueue("test.flaky", "{\"mode\": \"once\"}", 5);
 	enqueue("test.flaky", "{\"mode\": \"always\"}", 2);
 	enqueue("test.unknown", "{}", 5);
 	/* First: fails once, retried after ~2 s, done on attempt 2. */
-	ck_assert_msg(wait_for("SELECT count(*) FROM jobs WHERE payload->>"
-	    "'mode' = 'once' AND status = 'done' AND attempts = 2", 1, 15000),
+	ck_assert_msg(hpg_wait_int(&pg, 1, 15000, "SELECT count(*) FROM jobs "
+	    "WHERE payload->>'mode' = 'once' AND status = 'done' AND "
+	    "attempts = 2"),
 	    "flaky job not retried to success");
-	ck_assert_msg(wait_for("SELECT count(*) FROM jobs WHERE payload->>"
-	    "'mode' = 'always' AND status = 'dead' AND attempts = 2", 1, 15000),
+	ck_assert_msg(hpg_wait_int(&pg, 1, 15000, "SELECT count(*) FROM jobs "
+	    "WHERE payload->>'mode' = 'always' AND status = 'dead' AND "
+	    "attempts = 2"),
 	    "failing job not dead after its attempts");
-	ck_assert_msg(wait_for("SELECT count(*) FROM jobs WHERE kind ="
-	    " 'test.unknown' AND status = 'dead' AND attempts = 1", 1, 5000),
+	ck_assert_msg(hpg_wait_int(&pg, 1, 5000, "SELECT count(*) FROM jobs "
+	    "WHERE kind = 'test.unknown' AND status = 'dead' AND attempts = 1"),
 	    "job of unknown kind not dead at once");
 	worker_pool_stop(p);
 
@@ -284,8 +266,6 @@ main(void)
 {
 	Suite	*s = suite_create("queue");
 	TCase	*tc = tcase_create("queue");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, setup, teardown);
@@ -296,10 +276,5 @@ main(void)
 	tcase_add_test(tc, retry_with_backoff_then_dead_then_manual_retry);
 	tcase_add_test(tc, backoff_grows_with_jitter_and_a_cap);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return hrun_suites(s, NULL) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -16,15 +16,20 @@
  * (task mode), a Twilio channel answered by Bot and a Meta channel
  * answered by Tasker. Each test uses its own sender numbers.
  */
-#include "harness/harness.h"
+#include "harness/model.h"
+#include "harness/panel.h"
+#include "harness/webhook.h"
+#include "harness/world.h"
 
-/* Formatted SQL against this suite's cluster (tests/harness/pg.c). */
-#define sqli(...)		hpg_sqlf_int(&pg, __VA_ARGS__)
-#define sqls(...)		hpg_sqlf(&pg, __VA_ARGS__)
-#define wait_sql(want, ms, ...)	hpg_wait_int(&pg, want, ms, __VA_ARGS__)
+/* Formatted SQL against this suite's cluster, the replies at its fake
+ * WhatsApp (tests/harness). */
+#define sqli(...)		hpg_sqlf_int(&fx.pg, __VA_ARGS__)
+#define sqls(...)		hpg_sqlf(&fx.pg, __VA_ARGS__)
+#define wait_sql(n, ms, ...)	hpg_wait_int(&fx.pg, n, ms, __VA_ARGS__)
+#define wa_sends(out)		hwa_sends(&fx.wa, false, out)
+#define wait_wa_sends(n, ms)	hwa_wait_sends(&fx.wa, false, n, ms)
 
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,14 +40,10 @@
 #include <check.h>
 #include <cjson/cJSON.h>
 
-#include "crypto/hmac.h"
 #include "crypto/secret.h"
 #include "db/db.h"
 #include "model/agent.h"
 #include "model/channel.h"
-#include "model/fielderr.h"
-#include "model/orgmodel.h"
-#include "model/provider.h"
 #include "util/time.h"
 #include "util/xmalloc.h"
 
@@ -57,36 +58,20 @@
 #define OWNER_EMAIL	"owner@example.com"
 #define OWNER_PW	"correct-horse-battery-staple"
 
-static struct hpg	 pg;
-static struct hfake	 llm, wa;
-static struct hserver	 srv, srv_b;
-static struct db_pool	*pool;
-static struct secret_key *key;
-static int64_t		 org_id, bot_id, tasker_id, tw_id, meta_id;
-static const char	**env;
-static const char	**env_slow;
+static struct hworld	 fx;
+static struct hserver	 srv_b;	/* a second one, same database */
+static struct hvars	 env_slow;	/* fx.env, a 60 s model timeout */
+static int64_t		 bot_id, tasker_id, tw_id, meta_id;
 
 static void	 suite_setup(void);
 static void	 suite_teardown(void);
 static void	 test_setup(void);
-static const char **make_env(bool);
-static int64_t	 make_agent(struct db *, const char *, const char *,
-		    int64_t);
-static int64_t	 make_channel(struct db *, struct channel_input *);
-static void	 twilio_form(struct hserver *, const char *,
-		    const char *const (*)[2], int, long);
 static void	 twilio_in(struct hserver *, const char *, const char *,
 		    const char *);
 static void	 twilio_status(const char *, const char *, const char *);
 static void	 meta_in(const char *, const char *, const char *);
-static cJSON	*fake_log(struct hfake *);
-static int	 wa_sends(cJSON **);
-static bool	 wait_wa_sends(int, int);
-static const char *jstr(const cJSON *, const char *);
 static const cJSON *wa_form(const cJSON *, int);
-static void	 queue_llm(const char *);
 static void	 queue_llm_content(const char *);
-static int64_t	 inbound_id(const char *);
 
 /* --- one message, one reply ------------------------------------------- */
 
@@ -98,27 +83,27 @@ START_TEST(t_one_message_one_reply)
 	char		*pid;
 
 	queue_llm_content("Hello from Bot.");
-	twilio_in(&srv, "SM00000000000000000000000000000001", "+15557770001",
+	twilio_in(&fx.srv, "SM00000000000000000000000000000001", "+15557770001",
 	    "Hi there");
 	ck_assert_msg(wait_wa_sends(1, WAIT_MS), "no send at the fake");
-	in_id = inbound_id("SM00000000000000000000000000000001");
+	in_id = hinbound_id(&fx.pg, "SM00000000000000000000000000000001");
 	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages "
 	    "WHERE reply_to_id = %lld AND status = 'sent'", (long long)in_id),
 	    "the part was not marked sent");
 
 	ck_assert_int_eq(wa_sends(&log), 1);
 	f = wa_form(log, 0);
-	ck_assert_str_eq(jstr(f, "To"), "whatsapp:+15557770001");
-	ck_assert_str_eq(jstr(f, "From"), "whatsapp:" TW_NUMBER);
-	ck_assert_str_eq(jstr(f, "Body"), "Hello from Bot.");
+	ck_assert_str_eq(hjstr(f, "To"), "whatsapp:+15557770001");
+	ck_assert_str_eq(hjstr(f, "From"), "whatsapp:" TW_NUMBER);
+	ck_assert_str_eq(hjstr(f, "Body"), "Hello from Bot.");
 	pid = sqls("SELECT provider_message_id FROM messages WHERE "
 	    "reply_to_id = %lld", (long long)in_id);
-	ck_assert_str_eq(pid, jstr(cJSON_GetArrayItem(log, 0), "id"));
+	ck_assert_str_eq(pid, hjstr(cJSON_GetArrayItem(log, 0), "id"));
 	free(pid);
 	cJSON_Delete(log);
 
 	/* A replayed delivery: acknowledged, nothing new, no second send. */
-	twilio_in(&srv, "SM00000000000000000000000000000001", "+15557770001",
+	twilio_in(&fx.srv, "SM00000000000000000000000000000001", "+15557770001",
 	    "Hi there");
 	usleep(1500 * 1000);
 	ck_assert_int_eq(wa_sends(NULL), 1);
@@ -138,16 +123,16 @@ START_TEST(t_provider_500_then_200)
 	cJSON	*log;
 	int64_t	 in_id;
 
-	hfake_post(&wa, "/_fake/queue", "{\"provider\":\"twilio\","
+	hfake_queue(&fx.wa, "{\"provider\":\"twilio\","
 	    "\"status\":500}");
 	queue_llm_content("Second time lucky.");
-	twilio_in(&srv, "SM00000000000000000000000000000002", "+15557770002",
+	twilio_in(&fx.srv, "SM00000000000000000000000000000002", "+15557770002",
 	    "Hello?");
 	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages m "
 	    "JOIN messages i ON i.id = m.reply_to_id WHERE "
 	    "i.provider_message_id = 'SM00000000000000000000000000000002' "
 	    "AND m.status = 'sent'"), "never sent after the 500");
-	in_id = inbound_id("SM00000000000000000000000000000002");
+	in_id = hinbound_id(&fx.pg, "SM00000000000000000000000000000002");
 	ck_assert_int_eq(wa_sends(&log), 2);
 	ck_assert_int_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItem(
 	    cJSON_GetArrayItem(log, 0), "answered")), 500);
@@ -155,7 +140,7 @@ START_TEST(t_provider_500_then_200)
 	    cJSON_GetArrayItem(log, 1), "answered")), 201);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
 	    "reply_to_id = %lld AND provider_message_id = '%s'",
-	    (long long)in_id, jstr(cJSON_GetArrayItem(log, 1), "id")), 1);
+	    (long long)in_id, hjstr(cJSON_GetArrayItem(log, 1), "id")), 1);
 	ck_assert_int_eq(sqli("SELECT attempts FROM messages WHERE "
 	    "reply_to_id = %lld", (long long)in_id), 2);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM jobs WHERE status = "
@@ -163,7 +148,7 @@ START_TEST(t_provider_500_then_200)
 	    (long long)in_id), 1);
 	/* One model call: the retry found the recorded part. */
 	cJSON_Delete(log);
-	log = fake_log(&llm);
+	log = hfake_log(&fx.llm);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 1);
 	cJSON_Delete(log);
 }
@@ -174,17 +159,17 @@ START_TEST(t_provider_400_fails_the_part)
 	int64_t	 in_id;
 	char	*s;
 
-	hfake_post(&wa, "/_fake/queue", "{\"provider\":\"twilio\","
+	hfake_queue(&fx.wa, "{\"provider\":\"twilio\","
 	    "\"status\":400,\"code\":21211,\"message\":\"The 'To' number is "
 	    "not a valid phone number.\"}");
 	queue_llm_content("You will never see this.");
-	twilio_in(&srv, "SM00000000000000000000000000000003", "+15557770003",
+	twilio_in(&fx.srv, "SM00000000000000000000000000000003", "+15557770003",
 	    "Anyone?");
 	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages m "
 	    "JOIN messages i ON i.id = m.reply_to_id WHERE "
 	    "i.provider_message_id = 'SM00000000000000000000000000000003' "
 	    "AND m.status = 'failed'"), "the part did not fail");
-	in_id = inbound_id("SM00000000000000000000000000000003");
+	in_id = hinbound_id(&fx.pg, "SM00000000000000000000000000000003");
 	s = sqls("SELECT error_code || ' ' || error_text FROM messages WHERE "
 	    "reply_to_id = %lld", (long long)in_id);
 	/* The sender words the text (channels/twilio.c); the code is the
@@ -224,7 +209,7 @@ check_parts(const char *provider_msg_id, int limit, int want_parts,
 	int64_t	 in_id;
 	int	 n;
 
-	in_id = inbound_id(provider_msg_id);
+	in_id = hinbound_id(&fx.pg, provider_msg_id);
 	n = (int)sqli("SELECT count(*) FROM messages WHERE reply_to_id = %lld",
 	    (long long)in_id);
 	ck_assert_int_eq(n, want_parts);
@@ -240,10 +225,10 @@ check_parts(const char *provider_msg_id, int limit, int want_parts,
 		const char	*sent;
 
 		if (is_meta)
-			sent = jstr(cJSON_GetObjectItem(cJSON_GetObjectItem(e,
+			sent = hjstr(cJSON_GetObjectItem(cJSON_GetObjectItem(e,
 			    "json"), "text"), "body");
 		else
-			sent = jstr(wa_form(log, i), "Body");
+			sent = hjstr(wa_form(log, i), "Body");
 		ck_assert_msg(strcmp(body, sent) == 0, "part %d out of order", i);
 		free(body);
 	}
@@ -255,7 +240,7 @@ START_TEST(t_long_reply_split_twilio)
 	char	*text = long_answer();
 
 	queue_llm_content(text);
-	twilio_in(&srv, "SM00000000000000000000000000000004", "+15557770004",
+	twilio_in(&fx.srv, "SM00000000000000000000000000000004", "+15557770004",
 	    "Tell me everything");
 	ck_assert_msg(wait_sql(4, WAIT_MS, "SELECT count(*) FROM messages m "
 	    "JOIN messages i ON i.id = m.reply_to_id WHERE "
@@ -299,28 +284,29 @@ START_TEST(t_chat_mode_sends_history)
 	int		 n, first;
 
 	queue_llm_content("Nice to meet you, Ana.");
-	twilio_in(&srv, "SM00000000000000000000000000000005", "+15557770005",
+	twilio_in(&fx.srv, "SM00000000000000000000000000000005", "+15557770005",
 	    "My name is Ana");
 	ck_assert(wait_wa_sends(1, WAIT_MS));
-	twilio_in(&srv, "SM00000000000000000000000000000006", "+15557770005",
+	twilio_in(&fx.srv, "SM00000000000000000000000000000006", "+15557770005",
 	    "What is my name?");
 	ck_assert(wait_wa_sends(2, WAIT_MS));
 
-	log = fake_log(&llm);
+	log = hfake_log(&fx.llm);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 2);
 	msgs = llm_messages(log, 1);
 	n = cJSON_GetArraySize(msgs);
-	first = strcmp(jstr(cJSON_GetArrayItem(msgs, 0), "role"), "system")
+	first = strcmp(hjstr(cJSON_GetArrayItem(msgs, 0), "role"), "system")
 	    == 0 ? 1 : 0;
 	ck_assert_int_eq(n - first, 3);
-	ck_assert_str_eq(jstr(cJSON_GetArrayItem(msgs, first), "role"), "user");
-	ck_assert_str_eq(jstr(cJSON_GetArrayItem(msgs, first), "content"),
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(msgs, first), "role"),
+	    "user");
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(msgs, first), "content"),
 	    "My name is Ana");
-	ck_assert_str_eq(jstr(cJSON_GetArrayItem(msgs, first + 1), "role"),
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(msgs, first + 1), "role"),
 	    "assistant");
-	ck_assert_str_eq(jstr(cJSON_GetArrayItem(msgs, first + 1), "content"),
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(msgs, first + 1), "content"),
 	    "Nice to meet you, Ana.");
-	ck_assert_str_eq(jstr(cJSON_GetArrayItem(msgs, first + 2), "content"),
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(msgs, first + 2), "content"),
 	    "What is my name?");
 	cJSON_Delete(log);
 	/* Both messages and both answers live in one thread. */
@@ -340,14 +326,14 @@ START_TEST(t_task_mode_sends_the_message_alone)
 	ck_assert(wait_wa_sends(1, WAIT_MS));
 	meta_in("wamid.task0002", "16505550005", "Second task");
 	ck_assert(wait_wa_sends(2, WAIT_MS));
-	log = fake_log(&llm);
+	log = hfake_log(&fx.llm);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 2);
 	msgs = llm_messages(log, 1);
 	n = cJSON_GetArraySize(msgs);
-	first = strcmp(jstr(cJSON_GetArrayItem(msgs, 0), "role"), "system")
+	first = strcmp(hjstr(cJSON_GetArrayItem(msgs, 0), "role"), "system")
 	    == 0 ? 1 : 0;
 	ck_assert_int_eq(n - first, 1);
-	ck_assert_str_eq(jstr(cJSON_GetArrayItem(msgs, first), "content"),
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(msgs, first), "content"),
 	    "Second task");
 	cJSON_Delete(log);
 }
@@ -361,13 +347,13 @@ START_TEST(t_status_callbacks)
 	char	*sid, *st;
 
 	queue_llm_content("Tracked answer.");
-	twilio_in(&srv, "SM00000000000000000000000000000007", "+15557770007",
+	twilio_in(&fx.srv, "SM00000000000000000000000000000007", "+15557770007",
 	    "Track me");
 	ck_assert(wait_wa_sends(1, WAIT_MS));
 	ck_assert(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages WHERE "
 	    "body = 'Tracked answer.' AND status = 'sent'"));
 	wa_sends(&log);
-	sid = xstrdup(jstr(cJSON_GetArrayItem(log, 0), "id"));
+	sid = xstrdup(hjstr(cJSON_GetArrayItem(log, 0), "id"));
 	cJSON_Delete(log);
 
 	twilio_status(sid, "delivered", NULL);
@@ -407,7 +393,7 @@ START_TEST(t_part_left_sending_is_not_resent)
 	    "INSERT INTO messages (org_id, channel_id, chat_id, direction, "
 	    "provider_message_id, body) SELECT %lld, %lld, c.id, 'in', "
 	    "'SM00000000000000000000000000000008', 'Hi' FROM c RETURNING id",
-	    (long long)org_id, (long long)tw_id, (long long)org_id,
+	    (long long)fx.org_id, (long long)tw_id, (long long)fx.org_id,
 	    (long long)tw_id);
 	chat_id = sqli("SELECT chat_id FROM messages WHERE id = %lld",
 	    (long long)in_id);
@@ -415,12 +401,12 @@ START_TEST(t_part_left_sending_is_not_resent)
 	    "direction, body, status, reply_to_id, part_no, parts, attempts) "
 	    "VALUES (%lld, %lld, %lld, 'out', 'Part one', 'sending', %lld, 0, "
 	    "2, 1), (%lld, %lld, %lld, 'out', 'Part two', 'queued', %lld, 1, "
-	    "2, 0)", (long long)org_id, (long long)tw_id, (long long)chat_id,
-	    (long long)in_id, (long long)org_id, (long long)tw_id,
+	    "2, 0)", (long long)fx.org_id, (long long)tw_id, (long long)chat_id,
+	    (long long)in_id, (long long)fx.org_id, (long long)tw_id,
 	    (long long)chat_id, (long long)in_id));
 	free(sqls("SELECT enqueue_job(%lld, 'reply', jsonb_build_object("
 	    "'message_id', %lld)), pg_notify('parley_jobs', '')",
-	    (long long)org_id, (long long)in_id));
+	    (long long)fx.org_id, (long long)in_id));
 
 	ck_assert(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages WHERE "
 	    "reply_to_id = %lld AND part_no = 1 AND status = 'sent'",
@@ -431,9 +417,9 @@ START_TEST(t_part_left_sending_is_not_resent)
 	    "while sending");
 	free(s);
 	ck_assert_int_eq(wa_sends(&log), 1);
-	ck_assert_str_eq(jstr(wa_form(log, 0), "Body"), "Part two");
+	ck_assert_str_eq(hjstr(wa_form(log, 0), "Body"), "Part two");
 	cJSON_Delete(log);
-	log = fake_log(&llm);
+	log = hfake_log(&fx.llm);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 0);	/* no model call */
 	cJSON_Delete(log);
 }
@@ -445,10 +431,10 @@ START_TEST(t_job_of_another_org_sends_nothing)
 	int64_t	 other, in_id, job;
 
 	queue_llm_content("Ours.");
-	twilio_in(&srv, "SM00000000000000000000000000000009", "+15557770009",
+	twilio_in(&fx.srv, "SM00000000000000000000000000000009", "+15557770009",
 	    "Mine");
 	ck_assert(wait_wa_sends(1, WAIT_MS));
-	in_id = inbound_id("SM00000000000000000000000000000009");
+	in_id = hinbound_id(&fx.pg, "SM00000000000000000000000000000009");
 	other = sqli("INSERT INTO orgs (name) VALUES ('Intruder') RETURNING "
 	    "id");
 	job = sqli("SELECT enqueue_job(%lld, 'reply', jsonb_build_object("
@@ -473,15 +459,15 @@ START_TEST(t_worker_killed_mid_job)
 	cJSON	*log;
 	int64_t	 deadline;
 
-	ck_assert_int_eq(hserver_stop(&srv), 0);
-	hserver_start(&srv_b, &pg, env_slow);
-	hfake_post(&llm, "/_fake/queue", "[{\"delay_ms\":15000,\"content\":"
+	ck_assert_int_eq(hserver_stop(&fx.srv), 0);
+	hserver_start(&srv_b, &fx.pg, env_slow.v);
+	hfake_queue(&fx.llm, "[{\"delay_ms\":15000,\"content\":"
 	    "\"Too late.\"},{\"content\":\"Answer after the crash.\"}]");
 	twilio_in(&srv_b, "SM00000000000000000000000000000010",
 	    "+15557770010", "Are you there?");
 	deadline = time_mono_ms() + WAIT_MS;
 	for (;;) {
-		log = fake_log(&llm);
+		log = hfake_log(&fx.llm);
 		if (cJSON_GetArraySize(log) >= 1)
 			break;
 		cJSON_Delete(log);
@@ -493,13 +479,13 @@ START_TEST(t_worker_killed_mid_job)
 	kill((pid_t)srv_b.pid, SIGKILL);
 	(void)hserver_stop(&srv_b);	/* reaps it: 137 */
 
-	hserver_start(&srv, &pg, env);
+	hserver_start(&fx.srv, &fx.pg, fx.env.v);
 	ck_assert_msg(wait_sql(1, 30000, "SELECT count(*) FROM messages m "
 	    "JOIN messages i ON i.id = m.reply_to_id WHERE "
 	    "i.provider_message_id = 'SM00000000000000000000000000000010' "
 	    "AND m.status = 'sent'"), "the surviving server did not answer");
 	ck_assert_int_eq(wa_sends(&log), 1);
-	ck_assert_str_eq(jstr(wa_form(log, 0), "Body"),
+	ck_assert_str_eq(hjstr(wa_form(log, 0), "Body"),
 	    "Answer after the crash.");
 	cJSON_Delete(log);
 }
@@ -512,14 +498,14 @@ START_TEST(t_two_servers_thirty_messages)
 	cJSON	*log, *e;
 	int	 seen[30] = { 0 };
 
-	hserver_start(&srv_b, &pg, env);
+	hserver_start(&srv_b, &fx.pg, fx.env.v);
 	for (int i = 0; i < 30; i++) {
 		snprintf(sid, sizeof(sid), "SM%032d", 1000 + i);
 		/* One sender each: two messages of one chat at once would
 		 * make the second "busy" (issue 5), not an echo. */
 		snprintf(from, sizeof(from), "+1555888%04d", i);
 		snprintf(text, sizeof(text), "Message %d", i);
-		twilio_in(i % 2 == 0 ? &srv : &srv_b, sid, from, text);
+		twilio_in(i % 2 == 0 ? &fx.srv : &srv_b, sid, from, text);
 	}
 	ck_assert_msg(wait_wa_sends(30, 60000), "not every message was "
 	    "answered");
@@ -529,7 +515,7 @@ START_TEST(t_two_servers_thirty_messages)
 	usleep(1500 * 1000);		/* late duplicates would show now */
 	ck_assert_int_eq(wa_sends(&log), 30);
 	cJSON_ArrayForEach(e, log) {
-		const char	*body = jstr(cJSON_GetObjectItem(e, "form"),
+		const char	*body = hjstr(cJSON_GetObjectItem(e, "form"),
 				    "Body");
 		int		 k = -1;
 
@@ -558,8 +544,7 @@ START_TEST(t_sandbox_chat)
 	int64_t		 deadline;
 	bool		 answered = false;
 
-	client_init(&c, srv.base);
-	ck_assert(client_login(&c, OWNER_EMAIL, OWNER_PW));
+	hlogin(&c, fx.srv.base, OWNER_EMAIL, OWNER_PW);
 	snprintf(path, sizeof(path), "/agents/%lld/sandbox", (long long)bot_id);
 	client_req(&c, "GET", path, NULL, NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 200);
@@ -592,7 +577,7 @@ START_TEST(t_sandbox_chat)
 		hresp_free(&r);
 		cJSON_ArrayForEach(m, cJSON_GetObjectItem(j, "messages"))
 			if (!cJSON_IsTrue(cJSON_GetObjectItem(m, "is_in")) &&
-			    strcmp(jstr(m, "body"), "Hello from the sandbox.")
+			    strcmp(hjstr(m, "body"), "Hello from the sandbox.")
 			    == 0)
 				answered = true;
 		cJSON_Delete(j);
@@ -604,12 +589,12 @@ START_TEST(t_sandbox_chat)
 	ck_assert_int_eq(sqli("SELECT count(*) FROM chats WHERE kind = 'group' "
 	    "AND agent_id = %lld AND external_id LIKE 'sandbox:%%:group:team-1'",
 	    (long long)bot_id), 1);
-	j = fake_log(&llm);
+	j = hfake_log(&fx.llm);
 	{
 		const cJSON	*msgs = llm_messages(j, 0);
 		int		 n = cJSON_GetArraySize(msgs);
 
-		ck_assert_str_eq(jstr(cJSON_GetArrayItem(msgs, n - 1),
+		ck_assert_str_eq(hjstr(cJSON_GetArrayItem(msgs, n - 1),
 		    "content"), "Zoe: Hi sandbox");
 	}
 	cJSON_Delete(j);
@@ -643,11 +628,12 @@ START_TEST(t_whatsapp_tools)
 	cJSON		*log;
 	char		*calls, *sid, spec[1024];
 
-	db = db_acquire(pool);
+	db = db_acquire(fx.pool);
 	ck_assert_ptr_nonnull(db);
-	ck_assert_int_eq(agent_set_plugins(db, org_id, bot_id, ids, 3), DB_OK);
+	ck_assert_int_eq(agent_set_plugins(db, fx.org_id, bot_id, ids, 3),
+	    DB_OK);
 	db_release(db);
-	hfake_post(&wa, "/_fake/queue", "{\"provider\":\"twilio\","
+	hfake_queue(&fx.wa, "{\"provider\":\"twilio\","
 	    "\"id\":\"SMtool000000000000000000000000001\"}");
 	snprintf(spec, sizeof(spec), "[{\"tool_calls\":[{\"name\":"
 	    "\"whatsapp_send\",\"arguments\":{\"text\":\"A note first.\"}}]},"
@@ -655,14 +641,14 @@ START_TEST(t_whatsapp_tools)
 	    "\"arguments\":{\"limit\":5}},{\"name\":\"whatsapp_getStatus\","
 	    "\"arguments\":{\"messageId\":\"SMtool000000000000000000000000001\"}}]},"
 	    "{\"content\":\"And the answer.\"}]");
-	queue_llm(spec);
-	twilio_in(&srv, "SM00000000000000000000000000000011", "+15557770011",
+	hfake_queue(&fx.llm, spec);
+	twilio_in(&fx.srv, "SM00000000000000000000000000000011", "+15557770011",
 	    "Use your tools");
 	if (!wait_wa_sends(2, WAIT_MS)) {
 		char	*dbg = sqls("SELECT coalesce(string_agg(tool_calls::text "
 			    "|| ' / ' || coalesce(error, ''), ' | '), '') FROM "
 			    "llm_calls WHERE agent_id = %lld", (long long)bot_id);
-		char	*wl = hfake_get(&wa, "/_fake/requests");
+		char	*wl = hfake_get(&fx.wa, "/_fake/requests");
 
 		ck_abort_msg("want two sends; calls: %s; provider: %s", dbg,
 		    wl);
@@ -671,9 +657,9 @@ START_TEST(t_whatsapp_tools)
 	    "messages i ON i.id = m.reply_to_id WHERE i.provider_message_id = "
 	    "'SM00000000000000000000000000000011' AND m.status = 'sent'"));
 	wa_sends(&log);
-	ck_assert_str_eq(jstr(wa_form(log, 0), "Body"), "A note first.");
-	ck_assert_str_eq(jstr(wa_form(log, 0), "To"), "whatsapp:+15557770011");
-	ck_assert_str_eq(jstr(wa_form(log, 1), "Body"), "And the answer.");
+	ck_assert_str_eq(hjstr(wa_form(log, 0), "Body"), "A note first.");
+	ck_assert_str_eq(hjstr(wa_form(log, 0), "To"), "whatsapp:+15557770011");
+	ck_assert_str_eq(hjstr(wa_form(log, 1), "Body"), "And the answer.");
 	cJSON_Delete(log);
 	sid = sqls("SELECT status || ' ' || provider_message_id FROM messages "
 	    "WHERE direction = 'out' AND reply_to_id IS NULL AND body = "
@@ -688,147 +674,52 @@ START_TEST(t_whatsapp_tools)
 	    "status not read: %s", calls);
 	free(calls);
 
-	db = db_acquire(pool);
+	db = db_acquire(fx.pool);
 	ck_assert_ptr_nonnull(db);
-	ck_assert_int_eq(agent_set_plugins(db, org_id, bot_id, NULL, 0), DB_OK);
+	ck_assert_int_eq(agent_set_plugins(db, fx.org_id, bot_id, NULL, 0),
+	    DB_OK);
 	db_release(db);
 }
 END_TEST
 
 START_TEST(t_sigterm_clean)
 {
-	ck_assert_int_eq(hserver_stop(&srv), 0);
-	ck_assert_msg(!hserver_log_contains(&srv, "runtime error") &&
-	    !hserver_log_contains(&srv, "Sanitizer"), "sanitizer report in %s",
-	    srv.log_path);
+	hserver_stop_clean(&fx.srv);
 }
 END_TEST
 
 /* --- fixture ------------------------------------------------------------------ */
 
-static const char **
-make_env(bool slow)
-{
-	const char	**e = xcalloc(10, sizeof(*e));
-	int		 n = 0;
-
-	e[n++] = xasprintf("PARLEY_TWILIO_API_BASE=%s", wa.base);
-	e[n++] = xasprintf("PARLEY_TWILIO_MESSAGING_BASE=%s", wa.base);
-	e[n++] = xasprintf("PARLEY_META_GRAPH_BASE=%s/v24.0", wa.base);
-	e[n++] = xasprintf("PARLEY_KAPSO_API_BASE=%s/meta/whatsapp/v24.0",
-	    wa.base);
-	e[n++] = xstrdup("PARLEY_JOB_POLL_MS=100");
-	e[n++] = xstrdup("PARLEY_JOB_LEASE_SECONDS=5");
-	e[n++] = xstrdup("PARLEY_WORKERS=4");
-	e[n++] = xstrdup(slow ? "PARLEY_LLM_TIMEOUT_SECONDS=60" :
-	    "PARLEY_LLM_TIMEOUT_SECONDS=20");
-	e[n] = NULL;
-	return e;
-}
-
-static void
-free_env(const char **e)
-{
-	for (int i = 0; e != NULL && e[i] != NULL; i++)
-		free((void *)(uintptr_t)e[i]);
-	free((void *)e);
-}
-
-static int64_t
-make_agent(struct db *db, const char *name, const char *mode,
-    int64_t model_id)
-{
-	struct agent_input	 in;
-	struct field_errors	 errs = { 0 };
-	int64_t			 id = 0;
-	enum db_status		 st;
-
-	agent_input_defaults(&in);
-	in.name = name;
-	in.system_prompt = "You are {{agentName}}.";
-	in.model_id = model_id;
-	in.mode = mode;
-	st = agent_create(db, org_id, &in, &errs, &id);
-	ck_assert_msg(st == DB_OK, "agent_create %s: %s", name,
-	    db_status_str(st));
-	return id;
-}
-
-static int64_t
-make_channel(struct db *db, struct channel_input *in)
-{
-	struct field_errors	 errs = { 0 };
-	int64_t			 id = 0;
-	enum db_status		 st;
-
-	in->status = "connected";
-	st = channel_create(db, key, org_id, in, &errs, &id);
-	ck_assert_msg(st == DB_OK, "channel_create %s: %s (%s)", in->name,
-	    db_status_str(st), errs.n > 0 ? errs.message[0] : "");
-	return id;
-}
-
 static void
 suite_setup(void)
 {
-	struct provider_input	 pin = { 0 };
-	struct org_model_input	 min = { 0 };
 	struct channel_input	 cin;
-	struct field_errors	 errs = { 0 };
 	const char		*wa_args[] = { "--twilio-token", TW_TOKEN,
 				    "--meta-token", META_TOKEN, NULL };
-	char			 path[600], err[256], base[128];
 	struct db		*db;
-	int64_t			 provider_id, model_id;
+	int64_t			 model_id;
 
-	hpg_start(&pg);
-	hfake_start(&llm, "fake_llm", NULL);
-	hfake_start(&wa, "fake_whatsapp", wa_args);
-	env = make_env(false);
-	env_slow = make_env(true);
-	hserver_start(&srv, &pg, env);
-	snprintf(path, sizeof(path), "%s/parley-data/master.key", pg.dir);
-	ck_assert_msg(secret_key_load(path, false, &key, err, sizeof(err)),
-	    "master key: %s", err);
-	pool = db_pool_new(pg.conninfo, 4, 5000);
-	ck_assert_ptr_nonnull(pool);
-	org_id = sqli("SELECT id FROM orgs ORDER BY id LIMIT 1");
-
-	db = db_acquire(pool);
+	hworld_start(&fx, NULL, wa_args);
+	hvars_reply(&env_slow, &fx.wa);
+	hvars_set(&env_slow, "PARLEY_LLM_TIMEOUT_SECONDS=60");
+	model_id = hworld_model(&fx, "sk-test-0123456789", true);
+	db = db_acquire(fx.pool);
 	ck_assert_ptr_nonnull(db);
-	snprintf(base, sizeof(base), "%s/v1", llm.base);
-	pin.name = "fake";
-	pin.base_url = base;
-	pin.api_key = "sk-test-0123456789";
-	ck_assert_int_eq(provider_create(db, key, org_id, &pin, &errs,
-	    &provider_id), DB_OK);
-	min.provider_id = provider_id;
-	min.name = "fake-model";
-	min.display_name = "Fake";
-	min.supports_tools = true;
-	ck_assert_int_eq(orgmodel_create(db, org_id, &min, &errs, &model_id),
-	    DB_OK);
-	bot_id = make_agent(db, "Bot", "chat", model_id);
-	tasker_id = make_agent(db, "Tasker", "task", model_id);
+	bot_id = hagent_create(db, fx.org_id, "Bot", "chat", model_id);
+	tasker_id = hagent_create(db, fx.org_id, "Tasker", "task", model_id);
 
-	memset(&cin, 0, sizeof(cin));
-	cin.kind = "twilio";
-	cin.name = "Twilio";
-	cin.phone_number = TW_NUMBER;
-	cin.twilio_account_sid = TW_SID;
-	cin.twilio_auth_token = TW_TOKEN;
-	cin.default_agent_id = bot_id;
-	tw_id = make_channel(db, &cin);
-	memset(&cin, 0, sizeof(cin));
-	cin.kind = "meta";
-	cin.name = "Meta";
-	cin.phone_number = "+15550783881";
-	cin.phone_number_id = META_PNID;
-	cin.meta_access_token = META_TOKEN;
-	cin.meta_app_secret = META_SECRET;
-	cin.meta_verify_token = "verify-0123456789";
-	cin.default_agent_id = tasker_id;
-	meta_id = make_channel(db, &cin);
+	cin = (struct channel_input){ .kind = "twilio", .name = "Twilio",
+	    .status = "connected", .phone_number = TW_NUMBER,
+	    .twilio_account_sid = TW_SID, .twilio_auth_token = TW_TOKEN,
+	    .default_agent_id = bot_id };
+	tw_id = hchannel_create(db, fx.key, fx.org_id, &cin);
+	cin = (struct channel_input){ .kind = "meta", .name = "Meta",
+	    .status = "connected", .phone_number = "+15550783881",
+	    .phone_number_id = META_PNID, .meta_access_token = META_TOKEN,
+	    .meta_app_secret = META_SECRET,
+	    .meta_verify_token = "verify-0123456789",
+	    .default_agent_id = tasker_id };
+	meta_id = hchannel_create(db, fx.key, fx.org_id, &cin);
 	db_release(db);
 }
 
@@ -837,72 +728,24 @@ suite_teardown(void)
 {
 	if (srv_b.pid > 0)
 		(void)hserver_stop(&srv_b);
-	if (srv.pid > 0)
-		(void)hserver_stop(&srv);
-	db_pool_free(pool);
-	secret_key_free(key);
-	hfake_stop(&wa);
-	hfake_stop(&llm);
-	hpg_destroy(&pg);
-	free_env(env);
-	free_env(env_slow);
+	hworld_stop(&fx);
+	hvars_free(&env_slow);
 }
 
 static void
 test_setup(void)
 {
-	hfake_post(&llm, "/_fake/reset", "{}");
-	hfake_post(&wa, "/_fake/reset", "{}");
+	hworld_reset(&fx);
 }
 
 /* --- helpers ------------------------------------------------------------------ */
 
-/* POSTs form params to a Twilio path of s, signed for s's URL. */
-static void
-twilio_form(struct hserver *s, const char *path,
-    const char *const (*params)[2], int n, long want)
-{
-	struct twilio_param	 p[16];
-	struct client		 c;
-	struct hresp		 r;
-	char			 body[BODY_MAX] = "", url[512], sig[29];
-	char			 h[64];
-	const char		*headers[2] = { h, NULL };
-
-	ck_assert(n <= 16);
-	for (int i = 0; i < n; i++) {
-		form_add(body, sizeof(body), params[i][0], params[i][1]);
-		p[i].name = params[i][0];
-		p[i].value = params[i][1];
-	}
-	snprintf(url, sizeof(url), "%s%s", s->base, path);
-	hmac_twilio_sign(TW_TOKEN, url, p, (size_t)n, sig);
-	snprintf(h, sizeof(h), "X-Twilio-Signature: %s", sig);
-	client_init(&c, s->base);
-	client_req(&c, "POST", path, body, "application/x-www-form-urlencoded",
-	    headers, &r);
-	ck_assert_msg(r.status == want, "POST %s: want %ld, got %ld: %s", path,
-	    want, r.status, r.body);
-	hresp_free(&r);
-}
-
+/* A signed Twilio inbound text from `from` to our number, posted to s. */
 static void
 twilio_in(struct hserver *s, const char *sid, const char *from,
     const char *text)
 {
-	char		 f[64], to[64], wa_id[32];
-	const char	*params[][2] = {
-		{ "MessageSid", sid }, { "SmsMessageSid", sid },
-		{ "AccountSid", TW_SID }, { "From", f }, { "To", to },
-		{ "Body", text }, { "NumMedia", "0" }, { "ProfileName", "Tess" },
-		{ "WaId", wa_id }, { "ApiVersion", "2010-04-01" },
-	};
-
-	snprintf(f, sizeof(f), "whatsapp:%s", from);
-	snprintf(to, sizeof(to), "whatsapp:%s", TW_NUMBER);
-	snprintf(wa_id, sizeof(wa_id), "%s", from + 1);
-	twilio_form(s, "/webhooks/whatsapp/twilio", params,
-	    (int)(sizeof(params) / sizeof(params[0])), 200);
+	htwilio_text_ok(s->base, TW_SID, TW_TOKEN, sid, from, TW_NUMBER, text);
 }
 
 static void
@@ -914,102 +757,25 @@ twilio_status(const char *sid, const char *status, const char *code)
 		{ "MessageStatus", status }, { "ErrorCode", code ? code : "" },
 	};
 
-	twilio_form(&srv, "/webhooks/whatsapp/twilio/status", params,
-	    code != NULL ? 6 : 5, 200);
+	htwilio_post_ok(fx.srv.base, "/webhooks/whatsapp/twilio/status",
+	    TW_TOKEN, params, code != NULL ? 6 : 5);
 }
 
 static void
 meta_in(const char *wamid, const char *from, const char *text)
 {
-	struct client	 c;
-	struct hresp	 r;
-	char		 body[BODY_MAX], hex[65], h[128];
-	const char	*headers[] = { h, NULL };
+	char	*body = hmeta_text_body(&(struct hmeta_text){
+		    .pnid = META_PNID, .from = from, .name = "Sheena",
+		    .wamid = wamid, .text = text });
 
-	snprintf(body, sizeof(body),
-	    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":"
-	    "\"WABA1\",\"changes\":[{\"field\":\"messages\",\"value\":{"
-	    "\"messaging_product\":\"whatsapp\",\"metadata\":{"
-	    "\"display_phone_number\":\"15550783881\",\"phone_number_id\":"
-	    "\"" META_PNID "\"},\"contacts\":[{\"profile\":{\"name\":"
-	    "\"Sheena\"},\"wa_id\":\"%s\"}],\"messages\":[{\"from\":\"%s\","
-	    "\"id\":\"%s\",\"timestamp\":\"%lld\",\"type\":\"text\",\"text\":"
-	    "{\"body\":\"%s\"}}]}}]}]}", from, from, wamid,
-	    (long long)time(NULL), text);
-	hmac_sha256_hex(META_SECRET, body, strlen(body), hex);
-	snprintf(h, sizeof(h), "X-Hub-Signature-256: sha256=%s", hex);
-	client_init(&c, srv.base);
-	client_req(&c, "POST", "/webhooks/whatsapp/meta", body,
-	    "application/json", headers, &r);
-	ck_assert_msg(r.status == 200, "meta webhook: %ld %s", r.status,
-	    r.body);
-	hresp_free(&r);
-}
-
-static cJSON *
-fake_log(struct hfake *f)
-{
-	char	*s = hfake_get(f, "/_fake/requests");
-	cJSON	*j = cJSON_Parse(s);
-
-	free(s);
-	ck_assert_msg(cJSON_IsArray(j), "fake log is not an array");
-	return j;
-}
-
-/* The fake WhatsApp's send requests (out, owned by the caller). */
-static int
-wa_sends(cJSON **out)
-{
-	cJSON	*log = fake_log(&wa), *sends = cJSON_CreateArray(), *e;
-	int	 n;
-
-	/* Reactions (the ⏳ working indicator, issue 5) are not replies. */
-	cJSON_ArrayForEach(e, log)
-		if (strcmp(jstr(e, "op"), "send") == 0 &&
-		    strcmp(jstr(cJSON_GetObjectItem(e, "json"), "type"),
-		    "reaction") != 0)
-			cJSON_AddItemToArray(sends, cJSON_Duplicate(e, true));
-	cJSON_Delete(log);
-	n = cJSON_GetArraySize(sends);
-	if (out != NULL)
-		*out = sends;
-	else
-		cJSON_Delete(sends);
-	return n;
-}
-
-static bool
-wait_wa_sends(int want, int timeout_ms)
-{
-	int64_t	 deadline = time_mono_ms() + timeout_ms;
-
-	while (time_mono_ms() < deadline) {
-		if (wa_sends(NULL) >= want)
-			return true;
-		usleep(50 * 1000);
-	}
-	return wa_sends(NULL) >= want;
-}
-
-static const char *
-jstr(const cJSON *o, const char *name)
-{
-	const char	*s = cJSON_GetStringValue(cJSON_GetObjectItem(o, name));
-
-	return s != NULL ? s : "";
+	hmeta_post_ok(fx.srv.base, body, META_SECRET);
+	free(body);
 }
 
 static const cJSON *
 wa_form(const cJSON *log, int i)
 {
 	return cJSON_GetObjectItem(cJSON_GetArrayItem(log, i), "form");
-}
-
-static void
-queue_llm(const char *spec)
-{
-	hfake_post(&llm, "/_fake/queue", spec);
 }
 
 static void
@@ -1020,16 +786,9 @@ queue_llm_content(const char *content)
 
 	cJSON_AddStringToObject(spec, "content", content);
 	s = cJSON_PrintUnformatted(spec);
-	queue_llm(s);
+	hfake_queue(&fx.llm, s);
 	free(s);
 	cJSON_Delete(spec);
-}
-
-static int64_t
-inbound_id(const char *provider_message_id)
-{
-	return sqli("SELECT id FROM messages WHERE provider_message_id = '%s' "
-	    "AND direction = 'in'", provider_message_id);
 }
 
 static Suite *
@@ -1063,13 +822,6 @@ reply_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(reply_suite());
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return hrun_suites(reply_suite(), NULL) == 0 ?
+	    EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -9,9 +9,8 @@
  * One suite, one cluster, one server (CK_NOFORK; tests run in order and
  * share them).
  */
-#include "harness/harness.h"
+#include "harness/panel.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,11 @@
 
 #include <check.h>
 #include <cjson/cJSON.h>
+
+/* This suite's cluster and server (tests/harness). */
+#define sqli(...)	hpg_sqlf_int(&pg, __VA_ARGS__)
+#define sqls(...)	hpg_sqlf(&pg, __VA_ARGS__)
+#define api(...)	hapi(srv.base, __VA_ARGS__)
 
 #define OWNER_EMAIL	"owner@example.com"
 #define OWNER_PW	"correct-horse-battery-staple"
@@ -36,67 +40,39 @@
 static void	 setup(void);
 static void	 teardown(void);
 static void	 cleanup(void);
-static char	*sqlf(const char *, ...) __attribute__((format(printf, 1, 2)));
-static int64_t	 sql_int(const char *, ...)
-		    __attribute__((format(printf, 1, 2)));
-static void	 no_secret(const char *, const char *, const char *);
-static void	 req(struct client *, const char *, const char *,
-		    const char *, struct hresp *);
-static char	*page_csrf(struct client *, const char *);
-static void	 post_form(struct client *, const char *, const char *,
-		    const char *, struct hresp *);
-static void	 get_page(struct client *, const char *, long, struct hresp *);
-static int64_t	 location_id(const struct hresp *, const char *);
-static void	 api(const char *, const char *, const char *, const char *,
-		    struct hresp *);
-static cJSON	*json_body(const struct hresp *);
-static char	*make_token(const char *, const char *, const char *);
-static void	 login(struct client *, const char *, const char *);
-static void	 must_contain(const struct hresp *, const char *);
-static void	 make_user(const char *, const char *, const char *);
 static void	 want_status(const char *, const char *, long, long);
 static int64_t	 make_chat(int64_t, const char *);
 static Suite	*roles_suite(void);
 
 static struct hpg	 pg;
 static struct hserver	 srv;
-static bool		 pg_up;
 static char		*tok_owner, *tok_admin, *tok_member, *tok_other;
 static int64_t		 org_id, other_org_id;
+
+/* No credential of this file may appear in anything the server sends:
+ * every answer is checked (hreq_forbid). */
+static const char *const secrets[] = { "canary", "c0ffeec0ffee", NULL };
 
 /* --- fixture ------------------------------------------------------------ */
 
 static void
-make_user(const char *email, const char *org, const char *role)
-{
-	const char	*args[] = { "user", "create", "--email", email,
-			    "--org", org, "--role", role, NULL };
-	char		*out = NULL;
-	int		 st;
-
-	st = hrun_parley(&pg, args, USER_PW "\n", &out);
-	ck_assert_msg(st == 0, "parley user create exited %d:\n%s", st, out);
-	free(out);
-}
-
-static void
 setup(void)
 {
+	hreq_forbid(secrets);
 	hpg_start(&pg);
-	pg_up = true;
 	hserver_start(&srv, &pg, NULL);
-	org_id = sql_int("SELECT id FROM orgs WHERE name = '%s'", OWNER_ORG);
+	org_id = sqli("SELECT id FROM orgs WHERE name = '%s'", OWNER_ORG);
 	ck_assert(org_id > 0);
-	make_user(ADMIN_EMAIL, OWNER_ORG, "admin");
-	make_user(MEMBER_EMAIL, OWNER_ORG, "member");
-	make_user(OTHER_EMAIL, OTHER_ORG, "owner");
-	other_org_id = sql_int("SELECT id FROM orgs WHERE name = '%s'",
+	huser_create(&pg, ADMIN_EMAIL, OWNER_ORG, "admin", USER_PW);
+	huser_create(&pg, MEMBER_EMAIL, OWNER_ORG, "member", USER_PW);
+	huser_create(&pg, OTHER_EMAIL, OTHER_ORG, "owner", USER_PW);
+	other_org_id = sqli("SELECT id FROM orgs WHERE name = '%s'",
 	    OTHER_ORG);
 	ck_assert(other_org_id > 0);
-	tok_owner = make_token(OWNER_EMAIL, "owner-tok", "owner");
-	tok_admin = make_token(OWNER_EMAIL, "admin-tok", "admin");
-	tok_member = make_token(OWNER_EMAIL, "member-tok", "member");
-	tok_other = make_token(OTHER_EMAIL, "other", "owner");
+	tok_owner = htoken_create(&pg, OWNER_EMAIL, "owner-tok", "owner");
+	tok_admin = htoken_create(&pg, OWNER_EMAIL, "admin-tok", "admin");
+	tok_member = htoken_create(&pg, OWNER_EMAIL, "member-tok", "member");
+	tok_other = htoken_create(&pg, OTHER_EMAIL, "other", "owner");
 }
 
 static void
@@ -110,195 +86,15 @@ teardown(void)
 static void
 cleanup(void)
 {
-	const char	*keep = getenv("PARLEY_TEST_KEEP");
-
 	free(tok_owner);
 	free(tok_admin);
 	free(tok_member);
 	free(tok_other);
 	tok_owner = tok_admin = tok_member = tok_other = NULL;
-	if (!pg_up)
-		return;
-	pg_up = false;
-	if (keep != NULL && strcmp(keep, "1") == 0) {
-		hpg_stop(&pg);
-		fprintf(stderr, "roles: kept %s\n", pg.dir);
-	} else
-		hpg_destroy(&pg);
+	hpg_finish(&pg, "roles");
 }
 
 /* --- helpers ------------------------------------------------------------ */
-
-static char *
-sqlf(const char *fmt, ...)
-{
-	char	 sql[4096];
-	va_list	 ap;
-	char	*v;
-
-	va_start(ap, fmt);
-	ck_assert((size_t)vsnprintf(sql, sizeof(sql), fmt, ap) < sizeof(sql));
-	va_end(ap);
-	v = hpg_sql(&pg, sql);
-	ck_assert_msg(v != NULL, "SQL failed: %s", sql);
-	return v;
-}
-
-static int64_t
-sql_int(const char *fmt, ...)
-{
-	char	 sql[4096];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	ck_assert((size_t)vsnprintf(sql, sizeof(sql), fmt, ap) < sizeof(sql));
-	va_end(ap);
-	return hpg_sql_int(&pg, sql);
-}
-
-/* No credential of this file may appear in anything the server sends. */
-static void
-no_secret(const char *what, const char *path, const char *body)
-{
-	if (body == NULL)
-		return;
-	ck_assert_msg(strstr(body, "canary") == NULL, "%s %s leaks a "
-	    "credential:\n%.3000s", what, path, body);
-	ck_assert_msg(strstr(body, "c0ffeec0ffee") == NULL, "%s %s leaks an "
-	    "Account SID:\n%.3000s", what, path, body);
-}
-
-/* Every panel request: no 500, no secret in the body or headers. */
-static void
-req(struct client *c, const char *method, const char *path,
-    const char *body, struct hresp *r)
-{
-	client_req(c, method, path, body, NULL, NULL, r);
-	ck_assert_msg(r->status != 500, "%s %s answered 500:\n%.2000s",
-	    method, path, r->body);
-	no_secret(method, path, r->body);
-	no_secret(method, path, r->headers);
-}
-
-static void
-get_page(struct client *c, const char *path, long want, struct hresp *r)
-{
-	req(c, "GET", path, NULL, r);
-	ck_assert_msg(r->status == want, "GET %s: want %ld, got %ld:\n%.2000s",
-	    path, want, r->status, r->body);
-}
-
-static char *
-page_csrf(struct client *c, const char *path)
-{
-	struct hresp	 r;
-	char		*csrf;
-
-	get_page(c, path, 200, &r);
-	csrf = html_csrf(r.body);
-	ck_assert_msg(csrf != NULL && csrf[0] != '\0', "GET %s: no _csrf",
-	    path);
-	hresp_free(&r);
-	return csrf;
-}
-
-/* POSTs fields (form-encoded) plus a fresh _csrf from `page`. */
-static void
-post_form(struct client *c, const char *page, const char *action,
-    const char *fields, struct hresp *r)
-{
-	char	 all[2 * FORM_MAX] = "";
-	char	*csrf = page_csrf(c, page);
-
-	form_add(all, sizeof(all), "_csrf", csrf);
-	free(csrf);
-	if (fields != NULL && fields[0] != '\0') {
-		ck_assert(strlen(all) + strlen(fields) + 2 < sizeof(all));
-		strncat(all, "&", sizeof(all) - strlen(all) - 1);
-		strncat(all, fields, sizeof(all) - strlen(all) - 1);
-	}
-	req(c, "POST", action, all, r);
-}
-
-/* The trailing id of a 303's Location that starts with prefix. */
-static int64_t
-location_id(const struct hresp *r, const char *prefix)
-{
-	char	*loc = hresp_header(r, "Location");
-	int64_t	 id;
-
-	ck_assert_msg(r->status == 303 && loc != NULL &&
-	    strncmp(loc, prefix, strlen(prefix)) == 0, "want 303 to %s…, got "
-	    "%ld (Location: %s):\n%.2000s", prefix, r->status,
-	    loc != NULL ? loc : "none", r->body);
-	id = strtoll(loc + strlen(prefix), NULL, 10);
-	free(loc);
-	ck_assert(id > 0);
-	return id;
-}
-
-/* One API request with the bearer token; no 500, no secret. */
-static void
-api(const char *tok, const char *method, const char *path, const char *json,
-    struct hresp *r)
-{
-	struct client	 c;
-	char		 auth[256];
-	const char	*headers[2] = { auth, NULL };
-
-	client_init(&c, srv.base);
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
-	client_req(&c, method, path, json, json != NULL ?
-	    "application/json" : NULL, headers, r);
-	ck_assert_msg(r->status != 500, "%s %s answered 500:\n%.2000s",
-	    method, path, r->body);
-	no_secret(method, path, r->body);
-	no_secret(method, path, r->headers);
-}
-
-static cJSON *
-json_body(const struct hresp *r)
-{
-	cJSON	*j = cJSON_Parse(r->body);
-
-	ck_assert_msg(j != NULL, "not JSON (%ld): %.2000s", r->status,
-	    r->body);
-	return j;
-}
-
-static char *
-make_token(const char *email, const char *name, const char *role)
-{
-	const char	*args[] = { "token", "create", "--email", email,
-			    "--name", name, "--role", role, NULL };
-	char		*out = NULL, *tok;
-	size_t		 n;
-	int		 st;
-
-	st = hrun_parley(&pg, args, NULL, &out);
-	ck_assert_msg(st == 0, "parley token create exited %d:\n%s", st, out);
-	n = strcspn(out, "\n");
-	tok = strndup(out, n);
-	ck_assert(tok != NULL);
-	free(out);
-	return tok;
-}
-
-static void
-login(struct client *c, const char *email, const char *pw)
-{
-	client_init(c, srv.base);
-	ck_assert_msg(client_login(c, email, pw), "cannot log in as %s",
-	    email);
-}
-
-static void
-must_contain(const struct hresp *r, const char *needle)
-{
-	ck_assert_msg(r->body != NULL && strstr(r->body, needle) != NULL,
-	    "response %ld lacks \"%s\":\n%.4000s", r->status, needle,
-	    r->body);
-}
 
 
 /* 403 when forbidden, else anything but 401/403/5xx. */
@@ -319,7 +115,7 @@ make_chat(int64_t org, const char *contact)
 {
 	int64_t	 id;
 
-	id = sql_int("INSERT INTO chats (org_id, channel_id, external_id,"
+	id = sqli("INSERT INTO chats (org_id, channel_id, external_id,"
 	    " display_name, status) SELECT org_id, id, '%s', 'Role test',"
 	    " 'needs_human' FROM channels WHERE org_id = %lld AND kind ="
 	    " 'sandbox' RETURNING id", contact, (long long)org);
@@ -394,15 +190,15 @@ START_TEST(t_matrix)
 	struct hresp	 r;
 
 	for (int role = 1; role <= 3; role++) {
-		login(&c, emails[role - 1], pws[role - 1]);
+		hlogin(&c, srv.base, emails[role - 1], pws[role - 1]);
 		for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
-			req(&c, "GET", pages[i].path, NULL, &r);
+			hreq(&c, "GET", pages[i].path, NULL, NULL, NULL, &r);
 			want_status(emails[role - 1], pages[i].path, r.status,
 			    role < pages[i].min);
 			hresp_free(&r);
 		}
 		for (size_t i = 0; i < sizeof(posts) / sizeof(posts[0]); i++) {
-			post_form(&c, "/settings/password", posts[i].action,
+			hpost_form(&c, "/settings/password", posts[i].action,
 			    posts[i].fields, &r);
 			want_status(emails[role - 1], posts[i].action,
 			    r.status, role < posts[i].min);
@@ -417,12 +213,12 @@ START_TEST(t_matrix)
 		}
 	}
 	/* The navigation hides what a member cannot use. */
-	login(&c, MEMBER_EMAIL, USER_PW);
-	get_page(&c, "/", 200, &r);
+	hlogin(&c, srv.base, MEMBER_EMAIL, USER_PW);
+	hget(&c, "/", 200, &r);
 	ck_assert(strstr(r.body, "href=\"/agents\"") == NULL);
 	ck_assert(strstr(r.body, "href=\"/conversations\"") != NULL);
 	hresp_free(&r);
-	get_page(&c, "/settings", 200, &r);
+	hget(&c, "/settings", 200, &r);
 	ck_assert(strstr(r.body, "/settings/tokens") == NULL);
 	ck_assert(strstr(r.body, "/settings/providers") == NULL);
 	hresp_free(&r);
@@ -434,23 +230,23 @@ START_TEST(t_other_org_404)
 	struct client	 c;
 	struct hresp	 r;
 	char		 path[128];
-	int64_t		 other_user = sql_int("SELECT id FROM users WHERE "
+	int64_t		 other_user = sqli("SELECT id FROM users WHERE "
 			    "email = '%s'", OTHER_EMAIL);
-	int64_t		 other_agent = sql_int("SELECT id FROM agents WHERE "
+	int64_t		 other_agent = sqli("SELECT id FROM agents WHERE "
 			    "org_id = %lld LIMIT 1", (long long)other_org_id);
 
-	login(&c, OWNER_EMAIL, OWNER_PW);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
 	snprintf(path, sizeof(path), "/settings/users/%lld/role",
 	    (long long)other_user);
-	post_form(&c, "/settings/users", path, "role=member", &r);
+	hpost_form(&c, "/settings/users", path, "role=member", &r);
 	ck_assert_int_eq(r.status, 404);
 	hresp_free(&r);
 	snprintf(path, sizeof(path), "/settings/users/%lld/deactivate",
 	    (long long)other_user);
-	post_form(&c, "/settings/users", path, "", &r);
+	hpost_form(&c, "/settings/users", path, "", &r);
 	ck_assert_int_eq(r.status, 404);
 	hresp_free(&r);
-	ck_assert_int_eq(sql_int("SELECT is_active::int FROM users WHERE "
+	ck_assert_int_eq(sqli("SELECT is_active::int FROM users WHERE "
 	    "id = %lld", (long long)other_user), 1);
 	if (other_agent > 0) {
 		snprintf(path, sizeof(path), "/api/v1/agents/%lld",
@@ -460,7 +256,7 @@ START_TEST(t_other_org_404)
 		hresp_free(&r);
 		snprintf(path, sizeof(path), "/agents/%lld",
 		    (long long)other_agent);
-		get_page(&c, path, 404, &r);
+		hget(&c, path, 404, &r);
 		hresp_free(&r);
 	}
 }
@@ -487,7 +283,7 @@ START_TEST(t_conversations)
 	char		*st;
 	int64_t		 chat = make_chat(org_id, "+15557770001");
 	int64_t		 other = make_chat(other_org_id, "+15557770002");
-	int64_t		 agent = sql_int("INSERT INTO agents (org_id, name, slug)"
+	int64_t		 agent = sqli("INSERT INTO agents (org_id, name, slug)"
 			    " VALUES (%lld, 'Role agent', 'role-agent') RETURNING"
 			    " id", (long long)org_id);
 
@@ -496,28 +292,28 @@ START_TEST(t_conversations)
 	for (int role = 1; role <= 3; role++) {
 		const char	*who = emails[role - 1];
 
-		free(sqlf("UPDATE chats SET status = 'needs_human',"
+		free(sqls("UPDATE chats SET status = 'needs_human',"
 		    " assigned_user_id = NULL WHERE id = %lld",
 		    (long long)chat));
-		login(&c, who, pws[role - 1]);
-		get_page(&c, "/conversations", 200, &r);
-		must_contain(&r, view);
+		hlogin(&c, srv.base, who, pws[role - 1]);
+		hget(&c, "/conversations", 200, &r);
+		hresp_has(&r, view, NULL);
 		hresp_free(&r);
-		get_page(&c, "/conversations?status=needs_human", 200, &r);
-		must_contain(&r, view);
+		hget(&c, "/conversations?status=needs_human", 200, &r);
+		hresp_has(&r, view, NULL);
 		hresp_free(&r);
-		get_page(&c, view, 200, &r);
-		must_contain(&r, "Role test");
+		hget(&c, view, 200, &r);
+		hresp_has(&r, "Role test", NULL);
 		hresp_free(&r);
 		for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]);
 		    i++) {
 			snprintf(path, sizeof(path), "%s/%s", view,
 			    actions[i][0]);
-			post_form(&c, view, path, "", &r);
+			hpost_form(&c, view, path, "", &r);
 			ck_assert_msg(r.status == 303, "%s POST %s: want 303, "
 			    "got %ld", who, path, r.status);
 			hresp_free(&r);
-			st = sqlf("SELECT status FROM chats WHERE id = %lld",
+			st = sqls("SELECT status FROM chats WHERE id = %lld",
 			    (long long)chat);
 			ck_assert_msg(strcmp(st, actions[i][1]) == 0, "%s %s: "
 			    "status %s, want %s", who, path, st,
@@ -530,49 +326,49 @@ START_TEST(t_conversations)
 		    sizeof(agent_posts[0]); i++) {
 			snprintf(path, sizeof(path), "/agents/%lld/%s",
 			    (long long)agent, agent_posts[i]);
-			post_form(&c, "/settings/password", path, "text=hi",
+			hpost_form(&c, "/settings/password", path, "text=hi",
 			    &r);
 			want_status(who, path, r.status, true);
 			hresp_free(&r);
 		}
 		snprintf(path, sizeof(path), "/agents/%lld/knowledge/1",
 		    (long long)agent);
-		req(&c, "GET", path, NULL, &r);
+		hreq(&c, "GET", path, NULL, NULL, NULL, &r);
 		if (role == 1)
 			want_status(who, path, r.status, true);
 		hresp_free(&r);
 		snprintf(path, sizeof(path), "/agents/%lld/sandbox",
 		    (long long)agent);
-		req(&c, "GET", path, NULL, &r);
+		hreq(&c, "GET", path, NULL, NULL, NULL, &r);
 		want_status(who, path, r.status, role < 2);
 		hresp_free(&r);
 
 		/* Another organisation's chat: unknown, whatever the role. */
 		snprintf(path, sizeof(path), "/conversations/%lld",
 		    (long long)other);
-		get_page(&c, path, 404, &r);
+		hget(&c, path, 404, &r);
 		hresp_free(&r);
 		for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]);
 		    i++) {
 			snprintf(path, sizeof(path), "/conversations/%lld/%s",
 			    (long long)other, actions[i][0]);
-			post_form(&c, view, path, "", &r);
+			hpost_form(&c, view, path, "", &r);
 			ck_assert_msg(r.status == 404, "%s POST %s: want 404, "
 			    "got %ld", who, path, r.status);
 			hresp_free(&r);
 		}
 		snprintf(path, sizeof(path), "/conversations/%lld/reply",
 		    (long long)other);
-		post_form(&c, view, path, "body=hijack", &r);
+		hpost_form(&c, view, path, "body=hijack", &r);
 		ck_assert_msg(r.status == 404, "%s POST %s: want 404, got %ld",
 		    who, path, r.status);
 		hresp_free(&r);
 	}
-	st = sqlf("SELECT status FROM chats WHERE id = %lld",
+	st = sqls("SELECT status FROM chats WHERE id = %lld",
 	    (long long)other);
 	ck_assert_str_eq(st, "needs_human");
 	free(st);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM messages WHERE "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
 	    "chat_id = %lld", (long long)other), 0);
 }
 END_TEST
@@ -585,48 +381,48 @@ START_TEST(t_users_page)
 	char		*pw;
 	int64_t		 id, owner_id;
 
-	login(&owner, OWNER_EMAIL, OWNER_PW);
+	hlogin(&owner, srv.base, OWNER_EMAIL, OWNER_PW);
 	form_add(fields, sizeof(fields), "email", "New.Person@example.com");
 	form_add(fields, sizeof(fields), "role", "member");
-	post_form(&owner, "/settings/users", "/settings/users", fields, &r);
+	hpost_form(&owner, "/settings/users", "/settings/users", fields, &r);
 	ck_assert_msg(r.status == 200, "invite: %ld %.2000s", r.status,
 	    r.body);
 	pw = html_input_value(r.body, "new_user_password");
 	ck_assert(pw != NULL && strlen(pw) >= 16);
 	hresp_free(&r);
 	/* Shown once: the list does not show it again. */
-	get_page(&owner, "/settings/users", 200, &r);
+	hget(&owner, "/settings/users", 200, &r);
 	ck_assert(strstr(r.body, pw) == NULL);
-	must_contain(&r, "new.person@example.com");
+	hresp_has(&r, "new.person@example.com", NULL);
 	hresp_free(&r);
-	login(&u, "new.person@example.com", pw);
-	get_page(&u, "/agents", 403, &r);
+	hlogin(&u, srv.base, "new.person@example.com", pw);
+	hget(&u, "/agents", 403, &r);
 	hresp_free(&r);
 
 	/* Existing email: a field error. */
-	post_form(&owner, "/settings/users", "/settings/users", fields, &r);
+	hpost_form(&owner, "/settings/users", "/settings/users", fields, &r);
 	ck_assert_int_eq(r.status, 409);
-	must_contain(&r, "already exists");
+	hresp_has(&r, "already exists", NULL);
 	hresp_free(&r);
 
 	/* Role change takes effect at once. */
-	id = sql_int("SELECT id FROM users WHERE email = "
+	id = sqli("SELECT id FROM users WHERE email = "
 	    "'new.person@example.com'");
 	snprintf(path, sizeof(path), "/settings/users/%lld/role",
 	    (long long)id);
-	post_form(&owner, "/settings/users", path, "role=admin", &r);
+	hpost_form(&owner, "/settings/users", path, "role=admin", &r);
 	ck_assert_int_eq(r.status, 303);
 	hresp_free(&r);
-	get_page(&u, "/agents", 200, &r);
+	hget(&u, "/agents", 200, &r);
 	hresp_free(&r);
 
 	/* Deactivation ends their sessions and blocks sign-in. */
 	snprintf(path, sizeof(path), "/settings/users/%lld/deactivate",
 	    (long long)id);
-	post_form(&owner, "/settings/users", path, "", &r);
+	hpost_form(&owner, "/settings/users", path, "", &r);
 	ck_assert_int_eq(r.status, 303);
 	hresp_free(&r);
-	req(&u, "GET", "/agents", NULL, &r);
+	hreq(&u, "GET", "/agents", NULL, NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 303);
 	hresp_free(&r);
 	client_init(&m, srv.base);
@@ -634,19 +430,19 @@ START_TEST(t_users_page)
 	free(pw);
 
 	/* The last owner can neither be demoted nor deactivate themself. */
-	owner_id = sql_int("SELECT id FROM users WHERE email = '%s'",
+	owner_id = sqli("SELECT id FROM users WHERE email = '%s'",
 	    OWNER_EMAIL);
 	snprintf(path, sizeof(path), "/settings/users/%lld/role",
 	    (long long)owner_id);
-	post_form(&owner, "/settings/users", path, "role=admin", &r);
+	hpost_form(&owner, "/settings/users", path, "role=admin", &r);
 	ck_assert_int_eq(r.status, 409);
 	hresp_free(&r);
 	snprintf(path, sizeof(path), "/settings/users/%lld/deactivate",
 	    (long long)owner_id);
-	post_form(&owner, "/settings/users", path, "", &r);
+	hpost_form(&owner, "/settings/users", path, "", &r);
 	ck_assert_int_eq(r.status, 409);
 	hresp_free(&r);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM memberships WHERE "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM memberships WHERE "
 	    "org_id = %lld AND role = 'owner'", (long long)org_id), 1);
 }
 END_TEST
@@ -665,7 +461,7 @@ START_TEST(t_audit)
 			    "token.created", "token.revoked", "user.created",
 			    "user.role_changed", "user.deactivated", NULL };
 
-	login(&c, OWNER_EMAIL, OWNER_PW);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
 	client_init(&bad, srv.base);
 	ck_assert(!client_login(&bad, OWNER_EMAIL, "wrong-password-123"));
 	ck_assert(!client_login(&bad, "nobody@example.com", "whatever-1234"));
@@ -673,9 +469,9 @@ START_TEST(t_audit)
 	form_add(fields, sizeof(fields), "name", "Canary provider");
 	form_add(fields, sizeof(fields), "base_url", "http://127.0.0.1:9");
 	form_add(fields, sizeof(fields), "api_key", PROV_KEY);
-	post_form(&c, "/settings/providers/new", "/settings/providers",
+	hpost_form(&c, "/settings/providers/new", "/settings/providers",
 	    fields, &r);
-	prov = location_id(&r, "/settings/providers/");
+	prov = hlocation_id(&r, "/settings/providers/");
 	hresp_free(&r);
 	snprintf(path, sizeof(path), "/api/v1/providers/%lld",
 	    (long long)prov);
@@ -690,15 +486,15 @@ START_TEST(t_audit)
 	form_add(fields, sizeof(fields), "phone_number", "+15550001111");
 	form_add(fields, sizeof(fields), "twilio_account_sid", TW_SID);
 	form_add(fields, sizeof(fields), "twilio_auth_token", TW_TOKEN);
-	post_form(&c, "/channels/new?kind=twilio", "/channels", fields, &r);
-	ch = location_id(&r, "/channels/");
+	hpost_form(&c, "/channels/new?kind=twilio", "/channels", fields, &r);
+	ch = hlocation_id(&r, "/channels/");
 	hresp_free(&r);
 
 	api(tok_admin, "POST", "/api/v1/agents",
 	    "{\"name\": \"Audit agent\", \"slug\": \"audit-agent\"}", &r);
 	ck_assert_msg(r.status == 201, "agent: %ld %s", r.status, r.body);
 	{
-		cJSON	*j = json_body(&r);
+		cJSON	*j = hresp_json(&r);
 
 		agent = (int64_t)cJSON_GetObjectItem(j, "id")->valuedouble;
 		cJSON_Delete(j);
@@ -733,40 +529,40 @@ START_TEST(t_audit)
 	fields[0] = '\0';
 	form_add(fields, sizeof(fields), "name", "audit-token");
 	form_add(fields, sizeof(fields), "role", "member");
-	post_form(&c, "/settings/tokens", "/settings/tokens", fields, &r);
+	hpost_form(&c, "/settings/tokens", "/settings/tokens", fields, &r);
 	ck_assert_int_eq(r.status, 200);
 	hresp_free(&r);
 	snprintf(path, sizeof(path), "/settings/tokens/%lld/revoke",
-	    (long long)sql_int("SELECT id FROM api_tokens WHERE name = "
+	    (long long)sqli("SELECT id FROM api_tokens WHERE name = "
 	    "'audit-token'"));
-	post_form(&c, "/settings/tokens", path, "", &r);
+	hpost_form(&c, "/settings/tokens", path, "", &r);
 	ck_assert_int_eq(r.status, 303);
 	hresp_free(&r);
 
 	for (int i = 0; actions[i] != NULL; i++)
-		ck_assert_msg(sql_int("SELECT count(*) FROM audit_log WHERE "
+		ck_assert_msg(sqli("SELECT count(*) FROM audit_log WHERE "
 		    "org_id = %lld AND action = '%s'", (long long)org_id,
 		    actions[i]) > 0, "no audit entry %s", actions[i]);
 	/* Unknown emails are not recorded; API actors are token prefixes. */
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM audit_log WHERE "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM audit_log WHERE "
 	    "actor LIKE '%%nobody%%' OR detail LIKE '%%nobody%%'"), 0);
-	ck_assert(sql_int("SELECT count(*) FROM audit_log WHERE "
+	ck_assert(sqli("SELECT count(*) FROM audit_log WHERE "
 	    "action = 'agent.created' AND actor LIKE 'token:prl_%%'") > 0);
-	v = sqlf("SELECT detail FROM audit_log WHERE action = "
+	v = sqls("SELECT detail FROM audit_log WHERE action = "
 	    "'plugin.toggled' ORDER BY id DESC LIMIT 1");
 	ck_assert_msg(strstr(v, "time.now on") != NULL, "detail: %s", v);
 	free(v);
 
 	/* No secret anywhere in the log, nor on its page. */
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM audit_log a WHERE "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM audit_log a WHERE "
 	    "a::text LIKE '%%canary%%' OR a::text LIKE '%%c0ffeec0ffee%%'"),
 	    0);
-	get_page(&c, "/settings/audit", 200, &r);
-	must_contain(&r, "provider.key_changed");
-	must_contain(&r, "channel.credentials_changed");
+	hget(&c, "/settings/audit", 200, &r);
+	hresp_has(&r, "provider.key_changed", NULL);
+	hresp_has(&r, "channel.credentials_changed", NULL);
 	hresp_free(&r);
 	/* Other organisations' entries are not shown. */
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM audit_log WHERE "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM audit_log WHERE "
 	    "org_id = %lld AND action LIKE 'provider.%%'",
 	    (long long)other_org_id), 0);
 }
@@ -778,19 +574,19 @@ START_TEST(t_audit_paging)
 	struct hresp	 r;
 	char		*older;
 
-	free(sqlf("INSERT INTO audit_log (org_id, actor, action, detail) "
+	free(sqls("INSERT INTO audit_log (org_id, actor, action, detail) "
 	    "SELECT %lld, 'system', 'test.filler', 'row ' || g "
 	    "FROM generate_series(1, 150) g RETURNING 1", (long long)org_id));
-	login(&c, OWNER_EMAIL, OWNER_PW);
-	get_page(&c, "/settings/audit", 200, &r);
-	must_contain(&r, "row 150");
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
+	hget(&c, "/settings/audit", 200, &r);
+	hresp_has(&r, "row 150", NULL);
 	ck_assert(strstr(r.body, ">row 1<") == NULL);
 	older = strstr(r.body, "/settings/audit?before=");
 	ck_assert(older != NULL);
 	older = strndup(older, strcspn(older, "\""));
 	hresp_free(&r);
-	get_page(&c, older, 200, &r);
-	must_contain(&r, ">row 1<");
+	hget(&c, older, 200, &r);
+	hresp_has(&r, ">row 1<", NULL);
 	ck_assert(strstr(r.body, "row 150") == NULL);
 	hresp_free(&r);
 	free(older);
@@ -818,14 +614,8 @@ roles_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
+	int	 failed = hrun_suites(roles_suite(), NULL);
 
-	sr = srunner_create(roles_suite());
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
 	cleanup();
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -31,6 +31,10 @@
 #include <sodium.h>
 
 #include "channels/channel.h"
+#include "util/time.h"
+
+/* Scripts this suite's fake WhatsApp (tests/harness/fake.c). */
+#define queue(json)	hfake_queue(&fake, json)
 
 #define TW_SID		"AC0123456789abcdef0123456789abcdef"
 #define TW_TOKEN	"tw-secret-token-42"
@@ -44,16 +48,10 @@
 
 static void	 s_setup(void);
 static void	 s_teardown(void);
-static void	 reset(void);
-static void	 queue(const char *json);
 static void	 creds(struct channel_creds *c, const char *kind);
-static cJSON	*requests(void);
-static int	 n_requests(void);
-static int	 queued(void);
 static const cJSON *req_at(const cJSON *log, int i);
 static const char *str_at(const cJSON *o, const char *name);
 static void	 assert_json(const cJSON *got, const char *want);
-static int64_t	 now_ms(void);
 static enum send_result send_text(const char *kind, const char *text,
 		    struct send_outcome *out);
 static Suite	*senders_suite(void);
@@ -86,18 +84,6 @@ s_teardown(void)
 	if (fake.pid > 0)
 		hfake_stop(&fake);
 	curl_global_cleanup();
-}
-
-static void
-reset(void)
-{
-	hfake_post(&fake, "/_fake/reset", "{}");
-}
-
-static void
-queue(const char *json)
-{
-	hfake_post(&fake, "/_fake/queue", json);
 }
 
 /* Credentials of a channel of `kind` pointed at the fake. */
@@ -135,41 +121,6 @@ send_text(const char *kind, const char *text, struct send_outcome *out)
 	return ops->send_text(&c, TO, false, text, out);
 }
 
-/* The fake's request log (caller deletes). */
-static cJSON *
-requests(void)
-{
-	char	*s = hfake_get(&fake, "/_fake/requests");
-	cJSON	*log = cJSON_Parse(s);
-
-	free(s);
-	ck_assert_msg(cJSON_IsArray(log), "request log is not an array");
-	return log;
-}
-
-static int
-n_requests(void)
-{
-	cJSON	*log = requests();
-	int	 n = cJSON_GetArraySize(log);
-
-	cJSON_Delete(log);
-	return n;
-}
-
-static int
-queued(void)
-{
-	char	*s = hfake_get(&fake, "/_fake/queue");
-	cJSON	*o = cJSON_Parse(s);
-	int	 n;
-
-	free(s);
-	n = cJSON_GetObjectItemCaseSensitive(o, "queued")->valueint;
-	cJSON_Delete(o);
-	return n;
-}
-
 static const cJSON *
 req_at(const cJSON *log, int i)
 {
@@ -200,15 +151,6 @@ assert_json(const cJSON *got, const char *want)
 	    want);
 	free(g);
 	cJSON_Delete(w);
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* --- registry and sandbox ---------------------------------------------- */
@@ -257,7 +199,7 @@ START_TEST(t_sandbox_no_network)
 	struct send_outcome		 a, b;
 	size_t				 i;
 
-	reset();
+	hfake_reset(&fake);
 	memset(&c, 0, sizeof(c));
 	c.kind = "sandbox";
 	c.api_base = "http://127.0.0.1:1";	/* never used */
@@ -272,7 +214,7 @@ START_TEST(t_sandbox_no_network)
 	ck_assert_str_eq(a.error_text, "");
 	ck_assert_int_eq(o->send_reaction(&c, TO, "sbx-1", "👍", &a), SEND_OK);
 	ck_assert(strncmp(a.provider_message_id, "sbx-", 4) == 0);
-	ck_assert_int_eq(n_requests(), 0);
+	ck_assert_int_eq(hfake_log_count(&fake), 0);
 }
 END_TEST
 
@@ -289,7 +231,7 @@ START_TEST(t_twilio_text)
 	const char			*text = "Héllo & bye = 100% +1? 👋\n"
 					    "line two";
 
-	reset();
+	hfake_reset(&fake);
 	creds(&c, "twilio");
 	c.status_callback = "https://parley.example.com/webhooks/twilio/"
 	    "status?c=7";
@@ -300,7 +242,7 @@ START_TEST(t_twilio_text)
 	ck_assert_str_eq(out.error_code, "");
 	ck_assert_str_eq(out.error_text, "");
 
-	log = requests();
+	log = hfake_log(&fake);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 1);
 	r = req_at(log, 0);
 	ck_assert_str_eq(str_at(r, "provider"), "twilio");
@@ -326,11 +268,11 @@ START_TEST(t_twilio_text)
 	cJSON_Delete(log);
 
 	/* No status callback: no such field. */
-	reset();
+	hfake_reset(&fake);
 	c.status_callback = NULL;
 	ck_assert_int_eq(o->send_text(&c, "whatsapp:" TO, false, "x", &out),
 	    SEND_OK);
-	log = requests();
+	log = hfake_log(&fake);
 	assert_json(cJSON_GetObjectItemCaseSensitive(req_at(log, 0), "form"),
 	    "{\"To\":\"whatsapp:" TO "\",\"From\":\"whatsapp:" FROM "\","
 	    "\"Body\":\"x\"}");
@@ -346,14 +288,14 @@ START_TEST(t_twilio_typing)
 	cJSON				*log;
 	const cJSON			*r;
 
-	reset();
+	hfake_reset(&fake);
 	creds(&c, "twilio");
 	c.api_base = "http://127.0.0.1:1";	/* typing uses api_base2 */
 	ck_assert_int_eq(o->send_typing(&c, "SM0123456789abcdef", &out),
 	    SEND_OK);
 	ck_assert_int_eq(out.http_status, 200);
 	ck_assert_str_eq(out.provider_message_id, "");
-	log = requests();
+	log = hfake_log(&fake);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 1);
 	r = req_at(log, 0);
 	ck_assert_str_eq(str_at(r, "path"), "/v2/Indicators/Typing.json");
@@ -377,7 +319,7 @@ START_TEST(t_twilio_errors)
 	struct send_outcome		 out;
 	char				*big;
 
-	reset();
+	hfake_reset(&fake);
 	queue("{\"provider\":\"twilio\",\"status\":500}");
 	ck_assert_int_eq(send_text("twilio", "hi", &out), SEND_RETRY);
 	ck_assert_int_eq(out.http_status, 500);
@@ -438,7 +380,7 @@ START_TEST(t_twilio_errors)
 	ck_assert_str_eq(out.error_code, "20003");
 
 	/* No groups on Twilio: refused without a request. */
-	reset();
+	hfake_reset(&fake);
 	creds(&c, "twilio");
 	ck_assert_int_eq(o->send_text(&c, "1203630xxxx@g.us", true, "hi",
 	    &out), SEND_FAILED);
@@ -446,8 +388,8 @@ START_TEST(t_twilio_errors)
 	c.auth_token = NULL;
 	ck_assert_int_eq(o->send_text(&c, TO, false, "hi", &out),
 	    SEND_FAILED);
-	ck_assert_int_eq(n_requests(), 0);
-	ck_assert_int_eq(queued(), 0);
+	ck_assert_int_eq(hfake_log_count(&fake), 0);
+	ck_assert_int_eq(hfake_queued(&fake), 0);
 }
 END_TEST
 
@@ -459,12 +401,12 @@ START_TEST(t_meta_text)
 	cJSON			*log;
 	const cJSON		*r;
 
-	reset();
+	hfake_reset(&fake);
 	ck_assert_int_eq(send_text("meta", "Hello \"you\" 👋", &out), SEND_OK);
 	ck_assert_int_eq(out.http_status, 200);
 	ck_assert(strncmp(out.provider_message_id, "wamid.", 6) == 0);
 	ck_assert_str_eq(out.error_text, "");
-	log = requests();
+	log = hfake_log(&fake);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 1);
 	r = req_at(log, 0);
 	ck_assert_str_eq(str_at(r, "provider"), "meta");
@@ -487,12 +429,12 @@ START_TEST(t_meta_group)
 	struct send_outcome		 out;
 	cJSON				*log;
 
-	reset();
+	hfake_reset(&fake);
 	creds(&c, "meta");
 	ck_assert_int_eq(o->send_text(&c, "Y2FwaV9ncm91cDoxNz", true,
 	    "hi all", &out), SEND_OK);
 	ck_assert(strncmp(out.provider_message_id, "wamid.", 6) == 0);
-	log = requests();
+	log = hfake_log(&fake);
 	assert_json(cJSON_GetObjectItemCaseSensitive(req_at(log, 0), "json"),
 	    "{\"messaging_product\":\"whatsapp\",\"recipient_type\":"
 	    "\"group\",\"to\":\"Y2FwaV9ncm91cDoxNz\",\"type\":\"text\","
@@ -508,7 +450,7 @@ START_TEST(t_meta_reactions_and_typing)
 	struct send_outcome		 out;
 	cJSON				*log;
 
-	reset();
+	hfake_reset(&fake);
 	creds(&c, "meta");
 	ck_assert_int_eq(o->send_reaction(&c, TO, "wamid.IN1", "👍", &out),
 	    SEND_OK);
@@ -517,7 +459,7 @@ START_TEST(t_meta_reactions_and_typing)
 	    SEND_OK);
 	ck_assert_int_eq(o->send_typing(&c, "wamid.IN2", &out), SEND_OK);
 	ck_assert_str_eq(out.provider_message_id, "");
-	log = requests();
+	log = hfake_log(&fake);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 3);
 	assert_json(cJSON_GetObjectItemCaseSensitive(req_at(log, 0), "json"),
 	    "{\"messaging_product\":\"whatsapp\",\"recipient_type\":"
@@ -544,7 +486,7 @@ START_TEST(t_meta_errors)
 	struct send_outcome		 out;
 	char				*big;
 
-	reset();
+	hfake_reset(&fake);
 	queue("{\"provider\":\"meta\",\"status\":500}");
 	ck_assert_int_eq(send_text("meta", "hi", &out), SEND_RETRY);
 	ck_assert_int_eq(out.http_status, 500);
@@ -597,7 +539,7 @@ START_TEST(t_meta_errors)
 	ck_assert_int_eq(o->send_text(&c, TO, false, "hi", &out),
 	    SEND_FAILED);
 	ck_assert_int_eq(out.http_status, 0);	/* refused before sending */
-	ck_assert_int_eq(queued(), 0);
+	ck_assert_int_eq(hfake_queued(&fake), 0);
 }
 END_TEST
 
@@ -605,7 +547,7 @@ START_TEST(t_meta_no_id)
 {
 	struct send_outcome	 out;
 
-	reset();
+	hfake_reset(&fake);
 	queue("{\"provider\":\"meta\",\"status\":200,\"body\":{"
 	    "\"messaging_product\":\"whatsapp\",\"messages\":[]}}");
 	ck_assert_int_eq(send_text("meta", "hi", &out), SEND_FAILED);
@@ -634,7 +576,7 @@ START_TEST(t_kapso_sends)
 	cJSON				*log;
 	const cJSON			*r;
 
-	reset();
+	hfake_reset(&fake);
 	creds(&c, "kapso");
 	ck_assert_int_eq(o->send_text(&c, TO, false, "hola", &out), SEND_OK);
 	ck_assert(strncmp(out.provider_message_id, "wamid.", 6) == 0);
@@ -644,7 +586,7 @@ START_TEST(t_kapso_sends)
 	    SEND_OK);
 	ck_assert_int_eq(o->send_typing(&c, "wamid.IN", &out), SEND_OK);
 
-	log = requests();
+	log = hfake_log(&fake);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 4);
 	r = req_at(log, 0);
 	ck_assert_str_eq(str_at(r, "provider"), "kapso");
@@ -673,7 +615,7 @@ START_TEST(t_kapso_errors)
 {
 	struct send_outcome	 out;
 
-	reset();
+	hfake_reset(&fake);
 	queue("{\"provider\":\"kapso\",\"status\":409,"
 	    "\"headers\":{\"Retry-After\":\"2\"}}");
 	ck_assert_int_eq(send_text("kapso", "hi", &out), SEND_RETRY);
@@ -708,7 +650,7 @@ START_TEST(t_timeouts)
 	int64_t				 t0, took;
 	size_t				 i;
 
-	reset();
+	hfake_reset(&fake);
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		o = channel_ops_for(kinds[i]);
 		creds(&c, kinds[i]);
@@ -716,10 +658,10 @@ START_TEST(t_timeouts)
 		snprintf(spec, sizeof(spec), "{\"provider\":\"%s\","
 		    "\"delay_ms\":5000}", kinds[i]);
 		queue(spec);
-		t0 = now_ms();
+		t0 = time_mono_ms();
 		ck_assert_int_eq(o->send_text(&c, TO, false, "slow", &out),
 		    SEND_RETRY);
-		took = now_ms() - t0;
+		took = time_mono_ms() - t0;
 		ck_assert_msg(took >= 300 && took < 3000, "%s took %lld ms",
 		    kinds[i], (long long)took);
 		ck_assert_msg(strstr(out.error_text, "did not answer") !=
@@ -733,7 +675,7 @@ START_TEST(t_dropped_connection)
 	struct send_outcome	 out;
 	cJSON			*log;
 
-	reset();
+	hfake_reset(&fake);
 	queue("[{\"provider\":\"twilio\",\"drop\":true},"
 	    "{\"provider\":\"meta\",\"drop\":true},"
 	    "{\"provider\":\"kapso\",\"drop\":true}]");
@@ -742,7 +684,7 @@ START_TEST(t_dropped_connection)
 	ck_assert_int_eq(send_text("kapso", "hi", &out), SEND_RETRY);
 	ck_assert_msg(strstr(out.error_text, "could not be reached") != NULL,
 	    "%s", out.error_text);
-	log = requests();
+	log = hfake_log(&fake);
 	ck_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req_at(log,
 	    0), "dropped")));
 	ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(req_at(log, 0),
@@ -760,9 +702,9 @@ START_TEST(t_connection_refused)
 
 	creds(&c, "meta");
 	c.api_base = "http://127.0.0.1:1/v24.0";
-	t0 = now_ms();
+	t0 = time_mono_ms();
 	ck_assert_int_eq(o->send_text(&c, TO, false, "hi", &out), SEND_RETRY);
-	ck_assert_int_lt(now_ms() - t0, 5000);
+	ck_assert_int_lt(time_mono_ms() - t0, 5000);
 	ck_assert_int_eq(out.http_status, 0);
 	ck_assert_msg(strstr(out.error_text, "Meta could not be reached") !=
 	    NULL, "%s", out.error_text);
@@ -777,24 +719,24 @@ START_TEST(t_fake_spec_matching)
 	struct channel_creds		 c;
 	struct send_outcome		 out;
 
-	reset();
+	hfake_reset(&fake);
 	/* A Meta spec is not consumed by Twilio; a send spec not by typing. */
 	queue("{\"provider\":\"meta\",\"status\":500}");
 	ck_assert_int_eq(send_text("twilio", "hi", &out), SEND_OK);
-	ck_assert_int_eq(queued(), 1);
+	ck_assert_int_eq(hfake_queued(&fake), 1);
 	creds(&c, "meta");
 	ck_assert_int_eq(o->send_typing(&c, "wamid.X", &out), SEND_OK);
-	ck_assert_int_eq(queued(), 1);
+	ck_assert_int_eq(hfake_queued(&fake), 1);
 	ck_assert_int_eq(send_text("meta", "hi", &out), SEND_RETRY);
-	ck_assert_int_eq(queued(), 0);
+	ck_assert_int_eq(hfake_queued(&fake), 0);
 
 	/* "any" provider; op "any" catches typing too. */
 	queue("[{\"provider\":\"any\",\"op\":\"any\",\"status\":503},"
 	    "{\"status\":503}]");
 	ck_assert_int_eq(o->send_typing(&c, "wamid.X", &out), SEND_RETRY);
 	ck_assert_int_eq(send_text("kapso", "hi", &out), SEND_RETRY);
-	ck_assert_int_eq(queued(), 0);
-	ck_assert_int_eq(n_requests(), 5);
+	ck_assert_int_eq(hfake_queued(&fake), 0);
+	ck_assert_int_eq(hfake_log_count(&fake), 5);
 }
 END_TEST
 
@@ -837,13 +779,6 @@ senders_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(senders_suite());
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return hrun_suites(senders_suite(), NULL) == 0 ?
+	    EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -14,15 +14,20 @@
  * The last test stops the server and checks it exits 0 on SIGTERM (under
  * ASan: no leak). PARLEY_TEST_KEEP=1 keeps the cluster and server log.
  */
-#include "harness/harness.h"
+#include "harness/panel.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <check.h>
 #include <cjson/cJSON.h>
+
+/* This suite's cluster, server and API token (tests/harness). */
+#define sqli(...)	hpg_sqlf_int(&pg, __VA_ARGS__)
+#define sqls(...)	hpg_sqlf(&pg, __VA_ARGS__)
+#define api(...)	hapi(srv.base, token, __VA_ARGS__)
+#define api_json(...)	hapi_json(srv.base, token, __VA_ARGS__)
 
 #define OWNER_EMAIL	"owner@example.com"
 #define OWNER_PW	"correct-horse-battery-staple"
@@ -33,73 +38,30 @@
 static void	 setup(void);
 static void	 teardown(void);
 static void	 cleanup(void);
-static void	 req(struct client *, const char *, const char *,
-		    const char *, const char *, const char **,
-		    struct hresp *);
-static void	 login(struct client *, const char *, const char *);
-static char	*page_csrf(struct client *, const char *);
-static void	 post_form(struct client *, const char *, const char *,
-		    const char *, struct hresp *);
 static void	 agent_fields(char *, size_t, const char *);
-static int64_t	 location_id(const struct hresp *, const char *);
-static char	*sqlf(const char *, ...) __attribute__((format(printf, 1, 2)));
-static int64_t	 sql_intf(const char *, ...)
-		    __attribute__((format(printf, 1, 2)));
-static void	 api(const char *, const char *, const char *, struct hresp *);
-static cJSON	*api_json(const char *, const char *, const char *, long);
-static const char *jstr(const cJSON *, const char *);
 static void	 assert_status(const struct hresp *, long, const char *);
-static void	 assert_has(const struct hresp *, const char *, const char *);
-static void	 assert_lacks(const struct hresp *, const char *,
-		    const char *);
 static char	*repeat(const char *, int);
 static Suite	*texts_suite(void);
 
 static const char	*server_env[] = { NULL };
 static struct hpg	 pg;
 static struct hserver	 srv;
-static bool		 pg_up;
-static char		 token[64];
+static char		*token;
 
 /* --- fixture ------------------------------------------------------------ */
 
 static void
 setup(void)
 {
-	const char	*args[] = { "token", "create", "--email", OWNER_EMAIL,
-			    "--name", "texts-test", NULL };
-	char		*out = NULL, *p, *org;
-	int		 st;
+	char	*org;
 
 	hpg_start(&pg);
-	pg_up = true;
 	hserver_start(&srv, &pg, server_env);
-
-	st = hrun_parley(&pg, args, NULL, &out);
-	if (st != 0 || (p = strstr(out != NULL ? out : "", "prl_")) == NULL) {
-		fprintf(stderr, "texts: parley token create exited %d:\n%s\n",
-		    st, out != NULL ? out : "");
-		abort();
-	}
-	snprintf(token, sizeof(token), "%.*s", (int)strcspn(p, " \r\n"), p);
-	free(out);
+	token = htoken_create(&pg, OWNER_EMAIL, "texts-test", NULL);
 
 	/* An admin (not an owner) in the same organisation. */
-	org = hpg_sql(&pg, "SELECT name FROM orgs ORDER BY id LIMIT 1");
-	{
-		const char	*uargs[] = { "user", "create", "--email",
-				    ADMIN_EMAIL, "--org", org, "--role",
-				    "admin", NULL };
-
-		out = NULL;
-		st = hrun_parley(&pg, uargs, ADMIN_PW "\n", &out);
-		if (st != 0) {
-			fprintf(stderr, "texts: parley user create exited "
-			    "%d:\n%s\n", st, out != NULL ? out : "");
-			abort();
-		}
-		free(out);
-	}
+	org = sqls("SELECT name FROM orgs ORDER BY id LIMIT 1");
+	huser_create(&pg, ADMIN_EMAIL, org, "admin", ADMIN_PW);
 	free(org);
 }
 
@@ -114,72 +76,12 @@ teardown(void)
 static void
 cleanup(void)
 {
-	const char	*keep = getenv("PARLEY_TEST_KEEP");
-
-	if (!pg_up)
-		return;
-	pg_up = false;
-	if (keep != NULL && strcmp(keep, "1") == 0) {
-		hpg_stop(&pg);
-		fprintf(stderr, "texts: kept %s\n", pg.dir);
-	} else
-		hpg_destroy(&pg);
+	free(token);
+	token = NULL;
+	hpg_finish(&pg, "texts");
 }
 
 /* --- helpers ------------------------------------------------------------ */
-
-/* Every request: never a 500. */
-static void
-req(struct client *c, const char *method, const char *path,
-    const char *body, const char *ctype, const char **headers,
-    struct hresp *r)
-{
-	client_req(c, method, path, body, ctype, headers, r);
-	ck_assert_msg(r->status != 500, "%s %s answered 500:\n%.2000s",
-	    method, path, r->body);
-}
-
-static void
-login(struct client *c, const char *email, const char *pw)
-{
-	client_init(c, srv.base);
-	ck_assert_msg(client_login(c, email, pw), "cannot log in as %s",
-	    email);
-}
-
-static char *
-page_csrf(struct client *c, const char *path)
-{
-	struct hresp	 r;
-	char		*csrf;
-
-	req(c, "GET", path, NULL, NULL, NULL, &r);
-	ck_assert_msg(r.status == 200, "GET %s: want 200, got %ld", path,
-	    r.status);
-	csrf = html_csrf(r.body);
-	ck_assert_msg(csrf != NULL && csrf[0] != '\0', "GET %s: no _csrf",
-	    path);
-	hresp_free(&r);
-	return csrf;
-}
-
-/* POSTs fields plus a fresh _csrf taken from `page`. */
-static void
-post_form(struct client *c, const char *action, const char *fields,
-    const char *page, struct hresp *r)
-{
-	char	*all = calloc(1, 2 * FORM_MAX);
-	char	*csrf = page_csrf(c, page);
-
-	form_add(all, 2 * FORM_MAX, "_csrf", csrf);
-	free(csrf);
-	if (fields != NULL && fields[0] != '\0') {
-		strncat(all, "&", 2 * FORM_MAX - strlen(all) - 1);
-		strncat(all, fields, 2 * FORM_MAX - strlen(all) - 1);
-	}
-	req(c, "POST", action, all, NULL, NULL, r);
-	free(all);
-}
 
 /* The agent form's ordinary fields for an agent called name. */
 static void
@@ -194,102 +96,11 @@ agent_fields(char *f, size_t len, const char *name)
 	form_add(f, len, "reset_command", "/reset");
 }
 
-static int64_t
-location_id(const struct hresp *r, const char *what)
-{
-	char		*loc = hresp_header(r, "Location");
-	long long	 id = 0;
-
-	ck_assert_msg(r->status == 303, "%s: want 303, got %ld:\n%.3000s",
-	    what, r->status, r->body);
-	ck_assert_msg(loc != NULL && sscanf(loc, "/agents/%lld", &id) == 1,
-	    "%s: Location is %s", what, loc != NULL ? loc : "none");
-	free(loc);
-	return id;
-}
-
-static char *
-sqlf(const char *fmt, ...)
-{
-	char	 sql[4096];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(sql, sizeof(sql), fmt, ap);
-	va_end(ap);
-	return hpg_sql(&pg, sql);
-}
-
-static int64_t
-sql_intf(const char *fmt, ...)
-{
-	char	 sql[4096];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(sql, sizeof(sql), fmt, ap);
-	va_end(ap);
-	return hpg_sql_int(&pg, sql);
-}
-
-static void
-api(const char *method, const char *path, const char *json,
-    struct hresp *r)
-{
-	struct client	 c;
-	char		 auth[128];
-	const char	*headers[] = { auth, NULL };
-
-	client_init(&c, srv.base);
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-	req(&c, method, path, json, json != NULL ? "application/json" : NULL,
-	    headers, r);
-}
-
-static cJSON *
-api_json(const char *method, const char *path, const char *json, long want)
-{
-	struct hresp	 r;
-	cJSON		*v;
-
-	api(method, path, json, &r);
-	ck_assert_msg(r.status == want, "%s %s %.200s: want %ld, got "
-	    "%ld:\n%.2000s", method, path, json != NULL ? json : "", want,
-	    r.status, r.body);
-	v = cJSON_Parse(r.body);
-	hresp_free(&r);
-	return v;
-}
-
-/* A string member of o, "" when absent (so ck_assert_str_eq says why). */
-static const char *
-jstr(const cJSON *o, const char *name)
-{
-	const char	*s = cJSON_GetStringValue(
-			    cJSON_GetObjectItemCaseSensitive(o, name));
-
-	return s != NULL ? s : "";
-}
-
 static void
 assert_status(const struct hresp *r, long want, const char *what)
 {
 	ck_assert_msg(r->status == want, "%s: want %ld, got %ld:\n%.3000s",
 	    what, want, r->status, r->body);
-}
-
-static void
-assert_has(const struct hresp *r, const char *needle, const char *what)
-{
-	ck_assert_msg(r->body != NULL && strstr(r->body, needle) != NULL,
-	    "%s: no \"%s\" in:\n%.6000s", what, needle, r->body);
-}
-
-static void
-assert_lacks(const struct hresp *r, const char *needle, const char *what)
-{
-	ck_assert_msg(r->body == NULL || strstr(r->body, needle) == NULL,
-	    "%s: unexpected \"%s\"", what, needle);
 }
 
 /* s repeated n times (malloc'd). */
@@ -314,20 +125,20 @@ START_TEST(t_panel_messages)
 	char		*f = malloc(FORM_MAX), path[64], *v, *big;
 	int64_t		 id;
 
-	login(&c, OWNER_EMAIL, OWNER_PW);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
 	/* The new-agent form has the section, defaults as placeholders. */
-	req(&c, "GET", "/agents/new", NULL, NULL, NULL, &r);
+	hreq(&c, "GET", "/agents/new", NULL, NULL, NULL, &r);
 	assert_status(&r, 200, "GET /agents/new");
-	assert_has(&r, "<legend>Messages</legend>", "Messages section");
-	assert_has(&r, "name=\"texts_invalid_format\"", "a text box");
-	assert_has(&r, "placeholder=\"Invalid connect code format.\"",
+	hresp_has(&r, "<legend>Messages</legend>", "Messages section");
+	hresp_has(&r, "name=\"texts_invalid_format\"", "a text box");
+	hresp_has(&r, "placeholder=\"Invalid connect code format.\"",
 	    "default as placeholder");
-	assert_has(&r, "placeholder=\"Welcome to {product}! To get started, "
+	hresp_has(&r, "placeholder=\"Welcome to {product}! To get started, "
 	    "please send your connect code.\"", "welcome default");
-	assert_has(&r, "Variables: <code>{product}</code>", "variables help");
-	assert_has(&r, "name=\"require_mention\"", "mention checkbox");
-	assert_has(&r, "Require a mention in groups", "mention label");
-	assert_lacks(&r, "name=\"require_mention\" value=\"1\" checked",
+	hresp_has(&r, "Variables: <code>{product}</code>", "variables help");
+	hresp_has(&r, "name=\"require_mention\"", "mention checkbox");
+	hresp_has(&r, "Require a mention in groups", "mention label");
+	hresp_lacks(&r, "name=\"require_mention\" value=\"1\" checked",
 	    "unchecked by default");
 	hresp_free(&r);
 
@@ -336,19 +147,19 @@ START_TEST(t_panel_messages)
 	form_add(f, FORM_MAX, "texts_welcome", "  Hola! This is {product}.  ");
 	form_add(f, FORM_MAX, "texts_busy", "");
 	form_add(f, FORM_MAX, "require_mention", "1");
-	post_form(&c, "/agents", f, "/agents/new", &r);
-	id = location_id(&r, "create");
+	hpost_form(&c, "/agents/new", "/agents", f, &r);
+	id = hlocation_id(&r, "/agents/");
 	hresp_free(&r);
-	v = sqlf("SELECT texts::text || '|' || require_mention FROM agents "
+	v = sqls("SELECT texts::text || '|' || require_mention FROM agents "
 	    "WHERE id = %lld", (long long)id);
 	ck_assert_str_eq(v, "{\"welcome\": \"Hola! This is {product}.\"}|true");
 	free(v);
 
 	snprintf(path, sizeof(path), "/agents/%lld", (long long)id);
-	req(&c, "GET", path, NULL, NULL, NULL, &r);
+	hreq(&c, "GET", path, NULL, NULL, NULL, &r);
 	assert_status(&r, 200, path);
-	assert_has(&r, ">Hola! This is {product}.</textarea>", "override shown");
-	assert_has(&r, "name=\"require_mention\" value=\"1\" checked",
+	hresp_has(&r, ">Hola! This is {product}.</textarea>", "override shown");
+	hresp_has(&r, "name=\"require_mention\" value=\"1\" checked",
 	    "mention checked");
 	hresp_free(&r);
 
@@ -359,19 +170,19 @@ START_TEST(t_panel_messages)
 	form_add(f, FORM_MAX, "texts_reset", "Fresh start with {agent} <3");
 	form_add(f, FORM_MAX, "texts_handoff", "Un momento \xe2\x80\x94 a "
 	    "human is coming.");
-	post_form(&c, path, f, path, &r);
-	ck_assert_int_eq(location_id(&r, "update"), id);
+	hpost_form(&c, path, path, f, &r);
+	ck_assert_int_eq(hlocation_id(&r, "/agents/"), id);
 	hresp_free(&r);
-	v = sqlf("SELECT (texts->>'reset') || '|' || (texts->>'handoff') || "
+	v = sqls("SELECT (texts->>'reset') || '|' || (texts->>'handoff') || "
 	    "'|' || (texts ? 'welcome') || '|' || require_mention FROM agents "
 	    "WHERE id = %lld", (long long)id);
 	ck_assert_str_eq(v, "Fresh start with {agent} <3|Un momento "
 	    "\xe2\x80\x94 a human is coming.|false|false");
 	free(v);
-	req(&c, "GET", path, NULL, NULL, NULL, &r);
-	assert_has(&r, ">Fresh start with {agent} &lt;3</textarea>",
+	hreq(&c, "GET", path, NULL, NULL, NULL, &r);
+	hresp_has(&r, ">Fresh start with {agent} &lt;3</textarea>",
 	    "override escaped in the page");
-	assert_lacks(&r, "name=\"require_mention\" value=\"1\" checked",
+	hresp_lacks(&r, "name=\"require_mention\" value=\"1\" checked",
 	    "mention unchecked");
 	hresp_free(&r);
 
@@ -381,27 +192,27 @@ START_TEST(t_panel_messages)
 	agent_fields(f, FORM_MAX, "Texts Desk");
 	form_add(f, FORM_MAX, "texts_busy", big);
 	form_add(f, FORM_MAX, "texts_reset", "Kept?");
-	post_form(&c, path, f, path, &r);
+	hpost_form(&c, path, path, f, &r);
 	assert_status(&r, 422, "1001 characters");
-	assert_has(&r, "id=\"err-texts_busy\"", "error next to the box");
-	assert_has(&r, "Use at most 1000 characters.", "the sentence");
-	assert_has(&r, ">Kept?</textarea>", "posted values shown again");
+	hresp_has(&r, "id=\"err-texts_busy\"", "error next to the box");
+	hresp_has(&r, "Use at most 1000 characters.", "the sentence");
+	hresp_has(&r, ">Kept?</textarea>", "posted values shown again");
 	hresp_free(&r);
 	free(big);
-	v = sqlf("SELECT texts->>'reset' FROM agents WHERE id = %lld",
+	v = sqls("SELECT texts->>'reset' FROM agents WHERE id = %lld",
 	    (long long)id);
 	ck_assert_str_eq(v, "Fresh start with {agent} <3");
 	free(v);
 	big = repeat("\xc3\xa9", 1000);
 	agent_fields(f, FORM_MAX, "Texts Desk");
 	form_add(f, FORM_MAX, "texts_busy", big);
-	post_form(&c, path, f, path, &r);
-	ck_assert_int_eq(location_id(&r, "1000 characters"), id);
+	hpost_form(&c, path, path, f, &r);
+	ck_assert_int_eq(hlocation_id(&r, "/agents/"), id);
 	hresp_free(&r);
-	ck_assert_int_eq(sql_intf("SELECT char_length(texts->>'busy') FROM "
+	ck_assert_int_eq(sqli("SELECT char_length(texts->>'busy') FROM "
 	    "agents WHERE id = %lld", (long long)id), 1000);
 	/* Boxes left out or empty are not stored: only busy remains. */
-	ck_assert_int_eq(sql_intf("SELECT count(*) FROM jsonb_object_keys("
+	ck_assert_int_eq(sqli("SELECT count(*) FROM jsonb_object_keys("
 	    "(SELECT texts FROM agents WHERE id = %lld))", (long long)id), 1);
 	free(big);
 	free(f);
@@ -423,14 +234,14 @@ START_TEST(t_api_texts)
 	t = cJSON_GetObjectItem(v, "texts");
 	ck_assert(cJSON_IsObject(t));
 	ck_assert_int_eq(cJSON_GetArraySize(t), 1);
-	ck_assert_str_eq(jstr(t, "connected"), "You are talking to {agent}.");
+	ck_assert_str_eq(hjstr(t, "connected"), "You are talking to {agent}.");
 	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(v, "requireMention")));
 	cJSON_Delete(v);
 	snprintf(path, sizeof(path), "/api/v1/agents/%lld", (long long)id);
 
 	/* PATCH of another member keeps both. */
 	v = api_json("PATCH", path, "{\"mode\":\"task\"}", 200);
-	ck_assert_str_eq(jstr(cJSON_GetObjectItem(v, "texts"), "connected"),
+	ck_assert_str_eq(hjstr(cJSON_GetObjectItem(v, "texts"), "connected"),
 	    "You are talking to {agent}.");
 	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(v, "requireMention")));
 	cJSON_Delete(v);
@@ -441,16 +252,16 @@ START_TEST(t_api_texts)
 	    "false}", 200);
 	t = cJSON_GetObjectItem(v, "texts");
 	ck_assert_int_eq(cJSON_GetArraySize(t), 2);
-	ck_assert_str_eq(jstr(t, "welcome"), "Hi, {product}");
-	ck_assert_str_eq(jstr(t, "too_many"), "Wait {minutes} min.");
+	ck_assert_str_eq(hjstr(t, "welcome"), "Hi, {product}");
+	ck_assert_str_eq(hjstr(t, "too_many"), "Wait {minutes} min.");
 	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(v, "requireMention")));
 	cJSON_Delete(v);
-	s = sqlf("SELECT texts->>'welcome' FROM agents WHERE id = %lld",
+	s = sqls("SELECT texts->>'welcome' FROM agents WHERE id = %lld",
 	    (long long)id);
 	ck_assert_str_eq(s, "Hi, {product}");
 	free(s);
 	v = api_json("GET", path, NULL, 200);
-	ck_assert_str_eq(jstr(cJSON_GetObjectItem(v, "texts"), "welcome"),
+	ck_assert_str_eq(hjstr(cJSON_GetObjectItem(v, "texts"), "welcome"),
 	    "Hi, {product}");
 	cJSON_Delete(v);
 
@@ -468,25 +279,25 @@ START_TEST(t_api_texts)
 	v = api_json("PATCH", path, "{\"texts\":{\"welcome\":\"ok\","
 	    "\"goodbye\":\"Bye\"}}", 422);
 	fields = cJSON_GetObjectItem(cJSON_GetObjectItem(v, "error"), "fields");
-	ck_assert_msg(strstr(jstr(fields, "texts"), "goodbye") != NULL,
-	    "fields.texts names the key: %s", jstr(fields, "texts"));
+	ck_assert_msg(strstr(hjstr(fields, "texts"), "goodbye") != NULL,
+	    "fields.texts names the key: %s", hjstr(fields, "texts"));
 	cJSON_Delete(v);
 	v = api_json("PATCH", path, "{\"texts\":{\"reset\":\"\"}}", 422);
 	fields = cJSON_GetObjectItem(cJSON_GetObjectItem(v, "error"), "fields");
-	ck_assert(jstr(fields, "texts.reset")[0] != '\0');
+	ck_assert(hjstr(fields, "texts.reset")[0] != '\0');
 	cJSON_Delete(v);
 	big = repeat("x", 1001);
 	json = malloc(strlen(big) + 64);
 	snprintf(json, strlen(big) + 64, "{\"texts\":{\"busy\":\"%s\"}}", big);
 	v = api_json("PATCH", path, json, 422);
 	fields = cJSON_GetObjectItem(cJSON_GetObjectItem(v, "error"), "fields");
-	ck_assert_str_eq(jstr(fields, "texts.busy"),
+	ck_assert_str_eq(hjstr(fields, "texts.busy"),
 	    "Use at most 1000 characters.");
 	cJSON_Delete(v);
 	free(json);
 	free(big);
 	/* None of that changed anything. */
-	s = sqlf("SELECT texts::text FROM agents WHERE id = %lld",
+	s = sqls("SELECT texts::text FROM agents WHERE id = %lld",
 	    (long long)id);
 	ck_assert_str_eq(s, "{\"welcome\": \"Hi, {product}\", \"too_many\": "
 	    "\"Wait {minutes} min.\"}");
@@ -503,7 +314,7 @@ START_TEST(t_api_texts)
 	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(v, "texts")),
 	    0);
 	cJSON_Delete(v);
-	ck_assert_int_eq(sql_intf("SELECT count(*) FROM agents WHERE id = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM agents WHERE id = "
 	    "%lld AND texts = '{}'::jsonb", (long long)id), 1);
 
 	/* A new agent without either member: {} and false. */
@@ -515,7 +326,7 @@ START_TEST(t_api_texts)
 	/* POST with an unknown name: 422, nothing made. */
 	cJSON_Delete(api_json("POST", "/api/v1/agents", "{\"name\":\"API "
 	    "Bad\",\"texts\":{\"hello\":\"x\"}}", 422));
-	ck_assert_int_eq(sql_intf("SELECT count(*) FROM agents WHERE name = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM agents WHERE name = "
 	    "'API Bad'"), 0);
 }
 END_TEST
@@ -529,17 +340,17 @@ START_TEST(t_org_settings)
 	char		 f[1024];
 	char		*v;
 
-	login(&c, OWNER_EMAIL, OWNER_PW);
-	req(&c, "GET", "/settings", NULL, NULL, NULL, &r);
-	assert_has(&r, "href=\"/settings/organization\"", "linked");
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
+	hreq(&c, "GET", "/settings", NULL, NULL, NULL, &r);
+	hresp_has(&r, "href=\"/settings/organization\"", "linked");
 	hresp_free(&r);
-	req(&c, "GET", "/settings/organization", NULL, NULL, NULL, &r);
+	hreq(&c, "GET", "/settings/organization", NULL, NULL, NULL, &r);
 	assert_status(&r, 200, "GET /settings/organization");
-	assert_has(&r, "name=\"product_name\"", "product field");
+	hresp_has(&r, "name=\"product_name\"", "product field");
 	hresp_free(&r);
 	v = NULL;
 	{
-		req(&c, "GET", "/settings/organization", NULL, NULL, NULL, &r);
+		hreq(&c, "GET", "/settings/organization", NULL, NULL, NULL, &r);
 		v = html_input_value(r.body, "product_name");
 		ck_assert_str_eq(v != NULL ? v : "(none)", "Parley");
 		free(v);
@@ -553,18 +364,18 @@ START_TEST(t_org_settings)
 	f[0] = '\0';
 	form_add(f, sizeof(f), "product_name", "  Acme Help Desk ");
 	form_add(f, sizeof(f), "connect_prefix", "acme");
-	post_form(&c, "/settings/organization", f, "/settings/organization",
+	hpost_form(&c, "/settings/organization", "/settings/organization", f,
 	    &r);
 	assert_status(&r, 303, "save");
 	hresp_free(&r);
-	v = sqlf("SELECT product_name || '|' || connect_prefix FROM orgs "
+	v = sqls("SELECT product_name || '|' || connect_prefix FROM orgs "
 	    "ORDER BY id LIMIT 1");
 	ck_assert_str_eq(v, "Acme Help Desk|ACME");
 	free(v);
-	req(&c, "GET", "/settings/organization", NULL, NULL, NULL, &r);
-	assert_has(&r, "Organization settings saved.", "flash");
-	assert_has(&r, "value=\"Acme Help Desk\"", "product shown");
-	assert_has(&r, "value=\"ACME\"", "prefix shown");
+	hreq(&c, "GET", "/settings/organization", NULL, NULL, NULL, &r);
+	hresp_has(&r, "Organization settings saved.", "flash");
+	hresp_has(&r, "value=\"Acme Help Desk\"", "product shown");
+	hresp_has(&r, "value=\"ACME\"", "prefix shown");
 	hresp_free(&r);
 
 	/* Invalid: 422 with sentences, values kept, nothing stored. */
@@ -575,12 +386,12 @@ START_TEST(t_org_settings)
 		f[0] = '\0';
 		form_add(f, sizeof(f), "product_name", "Other");
 		form_add(f, sizeof(f), "connect_prefix", bad_prefix[i]);
-		post_form(&c, "/settings/organization", f,
-		    "/settings/organization", &r);
+		hpost_form(&c, "/settings/organization",
+		    "/settings/organization", f, &r);
 		ck_assert_msg(r.status == 422, "prefix \"%s\": want 422, got "
 		    "%ld", bad_prefix[i], r.status);
-		assert_has(&r, "Use 2 to 6 letters A to Z.", "prefix sentence");
-		assert_has(&r, "id=\"err-prefix\"", "next to the field");
+		hresp_has(&r, "Use 2 to 6 letters A to Z.", "prefix sentence");
+		hresp_has(&r, "id=\"err-prefix\"", "next to the field");
 		hresp_free(&r);
 	}
 	v = repeat("x", 61);
@@ -588,20 +399,20 @@ START_TEST(t_org_settings)
 	form_add(f, sizeof(f), "product_name", v);
 	form_add(f, sizeof(f), "connect_prefix", "OK");
 	free(v);
-	post_form(&c, "/settings/organization", f, "/settings/organization",
+	hpost_form(&c, "/settings/organization", "/settings/organization", f,
 	    &r);
 	assert_status(&r, 422, "61 characters");
-	assert_has(&r, "id=\"err-product\"", "product error");
+	hresp_has(&r, "id=\"err-product\"", "product error");
 	hresp_free(&r);
 	f[0] = '\0';
 	form_add(f, sizeof(f), "product_name", "   ");
 	form_add(f, sizeof(f), "connect_prefix", "OK");
-	post_form(&c, "/settings/organization", f, "/settings/organization",
+	hpost_form(&c, "/settings/organization", "/settings/organization", f,
 	    &r);
 	assert_status(&r, 422, "blank product");
-	assert_has(&r, "Enter a product name.", "blank sentence");
+	hresp_has(&r, "Enter a product name.", "blank sentence");
 	hresp_free(&r);
-	v = sqlf("SELECT product_name || '|' || connect_prefix FROM orgs "
+	v = sqls("SELECT product_name || '|' || connect_prefix FROM orgs "
 	    "ORDER BY id LIMIT 1");
 	ck_assert_str_eq(v, "Acme Help Desk|ACME");
 	free(v);
@@ -611,33 +422,33 @@ START_TEST(t_org_settings)
 	f[0] = '\0';
 	form_add(f, sizeof(f), "product_name", v);
 	form_add(f, sizeof(f), "connect_prefix", "Zz");
-	post_form(&c, "/settings/organization", f, "/settings/organization",
+	hpost_form(&c, "/settings/organization", "/settings/organization", f,
 	    &r);
 	assert_status(&r, 303, "60 characters");
 	hresp_free(&r);
-	ck_assert_int_eq(sql_intf("SELECT char_length(product_name) FROM orgs "
+	ck_assert_int_eq(sqli("SELECT char_length(product_name) FROM orgs "
 	    "WHERE connect_prefix = 'ZZ'"), 60);
 	free(v);
 
 	/* An admin is not an owner: 403 both ways, nothing changed. */
-	login(&a, ADMIN_EMAIL, ADMIN_PW);
-	req(&a, "GET", "/settings/organization", NULL, NULL, NULL, &r);
+	hlogin(&a, srv.base, ADMIN_EMAIL, ADMIN_PW);
+	hreq(&a, "GET", "/settings/organization", NULL, NULL, NULL, &r);
 	assert_status(&r, 403, "admin GET");
 	hresp_free(&r);
 	f[0] = '\0';
 	form_add(f, sizeof(f), "product_name", "Hijacked");
 	form_add(f, sizeof(f), "connect_prefix", "HIJ");
-	post_form(&a, "/settings/organization", f, "/settings", &r);
+	hpost_form(&a, "/settings", "/settings/organization", f, &r);
 	assert_status(&r, 403, "admin POST");
 	hresp_free(&r);
-	ck_assert_int_eq(sql_intf("SELECT count(*) FROM orgs WHERE "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM orgs WHERE "
 	    "connect_prefix = 'HIJ'"), 0);
 
 	/* Back to the defaults for whoever runs next. */
 	f[0] = '\0';
 	form_add(f, sizeof(f), "product_name", "Parley");
 	form_add(f, sizeof(f), "connect_prefix", "PRL");
-	post_form(&c, "/settings/organization", f, "/settings/organization",
+	hpost_form(&c, "/settings/organization", "/settings/organization", f,
 	    &r);
 	assert_status(&r, 303, "reset");
 	hresp_free(&r);
@@ -646,13 +457,7 @@ END_TEST
 
 START_TEST(t_sigterm_exits_zero)
 {
-	int	 st = hserver_stop(&srv);
-
-	ck_assert_msg(st == 0, "parley serve exited %d on SIGTERM (log: %s)",
-	    st, srv.log_path);
-	ck_assert_msg(!hserver_log_contains(&srv, "runtime error") &&
-	    !hserver_log_contains(&srv, "Sanitizer"),
-	    "sanitizer report in %s", srv.log_path);
+	hserver_stop_clean(&srv);
 }
 END_TEST
 
@@ -675,14 +480,8 @@ texts_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
+	int	 failed = hrun_suites(texts_suite(), NULL);
 
-	sr = srunner_create(texts_suite());
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
 	cleanup();
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

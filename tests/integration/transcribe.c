@@ -20,11 +20,17 @@
  * timeline says so; the agent setting through the API and the panel.
  * Every wait is bounded.
  */
-#include "harness/harness.h"
+#include "harness/model.h"
+#include "harness/panel.h"
+#include "harness/webhook.h"
+#include "harness/world.h"
 
-#define sqli(...)		hpg_sqlf_int(&pg, __VA_ARGS__)
-#define sqls(...)		hpg_sqlf(&pg, __VA_ARGS__)
-#define wait_sql(want, ms, ...)	hpg_wait_int(&pg, want, ms, __VA_ARGS__)
+/* This suite's cluster, server and fake WhatsApp (tests/harness/world.h). */
+#define sqli(...)		hpg_sqlf_int(&fx.pg, __VA_ARGS__)
+#define sqls(...)		hpg_sqlf(&fx.pg, __VA_ARGS__)
+#define wait_sql(n, ms, ...)	hpg_wait_int(&fx.pg, n, ms, __VA_ARGS__)
+#define api(...)		hapi_want(fx.srv.base, __VA_ARGS__)
+#define wa_sends()		hwa_sends(&fx.wa, false, NULL)
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,16 +41,13 @@
 #include <check.h>
 #include <cjson/cJSON.h>
 
-#include "crypto/hmac.h"
 #include "crypto/secret.h"
 #include "db/db.h"
 #include "model/agent.h"
 #include "model/channel.h"
 #include "model/fielderr.h"
 #include "model/orgmodel.h"
-#include "model/provider.h"
 #include "util/arena.h"
-#include "util/time.h"
 #include "util/xmalloc.h"
 
 #define TW_NUMBER	"+15550002222"
@@ -65,14 +68,9 @@
 #define BODY_MAX	16384
 #define WAIT_MS		20000
 
-static struct hpg	 pg;
-static struct hfake	 llm, wa;
-static struct hserver	 srv;
-static struct secret_key *key;
-static struct db_pool	*pool;
-static const char	**env;
+static struct hworld	 fx;
 static char		*token;
-static int64_t		 org_id, voice_id, plain_id, offline_id;
+static int64_t		 voice_id, plain_id, offline_id;
 static int64_t		 tw_id, meta_id, kapso_id, model_id;
 
 static void	 suite_setup(void);
@@ -80,8 +78,6 @@ static void	 suite_teardown(void);
 static void	 test_setup(void);
 static int64_t	 make_agent(struct db *, const char *, const char *,
 		    int64_t, const char *);
-static int64_t	 make_channel(struct db *, struct channel_input *);
-static char	*make_token(void);
 static void	 twilio_voice(const char *, const char *, const char *,
 		    const char *);
 static void	 meta_voice(const char *, const char *, const char *);
@@ -91,11 +87,6 @@ static void	 wa_media(const char *, const char *, const char *);
 static cJSON	*llm_log(const char *);
 static int	 llm_count(const char *);
 static const char *last_user_text(const cJSON *);
-static const char *jstr(const cJSON *, const char *);
-static int	 wa_sends(void);
-static int64_t	 inbound_id(const char *);
-static void	 api(const char *, const char *, const char *,
-		    const char *, long, struct hresp *);
 static Suite	*transcribe_suite(void);
 
 /* --- Kapso sends the transcript ------------------------------------------ */
@@ -166,7 +157,7 @@ START_TEST(t_twilio_voice_note_transcribed)
 	wa_media("MEvoice0001", "audio/ogg", "hello from the pelican");
 	twilio_voice("SM10000000000000000000000000000001", "+15557650002",
 	    "MEvoice0001", "audio/ogg");
-	in_id = inbound_id("SM10000000000000000000000000000001");
+	in_id = hinbound_id(&fx.pg, "SM10000000000000000000000000000001");
 	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages "
 	    "WHERE reply_to_id = %lld AND status = 'sent'", (long long)in_id),
 	    "the voice note was not answered");
@@ -175,13 +166,13 @@ START_TEST(t_twilio_voice_note_transcribed)
 	log = llm_log(TRANSCRIBE_PATH);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 1);
 	e = cJSON_GetArrayItem(log, 0);
-	ck_assert_str_eq(jstr(e, "method"), "POST");
-	ck_assert_str_eq(jstr(e, "authorization"), "Bearer " LLM_KEY);
+	ck_assert_str_eq(hjstr(e, "method"), "POST");
+	ck_assert_str_eq(hjstr(e, "authorization"), "Bearer " LLM_KEY);
 	b = cJSON_GetObjectItem(e, "body");
-	ck_assert_str_eq(jstr(b, "model"), "whisper-1");
-	ck_assert_str_eq(jstr(b, "filename"), "voice.ogg");
-	ck_assert_str_eq(jstr(b, "content_type"), "audio/ogg");
-	ck_assert_str_eq(jstr(b, "response_format"), "json");
+	ck_assert_str_eq(hjstr(b, "model"), "whisper-1");
+	ck_assert_str_eq(hjstr(b, "filename"), "voice.ogg");
+	ck_assert_str_eq(hjstr(b, "content_type"), "audio/ogg");
+	ck_assert_str_eq(hjstr(b, "response_format"), "json");
 	ck_assert_int_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItem(b,
 	    "size")), (int)strlen("hello from the pelican"));
 	cJSON_Delete(log);
@@ -204,7 +195,7 @@ START_TEST(t_twilio_voice_note_transcribed)
 	    "message_id = %lld AND status = 'stored'", (long long)in_id), 1);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM llm_calls WHERE org_id = "
 	    "%lld AND model_name = 'whisper-1' AND error IS NULL AND "
-	    "agent_id = %lld", (long long)org_id, (long long)voice_id), 1);
+	    "agent_id = %lld", (long long)fx.org_id, (long long)voice_id), 1);
 	ck_assert_int_eq(wa_sends(), 1);
 }
 END_TEST
@@ -220,11 +211,11 @@ START_TEST(t_rerun_does_not_transcribe_twice)
 	int64_t	 in_id, job;
 
 	wa_media("MEvoice0002", "audio/ogg", "book a table for two");
-	hfake_post(&llm, "/_fake/queue", "{\"status\":400,\"error\":{"
+	hfake_queue(&fx.llm, "{\"status\":400,\"error\":{"
 	    "\"message\":\"Refused for the test.\"}}");
 	twilio_voice("SM10000000000000000000000000000002", "+15557650003",
 	    "MEvoice0002", "audio/ogg");
-	in_id = inbound_id("SM10000000000000000000000000000002");
+	in_id = hinbound_id(&fx.pg, "SM10000000000000000000000000000002");
 	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM jobs WHERE "
 	    "payload->>'message_id' = '%lld' AND status IN ('done', 'dead')",
 	    (long long)in_id), "the job did not end");
@@ -236,7 +227,7 @@ START_TEST(t_rerun_does_not_transcribe_twice)
 
 	job = sqli("SELECT enqueue_job(%lld, 'reply', jsonb_build_object("
 	    "'message_id', %lld)) FROM pg_notify('parley_jobs', '')",
-	    (long long)org_id, (long long)in_id);
+	    (long long)fx.org_id, (long long)in_id);
 	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages "
 	    "WHERE reply_to_id = %lld AND status = 'sent'", (long long)in_id),
 	    "the re-run did not answer");
@@ -252,7 +243,7 @@ START_TEST(t_rerun_does_not_transcribe_twice)
 	/* And a third run, with the answer already sent: nothing at all. */
 	job = sqli("SELECT enqueue_job(%lld, 'reply', jsonb_build_object("
 	    "'message_id', %lld)) FROM pg_notify('parley_jobs', '')",
-	    (long long)org_id, (long long)in_id);
+	    (long long)fx.org_id, (long long)in_id);
 	ck_assert(wait_sql(1, WAIT_MS, "SELECT count(*) FROM jobs WHERE id = "
 	    "%lld AND status = 'done'", (long long)job));
 	ck_assert_int_eq(llm_count(TRANSCRIBE_PATH), 1);
@@ -267,7 +258,7 @@ START_TEST(t_no_transcription_model)
 	int64_t	 in_id;
 
 	meta_voice("wamid.MV0001", "16505550011", "MVMEDIA0001");
-	in_id = inbound_id("wamid.MV0001");
+	in_id = hinbound_id(&fx.pg, "wamid.MV0001");
 	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages "
 	    "WHERE reply_to_id = %lld AND status = 'sent'", (long long)in_id),
 	    "the voice note was not answered");
@@ -289,13 +280,13 @@ START_TEST(t_transcription_fails_reply_still_happens)
 	char	*s;
 
 	wa_media("MEvoice0003", "audio/ogg", "this will not be heard");
-	hfake_post(&llm, "/_fake/transcriptions", "[{\"status\":500,"
+	hfake_post(&fx.llm, "/_fake/transcriptions", "[{\"status\":500,"
 	    "\"error\":{\"message\":\"The server had an error.\"}},"
 	    "{\"status\":500,\"error\":{\"message\":\"The server had an "
 	    "error.\"}}]");
 	twilio_voice("SM10000000000000000000000000000003", "+15557650004",
 	    "MEvoice0003", "audio/ogg");
-	in_id = inbound_id("SM10000000000000000000000000000003");
+	in_id = hinbound_id(&fx.pg, "SM10000000000000000000000000000003");
 	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages "
 	    "WHERE reply_to_id = %lld AND status = 'sent'", (long long)in_id),
 	    "the voice note was not answered");
@@ -314,9 +305,9 @@ START_TEST(t_transcription_fails_reply_still_happens)
 	ck_assert_msg(strncmp(s, "Voice note could not be transcribed: ",
 	    37) == 0 && strstr(s, "HTTP 500") != NULL, "note: %s", s);
 	free(s);
-	ck_assert(hserver_log_contains(&srv, "voice note not transcribed"));
-	ck_assert(!hserver_log_contains(&srv, LLM_KEY));
-	ck_assert(!hserver_log_contains(&srv, "this will not be heard"));
+	ck_assert(hserver_log_contains(&fx.srv, "voice note not transcribed"));
+	ck_assert(!hserver_log_contains(&fx.srv, LLM_KEY));
+	ck_assert(!hserver_log_contains(&fx.srv, "this will not be heard"));
 	ck_assert_int_eq(sqli("SELECT count(*) FROM llm_calls WHERE "
 	    "model_name = 'whisper-1' AND error LIKE '%%HTTP 500%%'"), 1);
 	ck_assert_int_eq(wa_sends(), 1);
@@ -330,11 +321,11 @@ START_TEST(t_needs_human_keeps_media_and_transcript)
 
 	chat_id = sqli("INSERT INTO chats (org_id, channel_id, external_id, "
 	    "status) VALUES (%lld, %lld, '+15557650005', 'needs_human') "
-	    "RETURNING id", (long long)org_id, (long long)tw_id);
+	    "RETURNING id", (long long)fx.org_id, (long long)tw_id);
 	wa_media("MEvoice0004", "audio/ogg", "is anybody there");
 	twilio_voice("SM10000000000000000000000000000004", "+15557650005",
 	    "MEvoice0004", "audio/ogg");
-	in_id = inbound_id("SM10000000000000000000000000000004");
+	in_id = hinbound_id(&fx.pg, "SM10000000000000000000000000000004");
 	ck_assert_int_eq(sqli("SELECT chat_id FROM messages WHERE id = %lld",
 	    (long long)in_id), chat_id);
 	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM jobs WHERE "
@@ -363,11 +354,11 @@ START_TEST(t_builtin_model_cannot_transcribe)
 
 	free(sqls("INSERT INTO chats (org_id, channel_id, external_id, "
 	    "agent_id) VALUES (%lld, %lld, '+15557650006', %lld)",
-	    (long long)org_id, (long long)tw_id, (long long)offline_id));
+	    (long long)fx.org_id, (long long)tw_id, (long long)offline_id));
 	wa_media("MEvoice0005", "audio/ogg", "what are your hours");
 	twilio_voice("SM10000000000000000000000000000005", "+15557650006",
 	    "MEvoice0005", "audio/ogg");
-	in_id = inbound_id("SM10000000000000000000000000000005");
+	in_id = hinbound_id(&fx.pg, "SM10000000000000000000000000000005");
 	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM jobs WHERE "
 	    "payload->>'message_id' = '%lld' AND status = 'done'",
 	    (long long)in_id), "the job did not end");
@@ -408,7 +399,7 @@ START_TEST(t_agent_setting_api_and_panel)
 	api(token, "PATCH", path, "{\"transcriptionModel\":"
 	    "\"gpt-4o-mini-transcribe\"}", 200, &r);
 	j = cJSON_Parse(r.body);
-	ck_assert_str_eq(jstr(j, "transcriptionModel"),
+	ck_assert_str_eq(hjstr(j, "transcriptionModel"),
 	    "gpt-4o-mini-transcribe");
 	cJSON_Delete(j);
 	hresp_free(&r);
@@ -442,8 +433,7 @@ START_TEST(t_agent_setting_api_and_panel)
 	hresp_free(&r);
 
 	/* The panel form shows it, saves it, and explains a bad value. */
-	client_init(&c, srv.base);
-	ck_assert(client_login(&c, OWNER_EMAIL, OWNER_PW));
+	hlogin(&c, fx.srv.base, OWNER_EMAIL, OWNER_PW);
 	snprintf(path, sizeof(path), "/agents/%lld", (long long)voice_id);
 	client_req(&c, "GET", path, NULL, NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 200);
@@ -489,161 +479,71 @@ make_agent(struct db *db, const char *name, const char *mode, int64_t mid,
 	in.model_id = mid;
 	in.mode = mode;
 	in.transcription_model = transcription_model;
-	st = agent_create(db, org_id, &in, &errs, &id);
+	st = agent_create(db, fx.org_id, &in, &errs, &id);
 	ck_assert_msg(st == DB_OK, "agent_create %s: %s (%s)", name,
 	    db_status_str(st), errs.n > 0 ? errs.message[0] : "");
 	return id;
 }
 
-static int64_t
-make_channel(struct db *db, struct channel_input *in)
-{
-	struct field_errors	 errs = { 0 };
-	int64_t			 id = 0;
-	enum db_status		 st;
-
-	in->status = "connected";
-	st = channel_create(db, key, org_id, in, &errs, &id);
-	ck_assert_msg(st == DB_OK, "channel_create %s: %s (%s)", in->name,
-	    db_status_str(st), errs.n > 0 ? errs.message[0] : "");
-	return id;
-}
-
-static char *
-make_token(void)
-{
-	const char	*args[] = { "token", "create", "--email", OWNER_EMAIL,
-			    "--name", "transcribe", NULL };
-	char		*out = NULL, *p, *t;
-	int		 st;
-
-	st = hrun_parley(&pg, args, NULL, &out);
-	ck_assert_msg(st == 0 && (p = strstr(out, "prl_")) != NULL,
-	    "parley token create exited %d:\n%s", st, out);
-	t = xasprintf("%.*s", (int)strcspn(p, " \r\n"), p);
-	free(out);
-	return t;
-}
-
 static void
 suite_setup(void)
 {
-	struct provider_input	 pin = { 0 };
-	struct org_model_input	 min = { 0 };
 	struct channel_input	 cin;
-	struct field_errors	 errs = { 0 };
 	struct org_model	 faq;
 	struct arena		*a;
 	const char		*llm_args[] = { "--api-key", LLM_KEY, NULL };
 	const char		*wa_args[] = { "--twilio-token", TW_TOKEN,
 				    "--meta-token", META_TOKEN, "--kapso-key",
 				    KAPSO_KEY, NULL };
-	char			 path[600], err[256], base[128];
 	struct db		*db;
-	const char		**e;
-	int64_t			 provider_id;
-	int			 n = 0;
 
-	hpg_start(&pg);
-	hfake_start(&llm, "fake_llm", llm_args);
-	hfake_start(&wa, "fake_whatsapp", wa_args);
-	e = xcalloc(12, sizeof(*e));
-	e[n++] = xasprintf("PARLEY_TWILIO_API_BASE=%s", wa.base);
-	e[n++] = xasprintf("PARLEY_TWILIO_MESSAGING_BASE=%s", wa.base);
-	e[n++] = xasprintf("PARLEY_META_GRAPH_BASE=%s/v24.0", wa.base);
-	e[n++] = xasprintf("PARLEY_KAPSO_API_BASE=%s/meta/whatsapp/v24.0",
-	    wa.base);
-	e[n++] = xstrdup("PARLEY_JOB_POLL_MS=100");
-	e[n++] = xstrdup("PARLEY_JOB_LEASE_SECONDS=5");
-	e[n++] = xstrdup("PARLEY_WORKERS=4");
-	e[n++] = xstrdup("PARLEY_LLM_TIMEOUT_SECONDS=20");
-	e[n] = NULL;
-	env = e;
-	hserver_start(&srv, &pg, env);
-	snprintf(path, sizeof(path), "%s/parley-data/master.key", pg.dir);
-	ck_assert_msg(secret_key_load(path, false, &key, err, sizeof(err)),
-	    "master key: %s", err);
-	pool = db_pool_new(pg.conninfo, 2, 5000);
-	ck_assert_ptr_nonnull(pool);
-	org_id = sqli("SELECT id FROM orgs ORDER BY id LIMIT 1");
-	token = make_token();
-
-	db = db_acquire(pool);
+	hworld_start(&fx, llm_args, wa_args);
+	token = htoken_create(&fx.pg, OWNER_EMAIL, "transcribe", NULL);
+	model_id = hworld_model(&fx, LLM_KEY, false);
+	db = db_acquire(fx.pool);
 	ck_assert_ptr_nonnull(db);
-	snprintf(base, sizeof(base), "%s/v1", llm.base);
-	pin.name = "fake";
-	pin.base_url = base;
-	pin.api_key = LLM_KEY;
-	ck_assert_int_eq(provider_create(db, key, org_id, &pin, &errs,
-	    &provider_id), DB_OK);
-	min.provider_id = provider_id;
-	min.name = "fake-model";
-	min.display_name = "Fake";
-	ck_assert_int_eq(orgmodel_create(db, org_id, &min, &errs, &model_id),
-	    DB_OK);
 	a = arena_new();
-	ck_assert_int_eq(orgmodel_get_by_name(db, a, org_id,
+	ck_assert_int_eq(orgmodel_get_by_name(db, a, fx.org_id,
 	    ORGMODEL_BUILTIN_FAQ, &faq), DB_OK);
 	voice_id = make_agent(db, "Voice", "chat", model_id, "whisper-1");
 	plain_id = make_agent(db, "Plain", "task", model_id, NULL);
 	offline_id = make_agent(db, "Offline", "chat", faq.id, "whisper-1");
 	arena_free(a);
 
-	memset(&cin, 0, sizeof(cin));
-	cin.kind = "twilio";
-	cin.name = "Twilio";
-	cin.phone_number = TW_NUMBER;
-	cin.twilio_account_sid = TW_SID;
-	cin.twilio_auth_token = TW_TOKEN;
-	cin.default_agent_id = voice_id;
-	tw_id = make_channel(db, &cin);
-	memset(&cin, 0, sizeof(cin));
-	cin.kind = "meta";
-	cin.name = "Meta";
-	cin.phone_number = "+15550783882";
-	cin.phone_number_id = META_PNID;
-	cin.meta_access_token = META_TOKEN;
-	cin.meta_app_secret = META_SECRET;
-	cin.meta_verify_token = "verify-0123456789";
-	cin.default_agent_id = plain_id;
-	meta_id = make_channel(db, &cin);
-	memset(&cin, 0, sizeof(cin));
-	cin.kind = "kapso";
-	cin.name = "Kapso";
-	cin.phone_number = "+15550783883";
-	cin.phone_number_id = KAPSO_PNID;
-	cin.kapso_api_key = KAPSO_KEY;
-	cin.kapso_webhook_secret = KAPSO_SECRET;
-	cin.default_agent_id = plain_id;
-	kapso_id = make_channel(db, &cin);
+	cin = (struct channel_input){ .kind = "twilio", .name = "Twilio",
+	    .status = "connected", .phone_number = TW_NUMBER,
+	    .twilio_account_sid = TW_SID, .twilio_auth_token = TW_TOKEN,
+	    .default_agent_id = voice_id };
+	tw_id = hchannel_create(db, fx.key, fx.org_id, &cin);
+	cin = (struct channel_input){ .kind = "meta", .name = "Meta",
+	    .status = "connected", .phone_number = "+15550783882",
+	    .phone_number_id = META_PNID, .meta_access_token = META_TOKEN,
+	    .meta_app_secret = META_SECRET,
+	    .meta_verify_token = "verify-0123456789",
+	    .default_agent_id = plain_id };
+	meta_id = hchannel_create(db, fx.key, fx.org_id, &cin);
+	cin = (struct channel_input){ .kind = "kapso", .name = "Kapso",
+	    .status = "connected", .phone_number = "+15550783883",
+	    .phone_number_id = KAPSO_PNID, .kapso_api_key = KAPSO_KEY,
+	    .kapso_webhook_secret = KAPSO_SECRET,
+	    .default_agent_id = plain_id };
+	kapso_id = hchannel_create(db, fx.key, fx.org_id, &cin);
 	db_release(db);
 }
 
 static void
 suite_teardown(void)
 {
-	if (srv.pid > 0) {
-		ck_assert_int_eq(hserver_stop(&srv), 0);
-		ck_assert_msg(!hserver_log_contains(&srv, "runtime error") &&
-		    !hserver_log_contains(&srv, "Sanitizer"), "sanitizer "
-		    "report in %s", srv.log_path);
-	}
-	db_pool_free(pool);
-	secret_key_free(key);
-	hfake_stop(&wa);
-	hfake_stop(&llm);
-	hpg_destroy(&pg);
-	for (int i = 0; env != NULL && env[i] != NULL; i++)
-		free((void *)(uintptr_t)env[i]);
-	free((void *)env);
+	if (fx.srv.pid > 0)
+		hserver_stop_clean(&fx.srv);
+	hworld_stop(&fx);
 	free(token);
 }
 
 static void
 test_setup(void)
 {
-	hfake_post(&llm, "/_fake/reset", "{}");
-	hfake_post(&wa, "/_fake/reset", "{}");
+	hworld_reset(&fx);
 }
 
 /* --- helpers ------------------------------------------------------------------ */
@@ -653,7 +553,7 @@ static char *
 media_url(const char *sid)
 {
 	return xasprintf("%s/2010-04-01/Accounts/" TW_SID "/Messages/"
-	    "MM0123456789abcdef0123456789abcdef/Media/%s", wa.base, sid);
+	    "MM0123456789abcdef0123456789abcdef/Media/%s", fx.wa.base, sid);
 }
 
 /* Has the fake WhatsApp serve bytes as media item id (every provider). */
@@ -667,7 +567,7 @@ wa_media(const char *id, const char *content_type, const char *bytes)
 	cJSON_AddStringToObject(o, "content_type", content_type);
 	cJSON_AddStringToObject(o, "body", bytes);
 	s = cJSON_PrintUnformatted(o);
-	hfake_post(&wa, "/_fake/media", s);
+	hfake_post(&fx.wa, "/_fake/media", s);
 	free(s);
 	cJSON_Delete(o);
 }
@@ -677,46 +577,19 @@ static void
 twilio_voice(const char *sid, const char *from, const char *media_sid,
     const char *content_type)
 {
-	struct twilio_param	 p[16];
-	struct client		 c;
-	struct hresp		 r;
-	char			 body[BODY_MAX] = "", url[512], sig[29];
-	char			 f[64], to[64], h[64], *murl;
-	const char		*headers[2] = { h, NULL };
-	int			 n;
+	char		 f[64], to[64], *murl = media_url(media_sid);
+	const char	*params[][2] = {
+		{ "MessageSid", sid }, { "SmsMessageSid", sid },
+		{ "AccountSid", TW_SID }, { "From", f }, { "To", to },
+		{ "Body", "" }, { "NumMedia", "1" }, { "MediaUrl0", murl },
+		{ "MediaContentType0", content_type },
+		{ "ProfileName", "Tess" }, { "ApiVersion", "2010-04-01" },
+	};
 
 	snprintf(f, sizeof(f), "whatsapp:%s", from);
 	snprintf(to, sizeof(to), "whatsapp:%s", TW_NUMBER);
-	murl = media_url(media_sid);
-	{
-		const char	*params[][2] = {
-			{ "MessageSid", sid }, { "SmsMessageSid", sid },
-			{ "AccountSid", TW_SID }, { "From", f }, { "To", to },
-			{ "Body", "" }, { "NumMedia", "1" },
-			{ "MediaUrl0", murl },
-			{ "MediaContentType0", content_type },
-			{ "ProfileName", "Tess" },
-			{ "ApiVersion", "2010-04-01" },
-		};
-
-		n = (int)(sizeof(params) / sizeof(params[0]));
-		for (int i = 0; i < n; i++) {
-			form_add(body, sizeof(body), params[i][0],
-			    params[i][1]);
-			p[i].name = params[i][0];
-			p[i].value = params[i][1];
-		}
-		snprintf(url, sizeof(url), "%s/webhooks/whatsapp/twilio",
-		    srv.base);
-		hmac_twilio_sign(TW_TOKEN, url, p, (size_t)n, sig);
-	}
-	snprintf(h, sizeof(h), "X-Twilio-Signature: %s", sig);
-	client_init(&c, srv.base);
-	client_req(&c, "POST", "/webhooks/whatsapp/twilio", body,
-	    "application/x-www-form-urlencoded", headers, &r);
-	ck_assert_msg(r.status == 200, "twilio webhook: %ld %s", r.status,
-	    r.body);
-	hresp_free(&r);
+	htwilio_post_ok(fx.srv.base, HTWILIO_INBOUND, TW_TOKEN, params,
+	    (int)(sizeof(params) / sizeof(params[0])));
 	free(murl);
 }
 
@@ -724,10 +597,7 @@ twilio_voice(const char *sid, const char *from, const char *media_sid,
 static void
 meta_voice(const char *wamid, const char *from, const char *mid)
 {
-	struct client	 c;
-	struct hresp	 r;
-	char		 body[BODY_MAX], hex[65], h[128];
-	const char	*headers[] = { h, NULL };
+	char	 body[BODY_MAX];
 
 	snprintf(body, sizeof(body),
 	    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":"
@@ -740,26 +610,14 @@ meta_voice(const char *wamid, const char *from, const char *mid)
 	    "\"audio\":{\"id\":\"%s\",\"mime_type\":\"audio/ogg; "
 	    "codecs=opus\",\"sha256\":\"abc\",\"voice\":true}}]}}]}]}",
 	    from, from, wamid, (long long)time(NULL), mid);
-	hmac_sha256_hex(META_SECRET, body, strlen(body), hex);
-	snprintf(h, sizeof(h), "X-Hub-Signature-256: sha256=%s", hex);
-	client_init(&c, srv.base);
-	client_req(&c, "POST", "/webhooks/whatsapp/meta", body,
-	    "application/json", headers, &r);
-	ck_assert_msg(r.status == 200, "meta webhook: %ld %s", r.status,
-	    r.body);
-	hresp_free(&r);
+	hmeta_post_ok(fx.srv.base, body, META_SECRET);
 }
 
 /* A signed Kapso whatsapp.message.received for a transcribed voice note. */
 static void
 kapso_voice(const char *wamid, const char *from, const char *transcript)
 {
-	struct client	 c;
-	struct hresp	 r;
-	char		 body[BODY_MAX], hex[65], h_sig[128];
-	const char	*headers[] = { h_sig, "X-Webhook-Event: "
-			    "whatsapp.message.received",
-			    "X-Webhook-Payload-Version: v2", NULL };
+	char	 body[BODY_MAX];
 
 	snprintf(body, sizeof(body),
 	    "{\"message\":{\"id\":\"%s\",\"timestamp\":\"%lld\",\"type\":"
@@ -772,27 +630,18 @@ kapso_voice(const char *wamid, const char *from, const char *transcript)
 	    KAPSO_PNID "\",\"kapso\":{\"contact_name\":\"Kai\"}},"
 	    "\"is_new_conversation\":true,\"phone_number_id\":\"" KAPSO_PNID
 	    "\"}", wamid, (long long)time(NULL), wamid + 6, transcript, from);
-	hmac_sha256_hex(KAPSO_SECRET, body, strlen(body), hex);
-	snprintf(h_sig, sizeof(h_sig), "X-Webhook-Signature: %s", hex);
-	client_init(&c, srv.base);
-	client_req(&c, "POST", "/webhooks/whatsapp/kapso", body,
-	    "application/json", headers, &r);
-	ck_assert_msg(r.status == 200, "kapso webhook: %ld %s", r.status,
-	    r.body);
-	hresp_free(&r);
+	hkapso_post_ok(fx.srv.base, HKAPSO_INBOUND, "whatsapp.message.received",
+	    body, KAPSO_SECRET);
 }
 
 /* The fake LLM's requests to path (the caller deletes the array). */
 static cJSON *
 llm_log(const char *path)
 {
-	char	*s = hfake_get(&llm, "/_fake/requests");
-	cJSON	*all = cJSON_Parse(s), *out = cJSON_CreateArray(), *e;
+	cJSON	*all = hfake_log(&fx.llm), *out = cJSON_CreateArray(), *e;
 
-	free(s);
-	ck_assert_msg(cJSON_IsArray(all), "fake log is not an array");
 	cJSON_ArrayForEach(e, all)
-		if (strcmp(jstr(e, "path"), path) == 0)
+		if (strcmp(hjstr(e, "path"), path) == 0)
 			cJSON_AddItemToArray(out, cJSON_Duplicate(e, true));
 	cJSON_Delete(all);
 	return out;
@@ -818,60 +667,10 @@ last_user_text(const cJSON *entry)
 	const char	*text = NULL;
 
 	cJSON_ArrayForEach(m, msgs)
-		if (strcmp(jstr(m, "role"), "user") == 0)
-			text = jstr(m, "content");
+		if (strcmp(hjstr(m, "role"), "user") == 0)
+			text = hjstr(m, "content");
 	ck_assert_msg(text != NULL, "no user message in the chat request");
 	return text;
-}
-
-static const char *
-jstr(const cJSON *o, const char *name)
-{
-	const char	*s = cJSON_GetStringValue(cJSON_GetObjectItem(o, name));
-
-	return s != NULL ? s : "";
-}
-
-/* Replies at the fake WhatsApp (reactions and typing are not). */
-static int
-wa_sends(void)
-{
-	char	*s = hfake_get(&wa, "/_fake/requests");
-	cJSON	*log = cJSON_Parse(s), *e;
-	int	 n = 0;
-
-	free(s);
-	cJSON_ArrayForEach(e, log)
-		if (strcmp(jstr(e, "op"), "send") == 0 &&
-		    strcmp(jstr(cJSON_GetObjectItem(e, "json"), "type"),
-		    "reaction") != 0)
-			n++;
-	cJSON_Delete(log);
-	return n;
-}
-
-static int64_t
-inbound_id(const char *provider_message_id)
-{
-	return sqli("SELECT id FROM messages WHERE provider_message_id = '%s' "
-	    "AND direction = 'in'", provider_message_id);
-}
-
-/* One API request with the bearer token; fails unless want. */
-static void
-api(const char *tok, const char *method, const char *path, const char *body,
-    long want, struct hresp *r)
-{
-	struct client	 c;
-	char		 h[256];
-	const char	*headers[] = { h, NULL };
-
-	snprintf(h, sizeof(h), "Authorization: Bearer %s", tok);
-	client_init(&c, srv.base);
-	client_req(&c, method, path, body, body != NULL ? "application/json" :
-	    NULL, headers, r);
-	ck_assert_msg(r->status == want, "%s %s: want %ld, got %ld: %.400s",
-	    method, path, want, r->status, r->body);
 }
 
 static Suite *
@@ -898,13 +697,6 @@ transcribe_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(transcribe_suite());
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return hrun_suites(transcribe_suite(), NULL) == 0 ?
+	    EXIT_SUCCESS : EXIT_FAILURE;
 }

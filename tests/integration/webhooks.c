@@ -16,10 +16,10 @@
  *
  * Set PARLEY_TEST_KEEP=1 to keep each cluster directory (with the logs).
  */
-#include "harness/harness.h"
+#include "harness/model.h"
+#include "harness/webhook.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +31,13 @@
 #include "crypto/secret.h"
 #include "db/db.h"
 #include "model/channel.h"
-#include "model/fielderr.h"
+
+/* The current fixture's cluster and server (tests/harness). */
+#define sqli(...)	hpg_sqlf_int(&cur->pg, __VA_ARGS__)
+#define sqls(...)	hpg_sqlf(&cur->pg, __VA_ARGS__)
+#define post(...)	hpost(cur->srv.base, __VA_ARGS__)
+#define meta_post(...)	hmeta_post(cur->srv.base, __VA_ARGS__)
+#define kapso_post(...)	hkapso_post(cur->srv.base, __VA_ARGS__)
 
 #define BODY_MAX	16384
 
@@ -55,7 +61,6 @@ struct fixture {
 	const char		**env;
 	struct hpg		 pg;
 	struct hserver		 srv;
-	bool			 pg_up;
 	struct secret_key	*key;
 	struct db_pool		*pool;
 	int64_t			 org;		/* the owner's */
@@ -80,17 +85,8 @@ static void	 main_teardown(void);
 static void	 faults_setup(void);
 static void	 faults_teardown(void);
 static int64_t	 mk_channel(const struct channel_input *, int64_t);
-static int64_t	 sql_int(const char *, ...)
-		    __attribute__((format(printf, 1, 2)));
-static char	*sql_str(const char *, ...)
-		    __attribute__((format(printf, 1, 2)));
-static void	 post(const char *, const char *, const char *,
-		    const char **, struct hresp *);
 static void	 twilio_post(const char *, const char *const (*)[2], int,
 		    const char *, const char *, const char *, struct hresp *);
-static void	 meta_post(const char *, const char *, struct hresp *);
-static void	 kapso_post(const char *, const char *, const char *,
-		    const char *, struct hresp *);
 static char	*meta_text(const char *, const char *, const char *,
 		    int64_t);
 static char	*kapso_received(const char *, const char *, const char *);
@@ -132,21 +128,17 @@ static struct fixture	*cur;
 static void
 fixture_up(struct fixture *fx)
 {
-	char			 path[600], err[256];
 	struct channel_input	 in;
 
 	cur = fx;
 	hpg_start(&fx->pg);
-	fx->pg_up = true;
 	hserver_start(&fx->srv, &fx->pg, fx->env);
-	snprintf(path, sizeof(path), "%s/parley-data/master.key", fx->pg.dir);
-	ck_assert_msg(secret_key_load(path, false, &fx->key, err,
-	    sizeof(err)), "master key: %s", err);
+	fx->key = hkey_load(&fx->pg);
 	fx->pool = db_pool_new(fx->pg.conninfo, 4, 5000);
 	ck_assert(fx->pool != NULL);
 
-	fx->org = sql_int("SELECT id FROM orgs ORDER BY id LIMIT 1");
-	fx->org_b = sql_int("INSERT INTO orgs (name) VALUES ('Other org') "
+	fx->org = sqli("SELECT id FROM orgs ORDER BY id LIMIT 1");
+	fx->org_b = sqli("INSERT INTO orgs (name) VALUES ('Other org') "
 	    "RETURNING id");
 	ck_assert(fx->org > 0 && fx->org_b > 0);
 
@@ -196,11 +188,11 @@ fixture_up(struct fixture *fx)
 
 	/* "No secret configured": the model requires secrets, so drop them
 	 * behind its back, as an interrupted set-up might leave them. */
-	free(sql_str("UPDATE channels SET twilio_auth_token_enc = NULL "
+	free(sqls("UPDATE channels SET twilio_auth_token_enc = NULL "
 	    "WHERE id = %lld", (long long)fx->tw_nosec));
-	free(sql_str("UPDATE channels SET meta_app_secret_enc = NULL "
+	free(sqls("UPDATE channels SET meta_app_secret_enc = NULL "
 	    "WHERE id = %lld", (long long)fx->meta_nosec));
-	free(sql_str("UPDATE channels SET kapso_webhook_secret_enc = NULL "
+	free(sqls("UPDATE channels SET kapso_webhook_secret_enc = NULL "
 	    "WHERE id = %lld", (long long)fx->kapso_nosec));
 }
 
@@ -216,20 +208,11 @@ fixture_down(struct fixture *fx)
 static void
 fixture_cleanup(struct fixture *fx)
 {
-	const char	*keep = getenv("PARLEY_TEST_KEEP");
-
 	db_pool_free(fx->pool);
 	fx->pool = NULL;
 	secret_key_free(fx->key);
 	fx->key = NULL;
-	if (!fx->pg_up)
-		return;
-	fx->pg_up = false;
-	if (keep != NULL && strcmp(keep, "1") == 0) {
-		hpg_stop(&fx->pg);
-		fprintf(stderr, "%s: kept %s\n", fx->name, fx->pg.dir);
-	} else
-		hpg_destroy(&fx->pg);
+	hpg_finish(&fx->pg, fx->name);
 }
 
 static void main_setup(void) { fixture_up(&fx_main); }
@@ -242,60 +225,13 @@ static void faults_teardown(void) { fixture_down(&fx_faults); }
 static int64_t
 mk_channel(const struct channel_input *in, int64_t org)
 {
-	struct field_errors	 errs;
-	struct db		*db;
-	int64_t			 id = 0;
-	enum db_status		 st;
+	struct db	*db = db_acquire(cur->pool);
+	int64_t		 id;
 
-	memset(&errs, 0, sizeof(errs));
-	db = db_acquire(cur->pool);
 	ck_assert_msg(db != NULL, "no database connection");
-	st = channel_create(db, cur->key, org, in, &errs, &id);
+	id = hchannel_create(db, cur->key, org, in);
 	db_release(db);
-	ck_assert_msg(st == DB_OK, "channel_create %s: %s (%s: %s)", in->name,
-	    db_status_str(st), errs.n > 0 ? errs.field[0] : "",
-	    errs.n > 0 ? errs.message[0] : "");
 	return id;
-}
-
-static int64_t
-sql_int(const char *fmt, ...)
-{
-	char	 sql[4096];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(sql, sizeof(sql), fmt, ap);
-	va_end(ap);
-	return hpg_sql_int(&cur->pg, sql);
-}
-
-static char *
-sql_str(const char *fmt, ...)
-{
-	char	 sql[4096];
-	char	*s;
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(sql, sizeof(sql), fmt, ap);
-	va_end(ap);
-	s = hpg_sql(&cur->pg, sql);
-	ck_assert_msg(s != NULL, "SQL failed: %s", sql);
-	return s;
-}
-
-/* No input may produce a 500. */
-static void
-post(const char *path, const char *body, const char *ctype,
-    const char **headers, struct hresp *r)
-{
-	struct client	 c;
-
-	client_init(&c, cur->srv.base);
-	client_req(&c, "POST", path, body, ctype, headers, r);
-	ck_assert_msg(r->status != 500, "POST %s answered 500:\n%.2000s",
-	    path, r->body);
 }
 
 static void
@@ -316,23 +252,15 @@ twilio_post(const char *path, const char *const (*params)[2], int n,
     const char *token, const char *sign_url, const char *host,
     struct hresp *r)
 {
-	struct twilio_param	 p[32];
-	char			 body[BODY_MAX] = "", url[512], sig[29];
-	char			 h_sig[64], h_host[300];
-	const char		*headers[3] = { NULL, NULL, NULL };
-	int			 nh = 0;
+	char		 url[512], h_sig[64], h_host[300];
+	char		*body = hform(params, n);
+	const char	*headers[3] = { NULL, NULL, NULL };
+	int		 nh = 0;
 
-	ck_assert(n <= 32);
-	for (int i = 0; i < n; i++) {
-		form_add(body, sizeof(body), params[i][0], params[i][1]);
-		p[i].name = params[i][0];
-		p[i].value = params[i][1];
-	}
 	snprintf(url, sizeof(url), "%s%s", cur->srv.base, path);
 	if (token != NULL) {
-		hmac_twilio_sign(token, sign_url ? sign_url : url, p,
-		    (size_t)n, sig);
-		snprintf(h_sig, sizeof(h_sig), "X-Twilio-Signature: %s", sig);
+		htwilio_sig_header(h_sig, sizeof(h_sig), token,
+		    sign_url ? sign_url : url, params, n);
 		headers[nh++] = h_sig;
 	}
 	if (host != NULL) {
@@ -340,61 +268,16 @@ twilio_post(const char *path, const char *const (*params)[2], int n,
 		headers[nh++] = h_host;
 	}
 	post(path, body, "application/x-www-form-urlencoded", headers, r);
-}
-
-/* POSTs a Meta delivery signed with secret (NULL: no header). */
-static void
-meta_post(const char *body, const char *secret, struct hresp *r)
-{
-	char		 hex[65], h[128];
-	const char	*headers[2] = { NULL, NULL };
-
-	if (secret != NULL) {
-		hmac_sha256_hex(secret, body, strlen(body), hex);
-		snprintf(h, sizeof(h), "X-Hub-Signature-256: sha256=%s", hex);
-		headers[0] = h;
-	}
-	post("/webhooks/whatsapp/meta", body, "application/json", headers, r);
-}
-
-static void
-kapso_post(const char *path, const char *event, const char *body,
-    const char *secret, struct hresp *r)
-{
-	char		 hex[65], h_sig[128], h_ev[128];
-	const char	*headers[4] = { NULL, NULL, NULL, NULL };
-	int		 nh = 0;
-
-	if (secret != NULL) {
-		hmac_sha256_hex(secret, body, strlen(body), hex);
-		snprintf(h_sig, sizeof(h_sig), "X-Webhook-Signature: %s", hex);
-		headers[nh++] = h_sig;
-	}
-	if (event != NULL) {
-		snprintf(h_ev, sizeof(h_ev), "X-Webhook-Event: %s", event);
-		headers[nh++] = h_ev;
-		headers[nh++] = "X-Webhook-Payload-Version: v2";
-	}
-	post(path, body, "application/json", headers, r);
+	free(body);
 }
 
 /* A Meta delivery with one text message (malloc'd). ts 0: now. */
 static char *
 meta_text(const char *pnid, const char *wamid, const char *text, int64_t ts)
 {
-	char	*b = malloc(BODY_MAX);
-
-	snprintf(b, BODY_MAX,
-	    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":"
-	    "\"WABA1\",\"changes\":[{\"field\":\"messages\",\"value\":{"
-	    "\"messaging_product\":\"whatsapp\",\"metadata\":{"
-	    "\"display_phone_number\":\"15550783881\",\"phone_number_id\":"
-	    "\"%s\"},\"contacts\":[{\"profile\":{\"name\":\"Sheena Nelson\"},"
-	    "\"wa_id\":\"16505551234\"}],\"messages\":[{\"from\":"
-	    "\"16505551234\",\"id\":\"%s\",\"timestamp\":\"%lld\",\"type\":"
-	    "\"text\",\"text\":{\"body\":\"%s\"}}]}}]}]}",
-	    pnid, wamid, (long long)(ts ? ts : (int64_t)time(NULL)), text);
-	return b;
+	return hmeta_text_body(&(struct hmeta_text){ .pnid = pnid,
+	    .from = "16505551234", .name = "Sheena Nelson", .wamid = wamid,
+	    .text = text, .ts = ts });
 }
 
 static char *
@@ -417,14 +300,14 @@ kapso_received(const char *pnid, const char *wamid, const char *text)
 static int64_t
 n_messages(const char *provider_id)
 {
-	return sql_int("SELECT count(*) FROM messages WHERE direction = 'in' "
+	return sqli("SELECT count(*) FROM messages WHERE direction = 'in' "
 	    "AND provider_message_id = '%s'", provider_id);
 }
 
 static int64_t
 n_jobs(const char *provider_id)
 {
-	return sql_int("SELECT count(*) FROM jobs j JOIN messages m ON "
+	return sqli("SELECT count(*) FROM jobs j JOIN messages m ON "
 	    "m.id = (j.payload->>'message_id')::bigint WHERE j.kind = "
 	    "'reply' AND m.provider_message_id = '%s'", provider_id);
 }
@@ -434,9 +317,9 @@ static int64_t
 n_rejections(int64_t ch, const char *reason)
 {
 	if (ch == 0)
-		return sql_int("SELECT count(*) FROM webhook_events WHERE "
+		return sqli("SELECT count(*) FROM webhook_events WHERE "
 		    "channel_id IS NULL AND reason = '%s'", reason);
-	return sql_int("SELECT count(*) FROM webhook_events WHERE "
+	return sqli("SELECT count(*) FROM webhook_events WHERE "
 	    "channel_id = %lld AND reason = '%s'", (long long)ch, reason);
 }
 
@@ -447,7 +330,7 @@ n_rejections(int64_t ch, const char *reason)
 static int64_t
 out_message(int64_t ch, const char *pid)
 {
-	return sql_int(
+	return sqli(
 	    "WITH c AS (INSERT INTO chats (org_id, channel_id, external_id) "
 	    "  SELECT org_id, id, '+19995550000' FROM channels WHERE id = %lld "
 	    "  ON CONFLICT (channel_id, external_id) DO UPDATE "
@@ -503,14 +386,14 @@ START_TEST(t_twilio_valid_and_replay)
 	hresp_free(&r);
 	ck_assert_int_eq(n_messages("SMaaaa0001"), 1);
 	ck_assert_int_eq(n_jobs("SMaaaa0001"), 1);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM messages m JOIN chats "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages m JOIN chats "
 	    "c ON c.id = m.chat_id WHERE m.provider_message_id = 'SMaaaa0001' "
 	    "AND m.org_id = %lld AND m.channel_id = %lld AND c.kind = 'dm' "
 	    "AND c.external_id = '+14155550100' AND m.sender_name = 'Ana' "
 	    "AND m.body = 'Hello there'", (long long)cur->org,
 	    (long long)cur->tw), 1);
 	/* Health: a verified delivery is summarised on the channel. */
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM channels WHERE id = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM channels WHERE id = "
 	    "%lld AND last_verified_at IS NOT NULL", (long long)cur->tw), 1);
 
 	/* Replay: acknowledged, nothing new. */
@@ -537,7 +420,7 @@ START_TEST(t_twilio_media)
 	twilio_post(TW_INBOUND, (const char *const (*)[2])p, 10, TW_TOKEN,
 	    NULL, NULL, &r);
 	expect(&r, 200, "media");
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM messages WHERE "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
 	    "provider_message_id = 'MMaaaa0002' AND media->0->>'contentType' "
 	    "= 'image/jpeg' AND media->0->>'url' LIKE 'https://api.twilio.com"
 	    "/%%'"), 1);
@@ -581,7 +464,7 @@ START_TEST(t_twilio_rejections)
 	    NULL, NULL, &r);
 	expect(&r, 403, "unknown number");
 	ck_assert_int_eq(n_messages("SMbad00004"), 0);
-	ck_assert_int_ge(sql_int("SELECT count(*) FROM webhook_events WHERE "
+	ck_assert_int_ge(sqli("SELECT count(*) FROM webhook_events WHERE "
 	    "channel_id IS NULL AND org_id IS NULL AND provider = 'twilio' "
 	    "AND reason = 'unknown number' AND detail = '+19998887777'"), 1);
 
@@ -670,7 +553,7 @@ START_TEST(t_twilio_status)
 		twilio_post(TW_STATUS, (const char *const (*)[2])p, 5,
 		    TW_TOKEN, NULL, NULL, &r);
 		expect(&r, 200, steps[i]);
-		ck_assert_int_eq(sql_int("SELECT count(*) FROM messages WHERE "
+		ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
 		    "id = %lld AND status = '%s'", (long long)id, want[i]), 1);
 	}
 	/* undelivered with an error code is a failure. */
@@ -681,7 +564,7 @@ START_TEST(t_twilio_status)
 	twilio_post(TW_STATUS, (const char *const (*)[2])p, 6, TW_TOKEN, NULL,
 	    NULL, &r);
 	expect(&r, 200, "undelivered");
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM messages WHERE id = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE id = "
 	    "%lld AND status = 'failed' AND error_code = '63016'",
 	    (long long)id2), 1);
 	/* Unsigned: refused, nothing changes. */
@@ -690,7 +573,7 @@ START_TEST(t_twilio_status)
 	twilio_post(TW_STATUS, (const char *const (*)[2])p, 5, "x", NULL,
 	    NULL, &r);
 	expect(&r, 403, "bad status signature");
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM messages WHERE id = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE id = "
 	    "%lld AND status = 'read'", (long long)id), 1);
 }
 END_TEST
@@ -746,7 +629,7 @@ START_TEST(t_meta_valid_and_replay)
 	expect(&r, 200, "valid");
 	ck_assert_int_eq(n_messages("wamid.M0001"), 1);
 	ck_assert_int_eq(n_jobs("wamid.M0001"), 1);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM messages m JOIN chats "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages m JOIN chats "
 	    "c ON c.id = m.chat_id WHERE m.provider_message_id = 'wamid.M0001'"
 	    " AND m.org_id = %lld AND m.channel_id = %lld AND c.kind = 'dm' "
 	    "AND c.external_id = '+16505551234' AND m.sender = '+16505551234' "
@@ -788,10 +671,10 @@ START_TEST(t_meta_batch_group_media)
 	    n_messages("wamid.B3"), 3);
 	ck_assert_int_eq(n_jobs("wamid.B1") + n_jobs("wamid.B2") +
 	    n_jobs("wamid.B3"), 3);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM messages WHERE "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
 	    "provider_message_id = 'wamid.B2' AND sender_name = 'Cy' AND "
 	    "media->0->>'id' = 'MEDIA1' AND (media->0->>'voice')::boolean"), 1);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM messages m JOIN chats "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages m JOIN chats "
 	    "c ON c.id = m.chat_id WHERE m.provider_message_id = 'wamid.B3' "
 	    "AND c.kind = 'group' AND c.external_id = 'GROUP123' AND "
 	    "m.sender = '+16505550001'"), 1);
@@ -839,7 +722,7 @@ START_TEST(t_meta_rejections)
 	meta_post(b, META_SECRET, &r);
 	expect(&r, 403, "unknown number");
 	ck_assert_int_eq(n_messages("wamid.X3"), 0);
-	ck_assert_int_ge(sql_int("SELECT count(*) FROM webhook_events WHERE "
+	ck_assert_int_ge(sqli("SELECT count(*) FROM webhook_events WHERE "
 	    "channel_id IS NULL AND provider = 'meta' AND reason = "
 	    "'unknown number'"), 1);
 	free(b);
@@ -853,7 +736,7 @@ START_TEST(t_meta_other_org)
 	char		 two[BODY_MAX];
 	struct hresp	 r;
 	/* Inbound only: org B's replies (a welcome) are not at issue. */
-	int64_t		 before_b = sql_int("SELECT count(*) FROM messages "
+	int64_t		 before_b = sqli("SELECT count(*) FROM messages "
 			    "WHERE org_id = %lld AND direction = 'in'",
 			    (long long)cur->org_b);
 
@@ -865,7 +748,7 @@ START_TEST(t_meta_other_org)
 	/* B's own delivery lands in B only. */
 	meta_post(b, META_B_SECRET, &r);
 	expect(&r, 200, "B's own");
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM messages WHERE "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
 	    "provider_message_id = 'wamid.ORGB1' AND org_id = %lld AND "
 	    "channel_id = %lld", (long long)cur->org_b,
 	    (long long)cur->meta_b), 1);
@@ -889,7 +772,7 @@ START_TEST(t_meta_other_org)
 	ck_assert_int_eq(n_messages("wamid.TWO1") + n_messages("wamid.TWO2"),
 	    0);
 	ck_assert_int_ge(n_rejections(cur->meta, "batch rejected"), 1);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM messages WHERE "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
 	    "org_id = %lld AND direction = 'in'", (long long)cur->org_b),
 	    before_b + 1);
 }
@@ -945,7 +828,7 @@ START_TEST(t_meta_statuses)
 		    "\"19995550000\"}]}}]}]}", steps[i]);
 		meta_post(b, META_SECRET, &r);
 		expect(&r, 200, steps[i]);
-		ck_assert_int_eq(sql_int("SELECT count(*) FROM messages WHERE "
+		ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
 		    "id = %lld AND status = '%s'", (long long)id, want[i]), 1);
 	}
 	snprintf(b, sizeof(b),
@@ -957,7 +840,7 @@ START_TEST(t_meta_statuses)
 	    "\"Re-engagement message\"}]}]}}]}]}");
 	meta_post(b, META_SECRET, &r);
 	expect(&r, 200, "failed");
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM messages WHERE id = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE id = "
 	    "%lld AND status = 'failed' AND error_code = '131047'",
 	    (long long)id2), 1);
 }
@@ -977,10 +860,10 @@ START_TEST(t_ingest_poison)
 	struct load_arg	*a;
 	long long	 now = (long long)time(NULL);
 
-	free(sql_str("CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql"
+	free(sqls("CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql"
 	    " AS $$ BEGIN IF NEW.body = 'poison' THEN RAISE EXCEPTION "
 	    "'poisoned'; END IF; RETURN NEW; END $$"));
-	free(sql_str("CREATE TRIGGER poison BEFORE INSERT ON messages FOR "
+	free(sqls("CREATE TRIGGER poison BEFORE INSERT ON messages FOR "
 	    "EACH ROW EXECUTE FUNCTION poison()"));
 	snprintf(b, sizeof(b),
 	    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":"
@@ -996,7 +879,7 @@ START_TEST(t_ingest_poison)
 	ck_assert_msg(r.status == 503, "poisoned batch: %ld", r.status);
 	hresp_free(&r);
 	ck_assert_int_eq(n_messages("wamid.P1") + n_messages("wamid.P2"), 0);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM chats WHERE "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM chats WHERE "
 	    "external_id = '+16505559999'"), 0);
 
 	/* Alongside concurrent good deliveries. */
@@ -1013,10 +896,10 @@ START_TEST(t_ingest_poison)
 		ck_assert_msg(a[i].fails == 0, "thread %d: %d unexpected "
 		    "answers", i, a[i].fails);
 	free(a);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM messages WHERE "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
 	    "provider_message_id LIKE 'wamid.LOAD.10_.%%'"), 7 * 4);
-	free(sql_str("DROP TRIGGER poison ON messages"));
-	free(sql_str("DROP FUNCTION poison()"));
+	free(sqls("DROP TRIGGER poison ON messages"));
+	free(sqls("DROP FUNCTION poison()"));
 }
 END_TEST
 
@@ -1071,9 +954,9 @@ START_TEST(t_meta_concurrent)
 		fails += a[i].fails;
 	}
 	ck_assert_int_eq(fails, 0);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM messages WHERE "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
 	    "provider_message_id LIKE 'wamid.LOAD.%%'"), 4 * 8);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM jobs j JOIN messages "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM jobs j JOIN messages "
 	    "m ON m.id = (j.payload->>'message_id')::bigint WHERE "
 	    "m.provider_message_id LIKE 'wamid.LOAD.%%'"), 4 * 8);
 }
@@ -1094,7 +977,7 @@ START_TEST(t_kapso_valid_and_replay)
 	expect(&r, 200, "valid");
 	ck_assert_int_eq(n_messages("wamid.K0001"), 1);
 	ck_assert_int_eq(n_jobs("wamid.K0001"), 1);
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM messages m JOIN chats "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages m JOIN chats "
 	    "c ON c.id = m.chat_id WHERE m.provider_message_id = 'wamid.K0001'"
 	    " AND m.channel_id = %lld AND c.external_id = '+15557654321' AND "
 	    "m.sender_name = 'John Doe' AND m.body = 'Hello'",
@@ -1179,7 +1062,7 @@ START_TEST(t_kapso_events)
 	kapso_post(KAPSO_PATH, "whatsapp.message.delivered", b, KAPSO_SECRET,
 	    &r);
 	expect(&r, 200, "delivered");
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM messages WHERE id = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE id = "
 	    "%lld AND status = 'delivered'", (long long)id), 1);
 	/* Events we do not use are acknowledged after verification. */
 	snprintf(b, sizeof(b), "{\"conversation\":{\"id\":\"c1\"},"
@@ -1200,12 +1083,12 @@ START_TEST(t_kapso_project)
 			    "\"c1\"}}";
 	struct hresp	 r;
 
-	free(sql_str("UPDATE channels SET status = 'pending' WHERE id = %lld",
+	free(sqls("UPDATE channels SET status = 'pending' WHERE id = %lld",
 	    (long long)cur->kapso));
 	kapso_post(KAPSO_PROJECT, "whatsapp.phone_number.created", b, "wrong",
 	    &r);
 	expect(&r, 403, "bad signature");
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM channels WHERE id = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM channels WHERE id = "
 	    "%lld AND status = 'pending'", (long long)cur->kapso), 1);
 	kapso_post(KAPSO_PROJECT, "whatsapp.phone_number.created",
 	    "{\"project\":{\"id\":\"p1\"}}", KAPSO_SECRET, &r);
@@ -1213,7 +1096,7 @@ START_TEST(t_kapso_project)
 	kapso_post(KAPSO_PROJECT, "whatsapp.phone_number.created", b,
 	    KAPSO_SECRET, &r);
 	expect(&r, 200, "created");
-	ck_assert_int_eq(sql_int("SELECT count(*) FROM channels WHERE id = "
+	ck_assert_int_eq(sqli("SELECT count(*) FROM channels WHERE id = "
 	    "%lld AND status = 'connected'", (long long)cur->kapso), 1);
 }
 END_TEST
@@ -1222,13 +1105,8 @@ END_TEST
 
 START_TEST(t_stop_clean)
 {
-	int	 st = hserver_stop(&cur->srv);
-
-	ck_assert_msg(st == 0, "server exit status %d (log %s)", st,
-	    cur->srv.log_path);
-	/* UBSan reports without stopping the process. */
-	ck_assert_msg(!hserver_log_contains(&cur->srv, "runtime error:"),
-	    "undefined behaviour reported in %s", cur->srv.log_path);
+	/* UBSan reports without stopping the process: read the log too. */
+	hserver_stop_clean(&cur->srv);
 }
 END_TEST
 
@@ -1344,14 +1222,8 @@ faults_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(main_suite());
-	int	 failed;
+	int	 failed = hrun_suites(main_suite(), faults_suite(), NULL);
 
-	srunner_add_suite(sr, faults_suite());
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
 	fixture_cleanup(&fx_main);
 	fixture_cleanup(&fx_faults);
 	return failed == 0 ? 0 : 1;

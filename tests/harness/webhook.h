@@ -1,0 +1,76 @@
+/*
+ * tests/harness/webhook.h: provider webhooks as Twilio, Meta and Kapso
+ * send them (PROTOCOLS.md §1.1, §2.2, §3.2), signed with the server's own
+ * crypto/hmac.c, so a test can deliver an inbound message to the real
+ * server.
+ *
+ * Every POST is made from a fresh client and fails the test when the
+ * server answers 500; the _ok forms also require 200 and free the answer.
+ */
+#ifndef PARLEY_TESTS_WEBHOOK_H
+#define PARLEY_TESTS_WEBHOOK_H
+
+#include "harness/harness.h"
+
+#define HTWILIO_INBOUND	"/webhooks/whatsapp/twilio"
+#define HMETA_INBOUND	"/webhooks/whatsapp/meta"
+#define HKAPSO_INBOUND	"/webhooks/whatsapp/kapso"
+
+/* POSTs body (Content-Type ctype, extra headers NULL-terminated or NULL)
+ * to base + path; never a 500. The caller frees r. */
+void	 hpost(const char *base, const char *path, const char *body,
+	    const char *ctype, const char **headers, struct hresp *r);
+/* The n name/value pairs form-encoded, in order (malloc'd). */
+char	*hform(const char *const (*params)[2], int n);
+/* "X-Twilio-Signature: <signature>" of url and the params with token,
+ * into hdr (64 bytes are enough). */
+void	 htwilio_sig_header(char *hdr, size_t len, const char *token,
+	    const char *url, const char *const (*params)[2], int n);
+
+/* POSTs the params form-encoded to base + path, signed with the Auth
+ * Token over base + path (token NULL: no signature). */
+void	 htwilio_post(const char *base, const char *path, const char *token,
+	    const char *const (*params)[2], int n, struct hresp *r);
+void	 htwilio_post_ok(const char *base, const char *path,
+	    const char *token, const char *const (*params)[2], int n);
+/*
+ * An inbound Twilio text as Twilio posts it to HTWILIO_INBOUND: MessageSid
+ * (and SmsMessageSid) sid, AccountSid account, From and To "whatsapp:"
+ * plus the E.164 numbers, Body text, ProfileName "Tess", WaId, ApiVersion;
+ * signed with token. Must answer 200.
+ */
+void	 htwilio_text_ok(const char *base, const char *account,
+	    const char *token, const char *sid, const char *from,
+	    const char *to, const char *text);
+
+/* POSTs a JSON body to base + HMETA_INBOUND with X-Hub-Signature-256:
+ * sha256=HMAC-SHA256(secret, body) (secret NULL: none). */
+void	 hmeta_post(const char *base, const char *body, const char *secret,
+	    struct hresp *r);
+void	 hmeta_post_ok(const char *base, const char *body,
+	    const char *secret);
+
+/* One inbound Meta text, for hmeta_text_body. */
+struct hmeta_text {
+	const char	*pnid;		/* our phone_number_id */
+	const char	*from;		/* the sender's wa_id, digits */
+	const char	*name;		/* the sender's profile name */
+	const char	*group;		/* group_id, NULL for a DM */
+	const char	*wamid;		/* the message id */
+	const char	*text;		/* JSON-safe as it is */
+	int64_t		 ts;		/* the timestamp; 0: now */
+};
+
+/* A Meta delivery (display number 15550783881) of that one text message,
+ * as Meta sends it; malloc'd. */
+char	*hmeta_text_body(const struct hmeta_text *m);
+
+/* POSTs a JSON body to base + path as Kapso does: X-Webhook-Signature,
+ * the hex HMAC-SHA256 of the body with secret (NULL: none), and with
+ * event (NULL: none) X-Webhook-Event and X-Webhook-Payload-Version: v2. */
+void	 hkapso_post(const char *base, const char *path, const char *event,
+	    const char *body, const char *secret, struct hresp *r);
+void	 hkapso_post_ok(const char *base, const char *path,
+	    const char *event, const char *body, const char *secret);
+
+#endif
