@@ -23,7 +23,7 @@ SANFLAGS =
 OPT	?= -O2 -g
 endif
 
-PKGS	 = libpq libcurl libsodium libcjson libargon2 libcrypto libqrencode
+PKGS	 = libpq libcurl libsodium libcjson libargon2 libcrypto libqrencode gdlib
 WARN	 = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wformat=2 \
 	   -Wvla -Wjump-misses-init -fno-common
@@ -38,7 +38,7 @@ LDFLAGS	+= $(SANFLAGS)
 # --- sources, by module (DESIGN.md layout) -------------------------------
 SRC_UTIL   = src/util/xmalloc.c src/util/buf.c src/util/arena.c \
 	     src/util/str.c src/util/utf8.c src/util/url.c src/util/time.c \
-	     src/util/httpc.c
+	     src/util/httpc.c src/util/thumb.c
 SRC_DB     = src/db/pool.c src/db/query.c src/db/migrate.c \
 	     src/db/embedded.c src/db/listen.c
 SRC_TMPL   = src/tmpl/mustache.c src/tmpl/loader.c
@@ -176,7 +176,7 @@ test: deps
 # Debian packages (one list), then npm modules for the browser tests.
 DEB_PKGS = gcc make pkg-config libcivetweb-dev libpq-dev \
 	   libcurl4-openssl-dev libcjson-dev libsodium-dev libargon2-dev \
-	   libssl-dev libqrencode-dev check postgresql-15 chromium fonts-liberation \
+	   libssl-dev libqrencode-dev libgd-dev check postgresql-15 chromium fonts-liberation \
 	   clang-format
 # Quick when everything is there: one dpkg-query, one test for node_modules.
 deps:

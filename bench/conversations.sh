@@ -14,7 +14,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 make --no-print-directory -j"$(nproc)" all >/dev/null ||
     { echo "bench: the tree does not build (make all failed)" >&2; exit 1; }
-PKGS="libpq libcurl libsodium libcjson libargon2 libcrypto libqrencode"
+PKGS="libpq libcurl libsodium libcjson libargon2 libcrypto libqrencode gdlib"
 mkdir -p build/bench
 cc -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -D_GNU_SOURCE -Isrc \
     $(pkg-config --cflags $PKGS) -O2 -g -Wall -Wextra -Werror -Wshadow \

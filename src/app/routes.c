@@ -117,6 +117,7 @@ static const struct route routes[] = {
 	{ "POST", "/conversations/{id}/messages/{mid}/resend", panel_conversation_resend,
 	    R_SESSION | R_FORM | R_CSRF, 16 KiB },
 	{ "GET",  "/conversations/{id}/media/{mid}/{n}", panel_conversation_media, PAGE, 0 },
+	{ "GET",  "/conversations/{id}/media/{mid}/{n}/thumb", panel_conversation_media_thumb, PAGE, 0 },
 	{ "POST", "/conversations/{id}/claim", panel_handoff_claim, R_SESSION | R_FORM | R_CSRF, 16 KiB },
 	{ "POST", "/conversations/{id}/reply", panel_handoff_reply, R_SESSION | R_FORM | R_CSRF, 32 KiB },
 	{ "POST", "/conversations/{id}/return", panel_handoff_return, R_SESSION | R_FORM | R_CSRF, 16 KiB },

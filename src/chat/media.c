@@ -40,6 +40,7 @@
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/str.h"
+#include "util/thumb.h"
 #include "util/url.h"
 #include "worker/reply.h"
 
@@ -472,4 +473,61 @@ out:
 		db_release(db);
 	buf_cleanup(&g.body);
 	return st;
+}
+
+enum db_status
+media_load_thumb(const struct app *app, struct arena *a, int64_t org_id,
+    int64_t chat_id, int64_t message_id, int n, struct media_blob *out,
+    bool *is_thumb, const char **why)
+{
+	struct media_source	 src;
+	struct db		*db;
+	unsigned char		*t = NULL;
+	size_t			 tlen = 0;
+	enum db_status		 st;
+
+	memset(out, 0, sizeof(*out));
+	*is_thumb = false;
+	*why = NULL;
+	if (n < 0 || n >= ITEMS_MAX)
+		return DB_NOT_FOUND;
+	if ((db = db_acquire(app->db)) == NULL)
+		return DB_UNAVAILABLE;
+	/* The org (and chat) own the message, then the kept preview. */
+	st = media_source_get(db, a, org_id, chat_id, message_id, &src);
+	if (st == DB_OK)
+		st = media_file_thumb_get(db, a, org_id, message_id, n, &t,
+		    &tlen);
+	db_release(db);
+	if (st == DB_OK && t != NULL) {
+		out->content_type = arena_strdup(a, "image/jpeg");
+		out->data = t;
+		out->len = tlen;
+		out->sha256 = arena_strdup(a, "");
+		*is_thumb = true;
+		return DB_OK;
+	}
+	if (st != DB_OK && st != DB_NOT_FOUND)
+		return st;
+	if ((st = media_load(app, a, org_id, chat_id, message_id, n, out,
+	    why)) != DB_OK)
+		return st;
+	/* Decoding is CPU work: no connection is held while it runs. */
+	if (!thumb_make(out->data, out->len, &t, &tlen))
+		return DB_OK;		/* not a photo we can read: itself */
+	arena_defer(a, free, t);
+	if ((db = db_acquire(app->db)) != NULL) {
+		if (media_file_thumb_set(db, org_id, message_id, n, t, tlen) !=
+		    DB_OK)
+			log_warn("media", "msg=\"preview not kept\" org=%"
+			    PRId64 " message=%" PRId64 " n=%d", org_id,
+			    message_id, n);
+		db_release(db);
+	}
+	out->content_type = arena_strdup(a, "image/jpeg");
+	out->data = t;
+	out->len = tlen;
+	out->sha256 = arena_strdup(a, "");
+	*is_thumb = true;
+	return DB_OK;
 }

@@ -63,4 +63,16 @@ enum db_status	 media_load(const struct app *app, struct arena *a,
 		    struct media_blob *out, const char **why)
 		    __attribute__((warn_unused_result));
 
+/*
+ * A preview of item n for the timeline: the kept JPEG preview when there
+ * is one; else item n is loaded (media_load, which may download it), and
+ * when it is a photo libgd can read (util/thumb.h) a preview is made,
+ * kept, and given; otherwise the item itself. *is_thumb says which.
+ * Statuses and *why as media_load.
+ */
+enum db_status	 media_load_thumb(const struct app *app, struct arena *a,
+		    int64_t org_id, int64_t chat_id, int64_t message_id, int n,
+		    struct media_blob *out, bool *is_thumb, const char **why)
+		    __attribute__((warn_unused_result));
+
 #endif

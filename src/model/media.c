@@ -219,3 +219,39 @@ media_file_fail(struct db *db, int64_t org_id, int64_t message_id, int n,
 	db_res_clear(&res);
 	return st;
 }
+
+enum db_status
+media_file_thumb_get(struct db *db, struct arena *a, int64_t org_id,
+    int64_t message_id, int n, unsigned char **data, size_t *len)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*data = NULL;
+	*len = 0;
+	st = db_query(db, &res,
+	    "SELECT thumb FROM media_files"
+	    " WHERE org_id = $1 AND message_id = $2 AND n = $3::int"
+	    "   AND status = 'stored'",
+	    DB_I64(org_id), DB_I64(message_id), DB_I64(n), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK && !db_res_isnull(&res, 0, 0)) {
+		*data = db_res_bytes(&res, 0, 0, len);
+		arena_defer(a, free, *data);
+	}
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+media_file_thumb_set(struct db *db, int64_t org_id, int64_t message_id,
+    int n, const unsigned char *data, size_t len)
+{
+	return db_exec(db,
+	    "UPDATE media_files SET thumb = $4::bytea"
+	    " WHERE org_id = $1 AND message_id = $2 AND n = $3::int"
+	    "   AND status = 'stored' AND thumb IS NULL",
+	    DB_I64(org_id), DB_I64(message_id), DB_I64(n),
+	    DB_BYTES(data, len), DB_END);
+}

@@ -86,6 +86,19 @@ enum db_status	 media_file_store(struct db *db, int64_t org_id,
 		    __attribute__((warn_unused_result));
 
 /*
+ * The preview of stored item n (*data NULL, DB_OK, when none was made
+ * yet). DB_NOT_FOUND when the item is not stored. Bytes in a.
+ */
+enum db_status	 media_file_thumb_get(struct db *db, struct arena *a,
+		    int64_t org_id, int64_t message_id, int n,
+		    unsigned char **data, size_t *len)
+		    __attribute__((warn_unused_result));
+/* Keeps the preview of stored item n (a row not stored is left alone). */
+enum db_status	 media_file_thumb_set(struct db *db, int64_t org_id,
+		    int64_t message_id, int n, const unsigned char *data,
+		    size_t len) __attribute__((warn_unused_result));
+
+/*
  * Records a failed download with its sentence and one more attempt. A
  * stored row is left alone. DB_NOT_FOUND / DB_INVALID as above.
  */

@@ -82,6 +82,7 @@ static const char	*attachment_name(struct req *, int64_t, int64_t,
 static const struct llm_call *call_find(const struct llm_call *, int,
 			    int64_t);
 static bool		 safe_inline_type(const char *);
+static int		 serve_media(struct req *, bool);
 
 /* --- shared ------------------------------------------------------------ */
 
@@ -352,8 +353,13 @@ add_media(struct req *r, cJSON *msg, int64_t chat_id, int64_t mid,
 		filename = cJSON_IsString(v) && v->valuestring[0] != '\0' ?
 		    v->valuestring : NULL;
 		failed = f != NULL && str_eq(f->status, "failed");
-		label = filename != NULL ? filename : type[0] != '\0' ? type :
-		    "media";
+		/* The file's name, else what it is in words (the type
+		 * follows in the muted meta). */
+		label = filename != NULL ? filename :
+		    str_starts_with(type, "image/") ? "Photo" :
+		    str_starts_with(type, "audio/") ? "Audio" :
+		    str_starts_with(type, "video/") ? "Video" :
+		    type[0] != '\0' ? "File" : "Media";
 
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "item_label", label);
@@ -751,14 +757,19 @@ panel_conversation_view(struct req *r)
 
 /* --- media ------------------------------------------------------------- */
 
-int
-panel_conversation_media(struct req *r)
+/*
+ * GET …/media/{mid}/{n} (thumb false) and …/media/{mid}/{n}/thumb: the
+ * item, or its preview (chat/media.h media_load_thumb).
+ */
+static int
+serve_media(struct req *r, bool thumb)
 {
 	struct media_blob	 blob;
 	const char		*why = NULL, *ns = req_param(r, "n");
 	const char		*type;
 	int64_t			 id, mid, n;
 	enum db_status		 st;
+	bool			 is_thumb = false;
 
 	if (!req_param_id(r, "id", &id) || !req_param_id(r, "mid", &mid) ||
 	    ns == NULL || !str_to_i64(ns, &n) || n < 0 ||
@@ -773,8 +784,12 @@ panel_conversation_media(struct req *r)
 		db_release(r->db);
 		r->db = NULL;
 	}
-	st = media_load(r->app, r->arena, r->org_id, id, mid, (int)n, &blob,
-	    &why);
+	if (thumb)
+		st = media_load_thumb(r->app, r->arena, r->org_id, id, mid,
+		    (int)n, &blob, &is_thumb, &why);
+	else
+		st = media_load(r->app, r->arena, r->org_id, id, mid, (int)n,
+		    &blob, &why);
 	switch (st) {
 	case DB_OK:
 		break;
@@ -789,7 +804,7 @@ panel_conversation_media(struct req *r)
 		return resp_unavailable(r);
 	}
 	type = blob.content_type != NULL ? blob.content_type : "";
-	if (!safe_inline_type(type)) {
+	if (!is_thumb && !safe_inline_type(type)) {
 		type = "application/octet-stream";
 		(void)resp_header(r, "Content-Disposition", arena_printf(
 		    r->arena, "attachment; filename=\"%s\"",
@@ -799,6 +814,18 @@ panel_conversation_media(struct req *r)
 	(void)resp_header(r, "Content-Security-Policy", "sandbox");
 	(void)resp_header(r, "Cache-Control", "private, max-age=3600");
 	return resp_send(r, 200, type, (const char *)blob.data, blob.len);
+}
+
+int
+panel_conversation_media(struct req *r)
+{
+	return serve_media(r, false);
+}
+
+int
+panel_conversation_media_thumb(struct req *r)
+{
+	return serve_media(r, true);
 }
 
 /* --- resend ------------------------------------------------------------ */

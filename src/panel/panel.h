@@ -108,6 +108,7 @@ int	 panel_conversations_list(struct req *r);	/* GET /conversations */
 int	 panel_conversation_view(struct req *r);	/* GET /conversations/{id} */
 int	 panel_conversation_resend(struct req *r);	/* POST …/messages/{mid}/resend */
 int	 panel_conversation_media(struct req *r);	/* GET …/media/{mid}/{n} */
+int	 panel_conversation_media_thumb(struct req *r);	/* …/{n}/thumb */
 
 /* handoff.c: human takeover */
 int	 panel_handoff_claim(struct req *r);		/* POST …/claim */

@@ -6,7 +6,11 @@
 // member signs in, follows Conversations (its badge counts the chats
 // waiting) → Inbox, opens the chat, claims it, types a reply and sends
 // it; the reply shows in the timeline, and the fake WhatsApp API
-// (PARLEY_TEST_FAKE_WA_URL) logged a Twilio send with that Body. Runs
+// (PARLEY_TEST_FAKE_WA_URL) logged a Twilio send with that Body. While
+// the chat waits for a person, the contact also sends an 800×400 photo
+// (served by the fake's Twilio media endpoints): the timeline shows it as
+// a 320-pixel preview loaded through the signed-in route, linking to the
+// full photo. Runs
 // twice: with JavaScript on and with JavaScript off. Saves a screenshot
 // (tests/browser/artifacts/handoff.png).
 //
@@ -16,6 +20,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { deflateSync } from 'node:zlib';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -120,8 +125,41 @@ function twilioSignature(url, params) {
   return createHmac('sha1', TW_TOKEN).update(data).digest('base64');
 }
 
+// A w×h RGB PNG (one colour), written by hand: node has deflate, not PNG.
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function crc32(buf) {
+  let c = 0xffffffff;
+  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+function chunk(type, data) {
+  const out = Buffer.alloc(12 + data.length);
+  out.writeUInt32BE(data.length, 0);
+  out.write(type, 4, 'latin1');
+  data.copy(out, 8);
+  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+  return out;
+}
+function png(w, h, [r, g, b]) {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);	// 8-bit RGB
+  const row = Buffer.alloc(1 + 3 * w);
+  for (let x = 0; x < w; x++) row.set([r, g, b], 1 + 3 * x);
+  const raw = Buffer.concat(Array.from({ length: h }, () => row));
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
 let seq = 0;
-async function inbound(from, profile, text) {
+async function inbound(from, profile, text, photo) {
   const sid = `SM${String(Date.now()).padStart(20, '0')}${String(++seq).padStart(12, '0')}`;
   const params = {
     MessageSid: sid,
@@ -135,6 +173,19 @@ async function inbound(from, profile, text) {
     WaId: from.slice(1),
     ApiVersion: '2010-04-01',
   };
+  if (photo) {
+    // Registered at the fake first; Parley fetches it with Basic auth.
+    const me = `ME${sid.slice(2)}`;
+    const reg = await fetch(`${FAKE_WA}/_fake/media`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ id: me, content_type: 'image/png', body_b64: photo.toString('base64') }),
+    });
+    assert.equal(reg.status, 200, `fake media: ${reg.status}`);
+    params.NumMedia = '1';
+    params.MediaUrl0 = `${FAKE_WA}/2010-04-01/Accounts/${TW_SID}/Messages/${sid}/Media/${me}`;
+    params.MediaContentType0 = 'image/png';
+  }
   const url = `${BASE}/webhooks/whatsapp/twilio`;
   const res = await fetch(url, {
     method: 'POST',
@@ -193,6 +244,8 @@ async function run(javaScriptEnabled) {
   const reply = `Hi, this is a person from the team (${label}).`;
 
   await inbound(contact, `Tess ${label}`, 'I need a human, please');
+  const photo = png(800, 400, [30, 120, 200]);
+  await inbound(contact, `Tess ${label}`, 'Here is the box', photo);
 
   const { context } = await openBrowser({ javaScriptEnabled });
   const page = context.pages()[0] ?? await context.newPage();
@@ -236,6 +289,22 @@ async function run(javaScriptEnabled) {
   assert.match(pathOf(page.url()), /^\/conversations\/\d+$/);
   const chatPath = pathOf(page.url());
   await page.getByText('I need a human, please').waitFor();
+
+  // The photo: a preview (longer side 320) through the signed-in route,
+  // linking to the full 800×400 image.
+  const thumb = page.locator('img.media-thumb');
+  await thumb.waitFor();
+  const src = await thumb.getAttribute('src');
+  assert.match(src, /^\/conversations\/\d+\/media\/\d+\/0\/thumb$/);
+  await page.waitForFunction((el) => el.complete && el.naturalWidth > 0,
+    await thumb.elementHandle());
+  assert.deepEqual(await thumb.evaluate((el) => [el.naturalWidth, el.naturalHeight]), [320, 160]);
+  const full = await context.request.get(BASE + src.replace(/\/thumb$/, ''));
+  assert.equal(full.status(), 200);
+  assert.equal(full.headers()['content-type'], 'image/png');
+  assert.ok(Buffer.from(await full.body()).equals(photo), 'the full photo is not the one sent');
+  const preview = await context.request.get(BASE + src);
+  assert.equal(preview.headers()['content-type'], 'image/jpeg');
 
   await go(page, page.getByRole('button', { name: 'Claim' }));
   assert.equal(pathOf(page.url()), chatPath, 'claim did not come back to the chat');

@@ -33,6 +33,7 @@
 
 #include <check.h>
 #include <cjson/cJSON.h>
+#include <gd.h>
 #include <sodium.h>
 
 #include "app/app.h"
@@ -408,12 +409,12 @@ START_TEST(t_twilio)
 	ck_assert_int_eq(media_requests(log), 0);
 	cJSON_Delete(log);
 
-	/* The timeline: a lazy thumbnail linking to the item. */
+	/* The timeline: a lazy preview linking to the item. */
 	page = xasprintf("/conversations/%lld", (long long)chat_id(mid));
 	hget(&c, page, 200, &r);
 	{
-		char	*img = xasprintf("<img class=\"media-thumb\" src=\"%s\" "
-			    "loading=\"lazy\"", path);
+		char	*img = xasprintf("<img class=\"media-thumb\" "
+			    "src=\"%s/thumb\" loading=\"lazy\"", path);
 		char	*link = xasprintf("<a class=\"media-thumb-link\" "
 			    "href=\"%s\">", path);
 
@@ -426,6 +427,14 @@ START_TEST(t_twilio)
 		free(link);
 	}
 	hresp_free(&r);
+	free(page);
+	/* These bytes are no real PNG: the preview route gives the item. */
+	page = xasprintf("%s/thumb", path);
+	hget(&c, page, 200, &r);
+	assert_bytes(&r, "image/png");
+	hresp_free(&r);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM media_files WHERE "
+	    "message_id = %lld AND thumb IS NOT NULL", (long long)mid), 0);
 	free(page);
 	free(path);
 
@@ -453,6 +462,104 @@ START_TEST(t_twilio)
 	hresp_free(&r);
 	free(page);
 	free(path);
+}
+END_TEST
+
+/*
+ * A real photo (written by libgd here): its preview is a JPEG whose
+ * longer side is 320, made once and kept; the item itself is untouched.
+ * A PNG whose header claims 50,000 × 50,000 pixels gets no preview (it is
+ * refused before decoding) and is served as itself.
+ */
+START_TEST(t_thumbnail)
+{
+	struct client	 c;
+	struct hresp	 r;
+	gdImagePtr	 im;
+	cJSON		*log;
+	char		 url[512], *path, *page, *extra, *b64;
+	unsigned char	*png;
+	int		 size;
+	size_t		 b64len;
+	int64_t		 mid;
+
+	im = gdImageCreateTrueColor(1000, 500);
+	gdImageFilledRectangle(im, 0, 0, 999, 499, gdTrueColor(0, 90, 200));
+	png = gdImagePngPtr(im, &size);
+	gdImageDestroy(im);
+	b64len = sodium_base64_ENCODED_LEN((size_t)size,
+	    sodium_base64_VARIANT_ORIGINAL);
+	b64 = xmalloc(b64len);
+	sodium_bin2base64(b64, b64len, png, (size_t)size,
+	    sodium_base64_VARIANT_ORIGINAL);
+	extra = xasprintf("\"body_b64\":\"%s\"", b64);
+	register_media("ME00000000000000000000000000000031", "image/png",
+	    extra);
+	free(extra);
+	snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/" TW_SID
+	    "/Messages/MM31/Media/ME00000000000000000000000000000031",
+	    wa.base);
+	mid = msg_id(twilio_in(url, "image/png"));
+	path = media_path(mid, 0);
+	page = xasprintf("%s/thumb", path);
+
+	hlogin(&c, srv.base, MEMBER_EMAIL, MEMBER_PW);
+	for (int round = 0; round < 2; round++) {
+		char	*ct;
+
+		hget(&c, page, 200, &r);
+		ct = hresp_header(&r, "Content-Type");
+		ck_assert_str_eq(ct, "image/jpeg");
+		free(ct);
+		im = gdImageCreateFromJpegPtr((int)r.body_len, r.body);
+		ck_assert_ptr_nonnull(im);
+		ck_assert_int_eq(gdImageSX(im), 320);
+		ck_assert_int_eq(gdImageSY(im), 160);
+		gdImageDestroy(im);
+		hresp_free(&r);
+		/* Made once, kept; the second view asks no provider. */
+		ck_assert_int_eq(sqli("SELECT count(*) FROM media_files WHERE "
+		    "message_id = %lld AND thumb IS NOT NULL",
+		    (long long)mid), 1);
+		if (round == 0)
+			hfake_reset(&wa);
+	}
+	log = hfake_log(&wa);
+	ck_assert_int_eq(media_requests(log), 0);
+	cJSON_Delete(log);
+	/* The item itself is the photo as sent. */
+	hget(&c, path, 200, &r);
+	ck_assert_uint_eq(r.body_len, (size_t)size);
+	ck_assert(memcmp(r.body, png, (size_t)size) == 0);
+	hresp_free(&r);
+	free(page);
+	free(path);
+
+	/* A lying header: no preview, the item as it is. */
+	png[16] = 0; png[17] = 0; png[18] = 0xc3; png[19] = 0x50;
+	png[20] = 0; png[21] = 0; png[22] = 0xc3; png[23] = 0x50;
+	sodium_bin2base64(b64, b64len, png, (size_t)size,
+	    sodium_base64_VARIANT_ORIGINAL);
+	extra = xasprintf("\"body_b64\":\"%s\"", b64);
+	register_media("ME00000000000000000000000000000032", "image/png",
+	    extra);
+	free(extra);
+	snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/" TW_SID
+	    "/Messages/MM32/Media/ME00000000000000000000000000000032",
+	    wa.base);
+	mid = msg_id(twilio_in(url, "image/png"));
+	path = media_path(mid, 0);
+	page = xasprintf("%s/thumb", path);
+	free(path);
+	hget(&c, page, 200, &r);
+	ck_assert_uint_eq(r.body_len, (size_t)size);
+	ck_assert(memcmp(r.body, png, (size_t)size) == 0);
+	hresp_free(&r);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM media_files WHERE "
+	    "message_id = %lld AND thumb IS NOT NULL", (long long)mid), 0);
+	free(page);
+	free(b64);
+	gdFree(png);
 }
 END_TEST
 
@@ -976,6 +1083,7 @@ media_suite(void)
 	tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
 	tcase_add_checked_fixture(tc, test_setup, NULL);
 	tcase_add_test(tc, t_twilio);
+	tcase_add_test(tc, t_thumbnail);
 	tcase_add_test(tc, t_meta_voice_note_and_transcript);
 	tcase_add_test(tc, t_kapso_document_and_foreign_url);
 	tcase_add_test(tc, t_not_found_other_org_logged_out_member);
