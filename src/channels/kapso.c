@@ -39,6 +39,8 @@ static enum send_result	 fetch_media(const struct channel_creds *c,
 			    size_t max_bytes, struct buf *body,
 			    char *content_type, size_t ctlen,
 			    struct send_outcome *out);
+static bool		 auth_header(const struct channel_creds *,
+			    char [AUTH_MAX], struct send_outcome *);
 static enum send_result	 post(const struct channel_creds *c, cJSON *body,
 			    bool want_id, struct send_outcome *out);
 
@@ -93,6 +95,26 @@ send_typing(const struct channel_creds *c, const char *inbound_message_id,
 	return post(c, channel_meta_typing(inbound_message_id), false, out);
 }
 
+/* "X-API-Key: …" into auth; false (out says why) when the channel has
+ * no usable key. */
+static bool
+auth_header(const struct channel_creds *c, char auth[AUTH_MAX],
+    struct send_outcome *out)
+{
+	if (!channel_field_ok(c->api_key)) {
+		(void)channel_refuse(out, "The channel has no valid Kapso "
+		    "API key.");
+		return false;
+	}
+	if (snprintf(auth, AUTH_MAX, "X-API-Key: %s", c->api_key) >=
+	    AUTH_MAX) {
+		sodium_memzero(auth, AUTH_MAX);
+		(void)channel_refuse(out, "The Kapso API key is too long.");
+		return false;
+	}
+	return true;
+}
+
 static enum send_result
 fetch_media(const struct channel_creds *c, const char *url,
     const char *media_id, size_t max_bytes, struct buf *body,
@@ -102,17 +124,11 @@ fetch_media(const struct channel_creds *c, const char *url,
 	enum send_result	 st;
 
 	(void)url;
-	if (!channel_field_ok(c->api_key))
-		return channel_refuse(out, "The channel has no valid Kapso "
-		    "API key.");
 	if (!channel_field_ok(c->phone_number_id))
 		return channel_refuse(out, "The channel has no phone number "
 		    "id.");
-	if (snprintf(auth, sizeof(auth), "X-API-Key: %s", c->api_key) >=
-	    (int)sizeof(auth)) {
-		sodium_memzero(auth, sizeof(auth));
-		return channel_refuse(out, "The Kapso API key is too long.");
-	}
+	if (!auth_header(c, auth, out))
+		return SEND_FAILED;
 	st = channel_meta_media(&dialect, c, c->api_base, KAPSO_API_BASE,
 	    auth, false, media_id, max_bytes, body, content_type, ctlen, out);
 	sodium_memzero(auth, sizeof(auth));
@@ -127,16 +143,9 @@ post(const struct channel_creds *c, cJSON *body, bool want_id,
 	char			 auth[AUTH_MAX];
 	enum send_result	 st;
 
-	if (!channel_field_ok(c->api_key)) {
+	if (!auth_header(c, auth, out)) {
 		cJSON_Delete(body);
-		return channel_refuse(out, "The channel has no valid Kapso "
-		    "API key.");
-	}
-	if (snprintf(auth, sizeof(auth), "X-API-Key: %s", c->api_key) >=
-	    (int)sizeof(auth)) {
-		sodium_memzero(auth, sizeof(auth));
-		cJSON_Delete(body);
-		return channel_refuse(out, "The Kapso API key is too long.");
+		return SEND_FAILED;
 	}
 	st = channel_meta_post(&dialect, c, c->api_base, KAPSO_API_BASE, auth,
 	    body, want_id, out);

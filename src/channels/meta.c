@@ -51,6 +51,8 @@ static enum send_result	 fetch_media(const struct channel_creds *c,
 			    size_t max_bytes, struct buf *body,
 			    char *content_type, size_t ctlen,
 			    struct send_outcome *out);
+static bool		 auth_header(const struct channel_creds *,
+			    char [AUTH_MAX], struct send_outcome *);
 static enum send_result	 post(const struct channel_creds *c,
 			    const cJSON *body, bool want_id,
 			    struct send_outcome *out);
@@ -154,6 +156,27 @@ send_typing(const struct channel_creds *c, const char *inbound_message_id,
 	return st;
 }
 
+/* "Authorization: Bearer …" into auth; false (out says why) when the
+ * channel has no usable token. */
+static bool
+auth_header(const struct channel_creds *c, char auth[AUTH_MAX],
+    struct send_outcome *out)
+{
+	if (!channel_field_ok(c->access_token)) {
+		(void)channel_refuse(out, "The channel has no valid Meta "
+		    "access token.");
+		return false;
+	}
+	if (snprintf(auth, AUTH_MAX, "Authorization: Bearer %s",
+	    c->access_token) >= AUTH_MAX) {
+		sodium_memzero(auth, AUTH_MAX);
+		(void)channel_refuse(out, "The Meta access token is too "
+		    "long.");
+		return false;
+	}
+	return true;
+}
+
 static enum send_result
 fetch_media(const struct channel_creds *c, const char *url,
     const char *media_id, size_t max_bytes, struct buf *body,
@@ -163,15 +186,8 @@ fetch_media(const struct channel_creds *c, const char *url,
 	enum send_result	 st;
 
 	(void)url;
-	if (!channel_field_ok(c->access_token))
-		return channel_refuse(out, "The channel has no valid Meta "
-		    "access token.");
-	if (snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-	    c->access_token) >= (int)sizeof(auth)) {
-		sodium_memzero(auth, sizeof(auth));
-		return channel_refuse(out, "The Meta access token is too "
-		    "long.");
-	}
+	if (!auth_header(c, auth, out))
+		return SEND_FAILED;
 	st = channel_meta_media(&dialect, c, c->api_base, META_API_BASE, auth,
 	    true, media_id, max_bytes, body, content_type, ctlen, out);
 	sodium_memzero(auth, sizeof(auth));
@@ -185,15 +201,8 @@ post(const struct channel_creds *c, const cJSON *body, bool want_id,
 	char			 auth[AUTH_MAX];
 	enum send_result	 st;
 
-	if (!channel_field_ok(c->access_token))
-		return channel_refuse(out, "The channel has no valid Meta "
-		    "access token.");
-	if (snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-	    c->access_token) >= (int)sizeof(auth)) {
-		sodium_memzero(auth, sizeof(auth));
-		return channel_refuse(out, "The Meta access token is too "
-		    "long.");
-	}
+	if (!auth_header(c, auth, out))
+		return SEND_FAILED;
 	st = channel_meta_post(&dialect, c, c->api_base, META_API_BASE, auth,
 	    body, want_id, out);
 	sodium_memzero(auth, sizeof(auth));

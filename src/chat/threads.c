@@ -40,6 +40,8 @@ static enum db_status	 read_parts(struct db *, struct arena *, int64_t,
 static enum db_status	 read_messages(struct arena *, const struct db_res *,
 			    struct chat_message **, int *);
 static int		 status_rank(const char *);
+static enum db_status	 note_insert(struct db *, int64_t, int64_t, int64_t,
+			    const char *);
 
 static char *
 dup_col(struct arena *a, const struct db_res *res, int row, int col)
@@ -1026,9 +1028,17 @@ chat_outbound_human(struct db *db, int64_t org_id, int64_t chat_id,
 	return st;
 }
 
-enum db_status
-chat_note_add(struct db *db, int64_t org_id, int64_t chat_id,
-    const char *body)
+/*
+ * A note of Parley's in the timeline (see chat_note_add). With
+ * after_message_id > 0, only when no note with the same body follows that
+ * message (the NOT EXISTS makes a retried job's note a no-op; two voice
+ * notes in a row whose notes say the same thing may share one: the
+ * sentence is about the agent's set-up, not one message). DB_NOT_FOUND
+ * when nothing was written.
+ */
+static enum db_status
+note_insert(struct db *db, int64_t org_id, int64_t chat_id,
+    int64_t after_message_id, const char *body)
 {
 	struct db_res	 res = { 0 };
 	enum db_status	 st;
@@ -1039,14 +1049,26 @@ chat_note_add(struct db *db, int64_t org_id, int64_t chat_id,
 	    " SELECT $1, c.channel_id, c.id,"
 	    "        (SELECT t.id FROM threads t WHERE t.org_id = $1"
 	    "            AND t.chat_id = c.id AND t.closed_at IS NULL),"
-	    "        'out', 'system', $3, 'sent'"
+	    "        'out', 'system', $4, 'sent'"
 	    "   FROM chats c WHERE c.org_id = $1 AND c.id = $2"
+	    "    AND ($3::bigint = 0 OR NOT EXISTS (SELECT 1 FROM messages n"
+	    "          WHERE n.org_id = $1 AND n.chat_id = $2"
+	    "            AND n.id > $3 AND n.direction = 'out'"
+	    "            AND n.sender = 'system' AND n.body = $4))"
 	    " RETURNING id",
-	    DB_I64(org_id), DB_I64(chat_id), DB_TEXT(body), DB_END);
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(after_message_id),
+	    DB_TEXT(body), DB_END);
 	if (st == DB_OK && res.n_rows == 0)
 		st = DB_NOT_FOUND;
 	db_res_clear(&res);
 	return st;
+}
+
+enum db_status
+chat_note_add(struct db *db, int64_t org_id, int64_t chat_id,
+    const char *body)
+{
+	return note_insert(db, org_id, chat_id, 0, body);
 }
 
 /* --- issue 6: voice-note transcripts (worker/reply.c) ----------------- */
@@ -1090,34 +1112,13 @@ chat_message_set_transcript(struct db *db, int64_t org_id,
 	return st;
 }
 
-/*
- * The NOT EXISTS makes a retried job's note a no-op: the same sentence
- * already follows the message. (Two voice notes in a row whose notes
- * say the same thing may share one; the sentence is about the agent's
- * set-up, not about one message.)
- */
 enum db_status
 chat_note_add_once(struct db *db, int64_t org_id, int64_t chat_id,
     int64_t after_message_id, const char *body)
 {
-	struct db_res	 res = { 0 };
 	enum db_status	 st;
 
-	st = db_query(db, &res,
-	    "INSERT INTO messages (org_id, channel_id, chat_id, thread_id,"
-	    "       direction, sender, body, status)"
-	    " SELECT $1, c.channel_id, c.id,"
-	    "        (SELECT t.id FROM threads t WHERE t.org_id = $1"
-	    "            AND t.chat_id = c.id AND t.closed_at IS NULL),"
-	    "        'out', 'system', $4, 'sent'"
-	    "   FROM chats c WHERE c.org_id = $1 AND c.id = $2"
-	    "    AND NOT EXISTS (SELECT 1 FROM messages n"
-	    "          WHERE n.org_id = $1 AND n.chat_id = $2"
-	    "            AND n.id > $3 AND n.direction = 'out'"
-	    "            AND n.sender = 'system' AND n.body = $4)"
-	    " RETURNING id",
-	    DB_I64(org_id), DB_I64(chat_id), DB_I64(after_message_id),
-	    DB_TEXT(body), DB_END);
-	db_res_clear(&res);
-	return st;
+	/* No row is also a note already there: not an error here. */
+	st = note_insert(db, org_id, chat_id, after_message_id, body);
+	return st == DB_NOT_FOUND ? DB_OK : st;
 }
