@@ -11,100 +11,21 @@
 // Run through tests/integration/browser.c (make test), which starts
 // PostgreSQL and the server and sets PARLEY_TEST_URL, PARLEY_TEST_EMAIL
 // and PARLEY_TEST_PASSWORD.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { randomInt } from 'node:crypto';
-import { chromium } from 'playwright-core';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const artifacts = path.join(here, 'artifacts');
-
-function env(name, fallback) {
-  const v = process.env[name] ?? fallback;
-  if (!v) {
-    throw new Error(`${name} is not set: run the browser tests through ` +
-      'tests/integration/browser.c (make test)');
-  }
-  return v;
-}
+import { artifacts, env, openBrowser, pathOf, go, watchProblems } from './lib.mjs';
 
 const BASE = env('PARLEY_TEST_URL').replace(/\/$/, '');
 const EMAIL = env('PARLEY_TEST_EMAIL');
 const PASSWORD = env('PARLEY_TEST_PASSWORD');
-const CHROMIUM = env('PARLEY_CHROMIUM', '/usr/bin/chromium');
 const WAIT_MS = 20_000;
 const CODE = /^PRL-[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{4}$/;
 const CONNECTED = "Connected to 'Assistant'. Send a message to start.";
 // A number of this run: numbers are unique across organisations.
 const DIGITS = `1555${String(randomInt(0, 10_000_000)).padStart(7, '0')}`;
-
-const ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
-
-const cleanups = [];
-after(async () => {
-  for (const fn of cleanups.reverse()) await fn();
-});
-
-async function openBrowser(options) {
-  const profile = await mkdtemp(path.join(tmpdir(), 'parley-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ARGS,
-    timeout: 60_000,
-    viewport: { width: 1280, height: 800 },
-    ...options,
-  });
-  context.setDefaultTimeout(15_000);
-  context.setDefaultNavigationTimeout(15_000);
-  const close = async () => {
-    await context.close().catch(() => {});
-    await rm(profile, { recursive: true, force: true });
-  };
-  cleanups.push(close);
-  return { context, close };
-}
-
-function pathOf(url) {
-  return new URL(url).pathname;
-}
-
-async function go(page, locator) {
-  await Promise.all([
-    page.waitForEvent('framenavigated',
-      { predicate: (f) => f === page.mainFrame() }),
-    locator.click(),
-  ]);
-  await page.waitForLoadState('load');
-}
-
-function watchProblems(page) {
-  const problems = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) {
-      problems.push(`console: ${m.text()}`);
-    }
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('response', (r) => {
-    if (r.status() >= 400 && pathOf(r.url()) !== '/favicon.ico') {
-      problems.push(`HTTP ${r.status()} for ${r.url()}`);
-    }
-  });
-  return problems;
-}
 
 async function signIn(page) {
   await page.goto(`${BASE}/login`);

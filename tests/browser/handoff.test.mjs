@@ -17,27 +17,13 @@
 // Run through tests/integration/browser.c (make test), which starts
 // PostgreSQL, the fake WhatsApp API and the server, creates the member and
 // sets the PARLEY_TEST_* variables read below.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const artifacts = path.join(here, 'artifacts');
-
-function env(name, fallback) {
-  const v = process.env[name] ?? fallback;
-  if (!v) {
-    throw new Error(`${name} is not set: run the browser tests through ` +
-      'tests/integration/browser.c (make test)');
-  }
-  return v;
-}
+import { artifacts, env, openBrowser, pathOf, go, sleep } from './lib.mjs';
 
 const BASE = env('PARLEY_TEST_URL').replace(/\/$/, '');
 const TOKEN = env('PARLEY_TEST_TOKEN');
@@ -46,61 +32,8 @@ const MEMBER_PASSWORD = env('PARLEY_TEST_MEMBER_PASSWORD');
 const TW_SID = env('PARLEY_TEST_TWILIO_SID');
 const TW_TOKEN = env('PARLEY_TEST_TWILIO_TOKEN');
 const FAKE_WA = env('PARLEY_TEST_FAKE_WA_URL').replace(/\/$/, '');
-const CHROMIUM = env('PARLEY_CHROMIUM', '/usr/bin/chromium');
 const NUMBER = '+15550004444';
 const WAIT_MS = 20_000;
-
-const ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
-
-const cleanups = [];
-after(async () => {
-  for (const fn of cleanups.reverse()) await fn();
-});
-
-async function openBrowser(options) {
-  const profile = await mkdtemp(path.join(tmpdir(), 'parley-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ARGS,
-    timeout: 60_000,
-    viewport: { width: 1280, height: 800 },
-    ...options,
-  });
-  context.setDefaultTimeout(15_000);
-  context.setDefaultNavigationTimeout(15_000);
-  const close = async () => {
-    await context.close().catch(() => {});
-    await rm(profile, { recursive: true, force: true });
-  };
-  cleanups.push(close);
-  return { context, close };
-}
-
-function pathOf(url) {
-  return new URL(url).pathname;
-}
-
-async function go(page, locator) {
-  await Promise.all([
-    page.waitForEvent('framenavigated',
-      { predicate: (f) => f === page.mainFrame() }),
-    locator.click(),
-  ]);
-  await page.waitForLoadState('load');
-}
-
-async function sleep(ms) {
-  await new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 async function api(method, p, body) {
   const res = await fetch(`${BASE}${p}`, {
