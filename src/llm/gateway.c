@@ -310,7 +310,12 @@ gw_load_with(struct gw_call *c, struct db *db)
 	int64_t		 model_id = in->model_id;
 	enum db_status	 st;
 
-	if (in->agent_id != 0) {
+	if (in->agent_id != 0 && in->agent != NULL &&
+	    in->agent->id == in->agent_id) {
+		c->agent = *in->agent;
+		c->has_agent = true;
+		model_id = c->agent.model_id;
+	} else if (in->agent_id != 0) {
 		st = agent_get(db, c->a, in->org_id, in->agent_id, &c->agent);
 		if (st == DB_NOT_FOUND)
 			return gw_fail(c, GW_NOT_FOUND, "There is no agent "

@@ -22,6 +22,7 @@
 #include "llm/client.h"
 
 struct app;
+struct agent;
 struct db_pool;
 struct secret_key;
 
@@ -32,6 +33,10 @@ struct gateway_req {
 	const struct secret_key		*key;
 	int64_t				 org_id;
 	int64_t				 agent_id;	/* 0: bare model */
+	/* agent_id's row when the caller has just read it (in this org):
+	 * saves the gateway reading it again; NULL: the gateway reads it.
+	 * Its strings must outlive the call. */
+	const struct agent		*agent;
 	int64_t				 model_id;	/* with agent_id 0 */
 	/* The conversation (OpenAI messages: user/assistant/tool...). A
 	 * caller's own system messages are kept after the agent's prompt. */

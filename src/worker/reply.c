@@ -1060,6 +1060,7 @@ answer(struct reply_run *run)
 	gr.key = run->app->key;
 	gr.org_id = run->job->org_id;
 	gr.agent_id = run->subj.agent_id;
+	gr.agent = run->has_agent ? &run->agent : NULL;
 	gr.messages = messages;
 	gr.contact_name = run->subj.sender_name;
 	gr.source = "reply";
