@@ -197,6 +197,8 @@ static cJSON	*parse_form(const char *body, size_t len);
 static void	 parse_basic(struct call *c);
 static long	 log_add(const struct call *c, const char *method,
 		    const char *path, const char *raw);
+static void	 call_send_json(struct call *, int, const cJSON *,
+		    const cJSON *);
 static void	 log_answer(long seq, int status, bool dropped,
 		    const char *id);
 static bool	 authorized(const struct call *c);
@@ -575,6 +577,19 @@ log_answer(long seq, int status, bool dropped, const char *id)
 	pthread_mutex_unlock(&lock);
 }
 
+/*
+ * A provider call's answer: recorded in the log BEFORE it is written, so
+ * a test that reads /_fake/requests as soon as its client has the answer
+ * sees "answered" set (afterwards was a race: CI saw null).
+ */
+static void
+call_send_json(struct call *c, int status, const cJSON *obj,
+    const cJSON *headers)
+{
+	log_answer(c->seq, status, false, c->id);
+	send_json(c->conn, status, obj, headers);
+}
+
 /* --- provider requests ---------------------------------------------------- */
 
 /* Which API a path belongs to; the Twilio AccountSid goes to sid. */
@@ -811,7 +826,7 @@ answer_spec_error(struct call *c, int status)
 		return status;
 	}
 	if (cJSON_IsObject(body) || cJSON_IsArray(body)) {
-		send_json(c->conn, status, body, headers);
+		call_send_json(c, status, body, headers);
 		return status;
 	}
 	return answer_error(c, status, json_int(c->spec, "code", 0),
@@ -897,7 +912,7 @@ answer_error(struct call *c, int status, int code, const char *message,
 		cJSON_AddStringToObject(data, "details", message);
 		cJSON_AddStringToObject(err, "fbtrace_id", trace);
 	}
-	send_json(c->conn, status, root, headers);
+	call_send_json(c, status, root, headers);
 	cJSON_Delete(root);
 	return status;
 }
@@ -914,9 +929,9 @@ answer_ok(struct call *c, int status, cJSON *dflt, const cJSON *headers)
 		send_body(c->conn, status, body->valuestring,
 		    strlen(body->valuestring), headers);
 	else if (cJSON_IsObject(body) || cJSON_IsArray(body))
-		send_json(c->conn, status, body, headers);
+		call_send_json(c, status, body, headers);
 	else
-		send_json(c->conn, status, dflt, headers);
+		call_send_json(c, status, dflt, headers);
 	cJSON_Delete(dflt);
 	return status;
 }
