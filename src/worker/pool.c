@@ -79,8 +79,9 @@ run_one(struct worker *w)
 	if (st != DB_OK)
 		goto out;
 	ran = true;
-	/* There may be more: let another worker look while this one works. */
-	wake_one(p);
+	/* More due: let another worker take it while this one works. */
+	if (job.more)
+		wake_one(p);
 	log_set_context_id(w->id);
 	ctx.pool = p;
 	ctx.app = p->cfg.app;

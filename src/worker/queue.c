@@ -50,7 +50,14 @@ queue_claim_any_org(struct db *db, struct arena *a, const char *worker_id,
 		    "       locked_by = $1, updated_at = now()"
 		    "  FROM next WHERE j.id = next.id"
 		    " RETURNING j.id, j.org_id, j.kind, j.payload::text,"
-		    "       j.attempts, j.max_attempts",
+		    "       j.attempts, j.max_attempts,"
+		    /* Whether another is due: then the pool wakes one more
+		     * worker (worker/pool.c); else nobody claims in vain. */
+		    "       EXISTS (SELECT 1 FROM jobs o"
+		    "                WHERE o.id <> j.id AND o.run_at <= now()"
+		    "                  AND (o.status = 'queued'"
+		    "                       OR (o.status = 'running'"
+		    "                           AND o.lease_until < now())))",
 		    DB_TEXT(worker_id), DB_I64(lease_s), DB_END);
 		if (st != DB_OK)
 			goto out;
@@ -64,6 +71,7 @@ queue_claim_any_org(struct db *db, struct arena *a, const char *worker_id,
 		out->payload = arena_strdup(a, db_res_text(&res, 0, 3));
 		out->attempts = (int)db_res_i64(&res, 0, 4);
 		out->max_attempts = (int)db_res_i64(&res, 0, 5);
+		out->more = db_res_bool(&res, 0, 6);
 		db_res_clear(&res);
 		if (out->attempts <= out->max_attempts)
 			return DB_OK;

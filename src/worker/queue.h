@@ -34,6 +34,7 @@ struct job {
 	char	*payload;	/* JSON text */
 	int	 attempts;	/* including this one */
 	int	 max_attempts;
+	bool	 more;		/* claim: another job was due as well */
 };
 
 struct job_row {
