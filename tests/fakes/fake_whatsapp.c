@@ -225,8 +225,10 @@ static int	 handle_media(struct mg_connection *conn,
 		    const char *sid, const char *id);
 static cJSON	*media_find(const char *id);
 static unsigned char *media_bytes(const cJSON *m, size_t *len);
-static int	 send_bytes(struct mg_connection *conn, const cJSON *m);
-static int	 send_text_status(struct mg_connection *conn, int status,
+static int	 send_bytes(struct mg_connection *conn, long seq,
+		    const cJSON *m);
+static int	 send_text_status(struct mg_connection *conn, long seq,
+		    int status,
 		    const char *ctype, const char *body,
 		    const char *location);
 static bool	 query_get(const char *query, const char *name, char *out,
@@ -1202,7 +1204,7 @@ media_bytes(const cJSON *m, size_t *len)
 
 /* 200 with the item's bytes and type. */
 static int
-send_bytes(struct mg_connection *conn, const cJSON *m)
+send_bytes(struct mg_connection *conn, long seq, const cJSON *m)
 {
 	unsigned char	*p;
 	size_t		 len, off = 0;
@@ -1211,6 +1213,7 @@ send_bytes(struct mg_connection *conn, const cJSON *m)
 
 	p = media_bytes(m, &len);
 	snprintf(clen, sizeof(clen), "%zu", len);
+	log_answer(seq, 200, false, NULL);	/* before: see call_send_json */
 	mg_response_header_start(conn, 200);
 	mg_response_header_add(conn, "Content-Type",
 	    json_str(m, "content_type"), -1);
@@ -1223,13 +1226,14 @@ send_bytes(struct mg_connection *conn, const cJSON *m)
 }
 
 static int
-send_text_status(struct mg_connection *conn, int status, const char *ctype,
-    const char *body, const char *location)
+send_text_status(struct mg_connection *conn, long seq, int status,
+    const char *ctype, const char *body, const char *location)
 {
 	char	 clen[32];
 	size_t	 len = strlen(body);
 
 	snprintf(clen, sizeof(clen), "%zu", len);
+	log_answer(seq, status, false, NULL);	/* before: see call_send_json */
 	mg_response_header_start(conn, status);
 	mg_response_header_add(conn, "Content-Type", ctype, -1);
 	mg_response_header_add(conn, "Content-Length", clen, -1);
@@ -1370,11 +1374,11 @@ handle_media(struct mg_connection *conn, const struct mg_request_info *ri,
 		snprintf(url, sizeof(url), "http://%s/s3/twilio/%s"
 		    "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=fake",
 		    host, id);
-		status = send_text_status(conn, 302, "text/plain", "", url);
+		status = send_text_status(conn, c.seq, 302, "text/plain", "", url);
 		break;
 	case MEDIA_TWILIO_S3:
 		if (c.auth != NULL)
-			status = send_text_status(conn, 400, "application/xml",
+			status = send_text_status(conn, c.seq, 400, "application/xml",
 			    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 			    "<Error><Code>InvalidArgument</Code><Message>Only "
 			    "one auth mechanism allowed; only the "
@@ -1382,10 +1386,10 @@ handle_media(struct mg_connection *conn, const struct mg_request_info *ri,
 			    "string parameter or the Authorization header "
 			    "should be specified</Message></Error>", NULL);
 		else if (m == NULL)
-			status = send_text_status(conn, 404, "application/xml",
+			status = send_text_status(conn, c.seq, 404, "application/xml",
 			    "<Error><Code>NoSuchKey</Code></Error>", NULL);
 		else
-			status = send_bytes(conn, m);
+			status = send_bytes(conn, c.seq, m);
 		break;
 	case MEDIA_META:
 	case MEDIA_KAPSO:
@@ -1436,7 +1440,7 @@ handle_media(struct mg_connection *conn, const struct mg_request_info *ri,
 			cJSON_AddNumberToObject(root, "file_size",
 			    json_int(m, "file_size", (int)len));
 			cJSON_AddStringToObject(root, "id", id);
-			send_json(conn, 200, root, NULL);
+			call_send_json(&c, 200, root, NULL);
 			cJSON_Delete(root);
 			status = 200;
 		}
@@ -1447,7 +1451,7 @@ handle_media(struct mg_connection *conn, const struct mg_request_info *ri,
 		else if (m == NULL)
 			status = answer_error(&c, 404, 100, NULL, NULL);
 		else
-			status = send_bytes(conn, m);
+			status = send_bytes(conn, c.seq, m);
 		break;
 	case MEDIA_KAPSO_DL:
 		if (key == NULL || !authorized(&c))
@@ -1455,18 +1459,18 @@ handle_media(struct mg_connection *conn, const struct mg_request_info *ri,
 		else if (m == NULL)
 			status = answer_error(&c, 404, 100, NULL, NULL);
 		else
-			status = send_bytes(conn, m);
+			status = send_bytes(conn, c.seq, m);
 		break;
 	default:	/* MEDIA_CDN: another host, no credential of ours */
 		if (c.auth != NULL)
-			status = send_text_status(conn, 403, "text/plain",
+			status = send_text_status(conn, c.seq, 403, "text/plain",
 			    "A credential was sent to a foreign host.\n",
 			    NULL);
 		else if (m == NULL)
-			status = send_text_status(conn, 404, "text/plain",
+			status = send_text_status(conn, c.seq, 404, "text/plain",
 			    "Not found.\n", NULL);
 		else
-			status = send_bytes(conn, m);
+			status = send_bytes(conn, c.seq, m);
 		break;
 	}
 out:
