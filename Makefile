@@ -38,14 +38,14 @@ LDFLAGS	+= $(SANFLAGS)
 # --- sources, by module (DESIGN.md layout) -------------------------------
 SRC_UTIL   = src/util/xmalloc.c src/util/buf.c src/util/arena.c \
 	     src/util/str.c src/util/utf8.c src/util/url.c src/util/time.c \
-	     src/util/httpc.c src/util/thumb.c
+	     src/util/httpc.c src/util/thumb.c \
+	     src/util/log.c src/util/config.c src/util/metrics.c
 SRC_DB     = src/db/pool.c src/db/query.c src/db/migrate.c \
 	     src/db/embedded.c src/db/listen.c
 SRC_TMPL   = src/tmpl/mustache.c src/tmpl/loader.c
 SRC_CRYPTO = src/crypto/password.c src/crypto/token.c src/crypto/secret.c \
 	     src/crypto/hmac.c
-SRC_APP    = src/app/config.c src/app/log.c src/app/metrics.c \
-	     src/app/app.c src/app/routes.c src/app/cli_key.c \
+SRC_APP    = src/app/app.c src/app/routes.c src/app/cli_key.c \
 	     src/app/cli_token.c src/app/jobs.c
 SRC_HTTP   = src/http/server.c src/http/router.c src/http/req.c \
 	     src/http/resp.c src/http/form.c src/http/cookie.c \

@@ -18,7 +18,7 @@
 
 #include "app/app.h"
 #include "app/cli.h"
-#include "app/log.h"
+#include "util/log.h"
 #include "crypto/password.h"
 #include "db/db.h"
 #include "http/server.h"

@@ -18,7 +18,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "app/log.h"
+#include "util/log.h"
 #include "chat/connect.h"
 #include "db/db.h"
 #include "http/req.h"

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "app/log.h"
-#include "app/metrics.h"
+#include "util/log.h"
+#include "util/metrics.h"
 #include "api/api.h"
 #include "crypto/password.h"
 #include "crypto/secret.h"

@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-#include "app/config.h"
+#include "util/config.h"
 
 struct db_pool;
 struct db_embedded;

@@ -43,7 +43,7 @@
 #include <unistd.h>
 
 #include "app/app.h"
-#include "app/config.h"
+#include "util/config.h"
 #include "crypto/secret.h"
 #include "db/db.h"
 #include "model/channel.h"

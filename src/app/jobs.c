@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <time.h>
 
-#include "app/log.h"
+#include "util/log.h"
 #include "chat/handoff.h"
 #include "db/db.h"
 #include "worker/pool.h"

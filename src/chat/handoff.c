@@ -21,7 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "app/log.h"
+#include "util/log.h"
 #include "channels/channel.h"
 #include "chat/threads.h"
 #include "model/channel.h"

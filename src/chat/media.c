@@ -33,7 +33,7 @@
 #include <sodium.h>
 
 #include "app/app.h"
-#include "app/log.h"
+#include "util/log.h"
 #include "channels/channel.h"
 #include "model/channel.h"
 #include "model/media.h"

@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 #include "app/app.h"
-#include "app/metrics.h"
+#include "util/metrics.h"
 #include "db/db.h"
 #include "http/req.h"
 #include "http/resp.h"
@@ -46,6 +46,34 @@ health_ready(struct req *r)
 	return resp_send(r, 200, "application/json", body, (size_t)n);
 }
 
+/* The database pool's gauges, read at scrape time. */
+static void
+pool_metrics(struct buf *b, struct db_pool *pool)
+{
+	struct db_pool_stats	 st;
+
+	if (pool != NULL) {
+		db_pool_get_stats(pool, &st);
+		buf_printf(b,
+		    "# HELP parley_db_pool_connections Database pool "
+		    "connections by state.\n"
+		    "# TYPE parley_db_pool_connections gauge\n"
+		    "parley_db_pool_connections{state=\"max\"} %d\n"
+		    "parley_db_pool_connections{state=\"open\"} %d\n"
+		    "parley_db_pool_connections{state=\"in_use\"} %d\n"
+		    "# HELP parley_db_pool_acquires_total Pool acquisitions "
+		    "by outcome.\n"
+		    "# TYPE parley_db_pool_acquires_total counter\n"
+		    "parley_db_pool_acquires_total{outcome=\"ok\"} %llu\n"
+		    "parley_db_pool_acquires_total{outcome=\"waited\"} %llu\n"
+		    "parley_db_pool_acquires_total{outcome=\"timeout\"} %llu\n",
+		    st.size, st.open, st.in_use,
+		    (unsigned long long)st.acquired,
+		    (unsigned long long)st.waits,
+		    (unsigned long long)st.timeouts);
+	}
+}
+
 int
 health_metrics(struct req *r)
 {
@@ -53,7 +81,8 @@ health_metrics(struct req *r)
 	int		 st;
 
 	buf_init(&b, 0);
-	metrics_render(&b, r->app->db);
+	metrics_render(&b);
+	pool_metrics(&b, r->app->db);
 	st = resp_send(r, 200, "text/plain; version=0.0.4; charset=utf-8",
 	    buf_str(&b), b.len);
 	buf_cleanup(&b);

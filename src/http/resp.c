@@ -10,7 +10,7 @@
 #include <civetweb.h>
 
 #include "app/app.h"
-#include "app/log.h"
+#include "util/log.h"
 #include "db/db.h"
 #include "http/req.h"
 #include "http/router.h"

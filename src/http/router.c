@@ -12,8 +12,8 @@
 #include <civetweb.h>
 
 #include "app/app.h"
-#include "app/log.h"
-#include "app/metrics.h"
+#include "util/log.h"
+#include "util/metrics.h"
 #include "crypto/token.h"
 #include "db/db.h"
 #include "http/cookie.h"

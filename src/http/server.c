@@ -9,7 +9,7 @@
 #include <civetweb.h>
 
 #include "app/app.h"
-#include "app/log.h"
+#include "util/log.h"
 #include "http/router.h"
 
 static int	log_message(const struct mg_connection *, const char *);

@@ -40,7 +40,7 @@
 
 #include <sodium.h>
 
-#include "app/log.h"
+#include "util/log.h"
 #include "util/buf.h"
 #include "util/httpc.h"
 #include "util/time.h"

@@ -54,7 +54,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "app/log.h"
+#include "util/log.h"
 #include "crypto/secret.h"
 #include "db/db.h"
 #include "llm/builtin.h"

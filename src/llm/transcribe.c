@@ -35,7 +35,7 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
-#include "app/log.h"
+#include "util/log.h"
 #include "crypto/secret.h"
 #include "model/orgmodel.h"
 #include "model/provider.h"

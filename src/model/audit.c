@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "app/log.h"
+#include "util/log.h"
 #include "http/req.h"
 #include "model/apitoken.h"
 #include "util/arena.h"

@@ -30,7 +30,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
-#include "app/log.h"
+#include "util/log.h"
 #include "crypto/secret.h"
 #include "util/arena.h"
 #include "util/utf8.h"

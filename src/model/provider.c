@@ -20,7 +20,7 @@
 
 #include <sodium.h>
 
-#include "app/log.h"
+#include "util/log.h"
 #include "crypto/secret.h"
 #include "util/arena.h"
 #include "util/utf8.h"

@@ -32,7 +32,7 @@
 #include <strings.h>
 
 #include "app/app.h"
-#include "app/log.h"
+#include "util/log.h"
 #include "chat/texts.h"
 #include "db/db.h"
 #include "http/form.h"

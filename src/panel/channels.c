@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "app/app.h"
-#include "app/log.h"
+#include "util/log.h"
 #include "db/db.h"
 #include "http/form.h"
 #include "http/req.h"

@@ -30,7 +30,7 @@
 #include <string.h>
 
 #include "app/app.h"
-#include "app/log.h"
+#include "util/log.h"
 #include "channels/channel.h"
 #include "chat/handoff.h"
 #include "chat/media.h"

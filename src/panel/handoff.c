@@ -10,7 +10,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "app/log.h"
+#include "util/log.h"
 #include "chat/handoff.h"
 #include "db/db.h"
 #include "http/form.h"

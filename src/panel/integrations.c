@@ -28,7 +28,7 @@
 
 #include <qrencode.h>
 
-#include "app/log.h"
+#include "util/log.h"
 #include "chat/connect.h"
 #include "db/db.h"
 #include "http/form.h"

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "app/app.h"
-#include "app/log.h"
+#include "util/log.h"
 #include "crypto/secret.h"
 #include "db/db.h"
 #include "http/form.h"

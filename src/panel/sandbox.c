@@ -28,7 +28,7 @@
 #include <string.h>
 
 #include "app/app.h"
-#include "app/log.h"
+#include "util/log.h"
 #include "chat/threads.h"
 #include "crypto/token.h"
 #include "db/db.h"

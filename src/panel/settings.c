@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "app/app.h"
-#include "app/log.h"
+#include "util/log.h"
 #include "crypto/password.h"
 #include "db/db.h"
 #include "http/form.h"

@@ -14,7 +14,7 @@
 #include <sodium.h>
 
 #include "app/app.h"
-#include "app/log.h"
+#include "util/log.h"
 #include "db/db.h"
 #include "http/form.h"
 #include "http/req.h"

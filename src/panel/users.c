@@ -18,7 +18,7 @@
 #include <sodium.h>
 
 #include "app/app.h"
-#include "app/log.h"
+#include "util/log.h"
 #include "crypto/password.h"
 #include "db/db.h"
 #include "http/form.h"

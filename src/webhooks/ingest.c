@@ -44,7 +44,7 @@
 #include <string.h>
 
 #include "app/app.h"
-#include "app/log.h"
+#include "util/log.h"
 #include "chat/threads.h"
 #include "db/db.h"
 #include "http/req.h"

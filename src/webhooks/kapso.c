@@ -29,7 +29,7 @@
 #include <cjson/cJSON.h>
 
 #include "app/app.h"
-#include "app/log.h"
+#include "util/log.h"
 #include "chat/threads.h"
 #include "crypto/hmac.h"
 #include "db/db.h"

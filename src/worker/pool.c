@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app/log.h"
+#include "util/log.h"
 #include "db/db.h"
 #include "util/arena.h"
 #include "util/time.h"

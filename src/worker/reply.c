@@ -113,7 +113,7 @@
 #include <cjson/cJSON.h>
 
 #include "app/app.h"
-#include "app/log.h"
+#include "util/log.h"
 #include "channels/channel.h"
 #include "channels/split.h"
 #include "chat/commands.h"

@@ -1,7 +1,7 @@
 /*
  * config: environment → struct config (see config.h).
  */
-#include "app/config.h"
+#include "util/config.h"
 
 #include <limits.h>
 #include <stdio.h>

@@ -2,23 +2,22 @@
  * metrics: lock-free counters for GET /metrics (Prometheus text format 0.0.4).
  * Requests are counted by route pattern and status; latency goes into one
  * histogram per route. Route slots are fixed at start (the route table), so
- * recording is a few atomic adds. Gauges (DB pool) are read at scrape time.
+ * recording is a few atomic adds. 
  */
-#ifndef PARLEY_APP_METRICS_H
-#define PARLEY_APP_METRICS_H
+#ifndef PARLEY_UTIL_METRICS_H
+#define PARLEY_UTIL_METRICS_H
 
 #include <stdint.h>
 
 #include "util/buf.h"
-
-struct db_pool;
 
 /* Sizes the table for n_routes route patterns (plus one for "unmatched"). */
 void	 metrics_init(int n_routes, const char *const *patterns);
 void	 metrics_free(void);
 /* Records one request; route -1 means no route matched. */
 void	 metrics_request(int route, int status, int64_t duration_us);
-/* Appends the whole exposition (requests, latency, pool, uptime) to b. */
-void	 metrics_render(struct buf *b, struct db_pool *pool);
+/* Appends the request counters, latency histograms and uptime to b (the
+ * database pool's gauges are appended by http/health.c, which may see db/). */
+void	 metrics_render(struct buf *b);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * log: logfmt lines on stderr (see log.h).
  */
-#include "app/log.h"
+#include "util/log.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>

@@ -3,8 +3,8 @@
  * "Interfaces that stay stable"). A bad value stops start-up with one
  * sentence naming the variable. Read once at start; read-only after.
  */
-#ifndef PARLEY_APP_CONFIG_H
-#define PARLEY_APP_CONFIG_H
+#ifndef PARLEY_UTIL_CONFIG_H
+#define PARLEY_UTIL_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -4,8 +4,8 @@
  * calling thread has one. Thread-safe (one write(2) per line). Never pass a
  * secret: callers mask credentials before they reach a log line.
  */
-#ifndef PARLEY_APP_LOG_H
-#define PARLEY_APP_LOG_H
+#ifndef PARLEY_UTIL_LOG_H
+#define PARLEY_UTIL_LOG_H
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 

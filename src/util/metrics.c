@@ -5,13 +5,12 @@
  * exposition keeps exact codes (a 413 spike is worth seeing as 413), and
  * anything else lands in the slot of its class (2xx…5xx).
  */
-#include "app/metrics.h"
+#include "util/metrics.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "db/db.h"
 #include "util/time.h"
 #include "util/xmalloc.h"
 
@@ -89,10 +88,8 @@ metrics_request(int route, int status, int64_t duration_us)
 }
 
 void
-metrics_render(struct buf *b, struct db_pool *pool)
+metrics_render(struct buf *b)
 {
-	struct db_pool_stats	 st;
-
 	buf_puts(b, "# HELP parley_http_requests_total HTTP requests by "
 	    "route pattern and status.\n"
 	    "# TYPE parley_http_requests_total counter\n");
@@ -144,26 +141,6 @@ metrics_render(struct buf *b, struct db_pool *pool)
 		    (double)atomic_load(&routes[r].sum_us) / 1e6);
 		buf_printf(b, "parley_http_request_duration_seconds_count"
 		    "{route=\"%s\"} %llu\n", name, (unsigned long long)cum);
-	}
-	if (pool != NULL) {
-		db_pool_get_stats(pool, &st);
-		buf_printf(b,
-		    "# HELP parley_db_pool_connections Database pool "
-		    "connections by state.\n"
-		    "# TYPE parley_db_pool_connections gauge\n"
-		    "parley_db_pool_connections{state=\"max\"} %d\n"
-		    "parley_db_pool_connections{state=\"open\"} %d\n"
-		    "parley_db_pool_connections{state=\"in_use\"} %d\n"
-		    "# HELP parley_db_pool_acquires_total Pool acquisitions "
-		    "by outcome.\n"
-		    "# TYPE parley_db_pool_acquires_total counter\n"
-		    "parley_db_pool_acquires_total{outcome=\"ok\"} %llu\n"
-		    "parley_db_pool_acquires_total{outcome=\"waited\"} %llu\n"
-		    "parley_db_pool_acquires_total{outcome=\"timeout\"} %llu\n",
-		    st.size, st.open, st.in_use,
-		    (unsigned long long)st.acquired,
-		    (unsigned long long)st.waits,
-		    (unsigned long long)st.timeouts);
 	}
 	buf_printf(b, "# HELP parley_uptime_seconds Seconds since start.\n"
 	    "# TYPE parley_uptime_seconds gauge\n"
