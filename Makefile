@@ -50,7 +50,7 @@ SRC_APP    = src/app/app.c src/app/routes.c src/app/cli_key.c \
 SRC_HTTP   = src/http/server.c src/http/router.c src/http/req.c \
 	     src/http/resp.c src/http/form.c src/http/cookie.c \
 	     src/http/session.c src/http/csrf.c src/http/static.c \
-	     src/http/health.c
+	     src/http/health.c src/http/audit.c
 SRC_MODEL  = src/model/org.c src/model/user.c src/model/throttle.c \
 	     src/model/fielderr.c src/model/provider.c src/model/orgmodel.c \
 	     src/model/agent.c src/model/knowledge.c src/model/apitoken.c \

@@ -30,7 +30,7 @@
 #include "http/req.h"
 #include "http/resp.h"
 #include "model/agent.h"
-#include "model/audit.h"
+#include "http/audit.h"
 #include "model/fielderr.h"
 #include "plugins/plugin.h"
 #include "util/arena.h"

@@ -16,7 +16,7 @@
 #include "db/db.h"
 #include "http/req.h"
 #include "http/resp.h"
-#include "model/audit.h"
+#include "http/audit.h"
 #include "model/fielderr.h"
 #include "model/orgmodel.h"
 #include "model/provider.h"

@@ -19,8 +19,6 @@
 #include <string.h>
 
 #include "util/log.h"
-#include "http/req.h"
-#include "model/apitoken.h"
 #include "util/arena.h"
 #include "util/str.h"
 #include "util/utf8.h"
@@ -119,36 +117,13 @@ insert(struct db *db, int64_t org_id, int64_t user_id, const char *actor,
 }
 
 void
-audit(struct req *r, const char *action, const char *target_type,
-    int64_t target_id, const char *detail)
-{
-	const char	*actor = "system";
-	int64_t		 user_id = 0;
-	char		 prefix[APITOKEN_PREFIX_MAX + 1];
-	char		 tok[APITOKEN_PREFIX_MAX + 8];
-	struct db	*db = req_db(r);
-
-	if (r->session != NULL) {
-		actor = r->session->email ? r->session->email : "";
-		user_id = r->session->user_id;
-	} else if (r->token_id > 0 && db != NULL &&
-	    apitoken_prefix(db, r->org_id, r->token_id, prefix) == DB_OK) {
-		str_copy(tok, "token:", sizeof(tok));
-		str_copy(tok + 6, prefix, sizeof(tok) - 6);
-		actor = tok;
-	} else if (r->token_id > 0)
-		actor = "token";
-	insert(db, r->org_id, user_id, actor, action, target_type, target_id,
-	    detail, req_remote_addr(r));
-}
-
-void
-audit_as(struct req *r, int64_t org_id, int64_t user_id, const char *actor,
+audit_record(struct db *db, const struct audit_actor *actor,
     const char *action, const char *target_type, int64_t target_id,
     const char *detail)
 {
-	insert(req_db(r), org_id, user_id, actor, action, target_type,
-	    target_id, detail, req_remote_addr(r));
+	insert(db, actor->org_id, actor->user_id,
+	    actor->label ? actor->label : "system", action, target_type,
+	    target_id, detail, actor->ip ? actor->ip : "");
 }
 
 void

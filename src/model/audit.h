@@ -12,25 +12,24 @@
 #include "db/db.h"
 
 struct arena;
-struct req;
+
+/* Who did it: handlers build one from their request (http/audit.h). */
+struct audit_actor {
+	int64_t		 org_id;
+	int64_t		 user_id;	/* 0: none (token, system, CLI) */
+	const char	*label;		/* email, "token:<prefix>", "system",
+					   "cli" */
+	const char	*ip;		/* "" when not from a request */
+};
 
 /*
  * Records an action ("login.success", "agent.created", "handoff.claimed",
- * …: "<area>.<verb>", lower case) by the request's principal (session
- * user, API token, or none) with its address. Failures are logged, never
+ * …: "<area>.<verb>", lower case) by actor. Failures are logged, never
  * returned: an audit write must not undo the action it records.
  */
-void		 audit(struct req *r, const char *action,
-		    const char *target_type, int64_t target_id,
-		    const char *detail);
-/*
- * The same with an explicit principal, for actions taken before the
- * request has one (sign-in): records the request's address.
- */
-void		 audit_as(struct req *r, int64_t org_id, int64_t user_id,
-		    const char *actor, const char *action,
-		    const char *target_type, int64_t target_id,
-		    const char *detail);
+void		 audit_record(struct db *db, const struct audit_actor *actor,
+		    const char *action, const char *target_type,
+		    int64_t target_id, const char *detail);
 /* The same without a request (command line, reply pool). */
 void		 audit_db(struct db *db, int64_t org_id, int64_t user_id,
 		    const char *actor, const char *action,

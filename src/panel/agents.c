@@ -39,7 +39,7 @@
 #include "http/req.h"
 #include "http/resp.h"
 #include "model/agent.h"
-#include "model/audit.h"
+#include "http/audit.h"
 #include "model/fielderr.h"
 #include "model/knowledge.h"
 #include "model/llmcall.h"

@@ -33,7 +33,7 @@
 #include "http/req.h"
 #include "http/resp.h"
 #include "model/agent.h"
-#include "model/audit.h"
+#include "http/audit.h"
 #include "model/channel.h"
 #include "model/fielderr.h"
 #include "util/arena.h"

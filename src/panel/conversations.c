@@ -40,7 +40,7 @@
 #include "http/req.h"
 #include "http/resp.h"
 #include "model/agent.h"
-#include "model/audit.h"
+#include "http/audit.h"
 #include "model/channel.h"
 #include "model/llmcall.h"
 #include "model/media.h"

@@ -16,7 +16,7 @@
 #include "http/form.h"
 #include "http/req.h"
 #include "http/resp.h"
-#include "model/audit.h"
+#include "http/audit.h"
 #include "util/arena.h"
 #include "util/utf8.h"
 

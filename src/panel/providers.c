@@ -29,7 +29,7 @@
 #include "llm/client.h"
 #include "model/fielderr.h"
 #include "model/orgmodel.h"
-#include "model/audit.h"
+#include "http/audit.h"
 #include "model/provider.h"
 #include "util/arena.h"
 #include "util/buf.h"

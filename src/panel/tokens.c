@@ -20,7 +20,7 @@
 #include "http/req.h"
 #include "http/resp.h"
 #include "model/apitoken.h"
-#include "model/audit.h"
+#include "http/audit.h"
 #include "model/user.h"
 #include "util/arena.h"
 #include "util/str.h"

@@ -25,7 +25,7 @@
 #include "http/req.h"
 #include "http/resp.h"
 #include "http/session.h"
-#include "model/audit.h"
+#include "http/audit.h"
 #include "model/user.h"
 #include "util/arena.h"
 #include "util/str.h"
