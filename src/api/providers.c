@@ -410,6 +410,8 @@ api_models_create(struct req *r)
 	st = orgmodel_create(r->db, r->org_id, &in, &errs, &id);
 	switch (st) {
 	case DB_OK:
+		audit(r, "model.created", "model", id,
+		    orgmodel_describe(r->arena, &in));
 		return model_reply(r, 201, id);
 	case DB_INVALID:
 		return invalid(r, &errs);
@@ -480,6 +482,8 @@ api_models_update(struct req *r)
 	st = orgmodel_update(r->db, r->org_id, id, &in, &errs);
 	switch (st) {
 	case DB_OK:
+		audit(r, "model.updated", "model", id,
+		    orgmodel_describe(r->arena, &in));
 		return model_reply(r, 200, id);
 	case DB_INVALID:
 		return invalid(r, &errs);
@@ -505,6 +509,9 @@ api_models_delete(struct req *r)
 	st = orgmodel_get(r->db, r->arena, r->org_id, id, &m);
 	if (st == DB_OK)
 		st = orgmodel_delete(r->db, r->org_id, id);
+	if (st == DB_OK)
+		audit(r, "model.deleted", "model", id, arena_printf(r->arena,
+		    "%s (%s)", m.display_name, m.name));
 	if (st == DB_OK)
 		return resp_send(r, 204, "text/plain; charset=utf-8", "", 0);
 	if (st == DB_INVALID)

@@ -554,6 +554,8 @@ panel_models_create(struct req *r)
 	st = orgmodel_create(r->db, r->org_id, &in, &errs, &id);
 	switch (st) {
 	case DB_OK:
+		audit(r, "model.created", "model", id,
+		    orgmodel_describe(r->arena, &in));
 		return resp_see_other(r, "/settings/models", "Model added.");
 	case DB_INVALID:
 		return model_form_page(r, 422, NULL, &in, &errs, NULL);
@@ -619,6 +621,8 @@ panel_models_update(struct req *r)
 	st = orgmodel_update(r->db, r->org_id, id, &in, &errs);
 	switch (st) {
 	case DB_OK:
+		audit(r, "model.updated", "model", id,
+		    orgmodel_describe(r->arena, &in));
 		return resp_see_other(r, "/settings/models", "Model saved.");
 	case DB_NOT_FOUND:
 		return resp_not_found(r);
@@ -661,6 +665,8 @@ panel_models_delete(struct req *r)
 	    orgmodel_delete(r->db, r->org_id, id);
 	switch (st) {
 	case DB_OK:
+		audit(r, "model.deleted", "model", id, arena_printf(r->arena,
+		    "%s (%s)", m.display_name, m.name));
 		return resp_see_other(r, "/settings/models",
 		    arena_printf(r->arena, "Model \"%s\" deleted.",
 		    m.display_name));
@@ -700,6 +706,9 @@ panel_models_default(struct req *r)
 	st = orgmodel_get(r->db, r->arena, r->org_id, id, &m);
 	if (st == DB_OK)
 		st = orgmodel_set_default(r->db, r->org_id, id);
+	if (st == DB_OK)
+		audit(r, "model.default_set", "model", id, arena_printf(
+		    r->arena, "%s (%s)", m.display_name, m.name));
 	if (st == DB_OK)
 		return resp_see_other(r, "/settings/models",
 		    arena_printf(r->arena, "\"%s\" is now the default model.",
