@@ -234,8 +234,8 @@ redact_dup(const struct redact *rd, const char *text)
 	size_t		 n, i, best, rest;
 	bool		 tail;
 
-	if (text == NULL)
-		text = "";
+	if (text == NULL || text[0] == '\0' || rd == NULL || rd->n == 0)
+		return xstrdup(text != NULL ? text : "");
 	needles_build(rd, &nd);
 	n = strlen(text);
 	buf_init(&b, 0);
