@@ -44,6 +44,7 @@ SRC_DB     = src/db/pool.c src/db/query.c src/db/migrate.c \
 	     src/db/embedded.c src/db/listen.c
 SRC_TMPL   = src/tmpl/mustache.c src/tmpl/loader.c
 SRC_CRYPTO = src/crypto/password.c src/crypto/token.c src/crypto/secret.c \
+	     src/crypto/redact.c \
 	     src/crypto/hmac.c
 SRC_APP    = src/app/app.c src/app/routes.c src/app/cli_key.c \
 	     src/app/cli_token.c src/app/jobs.c

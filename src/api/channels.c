@@ -43,8 +43,7 @@
 #define APP_NAME		"WhatsApp app"
 #define PLUGIN_IDS_MAX		64
 
-static const char	*credential_names(struct arena *,
-			    const struct channel_input *);
+static const char	*members_sent(struct req *);
 
 enum jkind {
 	J_STR,		/* string */
@@ -389,6 +388,7 @@ int
 api_channels_create(struct req *r)
 {
 	struct channel_input	 in;
+	struct audit_actor	 who;
 	struct field_errors	 errs = { 0 };
 	int64_t			 id = 0;
 	enum db_status		 st;
@@ -404,12 +404,11 @@ api_channels_create(struct req *r)
 	input_overlay(r, &in);
 	if (in.status != NULL && in.status[0] == '\0')
 		in.status = NULL;
+	req_audit_actor(r, &who);
+	in.who = &who;
 	st = channel_create(r->db, r->app->key, r->org_id, &in, &errs, &id);
 	switch (st) {
 	case DB_OK:
-		if (credential_names(r->arena, &in) != NULL)
-			audit(r, "channel.credentials_changed", "channel", id,
-			    credential_names(r->arena, &in));
 		resp_header(r, "Location", arena_printf(r->arena,
 		    "/api/v1/channels/%lld", (long long)id));
 		return channel_reply(r, 201, id);
@@ -440,6 +439,7 @@ api_channels_update(struct req *r)
 {
 	struct channel		 cur;
 	struct channel_input	 in;
+	struct audit_actor	 who;
 	struct field_errors	 errs = { 0 };
 	int64_t			 id;
 	enum db_status		 st;
@@ -469,12 +469,11 @@ api_channels_update(struct req *r)
 	in.phone_number_id = cur.phone_number_id;
 	in.default_agent_id = cur.default_agent_id;
 	input_overlay(r, &in);
+	req_audit_actor(r, &who);
+	in.who = &who;
 	st = channel_update(r->db, r->app->key, r->org_id, id, &in, &errs);
 	switch (st) {
 	case DB_OK:
-		if (credential_names(r->arena, &in) != NULL)
-			audit(r, "channel.credentials_changed", "channel", id,
-			    credential_names(r->arena, &in));
 		return channel_reply(r, 200, id);
 	case DB_INVALID:
 		return invalid(r, &errs, channel_members);
@@ -509,30 +508,18 @@ api_channels_delete(struct req *r)
 	return st == DB_NOT_FOUND ? resp_not_found(r) : resp_unavailable(r);
 }
 
-/* The names of the credentials in, comma-separated (never their values),
- * or NULL when none was sent: the audit log's detail. */
+/* The app members the request sent, by name (never a value): the
+ * audit log's detail; "nothing" when none. */
 static const char *
-credential_names(struct arena *a, const struct channel_input *in)
+members_sent(struct req *r)
 {
-	const struct {
-		const char	*name;
-		const char	*value;
-	} f[] = {
-		{ "twilio_account_sid", in->twilio_account_sid },
-		{ "twilio_auth_token", in->twilio_auth_token },
-		{ "meta_access_token", in->meta_access_token },
-		{ "meta_app_secret", in->meta_app_secret },
-		{ "meta_verify_token", in->meta_verify_token },
-		{ "kapso_api_key", in->kapso_api_key },
-		{ "kapso_webhook_secret", in->kapso_webhook_secret },
-	};
 	const char	*out = NULL;
 
-	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-		if (f[i].value != NULL && f[i].value[0] != '\0')
-			out = out == NULL ? f[i].name : arena_printf(a,
-			    "%s, %s", out, f[i].name);
-	return out;
+	for (const struct jfield *f = app_fields; f->name != NULL; f++)
+		if (api_has(r, f->name))
+			out = out == NULL ? f->name : arena_printf(r->arena,
+			    "%s, %s", out, f->name);
+	return out != NULL ? out : "nothing";
 }
 
 /* --- the WhatsApp app -------------------------------------------------- */
@@ -674,6 +661,7 @@ api_whatsapp_app_create(struct req *r)
 {
 	struct channel		 cur;
 	struct channel_input	 in;
+	struct audit_actor	 who;
 	struct field_errors	 errs = { 0 };
 	int64_t			 agent_id = 0, channel_id = 0;
 	enum db_status		 st;
@@ -705,6 +693,9 @@ api_whatsapp_app_create(struct req *r)
 		in.default_agent_id = agent_id;
 		in.twilio_account_sid = api_str(r, "twilioAccountSid");
 		in.twilio_auth_token = api_str(r, "twilioAuthToken");
+		/* Audited inside the transaction: both or neither. */
+		req_audit_actor(r, &who);
+		in.who = &who;
 		st = channel_create(r->db, r->app->key, r->org_id, &in, &errs,
 		    &channel_id);
 	}
@@ -714,9 +705,9 @@ api_whatsapp_app_create(struct req *r)
 	switch (st) {
 	case DB_OK:
 		audit(r, "agent.created", "agent", agent_id, APP_NAME);
-		if (credential_names(r->arena, &in) != NULL)
-			audit(r, "channel.credentials_changed", "channel",
-			    channel_id, credential_names(r->arena, &in));
+		audit(r, "whatsapp_app.created", "channel", channel_id,
+		    arena_printf(r->arena, "agent #%lld; sent: %s",
+		    (long long)agent_id, members_sent(r)));
 		resp_header(r, "Location", "/api/v1/whatsapp-app");
 		return app_reply(r, 201);
 	case DB_INVALID:
@@ -742,6 +733,7 @@ api_whatsapp_app_update(struct req *r)
 {
 	struct channel		 c;
 	struct channel_input	 in;
+	struct audit_actor	 who;
 	struct agent		 g;
 	struct agent_input	 ain;
 	struct field_errors	 errs = { 0 };
@@ -814,6 +806,8 @@ api_whatsapp_app_update(struct req *r)
 		in.default_agent_id = agent_id;
 		in.twilio_account_sid = api_str(r, "twilioAccountSid");
 		in.twilio_auth_token = api_str(r, "twilioAuthToken");
+		req_audit_actor(r, &who);
+		in.who = &who;
 		st = channel_update(r->db, r->app->key, r->org_id, c.id, &in,
 		    &errs);
 	}
@@ -822,9 +816,10 @@ api_whatsapp_app_update(struct req *r)
 	db_tx_rollback(r->db);
 	switch (st) {
 	case DB_OK:
-		if (credential_names(r->arena, &in) != NULL)
-			audit(r, "channel.credentials_changed", "channel",
-			    c.id, credential_names(r->arena, &in));
+		/* The agent's prompt, model and plugins change here too. */
+		audit(r, "whatsapp_app.updated", "channel", c.id,
+		    arena_printf(r->arena, "agent #%lld; sent: %s",
+		    (long long)agent_id, members_sent(r)));
 		return app_reply(r, 200);
 	case DB_INVALID:
 		return invalid(r, &errs, app_members);

@@ -11,6 +11,7 @@
 #include "api/api.h"
 
 #include "db/db.h"
+#include "http/audit.h"
 #include "http/req.h"
 #include "http/resp.h"
 #include "model/fielderr.h"
@@ -138,6 +139,9 @@ api_knowledge_create(struct req *r)
 	    NULL, &errs, &id);
 	switch (st) {
 	case DB_OK:
+		audit(r, "knowledge.created", "knowledge", id, arena_printf(
+		    r->arena, "%s (agent #%lld)", title != NULL ? title : "",
+		    (long long)agent_id));
 		return send_entry(r, 201, agent_id, id);
 	case DB_NOT_FOUND:
 		return resp_not_found(r);	/* also another org's agent */
@@ -187,6 +191,9 @@ api_knowledge_update(struct req *r)
 	    &errs);
 	switch (st) {
 	case DB_OK:
+		audit(r, "knowledge.updated", "knowledge", id, arena_printf(
+		    r->arena, "%s (agent #%lld)", title != NULL ? title :
+		    e.title, (long long)agent_id));
 		return send_entry(r, 200, agent_id, id);
 	case DB_NOT_FOUND:
 		return resp_not_found(r);
@@ -212,6 +219,8 @@ api_knowledge_delete(struct req *r)
 	st = knowledge_delete(r->db, r->org_id, agent_id, id);
 	switch (st) {
 	case DB_OK:
+		audit(r, "knowledge.deleted", "knowledge", id, arena_printf(
+		    r->arena, "agent #%lld", (long long)agent_id));
 		return resp_send(r, 204, NULL, "", 0);
 	case DB_NOT_FOUND:
 		return resp_not_found(r);

@@ -4,6 +4,8 @@
  * A provider's API key is write-only: responses carry apiKeyHint (the
  * masked form) and hasApiKey, never the key. PATCH changes only the
  * members sent; "apiKey": null removes the stored key and "" keeps it.
+ * A new baseUrl while a key is stored needs the key again (or null):
+ * model/provider.c refuses it otherwise, and audits every change.
  * Members of the wrong JSON type are a 400 naming the member; values the
  * model refuses are a 422 whose "fields" use the API's camelCase names.
  */
@@ -76,7 +78,6 @@ static int	 provider_reply(struct req *, int, int64_t);
 static cJSON	*model_json(const struct org_model *);
 static int	 model_reply(struct req *, int, int64_t);
 static bool	 json_bool(const struct req *, const char *, bool);
-static void	 audit_key(struct req *, int64_t, bool);
 
 /* 400 naming the first member of the wrong type, else 0. */
 static int
@@ -195,22 +196,6 @@ provider_reply(struct req *r, int status, int64_t id)
 	return rc;
 }
 
-/* Audits a provider key change with the stored masked hint at most. */
-static void
-audit_key(struct req *r, int64_t id, bool removed)
-{
-	struct provider	 p;
-
-	if (removed) {
-		audit(r, "provider.key_changed", "provider", id, "key removed");
-		return;
-	}
-	if (provider_get(r->db, r->arena, r->org_id, id, &p) != DB_OK)
-		p.api_key_hint = "";
-	audit(r, "provider.key_changed", "provider", id,
-	    arena_printf(r->arena, "key set (%s)", p.api_key_hint));
-}
-
 int
 api_providers_list(struct req *r)
 {
@@ -235,6 +220,7 @@ int
 api_providers_create(struct req *r)
 {
 	struct provider_input	 in = { 0 };
+	struct audit_actor	 who;
 	struct field_errors	 errs = { 0 };
 	int64_t			 id = 0;
 	enum db_status		 st;
@@ -247,11 +233,11 @@ api_providers_create(struct req *r)
 	in.name = api_str(r, "name");
 	in.base_url = api_str(r, "baseUrl");
 	in.api_key = api_str(r, "apiKey");
+	req_audit_actor(r, &who);
+	in.who = &who;
 	st = provider_create(r->db, r->app->key, r->org_id, &in, &errs, &id);
 	switch (st) {
 	case DB_OK:
-		if (in.api_key != NULL && in.api_key[0] != '\0')
-			audit_key(r, id, false);
 		return provider_reply(r, 201, id);
 	case DB_INVALID:
 		return invalid(r, &errs);
@@ -279,6 +265,7 @@ int
 api_providers_update(struct req *r)
 {
 	struct provider_input	 in = { 0 };
+	struct audit_actor	 who;
 	struct field_errors	 errs = { 0 };
 	struct provider		 cur;
 	const cJSON		*key;
@@ -301,13 +288,12 @@ api_providers_update(struct req *r)
 	key = cJSON_GetObjectItemCaseSensitive(r->json, "apiKey");
 	in.clear_key = cJSON_IsNull(key);
 	in.api_key = cJSON_IsString(key) ? key->valuestring : NULL;
+	req_audit_actor(r, &who);
+	in.who = &who;
+	/* A new baseUrl without an apiKey is a 422 here (provider.h). */
 	st = provider_update(r->db, r->app->key, r->org_id, id, &in, &errs);
 	switch (st) {
 	case DB_OK:
-		if ((in.api_key != NULL && in.api_key[0] != '\0') ||
-		    in.clear_key)
-			audit_key(r, id, in.api_key == NULL ||
-			    in.api_key[0] == '\0');
 		return provider_reply(r, 200, id);
 	case DB_INVALID:
 		return invalid(r, &errs);
@@ -424,6 +410,8 @@ api_models_create(struct req *r)
 	st = orgmodel_create(r->db, r->org_id, &in, &errs, &id);
 	switch (st) {
 	case DB_OK:
+		audit(r, "model.created", "model", id,
+		    orgmodel_describe(r->arena, &in));
 		return model_reply(r, 201, id);
 	case DB_INVALID:
 		return invalid(r, &errs);
@@ -494,6 +482,8 @@ api_models_update(struct req *r)
 	st = orgmodel_update(r->db, r->org_id, id, &in, &errs);
 	switch (st) {
 	case DB_OK:
+		audit(r, "model.updated", "model", id,
+		    orgmodel_describe(r->arena, &in));
 		return model_reply(r, 200, id);
 	case DB_INVALID:
 		return invalid(r, &errs);
@@ -519,6 +509,9 @@ api_models_delete(struct req *r)
 	st = orgmodel_get(r->db, r->arena, r->org_id, id, &m);
 	if (st == DB_OK)
 		st = orgmodel_delete(r->db, r->org_id, id);
+	if (st == DB_OK)
+		audit(r, "model.deleted", "model", id, arena_printf(r->arena,
+		    "%s (%s)", m.display_name, m.name));
 	if (st == DB_OK)
 		return resp_send(r, 204, "text/plain; charset=utf-8", "", 0);
 	if (st == DB_INVALID)

@@ -7,7 +7,19 @@
  * provider accepted the message (with its id), whether trying again later
  * may help (429, 5xx, timeouts, network), or whether it will not (a 4xx
  * such as a bad number or outside the 24-hour window), with the
- * provider's error code and text for the conversation review.
+ * provider's error code and text for the conversation review. Every
+ * secret of the channel_creds is redacted from that text (and from the
+ * code and id) before it leaves src/channels/ (crypto/redact.h): a
+ * provider that echoes the credentials it was sent cannot put them into
+ * a message's error_text, a log line or a page.
+ *
+ * Where credentials go: each provider's API root comes from the
+ * operator's environment (PARLEY_TWILIO_API_BASE, PARLEY_META_GRAPH_BASE,
+ * PARLEY_KAPSO_API_BASE, read into api_base), never from a channel row,
+ * so no panel or API edit can send a stored credential to another host;
+ * a media URL that arrives in a webhook is only fetched with credentials
+ * when it lies under that root (twilio.c), and a redirect never carries
+ * them (registry.c).
  *
  * fetch_media downloads one inbound media item the same way (GETs with
  * the same timeouts, one result kind): SEND_OK with the bytes, SEND_RETRY
@@ -32,6 +44,14 @@ struct channel_creds {
 	const char	*auth_token;		/* Twilio */
 	const char	*access_token;		/* Meta */
 	const char	*api_key;		/* Kapso */
+	/*
+	 * The channel's webhook secrets (Meta app secret and verify token,
+	 * Kapso webhook secret): never sent anywhere, only redacted from
+	 * what a provider answers, like the credentials above.
+	 */
+	const char	*app_secret;
+	const char	*verify_token;
+	const char	*webhook_secret;
 	const char	*status_callback;	/* Twilio: our status URL, or NULL */
 	int		 timeout_ms;		/* total per call; 0: 15000 */
 };

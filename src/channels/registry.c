@@ -11,8 +11,13 @@
  *
  * Error text is one sentence for the conversation review: a known code's
  * own sentence, else "<Provider> answered HTTP <status> (error <code>):
- * <provider's message>." with control characters removed. Nothing here
- * logs; request headers carry credentials and httpc wipes its copies.
+ * <provider's message>." with control characters removed. Every secret of
+ * the channel (credentials, Basic pair, webhook secrets) is redacted from
+ * the provider's message before it is cut to size, and from the finished
+ * outcome (text, code, id) on the way out of channel_http_send and
+ * channel_http_get, the two doors provider text comes in by (redact()).
+ * Nothing here logs; request headers carry credentials and httpc wipes
+ * its copies.
  *
  * Downloads follow redirects here, not in libcurl: each hop is a new
  * request that carries none of the first request's headers, so Basic
@@ -34,6 +39,7 @@
 
 #include <curl/curl.h>
 
+#include "crypto/redact.h"
 #include "util/httpc.h"
 #include "util/str.h"
 #include "util/xmalloc.h"
@@ -41,14 +47,20 @@
 #define RESPONSE_MAX		(1024u * 1024)
 #define RETRY_AFTER_MAX_S	86400
 #define LOCATION_MAX		4096
+#define PROVIDER_MSG_MAX	4096	/* a provider's message, before cut */
 
 static const struct channel_code *code_find(const struct channel_dialect *d,
 		    const char *code);
 static int	 retry_after_s(const struct httpc_resp *resp);
 static void	 clean_copy(char *dst, size_t dstlen, const char *src);
 static enum send_result classify_status(const struct channel_dialect *d,
+		    const struct channel_creds *c,
 		    const struct httpc_resp *resp, bool is_send,
 		    struct send_outcome *out);
+static void	 creds_redact(const struct channel_creds *c,
+		    struct redact *rd);
+static enum send_result redact(const struct channel_creds *c,
+		    struct send_outcome *out, enum send_result st);
 static enum send_result get_failed(const struct channel_dialect *d,
 		    enum httpc_err e, const struct httpc_resp *resp,
 		    size_t max_bytes, int timeout_ms,
@@ -140,7 +152,7 @@ channel_http_send(const struct channel_dialect *d,
 		if (resp.status >= 200 && resp.status <= 299)
 			st = classify_ok(d, call, &resp, out);
 		else
-			st = classify_status(d, &resp, true, out);
+			st = classify_status(d, c, &resp, true, out);
 		break;
 	case HTTPC_TIMEOUT:
 		out->http_status = (int)resp.status;
@@ -166,6 +178,34 @@ channel_http_send(const struct channel_dialect *d,
 		break;
 	}
 	httpc_resp_cleanup(&resp);
+	return redact(c, out, st);
+}
+
+/* The channel's secrets: everything a provider could echo back. */
+static void
+creds_redact(const struct channel_creds *c, struct redact *rd)
+{
+	redact_init(rd);
+	redact_add_basic(rd, c->account_sid, c->auth_token);
+	redact_add(rd, c->access_token);
+	redact_add(rd, c->api_key);
+	redact_add(rd, c->app_secret);
+	redact_add(rd, c->verify_token);
+	redact_add(rd, c->webhook_secret);
+}
+
+/* The outcome with the channel's secrets taken out; returns st. */
+static enum send_result
+redact(const struct channel_creds *c, struct send_outcome *out,
+    enum send_result st)
+{
+	struct redact	 rd;
+
+	creds_redact(c, &rd);
+	redact_buf(&rd, out->error_text, sizeof(out->error_text));
+	redact_buf(&rd, out->error_code, sizeof(out->error_code));
+	redact_buf(&rd, out->provider_message_id,
+	    sizeof(out->provider_message_id));
 	return st;
 }
 
@@ -199,11 +239,13 @@ classify_ok(const struct channel_dialect *d, const struct channel_call *call,
  */
 static enum send_result
 classify_status(const struct channel_dialect *d,
-    const struct httpc_resp *resp, bool is_send, struct send_outcome *out)
+    const struct channel_creds *c, const struct httpc_resp *resp,
+    bool is_send, struct send_outcome *out)
 {
 	const struct channel_code	*known;
+	struct redact			 rd;
 	cJSON				*root;
-	char				 msg[300], clean[300];
+	char				 msg[PROVIDER_MSG_MAX], clean[300];
 	long				 status = resp->status;
 	bool				 retry;
 
@@ -213,6 +255,10 @@ classify_status(const struct channel_dialect *d,
 		d->parse_error(root, out->error_code, sizeof(out->error_code),
 		    msg, sizeof(msg));
 	cJSON_Delete(root);
+	/* Before the cut to clean[]: no half of a secret may survive it. */
+	creds_redact(c, &rd);
+	redact_buf(&rd, msg, sizeof(msg));
+	redact_buf(&rd, out->error_code, sizeof(out->error_code));
 	clean_copy(clean, sizeof(clean), msg);
 
 	known = code_find(d, out->error_code);
@@ -301,7 +347,7 @@ channel_http_get(const struct channel_dialect *d,
 		hops++;
 	}
 	if (resp.status < 200 || resp.status > 299) {
-		st = classify_status(d, &resp, false, out);
+		st = classify_status(d, c, &resp, false, out);
 		goto out;
 	}
 	if (httpc_header(&resp, "content-type", v, sizeof(v)))
@@ -314,7 +360,7 @@ channel_http_get(const struct channel_dialect *d,
 out:
 	httpc_resp_cleanup(&resp);
 	free(url);
-	return st;
+	return redact(c, out, st);
 }
 
 /* A transfer that did not complete: too large, timeout or network. */

@@ -21,9 +21,11 @@
  * is delivered as one delta.
  *
  * Errors are one sentence with the HTTP status and the upstream's
- * error.message (control characters removed). The API key only ever
- * exists in the Authorization header, which is wiped after the call; it is
- * never logged. The final failure is logged by the caller (llm/gateway.c);
+ * error.message (control characters removed), with the call's API key
+ * and its encodings redacted (crypto/redact.h): a server that echoes the
+ * key it was sent must not put it into llm_calls.error or a /v1 answer.
+ * The API key only ever exists in the Authorization header, which is
+ * wiped after the call; it is never logged. The final failure is logged by the caller (llm/gateway.c);
  * this file logs only retries.
  *
  * Thread-safety: no shared state; each call owns its curl handle.
@@ -40,6 +42,7 @@
 
 #include <sodium.h>
 
+#include "crypto/redact.h"
 #include "util/log.h"
 #include "util/buf.h"
 #include "util/httpc.h"
@@ -111,12 +114,14 @@ static enum llm_err	 call(const struct llm_endpoint *ep,
 			    const char *body, llm_delta_fn on_delta,
 			    void *ctx, struct llm_result *out);
 static void		 attempt(struct httpc *h, const struct httpc_req *req,
-			    enum call_kind kind, struct sse *st,
-			    struct llm_result *out, struct verdict *v);
-static void		 verdict_status(long status,
-			    const struct httpc_resp *resp, struct verdict *v);
-static void		 verdict_stream_error(const struct sse *st,
+			    enum call_kind kind, const struct redact *rd,
+			    struct sse *st, struct llm_result *out,
 			    struct verdict *v);
+static void		 verdict_status(long status,
+			    const struct httpc_resp *resp,
+			    const struct redact *rd, struct verdict *v);
+static void		 verdict_stream_error(const struct sse *st,
+			    const struct redact *rd, struct verdict *v);
 static int		 retry_after_ms(const struct httpc_resp *resp);
 static bool		 validate_completion(cJSON *root, char *why,
 			    size_t whylen);
@@ -255,6 +260,7 @@ call(const struct llm_endpoint *ep, enum call_kind kind, const char *path,
 	struct verdict		 v;
 	struct sse		 st;
 	struct buf		 url;
+	struct redact		 rd;
 	const char		*hdrs[5];
 	char			*auth = NULL;
 	int64_t			 t0 = time_mono_ms();
@@ -265,6 +271,9 @@ call(const struct llm_endpoint *ep, enum call_kind kind, const char *path,
 
 	memset(&v, 0, sizeof(v));
 	buf_init(&url, 4096);
+	redact_init(&rd);
+	if (ep != NULL)
+		redact_add(&rd, ep->api_key);
 	if (ep == NULL || ep->base_url == NULL || ep->base_url[0] == '\0') {
 		v.err = LLM_BAD_REQUEST;
 		snprintf(v.what, sizeof(v.what), "No base URL is configured "
@@ -347,7 +356,7 @@ call(const struct llm_endpoint *ep, enum call_kind kind, const char *path,
 			has_st = true;
 		}
 		memset(&v, 0, sizeof(v));
-		attempt(h, &req, kind, has_st ? &st : NULL, out, &v);
+		attempt(h, &req, kind, &rd, has_st ? &st : NULL, out, &v);
 		if (v.err == LLM_OK || !v.retry ||
 		    out->attempts > retries || (has_st && st.delivered))
 			break;
@@ -379,6 +388,8 @@ out:
 			out->error[m] = '.';
 			out->error[m + 1] = '\0';
 		}
+		/* Also transfer errors: nothing upstream said keeps the key. */
+		redact_buf(&rd, out->error, sizeof(out->error));
 	}
 	if (has_st)
 		sse_cleanup(&st);
@@ -395,7 +406,8 @@ out:
 /* One transfer and its verdict; out->response is set on success. */
 static void
 attempt(struct httpc *h, const struct httpc_req *req, enum call_kind kind,
-    struct sse *st, struct llm_result *out, struct verdict *v)
+    const struct redact *rd, struct sse *st, struct llm_result *out,
+    struct verdict *v)
 {
 	struct httpc_resp	 resp;
 	enum httpc_err		 he;
@@ -414,7 +426,7 @@ attempt(struct httpc *h, const struct httpc_req *req, enum call_kind kind,
 		goto out;
 	}
 	if (st != NULL && he == HTTPC_ABORTED && st->error != NULL) {
-		verdict_stream_error(st, v);
+		verdict_stream_error(st, rd, v);
 		goto out;
 	}
 	switch (he) {
@@ -448,7 +460,7 @@ attempt(struct httpc *h, const struct httpc_req *req, enum call_kind kind,
 	}
 
 	if (resp.status < 200 || resp.status > 299) {
-		verdict_status(resp.status, &resp, v);
+		verdict_status(resp.status, &resp, rd, v);
 		goto out;
 	}
 
@@ -459,7 +471,7 @@ attempt(struct httpc *h, const struct httpc_req *req, enum call_kind kind,
 		if (st->has_data && !sse_event(st))
 			goto bad_stream;
 		if (st->error != NULL) {
-			verdict_stream_error(st, v);
+			verdict_stream_error(st, rd, v);
 			goto out;
 		}
 		if (!st->done && st->finish == NULL) {
@@ -522,11 +534,11 @@ out:
 /* The verdict for a non-2xx status, with upstream's message. */
 static void
 verdict_status(long status, const struct httpc_resp *resp,
-    struct verdict *v)
+    const struct redact *rd, struct verdict *v)
 {
 	snprintf(v->what, sizeof(v->what), "The model server answered HTTP "
 	    "%ld", status);
-	upstream_message(resp->body.data, resp->body.len, v->detail,
+	upstream_message(resp->body.data, resp->body.len, rd, v->detail,
 	    sizeof(v->detail));
 	if (status == 401 || status == 403)
 		v->err = LLM_AUTH;
@@ -549,7 +561,8 @@ verdict_status(long status, const struct httpc_resp *resp,
 
 /* The verdict for an {"error":…} chunk inside a 2xx stream. */
 static void
-verdict_stream_error(const struct sse *st, struct verdict *v)
+verdict_stream_error(const struct sse *st, const struct redact *rd,
+    struct verdict *v)
 {
 	cJSON	*root = cJSON_CreateObject();
 	char	*s;
@@ -561,7 +574,7 @@ verdict_stream_error(const struct sse *st, struct verdict *v)
 	cJSON_AddItemReferenceToObject(root, "error", st->error);
 	if ((s = cJSON_PrintUnformatted(root)) == NULL)
 		abort();
-	upstream_message(s, strlen(s), v->detail, sizeof(v->detail));
+	upstream_message(s, strlen(s), rd, v->detail, sizeof(v->detail));
 	free(s);
 	cJSON_Delete(root);
 }

@@ -15,7 +15,8 @@
  * Secrets. The key exists only in the Authorization header line, sized
  * once and wiped after the transfer (with curl's copy of the list). The
  * audio is never logged and never quoted in an error; errors quote
- * upstream's error.message with control characters removed.
+ * upstream's error.message with control characters removed and the key
+ * (and its encodings) redacted (crypto/redact.h).
  *
  * Thread-safety: no shared state; each call owns its curl handle.
  */
@@ -36,6 +37,7 @@
 #include <sodium.h>
 
 #include "util/log.h"
+#include "crypto/redact.h"
 #include "crypto/secret.h"
 #include "model/orgmodel.h"
 #include "model/provider.h"
@@ -206,7 +208,7 @@ set_error(struct transcribe_result *out, enum transcribe_err err,
 
 enum transcribe_err
 transcribe_judge(long status, const char *body, size_t len,
-    struct transcribe_result *out, bool *may_retry)
+    const struct redact *rd, struct transcribe_result *out, bool *may_retry)
 {
 	char		 detail[DETAIL_MAX];
 	cJSON		*root = NULL;
@@ -218,7 +220,7 @@ transcribe_judge(long status, const char *body, size_t len,
 	out->error[0] = '\0';
 	out->err = TRANSCRIBE_OK;
 	if (status < 200 || status > 299) {
-		upstream_message(body, len, detail, sizeof(detail));
+		upstream_message(body, len, rd, detail, sizeof(detail));
 		*may_retry = status == 408 || status == 429 ||
 		    (status >= 500 && status <= 599);
 		set_error(out, *may_retry ? TRANSCRIBE_RETRY :
@@ -295,6 +297,7 @@ transcribe_audio(const struct transcribe_req *req,
 {
 	struct curl_slist	*hdrs = NULL, *tmp;
 	struct buf		 url;
+	struct redact		 rd;
 	CURL			*c = NULL;
 	char			*auth = NULL;
 	size_t			 blen, auth_len = 0;
@@ -304,6 +307,8 @@ transcribe_audio(const struct transcribe_req *req,
 	const char		*k;
 
 	memset(out, 0, sizeof(*out));
+	redact_init(&rd);
+	redact_add(&rd, req->api_key);
 	buf_init(&url, 4096);
 	if (req->base_url == NULL || req->base_url[0] == '\0') {
 		set_error(out, TRANSCRIBE_REFUSED, "The provider has no base "
@@ -400,6 +405,8 @@ out:
 		free(auth);
 	}
 	buf_cleanup(&url);
+	/* Transfer errors too: nothing upstream said keeps the key. */
+	redact_buf(&rd, out->error, sizeof(out->error));
 	out->latency_ms = time_mono_ms() - t0;
 	return out->err;
 }
@@ -441,6 +448,7 @@ attempt(CURL *c, const struct transcribe_req *req, const char *url,
     int *delay_ms)
 {
 	struct xfer	 x;
+	struct redact	 rd;
 	curl_mime	*mime = NULL;
 	curl_mimepart	*part;
 	char		 ebuf[CURL_ERROR_SIZE], detail[DETAIL_MAX];
@@ -448,6 +456,8 @@ attempt(CURL *c, const struct transcribe_req *req, const char *url,
 	long		 status = 0, timeout_ms;
 	CURLcode	 rc;
 
+	redact_init(&rd);
+	redact_add(&rd, req->api_key);
 	memset(&x, 0, sizeof(x));
 	buf_init(&x.body, 0);
 	buf_init(&x.headers, 64 * 1024);
@@ -521,7 +531,8 @@ attempt(CURL *c, const struct transcribe_req *req, const char *url,
 		    rc != CURLE_URL_MALFORMAT;
 		goto out;
 	}
-	transcribe_judge(status, x.body.data, x.body.len, out, may_retry);
+	transcribe_judge(status, x.body.data, x.body.len, &rd, out,
+	    may_retry);
 	if (*may_retry)
 		*delay_ms = retry_after_ms(&x.headers);
 	goto out;

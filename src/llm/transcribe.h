@@ -22,6 +22,7 @@
 
 #include "db/db.h"
 
+struct redact;
 struct secret_key;
 
 /* OpenAI's upload limit for whisper-1 (§5.3); larger audio is not sent. */
@@ -102,12 +103,13 @@ void		 transcribe_file_for(const char *content_type,
  * Judges one answer: status and body into out->err, out->text (2xx
  * {"text"}: malloc'd, control characters other than line breaks and tabs
  * dropped, cut at TRANSCRIBE_TEXT_MAX) or out->error (with upstream's
- * error.message for 4xx/5xx, control characters removed). Returns
- * out->err; *may_retry says whether another attempt could help.
+ * error.message for 4xx/5xx, control characters removed and the call's
+ * secrets in rd redacted; rd may be NULL). Returns out->err; *may_retry
+ * says whether another attempt could help.
  */
 enum transcribe_err transcribe_judge(long status, const char *body,
-		    size_t len, struct transcribe_result *out,
-		    bool *may_retry);
+		    size_t len, const struct redact *rd,
+		    struct transcribe_result *out, bool *may_retry);
 const char	*transcribe_err_str(enum transcribe_err e);
 
 #endif

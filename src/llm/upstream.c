@@ -1,5 +1,6 @@
 /*
- * upstream: see upstream.h.
+ * upstream: see upstream.h. Every piece of an upstream's own text this
+ * file hands on has been through crypto/redact first.
  */
 #include "llm/upstream.h"
 
@@ -12,6 +13,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "crypto/redact.h"
 #include "util/utf8.h"
 
 #define UPSTREAM_TEXT_MAX	200	/* a plain-text error body worth showing */
@@ -73,11 +75,13 @@ upstream_clean_copy(char *out, size_t outlen, const char *s)
 }
 
 void
-upstream_message(const char *body, size_t len, char *out, size_t outlen)
+upstream_message(const char *body, size_t len, const struct redact *rd,
+    char *out, size_t outlen)
 {
 	cJSON		*root;
 	const cJSON	*e, *m = NULL;
 	char		 tmp[UPSTREAM_TEXT_MAX + 1];
+	char		*clean;
 
 	out[0] = '\0';
 	if (body == NULL || len == 0)
@@ -90,8 +94,11 @@ upstream_message(const char *body, size_t len, char *out, size_t outlen)
 			m = e;
 		if (!cJSON_IsString(m))
 			m = cJSON_GetObjectItemCaseSensitive(root, "message");
-		if (cJSON_IsString(m))
-			upstream_clean_copy(out, outlen, m->valuestring);
+		if (cJSON_IsString(m)) {
+			clean = redact_dup(rd, m->valuestring);
+			upstream_clean_copy(out, outlen, clean);
+			free(clean);
+		}
 		cJSON_Delete(root);
 		return;
 	}
@@ -99,6 +106,8 @@ upstream_message(const char *body, size_t len, char *out, size_t outlen)
 	    memchr(body, '\0', len) == NULL && utf8_valid(body, len)) {
 		memcpy(tmp, body, len);
 		tmp[len] = '\0';
-		upstream_clean_copy(out, outlen, tmp);
+		clean = redact_dup(rd, tmp);
+		upstream_clean_copy(out, outlen, clean);
+		free(clean);
 	}
 }

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct redact;
+
 /* Exponential backoff with jitter for attempt n (1-based): half of
  * min(base·2^(n-1), max) fixed, half random. */
 int	 upstream_backoff_ms(int n, int base_ms, int max_ms);
@@ -31,9 +33,11 @@ void	 upstream_clean_copy(char *out, size_t outlen, const char *s);
  * Upstream's words from an error body (not NUL-terminated, len bytes):
  * error.message (OpenAI, Ollama, vLLM), a string "error", or a top-level
  * "message"; else a short non-HTML UTF-8 text body. out is "" when there
- * is nothing useful.
+ * is nothing useful. The call's secrets (rd, may be NULL) are redacted
+ * from the whole message before it is cut to outlen, so a key echoed
+ * near the cut cannot leave half of itself behind.
  */
-void	 upstream_message(const char *body, size_t len, char *out,
-	    size_t outlen);
+void	 upstream_message(const char *body, size_t len,
+	    const struct redact *rd, char *out, size_t outlen);
 
 #endif

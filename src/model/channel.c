@@ -18,6 +18,11 @@
  * partial unique indexes of migration 0004): a webhook finds its
  * organisation that way, and a clash is DB_CONFLICT naming the field.
  *
+ * Audit. channel_create() and channel_update() record what changed when
+ * the input names who changed it (channel.h). channel_update() reads the
+ * row as it was in the statement that writes it (a CTE that locks it), so
+ * the "old → new" details are those of the very row written.
+ *
  * Thread-safety: stateless; each call uses the caller's connection.
  */
 #include "model/channel.h"
@@ -32,7 +37,9 @@
 
 #include "util/log.h"
 #include "crypto/secret.h"
+#include "model/audit.h"
 #include "util/arena.h"
+#include "util/buf.h"
 #include "util/utf8.h"
 #include "util/xmalloc.h"
 
@@ -114,6 +121,12 @@ static void	 conflict_error(const char *, struct field_errors *);
 static void	 row_read(struct arena *, const struct db_res *, int,
 		    struct channel *);
 static char	*text_clip(const char *);
+static void	 audit_credentials(struct db *, const struct channel_input *,
+		    int64_t, const struct clean_input *);
+static void	 change(struct buf *, const char *, const char *,
+		    const char *);
+static void	 audit_update(struct db *, const struct channel_input *,
+		    int64_t, const struct db_res *, const struct clean_input *);
 
 static const char *const kinds[] = { "twilio", "meta", "kapso", "sandbox",
 	NULL };
@@ -487,8 +500,20 @@ channel_create(struct db *db, const struct secret_key *k, int64_t org_id,
 		/* Every CHECK was validated above: it is the agent's FK. */
 		field_error_add(errs, "default_agent_id", "Choose one of your "
 		    "agents.");
-	if (st == DB_OK)
+	if (st == DB_OK) {
 		*id = new_id;
+		if (in->who != NULL) {
+			char	 d[400];
+
+			snprintf(d, sizeof(d), "%s (%s, %s, %s)", c.name,
+			    c.kind, c.environment, c.status != NULL ?
+			    c.status : strcmp(c.kind, "sandbox") == 0 ?
+			    "connected" : "pending");
+			audit_record(db, in->who, "channel.created", "channel",
+			    new_id, d);
+			audit_credentials(db, in, new_id, &c);
+		}
+	}
 out:
 	for (int i = 0; i < N_SECRETS; i++)
 		free(sealed[i]);
@@ -533,31 +558,52 @@ channel_update(struct db *db, const struct secret_key *k, int64_t org_id,
 		    strlen(c.secret[i]), &sealed_len[i]);
 		p[i] = DB_BYTES(sealed[i], sealed_len[i]);
 	}
-	/* A NULL sealed parameter keeps the stored secret. */
+	/*
+	 * A NULL sealed parameter keeps the stored secret. old is the row
+	 * as it was (locked first: the UPDATE joins it), for the audit.
+	 */
 	st = db_query(db, &res,
-	    "UPDATE channels"
-	    "   SET name = $3, environment = $4,"
-	    "       status = coalesce($5, status),"
-	    "       phone_number = $6, phone_number_id = $7,"
-	    "       default_agent_id = $8,"
-	    "       credential_hints = credential_hints || $9::jsonb,"
-	    "       twilio_account_sid_enc ="
-	    "           coalesce($10::bytea, twilio_account_sid_enc),"
-	    "       twilio_auth_token_enc ="
-	    "           coalesce($11::bytea, twilio_auth_token_enc),"
-	    "       meta_access_token_enc ="
-	    "           coalesce($12::bytea, meta_access_token_enc),"
-	    "       meta_app_secret_enc ="
-	    "           coalesce($13::bytea, meta_app_secret_enc),"
-	    "       meta_verify_token_enc ="
-	    "           coalesce($14::bytea, meta_verify_token_enc),"
-	    "       kapso_api_key_enc ="
-	    "           coalesce($15::bytea, kapso_api_key_enc),"
-	    "       kapso_webhook_secret_enc ="
-	    "           coalesce($16::bytea, kapso_webhook_secret_enc),"
-	    "       updated_at = now()"
-	    " WHERE org_id = $1 AND id = $2"
-	    " RETURNING id",
+	    "WITH old AS ("
+	    "    SELECT c.name AS o_name, c.environment AS o_env,"
+	    "           c.status AS o_status, c.phone_number AS o_number,"
+	    "           coalesce(c.phone_number_id, '') AS o_number_id,"
+	    "           coalesce(c.default_agent_id, 0) AS o_agent,"
+	    "           coalesce(a.name, '') AS o_agent_name"
+	    "      FROM channels c"
+	    "      LEFT JOIN agents a"
+	    "        ON a.org_id = c.org_id AND a.id = c.default_agent_id"
+	    "     WHERE c.org_id = $1 AND c.id = $2"
+	    "       FOR UPDATE OF c),"
+	    " upd AS ("
+	    "    UPDATE channels"
+	    "       SET name = $3, environment = $4,"
+	    "           status = coalesce($5, status),"
+	    "           phone_number = $6, phone_number_id = $7,"
+	    "           default_agent_id = $8,"
+	    "           credential_hints = credential_hints || $9::jsonb,"
+	    "           twilio_account_sid_enc ="
+	    "               coalesce($10::bytea, twilio_account_sid_enc),"
+	    "           twilio_auth_token_enc ="
+	    "               coalesce($11::bytea, twilio_auth_token_enc),"
+	    "           meta_access_token_enc ="
+	    "               coalesce($12::bytea, meta_access_token_enc),"
+	    "           meta_app_secret_enc ="
+	    "               coalesce($13::bytea, meta_app_secret_enc),"
+	    "           meta_verify_token_enc ="
+	    "               coalesce($14::bytea, meta_verify_token_enc),"
+	    "           kapso_api_key_enc ="
+	    "               coalesce($15::bytea, kapso_api_key_enc),"
+	    "           kapso_webhook_secret_enc ="
+	    "               coalesce($16::bytea, kapso_webhook_secret_enc),"
+	    "           updated_at = now()"
+	    "      FROM old"
+	    "     WHERE org_id = $1 AND id = $2"
+	    "    RETURNING status, coalesce(phone_number_id, '') AS number_id)"
+	    " SELECT o_name, o_env, o_status, o_number, o_number_id, o_agent,"
+	    "        o_agent_name, upd.status, upd.number_id,"
+	    "        coalesce((SELECT name FROM agents"
+	    "                   WHERE org_id = $1 AND id = $8), '')"
+	    "   FROM old, upd",
 	    DB_I64(org_id), DB_I64(id), DB_TEXT(c.name),
 	    DB_TEXT(c.environment),
 	    c.status != NULL ? DB_TEXT(c.status) : DB_NULL,
@@ -567,6 +613,10 @@ channel_update(struct db *db, const struct secret_key *k, int64_t org_id,
 	    DB_END);
 	if (st == DB_OK && res.n_rows == 0)
 		st = DB_NOT_FOUND;
+	else if (st == DB_OK && in->who != NULL) {
+		audit_update(db, in, id, &res, &c);
+		audit_credentials(db, in, id, &c);
+	}
 	if (st == DB_CONFLICT)
 		conflict_error(kind, errs);
 	else if (st == DB_INVALID)
@@ -579,6 +629,76 @@ out:
 	db_res_clear(&res);
 	clean_free(&c);
 	return st;
+}
+
+/* channel.credentials_changed with the names of the credentials given
+ * (never their values), when there are any. */
+static void
+audit_credentials(struct db *db, const struct channel_input *in, int64_t id,
+    const struct clean_input *c)
+{
+	struct buf	 b;
+
+	buf_init(&b, 0);
+	for (int i = 0; i < N_SECRETS; i++)
+		if (c->secret[i] != NULL)
+			buf_printf(&b, "%s%s", b.len > 0 ? ", " : "",
+			    secret_cols[i].field);
+	if (b.len > 0)
+		audit_record(db, in->who, "channel.credentials_changed",
+		    "channel", id, buf_str(&b));
+	buf_cleanup(&b);
+}
+
+/* Appends "what old → new" to b when they differ. */
+static void
+change(struct buf *b, const char *what, const char *old, const char *now)
+{
+	if (strcmp(old, now) == 0)
+		return;
+	buf_printf(b, "%s%s %s \xe2\x86\x92 %s", b->len > 0 ? "; " : "",
+	    what, old[0] != '\0' ? old : "none", now[0] != '\0' ? now :
+	    "none");
+}
+
+/*
+ * channel.updated: res holds the row as it was (name, environment,
+ * status, number, number id, agent id and name) and as written (status,
+ * number id, agent name); c what was written.
+ */
+static void
+audit_update(struct db *db, const struct channel_input *in, int64_t id,
+    const struct db_res *res, const struct clean_input *c)
+{
+	struct buf	 b;
+	char		 old_agent[160], new_agent[160];
+	int64_t		 o_agent = db_res_i64(res, 0, 5);
+
+	buf_init(&b, 0);
+	change(&b, "name", db_res_text(res, 0, 0), c->name);
+	change(&b, "status", db_res_text(res, 0, 2), db_res_text(res, 0, 7));
+	change(&b, "environment", db_res_text(res, 0, 1), c->environment);
+	change(&b, "number", db_res_text(res, 0, 3), c->phone_number);
+	change(&b, "phone number id", db_res_text(res, 0, 4),
+	    db_res_text(res, 0, 8));
+	if (o_agent != c->default_agent_id) {
+		old_agent[0] = new_agent[0] = '\0';
+		if (o_agent > 0)
+			snprintf(old_agent, sizeof(old_agent), "%s (#%lld)",
+			    db_res_text(res, 0, 6), (long long)o_agent);
+		if (c->default_agent_id > 0)
+			snprintf(new_agent, sizeof(new_agent), "%s (#%lld)",
+			    db_res_text(res, 0, 9),
+			    (long long)c->default_agent_id);
+		change(&b, "default agent", old_agent, new_agent);
+	}
+	for (int i = 0; b.len == 0 && i < N_SECRETS; i++)
+		if (c->secret[i] != NULL)
+			goto out;	/* channel.credentials_changed says it */
+	audit_record(db, in->who, "channel.updated", "channel", id,
+	    b.len > 0 ? buf_str(&b) : "no changes");
+out:
+	buf_cleanup(&b);
 }
 
 enum db_status

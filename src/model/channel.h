@@ -10,6 +10,21 @@
  *
  * Webhooks find their channel across organisations by the provider's
  * routing key (functions named *_any_org); everything else names org_id.
+ *
+ * Where a credential goes is not a channel's to choose: every provider
+ * API root comes from the operator's environment (PARLEY_TWILIO_API_BASE,
+ * PARLEY_META_GRAPH_BASE, PARLEY_KAPSO_API_BASE; channels/channel.h), and
+ * the fields a row holds (number, phone number id, Account SID) only name
+ * the sender within that provider. So unlike a provider's base URL
+ * (model/provider.h) no edit of a channel can send a stored credential to
+ * another host, and none needs the credential again.
+ *
+ * Changes are audited here, by the owner of the table, so the panel, the
+ * API and the WhatsApp app record the same entries: channel.created
+ * ("name (kind, environment, status)"), channel.updated (each changed
+ * field "old → new": name, status, environment, number, phone number id,
+ * default agent; or "no changes"), channel.credentials_changed (the
+ * names of the credentials replaced, never their values).
  */
 #ifndef PARLEY_MODEL_CHANNEL_H
 #define PARLEY_MODEL_CHANNEL_H
@@ -21,6 +36,7 @@
 #include "model/fielderr.h"
 
 struct arena;
+struct audit_actor;
 struct secret_key;
 
 struct channel {
@@ -55,6 +71,9 @@ struct channel_input {
 	const char	*meta_verify_token;
 	const char	*kapso_api_key;
 	const char	*kapso_webhook_secret;
+	/* Who makes the change, for the audit log; NULL: not audited
+	 * (tests and benchmarks setting rows up directly). */
+	const struct audit_actor *who;
 };
 
 /* Decrypted secrets for a send or a signature check (secret_plain_free

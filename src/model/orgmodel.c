@@ -490,3 +490,14 @@ orgmodel_ensure_builtin(struct db *db, int64_t org_id)
 	    "                    WHERE org_id = $1 AND is_default)",
 	    DB_I64(org_id), DB_TEXT(ORGMODEL_BUILTIN_FAQ), DB_END);
 }
+
+const char *
+orgmodel_describe(struct arena *a, const struct org_model_input *in)
+{
+	return arena_printf(a, "%s (%s%s%s), provider #%lld%s",
+	    in->display_name != NULL ? in->display_name : "",
+	    in->name != NULL ? in->name : "",
+	    in->supports_vision ? ", vision" : "",
+	    in->supports_tools ? ", tools" : "", (long long)in->provider_id,
+	    in->is_default ? ", default" : "");
+}

@@ -56,6 +56,12 @@ enum db_status	 orgmodel_get_default(struct db *db, struct arena *a,
 enum db_status	 orgmodel_create(struct db *db, int64_t org_id,
 		    const struct org_model_input *in, struct field_errors *errs,
 		    int64_t *id) __attribute__((warn_unused_result));
+/*
+ * A model input in one line for the audit log: "Display (name, vision,
+ * tools), provider #N, default" (arena string).
+ */
+const char	*orgmodel_describe(struct arena *a,
+		    const struct org_model_input *in);
 /* Built-in models accept only display name and default changes. */
 enum db_status	 orgmodel_update(struct db *db, int64_t org_id, int64_t id,
 		    const struct org_model_input *in, struct field_errors *errs)

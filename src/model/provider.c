@@ -10,10 +10,17 @@
  * result; they are never logged, and the masked hint is computed from the
  * plaintext at write time so reading a list never opens a key.
  *
+ * The destination rule (provider.h) is one UPDATE: it writes the row only
+ * when a new key comes with the change, the base URL stays, or no key is
+ * stored; a CTE locks and returns the old name, URL and key state, so
+ * the refusal and the audit entries are decided on the very row written
+ * (a concurrent save cannot slip a URL change past the check).
+ *
  * Thread-safety: stateless; each call uses the caller's connection.
  */
 #include "model/provider.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -22,6 +29,7 @@
 
 #include "util/log.h"
 #include "crypto/secret.h"
+#include "model/audit.h"
 #include "util/arena.h"
 #include "util/utf8.h"
 #include "util/xmalloc.h"
@@ -45,6 +53,9 @@ static void	 validate(const struct provider_input *, struct clean_input *,
 static void	 clean_free(struct clean_input *);
 static void	 row_read(struct arena *, const struct db_res *, int,
 		    struct provider *);
+static void	 audit_update(struct db *, const struct provider_input *,
+		    int64_t, const struct db_res *, const struct clean_input *,
+		    bool, const char *);
 
 /* A malloc'd copy without leading and trailing ASCII white space. */
 static char *
@@ -124,6 +135,15 @@ validate(const struct provider_input *in, struct clean_input *c,
 	    *host == '?' || *host == '#' || *host == ':' || *host == '@')
 		field_error_add(errs, "base_url", "Use an http:// or https:// "
 		    "URL with a host, for example https://api.openai.com/v1.");
+	else if (memchr(host, '@', strcspn(host, "/?#")) != NULL)
+		/* Secrets belong in the sealed key, never in a shown URL. */
+		field_error_add(errs, "base_url", "Put the key in the API key "
+		    "field: a base URL with a user name or password in it "
+		    "would be stored and shown in the clear.");
+	else if (strpbrk(host, "?#") != NULL)
+		field_error_add(errs, "base_url", "A base URL has no query "
+		    "(?…) or fragment (#…): Parley adds /chat/completions "
+		    "and /models to it.");
 
 	if (c->api_key != NULL) {
 		n = strlen(c->api_key);
@@ -266,8 +286,23 @@ provider_create(struct db *db, const struct secret_key *k, int64_t org_id,
 	if (st == DB_CONFLICT)
 		field_error_add(errs, "name", "Another provider already has "
 		    "this name.");
-	if (st == DB_OK)
+	if (st == DB_OK) {
 		*id = new_id;
+		if (in->who != NULL) {
+			char	 host[256], d[600];
+
+			provider_url_host(c.base_url, host, sizeof(host));
+			snprintf(d, sizeof(d), "%s at %s", c.name, host);
+			audit_record(db, in->who, "provider.created",
+			    "provider", new_id, d);
+			if (c.api_key != NULL) {
+				snprintf(d, sizeof(d), "key set (%s)", hint);
+				audit_record(db, in->who,
+				    "provider.key_changed", "provider", new_id,
+				    d);
+			}
+		}
+	}
 out:
 	free(sealed);
 	clean_free(&c);
@@ -297,21 +332,45 @@ provider_update(struct db *db, const struct secret_key *k, int64_t org_id,
 	if (c.api_key != NULL)
 		sealed = secret_seal(k, PROVIDER_TABLE, PROVIDER_KEY_COLUMN,
 		    id, c.api_key, strlen(c.api_key), &sealed_len);
+	/*
+	 * The row is written only when the stored key may follow the base
+	 * URL: a new key (or its removal) comes with the change, the URL is
+	 * the same, or there is no key. old is the row as it was (locked).
+	 */
 	st = db_query(db, &res,
-	    "UPDATE llm_providers"
-	    "   SET name = $3, base_url = $4,"
-	    "       api_key_enc = CASE WHEN $5 THEN $6::bytea"
-	    "                     ELSE api_key_enc END,"
-	    "       api_key_hint = CASE WHEN $5 THEN $7 ELSE api_key_hint END,"
-	    "       updated_at = now()"
-	    " WHERE org_id = $1 AND id = $2"
-	    " RETURNING id",
+	    "WITH old AS ("
+	    "    SELECT name, base_url, api_key_enc IS NOT NULL AS had_key"
+	    "      FROM llm_providers"
+	    "     WHERE org_id = $1 AND id = $2"
+	    "       FOR UPDATE),"
+	    " upd AS ("
+	    "    UPDATE llm_providers p"
+	    "       SET name = $3, base_url = $4,"
+	    "           api_key_enc = CASE WHEN $5 THEN $6::bytea"
+	    "                         ELSE p.api_key_enc END,"
+	    "           api_key_hint = CASE WHEN $5 THEN $7"
+	    "                          ELSE p.api_key_hint END,"
+	    "           updated_at = now()"
+	    "      FROM old"
+	    "     WHERE p.org_id = $1 AND p.id = $2"
+	    "       AND ($5 OR p.base_url = $4 OR p.api_key_enc IS NULL)"
+	    "    RETURNING p.id)"
+	    " SELECT old.name, old.base_url, old.had_key,"
+	    "        (SELECT count(*) FROM upd)"
+	    "   FROM old",
 	    DB_I64(org_id), DB_I64(id), DB_TEXT(c.name), DB_TEXT(c.base_url),
 	    DB_BOOL(set_key),
 	    sealed != NULL ? DB_BYTES(sealed, sealed_len) : DB_NULL,
 	    DB_TEXT(hint), DB_END);
 	if (st == DB_OK && res.n_rows == 0)
 		st = DB_NOT_FOUND;
+	else if (st == DB_OK && db_res_i64(&res, 0, 3) == 0) {
+		st = DB_INVALID;
+		field_error_add(errs, "api_key", "Enter the API key again: "
+		    "the base URL changed, and a stored key is only ever sent "
+		    "to the address it was entered for.");
+	} else if (st == DB_OK && in->who != NULL)
+		audit_update(db, in, id, &res, &c, set_key, hint);
 	if (st == DB_CONFLICT)
 		field_error_add(errs, "name", "Another provider already has "
 		    "this name.");
@@ -320,6 +379,76 @@ out:
 	free(sealed);
 	clean_free(&c);
 	return st;
+}
+
+/*
+ * The audit entries of one update: res holds the old name, base URL and
+ * whether a key was stored; c the values written.
+ */
+static void
+audit_update(struct db *db, const struct provider_input *in, int64_t id,
+    const struct db_res *res, const struct clean_input *c, bool set_key,
+    const char *hint)
+{
+	const char	*old_name = db_res_text(res, 0, 0);
+	const char	*old_url = db_res_text(res, 0, 1);
+	bool		 had_key = db_res_bool(res, 0, 2), any = false;
+	char		 from[256], to[256], d[600];
+
+	if (strcmp(old_name, c->name) != 0) {
+		snprintf(d, sizeof(d), "%s \xe2\x86\x92 %s", old_name,
+		    c->name);
+		audit_record(db, in->who, "provider.renamed", "provider", id,
+		    d);
+		any = true;
+	}
+	if (strcmp(old_url, c->base_url) != 0) {
+		provider_url_host(old_url, from, sizeof(from));
+		provider_url_host(c->base_url, to, sizeof(to));
+		snprintf(d, sizeof(d), "%s \xe2\x86\x92 %s", from, to);
+		audit_record(db, in->who, "provider.base_url_changed",
+		    "provider", id, d);
+		any = true;
+	}
+	if (c->api_key != NULL) {
+		snprintf(d, sizeof(d), "key set (%s)", hint);
+		audit_record(db, in->who, "provider.key_changed", "provider",
+		    id, d);
+		any = true;
+	} else if (set_key && had_key) {
+		audit_record(db, in->who, "provider.key_changed", "provider",
+		    id, "key removed");
+		any = true;
+	}
+	if (!any)
+		audit_record(db, in->who, "provider.updated", "provider", id,
+		    "no changes");
+}
+
+void
+provider_url_host(const char *url, char *out, size_t outlen)
+{
+	const char	*p;
+	size_t		 n;
+
+	if (outlen == 0)
+		return;
+	out[0] = '\0';
+	if (url == NULL || (p = strstr(url, "://")) == NULL)
+		return;
+	p += 3;
+	/* Older rows may carry user:password@: never part of the host. */
+	n = strcspn(p, "/?#");
+	for (size_t i = n; i > 0; i--)
+		if (p[i - 1] == '@') {
+			p += i;
+			n -= i;
+			break;
+		}
+	if (n >= outlen)
+		n = outlen - 1;
+	memcpy(out, p, n);
+	out[n] = '\0';
 }
 
 enum db_status

@@ -4,17 +4,34 @@
  * only as ciphertext (crypto/secret.c, AD "llm_providers.api_key_enc#ID")
  * plus its masked hint. Replacing a key never returns the old one; an
  * empty key on update keeps the stored one.
+ *
+ * A key goes only where it was entered for. The base URL says where the
+ * key is sent, so changing it while a key is stored needs the key again
+ * (or its removal): otherwise an admin could point the provider at a host
+ * of theirs and read the key from the next call's Authorization header.
+ * provider_update() enforces this for the panel and the API alike, in the
+ * same statement that writes the row. A base URL never carries a secret
+ * itself: user:password@ and query strings are refused.
+ *
+ * Changes are audited here, by the owner of the table, so every caller
+ * records the same entries: provider.created, provider.renamed ("old →
+ * new"), provider.base_url_changed ("old host → new host"),
+ * provider.key_changed ("key set (<hint>)" or "key removed") and
+ * provider.updated when a save changed nothing. A detail never holds a
+ * key: the masked hint at most.
  */
 #ifndef PARLEY_MODEL_PROVIDER_H
 #define PARLEY_MODEL_PROVIDER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "db/db.h"
 #include "model/fielderr.h"
 
 struct arena;
+struct audit_actor;
 struct secret_key;
 
 struct provider {
@@ -33,6 +50,9 @@ struct provider_input {
 	const char	*base_url;	/* http(s)://…, no trailing slash kept */
 	const char	*api_key;	/* NULL or "": none (create) / keep (update) */
 	bool		 clear_key;	/* update: remove the stored key */
+	/* Who makes the change, for the audit log; NULL: not audited
+	 * (tests and benchmarks setting rows up directly). */
+	const struct audit_actor *who;
 };
 
 /* All providers of the organisation, by name (arena). */
@@ -50,10 +70,19 @@ enum db_status	 provider_create(struct db *db, const struct secret_key *k,
 		    int64_t org_id, const struct provider_input *in,
 		    struct field_errors *errs, int64_t *id)
 		    __attribute__((warn_unused_result));
+/*
+ * Validates and writes name, base URL and key (see provider_input).
+ * DB_INVALID with errs filled for bad values, and with an "api_key" error
+ * when the base URL changes while a key is stored and no new key (nor
+ * clear_key) comes with it; DB_CONFLICT when the name is taken;
+ * DB_NOT_FOUND for an unknown id or another organisation's.
+ */
 enum db_status	 provider_update(struct db *db, const struct secret_key *k,
 		    int64_t org_id, int64_t id, const struct provider_input *in,
 		    struct field_errors *errs)
 		    __attribute__((warn_unused_result));
+/* The host[:port] of a base URL into out ("" when there is none). */
+void		 provider_url_host(const char *url, char *out, size_t outlen);
 /* DB_INVALID while a model uses the provider. */
 enum db_status	 provider_delete(struct db *db, int64_t org_id, int64_t id)
 		    __attribute__((warn_unused_result));

@@ -920,6 +920,9 @@ panel_knowledge_create(struct req *r)
 		    source, source[0] == 'u' ? fname : NULL, &errs, &kid);
 		switch (st) {
 		case DB_OK:
+			audit(r, "knowledge.created", "knowledge", kid,
+			    arena_printf(r->arena, "%s (agent #%lld)", title,
+			    (long long)id));
 			return resp_see_other(r, arena_printf(r->arena,
 			    "/agents/%lld#knowledge", (long long)id),
 			    arena_printf(r->arena, "Added \"%s\" to the "
@@ -1014,6 +1017,8 @@ panel_knowledge_update(struct req *r)
 	st = knowledge_update(r->db, r->org_id, id, kid, title, body, &errs);
 	switch (st) {
 	case DB_OK:
+		audit(r, "knowledge.updated", "knowledge", kid, arena_printf(
+		    r->arena, "%s (agent #%lld)", title, (long long)id));
 		return resp_see_other(r, arena_printf(r->arena,
 		    "/agents/%lld#knowledge", (long long)id),
 		    "Knowledge entry saved.");
@@ -1045,6 +1050,8 @@ panel_knowledge_delete(struct req *r)
 	st = knowledge_delete(r->db, r->org_id, id, kid);
 	switch (st) {
 	case DB_OK:
+		audit(r, "knowledge.deleted", "knowledge", kid, arena_printf(
+		    r->arena, "agent #%lld", (long long)id));
 		return resp_see_other(r, arena_printf(r->arena,
 		    "/agents/%lld#knowledge", (long long)id),
 		    "Knowledge entry deleted.");

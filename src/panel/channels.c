@@ -95,8 +95,8 @@ static int		 channel_form_page(struct req *, int,
 static void		 input_read(struct req *, const char *,
 			    struct channel_input *);
 static bool		 secrets_typed(struct req *);
-static const char	*credential_names(struct arena *,
-			    const struct channel_input *);
+static void		 input_author(struct req *, struct channel_input *,
+			    struct audit_actor *);
 static bool		 confirmed(struct req *);
 static const char	*short_time(struct arena *, const char *);
 
@@ -414,33 +414,15 @@ input_read(struct req *r, const char *kind, struct channel_input *in)
 	in->kapso_webhook_secret = form_get(r->form, "kapso_webhook_secret");
 }
 
-/* --- channels ---------------------------------------------------------- */
-
-/* The names of the credentials in, comma-separated (never their values),
- * or NULL when none was sent: the audit log's detail. */
-static const char *
-credential_names(struct arena *a, const struct channel_input *in)
+/* in with the request's principal as its author (model/channel audits). */
+static void
+input_author(struct req *r, struct channel_input *in, struct audit_actor *who)
 {
-	const struct {
-		const char	*name;
-		const char	*value;
-	} f[] = {
-		{ "twilio_account_sid", in->twilio_account_sid },
-		{ "twilio_auth_token", in->twilio_auth_token },
-		{ "meta_access_token", in->meta_access_token },
-		{ "meta_app_secret", in->meta_app_secret },
-		{ "meta_verify_token", in->meta_verify_token },
-		{ "kapso_api_key", in->kapso_api_key },
-		{ "kapso_webhook_secret", in->kapso_webhook_secret },
-	};
-	const char	*out = NULL;
-
-	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-		if (f[i].value != NULL && f[i].value[0] != '\0')
-			out = out == NULL ? f[i].name : arena_printf(a,
-			    "%s, %s", out, f[i].name);
-	return out;
+	req_audit_actor(r, who);
+	in->who = who;
 }
+
+/* --- channels ---------------------------------------------------------- */
 
 int
 panel_channels_list(struct req *r)
@@ -489,6 +471,7 @@ int
 panel_channels_create(struct req *r)
 {
 	struct channel_input	 in;
+	struct audit_actor	 who;
 	struct field_errors	 errs = { 0 };
 	const char		*kind = form_str(r->form, "kind");
 	int64_t			 id = 0;
@@ -499,14 +482,12 @@ panel_channels_create(struct req *r)
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
 	input_read(r, kind, &in);
+	input_author(r, &in, &who);
 	st = channel_create(r->db, r->app->key, r->org_id, &in, &errs, &id);
 	switch (st) {
 	case DB_OK:
 		log_info("panel", "msg=\"channel created\" channel=%lld "
 		    "kind=%s", (long long)id, kind);
-		if (credential_names(r->arena, &in) != NULL)
-			audit(r, "channel.credentials_changed", "channel", id,
-			    credential_names(r->arena, &in));
 		return resp_see_other(r, arena_printf(r->arena,
 		    "/channels/%lld", (long long)id), "Channel added. Paste the "
 		    "webhook URLs below into the provider's console.");
@@ -550,6 +531,7 @@ panel_channels_update(struct req *r)
 {
 	struct channel		 c;
 	struct channel_input	 in;
+	struct audit_actor	 who;
 	struct field_errors	 errs = { 0 };
 	int64_t			 id;
 	enum db_status		 st;
@@ -563,14 +545,12 @@ panel_channels_update(struct req *r)
 		return st == DB_NOT_FOUND ? resp_not_found(r) :
 		    resp_unavailable(r);
 	input_read(r, c.kind, &in);
+	input_author(r, &in, &who);
 	st = channel_update(r->db, r->app->key, r->org_id, id, &in, &errs);
 	switch (st) {
 	case DB_OK:
 		log_info("panel", "msg=\"channel saved\" channel=%lld",
 		    (long long)id);
-		if (credential_names(r->arena, &in) != NULL)
-			audit(r, "channel.credentials_changed", "channel", id,
-			    credential_names(r->arena, &in));
 		return resp_see_other(r, arena_printf(r->arena,
 		    "/channels/%lld", (long long)id), "Channel saved.");
 	case DB_INVALID:
@@ -708,6 +688,7 @@ panel_jobs_retry(struct req *r)
 	case DB_OK:
 		log_info("panel", "msg=\"job retried\" job=%lld",
 		    (long long)id);
+		audit(r, "job.retried", "job", id, NULL);
 		return resp_see_other(r, "/jobs", arena_printf(r->arena,
 		    "Job %lld is queued again.", (long long)id));
 	case DB_NOT_FOUND:

@@ -7,11 +7,13 @@
 #include "panel/panel.h"
 
 #include "db/db.h"
+#include "http/audit.h"
 #include "http/form.h"
 #include "http/req.h"
 #include "http/resp.h"
 #include "model/fielderr.h"
 #include "model/org.h"
+#include "util/arena.h"
 
 static int	 org_page(struct req *, int, const char *, const char *,
 		    const struct field_errors *);
@@ -62,6 +64,9 @@ panel_org_settings_save(struct req *r)
 	switch (org_update_settings(r->db, r->org_id, product, prefix,
 	    &errs)) {
 	case DB_OK:
+		audit(r, "org.settings_changed", "org", r->org_id,
+		    arena_printf(r->arena, "product name \"%s\", connect "
+		    "prefix \"%s\"", product, prefix));
 		return resp_see_other(r, "/settings/organization",
 		    "Organization settings saved.");
 	case DB_INVALID:

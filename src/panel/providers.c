@@ -21,6 +21,7 @@
 
 #include "app/app.h"
 #include "util/log.h"
+#include "crypto/redact.h"
 #include "crypto/secret.h"
 #include "db/db.h"
 #include "http/form.h"
@@ -45,12 +46,12 @@ static int	 provider_form_page(struct req *, int, const struct provider *,
 		    const char *, const char *, const struct field_errors *,
 		    cJSON *);
 static int	 provider_edit_page(struct req *, int, int64_t, cJSON *);
-static void	 provider_input_read(struct req *, struct provider_input *);
+static void	 provider_input_read(struct req *, struct provider_input *,
+		    struct audit_actor *);
 static bool	 confirmed(struct req *);
 static int	 confirm_page(struct req *, const char *, const char *,
 		    const char *, const char *);
-static void	 test_result(struct req *, int64_t, cJSON *);
-static void	 audit_key(struct req *, int64_t, bool);
+static const char *test_result(struct req *, int64_t, cJSON *);
 static int	 model_form_page(struct req *, int, const struct org_model *,
 		    const struct org_model_input *,
 		    const struct field_errors *, cJSON *);
@@ -171,30 +172,18 @@ provider_edit_page(struct req *r, int status, int64_t id, cJSON *ctx)
 	    ctx);
 }
 
+/* The posted form; who (the request's principal) audits the change. */
 static void
-provider_input_read(struct req *r, struct provider_input *in)
+provider_input_read(struct req *r, struct provider_input *in,
+    struct audit_actor *who)
 {
 	memset(in, 0, sizeof(*in));
 	in->name = form_str(r->form, "name");
 	in->base_url = form_str(r->form, "base_url");
 	in->api_key = form_str(r->form, "api_key");
 	in->clear_key = form_get_bool(r->form, "remove_key");
-}
-
-/* Audits a provider key change with the stored masked hint at most. */
-static void
-audit_key(struct req *r, int64_t id, bool removed)
-{
-	struct provider	 p;
-
-	if (removed) {
-		audit(r, "provider.key_changed", "provider", id, "key removed");
-		return;
-	}
-	if (provider_get(r->db, r->arena, r->org_id, id, &p) != DB_OK)
-		p.api_key_hint = "";
-	audit(r, "provider.key_changed", "provider", id,
-	    arena_printf(r->arena, "key set (%s)", p.api_key_hint));
+	req_audit_actor(r, who);
+	in->who = who;
 }
 
 int
@@ -207,21 +196,20 @@ int
 panel_providers_create(struct req *r)
 {
 	struct provider_input	 in;
+	struct audit_actor	 who;
 	struct field_errors	 errs = { 0 };
 	int64_t			 id = 0;
 	enum db_status		 st;
 
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
-	provider_input_read(r, &in);
+	provider_input_read(r, &in, &who);
 	in.clear_key = false;
 	st = provider_create(r->db, r->app->key, r->org_id, &in, &errs, &id);
 	switch (st) {
 	case DB_OK:
 		log_info("panel", "msg=\"provider created\" provider=%lld",
 		    (long long)id);
-		if (in.api_key[0] != '\0')
-			audit_key(r, id, false);
 		return resp_see_other(r, arena_printf(r->arena,
 		    "/settings/providers/%lld", (long long)id),
 		    "Provider added.");
@@ -252,6 +240,7 @@ int
 panel_providers_update(struct req *r)
 {
 	struct provider_input	 in;
+	struct audit_actor	 who;
 	struct field_errors	 errs = { 0 };
 	struct provider		 p;
 	int64_t			 id;
@@ -262,10 +251,9 @@ panel_providers_update(struct req *r)
 		return resp_not_found(r);
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
-	provider_input_read(r, &in);
+	provider_input_read(r, &in, &who);
+	/* A new base URL without a key is refused here (provider.h). */
 	st = provider_update(r->db, r->app->key, r->org_id, id, &in, &errs);
-	if (st == DB_OK && (in.api_key[0] != '\0' || in.clear_key))
-		audit_key(r, id, in.api_key[0] == '\0');
 	if (st == DB_OK)
 		return resp_see_other(r, arena_printf(r->arena,
 		    "/settings/providers/%lld", (long long)id),
@@ -333,17 +321,21 @@ panel_providers_delete(struct req *r)
 
 /*
  * Calls the provider's GET /models with the stored key and adds
- * test_ok/test_message to ctx. Never shows the key: only the provider's
- * own error text, which llm/client.c already put in a sentence.
+ * test_ok/test_message to ctx; returns the outcome in a word for the
+ * audit log. Never shows the key: the provider's own error text comes
+ * redacted from llm/client.c, and the model ids it lists are redacted
+ * here too (they are the provider's words as well).
  */
-static void
+static const char *
 test_result(struct req *r, int64_t id, cJSON *ctx)
 {
 	struct llm_endpoint	 ep;
+	struct redact		 rd;
 	struct buf		 b;
 	cJSON			*models = NULL, *m, *mid;
-	char			*base_url = NULL, *key = NULL;
+	char			*base_url = NULL, *key = NULL, *shown_text;
 	char			 err[512] = "";
+	const char		*outcome;
 	enum llm_err		 e;
 	enum db_status		 st;
 	int			 n, shown = 0;
@@ -354,11 +346,13 @@ test_result(struct req *r, int64_t id, cJSON *ctx)
 		cJSON_AddStringToObject(ctx, "test_message", "The stored API "
 		    "key cannot be read: it was encrypted with another master "
 		    "key or altered in the database. Enter the key again.");
+		outcome = "key unreadable";
 		goto out;
 	}
 	if (st != DB_OK) {
 		cJSON_AddStringToObject(ctx, "test_message", "The provider "
 		    "could not be loaded; try again.");
+		outcome = "not loaded";
 		goto out;
 	}
 	memset(&ep, 0, sizeof(ep));
@@ -371,6 +365,7 @@ test_result(struct req *r, int64_t id, cJSON *ctx)
 		cJSON_AddStringToObject(ctx, "test_message", arena_printf(
 		    r->arena, "The connection failed (%s): %s", llm_err_str(e),
 		    err[0] != '\0' ? err : "no details."));
+		outcome = llm_err_str(e);
 		goto out;
 	}
 	n = cJSON_GetArraySize(models);
@@ -392,13 +387,19 @@ test_result(struct req *r, int64_t id, cJSON *ctx)
 		buf_putc(&b, ')');
 	buf_putc(&b, '.');
 	cJSON_AddTrueToObject(ctx, "test_ok");
-	cJSON_AddStringToObject(ctx, "test_message", b.err ?
-	    arena_printf(r->arena, "Connected: %d models.", n) : buf_str(&b));
+	redact_init(&rd);
+	redact_add(&rd, key);
+	shown_text = redact_dup(&rd, b.err ? arena_printf(r->arena,
+	    "Connected: %d models.", n) : buf_str(&b));
+	cJSON_AddStringToObject(ctx, "test_message", shown_text);
+	free(shown_text);
 	buf_cleanup(&b);
+	outcome = "connected";
 out:
 	cJSON_Delete(models);
 	free(base_url);
 	secret_plain_free(key);
+	return outcome;
 }
 
 int
@@ -419,7 +420,8 @@ panel_providers_test(struct req *r)
 		    resp_unavailable(r);
 	ctx = cJSON_CreateObject();
 	cJSON_AddTrueToObject(ctx, "tested");
-	test_result(r, id, ctx);
+	/* The stored key went out: who sent it where is worth a line. */
+	audit(r, "provider.tested", "provider", id, test_result(r, id, ctx));
 	return provider_form_page(r, 200, &p, p.name, p.base_url, NULL, ctx);
 }
 
@@ -552,6 +554,8 @@ panel_models_create(struct req *r)
 	st = orgmodel_create(r->db, r->org_id, &in, &errs, &id);
 	switch (st) {
 	case DB_OK:
+		audit(r, "model.created", "model", id,
+		    orgmodel_describe(r->arena, &in));
 		return resp_see_other(r, "/settings/models", "Model added.");
 	case DB_INVALID:
 		return model_form_page(r, 422, NULL, &in, &errs, NULL);
@@ -617,6 +621,8 @@ panel_models_update(struct req *r)
 	st = orgmodel_update(r->db, r->org_id, id, &in, &errs);
 	switch (st) {
 	case DB_OK:
+		audit(r, "model.updated", "model", id,
+		    orgmodel_describe(r->arena, &in));
 		return resp_see_other(r, "/settings/models", "Model saved.");
 	case DB_NOT_FOUND:
 		return resp_not_found(r);
@@ -659,6 +665,8 @@ panel_models_delete(struct req *r)
 	    orgmodel_delete(r->db, r->org_id, id);
 	switch (st) {
 	case DB_OK:
+		audit(r, "model.deleted", "model", id, arena_printf(r->arena,
+		    "%s (%s)", m.display_name, m.name));
 		return resp_see_other(r, "/settings/models",
 		    arena_printf(r->arena, "Model \"%s\" deleted.",
 		    m.display_name));
@@ -698,6 +706,9 @@ panel_models_default(struct req *r)
 	st = orgmodel_get(r->db, r->arena, r->org_id, id, &m);
 	if (st == DB_OK)
 		st = orgmodel_set_default(r->db, r->org_id, id);
+	if (st == DB_OK)
+		audit(r, "model.default_set", "model", id, arena_printf(
+		    r->arena, "%s (%s)", m.display_name, m.name));
 	if (st == DB_OK)
 		return resp_see_other(r, "/settings/models",
 		    arena_printf(r->arena, "\"%s\" is now the default model.",

@@ -1329,6 +1329,9 @@ reply_channel_creds(const struct app *app, struct db *db, struct arena *a,
 	creds->auth_token = secrets->twilio_auth_token;
 	creds->access_token = secrets->meta_access_token;
 	creds->api_key = secrets->kapso_api_key;
+	creds->app_secret = secrets->meta_app_secret;
+	creds->verify_token = secrets->meta_verify_token;
+	creds->webhook_secret = secrets->kapso_webhook_secret;
 	creds->status_callback = arena_printf(a, "%s%s", app->cfg.public_url,
 	    STATUS_CALLBACK_PATH);
 	return DB_OK;

@@ -16,7 +16,10 @@
  *                               content type or extension is 400.
  *
  * All require "Authorization: Bearer K" when started with --api-key K,
- * and answer 401 with the OpenAI error object otherwise.
+ * and answer 401 with the OpenAI error object otherwise. Started with
+ * --echo-auth, every error answer's message ends with the Authorization
+ * header it received ("… You sent: Bearer K"), as a careless provider
+ * or proxy might: Parley must redact it.
  *
  * Answers come from a FIFO queue of scripted specs, or by default echo
  * the last user message ("Echo: <text>"). A spec is a JSON object:
@@ -50,8 +53,9 @@
  *                         "content_type","size","response_format",
  *                         "fields":[names in order]} (never the bytes)
  *
- * Usage: fake_llm --port N [--api-key K]; prints "ready" on stdout once
- * listening on 127.0.0.1:N, stops on SIGTERM/SIGINT and exits 0.
+ * Usage: fake_llm --port N [--api-key K] [--echo-auth]; prints "ready"
+ * on stdout once listening on 127.0.0.1:N, stops on SIGTERM/SIGINT and
+ * exits 0.
  *
  * Thread-safety: CivetWeb runs handlers on several threads; the queue and
  * the log are cJSON trees guarded by one mutex, and a handler only ever
@@ -157,6 +161,7 @@ static cJSON			*audio_queue;	/* transcription specs */
 static cJSON			*reqlog;	/* array of requests */
 static unsigned long		 next_id;	/* under lock */
 static const char		*api_key;	/* NULL: no auth */
+static bool			 echo_auth;	/* errors quote the header */
 
 static void
 on_signal(int sig)
@@ -256,10 +261,17 @@ static void
 send_error(struct mg_connection *conn, int status, const char *message,
     const char *type, const char *code, const cJSON *headers)
 {
-	cJSON	*root = cJSON_CreateObject();
-	cJSON	*err = cJSON_AddObjectToObject(root, "error");
+	cJSON		*root = cJSON_CreateObject();
+	cJSON		*err = cJSON_AddObjectToObject(root, "error");
+	const char	*auth = mg_get_header(conn, "Authorization");
+	char		*echo = NULL;
 
+	if (echo_auth && auth != NULL) {
+		echo = xasprintf("%s You sent: %s", message, auth);
+		message = echo;
+	}
 	cJSON_AddStringToObject(err, "message", message);
+	free(echo);
 	cJSON_AddStringToObject(err, "type", type);
 	cJSON_AddNullToObject(err, "param");
 	if (code != NULL)
@@ -1167,9 +1179,11 @@ main(int argc, char **argv)
 		}
 		else if (strcmp(argv[i], "--api-key") == 0 && i + 1 < argc)
 			api_key = argv[++i];
+		else if (strcmp(argv[i], "--echo-auth") == 0)
+			echo_auth = true;
 		else {
 			fprintf(stderr, "usage: fake_llm --port N "
-			    "[--api-key K]\n");
+			    "[--api-key K] [--echo-auth]\n");
 			return 2;
 		}
 	}

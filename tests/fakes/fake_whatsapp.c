@@ -93,9 +93,13 @@
  * status, when not 2xx, replaces them.
  *
  * Usage: fake_whatsapp --port N [--twilio-token T] [--meta-token T]
- * [--kapso-key K]; a given credential must then match exactly (401
- * otherwise). Prints "ready" once listening on 127.0.0.1:N; SIGTERM or
- * SIGINT stop it with exit 0.
+ * [--kapso-key K] [--echo-auth]; a given credential must then match
+ * exactly (401 otherwise). With --echo-auth every default error body
+ * (a 401 for wrong credentials, a scripted status without a body) quotes
+ * the credentials the request carried, as a careless provider might:
+ * the Authorization or X-API-Key value and, for Twilio, the decoded
+ * "user:password". Prints "ready" once listening on 127.0.0.1:N; SIGTERM
+ * or SIGINT stop it with exit 0.
  *
  * Thread-safety: CivetWeb answers on several threads; the queue, the log
  * and the id generator sit behind one mutex, and a handler works on its
@@ -242,6 +246,7 @@ static cJSON			*media;		/* id → registered item */
 static long			 next_seq;	/* under lock */
 static const char		*twilio_token;	/* NULL: any */
 static const char		*meta_token;
+static bool			 echo_auth;	/* errors quote credentials */
 static const char		*kapso_key;
 
 static const char	 HEX[] = "0123456789abcdef";
@@ -889,12 +894,21 @@ answer_error(struct call *c, int status, int code, const char *message,
     const cJSON *headers)
 {
 	cJSON	*root = cJSON_CreateObject(), *err, *data;
-	char	 more[128], text[600], trace[32];
+	char	 more[128], text[2400], trace[32], echo[1800];
 
 	if (code == 0)
 		code = default_code(c->provider, status);
 	if (message == NULL)
 		message = default_message(status);
+	if (echo_auth && c->auth != NULL) {
+		if (c->has_basic)
+			snprintf(echo, sizeof(echo), "%s: you sent %s (%s:%s)",
+			    message, c->auth, c->user, c->password);
+		else
+			snprintf(echo, sizeof(echo), "%s: you sent %s",
+			    message, c->auth);
+		message = echo;
+	}
 	if (strcmp(c->provider, "twilio") == 0) {
 		snprintf(more, sizeof(more),
 		    "https://www.twilio.com/docs/errors/%d", code);
@@ -1541,10 +1555,12 @@ main(int argc, char **argv)
 			meta_token = argv[++i];
 		else if (strcmp(argv[i], "--kapso-key") == 0 && i + 1 < argc)
 			kapso_key = argv[++i];
+		else if (strcmp(argv[i], "--echo-auth") == 0)
+			echo_auth = true;
 		else {
 			fprintf(stderr, "usage: fake_whatsapp --port N "
 			    "[--twilio-token T] [--meta-token T] "
-			    "[--kapso-key K]\n");
+			    "[--kapso-key K] [--echo-auth]\n");
 			return 2;
 		}
 	}

@@ -31,6 +31,7 @@
 #include <sodium.h>
 
 #include "channels/channel.h"
+#include "util/buf.h"
 #include "util/time.h"
 
 /* Scripts this suite's fake WhatsApp (tests/harness/fake.c). */
@@ -52,6 +53,7 @@ static void	 creds(struct channel_creds *c, const char *kind);
 static const cJSON *req_at(const cJSON *log, int i);
 static const char *str_at(const cJSON *o, const char *name);
 static void	 assert_json(const cJSON *got, const char *want);
+static void	 assert_redacted(const char *, const char *);
 static enum send_result send_text(const char *kind, const char *text,
 		    struct send_outcome *out);
 static Suite	*senders_suite(void);
@@ -740,6 +742,113 @@ START_TEST(t_fake_spec_matching)
 }
 END_TEST
 
+/* --- secrets a provider echoes ------------------------------------------ */
+
+#define TW_PAIR_B64	"QUMwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZjp0dy1zZWNy" \
+			"ZXQtdG9rZW4tNDI="
+#define APP_SECRET	"meta-app-secret-7f3a9c"
+#define VERIFY_TOKEN	"meta-verify-token-51d2"
+#define HOOK_SECRET	"kapso-webhook-secret-e8b1"
+
+/* Fails unless text holds a redaction and none of the channel's secrets
+ * (nor the Basic pair, nor any four-character piece of the token). */
+static void
+assert_redacted(const char *what, const char *text)
+{
+	static const char *const secrets[] = { TW_SID, TW_TOKEN, TW_PAIR_B64,
+	    "QUMwMTIz", META_TOKEN, KAPSO_KEY, APP_SECRET, VERIFY_TOKEN,
+	    HOOK_SECRET, "tw-s", NULL };
+
+	ck_assert_msg(strstr(text, "[redacted]") != NULL, "%s: nothing was "
+	    "redacted (did the fake echo?): %s", what, text);
+	for (int i = 0; secrets[i] != NULL; i++)
+		ck_assert_msg(strstr(text, secrets[i]) == NULL, "%s: \"%s\" "
+		    "leaked: %s", what, secrets[i], text);
+}
+
+/*
+ * Issue 10, defect 4: a provider that echoes the credentials it was sent
+ * (fake_whatsapp --echo-auth quotes the Authorization or X-API-Key value
+ * and Twilio's decoded user:password in its error bodies) must not get
+ * them into a send's or a download's error text, code or id; nor may an
+ * error that quotes the channel's webhook secrets.
+ */
+START_TEST(t_echoed_credentials_redacted)
+{
+	static const char *args[] = { "--twilio-token", TW_TOKEN,
+	    "--meta-token", META_TOKEN, "--kapso-key", KAPSO_KEY,
+	    "--echo-auth", NULL };
+	static const char *const kinds[] = { "twilio", "meta", "kapso" };
+	struct hfake		 echo;
+	struct channel_creds	 c;
+	struct send_outcome	 o;
+	struct buf		 body;
+	char			 ct[64], url[512], mbase[128], kbase[128];
+	char			 spec[512];
+	enum send_result	 st;
+
+	hfake_start(&echo, "fake_whatsapp", args);
+	snprintf(mbase, sizeof(mbase), "%s/v24.0", echo.base);
+	snprintf(kbase, sizeof(kbase), "%s/meta/whatsapp/v24.0", echo.base);
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		const struct channel_ops *ops = channel_ops_for(kinds[i]);
+
+		creds(&c, kinds[i]);
+		c.api_base = strcmp(kinds[i], "meta") == 0 ? mbase :
+		    strcmp(kinds[i], "kapso") == 0 ? kbase : echo.base;
+		c.api_base2 = echo.base;
+		c.app_secret = APP_SECRET;
+		c.verify_token = VERIFY_TOKEN;
+		c.webhook_secret = HOOK_SECRET;
+
+		/* A send refused with a code Parley has no sentence for:
+		 * the provider's own words (and its echo) are shown. */
+		snprintf(spec, sizeof(spec), "{\"provider\":\"%s\","
+		    "\"status\":400,\"code\":%s}", kinds[i],
+		    strcmp(kinds[i], "twilio") == 0 ? "21999" : "131999");
+		hfake_queue(&echo, spec);
+		st = ops->send_text(&c, TO, false, "hello", &o);
+		ck_assert_int_eq(st, SEND_FAILED);
+		assert_redacted(kinds[i], o.error_text);
+
+		/* A download of an unknown item: 404/400 with the path and
+		 * the echo. */
+		buf_init(&body, 0);
+		snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/%s/Messages/"
+		    "MM00000000000000000000000000000000/Media/"
+		    "ME00000000000000000000000000000000", echo.base, TW_SID);
+		st = ops->fetch_media(&c, url, "9999999999", 1024 * 1024,
+		    &body, ct, sizeof(ct), &o);
+		ck_assert_int_eq(st, SEND_FAILED);
+		assert_redacted(kinds[i], o.error_text);
+		buf_cleanup(&body);
+	}
+	hfake_stop(&echo);
+
+	hfake_reset(&fake);
+	/* Webhook secrets are never sent, but an error quoting one (a
+	 * provider's support text, say) loses it too; so does the code. */
+	queue("{\"provider\":\"meta\",\"status\":400,\"code\":131999,"
+	    "\"message\":\"Check your app secret " APP_SECRET " and verify "
+	    "token " VERIFY_TOKEN "\"}");
+	creds(&c, "meta");
+	c.app_secret = APP_SECRET;
+	c.verify_token = VERIFY_TOKEN;
+	st = channel_ops_for("meta")->send_text(&c, TO, false, "hi", &o);
+	ck_assert_int_eq(st, SEND_FAILED);
+	assert_redacted("meta webhook secrets", o.error_text);
+	queue("{\"provider\":\"kapso\",\"status\":400,\"body\":{\"error\":{"
+	    "\"code\":\"" HOOK_SECRET "\",\"message\":\"no\"}}}");
+	creds(&c, "kapso");
+	c.webhook_secret = HOOK_SECRET;
+	st = channel_ops_for("kapso")->send_text(&c, TO, false, "hi", &o);
+	ck_assert_int_eq(st, SEND_FAILED);
+	assert_redacted("kapso code", o.error_code);
+	ck_assert_msg(strstr(o.error_text, HOOK_SECRET) == NULL, "%s",
+	    o.error_text);
+}
+END_TEST
+
 START_TEST(t_fake_stops_cleanly)
 {
 	hfake_stop(&fake);
@@ -771,6 +880,7 @@ senders_suite(void)
 	tcase_add_test(tc, t_dropped_connection);
 	tcase_add_test(tc, t_connection_refused);
 	tcase_add_test(tc, t_fake_spec_matching);
+	tcase_add_test(tc, t_echoed_credentials_redacted);
 	tcase_add_test(tc, t_fake_stops_cleanly);
 	suite_add_tcase(s, tc);
 	return s;

@@ -14,6 +14,7 @@
 
 #include "chat/threads.h"
 #include "llm/transcribe.h"
+#include "crypto/redact.h"
 #include "llm/upstream.h"
 #include "util/arena.h"
 
@@ -58,7 +59,7 @@ judge(long status, const char *body, struct transcribe_result *r,
     bool *retry)
 {
 	return transcribe_judge(status, body, body != NULL ? strlen(body) : 0,
-	    r, retry);
+	    NULL, r, retry);
 }
 
 START_TEST(answers)
@@ -219,16 +220,18 @@ START_TEST(upstream)
 	{
 		const char *b = "{\"error\":{\"message\":\"Bad\\nkey\"}}";
 
-		upstream_message(b, strlen(b), out, sizeof(out));
+		upstream_message(b, strlen(b), NULL, out, sizeof(out));
 	}
 	ck_assert_str_eq(out, "Bad key");
-	upstream_message("{\"error\":\"nope\"}", 16, out, sizeof(out));
+	upstream_message("{\"error\":\"nope\"}", 16, NULL, out,
+	    sizeof(out));
 	ck_assert_int_eq((int)strlen("{\"error\":\"nope\"}"), 16);
 	ck_assert_str_eq(out, "nope");
 	/* Not NUL-terminated: only len bytes are read. */
-	upstream_message("overloadedXXXX", 10, out, sizeof(out));
+	upstream_message("overloadedXXXX", 10, NULL, out, sizeof(out));
 	ck_assert_str_eq(out, "overloaded");
-	upstream_message("<html>502</html>", 16, out, sizeof(out));
+	upstream_message("<html>502</html>", 16, NULL, out,
+	    sizeof(out));
 	ck_assert_str_eq(out, "");
 	/* A cut never leaves half of "é" (2 bytes) at the end. */
 	upstream_clean_copy(out, sizeof(out), "abcdefghijklmn\xc3\xa9");
@@ -239,6 +242,34 @@ START_TEST(upstream)
 		ck_assert_int_ge(d, 250);
 		ck_assert_int_le(d, 4000);
 	}
+}
+END_TEST
+
+/*
+ * A key echoed in an error body is redacted before the message is cut to
+ * its buffer, so not even its beginning survives the cut; the judged
+ * sentence carries no trace of it either.
+ */
+START_TEST(echoed_key)
+{
+	static const char	 key[] = "sk-transcribe-echo-0123456789";
+	const char		*b = "{\"error\":{\"message\":\"Bad key "
+				    "sk-transcribe-echo-0123456789\"}}";
+	struct transcribe_result r;
+	struct redact		 rd;
+	char			 out[16];
+	bool			 retry;
+
+	redact_init(&rd);
+	redact_add(&rd, key);
+	upstream_message(b, strlen(b), &rd, out, sizeof(out));
+	ck_assert_str_eq(out, "Bad key [redact");
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(transcribe_judge(401, b, strlen(b), &rd, &r,
+	    &retry), TRANSCRIBE_REFUSED);
+	ck_assert_msg(strstr(r.error, "sk-tr") == NULL &&
+	    strstr(r.error, "Bad key [redacted]") != NULL, "%s", r.error);
+	free(r.text);
 }
 END_TEST
 
@@ -257,6 +288,7 @@ main(void)
 	tcase_add_test(tc, before_sending);
 	tcase_add_test(tc, user_text);
 	tcase_add_test(tc, upstream);
+	tcase_add_test(tc, echoed_key);
 	suite_add_tcase(s, tc);
 	rc = unit_run(s);
 	curl_global_cleanup();
