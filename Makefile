@@ -39,7 +39,8 @@ LDFLAGS	+= $(SANFLAGS)
 SRC_UTIL   = src/util/xmalloc.c src/util/buf.c src/util/arena.c \
 	     src/util/str.c src/util/utf8.c src/util/url.c src/util/time.c \
 	     src/util/httpc.c src/util/thumb.c \
-	     src/util/log.c src/util/config.c src/util/metrics.c
+	     src/util/log.c src/util/config.c src/util/metrics.c \
+	     src/util/cidr.c src/util/trace.c
 SRC_DB     = src/db/pool.c src/db/query.c src/db/migrate.c \
 	     src/db/embedded.c src/db/listen.c
 SRC_TMPL   = src/tmpl/mustache.c src/tmpl/loader.c
@@ -55,7 +56,7 @@ SRC_MODEL  = src/model/org.c src/model/user.c src/model/throttle.c \
 	     src/model/fielderr.c src/model/provider.c src/model/orgmodel.c \
 	     src/model/agent.c src/model/knowledge.c src/model/apitoken.c \
 	     src/model/llmcall.c src/model/channel.c src/model/audit.c \
-	     src/model/media.c
+	     src/model/media.c src/model/mcp_server.c
 SRC_WORKER = src/worker/queue.c src/worker/pool.c src/worker/reply.c
 SRC_CHAN   = src/channels/split.c src/channels/registry.c \
 	     src/channels/twilio.c src/channels/meta.c src/channels/kapso.c \
@@ -70,7 +71,8 @@ SRC_LLM    = src/llm/client.c src/llm/gateway.c src/llm/builtin.c \
 	     src/llm/transcribe.c src/llm/upstream.c
 SRC_PLUG   = src/plugins/registry.c src/plugins/time.c \
 	     src/plugins/knowledge.c src/plugins/handoff.c \
-	     src/plugins/whatsapp.c
+	     src/plugins/whatsapp.c src/plugins/mcp.c \
+	     src/plugins/mcp_client.c src/plugins/mcp_oauth.c
 SRC_PANEL  = src/panel/panel.c src/panel/auth.c src/panel/dashboard.c \
 	     src/panel/settings.c src/panel/agents.c src/panel/plugins.c \
 	     src/panel/providers.c src/panel/tokens.c src/panel/channels.c \
