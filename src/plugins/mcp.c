@@ -48,6 +48,7 @@
 #include "app/app.h"
 #include "crypto/secret.h"
 #include "db/db.h"
+#include "model/agent.h"
 #include "model/mcp_server.h"
 #include "plugins/mcp_client.h"
 #include "plugins/mcp_oauth.h"
@@ -1032,4 +1033,69 @@ out:
 		mcp_conn_cleanup(&c);
 	mcp_token_cleanup(&tok);
 	return ok;
+}
+
+/* --- enabled plugin ids ------------------------------------------------- */
+
+bool
+mcp_plugins_valid(const char *id)
+{
+	const struct plugin	*p = plugin_find(id);
+	int64_t			 sid;
+
+	return (p != NULL && plugin_available(p)) ||
+	    mcp_plugin_id_parse(id, &sid);
+}
+
+enum db_status
+mcp_plugins_set(struct db *db, int64_t org_id, int64_t agent_id,
+    const char *const *ids, int n)
+{
+	const char	**fp = xcalloc((size_t)n + 1, sizeof(char *));
+	int64_t		*sids = xcalloc((size_t)n + 1, sizeof(int64_t));
+	int		 n_fp = 0, n_s = 0;
+	bool		 own = false;
+	enum db_status	 st;
+
+	for (int i = 0; i < n; i++) {
+		if (mcp_plugin_id_parse(ids[i], &sids[n_s]))
+			n_s++;
+		else
+			fp[n_fp++] = ids[i];
+	}
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		goto out;
+	st = agent_set_plugins(db, org_id, agent_id, fp, n_fp);
+	if (st == DB_OK)
+		st = mcp_server_agent_set(db, org_id, agent_id, sids, n_s);
+	st = db_tx_leave(db, own, st);
+out:
+	free(fp);
+	free(sids);
+	return st;
+}
+
+enum db_status
+mcp_plugins_get(struct db *db, struct arena *a, int64_t org_id,
+    int64_t agent_id, char *const *first_party, int n_first_party,
+    char ***ids, int *n)
+{
+	struct mcp_agent_link	*links;
+	int			 n_links;
+	enum db_status		 st;
+
+	*ids = NULL;
+	*n = 0;
+	st = mcp_server_agent_links(db, a, org_id, agent_id, &links, &n_links);
+	if (st != DB_OK)
+		return st;
+	*ids = arena_alloc(a, sizeof(char *) *
+	    ((size_t)(n_first_party + n_links) + 1));
+	for (int i = 0; i < n_first_party; i++)
+		(*ids)[(*n)++] = first_party[i];
+	for (int i = 0; i < n_links; i++)
+		(*ids)[(*n)++] = arena_printf(a, MCP_PLUGIN_PREFIX "%lld",
+		    (long long)links[i].server_id);
+	(*ids)[*n] = NULL;
+	return DB_OK;
 }

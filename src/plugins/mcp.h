@@ -19,6 +19,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "db/db.h"
+
+struct arena;
 struct config;
 struct db_pool;
 struct plugin;
@@ -72,6 +75,24 @@ bool	 mcp_authorize_finish(struct db_pool *pool,
 	    int64_t org_id, const char *state, const char *code,
 	    const char *iss, const char *redirect_uri, int64_t *id, char *err,
 	    size_t errlen);
+
+/*
+ * An agent's enabled plugins as the API and the panel name them: the
+ * first-party ids (plugin.h) and "mcp:<server id>" for each MCP server.
+ * mcp_plugins_valid: an available first-party id or a well-formed MCP id
+ * (whether that server is the organisation's is checked on save).
+ * mcp_plugins_set replaces both sets (DB_INVALID for an unknown id or
+ * another organisation's server; a server kept keeps its tool filter),
+ * joining the caller's transaction. mcp_plugins_get lists them (arena).
+ */
+bool	 mcp_plugins_valid(const char *id);
+enum db_status	 mcp_plugins_set(struct db *db, int64_t org_id,
+		    int64_t agent_id, const char *const *ids, int n)
+		    __attribute__((warn_unused_result));
+enum db_status	 mcp_plugins_get(struct db *db, struct arena *a,
+		    int64_t org_id, int64_t agent_id, char *const *first_party,
+		    int n_first_party, char ***ids, int *n)
+		    __attribute__((warn_unused_result));
 
 /* Forgets what this process cached about a server (changed, deleted). */
 void	 mcp_forget(int64_t org_id, int64_t id);
