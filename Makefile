@@ -175,7 +175,8 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@tests/run-all.sh build/asan
 
-# Debian packages (one list), then npm modules for the browser tests.
+# Debian packages (one list), then npm modules for the browser tests and
+# the MCP test servers (the official SDKs, tests/mcp/).
 DEB_PKGS = gcc make pkg-config libcivetweb-dev libpq-dev \
 	   libcurl4-openssl-dev libcjson-dev libsodium-dev libargon2-dev \
 	   libssl-dev libqrencode-dev libgd-dev check postgresql-15 chromium fonts-liberation \
@@ -199,6 +200,11 @@ deps:
 	then echo "deps: npm ci (tests/browser)"; \
 	    (cd tests/browser && npm ci --no-audit --no-fund --silent) && \
 	    touch tests/browser/node_modules; fi
+	@if [ ! -d tests/mcp/node_modules/@modelcontextprotocol/sdk ] || \
+	    [ tests/mcp/package-lock.json -nt tests/mcp/node_modules ]; \
+	then echo "deps: npm ci (tests/mcp)"; \
+	    (cd tests/mcp && npm ci --no-audit --no-fund --silent) && \
+	    touch tests/mcp/node_modules; fi
 
 lint:
 	@tests/lint.sh

@@ -353,11 +353,11 @@ ensure_token(struct server_rt *rt, bool force, const char *www_auth,
 		goto out;
 	}
 	secret_plain_free(c->access_token);
-	c->access_token = xstrdup(tok.access);
+	c->access_token = secret_plain_dup(tok.access);
 	c->access_expires_at = tok.expires_in > 0 ? now + tok.expires_in : 0;
 	if (tok.refresh != NULL) {
 		secret_plain_free(c->refresh_token);
-		c->refresh_token = xstrdup(tok.refresh);
+		c->refresh_token = secret_plain_dup(tok.refresh);
 	}
 	log_info("mcp", "msg=\"access token %s\" server=%lld",
 	    c->auth == MCP_AUTH_OAUTH_CLIENT ? "fetched" : "refreshed",

@@ -18,6 +18,7 @@
 //   /modern-only/mcp  2026-07-28 only
 //   /hang/mcp       accepts and never answers
 //   /broken/mcp     answers 500 to everything
+//   /redirect/mcp   a 307 to /stateless/mcp
 // The authorization server is the origin itself (issuer http://127.0.0.1:N/).
 //
 // Every endpoint has the same tools: lookup_account {account} (text),
@@ -29,7 +30,7 @@
 // path, method, JSON-RPC method, params, and the headers Parley sets),
 // POST /_ctl/reset, POST /_ctl/expire-tokens (access tokens die now).
 import express from 'express';
-import { randomUUID, createHash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -97,7 +98,7 @@ function addTools(server, z4, opts = {}) {
     server.registerTool('add_tool', {
       description: 'Adds the tool late_tool to this server.',
       inputSchema: shape({}),
-    }, async () => {
+    }, async (_args, extra) => {
       if (!server.__late) {
         server.__late = true;
         server.registerTool('late_tool', {
@@ -105,6 +106,9 @@ function addTools(server, z4, opts = {}) {
           inputSchema: shape({}),
         }, async () => ({ content: [{ type: 'text', text: 'late tool ran' }] }));
       }
+      // On this request's own stream, so a client without the GET
+      // stream hears it too.
+      await extra.sendNotification({ method: 'notifications/tools/list_changed' });
       return { content: [{ type: 'text', text: 'added late_tool' }] };
     });
   }
@@ -320,6 +324,7 @@ for (const p of ['cc', 'code']) {
 }
 app.all('/hang/mcp', () => { /* never answers */ });
 app.all('/broken/mcp', (req, res) => res.status(500).send('internal error'));
+app.all('/redirect/mcp', (req, res) => res.redirect(307, `${base}/stateless/mcp`));
 
 // --- the 2026-07-28 endpoints ------------------------------------------
 
