@@ -43,31 +43,6 @@
 #define DEFAULT_TIMEOUT_MS	30000
 #define DEFAULT_MAX_RESULT	262144
 
-/* Columns every read selects, in row_read's order. */
-#define SELECT_COLS \
-	"SELECT s.id, s.name, s.slug, s.url, s.auth,"				\
-	"       s.secret_enc IS NOT NULL, s.secret_hint,"			\
-	"       array_to_json(s.header_names)::text,"				\
-	"       s.oauth_client_id, s.oauth_scope, s.oauth_issuer,"		\
-	"       s.access_token_enc IS NOT NULL,"				\
-	"       s.refresh_token_enc IS NOT NULL,"				\
-	"       coalesce(to_char(s.oauth_connected_at AT TIME ZONE 'UTC',"	\
-	"           'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"			\
-	"       coalesce(to_char(s.access_expires_at AT TIME ZONE 'UTC',"	\
-	"           'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"			\
-	"       s.timeout_ms, s.max_result_bytes,"				\
-	"       s.last_test_ok IS NOT NULL, coalesce(s.last_test_ok, false),"	\
-	"       coalesce(to_char(s.last_tested_at AT TIME ZONE 'UTC',"	\
-	"           'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"			\
-	"       s.last_test_message,"						\
-	"       (SELECT count(*) FROM agent_mcp_servers l"			\
-	"         WHERE l.org_id = s.org_id AND l.server_id = s.id),"		\
-	"       to_char(s.created_at AT TIME ZONE 'UTC',"			\
-	"           'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"			\
-	"       to_char(s.updated_at AT TIME ZONE 'UTC',"			\
-	"           'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"			\
-	"  FROM mcp_servers s"
-
 struct clean {
 	char		*name;
 	char		 slug[24];
@@ -96,6 +71,8 @@ static bool	 auth_has_secret(enum mcp_auth);
 static char	**json_strings(struct arena *, const char *, int *);
 static void	 row_read(struct arena *, const struct db_res *, int,
 		    struct mcp_server *);
+static enum db_status fetch(struct db *, struct arena *, int64_t, int64_t,
+		    struct mcp_server **, int *);
 static char	*open_col(const struct secret_key *, const char *, int64_t,
 		    const struct db_res *, int, bool *);
 static char	*strings_json(const char *const *, int);
@@ -540,8 +517,9 @@ row_read(struct arena *a, const struct db_res *res, int i,
 	s->updated_at = arena_strdup(a, db_res_text(res, i, 23));
 }
 
-enum db_status
-mcp_server_list(struct db *db, struct arena *a, int64_t org_id,
+/* The organisation's servers, or only id (0: all), by name. */
+static enum db_status
+fetch(struct db *db, struct arena *a, int64_t org_id, int64_t id,
     struct mcp_server **out, int *n)
 {
 	struct db_res	 res = { 0 };
@@ -549,10 +527,32 @@ mcp_server_list(struct db *db, struct arena *a, int64_t org_id,
 
 	*out = NULL;
 	*n = 0;
-	st = db_query(db, &res, SELECT_COLS
-	    " WHERE s.org_id = $1"
+	st = db_query(db, &res,
+	    "SELECT s.id, s.name, s.slug, s.url, s.auth,"
+	    "       s.secret_enc IS NOT NULL, s.secret_hint,"
+	    "       array_to_json(s.header_names)::text,"
+	    "       s.oauth_client_id, s.oauth_scope, s.oauth_issuer,"
+	    "       s.access_token_enc IS NOT NULL,"
+	    "       s.refresh_token_enc IS NOT NULL,"
+	    "       coalesce(to_char(s.oauth_connected_at AT TIME ZONE 'UTC',"
+	    "           'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"
+	    "       coalesce(to_char(s.access_expires_at AT TIME ZONE 'UTC',"
+	    "           'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"
+	    "       s.timeout_ms, s.max_result_bytes,"
+	    "       s.last_test_ok IS NOT NULL, coalesce(s.last_test_ok, false),"
+	    "       coalesce(to_char(s.last_tested_at AT TIME ZONE 'UTC',"
+	    "           'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"
+	    "       s.last_test_message,"
+	    "       (SELECT count(*) FROM agent_mcp_servers l"
+	    "         WHERE l.org_id = s.org_id AND l.server_id = s.id),"
+	    "       to_char(s.created_at AT TIME ZONE 'UTC',"
+	    "           'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+	    "       to_char(s.updated_at AT TIME ZONE 'UTC',"
+	    "           'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+	    "  FROM mcp_servers s"
+	    " WHERE s.org_id = $1 AND ($2 = 0 OR s.id = $2)"
 	    " ORDER BY lower(s.name), s.id",
-	    DB_I64(org_id), DB_END);
+	    DB_I64(org_id), DB_I64(id), DB_END);
 	if (st == DB_OK && res.n_rows > 0) {
 		*out = arena_alloc(a, sizeof(**out) * (size_t)res.n_rows);
 		for (int i = 0; i < res.n_rows; i++)
@@ -564,20 +564,27 @@ mcp_server_list(struct db *db, struct arena *a, int64_t org_id,
 }
 
 enum db_status
+mcp_server_list(struct db *db, struct arena *a, int64_t org_id,
+    struct mcp_server **out, int *n)
+{
+	return fetch(db, a, org_id, 0, out, n);
+}
+
+enum db_status
 mcp_server_get(struct db *db, struct arena *a, int64_t org_id, int64_t id,
     struct mcp_server *out)
 {
-	struct db_res	 res = { 0 };
-	enum db_status	 st;
+	struct mcp_server	*v;
+	int			 n;
+	enum db_status		 st;
 
-	st = db_query(db, &res, SELECT_COLS
-	    " WHERE s.org_id = $1 AND s.id = $2",
-	    DB_I64(org_id), DB_I64(id), DB_END);
-	if (st == DB_OK && res.n_rows == 0)
+	if (id <= 0)
+		return DB_NOT_FOUND;
+	st = fetch(db, a, org_id, id, &v, &n);
+	if (st == DB_OK && n == 0)
 		st = DB_NOT_FOUND;
 	if (st == DB_OK)
-		row_read(a, &res, 0, out);
-	db_res_clear(&res);
+		*out = v[0];
 	return st;
 }
 
