@@ -77,6 +77,10 @@ test('an admin connects an OAuth MCP server from the panel', async () => {
   assert.match(result, /Connected \(protocol 2025-11-25/, result);
   const tools = await page.locator('#tools').innerText();
   assert.match(tools, /lookup_account/);
+  const log = await (await fetch(`${MCP}/_ctl/log`)).json();
+  const refresh = log.filter((e) => e.rpc === 'refresh_token');
+  assert.ok(refresh.length >= 1, 'Parley did not refresh the 30-second token');
+  assert.equal(refresh[0].resource, `${MCP}/code/mcp`);
 
   // A replayed callback (the same state) is refused: one use.
   await page.goto(`${BASE}/plugins/mcp/oauth/callback?state=${authorize.searchParams.get('state')}&code=x&iss=${encodeURIComponent(`${MCP}/`)}`);
