@@ -93,6 +93,7 @@ struct mcp_tool {
 	struct plugin		 p;
 	struct server_rt	*srv;
 	char			*name;		/* on the server */
+	cJSON			*schema;	/* its inputSchema (arena) */
 };
 
 static pthread_mutex_t	 cache_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -121,7 +122,7 @@ static void		 wire_name(const char *, const char *, int64_t,
 static bool		 tool_run(const struct plugin *, struct plugin_ctx *,
 			    const cJSON *, char **, cJSON *);
 static enum mcp_err	 call_with_auth(struct server_rt *, const char *,
-			    const cJSON *, struct mcp_result *);
+			    const cJSON *, const cJSON *, struct mcp_result *);
 
 /* --- the cache ---------------------------------------------------------- */
 
@@ -577,6 +578,15 @@ mcp_agent_tools(struct plugin_ctx *ctx, const struct plugin **out, int max)
 			    links[i].tools, links[i].n_tools,
 			    name->valuestring))
 				continue;
+			/* 2026-07-28: a bad x-mcp-header excludes the tool. */
+			if (schema != NULL && !mcp_tool_headers_valid(schema,
+			    err, sizeof(err))) {
+				log_warn("mcp", "msg=\"tool not offered\" "
+				    "server=%lld tool=\"%.100s\" why=\"%s\"",
+				    (long long)rt->conn.id, name->valuestring,
+				    err);
+				continue;
+			}
 			mt = arena_alloc(ctx->arena, sizeof(*mt));
 			memset(mt, 0, sizeof(*mt));
 			mt->srv = rt;
@@ -611,6 +621,11 @@ mcp_agent_tools(struct plugin_ctx *ctx, const struct plugin **out, int max)
 			} else
 				mt->p.params_schema = "{\"type\":\"object\","
 				    "\"properties\":{}}";
+			if (schema != NULL) {
+				mt->schema = cJSON_Duplicate(schema, true);
+				arena_defer(ctx->arena,
+				    (void (*)(void *))cJSON_Delete, mt->schema);
+			}
 			mt->p.run = tool_run;
 			mt->p.impl = mt;
 			out[n++] = &mt->p;
@@ -626,7 +641,7 @@ out:
 /* tools/call, once more after a 401 with a fresh token. */
 static enum mcp_err
 call_with_auth(struct server_rt *rt, const char *name, const cJSON *args,
-    struct mcp_result *res)
+    const cJSON *schema, struct mcp_result *res)
 {
 	struct mcp_session	 s;
 	struct mcp_target	 t;
@@ -641,12 +656,13 @@ call_with_auth(struct server_rt *rt, const char *name, const cJSON *args,
 	}
 	session_get(&rt->conn, &s);
 	target_of(rt, &t, 0);
-	e = mcp_client_call_tool(&t, &s, name, args, res);
+	e = mcp_client_call_tool(&t, &s, name, args, schema, res);
 	if (e == MCP_AUTH && oauth) {
 		if (ensure_token(rt, true, res->www_authenticate, err,
 		    sizeof(err))) {
 			target_of(rt, &t, 0);
-			e = mcp_client_call_tool(&t, &s, name, args, res);
+			e = mcp_client_call_tool(&t, &s, name, args, schema,
+			    res);
 		} else
 			snprintf(res->message, sizeof(res->message), "%s", err);
 	}
@@ -672,7 +688,7 @@ tool_run(const struct plugin *self, struct plugin_ctx *ctx, const cJSON *args,
 	cJSON_AddStringToObject(m, "server", rt->conn.name);
 	cJSON_AddStringToObject(m, "tool", mt->name);
 	mcp_result_init(&res);
-	e = call_with_auth(rt, mt->name, args, &res);
+	e = call_with_auth(rt, mt->name, args, mt->schema, &res);
 	if (e == MCP_OK) {
 		*result = mcp_result_text(res.result,
 		    (size_t)rt->conn.max_result_bytes, &is_error);

@@ -91,7 +91,13 @@ static bool	 on_event(void *, const char *, const char *, size_t);
 static void	 look_at(struct exchange *, cJSON *);
 static bool	 read_body(void *, const char *, size_t);
 static enum mcp_err send_one(const struct mcp_target *, struct mcp_session *,
-		    const char *, const cJSON *, bool, struct mcp_result *);
+		    const char *, const cJSON *, bool, const char *const *,
+		    struct mcp_result *);
+static enum mcp_err request(const struct mcp_target *, struct mcp_session *,
+		    const char *, const cJSON *, const char *const *,
+		    struct mcp_result *);
+static bool	 hdr_walk(const cJSON *, bool, bool, cJSON *, cJSON *, char *,
+		    size_t);
 static void	 take_answer(struct exchange *, struct mcp_result *);
 static void	 error_body(const struct httpc_resp *, struct mcp_result *);
 static enum mcp_err negotiate(const struct mcp_target *, struct mcp_session *,
@@ -483,7 +489,7 @@ error_body(const struct httpc_resp *resp, struct mcp_result *out)
 static enum mcp_err
 send_one(const struct mcp_target *t, struct mcp_session *s,
     const char *method, const cJSON *params, bool is_request,
-    struct mcp_result *out)
+    const char *const *extra, struct mcp_result *out)
 {
 	struct exchange	 x;
 	struct httpc_resp resp;
@@ -544,6 +550,9 @@ send_one(const struct mcp_target *t, struct mcp_session *s,
 	}
 	trace_child(tp);
 	hdrs[nh++] = owned[no++] = xasprintf("traceparent: %s", tp);
+	for (int i = 0; modern && extra != NULL && extra[i] != NULL &&
+	    nh < HEADERS_MAX - 8; i++)
+		hdrs[nh++] = extra[i];
 	for (int i = 0; t->headers != NULL && t->headers[i] != NULL &&
 	    nh < HEADERS_MAX - 1; i++)
 		hdrs[nh++] = t->headers[i];
@@ -695,7 +704,7 @@ legacy_init(const struct mcp_target *t, struct mcp_session *s,
 	info = cJSON_AddObjectToObject(params, "clientInfo");
 	cJSON_AddStringToObject(info, "name", MCP_CLIENT_NAME);
 	cJSON_AddStringToObject(info, "version", CLIENT_VERSION);
-	e = send_one(t, s, "initialize", params, true, out);
+	e = send_one(t, s, "initialize", params, true, NULL, out);
 	cJSON_Delete(params);
 	if (e != MCP_OK)
 		goto out;
@@ -712,7 +721,8 @@ legacy_init(const struct mcp_target *t, struct mcp_session *s,
 	str_copy(s->version, v->valuestring, sizeof(s->version));
 	server_name(s, cJSON_GetObjectItemCaseSensitive(out->result,
 	    "serverInfo"));
-	e = send_one(t, s, "notifications/initialized", NULL, false, out);
+	e = send_one(t, s, "notifications/initialized", NULL, false, NULL,
+	    out);
 out:
 	if (e != MCP_OK)
 		s->era = MCP_ERA_UNKNOWN;
@@ -735,7 +745,7 @@ negotiate(const struct mcp_target *t, struct mcp_session *s,
 	memset(s, 0, sizeof(*s));
 	s->era = MCP_ERA_MODERN;
 	str_copy(s->version, MCP_VERSION_MODERN, sizeof(s->version));
-	e = send_one(t, s, "server/discover", NULL, true, out);
+	e = send_one(t, s, "server/discover", NULL, true, NULL, out);
 	if (e == MCP_OK) {
 		vs = cJSON_GetObjectItemCaseSensitive(out->result,
 		    "supportedVersions");
@@ -780,6 +790,15 @@ enum mcp_err
 mcp_client_request(const struct mcp_target *t, struct mcp_session *s,
     const char *method, const cJSON *params, struct mcp_result *out)
 {
+	return request(t, s, method, params, NULL, out);
+}
+
+/* mcp_client_request with extra header lines for modern servers. */
+static enum mcp_err
+request(const struct mcp_target *t, struct mcp_session *s,
+    const char *method, const cJSON *params, const char *const *extra,
+    struct mcp_result *out)
+{
 	enum mcp_err	 e = MCP_OK;
 	const cJSON	*rt;
 	bool		 had_session;
@@ -790,7 +809,7 @@ mcp_client_request(const struct mcp_target *t, struct mcp_session *s,
 	for (int attempt = 0; attempt < 2; attempt++) {
 		had_session = s->era == MCP_ERA_LEGACY &&
 		    s->session_id[0] != '\0';
-		e = send_one(t, s, method, params, true, out);
+		e = send_one(t, s, method, params, true, extra, out);
 		if (attempt > 0)
 			break;
 		/* 2025-11-25: 404 to a request with a session id = the
@@ -880,17 +899,183 @@ out:
 
 enum mcp_err
 mcp_client_call_tool(const struct mcp_target *t, struct mcp_session *s,
-    const char *name, const cJSON *args, struct mcp_result *out)
+    const char *name, const cJSON *args, const cJSON *input_schema,
+    struct mcp_result *out)
 {
 	cJSON		*params = cJSON_CreateObject();
+	char		**extra = mcp_param_headers(input_schema, args);
 	enum mcp_err	 e;
 
 	cJSON_AddStringToObject(params, "name", name);
 	cJSON_AddItemToObject(params, "arguments", args != NULL ?
 	    cJSON_Duplicate(args, true) : cJSON_CreateObject());
-	e = mcp_client_request(t, s, "tools/call", params, out);
+	e = request(t, s, "tools/call", params, (const char *const *)extra,
+	    out);
 	cJSON_Delete(params);
+	mcp_headers_free(extra);
 	return e;
+}
+
+/*
+ * One schema node: its x-mcp-header (if any) must be on a property
+ * (is_prop) reached through `properties` alone (reachable); found gets
+ * {name, path, type} per annotation, path the keys from the root. False
+ * with why on the first violation.
+ */
+static bool
+hdr_walk(const cJSON *node, bool reachable, bool is_prop, cJSON *path,
+    cJSON *found, char *why, size_t whylen)
+{
+	const cJSON	*h = cJSON_GetObjectItemCaseSensitive(node,
+			    "x-mcp-header");
+	const cJSON	*child;
+
+	if (cJSON_IsArray(node)) {
+		cJSON_ArrayForEach(child, node)
+			if (!hdr_walk(child, false, false, path, found, why,
+			    whylen))
+				return false;
+		return true;
+	}
+	if (!cJSON_IsObject(node))
+		return true;
+	if (h != NULL) {
+		const cJSON	*type = cJSON_GetObjectItemCaseSensitive(node,
+				    "type");
+		const cJSON	*e;
+		cJSON		*o;
+
+		if (!reachable || !is_prop) {
+			snprintf(why, whylen, "x-mcp-header outside the "
+			    "properties reachable from the root");
+			return false;
+		}
+		if (!cJSON_IsString(h) || h->valuestring[0] == '\0' ||
+		    strlen(h->valuestring) > 100) {
+			snprintf(why, whylen, "an empty or long x-mcp-header");
+			return false;
+		}
+		for (const char *c = h->valuestring; *c != '\0'; c++)
+			if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' &&
+			    *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+			    strchr("!#$%&'*+-.^_`|~", *c) != NULL)) {
+				snprintf(why, whylen, "x-mcp-header \"%.40s\" "
+				    "is not a token", h->valuestring);
+				return false;
+			}
+		if (!cJSON_IsString(type) || !(str_eq(type->valuestring,
+		    "string") || str_eq(type->valuestring, "integer") ||
+		    str_eq(type->valuestring, "boolean"))) {
+			snprintf(why, whylen, "x-mcp-header \"%.40s\" on a "
+			    "property that is not a string, integer or boolean",
+			    h->valuestring);
+			return false;
+		}
+		cJSON_ArrayForEach(e, found)
+			if (strcasecmp(cJSON_GetObjectItemCaseSensitive(e,
+			    "name")->valuestring, h->valuestring) == 0) {
+				snprintf(why, whylen, "x-mcp-header \"%.40s\" "
+				    "is given twice", h->valuestring);
+				return false;
+			}
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", h->valuestring);
+		cJSON_AddItemToObject(o, "path", cJSON_Duplicate(path, true));
+		cJSON_AddStringToObject(o, "type", type->valuestring);
+		cJSON_AddItemToArray(found, o);
+	}
+	cJSON_ArrayForEach(child, node) {
+		if (str_eq(child->string, "properties") &&
+		    cJSON_IsObject(child)) {
+			const cJSON	*prop;
+
+			cJSON_ArrayForEach(prop, child) {
+				bool	 ok;
+
+				cJSON_AddItemToArray(path,
+				    cJSON_CreateString(prop->string));
+				ok = hdr_walk(prop, reachable, true, path, found,
+				    why, whylen);
+				cJSON_DeleteItemFromArray(path,
+				    cJSON_GetArraySize(path) - 1);
+				if (!ok)
+					return false;
+			}
+		} else if (!hdr_walk(child, false, false, path, found, why,
+		    whylen))
+			return false;
+	}
+	return true;
+}
+
+bool
+mcp_tool_headers_valid(const cJSON *input_schema, char *why, size_t whylen)
+{
+	cJSON	*path = cJSON_CreateArray(), *found = cJSON_CreateArray();
+	bool	 ok = hdr_walk(input_schema, true, false, path, found, why,
+		    whylen);
+
+	cJSON_Delete(path);
+	cJSON_Delete(found);
+	return ok;
+}
+
+char **
+mcp_param_headers(const cJSON *input_schema, const cJSON *args)
+{
+	cJSON		*path = cJSON_CreateArray(), *found = cJSON_CreateArray();
+	const cJSON	*e, *k;
+	char		**out;
+	char		 why[128], num[32];
+	int		 n = 0;
+
+	if (input_schema == NULL || !hdr_walk(input_schema, true, false, path,
+	    found, why, sizeof(why))) {
+		/* Such a tool is never offered: send nothing. */
+		cJSON_Delete(found);
+		found = cJSON_CreateArray();
+	}
+	out = xcalloc((size_t)cJSON_GetArraySize(found) + 1, sizeof(char *));
+	cJSON_ArrayForEach(e, found) {
+		const cJSON	*v = args;
+		const char	*text = NULL;
+		char		*enc;
+
+		cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(e,
+		    "path"))
+			v = cJSON_GetObjectItemCaseSensitive(v, k->valuestring);
+		if (cJSON_IsString(v))
+			text = v->valuestring;
+		else if (cJSON_IsBool(v))
+			text = cJSON_IsTrue(v) ? "true" : "false";
+		else if (cJSON_IsNumber(v) && v->valuedouble ==
+		    (double)(long long)v->valuedouble &&
+		    v->valuedouble <= 9007199254740991.0 &&
+		    v->valuedouble >= -9007199254740991.0) {
+			snprintf(num, sizeof(num), "%lld",
+			    (long long)v->valuedouble);
+			text = num;
+		}
+		if (text == NULL)
+			continue;	/* absent or null: no header */
+		enc = header_value(text);
+		out[n++] = xasprintf("Mcp-Param-%s: %s",
+		    cJSON_GetObjectItemCaseSensitive(e, "name")->valuestring,
+		    enc);
+		free(enc);
+	}
+	out[n] = NULL;
+	cJSON_Delete(path);
+	cJSON_Delete(found);
+	return out;
+}
+
+void
+mcp_headers_free(char **h)
+{
+	for (int i = 0; h != NULL && h[i] != NULL; i++)
+		free(h[i]);
+	free(h);
 }
 
 void

@@ -121,10 +121,30 @@ enum mcp_err	 mcp_client_request(const struct mcp_target *t,
 enum mcp_err	 mcp_client_list_tools(const struct mcp_target *t,
 		    struct mcp_session *s, cJSON **tools, int64_t *ttl_ms,
 		    struct mcp_result *out);
-/* tools/call name(args): out->result is the CallToolResult. */
+/*
+ * tools/call name(args): out->result is the CallToolResult. input_schema
+ * (the tool's, may be NULL) supplies its x-mcp-header parameters, sent as
+ * Mcp-Param-{Name} headers to a 2026-07-28 server.
+ */
 enum mcp_err	 mcp_client_call_tool(const struct mcp_target *t,
 		    struct mcp_session *s, const char *name, const cJSON *args,
-		    struct mcp_result *out);
+		    const cJSON *input_schema, struct mcp_result *out);
+/*
+ * 2026-07-28 streamable-http.mdx, "Custom Headers from Tool Parameters":
+ * true when every x-mcp-header in the schema sits on a property reached
+ * from the root through `properties` alone, names a token unique without
+ * regard to case, and the property is a string, integer or boolean. A
+ * tool whose schema fails is not offered (why: a sentence).
+ */
+bool		 mcp_tool_headers_valid(const cJSON *input_schema, char *why,
+		    size_t whylen);
+/*
+ * The Mcp-Param-{Name} header lines for args (malloc'd strings in a
+ * NULL-terminated malloc'd array; free with mcp_headers_free); values are
+ * sent as is, or Base64 between =?base64? and ?= when not plain ASCII.
+ */
+char		**mcp_param_headers(const cJSON *input_schema, const cJSON *args);
+void		 mcp_headers_free(char **h);
 /* Ends a legacy session (DELETE with Mcp-Session-Id); best effort. */
 void		 mcp_client_close(const struct mcp_target *t,
 		    struct mcp_session *s);

@@ -275,6 +275,66 @@ START_TEST(plugin_ids_filters_slugs)
 }
 END_TEST
 
+/* 2026-07-28 streamable-http.mdx, "Custom Headers from Tool Parameters". */
+START_TEST(x_mcp_header)
+{
+	cJSON	*ok = cJSON_Parse("{\"type\":\"object\",\"properties\":{"
+		    "\"region\":{\"type\":\"string\",\"x-mcp-header\":\"Region\"},"
+		    "\"n\":{\"type\":\"integer\",\"x-mcp-header\":\"Count\"},"
+		    "\"deep\":{\"type\":\"object\",\"properties\":{\"flag\":"
+		    "{\"type\":\"boolean\",\"x-mcp-header\":\"Flag\"}}},"
+		    "\"q\":{\"type\":\"string\"}}}");
+	cJSON	*args = cJSON_Parse("{\"region\":\"Hello, \u4e16\u754c\","
+		    "\"n\":42,\"deep\":{\"flag\":true},\"q\":\"x\"}");
+	char	**h;
+	char	 why[128];
+	static const char *const bad[] = {
+		/* in items */
+		"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":"
+		"\"array\",\"items\":{\"type\":\"string\",\"x-mcp-header\":"
+		"\"A\"}}}}",
+		/* under anyOf */
+		"{\"type\":\"object\",\"anyOf\":[{\"properties\":{\"a\":"
+		"{\"type\":\"string\",\"x-mcp-header\":\"A\"}}}]}",
+		/* a number */
+		"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":"
+		"\"number\",\"x-mcp-header\":\"A\"}}}",
+		/* twice, case aside */
+		"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":"
+		"\"string\",\"x-mcp-header\":\"A\"},\"b\":{\"type\":"
+		"\"string\",\"x-mcp-header\":\"a\"}}}",
+		/* not a token */
+		"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":"
+		"\"string\",\"x-mcp-header\":\"A B\"}}}",
+		/* on the root */
+		"{\"type\":\"object\",\"x-mcp-header\":\"Root\"}",
+	};
+
+	ck_assert(mcp_tool_headers_valid(ok, why, sizeof(why)));
+	h = mcp_param_headers(ok, args);
+	ck_assert_str_eq(h[0], "Mcp-Param-Region: =?base64?SGVsbG8sIOS4lueVjA==?=");
+	ck_assert_str_eq(h[1], "Mcp-Param-Count: 42");
+	ck_assert_str_eq(h[2], "Mcp-Param-Flag: true");
+	ck_assert_ptr_null(h[3]);
+	mcp_headers_free(h);
+	cJSON_Delete(args);
+	/* Absent or null: no header. */
+	args = cJSON_Parse("{\"region\":null}");
+	h = mcp_param_headers(ok, args);
+	ck_assert_ptr_null(h[0]);
+	mcp_headers_free(h);
+	cJSON_Delete(args);
+	cJSON_Delete(ok);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cJSON	*b = cJSON_Parse(bad[i]);
+
+		ck_assert_msg(!mcp_tool_headers_valid(b, why, sizeof(why)),
+		    "accepted: %s", bad[i]);
+		cJSON_Delete(b);
+	}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -288,6 +348,7 @@ main(void)
 	tcase_add_test(tc, guard_ranges);
 	tcase_add_test(tc, trace_context);
 	tcase_add_test(tc, plugin_ids_filters_slugs);
+	tcase_add_test(tc, x_mcp_header);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
