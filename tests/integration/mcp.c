@@ -827,6 +827,54 @@ START_TEST(t_panel_add_edit_enable)
 }
 END_TEST
 
+/* `parley key rotate` re-seals every MCP secret: tokens, headers, client
+ * secrets and the OAuth access token still work afterwards. */
+START_TEST(t_key_rotation_reseals_mcp_secrets)
+{
+	const char	*args[] = { "key", "rotate", NULL };
+	cJSON		*o;
+	char		*before, *after, *tok_before, *tok_after, *out = NULL;
+	int64_t		 hdr, cc;
+
+	hdr = server_create("/headers/mcp", "headers", ",\"headers\":"
+	    "{\"X-Api-Key\":\"" API_KEY "\"}");
+	cc = server_create("/cc/mcp", "oauth_client", ",\"oauthClientId\":"
+	    "\"cc-client\",\"secret\":\"" CC_SECRET "\"");
+	cJSON_Delete(hapi_json(fx.srv.base, tok, "POST", tf(
+	    "/api/v1/mcp-servers/%lld/test", (long long)cc), NULL, 200));
+	before = sqls("SELECT encode(secret_enc, 'hex') FROM mcp_servers"
+	    " WHERE id = %lld", (long long)hdr);
+	tok_before = sqls("SELECT encode(access_token_enc, 'hex') FROM"
+	    " mcp_servers WHERE id = %lld", (long long)cc);
+	ck_assert(tok_before[0] != '\0');
+
+	hserver_stop_clean(&fx.srv);
+	ck_assert_int_eq(hrun_parley(&fx.pg, args, NULL, &out), 0);
+	hassert_none("parley key", "rotate", out, secrets);
+	free(out);
+	hserver_start(&fx.srv, &fx.pg, fx.env.v);
+
+	after = sqls("SELECT encode(secret_enc, 'hex') FROM mcp_servers"
+	    " WHERE id = %lld", (long long)hdr);
+	tok_after = sqls("SELECT encode(access_token_enc, 'hex') FROM"
+	    " mcp_servers WHERE id = %lld", (long long)cc);
+	ck_assert_str_ne(before, after);
+	ck_assert_str_ne(tok_before, tok_after);
+	for (int i = 0; i < 2; i++) {
+		o = hapi_json(fx.srv.base, tok, "POST", tf(
+		    "/api/v1/mcp-servers/%lld/test", (long long)(i == 0 ? hdr :
+		    cc)), NULL, 200);
+		ck_assert_msg(cJSON_IsTrue(cJSON_GetObjectItem(o, "ok")), "%s",
+		    hjstr(o, "message"));
+		cJSON_Delete(o);
+	}
+	free(before);
+	free(after);
+	free(tok_before);
+	free(tok_after);
+}
+END_TEST
+
 START_TEST(t_secrets_never_in_logs)
 {
 	for (int i = 0; secrets[i] != NULL; i++)
@@ -1098,6 +1146,7 @@ mcp_suite(void)
 	tcase_add_test(tc, t_other_org_sees_404);
 	tcase_add_test(tc, t_panel_add_edit_enable);
 	tcase_add_test(tc, t_secrets_never_in_logs);
+	tcase_add_test(tc, t_key_rotation_reseals_mcp_secrets);
 	suite_add_tcase(s, tc);
 	return s;
 }
