@@ -180,20 +180,11 @@ mcp_filter_allows(enum mcp_filter f, char *const *tools, int n_tools,
 
 /* --- validation -------------------------------------------------------- */
 
+/* A malloc'd copy without surrounding white space (NULL: ""). */
 static char *
 trimmed(const char *s)
 {
-	size_t	 n;
-
-	if (s == NULL)
-		s = "";
-	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
-		s++;
-	n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' ||
-	    s[n - 1] == '\r' || s[n - 1] == '\n'))
-		n--;
-	return xstrndup(s, n);
+	return str_trim(xstrdup(s != NULL ? s : ""));
 }
 
 /* http(s)://host… with no white space, control bytes, user info or
@@ -1302,35 +1293,20 @@ mcp_server_rotate_keys_any_org(struct db *db, const struct secret_key *old_key,
 			    strlen(plain), &relen);
 			secret_plain_free(plain);
 			plain = NULL;
-			/* The column name comes from the fixed table above. */
-			switch (c) {
-			case 0:
-				st = db_exec(db, "UPDATE mcp_servers SET "
-				    "secret_enc = $2::bytea WHERE id = $1",
-				    DB_I64(id), DB_BYTES(resealed, relen),
-				    DB_END);
-				break;
-			case 1:
-				st = db_exec(db, "UPDATE mcp_servers SET "
-				    "access_token_enc = $2::bytea WHERE id = $1",
-				    DB_I64(id), DB_BYTES(resealed, relen),
-				    DB_END);
-				break;
-			case 2:
-				st = db_exec(db, "UPDATE mcp_servers SET "
-				    "refresh_token_enc = $2::bytea"
-				    " WHERE id = $1",
-				    DB_I64(id), DB_BYTES(resealed, relen),
-				    DB_END);
-				break;
-			default:
-				st = db_exec(db, "UPDATE mcp_servers SET "
-				    "oauth_verifier_enc = $2::bytea"
-				    " WHERE id = $1",
-				    DB_I64(id), DB_BYTES(resealed, relen),
-				    DB_END);
-				break;
-			}
+			/* One statement for the four columns: c picks one. */
+			st = db_exec(db,
+			    "UPDATE mcp_servers"
+			    "   SET secret_enc = CASE WHEN $3 = 0 THEN $2::bytea"
+			    "                    ELSE secret_enc END,"
+			    "       access_token_enc = CASE WHEN $3 = 1"
+			    "           THEN $2::bytea ELSE access_token_enc END,"
+			    "       refresh_token_enc = CASE WHEN $3 = 2"
+			    "           THEN $2::bytea ELSE refresh_token_enc END,"
+			    "       oauth_verifier_enc = CASE WHEN $3 = 3"
+			    "           THEN $2::bytea ELSE oauth_verifier_enc END"
+			    " WHERE id = $1",
+			    DB_I64(id), DB_BYTES(resealed, relen), DB_I64(c),
+			    DB_END);
 			free(sealed);
 			free(resealed);
 			sealed = resealed = NULL;

@@ -200,6 +200,16 @@ START_TEST(t_test_connection_every_kind)
 		{ "/modern/mcp", "none", "", "2026-07-28" },
 		{ "/modern-only/mcp", "none", "", "2026-07-28" },
 	};
+	static const struct {
+		const char	*path, *auth, *extra, *says;
+	} bad_cases[] = {
+		{ "/broken/mcp", "none", "", "500" },
+		{ "/bearer/mcp", "bearer", ",\"secret\":\"wrong-token-0000000\"",
+		    "401" },
+		{ "/redirect/mcp", "none", "", "not followed" },
+		/* Last: the GET below reads its lastTest. */
+		{ "/hang/mcp", "none", ",\"timeoutMs\":1500", "timeout" },
+	};
 	struct hresp	 r;
 	cJSON		*o;
 	char		 extra[512];
@@ -241,31 +251,16 @@ START_TEST(t_test_connection_every_kind)
 	cJSON_Delete(o);
 
 	/* Failures are a sentence, not a 5xx. */
-	id = server_create("/broken/mcp", "none", "");
-	o = hapi_json(fx.srv.base, tok, "POST", tf(
-	    "/api/v1/mcp-servers/%lld/test", (long long)id), NULL, 200);
-	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(o, "ok")));
-	ck_assert_ptr_nonnull(strstr(hjstr(o, "message"), "500"));
-	cJSON_Delete(o);
-	id = server_create("/bearer/mcp", "bearer", ",\"secret\":\"wrong-"
-	    "token-0000000\"");
-	o = hapi_json(fx.srv.base, tok, "POST", tf(
-	    "/api/v1/mcp-servers/%lld/test", (long long)id), NULL, 200);
-	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(o, "ok")));
-	ck_assert_ptr_nonnull(strstr(hjstr(o, "message"), "401"));
-	cJSON_Delete(o);
-	id = server_create("/redirect/mcp", "none", "");
-	o = hapi_json(fx.srv.base, tok, "POST", tf(
-	    "/api/v1/mcp-servers/%lld/test", (long long)id), NULL, 200);
-	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(o, "ok")));
-	ck_assert_ptr_nonnull(strstr(hjstr(o, "message"), "not followed"));
-	cJSON_Delete(o);
-	id = server_create("/hang/mcp", "none", ",\"timeoutMs\":1500");
-	o = hapi_json(fx.srv.base, tok, "POST", tf(
-	    "/api/v1/mcp-servers/%lld/test", (long long)id), NULL, 200);
-	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(o, "ok")));
-	ck_assert_ptr_nonnull(strstr(hjstr(o, "message"), "timeout"));
-	cJSON_Delete(o);
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		id = server_create(bad_cases[i].path, bad_cases[i].auth,
+		    bad_cases[i].extra);
+		o = hapi_json(fx.srv.base, tok, "POST", tf(
+		    "/api/v1/mcp-servers/%lld/test", (long long)id), NULL, 200);
+		ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(o, "ok")));
+		ck_assert_msg(strstr(hjstr(o, "message"), bad_cases[i].says) !=
+		    NULL, "%s: %s", bad_cases[i].path, hjstr(o, "message"));
+		cJSON_Delete(o);
+	}
 	hapi_want(fx.srv.base, tok, "GET", tf("/api/v1/mcp-servers/"
 	    "%lld", (long long)id), NULL, 200, &r);
 	hresp_has(&r, "\"lastTest\":{", NULL);
