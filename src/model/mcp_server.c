@@ -77,6 +77,8 @@ static char	*open_col(const struct secret_key *, const char *, int64_t,
 		    const struct db_res *, int, bool *);
 static char	*strings_json(const char *const *, int);
 static void	 state_hash(const char *, unsigned char[32]);
+static void	 conflict_field(struct db *, int64_t, int64_t, const char *,
+		    const char *, struct field_errors *);
 
 const char *
 mcp_auth_str(enum mcp_auth a)
@@ -740,7 +742,11 @@ mcp_server_update(struct db *db, const struct secret_key *k, int64_t org_id,
 	    "                      WHEN $10::jsonb IS NULL THEN header_names"
 	    "                      ELSE ARRAY(SELECT jsonb_array_elements_text("
 	    "                          $10::jsonb)) END,"
-	    "       oauth_client_id = $11, oauth_scope = $12,"
+	    /* A client registered with the old server means nothing to
+	     * the new one. */
+	    "       oauth_client_id = CASE WHEN $15 AND oauth_client_registered"
+	    "                         THEN '' ELSE $11 END,"
+	    "       oauth_scope = $12,"
 	    "       timeout_ms = $13, max_result_bytes = $14,"
 	    /* A new destination or kind: what was learnt or granted for the
 	     * old one is forgotten. */

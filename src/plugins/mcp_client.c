@@ -82,6 +82,7 @@ struct exchange {
 static _Atomic int64_t	 next_id = 1;
 
 static bool	 addr_allowed(void *, const struct sockaddr *);
+static bool	 sse_line(struct mcp_sse *);
 static void	 fail(struct mcp_result *, enum mcp_err, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 static bool	 name_is_plain(const char *);

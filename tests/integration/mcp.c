@@ -175,6 +175,26 @@ START_TEST(t_api_create_mask_and_url_change)
 	    "data")), 2);
 	cJSON_Delete(list);
 
+	/* A dynamically registered OAuth client and its tokens belong to the
+	 * old URL: a new one forgets them. */
+	o = hapi_json(fx.srv.base, tok, "POST", "/api/v1/mcp-servers",
+	    tf("{\"name\":\"Dyn\",\"url\":\"%s\",\"auth\":\"oauth_code\"}",
+	    url_of("/code/mcp")), 201);
+	id = (int64_t)cJSON_GetObjectItem(o, "id")->valuedouble;
+	cJSON_Delete(o);
+	(void)sqli("WITH u AS (UPDATE mcp_servers SET oauth_client_id = 'dyn-1',"
+	    " oauth_client_registered = true, oauth_issuer = 'http://x/',"
+	    " access_token_enc = '\\x00', oauth_connected_at = now()"
+	    " WHERE id = %lld RETURNING 1) SELECT count(*) FROM u",
+	    (long long)id);
+	cJSON_Delete(hapi_json(fx.srv.base, tok, "PATCH", tf(
+	    "/api/v1/mcp-servers/%lld", (long long)id), tf("{\"url\":\"%s\"}",
+	    url_of("/stateless/mcp")), 200));
+	ck_assert_int_eq(sqli("SELECT count(*) FROM mcp_servers WHERE id = %lld"
+	    " AND oauth_client_id = '' AND NOT oauth_client_registered AND"
+	    " oauth_issuer = '' AND access_token_enc IS NULL AND"
+	    " oauth_connected_at IS NULL", (long long)id), 1);
+
 	/* Audited, without the secret. */
 	ck_assert_int_ge(sqli("SELECT count(*) FROM audit_log WHERE action ="
 	    " 'mcp_server.updated' AND detail LIKE '%%url%%secret replaced%%'"),
