@@ -39,7 +39,8 @@ LDFLAGS	+= $(SANFLAGS)
 SRC_UTIL   = src/util/xmalloc.c src/util/buf.c src/util/arena.c \
 	     src/util/str.c src/util/utf8.c src/util/url.c src/util/time.c \
 	     src/util/httpc.c src/util/thumb.c \
-	     src/util/log.c src/util/config.c src/util/metrics.c
+	     src/util/log.c src/util/config.c src/util/metrics.c \
+	     src/util/cidr.c src/util/trace.c
 SRC_DB     = src/db/pool.c src/db/query.c src/db/migrate.c \
 	     src/db/embedded.c src/db/listen.c
 SRC_TMPL   = src/tmpl/mustache.c src/tmpl/loader.c
@@ -56,7 +57,7 @@ SRC_MODEL  = src/model/org.c src/model/user.c src/model/throttle.c \
 	     src/model/fielderr.c src/model/provider.c src/model/orgmodel.c \
 	     src/model/agent.c src/model/knowledge.c src/model/apitoken.c \
 	     src/model/llmcall.c src/model/channel.c src/model/audit.c \
-	     src/model/media.c
+	     src/model/media.c src/model/mcp_server.c
 SRC_WORKER = src/worker/queue.c src/worker/pool.c src/worker/reply.c
 SRC_CHAN   = src/channels/split.c src/channels/registry.c \
 	     src/channels/twilio.c src/channels/meta.c src/channels/kapso.c \
@@ -71,16 +72,17 @@ SRC_LLM    = src/llm/client.c src/llm/gateway.c src/llm/builtin.c \
 	     src/llm/transcribe.c src/llm/upstream.c
 SRC_PLUG   = src/plugins/registry.c src/plugins/time.c \
 	     src/plugins/knowledge.c src/plugins/handoff.c \
-	     src/plugins/whatsapp.c
+	     src/plugins/whatsapp.c src/plugins/mcp.c \
+	     src/plugins/mcp_client.c src/plugins/mcp_oauth.c
 SRC_PANEL  = src/panel/panel.c src/panel/auth.c src/panel/dashboard.c \
 	     src/panel/settings.c src/panel/agents.c src/panel/plugins.c \
 	     src/panel/providers.c src/panel/tokens.c src/panel/channels.c \
 	     src/panel/sandbox.c src/panel/integrations.c \
 	     src/panel/organization.c src/panel/conversations.c \
-	     src/panel/handoff.c src/panel/users.c
+	     src/panel/handoff.c src/panel/users.c src/panel/mcp.c
 SRC_API    = src/api/api.c src/api/providers.c src/api/agents.c \
 	     src/api/knowledge.c src/api/openai.c src/api/channels.c \
-	     src/api/connect.c src/api/conversations.c
+	     src/api/connect.c src/api/conversations.c src/api/mcp.c
 
 SRC_LIB	 = $(SRC_UTIL) $(SRC_DB) $(SRC_TMPL) $(SRC_CRYPTO) $(SRC_APP) \
 	   $(SRC_HTTP) $(SRC_MODEL) $(SRC_WORKER) $(SRC_CHAN) $(SRC_CHAT) \
@@ -174,7 +176,8 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@tests/run-all.sh build/asan
 
-# Debian packages (one list), then npm modules for the browser tests.
+# Debian packages (one list), then npm modules for the browser tests and
+# the MCP test servers (the official SDKs, tests/mcp/).
 DEB_PKGS = gcc make pkg-config libcivetweb-dev libpq-dev \
 	   libcurl4-openssl-dev libcjson-dev libsodium-dev libargon2-dev \
 	   libssl-dev libqrencode-dev libgd-dev check postgresql-15 chromium fonts-liberation \
@@ -198,6 +201,11 @@ deps:
 	then echo "deps: npm ci (tests/browser)"; \
 	    (cd tests/browser && npm ci --no-audit --no-fund --silent) && \
 	    touch tests/browser/node_modules; fi
+	@if [ ! -d tests/mcp/node_modules/@modelcontextprotocol/sdk ] || \
+	    [ tests/mcp/package-lock.json -nt tests/mcp/node_modules ]; \
+	then echo "deps: npm ci (tests/mcp)"; \
+	    (cd tests/mcp && npm ci --no-audit --no-fund --silent) && \
+	    touch tests/mcp/node_modules; fi
 
 lint:
 	@tests/lint.sh

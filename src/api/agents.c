@@ -30,8 +30,10 @@
 #include "http/req.h"
 #include "http/resp.h"
 #include "model/agent.h"
+#include "model/mcp_server.h"
 #include "http/audit.h"
 #include "model/fielderr.h"
+#include "plugins/mcp.h"
 #include "plugins/plugin.h"
 #include "util/arena.h"
 #include "util/buf.h"
@@ -60,6 +62,9 @@ static const struct {
 };
 
 static cJSON	*agent_json(const struct agent *);
+static bool	 merge_plugins(struct req *, struct agent *);
+static int	 read_mcp_tools(struct req *, int64_t);
+static cJSON	*mcp_tools_json(struct req *, int64_t);
 static cJSON	*strings_json(char *const *, int);
 static bool	 id_param(struct req *, int64_t *, int *);
 static int	 bad_type(struct req *, const char *, const char *);
@@ -359,7 +364,8 @@ invalid(struct req *r, const struct field_errors *errs)
 
 /*
  * "enabledPluginIds" as an array of strings that are known and available
- * plugins. Returns 0, or the status of the 400/422 sent (naming the ids
+ * plugins or MCP servers ("mcp:<id>", checked against the organisation
+ * on save). Returns 0, or the status of the 400/422 sent (naming the ids
  * that are not). *n is -1 when the member is absent.
  */
 static int
@@ -380,9 +386,9 @@ read_plugin_ids(struct req *r, const char ***ids, int *n)
 		    "entries.");
 	buf_init(&bad, 1024);
 	for (int i = 0; i < *n; i++) {
-		p = plugin_find((*ids)[i]);
-		if (p != NULL && plugin_available(p))
+		if (mcp_plugins_valid((*ids)[i]))
 			continue;
+		p = plugin_find((*ids)[i]);
 		buf_printf(&bad, "%s\"%.64s\" (%s)", n_bad++ > 0 ? ", " : "",
 		    (*ids)[i], p == NULL ? "unknown" : "not available");
 	}
@@ -408,7 +414,7 @@ send_agent(struct req *r, int status, int64_t id)
 	st = agent_get(r->db, r->arena, r->org_id, id, &g);
 	if (st == DB_NOT_FOUND)
 		return resp_not_found(r);
-	if (st != DB_OK)
+	if (st != DB_OK || !merge_plugins(r, &g))
 		return resp_unavailable(r);
 	o = agent_json(&g);
 	st = resp_json(r, status, o);
@@ -430,8 +436,13 @@ api_agents_list(struct req *r)
 	/* {"data": [...]} like every other list, so fields can be added. */
 	root = cJSON_CreateObject();
 	arr = cJSON_AddArrayToObject(root, "data");
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		if (!merge_plugins(r, &v[i])) {
+			cJSON_Delete(root);
+			return resp_unavailable(r);
+		}
 		cJSON_AddItemToArray(arr, agent_json(&v[i]));
+	}
 	st = resp_json(r, 200, root);
 	cJSON_Delete(root);
 	return st;
@@ -470,7 +481,7 @@ api_agents_create(struct req *r)
 		return resp_unavailable(r);
 	dst = agent_create(r->db, r->org_id, &in, &errs, &id);
 	if (dst == DB_OK && n_ids > 0)
-		dst = agent_set_plugins(r->db, r->org_id, id, ids, n_ids);
+		dst = mcp_plugins_set(r->db, r->org_id, id, ids, n_ids);
 	if (dst == DB_OK)
 		dst = db_tx_commit(r->db);
 	db_tx_rollback(r->db);
@@ -506,7 +517,7 @@ api_agents_update(struct req *r)
 	dst = agent_get(r->db, r->arena, r->org_id, id, &g);
 	if (dst == DB_NOT_FOUND)
 		return resp_not_found(r);
-	if (dst != DB_OK)
+	if (dst != DB_OK || !merge_plugins(r, &g))
 		return resp_unavailable(r);
 	input_from_agent(&g, &in);
 	if ((st = overlay(r, &in)) != 0)
@@ -517,7 +528,7 @@ api_agents_update(struct req *r)
 		return resp_unavailable(r);
 	dst = agent_update(r->db, r->org_id, id, &in, &errs);
 	if (dst == DB_OK && n_ids >= 0)
-		dst = agent_set_plugins(r->db, r->org_id, id, ids, n_ids);
+		dst = mcp_plugins_set(r->db, r->org_id, id, ids, n_ids);
 	if (dst == DB_OK)
 		dst = db_tx_commit(r->db);
 	db_tx_rollback(r->db);
@@ -572,11 +583,12 @@ send_plugins(struct req *r, int64_t id)
 	st = agent_get(r->db, r->arena, r->org_id, id, &g);
 	if (st == DB_NOT_FOUND)
 		return resp_not_found(r);
-	if (st != DB_OK)
+	if (st != DB_OK || !merge_plugins(r, &g))
 		return resp_unavailable(r);
 	o = cJSON_CreateObject();
 	cJSON_AddItemToObject(o, "enabledPluginIds",
 	    strings_json(g.plugins, g.n_plugins));
+	cJSON_AddItemToObject(o, "mcpTools", mcp_tools_json(r, id));
 	st = resp_json(r, 200, o);
 	cJSON_Delete(o);
 	return st;
@@ -607,14 +619,23 @@ api_agents_plugins_put(struct req *r)
 	dst = agent_get(r->db, r->arena, r->org_id, id, &g);
 	if (dst == DB_NOT_FOUND)
 		return resp_not_found(r);
-	if (dst != DB_OK)
+	if (dst != DB_OK || !merge_plugins(r, &g))
 		return resp_unavailable(r);
 	if ((st = read_plugin_ids(r, &ids, &n)) != 0)
 		return st;
 	if (n < 0)
 		return resp_bad_request(r, "Send {\"enabledPluginIds\": "
 		    "[…]} (an array of plugin ids).");
-	dst = agent_set_plugins(r->db, r->org_id, id, ids, n);
+	if (db_tx_begin(r->db) != DB_OK)
+		return resp_unavailable(r);
+	dst = mcp_plugins_set(r->db, r->org_id, id, ids, n);
+	if (dst == DB_OK && (st = read_mcp_tools(r, id)) != 0) {
+		db_tx_rollback(r->db);
+		return st;
+	}
+	if (dst == DB_OK)
+		dst = db_tx_commit(r->db);
+	db_tx_rollback(r->db);
 	if (dst == DB_NOT_FOUND)
 		return resp_not_found(r);
 	if (dst == DB_INVALID) {
@@ -630,6 +651,106 @@ api_agents_plugins_put(struct req *r)
 		audit(r, "plugin.toggled", "agent", id, audit_toggles(r->arena,
 		    g.plugins, g.n_plugins, ids, n));
 	return send_plugins(r, id);
+}
+
+/* The agent's first-party plugins and MCP servers as one list. */
+static bool
+merge_plugins(struct req *r, struct agent *g)
+{
+	char	**ids;
+	int	 n;
+
+	if (mcp_plugins_get(r->db, r->arena, r->org_id, g->id, g->plugins,
+	    g->n_plugins, &ids, &n) != DB_OK)
+		return false;
+	g->plugins = ids;
+	g->n_plugins = n;
+	return true;
+}
+
+/* {"mcp:3": {"filter": "only", "tools": ["a"]}, …} for the agent. */
+static cJSON *
+mcp_tools_json(struct req *r, int64_t agent_id)
+{
+	struct mcp_agent_link	*links;
+	cJSON			*o = cJSON_CreateObject(), *e;
+	int			 n;
+
+	if (mcp_server_agent_links(r->db, r->arena, r->org_id, agent_id,
+	    &links, &n) != DB_OK)
+		n = 0;
+	for (int i = 0; i < n; i++) {
+		e = cJSON_AddObjectToObject(o, arena_printf(r->arena,
+		    MCP_PLUGIN_PREFIX "%lld", (long long)links[i].server_id));
+		cJSON_AddStringToObject(e, "filter",
+		    mcp_filter_str(links[i].filter));
+		cJSON_AddItemToObject(e, "tools", strings_json(links[i].tools,
+		    links[i].n_tools));
+	}
+	return o;
+}
+
+/*
+ * "mcpTools" (optional): {"mcp:<id>": {"filter": "all"|"only"|"except",
+ * "tools": [names]}} for servers the request also enables. 0, or the
+ * status of the 400/422 sent. In the caller's transaction.
+ */
+static int
+read_mcp_tools(struct req *r, int64_t agent_id)
+{
+	struct field_errors	 errs = { 0 };
+	const cJSON		*m = cJSON_GetObjectItemCaseSensitive(r->json,
+				    "mcpTools");
+	const cJSON		*e;
+
+	if (m == NULL || cJSON_IsNull(m))
+		return 0;
+	if (!cJSON_IsObject(m))
+		return bad_type(r, "mcpTools", "an object");
+	cJSON_ArrayForEach(e, m) {
+		const cJSON	*f = cJSON_GetObjectItemCaseSensitive(e,
+				    "filter");
+		const cJSON	*tl = cJSON_GetObjectItemCaseSensitive(e,
+				    "tools");
+		const cJSON	*t;
+		const char	**tools;
+		enum mcp_filter	 filter;
+		int64_t		 sid;
+		int		 n = 0;
+		enum db_status	 st;
+
+		if (!mcp_plugin_id_parse(e->string, &sid) || !cJSON_IsObject(e))
+			return resp_bad_request(r, "mcpTools maps \"mcp:<id>\" "
+			    "to {\"filter\", \"tools\"}.");
+		if (!cJSON_IsString(f) || !mcp_filter_parse(f->valuestring,
+		    &filter))
+			return bad_type(r, "mcpTools.filter", "\"all\", "
+			    "\"only\" or \"except\"");
+		if (tl != NULL && (!cJSON_IsArray(tl) ||
+		    cJSON_GetArraySize(tl) > MCP_FILTER_TOOLS_MAX))
+			return bad_type(r, "mcpTools.tools", "an array of at "
+			    "most 200 tool names");
+		tools = arena_alloc(r->arena, sizeof(char *) *
+		    ((size_t)cJSON_GetArraySize(tl) + 1));
+		cJSON_ArrayForEach(t, tl) {
+			if (!cJSON_IsString(t))
+				return bad_type(r, "mcpTools.tools",
+				    "an array of strings");
+			tools[n++] = t->valuestring;
+		}
+		st = mcp_server_agent_enable(r->db, r->org_id, agent_id, sid,
+		    filter, tools, n);
+		if (st == DB_INVALID || st == DB_NOT_FOUND) {
+			field_error_add(&errs, "mcpTools", arena_printf(
+			    r->arena, "%s cannot be set: enable a server of "
+			    "this organisation, with tool names of 1 to 128 "
+			    "characters.", e->string));
+			return api_invalid(r, &errs);
+		}
+		if (st != DB_OK)
+			return resp_unavailable(r);
+	}
+	return 0;
 }
 
 int

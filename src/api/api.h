@@ -50,6 +50,14 @@ int	 api_agents_plugins_get(struct req *r);
 int	 api_agents_plugins_put(struct req *r);
 int	 api_plugins_list(struct req *r);
 
+/* MCP servers (api/mcp.c) */
+int	 api_mcp_list(struct req *r);		/* GET /api/v1/mcp-servers */
+int	 api_mcp_create(struct req *r);	/* POST */
+int	 api_mcp_get(struct req *r);		/* GET …/{id} */
+int	 api_mcp_update(struct req *r);	/* PATCH …/{id} */
+int	 api_mcp_delete(struct req *r);	/* DELETE …/{id} */
+int	 api_mcp_test(struct req *r);		/* POST …/{id}/test */
+
 /* knowledge (api/knowledge.c) */
 int	 api_knowledge_list(struct req *r);
 int	 api_knowledge_create(struct req *r);

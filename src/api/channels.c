@@ -34,6 +34,7 @@
 #include "http/req.h"
 #include "http/resp.h"
 #include "model/agent.h"
+#include "plugins/mcp.h"
 #include "http/audit.h"
 #include "model/channel.h"
 #include "model/fielderr.h"
@@ -581,10 +582,11 @@ app_agent_create(struct req *r, struct field_errors *errs, int64_t *id)
 	st = agent_create(r->db, r->org_id, &in, errs, id);
 	plugin_ids(r, &ids, &n);
 	if (st == DB_OK && n > 0 &&
-	    (st = agent_set_plugins(r->db, r->org_id, *id, ids, n)) ==
+	    (st = mcp_plugins_set(r->db, r->org_id, *id, ids, n)) ==
 	    DB_INVALID)
 		field_error_add(errs, "plugins", "Use the ids of available "
-		    "plugins (GET /api/v1/plugins).");
+		    "plugins (GET /api/v1/plugins) or of this organisation's "
+		    "MCP servers (\"mcp:<id>\", GET /api/v1/mcp-servers).");
 	if (st == DB_CONFLICT)
 		field_error_add(errs, "name", "Another agent already uses the "
 		    "slug \"whatsapp-app\": rename it first.");
@@ -643,6 +645,11 @@ app_reply(struct req *r, int status)
 		cJSON_AddNullToObject(o, "defaultOrganizationModelId");
 	cJSON_AddStringToObject(o, "systemPrompt", g.system_prompt != NULL ?
 	    g.system_prompt : "");
+	if (g.id > 0 && mcp_plugins_get(r->db, r->arena, r->org_id, g.id,
+	    g.plugins, g.n_plugins, &g.plugins, &g.n_plugins) != DB_OK) {
+		cJSON_Delete(o);
+		return resp_unavailable(r);
+	}
 	arr = cJSON_AddArrayToObject(o, "enabledPluginIds");
 	for (int i = 0; i < g.n_plugins; i++)
 		cJSON_AddItemToArray(arr, cJSON_CreateString(g.plugins[i]));
@@ -788,10 +795,12 @@ api_whatsapp_app_update(struct req *r)
 		st = agent_update(r->db, r->org_id, agent_id, &ain, &errs);
 		plugin_ids(r, &ids, &n_ids);
 		if (st == DB_OK && n_ids >= 0 &&
-		    (st = agent_set_plugins(r->db, r->org_id, agent_id, ids,
+		    (st = mcp_plugins_set(r->db, r->org_id, agent_id, ids,
 		    n_ids)) == DB_INVALID)
 			field_error_add(&errs, "plugins", "Use the ids of "
-			    "available plugins (GET /api/v1/plugins).");
+			    "available plugins (GET /api/v1/plugins) or of "
+			    "this organisation's MCP servers (\"mcp:<id>\", "
+			    "GET /api/v1/mcp-servers).");
 	} else if (st == DB_OK && agent_change)
 		/* Its agent was deleted: the app gets a new one. */
 		st = app_agent_create(r, &errs, &agent_id);

@@ -40,6 +40,7 @@
 #include "util/buf.h"
 #include "util/str.h"
 #include "util/time.h"
+#include "util/trace.h"
 #include "util/xmalloc.h"
 
 #define AGENT_PREFIX		"agent:"
@@ -613,6 +614,7 @@ api_chat_completions(struct req *r)
 
 	in.pool = r->app->db;
 	in.key = r->app->key;
+	in.app = r->app;	/* MCP tools need the config (address policy) */
 	in.org_id = r->org_id;
 	in.messages = c.messages;
 	in.contact_name = "";
@@ -626,7 +628,10 @@ api_chat_completions(struct req *r)
 		in.delta_ctx = &s;
 	}
 	memset(&res, 0, sizeof(res));
+	/* The caller's W3C trace reaches the tools' servers (MCP). */
+	trace_begin(req_header(r, "traceparent"));
 	(void)gateway_complete(&in, &res);
+	trace_end();
 
 	if (c.stream)
 		status = chat_stream_finish(&s, &c, &res);

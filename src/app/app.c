@@ -27,6 +27,7 @@
 #include "model/orgmodel.h"
 #include "model/user.h"
 #include "panel/panel.h"
+#include "plugins/mcp.h"
 #include "tmpl/tmpl.h"
 #include "util/xmalloc.h"
 #include "webhooks/chancache.h"
@@ -136,6 +137,7 @@ void
 app_close(struct app *app)
 {
 	chancache_clear();
+	mcp_shutdown();
 	metrics_free();
 	tmpl_set_free(app->tmpl);
 	app->tmpl = NULL;

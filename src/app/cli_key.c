@@ -47,6 +47,7 @@
 #include "crypto/secret.h"
 #include "db/db.h"
 #include "model/channel.h"
+#include "model/mcp_server.h"
 #include "model/provider.h"
 #include "util/xmalloc.h"
 
@@ -60,6 +61,8 @@ static const struct {
 	{ "LLM provider API keys", provider_rotate_keys_any_org },
 	/* All seven sealed channels.*_enc columns, row by row. */
 	{ "WhatsApp channel credentials", channel_rotate_keys_any_org },
+	/* Tokens, headers, client secrets, OAuth tokens and verifiers. */
+	{ "MCP server secrets", mcp_server_rotate_keys_any_org },
 };
 
 static enum db_status rotate_all(struct db *, const struct secret_key *,

@@ -379,6 +379,18 @@ secret_open(const struct secret_key *k, const char *table,
 	return plain;
 }
 
+char *
+secret_plain_dup(const char *s)
+{
+	size_t	 n = strlen(s);
+	char	*plain;
+
+	if ((plain = sodium_malloc(n + 1)) == NULL)
+		abort();
+	memcpy(plain, s, n + 1);
+	return plain;
+}
+
 void
 secret_plain_free(char *plain)
 {

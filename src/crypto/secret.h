@@ -53,6 +53,9 @@ char		*secret_open(const struct secret_key *k, const char *table,
 		    const unsigned char *sealed, size_t sealed_len)
 		    __attribute__((warn_unused_result));
 void		 secret_plain_free(char *plain);
+/* A copy of s in guarded memory, as secret_open returns (a new token
+ * replacing an opened one); free with secret_plain_free(). */
+char		*secret_plain_dup(const char *s);
 
 /*
  * The only form of a secret that may leave the server: at most the first

@@ -72,7 +72,7 @@
 #include "util/time.h"
 #include "util/xmalloc.h"
 
-#define GW_TOOLS_MAX		32
+#define GW_TOOLS_MAX		128	/* OpenAI's limit */
 #define GW_HANDOFFS_MAX		16
 #define GW_ROUND_LIMIT_ANSWER	"Sorry, I could not finish working on " \
 	"that: it took too many steps. Please try again, or ask in another way."
@@ -426,6 +426,19 @@ gw_pick_tools(struct gw_call *c)
 		plugin_wire_name(p->id, c->tools[c->n_tools].wire);
 		c->n_tools++;
 	}
+	if (c->n_tools < GW_TOOLS_MAX) {
+		const struct plugin	*dyn[GW_TOOLS_MAX];
+		int			 n;
+
+		n = plugin_dynamic_tools(&c->pctx, dyn,
+		    GW_TOOLS_MAX - c->n_tools);
+		for (int i = 0; i < n; i++) {
+			c->tools[c->n_tools].p = dyn[i];
+			plugin_wire_name(dyn[i]->id,
+			    c->tools[c->n_tools].wire);
+			c->n_tools++;
+		}
+	}
 }
 
 static void
@@ -621,7 +634,12 @@ gw_run_one(struct gw_call *c, const char *wire, const char *args_text,
 		error = xasprintf("The arguments for %s are not a JSON "
 		    "object; send them as JSON matching its schema.", p->id);
 	} else {
-		ok = p->invoke(&c->pctx, args, &result);
+		int64_t	 t0 = time_mono_ms();
+
+		ok = p->run != NULL ? p->run(p, &c->pctx, args, &result,
+		    entry) : p->invoke(&c->pctx, args, &result);
+		cJSON_AddNumberToObject(entry, "latencyMs",
+		    (double)(time_mono_ms() - t0));
 		if (result == NULL)
 			result = xstrdup(ok ? "" : "The tool failed.");
 		if (!ok) {

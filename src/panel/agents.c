@@ -591,6 +591,7 @@ edit_page(struct req *r, int status, const struct agent *g,
 	if (s->plugins_error != NULL)
 		panel_field_error(ctx, "plugins", s->plugins_error);
 
+	ok = ok && panel_mcp_agent_section(r, ctx, g->id);
 	ok = ok && add_knowledge(r, ctx, g->id);
 	cJSON_AddItemToObject(ctx, "k_form", s->k_form != NULL ? s->k_form :
 	    cJSON_CreateObject());

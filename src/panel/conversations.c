@@ -296,10 +296,27 @@ call_json(const struct llm_call *c)
 	cJSON_ArrayForEach(e, tools) {
 		const cJSON	*nm = cJSON_GetObjectItemCaseSensitive(e,
 				    "name");
+		const cJSON	*lat = cJSON_GetObjectItemCaseSensitive(e,
+				    "latencyMs");
+		const cJSON	*mcp = cJSON_GetObjectItemCaseSensitive(e,
+				    "mcp");
+		const cJSON	*srv = cJSON_GetObjectItemCaseSensitive(mcp,
+				    "server");
+		const cJSON	*tl = cJSON_GetObjectItemCaseSensitive(mcp,
+				    "tool");
 
 		t = cJSON_CreateObject();
 		cJSON_AddStringToObject(t, "name", cJSON_IsString(nm) ?
 		    nm->valuestring : "?");
+		if (cJSON_IsNumber(lat))
+			cJSON_AddNumberToObject(t, "tool_latency_ms",
+			    lat->valuedouble);
+		/* An MCP call: which server and which of its tools. */
+		if (cJSON_IsString(srv) && cJSON_IsString(tl)) {
+			cJSON_AddStringToObject(t, "mcp_server",
+			    srv->valuestring);
+			cJSON_AddStringToObject(t, "mcp_tool", tl->valuestring);
+		}
 		for (size_t i = 0; i < 3; i++) {
 			char	*s = member_text(e, keys[i][0]);
 

@@ -7,6 +7,7 @@
 #define PARLEY_PANEL_PANEL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
@@ -57,6 +58,24 @@ int	 panel_knowledge_delete(struct req *r);	/* POST …/{kid}/delete */
 
 /* plugins.c */
 int	 panel_plugins_list(struct req *r);		/* GET /plugins */
+
+/* mcp.c: Plugins → MCP servers, and an agent's MCP section */
+int	 panel_mcp_new(struct req *r);		/* GET /plugins/mcp/new */
+int	 panel_mcp_create(struct req *r);		/* POST /plugins/mcp */
+int	 panel_mcp_edit(struct req *r);		/* GET /plugins/mcp/{id} */
+int	 panel_mcp_update(struct req *r);		/* POST /plugins/mcp/{id} */
+int	 panel_mcp_delete(struct req *r);		/* POST …/delete */
+int	 panel_mcp_test(struct req *r);		/* POST …/test */
+int	 panel_mcp_authorize(struct req *r);	/* POST …/authorize */
+int	 panel_mcp_disconnect(struct req *r);	/* POST …/disconnect */
+int	 panel_mcp_callback(struct req *r);	/* GET /plugins/mcp/oauth/callback */
+int	 panel_agents_mcp(struct req *r);		/* POST /agents/{id}/mcp/{sid} */
+/*
+ * Adds "mcp_servers": [{id, name, slug, url, enabled, f_all, f_only,
+ * f_except, tools}] and "has_mcp_servers" for the agent's page; false
+ * when the database failed.
+ */
+bool	 panel_mcp_agent_section(struct req *r, cJSON *ctx, int64_t agent_id);
 
 /* providers.c: Settings → LLM providers and models */
 int	 panel_providers_list(struct req *r);

@@ -53,6 +53,16 @@ struct plugin {
 	 */
 	bool		(*invoke)(struct plugin_ctx *ctx, const cJSON *args,
 			    char **result);
+	/*
+	 * Tools made at run time (an organisation's MCP servers, see
+	 * plugin_dynamic_tools) run through this instead of invoke: self is
+	 * the tool (its impl says which server and tool), and record is the
+	 * call's entry in the turn's record, where the tool may add what the
+	 * review shows (server, tool). Same result contract as invoke.
+	 */
+	bool		(*run)(const struct plugin *self, struct plugin_ctx *ctx,
+			    const cJSON *args, char **result, cJSON *record);
+	const void	*impl;
 };
 
 /* Every registered plugin, in display order; *n gets the count. */
@@ -61,6 +71,16 @@ const struct plugin *const *plugin_all(int *n);
 const struct plugin *plugin_find(const char *id);
 /* True when the plugin can run in this installation (channels exist…). */
 bool		 plugin_available(const struct plugin *p);
+/*
+ * The tools the organisation adds at run time that ctx's agent enabled
+ * (its MCP servers, plugins/mcp.c): at most max into out, made in
+ * ctx->arena, each with an id that is already a wire name and collides
+ * with no registered plugin's wire name nor another's. A server that
+ * cannot be reached contributes nothing (or its last known tools); no
+ * database connection is held while a server answers. Returns how many.
+ */
+int		 plugin_dynamic_tools(struct plugin_ctx *ctx,
+		    const struct plugin **out, int max);
 /* The function name for the wire ("time.now" → "time_now"). */
 void		 plugin_wire_name(const char *id, char out[PLUGIN_WIRE_MAX + 1]);
 

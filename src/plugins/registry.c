@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "plugins/mcp.h"
 #include "plugins/tools.h"
 #include "util/str.h"
 
@@ -48,6 +49,13 @@ plugin_available(const struct plugin *p)
 	/* The WhatsApp tools (needs_channel) run while a reply job answers
 	 * a chat and answer a tool error elsewhere (plugins/whatsapp.c). */
 	return p != NULL;
+}
+
+int
+plugin_dynamic_tools(struct plugin_ctx *ctx, const struct plugin **out,
+    int max)
+{
+	return mcp_agent_tools(ctx, out, max);
 }
 
 void

@@ -24,6 +24,7 @@ static bool	parse_listen(struct config *, char *, size_t);
 static bool	parse_public_url(struct config *, char *, size_t);
 static char	*find_home(void);
 static bool	check_bases(struct config *, char *, size_t);
+static bool	parse_mcp(struct config *, char *, size_t);
 static char	*env_dup(const char *, const char *);
 
 static char *
@@ -192,6 +193,32 @@ find_home(void)
 	return xstrdup(".");
 }
 
+/* PARLEY_MCP_ALLOW_PRIVATE (0/1) and PARLEY_MCP_ALLOWED_CIDRS. */
+static bool
+parse_mcp(struct config *cfg, char *err, size_t errlen)
+{
+	const char	*v = getenv("PARLEY_MCP_ALLOW_PRIVATE");
+	char		 why[160];
+
+	if (v != NULL && *v != '\0') {
+		if (!str_eq(v, "0") && !str_eq(v, "1")) {
+			snprintf(err, errlen, "PARLEY_MCP_ALLOW_PRIVATE must be "
+			    "0 or 1 (got \"%.20s\").", v);
+			return false;
+		}
+		cfg->mcp_allow_private = str_eq(v, "1");
+	}
+	v = getenv("PARLEY_MCP_ALLOWED_CIDRS");
+	if (v != NULL && !cidr_list_parse(v, cfg->mcp_allowed, CIDR_LIST_MAX,
+	    &cfg->n_mcp_allowed, why, sizeof(why))) {
+		snprintf(err, errlen, "PARLEY_MCP_ALLOWED_CIDRS must list "
+		    "addresses or ranges such as 10.0.0.0/8, separated by "
+		    "commas: %s.", why);
+		return false;
+	}
+	return true;
+}
+
 bool
 config_load(struct config *cfg, char *err, size_t errlen)
 {
@@ -244,6 +271,8 @@ config_load(struct config *cfg, char *err, size_t errlen)
 		    "warn or error (got \"%.20s\").", cfg->log_level);
 		return false;
 	}
+	if (!parse_mcp(cfg, err, errlen))
+		return false;
 	if (strchr(cfg->admin_email, '@') == NULL) {
 		snprintf(err, errlen, "PARLEY_ADMIN_EMAIL must be an email "
 		    "address (got \"%.60s\").", cfg->admin_email);

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "util/cidr.h"
+
 struct config {
 	char	*database_url;		/* NULL: start the embedded cluster */
 	char	*listen;		/* CivetWeb listening_ports form */
@@ -40,6 +42,11 @@ struct config {
 	char	*admin_email;		/* first owner, when no user exists */
 	char	*admin_password;	/* NULL: generate and print one */
 	char	*admin_org;
+	/* Outbound calls to MCP servers (plugins/mcp_client.c) refuse
+	 * non-public addresses unless allowed here. */
+	bool	 mcp_allow_private;	/* PARLEY_MCP_ALLOW_PRIVATE=1 */
+	struct cidr mcp_allowed[CIDR_LIST_MAX];	/* PARLEY_MCP_ALLOWED_CIDRS */
+	int	 n_mcp_allowed;
 	bool	 dev;			/* PARLEY_DEV=1: reload templates */
 	char	*log_level;
 };

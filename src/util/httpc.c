@@ -19,9 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
+#include "util/cidr.h"
 #include "util/xmalloc.h"
 
 struct httpc {
@@ -37,12 +39,15 @@ struct xfer {
 	int			 mode;	/* -1 undecided, 0 buffer, 1 stream */
 	bool			 too_large;
 	bool			 aborted;
+	char			 refused[64];	/* the address refused */
 };
 
 static size_t		 on_write(char *p, size_t size, size_t nmemb,
 			    void *ud);
 static size_t		 on_header(char *p, size_t size, size_t nmemb,
 			    void *ud);
+static curl_socket_t	 on_open_socket(void *ud, curlsocktype purpose,
+			    struct curl_sockaddr *addr);
 static enum httpc_err	 map_curl(CURLcode rc);
 static void		 set_error(struct httpc_resp *r, enum httpc_err e,
 			    const char *msg);
@@ -150,6 +155,20 @@ on_header(char *p, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
+/* The address guard: refuse before a socket exists. */
+static curl_socket_t
+on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	struct xfer	*x = ud;
+
+	(void)purpose;
+	if (!x->req->allow_addr(x->req->addr_ctx, &addr->addr)) {
+		cidr_addr_str(&addr->addr, x->refused, sizeof(x->refused));
+		return CURL_SOCKET_BAD;
+	}
+	return socket(addr->family, addr->socktype, addr->protocol);
+}
+
 static enum httpc_err
 map_curl(CURLcode rc)
 {
@@ -253,6 +272,10 @@ httpc_do(struct httpc *h, const struct httpc_req *req,
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "parley");
+	if (req->allow_addr != NULL) {
+		curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+		curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &x);
+	}
 	if (strcmp(method, "GET") == 0)
 		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	else if (strcmp(method, "HEAD") == 0)
@@ -273,7 +296,13 @@ httpc_do(struct httpc *h, const struct httpc_req *req,
 	if (x.too_large)
 		set_error(resp, HTTPC_TOO_LARGE, "the response is larger than "
 		    "the allowed maximum");
-	else if (x.aborted)
+	else if (x.refused[0] != '\0') {
+		char	 msg[160];
+
+		snprintf(msg, sizeof(msg), "refused to connect to %s: a "
+		    "private, loopback or reserved address", x.refused);
+		set_error(resp, HTTPC_CONNECT, msg);
+	} else if (x.aborted)
 		set_error(resp, HTTPC_ABORTED, "the transfer was aborted by "
 		    "its reader");
 	else if (rc != CURLE_OK)

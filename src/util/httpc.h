@@ -43,6 +43,17 @@ enum httpc_err {
  */
 typedef bool	(*httpc_data_fn)(void *ctx, const char *p, size_t len);
 
+struct sockaddr;
+
+/*
+ * Asked with the resolved address before each connection is opened
+ * (CURLOPT_OPENSOCKETFUNCTION), so a name that resolves somewhere it must
+ * not go is refused at connect time, not only when the URL is entered.
+ * Return false to refuse: httpc_do then fails with HTTPC_CONNECT and a
+ * sentence naming the address.
+ */
+typedef bool	(*httpc_addr_fn)(void *ctx, const struct sockaddr *sa);
+
 struct httpc_req {
 	const char		*method;	/* NULL: GET, or POST with body */
 	const char		*url;
@@ -56,6 +67,8 @@ struct httpc_req {
 	size_t			 max_response;	/* 0: HTTPC_MAX_RESPONSE */
 	httpc_data_fn		 on_data;	/* NULL: buffer in resp->body */
 	void			*ctx;
+	httpc_addr_fn		 allow_addr;	/* NULL: any address */
+	void			*addr_ctx;
 };
 
 struct httpc_resp {

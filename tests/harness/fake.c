@@ -52,6 +52,8 @@ struct hfake_body {
 };
 
 static void	 fake_bin(char *dst, size_t len, const char *name);
+static void	 spawn(struct hfake *, const char *, const char *const *,
+		    const char *, const char **, const char *);
 static size_t	 on_body(char *ptr, size_t size, size_t nmemb, void *ud);
 static long	 request(const char *method, const char *url,
 		    const char *json, char **body, int timeout_ms);
@@ -148,30 +150,38 @@ request(const char *method, const char *url, const char *json, char **body,
 	return status;
 }
 
-void
-hfake_start(struct hfake *f, const char *name, const char **args)
+/*
+ * Starts argv (argv[0] a path) with "--port N" and args after pre (the
+ * program's own leading arguments, may be NULL), logging to a file named
+ * for name, and waits until GET ready_path answers. f->port: the port to
+ * use, 0 for a free one.
+ */
+static void
+spawn(struct hfake *f, const char *prog, const char *const *pre,
+    const char *name, const char **args, const char *ready_path)
 {
-	char		 bin[PATH_MAX], port[16], url[128];
-	char		*argv[HFAKE_ARGS_MAX + 4];
+	char		 port[16], url[512];
+	char		*argv[HFAKE_ARGS_MAX + 8];
 	const char	*tmp = getenv("TMPDIR");
 	int64_t		 deadline;
 	pid_t		 pid, w;
-	int		 fd, devnull, ws, n = 0;
+	int		 fd, devnull, ws, n = 0, want_port = f->port;
 	size_t		 i;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		ck_abort_msg("curl_global_init failed");
 	memset(f, 0, sizeof(*f));
-	fake_bin(bin, sizeof(bin), name);
-	f->port = hfree_port();
+	f->port = want_port > 0 ? want_port : hfree_port();
 	hfmt(f->base, sizeof(f->base), "http://127.0.0.1:%d", f->port);
 	hfmt(f->log_path, sizeof(f->log_path), "%s/parley-%s-%d-%d.log",
 	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp", name,
 	    (int)getpid(), ++fseq);
 	hfmt(port, sizeof(port), "%d", f->port);
 
-	argv[n++] = bin;
+	argv[n++] = (char *)(uintptr_t)prog;
+	for (i = 0; pre != NULL && pre[i] != NULL && i < 4; i++)
+		argv[n++] = (char *)(uintptr_t)pre[i];
 	argv[n++] = (char *)(uintptr_t)"--port";
 	argv[n++] = port;
 	for (i = 0; args != NULL && args[i] != NULL; i++) {
@@ -200,7 +210,10 @@ hfake_start(struct hfake *f, const char *name, const char **args)
 		dup2(devnull, 0);
 		dup2(fd, 1);
 		dup2(fd, 2);
-		execv(argv[0], argv);
+		if (strchr(argv[0], '/') != NULL)
+			execv(argv[0], argv);
+		else
+			execvp(argv[0], argv);
 		_exit(127);
 	}
 	close(fd);
@@ -208,7 +221,7 @@ hfake_start(struct hfake *f, const char *name, const char **args)
 	f->pid = (int)pid;
 	hchild_add(f->pid);
 
-	hfmt(url, sizeof(url), "%s/_fake/requests", f->base);
+	hfmt(url, sizeof(url), "%s%s", f->base, ready_path);
 	deadline = time_mono_ms() + HFAKE_START_TIMEOUT_MS;
 	for (;;) {
 		w = waitpid(pid, &ws, WNOHANG);
@@ -230,6 +243,30 @@ hfake_start(struct hfake *f, const char *name, const char **args)
 	hlog_tail(f->log_path, HFAKE_LOG_TAIL);
 	ck_abort_msg("%s did not answer on port %d within %d s (log: %s)",
 	    name, f->port, HFAKE_START_TIMEOUT_MS / 1000, f->log_path);
+}
+
+void
+hfake_start(struct hfake *f, const char *name, const char **args)
+{
+	char	 bin[PATH_MAX];
+
+	fake_bin(bin, sizeof(bin), name);
+	f->port = 0;
+	spawn(f, bin, NULL, name, args, "/_fake/requests");
+}
+
+void
+hnode_start(struct hfake *f, const char *script, const char **args)
+{
+	char		 path[PATH_MAX];
+	const char	*pre[2] = { path, NULL };
+	const char	*base = strrchr(script, '/');
+
+	hfmt(path, sizeof(path), "%s/%s", hrepo_root(), script);
+	if (access(path, R_OK) != 0)
+		ck_abort_msg("%s is missing", path);
+	spawn(f, "node", pre, base != NULL ? base + 1 : script, args,
+	    "/_ctl/log");
 }
 
 void

@@ -230,6 +230,13 @@ struct hfake {
  */
 void	 hfake_start(struct hfake *f, const char *name, const char **args);
 void	 hfake_stop(struct hfake *f);
+/*
+ * Starts `node <repo>/<script> --port N args` the way hfake_start starts a
+ * fake (log file, dies with us) and waits until GET /_ctl/log answers:
+ * the MCP test servers (tests/mcp/server.mjs). f->port: the port to use
+ * (a restart on the same port), 0 for a free one. hfake_stop stops it.
+ */
+void	 hnode_start(struct hfake *f, const char *script, const char **args);
 /* POST body (JSON) to the fake's control path, e.g. "/_fake/queue". */
 void	 hfake_post(struct hfake *f, const char *path, const char *json);
 /* GET a control path; returns the body (malloc'd). */

@@ -21,6 +21,12 @@
  * _TOKEN, which the fake accepts). The spec makes its channel and agent
  * through the API with PARLEY_TEST_TOKEN and signs its own webhook.
  *
+ * For mcp_oauth.test.mjs it starts the MCP test servers (tests/mcp/
+ * server.mjs, the official SDKs; PARLEY_TEST_MCP_URL) and lets the server
+ * reach loopback MCP servers (PARLEY_MCP_ALLOWED_CIDRS); the spec adds a
+ * server with the authorization-code flow and signs in at its
+ * authorization server in Chromium.
+ *
  * Chromium, node or tests/browser/node_modules missing is a failure, not a
  * skip: `make deps` installs all three.
  */
@@ -61,7 +67,7 @@ static Suite	*browser_suite(void);
 static struct hvars	 server_env;
 static struct hpg	 pg;
 static struct hserver	 srv;
-static struct hfake	 fake, wa;
+static struct hfake	 fake, wa, mcp;
 static char		*api_token;
 static char		*specs[MAX_SPECS];
 static int		 n_specs;
@@ -74,7 +80,9 @@ setup(void)
 	hpg_start(&pg);
 	hfake_start(&fake, "fake_llm", NULL);
 	hfake_start(&wa, "fake_whatsapp", wa_args);
+	hnode_start(&mcp, "tests/mcp/server.mjs", NULL);
 	hvars_set(&server_env, "PARLEY_ADMIN_ORG=%s", BROWSER_ORG);
+	hvars_set(&server_env, "PARLEY_MCP_ALLOWED_CIDRS=127.0.0.0/8");
 	hvars_whatsapp(&server_env, &wa);
 	hvars_set(&server_env, "PARLEY_JOB_POLL_MS=100");
 	hserver_start(&srv, &pg, server_env.v);
@@ -160,6 +168,8 @@ teardown(void)
 		hfake_stop(&fake);
 	if (wa.pid > 0)
 		hfake_stop(&wa);
+	if (mcp.pid > 0)
+		hfake_stop(&mcp);
 	cleanup();
 }
 
@@ -239,6 +249,7 @@ END_TEST
 START_TEST(t_spec)
 {
 	char		 url[128], org[128], tok[128], wa_url[128];
+	char		 mcp_url[128];
 	const char	*env[] = {
 		url,
 		"PARLEY_TEST_EMAIL=owner@example.com",
@@ -253,6 +264,7 @@ START_TEST(t_spec)
 		"PARLEY_TEST_TWILIO_SID=" TW_SID,
 		"PARLEY_TEST_TWILIO_TOKEN=" TW_TOKEN,
 		wa_url,
+		mcp_url,
 		NULL,
 	};
 	bool		 is_openai = strcmp(specs[_i], OPENAI_SPEC) == 0;
@@ -266,6 +278,7 @@ START_TEST(t_spec)
 	snprintf(tok, sizeof(tok), "PARLEY_TEST_TOKEN=%s", api_token);
 	snprintf(wa_url, sizeof(wa_url), "PARLEY_TEST_FAKE_WA_URL=%s",
 	    wa.base);
+	snprintf(mcp_url, sizeof(mcp_url), "PARLEY_TEST_MCP_URL=%s", mcp.base);
 	if (is_openai)
 		queue_openai();
 	printf("---- node --test %s ----\n", specs[_i]);
