@@ -116,6 +116,7 @@ static char		*token;		/* the owner's, role owner */
 static char		*token_actor;	/* "token:<prefix>" */
 static int64_t		 org_id, owner_id, sandbox_id;
 static int		 seq;
+static struct hfake	 mcp;		/* tests/mcp/server.mjs */
 
 static const char *const canaries[] = { RT_KEY, RT_SID, RT_TOKEN, NULL };
 
@@ -124,9 +125,15 @@ static const char *const canaries[] = { RT_KEY, RT_SID, RT_TOKEN, NULL };
 static void
 setup(void)
 {
+	/* The MCP routes talk to a real MCP server on loopback, which the
+	 * operator allows as tests/integration/mcp.c does. */
+	const char	*env[] = { "PARLEY_MCP_ALLOWED_CIDRS=127.0.0.0/8", NULL };
+	const char	*args[] = { NULL };
+
 	hreq_forbid(canaries);
 	hpg_start(&pg);
-	hserver_start(&srv, &pg, NULL);
+	hserver_start(&srv, &pg, env);
+	hnode_start(&mcp, "tests/mcp/server.mjs", args);
 	org_id = sqli("SELECT id FROM orgs WHERE name = '%s'", OWNER_ORG);
 	owner_id = sqli("SELECT id FROM users WHERE email = '%s'",
 	    OWNER_EMAIL);
@@ -144,6 +151,7 @@ teardown(void)
 {
 	if (srv.pid > 0)
 		(void)hserver_stop(&srv);
+	hfake_stop(&mcp);
 	free(token);
 	free(token_actor);
 	token = token_actor = NULL;
@@ -272,6 +280,17 @@ mk_user(void)
 	snprintf(email, sizeof(email), "user-%d@example.com", next());
 	huser_create(&pg, email, OWNER_ORG, "member", USER_PW);
 	return sqli("SELECT id FROM users WHERE email = '%s'", email);
+}
+
+/* An MCP server at the test server's path (e.g. "stateless"), auth kind. */
+static int64_t
+mk_mcp(const char *path, const char *auth)
+{
+	int	 n = next();
+
+	return api_create("/api/v1/mcp-servers", "{\"name\":\"Tools %d\","
+	    "\"slug\":\"tools%d\",\"url\":\"http://127.0.0.1:%d/%s/mcp\","
+	    "\"auth\":\"%s\"}", n, n, mcp.port, path, auth);
 }
 
 /* --- prepare(): one per case --------------------------------------------- */
@@ -841,6 +860,113 @@ a_app_update(struct rrun *x)
 	    "brief.\"}");
 }
 
+static void
+p_mcp_create(struct rrun *x)
+{
+	char	 name[32], url[96];
+
+	snprintf(name, sizeof(name), "Panel tools %d", next());
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/bearer/mcp", mcp.port);
+	path_f(x, "/plugins/mcp");
+	field(x, "name", name);
+	field(x, "url", url);
+	field(x, "auth", "bearer");
+	field(x, "secret", RT_TOKEN);
+	snprintf(x->target_sql, sizeof(x->target_sql), "SELECT id FROM "
+	    "mcp_servers WHERE name = '%s'", name);
+}
+
+static void
+p_mcp_update(struct rrun *x)
+{
+	char	 url[96];
+
+	x->target = mk_mcp("stateless", "none");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/stateless/mcp",
+	    mcp.port);
+	path_f(x, "/plugins/mcp/%lld", (long long)x->target);
+	field(x, "name", "Renamed tools");
+	field(x, "url", url);
+	field(x, "auth", "none");
+}
+
+static void
+p_mcp_delete(struct rrun *x)
+{
+	x->target = mk_mcp("stateless", "none");
+	path_f(x, "/plugins/mcp/%lld/delete", (long long)x->target);
+	field(x, "confirm", "yes");
+}
+
+static void
+p_mcp_test(struct rrun *x)
+{
+	x->target = mk_mcp("stateless", "none");
+	path_f(x, "/plugins/mcp/%lld/test", (long long)x->target);
+}
+
+static void
+p_mcp_authorize(struct rrun *x)
+{
+	x->target = mk_mcp("code", "oauth_code");
+	path_f(x, "/plugins/mcp/%lld/authorize", (long long)x->target);
+}
+
+static void
+p_mcp_disconnect(struct rrun *x)
+{
+	x->target = mk_mcp("code", "oauth_code");
+	path_f(x, "/plugins/mcp/%lld/disconnect", (long long)x->target);
+}
+
+static void
+p_agent_mcp(struct rrun *x)
+{
+	int64_t	 sid = mk_mcp("stateless", "none");
+
+	x->target = mk_agent();
+	path_f(x, "/agents/%lld/mcp/%lld", (long long)x->target,
+	    (long long)sid);
+	field(x, "enabled", "1");
+	field(x, "filter", "all");
+}
+
+static void
+a_mcp_create(struct rrun *x)
+{
+	int	 n = next();
+
+	path_f(x, "/api/v1/mcp-servers");
+	snprintf(x->body, sizeof(x->body), "{\"name\":\"Api tools %d\","
+	    "\"url\":\"http://127.0.0.1:%d/bearer/mcp\",\"auth\":\"bearer\","
+	    "\"secret\":\"" RT_TOKEN "\"}", n, mcp.port);
+	snprintf(x->target_sql, sizeof(x->target_sql), "SELECT id FROM "
+	    "mcp_servers WHERE name = 'Api tools %d'", n);
+}
+
+static void
+a_mcp_update(struct rrun *x)
+{
+	x->target = mk_mcp("stateless", "none");
+	path_f(x, "/api/v1/mcp-servers/%lld", (long long)x->target);
+	snprintf(x->body, sizeof(x->body), "{\"name\":\"Renamed by API "
+	    "%d\"}", next());
+}
+
+static void
+a_mcp_delete(struct rrun *x)
+{
+	x->target = mk_mcp("stateless", "none");
+	path_f(x, "/api/v1/mcp-servers/%lld", (long long)x->target);
+}
+
+static void
+a_mcp_test(struct rrun *x)
+{
+	x->target = mk_mcp("stateless", "none");
+	path_f(x, "/api/v1/mcp-servers/%lld/test", (long long)x->target);
+}
+
 /* --- the cases ----------------------------------------------------------- */
 
 static const struct rcase cases[] = {
@@ -956,6 +1082,28 @@ static const struct rcase cases[] = {
 	    "channel", a_app_create, NULL },
 	{ "PATCH", "/api/v1/whatsapp-app", ADMIN, "whatsapp_app.updated",
 	    "channel", a_app_update, NULL },
+	{ "POST", "/plugins/mcp", ADMIN, "mcp_server.created", "mcp_server",
+	    p_mcp_create, NULL },
+	{ "POST", "/plugins/mcp/{id}", ADMIN, "mcp_server.updated",
+	    "mcp_server", p_mcp_update, NULL },
+	{ "POST", "/plugins/mcp/{id}/delete", ADMIN, "mcp_server.deleted",
+	    "mcp_server", p_mcp_delete, NULL },
+	{ "POST", "/plugins/mcp/{id}/test", ADMIN, "mcp_server.tested",
+	    "mcp_server", p_mcp_test, NULL },
+	{ "POST", "/plugins/mcp/{id}/authorize", ADMIN,
+	    "mcp_server.oauth_started", "mcp_server", p_mcp_authorize, NULL },
+	{ "POST", "/plugins/mcp/{id}/disconnect", ADMIN,
+	    "mcp_server.disconnected", "mcp_server", p_mcp_disconnect, NULL },
+	{ "POST", "/agents/{id}/mcp/{sid}", ADMIN, "plugin.toggled", "agent",
+	    p_agent_mcp, NULL },
+	{ "POST", "/api/v1/mcp-servers", ADMIN, "mcp_server.created",
+	    "mcp_server", a_mcp_create, NULL },
+	{ "PATCH", "/api/v1/mcp-servers/{id}", ADMIN, "mcp_server.updated",
+	    "mcp_server", a_mcp_update, NULL },
+	{ "DELETE", "/api/v1/mcp-servers/{id}", ADMIN, "mcp_server.deleted",
+	    "mcp_server", a_mcp_delete, NULL },
+	{ "POST", "/api/v1/mcp-servers/{id}/test", ADMIN, "mcp_server.tested",
+	    "mcp_server", a_mcp_test, NULL },
 	{ "POST", "/v1/chat/completions", USAGE, NULL, NULL, NULL,
 	    "the OpenAI-compatible gateway: each call is recorded in "
 	    "llm_calls; the token that makes it is audited when created "
