@@ -60,6 +60,7 @@ static const struct {
 	{ "LLM provider API keys", provider_rotate_keys_any_org },
 	/* All seven sealed channels.*_enc columns, row by row. */
 	{ "WhatsApp channel credentials", channel_rotate_keys_any_org },
+	{ "Twilio webhook shared keys", channel_shared_keys_rotate_any_org },
 };
 
 static enum db_status rotate_all(struct db *, const struct secret_key *,
