@@ -243,10 +243,9 @@ lookup(struct req *r, const char *kind, const char *key, struct channel *ch,
 		channel_secrets_free(&sec);
 		return DB_UNAVAILABLE;
 	}
-	if (n_ks > N_KEYS) {
+	if (n_ks > N_KEYS)
 		log_warn("webhook", "msg=\"more shared keys than kept\" "
 		    "channel=%lld keys=%d", (long long)fresh.id, n_ks);
-	}
 
 	pthread_mutex_lock(&mu);
 	if ((victim = find(kind, key)) == NULL) {
