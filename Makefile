@@ -177,7 +177,8 @@ test: deps
 	@tests/run-all.sh build/asan
 
 # Debian packages (one list), then npm modules for the browser tests and
-# the MCP test servers (the official SDKs, tests/mcp/).
+# the MCP test servers (the official SDKs, tests/mcp/) and
+# the node helpers the C tests run (tests/node: the official twilio package).
 DEB_PKGS = gcc make pkg-config libcivetweb-dev libpq-dev \
 	   libcurl4-openssl-dev libcjson-dev libsodium-dev libargon2-dev \
 	   libssl-dev libqrencode-dev libgd-dev check postgresql-15 chromium fonts-liberation \
@@ -206,6 +207,11 @@ deps:
 	then echo "deps: npm ci (tests/mcp)"; \
 	    (cd tests/mcp && npm ci --no-audit --no-fund --silent) && \
 	    touch tests/mcp/node_modules; fi
+	@if [ ! -d tests/node/node_modules/twilio ] || \
+	    [ tests/node/package-lock.json -nt tests/node/node_modules ]; \
+	then echo "deps: npm ci (tests/node)"; \
+	    (cd tests/node && npm ci --no-audit --no-fund --silent) && \
+	    touch tests/node/node_modules; fi
 
 lint:
 	@tests/lint.sh

@@ -71,6 +71,8 @@ int	 api_channels_create(struct req *r);
 int	 api_channels_get(struct req *r);
 int	 api_channels_update(struct req *r);
 int	 api_channels_delete(struct req *r);
+int	 api_channels_key_add(struct req *r);	/* POST …/twilio-shared-keys */
+int	 api_channels_key_remove(struct req *r);	/* DELETE …/twilio-shared-keys/{key} */
 int	 api_whatsapp_app_create(struct req *r);	/* POST /api/v1/whatsapp-app */
 int	 api_whatsapp_app_get(struct req *r);		/* GET */
 int	 api_whatsapp_app_update(struct req *r);	/* PATCH */

@@ -11,6 +11,13 @@
  * PATCH changes the members sent; an absent, null or "" credential keeps
  * the stored one (the Twilio SID and token change together).
  *
+ * A Twilio channel also lists its Webhook Shared Keys as
+ * twilioSharedKeys: [{keyId, secretHint, createdAt}], oldest first. POST
+ * …/{id}/twilio-shared-keys {keyId, secret} adds one (201, the channel);
+ * DELETE …/{id}/twilio-shared-keys/{keyId} removes one (204). A key is
+ * rotated by adding the new one before deleting the old one: both verify
+ * meanwhile.
+ *
  * The WhatsApp app is the simple path for API clients: one per
  * organisation, a Twilio channel named "WhatsApp app" and the agent that
  * answers on it (its default agent), created together in one
@@ -110,6 +117,18 @@ static const struct member_name channel_members[] = {
 	{ NULL, NULL },
 };
 
+static const struct jfield key_fields[] = {
+	{ "keyId", J_STR },
+	{ "secret", J_STR },
+	{ NULL, J_STR },
+};
+
+static const struct member_name key_members[] = {
+	{ "twilio_shared_key_id", "keyId" },
+	{ "twilio_shared_key_secret", "secret" },
+	{ NULL, NULL },
+};
+
 static const struct member_name app_members[] = {
 	{ "phone_number", "twilioNumber" },
 	{ "twilio_account_sid", "twilioAccountSid" },
@@ -127,6 +146,8 @@ static const char *camel(struct arena *, const char *);
 static void	 add_hints(struct arena *, cJSON *, const char *);
 static cJSON	*webhook_urls(struct req *, const char *);
 static cJSON	*channel_json(struct req *, const struct channel *);
+static bool	 add_shared_keys(struct req *, cJSON *,
+		    const struct channel *);
 static int	 channel_reply(struct req *, int, int64_t);
 static const char *opt_str(struct req *, const char *, const char *);
 static void	 input_overlay(struct req *, struct channel_input *);
@@ -322,7 +343,35 @@ channel_json(struct req *r, const struct channel *c)
 	cJSON_AddItemToObject(o, "webhookUrls", webhook_urls(r, c->kind));
 	api_add_time(o, "lastVerifiedAt", c->last_verified_at);
 	api_add_time(o, "createdAt", c->created_at);
+	if (!add_shared_keys(r, o, c)) {
+		cJSON_Delete(o);
+		return NULL;
+	}
 	return o;
+}
+
+/* twilioSharedKeys of a Twilio channel; false when the database fails. */
+static bool
+add_shared_keys(struct req *r, cJSON *o, const struct channel *c)
+{
+	struct channel_shared_key	*ks;
+	cJSON				*arr, *k;
+	int				 n;
+
+	if (!str_eq(c->kind, "twilio"))
+		return true;
+	if (channel_shared_keys(r->db, r->arena, r->org_id, c->id, &ks, &n) !=
+	    DB_OK)
+		return false;
+	arr = cJSON_AddArrayToObject(o, "twilioSharedKeys");
+	for (int i = 0; i < n; i++) {
+		k = cJSON_CreateObject();
+		cJSON_AddStringToObject(k, "keyId", ks[i].key_id);
+		cJSON_AddStringToObject(k, "secretHint", ks[i].hint);
+		api_add_time(k, "createdAt", ks[i].created_at);
+		cJSON_AddItemToArray(arr, k);
+	}
+	return true;
 }
 
 /* Sends channel id as read back from the database. */
@@ -338,7 +387,8 @@ channel_reply(struct req *r, int status, int64_t id)
 	if (st != DB_OK)
 		return st == DB_NOT_FOUND ? resp_not_found(r) :
 		    resp_unavailable(r);
-	o = channel_json(r, &c);
+	if ((o = channel_json(r, &c)) == NULL)
+		return resp_unavailable(r);
 	rc = resp_json(r, status, o);
 	cJSON_Delete(o);
 	return rc;
@@ -378,8 +428,15 @@ api_channels_list(struct req *r)
 		return resp_unavailable(r);
 	root = cJSON_CreateObject();
 	arr = cJSON_AddArrayToObject(root, "data");
-	for (int i = 0; i < n; i++)
-		cJSON_AddItemToArray(arr, channel_json(r, &cs[i]));
+	for (int i = 0; i < n; i++) {
+		cJSON	*o = channel_json(r, &cs[i]);
+
+		if (o == NULL) {
+			cJSON_Delete(root);
+			return resp_unavailable(r);
+		}
+		cJSON_AddItemToArray(arr, o);
+	}
 	rc = resp_json(r, 200, root);
 	cJSON_Delete(root);
 	return rc;
@@ -506,6 +563,62 @@ api_channels_delete(struct req *r)
 	if (st == DB_INVALID)
 		return resp_error(r, 409, "sandbox", "The sandbox channel "
 		    "cannot be deleted.");
+	return st == DB_NOT_FOUND ? resp_not_found(r) : resp_unavailable(r);
+}
+
+/* POST /api/v1/channels/{id}/twilio-shared-keys: 201 with the channel. */
+int
+api_channels_key_add(struct req *r)
+{
+	struct field_errors	 errs = { 0 };
+	const char		*key_id;
+	int64_t			 id;
+	enum db_status		 st;
+	int			 rc;
+
+	if (!req_param_id(r, "id", &id))
+		return resp_not_found(r);
+	if ((rc = check_types(r, key_fields)) != 0)
+		return rc;
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	key_id = api_str(r, "keyId");
+	st = channel_shared_key_add(r->db, r->app->key, r->org_id, id, key_id,
+	    api_str(r, "secret"), &errs);
+	switch (st) {
+	case DB_OK:
+		audit(r, "channel.shared_key_added", "channel", id,
+		    str_trim(arena_strdup(r->arena, key_id)));
+		return channel_reply(r, 201, id);
+	case DB_INVALID:
+		return invalid(r, &errs, key_members);
+	case DB_CONFLICT:
+		return conflict(r, &errs, "This channel already has a key with "
+		    "this ID.");
+	case DB_NOT_FOUND:
+		return resp_not_found(r);
+	default:
+		return resp_unavailable(r);
+	}
+}
+
+/* DELETE /api/v1/channels/{id}/twilio-shared-keys/{key}: 204. */
+int
+api_channels_key_remove(struct req *r)
+{
+	const char	*key_id = req_param(r, "key");
+	int64_t		 id;
+	enum db_status	 st;
+
+	if (!req_param_id(r, "id", &id))
+		return resp_not_found(r);
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	st = channel_shared_key_remove(r->db, r->org_id, id, key_id);
+	if (st == DB_OK) {
+		audit(r, "channel.shared_key_removed", "channel", id, key_id);
+		return resp_send(r, 204, "text/plain; charset=utf-8", "", 0);
+	}
 	return st == DB_NOT_FOUND ? resp_not_found(r) : resp_unavailable(r);
 }
 

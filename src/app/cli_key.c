@@ -63,6 +63,7 @@ static const struct {
 	{ "WhatsApp channel credentials", channel_rotate_keys_any_org },
 	/* Tokens, headers, client secrets, OAuth tokens and verifiers. */
 	{ "MCP server secrets", mcp_server_rotate_keys_any_org },
+	{ "Twilio webhook shared keys", channel_shared_keys_rotate_any_org },
 };
 
 static enum db_status rotate_all(struct db *, const struct secret_key *,

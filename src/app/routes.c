@@ -146,6 +146,8 @@ static const struct route routes[] = {
 	{ "GET",  "/channels/{id}",           panel_channels_edit, ADMIN, 0 },
 	{ "POST", "/channels/{id}",           panel_channels_update, WRITE, 32 KiB },
 	{ "POST", "/channels/{id}/delete",    panel_channels_delete, WRITE, 16 KiB },
+	{ "POST", "/channels/{id}/shared-keys", panel_channels_key_add, WRITE, 16 KiB },
+	{ "POST", "/channels/{id}/shared-keys/remove", panel_channels_key_remove, WRITE, 16 KiB },
 	{ "GET",  "/jobs",                    panel_jobs_list, ADMIN, 0 },
 	{ "POST", "/jobs/{id}/retry",         panel_jobs_retry, WRITE, 16 KiB },
 
@@ -190,6 +192,8 @@ static const struct route routes[] = {
 	{ "GET",    "/api/v1/channels/{id}",  api_channels_get, API_A, 0 },
 	{ "PATCH",  "/api/v1/channels/{id}",  api_channels_update, API_W, 32 KiB },
 	{ "DELETE", "/api/v1/channels/{id}",  api_channels_delete, API_D, 0 },
+	{ "POST",   "/api/v1/channels/{id}/twilio-shared-keys", api_channels_key_add, API_W, 16 KiB },
+	{ "DELETE", "/api/v1/channels/{id}/twilio-shared-keys/{key}", api_channels_key_remove, API_D, 0 },
 	{ "POST",   "/api/v1/whatsapp-app",   api_whatsapp_app_create, API_W, 64 KiB },
 	{ "GET",    "/api/v1/whatsapp-app",   api_whatsapp_app_get, API_A, 0 },
 	{ "PATCH",  "/api/v1/whatsapp-app",   api_whatsapp_app_update, API_W, 64 KiB },

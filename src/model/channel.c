@@ -36,6 +36,7 @@
 #include <sodium.h>
 
 #include "util/log.h"
+#include "crypto/hmac.h"
 #include "crypto/secret.h"
 #include "model/audit.h"
 #include "util/arena.h"
@@ -1147,5 +1148,365 @@ channel_set_status_any_org(struct db *db, const char *kind,
 	if (st == DB_OK && res.n_rows == 0)
 		st = DB_NOT_FOUND;
 	db_res_clear(&res);
+	return st;
+}
+
+/* ---- Twilio Webhook Shared Keys (see channel.h). ----------------------
+ * Table channel_shared_keys (migration 0016); sealed like the channel
+ * columns, with AD "channel_shared_keys.secret_enc#<row id>".
+ */
+
+#define KEY_TABLE	"channel_shared_keys"
+#define KEY_COLUMN	"secret_enc"
+#define KEY_ID_MAX	128
+#define KEY_HINT_MIN	16	/* shorter secrets show nothing */
+
+static bool	 key_id_ok(const char *);
+static bool	 key_secret_ok(const char *);
+static char	*key_hint(const char *);
+
+/*
+ * Letters, digits and "_.:-": safe in the comma-separated settings header
+ * and as a URL path segment (the API's DELETE names it).
+ */
+static bool
+key_id_ok(const char *s)
+{
+	size_t	 n = strlen(s);
+
+	return n > 0 && n <= KEY_ID_MAX && strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-") == n;
+}
+
+static bool
+key_secret_ok(const char *s)
+{
+	size_t	 n = strlen(s);
+
+	if (n == 0 || n > CHANNEL_SECRET_MAX)
+		return false;
+	for (; *s != '\0'; s++)
+		if (*s <= 0x20 || *s >= 0x7f)
+			return false;
+	return true;
+}
+
+/*
+ * The masked form (malloc'd): "…" and the last 4 characters of a secret
+ * of KEY_HINT_MIN or more (ASCII, checked), so never more than a quarter
+ * of it; "••••••••" for a shorter one.
+ */
+static char *
+key_hint(const char *secret)
+{
+	size_t	 n = strlen(secret);
+
+	if (n < KEY_HINT_MIN)
+		return xstrdup("\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2"
+		    "\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2");
+	return xasprintf("\xe2\x80\xa6%s", secret + n - 4);
+}
+
+enum db_status
+channel_shared_keys(struct db *db, struct arena *a, int64_t org_id,
+    int64_t channel_id, struct channel_shared_key **out, int *n)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*out = NULL;
+	*n = 0;
+	st = db_query(db, &res,
+	    "SELECT key_id, hint,"
+	    "       to_char(created_at AT TIME ZONE 'UTC',"
+	    "           'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+	    "  FROM channel_shared_keys"
+	    " WHERE org_id = $1 AND channel_id = $2"
+	    " ORDER BY id",
+	    DB_I64(org_id), DB_I64(channel_id), DB_END);
+	if (st == DB_OK && res.n_rows > 0) {
+		*out = arena_alloc(a, sizeof(**out) * (size_t)res.n_rows);
+		for (int i = 0; i < res.n_rows; i++) {
+			(*out)[i].key_id = arena_strdup(a,
+			    db_res_text(&res, i, 0));
+			(*out)[i].hint = arena_strdup(a,
+			    db_res_text(&res, i, 1));
+			(*out)[i].created_at = arena_strdup(a,
+			    db_res_text(&res, i, 2));
+		}
+		*n = res.n_rows;
+	}
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+channel_shared_key_add(struct db *db, const struct secret_key *k,
+    int64_t org_id, int64_t channel_id, const char *key_id,
+    const char *secret, struct field_errors *errs)
+{
+	struct db_res	 res = { 0 };
+	char		*id = trimmed_copy(key_id);
+	char		*sec = trimmed_copy(secret);
+	char		*hint = NULL;
+	unsigned char	*sealed = NULL;
+	size_t		 sealed_len = 0;
+	int64_t		 row_id;
+	enum db_status	 st;
+
+	/* The channel first: its kind, its keys, a clash. */
+	st = db_query(db, &res,
+	    "SELECT c.kind,"
+	    "       (SELECT count(*) FROM channel_shared_keys k"
+	    "         WHERE k.org_id = c.org_id AND k.channel_id = c.id),"
+	    "       (SELECT count(*) FROM channel_shared_keys k"
+	    "         WHERE k.org_id = c.org_id AND k.channel_id = c.id"
+	    "           AND k.key_id = $3)"
+	    "  FROM channels c"
+	    " WHERE c.org_id = $1 AND c.id = $2",
+	    DB_I64(org_id), DB_I64(channel_id), DB_TEXT(id), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st != DB_OK)
+		goto out;
+	if (strcmp(db_res_text(&res, 0, 0), "twilio") != 0)
+		field_error_add(errs, "kind", "Only Twilio channels have "
+		    "webhook shared keys.");
+	if (*id == '\0')
+		field_error_add(errs, "twilio_shared_key_id", "Enter the "
+		    "shared key's ID, as Twilio shows it.");
+	else if (!key_id_ok(id))
+		field_error_add(errs, "twilio_shared_key_id", "A key ID is at "
+		    "most 128 letters, digits and the characters _ . : -");
+	if (*sec == '\0')
+		field_error_add(errs, "twilio_shared_key_secret", "Enter the "
+		    "shared key's secret (Twilio shows it once, when the key "
+		    "is created).");
+	else if (!key_secret_ok(sec))
+		field_error_add(errs, "twilio_shared_key_secret", "A secret is "
+		    "at most 4096 characters: letters, digits and symbols, "
+		    "no spaces or line breaks.");
+	if (errs->n == 0 && db_res_i64(&res, 0, 2) > 0) {
+		field_error_add(errs, "twilio_shared_key_id", "This channel "
+		    "already has a key with this ID: remove it first to "
+		    "store another secret under it.");
+		st = DB_CONFLICT;
+		goto out;
+	}
+	if (errs->n == 0 && db_res_i64(&res, 0, 1) >= CHANNEL_SHARED_KEYS_MAX)
+		field_error_add(errs, "twilio_shared_key_id", "A channel holds "
+		    "at most 5 shared keys: remove one you no longer use.");
+	if (errs->n > 0) {
+		st = DB_INVALID;
+		goto out;
+	}
+	db_res_clear(&res);
+
+	st = db_query(db, &res,
+	    "SELECT nextval(pg_get_serial_sequence('channel_shared_keys',"
+	    " 'id'))", DB_END);
+	if (st != DB_OK)
+		goto out;
+	row_id = db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	sealed = secret_seal(k, KEY_TABLE, KEY_COLUMN, row_id, sec,
+	    strlen(sec), &sealed_len);
+	hint = key_hint(sec);
+	st = db_exec(db,
+	    "INSERT INTO channel_shared_keys"
+	    "       (id, org_id, channel_id, key_id, secret_enc, hint)"
+	    " VALUES ($1, $2, $3, $4, $5, $6)",
+	    DB_I64(row_id), DB_I64(org_id), DB_I64(channel_id), DB_TEXT(id),
+	    DB_BYTES(sealed, sealed_len), DB_TEXT(hint), DB_END);
+	if (st == DB_CONFLICT)	/* the same id added meanwhile */
+		field_error_add(errs, "twilio_shared_key_id", "This channel "
+		    "already has a key with this ID: remove it first to "
+		    "store another secret under it.");
+	else if (st == DB_INVALID)	/* the channel was deleted meanwhile */
+		st = DB_NOT_FOUND;
+out:
+	db_res_clear(&res);
+	free(sealed);
+	free(hint);
+	free(id);
+	sodium_memzero(sec, strlen(sec));
+	free(sec);
+	return st;
+}
+
+enum db_status
+channel_shared_key_remove(struct db *db, int64_t org_id, int64_t channel_id,
+    const char *key_id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	if (key_id == NULL)
+		return DB_NOT_FOUND;
+	st = db_query(db, &res,
+	    "DELETE FROM channel_shared_keys"
+	    " WHERE org_id = $1 AND channel_id = $2 AND key_id = $3"
+	    " RETURNING id",
+	    DB_I64(org_id), DB_I64(channel_id), DB_TEXT(key_id), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+channel_key_secrets(struct db *db, const struct secret_key *k,
+    int64_t org_id, int64_t channel_id, struct channel_key_secret **out,
+    int *n)
+{
+	struct db_res	 res = { 0 };
+	unsigned char	*sealed;
+	size_t		 sealed_len;
+	char		*plain;
+	int64_t		 row_id;
+	enum db_status	 st;
+
+	*out = NULL;
+	*n = 0;
+	st = db_query(db, &res,
+	    "SELECT id, key_id, secret_enc"
+	    "  FROM channel_shared_keys"
+	    " WHERE org_id = $1 AND channel_id = $2"
+	    " ORDER BY id",
+	    DB_I64(org_id), DB_I64(channel_id), DB_END);
+	if (st != DB_OK || res.n_rows == 0)
+		goto out;
+	*out = xcalloc((size_t)res.n_rows, sizeof(**out));
+	for (int i = 0; i < res.n_rows; i++) {
+		row_id = db_res_i64(&res, i, 0);
+		sealed = db_res_bytes(&res, i, 2, &sealed_len);
+		plain = secret_open(k, KEY_TABLE, KEY_COLUMN, row_id, sealed,
+		    sealed_len);
+		free(sealed);
+		if (plain == NULL) {
+			log_warn("channel", "msg=\"stored shared key does not "
+			    "decrypt\" org=%lld channel=%lld key_row=%lld",
+			    (long long)org_id, (long long)channel_id,
+			    (long long)row_id);
+			st = DB_INVALID;
+			break;
+		}
+		(*out)[i].key_id = xstrdup(db_res_text(&res, i, 1));
+		(*out)[i].secret = plain;
+		(*n)++;
+	}
+	if (st != DB_OK) {
+		channel_key_secrets_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+out:
+	db_res_clear(&res);
+	return st;
+}
+
+void
+channel_key_secrets_free(struct channel_key_secret *s, int n)
+{
+	if (s == NULL)
+		return;
+	for (int i = 0; i < n; i++) {
+		free(s[i].key_id);
+		secret_plain_free(s[i].secret);
+	}
+	free(s);
+}
+
+enum db_status
+channel_shared_keys_rotate_any_org(struct db *db,
+    const struct secret_key *old_key, const struct secret_key *new_key,
+    int *n)
+{
+	struct db_res	 res = { 0 };
+	unsigned char	*sealed = NULL, *resealed = NULL;
+	size_t		 sealed_len, resealed_len;
+	char		*plain = NULL;
+	int64_t		 row_id;
+	enum db_status	 st;
+
+	*n = 0;
+	/* As channel_rotate_keys_any_org: writers wait for the commit. */
+	st = db_exec(db, "LOCK TABLE channel_shared_keys IN EXCLUSIVE MODE",
+	    DB_END);
+	if (st == DB_OK)
+		st = db_query(db, &res,
+		    "SELECT id, secret_enc FROM channel_shared_keys"
+		    " ORDER BY id", DB_END);
+	for (int i = 0; st == DB_OK && i < res.n_rows; i++) {
+		row_id = db_res_i64(&res, i, 0);
+		sealed = db_res_bytes(&res, i, 1, &sealed_len);
+		plain = secret_open(old_key, KEY_TABLE, KEY_COLUMN, row_id,
+		    sealed, sealed_len);
+		free(sealed);
+		sealed = NULL;
+		if (plain == NULL) {
+			st = DB_INVALID;
+			break;
+		}
+		resealed = secret_seal(new_key, KEY_TABLE, KEY_COLUMN, row_id,
+		    plain, strlen(plain), &resealed_len);
+		secret_plain_free(plain);
+		plain = NULL;
+		st = db_exec(db,
+		    "UPDATE channel_shared_keys SET secret_enc = $2"
+		    " WHERE id = $1",
+		    DB_I64(row_id), DB_BYTES(resealed, resealed_len), DB_END);
+		free(resealed);
+		resealed = NULL;
+		if (st == DB_OK)
+			(*n)++;
+	}
+	db_res_clear(&res);
+	return st;
+}
+
+/* ---- Meta deliveries naming no number (see channel.h). ---------------- */
+
+enum db_status
+channel_meta_signature_any_org(struct db *db, const struct secret_key *k,
+    const void *body, size_t len, const char *header)
+{
+	struct db_res	 res = { 0 };
+	unsigned char	*sealed;
+	size_t		 sealed_len;
+	char		*plain;
+	int64_t		 id;
+	bool		 match = false;
+	enum db_status	 st;
+
+	if (header == NULL || strncmp(header, "sha256=", 7) != 0)
+		return DB_NOT_FOUND;
+	/* Across organisations by design: the delivery names no number. */
+	st = db_query(db, &res,
+	    "SELECT id, meta_app_secret_enc"
+	    "  FROM channels"
+	    " WHERE kind = 'meta' AND meta_app_secret_enc IS NOT NULL"
+	    "   AND status <> 'disabled'"
+	    " ORDER BY id",
+	    DB_END);
+	for (int i = 0; st == DB_OK && i < res.n_rows; i++) {
+		id = db_res_i64(&res, i, 0);
+		sealed = db_res_bytes(&res, i, 1, &sealed_len);
+		plain = secret_open(k, CHANNEL_TABLE, "meta_app_secret_enc", id,
+		    sealed, sealed_len);
+		free(sealed);
+		if (plain == NULL) {
+			log_warn("channel", "msg=\"stored credential does not "
+			    "decrypt\" channel=%lld column=meta_app_secret_enc",
+			    (long long)id);
+			continue;
+		}
+		if (hmac_meta_verify(plain, body, len, header))
+			match = true;
+		secret_plain_free(plain);
+	}
+	db_res_clear(&res);
+	if (st == DB_OK && !match)
+		st = DB_NOT_FOUND;
 	return st;
 }

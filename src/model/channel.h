@@ -6,7 +6,8 @@
  * (phone number id, API key, webhook secret) or sandbox (one per org, no
  * credentials). Credentials are sealed with crypto/secret.c (AD
  * "channels.<column>#<id>") and leave only as masked hints. The Twilio SID
- * and token change together or not at all.
+ * and token change together or not at all. A Twilio channel may also hold
+ * Webhook Shared Keys (table `channel_shared_keys`, see below).
  *
  * Webhooks find their channel across organisations by the provider's
  * routing key (functions named *_any_org); everything else names org_id.
@@ -30,6 +31,7 @@
 #define PARLEY_MODEL_CHANNEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "db/db.h"
@@ -135,6 +137,17 @@ enum db_status	 channel_meta_verify_token_any_org(struct db *db,
 		    __attribute__((warn_unused_result));
 
 /*
+ * Meta deliveries that name no phone number (account-level fields): DB_OK
+ * when header ("sha256=<hex>") verifies over body with the app secret of
+ * any Meta channel that is not disabled (each opened, every one checked
+ * in constant time), DB_NOT_FOUND when none does. A secret that does not
+ * open is skipped (and logged without it).
+ */
+enum db_status	 channel_meta_signature_any_org(struct db *db,
+		    const struct secret_key *k, const void *body, size_t len,
+		    const char *header) __attribute__((warn_unused_result));
+
+/*
  * Health: a verified delivery for the channel; sets last_verified_at (at
  * most one write a minute per channel).
  */
@@ -166,6 +179,78 @@ enum db_status	 channel_rejections(struct db *db, struct arena *a,
  * counts them. DB_INVALID when one does not open with old.
  */
 enum db_status	 channel_rotate_keys_any_org(struct db *db,
+		    const struct secret_key *old_key,
+		    const struct secret_key *new_key, int *n)
+		    __attribute__((warn_unused_result));
+
+/*
+ * ---- Twilio Webhook Shared Keys (docs/whatsapp-platform.md §4). --------
+ *
+ * Twilio can sign webhooks with a shared key (an id and a secret made by
+ * its Webhooks API) instead of the Auth Token, naming the key in
+ * X-Twilio-Webhooks-Signature-Settings. A Twilio channel holds up to
+ * CHANNEL_SHARED_KEYS_MAX of them so a key can be rotated with the old
+ * and the new one both live: add the new key, switch Twilio over, remove
+ * the old one. Each secret is sealed for its row (AD
+ * "channel_shared_keys.secret_enc#<id>") and leaves the server only as a
+ * hint that shows at most a quarter of it (its last 4 characters, for a
+ * secret of 16 or more; nothing of a shorter one).
+ */
+#define CHANNEL_SHARED_KEYS_MAX	5
+
+struct channel_shared_key {
+	char	*key_id;
+	char	*hint;		/* the masked secret */
+	char	*created_at;	/* ISO 8601, UTC */
+};
+
+/* One shared key opened for a signature check (channel_key_secrets_free). */
+struct channel_key_secret {
+	char	*key_id;	/* malloc'd */
+	char	*secret;	/* guarded memory */
+};
+
+/* The channel's shared keys, oldest first (none for other kinds). */
+enum db_status	 channel_shared_keys(struct db *db, struct arena *a,
+		    int64_t org_id, int64_t channel_id,
+		    struct channel_shared_key **out, int *n)
+		    __attribute__((warn_unused_result));
+/*
+ * Adds a shared key to a Twilio channel. key_id: 1..128 letters, digits
+ * and "_.:-" (it travels in a comma-separated header and names the key in
+ * the API's URLs); secret: 1..4096 printable ASCII characters, no spaces.
+ * Both are trimmed. DB_INVALID with errs (fields
+ * "twilio_shared_key_id", "twilio_shared_key_secret"; "kind" for a channel
+ * that is not Twilio's), also when the channel holds
+ * CHANNEL_SHARED_KEYS_MAX already; DB_CONFLICT (errs on the id) when the
+ * channel has a key with that id; DB_NOT_FOUND: no such channel in org.
+ */
+enum db_status	 channel_shared_key_add(struct db *db,
+		    const struct secret_key *k, int64_t org_id,
+		    int64_t channel_id, const char *key_id, const char *secret,
+		    struct field_errors *errs)
+		    __attribute__((warn_unused_result));
+/* Removes a key; DB_NOT_FOUND when the channel (in org) has no such key. */
+enum db_status	 channel_shared_key_remove(struct db *db, int64_t org_id,
+		    int64_t channel_id, const char *key_id)
+		    __attribute__((warn_unused_result));
+/*
+ * Every shared key of the channel, opened, for the webhook's signature
+ * check: *out is a malloc'd array of *n (NULL when none). DB_INVALID when
+ * one does not open (wrong master key, tampering; logged without it).
+ */
+enum db_status	 channel_key_secrets(struct db *db, const struct secret_key *k,
+		    int64_t org_id, int64_t channel_id,
+		    struct channel_key_secret **out, int *n)
+		    __attribute__((warn_unused_result));
+/* Wipes and frees channel_key_secrets' array; NULL is a no-op. */
+void		 channel_key_secrets_free(struct channel_key_secret *s, int n);
+/*
+ * Re-seals every shared key secret from old to new (`parley key rotate`,
+ * in the caller's transaction); *n counts them. DB_INVALID when one does
+ * not open with old.
+ */
+enum db_status	 channel_shared_keys_rotate_any_org(struct db *db,
 		    const struct secret_key *old_key,
 		    const struct secret_key *new_key, int *n)
 		    __attribute__((warn_unused_result));

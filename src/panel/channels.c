@@ -92,6 +92,15 @@ static int		 channel_form_page(struct req *, int,
 			    const struct channel *, const char *,
 			    const struct channel_input *,
 			    const struct field_errors *);
+static cJSON		*form_ctx(struct req *, const struct channel *,
+			    const char *, const struct channel_input *,
+			    const struct field_errors *);
+static bool		 add_shared_keys(struct req *, cJSON *,
+			    const struct channel *);
+static void		 stored_input(const struct channel *,
+			    struct channel_input *);
+static int		 keys_page(struct req *, int, const struct channel *,
+			    const char *, const struct field_errors *);
 static void		 input_read(struct req *, const char *,
 			    struct channel_input *);
 static bool		 secrets_typed(struct req *);
@@ -302,6 +311,77 @@ add_secret_inputs(cJSON *ctx, const char *kind, const char *hints_json,
 	cJSON_Delete(hints);
 }
 
+/*
+ * A Twilio channel's Webhook Shared Keys section (edit page only): the
+ * keys with their masked secrets. False when the database fails.
+ */
+static bool
+add_shared_keys(struct req *r, cJSON *ctx, const struct channel *c)
+{
+	struct channel_shared_key	*ks;
+	cJSON				*arr, *o;
+	int				 n;
+
+	if (!str_eq(c->kind, "twilio"))
+		return true;
+	if (channel_shared_keys(r->db, r->arena, r->org_id, c->id, &ks, &n) !=
+	    DB_OK)
+		return false;
+	cJSON_AddTrueToObject(ctx, "shared_keys_section");
+	arr = cJSON_AddArrayToObject(ctx, "shared_keys");
+	for (int i = 0; i < n; i++) {
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "key_id", ks[i].key_id);
+		cJSON_AddStringToObject(o, "hint", ks[i].hint);
+		cJSON_AddStringToObject(o, "created_at", ks[i].created_at);
+		cJSON_AddItemToArray(arr, o);
+	}
+	cJSON_AddBoolToObject(ctx, "has_shared_keys", n > 0);
+	cJSON_AddBoolToObject(ctx, "shared_keys_full",
+	    n >= CHANNEL_SHARED_KEYS_MAX);
+	return true;
+}
+
+/* The plain fields of a stored channel, as the edit form shows them. */
+static void
+stored_input(const struct channel *c, struct channel_input *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->name = c->name;
+	in->environment = c->environment;
+	in->status = c->status;
+	in->phone_number = c->phone_number;
+	in->phone_number_id = c->phone_number_id;
+	in->default_agent_id = c->default_agent_id;
+}
+
+/*
+ * The edit page again after a shared-key form failed: errs shown in the
+ * keys section only (the settings form above was not sent), the key id
+ * typed kept, the secret never sent back.
+ */
+static int
+keys_page(struct req *r, int status, const struct channel *c,
+    const char *key_id, const struct field_errors *errs)
+{
+	struct channel_input	 in;
+	cJSON			*ctx, *ke;
+	const char		*m;
+
+	stored_input(c, &in);
+	if ((ctx = form_ctx(r, c, c->kind, &in, NULL)) == NULL)
+		return resp_unavailable(r);
+	ke = cJSON_AddObjectToObject(ctx, "key_form");
+	cJSON_AddStringToObject(ke, "key_id", key_id != NULL ? key_id : "");
+	if ((m = field_error_get(errs, "twilio_shared_key_id")) != NULL)
+		cJSON_AddStringToObject(ke, "error_id", m);
+	if ((m = field_error_get(errs, "twilio_shared_key_secret")) != NULL)
+		cJSON_AddStringToObject(ke, "error_secret", m);
+	if ((m = field_error_get(errs, "kind")) != NULL)
+		cJSON_AddStringToObject(ke, "error", m);
+	return resp_page(r, status, "channels/form", ctx);
+}
+
 /* True when the posted form carries any secret (it is not sent back). */
 static bool
 secrets_typed(struct req *r)
@@ -322,6 +402,18 @@ static int
 channel_form_page(struct req *r, int status, const struct channel *c,
     const char *kind, const struct channel_input *in,
     const struct field_errors *errs)
+{
+	cJSON	*ctx = form_ctx(r, c, kind, in, errs);
+
+	if (ctx == NULL)
+		return resp_unavailable(r);
+	return resp_page(r, status, "channels/form", ctx);
+}
+
+/* channel_form_page's context; NULL when the database fails. */
+static cJSON *
+form_ctx(struct req *r, const struct channel *c, const char *kind,
+    const struct channel_input *in, const struct field_errors *errs)
 {
 	struct webhook_event	*evs = NULL;
 	cJSON			*ctx = cJSON_CreateObject(), *form, *arr, *o;
@@ -347,7 +439,7 @@ channel_form_page(struct req *r, int status, const struct channel *c,
 	if (!add_form_choices(r, ctx, in->environment, in->status != NULL ?
 	    in->status : "pending", in->default_agent_id)) {
 		cJSON_Delete(ctx);
-		return resp_unavailable(r);
+		return NULL;
 	}
 	add_secret_inputs(ctx, kind, c != NULL ? c->credential_hints : NULL,
 	    c == NULL);
@@ -363,9 +455,10 @@ channel_form_page(struct req *r, int status, const struct channel *c,
 		    arena_strdup(r->arena, vh->valuestring) : NULL);
 		cJSON_Delete(hints);
 		if (channel_rejections(r->db, r->arena, r->org_id, c->id,
-		    REJECTIONS_SHOWN, &evs, &n_evs) != DB_OK) {
+		    REJECTIONS_SHOWN, &evs, &n_evs) != DB_OK ||
+		    !add_shared_keys(r, ctx, c)) {
 			cJSON_Delete(ctx);
-			return resp_unavailable(r);
+			return NULL;
 		}
 		arr = cJSON_AddArrayToObject(ctx, "rejections");
 		for (int i = 0; i < n_evs; i++) {
@@ -384,7 +477,7 @@ channel_form_page(struct req *r, int status, const struct channel *c,
 		    !str_eq(c->kind, "sandbox"));
 	} else
 		add_webhook_urls(r, ctx, kind, NULL);
-	return resp_page(r, status, "channels/form", ctx);
+	return ctx;
 }
 
 /* The posted form as a channel_input of kind (strings in r->form). */
@@ -516,13 +609,7 @@ panel_channels_edit(struct req *r)
 	if (st != DB_OK)
 		return st == DB_NOT_FOUND ? resp_not_found(r) :
 		    resp_unavailable(r);
-	memset(&in, 0, sizeof(in));
-	in.name = c.name;
-	in.environment = c.environment;
-	in.status = c.status;
-	in.phone_number = c.phone_number;
-	in.phone_number_id = c.phone_number_id;
-	in.default_agent_id = c.default_agent_id;
+	stored_input(&c, &in);
 	return channel_form_page(r, 200, &c, c.kind, &in, NULL);
 }
 
@@ -618,6 +705,110 @@ panel_channels_delete(struct req *r)
 	case DB_INVALID:
 		return resp_error(r, 409, "sandbox", "The sandbox channel "
 		    "cannot be deleted.");
+	default:
+		return resp_unavailable(r);
+	}
+}
+
+/* --- Twilio Webhook Shared Keys ---------------------------------------- */
+
+/*
+ * POST /channels/{id}/shared-keys: adds twilio_shared_key_id with its
+ * twilio_shared_key_secret. Errors re-render the edit page (422, or 409
+ * for an id the channel has).
+ */
+int
+panel_channels_key_add(struct req *r)
+{
+	struct channel		 c;
+	struct field_errors	 errs = { 0 };
+	const char		*key_id = form_str(r->form,
+				    "twilio_shared_key_id");
+	int64_t			 id;
+	enum db_status		 st;
+
+	if (!req_param_id(r, "id", &id))
+		return resp_not_found(r);
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	st = channel_get(r->db, r->arena, r->org_id, id, &c);
+	if (st != DB_OK)
+		return st == DB_NOT_FOUND ? resp_not_found(r) :
+		    resp_unavailable(r);
+	st = channel_shared_key_add(r->db, r->app->key, r->org_id, id, key_id,
+	    form_str(r->form, "twilio_shared_key_secret"), &errs);
+	switch (st) {
+	case DB_OK:
+		log_info("panel", "msg=\"shared key added\" channel=%lld",
+		    (long long)id);
+		audit(r, "channel.shared_key_added", "channel", id,
+		    str_trim(arena_strdup(r->arena, key_id)));
+		return resp_see_other(r, arena_printf(r->arena,
+		    "/channels/%lld#shared-keys", (long long)id), "Shared key "
+		    "added. Deliveries signed with it are accepted within a "
+		    "few seconds.");
+	case DB_INVALID:
+	case DB_CONFLICT:
+		return keys_page(r, st == DB_CONFLICT ? 409 : 422, &c, key_id,
+		    &errs);
+	case DB_NOT_FOUND:
+		return resp_not_found(r);
+	default:
+		return resp_unavailable(r);
+	}
+}
+
+/*
+ * POST /channels/{id}/shared-keys/remove: removes key_id, after a
+ * confirmation page unless the form carries confirm=yes.
+ */
+int
+panel_channels_key_remove(struct req *r)
+{
+	struct channel	 c;
+	const char	*key_id = form_str(r->form, "key_id");
+	cJSON		*ctx, *hidden, *o;
+	int64_t		 id;
+	enum db_status	 st;
+
+	if (!req_param_id(r, "id", &id))
+		return resp_not_found(r);
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	st = channel_get(r->db, r->arena, r->org_id, id, &c);
+	if (st != DB_OK)
+		return st == DB_NOT_FOUND ? resp_not_found(r) :
+		    resp_unavailable(r);
+	if (!confirmed(r)) {
+		ctx = cJSON_CreateObject();
+		cJSON_AddStringToObject(ctx, "title", "Remove shared key");
+		cJSON_AddStringToObject(ctx, "question", arena_printf(r->arena,
+		    "Remove the shared key \"%s\" from \"%s\"? Webhooks Twilio "
+		    "signs with it are refused from a few seconds on: switch "
+		    "Twilio to another key first.", key_id, c.name));
+		cJSON_AddStringToObject(ctx, "action", arena_printf(r->arena,
+		    "/channels/%lld/shared-keys/remove", (long long)id));
+		cJSON_AddStringToObject(ctx, "back", arena_printf(r->arena,
+		    "/channels/%lld#shared-keys", (long long)id));
+		cJSON_AddStringToObject(ctx, "confirm_label", "Yes, remove");
+		hidden = cJSON_AddArrayToObject(ctx, "hidden");
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", "key_id");
+		cJSON_AddStringToObject(o, "value", key_id);
+		cJSON_AddItemToArray(hidden, o);
+		return resp_page(r, 200, "channels/confirm", ctx);
+	}
+	st = channel_shared_key_remove(r->db, r->org_id, id, key_id);
+	switch (st) {
+	case DB_OK:
+		log_info("panel", "msg=\"shared key removed\" channel=%lld",
+		    (long long)id);
+		audit(r, "channel.shared_key_removed", "channel", id, key_id);
+		return resp_see_other(r, arena_printf(r->arena,
+		    "/channels/%lld#shared-keys", (long long)id), arena_printf(
+		    r->arena, "Shared key \"%s\" removed.", key_id));
+	case DB_NOT_FOUND:
+		return resp_not_found(r);
 	default:
 		return resp_unavailable(r);
 	}

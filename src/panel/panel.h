@@ -105,6 +105,8 @@ int	 panel_channels_create(struct req *r);	/* POST /channels */
 int	 panel_channels_edit(struct req *r);		/* GET /channels/{id} */
 int	 panel_channels_update(struct req *r);	/* POST /channels/{id} */
 int	 panel_channels_delete(struct req *r);	/* POST …/delete */
+int	 panel_channels_key_add(struct req *r);	/* POST …/shared-keys */
+int	 panel_channels_key_remove(struct req *r);	/* POST …/shared-keys/remove */
 int	 panel_jobs_list(struct req *r);		/* GET /jobs */
 int	 panel_jobs_retry(struct req *r);		/* POST /jobs/{id}/retry */
 

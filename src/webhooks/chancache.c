@@ -24,6 +24,14 @@
 
 #define N_ENTRIES		128
 #define MARK_INTERVAL_MS	60000
+/* Shared keys kept per Twilio channel (the model allows 5; a race may
+ * leave one more). */
+#define N_KEYS			(CHANNEL_SHARED_KEYS_MAX + 3)
+
+struct key {
+	char	 key_id[132];
+	char	*secret;		/* sodium_malloc'd */
+};
 
 struct entry {
 	bool	 used;
@@ -40,6 +48,8 @@ struct entry {
 	char	 phone_number[32];
 	char	 phone_number_id[72];
 	char	*secret;		/* sodium_malloc'd, or NULL */
+	int	 n_keys;
+	struct key keys[N_KEYS];	/* Twilio's shared keys */
 };
 
 static pthread_mutex_t	 mu = PTHREAD_MUTEX_INITIALIZER;
@@ -49,8 +59,14 @@ static struct entry	*find(const char *, const char *);
 static void		 drop_secret(struct entry *);
 static void		 wipe_free(void *);
 static char		*secret_of(const char *, const struct channel_secrets *);
+static char		*guarded_copy(const char *);
 static void		 fill(struct req *, const struct entry *, struct channel *,
 			    char **);
+static void		 fill_keys(struct req *, const struct entry *,
+			    struct chancache_key **, int *);
+static enum db_status	 lookup(struct req *, const char *, const char *,
+			    struct channel *, char **, struct chancache_key **,
+			    int *);
 
 static struct entry *
 find(const char *kind, const char *key)
@@ -68,6 +84,27 @@ drop_secret(struct entry *e)
 	if (e->secret != NULL)
 		sodium_free(e->secret);
 	e->secret = NULL;
+	for (int i = 0; i < e->n_keys; i++) {
+		if (e->keys[i].secret != NULL)
+			sodium_free(e->keys[i].secret);
+		e->keys[i].secret = NULL;
+	}
+	e->n_keys = 0;
+}
+
+/* A copy in libsodium's guarded memory, or NULL (none, or no memory). */
+static char *
+guarded_copy(const char *s)
+{
+	size_t	 n;
+	char	*p;
+
+	if (s == NULL || *s == '\0')
+		return NULL;
+	n = strlen(s) + 1;
+	if ((p = sodium_malloc(n)) != NULL)
+		memcpy(p, s, n);
+	return p;
 }
 
 static void
@@ -116,15 +153,54 @@ fill(struct req *r, const struct entry *e, struct channel *ch, char **secret)
 	}
 }
 
+/* The entry's shared keys copied out to the request (caller holds mu). */
+static void
+fill_keys(struct req *r, const struct entry *e, struct chancache_key **keys,
+    int *n_keys)
+{
+	*keys = NULL;
+	*n_keys = 0;
+	if (e->n_keys == 0)
+		return;
+	*keys = arena_alloc(r->arena, sizeof(**keys) * (size_t)e->n_keys);
+	for (int i = 0; i < e->n_keys; i++) {
+		char	*sec = xstrdup(e->keys[i].secret);
+
+		arena_defer(r->arena, wipe_free, sec);
+		(*keys)[i].key_id = arena_strdup(r->arena, e->keys[i].key_id);
+		(*keys)[i].secret = sec;
+	}
+	*n_keys = e->n_keys;
+}
+
 enum db_status
 chancache_get(struct req *r, const char *kind, const char *key,
     struct channel *ch, char **secret)
 {
+	return lookup(r, kind, key, ch, secret, NULL, NULL);
+}
+
+enum db_status
+chancache_get_twilio(struct req *r, const char *number, struct channel *ch,
+    char **token, struct chancache_key **keys, int *n_keys)
+{
+	*keys = NULL;
+	*n_keys = 0;
+	return lookup(r, "twilio", number, ch, token, keys, n_keys);
+}
+
+/* chancache_get, and the shared keys when keys is not NULL. */
+static enum db_status
+lookup(struct req *r, const char *kind, const char *key, struct channel *ch,
+    char **secret, struct chancache_key **keys, int *n_keys)
+{
 	struct channel_secrets	 sec;
+	struct channel_key_secret *ks = NULL;
 	struct channel		 fresh;
 	struct entry		*e, *victim;
 	const char		*s;
 	int64_t			 now = time_mono_ms(), last_mark = 0;
+	int			 n_ks = 0;
 	enum db_status		 st;
 
 	if (strlen(kind) >= sizeof(table[0].kind) ||
@@ -134,6 +210,8 @@ chancache_get(struct req *r, const char *kind, const char *key,
 	e = find(kind, key);
 	if (e != NULL && e->expires_ms > now) {
 		fill(r, e, ch, secret);
+		if (keys != NULL)
+			fill_keys(r, e, keys, n_keys);
 		pthread_mutex_unlock(&mu);
 		return DB_OK;
 	}
@@ -159,6 +237,15 @@ chancache_get(struct req *r, const char *kind, const char *key,
 		return DB_UNAVAILABLE;
 	}
 	s = secret_of(kind, &sec);
+	if (strcmp(kind, "twilio") == 0 &&
+	    channel_key_secrets(r->db, r->app->key, fresh.org_id, fresh.id,
+	    &ks, &n_ks) != DB_OK) {
+		channel_secrets_free(&sec);
+		return DB_UNAVAILABLE;
+	}
+	if (n_ks > N_KEYS)
+		log_warn("webhook", "msg=\"more shared keys than kept\" "
+		    "channel=%lld keys=%d", (long long)fresh.id, n_ks);
 
 	pthread_mutex_lock(&mu);
 	if ((victim = find(kind, key)) == NULL) {
@@ -192,16 +279,21 @@ chancache_get(struct req *r, const char *kind, const char *key,
 	    fresh.phone_number : "", sizeof(victim->phone_number));
 	str_copy(victim->phone_number_id, fresh.phone_number_id ?
 	    fresh.phone_number_id : "", sizeof(victim->phone_number_id));
-	if (s != NULL && *s != '\0') {
-		size_t	 n = strlen(s) + 1;
+	victim->secret = guarded_copy(s);
+	for (int i = 0; i < n_ks && victim->n_keys < N_KEYS; i++) {
+		struct key	*k = &victim->keys[victim->n_keys];
 
-		victim->secret = sodium_malloc(n);
-		if (victim->secret != NULL)
-			memcpy(victim->secret, s, n);
+		if ((k->secret = guarded_copy(ks[i].secret)) == NULL)
+			continue;
+		str_copy(k->key_id, ks[i].key_id, sizeof(k->key_id));
+		victim->n_keys++;
 	}
 	fill(r, victim, ch, secret);
+	if (keys != NULL)
+		fill_keys(r, victim, keys, n_keys);
 	pthread_mutex_unlock(&mu);
 	channel_secrets_free(&sec);
+	channel_key_secrets_free(ks, n_ks);
 	return DB_OK;
 }
 

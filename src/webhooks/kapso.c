@@ -6,7 +6,10 @@
  * channel's webhook secret (§3.2). The channel is named by phone_number_id
  * at the payload root (v2), or whatsapp_config.phone_number_id (v1
  * legacy); a buffered batch ({"batch":true,"data":[…]}, §3.3) carries one
- * payload per message and is stored in ONE ingest call. The event name is
+ * payload per message and is stored in ONE ingest call. A batch is known
+ * by the X-Webhook-Batch: true header or the body's "batch": true, either
+ * one (Kapso's own handler example tests both, docs/whatsapp-platform.md
+ * §8); a batch without a data array is malformed (400). The event name is
  * in X-Webhook-Event (v2), else the body's "type". Events we do not use
  * are acknowledged (200) after verification, so Kapso does not retry or
  * pause the webhook. A voice note's transcript (message.kapso.transcript)
@@ -25,6 +28,7 @@
 #include "webhooks/webhooks.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 
@@ -46,6 +50,7 @@
 #define PAYLOADS_MAX	200
 
 static const char	*event_name(struct req *, const cJSON *);
+static bool		 is_batch(struct req *, const cJSON *);
 static const char	*payload_number(const cJSON *);
 static int		 received(struct req *, const cJSON **, int,
 			    const struct webhook_number *, int);
@@ -69,6 +74,15 @@ event_name(struct req *r, const cJSON *root)
 	if (ev == NULL)
 		ev = webhook_json_str(root, "event");
 	return ev != NULL ? ev : "";
+}
+
+static bool
+is_batch(struct req *r, const cJSON *root)
+{
+	const char	*h = req_header(r, "X-Webhook-Batch");
+
+	return (h != NULL && strcasecmp(h, "true") == 0) ||
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "batch"));
 }
 
 /* v2 root phone_number_id, else v1 whatsapp_config's, else the
@@ -210,8 +224,10 @@ webhook_kapso_event(struct req *r)
 	if ((st = webhook_json_body(r, &root)) != 0)
 		return st;
 	data = cJSON_GetObjectItemCaseSensitive(root, "data");
-	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "batch")) &&
-	    cJSON_IsArray(data)) {
+	if (is_batch(r, root)) {
+		if (!cJSON_IsArray(data))
+			return webhook_text(r, 400, "A batch without a data "
+			    "array.\n");
 		cJSON_ArrayForEach(p, data) {
 			if (n >= PAYLOADS_MAX)
 				return webhook_text(r, 413, "Batch too "

@@ -13,8 +13,10 @@
  * own escaped serialisation, §2.2) with every known channel's app secret.
  * Only then is the delivery walked: messages go to ingest in ONE call
  * (one transaction for the whole batch), statuses to chat_status_update.
- * Changes without a phone_number_id (account-level fields) and numbers no
- * channel has are skipped. Meta retries non-2xx for days and redelivers
+ * Numbers no channel has are skipped. A delivery naming no number at all
+ * (account-level fields) is checked against the app secret of every Meta
+ * channel (one Meta app serves many numbers; an unsigned or unverifiable
+ * delivery is 403 whatever it names), then acknowledged and ignored. Meta retries non-2xx for days and redelivers
  * duplicates (§2.8): ingest dedupes on the wamid, statuses never move
  * backwards.
  */
@@ -53,6 +55,7 @@ static void		 message_body(struct arena *, const cJSON *,
 			    const char *, struct inbound *);
 static int		 apply_statuses(struct req *, const struct channel *,
 			    const cJSON *);
+static int		 no_number(struct req *);
 
 static const struct webhook_provider provider = {
 	.name = "meta",
@@ -337,6 +340,36 @@ apply_statuses(struct req *r, const struct channel *ch, const cJSON *statuses)
 	return 0;
 }
 
+/*
+ * A verified delivery naming no number (account-level fields): nothing of
+ * ours to do, 200. Unsigned or signed by no Meta channel's app secret:
+ * 403, recorded without a channel.
+ */
+static int
+no_number(struct req *r)
+{
+	const char	*hdr = req_header(r, provider.sig_header);
+	struct db	*db;
+
+	if (hdr == NULL || *hdr == '\0')
+		return webhook_reject(r, provider.name, 0, 0,
+		    "missing signature", "names no phone_number_id");
+	if ((db = req_db(r)) == NULL)
+		return resp_unavailable(r);
+	switch (channel_meta_signature_any_org(db, r->app->key, r->body,
+	    r->body_len, hdr)) {
+	case DB_OK:
+		log_info("webhook", "msg=\"meta delivery names no number\"");
+		return webhook_text(r, 200, "ignored\n");
+	case DB_NOT_FOUND:
+		return webhook_reject(r, provider.name, 0, 0, "bad signature",
+		    "names no phone_number_id; no Meta channel's app secret "
+		    "verifies it");
+	default:
+		return resp_unavailable(r);
+	}
+}
+
 int
 webhook_meta_event(struct req *r)
 {
@@ -351,12 +384,8 @@ webhook_meta_event(struct req *r)
 		return st;
 	if ((st = collect_numbers(r, root, nums, &n_nums)) != 0)
 		return st;
-	if (n_nums == 0) {
-		/* Account-level fields name no number: nothing to verify
-		 * them with, nothing of ours to do. */
-		log_info("webhook", "msg=\"meta delivery names no number\"");
-		return webhook_text(r, 200, "ignored\n");
-	}
+	if (n_nums == 0)
+		return no_number(r);
 	if ((st = webhook_verify_numbers(r, &provider, nums, n_nums)) != 0)
 		return st;
 

@@ -5,12 +5,27 @@
  * Twilio signs the URL it called plus every POST parameter, sorted, so the
  * urlencoded body is parsed first (nothing of it trusted), the channel is
  * found by its number (To for inbound, From for a status of one of our
- * messages), and X-Twilio-Signature is checked with that channel's Auth
- * Token over PARLEY_PUBLIC_URL + path (+ "?" + raw query). The URL is our
- * configured public one, never the Host header: behind a TLS proxy the
- * Host/scheme we see is not what Twilio signed (§1.1, [T3]). When the
- * check fails but would pass for the URL the Host header suggests, the
- * rejection says so, to help set-up.
+ * messages), and X-Twilio-Signature is checked over PARLEY_PUBLIC_URL +
+ * path (+ "?" + raw query). The URL is our configured public one, never
+ * the Host header: behind a TLS proxy the Host/scheme we see is not what
+ * Twilio signed (§1.1, [T3]). When the check fails but would pass for the
+ * URL the Host header suggests, the rejection says so, to help set-up.
+ *
+ * Two signing schemes (docs/whatsapp-platform.md §4). Without
+ * X-Twilio-Webhooks-Signature-Settings, the classic one: HMAC-SHA1 keyed
+ * by the channel's Auth Token. With it ("key=<id>,algorithm=HMAC_SHA256"),
+ * Webhook Shared Keys: the same string under the named algorithm keyed by
+ * a shared key's secret; the named key is tried first, then every other
+ * key the channel holds. The settings header is not covered by the
+ * signature, so the key id it names is a hint, not a credential: a
+ * delivery that verifies under any live key of the channel is Twilio's,
+ * and trying the others costs a few HMACs (at most five keys) while
+ * sparing a delivery whose key id was pasted wrongly, or written by
+ * Twilio in another form than its API shows. The Auth Token is never
+ * tried for a delivery that names a shared key, nor a shared key for one
+ * that does not (twilio-node 6.3.1 chooses the same way). Every rejection
+ * on the health panel starts with the scheme the delivery used and the
+ * key id it named.
  *
  * Twilio has no WhatsApp groups (§1.2, UNCONFIRMED either way): every
  * inbound message is a DM keyed by the sender. It sends no timestamp, so
@@ -59,13 +74,37 @@ struct verified {
 	struct channel	 ch;
 };
 
+/* How a delivery says it is signed (its settings header). */
+struct scheme {
+	bool			 shared;	/* a Webhook Shared Key */
+	enum hmac_twilio_alg	 alg;
+	char			 key_id[HMAC_TWILIO_KEY_ID_MAX + 1];
+	bool			 key_known;	/* key_id is the channel's */
+};
+
+/* The secrets a delivery may be signed with, in the order tried. */
+struct candidates {
+	int		 n;
+	const char	**secret;
+	const char	**key_id;	/* NULL for the Auth Token */
+};
+
 static const char	*strip_whatsapp(const char *);
 static bool		 host_ok(const char *);
-static bool		 signature_ok(const char *, const char *,
-			    struct twilio_param *, size_t, const char *);
-static const char	*url_mismatch(struct req *, const char *,
-			    struct twilio_param *, size_t, const char *,
+static void		 scheme_read(struct req *, struct scheme *);
+static const char	*scheme_text(struct arena *, const struct scheme *);
+static void		 candidates_make(struct req *, struct scheme *,
+			    const char *, const struct chancache_key *, int,
+			    struct candidates *);
+static bool		 signature_ok(enum hmac_twilio_alg, const char *,
+			    const char *, struct twilio_param *, size_t,
 			    const char *);
+static int		 first_match(const struct scheme *,
+			    const struct candidates *, const char *,
+			    struct twilio_param *, size_t, const char *);
+static const char	*url_mismatch(struct req *, const struct scheme *,
+			    const struct candidates *, struct twilio_param *,
+			    size_t, const char *, const char *);
 static int		 verify(struct req *, const char *, bool,
 			    struct verified *);
 static int		 twiml(struct req *);
@@ -96,19 +135,91 @@ host_ok(const char *h)
 	return true;
 }
 
+/*
+ * The scheme of the delivery: shared when the settings header has
+ * anything in it (twilio-node's test is the same: an empty header is no
+ * header).
+ */
+static void
+scheme_read(struct req *r, struct scheme *sc)
+{
+	const char	*h = req_header(r, "X-Twilio-Webhooks-Signature-Settings");
+
+	memset(sc, 0, sizeof(*sc));
+	sc->alg = HMAC_TWILIO_SHA1;
+	if (h == NULL || h[strspn(h, " \t")] == '\0')
+		return;
+	sc->shared = true;
+	sc->alg = hmac_twilio_settings(h, sc->key_id, sizeof(sc->key_id));
+}
+
+/* "scheme: …" for the health panel (key ids are printable ASCII). */
+static const char *
+scheme_text(struct arena *a, const struct scheme *sc)
+{
+	if (!sc->shared)
+		return "scheme: Auth Token (HMAC_SHA1)";
+	return arena_printf(a, "scheme: shared key %s (%s)%s",
+	    sc->key_id[0] != '\0' ? sc->key_id : "(none named)",
+	    sc->alg == HMAC_TWILIO_UNSUPPORTED ? "unsupported algorithm" :
+	    hmac_twilio_alg_name(sc->alg),
+	    sc->key_id[0] != '\0' && !sc->key_known ?
+	    ", not one of this channel's keys" : "");
+}
+
+/* The Auth Token, or the shared keys with the named one first. */
+static void
+candidates_make(struct req *r, struct scheme *sc, const char *token,
+    const struct chancache_key *keys, int n_keys, struct candidates *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->secret = arena_alloc(r->arena, sizeof(char *) * (size_t)(n_keys + 1));
+	c->key_id = arena_alloc(r->arena, sizeof(char *) * (size_t)(n_keys + 1));
+	if (!sc->shared) {
+		if (token != NULL && *token != '\0') {
+			c->secret[0] = token;
+			c->key_id[0] = NULL;
+			c->n = 1;
+		}
+		return;
+	}
+	for (int i = 0; i < n_keys; i++)
+		if (str_eq(keys[i].key_id, sc->key_id)) {
+			sc->key_known = true;
+			c->secret[c->n] = keys[i].secret;
+			c->key_id[c->n++] = keys[i].key_id;
+		}
+	for (int i = 0; i < n_keys; i++)
+		if (!str_eq(keys[i].key_id, sc->key_id)) {
+			c->secret[c->n] = keys[i].secret;
+			c->key_id[c->n++] = keys[i].key_id;
+		}
+}
+
 /* url as is, then with the override fragment (see OVERRIDE_FRAGMENT). */
 static bool
-signature_ok(const char *token, const char *url, struct twilio_param *p,
-    size_t n, const char *header)
+signature_ok(enum hmac_twilio_alg alg, const char *secret, const char *url,
+    struct twilio_param *p, size_t n, const char *header)
 {
 	char	 frag[2400];
 
-	if (hmac_twilio_verify(token, url, p, n, header))
+	if (hmac_twilio_verify_alg(alg, secret, url, p, n, header))
 		return true;
 	if ((size_t)snprintf(frag, sizeof(frag), "%s%s", url,
 	    OVERRIDE_FRAGMENT) >= sizeof(frag))
 		return false;
-	return hmac_twilio_verify(token, frag, p, n, header);
+	return hmac_twilio_verify_alg(alg, secret, frag, p, n, header);
+}
+
+/* The index of the first candidate that verifies over url, or -1. */
+static int
+first_match(const struct scheme *sc, const struct candidates *c,
+    const char *url, struct twilio_param *p, size_t n, const char *header)
+{
+	for (int i = 0; i < c->n; i++)
+		if (signature_ok(sc->alg, c->secret[i], url, p, n, header))
+			return i;
+	return -1;
 }
 
 /*
@@ -117,8 +228,9 @@ signature_ok(const char *token, const char *url, struct twilio_param *p,
  * only: it never makes a request pass.
  */
 static const char *
-url_mismatch(struct req *r, const char *token, struct twilio_param *p,
-    size_t n, const char *header, const char *path_query)
+url_mismatch(struct req *r, const struct scheme *sc,
+    const struct candidates *c, struct twilio_param *p, size_t n,
+    const char *header, const char *path_query)
 {
 	const char	*host = req_header(r, "Host");
 	const char	*schemes[] = { "https://", "http://" };
@@ -129,7 +241,7 @@ url_mismatch(struct req *r, const char *token, struct twilio_param *p,
 		const char	*url = arena_printf(r->arena, "%s%s%s",
 				    schemes[i], host, path_query);
 
-		if (signature_ok(token, url, p, n, header))
+		if (first_match(sc, c, url, p, n, header) >= 0)
 			return url;
 	}
 	return NULL;
@@ -137,21 +249,23 @@ url_mismatch(struct req *r, const char *token, struct twilio_param *p,
 
 /*
  * Parses the form, finds the channel by its number (To, or From for a
- * status callback) and checks the signature. Returns 0 with *v filled, or
- * the status it sent (400, 403, 415, 503).
+ * status callback) and checks the signature under the delivery's scheme.
+ * Returns 0 with *v filled, or the status it sent (400, 403, 415, 503).
  */
 static int
 verify(struct req *r, const char *path, bool is_status, struct verified *v)
 {
 	const char		*ct = req_header(r, "Content-Type");
-	const char		*number, *header, *alt;
+	const char		*number, *header, *alt, *how;
 	const char		*path_query, *url;
 	char			*token = NULL;
+	struct chancache_key	*keys = NULL;
 	struct twilio_param	*params;
+	struct scheme		 sc;
+	struct candidates	 cand;
 	enum form_result	 fr;
 	enum db_status		 st;
-	int			 rc;
-	bool			 ok;
+	int			 n_keys = 0, hit;
 
 	if (ct != NULL &&
 	    strncmp(ct, "application/x-www-form-urlencoded", 33) != 0)
@@ -168,23 +282,28 @@ verify(struct req *r, const char *path, bool is_status, struct verified *v)
 	if (number == NULL || *(number = strip_whatsapp(number)) == '\0')
 		return webhook_text(r, 400, is_status ? "No From.\n" :
 		    "No To.\n");
-	st = chancache_get(r, "twilio", number, &v->ch, &token);
+	st = chancache_get_twilio(r, number, &v->ch, &token, &keys, &n_keys);
 	if (st == DB_NOT_FOUND)
 		return webhook_reject(r, "twilio", 0, 0, "unknown number",
 		    number);
 	if (st != DB_OK)
 		return resp_unavailable(r);
+	scheme_read(r, &sc);
+	candidates_make(r, &sc, token, keys, n_keys, &cand);
+	how = scheme_text(r->arena, &sc);
 	header = req_header(r, "X-Twilio-Signature");
-	if (token == NULL || *token == '\0') {
-		rc = webhook_reject(r, "twilio", v->ch.org_id, v->ch.id,
-		    "no secret configured", "no Auth Token on the channel");
-		goto out;
-	}
-	if (header == NULL || *header == '\0') {
-		rc = webhook_reject(r, "twilio", v->ch.org_id, v->ch.id,
-		    "missing signature", "no X-Twilio-Signature header");
-		goto out;
-	}
+	if (sc.shared && sc.alg == HMAC_TWILIO_UNSUPPORTED)
+		return webhook_reject(r, "twilio", v->ch.org_id, v->ch.id,
+		    "unsupported algorithm", how);
+	if (cand.n == 0)
+		return webhook_reject(r, "twilio", v->ch.org_id, v->ch.id,
+		    "no secret configured", arena_printf(r->arena, "%s; %s",
+		    how, sc.shared ? "this channel holds no shared key" :
+		    "no Auth Token on the channel"));
+	if (header == NULL || *header == '\0')
+		return webhook_reject(r, "twilio", v->ch.org_id, v->ch.id,
+		    "missing signature", arena_printf(r->arena, "%s; no "
+		    "X-Twilio-Signature header", how));
 
 	params = arena_alloc(r->arena, sizeof(*params) *
 	    (size_t)(v->form->n + 1));
@@ -196,20 +315,23 @@ verify(struct req *r, const char *path, bool is_status, struct verified *v)
 	    arena_printf(r->arena, "%s?%s", path, r->query) : path;
 	url = arena_printf(r->arena, "%s%s", r->app->cfg.public_url,
 	    path_query);
-	ok = signature_ok(token, url, params, (size_t)v->form->n, header);
-	if (!ok) {
-		alt = url_mismatch(r, token, params, (size_t)v->form->n,
+	hit = first_match(&sc, &cand, url, params, (size_t)v->form->n, header);
+	if (hit < 0) {
+		alt = url_mismatch(r, &sc, &cand, params, (size_t)v->form->n,
 		    header, path_query);
-		rc = webhook_reject(r, "twilio", v->ch.org_id, v->ch.id,
-		    "bad signature", alt == NULL ? "" :
-		    arena_printf(r->arena, "URL mismatch: Twilio signed %s, "
-		    "PARLEY_PUBLIC_URL is %s", alt, r->app->cfg.public_url));
-		goto out;
+		return webhook_reject(r, "twilio", v->ch.org_id, v->ch.id,
+		    "bad signature", alt == NULL ? how :
+		    arena_printf(r->arena, "%s; URL mismatch: Twilio signed "
+		    "%s, PARLEY_PUBLIC_URL is %s", how, alt,
+		    r->app->cfg.public_url));
 	}
+	if (sc.shared && !str_eq(cand.key_id[hit], sc.key_id))
+		log_info("webhook", "msg=\"twilio delivery verified under "
+		    "another shared key than the one it names\" channel=%lld "
+		    "named=%s verified=%s", (long long)v->ch.id,
+		    sc.key_id[0] != '\0' ? sc.key_id : "-", cand.key_id[hit]);
 	chancache_verified(r, &v->ch);
-	rc = 0;
-out:
-	return rc;
+	return 0;
 }
 
 static int

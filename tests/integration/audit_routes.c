@@ -118,7 +118,8 @@ static int64_t		 org_id, owner_id, sandbox_id;
 static int		 seq;
 static struct hfake	 mcp;		/* tests/mcp/server.mjs */
 
-static const char *const canaries[] = { RT_KEY, RT_SID, RT_TOKEN, NULL };
+static const char *const canaries[] = { RT_KEY, RT_SID, RT_TOKEN,
+    "rt-canary-shared-key-secret-0123456789", NULL };
 
 /* --- fixture ------------------------------------------------------------ */
 
@@ -967,6 +968,63 @@ a_mcp_test(struct rrun *x)
 	path_f(x, "/api/v1/mcp-servers/%lld/test", (long long)x->target);
 }
 
+#define RT_SHARED	"rt-canary-shared-key-secret-0123456789"
+
+/* A Twilio channel with one shared key "SK-<n>"; the key id in key. */
+static int64_t
+mk_channel_key(char *key, size_t keylen)
+{
+	char	 path[96];
+	int64_t	 ch = mk_channel();
+
+	snprintf(key, keylen, "SK-%d", next());
+	snprintf(path, sizeof(path), "/api/v1/channels/%lld/twilio-shared-keys",
+	    (long long)ch);
+	(void)api_create(path, "{\"keyId\":\"%s\",\"secret\":\"" RT_SHARED
+	    "\"}", key);
+	return ch;
+}
+
+static void
+p_shared_key_add(struct rrun *x)
+{
+	x->target = mk_channel();
+	path_f(x, "/channels/%lld/shared-keys", (long long)x->target);
+	field(x, "twilio_shared_key_id", "SK-panel");
+	field(x, "twilio_shared_key_secret", RT_SHARED);
+}
+
+static void
+p_shared_key_remove(struct rrun *x)
+{
+	char	 key[32];
+
+	x->target = mk_channel_key(key, sizeof(key));
+	path_f(x, "/channels/%lld/shared-keys/remove", (long long)x->target);
+	field(x, "key_id", key);
+	field(x, "confirm", "yes");
+}
+
+static void
+a_shared_key_add(struct rrun *x)
+{
+	x->target = mk_channel();
+	path_f(x, "/api/v1/channels/%lld/twilio-shared-keys",
+	    (long long)x->target);
+	snprintf(x->body, sizeof(x->body), "{\"keyId\":\"SK-api\","
+	    "\"secret\":\"" RT_SHARED "\"}");
+}
+
+static void
+a_shared_key_remove(struct rrun *x)
+{
+	char	 key[32];
+
+	x->target = mk_channel_key(key, sizeof(key));
+	path_f(x, "/api/v1/channels/%lld/twilio-shared-keys/%s",
+	    (long long)x->target, key);
+}
+
 /* --- the cases ----------------------------------------------------------- */
 
 static const struct rcase cases[] = {
@@ -1042,6 +1100,14 @@ static const struct rcase cases[] = {
 	    p_channel_update, NULL },
 	{ "POST", "/channels/{id}/delete", ADMIN, "channel.deleted",
 	    "channel", p_channel_delete, NULL },
+	{ "POST", "/channels/{id}/shared-keys", ADMIN,
+	    "channel.shared_key_added", "channel", p_shared_key_add, NULL },
+	{ "POST", "/channels/{id}/shared-keys/remove", ADMIN,
+	    "channel.shared_key_removed", "channel", p_shared_key_remove, NULL },
+	{ "POST", "/api/v1/channels/{id}/twilio-shared-keys", ADMIN,
+	    "channel.shared_key_added", "channel", a_shared_key_add, NULL },
+	{ "DELETE", "/api/v1/channels/{id}/twilio-shared-keys/{key}", ADMIN,
+	    "channel.shared_key_removed", "channel", a_shared_key_remove, NULL },
 	{ "POST", "/jobs/{id}/retry", ADMIN, "job.retried", "job",
 	    p_job_retry, NULL },
 	{ "POST", "/api/v1/providers", ADMIN, "provider.created", "provider",

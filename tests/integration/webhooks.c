@@ -478,8 +478,9 @@ START_TEST(t_twilio_rejections)
 	ck_assert_int_eq(n_messages("SMbad00005"), 0);
 	snprintf(other, sizeof(other), "SELECT count(*) FROM webhook_events "
 	    "WHERE channel_id = %lld AND reason = 'bad signature' AND detail "
-	    "= 'URL mismatch: Twilio signed https://parley.example.com/"
-	    "webhooks/whatsapp/twilio, PARLEY_PUBLIC_URL is %s'",
+	    "= 'scheme: Auth Token (HMAC_SHA1); URL mismatch: Twilio signed "
+	    "https://parley.example.com/webhooks/whatsapp/twilio, "
+	    "PARLEY_PUBLIC_URL is %s'",
 	    (long long)cur->tw, cur->srv.base);
 	ck_assert_int_eq(hpg_sql_int(&cur->pg, other), 1);
 
