@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "util/cidr.h"
+
 struct config {
 	char	*database_url;		/* NULL: start the embedded cluster */
 	char	*listen;		/* CivetWeb listening_ports form */
@@ -41,6 +43,10 @@ struct config {
 	char	*admin_password;	/* NULL: generate and print one */
 	char	*admin_org;
 	bool	 dev;			/* PARLEY_DEV=1: reload templates */
+	/* PARLEY_TRUSTED_PROXIES: peers whose X-Forwarded-For/-Proto are
+	 * believed (http/req.c); none by default. */
+	struct cidr *trusted_proxies;
+	int	 n_trusted_proxies;
 	char	*log_level;
 };
 
