@@ -1,6 +1,7 @@
 /*
- * cli: command-line commands beyond serve/migrate/user (main.c's table
- * calls these). Each returns the process exit status.
+ * cli: command-line commands beyond serve/migrate (main.c's table calls
+ * these). Each returns the process exit status: 0 done, 2 a usage error,
+ * 1 anything else. Each audits what it changes as actor "cli".
  */
 #ifndef PARLEY_APP_CLI_H
 #define PARLEY_APP_CLI_H
@@ -9,5 +10,7 @@
 int	 cli_key(int argc, char **argv);
 /* parley token create --email E --name N [--role R]: print a new token. */
 int	 cli_token(int argc, char **argv);
+/* parley user create | reset-password (cli_user.c). */
+int	 cli_user(int argc, char **argv);
 
 #endif

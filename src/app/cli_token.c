@@ -8,7 +8,8 @@
  *	TOKEN=$(parley token create --email me@example.com --name ci)
  *
  * A sentence for people goes to standard error. The token is shown once:
- * only its hash is stored. Exit status 0 on success, 2 for a usage error,
+ * only its hash is stored. It acts for E, never with more than E's role
+ * (model/apitoken.c), and is audited as actor "cli". Exit status 0 on success, 2 for a usage error,
  * 1 when the user is unknown or the database refuses.
  */
 #include "app/cli.h"
@@ -21,6 +22,7 @@
 #include "app/app.h"
 #include "db/db.h"
 #include "model/apitoken.h"
+#include "model/audit.h"
 #include "model/user.h"
 #include "util/str.h"
 #include "util/utf8.h"
@@ -55,7 +57,7 @@ cli_token(int argc, char **argv)
 	const char	*name = opt_value(argc, argv, "--name");
 	const char	*role = opt_value(argc, argv, "--role");
 	char		 token[APITOKEN_LEN + 1];
-	char		 err[512];
+	char		 err[512], detail[800];
 	struct app	 app;
 	struct db	*db = NULL;
 	int64_t		 user_id = 0, org_id = 0, id = 0;
@@ -111,6 +113,10 @@ cli_token(int argc, char **argv)
 		    db_status_str(st));
 		goto out;
 	}
+	snprintf(detail, sizeof(detail), "%s (%s) for %s", name, role,
+	    email);
+	audit_db(db, org_id, 0, "cli", "token.created", "api_token", id,
+	    detail);
 	printf("%s\n", token);
 	fflush(stdout);
 	sodium_memzero(token, sizeof(token));

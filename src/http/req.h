@@ -34,6 +34,7 @@ struct session {
 	char		*org_name;
 	char		*role;		/* "owner" | "admin" | "member" */
 	char		*flash;		/* consumed message, or NULL */
+	bool		 must_change_password;	/* one-time password in use */
 };
 
 struct req {

@@ -345,7 +345,7 @@ load_session(struct req *r, bool required)
 		return required ? to_login(r) : 0;
 	}
 	r->role = s->role;
-	return 0;
+	return hooks.session_gate != NULL ? hooks.session_gate(r) : 0;
 }
 
 /* A path for the log: printable ASCII, quotes and backslashes escaped. */
