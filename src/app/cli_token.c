@@ -29,18 +29,7 @@
 
 #define TOKEN_NAME_MAX	100	/* characters, as the table checks */
 
-static const char *opt_value(int, char **, const char *);
 static int	usage(void);
-
-/* The value after a --name argument, or NULL. */
-static const char *
-opt_value(int argc, char **argv, const char *name)
-{
-	for (int i = 0; i + 1 < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return argv[i + 1];
-	return NULL;
-}
 
 static int
 usage(void)
@@ -53,11 +42,11 @@ usage(void)
 int
 cli_token(int argc, char **argv)
 {
-	const char	*email = opt_value(argc, argv, "--email");
-	const char	*name = opt_value(argc, argv, "--name");
-	const char	*role = opt_value(argc, argv, "--role");
+	const char	*email = cli_opt(argc, argv, "--email");
+	const char	*name = cli_opt(argc, argv, "--name");
+	const char	*role = cli_opt(argc, argv, "--role");
 	char		 token[APITOKEN_LEN + 1];
-	char		 err[512], detail[800];
+	char		 detail[800];
 	struct app	 app;
 	struct db	*db = NULL;
 	int64_t		 user_id = 0, org_id = 0, id = 0;
@@ -87,18 +76,8 @@ cli_token(int argc, char **argv)
 		return 2;
 	}
 
-	memset(&app, 0, sizeof(app));
-	if (!config_load(&app.cfg, err, sizeof(err))) {
-		fprintf(stderr, "parley: %s\n", err);
-		config_free(&app.cfg);
-		return 2;
-	}
-	if (!app_open(&app, true))
+	if (!cli_open(&app, &db))
 		goto out;
-	if ((db = db_acquire(app.db)) == NULL) {
-		fprintf(stderr, "parley: cannot connect to PostgreSQL.\n");
-		goto out;
-	}
 	st = user_find_by_email_any_org(db, email, &user_id, &org_id);
 	if (st == DB_NOT_FOUND) {
 		fprintf(stderr, "parley: there is no active user %s with an "

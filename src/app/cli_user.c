@@ -38,11 +38,10 @@
 #include "model/user.h"
 #include "util/str.h"
 
-static const char *opt_value(int, char **, const char *);
 static bool	 has_flag(int, char **, const char *);
+static bool	 email_arg(const char *, char [USER_EMAIL_MAX + 1]);
 static int	 usage(void);
 static int	 read_password(char hash[PASSWORD_HASH_MAX]);
-static bool	 open_app(struct app *, struct db **);
 static int	 user_create_cmd(int, char **);
 static int	 user_reset_cmd(int, char **);
 
@@ -56,14 +55,26 @@ usage(void)
 	return 2;
 }
 
-/* The value after a --name argument, or NULL. */
-static const char *
-opt_value(int argc, char **argv, const char *name)
+const char *
+cli_opt(int argc, char **argv, const char *name)
 {
 	for (int i = 0; i + 1 < argc; i++)
 		if (strcmp(argv[i], name) == 0)
 			return argv[i + 1];
 	return NULL;
+}
+
+/* --email's value, checked and lower-cased into em; says why not. */
+static bool
+email_arg(const char *email, char em[USER_EMAIL_MAX + 1])
+{
+	if (email == NULL || !str_copy(em, email, USER_EMAIL_MAX + 1) ||
+	    !user_email_valid(em)) {
+		fprintf(stderr, "parley: --email must be an email address.\n");
+		return false;
+	}
+	str_lower(em);
+	return true;
 }
 
 static bool
@@ -110,9 +121,8 @@ read_password(char hash[PASSWORD_HASH_MAX])
 	return 0;
 }
 
-/* Configuration, database (migrated) and a connection; says why not. */
-static bool
-open_app(struct app *app, struct db **db)
+bool
+cli_open(struct app *app, struct db **db)
 {
 	char	 err[512];
 
@@ -135,9 +145,9 @@ open_app(struct app *app, struct db **db)
 static int
 user_create_cmd(int argc, char **argv)
 {
-	const char	*email = opt_value(argc, argv, "--email");
-	const char	*org = opt_value(argc, argv, "--org");
-	const char	*role = opt_value(argc, argv, "--role");
+	const char	*email = cli_opt(argc, argv, "--email");
+	const char	*org = cli_opt(argc, argv, "--org");
+	const char	*role = cli_opt(argc, argv, "--role");
 	bool		 one_time = has_flag(argc, argv, "--one-time");
 	char		 hash[PASSWORD_HASH_MAX], em[USER_EMAIL_MAX + 1];
 	char		 detail[USER_EMAIL_MAX + 64];
@@ -156,11 +166,8 @@ user_create_cmd(int argc, char **argv)
 		    "member.\n");
 		return 2;
 	}
-	if (!str_copy(em, email, sizeof(em)) || !user_email_valid(em)) {
-		fprintf(stderr, "parley: --email must be an email address.\n");
+	if (!email_arg(email, em))
 		return 2;
-	}
-	str_lower(em);
 	if (*org == '\0' || strlen(org) > 4 * ORG_NAME_MAX) {
 		fprintf(stderr, "parley: --org must be 1 to 200 characters.\n");
 		return 2;
@@ -168,7 +175,7 @@ user_create_cmd(int argc, char **argv)
 	if ((rc = read_password(hash)) != 0)
 		return rc;
 	rc = 1;
-	if (!open_app(&app, &db))
+	if (!cli_open(&app, &db))
 		goto out;
 	if (db_tx_begin(db) != DB_OK)
 		goto out;
@@ -216,7 +223,7 @@ out:
 static int
 user_reset_cmd(int argc, char **argv)
 {
-	const char	*email = opt_value(argc, argv, "--email");
+	const char	*email = cli_opt(argc, argv, "--email");
 	bool		 one_time = has_flag(argc, argv, "--one-time");
 	char		 hash[PASSWORD_HASH_MAX], em[USER_EMAIL_MAX + 1];
 	char		 detail[USER_EMAIL_MAX + 64];
@@ -229,15 +236,12 @@ user_reset_cmd(int argc, char **argv)
 
 	if (email == NULL)
 		return usage();
-	if (!str_copy(em, email, sizeof(em)) || !user_email_valid(em)) {
-		fprintf(stderr, "parley: --email must be an email address.\n");
+	if (!email_arg(email, em))
 		return 2;
-	}
-	str_lower(em);
 	if ((rc = read_password(hash)) != 0)
 		return rc;
 	rc = 1;
-	if (!open_app(&app, &db))
+	if (!cli_open(&app, &db))
 		goto out;
 	st = user_lookup_any_org(db, em, &user_id, &org_id, &is_active);
 	if (st == DB_NOT_FOUND) {

@@ -19,6 +19,8 @@
 
 static enum db_status	read_check(struct db *, const struct secret_key *,
 			    bool *);
+static enum db_status	write_check(struct db *, const struct secret_key *,
+			    bool);
 
 /* Opens the stored value with k: *found false when there is none. */
 static enum db_status
@@ -49,26 +51,37 @@ out:
 	return st;
 }
 
-enum db_status
-masterkey_verify(struct db *db, const struct secret_key *k)
+/* Seals the value with k: a first row, or (replace) over the old one. */
+static enum db_status
+write_check(struct db *db, const struct secret_key *k, bool replace)
 {
 	unsigned char	*sealed;
 	size_t		 sealed_len;
+	enum db_status	 st;
+
+	sealed = secret_seal(k, MK_TABLE, MK_COLUMN, MK_ROW, MK_TEXT,
+	    strlen(MK_TEXT), &sealed_len);
+	st = db_exec(db,
+	    "INSERT INTO master_key_check (id, sealed) VALUES ($1, $2)"
+	    " ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed"
+	    "  WHERE $3",
+	    DB_I64(MK_ROW), DB_BYTES(sealed, sealed_len), DB_BOOL(replace),
+	    DB_END);
+	free(sealed);
+	return st;
+}
+
+enum db_status
+masterkey_verify(struct db *db, const struct secret_key *k)
+{
 	enum db_status	 st;
 	bool		 found;
 
 	st = read_check(db, k, &found);
 	if (st != DB_OK || found)
 		return st;
-	sealed = secret_seal(k, MK_TABLE, MK_COLUMN, MK_ROW, MK_TEXT,
-	    strlen(MK_TEXT), &sealed_len);
 	/* Two first starts at once: one row wins, the other is checked. */
-	st = db_exec(db,
-	    "INSERT INTO master_key_check (id, sealed) VALUES ($1, $2)"
-	    " ON CONFLICT (id) DO NOTHING",
-	    DB_I64(MK_ROW), DB_BYTES(sealed, sealed_len), DB_END);
-	free(sealed);
-	if (st != DB_OK)
+	if ((st = write_check(db, k, false)) != DB_OK)
 		return st;
 	return read_check(db, k, &found);
 }
@@ -77,8 +90,6 @@ enum db_status
 masterkey_rotate_any_org(struct db *db, const struct secret_key *old_key,
     const struct secret_key *new_key, int *n)
 {
-	unsigned char	*sealed;
-	size_t		 sealed_len;
 	enum db_status	 st;
 	bool		 found;
 
@@ -87,14 +98,7 @@ masterkey_rotate_any_org(struct db *db, const struct secret_key *old_key,
 	    DB_END);
 	if (st == DB_OK)
 		st = read_check(db, old_key, &found);
-	if (st != DB_OK)
-		return st;
-	sealed = secret_seal(new_key, MK_TABLE, MK_COLUMN, MK_ROW, MK_TEXT,
-	    strlen(MK_TEXT), &sealed_len);
-	st = db_exec(db,
-	    "INSERT INTO master_key_check (id, sealed) VALUES ($1, $2)"
-	    " ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed",
-	    DB_I64(MK_ROW), DB_BYTES(sealed, sealed_len), DB_END);
-	free(sealed);
+	if (st == DB_OK)
+		st = write_check(db, new_key, true);
 	return st;
 }

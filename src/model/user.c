@@ -112,22 +112,12 @@ enum db_status
 user_find_by_email_any_org(struct db *db, const char *email,
     int64_t *user_id, int64_t *org_id)
 {
-	struct db_res	 res = { 0 };
 	enum db_status	 st;
+	bool		 is_active = false;
 
-	st = db_query(db, &res,
-	    "SELECT u.id, m.org_id"
-	    "  FROM users u JOIN memberships m ON m.user_id = u.id"
-	    " WHERE lower(u.email) = lower($1) AND u.is_active"
-	    " ORDER BY m.org_id LIMIT 1",
-	    DB_TEXT(email), DB_END);
-	if (st == DB_OK && res.n_rows == 0)
+	st = user_lookup_any_org(db, email, user_id, org_id, &is_active);
+	if (st == DB_OK && (!is_active || *org_id == 0))
 		st = DB_NOT_FOUND;
-	if (st == DB_OK) {
-		*user_id = db_res_i64(&res, 0, 0);
-		*org_id = db_res_i64(&res, 0, 1);
-	}
-	db_res_clear(&res);
 	return st;
 }
 
