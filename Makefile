@@ -42,13 +42,13 @@ SRC_UTIL   = src/util/xmalloc.c src/util/buf.c src/util/arena.c \
 	     src/util/log.c src/util/config.c src/util/metrics.c \
 	     src/util/cidr.c src/util/trace.c
 SRC_DB     = src/db/pool.c src/db/query.c src/db/migrate.c \
-	     src/db/embedded.c src/db/listen.c
+	     src/db/embedded.c src/db/listen.c src/db/presence.c
 SRC_TMPL   = src/tmpl/mustache.c src/tmpl/loader.c
 SRC_CRYPTO = src/crypto/password.c src/crypto/token.c src/crypto/secret.c \
 	     src/crypto/redact.c \
 	     src/crypto/hmac.c
 SRC_APP    = src/app/app.c src/app/routes.c src/app/cli_key.c \
-	     src/app/cli_token.c src/app/jobs.c
+	     src/app/cli_token.c src/app/cli_user.c src/app/jobs.c
 SRC_HTTP   = src/http/server.c src/http/router.c src/http/req.c \
 	     src/http/resp.c src/http/form.c src/http/cookie.c \
 	     src/http/session.c src/http/csrf.c src/http/static.c \
@@ -57,7 +57,7 @@ SRC_MODEL  = src/model/org.c src/model/user.c src/model/throttle.c \
 	     src/model/fielderr.c src/model/provider.c src/model/orgmodel.c \
 	     src/model/agent.c src/model/knowledge.c src/model/apitoken.c \
 	     src/model/llmcall.c src/model/channel.c src/model/audit.c \
-	     src/model/media.c src/model/mcp_server.c
+	     src/model/media.c src/model/mcp_server.c src/model/masterkey.c
 SRC_WORKER = src/worker/queue.c src/worker/pool.c src/worker/reply.c
 SRC_CHAN   = src/channels/split.c src/channels/registry.c \
 	     src/channels/twilio.c src/channels/meta.c src/channels/kapso.c \

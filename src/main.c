@@ -3,10 +3,17 @@
  * (cgit's cmd.c shape); each command builds what it needs of the app
  * context and tears it down before returning its exit status.
  *
+ * Every command answers -h/--help with its usage (exit 0) and refuses
+ * arguments it does not know (exit 2); `parley` alone prints the usage and
+ * exits 2, as does an unknown command, so a typo never starts a server.
+ *
  * serve: signals are blocked in every thread before any is started, and the
  * main thread waits for SIGINT/SIGTERM with sigwait(); CivetWeb's mg_stop()
  * then finishes in-flight requests before the pool and the embedded cluster
- * are stopped, so Ctrl-C always exits 0 with nothing half-done.
+ * are stopped, so Ctrl-C always exits 0 with nothing half-done. Before it
+ * serves, it marks the database as in use (db/presence.c: `parley key
+ * rotate` refuses meanwhile) and checks that its master key is the one the
+ * database's secrets were sealed with (model/masterkey.c).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -19,13 +26,9 @@
 #include "app/app.h"
 #include "app/cli.h"
 #include "util/log.h"
-#include "crypto/password.h"
 #include "db/db.h"
 #include "http/server.h"
-#include "model/channel.h"
-#include "model/org.h"
-#include "model/orgmodel.h"
-#include "model/user.h"
+#include "model/masterkey.h"
 #include "util/str.h"
 
 struct cmd {
@@ -36,28 +39,38 @@ struct cmd {
 
 static int	cmd_serve(int, char **);
 static int	cmd_migrate(int, char **);
-static int	cmd_user(int, char **);
 static int	cmd_version(int, char **);
 static int	cmd_help(int, char **);
 static bool	load_config(struct app *);
-static const char *opt(int, char **, const char *);
+static bool	hold_database(struct app *, struct db_presence **);
+static void	recheck_key(void *);
+static void	print_usage(FILE *);
+static const struct cmd *find_cmd(const char *);
+
+/* Continuation lines of a usage line: under the description column. */
+#define MORE	"\n                                    "
 
 static const struct cmd	 cmds[] = {
 	{ "serve", cmd_serve, "serve                      run the panel, "
 	    "webhooks, API and reply pool" },
 	{ "migrate", cmd_migrate, "migrate                    apply pending "
 	    "database migrations" },
-	{ "user", cmd_user, "user create --email E --org NAME --role ROLE\n"
-	    "                             create a user (password on stdin); "
-	    "ROLE is owner, admin or member" },
+	{ "user", cli_user, "user create --email E --org NAME [--role ROLE] "
+	    "[--one-time]" MORE "create a user (password on stdin); ROLE is "
+	    "owner (the" MORE "default), admin or member\n"
+	    "  parley user reset-password --email E [--one-time]" MORE
+	    "set a user's password (on stdin) and sign them out" MORE
+	    "everywhere" },
 	{ "key", cli_key, "key rotate                 re-encrypt every stored "
-	    "secret under a new master key" },
-	{ "token", cli_token, "token create --email E --name N [--role R]\n"
-	    "                             create an API token for E's "
-	    "organisation and print it once" },
+	    "secret under a new" MORE "master key (refused while a server "
+	    "uses the database)" },
+	{ "token", cli_token, "token create --email E --name N [--role R]"
+	    MORE "create an API token for E's organisation and print" MORE
+	    "it once" },
 	{ "version", cmd_version, "version                    print the "
 	    "version" },
-	{ "help", cmd_help, "help                       this text" },
+	{ "help", cmd_help, "help                       this text (COMMAND "
+	    "--help: one command's)" },
 };
 
 static bool
@@ -74,26 +87,80 @@ load_config(struct app *app)
 	return true;
 }
 
-/* The value after a --name argument, or NULL. */
-static const char *
-opt(int argc, char **argv, const char *name)
+/*
+ * Marks the database as served by this process and checks the master key
+ * against it; false having said why in one sentence.
+ */
+static bool
+hold_database(struct app *app, struct db_presence **presence)
 {
-	for (int i = 0; i + 1 < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return argv[i + 1];
-	return NULL;
+	struct db	*db;
+	char		 err[512];
+	enum db_status	 st;
+
+	*presence = db_presence_start(db_pool_conninfo(app->db), recheck_key,
+	    app, err, sizeof(err));
+	if (*presence == NULL) {
+		fprintf(stderr, "parley: %s.\n", err);
+		return false;
+	}
+	if ((db = db_acquire(app->db)) == NULL) {
+		fprintf(stderr, "parley: cannot connect to PostgreSQL (check "
+		    "PARLEY_DATABASE_URL).\n");
+		return false;
+	}
+	st = masterkey_verify(db, app->key);
+	db_release(db);
+	if (st == DB_INVALID) {
+		fprintf(stderr, "parley: the master key in %s "
+		    "(PARLEY_MASTER_KEY_FILE) is not the key this database's "
+		    "secrets were sealed with; start Parley with the key file "
+		    "of the last `parley key rotate` (if one was interrupted, "
+		    "run it again to finish).\n", app->cfg.master_key_file);
+		return false;
+	}
+	if (st != DB_OK) {
+		fprintf(stderr, "parley: cannot check the master key against "
+		    "the database (%s).\n", db_status_str(st));
+		return false;
+	}
+	return true;
+}
+
+/*
+ * db/presence.c's callback after the serve lock was lost (PostgreSQL
+ * restarted) and taken again: a rotation may have got in between.
+ */
+static void
+recheck_key(void *arg)
+{
+	struct app	*app = arg;
+	struct db	*db;
+
+	if ((db = db_acquire(app->db)) == NULL)
+		return;
+	if (masterkey_verify(db, app->key) == DB_INVALID)
+		log_err("app", "msg=\"the master key was rotated while this "
+		    "server was disconnected from PostgreSQL; its key no "
+		    "longer opens the stored secrets: restart it\"");
+	db_release(db);
 }
 
 static int
 cmd_serve(int argc, char **argv)
 {
-	struct app	 app;
-	sigset_t	 set;
-	char		 err[512];
-	int		 sig = 0, rc = 1;
+	struct app		 app;
+	struct db_presence	*presence = NULL;
+	sigset_t		 set;
+	char			 err[512];
+	int			 sig = 0, rc = 1;
 
-	(void)argc;
 	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "parley: serve takes no arguments (they come "
+		    "from PARLEY_* variables; see parley help).\n");
+		return 2;
+	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
@@ -102,7 +169,8 @@ cmd_serve(int argc, char **argv)
 
 	if (!load_config(&app))
 		return 2;
-	if (!app_open(&app, true) || !app_bootstrap_owner(&app))
+	if (!app_open(&app, true) || !hold_database(&app, &presence) ||
+	    !app_bootstrap_owner(&app))
 		goto out;
 	if (!app_workers_start(&app))
 		goto out;
@@ -126,6 +194,7 @@ cmd_serve(int argc, char **argv)
 out:
 	server_stop(&app);
 	app_workers_stop(&app);
+	db_presence_stop(presence);
 	app_close(&app);
 	if (rc == 0)
 		log_info("app", "msg=\"stopped\"");
@@ -138,8 +207,11 @@ cmd_migrate(int argc, char **argv)
 	struct app	 app;
 	int		 rc;
 
-	(void)argc;
 	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: parley migrate\n");
+		return 2;
+	}
 	if (!load_config(&app))
 		return 2;
 	rc = app_open(&app, true) ? 0 : 1;
@@ -151,113 +223,26 @@ cmd_migrate(int argc, char **argv)
 }
 
 static int
-cmd_user(int argc, char **argv)
-{
-	const char	*email = opt(argc, argv, "--email");
-	const char	*org = opt(argc, argv, "--org");
-	const char	*role = opt(argc, argv, "--role");
-	char		 pw[PASSWORD_MAX_LEN + 2], hash[PASSWORD_HASH_MAX];
-	char		 em[USER_EMAIL_MAX + 1];
-	struct app	 app;
-	struct db	*db = NULL;
-	int64_t		 org_id = 0, user_id = 0;
-	enum db_status	 st;
-	int		 rc = 1;
-	size_t		 n;
-
-	if (argc < 2 || strcmp(argv[1], "create") != 0 || email == NULL ||
-	    org == NULL) {
-		fprintf(stderr, "usage: parley user create --email E --org NAME "
-		    "--role owner|admin|member\n");
-		return 2;
-	}
-	if (role == NULL)
-		role = "owner";
-	if (!user_role_valid(role)) {
-		fprintf(stderr, "parley: --role must be owner, admin or "
-		    "member.\n");
-		return 2;
-	}
-	if (!str_copy(em, email, sizeof(em)) || !user_email_valid(em)) {
-		fprintf(stderr, "parley: --email must be an email address.\n");
-		return 2;
-	}
-	str_lower(em);
-	if (*org == '\0' || strlen(org) > 4 * ORG_NAME_MAX) {
-		fprintf(stderr, "parley: --org must be 1 to 200 characters.\n");
-		return 2;
-	}
-	if (isatty(STDIN_FILENO))
-		fprintf(stderr, "Password (at least %d characters): ",
-		    PASSWORD_MIN_LEN);
-	if (fgets(pw, sizeof(pw), stdin) == NULL) {
-		fprintf(stderr, "parley: no password on standard input.\n");
-		return 2;
-	}
-	n = strcspn(pw, "\r\n");
-	pw[n] = '\0';
-	if (n < PASSWORD_MIN_LEN || n > PASSWORD_MAX_LEN) {
-		fprintf(stderr, "parley: the password must be %d to %d "
-		    "characters.\n", PASSWORD_MIN_LEN, PASSWORD_MAX_LEN);
-		return 2;
-	}
-	if (!password_hash(pw, hash)) {
-		fprintf(stderr, "parley: could not hash the password.\n");
-		return 1;
-	}
-	memset(pw, 0, sizeof(pw));
-	if (!load_config(&app))
-		return 2;
-	if (!app_open(&app, true))
-		goto out;
-	if ((db = db_acquire(app.db)) == NULL) {
-		fprintf(stderr, "parley: cannot connect to PostgreSQL.\n");
-		goto out;
-	}
-	if (db_tx_begin(db) != DB_OK)
-		goto out;
-	st = org_find_by_name_any_org(db, org, &org_id);
-	if (st == DB_NOT_FOUND) {
-		st = org_create(db, org, &org_id);
-		if (st == DB_OK)
-			st = orgmodel_ensure_builtin(db, org_id);
-		if (st == DB_OK)
-			st = channel_ensure_sandbox(db, org_id, NULL);
-	}
-	if (st == DB_OK)
-		st = user_create(db, em, hash, &user_id);
-	if (st == DB_OK)
-		st = user_membership_set(db, org_id, user_id, role);
-	if (st == DB_OK)
-		st = db_tx_commit(db);
-	db_tx_rollback(db);
-	if (st == DB_CONFLICT)
-		fprintf(stderr, "parley: a user with that email already "
-		    "exists.\n");
-	else if (st == DB_INVALID)
-		fprintf(stderr, "parley: the organisation name is not "
-		    "valid.\n");
-	else if (st != DB_OK)
-		fprintf(stderr, "parley: the database refused the user (%s).\n",
-		    db_status_str(st));
-	else {
-		printf("Created %s %s in organisation \"%s\".\n", role, em, org);
-		rc = 0;
-	}
-out:
-	if (db != NULL)
-		db_release(db);
-	app_close(&app);
-	return rc;
-}
-
-static int
 cmd_version(int argc, char **argv)
 {
-	(void)argc;
 	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: parley version\n");
+		return 2;
+	}
 	printf("parley %s\n", PARLEY_VERSION);
 	return 0;
+}
+
+static void
+print_usage(FILE *f)
+{
+	fprintf(f, "Parley %s: AI agents on WhatsApp.\n\nusage: parley "
+	    "COMMAND\n\n", PARLEY_VERSION);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		fprintf(f, "  parley %s\n", cmds[i].usage);
+	fprintf(f, "\nConfiguration comes from PARLEY_* environment variables; "
+	    "see README.md.\n");
 }
 
 static int
@@ -265,35 +250,50 @@ cmd_help(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	printf("Parley %s: AI agents on WhatsApp.\n\nusage: parley COMMAND\n\n",
-	    PARLEY_VERSION);
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		printf("  parley %s\n", cmds[i].usage);
-	printf("\nConfiguration comes from PARLEY_* environment variables; "
-	    "see README.md.\n");
+	print_usage(stdout);
 	return 0;
+}
+
+static const struct cmd *
+find_cmd(const char *name)
+{
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(cmds[i].name, name) == 0)
+			return &cmds[i];
+	return NULL;
 }
 
 int
 main(int argc, char **argv)
 {
-	const char	*name = argc > 1 ? argv[1] : "help";
-	int		 rc;
+	const struct cmd	*c;
+	const char		*name;
+	int			 rc;
 
+	if (argc < 2) {
+		print_usage(stderr);
+		return 2;
+	}
+	name = argv[1];
 	if (strcmp(name, "--version") == 0 || strcmp(name, "-v") == 0)
 		name = "version";
 	if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
 		name = "help";
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		if (strcmp(cmds[i].name, name) == 0) {
-			rc = cmds[i].fn(argc - 1, argv + 1);
-			curl_global_cleanup();
-			return rc;
+	if ((c = find_cmd(name)) == NULL) {
+		fprintf(stderr, "parley: unknown command \"%s\"; try parley "
+		    "--help.\n", name);
+		return 2;
+	}
+	/* "parley serve --help" is a question, never a start. */
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			printf("usage: parley %s\n", c->usage);
+			return 0;
 		}
 	}
-	fprintf(stderr, "parley: unknown command \"%s\"; try parley --help.\n",
-	    name);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	rc = c->fn(argc - 1, argv + 1);
 	curl_global_cleanup();
-	return 2;
+	return rc;
 }

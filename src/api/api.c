@@ -22,11 +22,11 @@
 int
 api_bearer(struct req *r)
 {
-	const char	*auth = req_header(r, "Authorization");
-	const char	*xorg = req_header(r, "X-Org-Id");
-	char		 role[16];
-	int64_t		 org_id, token_id, want;
-	enum db_status	 st;
+	const char			*auth = req_header(r, "Authorization");
+	const char			*xorg = req_header(r, "X-Org-Id");
+	struct apitoken_principal	 p;
+	int64_t				 want;
+	enum db_status			 st;
 
 	if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0) {
 		resp_header(r, "WWW-Authenticate", "Bearer");
@@ -38,8 +38,7 @@ api_bearer(struct req *r)
 		auth++;
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
-	st = apitoken_authenticate_any_org(r->db, auth, &org_id, role,
-	    &token_id);
+	st = apitoken_authenticate_any_org(r->db, auth, &p);
 	if (st == DB_NOT_FOUND) {
 		resp_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
 		return resp_error(r, 401, "invalid_api_key", "The API token is "
@@ -47,12 +46,27 @@ api_bearer(struct req *r)
 	}
 	if (st != DB_OK)
 		return resp_unavailable(r);
-	if (xorg != NULL && (!str_to_i64(xorg, &want) || want != org_id))
+	/* The token acts for its user, who may no longer act at all. */
+	switch (p.standing) {
+	case APITOKEN_ACTIVE:
+		break;
+	case APITOKEN_USER_INACTIVE:
+		resp_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+		return resp_error(r, 401, "token_user_inactive", "The API "
+		    "token's user has been deactivated, so the token no longer "
+		    "works.");
+	default:
+		resp_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+		return resp_error(r, 401, "token_user_not_member", "The API "
+		    "token's user is no longer a member of its organisation, so "
+		    "the token no longer works.");
+	}
+	if (xorg != NULL && (!str_to_i64(xorg, &want) || want != p.org_id))
 		return resp_error(r, 403, "forbidden", "X-Org-Id does not "
 		    "match the API token's organisation.");
-	r->org_id = org_id;
-	r->role = arena_strdup(r->arena, role);
-	r->token_id = token_id;
+	r->org_id = p.org_id;
+	r->role = arena_strdup(r->arena, p.role);
+	r->token_id = p.token_id;
 	return 0;
 }
 

@@ -128,6 +128,7 @@ app_open(struct app *app, bool migrate)
 	router_set_hooks(&(struct router_hooks){
 	    .load_principal = panel_load_principal,
 	    .bearer = api_bearer,
+	    .session_gate = panel_settings_password_gate,
 	});
 	resp_set_page_hook(panel_decorate);
 	return true;
@@ -234,7 +235,9 @@ app_bootstrap_owner(struct app *app)
 	if (st == DB_OK)
 		st = channel_ensure_sandbox(db, org_id, NULL);
 	if (st == DB_OK)
-		st = user_create(db, app->cfg.admin_email, hash, &user_id);
+		/* A generated password is one-time: changed at first sign-in. */
+		st = user_create(db, app->cfg.admin_email, hash,
+		    pw == generated, &user_id);
 	if (st == DB_OK)
 		st = user_membership_set(db, org_id, user_id, "owner");
 	if (st == DB_OK)
@@ -255,8 +258,8 @@ app_bootstrap_owner(struct app *app)
 	    "    password: %s\n"
 	    "  %s\n\n", app->cfg.public_url, app->cfg.admin_email,
 	    pw == generated ? generated : "(from PARLEY_ADMIN_PASSWORD)",
-	    pw == generated ? "This password is shown once: keep it "
-	    "somewhere safe, then change it under Settings." : "");
+	    pw == generated ? "This one-time password is shown once: you "
+	    "will choose your own when you first sign in." : "");
 	ok = true;
 out:
 	db_release(db);

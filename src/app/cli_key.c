@@ -28,10 +28,23 @@
  * An empty database opens with either key; finishing the rename is then
  * harmless.
  *
- * The running server keeps the old key in memory: stop it before rotating
- * (secrets it saves after the commit would be sealed with the old key) and
- * start it again afterwards. Writers that are mid-way wait for the rotation
- * (each owner locks its table inside the transaction).
+ * The running server keeps the old key in memory, so a rotation under a
+ * running server would leave it unable to open any credential. Every
+ * `parley serve` therefore holds a shared advisory lock for as long as it
+ * runs (db/presence.c), and the rotation takes the same lock exclusively
+ * without waiting: while any server, on any machine, holds the database,
+ * the rotation refuses and changes nothing; while the rotation runs, no
+ * server starts. An advisory lock rather than a heartbeat row: PostgreSQL
+ * drops it with the session, so a killed server leaves no stale mark and
+ * no clock or timeout is involved. Writers that are mid-way (other
+ * commands) wait for the rotation (each owner locks its table inside the
+ * transaction).
+ *
+ * The master key check value (model/masterkey.c) is re-sealed with the
+ * rest, so a server started with the old key file afterwards says at once
+ * that its key is wrong, and the recovery probe below works even on a
+ * database with no credentials. Each rotation is audited as actor "cli"
+ * in every organisation.
  */
 #include "app/cli.h"
 
@@ -46,18 +59,26 @@
 #include "util/config.h"
 #include "crypto/secret.h"
 #include "db/db.h"
+#include "model/audit.h"
 #include "model/channel.h"
 #include "model/mcp_server.h"
+#include "model/masterkey.h"
+#include "model/org.h"
 #include "model/provider.h"
+#include "util/arena.h"
 #include "util/xmalloc.h"
 
 typedef enum db_status (*rotate_fn)(struct db *, const struct secret_key *,
     const struct secret_key *, int *);
 
+#define CHECK_VALUE	"the master key check value"
+
 static const struct {
 	const char	*what;
 	rotate_fn	 rotate;
 } columns[] = {
+	/* First: when it does not open, the key is wrong (not one row). */
+	{ CHECK_VALUE, masterkey_rotate_any_org },
 	{ "LLM provider API keys", provider_rotate_keys_any_org },
 	/* All seven sealed channels.*_enc columns, row by row. */
 	{ "WhatsApp channel credentials", channel_rotate_keys_any_org },
@@ -70,6 +91,7 @@ static enum db_status rotate_all(struct db *, const struct secret_key *,
 		    const struct secret_key *, int *, const char **);
 static int	 recover(struct db *, const char *, const char *, bool *);
 static bool	 finish_rename(const char *, const char *);
+static void	 audit_rotation(struct db *, const char *);
 
 /*
  * Re-seals every column from old to new inside the caller's transaction.
@@ -124,6 +146,23 @@ finish_rename(const char *pending, const char *keyfile)
 	return true;
 }
 
+/* One audit entry per organisation: the rotation touched them all. */
+static void
+audit_rotation(struct db *db, const char *detail)
+{
+	struct arena	*a = arena_new();
+	int64_t		*ids = NULL;
+	int		 n = 0;
+
+	if (org_ids_any_org(db, a, &ids, &n) != DB_OK)
+		fprintf(stderr, "parley: the rotation is done, but the audit "
+		    "log could not be written.\n");
+	for (int i = 0; i < n; i++)
+		audit_db(db, ids[i], 0, "cli", "master_key.rotated",
+		    "master_key", 0, detail);
+	arena_free(a);
+}
+
 /*
  * A leftover .new file from an interrupted rotation. Returns 0 when it was
  * dealt with (*finished: the interrupted rotation had committed and is now
@@ -166,8 +205,9 @@ recover(struct db *db, const char *pending, const char *keyfile,
 	}
 	if (!finish_rename(pending, keyfile))
 		return 1;
+	audit_rotation(db, "finished an interrupted rotation");
 	printf("Finished an interrupted key rotation: %d secrets are "
-	    "sealed with the new master key in %s. Restart the server.\n", n,
+	    "sealed with the new master key in %s. Start the server.\n", n,
 	    keyfile);
 	*finished = true;
 	return 0;
@@ -182,7 +222,8 @@ cli_key(int argc, char **argv)
 	const char		*what = NULL;
 	char			*pending = NULL;
 	char			 err[512];
-	bool			 finished = false, wrote = false;
+	bool			 finished = false, wrote = false, got = false;
+	int64_t			 holders = 0;
 	int			 rc = 1, n = 0;
 	enum db_status		 st;
 
@@ -212,6 +253,19 @@ cli_key(int argc, char **argv)
 		    "PARLEY_DATABASE_URL).\n");
 		goto out;
 	}
+	/* No server may hold the database, and none may start meanwhile. */
+	if (db_presence_exclusive(db, &got, &holders) != DB_OK) {
+		fprintf(stderr, "parley: cannot check whether a server is "
+		    "using the database; nothing was changed.\n");
+		goto out;
+	}
+	if (!got) {
+		fprintf(stderr, "parley: a Parley server is using this database "
+		    "(%lld process%s): stop every parley serve that uses it, "
+		    "then run parley key rotate again. Nothing was changed.\n",
+		    (long long)holders, holders == 1 ? "" : "es");
+		goto out;
+	}
 	if ((rc = recover(db, pending, app.cfg.master_key_file,
 	    &finished)) != 0 || finished)
 		goto out;
@@ -232,9 +286,18 @@ cli_key(int argc, char **argv)
 	if (st == DB_OK)
 		st = db_tx_commit(db);
 	db_tx_rollback(db);
+	if (st == DB_INVALID && what != NULL && strcmp(what, CHECK_VALUE) == 0) {
+		fprintf(stderr, "parley: the master key in %s "
+		    "(PARLEY_MASTER_KEY_FILE) is not the key this database's "
+		    "secrets were sealed with; nothing was changed.\n",
+		    app.cfg.master_key_file);
+		goto out;
+	}
 	if (st == DB_INVALID) {
+		/* The key is right (the check value opened): one row is not. */
 		fprintf(stderr, "parley: a stored secret (%s) does not open "
-		    "with the master key in %s; nothing was changed.\n",
+		    "with the master key in %s (it was altered or copied from "
+		    "another row); nothing was changed.\n",
 		    what != NULL ? what : "?", app.cfg.master_key_file);
 		goto out;
 	}
@@ -248,13 +311,16 @@ cli_key(int argc, char **argv)
 	/* 3. The key file follows. */
 	if (!finish_rename(pending, app.cfg.master_key_file))
 		goto out;
+	audit_rotation(db, NULL);
 	printf("Re-encrypted %d secrets under a new master key (%s). "
-	    "Restart the server so that it uses the new key.\n", n,
+	    "Start the server again: it will use the new key.\n", n,
 	    app.cfg.master_key_file);
 	rc = 0;
 out:
 	if (wrote)
 		(void)unlink(pending);
+	if (db != NULL && got)
+		db_presence_exclusive_release(db);
 	if (db != NULL)
 		db_release(db);
 	secret_key_free(new_key);

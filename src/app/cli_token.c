@@ -8,7 +8,8 @@
  *	TOKEN=$(parley token create --email me@example.com --name ci)
  *
  * A sentence for people goes to standard error. The token is shown once:
- * only its hash is stored. Exit status 0 on success, 2 for a usage error,
+ * only its hash is stored. It acts for E, never with more than E's role
+ * (model/apitoken.c), and is audited as actor "cli". Exit status 0 on success, 2 for a usage error,
  * 1 when the user is unknown or the database refuses.
  */
 #include "app/cli.h"
@@ -21,24 +22,14 @@
 #include "app/app.h"
 #include "db/db.h"
 #include "model/apitoken.h"
+#include "model/audit.h"
 #include "model/user.h"
 #include "util/str.h"
 #include "util/utf8.h"
 
 #define TOKEN_NAME_MAX	100	/* characters, as the table checks */
 
-static const char *opt_value(int, char **, const char *);
 static int	usage(void);
-
-/* The value after a --name argument, or NULL. */
-static const char *
-opt_value(int argc, char **argv, const char *name)
-{
-	for (int i = 0; i + 1 < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return argv[i + 1];
-	return NULL;
-}
 
 static int
 usage(void)
@@ -51,11 +42,11 @@ usage(void)
 int
 cli_token(int argc, char **argv)
 {
-	const char	*email = opt_value(argc, argv, "--email");
-	const char	*name = opt_value(argc, argv, "--name");
-	const char	*role = opt_value(argc, argv, "--role");
+	const char	*email = cli_opt(argc, argv, "--email");
+	const char	*name = cli_opt(argc, argv, "--name");
+	const char	*role = cli_opt(argc, argv, "--role");
 	char		 token[APITOKEN_LEN + 1];
-	char		 err[512];
+	char		 detail[800];
 	struct app	 app;
 	struct db	*db = NULL;
 	int64_t		 user_id = 0, org_id = 0, id = 0;
@@ -85,18 +76,8 @@ cli_token(int argc, char **argv)
 		return 2;
 	}
 
-	memset(&app, 0, sizeof(app));
-	if (!config_load(&app.cfg, err, sizeof(err))) {
-		fprintf(stderr, "parley: %s\n", err);
-		config_free(&app.cfg);
-		return 2;
-	}
-	if (!app_open(&app, true))
+	if (!cli_open(&app, &db))
 		goto out;
-	if ((db = db_acquire(app.db)) == NULL) {
-		fprintf(stderr, "parley: cannot connect to PostgreSQL.\n");
-		goto out;
-	}
 	st = user_find_by_email_any_org(db, email, &user_id, &org_id);
 	if (st == DB_NOT_FOUND) {
 		fprintf(stderr, "parley: there is no active user %s with an "
@@ -111,6 +92,10 @@ cli_token(int argc, char **argv)
 		    db_status_str(st));
 		goto out;
 	}
+	snprintf(detail, sizeof(detail), "%s (%s) for %s", name, role,
+	    email);
+	audit_db(db, org_id, 0, "cli", "token.created", "api_token", id,
+	    detail);
 	printf("%s\n", token);
 	fflush(stdout);
 	sodium_memzero(token, sizeof(token));

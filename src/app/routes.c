@@ -137,6 +137,10 @@ static const struct route routes[] = {
 	{ "POST", "/settings/users/{id}/role", panel_users_role, R_SESSION | R_OWNER | R_FORM | R_CSRF, 16 KiB },
 	{ "POST", "/settings/users/{id}/deactivate", panel_users_deactivate,
 	    R_SESSION | R_OWNER | R_FORM | R_CSRF, 16 KiB },
+	{ "POST", "/settings/users/{id}/reactivate", panel_users_reactivate,
+	    R_SESSION | R_OWNER | R_FORM | R_CSRF, 16 KiB },
+	{ "POST", "/settings/users/{id}/reset-password", panel_users_reset_password,
+	    R_SESSION | R_OWNER | R_FORM | R_CSRF, 16 KiB },
 	{ "GET",  "/settings/audit",          panel_audit_list, R_SESSION | R_OWNER, 0 },
 
 	/* Panel: channels and jobs */

@@ -46,7 +46,7 @@
 #define MASK_FULL	"\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2" \
 			"\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2"
 #define MASK_ELLIPSIS	"\xe2\x80\xa6"
-#define MASK_SHOWN	4	/* characters shown at each end */
+#define MASK_SHOWN_MAX	8	/* characters shown in all, at most */
 #define MASK_MIN_CHARS	13	/* shorter secrets are fully masked */
 
 struct secret_key {
@@ -413,6 +413,9 @@ utf8_char_len(unsigned char c)
 
 /*
  * Characters are counted as UTF-8 code points so a mask never splits one.
+ * At most a quarter of them show, and never more than 8: the first
+ * shown/2 and the last shown - shown/2 (the end is what people compare),
+ * so 13 characters show 3 ("a…lm") and 32 or more show 8 ("sk-t…cdef").
  * The empty string masks to "" (there is nothing to hide, and callers use
  * "" to mean "no secret stored"). A secret whose shown ends would not fit
  * in out is fully masked rather than cut.
@@ -420,10 +423,8 @@ utf8_char_len(unsigned char c)
 char *
 secret_mask(const char *plain, char *out, size_t outlen)
 {
-	size_t	 len, n_chars = 0, i, head, tail, cl;
-	size_t	 starts[MASK_SHOWN + 1];
-	size_t	 last[MASK_SHOWN];
-	size_t	 need;
+	size_t	 len, n_chars = 0, i, cl, shown, n_head, n_tail;
+	size_t	 head = 0, tail = 0, need, k = 0;
 
 	if (outlen == 0)
 		return out;
@@ -431,20 +432,29 @@ secret_mask(const char *plain, char *out, size_t outlen)
 	if (plain == NULL || plain[0] == '\0')
 		return out;
 	len = strlen(plain);
-	memset(last, 0, sizeof(last));
 	for (i = 0; i < len; i += cl) {
 		cl = utf8_char_len((unsigned char)plain[i]);
 		if (i + cl > len)
 			cl = len - i;
-		if (n_chars <= MASK_SHOWN)
-			starts[n_chars] = i;
-		last[n_chars % MASK_SHOWN] = i;
 		n_chars++;
 	}
 	if (n_chars < MASK_MIN_CHARS)
 		goto full;
-	head = starts[MASK_SHOWN];		/* bytes of the first 4 */
-	tail = last[(n_chars - MASK_SHOWN) % MASK_SHOWN];	/* 4th last */
+	shown = n_chars / 4;
+	if (shown > MASK_SHOWN_MAX)
+		shown = MASK_SHOWN_MAX;
+	n_head = shown / 2;
+	n_tail = shown - n_head;
+	/* Byte offsets: the end of the head, the start of the tail. */
+	for (i = 0; i < len; i += cl, k++) {
+		if (k == n_head)
+			head = i;
+		if (k == n_chars - n_tail)
+			tail = i;
+		cl = utf8_char_len((unsigned char)plain[i]);
+		if (i + cl > len)
+			cl = len - i;
+	}
 	need = head + sizeof(MASK_ELLIPSIS) - 1 + (len - tail) + 1;
 	if (need > outlen)
 		goto full;

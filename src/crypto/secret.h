@@ -58,10 +58,11 @@ void		 secret_plain_free(char *plain);
 char		*secret_plain_dup(const char *s);
 
 /*
- * The only form of a secret that may leave the server: at most the first
- * 4 and last 4 characters with "…" between ("AC12…cdef"); a secret of 12
- * characters or fewer is fully masked ("••••••••"). Writes into out
- * (outlen >= 32) and returns it.
+ * The only form of a secret that may leave the server: never more than a
+ * quarter of its characters, and at most 8 — a few from the start and the
+ * end with "…" between ("AC12…cdef" for 32 or more characters, "a…lm" for
+ * 13); a secret of 12 characters or fewer is fully masked ("••••••••").
+ * Writes into out (outlen >= 32) and returns it.
  */
 char		*secret_mask(const char *plain, char *out, size_t outlen);
 

@@ -188,6 +188,33 @@ struct db_listener *db_listener_new(const char *conninfo, const char *channel);
 int		 db_listener_wait(struct db_listener *l, int timeout_ms);
 void		 db_listener_free(struct db_listener *l);
 
+/* --- presence (db/presence.c) --- */
+
+struct db_presence;
+typedef void	(*db_presence_fn)(void *arg);
+
+/*
+ * Marks this process as serving the database: a connection of its own
+ * holding a shared advisory lock for as long as the process runs (re-taken
+ * after a lost connection, then on_retake(arg) is called from the holder's
+ * thread; may be NULL). NULL with a sentence in err when PostgreSQL cannot
+ * be reached or a key rotation holds the database.
+ */
+struct db_presence *db_presence_start(const char *conninfo,
+		    db_presence_fn on_retake, void *arg, char *err,
+		    size_t errlen);
+/* Releases the mark and joins the thread; NULL is a no-op. */
+void		 db_presence_stop(struct db_presence *p);
+/*
+ * For `parley key rotate`: takes the same lock exclusively on db's
+ * session, without waiting. *got false when a server holds the database;
+ * *holders then counts the sessions that do.
+ */
+enum db_status	 db_presence_exclusive(struct db *db, bool *got,
+		    int64_t *holders) __attribute__((warn_unused_result));
+/* Gives the exclusive lock back (or marks db broken so it is closed). */
+void		 db_presence_exclusive_release(struct db *db);
+
 /* --- the embedded cluster (db/embedded.c) --- */
 
 struct db_embedded;

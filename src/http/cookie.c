@@ -12,7 +12,9 @@ void
 cookie_set(struct req *r, const char *name, const char *value,
     long max_age_s)
 {
-	const char	*secure = r->app->cfg.public_is_https ? "; Secure" : "";
+	/* HTTPS as the client saw it (a trusted proxy may say so). */
+	const char	*secure = r->app->cfg.public_is_https ||
+			    req_is_https(r) ? "; Secure" : "";
 	char		*v;
 
 	if (max_age_s < 0)

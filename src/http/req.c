@@ -1,9 +1,18 @@
 /*
  * req: request accessors (see req.h).
+ *
+ * Client address: X-Forwarded-For is a list each proxy appends its peer
+ * to, so only its right end is written by proxies we trust; everything to
+ * the left of the first untrusted hop is whatever the client sent. Walking
+ * from the right past trusted proxies gives the first address no client
+ * could forge. An entry that is not an address ends the walk at the
+ * nearest trusted hop (a client cannot pick an address by sending junk);
+ * when every entry is a trusted proxy the left-most is the client.
  */
 #include "http/req.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include <civetweb.h>
 
@@ -11,7 +20,32 @@
 #include "db/db.h"
 #include "http/form.h"
 #include "util/arena.h"
+#include "util/cidr.h"
 #include "util/str.h"
+
+static bool	peer_trusted(const struct req *);
+static const char *last_header(const struct req *, const char *);
+
+/* True when the TCP peer is one of PARLEY_TRUSTED_PROXIES. */
+static bool
+peer_trusted(const struct req *r)
+{
+	return r->app != NULL && r->app->cfg.n_trusted_proxies > 0 &&
+	    cidr_list_match(r->app->cfg.trusted_proxies,
+	    r->app->cfg.n_trusted_proxies, r->ri->remote_addr);
+}
+
+/* The last header named name (proxies append), or NULL. */
+static const char *
+last_header(const struct req *r, const char *name)
+{
+	const char	*v = NULL;
+
+	for (int i = 0; i < r->ri->num_headers; i++)
+		if (strcasecmp(r->ri->http_headers[i].name, name) == 0)
+			v = r->ri->http_headers[i].value;
+	return v;
+}
 
 const char *
 req_param(const struct req *r, const char *name)
@@ -66,7 +100,69 @@ req_cookie(struct req *r, const char *name)
 const char *
 req_remote_addr(const struct req *r)
 {
-	return r->ri->remote_addr;
+	const char	*client = r->ri->remote_addr;
+	char		 item[CIDR_ADDR_MAX], canon[CIDR_ADDR_MAX];
+	unsigned char	 addr[16];
+	int		 family;
+
+	if (!peer_trusted(r))
+		return client;
+	/* Every X-Forwarded-For header, last first, each right to left. */
+	for (int h = r->ri->num_headers - 1; h >= 0; h--) {
+		const char	*v = r->ri->http_headers[h].value;
+		const char	*end;
+
+		if (strcasecmp(r->ri->http_headers[h].name,
+		    "X-Forwarded-For") != 0 || v == NULL)
+			continue;
+		end = v + strlen(v);
+		while (end > v) {
+			const char	*start = end;
+			size_t		 n;
+
+			while (start > v && start[-1] != ',')
+				start--;
+			n = (size_t)(end - start);
+			end = start > v ? start - 1 : v;
+			while (n > 0 && (*start == ' ' || *start == '\t')) {
+				start++;
+				n--;
+			}
+			while (n > 0 && (start[n - 1] == ' ' ||
+			    start[n - 1] == '\t'))
+				n--;
+			if (n == 0)
+				continue;
+			if (n >= sizeof(item))
+				return client;
+			memcpy(item, start, n);
+			item[n] = '\0';
+			if (!cidr_addr_parse(item, &family, addr))
+				return client;
+			cidr_addr_format(family, addr, canon, sizeof(canon));
+			client = arena_strdup(r->arena, canon);
+			if (!cidr_list_match(r->app->cfg.trusted_proxies,
+			    r->app->cfg.n_trusted_proxies, canon))
+				return client;
+		}
+	}
+	return client;
+}
+
+bool
+req_is_https(const struct req *r)
+{
+	const char	*v, *comma;
+
+	if (!peer_trusted(r) ||
+	    (v = last_header(r, "X-Forwarded-Proto")) == NULL)
+		return r->ri->is_ssl != 0;
+	if ((comma = strrchr(v, ',')) != NULL)
+		v = comma + 1;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	return strncasecmp(v, "https", 5) == 0 &&
+	    (v[5] == '\0' || v[5] == ' ' || v[5] == '\t');
 }
 
 struct db *

@@ -34,6 +34,7 @@ struct session {
 	char		*org_name;
 	char		*role;		/* "owner" | "admin" | "member" */
 	char		*flash;		/* consumed message, or NULL */
+	bool		 must_change_password;	/* one-time password in use */
 };
 
 struct req {
@@ -81,8 +82,20 @@ const char	*req_header(const struct req *r, const char *name);
 const char	*req_query(struct req *r, const char *name);
 /* A cookie's value (arena), or NULL. */
 const char	*req_cookie(struct req *r, const char *name);
-/* The client address as CivetWeb saw it. */
+/*
+ * The client's address, the one every use of it takes (sign-in
+ * throttling, the audit log, the access log, webhook events): the TCP
+ * peer's, unless the peer is inside PARLEY_TRUSTED_PROXIES, in which case
+ * the right-most X-Forwarded-For address that is not itself a trusted
+ * proxy. From any other peer X-Forwarded-For is ignored. Arena or
+ * CivetWeb memory, valid for the request.
+ */
 const char	*req_remote_addr(const struct req *r);
+/*
+ * Whether the client spoke HTTPS: the connection's own TLS, or, only from
+ * a trusted proxy, X-Forwarded-Proto (its right-most value) = https.
+ */
+bool		 req_is_https(const struct req *r);
 /*
  * A pooled database connection for this request, acquired on first use and
  * released by the router. NULL when PostgreSQL is unreachable or the pool

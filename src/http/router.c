@@ -345,7 +345,7 @@ load_session(struct req *r, bool required)
 		return required ? to_login(r) : 0;
 	}
 	r->role = s->role;
-	return 0;
+	return hooks.session_gate != NULL ? hooks.session_gate(r) : 0;
 }
 
 /* A path for the log: printable ASCII, quotes and backslashes escaped. */
@@ -380,6 +380,6 @@ access_log(struct req *r)
 	    "status=%d dur_ms=%.2f bytes=%zu ip=%s user=%lld",
 	    log_safe(r->arena, r->method), log_safe(r->arena, r->path),
 	    r->route ? r->route->pattern : "-", r->status, ms, r->bytes_out,
-	    r->ri->remote_addr,
+	    req_remote_addr(r),
 	    (long long)(r->session ? r->session->user_id : 0));
 }

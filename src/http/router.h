@@ -39,6 +39,10 @@ struct router_hooks {
 	/* Authenticates Authorization: Bearer; sends the error itself and
 	 * returns its status, or 0 when r->org_id is set and may go on. */
 	int	(*bearer)(struct req *r);
+	/* After a session's principal is loaded: 0 to go on, or the status
+	 * of a response it sent instead (a one-time password not yet
+	 * changed reaches only the change-password page). May be NULL. */
+	int	(*session_gate)(struct req *r);
 };
 
 /* Installs the hooks (once, at start-up, before serving). */

@@ -175,39 +175,65 @@ apitoken_prefix(struct db *db, int64_t org_id, int64_t id,
 
 enum db_status
 apitoken_authenticate_any_org(struct db *db, const char *token,
-    int64_t *org_id, char role[16], int64_t *token_id)
+    struct apitoken_principal *p)
 {
 	struct db_res	 res = { 0 };
 	unsigned char	 hash[TOKEN_HASH_LEN];
 	enum db_status	 st;
 
+	memset(p, 0, sizeof(*p));
 	if (!token_shape_ok(token))
 		return DB_NOT_FOUND;
 	token_hash(token, hash);
 	/*
-	 * One round trip: the lookup, plus a write only when last_used_at is
-	 * more than a minute old, so a busy token does not rewrite its row
-	 * on every request.
+	 * One round trip: the token, its user's activity and membership in
+	 * the token's organisation (so a deactivated, removed or demoted user
+	 * counts from the next request), plus a write only when last_used_at
+	 * is more than a minute old, so a busy token does not rewrite its row
+	 * on every request. The effective role is the lesser of the token's
+	 * and the member's.
 	 */
 	st = db_query(db, &res,
 	    "WITH t AS ("
-	    "    SELECT id, org_id, role, last_used_at"
-	    "      FROM api_tokens"
-	    "     WHERE token_hash = $1 AND revoked_at IS NULL),"
+	    "    SELECT a.id, a.org_id, a.role, a.last_used_at,"
+	    "           coalesce(u.id, 0) AS user_id,"
+	    "           coalesce(u.is_active, false) AS user_active,"
+	    "           m.role AS member_role"
+	    "      FROM api_tokens a"
+	    "      LEFT JOIN users u ON u.id = a.created_by"
+	    "      LEFT JOIN memberships m"
+	    "        ON m.org_id = a.org_id AND m.user_id = a.created_by"
+	    "     WHERE a.token_hash = $1 AND a.revoked_at IS NULL),"
 	    " touch AS ("
 	    "    UPDATE api_tokens a SET last_used_at = now()"
 	    "      FROM t"
-	    "     WHERE a.id = t.id AND (t.last_used_at IS NULL"
+	    "     WHERE a.id = t.id AND t.user_active"
+	    "       AND t.member_role IS NOT NULL"
+	    "       AND (t.last_used_at IS NULL"
 	    "        OR t.last_used_at < now() - interval '1 minute'))"
-	    " SELECT id, org_id, role FROM t",
+	    " SELECT id, org_id, user_id, user_active,"
+	    "        member_role IS NOT NULL,"
+	    "        CASE WHEN 'member' IN (role, member_role) THEN 'member'"
+	    "             WHEN 'admin' IN (role, member_role) THEN 'admin'"
+	    "             ELSE 'owner' END"
+	    "   FROM t",
 	    DB_BYTES(hash, sizeof(hash)), DB_END);
 	if (st == DB_OK && res.n_rows == 0)
 		st = DB_NOT_FOUND;
-	if (st == DB_OK) {
-		*token_id = db_res_i64(&res, 0, 0);
-		*org_id = db_res_i64(&res, 0, 1);
-		str_copy(role, db_res_text(&res, 0, 2), 16);
+	if (st != DB_OK)
+		goto out;
+	p->token_id = db_res_i64(&res, 0, 0);
+	p->org_id = db_res_i64(&res, 0, 1);
+	p->user_id = db_res_i64(&res, 0, 2);
+	if (p->user_id != 0 && !db_res_bool(&res, 0, 3))
+		p->standing = APITOKEN_USER_INACTIVE;
+	else if (p->user_id == 0 || !db_res_bool(&res, 0, 4))
+		p->standing = APITOKEN_NOT_MEMBER;
+	else {
+		p->standing = APITOKEN_ACTIVE;
+		str_copy(p->role, db_res_text(&res, 0, 5), sizeof(p->role));
 	}
+out:
 	db_res_clear(&res);
 	return st;
 }

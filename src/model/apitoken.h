@@ -2,7 +2,11 @@
  * apitoken: bearer tokens for /api/v1 and /v1 (owns table `api_tokens`).
  * A token is "prl_" + 43 random base64url characters, shown once at
  * creation; only its SHA-256 is stored, with a display prefix (the first
- * 12 characters). A token belongs to one organisation and acts with a role.
+ * 12 characters). A token belongs to one organisation and acts for the
+ * user who created it, with a role: never more than that user's own. The
+ * user's state is read at every authentication, so deactivating the user,
+ * removing them from the organisation or lowering their role takes effect
+ * on the very next request.
  */
 #ifndef PARLEY_MODEL_APITOKEN_H
 #define PARLEY_MODEL_APITOKEN_H
@@ -44,13 +48,32 @@ enum db_status	 apitoken_revoke(struct db *db, int64_t org_id, int64_t id)
 enum db_status	 apitoken_prefix(struct db *db, int64_t org_id, int64_t id,
 		    char prefix[APITOKEN_PREFIX_MAX + 1])
 		    __attribute__((warn_unused_result));
+/* Whether a live token's user may still act through it. */
+enum apitoken_standing {
+	APITOKEN_ACTIVE = 0,
+	APITOKEN_USER_INACTIVE,		/* the user was deactivated */
+	APITOKEN_NOT_MEMBER,		/* removed from the organisation, or
+					   the user no longer exists */
+};
+
+struct apitoken_principal {
+	int64_t			 token_id;
+	int64_t			 org_id;
+	int64_t			 user_id;	/* 0: the user is gone */
+	/* min(token's role, user's current role); "" unless ACTIVE */
+	char			 role[16];
+	enum apitoken_standing	 standing;
+};
+
 /*
  * Resolves a presented token (any organisation: this is how the org is
- * learned). DB_NOT_FOUND for unknown or revoked. Touches last_used_at at
- * most once a minute.
+ * learned) together with its user's current standing, in one query.
+ * DB_NOT_FOUND for unknown or revoked; DB_OK fills *p, and the caller
+ * must refuse unless p->standing is APITOKEN_ACTIVE. Touches last_used_at
+ * at most once a minute, and only for a token that may act.
  */
 enum db_status	 apitoken_authenticate_any_org(struct db *db,
-		    const char *token, int64_t *org_id, char role[16],
-		    int64_t *token_id) __attribute__((warn_unused_result));
+		    const char *token, struct apitoken_principal *p)
+		    __attribute__((warn_unused_result));
 
 #endif

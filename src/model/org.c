@@ -52,6 +52,25 @@ org_find_by_name_any_org(struct db *db, const char *name, int64_t *id)
 }
 
 enum db_status
+org_ids_any_org(struct db *db, struct arena *a, int64_t **ids, int *n)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*ids = NULL;
+	*n = 0;
+	st = db_query(db, &res, "SELECT id FROM orgs ORDER BY id", DB_END);
+	if (st == DB_OK && res.n_rows > 0) {
+		*ids = arena_alloc(a, sizeof(**ids) * (size_t)res.n_rows);
+		for (int i = 0; i < res.n_rows; i++)
+			(*ids)[i] = db_res_i64(&res, i, 0);
+		*n = res.n_rows;
+	}
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
 org_get_name(struct db *db, struct arena *a, int64_t org_id, char **name)
 {
 	struct db_res	 res = { 0 };

@@ -29,6 +29,12 @@ enum db_status	 org_create(struct db *db, const char *name, int64_t *id)
  */
 enum db_status	 org_find_by_name_any_org(struct db *db, const char *name,
 		    int64_t *id) __attribute__((warn_unused_result));
+/*
+ * Every organisation's id, oldest first (arena array), for the command
+ * line's installation-wide actions (`parley key rotate` audits in each).
+ */
+enum db_status	 org_ids_any_org(struct db *db, struct arena *a,
+		    int64_t **ids, int *n) __attribute__((warn_unused_result));
 /* The organisation's name (arena); DB_NOT_FOUND when there is none. */
 enum db_status	 org_get_name(struct db *db, struct arena *a, int64_t org_id,
 		    char **name) __attribute__((warn_unused_result));

@@ -11,6 +11,8 @@
 
 static enum db_status	last_owner_check(struct db *, struct arena *, int64_t,
 			    int64_t, char **, char **, bool *);
+static enum db_status	sole_member_check(struct db *, struct arena *, int64_t,
+			    int64_t, char **);
 
 bool
 user_role_valid(const char *role)
@@ -39,15 +41,17 @@ user_email_valid(const char *email)
 
 enum db_status
 user_create(struct db *db, const char *email, const char *password_hash,
-    int64_t *id)
+    bool one_time, int64_t *id)
 {
 	struct db_res	 res = { 0 };
 	enum db_status	 st;
 
 	st = db_query(db, &res,
-	    "INSERT INTO users (email, password_hash) VALUES ($1, $2)"
+	    "INSERT INTO users (email, password_hash, must_change_password)"
+	    " VALUES ($1, $2, $3)"
 	    " RETURNING id",
-	    DB_TEXT(email), DB_TEXT(password_hash), DB_END);
+	    DB_TEXT(email), DB_TEXT(password_hash), DB_BOOL(one_time),
+	    DB_END);
 	if (st == DB_OK)
 		*id = db_res_i64(&res, 0, 0);
 	db_res_clear(&res);
@@ -108,22 +112,12 @@ enum db_status
 user_find_by_email_any_org(struct db *db, const char *email,
     int64_t *user_id, int64_t *org_id)
 {
-	struct db_res	 res = { 0 };
 	enum db_status	 st;
+	bool		 is_active = false;
 
-	st = db_query(db, &res,
-	    "SELECT u.id, m.org_id"
-	    "  FROM users u JOIN memberships m ON m.user_id = u.id"
-	    " WHERE lower(u.email) = lower($1) AND u.is_active"
-	    " ORDER BY m.org_id LIMIT 1",
-	    DB_TEXT(email), DB_END);
-	if (st == DB_OK && res.n_rows == 0)
+	st = user_lookup_any_org(db, email, user_id, org_id, &is_active);
+	if (st == DB_OK && (!is_active || *org_id == 0))
 		st = DB_NOT_FOUND;
-	if (st == DB_OK) {
-		*user_id = db_res_i64(&res, 0, 0);
-		*org_id = db_res_i64(&res, 0, 1);
-	}
-	db_res_clear(&res);
 	return st;
 }
 
@@ -157,6 +151,113 @@ user_set_hash(struct db *db, int64_t user_id, const char *hash)
 }
 
 enum db_status
+user_password_set(struct db *db, int64_t user_id, const char *hash,
+    bool one_time)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	st = db_query(db, &res,
+	    "UPDATE users SET password_hash = $2, password_changed_at = now(),"
+	    "       must_change_password = $3"
+	    " WHERE id = $1"
+	    " RETURNING id",
+	    DB_I64(user_id), DB_TEXT(hash), DB_BOOL(one_time), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+user_lookup_any_org(struct db *db, const char *email, int64_t *user_id,
+    int64_t *org_id, bool *is_active)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	st = db_query(db, &res,
+	    "SELECT u.id, coalesce(m.org_id, 0), u.is_active"
+	    "  FROM users u LEFT JOIN memberships m ON m.user_id = u.id"
+	    " WHERE lower(u.email) = lower($1)"
+	    " ORDER BY m.org_id LIMIT 1",
+	    DB_TEXT(email), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK) {
+		*user_id = db_res_i64(&res, 0, 0);
+		*org_id = db_res_i64(&res, 0, 1);
+		*is_active = db_res_bool(&res, 0, 2);
+	}
+	db_res_clear(&res);
+	return st;
+}
+
+/*
+ * Locks user_id's row and says whether it belongs to org_id and to no
+ * other organisation (an owner acts on a user's password or activity only
+ * when that user is wholly theirs). Inside the caller's transaction.
+ */
+static enum db_status
+sole_member_check(struct db *db, struct arena *a, int64_t org_id,
+    int64_t user_id, char **email)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	st = db_query(db, &res,
+	    "SELECT u.email, NOT EXISTS (SELECT 1 FROM memberships o"
+	    "           WHERE o.user_id = u.id AND o.org_id <> $1)"
+	    "  FROM memberships m JOIN users u ON u.id = m.user_id"
+	    " WHERE m.org_id = $1 AND m.user_id = $2"
+	    "   FOR UPDATE OF u",
+	    DB_I64(org_id), DB_I64(user_id), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK) {
+		*email = arena_strdup(a, db_res_text(&res, 0, 0));
+		if (!db_res_bool(&res, 0, 1))
+			st = DB_CONFLICT;
+	}
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+user_password_reset_in_org(struct db *db, struct arena *a, int64_t org_id,
+    int64_t user_id, const char *hash, char **email)
+{
+	enum db_status	 st;
+	bool		 own = false;
+
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		return st;
+	st = sole_member_check(db, a, org_id, user_id, email);
+	if (st == DB_OK)
+		st = user_password_set(db, user_id, hash, true);
+	return db_tx_leave(db, own, st);
+}
+
+enum db_status
+user_reactivate(struct db *db, struct arena *a, int64_t org_id,
+    int64_t user_id, char **email)
+{
+	enum db_status	 st;
+	bool		 own = false;
+
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		return st;
+	st = sole_member_check(db, a, org_id, user_id, email);
+	if (st == DB_OK)
+		st = db_exec(db,
+		    "UPDATE users SET is_active = true"
+		    " WHERE id = $2 AND EXISTS (SELECT 1 FROM memberships"
+		    "     WHERE org_id = $1 AND user_id = $2)",
+		    DB_I64(org_id), DB_I64(user_id), DB_END);
+	return db_tx_leave(db, own, st);
+}
+
+enum db_status
 user_principal_get(struct db *db, struct arena *a, int64_t org_id,
     int64_t user_id, struct user_principal *p)
 {
@@ -164,7 +265,7 @@ user_principal_get(struct db *db, struct arena *a, int64_t org_id,
 	enum db_status	 st;
 
 	st = db_query(db, &res,
-	    "SELECT u.email, o.name, m.role"
+	    "SELECT u.email, o.name, m.role, u.must_change_password"
 	    "  FROM memberships m"
 	    "  JOIN users u ON u.id = m.user_id"
 	    "  JOIN orgs o ON o.id = m.org_id"
@@ -176,6 +277,7 @@ user_principal_get(struct db *db, struct arena *a, int64_t org_id,
 		p->email = arena_strdup(a, db_res_text(&res, 0, 0));
 		p->org_name = arena_strdup(a, db_res_text(&res, 0, 1));
 		p->role = arena_strdup(a, db_res_text(&res, 0, 2));
+		p->must_change_password = db_res_bool(&res, 0, 3);
 	}
 	db_res_clear(&res);
 	return st;
@@ -235,7 +337,7 @@ out:
 
 enum db_status
 user_create_in_org(struct db *db, int64_t org_id, const char *email,
-    const char *password_hash, const char *role, int64_t *id)
+    const char *password_hash, bool one_time, const char *role, int64_t *id)
 {
 	enum db_status	 st;
 	bool		 own = false;
@@ -244,7 +346,7 @@ user_create_in_org(struct db *db, int64_t org_id, const char *email,
 		return DB_INVALID;
 	if ((st = db_tx_join(db, &own)) != DB_OK)
 		return st;
-	st = user_create(db, email, password_hash, id);
+	st = user_create(db, email, password_hash, one_time, id);
 	if (st == DB_OK)
 		st = user_membership_set(db, org_id, *id, role);
 	return db_tx_leave(db, own, st);

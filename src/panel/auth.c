@@ -3,10 +3,14 @@
  *
  * A failed sign-in says the same sentence whether or not the email exists,
  * and takes about as long (an unknown email still costs one argon2id
- * verification). Failures are throttled per account and per client address
- * (model/throttle.c) before any password is checked, so a throttled client
- * learns nothing even with the right password. A new session token is made
- * at every sign-in; the redirect after it goes only to a local path.
+ * verification). Every attempt reserves its slot per account and per
+ * client address (model/throttle.c) before any password is checked, in one
+ * atomic statement, so concurrent guesses cannot overrun the limit and a
+ * throttled client learns nothing even with the right password. The client
+ * address is req_remote_addr's (PARLEY_TRUSTED_PROXIES decides whether
+ * X-Forwarded-For counts). A new session token is made at every sign-in;
+ * the redirect after it goes only to a local path, and a one-time password
+ * leads to the change-password page first (panel/settings.c).
  */
 #include "panel/panel.h"
 
@@ -90,7 +94,8 @@ panel_auth_login(struct req *r)
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
 
-	st = throttle_login_check(r->db, email, ip,
+	/* Reserved before the slow hash: the limit holds under concurrency. */
+	st = throttle_login_reserve(r->db, email, ip,
 	    r->app->cfg.login_window_minutes, r->app->cfg.login_max_failures,
 	    &limited, &retry_s);
 	if (st != DB_OK)
@@ -115,8 +120,6 @@ panel_auth_login(struct req *r)
 	else
 		ok = password_verify(hash, password);
 
-	if (throttle_login_record(r->db, email, ip, ok) != DB_OK)
-		return resp_unavailable(r);
 	if (!ok) {
 		log_info("auth", "msg=\"sign-in failed\" ip=%s", ip);
 		/* Only a known account's failure: an unknown email typed
@@ -126,6 +129,8 @@ panel_auth_login(struct req *r)
 			    "user", user_id, "wrong password");
 		return login_page(r, 401, email, next, BAD_LOGIN);
 	}
+	if (throttle_login_ok(r->db, email, ip) != DB_OK)
+		return resp_unavailable(r);
 	if (password_needs_rehash(hash)) {
 		char	 fresh[PASSWORD_HASH_MAX];
 

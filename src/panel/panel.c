@@ -115,6 +115,7 @@ panel_load_principal(struct req *r)
 	r->session->email = p.email;
 	r->session->org_name = p.org_name;
 	r->session->role = p.role;
+	r->session->must_change_password = p.must_change_password;
 	return true;
 }
 

@@ -40,6 +40,12 @@ int	 panel_dashboard(struct req *r);	/* GET / */
 int	 panel_settings_index(struct req *r);	/* GET /settings */
 int	 panel_settings_password_form(struct req *r);
 int	 panel_settings_password(struct req *r);
+/*
+ * router hook (session_gate): while the signed-in user's password is a
+ * one-time password, every page but changing it (and signing out) is a
+ * 303 to /settings/password.
+ */
+int	 panel_settings_password_gate(struct req *r);
 
 /* agents.c: agents, their plugins, knowledge and a test chat */
 int	 panel_agents_list(struct req *r);		/* GET /agents */
@@ -142,6 +148,8 @@ int	 panel_users_list(struct req *r);		/* GET /settings/users */
 int	 panel_users_create(struct req *r);		/* POST /settings/users */
 int	 panel_users_role(struct req *r);		/* POST …/{id}/role */
 int	 panel_users_deactivate(struct req *r);	/* POST …/{id}/deactivate */
+int	 panel_users_reactivate(struct req *r);	/* POST …/{id}/reactivate */
+int	 panel_users_reset_password(struct req *r);	/* POST …/{id}/reset-password */
 int	 panel_audit_list(struct req *r);		/* GET /settings/audit */
 
 #endif

@@ -36,6 +36,7 @@
 static const char *const roles[] = { "member", "admin", "owner" };
 
 static int	users_page(struct req *, int, cJSON *);
+static int	refusal(struct req *, int, const char *);
 static cJSON	*role_options(const char *);
 static void	add_short_time(cJSON *, const char *, const char *);
 
@@ -114,6 +115,16 @@ users_page(struct req *r, int status, cJSON *ctx)
 	return resp_page(r, status, "settings/users", ctx);
 }
 
+/* The Users page with a refusal sentence at the top. */
+static int
+refusal(struct req *r, int status, const char *sentence)
+{
+	cJSON	*ctx = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(ctx, "refusal", sentence);
+	return users_page(r, status, ctx);
+}
+
 int
 panel_users_list(struct req *r)
 {
@@ -152,7 +163,8 @@ panel_users_create(struct req *r)
 		cJSON_Delete(ctx);
 		return resp_unavailable(r);
 	}
-	st = user_create_in_org(r->db, r->org_id, email, hash, role, &id);
+	st = user_create_in_org(r->db, r->org_id, email, hash, true, role,
+	    &id);
 	if (st == DB_CONFLICT) {
 		sodium_memzero(pw, sizeof(pw));
 		panel_field_error(ctx, "email", "A user with this email "
@@ -183,7 +195,6 @@ panel_users_role(struct req *r)
 {
 	const char	*role = form_str(r->form, "role");
 	char		*email = NULL;
-	cJSON		*ctx;
 	int64_t		 id;
 	enum db_status	 st;
 
@@ -205,11 +216,9 @@ panel_users_role(struct req *r)
 	case DB_NOT_FOUND:
 		return resp_not_found(r);	/* also another org's user */
 	case DB_CONFLICT:
-		ctx = cJSON_CreateObject();
-		cJSON_AddStringToObject(ctx, "refusal", "This is the last "
-		    "active owner: make someone else an owner first. An "
-		    "organisation always keeps at least one.");
-		return users_page(r, 409, ctx);
+		return refusal(r, 409, "This is the last active owner: make "
+		    "someone else an owner first. An organisation always keeps "
+		    "at least one.");
 	default:
 		return resp_unavailable(r);
 	}
@@ -219,18 +228,14 @@ int
 panel_users_deactivate(struct req *r)
 {
 	char		*email = NULL;
-	cJSON		*ctx;
 	int64_t		 id;
 	enum db_status	 st;
 
 	if (!req_param_id(r, "id", &id))
 		return resp_not_found(r);
-	if (id == r->session->user_id) {
-		ctx = cJSON_CreateObject();
-		cJSON_AddStringToObject(ctx, "refusal", "You cannot deactivate "
-		    "yourself; ask another owner.");
-		return users_page(r, 409, ctx);
-	}
+	if (id == r->session->user_id)
+		return refusal(r, 409, "You cannot deactivate yourself; ask "
+		    "another owner.");
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
 	st = user_deactivate(r->db, r->arena, r->org_id, id, &email);
@@ -240,10 +245,8 @@ panel_users_deactivate(struct req *r)
 	case DB_NOT_FOUND:
 		return resp_not_found(r);
 	case DB_CONFLICT:
-		ctx = cJSON_CreateObject();
-		cJSON_AddStringToObject(ctx, "refusal", "This is the last "
-		    "active owner, so it stays active.");
-		return users_page(r, 409, ctx);
+		return refusal(r, 409, "This is the last active owner, so it "
+		    "stays active.");
 	default:
 		return resp_unavailable(r);
 	}
@@ -254,6 +257,93 @@ panel_users_deactivate(struct req *r)
 	audit(r, "user.deactivated", "user", id, email);
 	return resp_see_other(r, "/settings/users", arena_printf(r->arena,
 	    "%s was deactivated and signed out everywhere.", email));
+}
+
+int
+panel_users_reactivate(struct req *r)
+{
+	char		*email = NULL;
+	int64_t		 id;
+	enum db_status	 st;
+
+	if (!req_param_id(r, "id", &id))
+		return resp_not_found(r);
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	st = user_reactivate(r->db, r->arena, r->org_id, id, &email);
+	switch (st) {
+	case DB_OK:
+		break;
+	case DB_NOT_FOUND:
+		return resp_not_found(r);	/* also another org's user */
+	case DB_CONFLICT:
+		return refusal(r, 409, "This user also belongs to another "
+		    "organisation, so only the command line can reactivate "
+		    "them.");
+	default:
+		return resp_unavailable(r);
+	}
+	audit(r, "user.reactivated", "user", id, email);
+	return resp_see_other(r, "/settings/users", arena_printf(r->arena,
+	    "%s was reactivated: they can sign in again, and their API "
+	    "tokens work again.", email));
+}
+
+int
+panel_users_reset_password(struct req *r)
+{
+	char		 pw[INVITE_PW_LEN], hash[PASSWORD_HASH_MAX];
+	char		*email = NULL;
+	cJSON		*ctx;
+	int64_t		 id;
+	enum db_status	 st;
+
+	if (!req_param_id(r, "id", &id))
+		return resp_not_found(r);
+	if (id == r->session->user_id)
+		return refusal(r, 409, "To change your own password, use "
+		    "Change password in the account menu.");
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	password_generate(pw, sizeof(pw));
+	if (!password_hash(pw, hash)) {
+		sodium_memzero(pw, sizeof(pw));
+		return resp_unavailable(r);
+	}
+	/* The new password and the end of their sessions, together. */
+	st = db_tx_begin(r->db);
+	if (st == DB_OK)
+		st = user_password_reset_in_org(r->db, r->arena, r->org_id, id,
+		    hash, &email);
+	if (st == DB_OK)
+		st = session_delete_user(r->db, id, 0);
+	if (st == DB_OK)
+		st = db_tx_commit(r->db);
+	db_tx_rollback(r->db);
+	switch (st) {
+	case DB_OK:
+		break;
+	case DB_NOT_FOUND:
+		sodium_memzero(pw, sizeof(pw));
+		return resp_not_found(r);	/* also another org's user */
+	case DB_CONFLICT:
+		sodium_memzero(pw, sizeof(pw));
+		return refusal(r, 409, "This user also belongs to another "
+		    "organisation, so only the command line can reset their "
+		    "password (parley user reset-password).");
+	default:
+		sodium_memzero(pw, sizeof(pw));
+		return resp_unavailable(r);
+	}
+	log_info("panel", "msg=\"password reset\" user=%" PRId64, id);
+	audit(r, "user.password_reset", "user", id, arena_printf(r->arena,
+	    "%s: one-time password, sessions ended", email));
+	ctx = cJSON_CreateObject();
+	cJSON_AddTrueToObject(ctx, "has_reset");
+	cJSON_AddStringToObject(ctx, "reset_email", email);
+	cJSON_AddStringToObject(ctx, "reset_password", pw);
+	sodium_memzero(pw, sizeof(pw));
+	return users_page(r, 200, ctx);
 }
 
 int

@@ -26,6 +26,7 @@ static char	*find_home(void);
 static bool	check_bases(struct config *, char *, size_t);
 static bool	parse_mcp(struct config *, char *, size_t);
 static char	*env_dup(const char *, const char *);
+static bool	parse_trusted_proxies(struct config *, char *, size_t);
 
 static char *
 env_dup(const char *name, const char *dflt)
@@ -162,6 +163,21 @@ bad:
 	return false;
 }
 
+/* PARLEY_TRUSTED_PROXIES: comma-separated CIDRs (IPv4 and IPv6). */
+static bool
+parse_trusted_proxies(struct config *cfg, char *err, size_t errlen)
+{
+	char	 why[160];
+
+	if (cidr_list_parse(getenv("PARLEY_TRUSTED_PROXIES"),
+	    cfg->trusted_proxies, CIDR_LIST_MAX, &cfg->n_trusted_proxies, why,
+	    sizeof(why)))
+		return true;
+	snprintf(err, errlen, "PARLEY_TRUSTED_PROXIES must be a comma-"
+	    "separated list of addresses or CIDR ranges: %s.", why);
+	return false;
+}
+
 /*
  * The directory holding templates/: PARLEY_HOME, else the nearest of the
  * executable's ancestors that has one (build/parley → the repo), else cwd.
@@ -264,6 +280,8 @@ config_load(struct config *cfg, char *err, size_t errlen)
 		    strcmp(cfg->listen_host, "0.0.0.0") == 0 ? "127.0.0.1" :
 		    cfg->listen_host, cfg->listen_port);
 	if (!parse_public_url(cfg, err, errlen))
+		return false;
+	if (!parse_trusted_proxies(cfg, err, errlen))
 		return false;
 	if (!str_eq(cfg->log_level, "debug") && !str_eq(cfg->log_level, "info") &&
 	    !str_eq(cfg->log_level, "warn") && !str_eq(cfg->log_level, "error")) {

@@ -48,6 +48,10 @@ struct config {
 	struct cidr mcp_allowed[CIDR_LIST_MAX];	/* PARLEY_MCP_ALLOWED_CIDRS */
 	int	 n_mcp_allowed;
 	bool	 dev;			/* PARLEY_DEV=1: reload templates */
+	/* PARLEY_TRUSTED_PROXIES: peers whose X-Forwarded-For/-Proto are
+	 * believed (http/req.c); none by default. */
+	struct cidr trusted_proxies[CIDR_LIST_MAX];
+	int	 n_trusted_proxies;
 	char	*log_level;
 };
 

@@ -27,11 +27,6 @@
  *
  * No detail of any new entry may hold one of the canary secrets the
  * inputs carry (masked hints at most).
- *
- * A case marked pending names a route whose audit line another branch
- * owns (the password change: hard-accounts); it is performed and checked
- * like the others, but a missing entry is reported, not failed, until
- * that branch is merged and the mark is removed.
  */
 #include "harness/panel.h"
 
@@ -64,7 +59,6 @@
 
 enum rkind {
 	ADMIN,		/* performed; an entry must appear */
-	PENDING,	/* the same, but another branch writes the entry */
 	USAGE,		/* exempt: usage, recorded elsewhere */
 	SESSION,	/* exempt: sign-in and sign-out */
 	NO_CHANGE,	/* performed; no entry may appear */
@@ -84,10 +78,10 @@ struct rcase {
 	const char	*method;
 	const char	*pattern;
 	enum rkind	 kind;
-	const char	*action;	/* ADMIN/PENDING: exact; NULL any */
+	const char	*action;	/* ADMIN: exact; NULL any */
 	const char	*target_type;
 	void		(*prepare)(struct rrun *);
-	const char	*why;		/* exemptions and pending: why */
+	const char	*why;		/* exemptions: why */
 };
 
 static void	 setup(void);
@@ -611,6 +605,22 @@ p_user_deactivate(struct rrun *x)
 }
 
 static void
+p_user_reactivate(struct rrun *x)
+{
+	x->target = mk_user();
+	(void)sqli("UPDATE users SET is_active = false WHERE id = %lld "
+	    "RETURNING id", (long long)x->target);
+	path_f(x, "/settings/users/%lld/reactivate", (long long)x->target);
+}
+
+static void
+p_user_reset_password(struct rrun *x)
+{
+	x->target = mk_user();
+	path_f(x, "/settings/users/%lld/reset-password", (long long)x->target);
+}
+
+static void
 p_channel_create(struct rrun *x)
 {
 	char	 name[32], number[32];
@@ -1031,8 +1041,8 @@ static const struct rcase cases[] = {
 	{ "POST", "/login", SESSION, NULL, NULL, NULL,
 	    "signing in; login.success/failure are panel/auth.c's" },
 	{ "POST", "/logout", SESSION, NULL, NULL, NULL, "signing out" },
-	{ "POST", "/settings/password", PENDING, NULL, "user", p_password,
-	    "the password change's entry is hard-accounts' (settings.c)" },
+	{ "POST", "/settings/password", ADMIN, "user.password_changed",
+	    "user", p_password, NULL },
 	{ "POST", "/settings/providers", ADMIN, "provider.created",
 	    "provider", p_provider_create, NULL },
 	{ "POST", "/settings/providers/{id}", ADMIN, "provider.renamed",
@@ -1094,6 +1104,10 @@ static const struct rcase cases[] = {
 	    "user", p_user_role, NULL },
 	{ "POST", "/settings/users/{id}/deactivate", ADMIN,
 	    "user.deactivated", "user", p_user_deactivate, NULL },
+	{ "POST", "/settings/users/{id}/reactivate", ADMIN,
+	    "user.reactivated", "user", p_user_reactivate, NULL },
+	{ "POST", "/settings/users/{id}/reset-password", ADMIN,
+	    "user.password_reset", "user", p_user_reset_password, NULL },
 	{ "POST", "/channels", ADMIN, "channel.created", "channel",
 	    p_channel_create, NULL },
 	{ "POST", "/channels/{id}", ADMIN, "channel.updated", "channel",
@@ -1247,11 +1261,6 @@ perform(const struct route *rt, const struct rcase *k)
 	    "target_id = %lld", (long long)mark, (long long)org_id,
 	    k->action != NULL ? k->action : "", k->action != NULL ? k->action :
 	    "", actor, (long long)user, k->target_type, (long long)target);
-	if (found == 0 && k->kind == PENDING) {
-		fprintf(stderr, "audit_routes: PENDING %s %s wrote no entry "
-		    "yet (%s)\n", rt->method, rt->pattern, k->why);
-		return;
-	}
 	if (found == 0) {
 		d = sqls("SELECT coalesce(string_agg(action || ' ' || actor || "
 		    "' ' || coalesce(target_type, '-') || '#' || "
@@ -1315,8 +1324,7 @@ START_TEST(t_no_stale_cases)
 			    app_routes[j].pattern) == 0;
 		ck_assert_msg(found, "case %s %s names no route any more",
 		    cases[i].method, cases[i].pattern);
-		ck_assert_msg((cases[i].kind != ADMIN &&
-		    cases[i].kind != PENDING) || (cases[i].prepare != NULL &&
+		ck_assert_msg(cases[i].kind != ADMIN || (cases[i].prepare != NULL &&
 		    cases[i].target_type != NULL), "case %s %s has no input",
 		    cases[i].method, cases[i].pattern);
 	}

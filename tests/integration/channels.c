@@ -48,7 +48,7 @@
 #define META_ACCESS	"EAAG-canary-meta-access-token-xyz"
 #define META_SECRET	"appsecret-canary-meta-0001"
 #define META_VERIFY	"verify-canary-meta-0002"
-#define META_VERIFY_MASK "veri\xe2\x80\xa6" "0002"
+#define META_VERIFY_MASK "ve\xe2\x80\xa6" "002"	/* 5 of 23 */
 #define KAPSO_KEY	"kapso-key-canary-0003"
 #define KAPSO_SECRET	"kapso-whsec-canary-0004"
 #define FORM_MAX	8192

@@ -100,7 +100,7 @@ START_TEST(t_api_create_mask_and_url_change)
 	ck_assert_str_eq(hjstr(o, "slug"), "crm");
 	ck_assert_str_eq(hjstr(o, "auth"), "bearer");
 	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(o, "hasSecret")));
-	ck_assert_str_eq(hjstr(o, "secretHint"), "stat…6789");
+	ck_assert_str_eq(hjstr(o, "secretHint"), "st…789");
 	cJSON_Delete(o);
 
 	/* At rest: ciphertext only. */
@@ -140,7 +140,7 @@ START_TEST(t_api_create_mask_and_url_change)
 
 		ck_assert(cJSON_IsString(hn) && str_eq(hn->valuestring,
 		    "X-Api-Key"));
-		ck_assert_str_eq(hjstr(o, "secretHint"), "X-Api-Key: head…6789");
+		ck_assert_str_eq(hjstr(o, "secretHint"), "X-Api-Key: he…789");
 	}
 	cJSON_Delete(o);
 	free(body);

@@ -39,7 +39,7 @@
 #define OTHER_ORG	"Other Org"
 #define OTHER_PW	"other-owner-password-1"
 #define CANARY		"sk-test-canary-1234567890abcdef"
-#define CANARY_MASK	"sk-t\xe2\x80\xa6" "cdef"
+#define CANARY_MASK	"sk-\xe2\x80\xa6" "cdef"	/* 7 of 31 */
 #define CANARY2		"sk-second-canary-abcdefghijklmnop"
 #define CANARY2_MASK	"sk-s\xe2\x80\xa6mnop"
 #define FORM_MAX	8192

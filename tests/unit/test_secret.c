@@ -196,13 +196,16 @@ START_TEST(masking)
 {
 	char	 out[32];
 
+	/* 31 characters: 7 show (a quarter, rounded down), 3 + 4. */
 	ck_assert_str_eq(secret_mask(CANARY, out, sizeof(out)),
-	    "sk-t\xe2\x80\xa6" "cdef");
+	    "sk-\xe2\x80\xa6" "cdef");
+	/* 18 characters: 4 show. */
 	ck_assert_str_eq(secret_mask("AC1234567890abcdef", out, sizeof(out)),
-	    "AC12\xe2\x80\xa6" "cdef");
-	/* 13 characters: the shortest shown in part. */
+	    "AC\xe2\x80\xa6" "ef");
+	/* 13 characters: the shortest shown in part, 3 of them (issue 10:
+	 * a 13-character webhook secret showed 8). */
 	ck_assert_str_eq(secret_mask("abcdefghijklm", out, sizeof(out)),
-	    "abcd\xe2\x80\xa6" "jklm");
+	    "a\xe2\x80\xa6" "lm");
 	/* 12 characters or fewer: nothing of the secret shows. */
 	ck_assert_str_eq(secret_mask("abcdefghijkl", out, sizeof(out)),
 	    "\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2"
@@ -215,13 +218,47 @@ START_TEST(masking)
 	/* Empty or absent: nothing stored, nothing shown. */
 	ck_assert_str_eq(secret_mask("", out, sizeof(out)), "");
 	ck_assert_str_eq(secret_mask(NULL, out, sizeof(out)), "");
-	/* Code points, not bytes: "é" is never split. */
+	/* Code points, not bytes: "é" is never split (16 characters: 4). */
 	ck_assert_str_eq(secret_mask("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
-	    "123456789\xc3\xa9", out, sizeof(out)),
-	    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xe2\x80\xa6" "789\xc3\xa9");
+	    "12345678901\xc3\xa9", out, sizeof(out)),
+	    "\xc3\xa9\xc3\xa9\xe2\x80\xa6" "1\xc3\xa9");
 	/* A long secret shows at most 8 of its characters. */
-	ck_assert_uint_eq(strlen(secret_mask("0123456789012345678901234567890"
-	    "123456789", out, sizeof(out))), 4 + 3 + 4);
+	ck_assert_str_eq(secret_mask("0123456789012345678901234567890"
+	    "123456789", out, sizeof(out)), "0123\xe2\x80\xa6" "6789");
+}
+END_TEST
+
+/*
+ * The rule itself, for every length: the characters shown (outside "…")
+ * are a true prefix and suffix of the secret and never more than a
+ * quarter of it.
+ */
+START_TEST(masking_quarter)
+{
+	char	 secret[200], out[64];
+
+	for (size_t n = 1; n < sizeof(secret); n++) {
+		const char	*ell;
+		size_t		 head, tail;
+
+		for (size_t i = 0; i < n; i++)
+			secret[i] = (char)('A' + (i * 7) % 26);
+		secret[n] = '\0';
+		secret_mask(secret, out, sizeof(out));
+		ell = strstr(out, "\xe2\x80\xa6");
+		if (ell == NULL) {
+			ck_assert_msg(strchr(out, 'A') == NULL &&
+			    strlen(out) == 24, "length %zu: mask %s", n, out);
+			continue;
+		}
+		head = (size_t)(ell - out);
+		tail = strlen(ell + 3);
+		ck_assert_msg((head + tail) * 4 <= n && head + tail <= 8,
+		    "length %zu shows %zu characters: %s", n, head + tail, out);
+		ck_assert_msg(n >= 13, "length %zu shows some: %s", n, out);
+		ck_assert(memcmp(out, secret, head) == 0);
+		ck_assert(memcmp(ell + 3, secret + n - tail, tail) == 0);
+	}
 }
 END_TEST
 
@@ -362,6 +399,7 @@ secret_suite(void)
 	tcase_add_test(tc, bound_to_cell);
 	tcase_add_test(tc, wrong_key);
 	tcase_add_test(tc, masking);
+	tcase_add_test(tc, masking_quarter);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tf, dir_setup, dir_teardown);
 	tcase_add_test(tf, key_file_created_0600);
