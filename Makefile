@@ -38,7 +38,7 @@ LDFLAGS	+= $(SANFLAGS)
 # --- sources, by module (DESIGN.md layout) -------------------------------
 SRC_UTIL   = src/util/xmalloc.c src/util/buf.c src/util/arena.c \
 	     src/util/str.c src/util/utf8.c src/util/url.c src/util/time.c \
-	     src/util/httpc.c src/util/thumb.c \
+	     src/util/httpc.c src/util/thumb.c src/util/json.c \
 	     src/util/log.c src/util/config.c src/util/metrics.c
 SRC_DB     = src/db/pool.c src/db/query.c src/db/migrate.c \
 	     src/db/embedded.c src/db/listen.c

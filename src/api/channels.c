@@ -38,6 +38,7 @@
 #include "model/channel.h"
 #include "model/fielderr.h"
 #include "util/arena.h"
+#include "util/json.h"
 #include "util/str.h"
 
 #define APP_NAME		"WhatsApp app"
@@ -234,7 +235,7 @@ camel(struct arena *a, const char *snake)
 static void
 add_hints(struct arena *a, cJSON *obj, const char *hints_json)
 {
-	cJSON		*hints = cJSON_Parse(hints_json);
+	cJSON		*hints = json_parse_str(hints_json, NULL);
 	const cJSON	*h;
 
 	cJSON_ArrayForEach(h, hints) {
@@ -635,7 +636,7 @@ app_reply(struct req *r, int status)
 	else
 		cJSON_AddNullToObject(o, "agentId");
 	cJSON_AddStringToObject(o, "twilioNumber", c.phone_number);
-	hints = cJSON_Parse(c.credential_hints);
+	hints = json_parse_str(c.credential_hints, NULL);
 	h = cJSON_GetObjectItemCaseSensitive(hints, "twilio_account_sid");
 	if (cJSON_IsString(h))
 		cJSON_AddStringToObject(o, "twilioAccountSidHint",

@@ -35,6 +35,7 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "util/json.h"
 #include "util/log.h"
 #include "crypto/secret.h"
 #include "model/orgmodel.h"
@@ -231,7 +232,7 @@ transcribe_judge(long status, const char *body, size_t len,
 		goto out;
 	}
 	if (body == NULL || len == 0 ||
-	    (root = cJSON_ParseWithLength(body, len)) == NULL) {
+	    (root = json_parse(body, len, NULL)) == NULL) {
 		set_error(out, TRANSCRIBE_BAD_RESPONSE, "The transcription "
 		    "server's answer is not JSON.");
 		goto out;

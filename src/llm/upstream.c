@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "util/json.h"
 #include "util/utf8.h"
 
 #define UPSTREAM_TEXT_MAX	200	/* a plain-text error body worth showing */
@@ -82,7 +83,7 @@ upstream_message(const char *body, size_t len, char *out, size_t outlen)
 	out[0] = '\0';
 	if (body == NULL || len == 0)
 		return;
-	if ((root = cJSON_ParseWithLength(body, len)) != NULL) {
+	if ((root = json_parse(body, len, NULL)) != NULL) {
 		e = cJSON_GetObjectItemCaseSensitive(root, "error");
 		if (cJSON_IsObject(e))
 			m = cJSON_GetObjectItemCaseSensitive(e, "message");
