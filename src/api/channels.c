@@ -277,8 +277,9 @@ static int64_t
 json_id(struct req *r, const char *name)
 {
 	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(r->json, name);
+	int64_t		 id;
 
-	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+	return json_int64(v, &id) ? id : 0;
 }
 
 /* Member name as a string; null gives "", absence gives dflt. */

@@ -694,8 +694,9 @@ gw_note_handoff(struct gw_call *c, const char *result)
 	const cJSON	*id = cJSON_GetObjectItemCaseSensitive(r,
 			    HANDOFF_RESULT_ID);
 
-	if (cJSON_IsNumber(id) && c->n_handoffs < GW_HANDOFFS_MAX)
-		c->handoffs[c->n_handoffs++] = (int64_t)id->valuedouble;
+	if (c->n_handoffs < GW_HANDOFFS_MAX &&
+	    json_int64(id, &c->handoffs[c->n_handoffs]))
+		c->n_handoffs++;
 	cJSON_Delete(r);
 }
 

@@ -100,6 +100,19 @@ json_parse_str(const char *s, enum json_error *err)
 	return json_parse(s, s != NULL ? strlen(s) : 0, err);
 }
 
+bool
+json_int64(const cJSON *v, int64_t *out)
+{
+	/* 2^63 exactly: the doubles below it all fit; NaN fails both. */
+	const double	 lim = 9223372036854775808.0;
+
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= -lim &&
+	    v->valuedouble < lim))
+		return false;
+	*out = (int64_t)v->valuedouble;
+	return true;
+}
+
 const char *
 json_error_str(enum json_error err)
 {

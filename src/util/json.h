@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
@@ -46,6 +47,12 @@ cJSON		*json_parse_str(const char *s, enum json_error *err);
  * whether the bytes are valid JSON; stops at the first level too deep.
  */
 bool		 json_depth_ok(const char *s, size_t len, int max_depth);
+/*
+ * The number v as an int64 (its fraction dropped) in *out: false when v is
+ * not a number or lies outside int64's range (1e300 is valid JSON; casting
+ * it is undefined behaviour).
+ */
+bool		 json_int64(const cJSON *v, int64_t *out);
 /* A sentence about a request body with that error, for answers. */
 const char	*json_error_str(enum json_error err);
 

@@ -3,6 +3,7 @@
  * JSON from outside goes through (issue 10, defect 1).
  */
 #include <check.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,6 +128,32 @@ START_TEST(one_value_only)
 }
 END_TEST
 
+/* Numbers outside int64 are refused, not cast (undefined behaviour). */
+START_TEST(int64_range)
+{
+	cJSON	*j = json_parse_str("[1e300,-1e300,1e999,9223372036854775807,"
+		    "-9223372036854775808,1765080000,12.9,\"7\",null]", NULL);
+	int64_t	 v = 42;
+
+	ck_assert_ptr_nonnull(j);
+	ck_assert(!json_int64(cJSON_GetArrayItem(j, 0), &v));
+	ck_assert(!json_int64(cJSON_GetArrayItem(j, 1), &v));
+	ck_assert(!json_int64(cJSON_GetArrayItem(j, 2), &v));
+	/* 2^63-1 is not a double: it rounds up to 2^63, out of range. */
+	ck_assert(!json_int64(cJSON_GetArrayItem(j, 3), &v));
+	ck_assert(json_int64(cJSON_GetArrayItem(j, 4), &v));
+	ck_assert(v == INT64_MIN);
+	ck_assert(json_int64(cJSON_GetArrayItem(j, 5), &v));
+	ck_assert_int_eq(v, 1765080000);
+	ck_assert(json_int64(cJSON_GetArrayItem(j, 6), &v));
+	ck_assert_int_eq(v, 12);
+	ck_assert(!json_int64(cJSON_GetArrayItem(j, 7), &v));
+	ck_assert(!json_int64(cJSON_GetArrayItem(j, 8), &v));
+	ck_assert(!json_int64(NULL, &v));
+	cJSON_Delete(j);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -136,6 +163,7 @@ main(void)
 	tcase_add_test(tc, depth_bound);
 	tcase_add_test(tc, strings_do_not_count);
 	tcase_add_test(tc, one_value_only);
+	tcase_add_test(tc, int64_range);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
