@@ -48,6 +48,7 @@
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -62,6 +63,7 @@
 #include "app/app.h"
 #include "util/log.h"
 #include "http/router.h"
+#include "util/str.h"
 
 /*
  * 1 MiB per request thread: ten times CivetWeb's packaged size, an eighth
@@ -167,9 +169,13 @@ defer_accept(struct mg_context *ctx)
 	while ((e = readdir(d)) != NULL) {
 		struct sockaddr_storage	 ss;
 		socklen_t		 len = sizeof(ss);
-		int			 fd = atoi(e->d_name), on = 0, port;
+		int64_t			 fd64;
+		int			 fd, on = 0, port;
 		socklen_t		 on_len = sizeof(on);
 
+		if (!str_to_i64(e->d_name, &fd64) || fd64 > INT_MAX)
+			continue;
+		fd = (int)fd64;
 		if (fd <= 2 || fd == dirfd(d) ||
 		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &on_len) != 0 ||
 		    !on || getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
