@@ -5,6 +5,7 @@
 #                   PostgreSQL, migrate, serve on 127.0.0.1:8080
 #   make test       the same set-up, then every test under ASan + UBSan
 #   make lint       style, SQL-literal, raw-template and banned-call checks
+#   make fuzz       libFuzzer targets (tests/fuzz), FUZZ_SECONDS each
 #   make deps       install missing Debian packages and npm modules
 #   SANITIZE=1      build with ASan + UBSan into build/asan (never mixed)
 #   V=1             print whole compiler lines
@@ -38,7 +39,7 @@ LDFLAGS	+= $(SANFLAGS)
 # --- sources, by module (DESIGN.md layout) -------------------------------
 SRC_UTIL   = src/util/xmalloc.c src/util/buf.c src/util/arena.c \
 	     src/util/str.c src/util/utf8.c src/util/url.c src/util/time.c \
-	     src/util/httpc.c src/util/thumb.c \
+	     src/util/httpc.c src/util/thumb.c src/util/json.c \
 	     src/util/log.c src/util/config.c src/util/metrics.c \
 	     src/util/cidr.c src/util/trace.c
 SRC_DB     = src/db/pool.c src/db/query.c src/db/migrate.c \
@@ -115,7 +116,7 @@ else
 Q = @
 endif
 
-.PHONY: all run test test-build deps lint clean bench
+.PHONY: all run test test-build deps lint clean bench fuzz fuzz-build
 all: $(BUILD)/parley
 
 $(BUILD)/parley: $(OBJ_MAIN) $(LIB)
@@ -166,6 +167,60 @@ $(BUILD)/tests/fakes/%: $(BUILD)/obj/tests/fakes/%.o $(LIB)
 test-build: $(BUILD)/parley $(TEST_UNIT_BIN) $(TEST_SPEC_BIN) \
 	    $(TEST_INTEG_BIN) $(TEST_FAKES_BIN)
 
+# --- fuzzing (make fuzz; tests/fuzz/fuzz.h) -------------------------------
+# libFuzzer targets, built with Debian's clang into build/fuzz (never mixed
+# with the gcc builds), each run for FUZZ_SECONDS by tests/fuzz/run.sh.
+# FUZZ_TARGETS=fuzz_meta runs one. Nothing here is built by make or make run.
+FUZZ_CC      = clang
+FUZZ_BUILD   = build/fuzz
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS ?=
+FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	       -fno-omit-frame-pointer
+FUZZ_CFLAGS  = -O1 -g $(filter-out -Wjump-misses-init,$(WARN)) $(FUZZ_SAN) \
+	       -fsanitize=fuzzer-no-link -pthread -MMD -MP
+FUZZ_SRC     = $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN     = $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_OBJ_LIB = $(SRC_LIB:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_OBJ_SUP = $(FUZZ_BUILD)/obj/tests/fuzz/support.o
+# What tests/fuzz/support.c stands in for: CivetWeb's connection, the
+# database, the webhook path's channel lookup and store.
+FUZZ_WRAP    = mg_get_request_info mg_get_header mg_read mg_write \
+	       mg_response_header_start mg_response_header_add \
+	       mg_response_header_send mg_disable_keep_alive db_acquire \
+	       chancache_get chancache_verified ingest_store
+comma	     := ,
+FUZZ_LDFLAGS = -fsanitize=fuzzer,address,undefined \
+	       $(addprefix -Wl$(comma)--wrap=,$(FUZZ_WRAP))
+
+$(FUZZ_BUILD)/obj/tests/fuzz/%.o: tests/fuzz/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $< (fuzz)"
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) -Itests $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $< (fuzz)"
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/libparley.a: $(FUZZ_OBJ_LIB)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $(FUZZ_OBJ_LIB)
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_OBJ_SUP) \
+		     $(FUZZ_BUILD)/libparley.a
+	@echo "  LD      $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $< $(FUZZ_OBJ_SUP) \
+	    $(FUZZ_BUILD)/libparley.a $(LDLIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+# Each target for FUZZ_SECONDS; a crash fails with its reproducer printed
+# and kept under build/fuzz/crashes/.
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 # --- the two commands ----------------------------------------------------
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -182,7 +237,7 @@ test: deps
 DEB_PKGS = gcc make pkg-config libcivetweb-dev libpq-dev \
 	   libcurl4-openssl-dev libcjson-dev libsodium-dev libargon2-dev \
 	   libssl-dev libqrencode-dev libgd-dev check postgresql-15 chromium fonts-liberation \
-	   clang-format
+	   clang-format clang libclang-rt-14-dev
 # Quick when everything is there: one dpkg-query, one test for node_modules.
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
@@ -225,3 +280,4 @@ clean:
 
 -include $(OBJ_LIB:.o=.d) $(OBJ_MAIN:.o=.d)
 -include $(wildcard $(BUILD)/obj/tests/*/*.d)
+-include $(wildcard $(FUZZ_OBJ_LIB:.o=.d) $(FUZZ_BUILD)/obj/tests/fuzz/*.d)

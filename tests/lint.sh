@@ -2,6 +2,7 @@
 # make lint: the checks STYLE.md asks for that a compiler does not make.
 #  - banned calls (sprintf strcpy strcat atoi gets);
 #  - the SQL argument of db_query/db_exec is a string literal;
+#  - cJSON_Parse* is called only in src/util/json.c (bounded nesting);
 #  - every raw Mustache tag ({{{x}}} or {{&x}}) carries a {{! raw: why }};
 #  - clang-format agrees with .clang-format (reported, not fatal: the
 #    code predates the file and is being brought in line).
@@ -21,6 +22,16 @@ if grep -nE 'db_(query|exec)\(' src/*/*.c | grep -vE 'db_(query|exec)\([^,]+,( *
     | grep -vE 'db_(query|exec)\([^,]*,[^,]*,$|db_(query|exec)\([^,]*,$' \
     | grep -vE '^[^:]+:[0-9]+:db_(query|exec)\('; then
 	echo "lint: db_query/db_exec whose SQL is not a string literal (above)"
+	fail=1
+fi
+
+# JSON from anywhere is parsed through util/json.c, which bounds nesting
+# before cJSON recurses (issue 10: an 800-deep body crashed the server).
+deep=$(grep -nE '\bcJSON_Parse[A-Za-z]*\s*\(' src/*.c src/*/*.c src/*/*.h |
+    grep -v '^src/util/json\.c:')
+if [ -n "$deep" ]; then
+	echo "$deep"
+	echo "lint: cJSON_Parse* outside src/util/json.c (use json_parse)"
 	fail=1
 fi
 

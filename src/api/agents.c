@@ -37,6 +37,7 @@
 #include "plugins/plugin.h"
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/str.h"
 
 #define PLUGIN_IDS_MAX	64
@@ -122,7 +123,7 @@ agent_json(const struct agent *g)
 	    strings_json(g->escalation_keywords, g->n_escalation));
 	cJSON_AddItemToObject(o, "enabledPluginIds",
 	    strings_json(g->plugins, g->n_plugins));
-	texts = g->texts != NULL ? cJSON_Parse(g->texts) : NULL;
+	texts = g->texts != NULL ? json_parse_str(g->texts, NULL) : NULL;
 	if (!cJSON_IsObject(texts)) {
 		cJSON_Delete(texts);
 		texts = cJSON_CreateObject();
@@ -772,7 +773,7 @@ api_plugins_list(struct req *r)
 		cJSON_AddBoolToObject(o, "available",
 		    plugin_available(all[i]));
 		schema = all[i]->params_schema != NULL ?
-		    cJSON_Parse(all[i]->params_schema) : NULL;
+		    json_parse_str(all[i]->params_schema, NULL) : NULL;
 		if (schema == NULL)
 			schema = cJSON_CreateObject();
 		cJSON_AddItemToObject(o, "parametersSchema", schema);

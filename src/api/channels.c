@@ -46,6 +46,7 @@
 #include "model/channel.h"
 #include "model/fielderr.h"
 #include "util/arena.h"
+#include "util/json.h"
 #include "util/str.h"
 
 #define APP_NAME		"WhatsApp app"
@@ -255,7 +256,7 @@ camel(struct arena *a, const char *snake)
 static void
 add_hints(struct arena *a, cJSON *obj, const char *hints_json)
 {
-	cJSON		*hints = cJSON_Parse(hints_json);
+	cJSON		*hints = json_parse_str(hints_json, NULL);
 	const cJSON	*h;
 
 	cJSON_ArrayForEach(h, hints) {
@@ -297,8 +298,9 @@ static int64_t
 json_id(struct req *r, const char *name)
 {
 	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(r->json, name);
+	int64_t		 id;
 
-	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+	return json_int64(v, &id) ? id : 0;
 }
 
 /* Member name as a string; null gives "", absence gives dflt. */
@@ -737,7 +739,7 @@ app_reply(struct req *r, int status)
 	else
 		cJSON_AddNullToObject(o, "agentId");
 	cJSON_AddStringToObject(o, "twilioNumber", c.phone_number);
-	hints = cJSON_Parse(c.credential_hints);
+	hints = json_parse_str(c.credential_hints, NULL);
 	h = cJSON_GetObjectItemCaseSensitive(hints, "twilio_account_sid");
 	if (cJSON_IsString(h))
 		cJSON_AddStringToObject(o, "twilioAccountSidHint",

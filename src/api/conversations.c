@@ -26,6 +26,7 @@
 #include "http/req.h"
 #include "http/resp.h"
 #include "util/arena.h"
+#include "util/json.h"
 #include "util/str.h"
 
 static const char	*qparam(struct req *, const char *);
@@ -251,7 +252,7 @@ static cJSON *
 media_json(const char *text, int64_t chat_id, int64_t mid,
     const struct media_file *files, int n_files)
 {
-	cJSON		*media = cJSON_Parse(text), *d;
+	cJSON		*media = json_parse_str(text, NULL), *d;
 	cJSON		*e;
 	int		 i = 0;
 

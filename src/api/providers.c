@@ -23,6 +23,7 @@
 #include "model/orgmodel.h"
 #include "model/provider.h"
 #include "util/arena.h"
+#include "util/json.h"
 #include "util/str.h"
 
 enum jkind {
@@ -401,7 +402,9 @@ api_models_create(struct req *r)
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
 	pid = cJSON_GetObjectItemCaseSensitive(r->json, "providerId");
-	in.provider_id = cJSON_IsNumber(pid) ? (int64_t)pid->valuedouble : 0;
+	in.provider_id = 0;
+	if (cJSON_IsNumber(pid) && !json_int64(pid, &in.provider_id))
+		in.provider_id = -1;	/* no such provider: 422 */
 	in.name = api_str(r, "name");
 	in.display_name = api_str(r, "displayName");
 	in.supports_vision = json_bool(r, "supportsVision", false);
@@ -456,8 +459,9 @@ api_models_update(struct req *r)
 	if (st != DB_OK)
 		return status_error(r, st);
 	pid = cJSON_GetObjectItemCaseSensitive(r->json, "providerId");
-	in.provider_id = pid == NULL ? cur.provider_id :
-	    cJSON_IsNumber(pid) ? (int64_t)pid->valuedouble : 0;
+	in.provider_id = pid == NULL ? cur.provider_id : 0;
+	if (cJSON_IsNumber(pid) && !json_int64(pid, &in.provider_id))
+		in.provider_id = -1;	/* no such provider: 422 */
 	in.name = api_has(r, "name") ? api_str(r, "name") : cur.name;
 	in.display_name = api_has(r, "displayName") ?
 	    api_str(r, "displayName") : cur.display_name;

@@ -28,6 +28,7 @@
 #include <sodium.h>
 
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/str.h"
 #include "util/url.h"
 
@@ -297,7 +298,7 @@ channel_meta_media(const struct channel_dialect *d,
 	if (st != SEND_OK)
 		goto out;
 
-	root = cJSON_ParseWithLength(meta.data, meta.len);
+	root = json_parse(meta.data, meta.len, NULL);
 	v = cJSON_GetObjectItemCaseSensitive(root, "url");
 	dl = cJSON_IsString(v) ? v->valuestring : NULL;
 	if (dl == NULL || !channel_field_ok(dl) || strchr(dl, ' ') != NULL ||

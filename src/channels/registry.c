@@ -41,6 +41,7 @@
 
 #include "crypto/redact.h"
 #include "util/httpc.h"
+#include "util/json.h"
 #include "util/str.h"
 #include "util/xmalloc.h"
 
@@ -219,7 +220,7 @@ classify_ok(const struct channel_dialect *d, const struct channel_call *call,
 
 	if (!call->want_id)
 		return SEND_OK;
-	root = cJSON_ParseWithLength(resp->body.data, resp->body.len);
+	root = json_parse(resp->body.data, resp->body.len, NULL);
 	ok = root != NULL && d->parse_id(root, out->provider_message_id,
 	    sizeof(out->provider_message_id));
 	cJSON_Delete(root);
@@ -250,8 +251,8 @@ classify_status(const struct channel_dialect *d,
 	bool				 retry;
 
 	msg[0] = '\0';
-	if ((root = cJSON_ParseWithLength(resp->body.data,
-	    resp->body.len)) != NULL)
+	if ((root = json_parse(resp->body.data,
+	    resp->body.len, NULL)) != NULL)
 		d->parse_error(root, out->error_code, sizeof(out->error_code),
 		    msg, sizeof(msg));
 	cJSON_Delete(root);

@@ -33,6 +33,7 @@
 #include <sodium.h>
 
 #include "app/app.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "channels/channel.h"
 #include "model/channel.h"
@@ -94,7 +95,8 @@ static bool		 needs_fetch(const struct media_file *);
 static int
 items_read(struct arena *a, const char *json, struct item *items)
 {
-	cJSON		*arr = cJSON_Parse(json != NULL ? json : "[]");
+	cJSON		*arr = json_parse_str(json != NULL ? json : "[]",
+			    NULL);
 	const cJSON	*e, *v;
 	int		 n = 0;
 

@@ -24,6 +24,7 @@
 #include <cjson/cJSON.h>
 
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/xmalloc.h"
 
 /* WhatsApp's own limit for one text message. */
@@ -145,7 +146,7 @@ chat_text_render(enum chat_text t, const char *overrides_json,
 	if (tmpl == NULL)
 		return xstrdup("");
 	if (overrides_json != NULL && *overrides_json != '\0') {
-		root = cJSON_Parse(overrides_json);
+		root = json_parse_str(overrides_json, NULL);
 		if (cJSON_IsObject(root)) {
 			item = cJSON_GetObjectItemCaseSensitive(root,
 			    text_defs[t].key);

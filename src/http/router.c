@@ -23,14 +23,24 @@
 #include "http/resp.h"
 #include "http/session.h"
 #include "util/arena.h"
+#include "util/json.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/url.h"
 #include "util/utf8.h"
 
+/*
+ * A whole request body must arrive within this. Meta's largest delivery
+ * (3 MB) needs a little over 1 Mbit/s; a reverse proxy, which buffers the
+ * body before passing it on (README), delivers any body in milliseconds.
+ */
+#define BODY_DEADLINE_MS	20000
+
 static struct router_hooks	 hooks;
 
 static int	run_route(struct req *);
+static int	authenticate(struct req *, unsigned);
+static void	discard_body(struct req *);
 static int	read_body(struct req *, size_t);
 static int	parse_body(struct req *);
 static int	too_large(struct req *);
@@ -161,22 +171,53 @@ out:
 	return r.status;
 }
 
-/* Every precondition a route declares, in one place and in this order. */
+/*
+ * Every precondition a route declares, in one place and in this order.
+ * Who is asking comes before the body: a caller without a valid session
+ * or token never gets a byte of it parsed (issue 10: a 999-deep JSON body
+ * used to reach cJSON before the bearer token was looked at). CSRF needs
+ * the form, so it comes after the body.
+ */
 static int
 run_route(struct req *r)
 {
 	const struct route	*rt = r->route;
 	unsigned		 f = rt->flags;
+	bool			 has_body;
 	int			 st;
 
-	if ((f & (R_FORM | R_JSON | R_RAW)) && !str_eq(r->method, "GET") &&
-	    !r->is_head) {
+	has_body = (f & (R_FORM | R_JSON | R_RAW)) &&
+	    !str_eq(r->method, "GET") && !r->is_head;
+	if ((st = authenticate(r, f)) != 0) {
+		if (has_body)
+			discard_body(r);
+		return st;
+	}
+	if (has_body) {
 		if ((st = read_body(r, rt->body_max ? rt->body_max :
 		    ROUTE_DEFAULT_BODY_MAX)) != 0)
 			return st;
 		if ((st = parse_body(r)) != 0)
 			return st;
 	}
+	if (f & (R_CSRF | R_PRE_CSRF)) {
+		if (!csrf_same_origin(r))
+			return resp_forbidden(r, "This form was sent from "
+			    "another site, so Parley refused it.");
+		if (!csrf_check(r))
+			return resp_forbidden(r, "This form has expired or was "
+			    "not sent from Parley. Reload the page and try "
+			    "again.");
+	}
+	return rt->handler(r);
+}
+
+/* Session or bearer, then role; sends the refusal and returns its status. */
+static int
+authenticate(struct req *r, unsigned f)
+{
+	int	 st;
+
 	if (f & (R_SESSION | R_SESSION_OPT)) {
 		if ((st = load_session(r, (f & R_SESSION) != 0)) != 0)
 			return st;
@@ -195,16 +236,34 @@ run_route(struct req *r)
 	    !str_eq(r->role, "admin"))
 		return resp_forbidden(r, "Only an owner or admin of this "
 		    "organisation can do this.");
-	if (f & (R_CSRF | R_PRE_CSRF)) {
-		if (!csrf_same_origin(r))
-			return resp_forbidden(r, "This form was sent from "
-			    "another site, so Parley refused it.");
-		if (!csrf_check(r))
-			return resp_forbidden(r, "This form has expired or was "
-			    "not sent from Parley. Reload the page and try "
-			    "again.");
+	return 0;
+}
+
+/*
+ * After a refusal sent before the body was read: a body the route would
+ * have taken is read and dropped (never stored or parsed), so the client
+ * reads our answer instead of a connection reset; anything bigger or of
+ * unknown length closes the connection.
+ */
+static void
+discard_body(struct req *r)
+{
+	long long	 cl = r->ri->content_length;
+	size_t		 max = r->route->body_max ? r->route->body_max :
+			    ROUTE_DEFAULT_BODY_MAX;
+	char		 chunk[4096];
+	long long	 got = 0;
+	int		 n;
+
+	if (cl <= 0 || cl > (long long)max) {
+		if (cl != 0)
+			mg_disable_keep_alive(r->conn);
+		return;
 	}
-	return rt->handler(r);
+	while (got < cl && (n = mg_read(r->conn, chunk, sizeof(chunk))) > 0)
+		got += n;
+	if (got < cl)
+		mg_disable_keep_alive(r->conn);
 }
 
 static int
@@ -216,7 +275,13 @@ too_large(struct req *r)
 	    "The request is larger than this address accepts.");
 }
 
-/* Reads the body whole, refusing (413) past max before reading it all. */
+/*
+ * Reads the body whole, refusing (413) past max before reading it all,
+ * and (408) when it has not all arrived BODY_DEADLINE_MS after the request
+ * began: CivetWeb bounds each read, not the sum, so without this a client
+ * trickling its body would hold a request thread for as long as it liked
+ * (http/server.c, "idle clients").
+ */
 static int
 read_body(struct req *r, size_t max)
 {
@@ -233,6 +298,12 @@ read_body(struct req *r, size_t max)
 		if (b.err) {
 			buf_cleanup(&b);
 			return too_large(r);
+		}
+		if (time_mono_us() - r->started_us > BODY_DEADLINE_MS * 1000LL) {
+			buf_cleanup(&b);
+			mg_disable_keep_alive(r->conn);
+			return resp_error(r, 408, "request_timeout", "The request "
+			    "body arrived too slowly.");
 		}
 	}
 	/* A copy, not a string dup: binary bodies may hold NUL bytes. */
@@ -267,7 +338,7 @@ parse_body(struct req *r)
 		}
 	}
 	if (r->route->flags & R_JSON) {
-		const char	*end = NULL;
+		enum json_error	 je;
 
 		if (ct == NULL || (!str_starts_with(ct, "application/json") &&
 		    strstr(ct, "+json") == NULL))
@@ -276,11 +347,10 @@ parse_body(struct req *r)
 		if (r->body == NULL || !utf8_valid(r->body, r->body_len))
 			return resp_bad_request(r, "The body is not valid "
 			    "UTF-8 JSON.");
-		r->json = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end,
-		    0);
-		if (r->json == NULL)
-			return resp_bad_request(r, "The body is not valid "
-			    "JSON.");
+		/* Bounded depth: util/json.h, never cJSON directly. */
+		if ((r->json = json_parse(r->body, r->body_len, &je)) == NULL)
+			return resp_error(r, 400, je == JSON_TOO_DEEP ?
+			    "too_deep" : "bad_request", json_error_str(je));
 		arena_defer(r->arena, (void (*)(void *))cJSON_Delete, r->json);
 		if (!cJSON_IsObject(r->json))
 			return resp_bad_request(r, "The body must be a JSON "

@@ -1,9 +1,11 @@
 /*
  * router: matches a request against the route table app/routes.c hands it
  * and enforces each route's declared preconditions in one place, in this
- * order: method and path → body limit (413 before the body is read whole)
- * → body parsing (form, JSON, raw) → session or bearer auth → role → CSRF
- * and origin → handler. A handler never re-checks any of them. The router
+ * order: method and path → session or bearer auth → role → body limit
+ * (413 before the body is read whole) → body parsing (form; JSON nested at
+ * most JSON_MAX_DEPTH deep, util/json.h; raw) → CSRF and origin → handler.
+ * Nothing of a body is parsed before its sender is known. A handler never
+ * re-checks any of them. The router
  * knows no page, API area or provider: app/ hands it hooks for what needs
  * the domain (loading a principal, bearer tokens, page decoration).
  */

@@ -11,6 +11,7 @@
 #include "plugins/plugin.h"
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/str.h"
 #include "util/xmalloc.h"
 
@@ -121,7 +122,7 @@ handoff_result_ok(const cJSON *msg)
 
 	if (!cJSON_IsString(content))
 		return false;
-	parsed = cJSON_Parse(content->valuestring);
+	parsed = json_parse_str(content->valuestring, NULL);
 	ok = cJSON_IsObject(parsed) &&
 	    cJSON_GetObjectItemCaseSensitive(parsed, "error") == NULL;
 	cJSON_Delete(parsed);

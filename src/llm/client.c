@@ -43,6 +43,7 @@
 #include <sodium.h>
 
 #include "crypto/redact.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/buf.h"
 #include "util/httpc.h"
@@ -484,9 +485,9 @@ attempt(struct httpc *h, const struct httpc_req *req, enum call_kind kind,
 
 	/* A plain JSON answer (also a server that ignored "stream"). */
 	if (st != NULL && st->mode == 0)
-		root = cJSON_ParseWithLength(st->json.data, st->json.len);
+		root = json_parse(st->json.data, st->json.len, NULL);
 	else if (resp.body.len > 0)
-		root = cJSON_ParseWithLength(resp.body.data, resp.body.len);
+		root = json_parse(resp.body.data, resp.body.len, NULL);
 	if (root == NULL) {
 		v->err = LLM_BAD_RESPONSE;
 		snprintf(v->what, sizeof(v->what), "The model server's answer "
@@ -809,7 +810,7 @@ sse_event(struct sse *st)
 		buf_reset(&st->data);
 		return true;
 	}
-	chunk = cJSON_ParseWithLength(buf_str(&st->data), st->data.len);
+	chunk = json_parse(buf_str(&st->data), st->data.len, NULL);
 	buf_reset(&st->data);
 	if (!cJSON_IsObject(chunk)) {
 		cJSON_Delete(chunk);

@@ -54,6 +54,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/json.h"
 #include "util/log.h"
 #include "crypto/secret.h"
 #include "db/db.h"
@@ -468,15 +469,16 @@ gw_build_request(struct gw_call *c)
 		for (int i = 0; i < c->n_tools; i++) {
 			cJSON	*t = cJSON_CreateObject();
 			cJSON	*fn = cJSON_AddObjectToObject(t, "function");
-			cJSON	*schema = cJSON_Parse(
-				    c->tools[i].p->params_schema);
+			cJSON	*schema = json_parse_str(
+				    c->tools[i].p->params_schema, NULL);
 
 			cJSON_AddStringToObject(t, "type", "function");
 			cJSON_AddStringToObject(fn, "name", c->tools[i].wire);
 			cJSON_AddStringToObject(fn, "description",
 			    c->tools[i].p->description);
 			if (schema == NULL)	/* tests/unit/test_plugins.c */
-				schema = cJSON_Parse("{\"type\":\"object\"}");
+				schema = json_parse_str(
+				    "{\"type\":\"object\"}", NULL);
 			cJSON_AddItemToObject(fn, "parameters", schema);
 			cJSON_AddItemToArray(tools, t);
 		}
@@ -619,7 +621,7 @@ gw_run_one(struct gw_call *c, const char *wire, const char *args_text,
 	if (args_text == NULL || *args_text == '\0')
 		args = cJSON_CreateObject();
 	else
-		args = cJSON_Parse(args_text);
+		args = json_parse_str(args_text, NULL);
 	if (cJSON_IsObject(args))
 		cJSON_AddItemToObject(entry, "arguments",
 		    cJSON_Duplicate(args, true));
@@ -706,12 +708,13 @@ gw_registered(const char *wire)
 static void
 gw_note_handoff(struct gw_call *c, const char *result)
 {
-	cJSON		*r = cJSON_Parse(result);
+	cJSON		*r = json_parse_str(result, NULL);
 	const cJSON	*id = cJSON_GetObjectItemCaseSensitive(r,
 			    HANDOFF_RESULT_ID);
 
-	if (cJSON_IsNumber(id) && c->n_handoffs < GW_HANDOFFS_MAX)
-		c->handoffs[c->n_handoffs++] = (int64_t)id->valuedouble;
+	if (c->n_handoffs < GW_HANDOFFS_MAX &&
+	    json_int64(id, &c->handoffs[c->n_handoffs]))
+		c->n_handoffs++;
 	cJSON_Delete(r);
 }
 

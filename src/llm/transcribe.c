@@ -36,6 +36,7 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "util/json.h"
 #include "util/log.h"
 #include "crypto/redact.h"
 #include "crypto/secret.h"
@@ -233,7 +234,7 @@ transcribe_judge(long status, const char *body, size_t len,
 		goto out;
 	}
 	if (body == NULL || len == 0 ||
-	    (root = cJSON_ParseWithLength(body, len)) == NULL) {
+	    (root = json_parse(body, len, NULL)) == NULL) {
 		set_error(out, TRANSCRIBE_BAD_RESPONSE, "The transcription "
 		    "server's answer is not JSON.");
 		goto out;

@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "crypto/redact.h"
+#include "util/json.h"
 #include "util/utf8.h"
 
 #define UPSTREAM_TEXT_MAX	200	/* a plain-text error body worth showing */
@@ -86,7 +87,7 @@ upstream_message(const char *body, size_t len, const struct redact *rd,
 	out[0] = '\0';
 	if (body == NULL || len == 0)
 		return;
-	if ((root = cJSON_ParseWithLength(body, len)) != NULL) {
+	if ((root = json_parse(body, len, NULL)) != NULL) {
 		e = cJSON_GetObjectItemCaseSensitive(root, "error");
 		if (cJSON_IsObject(e))
 			m = cJSON_GetObjectItemCaseSensitive(e, "message");

@@ -35,6 +35,7 @@
 #include "plugins/plugin.h"
 #include "tmpl/tmpl.h"
 #include "util/arena.h"
+#include "util/json.h"
 #include "util/str.h"
 #include "util/utf8.h"
 
@@ -349,7 +350,7 @@ fail:
 static char *
 check_texts(const char *json, struct field_errors *errs)
 {
-	cJSON		*obj = cJSON_Parse(json);
+	cJSON		*obj = json_parse_str(json, NULL);
 	const cJSON	*e;
 	char		*out = NULL;
 	char		 q[48];
@@ -519,7 +520,7 @@ out:
 static char **
 json_strings(struct arena *a, const char *text, int *n)
 {
-	cJSON		*arr = cJSON_Parse(text);
+	cJSON		*arr = json_parse_str(text, NULL);
 	const cJSON	*e;
 	char		**out;
 	int		 i = 0;

@@ -24,6 +24,7 @@
 #include "crypto/secret.h"
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/str.h"
 #include "util/utf8.h"
@@ -248,7 +249,7 @@ header_reserved(const char *s)
 static void
 headers_clean(const char *json, struct clean *c, struct field_errors *errs)
 {
-	cJSON		*o = cJSON_Parse(json);
+	cJSON		*o = json_parse_str(json, NULL);
 	cJSON		*out = NULL, *names = NULL;
 	const cJSON	*h;
 	struct buf	 hint;
@@ -460,7 +461,7 @@ clean_free(struct clean *c)
 static char **
 json_strings(struct arena *a, const char *text, int *n)
 {
-	cJSON		*arr = cJSON_Parse(text);
+	cJSON		*arr = json_parse_str(text, NULL);
 	const cJSON	*e;
 	char		**out;
 	int		 i = 0;

@@ -32,6 +32,7 @@
 #include <strings.h>
 
 #include "app/app.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "chat/texts.h"
 #include "db/db.h"
@@ -349,7 +350,7 @@ form_from_agent(struct req *r, const struct agent *g)
 	    join_lines(r, g->allow_list, g->n_allow));
 	cJSON_AddStringToObject(f, "escalation_keywords",
 	    join_lines(r, g->escalation_keywords, g->n_escalation));
-	texts = g->texts != NULL ? cJSON_Parse(g->texts) : NULL;
+	texts = g->texts != NULL ? json_parse_str(g->texts, NULL) : NULL;
 	if (!cJSON_IsObject(texts)) {
 		cJSON_Delete(texts);
 		texts = NULL;

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "db/db.h"
 #include "http/form.h"
@@ -281,7 +282,7 @@ add_secret_inputs(cJSON *ctx, const char *kind, const char *hints_json,
 	char		 key[64];
 
 	if (hints_json != NULL)
-		hints = cJSON_Parse(hints_json);
+		hints = json_parse_str(hints_json, NULL);
 	arr = cJSON_AddArrayToObject(ctx, "secrets");
 	for (size_t i = 0; i < sizeof(secret_fields) / sizeof(secret_fields[0]);
 	    i++) {
@@ -448,7 +449,7 @@ form_ctx(struct req *r, const struct channel *c, const char *kind,
 		cJSON_AddTrueToObject(ctx, "secrets_retype");
 	if (c != NULL) {
 		cJSON_AddItemToObject(ctx, "channel", channel_json(c));
-		hints = cJSON_Parse(c->credential_hints);
+		hints = json_parse_str(c->credential_hints, NULL);
 		vh = cJSON_GetObjectItemCaseSensitive(hints,
 		    "meta_verify_token");
 		add_webhook_urls(r, ctx, kind, cJSON_IsString(vh) ?

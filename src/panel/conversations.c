@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "channels/channel.h"
 #include "chat/handoff.h"
@@ -279,7 +280,7 @@ static cJSON *
 call_json(const struct llm_call *c)
 {
 	cJSON		*o = cJSON_CreateObject(), *arr, *t;
-	cJSON		*tools = cJSON_Parse(c->tool_calls);
+	cJSON		*tools = json_parse_str(c->tool_calls, NULL);
 	const cJSON	*e;
 	const char	*keys[][2] = { { "arguments", "arguments" },
 			    { "result", "result" }, { "error", "tool_error" } };
@@ -343,7 +344,7 @@ static void
 add_media(struct req *r, cJSON *msg, int64_t chat_id, int64_t mid,
     const char *media_json, const struct media_file *files, int n_files)
 {
-	cJSON		*media = cJSON_Parse(media_json), *arr, *o;
+	cJSON		*media = json_parse_str(media_json, NULL), *arr, *o;
 	const cJSON	*e, *v;
 	int		 i = 0;
 
@@ -467,7 +468,7 @@ attachment_name(struct req *r, int64_t chat_id, int64_t mid, int64_t n)
 
 	if (req_db(r) != NULL && review_media(r->db, r->arena, r->org_id,
 	    chat_id, mid, &json) == DB_OK)
-		media = cJSON_Parse(json);
+		media = json_parse_str(json, NULL);
 	v = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(media, (int)n),
 	    "filename");
 	if (cJSON_IsString(v)) {

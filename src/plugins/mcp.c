@@ -56,6 +56,7 @@
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/config.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/str.h"
 #include "util/time.h"
@@ -233,8 +234,8 @@ auth_build(struct server_rt *rt)
 			    "Bearer %s", c->secret);
 		break;
 	case MCP_AUTH_HEADERS:
-		h = cJSON_Parse(c->headers_json != NULL ? c->headers_json :
-		    "{}");
+		h = json_parse_str(c->headers_json != NULL ? c->headers_json :
+		    "{}", NULL);
 		cJSON_ArrayForEach(it, h)
 			if (cJSON_IsString(it) && rt->n_auth < MCP_HEADERS_MAX)
 				rt->auth[rt->n_auth++] = xasprintf("%s: %s",

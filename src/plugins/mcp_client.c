@@ -35,6 +35,7 @@
 #include "util/cidr.h"
 #include "util/config.h"
 #include "util/httpc.h"
+#include "util/json.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/trace.h"
@@ -386,7 +387,7 @@ on_event(void *ctx, const char *event, const char *data, size_t len)
 	 * not JSON-RPC messages. */
 	if (len == 0 || (event[0] != '\0' && !str_eq(event, "message")))
 		return true;
-	msg = cJSON_ParseWithLength(data, len);
+	msg = json_parse(data, len, NULL);
 	if (cJSON_IsObject(msg))
 		look_at(x, msg);
 	else
@@ -465,8 +466,8 @@ take_answer(struct exchange *x, struct mcp_result *out)
 static void
 error_body(const struct httpc_resp *resp, struct mcp_result *out)
 {
-	cJSON		*j = cJSON_ParseWithLength(buf_str(&resp->body),
-			    resp->body.len);
+	cJSON		*j = json_parse(buf_str(&resp->body),
+			    resp->body.len, NULL);
 	cJSON		*err = cJSON_GetObjectItemCaseSensitive(j, "error");
 	const cJSON	*code = cJSON_GetObjectItemCaseSensitive(err, "code");
 	const cJSON	*msg = cJSON_GetObjectItemCaseSensitive(err, "message");
@@ -631,8 +632,8 @@ send_one(const struct mcp_target *t, struct mcp_session *s,
 		out->err = MCP_OK;
 	else {
 		if (x.mode == 1 && x.answer == NULL) {
-			cJSON	*j = cJSON_ParseWithLength(buf_str(&x.json),
-				    x.json.len);
+			cJSON	*j = json_parse(buf_str(&x.json),
+				    x.json.len, NULL);
 
 			if (cJSON_IsObject(j))
 				look_at(&x, j);

@@ -21,6 +21,7 @@
 
 #include "util/buf.h"
 #include "util/httpc.h"
+#include "util/json.h"
 #include "util/str.h"
 #include "util/url.h"
 #include "util/xmalloc.h"
@@ -70,7 +71,7 @@ get_json(const struct mcp_target *t, const char *url, char *err,
 		snprintf(err, errlen, "%s answered HTTP %ld", url, resp.status);
 		goto out;
 	}
-	j = cJSON_ParseWithLength(buf_str(&resp.body), resp.body.len);
+	j = json_parse(buf_str(&resp.body), resp.body.len, NULL);
 	if (!cJSON_IsObject(j)) {
 		cJSON_Delete(j);
 		j = NULL;
@@ -368,7 +369,7 @@ token_call(const struct mcp_target *t, const struct mcp_oauth_meta *m,
 	if (!mcp_client_http(t, "POST", m->token_url, hdrs, buf_str(form),
 	    &resp, err, errlen))
 		goto out;
-	j = cJSON_ParseWithLength(buf_str(&resp.body), resp.body.len);
+	j = json_parse(buf_str(&resp.body), resp.body.len, NULL);
 	if (resp.status != 200) {
 		e = cJSON_GetObjectItemCaseSensitive(j, "error");
 		ed = cJSON_GetObjectItemCaseSensitive(j, "error_description");
@@ -515,7 +516,7 @@ mcp_oauth_register(const struct mcp_target *t, const struct mcp_oauth_meta *m,
 	if (!mcp_client_http(t, "POST", m->registration_url, hdrs, body,
 	    &resp, err, errlen))
 		goto out;
-	j = cJSON_ParseWithLength(buf_str(&resp.body), resp.body.len);
+	j = json_parse(buf_str(&resp.body), resp.body.len, NULL);
 	if (resp.status != 201 && resp.status != 200) {
 		snprintf(err, errlen, "client registration answered HTTP %ld",
 		    resp.status);

@@ -45,8 +45,10 @@ bool		 tmpl_set_load_dir(struct tmpl_set *set, const char *dir,
 /*
  * Renders template `name` with `data` as the root context. Returns a
  * malloc'd NUL-terminated string (caller frees; length in *len if not
- * NULL), or NULL when no template has that name. A missing partial renders
- * as empty, as the spec requires.
+ * NULL), or NULL when no template has that name or the render went past
+ * one of mustache.c's bounds (partial/parent depth, work steps, output
+ * size: a template that includes itself ends there). A missing partial
+ * renders as empty, as the spec requires.
  */
 char		*tmpl_render(const struct tmpl_set *set, const char *name,
 		    const cJSON *data, size_t *len);

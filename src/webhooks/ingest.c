@@ -51,6 +51,7 @@
 #include "http/resp.h"
 #include "model/channel.h"
 #include "util/arena.h"
+#include "util/json.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/utf8.h"
@@ -317,7 +318,7 @@ int
 webhook_json_body(struct req *r, cJSON **out)
 {
 	const char	*ct = req_header(r, "Content-Type");
-	const char	*end = NULL;
+	enum json_error	 je;
 	cJSON		*json;
 
 	*out = NULL;
@@ -326,9 +327,11 @@ webhook_json_body(struct req *r, cJSON **out)
 	if (r->body == NULL || r->body_len == 0 ||
 	    !utf8_valid(r->body, r->body_len))
 		return webhook_text(r, 400, "The body is not UTF-8 JSON.\n");
-	json = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
-	if (json == NULL)
-		return webhook_text(r, 400, "The body is not valid JSON.\n");
+	/* Too deep is 400 like any malformed body (provider.h). */
+	if ((json = json_parse(r->body, r->body_len, &je)) == NULL)
+		return webhook_text(r, 400, je == JSON_TOO_DEEP ?
+		    "The body nests JSON too deeply.\n" :
+		    "The body is not valid JSON.\n");
 	arena_defer(r->arena, (void (*)(void *))cJSON_Delete, json);
 	if (!cJSON_IsObject(json))
 		return webhook_text(r, 400, "The body is not a JSON object.\n");

@@ -41,6 +41,7 @@
 #include "http/resp.h"
 #include "model/channel.h"
 #include "util/arena.h"
+#include "util/json.h"
 #include "util/str.h"
 #include "webhooks/ingest.h"
 #include "webhooks/provider.h"
@@ -182,6 +183,7 @@ statuses(struct req *r, const char *status, const cJSON **payloads, int n,
 		const cJSON		*msg, *hist, *err, *code;
 		const struct channel	*ch;
 		const char		*id, *title, *code_s = "";
+		int64_t			 code_n;
 		enum db_status		 st;
 
 		ch = webhook_number_channel(nums, n_nums,
@@ -198,9 +200,9 @@ statuses(struct req *r, const char *status, const cJSON **payloads, int n,
 		    "errors"), 0);
 		code = cJSON_GetObjectItemCaseSensitive(err, "code");
 		title = webhook_json_str(err, "title");
-		if (cJSON_IsNumber(code))
+		if (json_int64(code, &code_n))
 			code_s = arena_printf(r->arena, "%lld",
-			    (long long)code->valuedouble);
+			    (long long)code_n);
 		else if (cJSON_IsString(code))
 			code_s = code->valuestring;
 		st = chat_status_update(db, ch->org_id, ch->id, id, status,

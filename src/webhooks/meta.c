@@ -36,6 +36,7 @@
 #include "http/resp.h"
 #include "model/channel.h"
 #include "util/arena.h"
+#include "util/json.h"
 #include "util/str.h"
 #include "webhooks/ingest.h"
 #include "webhooks/provider.h"
@@ -279,8 +280,8 @@ webhook_meta_message(struct arena *a, const cJSON *msg,
 	if (cJSON_IsString(ts)) {
 		if (!str_to_i64(ts->valuestring, &out->timestamp))
 			out->timestamp = 0;
-	} else if (cJSON_IsNumber(ts))
-		out->timestamp = (int64_t)ts->valuedouble;
+	} else if (!json_int64(ts, &out->timestamp))
+		out->timestamp = 0;
 	if (out->timestamp < 0)
 		out->timestamp = 0;
 	if (group != NULL) {
@@ -316,6 +317,7 @@ apply_statuses(struct req *r, const struct channel *ch, const cJSON *statuses)
 				    "code");
 		const char	*title = webhook_json_str(err, "title");
 		const char	*code_s = "";
+		int64_t		 code_n;
 		enum db_status	 st;
 
 		if (!webhook_id_ok(id) || status == NULL)
@@ -326,9 +328,9 @@ apply_statuses(struct req *r, const struct channel *ch, const cJSON *statuses)
 		if (!str_eq(status, "sent") && !str_eq(status, "delivered") &&
 		    !str_eq(status, "read") && !str_eq(status, "failed"))
 			continue;
-		if (cJSON_IsNumber(code))
+		if (json_int64(code, &code_n))
 			code_s = arena_printf(r->arena, "%lld",
-			    (long long)code->valuedouble);
+			    (long long)code_n);
 		else if (cJSON_IsString(code))
 			code_s = code->valuestring;
 		st = chat_status_update(db, ch->org_id, ch->id, id, status,

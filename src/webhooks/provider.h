@@ -46,9 +46,17 @@ void	 webhook_record_rejection(struct req *r, const char *provider,
 int	 webhook_text(struct req *r, int status, const char *text);
 /*
  * Reads the raw body as a JSON object into *out (owned by the request
- * arena), or answers 415 (not JSON), 400 (invalid UTF-8, malformed, not an
- * object) and returns that status; 0 on success. Nothing is trusted yet:
- * the caller verifies the signature over r->body before using *out.
+ * arena), or answers 415 (not JSON), 400 (invalid UTF-8, malformed,
+ * nested deeper than JSON_MAX_DEPTH, not an object) and returns that
+ * status; 0 on success. Nothing is trusted yet: the caller verifies the
+ * signature over r->body before using *out.
+ *
+ * Why 400 for every malformed body, deep ones included: Meta and Kapso
+ * retry any non-2xx (PROTOCOLS.md §2.8, §3.2), but a body either of them
+ * signed is shallow well-formed JSON (Meta's deepest is 7 levels), so a
+ * 400 here only ever answers someone else; it is never a delivery a
+ * provider would retry for days, and a 2xx would tell a forger nothing
+ * more than a 400 does.
  */
 int	 webhook_json_body(struct req *r, cJSON **out);
 /* True for a routing or message id we accept: 1..WEBHOOK_ID_MAX bytes of

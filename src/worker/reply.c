@@ -113,6 +113,7 @@
 #include <cjson/cJSON.h>
 
 #include "app/app.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "channels/channel.h"
 #include "channels/split.h"
@@ -258,7 +259,7 @@ out:
 static bool
 payload_id(const char *payload, int64_t *id)
 {
-	cJSON		*j = cJSON_Parse(payload != NULL ? payload : "");
+	cJSON		*j = json_parse_str(payload, NULL);
 	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(j, "message_id");
 	bool		 ok = false;
 
@@ -404,8 +405,8 @@ media(struct reply_run *run)
 static int
 voice_item(const char *media_json, bool *has_media)
 {
-	cJSON		*media = cJSON_Parse(media_json != NULL ? media_json :
-			    "[]");
+	cJSON		*media = json_parse_str(media_json != NULL ? media_json :
+			    "[]", NULL);
 	const cJSON	*items, *e;
 	const char	*ct;
 	int		 i = 0, found = -1;
