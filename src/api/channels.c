@@ -29,7 +29,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "app/app.h"
 #include "db/db.h"
 #include "http/req.h"
 #include "http/resp.h"
@@ -38,6 +37,7 @@
 #include "model/channel.h"
 #include "model/fielderr.h"
 #include "util/arena.h"
+#include "util/context.h"
 #include "util/str.h"
 
 #define APP_NAME		"WhatsApp app"

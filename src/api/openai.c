@@ -28,7 +28,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "app/app.h"
 #include "crypto/token.h"
 #include "db/db.h"
 #include "http/req.h"
@@ -38,6 +37,7 @@
 #include "model/orgmodel.h"
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/context.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/xmalloc.h"

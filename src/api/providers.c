@@ -12,7 +12,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "app/app.h"
 #include "db/db.h"
 #include "http/req.h"
 #include "http/resp.h"
@@ -21,6 +20,7 @@
 #include "model/orgmodel.h"
 #include "model/provider.h"
 #include "util/arena.h"
+#include "util/context.h"
 #include "util/str.h"
 
 enum jkind {

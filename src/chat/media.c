@@ -32,7 +32,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/log.h"
 #include "channels/channel.h"
 #include "model/channel.h"

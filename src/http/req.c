@@ -7,10 +7,10 @@
 
 #include <civetweb.h>
 
-#include "app/app.h"
 #include "db/db.h"
 #include "http/form.h"
 #include "util/arena.h"
+#include "util/context.h"
 #include "util/str.h"
 
 const char *

@@ -31,7 +31,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/log.h"
 #include "chat/texts.h"
 #include "db/db.h"

@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/log.h"
 #include "channels/channel.h"
 #include "chat/handoff.h"

@@ -5,13 +5,13 @@
 
 #include <string.h>
 
-#include "app/app.h"
 #include "chat/handoff.h"
 #include "db/db.h"
 #include "http/csrf.h"
 #include "http/req.h"
 #include "model/user.h"
 #include "util/arena.h"
+#include "util/context.h"
 #include "util/str.h"
 
 /*

@@ -27,7 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/log.h"
 #include "chat/threads.h"
 #include "crypto/token.h"

@@ -22,13 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/app.h"
 #include "channels/channel.h"
 #include "channels/split.h"
 #include "chat/threads.h"
 #include "db/db.h"
 #include "model/channel.h"
 #include "util/arena.h"
+#include "util/context.h"
 #include "util/str.h"
 #include "util/utf8.h"
 #include "util/xmalloc.h"

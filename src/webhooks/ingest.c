@@ -43,7 +43,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/log.h"
 #include "chat/threads.h"
 #include "db/db.h"

@@ -23,7 +23,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/log.h"
 #include "chat/threads.h"
 #include "crypto/hmac.h"

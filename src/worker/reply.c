@@ -112,7 +112,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/log.h"
 #include "channels/channel.h"
 #include "channels/split.h"
