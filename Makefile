@@ -62,8 +62,8 @@ SRC_CHAN   = src/channels/split.c src/channels/registry.c \
 	     src/channels/sandbox.c
 SRC_CHAT   = src/chat/threads.c src/chat/texts.c src/chat/connect.c \
 	     src/chat/commands.c src/chat/handoff.c src/chat/review.c \
-	     src/chat/media.c
-SRC_HOOKS  = src/webhooks/ingest.c src/webhooks/twilio.c \
+	     src/chat/media.c src/chat/ingest.c
+SRC_HOOKS  = src/webhooks/provider.c src/webhooks/twilio.c \
 	     src/webhooks/chancache.c \
 	     src/webhooks/meta.c src/webhooks/kapso.c
 SRC_LLM    = src/llm/client.c src/llm/gateway.c src/llm/builtin.c \

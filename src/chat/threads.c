@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "util/arena.h"
-#include "webhooks/webhook.h"
+#include "chat/ingest.h"
 
 #define HISTORY_LIMIT_MAX	200
 #define THREAD_OPEN_TRIES	3

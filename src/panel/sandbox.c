@@ -42,7 +42,7 @@
 #include "util/str.h"
 #include "util/url.h"
 #include "util/utf8.h"
-#include "webhooks/ingest.h"
+#include "chat/ingest.h"
 #include "webhooks/webhook.h"
 #include "worker/pool.h"
 

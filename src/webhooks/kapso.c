@@ -38,7 +38,7 @@
 #include "model/channel.h"
 #include "util/arena.h"
 #include "util/str.h"
-#include "webhooks/ingest.h"
+#include "chat/ingest.h"
 #include "webhooks/provider.h"
 #include "webhooks/webhook.h"
 

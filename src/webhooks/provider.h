@@ -6,7 +6,7 @@
  * Kapso names one number per payload and its event in a header), and what
  * they do share is a handful of steps, which live here as functions.
  *
- * The helpers are defined in ingest.c (section "provider helpers") except
+ * The helpers are defined in provider.c except
  * webhook_meta_message(), which is meta.c's parser reused by kapso.c for
  * Kapso's Meta-shaped message object (PROTOCOLS.md §3.3).
  */

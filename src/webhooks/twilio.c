@@ -35,7 +35,7 @@
 #include "util/arena.h"
 #include "util/str.h"
 #include "webhooks/chancache.h"
-#include "webhooks/ingest.h"
+#include "chat/ingest.h"
 #include "webhooks/provider.h"
 #include "webhooks/webhook.h"
 

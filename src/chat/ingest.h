@@ -11,14 +11,35 @@
  * one WAL flush on many webhooks; each still returns only after its own
  * items are durable.
  */
-#ifndef PARLEY_WEBHOOKS_INGEST_H
-#define PARLEY_WEBHOOKS_INGEST_H
+#ifndef PARLEY_CHAT_INGEST_H
+#define PARLEY_CHAT_INGEST_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 struct app;
-struct inbound;
+
+/* One inbound WhatsApp message, normalised (strings in the request arena). */
+struct inbound {
+	const char	*provider_message_id;	/* SM…, wamid.…, sbx-… */
+	const char	*chat_external_id;	/* DM: "+E164"; group: group id */
+	bool		 is_group;
+	const char	*group_name;		/* "" when unknown */
+	const char	*sender;		/* "+E164" (or BSUID) */
+	const char	*sender_name;		/* profile name, "" if none */
+	const char	*type;			/* text|image|audio|video|
+						   document|location|… */
+	const char	*body;			/* text, caption or "" */
+	cJSON		*media;			/* [{id?,url?,contentType,
+						   caption?,voice?}] or NULL */
+	const char	*transcript;		/* a voice note's words as the
+						   provider sent them (Kapso),
+						   NULL or "": none */
+	int64_t		 timestamp;		/* Unix seconds, 0: now */
+};
+
 
 struct ingest_item {
 	int64_t			 org_id;

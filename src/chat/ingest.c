@@ -1,6 +1,5 @@
 /*
- * ingest: stores verified inbound messages (see ingest.h), and the small
- * helpers the provider handlers share (provider.h).
+ * ingest: stores verified inbound messages (see ingest.h).
  *
  * DESIGN (group commit). Most of a webhook's cost is PostgreSQL's, and a
  * good share of that is the commit: one WAL flush per webhook. So
@@ -37,8 +36,7 @@
  * Thread-safety: ingest_store is called from CivetWeb's request threads;
  * the queue is guarded by gc_mu; items belong to their (blocked) caller.
  */
-#include "webhooks/ingest.h"
-#include "webhooks/chancache.h"
+#include "chat/ingest.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -47,15 +45,7 @@
 #include "util/log.h"
 #include "chat/threads.h"
 #include "db/db.h"
-#include "http/req.h"
-#include "http/resp.h"
-#include "model/channel.h"
-#include "util/arena.h"
-#include "util/str.h"
 #include "util/time.h"
-#include "util/utf8.h"
-#include "webhooks/provider.h"
-#include "webhooks/webhook.h"
 
 /*
  * Leaders (batch transactions in flight) at once. Measured on 2 vCPUs
@@ -85,7 +75,6 @@ static enum db_status	run_tx(struct db *, struct gc_waiter **, int);
 static void		run_batch(struct app *, struct gc_waiter **, int);
 static int		take_batch(struct app *, struct gc_waiter **);
 static void		wake_next(void);
-static void		clean_detail(char *, size_t, const char *);
 
 /*
  * Process-wide coordination state, not request state: the queue of
@@ -262,197 +251,4 @@ ingest_store(struct app *app, struct ingest_item *items, int n)
 	pthread_mutex_unlock(&gc_mu);
 	pthread_cond_destroy(&self.cv);
 	return self.result;
-}
-
-/* --- provider helpers (provider.h) ------------------------------------- */
-
-/* Printable ASCII only, at most outlen - 1 bytes: details may be input. */
-static void
-clean_detail(char *out, size_t outlen, const char *s)
-{
-	size_t	 j = 0;
-
-	for (; s != NULL && *s != '\0' && j + 1 < outlen; s++)
-		out[j++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
-	out[j] = '\0';
-}
-
-void
-webhook_record_rejection(struct req *r, const char *provider,
-    int64_t org_id, int64_t channel_id, const char *reason,
-    const char *detail)
-{
-	char		 d[301];
-	struct db	*db;
-
-	clean_detail(d, sizeof(d), detail);
-	log_info("webhook", "msg=\"rejected\" provider=%s reason=\"%s\" "
-	    "org=%lld channel=%lld", provider, reason, (long long)org_id,
-	    (long long)channel_id);
-	/* Best effort: the 403 stands even when the log cannot be written. */
-	if ((db = req_db(r)) == NULL ||
-	    channel_record_rejection(db, org_id, channel_id, provider, reason,
-	    d, req_remote_addr(r)) != DB_OK)
-		log_warn("webhook", "msg=\"rejection not recorded\" "
-		    "provider=%s", provider);
-}
-
-int
-webhook_reject(struct req *r, const char *provider, int64_t org_id,
-    int64_t channel_id, const char *reason, const char *detail)
-{
-	webhook_record_rejection(r, provider, org_id, channel_id, reason,
-	    detail);
-	return webhook_text(r, 403, "Forbidden\n");
-}
-
-int
-webhook_text(struct req *r, int status, const char *text)
-{
-	return resp_send(r, status, "text/plain; charset=utf-8", text,
-	    strlen(text));
-}
-
-int
-webhook_json_body(struct req *r, cJSON **out)
-{
-	const char	*ct = req_header(r, "Content-Type");
-	const char	*end = NULL;
-	cJSON		*json;
-
-	*out = NULL;
-	if (ct != NULL && strncmp(ct, "application/json", 16) != 0)
-		return webhook_text(r, 415, "Send application/json.\n");
-	if (r->body == NULL || r->body_len == 0 ||
-	    !utf8_valid(r->body, r->body_len))
-		return webhook_text(r, 400, "The body is not UTF-8 JSON.\n");
-	json = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
-	if (json == NULL)
-		return webhook_text(r, 400, "The body is not valid JSON.\n");
-	arena_defer(r->arena, (void (*)(void *))cJSON_Delete, json);
-	if (!cJSON_IsObject(json))
-		return webhook_text(r, 400, "The body is not a JSON object.\n");
-	*out = json;
-	return 0;
-}
-
-bool
-webhook_id_ok(const char *s)
-{
-	size_t	 n = 0;
-
-	if (s == NULL)
-		return false;
-	for (; s[n] != '\0'; n++) {
-		char	c = s[n];
-
-		if (n >= WEBHOOK_ID_MAX)
-			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || strchr("._:=+/-", c) != NULL))
-			return false;
-	}
-	return n > 0;
-}
-
-const char *
-webhook_json_str(const cJSON *o, const char *name)
-{
-	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-void
-webhook_release_db(struct req *r)
-{
-	if (r->db != NULL) {
-		db_release(r->db);
-		r->db = NULL;
-	}
-}
-
-bool
-webhook_number_add(struct webhook_number *nums, int *n, const char *id)
-{
-	if (!webhook_id_ok(id))
-		return false;
-	for (int i = 0; i < *n; i++)
-		if (strcmp(nums[i].id, id) == 0)
-			return true;
-	if (*n >= WEBHOOK_MAX_NUMBERS)
-		return false;
-	memset(&nums[*n], 0, sizeof(nums[*n]));
-	nums[(*n)++].id = id;
-	return true;
-}
-
-const struct channel *
-webhook_number_channel(const struct webhook_number *nums, int n,
-    const char *id)
-{
-	for (int i = 0; i < n; i++)
-		if (nums[i].known && str_eq(nums[i].id, id))
-			return &nums[i].ch;
-	return NULL;
-}
-
-int
-webhook_verify_numbers(struct req *r, const struct webhook_provider *p,
-    struct webhook_number *nums, int n)
-{
-	const char		*hdr = req_header(r, p->sig_header);
-	const char		*fail[WEBHOOK_MAX_NUMBERS];
-	enum db_status		 st;
-	int			 n_known = 0;
-	bool			 bad = false;
-
-	if (n <= 0)
-		return webhook_reject(r, p->name, 0, 0, "unknown number",
-		    "no phone_number_id");
-	for (int i = 0; i < n; i++) {
-		char	*secret = NULL;
-
-		fail[i] = NULL;
-		st = chancache_get(r, p->kind, nums[i].id, &nums[i].ch,
-		    &secret);
-		if (st == DB_NOT_FOUND)
-			continue;
-		if (st != DB_OK)
-			return resp_unavailable(r);
-		nums[i].known = true;
-		n_known++;
-		if (secret == NULL || *secret == '\0')
-			fail[i] = "no secret configured";
-		else if (hdr == NULL)
-			fail[i] = "missing signature";
-		else if (!p->verify(secret, r->body, r->body_len, hdr))
-			fail[i] = "bad signature";
-		bad |= fail[i] != NULL;
-	}
-	if (n_known == 0)
-		return webhook_reject(r, p->name, 0, 0, "unknown number",
-		    arena_printf(r->arena, "phone_number_id %s", nums[0].id));
-	if (!bad) {
-		for (int i = 0; i < n; i++) {
-			if (!nums[i].known)
-				log_info("webhook", "msg=\"skipped unknown "
-				    "number in a verified delivery\" "
-				    "provider=%s", p->name);
-			else
-				chancache_verified(r, &nums[i].ch);
-		}
-		return 0;
-	}
-	/* One delivery, one verdict: every channel it names hears of it. */
-	for (int i = 0; i < n; i++)
-		if (nums[i].known)
-			webhook_record_rejection(r, p->name,
-			    nums[i].ch.org_id, nums[i].ch.id,
-			    fail[i] != NULL ? fail[i] : "batch rejected",
-			    fail[i] != NULL ? arena_printf(r->arena,
-			    "phone_number_id %s", nums[i].id) :
-			    "another number in the same delivery failed "
-			    "its signature check");
-	return webhook_text(r, 403, "Forbidden\n");
 }
