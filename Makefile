@@ -62,7 +62,8 @@ SRC_CHAN   = src/channels/split.c src/channels/registry.c \
 	     src/channels/sandbox.c
 SRC_CHAT   = src/chat/threads.c src/chat/texts.c src/chat/connect.c \
 	     src/chat/commands.c src/chat/handoff.c src/chat/review.c \
-	     src/chat/media.c src/chat/ingest.c
+	     src/chat/media.c src/chat/ingest.c src/chat/chats.c \
+	     src/chat/messages.c src/chat/outbox.c
 SRC_HOOKS  = src/webhooks/provider.c src/webhooks/twilio.c \
 	     src/webhooks/chancache.c \
 	     src/webhooks/meta.c src/webhooks/kapso.c

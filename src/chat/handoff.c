@@ -23,6 +23,9 @@
 
 #include "util/log.h"
 #include "channels/channel.h"
+#include "chat/chats.h"
+#include "chat/messages.h"
+#include "chat/outbox.h"
 #include "chat/threads.h"
 #include "model/channel.h"
 #include "model/audit.h"

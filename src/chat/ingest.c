@@ -39,11 +39,11 @@
 #include "chat/ingest.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/context.h"
 #include "util/log.h"
-#include "chat/threads.h"
 #include "db/db.h"
 #include "util/time.h"
 
@@ -251,4 +251,85 @@ ingest_store(struct app *app, struct ingest_item *items, int n)
 	pthread_mutex_unlock(&gc_mu);
 	pthread_cond_destroy(&self.cv);
 	return self.result;
+}
+
+/*
+ * DESIGN (the statement). Ingest is one statement of CTEs (chat upsert →
+ * message insert → job + NOTIFY), so a webhook's transaction holds the
+ * fewest round trips and a replay writes nothing: the chat upsert is
+ * skipped when the provider id is already stored (the snapshot check),
+ * and a concurrent duplicate that slips past it is stopped by the unique
+ * index with ON CONFLICT DO NOTHING, which also suppresses the job (it is
+ * only made from the RETURNING of the message insert).
+ */
+enum db_status
+chat_ingest(struct db *db, int64_t org_id, int64_t channel_id,
+    const struct inbound *in, bool auto_answer, int64_t *message_id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+	char		*media = NULL;
+	const char	*display;
+
+	*message_id = 0;
+	if (in->media != NULL)
+		media = cJSON_PrintUnformatted(in->media);
+	display = in->is_group ? in->group_name : in->sender_name;
+
+	/*
+	 * $1 org, $2 channel, $3 provider id, $4 chat key, $5 kind,
+	 * $6 display name, $7 sender, $8 sender name, $9 body, $10 media,
+	 * $11 provider time (0: none), $12 auto_answer, $13 transcript.
+	 */
+	st = db_query(db, &res,
+	    "WITH chat AS ("
+	    "  INSERT INTO chats AS c (org_id, channel_id, kind, external_id,"
+	    "         display_name, last_message_at, last_inbound_at)"
+	    "  SELECT $1, ch.id, $5, $4, $6, now(), now()"
+	    "    FROM channels ch"
+	    "   WHERE ch.org_id = $1 AND ch.id = $2"
+	    "     AND NOT EXISTS (SELECT 1 FROM messages"
+	    "          WHERE channel_id = $2 AND provider_message_id = $3)"
+	    "  ON CONFLICT (channel_id, external_id) DO UPDATE"
+	    "     SET display_name = CASE WHEN EXCLUDED.display_name <> ''"
+	    "             THEN EXCLUDED.display_name ELSE c.display_name END,"
+	    "         last_message_at = now(), last_inbound_at = now()"
+	    "   WHERE c.org_id = $1"
+	    "  RETURNING c.id"
+	    "), msg AS ("
+	    "  INSERT INTO messages (org_id, channel_id, chat_id, thread_id,"
+	    "         direction, provider_message_id, sender, sender_name,"
+	    "         body, media, provider_ts, status, transcript)"
+	    "  SELECT $1, $2, chat.id,"
+	    "         (SELECT t.id FROM threads t WHERE t.org_id = $1"
+	    "             AND t.chat_id = chat.id AND t.closed_at IS NULL),"
+	    "         'in', $3, $7, $8, $9, COALESCE($10::jsonb, '[]'),"
+	    "         CASE WHEN $11::bigint > 0"
+	    "              THEN to_timestamp($11::bigint) END,"
+	    "         'received', $13"
+	    "    FROM chat"
+	    "  ON CONFLICT (channel_id, provider_message_id)"
+	    "     WHERE provider_message_id IS NOT NULL DO NOTHING"
+	    "  RETURNING id"
+	    "), job AS ("
+	    "  SELECT enqueue_job($1, 'reply',"
+	    "         jsonb_build_object('message_id', msg.id)) AS id,"
+	    "         pg_notify('parley_jobs', '')"
+	    "    FROM msg WHERE $12::boolean"
+	    ")"
+	    " SELECT msg.id, (SELECT count(*) FROM job) FROM msg",
+	    DB_I64(org_id), DB_I64(channel_id),
+	    DB_TEXT(in->provider_message_id), DB_TEXT(in->chat_external_id),
+	    DB_TEXT(in->is_group ? "group" : "dm"),
+	    DB_TEXT(display != NULL ? display : ""),
+	    DB_TEXT(in->sender != NULL ? in->sender : ""),
+	    DB_TEXT(in->sender_name != NULL ? in->sender_name : ""),
+	    DB_TEXT(in->body != NULL ? in->body : ""), DB_TEXT(media),
+	    DB_I64(in->timestamp), DB_BOOL(auto_answer),
+	    DB_TEXT(in->transcript != NULL ? in->transcript : ""), DB_END);
+	if (st == DB_OK && res.n_rows == 1)
+		*message_id = db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	free(media);
+	return st;
 }

@@ -19,6 +19,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "db/db.h"
+
 struct app;
 
 /* One inbound WhatsApp message, normalised (strings in the request arena). */
@@ -40,7 +42,6 @@ struct inbound {
 	int64_t		 timestamp;		/* Unix seconds, 0: now */
 };
 
-
 struct ingest_item {
 	int64_t			 org_id;
 	int64_t			 channel_id;
@@ -53,6 +54,16 @@ enum ingest_result {
 	INGEST_OK = 0,		/* committed (or all replays) */
 	INGEST_UNAVAILABLE,	/* nothing written: answer 5xx */
 };
+
+/*
+ * Stores in as a message of channel_id's chat and, when auto_answer, a
+ * "reply" job for it, with the NOTIFY that wakes the pool. *message_id is
+ * 0 for a replay (nothing written). One statement: no transaction needed.
+ */
+enum db_status	 chat_ingest(struct db *db, int64_t org_id,
+		    int64_t channel_id, const struct inbound *in,
+		    bool auto_answer, int64_t *message_id)
+		    __attribute__((warn_unused_result));
 
 /* Stores n items durably (see above). */
 enum ingest_result ingest_store(struct app *app, struct ingest_item *items,

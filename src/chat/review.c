@@ -27,6 +27,7 @@
  * (microseconds are PostgreSQL's resolution) and opaque to clients.
  */
 #include "chat/review.h"
+#include "chat/rows.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -80,15 +81,8 @@
 	" ORDER BY c.last_message_at DESC, c.id DESC" \
 	" LIMIT 51"
 
-static char		*col(struct arena *, const struct db_res *, int, int);
 static bool		 date_ok(const char *);
 static bool		 digits(const char *, size_t, size_t);
-
-static char *
-col(struct arena *a, const struct db_res *res, int row, int c)
-{
-	return arena_strdup(a, db_res_text(res, row, c));
-}
 
 /* n_min..n_max ASCII digits and nothing else. */
 static bool
@@ -290,20 +284,20 @@ review_list(struct db *db, struct arena *a, int64_t org_id,
 		struct review_row	*w = &rows[i];
 
 		w->id = db_res_i64(&res, i, 0);
-		w->kind = col(a, &res, i, 1);
-		w->external_id = col(a, &res, i, 2);
-		w->display_name = col(a, &res, i, 3);
+		w->kind = chat_col(a, &res, i, 1);
+		w->external_id = chat_col(a, &res, i, 2);
+		w->display_name = chat_col(a, &res, i, 3);
 		w->agent_id = db_res_i64(&res, i, 4);
-		w->agent_name = col(a, &res, i, 5);
+		w->agent_name = chat_col(a, &res, i, 5);
 		w->channel_id = db_res_i64(&res, i, 6);
-		w->channel_name = col(a, &res, i, 7);
-		w->environment = col(a, &res, i, 8);
-		w->status = col(a, &res, i, 9);
-		w->last_message_at = col(a, &res, i, 10);
-		w->last_body = col(a, &res, i, 11);
-		w->last_direction = col(a, &res, i, 12);
+		w->channel_name = chat_col(a, &res, i, 7);
+		w->environment = chat_col(a, &res, i, 8);
+		w->status = chat_col(a, &res, i, 9);
+		w->last_message_at = chat_col(a, &res, i, 10);
+		w->last_body = chat_col(a, &res, i, 11);
+		w->last_direction = chat_col(a, &res, i, 12);
 		w->unread = db_res_i64(&res, i, 13);
-		w->cursor = col(a, &res, i, 14);
+		w->cursor = chat_col(a, &res, i, 14);
 	}
 	if (res.n_rows > REVIEW_PAGE && k > 0)
 		*next = rows[k - 1].cursor;
@@ -351,23 +345,23 @@ review_chat_get(struct db *db, struct arena *a, int64_t org_id,
 		goto out;
 	}
 	out->id = db_res_i64(&res, 0, 0);
-	out->kind = col(a, &res, 0, 1);
-	out->external_id = col(a, &res, 0, 2);
-	out->display_name = col(a, &res, 0, 3);
+	out->kind = chat_col(a, &res, 0, 1);
+	out->external_id = chat_col(a, &res, 0, 2);
+	out->display_name = chat_col(a, &res, 0, 3);
 	out->agent_id = db_res_i64(&res, 0, 4);
-	out->agent_name = col(a, &res, 0, 5);
+	out->agent_name = chat_col(a, &res, 0, 5);
 	out->channel_id = db_res_i64(&res, 0, 6);
-	out->channel_name = col(a, &res, 0, 7);
-	out->channel_kind = col(a, &res, 0, 8);
-	out->environment = col(a, &res, 0, 9);
-	out->status = col(a, &res, 0, 10);
-	out->handoff_reason = col(a, &res, 0, 11);
+	out->channel_name = chat_col(a, &res, 0, 7);
+	out->channel_kind = chat_col(a, &res, 0, 8);
+	out->environment = chat_col(a, &res, 0, 9);
+	out->status = chat_col(a, &res, 0, 10);
+	out->handoff_reason = chat_col(a, &res, 0, 11);
 	out->assigned_user_id = db_res_i64(&res, 0, 12);
-	out->assigned_email = col(a, &res, 0, 13);
-	out->last_inbound_at = col(a, &res, 0, 14);
+	out->assigned_email = chat_col(a, &res, 0, 13);
+	out->last_inbound_at = chat_col(a, &res, 0, 14);
 	out->window_left_s = db_res_i64(&res, 0, 15);
-	out->created_at = col(a, &res, 0, 16);
-	out->last_message_at = col(a, &res, 0, 17);
+	out->created_at = chat_col(a, &res, 0, 16);
+	out->last_message_at = chat_col(a, &res, 0, 17);
 out:
 	db_res_clear(&res);
 	return st;
@@ -420,20 +414,20 @@ review_timeline(struct db *db, struct arena *a, int64_t org_id,
 		int			 row = i + skip;
 
 		m->id = db_res_i64(&res, row, 0);
-		m->direction = col(a, &res, row, 1);
-		m->sender = col(a, &res, row, 2);
-		m->sender_name = col(a, &res, row, 3);
-		m->body = col(a, &res, row, 4);
-		m->media = col(a, &res, row, 5);
-		m->status = col(a, &res, row, 6);
-		m->error_code = col(a, &res, row, 7);
-		m->error_text = col(a, &res, row, 8);
+		m->direction = chat_col(a, &res, row, 1);
+		m->sender = chat_col(a, &res, row, 2);
+		m->sender_name = chat_col(a, &res, row, 3);
+		m->body = chat_col(a, &res, row, 4);
+		m->media = chat_col(a, &res, row, 5);
+		m->status = chat_col(a, &res, row, 6);
+		m->error_code = chat_col(a, &res, row, 7);
+		m->error_text = chat_col(a, &res, row, 8);
 		m->thread_id = db_res_i64(&res, row, 9);
 		m->llm_call_id = db_res_i64(&res, row, 10);
 		m->author_user_id = db_res_i64(&res, row, 11);
-		m->author_email = col(a, &res, row, 12);
-		m->created_at = col(a, &res, row, 13);
-		m->transcript = col(a, &res, row, 14);
+		m->author_email = chat_col(a, &res, row, 12);
+		m->created_at = chat_col(a, &res, row, 13);
+		m->transcript = chat_col(a, &res, row, 14);
 	}
 	*msgs = ms;
 	*n_msgs = k;
@@ -457,10 +451,10 @@ review_timeline(struct db *db, struct arena *a, int64_t org_id,
 	    res.n_rows : 1));
 	for (int i = 0; i < res.n_rows; i++) {
 		ts[i].id = db_res_i64(&res, i, 0);
-		ts[i].agent_name = col(a, &res, i, 1);
-		ts[i].started_at = col(a, &res, i, 2);
-		ts[i].closed_at = col(a, &res, i, 3);
-		ts[i].close_reason = col(a, &res, i, 4);
+		ts[i].agent_name = chat_col(a, &res, i, 1);
+		ts[i].started_at = chat_col(a, &res, i, 2);
+		ts[i].closed_at = chat_col(a, &res, i, 3);
+		ts[i].close_reason = chat_col(a, &res, i, 4);
 	}
 	*threads = ts;
 	*n_threads = res.n_rows;
@@ -493,7 +487,7 @@ review_media(struct db *db, struct arena *a, int64_t org_id,
 	if (st == DB_OK && res.n_rows == 0)
 		st = DB_NOT_FOUND;
 	if (st == DB_OK)
-		*media_json = col(a, &res, 0, 0);
+		*media_json = chat_col(a, &res, 0, 0);
 	db_res_clear(&res);
 	return st;
 }
@@ -551,10 +545,10 @@ review_resend_copy(struct db *db, struct arena *a, int64_t org_id,
 	}
 	out->new_id = db_res_i64(&res, 0, 0);
 	out->channel_id = db_res_i64(&res, 0, 1);
-	out->channel_kind = col(a, &res, 0, 2);
-	out->to = col(a, &res, 0, 3);
+	out->channel_kind = chat_col(a, &res, 0, 2);
+	out->to = chat_col(a, &res, 0, 3);
 	out->is_group = db_res_bool(&res, 0, 4);
-	out->body = col(a, &res, 0, 5);
+	out->body = chat_col(a, &res, 0, 5);
 out:
 	db_res_clear(&res);
 	return st;

@@ -35,7 +35,7 @@
 #include "chat/handoff.h"
 #include "chat/media.h"
 #include "chat/review.h"
-#include "chat/threads.h"
+#include "chat/outbox.h"
 #include "db/db.h"
 #include "http/req.h"
 #include "http/resp.h"

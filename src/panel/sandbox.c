@@ -29,7 +29,9 @@
 
 #include "util/context.h"
 #include "util/log.h"
-#include "chat/threads.h"
+#include "chat/chats.h"
+#include "chat/ingest.h"
+#include "chat/messages.h"
 #include "crypto/token.h"
 #include "db/db.h"
 #include "http/form.h"
@@ -42,7 +44,6 @@
 #include "util/str.h"
 #include "util/url.h"
 #include "util/utf8.h"
-#include "chat/ingest.h"
 #include "webhooks/webhook.h"
 #include "worker/pool.h"
 

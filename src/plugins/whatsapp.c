@@ -24,7 +24,9 @@
 
 #include "channels/channel.h"
 #include "channels/split.h"
-#include "chat/threads.h"
+#include "chat/chats.h"
+#include "chat/messages.h"
+#include "chat/outbox.h"
 #include "db/db.h"
 #include "model/channel.h"
 #include "util/arena.h"

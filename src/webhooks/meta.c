@@ -27,7 +27,8 @@
 
 #include "util/context.h"
 #include "util/log.h"
-#include "chat/threads.h"
+#include "chat/ingest.h"
+#include "chat/outbox.h"
 #include "crypto/hmac.h"
 #include "db/db.h"
 #include "http/req.h"
@@ -35,7 +36,6 @@
 #include "model/channel.h"
 #include "util/arena.h"
 #include "util/str.h"
-#include "chat/ingest.h"
 #include "webhooks/provider.h"
 #include "webhooks/webhook.h"
 

@@ -25,7 +25,8 @@
 
 #include "util/context.h"
 #include "util/log.h"
-#include "chat/threads.h"
+#include "chat/ingest.h"
+#include "chat/outbox.h"
 #include "crypto/hmac.h"
 #include "db/db.h"
 #include "http/form.h"
@@ -35,7 +36,6 @@
 #include "util/arena.h"
 #include "util/str.h"
 #include "webhooks/chancache.h"
-#include "chat/ingest.h"
 #include "webhooks/provider.h"
 #include "webhooks/webhook.h"
 

@@ -121,6 +121,8 @@
 #include "chat/handoff.h"
 #include "chat/media.h"
 #include "chat/texts.h"
+#include "chat/messages.h"
+#include "chat/outbox.h"
 #include "chat/threads.h"
 #include "db/db.h"
 #include "llm/gateway.h"
