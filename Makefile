@@ -56,7 +56,8 @@ SRC_MODEL  = src/model/org.c src/model/user.c src/model/throttle.c \
 	     src/model/agent.c src/model/knowledge.c src/model/apitoken.c \
 	     src/model/llmcall.c src/model/channel.c src/model/audit.c \
 	     src/model/media.c
-SRC_WORKER = src/worker/queue.c src/worker/pool.c src/worker/reply.c
+SRC_WORKER = src/worker/queue.c src/worker/pool.c src/worker/reply.c \
+	     src/worker/voice.c
 SRC_CHAN   = src/channels/split.c src/channels/registry.c \
 	     src/channels/twilio.c src/channels/meta.c src/channels/kapso.c \
 	     src/channels/sandbox.c

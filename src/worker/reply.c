@@ -126,7 +126,6 @@
 #include "chat/threads.h"
 #include "db/db.h"
 #include "llm/gateway.h"
-#include "llm/transcribe.h"
 #include "model/agent.h"
 #include "model/audit.h"
 #include "model/channel.h"
@@ -136,6 +135,7 @@
 #include "util/arena.h"
 #include "util/str.h"
 #include "worker/queue.h"
+#include "worker/voice.h"
 
 #define REPLY_PARTS_MAX		64	/* 64 × 1600 characters at least */
 #define STATUS_CALLBACK_PATH	"/webhooks/whatsapp/twilio/status"
@@ -143,8 +143,6 @@
 				"sending"
 #define EARLIER_FAILED		"an earlier part failed"
 #define WORKING_EMOJI		"\xe2\x8f\xb3"	/* U+23F3 ⏳ */
-#define MEDIA_ITEMS_MAX		10	/* media_files.n is 0…9 */
-#define TRANSCRIBE_RETRIES	1	/* a 5xx or 429 is tried once more */
 
 /* One run of the job. */
 struct reply_run {
@@ -184,11 +182,6 @@ static void		 release_db(struct reply_run *);
 static bool		 heartbeat(struct reply_run *);
 static enum job_result	 load(struct reply_run *);
 static enum job_result	 media(struct reply_run *);
-static int		 voice_item(const char *, bool *);
-static enum job_result	 transcribe(struct reply_run *, int);
-static void		 voice_unreadable(struct reply_run *, const char *);
-static void		 voice_record(struct reply_run *,
-			    const struct transcribe_result *);
 static void		 decide(struct reply_run *);
 static enum job_result	 act(struct reply_run *);
 static enum job_result	 say(struct reply_run *, enum chat_text,
@@ -379,9 +372,11 @@ load(struct reply_run *run)
 static enum job_result
 media(struct reply_run *run)
 {
-	int64_t	 org_id = run->job->org_id;
-	int	 n;
-	bool	 has_media = false;
+	struct voice_note	 v;
+	int64_t			 org_id = run->job->org_id;
+	enum job_result		 jr;
+	int			 n;
+	bool			 has_media = false;
 
 	n = voice_item(run->subj.media, &has_media);
 	if (!has_media)
@@ -396,211 +391,19 @@ media(struct reply_run *run)
 	    run->agent.transcription_model[0] == '\0' ||
 	    run->subj.transcript[0] != '\0')
 		return JOB_DONE;
-	return transcribe(run, n);
-}
-
-/*
- * The index of the message's first audio item (a voice note, or any
- * audio type), -1 when none; *has_media says whether it has any item.
- */
-static int
-voice_item(const char *media_json, bool *has_media)
-{
-	cJSON		*media = cJSON_Parse(media_json != NULL ? media_json :
-			    "[]");
-	const cJSON	*items, *e;
-	const char	*ct;
-	int		 i = 0, found = -1;
-
-	items = cJSON_IsArray(media) ? media : NULL;
-	*has_media = cJSON_GetArraySize(items) > 0;
-	cJSON_ArrayForEach(e, items) {
-		if (i >= MEDIA_ITEMS_MAX)
-			break;
-		ct = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e,
-		    "contentType"));
-		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e,
-		    "voice")) || (ct != NULL && strncasecmp(ct, "audio/",
-		    6) == 0)) {
-			found = i;
-			break;
-		}
-		i++;
-	}
-	cJSON_Delete(media);
-	return found;
-}
-
-/*
- * Item n of the message to text with the agent's transcription_model on
- * its model's provider, stored on the message before anything else
- * happens. Holds no connection while the audio is fetched or sent.
- */
-static enum job_result
-transcribe(struct reply_run *run, int n)
-{
-	struct transcribe_endpoint	 ep;
-	struct transcribe_req		 tr;
-	struct transcribe_result	 res;
-	struct media_blob		 blob;
-	const char			*why = NULL;
-	int64_t				 org_id = run->job->org_id;
-	enum job_result			 jr = JOB_DONE;
-	enum db_status			 st;
-	bool				 stored = false;
-
-	memset(&ep, 0, sizeof(ep));
-	memset(&res, 0, sizeof(res));
-	if (!connect_db(run))
-		return fail(run, JOB_RETRY, "The database is unavailable.");
-	st = transcribe_endpoint_get(run->db, run->app->key, org_id,
-	    run->agent.model_id, &ep);
-	if (st == DB_UNAVAILABLE) {
-		jr = fail(run, JOB_RETRY, "The database is unavailable.");
-		goto out;
-	}
-	if (st != DB_OK) {
-		log_warn("reply", "msg=\"voice note not transcribed: no "
-		    "usable provider\" org=%" PRId64 " agent=%" PRId64
-		    " message=%" PRId64 " status=%s", org_id, run->agent.id,
-		    run->subj.message_id, db_status_str(st));
-		voice_unreadable(run, st == DB_INVALID ? "Voice note not "
-		    "transcribed: the API key of the agent's provider cannot "
-		    "be decrypted with this server's master key." : "Voice "
-		    "note not transcribed: the agent has no model to "
-		    "transcribe with.");
-		goto out;
-	}
-	if (ep.is_builtin) {
-		log_info("reply", "msg=\"voice note not transcribed: the "
-		    "built-in model cannot\" org=%" PRId64 " agent=%" PRId64
-		    " message=%" PRId64, org_id, run->agent.id,
-		    run->subj.message_id);
-		voice_unreadable(run, "Voice note not transcribed: the "
-		    "agent's model, " ORGMODEL_BUILTIN_FAQ " (built in, "
-		    "offline), cannot transcribe audio. Give the agent a model "
-		    "on a provider to have voice notes transcribed.");
-		goto out;
-	}
-	release_db(run);
-
-	st = media_load(run->app, run->a, org_id, run->subj.chat_id,
-	    run->subj.message_id, n, &blob, &why);
-	if (st == DB_UNAVAILABLE) {
-		jr = fail(run, JOB_RETRY, "The database is unavailable.");
-		goto out;
-	}
-	if (st != DB_OK) {
-		log_info("reply", "msg=\"voice note not transcribed: not "
-		    "downloaded\" org=%" PRId64 " message=%" PRId64 " item=%d "
-		    "status=%s", org_id, run->subj.message_id, n,
-		    db_status_str(st));
-		voice_unreadable(run, arena_printf(run->a, "Voice note not "
-		    "transcribed: it could not be downloaded%s%s",
-		    why != NULL && why[0] != '\0' ? " (" : ".",
-		    why != NULL && why[0] != '\0' ? arena_printf(run->a,
-		    "%s).", why) : ""));
-		goto out;
-	}
-	if (!heartbeat(run)) {
-		jr = fail(run, JOB_RETRY, "The job's lease was lost.");
-		goto out;
-	}
-
-	memset(&tr, 0, sizeof(tr));
-	tr.base_url = ep.base_url;
-	tr.api_key = ep.api_key;
-	tr.model = run->agent.transcription_model;
-	tr.data = blob.data;
-	tr.len = blob.len;
-	tr.content_type = blob.content_type;
-	tr.timeout_ms = run->app->cfg.llm_timeout_ms;
-	tr.max_retries = TRANSCRIBE_RETRIES;
-	transcribe_audio(&tr, &res);
-	/* The key is not needed any more: wipe it now. */
-	transcribe_endpoint_cleanup(&ep);
-	if (!heartbeat(run)) {
-		jr = fail(run, JOB_RETRY, "The job's lease was lost.");
-		goto out;
-	}
-	voice_record(run, &res);
-
-	if (res.err != TRANSCRIBE_OK || res.text == NULL ||
-	    res.text[0] == '\0') {
-		log_warn("reply", "msg=\"voice note not transcribed\" "
-		    "org=%" PRId64 " message=%" PRId64 " model=\"%s\" err=%s "
-		    "http=%d error=\"%s\"", org_id, run->subj.message_id,
-		    run->agent.transcription_model,
-		    transcribe_err_str(res.err), res.http_status,
-		    res.err != TRANSCRIBE_OK ? res.error : "empty transcript");
-		voice_unreadable(run, res.err != TRANSCRIBE_OK ?
-		    arena_printf(run->a, "Voice note could not be "
-		    "transcribed: %s", res.error) : "Voice note not "
-		    "transcribed: the transcription was empty.");
-		goto out;
-	}
-	if (!connect_db(run)) {
-		jr = fail(run, JOB_RETRY, "The database is unavailable.");
-		goto out;
-	}
-	st = chat_message_set_transcript(run->db, org_id,
-	    run->subj.message_id, res.text, &stored);
-	if (st != DB_OK) {
-		jr = fail(run, JOB_RETRY, "The transcript could not be stored "
-		    "(%s).", db_status_str(st));
-		goto out;
-	}
-	run->subj.transcript = arena_strdup(run->a, res.text);
-	log_info("reply", "msg=\"voice note transcribed\" org=%" PRId64
-	    " message=%" PRId64 " bytes=%zu chars=%zu ms=%" PRId64
-	    " stored=%d", org_id, run->subj.message_id, blob.len,
-	    strlen(res.text), res.latency_ms, (int)stored);
-out:
-	transcribe_result_cleanup(&res);
-	transcribe_endpoint_cleanup(&ep);
+	memset(&v, 0, sizeof(v));
+	v.w = run->w;
+	v.job = run->job;
+	v.a = run->a;
+	v.agent = &run->agent;
+	v.chat_id = run->subj.chat_id;
+	v.message_id = run->subj.message_id;
+	v.item = n;
+	jr = voice_transcribe(&v, run->err, run->errlen);
+	if (v.transcript != NULL)
+		run->subj.transcript = v.transcript;
+	run->voice_failed = v.unreadable;
 	return jr;
-}
-
-/* The model reads CHAT_VOICE_UNREADABLE; the timeline says why. */
-static void
-voice_unreadable(struct reply_run *run, const char *why)
-{
-	enum db_status	 st;
-
-	run->voice_failed = true;
-	if (!connect_db(run))
-		return;
-	st = chat_note_add_once(run->db, run->job->org_id, run->subj.chat_id,
-	    run->subj.message_id, why);
-	if (st != DB_OK)
-		log_debug("reply", "msg=\"voice note's timeline note not "
-		    "added\" org=%" PRId64 " chat=%" PRId64 " status=%s",
-		    run->job->org_id, run->subj.chat_id, db_status_str(st));
-}
-
-/* The transcription in llm_calls (best effort). */
-static void
-voice_record(struct reply_run *run, const struct transcribe_result *res)
-{
-	struct llm_call_record	 rec;
-	enum db_status		 st;
-
-	if (!connect_db(run))
-		return;
-	memset(&rec, 0, sizeof(rec));
-	rec.org_id = run->job->org_id;
-	rec.agent_id = run->agent.id;
-	rec.model_name = run->agent.transcription_model;
-	rec.source = "reply";
-	rec.latency_ms = res->latency_ms > INT32_MAX ? INT32_MAX :
-	    (int)res->latency_ms;
-	rec.rounds = res->attempts;
-	rec.error = res->err != TRANSCRIBE_OK ? res->error : NULL;
-	st = llmcall_insert(run->db, &rec, NULL);
-	if (st != DB_OK)
-		log_debug("reply", "msg=\"transcription not recorded\" "
-		    "org=%" PRId64 " status=%s", run->job->org_id,
-		    db_status_str(st));
 }
 
 /* What the message means (chat/commands.h); pure but for the arena. */
