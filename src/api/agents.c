@@ -470,7 +470,8 @@ api_agents_create(struct req *r)
 		return resp_unavailable(r);
 	dst = agent_create(r->db, r->org_id, &in, &errs, &id);
 	if (dst == DB_OK && n_ids > 0)
-		dst = agent_set_plugins(r->db, r->org_id, id, ids, n_ids);
+		dst = agent_set_plugins(r->db, r->org_id, id, ids, n_ids,
+		    plugin_id_usable);
 	if (dst == DB_OK)
 		dst = db_tx_commit(r->db);
 	db_tx_rollback(r->db);
@@ -517,7 +518,8 @@ api_agents_update(struct req *r)
 		return resp_unavailable(r);
 	dst = agent_update(r->db, r->org_id, id, &in, &errs);
 	if (dst == DB_OK && n_ids >= 0)
-		dst = agent_set_plugins(r->db, r->org_id, id, ids, n_ids);
+		dst = agent_set_plugins(r->db, r->org_id, id, ids, n_ids,
+		    plugin_id_usable);
 	if (dst == DB_OK)
 		dst = db_tx_commit(r->db);
 	db_tx_rollback(r->db);
@@ -614,7 +616,8 @@ api_agents_plugins_put(struct req *r)
 	if (n < 0)
 		return resp_bad_request(r, "Send {\"enabledPluginIds\": "
 		    "[…]} (an array of plugin ids).");
-	dst = agent_set_plugins(r->db, r->org_id, id, ids, n);
+	dst = agent_set_plugins(r->db, r->org_id, id, ids, n,
+	    plugin_id_usable);
 	if (dst == DB_NOT_FOUND)
 		return resp_not_found(r);
 	if (dst == DB_INVALID) {
