@@ -4,7 +4,8 @@
 #   make run        install what is missing, build, start the embedded
 #                   PostgreSQL, migrate, serve on 127.0.0.1:8080
 #   make test       the same set-up, then every test under ASan + UBSan
-#   make lint       style, SQL-literal, raw-template and banned-call checks
+#   make lint       style, SQL-literal, raw-template, banned-call and layer
+#                   checks (tests/lint.sh, tests/layers.sh)
 #   make deps       install missing Debian packages and npm modules
 #   SANITIZE=1      build with ASan + UBSan into build/asan (never mixed)
 #   V=1             print whole compiler lines
@@ -57,6 +58,7 @@ SRC_MODEL  = src/model/org.c src/model/user.c src/model/throttle.c \
 	     src/model/llmcall.c src/model/channel.c src/model/audit.c \
 	     src/model/media.c
 SRC_WORKER = src/worker/queue.c src/worker/pool.c src/worker/reply.c \
+	     src/worker/send.c \
 	     src/worker/voice.c
 SRC_CHAN   = src/channels/split.c src/channels/registry.c \
 	     src/channels/twilio.c src/channels/meta.c src/channels/kapso.c \

@@ -602,8 +602,7 @@ api_chat_completions(struct req *r)
 	if (st != DB_OK)
 		return resp_unavailable(r);
 	/* The router would release it after the handler: too late. */
-	db_release(r->db);
-	r->db = NULL;
+	req_release_db(r);
 
 	memset(&s, 0, sizeof(s));
 	s.r = r;

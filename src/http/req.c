@@ -49,6 +49,14 @@ req_query(struct req *r, const char *name)
 }
 
 const char *
+req_query_set(void *r, const char *name)
+{
+	const char	*v = req_query(r, name);
+
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+const char *
 req_cookie(struct req *r, const char *name)
 {
 	const char	*hdr = mg_get_header(r->conn, "Cookie");
@@ -79,4 +87,13 @@ req_db(struct req *r)
 			r->db_failed = true;
 	}
 	return r->db;
+}
+
+void
+req_release_db(struct req *r)
+{
+	if (r->db != NULL) {
+		db_release(r->db);
+		r->db = NULL;
+	}
 }

@@ -38,6 +38,7 @@
 #include "model/fielderr.h"
 #include "util/arena.h"
 #include "util/str.h"
+#include "chat/outbox.h"
 #include "worker/queue.h"
 
 #define REJECTIONS_SHOWN	20
@@ -95,8 +96,6 @@ static int		 channel_form_page(struct req *, int,
 static void		 input_read(struct req *, const char *,
 			    struct channel_input *);
 static bool		 secrets_typed(struct req *);
-static const char	*credential_names(struct arena *,
-			    const struct channel_input *);
 static bool		 confirmed(struct req *);
 static const char	*short_time(struct arena *, const char *);
 
@@ -416,32 +415,6 @@ input_read(struct req *r, const char *kind, struct channel_input *in)
 
 /* --- channels ---------------------------------------------------------- */
 
-/* The names of the credentials in, comma-separated (never their values),
- * or NULL when none was sent: the audit log's detail. */
-static const char *
-credential_names(struct arena *a, const struct channel_input *in)
-{
-	const struct {
-		const char	*name;
-		const char	*value;
-	} f[] = {
-		{ "twilio_account_sid", in->twilio_account_sid },
-		{ "twilio_auth_token", in->twilio_auth_token },
-		{ "meta_access_token", in->meta_access_token },
-		{ "meta_app_secret", in->meta_app_secret },
-		{ "meta_verify_token", in->meta_verify_token },
-		{ "kapso_api_key", in->kapso_api_key },
-		{ "kapso_webhook_secret", in->kapso_webhook_secret },
-	};
-	const char	*out = NULL;
-
-	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-		if (f[i].value != NULL && f[i].value[0] != '\0')
-			out = out == NULL ? f[i].name : arena_printf(a,
-			    "%s, %s", out, f[i].name);
-	return out;
-}
-
 int
 panel_channels_list(struct req *r)
 {
@@ -504,9 +477,9 @@ panel_channels_create(struct req *r)
 	case DB_OK:
 		log_info("panel", "msg=\"channel created\" channel=%lld "
 		    "kind=%s", (long long)id, kind);
-		if (credential_names(r->arena, &in) != NULL)
+		if (channel_input_secret_names(r->arena, &in) != NULL)
 			audit(r, "channel.credentials_changed", "channel", id,
-			    credential_names(r->arena, &in));
+			    channel_input_secret_names(r->arena, &in));
 		return resp_see_other(r, arena_printf(r->arena,
 		    "/channels/%lld", (long long)id), "Channel added. Paste the "
 		    "webhook URLs below into the provider's console.");
@@ -568,9 +541,9 @@ panel_channels_update(struct req *r)
 	case DB_OK:
 		log_info("panel", "msg=\"channel saved\" channel=%lld",
 		    (long long)id);
-		if (credential_names(r->arena, &in) != NULL)
+		if (channel_input_secret_names(r->arena, &in) != NULL)
 			audit(r, "channel.credentials_changed", "channel", id,
-			    credential_names(r->arena, &in));
+			    channel_input_secret_names(r->arena, &in));
 		return resp_see_other(r, arena_printf(r->arena,
 		    "/channels/%lld", (long long)id), "Channel saved.");
 	case DB_INVALID:
@@ -678,6 +651,10 @@ panel_jobs_list(struct req *r)
 		cJSON_AddStringToObject(o, "kind", js[i].kind);
 		cJSON_AddBoolToObject(o, "is_dead", str_eq(js[i].status,
 		    "dead"));
+		/* A dead reply job's message: resend what it could not send. */
+		cJSON_AddBoolToObject(o, "can_resend", str_eq(js[i].status,
+		    "dead") && str_eq(js[i].kind, QUEUE_KIND_REPLY) &&
+		    js[i].message_id > 0);
 		cJSON_AddNumberToObject(o, "attempts", js[i].attempts);
 		cJSON_AddNumberToObject(o, "max_attempts", js[i].max_attempts);
 		if (js[i].last_error != NULL)
@@ -716,4 +693,72 @@ panel_jobs_retry(struct req *r)
 	default:
 		return resp_unavailable(r);
 	}
+}
+
+/*
+ * POST /jobs/{id}/resend: a dead reply job's failed parts, each resent
+ * once (outbox_record_resend) and sent in order; the job is then done.
+ */
+int
+panel_jobs_resend(struct req *r)
+{
+	struct job_row		 job;
+	struct outbox_new	 nw;
+	const char		*flash = NULL, *why, *result;
+	int64_t			 id, chat_id, resent_as, *parts;
+	int			 n, n_resent = 0;
+	enum db_status		 st;
+
+	if (!req_param_id(r, "id", &id))
+		return resp_not_found(r);
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	st = queue_get(r->db, r->arena, r->org_id, id, &job);
+	if (st == DB_NOT_FOUND)
+		return resp_not_found(r);	/* also another org's */
+	if (st != DB_OK)
+		return resp_unavailable(r);
+	if (!str_eq(job.status, "dead") || !str_eq(job.kind,
+	    QUEUE_KIND_REPLY) || job.message_id <= 0)
+		return resp_see_other(r, "/jobs", "Only the message of a dead "
+		    "reply job can be resent.");
+	if (outbox_failed_parts(r->db, r->arena, r->org_id, job.message_id,
+	    &parts, &n, &chat_id) != DB_OK)
+		return resp_unavailable(r);
+	if (n == 0)
+		return resp_see_other(r, "/jobs", "Nothing to resend: the "
+		    "agent's answer was never written. Retry the job to ask "
+		    "the agent again.");
+	for (int i = 0; i < n; i++) {
+		if (req_db(r) == NULL)
+			return resp_unavailable(r);
+		switch (outbox_record_resend(r->app, r->db, r->org_id, chat_id,
+		    parts[i], r->session->user_id, &nw, &resent_as, &why)) {
+		case OUTBOX_RESEND_OK:
+			flash = panel_send(r, nw.message_id, nw.job_id,
+			    "Message sent again.", &result);
+			n_resent++;
+			break;
+		case OUTBOX_RESEND_FINAL:
+			flash = arena_printf(r->arena, "Resending cannot "
+			    "help: %s", why);
+			break;
+		case OUTBOX_RESEND_UNAVAILABLE:
+			return resp_unavailable(r);
+		default:
+			break;		/* resent meanwhile */
+		}
+	}
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	if (n_resent > 0 && queue_resolve(r->db, r->org_id, id) != DB_OK)
+		log_warn("panel", "msg=\"resent job not resolved\" job=%lld",
+		    (long long)id);
+	audit(r, "job.resent", "job", id, arena_printf(r->arena, "message "
+	    "%lld, %d part(s)", (long long)job.message_id, n_resent));
+	return resp_see_other(r, arena_printf(r->arena, "/conversations/%lld",
+	    (long long)chat_id), n_resent == 0 ? (flash != NULL ? flash :
+	    "This reply was already sent again.") : arena_printf(r->arena,
+	    "Resent %d part%s of the reply. %s", n_resent, n_resent == 1 ?
+	    "" : "s", flash != NULL ? flash : ""));
 }

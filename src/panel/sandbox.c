@@ -360,8 +360,7 @@ panel_sandbox_send(struct req *r)
 	item.in = &in;
 	item.auto_answer = true;
 	/* ingest takes its own connection (webhooks hold none either). */
-	db_release(r->db);
-	r->db = NULL;
+	req_release_db(r);
 	if (ingest_store(r->app, &item, 1) != INGEST_OK)
 		return resp_unavailable(r);
 	worker_pool_wake(r->app->workers);

@@ -160,7 +160,7 @@ voice_transcribe(struct voice_note *v, char *err, size_t errlen)
 		    "%s).", why) : ""));
 		goto out;
 	}
-	if (!worker_heartbeat(v->w, v->job)) {
+	if (!worker_lease_ok(v->w)) {
 		jr = fail(err, errlen, "The job's lease was lost.");
 		goto out;
 	}
@@ -177,7 +177,7 @@ voice_transcribe(struct voice_note *v, char *err, size_t errlen)
 	transcribe_audio(&tr, &res);
 	/* The key is not needed any more: wipe it now. */
 	transcribe_endpoint_cleanup(&ep);
-	if (!worker_heartbeat(v->w, v->job)) {
+	if (!worker_lease_ok(v->w)) {
 		jr = fail(err, errlen, "The job's lease was lost.");
 		goto out;
 	}

@@ -15,8 +15,9 @@
  * recorded in llm_calls (source "reply", the transcription model).
  *
  * Connections: its own, taken from the pool to read and to record and
- * given back before the download and the provider call. The job's lease
- * is renewed around each long step (worker_heartbeat).
+ * given back before the download and the provider call. The pool's lease
+ * keeper renews the job's lease meanwhile (worker/pool.h); the note stops
+ * when worker_lease_ok says it was taken over.
  */
 #ifndef PARLEY_WORKER_VOICE_H
 #define PARLEY_WORKER_VOICE_H
