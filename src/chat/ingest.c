@@ -10,7 +10,8 @@
  *   on a process-wide queue (one mutex). When fewer than GC_LEADERS
  *   leaders are running, it becomes a leader at once: an idle server
  *   adds no latency, and a lone caller's transaction is exactly the
- *   single-transaction path (BEGIN, one chat_ingest per item, COMMIT).
+ *   single-transaction path (BEGIN, one chat_ingest per item, the
+ *   reply jobs, COMMIT).
  * - A leader takes up to GC_BATCH_MAX waiters from the head of the queue
  *   (its own included when it is there), drops the mutex, runs all their
  *   items in ONE transaction on ONE pooled connection, commits once, then
@@ -22,15 +23,19 @@
  *   other orders, an error a trigger raised), it is rolled back and each
  *   caller is retried singly, so one caller's bad item cannot sink the
  *   others (cheaper than a SAVEPOINT per caller on the path that nearly
- *   always succeeds). A lost connection fails the whole batch: nothing
- *   was written, every caller answers 5xx and its provider retries.
+ *   always succeeds). A caller whose own transaction PostgreSQL refuses
+ *   as data (DB_INVALID) is run once more with a SAVEPOINT per item: the
+ *   items it refuses are marked rejected and left out, the rest commit,
+ *   so one bad message cannot sink its delivery either. A lost connection
+ *   fails the whole batch: nothing was written, every caller answers 5xx
+ *   and its provider retries.
  * - When a leader finishes and waiters are left, it wakes the head one,
  *   which leads next. No thread is started and nothing needs stopping at
  *   exit: the queue is empty whenever no request is in ingest_store.
  *
  * The connection is acquired by the leader for one transaction and given
  * back right after; followers hold none (handlers release theirs before
- * calling, provider.h webhook_release_db), so group commit also caps the
+ * calling: http/req.h req_release_db), so group commit also caps the
  * connections webhooks take under load at GC_LEADERS.
  *
  * Thread-safety: ingest_store is called from CivetWeb's request threads;
@@ -46,6 +51,7 @@
 #include "util/log.h"
 #include "db/db.h"
 #include "util/time.h"
+#include "util/xmalloc.h"
 
 /*
  * Leaders (batch transactions in flight) at once. Measured on 2 vCPUs
@@ -71,7 +77,10 @@ struct gc_waiter {
 	struct gc_waiter	*next;
 };
 
-static enum db_status	run_tx(struct db *, struct gc_waiter **, int);
+static enum db_status	run_tx(struct app *, struct db *, struct gc_waiter **,
+			    int, bool);
+static enum db_status	run_caller(struct app *, struct db *,
+			    struct gc_waiter *);
 static void		run_batch(struct app *, struct gc_waiter **, int);
 static int		take_batch(struct app *, struct gc_waiter **);
 static void		wake_next(void);
@@ -95,14 +104,26 @@ ingest_is_fresh(const struct app *app, int64_t timestamp)
 }
 
 /*
- * One transaction over the batch's items. On failure rolls back, zeroes
- * every message_id (nothing was written) and returns the status.
+ * One transaction over the batch's items, then their reply jobs
+ * (app->queue.reply, one statement). On failure rolls back, zeroes every
+ * message_id (nothing was written) and returns the status. With
+ * one_by_one (a lone caller whose transaction PostgreSQL refused), each
+ * item runs under a savepoint and an item PostgreSQL refuses as data
+ * (DB_INVALID: a timestamp out of range…) is marked rejected and left
+ * out, so one bad message cannot sink the others of its delivery.
  */
 static enum db_status
-run_tx(struct db *db, struct gc_waiter **batch, int nb)
+run_tx(struct app *app, struct db *db, struct gc_waiter **batch, int nb,
+    bool one_by_one)
 {
+	int64_t		*orgs = NULL, *msgs = NULL;
 	enum db_status	 st;
+	int		 n_items = 0, n_jobs = 0;
 
+	for (int b = 0; b < nb; b++)
+		n_items += batch[b]->n;
+	orgs = xcalloc((size_t)n_items + 1, sizeof(*orgs));
+	msgs = xcalloc((size_t)n_items + 1, sizeof(*msgs));
 	if ((st = db_tx_begin(db)) != DB_OK)
 		goto out;
 	for (int b = 0; b < nb; b++) {
@@ -110,13 +131,34 @@ run_tx(struct db *db, struct gc_waiter **batch, int nb)
 			struct ingest_item	*it = &batch[b]->items[i];
 
 			it->message_id = 0;
+			it->rejected = false;
+			if (one_by_one &&
+			    (st = db_exec(db, "SAVEPOINT item", DB_END)) !=
+			    DB_OK)
+				goto out;
 			st = chat_ingest(db, it->org_id, it->channel_id, it->in,
-			    it->auto_answer, &it->message_id);
+			    &it->message_id);
+			if (st == DB_INVALID && one_by_one) {
+				it->rejected = true;
+				it->message_id = 0;
+				st = db_exec(db, "ROLLBACK TO SAVEPOINT item",
+				    DB_END);
+			} else if (st == DB_OK && one_by_one)
+				st = db_exec(db, "RELEASE SAVEPOINT item",
+				    DB_END);
 			if (st != DB_OK)
 				goto out;
+			if (it->auto_answer && it->message_id != 0) {
+				orgs[n_jobs] = it->org_id;
+				msgs[n_jobs++] = it->message_id;
+			}
 		}
 	}
-	st = db_tx_commit(db);
+	if (n_jobs > 0 && app->queue.reply != NULL &&
+	    !app->queue.reply(db, n_jobs, orgs, msgs))
+		st = DB_UNAVAILABLE;
+	if (st == DB_OK)
+		st = db_tx_commit(db);
 out:
 	if (st != DB_OK) {
 		db_tx_rollback(db);
@@ -124,6 +166,33 @@ out:
 			for (int i = 0; i < batch[b]->n; i++)
 				batch[b]->items[i].message_id = 0;
 	}
+	free(orgs);
+	free(msgs);
+	return st;
+}
+
+/* One caller on its own: once more after a deadlock, then item by item
+ * when PostgreSQL refused its data. */
+static enum db_status
+run_caller(struct app *app, struct db *db, struct gc_waiter *w)
+{
+	enum db_status	 st;
+
+	st = run_tx(app, db, &w, 1, false);
+	if (st == DB_CONFLICT)
+		st = run_tx(app, db, &w, 1, false);
+	if (st == DB_INVALID && !db->broken)
+		st = run_tx(app, db, &w, 1, true);
+	for (int i = 0; st == DB_OK && i < w->n; i++)
+		if (w->items[i].rejected)
+			log_warn("ingest", "msg=\"message not stored: "
+			    "PostgreSQL refused a value\" org=%lld "
+			    "channel=%lld", (long long)w->items[i].org_id,
+			    (long long)w->items[i].channel_id);
+	w->result = st == DB_OK ? INGEST_OK : INGEST_UNAVAILABLE;
+	if (st != DB_OK)
+		log_warn("ingest", "msg=\"not stored\" status=%s items=%d",
+		    db_status_str(st), w->n);
 	return st;
 }
 
@@ -144,13 +213,15 @@ run_batch(struct app *app, struct gc_waiter **batch, int nb)
 			batch[b]->result = INGEST_UNAVAILABLE;
 		return;
 	}
-	st = run_tx(db, batch, nb);
-	if (st == DB_CONFLICT && nb == 1)
-		st = run_tx(db, batch, 1);	/* a deadlock: once more */
+	if (nb == 1) {
+		(void)run_caller(app, db, batch[0]);
+		goto out;
+	}
+	st = run_tx(app, db, batch, nb, false);
 	if (st == DB_OK)
 		log_debug("ingest", "msg=\"committed\" callers=%d items=%d",
 		    nb, n_items);
-	if (st == DB_OK || nb == 1 || db->broken) {
+	if (st == DB_OK || db->broken) {
 		for (int b = 0; b < nb; b++)
 			batch[b]->result = st == DB_OK ? INGEST_OK :
 			    INGEST_UNAVAILABLE;
@@ -160,18 +231,10 @@ run_batch(struct app *app, struct gc_waiter **batch, int nb)
 			    n_items);
 	} else {
 		/* The connection lives: each caller on its own. */
-		for (int b = 0; b < nb; b++) {
-			st = run_tx(db, &batch[b], 1);
-			if (st == DB_CONFLICT)
-				st = run_tx(db, &batch[b], 1);
-			batch[b]->result = st == DB_OK ? INGEST_OK :
-			    INGEST_UNAVAILABLE;
-			if (st != DB_OK)
-				log_warn("ingest", "msg=\"not stored\" "
-				    "status=%s items=%d", db_status_str(st),
-				    batch[b]->n);
-		}
+		for (int b = 0; b < nb; b++)
+			(void)run_caller(app, db, batch[b]);
 	}
+out:
 	db_release(db);
 }
 
@@ -254,17 +317,17 @@ ingest_store(struct app *app, struct ingest_item *items, int n)
 }
 
 /*
- * DESIGN (the statement). Ingest is one statement of CTEs (chat upsert →
- * message insert → job + NOTIFY), so a webhook's transaction holds the
- * fewest round trips and a replay writes nothing: the chat upsert is
- * skipped when the provider id is already stored (the snapshot check),
- * and a concurrent duplicate that slips past it is stopped by the unique
- * index with ON CONFLICT DO NOTHING, which also suppresses the job (it is
- * only made from the RETURNING of the message insert).
+ * DESIGN (the statement). Storing a message is one statement of CTEs
+ * (chat upsert → message insert), so a webhook's transaction holds few
+ * round trips and a replay writes nothing: the chat upsert is skipped
+ * when the provider id is already stored (the snapshot check), and a
+ * concurrent duplicate that slips past it is stopped by the unique index
+ * with ON CONFLICT DO NOTHING, which returns no id, so no reply job is
+ * made for it either (run_tx enqueues only returned ids).
  */
 enum db_status
 chat_ingest(struct db *db, int64_t org_id, int64_t channel_id,
-    const struct inbound *in, bool auto_answer, int64_t *message_id)
+    const struct inbound *in, int64_t *message_id)
 {
 	struct db_res	 res = { 0 };
 	enum db_status	 st;
@@ -279,7 +342,7 @@ chat_ingest(struct db *db, int64_t org_id, int64_t channel_id,
 	/*
 	 * $1 org, $2 channel, $3 provider id, $4 chat key, $5 kind,
 	 * $6 display name, $7 sender, $8 sender name, $9 body, $10 media,
-	 * $11 provider time (0: none), $12 auto_answer, $13 transcript.
+	 * $11 provider time (0: none), $12 transcript.
 	 */
 	st = db_query(db, &res,
 	    "WITH chat AS ("
@@ -306,18 +369,13 @@ chat_ingest(struct db *db, int64_t org_id, int64_t channel_id,
 	    "         'in', $3, $7, $8, $9, COALESCE($10::jsonb, '[]'),"
 	    "         CASE WHEN $11::bigint > 0"
 	    "              THEN to_timestamp($11::bigint) END,"
-	    "         'received', $13"
+	    "         'received', $12"
 	    "    FROM chat"
 	    "  ON CONFLICT (channel_id, provider_message_id)"
 	    "     WHERE provider_message_id IS NOT NULL DO NOTHING"
 	    "  RETURNING id"
-	    "), job AS ("
-	    "  SELECT enqueue_job($1, 'reply',"
-	    "         jsonb_build_object('message_id', msg.id)) AS id,"
-	    "         pg_notify('parley_jobs', '')"
-	    "    FROM msg WHERE $12::boolean"
 	    ")"
-	    " SELECT msg.id, (SELECT count(*) FROM job) FROM msg",
+	    " SELECT msg.id FROM msg",
 	    DB_I64(org_id), DB_I64(channel_id),
 	    DB_TEXT(in->provider_message_id), DB_TEXT(in->chat_external_id),
 	    DB_TEXT(in->is_group ? "group" : "dm"),
@@ -325,7 +383,7 @@ chat_ingest(struct db *db, int64_t org_id, int64_t channel_id,
 	    DB_TEXT(in->sender != NULL ? in->sender : ""),
 	    DB_TEXT(in->sender_name != NULL ? in->sender_name : ""),
 	    DB_TEXT(in->body != NULL ? in->body : ""), DB_TEXT(media),
-	    DB_I64(in->timestamp), DB_BOOL(auto_answer),
+	    DB_I64(in->timestamp),
 	    DB_TEXT(in->transcript != NULL ? in->transcript : ""), DB_END);
 	if (st == DB_OK && res.n_rows == 1)
 		*message_id = db_res_i64(&res, 0, 0);

@@ -1,11 +1,15 @@
 /*
  * ingest: the one way an inbound message enters Parley (DESIGN.md data
- * flow). Each item is stored with its chat and, when it is to be answered,
- * its reply job (chat_ingest: one statement), all items of one call in ONE
- * transaction, and the call returns only after the commit: a webhook
- * answers 2xx only then. A replayed provider id stores nothing and is
- * acknowledged. If PostgreSQL is unavailable nothing is written and the
- * caller answers 5xx so the provider retries.
+ * flow). Each item is stored with its chat (chat_ingest: one statement),
+ * all items of one call in ONE transaction together with the reply jobs
+ * of those to be answered (app->queue.reply: worker/queue.c owns that
+ * SQL), and the call returns only after the commit: a webhook answers 2xx
+ * only then. A replayed provider id stores nothing and is acknowledged.
+ * If PostgreSQL is unavailable nothing is written and the caller answers
+ * 5xx so the provider retries. An item PostgreSQL refuses as data (a
+ * timestamp out of range, …) is rejected on its own: the others are
+ * stored, and the caller records the rejection on the channel's health
+ * panel and acknowledges the delivery (a retry could only fail again).
  *
  * Concurrent callers may be committed together (group commit) to spend
  * one WAL flush on many webhooks; each still returns only after its own
@@ -48,6 +52,7 @@ struct ingest_item {
 	const struct inbound	*in;
 	bool			 auto_answer;	/* false: store, never answer */
 	int64_t			 message_id;	/* out: 0 for a replay */
+	bool			 rejected;	/* out: not storable, left out */
 };
 
 enum ingest_result {
@@ -56,16 +61,15 @@ enum ingest_result {
 };
 
 /*
- * Stores in as a message of channel_id's chat and, when auto_answer, a
- * "reply" job for it, with the NOTIFY that wakes the pool. *message_id is
- * 0 for a replay (nothing written). One statement: no transaction needed.
+ * Stores in as a message of channel_id's chat (created on first
+ * contact). *message_id is 0 for a replay (nothing written). One
+ * statement; ingest_store runs it in its transaction.
  */
 enum db_status	 chat_ingest(struct db *db, int64_t org_id,
 		    int64_t channel_id, const struct inbound *in,
-		    bool auto_answer, int64_t *message_id)
-		    __attribute__((warn_unused_result));
+		    int64_t *message_id) __attribute__((warn_unused_result));
 
-/* Stores n items durably (see above). */
+/* Stores n items durably (see above); OK with some items rejected. */
 enum ingest_result ingest_store(struct app *app, struct ingest_item *items,
 		    int n);
 /*

@@ -149,13 +149,14 @@ received(struct req *r, const cJSON **payloads, int n,
 		    ins[n_items].timestamp);
 		n_items++;
 	}
-	webhook_release_db(r);
+	req_release_db(r);
 	if (ingest_store(r->app, items, n_items) != INGEST_OK)
 		return resp_unavailable(r);
+	webhook_record_unstored(r, "kapso", items, n_items);
 	return webhook_text(r, 200, "ok\n");
 }
 
-/* whatsapp.message.sent|delivered|read|failed → chat_status_update. */
+/* whatsapp.message.sent|delivered|read|failed → outbox_status_update. */
 static int
 statuses(struct req *r, const char *status, const cJSON **payloads, int n,
     const struct webhook_number *nums, int n_nums)
@@ -189,7 +190,7 @@ statuses(struct req *r, const char *status, const cJSON **payloads, int n,
 			    (long long)code->valuedouble);
 		else if (cJSON_IsString(code))
 			code_s = code->valuestring;
-		st = chat_status_update(db, ch->org_id, ch->id, id, status,
+		st = outbox_status_update(db, ch->org_id, ch->id, id, status,
 		    code_s, title != NULL ? title : "");
 		if (st == DB_UNAVAILABLE)
 			return resp_unavailable(r);

@@ -292,7 +292,7 @@ webhook_meta_message(struct arena *a, const cJSON *msg,
 	return true;
 }
 
-/* value.statuses[] of one verified change → chat_status_update. */
+/* value.statuses[] of one verified change → outbox_status_update. */
 static int
 apply_statuses(struct req *r, const struct channel *ch, const cJSON *statuses)
 {
@@ -328,7 +328,7 @@ apply_statuses(struct req *r, const struct channel *ch, const cJSON *statuses)
 			    (long long)code->valuedouble);
 		else if (cJSON_IsString(code))
 			code_s = code->valuestring;
-		st = chat_status_update(db, ch->org_id, ch->id, id, status,
+		st = outbox_status_update(db, ch->org_id, ch->id, id, status,
 		    code_s, title != NULL ? title : "");
 		if (st == DB_UNAVAILABLE)
 			return resp_unavailable(r);
@@ -418,8 +418,9 @@ webhook_meta_event(struct req *r)
 			}
 		}
 	}
-	webhook_release_db(r);
+	req_release_db(r);
 	if (ingest_store(r->app, items, n_items) != INGEST_OK)
 		return resp_unavailable(r);
+	webhook_record_unstored(r, "meta", items, n_items);
 	return webhook_text(r, 200, "ok\n");
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "chat/ingest.h"
 #include "db/db.h"
 #include "http/req.h"
 #include "http/resp.h"
@@ -50,6 +51,22 @@ webhook_record_rejection(struct req *r, const char *provider,
 	    d, req_remote_addr(r)) != DB_OK)
 		log_warn("webhook", "msg=\"rejection not recorded\" "
 		    "provider=%s", provider);
+}
+
+void
+webhook_record_unstored(struct req *r, const char *provider,
+    const struct ingest_item *items, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (!items[i].rejected)
+			continue;
+		webhook_record_rejection(r, provider, items[i].org_id,
+		    items[i].channel_id, "message not stored",
+		    arena_printf(r->arena, "message %s: the database refused "
+		    "one of its values (a timestamp out of range?); the rest "
+		    "of the delivery was stored",
+		    items[i].in->provider_message_id));
+	}
 }
 
 int
@@ -116,15 +133,6 @@ webhook_json_str(const cJSON *o, const char *name)
 	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(o, name);
 
 	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-void
-webhook_release_db(struct req *r)
-{
-	if (r->db != NULL) {
-		db_release(r->db);
-		r->db = NULL;
-	}
 }
 
 bool

@@ -323,9 +323,10 @@ webhook_twilio_inbound(struct req *r)
 	item.channel_id = v.ch.id;
 	item.in = &in;
 	item.auto_answer = ingest_is_fresh(r->app, in.timestamp);
-	webhook_release_db(r);
+	req_release_db(r);
 	if (ingest_store(r->app, &item, 1) != INGEST_OK)
 		return resp_unavailable(r);
+	webhook_record_unstored(r, "twilio", &item, 1);
 	return twiml(r);
 }
 
@@ -356,7 +357,7 @@ webhook_twilio_status(struct req *r)
 		return twiml(r);
 	if ((db = req_db(r)) == NULL)
 		return resp_unavailable(r);
-	st = chat_status_update(db, v.ch.org_id, v.ch.id, sid, status,
+	st = outbox_status_update(db, v.ch.org_id, v.ch.id, sid, status,
 	    form_str(v.form, "ErrorCode"), form_str(v.form, "ErrorMessage"));
 	if (st != DB_OK && st != DB_NOT_FOUND && st != DB_INVALID)
 		return resp_unavailable(r);
