@@ -26,7 +26,6 @@
 #include "api/api.h"
 
 #include <ctype.h>
-#include <math.h>
 #include <string.h>
 
 #include "db/db.h"
@@ -36,54 +35,40 @@
 #include "http/audit.h"
 #include "model/channel.h"
 #include "model/fielderr.h"
+#include "plugins/plugin.h"
 #include "util/arena.h"
 #include "util/context.h"
 #include "util/str.h"
 
 #define APP_NAME		"WhatsApp app"
-#define PLUGIN_IDS_MAX		64
 
-static const char	*credential_names(struct arena *,
-			    const struct channel_input *);
 
-enum jkind {
-	J_STR,		/* string */
-	J_STR_NULL,	/* string or null */
-	J_ID_NULL,	/* positive integer or null */
-	J_STRS,		/* array of strings */
+static const struct api_field channel_fields[] = {
+	{ "kind", API_STR },
+	{ "name", API_STR },
+	{ "environment", API_STR },
+	{ "status", API_STR },
+	{ "phoneNumber", API_STR_NULL },
+	{ "phoneNumberId", API_STR_NULL },
+	{ "defaultAgentId", API_ID_NULL },
+	{ "twilioAccountSid", API_STR_NULL },
+	{ "twilioAuthToken", API_STR_NULL },
+	{ "metaAccessToken", API_STR_NULL },
+	{ "metaAppSecret", API_STR_NULL },
+	{ "metaVerifyToken", API_STR_NULL },
+	{ "kapsoApiKey", API_STR_NULL },
+	{ "kapsoWebhookSecret", API_STR_NULL },
+	{ NULL, API_STR },
 };
 
-struct jfield {
-	const char	*name;
-	enum jkind	 kind;
-};
-
-static const struct jfield channel_fields[] = {
-	{ "kind", J_STR },
-	{ "name", J_STR },
-	{ "environment", J_STR },
-	{ "status", J_STR },
-	{ "phoneNumber", J_STR_NULL },
-	{ "phoneNumberId", J_STR_NULL },
-	{ "defaultAgentId", J_ID_NULL },
-	{ "twilioAccountSid", J_STR_NULL },
-	{ "twilioAuthToken", J_STR_NULL },
-	{ "metaAccessToken", J_STR_NULL },
-	{ "metaAppSecret", J_STR_NULL },
-	{ "metaVerifyToken", J_STR_NULL },
-	{ "kapsoApiKey", J_STR_NULL },
-	{ "kapsoWebhookSecret", J_STR_NULL },
-	{ NULL, J_STR },
-};
-
-static const struct jfield app_fields[] = {
-	{ "twilioNumber", J_STR },
-	{ "twilioAccountSid", J_STR_NULL },
-	{ "twilioAuthToken", J_STR_NULL },
-	{ "defaultOrganizationModelId", J_ID_NULL },
-	{ "systemPrompt", J_STR },
-	{ "enabledPluginIds", J_STRS },
-	{ NULL, J_STR },
+static const struct api_field app_fields[] = {
+	{ "twilioNumber", API_STR },
+	{ "twilioAccountSid", API_STR_NULL },
+	{ "twilioAuthToken", API_STR_NULL },
+	{ "defaultOrganizationModelId", API_ID_NULL },
+	{ "systemPrompt", API_STR },
+	{ "enabledPluginIds", API_STRS },
+	{ NULL, API_STR },
 };
 
 /* Model field names → API member names (a table per resource). */
@@ -120,7 +105,6 @@ static const struct member_name app_members[] = {
 	{ NULL, NULL },
 };
 
-static int	 check_types(struct req *, const struct jfield *);
 static int	 invalid(struct req *, const struct field_errors *,
 		    const struct member_name *);
 static const char *camel(struct arena *, const char *);
@@ -140,49 +124,6 @@ static enum db_status app_agent_create(struct req *,
 		    struct field_errors *, int64_t *);
 
 /* --- shared ------------------------------------------------------------ */
-
-/* 400 naming the first member of the wrong type, else 0. */
-static int
-check_types(struct req *r, const struct jfield *spec)
-{
-	const cJSON	*v, *e;
-	const char	*want = NULL;
-	bool		 ok;
-
-	for (; spec->name != NULL; spec++) {
-		v = cJSON_GetObjectItemCaseSensitive(r->json, spec->name);
-		if (v == NULL)
-			continue;
-		switch (spec->kind) {
-		case J_STR:
-			ok = cJSON_IsString(v);
-			want = "a string";
-			break;
-		case J_STR_NULL:
-			ok = cJSON_IsString(v) || cJSON_IsNull(v);
-			want = "a string or null";
-			break;
-		case J_STRS:
-			ok = cJSON_IsArray(v) &&
-			    cJSON_GetArraySize(v) <= PLUGIN_IDS_MAX;
-			cJSON_ArrayForEach(e, v)
-				ok = ok && cJSON_IsString(e);
-			want = "an array of at most 64 strings";
-			break;
-		case J_ID_NULL:
-		default:
-			ok = cJSON_IsNull(v) || (cJSON_IsNumber(v) &&
-			    v->valuedouble >= 1 && v->valuedouble <= 9e15 &&
-			    floor(v->valuedouble) == v->valuedouble);
-			want = "a positive integer or null";
-			break;
-		}
-		if (!ok)
-			return resp_bad_request(r, arena_printf(r->arena,
-			    "%s must be %s.", spec->name, want));
-	}
-	return 0;
-}
 
 /* api_invalid with the members named as the client sent them. */
 static int
@@ -394,7 +335,7 @@ api_channels_create(struct req *r)
 	enum db_status		 st;
 	int			 rc;
 
-	if ((rc = check_types(r, channel_fields)) != 0)
+	if ((rc = api_check_types(r, channel_fields)) != 0)
 		return rc;
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
@@ -407,9 +348,9 @@ api_channels_create(struct req *r)
 	st = channel_create(r->db, r->app->key, r->org_id, &in, &errs, &id);
 	switch (st) {
 	case DB_OK:
-		if (credential_names(r->arena, &in) != NULL)
+		if (channel_input_secret_names(r->arena, &in) != NULL)
 			audit(r, "channel.credentials_changed", "channel", id,
-			    credential_names(r->arena, &in));
+			    channel_input_secret_names(r->arena, &in));
 		resp_header(r, "Location", arena_printf(r->arena,
 		    "/api/v1/channels/%lld", (long long)id));
 		return channel_reply(r, 201, id);
@@ -447,7 +388,7 @@ api_channels_update(struct req *r)
 
 	if (!req_param_id(r, "id", &id))
 		return resp_not_found(r);
-	if ((rc = check_types(r, channel_fields)) != 0)
+	if ((rc = api_check_types(r, channel_fields)) != 0)
 		return rc;
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
@@ -472,9 +413,9 @@ api_channels_update(struct req *r)
 	st = channel_update(r->db, r->app->key, r->org_id, id, &in, &errs);
 	switch (st) {
 	case DB_OK:
-		if (credential_names(r->arena, &in) != NULL)
+		if (channel_input_secret_names(r->arena, &in) != NULL)
 			audit(r, "channel.credentials_changed", "channel", id,
-			    credential_names(r->arena, &in));
+			    channel_input_secret_names(r->arena, &in));
 		return channel_reply(r, 200, id);
 	case DB_INVALID:
 		return invalid(r, &errs, channel_members);
@@ -507,32 +448,6 @@ api_channels_delete(struct req *r)
 		return resp_error(r, 409, "sandbox", "The sandbox channel "
 		    "cannot be deleted.");
 	return st == DB_NOT_FOUND ? resp_not_found(r) : resp_unavailable(r);
-}
-
-/* The names of the credentials in, comma-separated (never their values),
- * or NULL when none was sent: the audit log's detail. */
-static const char *
-credential_names(struct arena *a, const struct channel_input *in)
-{
-	const struct {
-		const char	*name;
-		const char	*value;
-	} f[] = {
-		{ "twilio_account_sid", in->twilio_account_sid },
-		{ "twilio_auth_token", in->twilio_auth_token },
-		{ "meta_access_token", in->meta_access_token },
-		{ "meta_app_secret", in->meta_app_secret },
-		{ "meta_verify_token", in->meta_verify_token },
-		{ "kapso_api_key", in->kapso_api_key },
-		{ "kapso_webhook_secret", in->kapso_webhook_secret },
-	};
-	const char	*out = NULL;
-
-	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-		if (f[i].value != NULL && f[i].value[0] != '\0')
-			out = out == NULL ? f[i].name : arena_printf(a,
-			    "%s, %s", out, f[i].name);
-	return out;
 }
 
 /* --- the WhatsApp app -------------------------------------------------- */
@@ -594,8 +509,8 @@ app_agent_create(struct req *r, struct field_errors *errs, int64_t *id)
 	st = agent_create(r->db, r->org_id, &in, errs, id);
 	plugin_ids(r, &ids, &n);
 	if (st == DB_OK && n > 0 &&
-	    (st = agent_set_plugins(r->db, r->org_id, *id, ids, n)) ==
-	    DB_INVALID)
+	    (st = agent_set_plugins(r->db, r->org_id, *id, ids, n,
+	    plugin_id_usable)) == DB_INVALID)
 		field_error_add(errs, "plugins", "Use the ids of available "
 		    "plugins (GET /api/v1/plugins).");
 	if (st == DB_CONFLICT)
@@ -679,7 +594,7 @@ api_whatsapp_app_create(struct req *r)
 	enum db_status		 st;
 	int			 rc;
 
-	if ((rc = check_types(r, app_fields)) != 0)
+	if ((rc = api_check_types(r, app_fields)) != 0)
 		return rc;
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
@@ -714,9 +629,10 @@ api_whatsapp_app_create(struct req *r)
 	switch (st) {
 	case DB_OK:
 		audit(r, "agent.created", "agent", agent_id, APP_NAME);
-		if (credential_names(r->arena, &in) != NULL)
+		if (channel_input_secret_names(r->arena, &in) != NULL)
 			audit(r, "channel.credentials_changed", "channel",
-			    channel_id, credential_names(r->arena, &in));
+			    channel_id, channel_input_secret_names(r->arena,
+			    &in));
 		resp_header(r, "Location", "/api/v1/whatsapp-app");
 		return app_reply(r, 201);
 	case DB_INVALID:
@@ -751,7 +667,7 @@ api_whatsapp_app_update(struct req *r)
 	bool			 agent_change;
 	enum db_status		 st;
 
-	if ((rc = check_types(r, app_fields)) != 0)
+	if ((rc = api_check_types(r, app_fields)) != 0)
 		return rc;
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
@@ -797,7 +713,7 @@ api_whatsapp_app_update(struct req *r)
 		plugin_ids(r, &ids, &n_ids);
 		if (st == DB_OK && n_ids >= 0 &&
 		    (st = agent_set_plugins(r->db, r->org_id, agent_id, ids,
-		    n_ids)) == DB_INVALID)
+		    n_ids, plugin_id_usable)) == DB_INVALID)
 			field_error_add(&errs, "plugins", "Use the ids of "
 			    "available plugins (GET /api/v1/plugins).");
 	} else if (st == DB_OK && agent_change)
@@ -822,9 +738,10 @@ api_whatsapp_app_update(struct req *r)
 	db_tx_rollback(r->db);
 	switch (st) {
 	case DB_OK:
-		if (credential_names(r->arena, &in) != NULL)
+		if (channel_input_secret_names(r->arena, &in) != NULL)
 			audit(r, "channel.credentials_changed", "channel",
-			    c.id, credential_names(r->arena, &in));
+			    c.id, channel_input_secret_names(r->arena,
+			    &in));
 		return app_reply(r, 200);
 	case DB_INVALID:
 		return invalid(r, &errs, app_members);
