@@ -12,10 +12,46 @@
 #  - a domain folder (chat/ plugins/ llm/ worker/) including app/;
 #  - any cycle between folders below app/ (siblings of one layer may
 #    include each other, but never both ways round).
-# Usage: tests/layers.sh [srcdir]   (default: src; the self-test passes a
-# scratch tree). Prints each offending include with its file and line.
+# Usage: tests/layers.sh [srcdir]   (default: src). Prints each offending
+# include with its file and line.
+#        tests/layers.sh --self-test   checks that the check fails: copies
+# src/ to a scratch tree, breaks one rule at a time and expects the rule's
+# sentence (a check that cannot fail is no check).
 set -u
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = --self-test ]; then
+	scratch=$(mktemp -d "${TMPDIR:-/tmp}/layers-self.XXXXXX")
+	trap 'rm -rf "$scratch"' EXIT
+	bad=0
+	# file>header to add (";" between several)|sentence it must print
+	while IFS='|' read -r adds want; do
+		rm -rf "$scratch/src"
+		cp -r src "$scratch/src"
+		IFS=';' read -ra list <<<"$adds"
+		for add in "${list[@]}"; do
+			printf '#include "%s"\n' "${add#*>}" \
+			    >>"$scratch/src/${add%%>*}"
+		done
+		out=$("$0" "$scratch/src" 2>&1)
+		if [ $? -eq 0 ] || ! printf '%s' "$out" | grep -qF "$want"; then
+			echo "layers self-test: $adds passed the check"
+			bad=1
+		fi
+	done <<'CASES'
+chat/outbox.c>worker/queue.h|chat/ never includes worker/
+chat/threads.c>webhooks/webhook.h|chat/ never includes webhooks/
+llm/gateway.c>plugins/tools.h|llm/ never names a plugin
+model/agent.c>http/req.h|model/ includes only
+model/agent.c>chat/texts.h|model/ includes only
+worker/reply.c>app/app.h|a domain folder never includes app/
+http/req.c>panel/panel.h|a higher layer
+db/pool.c>crypto/secret.h;crypto/hmac.c>db/db.h|in a cycle
+CASES
+	[ $bad = 0 ] && echo "layers self-test: ok (every rule fails when broken)"
+	exit $bad
+fi
+
 src=${1:-src}
 
 # The layers, bottom (0) to top. A folder not listed fails: give every
