@@ -23,9 +23,11 @@
 #include "util/str.h"
 
 #define STATUS_CALLBACK_PATH	"/webhooks/whatsapp/twilio/status"
-/* The mark after a provider call: tries, the first pause doubling. */
-#define MARK_TRIES		6
-#define MARK_PAUSE_MS		100
+/* The mark after a provider call: tries, the first pause, doubling up to
+ * the longest (about 10 s in all: a database restart). */
+#define MARK_TRIES		8
+#define MARK_PAUSE_MS		250
+#define MARK_PAUSE_MAX_MS	2000
 /* "Try later" without a Retry-After: the send job's first pause. */
 #define LATER_MIN_S		5
 
@@ -42,6 +44,9 @@ static enum db_status	 read_parts(struct db *, struct arena *, int64_t,
 static int		 status_rank(const char *);
 static enum db_status	 schedule(const struct app *, struct db *, int64_t,
 			    struct outbox_new *);
+static enum db_status	 single_done(const struct app *, struct db *, bool,
+			    int64_t, struct db_res *, enum db_status, int, int,
+			    int64_t, struct outbox_new *);
 static bool		 take(struct outbox_send *, struct db *,
 			    struct taken *, enum outbox_result *);
 static enum outbox_result mark(struct outbox_send *, enum send_result);
@@ -297,6 +302,29 @@ schedule(const struct app *app, struct db *db, int64_t org_id,
 	    OUTBOX_SAFETY_S, &out->job_id) ? DB_OK : DB_UNAVAILABLE;
 }
 
+/*
+ * The end of recording one message: its ids from the first row of res
+ * (the message's in column id_col; the chat's in chat_col, or chat_id
+ * when chat_col < 0) and its send job, then the transaction left
+ * (committed when the caller's call began it, rolled back on failure).
+ */
+static enum db_status
+single_done(const struct app *app, struct db *db, bool own, int64_t org_id,
+    struct db_res *res, enum db_status st, int id_col, int chat_col,
+    int64_t chat_id, struct outbox_new *out)
+{
+	if (st == DB_OK && res->n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK) {
+		out->message_id = db_res_i64(res, 0, id_col);
+		out->chat_id = chat_col >= 0 ? db_res_i64(res, 0, chat_col) :
+		    chat_id;
+		st = schedule(app, db, org_id, out);
+	}
+	db_res_clear(res);
+	return db_tx_leave(db, own, st);
+}
+
 enum db_status
 outbox_record_human(const struct app *app, struct db *db, int64_t org_id,
     int64_t chat_id, int64_t user_id, const char *body,
@@ -326,15 +354,8 @@ outbox_record_human(const struct app *app, struct db *db, int64_t org_id,
 	    " SELECT id FROM msg",
 	    DB_I64(org_id), DB_I64(chat_id), DB_I64(user_id), DB_TEXT(body),
 	    DB_END);
-	if (st == DB_OK && res.n_rows == 0)
-		st = DB_NOT_FOUND;
-	if (st == DB_OK) {
-		out->message_id = db_res_i64(&res, 0, 0);
-		out->chat_id = chat_id;
-		st = schedule(app, db, org_id, out);
-	}
-	db_res_clear(&res);
-	return db_tx_leave(db, own, st);
+	return single_done(app, db, own, org_id, &res, st, 0, -1, chat_id,
+	    out);
 }
 
 enum db_status
@@ -370,15 +391,7 @@ outbox_record_tool(const struct app *app, struct db *db, int64_t org_id,
 	    " RETURNING chat_id, id",
 	    DB_I64(org_id), DB_I64(channel_id), DB_TEXT(to),
 	    DB_I64(thread_id), DB_TEXT(body), DB_END);
-	if (st == DB_OK && res.n_rows == 0)
-		st = DB_NOT_FOUND;
-	if (st == DB_OK) {
-		out->chat_id = db_res_i64(&res, 0, 0);
-		out->message_id = db_res_i64(&res, 0, 1);
-		st = schedule(app, db, org_id, out);
-	}
-	db_res_clear(&res);
-	return db_tx_leave(db, own, st);
+	return single_done(app, db, own, org_id, &res, st, 1, 0, 0, out);
 }
 
 enum outbox_resend
@@ -648,7 +661,8 @@ mark(struct outbox_send *s, enum send_result sr)
 
 	for (int i = 0; i < MARK_TRIES; i++) {
 		if (i > 0)
-			pause_ms(MARK_PAUSE_MS << (i - 1));
+			pause_ms((MARK_PAUSE_MS << (i - 1)) > MARK_PAUSE_MAX_MS ?
+			    MARK_PAUSE_MAX_MS : MARK_PAUSE_MS << (i - 1));
 		if ((db = db_acquire(s->app->db)) == NULL)
 			continue;
 		switch (sr) {
