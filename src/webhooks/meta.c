@@ -12,7 +12,7 @@
  * and X-Hub-Signature-256 must verify over the RAW body (Meta signs its
  * own escaped serialisation, §2.2) with every known channel's app secret.
  * Only then is the delivery walked: messages go to ingest in ONE call
- * (one transaction for the whole batch), statuses to chat_status_update.
+ * (one transaction for the whole batch), statuses to outbox_status_update.
  * Changes without a phone_number_id (account-level fields) and numbers no
  * channel has are skipped. Meta retries non-2xx for days and redelivers
  * duplicates (§2.8): ingest dedupes on the wamid, statuses never move

@@ -567,9 +567,16 @@ START_TEST(t_timeline)
 		cJSON		*j = cJSON_Parse(r.body);
 		const cJSON	*ms = cJSON_GetObjectItem(j, "messages");
 
-		ck_assert_int_eq(cJSON_GetArraySize(ms), 5);
+		ck_assert_int_eq(cJSON_GetArraySize(ms), 6);
 		ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(ms, 3),
 		    "errorCode")->valuestring, "63016");
+		/* Outside the window a Resend cannot help; the other can. */
+		ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetArrayItem(
+		    ms, 3), "canResend")));
+		ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(
+		    ms, 4), "canResend")));
+		ck_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(
+		    ms, 4), "resentAs")));
 		ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j,
 		    "threads")), 2);
 		cJSON_Delete(j);
