@@ -39,6 +39,8 @@ static bool		 word_char(unsigned char);
 static bool		 match_at(const char *, size_t, const char *, size_t);
 static enum db_status	 transition(struct db *, int64_t, int64_t,
 			    const char *, const char *, const char *);
+static enum db_status	 take_chat(struct db *, int64_t, int64_t, int64_t,
+			    bool);
 
 static bool
 word_char(unsigned char c)
@@ -278,9 +280,14 @@ out:
 	return db_tx_leave(db, own, st);
 }
 
-enum db_status
-handoff_claim(struct db *db, int64_t org_id, int64_t chat_id,
-    int64_t user_id)
+/*
+ * ai|needs_human|human → human for user_id (keep_assignee: a chat that
+ * is already human keeps the member it is assigned to), last_human_at
+ * now. DB_NOT_FOUND: not the org's chat; DB_CONFLICT: closed.
+ */
+static enum db_status
+take_chat(struct db *db, int64_t org_id, int64_t chat_id, int64_t user_id,
+    bool keep_assignee)
 {
 	struct db_res	 res = { 0 };
 	enum db_status	 st;
@@ -290,14 +297,17 @@ handoff_claim(struct db *db, int64_t org_id, int64_t chat_id,
 	    "  UPDATE chats SET status = 'human',"
 	    "         status_changed_at = CASE WHEN status = 'human'"
 	    "             THEN status_changed_at ELSE now() END,"
-	    "         assigned_user_id = $3, last_human_at = now(),"
-	    "         gateway_failures = 0"
+	    "         assigned_user_id = CASE WHEN $4 AND status = 'human'"
+	    "             AND assigned_user_id IS NOT NULL"
+	    "             THEN assigned_user_id ELSE $3 END,"
+	    "         last_human_at = now(), gateway_failures = 0"
 	    "   WHERE org_id = $1 AND id = $2 AND status <> 'closed'"
 	    "  RETURNING id"
 	    ")"
 	    " SELECT (SELECT count(*) FROM upd),"
 	    "        (SELECT count(*) FROM chats WHERE org_id = $1 AND id = $2)",
-	    DB_I64(org_id), DB_I64(chat_id), DB_I64(user_id), DB_END);
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(user_id),
+	    DB_BOOL(keep_assignee), DB_END);
 	if (st == DB_OK) {
 		if (db_res_i64(&res, 0, 1) == 0)
 			st = DB_NOT_FOUND;
@@ -306,6 +316,13 @@ handoff_claim(struct db *db, int64_t org_id, int64_t chat_id,
 	}
 	db_res_clear(&res);
 	return st;
+}
+
+enum db_status
+handoff_claim(struct db *db, int64_t org_id, int64_t chat_id,
+    int64_t user_id)
+{
+	return take_chat(db, org_id, chat_id, user_id, false);
 }
 
 enum db_status
@@ -327,7 +344,6 @@ handoff_reply(const struct app *app, struct db *db, int64_t org_id,
     int64_t chat_id, int64_t user_id, const char *body,
     struct outbox_new *out)
 {
-	struct db_res	 res = { 0 };
 	enum db_status	 st;
 	bool		 own = false;
 
@@ -335,29 +351,7 @@ handoff_reply(const struct app *app, struct db *db, int64_t org_id,
 	if ((st = db_tx_join(db, &own)) != DB_OK)
 		return st;
 	/* A reply takes the chat (keeping its assignee if already human). */
-	st = db_query(db, &res,
-	    "WITH upd AS ("
-	    "  UPDATE chats SET"
-	    "         assigned_user_id = CASE WHEN status = 'human'"
-	    "             AND assigned_user_id IS NOT NULL"
-	    "             THEN assigned_user_id ELSE $3 END,"
-	    "         status_changed_at = CASE WHEN status = 'human'"
-	    "             THEN status_changed_at ELSE now() END,"
-	    "         status = 'human', last_human_at = now(),"
-	    "         gateway_failures = 0"
-	    "   WHERE org_id = $1 AND id = $2 AND status <> 'closed'"
-	    "  RETURNING id"
-	    ")"
-	    " SELECT (SELECT count(*) FROM upd),"
-	    "        (SELECT count(*) FROM chats WHERE org_id = $1 AND id = $2)",
-	    DB_I64(org_id), DB_I64(chat_id), DB_I64(user_id), DB_END);
-	if (st == DB_OK) {
-		if (db_res_i64(&res, 0, 1) == 0)
-			st = DB_NOT_FOUND;
-		else if (db_res_i64(&res, 0, 0) == 0)
-			st = DB_CONFLICT;
-	}
-	db_res_clear(&res);
+	st = take_chat(db, org_id, chat_id, user_id, true);
 	if (st == DB_OK)
 		st = outbox_record_human(app, db, org_id, chat_id, user_id,
 		    body, out);
