@@ -4,7 +4,8 @@
 #   make run        install what is missing, build, start the embedded
 #                   PostgreSQL, migrate, serve on 127.0.0.1:8080
 #   make test       the same set-up, then every test under ASan + UBSan
-#   make lint       style, SQL-literal, raw-template and banned-call checks
+#   make lint       style, SQL-literal, raw-template, banned-call and layer
+#                   checks (tests/lint.sh, tests/layers.sh)
 #   make fuzz       libFuzzer targets (tests/fuzz), FUZZ_SECONDS each
 #   make deps       install missing Debian packages and npm modules
 #   SANITIZE=1      build with ASan + UBSan into build/asan (never mixed)
@@ -59,14 +60,17 @@ SRC_MODEL  = src/model/org.c src/model/user.c src/model/throttle.c \
 	     src/model/agent.c src/model/knowledge.c src/model/apitoken.c \
 	     src/model/llmcall.c src/model/channel.c src/model/audit.c \
 	     src/model/media.c src/model/mcp_server.c src/model/masterkey.c
-SRC_WORKER = src/worker/queue.c src/worker/pool.c src/worker/reply.c
+SRC_WORKER = src/worker/queue.c src/worker/pool.c src/worker/reply.c \
+	     src/worker/send.c \
+	     src/worker/voice.c
 SRC_CHAN   = src/channels/split.c src/channels/registry.c \
 	     src/channels/twilio.c src/channels/meta.c src/channels/kapso.c \
 	     src/channels/sandbox.c
 SRC_CHAT   = src/chat/threads.c src/chat/texts.c src/chat/connect.c \
 	     src/chat/commands.c src/chat/handoff.c src/chat/review.c \
-	     src/chat/media.c
-SRC_HOOKS  = src/webhooks/ingest.c src/webhooks/twilio.c \
+	     src/chat/media.c src/chat/ingest.c src/chat/chats.c \
+	     src/chat/messages.c src/chat/outbox.c
+SRC_HOOKS  = src/webhooks/provider.c src/webhooks/twilio.c \
 	     src/webhooks/chancache.c \
 	     src/webhooks/meta.c src/webhooks/kapso.c
 SRC_LLM    = src/llm/client.c src/llm/gateway.c src/llm/builtin.c \

@@ -1,8 +1,9 @@
 -- bench/ingest.sql: pgbench's version of one Twilio webhook's writes, the
--- ceiling bench/ingest compares Parley against. It is chat_ingest's
--- statement (src/chat/threads.c) verbatim, parameters inlined: upsert the
--- chat, insert the message (dedupe on the provider id), enqueue the reply
--- job and NOTIFY, one statement and so one transaction per message. The
+-- ceiling bench/ingest compares Parley against. It is ingest_store's
+-- transaction for one message, parameters inlined: chat_ingest's
+-- statement (src/chat/ingest.c: upsert the chat, insert the message,
+-- dedupe on the provider id) and queue_reply_jobs's (src/worker/queue.c:
+-- the reply job and its NOTIFY), one transaction per message. The
 -- message ids are distinct (run, client, counter) and the senders cycle
 -- over the same 10,000 numbers as bench/loadgen's.
 --
@@ -10,6 +11,7 @@
 \set chat random(0, 9999)
 \set i :i + 1
 \set sid :client_id * 1000000000 + :i
+BEGIN;
 WITH chat AS (
   INSERT INTO chats AS c (org_id, channel_id, kind, external_id,
          display_name, last_message_at, last_inbound_at)
@@ -39,10 +41,14 @@ WITH chat AS (
   ON CONFLICT (channel_id, provider_message_id)
      WHERE provider_message_id IS NOT NULL DO NOTHING
   RETURNING id
-), job AS (
-  SELECT enqueue_job(:org, 'reply',
-         jsonb_build_object('message_id', msg.id)) AS id,
-         pg_notify('parley_jobs', '')
-    FROM msg WHERE true
 )
- SELECT msg.id, (SELECT count(*) FROM job) FROM msg;
+ SELECT msg.id AS mid FROM msg
+\gset
+WITH j AS (
+  INSERT INTO jobs (org_id, kind, payload)
+  SELECT t.org_id, 'reply', jsonb_build_object('message_id', t.message_id)
+    FROM unnest(ARRAY[:org]::bigint[], ARRAY[:mid]::bigint[])
+         AS t(org_id, message_id)
+  RETURNING id)
+ SELECT pg_notify('parley_jobs', '') WHERE EXISTS (SELECT 1 FROM j);
+COMMIT;

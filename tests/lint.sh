@@ -4,6 +4,8 @@
 #  - the SQL argument of db_query/db_exec is a string literal;
 #  - cJSON_Parse* is called only in src/util/json.c (bounded nesting);
 #  - every raw Mustache tag ({{{x}}} or {{&x}}) carries a {{! raw: why }};
+#  - the layers of src/ point one way (tests/layers.sh, and its self-test
+#    that each rule fails when broken);
 #  - clang-format agrees with .clang-format (reported, not fatal: the
 #    code predates the file and is being brought in line).
 set -u
@@ -39,6 +41,13 @@ raw=$(grep -rnE '\{\{\{|\{\{&' templates | grep -v '{{! raw:')
 if [ -n "$raw" ]; then
 	echo "$raw"
 	echo "lint: raw template output without a {{! raw: reason }} comment"
+	fail=1
+fi
+
+if ! tests/layers.sh; then
+	fail=1
+fi
+if ! tests/layers.sh --self-test; then
 	fail=1
 fi
 

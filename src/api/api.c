@@ -8,6 +8,7 @@
  */
 #include "api/api.h"
 
+#include <math.h>
 #include <string.h>
 #include <strings.h>
 
@@ -122,4 +123,50 @@ api_add_time(cJSON *obj, const char *name, const char *pgtime)
 	if (n > 3 && strcmp(buf + n - 3, "+00") == 0)
 		memcpy(buf + n - 3, "Z", 2);
 	cJSON_AddStringToObject(obj, name, buf);
+}
+
+int
+api_check_types(struct req *r, const struct api_field *spec)
+{
+	const cJSON	*v, *e;
+	const char	*want = NULL;
+	bool		 ok;
+
+	for (; spec->name != NULL; spec++) {
+		v = cJSON_GetObjectItemCaseSensitive(r->json, spec->name);
+		if (v == NULL)
+			continue;
+		switch (spec->type) {
+		case API_STR:
+			ok = cJSON_IsString(v);
+			want = "a string";
+			break;
+		case API_STR_NULL:
+			ok = cJSON_IsString(v) || cJSON_IsNull(v);
+			want = "a string or null";
+			break;
+		case API_BOOL:
+			ok = cJSON_IsBool(v);
+			want = "true or false";
+			break;
+		case API_STRS:
+			ok = cJSON_IsArray(v) &&
+			    cJSON_GetArraySize(v) <= API_STRS_MAX;
+			cJSON_ArrayForEach(e, v)
+				ok = ok && cJSON_IsString(e);
+			want = "an array of at most 64 strings";
+			break;
+		case API_ID_NULL:
+		default:
+			ok = cJSON_IsNull(v) || (cJSON_IsNumber(v) &&
+			    v->valuedouble >= 1 && v->valuedouble <= 9e15 &&
+			    floor(v->valuedouble) == v->valuedouble);
+			want = "a positive integer or null";
+			break;
+		}
+		if (!ok)
+			return resp_bad_request(r, arena_printf(r->arena,
+			    "%s must be %s.", spec->name, want));
+	}
+	return 0;
 }

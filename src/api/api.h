@@ -25,6 +25,27 @@ int		 api_invalid(struct req *r, const struct field_errors *errs);
 const char	*api_str(const struct req *r, const char *name);
 /* True when member name is present in r->json (any type, null too). */
 bool		 api_has(const struct req *r, const char *name);
+/* The JSON types a member of a request body may be required to have. */
+enum api_type {
+	API_STR,	/* a string */
+	API_STR_NULL,	/* a string or null */
+	API_BOOL,	/* true or false */
+	API_ID_NULL,	/* a positive integer or null */
+	API_STRS,	/* an array of at most API_STRS_MAX strings */
+};
+#define API_STRS_MAX	64
+
+struct api_field {
+	const char	*name;
+	enum api_type	 type;
+};
+
+/*
+ * The one type check of a JSON body: 400 naming the first member of
+ * r->json whose type is not its spec's ("name must be a string."), else
+ * 0. Absent members pass; spec ends with { NULL, 0 }.
+ */
+int		 api_check_types(struct req *r, const struct api_field *spec);
 /* RFC 3339 timestamps from PostgreSQL text ("2026-…+00") for JSON. */
 void		 api_add_time(cJSON *obj, const char *name, const char *pgtime);
 

@@ -33,10 +33,8 @@
 #include "api/api.h"
 
 #include <ctype.h>
-#include <math.h>
 #include <string.h>
 
-#include "app/app.h"
 #include "db/db.h"
 #include "http/req.h"
 #include "http/resp.h"
@@ -45,53 +43,42 @@
 #include "http/audit.h"
 #include "model/channel.h"
 #include "model/fielderr.h"
+#include "plugins/plugin.h"
 #include "util/arena.h"
 #include "util/json.h"
+#include "util/context.h"
 #include "util/str.h"
 
 #define APP_NAME		"WhatsApp app"
-#define PLUGIN_IDS_MAX		64
 
 static const char	*members_sent(struct req *);
 
-enum jkind {
-	J_STR,		/* string */
-	J_STR_NULL,	/* string or null */
-	J_ID_NULL,	/* positive integer or null */
-	J_STRS,		/* array of strings */
+static const struct api_field channel_fields[] = {
+	{ "kind", API_STR },
+	{ "name", API_STR },
+	{ "environment", API_STR },
+	{ "status", API_STR },
+	{ "phoneNumber", API_STR_NULL },
+	{ "phoneNumberId", API_STR_NULL },
+	{ "defaultAgentId", API_ID_NULL },
+	{ "twilioAccountSid", API_STR_NULL },
+	{ "twilioAuthToken", API_STR_NULL },
+	{ "metaAccessToken", API_STR_NULL },
+	{ "metaAppSecret", API_STR_NULL },
+	{ "metaVerifyToken", API_STR_NULL },
+	{ "kapsoApiKey", API_STR_NULL },
+	{ "kapsoWebhookSecret", API_STR_NULL },
+	{ NULL, API_STR },
 };
 
-struct jfield {
-	const char	*name;
-	enum jkind	 kind;
-};
-
-static const struct jfield channel_fields[] = {
-	{ "kind", J_STR },
-	{ "name", J_STR },
-	{ "environment", J_STR },
-	{ "status", J_STR },
-	{ "phoneNumber", J_STR_NULL },
-	{ "phoneNumberId", J_STR_NULL },
-	{ "defaultAgentId", J_ID_NULL },
-	{ "twilioAccountSid", J_STR_NULL },
-	{ "twilioAuthToken", J_STR_NULL },
-	{ "metaAccessToken", J_STR_NULL },
-	{ "metaAppSecret", J_STR_NULL },
-	{ "metaVerifyToken", J_STR_NULL },
-	{ "kapsoApiKey", J_STR_NULL },
-	{ "kapsoWebhookSecret", J_STR_NULL },
-	{ NULL, J_STR },
-};
-
-static const struct jfield app_fields[] = {
-	{ "twilioNumber", J_STR },
-	{ "twilioAccountSid", J_STR_NULL },
-	{ "twilioAuthToken", J_STR_NULL },
-	{ "defaultOrganizationModelId", J_ID_NULL },
-	{ "systemPrompt", J_STR },
-	{ "enabledPluginIds", J_STRS },
-	{ NULL, J_STR },
+static const struct api_field app_fields[] = {
+	{ "twilioNumber", API_STR },
+	{ "twilioAccountSid", API_STR_NULL },
+	{ "twilioAuthToken", API_STR_NULL },
+	{ "defaultOrganizationModelId", API_ID_NULL },
+	{ "systemPrompt", API_STR },
+	{ "enabledPluginIds", API_STRS },
+	{ NULL, API_STR },
 };
 
 /* Model field names → API member names (a table per resource). */
@@ -118,10 +105,10 @@ static const struct member_name channel_members[] = {
 	{ NULL, NULL },
 };
 
-static const struct jfield key_fields[] = {
-	{ "keyId", J_STR },
-	{ "secret", J_STR },
-	{ NULL, J_STR },
+static const struct api_field key_fields[] = {
+	{ "keyId", API_STR },
+	{ "secret", API_STR },
+	{ NULL, API_STR },
 };
 
 static const struct member_name key_members[] = {
@@ -140,7 +127,6 @@ static const struct member_name app_members[] = {
 	{ NULL, NULL },
 };
 
-static int	 check_types(struct req *, const struct jfield *);
 static int	 invalid(struct req *, const struct field_errors *,
 		    const struct member_name *);
 static const char *camel(struct arena *, const char *);
@@ -162,49 +148,6 @@ static enum db_status app_agent_create(struct req *,
 		    struct field_errors *, int64_t *);
 
 /* --- shared ------------------------------------------------------------ */
-
-/* 400 naming the first member of the wrong type, else 0. */
-static int
-check_types(struct req *r, const struct jfield *spec)
-{
-	const cJSON	*v, *e;
-	const char	*want = NULL;
-	bool		 ok;
-
-	for (; spec->name != NULL; spec++) {
-		v = cJSON_GetObjectItemCaseSensitive(r->json, spec->name);
-		if (v == NULL)
-			continue;
-		switch (spec->kind) {
-		case J_STR:
-			ok = cJSON_IsString(v);
-			want = "a string";
-			break;
-		case J_STR_NULL:
-			ok = cJSON_IsString(v) || cJSON_IsNull(v);
-			want = "a string or null";
-			break;
-		case J_STRS:
-			ok = cJSON_IsArray(v) &&
-			    cJSON_GetArraySize(v) <= PLUGIN_IDS_MAX;
-			cJSON_ArrayForEach(e, v)
-				ok = ok && cJSON_IsString(e);
-			want = "an array of at most 64 strings";
-			break;
-		case J_ID_NULL:
-		default:
-			ok = cJSON_IsNull(v) || (cJSON_IsNumber(v) &&
-			    v->valuedouble >= 1 && v->valuedouble <= 9e15 &&
-			    floor(v->valuedouble) == v->valuedouble);
-			want = "a positive integer or null";
-			break;
-		}
-		if (!ok)
-			return resp_bad_request(r, arena_printf(r->arena,
-			    "%s must be %s.", spec->name, want));
-	}
-	return 0;
-}
 
 /* api_invalid with the members named as the client sent them. */
 static int
@@ -454,7 +397,7 @@ api_channels_create(struct req *r)
 	enum db_status		 st;
 	int			 rc;
 
-	if ((rc = check_types(r, channel_fields)) != 0)
+	if ((rc = api_check_types(r, channel_fields)) != 0)
 		return rc;
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
@@ -507,7 +450,7 @@ api_channels_update(struct req *r)
 
 	if (!req_param_id(r, "id", &id))
 		return resp_not_found(r);
-	if ((rc = check_types(r, channel_fields)) != 0)
+	if ((rc = api_check_types(r, channel_fields)) != 0)
 		return rc;
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
@@ -580,7 +523,7 @@ api_channels_key_add(struct req *r)
 
 	if (!req_param_id(r, "id", &id))
 		return resp_not_found(r);
-	if ((rc = check_types(r, key_fields)) != 0)
+	if ((rc = api_check_types(r, key_fields)) != 0)
 		return rc;
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
@@ -631,7 +574,7 @@ members_sent(struct req *r)
 {
 	const char	*out = NULL;
 
-	for (const struct jfield *f = app_fields; f->name != NULL; f++)
+	for (const struct api_field *f = app_fields; f->name != NULL; f++)
 		if (api_has(r, f->name))
 			out = out == NULL ? f->name : arena_printf(r->arena,
 			    "%s, %s", out, f->name);
@@ -789,7 +732,7 @@ api_whatsapp_app_create(struct req *r)
 	enum db_status		 st;
 	int			 rc;
 
-	if ((rc = check_types(r, app_fields)) != 0)
+	if ((rc = api_check_types(r, app_fields)) != 0)
 		return rc;
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
@@ -865,7 +808,7 @@ api_whatsapp_app_update(struct req *r)
 	bool			 agent_change;
 	enum db_status		 st;
 
-	if ((rc = check_types(r, app_fields)) != 0)
+	if ((rc = api_check_types(r, app_fields)) != 0)
 		return rc;
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);

@@ -29,52 +29,12 @@
 #include "util/json.h"
 #include "util/str.h"
 
-static const char	*qparam(struct req *, const char *);
-static bool		 filter_read(struct req *, struct review_filter *,
-			    const char **);
 static void		 add_contact(cJSON *, const char *, const char *,
 			    const char *);
 static void		 add_str_or_null(cJSON *, const char *, const char *);
 static void		 add_id_or_null(cJSON *, const char *, int64_t);
 static cJSON		*media_json(const char *, int64_t, int64_t,
 			    const struct media_file *, int);
-
-static const char *
-qparam(struct req *r, const char *name)
-{
-	const char	*v = req_query(r, name);
-
-	return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
-static bool
-filter_read(struct req *r, struct review_filter *f, const char **why)
-{
-	const char	*s;
-
-	memset(f, 0, sizeof(*f));
-	if ((s = qparam(r, "agent")) != NULL &&
-	    (!str_to_i64(s, &f->agent_id) || f->agent_id <= 0)) {
-		*why = "agent must be an agent's id.";
-		return false;
-	}
-	if ((s = qparam(r, "channel")) != NULL &&
-	    (!str_to_i64(s, &f->channel_id) || f->channel_id <= 0)) {
-		*why = "channel must be a channel's id.";
-		return false;
-	}
-	f->status = qparam(r, "status");
-	f->environment = qparam(r, "environment");
-	f->from = qparam(r, "from");
-	f->to = qparam(r, "to");
-	f->q = qparam(r, "q");
-	if ((s = qparam(r, "after")) != NULL &&
-	    !review_cursor_parse(s, f)) {
-		*why = "after is not a cursor this API returned.";
-		return false;
-	}
-	return review_filter_check(f, why);
-}
 
 static void
 add_str_or_null(cJSON *o, const char *name, const char *v)
@@ -119,7 +79,7 @@ api_conversations_list(struct req *r)
 	int			 n, status;
 	enum db_status		 st;
 
-	if (!filter_read(r, &f, &why))
+	if (!review_filter_read(&f, req_query_set, r, &why))
 		return resp_bad_request(r, why);
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
@@ -159,57 +119,50 @@ api_conversations_list(struct req *r)
 int
 api_conversation_get(struct req *r)
 {
-	struct review_chat	 c;
+	struct review_page	 pg;
+	struct review_chat	*c = &pg.chat;
 	struct review_msg	*ms;
 	struct review_thread	*ts;
-	struct media_file	*files = NULL;
 	const char		*s;
-	int64_t			 id, before = 0, *ids;
-	bool			 has_earlier;
-	int			 n_ms, n_ts, status, n_ids = 0, n_files = 0;
+	int64_t			 id, before = 0;
+	int			 n_ms, n_ts, status;
 	cJSON			*out, *arr, *o;
 	enum db_status		 st;
 
 	if (!req_param_id(r, "id", &id))
 		return resp_not_found(r);
-	if ((s = qparam(r, "before")) != NULL &&
+	if ((s = req_query_set(r, "before")) != NULL &&
 	    (!str_to_i64(s, &before) || before <= 0))
 		return resp_bad_request(r, "before must be a message id.");
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
-	st = review_chat_get(r->db, r->arena, r->org_id, id, &c);
+	st = review_page_load(r->db, r->arena, r->org_id, id, before, false,
+	    &pg);
 	if (st != DB_OK)
 		return st == DB_NOT_FOUND ? resp_not_found(r) :
 		    resp_unavailable(r);
-	if (review_timeline(r->db, r->arena, r->org_id, id, before, &ms,
-	    &n_ms, &has_earlier, &ts, &n_ts) != DB_OK)
-		return resp_unavailable(r);
-	ids = arena_alloc(r->arena, sizeof(*ids) * (size_t)(n_ms > 0 ?
-	    n_ms : 1));
-	for (int i = 0; i < n_ms; i++)
-		if (!str_eq(ms[i].media, "[]"))
-			ids[n_ids++] = ms[i].id;
-	if (media_file_list(r->db, r->arena, r->org_id, ids, n_ids, &files,
-	    &n_files) != DB_OK)
-		return resp_unavailable(r);
+	ms = pg.msgs;
+	n_ms = pg.n_msgs;
+	ts = pg.threads;
+	n_ts = pg.n_threads;
 	out = cJSON_CreateObject();
-	cJSON_AddNumberToObject(out, "id", (double)c.id);
-	add_contact(out, c.kind, c.external_id, c.display_name);
-	add_id_or_null(out, "agentId", c.agent_id);
-	add_str_or_null(out, "agentName", c.agent_name);
-	cJSON_AddNumberToObject(out, "channelId", (double)c.channel_id);
-	cJSON_AddStringToObject(out, "channelName", c.channel_name);
-	cJSON_AddStringToObject(out, "channelKind", c.channel_kind);
-	cJSON_AddStringToObject(out, "environment", c.environment);
-	cJSON_AddStringToObject(out, "status", c.status);
-	add_str_or_null(out, "handoffReason", c.handoff_reason);
-	add_str_or_null(out, "assignedTo", c.assigned_email);
-	add_str_or_null(out, "lastInboundAt", c.last_inbound_at);
+	cJSON_AddNumberToObject(out, "id", (double)c->id);
+	add_contact(out, c->kind, c->external_id, c->display_name);
+	add_id_or_null(out, "agentId", c->agent_id);
+	add_str_or_null(out, "agentName", c->agent_name);
+	cJSON_AddNumberToObject(out, "channelId", (double)c->channel_id);
+	cJSON_AddStringToObject(out, "channelName", c->channel_name);
+	cJSON_AddStringToObject(out, "channelKind", c->channel_kind);
+	cJSON_AddStringToObject(out, "environment", c->environment);
+	cJSON_AddStringToObject(out, "status", c->status);
+	add_str_or_null(out, "handoffReason", c->handoff_reason);
+	add_str_or_null(out, "assignedTo", c->assigned_email);
+	add_str_or_null(out, "lastInboundAt", c->last_inbound_at);
 	cJSON_AddNumberToObject(out, "windowSecondsLeft",
-	    (double)c.window_left_s);
-	cJSON_AddStringToObject(out, "createdAt", c.created_at);
-	cJSON_AddStringToObject(out, "lastMessageAt", c.last_message_at);
-	cJSON_AddBoolToObject(out, "hasEarlier", has_earlier);
+	    (double)c->window_left_s);
+	cJSON_AddStringToObject(out, "createdAt", c->created_at);
+	cJSON_AddStringToObject(out, "lastMessageAt", c->last_message_at);
+	cJSON_AddBoolToObject(out, "hasEarlier", pg.has_earlier);
 	arr = cJSON_AddArrayToObject(out, "messages");
 	for (int i = 0; i < n_ms; i++) {
 		struct review_msg	*m = &ms[i];
@@ -220,8 +173,8 @@ api_conversation_get(struct req *r)
 		add_str_or_null(o, "sender", m->sender);
 		add_str_or_null(o, "senderName", m->sender_name);
 		cJSON_AddStringToObject(o, "body", m->body);
-		cJSON_AddItemToObject(o, "media", media_json(m->media, c.id,
-		    m->id, files, n_files));
+		cJSON_AddItemToObject(o, "media", media_json(m->media, c->id,
+		    m->id, pg.files, pg.n_files));
 		add_str_or_null(o, "transcript", m->transcript);
 		cJSON_AddStringToObject(o, "status", m->status);
 		add_str_or_null(o, "errorCode", m->error_code);
@@ -229,6 +182,8 @@ api_conversation_get(struct req *r)
 		add_id_or_null(o, "threadId", m->thread_id);
 		add_id_or_null(o, "llmCallId", m->llm_call_id);
 		add_str_or_null(o, "author", m->author_email);
+		add_id_or_null(o, "resentAs", m->resent_as_id);
+		cJSON_AddBoolToObject(o, "canResend", m->can_resend);
 		cJSON_AddStringToObject(o, "createdAt", m->created_at);
 		cJSON_AddItemToArray(arr, o);
 	}

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "db/db.h"
 #include "http/audit.h"
 #include "http/req.h"

@@ -28,7 +28,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "app/app.h"
 #include "crypto/token.h"
 #include "db/db.h"
 #include "http/req.h"
@@ -38,6 +37,7 @@
 #include "model/orgmodel.h"
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/context.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/trace.h"
@@ -603,8 +603,7 @@ api_chat_completions(struct req *r)
 	if (st != DB_OK)
 		return resp_unavailable(r);
 	/* The router would release it after the handler: too late. */
-	db_release(r->db);
-	r->db = NULL;
+	req_release_db(r);
 
 	memset(&s, 0, sizeof(s));
 	s.r = r;

@@ -11,10 +11,8 @@
  */
 #include "api/api.h"
 
-#include <math.h>
 #include <string.h>
 
-#include "app/app.h"
 #include "db/db.h"
 #include "http/req.h"
 #include "http/resp.h"
@@ -24,35 +22,24 @@
 #include "model/provider.h"
 #include "util/arena.h"
 #include "util/json.h"
+#include "util/context.h"
 #include "util/str.h"
 
-enum jkind {
-	J_STR,		/* string */
-	J_STR_NULL,	/* string or null */
-	J_BOOL,		/* true or false */
-	J_ID_NULL,	/* positive integer or null */
+static const struct api_field provider_fields[] = {
+	{ "name", API_STR },
+	{ "baseUrl", API_STR },
+	{ "apiKey", API_STR_NULL },
+	{ NULL, API_STR },
 };
 
-struct jfield {
-	const char	*name;
-	enum jkind	 kind;
-};
-
-static const struct jfield provider_fields[] = {
-	{ "name", J_STR },
-	{ "baseUrl", J_STR },
-	{ "apiKey", J_STR_NULL },
-	{ NULL, J_STR },
-};
-
-static const struct jfield model_fields[] = {
-	{ "providerId", J_ID_NULL },
-	{ "name", J_STR },
-	{ "displayName", J_STR },
-	{ "supportsVision", J_BOOL },
-	{ "supportsTools", J_BOOL },
-	{ "isDefault", J_BOOL },
-	{ NULL, J_STR },
+static const struct api_field model_fields[] = {
+	{ "providerId", API_ID_NULL },
+	{ "name", API_STR },
+	{ "displayName", API_STR },
+	{ "supportsVision", API_BOOL },
+	{ "supportsTools", API_BOOL },
+	{ "isDefault", API_BOOL },
+	{ NULL, API_STR },
 };
 
 /* Model field names → API member names, for 422 "fields". */
@@ -70,7 +57,6 @@ static const struct {
 	{ "is_default", "isDefault" },
 };
 
-static int	 check_types(struct req *, const struct jfield *);
 static int	 invalid(struct req *, const struct field_errors *);
 static bool	 id_or_404(struct req *, int64_t *);
 static int	 status_error(struct req *, enum db_status);
@@ -79,46 +65,6 @@ static int	 provider_reply(struct req *, int, int64_t);
 static cJSON	*model_json(const struct org_model *);
 static int	 model_reply(struct req *, int, int64_t);
 static bool	 json_bool(const struct req *, const char *, bool);
-
-/* 400 naming the first member of the wrong type, else 0. */
-static int
-check_types(struct req *r, const struct jfield *spec)
-{
-	const cJSON	*v;
-	const char	*want = NULL;
-	bool		 ok;
-
-	for (; spec->name != NULL; spec++) {
-		v = cJSON_GetObjectItemCaseSensitive(r->json, spec->name);
-		if (v == NULL)
-			continue;
-		switch (spec->kind) {
-		case J_STR:
-			ok = cJSON_IsString(v);
-			want = "a string";
-			break;
-		case J_STR_NULL:
-			ok = cJSON_IsString(v) || cJSON_IsNull(v);
-			want = "a string or null";
-			break;
-		case J_BOOL:
-			ok = cJSON_IsBool(v);
-			want = "true or false";
-			break;
-		case J_ID_NULL:
-		default:
-			ok = cJSON_IsNull(v) || (cJSON_IsNumber(v) &&
-			    v->valuedouble >= 1 && v->valuedouble <= 9e15 &&
-			    floor(v->valuedouble) == v->valuedouble);
-			want = "a positive integer or null";
-			break;
-		}
-		if (!ok)
-			return resp_bad_request(r, arena_printf(r->arena,
-			    "%s must be %s.", spec->name, want));
-	}
-	return 0;
-}
 
 /* api_invalid with the members named as the client sent them. */
 static int
@@ -227,7 +173,7 @@ api_providers_create(struct req *r)
 	enum db_status		 st;
 	int			 rc;
 
-	if ((rc = check_types(r, provider_fields)) != 0)
+	if ((rc = api_check_types(r, provider_fields)) != 0)
 		return rc;
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
@@ -276,7 +222,7 @@ api_providers_update(struct req *r)
 
 	if (!id_or_404(r, &id))
 		return resp_not_found(r);
-	if ((rc = check_types(r, provider_fields)) != 0)
+	if ((rc = api_check_types(r, provider_fields)) != 0)
 		return rc;
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
@@ -397,7 +343,7 @@ api_models_create(struct req *r)
 	enum db_status		 st;
 	int			 rc;
 
-	if ((rc = check_types(r, model_fields)) != 0)
+	if ((rc = api_check_types(r, model_fields)) != 0)
 		return rc;
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
@@ -451,7 +397,7 @@ api_models_update(struct req *r)
 
 	if (!id_or_404(r, &id))
 		return resp_not_found(r);
-	if ((rc = check_types(r, model_fields)) != 0)
+	if ((rc = api_check_types(r, model_fields)) != 0)
 		return rc;
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);

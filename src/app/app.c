@@ -28,9 +28,11 @@
 #include "model/user.h"
 #include "panel/panel.h"
 #include "plugins/mcp.h"
+#include "plugins/plugin.h"
 #include "tmpl/tmpl.h"
 #include "util/xmalloc.h"
 #include "webhooks/chancache.h"
+#include "worker/queue.h"
 
 static bool	open_database(struct app *);
 
@@ -71,6 +73,9 @@ app_open(struct app *app, bool migrate)
 		return false;
 	}
 	log_set_level(log_level_parse(app->cfg.log_level));
+	/* What chat/ asks of the job queue (util/context.h). */
+	app->queue.reply = queue_reply_jobs;
+	app->queue.send_at = queue_send_at;
 	app->templates_dir = xasprintf("%s/templates", app->cfg.home);
 	app->static_dir = xasprintf("%s/static", app->cfg.home);
 	app->migrations_dir = xasprintf("%s/migrations", app->cfg.home);
@@ -198,7 +203,7 @@ seed_first_agent(struct db *db, int64_t org_id)
 		    facts[i][1], "paste", NULL, &errs, &kid)) != DB_OK)
 			return st;
 	return agent_set_plugins(db, org_id, agent_id, plugins,
-	    (int)(sizeof(plugins) / sizeof(plugins[0])));
+	    (int)(sizeof(plugins) / sizeof(plugins[0])), plugin_id_usable);
 }
 
 bool

@@ -1,39 +1,14 @@
 /*
- * app: the shared context built at start-up (config, database pool,
- * templates, HTTP server) and torn down in reverse order. Read-only after
- * start, so every thread may read it without locks.
+ * app: builds the shared context (struct app, util/context.h) at start-up
+ * (config, database pool, templates, HTTP server) and tears it down in
+ * reverse order; the route table; starting and stopping the reply pool.
  */
 #ifndef PARLEY_APP_APP_H
 #define PARLEY_APP_APP_H
 
-#include <stdbool.h>
+#include "util/context.h"
 
-#include "util/config.h"
-
-struct db_pool;
-struct db_embedded;
-struct secret_key;
-struct worker_pool;
-struct tmpl_set;
-struct mg_context;
 struct route;
-struct req;
-
-struct app {
-	struct config		 cfg;
-	struct db_pool		*db;
-	struct db_embedded	*pg;		/* NULL with PARLEY_DATABASE_URL */
-	struct secret_key	*key;		/* master key for secrets */
-	struct tmpl_set		*tmpl;
-	struct mg_context	*mg;
-	struct worker_pool	*workers;	/* the reply pool */
-	const struct route	*routes;
-	int			 n_routes;
-	char			*templates_dir;
-	char			*static_dir;
-	char			*migrations_dir;
-	int			 migrations_latest;
-};
 
 /*
  * Builds the context: config (already loaded into app->cfg by the caller),

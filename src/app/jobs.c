@@ -19,7 +19,9 @@
 #include "chat/handoff.h"
 #include "db/db.h"
 #include "worker/pool.h"
+#include "worker/queue.h"
 #include "worker/reply.h"
+#include "worker/send.h"
 
 #define SWEEP_INTERVAL_S	60
 
@@ -35,7 +37,8 @@ static struct {
 } sweep = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 static const struct worker_handler	 handlers[] = {
-	{ REPLY_JOB_KIND, reply_job_run },
+	{ QUEUE_KIND_REPLY, reply_job_run, reply_job_dead },
+	{ QUEUE_KIND_SEND, send_job_run, send_job_dead },
 };
 
 bool
@@ -46,6 +49,7 @@ app_workers_start(struct app *app)
 		.conninfo = db_pool_conninfo(app->db),
 		.n_threads = app->cfg.workers,
 		.lease_s = app->cfg.job_lease_s,
+		.acquire_timeout_ms = app->cfg.db_acquire_timeout_ms,
 		.poll_ms = app->cfg.job_poll_ms,
 		.handlers = handlers,
 		.n_handlers = (int)(sizeof(handlers) / sizeof(handlers[0])),

@@ -154,6 +154,7 @@ static const struct route routes[] = {
 	{ "POST", "/channels/{id}/shared-keys/remove", panel_channels_key_remove, WRITE, 16 KiB },
 	{ "GET",  "/jobs",                    panel_jobs_list, ADMIN, 0 },
 	{ "POST", "/jobs/{id}/retry",         panel_jobs_retry, WRITE, 16 KiB },
+	{ "POST", "/jobs/{id}/resend",        panel_jobs_resend, WRITE, 16 KiB },
 
 	/* REST API */
 	{ "GET",    "/api/v1/providers",      api_providers_list, API_A, 0 },

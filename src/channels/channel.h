@@ -71,12 +71,22 @@ struct send_outcome {
 };
 
 struct buf;
+struct config;
+struct channel_dialect;
 
 struct channel_ops {
 	const char	*kind;
 	size_t		 text_limit;	/* characters per message */
 	bool		 has_reactions;
 	bool		 has_groups;
+	/* How it reads its answers (sender.h); NULL: it makes no requests. */
+	const struct channel_dialect *dialect;
+	/*
+	 * Sets c->api_base (and api_base2) from the configuration's provider
+	 * roots (PARLEY_*_API_BASE); NULL when the kind calls no API.
+	 */
+	void		(*api_roots)(const struct config *cfg,
+			    struct channel_creds *c);
 	/* to: "+E164" for a DM, the group id when is_group. */
 	enum send_result (*send_text)(const struct channel_creds *c,
 			    const char *to, bool is_group, const char *text,
@@ -115,5 +125,13 @@ void		 channel_media_type(const char *value, char *out,
 
 /* The implementation for a channel kind, or NULL. */
 const struct channel_ops *channel_ops_for(const char *kind);
+/*
+ * True when the kind's provider error `code` means the same message can
+ * never be accepted as it is (outside the 24-hour window: Twilio 63016,
+ * Meta and Kapso 131047), so a Resend could only fail again; *sentence
+ * (may be NULL) gets the provider's reason in words.
+ */
+bool		 channel_code_final(const char *kind, const char *code,
+		    const char **sentence);
 
 #endif

@@ -21,6 +21,8 @@
 
 #include <sodium.h>
 
+#include "util/config.h"
+
 #define KAPSO_API_BASE		"https://api.kapso.ai/meta/whatsapp/v24.0"
 #define KAPSO_TEXT_LIMIT	4096
 #define AUTH_MAX		1024
@@ -52,11 +54,16 @@ static const struct channel_dialect dialect = {
 	.parse_id = channel_meta_parse_id,
 };
 
+static void		 api_roots(const struct config *cfg,
+			    struct channel_creds *c);
+
 const struct channel_ops channel_kapso = {
 	.kind = "kapso",
 	.text_limit = KAPSO_TEXT_LIMIT,
 	.has_reactions = true,
 	.has_groups = true,
+	.dialect = &dialect,
+	.api_roots = api_roots,
 	.send_text = send_text,
 	.send_reaction = send_reaction,
 	.send_typing = send_typing,
@@ -152,4 +159,10 @@ post(const struct channel_creds *c, cJSON *body, bool want_id,
 	sodium_memzero(auth, sizeof(auth));
 	cJSON_Delete(body);
 	return st;
+}
+
+static void
+api_roots(const struct config *cfg, struct channel_creds *c)
+{
+	c->api_base = cfg->kapso_api_base;
 }

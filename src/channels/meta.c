@@ -29,6 +29,7 @@
 
 #include "util/buf.h"
 #include "util/json.h"
+#include "util/config.h"
 #include "util/str.h"
 #include "util/url.h"
 
@@ -63,30 +64,33 @@ static enum send_result	 post(const struct channel_creds *c,
  * another try even when they come with a 4xx.
  */
 const struct channel_code channel_meta_codes[] = {
-	{ "131047", CHANNEL_WINDOW_SENTENCE, false },
+	{ "131047", CHANNEL_WINDOW_SENTENCE, false, true },
 	{ "130429", "WhatsApp's throughput limit for this number was "
-	    "reached; the message will be sent again later.", true },
+	    "reached; the message will be sent again later.", true, false },
 	{ "131056", "Too many messages went to this recipient in a short "
-	    "time; the message will be sent again later.", true },
+	    "time; the message will be sent again later.", true, false },
 	{ "131000", "WhatsApp reported an unknown error; the message will "
-	    "be sent again later.", true },
+	    "be sent again later.", true, false },
 	{ "4", "The app reached its WhatsApp API call limit; the message "
-	    "will be sent again later.", true },
+	    "will be sent again later.", true, false },
 	{ "80007", "The WhatsApp Business Account reached its rate limit; "
-	    "the message will be sent again later.", true },
+	    "the message will be sent again later.", true, false },
 	{ "190", "WhatsApp refused the access token: it is invalid or has "
-	    "expired.", false },
-	{ "0", "WhatsApp refused the credentials of this channel.", false },
+	    "expired.", false, false },
+	{ "0", "WhatsApp refused the credentials of this channel.",
+	    false, false },
 	{ "131026", "The message could not be delivered: the recipient may "
-	    "not be on WhatsApp or may use an old version of it.", false },
+	    "not be on WhatsApp or may use an old version of it.",
+	    false, false },
 	{ "131048", "WhatsApp held the message back: this number is "
-	    "limited for sending spam.", false },
+	    "limited for sending spam.", false, false },
 	{ "131049", "WhatsApp chose not to deliver this message to keep "
-	    "engagement healthy.", false },
-	{ "131051", "WhatsApp does not support this message type.", false },
+	    "engagement healthy.", false, false },
+	{ "131051", "WhatsApp does not support this message type.",
+	    false, false },
 	{ "368", "WhatsApp blocked this account for a policy violation.",
-	    false },
-	{ NULL, NULL, false },
+	    false, false },
+	{ NULL, NULL, false, false },
 };
 
 static const struct channel_dialect dialect = {
@@ -97,11 +101,16 @@ static const struct channel_dialect dialect = {
 	.parse_id = channel_meta_parse_id,
 };
 
+static void		 api_roots(const struct config *cfg,
+			    struct channel_creds *c);
+
 const struct channel_ops channel_meta = {
 	.kind = "meta",
 	.text_limit = META_TEXT_LIMIT,
 	.has_reactions = true,
 	.has_groups = true,
+	.dialect = &dialect,
+	.api_roots = api_roots,
 	.send_text = send_text,
 	.send_reaction = send_reaction,
 	.send_typing = send_typing,
@@ -429,4 +438,10 @@ channel_meta_parse_id(const cJSON *root, char *id, size_t idlen)
 		return false;
 	snprintf(id, idlen, "%s", v->valuestring);
 	return true;
+}
+
+static void
+api_roots(const struct config *cfg, struct channel_creds *c)
+{
+	c->api_base = cfg->meta_graph_base;
 }

@@ -79,6 +79,24 @@ static const struct channel_ops *const kinds[] = {
 	&channel_sandbox,
 };
 
+bool
+channel_code_final(const char *kind, const char *code,
+    const char **sentence)
+{
+	const struct channel_ops	*ops = channel_ops_for(kind);
+	const struct channel_code	*known;
+
+	if (sentence != NULL)
+		*sentence = NULL;
+	if (ops == NULL || ops->dialect == NULL || code == NULL ||
+	    code[0] == '\0' || (known = code_find(ops->dialect, code)) ==
+	    NULL || !known->final)
+		return false;
+	if (sentence != NULL)
+		*sentence = known->sentence;
+	return true;
+}
+
 const struct channel_ops *
 channel_ops_for(const char *kind)
 {

@@ -44,11 +44,16 @@
 #define CHANNEL_WINDOW_SENTENCE	"Outside the 24-hour customer service " \
 	"window: only an approved template can be sent now."
 
-/* A provider error code, its sentence (NULL: the generic one), retry. */
+/*
+ * A provider error code, its sentence (NULL: the generic one), whether a
+ * later try may work, and whether the same message can never work
+ * (channel_code_final).
+ */
 struct channel_code {
 	const char	*code;
 	const char	*sentence;
 	bool		 retry;
+	bool		 final;
 };
 
 struct channel_dialect {

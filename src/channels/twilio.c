@@ -31,6 +31,7 @@
 #include <sodium.h>
 
 #include "util/buf.h"
+#include "util/config.h"
 #include "util/url.h"
 
 #define TWILIO_API_BASE		"https://api.twilio.com"
@@ -64,20 +65,21 @@ static bool		 parse_id(const cJSON *root, char *id, size_t idlen);
 
 /* Codes from PROTOCOLS.md §1.4 and Twilio's error dictionary. */
 static const struct channel_code codes[] = {
-	{ "63016", CHANNEL_WINDOW_SENTENCE, false },
+	{ "63016", CHANNEL_WINDOW_SENTENCE, false, true },
 	{ "20429", "Twilio's rate limit was reached; the message will be "
-	    "sent again later.", true },
+	    "sent again later.", true, false },
 	{ "20003", "Twilio refused the credentials: check the Account SID "
-	    "and the auth token.", false },
-	{ "21211", "The recipient's phone number is not valid.", false },
-	{ "63003", "The recipient's WhatsApp address is not valid.", false },
+	    "and the auth token.", false, false },
+	{ "21211", "The recipient's phone number is not valid.", false, false },
+	{ "63003", "The recipient's WhatsApp address is not valid.",
+	    false, false },
 	{ "63007", "Twilio has no WhatsApp sender for this channel's "
-	    "number.", false },
+	    "number.", false, false },
 	{ "21617", "The message is longer than Twilio accepts (1600 "
-	    "characters).", false },
+	    "characters).", false, false },
 	{ "21610", "The recipient has unsubscribed from this number.",
-	    false },
-	{ NULL, NULL, false },
+	    false, false },
+	{ NULL, NULL, false, false },
 };
 
 static const struct channel_dialect dialect = {
@@ -88,11 +90,16 @@ static const struct channel_dialect dialect = {
 	.parse_id = parse_id,
 };
 
+static void		 api_roots(const struct config *cfg,
+			    struct channel_creds *c);
+
 const struct channel_ops channel_twilio = {
 	.kind = "twilio",
 	.text_limit = TWILIO_TEXT_LIMIT,
 	.has_reactions = false,
 	.has_groups = false,
+	.dialect = &dialect,
+	.api_roots = api_roots,
 	.send_text = send_text,
 	.send_reaction = NULL,
 	.send_typing = send_typing,
@@ -302,4 +309,11 @@ parse_id(const cJSON *root, char *id, size_t idlen)
 		return false;
 	snprintf(id, idlen, "%s", v->valuestring);
 	return true;
+}
+
+static void
+api_roots(const struct config *cfg, struct channel_creds *c)
+{
+	c->api_base = cfg->twilio_api_base;
+	c->api_base2 = cfg->twilio_messaging_base;
 }

@@ -29,7 +29,7 @@
 
 #include <sodium.h>
 
-#include "chat/threads.h"
+#include "chat/chats.h"
 #include "model/agent.h"
 #include "model/channel.h"
 #include "util/arena.h"

@@ -1,15 +1,19 @@
 /*
  * handoff: human takeover (see handoff.h). Owns the handoff columns of
- * `chats`; every statement names org_id = $1 except the sweep, which
+ * `chats` and the table `handoffs`; every statement names org_id = $1 except the sweep, which
  * walks every organisation on purpose (it runs from the worker's timer,
  * with no organisation of its own) and then acts per chat and org.
  *
  * DESIGN. The status is the one source of truth and each transition is a
  * single conditional UPDATE, so the losers of a race change nothing. The
  * reply pool never trusts a status it read earlier: the send of each
- * part re-checks it (threads.h chat_outbox_sending_gated). A member's
- * reply claims the chat in the same statement that checks it is not
- * closed; the message row is written after, then sent.
+ * part re-checks it (outbox_send, gated). A member's reply claims the
+ * chat in the same statement that checks it is not closed, and its
+ * message is recorded in the same transaction; it is sent after, with no
+ * connection held (the caller's outbox_send).
+ *
+ * A model's handoff (handoff_ask) writes its `handoffs` row and the
+ * chat's status in one transaction, so neither exists without the other.
  *
  * Thread-safe: no shared state.
  */
@@ -22,12 +26,11 @@
 #include <strings.h>
 
 #include "util/log.h"
-#include "channels/channel.h"
+#include "chat/messages.h"
+#include "chat/outbox.h"
 #include "chat/threads.h"
-#include "model/channel.h"
 #include "model/audit.h"
 #include "util/arena.h"
-#include "worker/reply.h"
 
 #define SWEEP_BATCH		100
 #define UNCLAIMED_MAX		200
@@ -36,6 +39,8 @@ static bool		 word_char(unsigned char);
 static bool		 match_at(const char *, size_t, const char *, size_t);
 static enum db_status	 transition(struct db *, int64_t, int64_t,
 			    const char *, const char *, const char *);
+static enum db_status	 take_chat(struct db *, int64_t, int64_t, int64_t,
+			    bool);
 
 static bool
 word_char(unsigned char c)
@@ -118,6 +123,36 @@ handoff_request(struct db *db, int64_t org_id, int64_t chat_id,
 		    " chat=%" PRId64 " reason=\"%s\"", org_id, chat_id,
 		    reason != NULL ? reason : "");
 	return st;
+}
+
+enum db_status
+handoff_ask(struct db *db, int64_t org_id, const struct handoff_ask *ask,
+    int64_t *id, bool *changed)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+	bool		 own = false;
+	const char	*reason = ask->reason != NULL ? ask->reason : "";
+
+	*id = 0;
+	*changed = false;
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		return st;
+	st = db_query(db, &res,
+	    "INSERT INTO handoffs (org_id, agent_id, llm_call_id, reason,"
+	    "       contact)"
+	    " VALUES ($1, NULLIF($2::bigint, 0), NULLIF($3::bigint, 0), $4, $5)"
+	    " RETURNING id",
+	    DB_I64(org_id), DB_I64(ask->agent_id), DB_I64(ask->llm_call_id),
+	    DB_TEXT(reason), DB_TEXT(ask->contact != NULL ? ask->contact : ""),
+	    DB_END);
+	if (st == DB_OK)
+		*id = db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	if (st == DB_OK && ask->chat_id != 0)
+		st = handoff_request(db, org_id, ask->chat_id,
+		    reason[0] != '\0' ? reason : HANDOFF_REASON_MODEL, changed);
+	return db_tx_leave(db, own, st);
 }
 
 enum db_status
@@ -245,9 +280,14 @@ out:
 	return db_tx_leave(db, own, st);
 }
 
-enum db_status
-handoff_claim(struct db *db, int64_t org_id, int64_t chat_id,
-    int64_t user_id)
+/*
+ * ai|needs_human|human → human for user_id (keep_assignee: a chat that
+ * is already human keeps the member it is assigned to), last_human_at
+ * now. DB_NOT_FOUND: not the org's chat; DB_CONFLICT: closed.
+ */
+static enum db_status
+take_chat(struct db *db, int64_t org_id, int64_t chat_id, int64_t user_id,
+    bool keep_assignee)
 {
 	struct db_res	 res = { 0 };
 	enum db_status	 st;
@@ -257,14 +297,17 @@ handoff_claim(struct db *db, int64_t org_id, int64_t chat_id,
 	    "  UPDATE chats SET status = 'human',"
 	    "         status_changed_at = CASE WHEN status = 'human'"
 	    "             THEN status_changed_at ELSE now() END,"
-	    "         assigned_user_id = $3, last_human_at = now(),"
-	    "         gateway_failures = 0"
+	    "         assigned_user_id = CASE WHEN $4 AND status = 'human'"
+	    "             AND assigned_user_id IS NOT NULL"
+	    "             THEN assigned_user_id ELSE $3 END,"
+	    "         last_human_at = now(), gateway_failures = 0"
 	    "   WHERE org_id = $1 AND id = $2 AND status <> 'closed'"
 	    "  RETURNING id"
 	    ")"
 	    " SELECT (SELECT count(*) FROM upd),"
 	    "        (SELECT count(*) FROM chats WHERE org_id = $1 AND id = $2)",
-	    DB_I64(org_id), DB_I64(chat_id), DB_I64(user_id), DB_END);
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(user_id),
+	    DB_BOOL(keep_assignee), DB_END);
 	if (st == DB_OK) {
 		if (db_res_i64(&res, 0, 1) == 0)
 			st = DB_NOT_FOUND;
@@ -273,6 +316,13 @@ handoff_claim(struct db *db, int64_t org_id, int64_t chat_id,
 	}
 	db_res_clear(&res);
 	return st;
+}
+
+enum db_status
+handoff_claim(struct db *db, int64_t org_id, int64_t chat_id,
+    int64_t user_id)
+{
+	return take_chat(db, org_id, chat_id, user_id, false);
 }
 
 enum db_status
@@ -289,104 +339,27 @@ handoff_close(struct db *db, int64_t org_id, int64_t chat_id)
 	    "closed", "closed");
 }
 
-enum handoff_send
-handoff_reply(const struct app *app, struct db *db, struct arena *a,
-    int64_t org_id, int64_t chat_id, int64_t user_id, const char *body,
-    int64_t *message_id, const char **error)
+enum db_status
+handoff_reply(const struct app *app, struct db *db, int64_t org_id,
+    int64_t chat_id, int64_t user_id, const char *body,
+    struct outbox_new *out)
 {
-	struct channel_creds	 creds;
-	struct channel_secrets	 secrets;
-	struct send_outcome	 o;
-	struct chat_ref		 ref;
-	const struct channel_ops *ops;
-	enum send_result	 sr;
-	enum db_status		 st;
-	enum handoff_send	 hs = HANDOFF_SEND_UNAVAILABLE;
-	bool			 has_secrets = false;
+	enum db_status	 st;
+	bool		 own = false;
 
-	*message_id = 0;
-	if (error != NULL)
-		*error = NULL;
+	memset(out, 0, sizeof(*out));
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		return st;
 	/* A reply takes the chat (keeping its assignee if already human). */
-	st = db_exec(db,
-	    "UPDATE chats SET"
-	    "       assigned_user_id = CASE WHEN status = 'human'"
-	    "           AND assigned_user_id IS NOT NULL"
-	    "           THEN assigned_user_id ELSE $3 END,"
-	    "       status_changed_at = CASE WHEN status = 'human'"
-	    "           THEN status_changed_at ELSE now() END,"
-	    "       status = 'human', last_human_at = now(),"
-	    "       gateway_failures = 0"
-	    " WHERE org_id = $1 AND id = $2 AND status <> 'closed'",
-	    DB_I64(org_id), DB_I64(chat_id), DB_I64(user_id), DB_END);
-	if (st != DB_OK)
-		return HANDOFF_SEND_UNAVAILABLE;
-	st = chat_get_ref(db, a, org_id, chat_id, &ref);
-	if (st == DB_NOT_FOUND)
-		return HANDOFF_SEND_NOT_FOUND;
-	if (st != DB_OK)
-		return HANDOFF_SEND_UNAVAILABLE;
-	{
-		char	 status[16];
-
-		st = handoff_status(db, org_id, chat_id, status);
-		if (st != DB_OK)
-			return HANDOFF_SEND_UNAVAILABLE;
-		if (strcmp(status, "closed") == 0)
-			return HANDOFF_SEND_CLOSED;
-	}
-	if ((ops = channel_ops_for(ref.channel_kind)) == NULL) {
-		if (error != NULL)
-			*error = "This chat's channel cannot send.";
-		return HANDOFF_SEND_FAILED;
-	}
-	st = chat_outbound_human(db, org_id, chat_id, user_id, body,
-	    message_id);
-	if (st != DB_OK)
-		return st == DB_NOT_FOUND ? HANDOFF_SEND_NOT_FOUND :
-		    HANDOFF_SEND_UNAVAILABLE;
-	st = reply_channel_creds(app, db, a, org_id, ref.channel_id, &creds,
-	    &secrets);
-	has_secrets = true;
-	if (st != DB_OK) {
-		if (chat_outbox_failed(db, org_id, *message_id, NULL,
-		    "The channel's credentials could not be read.") != DB_OK)
-			log_warn("handoff", "msg=\"failure not recorded\" "
-			    "message=%" PRId64, *message_id);
-		if (error != NULL)
-			*error = "The channel's credentials could not be read.";
-		hs = HANDOFF_SEND_FAILED;
-		goto out;
-	}
-	if ((st = chat_outbox_sending(db, org_id, *message_id)) != DB_OK)
-		goto out;
-	memset(&o, 0, sizeof(o));
-	sr = ops->send_text(&creds, ref.external_id,
-	    strcmp(ref.kind, "group") == 0, body, &o);
-	if (sr == SEND_OK) {
-		st = chat_outbox_sent(db, org_id, *message_id,
-		    o.provider_message_id);
-		hs = st == DB_OK ? HANDOFF_SEND_OK : HANDOFF_SEND_UNAVAILABLE;
-	} else {
-		const char	*text = o.error_text[0] != '\0' ?
-				    o.error_text : "The provider refused the "
-				    "message.";
-
-		if (chat_outbox_failed(db, org_id, *message_id,
-		    o.error_code, text) != DB_OK)
-			log_warn("handoff", "msg=\"failure not recorded\" "
-			    "message=%" PRId64, *message_id);
-		if (error != NULL)
-			*error = arena_strdup(a, text);
-		hs = HANDOFF_SEND_FAILED;
-	}
-	log_info("handoff", "msg=\"member replied\" org=%" PRId64 " chat=%"
-	    PRId64 " user=%" PRId64 " message=%" PRId64 " result=%d",
-	    org_id, chat_id, user_id, *message_id, (int)sr);
-out:
-	if (has_secrets)
-		channel_secrets_free(&secrets);
-	return hs;
+	st = take_chat(db, org_id, chat_id, user_id, true);
+	if (st == DB_OK)
+		st = outbox_record_human(app, db, org_id, chat_id, user_id,
+		    body, out);
+	if (st == DB_OK)
+		log_info("handoff", "msg=\"member replied\" org=%" PRId64
+		    " chat=%" PRId64 " user=%" PRId64 " message=%" PRId64,
+		    org_id, chat_id, user_id, out->message_id);
+	return db_tx_leave(db, own, st);
 }
 
 enum db_status

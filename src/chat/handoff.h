@@ -1,7 +1,8 @@
 /*
  * handoff: human takeover of a WhatsApp chat (owns the handoff state of
  * table `chats`: status, status_changed_at, assigned_user_id,
- * handoff_reason, last_human_at, gateway_failures).
+ * handoff_reason, last_human_at, gateway_failures; and table `handoffs`,
+ * the record of each handoff a model asked for).
  *
  *   ai ──(keyword | handoff.request | N gateway failures)──▶ needs_human
  *   ai | needs_human | human ──claim/reply──▶ human (assigned)
@@ -15,9 +16,9 @@
  * conditional UPDATE naming the states it leaves, so two members, a
  * member and the pool, or two processes can race on a chat and exactly
  * one wins; the loser sees DB_CONFLICT (or *changed false) and does
- * nothing. The reply job re-checks the status in the very statement that
- * moves each part queued → sending (chat_outbox_sending_gated in
- * threads.h), so an answer produced while a person took over is dropped.
+ * nothing. The outbox re-checks the status in the very statement that
+ * moves each reply part queued → sending (outbox_send, gated), so an
+ * answer produced while a person took over is dropped.
  *
  * Thread-safe: no shared state.
  */
@@ -31,6 +32,7 @@
 
 struct app;
 struct arena;
+struct outbox_new;
 
 #define HANDOFF_REASON_KEYWORD	"keyword"
 #define HANDOFF_REASON_MODEL	"model"
@@ -58,6 +60,24 @@ bool		 handoff_keyword_match(const char *body,
  */
 enum db_status	 handoff_request(struct db *db, int64_t org_id,
 		    int64_t chat_id, const char *reason, bool *changed)
+		    __attribute__((warn_unused_result));
+
+/* A handoff a model asked for (the handoff.request tool). */
+struct handoff_ask {
+	int64_t		 agent_id;	/* 0: none */
+	int64_t		 llm_call_id;	/* the model call that asked */
+	int64_t		 chat_id;	/* the WhatsApp chat, 0: none (API) */
+	const char	*reason;	/* "" when none */
+	const char	*contact;	/* "" when none */
+};
+
+/*
+ * Records the handoff (table `handoffs`, *id its row) and, with a chat,
+ * moves it ai → needs_human (reason, else HANDOFF_REASON_MODEL; *changed
+ * as handoff_request), in one transaction.
+ */
+enum db_status	 handoff_ask(struct db *db, int64_t org_id,
+		    const struct handoff_ask *ask, int64_t *id, bool *changed)
 		    __attribute__((warn_unused_result));
 
 /* The chat's status ("ai", "needs_human", "human", "closed") in out. */
@@ -101,27 +121,18 @@ enum db_status	 handoff_return(struct db *db, int64_t org_id,
 enum db_status	 handoff_close(struct db *db, int64_t org_id,
 		    int64_t chat_id) __attribute__((warn_unused_result));
 
-enum handoff_send {
-	HANDOFF_SEND_OK,	/* the provider accepted it */
-	HANDOFF_SEND_FAILED,	/* recorded, the provider refused or failed:
-				   *error says why */
-	HANDOFF_SEND_NOT_FOUND,	/* not the org's chat */
-	HANDOFF_SEND_CLOSED,	/* the chat is closed */
-	HANDOFF_SEND_UNAVAILABLE,	/* our database */
-};
-
 /*
  * A member's reply from the timeline: the chat becomes human (assigned
- * to user_id when it was not yet human), the message is recorded as
- * outbound with author_user_id, then sent through the chat's channel
- * right away (holding db during the provider call: a panel request does
- * this once per click) and marked sent or failed. *message_id gets the
- * recorded row (0: none); *error (a, may be NULL) a sentence on failure.
+ * to user_id when it was not yet human) and the message is recorded in
+ * the outbox with its send job (outbox_record_human), in one transaction;
+ * the caller then releases its connection and sends it (outbox_send with
+ * out->job_id). DB_NOT_FOUND: not the org's chat; DB_CONFLICT: the chat
+ * is closed.
  */
-enum handoff_send handoff_reply(const struct app *app, struct db *db,
-		    struct arena *a, int64_t org_id, int64_t chat_id,
-		    int64_t user_id, const char *body, int64_t *message_id,
-		    const char **error);
+enum db_status	 handoff_reply(const struct app *app, struct db *db,
+		    int64_t org_id, int64_t chat_id, int64_t user_id,
+		    const char *body, struct outbox_new *out)
+		    __attribute__((warn_unused_result));
 
 /* The number of chats waiting for a person (status needs_human). */
 enum db_status	 handoff_count_waiting(struct db *db, int64_t org_id,

@@ -32,10 +32,11 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
-#include "app/app.h"
 #include "util/json.h"
+#include "util/context.h"
 #include "util/log.h"
 #include "channels/channel.h"
+#include "chat/outbox.h"
 #include "model/channel.h"
 #include "model/media.h"
 #include "util/arena.h"
@@ -43,7 +44,6 @@
 #include "util/str.h"
 #include "util/thumb.h"
 #include "util/url.h"
-#include "worker/reply.h"
 
 #define ITEMS_MAX	10	/* media_files.n is 0..9 */
 #define FAIL_RETRY_S	30
@@ -60,9 +60,7 @@ struct item {
 /* The channel's way to fetch, opened once per call when needed. */
 struct access {
 	const struct channel_ops	*ops;
-	struct channel_creds		 creds;
-	struct channel_secrets		 secrets;
-	bool				 has_secrets;
+	struct outbox_channel		 ch;	/* the channel's credentials */
 	const char			*why;	/* set: nothing can be fetched */
 };
 
@@ -158,13 +156,11 @@ access_open(const struct app *app, struct db *db, struct arena *a,
 		acc->why = "This channel has no media to download.";
 		return DB_OK;
 	}
-	st = reply_channel_creds(app, db, a, org_id, src->channel_id,
-	    &acc->creds, &acc->secrets);
-	if (st == DB_OK) {
-		acc->has_secrets = true;
+	st = outbox_channel_open(app, db, a, org_id, src->channel_id,
+	    &acc->ch);
+	if (st == DB_OK)
 		return DB_OK;
-	}
-	channel_secrets_free(&acc->secrets);
+	outbox_channel_close(&acc->ch);
 	if (st == DB_UNAVAILABLE)
 		return st;
 	acc->why = "The channel's credentials could not be read.";
@@ -174,9 +170,7 @@ access_open(const struct app *app, struct db *db, struct arena *a,
 static void
 access_close(struct access *acc)
 {
-	if (acc->has_secrets)
-		channel_secrets_free(&acc->secrets);
-	acc->has_secrets = false;
+	outbox_channel_close(&acc->ch);
 }
 
 /* Downloads (or decodes) one item into g; no database connection held. */
@@ -196,7 +190,7 @@ download(const struct access *acc, const struct item *it, size_t max,
 		return;
 	}
 	memset(&o, 0, sizeof(o));
-	sr = acc->ops->fetch_media(&acc->creds, it->url, it->id, max,
+	sr = acc->ops->fetch_media(&acc->ch.creds, it->url, it->id, max,
 	    &g->body, g->ctype, sizeof(g->ctype), &o);
 	if (sr != SEND_OK) {
 		snprintf(g->why, sizeof(g->why), "%s", o.error_text[0] !=

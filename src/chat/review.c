@@ -27,12 +27,14 @@
  * (microseconds are PostgreSQL's resolution) and opaque to clients.
  */
 #include "chat/review.h"
+#include "chat/rows.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "channels/channel.h"
 #include "util/arena.h"
 #include "util/str.h"
 
@@ -80,15 +82,8 @@
 	" ORDER BY c.last_message_at DESC, c.id DESC" \
 	" LIMIT 51"
 
-static char		*col(struct arena *, const struct db_res *, int, int);
 static bool		 date_ok(const char *);
 static bool		 digits(const char *, size_t, size_t);
-
-static char *
-col(struct arena *a, const struct db_res *res, int row, int c)
-{
-	return arena_strdup(a, db_res_text(res, row, c));
-}
 
 /* n_min..n_max ASCII digits and nothing else. */
 static bool
@@ -290,20 +285,20 @@ review_list(struct db *db, struct arena *a, int64_t org_id,
 		struct review_row	*w = &rows[i];
 
 		w->id = db_res_i64(&res, i, 0);
-		w->kind = col(a, &res, i, 1);
-		w->external_id = col(a, &res, i, 2);
-		w->display_name = col(a, &res, i, 3);
+		w->kind = chat_col(a, &res, i, 1);
+		w->external_id = chat_col(a, &res, i, 2);
+		w->display_name = chat_col(a, &res, i, 3);
 		w->agent_id = db_res_i64(&res, i, 4);
-		w->agent_name = col(a, &res, i, 5);
+		w->agent_name = chat_col(a, &res, i, 5);
 		w->channel_id = db_res_i64(&res, i, 6);
-		w->channel_name = col(a, &res, i, 7);
-		w->environment = col(a, &res, i, 8);
-		w->status = col(a, &res, i, 9);
-		w->last_message_at = col(a, &res, i, 10);
-		w->last_body = col(a, &res, i, 11);
-		w->last_direction = col(a, &res, i, 12);
+		w->channel_name = chat_col(a, &res, i, 7);
+		w->environment = chat_col(a, &res, i, 8);
+		w->status = chat_col(a, &res, i, 9);
+		w->last_message_at = chat_col(a, &res, i, 10);
+		w->last_body = chat_col(a, &res, i, 11);
+		w->last_direction = chat_col(a, &res, i, 12);
 		w->unread = db_res_i64(&res, i, 13);
-		w->cursor = col(a, &res, i, 14);
+		w->cursor = chat_col(a, &res, i, 14);
 	}
 	if (res.n_rows > REVIEW_PAGE && k > 0)
 		*next = rows[k - 1].cursor;
@@ -351,29 +346,29 @@ review_chat_get(struct db *db, struct arena *a, int64_t org_id,
 		goto out;
 	}
 	out->id = db_res_i64(&res, 0, 0);
-	out->kind = col(a, &res, 0, 1);
-	out->external_id = col(a, &res, 0, 2);
-	out->display_name = col(a, &res, 0, 3);
+	out->kind = chat_col(a, &res, 0, 1);
+	out->external_id = chat_col(a, &res, 0, 2);
+	out->display_name = chat_col(a, &res, 0, 3);
 	out->agent_id = db_res_i64(&res, 0, 4);
-	out->agent_name = col(a, &res, 0, 5);
+	out->agent_name = chat_col(a, &res, 0, 5);
 	out->channel_id = db_res_i64(&res, 0, 6);
-	out->channel_name = col(a, &res, 0, 7);
-	out->channel_kind = col(a, &res, 0, 8);
-	out->environment = col(a, &res, 0, 9);
-	out->status = col(a, &res, 0, 10);
-	out->handoff_reason = col(a, &res, 0, 11);
+	out->channel_name = chat_col(a, &res, 0, 7);
+	out->channel_kind = chat_col(a, &res, 0, 8);
+	out->environment = chat_col(a, &res, 0, 9);
+	out->status = chat_col(a, &res, 0, 10);
+	out->handoff_reason = chat_col(a, &res, 0, 11);
 	out->assigned_user_id = db_res_i64(&res, 0, 12);
-	out->assigned_email = col(a, &res, 0, 13);
-	out->last_inbound_at = col(a, &res, 0, 14);
+	out->assigned_email = chat_col(a, &res, 0, 13);
+	out->last_inbound_at = chat_col(a, &res, 0, 14);
 	out->window_left_s = db_res_i64(&res, 0, 15);
-	out->created_at = col(a, &res, 0, 16);
-	out->last_message_at = col(a, &res, 0, 17);
+	out->created_at = chat_col(a, &res, 0, 16);
+	out->last_message_at = chat_col(a, &res, 0, 17);
 out:
 	db_res_clear(&res);
 	return st;
 }
 
-enum db_status
+static enum db_status
 review_timeline(struct db *db, struct arena *a, int64_t org_id,
     int64_t chat_id, int64_t before_id, struct review_msg **msgs,
     int *n_msgs, bool *has_earlier, struct review_thread **threads,
@@ -400,7 +395,7 @@ review_timeline(struct db *db, struct arena *a, int64_t org_id,
 	    "         COALESCE(m.author_user_id, 0), COALESCE(u.email, ''),"
 	    "         to_char(m.created_at AT TIME ZONE 'UTC',"
 	    "                 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-	    "         m.transcript"
+	    "         m.transcript, COALESCE(m.resent_as_id, 0)"
 	    "    FROM messages m"
 	    "    LEFT JOIN users u ON u.id = m.author_user_id"
 	    "   WHERE m.org_id = $1 AND m.chat_id = $2"
@@ -420,20 +415,21 @@ review_timeline(struct db *db, struct arena *a, int64_t org_id,
 		int			 row = i + skip;
 
 		m->id = db_res_i64(&res, row, 0);
-		m->direction = col(a, &res, row, 1);
-		m->sender = col(a, &res, row, 2);
-		m->sender_name = col(a, &res, row, 3);
-		m->body = col(a, &res, row, 4);
-		m->media = col(a, &res, row, 5);
-		m->status = col(a, &res, row, 6);
-		m->error_code = col(a, &res, row, 7);
-		m->error_text = col(a, &res, row, 8);
+		m->direction = chat_col(a, &res, row, 1);
+		m->sender = chat_col(a, &res, row, 2);
+		m->sender_name = chat_col(a, &res, row, 3);
+		m->body = chat_col(a, &res, row, 4);
+		m->media = chat_col(a, &res, row, 5);
+		m->status = chat_col(a, &res, row, 6);
+		m->error_code = chat_col(a, &res, row, 7);
+		m->error_text = chat_col(a, &res, row, 8);
 		m->thread_id = db_res_i64(&res, row, 9);
 		m->llm_call_id = db_res_i64(&res, row, 10);
 		m->author_user_id = db_res_i64(&res, row, 11);
-		m->author_email = col(a, &res, row, 12);
-		m->created_at = col(a, &res, row, 13);
-		m->transcript = col(a, &res, row, 14);
+		m->author_email = chat_col(a, &res, row, 12);
+		m->created_at = chat_col(a, &res, row, 13);
+		m->transcript = chat_col(a, &res, row, 14);
+		m->resent_as_id = db_res_i64(&res, row, 15);
 	}
 	*msgs = ms;
 	*n_msgs = k;
@@ -457,10 +453,10 @@ review_timeline(struct db *db, struct arena *a, int64_t org_id,
 	    res.n_rows : 1));
 	for (int i = 0; i < res.n_rows; i++) {
 		ts[i].id = db_res_i64(&res, i, 0);
-		ts[i].agent_name = col(a, &res, i, 1);
-		ts[i].started_at = col(a, &res, i, 2);
-		ts[i].closed_at = col(a, &res, i, 3);
-		ts[i].close_reason = col(a, &res, i, 4);
+		ts[i].agent_name = chat_col(a, &res, i, 1);
+		ts[i].started_at = chat_col(a, &res, i, 2);
+		ts[i].closed_at = chat_col(a, &res, i, 3);
+		ts[i].close_reason = chat_col(a, &res, i, 4);
 	}
 	*threads = ts;
 	*n_threads = res.n_rows;
@@ -493,69 +489,92 @@ review_media(struct db *db, struct arena *a, int64_t org_id,
 	if (st == DB_OK && res.n_rows == 0)
 		st = DB_NOT_FOUND;
 	if (st == DB_OK)
-		*media_json = col(a, &res, 0, 0);
+		*media_json = chat_col(a, &res, 0, 0);
 	db_res_clear(&res);
 	return st;
 }
 
 enum db_status
-review_resend_copy(struct db *db, struct arena *a, int64_t org_id,
-    int64_t chat_id, int64_t mid, int64_t user_id, struct review_resend *out)
+review_page_load(struct db *db, struct arena *a, int64_t org_id,
+    int64_t chat_id, int64_t before_id, bool with_calls,
+    struct review_page *out)
 {
-	struct db_res	 res = { 0 };
+	int64_t		*ids;
+	int		 n = 0;
 	enum db_status	 st;
+	const char	*why;
 
 	memset(out, 0, sizeof(*out));
-	st = db_query(db, &res,
-	    "SELECT m.direction = 'out' AND m.status = 'failed'"
-	    "  FROM messages m"
-	    " WHERE m.org_id = $1 AND m.chat_id = $2 AND m.id = $3",
-	    DB_I64(org_id), DB_I64(chat_id), DB_I64(mid), DB_END);
+	st = review_chat_get(db, a, org_id, chat_id, &out->chat);
 	if (st != DB_OK)
-		goto out;
-	if (res.n_rows == 0) {
-		st = DB_NOT_FOUND;
-		goto out;
-	}
-	if (!db_res_bool(&res, 0, 0)) {
-		st = DB_INVALID;
-		goto out;
-	}
-	db_res_clear(&res);
-	/* A new row: the failed one stays as the record of the failure. */
-	st = db_query(db, &res,
-	    "WITH src AS ("
-	    "  SELECT m.org_id, m.channel_id, m.chat_id, m.thread_id, m.body"
-	    "    FROM messages m"
-	    "   WHERE m.org_id = $1 AND m.chat_id = $2 AND m.id = $3"
-	    "     AND m.direction = 'out' AND m.status = 'failed'),"
-	    " ins AS ("
-	    "  INSERT INTO messages (org_id, channel_id, chat_id, thread_id,"
-	    "                        direction, body, status, author_user_id)"
-	    "  SELECT org_id, channel_id, chat_id, thread_id, 'out', body,"
-	    "         'queued', $4"
-	    "    FROM src"
-	    "  RETURNING id, channel_id, chat_id, body)"
-	    " SELECT ins.id, ins.channel_id, ch.kind, c.external_id,"
-	    "        c.kind = 'group', ins.body"
-	    "   FROM ins"
-	    "   JOIN chats c ON c.id = ins.chat_id"
-	    "   JOIN channels ch ON ch.id = ins.channel_id",
-	    DB_I64(org_id), DB_I64(chat_id), DB_I64(mid),
-	    user_id > 0 ? DB_I64(user_id) : DB_NULL, DB_END);
+		return st;
+	st = review_timeline(db, a, org_id, chat_id, before_id, &out->msgs,
+	    &out->n_msgs, &out->has_earlier, &out->threads, &out->n_threads);
 	if (st != DB_OK)
-		goto out;
-	if (res.n_rows == 0) {
-		st = DB_NOT_FOUND;
-		goto out;
+		return st;
+	ids = arena_alloc(a, sizeof(*ids) * (size_t)(out->n_msgs > 0 ?
+	    out->n_msgs : 1));
+	/* What the outbox allows of each failed message (outbox.h). */
+	for (int i = 0; i < out->n_msgs; i++) {
+		struct review_msg	*m = &out->msgs[i];
+
+		if (!str_eq(m->direction, "out") || !str_eq(m->status,
+		    "failed") || m->resent_as_id != 0)
+			continue;
+		why = NULL;
+		if (channel_code_final(out->chat.channel_kind, m->error_code,
+		    &why))
+			m->no_resend = why != NULL ? why : "the provider will "
+			    "refuse it again";
+		else
+			m->can_resend = true;
 	}
-	out->new_id = db_res_i64(&res, 0, 0);
-	out->channel_id = db_res_i64(&res, 0, 1);
-	out->channel_kind = col(a, &res, 0, 2);
-	out->to = col(a, &res, 0, 3);
-	out->is_group = db_res_bool(&res, 0, 4);
-	out->body = col(a, &res, 0, 5);
-out:
-	db_res_clear(&res);
-	return st;
+	/* The page's media, as far as it was downloaded (chat/media.h). */
+	for (int i = 0; i < out->n_msgs; i++)
+		if (out->msgs[i].media[0] != '\0' &&
+		    !str_eq(out->msgs[i].media, "[]"))
+			ids[n++] = out->msgs[i].id;
+	st = media_file_list(db, a, org_id, ids, n, &out->files,
+	    &out->n_files);
+	if (st != DB_OK || !with_calls)
+		return st;
+	/* The model calls behind the agent's turns (one per call). */
+	n = 0;
+	for (int i = 0; i < out->n_msgs; i++)
+		if (out->msgs[i].llm_call_id > 0 && (n == 0 ||
+		    ids[n - 1] != out->msgs[i].llm_call_id))
+			ids[n++] = out->msgs[i].llm_call_id;
+	return llmcall_get_many(db, a, org_id, ids, n, &out->calls,
+	    &out->n_calls);
+}
+
+bool
+review_filter_read(struct review_filter *f,
+    const char *(*param)(void *, const char *), void *ctx, const char **why)
+{
+	const char	*s;
+
+	memset(f, 0, sizeof(*f));
+	if ((s = param(ctx, "agent")) != NULL &&
+	    (!str_to_i64(s, &f->agent_id) || f->agent_id <= 0)) {
+		*why = "agent must be an agent's id.";
+		return false;
+	}
+	if ((s = param(ctx, "channel")) != NULL &&
+	    (!str_to_i64(s, &f->channel_id) || f->channel_id <= 0)) {
+		*why = "channel must be a channel's id.";
+		return false;
+	}
+	f->status = param(ctx, "status");
+	f->environment = param(ctx, "environment");
+	f->from = param(ctx, "from");
+	f->to = param(ctx, "to");
+	f->q = param(ctx, "q");
+	if ((s = param(ctx, "after")) != NULL &&
+	    !review_cursor_parse(s, f)) {
+		*why = "The page cursor (after) is not valid; start from the "
+		    "first page.";
+		return false;
+	}
+	return review_filter_check(f, why);
 }

@@ -1,8 +1,11 @@
 /*
  * review: the read side of conversation review over the tables chat/ owns
- * (chats, threads, messages): the conversations list with its filters and
- * keyset cursor, one chat's header and timeline, the "seen by a human"
- * mark, the media items of a message, and the row a Resend makes.
+ * (chats, threads, messages): the conversations list with its filters
+ * (one reader of them for the panel and the API) and keyset cursor, one
+ * page of a chat's timeline as both show it (review_page_load: header,
+ * messages with what a Resend may do, threads, media downloads, model
+ * calls), the "seen by a human" mark and the media items of a message.
+ * The panel and the API only render what these load.
  *
  * Filters map to FIXED SQL fragments of two statements (list, search):
  * `($n IS NULL OR col = $n)`, never identifiers from input. Both are sent
@@ -22,6 +25,8 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include "model/llmcall.h"
+#include "model/media.h"
 
 struct arena;
 
@@ -55,6 +60,15 @@ bool		 review_filter_check(const struct review_filter *f,
  * False when malformed.
  */
 bool		 review_cursor_parse(const char *s, struct review_filter *f);
+/*
+ * The list filters from a request's parameters (agent, channel, status,
+ * environment, from, to, q, after), param(ctx, name) giving each (NULL:
+ * absent or empty), checked (review_filter_check). False with a sentence
+ * for a 400 in *why. The panel and the API read them alike.
+ */
+bool		 review_filter_read(struct review_filter *f,
+		    const char *(*param)(void *ctx, const char *name),
+		    void *ctx, const char **why);
 
 /* One row of the conversations list. */
 struct review_row {
@@ -129,6 +143,10 @@ struct review_msg {
 	int64_t	 author_user_id;	/* 0: not a person's reply */
 	char	*author_email;		/* "" when none */
 	char	*created_at;		/* ISO 8601 UTC */
+	int64_t	 resent_as_id;		/* failed, then resent as; 0: not */
+	bool	 can_resend;		/* failed, not resent, not final */
+	const char *no_resend;		/* failed with a final error: why a
+					   Resend cannot help; NULL: none */
 };
 
 /* A thread of the chat, for the markers between messages. */
@@ -140,15 +158,30 @@ struct review_thread {
 	char	*close_reason;		/* "" when none */
 };
 
+/* One page of a chat's timeline, as the panel and the API show it. */
+struct review_page {
+	struct review_chat	 chat;
+	struct review_msg	*msgs;		/* oldest first */
+	int			 n_msgs;
+	bool			 has_earlier;	/* older messages exist */
+	struct review_thread	*threads;	/* every thread, oldest first */
+	int			 n_threads;
+	struct media_file	*files;		/* the page's media downloads */
+	int			 n_files;
+	struct llm_call		*calls;		/* with_calls: the page's model
+						   calls, in id order */
+	int			 n_calls;
+};
+
 /*
  * The chat's messages before before_id (0: the newest), at most
- * REVIEW_TIMELINE_MAX, oldest first; *has_earlier says whether older ones
- * exist. Also every thread of the chat (oldest first). Strings in a.
+ * REVIEW_TIMELINE_MAX, with its header, threads, what was downloaded of
+ * the page's media and, with with_calls, the model calls behind its
+ * agent turns. Strings in a. DB_NOT_FOUND when chat_id is not the org's.
  */
-enum db_status	 review_timeline(struct db *db, struct arena *a,
+enum db_status	 review_page_load(struct db *db, struct arena *a,
 		    int64_t org_id, int64_t chat_id, int64_t before_id,
-		    struct review_msg **msgs, int *n_msgs, bool *has_earlier,
-		    struct review_thread **threads, int *n_threads)
+		    bool with_calls, struct review_page *out)
 		    __attribute__((warn_unused_result));
 
 /* Marks the chat seen by a human now (unread counts restart). */
@@ -161,28 +194,6 @@ enum db_status	 review_mark_seen(struct db *db, int64_t org_id,
  */
 enum db_status	 review_media(struct db *db, struct arena *a, int64_t org_id,
 		    int64_t chat_id, int64_t mid, char **media_json)
-		    __attribute__((warn_unused_result));
-
-/* What a Resend needs to send the copy. */
-struct review_resend {
-	int64_t	 new_id;		/* the queued copy */
-	int64_t	 channel_id;
-	char	*channel_kind;
-	char	*to;			/* the chat's external id */
-	bool	 is_group;
-	char	*body;
-};
-
-/*
- * Copies failed outbound message mid of chat_id as a NEW outbound row
- * (same chat, thread and body; reply_to_id NULL; status queued; author
- * user_id, 0: none). DB_NOT_FOUND: no such message of the org's chat;
- * DB_INVALID: it is not a failed outbound message. The caller sends it and
- * records the outcome with chat_outbox_sending/sent/failed.
- */
-enum db_status	 review_resend_copy(struct db *db, struct arena *a,
-		    int64_t org_id, int64_t chat_id, int64_t mid,
-		    int64_t user_id, struct review_resend *out)
 		    __attribute__((warn_unused_result));
 
 #endif

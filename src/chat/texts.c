@@ -23,6 +23,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "model/agent.h"
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/xmalloc.h"
@@ -30,40 +31,39 @@
 /* WhatsApp's own limit for one text message. */
 #define CHAT_TEXT_OUT_MAX	4096
 
-struct text_def {
-	const char	*key;
-	const char	*text;
-};
+/* The keys are the agent's (model/agent.h agent_text_keys): same order. */
+_Static_assert(TEXT_COUNT == AGENT_TEXTS, "chat/texts.h and model/agent.h "
+    "list the same texts");
 
 static void	 put_bounded(struct buf *, const char *, size_t);
 static const char *var_value(const char *, size_t, const struct text_vars *,
 		    char *, size_t);
 
-static const struct text_def text_defs[TEXT_COUNT] = {
-	[TEXT_CONNECTED] = { "connected",
-	    "Connected to '{agent}'. Send a message to start." },
-	[TEXT_SWITCHED] = { "switched",
-	    "Switched from '{old}' to '{new}'." },
-	[TEXT_INVALID_FORMAT] = { "invalid_format",
-	    "Invalid connect code format." },
-	[TEXT_INVALID_CODE] = { "invalid_code",
+static const char *const text_defs[TEXT_COUNT] = {
+	[TEXT_CONNECTED] =
+	    "Connected to '{agent}'. Send a message to start.",
+	[TEXT_SWITCHED] =
+	    "Switched from '{old}' to '{new}'.",
+	[TEXT_INVALID_FORMAT] =
+	    "Invalid connect code format.",
+	[TEXT_INVALID_CODE] =
 	    "That connect code is invalid or has expired. Generate a new one "
-	    "and try again." },
-	[TEXT_TOO_MANY] = { "too_many",
+	    "and try again.",
+	[TEXT_TOO_MANY] =
 	    "Too many failed connect codes from this chat. Try again in "
-	    "{minutes} minutes." },
-	[TEXT_RESET] = { "reset",
-	    "Session reset! Starting fresh with {agent}." },
-	[TEXT_WELCOME] = { "welcome",
+	    "{minutes} minutes.",
+	[TEXT_RESET] =
+	    "Session reset! Starting fresh with {agent}.",
+	[TEXT_WELCOME] =
 	    "Welcome to {product}! To get started, please send your connect "
-	    "code." },
-	[TEXT_BUSY] = { "busy",
-	    "Still working on your previous request. Please wait a moment." },
-	[TEXT_NOT_ALLOWED] = { "not_allowed",
-	    "This operation not allowed" },
-	[TEXT_HANDOFF] = { "handoff",
+	    "code.",
+	[TEXT_BUSY] =
+	    "Still working on your previous request. Please wait a moment.",
+	[TEXT_NOT_ALLOWED] =
+	    "This operation not allowed",
+	[TEXT_HANDOFF] =
 	    "Thanks \xe2\x80\x94 a person from our team will reply here "
-	    "shortly." },
+	    "shortly.",
 };
 
 const char *
@@ -71,7 +71,7 @@ chat_text_key(enum chat_text t)
 {
 	if ((unsigned)t >= TEXT_COUNT)
 		return NULL;
-	return text_defs[t].key;
+	return agent_text_keys[t];
 }
 
 const char *
@@ -79,7 +79,7 @@ chat_text_default(enum chat_text t)
 {
 	if ((unsigned)t >= TEXT_COUNT)
 		return NULL;
-	return text_defs[t].text;
+	return text_defs[t];
 }
 
 /*
@@ -149,7 +149,7 @@ chat_text_render(enum chat_text t, const char *overrides_json,
 		root = json_parse_str(overrides_json, NULL);
 		if (cJSON_IsObject(root)) {
 			item = cJSON_GetObjectItemCaseSensitive(root,
-			    text_defs[t].key);
+			    agent_text_keys[t]);
 			if (cJSON_IsString(item) && item->valuestring != NULL &&
 			    item->valuestring[0] != '\0')
 				tmpl = item->valuestring;

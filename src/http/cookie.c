@@ -3,10 +3,10 @@
  */
 #include "http/cookie.h"
 
-#include "app/app.h"
 #include "http/req.h"
 #include "http/resp.h"
 #include "util/arena.h"
+#include "util/context.h"
 
 void
 cookie_set(struct req *r, const char *name, const char *value,

@@ -5,12 +5,12 @@
 
 #include <string.h>
 
-#include "app/app.h"
 #include "crypto/token.h"
 #include "http/cookie.h"
 #include "http/form.h"
 #include "http/req.h"
 #include "util/arena.h"
+#include "util/context.h"
 #include "util/str.h"
 
 static bool	valid_token(const char *);

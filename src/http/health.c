@@ -9,7 +9,7 @@
 
 #include <stdio.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/metrics.h"
 #include "db/db.h"
 #include "http/req.h"

@@ -16,11 +16,11 @@
 
 #include <civetweb.h>
 
-#include "app/app.h"
 #include "db/db.h"
 #include "http/form.h"
 #include "util/arena.h"
 #include "util/cidr.h"
+#include "util/context.h"
 #include "util/str.h"
 
 static bool	peer_trusted(const struct req *);
@@ -80,6 +80,14 @@ req_query(struct req *r, const char *name)
 {
 	/* The router parsed and validated the query before routing. */
 	return r->query_form ? form_get(r->query_form, name) : NULL;
+}
+
+const char *
+req_query_set(void *r, const char *name)
+{
+	const char	*v = req_query(r, name);
+
+	return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
 const char *
@@ -175,4 +183,13 @@ req_db(struct req *r)
 			r->db_failed = true;
 	}
 	return r->db;
+}
+
+void
+req_release_db(struct req *r)
+{
+	if (r->db != NULL) {
+		db_release(r->db);
+		r->db = NULL;
+	}
 }

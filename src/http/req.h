@@ -80,6 +80,11 @@ bool		 req_param_id(const struct req *r, const char *name,
 const char	*req_header(const struct req *r, const char *name);
 /* A decoded query-string parameter (arena), or NULL; invalid → NULL. */
 const char	*req_query(struct req *r, const char *name);
+/*
+ * req_query, but NULL for an empty value too; r is a struct req (void *
+ * so that it can be handed to readers such as review_filter_read).
+ */
+const char	*req_query_set(void *r, const char *name);
 /* A cookie's value (arena), or NULL. */
 const char	*req_cookie(struct req *r, const char *name);
 /*
@@ -102,5 +107,12 @@ bool		 req_is_https(const struct req *r);
  * is exhausted: answer resp_unavailable().
  */
 struct db	*req_db(struct req *r);
+/*
+ * Gives the request's connection back to the pool before a call that
+ * takes long or takes connections of its own (a provider's answer,
+ * ingest_store, the model), so one request never holds one across it;
+ * req_db takes one again. A no-op when none is held.
+ */
+void		 req_release_db(struct req *r);
 
 #endif

@@ -9,7 +9,7 @@
 
 #include <civetweb.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/log.h"
 #include "db/db.h"
 #include "http/req.h"

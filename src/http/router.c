@@ -11,7 +11,7 @@
 
 #include <civetweb.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "crypto/token.h"

@@ -60,7 +60,7 @@
 
 #include <civetweb.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/log.h"
 #include "http/router.h"
 #include "util/str.h"

@@ -10,10 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app/app.h"
 #include "http/req.h"
 #include "http/resp.h"
 #include "util/arena.h"
+#include "util/context.h"
 #include "util/str.h"
 
 #define STATIC_MAX	(4 * 1024 * 1024)

@@ -129,8 +129,9 @@ handoff_result_ok(const cJSON *msg)
 	return ok;
 }
 
-/* tool_calls with the one call to handoff.request, the reason quoting the
- * question so the team sees what went unanswered. */
+/* tool_calls with the one call to the fallback tool (plugin.h: the
+ * handoff), the reason quoting the question so the team sees what went
+ * unanswered. */
 static cJSON *
 handoff_call(const char *question)
 {
@@ -138,11 +139,13 @@ handoff_call(const char *question)
 	cJSON	*call = cJSON_CreateObject();
 	cJSON	*fn = cJSON_AddObjectToObject(call, "function");
 	cJSON	*args = cJSON_CreateObject();
+	const struct plugin *fb;
 	char	 wire[PLUGIN_WIRE_MAX + 1];
 	char	*reason;
 	char	*text;
 
-	plugin_wire_name("handoff.request", wire);
+	fb = plugin_fallback();
+	plugin_wire_name(fb != NULL ? fb->id : "", wire);
 	if (*question == '\0')
 		reason = xstrdup("The message has no text to look up.");
 	else

@@ -8,7 +8,8 @@
  * Round 1: the last user message is searched in the agent's knowledge base
  * (model/knowledge.c). When the best hit's rank reaches BUILTIN_MIN_RANK
  * the answer quotes its passage; otherwise the answer is one tool call,
- * handoff_request, which the gateway runs and records like any other.
+ * to the fallback tool (plugins/plugin.h: the handoff), which the gateway
+ * runs and records like any other.
  * Round 2 (the last message is that call's tool result): the sentence
  * telling the user a person will follow up.
  *

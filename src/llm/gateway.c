@@ -6,26 +6,29 @@
  * given back before the model is asked anything:
  *
  *   load    agent (if any), model (the agent's, the request's, or the
- *           org's default), provider endpoint with its decrypted key, and
- *           the org's name; then the connection is released.
+ *           org's default), provider endpoint with its decrypted key, the
+ *           org's name, and the id the call's llm_calls row will have
+ *           (reserved now, so every tool knows the call it runs for:
+ *           plugin_ctx.llm_call_id); then the connection is released.
  *   loop    render the system prompt, build the request, call the model
  *           (llm_chat, or the in-process parley/faq of llm/builtin.c),
  *           and while it answers with tool calls: append its message
  *           verbatim, run each call, append one `tool` message per call
  *           id, and call again, at most max_rounds model calls in all.
  *           Tools take their own connections (plugin_ctx.pool).
- *   record  one llm_calls row (tokens summed over the rounds, latency,
- *           rounds, every tool call with arguments, result and error, the
- *           error if any), then the handoffs made during the call are
- *           tied to that row.
+ *   record  one llm_calls row under the reserved id (tokens summed over
+ *           the rounds, latency, rounds, every tool call with arguments,
+ *           result and error, the error if any).
  *
  * Tools. The model is offered the agent's enabled plugins that are
  * available in this installation, by wire name, when the model supports
  * tools. A call runs only when its name matches one of those offered wire
  * names; anything else (a disabled plugin, an unknown name, a WhatsApp
  * tool) is answered with a tool error and nothing runs. parley/faq may
- * always call handoff.request: handing off is how it says "I don't know".
- * A tool error reaches the model as the tool message {"error":"…"}.
+ * always call the fallback tool (plugin.h: handing off is how it says "I
+ * don't know"). The gateway names no plugin: it knows tools only through
+ * plugins/plugin.h. A tool error reaches the model as the tool message
+ * {"error":"…"}.
  *
  * Round limit. When the model still asks for tools in its last allowed
  * round, those calls are not run (recorded with an error saying so), and
@@ -65,7 +68,6 @@
 #include "model/orgmodel.h"
 #include "model/provider.h"
 #include "plugins/plugin.h"
-#include "plugins/tools.h"
 #include "tmpl/tmpl.h"
 #include "util/arena.h"
 #include "util/buf.h"
@@ -74,7 +76,6 @@
 #include "util/xmalloc.h"
 
 #define GW_TOOLS_MAX		128	/* OpenAI's limit */
-#define GW_HANDOFFS_MAX		16
 #define GW_ROUND_LIMIT_ANSWER	"Sorry, I could not finish working on " \
 	"that: it took too many steps. Please try again, or ask in another way."
 
@@ -103,8 +104,7 @@ struct gw_call {
 	int				 n_tools;	/* offered */
 	bool				 may_handoff;	/* parley/faq */
 	struct plugin_ctx		 pctx;
-	int64_t				 handoffs[GW_HANDOFFS_MAX];
-	int				 n_handoffs;
+	int64_t				 llm_call_id;	/* reserved at load */
 	cJSON				*request;
 };
 
@@ -126,7 +126,6 @@ static char		*gw_run_one(struct gw_call *, const char *,
 			    const char *, cJSON *);
 static const struct plugin *gw_offered(const struct gw_call *, const char *);
 static const struct plugin *gw_registered(const char *);
-static void		 gw_note_handoff(struct gw_call *, const char *);
 static void		 gw_record(struct gw_call *);
 static int		 gw_json_int(const cJSON *, const char *);
 
@@ -162,6 +161,7 @@ gateway_complete(const struct gateway_req *in, struct gateway_result *out)
 	c.pctx.chat_id = in->chat_id;
 	c.pctx.channel_id = in->channel_id;
 	c.pctx.app = in->app;
+	c.pctx.llm_call_id = c.llm_call_id;
 	gw_render_prompt(&c);
 	gw_pick_tools(&c);
 	gw_build_request(&c);
@@ -362,6 +362,8 @@ gw_load_with(struct gw_call *c, struct db *db)
 	if (st == DB_NOT_FOUND)
 		return gw_fail(c, GW_NOT_FOUND, "There is no such "
 		    "organisation.");
+	if (st == DB_OK)
+		st = llmcall_reserve(db, &c->llm_call_id);
 	if (st != DB_OK)
 		return gw_fail(c, GW_UNAVAILABLE, "The database is "
 		    "unavailable.");
@@ -647,8 +649,7 @@ gw_run_one(struct gw_call *c, const char *wire, const char *args_text,
 		if (!ok) {
 			error = result;
 			result = NULL;
-		} else if (p == &plugin_handoff_request)
-			gw_note_handoff(c, result);
+		}
 	}
 
 	if (error != NULL) {
@@ -675,15 +676,16 @@ gw_run_one(struct gw_call *c, const char *wire, const char *args_text,
 static const struct plugin *
 gw_offered(const struct gw_call *c, const char *wire)
 {
-	char	 w[PLUGIN_WIRE_MAX + 1];
+	const struct plugin	*fb;
+	char			 w[PLUGIN_WIRE_MAX + 1];
 
 	for (int i = 0; i < c->n_tools; i++)
 		if (strcmp(c->tools[i].wire, wire) == 0)
 			return c->tools[i].p;
-	if (c->may_handoff) {
-		plugin_wire_name(plugin_handoff_request.id, w);
+	if (c->may_handoff && (fb = plugin_fallback()) != NULL) {
+		plugin_wire_name(fb->id, w);
 		if (strcmp(w, wire) == 0)
-			return &plugin_handoff_request;
+			return fb;
 	}
 	return NULL;
 }
@@ -705,20 +707,7 @@ gw_registered(const char *wire)
 	return NULL;
 }
 
-static void
-gw_note_handoff(struct gw_call *c, const char *result)
-{
-	cJSON		*r = json_parse_str(result, NULL);
-	const cJSON	*id = cJSON_GetObjectItemCaseSensitive(r,
-			    HANDOFF_RESULT_ID);
-
-	if (c->n_handoffs < GW_HANDOFFS_MAX &&
-	    json_int64(id, &c->handoffs[c->n_handoffs]))
-		c->n_handoffs++;
-	cJSON_Delete(r);
-}
-
-/* Phase 3: the llm_calls row, then the handoffs tied to it. */
+/* Phase 3: the llm_calls row, under the id reserved at load. */
 static void
 gw_record(struct gw_call *c)
 {
@@ -738,6 +727,7 @@ gw_record(struct gw_call *c)
 		buf_printf(&err, "%s%s", err.len > 0 ? " " : "",
 		    c->prompt_error);
 
+	rec.id = c->llm_call_id;
 	rec.org_id = c->in->org_id;
 	rec.agent_id = c->has_agent ? c->agent.id : 0;
 	rec.model_id = c->model.id;
@@ -756,17 +746,9 @@ gw_record(struct gw_call *c)
 		goto out;
 	}
 	st = llmcall_insert(db, &rec, &out->llm_call_id);
-	if (st != DB_OK) {
+	if (st != DB_OK)
 		log_err("gateway", "msg=\"cannot record the call\" err=%s",
 		    db_status_str(st));
-		goto out;
-	}
-	for (int i = 0; i < c->n_handoffs; i++)
-		if (handoff_set_llm_call(db, c->in->org_id, c->handoffs[i],
-		    out->llm_call_id) != DB_OK)
-			log_err("gateway", "msg=\"cannot tie handoff %lld to "
-			    "call %lld\"", (long long)c->handoffs[i],
-			    (long long)out->llm_call_id);
 out:
 	if (db != NULL)
 		db_release(db);

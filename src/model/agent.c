@@ -30,9 +30,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "chat/texts.h"
 #include "model/orgmodel.h"
-#include "plugins/plugin.h"
 #include "tmpl/tmpl.h"
 #include "util/arena.h"
 #include "util/json.h"
@@ -78,7 +76,8 @@ static enum db_status fetch(struct db *, struct arena *, int64_t, int64_t,
 		    const char *, struct agent **, int *);
 static void	 name_models(struct db *, struct arena *, int64_t,
 		    struct agent *, int);
-static bool	 plugins_json(const char *const *, int, char **);
+static bool	 plugins_json(const char *const *, int, agent_plugin_ok,
+		    char **);
 static enum db_status touch(struct db *, int64_t, int64_t);
 
 void
@@ -96,24 +95,22 @@ agent_input_defaults(struct agent_input *in)
 	in->transcription_model = NULL;
 }
 
-/* Error field names, one per text, in enum chat_text order. */
-static const char *const	 text_fields[TEXT_COUNT] = {
-	[TEXT_CONNECTED] = "texts.connected",
-	[TEXT_SWITCHED] = "texts.switched",
-	[TEXT_INVALID_FORMAT] = "texts.invalid_format",
-	[TEXT_INVALID_CODE] = "texts.invalid_code",
-	[TEXT_TOO_MANY] = "texts.too_many",
-	[TEXT_RESET] = "texts.reset",
-	[TEXT_WELCOME] = "texts.welcome",
-	[TEXT_BUSY] = "texts.busy",
-	[TEXT_NOT_ALLOWED] = "texts.not_allowed",
-	[TEXT_HANDOFF] = "texts.handoff",
+const char *const	 agent_text_keys[AGENT_TEXTS] = {
+	"connected", "switched", "invalid_format", "invalid_code",
+	"too_many", "reset", "welcome", "busy", "not_allowed", "handoff",
+};
+
+/* Error field names, one per text, in agent_text_keys order. */
+static const char *const	 text_fields[AGENT_TEXTS] = {
+	"texts.connected", "texts.switched", "texts.invalid_format",
+	"texts.invalid_code", "texts.too_many", "texts.reset",
+	"texts.welcome", "texts.busy", "texts.not_allowed", "texts.handoff",
 };
 
 const char *
-agent_text_field(enum chat_text t)
+agent_text_field(int t)
 {
-	if ((unsigned)t >= TEXT_COUNT)
+	if (t < 0 || t >= AGENT_TEXTS)
 		return NULL;
 	return text_fields[t];
 }
@@ -362,10 +359,10 @@ check_texts(const char *json, struct field_errors *errs)
 		goto out;
 	}
 	cJSON_ArrayForEach(e, obj) {
-		for (t = 0; t < TEXT_COUNT; t++)
-			if (str_eq(e->string, chat_text_key((enum chat_text)t)))
+		for (t = 0; t < AGENT_TEXTS; t++)
+			if (str_eq(e->string, agent_text_keys[t]))
 				break;
-		if (t == TEXT_COUNT) {
+		if (t == AGENT_TEXTS) {
 			if (e->string != NULL &&
 			    utf8_valid(e->string, strlen(e->string)))
 				quote_entry(q, sizeof(q), e->string);
@@ -801,18 +798,17 @@ agent_delete(struct db *db, int64_t org_id, int64_t id)
 	return st;
 }
 
-/* Known, available, de-duplicated ids as a JSON array text (malloc'd). */
+/* Usable, de-duplicated ids as a JSON array text (malloc'd). */
 static bool
-plugins_json(const char *const *ids, int n, char **out)
+plugins_json(const char *const *ids, int n, agent_plugin_ok usable,
+    char **out)
 {
 	cJSON			*arr = cJSON_CreateArray();
-	const struct plugin	*p;
 	bool			 dup, ok = true;
 
 	*out = NULL;
 	for (int i = 0; i < n && ok; i++) {
-		p = ids[i] != NULL ? plugin_find(ids[i]) : NULL;
-		if (p == NULL || !plugin_available(p)) {
+		if (ids[i] == NULL || usable == NULL || !usable(ids[i])) {
 			ok = false;
 			break;
 		}
@@ -820,7 +816,7 @@ plugins_json(const char *const *ids, int n, char **out)
 		for (int j = 0; j < i && !dup; j++)
 			dup = str_eq(ids[j], ids[i]);
 		if (!dup)
-			cJSON_AddItemToArray(arr, cJSON_CreateString(p->id));
+			cJSON_AddItemToArray(arr, cJSON_CreateString(ids[i]));
 	}
 	if (ok && (*out = cJSON_PrintUnformatted(arr)) == NULL)
 		abort();
@@ -847,13 +843,13 @@ touch(struct db *db, int64_t org_id, int64_t id)
 
 enum db_status
 agent_set_plugins(struct db *db, int64_t org_id, int64_t agent_id,
-    const char *const *ids, int n)
+    const char *const *ids, int n, agent_plugin_ok ok)
 {
 	char		*json = NULL;
 	bool		 own = false;
 	enum db_status	 st;
 
-	if (n < 0 || !plugins_json(ids, n, &json))
+	if (n < 0 || !plugins_json(ids, n, ok, &json))
 		return DB_INVALID;
 	/* Inside a caller's transaction (create + plugins), join it. */
 	if ((st = db_tx_join(db, &own)) != DB_OK)
@@ -877,38 +873,3 @@ out:
 	return st;
 }
 
-enum db_status
-agent_set_plugin(struct db *db, int64_t org_id, int64_t agent_id,
-    const char *plugin_id, bool enabled)
-{
-	const struct plugin	*p = plugin_find(plugin_id != NULL ?
-				    plugin_id : "");
-	bool			 committed = false;
-	enum db_status		 st;
-
-	if (p == NULL || (enabled && !plugin_available(p)))
-		return DB_INVALID;
-	if ((st = db_tx_begin(db)) != DB_OK)
-		goto out;
-	if ((st = touch(db, org_id, agent_id)) != DB_OK)
-		goto out;
-	if (enabled)
-		st = db_exec(db,
-		    "INSERT INTO agent_plugins (org_id, agent_id, plugin_id)"
-		    " VALUES ($1, $2, $3)"
-		    " ON CONFLICT (agent_id, plugin_id) DO NOTHING",
-		    DB_I64(org_id), DB_I64(agent_id), DB_TEXT(p->id), DB_END);
-	else
-		st = db_exec(db,
-		    "DELETE FROM agent_plugins"
-		    " WHERE org_id = $1 AND agent_id = $2 AND plugin_id = $3",
-		    DB_I64(org_id), DB_I64(agent_id), DB_TEXT(p->id), DB_END);
-	if (st != DB_OK)
-		goto out;
-	if ((st = db_tx_commit(db)) == DB_OK)
-		committed = true;
-out:
-	if (!committed)
-		db_tx_rollback(db);
-	return st;
-}

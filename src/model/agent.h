@@ -17,7 +17,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "chat/texts.h"
 #include "db/db.h"
 #include "model/fielderr.h"
 
@@ -81,6 +80,21 @@ struct agent_input {
 };
 
 #define AGENT_TEXT_MAX_CHARS	1000
+
+/*
+ * The keys of agents.texts (the overrides of what Parley says itself),
+ * in the order of chat/texts.h's enum chat_text, which names them: the
+ * column's format is the agent's, the wording and its defaults chat/'s.
+ */
+#define AGENT_TEXTS		10
+extern const char *const	agent_text_keys[AGENT_TEXTS];
+
+/*
+ * Whether a plugin id may be enabled for an agent. The caller hands in
+ * the catalogue's check (plugins/plugin.h plugin_id_usable), so model/
+ * never includes plugins/.
+ */
+typedef bool	(*agent_plugin_ok)(const char *id);
 #define AGENT_TRANSCRIPTION_MODEL_MAX	100	/* characters */
 
 /*
@@ -114,23 +128,19 @@ enum db_status	 agent_update(struct db *db, int64_t org_id, int64_t id,
 		    __attribute__((warn_unused_result));
 /*
  * The field name errors use for text t's override ("texts.welcome"), a
- * static string; NULL for an out-of-range t.
+ * static string; NULL for an out-of-range t (an enum chat_text).
  */
-const char	*agent_text_field(enum chat_text t);
+const char	*agent_text_field(int t);
 
 enum db_status	 agent_delete(struct db *db, int64_t org_id, int64_t id)
 		    __attribute__((warn_unused_result));
 /*
- * Replaces the agent's enabled plugins with ids (each must be a known,
- * available plugin: DB_INVALID otherwise, nothing changed). Runs in the
- * caller's transaction when there is one, else in its own.
+ * Replaces the agent's enabled plugins with ids (each must pass ok:
+ * DB_INVALID otherwise, nothing changed). Runs in the caller's
+ * transaction when there is one, else in its own.
  */
 enum db_status	 agent_set_plugins(struct db *db, int64_t org_id,
-		    int64_t agent_id, const char *const *ids, int n)
-		    __attribute__((warn_unused_result));
-/* Turns one plugin on or off. */
-enum db_status	 agent_set_plugin(struct db *db, int64_t org_id,
-		    int64_t agent_id, const char *plugin_id, bool enabled)
-		    __attribute__((warn_unused_result));
+		    int64_t agent_id, const char *const *ids, int n,
+		    agent_plugin_ok ok) __attribute__((warn_unused_result));
 
 #endif

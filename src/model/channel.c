@@ -42,6 +42,7 @@
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/utf8.h"
+#include "util/str.h"
 #include "util/xmalloc.h"
 
 #define CHANNEL_TABLE		"channels"
@@ -98,6 +99,22 @@ static const struct secret_col secret_cols[N_SECRETS] = {
 	    "the webhook secret"),
 };
 
+const char *
+channel_input_secret_names(struct arena *a, const struct channel_input *in)
+{
+	const char	*out = NULL, *v;
+
+	for (size_t i = 0; i < N_SECRETS; i++) {
+		v = *(const char *const *)((const char *)in +
+		    secret_cols[i].in_off);
+		if (v != NULL && v[0] != '\0')
+			out = out == NULL ? secret_cols[i].field :
+			    arena_printf(a, "%s, %s", out,
+			    secret_cols[i].field);
+	}
+	return out;
+}
+
 /* Trimmed, validated copies of a channel_input. */
 struct clean_input {
 	const char	*kind;		/* static */
@@ -111,8 +128,6 @@ struct clean_input {
 	char		*hints;		/* JSON object of the given ones */
 };
 
-static char	*trimmed_copy(const char *);
-static bool	 has_ctl(const char *);
 static const char *pick(const char *, const char *const *);
 static bool	 normalise_e164(const char *, char **);
 static void	 validate(const struct channel_input *, const char *, bool,
@@ -135,33 +150,6 @@ static const char *const environments[] = { "development", "production",
 	NULL };
 static const char *const statuses[] = { "pending", "connected", "disabled",
 	NULL };
-
-/* A malloc'd copy without leading and trailing ASCII white space. */
-static char *
-trimmed_copy(const char *s)
-{
-	size_t	 n;
-
-	if (s == NULL)
-		s = "";
-	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
-		s++;
-	n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' ||
-	    s[n - 1] == '\r' || s[n - 1] == '\n'))
-		n--;
-	return xstrndup(s, n);
-}
-
-/* True for any C0 control byte or DEL. */
-static bool
-has_ctl(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return true;
-	return false;
-}
 
 /* The static member of set equal to s, or NULL. */
 static const char *
@@ -228,7 +216,7 @@ validate(const struct channel_input *in, const char *kind, bool is_create,
 
 	memset(c, 0, sizeof(*c));
 	c->kind = pick(kind, kinds);
-	c->name = trimmed_copy(in->name);
+	c->name = str_trim_dup(in->name);
 	c->default_agent_id = in->default_agent_id;
 	if (c->kind == NULL) {
 		field_error_add(errs, "kind", "Choose Twilio, Meta, Kapso or "
@@ -242,7 +230,7 @@ validate(const struct channel_input *in, const char *kind, bool is_create,
 	n = strlen(c->name);
 	if (n == 0)
 		field_error_add(errs, "name", "Enter a name.");
-	else if (!utf8_valid(c->name, n) || has_ctl(c->name))
+	else if (!utf8_valid(c->name, n) || str_has_ctl(c->name))
 		field_error_add(errs, "name", "Use printable characters only.");
 	else if (utf8_count(c->name, n) > CHANNEL_NAME_MAX)
 		field_error_add(errs, "name", "Use at most 100 characters.");
@@ -277,7 +265,7 @@ validate(const struct channel_input *in, const char *kind, bool is_create,
 	if (c->phone_number == NULL)
 		c->phone_number = xstrdup("");
 	if (is_meta || is_kapso) {
-		c->phone_number_id = trimmed_copy(in->phone_number_id);
+		c->phone_number_id = str_trim_dup(in->phone_number_id);
 		n = strlen(c->phone_number_id);
 		if (n == 0)
 			field_error_add(errs, "phone_number_id", "Enter the "
@@ -298,7 +286,7 @@ validate(const struct channel_input *in, const char *kind, bool is_create,
 			continue;
 		v = *(const char *const *)((const char *)in + sc->in_off);
 		if (v != NULL && v[0] != '\0')
-			c->secret[i] = trimmed_copy(v);
+			c->secret[i] = str_trim_dup(v);
 		if (c->secret[i] != NULL && c->secret[i][0] == '\0') {
 			free(c->secret[i]);
 			c->secret[i] = NULL;
@@ -315,7 +303,7 @@ validate(const struct channel_input *in, const char *kind, bool is_create,
 			field_error_add(errs, sc->field, "At most 4096 "
 			    "characters.");
 		else if (!utf8_valid(c->secret[i], n) ||
-		    has_ctl(c->secret[i]) || strchr(c->secret[i], ' '))
+		    str_has_ctl(c->secret[i]) || strchr(c->secret[i], ' '))
 			field_error_add(errs, sc->field, "No spaces, control "
 			    "characters or line breaks.");
 		cJSON_AddStringToObject(hints, sc->field,
@@ -1246,8 +1234,8 @@ channel_shared_key_add(struct db *db, const struct secret_key *k,
     const char *secret, struct field_errors *errs)
 {
 	struct db_res	 res = { 0 };
-	char		*id = trimmed_copy(key_id);
-	char		*sec = trimmed_copy(secret);
+	char		*id = str_trim_dup(key_id);
+	char		*sec = str_trim_dup(secret);
 	char		*hint = NULL;
 	unsigned char	*sealed = NULL;
 	size_t		 sealed_len = 0;

@@ -90,6 +90,15 @@ struct channel_secrets {
 	char	*kapso_webhook_secret;
 };
 
+/*
+ * The names of the credentials given in `in` (form fields such as
+ * "twilio_auth_token"), comma-separated, never their values; NULL when
+ * none was given. The audit log's detail, from the one list of a
+ * channel's credentials (channel.c secret_cols).
+ */
+const char	*channel_input_secret_names(struct arena *a,
+		    const struct channel_input *in);
+
 enum db_status	 channel_list(struct db *db, struct arena *a, int64_t org_id,
 		    struct channel **out, int *n)
 		    __attribute__((warn_unused_result));

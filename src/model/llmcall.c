@@ -16,6 +16,22 @@
 #define RECENT_MAX	500
 
 enum db_status
+llmcall_reserve(struct db *db, int64_t *id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*id = 0;
+	st = db_query(db, &res,
+	    "SELECT nextval(pg_get_serial_sequence('llm_calls', 'id'))",
+	    DB_END);
+	if (st == DB_OK)
+		*id = db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
 llmcall_insert(struct db *db, const struct llm_call_record *r, int64_t *id)
 {
 	struct db_res	 res = { 0 };
@@ -25,10 +41,12 @@ llmcall_insert(struct db *db, const struct llm_call_record *r, int64_t *id)
 	tools = r->tool_calls != NULL ? cJSON_PrintUnformatted(r->tool_calls) :
 	    NULL;
 	st = db_query(db, &res,
-	    "INSERT INTO llm_calls (org_id, agent_id, model_id, model_name,"
+	    "INSERT INTO llm_calls (id, org_id, agent_id, model_id, model_name,"
 	    "       source, tokens_in, tokens_out, latency_ms, rounds,"
 	    "       tool_calls, error)"
-	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+	    " VALUES (COALESCE(NULLIF($12::bigint, 0),"
+	    "               nextval(pg_get_serial_sequence('llm_calls', 'id'))),"
+	    "       $1, $2, $3, $4, $5, $6, $7, $8, $9,"
 	    "       coalesce($10::jsonb, '[]'), $11)"
 	    " RETURNING id",
 	    DB_I64(r->org_id),
@@ -38,7 +56,7 @@ llmcall_insert(struct db *db, const struct llm_call_record *r, int64_t *id)
 	    DB_TEXT(r->source != NULL ? r->source : "api"),
 	    DB_I64(r->tokens_in), DB_I64(r->tokens_out),
 	    DB_I64(r->latency_ms), DB_I64(r->rounds), DB_TEXT(tools),
-	    DB_TEXT(r->error), DB_END);
+	    DB_TEXT(r->error), DB_I64(r->id), DB_END);
 	if (st == DB_OK && id != NULL)
 		*id = db_res_i64(&res, 0, 0);
 	db_res_clear(&res);

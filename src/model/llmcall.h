@@ -15,6 +15,7 @@
 struct arena;
 
 struct llm_call_record {
+	int64_t		 id;		/* llmcall_reserve's, 0: a new one */
 	int64_t		 org_id;
 	int64_t		 agent_id;	/* 0: none */
 	int64_t		 model_id;	/* 0: none */
@@ -42,6 +43,14 @@ struct llm_call {
 	char	*created_at;
 };
 
+/*
+ * An id for a call about to be made, so that what its tools write (a
+ * handoff) can name it before the row exists; llmcall_insert then uses
+ * it (r->id). An id reserved for a call never recorded is simply unused.
+ */
+enum db_status	 llmcall_reserve(struct db *db, int64_t *id)
+		    __attribute__((warn_unused_result));
+/* The call's row (with r->id when reserved); *id (may be NULL) gets it. */
 enum db_status	 llmcall_insert(struct db *db, const struct llm_call_record *r,
 		    int64_t *id) __attribute__((warn_unused_result));
 /* The newest calls of the org (agent_id 0: any agent), at most limit. */

@@ -32,6 +32,7 @@
 #include "model/audit.h"
 #include "util/arena.h"
 #include "util/utf8.h"
+#include "util/str.h"
 #include "util/xmalloc.h"
 
 #define PROVIDER_TABLE		"llm_providers"
@@ -46,8 +47,6 @@ struct clean_input {
 	char	*api_key;	/* NULL: none given */
 };
 
-static char	*trimmed_copy(const char *);
-static bool	 has_ctl(const char *);
 static void	 validate(const struct provider_input *, struct clean_input *,
 		    struct field_errors *);
 static void	 clean_free(struct clean_input *);
@@ -56,33 +55,6 @@ static void	 row_read(struct arena *, const struct db_res *, int,
 static void	 audit_update(struct db *, const struct provider_input *,
 		    int64_t, const struct db_res *, const struct clean_input *,
 		    bool, const char *);
-
-/* A malloc'd copy without leading and trailing ASCII white space. */
-static char *
-trimmed_copy(const char *s)
-{
-	size_t	 n;
-
-	if (s == NULL)
-		s = "";
-	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
-		s++;
-	n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' ||
-	    s[n - 1] == '\r' || s[n - 1] == '\n'))
-		n--;
-	return xstrndup(s, n);
-}
-
-/* True for any C0 control byte or DEL. */
-static bool
-has_ctl(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return true;
-	return false;
-}
 
 /*
  * Fills c with trimmed, normalised copies (always, so clean_free can run)
@@ -95,16 +67,16 @@ validate(const struct provider_input *in, struct clean_input *c,
 	size_t	 n, scheme;
 	char	*host;
 
-	c->name = trimmed_copy(in->name);
-	c->base_url = trimmed_copy(in->base_url);
+	c->name = str_trim_dup(in->name);
+	c->base_url = str_trim_dup(in->base_url);
 	c->api_key = NULL;
 	if (in->api_key != NULL && in->api_key[0] != '\0')
-		c->api_key = trimmed_copy(in->api_key);
+		c->api_key = str_trim_dup(in->api_key);
 
 	n = strlen(c->name);
 	if (n == 0)
 		field_error_add(errs, "name", "Enter a name.");
-	else if (!utf8_valid(c->name, n) || has_ctl(c->name))
+	else if (!utf8_valid(c->name, n) || str_has_ctl(c->name))
 		field_error_add(errs, "name", "Use printable characters only.");
 	else if (utf8_count(c->name, n) > PROVIDER_NAME_MAX)
 		field_error_add(errs, "name", "Use at most 100 characters.");
@@ -127,7 +99,7 @@ validate(const struct provider_input *in, struct clean_input *c,
 	else if (n > PROVIDER_URL_MAX)
 		field_error_add(errs, "base_url", "Use at most 2000 "
 		    "characters.");
-	else if (!utf8_valid(c->base_url, n) || has_ctl(c->base_url) ||
+	else if (!utf8_valid(c->base_url, n) || str_has_ctl(c->base_url) ||
 	    strchr(c->base_url, ' ') != NULL)
 		field_error_add(errs, "base_url", "A URL has no spaces or "
 		    "control characters.");
@@ -150,7 +122,7 @@ validate(const struct provider_input *in, struct clean_input *c,
 		if (n > PROVIDER_KEY_MAX)
 			field_error_add(errs, "api_key", "An API key is at most "
 			    "4096 bytes.");
-		else if (has_ctl(c->api_key) || !utf8_valid(c->api_key, n))
+		else if (str_has_ctl(c->api_key) || !utf8_valid(c->api_key, n))
 			field_error_add(errs, "api_key", "An API key has no "
 			    "control characters or line breaks.");
 		else if (n == 0) {

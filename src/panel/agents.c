@@ -31,7 +31,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "chat/texts.h"
@@ -798,7 +798,8 @@ panel_agents_plugins(struct req *r)
 		}
 		ids[n++] = r->form->fields[i].value;
 	}
-	st = agent_set_plugins(r->db, r->org_id, id, ids, n);
+	st = agent_set_plugins(r->db, r->org_id, id, ids, n,
+	    plugin_id_usable);
 	switch (st) {
 	case DB_OK:
 		if (audit_toggles(r->arena, g.plugins, g.n_plugins, ids, n))

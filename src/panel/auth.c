@@ -17,7 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/log.h"
 #include "crypto/password.h"
 #include "db/db.h"

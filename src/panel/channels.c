@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "db/db.h"
@@ -39,6 +39,7 @@
 #include "model/fielderr.h"
 #include "util/arena.h"
 #include "util/str.h"
+#include "chat/outbox.h"
 #include "worker/queue.h"
 
 #define REJECTIONS_SHOWN	20
@@ -850,6 +851,10 @@ panel_jobs_list(struct req *r)
 		cJSON_AddStringToObject(o, "kind", js[i].kind);
 		cJSON_AddBoolToObject(o, "is_dead", str_eq(js[i].status,
 		    "dead"));
+		/* A dead reply job's message: resend what it could not send. */
+		cJSON_AddBoolToObject(o, "can_resend", str_eq(js[i].status,
+		    "dead") && str_eq(js[i].kind, QUEUE_KIND_REPLY) &&
+		    js[i].message_id > 0);
 		cJSON_AddNumberToObject(o, "attempts", js[i].attempts);
 		cJSON_AddNumberToObject(o, "max_attempts", js[i].max_attempts);
 		if (js[i].last_error != NULL)
@@ -889,4 +894,72 @@ panel_jobs_retry(struct req *r)
 	default:
 		return resp_unavailable(r);
 	}
+}
+
+/*
+ * POST /jobs/{id}/resend: a dead reply job's failed parts, each resent
+ * once (outbox_record_resend) and sent in order; the job is then done.
+ */
+int
+panel_jobs_resend(struct req *r)
+{
+	struct job_row		 job;
+	struct outbox_new	 nw;
+	const char		*flash = NULL, *why, *result;
+	int64_t			 id, chat_id, resent_as, *parts;
+	int			 n, n_resent = 0;
+	enum db_status		 st;
+
+	if (!req_param_id(r, "id", &id))
+		return resp_not_found(r);
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	st = queue_get(r->db, r->arena, r->org_id, id, &job);
+	if (st == DB_NOT_FOUND)
+		return resp_not_found(r);	/* also another org's */
+	if (st != DB_OK)
+		return resp_unavailable(r);
+	if (!str_eq(job.status, "dead") || !str_eq(job.kind,
+	    QUEUE_KIND_REPLY) || job.message_id <= 0)
+		return resp_see_other(r, "/jobs", "Only the message of a dead "
+		    "reply job can be resent.");
+	if (outbox_failed_parts(r->db, r->arena, r->org_id, job.message_id,
+	    &parts, &n, &chat_id) != DB_OK)
+		return resp_unavailable(r);
+	if (n == 0)
+		return resp_see_other(r, "/jobs", "Nothing to resend: the "
+		    "agent's answer was never written. Retry the job to ask "
+		    "the agent again.");
+	for (int i = 0; i < n; i++) {
+		if (req_db(r) == NULL)
+			return resp_unavailable(r);
+		switch (outbox_record_resend(r->app, r->db, r->org_id, chat_id,
+		    parts[i], r->session->user_id, &nw, &resent_as, &why)) {
+		case OUTBOX_RESEND_OK:
+			flash = panel_send(r, nw.message_id, nw.job_id,
+			    "Message sent again.", &result);
+			n_resent++;
+			break;
+		case OUTBOX_RESEND_FINAL:
+			flash = arena_printf(r->arena, "Resending cannot "
+			    "help: %s", why);
+			break;
+		case OUTBOX_RESEND_UNAVAILABLE:
+			return resp_unavailable(r);
+		default:
+			break;		/* resent meanwhile */
+		}
+	}
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	if (n_resent > 0 && queue_resolve(r->db, r->org_id, id) != DB_OK)
+		log_warn("panel", "msg=\"resent job not resolved\" job=%lld",
+		    (long long)id);
+	audit(r, "job.resent", "job", id, arena_printf(r->arena, "message "
+	    "%lld, %d part(s)", (long long)job.message_id, n_resent));
+	return resp_see_other(r, arena_printf(r->arena, "/conversations/%lld",
+	    (long long)chat_id), n_resent == 0 ? (flash != NULL ? flash :
+	    "This reply was already sent again.") : arena_printf(r->arena,
+	    "Resent %d part%s of the reply. %s", n_resent, n_resent == 1 ?
+	    "" : "s", flash != NULL ? flash : ""));
 }

@@ -29,14 +29,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "channels/channel.h"
 #include "chat/handoff.h"
 #include "chat/media.h"
+#include "chat/outbox.h"
 #include "chat/review.h"
-#include "chat/threads.h"
 #include "db/db.h"
 #include "http/req.h"
 #include "http/resp.h"
@@ -50,7 +50,6 @@
 #include "util/str.h"
 #include "util/url.h"
 #include "util/utf8.h"
-#include "worker/reply.h"
 
 #define PREVIEW_CHARS	120
 #define MEDIA_ITEMS_MAX	10	/* chat/media.h keeps items 0..9 */
@@ -64,9 +63,6 @@ static const char *const status_labels[][2] = {
 };
 
 static const char	*status_label(const char *);
-static const char	*qparam(struct req *, const char *);
-static bool		 filter_read(struct req *, struct review_filter *,
-			    const char **);
 static const char	*filter_query(struct req *,
 			    const struct review_filter *);
 static const char	*preview(struct arena *, const char *);
@@ -95,49 +91,6 @@ status_label(const char *status)
 		if (str_eq(status, status_labels[i][0]))
 			return status_labels[i][1];
 	return status;
-}
-
-/* A query parameter, NULL when absent or empty. */
-static const char *
-qparam(struct req *r, const char *name)
-{
-	const char	*v = req_query(r, name);
-
-	return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
-/*
- * The list filters from the query string (?agent ?channel ?status
- * ?environment ?from ?to ?q ?after). False with a sentence for a 400.
- */
-static bool
-filter_read(struct req *r, struct review_filter *f, const char **why)
-{
-	const char	*s;
-
-	memset(f, 0, sizeof(*f));
-	if ((s = qparam(r, "agent")) != NULL &&
-	    (!str_to_i64(s, &f->agent_id) || f->agent_id <= 0)) {
-		*why = "agent must be an agent's id.";
-		return false;
-	}
-	if ((s = qparam(r, "channel")) != NULL &&
-	    (!str_to_i64(s, &f->channel_id) || f->channel_id <= 0)) {
-		*why = "channel must be a channel's id.";
-		return false;
-	}
-	f->status = qparam(r, "status");
-	f->environment = qparam(r, "environment");
-	f->from = qparam(r, "from");
-	f->to = qparam(r, "to");
-	f->q = qparam(r, "q");
-	if ((s = qparam(r, "after")) != NULL &&
-	    !review_cursor_parse(s, f)) {
-		*why = "The page cursor is not valid; start from the first "
-		    "page.";
-		return false;
-	}
-	return review_filter_check(f, why);
 }
 
 /* The filters (not the cursor) as "name=value&…", percent-encoded. */
@@ -506,7 +459,7 @@ panel_conversations_list(struct req *r)
 	int			 n;
 	enum db_status		 st;
 
-	if (!filter_read(r, &f, &why))
+	if (!review_filter_read(&f, req_query_set, r, &why))
 		return resp_bad_request(r, why);
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
@@ -589,101 +542,82 @@ panel_conversations_list(struct req *r)
 int
 panel_conversation_view(struct req *r)
 {
-	struct review_chat	 c;
+	struct review_page	 pg;
+	struct review_chat	*c = &pg.chat;
 	struct review_msg	*ms;
 	struct review_thread	*ts;
-	struct llm_call		*calls = NULL;
-	struct media_file	*files = NULL;
-	int64_t			*call_ids, *media_ids;
 	int64_t			 id, before = 0, prev_thread = -1;
 	const char		*s;
-	bool			 has_earlier, is_group;
-	int			 n_ms, n_ts, n_ids = 0, n_calls = 0;
-	int			 n_media = 0, n_files = 0;
+	bool			 is_group;
+	int			 n_ms, n_ts;
 	cJSON			*ctx, *arr, *o;
 	enum db_status		 st;
 
 	if (!req_param_id(r, "id", &id))
 		return resp_not_found(r);
-	if ((s = qparam(r, "before")) != NULL &&
+	if ((s = req_query_set(r, "before")) != NULL &&
 	    (!str_to_i64(s, &before) || before <= 0))
 		return resp_bad_request(r, "before must be a message id.");
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
-	st = review_chat_get(r->db, r->arena, r->org_id, id, &c);
+	st = review_page_load(r->db, r->arena, r->org_id, id, before, true,
+	    &pg);
 	if (st != DB_OK)
 		return st == DB_NOT_FOUND ? resp_not_found(r) :
 		    resp_unavailable(r);
-	if (review_timeline(r->db, r->arena, r->org_id, id, before, &ms,
-	    &n_ms, &has_earlier, &ts, &n_ts) != DB_OK)
-		return resp_unavailable(r);
-	call_ids = arena_alloc(r->arena, sizeof(*call_ids) *
-	    (size_t)(n_ms > 0 ? n_ms : 1));
-	for (int i = 0; i < n_ms; i++)
-		if (ms[i].llm_call_id > 0 && (n_ids == 0 ||
-		    call_ids[n_ids - 1] != ms[i].llm_call_id))
-			call_ids[n_ids++] = ms[i].llm_call_id;
-	if (llmcall_get_many(r->db, r->arena, r->org_id, call_ids, n_ids,
-	    &calls, &n_calls) != DB_OK)
-		return resp_unavailable(r);
-	/* What was downloaded of the page's media (chat/media.h). */
-	media_ids = arena_alloc(r->arena, sizeof(*media_ids) *
-	    (size_t)(n_ms > 0 ? n_ms : 1));
-	for (int i = 0; i < n_ms; i++)
-		if (!str_eq(ms[i].media, "[]") && ms[i].media[0] != '\0')
-			media_ids[n_media++] = ms[i].id;
-	if (media_file_list(r->db, r->arena, r->org_id, media_ids, n_media,
-	    &files, &n_files) != DB_OK)
-		return resp_unavailable(r);
+	ms = pg.msgs;
+	n_ms = pg.n_msgs;
+	ts = pg.threads;
+	n_ts = pg.n_threads;
 	/* Only the newest page counts as looked at. */
 	if (before == 0 && review_mark_seen(r->db, r->org_id, id) != DB_OK)
 		return resp_unavailable(r);
 
-	is_group = str_eq(c.kind, "group");
+	is_group = str_eq(c->kind, "group");
 	ctx = cJSON_CreateObject();
-	cJSON_AddNumberToObject(ctx, "id", (double)c.id);
-	cJSON_AddStringToObject(ctx, "status", c.status);
-	cJSON_AddStringToObject(ctx, "status_label", status_label(c.status));
+	cJSON_AddNumberToObject(ctx, "id", (double)c->id);
+	cJSON_AddStringToObject(ctx, "status", c->status);
+	cJSON_AddStringToObject(ctx, "status_label", status_label(c->status));
 	cJSON_AddBoolToObject(ctx, "is_group", is_group);
 	if (is_group)
 		cJSON_AddStringToObject(ctx, "group_name",
-		    c.display_name[0] != '\0' ? c.display_name :
-		    c.external_id);
+		    c->display_name[0] != '\0' ? c->display_name :
+		    c->external_id);
 	else {
-		cJSON_AddStringToObject(ctx, "contact_number", c.external_id);
-		if (c.display_name[0] != '\0')
+		cJSON_AddStringToObject(ctx, "contact_number", c->external_id);
+		if (c->display_name[0] != '\0')
 			cJSON_AddStringToObject(ctx, "contact_name",
-			    c.display_name);
+			    c->display_name);
 	}
-	cJSON_AddStringToObject(ctx, "title", is_group ? (c.display_name[0] !=
-	    '\0' ? c.display_name : c.external_id) : (c.display_name[0] != '\0'
-	    ? arena_printf(r->arena, "%s (%s)", c.display_name, c.external_id)
-	    : c.external_id));
-	if (c.agent_name[0] != '\0')
-		cJSON_AddStringToObject(ctx, "agent_name", c.agent_name);
-	cJSON_AddStringToObject(ctx, "channel_name", c.channel_name);
-	cJSON_AddStringToObject(ctx, "environment", c.environment);
-	cJSON_AddBoolToObject(ctx, "window_open", c.window_left_s > 0);
+	cJSON_AddStringToObject(ctx, "title", is_group ? (c->display_name[0] !=
+	    '\0' ? c->display_name : c->external_id) : (c->display_name[0] != '\0'
+	    ? arena_printf(r->arena, "%s (%s)", c->display_name, c->external_id)
+	    : c->external_id));
+	if (c->agent_name[0] != '\0')
+		cJSON_AddStringToObject(ctx, "agent_name", c->agent_name);
+	cJSON_AddStringToObject(ctx, "channel_name", c->channel_name);
+	cJSON_AddStringToObject(ctx, "environment", c->environment);
+	cJSON_AddBoolToObject(ctx, "window_open", c->window_left_s > 0);
 	cJSON_AddStringToObject(ctx, "window_left", window_text(r->arena,
-	    c.window_left_s));
-	cJSON_AddBoolToObject(ctx, "assigned_to_me", c.assigned_user_id > 0 &&
-	    r->session != NULL && c.assigned_user_id == r->session->user_id);
+	    c->window_left_s));
+	cJSON_AddBoolToObject(ctx, "assigned_to_me", c->assigned_user_id > 0 &&
+	    r->session != NULL && c->assigned_user_id == r->session->user_id);
 	/* Mustache cannot compare strings: one flag per status for the
 	 * actions partial (templates/conversations/actions.mustache). */
-	cJSON_AddBoolToObject(ctx, "status_ai", strcmp(c.status, "ai") == 0);
+	cJSON_AddBoolToObject(ctx, "status_ai", strcmp(c->status, "ai") == 0);
 	cJSON_AddBoolToObject(ctx, "status_needs_human",
-	    strcmp(c.status, "needs_human") == 0);
+	    strcmp(c->status, "needs_human") == 0);
 	cJSON_AddBoolToObject(ctx, "status_human",
-	    strcmp(c.status, "human") == 0);
+	    strcmp(c->status, "human") == 0);
 	cJSON_AddBoolToObject(ctx, "status_closed",
-	    strcmp(c.status, "closed") == 0);
-	if (c.assigned_email[0] != '\0')
+	    strcmp(c->status, "closed") == 0);
+	if (c->assigned_email[0] != '\0')
 		cJSON_AddStringToObject(ctx, "assigned_email",
-		    c.assigned_email);
-	if (c.handoff_reason[0] != '\0')
+		    c->assigned_email);
+	if (c->handoff_reason[0] != '\0')
 		cJSON_AddStringToObject(ctx, "handoff_reason",
-		    c.handoff_reason);
-	if (has_earlier && n_ms > 0)
+		    c->handoff_reason);
+	if (pg.has_earlier && n_ms > 0)
 		cJSON_AddStringToObject(ctx, "earlier", arena_printf(r->arena,
 		    "/conversations/%" PRId64 "?before=%" PRId64, id,
 		    ms[0].id));
@@ -727,9 +661,9 @@ panel_conversation_view(struct req *r)
 			    m->sender_name);
 		cJSON_AddBoolToObject(o, "show_sender", is_in && is_group);
 		cJSON_AddStringToObject(o, "created_at", m->created_at);
-		cJSON_AddStringToObject(o, "channel_name", c.channel_name);
+		cJSON_AddStringToObject(o, "channel_name", c->channel_name);
 		cJSON_AddStringToObject(o, "body", m->body);
-		add_media(r, o, id, m->id, m->media, files, n_files);
+		add_media(r, o, id, m->id, m->media, pg.files, pg.n_files);
 		if (m->transcript != NULL && m->transcript[0] != '\0')
 			cJSON_AddStringToObject(o, "transcript",
 			    m->transcript);
@@ -746,16 +680,24 @@ panel_conversation_view(struct req *r)
 			if (m->author_email[0] != '\0')
 				cJSON_AddStringToObject(o, "author_email",
 				    m->author_email);
-			if (str_eq(m->status, "failed"))
+			/* Resend once (outbox.h); never one that can only
+			 * fail again. */
+			if (m->can_resend)
 				cJSON_AddStringToObject(o, "resend_action",
 				    arena_printf(r->arena, "/conversations/%"
 				    PRId64 "/messages/%" PRId64 "/resend", id,
 				    m->id));
+			if (m->no_resend != NULL)
+				cJSON_AddStringToObject(o, "no_resend",
+				    m->no_resend);
+			if (m->resent_as_id > 0)
+				cJSON_AddNumberToObject(o, "resent_as",
+				    (double)m->resent_as_id);
 			/* One call may answer in several parts: show it on
 			 * the first. */
 			call = m->llm_call_id > 0 && (i == 0 ||
 			    ms[i - 1].llm_call_id != m->llm_call_id) ?
-			    call_find(calls, n_calls, m->llm_call_id) : NULL;
+			    call_find(pg.calls, pg.n_calls, m->llm_call_id) : NULL;
 			if (call != NULL)
 				cJSON_AddItemToObject(o, "call",
 				    call_json(call));
@@ -848,78 +790,51 @@ panel_conversation_media_thumb(struct req *r)
 
 /* --- resend ------------------------------------------------------------ */
 
+/*
+ * POST …/messages/{mid}/resend: a new row linked to the failed one, once
+ * (outbox_record_resend decides between concurrent clicks), then sent.
+ */
 int
 panel_conversation_resend(struct req *r)
 {
-	const struct channel_ops	*ops;
-	struct review_resend		 rs;
-	struct channel_creds		 creds;
-	struct channel_secrets		 secrets;
-	struct send_outcome		 o;
-	enum send_result		 sr;
-	enum db_status			 st;
-	int64_t				 id, mid;
-	const char			*back;
+	struct outbox_new	 nw;
+	const char		*back, *why = NULL, *flash, *result = NULL;
+	int64_t			 id, mid, resent_as = 0;
 
 	if (!req_param_id(r, "id", &id) || !req_param_id(r, "mid", &mid))
 		return resp_not_found(r);
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
 	back = arena_printf(r->arena, "/conversations/%" PRId64, id);
-	st = review_resend_copy(r->db, r->arena, r->org_id, id, mid,
-	    r->session != NULL ? r->session->user_id : 0, &rs);
-	switch (st) {
-	case DB_OK:
+	switch (outbox_record_resend(r->app, r->db, r->org_id, id, mid,
+	    r->session != NULL ? r->session->user_id : 0, &nw, &resent_as,
+	    &why)) {
+	case OUTBOX_RESEND_OK:
 		break;
-	case DB_NOT_FOUND:
+	case OUTBOX_RESEND_NOT_FOUND:
 		return resp_not_found(r);
-	case DB_INVALID:
+	case OUTBOX_RESEND_NOT_FAILED:
 		return resp_see_other(r, back, "Only a failed message can be "
 		    "sent again.");
+	case OUTBOX_RESEND_ALREADY:
+		return resp_see_other(r, back, arena_printf(r->arena, "This "
+		    "message was already sent again (as message %" PRId64 ").",
+		    resent_as));
+	case OUTBOX_RESEND_FINAL:
+		return resp_see_other(r, back, arena_printf(r->arena,
+		    "Resending cannot help: %s", why != NULL ? why :
+		    "the provider will refuse it again."));
+	case OUTBOX_RESEND_UNAVAILABLE:
 	default:
 		return resp_unavailable(r);
 	}
-	if ((ops = channel_ops_for(rs.channel_kind)) == NULL) {
-		st = chat_outbox_failed(r->db, r->org_id, rs.new_id, NULL,
-		    "This channel cannot send messages.");
-		(void)st;
-		return resp_see_other(r, back, "This channel cannot send "
-		    "messages.");
-	}
-	st = reply_channel_creds(r->app, r->db, r->arena, r->org_id,
-	    rs.channel_id, &creds, &secrets);
-	if (st != DB_OK) {
-		st = chat_outbox_failed(r->db, r->org_id, rs.new_id, NULL,
-		    "The channel's credentials could not be read.");
-		(void)st;
-		return resp_unavailable(r);
-	}
-	if (chat_outbox_sending(r->db, r->org_id, rs.new_id) != DB_OK) {
-		channel_secrets_free(&secrets);
-		return resp_unavailable(r);
-	}
-	memset(&o, 0, sizeof(o));
-	sr = ops->send_text(&creds, rs.to, rs.is_group, rs.body, &o);
-	channel_secrets_free(&secrets);
-	if (sr == SEND_OK)
-		st = chat_outbox_sent(r->db, r->org_id, rs.new_id,
-		    o.provider_message_id);
-	else
-		st = chat_outbox_failed(r->db, r->org_id, rs.new_id,
-		    o.error_code[0] != '\0' ? o.error_code : NULL,
-		    o.error_text[0] != '\0' ? o.error_text :
-		    "The provider did not accept the message.");
-	if (st != DB_OK)
-		log_err("panel", "msg=\"resend outcome not recorded\" "
-		    "message=%" PRId64 " result=%d", rs.new_id, (int)sr);
-	audit(r, "message.resent", "message", rs.new_id, arena_printf(r->arena,
-	    "copy of message %" PRId64 "%s", mid, sr == SEND_OK ? "" :
-	    " (the provider refused it again)"));
+	flash = panel_send(r, nw.message_id, nw.job_id, "Message sent again.",
+	    &result);
+	audit(r, "message.resent", "message", nw.message_id, arena_printf(
+	    r->arena, "copy of message %" PRId64 "%s%s", mid,
+	    str_eq(result, "sent") ? "" : ": ", str_eq(result, "sent") ? "" :
+	    result));
 	log_info("panel", "msg=\"message resent\" message=%" PRId64
-	    " copy=%" PRId64 " result=%d", mid, rs.new_id, (int)sr);
-	if (sr == SEND_OK)
-		return resp_see_other(r, back, "Message sent again.");
-	return resp_see_other(r, back, arena_printf(r->arena,
-	    "The message could not be sent: %s", o.error_text[0] != '\0' ?
-	    o.error_text : "the provider did not accept it."));
+	    " copy=%" PRId64 " result=%s", mid, nw.message_id, result);
+	return resp_see_other(r, back, flash);
 }

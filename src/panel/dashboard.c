@@ -5,12 +5,12 @@
  */
 #include "panel/panel.h"
 
-#include "app/app.h"
 #include "chat/handoff.h"
 #include "db/db.h"
 #include "http/req.h"
 #include "http/resp.h"
 #include "model/user.h"
+#include "util/context.h"
 
 /* Links shown; the sentence counts up to handoff_unclaimed's own cap. */
 

@@ -12,12 +12,14 @@
 
 #include "util/log.h"
 #include "chat/handoff.h"
+#include "chat/outbox.h"
 #include "db/db.h"
 #include "http/form.h"
 #include "http/req.h"
 #include "http/resp.h"
 #include "http/audit.h"
 #include "util/arena.h"
+#include "util/str.h"
 #include "util/utf8.h"
 
 #define REPLY_MAX	4096	/* bytes; WhatsApp's text limit is 4096 */
@@ -59,9 +61,10 @@ panel_handoff_claim(struct req *r)
 int
 panel_handoff_reply(struct req *r)
 {
-	const char	*body, *error = NULL;
-	int64_t		 id, message_id;
-	size_t		 len;
+	struct outbox_new	 nw;
+	const char		*body, *flash, *result = NULL;
+	int64_t			 id;
+	size_t			 len;
 
 	if (!req_param_id(r, "id", &id))
 		return resp_not_found(r);
@@ -76,25 +79,24 @@ panel_handoff_reply(struct req *r)
 	body = arena_strndup(r->arena, body, len);
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
-	switch (handoff_reply(r->app, r->db, r->arena, r->org_id, id,
-	    r->session->user_id, body, &message_id, &error)) {
-	case HANDOFF_SEND_OK:
-		audit(r, "handoff.replied", "chat", id, "");
-		return resp_see_other(r, timeline(r, id), "Reply sent.");
-	case HANDOFF_SEND_FAILED:
-		audit(r, "handoff.replied", "chat", id, "failed");
-		return resp_see_other(r, timeline(r, id), arena_printf(r->arena,
-		    "The reply was not sent: %s", error != NULL ? error :
-		    "the provider refused it."));
-	case HANDOFF_SEND_CLOSED:
+	switch (handoff_reply(r->app, r->db, r->org_id, id,
+	    r->session->user_id, body, &nw)) {
+	case DB_OK:
+		break;
+	case DB_CONFLICT:
 		return resp_see_other(r, timeline(r, id), "This conversation "
 		    "is closed.");
-	case HANDOFF_SEND_NOT_FOUND:
+	case DB_NOT_FOUND:
 		return resp_not_found(r);
-	case HANDOFF_SEND_UNAVAILABLE:
 	default:
 		return resp_unavailable(r);
 	}
+	/* Recorded (with its send job): now sent, no connection held. */
+	flash = panel_send(r, nw.message_id, nw.job_id, "Reply sent.",
+	    &result);
+	audit(r, "handoff.replied", "chat", id, str_eq(result, "sent") ? "" :
+	    result);
+	return resp_see_other(r, timeline(r, id), flash);
 }
 
 /* POST /conversations/{id}/return */

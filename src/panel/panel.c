@@ -5,13 +5,14 @@
 
 #include <string.h>
 
-#include "app/app.h"
 #include "chat/handoff.h"
+#include "chat/outbox.h"
 #include "db/db.h"
 #include "http/csrf.h"
 #include "http/req.h"
 #include "model/user.h"
 #include "util/arena.h"
+#include "util/context.h"
 #include "util/str.h"
 
 /*
@@ -172,4 +173,45 @@ panel_add_unclaimed(struct req *r, cJSON *ctx, int links)
 	}
 	cJSON_AddBoolToObject(u, "more", n > links);
 	return true;
+}
+
+const char *
+panel_send(struct req *r, int64_t message_id, int64_t job_id,
+    const char *sent, const char **result)
+{
+	struct outbox_send	 s;
+	enum outbox_result	 res;
+
+	req_release_db(r);
+	memset(&s, 0, sizeof(s));
+	s.app = r->app;
+	s.a = r->arena;
+	s.org_id = r->org_id;
+	s.message_id = message_id;
+	s.job_id = job_id;
+	res = outbox_send(&s);
+	if (result != NULL)
+		*result = outbox_result_str(res);
+	switch (res) {
+	case OUTBOX_SENT:
+		return sent;
+	case OUTBOX_LATER:
+		return "WhatsApp asked to wait: Parley will send it shortly.";
+	case OUTBOX_UNAVAILABLE:
+		return "Not sent yet: the database is unavailable. Parley "
+		    "will try again shortly.";
+	case OUTBOX_REFUSED:
+		return arena_printf(r->arena, "The message could not be "
+		    "sent: %s", s.o.error_text[0] != '\0' ? s.o.error_text :
+		    "the provider did not accept it.");
+	case OUTBOX_UNKNOWN:
+		if (s.o.provider_message_id[0] != '\0')
+			return sent;
+		return "Parley could not tell whether it was sent: see the "
+		    "conversation.";
+	case OUTBOX_DROPPED:
+	case OUTBOX_GONE:
+	default:
+		return "The message was not sent.";
+	}
 }

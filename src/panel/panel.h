@@ -27,6 +27,14 @@ void	 panel_field_error(cJSON *ctx, const char *field, const char *msg);
  * dashboard and the inbox show it). False: the database failed.
  */
 bool	 panel_add_unclaimed(struct req *r, cJSON *ctx, int links);
+/*
+ * A message a member asked to send (a reply, a Resend) goes out: the
+ * request's connection is given back, the outbox sends it (outbox_send,
+ * with its send job), and the flash says what became of it (sent: the
+ * `sent` sentence). *result (may be NULL) gets the outbox's word.
+ */
+const char *panel_send(struct req *r, int64_t message_id, int64_t job_id,
+	    const char *sent, const char **result);
 
 /* auth.c */
 int	 panel_auth_login_form(struct req *r);	/* GET /login */
@@ -115,6 +123,7 @@ int	 panel_channels_key_add(struct req *r);	/* POST …/shared-keys */
 int	 panel_channels_key_remove(struct req *r);	/* POST …/shared-keys/remove */
 int	 panel_jobs_list(struct req *r);		/* GET /jobs */
 int	 panel_jobs_retry(struct req *r);		/* POST /jobs/{id}/retry */
+int	 panel_jobs_resend(struct req *r);		/* POST /jobs/{id}/resend */
 
 /* sandbox.c: chat with an agent through the sandbox channel */
 int	 panel_sandbox_page(struct req *r);		/* GET /agents/{id}/sandbox */

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/log.h"
 #include "crypto/redact.h"
 #include "crypto/secret.h"

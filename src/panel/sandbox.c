@@ -27,9 +27,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/log.h"
-#include "chat/threads.h"
+#include "chat/chats.h"
+#include "chat/ingest.h"
+#include "chat/messages.h"
 #include "crypto/token.h"
 #include "db/db.h"
 #include "http/form.h"
@@ -42,7 +44,6 @@
 #include "util/str.h"
 #include "util/url.h"
 #include "util/utf8.h"
-#include "webhooks/ingest.h"
 #include "webhooks/webhook.h"
 #include "worker/pool.h"
 
@@ -359,8 +360,7 @@ panel_sandbox_send(struct req *r)
 	item.in = &in;
 	item.auto_answer = true;
 	/* ingest takes its own connection (webhooks hold none either). */
-	db_release(r->db);
-	r->db = NULL;
+	req_release_db(r);
 	if (ingest_store(r->app, &item, 1) != INGEST_OK)
 		return resp_unavailable(r);
 	worker_pool_wake(r->app->workers);

@@ -15,7 +15,7 @@
 
 #include <string.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/log.h"
 #include "crypto/password.h"
 #include "db/db.h"

@@ -1,12 +1,13 @@
 /*
- * handoff: the handoff.request tool and the table `handoffs` (all of its
- * SQL lives here). A handoff marks a conversation that needs a person: the
- * model asked for one, or the offline model found no answer. The gateway
- * ties each handoff to the llm_calls row of its call once that row exists
- * (handoff_set_llm_call), using the id reported in the tool's result.
- * In a WhatsApp chat (ctx->chat_id) it also moves the chat to
- * needs_human (chat/handoff.h), so the agent stops answering it; the
- * reply job then sends the handoff text.
+ * handoff: the handoff.request tool, a thin caller of chat/handoff.h
+ * (which owns the table `handoffs` and the chat's status, and writes both
+ * in one transaction). A handoff marks a conversation that needs a
+ * person: the model asked for one, or the offline model found no answer
+ * (this is the fallback tool it calls, plugin.h). The row names the model
+ * call that made it (plugin_ctx.llm_call_id, reserved by the gateway
+ * before any tool runs); in a WhatsApp chat (ctx->chat_id) the chat moves
+ * to needs_human, so the agent stops answering it and the reply job sends
+ * the handoff text.
  */
 #include "plugins/tools.h"
 
@@ -17,6 +18,8 @@
 #include "db/db.h"
 #include "util/utf8.h"
 #include "util/xmalloc.h"
+
+#define REASON_MAX	500	/* characters kept */
 
 static bool	 handoff_invoke(struct plugin_ctx *, const cJSON *, char **);
 static char	*reason_cut(const char *);
@@ -35,39 +38,11 @@ const struct plugin plugin_handoff_request = {
 	    "\"required\":[\"reason\"],"
 	    "\"additionalProperties\":false}",
 	.needs_channel = false,
+	.fallback = true,
 	.invoke = handoff_invoke,
 };
 
-enum db_status
-handoff_create(struct db *db, int64_t org_id, int64_t agent_id,
-    const char *reason, const char *contact, int64_t *id)
-{
-	struct db_res	 res = { 0 };
-	enum db_status	 st;
-
-	st = db_query(db, &res,
-	    "INSERT INTO handoffs (org_id, agent_id, reason, contact)"
-	    " VALUES ($1, $2, $3, $4)"
-	    " RETURNING id",
-	    DB_I64(org_id), agent_id != 0 ? DB_I64(agent_id) : DB_NULL,
-	    DB_TEXT(reason), DB_TEXT(contact != NULL ? contact : ""), DB_END);
-	if (st == DB_OK)
-		*id = db_res_i64(&res, 0, 0);
-	db_res_clear(&res);
-	return st;
-}
-
-enum db_status
-handoff_set_llm_call(struct db *db, int64_t org_id, int64_t handoff_id,
-    int64_t llm_call_id)
-{
-	return db_exec(db,
-	    "UPDATE handoffs SET llm_call_id = $3"
-	    " WHERE org_id = $1 AND id = $2",
-	    DB_I64(org_id), DB_I64(handoff_id), DB_I64(llm_call_id), DB_END);
-}
-
-/* The reason as stored: valid UTF-8 cut to HANDOFF_REASON_MAX characters. */
+/* The reason as stored: valid UTF-8 cut to REASON_MAX characters. */
 static char *
 reason_cut(const char *s)
 {
@@ -77,7 +52,7 @@ reason_cut(const char *s)
 
 	if (!utf8_valid(s, len))
 		return xstrdup("");
-	while (i < len && n < HANDOFF_REASON_MAX) {
+	while (i < len && n < REASON_MAX) {
 		i++;
 		while (i < len && ((unsigned char)s[i] & 0xc0) == 0x80)
 			i++;
@@ -90,6 +65,7 @@ static bool
 handoff_invoke(struct plugin_ctx *ctx, const cJSON *args, char **result)
 {
 	const cJSON	*rv = cJSON_GetObjectItemCaseSensitive(args, "reason");
+	struct handoff_ask ask;
 	struct db	*db = NULL;
 	cJSON		*out = NULL;
 	char		*reason = NULL;
@@ -101,16 +77,14 @@ handoff_invoke(struct plugin_ctx *ctx, const cJSON *args, char **result)
 		goto out;
 	}
 	reason = reason_cut(cJSON_IsString(rv) ? rv->valuestring : "");
+	memset(&ask, 0, sizeof(ask));
+	ask.agent_id = ctx->agent_id;
+	ask.llm_call_id = ctx->llm_call_id;
+	ask.chat_id = ctx->chat_id;
+	ask.reason = reason;
+	ask.contact = ctx->contact;
 	if ((db = db_acquire(ctx->pool)) == NULL ||
-	    handoff_create(db, ctx->org_id, ctx->agent_id, reason,
-	    ctx->contact, &id) != DB_OK) {
-		*result = xstrdup("Could not reach the team right now.");
-		goto out;
-	}
-	/* A WhatsApp chat stops being answered by the agent. */
-	if (ctx->chat_id != 0 && handoff_request(db, ctx->org_id,
-	    ctx->chat_id, reason[0] != '\0' ? reason : HANDOFF_REASON_MODEL,
-	    &changed) != DB_OK) {
+	    handoff_ask(db, ctx->org_id, &ask, &id, &changed) != DB_OK) {
 		*result = xstrdup("Could not reach the team right now.");
 		goto out;
 	}
@@ -119,7 +93,7 @@ handoff_invoke(struct plugin_ctx *ctx, const cJSON *args, char **result)
 	cJSON_AddStringToObject(out, "status", "requested");
 	cJSON_AddStringToObject(out, "message", "A person from the team was "
 	    "asked to follow up in this conversation. Tell the user so.");
-	cJSON_AddNumberToObject(out, HANDOFF_RESULT_ID, (double)id);
+	cJSON_AddNumberToObject(out, "handoffId", (double)id);
 	*result = cJSON_PrintUnformatted(out);
 	if (*result == NULL)
 		abort();

@@ -45,7 +45,7 @@
 
 #include <sodium.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "crypto/secret.h"
 #include "db/db.h"
 #include "model/agent.h"
@@ -1082,7 +1082,8 @@ mcp_plugins_set(struct db *db, int64_t org_id, int64_t agent_id,
 	}
 	if ((st = db_tx_join(db, &own)) != DB_OK)
 		goto out;
-	st = agent_set_plugins(db, org_id, agent_id, fp, n_fp);
+	st = agent_set_plugins(db, org_id, agent_id, fp, n_fp,
+	    plugin_id_usable);
 	if (st == DB_OK)
 		st = mcp_server_agent_set(db, org_id, agent_id, sids, n_s);
 	st = db_tx_leave(db, own, st);

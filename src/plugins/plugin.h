@@ -9,6 +9,12 @@
  * [a-zA-Z0-9_-]{1,64} (OpenAI's rule, PROTOCOLS.md §5.1): '.' → '_'.
  * The gateway maps a called name back by comparing against the enabled
  * plugins' wire names, so the mapping never has to be inverted.
+ *
+ * This header is the tool interface: the gateway (llm/) includes it and
+ * nothing else of plugins/, so it never names a plugin. What a tool needs
+ * to know of the call (its model call's id, the chat it answers) comes in
+ * struct plugin_ctx; what the call needs to know of a tool comes from its
+ * flags (fallback).
  */
 #ifndef PARLEY_PLUGINS_PLUGIN_H
 #define PARLEY_PLUGINS_PLUGIN_H
@@ -36,7 +42,10 @@ struct plugin_ctx {
 	int64_t		 channel_id;	/* its channel, 0: none */
 	const struct app *app;		/* config and master key; NULL
 					   outside the server (tests) */
-	bool		 handoff_requested;	/* set by handoff.request */
+	int64_t		 llm_call_id;	/* the model call's llm_calls id
+					   (reserved before any tool runs) */
+	bool		 handoff_requested;	/* set by a tool that handed
+						   the chat to a person */
 };
 
 struct plugin {
@@ -45,6 +54,12 @@ struct plugin {
 	const char	*description;	/* sent to the model, shown in panel */
 	const char	*params_schema;	/* JSON Schema object, as text */
 	bool		 needs_channel;	/* WhatsApp tools: not yet available */
+	/*
+	 * The tool a model with no answer calls: offered to the built-in
+	 * offline model (llm/builtin.c) whatever the agent enabled, since
+	 * handing off is how it says "I don't know". One plugin has it.
+	 */
+	bool		 fallback;
 	/*
 	 * Runs the tool. args is the parsed arguments object (validated
 	 * against nothing but its JSON shape: check what you read). On
@@ -69,6 +84,8 @@ struct plugin {
 const struct plugin *const *plugin_all(int *n);
 /* A plugin by dotted id, or NULL. */
 const struct plugin *plugin_find(const char *id);
+/* The plugin with the fallback flag (see struct plugin), or NULL. */
+const struct plugin *plugin_fallback(void);
 /* True when the plugin can run in this installation (channels exist…). */
 bool		 plugin_available(const struct plugin *p);
 /*
@@ -81,6 +98,12 @@ bool		 plugin_available(const struct plugin *p);
  */
 int		 plugin_dynamic_tools(struct plugin_ctx *ctx,
 		    const struct plugin **out, int max);
+/*
+ * True when id names a plugin that may be enabled for an agent (known and
+ * available): the check model/agent.c is handed (it never includes
+ * plugins/).
+ */
+bool		 plugin_id_usable(const char *id);
 /* The function name for the wire ("time.now" → "time_now"). */
 void		 plugin_wire_name(const char *id, char out[PLUGIN_WIRE_MAX + 1]);
 

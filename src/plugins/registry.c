@@ -43,6 +43,23 @@ plugin_find(const char *id)
 	return NULL;
 }
 
+const struct plugin *
+plugin_fallback(void)
+{
+	for (int i = 0; i < N_PLUGINS; i++)
+		if (registry[i]->fallback)
+			return registry[i];
+	return NULL;
+}
+
+bool
+plugin_id_usable(const char *id)
+{
+	const struct plugin	*p = plugin_find(id);
+
+	return p != NULL && plugin_available(p);
+}
+
 bool
 plugin_available(const struct plugin *p)
 {

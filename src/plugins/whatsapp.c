@@ -4,16 +4,15 @@
  * answering (plugin_ctx.chat_id, set by the reply job): a call without a
  * chat (the REST gateway, the panel) gets a tool error sentence.
  *
- * whatsapp.send follows the reply job's rule for external effects
- * (DESIGN.md invariant 2): the message is recorded 'queued' as an
- * outbound message of no inbound one (reply_to_id NULL), marked 'sending'
- * before the provider call, and 'sent' with the provider's id after (or
- * 'failed' with its error). A tool call is not retried by a queue, so a
- * provider's "try later" fails the message and tells the model so.
+ * whatsapp.send is a thin caller of chat/outbox.h: the message is
+ * recorded as an outbound message of no inbound one (with its send job),
+ * then sent through the one send sequence (outbox_send), which holds no
+ * connection during the provider call. A provider's "try later" leaves it
+ * to the send job (with backoff) and tells the model it is queued; a
+ * refusal is a tool error with the provider's reason.
  *
- * Every statement goes through chat/threads.c and names the call's
- * org_id. A connection is held only around those statements, never
- * during the provider call. Thread-safe: no shared state.
+ * Every statement goes through chat/ and names the call's org_id.
+ * Thread-safe: no shared state.
  */
 #include "plugins/tools.h"
 
@@ -22,17 +21,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/app.h"
 #include "channels/channel.h"
 #include "channels/split.h"
-#include "chat/threads.h"
+#include "chat/chats.h"
+#include "chat/messages.h"
+#include "chat/outbox.h"
 #include "db/db.h"
-#include "model/channel.h"
 #include "util/arena.h"
 #include "util/str.h"
 #include "util/utf8.h"
 #include "util/xmalloc.h"
-#include "worker/reply.h"
 
 #define CONVERSATION_DEFAULT	20
 #define CONVERSATION_MAX	50
@@ -46,8 +44,6 @@ static bool	 conversation_invoke(struct plugin_ctx *, const cJSON *,
 static bool	 status_invoke(struct plugin_ctx *, const cJSON *, char **);
 static bool	 e164_ok(const char *);
 static char	*json_text(cJSON *);
-static void	 outcome(struct db *, int64_t, int64_t, enum send_result,
-		    const struct send_outcome *);
 
 const struct plugin plugin_whatsapp_send = {
 	.id = "whatsapp.send",
@@ -127,35 +123,18 @@ json_text(cJSON *j)
 	return s;
 }
 
-static void
-outcome(struct db *db, int64_t org_id, int64_t id, enum send_result sr,
-    const struct send_outcome *o)
-{
-	enum db_status	 st;
-
-	if (sr == SEND_OK)
-		st = chat_outbox_sent(db, org_id, id, o->provider_message_id);
-	else
-		st = chat_outbox_failed(db, org_id, id, o->error_code,
-		    o->error_text[0] != '\0' ? o->error_text :
-		    "The provider did not accept the message.");
-	(void)st;	/* left 'sending' when not recorded: never re-sent */
-}
-
 static bool
 send_invoke(struct plugin_ctx *ctx, const cJSON *args, char **result)
 {
 	const cJSON			*tov, *textv;
 	const struct channel_ops	*ops;
-	struct channel_creds		 creds;
-	struct channel_secrets		 secrets;
-	struct send_outcome		 o;
+	struct outbox_send		 s;
+	struct outbox_new		 nw;
 	struct chat_ref			 chat;
 	struct db			*db = NULL;
 	const char			*to, *text;
-	enum send_result		 sr;
-	int64_t				 chat_id, msg_id;
-	bool				 has_secrets = false, is_group, ok = false;
+	enum outbox_result		 r;
+	bool				 ok = false;
 	cJSON				*out;
 
 	tov = cJSON_GetObjectItemCaseSensitive(args, "to");
@@ -187,48 +166,50 @@ send_invoke(struct plugin_ctx *ctx, const cJSON *args, char **result)
 	}
 	to = cJSON_IsString(tov) && tov->valuestring[0] != '\0' ?
 	    tov->valuestring : chat.external_id;
-	is_group = str_eq(to, chat.external_id) && str_eq(chat.kind, "group");
 	if (split_units(text, strlen(text)) > ops->text_limit) {
 		*result = xasprintf("The text is too long for this channel: "
 		    "at most %zu characters.", ops->text_limit);
 		goto out;
 	}
-	if (reply_channel_creds(ctx->app, db, ctx->arena, ctx->org_id,
-	    chat.channel_id, &creds, &secrets) != DB_OK) {
+	if (outbox_record_tool(ctx->app, db, ctx->org_id, chat.channel_id, to,
+	    chat.thread_id, text, &nw) != DB_OK) {
 		*result = xstrdup(NO_DB);
 		goto out;
 	}
-	has_secrets = true;
-	if (chat_outbound_new(db, ctx->org_id, chat.channel_id, to,
-	    chat.thread_id, text, &chat_id, &msg_id) != DB_OK ||
-	    chat_outbox_sending(db, ctx->org_id, msg_id) != DB_OK) {
-		*result = xstrdup(NO_DB);
-		goto out;
-	}
+	/* No connection held while WhatsApp answers. */
 	db_release(db);
 	db = NULL;
 
-	memset(&o, 0, sizeof(o));
-	sr = ops->send_text(&creds, to, is_group, text, &o);
-
-	if ((db = db_acquire(ctx->pool)) != NULL)
-		outcome(db, ctx->org_id, msg_id, sr, &o);
-	if (sr != SEND_OK) {
+	memset(&s, 0, sizeof(s));
+	s.app = ctx->app;
+	s.a = ctx->arena;
+	s.org_id = ctx->org_id;
+	s.message_id = nw.message_id;
+	s.job_id = nw.job_id;
+	r = outbox_send(&s);
+	if (r == OUTBOX_REFUSED) {
 		*result = xasprintf("WhatsApp did not accept the message%s%s",
-		    o.error_text[0] != '\0' ? ": " : ".", o.error_text);
+		    s.o.error_text[0] != '\0' ? ": " : ".", s.o.error_text);
 		goto out;
 	}
 	out = cJSON_CreateObject();
-	cJSON_AddStringToObject(out, "messageId", o.provider_message_id);
-	cJSON_AddStringToObject(out, "to", to);
-	cJSON_AddStringToObject(out, "status", "sent");
+	if (s.o.provider_message_id[0] != '\0') {
+		cJSON_AddStringToObject(out, "messageId",
+		    s.o.provider_message_id);
+		cJSON_AddStringToObject(out, "to", to);
+		cJSON_AddStringToObject(out, "status", "sent");
+	} else {
+		/* Queued: its send job tries again with backoff. */
+		cJSON_AddStringToObject(out, "to", to);
+		cJSON_AddStringToObject(out, "status", "queued");
+		cJSON_AddStringToObject(out, "message", "WhatsApp asked to "
+		    "wait; the message will be sent shortly.");
+	}
 	*result = json_text(out);
 	ok = true;
 out:
 	if (db != NULL)
 		db_release(db);
-	if (has_secrets)
-		channel_secrets_free(&secrets);
 	return ok;
 }
 

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/xmalloc.h"
+
 bool
 str_eq(const char *a, const char *b)
 {
@@ -53,6 +55,12 @@ str_trim(char *s)
 	memmove(s, p, n);
 	s[n] = '\0';
 	return s;
+}
+
+char *
+str_trim_dup(const char *s)
+{
+	return str_trim(xstrdup(s != NULL ? s : ""));
 }
 
 char *

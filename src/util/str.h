@@ -13,6 +13,8 @@ bool	 str_starts_with(const char *s, const char *prefix);
 bool	 str_case_eq(const char *a, const char *b);	/* ASCII case-insensitive */
 /* Trims ASCII white space at both ends, in place; returns s. */
 char	*str_trim(char *s);
+/* A trimmed copy of s ("" for NULL), malloc'd. */
+char	*str_trim_dup(const char *s);
 /* Lower-cases ASCII letters in place; returns s. */
 char	*str_lower(char *s);
 /* Parses a whole decimal int64 (optional sign, no spaces); false otherwise. */

@@ -13,7 +13,7 @@
 
 #include <sodium.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/log.h"
 #include "http/req.h"
 #include "model/channel.h"

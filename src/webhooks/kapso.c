@@ -32,9 +32,10 @@
 
 #include <cjson/cJSON.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/log.h"
-#include "chat/threads.h"
+#include "chat/ingest.h"
+#include "chat/outbox.h"
 #include "crypto/hmac.h"
 #include "db/db.h"
 #include "http/req.h"
@@ -43,7 +44,6 @@
 #include "util/arena.h"
 #include "util/json.h"
 #include "util/str.h"
-#include "webhooks/ingest.h"
 #include "webhooks/provider.h"
 #include "webhooks/webhook.h"
 
@@ -164,13 +164,14 @@ received(struct req *r, const cJSON **payloads, int n,
 		    ins[n_items].timestamp);
 		n_items++;
 	}
-	webhook_release_db(r);
+	req_release_db(r);
 	if (ingest_store(r->app, items, n_items) != INGEST_OK)
 		return resp_unavailable(r);
+	webhook_record_unstored(r, "kapso", items, n_items);
 	return webhook_text(r, 200, "ok\n");
 }
 
-/* whatsapp.message.sent|delivered|read|failed → chat_status_update. */
+/* whatsapp.message.sent|delivered|read|failed → outbox_status_update. */
 static int
 statuses(struct req *r, const char *status, const cJSON **payloads, int n,
     const struct webhook_number *nums, int n_nums)
@@ -205,7 +206,7 @@ statuses(struct req *r, const char *status, const cJSON **payloads, int n,
 			    (long long)code_n);
 		else if (cJSON_IsString(code))
 			code_s = code->valuestring;
-		st = chat_status_update(db, ch->org_id, ch->id, id, status,
+		st = outbox_status_update(db, ch->org_id, ch->id, id, status,
 		    code_s, title != NULL ? title : "");
 		if (st == DB_UNAVAILABLE)
 			return resp_unavailable(r);

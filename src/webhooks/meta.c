@@ -12,13 +12,13 @@
  * and X-Hub-Signature-256 must verify over the RAW body (Meta signs its
  * own escaped serialisation, §2.2) with every known channel's app secret.
  * Only then is the delivery walked: messages go to ingest in ONE call
- * (one transaction for the whole batch), statuses to chat_status_update.
+ * (one transaction for the whole batch), statuses to outbox_status_update.
  * Numbers no channel has are skipped. A delivery naming no number at all
  * (account-level fields) is checked against the app secret of every Meta
  * channel (one Meta app serves many numbers; an unsigned or unverifiable
- * delivery is 403 whatever it names), then acknowledged and ignored. Meta retries non-2xx for days and redelivers
- * duplicates (§2.8): ingest dedupes on the wamid, statuses never move
- * backwards.
+ * delivery is 403 whatever it names), then acknowledged and ignored.
+ * Meta retries non-2xx for days and redelivers duplicates (§2.8): ingest
+ * dedupes on the wamid, statuses never move backwards.
  */
 #include "webhooks/webhooks.h"
 
@@ -27,9 +27,10 @@
 
 #include <cjson/cJSON.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/log.h"
-#include "chat/threads.h"
+#include "chat/ingest.h"
+#include "chat/outbox.h"
 #include "crypto/hmac.h"
 #include "db/db.h"
 #include "http/req.h"
@@ -38,7 +39,6 @@
 #include "util/arena.h"
 #include "util/json.h"
 #include "util/str.h"
-#include "webhooks/ingest.h"
 #include "webhooks/provider.h"
 #include "webhooks/webhook.h"
 
@@ -296,7 +296,7 @@ webhook_meta_message(struct arena *a, const cJSON *msg,
 	return true;
 }
 
-/* value.statuses[] of one verified change → chat_status_update. */
+/* value.statuses[] of one verified change → outbox_status_update. */
 static int
 apply_statuses(struct req *r, const struct channel *ch, const cJSON *statuses)
 {
@@ -333,7 +333,7 @@ apply_statuses(struct req *r, const struct channel *ch, const cJSON *statuses)
 			    (long long)code_n);
 		else if (cJSON_IsString(code))
 			code_s = code->valuestring;
-		st = chat_status_update(db, ch->org_id, ch->id, id, status,
+		st = outbox_status_update(db, ch->org_id, ch->id, id, status,
 		    code_s, title != NULL ? title : "");
 		if (st == DB_UNAVAILABLE)
 			return resp_unavailable(r);
@@ -449,8 +449,9 @@ webhook_meta_event(struct req *r)
 			}
 		}
 	}
-	webhook_release_db(r);
+	req_release_db(r);
 	if (ingest_store(r->app, items, n_items) != INGEST_OK)
 		return resp_unavailable(r);
+	webhook_record_unstored(r, "meta", items, n_items);
 	return webhook_text(r, 200, "ok\n");
 }

@@ -6,7 +6,7 @@
  * Kapso names one number per payload and its event in a header), and what
  * they do share is a handful of steps, which live here as functions.
  *
- * The helpers are defined in ingest.c (section "provider helpers") except
+ * The helpers are defined in provider.c except
  * webhook_meta_message(), which is meta.c's parser reused by kapso.c for
  * Kapso's Meta-shaped message object (PROTOCOLS.md §3.3).
  */
@@ -24,11 +24,20 @@ struct arena;
 struct inbound;
 struct req;
 
+struct ingest_item;
+
 /* Longest routing id (phone_number_id) or provider message id we take. */
 #define WEBHOOK_ID_MAX		256
 /* Distinct numbers one JSON delivery may name before it is refused. */
 #define WEBHOOK_MAX_NUMBERS	32
 
+/*
+ * After ingest_store: every item PostgreSQL could not store (rejected)
+ * goes to its channel's health log as "message not stored", with its
+ * provider id, so a person sees it; the delivery is still acknowledged.
+ */
+void	 webhook_record_unstored(struct req *r, const char *provider,
+	    const struct ingest_item *items, int n);
 /*
  * Records a rejection on the channel's health log (org/channel 0 when the
  * request named no known channel), logs it at info level (never the body)
@@ -64,11 +73,6 @@ int	 webhook_json_body(struct req *r, cJSON **out);
 bool	 webhook_id_ok(const char *s);
 /* The JSON string member name of o, or NULL when absent or not a string. */
 const char *webhook_json_str(const cJSON *o, const char *name);
-/*
- * Gives the request's database connection back to the pool before
- * ingest_store() takes its own, so one request never holds two.
- */
-void	 webhook_release_db(struct req *r);
 
 /*
  * The JSON providers (Meta, Kapso) sign the raw body with a per-channel

@@ -38,9 +38,10 @@
 
 #include <cjson/cJSON.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/log.h"
-#include "chat/threads.h"
+#include "chat/ingest.h"
+#include "chat/outbox.h"
 #include "crypto/hmac.h"
 #include "db/db.h"
 #include "http/form.h"
@@ -50,7 +51,6 @@
 #include "util/arena.h"
 #include "util/str.h"
 #include "webhooks/chancache.h"
-#include "webhooks/ingest.h"
 #include "webhooks/provider.h"
 #include "webhooks/webhook.h"
 
@@ -445,9 +445,10 @@ webhook_twilio_inbound(struct req *r)
 	item.channel_id = v.ch.id;
 	item.in = &in;
 	item.auto_answer = ingest_is_fresh(r->app, in.timestamp);
-	webhook_release_db(r);
+	req_release_db(r);
 	if (ingest_store(r->app, &item, 1) != INGEST_OK)
 		return resp_unavailable(r);
+	webhook_record_unstored(r, "twilio", &item, 1);
 	return twiml(r);
 }
 
@@ -478,7 +479,7 @@ webhook_twilio_status(struct req *r)
 		return twiml(r);
 	if ((db = req_db(r)) == NULL)
 		return resp_unavailable(r);
-	st = chat_status_update(db, v.ch.org_id, v.ch.id, sid, status,
+	st = outbox_status_update(db, v.ch.org_id, v.ch.id, sid, status,
 	    form_str(v.form, "ErrorCode"), form_str(v.form, "ErrorMessage"));
 	if (st != DB_OK && st != DB_NOT_FOUND && st != DB_INVALID)
 		return resp_unavailable(r);

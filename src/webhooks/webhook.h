@@ -5,7 +5,7 @@
  * unverified routing fields only: Twilio's To, Meta's and Kapso's
  * phone_number_id), then verifies the signature with that channel's
  * secret, and only then parses the payload into normalised messages and
- * statuses, which webhooks/ingest.c stores.
+ * statuses; chat/ingest.c stores the messages.
  */
 #ifndef PARLEY_WEBHOOKS_WEBHOOK_H
 #define PARLEY_WEBHOOKS_WEBHOOK_H
@@ -15,24 +15,7 @@
 
 #include <cjson/cJSON.h>
 
-/* One inbound WhatsApp message, normalised (strings in the request arena). */
-struct inbound {
-	const char	*provider_message_id;	/* SM…, wamid.…, sbx-… */
-	const char	*chat_external_id;	/* DM: "+E164"; group: group id */
-	bool		 is_group;
-	const char	*group_name;		/* "" when unknown */
-	const char	*sender;		/* "+E164" (or BSUID) */
-	const char	*sender_name;		/* profile name, "" if none */
-	const char	*type;			/* text|image|audio|video|
-						   document|location|… */
-	const char	*body;			/* text, caption or "" */
-	cJSON		*media;			/* [{id?,url?,contentType,
-						   caption?,voice?}] or NULL */
-	const char	*transcript;		/* a voice note's words as the
-						   provider sent them (Kapso),
-						   NULL or "": none */
-	int64_t		 timestamp;		/* Unix seconds, 0: now */
-};
+#include "chat/ingest.h"	/* struct inbound */
 
 /* A delivery status of one of our outbound messages. */
 struct status_update {

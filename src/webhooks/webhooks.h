@@ -2,7 +2,7 @@
  * webhooks: the HTTP handlers of the providers' webhook paths (DESIGN.md,
  * "Interfaces that stay stable"). Each verifies the request's signature
  * with the resolved channel's secret before trusting any of it, stores
- * what it carries through webhooks/ingest.c, records rejections on the
+ * what it carries through chat/ingest.c, records rejections on the
  * channel's health panel, and answers what its provider expects.
  */
 #ifndef PARLEY_WEBHOOKS_WEBHOOKS_H

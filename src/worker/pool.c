@@ -1,6 +1,10 @@
 /*
- * pool: worker threads, the LISTEN wake-up and drain on stop (see pool.h
- * for the design).
+ * pool: worker threads, the LISTEN wake-up, the lease keeper and drain on
+ * stop (see pool.h for the design).
+ *
+ * Locks: p->mu guards the wake-ups and the stop flag; p->lk_mu guards
+ * what each worker is running (job id, lost) and the keeper's stop flag.
+ * Never both at once.
  */
 #include "worker/pool.h"
 
@@ -25,6 +29,8 @@ struct worker {
 	pthread_t		 thread;
 	char			 id[96];
 	bool			 started;
+	int64_t			 job_id;	/* running, 0: idle (lk_mu) */
+	bool			 lost;		/* its lease was taken (lk_mu) */
 };
 
 struct worker_pool {
@@ -37,6 +43,13 @@ struct worker_pool {
 	pthread_t			 listener;
 	bool				 listener_started;
 	struct db_listener		*listen;
+	/* the lease keeper */
+	pthread_mutex_t			 lk_mu;
+	pthread_cond_t			 lk_cv;
+	bool				 lk_stop;
+	pthread_t			 keeper;
+	bool				 keeper_started;
+	struct db_pool			*lk_db;		/* its own connection */
 };
 
 static void		*worker_main(void *);
@@ -46,6 +59,9 @@ static const struct worker_handler *handler_for(struct worker_pool *,
 			    const char *);
 static void		 wait_for_work(struct worker_pool *);
 static void		 wake_one(struct worker_pool *);
+static void		*keeper_main(void *);
+static void		 keep_leases(struct worker_pool *);
+static void		 running(struct worker *, int64_t);
 
 static const struct worker_handler *
 handler_for(struct worker_pool *p, const char *kind)
@@ -69,13 +85,12 @@ run_one(struct worker *w)
 	enum db_status			 st;
 	enum job_result			 jr;
 	char				 err[512] = "";
-	bool				 ran = false;
+	bool				 ran = false, dead, lost;
 
 	if ((db = db_acquire(p->cfg.db)) == NULL)
 		goto out;
 	st = queue_claim_any_org(db, a, w->id, p->cfg.lease_s, &job);
 	db_release(db);
-	ctx.lease_set_ms = time_mono_ms();
 	if (st != DB_OK)
 		goto out;
 	ran = true;
@@ -88,12 +103,27 @@ run_one(struct worker *w)
 	ctx.db = p->cfg.db;
 	ctx.worker_id = w->id;
 	ctx.lease_s = p->cfg.lease_s;
-	if ((h = handler_for(p, job.kind)) == NULL) {
+	ctx.slot = (int)(w - p->workers);
+	h = handler_for(p, job.kind);
+	running(w, job.id);
+	if (job.exhausted) {
+		snprintf(err, sizeof(err), "The job's worker stopped before "
+		    "finishing it, too many times.");
+		jr = JOB_FAIL;
+	} else if (h == NULL) {
 		snprintf(err, sizeof(err), "No handler for jobs of kind %s.",
 		    job.kind);
 		jr = JOB_FAIL;
 	} else
 		jr = h->fn(&ctx, &job, err, sizeof(err));
+
+	/* The last word of a job about to be dead (pool.h). */
+	dead = jr == JOB_FAIL || (jr == JOB_RETRY &&
+	    job.attempts >= job.max_attempts);
+	lost = !worker_lease_ok(&ctx);
+	if (dead && !lost && h != NULL && h->dead != NULL)
+		h->dead(&ctx, &job, err);
+	running(w, 0);
 
 	/* The outcome must be recorded; retry briefly if the DB blinks. */
 	for (int i = 0; i < 3; i++) {
@@ -114,11 +144,105 @@ run_one(struct worker *w)
 	else if (jr != JOB_DONE)
 		log_warn("worker", "msg=\"job failed\" job=%lld kind=%s "
 		    "attempt=%d retry=%s error=\"%.200s\"", (long long)job.id,
-		    job.kind, job.attempts, jr == JOB_RETRY ? "yes" : "no", err);
+		    job.kind, job.attempts, dead ? "no" : "yes", err);
 	log_set_context_id(NULL);
 out:
 	arena_free(a);
 	return ran;
+}
+
+/* Records what w runs (0: nothing), for the lease keeper. */
+static void
+running(struct worker *w, int64_t job_id)
+{
+	pthread_mutex_lock(&w->pool->lk_mu);
+	w->job_id = job_id;
+	w->lost = false;
+	pthread_mutex_unlock(&w->pool->lk_mu);
+}
+
+/*
+ * The lease keeper: every lease_s / 3 seconds, one statement renews the
+ * leases of every job this pool runs (pool.h LEASES). A failed round
+ * (database down) is tried again at the next tick; two more remain before
+ * a lease can run out.
+ */
+static void *
+keeper_main(void *arg)
+{
+	struct worker_pool	*p = arg;
+	struct timespec		 until;
+	int64_t			 every_ms = (int64_t)p->cfg.lease_s * 1000 / 3;
+
+	pthread_mutex_lock(&p->lk_mu);
+	while (!p->lk_stop) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += every_ms / 1000;
+		until.tv_nsec += (every_ms % 1000) * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		while (!p->lk_stop && pthread_cond_timedwait(&p->lk_cv,
+		    &p->lk_mu, &until) == 0)
+			;
+		if (p->lk_stop)
+			break;
+		pthread_mutex_unlock(&p->lk_mu);
+		keep_leases(p);
+		pthread_mutex_lock(&p->lk_mu);
+	}
+	pthread_mutex_unlock(&p->lk_mu);
+	return NULL;
+}
+
+static void
+keep_leases(struct worker_pool *p)
+{
+	int64_t		*ids = xcalloc((size_t)p->cfg.n_threads, sizeof(*ids));
+	const char	**who = xcalloc((size_t)p->cfg.n_threads, sizeof(*who));
+	bool		*held = xcalloc((size_t)p->cfg.n_threads, sizeof(*held));
+	struct db	*db = NULL;
+	enum db_status	 st;
+	int		 n = 0;
+
+	pthread_mutex_lock(&p->lk_mu);
+	for (int i = 0; i < p->cfg.n_threads; i++)
+		if (p->workers[i].job_id != 0) {
+			ids[n] = p->workers[i].job_id;
+			who[n++] = p->workers[i].id;
+		}
+	pthread_mutex_unlock(&p->lk_mu);
+	if (n == 0)
+		goto out;
+	if ((db = db_acquire(p->lk_db)) == NULL) {
+		log_warn("worker", "msg=\"leases not renewed: no database "
+		    "connection\" jobs=%d", n);
+		goto out;
+	}
+	st = queue_extend_leases_any_org(db, n, ids, who, p->cfg.lease_s,
+	    held);
+	db_release(db);
+	if (st != DB_OK) {
+		log_warn("worker", "msg=\"leases not renewed\" jobs=%d "
+		    "status=%s", n, db_status_str(st));
+		goto out;
+	}
+	pthread_mutex_lock(&p->lk_mu);
+	for (int k = 0; k < n; k++) {
+		if (held[k])
+			continue;
+		for (int i = 0; i < p->cfg.n_threads; i++)
+			if (p->workers[i].job_id == ids[k])
+				p->workers[i].lost = true;
+		log_warn("worker", "msg=\"lease taken over\" job=%lld",
+		    (long long)ids[k]);
+	}
+	pthread_mutex_unlock(&p->lk_mu);
+out:
+	free(ids);
+	free(who);
+	free(held);
 }
 
 /* Sleeps until a wake-up is handed to this worker, or stop. */
@@ -215,6 +339,19 @@ worker_pool_start(const struct worker_pool_config *c)
 		p->cfg.poll_ms = 1000;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
+	pthread_mutex_init(&p->lk_mu, NULL);
+	pthread_cond_init(&p->lk_cv, NULL);
+	p->lk_db = db_pool_new(p->cfg.conninfo, 1,
+	    p->cfg.acquire_timeout_ms > 0 ? p->cfg.acquire_timeout_ms : 3000);
+	if (p->lk_db == NULL) {
+		log_err("worker", "msg=\"the lease keeper has no database\"");
+		pthread_cond_destroy(&p->lk_cv);
+		pthread_mutex_destroy(&p->lk_mu);
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+		return NULL;
+	}
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "host");
 	host[sizeof(host) - 1] = '\0';
@@ -238,6 +375,11 @@ worker_pool_start(const struct worker_pool_config *c)
 		return NULL;
 	}
 	p->listener_started = true;
+	if (pthread_create(&p->keeper, NULL, keeper_main, p) != 0) {
+		worker_pool_stop(p);
+		return NULL;
+	}
+	p->keeper_started = true;
 	return p;
 }
 
@@ -247,42 +389,16 @@ worker_pool_wake(struct worker_pool *p)
 	wake_one(p);
 }
 
-/* Whether the lease still has more than two thirds of its length. */
-static bool
-lease_fresh(const struct worker_ctx *w)
-{
-	return time_mono_ms() - w->lease_set_ms <
-	    (int64_t)w->lease_s * 1000 / 3;
-}
-
 bool
-worker_heartbeat_on(struct worker_ctx *w, struct db *db,
-    const struct job *job)
+worker_lease_ok(struct worker_ctx *w)
 {
-	int64_t		 t = time_mono_ms();
-	enum db_status	 st;
+	struct worker_pool	*p = w->pool;
+	bool			 lost;
 
-	if (lease_fresh(w))
-		return true;
-	st = queue_extend_lease_any_org(db, job->id, w->worker_id, w->lease_s);
-	if (st == DB_OK)
-		w->lease_set_ms = t;
-	return st != DB_CONFLICT;
-}
-
-bool
-worker_heartbeat(struct worker_ctx *w, const struct job *job)
-{
-	struct db	*db;
-	bool		 ok;
-
-	if (lease_fresh(w))
-		return true;
-	if ((db = db_acquire(w->db)) == NULL)
-		return true;	/* cannot tell; the lease may still hold */
-	ok = worker_heartbeat_on(w, db, job);
-	db_release(db);
-	return ok;
+	pthread_mutex_lock(&p->lk_mu);
+	lost = p->workers[w->slot].lost;
+	pthread_mutex_unlock(&p->lk_mu);
+	return !lost;
 }
 
 void
@@ -299,7 +415,17 @@ worker_pool_stop(struct worker_pool *p)
 			pthread_join(p->workers[i].thread, NULL);
 	if (p->listener_started)
 		pthread_join(p->listener, NULL);
+	/* Last: the keeper renews the leases of the jobs being drained. */
+	pthread_mutex_lock(&p->lk_mu);
+	p->lk_stop = true;
+	pthread_cond_broadcast(&p->lk_cv);
+	pthread_mutex_unlock(&p->lk_mu);
+	if (p->keeper_started)
+		pthread_join(p->keeper, NULL);
+	db_pool_free(p->lk_db);
 	db_listener_free(p->listen);
+	pthread_cond_destroy(&p->lk_cv);
+	pthread_mutex_destroy(&p->lk_mu);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
 	free(p->workers);

@@ -19,6 +19,24 @@
  *
  * Several processes may run pools on one database: claims use SKIP LOCKED
  * and leases (worker/queue.c), so no job runs twice at once.
+ *
+ * LEASES. A job is claimed under a lease of lease_s seconds, and a lease
+ * keeper thread renews the leases of every job the pool is running, all
+ * in one statement, every lease_s / 3 seconds, on a connection of its own
+ * (not the shared pool, which may be empty under load). A handler never
+ * renews anything: a model call, tool rounds, a transcription, a media
+ * download or a provider send can take as long as their own timeouts
+ * allow without the job being taken over. A handler asks
+ * worker_lease_ok() before an external effect; a lease the keeper found
+ * taken (this process stalled past it) says false, and the handler stops
+ * without acting, so the new holder is the only one that acts.
+ *
+ * THE END OF A JOB. A job that fails for good (JOB_FAIL, its last
+ * attempt's JOB_RETRY, or a job whose workers vanished more often than it
+ * may be attempted) is dead. Before it is buried, its kind's `dead`
+ * handler (optional) has the last word: the reply job marks what it
+ * could not send as failed, with the reason, so a person sees it and can
+ * resend it.
  */
 #ifndef PARLEY_WORKER_POOL_H
 #define PARLEY_WORKER_POOL_H
@@ -45,17 +63,22 @@ struct worker_ctx {
 	struct db_pool		*db;
 	const char		*worker_id;
 	int			 lease_s;
-	int64_t			 lease_set_ms;	/* time_mono_ms() when the
-						   lease was last set */
+	int			 slot;		/* the worker's index */
 };
 
 /* Runs one job; on JOB_RETRY/JOB_FAIL writes a sentence into err. */
 typedef enum job_result	(*job_fn)(struct worker_ctx *w, const struct job *job,
 			    char *err, size_t errlen);
 
+/* The last word on a job that is about to be dead (see LEASES above);
+ * why is the job's last error. Best effort: it takes its own connection. */
+typedef void		(*job_dead_fn)(struct worker_ctx *w,
+			    const struct job *job, const char *why);
+
 struct worker_handler {
 	const char	*kind;
 	job_fn		 fn;
+	job_dead_fn	 dead;		/* NULL: nothing to say */
 };
 
 struct worker_pool_config {
@@ -63,6 +86,8 @@ struct worker_pool_config {
 	const char			*conninfo;	/* for LISTEN */
 	int				 n_threads;
 	int				 lease_s;	/* 0: 300 */
+	int				 acquire_timeout_ms;	/* the lease
+							   keeper's; 0: 3000 */
 	int				 poll_ms;	/* 0: 1000 */
 	const struct worker_handler	*handlers;
 	int				 n_handlers;
@@ -76,16 +101,9 @@ void			 worker_pool_stop(struct worker_pool *p);
 /* Wakes idle workers (e.g. after enqueueing in this process). */
 void			 worker_pool_wake(struct worker_pool *p);
 /*
- * Extends the lease of the job w is running; false when it was lost. A
- * lease set less than a third of its length ago is not renewed (no
- * statement): it cannot have expired, so it cannot have been lost to
- * another worker. worker_heartbeat_on does the same on a connection the
- * caller holds (never take a second one while holding one: with every
- * worker doing it the pool empties).
+ * True while the job w runs is still this worker's: the lease keeper
+ * has renewed it (or has not yet found it taken). No statement.
  */
-bool			 worker_heartbeat(struct worker_ctx *w,
-			    const struct job *job);
-bool			 worker_heartbeat_on(struct worker_ctx *w,
-			    struct db *db, const struct job *job);
+bool			 worker_lease_ok(struct worker_ctx *w);
 
 #endif

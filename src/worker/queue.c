@@ -3,9 +3,101 @@
  */
 #include "worker/queue.h"
 
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include <sodium.h>
 
 #include "util/arena.h"
+#include "util/buf.h"
+
+static char	*id_array(const int64_t *, int);
+static void	 read_row(struct arena *, const struct db_res *, int,
+		    struct job_row *);
+
+/* "{1,2,3}", a bigint[] literal for a parameter (malloc'd). */
+static char *
+id_array(const int64_t *ids, int n)
+{
+	struct buf	 b;
+
+	buf_init(&b, 0);
+	buf_putc(&b, '{');
+	for (int i = 0; i < n; i++)
+		buf_printf(&b, "%s%" PRId64, i > 0 ? "," : "", ids[i]);
+	buf_putc(&b, '}');
+	return buf_steal(&b, NULL);
+}
+
+bool
+queue_reply_jobs(struct db *db, int n, const int64_t *org_ids,
+    const int64_t *message_ids)
+{
+	char		*orgs, *msgs;
+	enum db_status	 st;
+
+	if (n <= 0)
+		return true;
+	orgs = id_array(org_ids, n);
+	msgs = id_array(message_ids, n);
+	st = db_exec(db,
+	    "WITH j AS ("
+	    "  INSERT INTO jobs (org_id, kind, payload)"
+	    "  SELECT t.org_id, '" QUEUE_KIND_REPLY "',"
+	    "         jsonb_build_object('message_id', t.message_id)"
+	    "    FROM unnest($1::bigint[], $2::bigint[])"
+	    "         AS t(org_id, message_id)"
+	    "  RETURNING id)"
+	    " SELECT pg_notify('" QUEUE_CHANNEL "', '')"
+	    "  WHERE EXISTS (SELECT 1 FROM j)",
+	    DB_TEXT(orgs), DB_TEXT(msgs), DB_END);
+	free(orgs);
+	free(msgs);
+	return st == DB_OK;
+}
+
+bool
+queue_send_at(struct db *db, int64_t org_id, int64_t message_id,
+    int delay_s, int64_t *job_id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	if (delay_s < 0)
+		delay_s = 0;
+	if (*job_id != 0) {
+		st = db_query(db, &res,
+		    "UPDATE jobs SET run_at = now()"
+		    "       + make_interval(secs => $3), updated_at = now()"
+		    " WHERE org_id = $1 AND id = $2 AND status = 'queued'"
+		    " RETURNING id",
+		    DB_I64(org_id), DB_I64(*job_id), DB_I64(delay_s), DB_END);
+		if (st == DB_OK && res.n_rows == 1) {
+			db_res_clear(&res);
+			return true;
+		}
+		db_res_clear(&res);
+		if (st != DB_OK)
+			return false;
+	}
+	st = db_query(db, &res,
+	    "WITH j AS ("
+	    "  INSERT INTO jobs (org_id, kind, payload, run_at)"
+	    "  VALUES ($1, '" QUEUE_KIND_SEND "',"
+	    "          jsonb_build_object('message_id', $2::bigint),"
+	    "          now() + make_interval(secs => $3))"
+	    "  RETURNING id)"
+	    " SELECT j.id, CASE WHEN $3::integer = 0"
+	    "              THEN pg_notify('" QUEUE_CHANNEL "', '') END"
+	    "   FROM j",
+	    DB_I64(org_id), DB_I64(message_id), DB_I64(delay_s), DB_END);
+	if (st == DB_OK && res.n_rows == 1)
+		*job_id = db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	return st == DB_OK;
+}
 
 enum db_status
 queue_enqueue(struct db *db, int64_t org_id, const char *kind,
@@ -34,55 +126,44 @@ queue_claim_any_org(struct db *db, struct arena *a, const char *worker_id,
 	struct db_res	 res = { 0 };
 	enum db_status	 st;
 
-	/* A few rounds: each may find a job whose leases ran out too often. */
-	for (int round = 0; round < 4; round++) {
-		st = db_query(db, &res,
-		    "WITH next AS ("
-		    "  SELECT id FROM jobs"
-		    "   WHERE run_at <= now()"
-		    "     AND (status = 'queued'"
-		    "          OR (status = 'running' AND lease_until < now()))"
-		    "   ORDER BY run_at, id"
-		    "   LIMIT 1 FOR UPDATE SKIP LOCKED)"
-		    " UPDATE jobs j SET status = 'running',"
-		    "       attempts = j.attempts + 1,"
-		    "       lease_until = now() + make_interval(secs => $2),"
-		    "       locked_by = $1, updated_at = now()"
-		    "  FROM next WHERE j.id = next.id"
-		    " RETURNING j.id, j.org_id, j.kind, j.payload::text,"
-		    "       j.attempts, j.max_attempts,"
-		    /* Whether another is due: then the pool wakes one more
-		     * worker (worker/pool.c); else nobody claims in vain. */
-		    "       EXISTS (SELECT 1 FROM jobs o"
-		    "                WHERE o.id <> j.id AND o.run_at <= now()"
-		    "                  AND (o.status = 'queued'"
-		    "                       OR (o.status = 'running'"
-		    "                           AND o.lease_until < now())))",
-		    DB_TEXT(worker_id), DB_I64(lease_s), DB_END);
-		if (st != DB_OK)
-			goto out;
-		if (res.n_rows == 0) {
-			st = DB_NOT_FOUND;
-			goto out;
-		}
-		out->id = db_res_i64(&res, 0, 0);
-		out->org_id = db_res_i64(&res, 0, 1);
-		out->kind = arena_strdup(a, db_res_text(&res, 0, 2));
-		out->payload = arena_strdup(a, db_res_text(&res, 0, 3));
-		out->attempts = (int)db_res_i64(&res, 0, 4);
-		out->max_attempts = (int)db_res_i64(&res, 0, 5);
-		out->more = db_res_bool(&res, 0, 6);
-		db_res_clear(&res);
-		if (out->attempts <= out->max_attempts)
-			return DB_OK;
-		/* Claimed again after its worker vanished once too often. */
-		st = queue_fail_any_org(db, out->id, worker_id,
-		    "The job's worker stopped before finishing it, too many "
-		    "times.", false, 0);
-		if (st != DB_OK)
-			return st;
+	st = db_query(db, &res,
+	    "WITH next AS ("
+	    "  SELECT id FROM jobs"
+	    "   WHERE run_at <= now()"
+	    "     AND (status = 'queued'"
+	    "          OR (status = 'running' AND lease_until < now()))"
+	    "   ORDER BY run_at, id"
+	    "   LIMIT 1 FOR UPDATE SKIP LOCKED)"
+	    " UPDATE jobs j SET status = 'running',"
+	    "       attempts = j.attempts + 1,"
+	    "       lease_until = now() + make_interval(secs => $2),"
+	    "       locked_by = $1, updated_at = now()"
+	    "  FROM next WHERE j.id = next.id"
+	    " RETURNING j.id, j.org_id, j.kind, j.payload::text,"
+	    "       j.attempts, j.max_attempts,"
+	    /* Whether another is due: then the pool wakes one more
+	     * worker (worker/pool.c); else nobody claims in vain. */
+	    "       EXISTS (SELECT 1 FROM jobs o"
+	    "                WHERE o.id <> j.id AND o.run_at <= now()"
+	    "                  AND (o.status = 'queued'"
+	    "                       OR (o.status = 'running'"
+	    "                           AND o.lease_until < now())))",
+	    DB_TEXT(worker_id), DB_I64(lease_s), DB_END);
+	if (st != DB_OK)
+		goto out;
+	if (res.n_rows == 0) {
+		st = DB_NOT_FOUND;
+		goto out;
 	}
-	return DB_NOT_FOUND;
+	out->id = db_res_i64(&res, 0, 0);
+	out->org_id = db_res_i64(&res, 0, 1);
+	out->kind = arena_strdup(a, db_res_text(&res, 0, 2));
+	out->payload = arena_strdup(a, db_res_text(&res, 0, 3));
+	out->attempts = (int)db_res_i64(&res, 0, 4);
+	out->max_attempts = (int)db_res_i64(&res, 0, 5);
+	out->more = db_res_bool(&res, 0, 6);
+	/* Claimed again after its worker vanished once too often. */
+	out->exhausted = out->attempts > out->max_attempts;
 out:
 	db_res_clear(&res);
 	return st;
@@ -104,6 +185,51 @@ queue_extend_lease_any_org(struct db *db, int64_t job_id,
 	if (st == DB_OK && res.n_rows == 0)
 		st = DB_CONFLICT;
 	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+queue_extend_leases_any_org(struct db *db, int n, const int64_t *job_ids,
+    const char *const *worker_ids, int lease_s, bool *held)
+{
+	struct db_res	 res = { 0 };
+	struct buf	 workers;
+	char		*ids;
+	enum db_status	 st;
+
+	for (int i = 0; i < n; i++)
+		held[i] = false;
+	if (n <= 0)
+		return DB_OK;
+	ids = id_array(job_ids, n);
+	/* A text[] literal: worker ids are "host:pid:wN", quoted anyway. */
+	buf_init(&workers, 0);
+	buf_putc(&workers, '{');
+	for (int i = 0; i < n; i++) {
+		buf_puts(&workers, i > 0 ? ",\"" : "\"");
+		for (const char *c = worker_ids[i]; *c != '\0'; c++) {
+			if (*c == '"' || *c == '\\')
+				buf_putc(&workers, '\\');
+			buf_putc(&workers, *c);
+		}
+		buf_putc(&workers, '"');
+	}
+	buf_putc(&workers, '}');
+	st = db_query(db, &res,
+	    "UPDATE jobs j SET lease_until = now() + make_interval(secs => $3),"
+	    "       updated_at = now()"
+	    "  FROM unnest($1::bigint[], $2::text[]) AS t(id, worker)"
+	    " WHERE j.id = t.id AND j.locked_by = t.worker"
+	    "   AND j.status = 'running'"
+	    " RETURNING j.id",
+	    DB_TEXT(ids), DB_TEXT(buf_str(&workers)), DB_I64(lease_s), DB_END);
+	for (int r = 0; st == DB_OK && r < res.n_rows; r++)
+		for (int i = 0; i < n; i++)
+			if (job_ids[i] == db_res_i64(&res, r, 0))
+				held[i] = true;
+	db_res_clear(&res);
+	buf_cleanup(&workers);
+	free(ids);
 	return st;
 }
 
@@ -180,7 +306,10 @@ queue_list_problems(struct db *db, struct arena *a, int64_t org_id,
 	*n = 0;
 	st = db_query(db, &res,
 	    "SELECT id, kind, status, attempts, max_attempts, last_error,"
-	    "       run_at, updated_at"
+	    "       run_at, updated_at,"
+	    "       CASE WHEN jsonb_typeof(payload->'message_id') = 'number'"
+	    "            THEN (payload->>'message_id')::numeric::bigint"
+	    "            ELSE 0 END"
 	    "  FROM jobs"
 	    " WHERE org_id = $1"
 	    "   AND (status = 'dead'"
@@ -191,21 +320,71 @@ queue_list_problems(struct db *db, struct arena *a, int64_t org_id,
 	if (st != DB_OK)
 		goto out;
 	*out = arena_alloc(a, sizeof(**out) * (size_t)(res.n_rows + 1));
-	for (int i = 0; i < res.n_rows; i++) {
-		struct job_row	*j = &(*out)[i];
-
-		j->id = db_res_i64(&res, i, 0);
-		j->kind = arena_strdup(a, db_res_text(&res, i, 1));
-		j->status = arena_strdup(a, db_res_text(&res, i, 2));
-		j->attempts = (int)db_res_i64(&res, i, 3);
-		j->max_attempts = (int)db_res_i64(&res, i, 4);
-		j->last_error = db_res_isnull(&res, i, 5) ? NULL :
-		    arena_strdup(a, db_res_text(&res, i, 5));
-		j->run_at = arena_strdup(a, db_res_text(&res, i, 6));
-		j->updated_at = arena_strdup(a, db_res_text(&res, i, 7));
-	}
+	for (int i = 0; i < res.n_rows; i++)
+		read_row(a, &res, i, &(*out)[i]);
 	*n = res.n_rows;
 out:
+	db_res_clear(&res);
+	return st;
+}
+
+/* Columns: id, kind, status, attempts, max_attempts, last_error, run_at,
+ * updated_at, the payload's message_id. */
+static void
+read_row(struct arena *a, const struct db_res *res, int i,
+    struct job_row *j)
+{
+	j->id = db_res_i64(res, i, 0);
+	j->kind = arena_strdup(a, db_res_text(res, i, 1));
+	j->status = arena_strdup(a, db_res_text(res, i, 2));
+	j->attempts = (int)db_res_i64(res, i, 3);
+	j->max_attempts = (int)db_res_i64(res, i, 4);
+	j->last_error = db_res_isnull(res, i, 5) ? NULL :
+	    arena_strdup(a, db_res_text(res, i, 5));
+	j->run_at = arena_strdup(a, db_res_text(res, i, 6));
+	j->updated_at = arena_strdup(a, db_res_text(res, i, 7));
+	j->message_id = db_res_i64(res, i, 8);
+}
+
+enum db_status
+queue_get(struct db *db, struct arena *a, int64_t org_id, int64_t job_id,
+    struct job_row *out)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	memset(out, 0, sizeof(*out));
+	st = db_query(db, &res,
+	    "SELECT id, kind, status, attempts, max_attempts, last_error,"
+	    "       run_at, updated_at,"
+	    "       CASE WHEN jsonb_typeof(payload->'message_id') = 'number'"
+	    "            THEN (payload->>'message_id')::numeric::bigint"
+	    "            ELSE 0 END"
+	    "  FROM jobs"
+	    " WHERE org_id = $1 AND id = $2",
+	    DB_I64(org_id), DB_I64(job_id), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK)
+		read_row(a, &res, 0, out);
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+queue_resolve(struct db *db, int64_t org_id, int64_t job_id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	st = db_query(db, &res,
+	    "UPDATE jobs SET status = 'done', finished_at = now(),"
+	    "       updated_at = now()"
+	    " WHERE org_id = $1 AND id = $2 AND status = 'dead'"
+	    " RETURNING id",
+	    DB_I64(org_id), DB_I64(job_id), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
 	db_res_clear(&res);
 	return st;
 }

@@ -25,7 +25,10 @@
 
 struct arena;
 
-#define QUEUE_CHANNEL	"parley_jobs"
+/* The NOTIFY channel the pool listens on, and the job kinds. */
+#define QUEUE_CHANNEL		"parley_jobs"
+#define QUEUE_KIND_REPLY	"reply"	/* {"message_id": inbound id} */
+#define QUEUE_KIND_SEND		"send"	/* {"message_id": outbound id} */
 
 struct job {
 	int64_t	 id;
@@ -35,6 +38,8 @@ struct job {
 	int	 attempts;	/* including this one */
 	int	 max_attempts;
 	bool	 more;		/* claim: another job was due as well */
+	bool	 exhausted;	/* claim: its workers vanished too often; the
+				   pool buries it (worker_pool.c) */
 };
 
 struct job_row {
@@ -44,6 +49,7 @@ struct job_row {
 	int	 attempts;
 	int	 max_attempts;
 	char	*last_error;	/* NULL when none */
+	int64_t	 message_id;	/* the payload's message_id, 0: none */
 	char	*run_at;
 	char	*updated_at;
 };
@@ -56,9 +62,22 @@ enum db_status	 queue_enqueue(struct db *db, int64_t org_id, const char *kind,
 		    const char *payload, int max_attempts, int64_t *id)
 		    __attribute__((warn_unused_result));
 /*
+ * The app_queue entries (util/context.h) for chat/: reply jobs for n
+ * stored inbound messages (one statement, NOTIFY at commit), and the
+ * send job of one outbound message due in delay_s seconds (a new one
+ * when *job_id is 0, else *job_id moved if it is still queued). False
+ * when the database failed.
+ */
+bool		 queue_reply_jobs(struct db *db, int n, const int64_t *org_ids,
+		    const int64_t *message_ids);
+bool		 queue_send_at(struct db *db, int64_t org_id,
+		    int64_t message_id, int delay_s, int64_t *job_id);
+/*
  * Claims the oldest due job of any organisation for worker_id with a lease
  * of lease_s seconds. DB_NOT_FOUND when nothing is due. A job whose lease
- * expired more times than it may be attempted is marked dead here.
+ * expired more times than it may be attempted comes back with exhausted
+ * set: the caller buries it (queue_fail_any_org, retry false) after its
+ * kind's last word.
  */
 enum db_status	 queue_claim_any_org(struct db *db, struct arena *a,
 		    const char *worker_id, int lease_s, struct job *out)
@@ -67,6 +86,13 @@ enum db_status	 queue_claim_any_org(struct db *db, struct arena *a,
 enum db_status	 queue_extend_lease_any_org(struct db *db, int64_t job_id,
 		    const char *worker_id, int lease_s)
 		    __attribute__((warn_unused_result));
+/*
+ * Extends the leases of n running jobs (job_ids[i] held by
+ * worker_ids[i]) in one statement; held[i] says whether each still was.
+ */
+enum db_status	 queue_extend_leases_any_org(struct db *db, int n,
+		    const int64_t *job_ids, const char *const *worker_ids,
+		    int lease_s, bool *held) __attribute__((warn_unused_result));
 /* Marks the job done; DB_CONFLICT when the lease was lost. */
 enum db_status	 queue_complete_any_org(struct db *db, int64_t job_id,
 		    const char *worker_id) __attribute__((warn_unused_result));
@@ -84,6 +110,13 @@ int		 queue_backoff_s(int attempt);
 /* Failed (retrying) and dead jobs of the organisation, newest first. */
 enum db_status	 queue_list_problems(struct db *db, struct arena *a,
 		    int64_t org_id, int limit, struct job_row **out, int *n)
+		    __attribute__((warn_unused_result));
+/* One job of the organisation (DB_NOT_FOUND: none). */
+enum db_status	 queue_get(struct db *db, struct arena *a, int64_t org_id,
+		    int64_t job_id, struct job_row *out)
+		    __attribute__((warn_unused_result));
+/* A dead job a person dealt with otherwise (its reply resent): done. */
+enum db_status	 queue_resolve(struct db *db, int64_t org_id, int64_t job_id)
 		    __attribute__((warn_unused_result));
 /* Makes a dead job due again with a fresh set of attempts. */
 enum db_status	 queue_retry(struct db *db, int64_t org_id, int64_t job_id)

@@ -1,5 +1,6 @@
 /*
- * reply: the "reply" job (see reply.h).
+ * reply: the "reply" job (see reply.h): load → decide (route) → gate
+ * (handoff) → act (answer or say) → hand the parts to the outbox.
  *
  * DESIGN. The job is a small state machine over rows, so any run of it
  * (the first, a retry after backoff, or a re-claim after a worker died)
@@ -7,10 +8,15 @@
  *
  *   no parts for the inbound message  → ask the gateway, record the parts
  *   part 'sent' (or later)            → skip it
- *   part 'queued'                     → sending → provider → sent | queued
- *                                       (retry later) | failed
+ *   part 'queued'                     → outbox_send: sending → provider →
+ *                                       sent | queued (retry later) |
+ *                                       failed
  *   part 'sending' at the start       → failed, "delivery unknown"
  *   part 'failed'                     → every later part fails too
+ *
+ * The sending itself is chat/outbox.h's (outbox_send, the one send
+ * sequence, gated on the chat's handoff status, recover set: this job is
+ * its parts' only sender), and so are the states above.
  *
  * A part found in 'sending' when the job starts means a worker died (or
  * lost its lease) between marking it and recording the provider's answer.
@@ -28,10 +34,16 @@
  *
  * Connections: one is held only to read and to record; it is released
  * before the gateway call (which takes its own for tools and bookkeeping)
- * and before every provider call. The lease is renewed before each long
- * step; a worker that finds its lease gone stops before sending, so the
- * new holder is the only sender (the queued → sending transition is
- * conditional as well, so two senders can never both take one part).
+ * and before every provider call (the outbox takes its own). The pool's
+ * lease keeper renews the job's lease while any step runs, however long
+ * (worker/pool.h LEASES); a worker whose lease was taken over stops
+ * before sending, so the new holder is the only sender (the queued →
+ * sending transition is conditional as well, so two senders can never
+ * both take one part).
+ *
+ * DEAD. When the job gives up (reply_job_dead), its parts still queued
+ * fail with its last error, so the timeline offers Resend; a message it
+ * never answered gets a note saying why.
  *
  * Every statement names the job's org_id: the payload's message id is
  * only ever looked up inside that organisation, so an answer cannot reach
@@ -71,9 +83,9 @@
  * sends TEXT_HANDOFF instead of an answer, recorded with sender
  * "handoff". A person can take the chat while the model thinks, so the
  * status is re-checked in the very UPDATE that takes each part for
- * sending (chat_outbox_sending_gated): an answer part needs 'ai', a
- * handoff part needs needs_human|human. A part that loses is marked
- * failed "handoff: a person took over" and never sent.
+ * sending (outbox_send, gated): an answer part needs 'ai', a handoff part
+ * needs needs_human|human. A part that loses is marked failed "handoff: a
+ * person took over" and never sent.
  *
  * SESSIONS. A chat idle longer than its agent's session_timeout_minutes
  * starts a new thread with its next message (before the history is read).
@@ -82,20 +94,11 @@
  * chat/media download what is not stored yet (no connection held: it
  * takes its own), before the route and the handoff gate, so a chat that
  * a person has (or that is never answered) still keeps its media. Then,
- * unless the model was already asked (parts exist), for the first audio
- * item of a message without a transcript whose agent has a
- * transcription_model: the bytes are loaded, sent to the agent's
- * provider's /audio/transcriptions with no connection held (llm/
- * transcribe.h), and the transcript is stored on the message BEFORE the
- * model is asked, so a retried run reuses it and never transcribes twice
- * (a Kapso transcript, stored at ingest, is used the same way). The
- * model reads it as the user's text (chat_user_text) and the escalation
- * keywords are matched against it too. A voice note that cannot be
- * transcribed (the built-in parley/faq has no provider, the download or
- * the provider failed) does not lose the message: the model reads
- * CHAT_VOICE_UNREADABLE in its place, the failure is logged (never the
- * audio or a key) and a note in the chat's timeline says why. The call
- * is recorded in llm_calls (source "reply", the transcription model).
+ * unless the model was already asked (parts exist), worker/voice.c
+ * transcribes its voice note when the agent has a transcription_model
+ * (voice.h), before the model is asked; the model reads the transcript
+ * as the user's text (chat_user_text), or CHAT_VOICE_UNREADABLE, and the
+ * escalation keywords are matched against it too.
  *
  * Known limit: a connect code redeemed by a run whose reply could then
  * not be recorded (database lost in between) is used; the retry answers
@@ -112,7 +115,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "app/app.h"
+#include "util/context.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "channels/channel.h"
@@ -122,10 +125,11 @@
 #include "chat/handoff.h"
 #include "chat/media.h"
 #include "chat/texts.h"
+#include "chat/messages.h"
+#include "chat/outbox.h"
 #include "chat/threads.h"
 #include "db/db.h"
 #include "llm/gateway.h"
-#include "llm/transcribe.h"
 #include "model/agent.h"
 #include "model/audit.h"
 #include "model/channel.h"
@@ -135,15 +139,10 @@
 #include "util/arena.h"
 #include "util/str.h"
 #include "worker/queue.h"
+#include "worker/voice.h"
 
 #define REPLY_PARTS_MAX		64	/* 64 × 1600 characters at least */
-#define STATUS_CALLBACK_PATH	"/webhooks/whatsapp/twilio/status"
-#define UNKNOWN_DELIVERY	"delivery unknown: the worker stopped while " \
-				"sending"
-#define EARLIER_FAILED		"an earlier part failed"
 #define WORKING_EMOJI		"\xe2\x8f\xb3"	/* U+23F3 ⏳ */
-#define MEDIA_ITEMS_MAX		10	/* media_files.n is 0…9 */
-#define TRANSCRIBE_RETRIES	1	/* a 5xx or 429 is tried once more */
 
 /* One run of the job. */
 struct reply_run {
@@ -160,9 +159,8 @@ struct reply_run {
 	const struct channel_ops	*ops;
 	struct out_part			*parts;
 	int				 n_parts;
-	struct channel_creds		 creds;
-	struct channel_secrets		 secrets;
-	bool				 has_creds;
+	struct outbox_channel		 ch;		/* opened once */
+	bool				 has_ch;
 	bool				 has_agent;
 	struct route_decision		 route;
 	bool				 resumed;	/* parts existed */
@@ -180,14 +178,9 @@ static enum job_result	 fail(struct reply_run *, enum job_result,
 			    __attribute__((format(printf, 3, 4)));
 static bool		 connect_db(struct reply_run *);
 static void		 release_db(struct reply_run *);
-static bool		 heartbeat(struct reply_run *);
+static bool		 lease_ok(struct reply_run *);
 static enum job_result	 load(struct reply_run *);
 static enum job_result	 media(struct reply_run *);
-static int		 voice_item(const char *, bool *);
-static enum job_result	 transcribe(struct reply_run *, int);
-static void		 voice_unreadable(struct reply_run *, const char *);
-static void		 voice_record(struct reply_run *,
-			    const struct transcribe_result *);
 static void		 decide(struct reply_run *);
 static enum job_result	 act(struct reply_run *);
 static enum job_result	 say(struct reply_run *, enum chat_text,
@@ -201,7 +194,7 @@ static enum job_result	 gate(struct reply_run *);
 static enum job_result	 say_handoff(struct reply_run *);
 static int		 busy_lease_s(const struct reply_run *);
 static void		 release_busy(struct reply_run *, int64_t);
-static enum db_status	 ensure_creds(struct reply_run *);
+static enum db_status	 ensure_channel(struct reply_run *);
 static void		 indicate(struct reply_run *, bool);
 static enum job_result	 answer(struct reply_run *);
 static cJSON		*context(struct reply_run *);
@@ -209,6 +202,7 @@ static enum job_result	 record(struct reply_run *, const char *, int64_t);
 static enum job_result	 deliver(struct reply_run *);
 static enum job_result	 send_part(struct reply_run *, struct out_part *,
 			    bool *);
+static int64_t		 payload_message(const struct job *);
 static enum job_result	 map_gateway(struct reply_run *,
 			    const struct gateway_result *);
 
@@ -250,8 +244,7 @@ out:
 	    (run.indicated || run.resumed))
 		indicate(&run, false);
 	release_db(&run);
-	if (run.has_creds)
-		channel_secrets_free(&run.secrets);
+	outbox_channel_close(&run.ch);
 	arena_free(run.a);
 	return res;
 }
@@ -299,19 +292,11 @@ release_db(struct reply_run *run)
 	run->db = NULL;
 }
 
-/*
- * Renews the lease; false when it is lost. Through the run's connection
- * when it holds one: worker_heartbeat takes a second one from the pool,
- * and a run that waits for a second connection while holding one can,
- * with every worker doing it, empty the pool until acquires time out
- * (bench/run.sh's reply phase: 3-second stalls and webhooks answered 503).
- */
+/* False when the pool's lease keeper found the job taken over. */
 static bool
-heartbeat(struct reply_run *run)
+lease_ok(struct reply_run *run)
 {
-	if (run->db == NULL)
-		return worker_heartbeat(run->w, run->job);
-	return worker_heartbeat_on(run->w, run->db, run->job);
+	return worker_lease_ok(run->w);
 }
 
 /*
@@ -362,7 +347,7 @@ load(struct reply_run *run)
 		    "\"%s\".", run->subj.channel_kind);
 
 	run->thread_id = run->subj.thread_id;
-	st = chat_outbox_parts(run->db, run->a, org_id, message_id,
+	st = outbox_parts(run->db, run->a, org_id, message_id,
 	    &run->parts, &run->n_parts);
 	if (st != DB_OK)
 		return fail(run, JOB_RETRY, "The database is unavailable.");
@@ -378,9 +363,11 @@ load(struct reply_run *run)
 static enum job_result
 media(struct reply_run *run)
 {
-	int64_t	 org_id = run->job->org_id;
-	int	 n;
-	bool	 has_media = false;
+	struct voice_note	 v;
+	int64_t			 org_id = run->job->org_id;
+	enum job_result		 jr;
+	int			 n;
+	bool			 has_media = false;
 
 	n = voice_item(run->subj.media, &has_media);
 	if (!has_media)
@@ -388,218 +375,26 @@ media(struct reply_run *run)
 	release_db(run);
 	if (media_fetch_message(run->app, org_id, run->subj.message_id) < 0)
 		return fail(run, JOB_RETRY, "The database is unavailable.");
-	if (!heartbeat(run))
+	if (!lease_ok(run))
 		return fail(run, JOB_RETRY, "The job's lease was lost.");
 	if (n < 0 || run->n_parts > 0 || !run->has_agent ||
 	    run->agent.transcription_model == NULL ||
 	    run->agent.transcription_model[0] == '\0' ||
 	    run->subj.transcript[0] != '\0')
 		return JOB_DONE;
-	return transcribe(run, n);
-}
-
-/*
- * The index of the message's first audio item (a voice note, or any
- * audio type), -1 when none; *has_media says whether it has any item.
- */
-static int
-voice_item(const char *media_json, bool *has_media)
-{
-	cJSON		*media = json_parse_str(media_json != NULL ? media_json :
-			    "[]", NULL);
-	const cJSON	*items, *e;
-	const char	*ct;
-	int		 i = 0, found = -1;
-
-	items = cJSON_IsArray(media) ? media : NULL;
-	*has_media = cJSON_GetArraySize(items) > 0;
-	cJSON_ArrayForEach(e, items) {
-		if (i >= MEDIA_ITEMS_MAX)
-			break;
-		ct = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e,
-		    "contentType"));
-		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e,
-		    "voice")) || (ct != NULL && strncasecmp(ct, "audio/",
-		    6) == 0)) {
-			found = i;
-			break;
-		}
-		i++;
-	}
-	cJSON_Delete(media);
-	return found;
-}
-
-/*
- * Item n of the message to text with the agent's transcription_model on
- * its model's provider, stored on the message before anything else
- * happens. Holds no connection while the audio is fetched or sent.
- */
-static enum job_result
-transcribe(struct reply_run *run, int n)
-{
-	struct transcribe_endpoint	 ep;
-	struct transcribe_req		 tr;
-	struct transcribe_result	 res;
-	struct media_blob		 blob;
-	const char			*why = NULL;
-	int64_t				 org_id = run->job->org_id;
-	enum job_result			 jr = JOB_DONE;
-	enum db_status			 st;
-	bool				 stored = false;
-
-	memset(&ep, 0, sizeof(ep));
-	memset(&res, 0, sizeof(res));
-	if (!connect_db(run))
-		return fail(run, JOB_RETRY, "The database is unavailable.");
-	st = transcribe_endpoint_get(run->db, run->app->key, org_id,
-	    run->agent.model_id, &ep);
-	if (st == DB_UNAVAILABLE) {
-		jr = fail(run, JOB_RETRY, "The database is unavailable.");
-		goto out;
-	}
-	if (st != DB_OK) {
-		log_warn("reply", "msg=\"voice note not transcribed: no "
-		    "usable provider\" org=%" PRId64 " agent=%" PRId64
-		    " message=%" PRId64 " status=%s", org_id, run->agent.id,
-		    run->subj.message_id, db_status_str(st));
-		voice_unreadable(run, st == DB_INVALID ? "Voice note not "
-		    "transcribed: the API key of the agent's provider cannot "
-		    "be decrypted with this server's master key." : "Voice "
-		    "note not transcribed: the agent has no model to "
-		    "transcribe with.");
-		goto out;
-	}
-	if (ep.is_builtin) {
-		log_info("reply", "msg=\"voice note not transcribed: the "
-		    "built-in model cannot\" org=%" PRId64 " agent=%" PRId64
-		    " message=%" PRId64, org_id, run->agent.id,
-		    run->subj.message_id);
-		voice_unreadable(run, "Voice note not transcribed: the "
-		    "agent's model, " ORGMODEL_BUILTIN_FAQ " (built in, "
-		    "offline), cannot transcribe audio. Give the agent a model "
-		    "on a provider to have voice notes transcribed.");
-		goto out;
-	}
-	release_db(run);
-
-	st = media_load(run->app, run->a, org_id, run->subj.chat_id,
-	    run->subj.message_id, n, &blob, &why);
-	if (st == DB_UNAVAILABLE) {
-		jr = fail(run, JOB_RETRY, "The database is unavailable.");
-		goto out;
-	}
-	if (st != DB_OK) {
-		log_info("reply", "msg=\"voice note not transcribed: not "
-		    "downloaded\" org=%" PRId64 " message=%" PRId64 " item=%d "
-		    "status=%s", org_id, run->subj.message_id, n,
-		    db_status_str(st));
-		voice_unreadable(run, arena_printf(run->a, "Voice note not "
-		    "transcribed: it could not be downloaded%s%s",
-		    why != NULL && why[0] != '\0' ? " (" : ".",
-		    why != NULL && why[0] != '\0' ? arena_printf(run->a,
-		    "%s).", why) : ""));
-		goto out;
-	}
-	if (!heartbeat(run)) {
-		jr = fail(run, JOB_RETRY, "The job's lease was lost.");
-		goto out;
-	}
-
-	memset(&tr, 0, sizeof(tr));
-	tr.base_url = ep.base_url;
-	tr.api_key = ep.api_key;
-	tr.model = run->agent.transcription_model;
-	tr.data = blob.data;
-	tr.len = blob.len;
-	tr.content_type = blob.content_type;
-	tr.timeout_ms = run->app->cfg.llm_timeout_ms;
-	tr.max_retries = TRANSCRIBE_RETRIES;
-	transcribe_audio(&tr, &res);
-	/* The key is not needed any more: wipe it now. */
-	transcribe_endpoint_cleanup(&ep);
-	if (!heartbeat(run)) {
-		jr = fail(run, JOB_RETRY, "The job's lease was lost.");
-		goto out;
-	}
-	voice_record(run, &res);
-
-	if (res.err != TRANSCRIBE_OK || res.text == NULL ||
-	    res.text[0] == '\0') {
-		log_warn("reply", "msg=\"voice note not transcribed\" "
-		    "org=%" PRId64 " message=%" PRId64 " model=\"%s\" err=%s "
-		    "http=%d error=\"%s\"", org_id, run->subj.message_id,
-		    run->agent.transcription_model,
-		    transcribe_err_str(res.err), res.http_status,
-		    res.err != TRANSCRIBE_OK ? res.error : "empty transcript");
-		voice_unreadable(run, res.err != TRANSCRIBE_OK ?
-		    arena_printf(run->a, "Voice note could not be "
-		    "transcribed: %s", res.error) : "Voice note not "
-		    "transcribed: the transcription was empty.");
-		goto out;
-	}
-	if (!connect_db(run)) {
-		jr = fail(run, JOB_RETRY, "The database is unavailable.");
-		goto out;
-	}
-	st = chat_message_set_transcript(run->db, org_id,
-	    run->subj.message_id, res.text, &stored);
-	if (st != DB_OK) {
-		jr = fail(run, JOB_RETRY, "The transcript could not be stored "
-		    "(%s).", db_status_str(st));
-		goto out;
-	}
-	run->subj.transcript = arena_strdup(run->a, res.text);
-	log_info("reply", "msg=\"voice note transcribed\" org=%" PRId64
-	    " message=%" PRId64 " bytes=%zu chars=%zu ms=%" PRId64
-	    " stored=%d", org_id, run->subj.message_id, blob.len,
-	    strlen(res.text), res.latency_ms, (int)stored);
-out:
-	transcribe_result_cleanup(&res);
-	transcribe_endpoint_cleanup(&ep);
+	memset(&v, 0, sizeof(v));
+	v.w = run->w;
+	v.job = run->job;
+	v.a = run->a;
+	v.agent = &run->agent;
+	v.chat_id = run->subj.chat_id;
+	v.message_id = run->subj.message_id;
+	v.item = n;
+	jr = voice_transcribe(&v, run->err, run->errlen);
+	if (v.transcript != NULL)
+		run->subj.transcript = v.transcript;
+	run->voice_failed = v.unreadable;
 	return jr;
-}
-
-/* The model reads CHAT_VOICE_UNREADABLE; the timeline says why. */
-static void
-voice_unreadable(struct reply_run *run, const char *why)
-{
-	enum db_status	 st;
-
-	run->voice_failed = true;
-	if (!connect_db(run))
-		return;
-	st = chat_note_add_once(run->db, run->job->org_id, run->subj.chat_id,
-	    run->subj.message_id, why);
-	if (st != DB_OK)
-		log_debug("reply", "msg=\"voice note's timeline note not "
-		    "added\" org=%" PRId64 " chat=%" PRId64 " status=%s",
-		    run->job->org_id, run->subj.chat_id, db_status_str(st));
-}
-
-/* The transcription in llm_calls (best effort). */
-static void
-voice_record(struct reply_run *run, const struct transcribe_result *res)
-{
-	struct llm_call_record	 rec;
-	enum db_status		 st;
-
-	if (!connect_db(run))
-		return;
-	memset(&rec, 0, sizeof(rec));
-	rec.org_id = run->job->org_id;
-	rec.agent_id = run->agent.id;
-	rec.model_name = run->agent.transcription_model;
-	rec.source = "reply";
-	rec.latency_ms = res->latency_ms > INT32_MAX ? INT32_MAX :
-	    (int)res->latency_ms;
-	rec.rounds = res->attempts;
-	rec.error = res->err != TRANSCRIBE_OK ? res->error : NULL;
-	st = llmcall_insert(run->db, &rec, NULL);
-	if (st != DB_OK)
-		log_debug("reply", "msg=\"transcription not recorded\" "
-		    "org=%" PRId64 " status=%s", run->job->org_id,
-		    db_status_str(st));
 }
 
 /* What the message means (chat/commands.h); pure but for the arena. */
@@ -621,8 +416,8 @@ decide(struct reply_run *run)
 		in.require_mention = run->agent.require_mention;
 		/* "@<our number>" is how WhatsApp writes a mention of us. */
 		if (in.is_group && in.require_mention &&
-		    ensure_creds(run) == DB_OK)
-			in.channel_number = run->creds.phone_number;
+		    ensure_channel(run) == DB_OK)
+			in.channel_number = run->ch.creds.phone_number;
 	}
 	chat_route_decide(run->a, &in, &run->route);
 	log_debug("reply", "msg=\"routed\" org=%" PRId64 " message=%" PRId64
@@ -951,22 +746,22 @@ release_busy(struct reply_run *run, int64_t thread_id)
 		run->busy_taken = false;
 }
 
-/* The channel's credentials, read once per run (needs the connection). */
+/* The channel, opened once per run (needs the connection). */
 static enum db_status
-ensure_creds(struct reply_run *run)
+ensure_channel(struct reply_run *run)
 {
 	enum db_status	 st;
 
-	if (run->has_creds)
+	if (run->has_ch)
 		return DB_OK;
 	if (!connect_db(run))
 		return DB_UNAVAILABLE;
-	st = reply_channel_creds(run->app, run->db, run->a, run->job->org_id,
-	    run->subj.channel_id, &run->creds, &run->secrets);
+	st = outbox_channel_open(run->app, run->db, run->a, run->job->org_id,
+	    run->subj.channel_id, &run->ch);
 	if (st == DB_OK)
-		run->has_creds = true;
+		run->has_ch = true;
 	else
-		channel_secrets_free(&run->secrets);
+		outbox_channel_close(&run->ch);
 	return st;
 }
 
@@ -983,17 +778,17 @@ indicate(struct reply_run *run, bool on)
 	enum send_result	 sr;
 	const char		*pid = run->subj.provider_message_id;
 
-	if (pid == NULL || pid[0] == '\0' || ensure_creds(run) != DB_OK)
+	if (pid == NULL || pid[0] == '\0' || ensure_channel(run) != DB_OK)
 		return;
 	memset(&o, 0, sizeof(o));
 	if (run->ops->send_reaction != NULL) {
 		release_db(run);
-		sr = run->ops->send_reaction(&run->creds,
+		sr = run->ops->send_reaction(&run->ch.creds,
 		    run->subj.chat_external_id, pid, on ? WORKING_EMOJI : "",
 		    &o);
 	} else if (on && run->ops->send_typing != NULL) {
 		release_db(run);
-		sr = run->ops->send_typing(&run->creds, pid, &o);
+		sr = run->ops->send_typing(&run->ch.creds, pid, &o);
 	} else
 		return;
 	if (on)
@@ -1045,13 +840,13 @@ answer(struct reply_run *run)
 	cJSON			*messages;
 	enum job_result		 jr;
 
-	/* Credentials now, while the connection is held (for ⏳). */
-	(void)ensure_creds(run);
+	/* The channel now, while the connection is held (for ⏳). */
+	(void)ensure_channel(run);
 	if ((messages = context(run)) == NULL)
 		return fail(run, JOB_RETRY, "The database is unavailable.");
 	release_db(run);
 	indicate(run, true);
-	if (!heartbeat(run)) {
+	if (!lease_ok(run)) {
 		cJSON_Delete(messages);
 		return fail(run, JOB_RETRY, "The job's lease was lost.");
 	}
@@ -1090,7 +885,7 @@ answer(struct reply_run *run)
 		    run->job->org_id, run->subj.message_id, res.handoff);
 		run->subj.message_id = 0;
 		jr = JOB_DONE;
-	} else if (!heartbeat(run))
+	} else if (!lease_ok(run))
 		jr = fail(run, JOB_RETRY, "The job's lease was lost.");
 	else
 		jr = record(run, res.content, res.llm_call_id);
@@ -1150,15 +945,9 @@ record(struct reply_run *run, const char *content, int64_t llm_call_id)
 		return JOB_DONE;
 	if (!connect_db(run))
 		return fail(run, JOB_RETRY, "The database is unavailable.");
-	if (run->part_sender != NULL)
-		st = chat_outbox_record_sender(run->db, run->a,
-		    run->job->org_id, run->subj.message_id, run->thread_id,
-		    run->part_sender, texts, (int)n, &run->parts,
-		    &run->n_parts);
-	else
-		st = chat_outbox_record(run->db, run->a, run->job->org_id,
-		    run->subj.message_id, run->thread_id, llm_call_id, texts,
-		    (int)n, &run->parts, &run->n_parts);
+	st = outbox_record_reply(run->db, run->a, run->job->org_id,
+	    run->subj.message_id, run->thread_id, llm_call_id,
+	    run->part_sender, texts, (int)n, &run->parts, &run->n_parts);
 	if (st != DB_OK)
 		return fail(run, JOB_RETRY, "The answer could not be recorded "
 		    "(%s).", db_status_str(st));
@@ -1174,28 +963,18 @@ deliver(struct reply_run *run)
 	enum job_result	 jr;
 	enum db_status	 st;
 
-	if (!connect_db(run))
-		return fail(run, JOB_RETRY, "The database is unavailable.");
 	for (int i = 0; i < run->n_parts; i++) {
 		struct out_part	*p = &run->parts[i];
 
-		if (str_eq(p->status, "sending")) {
-			log_warn("reply", "msg=\"part found sending, not "
-			    "re-sent\" org=%" PRId64 " part=%" PRId64,
-			    org_id, p->id);
-			st = chat_outbox_failed(run->db, org_id, p->id, NULL,
-			    UNKNOWN_DELIVERY);
-			if (st != DB_OK && st != DB_NOT_FOUND)
+		if (!str_eq(p->status, "queued") &&
+		    !str_eq(p->status, "sending"))
+			continue;	/* sent, delivered, read or failed */
+		if (earlier_failed && str_eq(p->status, "queued")) {
+			if (!connect_db(run))
 				return fail(run, JOB_RETRY, "The database is "
 				    "unavailable.");
-			p->status = "failed";
-			continue;
-		}
-		if (!str_eq(p->status, "queued"))
-			continue;	/* sent, delivered, read or failed */
-		if (earlier_failed) {
-			st = chat_outbox_failed(run->db, org_id, p->id, NULL,
-			    EARLIER_FAILED);
+			st = outbox_fail(run->db, org_id, p->id, NULL,
+			    OUTBOX_EARLIER_FAILED_TEXT);
 			if (st != DB_OK && st != DB_NOT_FOUND)
 				return fail(run, JOB_RETRY, "The database is "
 				    "unavailable.");
@@ -1209,131 +988,113 @@ deliver(struct reply_run *run)
 }
 
 /*
- * One queued part: queued → sending (with the connection), the provider
- * call (without it), then the outcome recorded (with it again).
+ * One part through the outbox's send sequence (chat/outbox.h), gated on
+ * the chat's handoff status, with no connection held. A part found
+ * 'sending' was interrupted: the outbox marks it unknown (recover).
  */
 static enum job_result
 send_part(struct reply_run *run, struct out_part *p, bool *failed)
 {
-	struct send_outcome	 o;
-	enum send_result	 sr;
+	struct outbox_send	 s;
+	enum outbox_result	 r;
 	enum db_status		 st;
-	int64_t			 org_id = run->job->org_id;
 
-	st = ensure_creds(run);
+	st = ensure_channel(run);
 	if (st == DB_NOT_FOUND)
 		return fail(run, JOB_FAIL, "The channel is gone.");
+	if (st == DB_INVALID)
+		return fail(run, JOB_FAIL, "The channel cannot send: no sender "
+		    "for its kind, or its credentials cannot be opened.");
 	if (st != DB_OK)
 		return fail(run, JOB_RETRY, "The channel's credentials could "
 		    "not be read (%s).", db_status_str(st));
 	release_db(run);
-	if (!heartbeat(run))
+	if (!lease_ok(run))
 		return fail(run, JOB_RETRY, "The job's lease was lost.");
-	if (!connect_db(run))
-		return fail(run, JOB_RETRY, "The database is unavailable.");
-	st = chat_outbox_sending_gated(run->db, org_id, p->id);
-	if (st == DB_CONFLICT) {
-		log_info("reply", "msg=\"part dropped: a person took over\" "
-		    "org=%" PRId64 " part=%" PRId64, org_id, p->id);
-		st = chat_outbox_failed(run->db, org_id, p->id, NULL,
-		    HANDOFF_DROPPED_TEXT);
-		if (st != DB_OK && st != DB_NOT_FOUND)
-			return fail(run, JOB_RETRY, "The database is "
-			    "unavailable.");
+
+	memset(&s, 0, sizeof(s));
+	s.app = run->app;
+	s.a = run->a;
+	s.org_id = run->job->org_id;
+	s.message_id = p->id;
+	s.gated = true;
+	s.recover = true;
+	s.ch = &run->ch;
+	r = outbox_send(&s);
+	switch (r) {
+	case OUTBOX_SENT:
+		p->status = "sent";
+		return JOB_DONE;
+	case OUTBOX_LATER:
+		p->status = "queued";
+		return fail(run, JOB_RETRY, "The provider asked to try later "
+		    "(HTTP %d): %s", s.o.http_status, s.o.error_text);
+	case OUTBOX_REFUSED:
+		log_info("reply", "msg=\"provider refused a part\" "
+		    "org=%" PRId64 " part=%" PRId64 " http=%d code=\"%s\"",
+		    run->job->org_id, p->id, s.o.http_status, s.o.error_code);
+		p->status = "failed";
+		*failed = true;
+		return JOB_DONE;
+	case OUTBOX_DROPPED:
+	case OUTBOX_UNKNOWN:
 		p->status = "failed";
 		return JOB_DONE;
-	}
-	if (st == DB_NOT_FOUND) {
+	case OUTBOX_GONE:
 		/* Another holder of this job took the part: leave it be. */
 		return fail(run, JOB_RETRY, "The part is being sent by "
 		    "another worker.");
-	}
-	if (st != DB_OK)
-		return fail(run, JOB_RETRY, "The database is unavailable.");
-	release_db(run);
-
-	memset(&o, 0, sizeof(o));
-	sr = run->ops->send_text(&run->creds, run->subj.chat_external_id,
-	    str_eq(run->subj.chat_kind, "group"), p->body, &o);
-
-	if (!connect_db(run)) {
-		/* The part stays 'sending': the next run calls it unknown. */
-		log_err("reply", "msg=\"send outcome not recorded\" "
-		    "org=%" PRId64 " part=%" PRId64 " result=%d", org_id,
-		    p->id, (int)sr);
-		return fail(run, JOB_RETRY, "The database is unavailable.");
-	}
-	switch (sr) {
-	case SEND_OK:
-		st = chat_outbox_sent(run->db, org_id, p->id,
-		    o.provider_message_id);
-		p->status = "sent";
-		break;
-	case SEND_RETRY:
-		st = chat_outbox_requeue(run->db, org_id, p->id,
-		    o.error_text);
-		if (st == DB_OK)
-			return fail(run, JOB_RETRY, "The provider asked to "
-			    "try later (HTTP %d): %s", o.http_status,
-			    o.error_text);
-		break;
-	case SEND_FAILED:
+	case OUTBOX_UNAVAILABLE:
 	default:
-		log_info("reply", "msg=\"provider refused a part\" "
-		    "org=%" PRId64 " part=%" PRId64 " http=%d code=\"%s\"",
-		    org_id, p->id, o.http_status, o.error_code);
-		st = chat_outbox_failed(run->db, org_id, p->id, o.error_code,
-		    o.error_text[0] != '\0' ? o.error_text :
-		    "The provider refused the message.");
-		p->status = "failed";
-		*failed = true;
-		break;
+		return fail(run, JOB_RETRY, "The database is unavailable.");
 	}
-	if (st != DB_OK) {
-		log_err("reply", "msg=\"send outcome not recorded\" "
-		    "org=%" PRId64 " part=%" PRId64 " status=%s", org_id,
-		    p->id, db_status_str(st));
-		return fail(run, JOB_RETRY, "The send's outcome could not be "
-		    "recorded.");
-	}
-	return JOB_DONE;
 }
 
-enum db_status
-reply_channel_creds(const struct app *app, struct db *db, struct arena *a,
-    int64_t org_id, int64_t channel_id, struct channel_creds *creds,
-    struct channel_secrets *secrets)
+/* The payload's message_id (0: none), for the dead hook. */
+static int64_t
+payload_message(const struct job *job)
 {
-	struct channel	 ch;
-	enum db_status	 st;
-	const char	*kind;
+	int64_t	 id = 0;
 
-	memset(creds, 0, sizeof(*creds));
-	memset(secrets, 0, sizeof(*secrets));
-	if ((st = channel_get(db, a, org_id, channel_id, &ch)) != DB_OK)
-		return st;
-	st = channel_get_secrets(db, app->key, org_id, channel_id, secrets);
+	return payload_id(job->payload, &id) ? id : 0;
+}
+
+/*
+ * The reply job is about to be dead (worker/pool.h): what it could not
+ * send fails with its last error, so the timeline shows it with Resend,
+ * and a message it never answered gets a note saying why.
+ */
+void
+reply_job_dead(struct worker_ctx *w, const struct job *job, const char *why)
+{
+	struct reply_subject	 subj;
+	struct arena		*a;
+	struct db		*db;
+	const char		*reason = why != NULL && why[0] != '\0' ? why :
+				    "no reason given";
+	int64_t			 mid = payload_message(job);
+	enum db_status		 st;
+	int			 n = 0;
+
+	if (mid == 0 || (db = db_acquire(w->db)) == NULL)
+		return;
+	a = arena_new();
+	st = outbox_give_up(db, job->org_id, mid, arena_printf(a, "Not sent: "
+	    "the reply job gave up (%s)", reason), &n);
+	/* Nothing was written: the message itself says it went unanswered. */
+	if (st == DB_OK && n == 0 && chat_reply_subject(db, a, job->org_id,
+	    mid, &subj) == DB_OK)
+		st = chat_note_add_once(db, job->org_id, subj.chat_id, mid,
+		    arena_printf(a, "Not answered: the reply job gave up "
+		    "(%s). Retry it from the Jobs page.", reason));
 	if (st != DB_OK)
-		return st;
-	kind = ch.kind;
-	creds->kind = kind;
-	if (str_eq(kind, "twilio")) {
-		creds->api_base = app->cfg.twilio_api_base;
-		creds->api_base2 = app->cfg.twilio_messaging_base;
-	} else if (str_eq(kind, "meta"))
-		creds->api_base = app->cfg.meta_graph_base;
-	else if (str_eq(kind, "kapso"))
-		creds->api_base = app->cfg.kapso_api_base;
-	creds->phone_number = ch.phone_number;
-	creds->phone_number_id = ch.phone_number_id;
-	creds->account_sid = secrets->twilio_account_sid;
-	creds->auth_token = secrets->twilio_auth_token;
-	creds->access_token = secrets->meta_access_token;
-	creds->api_key = secrets->kapso_api_key;
-	creds->app_secret = secrets->meta_app_secret;
-	creds->verify_token = secrets->meta_verify_token;
-	creds->webhook_secret = secrets->kapso_webhook_secret;
-	creds->status_callback = arena_printf(a, "%s%s", app->cfg.public_url,
-	    STATUS_CALLBACK_PATH);
-	return DB_OK;
+		log_warn("reply", "msg=\"dead job's message not marked\" "
+		    "org=%" PRId64 " message=%" PRId64 " status=%s",
+		    job->org_id, mid, db_status_str(st));
+	else
+		log_info("reply", "msg=\"reply job dead\" org=%" PRId64
+		    " message=%" PRId64 " parts_failed=%d", job->org_id, mid,
+		    n);
+	arena_free(a);
+	db_release(db);
 }

@@ -22,28 +22,13 @@
 #include "db/db.h"
 #include "worker/pool.h"
 
-struct app;
-struct arena;
-struct channel_creds;
-struct channel_secrets;
 
-/* The job kind and its handler (w->app is the struct app). */
-#define REPLY_JOB_KIND	"reply"
-
+/* The handler of QUEUE_KIND_REPLY jobs (w->app is the struct app). */
 enum job_result	 reply_job_run(struct worker_ctx *w, const struct job *job,
 		    char *err, size_t errlen);
-
-/*
- * The credentials of the org's channel for one send (the reply job's and
- * the whatsapp.send tool's): provider roots from app's config, identity
- * from the channel row, secrets opened into *secrets (the caller calls
- * channel_secrets_free after the send; creds point into it and into a).
- * creds->kind is the channel's kind. DB_NOT_FOUND: not this org's channel.
- */
-enum db_status	 reply_channel_creds(const struct app *app, struct db *db,
-		    struct arena *a, int64_t org_id, int64_t channel_id,
-		    struct channel_creds *creds,
-		    struct channel_secrets *secrets)
-		    __attribute__((warn_unused_result));
+/* Its last word when the job is about to be dead (worker/pool.h): the
+ * parts it could not send fail with why, so they can be resent. */
+void		 reply_job_dead(struct worker_ctx *w, const struct job *job,
+		    const char *why);
 
 #endif

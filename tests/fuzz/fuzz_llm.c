@@ -21,10 +21,14 @@
 #include <unistd.h>
 
 #include "fuzz/fuzz.h"
+#include "crypto/redact.h"
 #include "llm/client.h"
 #include "llm/transcribe.h"
 #include "llm/upstream.h"
 #include "util/json.h"
+
+/* The call's key: listed for redaction wherever upstream text is kept. */
+#define FUZZ_LLM_KEY	"sk-fuzz-0123456789"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -123,6 +127,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct llm_result	 res;
 	struct transcribe_req	 tr;
 	struct transcribe_result tres;
+	struct redact		 rd;
 	char			 base[64], msg[512];
 	cJSON			*req;
 	uint8_t			 flags;
@@ -143,8 +148,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	answer_type = (flags & 2) ? "text/event-stream" : "application/json";
 	pthread_mutex_unlock(&mu);
 
-	upstream_message((const char *)data + 1, size - 1, msg, sizeof(msg));
-	if (memchr(msg, '\0', sizeof(msg)) == NULL)
+	/* With the call's key listed for redaction, as the client does: the
+	 * key never survives into the message, wherever the body puts it. */
+	redact_init(&rd);
+	redact_add(&rd, FUZZ_LLM_KEY);
+	upstream_message((const char *)data + 1, size - 1, &rd, msg,
+	    sizeof(msg));
+	if (memchr(msg, '\0', sizeof(msg)) == NULL ||
+	    strstr(msg, FUZZ_LLM_KEY) != NULL)
 		abort();
 
 	snprintf(base, sizeof(base), "http://127.0.0.1:%d/v1", port);
@@ -154,7 +165,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memset(&tr, 0, sizeof(tr));
 		memset(&tres, 0, sizeof(tres));
 		tr.base_url = base;
-		tr.api_key = "sk-fuzz";
+		tr.api_key = FUZZ_LLM_KEY;
 		tr.model = "whisper-1";
 		tr.data = audio;
 		tr.len = sizeof(audio) - 1;
@@ -168,7 +179,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	memset(&ep, 0, sizeof(ep));
 	ep.base_url = base;
-	ep.api_key = "sk-fuzz";
+	ep.api_key = FUZZ_LLM_KEY;
 	ep.timeout_ms = 5000;
 	ep.max_retries = -1;
 	req = json_parse_str("{\"model\":\"m\",\"messages\":[{\"role\":"

@@ -25,7 +25,7 @@
 #include "util/config.h"
 #include "util/log.h"
 #include "util/utf8.h"
-#include "webhooks/ingest.h"
+#include "chat/ingest.h"
 #include "webhooks/provider.h"
 #include "webhooks/webhook.h"
 

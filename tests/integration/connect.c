@@ -27,6 +27,7 @@
 #include <qrencode.h>
 
 #include "chat/connect.h"
+#include "chat/chats.h"
 #include "chat/threads.h"
 #include "db/db.h"
 #include "util/arena.h"

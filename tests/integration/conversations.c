@@ -456,7 +456,7 @@ START_TEST(t_timeline)
 	struct client	 c;
 	struct hresp	 r;
 	char		 path[128], extra[256];
-	int64_t		 ch, t1, t2, call, m_in, m_fail;
+	int64_t		 ch, t1, t2, call, m_in, m_fail, m_final;
 	const char	*p1, *p2, *p3;
 
 	ch = make_chat(tw_id, bot_id, "+15551110020", "Tim", "ai", "now()");
@@ -484,7 +484,10 @@ START_TEST(t_timeline)
 	snprintf(extra, sizeof(extra), "thread_id = %lld, error_code = "
 	    "'63016', error_text = 'Outside the 24-hour window'",
 	    (long long)t2);
-	m_fail = add_msg(ch, "out", "Failed answer", "failed", extra);
+	m_final = add_msg(ch, "out", "Failed answer", "failed", extra);
+	snprintf(extra, sizeof(extra), "thread_id = %lld, error_code = "
+	    "'30008', error_text = 'Unknown error'", (long long)t2);
+	m_fail = add_msg(ch, "out", "Failed again", "failed", extra);
 	add_msg(ch, "in", "with a picture", "received", "media = '[{\"url\":"
 	    "\"data:image/png;base64,iVBORw0KGgo=\",\"contentType\":"
 	    "\"image/png\"},{\"url\":\"https://api.twilio.com/x/Media/ME1\","
@@ -518,6 +521,13 @@ START_TEST(t_timeline)
 	snprintf(extra, sizeof(extra), "/conversations/%lld/messages/%lld/"
 	    "resend", (long long)ch, (long long)m_fail);
 	ck_assert_ptr_nonnull(strstr(r.body, extra));
+	/* Outside the 24-hour window a Resend could only fail: none, and the
+	 * timeline says why. */
+	snprintf(extra, sizeof(extra), "/conversations/%lld/messages/%lld/"
+	    "resend", (long long)ch, (long long)m_final);
+	ck_assert_ptr_null(strstr(r.body, extra));
+	ck_assert_ptr_nonnull(strstr(r.body, "No Resend: Outside the 24-hour "
+	    "customer service window"));
 	ck_assert_ptr_nonnull(strstr(r.body, "a cat"));
 	hresp_free(&r);
 
@@ -557,9 +567,16 @@ START_TEST(t_timeline)
 		cJSON		*j = cJSON_Parse(r.body);
 		const cJSON	*ms = cJSON_GetObjectItem(j, "messages");
 
-		ck_assert_int_eq(cJSON_GetArraySize(ms), 5);
+		ck_assert_int_eq(cJSON_GetArraySize(ms), 6);
 		ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(ms, 3),
 		    "errorCode")->valuestring, "63016");
+		/* Outside the window a Resend cannot help; the other can. */
+		ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetArrayItem(
+		    ms, 3), "canResend")));
+		ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(
+		    ms, 4), "canResend")));
+		ck_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(
+		    ms, 4), "resentAs")));
 		ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j,
 		    "threads")), 2);
 		cJSON_Delete(j);
@@ -604,7 +621,7 @@ START_TEST(t_resend_sends_once)
 	hfake_reset(&wa);
 	ch = make_chat(tw_id, 0, "+15551110040", "Resa", "human", "now()");
 	mid = add_msg(ch, "out", "Please try again", "failed",
-	    "error_code = '63016', error_text = 'Window closed'");
+	    "error_code = '30008', error_text = 'Unknown error'");
 	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
 	snprintf(path, sizeof(path), "/conversations/%lld", (long long)ch);
 	hget(&c, path, 200, &r);

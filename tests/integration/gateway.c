@@ -37,6 +37,7 @@
 #include "model/knowledge.h"
 #include "model/org.h"
 #include "model/orgmodel.h"
+#include "plugins/plugin.h"
 #include "util/xmalloc.h"
 
 #define ORG_NAME	"Acme & Sons"
@@ -624,8 +625,8 @@ suite_setup(void)
 	helper_id = make_agent(db, org_id, "Helper", "You are {{agentName}} "
 	    "of {{organizationName}}. You talk with {{contactName}}. Today "
 	    "is {{date}}.", fake_model_id);
-	ck_assert_int_eq(agent_set_plugins(db, org_id, helper_id, plugins, 2),
-	    DB_OK);
+	ck_assert_int_eq(agent_set_plugins(db, org_id, helper_id, plugins, 2,
+	    plugin_id_usable), DB_OK);
 	/* agent_create refuses a broken template; older rows or direct
 	 * edits may still hold one, so plant it with SQL. */
 	broken_id = make_agent(db, org_id, "Broken", "Hi", fake_model_id);

@@ -41,6 +41,7 @@
 #include "crypto/secret.h"
 #include "db/db.h"
 #include "model/agent.h"
+#include "plugins/plugin.h"
 #include "model/channel.h"
 #include "util/arena.h"
 #include "util/time.h"
@@ -510,8 +511,9 @@ suite_setup(void)
 	ck_assert_ptr_nonnull(db);
 	bot_id = hagent_create(db, fx.org_id, "Bot", "chat", model_id);
 	faq_id = hagent_create(db, fx.org_id, "FAQ", "chat", 0);
-	ck_assert_int_eq(agent_set_plugin(db, fx.org_id, bot_id,
-	    "handoff.request", true), DB_OK);
+	ck_assert_int_eq(agent_set_plugins(db, fx.org_id, bot_id,
+	    (const char *const[]){ "handoff.request" }, 1, plugin_id_usable),
+	    DB_OK);
 
 	cin = (struct channel_input){ .kind = "twilio", .name = "Twilio",
 	    .status = "connected", .phone_number = TW_NUMBER,

@@ -60,8 +60,8 @@ flaky_job(struct worker_ctx *w, const struct job *job, char *err,
 }
 
 static const struct worker_handler	 handlers[] = {
-	{ "test.count", count_job },
-	{ "test.flaky", flaky_job },
+	{ "test.count", count_job, NULL },
+	{ "test.flaky", flaky_job, NULL },
 };
 
 static struct worker_pool *

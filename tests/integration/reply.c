@@ -44,6 +44,7 @@
 #include "db/db.h"
 #include "model/agent.h"
 #include "model/channel.h"
+#include "plugins/plugin.h"
 #include "util/time.h"
 #include "util/xmalloc.h"
 
@@ -404,8 +405,9 @@ START_TEST(t_part_left_sending_is_not_resent)
 	    "2, 0)", (long long)fx.org_id, (long long)tw_id, (long long)chat_id,
 	    (long long)in_id, (long long)fx.org_id, (long long)tw_id,
 	    (long long)chat_id, (long long)in_id));
-	free(sqls("SELECT enqueue_job(%lld, 'reply', jsonb_build_object("
-	    "'message_id', %lld)), pg_notify('parley_jobs', '')",
+	free(sqls("WITH j AS (INSERT INTO jobs (org_id, kind, payload) "
+	    "VALUES (%lld, 'reply', jsonb_build_object('message_id', %lld)) "
+	    "RETURNING id) SELECT j.id, pg_notify('parley_jobs', '') FROM j",
 	    (long long)fx.org_id, (long long)in_id));
 
 	ck_assert(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages WHERE "
@@ -437,8 +439,9 @@ START_TEST(t_job_of_another_org_sends_nothing)
 	in_id = hinbound_id(&fx.pg, "SM00000000000000000000000000000009");
 	other = sqli("INSERT INTO orgs (name) VALUES ('Intruder') RETURNING "
 	    "id");
-	job = sqli("SELECT enqueue_job(%lld, 'reply', jsonb_build_object("
-	    "'message_id', %lld)) FROM pg_notify('parley_jobs', '')",
+	job = sqli("WITH j AS (INSERT INTO jobs (org_id, kind, payload) "
+	    "VALUES (%lld, 'reply', jsonb_build_object('message_id', %lld)) "
+	    "RETURNING id) SELECT j.id FROM j, pg_notify('parley_jobs', '')",
 	    (long long)other, (long long)in_id);
 	ck_assert(wait_sql(1, WAIT_MS, "SELECT count(*) FROM jobs WHERE id = "
 	    "%lld AND status = 'done'", (long long)job));
@@ -630,8 +633,8 @@ START_TEST(t_whatsapp_tools)
 
 	db = db_acquire(fx.pool);
 	ck_assert_ptr_nonnull(db);
-	ck_assert_int_eq(agent_set_plugins(db, fx.org_id, bot_id, ids, 3),
-	    DB_OK);
+	ck_assert_int_eq(agent_set_plugins(db, fx.org_id, bot_id, ids, 3,
+	    plugin_id_usable), DB_OK);
 	db_release(db);
 	hfake_queue(&fx.wa, "{\"provider\":\"twilio\","
 	    "\"id\":\"SMtool000000000000000000000000001\"}");
@@ -676,8 +679,8 @@ START_TEST(t_whatsapp_tools)
 
 	db = db_acquire(fx.pool);
 	ck_assert_ptr_nonnull(db);
-	ck_assert_int_eq(agent_set_plugins(db, fx.org_id, bot_id, NULL, 0),
-	    DB_OK);
+	ck_assert_int_eq(agent_set_plugins(db, fx.org_id, bot_id, NULL, 0,
+	    plugin_id_usable), DB_OK);
 	db_release(db);
 }
 END_TEST

@@ -225,8 +225,9 @@ START_TEST(t_rerun_does_not_transcribe_twice)
 	    "AND transcript = 'transcript: book a table for two'",
 	    (long long)in_id), 1);
 
-	job = sqli("SELECT enqueue_job(%lld, 'reply', jsonb_build_object("
-	    "'message_id', %lld)) FROM pg_notify('parley_jobs', '')",
+	job = sqli("WITH j AS (INSERT INTO jobs (org_id, kind, payload) "
+	    "VALUES (%lld, 'reply', jsonb_build_object('message_id', %lld)) "
+	    "RETURNING id) SELECT j.id FROM j, pg_notify('parley_jobs', '')",
 	    (long long)fx.org_id, (long long)in_id);
 	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages "
 	    "WHERE reply_to_id = %lld AND status = 'sent'", (long long)in_id),
@@ -241,8 +242,9 @@ START_TEST(t_rerun_does_not_transcribe_twice)
 	cJSON_Delete(log);
 
 	/* And a third run, with the answer already sent: nothing at all. */
-	job = sqli("SELECT enqueue_job(%lld, 'reply', jsonb_build_object("
-	    "'message_id', %lld)) FROM pg_notify('parley_jobs', '')",
+	job = sqli("WITH j AS (INSERT INTO jobs (org_id, kind, payload) "
+	    "VALUES (%lld, 'reply', jsonb_build_object('message_id', %lld)) "
+	    "RETURNING id) SELECT j.id FROM j, pg_notify('parley_jobs', '')",
 	    (long long)fx.org_id, (long long)in_id);
 	ck_assert(wait_sql(1, WAIT_MS, "SELECT count(*) FROM jobs WHERE id = "
 	    "%lld AND status = 'done'", (long long)job));

@@ -12,7 +12,7 @@
 
 #include <curl/curl.h>
 
-#include "chat/threads.h"
+#include "chat/messages.h"
 #include "llm/transcribe.h"
 #include "crypto/redact.h"
 #include "llm/upstream.h"

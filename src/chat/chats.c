@@ -1,0 +1,140 @@
+/*
+ * chats: chats of an organisation (see chats.h). Owns table `chats` (but
+ * its handoff columns); every statement names org_id = $1.
+ *
+ * Thread-safe: no shared state.
+ */
+#include "chat/chats.h"
+
+#include <string.h>
+
+#include "chat/rows.h"
+#include "util/arena.h"
+
+enum db_status
+chat_link_agent(struct db *db, int64_t org_id, int64_t channel_id,
+    const char *external_id, bool is_group, const char *display_name,
+    int64_t agent_id, int64_t *chat_id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*chat_id = 0;
+	st = db_query(db, &res,
+	    "INSERT INTO chats AS c (org_id, channel_id, kind, external_id,"
+	    "       display_name, agent_id)"
+	    " SELECT $1, ch.id, $4, $3, $5, NULLIF($6::bigint, 0)"
+	    "   FROM channels ch WHERE ch.org_id = $1 AND ch.id = $2"
+	    " ON CONFLICT (channel_id, external_id) DO UPDATE"
+	    "    SET agent_id = EXCLUDED.agent_id,"
+	    "        display_name = CASE WHEN EXCLUDED.display_name <> ''"
+	    "            THEN EXCLUDED.display_name ELSE c.display_name END"
+	    "  WHERE c.org_id = $1"
+	    " RETURNING c.id",
+	    DB_I64(org_id), DB_I64(channel_id), DB_TEXT(external_id),
+	    DB_TEXT(is_group ? "group" : "dm"),
+	    DB_TEXT(display_name != NULL ? display_name : ""),
+	    DB_I64(agent_id), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK)
+		*chat_id = db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+chat_find(struct db *db, int64_t org_id, int64_t channel_id,
+    const char *external_id, int64_t *chat_id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*chat_id = 0;
+	st = db_query(db, &res,
+	    "SELECT id FROM chats"
+	    " WHERE org_id = $1 AND channel_id = $2 AND external_id = $3",
+	    DB_I64(org_id), DB_I64(channel_id), DB_TEXT(external_id), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK)
+		*chat_id = db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+chat_get_ref(struct db *db, struct arena *a, int64_t org_id,
+    int64_t chat_id, struct chat_ref *out)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	memset(out, 0, sizeof(*out));
+	st = db_query(db, &res,
+	    "SELECT c.id, c.channel_id, ch.kind, c.kind, c.external_id,"
+	    "       c.display_name, COALESCE(c.agent_id, 0),"
+	    "       COALESCE((SELECT t.id FROM threads t"
+	    "                  WHERE t.org_id = $1 AND t.chat_id = c.id"
+	    "                    AND t.closed_at IS NULL), 0)"
+	    "  FROM chats c"
+	    "  JOIN channels ch ON ch.org_id = c.org_id AND ch.id = c.channel_id"
+	    " WHERE c.org_id = $1 AND c.id = $2",
+	    DB_I64(org_id), DB_I64(chat_id), DB_END);
+	if (st != DB_OK)
+		goto out;
+	if (res.n_rows == 0) {
+		st = DB_NOT_FOUND;
+		goto out;
+	}
+	out->id = db_res_i64(&res, 0, 0);
+	out->channel_id = db_res_i64(&res, 0, 1);
+	out->channel_kind = chat_col(a, &res, 0, 2);
+	out->kind = chat_col(a, &res, 0, 3);
+	out->external_id = chat_col(a, &res, 0, 4);
+	out->display_name = chat_col(a, &res, 0, 5);
+	out->agent_id = db_res_i64(&res, 0, 6);
+	out->thread_id = db_res_i64(&res, 0, 7);
+out:
+	db_res_clear(&res);
+	return st;
+}
+
+/*
+ * The old link is read in the UPDATE itself (a self-join on the locked
+ * row), so two links racing for one chat each see the other's result.
+ */
+enum db_status
+chat_set_link(struct db *db, int64_t org_id, int64_t chat_id,
+    int64_t agent_id, int64_t code_id, int64_t *old_agent_id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	if (old_agent_id != NULL)
+		*old_agent_id = 0;
+	st = db_query(db, &res,
+	    "UPDATE chats c"
+	    "   SET agent_id = NULLIF($3::bigint, 0),"
+	    "       linked_at = CASE WHEN $3::bigint > 0 THEN now() END,"
+	    "       linked_code_id = NULLIF($4::bigint, 0)"
+	    "  FROM (SELECT id, agent_id FROM chats"
+	    "         WHERE org_id = $1 AND id = $2 FOR UPDATE) old"
+	    " WHERE c.org_id = $1 AND c.id = old.id"
+	    " RETURNING COALESCE(old.agent_id, 0)",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(agent_id), DB_I64(code_id),
+	    DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK && old_agent_id != NULL)
+		*old_agent_id = db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	if (st != DB_OK)
+		return st;
+	return db_exec(db,
+	    "UPDATE threads"
+	    "   SET closed_at = now(), close_reason = 'agent'"
+	    " WHERE org_id = $1 AND chat_id = $2 AND closed_at IS NULL"
+	    "   AND agent_id IS DISTINCT FROM NULLIF($3::bigint, 0)",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(agent_id), DB_END);
+}

@@ -1,0 +1,65 @@
+/*
+ * chats: the WhatsApp chats of an organisation (owns table `chats` but
+ * for its handoff columns, which chat/handoff.c owns): finding a chat,
+ * linking it to an agent (the sandbox, connect codes), and where its
+ * messages go.
+ *
+ * Thread-safe: no shared state.
+ */
+#ifndef PARLEY_CHAT_CHATS_H
+#define PARLEY_CHAT_CHATS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db/db.h"
+
+struct arena;
+
+/*
+ * Links the chat (channel_id, external_id) to agent_id (0: unlinks),
+ * creating the chat when it does not exist yet, so that the reply job for
+ * a message stored after this call already finds its agent (the sandbox
+ * links before it ingests). DB_NOT_FOUND when the channel is not the
+ * org's.
+ */
+enum db_status	 chat_link_agent(struct db *db, int64_t org_id,
+		    int64_t channel_id, const char *external_id, bool is_group,
+		    const char *display_name, int64_t agent_id,
+		    int64_t *chat_id) __attribute__((warn_unused_result));
+
+/* The chat (channel_id, external_id) of the org; DB_NOT_FOUND: none. */
+enum db_status	 chat_find(struct db *db, int64_t org_id, int64_t channel_id,
+		    const char *external_id, int64_t *chat_id)
+		    __attribute__((warn_unused_result));
+
+/* A chat and where its messages go. */
+struct chat_ref {
+	int64_t	 id;
+	int64_t	 channel_id;
+	char	*channel_kind;
+	char	*kind;			/* dm|group */
+	char	*external_id;
+	char	*display_name;
+	int64_t	 agent_id;		/* the chat's own link, 0: none */
+	int64_t	 thread_id;		/* the open thread, 0: none */
+};
+
+enum db_status	 chat_get_ref(struct db *db, struct arena *a, int64_t org_id,
+		    int64_t chat_id, struct chat_ref *out)
+		    __attribute__((warn_unused_result));
+
+/*
+ * Sets the chat's own agent link: agent_id (0: unlinks), linked_at (now,
+ * or NULL when unlinking) and linked_code_id (0: none), and closes the
+ * chat's open thread (close_reason 'agent') when its agent differs from
+ * agent_id, so the next message opens a thread with the new agent.
+ * *old_agent_id (may be NULL) gets the link it replaced (0: none).
+ * DB_NOT_FOUND when the chat is not the org's. Two statements: run it in
+ * a transaction (connect_redeem and connect_unlink do).
+ */
+enum db_status	 chat_set_link(struct db *db, int64_t org_id, int64_t chat_id,
+		    int64_t agent_id, int64_t code_id, int64_t *old_agent_id)
+		    __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,835 @@
+/*
+ * outbox: outbound messages and the one send sequence (see outbox.h for
+ * the states and the sequence).
+ *
+ * Thread-safe: no shared state.
+ */
+#include "chat/outbox.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "chat/handoff.h"
+#include "chat/rows.h"
+#include "util/arena.h"
+#include "util/context.h"
+#include "util/log.h"
+#include "util/str.h"
+
+#define STATUS_CALLBACK_PATH	"/webhooks/whatsapp/twilio/status"
+/* The mark after a provider call: tries, the first pause, doubling up to
+ * the longest (about 10 s in all: a database restart). */
+#define MARK_TRIES		8
+#define MARK_PAUSE_MS		250
+#define MARK_PAUSE_MAX_MS	2000
+/* "Try later" without a Retry-After: the send job's first pause. */
+#define LATER_MIN_S		5
+
+/* Where a taken row goes. */
+struct taken {
+	int64_t	 channel_id;
+	char	*body;
+	char	*to;
+	bool	 is_group;
+};
+
+static enum db_status	 read_parts(struct db *, struct arena *, int64_t,
+			    int64_t, struct out_part **, int *);
+static int		 status_rank(const char *);
+static enum db_status	 schedule(const struct app *, struct db *, int64_t,
+			    struct outbox_new *);
+static enum db_status	 single_done(const struct app *, struct db *, bool,
+			    int64_t, struct db_res *, enum db_status, int, int,
+			    int64_t, struct outbox_new *);
+static bool		 take(struct outbox_send *, struct db *,
+			    struct taken *, enum outbox_result *);
+static enum outbox_result mark(struct outbox_send *, enum send_result);
+static enum db_status	 mark_sent(struct db *, int64_t, int64_t,
+			    const char *);
+static enum db_status	 mark_later(struct outbox_send *, struct db *);
+static void		 pause_ms(int);
+
+/* --- the channel ----------------------------------------------------- */
+
+enum db_status
+outbox_channel_open(const struct app *app, struct db *db, struct arena *a,
+    int64_t org_id, int64_t channel_id, struct outbox_channel *ch)
+{
+	struct channel	 row;
+	enum db_status	 st;
+
+	memset(ch, 0, sizeof(*ch));
+	if ((st = channel_get(db, a, org_id, channel_id, &row)) != DB_OK)
+		return st;
+	if ((ch->ops = channel_ops_for(row.kind)) == NULL)
+		return DB_INVALID;
+	st = channel_get_secrets(db, app->key, org_id, channel_id,
+	    &ch->secrets);
+	ch->is_open = true;	/* whatever was opened is wiped at close */
+	if (st != DB_OK)
+		return st;
+	ch->creds.kind = ch->ops->kind;
+	if (ch->ops->api_roots != NULL)
+		ch->ops->api_roots(&app->cfg, &ch->creds);
+	ch->creds.phone_number = row.phone_number;
+	ch->creds.phone_number_id = row.phone_number_id;
+	ch->creds.account_sid = ch->secrets.twilio_account_sid;
+	ch->creds.auth_token = ch->secrets.twilio_auth_token;
+	ch->creds.access_token = ch->secrets.meta_access_token;
+	ch->creds.api_key = ch->secrets.kapso_api_key;
+	/* Never sent: held so provider text can be redacted of them. */
+	ch->creds.app_secret = ch->secrets.meta_app_secret;
+	ch->creds.verify_token = ch->secrets.meta_verify_token;
+	ch->creds.webhook_secret = ch->secrets.kapso_webhook_secret;
+	ch->creds.status_callback = arena_printf(a, "%s%s",
+	    app->cfg.public_url, STATUS_CALLBACK_PATH);
+	return DB_OK;
+}
+
+void
+outbox_channel_close(struct outbox_channel *ch)
+{
+	if (ch == NULL || !ch->is_open)
+		return;
+	channel_secrets_free(&ch->secrets);
+	memset(&ch->creds, 0, sizeof(ch->creds));
+	ch->is_open = false;
+}
+
+/* --- recording --------------------------------------------------------- */
+
+static enum db_status
+read_parts(struct db *db, struct arena *a, int64_t org_id,
+    int64_t reply_to_id, struct out_part **out, int *n_out)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+	struct out_part	*p;
+
+	*out = NULL;
+	*n_out = 0;
+	st = db_query(db, &res,
+	    "SELECT id, part_no, body, status, provider_message_id, attempts"
+	    "  FROM messages"
+	    " WHERE org_id = $1 AND reply_to_id = $2 AND direction = 'out'"
+	    " ORDER BY part_no",
+	    DB_I64(org_id), DB_I64(reply_to_id), DB_END);
+	if (st != DB_OK)
+		goto out;
+	p = arena_alloc(a, sizeof(*p) * (size_t)(res.n_rows + 1));
+	for (int i = 0; i < res.n_rows; i++) {
+		p[i].id = db_res_i64(&res, i, 0);
+		p[i].part_no = (int)db_res_i64(&res, i, 1);
+		p[i].body = chat_col(a, &res, i, 2);
+		p[i].status = chat_col(a, &res, i, 3);
+		p[i].provider_message_id = chat_col_null(a, &res, i, 4);
+		p[i].attempts = (int)db_res_i64(&res, i, 5);
+	}
+	*out = p;
+	*n_out = res.n_rows;
+out:
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+outbox_record_reply(struct db *db, struct arena *a, int64_t org_id,
+    int64_t reply_to_id, int64_t thread_id, int64_t llm_call_id,
+    const char *sender, const char *const *texts, int n,
+    struct out_part **out, int *n_out)
+{
+	cJSON		*arr;
+	char		*json;
+	enum db_status	 st;
+
+	*out = NULL;
+	*n_out = 0;
+	arr = cJSON_CreateArray();
+	for (int i = 0; i < n; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(texts[i]));
+	json = cJSON_PrintUnformatted(arr);
+	cJSON_Delete(arr);
+	if (json == NULL)
+		abort();
+	st = db_exec(db,
+	    "WITH parts AS ("
+	    "  INSERT INTO messages (org_id, channel_id, chat_id, thread_id,"
+	    "         direction, sender, body, status, reply_to_id, part_no,"
+	    "         parts, llm_call_id)"
+	    "  SELECT $1, m.channel_id, m.chat_id, NULLIF($3::bigint, 0),"
+	    "         'out', $6, t.body, 'queued', m.id, (t.ord - 1)::integer,"
+	    "         jsonb_array_length($5::jsonb), NULLIF($4::bigint, 0)"
+	    "    FROM messages m,"
+	    "         jsonb_array_elements_text($5::jsonb)"
+	    "             WITH ORDINALITY AS t(body, ord)"
+	    "   WHERE m.org_id = $1 AND m.id = $2 AND m.direction = 'in'"
+	    "  ON CONFLICT (reply_to_id, part_no)"
+	    "     WHERE direction = 'out' AND reply_to_id IS NOT NULL"
+	    "     DO NOTHING"
+	    "  RETURNING chat_id"
+	    ")"
+	    " UPDATE chats SET last_message_at = now()"
+	    "  WHERE org_id = $1 AND id IN (SELECT chat_id FROM parts)",
+	    DB_I64(org_id), DB_I64(reply_to_id), DB_I64(thread_id),
+	    DB_I64(llm_call_id), DB_TEXT(json),
+	    DB_TEXT(sender != NULL ? sender : ""), DB_END);
+	free(json);
+	if (st != DB_OK)
+		return st;
+	return read_parts(db, a, org_id, reply_to_id, out, n_out);
+}
+
+enum db_status
+outbox_parts(struct db *db, struct arena *a, int64_t org_id,
+    int64_t reply_to_id, struct out_part **out, int *n_out)
+{
+	return read_parts(db, a, org_id, reply_to_id, out, n_out);
+}
+
+enum db_status
+outbox_give_up(struct db *db, int64_t org_id, int64_t reply_to_id,
+    const char *why, int *n_failed)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	if (n_failed != NULL)
+		*n_failed = 0;
+	st = db_query(db, &res,
+	    "WITH f AS ("
+	    "  UPDATE messages"
+	    "     SET status = 'failed',"
+	    "         error_text = CASE WHEN status = 'sending' THEN $4"
+	    "                      ELSE $3 END,"
+	    "         updated_at = now()"
+	    "   WHERE org_id = $1 AND reply_to_id = $2 AND direction = 'out'"
+	    "     AND status IN ('queued', 'sending')"
+	    "  RETURNING id)"
+	    " SELECT count(*) FROM f",
+	    DB_I64(org_id), DB_I64(reply_to_id), DB_TEXT(why),
+	    DB_TEXT(OUTBOX_UNKNOWN_TEXT), DB_END);
+	if (st == DB_OK && n_failed != NULL)
+		*n_failed = (int)db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+outbox_give_up_one(struct db *db, int64_t org_id, int64_t id, const char *why)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	st = db_query(db, &res,
+	    "UPDATE messages"
+	    "   SET status = 'failed',"
+	    "       error_text = CASE WHEN status = 'sending' THEN $4"
+	    "                    ELSE $3 END,"
+	    "       updated_at = now()"
+	    " WHERE org_id = $1 AND id = $2 AND direction = 'out'"
+	    "   AND status IN ('queued', 'sending')"
+	    " RETURNING id",
+	    DB_I64(org_id), DB_I64(id), DB_TEXT(why), DB_TEXT(OUTBOX_UNKNOWN_TEXT),
+	    DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+outbox_failed_parts(struct db *db, struct arena *a, int64_t org_id,
+    int64_t reply_to_id, int64_t **ids, int *n, int64_t *chat_id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*ids = NULL;
+	*n = 0;
+	*chat_id = 0;
+	st = db_query(db, &res,
+	    "SELECT id, chat_id FROM messages"
+	    " WHERE org_id = $1 AND reply_to_id = $2 AND direction = 'out'"
+	    "   AND status = 'failed' AND resent_as_id IS NULL"
+	    " ORDER BY part_no",
+	    DB_I64(org_id), DB_I64(reply_to_id), DB_END);
+	if (st != DB_OK)
+		goto out;
+	*ids = arena_alloc(a, sizeof(**ids) * (size_t)(res.n_rows + 1));
+	for (int i = 0; i < res.n_rows; i++) {
+		(*ids)[i] = db_res_i64(&res, i, 0);
+		*chat_id = db_res_i64(&res, i, 1);
+	}
+	*n = res.n_rows;
+out:
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+outbox_fail(struct db *db, int64_t org_id, int64_t id, const char *code,
+    const char *text)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	st = db_query(db, &res,
+	    "UPDATE messages"
+	    "   SET status = 'failed', error_code = NULLIF($3, ''),"
+	    "       error_text = NULLIF($4, ''), updated_at = now()"
+	    " WHERE org_id = $1 AND id = $2 AND direction = 'out'"
+	    "   AND status IN ('queued', 'sending')"
+	    " RETURNING id",
+	    DB_I64(org_id), DB_I64(id), DB_TEXT(code != NULL ? code : ""),
+	    DB_TEXT(text != NULL ? text : ""), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	db_res_clear(&res);
+	return st;
+}
+
+/* The row's send job, in the caller's transaction (see outbox.h). */
+static enum db_status
+schedule(const struct app *app, struct db *db, int64_t org_id,
+    struct outbox_new *out)
+{
+	out->job_id = 0;
+	if (app == NULL || app->queue.send_at == NULL)
+		return DB_OK;
+	return app->queue.send_at(db, org_id, out->message_id,
+	    OUTBOX_SAFETY_S, &out->job_id) ? DB_OK : DB_UNAVAILABLE;
+}
+
+/*
+ * The end of recording one message: its ids from the first row of res
+ * (the message's in column id_col; the chat's in chat_col, or chat_id
+ * when chat_col < 0) and its send job, then the transaction left
+ * (committed when the caller's call began it, rolled back on failure).
+ */
+static enum db_status
+single_done(const struct app *app, struct db *db, bool own, int64_t org_id,
+    struct db_res *res, enum db_status st, int id_col, int chat_col,
+    int64_t chat_id, struct outbox_new *out)
+{
+	if (st == DB_OK && res->n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK) {
+		out->message_id = db_res_i64(res, 0, id_col);
+		out->chat_id = chat_col >= 0 ? db_res_i64(res, 0, chat_col) :
+		    chat_id;
+		st = schedule(app, db, org_id, out);
+	}
+	db_res_clear(res);
+	return db_tx_leave(db, own, st);
+}
+
+enum db_status
+outbox_record_human(const struct app *app, struct db *db, int64_t org_id,
+    int64_t chat_id, int64_t user_id, const char *body,
+    struct outbox_new *out)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+	bool		 own = false;
+
+	memset(out, 0, sizeof(*out));
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		return st;
+	st = db_query(db, &res,
+	    "WITH msg AS ("
+	    "  INSERT INTO messages (org_id, channel_id, chat_id, thread_id,"
+	    "         direction, body, status, author_user_id)"
+	    "  SELECT $1, c.channel_id, c.id,"
+	    "         (SELECT t.id FROM threads t WHERE t.org_id = $1"
+	    "             AND t.chat_id = c.id AND t.closed_at IS NULL),"
+	    "         'out', $4, 'queued', $3"
+	    "    FROM chats c WHERE c.org_id = $1 AND c.id = $2"
+	    "  RETURNING id, chat_id"
+	    "), touch AS ("
+	    "  UPDATE chats SET last_message_at = now()"
+	    "   WHERE org_id = $1 AND id IN (SELECT chat_id FROM msg)"
+	    ")"
+	    " SELECT id FROM msg",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(user_id), DB_TEXT(body),
+	    DB_END);
+	return single_done(app, db, own, org_id, &res, st, 0, -1, chat_id,
+	    out);
+}
+
+enum db_status
+outbox_record_tool(const struct app *app, struct db *db, int64_t org_id,
+    int64_t channel_id, const char *to, int64_t thread_id, const char *body,
+    struct outbox_new *out)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+	bool		 own = false;
+
+	memset(out, 0, sizeof(*out));
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		return st;
+	st = db_query(db, &res,
+	    "WITH chat AS ("
+	    "  INSERT INTO chats AS c (org_id, channel_id, kind, external_id)"
+	    "  SELECT $1, ch.id, 'dm', $3"
+	    "    FROM channels ch WHERE ch.org_id = $1 AND ch.id = $2"
+	    "  ON CONFLICT (channel_id, external_id) DO UPDATE"
+	    "     SET last_message_at = now()"
+	    "   WHERE c.org_id = $1"
+	    "  RETURNING c.id"
+	    ")"
+	    " INSERT INTO messages (org_id, channel_id, chat_id, thread_id,"
+	    "        direction, body, status)"
+	    " SELECT $1, $2, chat.id,"
+	    "        (SELECT t.id FROM threads t"
+	    "          WHERE t.org_id = $1 AND t.id = $4"
+	    "            AND t.chat_id = chat.id),"
+	    "        'out', $5, 'queued'"
+	    "   FROM chat"
+	    " RETURNING chat_id, id",
+	    DB_I64(org_id), DB_I64(channel_id), DB_TEXT(to),
+	    DB_I64(thread_id), DB_TEXT(body), DB_END);
+	return single_done(app, db, own, org_id, &res, st, 1, 0, 0, out);
+}
+
+enum outbox_resend
+outbox_record_resend(const struct app *app, struct db *db, int64_t org_id,
+    int64_t chat_id, int64_t id, int64_t user_id, struct outbox_new *out,
+    int64_t *resent_as, const char **why)
+{
+	struct db_res		 res = { 0 };
+	enum outbox_resend	 rs = OUTBOX_RESEND_UNAVAILABLE;
+	enum db_status		 st;
+	bool			 own = false;
+
+	memset(out, 0, sizeof(*out));
+	*resent_as = 0;
+	*why = NULL;
+	st = db_query(db, &res,
+	    "SELECT m.direction = 'out' AND m.status = 'failed',"
+	    "       COALESCE(m.resent_as_id, 0), COALESCE(m.error_code, ''),"
+	    "       ch.kind"
+	    "  FROM messages m"
+	    "  JOIN channels ch ON ch.org_id = m.org_id AND ch.id = m.channel_id"
+	    " WHERE m.org_id = $1 AND m.chat_id = $2 AND m.id = $3",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(id), DB_END);
+	if (st != DB_OK)
+		goto out;
+	if (res.n_rows == 0) {
+		rs = OUTBOX_RESEND_NOT_FOUND;
+		goto out;
+	}
+	if (!db_res_bool(&res, 0, 0)) {
+		rs = OUTBOX_RESEND_NOT_FAILED;
+		goto out;
+	}
+	if ((*resent_as = db_res_i64(&res, 0, 1)) != 0) {
+		rs = OUTBOX_RESEND_ALREADY;
+		goto out;
+	}
+	if (channel_code_final(db_res_text(&res, 0, 3),
+	    db_res_text(&res, 0, 2), why)) {
+		rs = OUTBOX_RESEND_FINAL;
+		goto out;
+	}
+	db_res_clear(&res);
+
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		goto out;
+	/*
+	 * One conditional UPDATE decides: a concurrent Resend of the same
+	 * row waits for ours on the row lock, then finds resent_as_id set
+	 * and changes nothing, so it inserts nothing either. The new row
+	 * takes the id the UPDATE drew (the foreign key is checked at the
+	 * end of the statement, when the row exists).
+	 */
+	st = db_query(db, &res,
+	    "WITH claim AS ("
+	    "  UPDATE messages"
+	    "     SET resent_as_id = nextval(pg_get_serial_sequence("
+	    "             'messages', 'id')),"
+	    "         updated_at = now()"
+	    "   WHERE org_id = $1 AND chat_id = $2 AND id = $3"
+	    "     AND direction = 'out' AND status = 'failed'"
+	    "     AND resent_as_id IS NULL"
+	    "  RETURNING resent_as_id, channel_id, chat_id, thread_id, body"
+	    ")"
+	    " INSERT INTO messages (id, org_id, channel_id, chat_id, thread_id,"
+	    "        direction, body, status, author_user_id)"
+	    " SELECT resent_as_id, $1, channel_id, chat_id, thread_id, 'out',"
+	    "        body, 'queued', $4"
+	    "   FROM claim"
+	    " RETURNING id",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(id),
+	    user_id > 0 ? DB_I64(user_id) : DB_NULL, DB_END);
+	if (st == DB_OK && res.n_rows == 1) {
+		out->message_id = db_res_i64(&res, 0, 0);
+		out->chat_id = chat_id;
+		st = schedule(app, db, org_id, out);
+		rs = OUTBOX_RESEND_OK;
+	} else if (st == DB_OK)
+		rs = OUTBOX_RESEND_ALREADY;
+	db_res_clear(&res);
+	if ((st = db_tx_leave(db, own, st)) != DB_OK) {
+		rs = OUTBOX_RESEND_UNAVAILABLE;
+		memset(out, 0, sizeof(*out));
+		goto out;
+	}
+	if (rs == OUTBOX_RESEND_ALREADY) {
+		/* The winner's row, for the caller's sentence. */
+		st = db_query(db, &res,
+		    "SELECT COALESCE(resent_as_id, 0) FROM messages"
+		    " WHERE org_id = $1 AND id = $2",
+		    DB_I64(org_id), DB_I64(id), DB_END);
+		if (st == DB_OK && res.n_rows == 1)
+			*resent_as = db_res_i64(&res, 0, 0);
+	}
+out:
+	db_res_clear(&res);
+	return rs;
+}
+
+/* --- the send sequence ---------------------------------------------------- */
+
+const char *
+outbox_result_str(enum outbox_result r)
+{
+	switch (r) {
+	case OUTBOX_SENT:
+		return "sent";
+	case OUTBOX_LATER:
+		return "later";
+	case OUTBOX_REFUSED:
+		return "refused";
+	case OUTBOX_DROPPED:
+		return "dropped";
+	case OUTBOX_UNKNOWN:
+		return "unknown";
+	case OUTBOX_GONE:
+		return "gone";
+	case OUTBOX_UNAVAILABLE:
+	default:
+		return "unavailable";
+	}
+}
+
+/*
+ * Step 1: queued → sending in one statement, which also reads where the
+ * row goes (and, gated, checks the chat's handoff status against the
+ * part's sender). False with *r when the row was not taken.
+ */
+static bool
+take(struct outbox_send *s, struct db *db, struct taken *t,
+    enum outbox_result *r)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+	bool		 taken = false;
+	const char	*status;
+
+	*r = OUTBOX_UNAVAILABLE;
+	st = db_query(db, &res,
+	    "UPDATE messages m"
+	    "   SET status = 'sending', attempts = m.attempts + 1,"
+	    "       updated_at = now()"
+	    "  FROM chats c"
+	    " WHERE m.org_id = $1 AND m.id = $2 AND m.direction = 'out'"
+	    "   AND m.status = 'queued'"
+	    "   AND c.org_id = $1 AND c.id = m.chat_id"
+	    "   AND (NOT $3::boolean"
+	    "        OR CASE WHEN m.sender = '" HANDOFF_SENDER_TEXT "'"
+	    "                THEN c.status IN ('needs_human', 'human')"
+	    "                ELSE c.status = 'ai' END)"
+	    " RETURNING m.channel_id, m.body, c.external_id, c.kind = 'group'",
+	    DB_I64(s->org_id), DB_I64(s->message_id), DB_BOOL(s->gated),
+	    DB_END);
+	if (st != DB_OK)
+		goto out;
+	if (res.n_rows == 1) {
+		t->channel_id = db_res_i64(&res, 0, 0);
+		t->body = chat_col(s->a, &res, 0, 1);
+		t->to = chat_col(s->a, &res, 0, 2);
+		t->is_group = db_res_bool(&res, 0, 3);
+		taken = true;
+		goto out;
+	}
+	db_res_clear(&res);
+	st = db_query(db, &res,
+	    "SELECT status FROM messages"
+	    " WHERE org_id = $1 AND id = $2 AND direction = 'out'",
+	    DB_I64(s->org_id), DB_I64(s->message_id), DB_END);
+	if (st != DB_OK)
+		goto out;
+	status = res.n_rows == 1 ? db_res_text(&res, 0, 0) : "";
+	*r = OUTBOX_GONE;
+	if (str_eq(status, "queued") && s->gated) {
+		/* Still queued, but the chat's status refuses it. */
+		log_info("outbox", "msg=\"part dropped: a person took over\" "
+		    "org=%" PRId64 " message=%" PRId64, s->org_id,
+		    s->message_id);
+		st = outbox_fail(db, s->org_id, s->message_id, NULL,
+		    HANDOFF_DROPPED_TEXT);
+		*r = st == DB_OK || st == DB_NOT_FOUND ? OUTBOX_DROPPED :
+		    OUTBOX_UNAVAILABLE;
+	} else if (str_eq(status, "sending") && s->recover) {
+		/* Interrupted between the two marks: never sent again. */
+		log_warn("outbox", "msg=\"found sending, not re-sent\" "
+		    "org=%" PRId64 " message=%" PRId64, s->org_id,
+		    s->message_id);
+		st = outbox_fail(db, s->org_id, s->message_id, NULL,
+		    OUTBOX_UNKNOWN_TEXT);
+		*r = st == DB_OK || st == DB_NOT_FOUND ? OUTBOX_UNKNOWN :
+		    OUTBOX_UNAVAILABLE;
+	}
+out:
+	db_res_clear(&res);
+	return taken;
+}
+
+enum outbox_result
+outbox_send(struct outbox_send *s)
+{
+	struct outbox_channel	 own;
+	struct outbox_channel	*ch = s->ch;
+	struct taken		 t;
+	struct db		*db;
+	enum outbox_result	 r;
+	enum send_result	 sr;
+	enum db_status		 st;
+
+	memset(&s->o, 0, sizeof(s->o));
+	memset(&own, 0, sizeof(own));
+	memset(&t, 0, sizeof(t));
+	if ((db = db_acquire(s->app->db)) == NULL)
+		return OUTBOX_UNAVAILABLE;
+	if (!take(s, db, &t, &r)) {
+		db_release(db);
+		return r;
+	}
+	if (ch == NULL) {
+		st = outbox_channel_open(s->app, db, s->a, s->org_id,
+		    t.channel_id, &own);
+		if (st != DB_OK) {
+			outbox_channel_close(&own);
+			if (st == DB_UNAVAILABLE) {
+				/* Nothing was sent: back to queued (its job
+				 * tries again), else the next sender calls it
+				 * unknown. */
+				if (db_exec(db, "UPDATE messages"
+				    "   SET status = 'queued', updated_at = now()"
+				    " WHERE org_id = $1 AND id = $2"
+				    "   AND status = 'sending'",
+				    DB_I64(s->org_id), DB_I64(s->message_id),
+				    DB_END) != DB_OK)
+					log_warn("outbox", "msg=\"left sending\" "
+					    "message=%" PRId64, s->message_id);
+				db_release(db);
+				return OUTBOX_UNAVAILABLE;
+			}
+			snprintf(s->o.error_text, sizeof(s->o.error_text), "%s",
+			    st == DB_NOT_FOUND ? "The channel is gone." :
+			    "This channel cannot send: its kind has no sender "
+			    "or its credentials cannot be opened.");
+			st = outbox_fail(db, s->org_id, s->message_id, NULL,
+			    s->o.error_text);
+			db_release(db);
+			return OUTBOX_REFUSED;
+		}
+		ch = &own;
+	}
+	db_release(db);
+
+	sr = ch->ops->send_text(&ch->creds, t.to, t.is_group, t.body, &s->o);
+
+	r = mark(s, sr);
+	outbox_channel_close(&own);
+	return r;
+}
+
+/*
+ * Step 3: records what the provider said, retrying the write while the
+ * database blinks (outbox.h), so an accepted message keeps its id.
+ */
+static enum outbox_result
+mark(struct outbox_send *s, enum send_result sr)
+{
+	struct db	*db;
+	enum db_status	 st = DB_UNAVAILABLE;
+	const char	*text;
+
+	for (int i = 0; i < MARK_TRIES; i++) {
+		if (i > 0)
+			pause_ms((MARK_PAUSE_MS << (i - 1)) > MARK_PAUSE_MAX_MS ?
+			    MARK_PAUSE_MAX_MS : MARK_PAUSE_MS << (i - 1));
+		if ((db = db_acquire(s->app->db)) == NULL)
+			continue;
+		switch (sr) {
+		case SEND_OK:
+			st = mark_sent(db, s->org_id, s->message_id,
+			    s->o.provider_message_id);
+			break;
+		case SEND_RETRY:
+			st = mark_later(s, db);
+			break;
+		case SEND_FAILED:
+		default:
+			text = s->o.error_text[0] != '\0' ? s->o.error_text :
+			    "The provider refused the message.";
+			st = outbox_fail(db, s->org_id, s->message_id,
+			    s->o.error_code, text);
+			break;
+		}
+		db_release(db);
+		if (st == DB_OK || st == DB_NOT_FOUND)
+			break;
+	}
+	if (st != DB_OK)
+		log_err("outbox", "msg=\"send outcome not recorded\" "
+		    "org=%" PRId64 " message=%" PRId64 " result=%d "
+		    "provider_id=\"%s\" status=%s", s->org_id, s->message_id,
+		    (int)sr, s->o.provider_message_id, db_status_str(st));
+	switch (sr) {
+	case SEND_OK:
+		return st == DB_OK ? OUTBOX_SENT : OUTBOX_UNKNOWN;
+	case SEND_RETRY:
+		return OUTBOX_LATER;
+	case SEND_FAILED:
+	default:
+		return OUTBOX_REFUSED;
+	}
+}
+
+/*
+ * sending → sent with the provider's id; also a row another sender has
+ * meanwhile declared unknown: the provider's word is the truth.
+ */
+static enum db_status
+mark_sent(struct db *db, int64_t org_id, int64_t id, const char *pid)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	st = db_query(db, &res,
+	    "UPDATE messages"
+	    "   SET status = 'sent', provider_message_id = $3,"
+	    "       error_code = NULL, error_text = NULL, updated_at = now()"
+	    " WHERE org_id = $1 AND id = $2 AND direction = 'out'"
+	    "   AND (status = 'sending'"
+	    "        OR (status = 'failed' AND error_text = $4))"
+	    " RETURNING id",
+	    DB_I64(org_id), DB_I64(id), DB_TEXT(pid), DB_TEXT(OUTBOX_UNKNOWN_TEXT),
+	    DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	db_res_clear(&res);
+	return st;
+}
+
+/* sending → queued, and the row's send job moved to the provider's
+ * backoff (in one transaction), or the caller's job retries. */
+static enum db_status
+mark_later(struct outbox_send *s, struct db *db)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+	bool		 own = false;
+	int		 delay = s->o.retry_after_s;
+
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		return st;
+	st = db_query(db, &res,
+	    "UPDATE messages"
+	    "   SET status = 'queued', error_text = NULLIF($3, ''),"
+	    "       updated_at = now()"
+	    " WHERE org_id = $1 AND id = $2 AND direction = 'out'"
+	    "   AND status = 'sending'"
+	    " RETURNING id",
+	    DB_I64(s->org_id), DB_I64(s->message_id),
+	    DB_TEXT(s->o.error_text), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	db_res_clear(&res);
+	if (st == DB_OK && s->job_id != 0 && s->app->queue.send_at != NULL &&
+	    !s->app->queue.send_at(db, s->org_id, s->message_id,
+	    delay > LATER_MIN_S ? delay : LATER_MIN_S, &s->job_id))
+		st = DB_UNAVAILABLE;
+	return db_tx_leave(db, own, st);
+}
+
+static void
+pause_ms(int ms)
+{
+	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* --- after ------------------------------------------------------------- */
+
+static int
+status_rank(const char *s)
+{
+	static const char *const order[] = {
+		"queued", "sending", "sent", "delivered", "read",
+	};
+
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		if (strcmp(s, order[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+enum db_status
+outbox_status_update(struct db *db, int64_t org_id, int64_t channel_id,
+    const char *provider_message_id, const char *status,
+    const char *error_code, const char *error_text)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	if (provider_message_id == NULL || provider_message_id[0] == '\0')
+		return DB_NOT_FOUND;
+	if (strcmp(status, "failed") != 0 && status_rank(status) < 2)
+		return DB_INVALID;
+	/*
+	 * The rank lives in SQL too (array_position) so the comparison is
+	 * made against the row as it is now, not as we last read it.
+	 */
+	st = db_query(db, &res,
+	    "WITH m AS ("
+	    "  SELECT id FROM messages"
+	    "   WHERE org_id = $1 AND channel_id = $2"
+	    "     AND provider_message_id = $3 AND direction = 'out'"
+	    "), u AS ("
+	    "  UPDATE messages SET status = $4,"
+	    "         error_code = CASE WHEN $4 = 'failed'"
+	    "             THEN NULLIF($5, '') ELSE error_code END,"
+	    "         error_text = CASE WHEN $4 = 'failed'"
+	    "             THEN NULLIF($6, '') ELSE error_text END,"
+	    "         updated_at = now()"
+	    "   WHERE org_id = $1 AND id IN (SELECT id FROM m)"
+	    "     AND CASE WHEN $4 = 'failed'"
+	    "              THEN status NOT IN ('read', 'failed')"
+	    "              ELSE array_position(ARRAY['queued', 'sending',"
+	    "                   'sent', 'delivered', 'read'], $4) >"
+	    "                   COALESCE(array_position(ARRAY['queued',"
+	    "                   'sending', 'sent', 'delivered', 'read'],"
+	    "                   status), 99) END"
+	    "  RETURNING id"
+	    ")"
+	    " SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM u)",
+	    DB_I64(org_id), DB_I64(channel_id), DB_TEXT(provider_message_id),
+	    DB_TEXT(status), DB_TEXT(error_code != NULL ? error_code : ""),
+	    DB_TEXT(error_text != NULL ? error_text : ""), DB_END);
+	if (st == DB_OK && db_res_i64(&res, 0, 0) == 0)
+		st = DB_NOT_FOUND;
+	db_res_clear(&res);
+	return st;
+}

@@ -1,0 +1,268 @@
+/*
+ * outbox: every message Parley sends to WhatsApp goes through here, and
+ * only here: its row (an outbound row of table `messages`: direction
+ * 'out', owned by this module), its state, the channel it leaves by
+ * (credentials and API roots, the sender vtable of channels/channel.h)
+ * and the one send sequence. Reply parts and Parley's own texts (the
+ * reply job), a person's reply (chat/handoff), the whatsapp.send tool,
+ * Resend, and whatever sends next (templates, scheduled results, media)
+ * record a row here, then call outbox_send.
+ *
+ * STATES of an outbound row (messages.status) and who moves it:
+ *
+ *   queued ──outbox_send takes it──▶ sending
+ *   sending ──provider accepted──▶ sent (+ provider id) ──status
+ *           callbacks (outbox_status_update)──▶ delivered ──▶ read
+ *   sending ──provider refused──▶ failed (the provider's code and text)
+ *   sending ──provider said "try later"──▶ queued, and a job tries again
+ *           with backoff (the reply job itself for reply parts, a send
+ *           job for every other row), never the HTTP request that asked
+ *   sending, found so by the next sender (a crash or a lost lease
+ *           between the two marks) ──▶ failed "delivery unknown": never
+ *           sent again, since the provider may have accepted it
+ *   queued ──the chat's handoff status refuses the part──▶ failed
+ *           "handoff: a person took over" (reply parts only, gated)
+ *   queued ──its reply job died──▶ failed with the job's last error
+ *   failed ──Resend (outbox_record_resend)──▶ a NEW queued row; the failed
+ *           row keeps its error and points at it (resent_as_id), which
+ *           one conditional UPDATE sets, so two Resends send once
+ *   failed with a final provider code (outside the 24-hour window:
+ *           Twilio 63016, Meta 131047) ──▶ no Resend: it could only fail
+ *           again; the timeline says why
+ *
+ * Every transition is one statement naming the state it leaves, so a
+ * transition that finds the row elsewhere changes nothing. Status
+ * callbacks only move forward (queued < sending < sent < delivered <
+ * read); "failed" wins from every state but read and failed.
+ *
+ * THE SEND SEQUENCE (outbox_send). Recorded before, marked after, no
+ * database connection held while the provider answers:
+ *   1. take: one conditional UPDATE queued → sending (attempts + 1),
+ *      reading where the row goes; with its channel opened (or the
+ *      caller's); then the connection goes back to the pool;
+ *   2. the provider call (channels/channel.h send_text);
+ *   3. mark: sent with the provider's id | failed | queued again, with a
+ *      connection taken again. A database that blinks here does not lose
+ *      the provider's id: the mark is retried with backoff (a few seconds
+ *      in all) before the row is left 'sending' (then "delivery unknown").
+ *      A row already declared unknown by then is corrected to sent.
+ *
+ * NO MESSAGE LEFT BEHIND. A row sent from a request or a tool (a
+ * person's reply, whatsapp.send, Resend) is recorded together with a send
+ * job due in OUTBOX_SAFETY_S seconds, in one transaction, and tried at
+ * once: a "try later" moves that job to the provider's backoff, and if
+ * the process dies anywhere in between, the job finds the row queued
+ * (and sends it) or sending (and calls it unknown). A job that finds the
+ * row sent does nothing.
+ *
+ * Every statement names org_id = $1. Thread-safe: no shared state.
+ */
+#ifndef PARLEY_CHAT_OUTBOX_H
+#define PARLEY_CHAT_OUTBOX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "channels/channel.h"
+#include "db/db.h"
+#include "model/channel.h"
+
+struct app;
+struct arena;
+
+/* A send job's delay when the first try is made at once (see above). */
+#define OUTBOX_SAFETY_S		120
+/* The error text of a row found 'sending' by the next sender. */
+#define OUTBOX_UNKNOWN_TEXT	"delivery unknown: the worker stopped " \
+				"while sending"
+/* The error text of a part after an earlier part was refused. */
+#define OUTBOX_EARLIER_FAILED_TEXT "an earlier part failed"
+
+/* --- the channel a message leaves by ----------------------------------- */
+
+/* A channel opened for sending: its sender, credentials and API roots. */
+struct outbox_channel {
+	const struct channel_ops	*ops;
+	struct channel_creds		 creds;		/* point into secrets
+							   and the arena */
+	struct channel_secrets		 secrets;
+	bool				 is_open;
+};
+
+/*
+ * Opens channel_id of the org for sending (and for the working indicator
+ * and media downloads, which use the same credentials): the row, its
+ * secrets (decrypted with app's key), the provider's API roots from the
+ * config (the sender's api_roots) and Twilio's status callback URL.
+ * DB_NOT_FOUND: not the org's channel; DB_INVALID: no sender for its kind
+ * or secrets that cannot be opened. outbox_channel_close wipes the
+ * secrets (safe on a channel that did not open).
+ */
+enum db_status	 outbox_channel_open(const struct app *app, struct db *db,
+		    struct arena *a, int64_t org_id, int64_t channel_id,
+		    struct outbox_channel *ch)
+		    __attribute__((warn_unused_result));
+void		 outbox_channel_close(struct outbox_channel *ch);
+
+/* --- recording, before any provider call -------------------------------- */
+
+/* One part of a reply. */
+struct out_part {
+	int64_t	 id;
+	int	 part_no;
+	char	*body;
+	char	*status;		/* queued|sending|sent|failed… */
+	char	*provider_message_id;	/* NULL until sent */
+	int	 attempts;
+};
+
+/*
+ * Records the parts of the reply to inbound message reply_to_id (ON
+ * CONFLICT: parts already there are kept as they are), with sender (NULL:
+ * the agent's answer; HANDOFF_SENDER_TEXT: the handoff text, which the
+ * gate lets through while a person has the chat), and returns every part
+ * in order. (reply_to_id, part_no) is unique, so a retried reply job
+ * finds the parts it already made.
+ */
+enum db_status	 outbox_record_reply(struct db *db, struct arena *a,
+		    int64_t org_id, int64_t reply_to_id, int64_t thread_id,
+		    int64_t llm_call_id, const char *sender,
+		    const char *const *texts, int n, struct out_part **out,
+		    int *n_out) __attribute__((warn_unused_result));
+/* The parts already recorded for reply_to_id (n_out 0: none). */
+enum db_status	 outbox_parts(struct db *db, struct arena *a,
+		    int64_t org_id, int64_t reply_to_id, struct out_part **out,
+		    int *n_out) __attribute__((warn_unused_result));
+/*
+ * The reply job for reply_to_id died: its parts still queued fail with
+ * why (they can be resent), those left sending with OUTBOX_UNKNOWN_TEXT.
+ * *n_failed (may be NULL) gets how many changed.
+ */
+enum db_status	 outbox_give_up(struct db *db, int64_t org_id,
+		    int64_t reply_to_id, const char *why, int *n_failed)
+		    __attribute__((warn_unused_result));
+/* Its send job died: the row fails with why if queued, with
+ * OUTBOX_UNKNOWN_TEXT if sending; DB_NOT_FOUND when it is neither. */
+enum db_status	 outbox_give_up_one(struct db *db, int64_t org_id,
+		    int64_t id, const char *why)
+		    __attribute__((warn_unused_result));
+/* The failed, not yet resent parts of the reply to reply_to_id, in
+ * order (*ids in a; n 0: none); *chat_id their chat. */
+enum db_status	 outbox_failed_parts(struct db *db, struct arena *a,
+		    int64_t org_id, int64_t reply_to_id, int64_t **ids,
+		    int *n, int64_t *chat_id) __attribute__((warn_unused_result));
+/* queued|sending → failed with code (NULL: none) and text. */
+enum db_status	 outbox_fail(struct db *db, int64_t org_id, int64_t id,
+		    const char *code, const char *text)
+		    __attribute__((warn_unused_result));
+
+/* A single message recorded with its send job (see NO MESSAGE LEFT
+ * BEHIND); pass job_id on to outbox_send. */
+struct outbox_new {
+	int64_t	 message_id;
+	int64_t	 chat_id;
+	int64_t	 job_id;	/* 0 when app has no queue */
+};
+
+/*
+ * A member's reply in chat_id (its open thread, if any), with
+ * author_user_id. DB_NOT_FOUND: not the org's chat.
+ */
+enum db_status	 outbox_record_human(const struct app *app, struct db *db,
+		    int64_t org_id, int64_t chat_id, int64_t user_id,
+		    const char *body, struct outbox_new *out)
+		    __attribute__((warn_unused_result));
+/*
+ * A tool's message (whatsapp.send): to the DM chat `to` of channel_id
+ * (created when missing), in thread_id when that is the chat's thread.
+ * DB_NOT_FOUND: not the org's channel.
+ */
+enum db_status	 outbox_record_tool(const struct app *app, struct db *db,
+		    int64_t org_id, int64_t channel_id, const char *to,
+		    int64_t thread_id, const char *body, struct outbox_new *out)
+		    __attribute__((warn_unused_result));
+
+enum outbox_resend {
+	OUTBOX_RESEND_OK,		/* out names the new row */
+	OUTBOX_RESEND_NOT_FOUND,	/* no such message of the org's chat */
+	OUTBOX_RESEND_NOT_FAILED,	/* not a failed outbound message */
+	OUTBOX_RESEND_ALREADY,		/* resent before (*resent_as) */
+	OUTBOX_RESEND_FINAL,		/* a final provider error: *why */
+	OUTBOX_RESEND_UNAVAILABLE,	/* the database */
+};
+
+/*
+ * Resend of failed outbound message id of chat_id: a NEW queued row (same
+ * chat, thread and body, author user_id, 0: none) linked from the failed
+ * one by one conditional UPDATE, with its send job, in one transaction.
+ * Of concurrent calls for one row exactly one gets OUTBOX_RESEND_OK; the
+ * others OUTBOX_RESEND_ALREADY with *resent_as. A row whose error is
+ * final for its channel (channel_code_final) is not resent: *why (static)
+ * says why.
+ */
+enum outbox_resend outbox_record_resend(const struct app *app,
+		    struct db *db, int64_t org_id, int64_t chat_id, int64_t id,
+		    int64_t user_id, struct outbox_new *out,
+		    int64_t *resent_as, const char **why);
+
+/* --- the send sequence --------------------------------------------------- */
+
+enum outbox_result {
+	OUTBOX_SENT,		/* the provider accepted it (o holds its id) */
+	OUTBOX_LATER,		/* "try later": queued again, a job retries */
+	OUTBOX_REFUSED,		/* failed: the provider refused (o says why) */
+	OUTBOX_DROPPED,		/* failed: the gate refused (a person took
+				   the chat) */
+	OUTBOX_UNKNOWN,		/* failed "delivery unknown", or sent but
+				   the outcome could not be recorded */
+	OUTBOX_GONE,		/* not queued: another sender has it or had
+				   it; nothing was sent */
+	OUTBOX_UNAVAILABLE,	/* the database, before the provider call:
+				   nothing sent, still queued */
+};
+
+struct outbox_send {
+	/* in */
+	const struct app	*app;
+	struct arena		*a;
+	int64_t			 org_id;
+	int64_t			 message_id;
+	/* Reply parts: the chat's handoff status must allow the part's
+	 * sender, checked in the statement that takes it. */
+	bool			 gated;
+	/* The caller is the row's only sender now (its reply job, its send
+	 * job): a row found 'sending' was interrupted and is marked unknown.
+	 * false: it is another sender's (OUTBOX_GONE). */
+	bool			 recover;
+	/* The row's send job (outbox_new.job_id): a "try later" moves it to
+	 * the provider's backoff. 0: the caller is a job and retries itself
+	 * (JOB_RETRY). */
+	int64_t			 job_id;
+	/* The message's channel, already open (NULL: opened for this send). */
+	struct outbox_channel	*ch;
+	/* out */
+	struct send_outcome	 o;
+};
+
+/*
+ * The send sequence for one queued row (see the file top). The caller
+ * holds no database connection: the outbox takes its own, and gives it
+ * back before the provider call.
+ */
+enum outbox_result outbox_send(struct outbox_send *s);
+/* A word for logs ("sent", "later", …). */
+const char	*outbox_result_str(enum outbox_result r);
+
+/* --- after ------------------------------------------------------------- */
+
+/*
+ * A provider status callback: updates the outbound message with that
+ * provider id on that channel, never moving backwards (sent < delivered <
+ * read; failed wins). DB_NOT_FOUND when no such message.
+ */
+enum db_status	 outbox_status_update(struct db *db, int64_t org_id,
+		    int64_t channel_id, const char *provider_message_id,
+		    const char *status, const char *error_code,
+		    const char *error_text) __attribute__((warn_unused_result));
+
+#endif
