@@ -177,7 +177,7 @@ test: deps
 DEB_PKGS = gcc make pkg-config libcivetweb-dev libpq-dev \
 	   libcurl4-openssl-dev libcjson-dev libsodium-dev libargon2-dev \
 	   libssl-dev libqrencode-dev libgd-dev check postgresql-15 chromium fonts-liberation \
-	   clang-format
+	   clang-format strace
 # Quick when everything is there: one dpkg-query, one test for node_modules.
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \

@@ -45,6 +45,7 @@
 
 #include "app/app.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "chat/threads.h"
 #include "db/db.h"
 #include "http/req.h"
@@ -158,9 +159,11 @@ run_batch(struct app *app, struct gc_waiter **batch, int nb)
 	st = run_tx(db, batch, nb);
 	if (st == DB_CONFLICT && nb == 1)
 		st = run_tx(db, batch, 1);	/* a deadlock: once more */
-	if (st == DB_OK)
+	if (st == DB_OK) {
+		metrics_ingest_commit(n_items);
 		log_debug("ingest", "msg=\"committed\" callers=%d items=%d",
 		    nb, n_items);
+	}
 	if (st == DB_OK || nb == 1 || db->broken) {
 		for (int b = 0; b < nb; b++)
 			batch[b]->result = st == DB_OK ? INGEST_OK :
@@ -175,6 +178,8 @@ run_batch(struct app *app, struct gc_waiter **batch, int nb)
 			st = run_tx(db, &batch[b], 1);
 			if (st == DB_CONFLICT)
 				st = run_tx(db, &batch[b], 1);
+			if (st == DB_OK)
+				metrics_ingest_commit(batch[b]->n);
 			batch[b]->result = st == DB_OK ? INGEST_OK :
 			    INGEST_UNAVAILABLE;
 			if (st != DB_OK)
