@@ -211,7 +211,7 @@ static int
 too_large(struct req *r)
 {
 	/* The rest of the body stays unread, so the connection must go. */
-	mg_disable_keep_alive(r->conn);
+	resp_close(r);
 	return resp_error(r, 413, "too_large",
 	    "The request is larger than this address accepts.");
 }

@@ -157,7 +157,8 @@ metrics_render(struct buf *b)
 	    "# TYPE parley_ingest_commits_total counter\n"
 	    "parley_ingest_commits_total %llu\n"
 	    "# HELP parley_ingest_messages_total Inbound messages those "
-	    "transactions committed.\n"
+	    "transactions carried (a provider's retry of a stored one "
+	    "included).\n"
 	    "# TYPE parley_ingest_messages_total counter\n"
 	    "parley_ingest_messages_total %llu\n",
 	    (unsigned long long)atomic_load(&ingest_commits),
