@@ -23,6 +23,8 @@
 # BENCH_CONNS (64: ingest connections), BENCH_PG_CLIENTS ("4 16": pgbench
 # client counts, the best is the ceiling),
 # BENCH_PGBENCH_MODE (prepared), BENCH_REPLY_WORKERS (1024),
+# BENCH_PARLEY (a parley binary to measure instead of build/parley, e.g.
+# one built from an earlier commit, for before/after runs on one tree),
 # BENCH_KEEP=1 keeps the temporary directory; BENCH_PGLOG=1 logs slow
 # statements and lock waits in it (pg/postgres.log).
 set -euo pipefail
@@ -148,6 +150,9 @@ wait_http "$FAKE/healthz" 10 || die "benchfake did not start"
 # --- Parley -------------------------------------------------------------------
 PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
+PARLEY_BIN=${BENCH_PARLEY:-build/parley}
+[ -x "$PARLEY_BIN" ] || die "no parley binary at $PARLEY_BIN"
+say "== parley binary: $PARLEY_BIN"
 PARLEY_PID=
 start_parley() {	# extra NAME=value...
     env -i PATH="$PATH" HOME="$T" \
@@ -158,7 +163,7 @@ start_parley() {	# extra NAME=value...
         PARLEY_ADMIN_PASSWORD=correct-horse-battery-staple \
         PARLEY_ADMIN_ORG="$ORG" PARLEY_LOG_LEVEL=warn \
         PARLEY_TWILIO_API_BASE="$FAKE" PARLEY_TWILIO_MESSAGING_BASE="$FAKE" \
-        "$@" build/parley serve >>"$T/parley.log" 2>&1 &
+        "$@" "$PARLEY_BIN" serve >>"$T/parley.log" 2>&1 &
     PARLEY_PID=$!
     PIDS+=("$PARLEY_PID")
     wait_http "$BASE/healthz" 30 ||
