@@ -226,10 +226,11 @@ head_end(struct req *r, struct buf *b)
 /*
  * The whole response in one buffer and one mg_write: CivetWeb's header
  * functions would send the status line and every header in a send() of
- * its own (13 to 16 per response under strace; issue 17). Writing raw bytes bypasses
- * nothing CivetWeb needs afterwards: it logs the status the handler
- * returns, counts the bytes mg_write sends and decides keep-alive from
- * the request and mg_disable_keep_alive, which head_end keeps in step.
+ * its own (13 to 16 per response under strace; issue 17). Writing raw
+ * bytes bypasses nothing CivetWeb needs afterwards: it logs the status
+ * the handler returns, counts the bytes mg_write sends and decides
+ * keep-alive from the request and mg_disable_keep_alive, which head_end
+ * keeps in step.
  * 1xx, 204 and 304 carry neither body nor Content-Length (RFC 9110 §8.6,
  * §15.4.5); HEAD carries the GET's Content-Length and no body.
  */

@@ -46,10 +46,10 @@ int	 resp_send(struct req *r, int status, const char *content_type,
  * Streaming (server-sent events): resp_stream_begin sends the status and
  * every header resp_send would, in one write, but no Content-Length and
  * "Connection: close": the body ends when the handler returns and the
- * connection closes. Returns the status. resp_stream_write then sends bytes as they come (CivetWeb
- * writes through to the socket: no flush needed); false once the client
- * has gone, after which the caller should stop writing. Only after
- * resp_stream_begin.
+ * connection closes. Returns the status. resp_stream_write then sends
+ * bytes as they come (CivetWeb writes through to the socket: no flush
+ * needed); false once the client has gone, after which the caller should
+ * stop writing. Only after resp_stream_begin.
  */
 int	 resp_stream_begin(struct req *r, int status,
 	    const char *content_type);

@@ -71,7 +71,7 @@
 /* One client connection and what it has read but not yet consumed. */
 struct wconn {
 	int	 fd;
-	int	 lport;		/* our port: strace shows it as the peer */
+	int	 lport;		/* ours (the peer, to strace) */
 	char	*buf;
 	size_t	 len;
 	bool	 eof;
@@ -80,11 +80,11 @@ struct wconn {
 /* One response as read from the socket. */
 struct wresp {
 	long	 status;
-	char	*head;		/* status line and headers, up to \r\n\r\n */
+	char	*head;		/* status line, headers, blank line */
 	size_t	 head_len;	/* bytes, the blank line included */
 	char	*body;
 	size_t	 body_len;
-	size_t	 wire_len;	/* head_len + body_len: every byte read */
+	size_t	 wire_len;	/* head_len + body_len: all read */
 };
 
 /* strace attached to the server. */
@@ -577,7 +577,8 @@ trace_count(const char *trace, int lport)
 	for (line = trace; line != NULL && *line != '\0';) {
 		const char	*eol = strchr(line, '\n');
 		const char	*call = line, *res;
-		size_t		 len = eol ? (size_t)(eol - line) : strlen(line);
+		size_t		 len = eol ? (size_t)(eol - line) :
+				    strlen(line);
 		char		 l[8192], pid[16];
 		long		 n = -1;
 
@@ -681,7 +682,7 @@ START_TEST(t_one_write_per_response)
 		{ "HEAD of a page", 200, true },
 		{ "API 204", 204, false },
 		{ "413 before the body", 413, false },
-		{ "twilio webhook again (kept-alive engine)", 200, false },
+		{ "another twilio webhook", 200, false },
 	};
 	enum { N_CASES = sizeof(cases) / sizeof(cases[0]) };
 	struct tracer	 t;
@@ -728,13 +729,13 @@ START_TEST(t_one_write_per_response)
 	wc_open(&sc);
 	lport[N_CASES] = sc.lport;
 	{
-		char	*body = xasprintf("{\"model\":\"agent:%s\",\"stream\":"
-		    "true,\"messages\":[{\"role\":\"user\",\"content\":"
-		    "\"hi\"}]}", AGENT_SLUG);
-		char	*sreq = xasprintf("POST /v1/chat/completions HTTP/1.1\r\n"
-		    "Host: 127.0.0.1:%d\r\n%sContent-Type: application/json\r\n"
-		    "Content-Length: %zu\r\n\r\n%s", srv.port, bearer,
-		    strlen(body), body);
+		char	*body = xasprintf("{\"model\":\"agent:%s\","
+		    "\"stream\":true,\"messages\":[{\"role\":\"user\","
+		    "\"content\":\"hi\"}]}", AGENT_SLUG);
+		char	*sreq = xasprintf("POST /v1/chat/completions "
+		    "HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%sContent-Type: "
+		    "application/json\r\nContent-Length: %zu\r\n\r\n%s",
+		    srv.port, bearer, strlen(body), body);
 
 		wc_send(&sc, sreq);
 		free(sreq);
