@@ -4,7 +4,8 @@
  * be forgotten by a handler. A response is built whole (status line,
  * headers, body) and handed to the socket in one mg_write: one send(),
  * one TCP segment for a small response, where CivetWeb's own header
- * functions cost a send() per header.
+ * functions cost a send() per header. Only a body past RESP_COPY_MAX
+ * follows its head in a second write rather than being copied.
  *
  * Thread-safety: per request; page_hook is set once before serving.
  */
@@ -38,6 +39,14 @@
 		"img-src 'self' data:; font-src 'self'; connect-src 'self'; " \
 		"form-action 'self'; frame-ancestors 'none'; " \
 		"base-uri 'none'; object-src 'none'"
+
+/*
+ * Bodies up to this size are copied behind the head and leave in the same
+ * write. A larger one (a media download, up to PARLEY_MEDIA_MAX_BYTES) is
+ * many TCP segments whatever we do: it follows the head in a second write
+ * instead of being copied.
+ */
+#define RESP_COPY_MAX	(64 * 1024)
 
 static resp_page_hook_fn	 page_hook;
 
@@ -224,14 +233,14 @@ head_end(struct req *r, struct buf *b)
 }
 
 /*
- * The whole response in one buffer and one mg_write: CivetWeb's header
- * functions would send the status line and every header in a send() of
- * its own (13 to 16 per response under strace; issue 17). Writing raw
- * bytes bypasses nothing CivetWeb needs afterwards: it logs the status
- * the handler returns, counts the bytes mg_write sends and decides
- * keep-alive from the request and mg_disable_keep_alive, which head_end
- * keeps in step.
- * 1xx, 204 and 304 carry neither body nor Content-Length (RFC 9110 §8.6,
+ * The whole response in one buffer and one mg_write (the body in a
+ * second one past RESP_COPY_MAX): CivetWeb's header functions would send
+ * the status line and every header in a send() of its own (13 to 16 per
+ * response under strace; issue 17). Writing raw bytes bypasses nothing
+ * CivetWeb needs afterwards: it logs the status the handler returns,
+ * counts the bytes mg_write sends and decides keep-alive from the request
+ * and mg_disable_keep_alive, which head_end keeps in step. 1xx, 204 and
+ * 304 carry neither body nor Content-Length (RFC 9110 §8.6,
  * §15.4.5); HEAD carries the GET's Content-Length and no body.
  */
 int
@@ -241,17 +250,23 @@ resp_send(struct req *r, int status, const char *content_type,
 	struct buf	 b;
 	bool		 has_body = status >= 200 && status != 204 &&
 			    status != 304;
+	size_t		 send_len = len;
 
 	if (!claim(r, status))
 		return r->status;
+	if (!has_body || r->is_head || body == NULL)
+		send_len = 0;
 	buf_init(&b, 0);
 	head_start(r, &b, status, content_type);
 	if (has_body)
 		buf_printf(&b, "Content-Length: %zu\r\n", len);
 	head_end(r, &b);
-	if (has_body && !r->is_head && len > 0 && body != NULL)
-		buf_append(&b, body, len);
-	mg_write(r->conn, b.data, b.len);
+	if (send_len > 0 && send_len <= RESP_COPY_MAX) {
+		buf_append(&b, body, send_len);
+		send_len = 0;
+	}
+	if (mg_write(r->conn, b.data, b.len) == (int)b.len && send_len > 0)
+		mg_write(r->conn, body, send_len);
 	buf_cleanup(&b);
 	r->bytes_out = has_body ? len : 0;
 	return status;

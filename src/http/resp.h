@@ -9,7 +9,8 @@
  * A response leaves in one write: resp.c formats the status line, every
  * header (Date and Connection included) and the body into one buffer and
  * hands it to CivetWeb's mg_write once, instead of CivetWeb's header
- * functions, which send each header on its own. So resp.c owns the
+ * functions, which send each header on its own (a body over 64 KiB is
+ * not copied: it follows the head in a second write). So resp.c owns the
  * framing: Content-Length, and Connection, which must match what CivetWeb
  * does after the handler. Nothing else may call mg_write,
  * mg_response_header_* or mg_disable_keep_alive on a request: use
@@ -36,9 +37,10 @@ bool	 resp_header(struct req *r, const char *name, const char *value);
  */
 void	 resp_close(struct req *r);
 /*
- * Sends status, headers and body (len bytes) in one write. HEAD sends the
- * headers only, with the body's Content-Length; 1xx, 204 and 304 send
- * neither body nor Content-Length (RFC 9110 §8.6).
+ * Sends status, headers and body (len bytes) in one write (two past
+ * 64 KiB of body). HEAD sends the headers only, with the body's
+ * Content-Length; 1xx, 204 and 304 send neither body nor Content-Length
+ * (RFC 9110 §8.6).
  */
 int	 resp_send(struct req *r, int status, const char *content_type,
 	    const char *body, size_t len);

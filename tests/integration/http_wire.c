@@ -10,7 +10,8 @@
  *   so the test knows which calls are its own). A small response of every
  *   kind (webhook, panel page, JSON error, static file, redirect, HEAD,
  *   204, 413) is exactly one call carrying every byte the client read; a
- *   streamed completion's head is one call of its own before the events.
+ *   streamed completion's head is one call of its own before the events,
+ *   and a body past 64 KiB follows its head in a second call.
  * - the header set: names in order and the security headers' values, as
  *   CivetWeb's header machinery sent them before resp.c wrote responses
  *   itself (Date and Connection last), so the change is invisible to
@@ -130,7 +131,7 @@ static struct hpg	 pg;
 static struct hserver	 srv;
 static struct hfake	 llm;
 static char		*token;		/* admin token of OWNER_ORG */
-static int64_t		 org_id, model_id;
+static int64_t		 org_id, model_id, agent_id;
 static int		 sid_seq;
 
 /* --- fixture ------------------------------------------------------------ */
@@ -142,7 +143,7 @@ setup(void)
 	struct db_pool		*pool;
 	struct db		*db;
 	struct channel_input	 in;
-	int64_t			 prov, agent, ch;
+	int64_t			 prov, ch;
 
 	hpg_start(&pg);
 	hfake_start(&llm, "fake_llm", NULL);
@@ -159,8 +160,8 @@ setup(void)
 	model_id = sqli("INSERT INTO org_models (org_id, provider_id, name,"
 	    " display_name) VALUES (%lld, %lld, 'fake-model', 'Fake')"
 	    " RETURNING id", (long long)org_id, (long long)prov);
-	agent = spare_agent(AGENT_SLUG);
-	ck_assert_msg(prov > 0 && model_id > 0 && agent > 0,
+	agent_id = spare_agent(AGENT_SLUG);
+	ck_assert_msg(prov > 0 && model_id > 0 && agent_id > 0,
 	    "set-up SQL failed");
 	token = htoken_create(&pg, OWNER_EMAIL, "wire", "admin");
 
@@ -676,7 +677,8 @@ assert_security(const struct wresp *w, const char *what)
  * Every kind of small response, each on its own connection while strace
  * watches the server: one write-like call per response, carrying every
  * byte the client read. Then a streamed completion: its head alone in the
- * first call, the events after.
+ * first call, the events after; and a body past 64 KiB: the head, then
+ * the body, never copied.
  */
 START_TEST(t_one_write_per_response)
 {
@@ -704,9 +706,10 @@ START_TEST(t_one_write_per_response)
 	struct wconn	 sc;
 	int		 lport[N_CASES + 1];
 	char		*req[N_CASES + 1], *trace, *bearer, *bad;
-	char		 summary[2048] = "";
-	int		 n = 0, n_bad = 0;
-	int64_t		 spare = spare_agent("wire-delete-1");
+	char		 summary[2048] = "", *big_req, kpath[96];
+	struct wresp	 big;
+	int		 n = 0, n_bad = 0, big_port;
+	int64_t		 spare = spare_agent("wire-delete-1"), kid;
 
 	bearer = xasprintf("Authorization: Bearer %s\r\n", token);
 	req[0] = twilio_request(NULL, NULL);
@@ -731,6 +734,13 @@ START_TEST(t_one_write_per_response)
 	    "Content-Type: application/x-www-form-urlencoded\r\n"
 	    "Content-Length: 10000000\r\n\r\n", HTWILIO_INBOUND, srv.port);
 	req[10] = twilio_request(NULL, NULL);
+	/* A knowledge entry of 150,000 characters: a 150 kB JSON answer. */
+	kid = sqli("INSERT INTO knowledge_entries (org_id, agent_id, title, "
+	    "body) VALUES (%lld, %lld, 'Big', repeat('lorem ipsum ', 12500))"
+	    " RETURNING id", (long long)org_id, (long long)agent_id);
+	snprintf(kpath, sizeof(kpath), "/api/v1/agents/%lld/knowledge/%lld",
+	    (long long)agent_id, (long long)kid);
+	big_req = plain_request("GET", kpath, bearer);
 
 	hfake_reset(&llm);
 	hfake_queue(&llm, "{\"content\":\"streamed in several pieces, one "
@@ -756,6 +766,7 @@ START_TEST(t_one_write_per_response)
 	}
 	wc_read(&sc, false, &w[N_CASES]);
 	wc_close(&sc);
+	exchange(big_req, false, &big, &big_port);
 	trace = tracer_stop(&t);
 
 	/* Every case's count in the message, so one run shows them all. */
@@ -782,6 +793,16 @@ START_TEST(t_one_write_per_response)
 	ck_assert_msg(wc.writes >= 2 && wc.bytes == (long)w[N_CASES].wire_len,
 	    "stream: %d calls wrote %ld bytes, the client read %zu",
 	    wc.writes, wc.bytes, w[N_CASES].wire_len);
+	/* Past 64 KiB the body is not copied: the head, then the body. */
+	ck_assert_msg(big.status == 200 && big.body_len > 150000,
+	    "knowledge entry: %ld, %zu bytes", big.status, big.body_len);
+	wc = trace_count(trace, big_port);
+	ck_assert_msg(wc.writes == 2 && wc.first == (long)big.head_len &&
+	    wc.bytes == (long)big.wire_len, "large body: %d calls, the first "
+	    "%ld bytes (head %zu), %ld of %zu bytes", wc.writes, wc.first,
+	    big.head_len, wc.bytes, big.wire_len);
+	wresp_free(&big);
+	free(big_req);
 
 	for (int i = 0; i <= N_CASES; i++) {
 		wresp_free(&w[i]);
