@@ -190,8 +190,8 @@ FUZZ_OBJ_SUP = $(FUZZ_BUILD)/obj/tests/fuzz/support.o
 # What tests/fuzz/support.c stands in for: CivetWeb's connection, the
 # database, the webhook path's channel lookup and store.
 FUZZ_WRAP    = mg_get_request_info mg_get_header mg_read mg_write \
-	       mg_response_header_start mg_response_header_add \
-	       mg_response_header_send mg_disable_keep_alive db_acquire \
+	       mg_disable_keep_alive mg_get_context \
+	       mg_get_response_code_text db_acquire \
 	       chancache_get chancache_verified ingest_store
 comma	     := ,
 FUZZ_LDFLAGS = -fsanitize=fuzzer,address,undefined \
@@ -241,7 +241,7 @@ test: deps
 DEB_PKGS = gcc make pkg-config libcivetweb-dev libpq-dev \
 	   libcurl4-openssl-dev libcjson-dev libsodium-dev libargon2-dev \
 	   libssl-dev libqrencode-dev libgd-dev check postgresql-15 chromium fonts-liberation \
-	   clang-format clang libclang-rt-14-dev
+	   clang-format clang libclang-rt-14-dev strace
 # Quick when everything is there: one dpkg-query, one test for node_modules.
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \

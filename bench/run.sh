@@ -3,8 +3,11 @@
 #
 #   bench/ingest  signed Twilio webhooks at the maximum rate, against
 #                 pgbench running the same writes on the same cluster in
-#                 the same run; then half that rate open-loop for p99;
-#                 the server's memory.
+#                 the same run, one message per transaction and 16 (what
+#                 group commit could reach); CPU microseconds per webhook,
+#                 Parley's own and PostgreSQL's; group commit's batch
+#                 size; write calls per response (strace); then half that
+#                 rate open-loop for p99; the server's memory.
 #   bench/reply   1,000 chats send one message each to an agent whose LLM
 #                 takes 2 s; every reply must reach the provider within 6 s
 #                 of the last inbound, and Parley's own time per reply
@@ -20,6 +23,8 @@
 # BENCH_CONNS (64: ingest connections), BENCH_PG_CLIENTS ("4 16": pgbench
 # client counts, the best is the ceiling),
 # BENCH_PGBENCH_MODE (prepared), BENCH_REPLY_WORKERS (1024),
+# BENCH_PARLEY (a parley binary to measure instead of build/parley, e.g.
+# one built from an earlier commit, for before/after runs on one tree),
 # BENCH_KEEP=1 keeps the temporary directory; BENCH_PGLOG=1 logs slow
 # statements and lock waits in it (pg/postgres.log).
 set -euo pipefail
@@ -31,6 +36,7 @@ SECS=${BENCH_SECONDS:-10}
 CONNS=${BENCH_CONNS:-64}
 PG_CLIENTS=${BENCH_PG_CLIENTS:-4 16}
 PG_MODE=${BENCH_PGBENCH_MODE:-prepared}
+PG_BATCH=${BENCH_PG_BATCH:-16}
 REPLY_WORKERS=${BENCH_REPLY_WORKERS:-1024}
 REPLY_CHATS=1000
 LLM_DELAY_MS=2000
@@ -97,12 +103,17 @@ pg_ticks() {
     for c in $(pgrep -P "$pm"); do sum=$((sum + $(ticks "$c"))); done
     echo "$sum"
 }
+# utime+stime of a process itself (Parley has no children).
+own_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 HZ=$(getconf CLK_TCK)
 NCPU=$(nproc)
 pct() {	# ticks seconds → % of one core
     awk -v t="$1" -v s="$2" -v hz="$HZ" 'BEGIN{printf "%.0f", 100*t/hz/s}'
 }
 kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+us_per() {	# ticks count → CPU microseconds per item
+    awk -v t="$1" -v n="$2" -v hz="$HZ" 'BEGIN{printf "%.0f", (n > 0 ? 1e6 * t / hz / n : 0)}'
+}
 
 # --- PostgreSQL -------------------------------------------------------------
 say "== PostgreSQL 15 cluster in $T/pg"
@@ -139,6 +150,9 @@ wait_http "$FAKE/healthz" 10 || die "benchfake did not start"
 # --- Parley -------------------------------------------------------------------
 PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
+PARLEY_BIN=${BENCH_PARLEY:-build/parley}
+[ -x "$PARLEY_BIN" ] || die "no parley binary at $PARLEY_BIN"
+say "== parley binary: $PARLEY_BIN"
 PARLEY_PID=
 start_parley() {	# extra NAME=value...
     env -i PATH="$PATH" HOME="$T" \
@@ -149,7 +163,7 @@ start_parley() {	# extra NAME=value...
         PARLEY_ADMIN_PASSWORD=correct-horse-battery-staple \
         PARLEY_ADMIN_ORG="$ORG" PARLEY_LOG_LEVEL=warn \
         PARLEY_TWILIO_API_BASE="$FAKE" PARLEY_TWILIO_MESSAGING_BASE="$FAKE" \
-        "$@" build/parley serve >>"$T/parley.log" 2>&1 &
+        "$@" "$PARLEY_BIN" serve >>"$T/parley.log" 2>&1 &
     PARLEY_PID=$!
     PIDS+=("$PARLEY_PID")
     wait_http "$BASE/healthz" 30 ||
@@ -170,6 +184,13 @@ pool_acq() {
         /^parley_db_pool_acquires_total\{outcome="ok"\}/ { ok = $2 }
         /^parley_db_pool_acquires_total\{outcome="waited"\}/ { w = $2 }
         END { printf "%d %d\n", ok, w }'
+}
+# Group commit's counters from /metrics: "transactions messages".
+ingest_commits() {
+    curl -fsS -m 5 "$BASE/metrics" | awk '
+        /^parley_ingest_commits_total / { t = $2 }
+        /^parley_ingest_messages_total / { m = $2 }
+        END { printf "%d %d\n", t, m }'
 }
 # Transactions PostgreSQL committed in database parley (each autocommit
 # statement is one). Backends report at most once a second: approximate.
@@ -201,15 +222,17 @@ grep '^loadgen:' "$T/warmup.out" >&2
 [ "$(kv ok <"$T/warmup.out")" -gt 0 ] || die "no webhook was accepted: $(tail -5 "$T/parley.log")"
 
 # One measured phase: runs "$@" and sets PH_WALL (s), PH_PG and PH_SRV
-# (% of one core: PostgreSQL, parley); `ph_other S` then gives the % used
+# (% of one core: PostgreSQL, parley), PH_PG_T and PH_SRV_T (the same in
+# clock ticks); `ph_other S` then gives the % used
 # by everything else on the machine minus S seconds of load generator:
 # other sessions' work makes a run's numbers untrustworthy.
 busy_ticks() { awk '$1=="cpu"{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
 phase() {
     local p0 s0 b0 w0 p1 s1 b1 w1
-    p0=$(pg_ticks); s0=$(ticks "${PARLEY_PID:-self}"); b0=$(busy_ticks); w0=$(date +%s.%N)
+    p0=$(pg_ticks); s0=$(own_ticks "${PARLEY_PID:-self}"); b0=$(busy_ticks); w0=$(date +%s.%N)
     "$@"
-    w1=$(date +%s.%N); p1=$(pg_ticks); s1=$(ticks "${PARLEY_PID:-self}"); b1=$(busy_ticks)
+    w1=$(date +%s.%N); p1=$(pg_ticks); s1=$(own_ticks "${PARLEY_PID:-self}"); b1=$(busy_ticks)
+    PH_PG_T=$((p1 - p0)); PH_SRV_T=$((s1 - s0))
     PH_WALL=$(echo "$w1 - $w0" | bc)
     PH_PG=$(pct $((p1 - p0)) "$PH_WALL")
     PH_SRV=$(pct $((s1 - s0)) "$PH_WALL")
@@ -219,12 +242,25 @@ ph_other() {
     awk -v o="$PH_OTHER_T" -v l="${1:-0}" -v hz="$HZ" -v w="$PH_WALL" \
         'BEGIN{o = 100 * (o / hz - l) / w; printf "%.0f", (o < 0 ? 0 : o)}'
 }
-run_pgbench() {	# clients mode seconds out
-    "$PGBIN/pgbench" -n -h 127.0.0.1 -p "$PGPORT" -U parley -f bench/ingest.sql \
+run_pgbench() {	# clients mode seconds out [script]
+    "$PGBIN/pgbench" -n -h 127.0.0.1 -p "$PGPORT" -U parley -f "${5:-bench/ingest.sql}" \
         -D org="$ORG_ID" -D channel="$CHANNEL_ID" -D run=$((RANDOM + 1)) -D i=0 \
-        -c "$1" -j "$NCPU" -M "$2" -T "$3" parley >"$4" 2>&1 ||
+        --max-tries=10 -c "$1" -j "$NCPU" -M "$2" -T "$3" parley >"$4" 2>&1 ||
         die "pgbench failed: $(tail -5 "$4")"
 }
+# The second ceiling: ingest.sql's statement PG_BATCH times (each with its
+# own sender and message id) in one transaction, as group commit runs a
+# batch. Two such transactions can lock the same chats in other orders:
+# pgbench retries a deadlock (--max-tries) as Parley's leader does.
+{
+    echo "BEGIN;"
+    for _ in $(seq "$PG_BATCH"); do
+        sed -n '/^\\set chat/,$p' bench/ingest.sql | grep -vE '^(BEGIN|COMMIT);$'
+    done
+    echo "COMMIT;"
+} >"$T/ingest-batch.sql"
+grep -c '^WITH chat AS' "$T/ingest-batch.sql" | grep -qx "$PG_BATCH" ||
+    die "could not build the $PG_BATCH-per-transaction pgbench script"
 PG_TPS=0; PG_BEST=
 PGB_ROWS=()
 for c in $PG_CLIENTS; do
@@ -238,8 +274,24 @@ for c in $PG_CLIENTS; do
     oth=$(ph_other)
     fl=$(awk -v f=$((F1 - F0)) -v n="$txs" 'BEGIN{printf "%.2f", (n ? f/n : 0)}')
     say "   $tps tps, latency avg $lat ms; CPU: PostgreSQL ${PH_PG}%, pgbench+other ${oth}% (of ${NCPU}00%); $fl WAL flushes per message"
-    PGB_ROWS+=("ingest: pgbench, $c clients, -M $PG_MODE|$(printf '%.0f' "$tps") tps (avg $lat ms; CPU PG ${PH_PG}%, pgbench+other ${oth}%; $fl WAL flushes/msg)|-|info")
-    if awk -v a="$tps" -v b="$PG_TPS" 'BEGIN{exit !(a > b)}'; then PG_TPS=$tps; PG_BEST=$c; fi
+    pgus=$(us_per "$PH_PG_T" "$txs")
+    PGB_ROWS+=("ingest: pgbench, $c clients, -M $PG_MODE|$(printf '%.0f' "$tps") tps (avg $lat ms; CPU PG ${PH_PG}%, pgbench+other ${oth}%; $fl WAL flushes/msg; PG ${pgus} us/msg)|-|info")
+    if awk -v a="$tps" -v b="$PG_TPS" 'BEGIN{exit !(a > b)}'; then PG_TPS=$tps; PG_BEST=$c; PG_US=$pgus; fi
+done
+PGB_MPS=0; PGB_BEST=; PGB_US=
+for c in $PG_CLIENTS; do
+    say "-- pgbench: $PG_BATCH x bench/ingest.sql per transaction, $c clients, -M $PG_MODE, ${SECS} s"
+    phase run_pgbench "$c" "$PG_MODE" "$SECS" "$T/pgbatch-$c.out" "$T/ingest-batch.sql"
+    tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$T/pgbatch-$c.out" | head -1)
+    txs=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$T/pgbatch-$c.out")
+    fails=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$T/pgbatch-$c.out")
+    retried=$(sed -n 's/^number of transactions retried: \([0-9]*\).*/\1/p' "$T/pgbatch-$c.out")
+    mps=$(awk -v t="$tps" -v b="$PG_BATCH" 'BEGIN{printf "%.0f", t * b}')
+    pgus=$(us_per "$PH_PG_T" $((txs * PG_BATCH)))
+    oth=$(ph_other)
+    say "   $mps messages/s ($tps tps); PG ${pgus} us/msg; CPU: PostgreSQL ${PH_PG}%, pgbench+other ${oth}%; retried ${retried:-0}, failed ${fails:-0}"
+    PGB_ROWS+=("ingest: pgbench, $PG_BATCH msgs/transaction, $c clients|$mps msg/s ($(printf '%.0f' "$tps") tps; CPU PG ${PH_PG}%, pgbench+other ${oth}%; PG ${pgus} us/msg; retried ${retried:-0}, failed ${fails:-0})|-|info")
+    if awk -v a="$mps" -v b="$PGB_MPS" 'BEGIN{exit !(a > b)}'; then PGB_MPS=$mps; PGB_BEST=$c; PGB_US=$pgus; fi
 done
 if [ "${BENCH_PGBENCH_EXTENDED:-1}" = 1 ] && [ "$PG_MODE" != extended ]; then
     # Parley sends PQexecParams (extended protocol, unnamed statement):
@@ -260,7 +312,10 @@ max_run() {	# out extra-loadgen-args... (closed loop unless --rate)
 }
 say "-- parley max rate: closed loop, $CONNS connections, ${SECS} s"
 read -r A0 AW0 < <(pool_acq); X0=$(pg_xacts); F0=$(pg_syncs)
+read -r GC_T0 GC_M0 < <(ingest_commits)
 phase max_run "$T/max.out"
+read -r GC_T1 GC_M1 < <(ingest_commits)
+MAX_PG_T=$PH_PG_T; MAX_SRV_T=$PH_SRV_T
 sleep 1.2; read -r A1 AW1 < <(pool_acq); X1=$(pg_xacts); F1=$(pg_syncs)
 grep '^loadgen:' "$T/max.out" >&2
 MAX_RPS=$(kv rps <"$T/max.out")
@@ -275,6 +330,11 @@ MAX_N=$(kv ok <"$T/max.out")
 MAX_DB=$(awk -v a=$((A1 - A0)) -v w=$((AW1 - AW0)) -v x=$((X1 - X0)) -v f=$((F1 - F0)) -v n="$MAX_N" \
     'BEGIN{printf "per webhook: %.2f pool acquires (%.0f%% waited), %.2f PG transactions, %.3f WAL flushes", a/n, (a ? 100*w/a : 0), x/n, f/n}')
 say "   $MAX_DB"
+MAX_SRV_US=$(us_per "$MAX_SRV_T" "$MAX_N"); MAX_PG_US=$(us_per "$MAX_PG_T" "$MAX_N")
+say "   CPU per webhook: parley ${MAX_SRV_US} us, PostgreSQL ${MAX_PG_US} us"
+GC_BATCH=$(awk -v t=$((GC_T1 - GC_T0)) -v m=$((GC_M1 - GC_M0)) \
+    'BEGIN{if (t > 0) printf "%.1f messages per commit (%d commits)", m / t, t; else print "n/a"}')
+say "   group commit: $GC_BATCH"
 
 # Diagnostic: the same with the client acknowledging every segment at
 # once. The gap to the run above is what delayed ACKs cost a server that
@@ -296,6 +356,39 @@ HALF_OTHER=$(ph_other "$(kv cpu_s <"$T/half.out")")
 say "   CPU: PostgreSQL ${PH_PG}%, parley ${PH_SRV}%, other ${HALF_OTHER}%"
 RSS_KB=$(mem "$PARLEY_PID" VmRSS); HWM_KB=$(mem "$PARLEY_PID" VmHWM)
 say "   parley memory: VmRSS $((RSS_KB / 1024)) MiB, VmHWM $((HWM_KB / 1024)) MiB"
+
+# Write calls per webhook response: strace on the server while one
+# connection sends 200 webhooks; the write-like calls on sockets whose
+# local port is Parley's (strace -yy names them) over the webhooks answered.
+write_calls() {
+    local sp n calls traced tasks
+    command -v strace >/dev/null || { echo "n/a (no strace)"; return; }
+    strace -f -yy -s 0 -e trace=write,writev,sendto,sendmsg,sendmmsg \
+        -o "$T/strace.txt" -p "$PARLEY_PID" 2>"$T/strace.err" &
+    sp=$!
+    for _ in $(seq 200); do	# ≤ 10 s until every thread is traced
+        tasks=0; traced=0
+        for f in /proc/"$PARLEY_PID"/task/*/status; do
+            tasks=$((tasks + 1))
+            [ "$(awk '$1=="TracerPid:"{print $2}' "$f" 2>/dev/null)" = "$sp" ] && traced=$((traced + 1))
+        done
+        [ "$tasks" -gt 0 ] && [ "$traced" = "$tasks" ] && break
+        kill -0 "$sp" 2>/dev/null || break
+        sleep 0.05
+    done
+    if [ "${traced:-0}" != "${tasks:-1}" ]; then
+        kill -INT "$sp" 2>/dev/null; wait "$sp" 2>/dev/null
+        echo "n/a (strace: $(head -c 200 "$T/strace.err"))"; return
+    fi
+    "${LG[@]}" --connections 1 --count 200 --duration 30 \
+        --sid-prefix "$(printf '%016x' $((RANDOM * 65536 + RANDOM)))" >"$T/strace-lg.out"
+    kill -INT "$sp"; wait "$sp" 2>/dev/null
+    n=$(kv ok <"$T/strace-lg.out")
+    calls=$(grep -c "(.*<TCP:\[127\.0\.0\.1:$PORT->" "$T/strace.txt" || true)
+    awk -v c="$calls" -v n="$n" 'BEGIN{if (n > 0) printf "%.1f (%d calls, %d webhooks)", c / n, c, n; else print "n/a"}'
+}
+WRITES=$(write_calls)
+say "   write calls per webhook response (strace): $WRITES"
 JOBS=$(psql_q "SELECT count(*) FROM jobs")
 MSGS=$(psql_q "SELECT count(*) FROM messages WHERE direction = 'in'")
 LLM_IN=$(curl -fsS -m 2 "$FAKE/_bench/stats" | awk '{print $2}')
@@ -405,11 +498,17 @@ stop_parley "$LLM_DELAY_MS"
 # =============================================================================
 pf() { if [ "$1" = 1 ]; then echo PASS; else echo MISS; fi; }
 RATIO=$(awk -v a="$MAX_RPS" -v b="$PG_TPS" 'BEGIN{printf "%.2f", (b > 0 ? a / b : 0)}')
+RATIO_B=$(awk -v a="$MAX_RPS" -v b="$PGB_MPS" 'BEGIN{printf "%.2f", (b > 0 ? a / b : 0)}')
 ROWS=(
 "ingest: parley max rate, $CONNS conns closed loop|$(printf '%.0f' "$MAX_RPS") req/s (p50 $MAX_P50 ms, p99 $MAX_P99 ms; non-2xx $MAX_NON2XX, errors $MAX_ERR)|-|info"
 "${PGB_ROWS[@]}"
 "ingest: parley / pgbench ceiling ($(printf '%.0f' "$PG_TPS") tps, $PG_BEST clients)|${RATIO}x|>= 1.00x|$(pf "$(awk -v r="$RATIO" 'BEGIN{print (r >= 1.0)}')")"
-"ingest: p99 at half rate ($HALF req/s open loop)|$HALF_P99 ms (p50 $HALF_P50 ms; achieved $(printf '%.0f' "$HALF_RPS") req/s, non-2xx $HALF_NON2XX)|< 25 ms|$(pf "$(awk -v p="$HALF_P99" -v n="$HALF_NON2XX" 'BEGIN{print (p < 25 && n == 0)}')")"
+"ingest: parley / $PG_BATCH-per-transaction ceiling ($PGB_MPS msg/s, $PGB_BEST clients)|${RATIO_B}x|>= 0.90x|$(pf "$(awk -v r="$RATIO_B" 'BEGIN{print (r >= 0.9)}')")"
+"ingest: parley CPU per webhook (its own, at max rate)|$MAX_SRV_US us|<= 80 us|$(pf "$(awk -v u="$MAX_SRV_US" -v n="$MAX_N" 'BEGIN{print (n > 0 && u <= 80)}')")"
+"ingest: PostgreSQL CPU per message|$MAX_PG_US us at parley's max rate (pgbench: $PG_US us at 1/transaction, $PGB_US us at $PG_BATCH/transaction)|-|info"
+"ingest: group commit batch at max rate|$GC_BATCH|-|info"
+"ingest: write calls per webhook response|$WRITES|-|info"
+"ingest: p99 at half rate ($HALF req/s open loop)|$HALF_P99 ms (p50 $HALF_P50 ms; achieved $(printf '%.0f' "$HALF_RPS") req/s, non-2xx $HALF_NON2XX)|< 10 ms|$(pf "$(awk -v p="$HALF_P99" -v n="$HALF_NON2XX" 'BEGIN{print (p < 10 && n == 0)}')")"
 "ingest: server RSS (VmRSS / VmHWM)|$((RSS_KB / 1024)) / $((HWM_KB / 1024)) MiB|< 64 MiB|$(pf "$([ "$HWM_KB" -lt 65536 ] && echo 1 || echo 0)")"
 "ingest: CPU at max rate (PG / parley / loadgen / other)|${MAX_PG_CPU}% / ${MAX_SRV_CPU}% / ${MAX_LG_CPU}% / ${MAX_OTHER}% of ${NCPU}00%|other ~0|info"
 "ingest: database work at max rate|$MAX_DB|-|info"

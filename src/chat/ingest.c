@@ -49,6 +49,7 @@
 
 #include "util/context.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "db/db.h"
 #include "util/time.h"
 #include "util/xmalloc.h"
@@ -190,7 +191,9 @@ run_caller(struct app *app, struct db *db, struct gc_waiter *w)
 			    "channel=%lld", (long long)w->items[i].org_id,
 			    (long long)w->items[i].channel_id);
 	w->result = st == DB_OK ? INGEST_OK : INGEST_UNAVAILABLE;
-	if (st != DB_OK)
+	if (st == DB_OK)
+		metrics_ingest_commit(w->n);
+	else
 		log_warn("ingest", "msg=\"not stored\" status=%s items=%d",
 		    db_status_str(st), w->n);
 	return st;
@@ -218,9 +221,11 @@ run_batch(struct app *app, struct gc_waiter **batch, int nb)
 		goto out;
 	}
 	st = run_tx(app, db, batch, nb, false);
-	if (st == DB_OK)
+	if (st == DB_OK) {
+		metrics_ingest_commit(n_items);
 		log_debug("ingest", "msg=\"committed\" callers=%d items=%d",
 		    nb, n_items);
+	}
 	if (st == DB_OK || db->broken) {
 		for (int b = 0; b < nb; b++)
 			batch[b]->result = st == DB_OK ? INGEST_OK :

@@ -69,6 +69,7 @@ struct req {
 	char				*csrf_pre;	/* pre-session token */
 	struct form			*query_form;	/* parsed on demand */
 	bool				 db_failed;	/* acquire failed once */
+	bool				 conn_close;	/* resp_close() */
 };
 
 /* A path parameter by name ("{id}"), or NULL. */

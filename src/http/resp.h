@@ -5,6 +5,16 @@
  * returns the status it sent, so a handler's branch is one `return`.
  * Panel pages render through Mustache; /api/ and /v1/ errors are the JSON
  * envelope {"error":{"code","message"}}.
+ *
+ * A response leaves in one write: resp.c formats the status line, every
+ * header (Date and Connection included) and the body into one buffer and
+ * hands it to CivetWeb's mg_write once, instead of CivetWeb's header
+ * functions, which send each header on its own (a body over 64 KiB is
+ * not copied: it follows the head in a second write). So resp.c owns the
+ * framing: Content-Length, and Connection, which must match what CivetWeb
+ * does after the handler. Nothing else may call mg_write,
+ * mg_response_header_* or mg_disable_keep_alive on a request: use
+ * resp_close() to end the connection after a response.
  */
 #ifndef PARLEY_HTTP_RESP_H
 #define PARLEY_HTTP_RESP_H
@@ -16,19 +26,32 @@
 
 struct req;
 
-/* Queues a response header; refuses (false) a name or value with CR/LF. */
+/* Queues a response header; refuses (false) a name or value with CR/LF
+ * and the framing headers resp.c writes itself (Content-Length,
+ * Transfer-Encoding, Connection). */
 bool	 resp_header(struct req *r, const char *name, const char *value);
-/* Sends status, headers and body (len bytes); HEAD sends no body. */
+/*
+ * The connection closes after this request's response, which says
+ * "Connection: close": for a response that leaves the request's body
+ * unread (413 before the body). Call before the response is sent.
+ */
+void	 resp_close(struct req *r);
+/*
+ * Sends status, headers and body (len bytes) in one write (two past
+ * 64 KiB of body). HEAD sends the headers only, with the body's
+ * Content-Length; 1xx, 204 and 304 send neither body nor Content-Length
+ * (RFC 9110 §8.6).
+ */
 int	 resp_send(struct req *r, int status, const char *content_type,
 	    const char *body, size_t len);
 /*
  * Streaming (server-sent events): resp_stream_begin sends the status and
- * every header resp_send would, but no Content-Length; the connection is
- * not kept alive, so the body ends when the handler returns. Returns the
- * status. resp_stream_write then sends bytes as they come (CivetWeb
- * writes through to the socket: no flush needed); false once the client
- * has gone, after which the caller should stop writing. Only after
- * resp_stream_begin.
+ * every header resp_send would, in one write, but no Content-Length and
+ * "Connection: close": the body ends when the handler returns and the
+ * connection closes. Returns the status. resp_stream_write then sends
+ * bytes as they come (CivetWeb writes through to the socket: no flush
+ * needed); false once the client has gone, after which the caller should
+ * stop writing. Only after resp_stream_begin.
  */
 int	 resp_stream_begin(struct req *r, int status,
 	    const char *content_type);

@@ -257,20 +257,20 @@ discard_body(struct req *r)
 
 	if (cl <= 0 || cl > (long long)max) {
 		if (cl != 0)
-			mg_disable_keep_alive(r->conn);
+			resp_close(r);
 		return;
 	}
 	while (got < cl && (n = mg_read(r->conn, chunk, sizeof(chunk))) > 0)
 		got += n;
 	if (got < cl)
-		mg_disable_keep_alive(r->conn);
+		resp_close(r);
 }
 
 static int
 too_large(struct req *r)
 {
 	/* The rest of the body stays unread, so the connection must go. */
-	mg_disable_keep_alive(r->conn);
+	resp_close(r);
 	return resp_error(r, 413, "too_large",
 	    "The request is larger than this address accepts.");
 }
@@ -301,7 +301,7 @@ read_body(struct req *r, size_t max)
 		}
 		if (time_mono_us() - r->started_us > BODY_DEADLINE_MS * 1000LL) {
 			buf_cleanup(&b);
-			mg_disable_keep_alive(r->conn);
+			resp_close(r);
 			return resp_error(r, 408, "request_timeout", "The request "
 			    "body arrived too slowly.");
 		}

@@ -37,6 +37,8 @@ static struct route_metrics	*routes;
 static const char *const	*route_names;
 static int			 n_slots;
 static int64_t			 started_us;
+static _Atomic uint64_t		 ingest_commits;
+static _Atomic uint64_t		 ingest_messages;
 
 static int	status_slot(int);
 
@@ -84,6 +86,14 @@ metrics_request(int route, int status, int64_t duration_us)
 			break;
 	atomic_fetch_add_explicit(&m->le[b], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&m->sum_us, (uint64_t)duration_us,
+	    memory_order_relaxed);
+}
+
+void
+metrics_ingest_commit(int n_messages)
+{
+	atomic_fetch_add_explicit(&ingest_commits, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&ingest_messages, (uint64_t)n_messages,
 	    memory_order_relaxed);
 }
 
@@ -142,6 +152,17 @@ metrics_render(struct buf *b)
 		buf_printf(b, "parley_http_request_duration_seconds_count"
 		    "{route=\"%s\"} %llu\n", name, (unsigned long long)cum);
 	}
+	buf_printf(b, "# HELP parley_ingest_commits_total Transactions that "
+	    "committed inbound messages (group commit).\n"
+	    "# TYPE parley_ingest_commits_total counter\n"
+	    "parley_ingest_commits_total %llu\n"
+	    "# HELP parley_ingest_messages_total Inbound messages those "
+	    "transactions carried (a provider's retry of a stored one "
+	    "included).\n"
+	    "# TYPE parley_ingest_messages_total counter\n"
+	    "parley_ingest_messages_total %llu\n",
+	    (unsigned long long)atomic_load(&ingest_commits),
+	    (unsigned long long)atomic_load(&ingest_messages));
 	buf_printf(b, "# HELP parley_uptime_seconds Seconds since start.\n"
 	    "# TYPE parley_uptime_seconds gauge\n"
 	    "parley_uptime_seconds %.3f\n",
