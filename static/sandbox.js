@@ -1,7 +1,10 @@
 // Sandbox chat: polls the chat's new messages every second and appends
-// them, so an answer shows up without reloading. Progressive enhancement
-// only: without this script the form posts and the Refresh link reloads.
-// Text is set with textContent, never parsed as HTML.
+// them, so an answer shows up without reloading, and shows where the chat
+// stands (answering, needs a person, with a person, closed) with its
+// Return to AI button: "answering" only while the server says a turn will
+// come, so the hint never spins forever. Progressive enhancement only:
+// without this script the form posts and the Refresh link reloads. Text
+// is set with textContent, never parsed as HTML.
 (function () {
   "use strict";
   var chat = document.getElementById("sandbox-chat");
@@ -9,6 +12,9 @@
   var pollUrl = chat.getAttribute("data-poll-url");
   var after = parseInt(chat.getAttribute("data-after") || "0", 10) || 0;
   var pending = document.getElementById("sandbox-pending");
+  var stateBox = document.getElementById("sandbox-state");
+  var stateText = document.getElementById("sandbox-state-text");
+  var returnForm = document.getElementById("sandbox-return");
   var seen = {};
   var busy = false;
   var quietPolls = 0;
@@ -36,7 +42,27 @@
       e.textContent = "Not delivered" + (m.error ? ": " + m.error : "");
       div.appendChild(e);
     }
+    if (m.note) {
+      var n = document.createElement("p");
+      n.className = "muted note";
+      n.textContent = m.note;
+      div.appendChild(n);
+    }
     return div;
+  }
+
+  // Where the chat stands, as the poll answer says.
+  function showState(data) {
+    if (pending) {
+      pending.hidden = !data.pending;
+      if (data.pending) pending.textContent = data.state_text;
+    }
+    if (stateBox && stateText) {
+      stateText.textContent = data.pending ? "" : (data.state_text || "");
+      stateBox.hidden = data.pending || !data.state_text;
+      stateBox.setAttribute("data-state", data.state || "ai");
+    }
+    if (returnForm) returnForm.hidden = !data.can_return;
   }
 
   function poll() {
@@ -50,6 +76,7 @@
       return r.ok ? r.json() : null;
     }).then(function (data) {
       if (!data || !data.messages) return;
+      showState(data);
       if (data.messages.length === 0) { quietPolls++; return; }
       quietPolls = 0;
       var empty = document.getElementById("sandbox-empty");
@@ -60,7 +87,6 @@
         chat.appendChild(bubble(m));
       });
       after = data.last_id;
-      if (pending) pending.hidden = !data.pending;
     }).catch(function () {
       quietPolls++;
     }).then(function () {

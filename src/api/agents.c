@@ -60,6 +60,12 @@ static const struct {
 	{ "escalation_keywords", "escalationKeywords" },
 	{ "require_mention", "requireMention" },
 	{ "transcription_model", "transcriptionModel" },
+	{ "session_timeout_minutes", "sessionTimeoutMinutes" },
+	{ "debounce_ms", "debounceMs" },
+	{ "busy_mode", "busyMode" },
+	{ "busy_ack", "busyAck" },
+	{ "outage_window_s", "outageWindowSeconds" },
+	{ "outage_notice_s", "outageNoticeSeconds" },
 };
 
 static cJSON	*agent_json(const struct agent *);
@@ -72,6 +78,7 @@ static int	 bad_type(struct req *, const char *, const char *);
 static int	 get_int(struct req *, const char *, bool, int64_t *, bool *);
 static int	 get_strings(struct req *, const char *, const char ***, int *);
 static int	 get_texts(struct req *, struct agent_input *);
+static int	 turn_settings(struct req *, struct agent_input *);
 static int	 overlay(struct req *, struct agent_input *);
 static void	 input_from_agent(const struct agent *, struct agent_input *);
 static int	 invalid(struct req *, const struct field_errors *);
@@ -135,6 +142,14 @@ agent_json(const struct agent *g)
 		    g->transcription_model);
 	else
 		cJSON_AddNullToObject(o, "transcriptionModel");
+	cJSON_AddNumberToObject(o, "sessionTimeoutMinutes",
+	    g->session_timeout_minutes);
+	cJSON_AddNumberToObject(o, "debounceMs", g->debounce_ms);
+	cJSON_AddStringToObject(o, "busyMode", str_eq(g->busy_mode,
+	    AGENT_BUSY_FOLLOW_UP) ? "followUp" : "restart");
+	cJSON_AddBoolToObject(o, "busyAck", g->busy_ack);
+	cJSON_AddNumberToObject(o, "outageWindowSeconds", g->outage_window_s);
+	cJSON_AddNumberToObject(o, "outageNoticeSeconds", g->outage_notice_s);
 	api_add_time(o, "createdAt", g->created_at);
 	api_add_time(o, "updatedAt", g->updated_at);
 	return o;
@@ -226,6 +241,12 @@ input_from_agent(const struct agent *g, struct agent_input *in)
 	in->texts_json = g->texts;
 	in->require_mention = g->require_mention;
 	in->transcription_model = g->transcription_model;
+	in->session_timeout_minutes = g->session_timeout_minutes;
+	in->debounce_ms = g->debounce_ms;
+	in->busy_mode = g->busy_mode;
+	in->busy_ack = g->busy_ack;
+	in->outage_window_s = g->outage_window_s;
+	in->outage_notice_s = g->outage_notice_s;
 }
 
 /*
@@ -342,7 +363,50 @@ overlay(struct req *r, struct agent_input *in)
 	if (v != NULL)
 		in->transcription_model = cJSON_IsString(v) ?
 		    v->valuestring : "";
+	if ((st = turn_settings(r, in)) != 0)
+		return st;
 	return get_texts(r, in);
+}
+
+/*
+ * The turn settings: integers (out of range becomes -1, which the model
+ * refuses with its sentence), busyMode "restart" | "followUp", busyAck a
+ * boolean. 0 or the status of the 400 sent.
+ */
+static int
+turn_settings(struct req *r, struct agent_input *in)
+{
+	static const char *const	 ints[] = { "sessionTimeoutMinutes",
+					    "debounceMs", "outageWindowSeconds",
+					    "outageNoticeSeconds" };
+	int				*ip[] = { &in->session_timeout_minutes,
+					    &in->debounce_ms,
+					    &in->outage_window_s,
+					    &in->outage_notice_s };
+	const cJSON			*v;
+	int64_t				 i64;
+	bool				 present;
+	int				 st;
+
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		if ((st = get_int(r, ints[i], false, &i64, &present)) != 0)
+			return st;
+		if (present)
+			*ip[i] = i64 < 0 || i64 > 100000000 ? -1 : (int)i64;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(r->json, "busyMode");
+	if (v != NULL && !cJSON_IsString(v))
+		return bad_type(r, "busyMode", "\"restart\" or \"followUp\"");
+	if (v != NULL)
+		in->busy_mode = str_eq(v->valuestring, "followUp") ?
+		    AGENT_BUSY_FOLLOW_UP : str_eq(v->valuestring, "restart") ?
+		    AGENT_BUSY_RESTART : v->valuestring;
+	v = cJSON_GetObjectItemCaseSensitive(r->json, "busyAck");
+	if (v != NULL && !cJSON_IsBool(v))
+		return bad_type(r, "busyAck", "true or false");
+	if (v != NULL)
+		in->busy_ack = cJSON_IsTrue(v);
+	return 0;
 }
 
 /* 422 with the model's field names turned into the JSON's. */

@@ -184,6 +184,18 @@ api_conversation_get(struct req *r)
 		add_str_or_null(o, "author", m->author_email);
 		add_id_or_null(o, "resentAs", m->resent_as_id);
 		cJSON_AddBoolToObject(o, "canResend", m->can_resend);
+		cJSON_AddStringToObject(o, "kind", m->kind);
+		add_id_or_null(o, "answeredBy", m->answered_by);
+		add_str_or_null(o, "unansweredReason", m->unanswered_reason);
+		add_str_or_null(o, "waiting", m->waiting);
+		add_str_or_null(o, "reactions", m->reactions);
+		if (m->n_covers > 0) {
+			cJSON	*cv = cJSON_AddArrayToObject(o, "covers");
+
+			for (int k = 0; k < m->n_covers; k++)
+				cJSON_AddItemToArray(cv, cJSON_CreateNumber(
+				    (double)m->covers[k]));
+		}
 		cJSON_AddStringToObject(o, "createdAt", m->created_at);
 		cJSON_AddItemToArray(arr, o);
 	}

@@ -74,7 +74,6 @@ app_open(struct app *app, bool migrate)
 	}
 	log_set_level(log_level_parse(app->cfg.log_level));
 	/* What chat/ asks of the job queue (util/context.h). */
-	app->queue.reply = queue_reply_jobs;
 	app->queue.send_at = queue_send_at;
 	app->templates_dir = xasprintf("%s/templates", app->cfg.home);
 	app->static_dir = xasprintf("%s/static", app->cfg.home);

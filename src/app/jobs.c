@@ -1,6 +1,7 @@
 /*
  * jobs: the reply pool's job kinds and their handlers, in one table, and
- * its start and stop around the HTTP server (app.h).
+ * its start and stop around the HTTP server (app.h), with the threads
+ * that go with it.
  *
  * HANDOFF SWEEP TIMER (issue 6). One small thread, started and stopped
  * with the pool, calls handoff_sweep_any_org every SWEEP_INTERVAL_S
@@ -8,24 +9,33 @@
  * variable, so stopping never waits out the interval. Its state is
  * file-static because there is one pool per process and struct app
  * stays read-only after start.
+ *
+ * SEARCH INDEXER (issue 17). One thread runs chat/search.h's rounds when
+ * ingest pokes it (messages were stored here) and at least every
+ * SEARCH_IDLE_MS (messages other processes stored), until a round finds
+ * less than a full batch. The turn watcher (worker/turn.h) runs beside
+ * the pool too.
  */
 #include "app/app.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
 
 #include "util/log.h"
 #include "chat/handoff.h"
+#include "chat/search.h"
 #include "db/db.h"
 #include "worker/pool.h"
 #include "worker/queue.h"
-#include "worker/reply.h"
 #include "worker/send.h"
+#include "worker/turn.h"
 
 #define SWEEP_INTERVAL_S	60
 
 static void	*sweep_main(void *);
+static void	*index_main(void *);
 
 static struct {
 	pthread_mutex_t	 mu;
@@ -36,9 +46,18 @@ static struct {
 	struct db_pool	*db;
 } sweep = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
+static struct {
+	pthread_t	 thread;
+	bool		 running;
+	atomic_bool	 stop;
+	struct db_pool	*db;
+} indexer;
+
 static const struct worker_handler	 handlers[] = {
-	{ QUEUE_KIND_REPLY, reply_job_run, reply_job_dead },
+	{ QUEUE_KIND_TURN, turn_job_run, turn_job_dead },
+	{ QUEUE_KIND_ACK, turn_ack_run, NULL },
 	{ QUEUE_KIND_SEND, send_job_run, send_job_dead },
+	{ QUEUE_KIND_REPLY, turn_legacy_reply_run, NULL },
 };
 
 bool
@@ -56,6 +75,8 @@ app_workers_start(struct app *app)
 		.app = app,
 	};
 
+	if (!turn_watch_start(app, app->cfg.workers))
+		log_warn("app", "msg=\"turn watcher did not start\"");
 	app->workers = worker_pool_start(&c);
 	if (app->workers == NULL) {
 		log_err("app", "msg=\"reply pool did not start\" threads=%d",
@@ -74,7 +95,41 @@ app_workers_start(struct app *app)
 	pthread_mutex_unlock(&sweep.mu);
 	if (!sweep.running)
 		log_warn("app", "msg=\"handoff sweep timer did not start\"");
+
+	/* --- the search indexer (see the file-top comment) --- */
+	atomic_store(&indexer.stop, false);
+	indexer.db = app->db;
+	indexer.running = pthread_create(&indexer.thread, NULL, index_main,
+	    NULL) == 0;
+	if (!indexer.running)
+		log_warn("app", "msg=\"search indexer did not start\"");
 	return true;
+}
+
+static void *
+index_main(void *arg)
+{
+	struct db	*db;
+	int		 n;
+
+	(void)arg;
+	while (!atomic_load(&indexer.stop)) {
+		(void)search_wait(SEARCH_IDLE_MS);
+		if (atomic_load(&indexer.stop))
+			break;
+		if ((db = db_acquire(indexer.db)) == NULL)
+			continue;
+		do {
+			n = 0;
+			if (search_index_any_org(db, &n) != DB_OK) {
+				log_warn("app", "msg=\"search indexing "
+				    "failed\"");
+				break;
+			}
+		} while (n >= SEARCH_ROUND_MAX && !atomic_load(&indexer.stop));
+		db_release(db);
+	}
+	return NULL;
 }
 
 static void *
@@ -119,6 +174,12 @@ app_workers_stop(struct app *app)
 	if (sweep.running)
 		pthread_join(sweep.thread, NULL);
 	sweep.running = false;
+	atomic_store(&indexer.stop, true);
+	search_wake_all();
+	if (indexer.running)
+		pthread_join(indexer.thread, NULL);
+	indexer.running = false;
 	worker_pool_stop(app->workers);
 	app->workers = NULL;
+	turn_watch_stop();
 }

@@ -112,6 +112,8 @@ static const struct route routes[] = {
 	{ "GET",  "/agents/{id}/sandbox",     panel_sandbox_page, ADMIN, 0 },
 	{ "POST", "/agents/{id}/sandbox",     panel_sandbox_send, WRITE, 32 KiB },
 	{ "GET",  "/agents/{id}/sandbox/messages", panel_sandbox_messages, ADMIN, 0 },
+	{ "POST", "/agents/{id}/sandbox/return", panel_sandbox_return, WRITE, 16 KiB },
+	{ "POST", "/agents/{id}/sandbox/reset", panel_sandbox_reset, WRITE, 16 KiB },
 
 	{ "GET",  "/agents/{id}/integrations", panel_integrations_page, ADMIN, 0 },
 	{ "POST", "/agents/{id}/connect-codes", panel_connect_generate, WRITE, 16 KiB },
@@ -132,6 +134,7 @@ static const struct route routes[] = {
 	{ "POST", "/conversations/{id}/reply", panel_handoff_reply, R_SESSION | R_FORM | R_CSRF, 32 KiB },
 	{ "POST", "/conversations/{id}/return", panel_handoff_return, R_SESSION | R_FORM | R_CSRF, 16 KiB },
 	{ "POST", "/conversations/{id}/close", panel_handoff_close, R_SESSION | R_FORM | R_CSRF, 16 KiB },
+	{ "POST", "/conversations/{id}/answer", panel_conversation_answer, R_SESSION | R_FORM | R_CSRF, 16 KiB },
 	{ "GET",  "/settings/users",          panel_users_list, R_SESSION | R_OWNER, 0 },
 	{ "POST", "/settings/users",          panel_users_create, R_SESSION | R_OWNER | R_FORM | R_CSRF, 16 KiB },
 	{ "POST", "/settings/users/{id}/role", panel_users_role, R_SESSION | R_OWNER | R_FORM | R_CSRF, 16 KiB },

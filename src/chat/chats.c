@@ -138,3 +138,66 @@ chat_set_link(struct db *db, int64_t org_id, int64_t chat_id,
 	    "   AND agent_id IS DISTINCT FROM NULLIF($3::bigint, 0)",
 	    DB_I64(org_id), DB_I64(chat_id), DB_I64(agent_id), DB_END);
 }
+
+enum db_status
+chat_contact_moved(struct db *db, int64_t org_id, int64_t channel_id,
+    const char *old_external_id, const char *new_external_id)
+{
+	if (new_external_id == NULL || *new_external_id == '\0' ||
+	    strcmp(old_external_id, new_external_id) == 0)
+		return DB_OK;
+	return db_exec(db,
+	    "UPDATE chats SET external_id = $4"
+	    " WHERE org_id = $1 AND channel_id = $2 AND external_id = $3"
+	    "   AND kind = 'dm'"
+	    "   AND NOT EXISTS (SELECT 1 FROM chats o"
+	    "        WHERE o.channel_id = $2 AND o.external_id = $4)",
+	    DB_I64(org_id), DB_I64(channel_id), DB_TEXT(old_external_id),
+	    DB_TEXT(new_external_id), DB_END);
+}
+
+enum db_status
+chat_turn_answering(struct db *db, int64_t org_id, int64_t chat_id,
+    int64_t reply_to)
+{
+	return db_exec(db,
+	    "UPDATE chats SET turn_reply_to = $3"
+	    " WHERE org_id = $1 AND id = $2"
+	    "   AND turn_reply_to IS DISTINCT FROM $3",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(reply_to), DB_END);
+}
+
+enum db_status
+chat_state_get(struct db *db, struct arena *a, int64_t org_id,
+    int64_t chat_id, struct chat_state *out)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	memset(out, 0, sizeof(*out));
+	st = db_query(db, &res,
+	    "SELECT c.status, c.handoff_reason, COALESCE(u.email, ''),"
+	    "       c.outage_since IS NOT NULL,"
+	    "       c.turn_due_at IS NOT NULL OR EXISTS (SELECT 1 FROM jobs j"
+	    "            WHERE j.org_id = $1 AND j.id = c.turn_job"
+	    "              AND j.status IN ('queued', 'running')),"
+	    "       (SELECT count(*) FROM (SELECT 1 FROM messages m"
+	    "          WHERE m.chat_id = c.id AND m.direction = 'in'"
+	    "            AND m.answered_by IS NULL"
+	    "            AND m.unanswered_reason IS NULL LIMIT 100) p)"
+	    "  FROM chats c LEFT JOIN users u ON u.id = c.assigned_user_id"
+	    " WHERE c.org_id = $1 AND c.id = $2",
+	    DB_I64(org_id), DB_I64(chat_id), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK) {
+		out->status = chat_col(a, &res, 0, 0);
+		out->handoff_reason = chat_col(a, &res, 0, 1);
+		out->assigned_email = chat_col(a, &res, 0, 2);
+		out->outage = db_res_bool(&res, 0, 3);
+		out->turn_busy = db_res_bool(&res, 0, 4);
+		out->unsettled = (int)db_res_i64(&res, 0, 5);
+	}
+	db_res_clear(&res);
+	return st;
+}

@@ -62,4 +62,45 @@ enum db_status	 chat_set_link(struct db *db, int64_t org_id, int64_t chat_id,
 		    int64_t agent_id, int64_t code_id, int64_t *old_agent_id)
 		    __attribute__((warn_unused_result));
 
+/* Where a chat stands, for the sandbox and the conversation view. */
+struct chat_state {
+	char	*status;		/* ai|needs_human|human|closed */
+	char	*handoff_reason;	/* "" when none */
+	char	*assigned_email;	/* "" when nobody */
+	bool	 outage;		/* the model fails its turns */
+	bool	 turn_busy;		/* a turn is due or running */
+	int	 unsettled;		/* inbound messages with neither an
+					   answer nor a reason (capped at
+					   100) */
+};
+
+/*
+ * The chat's state (strings in a). Reads the queue's jobs for whether
+ * its turn runs (read-only). DB_NOT_FOUND: not the org's chat.
+ */
+enum db_status	 chat_state_get(struct db *db, struct arena *a,
+		    int64_t org_id, int64_t chat_id, struct chat_state *out)
+		    __attribute__((warn_unused_result));
+
+/*
+ * The chat's turn is sending the answer to inbound message reply_to
+ * (chats.turn_reply_to), so a turn resumed after a crash or a "try
+ * later" finds its unsent parts.
+ */
+enum db_status	 chat_turn_answering(struct db *db, int64_t org_id,
+		    int64_t chat_id, int64_t reply_to)
+		    __attribute__((warn_unused_result));
+
+/*
+ * A DM contact changed number (a WhatsApp system notice): the chat keyed
+ * by old_external_id on channel_id takes new_external_id, so the new
+ * number's messages continue it, unless a chat for the new number exists
+ * already (then both stay as they are). A no-op when there is no such
+ * chat.
+ */
+enum db_status	 chat_contact_moved(struct db *db, int64_t org_id,
+		    int64_t channel_id, const char *old_external_id,
+		    const char *new_external_id)
+		    __attribute__((warn_unused_result));
+
 #endif

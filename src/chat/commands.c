@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "chat/connect.h"
+#include "util/arena.h"
 
 static bool	 is_space(char);
 static bool	 is_word(char);
@@ -160,11 +161,32 @@ chat_sender_allowed(const char *sender, const char *const *allow_list,
 	return false;
 }
 
+const char *
+chat_command_text(struct arena *a, const char *body, const char *transcript)
+{
+	const char	*t;
+	size_t		 n;
+	char		*s;
+
+	if (body != NULL && *body != '\0')
+		return body;
+	if (transcript == NULL || *transcript == '\0')
+		return "";
+	trim(transcript, &t, &n);
+	while (n > 0 && strchr(".!?,;:", t[n - 1]) != NULL)
+		n--;
+	if (n > 6 && match_at(t, "slash ", 6)) {
+		s = arena_printf(a, "/%.*s", (int)(n - 6), t + 6);
+		return s;
+	}
+	return arena_strndup(a, t, n);
+}
+
 void
 chat_route_decide(struct arena *a, const struct route_input *in,
     struct route_decision *out)
 {
-	const char	*body = in->body != NULL ? in->body : "";
+	const char	*body = chat_command_text(a, in->body, in->transcript);
 	const char	*code = NULL;
 
 	memset(out, 0, sizeof(*out));
@@ -210,6 +232,8 @@ chat_route_name(enum route_action action)
 		return "not_allowed";
 	case ROUTE_IGNORE:
 		return "ignore";
+	case ROUTE_UNSUPPORTED:
+		return "unsupported";
 	}
 	return "unknown";
 }

@@ -1,18 +1,24 @@
 /*
  * commands: what an inbound message means before any model sees it
  * (DESIGN.md data flow, "route: commands (connect / reset / switch),
- * allow-list, busy thread, handoff"). Pure code: it reads the message
- * and the agent's settings and returns a decision; worker/reply.c acts on
- * it (redeems the code, resets the thread, takes the busy thread, calls
- * the model) and sends the chat/texts.h text through the outbox.
+ * allow-list, handoff"). Pure code: it reads the message and the agent's
+ * settings and returns a decision; worker/turn.c acts on it (redeems the
+ * code, resets the thread, asks the model for the turn's messages) and
+ * sends the chat/texts.h text through the outbox.
+ *
+ * Routing reads what was meant: a command is recognised in the typed text
+ * and, when there is none, in a voice note's transcript (spoken, it comes
+ * back as "Reset." or "slash reset": chat_command_text tidies it).
  *
  * The order of the checks, and why:
  *
- *   1. "connect CODE" (any chat, DM or group, linked or not): a person
- *      must always be able to connect, or switch, a chat, so neither the
- *      allow-list nor a mention requirement stands in front of it.
+ *   1. "connect CODE" (any chat, DM or group, linked or not), where CODE
+ *      is one code-shaped token (connect_parse): a person must always be
+ *      able to connect, or switch, a chat, so neither the allow-list nor
+ *      a mention requirement stands in front of it. "connect me with
+ *      sales" is not a command: in a linked chat the model answers it.
  *   2. No agent (the chat is not linked and its channel has no default
- *      agent): the welcome text, whatever was said.
+ *      agent): the welcome text, whatever was said (it explains codes).
  *   3. The agent's reset command (exact match, case-insensitive,
  *      surrounding spaces ignored; NULL: turned off): checked against the
  *      allow-list, but not against the mention requirement (a command is
@@ -23,8 +29,7 @@
  *      get "not allowed" for every message they write to each other.
  *   5. The allow-list (empty: everyone): in a DM the chat's number, in a
  *      group the sender's; anything else gets TEXT_NOT_ALLOWED only.
- *   6. Otherwise the model answers (the busy-thread check happens in the
- *      reply job, which alone knows whether another job holds the thread).
+ *   6. Otherwise the model answers (with the turn's other messages).
  *
  * Thread-safe: no shared state.
  */
@@ -36,17 +41,22 @@
 struct arena;
 
 enum route_action {
-	ROUTE_ANSWER = 0,	/* the model answers (unless the thread is busy) */
-	ROUTE_CONNECT,		/* redeem decision.code (NULL: "connect" alone) */
+	ROUTE_ANSWER = 0,	/* the model answers (with the turn's others) */
+	ROUTE_CONNECT,		/* redeem decision.code */
 	ROUTE_WELCOME,		/* no agent: TEXT_WELCOME */
 	ROUTE_RESET,		/* close the thread, open a new one: TEXT_RESET */
 	ROUTE_NOT_ALLOWED,	/* the sender is not on the allow-list */
 	ROUTE_IGNORE,		/* group, not mentioned: stored, not answered */
+	ROUTE_UNSUPPORTED,	/* WhatsApp could not give us the message: the
+				   agent says once what it cannot read (set by
+				   the turn from the message's kind) */
 };
 
 /* What chat_route_decide looks at (strings are not kept). */
 struct route_input {
 	const char		*body;		/* the message text ("" for media) */
+	const char		*transcript;	/* a voice note's words, NULL or
+						   "": none */
 	bool			 is_group;
 	const char		*sender;	/* "+E164" of the author */
 	bool			 has_agent;	/* chat link or channel default */
@@ -64,7 +74,7 @@ struct route_input {
 struct route_decision {
 	enum route_action	 action;
 	const char		*code;	/* ROUTE_CONNECT: upper-cased code in
-					   the arena, NULL for "connect" */
+					   the arena */
 };
 
 /*
@@ -73,6 +83,14 @@ struct route_decision {
  */
 void		 chat_route_decide(struct arena *a, const struct route_input *in,
 		    struct route_decision *out);
+
+/*
+ * The text a command is read from: body when it has any, else the
+ * transcript tidied for commands (surrounding white space and trailing
+ * punctuation dropped, a spoken "slash " read as "/"), in a. Never NULL.
+ */
+const char	*chat_command_text(struct arena *a, const char *body,
+		    const char *transcript);
 
 /*
  * True when body is the reset command cmd: the same text ignoring ASCII

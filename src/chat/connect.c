@@ -217,9 +217,9 @@ out:
 bool
 connect_parse(struct arena *a, const char *text, const char **code)
 {
-	const char	*p, *end;
+	const char	*p, *end, *tok;
 	char		*s;
-	size_t		 n;
+	size_t		 n, letters = 0, tail = 0;
 
 	*code = NULL;
 	if (text == NULL)
@@ -233,14 +233,24 @@ connect_parse(struct arena *a, const char *text, const char **code)
 	if ((size_t)(end - p) < 7 || strncasecmp(p, "connect", 7) != 0)
 		return false;
 	p += 7;
-	if (p == end)
-		return true;
-	if (!is_space(*p))
-		return false;	/* "connecting", "connect:" */
+	if (p == end || !is_space(*p))
+		return false;	/* "connect", "connecting", "connect:" */
 	while (p < end && is_space(*p))
 		p++;
-	n = (size_t)(end - p);
-	s = arena_strndup(a, p, n);
+	/* One token: letters, a dash, then letters or digits. */
+	tok = p;
+	while (p < end && isalpha((unsigned char)*p) && letters < 10) {
+		p++;
+		letters++;
+	}
+	if (letters == 0 || p == end || *p != '-')
+		return false;
+	for (p++; p < end && isalnum((unsigned char)*p) && tail < 10; p++)
+		tail++;
+	if (tail == 0 || p != end)
+		return false;
+	n = (size_t)(end - tok);
+	s = arena_strndup(a, tok, n);
 	for (size_t i = 0; i < n; i++)
 		s[i] = (char)toupper((unsigned char)s[i]);
 	*code = s;

@@ -57,10 +57,13 @@ enum connect_outcome {
 };
 
 /*
- * Parses "connect CODE" (case-insensitive, surrounding spaces ignored).
- * True when text is a connect command at all; *code then points into a
- * normalised copy (upper case) in the arena, or is NULL for "connect"
- * alone.
+ * Parses "connect CODE" (case-insensitive, surrounding spaces ignored):
+ * true only when "connect" is followed by exactly one code-shaped token
+ * (letters, a dash, letters or digits: "PRL-AB12", "prl-ab1"), so that
+ * "connect me with sales" or "connect" alone are words for the model (or
+ * the welcome text), not a command. *code then points to the token upper
+ * cased in the arena; whether it is a valid code is connect_redeem's to
+ * say (a wrong length is TEXT_INVALID_FORMAT there).
  */
 bool		 connect_parse(struct arena *a, const char *text,
 		    const char **code);

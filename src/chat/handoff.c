@@ -15,6 +15,11 @@
  * A model's handoff (handoff_ask) writes its `handoffs` row and the
  * chat's status in one transaction, so neither exists without the other.
  *
+ * The messages of a chat that change hands are settled with it (no
+ * message left behind): a claim settles what waited ("a person took the
+ * chat"), a member's reply answers it, a close settles it, a return to
+ * the AI makes the chat's turn due so the agent answers it.
+ *
  * Thread-safe: no shared state.
  */
 #include "chat/handoff.h"
@@ -31,6 +36,8 @@
 #include "chat/threads.h"
 #include "model/audit.h"
 #include "util/arena.h"
+#include "util/context.h"
+#include "util/str.h"
 
 #define SWEEP_BATCH		100
 #define UNCLAIMED_MAX		200
@@ -92,6 +99,129 @@ handoff_keyword_match(const char *body, const char *const *keywords, int n)
 	return false;
 }
 
+enum handoff_answerer
+handoff_answerer(const char *status, const char *reason,
+    int64_t assigned_user_id)
+{
+	if (str_eq(status, "ai"))
+		return HANDOFF_AI;
+	if (str_eq(status, "closed"))
+		return HANDOFF_REOPEN;
+	if (str_eq(status, "needs_human") &&
+	    str_eq(reason, HANDOFF_REASON_OUTAGE) && assigned_user_id == 0)
+		return HANDOFF_PROBE;
+	return HANDOFF_PERSON;
+}
+
+/*
+ * One statement (the row locked in the FROM so the old values decide):
+ * the outage's start kept or set, its age against the agent's notice and
+ * window, the chat moved to needs_human when the window is spent, and
+ * the turn due again after the pause: a third of the outage so far,
+ * between 2 and 60 s (5 and 300 s once a person is asked), never past
+ * the window's end before the handoff, never before the provider's
+ * Retry-After.
+ */
+enum db_status
+handoff_outage(struct db *db, int64_t org_id, int64_t chat_id, int window_s,
+    int notice_s, int retry_after_ms, enum handoff_outage *what,
+    int *retry_s)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*what = HANDOFF_OUTAGE_WAIT;
+	if (retry_s != NULL)
+		*retry_s = 0;
+	st = db_query(db, &res,
+	    "WITH old AS ("
+	    "  SELECT id, status, outage_noticed,"
+	    "         extract(epoch FROM now() - COALESCE(outage_since,"
+	    "             now())) AS age"
+	    "    FROM chats WHERE org_id = $1 AND id = $2 FOR UPDATE"
+	    "), d AS ("
+	    "  SELECT old.*,"
+	    "         old.status = 'ai' AND old.age >= $3 AS hand,"
+	    "         old.status = 'ai' AND old.age < $3 AND old.age >= $4"
+	    "             AND NOT old.outage_noticed AS notice"
+	    "    FROM old"
+	    "), p AS ("
+	    "  SELECT d.*, GREATEST($5::bigint / 1000.0, CASE"
+	    "           WHEN d.hand OR d.status <> 'ai'"
+	    "           THEN LEAST(GREATEST(d.age / 3, 5), 300)"
+	    "           ELSE LEAST(GREATEST(d.age / 3, 2), 60,"
+	    "                GREATEST($3 - d.age, 1)) END) AS pause"
+	    "    FROM d"
+	    ")"
+	    " UPDATE chats c"
+	    "    SET outage_since = COALESCE(c.outage_since, now()),"
+	    "        outage_noticed = c.outage_noticed OR p.notice,"
+	    "        status = CASE WHEN p.hand THEN 'needs_human'"
+	    "                 ELSE c.status END,"
+	    "        status_changed_at = CASE WHEN p.hand THEN now()"
+	    "                 ELSE c.status_changed_at END,"
+	    "        handoff_reason = CASE WHEN p.hand THEN $6"
+	    "                 ELSE c.handoff_reason END,"
+	    "        assigned_user_id = CASE WHEN p.hand THEN NULL"
+	    "                 ELSE c.assigned_user_id END,"
+	    "        turn_due_at = LEAST(c.turn_due_at,"
+	    "            now() + make_interval(secs => p.pause))"
+	    "   FROM p WHERE c.org_id = $1 AND c.id = p.id"
+	    " RETURNING p.hand, p.notice, ceil(p.pause)::bigint,"
+	    "        pg_notify('" APP_JOBS_CHANNEL "', '')",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(window_s),
+	    DB_I64(notice_s), DB_I64(retry_after_ms),
+	    DB_TEXT(HANDOFF_REASON_OUTAGE), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK) {
+		if (db_res_bool(&res, 0, 0))
+			*what = HANDOFF_OUTAGE_HANDOFF;
+		else if (db_res_bool(&res, 0, 1))
+			*what = HANDOFF_OUTAGE_NOTICE;
+		if (retry_s != NULL)
+			*retry_s = (int)db_res_i64(&res, 0, 2);
+	}
+	db_res_clear(&res);
+	if (*what == HANDOFF_OUTAGE_HANDOFF)
+		log_info("handoff", "msg=\"chat needs a person: the model was "
+		    "unavailable for the agent's window\" org=%" PRId64
+		    " chat=%" PRId64, org_id, chat_id);
+	return st;
+}
+
+enum db_status
+handoff_outage_over(struct db *db, int64_t org_id, int64_t chat_id,
+    bool *returned)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	if (returned != NULL)
+		*returned = false;
+	st = db_query(db, &res,
+	    "UPDATE chats c"
+	    "   SET outage_since = NULL, outage_noticed = false,"
+	    "       status = CASE WHEN old.back THEN 'ai' ELSE c.status END,"
+	    "       status_changed_at = CASE WHEN old.back THEN now()"
+	    "           ELSE c.status_changed_at END,"
+	    "       handoff_reason = CASE WHEN old.back THEN ''"
+	    "           ELSE c.handoff_reason END"
+	    "  FROM (SELECT id, status = 'needs_human' AND handoff_reason = $3"
+	    "               AND assigned_user_id IS NULL AS back"
+	    "          FROM chats WHERE org_id = $1 AND id = $2"
+	    "           FOR UPDATE) old"
+	    " WHERE c.org_id = $1 AND c.id = old.id"
+	    "   AND (c.outage_since IS NOT NULL OR old.back)"
+	    " RETURNING old.back",
+	    DB_I64(org_id), DB_I64(chat_id), DB_TEXT(HANDOFF_REASON_OUTAGE),
+	    DB_END);
+	if (st == DB_OK && res.n_rows == 1 && returned != NULL)
+		*returned = db_res_bool(&res, 0, 0);
+	db_res_clear(&res);
+	return st;
+}
+
 enum db_status
 handoff_request(struct db *db, int64_t org_id, int64_t chat_id,
     const char *reason, bool *changed)
@@ -104,7 +234,8 @@ handoff_request(struct db *db, int64_t org_id, int64_t chat_id,
 	    "WITH upd AS ("
 	    "  UPDATE chats SET status = 'needs_human',"
 	    "         status_changed_at = now(), handoff_reason = $3,"
-	    "         assigned_user_id = NULL, gateway_failures = 0"
+	    "         assigned_user_id = NULL, outage_since = NULL,"
+	    "         outage_noticed = false"
 	    "   WHERE org_id = $1 AND id = $2 AND status = 'ai'"
 	    "  RETURNING id"
 	    ")"
@@ -183,7 +314,7 @@ handoff_reopen(struct db *db, int64_t org_id, int64_t chat_id,
 	*reopened = false;
 	st = db_query(db, &res,
 	    "UPDATE chats SET status = 'ai', status_changed_at = now(),"
-	    "       assigned_user_id = NULL, gateway_failures = 0"
+	    "       assigned_user_id = NULL"
 	    " WHERE org_id = $1 AND id = $2 AND status = 'closed'"
 	    " RETURNING id",
 	    DB_I64(org_id), DB_I64(chat_id), DB_END);
@@ -191,53 +322,6 @@ handoff_reopen(struct db *db, int64_t org_id, int64_t chat_id,
 		*reopened = res.n_rows == 1;
 	db_res_clear(&res);
 	return st;
-}
-
-enum db_status
-handoff_gateway_failed(struct db *db, int64_t org_id, int64_t chat_id,
-    bool *handed_off)
-{
-	struct db_res	 res = { 0 };
-	enum db_status	 st;
-
-	*handed_off = false;
-	/* One statement: count, compare with the org's limit, hand off. */
-	st = db_query(db, &res,
-	    "UPDATE chats c"
-	    "   SET gateway_failures = CASE"
-	    "         WHEN c.gateway_failures + 1 >= o.gateway_failure_limit"
-	    "         THEN 0 ELSE c.gateway_failures + 1 END,"
-	    "       status = CASE"
-	    "         WHEN c.gateway_failures + 1 >= o.gateway_failure_limit"
-	    "         THEN 'needs_human' ELSE c.status END,"
-	    "       status_changed_at = CASE"
-	    "         WHEN c.gateway_failures + 1 >= o.gateway_failure_limit"
-	    "         THEN now() ELSE c.status_changed_at END,"
-	    "       handoff_reason = CASE"
-	    "         WHEN c.gateway_failures + 1 >= o.gateway_failure_limit"
-	    "         THEN $3 ELSE c.handoff_reason END"
-	    "  FROM orgs o"
-	    " WHERE c.org_id = $1 AND c.id = $2 AND c.status = 'ai'"
-	    "   AND o.id = c.org_id"
-	    " RETURNING c.status = 'needs_human'",
-	    DB_I64(org_id), DB_I64(chat_id), DB_TEXT(HANDOFF_REASON_GATEWAY),
-	    DB_END);
-	if (st == DB_OK && res.n_rows == 1)
-		*handed_off = db_res_bool(&res, 0, 0);
-	db_res_clear(&res);
-	if (*handed_off)
-		log_info("handoff", "msg=\"chat needs a person: the model kept "
-		    "failing\" org=%" PRId64 " chat=%" PRId64, org_id, chat_id);
-	return st;
-}
-
-enum db_status
-handoff_gateway_ok(struct db *db, int64_t org_id, int64_t chat_id)
-{
-	return db_exec(db,
-	    "UPDATE chats SET gateway_failures = 0"
-	    " WHERE org_id = $1 AND id = $2 AND gateway_failures <> 0",
-	    DB_I64(org_id), DB_I64(chat_id), DB_END);
 }
 
 /*
@@ -258,7 +342,8 @@ transition(struct db *db, int64_t org_id, int64_t chat_id, const char *from,
 	st = db_query(db, &res,
 	    "WITH upd AS ("
 	    "  UPDATE chats SET status = $4, status_changed_at = now(),"
-	    "         assigned_user_id = NULL, gateway_failures = 0"
+	    "         assigned_user_id = NULL, outage_since = NULL,"
+	    "         outage_noticed = false"
 	    "   WHERE org_id = $1 AND id = $2"
 	    "     AND status = ANY (string_to_array($3, ','))"
 	    "  RETURNING id"
@@ -300,7 +385,7 @@ take_chat(struct db *db, int64_t org_id, int64_t chat_id, int64_t user_id,
 	    "         assigned_user_id = CASE WHEN $4 AND status = 'human'"
 	    "             AND assigned_user_id IS NOT NULL"
 	    "             THEN assigned_user_id ELSE $3 END,"
-	    "         last_human_at = now(), gateway_failures = 0"
+	    "         last_human_at = now()"
 	    "   WHERE org_id = $1 AND id = $2 AND status <> 'closed'"
 	    "  RETURNING id"
 	    ")"
@@ -322,21 +407,63 @@ enum db_status
 handoff_claim(struct db *db, int64_t org_id, int64_t chat_id,
     int64_t user_id)
 {
-	return take_chat(db, org_id, chat_id, user_id, false);
+	enum db_status	 st;
+	bool		 own = false;
+
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		return st;
+	st = take_chat(db, org_id, chat_id, user_id, false);
+	if (st == DB_OK)
+		st = chat_turn_settle(db, org_id, chat_id, NULL, -1, 0,
+		    "Not answered by the AI: a person took the chat.");
+	return db_tx_leave(db, own, st);
 }
 
 enum db_status
 handoff_return(struct db *db, int64_t org_id, int64_t chat_id)
 {
-	return transition(db, org_id, chat_id, "needs_human,human", "ai",
+	enum db_status	 st;
+	bool		 own = false;
+
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		return st;
+	st = transition(db, org_id, chat_id, "needs_human,human", "ai",
 	    "handoff");
+	if (st == DB_OK)
+		st = chat_turn_due_if_pending(db, org_id, chat_id);
+	return db_tx_leave(db, own, st);
+}
+
+enum db_status
+handoff_reset(struct db *db, int64_t org_id, int64_t chat_id)
+{
+	enum db_status	 st;
+	bool		 own = false;
+
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		return st;
+	st = transition(db, org_id, chat_id, "ai,needs_human,human,closed",
+	    "ai", "reset");
+	if (st == DB_OK)
+		st = chat_turn_settle(db, org_id, chat_id, NULL, -1, 0,
+		    "Not answered: the chat was reset.");
+	return db_tx_leave(db, own, st);
 }
 
 enum db_status
 handoff_close(struct db *db, int64_t org_id, int64_t chat_id)
 {
-	return transition(db, org_id, chat_id, "ai,needs_human,human",
+	enum db_status	 st;
+	bool		 own = false;
+
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		return st;
+	st = transition(db, org_id, chat_id, "ai,needs_human,human",
 	    "closed", "closed");
+	if (st == DB_OK)
+		st = chat_turn_settle(db, org_id, chat_id, NULL, -1, 0,
+		    "Not answered: the chat was closed.");
+	return db_tx_leave(db, own, st);
 }
 
 enum db_status
@@ -355,6 +482,10 @@ handoff_reply(const struct app *app, struct db *db, int64_t org_id,
 	if (st == DB_OK)
 		st = outbox_record_human(app, db, org_id, chat_id, user_id,
 		    body, out);
+	/* What waited is answered by the person's reply. */
+	if (st == DB_OK)
+		st = chat_turn_settle(db, org_id, chat_id, NULL, -1,
+		    out->message_id, NULL);
 	if (st == DB_OK)
 		log_info("handoff", "msg=\"member replied\" org=%" PRId64
 		    " chat=%" PRId64 " user=%" PRId64 " message=%" PRId64,
@@ -470,7 +601,7 @@ handoff_sweep_any_org(struct db *db, int *n_returned)
 		s2 = db_query(db, &r2,
 		    "UPDATE chats c SET status = 'ai',"
 		    "       status_changed_at = now(),"
-		    "       assigned_user_id = NULL, gateway_failures = 0"
+		    "       assigned_user_id = NULL"
 		    "  FROM orgs o"
 		    " WHERE c.org_id = $1 AND c.id = $2 AND c.status = 'human'"
 		    "   AND o.id = c.org_id"

@@ -1,24 +1,39 @@
 /*
- * handoff: human takeover of a WhatsApp chat (owns the handoff state of
- * table `chats`: status, status_changed_at, assigned_user_id,
- * handoff_reason, last_human_at, gateway_failures; and table `handoffs`,
- * the record of each handoff a model asked for).
+ * handoff: human takeover of a WhatsApp chat, and outages waited out
+ * (owns the handoff state of table `chats`: status, status_changed_at,
+ * assigned_user_id, handoff_reason, last_human_at, outage_since,
+ * outage_noticed; and table `handoffs`, the record of each handoff a
+ * model asked for).
  *
- *   ai ──(keyword | handoff.request | N gateway failures)──▶ needs_human
+ *   ai ──(keyword | handoff.request | outage window spent)──▶ needs_human
  *   ai | needs_human | human ──claim/reply──▶ human (assigned)
  *   needs_human | human ──return──▶ ai (thread closed: the next message
  *                                       opens a new one)
+ *   needs_human (outage, nobody claimed) ──the model answers again──▶ ai,
+ *                                       with a note in the timeline
  *   any ──close──▶ closed (thread closed); an inbound message in a closed
  *                  chat reopens it as ai
  *   human, idle for orgs.human_idle_hours ──sweep──▶ ai, with a note
  *
- * The reply pool answers only chats in 'ai'. Every transition is one
+ * Who answers a chat is ONE predicate, handoff_answerer(): the turn asks
+ * it and nothing else (a new kind of owner, e.g. another app holding the
+ * conversation, is a new answer of it). Every transition is one
  * conditional UPDATE naming the states it leaves, so two members, a
  * member and the pool, or two processes can race on a chat and exactly
  * one wins; the loser sees DB_CONFLICT (or *changed false) and does
  * nothing. The outbox re-checks the status in the very statement that
- * moves each reply part queued → sending (outbox_send, gated), so an
- * answer produced while a person took over is dropped.
+ * moves each reply part to sending (outbox_send, gated), so an answer
+ * produced while a person took over is dropped.
+ *
+ * OUTAGES. A model that errs, times out or rate-limits is waited out:
+ * each failed turn counts from the chat's first failure (outage_since)
+ * and comes back after a growing pause (the provider's Retry-After when
+ * longer); once the wait passes the agent's notice time the user hears
+ * TEXT_SLOW once; once it passes the agent's window the chat needs a
+ * person (reason HANDOFF_REASON_OUTAGE) and the turn keeps probing the
+ * model, less often. If the model answers before anybody claims the
+ * chat, the chat returns to the AI (a note says so) and the answer is
+ * sent; a person who claims it keeps it.
  *
  * Thread-safe: no shared state.
  */
@@ -36,7 +51,7 @@ struct outbox_new;
 
 #define HANDOFF_REASON_KEYWORD	"keyword"
 #define HANDOFF_REASON_MODEL	"model"
-#define HANDOFF_REASON_GATEWAY	"gateway"
+#define HANDOFF_REASON_OUTAGE	"outage"
 /* The status of a part the reply job dropped because a person took over. */
 #define HANDOFF_DROPPED_TEXT	"handoff: a person took over"
 /* The sender of the handoff text's parts and of the pool's notes. */
@@ -90,22 +105,57 @@ enum db_status	 handoff_reopen(struct db *db, int64_t org_id,
 		    int64_t chat_id, bool *reopened)
 		    __attribute__((warn_unused_result));
 
+/* Who answers a chat now, as its turn asks (see the file top). */
+enum handoff_answerer {
+	HANDOFF_AI,		/* the agent answers */
+	HANDOFF_REOPEN,		/* closed: an inbound message reopens it as
+				   ai, then the agent answers */
+	HANDOFF_PERSON,		/* a person has it, or it waits for one */
+	HANDOFF_PROBE,		/* it waits for a person after an outage and
+				   nobody claimed it: the agent may try the
+				   model, and answers if it is back */
+};
+
 /*
- * A model call for the chat failed upstream: counts it, and when the
- * count reaches orgs.gateway_failure_limit while the chat is 'ai', moves
- * it to needs_human (reason "gateway") and resets the count; *handed_off
- * says so. handoff_gateway_ok resets the count after a success (a no-op
- * statement that writes nothing when it is already 0; best effort).
+ * The ONE predicate: from the chat's status, handoff reason and
+ * assignee (chat/messages.h struct chat_turn has them). Pure.
  */
-enum db_status	 handoff_gateway_failed(struct db *db, int64_t org_id,
-		    int64_t chat_id, bool *handed_off)
+enum handoff_answerer handoff_answerer(const char *status, const char *reason,
+		    int64_t assigned_user_id);
+
+/* What a failed model call did to the chat's outage (handoff_outage). */
+enum handoff_outage {
+	HANDOFF_OUTAGE_WAIT,	/* wait more: its turn comes back later */
+	HANDOFF_OUTAGE_NOTICE,	/* the same, and now the user hears
+				   TEXT_SLOW (once) */
+	HANDOFF_OUTAGE_HANDOFF,	/* the window is spent: the chat needs a
+				   person now (TEXT_HANDOFF), and is probed */
+};
+
+/*
+ * The model failed the chat's turn (5xx, timeout, 429): counts the
+ * outage from its first failure, decides (enum handoff_outage) against
+ * the agent's window_s and notice_s, and brings the chat's turn back
+ * after a pause (at least retry_after_ms, the provider's wish) in the
+ * same statement; *retry_s (may be NULL) gets the pause.
+ */
+enum db_status	 handoff_outage(struct db *db, int64_t org_id,
+		    int64_t chat_id, int window_s, int notice_s,
+		    int retry_after_ms, enum handoff_outage *what,
+		    int *retry_s) __attribute__((warn_unused_result));
+/*
+ * The model answered the chat again: its outage ends, and a chat that
+ * waited for a person because of it, unclaimed, returns to the AI
+ * (*returned, may be NULL, says so).
+ */
+enum db_status	 handoff_outage_over(struct db *db, int64_t org_id,
+		    int64_t chat_id, bool *returned)
 		    __attribute__((warn_unused_result));
-enum db_status	 handoff_gateway_ok(struct db *db, int64_t org_id,
-		    int64_t chat_id);
 
 /*
  * A member takes the chat: ai|needs_human|human → human, assigned to
- * user_id, last_human_at now. DB_NOT_FOUND: not the org's chat;
+ * user_id, last_human_at now; its messages nobody answered are settled
+ * ("a person took the chat"). DB_NOT_FOUND: not the org's chat;
  * DB_CONFLICT: the chat is closed.
  */
 enum db_status	 handoff_claim(struct db *db, int64_t org_id,
@@ -113,18 +163,28 @@ enum db_status	 handoff_claim(struct db *db, int64_t org_id,
 		    __attribute__((warn_unused_result));
 /*
  * needs_human|human → ai; closes the open thread, so the next message
- * starts a new one. DB_CONFLICT: the chat is already ai or closed.
+ * starts a new one, and makes the chat's turn due when messages wait
+ * for an answer. DB_CONFLICT: the chat is already ai or closed.
  */
 enum db_status	 handoff_return(struct db *db, int64_t org_id,
 		    int64_t chat_id) __attribute__((warn_unused_result));
-/* any but closed → closed; closes the open thread. DB_CONFLICT: closed. */
+/*
+ * A fresh start (the sandbox's Reset): any state → ai, the open thread
+ * closed (close_reason 'reset'), the outage forgotten and what waited
+ * settled ("the chat was reset"). DB_NOT_FOUND: not the org's chat.
+ */
+enum db_status	 handoff_reset(struct db *db, int64_t org_id,
+		    int64_t chat_id) __attribute__((warn_unused_result));
+/* any but closed → closed; closes the open thread, settles what waited
+ * ("the chat was closed"). DB_CONFLICT: closed. */
 enum db_status	 handoff_close(struct db *db, int64_t org_id,
 		    int64_t chat_id) __attribute__((warn_unused_result));
 
 /*
  * A member's reply from the timeline: the chat becomes human (assigned
  * to user_id when it was not yet human) and the message is recorded in
- * the outbox with its send job (outbox_record_human), in one transaction;
+ * the outbox with its send job (outbox_record_human), answering what
+ * waited (answered_by), in one transaction;
  * the caller then releases its connection and sends it (outbox_send with
  * out->job_id). DB_NOT_FOUND: not the org's chat; DB_CONFLICT: the chat
  * is closed.

@@ -1,42 +1,57 @@
 /*
- * ingest: stores verified inbound messages (see ingest.h).
+ * ingest: stores verified inbound items (see ingest.h).
  *
- * DESIGN (group commit). Most of a webhook's cost is PostgreSQL's, and a
- * good share of that is the commit: one WAL flush per webhook. So
- * concurrent callers are committed together, after the leader/follower
- * scheme of LevelDB's write queue and PostgreSQL's own WAL group flush:
+ * DESIGN (group commit). Most of a webhook's cost is PostgreSQL's and the
+ * round trips to it, and a good share of PostgreSQL's is the commit: one
+ * WAL flush per webhook. So concurrent callers are committed together,
+ * after the leader/follower scheme of LevelDB's write queue and
+ * PostgreSQL's own WAL group flush:
  *
  * - A caller enqueues a waiter {items, n, result, done, its own condvar}
  *   on a process-wide queue (one mutex). When fewer than GC_LEADERS
  *   leaders are running, it becomes a leader at once: an idle server
- *   adds no latency, and a lone caller's transaction is exactly the
- *   single-transaction path (BEGIN, one chat_ingest per item, the
- *   reply jobs, COMMIT).
- * - A leader takes up to GC_BATCH_MAX waiters from the head of the queue
- *   (its own included when it is there), drops the mutex, runs all their
- *   items in ONE transaction on ONE pooled connection, commits once, then
- *   marks each waiter done with the result and signals it. A follower
- *   returns only after being marked done, so every caller returns only
- *   after its own items committed (or failed).
- * - If the batch transaction fails while the connection is alive (bad
- *   data, a deadlock between two leaders upserting the same chats in
- *   other orders, an error a trigger raised), it is rolled back and each
- *   caller is retried singly, so one caller's bad item cannot sink the
- *   others (cheaper than a SAVEPOINT per caller on the path that nearly
- *   always succeeds). A caller whose own transaction PostgreSQL refuses
- *   as data (DB_INVALID) is run once more with a SAVEPOINT per item: the
- *   items it refuses are marked rejected and left out, the rest commit,
- *   so one bad message cannot sink its delivery either. A lost connection
- *   fails the whole batch: nothing was written, every caller answers 5xx
- *   and its provider retries.
+ *   adds no latency.
+ * - A leader takes EVERY waiter queued at that moment (up to
+ *   GC_ITEMS_MAX items, which only a flood reaches), first come first
+ *   served: the batch is sized by what is waiting, not by a fixed count,
+ *   so it grows exactly when the database is the bottleneck and stays
+ *   one caller when it is not. It drops the mutex and stores all their
+ *   items with ONE statement (store(): one round trip, one commit) on
+ *   one pooled connection, then marks each waiter done with the result
+ *   and signals it. A follower sleeps once and is woken once; it returns
+ *   only after being marked done, so every caller returns only after its
+ *   own items committed (or failed).
+ * - If the batch fails while the connection is alive (bad data, a
+ *   deadlock between two leaders upserting the same chats), each caller
+ *   is retried on its own, so one caller's bad item cannot sink the
+ *   others. A caller whose items PostgreSQL refuses as data (DB_INVALID)
+ *   is stored item by item: the items it refuses are marked rejected and
+ *   left out, the rest commit. A lost connection fails the whole batch:
+ *   nothing was written, every caller answers 5xx and its provider
+ *   retries.
  * - When a leader finishes and waiters are left, it wakes the head one,
  *   which leads next. No thread is started and nothing needs stopping at
  *   exit: the queue is empty whenever no request is in ingest_store.
  *
- * The connection is acquired by the leader for one transaction and given
+ * The connection is acquired by the leader for one statement and given
  * back right after; followers hold none (handlers release theirs before
  * calling: http/req.h req_release_db), so group commit also caps the
  * connections webhooks take under load at GC_LEADERS.
+ *
+ * DESIGN (the statement, store()). One statement over arrays, one
+ * element per item: the items whose provider id is not stored yet, their
+ * chats upserted once each (ordered by key, so two leaders lock chats in
+ * one order), the messages inserted in item order, and ONE pg_notify
+ * when a turn became due. A message to answer sets its chat's
+ * turn_due_at to now + the debounce of the chat's agent (its own link,
+ * else the channel's default; 0 with none), so every message of a burst
+ * pushes the turn back and the burst is one turn. Items that will never
+ * be answered are settled as they are stored (unanswered_reason: a
+ * reaction, a stale message, …). A replay writes nothing: the snapshot
+ * check skips its chat, and a concurrent duplicate that slips past it is
+ * stopped by the unique index (ON CONFLICT DO NOTHING), so it moves no
+ * turn either. Nothing else is written here: search words follow later
+ * (chat/search.h), the turn does the rest.
  *
  * Thread-safety: ingest_store is called from CivetWeb's request threads;
  * the queue is guarded by gc_mu; items belong to their (blocked) caller.
@@ -47,6 +62,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/chats.h"
+#include "chat/search.h"
+#include "util/buf.h"
 #include "util/context.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -55,18 +73,18 @@
 #include "util/xmalloc.h"
 
 /*
- * Leaders (batch transactions in flight) at once. Measured on 2 vCPUs
- * (issue 4): PostgreSQL already shares one WAL flush among commits that
- * arrive together, so the gain is fewer transactions, flushes and
- * connections rather than raw throughput; 4 keeps several backends busy
- * while the next batch gathers. -DGC_LEADERS=1000 is, in effect, one
- * transaction per caller (for comparisons).
+ * Leaders (batch statements in flight) at once: one commits while the
+ * next batch gathers, and a second keeps a stalled commit (a full WAL
+ * buffer, a checkpoint) from stopping everything. Measured on 2 vCPUs
+ * (bench/README.md): more leaders only make batches smaller.
+ * -DGC_LEADERS=1000 is, in effect, one statement per caller.
  */
 #ifndef GC_LEADERS
-#define GC_LEADERS	4
+#define GC_LEADERS	2
 #endif
-/* Callers committed in one transaction at most. */
-#define GC_BATCH_MAX	64
+/* Items in one statement at most: bounds the parameters' size (a Meta
+ * delivery alone may carry 2,000). */
+#define GC_ITEMS_MAX	4000
 
 struct gc_waiter {
 	struct app		*app;
@@ -78,13 +96,16 @@ struct gc_waiter {
 	struct gc_waiter	*next;
 };
 
-static enum db_status	run_tx(struct app *, struct db *, struct gc_waiter **,
-			    int, bool);
+static enum db_status	store(struct app *, struct db *,
+			    struct ingest_item **, int);
+static enum db_status	store_tx(struct app *, struct db *,
+			    struct ingest_item **, int);
 static enum db_status	run_caller(struct app *, struct db *,
 			    struct gc_waiter *);
 static void		run_batch(struct app *, struct gc_waiter **, int);
-static int		take_batch(struct app *, struct gc_waiter **);
+static int		take_batch(struct app *, struct gc_waiter ***, int *);
 static void		wake_next(void);
+static void		committed(struct ingest_item **, int);
 
 /*
  * Process-wide coordination state, not request state: the queue of
@@ -96,6 +117,16 @@ static struct gc_waiter	*gc_head;
 static struct gc_waiter	*gc_tail;
 static int		 gc_leaders;
 
+static const char *const kind_names[] = {
+	[INBOUND_MESSAGE] = "message",
+	[INBOUND_REACTION] = "reaction",
+	[INBOUND_STATUS] = "status",
+	[INBOUND_SYSTEM] = "system",
+	[INBOUND_ECHO] = "echo",
+	[INBOUND_UNSUPPORTED] = "unsupported",
+	[INBOUND_STANDBY] = "standby",
+};
+
 bool
 ingest_is_fresh(const struct app *app, int64_t timestamp)
 {
@@ -104,71 +135,243 @@ ingest_is_fresh(const struct app *app, int64_t timestamp)
 	return time_unix() - timestamp <= (int64_t)app->cfg.inbound_max_age_s;
 }
 
+const char *
+ingest_kind_name(enum inbound_kind kind)
+{
+	if ((unsigned)kind < sizeof(kind_names) / sizeof(kind_names[0]))
+		return kind_names[kind];
+	return "message";
+}
+
+const char *
+ingest_kind_reason(enum inbound_kind kind)
+{
+	switch (kind) {
+	case INBOUND_REACTION:
+		return "A reaction: shown on its message, never answered.";
+	case INBOUND_SYSTEM:
+		return "A notice from WhatsApp, not a message: never answered.";
+	case INBOUND_STANDBY:
+		return "Not answered: another app held this conversation "
+		    "(standby).";
+	case INBOUND_STATUS:
+		return "A delivery status, not a message.";
+	case INBOUND_MESSAGE:
+	case INBOUND_UNSUPPORTED:
+	case INBOUND_ECHO:
+	default:
+		return NULL;
+	}
+}
+
 /*
- * One transaction over the batch's items, then their reply jobs
- * (app->queue.reply, one statement). On failure rolls back, zeroes every
- * message_id (nothing was written) and returns the status. With
- * one_by_one (a lone caller whose transaction PostgreSQL refused), each
- * item runs under a savepoint and an item PostgreSQL refuses as data
- * (DB_INVALID: a timestamp out of range…) is marked rejected and left
- * out, so one bad message cannot sink the others of its delivery.
+ * The batch statement (see the DESIGN note) over it[0..n), which fills
+ * each item's message_id (0: a replay). One statement, so it commits on
+ * its own unless the caller holds a transaction.
  */
 static enum db_status
-run_tx(struct app *app, struct db *db, struct gc_waiter **batch, int nb,
-    bool one_by_one)
+store(struct app *app, struct db *db, struct ingest_item **it, int n)
 {
-	int64_t		*orgs = NULL, *msgs = NULL;
+	struct db_res	 res = { 0 };
+	struct buf	 a[17];
+	int64_t		*i64 = xcalloc((size_t)n * 3 + 1, sizeof(*i64));
+	const char	**s = xcalloc((size_t)n * 12 + 1, sizeof(*s));
+	bool		*due = xcalloc((size_t)n + 1, sizeof(*due));
+	char		**media = xcalloc((size_t)n + 1, sizeof(*media));
 	enum db_status	 st;
-	int		 n_items = 0, n_jobs = 0;
 
-	for (int b = 0; b < nb; b++)
-		n_items += batch[b]->n;
-	orgs = xcalloc((size_t)n_items + 1, sizeof(*orgs));
-	msgs = xcalloc((size_t)n_items + 1, sizeof(*msgs));
-	if ((st = db_tx_begin(db)) != DB_OK)
-		goto out;
-	for (int b = 0; b < nb; b++) {
-		for (int i = 0; i < batch[b]->n; i++) {
-			struct ingest_item	*it = &batch[b]->items[i];
+	(void)app;
+	for (size_t k = 0; k < sizeof(a) / sizeof(a[0]); k++)
+		buf_init(&a[k], 0);
+	for (int i = 0; i < n; i++) {
+		const struct inbound	*in = it[i]->in;
+		const char		*display;
+		bool			 echo = in->kind == INBOUND_ECHO;
+		bool			 answers = in->kind == INBOUND_MESSAGE ||
+					    in->kind == INBOUND_UNSUPPORTED;
 
-			it->message_id = 0;
-			it->rejected = false;
-			if (one_by_one &&
-			    (st = db_exec(db, "SAVEPOINT item", DB_END)) !=
-			    DB_OK)
-				goto out;
-			st = chat_ingest(db, it->org_id, it->channel_id, it->in,
-			    &it->message_id);
-			if (st == DB_INVALID && one_by_one) {
-				it->rejected = true;
-				it->message_id = 0;
-				st = db_exec(db, "ROLLBACK TO SAVEPOINT item",
-				    DB_END);
-			} else if (st == DB_OK && one_by_one)
-				st = db_exec(db, "RELEASE SAVEPOINT item",
-				    DB_END);
-			if (st != DB_OK)
-				goto out;
-			if (it->auto_answer && it->message_id != 0) {
-				orgs[n_jobs] = it->org_id;
-				msgs[n_jobs++] = it->message_id;
-			}
-		}
+		it[i]->message_id = 0;
+		i64[i] = it[i]->org_id;
+		i64[n + i] = it[i]->channel_id;
+		i64[2 * n + i] = in->timestamp;
+		display = in->is_group ? in->group_name : in->sender_name;
+		if (in->media != NULL)
+			media[i] = cJSON_PrintUnformatted(in->media);
+		s[i] = in->provider_message_id;
+		s[n + i] = in->chat_external_id;
+		s[2 * n + i] = in->is_group ? "group" : "dm";
+		s[3 * n + i] = display != NULL ? display : "";
+		s[4 * n + i] = in->sender != NULL ? in->sender : "";
+		s[5 * n + i] = in->sender_name != NULL ? in->sender_name : "";
+		s[6 * n + i] = in->body != NULL ? in->body : "";
+		s[7 * n + i] = media[i];
+		s[8 * n + i] = in->transcript != NULL ? in->transcript : "";
+		s[9 * n + i] = ingest_kind_name(in->kind);
+		s[10 * n + i] = answers && !it[i]->auto_answer ?
+		    INGEST_STALE_REASON : echo ? NULL :
+		    ingest_kind_reason(in->kind);
+		s[11 * n + i] = in->kind == INBOUND_REACTION ? in->target_id :
+		    NULL;
+		due[i] = answers && it[i]->auto_answer;
 	}
-	if (n_jobs > 0 && app->queue.reply != NULL &&
-	    !app->queue.reply(db, n_jobs, orgs, msgs))
-		st = DB_UNAVAILABLE;
-	if (st == DB_OK)
-		st = db_tx_commit(db);
-out:
+	db_array_i64(&a[0], i64, n);
+	db_array_i64(&a[1], i64 + n, n);
+	db_array_i64(&a[10], i64 + 2 * n, n);
+	db_array_bool(&a[13], due, n);
+	for (int k = 0; k < 12; k++) {
+		/* s's columns in parameter order: $3…$10, $12, $13, $15, $16 */
+		static const int param[12] = { 2, 3, 4, 5, 6, 7, 8, 9, 11, 12,
+		    14, 15 };
+
+		db_array_text(&a[param[k]], s + (size_t)k * n, n);
+	}
+	for (int i = 0; i < n; i++)
+		s[i] = it[i]->in->kind == INBOUND_ECHO ? "out" : "in";
+	db_array_text(&a[16], s, n);
+
+	/*
+	 * $1 org, $2 channel, $3 provider id, $4 chat key, $5 chat kind,
+	 * $6 display name, $7 sender, $8 sender name, $9 body, $10 media,
+	 * $11 provider time (0: none), $12 transcript, $13 kind, $14 due,
+	 * $15 settled reason, $16 reaction target, $17 direction.
+	 */
+	st = db_query(db, &res,
+	    "WITH i AS ("
+	    "  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[],"
+	    "         $4::text[], $5::text[], $6::text[], $7::text[],"
+	    "         $8::text[], $9::text[], $10::text[], $11::bigint[],"
+	    "         $12::text[], $13::text[], $14::boolean[], $15::text[],"
+	    "         $16::text[], $17::text[])"
+	    "    WITH ORDINALITY AS t(org, channel, pid, chat_key, chat_kind,"
+	    "         display, sender, sender_name, body, media, ts,"
+	    "         transcript, kind, due, reason, target, direction, ord)"
+	    "), f AS ("
+	    "  SELECT i.*, COALESCE((SELECT a.debounce_ms FROM agents a"
+	    "          WHERE a.org_id = i.org AND a.id = ch.default_agent_id),"
+	    "         0) AS debounce_ms"
+	    "    FROM i JOIN channels ch ON ch.org_id = i.org"
+	    "         AND ch.id = i.channel"
+	    "   WHERE NOT EXISTS (SELECT 1 FROM messages m"
+	    "          WHERE m.channel_id = i.channel"
+	    "            AND m.provider_message_id = i.pid)"
+	    "), c AS ("
+	    "  INSERT INTO chats AS c (org_id, channel_id, kind, external_id,"
+	    "         display_name, last_message_at, last_inbound_at,"
+	    "         turn_due_at)"
+	    "  SELECT org, channel, min(chat_kind), chat_key,"
+	    "         COALESCE(max(display) FILTER (WHERE display <> ''), ''),"
+	    "         now(),"
+	    "         CASE WHEN bool_or(direction = 'in') THEN now() END,"
+	    "         CASE WHEN bool_or(due) THEN now() + make_interval("
+	    "             secs => max(debounce_ms) / 1000.0) END"
+	    "    FROM f GROUP BY org, channel, chat_key"
+	    "   ORDER BY channel, chat_key"
+	    "  ON CONFLICT (channel_id, external_id) DO UPDATE"
+	    "     SET display_name = CASE WHEN EXCLUDED.display_name <> ''"
+	    "             THEN EXCLUDED.display_name ELSE c.display_name END,"
+	    "         last_message_at = now(),"
+	    "         last_inbound_at = COALESCE(EXCLUDED.last_inbound_at,"
+	    "             c.last_inbound_at),"
+	    "         turn_due_at = CASE"
+	    "             WHEN EXCLUDED.turn_due_at IS NULL THEN c.turn_due_at"
+	    "             WHEN c.agent_id IS NULL THEN EXCLUDED.turn_due_at"
+	    "             ELSE now() + make_interval(secs => COALESCE(("
+	    "                 SELECT a.debounce_ms FROM agents a"
+	    "                  WHERE a.org_id = c.org_id AND a.id = c.agent_id),"
+	    "                 0) / 1000.0) END"
+	    "   WHERE c.org_id = EXCLUDED.org_id"
+	    "  RETURNING c.id, c.channel_id, c.external_id,"
+	    "         c.turn_due_at IS NOT NULL AS due"
+	    "), m AS ("
+	    "  INSERT INTO messages (org_id, channel_id, chat_id, thread_id,"
+	    "         direction, kind, provider_message_id, sender,"
+	    "         sender_name, body, media, provider_ts, status,"
+	    "         transcript, unanswered_reason, reply_to_id)"
+	    "  SELECT f.org, f.channel, c.id,"
+	    "         (SELECT t.id FROM threads t WHERE t.org_id = f.org"
+	    "             AND t.chat_id = c.id AND t.closed_at IS NULL),"
+	    "         f.direction, f.kind, f.pid, f.sender, f.sender_name,"
+	    "         f.body, COALESCE(f.media::jsonb, '[]'),"
+	    "         CASE WHEN f.ts > 0 THEN to_timestamp(f.ts) END,"
+	    "         CASE WHEN f.direction = 'in' THEN 'received'"
+	    "              ELSE 'sent' END,"
+	    "         f.transcript, f.reason,"
+	    "         (SELECT r.id FROM messages r"
+	    "           WHERE f.target IS NOT NULL AND r.channel_id = f.channel"
+	    "             AND r.provider_message_id = f.target)"
+	    "    FROM f JOIN c ON c.channel_id = f.channel"
+	    "         AND c.external_id = f.chat_key"
+	    "   ORDER BY f.ord"
+	    "  ON CONFLICT (channel_id, provider_message_id)"
+	    "     WHERE provider_message_id IS NOT NULL DO NOTHING"
+	    "  RETURNING id, channel_id, provider_message_id"
+	    ")"
+	    " SELECT COALESCE(m.id, 0),"
+	    "        (SELECT count(pg_notify('" APP_JOBS_CHANNEL "', ''))"
+	    "           FROM (SELECT 1 FROM c WHERE c.due LIMIT 1) d)"
+	    "   FROM i LEFT JOIN m ON m.channel_id = i.channel"
+	    "        AND m.provider_message_id = i.pid"
+	    "  ORDER BY i.ord",
+	    DB_TEXT(buf_str(&a[0])), DB_TEXT(buf_str(&a[1])),
+	    DB_TEXT(buf_str(&a[2])), DB_TEXT(buf_str(&a[3])),
+	    DB_TEXT(buf_str(&a[4])), DB_TEXT(buf_str(&a[5])),
+	    DB_TEXT(buf_str(&a[6])), DB_TEXT(buf_str(&a[7])),
+	    DB_TEXT(buf_str(&a[8])), DB_TEXT(buf_str(&a[9])),
+	    DB_TEXT(buf_str(&a[10])), DB_TEXT(buf_str(&a[11])),
+	    DB_TEXT(buf_str(&a[12])), DB_TEXT(buf_str(&a[13])),
+	    DB_TEXT(buf_str(&a[14])), DB_TEXT(buf_str(&a[15])),
+	    DB_TEXT(buf_str(&a[16])), DB_END);
+	for (int i = 0; st == DB_OK && i < n && i < res.n_rows; i++)
+		it[i]->message_id = db_res_i64(&res, i, 0);
+	db_res_clear(&res);
+	for (size_t k = 0; k < sizeof(a) / sizeof(a[0]); k++)
+		buf_cleanup(&a[k]);
+	for (int i = 0; i < n; i++)
+		free(media[i]);
+	free(media);
+	free(i64);
+	free(s);
+	free(due);
+	return st;
+}
+
+/*
+ * store() and what goes with it in the same transaction: a user who
+ * changed number keeps their chat (chat_contact_moved). Without such an
+ * item (nearly always) the one statement is the transaction. On failure
+ * nothing was written and every message_id is 0.
+ */
+static enum db_status
+store_tx(struct app *app, struct db *db, struct ingest_item **it, int n)
+{
+	enum db_status	 st;
+	bool		 moves = false;
+
+	for (int i = 0; i < n && !moves; i++)
+		moves = it[i]->in->new_contact != NULL &&
+		    !it[i]->in->is_group;
+	if (!moves)
+		st = store(app, db, it, n);
+	else if ((st = db_tx_begin(db)) == DB_OK) {
+		st = store(app, db, it, n);
+		for (int i = 0; st == DB_OK && i < n; i++) {
+			const struct inbound *in = it[i]->in;
+
+			if (in->new_contact == NULL || in->is_group ||
+			    it[i]->message_id == 0)
+				continue;
+			st = chat_contact_moved(db, it[i]->org_id,
+			    it[i]->channel_id, in->chat_external_id,
+			    in->new_contact);
+		}
+		if (st == DB_OK)
+			st = db_tx_commit(db);
+	}
 	if (st != DB_OK) {
 		db_tx_rollback(db);
-		for (int b = 0; b < nb; b++)
-			for (int i = 0; i < batch[b]->n; i++)
-				batch[b]->items[i].message_id = 0;
+		for (int i = 0; i < n; i++)
+			it[i]->message_id = 0;
 	}
-	free(orgs);
-	free(msgs);
 	return st;
 }
 
@@ -177,35 +380,64 @@ out:
 static enum db_status
 run_caller(struct app *app, struct db *db, struct gc_waiter *w)
 {
-	enum db_status	 st;
+	struct ingest_item	**it = xcalloc((size_t)w->n, sizeof(*it));
+	enum db_status		  st;
 
-	st = run_tx(app, db, &w, 1, false);
+	for (int i = 0; i < w->n; i++) {
+		it[i] = &w->items[i];
+		it[i]->rejected = false;
+	}
+	st = store_tx(app, db, it, w->n);
 	if (st == DB_CONFLICT)
-		st = run_tx(app, db, &w, 1, false);
-	if (st == DB_INVALID && !db->broken)
-		st = run_tx(app, db, &w, 1, true);
-	for (int i = 0; st == DB_OK && i < w->n; i++)
-		if (w->items[i].rejected)
+		st = store_tx(app, db, it, w->n);
+	if (st == DB_INVALID && !db->broken) {
+		st = DB_OK;
+		for (int i = 0; i < w->n && st == DB_OK; i++) {
+			st = store_tx(app, db, &it[i], 1);
+			if (st == DB_CONFLICT)
+				st = store_tx(app, db, &it[i], 1);
+			if (st != DB_INVALID)
+				continue;
+			it[i]->rejected = true;
+			st = DB_OK;
 			log_warn("ingest", "msg=\"message not stored: "
 			    "PostgreSQL refused a value\" org=%lld "
-			    "channel=%lld", (long long)w->items[i].org_id,
-			    (long long)w->items[i].channel_id);
+			    "channel=%lld", (long long)it[i]->org_id,
+			    (long long)it[i]->channel_id);
+		}
+	}
 	w->result = st == DB_OK ? INGEST_OK : INGEST_UNAVAILABLE;
-	if (st == DB_OK)
+	if (st == DB_OK) {
 		metrics_ingest_commit(w->n);
-	else
+		committed(it, w->n);
+	} else
 		log_warn("ingest", "msg=\"not stored\" status=%s items=%d",
 		    db_status_str(st), w->n);
+	free(it);
 	return st;
 }
 
-/* Runs and commits one batch, filling each waiter's result. */
+/*
+ * After a commit: what happens next, in this process (other processes
+ * hear the NOTIFY, or their timers). The one place to hook work that
+ * must follow every stored inbound item.
+ */
+static void
+committed(struct ingest_item **it, int n)
+{
+	(void)it;
+	(void)n;
+	search_poke();
+}
+
+/* Stores and commits one batch, filling each waiter's result. */
 static void
 run_batch(struct app *app, struct gc_waiter **batch, int nb)
 {
-	struct db	*db;
-	enum db_status	 st;
-	int		 n_items = 0;
+	struct ingest_item	**it;
+	struct db		 *db;
+	enum db_status		  st;
+	int			  n_items = 0, k = 0;
 
 	for (int b = 0; b < nb; b++)
 		n_items += batch[b]->n;
@@ -218,11 +450,19 @@ run_batch(struct app *app, struct gc_waiter **batch, int nb)
 	}
 	if (nb == 1) {
 		(void)run_caller(app, db, batch[0]);
-		goto out;
+		db_release(db);
+		return;
 	}
-	st = run_tx(app, db, batch, nb, false);
+	it = xcalloc((size_t)n_items, sizeof(*it));
+	for (int b = 0; b < nb; b++)
+		for (int i = 0; i < batch[b]->n; i++) {
+			it[k] = &batch[b]->items[i];
+			it[k++]->rejected = false;
+		}
+	st = store_tx(app, db, it, n_items);
 	if (st == DB_OK) {
 		metrics_ingest_commit(n_items);
+		committed(it, n_items);
 		log_debug("ingest", "msg=\"committed\" callers=%d items=%d",
 		    nb, n_items);
 	}
@@ -239,23 +479,34 @@ run_batch(struct app *app, struct gc_waiter **batch, int nb)
 		for (int b = 0; b < nb; b++)
 			(void)run_caller(app, db, batch[b]);
 	}
-out:
+	free(it);
 	db_release(db);
 }
 
-/* Under gc_mu: unlinks up to GC_BATCH_MAX waiters of app into batch. */
+/*
+ * Under gc_mu: unlinks the waiters of app queued now, in order, up to
+ * GC_ITEMS_MAX items (always at least the first), into *batch (malloc'd,
+ * *cap its room); returns how many.
+ */
 static int
-take_batch(struct app *app, struct gc_waiter **batch)
+take_batch(struct app *app, struct gc_waiter ***batch, int *cap)
 {
 	struct gc_waiter	**pp = &gc_head, *w;
-	int			  nb = 0;
+	int			  nb = 0, items = 0;
 
 	gc_tail = NULL;
 	while ((w = *pp) != NULL) {
-		if (nb < GC_BATCH_MAX && w->app == app) {
+		if (w->app == app && (nb == 0 || items + w->n <=
+		    GC_ITEMS_MAX)) {
+			if (nb == *cap) {
+				*cap = *cap * 2 + 16;
+				*batch = xrealloc(*batch, (size_t)*cap *
+				    sizeof(**batch));
+			}
 			*pp = w->next;
 			w->next = NULL;
-			batch[nb++] = w;
+			(*batch)[nb++] = w;
+			items += w->n;
 		} else {
 			gc_tail = w;
 			pp = &w->next;
@@ -276,9 +527,9 @@ enum ingest_result
 ingest_store(struct app *app, struct ingest_item *items, int n)
 {
 	struct gc_waiter	 self;
-	struct gc_waiter	*batch[GC_BATCH_MAX];
-	struct app		*bapp;
-	int			 nb;
+	struct gc_waiter	**batch = NULL;
+	struct app		 *bapp;
+	int			  nb, cap = 0;
 
 	if (n <= 0)
 		return INGEST_OK;
@@ -301,7 +552,7 @@ ingest_store(struct app *app, struct ingest_item *items, int n)
 		}
 		gc_leaders++;
 		bapp = gc_head->app;	/* one app per process in practice */
-		nb = take_batch(bapp, batch);
+		nb = take_batch(bapp, &batch, &cap);
 		wake_next();		/* more waiting and a slot free */
 		pthread_mutex_unlock(&gc_mu);
 
@@ -318,81 +569,6 @@ ingest_store(struct app *app, struct ingest_item *items, int n)
 	wake_next();
 	pthread_mutex_unlock(&gc_mu);
 	pthread_cond_destroy(&self.cv);
+	free(batch);
 	return self.result;
-}
-
-/*
- * DESIGN (the statement). Storing a message is one statement of CTEs
- * (chat upsert → message insert), so a webhook's transaction holds few
- * round trips and a replay writes nothing: the chat upsert is skipped
- * when the provider id is already stored (the snapshot check), and a
- * concurrent duplicate that slips past it is stopped by the unique index
- * with ON CONFLICT DO NOTHING, which returns no id, so no reply job is
- * made for it either (run_tx enqueues only returned ids).
- */
-enum db_status
-chat_ingest(struct db *db, int64_t org_id, int64_t channel_id,
-    const struct inbound *in, int64_t *message_id)
-{
-	struct db_res	 res = { 0 };
-	enum db_status	 st;
-	char		*media = NULL;
-	const char	*display;
-
-	*message_id = 0;
-	if (in->media != NULL)
-		media = cJSON_PrintUnformatted(in->media);
-	display = in->is_group ? in->group_name : in->sender_name;
-
-	/*
-	 * $1 org, $2 channel, $3 provider id, $4 chat key, $5 kind,
-	 * $6 display name, $7 sender, $8 sender name, $9 body, $10 media,
-	 * $11 provider time (0: none), $12 transcript.
-	 */
-	st = db_query(db, &res,
-	    "WITH chat AS ("
-	    "  INSERT INTO chats AS c (org_id, channel_id, kind, external_id,"
-	    "         display_name, last_message_at, last_inbound_at)"
-	    "  SELECT $1, ch.id, $5, $4, $6, now(), now()"
-	    "    FROM channels ch"
-	    "   WHERE ch.org_id = $1 AND ch.id = $2"
-	    "     AND NOT EXISTS (SELECT 1 FROM messages"
-	    "          WHERE channel_id = $2 AND provider_message_id = $3)"
-	    "  ON CONFLICT (channel_id, external_id) DO UPDATE"
-	    "     SET display_name = CASE WHEN EXCLUDED.display_name <> ''"
-	    "             THEN EXCLUDED.display_name ELSE c.display_name END,"
-	    "         last_message_at = now(), last_inbound_at = now()"
-	    "   WHERE c.org_id = $1"
-	    "  RETURNING c.id"
-	    "), msg AS ("
-	    "  INSERT INTO messages (org_id, channel_id, chat_id, thread_id,"
-	    "         direction, provider_message_id, sender, sender_name,"
-	    "         body, media, provider_ts, status, transcript)"
-	    "  SELECT $1, $2, chat.id,"
-	    "         (SELECT t.id FROM threads t WHERE t.org_id = $1"
-	    "             AND t.chat_id = chat.id AND t.closed_at IS NULL),"
-	    "         'in', $3, $7, $8, $9, COALESCE($10::jsonb, '[]'),"
-	    "         CASE WHEN $11::bigint > 0"
-	    "              THEN to_timestamp($11::bigint) END,"
-	    "         'received', $12"
-	    "    FROM chat"
-	    "  ON CONFLICT (channel_id, provider_message_id)"
-	    "     WHERE provider_message_id IS NOT NULL DO NOTHING"
-	    "  RETURNING id"
-	    ")"
-	    " SELECT msg.id FROM msg",
-	    DB_I64(org_id), DB_I64(channel_id),
-	    DB_TEXT(in->provider_message_id), DB_TEXT(in->chat_external_id),
-	    DB_TEXT(in->is_group ? "group" : "dm"),
-	    DB_TEXT(display != NULL ? display : ""),
-	    DB_TEXT(in->sender != NULL ? in->sender : ""),
-	    DB_TEXT(in->sender_name != NULL ? in->sender_name : ""),
-	    DB_TEXT(in->body != NULL ? in->body : ""), DB_TEXT(media),
-	    DB_I64(in->timestamp),
-	    DB_TEXT(in->transcript != NULL ? in->transcript : ""), DB_END);
-	if (st == DB_OK && res.n_rows == 1)
-		*message_id = db_res_i64(&res, 0, 0);
-	db_res_clear(&res);
-	free(media);
-	return st;
 }

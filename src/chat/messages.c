@@ -10,7 +10,10 @@
 #include <string.h>
 
 #include "chat/rows.h"
+#include "chat/search.h"
 #include "util/arena.h"
+#include "util/buf.h"
+#include "util/context.h"
 
 static enum db_status	 read_messages(struct arena *, const struct db_res *,
 			    struct chat_message **, int *);
@@ -18,56 +21,225 @@ static enum db_status	 note_insert(struct db *, int64_t, int64_t, int64_t,
 			    const char *);
 
 enum db_status
-chat_reply_subject(struct db *db, struct arena *a, int64_t org_id,
-    int64_t message_id, struct reply_subject *out)
+chat_turn_load(struct db *db, struct arena *a, int64_t org_id,
+    int64_t chat_id, int64_t job_id, int max, struct chat_turn *out,
+    struct turn_msg **msgs, int *n)
+{
+	struct db_res	 res = { 0 };
+	struct turn_msg	*m;
+	enum db_status	 st;
+	int		 k = 0;
+
+	memset(out, 0, sizeof(*out));
+	*msgs = NULL;
+	*n = 0;
+	st = db_query(db, &res,
+	    "SELECT c.id, c.channel_id, ch.kind, c.kind, c.external_id,"
+	    "       c.display_name,"
+	    "       COALESCE(c.agent_id, ch.default_agent_id, 0), c.status,"
+	    "       c.handoff_reason, COALESCE(c.assigned_user_id, 0),"
+	    "       COALESCE((SELECT t.id FROM threads t"
+	    "                  WHERE t.org_id = $1 AND t.chat_id = c.id"
+	    "                    AND t.closed_at IS NULL), 0),"
+	    "       COALESCE(c.turn_reply_to, 0),"
+	    "       c.turn_reply_to IS NOT NULL AND EXISTS (SELECT 1"
+	    "            FROM messages o WHERE o.reply_to_id = c.turn_reply_to"
+	    "             AND o.direction = 'out'"
+	    "             AND o.status IN ('queued', 'sending')),"
+	    "       COALESCE(floor(extract(epoch FROM now() - c.outage_since))"
+	    "           ::bigint, -1),"
+	    "       $3::bigint = 0 OR c.turn_job = $3,"
+	    "       p.id, p.kind, p.sender, p.sender_name, p.body,"
+	    "       p.media::text, p.transcript,"
+	    "       COALESCE(p.provider_message_id, '')"
+	    "  FROM chats c"
+	    "  JOIN channels ch ON ch.org_id = c.org_id AND ch.id = c.channel_id"
+	    "  LEFT JOIN LATERAL (SELECT * FROM messages m"
+	    "        WHERE m.chat_id = c.id AND m.org_id = $1"
+	    "          AND m.direction = 'in' AND m.answered_by IS NULL"
+	    "          AND m.unanswered_reason IS NULL"
+	    "        ORDER BY m.id LIMIT $4) p ON true"
+	    " WHERE c.org_id = $1 AND c.id = $2"
+	    " ORDER BY p.id",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(job_id), DB_I64(max),
+	    DB_END);
+	if (st != DB_OK)
+		goto out;
+	if (res.n_rows == 0) {
+		st = DB_NOT_FOUND;
+		goto out;
+	}
+	out->chat_id = db_res_i64(&res, 0, 0);
+	out->org_id = org_id;
+	out->channel_id = db_res_i64(&res, 0, 1);
+	out->channel_kind = chat_col(a, &res, 0, 2);
+	out->chat_kind = chat_col(a, &res, 0, 3);
+	out->external_id = chat_col(a, &res, 0, 4);
+	out->display_name = chat_col(a, &res, 0, 5);
+	out->agent_id = db_res_i64(&res, 0, 6);
+	out->status = chat_col(a, &res, 0, 7);
+	out->handoff_reason = chat_col(a, &res, 0, 8);
+	out->assigned_user_id = db_res_i64(&res, 0, 9);
+	out->thread_id = db_res_i64(&res, 0, 10);
+	out->reply_to = db_res_i64(&res, 0, 11);
+	out->unsent = db_res_bool(&res, 0, 12);
+	out->outage_s = (int)db_res_i64(&res, 0, 13);
+	out->held = db_res_bool(&res, 0, 14);
+	m = arena_alloc(a, sizeof(*m) * (size_t)(res.n_rows + 1));
+	for (int i = 0; i < res.n_rows; i++) {
+		if (db_res_isnull(&res, i, 15))
+			continue;
+		m[k].id = db_res_i64(&res, i, 15);
+		m[k].kind = chat_col(a, &res, i, 16);
+		m[k].sender = chat_col(a, &res, i, 17);
+		m[k].sender_name = chat_col(a, &res, i, 18);
+		m[k].body = chat_col(a, &res, i, 19);
+		m[k].media = chat_col(a, &res, i, 20);
+		m[k].transcript = chat_col(a, &res, i, 21);
+		m[k].provider_message_id = chat_col(a, &res, i, 22);
+		k++;
+	}
+	*msgs = m;
+	*n = k;
+out:
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+chat_turn_settle(struct db *db, int64_t org_id, int64_t chat_id,
+    const int64_t *ids, int n, int64_t answered_by, const char *reason)
+{
+	struct buf	 b;
+	enum db_status	 st;
+
+	if (n == 0)
+		return DB_OK;
+	buf_init(&b, 0);
+	if (n > 0)
+		db_array_i64(&b, ids, n);
+	st = db_exec(db,
+	    "UPDATE messages"
+	    "   SET answered_by = NULLIF($4::bigint, 0),"
+	    "       unanswered_reason = CASE WHEN $4::bigint = 0 THEN $5 END,"
+	    "       updated_at = now()"
+	    " WHERE org_id = $1 AND chat_id = $2 AND direction = 'in'"
+	    "   AND answered_by IS NULL AND unanswered_reason IS NULL"
+	    "   AND ($3::bigint[] IS NULL OR id = ANY ($3::bigint[]))",
+	    DB_I64(org_id), DB_I64(chat_id),
+	    n > 0 ? DB_TEXT(buf_str(&b)) : DB_NULL, DB_I64(answered_by),
+	    DB_TEXT(reason != NULL ? reason : "Not answered."), DB_END);
+	buf_cleanup(&b);
+	return st;
+}
+
+enum db_status
+chat_turn_retry(struct db *db, int64_t org_id, int64_t chat_id, int *n)
 {
 	struct db_res	 res = { 0 };
 	enum db_status	 st;
 
-	memset(out, 0, sizeof(*out));
+	if (n != NULL)
+		*n = 0;
 	st = db_query(db, &res,
-	    "SELECT m.id, m.channel_id, ch.kind, c.id, c.kind, c.external_id,"
-	    "       c.display_name,"
-	    "       COALESCE(c.agent_id, ch.default_agent_id, 0),"
-	    "       m.sender, m.sender_name, m.body,"
-	    "       COALESCE(m.provider_message_id, ''),"
-	    "       COALESCE(m.thread_id, 0), m.created_at, m.media::text,"
-	    "       m.transcript"
+	    "WITH m AS ("
+	    "  UPDATE messages SET unanswered_reason = NULL, updated_at = now()"
+	    "   WHERE org_id = $1 AND chat_id = $2 AND direction = 'in'"
+	    "     AND answered_by IS NULL"
+	    "     AND starts_with(unanswered_reason, $3)"
+	    "  RETURNING id"
+	    "), c AS ("
+	    "  UPDATE chats SET turn_due_at = now()"
+	    "   WHERE org_id = $1 AND id = $2"
+	    "  RETURNING id"
+	    ")"
+	    " SELECT (SELECT count(*) FROM m),"
+	    "        (SELECT count(pg_notify('" APP_JOBS_CHANNEL "', ''))"
+	    "           FROM c)",
+	    DB_I64(org_id), DB_I64(chat_id), DB_TEXT(CHAT_TURN_FAILED_PREFIX),
+	    DB_END);
+	if (st == DB_OK && db_res_i64(&res, 0, 1) == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK && n != NULL)
+		*n = (int)db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+chat_turn_due_for_message(struct db *db, int64_t org_id, int64_t message_id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	st = db_query(db, &res,
+	    "UPDATE chats c SET turn_due_at = now()"
 	    "  FROM messages m"
-	    "  JOIN chats c ON c.org_id = m.org_id AND c.id = m.chat_id"
-	    "  JOIN channels ch ON ch.org_id = m.org_id AND ch.id = m.channel_id"
-	    " WHERE m.org_id = $1 AND m.id = $2 AND m.direction = 'in'",
+	    " WHERE m.org_id = $1 AND m.id = $2 AND m.direction = 'in'"
+	    "   AND c.org_id = $1 AND c.id = m.chat_id"
+	    " RETURNING c.id, pg_notify('" APP_JOBS_CHANNEL "', '')",
 	    DB_I64(org_id), DB_I64(message_id), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+chat_turn_due_if_pending(struct db *db, int64_t org_id, int64_t chat_id)
+{
+	return db_exec(db,
+	    "UPDATE chats c SET turn_due_at = now()"
+	    " WHERE c.org_id = $1 AND c.id = $2"
+	    "   AND EXISTS (SELECT 1 FROM messages m"
+	    "        WHERE m.chat_id = c.id AND m.direction = 'in'"
+	    "          AND m.answered_by IS NULL"
+	    "          AND m.unanswered_reason IS NULL)"
+	    "   AND pg_notify('" APP_JOBS_CHANNEL "', '') IS NOT NULL",
+	    DB_I64(org_id), DB_I64(chat_id), DB_END);
+}
+
+enum db_status
+chat_unsettled(struct db *db, struct arena *a, int64_t org_id,
+    int min_age_s, int limit, struct chat_unsettled **out, int *n)
+{
+	struct db_res		 res = { 0 };
+	struct chat_unsettled	*u;
+	enum db_status		 st;
+
+	*out = NULL;
+	*n = 0;
+	if (limit <= 0 || limit > 1000)
+		limit = 100;
+	st = db_query(db, &res,
+	    "SELECT m.id, m.chat_id,"
+	    "       floor(extract(epoch FROM now() - m.created_at))::bigint"
+	    "  FROM messages m JOIN chats c ON c.org_id = m.org_id"
+	    "       AND c.id = m.chat_id"
+	    " WHERE m.org_id = $1 AND m.direction = 'in'"
+	    "   AND m.answered_by IS NULL AND m.unanswered_reason IS NULL"
+	    "   AND c.status <> 'needs_human'"
+	    "   AND m.created_at < now() - make_interval(secs => $2)"
+	    " ORDER BY m.id LIMIT $3",
+	    DB_I64(org_id), DB_I64(min_age_s), DB_I64(limit), DB_END);
 	if (st != DB_OK)
 		goto out;
-	if (res.n_rows != 1) {
-		st = DB_NOT_FOUND;
-		goto out;
+	u = arena_alloc(a, sizeof(*u) * (size_t)(res.n_rows + 1));
+	for (int i = 0; i < res.n_rows; i++) {
+		u[i].id = db_res_i64(&res, i, 0);
+		u[i].chat_id = db_res_i64(&res, i, 1);
+		u[i].age_s = db_res_i64(&res, i, 2);
 	}
-	out->message_id = db_res_i64(&res, 0, 0);
-	out->org_id = org_id;
-	out->channel_id = db_res_i64(&res, 0, 1);
-	out->channel_kind = chat_col(a, &res, 0, 2);
-	out->chat_id = db_res_i64(&res, 0, 3);
-	out->chat_kind = chat_col(a, &res, 0, 4);
-	out->chat_external_id = chat_col(a, &res, 0, 5);
-	out->chat_display_name = chat_col(a, &res, 0, 6);
-	out->agent_id = db_res_i64(&res, 0, 7);
-	out->sender = chat_col(a, &res, 0, 8);
-	out->sender_name = chat_col(a, &res, 0, 9);
-	out->body = chat_col(a, &res, 0, 10);
-	out->provider_message_id = chat_col(a, &res, 0, 11);
-	out->thread_id = db_res_i64(&res, 0, 12);
-	out->received_at = chat_col(a, &res, 0, 13);
-	out->media = chat_col(a, &res, 0, 14);
-	out->transcript = chat_col(a, &res, 0, 15);
+	*out = u;
+	*n = res.n_rows;
 out:
 	db_res_clear(&res);
 	return st;
 }
 
 /* Columns: id, direction, sender, sender_name, body, status, error_code,
- * error_text, provider_message_id, reply_to_id, part_no, created_at. */
+ * error_text, provider_message_id, reply_to_id, part_no, created_at,
+ * kind, answered_by, unanswered_reason. */
 static enum db_status
 read_messages(struct arena *a, const struct db_res *res,
     struct chat_message **out, int *n_out)
@@ -89,6 +261,10 @@ read_messages(struct arena *a, const struct db_res *res,
 		    db_res_i64(res, i, 9);
 		m[i].part_no = (int)db_res_i64(res, i, 10);
 		m[i].created_at = chat_col(a, res, i, 11);
+		m[i].kind = chat_col(a, res, i, 12);
+		m[i].answered_by = db_res_isnull(res, i, 13) ? 0 :
+		    db_res_i64(res, i, 13);
+		m[i].unanswered_reason = chat_col_null(a, res, i, 14);
 	}
 	*out = m;
 	*n_out = res->n_rows;
@@ -114,7 +290,8 @@ chat_messages_after(struct db *db, struct arena *a, int64_t org_id,
 	    "         error_code, error_text, provider_message_id,"
 	    "         reply_to_id, part_no,"
 	    "         to_char(created_at AT TIME ZONE 'UTC',"
-	    "                 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	    "                 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	    "         kind, answered_by, unanswered_reason"
 	    "    FROM messages"
 	    "   WHERE org_id = $1 AND chat_id = $2 AND id > $3"
 	    "   ORDER BY id DESC LIMIT $4"
@@ -142,7 +319,8 @@ chat_message_get(struct db *db, struct arena *a, int64_t org_id,
 	    "       error_code, error_text, provider_message_id,"
 	    "       reply_to_id, part_no,"
 	    "       to_char(created_at AT TIME ZONE 'UTC',"
-	    "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	    "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	    "       kind, answered_by, unanswered_reason"
 	    "  FROM messages"
 	    " WHERE org_id = $1"
 	    "   AND (id = $2 OR ($3 <> '' AND provider_message_id = $3))"
@@ -242,8 +420,11 @@ chat_message_set_transcript(struct db *db, int64_t org_id,
 {
 	struct db_res	 res = { 0 };
 	enum db_status	 st;
+	bool		 own = false;
 
 	*stored = false;
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		return st;
 	st = db_query(db, &res,
 	    "UPDATE messages SET transcript = $3, updated_at = now()"
 	    " WHERE org_id = $1 AND id = $2 AND direction = 'in'"
@@ -253,5 +434,8 @@ chat_message_set_transcript(struct db *db, int64_t org_id,
 	if (st == DB_OK)
 		*stored = res.n_rows == 1;
 	db_res_clear(&res);
-	return st;
+	/* Searchable with its words at once (chat/search.h). */
+	if (st == DB_OK && *stored)
+		st = search_reindex_message(db, org_id, message_id);
+	return db_tx_leave(db, own, st);
 }

@@ -130,6 +130,7 @@ read_parts(struct db *db, struct arena *a, int64_t org_id,
 		p[i].status = chat_col(a, &res, i, 3);
 		p[i].provider_message_id = chat_col_null(a, &res, i, 4);
 		p[i].attempts = (int)db_res_i64(&res, i, 5);
+		p[i].taken = false;
 	}
 	*out = p;
 	*n_out = res.n_rows;
@@ -141,12 +142,14 @@ out:
 enum db_status
 outbox_record_reply(struct db *db, struct arena *a, int64_t org_id,
     int64_t reply_to_id, int64_t thread_id, int64_t llm_call_id,
-    const char *sender, const char *const *texts, int n,
+    const char *sender, const char *const *texts, int n, bool take_first,
     struct out_part **out, int *n_out)
 {
+	struct db_res	 res = { 0 };
 	cJSON		*arr;
 	char		*json;
 	enum db_status	 st;
+	int64_t		 taken;
 
 	*out = NULL;
 	*n_out = 0;
@@ -157,32 +160,51 @@ outbox_record_reply(struct db *db, struct arena *a, int64_t org_id,
 	cJSON_Delete(arr);
 	if (json == NULL)
 		abort();
-	st = db_exec(db,
+	st = db_query(db, &res,
 	    "WITH parts AS ("
 	    "  INSERT INTO messages (org_id, channel_id, chat_id, thread_id,"
 	    "         direction, sender, body, status, reply_to_id, part_no,"
-	    "         parts, llm_call_id)"
+	    "         parts, llm_call_id, attempts)"
 	    "  SELECT $1, m.channel_id, m.chat_id, NULLIF($3::bigint, 0),"
-	    "         'out', $6, t.body, 'queued', m.id, (t.ord - 1)::integer,"
-	    "         jsonb_array_length($5::jsonb), NULLIF($4::bigint, 0)"
-	    "    FROM messages m,"
+	    "         'out', $6, t.body,"
+	    /* take_first: part 0 taken as outbox_send's step 1 would, the
+	     * chat's status checked the same way (gated). */
+	    "         CASE WHEN $7 AND t.ord = 1 AND CASE"
+	    "              WHEN $6 = '" HANDOFF_SENDER_TEXT "'"
+	    "              THEN c.status IN ('needs_human', 'human')"
+	    "              ELSE c.status = 'ai' END"
+	    "              THEN 'sending' ELSE 'queued' END,"
+	    "         m.id, (t.ord - 1)::integer,"
+	    "         jsonb_array_length($5::jsonb), NULLIF($4::bigint, 0),"
+	    "         CASE WHEN $7 AND t.ord = 1 THEN 1 ELSE 0 END"
+	    "    FROM messages m"
+	    "    JOIN chats c ON c.org_id = m.org_id AND c.id = m.chat_id,"
 	    "         jsonb_array_elements_text($5::jsonb)"
 	    "             WITH ORDINALITY AS t(body, ord)"
 	    "   WHERE m.org_id = $1 AND m.id = $2 AND m.direction = 'in'"
 	    "  ON CONFLICT (reply_to_id, part_no)"
 	    "     WHERE direction = 'out' AND reply_to_id IS NOT NULL"
 	    "     DO NOTHING"
-	    "  RETURNING chat_id"
+	    "  RETURNING id, chat_id, status"
+	    "), touch AS ("
+	    "  UPDATE chats SET last_message_at = now()"
+	    "   WHERE org_id = $1 AND id IN (SELECT chat_id FROM parts)"
 	    ")"
-	    " UPDATE chats SET last_message_at = now()"
-	    "  WHERE org_id = $1 AND id IN (SELECT chat_id FROM parts)",
+	    " SELECT id FROM parts WHERE status = 'sending'",
 	    DB_I64(org_id), DB_I64(reply_to_id), DB_I64(thread_id),
 	    DB_I64(llm_call_id), DB_TEXT(json),
-	    DB_TEXT(sender != NULL ? sender : ""), DB_END);
+	    DB_TEXT(sender != NULL ? sender : ""), DB_BOOL(take_first),
+	    DB_END);
 	free(json);
+	taken = st == DB_OK && res.n_rows == 1 ? db_res_i64(&res, 0, 0) : 0;
+	db_res_clear(&res);
 	if (st != DB_OK)
 		return st;
-	return read_parts(db, a, org_id, reply_to_id, out, n_out);
+	if ((st = read_parts(db, a, org_id, reply_to_id, out, n_out)) != DB_OK)
+		return st;
+	for (int i = 0; i < *n_out; i++)
+		(*out)[i].taken = taken != 0 && (*out)[i].id == taken;
+	return DB_OK;
 }
 
 enum db_status
@@ -358,6 +380,37 @@ outbox_record_human(const struct app *app, struct db *db, int64_t org_id,
 	    " SELECT id FROM msg",
 	    DB_I64(org_id), DB_I64(chat_id), DB_I64(user_id), DB_TEXT(body),
 	    DB_END);
+	return single_done(app, db, own, org_id, &res, st, 0, -1, chat_id,
+	    out);
+}
+
+enum db_status
+outbox_record_text(const struct app *app, struct db *db, int64_t org_id,
+    int64_t chat_id, const char *body, struct outbox_new *out)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+	bool		 own = false;
+
+	memset(out, 0, sizeof(*out));
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		return st;
+	st = db_query(db, &res,
+	    "WITH msg AS ("
+	    "  INSERT INTO messages (org_id, channel_id, chat_id, thread_id,"
+	    "         direction, sender, body, status)"
+	    "  SELECT $1, c.channel_id, c.id,"
+	    "         (SELECT t.id FROM threads t WHERE t.org_id = $1"
+	    "             AND t.chat_id = c.id AND t.closed_at IS NULL),"
+	    "         'out', '" OUTBOX_SENDER_PARLEY "', $3, 'queued'"
+	    "    FROM chats c WHERE c.org_id = $1 AND c.id = $2"
+	    "  RETURNING id, chat_id"
+	    "), touch AS ("
+	    "  UPDATE chats SET last_message_at = now()"
+	    "   WHERE org_id = $1 AND id IN (SELECT chat_id FROM msg)"
+	    ")"
+	    " SELECT id FROM msg",
+	    DB_I64(org_id), DB_I64(chat_id), DB_TEXT(body), DB_END);
 	return single_done(app, db, own, org_id, &res, st, 0, -1, chat_id,
 	    out);
 }
@@ -650,6 +703,17 @@ outbox_send(struct outbox_send *s)
 	r = mark(s, sr);
 	outbox_channel_close(&own);
 	return r;
+}
+
+enum outbox_result
+outbox_send_taken(struct outbox_send *s, const char *to, bool is_group,
+    const char *body)
+{
+	enum send_result	 sr;
+
+	memset(&s->o, 0, sizeof(s->o));
+	sr = s->ch->ops->send_text(&s->ch->creds, to, is_group, body, &s->o);
+	return mark(s, sr);
 }
 
 /*

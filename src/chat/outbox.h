@@ -114,6 +114,9 @@ struct out_part {
 	char	*status;		/* queued|sending|sent|failed… */
 	char	*provider_message_id;	/* NULL until sent */
 	int	 attempts;
+	bool	 taken;			/* recorded taken by this call
+					   (outbox_record_reply's take_first):
+					   send it with outbox_send_taken */
 };
 
 /*
@@ -121,14 +124,18 @@ struct out_part {
  * CONFLICT: parts already there are kept as they are), with sender (NULL:
  * the agent's answer; HANDOFF_SENDER_TEXT: the handoff text, which the
  * gate lets through while a person has the chat), and returns every part
- * in order. (reply_to_id, part_no) is unique, so a retried reply job
- * finds the parts it already made.
+ * in order. (reply_to_id, part_no) is unique, so a retried turn finds the
+ * parts it already made. With take_first, part 0 is recorded already
+ * taken ('sending', step 1 of the send sequence) when the chat's status
+ * lets its sender through, so its send is outbox_send_taken: one
+ * statement fewer per answer; the caller is then its only sender.
  */
 enum db_status	 outbox_record_reply(struct db *db, struct arena *a,
 		    int64_t org_id, int64_t reply_to_id, int64_t thread_id,
 		    int64_t llm_call_id, const char *sender,
-		    const char *const *texts, int n, struct out_part **out,
-		    int *n_out) __attribute__((warn_unused_result));
+		    const char *const *texts, int n, bool take_first,
+		    struct out_part **out, int *n_out)
+		    __attribute__((warn_unused_result));
 /* The parts already recorded for reply_to_id (n_out 0: none). */
 enum db_status	 outbox_parts(struct db *db, struct arena *a,
 		    int64_t org_id, int64_t reply_to_id, struct out_part **out,
@@ -172,6 +179,20 @@ enum db_status	 outbox_record_human(const struct app *app, struct db *db,
 		    int64_t org_id, int64_t chat_id, int64_t user_id,
 		    const char *body, struct outbox_new *out)
 		    __attribute__((warn_unused_result));
+/*
+ * Parley's own text in chat_id that answers nothing (sender
+ * OUTBOX_SENDER_PARLEY: the acknowledgment of a message that arrives
+ * while the model works, "this takes longer than usual", the handoff
+ * text of an outage), in its open thread; never gated. DB_NOT_FOUND: not
+ * the org's chat.
+ */
+enum db_status	 outbox_record_text(const struct app *app, struct db *db,
+		    int64_t org_id, int64_t chat_id, const char *body,
+		    struct outbox_new *out)
+		    __attribute__((warn_unused_result));
+/* Their sender: the model never reads them as its own words. */
+#define OUTBOX_SENDER_PARLEY	"parley"
+
 /*
  * A tool's message (whatsapp.send): to the DM chat `to` of channel_id
  * (created when missing), in thread_id when that is the chat's thread.
@@ -250,6 +271,13 @@ struct outbox_send {
  * back before the provider call.
  */
 enum outbox_result outbox_send(struct outbox_send *s);
+/*
+ * Steps 2 and 3 for a part recorded already taken (outbox_record_reply
+ * with take_first: its status 'sending'), going to chat `to` (is_group)
+ * with body; s->ch must be open. The caller holds no connection.
+ */
+enum outbox_result outbox_send_taken(struct outbox_send *s, const char *to,
+		    bool is_group, const char *body);
 /* A word for logs ("sent", "later", …). */
 const char	*outbox_result_str(enum outbox_result r);
 

@@ -14,9 +14,10 @@
  * LATERAL on messages_chat_idx; the unread count is capped at
  * REVIEW_UNREAD_CAP so an unattended chat cannot make a page slow.
  *
- * Search has two plans, chosen per call by a bounded probe (how many
- * messages match, counted up to SEARCH_BROAD through the GIN index
- * messages_search_tsv_idx). A rare word: collect the chat ids of its
+ * Search reads the index chat/search.c keeps a second or so behind the
+ * messages (message_search, chats.search_terms). It has two plans,
+ * chosen per call by a bounded probe (how many messages match, counted
+ * up to SEARCH_BROAD through the GIN index message_search_tsv_idx). A rare word: collect the chat ids of its
  * messages through that index and join chats to them. A broad word
  * (SEARCH_BROAD matches or more): walk chats in list order and test
  * each chat's word set (chats.search_terms), stopping at the page; the
@@ -27,6 +28,7 @@
  * (microseconds are PostgreSQL's resolution) and opaque to clients.
  */
 #include "chat/review.h"
+#include "chat/chats.h"
 #include "chat/rows.h"
 
 #include <ctype.h>
@@ -84,6 +86,8 @@
 
 static bool		 date_ok(const char *);
 static bool		 digits(const char *, size_t, size_t);
+static void		 turn_view(struct db *, struct arena *, int64_t,
+			    struct review_page *);
 
 /* n_min..n_max ASCII digits and nothing else. */
 static bool
@@ -189,8 +193,8 @@ search_is_broad(struct db *db, const char *q, bool *broad)
 
 	st = db_query(db, &res,
 	    "SELECT count(*) FROM ("
-	    "  SELECT 1 FROM messages"
-	    "   WHERE search_tsv @@ plainto_tsquery('simple', $1)"
+	    "  SELECT 1 FROM message_search"
+	    "   WHERE tsv @@ plainto_tsquery('simple', $1)"
 	    "   LIMIT $2) s",
 	    DB_TEXT(q), DB_I64(SEARCH_BROAD), DB_END);
 	if (st == DB_OK)
@@ -240,8 +244,7 @@ review_list(struct db *db, struct arena *a, int64_t org_id,
 		 * A word in many chats: walk chats newest first and stop at
 		 * the page, instead of collecting every match first. Each
 		 * chat is tested against its word set (chats.search_terms,
-		 * kept by a trigger, migrations/0007): one value, not its
-		 * messages. That set is exact for one word; several words
+		 * kept by chat/search.c): one value, not its messages. That set is exact for one word; several words
 		 * must meet in ONE message, so a chat that has them all is
 		 * confirmed against its messages, as is a chat whose set
 		 * grew past the cap (NULL).
@@ -256,9 +259,9 @@ review_list(struct db *db, struct arena *a, int64_t org_id,
 		    "        OR c.search_terms @@ plainto_tsquery('simple', $10))"
 		    "   AND ((c.search_terms IS NOT NULL"
 		    "         AND numnode(plainto_tsquery('simple', $10)) = 1)"
-		    "        OR EXISTS (SELECT 1 FROM messages m"
-		    "                    WHERE m.chat_id = c.id"
-		    "                      AND m.search_tsv @@"
+		    "        OR EXISTS (SELECT 1 FROM message_search s"
+		    "                    WHERE s.chat_id = c.id"
+		    "                      AND s.tsv @@"
 		    "                          plainto_tsquery('simple', $10)))"
 		    LIST_ORDER,
 		    DB_I64(org_id), agent, channel, status, env, from, to, aus,
@@ -267,9 +270,9 @@ review_list(struct db *db, struct arena *a, int64_t org_id,
 		st = db_query(db, &res,
 		    "/* review_search: planned per call, see review.h */"
 		    " WITH hits AS MATERIALIZED ("
-		    "   SELECT DISTINCT m.chat_id FROM messages m"
-		    "    WHERE m.org_id = $1"
-		    "      AND m.search_tsv @@ plainto_tsquery('simple', $10))"
+		    "   SELECT DISTINCT s.chat_id FROM message_search s"
+		    "    WHERE s.org_id = $1"
+		    "      AND s.tsv @@ plainto_tsquery('simple', $10))"
 		    LIST_COLS
 		    "  FROM hits h"
 		    "  JOIN chats c ON c.id = h.chat_id"
@@ -395,7 +398,9 @@ review_timeline(struct db *db, struct arena *a, int64_t org_id,
 	    "         COALESCE(m.author_user_id, 0), COALESCE(u.email, ''),"
 	    "         to_char(m.created_at AT TIME ZONE 'UTC',"
 	    "                 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-	    "         m.transcript, COALESCE(m.resent_as_id, 0)"
+	    "         m.transcript, COALESCE(m.resent_as_id, 0), m.kind,"
+	    "         COALESCE(m.reply_to_id, 0), COALESCE(m.answered_by, 0),"
+	    "         m.unanswered_reason"
 	    "    FROM messages m"
 	    "    LEFT JOIN users u ON u.id = m.author_user_id"
 	    "   WHERE m.org_id = $1 AND m.chat_id = $2"
@@ -430,6 +435,10 @@ review_timeline(struct db *db, struct arena *a, int64_t org_id,
 		m->created_at = chat_col(a, &res, row, 13);
 		m->transcript = chat_col(a, &res, row, 14);
 		m->resent_as_id = db_res_i64(&res, row, 15);
+		m->kind = chat_col(a, &res, row, 16);
+		m->reply_to_id = db_res_i64(&res, row, 17);
+		m->answered_by = db_res_i64(&res, row, 18);
+		m->unanswered_reason = chat_col_null(a, &res, row, 19);
 	}
 	*msgs = ms;
 	*n_msgs = k;
@@ -494,6 +503,60 @@ review_media(struct db *db, struct arena *a, int64_t org_id,
 	return st;
 }
 
+/*
+ * Which messages each answer covered, why each unanswered one waits,
+ * and the reactions on their targets, over the page's messages.
+ */
+static void
+turn_view(struct db *db, struct arena *a, int64_t org_id,
+    struct review_page *pg)
+{
+	struct chat_state	 cs;
+	const char		*waiting = NULL;
+
+	if (chat_state_get(db, a, org_id, pg->chat.id, &cs) == DB_OK) {
+		if (str_eq(cs.status, "needs_human"))
+			waiting = str_eq(cs.handoff_reason, "outage") ?
+			    "Waiting: the model did not answer for too long "
+			    "and a person is asked; the agent answers when "
+			    "its model is back, unless someone takes the "
+			    "chat." : "Waiting for a person.";
+		else if (cs.outage)
+			waiting = "Waiting: the model is not answering; it is "
+			    "asked again with growing pauses.";
+		else if (cs.turn_busy)
+			waiting = "Being answered.";
+		else
+			waiting = "Not answered yet, and no turn is due: "
+			    "Answer again.";
+	}
+	for (int i = 0; i < pg->n_msgs; i++) {
+		struct review_msg	*m = &pg->msgs[i];
+
+		if (str_eq(m->direction, "in") && m->answered_by == 0 &&
+		    m->unanswered_reason == NULL)
+			m->waiting = waiting;
+		if (!str_eq(m->direction, "in"))
+			continue;
+		for (int j = 0; j < pg->n_msgs; j++) {
+			struct review_msg	*o = &pg->msgs[j];
+
+			if (m->answered_by != 0 && o->id == m->answered_by) {
+				if (o->covers == NULL)
+					o->covers = arena_alloc(a,
+					    sizeof(*o->covers) *
+					    (size_t)pg->n_msgs);
+				o->covers[o->n_covers++] = m->id;
+			}
+			if (str_eq(m->kind, "reaction") && m->body[0] != '\0' &&
+			    m->reply_to_id != 0 && o->id == m->reply_to_id)
+				o->reactions = o->reactions == NULL ? m->body :
+				    arena_printf(a, "%s %s", o->reactions,
+				    m->body);
+		}
+	}
+}
+
 enum db_status
 review_page_load(struct db *db, struct arena *a, int64_t org_id,
     int64_t chat_id, int64_t before_id, bool with_calls,
@@ -529,6 +592,7 @@ review_page_load(struct db *db, struct arena *a, int64_t org_id,
 		else
 			m->can_resend = true;
 	}
+	turn_view(db, a, org_id, out);
 	/* The page's media, as far as it was downloaded (chat/media.h). */
 	for (int i = 0; i < out->n_msgs; i++)
 		if (out->msgs[i].media[0] != '\0' &&

@@ -13,8 +13,9 @@
  * not prepare): a generic plan cannot drop the conditions whose parameter
  * is NULL, a custom plan per call can, and then uses chats_list_idx or
  * chats_status_idx with LIMIT 51 (bench/conversations.c measures it).
- * Search covers bodies and transcripts (messages.search_tsv); review.c
- * says how a rare and a broad word are each planned.
+ * Search covers bodies and transcripts (chat/search.h's index, which
+ * trails the messages by about a second); review.c says how a rare and a
+ * broad word are each planned.
  *
  * Thread-safety: none needed; every function uses the caller's db.
  */
@@ -147,6 +148,21 @@ struct review_msg {
 	bool	 can_resend;		/* failed, not resent, not final */
 	const char *no_resend;		/* failed with a final error: why a
 					   Resend cannot help; NULL: none */
+	char	*kind;			/* message|reaction|system|echo|… */
+	int64_t	 reply_to_id;		/* an answer's message; a reaction's
+					   target; 0: none */
+	int64_t	 answered_by;		/* inbound: the answer that covered
+					   it, 0: none (yet) */
+	char	*unanswered_reason;	/* inbound: why it is not answered,
+					   NULL: none */
+	/* Computed for the page: */
+	const char *waiting;		/* inbound, neither answered nor
+					   settled: why it waits now (the
+					   chat's state), NULL: none */
+	int64_t	*covers;		/* an answer's first part: the
+					   messages it answered, in order */
+	int	 n_covers;
+	const char *reactions;		/* emoji reacted to it, NULL: none */
 };
 
 /* A thread of the chat, for the markers between messages. */
@@ -177,7 +193,11 @@ struct review_page {
  * The chat's messages before before_id (0: the newest), at most
  * REVIEW_TIMELINE_MAX, with its header, threads, what was downloaded of
  * the page's media and, with with_calls, the model calls behind its
- * agent turns. Strings in a. DB_NOT_FOUND when chat_id is not the org's.
+ * agent turns. Each answer says which messages it covered; each inbound
+ * message nobody answered says why (its reason, or why it waits: a turn
+ * runs, the model fails, a person is asked); reactions are listed on the
+ * message they target. Strings in a. DB_NOT_FOUND when chat_id is not
+ * the org's.
  */
 enum db_status	 review_page_load(struct db *db, struct arena *a,
 		    int64_t org_id, int64_t chat_id, int64_t before_id,

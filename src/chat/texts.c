@@ -58,12 +58,21 @@ static const char *const text_defs[TEXT_COUNT] = {
 	    "Welcome to {product}! To get started, please send your connect "
 	    "code.",
 	[TEXT_BUSY] =
-	    "Still working on your previous request. Please wait a moment.",
+	    "Got it \xe2\x80\x94 I'm still working on your earlier message "
+	    "and will answer this too.",
 	[TEXT_NOT_ALLOWED] =
 	    "This operation not allowed",
 	[TEXT_HANDOFF] =
 	    "Thanks \xe2\x80\x94 a person from our team will reply here "
 	    "shortly.",
+	[TEXT_UNSUPPORTED] =
+	    "Sorry, I can't read that kind of message. Could you send it as "
+	    "text?",
+	[TEXT_SLOW] =
+	    "This is taking longer than usual \xe2\x80\x94 I'll answer as "
+	    "soon as I can.",
+	[TEXT_RETURNED] =
+	    "The model answers again: the chat is back with {agent}.",
 };
 
 const char *

@@ -1,6 +1,8 @@
 /*
  * texts: what Parley itself says in a chat (not the model): connect,
- * switch, reset, welcome, busy, not allowed… Each has a default (the
+ * switch, reset, welcome, the acknowledgment of a message that arrives
+ * while the model works, not allowed, what the agent cannot read, an
+ * outage taking long… Each has a default (the
  * product's wording) that an agent may override (agents.texts, a JSON
  * object keyed by the names below); {agent}, {old}, {new}, {product},
  * {minutes} are replaced when present. Pure code.
@@ -18,9 +20,17 @@ enum chat_text {
 	TEXT_TOO_MANY,		/* Too many failed codes … {minutes} … */
 	TEXT_RESET,		/* Session reset! Starting fresh with {agent}. */
 	TEXT_WELCOME,		/* Welcome to {product}! To get started, … */
-	TEXT_BUSY,		/* Still working on your previous request. … */
+	TEXT_BUSY,		/* Got it: still working on your earlier … (the
+				   optional acknowledgment of a message that
+				   arrives while the model works, never an
+				   answer) */
 	TEXT_NOT_ALLOWED,	/* This operation not allowed */
 	TEXT_HANDOFF,		/* Thanks — a person from our team will reply … */
+	TEXT_UNSUPPORTED,	/* Sorry, I can't read that kind of message. … */
+	TEXT_SLOW,		/* This is taking longer than usual … */
+	TEXT_RETURNED,		/* the timeline's note when a chat handed off
+				   for an outage returns to the AI (never
+				   sent) */
 	TEXT_COUNT
 };
 

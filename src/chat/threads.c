@@ -6,6 +6,8 @@
  */
 #include "chat/threads.h"
 
+#include "util/buf.h"
+
 #define HISTORY_LIMIT_MAX	200
 #define THREAD_OPEN_TRIES	3
 
@@ -115,10 +117,11 @@ chat_thread_history(struct db *db, int64_t org_id, int64_t thread_id,
 	    "    FROM messages m"
 	    "    JOIN chats c ON c.org_id = m.org_id AND c.id = m.chat_id"
 	    "   WHERE m.org_id = $1 AND m.thread_id = $2"
+	    "     AND m.kind IN ('message', 'echo')"
 	    "     AND ((m.direction = 'in' AND m.id < $3)"
 	    "       OR (m.direction = 'out'"
 	    "           AND m.status IN ('sent', 'delivered', 'read')"
-	    "           AND m.sender <> 'system'"
+	    "           AND m.sender NOT IN ('system', 'parley')"
 	    "           AND COALESCE(m.reply_to_id, m.id) < $3))"
 	    "), g AS ("
 	    "  SELECT id, 'user' AS role,"
@@ -154,37 +157,23 @@ out:
 }
 
 enum db_status
-chat_thread_take(struct db *db, int64_t org_id, int64_t thread_id,
-    int64_t job_id, int lease_s, bool *taken)
+chat_thread_adopt(struct db *db, int64_t org_id, int64_t thread_id,
+    const int64_t *ids, int n)
 {
-	struct db_res	 res = { 0 };
+	struct buf	 b;
 	enum db_status	 st;
 
-	*taken = false;
-	st = db_query(db, &res,
-	    "UPDATE threads"
-	    "   SET busy_job = $3,"
-	    "       busy_until = now() + make_interval(secs => $4::integer)"
-	    " WHERE org_id = $1 AND id = $2"
-	    "   AND (busy_until IS NULL OR busy_until < now()"
-	    "        OR busy_job = $3)"
-	    " RETURNING id",
-	    DB_I64(org_id), DB_I64(thread_id), DB_I64(job_id),
-	    DB_I64(lease_s), DB_END);
-	if (st == DB_OK)
-		*taken = res.n_rows == 1;
-	db_res_clear(&res);
+	if (n <= 0 || thread_id == 0)
+		return DB_OK;
+	buf_init(&b, 0);
+	db_array_i64(&b, ids, n);
+	st = db_exec(db,
+	    "UPDATE messages SET thread_id = $2"
+	    " WHERE org_id = $1 AND id = ANY ($3::bigint[])"
+	    "   AND thread_id IS DISTINCT FROM $2",
+	    DB_I64(org_id), DB_I64(thread_id), DB_TEXT(buf_str(&b)), DB_END);
+	buf_cleanup(&b);
 	return st;
-}
-
-enum db_status
-chat_thread_release(struct db *db, int64_t org_id, int64_t thread_id,
-    int64_t job_id)
-{
-	return db_exec(db,
-	    "UPDATE threads SET busy_job = NULL, busy_until = NULL"
-	    " WHERE org_id = $1 AND id = $2 AND busy_job = $3",
-	    DB_I64(org_id), DB_I64(thread_id), DB_I64(job_id), DB_END);
 }
 
 /*
@@ -202,8 +191,7 @@ chat_thread_reset(struct db *db, int64_t org_id, int64_t chat_id,
 	*new_thread_id = 0;
 	st = db_query(db, &res,
 	    "UPDATE threads"
-	    "   SET closed_at = now(), close_reason = 'reset',"
-	    "       busy_job = NULL, busy_until = NULL"
+	    "   SET closed_at = now(), close_reason = 'reset'"
 	    " WHERE org_id = $1 AND chat_id = $2 AND closed_at IS NULL"
 	    " RETURNING id",
 	    DB_I64(org_id), DB_I64(chat_id), DB_END);
@@ -224,8 +212,7 @@ chat_thread_close(struct db *db, int64_t org_id, int64_t chat_id,
 {
 	return db_exec(db,
 	    "UPDATE threads"
-	    "   SET closed_at = now(), close_reason = $3,"
-	    "       busy_job = NULL, busy_until = NULL"
+	    "   SET closed_at = now(), close_reason = $3"
 	    " WHERE org_id = $1 AND chat_id = $2 AND closed_at IS NULL",
 	    DB_I64(org_id), DB_I64(chat_id), DB_TEXT(close_reason), DB_END);
 }
@@ -240,14 +227,13 @@ chat_thread_expire(struct db *db, int64_t org_id, int64_t chat_id,
 	*expired = false;
 	st = db_query(db, &res,
 	    "UPDATE threads t"
-	    "   SET closed_at = now(), close_reason = 'timeout',"
-	    "       busy_job = NULL, busy_until = NULL"
+	    "   SET closed_at = now(), close_reason = 'timeout'"
 	    "  FROM agents a"
 	    " WHERE t.org_id = $1 AND t.chat_id = $2 AND t.closed_at IS NULL"
 	    "   AND a.org_id = $1 AND a.id = t.agent_id"
 	    "   AND COALESCE((SELECT max(m.created_at) FROM messages m"
 	    "                  WHERE m.org_id = $1 AND m.chat_id = $2"
-	    "                    AND m.thread_id = t.id AND m.id <> $3),"
+	    "                    AND m.thread_id = t.id AND m.id < $3),"
 	    "                t.started_at)"
 	    "       < now() - make_interval(mins => a.session_timeout_minutes)"
 	    " RETURNING t.id",

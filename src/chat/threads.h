@@ -2,9 +2,8 @@
  * threads: the threads of a chat (owns table `threads`). A thread is one
  * agent's conversation with a chat; at most one is open per chat. It is
  * opened by the first message the agent answers, closed by /reset, a
- * change of agent, a handoff's return, close or a session timeout. While
- * a reply for it is produced it is busy (busy_job, busy_until), so two
- * workers or processes never answer one thread at once.
+ * change of agent, a handoff's return, close or a session timeout. (One
+ * turn at a time is the chat's to ensure: chats.turn_job, worker/queue.h.)
  *
  * Thread-safe: no shared state.
  */
@@ -26,26 +25,22 @@ enum db_status	 chat_thread_for(struct db *db, int64_t org_id,
 /*
  * The thread's last `limit` messages before message_id as OpenAI
  * messages (user/assistant), oldest first; in groups user messages are
- * prefixed with the sender's name. Caller deletes *messages.
+ * prefixed with the sender's name. Only what was said is history: the
+ * people's messages and the answers sent (the business's own replies
+ * from elsewhere too), not reactions, WhatsApp's notices or Parley's
+ * notes. Caller deletes *messages.
  */
 enum db_status	 chat_thread_history(struct db *db, int64_t org_id,
 		    int64_t thread_id, int64_t before_message_id, int limit,
 		    cJSON **messages) __attribute__((warn_unused_result));
 
 /*
- * Takes thread_id for job_id for lease_s seconds with one UPDATE, so two
- * workers or processes can never both produce a reply for one thread:
- * it succeeds when the thread is free, its claim expired (a crashed
- * worker), or job_id already holds it (a retry or a re-claimed job; the
- * lease is then extended). *taken false: another job holds it (or the
- * thread is gone).
+ * Puts messages ids[0..n) of the chat into thread_id (those that are
+ * not in it yet): a turn's messages that arrived before their chat had a
+ * thread, or in one a timeout closed.
  */
-enum db_status	 chat_thread_take(struct db *db, int64_t org_id,
-		    int64_t thread_id, int64_t job_id, int lease_s,
-		    bool *taken) __attribute__((warn_unused_result));
-/* Releases job_id's claim on thread_id (no-op when it holds none). */
-enum db_status	 chat_thread_release(struct db *db, int64_t org_id,
-		    int64_t thread_id, int64_t job_id)
+enum db_status	 chat_thread_adopt(struct db *db, int64_t org_id,
+		    int64_t thread_id, const int64_t *ids, int n)
 		    __attribute__((warn_unused_result));
 /*
  * /reset: closes the chat's open thread (close_reason 'reset') and opens
@@ -62,8 +57,8 @@ enum db_status	 chat_thread_close(struct db *db, int64_t org_id,
 		    __attribute__((warn_unused_result));
 /*
  * Sessions: closes the chat's open thread (close_reason 'timeout') when
- * its last message other than message_id (else its start) is older than
- * its agent's session_timeout_minutes; *expired says so.
+ * its last message before message_id (a turn's first; else its start)
+ * is older than its agent's session_timeout_minutes; *expired says so.
  */
 enum db_status	 chat_thread_expire(struct db *db, int64_t org_id,
 		    int64_t chat_id, int64_t message_id, bool *expired)

@@ -154,6 +154,19 @@ enum db_status	 db_tx_leave(struct db *db, bool own, enum db_status st)
 /* The readable name of a status, for logs. */
 const char	*db_status_str(enum db_status st);
 
+/* --- array parameters (db/array.c) --- */
+
+struct buf;
+
+/*
+ * Append PostgreSQL's text form of a bigint[], boolean[] or text[] of n
+ * values to b, for a DB_TEXT parameter cast in the statement
+ * ($1::bigint[]); a NULL string is a NULL element. Pure.
+ */
+void		 db_array_i64(struct buf *b, const int64_t *v, int n);
+void		 db_array_bool(struct buf *b, const bool *v, int n);
+void		 db_array_text(struct buf *b, const char *const *v, int n);
+
 /* --- migrations (db/migrate.c) --- */
 
 /*

@@ -106,6 +106,7 @@ struct verdict {
 	enum llm_err	 err;
 	bool		 retry;
 	int		 retry_after_ms;	/* 0: use the backoff */
+	int		 retry_after_long;	/* the same up to an hour */
 	char		 what[160];		/* "The model server …" */
 	char		 detail[DETAIL_MAX];	/* "" or upstream's words */
 };
@@ -123,7 +124,7 @@ static void		 verdict_status(long status,
 			    const struct redact *rd, struct verdict *v);
 static void		 verdict_stream_error(const struct sse *st,
 			    const struct redact *rd, struct verdict *v);
-static int		 retry_after_ms(const struct httpc_resp *resp);
+static int		 retry_after_ms(const struct httpc_resp *resp, int);
 static bool		 validate_completion(cJSON *root, char *why,
 			    size_t whylen);
 static char		*request_body(const cJSON *request, bool stream);
@@ -159,6 +160,8 @@ llm_err_str(enum llm_err e)
 		return "network";
 	case LLM_BAD_RESPONSE:
 		return "bad_response";
+	case LLM_CANCELLED:
+		return "cancelled";
 	}
 	return "unknown";
 }
@@ -339,6 +342,8 @@ call(const struct llm_endpoint *ep, enum call_kind kind, const char *path,
 	req.connect_timeout_ms = timeout_ms < CONNECT_TIMEOUT_MS ?
 	    timeout_ms : CONNECT_TIMEOUT_MS;
 	req.max_response = RESPONSE_MAX;
+	req.cancelled = ep->cancelled;
+	req.cancel_ctx = ep->cancel_ctx;
 	if (kind == CALL_STREAM) {
 		req.on_data = sse_feed;
 		req.ctx = &st;
@@ -358,9 +363,18 @@ call(const struct llm_endpoint *ep, enum call_kind kind, const char *path,
 		}
 		memset(&v, 0, sizeof(v));
 		attempt(h, &req, kind, &rd, has_st ? &st : NULL, out, &v);
+		out->retry_after_ms = v.err == LLM_OK ? 0 : v.retry_after_long;
 		if (v.err == LLM_OK || !v.retry ||
-		    out->attempts > retries || (has_st && st.delivered))
+		    out->attempts > retries || (has_st && st.delivered) ||
+		    v.retry_after_long > RETRY_AFTER_MAX_MS)
 			break;
+		if (ep->cancelled != NULL && ep->cancelled(ep->cancel_ctx)) {
+			v.err = LLM_CANCELLED;
+			snprintf(v.what, sizeof(v.what), "The call was "
+			    "cancelled");
+			v.detail[0] = '\0';
+			break;
+		}
 		delay = v.retry_after_ms > 0 ? v.retry_after_ms :
 		    upstream_backoff_ms(out->attempts,
 		    BACKOFF_BASE_MS, BACKOFF_MAX_MS);
@@ -371,7 +385,14 @@ call(const struct llm_endpoint *ep, enum call_kind kind, const char *path,
 			sse_cleanup(&st);
 			has_st = false;
 		}
-		upstream_sleep_ms(delay);
+		/* In slices, so a cancelled call stops waiting. */
+		for (int slept = 0; slept < delay; slept += 200) {
+			if (ep->cancelled != NULL &&
+			    ep->cancelled(ep->cancel_ctx))
+				break;
+			upstream_sleep_ms(delay - slept < 200 ?
+			    delay - slept : 200);
+		}
 	}
 out:
 	if (v.err != LLM_OK) {
@@ -449,6 +470,10 @@ attempt(struct httpc *h, const struct httpc_req *req, enum call_kind kind,
 		v->err = LLM_BAD_RESPONSE;
 		snprintf(v->what, sizeof(v->what), "The model server's answer "
 		    "is larger than %u MiB", RESPONSE_MAX / (1024 * 1024));
+		goto out;
+	case HTTPC_CANCELLED:
+		v->err = LLM_CANCELLED;
+		snprintf(v->what, sizeof(v->what), "The call was cancelled");
 		goto out;
 	case HTTPC_ABORTED:
 	case HTTPC_FAILED:
@@ -556,8 +581,10 @@ verdict_status(long status, const struct httpc_resp *resp,
 		v->err = LLM_BAD_REQUEST;
 	else
 		v->err = LLM_BAD_RESPONSE;
-	if (v->retry)
-		v->retry_after_ms = retry_after_ms(resp);
+	if (v->retry) {
+		v->retry_after_ms = retry_after_ms(resp, RETRY_AFTER_MAX_MS);
+		v->retry_after_long = retry_after_ms(resp, 3600 * 1000);
+	}
 }
 
 /* The verdict for an {"error":…} chunk inside a 2xx stream. */
@@ -585,15 +612,15 @@ verdict_stream_error(const struct sse *st, const struct redact *rd,
  * or OpenAI's retry-after-ms; capped. 0 when absent.
  */
 static int
-retry_after_ms(const struct httpc_resp *resp)
+retry_after_ms(const struct httpc_resp *resp, int max_ms)
 {
 	char	 v[64];
 	int	 ms = 0;
 
 	if (httpc_header(resp, "retry-after-ms", v, sizeof(v)))
-		ms = upstream_retry_after_ms(v, true, RETRY_AFTER_MAX_MS);
+		ms = upstream_retry_after_ms(v, true, max_ms);
 	if (ms == 0 && httpc_header(resp, "retry-after", v, sizeof(v)))
-		ms = upstream_retry_after_ms(v, false, RETRY_AFTER_MAX_MS);
+		ms = upstream_retry_after_ms(v, false, max_ms);
 	return ms;
 }
 

@@ -23,7 +23,11 @@ struct llm_endpoint {
 	const char	*base_url;	/* ".../v1", no trailing slash needed */
 	const char	*api_key;	/* NULL or "": no Authorization header */
 	int		 timeout_ms;	/* per attempt; 0: 60000 */
-	int		 max_retries;	/* 0: 2 (so 3 attempts) */
+	int		 max_retries;	/* 0: 2 (so 3 attempts); < 0: none */
+	/* Asked while a call runs: true aborts it (LLM_CANCELLED), also
+	 * between attempts. NULL: never. */
+	bool		(*cancelled)(void *ctx);
+	void		*cancel_ctx;
 };
 
 enum llm_err {
@@ -35,6 +39,7 @@ enum llm_err {
 	LLM_TIMEOUT,		/* no answer in time, after the retries */
 	LLM_NETWORK,		/* cannot connect / DNS / TLS */
 	LLM_BAD_RESPONSE,	/* not the JSON we expect */
+	LLM_CANCELLED,		/* the caller's cancelled() said so */
 };
 
 struct llm_result {
@@ -49,6 +54,11 @@ struct llm_result {
 	char		 error[512];	/* a sentence, incl. upstream's message */
 	int64_t		 latency_ms;	/* all attempts */
 	int		 attempts;
+	/* The server's Retry-After (or retry-after-ms) on the last failed
+	 * attempt, up to an hour; 0: none. A wait longer than the client's
+	 * own bound is not waited out in the call: it ends, and the caller
+	 * decides when to come back. */
+	int		 retry_after_ms;
 };
 
 /* Receives content fragments of a streamed call as they arrive. */

@@ -85,7 +85,7 @@ struct gw_tool {
 };
 
 /* Everything one call loads and accumulates. */
-struct gw_call {
+struct gateway_call {
 	const struct gateway_req	*in;
 	struct gateway_result		*out;
 	struct arena			*a;
@@ -106,143 +106,214 @@ struct gw_call {
 	struct plugin_ctx		 pctx;
 	int64_t				 llm_call_id;	/* reserved at load */
 	cJSON				*request;
+	int64_t				 t0;		/* monotonic ms */
 };
 
-static enum gateway_err	 gw_fail(struct gw_call *, enum gateway_err,
+static enum gateway_err	 gw_fail(struct gateway_call *, enum gateway_err,
 			    const char *, ...)
 			    __attribute__((format(printf, 3, 4)));
 static bool		 gw_messages_ok(const cJSON *);
-static enum gateway_err	 gw_load(struct gw_call *);
-static enum gateway_err	 gw_load_with(struct gw_call *, struct db *);
-static void		 gw_render_prompt(struct gw_call *);
-static void		 gw_pick_tools(struct gw_call *);
-static void		 gw_build_request(struct gw_call *);
-static enum gateway_err	 gw_ask(struct gw_call *, cJSON **);
-static enum gateway_err	 gw_map_llm(struct gw_call *, enum llm_err,
+static struct gateway_call *gw_new(const struct gateway_req *,
+			    struct gateway_result *);
+static enum gateway_err	 gw_finish(struct gateway_call *, enum gateway_err);
+static enum gateway_err	 gw_load_with(struct gateway_call *, struct db *);
+static void		 gw_render_prompt(struct gateway_call *);
+static void		 gw_pick_tools(struct gateway_call *);
+static void		 gw_build_request(struct gateway_call *);
+static enum gateway_err	 gw_ask(struct gateway_call *, cJSON **);
+static enum gateway_err	 gw_map_llm(struct gateway_call *, enum llm_err,
 			    const struct llm_result *);
-static void		 gw_run_calls(struct gw_call *, const cJSON *, cJSON *,
+static void		 gw_run_calls(struct gateway_call *, const cJSON *, cJSON *,
 			    bool);
-static char		*gw_run_one(struct gw_call *, const char *,
+static char		*gw_run_one(struct gateway_call *, const char *,
 			    const char *, cJSON *);
-static const struct plugin *gw_offered(const struct gw_call *, const char *);
+static const struct plugin *gw_offered(const struct gateway_call *, const char *);
 static const struct plugin *gw_registered(const char *);
-static void		 gw_record(struct gw_call *);
+static void		 gw_record(struct gateway_call *);
 static int		 gw_json_int(const cJSON *, const char *);
+
+/* Allocates a call for in (its arena and result wired); NULL never. */
+static struct gateway_call *
+gw_new(const struct gateway_req *in, struct gateway_result *out)
+{
+	struct gateway_call	*c = xcalloc(1, sizeof(*c));
+
+	memset(out, 0, sizeof(*out));
+	out->tool_calls = cJSON_CreateArray();
+	c->in = in;
+	c->out = out;
+	c->a = arena_new();
+	c->t0 = time_mono_ms();
+	return c;
+}
 
 enum gateway_err
 gateway_complete(const struct gateway_req *in, struct gateway_result *out)
 {
-	struct gw_call	 c;
-	int64_t		 t0 = time_mono_ms();
+	struct gateway_call	*c = NULL;
+	struct db		*db;
+	enum gateway_err	 err;
+
+	if ((db = db_acquire(in->pool)) == NULL) {
+		c = gw_new(in, out);
+		err = gw_fail(c, GW_UNAVAILABLE, "The database is "
+		    "unavailable.");
+		return gw_finish(c, err);
+	}
+	err = gateway_load(in, db, &c, out);
+	db_release(db);
+	if (err != GW_OK)
+		return err;
+	return gateway_run(c, out);
+}
+
+enum gateway_err
+gateway_load(const struct gateway_req *in, struct db *db,
+    struct gateway_call **call, struct gateway_result *out)
+{
+	struct gateway_call	*c = gw_new(in, out);
+	enum gateway_err err;
+
+	*call = NULL;
+	if (!gw_messages_ok(in->messages)) {
+		err = gw_fail(c, GW_BAD_REQUEST, "messages must be a "
+		    "non-empty array of objects, each with a role.");
+		return gw_finish(c, err);
+	}
+	if ((err = gw_load_with(c, db)) != GW_OK)
+		return gw_finish(c, err);
+	*call = c;
+	return GW_OK;
+}
+
+void
+gateway_call_free(struct gateway_call *c)
+{
+	if (c == NULL)
+		return;
+	if (c->api_key != NULL)
+		secret_plain_free(c->api_key);
+	free(c->base_url);
+	free(c->prompt);
+	free(c->prompt_error);
+	free(c->limit_error);
+	cJSON_Delete(c->request);
+	arena_free(c->a);
+	free(c);
+}
+
+/*
+ * The end of every call: the result's last fields, its record (now, or
+ * left for gateway_record), the call freed. Returns err.
+ */
+static enum gateway_err
+gw_finish(struct gateway_call *c, enum gateway_err err)
+{
+	struct gateway_result	*out = c->out;
+
+	out->err = err;
+	out->handoff = c->pctx.handoff_requested;
+	out->latency_ms = time_mono_ms() - c->t0;
+	if (c->has_model) {
+		out->model_name = xstrdup(c->model.name);
+		gw_record(c);
+	}
+	gateway_call_free(c);
+	return err;
+}
+
+enum gateway_err
+gateway_run(struct gateway_call *c, struct gateway_result *out)
+{
+	const struct gateway_req *in = c->in;
 	int		 max_rounds;
 	enum gateway_err err;
 
-	memset(out, 0, sizeof(*out));
-	memset(&c, 0, sizeof(c));
-	out->tool_calls = cJSON_CreateArray();
-	c.in = in;
-	c.out = out;
-	c.a = arena_new();
+	(void)out;	/* c->out */
 	max_rounds = in->max_rounds > 0 ? in->max_rounds : GATEWAY_MAX_ROUNDS;
-
-	if (!gw_messages_ok(in->messages)) {
-		err = gw_fail(&c, GW_BAD_REQUEST, "messages must be a "
-		    "non-empty array of objects, each with a role.");
-		goto out;
-	}
-	if ((err = gw_load(&c)) != GW_OK)
-		goto out;
-
-	c.pctx.pool = in->pool;
-	c.pctx.arena = c.a;
-	c.pctx.org_id = in->org_id;
-	c.pctx.agent_id = c.has_agent ? c.agent.id : 0;
-	c.pctx.contact = in->contact_name != NULL ? in->contact_name : "";
-	c.pctx.chat_id = in->chat_id;
-	c.pctx.channel_id = in->channel_id;
-	c.pctx.app = in->app;
-	c.pctx.llm_call_id = c.llm_call_id;
-	gw_render_prompt(&c);
-	gw_pick_tools(&c);
-	gw_build_request(&c);
+	c->pctx.pool = in->pool;
+	c->pctx.arena = c->a;
+	c->pctx.org_id = in->org_id;
+	c->pctx.agent_id = c->has_agent ? c->agent.id : 0;
+	c->pctx.contact = in->contact_name != NULL ? in->contact_name : "";
+	c->pctx.chat_id = in->chat_id;
+	c->pctx.channel_id = in->channel_id;
+	c->pctx.app = in->app;
+	c->pctx.llm_call_id = c->llm_call_id;
+	gw_render_prompt(c);
+	gw_pick_tools(c);
+	gw_build_request(c);
 
 	for (;;) {
 		cJSON		*resp = NULL;
 		const cJSON	*choice, *msg, *calls, *content, *finish;
 		bool		 is_last;
 
-		out->rounds++;
-		if ((err = gw_ask(&c, &resp)) != GW_OK)
+		if (in->cancelled != NULL && in->cancelled(in->cancel_ctx)) {
+			err = gw_fail(c, GW_CANCELLED, "Cancelled: a new "
+			    "message arrived while the model worked.");
+			goto out;
+		}
+		c->out->rounds++;
+		if ((err = gw_ask(c, &resp)) != GW_OK)
 			goto out;
 		choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
 		    resp, "choices"), 0);
 		msg = cJSON_GetObjectItemCaseSensitive(choice, "message");
 		if (!cJSON_IsObject(msg)) {
 			cJSON_Delete(resp);
-			err = gw_fail(&c, GW_UPSTREAM, "The model's answer "
+			err = gw_fail(c, GW_UPSTREAM, "The model's answer "
 			    "had no message.");
 			goto out;
 		}
-		out->tokens_in += gw_json_int(cJSON_GetObjectItemCaseSensitive(
-		    resp, "usage"), "prompt_tokens");
-		out->tokens_out += gw_json_int(cJSON_GetObjectItemCaseSensitive(
-		    resp, "usage"), "completion_tokens");
+		c->out->tokens_in += gw_json_int(
+		    cJSON_GetObjectItemCaseSensitive(resp, "usage"),
+		    "prompt_tokens");
+		c->out->tokens_out += gw_json_int(
+		    cJSON_GetObjectItemCaseSensitive(resp, "usage"),
+		    "completion_tokens");
 		calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
 		finish = cJSON_GetObjectItemCaseSensitive(choice,
 		    "finish_reason");
 
 		if (cJSON_IsArray(calls) && cJSON_GetArraySize(calls) > 0) {
 			cJSON	*msgs = cJSON_GetObjectItemCaseSensitive(
-				    c.request, "messages");
+				    c->request, "messages");
 
-			is_last = out->rounds >= max_rounds;
+			is_last = c->out->rounds >= max_rounds;
 			cJSON_AddItemToArray(msgs, cJSON_Duplicate(msg, true));
-			gw_run_calls(&c, calls, msgs, !is_last);
+			gw_run_calls(c, calls, msgs, !is_last);
 			cJSON_Delete(resp);
 			if (!is_last)
 				continue;
-			c.limit_error = xasprintf("Stopped after %d rounds: "
+			c->limit_error = xasprintf("Stopped after %d rounds: "
 			    "the model was still calling tools.", max_rounds);
-			str_copy(out->error, c.limit_error, sizeof(out->error));
-			out->content = xstrdup(GW_ROUND_LIMIT_ANSWER);
-			out->finish_reason = xstrdup("length");
+			str_copy(c->out->error, c->limit_error,
+			    sizeof(c->out->error));
+			c->out->content = xstrdup(GW_ROUND_LIMIT_ANSWER);
+			c->out->finish_reason = xstrdup("length");
 			if (in->on_delta != NULL)
-				in->on_delta(in->delta_ctx, out->content,
-				    strlen(out->content));
+				in->on_delta(in->delta_ctx, c->out->content,
+				    strlen(c->out->content));
 			break;
 		}
 
 		content = cJSON_GetObjectItemCaseSensitive(msg, "content");
-		out->content = xstrdup(cJSON_IsString(content) ?
+		c->out->content = xstrdup(cJSON_IsString(content) ?
 		    content->valuestring : "");
-		out->finish_reason = xstrdup(cJSON_IsString(finish) ?
+		c->out->finish_reason = xstrdup(cJSON_IsString(finish) ?
 		    finish->valuestring : "stop");
 		/* llm_chat streamed the remote model's text already. */
-		if (c.is_builtin && in->on_delta != NULL &&
-		    *out->content != '\0')
-			in->on_delta(in->delta_ctx, out->content,
-			    strlen(out->content));
+		if (c->is_builtin && in->on_delta != NULL &&
+		    *c->out->content != '\0')
+			in->on_delta(in->delta_ctx, c->out->content,
+			    strlen(c->out->content));
 		cJSON_Delete(resp);
 		break;
 	}
 	err = GW_OK;
 out:
-	out->err = err;
-	out->handoff = c.pctx.handoff_requested;
-	out->latency_ms = time_mono_ms() - t0;
-	if (c.has_model) {
-		out->model_name = xstrdup(c.model.name);
-		gw_record(&c);
-	}
-	if (c.api_key != NULL)
-		secret_plain_free(c.api_key);
-	free(c.base_url);
-	free(c.prompt);
-	free(c.prompt_error);
-	free(c.limit_error);
-	cJSON_Delete(c.request);
-	arena_free(c.a);
-	return err;
+	return gw_finish(c, err);
 }
 
 void
@@ -253,7 +324,10 @@ gateway_result_cleanup(struct gateway_result *r)
 	free(r->content);
 	free(r->finish_reason);
 	free(r->model_name);
+	free(r->rec_error);
 	cJSON_Delete(r->tool_calls);
+	r->rec_error = NULL;
+	r->record_pending = false;
 	r->content = NULL;
 	r->finish_reason = NULL;
 	r->model_name = NULL;
@@ -262,7 +336,7 @@ gateway_result_cleanup(struct gateway_result *r)
 
 /* Sets the caller's sentence and returns err, for `return gw_fail(…)`. */
 static enum gateway_err
-gw_fail(struct gw_call *c, enum gateway_err err, const char *fmt, ...)
+gw_fail(struct gateway_call *c, enum gateway_err err, const char *fmt, ...)
 {
 	va_list	 ap;
 
@@ -289,23 +363,8 @@ gw_messages_ok(const cJSON *messages)
 	return true;
 }
 
-/* Phase 1: one connection, released before anything else happens. */
 static enum gateway_err
-gw_load(struct gw_call *c)
-{
-	struct db	*db;
-	enum gateway_err err;
-
-	if ((db = db_acquire(c->in->pool)) == NULL)
-		return gw_fail(c, GW_UNAVAILABLE, "The database is "
-		    "unavailable.");
-	err = gw_load_with(c, db);
-	db_release(db);
-	return err;
-}
-
-static enum gateway_err
-gw_load_with(struct gw_call *c, struct db *db)
+gw_load_with(struct gateway_call *c, struct db *db)
 {
 	const struct gateway_req *in = c->in;
 	int64_t		 model_id = in->model_id;
@@ -372,7 +431,7 @@ gw_load_with(struct gw_call *c, struct db *db)
 
 /* See the DESIGN note: render, then undo the HTML escaping. */
 static void
-gw_render_prompt(struct gw_call *c)
+gw_render_prompt(struct gateway_call *c)
 {
 	const char	*src = c->has_agent ? c->agent.system_prompt : "";
 	struct tmpl_set	*set = NULL;
@@ -414,7 +473,7 @@ out:
 /* The tools offered: the agent's enabled, available plugins, if the model
  * takes tools. */
 static void
-gw_pick_tools(struct gw_call *c)
+gw_pick_tools(struct gateway_call *c)
 {
 	c->may_handoff = c->is_builtin && c->has_agent;
 	if (!c->has_agent || !c->model.supports_tools)
@@ -445,7 +504,7 @@ gw_pick_tools(struct gw_call *c)
 }
 
 static void
-gw_build_request(struct gw_call *c)
+gw_build_request(struct gateway_call *c)
 {
 	const struct gateway_req *in = c->in;
 	cJSON		*req = cJSON_CreateObject();
@@ -500,7 +559,7 @@ gw_build_request(struct gw_call *c)
 
 /* One model call; *resp is the completion object (caller deletes). */
 static enum gateway_err
-gw_ask(struct gw_call *c, cJSON **resp)
+gw_ask(struct gateway_call *c, cJSON **resp)
 {
 	struct llm_endpoint	 ep = { 0 };
 	struct llm_result	 res = { 0 };
@@ -520,8 +579,12 @@ gw_ask(struct gw_call *c, cJSON **resp)
 	ep.base_url = c->base_url;
 	ep.api_key = c->api_key;
 	ep.timeout_ms = c->in->timeout_ms;
+	ep.max_retries = c->in->max_retries;
+	ep.cancelled = c->in->cancelled;
+	ep.cancel_ctx = c->in->cancel_ctx;
 	e = llm_chat(&ep, c->request, c->in->on_delta, c->in->delta_ctx,
 	    &res);
+	c->out->retry_after_ms = res.retry_after_ms;
 	if (e == LLM_OK) {
 		*resp = res.response;
 		res.response = NULL;
@@ -532,15 +595,19 @@ gw_ask(struct gw_call *c, cJSON **resp)
 }
 
 static enum gateway_err
-gw_map_llm(struct gw_call *c, enum llm_err e, const struct llm_result *res)
+gw_map_llm(struct gateway_call *c, enum llm_err e, const struct llm_result *res)
 {
 	const char	*why = res->error[0] != '\0' ? res->error :
 			    llm_err_str(e);
 
-	log_warn("gateway", "msg=\"model call failed\" model=\"%s\" "
-	    "err=%s status=%d", c->model.name, llm_err_str(e),
-	    res->http_status);
+	if (e != LLM_CANCELLED)
+		log_warn("gateway", "msg=\"model call failed\" model=\"%s\" "
+		    "err=%s status=%d", c->model.name, llm_err_str(e),
+		    res->http_status);
 	switch (e) {
+	case LLM_CANCELLED:
+		return gw_fail(c, GW_CANCELLED, "Cancelled: a new message "
+		    "arrived while the model %s worked.", c->model.name);
 	case LLM_TIMEOUT:
 		return gw_fail(c, GW_TIMEOUT, "The model %s did not answer "
 		    "in time: %s", c->model.name, why);
@@ -559,7 +626,7 @@ gw_map_llm(struct gw_call *c, enum llm_err e, const struct llm_result *res)
  * false (the round limit) nothing runs and no tool message is added.
  */
 static void
-gw_run_calls(struct gw_call *c, const cJSON *calls, cJSON *msgs, bool run)
+gw_run_calls(struct gateway_call *c, const cJSON *calls, cJSON *msgs, bool run)
 {
 	const cJSON	*call;
 
@@ -608,7 +675,7 @@ gw_run_calls(struct gw_call *c, const cJSON *calls, cJSON *msgs, bool run)
  * result, error}; returns the tool message content (malloc'd).
  */
 static char *
-gw_run_one(struct gw_call *c, const char *wire, const char *args_text,
+gw_run_one(struct gateway_call *c, const char *wire, const char *args_text,
     cJSON *entry)
 {
 	const struct plugin	*p = gw_offered(c, wire);
@@ -674,7 +741,7 @@ gw_run_one(struct gw_call *c, const char *wire, const char *args_text,
 
 /* The offered plugin whose wire name this is, or NULL. */
 static const struct plugin *
-gw_offered(const struct gw_call *c, const char *wire)
+gw_offered(const struct gateway_call *c, const char *wire)
 {
 	const struct plugin	*fb;
 	char			 w[PLUGIN_WIRE_MAX + 1];
@@ -709,7 +776,7 @@ gw_registered(const char *wire)
 
 /* Phase 3: the llm_calls row, under the id reserved at load. */
 static void
-gw_record(struct gw_call *c)
+gw_record(struct gateway_call *c)
 {
 	struct llm_call_record	 rec = { 0 };
 	struct gateway_result	*out = c->out;
@@ -740,6 +807,21 @@ gw_record(struct gw_call *c)
 	rec.tool_calls = out->tool_calls;
 	rec.error = err.len > 0 ? buf_str(&err) : NULL;
 
+	if (c->in->defer_record) {
+		/* gateway_record writes it, in the caller's transaction. */
+		out->record_pending = true;
+		out->llm_call_id = c->llm_call_id;
+		out->rec_org_id = rec.org_id;
+		out->rec_agent_id = rec.agent_id;
+		out->rec_model_id = rec.model_id;
+		out->rec_source = c->in->source != NULL &&
+		    strcmp(c->in->source, "reply") == 0 ? "reply" :
+		    c->in->source != NULL && strcmp(c->in->source, "panel") ==
+		    0 ? "panel" : "api";
+		out->rec_error = rec.error != NULL ? xstrdup(rec.error) : NULL;
+		db = NULL;
+		goto out;
+	}
 	if ((db = db_acquire(c->in->pool)) == NULL) {
 		log_err("gateway", "msg=\"cannot record the call: database "
 		    "unavailable\" model=\"%s\"", c->model.name);
@@ -753,6 +835,32 @@ out:
 	if (db != NULL)
 		db_release(db);
 	buf_cleanup(&err);
+}
+
+enum db_status
+gateway_record(struct db *db, struct gateway_result *r)
+{
+	struct llm_call_record	 rec = { 0 };
+	enum db_status		 st;
+
+	if (!r->record_pending)
+		return DB_OK;
+	rec.id = r->llm_call_id;
+	rec.org_id = r->rec_org_id;
+	rec.agent_id = r->rec_agent_id;
+	rec.model_id = r->rec_model_id;
+	rec.model_name = r->model_name;
+	rec.source = r->rec_source;
+	rec.tokens_in = r->tokens_in;
+	rec.tokens_out = r->tokens_out;
+	rec.latency_ms = (int)r->latency_ms;
+	rec.rounds = r->rounds;
+	rec.tool_calls = r->tool_calls;
+	rec.error = r->rec_error;
+	st = llmcall_insert(db, &rec, &r->llm_call_id);
+	if (st == DB_OK)
+		r->record_pending = false;
+	return st;
 }
 
 /* A non-negative integer member of obj, 0 when absent or odd. */

@@ -10,6 +10,14 @@
  * It holds no database connection while the model is thinking: it
  * acquires one from the pool to load, releases it, and acquires again to
  * run a tool or record the call.
+ *
+ * A caller that loads other things in the same transaction (a WhatsApp
+ * turn, worker/turn.c) runs the phases itself: gateway_load on its own
+ * connection, gateway_run with none held, and with defer_record the
+ * llm_calls row written by gateway_record in the transaction that records
+ * the answer. A call can be cancelled (cancelled() true): the model's
+ * request is aborted within about a second and the call ends
+ * GW_CANCELLED.
  */
 #ifndef PARLEY_LLM_GATEWAY_H
 #define PARLEY_LLM_GATEWAY_H
@@ -23,6 +31,7 @@
 
 struct app;
 struct agent;
+struct db;
 struct db_pool;
 struct secret_key;
 
@@ -55,6 +64,15 @@ struct gateway_req {
 	int64_t				 chat_id;
 	int64_t				 channel_id;
 	const struct app		*app;
+	/* Asked while the model works (often, from the same thread): true
+	 * aborts the call (GW_CANCELLED). NULL: never. */
+	bool				(*cancelled)(void *ctx);
+	void				*cancel_ctx;
+	/* 0: the client's default retries within the call; -1: none (the
+	 * caller waits failures out itself). */
+	int				 max_retries;
+	/* true: the llm_calls row is left to gateway_record. */
+	bool				 defer_record;
 };
 
 enum gateway_err {
@@ -64,6 +82,7 @@ enum gateway_err {
 	GW_UPSTREAM,		/* provider failed (5xx, 429, auth, network) */
 	GW_TIMEOUT,		/* provider did not answer in time */
 	GW_UNAVAILABLE,		/* our database */
+	GW_CANCELLED,		/* the caller's cancelled() said so */
 };
 
 struct gateway_result {
@@ -79,12 +98,46 @@ struct gateway_result {
 	cJSON			*tool_calls;	/* [{name, arguments, result,
 						   error}] (owned) */
 	bool			 handoff;	/* handoff.request ran */
-	int64_t			 llm_call_id;	/* the recorded row, 0: none */
+	int64_t			 llm_call_id;	/* the recorded row, 0: none
+						   (with defer_record: the
+						   row gateway_record writes) */
+	int			 retry_after_ms;	/* the provider's
+						   Retry-After on the last
+						   failure, 0: none */
+	/* with defer_record: the row still to write (gateway_record) */
+	bool			 record_pending;
+	int64_t			 rec_org_id;
+	int64_t			 rec_agent_id;
+	int64_t			 rec_model_id;
+	const char		*rec_source;	/* static */
+	char			*rec_error;	/* malloc'd, NULL: none */
 };
+
+struct gateway_call;
 
 /* Runs the call; always fills *out (gateway_result_cleanup after). */
 enum gateway_err gateway_complete(const struct gateway_req *in,
 		    struct gateway_result *out);
+/*
+ * Phase 1 alone, on db (the caller's connection, in its transaction if it
+ * holds one): *call is the loaded call (gateway_call_free), NULL on
+ * failure. Fills *out like gateway_complete (cleanup after either way).
+ * in must outlive *call.
+ */
+enum gateway_err gateway_load(const struct gateway_req *in, struct db *db,
+		    struct gateway_call **call, struct gateway_result *out);
+/* The model and its tools (no connection held), then the record unless
+ * in->defer_record. Frees call. */
+enum gateway_err gateway_run(struct gateway_call *call,
+		    struct gateway_result *out);
+/* A loaded call never run (the caller changed its mind). NULL: no-op. */
+void		 gateway_call_free(struct gateway_call *call);
+/*
+ * The llm_calls row a defer_record call left (r->record_pending), on db;
+ * DB_OK and nothing to do when none is pending.
+ */
+enum db_status	 gateway_record(struct db *db, struct gateway_result *r)
+		    __attribute__((warn_unused_result));
 void		 gateway_result_cleanup(struct gateway_result *r);
 
 #endif

@@ -93,11 +93,18 @@ agent_input_defaults(struct agent_input *in)
 	in->texts_json = "{}";
 	in->require_mention = false;
 	in->transcription_model = NULL;
+	in->session_timeout_minutes = 1440;
+	in->debounce_ms = 1500;
+	in->busy_mode = AGENT_BUSY_RESTART;
+	in->busy_ack = false;
+	in->outage_window_s = 600;
+	in->outage_notice_s = 60;
 }
 
 const char *const	 agent_text_keys[AGENT_TEXTS] = {
 	"connected", "switched", "invalid_format", "invalid_code",
 	"too_many", "reset", "welcome", "busy", "not_allowed", "handoff",
+	"unsupported", "slow", "returned",
 };
 
 /* Error field names, one per text, in agent_text_keys order. */
@@ -105,6 +112,7 @@ static const char *const	 text_fields[AGENT_TEXTS] = {
 	"texts.connected", "texts.switched", "texts.invalid_format",
 	"texts.invalid_code", "texts.too_many", "texts.reset",
 	"texts.welcome", "texts.busy", "texts.not_allowed", "texts.handoff",
+	"texts.unsupported", "texts.slow", "texts.returned",
 };
 
 const char *
@@ -491,6 +499,25 @@ validate(struct db *db, int64_t org_id, const struct agent_input *in,
 		    "name as your provider spells it (for example whisper-1): "
 		    "at most 100 characters, no control characters, or leave "
 		    "it empty to turn transcription off.");
+	if (in->session_timeout_minutes < 1 ||
+	    in->session_timeout_minutes > AGENT_SESSION_MINUTES_MAX)
+		field_error_add(errs, "session_timeout_minutes", "Use a number "
+		    "of minutes from 1 to 525600 (a year).");
+	if (in->debounce_ms < 0 || in->debounce_ms > AGENT_DEBOUNCE_MS_MAX)
+		field_error_add(errs, "debounce_ms", "Use a number of "
+		    "milliseconds from 0 (answer at once) to 60000.");
+	if (!str_eq(in->busy_mode, AGENT_BUSY_RESTART) &&
+	    !str_eq(in->busy_mode, AGENT_BUSY_FOLLOW_UP))
+		field_error_add(errs, "busy_mode", "Choose restart or "
+		    "follow-up.");
+	if (in->outage_window_s < 1 || in->outage_window_s >
+	    AGENT_OUTAGE_S_MAX)
+		field_error_add(errs, "outage_window_s", "Use a number of "
+		    "seconds from 1 to 86400 (a day).");
+	if (in->outage_notice_s < 1 || in->outage_notice_s >
+	    AGENT_OUTAGE_S_MAX)
+		field_error_add(errs, "outage_notice_s", "Use a number of "
+		    "seconds from 1 to 86400 (a day).");
 	a = check_allow(in, errs);
 	k = check_keywords(in, errs);
 	if (in->texts_json != NULL)
@@ -562,7 +589,9 @@ fetch(struct db *db, struct arena *a, int64_t org_id, int64_t id,
 	    "                  WHERE p.org_id = a.org_id"
 	    "                    AND p.agent_id = a.id), '[]')::text,"
 	    "       a.created_at, a.updated_at, a.texts::text,"
-	    "       a.require_mention, a.transcription_model"
+	    "       a.require_mention, a.transcription_model,"
+	    "       a.session_timeout_minutes, a.debounce_ms, a.busy_mode,"
+	    "       a.busy_ack, a.outage_window_s, a.outage_notice_s"
 	    "  FROM agents a"
 	    " WHERE a.org_id = $1"
 	    "   AND ($2::bigint = 0 OR a.id = $2)"
@@ -605,6 +634,12 @@ fetch(struct db *db, struct arena *a, int64_t org_id, int64_t id,
 		g->require_mention = db_res_bool(&res, i, 16);
 		g->transcription_model = arena_strdup(a,
 		    db_res_text(&res, i, 17));
+		g->session_timeout_minutes = (int)db_res_i64(&res, i, 18);
+		g->debounce_ms = (int)db_res_i64(&res, i, 19);
+		g->busy_mode = arena_strdup(a, db_res_text(&res, i, 20));
+		g->busy_ack = db_res_bool(&res, i, 21);
+		g->outage_window_s = (int)db_res_i64(&res, i, 22);
+		g->outage_notice_s = (int)db_res_i64(&res, i, 23);
 	}
 	*out = v;
 	*n = res.n_rows;
@@ -698,12 +733,16 @@ agent_create(struct db *db, int64_t org_id, const struct agent_input *in,
 	    "INSERT INTO agents (org_id, name, slug, system_prompt, model_id,"
 	    "                    mode, history_length, temperature, max_tokens,"
 	    "                    reset_command, allow_list, escalation_keywords,"
-	    "                    texts, require_mention, transcription_model)"
+	    "                    texts, require_mention, transcription_model,"
+	    "                    session_timeout_minutes, debounce_ms,"
+	    "                    busy_mode, busy_ack, outage_window_s,"
+	    "                    outage_notice_s)"
 	    " VALUES ($1, $2, $3, $4, nullif($5::bigint, 0), $6, $7, $8,"
 	    "         nullif($9, 0), nullif($10, ''),"
 	    "         ARRAY(SELECT jsonb_array_elements_text($11::jsonb)),"
 	    "         ARRAY(SELECT jsonb_array_elements_text($12::jsonb)),"
-	    "         coalesce($13::jsonb, '{}'), $14, coalesce($15, ''))"
+	    "         coalesce($13::jsonb, '{}'), $14, coalesce($15, ''),"
+	    "         $16, $17, $18, $19, $20, $21)"
 	    " RETURNING id",
 	    DB_I64(org_id), DB_TEXT(in->name), DB_TEXT(slug),
 	    DB_TEXT(in->system_prompt != NULL ? in->system_prompt : ""),
@@ -714,6 +753,9 @@ agent_create(struct db *db, int64_t org_id, const struct agent_input *in,
 	    DB_TEXT(in->reset_command != NULL ? in->reset_command : ""),
 	    DB_TEXT(allow), DB_TEXT(keywords), DB_TEXT(texts),
 	    DB_BOOL(in->require_mention), DB_TEXT(in->transcription_model),
+	    DB_I64(in->session_timeout_minutes), DB_I64(in->debounce_ms),
+	    DB_TEXT(in->busy_mode), DB_BOOL(in->busy_ack),
+	    DB_I64(in->outage_window_s), DB_I64(in->outage_notice_s),
 	    DB_END);
 	if (st == DB_OK)
 		*id = db_res_i64(&res, 0, 0);
@@ -755,6 +797,9 @@ agent_update(struct db *db, int64_t org_id, int64_t id,
 	    "       texts = coalesce($14::jsonb, texts),"
 	    "       require_mention = $15,"
 	    "       transcription_model = coalesce($16, transcription_model),"
+	    "       session_timeout_minutes = $17, debounce_ms = $18,"
+	    "       busy_mode = $19, busy_ack = $20, outage_window_s = $21,"
+	    "       outage_notice_s = $22,"
 	    "       updated_at = now()"
 	    " WHERE org_id = $1 AND id = $2"
 	    " RETURNING id",
@@ -767,6 +812,9 @@ agent_update(struct db *db, int64_t org_id, int64_t id,
 	    DB_TEXT(in->reset_command != NULL ? in->reset_command : ""),
 	    DB_TEXT(allow), DB_TEXT(keywords), DB_TEXT(texts),
 	    DB_BOOL(in->require_mention), DB_TEXT(in->transcription_model),
+	    DB_I64(in->session_timeout_minutes), DB_I64(in->debounce_ms),
+	    DB_TEXT(in->busy_mode), DB_BOOL(in->busy_ack),
+	    DB_I64(in->outage_window_s), DB_I64(in->outage_notice_s),
 	    DB_END);
 	if (st == DB_OK && res.n_rows == 0)
 		st = DB_NOT_FOUND;

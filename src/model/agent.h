@@ -10,6 +10,16 @@
  * require_mention makes it answer in a group only when mentioned.
  * transcription_model names the model its provider transcribes voice notes
  * with (whisper-1, …; "": voice notes are not transcribed).
+ *
+ * How its turns run (worker/turn.c): session_timeout_minutes (a chat idle
+ * longer starts a new thread), debounce_ms (the wait after the latest
+ * message before the model is asked, 0: none), busy_mode (a message that
+ * arrives while the model works: "restart" aborts the model call and
+ * starts again with everything, "follow_up" answers it in a second turn
+ * right after), busy_ack (acknowledge such a message at once with the
+ * busy text), outage_window_s (how long a failing model is waited out
+ * before a person is asked) and outage_notice_s (after how long of that
+ * the user hears it takes longer than usual).
  */
 #ifndef PARLEY_MODEL_AGENT_H
 #define PARLEY_MODEL_AGENT_H
@@ -46,6 +56,12 @@ struct agent {
 	char	*texts;			/* JSON object of overrides, "{}": none */
 	bool	 require_mention;	/* groups: answer only when mentioned */
 	char	*transcription_model;	/* "": voice notes not transcribed */
+	int	 session_timeout_minutes;
+	int	 debounce_ms;
+	char	*busy_mode;		/* AGENT_BUSY_RESTART|_FOLLOW_UP */
+	bool	 busy_ack;
+	int	 outage_window_s;
+	int	 outage_notice_s;
 	char	*created_at;
 	char	*updated_at;
 };
@@ -77,7 +93,22 @@ struct agent_input {
 	 * on update, "" on create.
 	 */
 	const char		*transcription_model;
+	/* The turn settings (see the top): always written; defaults from
+	 * agent_input_defaults, an update starts from the agent's own. */
+	int			 session_timeout_minutes;
+	int			 debounce_ms;
+	const char		*busy_mode;
+	bool			 busy_ack;
+	int			 outage_window_s;
+	int			 outage_notice_s;
 };
+
+#define AGENT_BUSY_RESTART	"restart"
+#define AGENT_BUSY_FOLLOW_UP	"follow_up"
+/* Their ranges (migrations/0018_turns.sql checks them too). */
+#define AGENT_SESSION_MINUTES_MAX	525600	/* a year */
+#define AGENT_DEBOUNCE_MS_MAX		60000
+#define AGENT_OUTAGE_S_MAX		86400
 
 #define AGENT_TEXT_MAX_CHARS	1000
 
@@ -86,7 +117,7 @@ struct agent_input {
  * in the order of chat/texts.h's enum chat_text, which names them: the
  * column's format is the agent's, the wording and its defaults chat/'s.
  */
-#define AGENT_TEXTS		10
+#define AGENT_TEXTS		13
 extern const char *const	agent_text_keys[AGENT_TEXTS];
 
 /*
@@ -99,7 +130,9 @@ typedef bool	(*agent_plugin_ok)(const char *id);
 
 /*
  * Defaults for a new agent's form (mode chat, history 20, /reset, no text
- * overrides, no mention required, transcription_model NULL: kept).
+ * overrides, no mention required, transcription_model NULL: kept; a day's
+ * session, 1.5 s debounce, restart when busy without acknowledgment, a
+ * 10-minute outage window with a notice after a minute).
  */
 void		 agent_input_defaults(struct agent_input *in);
 /* Lower-case letters, digits and dashes from name into out[64]. */

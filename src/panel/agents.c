@@ -67,9 +67,14 @@ static const struct {
 	[TEXT_TOO_MANY] = { "Too many failed codes", "{minutes}" },
 	[TEXT_RESET] = { "Session reset", "{agent}" },
 	[TEXT_WELCOME] = { "Welcome (chat not connected yet)", "{product}" },
-	[TEXT_BUSY] = { "Still busy", NULL },
+	[TEXT_BUSY] = { "Acknowledgment while the model works "
+	    "(sent only when turned on below)", NULL },
 	[TEXT_NOT_ALLOWED] = { "Operation not allowed", NULL },
 	[TEXT_HANDOFF] = { "Handed to a person", NULL },
+	[TEXT_UNSUPPORTED] = { "A message the agent cannot read", NULL },
+	[TEXT_SLOW] = { "The model takes longer than usual", NULL },
+	[TEXT_RETURNED] = { "Timeline note: back with the AI after an "
+	    "outage", "{agent}" },
 };
 
 struct edit_state {
@@ -87,6 +92,8 @@ static char	*join_lines(struct req *, char *const *, int);
 static const char *short_time(struct req *, const char *);
 static void	 read_form(struct req *, struct agent_input *,
 		    struct field_errors *);
+static int	 form_int(struct req *, struct field_errors *, const char *,
+		    int64_t, int64_t, const char *);
 static cJSON	*form_from_agent(struct req *, const struct agent *);
 static cJSON	*form_from_post(struct req *);
 static void	 add_errors(struct req *, cJSON *, const char *,
@@ -257,6 +264,39 @@ read_form(struct req *r, struct agent_input *in, struct field_errors *errs)
 	/* A form without the field keeps the stored value. */
 	s = form_get(f, "transcription_model");
 	in->transcription_model = s != NULL ? trimmed(r, s) : NULL;
+
+	in->session_timeout_minutes = form_int(r, errs,
+	    "session_timeout_minutes", 1, AGENT_SESSION_MINUTES_MAX,
+	    "Enter a whole number of minutes from 1 to 525600.");
+	in->debounce_ms = form_int(r, errs, "debounce_ms", 0,
+	    AGENT_DEBOUNCE_MS_MAX, "Enter a whole number of milliseconds "
+	    "from 0 to 60000.");
+	in->outage_window_s = form_int(r, errs, "outage_window_s", 1,
+	    AGENT_OUTAGE_S_MAX, "Enter a whole number of seconds from 1 to "
+	    "86400.");
+	in->outage_notice_s = form_int(r, errs, "outage_notice_s", 1,
+	    AGENT_OUTAGE_S_MAX, "Enter a whole number of seconds from 1 to "
+	    "86400.");
+	in->busy_mode = trimmed(r, form_get(f, "busy_mode"));
+	in->busy_ack = form_get(f, "busy_ack") != NULL;
+}
+
+/*
+ * Form field name as a whole number in [lo, hi]; otherwise the error
+ * `why` and -1 (so the model refuses the form as a whole).
+ */
+static int
+form_int(struct req *r, struct field_errors *errs, const char *name,
+    int64_t lo, int64_t hi, const char *why)
+{
+	const char	*s = trimmed(r, form_get(r->form, name));
+	int64_t		 v;
+
+	if (!str_to_i64(s, &v) || v < lo || v > hi) {
+		field_error_add(errs, name, why);
+		return -1;
+	}
+	return (int)v;
 }
 
 /* The non-empty texts_<key> fields as a JSON object (arena). */
@@ -363,6 +403,17 @@ form_from_agent(struct req *r, const struct agent *g)
 	cJSON_AddBoolToObject(f, "require_mention", g->require_mention);
 	cJSON_AddStringToObject(f, "transcription_model",
 	    g->transcription_model != NULL ? g->transcription_model : "");
+	snprintf(num, sizeof(num), "%d", g->session_timeout_minutes);
+	cJSON_AddStringToObject(f, "session_timeout_minutes", num);
+	snprintf(num, sizeof(num), "%d", g->debounce_ms);
+	cJSON_AddStringToObject(f, "debounce_ms", num);
+	snprintf(num, sizeof(num), "%d", g->outage_window_s);
+	cJSON_AddStringToObject(f, "outage_window_s", num);
+	snprintf(num, sizeof(num), "%d", g->outage_notice_s);
+	cJSON_AddStringToObject(f, "outage_notice_s", num);
+	cJSON_AddStringToObject(f, "busy_mode", g->busy_mode != NULL ?
+	    g->busy_mode : AGENT_BUSY_RESTART);
+	cJSON_AddBoolToObject(f, "busy_ack", g->busy_ack);
 	return f;
 }
 
@@ -373,7 +424,9 @@ form_from_post(struct req *r)
 	static const char *const	 names[] = { "name", "slug",
 		"system_prompt", "model_id", "mode", "history_length",
 		"temperature", "max_tokens", "reset_command", "allow_list",
-		"escalation_keywords", "transcription_model" };
+		"escalation_keywords", "transcription_model",
+		"session_timeout_minutes", "debounce_ms", "outage_window_s",
+		"outage_notice_s", "busy_mode" };
 	cJSON				*f = cJSON_CreateObject();
 
 	const char			*name;
@@ -388,6 +441,8 @@ form_from_post(struct req *r)
 	}
 	cJSON_AddBoolToObject(f, "require_mention",
 	    form_get(r->form, "require_mention") != NULL);
+	cJSON_AddBoolToObject(f, "busy_ack",
+	    form_get(r->form, "busy_ack") != NULL);
 	return f;
 }
 
@@ -416,7 +471,7 @@ add_models(struct req *r, cJSON *ctx, const cJSON *form)
 	struct org_model	*m;
 	int			 n;
 	cJSON			*opts, *o;
-	const char		*sel, *mode;
+	const char		*sel, *mode, *busy;
 	char			 id[32];
 	const char		*def = NULL;
 
@@ -443,6 +498,11 @@ add_models(struct req *r, cJSON *ctx, const cJSON *form)
 	    "{{agentName}}, {{contactName}} and {{date}}");
 	cJSON_AddBoolToObject(ctx, "mode_task", str_eq(mode, "task"));
 	cJSON_AddBoolToObject(ctx, "mode_chat", !str_eq(mode, "task"));
+	busy = cJSON_GetStringValue(cJSON_GetObjectItem(form, "busy_mode"));
+	cJSON_AddBoolToObject(ctx, "busy_follow_up", str_eq(busy,
+	    AGENT_BUSY_FOLLOW_UP));
+	cJSON_AddBoolToObject(ctx, "busy_restart", !str_eq(busy,
+	    AGENT_BUSY_FOLLOW_UP));
 	return true;
 }
 
@@ -651,6 +711,12 @@ panel_agents_new(struct req *r)
 	g.mode = (char *)"chat";
 	g.history_length = in.history_length;
 	g.reset_command = arena_strdup(r->arena, in.reset_command);
+	g.session_timeout_minutes = in.session_timeout_minutes;
+	g.debounce_ms = in.debounce_ms;
+	g.busy_mode = arena_strdup(r->arena, in.busy_mode);
+	g.busy_ack = in.busy_ack;
+	g.outage_window_s = in.outage_window_s;
+	g.outage_notice_s = in.outage_notice_s;
 	return form_page(r, 200, form_from_agent(r, &g), NULL);
 }
 

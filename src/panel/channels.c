@@ -39,6 +39,7 @@
 #include "model/fielderr.h"
 #include "util/arena.h"
 #include "util/str.h"
+#include "chat/messages.h"
 #include "chat/outbox.h"
 #include "worker/queue.h"
 
@@ -873,6 +874,7 @@ panel_jobs_list(struct req *r)
 int
 panel_jobs_retry(struct req *r)
 {
+	struct job_row	 job;
 	int64_t		 id;
 	enum db_status	 st;
 
@@ -880,6 +882,20 @@ panel_jobs_retry(struct req *r)
 		return resp_not_found(r);
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
+	/* A dead turn: its chat's messages are answered again (a new turn),
+	 * the dead job is done. */
+	st = queue_get(r->db, r->arena, r->org_id, id, &job);
+	if (st == DB_OK && str_eq(job.kind, QUEUE_KIND_TURN) &&
+	    str_eq(job.status, "dead") && job.chat_id > 0) {
+		st = chat_turn_retry(r->db, r->org_id, job.chat_id, NULL);
+		if (st == DB_OK || st == DB_NOT_FOUND)
+			st = queue_resolve(r->db, r->org_id, id);
+		if (st == DB_OK)
+			audit(r, "job.retried", "job", id, "turn");
+		return st == DB_OK ? resp_see_other(r, arena_printf(r->arena,
+		    "/conversations/%lld", (long long)job.chat_id),
+		    "The agent answers again.") : resp_unavailable(r);
+	}
 	st = queue_retry(r->db, r->org_id, id);
 	switch (st) {
 	case DB_OK:

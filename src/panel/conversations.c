@@ -36,6 +36,7 @@
 #include "chat/handoff.h"
 #include "chat/media.h"
 #include "chat/outbox.h"
+#include "chat/messages.h"
 #include "chat/review.h"
 #include "db/db.h"
 #include "http/req.h"
@@ -62,6 +63,8 @@ static const char *const status_labels[][2] = {
 	{ "closed", "Closed" },
 };
 
+static void	 turn_fields(struct req *, cJSON *, const struct review_msg *,
+		    bool *);
 static const char	*status_label(const char *);
 static const char	*filter_query(struct req *,
 			    const struct review_filter *);
@@ -552,6 +555,7 @@ panel_conversation_view(struct req *r)
 	int			 n_ms, n_ts;
 	cJSON			*ctx, *arr, *o;
 	enum db_status		 st;
+	bool			 any_unanswered = false;
 
 	if (!req_param_id(r, "id", &id))
 		return resp_not_found(r);
@@ -663,6 +667,7 @@ panel_conversation_view(struct req *r)
 		cJSON_AddStringToObject(o, "created_at", m->created_at);
 		cJSON_AddStringToObject(o, "channel_name", c->channel_name);
 		cJSON_AddStringToObject(o, "body", m->body);
+		turn_fields(r, o, m, &any_unanswered);
 		add_media(r, o, id, m->id, m->media, pg.files, pg.n_files);
 		if (m->transcript != NULL && m->transcript[0] != '\0')
 			cJSON_AddStringToObject(o, "transcript",
@@ -712,7 +717,88 @@ panel_conversation_view(struct req *r)
 		    ts[n_ts - 1].close_reason);
 	}
 	cJSON_AddBoolToObject(ctx, "has_messages", n_ms > 0);
+	/* Messages a failed turn gave up on (or nobody will answer): the
+	 * agent may be asked again. */
+	cJSON_AddBoolToObject(ctx, "can_answer_again", any_unanswered &&
+	    strcmp(c->status, "ai") == 0);
 	return resp_page(r, 200, "conversations/view", ctx);
+}
+
+/*
+ * What the turn did with message m, for the timeline: an inbound
+ * message's answer ("answered below") or why it is not answered (its
+ * reason, or why it waits); an answer's covered messages; reactions on
+ * it; what kind of item it is when not a message. *unanswered is set
+ * when a message waits with nothing due or a turn failed on it.
+ */
+static void
+turn_fields(struct req *r, cJSON *o, const struct review_msg *m,
+    bool *unanswered)
+{
+	cJSON	*arr;
+
+	if (m->kind != NULL && !str_eq(m->kind, "message")) {
+		cJSON_AddStringToObject(o, "kind", m->kind);
+		cJSON_AddBoolToObject(o, str_eq(m->kind, "reaction") ?
+		    "is_reaction" : str_eq(m->kind, "system") ? "is_system" :
+		    str_eq(m->kind, "echo") ? "is_echo" : "is_other_kind",
+		    true);
+	}
+	if (m->answered_by > 0)
+		cJSON_AddNumberToObject(o, "answered_by",
+		    (double)m->answered_by);
+	if (m->unanswered_reason != NULL) {
+		cJSON_AddStringToObject(o, "unanswered", m->unanswered_reason);
+		if (strncmp(m->unanswered_reason, CHAT_TURN_FAILED_PREFIX,
+		    strlen(CHAT_TURN_FAILED_PREFIX)) == 0)
+			*unanswered = true;
+	}
+	if (m->waiting != NULL) {
+		cJSON_AddStringToObject(o, "waiting", m->waiting);
+		if (strncmp(m->waiting, "Not answered yet", 16) == 0)
+			*unanswered = true;
+	}
+	if (m->reactions != NULL)
+		cJSON_AddStringToObject(o, "reactions", m->reactions);
+	if (m->n_covers > 0) {
+		arr = cJSON_AddArrayToObject(o, "covers");
+		for (int i = 0; i < m->n_covers; i++) {
+			cJSON	*c = cJSON_CreateObject();
+
+			cJSON_AddNumberToObject(c, "mid", (double)m->covers[i]);
+			cJSON_AddItemToArray(arr, c);
+		}
+		cJSON_AddStringToObject(o, "covers_label", arena_printf(
+		    r->arena, "Answers %d message%s", m->n_covers,
+		    m->n_covers == 1 ? "" : "s"));
+	}
+}
+
+/*
+ * POST /conversations/{id}/answer: the agent answers again what a failed
+ * turn gave up on (chat_turn_retry), then back to the timeline.
+ */
+int
+panel_conversation_answer(struct req *r)
+{
+	int64_t		 id;
+	int		 n = 0;
+
+	if (!req_param_id(r, "id", &id))
+		return resp_not_found(r);
+	if (req_db(r) == NULL)
+		return resp_unavailable(r);
+	switch (chat_turn_retry(r->db, r->org_id, id, &n)) {
+	case DB_OK:
+		audit(r, "chat.answer_again", "chat", id, arena_printf(
+		    r->arena, "%d message(s)", n));
+		return resp_see_other(r, arena_printf(r->arena,
+		    "/conversations/%" PRId64, id), "The agent answers again.");
+	case DB_NOT_FOUND:
+		return resp_not_found(r);
+	default:
+		return resp_unavailable(r);
+	}
 }
 
 /* --- media ------------------------------------------------------------- */

@@ -129,6 +129,8 @@ int	 panel_jobs_resend(struct req *r);		/* POST /jobs/{id}/resend */
 int	 panel_sandbox_page(struct req *r);		/* GET /agents/{id}/sandbox */
 int	 panel_sandbox_send(struct req *r);		/* POST /agents/{id}/sandbox */
 int	 panel_sandbox_messages(struct req *r);	/* GET …/sandbox/messages */
+int	 panel_sandbox_return(struct req *r);	/* POST …/sandbox/return */
+int	 panel_sandbox_reset(struct req *r);	/* POST …/sandbox/reset */
 
 /* integrations.c: Agent → Integrations → WhatsApp (connect codes) */
 int	 panel_integrations_page(struct req *r);	/* GET /agents/{id}/integrations */
@@ -142,6 +144,7 @@ int	 panel_org_settings_save(struct req *r);	/* POST */
 /* conversations.c: list, inbox, timeline, media, resend */
 int	 panel_conversations_list(struct req *r);	/* GET /conversations */
 int	 panel_conversation_view(struct req *r);	/* GET /conversations/{id} */
+int	 panel_conversation_answer(struct req *r);	/* POST …/{id}/answer */
 int	 panel_conversation_resend(struct req *r);	/* POST …/messages/{mid}/resend */
 int	 panel_conversation_media(struct req *r);	/* GET …/media/{mid}/{n} */
 int	 panel_conversation_media_thumb(struct req *r);	/* …/{n}/thumb */

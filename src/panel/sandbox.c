@@ -17,6 +17,14 @@
  * With JavaScript on, static/sandbox.js polls …/sandbox/messages?after=N
  * every second and appends new messages; with it off, the form still
  * posts (303 back to the page) and a Refresh link reloads the chat.
+ *
+ * The page says where the chat stands (sandbox_state): the agent is
+ * answering (only while a turn will come: never a spinner that cannot
+ * end), it needs a person, a person has it, or it is closed; a message
+ * the agent will not answer shows why. Return to AI gives a chat a person
+ * has back to the agent (chat/handoff.h handoff_return); Reset starts
+ * afresh (handoff_reset: back to the agent, a new thread). Both are
+ * audited.
  * Every lookup names the session's org_id: another organisation's agent is
  * a 404 and its chats are never read.
  */
@@ -30,10 +38,12 @@
 #include "util/context.h"
 #include "util/log.h"
 #include "chat/chats.h"
+#include "chat/handoff.h"
 #include "chat/ingest.h"
 #include "chat/messages.h"
 #include "crypto/token.h"
 #include "db/db.h"
+#include "http/audit.h"
 #include "http/form.h"
 #include "http/req.h"
 #include "http/resp.h"
@@ -70,6 +80,9 @@ static char	*page_url(struct req *, int64_t, const char *,
 static enum db_status chat_rows(struct req *, const char *, int64_t,
 		    struct chat_message **, int *);
 static cJSON	*message_view(const struct chat_message *, const char *);
+static enum db_status chat_of(struct req *, const char *, int64_t *);
+static void	 sandbox_state(struct req *, cJSON *, int64_t, const char *);
+static int	 act(struct req *, bool);
 static int	 page(struct req *, int, const struct agent *,
 		    const struct sandbox_who *, const char *, const char *,
 		    const char *, const char *);
@@ -230,7 +243,77 @@ message_view(const struct chat_message *m, const char *agent_name)
 		cJSON_AddStringToObject(o, "error", m->error_text != NULL ?
 		    m->error_text : m->error_code);
 	cJSON_AddStringToObject(o, "at", m->created_at);
+	if (m->kind != NULL && !str_eq(m->kind, "message"))
+		cJSON_AddStringToObject(o, "kind", m->kind);
+	if (is_in && m->unanswered_reason != NULL)
+		cJSON_AddStringToObject(o, "note", m->unanswered_reason);
 	return o;
+}
+
+/* The sandbox chat's id (0: none yet). */
+static enum db_status
+chat_of(struct req *r, const char *key, int64_t *chat_id)
+{
+	int64_t		 channel_id;
+	enum db_status	 st;
+
+	*chat_id = 0;
+	st = channel_ensure_sandbox(r->db, r->org_id, &channel_id);
+	if (st != DB_OK)
+		return st;
+	st = chat_find(r->db, r->org_id, channel_id, key, chat_id);
+	return st == DB_NOT_FOUND ? DB_OK : st;
+}
+
+/*
+ * Where the chat stands, into o: state (ai|needs_human|human|closed),
+ * state_text, pending (the agent will answer: the only time the page
+ * says it is answering), can_return. No chat yet: ai, nothing pending.
+ */
+static void
+sandbox_state(struct req *r, cJSON *o, int64_t chat_id, const char *agent)
+{
+	struct chat_state	 cs;
+	const char		*text = "";
+	bool			 pending = false;
+
+	memset(&cs, 0, sizeof(cs));
+	cs.status = "ai";
+	if (chat_id != 0 && chat_state_get(r->db, r->arena, r->org_id,
+	    chat_id, &cs) != DB_OK)
+		cs.status = "ai";
+	if (str_eq(cs.status, "ai")) {
+		pending = cs.turn_busy || cs.unsettled > 0;
+		if (pending && cs.outage)
+			text = arena_printf(r->arena, "%s's model is not "
+			    "answering right now: it is asked again until it "
+			    "does (or the agent's wait is over and a person is "
+			    "asked).", agent);
+		else if (pending)
+			text = arena_printf(r->arena, "%s is answering…", agent);
+	} else if (str_eq(cs.status, "needs_human"))
+		text = str_eq(cs.handoff_reason, HANDOFF_REASON_OUTAGE) ?
+		    arena_printf(r->arena, "This chat needs a person: %s's "
+		    "model did not answer for too long. %s answers again as "
+		    "soon as its model does, unless someone takes the chat.",
+		    agent, agent) : "This chat needs a person: the agent "
+		    "handed it over. The agent does not answer until it is "
+		    "returned.";
+	else if (str_eq(cs.status, "human"))
+		text = arena_printf(r->arena, "A person has this chat%s%s. "
+		    "The agent does not answer until it is returned.",
+		    cs.assigned_email[0] != '\0' ? ": " : "",
+		    cs.assigned_email);
+	else if (str_eq(cs.status, "closed"))
+		text = "This chat is closed. A new message opens it again.";
+	cJSON_AddStringToObject(o, "state", cs.status);
+	cJSON_AddStringToObject(o, "state_text", text);
+	cJSON_AddBoolToObject(o, "pending", pending);
+	cJSON_AddBoolToObject(o, "handed_over", str_eq(cs.status,
+	    "needs_human") || str_eq(cs.status, "human"));
+	cJSON_AddBoolToObject(o, "can_return", str_eq(cs.status,
+	    "needs_human") || str_eq(cs.status, "human"));
+	cJSON_AddBoolToObject(o, "has_chat", chat_id != 0);
 }
 
 /* The page: the conversation, then the form (message prefilled on 422). */
@@ -241,10 +324,11 @@ page(struct req *r, int status, const struct agent *g,
 {
 	struct chat_message	*msgs;
 	cJSON			*ctx, *o, *arr;
-	int64_t			 last_id = 0;
+	int64_t			 last_id = 0, chat_id;
 	int			 n;
 
-	if (chat_rows(r, key, 0, &msgs, &n) != DB_OK)
+	if (chat_rows(r, key, 0, &msgs, &n) != DB_OK ||
+	    chat_of(r, key, &chat_id) != DB_OK)
 		return resp_unavailable(r);
 	ctx = cJSON_CreateObject();
 	cJSON_AddStringToObject(ctx, "title", "Sandbox");
@@ -258,8 +342,7 @@ page(struct req *r, int status, const struct agent *g,
 		last_id = msgs[i].id;
 	}
 	cJSON_AddBoolToObject(ctx, "has_messages", n > 0);
-	cJSON_AddBoolToObject(ctx, "pending", n > 0 &&
-	    str_eq(msgs[n - 1].direction, "in"));
+	sandbox_state(r, ctx, chat_id, g->name);
 	cJSON_AddNumberToObject(ctx, "last_id", (double)last_id);
 	cJSON_AddBoolToObject(ctx, "is_group", w->group_id[0] != '\0');
 	cJSON_AddStringToObject(ctx, "group_id", w->group_id);
@@ -269,6 +352,10 @@ page(struct req *r, int status, const struct agent *g,
 	cJSON_AddStringToObject(ctx, "page_url", page_url(r, g->id, "", w));
 	cJSON_AddStringToObject(ctx, "poll_url",
 	    page_url(r, g->id, "/messages", w));
+	cJSON_AddStringToObject(ctx, "return_url",
+	    page_url(r, g->id, "/return", w));
+	cJSON_AddStringToObject(ctx, "reset_url",
+	    page_url(r, g->id, "/reset", w));
 	if (error != NULL)
 		panel_field_error(ctx, field_name, error);
 	return resp_page(r, status, "agents/sandbox", ctx);
@@ -369,8 +456,9 @@ panel_sandbox_send(struct req *r)
 
 /*
  * GET /agents/{id}/sandbox/messages?after=N: the chat's messages after N
- * as JSON {"messages": [...], "last_id": N, "pending": bool}, for
- * static/sandbox.js.
+ * as JSON {"messages": [...], "last_id": N, "pending": bool, "state",
+ * "state_text", "can_return"}, for static/sandbox.js (new messages
+ * only: a reason a message got later shows when the page is loaded).
  */
 int
 panel_sandbox_messages(struct req *r)
@@ -378,8 +466,8 @@ panel_sandbox_messages(struct req *r)
 	struct agent		 g;
 	struct sandbox_who	 w;
 	struct chat_message	*msgs;
-	const char		*after_s;
-	int64_t			 id, after = 0, last_id;
+	const char		*after_s, *key;
+	int64_t			 id, after = 0, last_id, chat_id;
 	int			 status, n;
 	cJSON			*out, *arr;
 
@@ -390,7 +478,9 @@ panel_sandbox_messages(struct req *r)
 	if (!group_id_ok(w.group_id) || (after_s != NULL &&
 	    (!str_to_i64(after_s, &after) || after < 0)))
 		return resp_bad_request(r, "after must be a message id.");
-	if (chat_rows(r, chat_key(r, id, &w), after, &msgs, &n) != DB_OK)
+	key = chat_key(r, id, &w);
+	if (chat_rows(r, key, after, &msgs, &n) != DB_OK ||
+	    chat_of(r, key, &chat_id) != DB_OK)
 		return resp_unavailable(r);
 	out = cJSON_CreateObject();
 	arr = cJSON_AddArrayToObject(out, "messages");
@@ -400,9 +490,59 @@ panel_sandbox_messages(struct req *r)
 		last_id = msgs[i].id;
 	}
 	cJSON_AddNumberToObject(out, "last_id", (double)last_id);
-	cJSON_AddBoolToObject(out, "pending", n > 0 &&
-	    str_eq(msgs[n - 1].direction, "in"));
+	sandbox_state(r, out, chat_id, g.name);
 	status = resp_json(r, 200, out);
 	cJSON_Delete(out);
 	return status;
+}
+
+/*
+ * POST /agents/{id}/sandbox/return (give the chat back to the agent) and
+ * …/reset (a fresh start): 303 back to the page with a flash.
+ */
+static int
+act(struct req *r, bool reset)
+{
+	struct agent		 g;
+	struct sandbox_who	 w;
+	const char		*key;
+	int64_t			 id, chat_id;
+	enum db_status		 st;
+	int			 status;
+
+	if (!load(r, &id, &g, &status))
+		return status;
+	who_read(r, true, &w);
+	if (!group_id_ok(w.group_id))
+		w.group_id = "";
+	key = chat_key(r, id, &w);
+	if (chat_of(r, key, &chat_id) != DB_OK)
+		return resp_unavailable(r);
+	if (chat_id == 0)
+		return resp_see_other(r, page_url(r, id, "", &w),
+		    "There is no chat yet.");
+	st = reset ? handoff_reset(r->db, r->org_id, chat_id) :
+	    handoff_return(r->db, r->org_id, chat_id);
+	if (st == DB_CONFLICT)
+		return resp_see_other(r, page_url(r, id, "", &w),
+		    "The agent has this chat already.");
+	if (st != DB_OK)
+		return resp_unavailable(r);
+	audit(r, reset ? "chat.reset" : "handoff.returned", "chat", chat_id,
+	    "sandbox");
+	return resp_see_other(r, page_url(r, id, "", &w), reset ?
+	    "The chat starts afresh with the agent." :
+	    "The chat is back with the agent.");
+}
+
+int
+panel_sandbox_return(struct req *r)
+{
+	return act(r, false);
+}
+
+int
+panel_sandbox_reset(struct req *r)
+{
+	return act(r, true);
 }

@@ -24,17 +24,22 @@ struct mg_context;
 struct route;
 
 /*
+ * The channel a NOTIFY wakes the reply pool on (worker/queue.h names it
+ * too): chat/ingest.c notifies it in its own statement when a turn
+ * becomes due.
+ */
+#define APP_JOBS_CHANNEL	"parley_jobs"
+
+/*
  * What the layers below worker/ ask of the job queue (worker/queue.h),
  * wired by app/ at start-up so that chat/ never includes worker/ (a
  * member left NULL, in a program without the queue, schedules nothing).
- * Both run in the caller's transaction and say whether they succeeded
- * (false: the database failed; the caller rolls back).
+ * It runs in the caller's transaction and says whether it succeeded
+ * (false: the database failed; the caller rolls back). Turns need no
+ * entry: ingest marks the chat's turn due (chats.turn_due_at) and the
+ * pool's claim finds it.
  */
 struct app_queue {
-	/* The reply jobs of n stored inbound messages, one statement, with
-	 * the NOTIFY that wakes the pool at commit. */
-	bool	(*reply)(struct db *db, int n, const int64_t *org_ids,
-		    const int64_t *message_ids);
 	/* The send job of outbound message message_id, due in delay_s
 	 * seconds: a new one when *job_id is 0 (its id is stored there),
 	 * else job *job_id moved when it is still queued. */

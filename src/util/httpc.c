@@ -39,6 +39,7 @@ struct xfer {
 	int			 mode;	/* -1 undecided, 0 buffer, 1 stream */
 	bool			 too_large;
 	bool			 aborted;
+	bool			 cancelled;
 	char			 refused[64];	/* the address refused */
 };
 
@@ -48,6 +49,8 @@ static size_t		 on_header(char *p, size_t size, size_t nmemb,
 			    void *ud);
 static curl_socket_t	 on_open_socket(void *ud, curlsocktype purpose,
 			    struct curl_sockaddr *addr);
+static int		 on_progress(void *ud, curl_off_t, curl_off_t,
+			    curl_off_t, curl_off_t);
 static enum httpc_err	 map_curl(CURLcode rc);
 static void		 set_error(struct httpc_resp *r, enum httpc_err e,
 			    const char *msg);
@@ -105,6 +108,8 @@ httpc_err_str(enum httpc_err e)
 		return "aborted";
 	case HTTPC_FAILED:
 		return "transfer failed";
+	case HTTPC_CANCELLED:
+		return "cancelled";
 	}
 	return "unknown";
 }
@@ -167,6 +172,24 @@ on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *addr)
 		return CURL_SOCKET_BAD;
 	}
 	return socket(addr->family, addr->socktype, addr->protocol);
+}
+
+/* The caller's cancel check (httpc_req.cancelled): non-zero aborts. */
+static int
+on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct xfer	*x = ud;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	if (x->req->cancelled(x->req->cancel_ctx)) {
+		x->cancelled = true;
+		return 1;
+	}
+	return 0;
 }
 
 static enum httpc_err
@@ -272,6 +295,11 @@ httpc_do(struct httpc *h, const struct httpc_req *req,
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "parley");
+	if (req->cancelled != NULL) {
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	}
 	if (req->allow_addr != NULL) {
 		curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
 		curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &x);
@@ -302,7 +330,9 @@ httpc_do(struct httpc *h, const struct httpc_req *req,
 		snprintf(msg, sizeof(msg), "refused to connect to %s: a "
 		    "private, loopback or reserved address", x.refused);
 		set_error(resp, HTTPC_CONNECT, msg);
-	} else if (x.aborted)
+	} else if (x.cancelled)
+		set_error(resp, HTTPC_CANCELLED, "the transfer was cancelled");
+	else if (x.aborted)
 		set_error(resp, HTTPC_ABORTED, "the transfer was aborted by "
 		    "its reader");
 	else if (rc != CURLE_OK)

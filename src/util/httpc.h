@@ -35,6 +35,7 @@ enum httpc_err {
 	HTTPC_TOO_LARGE,	/* the body passed max_response */
 	HTTPC_ABORTED,		/* on_data returned false */
 	HTTPC_FAILED,		/* anything else: reset, empty reply, ... */
+	HTTPC_CANCELLED,	/* the caller's cancelled() said so */
 };
 
 /*
@@ -54,6 +55,13 @@ struct sockaddr;
  */
 typedef bool	(*httpc_addr_fn)(void *ctx, const struct sockaddr *sa);
 
+/*
+ * Asked while a transfer runs (libcurl's progress callback: often while
+ * data flows, about once a second while it waits): true aborts it, and
+ * httpc_do returns HTTPC_CANCELLED.
+ */
+typedef bool	(*httpc_cancel_fn)(void *ctx);
+
 struct httpc_req {
 	const char		*method;	/* NULL: GET, or POST with body */
 	const char		*url;
@@ -69,6 +77,8 @@ struct httpc_req {
 	void			*ctx;
 	httpc_addr_fn		 allow_addr;	/* NULL: any address */
 	void			*addr_ctx;
+	httpc_cancel_fn		 cancelled;	/* NULL: never cancelled */
+	void			*cancel_ctx;
 };
 
 struct httpc_resp {

@@ -127,8 +127,6 @@ received(struct req *r, const cJSON **payloads, int n,
 		    "conversation");
 		mk = cJSON_GetObjectItemCaseSensitive(msg, "kapso");
 		dir = webhook_json_str(mk, "direction");
-		if (dir != NULL && !str_eq(dir, "inbound"))
-			continue;	/* an echo of a message we sent */
 		name = webhook_json_str(cJSON_GetObjectItemCaseSensitive(conv,
 		    "kapso"), "contact_name");
 		if (!webhook_meta_message(r->arena, msg, name,
@@ -136,6 +134,19 @@ received(struct req *r, const cJSON **payloads, int n,
 			log_warn("webhook", "msg=\"skipped a malformed kapso "
 			    "message\" channel=%lld", (long long)ch->id);
 			continue;
+		}
+		/*
+		 * What the business sent: an echo of ours is stored already
+		 * (its wamid: ingest's dedupe drops it); one sent from
+		 * elsewhere (the WhatsApp Business app, origin business_app)
+		 * is kept as an echo, never answered.
+		 */
+		if (dir != NULL && !str_eq(dir, "inbound")) {
+			ins[n_items].kind = INBOUND_ECHO;
+			ins[n_items].sender = "business";
+			ins[n_items].chat_external_id = webhook_json_str(conv,
+			    "phone_number") != NULL ? webhook_json_str(conv,
+			    "phone_number") : ins[n_items].chat_external_id;
 		}
 		/*
 		 * A voice note's words (message.kapso.transcript.text,

@@ -54,6 +54,7 @@ static const char	*contact_name(const cJSON *, const char *);
 static const char	*plus_number(struct arena *, const char *);
 static void		 message_body(struct arena *, const cJSON *,
 			    const char *, struct inbound *);
+static const cJSON	*msg_contacts(const cJSON *);
 static int		 apply_statuses(struct req *, const struct channel *,
 			    const cJSON *);
 static int		 no_number(struct req *);
@@ -182,7 +183,18 @@ plus_number(struct arena *a, const char *from)
 	return from;
 }
 
-/* Fills type-dependent body and media (§2.3's message types). */
+/* A "contacts" message's cards (its own array, not value.contacts). */
+static const cJSON *
+msg_contacts(const cJSON *msg)
+{
+	return cJSON_GetObjectItemCaseSensitive(msg, "contacts");
+}
+
+/*
+ * Fills type-dependent body and media (§2.3's message types) and what
+ * the item is (struct inbound kind): a reaction, a system notice or an
+ * unsupported message are stored, never answered as messages.
+ */
 static void
 message_body(struct arena *a, const cJSON *msg, const char *type,
     struct inbound *out)
@@ -230,8 +242,43 @@ message_body(struct arena *a, const cJSON *msg, const char *type,
 		if ((s = webhook_json_str(obj, "text")) != NULL)
 			out->body = s;
 	} else if (str_eq(type, "reaction")) {
+		/* No emoji: the user took the reaction back (§2.3). */
+		out->kind = INBOUND_REACTION;
+		out->target_id = webhook_json_str(obj, "message_id");
 		if ((s = webhook_json_str(obj, "emoji")) != NULL)
 			out->body = s;
+	} else if (str_eq(type, "system")) {
+		const char	*to = webhook_json_str(obj, "wa_id");
+
+		out->kind = INBOUND_SYSTEM;
+		if ((s = webhook_json_str(obj, "body")) != NULL)
+			out->body = s;
+		if (to == NULL)
+			to = webhook_json_str(obj, "new_wa_id");
+		if (str_eq(webhook_json_str(obj, "type"),
+		    "user_changed_number") && to != NULL && webhook_id_ok(to))
+			out->new_contact = plus_number(a, to);
+	} else if (str_eq(type, "unsupported") || str_eq(type, "unknown")) {
+		out->kind = INBOUND_UNSUPPORTED;
+	} else if (str_eq(type, "contacts")) {
+		const cJSON	*c;
+
+		cJSON_ArrayForEach(c, msg_contacts(msg)) {
+			const char	*name = webhook_json_str(
+					    cJSON_GetObjectItemCaseSensitive(c,
+					    "name"), "formatted_name");
+			const char	*phone = webhook_json_str(
+					    cJSON_GetArrayItem(
+					    cJSON_GetObjectItemCaseSensitive(c,
+					    "phones"), 0), "phone");
+
+			out->body = arena_printf(a, "%s%s[contact card: %s%s%s]",
+			    out->body, *out->body != '\0' ? " " : "",
+			    name != NULL ? name : "someone",
+			    phone != NULL ? " " : "", phone != NULL ? phone : "");
+		}
+	} else if (str_eq(type, "order")) {
+		out->body = "[an order from the catalogue]";
 	} else if (str_eq(type, "location")) {
 		const cJSON	*lat = cJSON_GetObjectItemCaseSensitive(obj,
 				    "latitude");
@@ -292,6 +339,7 @@ webhook_meta_message(struct arena *a, const cJSON *msg,
 	} else
 		out->chat_external_id = out->sender;
 	out->group_name = "";
+	out->kind = INBOUND_MESSAGE;
 	message_body(a, msg, type, out);
 	return true;
 }

@@ -423,6 +423,10 @@ parse_inbound(struct req *r, const struct form *f, struct inbound *in)
 	/* Twilio's own type wins when it sends one (e.g. interactive). */
 	if (mtype != NULL && *mtype != '\0' && strlen(mtype) <= 32)
 		in->type = mtype;
+	/* What WhatsApp could not hand over (§1.2; UNCONFIRMED names). */
+	in->kind = str_eq(in->type, "unsupported") ||
+	    str_eq(in->type, "unknown") ? INBOUND_UNSUPPORTED :
+	    INBOUND_MESSAGE;
 	if (str_eq(in->type, "interactive") && *in->body == '\0')
 		in->body = form_str(f, "ButtonText");
 	return 0;

@@ -24,6 +24,10 @@
 #include "util/xmalloc.h"
 #include "worker/queue.h"
 
+/* How often the listener looks at the clock for timed wake-ups (and a
+ * stop): a debounced turn starts at most this late. */
+#define WAKE_GRAIN_MS	25
+
 struct worker {
 	struct worker_pool	*pool;
 	pthread_t		 thread;
@@ -38,6 +42,8 @@ struct worker_pool {
 	pthread_mutex_t			 mu;
 	pthread_cond_t			 cv;
 	unsigned			 pending;	/* wake-ups not yet taken */
+	int64_t				 wake_at;	/* monotonic ms of a timed
+							   wake-up, 0: none */
 	bool				 stopping;
 	struct worker			*workers;
 	pthread_t			 listener;
@@ -72,7 +78,10 @@ handler_for(struct worker_pool *p, const char *kind)
 	return NULL;
 }
 
-/* Claims one job and runs it; false when nothing was due (or no DB). */
+/*
+ * Claims one job and runs it; true when the worker should claim again
+ * at once (more was due, or the handler asked), false to sleep.
+ */
 static bool
 run_one(struct worker *w)
 {
@@ -86,14 +95,18 @@ run_one(struct worker *w)
 	enum job_result			 jr;
 	char				 err[512] = "";
 	bool				 ran = false, dead, lost;
+	int				 next_ms = -1;
 
 	if ((db = db_acquire(p->cfg.db)) == NULL)
 		goto out;
-	st = queue_claim_any_org(db, a, w->id, p->cfg.lease_s, &job);
+	st = queue_claim_any_org(db, a, w->id, p->cfg.lease_s, &job,
+	    &next_ms);
 	db_release(db);
+	if (st == DB_NOT_FOUND && next_ms >= 0)
+		worker_pool_wake_in(p, next_ms);
 	if (st != DB_OK)
 		goto out;
-	ran = true;
+	ran = job.more;
 	/* More due: let another worker take it while this one works. */
 	if (job.more)
 		wake_one(p);
@@ -104,6 +117,7 @@ run_one(struct worker *w)
 	ctx.worker_id = w->id;
 	ctx.lease_s = p->cfg.lease_s;
 	ctx.slot = (int)(w - p->workers);
+	ctx.again = false;
 	h = handler_for(p, job.kind);
 	running(w, job.id);
 	if (job.exhausted) {
@@ -124,6 +138,7 @@ run_one(struct worker *w)
 	if (dead && !lost && h != NULL && h->dead != NULL)
 		h->dead(&ctx, &job, err);
 	running(w, 0);
+	ran = ran || ctx.again;
 
 	/* The outcome must be recorded; retry briefly if the DB blinks. */
 	for (int i = 0; i < 3; i++) {
@@ -305,9 +320,19 @@ listener_main(void *arg)
 	int			 wait_ms, rc;
 
 	while (!stopping) {
-		wait_ms = (int)(next_poll - time_mono_ms());
-		if (wait_ms > 500)
-			wait_ms = 500;	/* notice stop within half a second */
+		int64_t	 now = time_mono_ms(), at;
+
+		pthread_mutex_lock(&p->mu);
+		at = p->wake_at;
+		if (at != 0 && at <= now)
+			p->wake_at = 0;
+		pthread_mutex_unlock(&p->mu);
+		if (at != 0 && at <= now)
+			wake_one(p);	/* a turn's debounce ended, … */
+		wait_ms = (int)(next_poll - now);
+		/* Timed wake-ups and stop are noticed within WAKE_GRAIN_MS. */
+		if (wait_ms > WAKE_GRAIN_MS)
+			wait_ms = WAKE_GRAIN_MS;
 		if (wait_ms < 0)
 			wait_ms = 0;
 		rc = p->listen != NULL ? db_listener_wait(p->listen, wait_ms) :
@@ -387,6 +412,19 @@ void
 worker_pool_wake(struct worker_pool *p)
 {
 	wake_one(p);
+}
+
+void
+worker_pool_wake_in(struct worker_pool *p, int delay_ms)
+{
+	int64_t	 at = time_mono_ms() + (delay_ms > 0 ? delay_ms : 0);
+
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	if (p->wake_at == 0 || at < p->wake_at)
+		p->wake_at = at;
+	pthread_mutex_unlock(&p->mu);
 }
 
 bool

@@ -17,6 +17,15 @@
  * when it needs one). Stopping sets a flag and broadcasts: workers finish
  * the job in hand (drain), claim nothing new, and are joined.
  *
+ * A claim that finds nothing due says when the next job or turn falls
+ * due (a debounced turn, a backoff); the listener then wakes one worker
+ * at that moment (to WAKE_GRAIN_MS), so a turn starts when its debounce
+ * ends, not at the next poll. After a job, a worker claims again only
+ * when its claim said more was due or its handler asked (worker_ctx
+ * .again: a follow-up turn of the same chat became due); a job that falls
+ * due meanwhile has its NOTIFY, which hands a wake-up to an idle worker
+ * or to the next one to finish.
+ *
  * Several processes may run pools on one database: claims use SKIP LOCKED
  * and leases (worker/queue.c), so no job runs twice at once.
  *
@@ -64,6 +73,8 @@ struct worker_ctx {
 	const char		*worker_id;
 	int			 lease_s;
 	int			 slot;		/* the worker's index */
+	bool			 again;		/* set by the handler: claim
+						   again after this job */
 };
 
 /* Runs one job; on JOB_RETRY/JOB_FAIL writes a sentence into err. */
@@ -100,6 +111,8 @@ struct worker_pool	*worker_pool_start(const struct worker_pool_config *c);
 void			 worker_pool_stop(struct worker_pool *p);
 /* Wakes idle workers (e.g. after enqueueing in this process). */
 void			 worker_pool_wake(struct worker_pool *p);
+/* Wakes one idle worker in delay_ms (the earliest such wish wins). */
+void			 worker_pool_wake_in(struct worker_pool *p, int delay_ms);
 /*
  * True while the job w runs is still this worker's: the lease keeper
  * has renewed it (or has not yet found it taken). No statement.

@@ -24,38 +24,8 @@ id_array(const int64_t *ids, int n)
 	struct buf	 b;
 
 	buf_init(&b, 0);
-	buf_putc(&b, '{');
-	for (int i = 0; i < n; i++)
-		buf_printf(&b, "%s%" PRId64, i > 0 ? "," : "", ids[i]);
-	buf_putc(&b, '}');
+	db_array_i64(&b, ids, n);
 	return buf_steal(&b, NULL);
-}
-
-bool
-queue_reply_jobs(struct db *db, int n, const int64_t *org_ids,
-    const int64_t *message_ids)
-{
-	char		*orgs, *msgs;
-	enum db_status	 st;
-
-	if (n <= 0)
-		return true;
-	orgs = id_array(org_ids, n);
-	msgs = id_array(message_ids, n);
-	st = db_exec(db,
-	    "WITH j AS ("
-	    "  INSERT INTO jobs (org_id, kind, payload)"
-	    "  SELECT t.org_id, '" QUEUE_KIND_REPLY "',"
-	    "         jsonb_build_object('message_id', t.message_id)"
-	    "    FROM unnest($1::bigint[], $2::bigint[])"
-	    "         AS t(org_id, message_id)"
-	    "  RETURNING id)"
-	    " SELECT pg_notify('" QUEUE_CHANNEL "', '')"
-	    "  WHERE EXISTS (SELECT 1 FROM j)",
-	    DB_TEXT(orgs), DB_TEXT(msgs), DB_END);
-	free(orgs);
-	free(msgs);
-	return st == DB_OK;
 }
 
 bool
@@ -121,11 +91,18 @@ queue_enqueue(struct db *db, int64_t org_id, const char *kind,
 
 enum db_status
 queue_claim_any_org(struct db *db, struct arena *a, const char *worker_id,
-    int lease_s, struct job *out)
+    int lease_s, struct job *out, int *next_ms)
 {
 	struct db_res	 res = { 0 };
 	enum db_status	 st;
 
+	if (next_ms != NULL)
+		*next_ms = -1;
+	/*
+	 * A due job, else a due chat nobody holds turned into its running
+	 * turn job (queue.h TURNS); with neither, when the next falls due.
+	 * "Held": the chat's turn_job runs under a live lease.
+	 */
 	st = db_query(db, &res,
 	    "WITH next AS ("
 	    "  SELECT id FROM jobs"
@@ -133,25 +110,78 @@ queue_claim_any_org(struct db *db, struct arena *a, const char *worker_id,
 	    "     AND (status = 'queued'"
 	    "          OR (status = 'running' AND lease_until < now()))"
 	    "   ORDER BY run_at, id"
-	    "   LIMIT 1 FOR UPDATE SKIP LOCKED)"
-	    " UPDATE jobs j SET status = 'running',"
-	    "       attempts = j.attempts + 1,"
-	    "       lease_until = now() + make_interval(secs => $2),"
-	    "       locked_by = $1, updated_at = now()"
-	    "  FROM next WHERE j.id = next.id"
-	    " RETURNING j.id, j.org_id, j.kind, j.payload::text,"
-	    "       j.attempts, j.max_attempts,"
+	    "   LIMIT 1 FOR UPDATE SKIP LOCKED"
+	    "), job AS ("
+	    "  UPDATE jobs j SET status = 'running',"
+	    "         attempts = j.attempts + 1,"
+	    "         lease_until = now() + make_interval(secs => $2),"
+	    "         locked_by = $1, updated_at = now()"
+	    "    FROM next WHERE j.id = next.id"
+	    "  RETURNING j.id, j.org_id, j.kind, j.payload, j.attempts,"
+	    "         j.max_attempts, 0::bigint AS chat_id"
+	    "), due AS ("
+	    "  SELECT c.id, c.org_id FROM chats c"
+	    "   WHERE NOT EXISTS (SELECT 1 FROM next)"
+	    "     AND c.turn_due_at <= now()"
+	    "     AND NOT EXISTS (SELECT 1 FROM jobs h"
+	    "          WHERE h.id = c.turn_job AND h.status = 'running'"
+	    "            AND h.lease_until >= now())"
+	    "   ORDER BY c.turn_due_at"
+	    "   LIMIT 1 FOR UPDATE OF c SKIP LOCKED"
+	    "), turn AS ("
+	    "  INSERT INTO jobs (org_id, kind, payload, status, attempts,"
+	    "         lease_until, locked_by)"
+	    "  SELECT due.org_id, '" QUEUE_KIND_TURN "',"
+	    "         jsonb_build_object('chat_id', due.id), 'running', 1,"
+	    "         now() + make_interval(secs => $2), $1"
+	    "    FROM due"
+	    "  RETURNING id, org_id, kind, payload, attempts, max_attempts,"
+	    "         (payload->>'chat_id')::bigint AS chat_id"
+	    "), held AS ("
+	    "  UPDATE chats c SET turn_due_at = NULL, turn_job = turn.id"
+	    "    FROM turn WHERE c.id = turn.chat_id"
+	    "  RETURNING c.id"
+	    "), got AS ("
+	    "  SELECT * FROM job UNION ALL SELECT * FROM turn"
+	    ")"
+	    " SELECT got.id, got.org_id, got.kind, got.payload::text,"
+	    "        got.attempts, got.max_attempts,"
 	    /* Whether another is due: then the pool wakes one more
 	     * worker (worker/pool.c); else nobody claims in vain. */
-	    "       EXISTS (SELECT 1 FROM jobs o"
-	    "                WHERE o.id <> j.id AND o.run_at <= now()"
-	    "                  AND (o.status = 'queued'"
-	    "                       OR (o.status = 'running'"
-	    "                           AND o.lease_until < now())))",
+	    "        EXISTS (SELECT 1 FROM jobs o"
+	    "                 WHERE o.id <> got.id AND o.run_at <= now()"
+	    "                   AND (o.status = 'queued'"
+	    "                        OR (o.status = 'running'"
+	    "                            AND o.lease_until < now())))"
+	    "        OR EXISTS (SELECT 1 FROM chats d"
+	    "                 WHERE d.turn_due_at <= now()"
+	    "                   AND d.id <> got.chat_id"
+	    "                   AND NOT EXISTS (SELECT 1 FROM jobs h"
+	    "                        WHERE h.id = d.turn_job"
+	    "                          AND h.status = 'running'"
+	    "                          AND h.lease_until >= now())),"
+	    "        NULL::bigint, (SELECT count(*) FROM held)"
+	    "   FROM got"
+	    " UNION ALL"
+	    " SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+	    "        (extract(epoch FROM LEAST("
+	    "           (SELECT min(run_at) FROM jobs"
+	    "             WHERE status = 'queued' AND run_at > now()),"
+	    "           (SELECT min(turn_due_at) FROM chats"
+	    "             WHERE turn_due_at > now())) - now()) * 1000"
+	    "        )::bigint, 0"
+	    "  WHERE NOT EXISTS (SELECT 1 FROM got)",
 	    DB_TEXT(worker_id), DB_I64(lease_s), DB_END);
 	if (st != DB_OK)
 		goto out;
-	if (res.n_rows == 0) {
+	if (res.n_rows == 0 || db_res_isnull(&res, 0, 0)) {
+		if (next_ms != NULL && res.n_rows > 0 &&
+		    !db_res_isnull(&res, 0, 7)) {
+			int64_t	 ms = db_res_i64(&res, 0, 7);
+
+			*next_ms = ms < 0 ? 0 : ms > 3600000 ? 3600000 :
+			    (int)ms;
+		}
 		st = DB_NOT_FOUND;
 		goto out;
 	}
@@ -202,19 +232,8 @@ queue_extend_leases_any_org(struct db *db, int n, const int64_t *job_ids,
 	if (n <= 0)
 		return DB_OK;
 	ids = id_array(job_ids, n);
-	/* A text[] literal: worker ids are "host:pid:wN", quoted anyway. */
 	buf_init(&workers, 0);
-	buf_putc(&workers, '{');
-	for (int i = 0; i < n; i++) {
-		buf_puts(&workers, i > 0 ? ",\"" : "\"");
-		for (const char *c = worker_ids[i]; *c != '\0'; c++) {
-			if (*c == '"' || *c == '\\')
-				buf_putc(&workers, '\\');
-			buf_putc(&workers, *c);
-		}
-		buf_putc(&workers, '"');
-	}
-	buf_putc(&workers, '}');
+	db_array_text(&workers, worker_ids, n);
 	st = db_query(db, &res,
 	    "UPDATE jobs j SET lease_until = now() + make_interval(secs => $3),"
 	    "       updated_at = now()"
@@ -309,6 +328,9 @@ queue_list_problems(struct db *db, struct arena *a, int64_t org_id,
 	    "       run_at, updated_at,"
 	    "       CASE WHEN jsonb_typeof(payload->'message_id') = 'number'"
 	    "            THEN (payload->>'message_id')::numeric::bigint"
+	    "            ELSE 0 END,"
+	    "       CASE WHEN jsonb_typeof(payload->'chat_id') = 'number'"
+	    "            THEN (payload->>'chat_id')::numeric::bigint"
 	    "            ELSE 0 END"
 	    "  FROM jobs"
 	    " WHERE org_id = $1"
@@ -329,7 +351,7 @@ out:
 }
 
 /* Columns: id, kind, status, attempts, max_attempts, last_error, run_at,
- * updated_at, the payload's message_id. */
+ * updated_at, the payload's message_id and chat_id. */
 static void
 read_row(struct arena *a, const struct db_res *res, int i,
     struct job_row *j)
@@ -344,6 +366,7 @@ read_row(struct arena *a, const struct db_res *res, int i,
 	j->run_at = arena_strdup(a, db_res_text(res, i, 6));
 	j->updated_at = arena_strdup(a, db_res_text(res, i, 7));
 	j->message_id = db_res_i64(res, i, 8);
+	j->chat_id = db_res_i64(res, i, 9);
 }
 
 enum db_status
@@ -359,6 +382,9 @@ queue_get(struct db *db, struct arena *a, int64_t org_id, int64_t job_id,
 	    "       run_at, updated_at,"
 	    "       CASE WHEN jsonb_typeof(payload->'message_id') = 'number'"
 	    "            THEN (payload->>'message_id')::numeric::bigint"
+	    "            ELSE 0 END,"
+	    "       CASE WHEN jsonb_typeof(payload->'chat_id') = 'number'"
+	    "            THEN (payload->>'chat_id')::numeric::bigint"
 	    "            ELSE 0 END"
 	    "  FROM jobs"
 	    " WHERE org_id = $1 AND id = $2",

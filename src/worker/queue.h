@@ -13,6 +13,15 @@
  * Failures retry with exponential backoff and jitter; after max_attempts
  * the job is dead and waits for a person (the Jobs page's Retry).
  *
+ * TURNS. A conversation turn is a job too, but it is not inserted by
+ * whoever made it due: ingest only sets its chat's turn_due_at (one
+ * column of a row it writes anyway). The claim turns the oldest due chat
+ * nobody holds into a running 'turn' job (payload {"chat_id"}) and points
+ * the chat at it (chats.turn_job) in the same statement, so the job's
+ * lease, renewals, retries and death are the queue's as for any job, and
+ * one chat has at most one running turn across workers and processes: a
+ * chat is held while its turn_job runs under a live lease.
+ *
  * Functions that serve every organisation (the workers') say so by name.
  */
 #ifndef PARLEY_WORKER_QUEUE_H
@@ -22,13 +31,18 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include "util/context.h"
 
 struct arena;
 
 /* The NOTIFY channel the pool listens on, and the job kinds. */
-#define QUEUE_CHANNEL		"parley_jobs"
-#define QUEUE_KIND_REPLY	"reply"	/* {"message_id": inbound id} */
+#define QUEUE_CHANNEL		APP_JOBS_CHANNEL
+#define QUEUE_KIND_TURN		"turn"	/* {"chat_id": …}, made by the claim */
+#define QUEUE_KIND_ACK		"ack"	/* {"chat_id": …}: the busy text */
 #define QUEUE_KIND_SEND		"send"	/* {"message_id": outbound id} */
+/* Before turns, one job per inbound message; any left at an upgrade hand
+ * their message to its chat's turn (worker/turn.c). */
+#define QUEUE_KIND_REPLY	"reply"	/* {"message_id": inbound id} */
 
 struct job {
 	int64_t	 id;
@@ -50,6 +64,7 @@ struct job_row {
 	int	 max_attempts;
 	char	*last_error;	/* NULL when none */
 	int64_t	 message_id;	/* the payload's message_id, 0: none */
+	int64_t	 chat_id;	/* the payload's chat_id (turns), 0: none */
 	char	*run_at;
 	char	*updated_at;
 };
@@ -62,26 +77,25 @@ enum db_status	 queue_enqueue(struct db *db, int64_t org_id, const char *kind,
 		    const char *payload, int max_attempts, int64_t *id)
 		    __attribute__((warn_unused_result));
 /*
- * The app_queue entries (util/context.h) for chat/: reply jobs for n
- * stored inbound messages (one statement, NOTIFY at commit), and the
- * send job of one outbound message due in delay_s seconds (a new one
- * when *job_id is 0, else *job_id moved if it is still queued). False
- * when the database failed.
+ * The app_queue entry (util/context.h) for chat/: the send job of one
+ * outbound message due in delay_s seconds (a new one when *job_id is 0,
+ * else *job_id moved if it is still queued). False when the database
+ * failed.
  */
-bool		 queue_reply_jobs(struct db *db, int n, const int64_t *org_ids,
-		    const int64_t *message_ids);
 bool		 queue_send_at(struct db *db, int64_t org_id,
 		    int64_t message_id, int delay_s, int64_t *job_id);
 /*
  * Claims the oldest due job of any organisation for worker_id with a lease
- * of lease_s seconds. DB_NOT_FOUND when nothing is due. A job whose lease
- * expired more times than it may be attempted comes back with exhausted
- * set: the caller buries it (queue_fail_any_org, retry false) after its
- * kind's last word.
+ * of lease_s seconds, or when none is due the oldest due turn (see TURNS).
+ * DB_NOT_FOUND when nothing is due; *next_ms (may be NULL) then says in
+ * how many milliseconds the next known job or turn falls due (-1: none
+ * known). A job whose lease expired more times than it may be attempted
+ * comes back with exhausted set: the caller buries it
+ * (queue_fail_any_org, retry false) after its kind's last word.
  */
 enum db_status	 queue_claim_any_org(struct db *db, struct arena *a,
-		    const char *worker_id, int lease_s, struct job *out)
-		    __attribute__((warn_unused_result));
+		    const char *worker_id, int lease_s, struct job *out,
+		    int *next_ms) __attribute__((warn_unused_result));
 /* Extends the lease; DB_CONFLICT when worker_id no longer holds it. */
 enum db_status	 queue_extend_lease_any_org(struct db *db, int64_t job_id,
 		    const char *worker_id, int lease_s)

@@ -70,6 +70,22 @@ char	*hpg_sqlf(struct hpg *pg, const char *fmt, ...)
 bool	 hpg_wait_int(struct hpg *pg, int64_t want, int timeout_ms,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /*
+ * True once no chat has a turn due or running and no turn or
+ * acknowledgment job waits (within timeout_ms): every turn has ended.
+ */
+bool	 hpg_turns_idle(struct hpg *pg, int timeout_ms);
+/*
+ * NO MESSAGE LEFT BEHIND, the check every suite that delivers inbound
+ * messages runs after each scenario (its fixture's teardown): waits up to
+ * timeout_ms for the turns to end, then fails the test when an inbound
+ * message is neither answered (messages.answered_by) nor settled with a
+ * reason (unanswered_reason) in a chat that does not wait for a person
+ * (there the chat's state is the reason), listing them. The same query
+ * as chat/messages.h chat_unsettled, across organisations.
+ */
+void	 hassert_none_left_behind(struct hpg *pg, int timeout_ms);
+
+/*
  * The end of a suite's cluster: destroyed, or with PARLEY_TEST_KEEP=1
  * stopped and kept (its directory, with the server logs, is printed after
  * "name: kept"). Does nothing for a cluster never started or already

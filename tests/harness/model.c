@@ -61,6 +61,8 @@ hagent_create(struct db *db, int64_t org, const char *name,
 	in.model_id = model_id;
 	if (mode != NULL)
 		in.mode = mode;
+	/* Answered at once: the suites that test the debounce set it. */
+	in.debounce_ms = 0;
 	st = agent_create(db, org, &in, &errs, &id);
 	ck_assert_msg(st == DB_OK, "agent_create %s: %s (%s: %s)", name,
 	    db_status_str(st), first_field(&errs), first_error(&errs));
@@ -108,9 +110,16 @@ hwait_reply_done(struct hpg *pg, const char *pmid, int timeout_ms)
 {
 	int64_t	 id = hinbound_id(pg, pmid);
 
+	/* Answered (or settled with a reason) and its chat's turns over. */
 	return id > 0 && hpg_wait_int(pg, 1, timeout_ms, "SELECT count(*) "
-	    "FROM jobs WHERE status = 'done' AND payload->>'message_id' = "
-	    "'%lld'", (long long)id);
+	    "FROM messages m JOIN chats c ON c.id = m.chat_id"
+	    " WHERE m.id = %lld"
+	    "   AND (m.answered_by IS NOT NULL"
+	    "        OR m.unanswered_reason IS NOT NULL)"
+	    "   AND c.turn_due_at IS NULL"
+	    "   AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = c.turn_job"
+	    "        AND j.status IN ('queued', 'running'))",
+	    (long long)id);
 }
 
 /* The field and the message of the first field error ("" when none). */

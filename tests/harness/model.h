@@ -24,8 +24,9 @@ int64_t	 hchannel_create(struct db *db, const struct secret_key *key,
 	    int64_t org, const struct channel_input *in);
 /*
  * agent_create in org: agent_input_defaults with name, mode (NULL: the
- * default), model_id (0: the organisation's default) and the prompt
- * "You are {{agentName}}."; the id.
+ * default), model_id (0: the organisation's default), the prompt
+ * "You are {{agentName}}." and no debounce (debounce_ms 0: a turn starts
+ * at once); the id.
  */
 int64_t	 hagent_create(struct db *db, int64_t org, const char *name,
 	    const char *mode, int64_t model_id);
@@ -39,8 +40,9 @@ int64_t	 hmodel_create(struct db *db, const struct secret_key *key,
 	    bool tools);
 /* The id of the inbound message the provider calls pmid (-1: none). */
 int64_t	 hinbound_id(struct hpg *pg, const char *pmid);
-/* Waits up to timeout_ms until the reply job of the inbound message
- * pmid is done; false when there is no such message or it is not. */
+/* Waits up to timeout_ms until the inbound message pmid is answered (or
+ * settled with a reason) and its chat's turns are over; false when there
+ * is no such message or it is not. */
 bool	 hwait_reply_done(struct hpg *pg, const char *pmid, int timeout_ms);
 
 #endif

@@ -288,6 +288,39 @@ hpg_wait_int(struct hpg *pg, int64_t want, int timeout_ms, const char *fmt,
 	return ok;
 }
 
+bool
+hpg_turns_idle(struct hpg *pg, int timeout_ms)
+{
+	return hpg_wait_int(pg, 0, timeout_ms,
+	    "SELECT (SELECT count(*) FROM chats WHERE turn_due_at IS NOT NULL)"
+	    "     + (SELECT count(*) FROM jobs WHERE kind IN ('turn', 'ack',"
+	    "          'reply') AND status IN ('queued', 'running'))");
+}
+
+void
+hassert_none_left_behind(struct hpg *pg, int timeout_ms)
+{
+	static const char	 q[] =
+	    "SELECT count(*) FROM messages m JOIN chats c ON c.id = m.chat_id"
+	    " WHERE m.direction = 'in' AND m.answered_by IS NULL"
+	    "   AND m.unanswered_reason IS NULL AND c.status <> 'needs_human'";
+	char			*list;
+	bool			 idle;
+
+	idle = hpg_turns_idle(pg, timeout_ms);
+	if (hpg_sql_int(pg, q) == 0)
+		return;
+	list = hpg_sql(pg, "SELECT string_agg(format('#%s in chat %s (%s, "
+	    "%s, %s): %s', m.id, m.chat_id, m.kind, c.status, "
+	    "COALESCE(c.turn_due_at::text, 'no turn due'), left(m.body, 40)),"
+	    " '; ' ORDER BY m.id) FROM messages m JOIN chats c ON c.id = "
+	    "m.chat_id WHERE m.direction = 'in' AND m.answered_by IS NULL"
+	    "   AND m.unanswered_reason IS NULL AND c.status <> 'needs_human'");
+	ck_abort_msg("message(s) left behind%s: %s", idle ? "" :
+	    " (turns still running)", list != NULL ? list : "?");
+	free(list);
+}
+
 void
 hpg_finish(struct hpg *pg, const char *name)
 {

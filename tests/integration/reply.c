@@ -67,6 +67,7 @@ static int64_t		 bot_id, tasker_id, tw_id, meta_id;
 static void	 suite_setup(void);
 static void	 suite_teardown(void);
 static void	 test_setup(void);
+static void	 test_teardown(void);
 static void	 twilio_in(struct hserver *, const char *, const char *,
 		    const char *);
 static void	 twilio_status(const char *, const char *, const char *);
@@ -110,10 +111,15 @@ START_TEST(t_one_message_one_reply)
 	ck_assert_int_eq(wa_sends(NULL), 1);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
 	    "provider_message_id = 'SM00000000000000000000000000000001'"), 1);
-	ck_assert_int_eq(sqli("SELECT count(*) FROM jobs WHERE "
-	    "payload->>'message_id' = '%lld'", (long long)in_id), 1);
+	/* One turn answered it, and the message says which answer. */
+	ck_assert_int_eq(sqli("SELECT count(*) FROM jobs j JOIN messages m "
+	    "ON j.payload->>'chat_id' = m.chat_id::text WHERE j.kind = 'turn' "
+	    "AND m.id = %lld", (long long)in_id), 1);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
 	    "reply_to_id = %lld", (long long)in_id), 1);
+	ck_assert_int_eq(sqli("SELECT answered_by FROM messages WHERE id = "
+	    "%lld", (long long)in_id), sqli("SELECT id FROM messages WHERE "
+	    "reply_to_id = %lld", (long long)in_id));
 }
 END_TEST
 
@@ -144,8 +150,9 @@ START_TEST(t_provider_500_then_200)
 	    (long long)in_id, hjstr(cJSON_GetArrayItem(log, 1), "id")), 1);
 	ck_assert_int_eq(sqli("SELECT attempts FROM messages WHERE "
 	    "reply_to_id = %lld", (long long)in_id), 2);
-	ck_assert_int_eq(sqli("SELECT count(*) FROM jobs WHERE status = "
-	    "'done' AND attempts = 2 AND payload->>'message_id' = '%lld'",
+	ck_assert_int_eq(sqli("SELECT count(*) FROM jobs j JOIN messages m "
+	    "ON j.payload->>'chat_id' = m.chat_id::text WHERE j.kind = 'turn' "
+	    "AND j.status = 'done' AND j.attempts = 2 AND m.id = %lld",
 	    (long long)in_id), 1);
 	/* One model call: the retry found the recorded part. */
 	cJSON_Delete(log);
@@ -178,9 +185,10 @@ START_TEST(t_provider_400_fails_the_part)
 	ck_assert_msg(strncmp(s, "21211 ", 6) == 0 && strlen(s) > 10,
 	    "error: %s", s);
 	free(s);
-	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM jobs WHERE "
-	    "status = 'done' AND attempts = 1 AND payload->>'message_id' = "
-	    "'%lld'", (long long)in_id), "the job was retried");
+	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM jobs j JOIN "
+	    "messages m ON j.payload->>'chat_id' = m.chat_id::text WHERE "
+	    "j.kind = 'turn' AND j.status = 'done' AND j.attempts = 1 AND "
+	    "m.id = %lld", (long long)in_id), "the turn was retried");
 	usleep(1000 * 1000);
 	ck_assert_int_eq(wa_sends(NULL), 1);
 }
@@ -380,8 +388,10 @@ END_TEST
 
 /*
  * A part left 'sending' (its worker died between the mark and the
- * provider's answer) is never re-sent: it fails as "delivery unknown";
- * the next, still queued, part goes out.
+ * provider's answer, after the answer was recorded and its message
+ * settled) is never re-sent: the chat's next turn finds the answer's
+ * unsent parts first; part 0 fails as "delivery unknown", the next,
+ * still queued, part goes out, and the model is not asked again.
  */
 START_TEST(t_part_left_sending_is_not_resent)
 {
@@ -405,10 +415,13 @@ START_TEST(t_part_left_sending_is_not_resent)
 	    "2, 0)", (long long)fx.org_id, (long long)tw_id, (long long)chat_id,
 	    (long long)in_id, (long long)fx.org_id, (long long)tw_id,
 	    (long long)chat_id, (long long)in_id));
-	free(sqls("WITH j AS (INSERT INTO jobs (org_id, kind, payload) "
-	    "VALUES (%lld, 'reply', jsonb_build_object('message_id', %lld)) "
-	    "RETURNING id) SELECT j.id, pg_notify('parley_jobs', '') FROM j",
-	    (long long)fx.org_id, (long long)in_id));
+	free(sqls("UPDATE messages SET answered_by = (SELECT id FROM messages "
+	    "WHERE reply_to_id = %lld AND part_no = 0) WHERE id = %lld",
+	    (long long)in_id, (long long)in_id));
+	free(sqls("WITH c AS (UPDATE chats SET turn_reply_to = %lld, "
+	    "turn_due_at = now() WHERE id = %lld RETURNING id) "
+	    "SELECT c.id, pg_notify('parley_jobs', '') FROM c",
+	    (long long)in_id, (long long)chat_id));
 
 	ck_assert(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages WHERE "
 	    "reply_to_id = %lld AND part_no = 1 AND status = 'sent'",
@@ -427,10 +440,11 @@ START_TEST(t_part_left_sending_is_not_resent)
 }
 END_TEST
 
-/* A job of another organisation naming our message answers nothing. */
+/* A job of another organisation naming our message (a reply job from
+ * before turns) or our chat (a turn) answers nothing. */
 START_TEST(t_job_of_another_org_sends_nothing)
 {
-	int64_t	 other, in_id, job;
+	int64_t	 other, in_id, job, turn;
 
 	queue_llm_content("Ours.");
 	twilio_in(&fx.srv, "SM00000000000000000000000000000009", "+15557770009",
@@ -443,8 +457,15 @@ START_TEST(t_job_of_another_org_sends_nothing)
 	    "VALUES (%lld, 'reply', jsonb_build_object('message_id', %lld)) "
 	    "RETURNING id) SELECT j.id FROM j, pg_notify('parley_jobs', '')",
 	    (long long)other, (long long)in_id);
+	turn = sqli("WITH j AS (INSERT INTO jobs (org_id, kind, payload) "
+	    "SELECT %lld, 'turn', jsonb_build_object('chat_id', chat_id) "
+	    "FROM messages WHERE id = %lld RETURNING id) SELECT j.id FROM j, "
+	    "pg_notify('parley_jobs', '')", (long long)other,
+	    (long long)in_id);
 	ck_assert(wait_sql(1, WAIT_MS, "SELECT count(*) FROM jobs WHERE id = "
 	    "%lld AND status = 'done'", (long long)job));
+	ck_assert(wait_sql(1, WAIT_MS, "SELECT count(*) FROM jobs WHERE id = "
+	    "%lld AND status = 'done'", (long long)turn));
 	ck_assert_int_eq(wa_sends(NULL), 1);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE org_id = "
 	    "%lld", (long long)other), 0);
@@ -741,6 +762,13 @@ test_setup(void)
 	hworld_reset(&fx);
 }
 
+/* After every scenario: no message left behind. */
+static void
+test_teardown(void)
+{
+	hassert_none_left_behind(&fx.pg, WAIT_MS);
+}
+
 /* --- helpers ------------------------------------------------------------------ */
 
 /* A signed Twilio inbound text from `from` to our number, posted to s. */
@@ -802,7 +830,7 @@ reply_suite(void)
 
 	tcase_set_timeout(tc, 180);
 	tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
-	tcase_add_checked_fixture(tc, test_setup, NULL);
+	tcase_add_checked_fixture(tc, test_setup, test_teardown);
 	tcase_add_test(tc, t_one_message_one_reply);
 	tcase_add_test(tc, t_provider_500_then_200);
 	tcase_add_test(tc, t_provider_400_fails_the_part);

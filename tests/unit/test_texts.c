@@ -43,8 +43,13 @@ START_TEST(defaults_exact)
 	expect(TEXT_WELCOME, NULL, &v, "Welcome to Acme! To get started, "
 	    "please send your connect code.");
 	expect(TEXT_BUSY, NULL, &v,
-	    "Still working on your previous request. Please wait a moment.");
+	    "Got it \xe2\x80\x94 I'm still working on your earlier message "
+	    "and will answer this too.");
 	expect(TEXT_NOT_ALLOWED, NULL, &v, "This operation not allowed");
+	expect(TEXT_UNSUPPORTED, NULL, &v, "Sorry, I can't read that kind of "
+	    "message. Could you send it as text?");
+	expect(TEXT_SLOW, NULL, &v, "This is taking longer than usual "
+	    "\xe2\x80\x94 I'll answer as soon as I can.");
 	expect(TEXT_HANDOFF, NULL, &v,
 	    "Thanks \xe2\x80\x94 a person from our team will reply here "
 	    "shortly.");
@@ -58,7 +63,7 @@ START_TEST(keys)
 	static const char *const	 want[TEXT_COUNT] = {
 		"connected", "switched", "invalid_format", "invalid_code",
 		"too_many", "reset", "welcome", "busy", "not_allowed",
-		"handoff",
+		"handoff", "unsupported", "slow", "returned",
 	};
 
 	for (int t = 0; t < TEXT_COUNT; t++) {
@@ -82,7 +87,8 @@ START_TEST(overrides)
 	/* Empty and non-string values use the default. */
 	expect(TEXT_RESET, o, &v, "Session reset! Starting fresh with Bot.");
 	expect(TEXT_BUSY, o, &v,
-	    "Still working on your previous request. Please wait a moment.");
+	    "Got it \xe2\x80\x94 I'm still working on your earlier message "
+	    "and will answer this too.");
 	/* Another text's override changes nothing. */
 	expect(TEXT_NOT_ALLOWED, o, &v, "This operation not allowed");
 }
