@@ -45,6 +45,13 @@ void		 db_log_error(const char *msg, const char *detail,
 bool		 db_migration_parse_name(const char *file, int *version,
 		    char *name, size_t name_len);
 
+/*
+ * Whether statements may be prepared by name on the pool's connections
+ * (false behind a transaction pooler, where a name would meet other
+ * clients' statements on shared server sessions). NULL: true.
+ */
+bool		 db_pool_prepares(const struct db_pool *pool);
+
 /* Formats a sentence into err (errlen bytes); NULL err is a no-op. */
 void		 db_seterr(char *err, size_t errlen, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));
