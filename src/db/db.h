@@ -218,13 +218,16 @@ struct db_listener;
 
 /*
  * A connection of its own that LISTENs on channel ([a-z_]+ only; NULL
- * otherwise). Connects on the first wait.
+ * otherwise, and for a conninfo libpq cannot parse). Connects on the
+ * first wait, with the pool's connection defaults.
  */
 struct db_listener *db_listener_new(const char *conninfo, const char *channel);
 /*
  * Waits up to timeout_ms for a NOTIFY on the channel: 1 when one (or more)
- * arrived, 0 on timeout, -1 when the connection is down (it has then waited
- * the timeout anyway, so a loop around it polls at that rate).
+ * arrived, or when the connection was just (re)made (what was sent while
+ * nobody listened is lost: look for work), 0 on timeout, -1 when the
+ * connection is down (it has then waited the timeout anyway, so a loop
+ * around it polls at that rate).
  */
 int		 db_listener_wait(struct db_listener *l, int timeout_ms);
 void		 db_listener_free(struct db_listener *l);

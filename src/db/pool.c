@@ -70,9 +70,7 @@
 
 struct db_pool {
 	char		 *conninfo;
-	PQconninfoOption *opts;		/* owns the strings keys/vals point at */
-	const char	**keys;
-	const char	**vals;
+	struct db_connparams cp;
 	int		  size;
 	int		  acquire_timeout_ms;
 	enum db_pooler	  pooler;	/* set before the first acquire */
@@ -89,9 +87,8 @@ struct db_pool {
 	uint64_t	  n_timeouts;
 };
 
-static bool	 pool_build_params(struct db_pool *);
-static void	 pool_add_default(struct db_pool *, size_t *, const char *,
-		    const char *);
+static void	 params_add_default(struct db_connparams *, size_t *,
+		    const char *, const char *);
 static int	 pool_pick(struct db_pool *);
 static bool	 pool_conn_ready(struct db_pool *, struct db *);
 static bool	 pool_conn_stale(PGconn *);
@@ -113,9 +110,8 @@ db_pool_new(const char *conninfo, int size, int acquire_timeout_ms)
 	pool->conninfo = xstrdup(conninfo);
 	pool->size = size;
 	pool->acquire_timeout_ms = acquire_timeout_ms;
-	if (!pool_build_params(pool)) {
+	if (!db_connparams_init(&pool->cp, conninfo)) {
 		db_log_error("bad connection string", NULL, NULL);
-		PQconninfoFree(pool->opts);
 		free(pool->conninfo);
 		free(pool);
 		return NULL;
@@ -149,9 +145,7 @@ db_pool_free(struct db_pool *pool)
 	pthread_mutex_destroy(&pool->mu);
 	free(pool->slots);
 	free(pool->busy);
-	free(pool->keys);
-	free(pool->vals);
-	PQconninfoFree(pool->opts);
+	db_connparams_cleanup(&pool->cp);
 	free(pool->conninfo);
 	free(pool);
 }
@@ -309,52 +303,62 @@ db_pool_conninfo(const struct db_pool *pool)
  * absent, as arrays for PQconnectdbParams. Parsing up front also rejects a
  * malformed string at pool creation rather than at the first request.
  */
-static bool
-pool_build_params(struct db_pool *pool)
+bool
+db_connparams_init(struct db_connparams *cp, const char *conninfo)
 {
 	PQconninfoOption	*o;
 	char			*errmsg = NULL;
 	size_t			 n = 0;
 
-	pool->opts = PQconninfoParse(pool->conninfo, &errmsg);
-	if (pool->opts == NULL) {
+	memset(cp, 0, sizeof(*cp));
+	cp->opts = PQconninfoParse(conninfo, &errmsg);
+	if (cp->opts == NULL) {
 		PQfreemem(errmsg);
 		return false;
 	}
-	for (o = pool->opts; o->keyword != NULL; o++)
+	for (o = cp->opts; o->keyword != NULL; o++)
 		n++;
-	pool->keys = xcalloc(n + POOL_EXTRA_KEYS + 1, sizeof(*pool->keys));
-	pool->vals = xcalloc(n + POOL_EXTRA_KEYS + 1, sizeof(*pool->vals));
+	cp->keys = xcalloc(n + POOL_EXTRA_KEYS + 1, sizeof(*cp->keys));
+	cp->vals = xcalloc(n + POOL_EXTRA_KEYS + 1, sizeof(*cp->vals));
 
 	n = 0;
-	for (o = pool->opts; o->keyword != NULL; o++) {
+	for (o = cp->opts; o->keyword != NULL; o++) {
 		if (o->val == NULL || *o->val == '\0')
 			continue;
-		pool->keys[n] = o->keyword;
-		pool->vals[n] = o->val;
+		cp->keys[n] = o->keyword;
+		cp->vals[n] = o->val;
 		n++;
 	}
-	pool_add_default(pool, &n, "application_name", POOL_APP_NAME);
-	pool_add_default(pool, &n, "connect_timeout", POOL_CONNECT_TIMEOUT);
-	pool_add_default(pool, &n, "keepalives_idle", POOL_TCP_IDLE);
-	pool_add_default(pool, &n, "keepalives_interval", POOL_TCP_INTERVAL);
-	pool_add_default(pool, &n, "keepalives_count", POOL_TCP_COUNT);
-	pool_add_default(pool, &n, "tcp_user_timeout", POOL_TCP_USER_TIMEOUT);
-	pool->keys[n] = NULL;
-	pool->vals[n] = NULL;
+	params_add_default(cp, &n, "application_name", POOL_APP_NAME);
+	params_add_default(cp, &n, "connect_timeout", POOL_CONNECT_TIMEOUT);
+	params_add_default(cp, &n, "keepalives_idle", POOL_TCP_IDLE);
+	params_add_default(cp, &n, "keepalives_interval", POOL_TCP_INTERVAL);
+	params_add_default(cp, &n, "keepalives_count", POOL_TCP_COUNT);
+	params_add_default(cp, &n, "tcp_user_timeout", POOL_TCP_USER_TIMEOUT);
+	cp->keys[n] = NULL;
+	cp->vals[n] = NULL;
 	return true;
+}
+
+void
+db_connparams_cleanup(struct db_connparams *cp)
+{
+	free(cp->keys);
+	free(cp->vals);
+	PQconninfoFree(cp->opts);
+	memset(cp, 0, sizeof(*cp));
 }
 
 /* Appends key=val unless the caller's string set key. */
 static void
-pool_add_default(struct db_pool *pool, size_t *n, const char *key,
+params_add_default(struct db_connparams *cp, size_t *n, const char *key,
     const char *val)
 {
 	for (size_t i = 0; i < *n; i++)
-		if (strcmp(pool->keys[i], key) == 0)
+		if (strcmp(cp->keys[i], key) == 0)
 			return;
-	pool->keys[*n] = key;
-	pool->vals[*n] = val;
+	cp->keys[*n] = key;
+	cp->vals[*n] = val;
 	(*n)++;
 }
 
@@ -392,7 +396,7 @@ pool_conn_ready(struct db_pool *pool, struct db *db)
 		return true;
 
 	pool_close(pool, db);
-	conn = PQconnectdbParams(pool->keys, pool->vals, 0);
+	conn = PQconnectdbParams(pool->cp.keys, pool->cp.vals, 0);
 	if (conn == NULL)
 		abort();	/* libpq's only NULL is out of memory */
 
