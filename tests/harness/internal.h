@@ -28,6 +28,11 @@ void	 hchild_add(int pid);
 void	 hchild_remove(int pid);
 /* SIGKILLs a remembered child, reaps and forgets it. */
 void	 hchild_kill(int pid);
+/* Registers a cluster whose directory the caller made (a standby copied
+ * into it), so that the exit handler stops and deletes it like any other;
+ * start it with hpg_restart. */
+struct hpg;
+void	 hpg_track(struct hpg *pg);
 /* SIGTERM, then waits up to timeout_ms for the child to exit: true with
  * its exit status in *status, or false after SIGKILL. Forgets it. */
 bool	 hchild_stop(int pid, int timeout_ms, int *status);
