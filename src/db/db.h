@@ -147,6 +147,13 @@ bool		 db_conninfo_check(const char *conninfo, char *err,
  */
 struct db	*db_acquire(struct db_pool *pool)
 		    __attribute__((warn_unused_result));
+/*
+ * db_acquire, tried again every 200 ms for up to wait_ms while it answers
+ * NULL: for recording an outcome that must not be lost to a failover (no
+ * primary for a few seconds), never for answering a request.
+ */
+struct db	*db_acquire_wait(struct db_pool *pool, int wait_ms)
+		    __attribute__((warn_unused_result));
 /* Gives a connection back; rolls back an open transaction first. */
 void		 db_release(struct db *db);
 void		 db_pool_get_stats(struct db_pool *pool, struct db_pool_stats *st);

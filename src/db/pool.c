@@ -65,6 +65,8 @@
 #define POOL_TCP_INTERVAL	"5"
 #define POOL_TCP_COUNT		"3"
 #define POOL_TCP_USER_TIMEOUT	"10000"
+/* db_acquire_wait's pause between two tries. */
+#define POOL_RETRY_NAP_MS	200
 /* Room for the caller's keywords plus the six we may add and the NULL. */
 #define POOL_EXTRA_KEYS		7
 
@@ -249,6 +251,27 @@ db_acquire(struct db_pool *pool)
 	pool->n_acquired++;
 	pthread_mutex_unlock(&pool->mu);
 	return db;
+}
+
+struct db *
+db_acquire_wait(struct db_pool *pool, int wait_ms)
+{
+	struct timespec	 nap = { 0, POOL_RETRY_NAP_MS * 1000000L };
+	struct timespec	 now;
+	struct db	*db;
+	int64_t		 start_ms, now_ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	start_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	for (;;) {
+		if ((db = db_acquire(pool)) != NULL)
+			return db;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+		if (now_ms - start_ms >= wait_ms)
+			return NULL;
+		nanosleep(&nap, NULL);
+	}
 }
 
 void

@@ -160,7 +160,11 @@ record_outcome(struct worker *w, const struct job *job, enum job_result jr,
 	int64_t			 deadline = time_mono_ms() + OUTCOME_RETRY_MS;
 
 	for (int i = 0; ; i++) {
-		if ((db = db_acquire(p->cfg.db)) != NULL) {
+		/* A failed statement (the connection died under it) is
+		 * retried too, on a new connection. */
+		db = db_acquire_wait(p->cfg.db, is_stopping(p) ? 0 :
+		    OUTCOME_NAP_MS * 5);
+		if (db != NULL) {
 			if (jr == JOB_DONE)
 				st = queue_complete_any_org(db, job->id, w->id);
 			else

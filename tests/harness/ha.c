@@ -331,6 +331,7 @@ hstream_start(struct hstream *s)
 	atomic_store(&s->n_sent, 0);
 	pthread_mutex_init(&s->mu, NULL);
 	s->first_bad_ms = 0;
+	s->first_bad_end_ms = 0;
 	s->last_bad_ms = 0;
 	s->n_bad = 0;
 	s->n_started = 0;
@@ -458,6 +459,8 @@ stream_one(struct hstream *s, CURL *h, int i)
 		pthread_mutex_lock(&s->mu);
 		if (s->first_bad_ms == 0 || t0 < s->first_bad_ms)
 			s->first_bad_ms = t0;
+		if (s->first_bad_end_ms == 0 || t1 < s->first_bad_end_ms)
+			s->first_bad_end_ms = t1;
 		if (t1 > s->last_bad_ms)
 			s->last_bad_ms = t1;
 		s->n_bad++;

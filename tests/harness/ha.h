@@ -119,6 +119,7 @@ struct hstream {
 	_Atomic int		 n_sent;	/* messages started */
 	pthread_mutex_t		 mu;		/* guards the three below */
 	int64_t			 first_bad_ms;	/* first non-2xx attempt (start) */
+	int64_t			 first_bad_end_ms; /* earliest end of one */
 	int64_t			 last_bad_ms;	/* last non-2xx attempt (end) */
 	int			 n_bad;		/* non-2xx attempts */
 
