@@ -382,14 +382,6 @@ stream_main(void *arg)
 	return NULL;
 }
 
-static size_t
-stream_discard(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	(void)ptr;
-	(void)ud;
-	return size * nmemb;
-}
-
 /* Posts message i until a 2xx or give_up_ms, recording every attempt. */
 static void
 stream_one(struct hstream *s, CURL *h, int i)
@@ -437,7 +429,7 @@ stream_one(struct hstream *s, CURL *h, int i)
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 15000L);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, stream_discard);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, hdiscard);
 		t0 = time_mono_ms();
 		status = 0;
 		rc = curl_easy_perform(h);

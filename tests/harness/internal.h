@@ -18,6 +18,8 @@ void	 hsleep_ms(int ms);
  * binds it: the child then fails to start and says so, which is rare
  * enough on a test machine. */
 int	 hfree_port(void);
+/* A libcurl write callback that drops the body. */
+size_t	 hdiscard(char *ptr, size_t size, size_t nmemb, void *ud);
 /* A waitpid status as an exit status: the code, 128 + signal, or -1. */
 int	 hexit_status(int ws);
 /* Prints the last `bytes` of the log at path to stderr. */
