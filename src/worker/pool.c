@@ -276,10 +276,14 @@ listener_main(void *arg)
 struct worker_pool *
 worker_pool_start(const struct worker_pool_config *c)
 {
-	struct worker_pool	*p = xcalloc(1, sizeof(*p));
+	struct worker_pool	*p;
 	char			 host[64];
-	uint32_t		 tag = randombytes_random();
+	uint32_t		 tag;
 
+	if (sodium_init() < 0)
+		return NULL;
+	tag = randombytes_random();
+	p = xcalloc(1, sizeof(*p));
 	p->cfg = *c;
 	if (p->cfg.lease_s <= 0)
 		p->cfg.lease_s = 300;
