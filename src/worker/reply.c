@@ -26,6 +26,14 @@
  * refusal marks every later part failed in the same pass, so a part
  * already 'failed' when a run starts says nothing about the next one.
  *
+ * Failover (README, "Running several replicas"). The bookkeeping around a
+ * provider call waits out a database that went away (up to RIDE_OUT_MS)
+ * rather than leave a part 'sending'. A run whose queued → sending update
+ * failed as unavailable cannot tell whether it committed, but knows it
+ * called no provider: once the database is back it puts the part back to
+ * 'queued', under its lease. An outcome update whose connection died is
+ * tried once more; "not found" then means the first one committed.
+ *
  * Connections: one is held only to read and to record; it is released
  * before the gateway call (which takes its own for tools and bookkeeping)
  * and before every provider call. The lease is renewed before each long
@@ -133,6 +141,7 @@
 #include "model/org.h"
 #include "util/arena.h"
 #include "util/str.h"
+#include "util/time.h"
 #include "worker/queue.h"
 
 #define REPLY_PARTS_MAX		64	/* 64 × 1600 characters at least */
@@ -143,6 +152,9 @@
 #define WORKING_EMOJI		"\xe2\x8f\xb3"	/* U+23F3 ⏳ */
 #define MEDIA_ITEMS_MAX		10	/* media_files.n is 0…9 */
 #define TRANSCRIBE_RETRIES	1	/* a 5xx or 429 is tried once more */
+/* How long a part's bookkeeping around its provider call waits out a
+ * database that went away (a failover: seconds without a primary). */
+#define RIDE_OUT_MS		30000
 
 /* One run of the job. */
 struct reply_run {
@@ -206,6 +218,12 @@ static enum job_result	 answer(struct reply_run *);
 static cJSON		*context(struct reply_run *);
 static enum job_result	 record(struct reply_run *, const char *, int64_t);
 static enum job_result	 deliver(struct reply_run *);
+static bool		 connect_db_wait(struct reply_run *);
+static enum job_result	 unmark_sending(struct reply_run *,
+			    struct out_part *);
+static enum db_status	 record_send(struct reply_run *, struct out_part *,
+			    enum send_result, const struct send_outcome *,
+			    bool *);
 static enum job_result	 send_part(struct reply_run *, struct out_part *,
 			    bool *);
 static enum job_result	 map_gateway(struct reply_run *,
@@ -287,6 +305,15 @@ connect_db(struct reply_run *run)
 {
 	if (run->db == NULL)
 		run->db = db_acquire(run->w->db);
+	return run->db != NULL;
+}
+
+/* connect_db, waiting out a failover (RIDE_OUT_MS). */
+static bool
+connect_db_wait(struct reply_run *run)
+{
+	if (run->db == NULL)
+		run->db = db_acquire_wait(run->w->db, RIDE_OUT_MS);
 	return run->db != NULL;
 }
 
@@ -1248,46 +1275,38 @@ send_part(struct reply_run *run, struct out_part *p, bool *failed)
 		    "another worker.");
 	}
 	if (st != DB_OK)
-		return fail(run, JOB_RETRY, "The database is unavailable.");
+		return unmark_sending(run, p);
 	release_db(run);
 
 	memset(&o, 0, sizeof(o));
 	sr = run->ops->send_text(&run->creds, run->subj.chat_external_id,
 	    str_eq(run->subj.chat_kind, "group"), p->body, &o);
 
-	if (!connect_db(run)) {
+	if (!connect_db_wait(run)) {
 		/* The part stays 'sending': the next run calls it unknown. */
 		log_err("reply", "msg=\"send outcome not recorded\" "
 		    "org=%" PRId64 " part=%" PRId64 " result=%d", org_id,
 		    p->id, (int)sr);
 		return fail(run, JOB_RETRY, "The database is unavailable.");
 	}
-	switch (sr) {
-	case SEND_OK:
-		st = chat_outbox_sent(run->db, org_id, p->id,
-		    o.provider_message_id);
-		p->status = "sent";
-		break;
-	case SEND_RETRY:
-		st = chat_outbox_requeue(run->db, org_id, p->id,
-		    o.error_text);
-		if (st == DB_OK)
-			return fail(run, JOB_RETRY, "The provider asked to "
-			    "try later (HTTP %d): %s", o.http_status,
-			    o.error_text);
-		break;
-	case SEND_FAILED:
-	default:
+	if (sr == SEND_FAILED)
 		log_info("reply", "msg=\"provider refused a part\" "
 		    "org=%" PRId64 " part=%" PRId64 " http=%d code=\"%s\"",
 		    org_id, p->id, o.http_status, o.error_code);
-		st = chat_outbox_failed(run->db, org_id, p->id, o.error_code,
-		    o.error_text[0] != '\0' ? o.error_text :
-		    "The provider refused the message.");
-		p->status = "failed";
-		*failed = true;
-		break;
+	st = record_send(run, p, sr, &o, failed);
+	if (st == DB_UNAVAILABLE) {
+		/* The connection died under the update, which may or may not
+		 * have committed: once more on a new one. Each outcome needs
+		 * the part still 'sending', so "not found" now means the
+		 * first try committed. */
+		release_db(run);
+		if (connect_db_wait(run) &&
+		    (st = record_send(run, p, sr, &o, failed)) == DB_NOT_FOUND)
+			st = DB_OK;
 	}
+	if (st == DB_OK && sr == SEND_RETRY)
+		return fail(run, JOB_RETRY, "The provider asked to try later "
+		    "(HTTP %d): %s", o.http_status, o.error_text);
 	if (st != DB_OK) {
 		log_err("reply", "msg=\"send outcome not recorded\" "
 		    "org=%" PRId64 " part=%" PRId64 " status=%s", org_id,
@@ -1296,6 +1315,71 @@ send_part(struct reply_run *run, struct out_part *p, bool *failed)
 		    "recorded.");
 	}
 	return JOB_DONE;
+}
+
+/* The provider's answer for a part, recorded (the part must be 'sending'). */
+static enum db_status
+record_send(struct reply_run *run, struct out_part *p, enum send_result sr,
+    const struct send_outcome *o, bool *failed)
+{
+	int64_t	 org_id = run->job->org_id;
+
+	switch (sr) {
+	case SEND_OK:
+		p->status = "sent";
+		return chat_outbox_sent(run->db, org_id, p->id,
+		    o->provider_message_id);
+	case SEND_RETRY:
+		return chat_outbox_requeue(run->db, org_id, p->id,
+		    o->error_text);
+	case SEND_FAILED:
+	default:
+		p->status = "failed";
+		*failed = true;
+		return chat_outbox_failed(run->db, org_id, p->id, o->error_code,
+		    o->error_text[0] != '\0' ? o->error_text :
+		    "The provider refused the message.");
+	}
+}
+
+/*
+ * The update that takes a part for sending failed as unavailable. It may
+ * have committed all the same (the server went away before answering, as
+ * in a failover): the part would stay 'sending' though no provider was
+ * called, and the next run would call it "delivery unknown", a message
+ * never answered. This run knows it did not send, so once the database is
+ * back it puts the part back to 'queued', in one transaction with a check
+ * that the job's lease is still its own (so no other run can be sending
+ * it). If even that cannot be done the part is left as it is: unknown,
+ * never sent twice.
+ */
+static enum job_result
+unmark_sending(struct reply_run *run, struct out_part *p)
+{
+	enum db_status	 st = DB_UNAVAILABLE;
+
+	release_db(run);
+	if (connect_db_wait(run) && db_tx_begin(run->db) == DB_OK) {
+		st = queue_extend_lease_any_org(run->db, run->job->id,
+		    run->w->worker_id, run->w->lease_s);
+		if (st == DB_OK) {
+			st = chat_outbox_requeue(run->db, run->job->org_id,
+			    p->id, NULL);
+			if (st == DB_NOT_FOUND)
+				st = DB_OK;	/* it never left 'queued' */
+		}
+		if (st == DB_OK)
+			st = db_tx_commit(run->db);
+		db_tx_rollback(run->db);
+	}
+	if (st == DB_OK)
+		run->w->lease_set_ms = time_mono_ms();
+	else
+		log_err("reply", "msg=\"part not sent, but perhaps marked "
+		    "sending\" org=%" PRId64 " part=%" PRId64 " status=%s",
+		    run->job->org_id, p->id, db_status_str(st));
+	return fail(run, JOB_RETRY, "The database was unavailable; the part "
+	    "was not sent.");
 }
 
 enum db_status
