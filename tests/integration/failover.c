@@ -167,6 +167,22 @@ START_TEST(t_failover_mid_stream)
 			n_dups++;
 	}
 	cJSON_Delete(sends);
+	for (int i = 0; i < N_MSGS; i++) {
+		char	*why;
+
+		if (answers[i] != 0)
+			continue;
+		why = hpg_sqlf(&standby, "SELECT coalesce(string_agg(m.status "
+		    "|| ': ' || coalesce(m.error_text, ''), '; '), 'no reply "
+		    "recorded') || ' / job ' || coalesce((SELECT j.status || ' "
+		    "attempts ' || j.attempts FROM jobs j WHERE "
+		    "(j.payload->>'message_id')::bigint = i.id LIMIT 1), 'none') "
+		    "FROM messages i LEFT JOIN messages m ON m.reply_to_id = i.id "
+		    "WHERE i.provider_message_id = '%s' GROUP BY i.id", s.m[i].sid);
+		fprintf(stderr, "failover: message %d (%s) not answered: %s\n",
+		    i, s.m[i].sid, why);
+		free(why);
+	}
 	free(answers);
 
 	fprintf(stderr, "failover: messages=%d acknowledged=%d stored=%d "
