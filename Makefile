@@ -105,7 +105,7 @@ TEST_INTEG = $(sort $(wildcard tests/integration/*.c))
 TEST_HARN  = tests/harness/harness.c tests/harness/pg.c tests/harness/http.c \
 	     tests/harness/fake.c tests/harness/panel.c \
 	     tests/harness/webhook.c tests/harness/model.c \
-	     tests/harness/world.c
+	     tests/harness/world.c tests/harness/ha.c
 
 TEST_UNIT_BIN  = $(TEST_UNIT:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TEST_SPEC_BIN  = $(BUILD)/tests/spec_runner
@@ -241,7 +241,7 @@ test: deps
 DEB_PKGS = gcc make pkg-config libcivetweb-dev libpq-dev \
 	   libcurl4-openssl-dev libcjson-dev libsodium-dev libargon2-dev \
 	   libssl-dev libqrencode-dev libgd-dev check postgresql-15 chromium fonts-liberation \
-	   clang-format clang libclang-rt-14-dev strace
+	   clang-format clang libclang-rt-14-dev strace pgbouncer
 # Quick when everything is there: one dpkg-query, one test for node_modules.
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \

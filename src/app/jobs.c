@@ -46,7 +46,11 @@ app_workers_start(struct app *app)
 {
 	struct worker_pool_config	 c = {
 		.db = app->db,
-		.conninfo = db_pool_conninfo(app->db),
+		/* LISTEN needs a session of its own: the direct URL when
+		 * given; never a transaction pooler's (see config.h). */
+		.conninfo = app->cfg.database_direct_url != NULL ?
+		    app->cfg.database_direct_url : app->cfg.db_can_listen ?
+		    db_pool_conninfo(app->db) : NULL,
 		.n_threads = app->cfg.workers,
 		.lease_s = app->cfg.job_lease_s,
 		.acquire_timeout_ms = app->cfg.db_acquire_timeout_ms,
@@ -64,6 +68,11 @@ app_workers_start(struct app *app)
 	}
 	log_info("app", "msg=\"reply pool started\" threads=%d",
 	    app->cfg.workers);
+	if (c.conninfo == NULL)
+		log_warn("app", "msg=\"PARLEY_DB_POOLER=transaction and no "
+		    "PARLEY_DATABASE_DIRECT_URL: LISTEN is off, the reply pool "
+		    "polls for work every %d ms (set PARLEY_DATABASE_DIRECT_URL "
+		    "to be woken at once)\"", app->cfg.job_poll_ms);
 
 	/* --- the handoff sweep timer (see the file-top comment) --- */
 	pthread_mutex_lock(&sweep.mu);

@@ -25,6 +25,7 @@ static bool	parse_public_url(struct config *, char *, size_t);
 static char	*find_home(void);
 static bool	check_bases(struct config *, char *, size_t);
 static bool	parse_mcp(struct config *, char *, size_t);
+static bool	parse_pooler(struct config *, char *, size_t);
 static char	*env_dup(const char *, const char *);
 static bool	parse_trusted_proxies(struct config *, char *, size_t);
 
@@ -86,6 +87,42 @@ check_bases(struct config *cfg, char *err, size_t errlen)
 			return false;
 		}
 	}
+	return true;
+}
+
+/*
+ * PARLEY_DB_POOLER and PARLEY_DATABASE_DIRECT_URL, which only make sense
+ * with PARLEY_DATABASE_URL (the embedded cluster is reached directly).
+ * Statement pooling is refused: Parley's writes are multi-statement
+ * transactions, which that mode forbids.
+ */
+static bool
+parse_pooler(struct config *cfg, char *err, size_t errlen)
+{
+	const char	*v = getenv("PARLEY_DB_POOLER");
+
+	if (v == NULL || *v == '\0' || str_eq(v, "none"))
+		cfg->db_pooler = CONFIG_POOLER_NONE;
+	else if (str_eq(v, "session"))
+		cfg->db_pooler = CONFIG_POOLER_SESSION;
+	else if (str_eq(v, "transaction"))
+		cfg->db_pooler = CONFIG_POOLER_TRANSACTION;
+	else {
+		snprintf(err, errlen, "PARLEY_DB_POOLER must be none, session "
+		    "or transaction (got \"%.20s\"); statement pooling cannot "
+		    "run Parley's transactions.", v);
+		return false;
+	}
+	if (cfg->database_url == NULL && (cfg->db_pooler !=
+	    CONFIG_POOLER_NONE || cfg->database_direct_url != NULL)) {
+		snprintf(err, errlen, "%s needs PARLEY_DATABASE_URL (the "
+		    "embedded PostgreSQL is reached directly).",
+		    cfg->database_direct_url != NULL ?
+		    "PARLEY_DATABASE_DIRECT_URL" : "PARLEY_DB_POOLER");
+		return false;
+	}
+	cfg->db_can_listen = cfg->db_pooler != CONFIG_POOLER_TRANSACTION ||
+	    cfg->database_direct_url != NULL;
 	return true;
 }
 
@@ -248,6 +285,7 @@ config_load(struct config *cfg, char *err, size_t errlen)
 	dflt_workers = (int)(ncpu * 8 > 64 ? 64 : ncpu * 8);
 
 	cfg->database_url = env_dup("PARLEY_DATABASE_URL", NULL);
+	cfg->database_direct_url = env_dup("PARLEY_DATABASE_DIRECT_URL", NULL);
 	cfg->listen = env_dup("PARLEY_LISTEN", "127.0.0.1:8080");
 	cfg->public_url = env_dup("PARLEY_PUBLIC_URL", NULL);
 	cfg->home = find_home();
@@ -273,7 +311,8 @@ config_load(struct config *cfg, char *err, size_t errlen)
 	    "https://api.kapso.ai/meta/whatsapp/v24.0");
 	cfg->dev = getenv("PARLEY_DEV") && strcmp(getenv("PARLEY_DEV"), "1") == 0;
 
-	if (!parse_listen(cfg, err, errlen))
+	if (!parse_listen(cfg, err, errlen) ||
+	    !parse_pooler(cfg, err, errlen))
 		return false;
 	if (cfg->public_url == NULL)
 		cfg->public_url = xasprintf("http://%s:%d",
@@ -324,7 +363,9 @@ config_load(struct config *cfg, char *err, size_t errlen)
 	    (cfg->inbound_max_age_s *= 3600, true) &&
 	    get_int("PARLEY_JOB_LEASE_SECONDS", 300, 5, 3600,
 	    &cfg->job_lease_s, err, errlen) &&
-	    get_int("PARLEY_JOB_POLL_MS", 1000, 50, 60000,
+	    /* Polling is the only wake-up without LISTEN: a short one. */
+	    get_int("PARLEY_JOB_POLL_MS", cfg->db_can_listen ? 1000 : 250,
+	    50, 60000,
 	    &cfg->job_poll_ms, err, errlen) &&
 	    get_int("PARLEY_MEDIA_MAX_BYTES", MEDIA_MAX_DFLT, 1024,
 	    MEDIA_MAX_MAX, &media_max, err, errlen) &&
@@ -336,6 +377,7 @@ void
 config_free(struct config *cfg)
 {
 	free(cfg->database_url);
+	free(cfg->database_direct_url);
 	free(cfg->listen);
 	free(cfg->public_url);
 	free(cfg->home);

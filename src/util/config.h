@@ -11,8 +11,22 @@
 
 #include "util/cidr.h"
 
+/* PARLEY_DB_POOLER: what sits between Parley and PostgreSQL. */
+enum config_pooler {
+	CONFIG_POOLER_NONE = 0,		/* direct (the default) */
+	CONFIG_POOLER_SESSION,		/* PgBouncer pool_mode=session */
+	CONFIG_POOLER_TRANSACTION,	/* PgBouncer pool_mode=transaction */
+};
+
 struct config {
 	char	*database_url;		/* NULL: start the embedded cluster */
+	/* The same database without the pooler, for LISTEN and migrations;
+	 * NULL: none given. */
+	char	*database_direct_url;
+	enum config_pooler db_pooler;
+	/* LISTEN/NOTIFY wakes the reply pool: false behind a transaction
+	 * pooler without a direct URL, where the pool only polls. */
+	bool	 db_can_listen;
 	char	*listen;		/* CivetWeb listening_ports form */
 	char	 listen_host[64];
 	int	 listen_port;
@@ -38,7 +52,9 @@ struct config {
 	size_t	 media_max_bytes;	/* one downloaded media item */
 	int	 inbound_max_age_s;	/* older inbound: stored, not answered */
 	int	 job_lease_s;		/* reply job lease */
-	int	 job_poll_ms;		/* pool poll fallback */
+	int	 job_poll_ms;		/* pool poll fallback; the only wake-up
+					   when !db_can_listen (250 ms then,
+					   1000 with LISTEN, unless set) */
 	char	*admin_email;		/* first owner, when no user exists */
 	char	*admin_password;	/* NULL: generate and print one */
 	char	*admin_org;
