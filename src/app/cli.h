@@ -9,5 +9,9 @@
 int	 cli_key(int argc, char **argv);
 /* parley token create --email E --name N [--role R]: print a new token. */
 int	 cli_token(int argc, char **argv);
+/* parley media migrate --to s3|db [--batch N]: move stored media. */
+int	 cli_media(int argc, char **argv);
+/* parley extract …: the document reader process (chat/extract.h). */
+int	 cli_extract(int argc, char **argv);
 
 #endif

@@ -58,6 +58,17 @@ void		 secret_plain_free(char *plain);
 char		*secret_plain_dup(const char *s);
 
 /*
+ * HMAC-SHA-256 of msg (len bytes) under a key derived from the master
+ * key for purpose (libsodium's KDF; purpose is its 8-character context,
+ * e.g. "mediaurl"), as lowercase hex in out[65]. For signing short-lived
+ * tokens (signed media URLs): they stop verifying when the master key is
+ * rotated, which is what a rotation is for.
+ */
+void		 secret_key_mac(const struct secret_key *k,
+		    const char purpose[8], const void *msg, size_t len,
+		    char out[65]);
+
+/*
  * The only form of a secret that may leave the server: at most the first
  * 4 and last 4 characters with "…" between ("AC12…cdef"); a secret of 12
  * characters or fewer is fully masked ("••••••••"). Writes into out

@@ -29,6 +29,13 @@
 		"img-src 'self' data:; font-src 'self'; connect-src 'self'; " \
 		"form-action 'self'; frame-ancestors 'none'; " \
 		"base-uri 'none'; object-src 'none'"
+/* With media in an S3 store, previews, players and links are redirected
+ * to presigned URLs there: its origin may serve images and media. */
+#define CSP_STORE "default-src 'self'; script-src 'self'; style-src 'self'; " \
+		"img-src 'self' data: %s; media-src 'self' %s; " \
+		"font-src 'self'; connect-src 'self'; " \
+		"form-action 'self'; frame-ancestors 'none'; " \
+		"base-uri 'none'; object-src 'none'"
 
 static resp_page_hook_fn	 page_hook;
 
@@ -95,7 +102,13 @@ begin_headers(struct req *r, int status, const char *content_type)
 	}
 	r->status = status;
 	mg_response_header_start(r->conn, status);
-	mg_response_header_add(r->conn, "Content-Security-Policy", CSP, -1);
+	if (r->app->cfg.s3_enabled)
+		mg_response_header_add(r->conn, "Content-Security-Policy",
+		    arena_printf(r->arena, CSP_STORE, r->app->cfg.s3_origin,
+		    r->app->cfg.s3_origin), -1);
+	else
+		mg_response_header_add(r->conn, "Content-Security-Policy", CSP,
+		    -1);
 	mg_response_header_add(r->conn, "X-Content-Type-Options", "nosniff",
 	    -1);
 	mg_response_header_add(r->conn, "X-Frame-Options", "DENY", -1);
