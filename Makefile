@@ -143,9 +143,10 @@ $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(TEST_LIBS) $(LDLIBS)
 
-# The document extractors' unit test makes its documents with the
+# The document readers' unit tests make their documents with the
 # harness's writers (tests/harness/docs.h), which need no Check.
-$(BUILD)/tests/unit/test_doctext: $(BUILD)/obj/tests/unit/test_doctext.o \
+UNIT_DOCS = $(BUILD)/tests/unit/test_doctext $(BUILD)/tests/unit/test_extract
+$(UNIT_DOCS): $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o \
 		   $(BUILD)/obj/tests/harness/docs.o $(LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"

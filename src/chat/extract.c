@@ -29,6 +29,7 @@
 #include "util/log.h"
 #include "util/str.h"
 #include "util/time.h"
+#include "util/utf8.h"
 #include "util/xmalloc.h"
 
 #define CHILD_EXE_DEFAULT	"/proc/self/exe"
@@ -260,14 +261,14 @@ child_collect(const struct app *app, pid_t pid, int fd, size_t max,
 
 	if (timed_out)
 		snprintf(out->why, sizeof(out->why), "reading it took longer "
-		    "than %d seconds", timeout_s);
+		    "than %d s", timeout_s);
 	else if (too_much)
 		snprintf(out->why, sizeof(out->why), "the reader gave more "
 		    "text than allowed");
 	else if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGXCPU ||
 	    WTERMSIG(status) == SIGKILL))
 		snprintf(out->why, sizeof(out->why), "reading it needed more "
-		    "than %d seconds of processing", timeout_s);
+		    "than %d s of processing", timeout_s);
 	else if (WIFSIGNALED(status))
 		snprintf(out->why, sizeof(out->why), "the reader ran out of "
 		    "memory or crashed on it (signal %d)", WTERMSIG(status));
@@ -294,6 +295,19 @@ answer_parse(const struct buf *ans, struct extract_result *out)
 	char		 head[HEADER_MAX + 1];
 	size_t		 hlen;
 
+	if (ans->len > 4 && strncmp(p, "ERR ", 4) == 0) {
+		size_t	 wlen = (nl != NULL ? (size_t)(nl - p) : ans->len) - 4;
+
+		if (wlen >= sizeof(out->why))
+			wlen = sizeof(out->why) - 1;
+		memcpy(out->why, p + 4, wlen);
+		out->why[wlen] = '\0';
+		/* Our reasons are plain ASCII; anything else is not ours. */
+		for (char *c = out->why; *c != '\0'; c++)
+			if (*c < 0x20 || *c > 0x7e)
+				*c = '?';
+		return;
+	}
 	if (nl == NULL || (hlen = (size_t)(nl - p)) > HEADER_MAX) {
 		snprintf(out->why, sizeof(out->why), "the reader gave no "
 		    "usable answer");
@@ -301,17 +315,14 @@ answer_parse(const struct buf *ans, struct extract_result *out)
 	}
 	memcpy(head, p, hlen);
 	head[hlen] = '\0';
-	if (strncmp(head, "ERR ", 4) == 0) {
-		size_t	 wlen = ans->len - 4;
-
-		if (wlen >= sizeof(out->why))
-			wlen = sizeof(out->why) - 1;
-		memcpy(out->why, p + 4, wlen);
-		out->why[wlen] = '\0';
-		out->why[strcspn(out->why, "\n")] = '\0';
+	if (sscanf(head, "OK %lu %d %d", &chars, &trunc, &pages) != 3) {
+		snprintf(out->why, sizeof(out->why), "the reader gave no "
+		    "usable answer");
 		return;
 	}
-	if (sscanf(head, "OK %lu %d %d", &chars, &trunc, &pages) != 3) {
+	/* The text goes into the database: whole UTF-8, no NUL. */
+	if (memchr(nl + 1, '\0', ans->len - hlen - 1) != NULL ||
+	    !utf8_valid(nl + 1, ans->len - hlen - 1)) {
 		snprintf(out->why, sizeof(out->why), "the reader gave no "
 		    "usable answer");
 		return;
