@@ -33,6 +33,7 @@
 #include "util/xmalloc.h"
 
 #define CHILD_EXE_DEFAULT	"/proc/self/exe"
+#define TIMEOUT_DEFAULT_S	20	/* a struct app made without config */
 #define HEADER_MAX		64
 #define ENV_MAX			4
 
@@ -43,6 +44,7 @@ static struct {
 	int		 running;
 } slots = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
 
+static int	 timeout_of(const struct app *);
 static void	 slot_take(void);
 static void	 slot_give(void);
 static int	 doc_fd(const unsigned char *, size_t);
@@ -81,6 +83,13 @@ extract_limits(const struct app *app, struct doc_limits *l)
 }
 
 /* --- the parent's side -------------------------------------------------- */
+
+static int
+timeout_of(const struct app *app)
+{
+	return app->cfg.extract_timeout_s > 0 ? app->cfg.extract_timeout_s :
+	    TIMEOUT_DEFAULT_S;
+}
 
 static void
 slot_take(void)
@@ -156,7 +165,7 @@ child_spawn(const struct app *app, enum doc_kind k,
 	snprintf(a_bytes, sizeof(a_bytes), "%zu", l->max_bytes);
 	snprintf(a_chars, sizeof(a_chars), "%zu", l->max_chars);
 	snprintf(a_pages, sizeof(a_pages), "%d", l->max_pages);
-	snprintf(a_cpu, sizeof(a_cpu), "%d", app->cfg.extract_timeout_s);
+	snprintf(a_cpu, sizeof(a_cpu), "%d", timeout_of(app));
 	snprintf(a_mem, sizeof(a_mem), "%d", app->cfg.extract_mem_mb);
 	argv[n++] = (char *)(uintptr_t)"parley";
 	argv[n++] = (char *)(uintptr_t)"extract";
@@ -220,7 +229,7 @@ child_collect(const struct app *app, pid_t pid, int fd, size_t max,
 {
 	struct buf	 ans;
 	int64_t		 deadline;
-	int		 status = 0, timeout_s = app->cfg.extract_timeout_s;
+	int		 status = 0, timeout_s = timeout_of(app);
 	bool		 timed_out = false, too_much = false;
 	char		 chunk[65536];
 

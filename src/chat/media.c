@@ -148,6 +148,10 @@ static int		 orphans_delete(const struct app *);
 static enum db_status	 row_get(const struct app *, struct arena *,
 			    int64_t, int64_t, int64_t, int,
 			    struct media_file *, bool *, const char **);
+static enum db_status	 row_stored(const struct app *, struct arena *,
+			    int64_t, int64_t, int64_t, int,
+			    struct media_file *, bool *, struct media_blob *,
+			    const char **);
 static enum db_status	 part_here(const struct app *, struct arena *,
 			    int64_t, const struct media_file *,
 			    enum media_part, unsigned char **, size_t *);
@@ -1033,6 +1037,37 @@ media_presign(const struct app *app, struct arena *a,
 
 /* --- for the model -------------------------------------------------------- */
 
+/*
+ * The stored row of item n into f, downloading the item first when it
+ * is not stored yet. DB_OK with *stored true; DB_OK with *stored false
+ * when it was downloaded now but could not be recorded (orig holds its
+ * bytes). Other statuses, *why and orig->expired as media_load.
+ */
+static enum db_status
+row_stored(const struct app *app, struct arena *a, int64_t org_id,
+    int64_t chat_id, int64_t message_id, int n, struct media_file *f,
+    bool *stored, struct media_blob *orig, const char **why)
+{
+	bool		 has_row;
+	enum db_status	 st;
+
+	memset(orig, 0, sizeof(*orig));
+	*stored = false;
+	st = row_get(app, a, org_id, chat_id, message_id, n, f, &has_row,
+	    NULL);
+	if (st == DB_OK && has_row && str_eq(f->status, "stored")) {
+		*stored = true;
+		return DB_OK;
+	}
+	if (st != DB_OK || (st = media_load(app, a, org_id, chat_id,
+	    message_id, n, orig, why)) != DB_OK)
+		return st;
+	st = row_get(app, a, org_id, chat_id, message_id, n, f, &has_row,
+	    NULL);
+	*stored = st == DB_OK && has_row && str_eq(f->status, "stored");
+	return st;
+}
+
 enum db_status
 media_vision_load(const struct app *app, struct arena *a, int64_t org_id,
     int64_t chat_id, int64_t message_id, int n, struct media_blob *out,
@@ -1042,36 +1077,17 @@ media_vision_load(const struct app *app, struct arena *a, int64_t org_id,
 	struct media_blob	 orig;
 	unsigned char		*v = NULL;
 	size_t			 vlen = 0;
-	bool			 has_row;
+	bool			 stored;
 	enum db_status		 st;
 
 	memset(out, 0, sizeof(*out));
 	*why = NULL;
-	st = row_get(app, a, org_id, chat_id, message_id, n, &f, &has_row,
-	    NULL);
+	st = row_stored(app, a, org_id, chat_id, message_id, n, &f, &stored,
+	    &orig, why);
+	out->expired = orig.expired;
 	if (st != DB_OK)
 		return st;
-	if (!has_row || !str_eq(f.status, "stored")) {
-		if ((st = media_load(app, a, org_id, chat_id, message_id, n,
-		    &orig, why)) != DB_OK) {
-			out->expired = orig.expired;
-			return st;
-		}
-		if ((st = row_get(app, a, org_id, chat_id, message_id, n, &f,
-		    &has_row, NULL)) != DB_OK)
-			return st;
-		if (!has_row || !str_eq(f.status, "stored")) {
-			/* Not recorded: made from the bytes at hand. */
-			if (!thumb_vision(orig.data, orig.len, &v, &vlen)) {
-				*why = "This item is not an image Parley can "
-				    "read.";
-				return DB_NOT_FOUND;
-			}
-			arena_defer(a, free, v);
-			goto done;
-		}
-	}
-	if (f.vision_size > 0) {
+	if (stored && f.vision_size > 0) {
 		if (f.s3_key[0] != '\0')
 			st = store_read(app, a, f.s3_bucket, arena_printf(a,
 			    "%s" MEDIA_SUFFIX_VISION, f.s3_key),
@@ -1081,24 +1097,25 @@ media_vision_load(const struct app *app, struct arena *a, int64_t org_id,
 			    &v, &vlen);
 		if (st != DB_OK)
 			return st;
-		if (v != NULL)
-			goto done;
 	}
-	if (!is_image(f.content_type)) {
-		*why = "This item is not an image.";
-		return DB_NOT_FOUND;
+	if (v == NULL) {
+		/* Not made on download (an item from before, or one that
+		 * could not be recorded): now, and kept when stored. */
+		if (stored && !is_image(f.content_type)) {
+			*why = "This item is not an image.";
+			return DB_NOT_FOUND;
+		}
+		if (stored && (st = media_load(app, a, org_id, chat_id,
+		    message_id, n, &orig, why)) != DB_OK)
+			return st;
+		if (!thumb_vision(orig.data, orig.len, &v, &vlen)) {
+			*why = "This item is not an image Parley can read.";
+			return DB_NOT_FOUND;
+		}
+		arena_defer(a, free, v);
+		if (stored)
+			part_keep(app, org_id, &f, MEDIA_PART_VISION, v, vlen);
 	}
-	/* Downloaded before vision images were made: now, and kept. */
-	if ((st = media_load(app, a, org_id, chat_id, message_id, n, &orig,
-	    why)) != DB_OK)
-		return st;
-	if (!thumb_vision(orig.data, orig.len, &v, &vlen)) {
-		*why = "This item is not an image Parley can read.";
-		return DB_NOT_FOUND;
-	}
-	arena_defer(a, free, v);
-	part_keep(app, org_id, &f, MEDIA_PART_VISION, v, vlen);
-done:
 	out->content_type = arena_strdup(a, "image/jpeg");
 	out->data = v;
 	out->len = vlen;
@@ -1182,22 +1199,15 @@ media_text_load(const struct app *app, struct arena *a, int64_t org_id,
 	struct media_blob	 orig;
 	unsigned char		*t = NULL;
 	size_t			 tlen = 0;
-	bool			 has_row;
+	bool			 stored;
 	enum db_status		 st;
 
 	memset(out, 0, sizeof(*out));
 	*why = NULL;
-	st = row_get(app, a, org_id, chat_id, message_id, n, &f, &has_row,
-	    NULL);
-	if (st == DB_OK && (!has_row || !str_eq(f.status, "stored"))) {
-		if ((st = media_load(app, a, org_id, chat_id, message_id, n,
-		    &orig, why)) != DB_OK)
-			return st;
-		st = row_get(app, a, org_id, chat_id, message_id, n, &f,
-		    &has_row, NULL);
-		if (st == DB_OK && !has_row)
-			st = DB_UNAVAILABLE;	/* downloaded, not recorded */
-	}
+	st = row_stored(app, a, org_id, chat_id, message_id, n, &f, &stored,
+	    &orig, why);
+	if (st == DB_OK && !stored)
+		st = DB_UNAVAILABLE;	/* downloaded, not recorded */
 	if (st != DB_OK)
 		return st;
 	out->status = f.text_status;

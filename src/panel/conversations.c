@@ -83,6 +83,7 @@ static const struct llm_call *call_find(const struct llm_call *, int,
 			    int64_t);
 static bool		 safe_inline_type(const char *);
 static int		 serve_media(struct req *, bool);
+static bool		 item_params(struct req *, int64_t *, int64_t *);
 static int		 send_blob(struct req *, const struct media_blob *,
 			    bool, int64_t, int64_t);
 
@@ -788,6 +789,28 @@ panel_conversation_view(struct req *r)
 /* --- media ------------------------------------------------------------- */
 
 /*
+ * The {mid} and {n} of a media route (n within 0..MEDIA_ITEMS_MAX-1);
+ * false for a path that names no item. Then gives the request's pooled
+ * connection back: chat/media.h may download from a provider or call
+ * the S3 store, which takes a while, and takes its own connection when
+ * it needs one (req_db gets a new one if a page needs it).
+ */
+static bool
+item_params(struct req *r, int64_t *mid, int64_t *n)
+{
+	const char	*ns = req_param(r, "n");
+
+	if (!req_param_id(r, "mid", mid) || ns == NULL || !str_to_i64(ns, n) ||
+	    *n < 0 || *n >= MEDIA_ITEMS_MAX)
+		return false;
+	if (r->db != NULL) {
+		db_release(r->db);
+		r->db = NULL;
+	}
+	return true;
+}
+
+/*
  * The blob as the answer: its bytes, or, for an item in the S3 store, a
  * 302 to a fresh presigned URL (chat/media.h MEDIA_URL_TTL_S) whose
  * response headers the store sets as we would. A type a browser could
@@ -832,24 +855,13 @@ static int
 serve_media(struct req *r, bool thumb)
 {
 	struct media_blob	 blob;
-	const char		*why = NULL, *ns = req_param(r, "n");
+	const char		*why = NULL;
 	int64_t			 id, mid, n;
 	enum db_status		 st;
 	bool			 is_thumb = false;
 
-	if (!req_param_id(r, "id", &id) || !req_param_id(r, "mid", &mid) ||
-	    ns == NULL || !str_to_i64(ns, &n) || n < 0 ||
-	    n >= MEDIA_ITEMS_MAX)
+	if (!req_param_id(r, "id", &id) || !item_params(r, &mid, &n))
 		return resp_not_found(r);
-	/*
-	 * media_open may download from the provider, which takes a while:
-	 * give the session's connection back first (chat/media.h takes its
-	 * own when it needs one; req_db gets a new one if a page needs it).
-	 */
-	if (r->db != NULL) {
-		db_release(r->db);
-		r->db = NULL;
-	}
 	st = media_open(r->app, r->arena, r->org_id, id, mid, (int)n, thumb,
 	    &blob, &is_thumb, &why);
 	switch (st) {
@@ -895,23 +907,17 @@ int
 panel_media_signed(struct req *r)
 {
 	struct media_blob	 blob;
-	const char		*why = NULL, *ns = req_param(r, "n");
-	const char		*part = req_param(r, "part");
+	const char		*why = NULL, *part = req_param(r, "part");
 	int64_t			 org_id, mid, n;
 	enum db_status		 st;
 
-	if (!req_param_id(r, "org", &org_id) || !req_param_id(r, "mid", &mid) ||
-	    ns == NULL || !str_to_i64(ns, &n) || n < 0 ||
-	    n >= MEDIA_ITEMS_MAX || part == NULL)
+	if (!req_param_id(r, "org", &org_id) || !item_params(r, &mid, &n) ||
+	    part == NULL)
 		return resp_not_found(r);
 	if (!media_signed_ok(r->app, org_id, mid, (int)n, part,
 	    req_query(r, "exp"), req_query(r, "sig")))
 		return resp_forbidden(r, "This link is not valid, or it has "
 		    "expired.");
-	if (r->db != NULL) {
-		db_release(r->db);
-		r->db = NULL;
-	}
 	if (str_eq(part, "vision"))
 		st = media_vision_load(r->app, r->arena, org_id, 0, mid, (int)n,
 		    &blob, &why);
