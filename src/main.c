@@ -67,6 +67,10 @@ static const struct cmd	 cmds[] = {
 	{ "token", cli_token, "token create --email E --name N [--role R]"
 	    MORE "create an API token for E's organisation and print" MORE
 	    "it once" },
+	{ "media", cli_media, "media migrate --to s3|db [--batch N]" MORE
+	    "move stored media into the S3 store or back" },
+	{ "extract", cli_extract, "extract --kind K …" MORE "(internal) read a document "
+	    "on stdin, with limits" },
 	{ "version", cmd_version, "version                    print the "
 	    "version" },
 	{ "help", cmd_help, "help                       this text (COMMAND "

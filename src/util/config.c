@@ -3,6 +3,7 @@
  */
 #include "util/config.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@ static char	*find_home(void);
 static bool	check_bases(struct config *, char *, size_t);
 static bool	parse_mcp(struct config *, char *, size_t);
 static bool	parse_pooler(struct config *, char *, size_t);
+static bool	parse_media(struct config *, char *, size_t);
 static char	*env_dup(const char *, const char *);
 static bool	parse_trusted_proxies(struct config *, char *, size_t);
 
@@ -272,6 +274,93 @@ parse_mcp(struct config *cfg, char *err, size_t errlen)
 	return true;
 }
 
+/*
+ * PARLEY_MEDIA_S3_*: all of endpoint, bucket and both keys, or none (the
+ * database keeps media); region defaults to us-east-1, path style to 0.
+ * Then the sweep period and the extraction caps.
+ */
+static bool
+parse_media(struct config *cfg, char *err, size_t errlen)
+{
+	const char	*names[] = { "PARLEY_MEDIA_S3_ENDPOINT",
+			    "PARLEY_MEDIA_S3_BUCKET",
+			    "PARLEY_MEDIA_S3_ACCESS_KEY",
+			    "PARLEY_MEDIA_S3_SECRET_KEY" };
+	char		**vals[] = { &cfg->s3_endpoint, &cfg->s3_bucket,
+			    &cfg->s3_access_key, &cfg->s3_secret_key };
+	const char	*ps = getenv("PARLEY_MEDIA_S3_PATH_STYLE");
+	char		 why[200];
+	int		 set = 0, chars, mbytes;
+
+	for (size_t i = 0; i < 4; i++)
+		if ((*vals[i] = env_dup(names[i], NULL)) != NULL)
+			set++;
+	cfg->s3_region = env_dup("PARLEY_MEDIA_S3_REGION", "us-east-1");
+	if (ps != NULL && *ps != '\0' && !str_eq(ps, "0") && !str_eq(ps, "1")) {
+		snprintf(err, errlen, "PARLEY_MEDIA_S3_PATH_STYLE must be 0 or 1 "
+		    "(got \"%.20s\").", ps);
+		return false;
+	}
+	cfg->s3.path_style = ps != NULL && str_eq(ps, "1");
+	if (set > 0 && set < 4) {
+		for (size_t i = 0; i < 4; i++)
+			if (*vals[i] == NULL) {
+				snprintf(err, errlen, "%s must be set too: media "
+				    "go to S3 only when PARLEY_MEDIA_S3_ENDPOINT, "
+				    "_BUCKET, _ACCESS_KEY and _SECRET_KEY are all "
+				    "set.", names[i]);
+				return false;
+			}
+	}
+	if (set == 4) {
+		size_t	 n;
+
+		n = strlen(cfg->s3_endpoint);
+		while (n > 0 && cfg->s3_endpoint[n - 1] == '/')
+			cfg->s3_endpoint[--n] = '\0';
+		cfg->s3.endpoint = cfg->s3_endpoint;
+		cfg->s3.bucket = cfg->s3_bucket;
+		cfg->s3.region = cfg->s3_region;
+		cfg->s3.access_key = cfg->s3_access_key;
+		cfg->s3.secret_key = cfg->s3_secret_key;
+		if (!s3_config_check(&cfg->s3, why, sizeof(why))) {
+			/* "bucket must …" → "PARLEY_MEDIA_S3_BUCKET must …" */
+			char	 field[32];
+			size_t	 k = strcspn(why, " ");
+
+			snprintf(field, sizeof(field), "%.*s", (int)k, why);
+			for (char *c = field; *c != '\0'; c++)
+				*c = (char)toupper((unsigned char)*c);
+			snprintf(err, errlen, "PARLEY_MEDIA_S3_%s%s.", field,
+			    why + k);
+			return false;
+		}
+		if (!s3_origin(&cfg->s3, cfg->s3_origin,
+		    sizeof(cfg->s3_origin))) {
+			snprintf(err, errlen, "PARLEY_MEDIA_S3_ENDPOINT is too "
+			    "long.");
+			return false;
+		}
+		cfg->s3_enabled = true;
+	}
+	if (!get_int("PARLEY_MEDIA_SWEEP_SECONDS", 3600, 1, 86400,
+	    &cfg->media_sweep_s, err, errlen) ||
+	    !get_int("PARLEY_EXTRACT_MAX_MB", 25, 1, 100, &mbytes, err,
+	    errlen) ||
+	    !get_int("PARLEY_EXTRACT_MAX_CHARS", 100000, 1000, 500000, &chars,
+	    err, errlen) ||
+	    !get_int("PARLEY_EXTRACT_MAX_PAGES", 500, 1, 10000,
+	    &cfg->extract_max_pages, err, errlen) ||
+	    !get_int("PARLEY_EXTRACT_TIMEOUT_SECONDS", 20, 1, 300,
+	    &cfg->extract_timeout_s, err, errlen) ||
+	    !get_int("PARLEY_EXTRACT_MEMORY_MB", 1024, 128, 65536,
+	    &cfg->extract_mem_mb, err, errlen))
+		return false;
+	cfg->extract_max_bytes = (size_t)mbytes * 1024 * 1024;
+	cfg->extract_max_chars = (size_t)chars;
+	return true;
+}
+
 bool
 config_load(struct config *cfg, char *err, size_t errlen)
 {
@@ -328,7 +417,7 @@ config_load(struct config *cfg, char *err, size_t errlen)
 		    "warn or error (got \"%.20s\").", cfg->log_level);
 		return false;
 	}
-	if (!parse_mcp(cfg, err, errlen))
+	if (!parse_mcp(cfg, err, errlen) || !parse_media(cfg, err, errlen))
 		return false;
 	if (strchr(cfg->admin_email, '@') == NULL) {
 		snprintf(err, errlen, "PARLEY_ADMIN_EMAIL must be an email "
@@ -393,5 +482,13 @@ config_free(struct config *cfg)
 	free(cfg->twilio_messaging_base);
 	free(cfg->meta_graph_base);
 	free(cfg->kapso_api_base);
+	free(cfg->s3_endpoint);
+	free(cfg->s3_bucket);
+	free(cfg->s3_region);
+	free(cfg->s3_access_key);
+	if (cfg->s3_secret_key != NULL)
+		explicit_bzero(cfg->s3_secret_key, strlen(cfg->s3_secret_key));
+	free(cfg->s3_secret_key);
+	free(cfg->self_exe);
 	memset(cfg, 0, sizeof(*cfg));
 }

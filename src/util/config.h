@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "util/cidr.h"
+#include "util/s3.h"
 
 /* PARLEY_DB_POOLER: what sits between Parley and PostgreSQL. */
 enum config_pooler {
@@ -63,6 +64,31 @@ struct config {
 	bool	 mcp_allow_private;	/* PARLEY_MCP_ALLOW_PRIVATE=1 */
 	struct cidr mcp_allowed[CIDR_LIST_MAX];	/* PARLEY_MCP_ALLOWED_CIDRS */
 	int	 n_mcp_allowed;
+	/*
+	 * Media in an S3-compatible store (PARLEY_MEDIA_S3_*): s3_enabled
+	 * when the endpoint, bucket and keys are set; s3's strings point
+	 * into the s3_* copies below. s3_origin: where browsers fetch
+	 * presigned URLs from (for the Content-Security-Policy).
+	 */
+	bool	 s3_enabled;
+	struct s3_config s3;
+	char	*s3_endpoint;
+	char	*s3_bucket;
+	char	*s3_region;
+	char	*s3_access_key;
+	char	*s3_secret_key;
+	char	 s3_origin[320];
+	int	 media_sweep_s;		/* retention and orphan sweep period */
+	/* Document text extraction caps (chat/extract.h). */
+	size_t	 extract_max_bytes;
+	size_t	 extract_max_chars;
+	int	 extract_max_pages;
+	int	 extract_timeout_s;	/* wall clock and CPU seconds */
+	int	 extract_mem_mb;	/* address space of the reader */
+	/* The binary run as `parley extract` (not from the environment):
+	 * NULL for the running one (/proc/self/exe); tests that run media
+	 * code in their own process point it at build/…/parley. */
+	char	*self_exe;
 	bool	 dev;			/* PARLEY_DEV=1: reload templates */
 	/* PARLEY_TRUSTED_PROXIES: peers whose X-Forwarded-For/-Proto are
 	 * believed (http/req.c); none by default. */

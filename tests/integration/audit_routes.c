@@ -894,6 +894,14 @@ a_app_update(struct rrun *x)
 }
 
 static void
+a_org_update(struct rrun *x)
+{
+	x->target = org_id;
+	path_f(x, "/api/v1/organization");
+	snprintf(x->body, sizeof(x->body), "{\"mediaRetentionDays\":90}");
+}
+
+static void
 p_mcp_create(struct rrun *x)
 {
 	char	 name[32], url[96];
@@ -1186,6 +1194,8 @@ static const struct rcase cases[] = {
 	    "channel", a_app_create, NULL },
 	{ "PATCH", "/api/v1/whatsapp-app", ADMIN, "whatsapp_app.updated",
 	    "channel", a_app_update, NULL },
+	{ "PATCH", "/api/v1/organization", ADMIN, "org.settings_changed",
+	    "org", a_org_update, NULL },
 	{ "POST", "/plugins/mcp", ADMIN, "mcp_server.created", "mcp_server",
 	    p_mcp_create, NULL },
 	{ "POST", "/plugins/mcp/{id}", ADMIN, "mcp_server.updated",
