@@ -50,6 +50,53 @@ UPDATE search_state SET upto = COALESCE((SELECT max(id) FROM messages), 0);
 DROP INDEX messages_search_tsv_idx;
 ALTER TABLE messages DROP COLUMN search_tsv;
 
+-- Documents' words (0017): messages.media_terms is still kept by
+-- media_files_terms_sync, and the indexer adds it to a message's words
+-- (chat/search.c). A document is read after its message was stored,
+-- often after the indexer passed it, so the sync now also puts the
+-- message's words (body, transcript, documents) in message_search and
+-- any new word in its chat's word set, as search_reindex_message does
+-- for a transcript. Not on the webhook's path: media rows are written by
+-- the worker (chat/media.c), never by ingest.
+CREATE OR REPLACE FUNCTION media_files_terms_sync() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+	acc tsvector := '';
+	t tsvector;
+	w tsvector;
+	cid bigint;
+BEGIN
+	IF TG_OP = 'UPDATE' AND
+	    NEW.text_terms IS NOT DISTINCT FROM OLD.text_terms THEN
+		RETURN NULL;
+	END IF;
+	FOR t IN SELECT text_terms FROM media_files
+		  WHERE message_id = NEW.message_id AND text_terms IS NOT NULL
+		  ORDER BY n LOOP
+		acc := acc || t;
+	END LOOP;
+	UPDATE messages SET media_terms = acc
+	 WHERE id = NEW.message_id AND media_terms <> acc
+	RETURNING chat_id,
+	    to_tsvector('simple', body || ' ' || transcript) || media_terms
+	  INTO cid, w;
+	IF cid IS NULL THEN
+		RETURN NULL;
+	END IF;
+	INSERT INTO message_search AS s (chat_id, message_id, org_id, tsv)
+	SELECT m.chat_id, m.id, m.org_id, w
+	  FROM messages m WHERE m.id = NEW.message_id
+	ON CONFLICT (chat_id, message_id) DO UPDATE
+	   SET tsv = EXCLUDED.tsv, indexed_at = clock_timestamp();
+	UPDATE chats c
+	   SET search_terms = CASE
+	       WHEN length(c.search_terms || strip(w)) > 4000
+	       THEN NULL ELSE c.search_terms || strip(w) END
+	 WHERE c.id = cid AND c.search_terms IS NOT NULL
+	   AND length(c.search_terms || strip(w)) > length(c.search_terms);
+	RETURN NULL;
+END $$;
+
 -- --- messages: what each constraint and index is for ----------------------
 --
 -- Kept:

@@ -46,6 +46,14 @@
  *      the provider's id: the mark is retried with backoff (a few seconds
  *      in all) before the row is left 'sending' (then "delivery unknown").
  *      A row already declared unknown by then is corrected to sent.
+ *   A take whose UPDATE fails unseen (the server went away before
+ *   answering: a failover) may or may not have committed; the sender
+ *   knows it called no provider, so once the database is back (waited
+ *   out for up to 30 s) it puts the row back to queued on the condition
+ *   that the row still carries the random token its take wrote
+ *   (messages.send_token): a row another sender took meanwhile is never
+ *   touched. Without that, a failover at the wrong moment left a part
+ *   'sending' that was never sent, and so never answered.
  *
  * NO MESSAGE LEFT BEHIND. A row sent from a request or a tool (a
  * person's reply, whatsapp.send, Resend) is recorded together with a send
@@ -158,6 +166,16 @@ enum db_status	 outbox_give_up_one(struct db *db, int64_t org_id,
 enum db_status	 outbox_failed_parts(struct db *db, struct arena *a,
 		    int64_t org_id, int64_t reply_to_id, int64_t **ids,
 		    int *n, int64_t *chat_id) __attribute__((warn_unused_result));
+/*
+ * A part recorded taken (outbox_record_reply's take_first) by a caller
+ * that then called no provider — the commit of its record failed unseen,
+ * as in a failover, so it cannot tell whether the part is 'sending' —
+ * back to 'queued'. Only the caller may do this, and only while it is
+ * still the part's only sender (the turn checks its lease in the same
+ * transaction). DB_NOT_FOUND: not 'sending' (the record never committed).
+ */
+enum db_status	 outbox_untake_taken(struct db *db, int64_t org_id,
+		    int64_t id) __attribute__((warn_unused_result));
 /* queued|sending → failed with code (NULL: none) and text. */
 enum db_status	 outbox_fail(struct db *db, int64_t org_id, int64_t id,
 		    const char *code, const char *text)

@@ -38,7 +38,8 @@
 
 #include "util/log.h"
 
-/* Words a chat's set keeps (review.c reads its messages past it). */
+/* Words a chat's set keeps (review.c reads its messages past it);
+ * migration 0019's media_files_terms_sync uses the same cap. */
 #define SEARCH_TERMS_MAX	4000
 
 static pthread_mutex_t	 poke_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -81,6 +82,7 @@ search_index_any_org(struct db *db, int *n)
 	    "  INSERT INTO message_search (chat_id, message_id, org_id, tsv)"
 	    "  SELECT m.chat_id, m.id, m.org_id,"
 	    "         to_tsvector('simple', m.body || ' ' || m.transcript)"
+	    "         || m.media_terms"
 	    "    FROM messages m"
 	    "   WHERE m.id > $1"
 	    "     AND NOT EXISTS (SELECT 1 FROM message_search s"
@@ -144,6 +146,7 @@ search_reindex_message(struct db *db, int64_t org_id, int64_t message_id)
 	    "         tsv)"
 	    "  SELECT m.chat_id, m.id, m.org_id,"
 	    "         to_tsvector('simple', m.body || ' ' || m.transcript)"
+	    "         || m.media_terms"
 	    "    FROM messages m WHERE m.org_id = $1 AND m.id = $2"
 	    "  ON CONFLICT (chat_id, message_id) DO UPDATE"
 	    "     SET tsv = EXCLUDED.tsv, indexed_at = clock_timestamp()"

@@ -52,6 +52,14 @@
  * note. The messages wait unsettled meanwhile: the chat's state is their
  * reason (the conversation view says so).
  *
+ * Failover (README, "Running several replicas"). A record whose commit
+ * fails unseen may have committed its first part taken for sending; the
+ * run knows it called no provider, so it waits for the database and puts
+ * the part back to 'queued' under its lease (untake_parts). The outbox
+ * waits out the database around a provider call (chat/outbox.h); the
+ * pool gives back claims lost in a failover and retries outcomes for
+ * 30 s (worker/pool.h).
+ *
  * Connections: one is held only to read and to record, never while a
  * model, a provider or a download answers. The pool's lease keeper
  * renews the job's lease meanwhile; a run whose lease was taken stops
@@ -101,6 +109,9 @@
 
 #define TURN_MSGS_MAX	50	/* one turn's messages; the rest next */
 #define TURN_PARTS_MAX	64	/* 64 × 1600 characters at least */
+/* How long a part's bookkeeping around a lost commit waits out a
+ * database that went away (a failover: seconds without a primary). */
+#define RIDE_OUT_MS	30000
 
 /* A run of messages one action answers (see the DESIGN note). */
 struct seg {
@@ -147,6 +158,7 @@ static enum job_result	 fail(struct turn *, enum job_result, const char *, ...)
 			    __attribute__((format(printf, 3, 4)));
 static bool		 tx_begin(struct turn *);
 static bool		 tx_commit(struct turn *);
+static void		 untake_parts(struct turn *);
 static void		 release_db(struct turn *);
 static bool		 lease_ok(struct turn *);
 static enum job_result	 load(struct turn *);
@@ -335,9 +347,69 @@ tx_begin(struct turn *t)
 static bool
 tx_commit(struct turn *t)
 {
+	enum db_status	 st;
+
 	if (t->db == NULL || !t->db->in_tx)
 		return true;
-	return db_tx_commit(t->db) == DB_OK;
+	st = db_tx_commit(t->db);
+	if (st == DB_UNAVAILABLE)
+		untake_parts(t);
+	return st == DB_OK;
+}
+
+/*
+ * The commit of a record that took its first part for sending failed
+ * unseen: the server may have committed it before going away (a
+ * failover), which would leave the part 'sending' though no provider was
+ * called, and the next run would call it "delivery unknown": a message
+ * never answered. This run knows it sent nothing, so once the database is
+ * back (waited out for RIDE_OUT_MS) it puts such parts back to 'queued'
+ * in one transaction with a check that the job's lease is still its own
+ * (so no other run can be sending them). If even that cannot be done
+ * they are left as they are: unknown, never sent twice.
+ */
+static void
+untake_parts(struct turn *t)
+{
+	enum db_status	 st = DB_UNAVAILABLE;
+	bool		 any = false;
+
+	for (int i = 0; i < t->n_parts; i++)
+		any = any || (t->parts[i].taken &&
+		    str_eq(t->parts[i].status, "sending"));
+	if (!any)
+		return;
+	release_db(t);
+	if ((t->db = db_acquire_wait(t->w->db, RIDE_OUT_MS)) != NULL &&
+	    db_tx_begin(t->db) == DB_OK) {
+		st = queue_extend_lease_any_org(t->db, t->job->id,
+		    t->w->worker_id, t->w->lease_s);
+		for (int i = 0; st == DB_OK && i < t->n_parts; i++) {
+			if (!t->parts[i].taken)
+				continue;
+			st = outbox_untake_taken(t->db, t->org_id,
+			    t->parts[i].id);
+			if (st == DB_NOT_FOUND)
+				st = DB_OK;	/* the record never committed */
+		}
+		if (st == DB_OK)
+			st = db_tx_commit(t->db);
+		db_tx_rollback(t->db);
+	}
+	release_db(t);
+	if (st == DB_OK) {
+		for (int i = 0; i < t->n_parts; i++)
+			if (t->parts[i].taken) {
+				t->parts[i].taken = false;
+				t->parts[i].status = "queued";
+			}
+		log_info("turn", "msg=\"record's commit lost: parts given "
+		    "back to queued\" org=%" PRId64 " job=%" PRId64,
+		    t->org_id, t->job->id);
+	} else
+		log_err("turn", "msg=\"part not sent, but perhaps marked "
+		    "sending\" org=%" PRId64 " job=%" PRId64 " status=%s",
+		    t->org_id, t->job->id, db_status_str(st));
 }
 
 /* Gives the connection back (rolling back what was not committed). */
@@ -1303,10 +1375,11 @@ send_part(struct turn *t, struct out_part *p, bool *failed)
 	s.gated = true;
 	s.recover = true;
 	s.ch = &t->ch;
-	if (p->taken)
+	if (p->taken) {
 		r = outbox_send_taken(&s, t->c.external_id,
 		    str_eq(t->c.chat_kind, "group"), p->body);
-	else
+		p->taken = false;	/* the provider was called */
+	} else
 		r = outbox_send(&s);
 	switch (r) {
 	case OUTBOX_SENT:

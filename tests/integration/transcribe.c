@@ -182,8 +182,8 @@ START_TEST(t_twilio_voice_note_transcribed)
 	    (long long)in_id);
 	ck_assert_str_eq(s, "transcript: hello from the pelican");
 	free(s);
-	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE id = %lld "
-	    "AND search_tsv @@ to_tsquery('simple', 'pelican')",
+	ck_assert_int_eq(sqli("SELECT count(*) FROM message_search WHERE "
+	    "message_id = %lld AND tsv @@ to_tsquery('simple', 'pelican')",
 	    (long long)in_id), 1);
 	log = llm_log(CHAT_PATH);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 1);
