@@ -303,6 +303,27 @@ out:
 }
 
 enum db_status
+outbox_last_failed_reply(struct db *db, int64_t org_id, int64_t chat_id,
+    int64_t *reply_to_id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*reply_to_id = 0;
+	st = db_query(db, &res,
+	    "SELECT reply_to_id FROM messages"
+	    " WHERE org_id = $1 AND chat_id = $2 AND direction = 'out'"
+	    "   AND status = 'failed' AND resent_as_id IS NULL"
+	    "   AND reply_to_id IS NOT NULL"
+	    " ORDER BY id DESC LIMIT 1",
+	    DB_I64(org_id), DB_I64(chat_id), DB_END);
+	if (st == DB_OK && res.n_rows == 1)
+		*reply_to_id = db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
 outbox_fail(struct db *db, int64_t org_id, int64_t id, const char *code,
     const char *text)
 {

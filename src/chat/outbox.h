@@ -176,6 +176,11 @@ enum db_status	 outbox_failed_parts(struct db *db, struct arena *a,
  */
 enum db_status	 outbox_untake_taken(struct db *db, int64_t org_id,
 		    int64_t id) __attribute__((warn_unused_result));
+/* The latest answer in chat_id with failed, not yet resent parts (a
+ * dead turn's): *reply_to_id the message it answers, 0: none. */
+enum db_status	 outbox_last_failed_reply(struct db *db, int64_t org_id,
+		    int64_t chat_id, int64_t *reply_to_id)
+		    __attribute__((warn_unused_result));
 /* queued|sending → failed with code (NULL: none) and text. */
 enum db_status	 outbox_fail(struct db *db, int64_t org_id, int64_t id,
 		    const char *code, const char *text)

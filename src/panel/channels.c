@@ -852,10 +852,11 @@ panel_jobs_list(struct req *r)
 		cJSON_AddStringToObject(o, "kind", js[i].kind);
 		cJSON_AddBoolToObject(o, "is_dead", str_eq(js[i].status,
 		    "dead"));
-		/* A dead reply job's message: resend what it could not send. */
+		/* A dead turn's answer: resend what it could not send. */
 		cJSON_AddBoolToObject(o, "can_resend", str_eq(js[i].status,
-		    "dead") && str_eq(js[i].kind, QUEUE_KIND_REPLY) &&
-		    js[i].message_id > 0);
+		    "dead") && ((str_eq(js[i].kind, QUEUE_KIND_REPLY) &&
+		    js[i].message_id > 0) || (str_eq(js[i].kind,
+		    QUEUE_KIND_TURN) && js[i].chat_id > 0)));
 		cJSON_AddNumberToObject(o, "attempts", js[i].attempts);
 		cJSON_AddNumberToObject(o, "max_attempts", js[i].max_attempts);
 		if (js[i].last_error != NULL)
@@ -913,7 +914,8 @@ panel_jobs_retry(struct req *r)
 }
 
 /*
- * POST /jobs/{id}/resend: a dead reply job's failed parts, each resent
+ * POST /jobs/{id}/resend: a dead turn's (or a legacy reply job's) failed
+ * parts — for a turn, its chat's latest answer with failed parts — each resent
  * once (outbox_record_resend) and sent in order; the job is then done.
  */
 int
@@ -935,10 +937,16 @@ panel_jobs_resend(struct req *r)
 		return resp_not_found(r);	/* also another org's */
 	if (st != DB_OK)
 		return resp_unavailable(r);
-	if (!str_eq(job.status, "dead") || !str_eq(job.kind,
-	    QUEUE_KIND_REPLY) || job.message_id <= 0)
-		return resp_see_other(r, "/jobs", "Only the message of a dead "
-		    "reply job can be resent.");
+	/* A dead turn's answer: the chat's latest one with failed parts. */
+	if (str_eq(job.status, "dead") && str_eq(job.kind, QUEUE_KIND_TURN) &&
+	    job.chat_id > 0 && outbox_last_failed_reply(r->db, r->org_id,
+	    job.chat_id, &job.message_id) != DB_OK)
+		return resp_unavailable(r);
+	if (!str_eq(job.status, "dead") || (!str_eq(job.kind,
+	    QUEUE_KIND_REPLY) && !str_eq(job.kind, QUEUE_KIND_TURN)) ||
+	    job.message_id <= 0)
+		return resp_see_other(r, "/jobs", "Only the answer of a dead "
+		    "turn can be resent.");
 	if (outbox_failed_parts(r->db, r->arena, r->org_id, job.message_id,
 	    &parts, &n, &chat_id) != DB_OK)
 		return resp_unavailable(r);

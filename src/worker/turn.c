@@ -671,10 +671,22 @@ run_seg(struct turn *t, const struct seg *s)
 		    t->agent.texts : NULL);
 	case ROUTE_IGNORE:
 		/* Kept in the thread as context; nothing to answer. */
-		if (t->has_agent && chat_thread_for(t->db, t->org_id,
-		    t->c.chat_id, t->agent.id, 0, &t->c.thread_id) != DB_OK)
-			return fail(t, JOB_RETRY, "The thread could not be "
-			    "opened.");
+		if (t->has_agent) {
+			int64_t	*ids = arena_alloc(t->a, sizeof(*ids) *
+				    (size_t)(s->n + 1));
+			enum db_status	 st;
+
+			for (int i = 0; i < s->n; i++)
+				ids[i] = t->m[s->from + i].id;
+			st = chat_thread_for(t->db, t->org_id, t->c.chat_id,
+			    t->agent.id, 0, &t->c.thread_id);
+			if (st == DB_OK)
+				st = chat_thread_adopt(t->db, t->org_id,
+				    t->c.thread_id, ids, s->n);
+			if (st != DB_OK)
+				return fail(t, JOB_RETRY, "The thread could "
+				    "not be opened.");
+		}
 		return settle(t, s, false, 0, "Not answered: a group message "
 		    "that does not mention the agent.");
 	case ROUTE_ANSWER:
@@ -864,6 +876,7 @@ do_connect(struct turn *t, const struct seg *s)
 	struct agent		 to, from;
 	enum connect_outcome	 oc = CONNECT_BAD_FORMAT;
 	enum db_status		 st;
+	enum job_result		 jr;
 	int64_t			 agent_id = 0, old_id = 0, tid;
 	int			 minutes = 0;
 	const char		*overrides = t->has_agent ? t->agent.texts :
@@ -909,7 +922,6 @@ do_connect(struct turn *t, const struct seg *s)
 	if (st != DB_OK)
 		return fail(t, JOB_RETRY, "The thread could not be opened "
 		    "(%s).", db_status_str(st));
-	t->c.thread_id = tid;
 	v.agent = to.name;
 	if (old_id != 0 && old_id != agent_id) {
 		st = agent_get(t->db, t->a, t->org_id, old_id, &from);
@@ -923,8 +935,12 @@ do_connect(struct turn *t, const struct seg *s)
 	t->agent = to;
 	t->has_agent = true;
 	t->c.agent_id = agent_id;
-	return say_reply(t, s, old_id != 0 && old_id != agent_id ?
+	/* A command's reply sits in the thread of the message it answers
+	 * (the new agent's history starts after it). */
+	jr = say_reply(t, s, old_id != 0 && old_id != agent_id ?
 	    TEXT_SWITCHED : TEXT_CONNECTED, to.texts, &v, NULL, true);
+	t->c.thread_id = tid;
+	return jr;
 }
 
 /* Closes the thread and opens a new one; the reply stays in the old. */

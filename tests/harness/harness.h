@@ -70,6 +70,12 @@ char	*hpg_sqlf(struct hpg *pg, const char *fmt, ...)
 bool	 hpg_wait_int(struct hpg *pg, int64_t want, int timeout_ms,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /*
+ * True once every stored message is in the conversation search
+ * (message_search, kept by the server's indexer a moment after a message
+ * is stored: chat/search.h), within timeout_ms. Needs a running server.
+ */
+bool	 hpg_search_caught_up(struct hpg *pg, int timeout_ms);
+/*
  * True once no chat has a turn due or running and no turn or
  * acknowledgment job waits (within timeout_ms): every turn has ended.
  */

@@ -295,6 +295,15 @@ hpg_wait_int(struct hpg *pg, int64_t want, int timeout_ms, const char *fmt,
 }
 
 bool
+hpg_search_caught_up(struct hpg *pg, int timeout_ms)
+{
+	return hpg_wait_int(pg, 0, timeout_ms,
+	    "SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM"
+	    " message_search s WHERE s.chat_id = m.chat_id AND"
+	    " s.message_id = m.id)");
+}
+
+bool
 hpg_turns_idle(struct hpg *pg, int timeout_ms)
 {
 	return hpg_wait_int(pg, 0, timeout_ms,

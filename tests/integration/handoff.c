@@ -198,25 +198,50 @@ START_TEST(t_model_tool_call)
 }
 END_TEST
 
+/*
+ * Issue 12: an outage is waited out, and a handoff for failure comes only
+ * when the agent's window is spent (1 s here: two failed turns); nobody
+ * claims the chat, so when the model answers again (the probe) the chat
+ * returns to the AI and the user gets the answer to what they asked.
+ */
 START_TEST(t_gateway_failures)
 {
-	char	*st;
+	char	*st, *want;
+	int64_t	 chat;
+	cJSON	*log;
 
-	free(sqls("UPDATE orgs SET gateway_failure_limit = 2 WHERE id = %lld",
-	    (long long)fx.org_id));
-	/* Each gateway call tries 3 times (the client's retries). */
+	free(sqls("UPDATE agents SET outage_window_s = 1 WHERE id = %lld",
+	    (long long)bot_id));
+	/* Each gateway call tries 3 times (the client's retries): two
+	 * failed turns, then the model is back. */
 	hfake_queue(&fx.llm, "[{\"status\":500},{\"status\":500},"
 	    "{\"status\":500},{\"status\":500},{\"status\":500},"
 	    "{\"status\":500}]");
 	twilio_in(TW_NUMBER, "+15558880201", "Are you up?");
-	assert_handoff_once("gateway failures");
-	st = status_of(chat_of("+15558880201"));
-	ck_assert_str_eq(st, "needs_human");
+	ck_assert_msg(wait_wa_texts(1, WAIT_MS), "no handoff text");
+	chat = chat_of("+15558880201");
+	ck_assert_int_eq(sqli("SELECT count(*) FROM handoffs WHERE org_id = "
+	    "%lld AND reason = 'outage'", (long long)fx.org_id), 1);
+	/* The probe: the model answers, the chat is the AI's again. */
+	ck_assert_msg(wait_wa_texts(2, 40000), "no answer after recovery");
+	ck_assert(hpg_wait_int(&fx.pg, 1, WAIT_MS, "SELECT count(*) FROM chats "
+	    "WHERE id = %lld AND status = 'ai'", (long long)chat));
+	want = chat_text_render(TEXT_HANDOFF, NULL, &(struct text_vars){ 0 });
+	ck_assert_int_eq(wa_texts(&log), 2);
+	ck_assert_str_eq(hwa_text(cJSON_GetArrayItem(log, 0)), want);
+	ck_assert_str_eq(hwa_text(cJSON_GetArrayItem(log, 1)),
+	    "Echo: Are you up?");
+	cJSON_Delete(log);
+	free(want);
+	st = status_of(chat);
+	ck_assert_str_eq(st, "ai");
 	free(st);
-	ck_assert_int_eq(sqli("SELECT gateway_failures FROM chats WHERE id = "
-	    "%lld", (long long)chat_of("+15558880201")), 0);
-	free(sqls("UPDATE orgs SET gateway_failure_limit = 3 WHERE id = %lld",
-	    (long long)fx.org_id));
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE chat_id = "
+	    "%lld AND body = 'Are you up?' AND answered_by IS NOT NULL",
+	    (long long)chat), 1);
+	hassert_none_left_behind(&fx.pg, WAIT_MS);
+	free(sqls("UPDATE agents SET outage_window_s = 600 WHERE id = %lld",
+	    (long long)bot_id));
 }
 END_TEST
 

@@ -193,13 +193,12 @@ START_TEST(t_resend_dead_job)
 	    "direction = 'out' AND status = 'failed'", (long long)chat);
 	reason = sqls("SELECT error_text FROM messages WHERE id = %lld",
 	    (long long)part);
-	ck_assert_msg(strstr(reason, "Not sent: the reply job gave up") !=
+	ck_assert_msg(strstr(reason, "Not sent: the reply gave up") !=
 	    NULL && strstr(reason, "HTTP 500") != NULL, "%s", reason);
 	free(reason);
-	ck_assert_int_eq(sqli("SELECT count(*) FROM jobs WHERE kind = 'reply' "
-	    "AND status = 'dead' AND payload->>'message_id' = (SELECT "
-	    "reply_to_id FROM messages WHERE id = %lld)::text",
-	    (long long)part), 1);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM jobs WHERE kind = 'turn' "
+	    "AND status = 'dead' AND payload->>'chat_id' = %lld::text",
+	    (long long)chat), 1);
 
 	hlogin(&c, fx.srv.base, OWNER_EMAIL, OWNER_PW);
 	snprintf(path, sizeof(path), "/conversations/%lld", (long long)chat);
@@ -222,9 +221,8 @@ START_TEST(t_resend_dead_job)
 	ck_assert(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages WHERE "
 	    "chat_id = %lld AND direction = 'out' AND status = 'failed'",
 	    (long long)chat));
-	job = sqli("SELECT j.id FROM jobs j JOIN messages m ON m.id = "
-	    "(j.payload->>'message_id')::bigint WHERE j.kind = 'reply' AND "
-	    "m.chat_id = %lld", (long long)chat);
+	job = sqli("SELECT id FROM jobs WHERE kind = 'turn' AND "
+	    "payload->>'chat_id' = %lld::text", (long long)chat);
 	ck_assert(wait_sql(1, WAIT_MS, "SELECT count(*) FROM jobs WHERE id = "
 	    "%lld AND status = 'dead'", (long long)job));
 	hget(&c, "/jobs", 200, &r);

@@ -101,7 +101,7 @@ static void	 sleep_ms(int);
 static Suite	*main_suite(void);
 static Suite	*faults_suite(void);
 
-/* Provider APIs point nowhere: reply jobs must not reach the internet. */
+/* Provider APIs point nowhere: turns must not reach the internet. */
 static const char	*env_main[] = {
 	"PARLEY_TWILIO_API_BASE=http://127.0.0.1:9",
 	"PARLEY_TWILIO_MESSAGING_BASE=http://127.0.0.1:9",
@@ -307,9 +307,13 @@ n_messages(const char *provider_id)
 static int64_t
 n_jobs(const char *provider_id)
 {
-	return sqli("SELECT count(*) FROM jobs j JOIN messages m ON "
-	    "m.id = (j.payload->>'message_id')::bigint WHERE j.kind = "
-	    "'reply' AND m.provider_message_id = '%s'", provider_id);
+	/* Conversation turns (issue 12): no job per message; a message to
+	 * answer makes its chat's turn due (or is answered already). */
+	return sqli("SELECT count(*) FROM messages m JOIN chats c ON "
+	    "c.id = m.chat_id WHERE m.kind = 'message' AND "
+	    "m.provider_message_id = '%s' AND (c.turn_due_at IS NOT NULL OR "
+	    "c.turn_job IS NOT NULL OR m.answered_by IS NOT NULL)",
+	    provider_id);
 }
 
 /* Rejections with reason on channel ch (0: naming no channel). */
@@ -957,9 +961,10 @@ START_TEST(t_meta_concurrent)
 	ck_assert_int_eq(fails, 0);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
 	    "provider_message_id LIKE 'wamid.LOAD.%%'"), 4 * 8);
-	ck_assert_int_eq(sqli("SELECT count(*) FROM jobs j JOIN messages "
-	    "m ON m.id = (j.payload->>'message_id')::bigint WHERE "
-	    "m.provider_message_id LIKE 'wamid.LOAD.%%'"), 4 * 8);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages m JOIN chats c "
+	    "ON c.id = m.chat_id WHERE m.provider_message_id LIKE "
+	    "'wamid.LOAD.%%' AND (c.turn_due_at IS NOT NULL OR c.turn_job IS "
+	    "NOT NULL OR m.answered_by IS NOT NULL)"), 4 * 8);
 }
 END_TEST
 
