@@ -1,0 +1,489 @@
+/*
+ * Integration: conversation turns (issue 12), end to end as a user would
+ * try them: signed Twilio and Meta webhooks into the real server, the
+ * fake model (slow, failing) and the fake WhatsApp APIs. Each test is one
+ * bullet of the issue's "Why", for each provider that has the event:
+ *
+ *   - a burst ("I want" / "to book a table" / "for two", 300 ms apart,
+ *     a 2 s model) is ONE question and ONE answer covering all three
+ *     (Twilio, CHAT; Meta, TASK: the turn's own messages only);
+ *   - a message while the model works: the default busy mode cancels the
+ *     call and restarts with everything, one answer covering both;
+ *     follow-up mode answers the new message right after (with the
+ *     acknowledgment: tests/integration/commands.c t_busy_thread);
+ *   - a reaction (and its removal), a system event and an unsupported
+ *     item are never sent to the model; the reaction is stored on its
+ *     target; the unsupported item gets the agent's "cannot read" text;
+ *   - "Connect me with someone from sales please" in a linked chat is a
+ *     question for the model;
+ *   - a model answering 500 for a while is retried and then answers: no
+ *     handoff (the handoff after the window, and the return to the AI,
+ *     are tests/integration/handoff.c t_gateway_failures).
+ *
+ * After every test the fixture runs the "no message left behind" check
+ * (harness.h hassert_none_left_behind): every inbound message is covered
+ * by an answer or carries a reason.
+ */
+#include "harness/harness.h"
+#include "harness/model.h"
+#include "harness/webhook.h"
+#include "harness/world.h"
+
+#define sqli(...)		hpg_sqlf_int(&fx.pg, __VA_ARGS__)
+#define sqls(...)		hpg_sqlf(&fx.pg, __VA_ARGS__)
+#define wait_sql(n, ms, ...)	hpg_wait_int(&fx.pg, n, ms, __VA_ARGS__)
+#define wa_texts(out)		hwa_sends(&fx.wa, true, out)
+#define wait_wa_texts(n, ms)	hwa_wait_sends(&fx.wa, true, n, ms)
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <cjson/cJSON.h>
+
+#include "chat/texts.h"
+#include "db/db.h"
+#include "model/channel.h"
+#include "util/time.h"
+#include "util/xmalloc.h"
+
+#define TW_NUMBER	"+15550001111"
+#define TW_SID		"AC0123456789abcdef0123456789abcdef"
+#define TW_TOKEN	"0123456789abcdef0123456789abcdef"
+#define META_PNID	"106540352242922"
+#define META_TOKEN	"meta-access-token-0123456789"
+#define META_SECRET	"meta-app-secret-0123456789"
+#define WAIT_MS		20000
+#define QUIET_MS	1500
+
+static struct hworld	 fx;
+static int64_t		 bot_id, tasker_id, tw_id, meta_id;
+static int		 seq;
+
+static void	 suite_setup(void);
+static void	 suite_teardown(void);
+static void	 test_setup(void);
+static void	 test_teardown(void);
+static const char *twilio_in(const char *, const char *);
+static const char *meta_in(const char *, const char *);
+static void	 meta_item(const char *, const char *, const char *);
+static cJSON	*user_messages(cJSON *, int, int *);
+static void	 wait_llm(int, int);
+
+/* --- bursts --------------------------------------------------------------- */
+
+/* Twilio, CHAT agent: three messages 300 ms apart, a 2 s model. */
+START_TEST(t_burst_twilio)
+{
+	cJSON	*log, *um;
+	int	 n;
+	int64_t	 chat;
+
+	/* The harness makes agents without a debounce: the default. */
+	free(sqls("UPDATE agents SET debounce_ms = 1500"));
+	hfake_queue(&fx.llm, "{\"delay_ms\":2000,\"content\":"
+	    "\"A table for two, noted.\"}");
+	twilio_in("+15557770001", "I want");
+	usleep(300 * 1000);
+	twilio_in("+15557770001", "to book a table");
+	usleep(300 * 1000);
+	twilio_in("+15557770001", "for two");
+	ck_assert(wait_wa_texts(1, WAIT_MS));
+	usleep(QUIET_MS * 1000);
+	/* One question, one answer. */
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 1);
+	ck_assert_int_eq(wa_texts(&log), 1);
+	ck_assert_str_eq(hwa_text(cJSON_GetArrayItem(log, 0)),
+	    "A table for two, noted.");
+	cJSON_Delete(log);
+	log = hfake_log(&fx.llm);
+	um = user_messages(log, 0, &n);
+	ck_assert_int_eq(n, 3);
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 0), "content"),
+	    "I want");
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 1), "content"),
+	    "to book a table");
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 2), "content"),
+	    "for two");
+	cJSON_Delete(log);
+	/* The answer covers the three messages. */
+	chat = sqli("SELECT id FROM chats WHERE external_id = '+15557770001'");
+	ck_assert_int_eq(sqli("SELECT count(DISTINCT answered_by) FROM messages"
+	    " WHERE chat_id = %lld AND direction = 'in' AND answered_by IS NOT"
+	    " NULL", (long long)chat), 1);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages i JOIN messages o"
+	    " ON o.id = i.answered_by WHERE i.chat_id = %lld AND o.body = "
+	    "'A table for two, noted.'", (long long)chat), 3);
+}
+END_TEST
+
+/* Meta, TASK agent: the same burst is one question of its own messages. */
+START_TEST(t_burst_meta)
+{
+	cJSON	*log, *um;
+	int	 n;
+
+	free(sqls("UPDATE agents SET debounce_ms = 1500"));
+	hfake_queue(&fx.llm, "{\"delay_ms\":2000,\"content\":\"Booked.\"}");
+	meta_in("16505550001", "I want");
+	usleep(300 * 1000);
+	meta_in("16505550001", "to book a table");
+	usleep(300 * 1000);
+	meta_in("16505550001", "for two");
+	ck_assert(wait_wa_texts(1, WAIT_MS));
+	usleep(QUIET_MS * 1000);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 1);
+	ck_assert_int_eq(wa_texts(NULL), 1);
+	log = hfake_log(&fx.llm);
+	um = user_messages(log, 0, &n);
+	ck_assert_int_eq(n, 3);
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 2), "content"),
+	    "for two");
+	cJSON_Delete(log);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages i JOIN messages o"
+	    " ON o.id = i.answered_by JOIN chats c ON c.id = i.chat_id WHERE "
+	    "c.external_id = '+16505550001' AND o.body = 'Booked.'"), 3);
+}
+END_TEST
+
+/* --- a message while the model works -------------------------------------- */
+
+/*
+ * The default busy mode: the model call is aborted when a message arrives
+ * and the turn restarts with both; the user gets one answer, never "still
+ * working", and it covers both messages.
+ */
+START_TEST(t_busy_restart)
+{
+	cJSON	*log, *um;
+	int	 n;
+
+	hfake_queue(&fx.llm, "[{\"delay_ms\":6000,\"content\":\"Too late.\"},"
+	    "{\"content\":\"Both answered.\"}]");
+	twilio_in("+15557770002", "What is the weather");
+	wait_llm(1, WAIT_MS);
+	twilio_in("+15557770002", "in Lisbon tomorrow?");
+	ck_assert(wait_wa_texts(1, WAIT_MS));
+	usleep(QUIET_MS * 1000);
+	ck_assert_int_eq(wa_texts(&log), 1);
+	ck_assert_str_eq(hwa_text(cJSON_GetArrayItem(log, 0)),
+	    "Both answered.");
+	cJSON_Delete(log);
+	/* Asked twice: the second time with everything. */
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 2);
+	log = hfake_log(&fx.llm);
+	um = user_messages(log, 1, &n);
+	ck_assert_int_eq(n, 2);
+	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 1), "content"),
+	    "in Lisbon tomorrow?");
+	cJSON_Delete(log);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages i JOIN messages o"
+	    " ON o.id = i.answered_by JOIN chats c ON c.id = i.chat_id WHERE "
+	    "c.external_id = '+15557770002' AND o.body = 'Both answered.'"),
+	    2);
+	/* The aborted answer was never recorded or sent. */
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE body = "
+	    "'Too late.'"), 0);
+}
+END_TEST
+
+/* Follow-up mode without the acknowledgment: two answers, in order. */
+START_TEST(t_busy_follow_up)
+{
+	cJSON	*log;
+
+	free(sqls("UPDATE agents SET busy_mode = 'follow_up' WHERE id = %lld",
+	    (long long)bot_id));
+	hfake_queue(&fx.llm, "{\"delay_ms\":3000,\"content\":\"First.\"}");
+	twilio_in("+15557770003", "Question one");
+	wait_llm(1, WAIT_MS);
+	twilio_in("+15557770003", "Question two");
+	ck_assert(wait_wa_texts(2, WAIT_MS));
+	usleep(QUIET_MS * 1000);
+	ck_assert_int_eq(wa_texts(&log), 2);
+	ck_assert_str_eq(hwa_text(cJSON_GetArrayItem(log, 0)), "First.");
+	ck_assert_str_eq(hwa_text(cJSON_GetArrayItem(log, 1)),
+	    "Echo: Question two");
+	cJSON_Delete(log);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 2);
+	free(sqls("UPDATE agents SET busy_mode = 'restart' WHERE id = %lld",
+	    (long long)bot_id));
+}
+END_TEST
+
+/* --- what is not a message ------------------------------------------------ */
+
+START_TEST(t_meta_not_messages)
+{
+	const char	*target;
+	char		 item[1024];
+	char		*want;
+	cJSON		*log;
+	int64_t		 chat, tid;
+
+	target = meta_in("16505550004", "Hello there");
+	ck_assert(wait_wa_texts(1, WAIT_MS));
+	ck_assert(hpg_turns_idle(&fx.pg, WAIT_MS));
+	tid = sqli("SELECT id FROM messages WHERE provider_message_id = '%s'",
+	    target);
+
+	/* A reaction and its removal: stored on the target, not answered. */
+	snprintf(item, sizeof(item), "\"type\":\"reaction\",\"reaction\":"
+	    "{\"message_id\":\"%s\",\"emoji\":\"\xf0\x9f\x91\x8d\"}", target);
+	meta_item("16505550004", "wamid.turns.r1", item);
+	snprintf(item, sizeof(item), "\"type\":\"reaction\",\"reaction\":"
+	    "{\"message_id\":\"%s\"}", target);
+	meta_item("16505550004", "wamid.turns.r2", item);
+	/* The user changed number: a note. */
+	meta_item("16505550004", "wamid.turns.s1", "\"type\":\"system\","
+	    "\"system\":{\"body\":\"User A changed from 16505550004 to "
+	    "16505550099\",\"wa_id\":\"16505550099\",\"type\":"
+	    "\"user_changed_number\"}");
+	usleep(QUIET_MS * 1000);
+	ck_assert(hpg_turns_idle(&fx.pg, WAIT_MS));
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 1);
+	ck_assert_int_eq(wa_texts(NULL), 1);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE kind = "
+	    "'reaction' AND reply_to_id = %lld AND unanswered_reason IS NOT "
+	    "NULL", (long long)tid), 2);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
+	    "provider_message_id = 'wamid.turns.s1' AND kind = 'system' AND "
+	    "unanswered_reason IS NOT NULL"), 1);
+
+	/* The contact is the new number now: the chat goes on with it. */
+	ck_assert_int_eq(sqli("SELECT count(*) FROM chats c JOIN messages m ON"
+	    " m.chat_id = c.id WHERE m.id = %lld AND c.external_id = "
+	    "'+16505550099'", (long long)tid), 1);
+
+	/* An unsupported item: the agent says once what it cannot read. */
+	meta_item("16505550099", "wamid.turns.u1", "\"type\":\"unsupported\","
+	    "\"errors\":[{\"code\":131051,\"title\":\"Message type unknown\"}]");
+	ck_assert(wait_wa_texts(2, WAIT_MS));
+	usleep(QUIET_MS * 1000);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 1);
+	want = chat_text_render(TEXT_UNSUPPORTED, NULL,
+	    &(struct text_vars){ .agent = "Tasker" });
+	ck_assert_int_eq(wa_texts(&log), 2);
+	ck_assert_str_eq(hwa_text(cJSON_GetArrayItem(log, 1)), want);
+	cJSON_Delete(log);
+	free(want);
+	chat = sqli("SELECT chat_id FROM messages WHERE id = %lld",
+	    (long long)tid);
+	{
+		char	*kinds = sqls("SELECT string_agg(kind || ':' || "
+			    "direction || ':' || COALESCE(provider_message_id,"
+			    " ''), ',' ORDER BY id) FROM messages WHERE "
+			    "chat_id = %lld", (long long)chat);
+
+		ck_assert_msg(sqli("SELECT count(*) FROM messages WHERE "
+		    "provider_message_id = 'wamid.turns.u1' AND chat_id = %lld"
+		    " AND kind = 'unsupported'", (long long)chat) == 1,
+		    "the unsupported item: %s", kinds);
+		free(kinds);
+	}
+}
+END_TEST
+
+/* --- routing reads what was meant ---------------------------------------- */
+
+START_TEST(t_connect_me_with_sales)
+{
+	cJSON	*log;
+
+	twilio_in("+15557770005", "Connect me with someone from sales please");
+	ck_assert(wait_wa_texts(1, WAIT_MS));
+	ck_assert_int_eq(wa_texts(&log), 1);
+	ck_assert_str_eq(hwa_text(cJSON_GetArrayItem(log, 0)),
+	    "Echo: Connect me with someone from sales please");
+	cJSON_Delete(log);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 1);
+}
+END_TEST
+
+/* --- outages -------------------------------------------------------------- */
+
+/* Six 500s (two failed turns of three tries each), then the model is
+ * back: the user gets the answer, and nobody was asked to take over. */
+START_TEST(t_outage_retried)
+{
+	cJSON	*log;
+	char	*st;
+
+	hfake_queue(&fx.llm, "[{\"status\":500},{\"status\":500},"
+	    "{\"status\":500},{\"status\":429,\"headers\":{\"Retry-After\":"
+	    "\"1\"}},{\"status\":500},{\"status\":500}]");
+	twilio_in("+15557770006", "Are you there?");
+	ck_assert(wait_wa_texts(1, 40000));
+	usleep(QUIET_MS * 1000);
+	ck_assert_int_eq(wa_texts(&log), 1);
+	ck_assert_str_eq(hwa_text(cJSON_GetArrayItem(log, 0)),
+	    "Echo: Are you there?");
+	cJSON_Delete(log);
+	ck_assert_int_ge(hfake_log_count(&fx.llm), 7);
+	st = sqls("SELECT status FROM chats WHERE external_id = "
+	    "'+15557770006'");
+	ck_assert_str_eq(st, "ai");
+	free(st);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM handoffs"), 0);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM chats WHERE external_id = "
+	    "'+15557770006' AND outage_since IS NULL"), 1);
+}
+END_TEST
+
+/* --- fixture and helpers -------------------------------------------------- */
+
+static void
+suite_setup(void)
+{
+	struct channel_input	 cin;
+	const char		*wa_args[] = { "--twilio-token", TW_TOKEN,
+				    "--meta-token", META_TOKEN, NULL };
+	struct db		*db;
+	int64_t			 model_id;
+
+	hworld_start(&fx, NULL, wa_args);
+	model_id = hworld_model(&fx, "sk-test-0123456789", true);
+	db = db_acquire(fx.pool);
+	ck_assert_ptr_nonnull(db);
+	bot_id = hagent_create(db, fx.org_id, "Bot", "chat", model_id);
+	tasker_id = hagent_create(db, fx.org_id, "Tasker", "task", model_id);
+	cin = (struct channel_input){ .kind = "twilio", .name = "Twilio",
+	    .status = "connected", .phone_number = TW_NUMBER,
+	    .twilio_account_sid = TW_SID, .twilio_auth_token = TW_TOKEN,
+	    .default_agent_id = bot_id };
+	tw_id = hchannel_create(db, fx.key, fx.org_id, &cin);
+	cin = (struct channel_input){ .kind = "meta", .name = "Meta",
+	    .status = "connected", .phone_number = "+15550783881",
+	    .phone_number_id = META_PNID, .meta_access_token = META_TOKEN,
+	    .meta_app_secret = META_SECRET,
+	    .meta_verify_token = "verify-0123456789",
+	    .default_agent_id = tasker_id };
+	meta_id = hchannel_create(db, fx.key, fx.org_id, &cin);
+	db_release(db);
+}
+
+static void
+suite_teardown(void)
+{
+	hworld_stop(&fx);
+}
+
+static void
+test_setup(void)
+{
+	hworld_reset(&fx);
+	free(sqls("UPDATE agents SET debounce_ms = 0, busy_mode = 'restart'"));
+}
+
+/* NO MESSAGE LEFT BEHIND, after every scenario. */
+static void
+test_teardown(void)
+{
+	hassert_none_left_behind(&fx.pg, WAIT_MS);
+}
+
+/* A signed Twilio text to our number from `from`; its MessageSid. */
+static const char *
+twilio_in(const char *from, const char *text)
+{
+	static char	 sid[40];
+
+	snprintf(sid, sizeof(sid), "SM%032d", ++seq);
+	htwilio_text_ok(fx.srv.base, TW_SID, TW_TOKEN, sid, from, TW_NUMBER,
+	    text);
+	return sid;
+}
+
+/* A signed Meta text from `from` (digits); its wamid (static). */
+static const char *
+meta_in(const char *from, const char *text)
+{
+	static char	 wamid[40];
+	char		*body;
+
+	snprintf(wamid, sizeof(wamid), "wamid.turns%06d", ++seq);
+	body = hmeta_text_body(&(struct hmeta_text){ .pnid = META_PNID,
+	    .from = from, .name = "Kim", .wamid = wamid, .text = text });
+	hmeta_post_ok(fx.srv.base, body, META_SECRET);
+	free(body);
+	return wamid;
+}
+
+/*
+ * A signed Meta delivery of one item of another type: fields is the
+ * message object's type-specific members ("\"type\":…,…"), as Meta sends
+ * them (PROTOCOLS.md §2: messages[] of a "messages" change).
+ */
+static void
+meta_item(const char *from, const char *wamid, const char *fields)
+{
+	char	*body = xasprintf("{\"object\":\"whatsapp_business_account\","
+		    "\"entry\":[{\"id\":\"102290129340398\",\"changes\":[{"
+		    "\"field\":\"messages\",\"value\":{\"messaging_product\":"
+		    "\"whatsapp\",\"metadata\":{\"display_phone_number\":"
+		    "\"15550783881\",\"phone_number_id\":\"" META_PNID "\"},"
+		    "\"contacts\":[{\"profile\":{\"name\":\"Kim\"},\"wa_id\":"
+		    "\"%s\"}],\"messages\":[{\"from\":\"%s\",\"id\":\"%s\","
+		    "\"timestamp\":\"%lld\",%s}]}}]}]}", from, from, wamid,
+		    (long long)time(NULL), fields);
+
+	hmeta_post_ok(fx.srv.base, body, META_SECRET);
+	free(body);
+}
+
+/* The non-system messages of the i-th model request (in log). */
+static cJSON *
+user_messages(cJSON *log, int i, int *n)
+{
+	cJSON	*msgs = cJSON_GetObjectItem(cJSON_GetObjectItem(
+		    cJSON_GetArrayItem(log, i), "body"), "messages");
+	cJSON	*first = cJSON_GetArrayItem(msgs, 0);
+
+	if (first != NULL && strcmp(hjstr(first, "role"), "system") == 0)
+		cJSON_Delete(cJSON_DetachItemFromArray(msgs, 0));
+	*n = cJSON_GetArraySize(msgs);
+	return msgs;
+}
+
+/* Waits until the model was asked n times. */
+static void
+wait_llm(int n, int ms)
+{
+	int64_t	 deadline = time_mono_ms() + ms;
+
+	while (hfake_log_count(&fx.llm) < n) {
+		ck_assert_msg(time_mono_ms() < deadline, "the model was asked "
+		    "%d times, not %d", hfake_log_count(&fx.llm), n);
+		usleep(50 * 1000);
+	}
+}
+
+static Suite *
+turns_suite(void)
+{
+	Suite	*s = suite_create("turns");
+	TCase	*tc = tcase_create("turns");
+
+	tcase_set_timeout(tc, 240);
+	tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
+	tcase_add_checked_fixture(tc, test_setup, test_teardown);
+	tcase_add_test(tc, t_burst_twilio);
+	tcase_add_test(tc, t_burst_meta);
+	tcase_add_test(tc, t_busy_restart);
+	tcase_add_test(tc, t_busy_follow_up);
+	tcase_add_test(tc, t_meta_not_messages);
+	tcase_add_test(tc, t_connect_me_with_sales);
+	tcase_add_test(tc, t_outage_retried);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return hrun_suites(turns_suite(), NULL) == 0 ?
+	    EXIT_SUCCESS : EXIT_FAILURE;
+}
