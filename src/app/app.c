@@ -76,6 +76,7 @@ app_open(struct app *app, bool migrate)
 	/* What chat/ asks of the job queue (util/context.h). */
 	app->queue.reply = queue_reply_jobs;
 	app->queue.send_at = queue_send_at;
+	app->queue.release = queue_release_job;
 	app->templates_dir = xasprintf("%s/templates", app->cfg.home);
 	app->static_dir = xasprintf("%s/static", app->cfg.home);
 	app->migrations_dir = xasprintf("%s/migrations", app->cfg.home);

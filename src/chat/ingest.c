@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/window.h"
 #include "util/context.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -118,13 +119,15 @@ run_tx(struct app *app, struct db *db, struct gc_waiter **batch, int nb,
     bool one_by_one)
 {
 	int64_t		*orgs = NULL, *msgs = NULL;
+	struct window_seen *seen = NULL;
 	enum db_status	 st;
-	int		 n_items = 0, n_jobs = 0;
+	int		 n_items = 0, n_jobs = 0, n_seen = 0;
 
 	for (int b = 0; b < nb; b++)
 		n_items += batch[b]->n;
 	orgs = xcalloc((size_t)n_items + 1, sizeof(*orgs));
 	msgs = xcalloc((size_t)n_items + 1, sizeof(*msgs));
+	seen = xcalloc((size_t)n_items + 1, sizeof(*seen));
 	if ((st = db_tx_begin(db)) != DB_OK)
 		goto out;
 	for (int b = 0; b < nb; b++) {
@@ -149,13 +152,19 @@ run_tx(struct app *app, struct db *db, struct gc_waiter **batch, int nb,
 				    DB_END);
 			if (st != DB_OK)
 				goto out;
+			if (it->message_id != 0)
+				seen[n_seen++] = (struct window_seen){ it->org_id,
+				    it->message_id, it->in->window_continue };
 			if (it->auto_answer && it->message_id != 0) {
 				orgs[n_jobs] = it->org_id;
 				msgs[n_jobs++] = it->message_id;
 			}
 		}
 	}
-	if (n_jobs > 0 && app->queue.reply != NULL &&
+	/* The 24-hour window reopens: held messages go (chat/window.h). */
+	if (st == DB_OK)
+		st = window_inbound(app, db, seen, n_seen);
+	if (st == DB_OK && n_jobs > 0 && app->queue.reply != NULL &&
 	    !app->queue.reply(db, n_jobs, orgs, msgs))
 		st = DB_UNAVAILABLE;
 	if (st == DB_OK)
@@ -169,6 +178,7 @@ out:
 	}
 	free(orgs);
 	free(msgs);
+	free(seen);
 	return st;
 }
 

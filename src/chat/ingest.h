@@ -44,6 +44,8 @@ struct inbound {
 						   provider sent them (Kapso),
 						   NULL or "": none */
 	int64_t		 timestamp;		/* Unix seconds, 0: now */
+	bool		 window_continue;	/* a tap on Parley's Continue
+						   button (chat/window.h) */
 };
 
 struct ingest_item {

@@ -33,12 +33,16 @@ struct config {
 	int	 llm_timeout_ms;	/* per model call attempt */
 	char	*twilio_api_base;	/* https://api.twilio.com */
 	char	*twilio_messaging_base;	/* https://messaging.twilio.com */
+	char	*twilio_content_base;	/* https://content.twilio.com */
 	char	*meta_graph_base;	/* https://graph.facebook.com/v24.0 */
 	char	*kapso_api_base;	/* https://api.kapso.ai/meta/whatsapp/v24.0 */
 	size_t	 media_max_bytes;	/* one downloaded media item */
 	int	 inbound_max_age_s;	/* older inbound: stored, not answered */
 	int	 job_lease_s;		/* reply job lease */
 	int	 job_poll_ms;		/* pool poll fallback */
+	int	 schedule_tick_ms;	/* how often due schedules are looked for */
+	int	 schedule_min_interval_s;	/* shortest interval schedule */
+	int	 template_sync_minutes;	/* periodic template sync; 0: off */
 	char	*admin_email;		/* first owner, when no user exists */
 	char	*admin_password;	/* NULL: generate and print one */
 	char	*admin_org;

@@ -29,6 +29,9 @@ struct arena;
 #define QUEUE_CHANNEL		"parley_jobs"
 #define QUEUE_KIND_REPLY	"reply"	/* {"message_id": inbound id} */
 #define QUEUE_KIND_SEND		"send"	/* {"message_id": outbound id} */
+#define QUEUE_KIND_RELEASE	"release"	/* {"hold_id": window hold} */
+#define QUEUE_KIND_SCHEDULE	"schedule"	/* {"run_id": schedule run} */
+#define QUEUE_KIND_TEMPLATES	"templates"	/* {"channel_id": sync} */
 
 struct job {
 	int64_t	 id;
@@ -72,6 +75,9 @@ bool		 queue_reply_jobs(struct db *db, int n, const int64_t *org_ids,
 		    const int64_t *message_ids);
 bool		 queue_send_at(struct db *db, int64_t org_id,
 		    int64_t message_id, int delay_s, int64_t *job_id);
+/* The release job of window hold hold_id, due now (app_queue.release). */
+bool		 queue_release_job(struct db *db, int64_t org_id,
+		    int64_t hold_id);
 /*
  * Claims the oldest due job of any organisation for worker_id with a lease
  * of lease_s seconds. DB_NOT_FOUND when nothing is due. A job whose lease

@@ -1040,6 +1040,10 @@ send_part(struct reply_run *run, struct out_part *p, bool *failed)
 	case OUTBOX_UNKNOWN:
 		p->status = "failed";
 		return JOB_DONE;
+	case OUTBOX_HELD:
+		/* The 24-hour window is closed: the hold sends it. */
+		p->status = "held";
+		return JOB_DONE;
 	case OUTBOX_GONE:
 		/* Another holder of this job took the part: leave it be. */
 		return fail(run, JOB_RETRY, "The part is being sent by "
