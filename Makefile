@@ -60,9 +60,10 @@ SRC_MODEL  = src/model/org.c src/model/user.c src/model/throttle.c \
 	     src/model/agent.c src/model/knowledge.c src/model/apitoken.c \
 	     src/model/llmcall.c src/model/channel.c src/model/audit.c \
 	     src/model/media.c src/model/mcp_server.c src/model/masterkey.c \
-	     src/model/template.c src/model/followup.c
+	     src/model/template.c src/model/followup.c \
+	     src/model/schedule.c
 SRC_WORKER = src/worker/queue.c src/worker/pool.c src/worker/reply.c \
-	     src/worker/send.c \
+	     src/worker/send.c src/worker/schedule.c \
 	     src/worker/voice.c
 SRC_CHAN   = src/channels/split.c src/channels/registry.c \
 	     src/channels/twilio.c src/channels/meta.c src/channels/kapso.c \
@@ -70,7 +71,8 @@ SRC_CHAN   = src/channels/split.c src/channels/registry.c \
 SRC_CHAT   = src/chat/threads.c src/chat/texts.c src/chat/connect.c \
 	     src/chat/commands.c src/chat/handoff.c src/chat/review.c \
 	     src/chat/media.c src/chat/ingest.c src/chat/chats.c \
-	     src/chat/messages.c src/chat/outbox.c src/chat/window.c
+	     src/chat/messages.c src/chat/outbox.c src/chat/window.c \
+	     src/chat/templates.c
 SRC_HOOKS  = src/webhooks/provider.c src/webhooks/twilio.c \
 	     src/webhooks/chancache.c \
 	     src/webhooks/meta.c src/webhooks/kapso.c

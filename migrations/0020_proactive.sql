@@ -188,3 +188,8 @@ CREATE INDEX messages_hold_idx ON messages (hold_id, id) WHERE hold_id IS NOT NU
 CREATE UNIQUE INDEX messages_schedule_part_idx
 	ON messages (schedule_run_id, chat_id, part_no)
 	WHERE schedule_run_id IS NOT NULL;
+
+-- A scheduled run's model call is recorded as such (model/llmcall.c).
+ALTER TABLE llm_calls DROP CONSTRAINT llm_calls_source_check;
+ALTER TABLE llm_calls ADD CONSTRAINT llm_calls_source_check
+	CHECK (source IN ('api', 'reply', 'panel', 'schedule'));

@@ -21,6 +21,7 @@
 #include "worker/pool.h"
 #include "worker/queue.h"
 #include "worker/reply.h"
+#include "worker/schedule.h"
 #include "worker/send.h"
 
 #define SWEEP_INTERVAL_S	60
@@ -39,6 +40,9 @@ static struct {
 static const struct worker_handler	 handlers[] = {
 	{ QUEUE_KIND_REPLY, reply_job_run, reply_job_dead },
 	{ QUEUE_KIND_SEND, send_job_run, send_job_dead },
+	{ QUEUE_KIND_RELEASE, release_job_run, release_job_dead },
+	{ QUEUE_KIND_SCHEDULE, schedule_job_run, schedule_job_dead },
+	{ QUEUE_KIND_TEMPLATES, templates_job_run, NULL },
 };
 
 bool
@@ -74,6 +78,9 @@ app_workers_start(struct app *app)
 	pthread_mutex_unlock(&sweep.mu);
 	if (!sweep.running)
 		log_warn("app", "msg=\"handoff sweep timer did not start\"");
+	/* Schedules, the window's sweep, template syncs (worker/schedule.h). */
+	if (!schedule_ticker_start(app))
+		log_warn("app", "msg=\"schedule ticker did not start\"");
 	return true;
 }
 
@@ -112,6 +119,7 @@ sweep_main(void *arg)
 void
 app_workers_stop(struct app *app)
 {
+	schedule_ticker_stop();
 	pthread_mutex_lock(&sweep.mu);
 	sweep.stop = true;
 	pthread_cond_broadcast(&sweep.cv);
