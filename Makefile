@@ -87,10 +87,12 @@ SRC_PANEL  = src/panel/panel.c src/panel/auth.c src/panel/dashboard.c \
 	     src/panel/providers.c src/panel/tokens.c src/panel/channels.c \
 	     src/panel/sandbox.c src/panel/integrations.c \
 	     src/panel/organization.c src/panel/conversations.c \
-	     src/panel/handoff.c src/panel/users.c src/panel/mcp.c
+	     src/panel/handoff.c src/panel/users.c src/panel/mcp.c \
+	     src/panel/proactive.c
 SRC_API    = src/api/api.c src/api/providers.c src/api/agents.c \
 	     src/api/knowledge.c src/api/openai.c src/api/channels.c \
-	     src/api/connect.c src/api/conversations.c src/api/mcp.c
+	     src/api/connect.c src/api/conversations.c src/api/mcp.c \
+	     src/api/proactive.c
 
 SRC_LIB	 = $(SRC_UTIL) $(SRC_DB) $(SRC_TMPL) $(SRC_CRYPTO) $(SRC_APP) \
 	   $(SRC_HTTP) $(SRC_MODEL) $(SRC_WORKER) $(SRC_CHAN) $(SRC_CHAT) \

@@ -52,7 +52,7 @@ static enum db_status	 schedule(const struct app *, struct db *, int64_t,
 static enum db_status	 single_done(const struct app *, struct db *, bool,
 			    int64_t, struct db_res *, enum db_status, int, int,
 			    int64_t, struct outbox_new *);
-static enum outbox_result hold(struct outbox_send *, int64_t);
+static enum outbox_result hold(struct outbox_send *, int64_t, bool);
 static enum send_result	 send_template(struct outbox_send *,
 			    const struct outbox_channel *, const struct taken *);
 static enum db_status	 mark_held(struct db *, int64_t, int64_t,
@@ -820,7 +820,10 @@ take(struct outbox_send *s, struct db *db, struct taken *t,
 	    "  SELECT m.id, m.template IS NULL AND ch.kind = ANY($4::text[])"
 	    "         AND (c.last_inbound_at IS NULL"
 	    "              OR c.last_inbound_at <= now()"
-	    "                 - make_interval(secs => $5)) AS closed"
+	    "                 - make_interval(secs => $5)"
+	    "              OR EXISTS (SELECT 1 FROM window_holds h"
+	    "                  WHERE h.chat_id = c.id"
+	    "                    AND h.released_at IS NULL)) AS closed"
 	    "    FROM messages m"
 	    "    JOIN chats c ON c.org_id = $1 AND c.id = m.chat_id"
 	    "    JOIN channels ch ON ch.org_id = $1 AND ch.id = m.channel_id"
@@ -897,7 +900,7 @@ out:
  * sent now, by this caller, through this same sequence.
  */
 static enum outbox_result
-hold(struct outbox_send *s, int64_t chat_id)
+hold(struct outbox_send *s, int64_t chat_id, bool provider_closed)
 {
 	struct outbox_send	 f;
 	struct outbox_new	 tmpl;
@@ -908,7 +911,7 @@ hold(struct outbox_send *s, int64_t chat_id)
 	memset(&tmpl, 0, sizeof(tmpl));
 	if ((db = db_acquire(s->app->db)) != NULL) {
 		st = window_hold_begin(s->app, db, s->org_id, chat_id, true,
-		    &tmpl);
+		    provider_closed, &tmpl);
 		db_release(db);
 	}
 	/* Left unattached, the window's sweep begins the hold later. */
@@ -996,7 +999,7 @@ outbox_send(struct outbox_send *s)
 	}
 	if (t.held) {
 		db_release(db);
-		return hold(s, t.chat_id);
+		return hold(s, t.chat_id, false);
 	}
 	if (ch == NULL) {
 		st = outbox_channel_open(s->app, db, s->a, s->org_id,
@@ -1040,7 +1043,7 @@ outbox_send(struct outbox_send *s)
 	r = mark(s, sr, ch->ops->kind, t.template == NULL);
 	outbox_channel_close(&own);
 	if (r == OUTBOX_HELD)
-		r = hold(s, t.chat_id);
+		r = hold(s, t.chat_id, true);
 	return r;
 }
 
@@ -1287,7 +1290,7 @@ outbox_status_update(const struct app *app, struct db *db, int64_t org_id,
 	log_info("outbox", "msg=\"held: the provider refused for the "
 	    "window\" org=%" PRId64 " chat=%" PRId64 " code=%s", org_id,
 	    held_chat, error_code);
-	st = window_hold_begin(app, db, org_id, held_chat, false, &tmpl);
+	st = window_hold_begin(app, db, org_id, held_chat, false, true, &tmpl);
 	if (st != DB_OK)
 		log_warn("outbox", "msg=\"hold not begun, the sweep will\" "
 		    "org=%" PRId64 " chat=%" PRId64 " status=%s", org_id,

@@ -30,7 +30,7 @@
 #define UNATTACHED_AGE_S	30
 
 static enum db_status	 begin_hold(const struct app *, struct db *,
-			    int64_t, int64_t, bool, struct outbox_new *);
+			    int64_t, int64_t, bool, bool, struct outbox_new *);
 static enum db_status	 record_followup(const struct app *, struct db *,
 			    struct arena *, int64_t, int64_t, int64_t,
 			    int64_t, const char *, const char *, const char *,
@@ -58,7 +58,8 @@ queue_release(const struct app *app, struct db *db, int64_t org_id,
 
 enum db_status
 window_hold_begin(const struct app *app, struct db *db, int64_t org_id,
-    int64_t chat_id, bool caller_sends, struct outbox_new *tmpl)
+    int64_t chat_id, bool caller_sends, bool provider_closed,
+    struct outbox_new *tmpl)
 {
 	enum db_status	 st;
 	bool		 own = false;
@@ -66,7 +67,8 @@ window_hold_begin(const struct app *app, struct db *db, int64_t org_id,
 	memset(tmpl, 0, sizeof(*tmpl));
 	if ((st = db_tx_join(db, &own)) != DB_OK)
 		return st;
-	st = begin_hold(app, db, org_id, chat_id, caller_sends, tmpl);
+	st = begin_hold(app, db, org_id, chat_id, caller_sends,
+	    provider_closed, tmpl);
 	st = db_tx_leave(db, own, st);
 	if (st != DB_OK)
 		memset(tmpl, 0, sizeof(*tmpl));
@@ -79,7 +81,8 @@ window_hold_begin(const struct app *app, struct db *db, int64_t org_id,
  */
 static enum db_status
 begin_hold(const struct app *app, struct db *db, int64_t org_id,
-    int64_t chat_id, bool caller_sends, struct outbox_new *tmpl)
+    int64_t chat_id, bool caller_sends, bool provider_closed,
+    struct outbox_new *tmpl)
 {
 	struct db_res	 res = { 0 };
 	struct arena	*a = arena_new();
@@ -110,14 +113,21 @@ begin_hold(const struct app *app, struct db *db, int64_t org_id,
 	open = db_res_bool(&res, 0, 3);
 	db_res_clear(&res);
 
+	/* An open hold: open again only if the contact wrote since. */
 	st = db_query(db, &res,
-	    "SELECT id FROM window_holds"
-	    " WHERE org_id = $1 AND chat_id = $2 AND released_at IS NULL",
+	    "SELECT h.id, COALESCE(c.last_inbound_at > h.opened_at, false)"
+	    "  FROM window_holds h"
+	    "  JOIN chats c ON c.org_id = $1 AND c.id = h.chat_id"
+	    " WHERE h.org_id = $1 AND h.chat_id = $2"
+	    "   AND h.released_at IS NULL",
 	    DB_I64(org_id), DB_I64(chat_id), DB_END);
 	if (st != DB_OK)
 		goto out;
-	if (res.n_rows == 1)
+	if (res.n_rows == 1) {
 		hold_id = db_res_i64(&res, 0, 0);
+		open = db_res_bool(&res, 0, 1);
+	} else if (provider_closed)
+		open = false;
 	db_res_clear(&res);
 
 	if (hold_id != 0 && !open) {
@@ -421,7 +431,7 @@ window_sweep_any_org(const struct app *app, struct db *db, int *n)
 	    chats, &k);
 	for (int i = 0; st == DB_OK && i < k; i++) {
 		st = window_hold_begin(app, db, orgs[i], chats[i], false,
-		    &tmpl);
+		    false, &tmpl);
 		if (st == DB_OK)
 			(*n)++;
 		else if (st == DB_NOT_FOUND)

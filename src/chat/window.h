@@ -21,6 +21,11 @@
  *        result of the last 24 hours goes (older ones fail "superseded")
  *   a later closed window ──▶ a new hold, a new template
  *
+ * While a hold is open, every text to the chat joins it (the outbox's take
+ * counts an open hold as a closed window), so nothing overtakes what is
+ * held, and a window the provider declared closed (a refusal) stays
+ * closed until the contact writes, whatever chats.last_inbound_at says.
+ *
  * Races: the outbox's take reads the window as committed when it starts;
  * window_hold_begin locks the chat row and reads it again, and ingest's
  * chat upsert holds the same lock until its commit, so a message that
@@ -61,12 +66,15 @@ bool		 window_is_continue(const char *payload);
  * records the follow-up template (*tmpl: its message and send job; 0
  * when none was recorded) with its send job due at OUTBOX_SAFETY_S when
  * caller_sends (the caller sends it at once), else now. When the window
- * is open after all, the hold begins released and its release job is
- * queued.
+ * is open after all (the contact wrote since the open hold began; with
+ * no hold, within WINDOW_SECONDS, unless provider_closed: the provider
+ * said it is closed, and the provider is right), the hold is released and
+ * its release job queued.
  */
 enum db_status	 window_hold_begin(const struct app *app, struct db *db,
 		    int64_t org_id, int64_t chat_id, bool caller_sends,
-		    struct outbox_new *tmpl) __attribute__((warn_unused_result));
+		    bool provider_closed, struct outbox_new *tmpl)
+		    __attribute__((warn_unused_result));
 
 /* A stored inbound message, for window_inbound. */
 struct window_seen {

@@ -26,16 +26,16 @@ struct arena;
 #define FOLLOWUP_LANGUAGE_MAX	32
 
 struct followup_channel {
-	int64_t	 channel_id;
-	char	*channel_name;		/* "" on input */
-	char	*template_name;
-	char	*language;		/* "": any */
+	int64_t		 channel_id;
+	const char	*channel_name;		/* "" on input */
+	const char	*template_name;
+	const char	*language;		/* "": any */
 };
 
 struct followup {
-	char			*template_name;
-	char			*language;	/* "": any */
-	char			*continue_delivers;	/* latest | all */
+	const char		*template_name;
+	const char		*language;	/* "": any */
+	const char		*continue_delivers;	/* latest | all */
 	struct followup_channel	*channels;	/* overrides */
 	int			 n_channels;
 };

@@ -712,6 +712,12 @@ panel_conversation_view(struct req *r)
 		    ts[n_ts - 1].close_reason);
 	}
 	cJSON_AddBoolToObject(ctx, "has_messages", n_ms > 0);
+	/* The window's hold and, while closed, templates to send. */
+	if (!panel_window_section(r, ctx, c->id, c->channel_id,
+	    c->window_left_s > 0)) {
+		cJSON_Delete(ctx);
+		return resp_unavailable(r);
+	}
 	return resp_page(r, 200, "conversations/view", ctx);
 }
 

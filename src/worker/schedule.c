@@ -441,6 +441,28 @@ templates_job_run(struct worker_ctx *w, const struct job *job, char *err,
 	}
 }
 
+enum db_status
+schedule_run_queue(const struct app *app, struct db *db, int64_t org_id,
+    int64_t agent_id, int64_t id, int64_t *run_id)
+{
+	enum db_status	 st;
+	bool		 own = false;
+	char		 payload[64];
+
+	(void)app;
+	*run_id = 0;
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		return st;
+	st = schedule_run_now(db, org_id, agent_id, id, run_id);
+	if (st == DB_OK) {
+		snprintf(payload, sizeof(payload), "{\"run_id\":%" PRId64 "}",
+		    *run_id);
+		st = queue_enqueue(db, org_id, QUEUE_KIND_SCHEDULE, payload, 3,
+		    NULL);
+	}
+	return db_tx_leave(db, own, st);
+}
+
 /* --- the ticker ---------------------------------------------------------- */
 
 int

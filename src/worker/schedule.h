@@ -33,6 +33,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "db/db.h"
 
 #include "worker/pool.h"
 
@@ -48,6 +51,15 @@ void		 release_job_dead(struct worker_ctx *w, const struct job *job,
 		    const char *why);
 enum job_result	 templates_job_run(struct worker_ctx *w,
 		    const struct job *job, char *err, size_t errlen);
+
+/*
+ * "Run now": a manual run of the org's agent's schedule id and its job,
+ * in one transaction. DB_NOT_FOUND: no such schedule.
+ */
+struct db;
+enum db_status	 schedule_run_queue(const struct app *app, struct db *db,
+		    int64_t org_id, int64_t agent_id, int64_t id,
+		    int64_t *run_id) __attribute__((warn_unused_result));
 
 /* Starts and stops the ticker (see above); start is false when the
  * thread could not start. */
