@@ -105,7 +105,11 @@ int	 api_whatsapp_app_update(struct req *r);	/* PATCH */
 int	 api_connect_codes_create(struct req *r);	/* POST …/connect-codes */
 int	 api_agent_chats_list(struct req *r);		/* GET …/chats */
 
-/* conversations (api/conversations.c) */
+/* GET and PATCH /api/v1/organization: the token's organisation and its
+ * settings (api/organization.c; owners only). */
+int	 api_organization_get(struct req *r);
+int	 api_organization_update(struct req *r);
+
 /* Proactive messaging (api/proactive.c). */
 int	 api_templates_list(struct req *r);	/* GET …/channels/{id}/templates */
 int	 api_templates_source(struct req *r);	/* PATCH …/templates */
@@ -122,6 +126,7 @@ int	 api_schedules_delete(struct req *r);	/* DELETE */
 int	 api_schedules_run(struct req *r);	/* POST …/{sid}/run */
 int	 api_schedules_runs(struct req *r);	/* GET …/agents/{id}/runs */
 
+/* conversations (api/conversations.c) */
 int	 api_conversations_list(struct req *r);
 int	 api_conversation_get(struct req *r);
 

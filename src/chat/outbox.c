@@ -18,9 +18,10 @@
 #include "chat/handoff.h"
 #include "chat/rows.h"
 #include "chat/window.h"
-#include "util/json.h"
+#include "crypto/token.h"
 #include "util/arena.h"
 #include "util/context.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -30,6 +31,8 @@
 #define MARK_TRIES		8
 #define MARK_PAUSE_MS		250
 #define MARK_PAUSE_MAX_MS	2000
+/* How long an untake waits for the database to come back (a failover). */
+#define UNTAKE_WAIT_MS		30000
 /* "Try later" without a Retry-After: the send job's first pause. */
 #define LATER_MIN_S		5
 
@@ -42,6 +45,9 @@ struct taken {
 	bool	 is_group;
 	bool	 held;		/* taken into 'held', not 'sending' */
 	char	*template;	/* the send spec (JSON text), NULL: text */
+	char	 token[33];	/* this sender's mark on the row it takes */
+	bool	 in_doubt;	/* the take failed unseen: it may have
+				   committed (untake) */
 };
 
 static enum db_status	 read_parts(struct db *, struct arena *, int64_t,
@@ -62,6 +68,8 @@ static bool		 take(struct outbox_send *, struct db *,
 			    struct taken *, enum outbox_result *);
 static enum outbox_result mark(struct outbox_send *, enum send_result,
 			    const char *, bool);
+static void		 untake(struct outbox_send *, struct db *,
+			    const struct taken *);
 static enum db_status	 mark_sent(struct db *, int64_t, int64_t,
 			    const char *);
 static enum db_status	 mark_later(struct outbox_send *, struct db *);
@@ -815,6 +823,7 @@ take(struct outbox_send *s, struct db *db, struct taken *t,
 	const char	*status;
 
 	*r = OUTBOX_UNAVAILABLE;
+	token_hex(t->token, sizeof(t->token));
 	st = db_query(db, &res,
 	    "WITH w AS ("
 	    "  SELECT m.id, m.template IS NULL AND ch.kind = ANY($4::text[])"
@@ -834,6 +843,7 @@ take(struct outbox_send *s, struct db *db, struct taken *t,
 	    "       attempts = m.attempts + CASE WHEN w.closed THEN 0 ELSE 1"
 	    "           END,"
 	    "       hold_id = CASE WHEN w.closed THEN NULL ELSE m.hold_id END,"
+	    "       send_token = CASE WHEN w.closed THEN NULL ELSE $6 END,"
 	    "       updated_at = now()"
 	    "  FROM chats c, w"
 	    " WHERE m.org_id = $1 AND m.id = $2 AND m.direction = 'out'"
@@ -846,7 +856,10 @@ take(struct outbox_send *s, struct db *db, struct taken *t,
 	    " RETURNING m.channel_id, m.body, c.external_id, c.kind = 'group',"
 	    "       m.chat_id, w.closed, m.template::text",
 	    DB_I64(s->org_id), DB_I64(s->message_id), DB_BOOL(s->gated),
-	    DB_TEXT(channel_window_kinds()), DB_I64(WINDOW_SECONDS), DB_END);
+	    DB_TEXT(channel_window_kinds()), DB_I64(WINDOW_SECONDS),
+	    DB_TEXT(t->token), DB_END);
+	if (st == DB_UNAVAILABLE)
+		t->in_doubt = true;
 	if (st != DB_OK)
 		goto out;
 	if (res.n_rows == 1) {
@@ -994,6 +1007,8 @@ outbox_send(struct outbox_send *s)
 	if ((db = db_acquire(s->app->db)) == NULL)
 		return OUTBOX_UNAVAILABLE;
 	if (!take(s, db, &t, &r)) {
+		if (t.in_doubt)
+			untake(s, db, &t);
 		db_release(db);
 		return r;
 	}
@@ -1008,16 +1023,8 @@ outbox_send(struct outbox_send *s)
 			outbox_channel_close(&own);
 			if (st == DB_UNAVAILABLE) {
 				/* Nothing was sent: back to queued (its job
-				 * tries again), else the next sender calls it
-				 * unknown. */
-				if (db_exec(db, "UPDATE messages"
-				    "   SET status = 'queued', updated_at = now()"
-				    " WHERE org_id = $1 AND id = $2"
-				    "   AND status = 'sending'",
-				    DB_I64(s->org_id), DB_I64(s->message_id),
-				    DB_END) != DB_OK)
-					log_warn("outbox", "msg=\"left sending\" "
-					    "message=%" PRId64, s->message_id);
+				 * tries again). */
+				untake(s, db, &t);
 				db_release(db);
 				return OUTBOX_UNAVAILABLE;
 			}
@@ -1045,6 +1052,49 @@ outbox_send(struct outbox_send *s)
 	if (r == OUTBOX_HELD)
 		r = hold(s, t.chat_id, true);
 	return r;
+}
+
+/*
+ * The row was (or may have been) taken by this sender, which called no
+ * provider: back to queued, on the condition that the take is still this
+ * sender's (its token), so a row another sender took meanwhile is left
+ * alone. Waits out a database that went away (a failover: a few seconds
+ * without a primary) on a new connection; if even that fails the row
+ * stays 'sending', and the next sender calls it unknown: never sent twice.
+ */
+static void
+untake(struct outbox_send *s, struct db *db, const struct taken *t)
+{
+	struct db	*fresh = NULL;
+	enum db_status	 st;
+
+	if (db == NULL || db->broken)
+		db = fresh = db_acquire_wait(s->app->db, UNTAKE_WAIT_MS);
+	st = db == NULL ? DB_UNAVAILABLE : db_exec(db,
+	    "UPDATE messages"
+	    "   SET status = 'queued', send_token = NULL, updated_at = now()"
+	    " WHERE org_id = $1 AND id = $2 AND status = 'sending'"
+	    "   AND send_token = $3",
+	    DB_I64(s->org_id), DB_I64(s->message_id), DB_TEXT(t->token),
+	    DB_END);
+	if (st == DB_UNAVAILABLE && fresh == NULL) {
+		/* The connection died under it: once more on a new one. */
+		fresh = db_acquire_wait(s->app->db, UNTAKE_WAIT_MS);
+		st = fresh == NULL ? DB_UNAVAILABLE : db_exec(fresh,
+		    "UPDATE messages"
+		    "   SET status = 'queued', send_token = NULL,"
+		    "       updated_at = now()"
+		    " WHERE org_id = $1 AND id = $2 AND status = 'sending'"
+		    "   AND send_token = $3",
+		    DB_I64(s->org_id), DB_I64(s->message_id),
+		    DB_TEXT(t->token), DB_END);
+	}
+	if (fresh != NULL)
+		db_release(fresh);
+	if (st != DB_OK)
+		log_err("outbox", "msg=\"not sent, but perhaps left sending\" "
+		    "org=%" PRId64 " message=%" PRId64 " status=%s",
+		    s->org_id, s->message_id, db_status_str(st));
 }
 
 /*
