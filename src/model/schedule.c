@@ -542,7 +542,7 @@ schedule_run_start(struct db *db, struct arena *a, int64_t org_id,
 	    "   WHERE x.org_id = $1 AND x.id = r.id"
 	    "     AND r.status IN ('queued', 'running')"
 	    "  RETURNING x.id, x.schedule_id, x.result,"
-	    "            COALESCE(x.llm_call_id, 0)"
+	    "            COALESCE(x.llm_call_id, 0) AS llm_call_id"
 	    ")"
 	    " SELECT r.status, u.schedule_id, u.result, u.llm_call_id"
 	    "   FROM r LEFT JOIN u ON u.id = r.id",
