@@ -132,6 +132,10 @@ CREATE TABLE schedules (
 	enabled			boolean NOT NULL DEFAULT true,
 	next_run_at		timestamptz,
 	last_run_at		timestamptz,
+	-- Deleted: never fires again and is no longer listed, but its runs
+	-- and their deliveries stay (history; a run that already recorded its
+	-- deliveries still sends them: no message left behind).
+	deleted_at		timestamptz,
 	created_at		timestamptz NOT NULL DEFAULT now(),
 	updated_at		timestamptz NOT NULL DEFAULT now(),
 	UNIQUE (org_id, id),

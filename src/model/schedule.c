@@ -24,7 +24,7 @@
 		" COALESCE(s.recipient_channel_id, 0), s.recipient," \
 		" COALESCE(s.recipient_chat_id, 0), s.heartbeat, s.enabled," \
 		" " ISO("s.next_run_at") ", " ISO("s.last_run_at") "," \
-		" " ISO("s.created_at")
+		" " ISO("s.created_at") ", s.deleted_at IS NOT NULL"
 #define NAME_MAX_CHARS	100
 #define TZ_MAX		64
 #define RECIPIENT_MAX	256
@@ -94,6 +94,7 @@ read_row(struct arena *a, const struct db_res *res, int i, struct schedule *s)
 	s->next_run_at = arena_strdup(a, db_res_text(res, i, 15));
 	s->last_run_at = arena_strdup(a, db_res_text(res, i, 16));
 	s->created_at = arena_strdup(a, db_res_text(res, i, 17));
+	s->deleted = db_res_bool(res, i, 18);
 }
 
 enum db_status
@@ -108,7 +109,7 @@ schedule_list(struct db *db, struct arena *a, int64_t org_id,
 	st = db_query(db, &res,
 	    "SELECT " COLS
 	    "  FROM schedules s"
-	    " WHERE s.org_id = $1 AND s.agent_id = $2"
+	    " WHERE s.org_id = $1 AND s.agent_id = $2 AND s.deleted_at IS NULL"
 	    " ORDER BY s.id",
 	    DB_I64(org_id), DB_I64(agent_id), DB_END);
 	if (st != DB_OK)
@@ -134,7 +135,8 @@ schedule_get(struct db *db, struct arena *a, int64_t org_id,
 	    "SELECT " COLS
 	    "  FROM schedules s"
 	    " WHERE s.org_id = $1 AND s.id = $2"
-	    "   AND ($3::bigint = 0 OR s.agent_id = $3)",
+	    "   AND ($3::bigint = 0"
+	    "        OR (s.agent_id = $3 AND s.deleted_at IS NULL))",
 	    DB_I64(org_id), DB_I64(id), DB_I64(agent_id), DB_END);
 	if (st == DB_OK && res.n_rows == 0)
 		st = DB_NOT_FOUND;
@@ -317,6 +319,7 @@ store(struct db *db, int64_t org_id, int64_t agent_id, int64_t id,
 	    "         updated_at = now()"
 	    "    FROM v"
 	    "   WHERE s.org_id = $1 AND s.agent_id = $2 AND s.id = $3"
+	    "     AND s.deleted_at IS NULL"
 	    "  RETURNING s.id"
 	    ")"
 	    " SELECT id FROM ins UNION ALL SELECT id FROM upd",
@@ -350,7 +353,8 @@ schedule_create(struct db *db, int64_t org_id, int64_t agent_id,
 	if (!validate(db, org_id, in, min_interval_s, errs, &st))
 		return st != DB_OK ? st : DB_INVALID;
 	st = db_query(db, &res,
-	    "SELECT count(*) FROM schedules WHERE org_id = $1 AND agent_id = $2",
+	    "SELECT count(*) FROM schedules WHERE org_id = $1 AND agent_id = $2"
+	    "   AND deleted_at IS NULL",
 	    DB_I64(org_id), DB_I64(agent_id), DB_END);
 	if (st == DB_OK && db_res_i64(&res, 0, 0) >= SCHEDULE_PER_AGENT_MAX) {
 		field_error_add(errs, "name", "This agent has as many "
@@ -384,8 +388,11 @@ schedule_delete(struct db *db, int64_t org_id, int64_t agent_id, int64_t id)
 	enum db_status	 st;
 
 	st = db_query(db, &res,
-	    "DELETE FROM schedules"
-	    " WHERE org_id = $1 AND agent_id = $2 AND id = $3 RETURNING id",
+	    "UPDATE schedules"
+	    "   SET deleted_at = now(), enabled = false, next_run_at = NULL,"
+	    "       updated_at = now()"
+	    " WHERE org_id = $1 AND agent_id = $2 AND id = $3"
+	    "   AND deleted_at IS NULL RETURNING id",
 	    DB_I64(org_id), DB_I64(agent_id), DB_I64(id), DB_END);
 	if (st == DB_OK && res.n_rows == 0)
 		st = DB_NOT_FOUND;
@@ -510,6 +517,7 @@ schedule_run_now(struct db *db, int64_t org_id, int64_t agent_id, int64_t id,
 	    " SELECT $1, s.id, s.agent_id, now(), 'manual'"
 	    "   FROM schedules s"
 	    "  WHERE s.org_id = $1 AND s.agent_id = $2 AND s.id = $3"
+	    "    AND s.deleted_at IS NULL"
 	    " RETURNING id",
 	    DB_I64(org_id), DB_I64(agent_id), DB_I64(id), DB_END);
 	if (st == DB_OK && res.n_rows == 0)

@@ -66,6 +66,7 @@ struct schedule {
 	char	*next_run_at;		/* ISO, "" when disabled */
 	char	*last_run_at;		/* ISO, "" never */
 	char	*created_at;
+	bool	 deleted;		/* only seen by the run (agent_id 0) */
 };
 
 struct schedule_input {
@@ -87,7 +88,8 @@ struct schedule_input {
 enum db_status	 schedule_list(struct db *db, struct arena *a, int64_t org_id,
 		    int64_t agent_id, struct schedule **out, int *n)
 		    __attribute__((warn_unused_result));
-/* One schedule of the org's agent agent_id (0: any agent). */
+/* One schedule of the org's agent agent_id, not deleted; agent_id 0:
+ * any agent, deleted or not (the run job). */
 enum db_status	 schedule_get(struct db *db, struct arena *a, int64_t org_id,
 		    int64_t agent_id, int64_t id, struct schedule *out)
 		    __attribute__((warn_unused_result));
@@ -108,6 +110,11 @@ enum db_status	 schedule_update(struct db *db, int64_t org_id,
 		    const struct schedule_input *in, int min_interval_s,
 		    struct field_errors *errs)
 		    __attribute__((warn_unused_result));
+/*
+ * Deletes it for its users: it never fires again and is no longer listed
+ * or found by agent, but the row stays for its runs (history, and a run
+ * already under way still delivers what it recorded).
+ */
 enum db_status	 schedule_delete(struct db *db, int64_t org_id,
 		    int64_t agent_id, int64_t id)
 		    __attribute__((warn_unused_result));

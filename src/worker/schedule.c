@@ -209,6 +209,15 @@ schedule_job_run(struct worker_ctx *w, const struct job *job, char *err,
 	}
 	if (st != DB_OK)
 		goto unavailable;
+	if (sj.s.deleted && sj.result == NULL) {
+		/* Deleted before its turn; one with a result has recorded
+		 * deliveries, which still go (no message left behind). */
+		db_release(db);
+		db = NULL;
+		finish(w, job->org_id, run_id, false, "The schedule was "
+		    "deleted before this run.");
+		goto out;
+	}
 	if ((jr = targets(w, db, a, job, &sj.s, &chats, &n_chats, note,
 	    sizeof(note))) != JOB_DONE)
 		goto unavailable;
