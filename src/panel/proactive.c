@@ -274,6 +274,16 @@ panel_window_section(struct req *r, cJSON *ctx, int64_t chat_id,
 			cJSON_AddItemToArray(arr, o);
 		}
 	}
+	/* A hold means closed, whatever the clock says (the provider refused
+	 * for the window): as the outbox reads it (chat/outbox.c take). */
+	if (v.has_hold && window_open) {
+		window_open = false;
+		cJSON_DeleteItemFromObjectCaseSensitive(ctx, "window_open");
+		cJSON_DeleteItemFromObjectCaseSensitive(ctx, "window_left");
+		cJSON_AddFalseToObject(ctx, "window_open");
+		cJSON_AddStringToObject(ctx, "window_left",
+		    "closed: waiting for Continue");
+	}
 	if (window_open)
 		return true;
 	/* Closed: the approved templates to send instead of text. */
