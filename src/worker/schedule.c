@@ -48,6 +48,8 @@ static enum job_result targets(struct worker_ctx *, struct db *,
 		    size_t);
 static void	 finish(struct worker_ctx *, int64_t, int64_t, bool,
 		    const char *);
+static void	 give_up_rows(struct worker_ctx *, int64_t, int64_t,
+		    const char *);
 static void	*ticker_main(void *);
 static void	 sweep(struct app *);
 static void	 sync_due(struct app *);
@@ -385,6 +387,37 @@ schedule_job_dead(struct worker_ctx *w, const struct job *job, const char *why)
 	snprintf(text, sizeof(text), "The run gave up: %s", why != NULL &&
 	    why[0] != '\0' ? why : "no reason given");
 	finish(w, job->org_id, run_id, false, text);
+	give_up_rows(w, job->org_id, run_id, text);
+}
+
+/*
+ * A dead run's deliveries still queued have no sender left: they fail
+ * with the run's reason (one found sending: "delivery unknown"), so none
+ * is left behind unseen. Best effort: a failure is logged.
+ */
+static void
+give_up_rows(struct worker_ctx *w, int64_t org_id, int64_t run_id,
+    const char *why)
+{
+	struct arena	*a = arena_new();
+	struct db	*db;
+	int64_t		*rows = NULL;
+	int		 n = 0;
+	enum db_status	 st = DB_UNAVAILABLE;
+
+	if ((db = db_acquire(w->db)) != NULL &&
+	    (st = outbox_schedule_pending(db, a, org_id, run_id, &rows, &n)) ==
+	    DB_OK)
+		for (int i = 0; i < n && (st == DB_OK || st == DB_NOT_FOUND);
+		    i++)
+			st = outbox_give_up_one(db, org_id, rows[i], why);
+	if (st != DB_OK && st != DB_NOT_FOUND)
+		log_warn("schedule", "msg=\"dead run's rows not failed\" "
+		    "org=%" PRId64 " run=%" PRId64 " status=%s", org_id, run_id,
+		    db_status_str(st));
+	if (db != NULL)
+		db_release(db);
+	arena_free(a);
 }
 
 /* --- the release and sync jobs ------------------------------------------ */

@@ -23,7 +23,9 @@
  * order through outbox_send, whose window check holds what a closed
  * window must hold. The job is its rows' only sender: a retry re-reads
  * the run (the answer is asked for once) and sends what is still queued;
- * a row found sending is "delivery unknown", never sent twice.
+ * a row found sending is "delivery unknown", never sent twice. When the
+ * job dies, its rows still queued fail with its reason (none is left
+ * behind without a sender).
  *
  * THE RELEASE JOB ("release", {"hold_id"}): window_release. THE SYNC JOB
  * ("templates", {"channel_id"}): templates_sync.
