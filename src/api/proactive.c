@@ -248,10 +248,13 @@ api_templates_sync(struct req *r)
 	case TEMPLATES_NOT_FOUND:
 		return resp_not_found(r);
 	case TEMPLATES_UNSUPPORTED:
+		audit(r, "template.sync_failed", "channel", id, err);
 		return resp_error(r, 422, "unsupported", err);
 	case TEMPLATES_REFUSED:
+		audit(r, "template.sync_failed", "channel", id, err);
 		return resp_error(r, 502, "provider_refused", err);
 	case TEMPLATES_LATER:
+		audit(r, "template.sync_failed", "channel", id, err);
 		return resp_error(r, 503, "provider_unavailable", err);
 	default:
 		return resp_unavailable(r);

@@ -203,6 +203,8 @@ panel_templates_sync(struct req *r)
 	case TEMPLATES_UNAVAILABLE:
 		return resp_unavailable(r);
 	default:
+		/* Asked for and refused: audited too. */
+		audit(r, "template.sync_failed", "channel", id, err);
 		return resp_see_other(r, channel_path(r, id), arena_printf(
 		    r->arena, "The templates were not synced: %s", err));
 	}
