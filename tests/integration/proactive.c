@@ -547,6 +547,57 @@ START_TEST(t_panel_late_reply_held)
 END_TEST
 
 /* The agent's whatsapp.sendTemplate tool, on Meta and on Twilio. */
+/*
+ * A Resend to a chat whose window closed is held like any text (the
+ * follow-up template goes once), and goes out once when the contact
+ * taps Continue.
+ */
+START_TEST(t_resend_held)
+{
+	struct client	 c;
+	struct hresp	 r;
+	char		 page[128], action[160];
+	int64_t		 chat, failed, copy, hold;
+
+	(void)inbound("meta", "15557650030", "resend me");
+	ck_assert(wait_texts("Echo: resend me", 1, WAIT_MS));
+	chat = chat_of("+15557650030");
+	failed = sqli("INSERT INTO messages (org_id, channel_id, chat_id, "
+	    "direction, body, status, error_code, error_text) SELECT org_id, "
+	    "channel_id, id, 'out', 'Resent late', 'failed', '131026', "
+	    "'Message undeliverable' FROM chats WHERE id = %lld RETURNING id",
+	    (long long)chat);
+	close_window(chat);
+	hlogin(&c, fx.srv.base, OWNER_EMAIL, OWNER_PW);
+	snprintf(page, sizeof(page), "/conversations/%lld", (long long)chat);
+	snprintf(action, sizeof(action), "/conversations/%lld/messages/%lld/"
+	    "resend", (long long)chat, (long long)failed);
+	hpost_form(&c, page, action, NULL, &r);
+	ck_assert_int_eq(r.status, 303);
+	hresp_free(&r);
+	copy = sqli("SELECT COALESCE(resent_as_id, 0) FROM messages WHERE "
+	    "id = %lld", (long long)failed);
+	ck_assert_int_gt(copy, 0);
+	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages "
+	    "WHERE id = %lld AND status = 'held' AND hold_id IS NOT NULL",
+	    (long long)copy), "the Resend was not held");
+	hold = sqli("SELECT hold_id FROM messages WHERE id = %lld",
+	    (long long)copy);
+	ck_assert(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages m JOIN "
+	    "window_holds h ON h.template_message_id = m.id WHERE h.id = %lld "
+	    "AND m.status = 'sent'", (long long)hold));
+	ck_assert_int_eq(texts_of("Resent late"), 0);
+
+	tap("meta", "15557650030", hold);
+	ck_assert_msg(wait_texts("Resent late", 1, WAIT_MS), "the held Resend "
+	    "was not delivered");
+	usleep(1000 * 1000);
+	ck_assert_int_eq(texts_of("Resent late"), 1);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE id = %lld "
+	    "AND status = 'sent'", (long long)copy), 1);
+}
+END_TEST
+
 START_TEST(t_tool_sends_template)
 {
 	cJSON		*sends;
@@ -914,6 +965,7 @@ proactive_suite(void)
 	tcase_add_test(tc, t_hold_continue_kapso);
 	tcase_add_test(tc, t_window_refusal_held);
 	tcase_add_test(tc, t_panel_late_reply_held);
+	tcase_add_test(tc, t_resend_held);
 	tcase_add_test(tc, t_tool_sends_template);
 	suite_add_tcase(s, tc);
 	return s;
