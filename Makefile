@@ -44,7 +44,7 @@ SRC_UTIL   = src/util/xmalloc.c src/util/buf.c src/util/arena.c \
 	     src/util/httpc.c src/util/thumb.c src/util/json.c src/util/s3.c \
 	     src/util/doctext.c \
 	     src/util/log.c src/util/config.c src/util/metrics.c \
-	     src/util/cidr.c src/util/trace.c
+	     src/util/cidr.c src/util/trace.c src/util/cron.c
 SRC_DB     = src/db/pool.c src/db/query.c src/db/migrate.c \
 	     src/db/embedded.c src/db/listen.c src/db/presence.c \
 	     src/db/array.c
@@ -63,18 +63,20 @@ SRC_MODEL  = src/model/org.c src/model/user.c src/model/throttle.c \
 	     src/model/fielderr.c src/model/provider.c src/model/orgmodel.c \
 	     src/model/agent.c src/model/knowledge.c src/model/apitoken.c \
 	     src/model/llmcall.c src/model/channel.c src/model/audit.c \
-	     src/model/media.c src/model/mcp_server.c src/model/masterkey.c
+	     src/model/media.c src/model/mcp_server.c src/model/masterkey.c \
+	     src/model/template.c src/model/followup.c \
+	     src/model/schedule.c
 SRC_WORKER = src/worker/queue.c src/worker/pool.c src/worker/turn.c \
-	     src/worker/send.c src/worker/indicate.c \
+	     src/worker/send.c src/worker/indicate.c src/worker/schedule.c \
 	     src/worker/voice.c
 SRC_CHAN   = src/channels/split.c src/channels/registry.c \
 	     src/channels/twilio.c src/channels/meta.c src/channels/kapso.c \
-	     src/channels/sandbox.c
+	     src/channels/sandbox.c src/channels/template.c
 SRC_CHAT   = src/chat/threads.c src/chat/texts.c src/chat/connect.c \
 	     src/chat/commands.c src/chat/handoff.c src/chat/review.c \
 	     src/chat/media.c src/chat/extract.c src/chat/ingest.c \
 	     src/chat/chats.c src/chat/messages.c src/chat/outbox.c \
-	     src/chat/search.c
+	     src/chat/search.c src/chat/window.c src/chat/templates.c
 SRC_HOOKS  = src/webhooks/provider.c src/webhooks/twilio.c \
 	     src/webhooks/chancache.c \
 	     src/webhooks/meta.c src/webhooks/kapso.c
@@ -89,11 +91,12 @@ SRC_PANEL  = src/panel/panel.c src/panel/auth.c src/panel/dashboard.c \
 	     src/panel/providers.c src/panel/tokens.c src/panel/channels.c \
 	     src/panel/sandbox.c src/panel/integrations.c \
 	     src/panel/organization.c src/panel/conversations.c \
-	     src/panel/handoff.c src/panel/users.c src/panel/mcp.c
+	     src/panel/handoff.c src/panel/users.c src/panel/mcp.c \
+	     src/panel/proactive.c
 SRC_API    = src/api/api.c src/api/providers.c src/api/agents.c \
 	     src/api/knowledge.c src/api/openai.c src/api/channels.c \
 	     src/api/connect.c src/api/conversations.c src/api/mcp.c \
-	     src/api/organization.c
+	     src/api/proactive.c src/api/organization.c
 
 SRC_LIB	 = $(SRC_UTIL) $(SRC_DB) $(SRC_TMPL) $(SRC_CRYPTO) $(SRC_APP) \
 	   $(SRC_HTTP) $(SRC_MODEL) $(SRC_WORKER) $(SRC_CHAN) $(SRC_CHAT) \

@@ -156,6 +156,28 @@ api_check_types(struct req *r, const struct api_field *spec)
 				ok = ok && cJSON_IsString(e);
 			want = "an array of at most 64 strings";
 			break;
+		case API_INT:
+			ok = cJSON_IsNumber(v) && v->valuedouble >= -2147483647.0
+			    && v->valuedouble <= 2147483647.0 &&
+			    floor(v->valuedouble) == v->valuedouble;
+			want = "a whole number";
+			break;
+		case API_IDS:
+			ok = cJSON_IsArray(v) &&
+			    cJSON_GetArraySize(v) <= API_STRS_MAX;
+			cJSON_ArrayForEach(e, v)
+				ok = ok && cJSON_IsNumber(e) &&
+				    e->valuedouble >= 1 &&
+				    e->valuedouble <= 9e15 &&
+				    floor(e->valuedouble) == e->valuedouble;
+			want = "an array of at most 64 positive integers";
+			break;
+		case API_STR_MAP:
+			ok = cJSON_IsObject(v) && cJSON_GetArraySize(v) <= 100;
+			cJSON_ArrayForEach(e, v)
+				ok = ok && cJSON_IsString(e);
+			want = "an object of strings";
+			break;
 		case API_ID_NULL:
 		default:
 			ok = cJSON_IsNull(v) || (cJSON_IsNumber(v) &&

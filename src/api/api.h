@@ -32,6 +32,9 @@ enum api_type {
 	API_BOOL,	/* true or false */
 	API_ID_NULL,	/* a positive integer or null */
 	API_STRS,	/* an array of at most API_STRS_MAX strings */
+	API_INT,	/* a whole number (within ±2^31) */
+	API_IDS,	/* an array of at most API_STRS_MAX positive integers */
+	API_STR_MAP,	/* an object whose members are all strings */
 };
 #define API_STRS_MAX	64
 
@@ -102,11 +105,28 @@ int	 api_whatsapp_app_update(struct req *r);	/* PATCH */
 int	 api_connect_codes_create(struct req *r);	/* POST …/connect-codes */
 int	 api_agent_chats_list(struct req *r);		/* GET …/chats */
 
-/* conversations (api/conversations.c) */
 /* GET and PATCH /api/v1/organization: the token's organisation and its
  * settings (api/organization.c; owners only). */
 int	 api_organization_get(struct req *r);
 int	 api_organization_update(struct req *r);
+
+/* Proactive messaging (api/proactive.c). */
+int	 api_templates_list(struct req *r);	/* GET …/channels/{id}/templates */
+int	 api_templates_source(struct req *r);	/* PATCH …/templates */
+int	 api_templates_sync(struct req *r);	/* POST …/templates/sync */
+int	 api_conversation_template(struct req *r);	/* POST …/templates */
+int	 api_conversation_hold(struct req *r);	/* GET …/conversations/{id}/hold */
+int	 api_followup_get(struct req *r);	/* GET …/agents/{id}/followup */
+int	 api_followup_put(struct req *r);	/* PUT */
+int	 api_schedules_list(struct req *r);	/* GET …/agents/{id}/schedules */
+int	 api_schedules_create(struct req *r);	/* POST */
+int	 api_schedules_get(struct req *r);	/* GET …/schedules/{sid} */
+int	 api_schedules_update(struct req *r);	/* PATCH */
+int	 api_schedules_delete(struct req *r);	/* DELETE */
+int	 api_schedules_run(struct req *r);	/* POST …/{sid}/run */
+int	 api_schedules_runs(struct req *r);	/* GET …/agents/{id}/runs */
+
+/* conversations (api/conversations.c) */
 int	 api_conversations_list(struct req *r);
 int	 api_conversation_get(struct req *r);
 

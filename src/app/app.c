@@ -92,6 +92,7 @@ app_open(struct app *app, bool migrate)
 	log_set_level(log_level_parse(app->cfg.log_level));
 	/* What chat/ asks of the job queue (util/context.h). */
 	app->queue.send_at = queue_send_at;
+	app->queue.release = queue_release_job;
 	app->templates_dir = xasprintf("%s/templates", app->cfg.home);
 	app->static_dir = xasprintf("%s/static", app->cfg.home);
 	app->migrations_dir = xasprintf("%s/migrations", app->cfg.home);

@@ -33,6 +33,7 @@
 #include "util/time.h"
 #include "worker/pool.h"
 #include "worker/queue.h"
+#include "worker/schedule.h"
 #include "worker/send.h"
 #include "worker/turn.h"
 
@@ -63,6 +64,9 @@ static const struct worker_handler	 handlers[] = {
 	{ QUEUE_KIND_ACK, turn_ack_run, NULL },
 	{ QUEUE_KIND_SEND, send_job_run, send_job_dead },
 	{ QUEUE_KIND_REPLY, turn_legacy_reply_run, NULL },
+	{ QUEUE_KIND_RELEASE, release_job_run, release_job_dead },
+	{ QUEUE_KIND_SCHEDULE, schedule_job_run, schedule_job_dead },
+	{ QUEUE_KIND_TEMPLATES, templates_job_run, NULL },
 };
 
 bool
@@ -118,6 +122,9 @@ app_workers_start(struct app *app)
 	    NULL) == 0;
 	if (!indexer.running)
 		log_warn("app", "msg=\"search indexer did not start\"");
+	/* Schedules, the window's sweep, template syncs (worker/schedule.h). */
+	if (!schedule_ticker_start(app))
+		log_warn("app", "msg=\"schedule ticker did not start\"");
 	return true;
 }
 
@@ -204,6 +211,7 @@ sweep_main(void *arg)
 void
 app_workers_stop(struct app *app)
 {
+	schedule_ticker_stop();
 	pthread_mutex_lock(&sweep.mu);
 	sweep.stop = true;
 	pthread_cond_broadcast(&sweep.cv);

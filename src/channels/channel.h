@@ -33,6 +33,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 /* Decrypted credentials and identity of one channel, for one send. */
 struct channel_creds {
 	const char	*kind;
@@ -53,8 +55,30 @@ struct channel_creds {
 	const char	*verify_token;
 	const char	*webhook_secret;
 	const char	*status_callback;	/* Twilio: our status URL, or NULL */
+	const char	*content_base;		/* Twilio: Content API root */
+	const char	*waba_id;		/* Meta, Kapso: the WhatsApp
+						   Business Account (templates) */
 	int		 timeout_ms;		/* total per call; 0: 15000 */
 };
+
+/*
+ * One approved template to send (docs/templates.md §2): Meta and Kapso
+ * send it by name and language with the values of its parameters; Twilio
+ * by its content SID with ContentVariables. The arrays are borrowed.
+ */
+struct channel_template_msg {
+	const char	*name;
+	const char	*language;
+	const char	*content_sid;	/* Twilio: HX…; others: unused */
+	bool		 named;		/* NAMED parameters (parameter_name) */
+	/* [{"name":"1","value":"…","part":"body"|"header"}], in order */
+	const cJSON	*params;
+	/* [{"index":0,"payload":"…"}]: quick-reply buttons' payloads */
+	const cJSON	*quick_replies;
+};
+
+/* Templates listed (list_templates), at most this many pages. */
+#define CHANNEL_TEMPLATE_PAGES_MAX	50
 
 enum send_result {
 	SEND_OK = 0,	/* accepted: out->provider_message_id is set */
@@ -79,6 +103,11 @@ struct channel_ops {
 	size_t		 text_limit;	/* characters per message */
 	bool		 has_reactions;
 	bool		 has_groups;
+	/*
+	 * WhatsApp's 24-hour customer service window applies: outside it
+	 * only an approved template may be sent (chat/window.h).
+	 */
+	bool		 has_window;
 	/* How it reads its answers (sender.h); NULL: it makes no requests. */
 	const struct channel_dialect *dialect;
 	/*
@@ -91,6 +120,23 @@ struct channel_ops {
 	enum send_result (*send_text)(const struct channel_creds *c,
 			    const char *to, bool is_group, const char *text,
 			    struct send_outcome *out);
+	/* An approved template (see struct channel_template_msg); NULL:
+	 * the kind has no templates. */
+	enum send_result (*send_template)(const struct channel_creds *c,
+			    const char *to, bool is_group,
+			    const struct channel_template_msg *t,
+			    struct send_outcome *out);
+	/*
+	 * Every template the provider holds for this sender, all pages
+	 * (at most CHANNEL_TEMPLATE_PAGES_MAX), as a new array the caller
+	 * deletes, each entry normalised: {"id","name","language","status"
+	 * (upper case),"category","format" (POSITIONAL|NAMED),
+	 * "content_type","header","body","footer","variables":[{"name",
+	 * "example","part"}],"buttons":[{"type","text","id"}]}. SEND_OK
+	 * with *out set; otherwise out says why. NULL: no templates.
+	 */
+	enum send_result (*list_templates)(const struct channel_creds *c,
+			    cJSON **list, struct send_outcome *out);
 	/* emoji "" removes our reaction; NULL when unsupported. */
 	enum send_result (*send_reaction)(const struct channel_creds *c,
 			    const char *to, const char *message_id,
@@ -127,11 +173,22 @@ void		 channel_media_type(const char *value, char *out,
 const struct channel_ops *channel_ops_for(const char *kind);
 /*
  * True when the kind's provider error `code` means the same message can
- * never be accepted as it is (outside the 24-hour window: Twilio 63016,
- * Meta and Kapso 131047), so a Resend could only fail again; *sentence
- * (may be NULL) gets the provider's reason in words.
+ * never be accepted as it is, so a Resend could only fail again;
+ * *sentence (may be NULL) gets the provider's reason in words. (The
+ * window's codes are not final: a message they refuse is held.)
  */
 bool		 channel_code_final(const char *kind, const char *code,
 		    const char **sentence);
+/*
+ * True when the kind's error `code` says the 24-hour window is closed
+ * (Twilio 63016, Meta and Kapso 131047): the message waits for the
+ * window (chat/window.h) instead of failing.
+ */
+bool		 channel_code_window(const char *kind, const char *code);
+/* The kinds with a 24-hour window, as a text[] literal for SQL
+ * ("{twilio,meta,kapso}"), from their has_window flags. */
+const char	*channel_window_kinds(void);
+/* The kinds that list templates, the same way. */
+const char	*channel_template_kinds(void);
 
 #endif

@@ -41,6 +41,12 @@ static enum send_result	 fetch_media(const struct channel_creds *c,
 			    size_t max_bytes, struct buf *body,
 			    char *content_type, size_t ctlen,
 			    struct send_outcome *out);
+static enum send_result	 send_template(const struct channel_creds *c,
+			    const char *to, bool is_group,
+			    const struct channel_template_msg *t,
+			    struct send_outcome *out);
+static enum send_result	 list_templates(const struct channel_creds *c,
+			    cJSON **list, struct send_outcome *out);
 static bool		 auth_header(const struct channel_creds *,
 			    char [AUTH_MAX], struct send_outcome *);
 static enum send_result	 post(const struct channel_creds *c, cJSON *body,
@@ -62,9 +68,12 @@ const struct channel_ops channel_kapso = {
 	.text_limit = KAPSO_TEXT_LIMIT,
 	.has_reactions = true,
 	.has_groups = true,
+	.has_window = true,
 	.dialect = &dialect,
 	.api_roots = api_roots,
 	.send_text = send_text,
+	.send_template = send_template,
+	.list_templates = list_templates,
 	.send_reaction = send_reaction,
 	.send_typing = send_typing,
 	.fetch_media = fetch_media,
@@ -100,6 +109,36 @@ send_typing(const struct channel_creds *c, const char *inbound_message_id,
 		return channel_refuse(out, "The typing indicator needs the "
 		    "inbound message id.");
 	return post(c, channel_meta_typing(inbound_message_id), false, out);
+}
+
+static enum send_result
+send_template(const struct channel_creds *c, const char *to, bool is_group,
+    const struct channel_template_msg *t, struct send_outcome *out)
+{
+	if (to == NULL || to[0] == '\0' || t == NULL || t->name == NULL ||
+	    t->name[0] == '\0' || t->language == NULL ||
+	    t->language[0] == '\0')
+		return channel_refuse(out, "A template needs a recipient, a "
+		    "name and a language.");
+	return post(c, channel_meta_template_body(to, is_group, t), true,
+	    out);
+}
+
+/* Kapso proxies Meta's template list unchanged (docs/templates.md §1.2). */
+static enum send_result
+list_templates(const struct channel_creds *c, cJSON **list,
+    struct send_outcome *out)
+{
+	char			 auth[AUTH_MAX];
+	enum send_result	 st;
+
+	*list = NULL;
+	if (!auth_header(c, auth, out))
+		return SEND_FAILED;
+	st = channel_meta_list(&dialect, c, c->api_base, KAPSO_API_BASE, auth,
+	    list, out);
+	sodium_memzero(auth, sizeof(auth));
+	return st;
 }
 
 /* "X-API-Key: …" into auth; false (out says why) when the channel has

@@ -53,6 +53,12 @@ static enum send_result	 fetch_media(const struct channel_creds *c,
 			    size_t max_bytes, struct buf *body,
 			    char *content_type, size_t ctlen,
 			    struct send_outcome *out);
+static enum send_result	 send_template(const struct channel_creds *c,
+			    const char *to, bool is_group,
+			    const struct channel_template_msg *t,
+			    struct send_outcome *out);
+static enum send_result	 list_templates(const struct channel_creds *c,
+			    cJSON **list, struct send_outcome *out);
 static bool		 auth_header(const struct channel_creds *,
 			    char [AUTH_MAX], struct send_outcome *);
 static enum send_result	 post(const struct channel_creds *c,
@@ -64,33 +70,33 @@ static enum send_result	 post(const struct channel_creds *c,
  * another try even when they come with a 4xx.
  */
 const struct channel_code channel_meta_codes[] = {
-	{ "131047", CHANNEL_WINDOW_SENTENCE, false, true },
+	{ "131047", CHANNEL_WINDOW_SENTENCE, false, false, true },
 	{ "130429", "WhatsApp's throughput limit for this number was "
-	    "reached; the message will be sent again later.", true, false },
+	    "reached; the message will be sent again later.", true, false, false },
 	{ "131056", "Too many messages went to this recipient in a short "
-	    "time; the message will be sent again later.", true, false },
+	    "time; the message will be sent again later.", true, false, false },
 	{ "131000", "WhatsApp reported an unknown error; the message will "
-	    "be sent again later.", true, false },
+	    "be sent again later.", true, false, false },
 	{ "4", "The app reached its WhatsApp API call limit; the message "
-	    "will be sent again later.", true, false },
+	    "will be sent again later.", true, false, false },
 	{ "80007", "The WhatsApp Business Account reached its rate limit; "
-	    "the message will be sent again later.", true, false },
+	    "the message will be sent again later.", true, false, false },
 	{ "190", "WhatsApp refused the access token: it is invalid or has "
-	    "expired.", false, false },
+	    "expired.", false, false, false },
 	{ "0", "WhatsApp refused the credentials of this channel.",
-	    false, false },
+	    false, false, false },
 	{ "131026", "The message could not be delivered: the recipient may "
 	    "not be on WhatsApp or may use an old version of it.",
-	    false, false },
+	    false, false, false },
 	{ "131048", "WhatsApp held the message back: this number is "
-	    "limited for sending spam.", false, false },
+	    "limited for sending spam.", false, false, false },
 	{ "131049", "WhatsApp chose not to deliver this message to keep "
-	    "engagement healthy.", false, false },
+	    "engagement healthy.", false, false, false },
 	{ "131051", "WhatsApp does not support this message type.",
-	    false, false },
+	    false, false, false },
 	{ "368", "WhatsApp blocked this account for a policy violation.",
-	    false, false },
-	{ NULL, NULL, false, false },
+	    false, false, false },
+	{ NULL, NULL, false, false, false },
 };
 
 static const struct channel_dialect dialect = {
@@ -109,9 +115,12 @@ const struct channel_ops channel_meta = {
 	.text_limit = META_TEXT_LIMIT,
 	.has_reactions = true,
 	.has_groups = true,
+	.has_window = true,
 	.dialect = &dialect,
 	.api_roots = api_roots,
 	.send_text = send_text,
+	.send_template = send_template,
+	.list_templates = list_templates,
 	.send_reaction = send_reaction,
 	.send_typing = send_typing,
 	.fetch_media = fetch_media,
@@ -163,6 +172,40 @@ send_typing(const struct channel_creds *c, const char *inbound_message_id,
 	body = channel_meta_typing(inbound_message_id);
 	st = post(c, body, false, out);
 	cJSON_Delete(body);
+	return st;
+}
+
+static enum send_result
+send_template(const struct channel_creds *c, const char *to, bool is_group,
+    const struct channel_template_msg *t, struct send_outcome *out)
+{
+	cJSON			*body;
+	enum send_result	 st;
+
+	if (to == NULL || to[0] == '\0' || t == NULL || t->name == NULL ||
+	    t->name[0] == '\0' || t->language == NULL ||
+	    t->language[0] == '\0')
+		return channel_refuse(out, "A template needs a recipient, a "
+		    "name and a language.");
+	body = channel_meta_template_body(to, is_group, t);
+	st = post(c, body, true, out);
+	cJSON_Delete(body);
+	return st;
+}
+
+static enum send_result
+list_templates(const struct channel_creds *c, cJSON **list,
+    struct send_outcome *out)
+{
+	char			 auth[AUTH_MAX];
+	enum send_result	 st;
+
+	*list = NULL;
+	if (!auth_header(c, auth, out))
+		return SEND_FAILED;
+	st = channel_meta_list(&dialect, c, c->api_base, META_API_BASE, auth,
+	    list, out);
+	sodium_memzero(auth, sizeof(auth));
 	return st;
 }
 

@@ -32,6 +32,7 @@
 #include "channels/sender.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,9 @@ static enum send_result classify_ok(const struct channel_dialect *d,
 		    const struct channel_call *call,
 		    const struct httpc_resp *resp, struct send_outcome *out);
 
+static void	 kinds_literal(char *out, size_t len, bool window);
+static void	 lits_init(void);
+
 static const struct channel_ops *const kinds[] = {
 	&channel_twilio,
 	&channel_meta,
@@ -95,6 +99,60 @@ channel_code_final(const char *kind, const char *code,
 	if (sentence != NULL)
 		*sentence = known->sentence;
 	return true;
+}
+
+bool
+channel_code_window(const char *kind, const char *code)
+{
+	const struct channel_ops	*ops = channel_ops_for(kind);
+	const struct channel_code	*known;
+
+	return ops != NULL && ops->dialect != NULL && code != NULL &&
+	    code[0] != '\0' && (known = code_find(ops->dialect, code)) !=
+	    NULL && known->window;
+}
+
+/* "{a,b}" of the kinds whose ops say so; built once per call site. */
+static void
+kinds_literal(char *out, size_t len, bool window)
+{
+	size_t	 n = 0;
+
+	n += (size_t)snprintf(out + n, len - n, "{");
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (window ? !kinds[i]->has_window :
+		    kinds[i]->list_templates == NULL)
+			continue;
+		n += (size_t)snprintf(out + n, len - n, "%s%s",
+		    n > 1 ? "," : "", kinds[i]->kind);
+	}
+	snprintf(out + n, len - n, "}");
+}
+
+/* Written once (pthread_once), read-only after: the kinds never change. */
+static char		 window_lit[128];
+static char		 template_lit[128];
+static pthread_once_t	 lits_once = PTHREAD_ONCE_INIT;
+
+static void
+lits_init(void)
+{
+	kinds_literal(window_lit, sizeof(window_lit), true);
+	kinds_literal(template_lit, sizeof(template_lit), false);
+}
+
+const char *
+channel_window_kinds(void)
+{
+	(void)pthread_once(&lits_once, lits_init);
+	return window_lit;
+}
+
+const char *
+channel_template_kinds(void)
+{
+	(void)pthread_once(&lits_once, lits_init);
+	return template_lit;
 }
 
 const struct channel_ops *

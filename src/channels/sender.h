@@ -46,14 +46,16 @@
 
 /*
  * A provider error code, its sentence (NULL: the generic one), whether a
- * later try may work, and whether the same message can never work
- * (channel_code_final).
+ * later try may work, whether the same message can never work
+ * (channel_code_final), and whether it means the 24-hour window is
+ * closed (channel_code_window: the message is held, not failed).
  */
 struct channel_code {
 	const char	*code;
 	const char	*sentence;
 	bool		 retry;
 	bool		 final;
+	bool		 window;
 };
 
 struct channel_dialect {
@@ -157,6 +159,36 @@ void			 channel_meta_parse_error(const cJSON *root,
 bool			 channel_meta_parse_id(const cJSON *root, char *id,
 			    size_t idlen);
 extern const struct channel_code	channel_meta_codes[];
+
+/*
+ * Templates (template.c). channel_template_new: an empty normalised entry
+ * (channel.h list_templates); channel_template_set: one of its string
+ * members, at most max bytes of whole characters, upper-cased on request;
+ * channel_template_scan: appends every {{name}} of text not seen yet for
+ * part to vars ({"name","example","part"}), the example taken from
+ * positional[i] (["…"], 0-based by the number in the name) or named
+ * ([{param_name, example}] or {"name": "…"}); returns how many it added.
+ */
+cJSON			*channel_template_new(void);
+void			 channel_template_set(cJSON *entry, const char *key,
+			    const char *value, size_t max, bool to_upper);
+int			 channel_template_scan(cJSON *vars, const char *text,
+			    const char *part, const cJSON *positional,
+			    const cJSON *named);
+/* One of Meta's message_templates objects, normalised. */
+cJSON			*channel_meta_template_entry(const cJSON *t);
+/* Meta's "type":"template" send body (docs/templates.md §2.1). */
+cJSON			*channel_meta_template_body(const char *to,
+			    bool is_group,
+			    const struct channel_template_msg *t);
+/*
+ * GET {base}/{waba_id}/message_templates, every page (the cursor asked
+ * for at base, never the provider's next URL), normalised into *list.
+ */
+enum send_result	 channel_meta_list(const struct channel_dialect *d,
+			    const struct channel_creds *c, const char *base,
+			    const char *dflt_base, const char *auth_header,
+			    cJSON **list, struct send_outcome *out);
 
 extern const struct channel_ops	channel_twilio;
 extern const struct channel_ops	channel_meta;

@@ -7,6 +7,14 @@
  *            201 with the Message resource, whose "sid" is our id.
  *   typing   POST {api_base2}/v2/Indicators/Typing.json, form
  *            channel=whatsapp, messageId=<inbound SM…> → {"success":true}.
+ *   template POST …/Messages.json as for text, with ContentSid=HX… and
+ *            ContentVariables={"1":"…"} instead of Body
+ *            (docs/templates.md §2.2).
+ *   list     GET {content_base}/v1/ContentAndApprovals?PageSize=100 →
+ *            {"contents":[{sid, friendly_name, language, variables,
+ *            types, approval_requests}], "meta":{next_page_url}} (§1.3);
+ *            a next page is fetched only when its URL lies under the
+ *            configured Content API root.
  *
  *   media    GET the webhook's MediaUrlN (§1.2), which Twilio answers
  *            with a redirect to a signed storage URL; the redirect is
@@ -26,16 +34,22 @@
 #include "channels/sender.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "util/buf.h"
 #include "util/config.h"
+#include "util/json.h"
+#include "util/str.h"
 #include "util/url.h"
 
 #define TWILIO_API_BASE		"https://api.twilio.com"
 #define TWILIO_MESSAGING_BASE	"https://messaging.twilio.com"
+#define TWILIO_CONTENT_BASE	"https://content.twilio.com"
+#define LIST_PAGE_SIZE		100
+#define LIST_BODY_MAX		(4u * 1024 * 1024)
 #define TWILIO_TEXT_LIMIT	1600
 #define CRED_MAX		512
 #define AUTH_MAX		(CRED_MAX * 3 + 64)	/* base64 of sid:token */
@@ -47,6 +61,16 @@ static enum send_result	 send_text(const struct channel_creds *c,
 static enum send_result	 send_typing(const struct channel_creds *c,
 			    const char *inbound_message_id,
 			    struct send_outcome *out);
+static enum send_result	 send_template(const struct channel_creds *c,
+			    const char *to, bool is_group,
+			    const struct channel_template_msg *t,
+			    struct send_outcome *out);
+static enum send_result	 list_templates(const struct channel_creds *c,
+			    cJSON **list, struct send_outcome *out);
+static cJSON		*content_entry(const cJSON *item);
+static enum send_result	 messages_form(const struct channel_creds *c,
+			    const char *to, bool is_group, struct buf *url,
+			    struct buf *form, struct send_outcome *out);
 static enum send_result	 fetch_media(const struct channel_creds *c,
 			    const char *url, const char *media_id,
 			    size_t max_bytes, struct buf *body,
@@ -65,21 +89,22 @@ static bool		 parse_id(const cJSON *root, char *id, size_t idlen);
 
 /* Codes from PROTOCOLS.md §1.4 and Twilio's error dictionary. */
 static const struct channel_code codes[] = {
-	{ "63016", CHANNEL_WINDOW_SENTENCE, false, true },
+	{ "63016", CHANNEL_WINDOW_SENTENCE, false, false, true },
 	{ "20429", "Twilio's rate limit was reached; the message will be "
-	    "sent again later.", true, false },
+	    "sent again later.", true, false, false },
 	{ "20003", "Twilio refused the credentials: check the Account SID "
-	    "and the auth token.", false, false },
-	{ "21211", "The recipient's phone number is not valid.", false, false },
+	    "and the auth token.", false, false, false },
+	{ "21211", "The recipient's phone number is not valid.", false,
+	    false, false },
 	{ "63003", "The recipient's WhatsApp address is not valid.",
-	    false, false },
+	    false, false, false },
 	{ "63007", "Twilio has no WhatsApp sender for this channel's "
-	    "number.", false, false },
+	    "number.", false, false, false },
 	{ "21617", "The message is longer than Twilio accepts (1600 "
-	    "characters).", false, false },
+	    "characters).", false, false, false },
 	{ "21610", "The recipient has unsubscribed from this number.",
-	    false, false },
-	{ NULL, NULL, false, false },
+	    false, false, false },
+	{ NULL, NULL, false, false, false },
 };
 
 static const struct channel_dialect dialect = {
@@ -98,27 +123,31 @@ const struct channel_ops channel_twilio = {
 	.text_limit = TWILIO_TEXT_LIMIT,
 	.has_reactions = false,
 	.has_groups = false,
+	.has_window = true,
 	.dialect = &dialect,
 	.api_roots = api_roots,
 	.send_text = send_text,
+	.send_template = send_template,
+	.list_templates = list_templates,
 	.send_reaction = NULL,
 	.send_typing = send_typing,
 	.fetch_media = fetch_media,
 };
 
+/*
+ * The URL of Messages.json and the form's To, From (and StatusCallback
+ * last, by the caller) for a send to `to`; SEND_OK or a refusal (out).
+ */
 static enum send_result
-send_text(const struct channel_creds *c, const char *to, bool is_group,
-    const char *text, struct send_outcome *out)
+messages_form(const struct channel_creds *c, const char *to, bool is_group,
+    struct buf *url, struct buf *form, struct send_outcome *out)
 {
-	struct buf		 url, form;
-	enum send_result	 st;
-
 	if (is_group)
 		return channel_refuse(out, "Twilio cannot send to WhatsApp "
 		    "groups.");
-	if (to == NULL || to[0] == '\0' || text == NULL)
-		return channel_refuse(out, "There is no recipient or no text "
-		    "to send.");
+	if (to == NULL || to[0] == '\0')
+		return channel_refuse(out, "There is no recipient to send "
+		    "to.");
 	if (!channel_field_ok(c->phone_number))
 		return channel_refuse(out, "The channel has no sender phone "
 		    "number.");
@@ -129,24 +158,221 @@ send_text(const struct channel_creds *c, const char *to, bool is_group,
 	    !channel_field_ok(c->api_base))
 		return channel_refuse(out, "The Twilio API base URL is not "
 		    "valid.");
+	channel_url_base(url, c->api_base, TWILIO_API_BASE);
+	buf_puts(url, "/2010-04-01/Accounts/");
+	url_encode(url, c->account_sid);
+	buf_puts(url, "/Messages.json");
+	form_add(form, "To", "whatsapp:", to);
+	form_add(form, "From", "whatsapp:", c->phone_number);
+	return SEND_OK;
+}
 
+static enum send_result
+send_text(const struct channel_creds *c, const char *to, bool is_group,
+    const char *text, struct send_outcome *out)
+{
+	struct buf		 url, form;
+	enum send_result	 st;
+
+	if (text == NULL)
+		return channel_refuse(out, "There is no text to send.");
 	buf_init(&url, 0);
-	channel_url_base(&url, c->api_base, TWILIO_API_BASE);
-	buf_puts(&url, "/2010-04-01/Accounts/");
-	url_encode(&url, c->account_sid);
-	buf_puts(&url, "/Messages.json");
-
 	buf_init(&form, 0);
-	form_add(&form, "To", "whatsapp:", to);
-	form_add(&form, "From", "whatsapp:", c->phone_number);
-	form_add(&form, "Body", "", text);
-	if (c->status_callback != NULL && c->status_callback[0] != '\0')
-		form_add(&form, "StatusCallback", "", c->status_callback);
-
-	st = post(c, buf_str(&url), &form, true, out);
+	if ((st = messages_form(c, to, is_group, &url, &form, out)) ==
+	    SEND_OK) {
+		form_add(&form, "Body", "", text);
+		if (c->status_callback != NULL &&
+		    c->status_callback[0] != '\0')
+			form_add(&form, "StatusCallback", "",
+			    c->status_callback);
+		st = post(c, buf_str(&url), &form, true, out);
+	}
 	buf_cleanup(&form);
 	buf_cleanup(&url);
 	return st;
+}
+
+/* ContentSid and ContentVariables, no Body (docs/templates.md §2.2). */
+static enum send_result
+send_template(const struct channel_creds *c, const char *to, bool is_group,
+    const struct channel_template_msg *t, struct send_outcome *out)
+{
+	struct buf		 url, form;
+	enum send_result	 st;
+	const cJSON		*v;
+	cJSON			*vars;
+	char			*json;
+
+	if (t == NULL || !channel_field_ok(t->content_sid))
+		return channel_refuse(out, "This Twilio template has no "
+		    "content SID: sync the channel's templates.");
+	buf_init(&url, 0);
+	buf_init(&form, 0);
+	if ((st = messages_form(c, to, is_group, &url, &form, out)) ==
+	    SEND_OK) {
+		form_add(&form, "ContentSid", "", t->content_sid);
+		vars = cJSON_CreateObject();
+		cJSON_ArrayForEach(v, t->params) {
+			const cJSON	*n = cJSON_GetObjectItemCaseSensitive(v,
+					    "name");
+			const cJSON	*val = cJSON_GetObjectItemCaseSensitive(
+					    v, "value");
+
+			if (cJSON_IsString(n) && cJSON_IsString(val) &&
+			    cJSON_GetObjectItemCaseSensitive(vars,
+			    n->valuestring) == NULL)
+				cJSON_AddStringToObject(vars, n->valuestring,
+				    val->valuestring);
+		}
+		if (cJSON_GetArraySize(vars) > 0) {
+			if ((json = cJSON_PrintUnformatted(vars)) == NULL)
+				abort();
+			form_add(&form, "ContentVariables", "", json);
+			free(json);
+		}
+		cJSON_Delete(vars);
+		if (c->status_callback != NULL &&
+		    c->status_callback[0] != '\0')
+			form_add(&form, "StatusCallback", "",
+			    c->status_callback);
+		st = post(c, buf_str(&url), &form, true, out);
+	}
+	buf_cleanup(&form);
+	buf_cleanup(&url);
+	return st;
+}
+
+/*
+ * One ContentAndApprovals item, normalised. Its approval status is read
+ * from approval_requests.status or approval_requests.whatsapp.status
+ * (the inner shape is UNCONFIRMED, docs/templates.md §1.3), upper-cased.
+ */
+static cJSON *
+content_entry(const cJSON *item)
+{
+	cJSON		*e = channel_template_new();
+	cJSON		*vars = cJSON_GetObjectItemCaseSensitive(e, "variables");
+	cJSON		*buttons = cJSON_GetObjectItemCaseSensitive(e, "buttons");
+	const cJSON	*types = cJSON_GetObjectItemCaseSensitive(item, "types");
+	const cJSON	*appr, *wa, *type, *a;
+	const char	*status, *category, *body;
+
+	channel_template_set(e, "id", json_str_or(item, "sid", ""), 128,
+	    false);
+	channel_template_set(e, "name", json_str_or(item, "friendly_name",
+	    ""), 512, false);
+	channel_template_set(e, "language", json_str_or(item, "language", ""),
+	    32, false);
+	appr = cJSON_GetObjectItemCaseSensitive(item, "approval_requests");
+	wa = cJSON_GetObjectItemCaseSensitive(appr, "whatsapp");
+	status = json_str_or(appr, "status", json_str_or(wa, "status", ""));
+	category = json_str_or(appr, "category", json_str_or(wa, "category",
+	    ""));
+	/* Never submitted for WhatsApp approval: usable in a session only. */
+	channel_template_set(e, "status", status[0] != '\0' ? status :
+	    "UNSUBMITTED", 40, true);
+	channel_template_set(e, "category", category, 40, true);
+	type = types != NULL ? types->child : NULL;
+	if (type == NULL || type->string == NULL)
+		return e;
+	channel_template_set(e, "content_type", type->string, 64, false);
+	body = json_str_or(type, "body", json_str_or(type, "title", ""));
+	channel_template_set(e, "body", body, 4096, false);
+	(void)channel_template_scan(vars, body, "body", NULL,
+	    cJSON_GetObjectItemCaseSensitive(item, "variables"));
+	cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(type,
+	    "actions")) {
+		cJSON		*o = cJSON_CreateObject();
+		const char	*at = json_str_or(a, "type", "");
+
+		/* Quick replies have no type, or QUICK_REPLY. */
+		cJSON_AddStringToObject(o, "type", at[0] == '\0' ||
+		    str_case_eq(at, "QUICK_REPLY") ? "QUICK_REPLY" :
+		    str_case_eq(at, "URL") ? "URL" :
+		    str_case_eq(at, "PHONE_NUMBER") ? "PHONE_NUMBER" : "OTHER");
+		cJSON_AddStringToObject(o, "text", json_str_or(a, "title", ""));
+		cJSON_AddStringToObject(o, "id", json_str_or(a, "id", ""));
+		cJSON_AddItemToArray(buttons, o);
+	}
+	return e;
+}
+
+static enum send_result
+list_templates(const struct channel_creds *c, cJSON **list,
+    struct send_outcome *out)
+{
+	char			 auth[AUTH_MAX], ctype[128];
+	const char		*headers[] = { auth, "Accept: application/json",
+				    NULL };
+	const char		*base, *next;
+	struct channel_fetch	 f;
+	struct buf		 url, body;
+	enum send_result	 st = SEND_OK;
+	cJSON			*root = NULL, *all;
+	const cJSON		*item;
+
+	*list = NULL;
+	base = c->content_base != NULL && c->content_base[0] != '\0' ?
+	    c->content_base : TWILIO_CONTENT_BASE;
+	if (!channel_field_ok(base))
+		return channel_refuse(out, "The Twilio Content API base URL "
+		    "is not valid.");
+	if (!basic_auth(c, auth, sizeof(auth)))
+		return channel_refuse(out, "The channel has no valid Twilio "
+		    "Account SID and auth token.");
+	all = cJSON_CreateArray();
+	buf_init(&url, 0);
+	buf_init(&body, 0);
+	channel_url_base(&url, base, TWILIO_CONTENT_BASE);
+	buf_printf(&url, "/v1/ContentAndApprovals?PageSize=%d",
+	    LIST_PAGE_SIZE);
+	for (int page = 0; page < CHANNEL_TEMPLATE_PAGES_MAX; page++) {
+		memset(&f, 0, sizeof(f));
+		f.url = buf_str(&url);
+		f.headers = headers;
+		f.max_bytes = LIST_BODY_MAX;
+		st = channel_http_get(&dialect, c, &f, &body, ctype,
+		    sizeof(ctype), out);
+		if (st != SEND_OK)
+			break;
+		cJSON_Delete(root);
+		if ((root = json_parse(body.data, body.len, NULL)) == NULL ||
+		    !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root,
+		    "contents"))) {
+			st = channel_refuse(out, "Twilio answered the template "
+			    "list with something that is not a list.");
+			break;
+		}
+		cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root,
+		    "contents"))
+			if (cJSON_IsObject(item) && json_str_or(item, "sid",
+			    "")[0] != '\0')
+				cJSON_AddItemToArray(all, content_entry(item));
+		next = json_str_or(cJSON_GetObjectItemCaseSensitive(root,
+		    "meta"), "next_page_url", "");
+		if (next[0] == '\0')
+			break;
+		/* The credentials go only under the configured root. */
+		if (!channel_field_ok(next) || strchr(next, ' ') != NULL ||
+		    !channel_url_under(next, base)) {
+			st = channel_refuse(out, "Twilio's next page of "
+			    "templates is not on the Content API (%s), so "
+			    "Parley did not fetch it.", base);
+			break;
+		}
+		buf_reset(&url);
+		buf_puts(&url, next);
+	}
+	sodium_memzero(auth, sizeof(auth));
+	cJSON_Delete(root);
+	buf_cleanup(&body);
+	buf_cleanup(&url);
+	if (st != SEND_OK) {
+		cJSON_Delete(all);
+		return st;
+	}
+	*list = all;
+	return SEND_OK;
 }
 
 static enum send_result
@@ -316,4 +542,5 @@ api_roots(const struct config *cfg, struct channel_creds *c)
 {
 	c->api_base = cfg->twilio_api_base;
 	c->api_base2 = cfg->twilio_messaging_base;
+	c->content_base = cfg->twilio_content_base;
 }

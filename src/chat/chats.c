@@ -64,6 +64,88 @@ chat_find(struct db *db, int64_t org_id, int64_t channel_id,
 }
 
 enum db_status
+chat_ensure(struct db *db, int64_t org_id, int64_t channel_id,
+    const char *external_id, bool is_group, int64_t *chat_id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*chat_id = 0;
+	/* The no-op update returns the existing row's id. */
+	st = db_query(db, &res,
+	    "INSERT INTO chats AS c (org_id, channel_id, kind, external_id)"
+	    " SELECT $1, ch.id, $4, $3"
+	    "   FROM channels ch WHERE ch.org_id = $1 AND ch.id = $2"
+	    " ON CONFLICT (channel_id, external_id) DO UPDATE"
+	    "    SET kind = c.kind"
+	    "  WHERE c.org_id = $1"
+	    " RETURNING c.id",
+	    DB_I64(org_id), DB_I64(channel_id), DB_TEXT(external_id),
+	    DB_TEXT(is_group ? "group" : "dm"), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK)
+		*chat_id = db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+chat_list_for_agent(struct db *db, struct arena *a, int64_t org_id,
+    int64_t agent_id, int max, int64_t **ids, int *n)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*ids = NULL;
+	*n = 0;
+	st = db_query(db, &res,
+	    "SELECT c.id FROM chats c"
+	    "  JOIN channels ch ON ch.org_id = $1 AND ch.id = c.channel_id"
+	    " WHERE c.org_id = $1 AND ch.status <> 'disabled'"
+	    "   AND COALESCE(c.agent_id, ch.default_agent_id) = $2"
+	    " ORDER BY c.id LIMIT $3",
+	    DB_I64(org_id), DB_I64(agent_id), DB_I64(max), DB_END);
+	if (st != DB_OK)
+		goto out;
+	*ids = arena_alloc(a, sizeof(**ids) * (size_t)(res.n_rows + 1));
+	for (int i = 0; i < res.n_rows; i++)
+		(*ids)[i] = db_res_i64(&res, i, 0);
+	*n = res.n_rows;
+out:
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+chat_first_sender(struct db *db, int64_t org_id, int64_t agent_id,
+    int64_t *chat_id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*chat_id = 0;
+	st = db_query(db, &res,
+	    "SELECT c.id FROM chats c"
+	    "  JOIN channels ch ON ch.org_id = $1 AND ch.id = c.channel_id"
+	    " CROSS JOIN LATERAL (SELECT min(m.id) AS first_in"
+	    "         FROM messages m"
+	    "        WHERE m.org_id = $1 AND m.chat_id = c.id"
+	    "          AND m.direction = 'in') f"
+	    " WHERE c.org_id = $1 AND c.kind = 'dm'"
+	    "   AND COALESCE(c.agent_id, ch.default_agent_id) = $2"
+	    "   AND f.first_in IS NOT NULL"
+	    " ORDER BY f.first_in LIMIT 1",
+	    DB_I64(org_id), DB_I64(agent_id), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK)
+		*chat_id = db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
 chat_get_ref(struct db *db, struct arena *a, int64_t org_id,
     int64_t chat_id, struct chat_ref *out)
 {

@@ -33,6 +33,31 @@ enum db_status	 chat_find(struct db *db, int64_t org_id, int64_t channel_id,
 		    const char *external_id, int64_t *chat_id)
 		    __attribute__((warn_unused_result));
 
+/*
+ * The chat (channel_id, external_id) of the org, created (with no agent
+ * link) when it does not exist: where a proactive message to a number or
+ * group goes. DB_NOT_FOUND when the channel is not the org's.
+ */
+enum db_status	 chat_ensure(struct db *db, int64_t org_id, int64_t channel_id,
+		    const char *external_id, bool is_group, int64_t *chat_id)
+		    __attribute__((warn_unused_result));
+
+/*
+ * The chats linked to agent_id (their own link, else their channel's
+ * default agent) on channels that are not disabled, oldest first, at
+ * most max ids (in a). For a schedule's "all chats of the agent".
+ */
+enum db_status	 chat_list_for_agent(struct db *db, struct arena *a,
+		    int64_t org_id, int64_t agent_id, int max, int64_t **ids,
+		    int *n) __attribute__((warn_unused_result));
+/*
+ * The DM chat of the first person who ever wrote to agent_id (by the
+ * first inbound message among its chats). DB_NOT_FOUND: nobody yet.
+ */
+enum db_status	 chat_first_sender(struct db *db, int64_t org_id,
+		    int64_t agent_id, int64_t *chat_id)
+		    __attribute__((warn_unused_result));
+
 /* A chat and where its messages go. */
 struct chat_ref {
 	int64_t	 id;

@@ -64,6 +64,7 @@
 
 #include "chat/chats.h"
 #include "chat/search.h"
+#include "chat/window.h"
 #include "util/buf.h"
 #include "util/context.h"
 #include "util/log.h"
@@ -105,7 +106,8 @@ static enum db_status	run_caller(struct app *, struct db *,
 static void		run_batch(struct app *, struct gc_waiter **, int);
 static int		take_batch(struct app *, struct gc_waiter ***, int *);
 static void		wake_next(void);
-static void		committed(struct ingest_item **, int);
+static void		committed(struct app *, struct db *,
+			    struct ingest_item **, int);
 
 /*
  * Process-wide coordination state, not request state: the queue of
@@ -207,7 +209,8 @@ store(struct app *app, struct db *db, struct ingest_item **it, int n)
 		s[7 * n + i] = media[i];
 		s[8 * n + i] = in->transcript != NULL ? in->transcript : "";
 		s[9 * n + i] = ingest_kind_name(in->kind);
-		s[10 * n + i] = answers && !it[i]->auto_answer ?
+		s[10 * n + i] = in->window_continue ? INGEST_CONTINUE_REASON :
+		    answers && !it[i]->auto_answer ?
 		    INGEST_STALE_REASON : echo ? NULL :
 		    ingest_kind_reason(in->kind);
 		s[11 * n + i] = in->kind == INBOUND_REACTION ? in->target_id :
@@ -409,7 +412,7 @@ run_caller(struct app *app, struct db *db, struct gc_waiter *w)
 	w->result = st == DB_OK ? INGEST_OK : INGEST_UNAVAILABLE;
 	if (st == DB_OK) {
 		metrics_ingest_commit(w->n);
-		committed(it, w->n);
+		committed(app, db, it, w->n);
 	} else
 		log_warn("ingest", "msg=\"not stored\" status=%s items=%d",
 		    db_status_str(st), w->n);
@@ -423,11 +426,29 @@ run_caller(struct app *app, struct db *db, struct gc_waiter *w)
  * must follow every stored inbound item.
  */
 static void
-committed(struct ingest_item **it, int n)
+committed(struct app *app, struct db *db, struct ingest_item **it, int n)
 {
-	(void)it;
-	(void)n;
+	struct window_seen	*seen = xcalloc((size_t)n + 1, sizeof(*seen));
+	int			 n_seen = 0;
+	enum db_status		 st;
+
 	search_poke();
+	/*
+	 * The 24-hour window reopens: held messages go (chat/window.h). Its
+	 * own statement after the commit, not in the webhook's transaction:
+	 * a crash in between leaves an open hold whose chat wrote since,
+	 * which the window's sweep releases.
+	 */
+	for (int i = 0; i < n; i++)
+		if (it[i]->message_id != 0 &&
+		    it[i]->in->kind != INBOUND_ECHO)
+			seen[n_seen++] = (struct window_seen){ it[i]->org_id,
+			    it[i]->message_id, it[i]->in->window_continue };
+	if (n_seen > 0 && (st = window_inbound(app, db, seen, n_seen)) !=
+	    DB_OK)
+		log_warn("ingest", "msg=\"holds not released now; the "
+		    "window sweep will\" status=%s", db_status_str(st));
+	free(seen);
 }
 
 /* Stores and commits one batch, filling each waiter's result. */
@@ -462,7 +483,7 @@ run_batch(struct app *app, struct gc_waiter **batch, int nb)
 	st = store_tx(app, db, it, n_items);
 	if (st == DB_OK) {
 		metrics_ingest_commit(n_items);
-		committed(it, n_items);
+		committed(app, db, it, n_items);
 		log_debug("ingest", "msg=\"committed\" callers=%d items=%d",
 		    nb, n_items);
 	}

@@ -79,6 +79,8 @@ struct inbound {
 	const char	*new_contact;		/* INBOUND_SYSTEM: the number
 						   the user changed to, else
 						   NULL */
+	bool		 window_continue;	/* a tap on Parley's Continue
+						   button (chat/window.h) */
 };
 
 struct ingest_item {
@@ -113,6 +115,10 @@ const char	*ingest_kind_name(enum inbound_kind kind);
  */
 const char	*ingest_kind_reason(enum inbound_kind kind);
 /* The sentence of a message stored but too old to answer. */
+/* The reason a tap on Parley's Continue button is not answered: it asks
+ * for the held messages, which the window's release sends (chat/window.h). */
+#define INGEST_CONTINUE_REASON	"A tap on Continue: the held messages were " \
+				"sent, nothing to answer."
 #define INGEST_STALE_REASON	"Not answered: older than the cut-off " \
 				"(PARLEY_INBOUND_MAX_AGE_HOURS) when it arrived."
 

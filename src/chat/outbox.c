@@ -17,9 +17,11 @@
 
 #include "chat/handoff.h"
 #include "chat/rows.h"
+#include "chat/window.h"
 #include "crypto/token.h"
 #include "util/arena.h"
 #include "util/context.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -37,9 +39,12 @@
 /* Where a taken row goes. */
 struct taken {
 	int64_t	 channel_id;
+	int64_t	 chat_id;
 	char	*body;
 	char	*to;
 	bool	 is_group;
+	bool	 held;		/* taken into 'held', not 'sending' */
+	char	*template;	/* the send spec (JSON text), NULL: text */
 	char	 token[33];	/* this sender's mark on the row it takes */
 	bool	 in_doubt;	/* the take failed unseen: it may have
 				   committed (untake) */
@@ -49,13 +54,21 @@ static enum db_status	 read_parts(struct db *, struct arena *, int64_t,
 			    int64_t, struct out_part **, int *);
 static int		 status_rank(const char *);
 static enum db_status	 schedule(const struct app *, struct db *, int64_t,
-			    struct outbox_new *);
+			    int, struct outbox_new *);
 static enum db_status	 single_done(const struct app *, struct db *, bool,
 			    int64_t, struct db_res *, enum db_status, int, int,
 			    int64_t, struct outbox_new *);
+static enum outbox_result hold(struct outbox_send *, int64_t, bool);
+static enum send_result	 send_template(struct outbox_send *,
+			    const struct outbox_channel *, const struct taken *);
+static enum db_status	 mark_held(struct db *, int64_t, int64_t,
+			    const struct send_outcome *, int64_t *);
+static enum send_result	 refuse(struct send_outcome *, const char *);
 static bool		 take(struct outbox_send *, struct db *,
 			    struct taken *, enum outbox_result *);
-static enum outbox_result mark(struct outbox_send *, enum send_result);
+static enum outbox_result mark(struct outbox_send *, enum send_result,
+			    int64_t *,
+			    const char *, bool);
 static void		 untake(struct outbox_send *, struct db *,
 			    const struct taken *);
 static enum db_status	 mark_sent(struct db *, int64_t, int64_t,
@@ -181,12 +194,24 @@ outbox_record_reply(struct db *db, struct arena *a, int64_t org_id,
 	    "              WHEN $6 = '" HANDOFF_SENDER_TEXT "'"
 	    "              THEN c.status IN ('needs_human', 'human')"
 	    "              ELSE c.status = 'ai' END"
+	    /* …and only while the 24-hour window is open, as take() reads
+	     * it: a closed one leaves the part queued for outbox_send,
+	     * which holds it (chat/window.h). */
+	    "              AND NOT (ch.kind = ANY($8::text[])"
+	    "                  AND (c.last_inbound_at IS NULL"
+	    "                       OR c.last_inbound_at <= now()"
+	    "                          - make_interval(secs => $9)"
+	    "                       OR EXISTS (SELECT 1 FROM window_holds h"
+	    "                           WHERE h.chat_id = c.id"
+	    "                             AND h.released_at IS NULL)))"
 	    "              THEN 'sending' ELSE 'queued' END,"
 	    "         m.id, (t.ord - 1)::integer,"
 	    "         jsonb_array_length($5::jsonb), NULLIF($4::bigint, 0),"
 	    "         CASE WHEN $7 AND t.ord = 1 THEN 1 ELSE 0 END"
 	    "    FROM messages m"
-	    "    JOIN chats c ON c.org_id = m.org_id AND c.id = m.chat_id,"
+	    "    JOIN chats c ON c.org_id = m.org_id AND c.id = m.chat_id"
+	    "    JOIN channels ch ON ch.org_id = m.org_id"
+	    "         AND ch.id = m.channel_id,"
 	    "         jsonb_array_elements_text($5::jsonb)"
 	    "             WITH ORDINALITY AS t(body, ord)"
 	    "   WHERE m.org_id = $1 AND m.id = $2 AND m.direction = 'in'"
@@ -202,7 +227,7 @@ outbox_record_reply(struct db *db, struct arena *a, int64_t org_id,
 	    DB_I64(org_id), DB_I64(reply_to_id), DB_I64(thread_id),
 	    DB_I64(llm_call_id), DB_TEXT(json),
 	    DB_TEXT(sender != NULL ? sender : ""), DB_BOOL(take_first),
-	    DB_END);
+	    DB_TEXT(channel_window_kinds()), DB_I64(WINDOW_SECONDS), DB_END);
 	free(json);
 	taken = st == DB_OK && res.n_rows == 1 ? db_res_i64(&res, 0, 0) : 0;
 	db_res_clear(&res);
@@ -345,16 +370,17 @@ outbox_fail(struct db *db, int64_t org_id, int64_t id, const char *code,
 	return st;
 }
 
-/* The row's send job, in the caller's transaction (see outbox.h). */
+/* The row's send job due in delay_s, in the caller's transaction (see
+ * outbox.h). */
 static enum db_status
-schedule(const struct app *app, struct db *db, int64_t org_id,
+schedule(const struct app *app, struct db *db, int64_t org_id, int delay_s,
     struct outbox_new *out)
 {
 	out->job_id = 0;
 	if (app == NULL || app->queue.send_at == NULL)
 		return DB_OK;
-	return app->queue.send_at(db, org_id, out->message_id,
-	    OUTBOX_SAFETY_S, &out->job_id) ? DB_OK : DB_UNAVAILABLE;
+	return app->queue.send_at(db, org_id, out->message_id, delay_s,
+	    &out->job_id) ? DB_OK : DB_UNAVAILABLE;
 }
 
 /*
@@ -374,7 +400,7 @@ single_done(const struct app *app, struct db *db, bool own, int64_t org_id,
 		out->message_id = db_res_i64(res, 0, id_col);
 		out->chat_id = chat_col >= 0 ? db_res_i64(res, 0, chat_col) :
 		    chat_id;
-		st = schedule(app, db, org_id, out);
+		st = schedule(app, db, org_id, OUTBOX_SAFETY_S, out);
 	}
 	db_res_clear(res);
 	return db_tx_leave(db, own, st);
@@ -480,6 +506,268 @@ outbox_record_tool(const struct app *app, struct db *db, int64_t org_id,
 	return single_done(app, db, own, org_id, &res, st, 1, 0, 0, out);
 }
 
+enum db_status
+outbox_record_template(const struct app *app, struct db *db, int64_t org_id,
+    int64_t chat_id, int64_t author_user_id, const cJSON *spec,
+    const char *body, int delay_s, struct outbox_new *out)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+	char		*json;
+	bool		 own = false;
+
+	memset(out, 0, sizeof(*out));
+	if ((json = cJSON_PrintUnformatted(spec)) == NULL)
+		abort();
+	if ((st = db_tx_join(db, &own)) != DB_OK) {
+		free(json);
+		return st;
+	}
+	st = db_query(db, &res,
+	    "WITH msg AS ("
+	    "  INSERT INTO messages (org_id, channel_id, chat_id, thread_id,"
+	    "         direction, body, status, author_user_id, template)"
+	    "  SELECT $1, c.channel_id, c.id,"
+	    "         (SELECT t.id FROM threads t WHERE t.org_id = $1"
+	    "             AND t.chat_id = c.id AND t.closed_at IS NULL),"
+	    "         'out', $4, 'queued', NULLIF($3::bigint, 0), $5::jsonb"
+	    "    FROM chats c WHERE c.org_id = $1 AND c.id = $2"
+	    "  RETURNING id, chat_id"
+	    "), touch AS ("
+	    "  UPDATE chats SET last_message_at = now()"
+	    "   WHERE org_id = $1 AND id IN (SELECT chat_id FROM msg)"
+	    ")"
+	    " SELECT id FROM msg",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(author_user_id),
+	    DB_TEXT(body != NULL ? body : ""), DB_TEXT(json), DB_END);
+	free(json);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK) {
+		out->message_id = db_res_i64(&res, 0, 0);
+		out->chat_id = chat_id;
+		st = schedule(app, db, org_id, delay_s, out);
+	}
+	db_res_clear(&res);
+	return db_tx_leave(db, own, st);
+}
+
+enum db_status
+outbox_record_schedule(struct db *db, int64_t org_id, int64_t chat_id,
+    int64_t run_id, int64_t llm_call_id, const char *const *texts, int n)
+{
+	cJSON		*arr;
+	char		*json;
+	enum db_status	 st;
+
+	arr = cJSON_CreateArray();
+	for (int i = 0; i < n; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(texts[i]));
+	json = cJSON_PrintUnformatted(arr);
+	cJSON_Delete(arr);
+	if (json == NULL)
+		abort();
+	st = db_exec(db,
+	    "WITH parts AS ("
+	    "  INSERT INTO messages (org_id, channel_id, chat_id, thread_id,"
+	    "         direction, body, status, part_no, parts, llm_call_id,"
+	    "         schedule_run_id)"
+	    "  SELECT $1, c.channel_id, c.id,"
+	    "         (SELECT th.id FROM threads th WHERE th.org_id = $1"
+	    "             AND th.chat_id = c.id AND th.closed_at IS NULL),"
+	    "         'out', t.body, 'queued', (t.ord - 1)::integer,"
+	    "         jsonb_array_length($4::jsonb), NULLIF($5::bigint, 0), $3"
+	    "    FROM chats c,"
+	    "         jsonb_array_elements_text($4::jsonb)"
+	    "             WITH ORDINALITY AS t(body, ord)"
+	    "   WHERE c.org_id = $1 AND c.id = $2"
+	    "  ON CONFLICT (schedule_run_id, chat_id, part_no)"
+	    "     WHERE schedule_run_id IS NOT NULL DO NOTHING"
+	    "  RETURNING chat_id"
+	    ")"
+	    " UPDATE chats SET last_message_at = now()"
+	    "  WHERE org_id = $1 AND id IN (SELECT chat_id FROM parts)",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(run_id), DB_TEXT(json),
+	    DB_I64(llm_call_id), DB_END);
+	free(json);
+	return st;
+}
+
+enum db_status
+outbox_schedule_pending(struct db *db, struct arena *a, int64_t org_id,
+    int64_t run_id, int64_t **ids, int *n)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*ids = NULL;
+	*n = 0;
+	st = db_query(db, &res,
+	    "SELECT id FROM messages"
+	    " WHERE org_id = $1 AND schedule_run_id = $2 AND direction = 'out'"
+	    "   AND status IN ('queued', 'sending')"
+	    " ORDER BY chat_id, part_no",
+	    DB_I64(org_id), DB_I64(run_id), DB_END);
+	if (st != DB_OK)
+		goto out;
+	*ids = arena_alloc(a, sizeof(**ids) * (size_t)(res.n_rows + 1));
+	for (int i = 0; i < res.n_rows; i++)
+		(*ids)[i] = db_res_i64(&res, i, 0);
+	*n = res.n_rows;
+out:
+	db_res_clear(&res);
+	return st;
+}
+
+/* --- holds ------------------------------------------------------------- */
+
+enum db_status
+outbox_hold_attach(struct db *db, int64_t org_id, int64_t chat_id,
+    int64_t hold_id, int *n)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	st = db_query(db, &res,
+	    "WITH a AS ("
+	    "  UPDATE messages SET hold_id = $3, updated_at = now()"
+	    "   WHERE org_id = $1 AND chat_id = $2 AND status = 'held'"
+	    "     AND hold_id IS NULL"
+	    "  RETURNING id)"
+	    " SELECT count(*) FROM a",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(hold_id), DB_END);
+	if (st == DB_OK && n != NULL)
+		*n = (int)db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+outbox_hold_release(struct db *db, int64_t org_id, int64_t hold_id,
+    bool latest_only, int64_t template_id)
+{
+	enum db_status	 st;
+
+	/*
+	 * Bruin's rule: of the held scheduled results only the newest run
+	 * of the last 24 hours is delivered (all its parts).
+	 */
+	st = db_exec(db,
+	    "UPDATE messages m"
+	    "   SET status = 'failed', error_code = NULL, error_text = $4,"
+	    "       updated_at = now()"
+	    " WHERE m.org_id = $1 AND m.hold_id = $2 AND m.status = 'held'"
+	    "   AND m.schedule_run_id IS NOT NULL AND $3::boolean"
+	    "   AND (m.created_at <= now() - interval '24 hours'"
+	    "        OR m.schedule_run_id <> (SELECT max(x.schedule_run_id)"
+	    "              FROM messages x"
+	    "             WHERE x.org_id = $1 AND x.hold_id = $2"
+	    "               AND x.status = 'held'"
+	    "               AND x.created_at > now() - interval '24 hours'))",
+	    DB_I64(org_id), DB_I64(hold_id), DB_BOOL(latest_only),
+	    DB_TEXT(OUTBOX_SUPERSEDED_TEXT), DB_END);
+	if (st == DB_OK)
+		st = db_exec(db,
+		    "UPDATE messages SET status = 'queued', updated_at = now()"
+		    " WHERE org_id = $1 AND hold_id = $2 AND status = 'held'",
+		    DB_I64(org_id), DB_I64(hold_id), DB_END);
+	if (st == DB_OK && template_id != 0)
+		st = db_exec(db,
+		    "UPDATE messages"
+		    "   SET status = 'failed', error_text = $3,"
+		    "       updated_at = now()"
+		    " WHERE org_id = $1 AND id = $2 AND status = 'queued'"
+		    "   AND template IS NOT NULL",
+		    DB_I64(org_id), DB_I64(template_id),
+		    DB_TEXT(OUTBOX_UNNEEDED_TEXT), DB_END);
+	return st;
+}
+
+enum db_status
+outbox_hold_pending(struct db *db, struct arena *a, int64_t org_id,
+    int64_t hold_id, struct outbox_row **out, int *n)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*out = NULL;
+	*n = 0;
+	st = db_query(db, &res,
+	    "SELECT id, reply_to_id IS NOT NULL FROM messages"
+	    " WHERE org_id = $1 AND hold_id = $2 AND direction = 'out'"
+	    "   AND status IN ('queued', 'sending')"
+	    " ORDER BY id",
+	    DB_I64(org_id), DB_I64(hold_id), DB_END);
+	if (st != DB_OK)
+		goto out;
+	*out = arena_alloc(a, sizeof(**out) * (size_t)(res.n_rows + 1));
+	for (int i = 0; i < res.n_rows; i++) {
+		(*out)[i].id = db_res_i64(&res, i, 0);
+		(*out)[i].is_reply = db_res_bool(&res, i, 1);
+	}
+	*n = res.n_rows;
+out:
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+outbox_held_list(struct db *db, struct arena *a, int64_t org_id,
+    int64_t chat_id, struct outbox_held **out, int *n)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*out = NULL;
+	*n = 0;
+	st = db_query(db, &res,
+	    "SELECT id, body,"
+	    "       to_char(created_at AT TIME ZONE 'UTC',"
+	    "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	    "       COALESCE(schedule_run_id, 0), COALESCE(error_text, '')"
+	    "  FROM messages"
+	    " WHERE org_id = $1 AND chat_id = $2 AND status = 'held'"
+	    " ORDER BY id LIMIT 50",
+	    DB_I64(org_id), DB_I64(chat_id), DB_END);
+	if (st != DB_OK)
+		goto out;
+	*out = arena_alloc(a, sizeof(**out) * (size_t)(res.n_rows + 1));
+	for (int i = 0; i < res.n_rows; i++) {
+		(*out)[i].id = db_res_i64(&res, i, 0);
+		(*out)[i].body = chat_col(a, &res, i, 1);
+		(*out)[i].created_at = chat_col(a, &res, i, 2);
+		(*out)[i].schedule_run_id = db_res_i64(&res, i, 3);
+		(*out)[i].error_text = chat_col(a, &res, i, 4);
+	}
+	*n = res.n_rows;
+out:
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+outbox_unattached_any_org(struct db *db, int min_age_s, int max,
+    int64_t *org_ids, int64_t *chat_ids, int *n)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*n = 0;
+	st = db_query(db, &res,
+	    "SELECT DISTINCT org_id, chat_id FROM messages"
+	    " WHERE status = 'held' AND hold_id IS NULL"
+	    "   AND updated_at < now() - make_interval(secs => $1)"
+	    " LIMIT $2",
+	    DB_I64(min_age_s), DB_I64(max), DB_END);
+	for (int i = 0; st == DB_OK && i < res.n_rows && i < max; i++) {
+		org_ids[i] = db_res_i64(&res, i, 0);
+		chat_ids[i] = db_res_i64(&res, i, 1);
+		(*n)++;
+	}
+	db_res_clear(&res);
+	return st;
+}
+
 enum outbox_resend
 outbox_record_resend(const struct app *app, struct db *db, int64_t org_id,
     int64_t chat_id, int64_t id, int64_t user_id, struct outbox_new *out,
@@ -553,7 +841,7 @@ outbox_record_resend(const struct app *app, struct db *db, int64_t org_id,
 	if (st == DB_OK && res.n_rows == 1) {
 		out->message_id = db_res_i64(&res, 0, 0);
 		out->chat_id = chat_id;
-		st = schedule(app, db, org_id, out);
+		st = schedule(app, db, org_id, OUTBOX_SAFETY_S, out);
 		rs = OUTBOX_RESEND_OK;
 	} else if (st == DB_OK)
 		rs = OUTBOX_RESEND_ALREADY;
@@ -595,6 +883,8 @@ outbox_result_str(enum outbox_result r)
 		return "unknown";
 	case OUTBOX_GONE:
 		return "gone";
+	case OUTBOX_HELD:
+		return "held";
 	case OUTBOX_UNAVAILABLE:
 	default:
 		return "unavailable";
@@ -604,7 +894,11 @@ outbox_result_str(enum outbox_result r)
 /*
  * Step 1: queued → sending in one statement, which also reads where the
  * row goes (and, gated, checks the chat's handoff status against the
- * part's sender). False with *r when the row was not taken.
+ * part's sender). A text to a chat whose 24-hour window is closed, on a
+ * channel kind that has one, goes queued → held instead (t->held): the
+ * statement reads the window as committed when it starts, and the hold
+ * (chat/window.c) checks it again under the chat's lock. False with *r
+ * when the row was not taken.
  */
 static bool
 take(struct outbox_send *s, struct db *db, struct taken *t,
@@ -618,19 +912,38 @@ take(struct outbox_send *s, struct db *db, struct taken *t,
 	*r = OUTBOX_UNAVAILABLE;
 	token_hex(t->token, sizeof(t->token));
 	st = db_query(db, &res,
-	    "UPDATE messages m"
-	    "   SET status = 'sending', attempts = m.attempts + 1,"
-	    "       send_token = $4, updated_at = now()"
-	    "  FROM chats c"
+	    "WITH w AS ("
+	    "  SELECT m.id, m.template IS NULL AND ch.kind = ANY($4::text[])"
+	    "         AND (c.last_inbound_at IS NULL"
+	    "              OR c.last_inbound_at <= now()"
+	    "                 - make_interval(secs => $5)"
+	    "              OR EXISTS (SELECT 1 FROM window_holds h"
+	    "                  WHERE h.chat_id = c.id"
+	    "                    AND h.released_at IS NULL)) AS closed"
+	    "    FROM messages m"
+	    "    JOIN chats c ON c.org_id = $1 AND c.id = m.chat_id"
+	    "    JOIN channels ch ON ch.org_id = $1 AND ch.id = m.channel_id"
+	    "   WHERE m.org_id = $1 AND m.id = $2"
+	    ")"
+	    " UPDATE messages m"
+	    "   SET status = CASE WHEN w.closed THEN 'held' ELSE 'sending' END,"
+	    "       attempts = m.attempts + CASE WHEN w.closed THEN 0 ELSE 1"
+	    "           END,"
+	    "       hold_id = CASE WHEN w.closed THEN NULL ELSE m.hold_id END,"
+	    "       send_token = CASE WHEN w.closed THEN NULL ELSE $6 END,"
+	    "       updated_at = now()"
+	    "  FROM chats c, w"
 	    " WHERE m.org_id = $1 AND m.id = $2 AND m.direction = 'out'"
-	    "   AND m.status = 'queued'"
+	    "   AND m.status = 'queued' AND w.id = m.id"
 	    "   AND c.org_id = $1 AND c.id = m.chat_id"
 	    "   AND (NOT $3::boolean"
 	    "        OR CASE WHEN m.sender = '" HANDOFF_SENDER_TEXT "'"
 	    "                THEN c.status IN ('needs_human', 'human')"
 	    "                ELSE c.status = 'ai' END)"
-	    " RETURNING m.channel_id, m.body, c.external_id, c.kind = 'group'",
+	    " RETURNING m.channel_id, m.body, c.external_id, c.kind = 'group',"
+	    "       m.chat_id, w.closed, m.template::text",
 	    DB_I64(s->org_id), DB_I64(s->message_id), DB_BOOL(s->gated),
+	    DB_TEXT(channel_window_kinds()), DB_I64(WINDOW_SECONDS),
 	    DB_TEXT(t->token), DB_END);
 	if (st == DB_UNAVAILABLE)
 		t->in_doubt = true;
@@ -641,6 +954,9 @@ take(struct outbox_send *s, struct db *db, struct taken *t,
 		t->body = chat_col(s->a, &res, 0, 1);
 		t->to = chat_col(s->a, &res, 0, 2);
 		t->is_group = db_res_bool(&res, 0, 3);
+		t->chat_id = db_res_i64(&res, 0, 4);
+		t->held = db_res_bool(&res, 0, 5);
+		t->template = chat_col_null(s->a, &res, 0, 6);
 		taken = true;
 		goto out;
 	}
@@ -671,10 +987,94 @@ take(struct outbox_send *s, struct db *db, struct taken *t,
 		    OUTBOX_UNKNOWN_TEXT);
 		*r = st == DB_OK || st == DB_NOT_FOUND ? OUTBOX_UNKNOWN :
 		    OUTBOX_UNAVAILABLE;
-	}
+	} else if (str_eq(status, "held"))
+		*r = OUTBOX_HELD;
 out:
 	db_res_clear(&res);
 	return taken;
+}
+
+/*
+ * The row is held (chat_id's window is closed): its hold begins or it
+ * joins the open one (chat/window.h); a new hold's follow-up template is
+ * sent now, by this caller, through this same sequence.
+ */
+static enum outbox_result
+hold(struct outbox_send *s, int64_t chat_id, bool provider_closed)
+{
+	struct outbox_send	 f;
+	struct outbox_new	 tmpl;
+	struct db		*db;
+	enum db_status		 st = DB_UNAVAILABLE;
+	enum outbox_result	 r;
+
+	memset(&tmpl, 0, sizeof(tmpl));
+	if ((db = db_acquire(s->app->db)) != NULL) {
+		st = window_hold_begin(s->app, db, s->org_id, chat_id, true,
+		    provider_closed, &tmpl);
+		db_release(db);
+	}
+	/* Left unattached, the window's sweep begins the hold later. */
+	if (st != DB_OK)
+		log_warn("outbox", "msg=\"hold not begun, the sweep will\" "
+		    "org=%" PRId64 " chat=%" PRId64 " status=%s", s->org_id,
+		    chat_id, db_status_str(st));
+	log_info("outbox", "msg=\"held: the 24-hour window is closed\" "
+	    "org=%" PRId64 " message=%" PRId64 " chat=%" PRId64
+	    " template=%" PRId64, s->org_id, s->message_id, chat_id,
+	    tmpl.message_id);
+	if (tmpl.message_id != 0) {
+		memset(&f, 0, sizeof(f));
+		f.app = s->app;
+		f.a = s->a;
+		f.org_id = s->org_id;
+		f.message_id = tmpl.message_id;
+		f.job_id = tmpl.job_id;
+		f.ch = s->ch;
+		r = outbox_send(&f);
+		log_info("outbox", "msg=\"follow-up template\" org=%" PRId64
+		    " message=%" PRId64 " result=%s", s->org_id,
+		    tmpl.message_id, outbox_result_str(r));
+	}
+	return OUTBOX_HELD;
+}
+
+/* SEND_FAILED with a sentence of ours (no provider call was made). */
+static enum send_result
+refuse(struct send_outcome *o, const char *why)
+{
+	memset(o, 0, sizeof(*o));
+	snprintf(o->error_text, sizeof(o->error_text), "%s", why);
+	return SEND_FAILED;
+}
+
+/* A template row: its spec (messages.template) to the sender. */
+static enum send_result
+send_template(struct outbox_send *s, const struct outbox_channel *ch,
+    const struct taken *t)
+{
+	struct channel_template_msg	 m;
+	cJSON				*spec;
+	enum send_result		 sr;
+
+	if (ch->ops->send_template == NULL)
+		return refuse(&s->o, "This channel cannot send "
+		    "WhatsApp templates.");
+	if ((spec = json_parse_str(t->template, NULL)) == NULL)
+		return refuse(&s->o, "The template to send is "
+		    "not readable.");
+	memset(&m, 0, sizeof(m));
+	m.name = json_str_or(spec, "name", "");
+	m.language = json_str_or(spec, "language", "");
+	m.content_sid = json_str_or(spec, "content_sid", "");
+	m.named = str_eq(json_str_or(spec, "format", ""), "NAMED");
+	m.params = cJSON_GetObjectItemCaseSensitive(spec, "params");
+	m.quick_replies = cJSON_GetObjectItemCaseSensitive(spec,
+	    "quick_replies");
+	sr = ch->ops->send_template(&ch->creds, t->to, t->is_group, &m,
+	    &s->o);
+	cJSON_Delete(spec);
+	return sr;
 }
 
 enum outbox_result
@@ -698,6 +1098,10 @@ outbox_send(struct outbox_send *s)
 			untake(s, db, &t);
 		db_release(db);
 		return r;
+	}
+	if (t.held) {
+		db_release(db);
+		return hold(s, t.chat_id, false);
 	}
 	if (ch == NULL) {
 		st = outbox_channel_open(s->app, db, s->a, s->org_id,
@@ -724,10 +1128,16 @@ outbox_send(struct outbox_send *s)
 	}
 	db_release(db);
 
-	sr = ch->ops->send_text(&ch->creds, t.to, t.is_group, t.body, &s->o);
+	if (t.template != NULL)
+		sr = send_template(s, ch, &t);
+	else
+		sr = ch->ops->send_text(&ch->creds, t.to, t.is_group, t.body,
+		    &s->o);
 
-	r = mark(s, sr);
+	r = mark(s, sr, &t.chat_id, ch->ops->kind, t.template == NULL);
 	outbox_channel_close(&own);
+	if (r == OUTBOX_HELD)
+		r = hold(s, t.chat_id, true);
 	return r;
 }
 
@@ -736,10 +1146,17 @@ outbox_send_taken(struct outbox_send *s, const char *to, bool is_group,
     const char *body)
 {
 	enum send_result	 sr;
+	int64_t			 chat_id = 0;
+	enum outbox_result	 r;
 
 	memset(&s->o, 0, sizeof(s->o));
 	sr = s->ch->ops->send_text(&s->ch->creds, to, is_group, body, &s->o);
-	return mark(s, sr);
+	/* A text the provider refused for the 24-hour window is held, as
+	 * outbox_send holds it (chat/window.h). */
+	r = mark(s, sr, &chat_id, s->ch->ops->kind, true);
+	if (r == OUTBOX_HELD)
+		r = hold(s, chat_id, true);
+	return r;
 }
 
 enum db_status
@@ -805,14 +1222,20 @@ untake(struct outbox_send *s, struct db *db, const struct taken *t)
 
 /*
  * Step 3: records what the provider said, retrying the write while the
- * database blinks (outbox.h), so an accepted message keeps its id.
+ * database blinks (outbox.h), so an accepted message keeps its id. A
+ * text the provider refused for the window (channel_code_window) is
+ * held, not failed: OUTBOX_HELD, and the caller begins the hold.
  */
 static enum outbox_result
-mark(struct outbox_send *s, enum send_result sr)
+mark(struct outbox_send *s, enum send_result sr, int64_t *held_chat,
+    const char *kind, bool can_hold)
 {
 	struct db	*db;
 	enum db_status	 st = DB_UNAVAILABLE;
 	const char	*text;
+	int64_t		 chat_id = 0;
+	bool		 window = sr == SEND_FAILED && can_hold &&
+			    channel_code_window(kind, s->o.error_code);
 
 	for (int i = 0; i < MARK_TRIES; i++) {
 		if (i > 0)
@@ -832,8 +1255,12 @@ mark(struct outbox_send *s, enum send_result sr)
 		default:
 			text = s->o.error_text[0] != '\0' ? s->o.error_text :
 			    "The provider refused the message.";
-			st = outbox_fail(db, s->org_id, s->message_id,
-			    s->o.error_code, text);
+			if (window)
+				st = mark_held(db, s->org_id, s->message_id,
+				    &s->o, &chat_id);
+			else
+				st = outbox_fail(db, s->org_id, s->message_id,
+				    s->o.error_code, text);
 			break;
 		}
 		db_release(db);
@@ -852,14 +1279,40 @@ mark(struct outbox_send *s, enum send_result sr)
 		return OUTBOX_LATER;
 	case SEND_FAILED:
 	default:
+		if (window && st == DB_OK) {
+			*held_chat = chat_id;
+			return OUTBOX_HELD;
+		}
 		return OUTBOX_REFUSED;
 	}
 }
 
-/*
- * sending → sent with the provider's id; also a row another sender has
- * meanwhile declared unknown: the provider's word is the truth.
- */
+/* sending → held with the provider's refusal; *chat_id its chat. */
+static enum db_status
+mark_held(struct db *db, int64_t org_id, int64_t id,
+    const struct send_outcome *o, int64_t *chat_id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	st = db_query(db, &res,
+	    "UPDATE messages"
+	    "   SET status = 'held', error_code = NULLIF($3, ''),"
+	    "       error_text = NULLIF($4, ''), hold_id = NULL,"
+	    "       updated_at = now()"
+	    " WHERE org_id = $1 AND id = $2 AND direction = 'out'"
+	    "   AND status = 'sending' AND template IS NULL"
+	    " RETURNING chat_id",
+	    DB_I64(org_id), DB_I64(id), DB_TEXT(o->error_code),
+	    DB_TEXT(o->error_text), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK)
+		*chat_id = db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	return st;
+}
+
 static enum db_status
 mark_sent(struct db *db, int64_t org_id, int64_t id, const char *pid)
 {
@@ -938,20 +1391,38 @@ status_rank(const char *s)
 }
 
 enum db_status
-outbox_status_update(struct db *db, int64_t org_id, int64_t channel_id,
-    const char *provider_message_id, const char *status,
+outbox_status_update(const struct app *app, struct db *db, int64_t org_id,
+    int64_t channel_id, const char *provider_message_id, const char *status,
     const char *error_code, const char *error_text)
 {
 	struct db_res	 res = { 0 };
 	enum db_status	 st;
+	struct outbox_new tmpl;
+	bool		 window = false;
+	int64_t		 held_chat = 0;
 
 	if (provider_message_id == NULL || provider_message_id[0] == '\0')
 		return DB_NOT_FOUND;
 	if (strcmp(status, "failed") != 0 && status_rank(status) < 2)
 		return DB_INVALID;
+	/* A failure for the window holds the message (outbox.h). */
+	if (str_eq(status, "failed") && error_code != NULL &&
+	    error_code[0] != '\0') {
+		st = db_query(db, &res,
+		    "SELECT kind FROM channels WHERE org_id = $1 AND id = $2",
+		    DB_I64(org_id), DB_I64(channel_id), DB_END);
+		if (st != DB_OK) {
+			db_res_clear(&res);
+			return st;
+		}
+		window = res.n_rows == 1 &&
+		    channel_code_window(db_res_text(&res, 0, 0), error_code);
+		db_res_clear(&res);
+	}
 	/*
 	 * The rank lives in SQL too (array_position) so the comparison is
-	 * made against the row as it is now, not as we last read it.
+	 * made against the row as it is now, not as we last read it. A held
+	 * row only moves for another window failure (it stays held).
 	 */
 	st = db_query(db, &res,
 	    "WITH m AS ("
@@ -959,7 +1430,10 @@ outbox_status_update(struct db *db, int64_t org_id, int64_t channel_id,
 	    "   WHERE org_id = $1 AND channel_id = $2"
 	    "     AND provider_message_id = $3 AND direction = 'out'"
 	    "), u AS ("
-	    "  UPDATE messages SET status = $4,"
+	    "  UPDATE messages SET status = CASE WHEN $7::boolean"
+	    "             AND template IS NULL THEN 'held' ELSE $4 END,"
+	    "         hold_id = CASE WHEN $7::boolean AND template IS NULL"
+	    "             THEN NULL ELSE hold_id END,"
 	    "         error_code = CASE WHEN $4 = 'failed'"
 	    "             THEN NULLIF($5, '') ELSE error_code END,"
 	    "         error_text = CASE WHEN $4 = 'failed'"
@@ -967,20 +1441,36 @@ outbox_status_update(struct db *db, int64_t org_id, int64_t channel_id,
 	    "         updated_at = now()"
 	    "   WHERE org_id = $1 AND id IN (SELECT id FROM m)"
 	    "     AND CASE WHEN $4 = 'failed'"
-	    "              THEN status NOT IN ('read', 'failed')"
+	    "              THEN status NOT IN ('read', 'failed', 'held')"
 	    "              ELSE array_position(ARRAY['queued', 'sending',"
 	    "                   'sent', 'delivered', 'read'], $4) >"
 	    "                   COALESCE(array_position(ARRAY['queued',"
 	    "                   'sending', 'sent', 'delivered', 'read'],"
 	    "                   status), 99) END"
-	    "  RETURNING id"
+	    "  RETURNING id, status, chat_id"
 	    ")"
-	    " SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM u)",
+	    " SELECT (SELECT count(*) FROM m),"
+	    "        (SELECT chat_id FROM u WHERE status = 'held' LIMIT 1)",
 	    DB_I64(org_id), DB_I64(channel_id), DB_TEXT(provider_message_id),
 	    DB_TEXT(status), DB_TEXT(error_code != NULL ? error_code : ""),
-	    DB_TEXT(error_text != NULL ? error_text : ""), DB_END);
+	    DB_TEXT(error_text != NULL ? error_text : ""), DB_BOOL(window),
+	    DB_END);
 	if (st == DB_OK && db_res_i64(&res, 0, 0) == 0)
 		st = DB_NOT_FOUND;
+	if (st == DB_OK && !db_res_isnull(&res, 0, 1))
+		held_chat = db_res_i64(&res, 0, 1);
 	db_res_clear(&res);
-	return st;
+	if (st != DB_OK || held_chat == 0)
+		return st;
+	/* Its follow-up template goes by its job at once (no send here: a
+	 * webhook must answer quickly). */
+	log_info("outbox", "msg=\"held: the provider refused for the "
+	    "window\" org=%" PRId64 " chat=%" PRId64 " code=%s", org_id,
+	    held_chat, error_code);
+	st = window_hold_begin(app, db, org_id, held_chat, false, true, &tmpl);
+	if (st != DB_OK)
+		log_warn("outbox", "msg=\"hold not begun, the sweep will\" "
+		    "org=%" PRId64 " chat=%" PRId64 " status=%s", org_id,
+		    held_chat, db_status_str(st));
+	return DB_OK;
 }

@@ -26,9 +26,25 @@
  *   failed ──Resend (outbox_record_resend)──▶ a NEW queued row; the failed
  *           row keeps its error and points at it (resent_as_id), which
  *           one conditional UPDATE sets, so two Resends send once
- *   failed with a final provider code (outside the 24-hour window:
- *           Twilio 63016, Meta 131047) ──▶ no Resend: it could only fail
- *           again; the timeline says why
+ *   queued ──taken while the chat's 24-hour window is closed (not a
+ *           template; a channel kind with a window)──▶ held, in the
+ *           chat's hold (chat/window.h): the hold's follow-up template
+ *           is recorded and sent once per hold
+ *   sending ──provider refused for the window (Twilio 63016, Meta and
+ *           Kapso 131047, at once or in a later "failed" status)──▶ held,
+ *           the same way, never failed
+ *   held ──the window reopens (any inbound message, a Continue tap)──▶
+ *           queued, in order, sent by the hold's release job; or failed
+ *           "superseded" when the agent delivers only the latest
+ *           scheduled result and a newer one is held
+ *   failed with a final provider code ──▶ no Resend: it could only fail
+ *           again; the timeline says why (no code is final now: a
+ *           window refusal is held instead, and a Resend is held too
+ *           while the window is closed)
+ *
+ * A TEMPLATE row (messages.template, a JSON send spec, see
+ * outbox_record_template) is sent with the channel's send_template and
+ * is never held: a template is what may be sent outside the window.
  *
  * Every transition is one statement naming the state it leaves, so a
  * transition that finds the row elsewhere changes nothing. Status
@@ -71,6 +87,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "channels/channel.h"
 #include "db/db.h"
 #include "model/channel.h"
@@ -83,6 +101,12 @@ struct arena;
 /* The error text of a row found 'sending' by the next sender. */
 #define OUTBOX_UNKNOWN_TEXT	"delivery unknown: the worker stopped " \
 				"while sending"
+/* The error text of a held scheduled result a newer one replaced. */
+#define OUTBOX_SUPERSEDED_TEXT	"Not sent: a newer scheduled result " \
+				"was delivered in its place."
+/* The error text of a follow-up template the contact made unneeded. */
+#define OUTBOX_UNNEEDED_TEXT	"Not sent: the contact wrote before the " \
+				"template went out."
 /* The error text of a part after an earlier part was refused. */
 #define OUTBOX_EARLIER_FAILED_TEXT "an earlier part failed"
 
@@ -226,6 +250,84 @@ enum db_status	 outbox_record_tool(const struct app *app, struct db *db,
 		    int64_t thread_id, const char *body, struct outbox_new *out)
 		    __attribute__((warn_unused_result));
 
+/*
+ * A template message (a follow-up, one a person chose, one the
+ * whatsapp.sendTemplate tool sent) to chat_id, never held: spec is the
+ * send spec stored in messages.template,
+ *   {"template_id", "name", "language", "content_sid", "format":
+ *    "POSITIONAL"|"NAMED", "params": [{"name","value","part"}],
+ *    "quick_replies": [{"index", "payload"}]}
+ * and body the text shown for it (the rendered template). Its send job
+ * is due in delay_s (OUTBOX_SAFETY_S when the caller sends it at once, 0
+ * when the job is to send it). author_user_id 0: none. DB_NOT_FOUND: not
+ * the org's chat.
+ */
+enum db_status	 outbox_record_template(const struct app *app,
+		    struct db *db, int64_t org_id, int64_t chat_id,
+		    int64_t author_user_id, const cJSON *spec,
+		    const char *body, int delay_s, struct outbox_new *out)
+		    __attribute__((warn_unused_result));
+/*
+ * A scheduled run's result for chat_id (its open thread, if any), split
+ * into parts, with no send job: the run's job is their only sender.
+ * (run, chat, part) is unique, so a retried run finds what it recorded.
+ */
+enum db_status	 outbox_record_schedule(struct db *db, int64_t org_id,
+		    int64_t chat_id, int64_t run_id, int64_t llm_call_id,
+		    const char *const *texts, int n)
+		    __attribute__((warn_unused_result));
+/* The run's rows not sent yet (queued or sending), in order. */
+enum db_status	 outbox_schedule_pending(struct db *db, struct arena *a,
+		    int64_t org_id, int64_t run_id, int64_t **ids, int *n)
+		    __attribute__((warn_unused_result));
+
+/* --- holds (chat/window.h owns window_holds; these move the rows) ------ */
+
+/* Gives chat_id's held rows that have no hold yet to hold_id; *n how
+ * many (may be NULL). */
+enum db_status	 outbox_hold_attach(struct db *db, int64_t org_id,
+		    int64_t chat_id, int64_t hold_id, int *n)
+		    __attribute__((warn_unused_result));
+/*
+ * The release of hold_id: with latest_only, its held scheduled results
+ * but the newest run's of the last 24 hours fail OUTBOX_SUPERSEDED_TEXT;
+ * every other held row of the hold goes back to queued; the hold's
+ * template row (template_id, 0: none) fails OUTBOX_UNNEEDED_TEXT if it
+ * was never sent. Run it in the caller's transaction.
+ */
+enum db_status	 outbox_hold_release(struct db *db, int64_t org_id,
+		    int64_t hold_id, bool latest_only, int64_t template_id)
+		    __attribute__((warn_unused_result));
+/* One row to send of a released hold. */
+struct outbox_row {
+	int64_t	 id;
+	bool	 is_reply;	/* a reply part: gated on the handoff status */
+};
+
+/* The hold's rows queued or sending, in order (in a). */
+enum db_status	 outbox_hold_pending(struct db *db, struct arena *a,
+		    int64_t org_id, int64_t hold_id, struct outbox_row **out,
+		    int *n) __attribute__((warn_unused_result));
+
+/* One held message, for the conversation view. */
+struct outbox_held {
+	int64_t	 id;
+	char	*body;
+	char	*created_at;		/* ISO 8601 UTC */
+	int64_t	 schedule_run_id;	/* 0: not a scheduled result */
+	char	*error_text;		/* the provider's refusal, "" none */
+};
+
+/* The chat's held messages, oldest first (at most 50, in a). */
+enum db_status	 outbox_held_list(struct db *db, struct arena *a,
+		    int64_t org_id, int64_t chat_id, struct outbox_held **out,
+		    int *n) __attribute__((warn_unused_result));
+/* Held rows with no hold older than min_age_s, any org: their chats
+ * (the sweeper begins their holds). */
+enum db_status	 outbox_unattached_any_org(struct db *db, int min_age_s,
+		    int max, int64_t *org_ids, int64_t *chat_ids, int *n)
+		    __attribute__((warn_unused_result));
+
 enum outbox_resend {
 	OUTBOX_RESEND_OK,		/* out names the new row */
 	OUTBOX_RESEND_NOT_FOUND,	/* no such message of the org's chat */
@@ -261,6 +363,9 @@ enum outbox_result {
 				   the outcome could not be recorded */
 	OUTBOX_GONE,		/* not queued: another sender has it or had
 				   it; nothing was sent */
+	OUTBOX_HELD,		/* held: the chat's 24-hour window is closed
+				   (or the provider said so); the hold's
+				   release sends it (chat/window.h) */
 	OUTBOX_UNAVAILABLE,	/* the database, before the provider call:
 				   nothing sent, still queued */
 };
@@ -309,9 +414,13 @@ const char	*outbox_result_str(enum outbox_result r);
 /*
  * A provider status callback: updates the outbound message with that
  * provider id on that channel, never moving backwards (sent < delivered <
- * read; failed wins). DB_NOT_FOUND when no such message.
+ * read; failed wins). A failure for the window (channel_code_window) moves
+ * a non-template message to held instead and begins the chat's hold
+ * (with app; its follow-up template is sent by its job). DB_NOT_FOUND
+ * when no such message.
  */
-enum db_status	 outbox_status_update(struct db *db, int64_t org_id,
+enum db_status	 outbox_status_update(const struct app *app, struct db *db,
+		    int64_t org_id,
 		    int64_t channel_id, const char *provider_message_id,
 		    const char *status, const char *error_code,
 		    const char *error_text) __attribute__((warn_unused_result));

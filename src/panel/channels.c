@@ -459,7 +459,8 @@ form_ctx(struct req *r, const struct channel *c, const char *kind,
 		cJSON_Delete(hints);
 		if (channel_rejections(r->db, r->arena, r->org_id, c->id,
 		    REJECTIONS_SHOWN, &evs, &n_evs) != DB_OK ||
-		    !add_shared_keys(r, ctx, c)) {
+		    !add_shared_keys(r, ctx, c) ||
+		    !panel_templates_section(r, ctx, c->id, c->kind)) {
 			cJSON_Delete(ctx);
 			return NULL;
 		}

@@ -735,6 +735,12 @@ panel_conversation_view(struct req *r)
 	 * agent may be asked again. */
 	cJSON_AddBoolToObject(ctx, "can_answer_again", any_unanswered &&
 	    strcmp(c->status, "ai") == 0);
+	/* The window's hold and, while closed, templates to send. */
+	if (!panel_window_section(r, ctx, c->id, c->channel_id,
+	    c->window_left_s > 0)) {
+		cJSON_Delete(ctx);
+		return resp_unavailable(r);
+	}
 	return resp_page(r, 200, "conversations/view", ctx);
 }
 

@@ -209,6 +209,10 @@ panel_send(struct req *r, int64_t message_id, int64_t job_id,
 			return sent;
 		return "Parley could not tell whether it was sent: see the "
 		    "conversation.";
+	case OUTBOX_HELD:
+		return "The 24-hour window is closed: the message is held, "
+		    "and the follow-up template asks the contact to continue. "
+		    "It goes out as soon as they answer.";
 	case OUTBOX_DROPPED:
 	case OUTBOX_GONE:
 	default:

@@ -158,6 +158,23 @@ int	 panel_handoff_return(struct req *r);	/* POST …/return */
 int	 panel_handoff_close(struct req *r);		/* POST …/close */
 
 /* users.c: Users (owners) and the audit log */
+/* Proactive messaging (panel/proactive.c). The two sections add to the
+ * channel page's and the conversation view's contexts (false: the
+ * database failed). */
+bool	 panel_templates_section(struct req *r, cJSON *ctx,
+	    int64_t channel_id, const char *kind);
+bool	 panel_window_section(struct req *r, cJSON *ctx, int64_t chat_id,
+	    int64_t channel_id, bool window_open);
+int	 panel_templates_sync(struct req *r);	/* POST /channels/{id}/templates/sync */
+int	 panel_templates_source(struct req *r);	/* POST …/templates/source */
+int	 panel_conversation_template(struct req *r);	/* POST …/{id}/template */
+int	 panel_schedules_page(struct req *r);	/* GET /agents/{id}/schedules */
+int	 panel_schedules_create(struct req *r);	/* POST /agents/{id}/schedules */
+int	 panel_schedules_heartbeat(struct req *r);	/* POST …/heartbeat */
+int	 panel_schedules_run(struct req *r);	/* POST …/schedules/{sid}/run */
+int	 panel_schedules_delete(struct req *r);	/* POST …/{sid}/delete */
+int	 panel_followup_save(struct req *r);	/* POST /agents/{id}/followup */
+
 int	 panel_users_list(struct req *r);		/* GET /settings/users */
 int	 panel_users_create(struct req *r);		/* POST /settings/users */
 int	 panel_users_role(struct req *r);		/* POST …/{id}/role */

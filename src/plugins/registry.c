@@ -21,6 +21,7 @@ static const struct plugin *const registry[] = {
 	&plugin_whatsapp_send,			/* whatsapp.c */
 	&plugin_whatsapp_get_conversation,
 	&plugin_whatsapp_get_status,
+	&plugin_whatsapp_send_template,
 };
 
 #define N_PLUGINS	((int)(sizeof(registry) / sizeof(registry[0])))

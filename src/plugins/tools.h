@@ -14,5 +14,6 @@ extern const struct plugin	plugin_handoff_request;		/* handoff.c */
 extern const struct plugin	plugin_whatsapp_send;		/* whatsapp.c */
 extern const struct plugin	plugin_whatsapp_get_conversation;
 extern const struct plugin	plugin_whatsapp_get_status;
+extern const struct plugin	plugin_whatsapp_send_template;
 
 #endif

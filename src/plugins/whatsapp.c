@@ -1,6 +1,6 @@
 /*
- * whatsapp: the whatsapp.send, whatsapp.getConversation and
- * whatsapp.getStatus tools. They act on the WhatsApp chat the model is
+ * whatsapp: the whatsapp.send, whatsapp.sendTemplate,
+ * whatsapp.getConversation and whatsapp.getStatus tools. They act on the WhatsApp chat the model is
  * answering (plugin_ctx.chat_id, set by the reply job): a call without a
  * chat (the REST gateway, the panel) gets a tool error sentence.
  *
@@ -10,6 +10,11 @@
  * connection during the provider call. A provider's "try later" leaves it
  * to the send job (with backoff) and tells the model it is queued; a
  * refusal is a tool error with the provider's reason.
+ *
+ * whatsapp.sendTemplate sends one of the channel's approved templates
+ * (chat/templates.h: by name, optionally language, with a value for each
+ * of its variables) the same way, as an outbox template row; a template
+ * may go out when the 24-hour window is closed, which is what it is for.
  *
  * Every statement goes through chat/ and names the call's org_id.
  * Thread-safe: no shared state.
@@ -26,6 +31,8 @@
 #include "chat/chats.h"
 #include "chat/messages.h"
 #include "chat/outbox.h"
+#include "chat/templates.h"
+#include "model/template.h"
 #include "db/db.h"
 #include "util/arena.h"
 #include "util/str.h"
@@ -42,6 +49,7 @@ static bool	 send_invoke(struct plugin_ctx *, const cJSON *, char **);
 static bool	 conversation_invoke(struct plugin_ctx *, const cJSON *,
 		    char **);
 static bool	 status_invoke(struct plugin_ctx *, const cJSON *, char **);
+static bool	 template_invoke(struct plugin_ctx *, const cJSON *, char **);
 static bool	 e164_ok(const char *);
 static char	*json_text(cJSON *);
 
@@ -95,6 +103,35 @@ const struct plugin plugin_whatsapp_get_status = {
 	    "\"additionalProperties\":false}",
 	.needs_channel = true,
 	.invoke = status_invoke,
+};
+
+const struct plugin plugin_whatsapp_send_template = {
+	.id = "whatsapp.sendTemplate",
+	.title = "Send a WhatsApp template",
+	.description = "Send one of this WhatsApp channel's approved message "
+	    "templates, to the current conversation or to another phone "
+	    "number. Templates may be sent even when the 24-hour window is "
+	    "closed.",
+	.params_schema =
+	    "{\"type\":\"object\","
+	    "\"properties\":{"
+	    "\"template\":{\"type\":\"string\",\"description\":"
+	    "\"The approved template's name, e.g. order_update.\"},"
+	    "\"language\":{\"type\":\"string\",\"description\":"
+	    "\"Its language code, e.g. en_US. Default: the first one "
+	    "approved.\"},"
+	    "\"variables\":{\"type\":\"object\",\"description\":"
+	    "\"A value for each of the template's variables, by name: "
+	    "{\\\"1\\\": \\\"Ada\\\"} or {\\\"first_name\\\": "
+	    "\\\"Ada\\\"}.\","
+	    "\"additionalProperties\":{\"type\":\"string\"}},"
+	    "\"to\":{\"type\":\"string\",\"description\":"
+	    "\"The recipient's phone number in E.164 form. Default: the "
+	    "current conversation.\"}},"
+	    "\"required\":[\"template\"],"
+	    "\"additionalProperties\":false}",
+	.needs_channel = true,
+	.invoke = template_invoke,
 };
 
 /* "+" then 6–15 digits. */
@@ -318,6 +355,144 @@ status_invoke(struct plugin_ctx *ctx, const cJSON *args, char **result)
 	*result = json_text(out);
 	ok = true;
 out:
+	if (db != NULL)
+		db_release(db);
+	return ok;
+}
+
+static bool
+template_invoke(struct plugin_ctx *ctx, const cJSON *args, char **result)
+{
+	const cJSON		*namev, *langv, *varsv, *tov, *v;
+	struct outbox_send	 s;
+	struct outbox_new	 nw;
+	struct chat_ref		 chat;
+	struct template		 t;
+	struct db		*db = NULL;
+	enum db_status		 st;
+	enum outbox_result	 r;
+	int64_t			 chat_id;
+	cJSON			*values = NULL, *out;
+	char			 err[512];
+	bool			 ok = false;
+
+	namev = cJSON_GetObjectItemCaseSensitive(args, "template");
+	langv = cJSON_GetObjectItemCaseSensitive(args, "language");
+	varsv = cJSON_GetObjectItemCaseSensitive(args, "variables");
+	tov = cJSON_GetObjectItemCaseSensitive(args, "to");
+	if (ctx->chat_id == 0 || ctx->app == NULL) {
+		*result = xstrdup(NO_CHAT);
+		goto out;
+	}
+	if (!cJSON_IsString(namev) || namev->valuestring[0] == '\0' ||
+	    strlen(namev->valuestring) > 512) {
+		*result = xstrdup("template must be the name of an approved "
+		    "template.");
+		goto out;
+	}
+	if (langv != NULL && !cJSON_IsNull(langv) && (!cJSON_IsString(langv) ||
+	    strlen(langv->valuestring) > 32)) {
+		*result = xstrdup("language must be a code such as en_US.");
+		goto out;
+	}
+	if (tov != NULL && !cJSON_IsNull(tov) && (!cJSON_IsString(tov) ||
+	    (tov->valuestring[0] != '\0' && !e164_ok(tov->valuestring)))) {
+		*result = xstrdup("to must be a phone number in E.164 form, "
+		    "such as +14155550123.");
+		goto out;
+	}
+	/* Variables as strings (a number is taken as its text). */
+	values = cJSON_CreateObject();
+	if (varsv != NULL && !cJSON_IsNull(varsv)) {
+		if (!cJSON_IsObject(varsv)) {
+			*result = xstrdup("variables must be an object of "
+			    "strings.");
+			goto out;
+		}
+		cJSON_ArrayForEach(v, varsv) {
+			char	 num[64];
+
+			if (cJSON_IsString(v))
+				cJSON_AddStringToObject(values, v->string,
+				    v->valuestring);
+			else if (cJSON_IsNumber(v)) {
+				snprintf(num, sizeof(num), "%.15g",
+				    v->valuedouble);
+				cJSON_AddStringToObject(values, v->string, num);
+			} else {
+				*result = xasprintf("variables.%s must be a "
+				    "string.", v->string);
+				goto out;
+			}
+		}
+	}
+	if ((db = db_acquire(ctx->pool)) == NULL ||
+	    chat_get_ref(db, ctx->arena, ctx->org_id, ctx->chat_id, &chat) !=
+	    DB_OK) {
+		*result = xstrdup(NO_DB);
+		goto out;
+	}
+	st = template_find(db, ctx->arena, ctx->org_id, chat.channel_id,
+	    namev->valuestring, cJSON_IsString(langv) ? langv->valuestring :
+	    "", &t);
+	if (st == DB_NOT_FOUND) {
+		*result = xasprintf("This channel has no approved template "
+		    "named \"%s\"%s%s.", namev->valuestring,
+		    cJSON_IsString(langv) && langv->valuestring[0] != '\0' ?
+		    " in " : "", cJSON_IsString(langv) ? langv->valuestring :
+		    "");
+		goto out;
+	}
+	chat_id = ctx->chat_id;
+	if (st == DB_OK && cJSON_IsString(tov) && tov->valuestring[0] != '\0')
+		st = chat_ensure(db, ctx->org_id, chat.channel_id,
+		    tov->valuestring, false, &chat_id);
+	if (st != DB_OK) {
+		*result = xstrdup(NO_DB);
+		goto out;
+	}
+	switch (templates_send(ctx->app, db, ctx->arena, ctx->org_id, chat_id,
+	    t.id, values, 0, &nw, err, sizeof(err))) {
+	case TEMPLATES_OK:
+		break;
+	case TEMPLATES_REFUSED:
+		*result = xstrdup(err);
+		goto out;
+	default:
+		*result = xstrdup(NO_DB);
+		goto out;
+	}
+	/* No connection held while WhatsApp answers. */
+	db_release(db);
+	db = NULL;
+	memset(&s, 0, sizeof(s));
+	s.app = ctx->app;
+	s.a = ctx->arena;
+	s.org_id = ctx->org_id;
+	s.message_id = nw.message_id;
+	s.job_id = nw.job_id;
+	r = outbox_send(&s);
+	if (r == OUTBOX_REFUSED) {
+		*result = xasprintf("WhatsApp did not accept the template%s%s",
+		    s.o.error_text[0] != '\0' ? ": " : ".", s.o.error_text);
+		goto out;
+	}
+	out = cJSON_CreateObject();
+	cJSON_AddStringToObject(out, "template", t.name);
+	cJSON_AddStringToObject(out, "language", t.language);
+	cJSON_AddStringToObject(out, "to", cJSON_IsString(tov) &&
+	    tov->valuestring[0] != '\0' ? tov->valuestring :
+	    chat.external_id);
+	if (s.o.provider_message_id[0] != '\0') {
+		cJSON_AddStringToObject(out, "messageId",
+		    s.o.provider_message_id);
+		cJSON_AddStringToObject(out, "status", "sent");
+	} else
+		cJSON_AddStringToObject(out, "status", "queued");
+	*result = json_text(out);
+	ok = true;
+out:
+	cJSON_Delete(values);
 	if (db != NULL)
 		db_release(db);
 	return ok;

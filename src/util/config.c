@@ -71,6 +71,7 @@ check_bases(struct config *cfg, char *err, size_t errlen)
 	} bases[] = {
 		{ "PARLEY_TWILIO_API_BASE", cfg->twilio_api_base },
 		{ "PARLEY_TWILIO_MESSAGING_BASE", cfg->twilio_messaging_base },
+		{ "PARLEY_TWILIO_CONTENT_BASE", cfg->twilio_content_base },
 		{ "PARLEY_META_GRAPH_BASE", cfg->meta_graph_base },
 		{ "PARLEY_KAPSO_API_BASE", cfg->kapso_api_base },
 	};
@@ -394,6 +395,8 @@ config_load(struct config *cfg, char *err, size_t errlen)
 	    "https://api.twilio.com");
 	cfg->twilio_messaging_base = env_dup("PARLEY_TWILIO_MESSAGING_BASE",
 	    "https://messaging.twilio.com");
+	cfg->twilio_content_base = env_dup("PARLEY_TWILIO_CONTENT_BASE",
+	    "https://content.twilio.com");
 	cfg->meta_graph_base = env_dup("PARLEY_META_GRAPH_BASE",
 	    "https://graph.facebook.com/v24.0");
 	cfg->kapso_api_base = env_dup("PARLEY_KAPSO_API_BASE",
@@ -456,6 +459,12 @@ config_load(struct config *cfg, char *err, size_t errlen)
 	    get_int("PARLEY_JOB_POLL_MS", cfg->db_can_listen ? 1000 : 250,
 	    50, 60000,
 	    &cfg->job_poll_ms, err, errlen) &&
+	    get_int("PARLEY_SCHEDULE_TICK_MS", 1000, 100, 60000,
+	    &cfg->schedule_tick_ms, err, errlen) &&
+	    get_int("PARLEY_SCHEDULE_MIN_INTERVAL_SECONDS", 60, 1, 86400,
+	    &cfg->schedule_min_interval_s, err, errlen) &&
+	    get_int("PARLEY_TEMPLATE_SYNC_MINUTES", 60, 0, 10080,
+	    &cfg->template_sync_minutes, err, errlen) &&
 	    get_int("PARLEY_MEDIA_MAX_BYTES", MEDIA_MAX_DFLT, 1024,
 	    MEDIA_MAX_MAX, &media_max, err, errlen) &&
 	    (cfg->media_max_bytes = (size_t)media_max, true) &&
@@ -480,6 +489,7 @@ config_free(struct config *cfg)
 	free(cfg->log_level);
 	free(cfg->twilio_api_base);
 	free(cfg->twilio_messaging_base);
+	free(cfg->twilio_content_base);
 	free(cfg->meta_graph_base);
 	free(cfg->kapso_api_base);
 	free(cfg->s3_endpoint);

@@ -48,6 +48,7 @@ struct config {
 	int	 llm_timeout_ms;	/* per model call attempt */
 	char	*twilio_api_base;	/* https://api.twilio.com */
 	char	*twilio_messaging_base;	/* https://messaging.twilio.com */
+	char	*twilio_content_base;	/* https://content.twilio.com */
 	char	*meta_graph_base;	/* https://graph.facebook.com/v24.0 */
 	char	*kapso_api_base;	/* https://api.kapso.ai/meta/whatsapp/v24.0 */
 	size_t	 media_max_bytes;	/* one downloaded media item */
@@ -56,6 +57,9 @@ struct config {
 	int	 job_poll_ms;		/* pool poll fallback; the only wake-up
 					   when !db_can_listen (250 ms then,
 					   1000 with LISTEN, unless set) */
+	int	 schedule_tick_ms;	/* how often due schedules are looked for */
+	int	 schedule_min_interval_s;	/* shortest interval schedule */
+	int	 template_sync_minutes;	/* periodic template sync; 0: off */
 	char	*admin_email;		/* first owner, when no user exists */
 	char	*admin_password;	/* NULL: generate and print one */
 	char	*admin_org;

@@ -45,6 +45,8 @@ struct app_queue {
 	 * else job *job_id moved when it is still queued. */
 	bool	(*send_at)(struct db *db, int64_t org_id, int64_t message_id,
 		    int delay_s, int64_t *job_id);
+	/* The release job of a window hold (chat/window.h), due now. */
+	bool	(*release)(struct db *db, int64_t org_id, int64_t hold_id);
 };
 
 struct app {

@@ -129,3 +129,12 @@ json_error_str(enum json_error err)
 		return "The body is not valid JSON.";
 	}
 }
+
+const char *
+json_str_or(const cJSON *o, const char *name, const char *dflt)
+{
+	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(v) && v->valuestring != NULL ? v->valuestring :
+	    dflt;
+}

@@ -53,6 +53,10 @@ bool		 json_depth_ok(const char *s, size_t len, int max_depth);
  * it is undefined behaviour).
  */
 bool		 json_int64(const cJSON *v, int64_t *out);
+/* The string member name of o, or dflt when o is not an object with
+ * one (borrowed from o). */
+const char	*json_str_or(const cJSON *o, const char *name,
+		    const char *dflt);
 /* A sentence about a request body with that error, for answers. */
 const char	*json_error_str(enum json_error err);
 

@@ -3,6 +3,8 @@
  */
 #include "util/utf8.h"
 
+#include <string.h>
+
 bool
 utf8_valid(const char *s, size_t n)
 {
@@ -50,4 +52,17 @@ utf8_count(const char *s, size_t n)
 		if (((unsigned char)s[i] & 0xc0) != 0x80)
 			count++;
 	return count;
+}
+
+size_t
+utf8_cut(const char *s, size_t n)
+{
+	size_t	 len = strlen(s);
+
+	if (n >= len)
+		return len;
+	/* Back off continuation bytes to the start of a character. */
+	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	return n;
 }

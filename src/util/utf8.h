@@ -12,5 +12,9 @@
 bool	 utf8_valid(const char *p, size_t n);
 /* Number of code points in valid UTF-8. */
 size_t	 utf8_count(const char *p, size_t n);
+/* How many of the first n bytes of the NUL-terminated s (at most its
+ * length) end on a character boundary: a cut there leaves whole
+ * characters only. */
+size_t	 utf8_cut(const char *s, size_t n);
 
 #endif

@@ -172,7 +172,7 @@ received(struct req *r, const cJSON **payloads, int n,
 		items[n_items].channel_id = ch->id;
 		items[n_items].in = &ins[n_items];
 		items[n_items].auto_answer = ingest_is_fresh(r->app,
-		    ins[n_items].timestamp);
+		    ins[n_items].timestamp) && !ins[n_items].window_continue;
 		n_items++;
 	}
 	req_release_db(r);
@@ -217,7 +217,8 @@ statuses(struct req *r, const char *status, const cJSON **payloads, int n,
 			    (long long)code_n);
 		else if (cJSON_IsString(code))
 			code_s = code->valuestring;
-		st = outbox_status_update(db, ch->org_id, ch->id, id, status,
+		st = outbox_status_update(r->app, db, ch->org_id, ch->id, id,
+		    status,
 		    code_s, title != NULL ? title : "");
 		if (st == DB_UNAVAILABLE)
 			return resp_unavailable(r);

@@ -31,6 +31,7 @@
 #include "util/log.h"
 #include "chat/ingest.h"
 #include "chat/outbox.h"
+#include "chat/window.h"
 #include "crypto/hmac.h"
 #include "db/db.h"
 #include "http/req.h"
@@ -233,12 +234,19 @@ message_body(struct arena *a, const cJSON *msg, const char *type,
 		const cJSON	*reply;
 
 		reply = cJSON_GetObjectItemCaseSensitive(obj, "button_reply");
+		/* Kapso may send a template tap this way (docs/templates.md
+		 * §3): our Continue payload as the reply's id. */
+		out->window_continue = window_is_continue(webhook_json_str(reply,
+		    "id"));
 		if (reply == NULL)
 			reply = cJSON_GetObjectItemCaseSensitive(obj,
 			    "list_reply");
 		if ((s = webhook_json_str(reply, "title")) != NULL)
 			out->body = s;
 	} else if (str_eq(type, "button")) {
+		/* A template's quick reply: ours carries parley_continue. */
+		out->window_continue = window_is_continue(webhook_json_str(obj,
+		    "payload"));
 		if ((s = webhook_json_str(obj, "text")) != NULL)
 			out->body = s;
 	} else if (str_eq(type, "reaction")) {
@@ -381,7 +389,8 @@ apply_statuses(struct req *r, const struct channel *ch, const cJSON *statuses)
 			    (long long)code_n);
 		else if (cJSON_IsString(code))
 			code_s = code->valuestring;
-		st = outbox_status_update(db, ch->org_id, ch->id, id, status,
+		st = outbox_status_update(r->app, db, ch->org_id, ch->id, id,
+		    status,
 		    code_s, title != NULL ? title : "");
 		if (st == DB_UNAVAILABLE)
 			return resp_unavailable(r);
@@ -491,8 +500,10 @@ webhook_meta_event(struct req *r)
 				items[n_items].org_id = ch->org_id;
 				items[n_items].channel_id = ch->id;
 				items[n_items].in = in;
+				/* Continue only releases what is held. */
 				items[n_items].auto_answer =
-				    ingest_is_fresh(r->app, in->timestamp);
+				    ingest_is_fresh(r->app, in->timestamp) &&
+				    !in->window_continue;
 				n_items++;
 			}
 		}

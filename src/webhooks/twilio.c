@@ -42,6 +42,7 @@
 #include "util/log.h"
 #include "chat/ingest.h"
 #include "chat/outbox.h"
+#include "chat/window.h"
 #include "crypto/hmac.h"
 #include "db/db.h"
 #include "http/form.h"
@@ -429,6 +430,14 @@ parse_inbound(struct req *r, const struct form *f, struct inbound *in)
 	    INBOUND_MESSAGE;
 	if (str_eq(in->type, "interactive") && *in->body == '\0')
 		in->body = form_str(f, "ButtonText");
+	/* A quick reply carries its action id as ButtonPayload; ours is
+	 * parley_continue (key on it, not on MessageType: §3 of
+	 * docs/templates.md). */
+	if (window_is_continue(form_get(f, "ButtonPayload"))) {
+		in->window_continue = true;
+		if (*in->body == '\0')
+			in->body = form_str(f, "ButtonText");
+	}
 	return 0;
 }
 
@@ -448,7 +457,8 @@ webhook_twilio_inbound(struct req *r)
 	item.org_id = v.ch.org_id;
 	item.channel_id = v.ch.id;
 	item.in = &in;
-	item.auto_answer = ingest_is_fresh(r->app, in.timestamp);
+	item.auto_answer = ingest_is_fresh(r->app, in.timestamp) &&
+	    !in.window_continue;
 	req_release_db(r);
 	if (ingest_store(r->app, &item, 1) != INGEST_OK)
 		return resp_unavailable(r);
@@ -483,7 +493,8 @@ webhook_twilio_status(struct req *r)
 		return twiml(r);
 	if ((db = req_db(r)) == NULL)
 		return resp_unavailable(r);
-	st = outbox_status_update(db, v.ch.org_id, v.ch.id, sid, status,
+	st = outbox_status_update(r->app, db, v.ch.org_id, v.ch.id, sid,
+	    status,
 	    form_str(v.form, "ErrorCode"), form_str(v.form, "ErrorMessage"));
 	if (st != DB_OK && st != DB_NOT_FOUND && st != DB_INVALID)
 		return resp_unavailable(r);

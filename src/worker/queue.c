@@ -69,6 +69,19 @@ queue_send_at(struct db *db, int64_t org_id, int64_t message_id,
 	return st == DB_OK;
 }
 
+bool
+queue_release_job(struct db *db, int64_t org_id, int64_t hold_id)
+{
+	return db_exec(db,
+	    "WITH j AS ("
+	    "  INSERT INTO jobs (org_id, kind, payload)"
+	    "  VALUES ($1, '" QUEUE_KIND_RELEASE "',"
+	    "          jsonb_build_object('hold_id', $2::bigint))"
+	    "  RETURNING id)"
+	    " SELECT pg_notify('" QUEUE_CHANNEL "', '') FROM j",
+	    DB_I64(org_id), DB_I64(hold_id), DB_END) == DB_OK;
+}
+
 enum db_status
 queue_enqueue(struct db *db, int64_t org_id, const char *kind,
     const char *payload, int max_attempts, int64_t *id)

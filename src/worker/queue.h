@@ -43,6 +43,9 @@ struct arena;
 /* Before turns, one job per inbound message; any left at an upgrade hand
  * their message to its chat's turn (worker/turn.c). */
 #define QUEUE_KIND_REPLY	"reply"	/* {"message_id": inbound id} */
+#define QUEUE_KIND_RELEASE	"release"	/* {"hold_id": window hold} */
+#define QUEUE_KIND_SCHEDULE	"schedule"	/* {"run_id": schedule run} */
+#define QUEUE_KIND_TEMPLATES	"templates"	/* {"channel_id": sync} */
 
 struct job {
 	int64_t	 id;
@@ -84,6 +87,9 @@ enum db_status	 queue_enqueue(struct db *db, int64_t org_id, const char *kind,
  */
 bool		 queue_send_at(struct db *db, int64_t org_id,
 		    int64_t message_id, int delay_s, int64_t *job_id);
+/* The release job of window hold hold_id, due now (app_queue.release). */
+bool		 queue_release_job(struct db *db, int64_t org_id,
+		    int64_t hold_id);
 /*
  * Claims the oldest due job of any organisation for worker_id with a lease
  * of lease_s seconds, or when none is due the oldest due turn (see TURNS).

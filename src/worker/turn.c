@@ -1416,6 +1416,11 @@ send_part(struct turn *t, struct out_part *p, bool *failed)
 	case OUTBOX_UNKNOWN:
 		p->status = "failed";
 		return JOB_DONE;
+	case OUTBOX_HELD:
+		/* The 24-hour window is closed: the hold sends it
+		 * (chat/window.h). */
+		p->status = "held";
+		return JOB_DONE;
 	case OUTBOX_GONE:
 		return fail(t, JOB_RETRY, "The part is being sent by another "
 		    "worker.");

@@ -47,6 +47,29 @@
  * These requests are logged with op "media" (the API call) or "download"
  * (the bytes); a spec with op "media" scripts the API call's answer.
  *
+ * Templates (docs/templates.md), of those the test registered with POST
+ * /_fake/templates, logged with op "templates":
+ *
+ *   GET /{version}/{waba_id}/message_templates?limit=&after=    meta
+ *        bearer → {"data":[Meta template objects],"paging":{"cursors":
+ *        {"before","after"},"next"}} (next only while more remain; the
+ *        cursor is opaque). Another WABA than the registered one: 400
+ *        code 100.
+ *   GET /meta/whatsapp/{version}/{waba_id}/message_templates     kapso
+ *        X-API-Key; the same (Kapso proxies Meta).
+ *   GET /v1/ContentAndApprovals?PageSize=&PageToken=            twilio
+ *        Basic auth → {"contents":[items],"meta":{"page","page_size",
+ *        "first_page_url","previous_page_url","url","next_page_url",
+ *        "key":"contents"}}.
+ *
+ * A template send is checked against them: Meta and Kapso "type":
+ * "template" must name a registered (name, language) that is APPROVED
+ * (404 code 132001 otherwise) with as many body parameters as its BODY
+ * has {{variables}} (400 code 132000), and a quick_reply button
+ * component needs a string index; Twilio's ContentSid must be a
+ * registered, approved content (400 code 21655) and ContentVariables, if
+ * any, a JSON object (400 code 21656).
+ *
  * Errors are each provider's own shape: Twilio {"code","message",
  * "more_info","status"}; Meta and Kapso {"error":{"message","type":
  * "OAuthException","code","error_data":{"messaging_product","details"},
@@ -77,7 +100,13 @@
  *                         (text), "body_b64", or "size" (+ "fill", one
  *                         character, default 'x'); "file_size" overrides
  *                         what Meta's JSON says; "foreign": true (Kapso)}
- *   POST /_fake/reset     clears the queue, the media and the request log
+ *   POST /_fake/templates registers a provider's templates, replacing
+ *                         its earlier ones: {"provider": "meta"|"kapso"|
+ *                         "twilio", "waba": "<id>" (meta, kapso),
+ *                         "templates": [Meta template objects, or
+ *                         Twilio ContentAndApprovals items]}
+ *   POST /_fake/reset     clears the queue, the media, the templates and
+ *                         the request log
  *   GET  /_fake/requests  every provider request, in order of arrival:
  *     [{"provider","op","method","path","auth" (the Authorization or
  *       X-API-Key value, or null),"user","password" (Twilio Basic, decoded),
@@ -237,12 +266,22 @@ static int	 send_text_status(struct mg_connection *conn, long seq,
 		    const char *location);
 static bool	 query_get(const char *query, const char *name, char *out,
 		    size_t outlen);
+static int	 templates_register(const cJSON *body);
+static const char *templates_path(const char *path, char *waba,
+		    size_t wabalen);
+static int	 handle_templates(struct mg_connection *conn,
+		    const struct mg_request_info *ri, const char *provider,
+		    const char *waba);
+static int	 check_meta_template(struct call *c, const cJSON *headers);
+static int	 check_twilio_content(struct call *c, const cJSON *headers);
+static int	 count_vars(const char *text);
 
 static volatile sig_atomic_t	 stopping;
 static pthread_mutex_t		 lock = PTHREAD_MUTEX_INITIALIZER;
 static cJSON			*queue;		/* array of specs */
 static cJSON			*reqlog;	/* array of requests */
 static cJSON			*media;		/* id → registered item */
+static cJSON			*templates;	/* provider → {waba, templates} */
 static long			 next_seq;	/* under lock */
 static const char		*twilio_token;	/* NULL: any */
 static const char		*meta_token;
@@ -370,6 +409,9 @@ handler(struct mg_connection *conn, void *cbdata)
 	(void)cbdata;
 	if (strncmp(ri->local_uri, "/_fake/", 7) == 0)
 		return handle_control(conn, ri);
+	if (strcmp(ri->request_method, "GET") == 0 && (provider =
+	    templates_path(ri->local_uri, mid, sizeof(mid))) != NULL)
+		return handle_templates(conn, ri, provider, mid);
 	if (strcmp(ri->request_method, "GET") == 0 && (mep = media_classify(ri,
 	    sid, sizeof(sid), mid, sizeof(mid))) != MEDIA_NONE)
 		return handle_media(conn, ri, mep, sid, mid);
@@ -428,14 +470,26 @@ handle_control(struct mg_connection *conn, const struct mg_request_info *ri)
 			    "of them.");
 		} else
 			cJSON_AddNumberToObject(out, "registered", n);
+	} else if (is_post && strcmp(path, "/_fake/templates") == 0) {
+		out = cJSON_CreateObject();
+		if (too_big || (specs = cJSON_ParseWithLength(body, len)) ==
+		    NULL || (n = templates_register(specs)) < 0) {
+			status = 400;
+			cJSON_AddStringToObject(out, "message", "The body must "
+			    "be {\"provider\", \"waba\"?, \"templates\": "
+			    "[…]}.");
+		} else
+			cJSON_AddNumberToObject(out, "registered", n);
 	} else if (is_post && strcmp(path, "/_fake/reset") == 0) {
 		pthread_mutex_lock(&lock);
 		cJSON_Delete(queue);
 		cJSON_Delete(reqlog);
 		cJSON_Delete(media);
+		cJSON_Delete(templates);
 		queue = cJSON_CreateArray();
 		reqlog = cJSON_CreateArray();
 		media = cJSON_CreateObject();
+		templates = cJSON_CreateObject();
 		pthread_mutex_unlock(&lock);
 		out = cJSON_CreateObject();
 		cJSON_AddTrueToObject(out, "ok");
@@ -990,6 +1044,12 @@ answer_twilio_message(struct call *c, const cJSON *headers)
 		return answer_error(c, 400, 21910, "Invalid From and To "
 		    "pair. From and To should be of the same channel",
 		    headers);
+	if (form_str(c->form, "ContentSid") != NULL) {
+		int	 rc = check_twilio_content(c, headers);
+
+		if (rc != 0)
+			return rc;
+	}
 	chars = body != NULL ? utf8_chars(body) : 0;
 	if (chars > TWILIO_BODY_MAX)
 		return answer_error(c, 400, 21617, "The concatenated message "
@@ -1104,6 +1164,11 @@ answer_meta(struct call *c, const cJSON *headers)
 			return answer_error(c, 400, 131008, "Required "
 			    "parameter is missing: reaction['message_id'] "
 			    "and reaction['emoji']", headers);
+	} else if (strcmp(type, "template") == 0) {
+		int	 rc = check_meta_template(c, headers);
+
+		if (rc != 0)
+			return rc;
 	}
 
 	for (i = 0; to[i] != '\0' && n + 1 < sizeof(digits); i++)
@@ -1584,6 +1649,7 @@ main(int argc, char **argv)
 	queue = cJSON_CreateArray();
 	reqlog = cJSON_CreateArray();
 	media = cJSON_CreateObject();
+	templates = cJSON_CreateObject();
 	snprintf(ports, sizeof(ports), "127.0.0.1:%ld", port);
 	opts[n++] = "listening_ports";
 	opts[n++] = ports;
@@ -1603,6 +1669,7 @@ main(int argc, char **argv)
 		cJSON_Delete(queue);
 		cJSON_Delete(reqlog);
 		cJSON_Delete(media);
+		cJSON_Delete(templates);
 		mg_exit_library();
 		return 1;
 	}
@@ -1618,5 +1685,313 @@ main(int argc, char **argv)
 	cJSON_Delete(queue);
 	cJSON_Delete(reqlog);
 	cJSON_Delete(media);
+	cJSON_Delete(templates);
 	return 0;
+}
+
+/* --- templates ------------------------------------------------------------ */
+
+/* Replaces a provider's templates; how many, -1 when malformed. */
+static int
+templates_register(const cJSON *body)
+{
+	const char	*provider = json_str(body, "provider");
+	const cJSON	*list = cJSON_GetObjectItemCaseSensitive(body,
+			    "templates");
+	cJSON		*entry;
+	int		 n;
+
+	if (provider == NULL || (strcmp(provider, "meta") != 0 &&
+	    strcmp(provider, "kapso") != 0 && strcmp(provider, "twilio") != 0) ||
+	    !cJSON_IsArray(list))
+		return -1;
+	entry = cJSON_CreateObject();
+	cJSON_AddStringToObject(entry, "waba", json_str(body, "waba") != NULL ?
+	    json_str(body, "waba") : "");
+	cJSON_AddItemToObject(entry, "templates", cJSON_Duplicate(list, true));
+	n = cJSON_GetArraySize(list);
+	pthread_mutex_lock(&lock);
+	cJSON_DeleteItemFromObjectCaseSensitive(templates, provider);
+	cJSON_AddItemToObject(templates, provider, entry);
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+/* The provider whose template list path this is (the WABA id to waba),
+ * or NULL. */
+static const char *
+templates_path(const char *path, char *waba, size_t wabalen)
+{
+	static const char	 suffix[] = "/message_templates";
+	const char		*p, *end;
+	size_t			 n = strlen(path), segs = 0, len;
+
+	waba[0] = '\0';
+	if (strcmp(path, "/v1/ContentAndApprovals") == 0)
+		return "twilio";
+	if (n <= sizeof(suffix) - 1 ||
+	    strcmp(path + n - (sizeof(suffix) - 1), suffix) != 0)
+		return NULL;
+	for (p = path; *p != '\0'; p++)
+		segs += *p == '/';
+	end = path + n - (sizeof(suffix) - 1);
+	for (p = end; p > path && p[-1] != '/'; p--)
+		;
+	len = (size_t)(end - p);
+	if (len == 0 || len >= wabalen)
+		return NULL;
+	memcpy(waba, p, len);
+	waba[len] = '\0';
+	if (strncmp(path, "/meta/whatsapp/", 15) == 0 && segs == 5)
+		return "kapso";
+	return segs == 3 ? "meta" : NULL;
+}
+
+static int
+handle_templates(struct mg_connection *conn, const struct mg_request_info *ri,
+    const char *provider, const char *waba)
+{
+	struct call	 c;
+	const char	*host = mg_get_header(conn, "Host");
+	cJSON		*entry, *root, *data, *paging, *cursors, *meta;
+	const cJSON	*list;
+	char		 v[64], next[512];
+	long		 limit, start = 0, i, total;
+	int		 status;
+
+	memset(&c, 0, sizeof(c));
+	c.conn = conn;
+	c.ep = EP_NONE;
+	c.provider = provider;
+	c.op = "templates";
+	c.query = ri->query_string;
+	c.auth = mg_get_header(conn, strcmp(provider, "kapso") == 0 ?
+	    "X-API-Key" : "Authorization");
+	parse_basic(&c);
+	c.seq = log_add(&c, ri->request_method, ri->local_uri, "");
+	if (host == NULL)
+		host = "127.0.0.1";
+	if (!authorized(&c)) {
+		status = answer_error(&c, 401, 0, NULL, NULL);
+		goto out;
+	}
+	c.spec = queue_pop(provider, "templates");
+	status = json_int(c.spec, "status", 0);
+	if (status != 0 && (status < 200 || status > 299)) {
+		status = answer_spec_error(&c, status);
+		goto out;
+	}
+	pthread_mutex_lock(&lock);
+	entry = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(templates,
+	    provider), true);
+	pthread_mutex_unlock(&lock);
+	if (strcmp(provider, "twilio") != 0 && entry != NULL &&
+	    json_str(entry, "waba")[0] != '\0' &&
+	    strcmp(json_str(entry, "waba"), waba) != 0) {
+		cJSON_Delete(entry);
+		status = answer_error(&c, 400, 100, "Unsupported get request. "
+		    "Object with ID does not exist, cannot be loaded due to "
+		    "missing permissions, or does not support this operation.",
+		    NULL);
+		goto out;
+	}
+	list = cJSON_GetObjectItemCaseSensitive(entry, "templates");
+	total = cJSON_GetArraySize(list);
+	root = cJSON_CreateObject();
+	if (strcmp(provider, "twilio") == 0) {
+		limit = query_get(ri->query_string, "PageSize", v, sizeof(v)) ?
+		    strtol(v, NULL, 10) : 50;
+		if (query_get(ri->query_string, "PageToken", v, sizeof(v)) &&
+		    strncmp(v, "PT", 2) == 0)
+			start = strtol(v + 2, NULL, 10);
+		if (limit < 1 || limit > 1000)
+			limit = 50;
+		data = cJSON_AddArrayToObject(root, "contents");
+		for (i = start; i < total && i < start + limit; i++)
+			cJSON_AddItemToArray(data, cJSON_Duplicate(
+			    cJSON_GetArrayItem(list, (int)i), true));
+		meta = cJSON_AddObjectToObject(root, "meta");
+		cJSON_AddNumberToObject(meta, "page", (double)(start / limit));
+		cJSON_AddNumberToObject(meta, "page_size", (double)limit);
+		snprintf(next, sizeof(next), "http://%s/v1/ContentAndApprovals"
+		    "?PageSize=%ld&Page=0", host, limit);
+		cJSON_AddStringToObject(meta, "first_page_url", next);
+		cJSON_AddNullToObject(meta, "previous_page_url");
+		cJSON_AddStringToObject(meta, "url", next);
+		if (start + limit < total) {
+			snprintf(next, sizeof(next), "http://%s/v1/"
+			    "ContentAndApprovals?PageSize=%ld&Page=%ld"
+			    "&PageToken=PT%ld", host, limit,
+			    start / limit + 1, start + limit);
+			cJSON_AddStringToObject(meta, "next_page_url", next);
+		} else
+			cJSON_AddNullToObject(meta, "next_page_url");
+		cJSON_AddStringToObject(meta, "key", "contents");
+	} else {
+		limit = query_get(ri->query_string, "limit", v, sizeof(v)) ?
+		    strtol(v, NULL, 10) : 25;
+		if (query_get(ri->query_string, "after", v, sizeof(v)) &&
+		    strncmp(v, "QVFIU", 5) == 0)
+			start = strtol(v + 5, NULL, 10);
+		if (limit < 1 || limit > 100)
+			limit = 25;
+		data = cJSON_AddArrayToObject(root, "data");
+		for (i = start; i < total && i < start + limit; i++)
+			cJSON_AddItemToArray(data, cJSON_Duplicate(
+			    cJSON_GetArrayItem(list, (int)i), true));
+		paging = cJSON_AddObjectToObject(root, "paging");
+		cursors = cJSON_AddObjectToObject(paging, "cursors");
+		snprintf(v, sizeof(v), "QVFIU%ld", start);
+		cJSON_AddStringToObject(cursors, "before", v);
+		snprintf(v, sizeof(v), "QVFIU%ld", start + limit);
+		cJSON_AddStringToObject(cursors, "after", v);
+		if (start + limit < total) {
+			snprintf(next, sizeof(next), "http://%s%s?limit=%ld"
+			    "&after=QVFIU%ld", host, ri->local_uri, limit,
+			    start + limit);
+			cJSON_AddStringToObject(paging, "next", next);
+		}
+	}
+	cJSON_Delete(entry);
+	call_send_json(&c, 200, root, NULL);
+	cJSON_Delete(root);
+	status = 200;
+out:
+	log_answer(c.seq, status, false, NULL);
+	cJSON_Delete(c.spec);
+	return status;
+}
+
+/* Distinct {{…}} placeholders in text. */
+static int
+count_vars(const char *text)
+{
+	char		 seen[32][65];
+	int		 n = 0;
+	const char	*p = text, *open, *close;
+
+	while (p != NULL && (open = strstr(p, "{{")) != NULL &&
+	    (close = strstr(open + 2, "}}")) != NULL) {
+		size_t	 len = (size_t)(close - open - 2);
+		bool	 dup = false;
+
+		p = close + 2;
+		if (len == 0 || len > 64 || n >= 32)
+			continue;
+		for (int i = 0; i < n; i++)
+			if (strlen(seen[i]) == len &&
+			    strncmp(seen[i], open + 2, len) == 0)
+				dup = true;
+		if (dup)
+			continue;
+		memcpy(seen[n], open + 2, len);
+		seen[n][len] = '\0';
+		n++;
+	}
+	return n;
+}
+
+/* 0 when c's Meta template send matches a registered template, else the
+ * status of the error sent. */
+static int
+check_meta_template(struct call *c, const cJSON *headers)
+{
+	const cJSON	*t = cJSON_GetObjectItemCaseSensitive(c->json,
+			    "template");
+	const char	*name = json_str(t, "name");
+	const char	*lang = json_str(cJSON_GetObjectItemCaseSensitive(t,
+			    "language"), "code");
+	const cJSON	*tpl, *comp, *found = NULL;
+	cJSON		*entry;
+	int		 want = 0, got = 0, rc = 0;
+
+	if (name == NULL || lang == NULL)
+		return answer_error(c, 400, 131008, "Required parameter is "
+		    "missing: template['name'] and template['language']",
+		    headers);
+	pthread_mutex_lock(&lock);
+	entry = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(templates,
+	    c->provider), true);
+	pthread_mutex_unlock(&lock);
+	cJSON_ArrayForEach(tpl, cJSON_GetObjectItemCaseSensitive(entry,
+	    "templates")) {
+		if (json_str(tpl, "name") != NULL && json_str(tpl,
+		    "language") != NULL && strcmp(json_str(tpl, "name"),
+		    name) == 0 && strcmp(json_str(tpl, "language"), lang) == 0)
+			found = tpl;
+	}
+	if (found == NULL || json_str(found, "status") == NULL ||
+	    strcmp(json_str(found, "status"), "APPROVED") != 0) {
+		rc = answer_error(c, 404, 132001, "Template name does not "
+		    "exist in the translation", headers);
+		goto out;
+	}
+	cJSON_ArrayForEach(comp, cJSON_GetObjectItemCaseSensitive(found,
+	    "components"))
+		if (json_str(comp, "type") != NULL &&
+		    strcmp(json_str(comp, "type"), "BODY") == 0)
+			want = count_vars(json_str(comp, "text"));
+	cJSON_ArrayForEach(comp, cJSON_GetObjectItemCaseSensitive(t,
+	    "components")) {
+		const char	*type = json_str(comp, "type");
+
+		if (type != NULL && strcmp(type, "body") == 0)
+			got = cJSON_GetArraySize(
+			    cJSON_GetObjectItemCaseSensitive(comp,
+			    "parameters"));
+		if (type != NULL && strcmp(type, "button") == 0 &&
+		    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(comp,
+		    "index"))) {
+			rc = answer_error(c, 400, 131008, "Parameter "
+			    "button['index'] must be a string.", headers);
+			goto out;
+		}
+	}
+	if (want != got)
+		rc = answer_error(c, 400, 132000, "Number of parameters does "
+		    "not match the expected number of params", headers);
+out:
+	cJSON_Delete(entry);
+	return rc;
+}
+
+/* 0 when c's ContentSid is a registered approved content, else the
+ * status of the error sent. */
+static int
+check_twilio_content(struct call *c, const cJSON *headers)
+{
+	const char	*sid = form_str(c->form, "ContentSid");
+	const char	*vars = form_str(c->form, "ContentVariables");
+	const cJSON	*item, *found = NULL, *appr;
+	cJSON		*entry, *parsed;
+	const char	*status;
+	int		 rc = 0;
+
+	pthread_mutex_lock(&lock);
+	entry = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(templates,
+	    "twilio"), true);
+	pthread_mutex_unlock(&lock);
+	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(entry,
+	    "templates"))
+		if (json_str(item, "sid") != NULL &&
+		    strcmp(json_str(item, "sid"), sid) == 0)
+			found = item;
+	appr = cJSON_GetObjectItemCaseSensitive(found, "approval_requests");
+	status = json_str(appr, "status");
+	if (found == NULL || status == NULL || strcasecmp(status,
+	    "approved") != 0) {
+		rc = answer_error(c, 400, 21655, "The Content SID is Invalid.",
+		    headers);
+		goto out;
+	}
+	if (vars != NULL) {
+		parsed = cJSON_Parse(vars);
+		if (!cJSON_IsObject(parsed))
+			rc = answer_error(c, 400, 21656, "The ContentVariables "
+			    "Parameter is invalid.", headers);
+		cJSON_Delete(parsed);
+	}
+out:
+	cJSON_Delete(entry);
+	return rc;
 }

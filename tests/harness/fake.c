@@ -383,6 +383,7 @@ hvars_whatsapp(struct hvars *e, const struct hfake *wa)
 {
 	hvars_set(e, "PARLEY_TWILIO_API_BASE=%s", wa->base);
 	hvars_set(e, "PARLEY_TWILIO_MESSAGING_BASE=%s", wa->base);
+	hvars_set(e, "PARLEY_TWILIO_CONTENT_BASE=%s", wa->base);
 	hvars_set(e, "PARLEY_META_GRAPH_BASE=%s/v24.0", wa->base);
 	hvars_set(e, "PARLEY_KAPSO_API_BASE=%s/meta/whatsapp/v24.0",
 	    wa->base);
@@ -411,8 +412,10 @@ hwa_sends(struct hfake *wa, bool texts_only, cJSON **out)
 			continue;
 		j = cJSON_GetObjectItemCaseSensitive(e, "json");
 		type = hjstr(j, "type");
-		if (texts_only ? j != NULL && strcmp(type, "text") != 0 :
-		    strcmp(type, "reaction") == 0)
+		/* A Twilio template carries ContentSid instead of Body. */
+		if (texts_only ? (j != NULL ? strcmp(type, "text") != 0 :
+		    hjstr(cJSON_GetObjectItemCaseSensitive(e, "form"),
+		    "ContentSid")[0] != '\0') : strcmp(type, "reaction") == 0)
 			continue;
 		cJSON_AddItemToArray(sends, cJSON_Duplicate(e, true));
 	}

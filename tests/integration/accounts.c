@@ -81,7 +81,7 @@ static void	 assert_location(const struct hresp *, const char *,
 static char	*route_path(const char *);
 static void	*race_login(void *);
 static char	*log_value(const char *, const char *);
-static void	 save_file(const char *, const char *);
+static void	 copy_file(const char *, const char *);
 static char	*read_file(const char *);
 static Suite	*tokens_suite(void);
 static Suite	*throttle_suite(void);
@@ -291,14 +291,20 @@ read_file(const char *path)
 	return buf;
 }
 
+/* A byte-for-byte copy (a key file is raw bytes: NULs included). */
 static void
-save_file(const char *path, const char *text)
+copy_file(const char *from, const char *to)
 {
-	FILE	*f = fopen(path, "wb");
+	FILE	*in = fopen(from, "rb"), *out = fopen(to, "wb");
+	char	 b[4096];
+	size_t	 n;
 
-	ck_assert_msg(f != NULL, "cannot write %s", path);
-	fputs(text, f);
-	fclose(f);
+	ck_assert_msg(in != NULL && out != NULL, "cannot copy %s to %s", from,
+	    to);
+	while ((n = fread(b, 1, sizeof(b), in)) > 0)
+		ck_assert(fwrite(b, 1, n, out) == n);
+	fclose(in);
+	ck_assert(fclose(out) == 0);
 }
 
 /* --- suite tokens: an API token acts for its user ------------------------ */
@@ -1039,12 +1045,7 @@ START_TEST(t_key_rotate_refused_while_serving)
 	/* Stopped: the rotation runs, and is audited in every org. */
 	keyfile = xasprintf("%s/parley-data/master.key", cur->pg.dir);
 	oldkey = xasprintf("%s/parley-data/old.key", cur->pg.dir);
-	{
-		char	*k = read_file(keyfile);
-
-		save_file(oldkey, k);
-		free(k);
-	}
+	copy_file(keyfile, oldkey);
 	hserver_stop_clean(&cur->srv);
 	st = hrun_parley(&cur->pg, rotate, NULL, &out);
 	ck_assert_msg(st == 0 && strstr(out, "Re-encrypted") != NULL,

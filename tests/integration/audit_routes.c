@@ -99,6 +99,8 @@ static int64_t	 mk_knowledge(int64_t);
 static int64_t	 mk_channel(void);
 static int64_t	 mk_chat(const char *, int64_t);
 static int64_t	 mk_user(void);
+static int64_t	 mk_schedule(int64_t);
+static int64_t	 mk_template(int64_t *);
 static const struct rcase *case_for(const struct route *);
 static bool	 is_webhook(const struct route *);
 static void	 perform(const struct route *, const struct rcase *);
@@ -111,6 +113,8 @@ static char		*token_actor;	/* "token:<prefix>" */
 static int64_t		 org_id, owner_id, sandbox_id;
 static int		 seq;
 static struct hfake	 mcp;		/* tests/mcp/server.mjs */
+static struct hfake	 wa;		/* fake_whatsapp: template routes */
+static struct hvars	 env;
 
 static const char *const canaries[] = { RT_KEY, RT_SID, RT_TOKEN,
     "rt-canary-shared-key-secret-0123456789", NULL };
@@ -122,12 +126,15 @@ setup(void)
 {
 	/* The MCP routes talk to a real MCP server on loopback, which the
 	 * operator allows as tests/integration/mcp.c does. */
-	const char	*env[] = { "PARLEY_MCP_ALLOWED_CIDRS=127.0.0.0/8", NULL };
 	const char	*args[] = { NULL };
 
 	hreq_forbid(canaries);
 	hpg_start(&pg);
-	hserver_start(&srv, &pg, env);
+	/* Template syncs and sends reach a provider: the fake's. */
+	hfake_start(&wa, "fake_whatsapp", NULL);
+	hvars_set(&env, "PARLEY_MCP_ALLOWED_CIDRS=127.0.0.0/8");
+	hvars_whatsapp(&env, &wa);
+	hserver_start(&srv, &pg, env.v);
 	hnode_start(&mcp, "tests/mcp/server.mjs", args);
 	org_id = sqli("SELECT id FROM orgs WHERE name = '%s'", OWNER_ORG);
 	owner_id = sqli("SELECT id FROM users WHERE email = '%s'",
@@ -147,6 +154,8 @@ teardown(void)
 	if (srv.pid > 0)
 		(void)hserver_stop(&srv);
 	hfake_stop(&mcp);
+	hfake_stop(&wa);
+	hvars_free(&env);
 	free(token);
 	free(token_actor);
 	token = token_actor = NULL;
@@ -265,6 +274,46 @@ mk_chat(const char *status, int64_t agent)
 	    (long long)org_id, (long long)sandbox_id, next(), status, a);
 	ck_assert_msg(id > 0, "cannot make a chat");
 	return id;
+}
+
+/* A schedule of agent, through the API. */
+static int64_t
+mk_schedule(int64_t agent)
+{
+	char	 path[96];
+
+	snprintf(path, sizeof(path), "/api/v1/agents/%lld/schedules",
+	    (long long)agent);
+	return api_create(path, "{\"name\":\"Schedule %d\",\"cron\":"
+	    "\"0 9 * * 1\",\"prompt\":\"Report.\"}", next());
+}
+
+/*
+ * A Twilio channel (the fake's) with one approved template synced, and a
+ * chat on it whose window is open: the template's id; *chat the chat.
+ */
+static int64_t
+mk_template(int64_t *chat)
+{
+	int64_t	 ch = mk_channel();
+	char	 path[96];
+
+	hfake_post(&wa, "/_fake/templates", "{\"provider\":\"twilio\","
+	    "\"templates\":[{\"sid\":\"HX0000000000000000000000000000a0d1\","
+	    "\"friendly_name\":\"audit_note\",\"language\":\"en\","
+	    "\"variables\":{},\"types\":{\"twilio/text\":{\"body\":"
+	    "\"An audited note.\"}},\"approval_requests\":{\"name\":"
+	    "\"audit_note\",\"category\":\"UTILITY\",\"status\":"
+	    "\"approved\"}}]}");
+	snprintf(path, sizeof(path), "/api/v1/channels/%lld/templates/sync",
+	    (long long)ch);
+	cJSON_Delete(hapi_json(srv.base, token, "POST", path, NULL, 200));
+	*chat = sqli("INSERT INTO chats (org_id, channel_id, external_id,"
+	    " display_name, last_inbound_at) VALUES (%lld, %lld,"
+	    " '+1555040%04d', 'Audit test', now()) RETURNING id",
+	    (long long)org_id, (long long)ch, next());
+	return sqli("SELECT id FROM channel_templates WHERE channel_id = %lld"
+	    " AND name = 'audit_note'", (long long)ch);
 }
 
 static int64_t
@@ -1065,6 +1114,172 @@ a_shared_key_remove(struct rrun *x)
 	    (long long)x->target, key);
 }
 
+/* --- proactive messages (templates, follow-ups, schedules) --------------- */
+
+static void
+p_schedule_create(struct rrun *x)
+{
+	int64_t	 agent = mk_agent();
+	char	 name[32];
+
+	snprintf(name, sizeof(name), "Panel schedule %d", next());
+	path_f(x, "/agents/%lld/schedules", (long long)agent);
+	field(x, "name", name);
+	field(x, "kind", "interval");
+	field(x, "interval", "3600");
+	field(x, "tz", "UTC");
+	field(x, "prompt", "Report.");
+	field(x, "target", "agent_chats");
+	snprintf(x->target_sql, sizeof(x->target_sql), "SELECT id FROM "
+	    "schedules WHERE name = '%s'", name);
+}
+
+static void
+p_heartbeat(struct rrun *x)
+{
+	int64_t	 agent = mk_agent();
+
+	path_f(x, "/agents/%lld/heartbeat", (long long)agent);
+	field(x, "period", "3600");
+	field(x, "message", "Still there?");
+	field(x, "recipient", "");
+	snprintf(x->target_sql, sizeof(x->target_sql), "SELECT id FROM "
+	    "schedules WHERE agent_id = %lld AND heartbeat", (long long)agent);
+}
+
+static void
+p_schedule_run(struct rrun *x)
+{
+	int64_t	 agent = mk_agent();
+
+	x->target = mk_schedule(agent);
+	path_f(x, "/agents/%lld/schedules/%lld/run", (long long)agent,
+	    (long long)x->target);
+}
+
+static void
+p_schedule_delete(struct rrun *x)
+{
+	int64_t	 agent = mk_agent();
+
+	x->target = mk_schedule(agent);
+	path_f(x, "/agents/%lld/schedules/%lld/delete", (long long)agent,
+	    (long long)x->target);
+}
+
+static void
+p_followup(struct rrun *x)
+{
+	x->target = mk_agent();
+	path_f(x, "/agents/%lld/followup", (long long)x->target);
+	field(x, "template", "session_followup");
+	field(x, "language", "");
+	field(x, "continue", "all");
+}
+
+static void
+p_templates_sync(struct rrun *x)
+{
+	x->target = mk_channel();
+	path_f(x, "/channels/%lld/templates/sync", (long long)x->target);
+}
+
+static void
+p_templates_source(struct rrun *x)
+{
+	x->target = mk_channel();
+	path_f(x, "/channels/%lld/templates/source", (long long)x->target);
+	field(x, "waba_id", "102290129340398");
+}
+
+static void
+p_conversation_template(struct rrun *x)
+{
+	char	 tid[32];
+
+	snprintf(tid, sizeof(tid), "%lld", (long long)mk_template(&x->target));
+	path_f(x, "/conversations/%lld/template", (long long)x->target);
+	field(x, "template_id", tid);
+}
+
+static void
+a_templates_source(struct rrun *x)
+{
+	x->target = mk_channel();
+	path_f(x, "/api/v1/channels/%lld/templates", (long long)x->target);
+	snprintf(x->body, sizeof(x->body), "{\"wabaId\":\"102290129340398\"}");
+}
+
+static void
+a_templates_sync(struct rrun *x)
+{
+	x->target = mk_channel();
+	path_f(x, "/api/v1/channels/%lld/templates/sync", (long long)x->target);
+}
+
+static void
+a_conversation_template(struct rrun *x)
+{
+	int64_t	 tid = mk_template(&x->target);
+
+	path_f(x, "/api/v1/conversations/%lld/templates", (long long)x->target);
+	snprintf(x->body, sizeof(x->body), "{\"templateId\":%lld}",
+	    (long long)tid);
+}
+
+static void
+a_followup(struct rrun *x)
+{
+	x->target = mk_agent();
+	path_f(x, "/api/v1/agents/%lld/followup", (long long)x->target);
+	snprintf(x->body, sizeof(x->body), "{\"template\":\"session_followup\","
+	    "\"continue\":\"latest\"}");
+}
+
+static void
+a_schedule_create(struct rrun *x)
+{
+	int64_t	 agent = mk_agent();
+	int	 n = next();
+
+	path_f(x, "/api/v1/agents/%lld/schedules", (long long)agent);
+	snprintf(x->body, sizeof(x->body), "{\"name\":\"Api schedule %d\","
+	    "\"cron\":\"0 9 * * 1\",\"prompt\":\"Report.\"}", n);
+	snprintf(x->target_sql, sizeof(x->target_sql), "SELECT id FROM "
+	    "schedules WHERE name = 'Api schedule %d'", n);
+}
+
+static void
+a_schedule_update(struct rrun *x)
+{
+	int64_t	 agent = mk_agent();
+
+	x->target = mk_schedule(agent);
+	path_f(x, "/api/v1/agents/%lld/schedules/%lld", (long long)agent,
+	    (long long)x->target);
+	snprintf(x->body, sizeof(x->body), "{\"name\":\"Renamed\"}");
+}
+
+static void
+a_schedule_delete(struct rrun *x)
+{
+	int64_t	 agent = mk_agent();
+
+	x->target = mk_schedule(agent);
+	path_f(x, "/api/v1/agents/%lld/schedules/%lld", (long long)agent,
+	    (long long)x->target);
+}
+
+static void
+a_schedule_run(struct rrun *x)
+{
+	int64_t	 agent = mk_agent();
+
+	x->target = mk_schedule(agent);
+	path_f(x, "/api/v1/agents/%lld/schedules/%lld/run", (long long)agent,
+	    (long long)x->target);
+}
+
 /* --- the cases ----------------------------------------------------------- */
 
 static const struct rcase cases[] = {
@@ -1218,6 +1433,38 @@ static const struct rcase cases[] = {
 	    "mcp_server", a_mcp_delete, NULL },
 	{ "POST", "/api/v1/mcp-servers/{id}/test", ADMIN, "mcp_server.tested",
 	    "mcp_server", a_mcp_test, NULL },
+	{ "POST", "/agents/{id}/schedules", ADMIN, "schedule.created",
+	    "schedule", p_schedule_create, NULL },
+	{ "POST", "/agents/{id}/heartbeat", ADMIN, "schedule.created",
+	    "schedule", p_heartbeat, NULL },
+	{ "POST", "/agents/{id}/schedules/{sid}/run", ADMIN, "schedule.run",
+	    "schedule", p_schedule_run, NULL },
+	{ "POST", "/agents/{id}/schedules/{sid}/delete", ADMIN,
+	    "schedule.deleted", "schedule", p_schedule_delete, NULL },
+	{ "POST", "/agents/{id}/followup", ADMIN, "followup.updated", "agent",
+	    p_followup, NULL },
+	{ "POST", "/channels/{id}/templates/sync", ADMIN, "template.synced",
+	    "channel", p_templates_sync, NULL },
+	{ "POST", "/channels/{id}/templates/source", ADMIN,
+	    "template.source_set", "channel", p_templates_source, NULL },
+	{ "POST", "/conversations/{id}/template", ADMIN, "template.sent",
+	    "chat", p_conversation_template, NULL },
+	{ "PATCH", "/api/v1/channels/{id}/templates", ADMIN,
+	    "template.source_set", "channel", a_templates_source, NULL },
+	{ "POST", "/api/v1/channels/{id}/templates/sync", ADMIN,
+	    "template.synced", "channel", a_templates_sync, NULL },
+	{ "POST", "/api/v1/conversations/{id}/templates", ADMIN,
+	    "template.sent", "chat", a_conversation_template, NULL },
+	{ "PUT", "/api/v1/agents/{id}/followup", ADMIN, "followup.updated",
+	    "agent", a_followup, NULL },
+	{ "POST", "/api/v1/agents/{id}/schedules", ADMIN, "schedule.created",
+	    "schedule", a_schedule_create, NULL },
+	{ "PATCH", "/api/v1/agents/{id}/schedules/{sid}", ADMIN,
+	    "schedule.updated", "schedule", a_schedule_update, NULL },
+	{ "DELETE", "/api/v1/agents/{id}/schedules/{sid}", ADMIN,
+	    "schedule.deleted", "schedule", a_schedule_delete, NULL },
+	{ "POST", "/api/v1/agents/{id}/schedules/{sid}/run", ADMIN,
+	    "schedule.run", "schedule", a_schedule_run, NULL },
 	{ "POST", "/v1/chat/completions", USAGE, NULL, NULL, NULL,
 	    "the OpenAI-compatible gateway: each call is recorded in "
 	    "llm_calls; the token that makes it is audited when created "

@@ -28,7 +28,8 @@
  * authorization server in Chromium.
  *
  * Chromium, node or tests/browser/node_modules missing is a failure, not a
- * skip: `make deps` installs all three.
+ * skip: `make deps` installs all three. PARLEY_BROWSER_SPEC=word runs only
+ * the specs whose file name contains word (while working on one).
  */
 #include "harness/harness.h"
 
@@ -195,6 +196,7 @@ find_specs(void)
 {
 	DIR		*d;
 	struct dirent	*e;
+	const char	*only = getenv("PARLEY_BROWSER_SPEC");
 	size_t		 len;
 	char		 path[512];
 
@@ -203,6 +205,9 @@ find_specs(void)
 	while ((e = readdir(d)) != NULL && n_specs < MAX_SPECS) {
 		len = strlen(e->d_name);
 		if (len <= 9 || strcmp(e->d_name + len - 9, ".test.mjs") != 0)
+			continue;
+		if (only != NULL && only[0] != '\0' &&
+		    strstr(e->d_name, only) == NULL)
 			continue;
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", BROWSER_DIR,
 		    e->d_name) >= sizeof(path))

@@ -399,8 +399,10 @@ START_TEST(t_part_left_sending_is_not_resent)
 	int64_t	 in_id, chat_id;
 	char	*s;
 
+	/* Written as ingest would: the inbound opened the 24-hour window. */
 	in_id = sqli("WITH c AS (INSERT INTO chats (org_id, channel_id, "
-	    "external_id) VALUES (%lld, %lld, '+15557770008') RETURNING id) "
+	    "external_id, last_inbound_at) VALUES (%lld, %lld, "
+	    "'+15557770008', now()) RETURNING id) "
 	    "INSERT INTO messages (org_id, channel_id, chat_id, direction, "
 	    "provider_message_id, body) SELECT %lld, %lld, c.id, 'in', "
 	    "'SM00000000000000000000000000000008', 'Hi' FROM c RETURNING id",

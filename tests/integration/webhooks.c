@@ -545,6 +545,7 @@ START_TEST(t_twilio_status)
 	struct hresp	 r;
 	int64_t		 id = out_message(cur->tw, "SMout00001");
 	int64_t		 id2 = out_message(cur->tw, "SMout00002");
+	int64_t		 id3 = out_message(cur->tw, "SMout00003");
 	const char	*steps[] = { "delivered", "read", "delivered", "sent" };
 	const char	*want[] = { "delivered", "read", "read", "read" };
 
@@ -561,17 +562,30 @@ START_TEST(t_twilio_status)
 		ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
 		    "id = %lld AND status = '%s'", (long long)id, want[i]), 1);
 	}
-	/* undelivered with an error code is a failure. */
+	/* undelivered with an error code is a failure… */
 	p[0][1] = "SMout00002";
 	p[4][1] = "undelivered";
 	p[5][0] = "ErrorCode";
+	p[5][1] = "63003";
+	twilio_post(TW_STATUS, (const char *const (*)[2])p, 6, TW_TOKEN, NULL,
+	    NULL, &r);
+	expect(&r, 200, "undelivered");
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE id = "
+	    "%lld AND status = 'failed' AND error_code = '63003'",
+	    (long long)id2), 1);
+	/* …but one for the 24-hour window (63016) is held, not failed,
+	 * and the chat's hold begins (chat/window.h). */
+	p[0][1] = "SMout00003";
 	p[5][1] = "63016";
 	twilio_post(TW_STATUS, (const char *const (*)[2])p, 6, TW_TOKEN, NULL,
 	    NULL, &r);
 	expect(&r, 200, "undelivered");
 	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE id = "
-	    "%lld AND status = 'failed' AND error_code = '63016'",
-	    (long long)id2), 1);
+	    "%lld AND status = 'held' AND error_code = '63016'",
+	    (long long)id3), 1);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM window_holds h JOIN "
+	    "messages m ON m.chat_id = h.chat_id WHERE m.id = %lld AND "
+	    "h.released_at IS NULL", (long long)id3), 1);
 	/* Unsigned: refused, nothing changes. */
 	p[0][1] = "SMout00001";
 	p[4][1] = "failed";
@@ -814,12 +828,26 @@ START_TEST(t_meta_malformed)
 }
 END_TEST
 
+/* A Meta status delivery: message id failed with code and title. */
+static void
+meta_failed(char *b, size_t len, const char *id, int code, const char *title)
+{
+	snprintf(b, len,
+	    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":"
+	    "\"W\",\"changes\":[{\"field\":\"messages\",\"value\":{"
+	    "\"metadata\":{\"phone_number_id\":\"" META_PNID "\"},"
+	    "\"statuses\":[{\"id\":\"%s\",\"status\":\"failed\","
+	    "\"timestamp\":\"1\",\"errors\":[{\"code\":%d,\"title\":"
+	    "\"%s\"}]}]}}]}]}", id, code, title);
+}
+
 START_TEST(t_meta_statuses)
 {
 	char		 b[BODY_MAX];
 	struct hresp	 r;
 	int64_t		 id = out_message(cur->meta, "wamid.OUT1");
 	int64_t		 id2 = out_message(cur->meta, "wamid.OUT2");
+	int64_t		 id3 = out_message(cur->meta, "wamid.OUT3");
 	const char	*steps[] = { "sent", "delivered", "read", "delivered" };
 	const char	*want[] = { "sent", "delivered", "read", "read" };
 
@@ -836,18 +864,25 @@ START_TEST(t_meta_statuses)
 		ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
 		    "id = %lld AND status = '%s'", (long long)id, want[i]), 1);
 	}
-	snprintf(b, sizeof(b),
-	    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":"
-	    "\"W\",\"changes\":[{\"field\":\"messages\",\"value\":{"
-	    "\"metadata\":{\"phone_number_id\":\"" META_PNID "\"},"
-	    "\"statuses\":[{\"id\":\"wamid.OUT2\",\"status\":\"failed\","
-	    "\"timestamp\":\"1\",\"errors\":[{\"code\":131047,\"title\":"
-	    "\"Re-engagement message\"}]}]}}]}]}");
+	/* A failure is a failure… */
+	meta_failed(b, sizeof(b), "wamid.OUT2", 131026, "Message undeliverable");
 	meta_post(b, META_SECRET, &r);
 	expect(&r, 200, "failed");
 	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE id = "
-	    "%lld AND status = 'failed' AND error_code = '131047'",
+	    "%lld AND status = 'failed' AND error_code = '131026'",
 	    (long long)id2), 1);
+	/* …but one for the 24-hour window (131047) is held, not failed,
+	 * and the chat's hold begins (chat/window.h). */
+	meta_failed(b, sizeof(b), "wamid.OUT3", 131047,
+	    "Re-engagement message");
+	meta_post(b, META_SECRET, &r);
+	expect(&r, 200, "failed");
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE id = "
+	    "%lld AND status = 'held' AND error_code = '131047'",
+	    (long long)id3), 1);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM window_holds h JOIN "
+	    "messages m ON m.chat_id = h.chat_id WHERE m.id = %lld AND "
+	    "h.released_at IS NULL", (long long)id3), 1);
 }
 END_TEST
 
