@@ -378,7 +378,7 @@ START_TEST(t_two_processes)
 		int	 c = -1;
 
 		ck_assert(sscanf(hjstr(cJSON_GetObjectItem(e, "form"), "To"),
-		    "whatsapp:+1555777%4d", &c) == 1 && c >= 0 && c < 8);
+		    "whatsapp:+1555888%4d", &c) == 1 && c >= 0 && c < 8);
 		per_chat[c]++;
 		ck_assert_str_eq(hwa_text(e), "Done.");
 	}
