@@ -145,6 +145,42 @@ START_TEST(t_kapso_transcript_stored_and_searchable)
 }
 END_TEST
 
+/*
+ * A spoken command is a command (issue 12: routing reads what was meant):
+ * "Slash reset." in a Kapso transcript and in Parley's own transcription
+ * of a Twilio voice note resets the thread, and the model is not asked.
+ */
+START_TEST(t_spoken_reset)
+{
+	int64_t	 in_id;
+
+	kapso_voice("wamid.KV0900", "+15557650900", "Slash reset.");
+	in_id = hinbound_id(&fx.pg, "wamid.KV0900");
+	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages "
+	    "WHERE reply_to_id = %lld AND status = 'sent'", (long long)in_id),
+	    "the spoken reset (Kapso) was not answered");
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE reply_to_id "
+	    "= %lld AND body = 'Session reset! Starting fresh with Plain.'",
+	    (long long)in_id), 1);
+
+	wa_media("MEvoice0900", "audio/ogg", "a spoken command");
+	hfake_post(&fx.llm, "/_fake/transcriptions",
+	    "[{\"text\":\"Slash reset.\"}]");
+	twilio_voice("SM10000000000000000000000000000900", "+15557650901",
+	    "MEvoice0900", "audio/ogg");
+	in_id = hinbound_id(&fx.pg, "SM10000000000000000000000000000900");
+	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages "
+	    "WHERE reply_to_id = %lld AND status = 'sent'", (long long)in_id),
+	    "the spoken reset (Twilio) was not answered");
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE reply_to_id "
+	    "= %lld AND body = 'Session reset! Starting fresh with Voice.'",
+	    (long long)in_id), 1);
+	ck_assert_int_eq(llm_count(TRANSCRIBE_PATH), 1);
+	ck_assert_int_eq(llm_count(CHAT_PATH), 0);
+	hassert_none_left_behind(&fx.pg, WAIT_MS);
+}
+END_TEST
+
 /* --- Parley transcribes --------------------------------------------------- */
 
 START_TEST(t_twilio_voice_note_transcribed)
@@ -686,6 +722,7 @@ transcribe_suite(void)
 	tcase_add_checked_fixture(tc, test_setup, NULL);
 	tcase_add_test(tc, t_kapso_transcript_stored_and_searchable);
 	tcase_add_test(tc, t_twilio_voice_note_transcribed);
+	tcase_add_test(tc, t_spoken_reset);
 	tcase_add_test(tc, t_rerun_does_not_transcribe_twice);
 	tcase_add_test(tc, t_no_transcription_model);
 	tcase_add_test(tc, t_transcription_fails_reply_still_happens);
