@@ -14,6 +14,7 @@
  *   - a reaction (and its removal), a system event and an unsupported
  *     item are never sent to the model; the reaction is stored on its
  *     target; the unsupported item gets the agent's "cannot read" text;
+ *   - a photo without a caption reaches the model named ("[image]");
  *   - "Connect me with someone from sales please" in a linked chat is a
  *     question for the model;
  *   - a model answering 500 for a while is retried and then answers: no
@@ -289,6 +290,63 @@ START_TEST(t_meta_not_messages)
 }
 END_TEST
 
+/* --- a photo without a caption ------------------------------------------- */
+
+/* Twilio: a captionless photo reaches the model named, never as "". */
+START_TEST(t_captionless_photo)
+{
+	char		 murl[512], sid[40];
+	const char	*params[][2] = {
+		{ "MessageSid", sid }, { "AccountSid", TW_SID },
+		{ "From", "whatsapp:+15557770007" },
+		{ "To", "whatsapp:" TW_NUMBER }, { "Body", "" },
+		{ "NumMedia", "1" }, { "MediaUrl0", murl },
+		{ "MediaContentType0", "image/jpeg" },
+		{ "ProfileName", "Tess" },
+	};
+	cJSON		*log, *um, *o, *c, *part;
+	int		 n;
+	bool		 named = false;
+
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", "MEphoto0001");
+	cJSON_AddStringToObject(o, "content_type", "image/jpeg");
+	cJSON_AddStringToObject(o, "body", "not really a jpeg");
+	{
+		char	*j = cJSON_PrintUnformatted(o);
+
+		hfake_post(&fx.wa, "/_fake/media", j);
+		free(j);
+	}
+	cJSON_Delete(o);
+	snprintf(sid, sizeof(sid), "MM%032d", ++seq);
+	snprintf(murl, sizeof(murl), "%s/2010-04-01/Accounts/" TW_SID
+	    "/Messages/%s/Media/MEphoto0001", fx.wa.base, sid);
+	htwilio_post_ok(fx.srv.base, HTWILIO_INBOUND, TW_TOKEN, params, 9);
+	ck_assert(wait_wa_texts(1, WAIT_MS));
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 1);
+	log = hfake_log(&fx.llm);
+	um = user_messages(log, 0, &n);
+	ck_assert_int_eq(n, 1);
+	c = cJSON_GetObjectItem(cJSON_GetArrayItem(um, 0), "content");
+	/* A string, or parts (text and the image) for a vision model. */
+	if (cJSON_IsString(c))
+		named = strstr(c->valuestring, "[image") != NULL;
+	else
+		cJSON_ArrayForEach(part, c)
+			if (cJSON_IsString(cJSON_GetObjectItem(part, "text")) &&
+			    strstr(hjstr(part, "text"), "[image") != NULL)
+				named = true;
+	{
+		char	*dump = cJSON_PrintUnformatted(c);
+
+		ck_assert_msg(named, "the photo reached the model as %s", dump);
+		free(dump);
+	}
+	cJSON_Delete(log);
+}
+END_TEST
+
 /* --- routing reads what was meant ---------------------------------------- */
 
 START_TEST(t_connect_me_with_sales)
@@ -539,6 +597,7 @@ turns_suite(void)
 	tcase_add_test(tc, t_busy_restart);
 	tcase_add_test(tc, t_busy_follow_up);
 	tcase_add_test(tc, t_meta_not_messages);
+	tcase_add_test(tc, t_captionless_photo);
 	tcase_add_test(tc, t_connect_me_with_sales);
 	tcase_add_test(tc, t_outage_retried);
 	tcase_add_test(tc, t_two_processes);
