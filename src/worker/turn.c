@@ -1304,6 +1304,11 @@ turn_text(struct turn *t, int i)
 
 		if (ct == NULL)
 			ct = "";
+		/* A voice note's words (or the note that it could not be
+		 * transcribed) speak for it: the user said them. */
+		if (strncmp(ct, "audio/", 6) == 0 &&
+		    (m->transcript[0] != '\0' || t->unreadable[i]))
+			continue;
 		if (strncmp(ct, "image/webp", 10) == 0)
 			what = "sticker";
 		else if (strncmp(ct, "image/", 6) == 0)
