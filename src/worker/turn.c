@@ -254,6 +254,21 @@ turn_job_run(struct worker_ctx *w, const struct job *job, char *err,
 	if (t.n == 0)
 		goto out;
 
+	/* Media and voice notes first, whoever answers: a person who has
+	 * the chat sees the photo and reads the transcript too. */
+	if (needs_media(&t)) {
+		if (!tx_commit(&t)) {
+			jr = fail(&t, JOB_RETRY, "The database is unavailable.");
+			goto out;
+		}
+		release_db(&t);
+		if ((jr = media(&t)) != JOB_DONE)
+			goto out;
+		if (!tx_begin(&t)) {
+			jr = fail(&t, JOB_RETRY, "The database is unavailable.");
+			goto out;
+		}
+	}
 	who = handoff_answerer(t.c.status, t.c.handoff_reason,
 	    t.c.assigned_user_id);
 	if (who == HANDOFF_PERSON) {
@@ -280,19 +295,6 @@ turn_job_run(struct worker_ctx *w, const struct job *job, char *err,
 		t.c.status = "ai";
 		log_info("turn", "msg=\"closed chat reopened\" org=%" PRId64
 		    " chat=%" PRId64, t.org_id, t.c.chat_id);
-	}
-	if (needs_media(&t)) {
-		if (!tx_commit(&t)) {
-			jr = fail(&t, JOB_RETRY, "The database is unavailable.");
-			goto out;
-		}
-		release_db(&t);
-		if ((jr = media(&t)) != JOB_DONE)
-			goto out;
-		if (!tx_begin(&t)) {
-			jr = fail(&t, JOB_RETRY, "The database is unavailable.");
-			goto out;
-		}
 	}
 	for (i = 0; i < t.n; i += s.n) {
 		route_all(&t, i);
