@@ -93,7 +93,7 @@ static const char *short_time(struct req *, const char *);
 static void	 read_form(struct req *, struct agent_input *,
 		    struct field_errors *);
 static int	 form_int(struct req *, struct field_errors *, const char *,
-		    int64_t, int64_t, const char *);
+		    int, int64_t, int64_t, const char *);
 static cJSON	*form_from_agent(struct req *, const struct agent *);
 static cJSON	*form_from_post(struct req *);
 static void	 add_errors(struct req *, cJSON *, const char *,
@@ -266,31 +266,38 @@ read_form(struct req *r, struct agent_input *in, struct field_errors *errs)
 	in->transcription_model = s != NULL ? trimmed(r, s) : NULL;
 
 	in->session_timeout_minutes = form_int(r, errs,
-	    "session_timeout_minutes", 1, AGENT_SESSION_MINUTES_MAX,
-	    "Enter a whole number of minutes from 1 to 525600.");
-	in->debounce_ms = form_int(r, errs, "debounce_ms", 0,
+	    "session_timeout_minutes", in->session_timeout_minutes, 1,
+	    AGENT_SESSION_MINUTES_MAX, "Enter a whole number of minutes from "
+	    "1 to 525600.");
+	in->debounce_ms = form_int(r, errs, "debounce_ms", in->debounce_ms, 0,
 	    AGENT_DEBOUNCE_MS_MAX, "Enter a whole number of milliseconds "
 	    "from 0 to 60000.");
-	in->outage_window_s = form_int(r, errs, "outage_window_s", 1,
-	    AGENT_OUTAGE_S_MAX, "Enter a whole number of seconds from 1 to "
-	    "86400.");
-	in->outage_notice_s = form_int(r, errs, "outage_notice_s", 1,
-	    AGENT_OUTAGE_S_MAX, "Enter a whole number of seconds from 1 to "
-	    "86400.");
-	in->busy_mode = trimmed(r, form_get(f, "busy_mode"));
+	in->outage_window_s = form_int(r, errs, "outage_window_s",
+	    in->outage_window_s, 1, AGENT_OUTAGE_S_MAX, "Enter a whole number "
+	    "of seconds from 1 to 86400.");
+	in->outage_notice_s = form_int(r, errs, "outage_notice_s",
+	    in->outage_notice_s, 1, AGENT_OUTAGE_S_MAX, "Enter a whole number "
+	    "of seconds from 1 to 86400.");
+	if (form_get(f, "busy_mode") != NULL)
+		in->busy_mode = trimmed(r, form_get(f, "busy_mode"));
 	in->busy_ack = form_get(f, "busy_ack") != NULL;
 }
 
 /*
- * Form field name as a whole number in [lo, hi]; otherwise the error
+ * Form field name as a whole number in [lo, hi]; absent, dflt (a form
+ * from before the field existed keeps the setting); otherwise the error
  * `why` and -1 (so the model refuses the form as a whole).
  */
 static int
 form_int(struct req *r, struct field_errors *errs, const char *name,
-    int64_t lo, int64_t hi, const char *why)
+    int dflt, int64_t lo, int64_t hi, const char *why)
 {
-	const char	*s = trimmed(r, form_get(r->form, name));
+	const char	*s;
 	int64_t		 v;
+
+	if (form_get(r->form, name) == NULL)
+		return dflt;
+	s = trimmed(r, form_get(r->form, name));
 
 	if (!str_to_i64(s, &v) || v < lo || v > hi) {
 		field_error_add(errs, name, why);

@@ -156,6 +156,8 @@ struct turn {
 static int64_t		 payload_i64(const char *, const char *);
 static enum job_result	 fail(struct turn *, enum job_result, const char *, ...)
 			    __attribute__((format(printf, 3, 4)));
+static bool		 turn_init(struct turn *, struct worker_ctx *,
+			    const struct job *, char *, size_t);
 static bool		 tx_begin(struct turn *);
 static bool		 tx_commit(struct turn *);
 static void		 untake_parts(struct turn *);
@@ -196,6 +198,28 @@ static bool		 watch_news(int);
 
 /* --- the run --------------------------------------------------------- */
 
+/* A run of job, ready to load; false (t->err says why) when the payload
+ * names no chat. The caller frees t->a. */
+static bool
+turn_init(struct turn *t, struct worker_ctx *w, const struct job *job,
+    char *err, size_t errlen)
+{
+	memset(t, 0, sizeof(*t));
+	t->w = w;
+	t->job = job;
+	t->app = w->app;
+	t->err = err;
+	t->errlen = errlen;
+	t->org_id = job->org_id;
+	t->a = arena_new();
+	atomic_init(&t->cancel, false);
+	if ((t->c.chat_id = payload_i64(job->payload, "chat_id")) == 0) {
+		(void)fail(t, JOB_FAIL, "The payload names no chat_id.");
+		return false;
+	}
+	return true;
+}
+
 enum job_result
 turn_job_run(struct worker_ctx *w, const struct job *job, char *err,
     size_t errlen)
@@ -206,18 +230,8 @@ turn_job_run(struct worker_ctx *w, const struct job *job, char *err,
 	enum handoff_answerer who;
 	int		 i;
 
-	memset(&t, 0, sizeof(t));
-	t.w = w;
-	t.job = job;
-	t.app = w->app;
-	t.err = err;
-	t.errlen = errlen;
-	t.org_id = job->org_id;
-	t.a = arena_new();
-	atomic_init(&t.cancel, false);
-
-	if ((t.c.chat_id = payload_i64(job->payload, "chat_id")) == 0) {
-		jr = fail(&t, JOB_FAIL, "The payload names no chat_id.");
+	if (!turn_init(&t, w, job, err, errlen)) {
+		jr = JOB_FAIL;
 		goto out;
 	}
 	if ((jr = load(&t)) != JOB_DONE || !t.c.held)
@@ -240,6 +254,21 @@ turn_job_run(struct worker_ctx *w, const struct job *job, char *err,
 	if (t.n == 0)
 		goto out;
 
+	/* Media and voice notes first, whoever answers: a person who has
+	 * the chat sees the photo and reads the transcript too. */
+	if (needs_media(&t)) {
+		if (!tx_commit(&t)) {
+			jr = fail(&t, JOB_RETRY, "The database is unavailable.");
+			goto out;
+		}
+		release_db(&t);
+		if ((jr = media(&t)) != JOB_DONE)
+			goto out;
+		if (!tx_begin(&t)) {
+			jr = fail(&t, JOB_RETRY, "The database is unavailable.");
+			goto out;
+		}
+	}
 	who = handoff_answerer(t.c.status, t.c.handoff_reason,
 	    t.c.assigned_user_id);
 	if (who == HANDOFF_PERSON) {
@@ -266,19 +295,6 @@ turn_job_run(struct worker_ctx *w, const struct job *job, char *err,
 		t.c.status = "ai";
 		log_info("turn", "msg=\"closed chat reopened\" org=%" PRId64
 		    " chat=%" PRId64, t.org_id, t.c.chat_id);
-	}
-	if (needs_media(&t)) {
-		if (!tx_commit(&t)) {
-			jr = fail(&t, JOB_RETRY, "The database is unavailable.");
-			goto out;
-		}
-		release_db(&t);
-		if ((jr = media(&t)) != JOB_DONE)
-			goto out;
-		if (!tx_begin(&t)) {
-			jr = fail(&t, JOB_RETRY, "The database is unavailable.");
-			goto out;
-		}
 	}
 	for (i = 0; i < t.n; i += s.n) {
 		route_all(&t, i);
@@ -1290,6 +1306,11 @@ turn_text(struct turn *t, int i)
 
 		if (ct == NULL)
 			ct = "";
+		/* A voice note's words (or the note that it could not be
+		 * transcribed) speak for it: the user said them. */
+		if (strncmp(ct, "audio/", 6) == 0 &&
+		    (m->transcript[0] != '\0' || t->unreadable[i]))
+			continue;
 		if (strncmp(ct, "image/webp", 10) == 0)
 			what = "sticker";
 		else if (strncmp(ct, "image/", 6) == 0)
@@ -1481,17 +1502,8 @@ turn_ack_run(struct worker_ctx *w, const struct job *job, char *err,
 	struct turn	 t;
 	enum job_result	 jr;
 
-	memset(&t, 0, sizeof(t));
-	t.w = w;
-	t.job = job;
-	t.app = w->app;
-	t.err = err;
-	t.errlen = errlen;
-	t.org_id = job->org_id;
-	t.a = arena_new();
-	atomic_init(&t.cancel, false);
-	if ((t.c.chat_id = payload_i64(job->payload, "chat_id")) == 0) {
-		jr = fail(&t, JOB_FAIL, "The payload names no chat_id.");
+	if (!turn_init(&t, w, job, err, errlen)) {
+		jr = JOB_FAIL;
 		goto out;
 	}
 	if (!tx_begin(&t) || chat_turn_load(t.db, t.a, t.org_id,

@@ -221,7 +221,7 @@ async function run(javaScriptEnabled) {
   await go(page, row.getByRole('link'));
   assert.match(pathOf(page.url()), /^\/conversations\/\d+$/);
   const chatPath = pathOf(page.url());
-  await page.getByText('I need a human, please').waitFor();
+  await page.getByText('I need a human, please', { exact: true }).waitFor();
 
   // The photo: a preview (longer side 320) through the signed-in route,
   // linking to the full 800×400 image.

@@ -732,7 +732,7 @@ END_TEST
 
 /* A real model (the fake) calling time.now through the sandbox: the
  * answer arrives, the call is recorded with its tool call; an upstream
- * refusal fails the job instead of answering. */
+ * refusal settles the message with its reason instead of answering. */
 START_TEST(t_try_tool_calls)
 {
 	struct hfake	 fake;
@@ -775,21 +775,22 @@ START_TEST(t_try_tool_calls)
 	    "agent_id = %lld AND source = 'reply' AND tool_calls::text LIKE "
 	    "'%%time.now%%'", (long long)id), 1);
 
-	/* A 400 from the model will not change: the job is dead at once. */
+	/* A 400 from the model will not change: the turn settles the message
+	 * at once with the reason, nothing is sent (no retry, no handoff). */
 	hfake_post(&fake, "/_fake/queue", "{\"status\":400,\"error\":"
 	    "{\"message\":\"context too long\",\"type\":"
 	    "\"invalid_request_error\"}}");
 	answer = sandbox_ask(&c, id, "Hello", 3);
 	ck_assert_msg(answer != NULL, "the first answer is still there");
 	free(answer);
-	for (int i = 0; i < 100 && sqli("SELECT count(*) FROM jobs WHERE "
-	    "kind = 'reply' AND status = 'dead' AND payload->>'message_id' = "
-	    "(SELECT max(id)::text FROM messages WHERE body = 'Hello')") != 1;
+	for (int i = 0; i < 100 && sqli("SELECT count(*) FROM messages WHERE "
+	    "id = (SELECT max(id) FROM messages WHERE body = 'Hello') AND "
+	    "unanswered_reason LIKE 'Not answered: the reply failed%%'") != 1;
 	    i++)
 		usleep(100 * 1000);
-	ck_assert_int_eq(sqli("SELECT count(*) FROM jobs WHERE kind = "
-	    "'reply' AND status = 'dead' AND payload->>'message_id' = (SELECT "
-	    "max(id)::text FROM messages WHERE body = 'Hello')"), 1);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE id = (SELECT"
+	    " max(id) FROM messages WHERE body = 'Hello') AND unanswered_reason "
+	    "LIKE 'Not answered: the reply failed%%context too long%%'"), 1);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
 	    "direction = 'out' AND reply_to_id = (SELECT max(id) FROM messages "
 	    "WHERE body = 'Hello')"), 0);

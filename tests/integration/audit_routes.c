@@ -618,6 +618,40 @@ p_return(struct rrun *x)
 	path_f(x, "/conversations/%lld/return", (long long)x->target);
 }
 
+/* The owner's sandbox chat with a new agent, in status; its page's
+ * action what (return | reset). */
+static void
+p_sandbox_act(struct rrun *x, const char *what, const char *status)
+{
+	int64_t	 agent = mk_agent();
+
+	x->target = sqli("INSERT INTO chats (org_id, channel_id, external_id,"
+	    " display_name, status, agent_id) VALUES (%lld, %lld,"
+	    " 'sandbox:%lld:%lld', 'Audit test', '%s', %lld) RETURNING id",
+	    (long long)org_id, (long long)sandbox_id, (long long)owner_id,
+	    (long long)agent, status, (long long)agent);
+	path_f(x, "/agents/%lld/sandbox/%s", (long long)agent, what);
+}
+
+static void
+p_sandbox_return(struct rrun *x)
+{
+	p_sandbox_act(x, "return", "needs_human");
+}
+
+static void
+p_sandbox_reset(struct rrun *x)
+{
+	p_sandbox_act(x, "reset", "human");
+}
+
+static void
+p_answer_again(struct rrun *x)
+{
+	x->target = mk_chat("ai", 0);
+	path_f(x, "/conversations/%lld/answer", (long long)x->target);
+}
+
 static void
 p_close(struct rrun *x)
 {
@@ -1327,6 +1361,12 @@ static const struct rcase cases[] = {
 	{ "POST", "/agents/{id}/sandbox", USAGE, NULL, NULL, NULL,
 	    "chatting with the agent as a test contact: the sandbox chat "
 	    "and llm_calls record it" },
+	{ "POST", "/conversations/{id}/answer", ADMIN, "chat.answer_again",
+	    "chat", p_answer_again, NULL },
+	{ "POST", "/agents/{id}/sandbox/return", ADMIN, "handoff.returned",
+	    "chat", p_sandbox_return, NULL },
+	{ "POST", "/agents/{id}/sandbox/reset", ADMIN, "chat.reset", "chat",
+	    p_sandbox_reset, NULL },
 	{ "POST", "/agents/{id}/connect-codes", ADMIN, "connect.code_created",
 	    "agent", p_connect_code, NULL },
 	{ "POST", "/agents/{id}/chats/{chat}/unlink", ADMIN, "chat.unlinked",

@@ -256,12 +256,15 @@ msg_id(const char *provider_message_id)
 		    "provider_message_id = '%s'", provider_message_id);
 
 	ck_assert_msg(id > 0, "no message %s", provider_message_id);
-	/* The reply job downloads the media too (worker/reply.c): let it
-	 * finish first, so each test sees one download, not a race. */
-	ck_assert_msg(hpg_wait_int(&pg, 0, 20000, "SELECT count(*) FROM jobs "
-	    "WHERE kind = 'reply' AND status IN ('queued', 'running') AND "
-	    "(payload->>'message_id')::bigint = %lld", (long long)id),
-	    "the reply job of %s did not finish", provider_message_id);
+	/* The turn downloads the media too (worker/turn.c): let it finish
+	 * first, so each test sees one download, not a race. */
+	ck_assert_msg(hpg_wait_int(&pg, 1, 20000, "SELECT count(*) FROM "
+	    "messages m JOIN chats c ON c.id = m.chat_id WHERE m.id = %lld AND"
+	    " (m.answered_by IS NOT NULL OR m.unanswered_reason IS NOT NULL)"
+	    " AND c.turn_due_at IS NULL AND NOT EXISTS (SELECT 1 FROM jobs j"
+	    " WHERE j.id = c.turn_job AND j.status IN ('queued', 'running'))",
+	    (long long)id), "the turn of %s did not finish",
+	    provider_message_id);
 	return id;
 }
 

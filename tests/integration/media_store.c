@@ -221,10 +221,15 @@ register_b64(const char *id, const char *content_type, const void *p,
 static int64_t
 wait_done(int64_t mid)
 {
-	ck_assert_msg(hpg_wait_int(&pg, 0, 60000, "SELECT count(*) FROM jobs "
-	    "WHERE kind = 'reply' AND status IN ('queued', 'running') AND "
-	    "(payload->>'message_id')::bigint = %lld", (long long)mid),
-	    "the reply job of message %lld did not finish", (long long)mid);
+	/* Its chat's turn (which downloads the media) is over: the message
+	 * is answered or settled, and no turn is due or running. */
+	ck_assert_msg(hpg_wait_int(&pg, 1, 60000, "SELECT count(*) FROM "
+	    "messages m JOIN chats c ON c.id = m.chat_id WHERE m.id = %lld AND"
+	    " (m.answered_by IS NOT NULL OR m.unanswered_reason IS NOT NULL)"
+	    " AND c.turn_due_at IS NULL AND NOT EXISTS (SELECT 1 FROM jobs j"
+	    " WHERE j.id = c.turn_job AND j.status IN ('queued', 'running'))",
+	    (long long)mid), "the turn of message %lld did not finish",
+	    (long long)mid);
 	return mid;
 }
 

@@ -41,6 +41,7 @@
 #include <check.h>
 #include <cjson/cJSON.h>
 
+#include "chat/messages.h"
 #include "crypto/secret.h"
 #include "db/db.h"
 #include "model/agent.h"
@@ -67,6 +68,7 @@
 #define UNREADABLE	"[voice note \xe2\x80\x94 could not be transcribed]"
 #define BODY_MAX	16384
 #define WAIT_MS		20000
+#define QUIET_MS	1500
 
 static struct hworld	 fx;
 static char		*token;
@@ -88,6 +90,7 @@ static cJSON	*llm_log(const char *);
 static int	 llm_count(const char *);
 static const char *last_user_text(const cJSON *);
 static Suite	*transcribe_suite(void);
+static bool	 turn_over(int64_t);
 
 /* --- Kapso sends the transcript ------------------------------------------ */
 
@@ -142,6 +145,42 @@ START_TEST(t_kapso_transcript_stored_and_searchable)
 	    0);
 	cJSON_Delete(j);
 	hresp_free(&r);
+}
+END_TEST
+
+/*
+ * A spoken command is a command (issue 12: routing reads what was meant):
+ * "Slash reset." in a Kapso transcript and in Parley's own transcription
+ * of a Twilio voice note resets the thread, and the model is not asked.
+ */
+START_TEST(t_spoken_reset)
+{
+	int64_t	 in_id;
+
+	kapso_voice("wamid.KV0900", "+15557650900", "Slash reset.");
+	in_id = hinbound_id(&fx.pg, "wamid.KV0900");
+	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages "
+	    "WHERE reply_to_id = %lld AND status = 'sent'", (long long)in_id),
+	    "the spoken reset (Kapso) was not answered");
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE reply_to_id "
+	    "= %lld AND body = 'Session reset! Starting fresh with Plain.'",
+	    (long long)in_id), 1);
+
+	wa_media("MEvoice0900", "audio/ogg", "a spoken command");
+	hfake_post(&fx.llm, "/_fake/transcriptions",
+	    "[{\"text\":\"Slash reset.\"}]");
+	twilio_voice("SM10000000000000000000000000000900", "+15557650901",
+	    "MEvoice0900", "audio/ogg");
+	in_id = hinbound_id(&fx.pg, "SM10000000000000000000000000000900");
+	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages "
+	    "WHERE reply_to_id = %lld AND status = 'sent'", (long long)in_id),
+	    "the spoken reset (Twilio) was not answered");
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE reply_to_id "
+	    "= %lld AND body = 'Session reset! Starting fresh with Voice.'",
+	    (long long)in_id), 1);
+	ck_assert_int_eq(llm_count(TRANSCRIBE_PATH), 1);
+	ck_assert_int_eq(llm_count(CHAT_PATH), 0);
+	hassert_none_left_behind(&fx.pg, WAIT_MS);
 }
 END_TEST
 
@@ -207,8 +246,9 @@ END_TEST
  */
 START_TEST(t_rerun_does_not_transcribe_twice)
 {
-	cJSON	*log;
-	int64_t	 in_id, job;
+	cJSON		*log;
+	int64_t		 in_id, chat;
+	struct db	*db;
 
 	wa_media("MEvoice0002", "audio/ogg", "book a table for two");
 	hfake_queue(&fx.llm, "{\"status\":400,\"error\":{"
@@ -216,24 +256,25 @@ START_TEST(t_rerun_does_not_transcribe_twice)
 	twilio_voice("SM10000000000000000000000000000002", "+15557650003",
 	    "MEvoice0002", "audio/ogg");
 	in_id = hinbound_id(&fx.pg, "SM10000000000000000000000000000002");
-	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM jobs WHERE "
-	    "payload->>'message_id' = '%lld' AND status IN ('done', 'dead')",
-	    (long long)in_id), "the job did not end");
+	ck_assert_msg(turn_over(in_id), "the turn did not end");
 	ck_assert_int_eq(llm_count(TRANSCRIBE_PATH), 1);
 	ck_assert_int_eq(llm_count(CHAT_PATH), 1);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE id = %lld "
 	    "AND transcript = 'transcript: book a table for two'",
 	    (long long)in_id), 1);
+	chat = sqli("SELECT chat_id FROM messages WHERE id = %lld",
+	    (long long)in_id);
 
-	job = sqli("WITH j AS (INSERT INTO jobs (org_id, kind, payload) "
-	    "VALUES (%lld, 'reply', jsonb_build_object('message_id', %lld)) "
-	    "RETURNING id) SELECT j.id FROM j, pg_notify('parley_jobs', '')",
-	    (long long)fx.org_id, (long long)in_id);
+	/* Answered again (what the Jobs page's Retry does): the model is
+	 * asked again, the transcriber not. */
+	db = db_acquire(fx.pool);
+	ck_assert_ptr_nonnull(db);
+	ck_assert_int_eq(chat_turn_retry(db, fx.org_id, chat, NULL), DB_OK);
+	db_release(db);
 	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages "
 	    "WHERE reply_to_id = %lld AND status = 'sent'", (long long)in_id),
 	    "the re-run did not answer");
-	ck_assert(wait_sql(1, WAIT_MS, "SELECT count(*) FROM jobs WHERE id = "
-	    "%lld AND status = 'done'", (long long)job));
+	ck_assert(hpg_turns_idle(&fx.pg, WAIT_MS));
 	ck_assert_int_eq(llm_count(TRANSCRIBE_PATH), 1);
 	log = llm_log(CHAT_PATH);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 2);
@@ -242,12 +283,12 @@ START_TEST(t_rerun_does_not_transcribe_twice)
 	cJSON_Delete(log);
 
 	/* And a third run, with the answer already sent: nothing at all. */
-	job = sqli("WITH j AS (INSERT INTO jobs (org_id, kind, payload) "
-	    "VALUES (%lld, 'reply', jsonb_build_object('message_id', %lld)) "
-	    "RETURNING id) SELECT j.id FROM j, pg_notify('parley_jobs', '')",
-	    (long long)fx.org_id, (long long)in_id);
-	ck_assert(wait_sql(1, WAIT_MS, "SELECT count(*) FROM jobs WHERE id = "
-	    "%lld AND status = 'done'", (long long)job));
+	db = db_acquire(fx.pool);
+	ck_assert_ptr_nonnull(db);
+	ck_assert(chat_turn_retry(db, fx.org_id, chat, NULL) != DB_UNAVAILABLE);
+	db_release(db);
+	usleep(QUIET_MS * 1000);
+	ck_assert(hpg_turns_idle(&fx.pg, WAIT_MS));
 	ck_assert_int_eq(llm_count(TRANSCRIBE_PATH), 1);
 	ck_assert_int_eq(llm_count(CHAT_PATH), 2);
 	ck_assert_int_eq(wa_sends(), 1);
@@ -330,9 +371,7 @@ START_TEST(t_needs_human_keeps_media_and_transcript)
 	in_id = hinbound_id(&fx.pg, "SM10000000000000000000000000000004");
 	ck_assert_int_eq(sqli("SELECT chat_id FROM messages WHERE id = %lld",
 	    (long long)in_id), chat_id);
-	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM jobs WHERE "
-	    "payload->>'message_id' = '%lld' AND status = 'done'",
-	    (long long)in_id), "the job did not end");
+	ck_assert_msg(turn_over(in_id), "the turn did not end");
 	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE id = %lld "
 	    "AND transcript = 'transcript: is anybody there'",
 	    (long long)in_id), 1);
@@ -361,9 +400,7 @@ START_TEST(t_builtin_model_cannot_transcribe)
 	twilio_voice("SM10000000000000000000000000000005", "+15557650006",
 	    "MEvoice0005", "audio/ogg");
 	in_id = hinbound_id(&fx.pg, "SM10000000000000000000000000000005");
-	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM jobs WHERE "
-	    "payload->>'message_id' = '%lld' AND status = 'done'",
-	    (long long)in_id), "the job did not end");
+	ck_assert_msg(turn_over(in_id), "the turn did not end");
 	ck_assert_int_eq(llm_count(TRANSCRIBE_PATH), 0);
 	ck_assert_int_eq(llm_count(CHAT_PATH), 0);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE id = %lld "
@@ -550,6 +587,19 @@ test_setup(void)
 
 /* --- helpers ------------------------------------------------------------------ */
 
+/* The turn of inbound message id ended: the message is answered or
+ * settled, and its chat has no turn due or running. */
+static bool
+turn_over(int64_t id)
+{
+	return wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages m JOIN "
+	    "chats c ON c.id = m.chat_id WHERE m.id = %lld AND (m.answered_by"
+	    " IS NOT NULL OR m.unanswered_reason IS NOT NULL) AND "
+	    "c.turn_due_at IS NULL AND NOT EXISTS (SELECT 1 FROM jobs j WHERE "
+	    "j.id = c.turn_job AND j.status IN ('queued', 'running'))",
+	    (long long)id);
+}
+
 /* The URL Twilio gives for media item sid of a message (§1.2). */
 static char *
 media_url(const char *sid)
@@ -686,6 +736,7 @@ transcribe_suite(void)
 	tcase_add_checked_fixture(tc, test_setup, NULL);
 	tcase_add_test(tc, t_kapso_transcript_stored_and_searchable);
 	tcase_add_test(tc, t_twilio_voice_note_transcribed);
+	tcase_add_test(tc, t_spoken_reset);
 	tcase_add_test(tc, t_rerun_does_not_transcribe_twice);
 	tcase_add_test(tc, t_no_transcription_model);
 	tcase_add_test(tc, t_transcription_fails_reply_still_happens);

@@ -14,11 +14,14 @@
  *   - a reaction (and its removal), a system event and an unsupported
  *     item are never sent to the model; the reaction is stored on its
  *     target; the unsupported item gets the agent's "cannot read" text;
+ *   - a photo without a caption reaches the model named ("[image]");
  *   - "Connect me with someone from sales please" in a linked chat is a
  *     question for the model;
  *   - a model answering 500 for a while is retried and then answers: no
  *     handoff (the handoff after the window, and the return to the AI,
- *     are tests/integration/handoff.c t_gateway_failures).
+ *     are tests/integration/handoff.c t_gateway_failures);
+ *   - two `parley serve` processes on one database: one turn per chat
+ *     (with PgBouncer too: tests/integration/pooler.c t_two_replicas).
  *
  * After every test the fixture runs the "no message left behind" check
  * (harness.h hassert_none_left_behind): every inbound message is covered
@@ -287,6 +290,63 @@ START_TEST(t_meta_not_messages)
 }
 END_TEST
 
+/* --- a photo without a caption ------------------------------------------- */
+
+/* Twilio: a captionless photo reaches the model named, never as "". */
+START_TEST(t_captionless_photo)
+{
+	char		 murl[512], sid[40];
+	const char	*params[][2] = {
+		{ "MessageSid", sid }, { "AccountSid", TW_SID },
+		{ "From", "whatsapp:+15557770007" },
+		{ "To", "whatsapp:" TW_NUMBER }, { "Body", "" },
+		{ "NumMedia", "1" }, { "MediaUrl0", murl },
+		{ "MediaContentType0", "image/jpeg" },
+		{ "ProfileName", "Tess" },
+	};
+	cJSON		*log, *um, *o, *c, *part;
+	int		 n;
+	bool		 named = false;
+
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", "MEphoto0001");
+	cJSON_AddStringToObject(o, "content_type", "image/jpeg");
+	cJSON_AddStringToObject(o, "body", "not really a jpeg");
+	{
+		char	*j = cJSON_PrintUnformatted(o);
+
+		hfake_post(&fx.wa, "/_fake/media", j);
+		free(j);
+	}
+	cJSON_Delete(o);
+	snprintf(sid, sizeof(sid), "MM%032d", ++seq);
+	snprintf(murl, sizeof(murl), "%s/2010-04-01/Accounts/" TW_SID
+	    "/Messages/%s/Media/MEphoto0001", fx.wa.base, sid);
+	htwilio_post_ok(fx.srv.base, HTWILIO_INBOUND, TW_TOKEN, params, 9);
+	ck_assert(wait_wa_texts(1, WAIT_MS));
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 1);
+	log = hfake_log(&fx.llm);
+	um = user_messages(log, 0, &n);
+	ck_assert_int_eq(n, 1);
+	c = cJSON_GetObjectItem(cJSON_GetArrayItem(um, 0), "content");
+	/* A string, or parts (text and the image) for a vision model. */
+	if (cJSON_IsString(c))
+		named = strstr(c->valuestring, "[image") != NULL;
+	else
+		cJSON_ArrayForEach(part, c)
+			if (cJSON_IsString(cJSON_GetObjectItem(part, "text")) &&
+			    strstr(hjstr(part, "text"), "[image") != NULL)
+				named = true;
+	{
+		char	*dump = cJSON_PrintUnformatted(c);
+
+		ck_assert_msg(named, "the photo reached the model as %s", dump);
+		free(dump);
+	}
+	cJSON_Delete(log);
+}
+END_TEST
+
 /* --- routing reads what was meant ---------------------------------------- */
 
 START_TEST(t_connect_me_with_sales)
@@ -330,6 +390,68 @@ START_TEST(t_outage_retried)
 	ck_assert_int_eq(sqli("SELECT count(*) FROM handoffs"), 0);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM chats WHERE external_id = "
 	    "'+15557770006' AND outage_since IS NULL"), 1);
+}
+END_TEST
+
+/* --- two processes on one database --------------------------------------- */
+
+/*
+ * Two `parley serve` processes share the database; eight chats each send
+ * a burst of three messages, split across the two: one turn per chat, so
+ * one answer per chat covering its three messages, never two.
+ */
+START_TEST(t_two_processes)
+{
+	struct hserver	 b;
+	char		 from[32], text[64], sid[40], ext[32];
+	cJSON		*log, *e;
+	int		 per_chat[8] = { 0 };
+
+	free(sqls("UPDATE agents SET debounce_ms = 1500"));
+	hserver_start(&b, &fx.pg, fx.env.v);
+	hfake_queue(&fx.llm, "[{\"delay_ms\":500,\"content\":\"Done.\"},"
+	    "{\"delay_ms\":500,\"content\":\"Done.\"},"
+	    "{\"delay_ms\":500,\"content\":\"Done.\"},"
+	    "{\"delay_ms\":500,\"content\":\"Done.\"},"
+	    "{\"delay_ms\":500,\"content\":\"Done.\"},"
+	    "{\"delay_ms\":500,\"content\":\"Done.\"},"
+	    "{\"delay_ms\":500,\"content\":\"Done.\"},"
+	    "{\"delay_ms\":500,\"content\":\"Done.\"}]");
+	for (int k = 0; k < 3; k++) {
+		for (int c = 0; c < 8; c++) {
+			snprintf(from, sizeof(from), "+1555888%04d", c);
+			snprintf(text, sizeof(text), "chat %d part %d", c, k);
+			snprintf(sid, sizeof(sid), "SM%032d", ++seq);
+			/* Alternate processes, message by message. */
+			htwilio_text_ok((c + k) % 2 == 0 ? fx.srv.base : b.base,
+			    TW_SID, TW_TOKEN, sid, from, TW_NUMBER, text);
+		}
+		usleep(300 * 1000);
+	}
+	ck_assert(wait_wa_texts(8, WAIT_MS));
+	ck_assert(hpg_turns_idle(&fx.pg, WAIT_MS));
+	usleep(QUIET_MS * 1000);	/* a second answer would show now */
+	ck_assert_int_eq(wa_texts(&log), 8);
+	cJSON_ArrayForEach(e, log) {
+		int	 c = -1;
+
+		ck_assert(sscanf(hjstr(cJSON_GetObjectItem(e, "form"), "To"),
+		    "whatsapp:+1555888%4d", &c) == 1 && c >= 0 && c < 8);
+		per_chat[c]++;
+		ck_assert_str_eq(hwa_text(e), "Done.");
+	}
+	cJSON_Delete(log);
+	for (int c = 0; c < 8; c++) {
+		ck_assert_msg(per_chat[c] == 1, "chat %d got %d answers", c,
+		    per_chat[c]);
+		snprintf(ext, sizeof(ext), "+1555888%04d", c);
+		ck_assert_int_eq(sqli("SELECT count(*) FROM messages m JOIN "
+		    "chats ch ON ch.id = m.chat_id WHERE ch.external_id = '%s' "
+		    "AND m.direction = 'in' AND m.answered_by IS NOT NULL", ext),
+		    3);
+	}
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 8);
+	hserver_stop_clean(&b);
 }
 END_TEST
 
@@ -475,8 +597,10 @@ turns_suite(void)
 	tcase_add_test(tc, t_busy_restart);
 	tcase_add_test(tc, t_busy_follow_up);
 	tcase_add_test(tc, t_meta_not_messages);
+	tcase_add_test(tc, t_captionless_photo);
 	tcase_add_test(tc, t_connect_me_with_sales);
 	tcase_add_test(tc, t_outage_retried);
+	tcase_add_test(tc, t_two_processes);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -311,9 +311,9 @@ n_jobs(const char *provider_id)
 	 * answer makes its chat's turn due (or is answered already). */
 	return sqli("SELECT count(*) FROM messages m JOIN chats c ON "
 	    "c.id = m.chat_id WHERE m.kind = 'message' AND "
-	    "m.provider_message_id = '%s' AND (c.turn_due_at IS NOT NULL OR "
-	    "c.turn_job IS NOT NULL OR m.answered_by IS NOT NULL)",
-	    provider_id);
+	    "m.provider_message_id = '%s' AND (m.answered_by IS NOT NULL OR "
+	    "(m.unanswered_reason IS NULL AND (c.turn_due_at IS NOT NULL OR "
+	    "c.turn_job IS NOT NULL)))", provider_id);
 }
 
 /* Rejections with reason on channel ch (0: naming no channel). */
