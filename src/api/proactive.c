@@ -71,6 +71,9 @@ static int	 org_channel(struct req *, int64_t);
 static int	 org_agent(struct req *, int64_t);
 static cJSON	*schedule_json(const struct schedule *);
 static int	 schedule_reply(struct req *, int, int64_t, int64_t);
+static int	 schedule_saved(struct req *, enum db_status,
+		    const struct field_errors *, const char *, int, int64_t,
+		    int64_t, const char *);
 static void	 schedule_overlay(struct req *, struct schedule_input *,
 		    int64_t *);
 static cJSON	*runs_json(const struct schedule_run *, int);
@@ -630,12 +633,33 @@ api_schedules_list(struct req *r)
 	return rc;
 }
 
+/* The answer to a create or update that the model answered st: audited
+ * and the schedule (status), or its errors. */
+static int
+schedule_saved(struct req *r, enum db_status st,
+    const struct field_errors *errs, const char *action, int status,
+    int64_t agent_id, int64_t id, const char *name)
+{
+	switch (st) {
+	case DB_OK:
+		audit(r, action, "schedule", id, name);
+		return schedule_reply(r, status, agent_id, id);
+	case DB_INVALID:
+		return api_invalid(r, errs);
+	case DB_NOT_FOUND:
+		return resp_not_found(r);
+	default:
+		return resp_unavailable(r);
+	}
+}
+
 /* POST /api/v1/agents/{id}/schedules */
 int
 api_schedules_create(struct req *r)
 {
 	struct schedule_input	 in;
 	struct field_errors	 errs = { 0 };
+	enum db_status		 st;
 	int64_t			 agent_id, id, ids[SCHEDULE_CHATS_MAX];
 	int			 rc;
 
@@ -652,18 +676,11 @@ api_schedules_create(struct req *r)
 	in.recipient = "";
 	in.enabled = true;
 	schedule_overlay(r, &in, ids);
-	switch (schedule_create(r->db, r->org_id, agent_id, &in,
-	    r->app->cfg.schedule_min_interval_s, &errs, &id)) {
-	case DB_OK:
-		audit(r, "schedule.created", "schedule", id, in.name);
-		return schedule_reply(r, 201, agent_id, id);
-	case DB_INVALID:
-		return api_invalid(r, &errs);
-	case DB_NOT_FOUND:
-		return resp_not_found(r);
-	default:
-		return resp_unavailable(r);
-	}
+	/* st first: id is the create's answer. */
+	st = schedule_create(r->db, r->org_id, agent_id, &in,
+	    r->app->cfg.schedule_min_interval_s, &errs, &id);
+	return schedule_saved(r, st, &errs, "schedule.created", 201, agent_id,
+	    id, in.name);
 }
 
 /* GET /api/v1/agents/{id}/schedules/{sid} */
@@ -718,18 +735,9 @@ api_schedules_update(struct req *r)
 	in.heartbeat = cur.heartbeat;
 	in.enabled = cur.enabled;
 	schedule_overlay(r, &in, ids);
-	switch (schedule_update(r->db, r->org_id, agent_id, id, &in,
-	    r->app->cfg.schedule_min_interval_s, &errs)) {
-	case DB_OK:
-		audit(r, "schedule.updated", "schedule", id, in.name);
-		return schedule_reply(r, 200, agent_id, id);
-	case DB_INVALID:
-		return api_invalid(r, &errs);
-	case DB_NOT_FOUND:
-		return resp_not_found(r);
-	default:
-		return resp_unavailable(r);
-	}
+	return schedule_saved(r, schedule_update(r->db, r->org_id, agent_id,
+	    id, &in, r->app->cfg.schedule_min_interval_s, &errs), &errs,
+	    "schedule.updated", 200, agent_id, id, in.name);
 }
 
 /* DELETE /api/v1/agents/{id}/schedules/{sid}: 204 */

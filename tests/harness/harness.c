@@ -240,6 +240,10 @@ henv_defaults(struct henv *e, struct hpg *pg, int port)
 	henv_set(e, kv);
 	henv_set(e, "PARLEY_ADMIN_EMAIL=owner@example.com");
 	henv_set(e, "PARLEY_ADMIN_PASSWORD=correct-horse-battery-staple");
+	/* No periodic template sync: it would call the providers' real
+	 * hosts from any suite with a channel (a test syncs on demand, or
+	 * turns it on with an override). */
+	henv_set(e, "PARLEY_TEMPLATE_SYNC_MINUTES=0");
 	if (pg != NULL) {
 		hfmt(kv, sizeof(kv), "PARLEY_DATABASE_URL=%s",
 		    pg->conninfo);

@@ -114,7 +114,8 @@ struct hserver {
  * (PARLEY_DATABASE_URL, PARLEY_LISTEN, PARLEY_PUBLIC_URL = base,
  * PARLEY_ADMIN_EMAIL=owner@example.com, PARLEY_ADMIN_PASSWORD=
  * correct-horse-battery-staple, PARLEY_HOME = the repository,
- * PARLEY_DATA_DIR and PARLEY_MASTER_KEY_FILE under pg->dir; inherited
+ * PARLEY_DATA_DIR and PARLEY_MASTER_KEY_FILE under pg->dir,
+ * PARLEY_TEMPLATE_SYNC_MINUTES=0 (no periodic sync to real providers); inherited
  * PARLEY_* variables are dropped) plus `env`, a NULL-terminated list of
  * "NAME=value" overrides (may be NULL). stdout+stderr go to log_path under
  * pg->dir. Waits until /healthz answers (up to 30 s), failing fast with the
