@@ -1,54 +1,107 @@
--- bench/ingest.sql: pgbench's version of one Twilio webhook's writes, the
--- ceiling bench/ingest compares Parley against. It is ingest_store's
--- transaction for one message, parameters inlined: chat_ingest's
--- statement (src/chat/ingest.c: upsert the chat, insert the message,
--- dedupe on the provider id) and queue_reply_jobs's (src/worker/queue.c:
--- the reply job and its NOTIFY), one transaction per message. The
--- message ids are distinct (run, client, counter) and the senders cycle
--- over the same 10,000 numbers as bench/loadgen's.
+-- bench/ingest.sql: pgbench's version of the webhooks' writes, the ceiling
+-- bench/ingest compares Parley against. It is chat/ingest.c's store()
+-- statement verbatim (one statement per group-commit batch: upsert the
+-- chats with their due turn, insert the messages, dedupe on the provider
+-- id, one NOTIFY), for :batch messages in one statement and so in one
+-- transaction: batch=1 is one message per transaction, batch=16 what
+-- group commit could reach. Parley's arrays arrive as text parameters;
+-- here they are built from generate_series. The message ids are distinct
+-- (run, client, counter, position) and the senders cycle over the same
+-- 10,000 numbers as bench/loadgen's.
 --
--- Variables from bench/run.sh (pgbench -D): org, channel, run, i=0.
+-- Variables from bench/run.sh (pgbench -D): org, channel, run, batch, i=0.
 \set chat random(0, 9999)
 \set i :i + 1
 \set sid :client_id * 1000000000 + :i
-BEGIN;
-WITH chat AS (
+WITH g AS (
+  SELECT k, (:chat + (k - 1) * 613) % 10000 AS chat
+    FROM generate_series(1, :batch) k
+), i AS (
+  SELECT * FROM unnest(
+         ARRAY(SELECT :org::bigint FROM g ORDER BY k),
+         ARRAY(SELECT :channel::bigint FROM g ORDER BY k),
+         ARRAY(SELECT 'SMpg' || :run || 'x' || :sid || 'k' || k FROM g ORDER BY k),
+         ARRAY(SELECT '+1555' || (1000000 + chat) FROM g ORDER BY k),
+         ARRAY(SELECT 'dm'::text FROM g ORDER BY k),
+         ARRAY(SELECT 'Bench ' || chat FROM g ORDER BY k),
+         ARRAY(SELECT '+1555' || (1000000 + chat) FROM g ORDER BY k),
+         ARRAY(SELECT 'Bench ' || chat FROM g ORDER BY k),
+         ARRAY(SELECT 'bench message ' || :i || ' [bench-' || chat || ']' FROM g ORDER BY k),
+         ARRAY(SELECT NULL::text FROM g ORDER BY k),
+         ARRAY(SELECT 0::bigint FROM g ORDER BY k),
+         ARRAY(SELECT ''::text FROM g ORDER BY k),
+         ARRAY(SELECT 'message'::text FROM g ORDER BY k),
+         ARRAY(SELECT true FROM g ORDER BY k),
+         ARRAY(SELECT NULL::text FROM g ORDER BY k),
+         ARRAY(SELECT NULL::text FROM g ORDER BY k),
+         ARRAY(SELECT 'in'::text FROM g ORDER BY k))
+    WITH ORDINALITY AS t(org, channel, pid, chat_key, chat_kind,
+         display, sender, sender_name, body, media, ts,
+         transcript, kind, due, reason, target, direction, ord)
+), f AS (
+  SELECT i.*, COALESCE((SELECT a.debounce_ms FROM agents a
+          WHERE a.org_id = i.org AND a.id = ch.default_agent_id),
+         0) AS debounce_ms
+    FROM i JOIN channels ch ON ch.org_id = i.org
+         AND ch.id = i.channel
+   WHERE NOT EXISTS (SELECT 1 FROM messages m
+          WHERE m.channel_id = i.channel
+            AND m.provider_message_id = i.pid)
+), c AS (
   INSERT INTO chats AS c (org_id, channel_id, kind, external_id,
-         display_name, last_message_at, last_inbound_at)
-  SELECT :org, ch.id, 'dm', '+1555'::text || (1000000 + :chat), 'Bench '::text || :chat, now(), now()
-    FROM channels ch
-   WHERE ch.org_id = :org AND ch.id = :channel
-     AND NOT EXISTS (SELECT 1 FROM messages
-          WHERE channel_id = :channel AND provider_message_id = 'SMpg'::text || :run || 'x' || :sid)
+         display_name, last_message_at, last_inbound_at,
+         turn_due_at)
+  SELECT org, channel, min(chat_kind), chat_key,
+         COALESCE(max(display) FILTER (WHERE display <> ''), ''),
+         now(),
+         CASE WHEN bool_or(direction = 'in') THEN now() END,
+         CASE WHEN bool_or(due) THEN now() + make_interval(
+             secs => max(debounce_ms) / 1000.0) END
+    FROM f GROUP BY org, channel, chat_key
+   ORDER BY channel, chat_key
   ON CONFLICT (channel_id, external_id) DO UPDATE
      SET display_name = CASE WHEN EXCLUDED.display_name <> ''
              THEN EXCLUDED.display_name ELSE c.display_name END,
-         last_message_at = now(), last_inbound_at = now()
-   WHERE c.org_id = :org
-  RETURNING c.id
-), msg AS (
+         last_message_at = now(),
+         last_inbound_at = COALESCE(EXCLUDED.last_inbound_at,
+             c.last_inbound_at),
+         turn_due_at = CASE
+             WHEN EXCLUDED.turn_due_at IS NULL THEN c.turn_due_at
+             WHEN c.agent_id IS NULL THEN EXCLUDED.turn_due_at
+             ELSE now() + make_interval(secs => COALESCE((
+                 SELECT a.debounce_ms FROM agents a
+                  WHERE a.org_id = c.org_id AND a.id = c.agent_id),
+                 0) / 1000.0) END
+   WHERE c.org_id = EXCLUDED.org_id
+  RETURNING c.id, c.channel_id, c.external_id,
+         c.turn_due_at IS NOT NULL AS due
+), m AS (
   INSERT INTO messages (org_id, channel_id, chat_id, thread_id,
-         direction, provider_message_id, sender, sender_name,
-         body, media, provider_ts, status)
-  SELECT :org, :channel, chat.id,
-         (SELECT t.id FROM threads t WHERE t.org_id = :org
-             AND t.chat_id = chat.id AND t.closed_at IS NULL),
-         'in', 'SMpg'::text || :run || 'x' || :sid, '+1555'::text || (1000000 + :chat), 'Bench '::text || :chat,
-         'bench message '::text || :i || ' [bench-' || :chat || ']', COALESCE(NULL::jsonb, '[]'),
-         CASE WHEN 0::bigint > 0 THEN to_timestamp(0::bigint) END,
-         'received'
-    FROM chat
+         direction, kind, provider_message_id, sender,
+         sender_name, body, media, provider_ts, status,
+         transcript, unanswered_reason, reply_to_id)
+  SELECT f.org, f.channel, c.id,
+         (SELECT t.id FROM threads t WHERE t.org_id = f.org
+             AND t.chat_id = c.id AND t.closed_at IS NULL),
+         f.direction, f.kind, f.pid, f.sender, f.sender_name,
+         f.body, COALESCE(f.media::jsonb, '[]'),
+         CASE WHEN f.ts > 0 THEN to_timestamp(f.ts) END,
+         CASE WHEN f.direction = 'in' THEN 'received'
+              ELSE 'sent' END,
+         f.transcript, f.reason,
+         (SELECT r.id FROM messages r
+           WHERE f.target IS NOT NULL AND r.channel_id = f.channel
+             AND r.provider_message_id = f.target)
+    FROM f JOIN c ON c.channel_id = f.channel
+         AND c.external_id = f.chat_key
+   ORDER BY f.ord
   ON CONFLICT (channel_id, provider_message_id)
      WHERE provider_message_id IS NOT NULL DO NOTHING
-  RETURNING id
+  RETURNING id, channel_id, provider_message_id
 )
- SELECT msg.id AS mid FROM msg
-\gset
-WITH j AS (
-  INSERT INTO jobs (org_id, kind, payload)
-  SELECT t.org_id, 'reply', jsonb_build_object('message_id', t.message_id)
-    FROM unnest(ARRAY[:org]::bigint[], ARRAY[:mid]::bigint[])
-         AS t(org_id, message_id)
-  RETURNING id)
- SELECT pg_notify('parley_jobs', '') WHERE EXISTS (SELECT 1 FROM j);
-COMMIT;
+ SELECT COALESCE(m.id, 0),
+        (SELECT count(pg_notify('parley_jobs', ''))
+           FROM (SELECT 1 FROM c WHERE c.due LIMIT 1) d)
+   FROM i LEFT JOIN m ON m.channel_id = i.channel
+        AND m.provider_message_id = i.pid
+  ORDER BY i.ord;
