@@ -222,6 +222,14 @@ wc_open(struct wconn *c)
 	memset(c, 0, sizeof(*c));
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ck_assert_msg(c->fd >= 0, "socket: %s", strerror(errno));
+	/*
+	 * A receive buffer that holds any response here whole (the kernel
+	 * caps it at net.core.rmem_max, 416 KiB by default): the server's
+	 * send is then never cut short because this client was slow to be
+	 * scheduled, and one write call means what the test says it means.
+	 */
+	(void)setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &(int){ WIRE_MAX },
+	    sizeof(int));
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_port = htons((uint16_t)srv.port);
@@ -793,11 +801,16 @@ START_TEST(t_one_write_per_response)
 	ck_assert_msg(wc.writes >= 2 && wc.bytes == (long)w[N_CASES].wire_len,
 	    "stream: %d calls wrote %ld bytes, the client read %zu",
 	    wc.writes, wc.bytes, w[N_CASES].wire_len);
-	/* Past 64 KiB the body is not copied: the head, then the body. */
+	/*
+	 * Past 64 KiB the body is not copied: the head, then the body. The
+	 * body is one call unless the kernel took it in parts (a socket
+	 * buffer full for a moment on a loaded machine: CivetWeb's sockets
+	 * are non-blocking and it sends the rest), which is not a copy.
+	 */
 	ck_assert_msg(big.status == 200 && big.body_len > 150000,
 	    "knowledge entry: %ld, %zu bytes", big.status, big.body_len);
 	wc = trace_count(trace, big_port);
-	ck_assert_msg(wc.writes == 2 && wc.first == (long)big.head_len &&
+	ck_assert_msg(wc.writes >= 2 && wc.first == (long)big.head_len &&
 	    wc.bytes == (long)big.wire_len, "large body: %d calls, the first "
 	    "%ld bytes (head %zu), %ld of %zu bytes", wc.writes, wc.first,
 	    big.head_len, wc.bytes, big.wire_len);
