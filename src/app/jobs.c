@@ -22,6 +22,7 @@
 #include "worker/queue.h"
 #include "worker/reply.h"
 #include "worker/send.h"
+#include "worker/working.h"
 
 #define SWEEP_INTERVAL_S	60
 
@@ -121,4 +122,7 @@ app_workers_stop(struct app *app)
 	sweep.running = false;
 	worker_pool_stop(app->workers);
 	app->workers = NULL;
+	/* The turns' indicator threads end with their turns; wait for the
+	 * last provider calls (bounded by their own timeout). */
+	working_drain(WORKING_TIMEOUT_MS + 1000);
 }

@@ -17,7 +17,11 @@
  *            arbitrary URLs from inside the network).
  *
  * All with HTTP Basic "{AccountSid}:{AuthToken}". Bodies are up to 1600
- * characters; Twilio has no reactions and no groups on WhatsApp.
+ * characters; Twilio has no reactions and no groups on WhatsApp, and no
+ * read receipt but its typing indicator (which marks the message read).
+ * A contact known only by its business-scoped user id is refused with a
+ * sentence: no source confirms how Twilio sends to one
+ * (docs/whatsapp-platform.md §3).
  *
  * Thread-safety: no shared state. The credentials live only in stack
  * buffers that are wiped after the call.
@@ -33,6 +37,7 @@
 #include "util/buf.h"
 #include "util/config.h"
 #include "util/url.h"
+#include "util/waid.h"
 
 #define TWILIO_API_BASE		"https://api.twilio.com"
 #define TWILIO_MESSAGING_BASE	"https://messaging.twilio.com"
@@ -119,6 +124,13 @@ send_text(const struct channel_creds *c, const char *to, bool is_group,
 	if (to == NULL || to[0] == '\0' || text == NULL)
 		return channel_refuse(out, "There is no recipient or no text "
 		    "to send.");
+	/* docs/whatsapp-platform.md §3: no source confirms a Twilio send to
+	 * a business-scoped user id; peers send to phones only. */
+	if (waid_is_user_id(to))
+		return channel_refuse(out, "This contact is known by their "
+		    "WhatsApp user id only (%s), and Twilio has no confirmed "
+		    "way to send to one: Parley can reply once the contact's "
+		    "phone number is known.", to);
 	if (!channel_field_ok(c->phone_number))
 		return channel_refuse(out, "The channel has no sender phone "
 		    "number.");

@@ -11,8 +11,19 @@
  *   any ──close──▶ closed (thread closed); an inbound message in a closed
  *                  chat reopens it as ai
  *   human, idle for orgs.human_idle_hours ──sweep──▶ ai, with a note
+ *   any ──the business writes from the WhatsApp Business app (an echo,
+ *         coexistence)──▶ human, reason "business_app", unassigned: the
+ *         bot is silent until a member returns the chat, as after a claim
  *
- * The reply pool answers only chats in 'ai'. Every transition is one
+ * OWNERSHIP (Meta's conversation routing, chats.owner, written by
+ * chat/coexist.c): a thread another app owns ('other_app') is not
+ * answered whatever the status; it is Parley's again when control is
+ * passed back, or once the other app's thread idles (no message from the
+ * contact for 24 hours before the one to answer, Meta's rule).
+ *
+ * The reply pool answers only chats that handoff_ours says are its own:
+ * status 'ai' and owner 'parley' (the ONE predicate; the outbox's gated
+ * take repeats it in SQL). Every transition is one
  * conditional UPDATE naming the states it leaves, so two members, a
  * member and the pool, or two processes can race on a chat and exactly
  * one wins; the loser sees DB_CONFLICT (or *changed false) and does
@@ -37,6 +48,7 @@ struct outbox_new;
 #define HANDOFF_REASON_KEYWORD	"keyword"
 #define HANDOFF_REASON_MODEL	"model"
 #define HANDOFF_REASON_GATEWAY	"gateway"
+#define HANDOFF_REASON_BUSINESS_APP "business_app"
 /* The status of a part the reply job dropped because a person took over. */
 #define HANDOFF_DROPPED_TEXT	"handoff: a person took over"
 /* The sender of the handoff text's parts and of the pool's notes. */
@@ -83,6 +95,29 @@ enum db_status	 handoff_ask(struct db *db, int64_t org_id,
 /* The chat's status ("ai", "needs_human", "human", "closed") in out. */
 enum db_status	 handoff_status(struct db *db, int64_t org_id,
 		    int64_t chat_id, char out[16])
+		    __attribute__((warn_unused_result));
+
+/*
+ * "Is this chat ours to answer": *ours when the status is 'ai' and
+ * Parley owns the thread. A thread another app owns whose contact wrote
+ * nothing in the 24 hours before message_id (an inbound message of the
+ * chat; 0: no such check) has idled: it becomes Parley's again here (one
+ * conditional UPDATE, with a note) and *ours is true. status (may be
+ * NULL) gets the handoff status. DB_NOT_FOUND: not the org's chat.
+ */
+enum db_status	 handoff_ours(struct db *db, int64_t org_id, int64_t chat_id,
+		    int64_t message_id, char status[16], bool *ours)
+		    __attribute__((warn_unused_result));
+
+/*
+ * The business wrote in the chat from the WhatsApp Business app: any
+ * status → human (reason HANDOFF_REASON_BUSINESS_APP when it was not
+ * human yet; an assignee is kept), last_human_at now, so the sweep
+ * returns it to the AI after orgs.human_idle_hours like any person's
+ * chat. *changed: it was not human before. DB_NOT_FOUND: not the org's.
+ */
+enum db_status	 handoff_business_app(struct db *db, int64_t org_id,
+		    int64_t chat_id, bool *changed)
 		    __attribute__((warn_unused_result));
 
 /* closed → ai (an inbound message reopens the chat); *reopened says so. */

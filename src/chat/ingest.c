@@ -329,6 +329,15 @@ ingest_store(struct app *app, struct ingest_item *items, int n)
  * concurrent duplicate that slips past it is stopped by the unique index
  * with ON CONFLICT DO NOTHING, which returns no id, so no reply job is
  * made for it either (run_tx enqueues only returned ids).
+ *
+ * Identity (issue 13, chat/contact.h): a DM's chat is the one holding
+ * the author's user id (CTE `known`, chats_contact_user_idx), else the
+ * one keyed by chat_external_id; the upsert then records whatever of the
+ * contact's identity the message brings (a value given replaces the
+ * stored one, an absent one never erases it). Groups keep no contact on
+ * the chat: the author's identity is on the message only. The shape is
+ * otherwise the one above: `known` is one index probe, and the new
+ * columns ride in the same INSERT … ON CONFLICT.
  */
 enum db_status
 chat_ingest(struct db *db, int64_t org_id, int64_t channel_id,
@@ -339,6 +348,7 @@ chat_ingest(struct db *db, int64_t org_id, int64_t channel_id,
 	char		*media = NULL;
 	const char	*display;
 
+#define IDENT(m)	DB_TEXT(in->from.m != NULL ? in->from.m : "")
 	*message_id = 0;
 	if (in->media != NULL)
 		media = cJSON_PrintUnformatted(in->media);
@@ -347,13 +357,26 @@ chat_ingest(struct db *db, int64_t org_id, int64_t channel_id,
 	/*
 	 * $1 org, $2 channel, $3 provider id, $4 chat key, $5 kind,
 	 * $6 display name, $7 sender, $8 sender name, $9 body, $10 media,
-	 * $11 provider time (0: none), $12 transcript.
+	 * $11 provider time (0: none), $12 transcript; the author's
+	 * identity ("": not given): $13 user id, $14 parent user id,
+	 * $15 username, $16 phone.
 	 */
 	st = db_query(db, &res,
-	    "WITH chat AS ("
+	    "WITH known AS ("
+	    "  SELECT external_id FROM chats"
+	    "   WHERE org_id = $1 AND channel_id = $2 AND $5 = 'dm'"
+	    "     AND contact_user_id = NULLIF($13, '')"
+	    "), chat AS ("
 	    "  INSERT INTO chats AS c (org_id, channel_id, kind, external_id,"
-	    "         display_name, last_message_at, last_inbound_at)"
-	    "  SELECT $1, ch.id, $5, $4, $6, now(), now()"
+	    "         display_name, last_message_at, last_inbound_at,"
+	    "         contact_phone, contact_user_id, contact_parent_user_id,"
+	    "         contact_username)"
+	    "  SELECT $1, ch.id, $5, COALESCE((SELECT external_id FROM known),"
+	    "         $4), $6, now(), now(),"
+	    "         CASE WHEN $5 = 'dm' THEN NULLIF($16, '') END,"
+	    "         CASE WHEN $5 = 'dm' THEN NULLIF($13, '') END,"
+	    "         CASE WHEN $5 = 'dm' THEN NULLIF($14, '') END,"
+	    "         CASE WHEN $5 = 'dm' THEN NULLIF($15, '') END"
 	    "    FROM channels ch"
 	    "   WHERE ch.org_id = $1 AND ch.id = $2"
 	    "     AND NOT EXISTS (SELECT 1 FROM messages"
@@ -361,20 +384,30 @@ chat_ingest(struct db *db, int64_t org_id, int64_t channel_id,
 	    "  ON CONFLICT (channel_id, external_id) DO UPDATE"
 	    "     SET display_name = CASE WHEN EXCLUDED.display_name <> ''"
 	    "             THEN EXCLUDED.display_name ELSE c.display_name END,"
-	    "         last_message_at = now(), last_inbound_at = now()"
+	    "         last_message_at = now(), last_inbound_at = now(),"
+	    "         contact_phone = COALESCE(EXCLUDED.contact_phone,"
+	    "             c.contact_phone),"
+	    "         contact_user_id = COALESCE(EXCLUDED.contact_user_id,"
+	    "             c.contact_user_id),"
+	    "         contact_parent_user_id = COALESCE("
+	    "             EXCLUDED.contact_parent_user_id,"
+	    "             c.contact_parent_user_id),"
+	    "         contact_username = COALESCE(EXCLUDED.contact_username,"
+	    "             c.contact_username)"
 	    "   WHERE c.org_id = $1"
 	    "  RETURNING c.id"
 	    "), msg AS ("
 	    "  INSERT INTO messages (org_id, channel_id, chat_id, thread_id,"
 	    "         direction, provider_message_id, sender, sender_name,"
-	    "         body, media, provider_ts, status, transcript)"
+	    "         body, media, provider_ts, status, transcript,"
+	    "         sender_user_id, sender_username)"
 	    "  SELECT $1, $2, chat.id,"
 	    "         (SELECT t.id FROM threads t WHERE t.org_id = $1"
 	    "             AND t.chat_id = chat.id AND t.closed_at IS NULL),"
 	    "         'in', $3, $7, $8, $9, COALESCE($10::jsonb, '[]'),"
 	    "         CASE WHEN $11::bigint > 0"
 	    "              THEN to_timestamp($11::bigint) END,"
-	    "         'received', $12"
+	    "         'received', $12, NULLIF($13, ''), NULLIF($15, '')"
 	    "    FROM chat"
 	    "  ON CONFLICT (channel_id, provider_message_id)"
 	    "     WHERE provider_message_id IS NOT NULL DO NOTHING"
@@ -389,7 +422,10 @@ chat_ingest(struct db *db, int64_t org_id, int64_t channel_id,
 	    DB_TEXT(in->sender_name != NULL ? in->sender_name : ""),
 	    DB_TEXT(in->body != NULL ? in->body : ""), DB_TEXT(media),
 	    DB_I64(in->timestamp),
-	    DB_TEXT(in->transcript != NULL ? in->transcript : ""), DB_END);
+	    DB_TEXT(in->transcript != NULL ? in->transcript : ""),
+	    IDENT(user_id), IDENT(parent_user_id), IDENT(username),
+	    IDENT(phone), DB_END);
+#undef IDENT
 	if (st == DB_OK && res.n_rows == 1)
 		*message_id = db_res_i64(&res, 0, 0);
 	db_res_clear(&res);

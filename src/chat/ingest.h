@@ -23,6 +23,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "chat/contact.h"
 #include "db/db.h"
 
 struct app;
@@ -30,10 +31,19 @@ struct app;
 /* One inbound WhatsApp message, normalised (strings in the request arena). */
 struct inbound {
 	const char	*provider_message_id;	/* SM…, wamid.…, sbx-… */
-	const char	*chat_external_id;	/* DM: "+E164"; group: group id */
+	const char	*chat_external_id;	/* DM: "+E164", else the user
+						   id; group: group id. A new
+						   chat's key (see from) */
 	bool		 is_group;
 	const char	*group_name;		/* "" when unknown */
-	const char	*sender;		/* "+E164" (or BSUID) */
+	const char	*sender;		/* "+E164", else the user id */
+	/*
+	 * The author's identity (chat/contact.h; members "" or NULL when not
+	 * given): kept on the message, and for a DM on its chat, which is
+	 * found by from.user_id before chat_external_id, so a contact keeps
+	 * its chat whichever of its addresses a message carries.
+	 */
+	struct contact_ident	 from;
 	const char	*sender_name;		/* profile name, "" if none */
 	const char	*type;			/* text|image|audio|video|
 						   document|location|… */

@@ -32,7 +32,19 @@ chat_reply_subject(struct db *db, struct arena *a, int64_t org_id,
 	    "       m.sender, m.sender_name, m.body,"
 	    "       COALESCE(m.provider_message_id, ''),"
 	    "       COALESCE(m.thread_id, 0), m.created_at, m.media::text,"
-	    "       m.transcript"
+	    "       m.transcript,"
+	    "       COALESCE(m.sender_user_id, CASE WHEN c.kind = 'dm'"
+	    "           THEN c.contact_user_id END, ''),"
+	    "       COALESCE(m.sender_username, CASE WHEN c.kind = 'dm'"
+	    "           THEN c.contact_username END, ''),"
+	    "       CASE WHEN c.kind = 'dm' THEN COALESCE(c.contact_phone, '')"
+	    "            ELSE '' END,"
+	    "       CASE WHEN c.kind = 'dm'"
+	    "            THEN COALESCE(c.contact_parent_user_id, '')"
+	    "            ELSE '' END,"
+	    "       CASE WHEN c.kind = 'group' THEN c.external_id"
+	    "            ELSE COALESCE(c.contact_phone, c.contact_user_id,"
+	    "                          c.external_id) END"
 	    "  FROM messages m"
 	    "  JOIN chats c ON c.org_id = m.org_id AND c.id = m.chat_id"
 	    "  JOIN channels ch ON ch.org_id = m.org_id AND ch.id = m.channel_id"
@@ -61,6 +73,16 @@ chat_reply_subject(struct db *db, struct arena *a, int64_t org_id,
 	out->received_at = chat_col(a, &res, 0, 13);
 	out->media = chat_col(a, &res, 0, 14);
 	out->transcript = chat_col(a, &res, 0, 15);
+	out->from.user_id = chat_col(a, &res, 0, 16);
+	out->from.username = chat_col(a, &res, 0, 17);
+	out->from.parent_user_id = chat_col(a, &res, 0, 19);
+	out->address = chat_col(a, &res, 0, 20);
+	/* The message's own phone first (a group's member, or the DM
+	 * contact as it wrote), else the chat's; a bare id in sender (rows
+	 * from before 2026) is the user id. */
+	out->from.phone = out->sender[0] == '+' ? out->sender :
+	    chat_col(a, &res, 0, 18);
+	contact_ident_fill(&out->from, out->sender);
 out:
 	db_res_clear(&res);
 	return st;

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "chat/contact.h"
 #include "db/db.h"
 
 struct arena;
@@ -31,6 +32,16 @@ struct reply_subject {
 					   0: none */
 	char	*sender;
 	char	*sender_name;
+	/*
+	 * The author's identity (chat/contact.h): the message's own, for a
+	 * DM completed from its chat's contact. What allow-lists and connect
+	 * codes look at.
+	 */
+	struct contact_ident from;
+	char	*address;		/* where a reaction goes: the group,
+					   or the contact's phone, else its
+					   user id (chat_external_id for the
+					   sandbox) */
 	char	*body;
 	char	*provider_message_id;
 	int64_t	 thread_id;		/* 0 until threads are assigned */

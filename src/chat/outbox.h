@@ -29,6 +29,11 @@
  *   failed with a final provider code (outside the 24-hour window:
  *           Twilio 63016, Meta 131047) ──▶ no Resend: it could only fail
  *           again; the timeline says why
+ *   sent ──a status callback fails it with a rate-limit code (Meta
+ *           130429, 131056; channel_code_retry)──▶ queued, with a send
+ *           job after a backoff (outbox_status_later): the provider did
+ *           not deliver it, so sending it again cannot deliver it twice;
+ *           after OUTBOX_LATER_MAX attempts it fails like any other
  *
  * Every transition is one statement naming the state it leaves, so a
  * transition that finds the row elsewhere changes nothing. Status
@@ -75,6 +80,8 @@ struct arena;
 /* The error text of a row found 'sending' by the next sender. */
 #define OUTBOX_UNKNOWN_TEXT	"delivery unknown: the worker stopped " \
 				"while sending"
+/* Sends of one row before a rate-limited failure is final. */
+#define OUTBOX_LATER_MAX	5
 /* The error text of a part after an earlier part was refused. */
 #define OUTBOX_EARLIER_FAILED_TEXT "an earlier part failed"
 
@@ -264,5 +271,19 @@ enum db_status	 outbox_status_update(struct db *db, int64_t org_id,
 		    int64_t channel_id, const char *provider_message_id,
 		    const char *status, const char *error_code,
 		    const char *error_text) __attribute__((warn_unused_result));
+
+/*
+ * A status callback failed the message with a "try later" code
+ * (channel_code_retry): a row still 'sent' with fewer than
+ * OUTBOX_LATER_MAX attempts goes back to queued (error_code/text kept
+ * for the timeline) with a send job due after a backoff growing with
+ * its attempts, in one transaction; *requeued says so. When it is not
+ * requeued the caller records the failure (outbox_status_update).
+ */
+enum db_status	 outbox_status_later(const struct app *app, struct db *db,
+		    int64_t org_id, int64_t channel_id,
+		    const char *provider_message_id, const char *error_code,
+		    const char *error_text, bool *requeued)
+		    __attribute__((warn_unused_result));
 
 #endif

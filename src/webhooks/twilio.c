@@ -28,7 +28,8 @@
  * key id it named.
  *
  * Twilio has no WhatsApp groups (§1.2, UNCONFIRMED either way): every
- * inbound message is a DM keyed by the sender. It sends no timestamp, so
+ * inbound message is a DM keyed by the sender, who is known by its phone
+ * and/or business-scoped user id (parse_ident). It sends no timestamp, so
  * every verified message counts as fresh. The answer is empty TwiML.
  */
 #include "webhooks/webhooks.h"
@@ -41,7 +42,6 @@
 #include "util/context.h"
 #include "util/log.h"
 #include "chat/ingest.h"
-#include "chat/outbox.h"
 #include "crypto/hmac.h"
 #include "db/db.h"
 #include "http/form.h"
@@ -50,6 +50,7 @@
 #include "model/channel.h"
 #include "util/arena.h"
 #include "util/str.h"
+#include "util/waid.h"
 #include "webhooks/chancache.h"
 #include "webhooks/provider.h"
 #include "webhooks/webhook.h"
@@ -109,6 +110,8 @@ static int		 verify(struct req *, const char *, bool,
 			    struct verified *);
 static int		 twiml(struct req *);
 static const char	*media_type(const char *);
+static int		 parse_ident(struct req *, const struct form *,
+			    const char *, struct contact_ident *);
 static int		 parse_inbound(struct req *, const struct form *,
 			    struct inbound *);
 
@@ -354,6 +357,45 @@ media_type(const char *ct)
 	return "document";
 }
 
+/*
+ * The sender's identity (docs/whatsapp-platform.md §3): From is its phone
+ * ("whatsapp:+…"), or its business-scoped user id when Twilio has no
+ * phone ("whatsapp:US.…"); ExternalUserId carries the user id beside a
+ * phone (both [3p], consistent); ParentExternalUserId and ProfileUsername
+ * (else Username) are read when present (UNCONFIRMED names, harmless when
+ * absent). Returns 0 or the 400 it sent.
+ */
+static int
+parse_ident(struct req *r, const struct form *f, const char *from,
+    struct contact_ident *out)
+{
+	const char	*uid = form_get(f, "ExternalUserId");
+	const char	*puid = form_get(f, "ParentExternalUserId");
+	const char	*user = form_get(f, "ProfileUsername");
+
+	memset(out, 0, sizeof(*out));
+	if (user == NULL)
+		user = form_get(f, "Username");
+	out->phone = webhook_phone(r->arena, from);
+	if (out->phone == NULL) {
+		if (!waid_is_user_id(from) && !webhook_id_ok(from))
+			return webhook_text(r, 400, "From is neither a phone "
+			    "number nor a WhatsApp user id.\n");
+		out->phone = "";
+		if (uid == NULL || *strip_whatsapp(uid) == '\0')
+			uid = from;
+	}
+	out->user_id = uid != NULL ? strip_whatsapp(uid) : "";
+	out->parent_user_id = puid != NULL ? strip_whatsapp(puid) : "";
+	if ((*out->user_id != '\0' && !webhook_id_ok(out->user_id)) ||
+	    (*out->parent_user_id != '\0' &&
+	    !webhook_id_ok(out->parent_user_id)))
+		return webhook_text(r, 400, "Bad ExternalUserId.\n");
+	if (user != NULL && webhook_ident_ok(user))
+		out->username = user;
+	return 0;
+}
+
 /* The verified form → *in (§1.2). Returns 0 or the status sent (400). */
 static int
 parse_inbound(struct req *r, const struct form *f, struct inbound *in)
@@ -365,6 +407,7 @@ parse_inbound(struct req *r, const struct form *f, struct inbound *in)
 	const char	*lng = form_get(f, "Longitude");
 	int64_t		 n_media = 0;
 	cJSON		*media = NULL;
+	int		 st;
 
 	memset(in, 0, sizeof(*in));
 	if (sid == NULL)
@@ -374,6 +417,8 @@ parse_inbound(struct req *r, const struct form *f, struct inbound *in)
 	if (from == NULL || *(from = strip_whatsapp(from)) == '\0' ||
 	    strlen(from) > WEBHOOK_ID_MAX)
 		return webhook_text(r, 400, "No From.\n");
+	if ((st = parse_ident(r, f, from, &in->from)) != 0)
+		return st;
 	if (form_get(f, "NumMedia") != NULL &&
 	    (!form_get_int64(f, "NumMedia", &n_media) || n_media < 0))
 		return webhook_text(r, 400, "Bad NumMedia.\n");
@@ -381,8 +426,9 @@ parse_inbound(struct req *r, const struct form *f, struct inbound *in)
 		n_media = MEDIA_MAX;
 
 	in->provider_message_id = sid;
-	in->sender = from;
-	in->chat_external_id = from;
+	in->sender = *in->from.phone != '\0' ? in->from.phone :
+	    in->from.user_id;
+	in->chat_external_id = in->sender;
 	in->is_group = false;
 	in->group_name = "";
 	in->sender_name = form_str(f, "ProfileName");
@@ -462,8 +508,6 @@ webhook_twilio_status(struct req *r)
 {
 	struct verified	 v;
 	const char	*sid, *status;
-	enum db_status	 st;
-	struct db	*db;
 	int		 rc;
 
 	if ((rc = verify(r, PATH_STATUS, true, &v)) != 0)
@@ -477,11 +521,9 @@ webhook_twilio_status(struct req *r)
 	if (!str_eq(status, "sent") && !str_eq(status, "delivered") &&
 	    !str_eq(status, "read") && !str_eq(status, "failed"))
 		return twiml(r);
-	if ((db = req_db(r)) == NULL)
-		return resp_unavailable(r);
-	st = outbox_status_update(db, v.ch.org_id, v.ch.id, sid, status,
-	    form_str(v.form, "ErrorCode"), form_str(v.form, "ErrorMessage"));
-	if (st != DB_OK && st != DB_NOT_FOUND && st != DB_INVALID)
-		return resp_unavailable(r);
+	if ((rc = webhook_status(r, &v.ch, sid, status,
+	    form_str(v.form, "ErrorCode"), form_str(v.form, "ErrorMessage"),
+	    NULL)) != 0)
+		return rc;
 	return twiml(r);
 }

@@ -68,10 +68,12 @@
  * crashed worker's claim expires after the busy lease, and a re-claimed
  * job takes the thread again under its own id.
  *
- * WORKING. While the model works, providers with reactions show ⏳ on the
- * inbound message (removed once the reply is sent); the others get a
- * typing indicator when they have one. Both are best effort: a failure
- * is logged at debug level and never holds up the reply.
+ * WORKING. While the model works the agent's indicators show
+ * (worker/working.h): the typing indicator (refreshed before its 25 s
+ * expiry; it marks the message read), a read receipt alone, and ⏳ on
+ * the inbound message (removed once the reply is sent), as the agent's
+ * settings say. All best effort, made by the indicator's own thread: a
+ * failure is logged at debug level and never holds up the reply.
  *
  * HANDOFF (chat/handoff.h). The job answers only chats in 'ai': a chat
  * that needs a person or is with one keeps its messages (stored at
@@ -140,9 +142,9 @@
 #include "util/str.h"
 #include "worker/queue.h"
 #include "worker/voice.h"
+#include "worker/working.h"
 
 #define REPLY_PARTS_MAX		64	/* 64 × 1600 characters at least */
-#define WORKING_EMOJI		"\xe2\x8f\xb3"	/* U+23F3 ⏳ */
 
 /* One run of the job. */
 struct reply_run {
@@ -165,7 +167,7 @@ struct reply_run {
 	struct route_decision		 route;
 	bool				 resumed;	/* parts existed */
 	bool				 busy_taken;
-	bool				 indicated;	/* ⏳ or typing sent */
+	struct working			*working;	/* typing, read, ⏳ */
 	bool				 voice_failed;	/* a voice note could
 							   not be transcribed */
 	const char			*part_sender;	/* record()'s, NULL:
@@ -195,7 +197,7 @@ static enum job_result	 say_handoff(struct reply_run *);
 static int		 busy_lease_s(const struct reply_run *);
 static void		 release_busy(struct reply_run *, int64_t);
 static enum db_status	 ensure_channel(struct reply_run *);
-static void		 indicate(struct reply_run *, bool);
+static void		 working(struct reply_run *);
 static enum job_result	 answer(struct reply_run *);
 static cJSON		*context(struct reply_run *);
 static enum job_result	 record(struct reply_run *, const char *, int64_t);
@@ -239,10 +241,8 @@ reply_job_run(struct worker_ctx *w, const struct job *job, char *err,
 out:
 	if (run.busy_taken && res != JOB_RETRY)
 		release_busy(&run, run.thread_id);
-	/* ⏳ comes off once the reply is out (or will never be). */
-	if (res != JOB_RETRY && run.route.action == ROUTE_ANSWER &&
-	    (run.indicated || run.resumed))
-		indicate(&run, false);
+	/* ⏳ comes off once the reply is out (or will not be, this run). */
+	working_end(run.working);
 	release_db(&run);
 	outbox_channel_close(&run.ch);
 	arena_free(run.a);
@@ -407,6 +407,7 @@ decide(struct reply_run *run)
 	in.body = run->subj.body;
 	in.is_group = str_eq(run->subj.chat_kind, "group");
 	in.sender = run->subj.sender;
+	in.from = &run->subj.from;
 	in.has_agent = run->has_agent;
 	if (run->has_agent) {
 		in.agent_name = run->agent.name;
@@ -485,8 +486,11 @@ do_connect(struct reply_run *run)
 		return say(run, TEXT_INVALID_FORMAT, overrides, &v);
 	if (!connect_db(run))
 		return fail(run, JOB_RETRY, "The database is unavailable.");
+	/* Guesses count per contact: its user id, else its phone. */
 	st = connect_redeem(run->db, org_id, run->subj.channel_id,
-	    run->subj.chat_id, run->subj.sender, run->route.code, &oc,
+	    run->subj.chat_id, contact_key(&run->subj.from)[0] != '\0' ?
+	    contact_key(&run->subj.from) : run->subj.sender, run->route.code,
+	    &oc,
 	    &agent_id, &old_id, &minutes);
 	if (st != DB_OK)
 		return fail(run, JOB_RETRY, "The connect code could not be "
@@ -658,8 +662,10 @@ do_answer(struct reply_run *run)
 }
 
 /*
- * The chat's handoff status decides before any route: 'ai' goes on, a
- * closed chat reopens as 'ai', needs_human and human end the job
+ * The chat's handoff status and its thread's owner decide before any
+ * route (handoff_ours, the one "is this chat ours to answer"): 'ai' with
+ * Parley owning the thread goes on, a closed chat reopens as 'ai';
+ * needs_human and human, or a thread another app owns, end the job
  * silently (the message is stored and shown; nothing is sent).
  */
 static enum job_result
@@ -667,12 +673,13 @@ gate(struct reply_run *run)
 {
 	char		 status[16];
 	enum db_status	 st;
-	bool		 reopened = false;
+	bool		 reopened = false, ours = false;
 	int64_t		 org_id = run->job->org_id;
 
 	if (!connect_db(run))
 		return fail(run, JOB_RETRY, "The database is unavailable.");
-	st = handoff_status(run->db, org_id, run->subj.chat_id, status);
+	st = handoff_ours(run->db, org_id, run->subj.chat_id,
+	    run->subj.message_id, status, &ours);
 	if (st == DB_NOT_FOUND) {
 		run->subj.message_id = 0;
 		return JOB_DONE;
@@ -682,18 +689,26 @@ gate(struct reply_run *run)
 	if (str_eq(status, "closed")) {
 		st = handoff_reopen(run->db, org_id, run->subj.chat_id,
 		    &reopened);
+		if (st == DB_OK)
+			st = handoff_ours(run->db, org_id, run->subj.chat_id,
+			    run->subj.message_id, status, &ours);
 		if (st != DB_OK)
 			return fail(run, JOB_RETRY, "The chat could not be "
 			    "reopened (%s).", db_status_str(st));
 		log_info("reply", "msg=\"closed chat reopened\" org=%" PRId64
 		    " chat=%" PRId64, org_id, run->subj.chat_id);
-		return JOB_DONE;
 	}
-	if (str_eq(status, "ai"))
+	if (ours)
 		return JOB_DONE;
-	log_info("reply", "msg=\"a person has the chat, not answered\" "
-	    "org=%" PRId64 " chat=%" PRId64 " message=%" PRId64 " status=%s",
-	    org_id, run->subj.chat_id, run->subj.message_id, status);
+	if (str_eq(status, "ai"))
+		log_info("reply", "msg=\"another app owns the thread, not "
+		    "answered\" org=%" PRId64 " chat=%" PRId64 " message=%"
+		    PRId64, org_id, run->subj.chat_id, run->subj.message_id);
+	else
+		log_info("reply", "msg=\"a person has the chat, not "
+		    "answered\" org=%" PRId64 " chat=%" PRId64 " message=%"
+		    PRId64 " status=%s", org_id, run->subj.chat_id,
+		    run->subj.message_id, status);
 	run->subj.message_id = 0;
 	return JOB_DONE;
 }
@@ -766,38 +781,30 @@ ensure_channel(struct reply_run *run)
 }
 
 /*
- * The working indicator (best effort, see the DESIGN note): on, ⏳ or a
- * typing indicator; off, the reaction removed (typing indicators end by
- * themselves). Call without holding the connection when possible: this
- * is a provider call.
+ * The turn's working indicators (worker/working.h: the agent's typing
+ * indicator, read receipt and ⏳, refreshed while the model works, each
+ * call made off this thread): started before the model is asked, quiet
+ * before the reply is sent, ended when the run ends. Needs the channel
+ * opened; holds no connection.
  */
 static void
-indicate(struct reply_run *run, bool on)
+working(struct reply_run *run)
 {
-	struct send_outcome	 o;
-	enum send_result	 sr;
-	const char		*pid = run->subj.provider_message_id;
+	struct working_req	 req;
 
-	if (pid == NULL || pid[0] == '\0' || ensure_channel(run) != DB_OK)
+	if (!run->has_ch || !run->has_agent || run->working != NULL)
 		return;
-	memset(&o, 0, sizeof(o));
-	if (run->ops->send_reaction != NULL) {
-		release_db(run);
-		sr = run->ops->send_reaction(&run->ch.creds,
-		    run->subj.chat_external_id, pid, on ? WORKING_EMOJI : "",
-		    &o);
-	} else if (on && run->ops->send_typing != NULL) {
-		release_db(run);
-		sr = run->ops->send_typing(&run->ch.creds, pid, &o);
-	} else
-		return;
-	if (on)
-		run->indicated = true;
-	if (sr != SEND_OK)
-		log_debug("reply", "msg=\"working indicator not shown\" "
-		    "org=%" PRId64 " message=%" PRId64 " on=%d http=%d "
-		    "error=\"%s\"", run->job->org_id, run->subj.message_id,
-		    (int)on, o.http_status, o.error_text);
+	memset(&req, 0, sizeof(req));
+	req.ops = run->ops;
+	req.creds = &run->ch.creds;
+	req.to = run->subj.address;
+	req.message_id = run->subj.provider_message_id;
+	req.typing = run->agent.typing_indicator;
+	req.read = run->agent.read_receipts;
+	req.reaction = run->agent.working_reaction;
+	req.org_id = run->job->org_id;
+	req.chat_id = run->subj.chat_id;
+	run->working = working_start(&req);
 }
 
 /* CHAT: the thread's history and the message; TASK: the message alone. */
@@ -845,7 +852,7 @@ answer(struct reply_run *run)
 	if ((messages = context(run)) == NULL)
 		return fail(run, JOB_RETRY, "The database is unavailable.");
 	release_db(run);
-	indicate(run, true);
+	working(run);
 	if (!lease_ok(run)) {
 		cJSON_Delete(messages);
 		return fail(run, JOB_RETRY, "The job's lease was lost.");
@@ -866,6 +873,8 @@ answer(struct reply_run *run)
 	gr.app = run->app;
 	gateway_complete(&gr, &res);
 	cJSON_Delete(messages);
+	/* No "typing…" refresh may land after the reply. */
+	working_quiet(run->working);
 
 	/* A success ends a run of upstream failures (best effort). */
 	if (res.err == GW_OK && connect_db(run) &&
