@@ -62,7 +62,7 @@ SRC_MODEL  = src/model/org.c src/model/user.c src/model/throttle.c \
 	     src/model/llmcall.c src/model/channel.c src/model/audit.c \
 	     src/model/media.c src/model/mcp_server.c src/model/masterkey.c
 SRC_WORKER = src/worker/queue.c src/worker/pool.c src/worker/reply.c \
-	     src/worker/send.c src/worker/working.c \
+	     src/worker/send.c src/worker/working.c src/worker/fee.c \
 	     src/worker/voice.c
 SRC_CHAN   = src/channels/split.c src/channels/registry.c \
 	     src/channels/twilio.c src/channels/meta.c src/channels/kapso.c \

@@ -18,6 +18,7 @@
 #include "util/log.h"
 #include "chat/handoff.h"
 #include "db/db.h"
+#include "worker/fee.h"
 #include "worker/pool.h"
 #include "worker/queue.h"
 #include "worker/reply.h"
@@ -40,6 +41,7 @@ static struct {
 static const struct worker_handler	 handlers[] = {
 	{ QUEUE_KIND_REPLY, reply_job_run, reply_job_dead },
 	{ QUEUE_KIND_SEND, send_job_run, send_job_dead },
+	{ QUEUE_KIND_FEE, fee_job_run, NULL },
 };
 
 bool

@@ -127,6 +127,18 @@ struct channel_ops {
 			    const char *inbound_message_id,
 			    struct send_outcome *out);
 	/*
+	 * WhatsApp's price of an outbound message as the provider's API
+	 * states it (Twilio: the Message resource's price and price_unit,
+	 * docs/whatsapp-platform.md §6): SEND_OK with amount (decimal text,
+	 * the cost, without Twilio's minus sign) and currency ("USD"), both
+	 * "" while the provider has no price yet. NULL: the provider's API
+	 * prices nothing (Meta and Kapso classify in their status webhooks).
+	 */
+	enum send_result (*fetch_price)(const struct channel_creds *c,
+			    const char *provider_message_id, char *amount,
+			    size_t amountlen, char *currency, size_t curlen,
+			    struct send_outcome *out);
+	/*
 	 * Downloads one media item into body (buf_init'ed by the caller,
 	 * emptied first) and its type into content_type ("" unknown; bare
 	 * "type/subtype", lower case). url is the item's URL (Twilio),

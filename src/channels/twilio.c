@@ -7,6 +7,9 @@
  *            201 with the Message resource, whose "sid" is our id.
  *   typing   POST {api_base2}/v2/Indicators/Typing.json, form
  *            channel=whatsapp, messageId=<inbound SM…> → {"success":true}.
+ *   price    GET {api_base}/2010-04-01/Accounts/{sid}/Messages/{SM}.json
+ *            → the Message resource: "price" ("-0.00500", null until
+ *            Twilio knows it) and "price_unit" ("USD").
  *
  *   media    GET the webhook's MediaUrlN (§1.2), which Twilio answers
  *            with a redirect to a signed storage URL; the redirect is
@@ -36,6 +39,7 @@
 
 #include "util/buf.h"
 #include "util/config.h"
+#include "util/json.h"
 #include "util/url.h"
 #include "util/waid.h"
 
@@ -51,6 +55,10 @@ static enum send_result	 send_text(const struct channel_creds *c,
 			    struct send_outcome *out);
 static enum send_result	 send_typing(const struct channel_creds *c,
 			    const char *inbound_message_id,
+			    struct send_outcome *out);
+static enum send_result	 fetch_price(const struct channel_creds *c,
+			    const char *provider_message_id, char *amount,
+			    size_t amountlen, char *currency, size_t curlen,
 			    struct send_outcome *out);
 static enum send_result	 fetch_media(const struct channel_creds *c,
 			    const char *url, const char *media_id,
@@ -108,6 +116,7 @@ const struct channel_ops channel_twilio = {
 	.send_text = send_text,
 	.send_reaction = NULL,
 	.send_typing = send_typing,
+	.fetch_price = fetch_price,
 	.fetch_media = fetch_media,
 };
 
@@ -221,6 +230,88 @@ fetch_media(const struct channel_creds *c, const char *url,
 	st = channel_http_get(&dialect, c, &f, body, content_type, ctlen,
 	    out);
 	sodium_memzero(auth, sizeof(auth));
+	return st;
+}
+
+/* The Message resource's price (see the file top); JSON of 64 KiB at most. */
+static enum send_result
+fetch_price(const struct channel_creds *c, const char *provider_message_id,
+    char *amount, size_t amountlen, char *currency, size_t curlen,
+    struct send_outcome *out)
+{
+	char			 auth[AUTH_MAX], ctype[128];
+	const char		*headers[] = { auth, "Accept: application/json",
+				    NULL };
+	struct channel_fetch	 f;
+	struct buf		 url, body;
+	enum send_result	 st;
+	const cJSON		*p, *u;
+	cJSON			*root;
+	size_t			 n;
+
+	amount[0] = currency[0] = '\0';
+	if (!channel_field_ok(provider_message_id) ||
+	    strspn(provider_message_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
+	    "ghijklmnopqrstuvwxyz0123456789") != strlen(provider_message_id))
+		return channel_refuse(out, "This is not a Twilio message "
+		    "SID.");
+	if (!channel_field_ok(c->account_sid))
+		return channel_refuse(out, "The channel has no valid Twilio "
+		    "Account SID.");
+	if (c->api_base != NULL && c->api_base[0] != '\0' &&
+	    !channel_field_ok(c->api_base))
+		return channel_refuse(out, "The Twilio API base URL is not "
+		    "valid.");
+	if (!basic_auth(c, auth, sizeof(auth)))
+		return channel_refuse(out, "The channel has no valid Twilio "
+		    "Account SID and auth token.");
+	buf_init(&url, 0);
+	buf_init(&body, 0);
+	channel_url_base(&url, c->api_base, TWILIO_API_BASE);
+	buf_puts(&url, "/2010-04-01/Accounts/");
+	url_encode(&url, c->account_sid);
+	buf_puts(&url, "/Messages/");
+	url_encode(&url, provider_message_id);
+	buf_puts(&url, ".json");
+	memset(&f, 0, sizeof(f));
+	f.url = buf_str(&url);
+	f.headers = headers;
+	f.max_bytes = 64 * 1024;
+	f.max_redirects = 0;
+	st = channel_http_get(&dialect, c, &f, &body, ctype, sizeof(ctype),
+	    out);
+	sodium_memzero(auth, sizeof(auth));
+	if (st == SEND_OK) {
+		root = json_parse(body.data, body.len, NULL);
+		p = cJSON_GetObjectItemCaseSensitive(root, "price");
+		u = cJSON_GetObjectItemCaseSensitive(root, "price_unit");
+		/* "-0.00500": Twilio writes what it charges as negative. */
+		if (cJSON_IsString(p) && cJSON_IsString(u) &&
+		    strlen(u->valuestring) == 3) {
+			const char	*v = p->valuestring + (p->valuestring[0] ==
+					    '-');
+
+			n = strspn(v, "0123456789.");
+			if (n > 0 && v[n] == '\0' && n < amountlen &&
+			    curlen > 3) {
+				snprintf(amount, amountlen, "%s", v);
+				for (size_t i = 0; i < 3; i++)
+					currency[i] = (char)(u->valuestring[i]
+					    >= 'a' && u->valuestring[i] <= 'z' ?
+					    u->valuestring[i] - 'a' + 'A' :
+					    u->valuestring[i]);
+				currency[3] = '\0';
+				if (strspn(currency, "ABCDEFGHIJKLMNOPQRSTU"
+				    "VWXYZ") != 3)
+					amount[0] = currency[0] = '\0';
+			}
+		} else if (root == NULL)
+			st = channel_refuse(out, "Twilio answered the message "
+			    "lookup without JSON.");
+		cJSON_Delete(root);
+	}
+	buf_cleanup(&body);
+	buf_cleanup(&url);
 	return st;
 }
 

@@ -125,3 +125,49 @@ out:
 	db_res_clear(&res);
 	return st;
 }
+
+enum db_status
+fees_price_wanted(struct db *db, int64_t org_id, int64_t channel_id,
+    const char *provider_message_id, int64_t *message_id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*message_id = 0;
+	st = db_query(db, &res,
+	    "SELECT m.id FROM messages m"
+	    " WHERE m.org_id = $1 AND m.channel_id = $2"
+	    "   AND m.provider_message_id = $3 AND m.direction = 'out'"
+	    "   AND NOT EXISTS (SELECT 1 FROM message_fees f"
+	    "        WHERE f.message_id = m.id AND f.amount IS NOT NULL)",
+	    DB_I64(org_id), DB_I64(channel_id), DB_TEXT(provider_message_id),
+	    DB_END);
+	if (st == DB_OK && res.n_rows == 1)
+		*message_id = db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+fees_message(struct db *db, struct arena *a, int64_t org_id,
+    int64_t message_id, int64_t *channel_id, char **provider_message_id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*channel_id = 0;
+	*provider_message_id = NULL;
+	st = db_query(db, &res,
+	    "SELECT channel_id, COALESCE(provider_message_id, '')"
+	    "  FROM messages"
+	    " WHERE org_id = $1 AND id = $2 AND direction = 'out'",
+	    DB_I64(org_id), DB_I64(message_id), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK) {
+		*channel_id = db_res_i64(&res, 0, 0);
+		*provider_message_id = chat_col(a, &res, 0, 1);
+	}
+	db_res_clear(&res);
+	return st;
+}

@@ -49,6 +49,20 @@ enum db_status	 fees_record(struct db *db, int64_t org_id,
 		    int64_t channel_id, const char *provider_message_id,
 		    const struct fee *f) __attribute__((warn_unused_result));
 
+/*
+ * The outbound message with provider_message_id on channel_id when its
+ * price is still to be asked for (no amount recorded): *message_id, else
+ * 0. For the fee job of providers whose API prices (Twilio).
+ */
+enum db_status	 fees_price_wanted(struct db *db, int64_t org_id,
+		    int64_t channel_id, const char *provider_message_id,
+		    int64_t *message_id) __attribute__((warn_unused_result));
+/* Where message_id went: its channel and provider id (fee job). */
+enum db_status	 fees_message(struct db *db, struct arena *a,
+		    int64_t org_id, int64_t message_id, int64_t *channel_id,
+		    char **provider_message_id)
+		    __attribute__((warn_unused_result));
+
 /* One category's messages in a conversation's total. */
 struct fee_category {
 	char	*category;		/* "" when none was given */

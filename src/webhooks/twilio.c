@@ -41,6 +41,7 @@
 
 #include "util/context.h"
 #include "util/log.h"
+#include "chat/fees.h"
 #include "chat/ingest.h"
 #include "crypto/hmac.h"
 #include "db/db.h"
@@ -54,6 +55,8 @@
 #include "webhooks/chancache.h"
 #include "webhooks/provider.h"
 #include "webhooks/webhook.h"
+#include "worker/fee.h"
+#include "worker/queue.h"
 
 #define PATH_INBOUND	"/webhooks/whatsapp/twilio"
 #define PATH_STATUS	"/webhooks/whatsapp/twilio/status"
@@ -110,6 +113,8 @@ static int		 verify(struct req *, const char *, bool,
 			    struct verified *);
 static int		 twiml(struct req *);
 static const char	*media_type(const char *);
+static int		 want_price(struct req *, const struct channel *,
+			    const char *);
 static int		 parse_ident(struct req *, const struct form *,
 			    const char *, struct contact_ident *);
 static int		 parse_inbound(struct req *, const struct form *,
@@ -498,6 +503,25 @@ webhook_twilio_inbound(struct req *r)
 	return twiml(r);
 }
 
+/* A fee job for our message sid, unless its price is known. Returns 0, or
+ * the 503 it sent. */
+static int
+want_price(struct req *r, const struct channel *ch, const char *sid)
+{
+	struct db	*db;
+	enum db_status	 st;
+	int64_t		 mid = 0, job = 0;
+
+	if ((db = req_db(r)) == NULL)
+		return resp_unavailable(r);
+	st = fees_price_wanted(db, ch->org_id, ch->id, sid, &mid);
+	if (st == DB_OK && mid > 0)
+		st = queue_enqueue(db, ch->org_id, QUEUE_KIND_FEE,
+		    arena_printf(r->arena, "{\"message_id\":%lld}",
+		    (long long)mid), FEE_MAX_ATTEMPTS, &job);
+	return st == DB_UNAVAILABLE ? resp_unavailable(r) : 0;
+}
+
 /*
  * Status callbacks (§1.3): sent, delivered and read as they are;
  * undelivered is failed; the rest (queued, sending, accepted, …) are
@@ -524,6 +548,13 @@ webhook_twilio_status(struct req *r)
 	if ((rc = webhook_status(r, &v.ch, sid, status,
 	    form_str(v.form, "ErrorCode"), form_str(v.form, "ErrorMessage"),
 	    NULL)) != 0)
+		return rc;
+	/*
+	 * Twilio's callbacks carry no price (docs/whatsapp-platform.md §6):
+	 * once the message arrived, a fee job asks the Message resource.
+	 */
+	if ((str_eq(status, "delivered") || str_eq(status, "read")) &&
+	    (rc = want_price(r, &v.ch, sid)) != 0)
 		return rc;
 	return twiml(r);
 }

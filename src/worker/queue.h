@@ -29,6 +29,7 @@ struct arena;
 #define QUEUE_CHANNEL		"parley_jobs"
 #define QUEUE_KIND_REPLY	"reply"	/* {"message_id": inbound id} */
 #define QUEUE_KIND_SEND		"send"	/* {"message_id": outbound id} */
+#define QUEUE_KIND_FEE		"fee"	/* {"message_id": outbound id} */
 
 struct job {
 	int64_t	 id;
