@@ -25,7 +25,8 @@ SANFLAGS =
 OPT	?= -O2 -g
 endif
 
-PKGS	 = libpq libcurl libsodium libcjson libargon2 libcrypto libqrencode gdlib
+PKGS	 = libpq libcurl libsodium libcjson libargon2 libcrypto libqrencode gdlib \
+	   poppler-glib libzip libxml-2.0
 WARN	 = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wformat=2 \
 	   -Wvla -Wjump-misses-init -fno-common
@@ -40,7 +41,8 @@ LDFLAGS	+= $(SANFLAGS)
 # --- sources, by module (DESIGN.md layout) -------------------------------
 SRC_UTIL   = src/util/xmalloc.c src/util/buf.c src/util/arena.c \
 	     src/util/str.c src/util/utf8.c src/util/url.c src/util/time.c \
-	     src/util/httpc.c src/util/thumb.c src/util/json.c \
+	     src/util/httpc.c src/util/thumb.c src/util/json.c src/util/s3.c \
+	     src/util/doctext.c \
 	     src/util/log.c src/util/config.c src/util/metrics.c \
 	     src/util/cidr.c src/util/trace.c \
 	     src/util/waid.c
@@ -51,7 +53,8 @@ SRC_CRYPTO = src/crypto/password.c src/crypto/token.c src/crypto/secret.c \
 	     src/crypto/redact.c \
 	     src/crypto/hmac.c
 SRC_APP    = src/app/app.c src/app/routes.c src/app/cli_key.c \
-	     src/app/cli_token.c src/app/cli_user.c src/app/jobs.c
+	     src/app/cli_token.c src/app/cli_user.c src/app/cli_media.c \
+	     src/app/jobs.c
 SRC_HTTP   = src/http/server.c src/http/router.c src/http/req.c \
 	     src/http/resp.c src/http/form.c src/http/cookie.c \
 	     src/http/session.c src/http/csrf.c src/http/static.c \
@@ -69,8 +72,8 @@ SRC_CHAN   = src/channels/split.c src/channels/registry.c \
 	     src/channels/sandbox.c
 SRC_CHAT   = src/chat/threads.c src/chat/texts.c src/chat/connect.c \
 	     src/chat/commands.c src/chat/handoff.c src/chat/review.c \
-	     src/chat/media.c src/chat/ingest.c src/chat/chats.c \
-	     src/chat/messages.c src/chat/outbox.c \
+	     src/chat/media.c src/chat/extract.c src/chat/ingest.c \
+	     src/chat/chats.c src/chat/messages.c src/chat/outbox.c \
 	     src/chat/contact.c src/chat/coexist.c src/chat/fees.c
 SRC_HOOKS  = src/webhooks/provider.c src/webhooks/twilio.c \
 	     src/webhooks/chancache.c \
@@ -89,7 +92,8 @@ SRC_PANEL  = src/panel/panel.c src/panel/auth.c src/panel/dashboard.c \
 	     src/panel/handoff.c src/panel/users.c src/panel/mcp.c
 SRC_API    = src/api/api.c src/api/providers.c src/api/agents.c \
 	     src/api/knowledge.c src/api/openai.c src/api/channels.c \
-	     src/api/connect.c src/api/conversations.c src/api/mcp.c
+	     src/api/connect.c src/api/conversations.c src/api/mcp.c \
+	     src/api/organization.c
 
 SRC_LIB	 = $(SRC_UTIL) $(SRC_DB) $(SRC_TMPL) $(SRC_CRYPTO) $(SRC_APP) \
 	   $(SRC_HTTP) $(SRC_MODEL) $(SRC_WORKER) $(SRC_CHAN) $(SRC_CHAT) \
@@ -107,13 +111,13 @@ TEST_INTEG = $(sort $(wildcard tests/integration/*.c))
 TEST_HARN  = tests/harness/harness.c tests/harness/pg.c tests/harness/http.c \
 	     tests/harness/fake.c tests/harness/panel.c \
 	     tests/harness/webhook.c tests/harness/model.c \
-	     tests/harness/world.c
+	     tests/harness/world.c tests/harness/ha.c tests/harness/docs.c
 
 TEST_UNIT_BIN  = $(TEST_UNIT:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TEST_SPEC_BIN  = $(BUILD)/tests/spec_runner
 TEST_INTEG_BIN = $(TEST_INTEG:tests/integration/%.c=$(BUILD)/tests/integration/%)
 OBJ_HARN       = $(TEST_HARN:%.c=$(BUILD)/obj/%.o)
-TEST_LIBS      = $(shell pkg-config --libs check 2>/dev/null)
+TEST_LIBS      = $(shell pkg-config --libs check fontconfig 2>/dev/null)
 TEST_CFLAGS    = $(shell pkg-config --cflags check 2>/dev/null) -Itests
 
 ifeq ($(V),1)
@@ -147,6 +151,16 @@ $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(TEST_LIBS) $(LDLIBS)
+
+# The document readers' unit tests make their documents with the
+# harness's writers (tests/harness/docs.h), which need no Check.
+UNIT_DOCS = $(BUILD)/tests/unit/test_doctext $(BUILD)/tests/unit/test_extract
+$(UNIT_DOCS): $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o \
+		   $(BUILD)/obj/tests/harness/docs.o $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/obj/tests/harness/docs.o \
+	    $(LIB) $(TEST_LIBS) $(LDLIBS)
 
 $(TEST_SPEC_BIN): $(BUILD)/obj/tests/spec/spec_runner.o $(LIB)
 	@mkdir -p $(dir $@)
@@ -239,11 +253,13 @@ test: deps
 
 # Debian packages (one list), then npm modules for the browser tests and
 # the MCP test servers (the official SDKs, tests/mcp/) and
-# the node helpers the C tests run (tests/node: the official twilio package).
+# the node helpers the C tests run (tests/node: the official twilio package,
+# and @20minutes/s3rver, the S3-compatible server of the media tests).
 DEB_PKGS = gcc make pkg-config libcivetweb-dev libpq-dev \
 	   libcurl4-openssl-dev libcjson-dev libsodium-dev libargon2-dev \
-	   libssl-dev libqrencode-dev libgd-dev check postgresql-15 chromium fonts-liberation \
-	   clang-format clang libclang-rt-14-dev strace
+	   libssl-dev libqrencode-dev libgd-dev libpoppler-glib-dev \
+	   libzip-dev libxml2-dev check postgresql-15 chromium fonts-liberation \
+	   clang-format clang libclang-rt-14-dev strace pgbouncer
 # Quick when everything is there: one dpkg-query, one test for node_modules.
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
@@ -269,6 +285,7 @@ deps:
 	    (cd tests/mcp && npm ci --no-audit --no-fund --silent) && \
 	    touch tests/mcp/node_modules; fi
 	@if [ ! -d tests/node/node_modules/twilio ] || \
+	    [ ! -d tests/node/node_modules/@20minutes/s3rver ] || \
 	    [ tests/node/package-lock.json -nt tests/node/node_modules ]; \
 	then echo "deps: npm ci (tests/node)"; \
 	    (cd tests/node && npm ci --no-audit --no-fund --silent) && \

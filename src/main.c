@@ -67,6 +67,10 @@ static const struct cmd	 cmds[] = {
 	{ "token", cli_token, "token create --email E --name N [--role R]"
 	    MORE "create an API token for E's organisation and print" MORE
 	    "it once" },
+	{ "media", cli_media, "media migrate --to s3|db [--batch N]" MORE
+	    "move stored media into the S3 store or back" },
+	{ "extract", cli_extract, "extract --kind K …" MORE "(internal) read a document "
+	    "on stdin, with limits" },
 	{ "version", cmd_version, "version                    print the "
 	    "version" },
 	{ "help", cmd_help, "help                       this text (COMMAND "
@@ -95,12 +99,25 @@ static bool
 hold_database(struct app *app, struct db_presence **presence)
 {
 	struct db	*db;
+	const char	*conninfo = NULL;
 	char		 err[512];
 	enum db_status	 st;
 
-	*presence = db_presence_start(db_pool_conninfo(app->db), recheck_key,
-	    app, err, sizeof(err));
-	if (*presence == NULL) {
+	/* The presence lock is a session's: the direct URL behind a pooler,
+	 * and none at all behind a transaction pooler without one (the lock
+	 * would stay on whatever server connection the pooler lent). */
+	if (app->cfg.database_direct_url != NULL)
+		conninfo = app->cfg.database_direct_url;
+	else if (app->cfg.db_pooler != CONFIG_POOLER_TRANSACTION)
+		conninfo = db_pool_conninfo(app->db);
+	if (conninfo == NULL) {
+		*presence = NULL;
+		log_warn("serve", "msg=\"behind a transaction pooler without "
+		    "PARLEY_DATABASE_DIRECT_URL this server cannot mark the "
+		    "database as in use: parley key rotate refuses to run "
+		    "there\"");
+	} else if ((*presence = db_presence_start(conninfo, recheck_key, app,
+	    err, sizeof(err))) == NULL) {
 		fprintf(stderr, "parley: %s.\n", err);
 		return false;
 	}

@@ -103,6 +103,10 @@ int	 api_connect_codes_create(struct req *r);	/* POST …/connect-codes */
 int	 api_agent_chats_list(struct req *r);		/* GET …/chats */
 
 /* conversations (api/conversations.c) */
+/* GET and PATCH /api/v1/organization: the token's organisation and its
+ * settings (api/organization.c; owners only). */
+int	 api_organization_get(struct req *r);
+int	 api_organization_update(struct req *r);
 int	 api_conversations_list(struct req *r);
 int	 api_conversation_get(struct req *r);
 

@@ -10,8 +10,9 @@
  * through the API does not mark a chat seen: only a person's look does.
  * Each message carries its transcript (voice notes; null when none) and
  * its media items as the provider described them, each with "download":
- * {"status": "pending"|"stored"|"failed", "contentType", "byteSize",
- * "sha256"} or {"status": "failed", "error": sentence} (chat/media.h).
+ * {"status": "pending"|"stored"|"failed"|"expired", "url", "contentType",
+ * "byteSize", "sha256", "text"?} or {"status": "failed", "error":
+ * sentence} or {"status": "expired", "expiredAt"} (chat/media.h).
  * Bad filters or cursors are 400; another organisation's ids are 404.
  *
  * A DM's contact is contactNumber (its phone, null when WhatsApp hides
@@ -46,6 +47,7 @@ static void		 add_str_or_null(cJSON *, const char *, const char *);
 static void		 add_id_or_null(cJSON *, const char *, int64_t);
 static cJSON		*media_json(const char *, int64_t, int64_t,
 			    const struct media_file *, int);
+static void		 add_text(cJSON *, const struct media_file *);
 
 static void
 add_str_or_null(cJSON *o, const char *name, const char *v)
@@ -284,6 +286,28 @@ api_conversation_get(struct req *r)
 	return status;
 }
 
+/*
+ * A document's text as read on download: {"status": "ok", "chars",
+ * "truncated"} or {"status": "failed", "error"}; nothing for items that
+ * are no documents. The text itself goes to the model, not here.
+ */
+static void
+add_text(cJSON *d, const struct media_file *f)
+{
+	cJSON	*t;
+
+	if (!str_eq(f->text_status, "ok") && !str_eq(f->text_status,
+	    "failed"))
+		return;
+	t = cJSON_AddObjectToObject(d, "text");
+	cJSON_AddStringToObject(t, "status", f->text_status);
+	if (str_eq(f->text_status, "ok")) {
+		cJSON_AddNumberToObject(t, "chars", (double)f->text_chars);
+		cJSON_AddBoolToObject(t, "truncated", f->text_truncated);
+	} else
+		cJSON_AddStringToObject(t, "error", f->text_error);
+}
+
 /* The media items with what was downloaded of each. */
 static cJSON *
 media_json(const char *text, int64_t chat_id, int64_t mid,
@@ -324,8 +348,13 @@ media_json(const char *text, int64_t chat_id, int64_t mid,
 			cJSON_AddNumberToObject(d, "byteSize",
 			    (double)f->byte_size);
 			cJSON_AddStringToObject(d, "sha256", f->sha256);
+			add_text(d, f);
 		} else if (f != NULL && str_eq(f->status, "failed"))
 			cJSON_AddStringToObject(d, "error", f->error);
+		else if (f != NULL && str_eq(f->status, "expired")) {
+			cJSON_DeleteItemFromObject(d, "url");
+			cJSON_AddStringToObject(d, "expiredAt", f->expired_at);
+		}
 	}
 	return media;
 }

@@ -35,16 +35,35 @@
 #include "worker/queue.h"
 
 static bool	open_database(struct app *);
+static bool	migrate_database(struct app *);
 
 static bool
 open_database(struct app *app)
 {
+	static const enum db_pooler	 poolers[] = {
+		[CONFIG_POOLER_NONE] = DB_POOLER_NONE,
+		[CONFIG_POOLER_SESSION] = DB_POOLER_SESSION,
+		[CONFIG_POOLER_TRANSACTION] = DB_POOLER_TRANSACTION,
+	};
 	char	 conninfo[1024], err[512], *pgdir;
 
 	if (app->cfg.database_url != NULL) {
+		if (app->cfg.database_direct_url != NULL &&
+		    !db_conninfo_check(app->cfg.database_direct_url, err,
+		    sizeof(err))) {
+			fprintf(stderr, "parley: PARLEY_DATABASE_DIRECT_URL is "
+			    "not a libpq connection string: %s.\n", err);
+			return false;
+		}
 		app->db = db_pool_new(app->cfg.database_url,
 		    app->cfg.db_pool_size, app->cfg.db_acquire_timeout_ms);
-		return app->db != NULL;
+		if (app->db == NULL) {
+			fprintf(stderr, "parley: PARLEY_DATABASE_URL is not a "
+			    "libpq connection string.\n");
+			return false;
+		}
+		db_pool_set_pooler(app->db, poolers[app->cfg.db_pooler]);
+		return true;
 	}
 	pgdir = xasprintf("%s/pg", app->cfg.data_dir);
 	app->pg = db_embedded_start(pgdir, 0, conninfo, sizeof(conninfo), err,
@@ -64,8 +83,6 @@ bool
 app_open(struct app *app, bool migrate)
 {
 	char		 err[512];
-	struct db	*db;
-	int		 applied = 0;
 	static const char *patterns[256];
 
 	if (!crypto_init()) {
@@ -102,23 +119,8 @@ app_open(struct app *app, bool migrate)
 	}
 	if (!open_database(app))
 		return false;
-	if (migrate) {
-		if ((db = db_acquire(app->db)) == NULL) {
-			fprintf(stderr, "parley: cannot connect to PostgreSQL "
-			    "(check PARLEY_DATABASE_URL).\n");
-			return false;
-		}
-		if (!db_migrate(db, app->migrations_dir, &applied, err,
-		    sizeof(err))) {
-			db_release(db);
-			fprintf(stderr, "parley: migrations refused: %s\n", err);
-			return false;
-		}
-		db_release(db);
-		if (applied > 0)
-			log_info("app", "msg=\"migrations applied\" count=%d "
-			    "version=%d", applied, app->migrations_latest);
-	}
+	if (migrate && !migrate_database(app))
+		return false;
 	app->tmpl = tmpl_set_new();
 	if (!tmpl_set_load_dir(app->tmpl, app->templates_dir, err,
 	    sizeof(err))) {
@@ -137,6 +139,55 @@ app_open(struct app *app, bool migrate)
 	});
 	resp_set_page_hook(panel_decorate);
 	return true;
+}
+
+/*
+ * Applies pending migrations, on PARLEY_DATABASE_DIRECT_URL when given (a
+ * connection of its own, closed after) and through the pool otherwise:
+ * db_migrate's locks are transaction-level, so either is safe behind a
+ * pooler. After a run that applied something the pool's idle sessions are
+ * closed, so the next ones start with the role settings it may have made
+ * (migration 0011: jit = off).
+ */
+static bool
+migrate_database(struct app *app)
+{
+	struct db_pool	*pool = app->db;
+	struct db	*db;
+	char		 err[512];
+	int		 applied = 0;
+	bool		 ok = false;
+
+	if (app->cfg.database_direct_url != NULL &&
+	    (pool = db_pool_new(app->cfg.database_direct_url, 1,
+	    app->cfg.db_acquire_timeout_ms)) == NULL) {
+		fprintf(stderr, "parley: PARLEY_DATABASE_DIRECT_URL is not a "
+		    "libpq connection string.\n");
+		return false;
+	}
+	if ((db = db_acquire(pool)) == NULL) {
+		fprintf(stderr, "parley: cannot connect to PostgreSQL "
+		    "(check %s).\n", pool != app->db ?
+		    "PARLEY_DATABASE_DIRECT_URL" : "PARLEY_DATABASE_URL");
+		goto out;
+	}
+	if (!db_migrate(db, app->migrations_dir, &applied, err,
+	    sizeof(err))) {
+		db_release(db);
+		fprintf(stderr, "parley: migrations refused: %s\n", err);
+		goto out;
+	}
+	db_release(db);
+	if (applied > 0) {
+		log_info("app", "msg=\"migrations applied\" count=%d "
+		    "version=%d", applied, app->migrations_latest);
+		db_pool_close_idle(app->db);
+	}
+	ok = true;
+out:
+	if (pool != app->db)
+		db_pool_free(pool);
+	return ok;
 }
 
 void

@@ -25,5 +25,9 @@ const char *cli_opt(int argc, char **argv, const char *name);
  * db_release(*db) when not NULL undo it, on failure too.
  */
 bool	 cli_open(struct app *app, struct db **db);
+/* parley media migrate --to s3|db [--batch N]: move stored media. */
+int	 cli_media(int argc, char **argv);
+/* parley extract …: the document reader process (chat/extract.h). */
+int	 cli_extract(int argc, char **argv);
 
 #endif

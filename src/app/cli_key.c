@@ -224,6 +224,7 @@ cli_key(int argc, char **argv)
 	char			 err[512];
 	bool			 finished = false, wrote = false, got = false;
 	int64_t			 holders = 0;
+	struct db_pool		*direct = NULL;
 	int			 rc = 1, n = 0;
 	enum db_status		 st;
 
@@ -248,9 +249,26 @@ cli_key(int argc, char **argv)
 	if (!app_open(&app, true))
 		goto out;
 	pending = xasprintf("%s.new", app.cfg.master_key_file);
-	if ((db = db_acquire(app.db)) == NULL) {
+	/* The exclusive presence lock is a session's (db/presence.c): on the
+	 * direct URL when there is one; behind a transaction pooler without
+	 * one there is no session to hold it, so no rotation. */
+	if (app.cfg.database_direct_url != NULL) {
+		if ((direct = db_pool_new(app.cfg.database_direct_url, 1,
+		    app.cfg.db_acquire_timeout_ms)) == NULL) {
+			fprintf(stderr, "parley: PARLEY_DATABASE_DIRECT_URL is "
+			    "not a libpq connection string.\n");
+			goto out;
+		}
+	} else if (app.cfg.db_pooler == CONFIG_POOLER_TRANSACTION) {
+		fprintf(stderr, "parley: behind a transaction pooler, key "
+		    "rotation needs a direct connection to PostgreSQL: set "
+		    "PARLEY_DATABASE_DIRECT_URL. Nothing was changed.\n");
+		goto out;
+	}
+	if ((db = db_acquire(direct != NULL ? direct : app.db)) == NULL) {
 		fprintf(stderr, "parley: cannot connect to PostgreSQL (check "
-		    "PARLEY_DATABASE_URL).\n");
+		    "%s).\n", direct != NULL ? "PARLEY_DATABASE_DIRECT_URL" :
+		    "PARLEY_DATABASE_URL");
 		goto out;
 	}
 	/* No server may hold the database, and none may start meanwhile. */
@@ -323,6 +341,8 @@ out:
 		db_presence_exclusive_release(db);
 	if (db != NULL)
 		db_release(db);
+	if (direct != NULL)
+		db_pool_free(direct);
 	secret_key_free(new_key);
 	free(pending);
 	app_close(&app);

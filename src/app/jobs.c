@@ -2,12 +2,14 @@
  * jobs: the reply pool's job kinds and their handlers, in one table, and
  * its start and stop around the HTTP server (app.h).
  *
- * HANDOFF SWEEP TIMER (issue 6). One small thread, started and stopped
- * with the pool, calls handoff_sweep_any_org every SWEEP_INTERVAL_S
- * (human chats idle too long return to the AI). It waits on a condition
- * variable, so stopping never waits out the interval. Its state is
- * file-static because there is one pool per process and struct app
- * stays read-only after start.
+ * SWEEP TIMER (issue 6). One small thread, started and stopped with the
+ * pool, calls handoff_sweep_any_org every SWEEP_INTERVAL_S (human chats
+ * idle too long return to the AI) and media_sweep every
+ * PARLEY_MEDIA_SWEEP_SECONDS (media past each organisation's retention
+ * are deleted, and objects nothing references are removed from the S3
+ * store; chat/media.h). It waits on a condition variable, so stopping
+ * never waits out the interval. Its state is file-static because there
+ * is one pool per process and struct app stays read-only after start.
  */
 #include "app/app.h"
 
@@ -17,7 +19,9 @@
 
 #include "util/log.h"
 #include "chat/handoff.h"
+#include "chat/media.h"
 #include "db/db.h"
+#include "util/time.h"
 #include "worker/fee.h"
 #include "worker/pool.h"
 #include "worker/queue.h"
@@ -36,6 +40,7 @@ static struct {
 	bool		 running;
 	bool		 stop;
 	struct db_pool	*db;
+	const struct app *app;
 } sweep = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 static const struct worker_handler	 handlers[] = {
@@ -49,7 +54,11 @@ app_workers_start(struct app *app)
 {
 	struct worker_pool_config	 c = {
 		.db = app->db,
-		.conninfo = db_pool_conninfo(app->db),
+		/* LISTEN needs a session of its own: the direct URL when
+		 * given; never a transaction pooler's (see config.h). */
+		.conninfo = app->cfg.database_direct_url != NULL ?
+		    app->cfg.database_direct_url : app->cfg.db_can_listen ?
+		    db_pool_conninfo(app->db) : NULL,
 		.n_threads = app->cfg.workers,
 		.lease_s = app->cfg.job_lease_s,
 		.acquire_timeout_ms = app->cfg.db_acquire_timeout_ms,
@@ -67,11 +76,17 @@ app_workers_start(struct app *app)
 	}
 	log_info("app", "msg=\"reply pool started\" threads=%d",
 	    app->cfg.workers);
+	if (c.conninfo == NULL)
+		log_warn("app", "msg=\"PARLEY_DB_POOLER=transaction and no "
+		    "PARLEY_DATABASE_DIRECT_URL: LISTEN is off, the reply pool "
+		    "polls for work every %d ms (set PARLEY_DATABASE_DIRECT_URL "
+		    "to be woken at once)\"", app->cfg.job_poll_ms);
 
 	/* --- the handoff sweep timer (see the file-top comment) --- */
 	pthread_mutex_lock(&sweep.mu);
 	sweep.stop = false;
 	sweep.db = app->db;
+	sweep.app = app;
 	sweep.running = pthread_create(&sweep.thread, NULL, sweep_main,
 	    NULL) == 0;
 	pthread_mutex_unlock(&sweep.mu);
@@ -85,27 +100,49 @@ sweep_main(void *arg)
 {
 	struct timespec	 until;
 	struct db	*db;
+	int64_t		 now, next_handoff, next_media, wait_s;
 	int		 n;
 
 	(void)arg;
+	now = time_mono_ms() / 1000;
+	next_handoff = now + SWEEP_INTERVAL_S;
+	/* The first media sweep soon after start: a server that restarts
+	 * often still deletes what is due. */
+	next_media = now + (sweep.app->cfg.media_sweep_s < SWEEP_INTERVAL_S ?
+	    sweep.app->cfg.media_sweep_s : SWEEP_INTERVAL_S);
 	pthread_mutex_lock(&sweep.mu);
 	while (!sweep.stop) {
+		now = time_mono_ms() / 1000;
+		wait_s = (next_handoff < next_media ? next_handoff :
+		    next_media) - now;
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += SWEEP_INTERVAL_S;
-		while (!sweep.stop && pthread_cond_timedwait(&sweep.cv,
-		    &sweep.mu, &until) == 0)
+		until.tv_sec += wait_s > 0 ? wait_s : 0;
+		while (!sweep.stop && wait_s > 0 &&
+		    pthread_cond_timedwait(&sweep.cv, &sweep.mu, &until) == 0)
 			;
 		if (sweep.stop)
 			break;
 		pthread_mutex_unlock(&sweep.mu);
-		n = 0;
-		if ((db = db_acquire(sweep.db)) != NULL) {
-			if (handoff_sweep_any_org(db, &n) != DB_OK)
-				log_warn("app", "msg=\"handoff sweep failed\"");
-			db_release(db);
+		now = time_mono_ms() / 1000;
+		if (now >= next_handoff) {
+			next_handoff = now + SWEEP_INTERVAL_S;
+			n = 0;
+			if ((db = db_acquire(sweep.db)) != NULL) {
+				if (handoff_sweep_any_org(db, &n) != DB_OK)
+					log_warn("app", "msg=\"handoff sweep "
+					    "failed\"");
+				db_release(db);
+			}
+			if (n > 0)
+				log_info("app", "msg=\"handoff sweep\" "
+				    "returned=%d", n);
 		}
-		if (n > 0)
-			log_info("app", "msg=\"handoff sweep\" returned=%d", n);
+		if (now >= next_media) {
+			next_media = now + sweep.app->cfg.media_sweep_s;
+			if (!media_sweep(sweep.app, NULL, NULL))
+				log_warn("app", "msg=\"media sweep failed: the "
+				    "database is unavailable\"");
+		}
 		pthread_mutex_lock(&sweep.mu);
 	}
 	pthread_mutex_unlock(&sweep.mu);

@@ -128,6 +128,8 @@ static const struct route routes[] = {
 	    R_SESSION | R_FORM | R_CSRF, 16 KiB },
 	{ "GET",  "/conversations/{id}/media/{mid}/{n}", panel_conversation_media, PAGE, 0 },
 	{ "GET",  "/conversations/{id}/media/{mid}/{n}/thumb", panel_conversation_media_thumb, PAGE, 0 },
+	/* A signed, expiring link to an item: the signature is the check. */
+	{ "GET",  "/m/{org}/{mid}/{n}/{part}", panel_media_signed, 0, 0 },
 	{ "POST", "/conversations/{id}/claim", panel_handoff_claim, R_SESSION | R_FORM | R_CSRF, 16 KiB },
 	{ "POST", "/conversations/{id}/reply", panel_handoff_reply, R_SESSION | R_FORM | R_CSRF, 32 KiB },
 	{ "POST", "/conversations/{id}/return", panel_handoff_return, R_SESSION | R_FORM | R_CSRF, 16 KiB },
@@ -186,6 +188,9 @@ static const struct route routes[] = {
 	{ "PATCH",  "/api/v1/mcp-servers/{id}", api_mcp_update, API_W, 64 KiB },
 	{ "DELETE", "/api/v1/mcp-servers/{id}", api_mcp_delete, API_D, 0 },
 	{ "POST",   "/api/v1/mcp-servers/{id}/test", api_mcp_test, API_D, 16 KiB },
+	{ "GET",    "/api/v1/organization",   api_organization_get, R_BEARER | R_OWNER, 0 },
+	{ "PATCH",  "/api/v1/organization",   api_organization_update,
+	    R_BEARER | R_OWNER | R_JSON, 16 KiB },
 	{ "GET",    "/api/v1/conversations",  api_conversations_list, API_R, 0 },
 	{ "GET",    "/api/v1/conversations/{id}", api_conversation_get, API_R, 0 },
 	/* The panel's handler: errors come out as JSON on an API route. */

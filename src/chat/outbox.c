@@ -17,6 +17,7 @@
 
 #include "chat/handoff.h"
 #include "chat/rows.h"
+#include "crypto/token.h"
 #include "util/arena.h"
 #include "util/context.h"
 #include "util/log.h"
@@ -29,6 +30,8 @@
 #define MARK_TRIES		8
 #define MARK_PAUSE_MS		250
 #define MARK_PAUSE_MAX_MS	2000
+/* How long an untake waits for the database to come back (a failover). */
+#define UNTAKE_WAIT_MS		30000
 /* "Try later" without a Retry-After: the send job's first pause. */
 #define LATER_MIN_S		5
 
@@ -38,6 +41,9 @@ struct taken {
 	char	*body;
 	char	*to;
 	bool	 is_group;
+	char	 token[33];	/* this sender's mark on the row it takes */
+	bool	 in_doubt;	/* the take failed unseen: it may have
+				   committed (untake) */
 };
 
 static enum db_status	 read_parts(struct db *, struct arena *, int64_t,
@@ -51,6 +57,8 @@ static enum db_status	 single_done(const struct app *, struct db *, bool,
 static bool		 take(struct outbox_send *, struct db *,
 			    struct taken *, enum outbox_result *);
 static enum outbox_result mark(struct outbox_send *, enum send_result);
+static void		 untake(struct outbox_send *, struct db *,
+			    const struct taken *);
 static enum db_status	 mark_sent(struct db *, int64_t, int64_t,
 			    const char *);
 static enum db_status	 mark_later(struct outbox_send *, struct db *);
@@ -557,10 +565,11 @@ take(struct outbox_send *s, struct db *db, struct taken *t,
 	const char	*status;
 
 	*r = OUTBOX_UNAVAILABLE;
+	token_hex(t->token, sizeof(t->token));
 	st = db_query(db, &res,
 	    "UPDATE messages m"
 	    "   SET status = 'sending', attempts = m.attempts + 1,"
-	    "       updated_at = now()"
+	    "       send_token = $4, updated_at = now()"
 	    "  FROM chats c"
 	    " WHERE m.org_id = $1 AND m.id = $2 AND m.direction = 'out'"
 	    "   AND m.status = 'queued'"
@@ -575,7 +584,9 @@ take(struct outbox_send *s, struct db *db, struct taken *t,
 	    "                          c.external_id) END,"
 	    "       c.kind = 'group'",
 	    DB_I64(s->org_id), DB_I64(s->message_id), DB_BOOL(s->gated),
-	    DB_END);
+	    DB_TEXT(t->token), DB_END);
+	if (st == DB_UNAVAILABLE)
+		t->in_doubt = true;
 	if (st != DB_OK)
 		goto out;
 	if (res.n_rows == 1) {
@@ -636,6 +647,8 @@ outbox_send(struct outbox_send *s)
 	if ((db = db_acquire(s->app->db)) == NULL)
 		return OUTBOX_UNAVAILABLE;
 	if (!take(s, db, &t, &r)) {
+		if (t.in_doubt)
+			untake(s, db, &t);
 		db_release(db);
 		return r;
 	}
@@ -646,16 +659,8 @@ outbox_send(struct outbox_send *s)
 			outbox_channel_close(&own);
 			if (st == DB_UNAVAILABLE) {
 				/* Nothing was sent: back to queued (its job
-				 * tries again), else the next sender calls it
-				 * unknown. */
-				if (db_exec(db, "UPDATE messages"
-				    "   SET status = 'queued', updated_at = now()"
-				    " WHERE org_id = $1 AND id = $2"
-				    "   AND status = 'sending'",
-				    DB_I64(s->org_id), DB_I64(s->message_id),
-				    DB_END) != DB_OK)
-					log_warn("outbox", "msg=\"left sending\" "
-					    "message=%" PRId64, s->message_id);
+				 * tries again). */
+				untake(s, db, &t);
 				db_release(db);
 				return OUTBOX_UNAVAILABLE;
 			}
@@ -677,6 +682,49 @@ outbox_send(struct outbox_send *s)
 	r = mark(s, sr);
 	outbox_channel_close(&own);
 	return r;
+}
+
+/*
+ * The row was (or may have been) taken by this sender, which called no
+ * provider: back to queued, on the condition that the take is still this
+ * sender's (its token), so a row another sender took meanwhile is left
+ * alone. Waits out a database that went away (a failover: a few seconds
+ * without a primary) on a new connection; if even that fails the row
+ * stays 'sending', and the next sender calls it unknown: never sent twice.
+ */
+static void
+untake(struct outbox_send *s, struct db *db, const struct taken *t)
+{
+	struct db	*fresh = NULL;
+	enum db_status	 st;
+
+	if (db == NULL || db->broken)
+		db = fresh = db_acquire_wait(s->app->db, UNTAKE_WAIT_MS);
+	st = db == NULL ? DB_UNAVAILABLE : db_exec(db,
+	    "UPDATE messages"
+	    "   SET status = 'queued', send_token = NULL, updated_at = now()"
+	    " WHERE org_id = $1 AND id = $2 AND status = 'sending'"
+	    "   AND send_token = $3",
+	    DB_I64(s->org_id), DB_I64(s->message_id), DB_TEXT(t->token),
+	    DB_END);
+	if (st == DB_UNAVAILABLE && fresh == NULL) {
+		/* The connection died under it: once more on a new one. */
+		fresh = db_acquire_wait(s->app->db, UNTAKE_WAIT_MS);
+		st = fresh == NULL ? DB_UNAVAILABLE : db_exec(fresh,
+		    "UPDATE messages"
+		    "   SET status = 'queued', send_token = NULL,"
+		    "       updated_at = now()"
+		    " WHERE org_id = $1 AND id = $2 AND status = 'sending'"
+		    "   AND send_token = $3",
+		    DB_I64(s->org_id), DB_I64(s->message_id),
+		    DB_TEXT(t->token), DB_END);
+	}
+	if (fresh != NULL)
+		db_release(fresh);
+	if (st != DB_OK)
+		log_err("outbox", "msg=\"not sent, but perhaps left sending\" "
+		    "org=%" PRId64 " message=%" PRId64 " status=%s",
+		    s->org_id, s->message_id, db_status_str(st));
 }
 
 /*

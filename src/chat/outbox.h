@@ -51,6 +51,14 @@
  *      the provider's id: the mark is retried with backoff (a few seconds
  *      in all) before the row is left 'sending' (then "delivery unknown").
  *      A row already declared unknown by then is corrected to sent.
+ *   A take whose UPDATE fails unseen (the server went away before
+ *   answering: a failover) may or may not have committed; the sender
+ *   knows it called no provider, so once the database is back (waited
+ *   out for up to 30 s) it puts the row back to queued on the condition
+ *   that the row still carries the random token its take wrote
+ *   (messages.send_token): a row another sender took meanwhile is never
+ *   touched. Without that, a failover at the wrong moment left a part
+ *   'sending' that was never sent, and so never answered.
  *
  * NO MESSAGE LEFT BEHIND. A row sent from a request or a tool (a
  * person's reply, whatsapp.send, Resend) is recorded together with a send

@@ -469,3 +469,19 @@ full:
 		memcpy(out, MASK_FULL, sizeof(MASK_FULL));
 	return out;
 }
+
+void
+secret_key_mac(const struct secret_key *k, const char purpose[8],
+    const void *msg, size_t len, char out[65])
+{
+	unsigned char	 sub[crypto_auth_hmacsha256_KEYBYTES];
+	unsigned char	 mac[crypto_auth_hmacsha256_BYTES];
+	char		 ctx[crypto_kdf_CONTEXTBYTES];
+
+	memset(ctx, 0, sizeof(ctx));
+	memcpy(ctx, purpose, strnlen(purpose, sizeof(ctx)));
+	crypto_kdf_derive_from_key(sub, sizeof(sub), 1, ctx, k->k);
+	crypto_auth_hmacsha256(mac, msg, len, sub);
+	sodium_bin2hex(out, 65, mac, sizeof(mac));
+	sodium_memzero(sub, sizeof(sub));
+}

@@ -58,6 +58,17 @@ void		 secret_plain_free(char *plain);
 char		*secret_plain_dup(const char *s);
 
 /*
+ * HMAC-SHA-256 of msg (len bytes) under a key derived from the master
+ * key for purpose (libsodium's KDF; purpose is its 8-character context,
+ * e.g. "mediaurl"), as lowercase hex in out[65]. For signing short-lived
+ * tokens (signed media URLs): they stop verifying when the master key is
+ * rotated, which is what a rotation is for.
+ */
+void		 secret_key_mac(const struct secret_key *k,
+		    const char purpose[8], const void *msg, size_t len,
+		    char out[65]);
+
+/*
  * The only form of a secret that may leave the server: never more than a
  * quarter of its characters, and at most 8 — a few from the start and the
  * end with "…" between ("AC12…cdef" for 32 or more characters, "a…lm" for

@@ -12,6 +12,17 @@
  *   `out:` path calls db_tx_rollback when commit did not happen (rollback is
  *   a no-op outside a transaction).
  *
+ * Poolers and failover (README "Running several replicas"). Nothing here
+ * keeps session state across transactions: no startup `options`, no
+ * session SET, no session-level advisory lock, no temporary table, so a
+ * pool may sit behind PgBouncer in session or transaction mode. Named
+ * prepared statements are the one exception, used only when the pool is
+ * told its connections are its own (DB_POOLER_NONE or _SESSION). A
+ * connection found dead, or connected to a server that no longer accepts
+ * writes (a demoted primary), is closed and made again, so a libpq
+ * multi-host string with target_session_attrs=read-write follows a
+ * failover without a restart.
+ *
  * A struct db is used by one thread at a time: whoever acquired it.
  */
 #ifndef PARLEY_DB_DB_H
@@ -64,6 +75,18 @@ struct db_param {
 
 struct db_pool;
 
+/*
+ * What stands between the pool and PostgreSQL (PARLEY_DB_POOLER). With
+ * DB_POOLER_TRANSACTION every statement is sent as the unnamed statement
+ * (Parse/Bind/Execute in one round trip, no server-side state); otherwise
+ * data statements are prepared once per connection as "p<index>".
+ */
+enum db_pooler {
+	DB_POOLER_NONE = 0,	/* direct: the connection is ours */
+	DB_POOLER_SESSION,	/* PgBouncer pool_mode=session: ours too */
+	DB_POOLER_TRANSACTION,	/* pool_mode=transaction: shared */
+};
+
 /* Statements prepared on one connection (db/query.c). */
 #define DB_PREPARED_MAX	96
 
@@ -103,10 +126,35 @@ struct db_pool	*db_pool_new(const char *conninfo, int size,
 /* Closes every connection; all must have been released. NULL is a no-op. */
 void		 db_pool_free(struct db_pool *pool);
 /*
+ * Says what sits in front of PostgreSQL (DB_POOLER_NONE unless called).
+ * Call it right after db_pool_new, before the first acquire.
+ */
+void		 db_pool_set_pooler(struct db_pool *pool, enum db_pooler p);
+/* What db_pool_set_pooler said (DB_POOLER_NONE unless called). */
+enum db_pooler	 db_pool_pooler(const struct db_pool *pool);
+/*
+ * Closes the connections nobody holds, so the next acquires open new
+ * sessions (which pick up per-role settings a migration just made).
+ */
+void		 db_pool_close_idle(struct db_pool *pool);
+/*
+ * Checks a libpq connection string (key=value or URI) without connecting.
+ * False with libpq's sentence in err when it cannot be parsed.
+ */
+bool		 db_conninfo_check(const char *conninfo, char *err,
+		    size_t errlen);
+/*
  * Takes a connection, opening or re-opening one as needed. NULL when none
  * can be had within the timeout or PostgreSQL cannot be reached.
  */
 struct db	*db_acquire(struct db_pool *pool)
+		    __attribute__((warn_unused_result));
+/*
+ * db_acquire, tried again every 200 ms for up to wait_ms while it answers
+ * NULL: for recording an outcome that must not be lost to a failover (no
+ * primary for a few seconds), never for answering a request.
+ */
+struct db	*db_acquire_wait(struct db_pool *pool, int wait_ms)
 		    __attribute__((warn_unused_result));
 /* Gives a connection back; rolls back an open transaction first. */
 void		 db_release(struct db *db);
@@ -159,10 +207,12 @@ const char	*db_status_str(enum db_status st);
 /*
  * Applies every pending migrations/NNNN_name.sql in `dir`, in order, each in
  * its own transaction, recorded in schema_migrations(version, name,
- * checksum, applied_at), all under a PostgreSQL advisory lock so concurrent
- * processes are safe. Refuses (false, sentence in err) when an applied
- * file's checksum changed or a file name is malformed. *n_applied gets the
- * count applied now (may be NULL).
+ * checksum, applied_at). Each of those transactions first takes a
+ * transaction-level advisory lock (released by its COMMIT or ROLLBACK,
+ * never held across statements outside it), so concurrent processes are
+ * safe, directly or through a transaction pooler. Refuses (false, sentence
+ * in err) when an applied file's checksum changed or a file name is
+ * malformed. *n_applied gets the count applied now (may be NULL).
  */
 bool		 db_migrate(struct db *db, const char *dir, int *n_applied,
 		    char *err, size_t errlen);
@@ -177,13 +227,16 @@ struct db_listener;
 
 /*
  * A connection of its own that LISTENs on channel ([a-z_]+ only; NULL
- * otherwise). Connects on the first wait.
+ * otherwise, and for a conninfo libpq cannot parse). Connects on the
+ * first wait, with the pool's connection defaults.
  */
 struct db_listener *db_listener_new(const char *conninfo, const char *channel);
 /*
  * Waits up to timeout_ms for a NOTIFY on the channel: 1 when one (or more)
- * arrived, 0 on timeout, -1 when the connection is down (it has then waited
- * the timeout anyway, so a loop around it polls at that rate).
+ * arrived, or when the connection was just (re)made (what was sent while
+ * nobody listened is lost: look for work), 0 on timeout, -1 when the
+ * connection is down (it has then waited the timeout anyway, so a loop
+ * around it polls at that rate).
  */
 int		 db_listener_wait(struct db_listener *l, int timeout_ms);
 void		 db_listener_free(struct db_listener *l);

@@ -45,6 +45,30 @@ void		 db_log_error(const char *msg, const char *detail,
 bool		 db_migration_parse_name(const char *file, int *version,
 		    char *name, size_t name_len);
 
+/*
+ * A caller's connection string parsed once, with the settings every
+ * connection of ours gets unless the string sets them (db/pool.c):
+ * application_name, connect_timeout and TCP liveness. keys/vals are
+ * NULL-terminated arrays for PQconnectdbParams, owned by the struct.
+ */
+struct db_connparams {
+	PQconninfoOption	 *opts;
+	const char		**keys;
+	const char		**vals;
+};
+
+/* False (nothing to clean up) when conninfo cannot be parsed. */
+bool		 db_connparams_init(struct db_connparams *cp,
+		    const char *conninfo);
+void		 db_connparams_cleanup(struct db_connparams *cp);
+
+/*
+ * Whether statements may be prepared by name on the pool's connections
+ * (false behind a transaction pooler, where a name would meet other
+ * clients' statements on shared server sessions). NULL: true.
+ */
+bool		 db_pool_prepares(const struct db_pool *pool);
+
 /* Formats a sentence into err (errlen bytes); NULL err is a no-op. */
 void		 db_seterr(char *err, size_t errlen, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));

@@ -5,15 +5,28 @@
  * with its version, name and the hex SHA-256 of its bytes.
  *
  * DESIGN. A run reads and checksums every NNNN_name.sql in the directory
- * first, then takes a session-level advisory lock (a fixed key, so that
- * every parley process sharing the database queues on the same lock),
- * creates the ledger if needed, and checks the ledger against the files
- * before touching anything: an applied file that changed, an applied
- * version whose file is gone, and a new file older than the latest applied
- * one all refuse the whole run with a sentence. Then each pending file runs
- * in its own transaction together with its ledger row, so a file is either
- * applied and recorded or neither. A second process that waited for the
- * lock finds everything recorded and applies nothing.
+ * first, then works in steps, each one transaction that
+ *   1. takes a transaction-level advisory lock (a fixed key, so that every
+ *      parley process sharing the database queues on the same lock),
+ *   2. creates the ledger if needed and checks it against the files: an
+ *      applied file that changed, an applied version whose file is gone,
+ *      and a new file older than the latest applied one all refuse the
+ *      whole run with a sentence, before anything is applied,
+ *   3. applies the first pending file, if any, together with its ledger
+ *      row, and commits: a file is either applied and recorded or neither.
+ * The run ends with the step that finds nothing pending. A process that
+ * waited for the lock re-reads the ledger in its own step and carries on
+ * after what the other applied, so files still apply once each, in order.
+ *
+ * Why a lock per transaction and not one for the run: a session-level
+ * lock outlives the transaction that took it, and behind a transaction
+ * pooler (PgBouncer pool_mode=transaction) the next statement may reach
+ * another server session, so the unlock would miss and the lock would
+ * stay with a server session that other clients then inherit. A
+ * transaction-level lock ends with its COMMIT or ROLLBACK wherever it
+ * runs, and every failure path rolls back before the connection is given
+ * back, so no server session is left holding a lock or sitting in an
+ * aborted transaction.
  *
  * Thread-safety: uses only the struct db it is given.
  */
@@ -37,7 +50,7 @@
 
 /* "parley" + 0x0001: the advisory lock every migrating process takes. */
 #define MIGRATE_LOCK_KEY	INT64_C(0x7061726c65790001)
-/* How long a process waits for another one's migrations to finish is the
+/* How long a process waits for another one's migration to finish is the
  * lock_timeout in mig_lock (5 minutes), kept literal there for the lint. */
 /* No migration file is anywhere near this; a bigger one is a mistake. */
 #define MIGRATE_FILE_MAX	(16 * 1024 * 1024)
@@ -61,6 +74,8 @@ static bool	 mig_scan(const char *, struct mig_list *, bool, char *,
 static bool	 mig_read(const char *, struct mig *, char *, size_t);
 static int	 mig_cmp(const void *, const void *);
 static void	 mig_list_free(struct mig_list *);
+static bool	 mig_step(struct db *, const struct mig_list *, const char *,
+		    bool *, char *, size_t);
 static bool	 mig_lock(struct db *, char *, size_t);
 static bool	 mig_check_ledger(struct db *, const struct mig_list *,
 		    const char *, int *, char *, size_t);
@@ -108,10 +123,9 @@ db_migrate(struct db *db, const char *dir, int *n_applied, char *err,
     size_t errlen)
 {
 	struct mig_list	 list = { 0 };
-	bool		 is_locked = false;
 	bool		 ok = false;
+	bool		 has_applied = true;
 	int		 n = 0;
-	int		 first_pending = 0;
 
 	if (n_applied != NULL)
 		*n_applied = 0;
@@ -128,25 +142,14 @@ db_migrate(struct db *db, const char *dir, int *n_applied, char *err,
 	}
 	if (!mig_scan(dir, &list, true, err, errlen))
 		goto out;
-	if (!mig_lock(db, err, errlen))
-		goto out;
-	is_locked = true;
-
-	if (!mig_check_ledger(db, &list, dir, &first_pending, err, errlen))
-		goto out;
-	for (size_t i = (size_t)first_pending; i < list.n; i++) {
-		if (!mig_apply(db, &list.v[i], dir, err, errlen))
+	while (has_applied) {
+		if (!mig_step(db, &list, dir, &has_applied, err, errlen))
 			goto out;
-		n++;
+		if (has_applied)
+			n++;
 	}
 	ok = true;
 out:
-	if (is_locked && db->conn != NULL && !db->broken) {
-		db_tx_rollback(db);
-		if (db_exec(db, "SELECT pg_advisory_unlock($1)",
-		    DB_I64(MIGRATE_LOCK_KEY), DB_END) != DB_OK)
-			db->broken = true;	/* the session still holds it */
-	}
 	if (n_applied != NULL)
 		*n_applied = n;
 	mig_list_free(&list);
@@ -322,10 +325,47 @@ mig_list_free(struct mig_list *list)
 }
 
 /*
- * Takes the session-level advisory lock, waiting at most 5 minutes for
- * another process's run. lock_timeout is set LOCAL to a throwaway
- * transaction so that the pooled session keeps its defaults; the lock
- * itself is session-level and outlives that transaction.
+ * One step (see the file top): in one transaction, the lock, the ledger
+ * check and the first pending file. *has_applied says whether a file was
+ * applied (false: none was pending). Whatever happens, the transaction is
+ * over when this returns.
+ */
+static bool
+mig_step(struct db *db, const struct mig_list *list, const char *dir,
+    bool *has_applied, char *err, size_t errlen)
+{
+	int	 first_pending = 0;
+	bool	 ok = false;
+
+	*has_applied = false;
+	if (!mig_lock(db, err, errlen))
+		goto out;
+	if (!mig_check_ledger(db, list, dir, &first_pending, err, errlen))
+		goto out;
+	if ((size_t)first_pending == list->n) {
+		if (db_tx_commit(db) != DB_OK) {
+			db_seterr(err, errlen, "Could not end the migration "
+			    "check's transaction.");
+			goto out;
+		}
+		ok = true;
+		goto out;
+	}
+	if (!mig_apply(db, &list->v[first_pending], dir, err, errlen))
+		goto out;
+	*has_applied = true;
+	ok = true;
+out:
+	db_tx_rollback(db);	/* a no-op after COMMIT */
+	return ok;
+}
+
+/*
+ * Begins the step's transaction and takes the transaction-level advisory
+ * lock in it, waiting at most 5 minutes for another process's step.
+ * lock_timeout is LOCAL to the transaction (so the session keeps its
+ * defaults) and is put back to the default once the lock is held, so the
+ * migration's own statements wait for their locks as they always did.
  */
 static bool
 mig_lock(struct db *db, char *err, size_t errlen)
@@ -337,10 +377,11 @@ mig_lock(struct db *db, char *err, size_t errlen)
 	if ((st = db_exec(db, "SET LOCAL lock_timeout = '5min'",
 	    DB_END)) != DB_OK)
 		goto fail;
-	if ((st = db_exec(db, "SELECT pg_advisory_lock($1)",
+	if ((st = db_exec(db, "SELECT pg_advisory_xact_lock($1)",
 	    DB_I64(MIGRATE_LOCK_KEY), DB_END)) != DB_OK)
 		goto fail;
-	if ((st = db_tx_commit(db)) != DB_OK)
+	if ((st = db_exec(db, "SET LOCAL lock_timeout TO DEFAULT",
+	    DB_END)) != DB_OK)
 		goto fail;
 	return true;
 fail:
@@ -431,7 +472,7 @@ out:
 }
 
 /*
- * Runs one file and records it, in one transaction.
+ * Runs one file and records it, in the step's transaction, and commits.
  *
  * The file goes through PQexec, not PQexecParams: a migration is a script
  * of several statements (PQexecParams takes exactly one), it takes no
@@ -447,11 +488,6 @@ mig_apply(struct db *db, const struct mig *m, const char *dir, char *err,
 	enum db_status	 st;
 	bool		 ok = false;
 
-	if (db_tx_begin(db) != DB_OK) {
-		db_seterr(err, errlen, "Could not start a transaction for "
-		    "migration %s/%s.", dir, m->file);
-		goto out;
-	}
 	r = PQexec(db->conn, m->sql);
 	st = db_result_status(db, r);
 	if (st != DB_OK) {
@@ -483,4 +519,3 @@ out:
 		db_tx_rollback(db);
 	return ok;
 }
-

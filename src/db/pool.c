@@ -10,18 +10,32 @@
  * would stall every other acquire behind one slow connect.
  *
  * Failure handling. A connection is marked broken by query.c when libpq
- * reports it lost; release then closes it and the next acquire of that slot
- * reconnects. An idle connection whose server went away (restart, fast
+ * reports it lost, or when the server it reaches refuses writes (a primary
+ * demoted to a standby); release then closes it and the next acquire of
+ * that slot reconnects, and libpq, given several hosts and
+ * target_session_attrs=read-write, finds whichever is the primary now. An
+ * idle connection whose server went away (restart, fast or immediate
  * shutdown) is noticed at acquire time without a round trip: its socket
  * polls readable and PQconsumeInput() fails or leaves it CONNECTION_BAD.
- * Every connection carries connect_timeout (3 s unless the caller set one)
- * so that acquire answers NULL quickly while PostgreSQL is down instead of
- * hanging callers that should be answering 503. A connect failure is logged
- * when the pool goes from up to down, and recovery when it comes back, so an
- * outage produces two lines, not one per request.
+ * A host that vanished without closing its sockets is noticed by TCP
+ * keepalives and tcp_user_timeout (POOL_TCP_*), which we add unless the
+ * caller set them, so no query waits minutes on a dead peer. Every
+ * connection carries connect_timeout (3 s unless the caller set one) so
+ * that acquire answers NULL quickly while PostgreSQL is down instead of
+ * hanging callers that should be answering 503. A connect failure is
+ * logged when the pool goes from up to down, and recovery when it comes
+ * back, so an outage produces two lines, not one per request.
+ *
+ * Poolers. We add nothing that lives in the session: no startup `options`
+ * (stock PgBouncer refuses the parameter, and a value set there would
+ * follow a server connection to other clients), only application_name,
+ * which PgBouncer tracks per client, and client-side libpq settings.
+ * Settings Parley wants on the server (jit = off) are set per role and
+ * database by migration 0011, where they survive any pooler.
  *
  * Thread-safety: every function may be called from any thread; a struct db
  * handed out belongs to the acquiring thread until db_release().
+ * db_pool_set_pooler() is the exception: call it before the first acquire.
  */
 #include "db/db.h"
 #include "db/db_internal.h"
@@ -37,28 +51,31 @@
 
 #include "util/xmalloc.h"
 
-/* Seconds libpq may spend on one connection attempt, unless set. */
+/* Seconds libpq may spend on one connection attempt (per host), unless
+ * set. */
 #define POOL_CONNECT_TIMEOUT	"3"
 #define POOL_APP_NAME		"parley"
 /*
- * JIT off for our sessions: Parley's statements are short OLTP ones, but a
- * plan whose cost estimate is large (a search walk with a subplan) would
- * otherwise spend ~180 ms compiling to save microseconds (found by
- * bench/conversations.sh). Added to the caller's `options` unless they
- * set jit themselves.
+ * A dead peer that sent no FIN (a host lost in a failover): an idle
+ * connection is probed after 10 s and dropped after 3 unanswered probes
+ * 5 s apart; data left unacknowledged for 10 s drops it too. Ignored on
+ * Unix sockets.
  */
-#define POOL_OPTIONS		"-c jit=off"
-/* Room for the caller's keywords plus the three we may add and the NULL. */
-#define POOL_EXTRA_KEYS		4
+#define POOL_TCP_IDLE		"10"
+#define POOL_TCP_INTERVAL	"5"
+#define POOL_TCP_COUNT		"3"
+#define POOL_TCP_USER_TIMEOUT	"10000"
+/* db_acquire_wait's pause between two tries. */
+#define POOL_RETRY_NAP_MS	200
+/* Room for the caller's keywords plus the six we may add and the NULL. */
+#define POOL_EXTRA_KEYS		7
 
 struct db_pool {
 	char		 *conninfo;
-	PQconninfoOption *opts;		/* owns the strings keys/vals point at */
-	char		 *options;	/* our "options" value, when we built it */
-	const char	**keys;
-	const char	**vals;
+	struct db_connparams cp;
 	int		  size;
 	int		  acquire_timeout_ms;
+	enum db_pooler	  pooler;	/* set before the first acquire */
 
 	pthread_mutex_t	  mu;
 	pthread_cond_t	  cv;
@@ -72,7 +89,8 @@ struct db_pool {
 	uint64_t	  n_timeouts;
 };
 
-static bool	 pool_build_params(struct db_pool *);
+static void	 params_add_default(struct db_connparams *, size_t *,
+		    const char *, const char *);
 static int	 pool_pick(struct db_pool *);
 static bool	 pool_conn_ready(struct db_pool *, struct db *);
 static bool	 pool_conn_stale(PGconn *);
@@ -94,9 +112,8 @@ db_pool_new(const char *conninfo, int size, int acquire_timeout_ms)
 	pool->conninfo = xstrdup(conninfo);
 	pool->size = size;
 	pool->acquire_timeout_ms = acquire_timeout_ms;
-	if (!pool_build_params(pool)) {
+	if (!db_connparams_init(&pool->cp, conninfo)) {
 		db_log_error("bad connection string", NULL, NULL);
-		PQconninfoFree(pool->opts);
 		free(pool->conninfo);
 		free(pool);
 		return NULL;
@@ -130,12 +147,73 @@ db_pool_free(struct db_pool *pool)
 	pthread_mutex_destroy(&pool->mu);
 	free(pool->slots);
 	free(pool->busy);
-	free(pool->keys);
-	free(pool->vals);
-	free(pool->options);
-	PQconninfoFree(pool->opts);
+	db_connparams_cleanup(&pool->cp);
 	free(pool->conninfo);
 	free(pool);
+}
+
+void
+db_pool_set_pooler(struct db_pool *pool, enum db_pooler p)
+{
+	pool->pooler = p;
+}
+
+enum db_pooler
+db_pool_pooler(const struct db_pool *pool)
+{
+	return pool->pooler;
+}
+
+bool
+db_pool_prepares(const struct db_pool *pool)
+{
+	return pool == NULL || pool->pooler != DB_POOLER_TRANSACTION;
+}
+
+void
+db_pool_close_idle(struct db_pool *pool)
+{
+	struct db	*db;
+
+	for (int i = 0; i < pool->size; i++) {
+		pthread_mutex_lock(&pool->mu);
+		if (pool->busy[i]) {
+			pthread_mutex_unlock(&pool->mu);
+			continue;
+		}
+		/* Held while closing so nobody picks the slot meanwhile. */
+		pool->busy[i] = true;
+		pthread_mutex_unlock(&pool->mu);
+		db = &pool->slots[i];
+		pool_close(pool, db);
+		pthread_mutex_lock(&pool->mu);
+		pool->busy[i] = false;
+		pthread_cond_signal(&pool->cv);
+		pthread_mutex_unlock(&pool->mu);
+	}
+}
+
+bool
+db_conninfo_check(const char *conninfo, char *err, size_t errlen)
+{
+	PQconninfoOption	*o;
+	char			*errmsg = NULL;
+
+	if (conninfo == NULL || *conninfo == '\0') {
+		db_seterr(err, errlen, "it is empty");
+		return false;
+	}
+	o = PQconninfoParse(conninfo, &errmsg);
+	if (o == NULL) {
+		db_seterr(err, errlen, "%s", errmsg != NULL ? errmsg :
+		    "out of memory");
+		if (err != NULL && errlen > 0)
+			err[strcspn(err, "\n")] = '\0';
+		PQfreemem(errmsg);
+		return false;
+	}
+	PQconninfoFree(o);
+	return true;
 }
 
 struct db *
@@ -179,6 +257,27 @@ db_acquire(struct db_pool *pool)
 	pool->n_acquired++;
 	pthread_mutex_unlock(&pool->mu);
 	return db;
+}
+
+struct db *
+db_acquire_wait(struct db_pool *pool, int wait_ms)
+{
+	struct timespec	 nap = { 0, POOL_RETRY_NAP_MS * 1000000L };
+	struct timespec	 now;
+	struct db	*db;
+	int64_t		 start_ms, now_ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	start_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	for (;;) {
+		if ((db = db_acquire(pool)) != NULL)
+			return db;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+		if (now_ms - start_ms >= wait_ms)
+			return NULL;
+		nanosleep(&nap, NULL);
+	}
 }
 
 void
@@ -229,68 +328,67 @@ db_pool_conninfo(const struct db_pool *pool)
 
 /*
  * Parses the caller's conninfo (key=value or URI) once, then adds
- * application_name and connect_timeout when absent, as arrays for
- * PQconnectdbParams. Parsing up front also rejects a malformed string at
- * pool creation rather than at the first request.
+ * application_name, connect_timeout and the TCP liveness settings when
+ * absent, as arrays for PQconnectdbParams. Parsing up front also rejects a
+ * malformed string at pool creation rather than at the first request.
  */
-static bool
-pool_build_params(struct db_pool *pool)
+bool
+db_connparams_init(struct db_connparams *cp, const char *conninfo)
 {
 	PQconninfoOption	*o;
 	char			*errmsg = NULL;
-	bool			 has_app = false;
-	bool			 has_timeout = false;
-	bool			 has_options = false;
 	size_t			 n = 0;
 
-	pool->opts = PQconninfoParse(pool->conninfo, &errmsg);
-	if (pool->opts == NULL) {
+	memset(cp, 0, sizeof(*cp));
+	cp->opts = PQconninfoParse(conninfo, &errmsg);
+	if (cp->opts == NULL) {
 		PQfreemem(errmsg);
 		return false;
 	}
-	for (o = pool->opts; o->keyword != NULL; o++)
+	for (o = cp->opts; o->keyword != NULL; o++)
 		n++;
-	pool->keys = xcalloc(n + POOL_EXTRA_KEYS, sizeof(*pool->keys));
-	pool->vals = xcalloc(n + POOL_EXTRA_KEYS, sizeof(*pool->vals));
+	cp->keys = xcalloc(n + POOL_EXTRA_KEYS + 1, sizeof(*cp->keys));
+	cp->vals = xcalloc(n + POOL_EXTRA_KEYS + 1, sizeof(*cp->vals));
 
 	n = 0;
-	for (o = pool->opts; o->keyword != NULL; o++) {
+	for (o = cp->opts; o->keyword != NULL; o++) {
 		if (o->val == NULL || *o->val == '\0')
 			continue;
-		if (strcmp(o->keyword, "application_name") == 0)
-			has_app = true;
-		if (strcmp(o->keyword, "connect_timeout") == 0)
-			has_timeout = true;
-		pool->keys[n] = o->keyword;
-		pool->vals[n] = o->val;
-		if (strcmp(o->keyword, "options") == 0) {
-			has_options = true;
-			if (strstr(o->val, "jit") == NULL) {
-				pool->options = xasprintf("%s %s", o->val,
-				    POOL_OPTIONS);
-				pool->vals[n] = pool->options;
-			}
-		}
+		cp->keys[n] = o->keyword;
+		cp->vals[n] = o->val;
 		n++;
 	}
-	if (!has_options) {
-		pool->keys[n] = "options";
-		pool->vals[n] = POOL_OPTIONS;
-		n++;
-	}
-	if (!has_app) {
-		pool->keys[n] = "application_name";
-		pool->vals[n] = POOL_APP_NAME;
-		n++;
-	}
-	if (!has_timeout) {
-		pool->keys[n] = "connect_timeout";
-		pool->vals[n] = POOL_CONNECT_TIMEOUT;
-		n++;
-	}
-	pool->keys[n] = NULL;
-	pool->vals[n] = NULL;
+	params_add_default(cp, &n, "application_name", POOL_APP_NAME);
+	params_add_default(cp, &n, "connect_timeout", POOL_CONNECT_TIMEOUT);
+	params_add_default(cp, &n, "keepalives_idle", POOL_TCP_IDLE);
+	params_add_default(cp, &n, "keepalives_interval", POOL_TCP_INTERVAL);
+	params_add_default(cp, &n, "keepalives_count", POOL_TCP_COUNT);
+	params_add_default(cp, &n, "tcp_user_timeout", POOL_TCP_USER_TIMEOUT);
+	cp->keys[n] = NULL;
+	cp->vals[n] = NULL;
 	return true;
+}
+
+void
+db_connparams_cleanup(struct db_connparams *cp)
+{
+	free(cp->keys);
+	free(cp->vals);
+	PQconninfoFree(cp->opts);
+	memset(cp, 0, sizeof(*cp));
+}
+
+/* Appends key=val unless the caller's string set key. */
+static void
+params_add_default(struct db_connparams *cp, size_t *n, const char *key,
+    const char *val)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(cp->keys[i], key) == 0)
+			return;
+	cp->keys[*n] = key;
+	cp->vals[*n] = val;
+	(*n)++;
 }
 
 /*
@@ -327,7 +425,7 @@ pool_conn_ready(struct db_pool *pool, struct db *db)
 		return true;
 
 	pool_close(pool, db);
-	conn = PQconnectdbParams(pool->keys, pool->vals, 0);
+	conn = PQconnectdbParams(pool->cp.keys, pool->cp.vals, 0);
 	if (conn == NULL)
 		abort();	/* libpq's only NULL is out of memory */
 

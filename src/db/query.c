@@ -15,6 +15,21 @@
  * address of its SQL literal, confirmed by its text; transaction control
  * and anything past DB_PREPARED_MAX statements use PQexecParams.
  *
+ * Behind a transaction pooler (DB_POOLER_TRANSACTION) nothing is prepared
+ * by name: consecutive transactions of one client land on different
+ * server sessions shared with other clients, where "p0" is someone else's
+ * statement or none. Every statement then goes as the unnamed statement
+ * (PQexecParams: Parse, Bind, Execute and Sync in one round trip), which
+ * needs no state on the server beyond the message itself. A session
+ * pooler that hands over a server session with statements left by an
+ * earlier client (server_reset_query emptied) makes PQprepare fail with
+ * 42P05: the session's statements are deallocated and prepared afresh.
+ *
+ * A server that refuses writes (25006: a primary demoted to a standby, or
+ * one reached without target_session_attrs=read-write) and one that says
+ * it is shutting down (57P01..57P03) mark the connection broken, so the
+ * pool reconnects, to the new primary when there is one.
+ *
  * Thread-safety: a struct db belongs to the thread that acquired it, so
  * nothing here locks. db_status_from_sqlstate() and db_status_str() are pure.
  *
@@ -44,6 +59,8 @@ static enum db_status	 query_run(struct db *, struct db_res *,
 			    const char *, va_list);
 static void		 query_sync_tx(struct db *);
 static bool		 query_preparable(const char *);
+static bool		 query_conn_unusable(const char *);
+static void		 query_forget_prepared(struct db *);
 static PGresult		*query_exec_cached(struct db *, const char *, int,
 			    const char *const *, const int *, const int *);
 static const char	*query_field(const struct db_res *, int, int);
@@ -148,6 +165,14 @@ db_result_status(struct db *db, const PGresult *r)
 		return DB_UNAVAILABLE;
 	}
 
+	if (query_conn_unusable(state)) {
+		/* Keep it out of the pool; reconnecting finds the primary. */
+		db->broken = true;
+		db_log_error("the server cannot take this session's writes "
+		    "(standby or shutting down); reconnecting", primary, state);
+		query_sync_tx(db);
+		return DB_UNAVAILABLE;
+	}
 	st = db_status_from_sqlstate(state);
 	if (st == DB_UNAVAILABLE) {
 		if (rc != PGRES_FATAL_ERROR && rc != PGRES_NONFATAL_ERROR)
@@ -424,6 +449,19 @@ query_preparable(const char *sql)
 	    strncmp(sql, "DELETE", 6) == 0 || strncmp(sql, "WITH", 4) == 0;
 }
 
+/*
+ * SQLSTATEs after which this session is no use to us: 25006
+ * read_only_sql_transaction, 57P01 admin_shutdown, 57P02 crash_shutdown,
+ * 57P03 cannot_connect_now.
+ */
+static bool
+query_conn_unusable(const char *sqlstate)
+{
+	return sqlstate != NULL && (strcmp(sqlstate, "25006") == 0 ||
+	    strcmp(sqlstate, "57P01") == 0 || strcmp(sqlstate, "57P02") == 0 ||
+	    strcmp(sqlstate, "57P03") == 0);
+}
+
 /* Runs sql, prepared on this connection when it can be (see file top). */
 static PGresult *
 query_exec_cached(struct db *db, const char *sql, int n,
@@ -431,10 +469,11 @@ query_exec_cached(struct db *db, const char *sql, int n,
     const int *lengths, const int *formats)
 {
 	char		 name[16];
+	const char	*state;
 	PGresult	*p;
 	int		 i;
 
-	if (!query_preparable(sql))
+	if (!db_pool_prepares(db->pool) || !query_preparable(sql))
 		goto plain;
 	for (i = 0; i < db->n_prepared; i++)
 		if (db->prepared[i] == sql || strcmp(db->prepared[i], sql) == 0)
@@ -445,6 +484,10 @@ query_exec_cached(struct db *db, const char *sql, int n,
 		snprintf(name, sizeof(name), "p%d", i);
 		p = PQprepare(db->conn, name, sql, n, NULL);
 		if (PQresultStatus(p) != PGRES_COMMAND_OK) {
+			state = PQresultErrorField(p, PG_DIAG_SQLSTATE);
+			if (state != NULL && strcmp(state, "42P05") == 0 &&
+			    PQtransactionStatus(db->conn) == PQTRANS_IDLE)
+				query_forget_prepared(db);
 			/* Let the plain path report the error the usual way. */
 			PQclear(p);
 			goto plain;
@@ -457,6 +500,23 @@ query_exec_cached(struct db *db, const char *sql, int n,
 plain:
 	return PQexecParams(db->conn, sql, n, NULL, values, lengths, formats,
 	    0);
+}
+
+/*
+ * The session holds prepared statements we did not make (a session pooler
+ * handed over a server session without resetting it): drop them all, ours
+ * included, and start naming from p0 again.
+ */
+static void
+query_forget_prepared(struct db *db)
+{
+	PGresult	*r;
+
+	r = PQexec(db->conn, "DEALLOCATE ALL");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		db->broken = true;
+	PQclear(r);
+	db->n_prepared = 0;
 }
 
 /* db->in_tx follows the server's view of the session. */

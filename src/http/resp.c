@@ -39,6 +39,13 @@
 		"img-src 'self' data:; font-src 'self'; connect-src 'self'; " \
 		"form-action 'self'; frame-ancestors 'none'; " \
 		"base-uri 'none'; object-src 'none'"
+/* With media in an S3 store, previews, players and links are redirected
+ * to presigned URLs there: its origin may serve images and media. */
+#define CSP_STORE "default-src 'self'; script-src 'self'; style-src 'self'; " \
+		"img-src 'self' data: %s; media-src 'self' %s; " \
+		"font-src 'self'; connect-src 'self'; " \
+		"form-action 'self'; frame-ancestors 'none'; " \
+		"base-uri 'none'; object-src 'none'"
 
 /*
  * Bodies up to this size are copied behind the head and leave in the same
@@ -196,8 +203,14 @@ head_start(struct req *r, struct buf *b, int status,
 
 	buf_printf(b, "HTTP/%s %d %s\r\n", str_eq(r->ri->http_version, "1.0") ?
 	    "1.0" : "1.1", status, mg_get_response_code_text(r->conn, status));
-	buf_puts(b, "Content-Security-Policy: " CSP "\r\n"
-	    "X-Content-Type-Options: nosniff\r\n"
+	if (r->app != NULL && r->app->cfg.s3_enabled) {
+		buf_puts(b, "Content-Security-Policy: ");
+		buf_printf(b, CSP_STORE, r->app->cfg.s3_origin,
+		    r->app->cfg.s3_origin);
+		buf_puts(b, "\r\n");
+	} else
+		buf_puts(b, "Content-Security-Policy: " CSP "\r\n");
+	buf_puts(b, "X-Content-Type-Options: nosniff\r\n"
 	    "X-Frame-Options: DENY\r\n"
 	    "Referrer-Policy: same-origin\r\n"
 	    "Cross-Origin-Opener-Policy: same-origin\r\n"

@@ -9,9 +9,11 @@
 
 #include <ctype.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "util/arena.h"
+#include "util/str.h"
 #include "util/utf8.h"
 
 static bool	 blank_char(char);
@@ -116,6 +118,24 @@ org_get_settings(struct db *db, struct arena *a, int64_t org_id,
 	return st;
 }
 
+enum db_status
+org_get_media_retention(struct db *db, int64_t org_id, int *days)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*days = 0;
+	st = db_query(db, &res,
+	    "SELECT COALESCE(media_retention_days, 0) FROM orgs WHERE id = $1",
+	    DB_I64(org_id), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK)
+		*days = (int)db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	return st;
+}
+
 static bool
 blank_char(char c)
 {
@@ -124,13 +144,16 @@ blank_char(char c)
 
 enum db_status
 org_update_settings(struct db *db, int64_t org_id, const char *product_name,
-    const char *connect_prefix, struct field_errors *errs)
+    const char *connect_prefix, const char *media_retention_days,
+    struct field_errors *errs)
 {
 	struct db_res	 res = { 0 };
 	char		 product[ORG_PRODUCT_MAX * 4 + 1];
 	char		 prefix[ORG_PREFIX_MAX + 1];
 	const char	*p = product_name != NULL ? product_name : "";
 	const char	*c = connect_prefix != NULL ? connect_prefix : "";
+	char		 days_text[16];
+	int64_t		 days = 0;
 	size_t		 len, n = 0;
 	bool		 ok;
 	enum db_status	 st;
@@ -169,13 +192,26 @@ org_update_settings(struct db *db, int64_t org_id, const char *product_name,
 		field_error_add(errs, "connect_prefix",
 		    "Use 2 to 6 letters A to Z.");
 	prefix[n] = '\0';
+
+	/* Media retention: empty is forever. */
+	snprintf(days_text, sizeof(days_text), "%s", media_retention_days !=
+	    NULL ? media_retention_days : "");
+	if (strlen(media_retention_days != NULL ? media_retention_days : "") >=
+	    sizeof(days_text) || (str_trim(days_text)[0] != '\0' &&
+	    (!str_to_i64(str_trim(days_text), &days) || days < 1 ||
+	    days > ORG_RETENTION_MAX)))
+		field_error_add(errs, "media_retention_days", "Enter a whole "
+		    "number of days from 1 to 36500, or leave it empty to keep "
+		    "media forever.");
 	if (errs->n > 0)
 		return DB_INVALID;
 
 	st = db_query(db, &res,
-	    "UPDATE orgs SET product_name = $2, connect_prefix = $3"
+	    "UPDATE orgs SET product_name = $2, connect_prefix = $3,"
+	    "       media_retention_days = NULLIF($4::int, 0)"
 	    " WHERE id = $1 RETURNING id",
-	    DB_I64(org_id), DB_TEXT(product), DB_TEXT(prefix), DB_END);
+	    DB_I64(org_id), DB_TEXT(product), DB_TEXT(prefix), DB_I64(days),
+	    DB_END);
 	if (st == DB_OK && res.n_rows == 0)
 		st = DB_NOT_FOUND;
 	db_res_clear(&res);

@@ -18,6 +18,7 @@ struct arena;
 #define ORG_PRODUCT_MAX	60	/* characters */
 #define ORG_PREFIX_MIN	2	/* upper-case letters */
 #define ORG_PREFIX_MAX	6
+#define ORG_RETENTION_MAX	36500	/* days: a hundred years */
 
 /* Creates an organisation; DB_INVALID for an empty or too long name. */
 enum db_status	 org_create(struct db *db, const char *name, int64_t *id)
@@ -47,12 +48,21 @@ enum db_status	 org_get_settings(struct db *db, struct arena *a,
 		    int64_t org_id, char **product_name,
 		    char **connect_prefix) __attribute__((warn_unused_result));
 /*
- * Stores both settings: product_name 1–60 characters (trimmed), prefix
- * 2–6 letters A–Z (upper-cased first). DB_INVALID with errs naming
- * "product_name" / "connect_prefix"; DB_NOT_FOUND for an unknown org.
+ * Days the organisation keeps media items (chat/media.h retention) in
+ * *days; 0: forever.
+ */
+enum db_status	 org_get_media_retention(struct db *db, int64_t org_id,
+		    int *days) __attribute__((warn_unused_result));
+/*
+ * Stores the settings in one statement: product_name 1–60 characters
+ * (trimmed), prefix 2–6 letters A–Z (upper-cased first), media retention
+ * "" (keep media forever) or a whole number of days 1–36500 (trimmed).
+ * DB_INVALID with errs naming "product_name" / "connect_prefix" /
+ * "media_retention_days"; DB_NOT_FOUND for an unknown org.
  */
 enum db_status	 org_update_settings(struct db *db, int64_t org_id,
 		    const char *product_name, const char *connect_prefix,
+		    const char *media_retention_days,
 		    struct field_errors *errs)
 		    __attribute__((warn_unused_result));
 

@@ -80,12 +80,15 @@ static cJSON		*call_json(const struct llm_call *);
 static void		 add_media(struct req *, cJSON *, int64_t, int64_t,
 			    const char *, const struct media_file *, int);
 static const char	*size_text(struct arena *, int64_t);
-static const char	*attachment_name(struct req *, int64_t, int64_t,
-			    int64_t);
+static const char	*attachment_name(struct arena *, const char *,
+			    int64_t, int64_t);
 static const struct llm_call *call_find(const struct llm_call *, int,
 			    int64_t);
 static bool		 safe_inline_type(const char *);
 static int		 serve_media(struct req *, bool);
+static bool		 item_params(struct req *, int64_t *, int64_t *);
+static int		 send_blob(struct req *, const struct media_blob *,
+			    bool, int64_t, int64_t);
 
 /* --- shared ------------------------------------------------------------ */
 
@@ -312,7 +315,7 @@ add_media(struct req *r, cJSON *msg, int64_t chat_id, int64_t mid,
 		const struct media_file	*f = NULL;
 		const char		*caption, *filename, *label;
 		char			 type[128];
-		bool			 failed;
+		bool			 failed, expired;
 
 		for (int k = 0; k < n_files; k++)
 			if (files[k].message_id == mid && files[k].n == i)
@@ -330,6 +333,9 @@ add_media(struct req *r, cJSON *msg, int64_t chat_id, int64_t mid,
 		filename = cJSON_IsString(v) && v->valuestring[0] != '\0' ?
 		    v->valuestring : NULL;
 		failed = f != NULL && str_eq(f->status, "failed");
+		expired = f != NULL && str_eq(f->status, "expired");
+		if (expired && type[0] == '\0' && f->content_type[0] != '\0')
+			snprintf(type, sizeof(type), "%s", f->content_type);
 		/* The file's name, else what it is in words (the type
 		 * follows in the muted meta). */
 		label = filename != NULL ? filename :
@@ -353,7 +359,25 @@ add_media(struct req *r, cJSON *msg, int64_t chat_id, int64_t mid,
 			    size_text(r->arena, f->byte_size));
 		if (failed)
 			cJSON_AddStringToObject(o, "item_error", f->error);
-		if (i < MEDIA_ITEMS_MAX) {
+		/* Deleted by the organisation's retention: a placeholder. */
+		if (expired) {
+			cJSON_AddBoolToObject(o, "item_expired", true);
+			if (f->expired_at[0] != '\0')
+				cJSON_AddStringToObject(o, "item_expired_at",
+				    f->expired_at);
+		}
+		/* A document: what was read of it, or why nothing was. */
+		if (f != NULL && str_eq(f->status, "stored") &&
+		    str_eq(f->text_status, "ok"))
+			cJSON_AddStringToObject(o, "item_text", arena_printf(
+			    r->arena, "%" PRId64 " characters of text read%s",
+			    f->text_chars, f->text_truncated ? " (the "
+			    "beginning: the document is longer)" : ""));
+		if (f != NULL && str_eq(f->status, "stored") &&
+		    str_eq(f->text_status, "failed"))
+			cJSON_AddStringToObject(o, "item_text_error",
+			    f->text_error);
+		if (i < MEDIA_ITEMS_MAX && !expired) {
 			cJSON_AddStringToObject(o, "item_href", arena_printf(
 			    r->arena, "/conversations/%" PRId64 "/media/%"
 			    PRId64 "/%d", chat_id, mid, i));
@@ -412,44 +436,34 @@ safe_inline_type(const char *t)
 }
 
 /*
- * A file name for an attachment: the item's own name with anything but
- * [A-Za-z0-9._-] made '_' (it goes into a header), else
- * "message-<mid>-<n>". Never fails: a database hiccup just loses the name.
+ * A file name for an attachment: the item's own name (filename, may be
+ * NULL) with anything but [A-Za-z0-9._-] made '_' (it goes into a
+ * header), else "message-<mid>-<n>".
  */
 static const char *
-attachment_name(struct req *r, int64_t chat_id, int64_t mid, int64_t n)
+attachment_name(struct arena *a, const char *filename, int64_t mid,
+    int64_t n)
 {
-	const cJSON	*v;
-	cJSON		*media = NULL;
-	char		*json, name[FILENAME_MAX_LEN + 1];
+	char		 name[FILENAME_MAX_LEN + 1];
 	const char	*s;
 	size_t		 k = 0;
 
-	if (req_db(r) != NULL && review_media(r->db, r->arena, r->org_id,
-	    chat_id, mid, &json) == DB_OK)
-		media = json_parse_str(json, NULL);
-	v = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(media, (int)n),
-	    "filename");
-	if (cJSON_IsString(v)) {
-		for (s = v->valuestring; *s != '\0' && k < FILENAME_MAX_LEN;
-		    s++) {
-			unsigned char	 ch = (unsigned char)*s;
+	for (s = filename; s != NULL && *s != '\0' && k < FILENAME_MAX_LEN;
+	    s++) {
+		unsigned char	 ch = (unsigned char)*s;
 
-			/* A UTF-8 character becomes one '_'. */
-			if ((ch & 0xC0) == 0x80)
-				continue;
-			name[k++] = isalnum(ch) || ch == '.' || ch == '-' ||
-			    ch == '_' ? (char)ch : '_';
-		}
+		/* A UTF-8 character becomes one '_'. */
+		if ((ch & 0xC0) == 0x80)
+			continue;
+		name[k++] = isalnum(ch) || ch == '.' || ch == '-' ||
+		    ch == '_' ? (char)ch : '_';
 	}
 	name[k] = '\0';
-	cJSON_Delete(media);
 	for (s = name; *s == '.' || *s == '_'; s++)
 		;
 	if (*s == '\0')
-		return arena_printf(r->arena, "message-%" PRId64 "-%" PRId64,
-		    mid, n);
-	return arena_strdup(r->arena, s);
+		return arena_printf(a, "message-%" PRId64 "-%" PRId64, mid, n);
+	return arena_strdup(a, s);
 }
 
 /* --- pages ------------------------------------------------------------- */
@@ -811,44 +825,91 @@ panel_conversation_view(struct req *r)
 /* --- media ------------------------------------------------------------- */
 
 /*
+ * The {mid} and {n} of a media route (n within 0..MEDIA_ITEMS_MAX-1);
+ * false for a path that names no item. Then gives the request's pooled
+ * connection back: chat/media.h may download from a provider or call
+ * the S3 store, which takes a while, and takes its own connection when
+ * it needs one (req_db gets a new one if a page needs it).
+ */
+static bool
+item_params(struct req *r, int64_t *mid, int64_t *n)
+{
+	const char	*ns = req_param(r, "n");
+
+	if (!req_param_id(r, "mid", mid) || ns == NULL || !str_to_i64(ns, n) ||
+	    *n < 0 || *n >= MEDIA_ITEMS_MAX)
+		return false;
+	if (r->db != NULL) {
+		db_release(r->db);
+		r->db = NULL;
+	}
+	return true;
+}
+
+/*
+ * The blob as the answer: its bytes, or, for an item in the S3 store, a
+ * 302 to a fresh presigned URL (chat/media.h MEDIA_URL_TTL_S) whose
+ * response headers the store sets as we would. A type a browser could
+ * run (HTML, SVG, …) goes as an attachment, never inline; previews are
+ * our own JPEGs.
+ */
+static int
+send_blob(struct req *r, const struct media_blob *b, bool is_thumb,
+    int64_t mid, int64_t n)
+{
+	const char	*type = b->content_type != NULL ? b->content_type : "";
+	const char	*disp = NULL, *url;
+
+	if (!is_thumb && !safe_inline_type(type)) {
+		type = "application/octet-stream";
+		disp = arena_printf(r->arena, "attachment; filename=\"%s\"",
+		    attachment_name(r->arena, b->filename, mid, n));
+	}
+	if (b->store_key != NULL) {
+		if ((url = media_presign(r->app, r->arena, b, type[0] != '\0' ?
+		    type : NULL, disp)) == NULL)
+			return resp_error(r, 502, "media_unavailable", "This "
+			    "media item is in the S3 store, which is not "
+			    "configured.");
+		(void)resp_header(r, "Location", url);
+		return resp_send(r, 302, NULL, NULL, 0);
+	}
+	if (disp != NULL)
+		(void)resp_header(r, "Content-Disposition", disp);
+	/* The item is the user's: no script, no plugin, no form, ever. */
+	(void)resp_header(r, "Content-Security-Policy", "sandbox");
+	(void)resp_header(r, "Cache-Control", "private, max-age=3600");
+	return resp_send(r, 200, type, (const char *)b->data, b->len);
+}
+
+/*
  * GET …/media/{mid}/{n} (thumb false) and …/media/{mid}/{n}/thumb: the
- * item, or its preview (chat/media.h media_load_thumb).
+ * item, or its preview (chat/media.h media_open), after the route's
+ * session or bearer check and scoped to the caller's organisation.
  */
 static int
 serve_media(struct req *r, bool thumb)
 {
 	struct media_blob	 blob;
-	const char		*why = NULL, *ns = req_param(r, "n");
-	const char		*type;
+	const char		*why = NULL;
 	int64_t			 id, mid, n;
 	enum db_status		 st;
 	bool			 is_thumb = false;
 
-	if (!req_param_id(r, "id", &id) || !req_param_id(r, "mid", &mid) ||
-	    ns == NULL || !str_to_i64(ns, &n) || n < 0 ||
-	    n >= MEDIA_ITEMS_MAX)
+	if (!req_param_id(r, "id", &id) || !item_params(r, &mid, &n))
 		return resp_not_found(r);
-	/*
-	 * media_load may download from the provider, which takes a while:
-	 * give the session's connection back first (chat/media.h takes its
-	 * own when it needs one; req_db gets a new one if a page needs it).
-	 */
-	if (r->db != NULL) {
-		db_release(r->db);
-		r->db = NULL;
-	}
-	if (thumb)
-		st = media_load_thumb(r->app, r->arena, r->org_id, id, mid,
-		    (int)n, &blob, &is_thumb, &why);
-	else
-		st = media_load(r->app, r->arena, r->org_id, id, mid, (int)n,
-		    &blob, &why);
+	st = media_open(r->app, r->arena, r->org_id, id, mid, (int)n, thumb,
+	    &blob, &is_thumb, &why);
 	switch (st) {
 	case DB_OK:
-		break;
+		return send_blob(r, &blob, is_thumb, mid, n);
 	case DB_NOT_FOUND:
 		return resp_not_found(r);	/* also another org's ids */
 	case DB_INVALID:
+		if (blob.expired)
+			return resp_error(r, 410, "media_expired", "This media "
+			    "item has expired: the organization keeps media "
+			    "for a limited time.");
 		/* The provider's failure, not the client's: 502. */
 		return resp_error(r, 502, "media_unavailable", arena_printf(
 		    r->arena, "This media item could not be downloaded. %s",
@@ -856,17 +917,6 @@ serve_media(struct req *r, bool thumb)
 	default:
 		return resp_unavailable(r);
 	}
-	type = blob.content_type != NULL ? blob.content_type : "";
-	if (!is_thumb && !safe_inline_type(type)) {
-		type = "application/octet-stream";
-		(void)resp_header(r, "Content-Disposition", arena_printf(
-		    r->arena, "attachment; filename=\"%s\"",
-		    attachment_name(r, id, mid, n)));
-	}
-	/* The item is the user's: no script, no plugin, no form, ever. */
-	(void)resp_header(r, "Content-Security-Policy", "sandbox");
-	(void)resp_header(r, "Cache-Control", "private, max-age=3600");
-	return resp_send(r, 200, type, (const char *)blob.data, blob.len);
 }
 
 int
@@ -879,6 +929,57 @@ int
 panel_conversation_media_thumb(struct req *r)
 {
 	return serve_media(r, true);
+}
+
+/*
+ * GET|HEAD /m/{org}/{mid}/{n}/{part}?exp=…&sig=…: part ("vision" or
+ * "file") of an item for whoever holds the link (a model provider, later
+ * a WhatsApp provider fetching media we send), no session: the signature
+ * (chat/media.h media_signed_url) is the permission, and it names the
+ * organisation. Streamed from wherever the item is, the store included
+ * (a presigned URL would refuse HEAD). A bad or expired link is 403.
+ */
+int
+panel_media_signed(struct req *r)
+{
+	struct media_blob	 blob;
+	const char		*why = NULL, *part = req_param(r, "part");
+	int64_t			 org_id, mid, n;
+	enum db_status		 st;
+
+	if (!req_param_id(r, "org", &org_id) || !item_params(r, &mid, &n) ||
+	    part == NULL)
+		return resp_not_found(r);
+	if (!media_signed_ok(r->app, org_id, mid, (int)n, part,
+	    req_query(r, "exp"), req_query(r, "sig")))
+		return resp_forbidden(r, "This link is not valid, or it has "
+		    "expired.");
+	if (str_eq(part, "vision"))
+		st = media_vision_load(r->app, r->arena, org_id, 0, mid, (int)n,
+		    &blob, &why);
+	else
+		st = media_load(r->app, r->arena, org_id, 0, mid, (int)n,
+		    &blob, &why);
+	switch (st) {
+	case DB_OK:
+		break;
+	case DB_NOT_FOUND:
+		return resp_not_found(r);
+	case DB_INVALID:
+		return blob.expired ? resp_error(r, 410, "media_expired",
+		    "This media item has expired.") : resp_error(r, 502,
+		    "media_unavailable", "This media item could not be had.");
+	default:
+		return resp_unavailable(r);
+	}
+	(void)resp_header(r, "Content-Disposition", arena_printf(r->arena,
+	    "inline; filename=\"%s\"", str_eq(part, "vision") ?
+	    "image.jpg" : attachment_name(r->arena, blob.filename, mid, n)));
+	(void)resp_header(r, "Content-Security-Policy", "sandbox");
+	(void)resp_header(r, "Cache-Control", "private, max-age=60");
+	return resp_send(r, 200, blob.content_type != NULL &&
+	    blob.content_type[0] != '\0' ? blob.content_type :
+	    "application/octet-stream", (const char *)blob.data, blob.len);
 }
 
 /* --- resend ------------------------------------------------------------ */

@@ -145,6 +145,8 @@ int	 panel_conversation_view(struct req *r);	/* GET /conversations/{id} */
 int	 panel_conversation_resend(struct req *r);	/* POST …/messages/{mid}/resend */
 int	 panel_conversation_media(struct req *r);	/* GET …/media/{mid}/{n} */
 int	 panel_conversation_media_thumb(struct req *r);	/* …/{n}/thumb */
+/* GET /m/{org}/{mid}/{n}/{part}?exp&sig: a signed link, no session */
+int	 panel_media_signed(struct req *r);
 
 /* handoff.c: human takeover */
 int	 panel_handoff_claim(struct req *r);		/* POST …/claim */

@@ -3,6 +3,7 @@
  */
 #include "util/config.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,8 @@ static bool	parse_public_url(struct config *, char *, size_t);
 static char	*find_home(void);
 static bool	check_bases(struct config *, char *, size_t);
 static bool	parse_mcp(struct config *, char *, size_t);
+static bool	parse_pooler(struct config *, char *, size_t);
+static bool	parse_media(struct config *, char *, size_t);
 static char	*env_dup(const char *, const char *);
 static bool	parse_trusted_proxies(struct config *, char *, size_t);
 
@@ -86,6 +89,42 @@ check_bases(struct config *cfg, char *err, size_t errlen)
 			return false;
 		}
 	}
+	return true;
+}
+
+/*
+ * PARLEY_DB_POOLER and PARLEY_DATABASE_DIRECT_URL, which only make sense
+ * with PARLEY_DATABASE_URL (the embedded cluster is reached directly).
+ * Statement pooling is refused: Parley's writes are multi-statement
+ * transactions, which that mode forbids.
+ */
+static bool
+parse_pooler(struct config *cfg, char *err, size_t errlen)
+{
+	const char	*v = getenv("PARLEY_DB_POOLER");
+
+	if (v == NULL || *v == '\0' || str_eq(v, "none"))
+		cfg->db_pooler = CONFIG_POOLER_NONE;
+	else if (str_eq(v, "session"))
+		cfg->db_pooler = CONFIG_POOLER_SESSION;
+	else if (str_eq(v, "transaction"))
+		cfg->db_pooler = CONFIG_POOLER_TRANSACTION;
+	else {
+		snprintf(err, errlen, "PARLEY_DB_POOLER must be none, session "
+		    "or transaction (got \"%.20s\"); statement pooling cannot "
+		    "run Parley's transactions.", v);
+		return false;
+	}
+	if (cfg->database_url == NULL && (cfg->db_pooler !=
+	    CONFIG_POOLER_NONE || cfg->database_direct_url != NULL)) {
+		snprintf(err, errlen, "%s needs PARLEY_DATABASE_URL (the "
+		    "embedded PostgreSQL is reached directly).",
+		    cfg->database_direct_url != NULL ?
+		    "PARLEY_DATABASE_DIRECT_URL" : "PARLEY_DB_POOLER");
+		return false;
+	}
+	cfg->db_can_listen = cfg->db_pooler != CONFIG_POOLER_TRANSACTION ||
+	    cfg->database_direct_url != NULL;
 	return true;
 }
 
@@ -235,6 +274,93 @@ parse_mcp(struct config *cfg, char *err, size_t errlen)
 	return true;
 }
 
+/*
+ * PARLEY_MEDIA_S3_*: all of endpoint, bucket and both keys, or none (the
+ * database keeps media); region defaults to us-east-1, path style to 0.
+ * Then the sweep period and the extraction caps.
+ */
+static bool
+parse_media(struct config *cfg, char *err, size_t errlen)
+{
+	const char	*names[] = { "PARLEY_MEDIA_S3_ENDPOINT",
+			    "PARLEY_MEDIA_S3_BUCKET",
+			    "PARLEY_MEDIA_S3_ACCESS_KEY",
+			    "PARLEY_MEDIA_S3_SECRET_KEY" };
+	char		**vals[] = { &cfg->s3_endpoint, &cfg->s3_bucket,
+			    &cfg->s3_access_key, &cfg->s3_secret_key };
+	const char	*ps = getenv("PARLEY_MEDIA_S3_PATH_STYLE");
+	char		 why[200];
+	int		 set = 0, chars, mbytes;
+
+	for (size_t i = 0; i < 4; i++)
+		if ((*vals[i] = env_dup(names[i], NULL)) != NULL)
+			set++;
+	cfg->s3_region = env_dup("PARLEY_MEDIA_S3_REGION", "us-east-1");
+	if (ps != NULL && *ps != '\0' && !str_eq(ps, "0") && !str_eq(ps, "1")) {
+		snprintf(err, errlen, "PARLEY_MEDIA_S3_PATH_STYLE must be 0 or 1 "
+		    "(got \"%.20s\").", ps);
+		return false;
+	}
+	cfg->s3.path_style = ps != NULL && str_eq(ps, "1");
+	if (set > 0 && set < 4) {
+		for (size_t i = 0; i < 4; i++)
+			if (*vals[i] == NULL) {
+				snprintf(err, errlen, "%s must be set too: media "
+				    "go to S3 only when PARLEY_MEDIA_S3_ENDPOINT, "
+				    "_BUCKET, _ACCESS_KEY and _SECRET_KEY are all "
+				    "set.", names[i]);
+				return false;
+			}
+	}
+	if (set == 4) {
+		size_t	 n;
+
+		n = strlen(cfg->s3_endpoint);
+		while (n > 0 && cfg->s3_endpoint[n - 1] == '/')
+			cfg->s3_endpoint[--n] = '\0';
+		cfg->s3.endpoint = cfg->s3_endpoint;
+		cfg->s3.bucket = cfg->s3_bucket;
+		cfg->s3.region = cfg->s3_region;
+		cfg->s3.access_key = cfg->s3_access_key;
+		cfg->s3.secret_key = cfg->s3_secret_key;
+		if (!s3_config_check(&cfg->s3, why, sizeof(why))) {
+			/* "bucket must …" → "PARLEY_MEDIA_S3_BUCKET must …" */
+			char	 field[32];
+			size_t	 k = strcspn(why, " ");
+
+			snprintf(field, sizeof(field), "%.*s", (int)k, why);
+			for (char *c = field; *c != '\0'; c++)
+				*c = (char)toupper((unsigned char)*c);
+			snprintf(err, errlen, "PARLEY_MEDIA_S3_%s%s.", field,
+			    why + k);
+			return false;
+		}
+		if (!s3_origin(&cfg->s3, cfg->s3_origin,
+		    sizeof(cfg->s3_origin))) {
+			snprintf(err, errlen, "PARLEY_MEDIA_S3_ENDPOINT is too "
+			    "long.");
+			return false;
+		}
+		cfg->s3_enabled = true;
+	}
+	if (!get_int("PARLEY_MEDIA_SWEEP_SECONDS", 3600, 1, 86400,
+	    &cfg->media_sweep_s, err, errlen) ||
+	    !get_int("PARLEY_EXTRACT_MAX_MB", 25, 1, 100, &mbytes, err,
+	    errlen) ||
+	    !get_int("PARLEY_EXTRACT_MAX_CHARS", 100000, 1000, 500000, &chars,
+	    err, errlen) ||
+	    !get_int("PARLEY_EXTRACT_MAX_PAGES", 500, 1, 10000,
+	    &cfg->extract_max_pages, err, errlen) ||
+	    !get_int("PARLEY_EXTRACT_TIMEOUT_SECONDS", 20, 1, 300,
+	    &cfg->extract_timeout_s, err, errlen) ||
+	    !get_int("PARLEY_EXTRACT_MEMORY_MB", 1024, 128, 65536,
+	    &cfg->extract_mem_mb, err, errlen))
+		return false;
+	cfg->extract_max_bytes = (size_t)mbytes * 1024 * 1024;
+	cfg->extract_max_chars = (size_t)chars;
+	return true;
+}
+
 bool
 config_load(struct config *cfg, char *err, size_t errlen)
 {
@@ -248,6 +374,7 @@ config_load(struct config *cfg, char *err, size_t errlen)
 	dflt_workers = (int)(ncpu * 8 > 64 ? 64 : ncpu * 8);
 
 	cfg->database_url = env_dup("PARLEY_DATABASE_URL", NULL);
+	cfg->database_direct_url = env_dup("PARLEY_DATABASE_DIRECT_URL", NULL);
 	cfg->listen = env_dup("PARLEY_LISTEN", "127.0.0.1:8080");
 	cfg->public_url = env_dup("PARLEY_PUBLIC_URL", NULL);
 	cfg->home = find_home();
@@ -273,7 +400,8 @@ config_load(struct config *cfg, char *err, size_t errlen)
 	    "https://api.kapso.ai/meta/whatsapp/v24.0");
 	cfg->dev = getenv("PARLEY_DEV") && strcmp(getenv("PARLEY_DEV"), "1") == 0;
 
-	if (!parse_listen(cfg, err, errlen))
+	if (!parse_listen(cfg, err, errlen) ||
+	    !parse_pooler(cfg, err, errlen))
 		return false;
 	if (cfg->public_url == NULL)
 		cfg->public_url = xasprintf("http://%s:%d",
@@ -289,7 +417,7 @@ config_load(struct config *cfg, char *err, size_t errlen)
 		    "warn or error (got \"%.20s\").", cfg->log_level);
 		return false;
 	}
-	if (!parse_mcp(cfg, err, errlen))
+	if (!parse_mcp(cfg, err, errlen) || !parse_media(cfg, err, errlen))
 		return false;
 	if (strchr(cfg->admin_email, '@') == NULL) {
 		snprintf(err, errlen, "PARLEY_ADMIN_EMAIL must be an email "
@@ -324,7 +452,9 @@ config_load(struct config *cfg, char *err, size_t errlen)
 	    (cfg->inbound_max_age_s *= 3600, true) &&
 	    get_int("PARLEY_JOB_LEASE_SECONDS", 300, 5, 3600,
 	    &cfg->job_lease_s, err, errlen) &&
-	    get_int("PARLEY_JOB_POLL_MS", 1000, 50, 60000,
+	    /* Polling is the only wake-up without LISTEN: a short one. */
+	    get_int("PARLEY_JOB_POLL_MS", cfg->db_can_listen ? 1000 : 250,
+	    50, 60000,
 	    &cfg->job_poll_ms, err, errlen) &&
 	    get_int("PARLEY_MEDIA_MAX_BYTES", MEDIA_MAX_DFLT, 1024,
 	    MEDIA_MAX_MAX, &media_max, err, errlen) &&
@@ -336,6 +466,7 @@ void
 config_free(struct config *cfg)
 {
 	free(cfg->database_url);
+	free(cfg->database_direct_url);
 	free(cfg->listen);
 	free(cfg->public_url);
 	free(cfg->home);
@@ -351,5 +482,13 @@ config_free(struct config *cfg)
 	free(cfg->twilio_messaging_base);
 	free(cfg->meta_graph_base);
 	free(cfg->kapso_api_base);
+	free(cfg->s3_endpoint);
+	free(cfg->s3_bucket);
+	free(cfg->s3_region);
+	free(cfg->s3_access_key);
+	if (cfg->s3_secret_key != NULL)
+		explicit_bzero(cfg->s3_secret_key, strlen(cfg->s3_secret_key));
+	free(cfg->s3_secret_key);
+	free(cfg->self_exe);
 	memset(cfg, 0, sizeof(*cfg));
 }

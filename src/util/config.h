@@ -10,9 +10,24 @@
 #include <stddef.h>
 
 #include "util/cidr.h"
+#include "util/s3.h"
+
+/* PARLEY_DB_POOLER: what sits between Parley and PostgreSQL. */
+enum config_pooler {
+	CONFIG_POOLER_NONE = 0,		/* direct (the default) */
+	CONFIG_POOLER_SESSION,		/* PgBouncer pool_mode=session */
+	CONFIG_POOLER_TRANSACTION,	/* PgBouncer pool_mode=transaction */
+};
 
 struct config {
 	char	*database_url;		/* NULL: start the embedded cluster */
+	/* The same database without the pooler, for LISTEN and migrations;
+	 * NULL: none given. */
+	char	*database_direct_url;
+	enum config_pooler db_pooler;
+	/* LISTEN/NOTIFY wakes the reply pool: false behind a transaction
+	 * pooler without a direct URL, where the pool only polls. */
+	bool	 db_can_listen;
 	char	*listen;		/* CivetWeb listening_ports form */
 	char	 listen_host[64];
 	int	 listen_port;
@@ -38,7 +53,9 @@ struct config {
 	size_t	 media_max_bytes;	/* one downloaded media item */
 	int	 inbound_max_age_s;	/* older inbound: stored, not answered */
 	int	 job_lease_s;		/* reply job lease */
-	int	 job_poll_ms;		/* pool poll fallback */
+	int	 job_poll_ms;		/* pool poll fallback; the only wake-up
+					   when !db_can_listen (250 ms then,
+					   1000 with LISTEN, unless set) */
 	char	*admin_email;		/* first owner, when no user exists */
 	char	*admin_password;	/* NULL: generate and print one */
 	char	*admin_org;
@@ -47,6 +64,31 @@ struct config {
 	bool	 mcp_allow_private;	/* PARLEY_MCP_ALLOW_PRIVATE=1 */
 	struct cidr mcp_allowed[CIDR_LIST_MAX];	/* PARLEY_MCP_ALLOWED_CIDRS */
 	int	 n_mcp_allowed;
+	/*
+	 * Media in an S3-compatible store (PARLEY_MEDIA_S3_*): s3_enabled
+	 * when the endpoint, bucket and keys are set; s3's strings point
+	 * into the s3_* copies below. s3_origin: where browsers fetch
+	 * presigned URLs from (for the Content-Security-Policy).
+	 */
+	bool	 s3_enabled;
+	struct s3_config s3;
+	char	*s3_endpoint;
+	char	*s3_bucket;
+	char	*s3_region;
+	char	*s3_access_key;
+	char	*s3_secret_key;
+	char	 s3_origin[320];
+	int	 media_sweep_s;		/* retention and orphan sweep period */
+	/* Document text extraction caps (chat/extract.h). */
+	size_t	 extract_max_bytes;
+	size_t	 extract_max_chars;
+	int	 extract_max_pages;
+	int	 extract_timeout_s;	/* wall clock and CPU seconds */
+	int	 extract_mem_mb;	/* address space of the reader */
+	/* The binary run as `parley extract` (not from the environment):
+	 * NULL for the running one (/proc/self/exe); tests that run media
+	 * code in their own process point it at build/…/parley. */
+	char	*self_exe;
 	bool	 dev;			/* PARLEY_DEV=1: reload templates */
 	/* PARLEY_TRUSTED_PROXIES: peers whose X-Forwarded-For/-Proto are
 	 * believed (http/req.c); none by default. */

@@ -22,6 +22,8 @@ static uint32_t	 le16(const unsigned char *);
 static uint32_t	 le24(const unsigned char *);
 static bool	 jpeg_dims(const unsigned char *, size_t, long *, long *);
 static bool	 webp_dims(const unsigned char *, size_t, long *, long *);
+static gdImagePtr decode(const unsigned char *, size_t);
+static bool	 encode(gdImagePtr, long, int, unsigned char **, size_t *);
 
 /* libgd prints decoder complaints to stderr; a bad upload is not news. */
 static void
@@ -147,56 +149,64 @@ thumb_dims(const unsigned char *p, size_t n, long *w, long *h)
 	return *w > 0 && *h > 0;
 }
 
-bool
-thumb_make(const unsigned char *p, size_t n, unsigned char **out,
+/*
+ * The image decoded with libgd, refused before decoding when it is not
+ * one of the four formats or its header claims more than
+ * THUMB_MAX_PIXELS; NULL when it cannot be had.
+ */
+static gdImagePtr
+decode(const unsigned char *p, size_t n)
+{
+	long	 w, h;
+
+	if (n > (size_t)INT32_MAX || !thumb_dims(p, n, &w, &h) ||
+	    w > THUMB_MAX_PIXELS / h)
+		return NULL;
+	pthread_once(&quiet_once, quiet_init);
+	if (p[0] == 0x89)
+		return gdImageCreateFromPngPtr((int)n, (void *)(uintptr_t)p);
+	if (p[0] == 'G')
+		return gdImageCreateFromGifPtr((int)n, (void *)(uintptr_t)p);
+	if (p[0] == 0xff)
+		return gdImageCreateFromJpegPtrEx((int)n,
+		    (void *)(uintptr_t)p, 1);
+	return gdImageCreateFromWebpPtr((int)n, (void *)(uintptr_t)p);
+}
+
+/*
+ * src as a JPEG at most side pixels on its longer side (never enlarged),
+ * white under transparency, at quality q, into *out (malloc'd).
+ */
+static bool
+encode(gdImagePtr src, long side, int q, unsigned char **out,
     size_t *out_len)
 {
-	gdImagePtr	 src = NULL, dst = NULL;
+	gdImagePtr	 dst;
 	void		*jpeg = NULL;
-	long		 w, h, tw, th;
+	long		 w = gdImageSX(src), h = gdImageSY(src), tw, th;
 	int		 size = 0;
 	bool		 ok = false;
 
-	*out = NULL;
-	*out_len = 0;
-	if (n > (size_t)INT32_MAX || !thumb_dims(p, n, &w, &h) ||
-	    w > THUMB_MAX_PIXELS / h)
-		return false;
-	pthread_once(&quiet_once, quiet_init);
-	if (p[0] == 0x89)
-		src = gdImageCreateFromPngPtr((int)n, (void *)(uintptr_t)p);
-	else if (p[0] == 'G')
-		src = gdImageCreateFromGifPtr((int)n, (void *)(uintptr_t)p);
-	else if (p[0] == 0xff)
-		src = gdImageCreateFromJpegPtrEx((int)n, (void *)(uintptr_t)p,
-		    1);
-	else
-		src = gdImageCreateFromWebpPtr((int)n, (void *)(uintptr_t)p);
-	if (src == NULL)
-		return false;
 	/* What was decoded, not what the header claimed. */
-	w = gdImageSX(src);
-	h = gdImageSY(src);
 	if (w <= 0 || h <= 0)
-		goto out;
+		return false;
 	if (w >= h) {
-		tw = w < THUMB_MAX_SIDE ? w : THUMB_MAX_SIDE;
+		tw = w < side ? w : side;
 		th = h * tw / w > 0 ? h * tw / w : 1;
 	} else {
-		th = h < THUMB_MAX_SIDE ? h : THUMB_MAX_SIDE;
+		th = h < side ? h : side;
 		tw = w * th / h > 0 ? w * th / h : 1;
 	}
 	if ((dst = gdImageCreateTrueColor((int)tw, (int)th)) == NULL)
-		goto out;
+		return false;
 	gdImageFilledRectangle(dst, 0, 0, (int)tw - 1, (int)th - 1,
 	    gdTrueColor(255, 255, 255));
 	gdImageAlphaBlending(dst, 1);
 	gdImageCopyResampled(dst, src, 0, 0, 0, 0, (int)tw, (int)th, (int)w,
 	    (int)h);
-	if ((jpeg = gdImageJpegPtr(dst, &size, 80)) == NULL || size <= 0)
+	if ((jpeg = gdImageJpegPtr(dst, &size, q)) == NULL || size <= 0)
 		goto out;
-	*out = malloc((size_t)size);
-	if (*out == NULL)
+	if ((*out = malloc((size_t)size)) == NULL)
 		goto out;
 	memcpy(*out, jpeg, (size_t)size);
 	*out_len = (size_t)size;
@@ -204,8 +214,56 @@ thumb_make(const unsigned char *p, size_t n, unsigned char **out,
 out:
 	if (jpeg != NULL)
 		gdFree(jpeg);
-	if (dst != NULL)
-		gdImageDestroy(dst);
+	gdImageDestroy(dst);
+	return ok;
+}
+
+bool
+thumb_make(const unsigned char *p, size_t n, unsigned char **out,
+    size_t *out_len)
+{
+	gdImagePtr	 src;
+	bool		 ok;
+
+	*out = NULL;
+	*out_len = 0;
+	if ((src = decode(p, n)) == NULL)
+		return false;
+	ok = encode(src, THUMB_MAX_SIDE, 80, out, out_len);
+	gdImageDestroy(src);
+	return ok;
+}
+
+bool
+thumb_vision(const unsigned char *p, size_t n, unsigned char **out,
+    size_t *out_len)
+{
+	static const struct {
+		long	 side;
+		int	 quality;
+	} tries[] = {
+		{ THUMB_VISION_SIDE, 85 }, { THUMB_VISION_SIDE, 70 },
+		{ THUMB_VISION_SIDE, 55 }, { 768, 60 }, { 512, 60 },
+	};
+	gdImagePtr	 src;
+	bool		 ok = false;
+
+	*out = NULL;
+	*out_len = 0;
+	if ((src = decode(p, n)) == NULL)
+		return false;
+	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+		if (!encode(src, tries[i].side, tries[i].quality, out,
+		    out_len))
+			break;
+		if (*out_len <= THUMB_VISION_MAX_BYTES) {
+			ok = true;
+			break;
+		}
+		free(*out);
+		*out = NULL;
+		*out_len = 0;
+	}
 	gdImageDestroy(src);
 	return ok;
 }

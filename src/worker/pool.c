@@ -8,6 +8,7 @@
  */
 #include "worker/pool.h"
 
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -17,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "util/log.h"
 #include "db/db.h"
 #include "util/arena.h"
@@ -24,13 +27,21 @@
 #include "util/xmalloc.h"
 #include "worker/queue.h"
 
+/* How long a worker keeps trying to record a job's outcome while the
+ * database is away (a failover takes seconds), and how often. */
+#define OUTCOME_RETRY_MS	30000
+#define OUTCOME_NAP_MS		200
+
 struct worker {
 	struct worker_pool	*pool;
 	pthread_t		 thread;
-	char			 id[96];
+	char			 id[128];
 	bool			 started;
 	int64_t			 job_id;	/* running, 0: idle (lk_mu) */
 	bool			 lost;		/* its lease was taken (lk_mu) */
+	/* A job may still be leased to us that we are not running: a claim
+	 * whose answer was lost, an outcome never recorded. */
+	bool			 has_orphans;
 };
 
 struct worker_pool {
@@ -62,6 +73,9 @@ static void		 wake_one(struct worker_pool *);
 static void		*keeper_main(void *);
 static void		 keep_leases(struct worker_pool *);
 static void		 running(struct worker *, int64_t);
+static bool		 is_stopping(struct worker_pool *);
+static enum db_status	 record_outcome(struct worker *, const struct job *,
+			    enum job_result, const char *);
 
 static const struct worker_handler *
 handler_for(struct worker_pool *p, const char *kind)
@@ -89,8 +103,24 @@ run_one(struct worker *w)
 
 	if ((db = db_acquire(p->cfg.db)) == NULL)
 		goto out;
+	if (w->has_orphans) {
+		int	 n = 0;
+
+		if (queue_release_mine_any_org(db, w->id, &n) != DB_OK) {
+			db_release(db);
+			goto out;
+		}
+		w->has_orphans = false;
+		if (n > 0)
+			log_info("worker", "msg=\"jobs leased to this worker "
+			    "given back\" worker=%s count=%d", w->id, n);
+	}
 	st = queue_claim_any_org(db, a, w->id, p->cfg.lease_s, &job);
 	db_release(db);
+	/* Unavailable may hide a claim that committed before the server
+	 * went away: give it back at the next claim. */
+	if (st == DB_UNAVAILABLE)
+		w->has_orphans = true;
 	if (st != DB_OK)
 		goto out;
 	ran = true;
@@ -125,20 +155,12 @@ run_one(struct worker *w)
 		h->dead(&ctx, &job, err);
 	running(w, 0);
 
-	/* The outcome must be recorded; retry briefly if the DB blinks. */
-	for (int i = 0; i < 3; i++) {
-		if ((db = db_acquire(p->cfg.db)) == NULL)
-			continue;
-		if (jr == JOB_DONE)
-			st = queue_complete_any_org(db, job.id, w->id);
-		else
-			st = queue_fail_any_org(db, job.id, w->id, err,
-			    jr == JOB_RETRY, queue_backoff_s(job.attempts));
-		db_release(db);
-		if (st == DB_OK || st == DB_CONFLICT)
-			break;
-	}
-	if (st == DB_CONFLICT)
+	st = record_outcome(w, &job, jr, err);
+	if (st == DB_UNAVAILABLE) {
+		w->has_orphans = true;
+		log_err("worker", "msg=\"job outcome not recorded; it runs "
+		    "again\" job=%lld", (long long)job.id);
+	} else if (st == DB_CONFLICT)
 		log_warn("worker", "msg=\"lease lost before the outcome was "
 		    "recorded\" job=%lld", (long long)job.id);
 	else if (jr != JOB_DONE)
@@ -245,6 +267,55 @@ out:
 	free(held);
 }
 
+/*
+ * Records the job's outcome, riding out a database that is away for a
+ * while (a failover: no primary for some seconds) so that a job that ran
+ * is not run again for want of a row update. While stopping, three quick
+ * tries only: shutdown must not wait on an outage. DB_OK, DB_CONFLICT (the
+ * lease was lost) or DB_UNAVAILABLE (gave up).
+ */
+static enum db_status
+record_outcome(struct worker *w, const struct job *job, enum job_result jr,
+    const char *err)
+{
+	struct worker_pool	*p = w->pool;
+	struct db		*db;
+	enum db_status		 st = DB_UNAVAILABLE;
+	int64_t			 deadline = time_mono_ms() + OUTCOME_RETRY_MS;
+
+	for (int i = 0; ; i++) {
+		/* A failed statement (the connection died under it) is
+		 * retried too, on a new connection. */
+		db = db_acquire_wait(p->cfg.db, is_stopping(p) ? 0 :
+		    OUTCOME_NAP_MS * 5);
+		if (db != NULL) {
+			if (jr == JOB_DONE)
+				st = queue_complete_any_org(db, job->id, w->id);
+			else
+				st = queue_fail_any_org(db, job->id, w->id, err,
+				    jr == JOB_RETRY,
+				    queue_backoff_s(job->attempts));
+			db_release(db);
+			if (st == DB_OK || st == DB_CONFLICT)
+				return st;
+		}
+		if (time_mono_ms() >= deadline || (i >= 2 && is_stopping(p)))
+			return DB_UNAVAILABLE;
+		poll(NULL, 0, OUTCOME_NAP_MS);
+	}
+}
+
+static bool
+is_stopping(struct worker_pool *p)
+{
+	bool	 stopping;
+
+	pthread_mutex_lock(&p->mu);
+	stopping = p->stopping;
+	pthread_mutex_unlock(&p->mu);
+	return stopping;
+}
+
 /* Sleeps until a wake-up is handed to this worker, or stop. */
 static void
 wait_for_work(struct worker_pool *p)
@@ -329,9 +400,14 @@ listener_main(void *arg)
 struct worker_pool *
 worker_pool_start(const struct worker_pool_config *c)
 {
-	struct worker_pool	*p = xcalloc(1, sizeof(*p));
+	struct worker_pool	*p;
 	char			 host[64];
+	uint32_t		 tag;
 
+	if (sodium_init() < 0)
+		return NULL;
+	tag = randombytes_random();
+	p = xcalloc(1, sizeof(*p));
 	p->cfg = *c;
 	if (p->cfg.lease_s <= 0)
 		p->cfg.lease_s = 300;
@@ -341,8 +417,12 @@ worker_pool_start(const struct worker_pool_config *c)
 	pthread_cond_init(&p->cv, NULL);
 	pthread_mutex_init(&p->lk_mu, NULL);
 	pthread_cond_init(&p->lk_cv, NULL);
-	p->lk_db = db_pool_new(p->cfg.conninfo, 1,
+	/* One statement per renewal, no session state: the jobs' own
+	 * database (through its pooler, if any) serves it. */
+	p->lk_db = db_pool_new(db_pool_conninfo(p->cfg.db), 1,
 	    p->cfg.acquire_timeout_ms > 0 ? p->cfg.acquire_timeout_ms : 3000);
+	if (p->lk_db != NULL)
+		db_pool_set_pooler(p->lk_db, db_pool_pooler(p->cfg.db));
 	if (p->lk_db == NULL) {
 		log_err("worker", "msg=\"the lease keeper has no database\"");
 		pthread_cond_destroy(&p->lk_cv);
@@ -360,16 +440,22 @@ worker_pool_start(const struct worker_pool_config *c)
 		struct worker	*w = &p->workers[i];
 
 		w->pool = p;
-		snprintf(w->id, sizeof(w->id), "%s:%ld:w%d", host,
-		    (long)getpid(), i);
+		/* Unique across processes even where two share a host name
+		 * and a PID (containers on the host network, each PID 1),
+		 * and across pools in one process: leases are checked by
+		 * this id. */
+		snprintf(w->id, sizeof(w->id), "%s:%ld:%08" PRIx32 ":w%d",
+		    host, (long)getpid(), tag, i);
 		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
 			worker_pool_stop(p);
 			return NULL;
 		}
 		w->started = true;
 	}
-	/* The listener also drives the poll fallback: it must run. */
-	p->listen = db_listener_new(p->cfg.conninfo, QUEUE_CHANNEL);
+	/* The listener thread also drives the poll fallback: it must run,
+	 * with or without a LISTEN connection. */
+	if (p->cfg.conninfo != NULL)
+		p->listen = db_listener_new(p->cfg.conninfo, QUEUE_CHANNEL);
 	if (pthread_create(&p->listener, NULL, listener_main, p) != 0) {
 		worker_pool_stop(p);
 		return NULL;

@@ -18,7 +18,11 @@
  * the job in hand (drain), claim nothing new, and are joined.
  *
  * Several processes may run pools on one database: claims use SKIP LOCKED
- * and leases (worker/queue.c), so no job runs twice at once.
+ * and leases (worker/queue.c), so no job runs twice at once. A worker's id
+ * (host:pid:random tag:wN) is unique across processes and pools.
+ *
+ * Without a LISTEN connection (conninfo NULL: behind a transaction pooler
+ * with no direct URL) the poll interval is the only wake-up.
  *
  * LEASES. A job is claimed under a lease of lease_s seconds, and a lease
  * keeper thread renews the leases of every job the pool is running, all
@@ -37,6 +41,16 @@
  * handler (optional) has the last word: the reply job marks what it
  * could not send as failed, with the reason, so a person sees it and can
  * resend it.
+ *
+ * Failover. A claim that fails as "unavailable" may have committed on a
+ * server that died before answering; its job would sit leased to this
+ * worker until the lease ran out. The worker remembers the doubt and, at
+ * its next claim, first gives back whatever is still leased to it (it is
+ * between jobs, so none of that is running). An outcome is recorded with
+ * retries for up to 30 s, so a job that ran is not run again because the
+ * primary was away for a few seconds; if even that fails, the job is
+ * given back the same way (a re-run reads its rows and sends nothing
+ * twice, worker/reply.c).
  */
 #ifndef PARLEY_WORKER_POOL_H
 #define PARLEY_WORKER_POOL_H
@@ -83,7 +97,8 @@ struct worker_handler {
 
 struct worker_pool_config {
 	struct db_pool			*db;
-	const char			*conninfo;	/* for LISTEN */
+	const char			*conninfo;	/* for LISTEN; NULL:
+							   poll only */
 	int				 n_threads;
 	int				 lease_s;	/* 0: 300 */
 	int				 acquire_timeout_ms;	/* the lease

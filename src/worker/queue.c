@@ -170,6 +170,24 @@ out:
 }
 
 enum db_status
+queue_release_mine_any_org(struct db *db, const char *worker_id, int *n)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	st = db_query(db, &res,
+	    "UPDATE jobs SET status = 'queued', run_at = now(),"
+	    "       lease_until = NULL, locked_by = NULL, updated_at = now()"
+	    " WHERE locked_by = $1 AND status = 'running'"
+	    " RETURNING id",
+	    DB_TEXT(worker_id), DB_END);
+	if (n != NULL)
+		*n = st == DB_OK ? res.n_rows : 0;
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
 queue_extend_lease_any_org(struct db *db, int64_t job_id,
     const char *worker_id, int lease_s)
 {

@@ -83,6 +83,16 @@ bool		 queue_send_at(struct db *db, int64_t org_id,
 enum db_status	 queue_claim_any_org(struct db *db, struct arena *a,
 		    const char *worker_id, int lease_s, struct job *out)
 		    __attribute__((warn_unused_result));
+/*
+ * Gives back every job still leased to worker_id, due now, for a worker
+ * that is between jobs and so cannot be running any: one whose claim
+ * committed while its answer was lost (the server failed over), or whose
+ * outcome could not be recorded. Their leases would otherwise have to run
+ * out first. *n (may be NULL) gets how many were given back.
+ */
+enum db_status	 queue_release_mine_any_org(struct db *db,
+		    const char *worker_id, int *n)
+		    __attribute__((warn_unused_result));
 /* Extends the lease; DB_CONFLICT when worker_id no longer holds it. */
 enum db_status	 queue_extend_lease_any_org(struct db *db, int64_t job_id,
 		    const char *worker_id, int lease_s)

@@ -140,6 +140,7 @@
 #include "model/org.h"
 #include "util/arena.h"
 #include "util/str.h"
+#include "util/time.h"
 #include "worker/queue.h"
 #include "worker/voice.h"
 #include "worker/working.h"

@@ -62,7 +62,6 @@ static void	 henv_defaults(struct henv *e, struct hpg *pg, int port);
 static void	 henv_overrides(struct henv *e, const char **env);
 static void	 henv_free(struct henv *e);
 static const char *parley_bin(void);
-static size_t	 discard(char *ptr, size_t size, size_t nmemb, void *ud);
 static long	 healthz(const char *base);
 static void	 children_kill_all(void);
 static void	 ignore_sigpipe(void);
@@ -383,8 +382,8 @@ hlog_tail(const char *path, size_t bytes)
 	free(buf);
 }
 
-static size_t
-discard(char *ptr, size_t size, size_t nmemb, void *ud)
+size_t
+hdiscard(char *ptr, size_t size, size_t nmemb, void *ud)
 {
 	(void)ptr;
 	(void)ud;
@@ -407,7 +406,7 @@ healthz(const char *base)
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
 	curl_easy_setopt(h, CURLOPT_PROXY, "");
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, hdiscard);
 	if (curl_easy_perform(h) == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(h);

@@ -140,6 +140,12 @@ hpg_sql_int(struct hpg *pg, const char *sql)
 	return v;
 }
 
+void
+hpg_track(struct hpg *pg)
+{
+	remember(pg);
+}
+
 static bool
 start_cluster(struct hpg *pg, char *err, size_t errlen)
 {

@@ -672,6 +672,28 @@ p_job_retry(struct rrun *x)
 	path_f(x, "/jobs/%lld/retry", (long long)x->target);
 }
 
+/* A dead reply job whose answer's one part the provider refused. */
+static void
+p_job_resend(struct rrun *x)
+{
+	int64_t	 chat = mk_chat("ai", 0), in;
+
+	in = sqli("INSERT INTO messages (org_id, channel_id, chat_id,"
+	    " direction, body, status) VALUES (%lld, %lld, %lld, 'in',"
+	    " 'Hello?', 'received') RETURNING id", (long long)org_id,
+	    (long long)sandbox_id, (long long)chat);
+	(void)sqli("INSERT INTO messages (org_id, channel_id, chat_id,"
+	    " direction, body, status, error_text, reply_to_id, part_no)"
+	    " VALUES (%lld, %lld, %lld, 'out', 'Hi there.', 'failed',"
+	    " 'refused', %lld, 0) RETURNING id", (long long)org_id,
+	    (long long)sandbox_id, (long long)chat, (long long)in);
+	x->target = sqli("INSERT INTO jobs (org_id, kind, payload, status,"
+	    " attempts, last_error) VALUES (%lld, 'reply',"
+	    " jsonb_build_object('message_id', %lld), 'dead', 5, 'gave up')"
+	    " RETURNING id", (long long)org_id, (long long)in);
+	path_f(x, "/jobs/%lld/resend", (long long)x->target);
+}
+
 static void
 a_provider_create(struct rrun *x)
 {
@@ -869,6 +891,14 @@ a_app_update(struct rrun *x)
 	path_f(x, "/api/v1/whatsapp-app");
 	snprintf(x->body, sizeof(x->body), "{\"systemPrompt\":\"Be "
 	    "brief.\"}");
+}
+
+static void
+a_org_update(struct rrun *x)
+{
+	x->target = org_id;
+	path_f(x, "/api/v1/organization");
+	snprintf(x->body, sizeof(x->body), "{\"mediaRetentionDays\":90}");
 }
 
 static void
@@ -1122,6 +1152,8 @@ static const struct rcase cases[] = {
 	    "channel.shared_key_added", "channel", a_shared_key_add, NULL },
 	{ "DELETE", "/api/v1/channels/{id}/twilio-shared-keys/{key}", ADMIN,
 	    "channel.shared_key_removed", "channel", a_shared_key_remove, NULL },
+	{ "POST", "/jobs/{id}/resend", ADMIN, "job.resent", "job",
+	    p_job_resend, NULL },
 	{ "POST", "/jobs/{id}/retry", ADMIN, "job.retried", "job",
 	    p_job_retry, NULL },
 	{ "POST", "/api/v1/providers", ADMIN, "provider.created", "provider",
@@ -1162,6 +1194,8 @@ static const struct rcase cases[] = {
 	    "channel", a_app_create, NULL },
 	{ "PATCH", "/api/v1/whatsapp-app", ADMIN, "whatsapp_app.updated",
 	    "channel", a_app_update, NULL },
+	{ "PATCH", "/api/v1/organization", ADMIN, "org.settings_changed",
+	    "org", a_org_update, NULL },
 	{ "POST", "/plugins/mcp", ADMIN, "mcp_server.created", "mcp_server",
 	    p_mcp_create, NULL },
 	{ "POST", "/plugins/mcp/{id}", ADMIN, "mcp_server.updated",

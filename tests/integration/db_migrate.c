@@ -493,6 +493,110 @@ START_TEST(test_query_status)
 }
 END_TEST
 
+/* --- session state (poolers, demoted primaries) ----------------------- */
+
+/*
+ * How many statements the session behind db has prepared, and the
+ * session's process id; asked with PQexec so the question itself is not
+ * prepared.
+ */
+static int
+session_prepared(struct db *db, int *pid)
+{
+	PGresult	*r;
+	int		 n;
+
+	r = PQexec(db->conn, "SELECT count(*), pg_backend_pid()"
+	    " FROM pg_prepared_statements");
+	ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+	n = atoi(PQgetvalue(r, 0, 0));
+	if (pid != NULL)
+		*pid = atoi(PQgetvalue(r, 0, 1));
+	PQclear(r);
+	return n;
+}
+
+START_TEST(test_session_state)
+{
+	char		 ci[600];
+	struct db_pool	*pool;
+	struct db	*db;
+	struct db_res	 res;
+	PGresult	*r;
+	int		 pid, pid2;
+
+	new_database("t_session", ci, sizeof(ci));
+
+	/* Direct: data statements are prepared once per connection. */
+	pool = pool_for(ci, 1, 2000);
+	db = db_acquire(pool);
+	ck_assert_ptr_nonnull(db);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(db_exec(db, "SELECT $1::int", DB_I64(i),
+		    DB_END), DB_OK);
+	ck_assert_int_eq(session_prepared(db, NULL), 1);
+
+	/* A session handed over with someone's "p1" (a session pooler with
+	 * server_reset_query emptied): ours are deallocated and prepared
+	 * again, and every answer is our statement's. */
+	r = PQexec(db->conn, "PREPARE p1 AS SELECT 'not ours'::text");
+	ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(db_query(db, &res, "SELECT $1::text || '!'",
+		    DB_TEXT("ours"), DB_END), DB_OK);
+		ck_assert_str_eq(db_res_text(&res, 0, 0), "ours!");
+		db_res_clear(&res);
+	}
+	ck_assert_int_eq(db_exec(db, "SELECT $1::int", DB_I64(7), DB_END),
+	    DB_OK);
+	ck_assert(!db->broken);
+	ck_assert_int_eq(session_prepared(db, NULL), 2);
+	r = PQexec(db->conn, "SELECT count(*) FROM pg_prepared_statements"
+	    " WHERE statement LIKE '%not ours%'");
+	ck_assert_str_eq(PQgetvalue(r, 0, 0), "0");
+	PQclear(r);
+	db_release(db);
+	db_pool_free(pool);
+
+	/* Behind a transaction pooler: nothing prepared by name. */
+	pool = pool_for(ci, 1, 2000);
+	db_pool_set_pooler(pool, DB_POOLER_TRANSACTION);
+	db = db_acquire(pool);
+	ck_assert_ptr_nonnull(db);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(db_query(db, &res, "SELECT $1::int + 1",
+		    DB_I64(i), DB_END), DB_OK);
+		ck_assert_int_eq(db_res_i64(&res, 0, 0), i + 1);
+		db_res_clear(&res);
+	}
+	ck_assert_int_eq(db_tx_begin(db), DB_OK);
+	ck_assert_int_eq(db_exec(db, "SELECT $1::text", DB_TEXT("x"), DB_END),
+	    DB_OK);
+	ck_assert_int_eq(db_tx_commit(db), DB_OK);
+	ck_assert_int_eq(session_prepared(db, &pid), 0);
+
+	/* A server that refuses writes (a primary demoted to a standby
+	 * looks the same): unavailable, and the session is not reused. */
+	ck_assert_int_eq(db_exec(db, "CREATE TABLE t (x int)", DB_END), DB_OK);
+	r = PQexec(db->conn, "SET default_transaction_read_only = on");
+	ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	ck_assert_int_eq(db_exec(db, "INSERT INTO t VALUES ($1)", DB_I64(1),
+	    DB_END), DB_UNAVAILABLE);
+	ck_assert(db->broken);
+	db_release(db);
+	db = db_acquire(pool);
+	ck_assert_ptr_nonnull(db);
+	ck_assert_int_eq(db_exec(db, "INSERT INTO t VALUES ($1)", DB_I64(2),
+	    DB_END), DB_OK);
+	(void)session_prepared(db, &pid2);
+	ck_assert_int_ne(pid, pid2);
+	db_release(db);
+	db_pool_free(pool);
+}
+END_TEST
+
 /* --- outage ----------------------------------------------------------- */
 
 START_TEST(test_outage_and_recovery)
@@ -787,6 +891,7 @@ main(void)
 	tcase_add_test(tc, test_pool_timeout);
 	tcase_add_test(tc, test_pool_threads);
 	tcase_add_test(tc, test_query_status);
+	tcase_add_test(tc, test_session_state);
 	tcase_add_test(tc, test_outage_and_recovery);
 	suite_add_tcase(s, tc);
 	return hrun_suites(s, NULL) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

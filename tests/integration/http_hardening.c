@@ -112,7 +112,7 @@ fixture_up(struct fixture *fx)
 	ck_assert_int_gt(fx->org, 0);
 	mk_channel("meta", META_PNID, META_SECRET);
 	mk_channel("kapso", KAPSO_PNID, KAPSO_SECRET);
-	fx->token = htoken_create(&fx->pg, OWNER_EMAIL, "hardening", NULL);
+	fx->token = htoken_create(&fx->pg, OWNER_EMAIL, "hardening", "owner");
 }
 
 static void

@@ -1,8 +1,10 @@
 /*
  * tests/unit/test_db.c: the pure parts of db/: the SQLSTATE mapping, the
- * status names and migration file names. No database needed.
+ * status names, migration file names, and the connection settings the
+ * pool adds (and does not add) to a caller's string. No database needed.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include <check.h>
 
@@ -93,6 +95,65 @@ START_TEST(test_migration_names)
 }
 END_TEST
 
+/* The value connparams give libpq for key, or NULL. */
+static const char *
+param(const struct db_connparams *cp, const char *key)
+{
+	for (int i = 0; cp->keys[i] != NULL; i++)
+		if (strcmp(cp->keys[i], key) == 0)
+			return cp->vals[i];
+	return NULL;
+}
+
+START_TEST(test_connection_settings)
+{
+	struct db_connparams	 cp;
+	char			 err[256];
+
+	/* Ours are added, the caller's kept, and nothing that would live in
+	 * the server session (a startup `options`) is invented. */
+	ck_assert(db_connparams_init(&cp, "host=a,b port=5432,5433 "
+	    "dbname=parley target_session_attrs=read-write "
+	    "connect_timeout=9"));
+	ck_assert_str_eq(param(&cp, "connect_timeout"), "9");
+	ck_assert_str_eq(param(&cp, "application_name"), "parley");
+	ck_assert_str_eq(param(&cp, "target_session_attrs"), "read-write");
+	ck_assert_str_eq(param(&cp, "host"), "a,b");
+	ck_assert_str_eq(param(&cp, "tcp_user_timeout"), "10000");
+	ck_assert_str_eq(param(&cp, "keepalives_idle"), "10");
+	ck_assert_ptr_null(param(&cp, "options"));
+	db_connparams_cleanup(&cp);
+
+	/* A caller's own options pass through untouched. */
+	ck_assert(db_connparams_init(&cp, "postgresql://u@h/db?options="
+	    "-c%20statement_timeout%3D5s&application_name=mine"));
+	ck_assert_str_eq(param(&cp, "options"), "-c statement_timeout=5s");
+	ck_assert_str_eq(param(&cp, "application_name"), "mine");
+	db_connparams_cleanup(&cp);
+
+	ck_assert(!db_connparams_init(&cp, "host='unterminated"));
+	ck_assert(!db_conninfo_check("host='unterminated", err, sizeof(err)));
+	ck_assert(strchr(err, '\n') == NULL && err[0] != '\0');
+	ck_assert(!db_conninfo_check("", err, sizeof(err)));
+	ck_assert(db_conninfo_check("host=db port=6432", err, sizeof(err)));
+}
+END_TEST
+
+START_TEST(test_pooler_statement_names)
+{
+	struct db_pool	*pool = db_pool_new("host=127.0.0.1 port=1", 2, 100);
+
+	ck_assert_ptr_nonnull(pool);
+	ck_assert(db_pool_prepares(pool));
+	db_pool_set_pooler(pool, DB_POOLER_SESSION);
+	ck_assert(db_pool_prepares(pool));
+	db_pool_set_pooler(pool, DB_POOLER_TRANSACTION);
+	ck_assert(!db_pool_prepares(pool));
+	db_pool_free(pool);
+	ck_assert_ptr_null(db_pool_new("host='unterminated", 2, 100));
+}
+END_TEST
+
 int
 main(void)
 {
@@ -102,6 +163,8 @@ main(void)
 	tcase_add_test(tc, test_sqlstate_mapping);
 	tcase_add_test(tc, test_status_names);
 	tcase_add_test(tc, test_migration_names);
+	tcase_add_test(tc, test_connection_settings);
+	tcase_add_test(tc, test_pooler_statement_names);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
