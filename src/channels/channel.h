@@ -187,5 +187,16 @@ bool		 channel_code_final(const char *kind, const char *code,
  * again, not a failure.
  */
 bool		 channel_code_retry(const char *kind, const char *code);
+/*
+ * Twilio's Message resource (JSON, len bytes, untrusted) → its price:
+ * amount the cost as decimal text without Twilio's minus sign (1 to 10
+ * digits, then at most 12 decimals: what numeric(16, 6) holds), currency
+ * price_unit in upper case (3 letters). True with both set; false with
+ * both "" when the resource has no price yet or an unusable one. *json_ok
+ * (may be NULL) says whether the body was a JSON object at all.
+ */
+bool		 channel_twilio_price(const char *json, size_t len,
+		    char *amount, size_t amountlen, char *currency,
+		    size_t curlen, bool *json_ok);
 
 #endif

@@ -245,9 +245,7 @@ fetch_price(const struct channel_creds *c, const char *provider_message_id,
 	struct channel_fetch	 f;
 	struct buf		 url, body;
 	enum send_result	 st;
-	const cJSON		*p, *u;
-	cJSON			*root;
-	size_t			 n;
+	bool			 json_ok = false;
 
 	amount[0] = currency[0] = '\0';
 	if (!channel_field_ok(provider_message_id) ||
@@ -281,38 +279,68 @@ fetch_price(const struct channel_creds *c, const char *provider_message_id,
 	st = channel_http_get(&dialect, c, &f, &body, ctype, sizeof(ctype),
 	    out);
 	sodium_memzero(auth, sizeof(auth));
-	if (st == SEND_OK) {
-		root = json_parse(body.data, body.len, NULL);
-		p = cJSON_GetObjectItemCaseSensitive(root, "price");
-		u = cJSON_GetObjectItemCaseSensitive(root, "price_unit");
-		/* "-0.00500": Twilio writes what it charges as negative. */
-		if (cJSON_IsString(p) && cJSON_IsString(u) &&
-		    strlen(u->valuestring) == 3) {
-			const char	*v = p->valuestring + (p->valuestring[0] ==
-					    '-');
-
-			n = strspn(v, "0123456789.");
-			if (n > 0 && v[n] == '\0' && n < amountlen &&
-			    curlen > 3) {
-				snprintf(amount, amountlen, "%s", v);
-				for (size_t i = 0; i < 3; i++)
-					currency[i] = (char)(u->valuestring[i]
-					    >= 'a' && u->valuestring[i] <= 'z' ?
-					    u->valuestring[i] - 'a' + 'A' :
-					    u->valuestring[i]);
-				currency[3] = '\0';
-				if (strspn(currency, "ABCDEFGHIJKLMNOPQRSTU"
-				    "VWXYZ") != 3)
-					amount[0] = currency[0] = '\0';
-			}
-		} else if (root == NULL)
-			st = channel_refuse(out, "Twilio answered the message "
-			    "lookup without JSON.");
-		cJSON_Delete(root);
-	}
+	if (st == SEND_OK && !channel_twilio_price(body.data, body.len, amount,
+	    amountlen, currency, curlen, &json_ok) && !json_ok)
+		st = channel_refuse(out, "Twilio answered the message lookup "
+		    "without JSON.");
 	buf_cleanup(&body);
 	buf_cleanup(&url);
 	return st;
+}
+
+/*
+ * The Message resource's "price" ("-0.00500", null until Twilio knows
+ * it; Twilio writes what it charges as negative) and "price_unit"
+ * ("USD"), see channel.h. Shapes outside the bounds are no price: the
+ * amount goes into numeric(16, 6), the currency must be ISO 4217-shaped.
+ */
+bool
+channel_twilio_price(const char *json, size_t len, char *amount,
+    size_t amountlen, char *currency, size_t curlen, bool *json_ok)
+{
+	const cJSON	*p, *u;
+	const char	*v;
+	cJSON		*root;
+	size_t		 ints, decs = 0;
+	bool		 ok = false;
+
+	if (amountlen > 0)
+		amount[0] = '\0';
+	if (curlen > 0)
+		currency[0] = '\0';
+	root = json_parse(json, len, NULL);
+	if (json_ok != NULL)
+		*json_ok = cJSON_IsObject(root);
+	p = cJSON_GetObjectItemCaseSensitive(root, "price");
+	u = cJSON_GetObjectItemCaseSensitive(root, "price_unit");
+	if (!cJSON_IsString(p) || !cJSON_IsString(u) ||
+	    strlen(u->valuestring) != 3 || curlen < 4)
+		goto out;
+	v = p->valuestring + (p->valuestring[0] == '-');
+	ints = strspn(v, "0123456789");
+	if (v[ints] == '.')
+		decs = strspn(v + ints + 1, "0123456789");
+	if (ints == 0 || ints > 10 || decs > 12 ||
+	    v[ints + (v[ints] == '.' ? 1 + decs : 0)] != '\0' ||
+	    (v[ints] == '.' && decs == 0) || strlen(v) >= amountlen)
+		goto out;
+	for (size_t i = 0; i < 3; i++) {
+		char	 c = u->valuestring[i];
+
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		if (c < 'A' || c > 'Z')
+			goto out;
+		currency[i] = c;
+	}
+	currency[3] = '\0';
+	snprintf(amount, amountlen, "%s", v);
+	ok = true;
+out:
+	if (!ok && curlen > 0)
+		currency[0] = '\0';
+	cJSON_Delete(root);
+	return ok;
 }
 
 /*
