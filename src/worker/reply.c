@@ -198,7 +198,7 @@ static enum job_result	 say_handoff(struct reply_run *);
 static int		 busy_lease_s(const struct reply_run *);
 static void		 release_busy(struct reply_run *, int64_t);
 static enum db_status	 ensure_channel(struct reply_run *);
-static void		 working(struct reply_run *);
+static void		 working(struct reply_run *, bool);
 static enum job_result	 answer(struct reply_run *);
 static cJSON		*context(struct reply_run *);
 static enum job_result	 record(struct reply_run *, const char *, int64_t);
@@ -242,7 +242,11 @@ reply_job_run(struct worker_ctx *w, const struct job *job, char *err,
 out:
 	if (run.busy_taken && res != JOB_RETRY)
 		release_busy(&run, run.thread_id);
-	/* ⏳ comes off once the reply is out (or will not be, this run). */
+	/* ⏳ comes off once the reply is out (or will not be, this run);
+	 * a resumed run takes off the one its crashed predecessor placed. */
+	if (run.resumed && run.route.action == ROUTE_ANSWER &&
+	    res != JOB_RETRY)
+		working(&run, true);
 	working_end(run.working);
 	release_db(&run);
 	outbox_channel_close(&run.ch);
@@ -786,14 +790,16 @@ ensure_channel(struct reply_run *run)
  * indicator, read receipt and ⏳, refreshed while the model works, each
  * call made off this thread): started before the model is asked, quiet
  * before the reply is sent, ended when the run ends. Needs the channel
- * opened; holds no connection.
+ * opened; holds no connection. leftover: only the ⏳ of an earlier run
+ * of this job comes off (the run resumed its recorded parts).
  */
 static void
-working(struct reply_run *run)
+working(struct reply_run *run, bool leftover)
 {
 	struct working_req	 req;
 
-	if (!run->has_ch || !run->has_agent || run->working != NULL)
+	if (!run->has_ch || !run->has_agent || run->working != NULL ||
+	    (leftover && !run->agent.working_reaction))
 		return;
 	memset(&req, 0, sizeof(req));
 	req.ops = run->ops;
@@ -803,6 +809,7 @@ working(struct reply_run *run)
 	req.typing = run->agent.typing_indicator;
 	req.read = run->agent.read_receipts;
 	req.reaction = run->agent.working_reaction;
+	req.leftover = leftover;
 	req.org_id = run->job->org_id;
 	req.chat_id = run->subj.chat_id;
 	run->working = working_start(&req);
@@ -853,7 +860,7 @@ answer(struct reply_run *run)
 	if ((messages = context(run)) == NULL)
 		return fail(run, JOB_RETRY, "The database is unavailable.");
 	release_db(run);
-	working(run);
+	working(run, false);
 	if (!lease_ok(run)) {
 		cJSON_Delete(messages);
 		return fail(run, JOB_RETRY, "The job's lease was lost.");

@@ -30,7 +30,7 @@ struct working {
 	struct channel_creds		*creds;
 	char				*to;
 	char				*mid;
-	bool				 typing, read, reaction;
+	bool				 typing, read, reaction, leftover;
 	int64_t				 org_id, chat_id;
 };
 
@@ -102,7 +102,7 @@ run(void *arg)
 	struct working	*w = arg;
 	struct timespec	 ts;
 
-	if (w->reaction)
+	if (w->reaction && !w->leftover)
 		call(w, "reaction");
 	if (w->typing)
 		call(w, "typing");
@@ -150,9 +150,12 @@ working_start(const struct working_req *req)
 		return NULL;
 	w = xcalloc(1, sizeof(*w));
 	w->ops = req->ops;
-	w->typing = req->typing && req->ops->send_typing != NULL;
+	w->leftover = req->leftover;
+	w->typing = !req->leftover && req->typing &&
+	    req->ops->send_typing != NULL;
 	/* The typing indicator marks the message read by itself. */
-	w->read = !w->typing && req->read && req->ops->send_read != NULL;
+	w->read = !req->leftover && !w->typing && req->read &&
+	    req->ops->send_read != NULL;
 	w->reaction = req->reaction && req->ops->send_reaction != NULL &&
 	    req->to != NULL && req->to[0] != '\0';
 	if (!w->typing && !w->read && !w->reaction) {

@@ -14,6 +14,9 @@
  *                  again for 25 s)
  *   working_end    after the reply is out (or never will be): ⏳ comes
  *                  off; the handle is gone
+ *   (leftover)     a run that resumes recorded parts after a crash
+ *                  starts one with leftover set: nothing is shown, and
+ *                  working_end takes off the ⏳ the crashed run placed
  *
  * DESIGN. Best effort, and never in the reply's way: every provider call
  * is made by the indicator's thread, never by the caller, with a short
@@ -51,6 +54,8 @@ struct working_req {
 	bool				 typing;
 	bool				 read;
 	bool				 reaction;
+	bool				 leftover;	/* only take off the ⏳
+						   an earlier run placed */
 	int64_t				 org_id;	/* logs */
 	int64_t				 chat_id;	/* logs */
 };
