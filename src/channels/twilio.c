@@ -60,6 +60,8 @@ static enum send_result	 fetch_price(const struct channel_creds *c,
 			    const char *provider_message_id, char *amount,
 			    size_t amountlen, char *currency, size_t curlen,
 			    struct send_outcome *out);
+static bool		 account_ok(const struct channel_creds *,
+			    struct send_outcome *);
 static enum send_result	 fetch_media(const struct channel_creds *c,
 			    const char *url, const char *media_id,
 			    size_t max_bytes, struct buf *body,
@@ -143,13 +145,8 @@ send_text(const struct channel_creds *c, const char *to, bool is_group,
 	if (!channel_field_ok(c->phone_number))
 		return channel_refuse(out, "The channel has no sender phone "
 		    "number.");
-	if (!channel_field_ok(c->account_sid))
-		return channel_refuse(out, "The channel has no valid Twilio "
-		    "Account SID.");
-	if (c->api_base != NULL && c->api_base[0] != '\0' &&
-	    !channel_field_ok(c->api_base))
-		return channel_refuse(out, "The Twilio API base URL is not "
-		    "valid.");
+	if (!account_ok(c, out))
+		return SEND_FAILED;
 
 	buf_init(&url, 0);
 	channel_url_base(&url, c->api_base, TWILIO_API_BASE);
@@ -253,13 +250,8 @@ fetch_price(const struct channel_creds *c, const char *provider_message_id,
 	    "ghijklmnopqrstuvwxyz0123456789") != strlen(provider_message_id))
 		return channel_refuse(out, "This is not a Twilio message "
 		    "SID.");
-	if (!channel_field_ok(c->account_sid))
-		return channel_refuse(out, "The channel has no valid Twilio "
-		    "Account SID.");
-	if (c->api_base != NULL && c->api_base[0] != '\0' &&
-	    !channel_field_ok(c->api_base))
-		return channel_refuse(out, "The Twilio API base URL is not "
-		    "valid.");
+	if (!account_ok(c, out))
+		return SEND_FAILED;
 	if (!basic_auth(c, auth, sizeof(auth)))
 		return channel_refuse(out, "The channel has no valid Twilio "
 		    "Account SID and auth token.");
@@ -341,6 +333,25 @@ out:
 		currency[0] = '\0';
 	cJSON_Delete(root);
 	return ok;
+}
+
+/* The Account SID and API base a REST call needs; false with the
+ * refusal in out. */
+static bool
+account_ok(const struct channel_creds *c, struct send_outcome *out)
+{
+	if (!channel_field_ok(c->account_sid)) {
+		(void)channel_refuse(out, "The channel has no valid Twilio "
+		    "Account SID.");
+		return false;
+	}
+	if (c->api_base != NULL && c->api_base[0] != '\0' &&
+	    !channel_field_ok(c->api_base)) {
+		(void)channel_refuse(out, "The Twilio API base URL is not "
+		    "valid.");
+		return false;
+	}
+	return true;
 }
 
 /*

@@ -9,32 +9,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "chat/fees.h"
 #include "chat/outbox.h"
 #include "db/db.h"
 #include "util/arena.h"
 #include "util/context.h"
-#include "util/json.h"
 #include "util/log.h"
 #include "worker/queue.h"
-
-static int64_t	 payload_message(const struct job *);
-
-static int64_t
-payload_message(const struct job *job)
-{
-	cJSON		*j = json_parse_str(job->payload, NULL);
-	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(j, "message_id");
-	int64_t		 id = 0;
-
-	if (cJSON_IsNumber(v) && v->valuedouble >= 1 &&
-	    v->valuedouble < 9007199254740992.0)
-		id = (int64_t)v->valuedouble;
-	cJSON_Delete(j);
-	return id;
-}
 
 enum job_result
 fee_job_run(struct worker_ctx *w, const struct job *job, char *err,
@@ -48,7 +29,7 @@ fee_job_run(struct worker_ctx *w, const struct job *job, char *err,
 	enum send_result	 sr;
 	enum db_status		 st;
 	enum job_result		 jr = JOB_DONE;
-	int64_t			 mid = payload_message(job), channel_id;
+	int64_t			 mid = queue_payload_message(job), channel_id;
 	char			*pid = NULL, amount[32], currency[8];
 	bool			 last = job->attempts >= job->max_attempts;
 
