@@ -182,7 +182,8 @@ bool		 channel_code_final(const char *kind, const char *code,
 		    const char **sentence);
 /*
  * True when the kind's provider error `code` means "try again later"
- * (rate limits: Meta and Kapso 130429, 131056, 4, 80007; Twilio 20429):
+ * (rate limits: Meta and Kapso 130429, 131056, 4, 80007; Twilio 20429,
+ * 63017, 63018):
  * a status callback that fails a message with it is a reason to send it
  * again, not a failure.
  */

@@ -83,6 +83,13 @@ static const struct channel_code codes[] = {
 	{ "63016", CHANNEL_WINDOW_SENTENCE, false, true },
 	{ "20429", "Twilio's rate limit was reached; the message will be "
 	    "sent again later.", true, false },
+	/* Rate limits reported in a status callback (Twilio's error
+	 * dictionary; 63018 is WhatsApp's 429 and 471, docs/whatsapp-
+	 * platform.md §9): "later", as any 429. */
+	{ "63017", "Twilio's rate limit was reached; the message will be "
+	    "sent again later.", true, false },
+	{ "63018", "WhatsApp's rate limit for this sender was reached; the "
+	    "message will be sent again later.", true, false },
 	{ "20003", "Twilio refused the credentials: check the Account SID "
 	    "and the auth token.", false, false },
 	{ "21211", "The recipient's phone number is not valid.", false, false },

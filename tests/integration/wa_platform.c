@@ -102,6 +102,7 @@ static const char *kapso_in(const char *, const char *, const char *,
 static void	 kapso_post_event(const char *, cJSON *);
 static const char *twilio_in(const char *, const char *, const char *);
 static void	 twilio_status(const char *, const char *);
+static void	 twilio_status_err(const char *, const char *, const char *);
 static cJSON	*sends(void);
 static const cJSON *last_send(cJSON *);
 static int	 op_count(const char *, const char *, int *);
@@ -1143,6 +1144,40 @@ START_TEST(t_rate_limit_131056_after_send)
 }
 END_TEST
 
+/*
+ * Twilio's 63018 ("Rate limit exceeded for Channel", WhatsApp's 429) on
+ * a status callback after Twilio accepted the message: queued again and
+ * sent again, not failed.
+ */
+START_TEST(t_rate_limit_twilio_63018_after_send)
+{
+	const char	*sid;
+	char		 pid[64];
+	cJSON		*log;
+	int64_t		 part;
+
+	sid = twilio_in("whatsapp:+15557002201", NULL, "twilio later");
+	ck_assert(hwa_wait_sends(&fx.wa, true, 1, WAIT_MS));
+	part = reply_of(sid, "sent");
+	ck_assert_int_gt(part, 0);
+	log = sends();
+	snprintf(pid, sizeof(pid), "%s", hjstr(last_send(log), "id"));
+	cJSON_Delete(log);
+	twilio_status_err(pid, "undelivered", "63018");
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE id = %lld "
+	    "AND status IN ('queued', 'sending', 'sent')", (long long)part), 1);
+	ck_assert_msg(hwa_wait_sends(&fx.wa, true, 2, 30000),
+	    "not sent again");
+	ck_assert_msg(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages "
+	    "WHERE id = %lld AND status = 'sent' AND provider_message_id <> "
+	    "'%s'", (long long)part, pid), "not marked sent again");
+	log = sends();
+	ck_assert_str_eq(hjstr(cJSON_GetObjectItem(cJSON_GetArrayItem(log,
+	    1), "form"), "Body"), "Echo: twilio later");
+	cJSON_Delete(log);
+}
+END_TEST
+
 /* --- migration -------------------------------------------------------------- */
 
 /*
@@ -1683,6 +1718,21 @@ twilio_status(const char *sid, const char *status)
 	    TW_TOKEN, params, (int)(sizeof(params) / sizeof(params[0])));
 }
 
+/* A Twilio status callback that fails our message sid with code. */
+static void
+twilio_status_err(const char *sid, const char *status, const char *code)
+{
+	const char *const params[][2] = {
+		{ "AccountSid", TW_SID }, { "ErrorCode", code },
+		{ "From", "whatsapp:" TW_NUMBER }, { "MessageSid", sid },
+		{ "MessageStatus", status },
+		{ "To", "whatsapp:+15557002201" },
+	};
+
+	htwilio_post_ok(fx.srv.base, "/webhooks/whatsapp/twilio/status",
+	    TW_TOKEN, params, (int)(sizeof(params) / sizeof(params[0])));
+}
+
 /* The text sends at the fake so far (the caller deletes them). */
 static cJSON *
 sends(void)
@@ -1830,6 +1880,7 @@ platform_suite(void)
 	ADD(tc, t_kapso_handover);
 	ADD(tc, t_rate_limit_131056_sync);
 	ADD(tc, t_rate_limit_131056_after_send);
+	ADD(tc, t_rate_limit_twilio_63018_after_send);
 	ADD(tc, t_migration_in_place);
 	ADD(tc, t_sigterm_clean);
 	suite_add_tcase(s, tc);
