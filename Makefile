@@ -44,7 +44,8 @@ SRC_UTIL   = src/util/xmalloc.c src/util/buf.c src/util/arena.c \
 	     src/util/httpc.c src/util/thumb.c src/util/json.c src/util/s3.c \
 	     src/util/doctext.c \
 	     src/util/log.c src/util/config.c src/util/metrics.c \
-	     src/util/cidr.c src/util/trace.c src/util/cron.c
+	     src/util/cidr.c src/util/trace.c src/util/cron.c \
+	     src/util/waid.c
 SRC_DB     = src/db/pool.c src/db/query.c src/db/migrate.c \
 	     src/db/embedded.c src/db/listen.c src/db/presence.c \
 	     src/db/array.c
@@ -67,7 +68,8 @@ SRC_MODEL  = src/model/org.c src/model/user.c src/model/throttle.c \
 	     src/model/template.c src/model/followup.c \
 	     src/model/schedule.c
 SRC_WORKER = src/worker/queue.c src/worker/pool.c src/worker/turn.c \
-	     src/worker/send.c src/worker/indicate.c src/worker/schedule.c \
+	     src/worker/send.c src/worker/working.c src/worker/fee.c \
+	     src/worker/schedule.c \
 	     src/worker/voice.c
 SRC_CHAN   = src/channels/split.c src/channels/registry.c \
 	     src/channels/twilio.c src/channels/meta.c src/channels/kapso.c \
@@ -76,7 +78,8 @@ SRC_CHAT   = src/chat/threads.c src/chat/texts.c src/chat/connect.c \
 	     src/chat/commands.c src/chat/handoff.c src/chat/review.c \
 	     src/chat/media.c src/chat/extract.c src/chat/ingest.c \
 	     src/chat/chats.c src/chat/messages.c src/chat/outbox.c \
-	     src/chat/search.c src/chat/window.c src/chat/templates.c
+	     src/chat/search.c src/chat/window.c src/chat/templates.c \
+	     src/chat/contact.c src/chat/coexist.c src/chat/fees.c
 SRC_HOOKS  = src/webhooks/provider.c src/webhooks/twilio.c \
 	     src/webhooks/chancache.c \
 	     src/webhooks/meta.c src/webhooks/kapso.c

@@ -6,8 +6,11 @@
  *    historyLength, temperature (null), maxTokens (null),
  *    resetCommand (null: off), allowList [], escalationKeywords [],
  *    enabledPluginIds [], texts {}, requireMention,
- *    transcriptionModel (null: voice notes are not transcribed), createdAt,
+ *    transcriptionModel (null: voice notes are not transcribed),
+ *    typingIndicator, readReceipts, workingReaction, createdAt,
  *    updatedAt}.
+ * allowList entries are phone numbers ("+E164"), WhatsApp user ids
+ * ("US.…") or usernames ("@name").
  * texts holds the agent's overrides of the chat texts (chat/texts.h),
  * {"welcome": "…"}; a text not in it uses the default. Sending texts
  * replaces the whole set ({} or null: all defaults); a value that is not
@@ -137,6 +140,9 @@ agent_json(const struct agent *g)
 	}
 	cJSON_AddItemToObject(o, "texts", texts);
 	cJSON_AddBoolToObject(o, "requireMention", g->require_mention);
+	cJSON_AddBoolToObject(o, "typingIndicator", g->typing_indicator);
+	cJSON_AddBoolToObject(o, "readReceipts", g->read_receipts);
+	cJSON_AddBoolToObject(o, "workingReaction", g->working_reaction);
 	if (g->transcription_model != NULL && g->transcription_model[0] != '\0')
 		cJSON_AddStringToObject(o, "transcriptionModel",
 		    g->transcription_model);
@@ -247,6 +253,9 @@ input_from_agent(const struct agent *g, struct agent_input *in)
 	in->busy_ack = g->busy_ack;
 	in->outage_window_s = g->outage_window_s;
 	in->outage_notice_s = g->outage_notice_s;
+	in->typing_indicator = g->typing_indicator;
+	in->read_receipts = g->read_receipts;
+	in->working_reaction = g->working_reaction;
 }
 
 /*
@@ -357,6 +366,21 @@ overlay(struct req *r, struct agent_input *in)
 		return bad_type(r, "requireMention", "true or false");
 	if (v != NULL)
 		in->require_mention = cJSON_IsTrue(v);
+	{
+		static const char *const flags[] = { "typingIndicator",
+		    "readReceipts", "workingReaction" };
+		bool *const dst[] = { &in->typing_indicator,
+		    &in->read_receipts, &in->working_reaction };
+
+		for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+			v = cJSON_GetObjectItemCaseSensitive(r->json,
+			    flags[i]);
+			if (v != NULL && !cJSON_IsBool(v))
+				return bad_type(r, flags[i], "true or false");
+			if (v != NULL)
+				*dst[i] = cJSON_IsTrue(v);
+		}
+	}
 	v = cJSON_GetObjectItemCaseSensitive(r->json, "transcriptionModel");
 	if (v != NULL && !cJSON_IsNull(v) && !cJSON_IsString(v))
 		return bad_type(r, "transcriptionModel", "a string or null");

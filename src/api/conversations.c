@@ -14,6 +14,14 @@
  * "byteSize", "sha256", "text"?} or {"status": "failed", "error":
  * sentence} or {"status": "expired", "expiredAt"} (chat/media.h).
  * Bad filters or cursors are 400; another organisation's ids are 404.
+ *
+ * A DM's contact is contactNumber (its phone, null when WhatsApp hides
+ * it), contactUserId (its business-scoped user id, null when unknown)
+ * and contactUsername; a message carries its author's senderUserId and
+ * senderUsername, and an outbound message WhatsApp's "pricing" of it
+ * (null when none came). A conversation adds threadOwner ("parley", or
+ * "other_app" while another app owns the thread) and "fees", its pricing
+ * summed (chat/fees.h).
  */
 #include "api/api.h"
 
@@ -31,7 +39,10 @@
 #include "util/str.h"
 
 static void		 add_contact(cJSON *, const char *, const char *,
+			    const char *, const char *, const char *,
 			    const char *);
+static cJSON		*pricing_json(const struct review_msg *);
+static cJSON		*fees_json(const struct fee_totals *);
 static void		 add_str_or_null(cJSON *, const char *, const char *);
 static void		 add_id_or_null(cJSON *, const char *, int64_t);
 static cJSON		*media_json(const char *, int64_t, int64_t,
@@ -56,18 +67,78 @@ add_id_or_null(cJSON *o, const char *name, int64_t v)
 		cJSON_AddNullToObject(o, name);
 }
 
-/* kind, contactNumber/contactName or groupId/groupName. */
+/*
+ * kind, contactNumber/contactUserId/contactUsername/contactName or
+ * groupId/groupName. A chat with no contact identity (the sandbox, rows
+ * the identity migration could not read) shows its key as the number.
+ */
 static void
 add_contact(cJSON *o, const char *kind, const char *external_id,
-    const char *display_name)
+    const char *display_name, const char *phone, const char *user_id,
+    const char *username)
 {
 	bool	 is_group = str_eq(kind, "group");
+	bool	 known = phone[0] != '\0' || user_id[0] != '\0';
 
 	cJSON_AddStringToObject(o, "kind", kind);
-	add_str_or_null(o, "contactNumber", is_group ? NULL : external_id);
+	add_str_or_null(o, "contactNumber", is_group ? NULL : known ? phone :
+	    external_id);
+	add_str_or_null(o, "contactUserId", is_group ? NULL : user_id);
+	add_str_or_null(o, "contactUsername", is_group ? NULL : username);
 	add_str_or_null(o, "contactName", is_group ? NULL : display_name);
 	add_str_or_null(o, "groupId", is_group ? external_id : NULL);
 	add_str_or_null(o, "groupName", is_group ? display_name : NULL);
+}
+
+/* {billable, pricingModel, type, category, amount, currency} or null. */
+static cJSON *
+pricing_json(const struct review_msg *m)
+{
+	cJSON	*o;
+
+	if (!m->has_fee)
+		return cJSON_CreateNull();
+	o = cJSON_CreateObject();
+	if (m->fee_billable >= 0)
+		cJSON_AddBoolToObject(o, "billable", m->fee_billable == 1);
+	else
+		cJSON_AddNullToObject(o, "billable");
+	add_str_or_null(o, "pricingModel", m->fee_model);
+	add_str_or_null(o, "type", m->fee_type);
+	add_str_or_null(o, "category", m->fee_category);
+	add_str_or_null(o, "amount", m->fee_amount);
+	add_str_or_null(o, "currency", m->fee_currency);
+	return o;
+}
+
+/* The conversation's fees: counts, by category, amounts by currency. */
+static cJSON *
+fees_json(const struct fee_totals *t)
+{
+	cJSON	*o = cJSON_CreateObject(), *arr, *e;
+
+	cJSON_AddNumberToObject(o, "messages", (double)t->messages);
+	cJSON_AddNumberToObject(o, "billable", (double)t->billable);
+	cJSON_AddNumberToObject(o, "free", (double)t->free);
+	arr = cJSON_AddArrayToObject(o, "byCategory");
+	for (int i = 0; i < t->n_categories; i++) {
+		e = cJSON_CreateObject();
+		add_str_or_null(e, "category", t->categories[i].category);
+		cJSON_AddNumberToObject(e, "billable",
+		    (double)t->categories[i].billable);
+		cJSON_AddNumberToObject(e, "free",
+		    (double)t->categories[i].free);
+		cJSON_AddItemToArray(arr, e);
+	}
+	arr = cJSON_AddArrayToObject(o, "amounts");
+	for (int i = 0; i < t->n_amounts; i++) {
+		e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "currency",
+		    t->amounts[i].currency);
+		cJSON_AddStringToObject(e, "amount", t->amounts[i].amount);
+		cJSON_AddItemToArray(arr, e);
+	}
+	return o;
 }
 
 int
@@ -98,7 +169,8 @@ api_conversations_list(struct req *r)
 
 		o = cJSON_CreateObject();
 		cJSON_AddNumberToObject(o, "id", (double)w->id);
-		add_contact(o, w->kind, w->external_id, w->display_name);
+		add_contact(o, w->kind, w->external_id, w->display_name,
+		    w->contact_phone, w->contact_user_id, w->contact_username);
 		add_id_or_null(o, "agentId", w->agent_id);
 		add_str_or_null(o, "agentName", w->agent_name);
 		cJSON_AddNumberToObject(o, "channelId", (double)w->channel_id);
@@ -110,6 +182,7 @@ api_conversations_list(struct req *r)
 		    w->last_body : NULL);
 		add_str_or_null(o, "lastDirection", w->last_direction);
 		cJSON_AddNumberToObject(o, "unreadCount", (double)w->unread);
+		cJSON_AddStringToObject(o, "threadOwner", w->owner);
 		cJSON_AddItemToArray(arr, o);
 	}
 	add_str_or_null(out, "nextCursor", next);
@@ -149,7 +222,12 @@ api_conversation_get(struct req *r)
 	n_ts = pg.n_threads;
 	out = cJSON_CreateObject();
 	cJSON_AddNumberToObject(out, "id", (double)c->id);
-	add_contact(out, c->kind, c->external_id, c->display_name);
+	add_contact(out, c->kind, c->external_id, c->display_name,
+	    c->contact_phone, c->contact_user_id, c->contact_username);
+	add_str_or_null(out, "contactParentUserId",
+	    c->contact_parent_user_id);
+	cJSON_AddStringToObject(out, "threadOwner", c->owner);
+	add_str_or_null(out, "threadOwnerChangedAt", c->owner_changed_at);
 	add_id_or_null(out, "agentId", c->agent_id);
 	add_str_or_null(out, "agentName", c->agent_name);
 	cJSON_AddNumberToObject(out, "channelId", (double)c->channel_id);
@@ -165,6 +243,7 @@ api_conversation_get(struct req *r)
 	cJSON_AddStringToObject(out, "createdAt", c->created_at);
 	cJSON_AddStringToObject(out, "lastMessageAt", c->last_message_at);
 	cJSON_AddBoolToObject(out, "hasEarlier", pg.has_earlier);
+	cJSON_AddItemToObject(out, "fees", fees_json(&pg.fees));
 	arr = cJSON_AddArrayToObject(out, "messages");
 	for (int i = 0; i < n_ms; i++) {
 		struct review_msg	*m = &ms[i];
@@ -174,6 +253,8 @@ api_conversation_get(struct req *r)
 		cJSON_AddStringToObject(o, "direction", m->direction);
 		add_str_or_null(o, "sender", m->sender);
 		add_str_or_null(o, "senderName", m->sender_name);
+		add_str_or_null(o, "senderUserId", m->sender_user_id);
+		add_str_or_null(o, "senderUsername", m->sender_username);
 		cJSON_AddStringToObject(o, "body", m->body);
 		cJSON_AddItemToObject(o, "media", media_json(m->media, c->id,
 		    m->id, pg.files, pg.n_files));
@@ -198,6 +279,7 @@ api_conversation_get(struct req *r)
 				cJSON_AddItemToArray(cv, cJSON_CreateNumber(
 				    (double)m->covers[k]));
 		}
+		cJSON_AddItemToObject(o, "pricing", pricing_json(m));
 		cJSON_AddStringToObject(o, "createdAt", m->created_at);
 		cJSON_AddItemToArray(arr, o);
 	}

@@ -31,11 +31,13 @@
 #include "chat/search.h"
 #include "db/db.h"
 #include "util/time.h"
+#include "worker/fee.h"
 #include "worker/pool.h"
 #include "worker/queue.h"
 #include "worker/schedule.h"
 #include "worker/send.h"
 #include "worker/turn.h"
+#include "worker/working.h"
 
 #define SWEEP_INTERVAL_S	60
 
@@ -67,6 +69,7 @@ static const struct worker_handler	 handlers[] = {
 	{ QUEUE_KIND_RELEASE, release_job_run, release_job_dead },
 	{ QUEUE_KIND_SCHEDULE, schedule_job_run, schedule_job_dead },
 	{ QUEUE_KIND_TEMPLATES, templates_job_run, NULL },
+	{ QUEUE_KIND_FEE, fee_job_run, NULL },
 };
 
 bool
@@ -227,4 +230,7 @@ app_workers_stop(struct app *app)
 	worker_pool_stop(app->workers);
 	app->workers = NULL;
 	turn_watch_stop();
+	/* The turns' indicator threads end with their turns; wait for the
+	 * last provider calls (bounded by their own timeout). */
+	working_drain(WORKING_TIMEOUT_MS + 1000);
 }

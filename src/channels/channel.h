@@ -80,6 +80,17 @@ struct channel_template_msg {
 /* Templates listed (list_templates), at most this many pages. */
 #define CHANNEL_TEMPLATE_PAGES_MAX	50
 
+/*
+ * RULE for every template sender (docs/whatsapp-platform.md §1.5): an
+ * authentication template (one-tap, zero-tap, copy-code) is never sent to
+ * a contact known only by its user id (waid_is_user_id(to)); refuse it
+ * before any request, with this sentence. Meta answers 131062 if one gets
+ * through, which channel_code_final treats as final.
+ */
+#define CHANNEL_AUTH_USER_ID_SENTENCE "Authentication templates can only " \
+	"go to a phone number, and this contact is known by their WhatsApp " \
+	"user id only."
+
 enum send_result {
 	SEND_OK = 0,	/* accepted: out->provider_message_id is set */
 	SEND_RETRY,	/* may work later (429, 5xx, timeout, network) */
@@ -116,7 +127,13 @@ struct channel_ops {
 	 */
 	void		(*api_roots)(const struct config *cfg,
 			    struct channel_creds *c);
-	/* to: "+E164" for a DM, the group id when is_group. */
+	/*
+	 * to: the group id when is_group; for a DM the contact's phone
+	 * ("+E164") or, for a contact known only by it, its business-scoped
+	 * user id (util/waid.h waid_is_user_id tells them apart): Meta and
+	 * Kapso send that as "recipient", Twilio (no confirmed form) refuses
+	 * it with a sentence. See docs/whatsapp-platform.md §1.5, §3.
+	 */
 	enum send_result (*send_text)(const struct channel_creds *c,
 			    const char *to, bool is_group, const char *text,
 			    struct send_outcome *out);
@@ -141,9 +158,31 @@ struct channel_ops {
 	enum send_result (*send_reaction)(const struct channel_creds *c,
 			    const char *to, const char *message_id,
 			    const char *emoji, struct send_outcome *out);
-	/* typing indicator / read receipt for an inbound id; NULL: none. */
+	/*
+	 * The typing indicator for an inbound id, which also marks it (and
+	 * the messages before it) read on every provider; it shows for up to
+	 * 25 seconds or until the reply arrives, so a long turn sends it
+	 * again (worker/working.c). NULL: none.
+	 */
 	enum send_result (*send_typing)(const struct channel_creds *c,
 			    const char *inbound_message_id,
+			    struct send_outcome *out);
+	/* A read receipt alone (no typing indicator); NULL: the provider
+	 * has none of its own (Twilio's typing indicator is its read). */
+	enum send_result (*send_read)(const struct channel_creds *c,
+			    const char *inbound_message_id,
+			    struct send_outcome *out);
+	/*
+	 * WhatsApp's price of an outbound message as the provider's API
+	 * states it (Twilio: the Message resource's price and price_unit,
+	 * docs/whatsapp-platform.md §6): SEND_OK with amount (decimal text,
+	 * the cost, without Twilio's minus sign) and currency ("USD"), both
+	 * "" while the provider has no price yet. NULL: the provider's API
+	 * prices nothing (Meta and Kapso classify in their status webhooks).
+	 */
+	enum send_result (*fetch_price)(const struct channel_creds *c,
+			    const char *provider_message_id, char *amount,
+			    size_t amountlen, char *currency, size_t curlen,
 			    struct send_outcome *out);
 	/*
 	 * Downloads one media item into body (buf_init'ed by the caller,
@@ -169,6 +208,14 @@ struct channel_ops {
 void		 channel_media_type(const char *value, char *out,
 		    size_t outlen);
 
+/*
+ * A copy of c whose strings live in one guarded block (sodium_malloc),
+ * for a caller that outlives the channel it opened (worker/working.c's
+ * thread); channel_creds_free wipes and frees it (NULL: nothing).
+ */
+struct channel_creds *channel_creds_dup(const struct channel_creds *c);
+void		 channel_creds_free(struct channel_creds *c);
+
 /* The implementation for a channel kind, or NULL. */
 const struct channel_ops *channel_ops_for(const char *kind);
 /*
@@ -190,5 +237,24 @@ bool		 channel_code_window(const char *kind, const char *code);
 const char	*channel_window_kinds(void);
 /* The kinds that list templates, the same way. */
 const char	*channel_template_kinds(void);
+/*
+ * True when the kind's provider error `code` means "try again later"
+ * (rate limits: Meta and Kapso 130429, 131056, 4, 80007; Twilio 20429,
+ * 63017, 63018):
+ * a status callback that fails a message with it is a reason to send it
+ * again, not a failure.
+ */
+bool		 channel_code_retry(const char *kind, const char *code);
+/*
+ * Twilio's Message resource (JSON, len bytes, untrusted) → its price:
+ * amount the cost as decimal text without Twilio's minus sign (1 to 10
+ * digits, then at most 12 decimals: what numeric(16, 6) holds), currency
+ * price_unit in upper case (3 letters). True with both set; false with
+ * both "" when the resource has no price yet or an unusable one. *json_ok
+ * (may be NULL) says whether the body was a JSON object at all.
+ */
+bool		 channel_twilio_price(const char *json, size_t len,
+		    char *amount, size_t amountlen, char *currency,
+		    size_t curlen, bool *json_ok);
 
 #endif

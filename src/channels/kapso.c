@@ -5,6 +5,10 @@
  * answers 409 while another message of the conversation is in flight:
  * that is worth another try shortly, not a failure.
  *
+ * The read receipt and the typing indicator are Meta's bodies too
+ * (docs/whatsapp-platform.md §5, [KMR]), and so is a send to a contact
+ * known only by its user id ("recipient", [KBS]).
+ *
  * Media goes through the same proxy (§3.4): GET {api_base}/{media id}
  * ?phone_number_id=… (required there) with the key → {"url",…}; the url
  * is fetched with the key only when it is on the Kapso API's own origin
@@ -34,6 +38,9 @@ static enum send_result	 send_reaction(const struct channel_creds *c,
 			    const char *to, const char *message_id,
 			    const char *emoji, struct send_outcome *out);
 static enum send_result	 send_typing(const struct channel_creds *c,
+			    const char *inbound_message_id,
+			    struct send_outcome *out);
+static enum send_result	 send_read(const struct channel_creds *c,
 			    const char *inbound_message_id,
 			    struct send_outcome *out);
 static enum send_result	 fetch_media(const struct channel_creds *c,
@@ -76,6 +83,7 @@ const struct channel_ops channel_kapso = {
 	.list_templates = list_templates,
 	.send_reaction = send_reaction,
 	.send_typing = send_typing,
+	.send_read = send_read,
 	.fetch_media = fetch_media,
 };
 
@@ -108,7 +116,19 @@ send_typing(const struct channel_creds *c, const char *inbound_message_id,
 	if (inbound_message_id == NULL || inbound_message_id[0] == '\0')
 		return channel_refuse(out, "The typing indicator needs the "
 		    "inbound message id.");
-	return post(c, channel_meta_typing(inbound_message_id), false, out);
+	return post(c, channel_meta_typing(inbound_message_id, true), false,
+	    out);
+}
+
+static enum send_result
+send_read(const struct channel_creds *c, const char *inbound_message_id,
+    struct send_outcome *out)
+{
+	if (inbound_message_id == NULL || inbound_message_id[0] == '\0')
+		return channel_refuse(out, "The read receipt needs the "
+		    "inbound message id.");
+	return post(c, channel_meta_typing(inbound_message_id, false), false,
+	    out);
 }
 
 static enum send_result

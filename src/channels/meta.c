@@ -3,8 +3,12 @@
  * §2.7): POST {api_base}/{phone_number_id}/messages with
  * "Authorization: Bearer <access token>" and a JSON body. Text (4096
  * characters), reactions (emoji "" removes ours), groups (recipient_type
- * "group" with the group id as "to"), and the typing indicator, which is
- * a read receipt for the inbound message plus typing_indicator.
+ * "group" with the group id as "to"), the typing indicator, which is a
+ * read receipt for the inbound message plus typing_indicator, and the
+ * read receipt alone. A contact known only by its business-scoped user
+ * id is addressed as "recipient" instead of "to" (docs/whatsapp-
+ * platform.md §1.5); Meta refuses authentication templates to such a
+ * contact (131062, final).
  *
  * Media (§2.6): GET {api_base}/{media id}?phone_number_id=… with the
  * bearer answers {"url","mime_type","file_size",…}; the url (Meta's CDN,
@@ -32,6 +36,7 @@
 #include "util/config.h"
 #include "util/str.h"
 #include "util/url.h"
+#include "util/waid.h"
 
 #define META_API_BASE	"https://graph.facebook.com/v24.0"
 #define META_TEXT_LIMIT	4096
@@ -47,6 +52,12 @@ static enum send_result	 send_reaction(const struct channel_creds *c,
 			    const char *emoji, struct send_outcome *out);
 static enum send_result	 send_typing(const struct channel_creds *c,
 			    const char *inbound_message_id,
+			    struct send_outcome *out);
+static enum send_result	 send_read(const struct channel_creds *c,
+			    const char *inbound_message_id,
+			    struct send_outcome *out);
+static enum send_result	 indicator(const struct channel_creds *c,
+			    const char *inbound_message_id, bool typing,
 			    struct send_outcome *out);
 static enum send_result	 fetch_media(const struct channel_creds *c,
 			    const char *url, const char *media_id,
@@ -71,6 +82,8 @@ static enum send_result	 post(const struct channel_creds *c,
  */
 const struct channel_code channel_meta_codes[] = {
 	{ "131047", CHANNEL_WINDOW_SENTENCE, false, false, true },
+	/* An authentication template to a user id (§1.5): never works. */
+	{ "131062", CHANNEL_AUTH_USER_ID_SENTENCE, false, true, false },
 	{ "130429", "WhatsApp's throughput limit for this number was "
 	    "reached; the message will be sent again later.", true, false, false },
 	{ "131056", "Too many messages went to this recipient in a short "
@@ -123,6 +136,7 @@ const struct channel_ops channel_meta = {
 	.list_templates = list_templates,
 	.send_reaction = send_reaction,
 	.send_typing = send_typing,
+	.send_read = send_read,
 	.fetch_media = fetch_media,
 };
 
@@ -163,13 +177,28 @@ static enum send_result
 send_typing(const struct channel_creds *c, const char *inbound_message_id,
     struct send_outcome *out)
 {
+	return indicator(c, inbound_message_id, true, out);
+}
+
+static enum send_result
+send_read(const struct channel_creds *c, const char *inbound_message_id,
+    struct send_outcome *out)
+{
+	return indicator(c, inbound_message_id, false, out);
+}
+
+/* The read receipt, with the typing indicator when typing. */
+static enum send_result
+indicator(const struct channel_creds *c, const char *inbound_message_id,
+    bool typing, struct send_outcome *out)
+{
 	cJSON			*body;
 	enum send_result	 st;
 
 	if (inbound_message_id == NULL || inbound_message_id[0] == '\0')
 		return channel_refuse(out, "The typing indicator needs the "
 		    "inbound message id.");
-	body = channel_meta_typing(inbound_message_id);
+	body = channel_meta_typing(inbound_message_id, typing);
 	st = post(c, body, false, out);
 	cJSON_Delete(body);
 	return st;
@@ -391,6 +420,18 @@ out:
 	return st;
 }
 
+/*
+ * "to" for a phone or a group, "recipient" for a user id (§1.5: a user id
+ * in "to" is dropped by Meta without an error, and when both are sent
+ * "to" wins, so a body carries exactly one of them).
+ */
+static void
+add_recipient(cJSON *root, const char *to, bool is_group)
+{
+	cJSON_AddStringToObject(root, !is_group && waid_is_user_id(to) ?
+	    "recipient" : "to", to);
+}
+
 cJSON *
 channel_meta_text(const char *to, bool is_group, const char *text)
 {
@@ -399,7 +440,7 @@ channel_meta_text(const char *to, bool is_group, const char *text)
 	cJSON_AddStringToObject(root, "messaging_product", "whatsapp");
 	cJSON_AddStringToObject(root, "recipient_type",
 	    is_group ? "group" : "individual");
-	cJSON_AddStringToObject(root, "to", to);
+	add_recipient(root, to, is_group);
 	cJSON_AddStringToObject(root, "type", "text");
 	t = cJSON_AddObjectToObject(root, "text");
 	cJSON_AddFalseToObject(t, "preview_url");
@@ -415,7 +456,7 @@ channel_meta_reaction(const char *to, const char *message_id,
 
 	cJSON_AddStringToObject(root, "messaging_product", "whatsapp");
 	cJSON_AddStringToObject(root, "recipient_type", "individual");
-	cJSON_AddStringToObject(root, "to", to);
+	add_recipient(root, to, false);
 	cJSON_AddStringToObject(root, "type", "reaction");
 	r = cJSON_AddObjectToObject(root, "reaction");
 	cJSON_AddStringToObject(r, "message_id", message_id);
@@ -423,16 +464,19 @@ channel_meta_reaction(const char *to, const char *message_id,
 	return root;
 }
 
+/* §5: mark-read takes the message id only, whoever the contact is. */
 cJSON *
-channel_meta_typing(const char *message_id)
+channel_meta_typing(const char *message_id, bool typing)
 {
 	cJSON	*root = cJSON_CreateObject(), *t;
 
 	cJSON_AddStringToObject(root, "messaging_product", "whatsapp");
 	cJSON_AddStringToObject(root, "status", "read");
 	cJSON_AddStringToObject(root, "message_id", message_id);
-	t = cJSON_AddObjectToObject(root, "typing_indicator");
-	cJSON_AddStringToObject(t, "type", "text");
+	if (typing) {
+		t = cJSON_AddObjectToObject(root, "typing_indicator");
+		cJSON_AddStringToObject(t, "type", "text");
+	}
 	return root;
 }
 

@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <sodium.h>
 
 #include "crypto/redact.h"
 #include "util/httpc.h"
@@ -153,6 +154,69 @@ channel_template_kinds(void)
 {
 	(void)pthread_once(&lits_once, lits_init);
 	return template_lit;
+}
+
+bool
+channel_code_retry(const char *kind, const char *code)
+{
+	const struct channel_ops	*ops = channel_ops_for(kind);
+	const struct channel_code	*known;
+
+	if (ops == NULL || ops->dialect == NULL || code == NULL ||
+	    code[0] == '\0' || (known = code_find(ops->dialect, code)) ==
+	    NULL)
+		return false;
+	return known->retry;
+}
+
+/* The copy's strings, in the order channel_creds_dup lays them out. */
+#define CREDS_FIELDS(c) { &(c)->kind, &(c)->api_base, &(c)->api_base2, \
+	&(c)->phone_number, &(c)->phone_number_id, &(c)->account_sid, \
+	&(c)->auth_token, &(c)->access_token, &(c)->api_key, \
+	&(c)->app_secret, &(c)->verify_token, &(c)->webhook_secret, \
+	&(c)->status_callback }
+
+struct channel_creds *
+channel_creds_dup(const struct channel_creds *c)
+{
+	struct channel_creds	 tmp = *c, *out;
+	const char		**src[] = CREDS_FIELDS(&tmp);
+	size_t			 n = sizeof(*out), nf = sizeof(src) /
+				    sizeof(src[0]);
+	char			*p;
+
+	for (size_t i = 0; i < nf; i++)
+		if (*src[i] != NULL)
+			n += strlen(*src[i]) + 1;
+	/* sodium_malloc puts the block against its guard page: a size that
+	 * is a multiple of 16 keeps the struct at its start aligned. */
+	n = (n + 15) & ~(size_t)15;
+	if ((out = sodium_malloc(n)) == NULL)
+		abort();
+	*out = *c;
+	p = (char *)(out + 1);
+	{
+		const char	**dst[] = CREDS_FIELDS(out);
+
+		for (size_t i = 0; i < nf; i++) {
+			size_t	 len;
+
+			if (*src[i] == NULL)
+				continue;
+			len = strlen(*src[i]) + 1;
+			memcpy(p, *src[i], len);
+			*dst[i] = p;
+			p += len;
+		}
+	}
+	return out;
+}
+
+void
+channel_creds_free(struct channel_creds *c)
+{
+	if (c != NULL)
+		sodium_free(c);
 }
 
 const struct channel_ops *

@@ -152,7 +152,8 @@ cJSON			*channel_meta_text(const char *to, bool is_group,
 			    const char *text);
 cJSON			*channel_meta_reaction(const char *to,
 			    const char *message_id, const char *emoji);
-cJSON			*channel_meta_typing(const char *message_id);
+cJSON			*channel_meta_typing(const char *message_id,
+			    bool typing);
 void			 channel_meta_parse_error(const cJSON *root,
 			    char *code, size_t codelen, char *msg,
 			    size_t msglen);

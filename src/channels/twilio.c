@@ -15,6 +15,9 @@
  *            types, approval_requests}], "meta":{next_page_url}} (§1.3);
  *            a next page is fetched only when its URL lies under the
  *            configured Content API root.
+ *   price    GET {api_base}/2010-04-01/Accounts/{sid}/Messages/{SM}.json
+ *            → the Message resource: "price" ("-0.00500", null until
+ *            Twilio knows it) and "price_unit" ("USD").
  *
  *   media    GET the webhook's MediaUrlN (§1.2), which Twilio answers
  *            with a redirect to a signed storage URL; the redirect is
@@ -25,7 +28,11 @@
  *            arbitrary URLs from inside the network).
  *
  * All with HTTP Basic "{AccountSid}:{AuthToken}". Bodies are up to 1600
- * characters; Twilio has no reactions and no groups on WhatsApp.
+ * characters; Twilio has no reactions and no groups on WhatsApp, and no
+ * read receipt but its typing indicator (which marks the message read).
+ * A contact known only by its business-scoped user id is refused with a
+ * sentence: no source confirms how Twilio sends to one
+ * (docs/whatsapp-platform.md §3).
  *
  * Thread-safety: no shared state. The credentials live only in stack
  * buffers that are wiped after the call.
@@ -44,6 +51,7 @@
 #include "util/json.h"
 #include "util/str.h"
 #include "util/url.h"
+#include "util/waid.h"
 
 #define TWILIO_API_BASE		"https://api.twilio.com"
 #define TWILIO_MESSAGING_BASE	"https://messaging.twilio.com"
@@ -71,6 +79,12 @@ static cJSON		*content_entry(const cJSON *item);
 static enum send_result	 messages_form(const struct channel_creds *c,
 			    const char *to, bool is_group, struct buf *url,
 			    struct buf *form, struct send_outcome *out);
+static enum send_result	 fetch_price(const struct channel_creds *c,
+			    const char *provider_message_id, char *amount,
+			    size_t amountlen, char *currency, size_t curlen,
+			    struct send_outcome *out);
+static bool		 account_ok(const struct channel_creds *,
+			    struct send_outcome *);
 static enum send_result	 fetch_media(const struct channel_creds *c,
 			    const char *url, const char *media_id,
 			    size_t max_bytes, struct buf *body,
@@ -92,6 +106,13 @@ static const struct channel_code codes[] = {
 	{ "63016", CHANNEL_WINDOW_SENTENCE, false, false, true },
 	{ "20429", "Twilio's rate limit was reached; the message will be "
 	    "sent again later.", true, false, false },
+	/* Rate limits reported in a status callback (Twilio's error
+	 * dictionary; 63018 is WhatsApp's 429 and 471, docs/whatsapp-
+	 * platform.md §9): "later", as any 429. */
+	{ "63017", "Twilio's rate limit was reached; the message will be "
+	    "sent again later.", true, false, false },
+	{ "63018", "WhatsApp's rate limit for this sender was reached; the "
+	    "message will be sent again later.", true, false, false },
 	{ "20003", "Twilio refused the credentials: check the Account SID "
 	    "and the auth token.", false, false, false },
 	{ "21211", "The recipient's phone number is not valid.", false,
@@ -131,6 +152,7 @@ const struct channel_ops channel_twilio = {
 	.list_templates = list_templates,
 	.send_reaction = NULL,
 	.send_typing = send_typing,
+	.fetch_price = fetch_price,
 	.fetch_media = fetch_media,
 };
 
@@ -148,16 +170,18 @@ messages_form(const struct channel_creds *c, const char *to, bool is_group,
 	if (to == NULL || to[0] == '\0')
 		return channel_refuse(out, "There is no recipient to send "
 		    "to.");
+	/* docs/whatsapp-platform.md §3: no source confirms a Twilio send to
+	 * a business-scoped user id; peers send to phones only. */
+	if (waid_is_user_id(to))
+		return channel_refuse(out, "This contact is known by their "
+		    "WhatsApp user id only (%s), and Twilio has no confirmed "
+		    "way to send to one: Parley can reply once the contact's "
+		    "phone number is known.", to);
 	if (!channel_field_ok(c->phone_number))
 		return channel_refuse(out, "The channel has no sender phone "
 		    "number.");
-	if (!channel_field_ok(c->account_sid))
-		return channel_refuse(out, "The channel has no valid Twilio "
-		    "Account SID.");
-	if (c->api_base != NULL && c->api_base[0] != '\0' &&
-	    !channel_field_ok(c->api_base))
-		return channel_refuse(out, "The Twilio API base URL is not "
-		    "valid.");
+	if (!account_ok(c, out))
+		return SEND_FAILED;
 	channel_url_base(url, c->api_base, TWILIO_API_BASE);
 	buf_puts(url, "/2010-04-01/Accounts/");
 	url_encode(url, c->account_sid);
@@ -436,6 +460,130 @@ fetch_media(const struct channel_creds *c, const char *url,
 	    out);
 	sodium_memzero(auth, sizeof(auth));
 	return st;
+}
+
+/* The Message resource's price (see the file top); JSON of 64 KiB at most. */
+static enum send_result
+fetch_price(const struct channel_creds *c, const char *provider_message_id,
+    char *amount, size_t amountlen, char *currency, size_t curlen,
+    struct send_outcome *out)
+{
+	char			 auth[AUTH_MAX], ctype[128];
+	const char		*headers[] = { auth, "Accept: application/json",
+				    NULL };
+	struct channel_fetch	 f;
+	struct buf		 url, body;
+	enum send_result	 st;
+	bool			 json_ok = false;
+
+	amount[0] = currency[0] = '\0';
+	if (!channel_field_ok(provider_message_id) ||
+	    strspn(provider_message_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
+	    "ghijklmnopqrstuvwxyz0123456789") != strlen(provider_message_id))
+		return channel_refuse(out, "This is not a Twilio message "
+		    "SID.");
+	if (!account_ok(c, out))
+		return SEND_FAILED;
+	if (!basic_auth(c, auth, sizeof(auth)))
+		return channel_refuse(out, "The channel has no valid Twilio "
+		    "Account SID and auth token.");
+	buf_init(&url, 0);
+	buf_init(&body, 0);
+	channel_url_base(&url, c->api_base, TWILIO_API_BASE);
+	buf_puts(&url, "/2010-04-01/Accounts/");
+	url_encode(&url, c->account_sid);
+	buf_puts(&url, "/Messages/");
+	url_encode(&url, provider_message_id);
+	buf_puts(&url, ".json");
+	memset(&f, 0, sizeof(f));
+	f.url = buf_str(&url);
+	f.headers = headers;
+	f.max_bytes = 64 * 1024;
+	f.max_redirects = 0;
+	st = channel_http_get(&dialect, c, &f, &body, ctype, sizeof(ctype),
+	    out);
+	sodium_memzero(auth, sizeof(auth));
+	if (st == SEND_OK && !channel_twilio_price(body.data, body.len, amount,
+	    amountlen, currency, curlen, &json_ok) && !json_ok)
+		st = channel_refuse(out, "Twilio answered the message lookup "
+		    "without JSON.");
+	buf_cleanup(&body);
+	buf_cleanup(&url);
+	return st;
+}
+
+/*
+ * The Message resource's "price" ("-0.00500", null until Twilio knows
+ * it; Twilio writes what it charges as negative) and "price_unit"
+ * ("USD"), see channel.h. Shapes outside the bounds are no price: the
+ * amount goes into numeric(16, 6), the currency must be ISO 4217-shaped.
+ */
+bool
+channel_twilio_price(const char *json, size_t len, char *amount,
+    size_t amountlen, char *currency, size_t curlen, bool *json_ok)
+{
+	const cJSON	*p, *u;
+	const char	*v;
+	cJSON		*root;
+	size_t		 ints, decs = 0;
+	bool		 ok = false;
+
+	if (amountlen > 0)
+		amount[0] = '\0';
+	if (curlen > 0)
+		currency[0] = '\0';
+	root = json_parse(json, len, NULL);
+	if (json_ok != NULL)
+		*json_ok = cJSON_IsObject(root);
+	p = cJSON_GetObjectItemCaseSensitive(root, "price");
+	u = cJSON_GetObjectItemCaseSensitive(root, "price_unit");
+	if (!cJSON_IsString(p) || !cJSON_IsString(u) ||
+	    strlen(u->valuestring) != 3 || curlen < 4)
+		goto out;
+	v = p->valuestring + (p->valuestring[0] == '-');
+	ints = strspn(v, "0123456789");
+	if (v[ints] == '.')
+		decs = strspn(v + ints + 1, "0123456789");
+	if (ints == 0 || ints > 10 || decs > 12 ||
+	    v[ints + (v[ints] == '.' ? 1 + decs : 0)] != '\0' ||
+	    (v[ints] == '.' && decs == 0) || strlen(v) >= amountlen)
+		goto out;
+	for (size_t i = 0; i < 3; i++) {
+		char	 c = u->valuestring[i];
+
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		if (c < 'A' || c > 'Z')
+			goto out;
+		currency[i] = c;
+	}
+	currency[3] = '\0';
+	snprintf(amount, amountlen, "%s", v);
+	ok = true;
+out:
+	if (!ok && curlen > 0)
+		currency[0] = '\0';
+	cJSON_Delete(root);
+	return ok;
+}
+
+/* The Account SID and API base a REST call needs; false with the
+ * refusal in out. */
+static bool
+account_ok(const struct channel_creds *c, struct send_outcome *out)
+{
+	if (!channel_field_ok(c->account_sid)) {
+		(void)channel_refuse(out, "The channel has no valid Twilio "
+		    "Account SID.");
+		return false;
+	}
+	if (c->api_base != NULL && c->api_base[0] != '\0' &&
+	    !channel_field_ok(c->api_base)) {
+		(void)channel_refuse(out, "The Twilio API base URL is not "
+		    "valid.");
+		return false;
+	}
+	return true;
 }
 
 /*

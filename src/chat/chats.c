@@ -8,8 +8,10 @@
 
 #include <string.h>
 
+#include "chat/messages.h"
 #include "chat/rows.h"
 #include "util/arena.h"
+#include "util/str.h"
 
 enum db_status
 chat_link_agent(struct db *db, int64_t org_id, int64_t channel_id,
@@ -158,7 +160,11 @@ chat_get_ref(struct db *db, struct arena *a, int64_t org_id,
 	    "       c.display_name, COALESCE(c.agent_id, 0),"
 	    "       COALESCE((SELECT t.id FROM threads t"
 	    "                  WHERE t.org_id = $1 AND t.chat_id = c.id"
-	    "                    AND t.closed_at IS NULL), 0)"
+	    "                    AND t.closed_at IS NULL), 0),"
+	    "       COALESCE(c.contact_phone, ''),"
+	    "       COALESCE(c.contact_user_id, ''),"
+	    "       COALESCE(c.contact_parent_user_id, ''),"
+	    "       COALESCE(c.contact_username, '')"
 	    "  FROM chats c"
 	    "  JOIN channels ch ON ch.org_id = c.org_id AND ch.id = c.channel_id"
 	    " WHERE c.org_id = $1 AND c.id = $2",
@@ -177,6 +183,10 @@ chat_get_ref(struct db *db, struct arena *a, int64_t org_id,
 	out->display_name = chat_col(a, &res, 0, 5);
 	out->agent_id = db_res_i64(&res, 0, 6);
 	out->thread_id = db_res_i64(&res, 0, 7);
+	out->contact.phone = chat_col(a, &res, 0, 8);
+	out->contact.user_id = chat_col(a, &res, 0, 9);
+	out->contact.parent_user_id = chat_col(a, &res, 0, 10);
+	out->contact.username = chat_col(a, &res, 0, 11);
 out:
 	db_res_clear(&res);
 	return st;
@@ -283,3 +293,162 @@ chat_state_get(struct db *db, struct arena *a, int64_t org_id,
 	db_res_clear(&res);
 	return st;
 }
+#define WHO(m)	DB_TEXT(who->m != NULL ? who->m : "")
+
+/*
+ * The same lookup as chat_ingest's statement (chat/ingest.c), for the
+ * paths that are not an inbound message: a Business-app echo, a thread
+ * handover, a tool's send.
+ */
+enum db_status
+chat_for_contact(struct db *db, int64_t org_id, int64_t channel_id,
+    const struct contact_ident *who, int64_t *chat_id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+	const char	*key = contact_address(who);
+
+	*chat_id = 0;
+	if (key[0] == '\0')
+		return DB_INVALID;
+	st = db_query(db, &res,
+	    "WITH known AS ("
+	    "  SELECT external_id FROM chats"
+	    "   WHERE org_id = $1 AND channel_id = $2 AND kind = 'dm'"
+	    "     AND contact_user_id = NULLIF($4, '')"
+	    ")"
+	    " INSERT INTO chats AS c (org_id, channel_id, kind, external_id,"
+	    "        contact_phone, contact_user_id, contact_parent_user_id,"
+	    "        contact_username)"
+	    " SELECT $1, ch.id, 'dm', COALESCE((SELECT external_id FROM known),"
+	    "        $3), NULLIF($7, ''), NULLIF($4, ''), NULLIF($5, ''),"
+	    "        NULLIF($6, '')"
+	    "   FROM channels ch WHERE ch.org_id = $1 AND ch.id = $2"
+	    " ON CONFLICT (channel_id, external_id) DO UPDATE"
+	    "    SET contact_phone = COALESCE(EXCLUDED.contact_phone,"
+	    "            c.contact_phone),"
+	    "        contact_user_id = COALESCE(EXCLUDED.contact_user_id,"
+	    "            c.contact_user_id),"
+	    "        contact_parent_user_id = COALESCE("
+	    "            EXCLUDED.contact_parent_user_id,"
+	    "            c.contact_parent_user_id),"
+	    "        contact_username = COALESCE(EXCLUDED.contact_username,"
+	    "            c.contact_username)"
+	    "  WHERE c.org_id = $1"
+	    " RETURNING c.id",
+	    DB_I64(org_id), DB_I64(channel_id), DB_TEXT(key), WHO(user_id),
+	    WHO(parent_user_id), WHO(username), WHO(phone), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK)
+		*chat_id = db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	return st;
+}
+
+/*
+ * DESIGN. The chat is chosen and locked first (old id, then new id, then
+ * old and new phone: the order in which each names this person most
+ * surely); the new user id is then taken from any other chat of the
+ * channel (one chat per id: a message under the new id that arrived
+ * before the change made one), and one UPDATE that changes only what
+ * differs says whether anything did, which is when the note is written.
+ */
+enum db_status
+chat_contact_changed(struct db *db, int64_t org_id, int64_t channel_id,
+    const struct chat_ident_change *c, int64_t *chat_id, bool *changed)
+{
+	struct db_res			 res = { 0 };
+	const struct contact_ident	*who = &c->now;
+	const char			*old_id = c->old_user_id != NULL ?
+					    c->old_user_id : "";
+	const char			*old_phone = c->old_phone != NULL ?
+					    c->old_phone : "";
+	char				*was_id = NULL, *was_phone = NULL;
+	char				*note = NULL;
+	struct arena			*a = arena_new();
+	enum db_status			 st;
+	bool				 own = false;
+
+	*chat_id = 0;
+	*changed = false;
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		goto out;
+	st = db_query(db, &res,
+	    "SELECT id, COALESCE(contact_user_id, ''),"
+	    "       COALESCE(contact_phone, '')"
+	    "  FROM chats"
+	    " WHERE org_id = $1 AND channel_id = $2 AND kind = 'dm'"
+	    "   AND (contact_user_id IN (NULLIF($3, ''), NULLIF($4, ''))"
+	    "        OR contact_phone IN (NULLIF($5, ''), NULLIF($6, '')))"
+	    " ORDER BY contact_user_id = NULLIF($3, '') IS TRUE DESC,"
+	    "          contact_user_id = NULLIF($4, '') IS TRUE DESC,"
+	    "          contact_phone = NULLIF($5, '') IS TRUE DESC, id"
+	    " LIMIT 1 FOR UPDATE",
+	    DB_I64(org_id), DB_I64(channel_id), DB_TEXT(old_id),
+	    WHO(user_id), DB_TEXT(old_phone), WHO(phone), DB_END);
+	if (st != DB_OK)
+		goto out;
+	if (res.n_rows == 0) {
+		st = DB_NOT_FOUND;
+		goto out;
+	}
+	*chat_id = db_res_i64(&res, 0, 0);
+	was_id = chat_col(a, &res, 0, 1);
+	was_phone = chat_col(a, &res, 0, 2);
+	db_res_clear(&res);
+
+	st = db_exec(db,
+	    "UPDATE chats SET contact_user_id = NULL"
+	    " WHERE org_id = $1 AND channel_id = $2 AND id <> $3"
+	    "   AND contact_user_id = NULLIF($4, '')",
+	    DB_I64(org_id), DB_I64(channel_id), DB_I64(*chat_id),
+	    WHO(user_id), DB_END);
+	if (st != DB_OK)
+		goto out;
+	st = db_query(db, &res,
+	    "UPDATE chats"
+	    "   SET contact_user_id = COALESCE(NULLIF($3, ''),"
+	    "           contact_user_id),"
+	    "       contact_parent_user_id = COALESCE(NULLIF($4, ''),"
+	    "           contact_parent_user_id),"
+	    "       contact_phone = COALESCE(NULLIF($5, ''), contact_phone),"
+	    "       contact_username = COALESCE(NULLIF($6, ''),"
+	    "           contact_username)"
+	    " WHERE org_id = $1 AND id = $2"
+	    "   AND (contact_user_id IS DISTINCT FROM"
+	    "            COALESCE(NULLIF($3, ''), contact_user_id)"
+	    "        OR contact_parent_user_id IS DISTINCT FROM"
+	    "            COALESCE(NULLIF($4, ''), contact_parent_user_id)"
+	    "        OR contact_phone IS DISTINCT FROM"
+	    "            COALESCE(NULLIF($5, ''), contact_phone))"
+	    " RETURNING id",
+	    DB_I64(org_id), DB_I64(*chat_id), WHO(user_id),
+	    WHO(parent_user_id), WHO(phone), WHO(username), DB_END);
+	if (st != DB_OK || res.n_rows == 0)
+		goto out;
+	*changed = true;
+	if (who->user_id != NULL && who->user_id[0] != '\0' &&
+	    !str_eq(who->user_id, was_id))
+		note = arena_printf(a, "WhatsApp says this contact's user id "
+		    "changed%s%s to %s; the chat stays theirs.",
+		    was_id[0] != '\0' ? " from " : "", was_id, who->user_id);
+	if (who->phone != NULL && who->phone[0] != '\0' &&
+	    !str_eq(who->phone, was_phone))
+		note = arena_printf(a, "%s%sWhatsApp says this contact's phone "
+		    "number changed%s%s to %s.", note != NULL ? note : "",
+		    note != NULL ? " " : "", was_phone[0] != '\0' ? " from " :
+		    "", was_phone, who->phone);
+	if (note == NULL)
+		note = "WhatsApp updated this contact's parent id.";
+	st = chat_note_add(db, org_id, *chat_id, note);
+out:
+	db_res_clear(&res);
+	st = db_tx_leave(db, own, st == DB_NOT_FOUND && *chat_id == 0 ?
+	    DB_OK : st);
+	arena_free(a);
+	if (st == DB_OK && *chat_id == 0)
+		return DB_NOT_FOUND;
+	return st;
+}
+#undef WHO

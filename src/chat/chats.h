@@ -1,8 +1,11 @@
 /*
  * chats: the WhatsApp chats of an organisation (owns table `chats` but
  * for its handoff columns, which chat/handoff.c owns): finding a chat,
- * linking it to an agent (the sandbox, connect codes), and where its
- * messages go.
+ * linking it to an agent (the sandbox, connect codes), where its
+ * messages go, its contact's identity (chat/contact.h: a DM is found by
+ * the contact's user id first, then by its key, external_id, which never
+ * changes) and who owns its thread (owner: 'parley' or 'other_app',
+ * Meta's conversation routing).
  *
  * Thread-safe: no shared state.
  */
@@ -12,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "chat/contact.h"
 #include "db/db.h"
 
 struct arena;
@@ -68,6 +72,7 @@ struct chat_ref {
 	char	*display_name;
 	int64_t	 agent_id;		/* the chat's own link, 0: none */
 	int64_t	 thread_id;		/* the open thread, 0: none */
+	struct contact_ident contact;	/* a DM's contact ("": unknown) */
 };
 
 enum db_status	 chat_get_ref(struct db *db, struct arena *a, int64_t org_id,
@@ -126,6 +131,40 @@ enum db_status	 chat_turn_answering(struct db *db, int64_t org_id,
 enum db_status	 chat_contact_moved(struct db *db, int64_t org_id,
 		    int64_t channel_id, const char *old_external_id,
 		    const char *new_external_id)
+		    __attribute__((warn_unused_result));
+
+/*
+ * The DM chat of the contact on channel_id, created when there is none
+ * (key: contact_address), its identity completed with what `who` brings
+ * (a value given replaces the stored one, none erases nothing). Found by
+ * who->user_id first, then by the key. DB_NOT_FOUND: not the org's
+ * channel; DB_INVALID: who has neither a phone nor a user id.
+ */
+enum db_status	 chat_for_contact(struct db *db, int64_t org_id,
+		    int64_t channel_id, const struct contact_ident *who,
+		    int64_t *chat_id) __attribute__((warn_unused_result));
+
+/* A contact's identity changed (Meta's user_changed_user_id and
+ * user_id_update, Kapso's whatsapp.contact.identity_changed). */
+struct chat_ident_change {
+	const char		*old_user_id;	/* "" or NULL: not given */
+	const char		*old_phone;	/* "+E164", "" or NULL */
+	struct contact_ident	 now;		/* the identity after it */
+};
+
+/*
+ * Applies the change to the contact's DM chat on channel_id (found by
+ * the old id, the new one, then the phones), in one transaction (the
+ * caller's, if open): its identity becomes `now` (given members only),
+ * another chat that held the new user id lets go of it (the person keeps
+ * the chat that has their history), and the timeline gets a note saying
+ * what changed. Replays change nothing: *changed false, no second note.
+ * DB_NOT_FOUND when no chat of the contact exists (its next message
+ * opens one under the new id).
+ */
+enum db_status	 chat_contact_changed(struct db *db, int64_t org_id,
+		    int64_t channel_id, const struct chat_ident_change *c,
+		    int64_t *chat_id, bool *changed)
 		    __attribute__((warn_unused_result));
 
 #endif

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "chat/connect.h"
+#include "chat/contact.h"
 #include "util/arena.h"
 
 static bool	 is_space(char);
@@ -25,7 +26,7 @@ static char	 lower(char);
 static void	 trim(const char *, const char **, size_t *);
 static bool	 match_at(const char *, const char *, size_t);
 static bool	 word_at(const char *, const char *, size_t, size_t);
-static bool	 same_digits(const char *, const char *);
+static bool	 allowed(const struct route_input *);
 
 static bool
 is_space(char c)
@@ -85,26 +86,6 @@ word_at(const char *body, const char *w, size_t n, size_t off)
 	return !(is_word(body[off + n]) && is_word(w[n - 1]));
 }
 
-static bool
-same_digits(const char *a, const char *b)
-{
-	bool	 any = false;
-
-	for (;;) {
-		while (*a != '\0' && !(*a >= '0' && *a <= '9'))
-			a++;
-		while (*b != '\0' && !(*b >= '0' && *b <= '9'))
-			b++;
-		if (*a == '\0' || *b == '\0')
-			return any && *a == '\0' && *b == '\0';
-		if (*a != *b)
-			return false;
-		any = true;
-		a++;
-		b++;
-	}
-}
-
 bool
 chat_command_is_reset(const char *body, const char *cmd)
 {
@@ -151,14 +132,22 @@ bool
 chat_sender_allowed(const char *sender, const char *const *allow_list,
     int n_allow)
 {
-	if (n_allow <= 0)
-		return true;
-	if (sender == NULL)
+	struct contact_ident	 c;
+
+	memset(&c, 0, sizeof(c));
+	if (n_allow > 0 && (sender == NULL || sender[0] == '\0'))
 		return false;
-	for (int i = 0; i < n_allow; i++)
-		if (allow_list[i] != NULL && same_digits(sender, allow_list[i]))
-			return true;
-	return false;
+	contact_ident_fill(&c, sender);
+	return contact_allowed(&c, allow_list, n_allow);
+}
+
+/* The author against the allow-list: its identity, else its address. */
+static bool
+allowed(const struct route_input *in)
+{
+	if (in->from != NULL)
+		return contact_allowed(in->from, in->allow_list, in->n_allow);
+	return chat_sender_allowed(in->sender, in->allow_list, in->n_allow);
 }
 
 const char *
@@ -200,8 +189,7 @@ chat_route_decide(struct arena *a, const struct route_input *in,
 		return;
 	}
 	if (chat_command_is_reset(body, in->reset_command)) {
-		out->action = chat_sender_allowed(in->sender, in->allow_list,
-		    in->n_allow) ? ROUTE_RESET : ROUTE_NOT_ALLOWED;
+		out->action = allowed(in) ? ROUTE_RESET : ROUTE_NOT_ALLOWED;
 		return;
 	}
 	if (in->is_group && in->require_mention &&
@@ -209,7 +197,7 @@ chat_route_decide(struct arena *a, const struct route_input *in,
 		out->action = ROUTE_IGNORE;
 		return;
 	}
-	if (!chat_sender_allowed(in->sender, in->allow_list, in->n_allow)) {
+	if (!allowed(in)) {
 		out->action = ROUTE_NOT_ALLOWED;
 		return;
 	}

@@ -27,8 +27,9 @@
  *      require_mention: stored (it becomes context) but not answered. It
  *      comes before the allow-list so that a group's other members do not
  *      get "not allowed" for every message they write to each other.
- *   5. The allow-list (empty: everyone): in a DM the chat's number, in a
- *      group the sender's; anything else gets TEXT_NOT_ALLOWED only.
+ *   5. The allow-list (empty: everyone): in a DM the chat's contact, in a
+ *      group the sender; entries are numbers, user ids or usernames
+ *      (chat/contact.h); anyone else gets TEXT_NOT_ALLOWED only.
  *   6. Otherwise the model answers (with the turn's other messages).
  *
  * Thread-safe: no shared state.
@@ -39,6 +40,7 @@
 #include <stdbool.h>
 
 struct arena;
+struct contact_ident;
 
 enum route_action {
 	ROUTE_ANSWER = 0,	/* the model answers (with the turn's others) */
@@ -58,12 +60,16 @@ struct route_input {
 	const char		*transcript;	/* a voice note's words, NULL or
 						   "": none */
 	bool			 is_group;
-	const char		*sender;	/* "+E164" of the author */
+	const char		*sender;	/* "+E164" (or user id) of the
+						   author, when from is NULL */
+	const struct contact_ident *from;	/* the author's identity, or
+						   NULL */
 	bool			 has_agent;	/* chat link or channel default */
 	/* The agent's settings (ignored when !has_agent). */
 	const char		*agent_name;
 	const char		*reset_command;	/* NULL: turned off */
-	const char *const	*allow_list;	/* "+E164"; empty: everyone */
+	const char *const	*allow_list;	/* numbers, user ids, @names;
+						   empty: everyone */
 	int			 n_allow;
 	bool			 require_mention;
 	const char		*channel_number; /* "+E164" of our number, or
@@ -107,8 +113,10 @@ bool		 chat_mentions(const char *body, const char *name,
 		    const char *number);
 
 /*
- * True when sender is on the allow-list, or the list is empty. Numbers
- * compare by their digits only ("+1 555-0100" equals "+15550100").
+ * True when sender (a "+E164" number or a user id) is on the allow-list,
+ * or the list is empty: contact_allowed (chat/contact.h) over the one
+ * address. Numbers compare by their digits only ("+1 555-0100" equals
+ * "+15550100").
  */
 bool		 chat_sender_allowed(const char *sender,
 		    const char *const *allow_list, int n_allow);

@@ -101,10 +101,11 @@ handoff_keyword_match(const char *body, const char *const *keywords, int n)
 
 enum handoff_answerer
 handoff_answerer(const char *status, const char *reason,
-    int64_t assigned_user_id)
+    int64_t assigned_user_id, const char *owner)
 {
 	if (str_eq(status, "ai"))
-		return HANDOFF_AI;
+		return owner == NULL || str_eq(owner, "parley") ? HANDOFF_AI :
+		    HANDOFF_OTHER_APP;
 	if (str_eq(status, "closed"))
 		return HANDOFF_REOPEN;
 	if (str_eq(status, "needs_human") &&
@@ -301,6 +302,104 @@ handoff_status(struct db *db, int64_t org_id, int64_t chat_id, char out[16])
 	if (st == DB_OK)
 		snprintf(out, 16, "%s", db_res_text(&res, 0, 0));
 	db_res_clear(&res);
+	return st;
+}
+
+/*
+ * One statement reads the status and owner and, for an idle thread of
+ * another app, takes it back (the UPDATE names the owner it leaves, so a
+ * handover racing it wins or loses cleanly); the note follows.
+ */
+enum db_status
+handoff_ours(struct db *db, int64_t org_id, int64_t chat_id,
+    int64_t message_id, char status[16], bool *ours)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+	bool		 back = false;
+
+	*ours = false;
+	if (status != NULL)
+		status[0] = '\0';
+	st = db_query(db, &res,
+	    "WITH c AS ("
+	    "  SELECT status, owner FROM chats WHERE org_id = $1 AND id = $2"
+	    "), idle AS ("
+	    "  UPDATE chats ch SET owner = 'parley', owner_changed_at = now()"
+	    "   WHERE ch.org_id = $1 AND ch.id = $2 AND ch.owner = 'other_app'"
+	    "     AND ch.status = 'ai' AND $3::bigint > 0"
+	    "     AND COALESCE(ch.owner_changed_at, '-infinity') <"
+	    "         (SELECT m.created_at - interval '24 hours'"
+	    "            FROM messages m"
+	    "           WHERE m.org_id = $1 AND m.id = $3 AND m.chat_id = $2)"
+	    "     AND NOT EXISTS (SELECT 1 FROM messages p, messages m"
+	    "          WHERE m.org_id = $1 AND m.id = $3"
+	    "            AND p.org_id = $1 AND p.chat_id = $2"
+	    "            AND p.direction = 'in' AND p.id < m.id"
+	    "            AND p.created_at > m.created_at"
+	    "                - interval '24 hours')"
+	    "  RETURNING ch.id"
+	    ")"
+	    " SELECT c.status, c.owner = 'parley',"
+	    "        EXISTS (SELECT 1 FROM idle)"
+	    "   FROM c",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(message_id), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK) {
+		if (status != NULL)
+			snprintf(status, 16, "%s", db_res_text(&res, 0, 0));
+		back = db_res_bool(&res, 0, 2);
+		*ours = str_eq(db_res_text(&res, 0, 0), "ai") &&
+		    (db_res_bool(&res, 0, 1) || back);
+	}
+	db_res_clear(&res);
+	if (back) {
+		log_info("handoff", "msg=\"another app's thread idled, "
+		    "Parley answers again\" org=%" PRId64 " chat=%" PRId64,
+		    org_id, chat_id);
+		st = chat_note_add(db, org_id, chat_id, "The thread another "
+		    "app owned has been idle for 24 hours: Parley answers "
+		    "again.");
+	}
+	return st;
+}
+
+enum db_status
+handoff_business_app(struct db *db, int64_t org_id, int64_t chat_id,
+    bool *changed)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*changed = false;
+	st = db_query(db, &res,
+	    "WITH old AS ("
+	    "  SELECT status FROM chats WHERE org_id = $1 AND id = $2"
+	    "   FOR UPDATE"
+	    "), upd AS ("
+	    "  UPDATE chats c SET status = 'human',"
+	    "         status_changed_at = CASE WHEN old.status = 'human'"
+	    "             THEN c.status_changed_at ELSE now() END,"
+	    "         handoff_reason = CASE WHEN old.status = 'human'"
+	    "             THEN c.handoff_reason ELSE $3 END,"
+	    "         last_human_at = now()"
+	    "    FROM old"
+	    "   WHERE c.org_id = $1 AND c.id = $2"
+	    "  RETURNING old.status <> 'human'"
+	    ")"
+	    " SELECT * FROM upd",
+	    DB_I64(org_id), DB_I64(chat_id),
+	    DB_TEXT(HANDOFF_REASON_BUSINESS_APP), DB_END);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK)
+		*changed = db_res_bool(&res, 0, 0);
+	db_res_clear(&res);
+	if (*changed)
+		log_info("handoff", "msg=\"the business wrote from the "
+		    "WhatsApp Business app: a person has the chat\" org=%" PRId64
+		    " chat=%" PRId64, org_id, chat_id);
 	return st;
 }
 

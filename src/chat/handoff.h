@@ -14,10 +14,21 @@
  *   any ──close──▶ closed (thread closed); an inbound message in a closed
  *                  chat reopens it as ai
  *   human, idle for orgs.human_idle_hours ──sweep──▶ ai, with a note
+ *   any ──the business writes from the WhatsApp Business app (an echo,
+ *         coexistence)──▶ human, reason "business_app", unassigned: the
+ *         bot is silent until a member returns the chat, as after a claim
  *
- * Who answers a chat is ONE predicate, handoff_answerer(): the turn asks
- * it and nothing else (a new kind of owner, e.g. another app holding the
- * conversation, is a new answer of it). Every transition is one
+ * OWNERSHIP (Meta's conversation routing, chats.owner, written by
+ * chat/coexist.c): a thread another app owns ('other_app') is not
+ * answered whatever the status; it is Parley's again when control is
+ * passed back, or once the other app's thread idles (no message from the
+ * contact for 24 hours before the one to answer, Meta's rule:
+ * handoff_ours takes it back).
+ *
+ * Who answers a chat is ONE predicate, handoff_answerer(), over the
+ * status, reason, assignee and owner: the turn asks it and nothing else
+ * (the outbox's gated take repeats "status 'ai' and owner 'parley'" in
+ * SQL). Every transition is one
  * conditional UPDATE naming the states it leaves, so two members, a
  * member and the pool, or two processes can race on a chat and exactly
  * one wins; the loser sees DB_CONFLICT (or *changed false) and does
@@ -52,6 +63,7 @@ struct outbox_new;
 #define HANDOFF_REASON_KEYWORD	"keyword"
 #define HANDOFF_REASON_MODEL	"model"
 #define HANDOFF_REASON_OUTAGE	"outage"
+#define HANDOFF_REASON_BUSINESS_APP "business_app"
 /* The status of a part the reply job dropped because a person took over. */
 #define HANDOFF_DROPPED_TEXT	"handoff: a person took over"
 /* The sender of the handoff text's parts and of the pool's notes. */
@@ -100,6 +112,29 @@ enum db_status	 handoff_status(struct db *db, int64_t org_id,
 		    int64_t chat_id, char out[16])
 		    __attribute__((warn_unused_result));
 
+/*
+ * "Is this chat ours to answer": *ours when the status is 'ai' and
+ * Parley owns the thread. A thread another app owns whose contact wrote
+ * nothing in the 24 hours before message_id (an inbound message of the
+ * chat; 0: no such check) has idled: it becomes Parley's again here (one
+ * conditional UPDATE, with a note) and *ours is true. status (may be
+ * NULL) gets the handoff status. DB_NOT_FOUND: not the org's chat.
+ */
+enum db_status	 handoff_ours(struct db *db, int64_t org_id, int64_t chat_id,
+		    int64_t message_id, char status[16], bool *ours)
+		    __attribute__((warn_unused_result));
+
+/*
+ * The business wrote in the chat from the WhatsApp Business app: any
+ * status → human (reason HANDOFF_REASON_BUSINESS_APP when it was not
+ * human yet; an assignee is kept), last_human_at now, so the sweep
+ * returns it to the AI after orgs.human_idle_hours like any person's
+ * chat. *changed: it was not human before. DB_NOT_FOUND: not the org's.
+ */
+enum db_status	 handoff_business_app(struct db *db, int64_t org_id,
+		    int64_t chat_id, bool *changed)
+		    __attribute__((warn_unused_result));
+
 /* closed → ai (an inbound message reopens the chat); *reopened says so. */
 enum db_status	 handoff_reopen(struct db *db, int64_t org_id,
 		    int64_t chat_id, bool *reopened)
@@ -114,14 +149,22 @@ enum handoff_answerer {
 	HANDOFF_PROBE,		/* it waits for a person after an outage and
 				   nobody claimed it: the agent may try the
 				   model, and answers if it is back */
+	HANDOFF_OTHER_APP,	/* 'ai', but another app owns the thread:
+				   nobody here answers, unless handoff_ours
+				   finds its thread idle and takes it back */
 };
 
 /*
- * The ONE predicate: from the chat's status, handoff reason and
- * assignee (chat/messages.h struct chat_turn has them). Pure.
+ * The ONE predicate: from the chat's status, handoff reason, assignee
+ * and thread owner (chat/messages.h struct chat_turn has them). Pure.
  */
 enum handoff_answerer handoff_answerer(const char *status, const char *reason,
-		    int64_t assigned_user_id);
+		    int64_t assigned_user_id, const char *owner);
+
+/* Why a message is not answered while another app owns the thread. */
+#define HANDOFF_OTHER_APP_REASON "Not answered: another app owns this " \
+	"conversation (WhatsApp's conversation routing)."
+
 
 /* What a failed model call did to the chat's outage (handoff_outage). */
 enum handoff_outage {

@@ -175,9 +175,9 @@ static enum db_status
 store(struct app *app, struct db *db, struct ingest_item **it, int n)
 {
 	struct db_res	 res = { 0 };
-	struct buf	 a[17];
+	struct buf	 a[21];
 	int64_t		*i64 = xcalloc((size_t)n * 3 + 1, sizeof(*i64));
-	const char	**s = xcalloc((size_t)n * 12 + 1, sizeof(*s));
+	const char	**s = xcalloc((size_t)n * 16 + 1, sizeof(*s));
 	bool		*due = xcalloc((size_t)n + 1, sizeof(*due));
 	char		**media = xcalloc((size_t)n + 1, sizeof(*media));
 	enum db_status	 st;
@@ -215,16 +215,23 @@ store(struct app *app, struct db *db, struct ingest_item **it, int n)
 		    ingest_kind_reason(in->kind);
 		s[11 * n + i] = in->kind == INBOUND_REACTION ? in->target_id :
 		    NULL;
+#define IDENT(m)	(in->from.m != NULL ? in->from.m : "")
+		s[12 * n + i] = IDENT(user_id);
+		s[13 * n + i] = IDENT(parent_user_id);
+		s[14 * n + i] = IDENT(username);
+		s[15 * n + i] = IDENT(phone);
+#undef IDENT
 		due[i] = answers && it[i]->auto_answer;
 	}
 	db_array_i64(&a[0], i64, n);
 	db_array_i64(&a[1], i64 + n, n);
 	db_array_i64(&a[10], i64 + 2 * n, n);
 	db_array_bool(&a[13], due, n);
-	for (int k = 0; k < 12; k++) {
-		/* s's columns in parameter order: $3…$10, $12, $13, $15, $16 */
-		static const int param[12] = { 2, 3, 4, 5, 6, 7, 8, 9, 11, 12,
-		    14, 15 };
+	for (int k = 0; k < 16; k++) {
+		/* s's columns in parameter order: $3…$10, $12, $13, $15, $16,
+		 * $18…$21 */
+		static const int param[16] = { 2, 3, 4, 5, 6, 7, 8, 9, 11, 12,
+		    14, 15, 17, 18, 19, 20 };
 
 		db_array_text(&a[param[k]], s + (size_t)k * n, n);
 	}
@@ -236,7 +243,9 @@ store(struct app *app, struct db *db, struct ingest_item **it, int n)
 	 * $1 org, $2 channel, $3 provider id, $4 chat key, $5 chat kind,
 	 * $6 display name, $7 sender, $8 sender name, $9 body, $10 media,
 	 * $11 provider time (0: none), $12 transcript, $13 kind, $14 due,
-	 * $15 settled reason, $16 reaction target, $17 direction.
+	 * $15 settled reason, $16 reaction target, $17 direction; the
+	 * author's identity ("": not given, chat/contact.h): $18 user id,
+	 * $19 parent user id, $20 username, $21 phone.
 	 */
 	st = db_query(db, &res,
 	    "WITH i AS ("
@@ -244,14 +253,23 @@ store(struct app *app, struct db *db, struct ingest_item **it, int n)
 	    "         $4::text[], $5::text[], $6::text[], $7::text[],"
 	    "         $8::text[], $9::text[], $10::text[], $11::bigint[],"
 	    "         $12::text[], $13::text[], $14::boolean[], $15::text[],"
-	    "         $16::text[], $17::text[])"
-	    "    WITH ORDINALITY AS t(org, channel, pid, chat_key, chat_kind,"
+	    "         $16::text[], $17::text[], $18::text[], $19::text[],"
+	    "         $20::text[], $21::text[])"
+	    "    WITH ORDINALITY AS t(org, channel, pid, key, chat_kind,"
 	    "         display, sender, sender_name, body, media, ts,"
-	    "         transcript, kind, due, reason, target, direction, ord)"
+	    "         transcript, kind, due, reason, target, direction,"
+	    "         user_id, parent_id, username, phone, ord)"
 	    "), f AS ("
 	    "  SELECT i.*, COALESCE((SELECT a.debounce_ms FROM agents a"
 	    "          WHERE a.org_id = i.org AND a.id = ch.default_agent_id),"
-	    "         0) AS debounce_ms"
+	    "         0) AS debounce_ms,"
+	    /* A DM's chat is the one holding the author's user id, else
+	     * the one keyed by the item's address (chat/contact.h). */
+	    "         COALESCE((SELECT k.external_id FROM chats k"
+	    "          WHERE i.chat_kind = 'dm' AND i.user_id <> ''"
+	    "            AND k.org_id = i.org AND k.channel_id = i.channel"
+	    "            AND k.kind = 'dm' AND k.contact_user_id = i.user_id),"
+	    "         i.key) AS chat_key"
 	    "    FROM i JOIN channels ch ON ch.org_id = i.org"
 	    "         AND ch.id = i.channel"
 	    "   WHERE NOT EXISTS (SELECT 1 FROM messages m"
@@ -260,13 +278,23 @@ store(struct app *app, struct db *db, struct ingest_item **it, int n)
 	    "), c AS ("
 	    "  INSERT INTO chats AS c (org_id, channel_id, kind, external_id,"
 	    "         display_name, last_message_at, last_inbound_at,"
-	    "         turn_due_at)"
+	    "         turn_due_at, contact_phone, contact_user_id,"
+	    "         contact_parent_user_id, contact_username)"
 	    "  SELECT org, channel, min(chat_kind), chat_key,"
 	    "         COALESCE(max(display) FILTER (WHERE display <> ''), ''),"
 	    "         now(),"
 	    "         CASE WHEN bool_or(direction = 'in') THEN now() END,"
 	    "         CASE WHEN bool_or(due) THEN now() + make_interval("
-	    "             secs => max(debounce_ms) / 1000.0) END"
+	    "             secs => max(debounce_ms) / 1000.0) END,"
+	    /* What the contact's items bring (a DM's; the newest wins). */
+	    "         (array_agg(phone ORDER BY ord DESC) FILTER (WHERE"
+	    "             chat_kind = 'dm' AND phone <> ''))[1],"
+	    "         (array_agg(user_id ORDER BY ord DESC) FILTER (WHERE"
+	    "             chat_kind = 'dm' AND user_id <> ''))[1],"
+	    "         (array_agg(parent_id ORDER BY ord DESC) FILTER (WHERE"
+	    "             chat_kind = 'dm' AND parent_id <> ''))[1],"
+	    "         (array_agg(username ORDER BY ord DESC) FILTER (WHERE"
+	    "             chat_kind = 'dm' AND username <> ''))[1]"
 	    "    FROM f GROUP BY org, channel, chat_key"
 	    "   ORDER BY channel, chat_key"
 	    "  ON CONFLICT (channel_id, external_id) DO UPDATE"
@@ -281,7 +309,16 @@ store(struct app *app, struct db *db, struct ingest_item **it, int n)
 	    "             ELSE now() + make_interval(secs => COALESCE(("
 	    "                 SELECT a.debounce_ms FROM agents a"
 	    "                  WHERE a.org_id = c.org_id AND a.id = c.agent_id),"
-	    "                 0) / 1000.0) END"
+	    "                 0) / 1000.0) END,"
+	    "         contact_phone = COALESCE(EXCLUDED.contact_phone,"
+	    "             c.contact_phone),"
+	    "         contact_user_id = COALESCE(EXCLUDED.contact_user_id,"
+	    "             c.contact_user_id),"
+	    "         contact_parent_user_id = COALESCE("
+	    "             EXCLUDED.contact_parent_user_id,"
+	    "             c.contact_parent_user_id),"
+	    "         contact_username = COALESCE(EXCLUDED.contact_username,"
+	    "             c.contact_username)"
 	    "   WHERE c.org_id = EXCLUDED.org_id"
 	    "  RETURNING c.id, c.channel_id, c.external_id,"
 	    "         c.turn_due_at IS NOT NULL AS due"
@@ -289,7 +326,8 @@ store(struct app *app, struct db *db, struct ingest_item **it, int n)
 	    "  INSERT INTO messages (org_id, channel_id, chat_id, thread_id,"
 	    "         direction, kind, provider_message_id, sender,"
 	    "         sender_name, body, media, provider_ts, status,"
-	    "         transcript, unanswered_reason, reply_to_id)"
+	    "         transcript, unanswered_reason, reply_to_id,"
+	    "         sender_user_id, sender_username)"
 	    "  SELECT f.org, f.channel, c.id,"
 	    "         (SELECT t.id FROM threads t WHERE t.org_id = f.org"
 	    "             AND t.chat_id = c.id AND t.closed_at IS NULL),"
@@ -301,7 +339,8 @@ store(struct app *app, struct db *db, struct ingest_item **it, int n)
 	    "         f.transcript, f.reason,"
 	    "         (SELECT r.id FROM messages r"
 	    "           WHERE f.target IS NOT NULL AND r.channel_id = f.channel"
-	    "             AND r.provider_message_id = f.target)"
+	    "             AND r.provider_message_id = f.target),"
+	    "         NULLIF(f.user_id, ''), NULLIF(f.username, '')"
 	    "    FROM f JOIN c ON c.channel_id = f.channel"
 	    "         AND c.external_id = f.chat_key"
 	    "   ORDER BY f.ord"
@@ -323,7 +362,9 @@ store(struct app *app, struct db *db, struct ingest_item **it, int n)
 	    DB_TEXT(buf_str(&a[10])), DB_TEXT(buf_str(&a[11])),
 	    DB_TEXT(buf_str(&a[12])), DB_TEXT(buf_str(&a[13])),
 	    DB_TEXT(buf_str(&a[14])), DB_TEXT(buf_str(&a[15])),
-	    DB_TEXT(buf_str(&a[16])), DB_END);
+	    DB_TEXT(buf_str(&a[16])), DB_TEXT(buf_str(&a[17])),
+	    DB_TEXT(buf_str(&a[18])), DB_TEXT(buf_str(&a[19])),
+	    DB_TEXT(buf_str(&a[20])), DB_END);
 	for (int i = 0; st == DB_OK && i < n && i < res.n_rows; i++)
 		it[i]->message_id = db_res_i64(&res, i, 0);
 	db_res_clear(&res);

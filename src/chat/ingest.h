@@ -31,6 +31,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "chat/contact.h"
 #include "db/db.h"
 
 struct app;
@@ -58,10 +59,19 @@ enum inbound_kind {
 struct inbound {
 	enum inbound_kind kind;
 	const char	*provider_message_id;	/* SM…, wamid.…, sbx-… */
-	const char	*chat_external_id;	/* DM: "+E164"; group: group id */
+	const char	*chat_external_id;	/* DM: "+E164", else the user
+						   id; group: group id. A new
+						   chat's key (see from) */
 	bool		 is_group;
 	const char	*group_name;		/* "" when unknown */
-	const char	*sender;		/* "+E164" (or BSUID) */
+	const char	*sender;		/* "+E164", else the user id */
+	/*
+	 * The author's identity (chat/contact.h; members "" or NULL when not
+	 * given): kept on the message, and for a DM on its chat, which is
+	 * found by from.user_id before chat_external_id, so a contact keeps
+	 * its chat whichever of its addresses a message carries.
+	 */
+	struct contact_ident	 from;
 	const char	*sender_name;		/* profile name, "" if none */
 	const char	*type;			/* text|image|audio|video|
 						   document|location|… */

@@ -51,7 +51,20 @@ chat_turn_load(struct db *db, struct arena *a, int64_t org_id,
 	    "       $3::bigint = 0 OR c.turn_job = $3,"
 	    "       p.id, p.kind, p.sender, p.sender_name, p.body,"
 	    "       p.media::text, p.transcript,"
-	    "       COALESCE(p.provider_message_id, '')"
+	    "       COALESCE(p.provider_message_id, ''),"
+	    "       COALESCE(p.sender_user_id, CASE WHEN c.kind = 'dm'"
+	    "           THEN c.contact_user_id END, ''),"
+	    "       COALESCE(p.sender_username, CASE WHEN c.kind = 'dm'"
+	    "           THEN c.contact_username END, ''),"
+	    "       CASE WHEN c.kind = 'dm' THEN COALESCE(c.contact_phone, '')"
+	    "            ELSE '' END,"
+	    "       CASE WHEN c.kind = 'dm'"
+	    "            THEN COALESCE(c.contact_parent_user_id, '')"
+	    "            ELSE '' END,"
+	    "       CASE WHEN c.kind = 'group' THEN c.external_id"
+	    "            ELSE COALESCE(c.contact_phone, c.contact_user_id,"
+	    "                          c.external_id) END,"
+	    "       c.owner"
 	    "  FROM chats c"
 	    "  JOIN channels ch ON ch.org_id = c.org_id AND ch.id = c.channel_id"
 	    "  LEFT JOIN LATERAL (SELECT * FROM messages m"
@@ -85,6 +98,8 @@ chat_turn_load(struct db *db, struct arena *a, int64_t org_id,
 	out->unsent = db_res_bool(&res, 0, 12);
 	out->outage_s = (int)db_res_i64(&res, 0, 13);
 	out->held = db_res_bool(&res, 0, 14);
+	out->address = chat_col(a, &res, 0, 27);
+	out->owner = chat_col(a, &res, 0, 28);
 	m = arena_alloc(a, sizeof(*m) * (size_t)(res.n_rows + 1));
 	for (int i = 0; i < res.n_rows; i++) {
 		if (db_res_isnull(&res, i, 15))
@@ -97,6 +112,15 @@ chat_turn_load(struct db *db, struct arena *a, int64_t org_id,
 		m[k].media = chat_col(a, &res, i, 20);
 		m[k].transcript = chat_col(a, &res, i, 21);
 		m[k].provider_message_id = chat_col(a, &res, i, 22);
+		m[k].from.user_id = chat_col(a, &res, i, 23);
+		m[k].from.username = chat_col(a, &res, i, 24);
+		m[k].from.parent_user_id = chat_col(a, &res, i, 26);
+		/* The message's own phone first (a group's member, or the DM
+		 * contact as it wrote), else the chat's; a bare id in sender
+		 * (rows from before 2026) is the user id. */
+		m[k].from.phone = m[k].sender[0] == '+' ? m[k].sender :
+		    chat_col(a, &res, i, 25);
+		contact_ident_fill(&m[k].from, m[k].sender);
 		k++;
 	}
 	*msgs = m;

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "chat/contact.h"
 #include "db/db.h"
 
 struct arena;
@@ -41,6 +42,12 @@ struct chat_turn {
 	int	 outage_s;		/* seconds the model has failed this
 					   chat, -1: it answers */
 	bool	 held;			/* the caller's job holds the turn */
+	char	*owner;			/* who owns the thread: parley|
+					   other_app (chat/coexist.h) */
+	char	*address;		/* where replies and reactions go: the
+					   group, or the contact's phone, else
+					   its user id (external_id for the
+					   sandbox) */
 };
 
 /* One message a turn answers (an unsettled inbound row). */
@@ -49,6 +56,12 @@ struct turn_msg {
 	char	*kind;			/* message|unsupported */
 	char	*sender;
 	char	*sender_name;
+	/*
+	 * The author's identity (chat/contact.h): the message's own, for a
+	 * DM completed from its chat's contact. What allow-lists and connect
+	 * codes look at.
+	 */
+	struct contact_ident from;
 	char	*body;
 	char	*media;			/* JSON array text, "[]": none */
 	char	*transcript;		/* "" until a voice note has one */

@@ -24,6 +24,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/str.h"
+#include "util/waid.h"
 
 #define STATUS_CALLBACK_PATH	"/webhooks/whatsapp/twilio/status"
 /* The mark after a provider call: tries, the first pause, doubling up to
@@ -193,7 +194,7 @@ outbox_record_reply(struct db *db, struct arena *a, int64_t org_id,
 	    "         CASE WHEN $7 AND t.ord = 1 AND CASE"
 	    "              WHEN $6 = '" HANDOFF_SENDER_TEXT "'"
 	    "              THEN c.status IN ('needs_human', 'human')"
-	    "              ELSE c.status = 'ai' END"
+	    "              ELSE c.status = 'ai' AND c.owner = 'parley' END"
 	    /* …and only while the 24-hour window is open, as take() reads
 	     * it: a closed one leaves the part queued for outbox_send,
 	     * which holds it (chat/window.h). */
@@ -482,10 +483,23 @@ outbox_record_tool(const struct app *app, struct db *db, int64_t org_id,
 	memset(out, 0, sizeof(*out));
 	if ((st = db_tx_join(db, &own)) != DB_OK)
 		return st;
+	/*
+	 * `to` is a phone or a user id: the chat holding it (as its key or
+	 * its contact's address) is the one, else a new chat keyed by it.
+	 */
 	st = db_query(db, &res,
-	    "WITH chat AS ("
-	    "  INSERT INTO chats AS c (org_id, channel_id, kind, external_id)"
-	    "  SELECT $1, ch.id, 'dm', $3"
+	    "WITH known AS ("
+	    "  SELECT external_id FROM chats"
+	    "   WHERE org_id = $1 AND channel_id = $2 AND kind = 'dm'"
+	    "     AND (external_id = $3 OR contact_user_id = $3"
+	    "          OR contact_phone = $3)"
+	    "   ORDER BY external_id = $3 DESC, id LIMIT 1"
+	    "), chat AS ("
+	    "  INSERT INTO chats AS c (org_id, channel_id, kind, external_id,"
+	    "         contact_phone, contact_user_id)"
+	    "  SELECT $1, ch.id, 'dm', COALESCE((SELECT external_id FROM known),"
+	    "         $3), CASE WHEN $3 ~ '^\\+[0-9]{1,31}$' THEN $3 END,"
+	    "         CASE WHEN $6 THEN $3 END"
 	    "    FROM channels ch WHERE ch.org_id = $1 AND ch.id = $2"
 	    "  ON CONFLICT (channel_id, external_id) DO UPDATE"
 	    "     SET last_message_at = now()"
@@ -502,7 +516,8 @@ outbox_record_tool(const struct app *app, struct db *db, int64_t org_id,
 	    "   FROM chat"
 	    " RETURNING chat_id, id",
 	    DB_I64(org_id), DB_I64(channel_id), DB_TEXT(to),
-	    DB_I64(thread_id), DB_TEXT(body), DB_END);
+	    DB_I64(thread_id), DB_TEXT(body), DB_BOOL(waid_is_user_id(to)),
+	    DB_END);
 	return single_done(app, db, own, org_id, &res, st, 1, 0, 0, out);
 }
 
@@ -899,6 +914,14 @@ outbox_result_str(enum outbox_result r)
  * statement reads the window as committed when it starts, and the hold
  * (chat/window.c) checks it again under the chat's lock. False with *r
  * when the row was not taken.
+ *
+ * Where: a group's id; a DM's contact by its phone when known, else its
+ * business-scoped user id (chat/contact.h contact_address; the sender
+ * puts each in the field its provider needs). A reply part (reply_to_id
+ * set) is always gated, whoever sends it: its turn, or the send job of a
+ * part a provider rate-limited after accepting it. An answer needs the
+ * chat's status 'ai' AND Parley owning the thread: the SQL form of
+ * handoff_answerer's HANDOFF_AI (chat/handoff.h).
  */
 static bool
 take(struct outbox_send *s, struct db *db, struct taken *t,
@@ -936,12 +959,15 @@ take(struct outbox_send *s, struct db *db, struct taken *t,
 	    " WHERE m.org_id = $1 AND m.id = $2 AND m.direction = 'out'"
 	    "   AND m.status = 'queued' AND w.id = m.id"
 	    "   AND c.org_id = $1 AND c.id = m.chat_id"
-	    "   AND (NOT $3::boolean"
+	    "   AND (NOT ($3::boolean OR m.reply_to_id IS NOT NULL)"
 	    "        OR CASE WHEN m.sender = '" HANDOFF_SENDER_TEXT "'"
 	    "                THEN c.status IN ('needs_human', 'human')"
-	    "                ELSE c.status = 'ai' END)"
-	    " RETURNING m.channel_id, m.body, c.external_id, c.kind = 'group',"
-	    "       m.chat_id, w.closed, m.template::text",
+	    "                ELSE c.status = 'ai' AND c.owner = 'parley' END)"
+	    " RETURNING m.channel_id, m.body,"
+	    "       CASE WHEN c.kind = 'group' THEN c.external_id"
+	    "            ELSE COALESCE(c.contact_phone, c.contact_user_id,"
+	    "                          c.external_id) END,"
+	    "       c.kind = 'group', m.chat_id, w.closed, m.template::text",
 	    DB_I64(s->org_id), DB_I64(s->message_id), DB_BOOL(s->gated),
 	    DB_TEXT(channel_window_kinds()), DB_I64(WINDOW_SECONDS),
 	    DB_TEXT(t->token), DB_END);
@@ -1473,4 +1499,62 @@ outbox_status_update(const struct app *app, struct db *db, int64_t org_id,
 		    "org=%" PRId64 " chat=%" PRId64 " status=%s", org_id,
 		    held_chat, db_status_str(st));
 	return DB_OK;
+}
+
+/*
+ * DESIGN. Only a row the provider reported failed after accepting it
+ * ('sent') is taken back: a 'delivered' or 'read' one reached the
+ * contact, and a 'sending' one is its sender's. The backoff is
+ * LATER_MIN_S × 4^(attempts - 1) (5 s, 20 s, 80 s, 320 s): Meta's pair
+ * limit (131056) clears in seconds to minutes.
+ */
+enum db_status
+outbox_status_later(const struct app *app, struct db *db, int64_t org_id,
+    int64_t channel_id, const char *provider_message_id,
+    const char *error_code, const char *error_text, bool *requeued)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+	int64_t		 job_id = 0, id;
+	int		 attempts, delay = LATER_MIN_S;
+	bool		 own = false;
+
+	*requeued = false;
+	if (provider_message_id == NULL || provider_message_id[0] == '\0' ||
+	    app->queue.send_at == NULL)
+		return DB_OK;
+	if ((st = db_tx_join(db, &own)) != DB_OK)
+		return st;
+	st = db_query(db, &res,
+	    "UPDATE messages"
+	    "   SET status = 'queued', error_code = NULLIF($4, ''),"
+	    "       error_text = NULLIF($5, ''), updated_at = now()"
+	    " WHERE org_id = $1 AND channel_id = $2"
+	    "   AND provider_message_id = $3 AND direction = 'out'"
+	    "   AND status = 'sent' AND attempts < $6"
+	    " RETURNING id, attempts",
+	    DB_I64(org_id), DB_I64(channel_id), DB_TEXT(provider_message_id),
+	    DB_TEXT(error_code != NULL ? error_code : ""),
+	    DB_TEXT(error_text != NULL ? error_text : ""),
+	    DB_I64(OUTBOX_LATER_MAX), DB_END);
+	if (st != DB_OK || res.n_rows == 0)
+		goto out;
+	id = db_res_i64(&res, 0, 0);
+	attempts = (int)db_res_i64(&res, 0, 1);
+	for (int i = 1; i < attempts && delay < 3600; i++)
+		delay *= 4;
+	if (!app->queue.send_at(db, org_id, id, delay, &job_id)) {
+		st = DB_UNAVAILABLE;
+		goto out;
+	}
+	*requeued = true;
+	log_info("outbox", "msg=\"rate-limited after it was sent: queued "
+	    "again\" org=%" PRId64 " message=%" PRId64 " code=%s delay_s=%d",
+	    org_id, id, error_code != NULL ? error_code : "", delay);
+out:
+	db_res_clear(&res);
+	st = db_tx_leave(db, own, st);
+	if (st != DB_OK)
+		*requeued = false;
+	return st;
 }

@@ -38,9 +38,16 @@
  *           "superseded" when the agent delivers only the latest
  *           scheduled result and a newer one is held
  *   failed with a final provider code ──▶ no Resend: it could only fail
- *           again; the timeline says why (no code is final now: a
- *           window refusal is held instead, and a Resend is held too
- *           while the window is closed)
+ *           again; the timeline says why (a window refusal is held
+ *           instead, and a Resend is held too while the window is
+ *           closed; an authentication template to a user id, Meta
+ *           131062, is final)
+ *   sent ──a status callback fails it with a rate-limit code (Meta
+ *           130429, 131056; Twilio 63017, 63018; channel_code_retry)──▶
+ *           queued, with a send job after a backoff (outbox_status_later):
+ *           the provider did not deliver it, so sending it again cannot
+ *           deliver it twice; after OUTBOX_LATER_MAX attempts it fails
+ *           like any other
  *
  * A TEMPLATE row (messages.template, a JSON send spec, see
  * outbox_record_template) is sent with the channel's send_template and
@@ -107,6 +114,8 @@ struct arena;
 /* The error text of a follow-up template the contact made unneeded. */
 #define OUTBOX_UNNEEDED_TEXT	"Not sent: the contact wrote before the " \
 				"template went out."
+/* Sends of one row before a rate-limited failure is final. */
+#define OUTBOX_LATER_MAX	5
 /* The error text of a part after an earlier part was refused. */
 #define OUTBOX_EARLIER_FAILED_TEXT "an earlier part failed"
 
@@ -424,5 +433,19 @@ enum db_status	 outbox_status_update(const struct app *app, struct db *db,
 		    int64_t channel_id, const char *provider_message_id,
 		    const char *status, const char *error_code,
 		    const char *error_text) __attribute__((warn_unused_result));
+
+/*
+ * A status callback failed the message with a "try later" code
+ * (channel_code_retry): a row still 'sent' with fewer than
+ * OUTBOX_LATER_MAX attempts goes back to queued (error_code/text kept
+ * for the timeline) with a send job due after a backoff growing with
+ * its attempts, in one transaction; *requeued says so. When it is not
+ * requeued the caller records the failure (outbox_status_update).
+ */
+enum db_status	 outbox_status_later(const struct app *app, struct db *db,
+		    int64_t org_id, int64_t channel_id,
+		    const char *provider_message_id, const char *error_code,
+		    const char *error_text, bool *requeued)
+		    __attribute__((warn_unused_result));
 
 #endif

@@ -58,7 +58,9 @@
 	"                '-infinity'::timestamptz)" \
 	"          LIMIT 100) x)," \
 	"       (extract(epoch FROM c.last_message_at) * 1000000)::bigint" \
-	"           || '_' || c.id"
+	"           || '_' || c.id," \
+	"       COALESCE(c.contact_phone, ''), COALESCE(c.contact_user_id, '')," \
+	"       COALESCE(c.contact_username, ''), c.owner"
 #define LIST_JOINS \
 	"  JOIN channels ch ON ch.id = c.channel_id" \
 	"  LEFT JOIN agents a" \
@@ -302,6 +304,10 @@ review_list(struct db *db, struct arena *a, int64_t org_id,
 		w->last_direction = chat_col(a, &res, i, 12);
 		w->unread = db_res_i64(&res, i, 13);
 		w->cursor = chat_col(a, &res, i, 14);
+		w->contact_phone = chat_col(a, &res, i, 15);
+		w->contact_user_id = chat_col(a, &res, i, 16);
+		w->contact_username = chat_col(a, &res, i, 17);
+		w->owner = chat_col(a, &res, i, 18);
 	}
 	if (res.n_rows > REVIEW_PAGE && k > 0)
 		*next = rows[k - 1].cursor;
@@ -334,7 +340,13 @@ review_chat_get(struct db *db, struct arena *a, int64_t org_id,
 	    "       to_char(c.created_at AT TIME ZONE 'UTC',"
 	    "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
 	    "       to_char(c.last_message_at AT TIME ZONE 'UTC',"
-	    "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	    "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	    "       COALESCE(c.contact_phone, ''),"
+	    "       COALESCE(c.contact_user_id, ''),"
+	    "       COALESCE(c.contact_parent_user_id, ''),"
+	    "       COALESCE(c.contact_username, ''), c.owner,"
+	    "       COALESCE(to_char(c.owner_changed_at AT TIME ZONE 'UTC',"
+	    "                'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')"
 	    "  FROM chats c"
 	    "  JOIN channels ch ON ch.id = c.channel_id"
 	    "  LEFT JOIN agents a"
@@ -366,6 +378,12 @@ review_chat_get(struct db *db, struct arena *a, int64_t org_id,
 	out->window_left_s = db_res_i64(&res, 0, 15);
 	out->created_at = chat_col(a, &res, 0, 16);
 	out->last_message_at = chat_col(a, &res, 0, 17);
+	out->contact_phone = chat_col(a, &res, 0, 18);
+	out->contact_user_id = chat_col(a, &res, 0, 19);
+	out->contact_parent_user_id = chat_col(a, &res, 0, 20);
+	out->contact_username = chat_col(a, &res, 0, 21);
+	out->owner = chat_col(a, &res, 0, 22);
+	out->owner_changed_at = chat_col(a, &res, 0, 23);
 out:
 	db_res_clear(&res);
 	return st;
@@ -400,9 +418,19 @@ review_timeline(struct db *db, struct arena *a, int64_t org_id,
 	    "                 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
 	    "         m.transcript, COALESCE(m.resent_as_id, 0), m.kind,"
 	    "         COALESCE(m.reply_to_id, 0), COALESCE(m.answered_by, 0),"
-	    "         m.unanswered_reason"
+	    "         m.unanswered_reason,"
+	    "         COALESCE(m.sender_user_id, ''),"
+	    "         COALESCE(m.sender_username, ''),"
+	    "         f.message_id IS NOT NULL,"
+	    "         CASE f.billable WHEN true THEN 1 WHEN false THEN 0"
+	    "              ELSE -1 END,"
+	    "         COALESCE(f.pricing_model, ''), COALESCE(f.type, ''),"
+	    "         COALESCE(f.category, ''), COALESCE(f.amount::text, ''),"
+	    "         COALESCE(f.currency, '')"
 	    "    FROM messages m"
 	    "    LEFT JOIN users u ON u.id = m.author_user_id"
+	    "    LEFT JOIN message_fees f ON f.message_id = m.id"
+	    "         AND f.org_id = $1"
 	    "   WHERE m.org_id = $1 AND m.chat_id = $2"
 	    "     AND ($3::bigint IS NULL OR m.id < $3)"
 	    "   ORDER BY m.id DESC LIMIT 501"
@@ -439,6 +467,15 @@ review_timeline(struct db *db, struct arena *a, int64_t org_id,
 		m->reply_to_id = db_res_i64(&res, row, 17);
 		m->answered_by = db_res_i64(&res, row, 18);
 		m->unanswered_reason = chat_col_null(a, &res, row, 19);
+		m->sender_user_id = chat_col(a, &res, row, 20);
+		m->sender_username = chat_col(a, &res, row, 21);
+		m->has_fee = db_res_bool(&res, row, 22);
+		m->fee_billable = (int)db_res_i64(&res, row, 23);
+		m->fee_model = chat_col(a, &res, row, 24);
+		m->fee_type = chat_col(a, &res, row, 25);
+		m->fee_category = chat_col(a, &res, row, 26);
+		m->fee_amount = chat_col(a, &res, row, 27);
+		m->fee_currency = chat_col(a, &res, row, 28);
 	}
 	*msgs = ms;
 	*n_msgs = k;
@@ -574,6 +611,9 @@ review_page_load(struct db *db, struct arena *a, int64_t org_id,
 	st = review_timeline(db, a, org_id, chat_id, before_id, &out->msgs,
 	    &out->n_msgs, &out->has_earlier, &out->threads, &out->n_threads);
 	if (st != DB_OK)
+		return st;
+	if ((st = fees_chat_totals(db, a, org_id, chat_id, &out->fees)) !=
+	    DB_OK)
 		return st;
 	ids = arena_alloc(a, sizeof(*ids) * (size_t)(out->n_msgs > 0 ?
 	    out->n_msgs : 1));

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "chat/fees.h"
 #include "db/db.h"
 #include "model/llmcall.h"
 #include "model/media.h"
@@ -88,6 +89,11 @@ struct review_row {
 	char	*last_direction;	/* in|out|"" */
 	int64_t	 unread;		/* inbound after human_seen_at */
 	char	*cursor;		/* "<µs>_<id>" of this row */
+	/* A DM's contact (chat/contact.h); "" when unknown. */
+	char	*contact_phone;
+	char	*contact_user_id;
+	char	*contact_username;
+	char	*owner;			/* parley|other_app */
 };
 
 /*
@@ -120,6 +126,13 @@ struct review_chat {
 					   left; 0: closed */
 	char	*created_at;
 	char	*last_message_at;
+	/* A DM's contact (chat/contact.h); "" when unknown. */
+	char	*contact_phone;
+	char	*contact_user_id;
+	char	*contact_parent_user_id;
+	char	*contact_username;
+	char	*owner;			/* parley|other_app (Meta routing) */
+	char	*owner_changed_at;	/* ISO, "" when never */
 };
 
 /* DB_NOT_FOUND when chat_id is not the org's. */
@@ -163,6 +176,17 @@ struct review_msg {
 					   messages it answered, in order */
 	int	 n_covers;
 	const char *reactions;		/* emoji reacted to it, NULL: none */
+	char	*sender_user_id;	/* inbound: the author's user id, "" */
+	char	*sender_username;	/* inbound: the author's username, "" */
+	/* WhatsApp's pricing of an outbound message (chat/fees.h); has_fee
+	 * false: none known. fee_billable 1, 0 or -1 (not said). */
+	bool	 has_fee;
+	int	 fee_billable;
+	char	*fee_model;
+	char	*fee_type;
+	char	*fee_category;
+	char	*fee_amount;		/* "" when none */
+	char	*fee_currency;		/* "" when none */
 };
 
 /* A thread of the chat, for the markers between messages. */
@@ -187,15 +211,17 @@ struct review_page {
 	struct llm_call		*calls;		/* with_calls: the page's model
 						   calls, in id order */
 	int			 n_calls;
+	struct fee_totals	 fees;		/* the whole conversation's */
 };
 
 /*
  * The chat's messages before before_id (0: the newest), at most
  * REVIEW_TIMELINE_MAX, with its header, threads, what was downloaded of
  * the page's media and, with with_calls, the model calls behind its
- * agent turns. Each answer says which messages it covered; each inbound
- * message nobody answered says why (its reason, or why it waits: a turn
- * runs, the model fails, a person is asked); reactions are listed on the
+ * agent turns, and its WhatsApp fees summed over the whole conversation.
+ * Each answer says which messages it covered; each inbound message
+ * nobody answered says why (its reason, or why it waits: a turn runs,
+ * the model fails, a person is asked); reactions are listed on the
  * message they target. Strings in a. DB_NOT_FOUND when chat_id is not
  * the org's.
  */

@@ -36,6 +36,7 @@
 #include "util/json.h"
 #include "util/str.h"
 #include "util/utf8.h"
+#include "util/waid.h"
 
 #define NAME_MAX_CHARS		100
 #define PROMPT_MAX_CHARS	20000
@@ -99,6 +100,9 @@ agent_input_defaults(struct agent_input *in)
 	in->busy_ack = false;
 	in->outage_window_s = 600;
 	in->outage_notice_s = 60;
+	in->typing_indicator = true;
+	in->read_receipts = true;
+	in->working_reaction = false;
 }
 
 const char *const	 agent_text_keys[AGENT_TEXTS] = {
@@ -278,28 +282,45 @@ check_prompt(const char *prompt, struct field_errors *errs)
 	tmpl_set_free(set);
 }
 
-/* The normalised allow-list as a JSON array, or NULL after an error. */
+/*
+ * The normalised allow-list as a JSON array, or NULL after an error.
+ * Entries (util/waid.h): a phone number ("+", 6–15 digits; spaces and
+ * dashes dropped), a WhatsApp user id ("US.1349…", kept as written) or a
+ * username ("@name", lower-cased).
+ */
 static cJSON *
 check_allow(const struct agent_input *in, struct field_errors *errs)
 {
 	cJSON	*arr = cJSON_CreateArray();
-	char	 num[32], q[48];
+	char	 num[WAID_MAX + 1], q[48];
 	bool	 dup;
 
 	if (in->n_allow > AGENT_LIST_MAX) {
 		field_error_add(errs, "allow_list",
-		    "Use at most 200 phone numbers.");
+		    "Use at most 200 entries.");
 		goto fail;
 	}
 	for (int i = 0; i < in->n_allow; i++) {
 		const char	*e = in->allow_list[i] != NULL ?
 				    in->allow_list[i] : "";
 
-		if (!phone_normalise(e, num, sizeof(num))) {
+		if (waid_is_user_id(e))
+			snprintf(num, sizeof(num), "%s", e);
+		else if (e[0] == '@') {
+			if (!waid_username_norm(e, num, sizeof(num))) {
+				quote_entry(q, sizeof(q), e);
+				field_error_addf(errs, "allow_list",
+				    "\"%s\" is not a WhatsApp username: @ "
+				    "then the name, without spaces.", q);
+				goto fail;
+			}
+		} else if (!phone_normalise(e, num, sizeof(num))) {
 			quote_entry(q, sizeof(q), e);
 			field_error_addf(errs, "allow_list",
 			    "\"%s\" is not a phone number in international "
-			    "form: + then 6 to 15 digits.", q);
+			    "form (+ then 6 to 15 digits), a WhatsApp user id "
+			    "(such as US.13491208655302741918) or a username "
+			    "(@name).", q);
 			goto fail;
 		}
 		dup = false;
@@ -591,7 +612,8 @@ fetch(struct db *db, struct arena *a, int64_t org_id, int64_t id,
 	    "       a.created_at, a.updated_at, a.texts::text,"
 	    "       a.require_mention, a.transcription_model,"
 	    "       a.session_timeout_minutes, a.debounce_ms, a.busy_mode,"
-	    "       a.busy_ack, a.outage_window_s, a.outage_notice_s"
+	    "       a.busy_ack, a.outage_window_s, a.outage_notice_s,"
+	    "       a.typing_indicator, a.read_receipts, a.working_reaction"
 	    "  FROM agents a"
 	    " WHERE a.org_id = $1"
 	    "   AND ($2::bigint = 0 OR a.id = $2)"
@@ -640,6 +662,9 @@ fetch(struct db *db, struct arena *a, int64_t org_id, int64_t id,
 		g->busy_ack = db_res_bool(&res, i, 21);
 		g->outage_window_s = (int)db_res_i64(&res, i, 22);
 		g->outage_notice_s = (int)db_res_i64(&res, i, 23);
+		g->typing_indicator = db_res_bool(&res, i, 24);
+		g->read_receipts = db_res_bool(&res, i, 25);
+		g->working_reaction = db_res_bool(&res, i, 26);
 	}
 	*out = v;
 	*n = res.n_rows;
@@ -736,13 +761,14 @@ agent_create(struct db *db, int64_t org_id, const struct agent_input *in,
 	    "                    texts, require_mention, transcription_model,"
 	    "                    session_timeout_minutes, debounce_ms,"
 	    "                    busy_mode, busy_ack, outage_window_s,"
-	    "                    outage_notice_s)"
+	    "                    outage_notice_s, typing_indicator,"
+	    "                    read_receipts, working_reaction)"
 	    " VALUES ($1, $2, $3, $4, nullif($5::bigint, 0), $6, $7, $8,"
 	    "         nullif($9, 0), nullif($10, ''),"
 	    "         ARRAY(SELECT jsonb_array_elements_text($11::jsonb)),"
 	    "         ARRAY(SELECT jsonb_array_elements_text($12::jsonb)),"
 	    "         coalesce($13::jsonb, '{}'), $14, coalesce($15, ''),"
-	    "         $16, $17, $18, $19, $20, $21)"
+	    "         $16, $17, $18, $19, $20, $21, $22, $23, $24)"
 	    " RETURNING id",
 	    DB_I64(org_id), DB_TEXT(in->name), DB_TEXT(slug),
 	    DB_TEXT(in->system_prompt != NULL ? in->system_prompt : ""),
@@ -756,7 +782,8 @@ agent_create(struct db *db, int64_t org_id, const struct agent_input *in,
 	    DB_I64(in->session_timeout_minutes), DB_I64(in->debounce_ms),
 	    DB_TEXT(in->busy_mode), DB_BOOL(in->busy_ack),
 	    DB_I64(in->outage_window_s), DB_I64(in->outage_notice_s),
-	    DB_END);
+	    DB_BOOL(in->typing_indicator), DB_BOOL(in->read_receipts),
+	    DB_BOOL(in->working_reaction), DB_END);
 	if (st == DB_OK)
 		*id = db_res_i64(&res, 0, 0);
 	else if (st == DB_CONFLICT)
@@ -799,7 +826,8 @@ agent_update(struct db *db, int64_t org_id, int64_t id,
 	    "       transcription_model = coalesce($16, transcription_model),"
 	    "       session_timeout_minutes = $17, debounce_ms = $18,"
 	    "       busy_mode = $19, busy_ack = $20, outage_window_s = $21,"
-	    "       outage_notice_s = $22,"
+	    "       outage_notice_s = $22, typing_indicator = $23,"
+	    "       read_receipts = $24, working_reaction = $25,"
 	    "       updated_at = now()"
 	    " WHERE org_id = $1 AND id = $2"
 	    " RETURNING id",
@@ -815,7 +843,8 @@ agent_update(struct db *db, int64_t org_id, int64_t id,
 	    DB_I64(in->session_timeout_minutes), DB_I64(in->debounce_ms),
 	    DB_TEXT(in->busy_mode), DB_BOOL(in->busy_ack),
 	    DB_I64(in->outage_window_s), DB_I64(in->outage_notice_s),
-	    DB_END);
+	    DB_BOOL(in->typing_indicator), DB_BOOL(in->read_receipts),
+	    DB_BOOL(in->working_reaction), DB_END);
 	if (st == DB_OK && res.n_rows == 0)
 		st = DB_NOT_FOUND;
 	else if (st == DB_CONFLICT)

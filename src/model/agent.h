@@ -4,8 +4,9 @@
  * Mustache system prompt ({{organizationName}} {{agentName}}
  * {{contactName}} {{date}}), a model (0: the org's default), a mode
  * ("chat": the thread's history is sent; "task": each message alone),
- * limits, a reset command (NULL: off), an allow-list of phone numbers
- * (empty: everyone), escalation keywords and its enabled plugins.
+ * limits, a reset command (NULL: off), an allow-list of phone numbers,
+ * WhatsApp user ids and @usernames (empty: everyone), escalation
+ * keywords and its enabled plugins.
  * Its chat texts override chat/texts.h's defaults ({"welcome": "…"});
  * require_mention makes it answer in a group only when mentioned.
  * transcription_model names the model its provider transcribes voice notes
@@ -19,7 +20,10 @@
  * right after), busy_ack (acknowledge such a message at once with the
  * busy text), outage_window_s (how long a failing model is waited out
  * before a person is asked) and outage_notice_s (after how long of that
- * the user hears it takes longer than usual).
+ * the user hears it takes longer than usual). While it works on a turn
+ * it shows the typing indicator (typing_indicator, which also marks the
+ * message read), marks messages read (read_receipts) and/or puts ⏳ on
+ * the message (working_reaction).
  */
 #ifndef PARLEY_MODEL_AGENT_H
 #define PARLEY_MODEL_AGENT_H
@@ -62,6 +66,9 @@ struct agent {
 	bool	 busy_ack;
 	int	 outage_window_s;
 	int	 outage_notice_s;
+	bool	 typing_indicator;	/* while working (marks read too) */
+	bool	 read_receipts;		/* mark inbound messages read */
+	bool	 working_reaction;	/* ⏳ while working */
 	char	*created_at;
 	char	*updated_at;
 };
@@ -77,7 +84,8 @@ struct agent_input {
 	double			 temperature;
 	int			 max_tokens;	/* 0: none */
 	const char		*reset_command;	/* NULL or "": off */
-	const char *const	*allow_list;	/* E.164 numbers, "+…" */
+	const char *const	*allow_list;	/* "+E164" numbers, user ids
+						   ("US.…"), "@usernames" */
 	int			 n_allow;
 	const char *const	*escalation_keywords;
 	int			 n_escalation;
@@ -101,6 +109,9 @@ struct agent_input {
 	bool			 busy_ack;
 	int			 outage_window_s;
 	int			 outage_notice_s;
+	bool			 typing_indicator;
+	bool			 read_receipts;
+	bool			 working_reaction;
 };
 
 #define AGENT_BUSY_RESTART	"restart"
@@ -132,7 +143,8 @@ typedef bool	(*agent_plugin_ok)(const char *id);
  * Defaults for a new agent's form (mode chat, history 20, /reset, no text
  * overrides, no mention required, transcription_model NULL: kept; a day's
  * session, 1.5 s debounce, restart when busy without acknowledgment, a
- * 10-minute outage window with a notice after a minute).
+ * 10-minute outage window with a notice after a minute; typing indicator
+ * and read receipts on, ⏳ off).
  */
 void		 agent_input_defaults(struct agent_input *in);
 /* Lower-case letters, digits and dashes from name into out[64]. */

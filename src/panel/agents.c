@@ -261,6 +261,9 @@ read_form(struct req *r, struct agent_input *in, struct field_errors *errs)
 	in->n_escalation = n;
 	in->texts_json = texts_from_form(r);
 	in->require_mention = form_get(f, "require_mention") != NULL;
+	in->typing_indicator = form_get(f, "typing_indicator") != NULL;
+	in->read_receipts = form_get(f, "read_receipts") != NULL;
+	in->working_reaction = form_get(f, "working_reaction") != NULL;
 	/* A form without the field keeps the stored value. */
 	s = form_get(f, "transcription_model");
 	in->transcription_model = s != NULL ? trimmed(r, s) : NULL;
@@ -408,6 +411,9 @@ form_from_agent(struct req *r, const struct agent *g)
 			    "texts_%s", e->string), e->valuestring);
 	cJSON_Delete(texts);
 	cJSON_AddBoolToObject(f, "require_mention", g->require_mention);
+	cJSON_AddBoolToObject(f, "typing_indicator", g->typing_indicator);
+	cJSON_AddBoolToObject(f, "read_receipts", g->read_receipts);
+	cJSON_AddBoolToObject(f, "working_reaction", g->working_reaction);
 	cJSON_AddStringToObject(f, "transcription_model",
 	    g->transcription_model != NULL ? g->transcription_model : "");
 	snprintf(num, sizeof(num), "%d", g->session_timeout_minutes);
@@ -450,6 +456,12 @@ form_from_post(struct req *r)
 	    form_get(r->form, "require_mention") != NULL);
 	cJSON_AddBoolToObject(f, "busy_ack",
 	    form_get(r->form, "busy_ack") != NULL);
+	cJSON_AddBoolToObject(f, "typing_indicator",
+	    form_get(r->form, "typing_indicator") != NULL);
+	cJSON_AddBoolToObject(f, "read_receipts",
+	    form_get(r->form, "read_receipts") != NULL);
+	cJSON_AddBoolToObject(f, "working_reaction",
+	    form_get(r->form, "working_reaction") != NULL);
 	return f;
 }
 
@@ -724,6 +736,9 @@ panel_agents_new(struct req *r)
 	g.busy_ack = in.busy_ack;
 	g.outage_window_s = in.outage_window_s;
 	g.outage_notice_s = in.outage_notice_s;
+	g.typing_indicator = in.typing_indicator;
+	g.read_receipts = in.read_receipts;
+	g.working_reaction = in.working_reaction;
 	return form_page(r, 200, form_from_agent(r, &g), NULL);
 }
 

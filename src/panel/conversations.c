@@ -33,6 +33,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "channels/channel.h"
+#include "chat/coexist.h"
 #include "chat/handoff.h"
 #include "chat/media.h"
 #include "chat/outbox.h"
@@ -66,6 +67,11 @@ static const char *const status_labels[][2] = {
 static void	 turn_fields(struct req *, cJSON *, const struct review_msg *,
 		    bool *);
 static const char	*status_label(const char *);
+static const char	*add_contact(cJSON *, const char *, const char *,
+			    const char *, const char *);
+static const char	*fee_text(struct arena *, const struct review_msg *);
+static void		 add_fees(struct req *, cJSON *,
+			    const struct fee_totals *);
 static const char	*filter_query(struct req *,
 			    const struct review_filter *);
 static const char	*preview(struct arena *, const char *);
@@ -512,8 +518,8 @@ panel_conversations_list(struct req *r)
 			    w->display_name[0] != '\0' ? w->display_name :
 			    w->external_id);
 		else {
-			cJSON_AddStringToObject(o, "contact_number",
-			    w->external_id);
+			add_contact(o, w->external_id, w->contact_phone,
+			    w->contact_user_id, w->contact_username);
 			if (w->display_name[0] != '\0')
 				cJSON_AddStringToObject(o, "contact_name",
 				    w->display_name);
@@ -556,6 +562,80 @@ panel_conversations_list(struct req *r)
 	return resp_page(r, 200, "conversations/index", ctx);
 }
 
+/*
+ * A DM's contact for the list and the header: contact_number (its phone,
+ * else its user id, else the chat's key: the sandbox's),
+ * contact_username, and contact_user_id when there is no phone beside
+ * it (issue 13: the review shows the username and the id where there is
+ * no phone). Returns what stands for the contact in a title.
+ */
+static const char *
+add_contact(cJSON *o, const char *external_id, const char *phone,
+    const char *user_id, const char *username)
+{
+	const char	*number = phone[0] != '\0' ? phone : user_id[0] != '\0' ?
+			    user_id : external_id;
+
+	cJSON_AddStringToObject(o, "contact_number", number);
+	if (username[0] != '\0')
+		cJSON_AddStringToObject(o, "contact_username", username);
+	cJSON_AddBoolToObject(o, "contact_no_phone", phone[0] == '\0' &&
+	    user_id[0] != '\0');
+	return username[0] != '\0' && phone[0] == '\0' ? username : number;
+}
+
+/* "marketing · regular · billable" (and "0.005 USD"). */
+static const char *
+fee_text(struct arena *a, const struct review_msg *m)
+{
+	struct buf	 b;
+	const char	*out;
+
+	buf_init(&b, 512);
+	if (m->fee_category[0] != '\0')
+		buf_printf(&b, "%s", m->fee_category);
+	if (m->fee_type[0] != '\0')
+		buf_printf(&b, "%s%s", b.len > 0 ? " \xc2\xb7 " : "",
+		    m->fee_type);
+	if (m->fee_billable >= 0)
+		buf_printf(&b, "%s%s", b.len > 0 ? " \xc2\xb7 " : "",
+		    m->fee_billable == 1 && strncmp(m->fee_type, "free", 4) != 0 ?
+		    "billable" : "free");
+	if (m->fee_amount[0] != '\0')
+		buf_printf(&b, "%s%s %s", b.len > 0 ? " \xc2\xb7 " : "",
+		    m->fee_amount, m->fee_currency);
+	if (m->fee_model[0] != '\0')
+		buf_printf(&b, " (%s)", m->fee_model);
+	out = arena_strdup(a, buf_str(&b));
+	buf_cleanup(&b);
+	return out;
+}
+
+/* The conversation's WhatsApp fees, summed (chat/fees.h). */
+static void
+add_fees(struct req *r, cJSON *ctx, const struct fee_totals *t)
+{
+	struct buf	 b;
+
+	if (t->messages == 0 && t->n_amounts == 0)
+		return;
+	buf_init(&b, 1024);
+	buf_printf(&b, "%" PRId64 " billable, %" PRId64 " free", t->billable,
+	    t->free);
+	for (int i = 0; i < t->n_categories; i++)
+		buf_printf(&b, "%s%s %" PRId64 "%s", i == 0 ? " (" : ", ",
+		    t->categories[i].category[0] != '\0' ?
+		    t->categories[i].category : "no category",
+		    t->categories[i].billable + t->categories[i].free,
+		    i + 1 == t->n_categories ? ")" : "");
+	for (int i = 0; i < t->n_amounts; i++)
+		buf_printf(&b, " \xc2\xb7 %s %s", t->amounts[i].amount,
+		    t->amounts[i].currency);
+	cJSON_AddStringToObject(ctx, "fees", arena_strdup(r->arena,
+	    buf_str(&b)));
+	buf_cleanup(&b);
+}
+
 int
 panel_conversation_view(struct req *r)
 {
@@ -564,7 +644,7 @@ panel_conversation_view(struct req *r)
 	struct review_msg	*ms;
 	struct review_thread	*ts;
 	int64_t			 id, before = 0, prev_thread = -1;
-	const char		*s;
+	const char		*s, *addr = "";
 	bool			 is_group;
 	int			 n_ms, n_ts;
 	cJSON			*ctx, *arr, *o;
@@ -602,15 +682,18 @@ panel_conversation_view(struct req *r)
 		    c->display_name[0] != '\0' ? c->display_name :
 		    c->external_id);
 	else {
-		cJSON_AddStringToObject(ctx, "contact_number", c->external_id);
+		addr = add_contact(ctx, c->external_id, c->contact_phone,
+		    c->contact_user_id, c->contact_username);
 		if (c->display_name[0] != '\0')
 			cJSON_AddStringToObject(ctx, "contact_name",
 			    c->display_name);
 	}
 	cJSON_AddStringToObject(ctx, "title", is_group ? (c->display_name[0] !=
 	    '\0' ? c->display_name : c->external_id) : (c->display_name[0] != '\0'
-	    ? arena_printf(r->arena, "%s (%s)", c->display_name, c->external_id)
-	    : c->external_id));
+	    ? arena_printf(r->arena, "%s (%s)", c->display_name, addr)
+	    : addr));
+	cJSON_AddBoolToObject(ctx, "other_app", str_eq(c->owner, "other_app"));
+	add_fees(r, ctx, &pg.fees);
 	if (c->agent_name[0] != '\0')
 		cJSON_AddStringToObject(ctx, "agent_name", c->agent_name);
 	cJSON_AddStringToObject(ctx, "channel_name", c->channel_name);
@@ -678,6 +761,10 @@ panel_conversation_view(struct req *r)
 			cJSON_AddStringToObject(o, "sender_name",
 			    m->sender_name);
 		cJSON_AddBoolToObject(o, "show_sender", is_in && is_group);
+		/* A member known by its id only: its username and id too. */
+		if (is_in && is_group && m->sender_username[0] != '\0')
+			cJSON_AddStringToObject(o, "sender_username",
+			    m->sender_username);
 		cJSON_AddStringToObject(o, "created_at", m->created_at);
 		cJSON_AddStringToObject(o, "channel_name", c->channel_name);
 		cJSON_AddStringToObject(o, "body", m->body);
@@ -699,6 +786,12 @@ panel_conversation_view(struct req *r)
 			if (m->author_email[0] != '\0')
 				cJSON_AddStringToObject(o, "author_email",
 				    m->author_email);
+			/* Written from the WhatsApp Business app: a person. */
+			cJSON_AddBoolToObject(o, "from_business_app",
+			    str_eq(m->sender, COEXIST_SENDER_APP));
+			if (m->has_fee)
+				cJSON_AddStringToObject(o, "fee",
+				    fee_text(r->arena, m));
 			/* Resend once (outbox.h); never one that can only
 			 * fail again. */
 			if (m->can_resend)

@@ -37,6 +37,7 @@
 #include "util/arena.h"
 #include "util/str.h"
 #include "util/utf8.h"
+#include "util/waid.h"
 #include "util/xmalloc.h"
 
 #define CONVERSATION_DEFAULT	20
@@ -187,9 +188,11 @@ send_invoke(struct plugin_ctx *ctx, const cJSON *args, char **result)
 	}
 	text = textv->valuestring;
 	if (tov != NULL && !cJSON_IsNull(tov) && (!cJSON_IsString(tov) ||
-	    (tov->valuestring[0] != '\0' && !e164_ok(tov->valuestring)))) {
+	    (tov->valuestring[0] != '\0' && !e164_ok(tov->valuestring) &&
+	    !waid_is_user_id(tov->valuestring)))) {
 		*result = xstrdup("to must be a phone number in E.164 form, "
-		    "such as +14155550123.");
+		    "such as +14155550123, or a WhatsApp user id, such as "
+		    "US.13491208655302741918.");
 		goto out;
 	}
 	if ((db = db_acquire(ctx->pool)) == NULL) {

@@ -12,8 +12,28 @@
  * and X-Hub-Signature-256 must verify over the RAW body (Meta signs its
  * own escaped serialisation, §2.2) with every known channel's app secret.
  * Only then is the delivery walked: messages go to ingest in ONE call
- * (one transaction for the whole batch), statuses to outbox_status_update.
- * Numbers no channel has are skipped. A delivery naming no number at all
+ * (one transaction for the whole batch), statuses to the outbox
+ * (webhook_status: rate limits queued again, pricing recorded). Numbers
+ * no channel has are skipped.
+ *
+ * The fields of 2026 (docs/whatsapp-platform.md, "as built"):
+ *   messages            the author by phone (`from`, may be "") and/or
+ *                       business-scoped user id (`from_user_id`), with
+ *                       contacts[].profile.username; a system message
+ *                       user_changed_user_id / user_changed_number changes
+ *                       the contact's identity (never answered)
+ *   user_id_update      the same change, as its own field
+ *   smb_message_echoes  the business wrote from the WhatsApp Business
+ *                       app: stored as a person's message, the chat goes
+ *                       to a person (chat/coexist.h)
+ *   standby             copies of a thread another app owns: stored,
+ *                       never answered
+ *   messaging_handovers control_passed (ours) / control_taken (another
+ *                       app's); routed by value.recipient.phone_number_id
+ * Identity changes, echoes and handovers are applied as the walk meets
+ * them, each idempotent and committed before the 2xx, and before the
+ * delivery's messages are stored, so a message under a new id lands in
+ * the chat the change kept. A delivery naming no number at all
  * (account-level fields) is checked against the app secret of every Meta
  * channel (one Meta app serves many numbers; an unsigned or unverifiable
  * delivery is 403 whatever it names), then acknowledged and ignored.
@@ -29,6 +49,9 @@
 
 #include "util/context.h"
 #include "util/log.h"
+#include "chat/chats.h"
+#include "chat/coexist.h"
+#include "chat/fees.h"
 #include "chat/ingest.h"
 #include "chat/outbox.h"
 #include "chat/window.h"
@@ -40,6 +63,7 @@
 #include "util/arena.h"
 #include "util/json.h"
 #include "util/str.h"
+#include "util/waid.h"
 #include "webhooks/provider.h"
 #include "webhooks/webhook.h"
 
@@ -49,15 +73,25 @@
 #define MESSAGES_MAX	2000
 
 static bool		 challenge_ok(const char *);
+static const char	*change_number(const cJSON *);
 static int		 collect_numbers(struct req *, const cJSON *,
 			    struct webhook_number *, int *);
-static const char	*contact_name(const cJSON *, const char *);
-static const char	*plus_number(struct arena *, const char *);
+static const cJSON	*contact_of(const cJSON *, const char *,
+			    const char *);
 static void		 message_body(struct arena *, const cJSON *,
 			    const char *, struct inbound *);
 static const cJSON	*msg_contacts(const cJSON *);
 static int		 apply_statuses(struct req *, const struct channel *,
 			    const cJSON *);
+static int		 apply_system(struct req *, const struct channel *,
+			    const cJSON *);
+static int		 apply_id_updates(struct req *, const struct channel *,
+			    const cJSON *);
+static int		 apply_echoes(struct req *, const struct channel *,
+			    const cJSON *);
+static int		 apply_handover(struct req *, const struct channel *,
+			    const cJSON *);
+static const cJSON	*standby_messages(const char *, const cJSON *);
 static int		 no_number(struct req *);
 
 static const struct webhook_provider provider = {
@@ -110,8 +144,26 @@ webhook_meta_verify(struct req *r)
 }
 
 /*
- * Every distinct value.metadata.phone_number_id; 400 (sent) when the
- * delivery is not Meta's shape or names implausible or too many ids.
+ * The number a change is for: value.metadata.phone_number_id, or for a
+ * messaging_handovers change value.recipient.phone_number_id (§7.2).
+ */
+static const char *
+change_number(const cJSON *value)
+{
+	const char	*id;
+
+	id = webhook_json_str(cJSON_GetObjectItemCaseSensitive(value,
+	    "metadata"), "phone_number_id");
+	if (id == NULL)
+		id = webhook_json_str(cJSON_GetObjectItemCaseSensitive(value,
+		    "recipient"), "phone_number_id");
+	return id;
+}
+
+/*
+ * Every distinct number the changes name (change_number); 400 (sent)
+ * when the delivery is not Meta's shape or names implausible or too many
+ * ids.
  */
 static int
 collect_numbers(struct req *r, const cJSON *root, struct webhook_number *nums,
@@ -130,15 +182,12 @@ collect_numbers(struct req *r, const cJSON *root, struct webhook_number *nums,
 		if (!cJSON_IsArray(changes))
 			continue;
 		cJSON_ArrayForEach(change, changes) {
-			const cJSON	*value, *meta;
+			const cJSON	*value;
 			const char	*id;
 
 			value = cJSON_GetObjectItemCaseSensitive(change,
 			    "value");
-			meta = cJSON_GetObjectItemCaseSensitive(value,
-			    "metadata");
-			if ((id = webhook_json_str(meta, "phone_number_id")) ==
-			    NULL)
+			if ((id = change_number(value)) == NULL)
 				continue;
 			if (!webhook_number_add(nums, n, id))
 				return webhook_text(r, 400, "Bad or too many "
@@ -148,28 +197,31 @@ collect_numbers(struct req *r, const cJSON *root, struct webhook_number *nums,
 	return 0;
 }
 
-/* contacts[].profile.name of the contact with wa_id, else of the only
- * contact (BSUID senders may have an empty wa_id, §2.3), else NULL. */
-static const char *
-contact_name(const cJSON *contacts, const char *wa_id)
+/*
+ * The contacts[] entry of an author: the one with its user id, else with
+ * its phone (wa_id, digits), else the only one; NULL when none fits
+ * (§1.2: wa_id may be "" for a user known by its id only).
+ */
+static const cJSON *
+contact_of(const cJSON *contacts, const char *user_id, const char *wa_id)
 {
-	const cJSON	*c, *profile;
+	const cJSON	*c;
 
 	if (!cJSON_IsArray(contacts))
 		return NULL;
-	cJSON_ArrayForEach(c, contacts) {
-		if (wa_id != NULL && *wa_id != '\0' &&
-		    str_eq(webhook_json_str(c, "wa_id"), wa_id)) {
-			profile = cJSON_GetObjectItemCaseSensitive(c,
-			    "profile");
-			return webhook_json_str(profile, "name");
-		}
+	if (user_id != NULL && *user_id != '\0')
+		cJSON_ArrayForEach(c, contacts)
+			if (str_eq(webhook_json_str(c, "user_id"), user_id))
+				return c;
+	if (wa_id != NULL && *wa_id != '\0') {
+		if (*wa_id == '+')
+			wa_id++;
+		cJSON_ArrayForEach(c, contacts)
+			if (str_eq(webhook_json_str(c, "wa_id"), wa_id))
+				return c;
 	}
-	if (cJSON_GetArraySize(contacts) == 1) {
-		profile = cJSON_GetObjectItemCaseSensitive(
-		    cJSON_GetArrayItem(contacts, 0), "profile");
-		return webhook_json_str(profile, "name");
-	}
+	if (cJSON_GetArraySize(contacts) == 1)
+		return cJSON_GetArrayItem(contacts, 0);
 	return NULL;
 }
 
@@ -303,42 +355,112 @@ message_body(struct arena *a, const cJSON *msg, const char *type,
 	}
 }
 
+/* s when it is set, else "" (never NULL). */
+static const char *
+set_or_empty(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
+/*
+ * The identity of an author or addressee: from the object's own fields
+ * (phone_key: "from" or "to"; uid_key: "from_user_id" or "to_user_id"),
+ * completed from its contacts[] entry, then from fallback. False when
+ * neither a phone nor a user id is left, or one is malformed.
+ */
+static bool
+ident_read(struct arena *a, const cJSON *msg, const char *phone_key,
+    const char *uid_key, const char *puid_key, const cJSON *contacts,
+    const struct contact_ident *fallback, const char **name,
+    struct contact_ident *out)
+{
+	const char	*raw = set_or_empty(webhook_json_str(msg, phone_key));
+	const char	*uid = set_or_empty(webhook_json_str(msg, uid_key));
+	const char	*puid = set_or_empty(webhook_json_str(msg, puid_key));
+	const char	*phone = webhook_phone(a, raw);
+	const cJSON	*c, *profile;
+
+	/* An address of an earlier shape: the user id in `from` itself. */
+	if (phone == NULL && *raw != '\0' && *uid == '\0' &&
+	    waid_is_user_id(raw))
+		uid = raw;
+	c = contact_of(contacts, uid, raw);
+	profile = cJSON_GetObjectItemCaseSensitive(c, "profile");
+	if (phone == NULL)
+		phone = webhook_phone(a, webhook_json_str(c, "wa_id"));
+	if (*uid == '\0')
+		uid = set_or_empty(webhook_json_str(c, "user_id"));
+	if (*puid == '\0')
+		puid = set_or_empty(webhook_json_str(c, "parent_user_id"));
+	out->username = webhook_json_str(profile, "username");
+	if (name != NULL && *name == NULL)
+		*name = webhook_json_str(profile, "name");
+	if (fallback != NULL) {
+		if (phone == NULL)
+			phone = webhook_phone(a, fallback->phone);
+		if (*uid == '\0')
+			uid = set_or_empty(fallback->user_id);
+		if (*puid == '\0')
+			puid = set_or_empty(fallback->parent_user_id);
+		if (out->username == NULL)
+			out->username = fallback->username;
+	}
+	if (out->username != NULL && !webhook_ident_ok(out->username))
+		out->username = NULL;
+	if ((*uid != '\0' && !webhook_id_ok(uid)) ||
+	    (*puid != '\0' && !webhook_id_ok(puid)))
+		return false;
+	out->phone = phone != NULL ? phone : "";
+	out->user_id = uid;
+	out->parent_user_id = puid;
+	return phone != NULL || *uid != '\0';
+}
+
+/* The provider timestamp (a string or a number of seconds; 0: none). */
+static int64_t
+timestamp_of(const cJSON *msg)
+{
+	const cJSON	*ts = cJSON_GetObjectItemCaseSensitive(msg, "timestamp");
+	int64_t		 t = 0;
+
+	if (cJSON_IsString(ts)) {
+		if (!str_to_i64(ts->valuestring, &t))
+			t = 0;
+	} else if (!json_int64(ts, &t))
+		t = 0;
+	return t < 0 ? 0 : t;
+}
+
 bool
-webhook_meta_message(struct arena *a, const cJSON *msg,
-    const char *sender_name, const char *fallback_sender,
+webhook_meta_message(struct arena *a, const cJSON *msg, const cJSON *contacts,
+    const char *sender_name, const struct contact_ident *fallback,
     struct inbound *out)
 {
 	const char	*id = webhook_json_str(msg, "id");
 	const char	*type = webhook_json_str(msg, "type");
-	const char	*from = webhook_json_str(msg, "from");
-	const char	*user_id = webhook_json_str(msg, "user_id");
 	const char	*group = webhook_json_str(msg, "group_id");
-	const cJSON	*ts = cJSON_GetObjectItemCaseSensitive(msg, "timestamp");
+	const char	*uid_key = "from_user_id";
+	const char	*name = sender_name;
 
 	memset(out, 0, sizeof(*out));
 	if (!cJSON_IsObject(msg) || !webhook_id_ok(id) || type == NULL ||
 	    *type == '\0' || strlen(type) > 32)
 		return false;
+	/* The id's name before §1.2's from_user_id (kept for old senders). */
+	if (webhook_json_str(msg, uid_key) == NULL &&
+	    webhook_json_str(msg, "user_id") != NULL)
+		uid_key = "user_id";
+	if (!ident_read(a, msg, "from", uid_key, "from_parent_user_id",
+	    contacts, fallback, &name, &out->from))
+		return false;
 	out->provider_message_id = id;
 	out->type = type;
-	if (from != NULL && *from != '\0')
-		out->sender = plus_number(a, from);
-	else if (user_id != NULL && *user_id != '\0')
-		out->sender = user_id;
-	else if (fallback_sender != NULL && *fallback_sender != '\0')
-		out->sender = fallback_sender;
-	else
-		return false;
+	out->sender = *out->from.phone != '\0' ? out->from.phone :
+	    out->from.user_id;
 	if (strlen(out->sender) > WEBHOOK_ID_MAX)
 		return false;
-	out->sender_name = sender_name != NULL ? sender_name : "";
-	if (cJSON_IsString(ts)) {
-		if (!str_to_i64(ts->valuestring, &out->timestamp))
-			out->timestamp = 0;
-	} else if (!json_int64(ts, &out->timestamp))
-		out->timestamp = 0;
-	if (out->timestamp < 0)
-		out->timestamp = 0;
+	out->sender_name = name != NULL ? name : "";
+	out->timestamp = timestamp_of(msg);
 	if (group != NULL) {
 		if (!webhook_id_ok(group))
 			return false;
@@ -352,17 +474,44 @@ webhook_meta_message(struct arena *a, const cJSON *msg,
 	return true;
 }
 
-/* value.statuses[] of one verified change → outbox_status_update. */
+bool
+webhook_meta_echo(struct arena *a, const cJSON *msg, const cJSON *contacts,
+    const struct contact_ident *fallback, struct chat_echo *out)
+{
+	const char	*id = webhook_json_str(msg, "id");
+	const char	*type = webhook_json_str(msg, "type");
+	struct inbound	 body;
+
+	memset(out, 0, sizeof(*out));
+	if (!cJSON_IsObject(msg) || !webhook_id_ok(id) || type == NULL ||
+	    *type == '\0' || strlen(type) > 32)
+		return false;
+	if (!ident_read(a, msg, "to", "to_user_id", "to_parent_user_id",
+	    contacts, fallback, NULL, &out->to))
+		return false;
+	memset(&body, 0, sizeof(body));
+	message_body(a, msg, type, &body);
+	out->provider_message_id = id;
+	out->type = type;
+	out->body = body.body;
+	out->media = body.media;
+	out->timestamp = timestamp_of(msg);
+	return true;
+}
+
+/*
+ * value.statuses[] of one verified change → the outbox (webhook_status),
+ * with each status's pricing (§6). A status is matched by its wamid only:
+ * a failed one carries no contact (§1.3).
+ */
 static int
 apply_statuses(struct req *r, const struct channel *ch, const cJSON *statuses)
 {
 	const cJSON	*s;
-	struct db	*db;
+	int		 rc;
 
 	if (!cJSON_IsArray(statuses) || cJSON_GetArraySize(statuses) == 0)
 		return 0;
-	if ((db = req_db(r)) == NULL)
-		return resp_unavailable(r);
 	cJSON_ArrayForEach(s, statuses) {
 		const char	*id = webhook_json_str(s, "id");
 		const char	*status = webhook_json_str(s, "status");
@@ -373,8 +522,8 @@ apply_statuses(struct req *r, const struct channel *ch, const cJSON *statuses)
 				    "code");
 		const char	*title = webhook_json_str(err, "title");
 		const char	*code_s = "";
+		struct fee	 fee;
 		int64_t		 code_n;
-		enum db_status	 st;
 
 		if (!webhook_id_ok(id) || status == NULL)
 			continue;
@@ -389,14 +538,197 @@ apply_statuses(struct req *r, const struct channel *ch, const cJSON *statuses)
 			    (long long)code_n);
 		else if (cJSON_IsString(code))
 			code_s = code->valuestring;
-		st = outbox_status_update(r->app, db, ch->org_id, ch->id, id,
-		    status,
-		    code_s, title != NULL ? title : "");
-		if (st == DB_UNAVAILABLE)
-			return resp_unavailable(r);
-		/* DB_NOT_FOUND: not one of ours (or not recorded yet). */
+		(void)webhook_meta_pricing(cJSON_GetObjectItemCaseSensitive(s,
+		    "pricing"), &fee);
+		if ((rc = webhook_status(r, ch, id, status, code_s,
+		    title != NULL ? title : "", &fee)) != 0)
+			return rc;
 	}
 	return 0;
+}
+
+/*
+ * "changed from <old> to <new>" of a system body (§1.4: the fallback for
+ * the old id when the message names none).
+ */
+static const char *
+body_old_id(struct arena *a, const char *body)
+{
+	const char	*p, *q;
+
+	if (body == NULL || (p = strstr(body, " changed from ")) == NULL)
+		return "";
+	p += strlen(" changed from ");
+	if ((q = strstr(p, " to ")) == NULL || q == p)
+		return "";
+	p = arena_strndup(a, p, (size_t)(q - p));
+	return waid_is_user_id(p) ? p : "";
+}
+
+/*
+ * A system message (§1.4): user_changed_user_id (the user id changed;
+ * the old one is the message's from_user_id, else in the body) or
+ * user_changed_number (a new phone: system.wa_id, new_wa_id before). The
+ * contact's chat takes the new identity and notes it. Other system
+ * messages are only logged. Never ingested: nothing to answer.
+ */
+static int
+apply_system(struct req *r, const struct channel *ch, const cJSON *m)
+{
+	const cJSON			*sys;
+	struct chat_ident_change	 c;
+	const char			*type, *wa;
+
+	sys = cJSON_GetObjectItemCaseSensitive(m, "system");
+	type = webhook_json_str(sys, "type");
+	memset(&c, 0, sizeof(c));
+	if (str_eq(type, "user_changed_user_id")) {
+		c.old_user_id = webhook_json_str(m, "from_user_id");
+		if (c.old_user_id == NULL || *c.old_user_id == '\0')
+			c.old_user_id = body_old_id(r->arena,
+			    webhook_json_str(sys, "body"));
+		c.old_phone = webhook_phone(r->arena, webhook_json_str(m,
+		    "from"));
+		c.now.user_id = webhook_json_str(sys, "user_id");
+		c.now.parent_user_id = webhook_json_str(sys, "parent_user_id");
+		c.now.phone = webhook_phone(r->arena, webhook_json_str(sys,
+		    "wa_id"));
+	} else if (str_eq(type, "user_changed_number")) {
+		c.old_phone = webhook_phone(r->arena, webhook_json_str(m,
+		    "from"));
+		c.old_user_id = webhook_json_str(m, "from_user_id");
+		wa = webhook_json_str(sys, "wa_id");
+		if (wa == NULL || *wa == '\0')
+			wa = webhook_json_str(sys, "new_wa_id");
+		c.now.phone = webhook_phone(r->arena, wa);
+		c.now.user_id = webhook_json_str(sys, "user_id");
+		c.now.parent_user_id = webhook_json_str(sys, "parent_user_id");
+	} else {
+		log_info("webhook", "msg=\"meta system message ignored\" "
+		    "channel=%lld type=\"%s\"", (long long)ch->id,
+		    type != NULL && webhook_id_ok(type) ? type : "?");
+		return 0;
+	}
+	if ((c.now.user_id != NULL && *c.now.user_id != '\0' &&
+	    !webhook_id_ok(c.now.user_id)) || (c.now.parent_user_id != NULL &&
+	    *c.now.parent_user_id != '\0' &&
+	    !webhook_id_ok(c.now.parent_user_id)) ||
+	    (c.old_user_id != NULL && *c.old_user_id != '\0' &&
+	    !webhook_id_ok(c.old_user_id)) ||
+	    ((c.now.user_id == NULL || *c.now.user_id == '\0') &&
+	    c.now.phone == NULL)) {
+		log_info("webhook", "msg=\"malformed identity change "
+		    "skipped\" channel=%lld", (long long)ch->id);
+		return 0;
+	}
+	return webhook_identity_change(r, ch, &c);
+}
+
+/* value.user_id_update[] (§1.4): {wa_id, user_id{previous,current},
+ * parent_user_id{previous,current}}. */
+static int
+apply_id_updates(struct req *r, const struct channel *ch,
+    const cJSON *updates)
+{
+	const cJSON	*u;
+	int		 rc;
+
+	cJSON_ArrayForEach(u, updates) {
+		const cJSON			*uid, *puid;
+		struct chat_ident_change	 c;
+
+		uid = cJSON_GetObjectItemCaseSensitive(u, "user_id");
+		puid = cJSON_GetObjectItemCaseSensitive(u, "parent_user_id");
+		memset(&c, 0, sizeof(c));
+		c.old_user_id = webhook_json_str(uid, "previous");
+		c.now.user_id = webhook_json_str(uid, "current");
+		c.now.parent_user_id = webhook_json_str(puid, "current");
+		c.now.phone = webhook_phone(r->arena, webhook_json_str(u,
+		    "wa_id"));
+		c.old_phone = c.now.phone;
+		if (!webhook_id_ok(c.now.user_id) ||
+		    (c.old_user_id != NULL && *c.old_user_id != '\0' &&
+		    !webhook_id_ok(c.old_user_id)) ||
+		    (c.now.parent_user_id != NULL &&
+		    !webhook_id_ok(c.now.parent_user_id)))
+			continue;
+		if ((rc = webhook_identity_change(r, ch, &c)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* smb_message_echoes' value.message_echoes[] (§7.1). */
+static int
+apply_echoes(struct req *r, const struct channel *ch, const cJSON *value)
+{
+	const cJSON	*contacts, *e;
+	int		 rc;
+
+	contacts = cJSON_GetObjectItemCaseSensitive(value, "contacts");
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(value,
+	    "message_echoes")) {
+		struct chat_echo	 echo;
+
+		if (!webhook_meta_echo(r->arena, e, contacts, NULL, &echo)) {
+			log_warn("webhook", "msg=\"skipped a malformed meta "
+			    "echo\" channel=%lld", (long long)ch->id);
+			continue;
+		}
+		if ((rc = webhook_echo(r, ch, &echo)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * messaging_handovers (§7.2): control_passed comes to the new owner (us),
+ * control_taken to the previous one (us): the thread is ours, or another
+ * app's. The thread is named by sender.phone_number and/or
+ * sender.user_id.
+ */
+static int
+apply_handover(struct req *r, const struct channel *ch, const cJSON *value)
+{
+	const cJSON		*sender;
+	const char		*type = webhook_json_str(value, "type");
+	struct contact_ident	 who;
+
+	memset(&who, 0, sizeof(who));
+	sender = cJSON_GetObjectItemCaseSensitive(value, "sender");
+	who.phone = webhook_phone(r->arena, webhook_json_str(sender,
+	    "phone_number"));
+	who.user_id = webhook_json_str(sender, "user_id");
+	if (who.user_id != NULL && !webhook_id_ok(who.user_id))
+		who.user_id = NULL;
+	if (type == NULL) {
+		if (cJSON_GetObjectItemCaseSensitive(value,
+		    "control_passed") != NULL)
+			type = "control_passed";
+		else if (cJSON_GetObjectItemCaseSensitive(value,
+		    "control_taken") != NULL)
+			type = "control_taken";
+	}
+	if (!str_eq(type, "control_passed") && !str_eq(type, "control_taken"))
+		return 0;
+	return webhook_owner(r, ch, &who, str_eq(type, "control_passed"),
+	    "Meta conversation routing");
+}
+
+/*
+ * The messages a standby change carries (§7.3): value.standby.messages,
+ * or value.messages under field "standby"; NULL for other changes.
+ */
+static const cJSON *
+standby_messages(const char *field, const cJSON *value)
+{
+	const cJSON	*sb = cJSON_GetObjectItemCaseSensitive(value, "standby");
+
+	if (cJSON_IsObject(sb))
+		return cJSON_GetObjectItemCaseSensitive(sb, "messages");
+	if (str_eq(field, "standby"))
+		return cJSON_GetObjectItemCaseSensitive(value, "messages");
+	return NULL;
 }
 
 /*
@@ -452,11 +784,20 @@ webhook_meta_event(struct req *r)
 	cJSON_ArrayForEach(entry, cJSON_GetObjectItemCaseSensitive(root,
 	    "entry"))
 		cJSON_ArrayForEach(change,
-		    cJSON_GetObjectItemCaseSensitive(entry, "changes"))
+		    cJSON_GetObjectItemCaseSensitive(entry, "changes")) {
+			const cJSON	*value =
+			    cJSON_GetObjectItemCaseSensitive(change, "value");
+			const char	*field = webhook_json_str(change,
+					    "field");
+
 			n_max += cJSON_GetArraySize(
-			    cJSON_GetObjectItemCaseSensitive(
-			    cJSON_GetObjectItemCaseSensitive(change, "value"),
+			    cJSON_GetObjectItemCaseSensitive(value,
 			    "messages"));
+			if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(
+			    value, "standby")))
+				n_max += cJSON_GetArraySize(
+				    standby_messages(field, value));
+		}
 	if (n_max > MESSAGES_MAX)
 		return webhook_text(r, 413, "Too many messages.\n");
 	items = arena_alloc(r->arena, sizeof(*items) * (size_t)(n_max + 1));
@@ -465,33 +806,58 @@ webhook_meta_event(struct req *r)
 	    "entry")) {
 		cJSON_ArrayForEach(change,
 		    cJSON_GetObjectItemCaseSensitive(entry, "changes")) {
-			const cJSON		*value, *msgs, *m;
+			const cJSON		*value, *msgs, *m, *contacts;
 			const struct channel	*ch;
+			const char		*field;
+			bool			 standby;
 
+			field = webhook_json_str(change, "field");
 			value = cJSON_GetObjectItemCaseSensitive(change,
 			    "value");
 			ch = webhook_number_channel(nums, n_nums,
-			    webhook_json_str(cJSON_GetObjectItemCaseSensitive(
-			    value, "metadata"), "phone_number_id"));
+			    change_number(value));
 			if (ch == NULL)
 				continue;
 			if ((st = apply_statuses(r, ch,
 			    cJSON_GetObjectItemCaseSensitive(value,
 			    "statuses"))) != 0)
 				return st;
-			msgs = cJSON_GetObjectItemCaseSensitive(value,
-			    "messages");
-			if (!cJSON_IsArray(msgs))
+			if (str_eq(field, "smb_message_echoes"))
+				st = apply_echoes(r, ch, value);
+			else if (str_eq(field, "messaging_handovers"))
+				st = apply_handover(r, ch, value);
+			else if (str_eq(field, "user_id_update"))
+				st = apply_id_updates(r, ch,
+				    cJSON_GetObjectItemCaseSensitive(value,
+				    "user_id_update"));
+			if (st != 0)
+				return st;
+			/* Stored, never answered: another app has the
+			 * thread (§7.3). */
+			msgs = standby_messages(field, value);
+			standby = msgs != NULL;
+			if (!standby)
+				msgs = cJSON_GetObjectItemCaseSensitive(value,
+				    "messages");
+			if (!cJSON_IsArray(msgs) || str_eq(field,
+			    "smb_message_echoes") || str_eq(field, "history"))
 				continue;
+			contacts = cJSON_GetObjectItemCaseSensitive(value,
+			    "contacts");
 			cJSON_ArrayForEach(m, msgs) {
 				struct inbound	*in = &ins[n_items];
-				const char	*name;
 
-				name = contact_name(
-				    cJSON_GetObjectItemCaseSensitive(value,
-				    "contacts"), webhook_json_str(m, "from"));
-				if (!webhook_meta_message(r->arena, m, name,
-				    NULL, in)) {
+				if (n_items >= n_max)
+					break;
+				if (str_eq(webhook_json_str(m, "type"),
+				    "system")) {
+					if (!standby && (st = apply_system(r,
+					    ch, m)) != 0)
+						return st;
+					continue;
+				}
+				if (!webhook_meta_message(r->arena, m,
+				    contacts, NULL, NULL, in)) {
 					log_warn("webhook", "msg=\"skipped a "
 					    "malformed meta message\" "
 					    "channel=%lld", (long long)ch->id);
@@ -500,8 +866,11 @@ webhook_meta_event(struct req *r)
 				items[n_items].org_id = ch->org_id;
 				items[n_items].channel_id = ch->id;
 				items[n_items].in = in;
-				/* Continue only releases what is held. */
-				items[n_items].auto_answer =
+				/* A standby message is stored with its reason;
+				 * Continue only releases what is held. */
+				if (standby)
+					in->kind = INBOUND_STANDBY;
+				items[n_items].auto_answer = !standby &&
 				    ingest_is_fresh(r->app, in->timestamp) &&
 				    !in->window_continue;
 				n_items++;

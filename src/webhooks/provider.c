@@ -10,7 +10,12 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "channels/channel.h"
+#include "chat/chats.h"
+#include "chat/coexist.h"
+#include "chat/fees.h"
 #include "chat/ingest.h"
+#include "chat/outbox.h"
 #include "db/db.h"
 #include "http/req.h"
 #include "http/resp.h"
@@ -18,7 +23,9 @@
 #include "util/arena.h"
 #include "util/json.h"
 #include "util/str.h"
+#include "util/context.h"
 #include "util/utf8.h"
+#include "util/waid.h"
 #include "webhooks/webhook.h"
 
 static void	clean_detail(char *, size_t, const char *);
@@ -221,4 +228,159 @@ webhook_verify_numbers(struct req *r, const struct webhook_provider *p,
 			    "another number in the same delivery failed "
 			    "its signature check");
 	return webhook_text(r, 403, "Forbidden\n");
+}
+
+const char *
+webhook_phone(struct arena *a, const char *s)
+{
+	size_t	 n;
+
+	if (s == NULL)
+		return NULL;
+	if (s[0] == '+')
+		s++;
+	n = strspn(s, "0123456789");
+	if (n == 0 || n > 20 || s[n] != '\0')
+		return NULL;
+	return arena_printf(a, "+%s", s);
+}
+
+bool
+webhook_ident_ok(const char *s)
+{
+	size_t	 n;
+
+	if (s == NULL || (n = strlen(s)) == 0 || n >= WAID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
+			return false;
+	return utf8_valid(s, n);
+}
+
+bool
+webhook_meta_pricing(const cJSON *pricing, struct fee *out)
+{
+	const cJSON	*b;
+
+	memset(out, 0, sizeof(*out));
+	out->billable = -1;
+	if (!cJSON_IsObject(pricing))
+		return false;
+	b = cJSON_GetObjectItemCaseSensitive(pricing, "billable");
+	if (cJSON_IsBool(b))
+		out->billable = cJSON_IsTrue(b) ? 1 : 0;
+	out->pricing_model = webhook_json_str(pricing, "pricing_model");
+	out->type = webhook_json_str(pricing, "type");
+	out->category = webhook_json_str(pricing, "category");
+	/* Stored as given but bounded (the table's checks). */
+	if (out->pricing_model != NULL && strlen(out->pricing_model) > 32)
+		out->pricing_model = NULL;
+	if (out->type != NULL && strlen(out->type) > 64)
+		out->type = NULL;
+	if (out->category != NULL && strlen(out->category) > 64)
+		out->category = NULL;
+	return fee_given(out);
+}
+
+int
+webhook_status(struct req *r, const struct channel *ch,
+    const char *provider_message_id, const char *status, const char *code,
+    const char *title, const struct fee *fee)
+{
+	struct db	*db;
+	enum db_status	 st = DB_OK;
+	bool		 requeued = false;
+
+	if ((db = req_db(r)) == NULL)
+		return resp_unavailable(r);
+	if (str_eq(status, "failed") && channel_code_retry(ch->kind, code))
+		st = outbox_status_later(r->app, db, ch->org_id, ch->id,
+		    provider_message_id, code, title, &requeued);
+	if (st == DB_OK && !requeued)
+		st = outbox_status_update(r->app, db, ch->org_id, ch->id,
+		    provider_message_id, status, code, title);
+	if (st == DB_UNAVAILABLE)
+		return resp_unavailable(r);
+	/* DB_NOT_FOUND: not one of ours (or not recorded yet). */
+	if (fee != NULL && fee_given(fee)) {
+		st = fees_record(db, ch->org_id, ch->id, provider_message_id,
+		    fee);
+		if (st == DB_UNAVAILABLE)
+			return resp_unavailable(r);
+		if (st == DB_INVALID)
+			log_info("webhook", "msg=\"pricing not recorded: a "
+			    "value was refused\" channel=%lld",
+			    (long long)ch->id);
+	}
+	return 0;
+}
+
+int
+webhook_identity_change(struct req *r, const struct channel *ch,
+    const struct chat_ident_change *c)
+{
+	struct db	*db;
+	enum db_status	 st;
+	int64_t		 chat_id = 0;
+	bool		 changed = false;
+
+	if ((db = req_db(r)) == NULL)
+		return resp_unavailable(r);
+	st = chat_contact_changed(db, ch->org_id, ch->id, c, &chat_id,
+	    &changed);
+	if (st == DB_UNAVAILABLE)
+		return resp_unavailable(r);
+	if (st != DB_OK && st != DB_NOT_FOUND)
+		log_warn("webhook", "msg=\"identity change not applied\" "
+		    "channel=%lld status=%s", (long long)ch->id,
+		    db_status_str(st));
+	else if (changed)
+		log_info("webhook", "msg=\"contact identity changed\" "
+		    "channel=%lld chat=%lld", (long long)ch->id,
+		    (long long)chat_id);
+	return 0;
+}
+
+int
+webhook_echo(struct req *r, const struct channel *ch,
+    const struct chat_echo *e)
+{
+	struct db	*db;
+	enum db_status	 st;
+	int64_t		 id = 0;
+
+	if ((db = req_db(r)) == NULL)
+		return resp_unavailable(r);
+	st = chat_echo_store(db, ch->org_id, ch->id, e, &id);
+	if (st == DB_UNAVAILABLE)
+		return resp_unavailable(r);
+	if (st != DB_OK)
+		webhook_record_rejection(r, ch->kind, ch->org_id, ch->id,
+		    "message not stored", arena_printf(r->arena, "Business "
+		    "app echo %s: %s", e->provider_message_id, st == DB_INVALID ?
+		    "it names no contact, or the database refused a value" :
+		    db_status_str(st)));
+	return 0;
+}
+
+int
+webhook_owner(struct req *r, const struct channel *ch,
+    const struct contact_ident *who, bool ours, const char *why)
+{
+	struct db	*db;
+	enum db_status	 st;
+	bool		 changed = false;
+
+	if ((db = req_db(r)) == NULL)
+		return resp_unavailable(r);
+	st = chat_owner_set(db, ch->org_id, ch->id, who, ours ?
+	    CHAT_OWNER_PARLEY : CHAT_OWNER_OTHER_APP, why, &changed);
+	if (st == DB_UNAVAILABLE)
+		return resp_unavailable(r);
+	if (st != DB_OK)
+		log_info("webhook", "msg=\"handover names no contact\" "
+		    "channel=%lld status=%s", (long long)ch->id,
+		    db_status_str(st));
+	return 0;
 }

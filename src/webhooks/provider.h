@@ -21,6 +21,10 @@
 #include "model/channel.h"
 
 struct arena;
+struct chat_echo;
+struct chat_ident_change;
+struct contact_ident;
+struct fee;
 struct inbound;
 struct req;
 
@@ -115,15 +119,63 @@ const struct channel *webhook_number_channel(const struct webhook_number *nums,
 	    int n, const char *id);
 
 /*
- * Parses one Meta-shaped message object (PROTOCOLS.md §2.3) into *out
- * (strings borrowed from msg or allocated in a; media a new cJSON array
- * freed with the arena). sender_name may be NULL; fallback_sender is used
- * when msg has neither `from` nor `user_id` (Kapso gives the number in its
- * conversation object instead). False when the object is malformed (no
- * id, no type, no sender, ids too long).
+ * Parses one Meta-shaped message object (PROTOCOLS.md §2.3,
+ * docs/whatsapp-platform.md §1.2) into *out (strings borrowed from msg or
+ * allocated in a; media a new cJSON array freed with the arena). The
+ * author is known by `from` (phone, may be "" or absent), `from_user_id`
+ * and `from_parent_user_id`, completed from its entry of contacts (the
+ * value's contacts[], may be NULL: matched by user_id, else wa_id, else
+ * the only one; profile.name and profile.username), then from fallback
+ * (may be NULL: Kapso gives the contact in its conversation object).
+ * sender_name (may be NULL) wins over the profile's name. False when the
+ * object is malformed (no id, no type, neither a phone nor a user id,
+ * ids too long).
  */
 bool	 webhook_meta_message(struct arena *a, const cJSON *msg,
-	    const char *sender_name, const char *fallback_sender,
-	    struct inbound *out);
+	    const cJSON *contacts, const char *sender_name,
+	    const struct contact_ident *fallback, struct inbound *out);
+/*
+ * Parses one Meta-shaped message echo (smb_message_echoes'
+ * message_echoes[], §7.1: `to`, `to_user_id`; Kapso's outbound message
+ * object alike) into *out, the contact completed from contacts (may be
+ * NULL) and fallback (may be NULL). False when malformed.
+ */
+bool	 webhook_meta_echo(struct arena *a, const cJSON *msg,
+	    const cJSON *contacts, const struct contact_ident *fallback,
+	    struct chat_echo *out);
+/* Meta's statuses[].pricing object (§6) into *out; false: none. */
+bool	 webhook_meta_pricing(const cJSON *pricing, struct fee *out);
+
+/* "+<digits>" for "<digits>" or "+<digits>" (1–20 digits), in a; NULL
+ * for anything else (an empty string, a user id). */
+const char *webhook_phone(struct arena *a, const char *s);
+/* A user id or username we keep: printable, no spaces, 1..255 bytes. */
+bool	 webhook_ident_ok(const char *s);
+
+/*
+ * One delivery status of one of our messages on ch (sent|delivered|
+ * read|failed), with its provider error (code, title: "" when none) and
+ * pricing (fee, may be NULL): a failure with a "try later" code goes back
+ * to the outbox's queue (outbox_status_later), anything else moves the
+ * row (outbox_status_update); the pricing is recorded (chat/fees.h).
+ * Returns 0, or the 503 it sent when the database is unavailable.
+ */
+int	 webhook_status(struct req *r, const struct channel *ch,
+	    const char *provider_message_id, const char *status,
+	    const char *code, const char *title, const struct fee *fee);
+/*
+ * A contact's identity changed on ch (chat_contact_changed). Returns 0,
+ * or the 503 it sent.
+ */
+int	 webhook_identity_change(struct req *r, const struct channel *ch,
+	    const struct chat_ident_change *c);
+/* An echo of the WhatsApp Business app on ch (chat_echo_store). Returns
+ * 0, or the status it sent (503). */
+int	 webhook_echo(struct req *r, const struct channel *ch,
+	    const struct chat_echo *e);
+/* A thread handover on ch: ours (true) or another app's. Returns 0, or
+ * the status it sent (503). */
+int	 webhook_owner(struct req *r, const struct channel *ch,
+	    const struct contact_ident *who, bool ours, const char *why);
 
 #endif

@@ -28,7 +28,8 @@
  * key id it named.
  *
  * Twilio has no WhatsApp groups (§1.2, UNCONFIRMED either way): every
- * inbound message is a DM keyed by the sender. It sends no timestamp, so
+ * inbound message is a DM keyed by the sender, who is known by its phone
+ * and/or business-scoped user id (parse_ident). It sends no timestamp, so
  * every verified message counts as fresh. The answer is empty TwiML.
  */
 #include "webhooks/webhooks.h"
@@ -40,6 +41,7 @@
 
 #include "util/context.h"
 #include "util/log.h"
+#include "chat/fees.h"
 #include "chat/ingest.h"
 #include "chat/outbox.h"
 #include "chat/window.h"
@@ -51,9 +53,12 @@
 #include "model/channel.h"
 #include "util/arena.h"
 #include "util/str.h"
+#include "util/waid.h"
 #include "webhooks/chancache.h"
 #include "webhooks/provider.h"
 #include "webhooks/webhook.h"
+#include "worker/fee.h"
+#include "worker/queue.h"
 
 #define PATH_INBOUND	"/webhooks/whatsapp/twilio"
 #define PATH_STATUS	"/webhooks/whatsapp/twilio/status"
@@ -110,6 +115,10 @@ static int		 verify(struct req *, const char *, bool,
 			    struct verified *);
 static int		 twiml(struct req *);
 static const char	*media_type(const char *);
+static int		 want_price(struct req *, const struct channel *,
+			    const char *);
+static int		 parse_ident(struct req *, const struct form *,
+			    const char *, struct contact_ident *);
 static int		 parse_inbound(struct req *, const struct form *,
 			    struct inbound *);
 
@@ -355,6 +364,45 @@ media_type(const char *ct)
 	return "document";
 }
 
+/*
+ * The sender's identity (docs/whatsapp-platform.md §3): From is its phone
+ * ("whatsapp:+…"), or its business-scoped user id when Twilio has no
+ * phone ("whatsapp:US.…"); ExternalUserId carries the user id beside a
+ * phone (both [3p], consistent); ParentExternalUserId and ProfileUsername
+ * (else Username) are read when present (UNCONFIRMED names, harmless when
+ * absent). Returns 0 or the 400 it sent.
+ */
+static int
+parse_ident(struct req *r, const struct form *f, const char *from,
+    struct contact_ident *out)
+{
+	const char	*uid = form_get(f, "ExternalUserId");
+	const char	*puid = form_get(f, "ParentExternalUserId");
+	const char	*user = form_get(f, "ProfileUsername");
+
+	memset(out, 0, sizeof(*out));
+	if (user == NULL)
+		user = form_get(f, "Username");
+	out->phone = webhook_phone(r->arena, from);
+	if (out->phone == NULL) {
+		if (!waid_is_user_id(from) && !webhook_id_ok(from))
+			return webhook_text(r, 400, "From is neither a phone "
+			    "number nor a WhatsApp user id.\n");
+		out->phone = "";
+		if (uid == NULL || *strip_whatsapp(uid) == '\0')
+			uid = from;
+	}
+	out->user_id = uid != NULL ? strip_whatsapp(uid) : "";
+	out->parent_user_id = puid != NULL ? strip_whatsapp(puid) : "";
+	if ((*out->user_id != '\0' && !webhook_id_ok(out->user_id)) ||
+	    (*out->parent_user_id != '\0' &&
+	    !webhook_id_ok(out->parent_user_id)))
+		return webhook_text(r, 400, "Bad ExternalUserId.\n");
+	if (user != NULL && webhook_ident_ok(user))
+		out->username = user;
+	return 0;
+}
+
 /* The verified form → *in (§1.2). Returns 0 or the status sent (400). */
 static int
 parse_inbound(struct req *r, const struct form *f, struct inbound *in)
@@ -366,6 +414,7 @@ parse_inbound(struct req *r, const struct form *f, struct inbound *in)
 	const char	*lng = form_get(f, "Longitude");
 	int64_t		 n_media = 0;
 	cJSON		*media = NULL;
+	int		 st;
 
 	memset(in, 0, sizeof(*in));
 	if (sid == NULL)
@@ -375,6 +424,8 @@ parse_inbound(struct req *r, const struct form *f, struct inbound *in)
 	if (from == NULL || *(from = strip_whatsapp(from)) == '\0' ||
 	    strlen(from) > WEBHOOK_ID_MAX)
 		return webhook_text(r, 400, "No From.\n");
+	if ((st = parse_ident(r, f, from, &in->from)) != 0)
+		return st;
 	if (form_get(f, "NumMedia") != NULL &&
 	    (!form_get_int64(f, "NumMedia", &n_media) || n_media < 0))
 		return webhook_text(r, 400, "Bad NumMedia.\n");
@@ -382,8 +433,9 @@ parse_inbound(struct req *r, const struct form *f, struct inbound *in)
 		n_media = MEDIA_MAX;
 
 	in->provider_message_id = sid;
-	in->sender = from;
-	in->chat_external_id = from;
+	in->sender = *in->from.phone != '\0' ? in->from.phone :
+	    in->from.user_id;
+	in->chat_external_id = in->sender;
 	in->is_group = false;
 	in->group_name = "";
 	in->sender_name = form_str(f, "ProfileName");
@@ -466,6 +518,25 @@ webhook_twilio_inbound(struct req *r)
 	return twiml(r);
 }
 
+/* A fee job for our message sid, unless its price is known. Returns 0, or
+ * the 503 it sent. */
+static int
+want_price(struct req *r, const struct channel *ch, const char *sid)
+{
+	struct db	*db;
+	enum db_status	 st;
+	int64_t		 mid = 0, job = 0;
+
+	if ((db = req_db(r)) == NULL)
+		return resp_unavailable(r);
+	st = fees_price_wanted(db, ch->org_id, ch->id, sid, &mid);
+	if (st == DB_OK && mid > 0)
+		st = queue_enqueue(db, ch->org_id, QUEUE_KIND_FEE,
+		    arena_printf(r->arena, "{\"message_id\":%lld}",
+		    (long long)mid), FEE_MAX_ATTEMPTS, &job);
+	return st == DB_UNAVAILABLE ? resp_unavailable(r) : 0;
+}
+
 /*
  * Status callbacks (§1.3): sent, delivered and read as they are;
  * undelivered is failed; the rest (queued, sending, accepted, …) are
@@ -476,8 +547,6 @@ webhook_twilio_status(struct req *r)
 {
 	struct verified	 v;
 	const char	*sid, *status;
-	enum db_status	 st;
-	struct db	*db;
 	int		 rc;
 
 	if ((rc = verify(r, PATH_STATUS, true, &v)) != 0)
@@ -491,12 +560,16 @@ webhook_twilio_status(struct req *r)
 	if (!str_eq(status, "sent") && !str_eq(status, "delivered") &&
 	    !str_eq(status, "read") && !str_eq(status, "failed"))
 		return twiml(r);
-	if ((db = req_db(r)) == NULL)
-		return resp_unavailable(r);
-	st = outbox_status_update(r->app, db, v.ch.org_id, v.ch.id, sid,
-	    status,
-	    form_str(v.form, "ErrorCode"), form_str(v.form, "ErrorMessage"));
-	if (st != DB_OK && st != DB_NOT_FOUND && st != DB_INVALID)
-		return resp_unavailable(r);
+	if ((rc = webhook_status(r, &v.ch, sid, status,
+	    form_str(v.form, "ErrorCode"), form_str(v.form, "ErrorMessage"),
+	    NULL)) != 0)
+		return rc;
+	/*
+	 * Twilio's callbacks carry no price (docs/whatsapp-platform.md §6):
+	 * once the message arrived, a fee job asks the Message resource.
+	 */
+	if ((str_eq(status, "delivered") || str_eq(status, "read")) &&
+	    (rc = want_price(r, &v.ch, sid)) != 0)
+		return rc;
 	return twiml(r);
 }

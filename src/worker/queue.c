@@ -10,8 +10,11 @@
 
 #include <sodium.h>
 
+#include <cjson/cJSON.h>
+
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/json.h"
 
 static char	*id_array(const int64_t *, int);
 static void	 read_row(struct arena *, const struct db_res *, int,
@@ -464,4 +467,18 @@ queue_retry(struct db *db, int64_t org_id, int64_t job_id)
 		st = DB_NOT_FOUND;
 	db_res_clear(&res);
 	return st;
+}
+
+int64_t
+queue_payload_message(const struct job *job)
+{
+	cJSON		*j = json_parse_str(job->payload, NULL);
+	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(j, "message_id");
+	int64_t		 id = 0;
+
+	if (cJSON_IsNumber(v) && v->valuedouble >= 1 &&
+	    v->valuedouble < 9007199254740992.0)
+		id = (int64_t)v->valuedouble;
+	cJSON_Delete(j);
+	return id;
 }

@@ -46,6 +46,7 @@ struct arena;
 #define QUEUE_KIND_RELEASE	"release"	/* {"hold_id": window hold} */
 #define QUEUE_KIND_SCHEDULE	"schedule"	/* {"run_id": schedule run} */
 #define QUEUE_KIND_TEMPLATES	"templates"	/* {"channel_id": sync} */
+#define QUEUE_KIND_FEE		"fee"	/* {"message_id": outbound id} */
 
 struct job {
 	int64_t	 id;
@@ -133,6 +134,10 @@ enum db_status	 queue_complete_any_org(struct db *db, int64_t job_id,
 enum db_status	 queue_fail_any_org(struct db *db, int64_t job_id,
 		    const char *worker_id, const char *error, bool retry,
 		    int backoff_s) __attribute__((warn_unused_result));
+/* The "message_id" of a job's payload (every kind has one), 0 when it
+ * names none. */
+int64_t		 queue_payload_message(const struct job *job);
+
 /* Exponential backoff with ±25 % jitter for the given attempt (1-based):
  * 2 s, 4 s, 8 s … capped at 10 minutes. */
 int		 queue_backoff_s(int attempt);

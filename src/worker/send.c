@@ -9,32 +9,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "chat/outbox.h"
 #include "db/db.h"
 #include "util/arena.h"
 #include "util/context.h"
-#include "util/json.h"
 #include "util/log.h"
 #include "worker/queue.h"
-
-static int64_t	 payload_message(const struct job *);
-
-/* The payload's message_id, 0 when it names none. */
-static int64_t
-payload_message(const struct job *job)
-{
-	cJSON		*j = json_parse_str(job->payload, NULL);
-	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(j, "message_id");
-	int64_t		 id = 0;
-
-	if (cJSON_IsNumber(v) && v->valuedouble >= 1 &&
-	    v->valuedouble < 9007199254740992.0)
-		id = (int64_t)v->valuedouble;
-	cJSON_Delete(j);
-	return id;
-}
 
 enum job_result
 send_job_run(struct worker_ctx *w, const struct job *job, char *err,
@@ -44,7 +24,7 @@ send_job_run(struct worker_ctx *w, const struct job *job, char *err,
 	struct arena		*a;
 	enum outbox_result	 r;
 	enum job_result		 jr = JOB_DONE;
-	int64_t			 mid = payload_message(job);
+	int64_t			 mid = queue_payload_message(job);
 
 	if (mid == 0) {
 		snprintf(err, errlen, "The payload names no message_id.");
@@ -88,7 +68,7 @@ send_job_dead(struct worker_ctx *w, const struct job *job, const char *why)
 {
 	struct db	*db;
 	struct arena	*a;
-	int64_t		 mid = payload_message(job);
+	int64_t		 mid = queue_payload_message(job);
 	enum db_status	 st;
 
 	if (mid == 0 || (db = db_acquire(w->db)) == NULL)

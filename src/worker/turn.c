@@ -103,9 +103,9 @@
 #include "util/log.h"
 #include "util/str.h"
 #include "util/xmalloc.h"
-#include "worker/indicate.h"
 #include "worker/queue.h"
 #include "worker/voice.h"
+#include "worker/working.h"
 
 #define TURN_MSGS_MAX	50	/* one turn's messages; the rest next */
 #define TURN_PARTS_MAX	64	/* 64 × 1600 characters at least */
@@ -146,7 +146,7 @@ struct turn {
 	struct out_part			*parts;		/* the answer being
 							   sent */
 	int				 n_parts;
-	struct indicator		 ind;
+	struct working			*working;	/* typing, read, ⏳ */
 	atomic_bool			 cancel;	/* restart: abort the
 							   model call */
 	bool				 news;		/* a message came in
@@ -191,7 +191,7 @@ static char		*turn_text(struct turn *, int);
 static const char	*seg_keyword(const struct turn *, const struct seg *);
 static int		 anchor_index(const struct turn *, const struct seg *);
 static bool		 cancelled(void *);
-static void		 indicator_on(struct turn *, int);
+static void		 working_on(struct turn *, int, bool);
 static int		 watch_add(struct turn *);
 static void		 watch_remove(int);
 static bool		 watch_news(int);
@@ -242,10 +242,13 @@ turn_job_run(struct worker_ctx *w, const struct job *job, char *err,
 			jr = fail(&t, JOB_RETRY, "The database is unavailable.");
 			goto out;
 		}
-		t.ind.shown = true;	/* its ⏳ comes off after it */
+		/* The ⏳ a crashed run placed comes off after it. */
+		if (t.n > 0)
+			working_on(&t, t.n - 1, true);
 		if ((jr = deliver(&t)) != JOB_DONE)
 			goto out;
-		turn_indicate_end(&t.ind);
+		working_end(t.working);
+		t.working = NULL;
 		if (!tx_begin(&t)) {
 			jr = fail(&t, JOB_RETRY, "The database is unavailable.");
 			goto out;
@@ -270,7 +273,28 @@ turn_job_run(struct worker_ctx *w, const struct job *job, char *err,
 		}
 	}
 	who = handoff_answerer(t.c.status, t.c.handoff_reason,
-	    t.c.assigned_user_id);
+	    t.c.assigned_user_id, t.c.owner);
+	if (who == HANDOFF_OTHER_APP) {
+		bool	 ours = false;
+
+		/* Another app's thread that idled is ours again. */
+		if (handoff_ours(t.db, t.org_id, t.c.chat_id, t.m[0].id, NULL,
+		    &ours) != DB_OK) {
+			jr = fail(&t, JOB_RETRY, "The database is unavailable.");
+			goto out;
+		}
+		if (!ours) {
+			log_info("turn", "msg=\"another app owns the thread, "
+			    "not answered\" org=%" PRId64 " chat=%" PRId64
+			    " messages=%d", t.org_id, t.c.chat_id, t.n);
+			s.action = ROUTE_IGNORE;
+			s.from = 0;
+			s.n = t.n;
+			jr = settle(&t, &s, false, 0, HANDOFF_OTHER_APP_REASON);
+			goto out;
+		}
+		who = HANDOFF_AI;
+	}
 	if (who == HANDOFF_PERSON) {
 		log_info("turn", "msg=\"a person has the chat, not answered\" "
 		    "org=%" PRId64 " chat=%" PRId64 " messages=%d status=%s",
@@ -314,8 +338,7 @@ out:
 	if (t.db != NULL && jr == JOB_DONE && t.db->in_tx && !tx_commit(&t))
 		jr = fail(&t, JOB_RETRY, "The database is unavailable.");
 	release_db(&t);
-	if (jr != JOB_RETRY)
-		turn_indicate_end(&t.ind);
+	working_end(t.working);
 	/* A follow-up (or a restart) is due: claim again, or learn when. */
 	if (t.news)
 		w->again = true;
@@ -499,8 +522,6 @@ load(struct turn *t)
 	if (t->c.unsent && outbox_parts(t->db, t->a, t->org_id, t->c.reply_to,
 	    &t->parts, &t->n_parts) != DB_OK)
 		return fail(t, JOB_RETRY, "The database is unavailable.");
-	if (t->n > 0)
-		indicator_on(t, t->n - 1);
 	return JOB_DONE;
 }
 
@@ -521,15 +542,36 @@ ensure_channel(struct turn *t)
 	return st;
 }
 
-/* The indicator hangs on message i (the turn's latest, or a segment's). */
+/*
+ * The turn's working indicators (worker/working.h) on message i: the
+ * typing indicator (refreshed while the model works; it marks the
+ * message read), a read receipt, ⏳, as the agent's settings say; each
+ * provider call made off this thread. Started before the model is asked,
+ * quiet before the answer is sent, ended when it is out (or will not be,
+ * this run). leftover: nothing is shown, and the end takes off the ⏳ a
+ * crashed run of this turn placed. Needs the channel; holds no
+ * connection. Once per turn at a time.
+ */
 static void
-indicator_on(struct turn *t, int i)
+working_on(struct turn *t, int i, bool leftover)
 {
-	t->ind.ch = t->has_ch ? &t->ch : NULL;
-	t->ind.chat_external_id = t->c.external_id;
-	t->ind.provider_message_id = t->m[i].provider_message_id;
-	t->ind.org_id = t->org_id;
-	t->ind.message_id = t->m[i].id;
+	struct working_req	 req;
+
+	if (!t->has_ch || !t->has_agent || t->working != NULL ||
+	    (leftover && !t->agent.working_reaction))
+		return;
+	memset(&req, 0, sizeof(req));
+	req.ops = t->ops;
+	req.creds = &t->ch.creds;
+	req.to = t->c.address;
+	req.message_id = t->m[i].provider_message_id;
+	req.typing = t->agent.typing_indicator;
+	req.read = t->agent.read_receipts;
+	req.reaction = t->agent.working_reaction;
+	req.leftover = leftover;
+	req.org_id = t->org_id;
+	req.chat_id = t->c.chat_id;
+	t->working = working_start(&req);
 }
 
 /* --- media and voice notes --------------------------------------------- */
@@ -612,6 +654,7 @@ route_all(struct turn *t, int from)
 		in.transcript = t->m[i].transcript;
 		in.is_group = str_eq(t->c.chat_kind, "group");
 		in.sender = t->m[i].sender;
+		in.from = &t->m[i].from;
 		in.has_agent = t->has_agent;
 		if (t->has_agent) {
 			in.agent_name = t->agent.name;
@@ -902,7 +945,9 @@ do_connect(struct turn *t, const struct seg *s)
 	memset(&v, 0, sizeof(v));
 	if (!tx_begin(t))
 		return fail(t, JOB_RETRY, "The database is unavailable.");
+	/* Guesses count per contact: its user id, else its phone. */
 	st = connect_redeem(t->db, t->org_id, t->c.channel_id, t->c.chat_id,
+	    contact_key(&m->from)[0] != '\0' ? contact_key(&m->from) :
 	    m->sender, s->code, &oc, &agent_id, &old_id, &minutes);
 	if (st != DB_OK)
 		return fail(t, JOB_RETRY, "The connect code could not be "
@@ -1093,8 +1138,7 @@ do_answer(struct turn *t, const struct seg *s)
 	}
 	release_db(t);
 
-	indicator_on(t, k);
-	turn_indicate_begin(&t->ind);
+	working_on(t, k, false);
 	if (!lease_ok(t)) {
 		gateway_call_free(call);
 		cJSON_Delete(messages);
@@ -1105,6 +1149,8 @@ do_answer(struct turn *t, const struct seg *s)
 	(void)gateway_run(call, &res);
 	watch_remove(slot);
 	cJSON_Delete(messages);
+	/* No "typing…" refresh may land after the answer. */
+	working_quiet(t->working);
 	if (watch_news(slot) || atomic_load(&t->cancel))
 		t->news = true;
 
@@ -1173,6 +1219,9 @@ done:
 		}
 		release_db(t);
 		jr = deliver(t);
+		/* The answer is out: ⏳ off, the next segment's own. */
+		working_end(t->working);
+		t->working = NULL;
 		goto out;
 	case GW_CANCELLED:
 		/* A new message: the chat's due turn asks again, with it. */
@@ -1195,7 +1244,8 @@ done:
 		log_info("turn", "msg=\"model failed, waiting it out\" "
 		    "org=%" PRId64 " chat=%" PRId64 " retry_s=%d what=%d",
 		    t->org_id, t->c.chat_id, retry_s, (int)what);
-		turn_indicate_end(&t->ind);
+		working_end(t->working);
+		t->working = NULL;
 		if (what == HANDOFF_OUTAGE_NOTICE)
 			jr = say_text(t, TEXT_SLOW);
 		else if (what == HANDOFF_OUTAGE_HANDOFF)
@@ -1413,7 +1463,7 @@ send_part(struct turn *t, struct out_part *p, bool *failed)
 	s.recover = true;
 	s.ch = &t->ch;
 	if (p->taken) {
-		r = outbox_send_taken(&s, t->c.external_id,
+		r = outbox_send_taken(&s, t->c.address,
 		    str_eq(t->c.chat_kind, "group"), p->body);
 		p->taken = false;	/* the provider was called */
 	} else

@@ -11,14 +11,23 @@
  *        Message resource {"sid":"SM<32 hex>","status":"queued",...}.
  *   POST /v2/Indicators/Typing.json                             twilio, typing
  *        Basic auth; form channel=whatsapp, messageId → {"success":true}.
+ *   GET  /2010-04-01/Accounts/{AccountSid}/Messages/{SM}.json   twilio, op
+ *        "price": the Message resource, "price" null and "price_unit"
+ *        "USD" unless a spec gives "price" (and "price_unit"), as
+ *        Twilio fills the price in after the send.
  *   POST /{version}/{phone_number_id}/messages                  meta
  *        "Authorization: Bearer T"; JSON body. type "text" (text.body
  *        <= 4096 characters, else 400 code 131009), "reaction"
  *        (reaction.message_id required, emoji "" allowed: removal), other
  *        types accepted as they are → {"messaging_product":"whatsapp",
  *        "contacts":[{"input","wa_id"}],"messages":[{"id":"wamid.…"}]}.
- *        {"status":"read","message_id"} (+ typing_indicator) is op
- *        "typing" → {"success":true}.
+ *        A business-scoped user id goes in "recipient" (docs/whatsapp-
+ *        platform.md §1.5): the answer's contact then has "wa_id": "" and
+ *        "user_id"; "to" wins when both are sent; a user id in "to" is
+ *        refused with 400 code 100 (Meta drops it without an error: a
+ *        fake that lets it pass would hide the mistake).
+ *        {"status":"read","message_id"} + typing_indicator is op "typing",
+ *        without it op "read" → {"success":true}.
  *   POST /meta/whatsapp/{version}/{phone_number_id}/messages    kapso
  *        "X-API-Key: K"; everything else as Meta.
  *
@@ -83,7 +92,8 @@
  *     provider   "twilio" | "meta" | "kapso" | "any" (default "any")
  *     op         "send" (default: Twilio Messages.json, Meta/Kapso
  *                message bodies) | "typing" (Twilio Typing.json,
- *                Meta/Kapso {"status":"read"}) | "any"
+ *                Meta/Kapso {"status":"read"} with typing_indicator) |
+ *                "read" (Meta/Kapso {"status":"read"} alone) | "any"
  *     status     HTTP status; absent or 2xx: the normal answer
  *     code       provider error code for the default error body
  *     message    text for the default error body
@@ -168,6 +178,7 @@ enum endpoint {
 	EP_NONE = 0,
 	EP_TWILIO_MESSAGES,
 	EP_TWILIO_TYPING,
+	EP_TWILIO_MESSAGE,	/* GET one Message resource (its price) */
 	EP_META,		/* Meta or Kapso messages */
 };
 
@@ -187,7 +198,7 @@ enum media_ep {
 struct call {
 	struct mg_connection	*conn;
 	const char		*provider;	/* "twilio" "meta" "kapso" */
-	const char		*op;		/* "send" "typing" */
+	const char		*op;		/* "send" "typing" "read" */
 	enum endpoint		 ep;
 	char			 sid[64];	/* Twilio: from the path */
 	char			 user[128];	/* Twilio Basic */
@@ -242,6 +253,8 @@ static int	 default_code(const char *provider, int status);
 static const char *default_message(int status);
 static int	 answer_twilio_message(struct call *c, const cJSON *headers);
 static int	 answer_twilio_typing(struct call *c, const cJSON *headers);
+static int	 answer_twilio_fetch(struct call *c, const char *path,
+		    const cJSON *headers);
 static int	 answer_meta(struct call *c, const cJSON *headers);
 static int	 answer_ok(struct call *c, int status, cJSON *dflt,
 		    const cJSON *headers);
@@ -668,8 +681,7 @@ classify(const char *path, const char **provider, char *sid, size_t sidlen)
 	}
 	if (strncmp(path, tw, sizeof(tw) - 1) == 0) {
 		p = path + sizeof(tw) - 1;
-		if ((slash = strchr(p, '/')) == NULL ||
-		    strcmp(slash, "/Messages.json") != 0)
+		if ((slash = strchr(p, '/')) == NULL)
 			return EP_NONE;
 		n = (size_t)(slash - p);
 		if (n == 0 || n >= sidlen)
@@ -677,7 +689,13 @@ classify(const char *path, const char **provider, char *sid, size_t sidlen)
 		memcpy(sid, p, n);
 		sid[n] = '\0';
 		*provider = "twilio";
-		return EP_TWILIO_MESSAGES;
+		if (strcmp(slash, "/Messages.json") == 0)
+			return EP_TWILIO_MESSAGES;
+		if (strncmp(slash, "/Messages/", 10) == 0 &&
+		    strchr(slash + 10, '/') == NULL && strlen(slash) > 15 &&
+		    strcmp(slash + strlen(slash) - 5, ".json") == 0)
+			return EP_TWILIO_MESSAGE;
+		return EP_NONE;
 	}
 	n = strlen(path);
 	if (n < 10 || strcmp(path + n - 9, "/messages") != 0)
@@ -812,17 +830,20 @@ handle_provider(struct mg_connection *conn, const struct mg_request_info *ri,
 	if (ep == EP_META) {
 		if (!too_big)
 			c.json = cJSON_ParseWithLength(body, len);
-		c.op = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c.json,
-		    "status")) ? "typing" : "send";
+		c.op = !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c.json,
+		    "status")) ? "send" : cJSON_GetObjectItemCaseSensitive(
+		    c.json, "typing_indicator") != NULL ? "typing" : "read";
 	} else {
 		if (!too_big)
 			c.form = parse_form(body, len);
-		c.op = ep == EP_TWILIO_TYPING ? "typing" : "send";
+		c.op = ep == EP_TWILIO_TYPING ? "typing" :
+		    ep == EP_TWILIO_MESSAGE ? "price" : "send";
 	}
 	c.seq = log_add(&c, ri->request_method, ri->local_uri,
 	    too_big ? "(too large)" : body);
 
-	if (strcmp(ri->request_method, "POST") != 0) {
+	if (strcmp(ri->request_method, ep == EP_TWILIO_MESSAGE ? "GET" :
+	    "POST") != 0) {
 		status = answer_error(&c, 405, 0, "Method not allowed.", NULL);
 		goto out;
 	}
@@ -857,6 +878,9 @@ handle_provider(struct mg_connection *conn, const struct mg_request_info *ri,
 		break;
 	case EP_TWILIO_TYPING:
 		status = answer_twilio_typing(&c, headers);
+		break;
+	case EP_TWILIO_MESSAGE:
+		status = answer_twilio_fetch(&c, ri->local_uri, headers);
 		break;
 	default:
 		status = answer_meta(&c, headers);
@@ -1115,11 +1139,36 @@ answer_twilio_typing(struct call *c, const cJSON *headers)
 	return answer_ok(c, 200, ok, headers);
 }
 
+/* GET …/Messages/{SM}.json: the resource, priced when a spec says so. */
+static int
+answer_twilio_fetch(struct call *c, const char *path, const cJSON *headers)
+{
+	const char	*last = strrchr(path, '/') + 1;
+	const char	*price = json_str(c->spec, "price");
+	const char	*unit = json_str(c->spec, "price_unit");
+	cJSON		*m;
+
+	snprintf(c->id, sizeof(c->id), "%.*s", (int)(strlen(last) - 5),
+	    last);
+	m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "account_sid", c->sid);
+	cJSON_AddStringToObject(m, "sid", c->id);
+	cJSON_AddStringToObject(m, "status", "delivered");
+	cJSON_AddStringToObject(m, "direction", "outbound-api");
+	if (price != NULL)
+		cJSON_AddStringToObject(m, "price", price);
+	else
+		cJSON_AddNullToObject(m, "price");
+	cJSON_AddStringToObject(m, "price_unit", unit != NULL ? unit : "USD");
+	return answer_ok(c, 200, m, headers);
+}
+
 static int
 answer_meta(struct call *c, const cJSON *headers)
 {
 	const cJSON	*j = c->json;
 	const char	*type, *to, *spec_id = json_str(c->spec, "id");
+	const char	*user_id = NULL;
 	const cJSON	*obj;
 	cJSON		*root, *arr, *item;
 	char		 digits[64];
@@ -1132,7 +1181,7 @@ answer_meta(struct call *c, const cJSON *headers)
 	    strcmp(json_str(j, "messaging_product"), "whatsapp") != 0)
 		return answer_error(c, 400, 100, "Invalid parameter: "
 		    "messaging_product must be 'whatsapp'.", headers);
-	if (strcmp(c->op, "typing") == 0) {
+	if (strcmp(c->op, "typing") == 0 || strcmp(c->op, "read") == 0) {
 		if (strcmp(json_str(j, "status"), "read") != 0 ||
 		    json_str(j, "message_id") == NULL)
 			return answer_error(c, 400, 131008, "Required "
@@ -1143,6 +1192,16 @@ answer_meta(struct call *c, const cJSON *headers)
 	}
 	to = json_str(j, "to");
 	type = json_str(j, "type");
+	if (to != NULL && strchr(to, '.') != NULL &&
+	    strcmp(json_str(j, "recipient_type") != NULL ?
+	    json_str(j, "recipient_type") : "", "group") != 0)
+		return answer_error(c, 400, 100, "Invalid parameter: 'to' "
+		    "takes a phone number; send a business-scoped user ID as "
+		    "'recipient'.", headers);
+	if (to == NULL || to[0] == '\0') {
+		to = json_str(j, "recipient");
+		user_id = to;
+	}
 	if (to == NULL || to[0] == '\0')
 		return answer_error(c, 400, 131008,
 		    "Required parameter is missing: to", headers);
@@ -1185,7 +1244,10 @@ answer_meta(struct call *c, const cJSON *headers)
 	arr = cJSON_AddArrayToObject(root, "contacts");
 	item = cJSON_CreateObject();
 	cJSON_AddStringToObject(item, "input", to);
-	cJSON_AddStringToObject(item, "wa_id", n > 0 ? digits : to);
+	cJSON_AddStringToObject(item, "wa_id", user_id != NULL ? "" :
+	    n > 0 ? digits : to);
+	if (user_id != NULL)
+		cJSON_AddStringToObject(item, "user_id", user_id);
 	cJSON_AddItemToArray(arr, item);
 	arr = cJSON_AddArrayToObject(root, "messages");
 	item = cJSON_CreateObject();

@@ -25,6 +25,7 @@
 #include "util/config.h"
 #include "util/log.h"
 #include "util/utf8.h"
+#include "util/waid.h"
 #include "chat/ingest.h"
 #include "webhooks/provider.h"
 #include "webhooks/webhook.h"
@@ -65,6 +66,7 @@ enum ingest_result __wrap_ingest_store(struct app *, struct ingest_item *,
 
 static int	 fuzz_bearer(struct req *);
 static void	 check_str(const char *, bool);
+static void	 check_ident(const char *);
 
 int		 fuzz_n_ingested;
 static struct app	 app;
@@ -238,6 +240,15 @@ check_str(const char *s, bool must)
 		abort();
 }
 
+/* An identity member: absent, or a whole string shorter than WAID_MAX. */
+static void
+check_ident(const char *s)
+{
+	check_str(s, false);
+	if (s != NULL && strlen(s) >= WAID_MAX)
+		abort();
+}
+
 /* What a webhook hands ingest must be storable as it is. */
 enum ingest_result
 __wrap_ingest_store(struct app *a, struct ingest_item *items, int n)
@@ -261,6 +272,15 @@ __wrap_ingest_store(struct app *a, struct ingest_item *items, int n)
 		check_str(in->body, true);
 		check_str(in->group_name, true);
 		check_str(in->transcript, false);
+		/* The author's identity fits chats' and messages' columns. */
+		check_ident(in->from.user_id);
+		check_ident(in->from.parent_user_id);
+		check_ident(in->from.username);
+		if (in->from.phone != NULL && in->from.phone[0] != '\0' &&
+		    (in->from.phone[0] != '+' || strlen(in->from.phone) < 2 ||
+		    strlen(in->from.phone) > 32 || strspn(in->from.phone + 1,
+		    "0123456789") != strlen(in->from.phone) - 1))
+			abort();
 		if (*in->chat_external_id == '\0' || *in->sender == '\0' ||
 		    *in->type == '\0' || in->timestamp < 0)
 			abort();

@@ -77,6 +77,7 @@ static char	*expect(enum chat_text, const char *, const char *,
 		    const char *, const char *, int);
 static char	*new_code(int64_t, int64_t);
 static void	 assert_texts(const char *const *, int);
+static void	 hourglass_only(bool);
 
 /* --- welcome ------------------------------------------------------------- */
 
@@ -578,6 +579,7 @@ START_TEST(t_meta_hourglass)
 	int64_t		 deadline = time_mono_ms() + WAIT_MS;
 	int		 n = 0;
 
+	hourglass_only(true);
 	wamid = meta_in("16505552101", "Hal", NULL, "Work on this");
 	/* ⏳, the answer, then the removal: three requests, in order. */
 	while (n < 3 && time_mono_ms() < deadline) {
@@ -607,12 +609,14 @@ START_TEST(t_meta_hourglass)
 	ck_assert_str_eq(hjstr(cJSON_GetObjectItem(j, "reaction"),
 	    "message_id"), wamid);
 	cJSON_Delete(log);
+	hourglass_only(false);
 }
 END_TEST
 
 /* A failing reaction never holds up the reply. */
 START_TEST(t_meta_hourglass_failure_harmless)
 {
+	hourglass_only(true);
 	hfake_queue(&fx.wa, "[{\"provider\":\"meta\",\"status\":"
 	    "500},{\"provider\":\"meta\",\"status\":200},{\"provider\":"
 	    "\"meta\",\"status\":400}]");
@@ -621,6 +625,7 @@ START_TEST(t_meta_hourglass_failure_harmless)
 	ck_assert(wait_sql(1, WAIT_MS, "SELECT count(*) FROM messages m JOIN "
 	    "messages i ON i.id = m.reply_to_id WHERE i.body = "
 	    "'Still answer me' AND m.status = 'sent'"));
+	hourglass_only(false);
 }
 END_TEST
 
@@ -813,6 +818,19 @@ meta_in(const char *from, const char *name, const char *group,
 	hmeta_post_ok(fx.srv.base, body, META_SECRET);
 	free(body);
 	return wamid;
+}
+
+/*
+ * The Meta channel's agent (Tasker) shows only ⏳ while it works (on), or
+ * the defaults again: the typing indicator and read receipts, no ⏳.
+ */
+static void
+hourglass_only(bool on)
+{
+	free(sqls("UPDATE agents SET working_reaction = %s, typing_indicator "
+	    "= %s, read_receipts = %s WHERE id = %lld", on ? "true" : "false",
+	    on ? "false" : "true", on ? "false" : "true",
+	    (long long)tasker_id));
 }
 
 /* The non-system messages of the i-th model request (borrowed from log). */
