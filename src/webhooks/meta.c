@@ -84,7 +84,7 @@ static const cJSON	*msg_contacts(const cJSON *);
 static int		 apply_statuses(struct req *, const struct channel *,
 			    const cJSON *);
 static int		 apply_system(struct req *, const struct channel *,
-			    const cJSON *);
+			    const cJSON *, struct contact_ident *);
 static int		 apply_id_updates(struct req *, const struct channel *,
 			    const cJSON *);
 static int		 apply_echoes(struct req *, const struct channel *,
@@ -569,11 +569,14 @@ body_old_id(struct arena *a, const char *body)
  * A system message (§1.4): user_changed_user_id (the user id changed;
  * the old one is the message's from_user_id, else in the body) or
  * user_changed_number (a new phone: system.wa_id, new_wa_id before). The
- * contact's chat takes the new identity and notes it. Other system
- * messages are only logged. Never ingested: nothing to answer.
+ * contact's chat takes the new identity and notes it; *now gets that
+ * identity (untouched for other system messages, which are only
+ * logged). The notice itself is then ingested as kind system, settled:
+ * nothing to answer.
  */
 static int
-apply_system(struct req *r, const struct channel *ch, const cJSON *m)
+apply_system(struct req *r, const struct channel *ch, const cJSON *m,
+    struct contact_ident *now)
 {
 	const cJSON			*sys;
 	struct chat_ident_change	 c;
@@ -621,6 +624,7 @@ apply_system(struct req *r, const struct channel *ch, const cJSON *m)
 		    "skipped\" channel=%lld", (long long)ch->id);
 		return 0;
 	}
+	*now = c.now;
 	return webhook_identity_change(r, ch, &c);
 }
 
@@ -845,17 +849,22 @@ webhook_meta_event(struct req *r)
 			contacts = cJSON_GetObjectItemCaseSensitive(value,
 			    "contacts");
 			cJSON_ArrayForEach(m, msgs) {
-				struct inbound	*in = &ins[n_items];
+				struct inbound		*in = &ins[n_items];
+				struct contact_ident	 now;
+				bool			 is_system;
 
 				if (n_items >= n_max)
 					break;
-				if (str_eq(webhook_json_str(m, "type"),
-				    "system")) {
-					if (!standby && (st = apply_system(r,
-					    ch, m)) != 0)
-						return st;
-					continue;
-				}
+				/* A notice about the contact: its identity
+				 * changes now, and the notice is stored
+				 * (kind system, settled) for the timeline,
+				 * in the chat the new identity names. */
+				memset(&now, 0, sizeof(now));
+				is_system = str_eq(webhook_json_str(m,
+				    "type"), "system");
+				if (is_system && !standby &&
+				    (st = apply_system(r, ch, m, &now)) != 0)
+					return st;
 				if (!webhook_meta_message(r->arena, m,
 				    contacts, NULL, NULL, in)) {
 					log_warn("webhook", "msg=\"skipped a "
@@ -863,6 +872,8 @@ webhook_meta_event(struct req *r)
 					    "channel=%lld", (long long)ch->id);
 					continue;
 				}
+				if (is_system)
+					in->from = now;
 				items[n_items].org_id = ch->org_id;
 				items[n_items].channel_id = ch->id;
 				items[n_items].in = in;
