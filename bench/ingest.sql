@@ -34,14 +34,24 @@ WITH g AS (
          ARRAY(SELECT true FROM g ORDER BY k),
          ARRAY(SELECT NULL::text FROM g ORDER BY k),
          ARRAY(SELECT NULL::text FROM g ORDER BY k),
-         ARRAY(SELECT 'in'::text FROM g ORDER BY k))
-    WITH ORDINALITY AS t(org, channel, pid, chat_key, chat_kind,
+         ARRAY(SELECT 'in'::text FROM g ORDER BY k),
+         ARRAY(SELECT ''::text FROM g ORDER BY k),
+         ARRAY(SELECT ''::text FROM g ORDER BY k),
+         ARRAY(SELECT ''::text FROM g ORDER BY k),
+         ARRAY(SELECT '+1555' || (1000000 + chat) FROM g ORDER BY k))
+    WITH ORDINALITY AS t(org, channel, pid, key, chat_kind,
          display, sender, sender_name, body, media, ts,
-         transcript, kind, due, reason, target, direction, ord)
+         transcript, kind, due, reason, target, direction,
+         user_id, parent_id, username, phone, ord)
 ), f AS (
   SELECT i.*, COALESCE((SELECT a.debounce_ms FROM agents a
           WHERE a.org_id = i.org AND a.id = ch.default_agent_id),
-         0) AS debounce_ms
+         0) AS debounce_ms,
+         COALESCE((SELECT k.external_id FROM chats k
+          WHERE i.chat_kind = 'dm' AND i.user_id <> ''
+            AND k.org_id = i.org AND k.channel_id = i.channel
+            AND k.kind = 'dm' AND k.contact_user_id = i.user_id),
+         i.key) AS chat_key
     FROM i JOIN channels ch ON ch.org_id = i.org
          AND ch.id = i.channel
    WHERE NOT EXISTS (SELECT 1 FROM messages m
@@ -50,13 +60,22 @@ WITH g AS (
 ), c AS (
   INSERT INTO chats AS c (org_id, channel_id, kind, external_id,
          display_name, last_message_at, last_inbound_at,
-         turn_due_at)
+         turn_due_at, contact_phone, contact_user_id,
+         contact_parent_user_id, contact_username)
   SELECT org, channel, min(chat_kind), chat_key,
          COALESCE(max(display) FILTER (WHERE display <> ''), ''),
          now(),
          CASE WHEN bool_or(direction = 'in') THEN now() END,
          CASE WHEN bool_or(due) THEN now() + make_interval(
-             secs => max(debounce_ms) / 1000.0) END
+             secs => max(debounce_ms) / 1000.0) END,
+         (array_agg(phone ORDER BY ord DESC) FILTER (WHERE
+             chat_kind = 'dm' AND phone <> ''))[1],
+         (array_agg(user_id ORDER BY ord DESC) FILTER (WHERE
+             chat_kind = 'dm' AND user_id <> ''))[1],
+         (array_agg(parent_id ORDER BY ord DESC) FILTER (WHERE
+             chat_kind = 'dm' AND parent_id <> ''))[1],
+         (array_agg(username ORDER BY ord DESC) FILTER (WHERE
+             chat_kind = 'dm' AND username <> ''))[1]
     FROM f GROUP BY org, channel, chat_key
    ORDER BY channel, chat_key
   ON CONFLICT (channel_id, external_id) DO UPDATE
@@ -71,7 +90,16 @@ WITH g AS (
              ELSE now() + make_interval(secs => COALESCE((
                  SELECT a.debounce_ms FROM agents a
                   WHERE a.org_id = c.org_id AND a.id = c.agent_id),
-                 0) / 1000.0) END
+                 0) / 1000.0) END,
+         contact_phone = COALESCE(EXCLUDED.contact_phone,
+             c.contact_phone),
+         contact_user_id = COALESCE(EXCLUDED.contact_user_id,
+             c.contact_user_id),
+         contact_parent_user_id = COALESCE(
+             EXCLUDED.contact_parent_user_id,
+             c.contact_parent_user_id),
+         contact_username = COALESCE(EXCLUDED.contact_username,
+             c.contact_username)
    WHERE c.org_id = EXCLUDED.org_id
   RETURNING c.id, c.channel_id, c.external_id,
          c.turn_due_at IS NOT NULL AS due
@@ -79,7 +107,8 @@ WITH g AS (
   INSERT INTO messages (org_id, channel_id, chat_id, thread_id,
          direction, kind, provider_message_id, sender,
          sender_name, body, media, provider_ts, status,
-         transcript, unanswered_reason, reply_to_id)
+         transcript, unanswered_reason, reply_to_id,
+         sender_user_id, sender_username)
   SELECT f.org, f.channel, c.id,
          (SELECT t.id FROM threads t WHERE t.org_id = f.org
              AND t.chat_id = c.id AND t.closed_at IS NULL),
@@ -91,7 +120,8 @@ WITH g AS (
          f.transcript, f.reason,
          (SELECT r.id FROM messages r
            WHERE f.target IS NOT NULL AND r.channel_id = f.channel
-             AND r.provider_message_id = f.target)
+             AND r.provider_message_id = f.target),
+         NULLIF(f.user_id, ''), NULLIF(f.username, '')
     FROM f JOIN c ON c.channel_id = f.channel
          AND c.external_id = f.chat_key
    ORDER BY f.ord

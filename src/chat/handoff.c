@@ -124,9 +124,9 @@ handoff_answerer(const char *status, const char *reason,
  * Retry-After.
  */
 enum db_status
-handoff_outage(struct db *db, int64_t org_id, int64_t chat_id, int window_s,
-    int notice_s, int retry_after_ms, enum handoff_outage *what,
-    int *retry_s)
+handoff_outage(struct db *db, int64_t org_id, int64_t chat_id,
+    int64_t agent_id, int window_s, int notice_s, int retry_after_ms,
+    enum handoff_outage *what, int *retry_s)
 {
 	struct db_res	 res = { 0 };
 	enum db_status	 st;
@@ -138,7 +138,8 @@ handoff_outage(struct db *db, int64_t org_id, int64_t chat_id, int window_s,
 	    "WITH old AS ("
 	    "  SELECT id, status, outage_noticed,"
 	    "         extract(epoch FROM now() - COALESCE(outage_since,"
-	    "             now())) AS age"
+	    "             now())) AS age,"
+	    "         COALESCE(NULLIF(display_name, ''), external_id) AS who"
 	    "    FROM chats WHERE org_id = $1 AND id = $2 FOR UPDATE"
 	    "), d AS ("
 	    "  SELECT old.*,"
@@ -153,6 +154,9 @@ handoff_outage(struct db *db, int64_t org_id, int64_t chat_id, int window_s,
 	    "           ELSE LEAST(GREATEST(d.age / 3, 2), 60,"
 	    "                GREATEST($3 - d.age, 1)) END) AS pause"
 	    "    FROM d"
+	    "), h AS ("
+	    "  INSERT INTO handoffs (org_id, agent_id, reason, contact)"
+	    "  SELECT $1, NULLIF($7::bigint, 0), $8, p.who FROM p WHERE p.hand"
 	    ")"
 	    " UPDATE chats c"
 	    "    SET outage_since = COALESCE(c.outage_since, now()),"
@@ -172,7 +176,8 @@ handoff_outage(struct db *db, int64_t org_id, int64_t chat_id, int window_s,
 	    "        pg_notify('" APP_JOBS_CHANNEL "', '')",
 	    DB_I64(org_id), DB_I64(chat_id), DB_I64(window_s),
 	    DB_I64(notice_s), DB_I64(retry_after_ms),
-	    DB_TEXT(HANDOFF_REASON_OUTAGE), DB_END);
+	    DB_TEXT(HANDOFF_REASON_OUTAGE), DB_I64(agent_id),
+	    DB_TEXT(HANDOFF_OUTAGE_TEXT), DB_END);
 	if (st == DB_OK && res.n_rows == 0)
 		st = DB_NOT_FOUND;
 	if (st == DB_OK) {

@@ -165,6 +165,9 @@ enum handoff_answerer handoff_answerer(const char *status, const char *reason,
 #define HANDOFF_OTHER_APP_REASON "Not answered: another app owns this " \
 	"conversation (WhatsApp's conversation routing)."
 
+/* The reason an outage's handoff is recorded with (table handoffs). */
+#define HANDOFF_OUTAGE_TEXT	"The model was unavailable for the agent's " \
+				"whole outage window."
 
 /* What a failed model call did to the chat's outage (handoff_outage). */
 enum handoff_outage {
@@ -180,10 +183,12 @@ enum handoff_outage {
  * outage from its first failure, decides (enum handoff_outage) against
  * the agent's window_s and notice_s, and brings the chat's turn back
  * after a pause (at least retry_after_ms, the provider's wish) in the
- * same statement; *retry_s (may be NULL) gets the pause.
+ * same statement; *retry_s (may be NULL) gets the pause. The handoff is
+ * recorded in `handoffs` (agent agent_id, 0: none; the chat's contact)
+ * by the same statement, as a model's handoff.request is.
  */
 enum db_status	 handoff_outage(struct db *db, int64_t org_id,
-		    int64_t chat_id, int window_s, int notice_s,
+		    int64_t chat_id, int64_t agent_id, int window_s, int notice_s,
 		    int retry_after_ms, enum handoff_outage *what,
 		    int *retry_s) __attribute__((warn_unused_result));
 /*

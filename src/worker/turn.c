@@ -13,8 +13,12 @@
  *   the chat's last answer has unsent parts → send them first (its parts
  *        'queued' are sent, one left 'sending' is "delivery unknown")
  *   unsettled messages → who answers (handoff_answerer, the ONE
- *        predicate): a person → each is settled "a person has the chat";
- *        closed → reopened; the AI (or a probe after an outage) → routed
+ *        predicate, over the chat's status and its thread's owner): a
+ *        person → each is settled "a person has the chat"; another app
+ *        owns the thread → settled so, unless its thread idled
+ *        (handoff_ours takes it back); closed → reopened; the AI (or a
+ *        probe after an outage) → routed, each message's author by its
+ *        identity (chat/contact.h: allow-lists, connect-code guesses)
  *   routed (chat/commands.h), in order, in segments: a run of messages
  *        for the model is ONE question (CHAT: the thread's history before
  *        it, then each message; TASK: the segment's own messages), a
@@ -28,8 +32,10 @@
  * one transaction: the chat with its unsettled messages (one statement),
  * the agent, the channel, and for a segment for the model the session,
  * the thread, the history and the gateway's own load (model, provider,
- * the llm_calls id). No connection is held while the model works. The
- * record is one transaction. The first part's send is one statement (its
+ * the llm_calls id). No connection is held while the model works (the
+ * agent's working indicators, worker/working.h, run on their own thread
+ * meanwhile and go quiet before the answer is sent). The record is one
+ * transaction. The first part's send is one statement (its
  * mark); the job's completion one more: five transactions for an
  * answered turn of one part.
  *
@@ -1235,8 +1241,9 @@ done:
 		st = gateway_record(t->db, &res);
 		if (st == DB_OK)
 			st = handoff_outage(t->db, t->org_id, t->c.chat_id,
-			    t->agent.outage_window_s, t->agent.outage_notice_s,
-			    res.retry_after_ms, &what, &retry_s);
+			    t->agent.id, t->agent.outage_window_s,
+			    t->agent.outage_notice_s, res.retry_after_ms,
+			    &what, &retry_s);
 		if (st == DB_OK && !tx_commit(t))
 			st = DB_UNAVAILABLE;
 		if (st != DB_OK)
@@ -1564,7 +1571,9 @@ turn_ack_run(struct worker_ctx *w, const struct job *job, char *err,
 		goto out;
 	}
 	t.has_agent = t.c.agent_id != 0;
-	if (!str_eq(t.c.status, "ai") || (t.ops = channel_ops_for(
+	if (handoff_answerer(t.c.status, t.c.handoff_reason,
+	    t.c.assigned_user_id, t.c.owner) != HANDOFF_AI ||
+	    (t.ops = channel_ops_for(
 	    t.c.channel_kind)) == NULL || ensure_channel(&t) != DB_OK) {
 		jr = JOB_DONE;	/* not ours to answer now, or cannot send */
 		goto out;

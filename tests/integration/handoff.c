@@ -224,6 +224,10 @@ START_TEST(t_gateway_failures)
 	ck_assert_int_eq(sqli("SELECT count(*) FROM chats WHERE id = %lld AND "
 	    "status = 'needs_human' AND handoff_reason = 'outage'",
 	    (long long)chat), 1);
+	/* …and recorded as a handoff, as a model's request is. */
+	ck_assert_int_eq(sqli("SELECT count(*) FROM handoffs WHERE agent_id = "
+	    "%lld AND reason = '%s' AND contact <> ''", (long long)bot_id,
+	    HANDOFF_OUTAGE_TEXT), 1);
 	/* The probe: the model answers, the chat is the AI's again. */
 	ck_assert_msg(wait_wa_texts(2, 40000), "no answer after recovery");
 	ck_assert(hpg_wait_int(&fx.pg, 1, WAIT_MS, "SELECT count(*) FROM chats "
@@ -238,6 +242,15 @@ START_TEST(t_gateway_failures)
 	st = status_of(chat);
 	ck_assert_str_eq(st, "ai");
 	free(st);
+	/* The timeline says the chat is back with the AI (a note, never
+	 * sent). */
+	want = chat_text_render(TEXT_RETURNED, NULL, &(struct text_vars){
+	    .agent = "Bot" });
+	ck_assert_msg(sqli("SELECT count(*) FROM messages WHERE chat_id = "
+	    "%lld AND sender = 'system' AND provider_message_id IS NULL AND "
+	    "body = $$%s$$", (long long)chat, want) == 1, "no note \"%s\"",
+	    want);
+	free(want);
 	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE chat_id = "
 	    "%lld AND body = 'Are you up?' AND answered_by IS NOT NULL",
 	    (long long)chat), 1);
