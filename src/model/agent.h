@@ -19,7 +19,9 @@
  * right after), busy_ack (acknowledge such a message at once with the
  * busy text), outage_window_s (how long a failing model is waited out
  * before a person is asked) and outage_notice_s (after how long of that
- * the user hears it takes longer than usual).
+ * the user hears it takes longer than usual). doc_context_chars bounds
+ * the document text (of the documents sent in the thread) its model is
+ * given with a turn, newest first.
  */
 #ifndef PARLEY_MODEL_AGENT_H
 #define PARLEY_MODEL_AGENT_H
@@ -62,6 +64,7 @@ struct agent {
 	bool	 busy_ack;
 	int	 outage_window_s;
 	int	 outage_notice_s;
+	int	 doc_context_chars;	/* document text given to the model */
 	char	*created_at;
 	char	*updated_at;
 };
@@ -101,6 +104,9 @@ struct agent_input {
 	bool			 busy_ack;
 	int			 outage_window_s;
 	int			 outage_notice_s;
+	/* Characters of the thread's document text the model is given
+	 * (newest documents first; 0: none). */
+	int			 doc_context_chars;
 };
 
 #define AGENT_BUSY_RESTART	"restart"
@@ -109,6 +115,8 @@ struct agent_input {
 #define AGENT_SESSION_MINUTES_MAX	525600	/* a year */
 #define AGENT_DEBOUNCE_MS_MAX		60000
 #define AGENT_OUTAGE_S_MAX		86400
+#define AGENT_DOC_CONTEXT_DFLT		20000	/* migrations/0024 */
+#define AGENT_DOC_CONTEXT_MAX		500000
 
 #define AGENT_TEXT_MAX_CHARS	1000
 
@@ -117,7 +125,7 @@ struct agent_input {
  * in the order of chat/texts.h's enum chat_text, which names them: the
  * column's format is the agent's, the wording and its defaults chat/'s.
  */
-#define AGENT_TEXTS		13
+#define AGENT_TEXTS		14
 extern const char *const	agent_text_keys[AGENT_TEXTS];
 
 /*
