@@ -67,8 +67,6 @@ static void	 suite_teardown(void);
 static void	 test_setup(void);
 static void	 test_teardown(void);
 static unsigned char *photo_png(int, int, int *);
-static void	 register_b64(const char *, const char *, const void *,
-		    size_t);
 static const char *twilio_photo(const char *, const char *, const void *,
 		    size_t);
 static const char *meta_media(const char *, const char *, const char *,
@@ -531,22 +529,6 @@ photo_png(int w, int h, int *len)
 	return p;
 }
 
-static void
-register_b64(const char *id, const char *content_type, const void *p,
-    size_t n)
-{
-	size_t	 b64len = sodium_base64_ENCODED_LEN(n,
-		    sodium_base64_VARIANT_ORIGINAL);
-	char	*b64 = xmalloc(b64len), *json;
-
-	sodium_bin2base64(b64, b64len, p, n, sodium_base64_VARIANT_ORIGINAL);
-	json = xasprintf("{\"id\":\"%s\",\"content_type\":\"%s\","
-	    "\"body_b64\":\"%s\"}", id, content_type, b64);
-	hfake_post(&fx.wa, "/_fake/media", json);
-	free(json);
-	free(b64);
-}
-
 /* A signed Twilio message from `from` with one PNG photo and body; its
  * MessageSid (static). */
 static const char *
@@ -566,7 +548,7 @@ twilio_photo(const char *from, const char *body, const void *p, size_t n)
 	snprintf(sid, sizeof(sid), "MM%032d", seq);
 	snprintf(me, sizeof(me), "ME%032d", seq);
 	snprintf(who, sizeof(who), "whatsapp:%s", from);
-	register_b64(me, "image/png", p, n);
+	hwa_media(&fx.wa, me, "image/png", p, n);
 	snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/" TW_SID
 	    "/Messages/%s/Media/%s", fx.wa.base, sid, me);
 	htwilio_post_ok(fx.srv.base, HTWILIO_INBOUND, TW_TOKEN, params, 9);
@@ -589,7 +571,7 @@ meta_media(const char *from, const char *type, const char *mime,
 	seq++;
 	snprintf(wamid, sizeof(wamid), "wamid.vision%06d", seq);
 	snprintf(media_id, sizeof(media_id), "%d", 700000 + seq);
-	register_b64(media_id, mime, p, n);
+	hwa_media(&fx.wa, media_id, mime, p, n);
 	if (filename != NULL)
 		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
 		    ",\"filename\":\"%s\"", filename);
