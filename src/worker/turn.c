@@ -116,6 +116,9 @@
 #define RIDE_OUT_MS	30000
 #define VISION_URL_TTL_S	600	/* a signed image URL for the model */
 #define TURN_DOCS_MAX		100	/* a thread's documents looked at */
+/* Images one model call is shown: 10 vision images are at most ~5 MB of
+ * base64 in the request; more are named, not shown. */
+#define TURN_IMAGES_MAX		10
 
 /* A run of messages one action answers (see the DESIGN note). */
 struct seg {
@@ -1586,8 +1589,8 @@ turn_doc_text(struct turn *t, const struct media_doc *d, int64_t budget,
  * The segment's images (photos, stickers) as image parts of their user
  * messages for a vision model: the vision image (made once on download,
  * or now and kept) as a data: URL, or with PARLEY_VISION_URLS=signed a
- * signed Parley URL valid VISION_URL_TTL_S. An image that cannot be
- * shown is named with the reason. Without vision, the messages say the
+ * signed Parley URL valid VISION_URL_TTL_S, at most TURN_IMAGES_MAX. An
+ * image that cannot be shown is named with the reason. Without vision, the messages say the
  * images were not shown, and the user hears TEXT_NO_VISION: before the
  * answer, or instead of asking (t->no_vision_only) when the messages
  * for the model hold nothing but images.
@@ -1596,6 +1599,7 @@ static enum job_result
 turn_images_input(struct turn *t, const struct seg *s, bool vision)
 {
 	bool	 images = false, words = false;
+	int	 shown = 0;
 
 	for (int i = s->from; i < s->from + s->n; i++) {
 		cJSON		*media;
@@ -1627,6 +1631,13 @@ turn_images_input(struct turn *t, const struct seg *s, bool vision)
 			mine = true;
 			if (!vision)
 				continue;
+			if (shown == TURN_IMAGES_MAX) {
+				user_text_append(t, t->user[i], arena_printf(
+				    t->a, "\n[an image was not shown to you: "
+				    "at most %d images are shown at once]",
+				    TURN_IMAGES_MAX));
+				continue;
+			}
 			if (t->app->cfg.vision_signed_urls) {
 				st = media_vision_load(t->app, t->a, t->org_id,
 				    t->c.chat_id, t->m[i].id, item, &b, &why);
@@ -1643,9 +1654,10 @@ turn_images_input(struct turn *t, const struct seg *s, bool vision)
 				return fail(t, JOB_RETRY, "The database is "
 				    "unavailable.");
 			}
-			if (url != NULL)
+			if (url != NULL) {
 				user_image_add(t->user[i], url);
-			else
+				shown++;
+			} else
 				user_text_append(t, t->user[i], arena_printf(
 				    t->a, "\n[an image could not be shown to "
 				    "you: %s]", why != NULL ? why :
