@@ -237,6 +237,84 @@ START_TEST(t_photo_signed_url)
 }
 END_TEST
 
+/* Two messages of six photos in one turn: ten are shown, two named. */
+START_TEST(t_images_capped)
+{
+	unsigned char	*png;
+	int		 png_len, parts = 0, notes = 0;
+	char		 sid[2][40], me[12][40], url[12][512];
+	char		 keys[12][2][32];
+	const char	*params[2][20][2];
+	cJSON		*log;
+	const cJSON	*m, *p;
+
+	png = photo_png(300, 200, &png_len);
+	free(sqls("UPDATE agents SET debounce_ms = 1500 WHERE id = %lld",
+	    (long long)seer_id));
+	for (int k = 0; k < 2; k++) {
+		int	 np = 0;
+
+		snprintf(sid[k], sizeof(sid[k]), "MM%032d", ++seq);
+		params[k][np][0] = "MessageSid";
+		params[k][np++][1] = sid[k];
+		params[k][np][0] = "AccountSid";
+		params[k][np++][1] = TW_SID;
+		params[k][np][0] = "From";
+		params[k][np++][1] = "whatsapp:+15557770009";
+		params[k][np][0] = "To";
+		params[k][np++][1] = "whatsapp:" TW_NUMBER;
+		params[k][np][0] = "NumMedia";
+		params[k][np++][1] = "6";
+		for (int j = 0; j < 6; j++) {
+			int	 x = k * 6 + j;
+
+			snprintf(me[x], sizeof(me[x]), "ME%032d", ++seq);
+			hwa_media(&fx.wa, me[x], "image/png", png,
+			    (size_t)png_len);
+			snprintf(url[x], sizeof(url[x]), "%s/2010-04-01/"
+			    "Accounts/" TW_SID "/Messages/%s/Media/%s",
+			    fx.wa.base, sid[k], me[x]);
+			snprintf(keys[x][0], sizeof(keys[x][0]), "MediaUrl%d",
+			    j);
+			snprintf(keys[x][1], sizeof(keys[x][1]),
+			    "MediaContentType%d", j);
+		}
+		for (int j = 0; j < 6; j++) {
+			int	 x = k * 6 + j;
+
+			params[k][np][0] = keys[x][0];
+			params[k][np++][1] = url[x];
+			params[k][np][0] = keys[x][1];
+			params[k][np++][1] = "image/png";
+		}
+		htwilio_post_ok(fx.srv.base, HTWILIO_INBOUND, TW_TOKEN,
+		    params[k], np);
+	}
+	wait_done(sid[1]);
+	wait_done(sid[0]);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 1);
+	log = hfake_log(&fx.llm);
+	cJSON_ArrayForEach(m, request_messages(log, 0)) {
+		if (strcmp(hjstr(m, "role"), "user") != 0)
+			continue;
+		cJSON_ArrayForEach(p, cJSON_GetObjectItem(m, "content")) {
+			const char	*tx = hjstr(p, "text");
+
+			if (strcmp(hjstr(p, "type"), "image_url") == 0)
+				parts++;
+			for (const char *q = tx; (q = strstr(q, "at most 10 "
+			    "images are shown at once")) != NULL; q++)
+				notes++;
+		}
+	}
+	cJSON_Delete(log);
+	ck_assert_int_eq(parts, 10);
+	ck_assert_int_eq(notes, 2);
+	free(sqls("UPDATE agents SET debounce_ms = 0"));
+	gdFree(png);
+}
+END_TEST
+
 /* --- a model without vision ---------------------------------------------- */
 
 START_TEST(t_photo_without_vision)
@@ -720,6 +798,7 @@ vision_suite(void)
 	tcase_add_checked_fixture(tc, test_setup, test_teardown);
 	tcase_add_test(tc, t_photo_to_vision_model);
 	tcase_add_test(tc, t_photo_signed_url);
+	tcase_add_test(tc, t_images_capped);
 	tcase_add_test(tc, t_photo_without_vision);
 	tcase_add_test(tc, t_documents_as_context);
 	tcase_add_test(tc, t_document_budget);
