@@ -380,8 +380,10 @@ START_TEST(t_documents_as_context)
 	size_t		 pdf_len, docx_len, xlsx_len;
 	const char	*wamid;
 	cJSON		*log;
-	char		*t;
+	char		*t, *path;
 	int		 calls;
+	struct client	 cl;
+	struct hresp	 r;
 
 	pdf = hdoc_pdf(pages, 2, &pdf_len);
 	docx = hdoc_docx(paras, 2, &docx_len);
@@ -467,6 +469,17 @@ START_TEST(t_documents_as_context)
 	    "messages m ON m.id = f.message_id WHERE m.provider_message_id = "
 	    "'%s' AND f.text_status = 'failed' AND f.text_error <> ''", wamid),
 	    1);
+	/* The timeline says so too, and the review shows the text given. */
+	hlogin(&cl, fx.srv.base, MEMBER_EMAIL, MEMBER_PW);
+	path = xasprintf("/conversations/%lld", (long long)sqli("SELECT id "
+	    "FROM chats WHERE external_id = '+16505550002'"));
+	hget(&cl, path, 200, &r);
+	ck_assert_ptr_nonnull(strstr(r.body, "Could not be read: "));
+	ck_assert_ptr_nonnull(strstr(r.body, "Given to the model"));
+	ck_assert_ptr_nonnull(strstr(r.body, "[prices.csv: its text follows]"));
+	ck_assert_ptr_nonnull(strstr(r.body, "pomegranatevoucher"));
+	hresp_free(&r);
+	free(path);
 	free(pdf);
 	free(docx);
 	free(xlsx);
