@@ -298,21 +298,34 @@ call_json(const struct llm_call *c)
 
 /*
  * What the model was given (llm_calls.input, llm/input.h: texts already
- * cut, images already placeholders): one entry per message with its
- * role, its text and its images' labels ("[image: JPEG, 34 KB, sent
- * inline]", or the URL it was given without its signature).
+ * cut, images already placeholders): the turn's part of it — the system
+ * messages (the documents given as context) and the messages after the
+ * history's last answer — one entry per message with its role, its text
+ * and its images' labels ("[image: JPEG, 34 KB, sent inline]", or the
+ * URL it was given without its signature); the history before them is
+ * counted (history_n), not repeated on every call of the page.
  */
 static void
 input_json(cJSON *o, const char *input)
 {
 	cJSON		*in = json_parse_str(input, NULL), *arr, *e, *imgs;
 	const cJSON	*m, *part;
+	int		 last = -1, i = 0, history = 0;
 
 	if (!cJSON_IsArray(in)) {
 		cJSON_Delete(in);
 		return;
 	}
+	cJSON_ArrayForEach(m, in) {
+		const char	*role = cJSON_GetStringValue(
+				    cJSON_GetObjectItemCaseSensitive(m, "role"));
+
+		if (str_eq(role, "assistant") || str_eq(role, "tool"))
+			last = i;
+		i++;
+	}
 	arr = cJSON_AddArrayToObject(o, "input");
+	i = 0;
 	cJSON_ArrayForEach(m, in) {
 		const cJSON	*content = cJSON_GetObjectItemCaseSensitive(m,
 				    "content");
@@ -320,6 +333,10 @@ input_json(cJSON *o, const char *input)
 				    cJSON_GetObjectItemCaseSensitive(m, "role"));
 		struct buf	 text;
 
+		if (i++ <= last && !str_eq(role, "system")) {
+			history++;
+			continue;
+		}
 		buf_init(&text, 0);
 		e = cJSON_CreateObject();
 		cJSON_AddStringToObject(e, "in_role", role != NULL ? role :
@@ -357,6 +374,8 @@ input_json(cJSON *o, const char *input)
 		buf_cleanup(&text);
 	}
 	cJSON_AddBoolToObject(o, "has_input", cJSON_GetArraySize(arr) > 0);
+	if (history > 0)
+		cJSON_AddNumberToObject(o, "history_n", history);
 	cJSON_Delete(in);
 }
 

@@ -1590,10 +1590,11 @@ turn_doc_text(struct turn *t, const struct media_doc *d, int64_t budget,
  * messages for a vision model: the vision image (made once on download,
  * or now and kept) as a data: URL, or with PARLEY_VISION_URLS=signed a
  * signed Parley URL valid VISION_URL_TTL_S, at most TURN_IMAGES_MAX. An
- * image that cannot be shown is named with the reason. Without vision, the messages say the
- * images were not shown, and the user hears TEXT_NO_VISION: before the
- * answer, or instead of asking (t->no_vision_only) when the messages
- * for the model hold nothing but images.
+ * image that cannot be shown is named with the reason. Without vision,
+ * the messages say the images were not shown, and the user hears
+ * TEXT_NO_VISION: before the answer, or instead of asking
+ * (t->no_vision_only) when the messages for the model hold nothing but
+ * images.
  */
 static enum job_result
 turn_images_input(struct turn *t, const struct seg *s, bool vision)
