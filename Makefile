@@ -84,7 +84,7 @@ SRC_HOOKS  = src/webhooks/provider.c src/webhooks/twilio.c \
 	     src/webhooks/chancache.c \
 	     src/webhooks/meta.c src/webhooks/kapso.c
 SRC_LLM    = src/llm/client.c src/llm/gateway.c src/llm/builtin.c \
-	     src/llm/transcribe.c src/llm/upstream.c
+	     src/llm/transcribe.c src/llm/upstream.c src/llm/input.c
 SRC_PLUG   = src/plugins/registry.c src/plugins/time.c \
 	     src/plugins/knowledge.c src/plugins/handoff.c \
 	     src/plugins/whatsapp.c src/plugins/mcp.c \

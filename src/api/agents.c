@@ -69,6 +69,7 @@ static const struct {
 	{ "busy_ack", "busyAck" },
 	{ "outage_window_s", "outageWindowSeconds" },
 	{ "outage_notice_s", "outageNoticeSeconds" },
+	{ "doc_context_chars", "documentContextChars" },
 };
 
 static cJSON	*agent_json(const struct agent *);
@@ -156,6 +157,8 @@ agent_json(const struct agent *g)
 	cJSON_AddBoolToObject(o, "busyAck", g->busy_ack);
 	cJSON_AddNumberToObject(o, "outageWindowSeconds", g->outage_window_s);
 	cJSON_AddNumberToObject(o, "outageNoticeSeconds", g->outage_notice_s);
+	cJSON_AddNumberToObject(o, "documentContextChars",
+	    g->doc_context_chars);
 	api_add_time(o, "createdAt", g->created_at);
 	api_add_time(o, "updatedAt", g->updated_at);
 	return o;
@@ -256,6 +259,7 @@ input_from_agent(const struct agent *g, struct agent_input *in)
 	in->typing_indicator = g->typing_indicator;
 	in->read_receipts = g->read_receipts;
 	in->working_reaction = g->working_reaction;
+	in->doc_context_chars = g->doc_context_chars;
 }
 
 /*
@@ -402,11 +406,13 @@ turn_settings(struct req *r, struct agent_input *in)
 {
 	static const char *const	 ints[] = { "sessionTimeoutMinutes",
 					    "debounceMs", "outageWindowSeconds",
-					    "outageNoticeSeconds" };
+					    "outageNoticeSeconds",
+					    "documentContextChars" };
 	int				*ip[] = { &in->session_timeout_minutes,
 					    &in->debounce_ms,
 					    &in->outage_window_s,
-					    &in->outage_notice_s };
+					    &in->outage_notice_s,
+					    &in->doc_context_chars };
 	const cJSON			*v;
 	int64_t				 i64;
 	bool				 present;

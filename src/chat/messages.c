@@ -9,11 +9,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "chat/rows.h"
 #include "chat/search.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/context.h"
+#include "util/json.h"
 
 static enum db_status	 read_messages(struct arena *, const struct db_res *,
 			    struct chat_message **, int *);
@@ -436,6 +439,52 @@ chat_user_text(struct arena *a, const char *body, const char *transcript,
 	if (*body == '\0')
 		return arena_strdup(a, CHAT_VOICE_UNREADABLE);
 	return arena_printf(a, "%s\n" CHAT_VOICE_UNREADABLE, body);
+}
+
+void
+chat_media_labels(struct buf *b, const char *media_json, bool spoken)
+{
+	cJSON		*media = json_parse_str(media_json, NULL);
+	const cJSON	*it;
+
+	cJSON_ArrayForEach(it, media) {
+		const char	*ct = cJSON_GetStringValue(
+				    cJSON_GetObjectItemCaseSensitive(it,
+				    "contentType"));
+		const char	*fn = cJSON_GetStringValue(
+				    cJSON_GetObjectItemCaseSensitive(it,
+				    "filename"));
+		const char	*what;
+
+		if (ct == NULL)
+			ct = "";
+		if (strncmp(ct, "audio/", 6) == 0 && spoken)
+			continue;
+		if (strncmp(ct, "image/webp", 10) == 0)
+			what = "sticker";
+		else if (strncmp(ct, "image/", 6) == 0)
+			what = "image";
+		else if (strncmp(ct, "video/", 6) == 0)
+			what = "video";
+		else if (strncmp(ct, "audio/", 6) == 0)
+			what = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+			    it, "voice")) ? "voice note" : "audio";
+		else if (strstr(ct, "vcard") != NULL)
+			what = "contact card";
+		else
+			what = "document";
+		if (fn != NULL && *fn != '\0')
+			buf_printf(b, "[%s: %s] ", what, fn);
+		else
+			buf_printf(b, "[%s] ", what);
+	}
+	cJSON_Delete(media);
+}
+
+bool
+chat_media_is_image(const char *ct)
+{
+	return ct != NULL && strncmp(ct, "image/", 6) == 0;
 }
 
 enum db_status

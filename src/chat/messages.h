@@ -19,6 +19,7 @@
 #include "db/db.h"
 
 struct arena;
+struct buf;
 
 /* --- a conversation turn's view (worker/turn.c) ------------------------ */
 
@@ -192,6 +193,19 @@ enum db_status	 chat_note_add(struct db *db, int64_t org_id,
  */
 char		*chat_user_text(struct arena *a, const char *body,
 		    const char *transcript, bool voice_failed);
+/*
+ * The labels of a message's media items (messages.media, a JSON array)
+ * for the model, each followed by a space: "[image] ", "[sticker] ",
+ * "[document: report.pdf] ", "[voice note] ", … (the item's file name
+ * when it has one). An audio item is left out when spoken is true: its
+ * transcript (or CHAT_VOICE_UNREADABLE) speaks for it. Appended to b.
+ */
+void		 chat_media_labels(struct buf *b, const char *media_json,
+		    bool spoken);
+/* Whether content type ct (bare or with parameters) is an image a vision
+ * model may be shown: a photo or a sticker. */
+bool		 chat_media_is_image(const char *ct);
+
 /*
  * Stores the transcript of inbound message message_id when it has none
  * yet (one conditional UPDATE, so a second writer changes nothing), and

@@ -73,6 +73,8 @@ static const char *const text_defs[TEXT_COUNT] = {
 	    "soon as I can.",
 	[TEXT_RETURNED] =
 	    "The model answers again: the chat is back with {agent}.",
+	[TEXT_NO_VISION] =
+	    "Sorry, I can't look at images.",
 };
 
 const char *

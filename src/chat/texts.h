@@ -31,6 +31,10 @@ enum chat_text {
 	TEXT_RETURNED,		/* the timeline's note when a chat handed off
 				   for an outage returns to the AI (never
 				   sent) */
+	TEXT_NO_VISION,		/* Sorry, I can't look at images. (an image
+				   sent to an agent whose model has no
+				   vision: said alone, or before the answer
+				   to the words that came with it) */
 	TEXT_COUNT
 };
 

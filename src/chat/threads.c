@@ -6,6 +6,7 @@
  */
 #include "chat/threads.h"
 
+#include "chat/messages.h"
 #include "util/buf.h"
 
 #define HISTORY_LIMIT_MAX	200
@@ -86,10 +87,14 @@ out:
  * Inbound messages are users, their transcript joined to the body the way
  * chat_user_text() does; sent parts of one reply join into one assistant
  * message (the split trimmed white space at each cut, so a line break
- * stands in for it). Parley's notes (sender 'system') are for people
- * reviewing the chat, not for the model, and are left out. A reply sorts by its first part, so it follows
- * the message it answers even when a newer inbound message got in first;
- * replies to this message and newer inbound messages are left out.
+ * stands in for it); their media are named as the turn names them
+ * (chat_media_labels: "[image]", "[document: a.pdf]"; an earlier image
+ * is not shown again, and a document's text is the turn's to add).
+ * Parley's notes (sender 'system') are for people reviewing the chat,
+ * not for the model, and are left out. A reply sorts by its first part,
+ * so it follows the message it answers even when a newer inbound message
+ * got in first; replies to this message and newer inbound messages are
+ * left out.
  */
 enum db_status
 chat_thread_history(struct db *db, int64_t org_id, int64_t thread_id,
@@ -113,7 +118,8 @@ chat_thread_history(struct db *db, int64_t org_id, int64_t thread_id,
 	    "              ELSE m.body || E'\\n[voice note] ' || m.transcript"
 	    "         END AS body,"
 	    "         m.sender, m.sender_name,"
-	    "         m.reply_to_id, m.part_no, c.kind AS chat_kind"
+	    "         m.reply_to_id, m.part_no, c.kind AS chat_kind,"
+	    "         m.media::text AS media, m.transcript <> '' AS spoken"
 	    "    FROM messages m"
 	    "    JOIN chats c ON c.org_id = m.org_id AND c.id = m.chat_id"
 	    "   WHERE m.org_id = $1 AND m.thread_id = $2"
@@ -127,17 +133,19 @@ chat_thread_history(struct db *db, int64_t org_id, int64_t thread_id,
 	    "  SELECT id, 'user' AS role,"
 	    "         CASE WHEN chat_kind = 'group'"
 	    "              THEN COALESCE(NULLIF(sender_name, ''),"
-	    "                   NULLIF(sender, ''), 'Someone') || ': ' || body"
-	    "              ELSE body END AS content"
+	    "                   NULLIF(sender, ''), 'Someone') || ': '"
+	    "              ELSE '' END AS prefix,"
+	    "         body AS content, media, spoken"
 	    "    FROM m WHERE direction = 'in'"
 	    "  UNION ALL"
-	    "  SELECT min(id), 'assistant',"
-	    "         string_agg(body, E'\\n' ORDER BY part_no)"
+	    "  SELECT min(id), 'assistant', '',"
+	    "         string_agg(body, E'\\n' ORDER BY part_no), '[]', false"
 	    "    FROM m WHERE direction = 'out'"
 	    "   GROUP BY COALESCE(reply_to_id, -id)"
 	    ")"
-	    " SELECT role, content FROM ("
-	    "   SELECT id, role, content FROM g ORDER BY id DESC LIMIT $4"
+	    " SELECT role, prefix, content, media, spoken FROM ("
+	    "   SELECT id, role, prefix, content, media, spoken"
+	    "     FROM g ORDER BY id DESC LIMIT $4"
 	    " ) t ORDER BY id",
 	    DB_I64(org_id), DB_I64(thread_id), DB_I64(before_message_id),
 	    DB_I64(limit), DB_END);
@@ -145,10 +153,21 @@ chat_thread_history(struct db *db, int64_t org_id, int64_t thread_id,
 		goto out;
 	arr = cJSON_CreateArray();
 	for (int i = 0; i < res.n_rows; i++) {
+		struct buf	 b;
+
+		/* "Name: [image: x.jpg] words": media named, never "". */
+		buf_init(&b, 0);
+		buf_puts(&b, db_res_text(&res, i, 1));
+		chat_media_labels(&b, db_res_text(&res, i, 3),
+		    db_res_bool(&res, i, 4));
+		buf_puts(&b, db_res_text(&res, i, 2));
+		while (b.len > 0 && b.data[b.len - 1] == ' ')
+			b.data[--b.len] = '\0';
 		m = cJSON_CreateObject();
 		cJSON_AddStringToObject(m, "role", db_res_text(&res, i, 0));
-		cJSON_AddStringToObject(m, "content", db_res_text(&res, i, 1));
+		cJSON_AddStringToObject(m, "content", buf_str(&b));
 		cJSON_AddItemToArray(arr, m);
+		buf_cleanup(&b);
 	}
 	*messages = arr;
 out:

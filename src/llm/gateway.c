@@ -18,7 +18,9 @@
  *           Tools take their own connections (plugin_ctx.pool).
  *   record  one llm_calls row under the reserved id (tokens summed over
  *           the rounds, latency, rounds, every tool call with arguments,
- *           result and error, the error if any).
+ *           result and error, the error if any, and the review's copy of
+ *           the messages it was given: llm/input.h, placeholders for
+ *           images and long texts cut, never megabytes of base64).
  *
  * Tools. The model is offered the agent's enabled plugins that are
  * available in this installation, by wire name, when the model supports
@@ -62,6 +64,7 @@
 #include "crypto/secret.h"
 #include "db/db.h"
 #include "llm/builtin.h"
+#include "llm/input.h"
 #include "model/agent.h"
 #include "model/llmcall.h"
 #include "model/org.h"
@@ -326,6 +329,8 @@ gateway_result_cleanup(struct gateway_result *r)
 	free(r->model_name);
 	free(r->rec_error);
 	cJSON_Delete(r->tool_calls);
+	cJSON_Delete(r->rec_input);
+	r->rec_input = NULL;
 	r->rec_error = NULL;
 	r->record_pending = false;
 	r->content = NULL;
@@ -783,6 +788,7 @@ gw_record(struct gateway_call *c)
 	struct buf		 err;
 	struct db		*db;
 	enum db_status		 st;
+	cJSON			*input = NULL;
 
 	buf_init(&err, 2048);
 	if (out->err != GW_OK)
@@ -806,6 +812,8 @@ gw_record(struct gateway_call *c)
 	rec.rounds = out->rounds;
 	rec.tool_calls = out->tool_calls;
 	rec.error = err.len > 0 ? buf_str(&err) : NULL;
+	input = llm_input_for_review(c->in->messages);
+	rec.input = input;
 
 	if (c->in->defer_record) {
 		/* gateway_record writes it, in the caller's transaction. */
@@ -819,6 +827,8 @@ gw_record(struct gateway_call *c)
 		    c->in->source != NULL && strcmp(c->in->source, "panel") ==
 		    0 ? "panel" : "api";
 		out->rec_error = rec.error != NULL ? xstrdup(rec.error) : NULL;
+		out->rec_input = input;
+		input = NULL;
 		db = NULL;
 		goto out;
 	}
@@ -834,6 +844,7 @@ gw_record(struct gateway_call *c)
 out:
 	if (db != NULL)
 		db_release(db);
+	cJSON_Delete(input);
 	buf_cleanup(&err);
 }
 
@@ -857,10 +868,18 @@ gateway_record(struct db *db, struct gateway_result *r)
 	rec.rounds = r->rounds;
 	rec.tool_calls = r->tool_calls;
 	rec.error = r->rec_error;
+	rec.input = r->rec_input;
 	st = llmcall_insert(db, &rec, &r->llm_call_id);
 	if (st == DB_OK)
 		r->record_pending = false;
 	return st;
+}
+
+bool
+gateway_call_vision(const struct gateway_call *c)
+{
+	return c != NULL && c->has_model && !c->is_builtin &&
+	    c->model.supports_vision;
 }
 
 /* A non-negative integer member of obj, 0 when absent or odd. */

@@ -111,6 +111,7 @@ struct gateway_result {
 	int64_t			 rec_model_id;
 	const char		*rec_source;	/* static */
 	char			*rec_error;	/* malloc'd, NULL: none */
+	cJSON			*rec_input;	/* owned: llm/input.h */
 };
 
 struct gateway_call;
@@ -130,6 +131,13 @@ enum gateway_err gateway_load(const struct gateway_req *in, struct db *db,
  * in->defer_record. Frees call. */
 enum gateway_err gateway_run(struct gateway_call *call,
 		    struct gateway_result *out);
+/*
+ * Whether the loaded call's model takes images (org_models.
+ * supports_vision; never the built-in model), so the caller may turn the
+ * messages' images into image parts before gateway_run: in->messages is
+ * read only when the call runs.
+ */
+bool		 gateway_call_vision(const struct gateway_call *call);
 /* A loaded call never run (the caller changed its mind). NULL: no-op. */
 void		 gateway_call_free(struct gateway_call *call);
 /*

@@ -103,12 +103,13 @@ agent_input_defaults(struct agent_input *in)
 	in->typing_indicator = true;
 	in->read_receipts = true;
 	in->working_reaction = false;
+	in->doc_context_chars = AGENT_DOC_CONTEXT_DFLT;
 }
 
 const char *const	 agent_text_keys[AGENT_TEXTS] = {
 	"connected", "switched", "invalid_format", "invalid_code",
 	"too_many", "reset", "welcome", "busy", "not_allowed", "handoff",
-	"unsupported", "slow", "returned",
+	"unsupported", "slow", "returned", "no_vision",
 };
 
 /* Error field names, one per text, in agent_text_keys order. */
@@ -117,6 +118,7 @@ static const char *const	 text_fields[AGENT_TEXTS] = {
 	"texts.invalid_code", "texts.too_many", "texts.reset",
 	"texts.welcome", "texts.busy", "texts.not_allowed", "texts.handoff",
 	"texts.unsupported", "texts.slow", "texts.returned",
+	"texts.no_vision",
 };
 
 const char *
@@ -539,6 +541,10 @@ validate(struct db *db, int64_t org_id, const struct agent_input *in,
 	    AGENT_OUTAGE_S_MAX)
 		field_error_add(errs, "outage_notice_s", "Use a number of "
 		    "seconds from 1 to 86400 (a day).");
+	if (in->doc_context_chars < 0 || in->doc_context_chars >
+	    AGENT_DOC_CONTEXT_MAX)
+		field_error_add(errs, "doc_context_chars", "Use a number of "
+		    "characters from 0 (no documents) to 500000.");
 	a = check_allow(in, errs);
 	k = check_keywords(in, errs);
 	if (in->texts_json != NULL)
@@ -613,7 +619,8 @@ fetch(struct db *db, struct arena *a, int64_t org_id, int64_t id,
 	    "       a.require_mention, a.transcription_model,"
 	    "       a.session_timeout_minutes, a.debounce_ms, a.busy_mode,"
 	    "       a.busy_ack, a.outage_window_s, a.outage_notice_s,"
-	    "       a.typing_indicator, a.read_receipts, a.working_reaction"
+	    "       a.typing_indicator, a.read_receipts, a.working_reaction,"
+	    "       a.doc_context_chars"
 	    "  FROM agents a"
 	    " WHERE a.org_id = $1"
 	    "   AND ($2::bigint = 0 OR a.id = $2)"
@@ -665,6 +672,7 @@ fetch(struct db *db, struct arena *a, int64_t org_id, int64_t id,
 		g->typing_indicator = db_res_bool(&res, i, 24);
 		g->read_receipts = db_res_bool(&res, i, 25);
 		g->working_reaction = db_res_bool(&res, i, 26);
+		g->doc_context_chars = (int)db_res_i64(&res, i, 27);
 	}
 	*out = v;
 	*n = res.n_rows;
@@ -762,13 +770,14 @@ agent_create(struct db *db, int64_t org_id, const struct agent_input *in,
 	    "                    session_timeout_minutes, debounce_ms,"
 	    "                    busy_mode, busy_ack, outage_window_s,"
 	    "                    outage_notice_s, typing_indicator,"
-	    "                    read_receipts, working_reaction)"
+	    "                    read_receipts, working_reaction,"
+	    "                    doc_context_chars)"
 	    " VALUES ($1, $2, $3, $4, nullif($5::bigint, 0), $6, $7, $8,"
 	    "         nullif($9, 0), nullif($10, ''),"
 	    "         ARRAY(SELECT jsonb_array_elements_text($11::jsonb)),"
 	    "         ARRAY(SELECT jsonb_array_elements_text($12::jsonb)),"
 	    "         coalesce($13::jsonb, '{}'), $14, coalesce($15, ''),"
-	    "         $16, $17, $18, $19, $20, $21, $22, $23, $24)"
+	    "         $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
 	    " RETURNING id",
 	    DB_I64(org_id), DB_TEXT(in->name), DB_TEXT(slug),
 	    DB_TEXT(in->system_prompt != NULL ? in->system_prompt : ""),
@@ -783,7 +792,8 @@ agent_create(struct db *db, int64_t org_id, const struct agent_input *in,
 	    DB_TEXT(in->busy_mode), DB_BOOL(in->busy_ack),
 	    DB_I64(in->outage_window_s), DB_I64(in->outage_notice_s),
 	    DB_BOOL(in->typing_indicator), DB_BOOL(in->read_receipts),
-	    DB_BOOL(in->working_reaction), DB_END);
+	    DB_BOOL(in->working_reaction), DB_I64(in->doc_context_chars),
+	    DB_END);
 	if (st == DB_OK)
 		*id = db_res_i64(&res, 0, 0);
 	else if (st == DB_CONFLICT)
@@ -828,6 +838,7 @@ agent_update(struct db *db, int64_t org_id, int64_t id,
 	    "       busy_mode = $19, busy_ack = $20, outage_window_s = $21,"
 	    "       outage_notice_s = $22, typing_indicator = $23,"
 	    "       read_receipts = $24, working_reaction = $25,"
+	    "       doc_context_chars = $26,"
 	    "       updated_at = now()"
 	    " WHERE org_id = $1 AND id = $2"
 	    " RETURNING id",
@@ -844,7 +855,8 @@ agent_update(struct db *db, int64_t org_id, int64_t id,
 	    DB_TEXT(in->busy_mode), DB_BOOL(in->busy_ack),
 	    DB_I64(in->outage_window_s), DB_I64(in->outage_notice_s),
 	    DB_BOOL(in->typing_indicator), DB_BOOL(in->read_receipts),
-	    DB_BOOL(in->working_reaction), DB_END);
+	    DB_BOOL(in->working_reaction), DB_I64(in->doc_context_chars),
+	    DB_END);
 	if (st == DB_OK && res.n_rows == 0)
 		st = DB_NOT_FOUND;
 	else if (st == DB_CONFLICT)

@@ -20,10 +20,12 @@
  * right after), busy_ack (acknowledge such a message at once with the
  * busy text), outage_window_s (how long a failing model is waited out
  * before a person is asked) and outage_notice_s (after how long of that
- * the user hears it takes longer than usual). While it works on a turn
- * it shows the typing indicator (typing_indicator, which also marks the
- * message read), marks messages read (read_receipts) and/or puts ⏳ on
- * the message (working_reaction).
+ * the user hears it takes longer than usual). doc_context_chars bounds
+ * the document text (of the documents sent in the thread) its model is
+ * given with a turn, newest first. While it works on a turn it shows the
+ * typing indicator (typing_indicator, which also marks the message
+ * read), marks messages read (read_receipts) and/or puts ⏳ on the
+ * message (working_reaction).
  */
 #ifndef PARLEY_MODEL_AGENT_H
 #define PARLEY_MODEL_AGENT_H
@@ -69,6 +71,7 @@ struct agent {
 	bool	 typing_indicator;	/* while working (marks read too) */
 	bool	 read_receipts;		/* mark inbound messages read */
 	bool	 working_reaction;	/* ⏳ while working */
+	int	 doc_context_chars;	/* document text given to the model */
 	char	*created_at;
 	char	*updated_at;
 };
@@ -112,6 +115,9 @@ struct agent_input {
 	bool			 typing_indicator;
 	bool			 read_receipts;
 	bool			 working_reaction;
+	/* Characters of the thread's document text the model is given
+	 * (newest documents first; 0: none). */
+	int			 doc_context_chars;
 };
 
 #define AGENT_BUSY_RESTART	"restart"
@@ -120,6 +126,8 @@ struct agent_input {
 #define AGENT_SESSION_MINUTES_MAX	525600	/* a year */
 #define AGENT_DEBOUNCE_MS_MAX		60000
 #define AGENT_OUTAGE_S_MAX		86400
+#define AGENT_DOC_CONTEXT_DFLT		20000	/* migrations/0024 */
+#define AGENT_DOC_CONTEXT_MAX		500000
 
 #define AGENT_TEXT_MAX_CHARS	1000
 
@@ -128,7 +136,7 @@ struct agent_input {
  * in the order of chat/texts.h's enum chat_text, which names them: the
  * column's format is the agent's, the wording and its defaults chat/'s.
  */
-#define AGENT_TEXTS		13
+#define AGENT_TEXTS		14
 extern const char *const	agent_text_keys[AGENT_TEXTS];
 
 /*

@@ -36,18 +36,19 @@ llmcall_insert(struct db *db, const struct llm_call_record *r, int64_t *id)
 {
 	struct db_res	 res = { 0 };
 	enum db_status	 st;
-	char		*tools;
+	char		*tools, *input;
 
 	tools = r->tool_calls != NULL ? cJSON_PrintUnformatted(r->tool_calls) :
 	    NULL;
+	input = r->input != NULL ? cJSON_PrintUnformatted(r->input) : NULL;
 	st = db_query(db, &res,
 	    "INSERT INTO llm_calls (id, org_id, agent_id, model_id, model_name,"
 	    "       source, tokens_in, tokens_out, latency_ms, rounds,"
-	    "       tool_calls, error)"
+	    "       tool_calls, error, input)"
 	    " VALUES (COALESCE(NULLIF($12::bigint, 0),"
 	    "               nextval(pg_get_serial_sequence('llm_calls', 'id'))),"
 	    "       $1, $2, $3, $4, $5, $6, $7, $8, $9,"
-	    "       coalesce($10::jsonb, '[]'), $11)"
+	    "       coalesce($10::jsonb, '[]'), $11, $13::jsonb)"
 	    " RETURNING id",
 	    DB_I64(r->org_id),
 	    r->agent_id != 0 ? DB_I64(r->agent_id) : DB_NULL,
@@ -56,11 +57,12 @@ llmcall_insert(struct db *db, const struct llm_call_record *r, int64_t *id)
 	    DB_TEXT(r->source != NULL ? r->source : "api"),
 	    DB_I64(r->tokens_in), DB_I64(r->tokens_out),
 	    DB_I64(r->latency_ms), DB_I64(r->rounds), DB_TEXT(tools),
-	    DB_TEXT(r->error), DB_I64(r->id), DB_END);
+	    DB_TEXT(r->error), DB_I64(r->id), DB_TEXT(input), DB_END);
 	if (st == DB_OK && id != NULL)
 		*id = db_res_i64(&res, 0, 0);
 	db_res_clear(&res);
 	free(tools);
+	free(input);
 	return st;
 }
 
@@ -106,6 +108,7 @@ llmcall_list_recent(struct db *db, struct arena *a, int64_t org_id,
 		c->error = db_res_isnull(&res, i, 9) ? NULL :
 		    arena_strdup(a, db_res_text(&res, i, 9));
 		c->created_at = arena_strdup(a, db_res_text(&res, i, 10));
+		c->input = NULL;
 	}
 	*n = res.n_rows;
 out:
@@ -139,7 +142,8 @@ llmcall_get_many(struct db *db, struct arena *a, int64_t org_id,
 	    "SELECT id, coalesce(agent_id, 0), model_name, source, tokens_in,"
 	    "       tokens_out, latency_ms, rounds, tool_calls::text, error,"
 	    "       to_char(created_at AT TIME ZONE 'UTC',"
-	    "           'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	    "           'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	    "       input::text"
 	    "  FROM llm_calls"
 	    " WHERE org_id = $1 AND id = ANY ($2::bigint[])"
 	    " ORDER BY id",
@@ -163,6 +167,8 @@ llmcall_get_many(struct db *db, struct arena *a, int64_t org_id,
 		c->error = db_res_isnull(&res, i, 9) ? NULL :
 		    arena_strdup(a, db_res_text(&res, i, 9));
 		c->created_at = arena_strdup(a, db_res_text(&res, i, 10));
+		c->input = db_res_isnull(&res, i, 11) ? NULL :
+		    arena_strdup(a, db_res_text(&res, i, 11));
 	}
 	*n = res.n_rows;
 out:

@@ -27,6 +27,9 @@ struct llm_call_record {
 	int		 rounds;
 	const cJSON	*tool_calls;	/* [{name, arguments, result, error}] */
 	const char	*error;		/* NULL on success */
+	const cJSON	*input;		/* the review's copy of the
+					   messages (llm/input.h), NULL:
+					   none */
 };
 
 struct llm_call {
@@ -41,6 +44,7 @@ struct llm_call {
 	char	*tool_calls;	/* JSON text */
 	char	*error;		/* NULL on success */
 	char	*created_at;
+	char	*input;		/* JSON text, NULL: not recorded */
 };
 
 /*

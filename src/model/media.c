@@ -203,6 +203,60 @@ out:
 }
 
 enum db_status
+media_file_docs(struct db *db, struct arena *a, int64_t org_id,
+    int64_t thread_id, int64_t from_id, int64_t upto_id, int limit,
+    struct media_doc **out, int *n)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*out = NULL;
+	*n = 0;
+	if (limit < 1 || limit > MEDIA_LIST_MAX)
+		limit = MEDIA_LIST_MAX;
+	st = db_query(db, &res,
+	    "SELECT f.message_id, f.n,"
+	    "       COALESCE(m.media -> f.n ->> 'filename', ''),"
+	    "       COALESCE(m.media -> f.n ->> 'contentType', f.content_type),"
+	    "       f.status, f.error, f.text_status, f.text_error,"
+	    "       f.text_chars, f.text_truncated,"
+	    "       to_char(m.created_at AT TIME ZONE 'UTC',"
+	    "           'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	    "  FROM messages m"
+	    "  JOIN media_files f ON f.org_id = m.org_id AND f.message_id = m.id"
+	    " WHERE m.org_id = $1 AND m.thread_id = $2"
+	    "   AND m.id BETWEEN $3 AND $4 AND m.direction = 'in'"
+	    "   AND (f.text_status <> '' OR f.status <> 'stored')"
+	    " ORDER BY m.id DESC, f.n"
+	    " LIMIT $5",
+	    DB_I64(org_id), DB_I64(thread_id), DB_I64(from_id),
+	    DB_I64(upto_id), DB_I64(limit), DB_END);
+	if (st != DB_OK)
+		goto out;
+	if (res.n_rows > 0)
+		*out = arena_alloc(a, sizeof(**out) * (size_t)res.n_rows);
+	for (int i = 0; i < res.n_rows; i++) {
+		struct media_doc	*d = &(*out)[i];
+
+		d->message_id = db_res_i64(&res, i, 0);
+		d->n = (int)db_res_i64(&res, i, 1);
+		d->filename = col(a, &res, i, 2);
+		d->content_type = col(a, &res, i, 3);
+		d->status = col(a, &res, i, 4);
+		d->error = col(a, &res, i, 5);
+		d->text_status = col(a, &res, i, 6);
+		d->text_error = col(a, &res, i, 7);
+		d->text_chars = db_res_i64(&res, i, 8);
+		d->text_truncated = db_res_bool(&res, i, 9);
+		d->sent_at = col(a, &res, i, 10);
+	}
+	*n = res.n_rows;
+out:
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
 media_file_record(struct db *db, int64_t org_id, int64_t message_id, int n,
     const struct media_record *r, bool *recorded)
 {

@@ -105,6 +105,32 @@ enum db_status	 media_file_list(struct db *db, struct arena *a,
 		    struct media_file **out, int *n)
 		    __attribute__((warn_unused_result));
 
+/* A document item of a thread's message, for the model. Strings in a. */
+struct media_doc {
+	int64_t	 message_id;
+	int	 n;
+	char	*filename;	/* the item's own name, "" none */
+	char	*content_type;	/* as the message names it */
+	char	*status;	/* stored|failed|expired|pending */
+	char	*error;		/* failed: the download's sentence */
+	char	*text_status;	/* ok, failed ("" not read) */
+	char	*text_error;	/* failed: why, a clause */
+	int64_t	 text_chars;
+	bool	 text_truncated;
+	char	*sent_at;	/* RFC 3339 */
+};
+
+/*
+ * The media items of the inbound messages of thread thread_id with an
+ * id from from_id to upto_id that are documents or were never stored
+ * (failed or expired: the caller tells documents by content type), the
+ * newest message first, at most limit (≤ MEDIA_LIST_MAX) items.
+ */
+enum db_status	 media_file_docs(struct db *db, struct arena *a,
+		    int64_t org_id, int64_t thread_id, int64_t from_id,
+		    int64_t upto_id, int limit, struct media_doc **out, int *n)
+		    __attribute__((warn_unused_result));
+
 /*
  * A downloaded item and what was made of it, to record. Bytes go in the
  * row unless s3_key is set (then they were uploaded: data, thumb and

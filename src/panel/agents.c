@@ -75,6 +75,8 @@ static const struct {
 	[TEXT_SLOW] = { "The model takes longer than usual", NULL },
 	[TEXT_RETURNED] = { "Timeline note: back with the AI after an "
 	    "outage", "{agent}" },
+	[TEXT_NO_VISION] = { "An image sent to a model that cannot see "
+	    "images (the words with it are still answered)", "{agent}" },
 };
 
 struct edit_state {
@@ -281,6 +283,9 @@ read_form(struct req *r, struct agent_input *in, struct field_errors *errs)
 	in->outage_notice_s = form_int(r, errs, "outage_notice_s",
 	    in->outage_notice_s, 1, AGENT_OUTAGE_S_MAX, "Enter a whole number "
 	    "of seconds from 1 to 86400.");
+	in->doc_context_chars = form_int(r, errs, "doc_context_chars",
+	    in->doc_context_chars, 0, AGENT_DOC_CONTEXT_MAX, "Enter a whole "
+	    "number of characters from 0 to 500000.");
 	if (form_get(f, "busy_mode") != NULL)
 		in->busy_mode = trimmed(r, form_get(f, "busy_mode"));
 	in->busy_ack = form_get(f, "busy_ack") != NULL;
@@ -424,6 +429,8 @@ form_from_agent(struct req *r, const struct agent *g)
 	cJSON_AddStringToObject(f, "outage_window_s", num);
 	snprintf(num, sizeof(num), "%d", g->outage_notice_s);
 	cJSON_AddStringToObject(f, "outage_notice_s", num);
+	snprintf(num, sizeof(num), "%d", g->doc_context_chars);
+	cJSON_AddStringToObject(f, "doc_context_chars", num);
 	cJSON_AddStringToObject(f, "busy_mode", g->busy_mode != NULL ?
 	    g->busy_mode : AGENT_BUSY_RESTART);
 	cJSON_AddBoolToObject(f, "busy_ack", g->busy_ack);
@@ -439,7 +446,7 @@ form_from_post(struct req *r)
 		"temperature", "max_tokens", "reset_command", "allow_list",
 		"escalation_keywords", "transcription_model",
 		"session_timeout_minutes", "debounce_ms", "outage_window_s",
-		"outage_notice_s", "busy_mode" };
+		"outage_notice_s", "doc_context_chars", "busy_mode" };
 	cJSON				*f = cJSON_CreateObject();
 
 	const char			*name;
@@ -739,6 +746,7 @@ panel_agents_new(struct req *r)
 	g.typing_indicator = in.typing_indicator;
 	g.read_receipts = in.read_receipts;
 	g.working_reaction = in.working_reaction;
+	g.doc_context_chars = in.doc_context_chars;
 	return form_page(r, 200, form_from_agent(r, &g), NULL);
 }
 

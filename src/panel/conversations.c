@@ -45,6 +45,7 @@
 #include "model/agent.h"
 #include "http/audit.h"
 #include "model/channel.h"
+#include "llm/input.h"
 #include "model/llmcall.h"
 #include "model/media.h"
 #include "util/arena.h"
@@ -52,6 +53,7 @@
 #include "util/str.h"
 #include "util/url.h"
 #include "util/utf8.h"
+#include "util/xmalloc.h"
 
 #define PREVIEW_CHARS	120
 #define MEDIA_ITEMS_MAX	10	/* chat/media.h keeps items 0..9 */
@@ -80,6 +82,7 @@ static bool		 add_choices(struct req *, cJSON *,
 			    const struct review_filter *);
 static char		*member_text(const cJSON *, const char *);
 static cJSON		*call_json(const struct llm_call *);
+static void		 input_json(cJSON *, const char *);
 static void		 add_media(struct req *, cJSON *, int64_t, int64_t,
 			    const char *, const struct media_file *, int);
 static const char	*size_text(struct arena *, int64_t);
@@ -295,7 +298,91 @@ call_json(const struct llm_call *c)
 	cJSON_AddBoolToObject(o, "has_tools", cJSON_GetArraySize(arr) > 0);
 	cJSON_AddNumberToObject(o, "n_tools", cJSON_GetArraySize(arr));
 	cJSON_Delete(tools);
+	input_json(o, c->input);
 	return o;
+}
+
+/*
+ * What the model was given (llm_calls.input, llm/input.h: texts already
+ * cut, images already placeholders): the turn's part of it — the system
+ * messages (the documents given as context) and the messages after the
+ * history's last answer — one entry per message with its role, its text
+ * and its images' labels ("[image: JPEG, 34 KB, sent inline]", or the
+ * URL it was given without its signature); the history before them is
+ * counted (history_n), not repeated on every call of the page.
+ */
+static void
+input_json(cJSON *o, const char *input)
+{
+	cJSON		*in = json_parse_str(input, NULL), *arr, *e, *imgs;
+	const cJSON	*m, *part;
+	int		 last = -1, i = 0, history = 0;
+
+	if (!cJSON_IsArray(in)) {
+		cJSON_Delete(in);
+		return;
+	}
+	cJSON_ArrayForEach(m, in) {
+		const char	*role = cJSON_GetStringValue(
+				    cJSON_GetObjectItemCaseSensitive(m, "role"));
+
+		if (str_eq(role, "assistant") || str_eq(role, "tool"))
+			last = i;
+		i++;
+	}
+	arr = cJSON_AddArrayToObject(o, "input");
+	i = 0;
+	cJSON_ArrayForEach(m, in) {
+		const cJSON	*content = cJSON_GetObjectItemCaseSensitive(m,
+				    "content");
+		const char	*role = cJSON_GetStringValue(
+				    cJSON_GetObjectItemCaseSensitive(m, "role"));
+		struct buf	 text;
+
+		if (i++ <= last && !str_eq(role, "system")) {
+			history++;
+			continue;
+		}
+		buf_init(&text, 0);
+		e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "in_role", role != NULL ? role :
+		    "");
+		imgs = cJSON_AddArrayToObject(e, "in_images");
+		if (cJSON_IsString(content))
+			buf_puts(&text, content->valuestring);
+		cJSON_ArrayForEach(part, content) {
+			const char	*t = cJSON_GetStringValue(
+					    cJSON_GetObjectItemCaseSensitive(
+					    part, "text"));
+			const char	*u = cJSON_GetStringValue(
+					    cJSON_GetObjectItemCaseSensitive(
+					    cJSON_GetObjectItemCaseSensitive(part,
+					    "image_url"), "url"));
+
+			if (t != NULL)
+				buf_printf(&text, "%s%s", text.len > 0 ? "\n" :
+				    "", t);
+			if (u == NULL)
+				continue;
+			if (llm_input_is_placeholder(u))
+				cJSON_AddItemToArray(imgs,
+				    cJSON_CreateString(u));
+			else {
+				char	*l = xasprintf("[image: %s]", u);
+
+				cJSON_AddItemToArray(imgs,
+				    cJSON_CreateString(l));
+				free(l);
+			}
+		}
+		cJSON_AddStringToObject(e, "in_text", buf_str(&text));
+		cJSON_AddItemToArray(arr, e);
+		buf_cleanup(&text);
+	}
+	cJSON_AddBoolToObject(o, "has_input", cJSON_GetArraySize(arr) > 0);
+	if (history > 0)
+		cJSON_AddNumberToObject(o, "history_n", history);
+	cJSON_Delete(in);
 }
 
 /*

@@ -278,7 +278,8 @@ parse_mcp(struct config *cfg, char *err, size_t errlen)
 /*
  * PARLEY_MEDIA_S3_*: all of endpoint, bucket and both keys, or none (the
  * database keeps media); region defaults to us-east-1, path style to 0.
- * Then the sweep period and the extraction caps.
+ * Then the sweep period, the extraction caps, and how images reach a
+ * vision model (PARLEY_VISION_URLS: data, the default, or signed).
  */
 static bool
 parse_media(struct config *cfg, char *err, size_t errlen)
@@ -290,9 +291,17 @@ parse_media(struct config *cfg, char *err, size_t errlen)
 	char		**vals[] = { &cfg->s3_endpoint, &cfg->s3_bucket,
 			    &cfg->s3_access_key, &cfg->s3_secret_key };
 	const char	*ps = getenv("PARLEY_MEDIA_S3_PATH_STYLE");
+	const char	*vu = getenv("PARLEY_VISION_URLS");
 	char		 why[200];
 	int		 set = 0, chars, mbytes;
 
+	if (vu != NULL && *vu != '\0' && !str_eq(vu, "data") &&
+	    !str_eq(vu, "signed")) {
+		snprintf(err, errlen, "PARLEY_VISION_URLS must be data or "
+		    "signed (got \"%.20s\").", vu);
+		return false;
+	}
+	cfg->vision_signed_urls = vu != NULL && str_eq(vu, "signed");
 	for (size_t i = 0; i < 4; i++)
 		if ((*vals[i] = env_dup(names[i], NULL)) != NULL)
 			set++;

@@ -89,6 +89,10 @@ struct config {
 	int	 extract_max_pages;
 	int	 extract_timeout_s;	/* wall clock and CPU seconds */
 	int	 extract_mem_mb;	/* address space of the reader */
+	/* PARLEY_VISION_URLS=signed: a vision model is given images as
+	 * short-lived signed Parley URLs (its provider reaches
+	 * PARLEY_PUBLIC_URL) instead of data: URLs. */
+	bool	 vision_signed_urls;
 	/* The binary run as `parley extract` (not from the environment):
 	 * NULL for the running one (/proc/self/exe); tests that run media
 	 * code in their own process point it at build/…/parley. */

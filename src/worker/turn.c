@@ -101,6 +101,7 @@
 #include "llm/gateway.h"
 #include "model/agent.h"
 #include "model/audit.h"
+#include "model/media.h"
 #include "model/org.h"
 #include "util/arena.h"
 #include "util/buf.h"
@@ -108,6 +109,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/str.h"
+#include "util/utf8.h"
 #include "util/xmalloc.h"
 #include "worker/queue.h"
 #include "worker/voice.h"
@@ -118,6 +120,11 @@
 /* How long a part's bookkeeping around a lost commit waits out a
  * database that went away (a failover: seconds without a primary). */
 #define RIDE_OUT_MS	30000
+#define VISION_URL_TTL_S	600	/* a signed image URL for the model */
+#define TURN_DOCS_MAX		100	/* a thread's documents looked at */
+/* Images one model call is shown: 10 vision images are at most ~5 MB of
+ * base64 in the request; more are named, not shown. */
+#define TURN_IMAGES_MAX		10
 
 /* A run of messages one action answers (see the DESIGN note). */
 struct seg {
@@ -157,6 +164,18 @@ struct turn {
 							   model call */
 	bool				 news;		/* a message came in
 							   while it ran */
+	/* The model's input beyond words (turn_media_input). */
+	cJSON				**user;		/* per message: its
+							   user message, NULL:
+							   none */
+	struct media_doc		*docs;		/* the thread's, newest
+							   first */
+	int				 n_docs;
+	bool				 no_vision;	/* TEXT_NO_VISION
+							   before the answer */
+	bool				 no_vision_only;	/* …instead
+							   of asking: nothing
+							   but images */
 };
 
 static int64_t		 payload_i64(const char *, const char *);
@@ -194,6 +213,15 @@ static enum job_result	 send_part(struct turn *, struct out_part *, bool *);
 static enum db_status	 ensure_channel(struct turn *);
 static cJSON		*turn_context(struct turn *, const struct seg *);
 static char		*turn_text(struct turn *, int);
+static enum job_result	 turn_media_input(struct turn *, const struct seg *,
+			    cJSON *, bool);
+static enum job_result	 turn_docs_input(struct turn *, const struct seg *,
+			    cJSON *);
+static enum job_result	 turn_doc_text(struct turn *, const struct media_doc *,
+			    int64_t, struct buf *, int64_t *);
+static enum job_result	 turn_images_input(struct turn *, const struct seg *,
+			    bool);
+static const char	*turn_answer_text(struct turn *, const char *);
 static const char	*seg_keyword(const struct turn *, const struct seg *);
 static int		 anchor_index(const struct turn *, const struct seg *);
 static bool		 cancelled(void *);
@@ -1144,6 +1172,21 @@ do_answer(struct turn *t, const struct seg *s)
 	}
 	release_db(t);
 
+	/* Images and documents, now that the model is known. */
+	if ((jr = turn_media_input(t, s, messages, gateway_call_vision(call)))
+	    != JOB_DONE || t->no_vision_only) {
+		struct text_vars	 v;
+
+		gateway_call_free(call);
+		cJSON_Delete(messages);
+		gateway_result_cleanup(&res);
+		if (jr != JOB_DONE)
+			return jr;
+		memset(&v, 0, sizeof(v));
+		v.agent = t->agent.name;
+		return say_reply(t, s, TEXT_NO_VISION, t->agent.texts, &v, NULL,
+		    true);
+	}
 	working_on(t, k, false);
 	if (!lease_ok(t)) {
 		gateway_call_free(call);
@@ -1212,8 +1255,8 @@ done:
 			jr = fail(t, JOB_RETRY, "The job's lease was lost.");
 			goto out;
 		}
-		if ((jr = record_parts(t, anchor, res.content, NULL,
-		    res.llm_call_id)) != JOB_DONE)
+		if ((jr = record_parts(t, anchor, turn_answer_text(t,
+		    res.content), NULL, res.llm_call_id)) != JOB_DONE)
 			goto out;
 		if ((jr = settle(t, s, true, t->n_parts > 0 ?
 		    t->parts[0].id : 0, "Not answered.")) != JOB_DONE)
@@ -1304,13 +1347,23 @@ seg_keyword(const struct turn *t, const struct seg *s)
  * thread's history before the segment, then each of its messages (the
  * group's other members' too, as context); TASK: the segment's own
  * messages alone. One user message per WhatsApp message, as said
- * (turn_text). Needs the open transaction; NULL when the database fails.
+ * (turn_text), kept in t->user for turn_media_input; and the thread's
+ * documents up to the segment (CHAT; TASK: the segment's own) in
+ * t->docs. Needs the open transaction; NULL when the database fails.
  */
 static cJSON *
 turn_context(struct turn *t, const struct seg *s)
 {
 	cJSON	*messages = NULL, *m;
 	bool	 chat = str_eq(t->agent.mode, "chat");
+
+	t->user = arena_alloc(t->a, sizeof(*t->user) * (size_t)(t->n + 1));
+	for (int i = 0; i < t->n; i++)
+		t->user[i] = NULL;
+	if (media_file_docs(t->db, t->a, t->org_id, t->c.thread_id,
+	    chat ? 0 : t->m[s->from].id, t->m[s->from + s->n - 1].id,
+	    TURN_DOCS_MAX, &t->docs, &t->n_docs) != DB_OK)
+		return NULL;
 
 	if (chat && t->agent.history_length > 0) {
 		if (chat_thread_history(t->db, t->org_id, t->c.thread_id,
@@ -1326,6 +1379,7 @@ turn_context(struct turn *t, const struct seg *s)
 		cJSON_AddStringToObject(m, "role", "user");
 		cJSON_AddStringToObject(m, "content", turn_text(t, i));
 		cJSON_AddItemToArray(messages, m);
+		t->user[i] = m;
 	}
 	return messages;
 }
@@ -1340,8 +1394,6 @@ static char *
 turn_text(struct turn *t, int i)
 {
 	const struct turn_msg	*m = &t->m[i];
-	cJSON			*media = json_parse_str(m->media, NULL);
-	const cJSON		*it;
 	struct buf		 b;
 	const char		*name;
 	char			*text, *out;
@@ -1352,41 +1404,10 @@ turn_text(struct turn *t, int i)
 		    m->sender[0] != '\0' ? m->sender : "Someone";
 		buf_printf(&b, "%s: ", name);
 	}
-	cJSON_ArrayForEach(it, media) {
-		const char	*ct = cJSON_GetStringValue(
-				    cJSON_GetObjectItemCaseSensitive(it,
-				    "contentType"));
-		const char	*fn = cJSON_GetStringValue(
-				    cJSON_GetObjectItemCaseSensitive(it,
-				    "filename"));
-		const char	*what = "a file";
-
-		if (ct == NULL)
-			ct = "";
-		/* A voice note's words (or the note that it could not be
-		 * transcribed) speak for it: the user said them. */
-		if (strncmp(ct, "audio/", 6) == 0 &&
-		    (m->transcript[0] != '\0' || t->unreadable[i]))
-			continue;
-		if (strncmp(ct, "image/webp", 10) == 0)
-			what = "sticker";
-		else if (strncmp(ct, "image/", 6) == 0)
-			what = "image";
-		else if (strncmp(ct, "video/", 6) == 0)
-			what = "video";
-		else if (strncmp(ct, "audio/", 6) == 0)
-			what = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-			    it, "voice")) ? "voice note" : "audio";
-		else if (strstr(ct, "vcard") != NULL)
-			what = "contact card";
-		else
-			what = "document";
-		if (fn != NULL && *fn != '\0')
-			buf_printf(&b, "[%s: %s] ", what, fn);
-		else
-			buf_printf(&b, "[%s] ", what);
-	}
-	cJSON_Delete(media);
+	/* A voice note's words (or the note that it could not be
+	 * transcribed) speak for it: the user said them. */
+	chat_media_labels(&b, m->media, m->transcript[0] != '\0' ||
+	    t->unreadable[i]);
 	text = chat_user_text(t->a, m->body, m->transcript, t->unreadable[i]);
 	buf_puts(&b, text);
 	/* A media item with no words: just its label. */
@@ -1394,6 +1415,341 @@ turn_text(struct turn *t, int i)
 		b.data[--b.len] = '\0';
 	out = arena_strdup(t->a, buf_str(&b));
 	buf_cleanup(&b);
+	return out;
+}
+
+/* --- media for the model ------------------------------------------------ */
+
+/*
+ * MEDIA FOR THE MODEL, once the call is loaded (its model known) and no
+ * connection is held (chat/media.h takes its own): the segment's
+ * documents' text goes into the user message that carried each, the
+ * thread's earlier documents into one system message before the history
+ * (turn_docs_input), and the segment's images become image parts of
+ * their user messages when the model has vision (turn_images_input).
+ * Earlier turns' images are named in the history ("[image]"), never
+ * sent again: the model answered them when they were new, and a thread
+ * of photos would otherwise resend megabytes each turn
+ * (docs/architecture.md). JOB_RETRY only when the database is lost.
+ */
+static enum job_result
+turn_media_input(struct turn *t, const struct seg *s, cJSON *messages,
+    bool vision)
+{
+	enum job_result	 jr;
+
+	t->no_vision = t->no_vision_only = false;
+	if ((jr = turn_docs_input(t, s, messages)) != JOB_DONE)
+		return jr;
+	return turn_images_input(t, s, vision);
+}
+
+/* Appends text to user message um (its text part when it has parts). */
+static void
+user_text_append(struct turn *t, cJSON *um, const char *text)
+{
+	cJSON	*c = cJSON_GetObjectItemCaseSensitive(um, "content");
+
+	if (cJSON_IsArray(c))
+		c = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(c, 0),
+		    "text");
+	if (!cJSON_IsString(c))
+		return;
+	cJSON_SetValuestring(c, arena_printf(t->a, "%s%s", c->valuestring,
+	    text));
+}
+
+/* Adds an image part (url) to user message um, its text the first part. */
+static void
+user_image_add(cJSON *um, const char *url)
+{
+	cJSON	*c = cJSON_GetObjectItemCaseSensitive(um, "content");
+	cJSON	*parts, *p;
+
+	if (cJSON_IsString(c)) {
+		parts = cJSON_CreateArray();
+		p = cJSON_CreateObject();
+		cJSON_AddStringToObject(p, "type", "text");
+		cJSON_AddStringToObject(p, "text", c->valuestring);
+		cJSON_AddItemToArray(parts, p);
+		cJSON_ReplaceItemInObjectCaseSensitive(um, "content", parts);
+		c = parts;
+	}
+	p = cJSON_CreateObject();
+	cJSON_AddStringToObject(p, "type", "image_url");
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(p, "image_url"),
+	    "url", url);
+	cJSON_AddItemToArray(c, p);
+}
+
+/* The index of message id in the segment, -1 when it is an earlier one. */
+static int
+seg_find(const struct turn *t, const struct seg *s, int64_t id)
+{
+	for (int i = s->from; i < s->from + s->n; i++)
+		if (t->m[i].id == id)
+			return i;
+	return -1;
+}
+
+/* Whether an item of content type ct is a document (chat_media_labels'
+ * sense: not an image, audio, video or contact card). */
+static bool
+is_document(const char *ct)
+{
+	return strncmp(ct, "image/", 6) != 0 && strncmp(ct, "audio/", 6) != 0 &&
+	    strncmp(ct, "video/", 6) != 0 && strstr(ct, "vcard") == NULL;
+}
+
+/*
+ * The documents (see turn_media_input), within the agent's
+ * doc_context_chars: the newest first (the segment's are the newest), a
+ * segment's document cut to what is left, and from the first earlier
+ * one that does not fit whole, it and every older one are left out and
+ * named. A segment's document that could not be had or read is named
+ * with the reason, which the timeline shows too.
+ */
+static enum job_result
+turn_docs_input(struct turn *t, const struct seg *s, cJSON *messages)
+{
+	struct buf	 earlier, left_out, one;
+	int64_t		 left = t->agent.doc_context_chars;
+	enum job_result	 jr = JOB_DONE;
+	bool		 full = false;
+	cJSON		*sys;
+
+	buf_init(&earlier, 0);
+	buf_init(&left_out, 0);
+	buf_init(&one, 0);
+	for (int k = 0; k < t->n_docs; k++) {
+		const struct media_doc	*d = &t->docs[k];
+		const char		*name = d->filename[0] != '\0' ?
+					    d->filename : "document";
+		int			 i = seg_find(t, s, d->message_id);
+
+		if (!is_document(d->content_type))
+			continue;
+		buf_reset(&one);
+		if (i >= 0) {
+			if (t->user[i] == NULL)
+				continue;
+			if ((jr = turn_doc_text(t, d, left, &one, &left)) !=
+			    JOB_DONE)
+				goto out;
+			user_text_append(t, t->user[i], buf_str(&one));
+			continue;
+		}
+		if (!str_eq(d->status, "stored") ||
+		    !str_eq(d->text_status, "ok"))
+			continue;
+		if (full || d->text_chars > left) {
+			full = true;
+			buf_printf(&left_out, "%s%s", left_out.len > 0 ? ", " :
+			    "", name);
+			continue;
+		}
+		if ((jr = turn_doc_text(t, d, left, &one, &left)) != JOB_DONE)
+			goto out;
+		buf_printf(&earlier, "\n\n[%s, sent %s]%s", name, d->sent_at,
+		    buf_str(&one));
+	}
+	if (earlier.len > 0 || left_out.len > 0) {
+		sys = cJSON_CreateObject();
+		cJSON_AddStringToObject(sys, "role", "system");
+		cJSON_AddStringToObject(sys, "content", arena_printf(t->a,
+		    "%s%s%s%s%s", earlier.len > 0 ? "Documents the contact "
+		    "sent earlier in this conversation, the newest first:" :
+		    "", buf_str(&earlier), earlier.len > 0 &&
+		    left_out.len > 0 ? "\n\n" : "", left_out.len > 0 ?
+		    "Older documents of this conversation, no longer given "
+		    "to you for length: " : "", buf_str(&left_out)));
+		cJSON_InsertItemInArray(messages, 0, sys);
+	}
+out:
+	buf_cleanup(&earlier);
+	buf_cleanup(&left_out);
+	buf_cleanup(&one);
+	return jr;
+}
+
+/*
+ * Document d for the model into b: its text (at most budget characters,
+ * *left reduced by what was given) framed by its name, or why it cannot
+ * be given. JOB_RETRY when the database is lost.
+ */
+static enum job_result
+turn_doc_text(struct turn *t, const struct media_doc *d, int64_t budget,
+    struct buf *b, int64_t *left)
+{
+	struct media_text	 mt;
+	const char		*name = d->filename[0] != '\0' ? d->filename :
+				    "document";
+	const char		*why;
+	size_t			 len, chars, off = 0;
+	enum db_status		 st;
+
+	if (str_eq(d->status, "expired")) {
+		buf_printf(b, "\n[%s: no longer kept, the organisation's "
+		    "retention deleted it]", name);
+		return JOB_DONE;
+	}
+	if (!str_eq(d->status, "stored")) {
+		buf_printf(b, "\n[%s could not be downloaded: %s]", name,
+		    d->error[0] != '\0' ? d->error : "it is not available");
+		return JOB_DONE;
+	}
+	if (!str_eq(d->text_status, "ok")) {
+		buf_printf(b, "\n[%s could not be read: %s]", name,
+		    d->text_error[0] != '\0' ? d->text_error : "no reason given");
+		return JOB_DONE;
+	}
+	if (budget <= 0) {
+		buf_printf(b, "\n[%s: its text is not given to you]", name);
+		return JOB_DONE;
+	}
+	st = media_text_load(t->app, t->a, t->org_id, t->c.chat_id,
+	    d->message_id, d->n, &mt, &why);
+	if (st == DB_UNAVAILABLE)
+		return fail(t, JOB_RETRY, "The database is unavailable.");
+	if (st != DB_OK || mt.text == NULL) {
+		buf_printf(b, "\n[%s could not be read: %s]", name, why != NULL ?
+		    why : "its text is not available");
+		return JOB_DONE;
+	}
+	len = strlen(mt.text);
+	chars = utf8_count(mt.text, len);
+	if ((int64_t)chars > budget) {
+		/* The byte offset of character `budget`. */
+		for (int64_t k = 0; k < budget && off < len; k++)
+			do
+				off++;
+			while (off < len && ((unsigned char)mt.text[off] &
+			    0xC0) == 0x80);
+		len = off;
+	}
+	buf_printf(b, "\n[%s: its text follows]\n", name);
+	buf_append(b, mt.text, len);
+	if (len > 0 && mt.text[len - 1] != '\n')
+		buf_puts(b, "\n");
+	if (len < strlen(mt.text))
+		buf_printf(b, "[%s: the rest is left out, %zu more characters]"
+		    "\n", name, chars - (size_t)budget);
+	else if (mt.truncated)
+		buf_printf(b, "[%s: the text was cut when it was read: the "
+		    "document is longer]\n", name);
+	buf_printf(b, "[end of %s]", name);
+	*left -= (int64_t)(chars < (size_t)budget ? chars : (size_t)budget);
+	return JOB_DONE;
+}
+
+/*
+ * The segment's images (photos, stickers) as image parts of their user
+ * messages for a vision model: the vision image (made once on download,
+ * or now and kept) as a data: URL, or with PARLEY_VISION_URLS=signed a
+ * signed Parley URL valid VISION_URL_TTL_S, at most TURN_IMAGES_MAX. An
+ * image that cannot be shown is named with the reason. Without vision,
+ * the messages say the images were not shown, and the user hears
+ * TEXT_NO_VISION: before the answer, or instead of asking
+ * (t->no_vision_only) when the messages for the model hold nothing but
+ * images.
+ */
+static enum job_result
+turn_images_input(struct turn *t, const struct seg *s, bool vision)
+{
+	bool	 images = false, words = false;
+	int	 shown = 0;
+
+	for (int i = s->from; i < s->from + s->n; i++) {
+		cJSON		*media;
+		const cJSON	*it;
+		bool		 answer = t->route[i] == ROUTE_ANSWER;
+		bool		 mine = false;
+		int		 n = 0;
+
+		if (t->user[i] == NULL)
+			continue;
+		if (answer && (t->m[i].body[0] != '\0' ||
+		    t->m[i].transcript[0] != '\0' || t->unreadable[i]))
+			words = true;
+		media = json_parse_str(t->m[i].media, NULL);
+		cJSON_ArrayForEach(it, media) {
+			const char	*ct = cJSON_GetStringValue(
+					    cJSON_GetObjectItemCaseSensitive(it,
+					    "contentType"));
+			const char	*why = NULL;
+			char		*url = NULL;
+			struct media_blob b;
+			enum db_status	 st;
+			int		 item = n++;
+
+			if (!chat_media_is_image(ct)) {
+				words = words || (answer && ct != NULL);
+				continue;
+			}
+			mine = true;
+			if (!vision)
+				continue;
+			if (shown == TURN_IMAGES_MAX) {
+				user_text_append(t, t->user[i], arena_printf(
+				    t->a, "\n[an image was not shown to you: "
+				    "at most %d images are shown at once]",
+				    TURN_IMAGES_MAX));
+				continue;
+			}
+			if (t->app->cfg.vision_signed_urls) {
+				st = media_vision_load(t->app, t->a, t->org_id,
+				    t->c.chat_id, t->m[i].id, item, &b, &why);
+				if (st == DB_OK)
+					url = media_signed_url(t->app, t->a,
+					    t->org_id, t->m[i].id, item,
+					    "vision", VISION_URL_TTL_S);
+			} else
+				st = media_vision_data_url(t->app, t->a,
+				    t->org_id, t->c.chat_id, t->m[i].id, item,
+				    &url, &why);
+			if (st == DB_UNAVAILABLE) {
+				cJSON_Delete(media);
+				return fail(t, JOB_RETRY, "The database is "
+				    "unavailable.");
+			}
+			if (url != NULL) {
+				user_image_add(t->user[i], url);
+				shown++;
+			} else
+				user_text_append(t, t->user[i], arena_printf(
+				    t->a, "\n[an image could not be shown to "
+				    "you: %s]", why != NULL ? why :
+				    "it is not available"));
+		}
+		cJSON_Delete(media);
+		if (mine && !vision)
+			user_text_append(t, t->user[i], "\n[the image was not "
+			    "shown to you: this model cannot look at images, "
+			    "and the contact has been told so]");
+		images = images || (mine && answer);
+	}
+	if (images && !vision) {
+		t->no_vision = true;
+		t->no_vision_only = !words;
+	}
+	return JOB_DONE;
+}
+
+/* The model's answer as sent: after TEXT_NO_VISION when it applies. */
+static const char *
+turn_answer_text(struct turn *t, const char *content)
+{
+	struct text_vars	 v;
+	char			*nv;
+	const char		*out;
+
+	if (!t->no_vision)
+		return content;
+	memset(&v, 0, sizeof(v));
+	v.agent = t->agent.name;
+	nv = chat_text_render(TEXT_NO_VISION, t->agent.texts, &v);
+	out = arena_printf(t->a, "%s\n\n%s", nv, content);
+	free(nv);
 	return out;
 }
 

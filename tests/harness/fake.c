@@ -35,8 +35,10 @@
 
 #include <check.h>
 #include <curl/curl.h>
+#include <sodium.h>
 
 #include "util/time.h"
+#include "util/xmalloc.h"
 
 #define HFAKE_START_TIMEOUT_MS	15000
 #define HFAKE_STOP_TIMEOUT_MS	15000
@@ -450,4 +452,20 @@ hwa_text(const cJSON *send)
 		return hjstr(cJSON_GetObjectItemCaseSensitive(j, "text"),
 		    "body");
 	return hjstr(cJSON_GetObjectItemCaseSensitive(send, "form"), "Body");
+}
+
+void
+hwa_media(struct hfake *wa, const char *id, const char *content_type,
+    const void *p, size_t n)
+{
+	size_t	 b64len = sodium_base64_ENCODED_LEN(n,
+		    sodium_base64_VARIANT_ORIGINAL);
+	char	*b64 = xmalloc(b64len), *json;
+
+	sodium_bin2base64(b64, b64len, p, n, sodium_base64_VARIANT_ORIGINAL);
+	json = xasprintf("{\"id\":\"%s\",\"content_type\":\"%s\","
+	    "\"body_b64\":\"%s\"}", id, content_type, b64);
+	hfake_post(wa, "/_fake/media", json);
+	free(json);
+	free(b64);
 }

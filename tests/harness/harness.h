@@ -296,5 +296,9 @@ bool	 hwa_wait_sends(struct hfake *wa, bool texts_only, int want,
 	    int timeout_ms);
 /* The text of one logged send: Twilio's Body or the JSON text.body. */
 const char	*hwa_text(const cJSON *send);
+/* Registers media item id at fake_whatsapp (POST /_fake/media): n bytes
+ * at p, sent base64, served as content_type. */
+void	 hwa_media(struct hfake *wa, const char *id, const char *content_type,
+	    const void *p, size_t n);
 
 #endif

@@ -560,7 +560,23 @@ START_TEST(t_api_crud)
 	    "temperature")) == 0.25);
 	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(b,
 	    "allowList")), 1);
+	/* The document budget: 20,000 characters unless set. */
+	ck_assert_int_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItem(b,
+	    "documentContextChars")), 20000);
 	cJSON_Delete(b);
+	b = api_json("PATCH", path, "{\"documentContextChars\":0,"
+	    "\"texts\":{\"no_vision\":\"Words only, please.\"}}", 200);
+	ck_assert_int_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItem(b,
+	    "documentContextChars")), 0);
+	ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(
+	    cJSON_GetObjectItem(b, "texts"), "no_vision")),
+	    "Words only, please.");
+	cJSON_Delete(b);
+	v = api_json("PATCH", path, "{\"documentContextChars\":500001}", 422);
+	ck_assert_ptr_nonnull(cJSON_GetObjectItem(cJSON_GetObjectItem(
+	    cJSON_GetObjectItem(v, "error"), "fields"),
+	    "documentContextChars"));
+	cJSON_Delete(v);
 
 	/* Wrong JSON types: 400 naming the member. */
 	api("PATCH", path, "{\"historyLength\":\"7\"}", &r);

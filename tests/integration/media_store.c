@@ -102,8 +102,6 @@ static int		 photo_len;
 static void	 suite_setup(void);
 static void	 suite_teardown(void);
 static void	 s3_env(struct hvars *);
-static void	 register_b64(const char *, const char *, const void *,
-		    size_t);
 static int64_t	 twilio_photo(const char *, const void *, size_t);
 static int64_t	 kapso_doc(const char *, const char *, const void *, size_t,
 		    const char *);
@@ -200,22 +198,6 @@ suite_teardown(void)
 
 /* --- helpers ------------------------------------------------------------ */
 
-static void
-register_b64(const char *id, const char *content_type, const void *p,
-    size_t n)
-{
-	size_t	 b64len = sodium_base64_ENCODED_LEN(n,
-		    sodium_base64_VARIANT_ORIGINAL);
-	char	*b64 = xmalloc(b64len), *json;
-
-	sodium_bin2base64(b64, b64len, p, n, sodium_base64_VARIANT_ORIGINAL);
-	json = xasprintf("{\"id\":\"%s\",\"content_type\":\"%s\","
-	    "\"body_b64\":\"%s\"}", id, content_type, b64);
-	hfake_post(&wa, "/_fake/media", json);
-	free(json);
-	free(b64);
-}
-
 /* The message id of provider id pmid once its reply job is done (the
  * job downloads, derives and reads the media). */
 static int64_t
@@ -250,7 +232,7 @@ twilio_photo(const char *content_type, const void *p, size_t n)
 	seq++;
 	snprintf(sid, sizeof(sid), "MM%032d", seq);
 	snprintf(me, sizeof(me), "ME%032d", seq);
-	register_b64(me, content_type, p, n);
+	hwa_media(&wa, me, content_type, p, n);
 	snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/" TW_SID
 	    "/Messages/%s/Media/%s", wa.base, sid, me);
 	htwilio_post_ok(srv.base, HTWILIO_INBOUND, TW_TOKEN, params, 9);
@@ -270,7 +252,7 @@ kapso_doc(const char *mime, const char *filename, const void *p, size_t n,
 	snprintf(wamid, sizeof(wamid), "wamid.DOC%08d", seq);
 	snprintf(mid, sizeof(mid), "%d", 900000 + seq);
 	if (p != NULL)
-		register_b64(mid, mime, p, n);
+		hwa_media(&wa, mid, mime, p, n);
 	else {
 		char	*json = xasprintf("{\"id\":\"%s\",\"content_type\":"
 			    "\"%s\",%s}", mid, mime, extra);
@@ -1199,7 +1181,7 @@ START_TEST(t_retention)
 	    "VALUES (%lld, %lld, '+14155550199') RETURNING id",
 	    (long long)org_id, (long long)tw);
 	hfake_reset(&wa);
-	register_b64("ME00000000000000000000000000000OLD", "image/png", photo,
+	hwa_media(&wa, "ME00000000000000000000000000000OLD", "image/png", photo,
 	    (size_t)photo_len);
 	body = xasprintf("[{\"url\":\"%s/2010-04-01/Accounts/" TW_SID
 	    "/Messages/MMOLD/Media/ME00000000000000000000000000000OLD\","

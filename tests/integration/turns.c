@@ -14,7 +14,9 @@
  *   - a reaction (and its removal), a system event and an unsupported
  *     item are never sent to the model; the reaction is stored on its
  *     target; the unsupported item gets the agent's "cannot read" text;
- *   - a photo without a caption reaches the model named ("[image]");
+ *   - a photo without a caption to a model without vision gets the
+ *     agent's "cannot look at images" text, and a later question reads
+ *     it named ("[image]", never an empty message);
  *   - "Connect me with someone from sales please" in a linked chat is a
  *     question for the model;
  *   - a model answering 500 for a while is retried and then answers: no
@@ -292,7 +294,7 @@ END_TEST
 
 /* --- a photo without a caption ------------------------------------------- */
 
-/* Twilio: a captionless photo reaches the model named, never as "". */
+/* Twilio: a captionless photo is never an empty message for the model. */
 START_TEST(t_captionless_photo)
 {
 	char		 murl[512], sid[40];
@@ -323,22 +325,34 @@ START_TEST(t_captionless_photo)
 	snprintf(murl, sizeof(murl), "%s/2010-04-01/Accounts/" TW_SID
 	    "/Messages/%s/Media/MEphoto0001", fx.wa.base, sid);
 	htwilio_post_ok(fx.srv.base, HTWILIO_INBOUND, TW_TOKEN, params, 9);
+	/* The model cannot look at images, and the photo said nothing
+	 * else: the user hears so, and the model is not asked about an
+	 * empty message (vision models: tests/integration/vision.c). */
 	ck_assert(wait_wa_texts(1, WAIT_MS));
+	ck_assert_int_eq(wa_texts(&log), 1);
+	ck_assert_str_eq(hwa_text(cJSON_GetArrayItem(log, 0)),
+	    chat_text_default(TEXT_NO_VISION));
+	cJSON_Delete(log);
+	ck_assert_int_eq(hfake_log_count(&fx.llm), 0);
+	/* A question about it: the model reads the photo named. */
+	twilio_in("+15557770007", "Did you get my photo?");
+	ck_assert(wait_wa_texts(2, WAIT_MS));
 	ck_assert_int_eq(hfake_log_count(&fx.llm), 1);
 	log = hfake_log(&fx.llm);
 	um = user_messages(log, 0, &n);
-	ck_assert_int_eq(n, 1);
-	c = cJSON_GetObjectItem(cJSON_GetArrayItem(um, 0), "content");
-	/* A string, or parts (text and the image) for a vision model. */
-	if (cJSON_IsString(c))
-		named = strstr(c->valuestring, "[image") != NULL;
-	else
-		cJSON_ArrayForEach(part, c)
-			if (cJSON_IsString(cJSON_GetObjectItem(part, "text")) &&
-			    strstr(hjstr(part, "text"), "[image") != NULL)
-				named = true;
+	named = false;
+	for (int i = 0; i < n; i++) {
+		c = cJSON_GetObjectItem(cJSON_GetArrayItem(um, i), "content");
+		if (cJSON_IsString(c) && strcmp(c->valuestring, "[image]") == 0)
+			named = true;
+		else if (!cJSON_IsString(c))
+			cJSON_ArrayForEach(part, c)
+				if (strstr(hjstr(part, "text"), "[image") !=
+				    NULL)
+					named = true;
+	}
 	{
-		char	*dump = cJSON_PrintUnformatted(c);
+		char	*dump = cJSON_PrintUnformatted(um);
 
 		ck_assert_msg(named, "the photo reached the model as %s", dump);
 		free(dump);

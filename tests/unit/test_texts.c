@@ -63,7 +63,7 @@ START_TEST(keys)
 	static const char *const	 want[TEXT_COUNT] = {
 		"connected", "switched", "invalid_format", "invalid_code",
 		"too_many", "reset", "welcome", "busy", "not_allowed",
-		"handoff", "unsupported", "slow", "returned",
+		"handoff", "unsupported", "slow", "returned", "no_vision",
 	};
 
 	for (int t = 0; t < TEXT_COUNT; t++) {
