@@ -226,7 +226,7 @@ START_TEST(t_gateway_failures)
 	    (long long)chat), 1);
 	/* …and recorded as a handoff, as a model's request is. */
 	ck_assert_int_eq(sqli("SELECT count(*) FROM handoffs WHERE agent_id = "
-	    "%lld AND reason = '%s' AND contact <> ''", (long long)bot_id,
+	    "%lld AND reason = $$%s$$ AND contact <> ''", (long long)bot_id,
 	    HANDOFF_OUTAGE_TEXT), 1);
 	/* The probe: the model answers, the chat is the AI's again. */
 	ck_assert_msg(wait_wa_texts(2, 40000), "no answer after recovery");
