@@ -39,6 +39,10 @@
 #define MEDIA_JSON_MAX	(64u * 1024)
 #define MEDIA_REDIRECTS_MAX	5
 
+static enum send_result	 send_media(const struct channel_creds *c,
+			    const char *to, bool is_group,
+			    const struct channel_media_msg *m,
+			    struct send_outcome *out);
 static enum send_result	 send_text(const struct channel_creds *c,
 			    const char *to, bool is_group, const char *text,
 			    struct send_outcome *out);
@@ -119,6 +123,7 @@ const struct channel_ops channel_meta = {
 	.dialect = &dialect,
 	.api_roots = api_roots,
 	.send_text = send_text,
+	.send_media = send_media,
 	.send_template = send_template,
 	.list_templates = list_templates,
 	.send_reaction = send_reaction,
@@ -243,6 +248,22 @@ fetch_media(const struct channel_creds *c, const char *url,
 		return SEND_FAILED;
 	st = channel_meta_media(&dialect, c, c->api_base, META_API_BASE, auth,
 	    true, media_id, max_bytes, body, content_type, ctlen, out);
+	sodium_memzero(auth, sizeof(auth));
+	return st;
+}
+
+/* Uploaded, then sent by its id (media_out.c). */
+static enum send_result
+send_media(const struct channel_creds *c, const char *to, bool is_group,
+    const struct channel_media_msg *m, struct send_outcome *out)
+{
+	char			 auth[AUTH_MAX];
+	enum send_result	 st;
+
+	if (!auth_header(c, auth, out))
+		return SEND_FAILED;
+	st = channel_meta_send_media(&dialect, c, c->api_base, META_API_BASE,
+	    auth, to, is_group, m, out);
 	sodium_memzero(auth, sizeof(auth));
 	return st;
 }
