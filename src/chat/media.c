@@ -81,6 +81,10 @@ struct item {
 	const char	*id;		/* NULL: none */
 	const char	*filename;	/* NULL: none */
 	char		 content_type[CTYPE_MAX];	/* bare, "" unknown */
+	int64_t		 ref_message_id;	/* an outbound item that is
+						   another message's item
+						   ref_n; 0: its own */
+	int		 ref_n;
 };
 
 /* The channel's way to fetch, opened once per call when needed. */
@@ -111,6 +115,9 @@ struct derived {
 
 static int		 items_read(struct arena *, const char *,
 			    struct item *);
+static enum db_status	 ref_follow(struct db *, struct arena *, int64_t,
+			    int64_t *, int *, struct media_source *,
+			    struct item *, int *);
 static bool		 is_data_url(const struct item *);
 static enum db_status	 access_open(const struct app *, struct db *,
 			    struct arena *, int64_t,
@@ -193,10 +200,53 @@ items_read(struct arena *a, const char *json, struct item *items)
 		if (cJSON_IsString(v))
 			channel_media_type(v->valuestring, it->content_type,
 			    sizeof(it->content_type));
+		v = cJSON_GetObjectItemCaseSensitive(e, "ref");
+		if (cJSON_IsObject(v)) {
+			const cJSON	*rm, *rn;
+
+			rm = cJSON_GetObjectItemCaseSensitive(v, "message");
+			rn = cJSON_GetObjectItemCaseSensitive(v, "n");
+			if (cJSON_IsNumber(rm) && rm->valuedouble >= 1 &&
+			    cJSON_IsNumber(rn) && rn->valueint >= 0 &&
+			    rn->valueint < ITEMS_MAX) {
+				it->ref_message_id = (int64_t)rm->valuedouble;
+				it->ref_n = rn->valueint;
+			}
+		}
 		n++;
 	}
 	cJSON_Delete(arr);
 	return n;
+}
+
+/*
+ * An outbound item that names another message's item (a Resend, a tool
+ * sending an item of the conversation: "ref" in messages.media) is that
+ * item: *message_id, *n, *src and items become the referenced message's,
+ * read with db (the org's messages only, one level). *n_items its count.
+ */
+static enum db_status
+ref_follow(struct db *db, struct arena *a, int64_t org_id,
+    int64_t *message_id, int *n, struct media_source *src,
+    struct item *items, int *n_items)
+{
+	int64_t		 ref = items[*n].ref_message_id;
+	int		 rn = items[*n].ref_n;
+	const char	*filename = items[*n].filename;
+	enum db_status	 st;
+
+	if (ref == 0)
+		return DB_OK;
+	if ((st = media_source_get(db, a, org_id, 0, ref, src)) != DB_OK)
+		return st;
+	*n_items = items_read(a, src->media, items);
+	if (rn >= *n_items || items[rn].ref_message_id != 0)
+		return DB_NOT_FOUND;
+	if (filename != NULL)
+		items[rn].filename = filename;
+	*message_id = ref;
+	*n = rn;
+	return DB_OK;
 }
 
 static bool
@@ -757,6 +807,7 @@ media_load(const struct app *app, struct arena *a, int64_t org_id,
 	struct db		*db;
 	enum db_status		 st, rst;
 	size_t			 len;
+	int			 n_items;
 
 	memset(out, 0, sizeof(*out));
 	memset(&acc, 0, sizeof(acc));
@@ -772,10 +823,13 @@ media_load(const struct app *app, struct arena *a, int64_t org_id,
 	if ((st = media_source_get(db, a, org_id, chat_id, message_id,
 	    &src)) != DB_OK)
 		goto out;
-	if (n >= items_read(a, src.media, items)) {
+	if (n >= (n_items = items_read(a, src.media, items))) {
 		st = DB_NOT_FOUND;
 		goto out;
 	}
+	if ((st = ref_follow(db, a, org_id, &message_id, &n, &src, items,
+	    &n_items)) != DB_OK)
+		goto out;
 	out->filename = items[n].filename;
 	st = media_file_get(db, a, org_id, message_id, n, true, &f);
 	if (st != DB_OK && st != DB_NOT_FOUND)
@@ -866,6 +920,7 @@ row_get(const struct app *app, struct arena *a, int64_t org_id,
 	struct item		 items[ITEMS_MAX];
 	struct db		*db;
 	enum db_status		 st;
+	int			 n_items = 0;
 
 	memset(f, 0, sizeof(*f));
 	*has_row = false;
@@ -874,8 +929,11 @@ row_get(const struct app *app, struct arena *a, int64_t org_id,
 	if ((db = db_acquire(app->db)) == NULL)
 		return DB_UNAVAILABLE;
 	st = media_source_get(db, a, org_id, chat_id, message_id, &src);
-	if (st == DB_OK && n >= items_read(a, src.media, items))
+	if (st == DB_OK && n >= (n_items = items_read(a, src.media, items)))
 		st = DB_NOT_FOUND;
+	if (st == DB_OK)
+		st = ref_follow(db, a, org_id, &message_id, &n, &src, items,
+		    &n_items);
 	if (st == DB_OK && filename != NULL)
 		*filename = items[n].filename;
 	if (st == DB_OK) {
@@ -1488,4 +1546,53 @@ media_migrate(const struct app *app, bool to_store, int batch,
 		st = media_orphan_count_any_org(db, &out->orphans);
 	db_release(db);
 	return st == DB_OK;
+}
+
+/* --- media out ------------------------------------------------------------ */
+
+enum db_status
+media_out_stage(const struct app *app, int64_t org_id,
+    const unsigned char *data, size_t len, const char *ctype,
+    struct media_staged *out)
+{
+	unsigned char	 h[crypto_hash_sha256_BYTES];
+	struct parts	 p;
+	struct db	*db;
+	char		 why[WHY_MAX];
+	enum db_status	 st;
+
+	memset(out, 0, sizeof(*out));
+	if ((db = db_acquire(app->db)) == NULL)
+		return DB_UNAVAILABLE;
+	st = outbox_draw_id(db, &out->message_id);
+	db_release(db);
+	if (st != DB_OK)
+		return st;
+	crypto_hash_sha256(h, data, len);
+	str_hex(out->sha256, h, sizeof(h));
+	if (app->cfg.s3_enabled) {
+		memset(&p, 0, sizeof(p));
+		p.ctype = ctype;
+		p.data = data;
+		p.len = len;
+		/* No connection held during the upload (put_parts). */
+		if (!put_parts(app, org_id, out->message_id, 0, &p, out->s3_key,
+		    sizeof(out->s3_key), why, sizeof(why))) {
+			log_warn("media", "msg=\"media store failed: item to "
+			    "send kept in the database\" org=%" PRId64
+			    " message=%" PRId64 " why=\"%s\"", org_id,
+			    out->message_id, why);
+			out->s3_key[0] = '\0';
+		}
+	}
+	out->rec.content_type = ctype;
+	out->rec.data = data;
+	out->rec.len = len;
+	out->rec.sha256 = out->sha256;
+	out->rec.s3_bucket = out->s3_key[0] != '\0' ? app->cfg.s3.bucket :
+	    NULL;
+	out->rec.s3_key = out->s3_key[0] != '\0' ? out->s3_key : NULL;
+	out->rec.text_status = "";
+	out->rec.text_error = "";
+	return DB_OK;
 }

@@ -46,6 +46,7 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include "model/media.h"
 
 #define MEDIA_TEXT_INLINE	(32 * 1024)	/* bytes of text kept here */
 #define MEDIA_URL_TTL_S		300		/* presigned URLs */
@@ -175,6 +176,28 @@ enum db_status	 media_text_load(const struct app *app, struct arena *a,
  * them. False when the database was unavailable.
  */
 bool		 media_sweep(const struct app *app, int *expired, int *deleted);
+
+/* --- media out ------------------------------------------------------------ */
+
+/*
+ * An item to send, made ready before its message is recorded: the
+ * message's id drawn (outbox_draw_id) and, with a store configured, the
+ * bytes uploaded under that message's key (noted as orphans first, so a
+ * crash before the record leaves nothing for good). rec is what
+ * outbox_record_media keeps as the message's item 0, in the transaction
+ * that records the message; it points into out and at data, which must
+ * outlive that call.
+ */
+struct media_staged {
+	int64_t			 message_id;
+	char			 sha256[65];
+	char			 s3_key[520];	/* "": the bytes go in the row */
+	struct media_record	 rec;
+};
+enum db_status	 media_out_stage(const struct app *app, int64_t org_id,
+		    const unsigned char *data, size_t len, const char *ctype,
+		    struct media_staged *out)
+		    __attribute__((warn_unused_result));
 
 /* What `parley media migrate` did. */
 struct media_migrate_report {
