@@ -55,7 +55,9 @@
 #include "model/media.h"
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/cidr.h"
 #include "util/doctext.h"
+#include "util/httpc.h"
 #include "util/s3.h"
 #include "util/str.h"
 #include "util/thumb.h"
@@ -1595,4 +1597,121 @@ media_out_stage(const struct app *app, int64_t org_id,
 	out->rec.text_status = "";
 	out->rec.text_error = "";
 	return DB_OK;
+}
+
+/* The connect-time address check of media_out_fetch (httpc_addr_fn). */
+static bool
+fetch_addr_ok(void *ctx, const struct sockaddr *sa)
+{
+	const struct app	*app = ctx;
+
+	return cidr_is_public(sa) || app->cfg.media_fetch_allow_private;
+}
+
+/* A type for a name's extension, "" when unknown. */
+static const char *
+type_of_name(const char *name)
+{
+	static const char *const map[][2] = {
+		{ ".jpg", "image/jpeg" }, { ".jpeg", "image/jpeg" },
+		{ ".png", "image/png" }, { ".webp", "image/webp" },
+		{ ".pdf", "application/pdf" }, { ".txt", "text/plain" },
+		{ ".doc", "application/msword" },
+		{ ".docx", "application/vnd.openxmlformats-officedocument."
+		    "wordprocessingml.document" },
+		{ ".xls", "application/vnd.ms-excel" },
+		{ ".xlsx", "application/vnd.openxmlformats-officedocument."
+		    "spreadsheetml.sheet" },
+		{ ".ppt", "application/vnd.ms-powerpoint" },
+		{ ".pptx", "application/vnd.openxmlformats-officedocument."
+		    "presentationml.presentation" },
+		{ ".mp4", "video/mp4" }, { ".mp3", "audio/mpeg" },
+		{ ".ogg", "audio/ogg" }, { ".opus", "audio/ogg" },
+	};
+	const char	*dot = name != NULL ? strrchr(name, '.') : NULL;
+
+	for (size_t i = 0; dot != NULL && i < sizeof(map) / sizeof(map[0]);
+	    i++)
+		if (strcasecmp(dot, map[i][0]) == 0)
+			return map[i][1];
+	return "";
+}
+
+bool
+media_out_fetch(const struct app *app, struct arena *a, const char *url,
+    size_t max, unsigned char **data, size_t *len, char *ctype,
+    size_t ctlen, char **filename, const char **why)
+{
+	struct httpc_req	 req;
+	struct httpc_resp	 resp;
+	const char		*p, *end, *slash;
+	char			 hv[256];
+	bool			 ok = false;
+
+	*data = NULL;
+	*len = 0;
+	*filename = NULL;
+	ctype[0] = '\0';
+	if (max == 0)
+		max = app->cfg.media_max_bytes;
+	if (url == NULL || (strncasecmp(url, "https://", 8) != 0 &&
+	    strncasecmp(url, "http://", 7) != 0) || strlen(url) > 2048) {
+		*why = "Only an http or https URL (at most 2048 characters) "
+		    "can be fetched.";
+		return false;
+	}
+	for (p = url; *p != '\0'; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
+			*why = "The URL has spaces or control characters.";
+			return false;
+		}
+	memset(&req, 0, sizeof(req));
+	req.method = "GET";
+	req.url = url;
+	req.timeout_ms = 30000;
+	req.max_response = max;
+	req.allow_addr = fetch_addr_ok;
+	req.addr_ctx = (void *)(uintptr_t)app;
+	httpc_resp_init(&resp);
+	switch (httpc_do(NULL, &req, &resp)) {
+	case HTTPC_OK:
+		break;
+	case HTTPC_TOO_LARGE:
+		*why = arena_printf(a, "The file is larger than %zu bytes, "
+		    "the most Parley fetches.", max);
+		goto out;
+	default:
+		*why = arena_printf(a, "The URL could not be fetched: %s.",
+		    resp.error);
+		goto out;
+	}
+	if (resp.status != 200) {
+		*why = arena_printf(a, "The URL answered HTTP %ld, not the "
+		    "file.", resp.status);
+		goto out;
+	}
+	if (resp.body.len == 0) {
+		*why = "The URL answered with an empty file.";
+		goto out;
+	}
+	if (httpc_header(&resp, "Content-Type", hv, sizeof(hv)))
+		channel_media_type(hv, ctype, ctlen);
+	/* The path's last segment: the name, and the type's fallback. */
+	end = url + strcspn(url, "?#");
+	for (slash = NULL, p = strstr(url, "://") + 3; p < end; p++)
+		if (*p == '/')
+			slash = p;
+	if (slash != NULL && end - slash > 1 && end - slash < NAME_MAX_LEN)
+		*filename = arena_strndup(a, slash + 1,
+		    (size_t)(end - slash - 1));
+	if (ctype[0] == '\0' || str_eq(ctype, "application/octet-stream") ||
+	    str_eq(ctype, "binary/octet-stream"))
+		snprintf(ctype, ctlen, "%s", type_of_name(*filename));
+	*data = arena_alloc(a, resp.body.len);
+	memcpy(*data, resp.body.data, resp.body.len);
+	*len = resp.body.len;
+	ok = true;
+out:
+	httpc_resp_cleanup(&resp);
+	return ok;
 }

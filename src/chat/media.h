@@ -199,6 +199,20 @@ enum db_status	 media_out_stage(const struct app *app, int64_t org_id,
 		    struct media_staged *out)
 		    __attribute__((warn_unused_result));
 
+/*
+ * Fetches url (http or https only, no redirect, at most max bytes, 0:
+ * PARLEY_MEDIA_MAX_BYTES; 30 s)
+ * for sending: only from public addresses, checked on the address each
+ * connection is made to, unless PARLEY_MEDIA_FETCH_ALLOW_PRIVATE=1. The
+ * bytes in *data (in a), the bare type in ctype (from the answer, else
+ * guessed from the path's extension) and the path's last segment in
+ * *filename (in a, NULL: none). False with a sentence in *why (in a).
+ */
+bool		 media_out_fetch(const struct app *app, struct arena *a,
+		    const char *url, size_t max, unsigned char **data,
+		    size_t *len, char *ctype, size_t ctlen, char **filename,
+		    const char **why);
+
 /* What `parley media migrate` did. */
 struct media_migrate_report {
 	int64_t	 moved;
