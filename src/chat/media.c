@@ -48,6 +48,7 @@
 #include "util/context.h"
 #include "util/log.h"
 #include "channels/channel.h"
+#include "chat/chats.h"
 #include "chat/outbox.h"
 #include "chat/extract.h"
 #include "crypto/secret.h"
@@ -121,6 +122,7 @@ static enum db_status	 ref_follow(struct db *, struct arena *, int64_t,
 			    int64_t *, int *, struct media_source *,
 			    struct item *, int *);
 static bool		 is_data_url(const struct item *);
+static const char	*type_of_name(const char *);
 static enum db_status	 access_open(const struct app *, struct db *,
 			    struct arena *, int64_t,
 			    const struct media_source *, struct access *);
@@ -1714,4 +1716,60 @@ media_out_fetch(const struct app *app, struct arena *a, const char *url,
 out:
 	httpc_resp_cleanup(&resp);
 	return ok;
+}
+
+enum db_status
+media_out_prepare(const struct app *app, struct arena *a, int64_t org_id,
+    int64_t chat_id, const unsigned char *data, size_t len,
+    const char *ctype, const char *filename, const char *caption,
+    struct media_staged *staged, struct outbox_media *m, const char **why)
+{
+	struct channel_media_msg	 probe;
+	struct chat_ref			 chat;
+	struct db			*db;
+	const struct channel_ops	*ops;
+	char				*type = arena_alloc(a, CTYPE_MAX);
+	char				*buf = arena_alloc(a, WHY_MAX);
+	enum db_status			 st;
+
+	memset(m, 0, sizeof(*m));
+	*why = NULL;
+	channel_media_type(ctype != NULL ? ctype : "", type, CTYPE_MAX);
+	if (type[0] == '\0' || str_eq(type, "application/octet-stream"))
+		snprintf(type, CTYPE_MAX, "%s", type_of_name(filename));
+	if (len > app->cfg.media_max_bytes) {
+		*why = arena_printf(a, "The file is larger than %zu bytes, the "
+		    "most Parley keeps (PARLEY_MEDIA_MAX_BYTES).",
+		    app->cfg.media_max_bytes);
+		return DB_INVALID;
+	}
+	if ((db = db_acquire(app->db)) == NULL)
+		return DB_UNAVAILABLE;
+	st = chat_get_ref(db, a, org_id, chat_id, &chat);
+	db_release(db);
+	if (st != DB_OK)
+		return st;
+	if ((ops = channel_ops_for(chat.channel_kind)) == NULL) {
+		*why = "This channel cannot send media.";
+		return DB_INVALID;
+	}
+	memset(&probe, 0, sizeof(probe));
+	probe.content_type = type;
+	probe.kind = channel_media_kind(type);
+	probe.caption = caption;
+	probe.data = data;
+	probe.len = len;
+	if ((*why = channel_media_refusal(ops->kind, &probe, buf,
+	    WHY_MAX)) != NULL)
+		return DB_INVALID;
+	if ((st = media_out_stage(app, org_id, data, len, type, staged)) !=
+	    DB_OK)
+		return st;
+	m->content_type = type;
+	m->filename = filename != NULL && filename[0] != '\0' &&
+	    strlen(filename) < NAME_MAX_LEN ? filename : NULL;
+	m->caption = caption != NULL && caption[0] != '\0' ? caption : NULL;
+	m->id = staged->message_id;
+	m->rec = &staged->rec;
+	return DB_OK;
 }

@@ -200,6 +200,23 @@ enum db_status	 media_out_stage(const struct app *app, int64_t org_id,
 		    __attribute__((warn_unused_result));
 
 /*
+ * A file a person attaches to a reply in chat_id (the panel): its type is
+ * ctype (the browser's) or, when that says nothing, guessed from
+ * filename; it must fit PARLEY_MEDIA_MAX_BYTES and the chat's channel
+ * (channel_media_refusal) — DB_INVALID with *why otherwise, nothing
+ * recorded or uploaded. Then staged (media_out_stage) and *m filled for
+ * outbox_record_media (it points into staged, filename and caption).
+ * DB_NOT_FOUND: not the org's chat.
+ */
+struct outbox_media;
+enum db_status	 media_out_prepare(const struct app *app, struct arena *a,
+		    int64_t org_id, int64_t chat_id, const unsigned char *data,
+		    size_t len, const char *ctype, const char *filename,
+		    const char *caption, struct media_staged *staged,
+		    struct outbox_media *m, const char **why)
+		    __attribute__((warn_unused_result));
+
+/*
  * Fetches url (http or https only, no redirect, at most max bytes, 0:
  * PARLEY_MEDIA_MAX_BYTES; 30 s)
  * for sending: only from public addresses, checked on the address each
