@@ -100,6 +100,9 @@
  *   POST /_fake/queue     one spec or an array of them, appended. A spec
  *                         is consumed by the next request it matches:
  *     provider   "twilio" | "meta" | "kapso" | "any" (default "any")
+ *     type       only a message of this type: Meta/Kapso "type"
+ *                ("text", "image", "document", …), Twilio "media" (with
+ *                a MediaUrl) or "text"; absent: any
  *     op         "send" (default: Twilio Messages.json, Meta/Kapso
  *                message bodies) | "typing" (Twilio Typing.json,
  *                Meta/Kapso {"status":"read"}) | "any"
@@ -246,9 +249,10 @@ static int	 handler(struct mg_connection *conn, void *cbdata);
 static int	 handle_control(struct mg_connection *conn,
 		    const struct mg_request_info *ri);
 static int	 queue_push(const cJSON *specs);
-static cJSON	*queue_pop(const char *provider, const char *op);
+static cJSON	*queue_pop(const char *provider, const char *op,
+		    const char *type);
 static bool	 spec_matches(const cJSON *spec, const char *provider,
-		    const char *op);
+		    const char *op, const char *type);
 static enum endpoint classify(const char *path, const char **provider,
 		    char *sid, size_t sidlen);
 static int	 handle_provider(struct mg_connection *conn,
@@ -570,12 +574,16 @@ out:
 }
 
 static bool
-spec_matches(const cJSON *spec, const char *provider, const char *op)
+spec_matches(const cJSON *spec, const char *provider, const char *op,
+    const char *type)
 {
 	const char	*p = json_str(spec, "provider");
 	const char	*o = json_str(spec, "op");
+	const char	*t = json_str(spec, "type");
 
 	if (p != NULL && strcmp(p, "any") != 0 && strcmp(p, provider) != 0)
+		return false;
+	if (t != NULL && (type == NULL || strcmp(t, type) != 0))
 		return false;
 	if (o == NULL)
 		o = "send";
@@ -584,13 +592,13 @@ spec_matches(const cJSON *spec, const char *provider, const char *op)
 
 /* The first queued spec matching (the caller deletes it), or NULL. */
 static cJSON *
-queue_pop(const char *provider, const char *op)
+queue_pop(const char *provider, const char *op, const char *type)
 {
 	cJSON	*s, *found = NULL;
 
 	pthread_mutex_lock(&lock);
 	cJSON_ArrayForEach(s, queue) {
-		if (spec_matches(s, provider, op)) {
+		if (spec_matches(s, provider, op, type)) {
 			found = cJSON_DetachItemViaPointer(queue, s);
 			break;
 		}
@@ -875,7 +883,11 @@ handle_provider(struct mg_connection *conn, const struct mg_request_info *ri,
 		status = answer_error(&c, 401, 0, NULL, NULL);
 		goto out;
 	}
-	c.spec = queue_pop(c.provider, c.op);
+	/* A spec's "type": the Meta/Kapso message type ("image", …), or
+	 * Twilio's "media" (a MediaUrl) or "text". */
+	c.spec = queue_pop(c.provider, c.op, c.json != NULL ?
+	    json_str(c.json, "type") : c.form != NULL ?
+	    (form_str(c.form, "MediaUrl") != NULL ? "media" : "text") : NULL);
 	headers = cJSON_GetObjectItemCaseSensitive(c.spec, "headers");
 	delay = json_int(c.spec, "delay_ms", 0);
 	if (delay > 0)
@@ -1499,7 +1511,7 @@ handle_media(struct mg_connection *conn, const struct mg_request_info *ri,
 			status = answer_error(&c, 401, 0, NULL, NULL);
 			goto out;
 		}
-		c.spec = queue_pop(c.provider, "media");
+		c.spec = queue_pop(c.provider, "media", NULL);
 		delay = json_int(c.spec, "delay_ms", 0);
 		if (delay > 0)
 			sleep_ms(delay > FAKE_DELAY_MAX_MS ? FAKE_DELAY_MAX_MS :
@@ -1846,7 +1858,7 @@ handle_templates(struct mg_connection *conn, const struct mg_request_info *ri,
 		status = answer_error(&c, 401, 0, NULL, NULL);
 		goto out;
 	}
-	c.spec = queue_pop(provider, "templates");
+	c.spec = queue_pop(provider, "templates", NULL);
 	status = json_int(c.spec, "status", 0);
 	if (status != 0 && (status < 200 || status > 299)) {
 		status = answer_spec_error(&c, status);

@@ -45,6 +45,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "crypto/secret.h"
 #include "db/db.h"
 #include "model/agent.h"
 #include "model/channel.h"
@@ -75,6 +76,7 @@ static int		 seq;
 static const char *inbound(const char *, const char *, const char *);
 static int64_t	 chat_of(const char *);
 static void	 sha_hex(const void *, size_t, char *);
+static char	*signed_path(long long, long long, long long);
 static void	 media_put(const char *, const char *, const char *);
 static void	 tool_media(const char *, const char *);
 static cJSON	*ops_of(const char *, const char *);
@@ -138,7 +140,7 @@ START_TEST(t_image_each_provider)
 	    "Meta chart sent.");
 	(void)inbound("meta", "15557650040", "a chart please");
 	ck_assert(wait_llm_result("Meta chart sent.", WAIT_MS));
-	check_uploaded("meta", "15557650040", "/v24.0/" META_PNID "/media");
+	check_uploaded("meta", "+15557650040", "/v24.0/" META_PNID "/media");
 	chat = chat_of("+15557650040");
 	ck_assert_int_eq(sqli("SELECT count(*) FROM messages m JOIN media_files "
 	    "f ON f.message_id = m.id AND f.n = 0 WHERE m.chat_id = %lld AND "
@@ -213,10 +215,29 @@ START_TEST(t_image_each_provider)
 	bad = xstrdup(url + strlen(fx.srv.base));
 	p = strstr(bad, "exp=") + 4;
 	p[0] = '1';		/* an expiry in 2001: long past */
+	p[1] = '0';
 	client_req(&c, "GET", bad, NULL, NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 403);
 	hresp_free(&r);
 	free(bad);
+	/* Signed with the server's key: valid until its expiry, then 403. */
+	{
+		long long	 org, m;
+
+		ck_assert_int_eq(sscanf(url + strlen(fx.srv.base),
+		    "/m/%lld/%lld/", &org, &m), 2);
+		bad = signed_path(org, m, time(NULL) + 60);
+		client_req(&c, "GET", bad, NULL, NULL, NULL, &r);
+		ck_assert_int_eq(r.status, 200);
+		ck_assert_uint_eq(r.body_len, sizeof(PHOTO) - 1);
+		hresp_free(&r);
+		free(bad);
+		bad = signed_path(org, m, time(NULL) - 1);
+		client_req(&c, "GET", bad, NULL, NULL, NULL, &r);
+		ck_assert_int_eq(r.status, 403);
+		hresp_free(&r);
+		free(bad);
+	}
 	/* Another item of the same message: not what was signed. */
 	bad = xstrdup(url + strlen(fx.srv.base));
 	p = strstr(bad, "/0/file");
@@ -390,7 +411,7 @@ START_TEST(t_exactly_once)
 	/* The send answered 500: its job sends it, once. */
 	media_put("chart.png", "image/png", PHOTO);
 	hfake_queue(&fx.wa, "{\"provider\":\"meta\",\"op\":\"send\","
-	    "\"status\":500}");
+	    "\"type\":\"image\",\"status\":500}");
 	tool_media("{\"url\":\"@/cdn/chart.png\",\"caption\":\"Later\"}",
 	    "Queued chart.");
 	(void)inbound("meta", "15557650047", "a chart please");
@@ -419,7 +440,7 @@ START_TEST(t_exactly_once)
 	hworld_reset(&fx);
 	media_put("chart.png", "image/png", PHOTO);
 	hfake_queue(&fx.wa, "{\"provider\":\"meta\",\"op\":\"send\","
-	    "\"status\":503}");
+	    "\"type\":\"image\",\"status\":503}");
 	tool_media("{\"url\":\"@/cdn/chart.png\",\"caption\":\"Crashed\"}",
 	    "Crash chart.");
 	(void)inbound("meta", "15557650047", "another chart");
@@ -562,6 +583,20 @@ sha_hex(const void *p, size_t len, char *out)
 		snprintf(out + 2 * i, 3, "%02x", h[i]);
 }
 
+/* A /m/ path for item 0's file signed as chat/media.c signs it, with the
+ * server's master key, expiring at exp (malloc'd). */
+static char *
+signed_path(long long org, long long mid, long long exp)
+{
+	char	 msg[160], sig[65];
+
+	snprintf(msg, sizeof(msg), "parley-media-v1\n%lld\n%lld\n0\nfile\n"
+	    "%lld", org, mid, exp);
+	secret_key_mac(fx.key, "mediaurl", msg, strlen(msg), sig);
+	return xasprintf("/m/%lld/%lld/0/file?exp=%lld&sig=%s", org, mid, exp,
+	    sig);
+}
+
 /* Registers bytes at the fake's /cdn/{id} (a host on the web). */
 static void
 media_put(const char *id, const char *ctype, const char *bytes)
@@ -611,13 +646,18 @@ ops_of(const char *provider, const char *op)
 	cJSON		*log = hfake_log(&fx.wa), *out = cJSON_CreateArray();
 	const cJSON	*e;
 
-	cJSON_ArrayForEach(e, log)
+	cJSON_ArrayForEach(e, log) {
+		const char	*type = hjstr(cJSON_GetObjectItemCaseSensitive(e,
+				    "json"), "type");
+
 		if (strcmp(hjstr(e, "provider"), provider) == 0 &&
 		    strcmp(hjstr(e, "op"), op) == 0 &&
-		    (strcmp(op, "send") != 0 || strcmp(hjstr(
-		    cJSON_GetObjectItemCaseSensitive(e, "json"), "type"),
-		    "text") != 0 || strcmp(provider, "twilio") == 0))
+		    (strcmp(op, "send") != 0 || strcmp(provider, "twilio") ==
+		    0 || strcmp(type, "image") == 0 || strcmp(type,
+		    "document") == 0 || strcmp(type, "audio") == 0 ||
+		    strcmp(type, "video") == 0))
 			cJSON_AddItemToArray(out, cJSON_Duplicate(e, true));
+	}
 	cJSON_Delete(log);
 	if (strcmp(provider, "twilio") == 0 && strcmp(op, "send") == 0) {
 		/* Twilio's texts have no MediaUrl: keep the media sends. */
@@ -653,19 +693,25 @@ ok_count(const cJSON *reqs)
 static bool
 wait_llm_result(const char *text, int timeout_ms)
 {
-	return hwa_wait_sends(&fx.wa, true, 1, timeout_ms) &&
-	    hpg_wait_int(&fx.pg, 1, timeout_ms, "SELECT count(*) > 0 FROM "
+	char	 cmd[400];
+
+	if (hpg_wait_int(&fx.pg, 1, timeout_ms, "SELECT count(*) FROM "
 	    "messages WHERE direction = 'out' AND body = '%s' AND status = "
-	    "'sent'", text);
+	    "'sent'", text))
+		return true;
+	/* What the server said, for the failure's reader. */
+	snprintf(cmd, sizeof(cmd), "tail -n 30 '%s' >&2", fx.srv.log_path);
+	(void)system(cmd);
+	return false;
 }
 
 /* The result of the last model call's first tool call. */
 static char *
 last_tool_result(void)
 {
-	return sqls("SELECT tool_calls->0->>'result' FROM llm_calls WHERE "
-	    "tool_calls IS NOT NULL AND jsonb_array_length(tool_calls) > 0 "
-	    "ORDER BY id DESC LIMIT 1");
+	return sqls("SELECT COALESCE(tool_calls->0->>'result', tool_calls->0->>"
+	    "'error') FROM llm_calls WHERE tool_calls IS NOT NULL AND "
+	    "jsonb_array_length(tool_calls) > 0 ORDER BY id DESC LIMIT 1");
 }
 
 /* A multipart body: _csrf (omitted when ""), body and one file. */
