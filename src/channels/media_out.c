@@ -39,6 +39,7 @@
 #define MB			(1000u * 1000u)
 #define UPLOAD_TIMEOUT_MS	120000
 #define CAPTION_MAX		1024
+#define VOICE_TYPE		"audio/ogg; codecs=opus"
 
 struct media_rule {
 	const char	*kind;		/* image|audio|video|document */
@@ -163,6 +164,12 @@ channel_media_refusal(const char *kind, const struct channel_media_msg *m,
 		    "its own message.";
 	if (m->voice && !str_eq(r->ctype, "audio/ogg"))
 		return "A voice note must be OGG audio with the Opus codec.";
+	/* Twilio: "does not support setting a filename or caption for
+	 * documents" (docs/media-out.md §1.3). */
+	if (str_eq(kind, "twilio") && str_eq(r->kind, "document") &&
+	    m->caption != NULL && m->caption[0] != '\0')
+		return "WhatsApp through Twilio shows no caption on a document: "
+		    "send the text as its own message.";
 	return NULL;
 }
 
@@ -257,9 +264,11 @@ channel_meta_upload(const struct channel_dialect *d,
 	buf_init(&body, 0);
 	part_header(&body, boundary, "messaging_product", NULL, NULL);
 	buf_puts(&body, "whatsapp\r\n");
+	/* A voice note is OGG with the Opus codec, said so (§1.1). */
 	part_header(&body, boundary, "type", NULL, NULL);
-	buf_printf(&body, "%s\r\n", m->content_type);
-	part_header(&body, boundary, "file", name, m->content_type);
+	buf_printf(&body, "%s\r\n", m->voice ? VOICE_TYPE : m->content_type);
+	part_header(&body, boundary, "file", name, m->voice ? VOICE_TYPE :
+	    m->content_type);
 	buf_append(&body, m->data, m->len);
 	buf_printf(&body, "\r\n--%s--\r\n", boundary);
 
