@@ -26,6 +26,7 @@
 #define REPLY_MAX	4096	/* bytes; WhatsApp's text limit is 4096 */
 
 static const char	*timeline(struct req *, int64_t);
+static int		 not_recorded(struct req *, int64_t, enum db_status);
 static int		 reply_file(struct req *, int64_t,
 			    const struct form_field *, const char *);
 
@@ -33,6 +34,23 @@ static const char *
 timeline(struct req *r, int64_t id)
 {
 	return arena_printf(r->arena, "/conversations/%" PRId64, id);
+}
+
+/* 0 when a reply was recorded, else the answer that says why not. */
+static int
+not_recorded(struct req *r, int64_t id, enum db_status st)
+{
+	switch (st) {
+	case DB_OK:
+		return 0;
+	case DB_CONFLICT:
+		return resp_see_other(r, timeline(r, id), "This conversation "
+		    "is closed.");
+	case DB_NOT_FOUND:
+		return resp_not_found(r);
+	default:
+		return resp_unavailable(r);
+	}
 }
 
 /* POST /conversations/{id}/claim */
@@ -69,6 +87,7 @@ panel_handoff_reply(struct req *r)
 	const char		*body, *flash, *result = NULL;
 	int64_t			 id;
 	size_t			 len;
+	int			 st;
 
 	if (!req_param_id(r, "id", &id))
 		return resp_not_found(r);
@@ -87,18 +106,9 @@ panel_handoff_reply(struct req *r)
 	body = arena_strndup(r->arena, body, len);
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
-	switch (handoff_reply(r->app, r->db, r->org_id, id,
-	    r->session->user_id, body, &nw)) {
-	case DB_OK:
-		break;
-	case DB_CONFLICT:
-		return resp_see_other(r, timeline(r, id), "This conversation "
-		    "is closed.");
-	case DB_NOT_FOUND:
-		return resp_not_found(r);
-	default:
-		return resp_unavailable(r);
-	}
+	if ((st = not_recorded(r, id, handoff_reply(r->app, r->db, r->org_id,
+	    id, r->session->user_id, body, &nw))) != 0)
+		return st;
 	/* Recorded (with its send job): now sent, no connection held. */
 	flash = panel_send(r, nw.message_id, nw.job_id, "Reply sent.",
 	    &result);
@@ -120,6 +130,7 @@ reply_file(struct req *r, int64_t id, const struct form_field *file,
 	struct outbox_media	 m;
 	struct outbox_new	 nw;
 	const char		*why = NULL, *flash, *result = NULL;
+	int			 st;
 
 	if (strlen(caption) > REPLY_MAX || !utf8_valid(caption,
 	    strlen(caption)))
@@ -141,18 +152,9 @@ reply_file(struct req *r, int64_t id, const struct form_field *file,
 	}
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
-	switch (handoff_reply_media(r->app, r->db, r->org_id, id,
-	    r->session->user_id, &m, &nw)) {
-	case DB_OK:
-		break;
-	case DB_CONFLICT:
-		return resp_see_other(r, timeline(r, id), "This conversation "
-		    "is closed.");
-	case DB_NOT_FOUND:
-		return resp_not_found(r);
-	default:
-		return resp_unavailable(r);
-	}
+	if ((st = not_recorded(r, id, handoff_reply_media(r->app, r->db,
+	    r->org_id, id, r->session->user_id, &m, &nw))) != 0)
+		return st;
 	flash = panel_send(r, nw.message_id, nw.job_id, "File sent.",
 	    &result);
 	audit(r, "handoff.replied", "chat", id, arena_printf(r->arena,
