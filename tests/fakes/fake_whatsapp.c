@@ -172,6 +172,7 @@
 #include <unistd.h>
 
 #include <civetweb.h>
+#include <curl/curl.h>
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
@@ -1744,6 +1745,8 @@ main(int argc, char **argv)
 	opts[n] = NULL;
 
 	mg_init_library(0);
+	/* Before any thread: the Twilio MediaUrl fetches use libcurl. */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	memset(&cb, 0, sizeof(cb));
 	cb.log_message = log_message;
 	if ((ctx = mg_start(&cb, NULL, opts)) == NULL) {
@@ -1764,6 +1767,7 @@ main(int argc, char **argv)
 
 	mg_stop(ctx);
 	mg_exit_library();
+	curl_global_cleanup();
 	cJSON_Delete(queue);
 	cJSON_Delete(reqlog);
 	cJSON_Delete(media);
