@@ -83,8 +83,6 @@ static cJSON	*ops_of(const char *, const char *);
 static int	 ok_count(const cJSON *);
 static bool	 wait_llm_result(const char *, int);
 static char	*last_tool_result(void);
-static char	*multipart(const char *, const char *, const char *,
-		    const char *, const char *, const char *, size_t *);
 static void	 suite_setup(void);
 static void	 suite_teardown(void);
 static void	 test_setup(void);
@@ -305,6 +303,16 @@ START_TEST(t_document_and_reference)
 	    cJSON_GetArrayItem(ups, 0), "json"), "file"), "size")->valueint,
 	    (int)strlen("a photo of a cat"));
 	cJSON_Delete(ups);
+	/* The model's history names the file the agent sent before. */
+	{
+		cJSON	*llm = hfake_log(&fx.llm);
+		char	*text = cJSON_PrintUnformatted(llm);
+
+		ck_assert_msg(strstr(text, "[sent a file: Q3 report.pdf]\\n"
+		    "The report") != NULL, "%s", text);
+		free(text);
+		cJSON_Delete(llm);
+	}
 	/* One row more: the contact's item downloaded, none for the send. */
 	ck_assert_int_eq(sqli("SELECT count(*) FROM media_files"),
 	    files_before + 1);
@@ -493,9 +501,8 @@ START_TEST(t_panel_attach)
 	struct hresp	 r;
 	cJSON		*sends, *ups;
 	const cJSON	*doc;
-	char		 page[128], action[160], ctype[128], *csrf, *body;
+	char		 page[128], action[160], *csrf, *body;
 	char		*flash, *loc;
-	size_t		 len;
 	int64_t		 chat;
 
 	(void)inbound("meta", "15557650048", "a person please");
@@ -505,21 +512,19 @@ START_TEST(t_panel_attach)
 	hlogin(&c, fx.srv.base, OWNER_EMAIL, OWNER_PW);
 	snprintf(page, sizeof(page), "/conversations/%lld", (long long)chat);
 	snprintf(action, sizeof(action), "%s/reply", page);
-	snprintf(ctype, sizeof(ctype), "Content-Type: multipart/form-data; "
-	    "boundary=XbOuNdArY");
 
 	/* Without the CSRF token: 403, nothing sent. */
-	body = multipart("", "The invoice", "invoice.pdf", "application/pdf",
-	    PDF, "XbOuNdArY", &len);
-	hreq(&c, "POST", action, body, ctype + 14, NULL, &r);
+	body = hmultipart("", "body", "The invoice", "invoice.pdf",
+	    "application/pdf", PDF);
+	hreq(&c, "POST", action, body, HMULTIPART_TYPE, NULL, &r);
 	ck_assert_int_eq(r.status, 403);
 	hresp_free(&r);
 	free(body);
 
 	csrf = hpage_csrf(&c, page);
-	body = multipart(csrf, "The invoice", "invoice.pdf", "application/pdf",
-	    PDF, "XbOuNdArY", &len);
-	client_req(&c, "POST", action, body, ctype + 14, NULL, &r);
+	body = hmultipart(csrf, "body", "The invoice", "invoice.pdf",
+	    "application/pdf", PDF);
+	client_req(&c, "POST", action, body, HMULTIPART_TYPE, NULL, &r);
 	ck_assert_int_eq(r.status, 303);
 	loc = hresp_header(&r, "Location");
 	ck_assert_str_eq(loc, page);
@@ -553,9 +558,8 @@ START_TEST(t_panel_attach)
 
 	/* A type WhatsApp does not take: the reason, nothing sent. */
 	hworld_reset(&fx);
-	body = multipart(csrf, "", "clip.gif", "image/gif", "GIF89a",
-	    "XbOuNdArY", &len);
-	client_req(&c, "POST", action, body, ctype + 14, NULL, &r);
+	body = hmultipart(csrf, "body", "", "clip.gif", "image/gif", "GIF89a");
+	client_req(&c, "POST", action, body, HMULTIPART_TYPE, NULL, &r);
 	ck_assert_int_eq(r.status, 303);
 	loc = hresp_header(&r, "Location");
 	hresp_free(&r);
@@ -712,25 +716,6 @@ last_tool_result(void)
 	return sqls("SELECT COALESCE(tool_calls->0->>'result', tool_calls->0->>"
 	    "'error') FROM llm_calls WHERE tool_calls IS NOT NULL AND "
 	    "jsonb_array_length(tool_calls) > 0 ORDER BY id DESC LIMIT 1");
-}
-
-/* A multipart body: _csrf (omitted when ""), body and one file. */
-static char *
-multipart(const char *csrf, const char *text, const char *filename,
-    const char *ctype, const char *bytes, const char *boundary, size_t *len)
-{
-	struct buf	 b;
-
-	buf_init(&b, 0);
-	if (csrf[0] != '\0')
-		buf_printf(&b, "--%s\r\nContent-Disposition: form-data; "
-		    "name=\"_csrf\"\r\n\r\n%s\r\n", boundary, csrf);
-	buf_printf(&b, "--%s\r\nContent-Disposition: form-data; "
-	    "name=\"body\"\r\n\r\n%s\r\n", boundary, text);
-	buf_printf(&b, "--%s\r\nContent-Disposition: form-data; "
-	    "name=\"file\"; filename=\"%s\"\r\nContent-Type: %s\r\n\r\n%s\r\n"
-	    "--%s--\r\n", boundary, filename, ctype, bytes, boundary);
-	return buf_steal(&b, len);
 }
 
 static int64_t
