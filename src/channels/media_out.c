@@ -94,6 +94,7 @@ static const struct media_rule twilio_rules[] = {
 
 static const struct media_rule *rule_for(const struct media_rule *,
 			    const char *);
+static size_t		 chars(const char *);
 static void		 part_header(struct buf *, const char *, const char *,
 			    const char *, const char *);
 static void		 safe_name(char *, size_t, const char *);
@@ -114,6 +115,17 @@ channel_media_kind(const char *ctype)
 	return "document";
 }
 
+/* Characters of UTF-8 text (continuation bytes not counted). */
+static size_t
+chars(const char *s)
+{
+	size_t	 n = 0;
+
+	for (; *s != '\0'; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
 static const struct media_rule *
 rule_for(const struct media_rule *rules, const char *ctype)
 {
@@ -132,7 +144,7 @@ channel_media_refusal(const char *kind, const struct channel_media_msg *m,
 
 	if (m->len == 0)
 		return "The media item is empty.";
-	if (m->caption != NULL && strlen(m->caption) > CAPTION_MAX * 4)
+	if (m->caption != NULL && chars(m->caption) > CAPTION_MAX)
 		return "The caption is too long: at most 1024 characters.";
 	if (str_eq(kind, "sandbox"))
 		return NULL;

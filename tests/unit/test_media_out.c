@@ -85,6 +85,20 @@ START_TEST(t_limits)
 	ck_assert_ptr_nonnull(refusal("twilio", "application/pdf", 10, "Hi",
 	    false));
 	ck_assert_ptr_null(refusal("twilio", "image/png", 10, "Hi", false));
+	/* A caption of 1024 characters (2 bytes each here), not 1025. */
+	{
+		char	*cap = malloc(2 * 1025 + 1);
+
+		for (int i = 0; i < 1025; i++)
+			memcpy(cap + 2 * i, "\xc3\xa9", 2);	/* é */
+		cap[2 * 1025] = '\0';
+		ck_assert_ptr_nonnull(refusal("meta", "image/png", 10, cap,
+		    false));
+		cap[2 * 1024] = '\0';
+		ck_assert_ptr_null(refusal("meta", "image/png", 10, cap,
+		    false));
+		free(cap);
+	}
 	/* Empty: never. The sandbox takes any type. */
 	ck_assert_ptr_nonnull(refusal("meta", "image/png", 0, NULL, false));
 	ck_assert_ptr_null(refusal("sandbox", "image/gif", 10, NULL, false));
