@@ -73,7 +73,8 @@ SRC_WORKER = src/worker/queue.c src/worker/pool.c src/worker/turn.c \
 	     src/worker/voice.c
 SRC_CHAN   = src/channels/split.c src/channels/registry.c \
 	     src/channels/twilio.c src/channels/meta.c src/channels/kapso.c \
-	     src/channels/sandbox.c src/channels/template.c
+	     src/channels/sandbox.c src/channels/template.c \
+	     src/channels/media_out.c
 SRC_CHAT   = src/chat/threads.c src/chat/texts.c src/chat/connect.c \
 	     src/chat/commands.c src/chat/handoff.c src/chat/review.c \
 	     src/chat/media.c src/chat/extract.c src/chat/ingest.c \

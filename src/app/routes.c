@@ -141,7 +141,9 @@ static const struct route routes[] = {
 	{ "POST", "/conversations/{id}/claim", panel_handoff_claim, R_SESSION | R_FORM | R_CSRF, 16 KiB },
 	{ "POST", "/conversations/{id}/template", panel_conversation_template,
 	    R_SESSION | R_FORM | R_CSRF, 32 KiB },
-	{ "POST", "/conversations/{id}/reply", panel_handoff_reply, R_SESSION | R_FORM | R_CSRF, 32 KiB },
+	/* A reply may carry a file: PARLEY_MEDIA_MAX_BYTES' default and more
+	 * (the handler applies the configured cap). */
+	{ "POST", "/conversations/{id}/reply", panel_handoff_reply, R_SESSION | R_FORM | R_CSRF, 21 MiB },
 	{ "POST", "/conversations/{id}/return", panel_handoff_return, R_SESSION | R_FORM | R_CSRF, 16 KiB },
 	{ "POST", "/conversations/{id}/close", panel_handoff_close, R_SESSION | R_FORM | R_CSRF, 16 KiB },
 	{ "POST", "/conversations/{id}/answer", panel_conversation_answer, R_SESSION | R_FORM | R_CSRF, 16 KiB },

@@ -109,6 +109,24 @@ struct buf;
 struct config;
 struct channel_dialect;
 
+/*
+ * One media item to send (docs/media-out.md §1): Meta and Kapso upload
+ * the bytes (POST /{phone_number_id}/media, multipart) and send the
+ * returned id; Twilio sends url (MediaUrl: a signed Parley URL serving
+ * exactly these bytes, chat/media.h media_signed_url). Borrowed.
+ */
+struct channel_media_msg {
+	const char		*kind;		/* image|document|audio|video */
+	const char		*content_type;	/* bare, lower case */
+	const char		*filename;	/* document: the shown name;
+						   NULL: none */
+	const char		*caption;	/* NULL or "": none */
+	bool			 voice;		/* audio: a voice note */
+	const unsigned char	*data;		/* the bytes */
+	size_t			 len;
+	const char		*url;		/* Twilio: the MediaUrl */
+};
+
 struct channel_ops {
 	const char	*kind;
 	size_t		 text_limit;	/* characters per message */
@@ -198,7 +216,30 @@ struct channel_ops {
 			    size_t max_bytes, struct buf *body,
 			    char *content_type, size_t ctlen,
 			    struct send_outcome *out);
+	/*
+	 * Sends one media item (see struct channel_media_msg) that
+	 * channel_media_refusal allowed. NULL: the kind sends no media.
+	 */
+	enum send_result (*send_media)(const struct channel_creds *c,
+			    const char *to, bool is_group,
+			    const struct channel_media_msg *m,
+			    struct send_outcome *out);
 };
+
+/*
+ * What WhatsApp calls a media item of bare type ctype: "image" (JPEG,
+ * PNG), "audio", "video" (MP4, 3GPP) or "document" (everything else).
+ */
+const char	*channel_media_kind(const char *ctype);
+/*
+ * NULL when channel kind `kind` may send item m (its type and size within
+ * the provider's documented limits, docs/media-out.md §1); otherwise a
+ * sentence (static, or written into buf) saying why not. Checked before
+ * anything is recorded or sent.
+ */
+const char	*channel_media_refusal(const char *kind,
+		    const struct channel_media_msg *m, char *buf,
+		    size_t buflen);
 
 /*
  * The bare media type of a Content-Type value ("Audio/OGG; codecs=opus"

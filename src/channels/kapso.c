@@ -31,6 +31,10 @@
 #define KAPSO_TEXT_LIMIT	4096
 #define AUTH_MAX		1024
 
+static enum send_result	 send_media(const struct channel_creds *c,
+			    const char *to, bool is_group,
+			    const struct channel_media_msg *m,
+			    struct send_outcome *out);
 static enum send_result	 send_text(const struct channel_creds *c,
 			    const char *to, bool is_group, const char *text,
 			    struct send_outcome *out);
@@ -79,6 +83,7 @@ const struct channel_ops channel_kapso = {
 	.dialect = &dialect,
 	.api_roots = api_roots,
 	.send_text = send_text,
+	.send_media = send_media,
 	.send_template = send_template,
 	.list_templates = list_templates,
 	.send_reaction = send_reaction,
@@ -197,6 +202,22 @@ fetch_media(const struct channel_creds *c, const char *url,
 		return SEND_FAILED;
 	st = channel_meta_media(&dialect, c, c->api_base, KAPSO_API_BASE,
 	    auth, false, media_id, max_bytes, body, content_type, ctlen, out);
+	sodium_memzero(auth, sizeof(auth));
+	return st;
+}
+
+/* Kapso's Meta proxy: the same upload and send (media_out.c). */
+static enum send_result
+send_media(const struct channel_creds *c, const char *to, bool is_group,
+    const struct channel_media_msg *m, struct send_outcome *out)
+{
+	char			 auth[AUTH_MAX];
+	enum send_result	 st;
+
+	if (!auth_header(c, auth, out))
+		return SEND_FAILED;
+	st = channel_meta_send_media(&dialect, c, c->api_base, KAPSO_API_BASE,
+	    auth, to, is_group, m, out);
 	sodium_memzero(auth, sizeof(auth));
 	return st;
 }

@@ -44,6 +44,10 @@
 #define MEDIA_JSON_MAX	(64u * 1024)
 #define MEDIA_REDIRECTS_MAX	5
 
+static enum send_result	 send_media(const struct channel_creds *c,
+			    const char *to, bool is_group,
+			    const struct channel_media_msg *m,
+			    struct send_outcome *out);
 static enum send_result	 send_text(const struct channel_creds *c,
 			    const char *to, bool is_group, const char *text,
 			    struct send_outcome *out);
@@ -132,6 +136,7 @@ const struct channel_ops channel_meta = {
 	.dialect = &dialect,
 	.api_roots = api_roots,
 	.send_text = send_text,
+	.send_media = send_media,
 	.send_template = send_template,
 	.list_templates = list_templates,
 	.send_reaction = send_reaction,
@@ -272,6 +277,22 @@ fetch_media(const struct channel_creds *c, const char *url,
 		return SEND_FAILED;
 	st = channel_meta_media(&dialect, c, c->api_base, META_API_BASE, auth,
 	    true, media_id, max_bytes, body, content_type, ctlen, out);
+	sodium_memzero(auth, sizeof(auth));
+	return st;
+}
+
+/* Uploaded, then sent by its id (media_out.c). */
+static enum send_result
+send_media(const struct channel_creds *c, const char *to, bool is_group,
+    const struct channel_media_msg *m, struct send_outcome *out)
+{
+	char			 auth[AUTH_MAX];
+	enum send_result	 st;
+
+	if (!auth_header(c, auth, out))
+		return SEND_FAILED;
+	st = channel_meta_send_media(&dialect, c, c->api_base, META_API_BASE,
+	    auth, to, is_group, m, out);
 	sodium_memzero(auth, sizeof(auth));
 	return st;
 }
@@ -425,8 +446,8 @@ out:
  * in "to" is dropped by Meta without an error, and when both are sent
  * "to" wins, so a body carries exactly one of them).
  */
-static void
-add_recipient(cJSON *root, const char *to, bool is_group)
+void
+channel_meta_recipient(cJSON *root, const char *to, bool is_group)
 {
 	cJSON_AddStringToObject(root, !is_group && waid_is_user_id(to) ?
 	    "recipient" : "to", to);
@@ -440,7 +461,7 @@ channel_meta_text(const char *to, bool is_group, const char *text)
 	cJSON_AddStringToObject(root, "messaging_product", "whatsapp");
 	cJSON_AddStringToObject(root, "recipient_type",
 	    is_group ? "group" : "individual");
-	add_recipient(root, to, is_group);
+	channel_meta_recipient(root, to, is_group);
 	cJSON_AddStringToObject(root, "type", "text");
 	t = cJSON_AddObjectToObject(root, "text");
 	cJSON_AddFalseToObject(t, "preview_url");
@@ -456,7 +477,7 @@ channel_meta_reaction(const char *to, const char *message_id,
 
 	cJSON_AddStringToObject(root, "messaging_product", "whatsapp");
 	cJSON_AddStringToObject(root, "recipient_type", "individual");
-	add_recipient(root, to, false);
+	channel_meta_recipient(root, to, false);
 	cJSON_AddStringToObject(root, "type", "reaction");
 	r = cJSON_AddObjectToObject(root, "reaction");
 	cJSON_AddStringToObject(r, "message_id", message_id);

@@ -148,6 +148,30 @@ enum send_result	 channel_meta_media(const struct channel_dialect *d,
 			    bool auth_anywhere, const char *media_id,
 			    size_t max_bytes, struct buf *body, char *ctype,
 			    size_t ctlen, struct send_outcome *out);
+/*
+ * Meta's media send (media_out.c), shared with kapso.c: the bytes of m
+ * uploaded (POST {base}/{phone_number_id}/media, multipart) for an id,
+ * then sent by that id. channel_meta_upload alone gives the id in
+ * media_id; channel_meta_media_body is the send's JSON.
+ */
+enum send_result	 channel_meta_send_media(const struct channel_dialect *d,
+			    const struct channel_creds *c, const char *base,
+			    const char *dflt_base, const char *auth_header,
+			    const char *to, bool is_group,
+			    const struct channel_media_msg *m,
+			    struct send_outcome *out);
+enum send_result	 channel_meta_upload(const struct channel_dialect *d,
+			    const struct channel_creds *c, const char *base,
+			    const char *dflt_base, const char *auth_header,
+			    const struct channel_media_msg *m, char *media_id,
+			    size_t idlen, struct send_outcome *out);
+cJSON			*channel_meta_media_body(const char *to,
+			    bool is_group, const struct channel_media_msg *m,
+			    const char *media_id);
+/* "to" for a phone or a group, "recipient" for a business-scoped user id
+ * (docs/whatsapp-platform.md §1.5), added to a Cloud API message body. */
+void			 channel_meta_recipient(cJSON *root, const char *to,
+			    bool is_group);
 cJSON			*channel_meta_text(const char *to, bool is_group,
 			    const char *text);
 cJSON			*channel_meta_reaction(const char *to,

@@ -66,6 +66,10 @@
 static enum send_result	 send_text(const struct channel_creds *c,
 			    const char *to, bool is_group, const char *text,
 			    struct send_outcome *out);
+static enum send_result	 send_media(const struct channel_creds *c,
+			    const char *to, bool is_group,
+			    const struct channel_media_msg *m,
+			    struct send_outcome *out);
 static enum send_result	 send_typing(const struct channel_creds *c,
 			    const char *inbound_message_id,
 			    struct send_outcome *out);
@@ -148,6 +152,7 @@ const struct channel_ops channel_twilio = {
 	.dialect = &dialect,
 	.api_roots = api_roots,
 	.send_text = send_text,
+	.send_media = send_media,
 	.send_template = send_template,
 	.list_templates = list_templates,
 	.send_reaction = NULL,
@@ -613,6 +618,41 @@ basic_auth(const struct channel_creds *c, char *auth, size_t authlen)
 }
 
 /* POSTs the form with Basic auth; the credentials are wiped after. */
+/*
+ * MediaUrl: Twilio fetches it (HEAD and GET) from Parley's signed route,
+ * which serves exactly this item until it expires (docs/media-out.md
+ * §1.3). The caption, if any, is the Body.
+ */
+static enum send_result
+send_media(const struct channel_creds *c, const char *to, bool is_group,
+    const struct channel_media_msg *m, struct send_outcome *out)
+{
+	struct buf		 url, form;
+	enum send_result	 st;
+
+	if (m == NULL || !channel_field_ok(m->url) ||
+	    (strncmp(m->url, "https://", 8) != 0 &&
+	    strncmp(m->url, "http://", 7) != 0))
+		return channel_refuse(out, "There is no media URL to send "
+		    "(PARLEY_PUBLIC_URL).");
+	buf_init(&url, 0);
+	buf_init(&form, 0);
+	if ((st = messages_form(c, to, is_group, &url, &form, out)) ==
+	    SEND_OK) {
+		form_add(&form, "MediaUrl", "", m->url);
+		if (m->caption != NULL && m->caption[0] != '\0')
+			form_add(&form, "Body", "", m->caption);
+		if (c->status_callback != NULL &&
+		    c->status_callback[0] != '\0')
+			form_add(&form, "StatusCallback", "",
+			    c->status_callback);
+		st = post(c, buf_str(&url), &form, true, out);
+	}
+	buf_cleanup(&form);
+	buf_cleanup(&url);
+	return st;
+}
+
 static enum send_result
 post(const struct channel_creds *c, const char *url, const struct buf *form,
     bool want_id, struct send_outcome *out)

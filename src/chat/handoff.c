@@ -46,6 +46,9 @@ static bool		 word_char(unsigned char);
 static bool		 match_at(const char *, size_t, const char *, size_t);
 static enum db_status	 transition(struct db *, int64_t, int64_t,
 			    const char *, const char *, const char *);
+static enum db_status	 reply(const struct app *, struct db *, int64_t,
+			    int64_t, int64_t, const char *,
+			    const struct outbox_media *, struct outbox_new *);
 static enum db_status	 take_chat(struct db *, int64_t, int64_t, int64_t,
 			    bool);
 
@@ -575,6 +578,23 @@ handoff_reply(const struct app *app, struct db *db, int64_t org_id,
     int64_t chat_id, int64_t user_id, const char *body,
     struct outbox_new *out)
 {
+	return reply(app, db, org_id, chat_id, user_id, body, NULL, out);
+}
+
+enum db_status
+handoff_reply_media(const struct app *app, struct db *db, int64_t org_id,
+    int64_t chat_id, int64_t user_id, const struct outbox_media *m,
+    struct outbox_new *out)
+{
+	return reply(app, db, org_id, chat_id, user_id, NULL, m, out);
+}
+
+/* A person's reply: text body, or media m. */
+static enum db_status
+reply(const struct app *app, struct db *db, int64_t org_id, int64_t chat_id,
+    int64_t user_id, const char *body, const struct outbox_media *m,
+    struct outbox_new *out)
+{
 	enum db_status	 st;
 	bool		 own = false;
 
@@ -583,7 +603,10 @@ handoff_reply(const struct app *app, struct db *db, int64_t org_id,
 		return st;
 	/* A reply takes the chat (keeping its assignee if already human). */
 	st = take_chat(db, org_id, chat_id, user_id, true);
-	if (st == DB_OK)
+	if (st == DB_OK && m != NULL)
+		st = outbox_record_media(app, db, org_id, chat_id, user_id, m,
+		    out);
+	else if (st == DB_OK)
 		st = outbox_record_human(app, db, org_id, chat_id, user_id,
 		    body, out);
 	/* What waited is answered by the person's reply. */

@@ -275,4 +275,15 @@ enum db_status	 handoff_unclaimed(struct db *db, struct arena *a,
 enum db_status	 handoff_sweep_any_org(struct db *db, int *n_returned)
 		    __attribute__((warn_unused_result));
 
+/*
+ * handoff_reply with a file (chat/outbox.h struct outbox_media, staged
+ * by chat/media.h media_out_prepare): the chat taken, the media message
+ * recorded with its send job, what waited settled, in one transaction.
+ */
+struct outbox_media;
+enum db_status	 handoff_reply_media(const struct app *app, struct db *db,
+		    int64_t org_id, int64_t chat_id, int64_t user_id,
+		    const struct outbox_media *m, struct outbox_new *out)
+		    __attribute__((warn_unused_result));
+
 #endif

@@ -48,6 +48,7 @@
 #include "util/context.h"
 #include "util/log.h"
 #include "channels/channel.h"
+#include "chat/chats.h"
 #include "chat/outbox.h"
 #include "chat/extract.h"
 #include "crypto/secret.h"
@@ -55,7 +56,9 @@
 #include "model/media.h"
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/cidr.h"
 #include "util/doctext.h"
+#include "util/httpc.h"
 #include "util/s3.h"
 #include "util/str.h"
 #include "util/thumb.h"
@@ -81,6 +84,10 @@ struct item {
 	const char	*id;		/* NULL: none */
 	const char	*filename;	/* NULL: none */
 	char		 content_type[CTYPE_MAX];	/* bare, "" unknown */
+	int64_t		 ref_message_id;	/* an outbound item that is
+						   another message's item
+						   ref_n; 0: its own */
+	int		 ref_n;
 };
 
 /* The channel's way to fetch, opened once per call when needed. */
@@ -111,7 +118,11 @@ struct derived {
 
 static int		 items_read(struct arena *, const char *,
 			    struct item *);
+static enum db_status	 ref_follow(struct db *, struct arena *, int64_t,
+			    int64_t *, int *, struct media_source *,
+			    struct item *, int *);
 static bool		 is_data_url(const struct item *);
+static const char	*type_of_name(const char *);
 static enum db_status	 access_open(const struct app *, struct db *,
 			    struct arena *, int64_t,
 			    const struct media_source *, struct access *);
@@ -193,10 +204,53 @@ items_read(struct arena *a, const char *json, struct item *items)
 		if (cJSON_IsString(v))
 			channel_media_type(v->valuestring, it->content_type,
 			    sizeof(it->content_type));
+		v = cJSON_GetObjectItemCaseSensitive(e, "ref");
+		if (cJSON_IsObject(v)) {
+			const cJSON	*rm, *rn;
+
+			rm = cJSON_GetObjectItemCaseSensitive(v, "message");
+			rn = cJSON_GetObjectItemCaseSensitive(v, "n");
+			if (cJSON_IsNumber(rm) && rm->valuedouble >= 1 &&
+			    cJSON_IsNumber(rn) && rn->valueint >= 0 &&
+			    rn->valueint < ITEMS_MAX) {
+				it->ref_message_id = (int64_t)rm->valuedouble;
+				it->ref_n = rn->valueint;
+			}
+		}
 		n++;
 	}
 	cJSON_Delete(arr);
 	return n;
+}
+
+/*
+ * An outbound item that names another message's item (a Resend, a tool
+ * sending an item of the conversation: "ref" in messages.media) is that
+ * item: *message_id, *n, *src and items become the referenced message's,
+ * read with db (the org's messages only, one level). *n_items its count.
+ */
+static enum db_status
+ref_follow(struct db *db, struct arena *a, int64_t org_id,
+    int64_t *message_id, int *n, struct media_source *src,
+    struct item *items, int *n_items)
+{
+	int64_t		 ref = items[*n].ref_message_id;
+	int		 rn = items[*n].ref_n;
+	const char	*filename = items[*n].filename;
+	enum db_status	 st;
+
+	if (ref == 0)
+		return DB_OK;
+	if ((st = media_source_get(db, a, org_id, 0, ref, src)) != DB_OK)
+		return st;
+	*n_items = items_read(a, src->media, items);
+	if (rn >= *n_items || items[rn].ref_message_id != 0)
+		return DB_NOT_FOUND;
+	if (filename != NULL)
+		items[rn].filename = filename;
+	*message_id = ref;
+	*n = rn;
+	return DB_OK;
 }
 
 static bool
@@ -757,6 +811,7 @@ media_load(const struct app *app, struct arena *a, int64_t org_id,
 	struct db		*db;
 	enum db_status		 st, rst;
 	size_t			 len;
+	int			 n_items;
 
 	memset(out, 0, sizeof(*out));
 	memset(&acc, 0, sizeof(acc));
@@ -772,10 +827,13 @@ media_load(const struct app *app, struct arena *a, int64_t org_id,
 	if ((st = media_source_get(db, a, org_id, chat_id, message_id,
 	    &src)) != DB_OK)
 		goto out;
-	if (n >= items_read(a, src.media, items)) {
+	if (n >= (n_items = items_read(a, src.media, items))) {
 		st = DB_NOT_FOUND;
 		goto out;
 	}
+	if ((st = ref_follow(db, a, org_id, &message_id, &n, &src, items,
+	    &n_items)) != DB_OK)
+		goto out;
 	out->filename = items[n].filename;
 	st = media_file_get(db, a, org_id, message_id, n, true, &f);
 	if (st != DB_OK && st != DB_NOT_FOUND)
@@ -866,6 +924,7 @@ row_get(const struct app *app, struct arena *a, int64_t org_id,
 	struct item		 items[ITEMS_MAX];
 	struct db		*db;
 	enum db_status		 st;
+	int			 n_items = 0;
 
 	memset(f, 0, sizeof(*f));
 	*has_row = false;
@@ -874,8 +933,11 @@ row_get(const struct app *app, struct arena *a, int64_t org_id,
 	if ((db = db_acquire(app->db)) == NULL)
 		return DB_UNAVAILABLE;
 	st = media_source_get(db, a, org_id, chat_id, message_id, &src);
-	if (st == DB_OK && n >= items_read(a, src.media, items))
+	if (st == DB_OK && n >= (n_items = items_read(a, src.media, items)))
 		st = DB_NOT_FOUND;
+	if (st == DB_OK)
+		st = ref_follow(db, a, org_id, &message_id, &n, &src, items,
+		    &n_items);
 	if (st == DB_OK && filename != NULL)
 		*filename = items[n].filename;
 	if (st == DB_OK) {
@@ -1488,4 +1550,226 @@ media_migrate(const struct app *app, bool to_store, int batch,
 		st = media_orphan_count_any_org(db, &out->orphans);
 	db_release(db);
 	return st == DB_OK;
+}
+
+/* --- media out ------------------------------------------------------------ */
+
+enum db_status
+media_out_stage(const struct app *app, int64_t org_id,
+    const unsigned char *data, size_t len, const char *ctype,
+    struct media_staged *out)
+{
+	unsigned char	 h[crypto_hash_sha256_BYTES];
+	struct parts	 p;
+	struct db	*db;
+	char		 why[WHY_MAX];
+	enum db_status	 st;
+
+	memset(out, 0, sizeof(*out));
+	if ((db = db_acquire(app->db)) == NULL)
+		return DB_UNAVAILABLE;
+	st = outbox_draw_id(db, &out->message_id);
+	db_release(db);
+	if (st != DB_OK)
+		return st;
+	crypto_hash_sha256(h, data, len);
+	str_hex(out->sha256, h, sizeof(h));
+	if (app->cfg.s3_enabled) {
+		memset(&p, 0, sizeof(p));
+		p.ctype = ctype;
+		p.data = data;
+		p.len = len;
+		/* No connection held during the upload (put_parts). */
+		if (!put_parts(app, org_id, out->message_id, 0, &p, out->s3_key,
+		    sizeof(out->s3_key), why, sizeof(why))) {
+			log_warn("media", "msg=\"media store failed: item to "
+			    "send kept in the database\" org=%" PRId64
+			    " message=%" PRId64 " why=\"%s\"", org_id,
+			    out->message_id, why);
+			out->s3_key[0] = '\0';
+		}
+	}
+	out->rec.content_type = ctype;
+	out->rec.data = data;
+	out->rec.len = len;
+	out->rec.sha256 = out->sha256;
+	out->rec.s3_bucket = out->s3_key[0] != '\0' ? app->cfg.s3.bucket :
+	    NULL;
+	out->rec.s3_key = out->s3_key[0] != '\0' ? out->s3_key : NULL;
+	out->rec.text_status = "";
+	out->rec.text_error = "";
+	return DB_OK;
+}
+
+/* The connect-time address check of media_out_fetch (httpc_addr_fn). */
+static bool
+fetch_addr_ok(void *ctx, const struct sockaddr *sa)
+{
+	const struct app	*app = ctx;
+
+	return cidr_is_public(sa) || app->cfg.media_fetch_allow_private;
+}
+
+/* A type for a name's extension, "" when unknown. */
+static const char *
+type_of_name(const char *name)
+{
+	static const char *const map[][2] = {
+		{ ".jpg", "image/jpeg" }, { ".jpeg", "image/jpeg" },
+		{ ".png", "image/png" }, { ".webp", "image/webp" },
+		{ ".pdf", "application/pdf" }, { ".txt", "text/plain" },
+		{ ".doc", "application/msword" },
+		{ ".docx", "application/vnd.openxmlformats-officedocument."
+		    "wordprocessingml.document" },
+		{ ".xls", "application/vnd.ms-excel" },
+		{ ".xlsx", "application/vnd.openxmlformats-officedocument."
+		    "spreadsheetml.sheet" },
+		{ ".ppt", "application/vnd.ms-powerpoint" },
+		{ ".pptx", "application/vnd.openxmlformats-officedocument."
+		    "presentationml.presentation" },
+		{ ".mp4", "video/mp4" }, { ".mp3", "audio/mpeg" },
+		{ ".ogg", "audio/ogg" }, { ".opus", "audio/ogg" },
+	};
+	const char	*dot = name != NULL ? strrchr(name, '.') : NULL;
+
+	for (size_t i = 0; dot != NULL && i < sizeof(map) / sizeof(map[0]);
+	    i++)
+		if (strcasecmp(dot, map[i][0]) == 0)
+			return map[i][1];
+	return "";
+}
+
+bool
+media_out_fetch(const struct app *app, struct arena *a, const char *url,
+    size_t max, unsigned char **data, size_t *len, char *ctype,
+    size_t ctlen, char **filename, const char **why)
+{
+	struct httpc_req	 req;
+	struct httpc_resp	 resp;
+	const char		*p, *end, *slash;
+	char			 hv[256];
+	bool			 ok = false;
+
+	*data = NULL;
+	*len = 0;
+	*filename = NULL;
+	ctype[0] = '\0';
+	if (max == 0)
+		max = app->cfg.media_max_bytes;
+	if (url == NULL || (strncasecmp(url, "https://", 8) != 0 &&
+	    strncasecmp(url, "http://", 7) != 0) || strlen(url) > 2048) {
+		*why = "Only an http or https URL (at most 2048 characters) "
+		    "can be fetched.";
+		return false;
+	}
+	for (p = url; *p != '\0'; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
+			*why = "The URL has spaces or control characters.";
+			return false;
+		}
+	memset(&req, 0, sizeof(req));
+	req.method = "GET";
+	req.url = url;
+	req.timeout_ms = 30000;
+	req.max_response = max;
+	req.allow_addr = fetch_addr_ok;
+	req.addr_ctx = (void *)(uintptr_t)app;
+	httpc_resp_init(&resp);
+	switch (httpc_do(NULL, &req, &resp)) {
+	case HTTPC_OK:
+		break;
+	case HTTPC_TOO_LARGE:
+		*why = arena_printf(a, "The file is larger than %zu bytes, "
+		    "the most Parley fetches.", max);
+		goto out;
+	default:
+		*why = arena_printf(a, "The URL could not be fetched: %s.",
+		    resp.error);
+		goto out;
+	}
+	if (resp.status != 200) {
+		*why = arena_printf(a, "The URL answered HTTP %ld, not the "
+		    "file.", resp.status);
+		goto out;
+	}
+	if (resp.body.len == 0) {
+		*why = "The URL answered with an empty file.";
+		goto out;
+	}
+	if (httpc_header(&resp, "Content-Type", hv, sizeof(hv)))
+		channel_media_type(hv, ctype, ctlen);
+	/* The path's last segment: the name, and the type's fallback. */
+	end = url + strcspn(url, "?#");
+	for (slash = NULL, p = strstr(url, "://") + 3; p < end; p++)
+		if (*p == '/')
+			slash = p;
+	if (slash != NULL && end - slash > 1 && end - slash < NAME_MAX_LEN)
+		*filename = arena_strndup(a, slash + 1,
+		    (size_t)(end - slash - 1));
+	if (ctype[0] == '\0' || str_eq(ctype, "application/octet-stream") ||
+	    str_eq(ctype, "binary/octet-stream"))
+		snprintf(ctype, ctlen, "%s", type_of_name(*filename));
+	*data = arena_alloc(a, resp.body.len);
+	memcpy(*data, resp.body.data, resp.body.len);
+	*len = resp.body.len;
+	ok = true;
+out:
+	httpc_resp_cleanup(&resp);
+	return ok;
+}
+
+enum db_status
+media_out_prepare(const struct app *app, struct arena *a, int64_t org_id,
+    int64_t chat_id, const unsigned char *data, size_t len,
+    const char *ctype, const char *filename, const char *caption,
+    struct media_staged *staged, struct outbox_media *m, const char **why)
+{
+	struct channel_media_msg	 probe;
+	struct chat_ref			 chat;
+	struct db			*db;
+	const struct channel_ops	*ops;
+	char				*type = arena_alloc(a, CTYPE_MAX);
+	char				*buf = arena_alloc(a, WHY_MAX);
+	enum db_status			 st;
+
+	memset(m, 0, sizeof(*m));
+	*why = NULL;
+	channel_media_type(ctype != NULL ? ctype : "", type, CTYPE_MAX);
+	if (type[0] == '\0' || str_eq(type, "application/octet-stream"))
+		snprintf(type, CTYPE_MAX, "%s", type_of_name(filename));
+	if (len > app->cfg.media_max_bytes) {
+		*why = arena_printf(a, "The file is larger than %zu bytes, the "
+		    "most Parley keeps (PARLEY_MEDIA_MAX_BYTES).",
+		    app->cfg.media_max_bytes);
+		return DB_INVALID;
+	}
+	if ((db = db_acquire(app->db)) == NULL)
+		return DB_UNAVAILABLE;
+	st = chat_get_ref(db, a, org_id, chat_id, &chat);
+	db_release(db);
+	if (st != DB_OK)
+		return st;
+	if ((ops = channel_ops_for(chat.channel_kind)) == NULL) {
+		*why = "This channel cannot send media.";
+		return DB_INVALID;
+	}
+	memset(&probe, 0, sizeof(probe));
+	probe.content_type = type;
+	probe.kind = channel_media_kind(type);
+	probe.caption = caption;
+	probe.data = data;
+	probe.len = len;
+	if ((*why = channel_media_refusal(ops->kind, &probe, buf,
+	    WHY_MAX)) != NULL)
+		return DB_INVALID;
+	if ((st = media_out_stage(app, org_id, data, len, type, staged)) !=
+	    DB_OK)
+		return st;
+	m->content_type = type;
+	m->filename = filename != NULL && filename[0] != '\0' &&
+	    strlen(filename) < NAME_MAX_LEN ? filename : NULL;
+	m->caption = caption != NULL && caption[0] != '\0' ? caption : NULL;
+	m->id = staged->message_id;
+	m->rec = &staged->rec;
+	return DB_OK;
 }

@@ -46,6 +46,7 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include "model/media.h"
 
 #define MEDIA_TEXT_INLINE	(32 * 1024)	/* bytes of text kept here */
 #define MEDIA_URL_TTL_S		300		/* presigned URLs */
@@ -175,6 +176,59 @@ enum db_status	 media_text_load(const struct app *app, struct arena *a,
  * them. False when the database was unavailable.
  */
 bool		 media_sweep(const struct app *app, int *expired, int *deleted);
+
+/* --- media out ------------------------------------------------------------ */
+
+/*
+ * An item to send, made ready before its message is recorded: the
+ * message's id drawn (outbox_draw_id) and, with a store configured, the
+ * bytes uploaded under that message's key (noted as orphans first, so a
+ * crash before the record leaves nothing for good). rec is what
+ * outbox_record_media keeps as the message's item 0, in the transaction
+ * that records the message; it points into out and at data, which must
+ * outlive that call.
+ */
+struct media_staged {
+	int64_t			 message_id;
+	char			 sha256[65];
+	char			 s3_key[520];	/* "": the bytes go in the row */
+	struct media_record	 rec;
+};
+enum db_status	 media_out_stage(const struct app *app, int64_t org_id,
+		    const unsigned char *data, size_t len, const char *ctype,
+		    struct media_staged *out)
+		    __attribute__((warn_unused_result));
+
+/*
+ * A file a person attaches to a reply in chat_id (the panel): its type is
+ * ctype (the browser's) or, when that says nothing, guessed from
+ * filename; it must fit PARLEY_MEDIA_MAX_BYTES and the chat's channel
+ * (channel_media_refusal) — DB_INVALID with *why otherwise, nothing
+ * recorded or uploaded. Then staged (media_out_stage) and *m filled for
+ * outbox_record_media (it points into staged, filename and caption).
+ * DB_NOT_FOUND: not the org's chat.
+ */
+struct outbox_media;
+enum db_status	 media_out_prepare(const struct app *app, struct arena *a,
+		    int64_t org_id, int64_t chat_id, const unsigned char *data,
+		    size_t len, const char *ctype, const char *filename,
+		    const char *caption, struct media_staged *staged,
+		    struct outbox_media *m, const char **why)
+		    __attribute__((warn_unused_result));
+
+/*
+ * Fetches url (http or https only, no redirect, at most max bytes, 0:
+ * PARLEY_MEDIA_MAX_BYTES; 30 s)
+ * for sending: only from public addresses, checked on the address each
+ * connection is made to, unless PARLEY_MEDIA_FETCH_ALLOW_PRIVATE=1. The
+ * bytes in *data (in a), the bare type in ctype (from the answer, else
+ * guessed from the path's extension) and the path's last segment in
+ * *filename (in a, NULL: none). False with a sentence in *why (in a).
+ */
+bool		 media_out_fetch(const struct app *app, struct arena *a,
+		    const char *url, size_t max, unsigned char **data,
+		    size_t *len, char *ctype, size_t ctlen, char **filename,
+		    const char **why);
 
 /* What `parley media migrate` did. */
 struct media_migrate_report {

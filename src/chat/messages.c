@@ -512,3 +512,23 @@ chat_message_set_transcript(struct db *db, int64_t org_id,
 		st = search_reindex_message(db, org_id, message_id);
 	return db_tx_leave(db, own, st);
 }
+
+enum db_status
+chat_media_latest(struct db *db, int64_t org_id, int64_t chat_id,
+    int64_t *id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*id = 0;
+	st = db_query(db, &res,
+	    "SELECT id FROM messages"
+	    " WHERE org_id = $1 AND chat_id = $2 AND direction = 'in'"
+	    "   AND media <> '[]'::jsonb"
+	    " ORDER BY id DESC LIMIT 1",
+	    DB_I64(org_id), DB_I64(chat_id), DB_END);
+	if (st == DB_OK && res.n_rows == 1)
+		*id = db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	return st;
+}

@@ -223,4 +223,12 @@ enum db_status	 chat_note_add_once(struct db *db, int64_t org_id,
 		    int64_t chat_id, int64_t after_message_id,
 		    const char *body) __attribute__((warn_unused_result));
 
+/*
+ * The newest message of the chat that the contact sent with media (*id,
+ * 0: none): what whatsapp.sendMedia's "latest" names.
+ */
+enum db_status	 chat_media_latest(struct db *db, int64_t org_id,
+		    int64_t chat_id, int64_t *id)
+		    __attribute__((warn_unused_result));
+
 #endif

@@ -16,9 +16,11 @@
 #include <cjson/cJSON.h>
 
 #include "chat/handoff.h"
+#include "chat/media.h"
 #include "chat/rows.h"
 #include "chat/window.h"
 #include "crypto/token.h"
+#include "model/media.h"
 #include "util/arena.h"
 #include "util/context.h"
 #include "util/json.h"
@@ -46,6 +48,8 @@ struct taken {
 	bool	 is_group;
 	bool	 held;		/* taken into 'held', not 'sending' */
 	char	*template;	/* the send spec (JSON text), NULL: text */
+	char	*media;		/* messages.media (JSON text), NULL: none
+				   (outbox_record_media) */
 	char	 token[33];	/* this sender's mark on the row it takes */
 	bool	 in_doubt;	/* the take failed unseen: it may have
 				   committed (untake) */
@@ -61,6 +65,8 @@ static enum db_status	 single_done(const struct app *, struct db *, bool,
 			    int64_t, struct outbox_new *);
 static enum outbox_result hold(struct outbox_send *, int64_t, bool);
 static enum send_result	 send_template(struct outbox_send *,
+			    const struct outbox_channel *, const struct taken *);
+static enum send_result	 send_media(struct outbox_send *,
 			    const struct outbox_channel *, const struct taken *);
 static enum db_status	 mark_held(struct db *, int64_t, int64_t,
 			    const struct send_outcome *, int64_t *);
@@ -522,6 +528,98 @@ outbox_record_tool(const struct app *app, struct db *db, int64_t org_id,
 }
 
 enum db_status
+outbox_draw_id(struct db *db, int64_t *id)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*id = 0;
+	st = db_query(db, &res,
+	    "SELECT nextval(pg_get_serial_sequence('messages', 'id'))",
+	    DB_END);
+	if (st == DB_OK)
+		*id = db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
+outbox_record_media(const struct app *app, struct db *db, int64_t org_id,
+    int64_t chat_id, int64_t author_user_id, const struct outbox_media *m,
+    struct outbox_new *out)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+	cJSON		*arr, *it, *ref;
+	char		*json;
+	bool		 own = false, recorded = false;
+
+	memset(out, 0, sizeof(*out));
+	arr = cJSON_CreateArray();
+	it = cJSON_CreateObject();
+	cJSON_AddStringToObject(it, "contentType", m->content_type);
+	if (m->filename != NULL && m->filename[0] != '\0')
+		cJSON_AddStringToObject(it, "filename", m->filename);
+	if (m->voice)
+		cJSON_AddTrueToObject(it, "voice");
+	if (m->rec == NULL) {
+		ref = cJSON_AddObjectToObject(it, "ref");
+		cJSON_AddNumberToObject(ref, "message",
+		    (double)m->ref_message_id);
+		cJSON_AddNumberToObject(ref, "n", m->ref_n);
+	}
+	cJSON_AddItemToArray(arr, it);
+	if ((json = cJSON_PrintUnformatted(arr)) == NULL)
+		abort();
+	cJSON_Delete(arr);
+	if ((st = db_tx_join(db, &own)) != DB_OK) {
+		free(json);
+		return st;
+	}
+	/* A ref names an item of the org's messages, never another's. */
+	st = db_query(db, &res,
+	    "WITH msg AS ("
+	    "  INSERT INTO messages (id, org_id, channel_id, chat_id,"
+	    "         thread_id, direction, body, status, author_user_id,"
+	    "         media)"
+	    "  SELECT COALESCE(NULLIF($6::bigint, 0),"
+	    "             nextval(pg_get_serial_sequence('messages', 'id'))),"
+	    "         $1, c.channel_id, c.id,"
+	    "         (SELECT t.id FROM threads t WHERE t.org_id = $1"
+	    "             AND t.chat_id = c.id AND t.closed_at IS NULL),"
+	    "         'out', $4, 'queued', NULLIF($3::bigint, 0), $5::jsonb"
+	    "    FROM chats c WHERE c.org_id = $1 AND c.id = $2"
+	    "     AND ($7::bigint = 0 OR EXISTS (SELECT 1 FROM messages r"
+	    "          WHERE r.org_id = $1 AND r.id = $7::bigint))"
+	    "  RETURNING id, chat_id"
+	    "), touch AS ("
+	    "  UPDATE chats SET last_message_at = now()"
+	    "   WHERE org_id = $1 AND id IN (SELECT chat_id FROM msg)"
+	    ")"
+	    " SELECT id FROM msg",
+	    DB_I64(org_id), DB_I64(chat_id), DB_I64(author_user_id),
+	    DB_TEXT(m->caption != NULL ? m->caption : ""), DB_TEXT(json),
+	    DB_I64(m->id), DB_I64(m->rec == NULL ? m->ref_message_id : 0),
+	    DB_END);
+	free(json);
+	if (st == DB_OK && res.n_rows == 0)
+		st = DB_NOT_FOUND;
+	if (st == DB_OK) {
+		out->message_id = db_res_i64(&res, 0, 0);
+		out->chat_id = chat_id;
+	}
+	db_res_clear(&res);
+	if (st == DB_OK && m->rec != NULL)
+		st = media_file_record(db, org_id, out->message_id, 0, m->rec,
+		    &recorded);
+	if (st == DB_OK)
+		st = schedule(app, db, org_id, OUTBOX_SAFETY_S, out);
+	if (st != DB_OK)
+		memset(out, 0, sizeof(*out));
+	return db_tx_leave(db, own, st);
+}
+
+enum db_status
 outbox_record_template(const struct app *app, struct db *db, int64_t org_id,
     int64_t chat_id, int64_t author_user_id, const cJSON *spec,
     const char *body, int delay_s, struct outbox_new *out)
@@ -843,12 +941,19 @@ outbox_record_resend(const struct app *app, struct db *db, int64_t org_id,
 	    "   WHERE org_id = $1 AND chat_id = $2 AND id = $3"
 	    "     AND direction = 'out' AND status = 'failed'"
 	    "     AND resent_as_id IS NULL"
-	    "  RETURNING resent_as_id, channel_id, chat_id, thread_id, body"
+	    "  RETURNING resent_as_id, channel_id, chat_id, thread_id, body,"
+	    "            id AS failed_id, media"
 	    ")"
 	    " INSERT INTO messages (id, org_id, channel_id, chat_id, thread_id,"
-	    "        direction, body, status, author_user_id)"
+	    "        direction, body, status, author_user_id, media)"
 	    " SELECT resent_as_id, $1, channel_id, chat_id, thread_id, 'out',"
-	    "        body, 'queued', $4"
+	    "        body, 'queued', $4,"
+	    /* A media send's item: the failed row's own, by reference
+	     * (outbox_record_media), never a copy of its bytes. */
+	    "        CASE WHEN media = '[]'::jsonb OR media->0 ? 'ref'"
+	    "             THEN media"
+	    "             ELSE jsonb_set(media, '{0,ref}', jsonb_build_object("
+	    "                  'message', failed_id, 'n', 0)) END"
 	    "   FROM claim"
 	    " RETURNING id",
 	    DB_I64(org_id), DB_I64(chat_id), DB_I64(id),
@@ -967,7 +1072,8 @@ take(struct outbox_send *s, struct db *db, struct taken *t,
 	    "       CASE WHEN c.kind = 'group' THEN c.external_id"
 	    "            ELSE COALESCE(c.contact_phone, c.contact_user_id,"
 	    "                          c.external_id) END,"
-	    "       c.kind = 'group', m.chat_id, w.closed, m.template::text",
+	    "       c.kind = 'group', m.chat_id, w.closed, m.template::text,"
+	    "       NULLIF(m.media, '[]'::jsonb)::text",
 	    DB_I64(s->org_id), DB_I64(s->message_id), DB_BOOL(s->gated),
 	    DB_TEXT(channel_window_kinds()), DB_I64(WINDOW_SECONDS),
 	    DB_TEXT(t->token), DB_END);
@@ -983,6 +1089,7 @@ take(struct outbox_send *s, struct db *db, struct taken *t,
 		t->chat_id = db_res_i64(&res, 0, 4);
 		t->held = db_res_bool(&res, 0, 5);
 		t->template = chat_col_null(s->a, &res, 0, 6);
+		t->media = chat_col_null(s->a, &res, 0, 7);
 		taken = true;
 		goto out;
 	}
@@ -1103,6 +1210,67 @@ send_template(struct outbox_send *s, const struct outbox_channel *ch,
 	return sr;
 }
 
+/*
+ * A media row: its item (chat/media.h: the media store, a reference
+ * followed) checked against the channel's limits, then to the sender
+ * with the caption (the body) and, for a provider that fetches it, a
+ * fresh signed URL serving exactly that item. Reading the item takes a
+ * connection of its own and none is held while the store or the
+ * provider answers. A database that is down is "try later": no
+ * provider was called.
+ */
+static enum send_result
+send_media(struct outbox_send *s, const struct outbox_channel *ch,
+    const struct taken *t)
+{
+	struct channel_media_msg	 m;
+	struct media_blob		 blob;
+	const char			*why = NULL, *no;
+	char				 ctype[128], buf[320];
+	cJSON				*arr;
+	const cJSON			*it, *v;
+	enum db_status			 st;
+
+	if (ch->ops->send_media == NULL)
+		return refuse(&s->o, "This channel cannot send media.");
+	memset(&m, 0, sizeof(m));
+	arr = json_parse_str(t->media, NULL);
+	it = cJSON_GetArrayItem(arr, 0);
+	v = cJSON_GetObjectItemCaseSensitive(it, "contentType");
+	channel_media_type(cJSON_IsString(v) ? v->valuestring : "", ctype,
+	    sizeof(ctype));
+	v = cJSON_GetObjectItemCaseSensitive(it, "filename");
+	if (cJSON_IsString(v) && v->valuestring[0] != '\0')
+		m.filename = arena_strdup(s->a, v->valuestring);
+	m.voice = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "voice"));
+	cJSON_Delete(arr);
+	st = media_load(s->app, s->a, s->org_id, 0, s->message_id, 0, &blob,
+	    &why);
+	if (st == DB_UNAVAILABLE) {
+		memset(&s->o, 0, sizeof(s->o));
+		snprintf(s->o.error_text, sizeof(s->o.error_text), "The media "
+		    "item could not be read: the database is unavailable.");
+		return SEND_RETRY;
+	}
+	if (st != DB_OK)
+		return refuse(&s->o, why != NULL ? arena_printf(s->a, "The "
+		    "media item cannot be sent: %s", why) : "The media item "
+		    "to send is gone.");
+	if (ctype[0] == '\0' && blob.content_type != NULL)
+		channel_media_type(blob.content_type, ctype, sizeof(ctype));
+	m.content_type = ctype;
+	m.kind = channel_media_kind(ctype);
+	m.caption = t->body != NULL && t->body[0] != '\0' ? t->body : NULL;
+	m.data = blob.data;
+	m.len = blob.len;
+	if ((no = channel_media_refusal(ch->ops->kind, &m, buf,
+	    sizeof(buf))) != NULL)
+		return refuse(&s->o, no);
+	m.url = media_signed_url(s->app, s->a, s->org_id, s->message_id, 0,
+	    "file", OUTBOX_MEDIA_URL_TTL_S);
+	return ch->ops->send_media(&ch->creds, t->to, t->is_group, &m, &s->o);
+}
+
 enum outbox_result
 outbox_send(struct outbox_send *s)
 {
@@ -1156,6 +1324,8 @@ outbox_send(struct outbox_send *s)
 
 	if (t.template != NULL)
 		sr = send_template(s, ch, &t);
+	else if (t.media != NULL)
+		sr = send_media(s, ch, &t);
 	else
 		sr = ch->ops->send_text(&ch->creds, t.to, t.is_group, t.body,
 		    &s->o);

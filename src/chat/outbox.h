@@ -260,6 +260,45 @@ enum db_status	 outbox_record_tool(const struct app *app, struct db *db,
 		    __attribute__((warn_unused_result));
 
 /*
+ * A media message (image, document, audio or video; docs/media-out.md):
+ * its item is messages.media[0] = {"contentType","filename"?,"voice"?,
+ * "ref"?: {"message","n"}} and its caption the body, so the timeline
+ * shows it like a contact's media and Resend copies it. The bytes are
+ * either new (rec, kept as the message's own item 0 through the media
+ * store in this transaction, under the id chat/media.h media_out_stage
+ * drew) or an item already stored (ref_message_id, ref_n: a contact's
+ * photo, an earlier send), never copied. Sent by outbox_send with the
+ * channel's send_media; checked against the channel's limits there too.
+ */
+struct media_record;
+struct outbox_media {
+	const char			*content_type;	/* bare */
+	const char			*filename;	/* NULL: none */
+	const char			*caption;	/* NULL: none */
+	bool				 voice;		/* an OGG/Opus note */
+	int64_t				 id;		/* the drawn id, 0: new */
+	const struct media_record	*rec;		/* new bytes, or NULL */
+	int64_t				 ref_message_id;
+	int				 ref_n;
+};
+
+/*
+ * Records media message m in chat_id (its open thread), by
+ * author_user_id (0: the agent's tool), with its send job due in
+ * OUTBOX_SAFETY_S, in one transaction (the caller's, if any).
+ * DB_NOT_FOUND: not the org's chat (or m's ref is no item of the org).
+ */
+enum db_status	 outbox_record_media(const struct app *app, struct db *db,
+		    int64_t org_id, int64_t chat_id, int64_t author_user_id,
+		    const struct outbox_media *m, struct outbox_new *out)
+		    __attribute__((warn_unused_result));
+/* A new message id drawn ahead of its row (outbox_media.id). */
+enum db_status	 outbox_draw_id(struct db *db, int64_t *id)
+		    __attribute__((warn_unused_result));
+/* How long the signed URL a provider fetches a media send from lives. */
+#define OUTBOX_MEDIA_URL_TTL_S	3600
+
+/*
  * A template message (a follow-up, one a person chose, one the
  * whatsapp.sendTemplate tool sent) to chat_id, never held: spec is the
  * send spec stored in messages.template,

@@ -112,7 +112,15 @@ chat_thread_history(struct db *db, int64_t org_id, int64_t thread_id,
 	st = db_query(db, &res,
 	    "WITH m AS ("
 	    "  SELECT m.id, m.direction,"
-	    "         CASE WHEN m.transcript = '' THEN m.body"
+	    /* A file the business sent (outbox_record_media): named, so
+	     * the model knows it went, with its caption. */
+	    "         CASE WHEN m.direction = 'out' AND m.media <> '[]'"
+	    "              THEN '[sent a file: ' || COALESCE("
+	    "                   m.media->0->>'filename',"
+	    "                   m.media->0->>'contentType', 'media') || ']'"
+	    "                   || CASE WHEN m.body = '' THEN ''"
+	    "                      ELSE E'\\n' || m.body END"
+	    "              WHEN m.transcript = '' THEN m.body"
 	    "              WHEN m.body IN ('', m.transcript)"
 	    "              THEN m.transcript"
 	    "              ELSE m.body || E'\\n[voice note] ' || m.transcript"

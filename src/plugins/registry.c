@@ -22,6 +22,7 @@ static const struct plugin *const registry[] = {
 	&plugin_whatsapp_get_conversation,
 	&plugin_whatsapp_get_status,
 	&plugin_whatsapp_send_template,
+	&plugin_whatsapp_send_media,
 };
 
 #define N_PLUGINS	((int)(sizeof(registry) / sizeof(registry[0])))

@@ -15,5 +15,6 @@ extern const struct plugin	plugin_whatsapp_send;		/* whatsapp.c */
 extern const struct plugin	plugin_whatsapp_get_conversation;
 extern const struct plugin	plugin_whatsapp_get_status;
 extern const struct plugin	plugin_whatsapp_send_template;
+extern const struct plugin	plugin_whatsapp_send_media;
 
 #endif

@@ -29,9 +29,11 @@
 #include "channels/channel.h"
 #include "channels/split.h"
 #include "chat/chats.h"
+#include "chat/media.h"
 #include "chat/messages.h"
 #include "chat/outbox.h"
 #include "chat/templates.h"
+#include "model/media.h"
 #include "model/template.h"
 #include "db/db.h"
 #include "util/arena.h"
@@ -51,6 +53,10 @@ static bool	 conversation_invoke(struct plugin_ctx *, const cJSON *,
 		    char **);
 static bool	 status_invoke(struct plugin_ctx *, const cJSON *, char **);
 static bool	 template_invoke(struct plugin_ctx *, const cJSON *, char **);
+static bool	 media_invoke(struct plugin_ctx *, const cJSON *, char **);
+static bool	 opt_str(const cJSON *, const char *, size_t, const char **);
+static bool	 send_recorded(struct plugin_ctx *, const struct outbox_new *,
+		    const char *, char **);
 static bool	 e164_ok(const char *);
 static char	*json_text(cJSON *);
 
@@ -135,6 +141,30 @@ const struct plugin plugin_whatsapp_send_template = {
 	.invoke = template_invoke,
 };
 
+const struct plugin plugin_whatsapp_send_media = {
+	.id = "whatsapp.sendMedia",
+	.title = "Send a WhatsApp image or document",
+	.description = "Send an image, a document, a video or an audio file "
+	    "on WhatsApp to the current conversation: one you were given "
+	    "a URL for, or one the contact sent in this conversation.",
+	.params_schema =
+	    "{\"type\":\"object\","
+	    "\"properties\":{"
+	    "\"url\":{\"type\":\"string\",\"description\":"
+	    "\"An http(s) URL of the file to send (JPEG or PNG image, PDF or "
+	    "Office document, MP4 video, audio).\"},"
+	    "\"item\":{\"type\":\"string\",\"description\":"
+	    "\"Instead of url: 'latest' for the newest file the contact "
+	    "sent in this conversation.\"},"
+	    "\"caption\":{\"type\":\"string\",\"description\":"
+	    "\"Text shown with an image, video or document (not audio).\"},"
+	    "\"filename\":{\"type\":\"string\",\"description\":"
+	    "\"The name a document is shown with, e.g. report.pdf.\"}},"
+	    "\"additionalProperties\":false}",
+	.needs_channel = true,
+	.invoke = media_invoke,
+};
+
 /* "+" then 6–15 digits. */
 static bool
 e164_ok(const char *s)
@@ -166,14 +196,11 @@ send_invoke(struct plugin_ctx *ctx, const cJSON *args, char **result)
 {
 	const cJSON			*tov, *textv;
 	const struct channel_ops	*ops;
-	struct outbox_send		 s;
 	struct outbox_new		 nw;
 	struct chat_ref			 chat;
 	struct db			*db = NULL;
 	const char			*to, *text;
-	enum outbox_result		 r;
 	bool				 ok = false;
-	cJSON				*out;
 
 	tov = cJSON_GetObjectItemCaseSensitive(args, "to");
 	textv = cJSON_GetObjectItemCaseSensitive(args, "text");
@@ -220,17 +247,37 @@ send_invoke(struct plugin_ctx *ctx, const cJSON *args, char **result)
 	db_release(db);
 	db = NULL;
 
+	ok = send_recorded(ctx, &nw, to, result);
+out:
+	if (db != NULL)
+		db_release(db);
+	return ok;
+}
+
+/*
+ * Sends the recorded row nw through the outbox (the caller holds no
+ * connection) and says what became of it: false with the provider's
+ * reason when it refused.
+ */
+static bool
+send_recorded(struct plugin_ctx *ctx, const struct outbox_new *nw,
+    const char *to, char **result)
+{
+	struct outbox_send	 s;
+	enum outbox_result	 r;
+	cJSON			*out;
+
 	memset(&s, 0, sizeof(s));
 	s.app = ctx->app;
 	s.a = ctx->arena;
 	s.org_id = ctx->org_id;
-	s.message_id = nw.message_id;
-	s.job_id = nw.job_id;
+	s.message_id = nw->message_id;
+	s.job_id = nw->job_id;
 	r = outbox_send(&s);
 	if (r == OUTBOX_REFUSED) {
 		*result = xasprintf("WhatsApp did not accept the message%s%s",
 		    s.o.error_text[0] != '\0' ? ": " : ".", s.o.error_text);
-		goto out;
+		return false;
 	}
 	out = cJSON_CreateObject();
 	if (s.o.provider_message_id[0] != '\0') {
@@ -239,18 +286,17 @@ send_invoke(struct plugin_ctx *ctx, const cJSON *args, char **result)
 		cJSON_AddStringToObject(out, "to", to);
 		cJSON_AddStringToObject(out, "status", "sent");
 	} else {
-		/* Queued: its send job tries again with backoff. */
+		/* Queued (or held): its send job tries again with backoff. */
 		cJSON_AddStringToObject(out, "to", to);
-		cJSON_AddStringToObject(out, "status", "queued");
-		cJSON_AddStringToObject(out, "message", "WhatsApp asked to "
-		    "wait; the message will be sent shortly.");
+		cJSON_AddStringToObject(out, "status", r == OUTBOX_HELD ?
+		    "held" : "queued");
+		cJSON_AddStringToObject(out, "message", r == OUTBOX_HELD ?
+		    "The 24-hour window is closed; the message waits for the "
+		    "contact's next message." : "WhatsApp asked to wait; the "
+		    "message will be sent shortly.");
 	}
 	*result = json_text(out);
-	ok = true;
-out:
-	if (db != NULL)
-		db_release(db);
-	return ok;
+	return true;
 }
 
 static bool
@@ -496,6 +542,153 @@ template_invoke(struct plugin_ctx *ctx, const cJSON *args, char **result)
 	ok = true;
 out:
 	cJSON_Delete(values);
+	if (db != NULL)
+		db_release(db);
+	return ok;
+}
+
+/* An optional string argument: NULL when absent; false when not text. */
+static bool
+opt_str(const cJSON *args, const char *name, size_t max, const char **out)
+{
+	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(args, name);
+
+	*out = NULL;
+	if (v == NULL || cJSON_IsNull(v))
+		return true;
+	if (!cJSON_IsString(v) || strlen(v->valuestring) > max ||
+	    !utf8_valid(v->valuestring, strlen(v->valuestring)))
+		return false;
+	*out = v->valuestring[0] != '\0' ? v->valuestring : NULL;
+	return true;
+}
+
+/*
+ * whatsapp.sendMedia: the file (fetched from url with chat/media.h's
+ * guards, or the contact's newest item by reference) checked against the
+ * channel's limits BEFORE anything is recorded, then recorded as an
+ * outbox media row with its send job and sent like whatsapp.send. No
+ * connection is held during the fetch or the send.
+ */
+static bool
+media_invoke(struct plugin_ctx *ctx, const cJSON *args, char **result)
+{
+	const struct channel_ops	*ops;
+	struct channel_media_msg	 probe;
+	struct media_staged		 staged;
+	struct media_blob		 blob;
+	struct outbox_media		 m;
+	struct outbox_new		 nw;
+	struct chat_ref			 chat;
+	struct db			*db = NULL;
+	const char			*url, *item, *caption, *filename, *why;
+	const char			*no;
+	char				 ctype[128], buf[320], *fetched = NULL;
+	const char			*urlname = NULL;
+	unsigned char			*data = NULL;
+	size_t				 len = 0;
+	int64_t				 ref = 0;
+	enum db_status			 st;
+	bool				 ok = false;
+
+	memset(&m, 0, sizeof(m));
+	ctype[0] = '\0';
+	if (ctx->chat_id == 0 || ctx->app == NULL) {
+		*result = xstrdup(NO_CHAT);
+		goto out;
+	}
+	if (!opt_str(args, "url", 2048, &url) ||
+	    !opt_str(args, "item", 32, &item) ||
+	    !opt_str(args, "caption", 4096, &caption) ||
+	    !opt_str(args, "filename", 200, &filename)) {
+		*result = xstrdup("url, item, caption and filename must be "
+		    "strings.");
+		goto out;
+	}
+	if ((url == NULL) == (item == NULL) ||
+	    (item != NULL && !str_eq(item, "latest"))) {
+		*result = xstrdup("Give either url (an http or https URL) or "
+		    "item \"latest\".");
+		goto out;
+	}
+	if ((db = db_acquire(ctx->pool)) == NULL) {
+		*result = xstrdup(NO_DB);
+		goto out;
+	}
+	if (chat_get_ref(db, ctx->arena, ctx->org_id, ctx->chat_id, &chat) !=
+	    DB_OK || (ops = channel_ops_for(chat.channel_kind)) == NULL ||
+	    (item != NULL && chat_media_latest(db, ctx->org_id, ctx->chat_id,
+	    &ref) != DB_OK)) {
+		*result = xstrdup(NO_DB);
+		goto out;
+	}
+	db_release(db);
+	db = NULL;
+	if (item != NULL && ref == 0) {
+		*result = xstrdup("The contact has sent no file in this "
+		    "conversation.");
+		goto out;
+	}
+	/* The bytes, with no connection held. */
+	if (url != NULL) {
+		if (!media_out_fetch(ctx->app, ctx->arena, url, 0, &data,
+		    &len, ctype,
+		    sizeof(ctype), &fetched, &why)) {
+			*result = xstrdup(why);
+			goto out;
+		}
+		urlname = fetched;
+	} else {
+		st = media_load(ctx->app, ctx->arena, ctx->org_id, ctx->chat_id,
+		    ref, 0, &blob, &why);
+		if (st != DB_OK) {
+			*result = xasprintf("The contact's file cannot be "
+			    "sent: %s", st == DB_UNAVAILABLE ? NO_DB :
+			    why != NULL ? why : "it is gone.");
+			goto out;
+		}
+		data = blob.data;
+		len = blob.len;
+		channel_media_type(blob.content_type != NULL ?
+		    blob.content_type : "", ctype, sizeof(ctype));
+		urlname = blob.filename;
+	}
+	/* The provider's limits, before anything is recorded. */
+	memset(&probe, 0, sizeof(probe));
+	probe.content_type = ctype;
+	probe.kind = channel_media_kind(ctype);
+	probe.caption = caption;
+	probe.data = data;
+	probe.len = len;
+	if ((no = channel_media_refusal(ops->kind, &probe, buf,
+	    sizeof(buf))) != NULL) {
+		*result = xasprintf("Not sent: %s", no);
+		goto out;
+	}
+	m.content_type = ctype;
+	m.filename = filename != NULL ? filename : str_eq(probe.kind,
+	    "document") ? urlname : NULL;
+	m.caption = caption;
+	if (url != NULL) {
+		if (media_out_stage(ctx->app, ctx->org_id, data, len, ctype,
+		    &staged) != DB_OK) {
+			*result = xstrdup(NO_DB);
+			goto out;
+		}
+		m.id = staged.message_id;
+		m.rec = &staged.rec;
+	} else
+		m.ref_message_id = ref;
+	if ((db = db_acquire(ctx->pool)) == NULL ||
+	    outbox_record_media(ctx->app, db, ctx->org_id, ctx->chat_id, 0,
+	    &m, &nw) != DB_OK) {
+		*result = xstrdup(NO_DB);
+		goto out;
+	}
+	db_release(db);
+	db = NULL;
+	ok = send_recorded(ctx, &nw, chat.external_id, result);
+out:
 	if (db != NULL)
 		db_release(db);
 	return ok;

@@ -264,6 +264,15 @@ parse_mcp(struct config *cfg, char *err, size_t errlen)
 		}
 		cfg->mcp_allow_private = str_eq(v, "1");
 	}
+	v = getenv("PARLEY_MEDIA_FETCH_ALLOW_PRIVATE");
+	if (v != NULL && *v != '\0') {
+		if (!str_eq(v, "0") && !str_eq(v, "1")) {
+			snprintf(err, errlen, "PARLEY_MEDIA_FETCH_ALLOW_PRIVATE "
+			    "must be 0 or 1 (got \"%.20s\").", v);
+			return false;
+		}
+		cfg->media_fetch_allow_private = str_eq(v, "1");
+	}
 	v = getenv("PARLEY_MCP_ALLOWED_CIDRS");
 	if (v != NULL && !cidr_list_parse(v, cfg->mcp_allowed, CIDR_LIST_MAX,
 	    &cfg->n_mcp_allowed, why, sizeof(why))) {

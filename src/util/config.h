@@ -66,6 +66,9 @@ struct config {
 	/* Outbound calls to MCP servers (plugins/mcp_client.c) refuse
 	 * non-public addresses unless allowed here. */
 	bool	 mcp_allow_private;	/* PARLEY_MCP_ALLOW_PRIVATE=1 */
+	/* PARLEY_MEDIA_FETCH_ALLOW_PRIVATE=1: whatsapp.sendMedia may fetch
+	 * from private, loopback or other non-public addresses. */
+	bool	 media_fetch_allow_private;
 	struct cidr mcp_allowed[CIDR_LIST_MAX];	/* PARLEY_MCP_ALLOWED_CIDRS */
 	int	 n_mcp_allowed;
 	/*

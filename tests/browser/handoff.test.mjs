@@ -6,7 +6,9 @@
 // member signs in, follows Conversations (its badge counts the chats
 // waiting) → Inbox, opens the chat, claims it, types a reply and sends
 // it; the reply shows in the timeline, and the fake WhatsApp API
-// (PARLEY_TEST_FAKE_WA_URL) logged a Twilio send with that Body. While
+// (PARLEY_TEST_FAKE_WA_URL) logged a Twilio send with that Body. Then the
+// member attaches a photo to a reply: it shows in the timeline, and the
+// fake fetched the exact bytes from the MediaUrl Parley gave Twilio. While
 // the chat waits for a person, the contact also sends an 800×400 photo
 // (served by the fake's Twilio media endpoints): the timeline shows it as
 // a 320-pixel preview loaded through the signed-in route, linking to the
@@ -19,7 +21,7 @@
 // sets the PARLEY_TEST_* variables read below.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -255,6 +257,28 @@ async function run(javaScriptEnabled) {
   const sent = await waitForSend(reply);
   assert.equal(sent.form.To, `whatsapp:${contact}`);
   assert.equal(sent.form.From, `whatsapp:${NUMBER}`);
+
+  // A file attached to a reply (issue 15, media out): a photo with a
+  // caption goes to Twilio as a MediaUrl on Parley's signed route, which
+  // the fake fetches (HEAD and GET) as Twilio does: the exact bytes.
+  const chart = png(640, 320, [200, 80, 40]);
+  const caption = `The chart you asked for (${label}).`;
+  await page.getByLabel('Reply').fill(caption);
+  await page.setInputFiles('#reply-file', { name: 'chart.png', mimeType: 'image/png', buffer: chart });
+  await go(page, page.getByRole('button', { name: 'Send reply' }));
+  assert.equal(pathOf(page.url()), chatPath, 'the file reply did not come back to the chat');
+  await page.getByText('File sent.').waitFor();
+  const fileBubble = page.locator('.bubble[data-direction="out"]').filter({ hasText: caption });
+  await fileBubble.locator('img.media-thumb').waitFor();
+  const media = await waitForSend(caption);
+  assert.equal(media.form.To, `whatsapp:${contact}`);
+  assert.ok(media.form.MediaUrl.startsWith(`${BASE}/m/`), `MediaUrl ${media.form.MediaUrl}`);
+  const fetched = media.fetched?.[0];
+  assert.ok(fetched, 'the fake did not fetch the MediaUrl');
+  assert.equal(fetched.head, 200);
+  assert.equal(fetched.status, 200);
+  assert.equal(fetched.content_type, 'image/png');
+  assert.equal(fetched.sha256, createHash('sha256').update(chart).digest('hex'));
 
   if (javaScriptEnabled) {
     await mkdir(artifacts, { recursive: true });

@@ -53,6 +53,25 @@
  *        for an item registered "foreign", http://localhost:{port}/cdn/
  *        {id}: another origin, which refuses any credential header.
  *
+ * Media sends (docs/media-out.md §1), POST:
+ *
+ *   /{version}/{phone_number_id}/media                       meta, upload
+ *   /meta/whatsapp/{version}/{phone_number_id}/media         kapso, upload
+ *        multipart/form-data with parts messaging_product=whatsapp, type
+ *        and file (filename, Content-Type); logged with op "upload" and
+ *        "json": {"messaging_product","type","file":{"filename",
+ *        "content_type","size","sha256"}} → {"id":"<digits>"}. A missing
+ *        part is 400 code 100.
+ *   A Meta/Kapso message of type image|document|audio|video|sticker must
+ *        carry {type: {"id"}} of an item this provider uploaded (400 code
+ *        131053 otherwise) or {"link"}; no caption on audio (400 code 100).
+ *   A Twilio message with MediaUrl: the fake fetches each URL (HEAD, then
+ *        GET) before it answers, as Twilio does, and adds to the request's
+ *        log entry "fetched": [{"url","head","status","content_type",
+ *        "disposition","size","sha256"}]; a URL that does not answer 200
+ *        is still answered 201 (Twilio reports it later by status
+ *        callback), the test reads "fetched".
+ *
  * These requests are logged with op "media" (the API call) or "download"
  * (the bytes); a spec with op "media" scripts the API call's answer.
  *
@@ -90,6 +109,9 @@
  *   POST /_fake/queue     one spec or an array of them, appended. A spec
  *                         is consumed by the next request it matches:
  *     provider   "twilio" | "meta" | "kapso" | "any" (default "any")
+ *     type       only a message of this type: Meta/Kapso "type"
+ *                ("text", "image", "document", …), Twilio "media" (with
+ *                a MediaUrl) or "text"; absent: any
  *     op         "send" (default: Twilio Messages.json, Meta/Kapso
  *                message bodies) | "typing" (Twilio Typing.json,
  *                Meta/Kapso {"status":"read"} with typing_indicator) |
@@ -146,6 +168,7 @@
  * (never by pointer) since a reset may free it meanwhile. Bodies, the
  * queue and the log are bounded.
  */
+#define _GNU_SOURCE	/* memmem, strcasestr */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -159,10 +182,12 @@
 #include <unistd.h>
 
 #include <civetweb.h>
+#include <curl/curl.h>
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
 #include "util/buf.h"
+#include "util/httpc.h"
 #include "util/url.h"
 #include "util/xmalloc.h"
 
@@ -173,6 +198,7 @@
 #define TWILIO_BODY_MAX		1600
 #define META_BODY_MAX		4096
 #define FAKE_MEDIA_MAX		(64u * 1024 * 1024)
+#define FAKE_UPLOAD_MAX		(110u * 1024 * 1024)
 
 enum endpoint {
 	EP_NONE = 0,
@@ -180,6 +206,7 @@ enum endpoint {
 	EP_TWILIO_TYPING,
 	EP_TWILIO_MESSAGE,	/* GET one Message resource (its price) */
 	EP_META,		/* Meta or Kapso messages */
+	EP_META_UPLOAD,		/* Meta or Kapso media upload */
 };
 
 /* The media paths (GET). */
@@ -219,8 +246,13 @@ static int	 log_message(const struct mg_connection *conn,
 static void	 sleep_ms(int ms);
 static int	 json_int(const cJSON *o, const char *name, int dflt);
 static const char *json_str(const cJSON *o, const char *name);
-static char	*read_body(struct mg_connection *conn, size_t *len,
-		    bool *too_big);
+static char	*read_body(struct mg_connection *conn, size_t max,
+		    size_t *len, bool *too_big);
+static cJSON	*parse_upload(const char *ctype, const char *body,
+		    size_t len);
+static int	 answer_upload(struct call *c, const cJSON *headers);
+static void	 fetch_media_urls(const struct call *c);
+static void	 log_extra(long seq, const char *key, cJSON *val);
 static void	 send_body(struct mg_connection *conn, int status,
 		    const char *body, size_t len, const cJSON *headers);
 static void	 send_json(struct mg_connection *conn, int status,
@@ -229,9 +261,10 @@ static int	 handler(struct mg_connection *conn, void *cbdata);
 static int	 handle_control(struct mg_connection *conn,
 		    const struct mg_request_info *ri);
 static int	 queue_push(const cJSON *specs);
-static cJSON	*queue_pop(const char *provider, const char *op);
+static cJSON	*queue_pop(const char *provider, const char *op,
+		    const char *type);
 static bool	 spec_matches(const cJSON *spec, const char *provider,
-		    const char *op);
+		    const char *op, const char *type);
 static enum endpoint classify(const char *path, const char **provider,
 		    char *sid, size_t sidlen);
 static int	 handle_provider(struct mg_connection *conn,
@@ -295,6 +328,7 @@ static cJSON			*queue;		/* array of specs */
 static cJSON			*reqlog;	/* array of requests */
 static cJSON			*media;		/* id → registered item */
 static cJSON			*templates;	/* provider → {waba, templates} */
+static cJSON			*uploads;	/* media id → provider */
 static long			 next_seq;	/* under lock */
 static const char		*twilio_token;	/* NULL: any */
 static const char		*meta_token;
@@ -355,14 +389,14 @@ json_str(const cJSON *o, const char *name)
 
 /* The whole request body (NUL-terminated, malloc'd), bounded. */
 static char *
-read_body(struct mg_connection *conn, size_t *len, bool *too_big)
+read_body(struct mg_connection *conn, size_t max, size_t *len, bool *too_big)
 {
 	struct buf	 b;
 	char		 tmp[8192];
 	int		 n;
 
 	*too_big = false;
-	buf_init(&b, FAKE_BODY_MAX);
+	buf_init(&b, max);
 	while ((n = mg_read(conn, tmp, sizeof(tmp))) > 0) {
 		buf_append(&b, tmp, (size_t)n);
 		if (b.err) {
@@ -452,7 +486,7 @@ handle_control(struct mg_connection *conn, const struct mg_request_info *ri)
 	int		 n, status = 200;
 
 	if (is_post)
-		body = read_body(conn, &len, &too_big);
+		body = read_body(conn, FAKE_BODY_MAX, &len, &too_big);
 	if (is_post && strcmp(path, "/_fake/queue") == 0) {
 		out = cJSON_CreateObject();
 		if (too_big || (specs = cJSON_ParseWithLength(body, len)) ==
@@ -499,10 +533,12 @@ handle_control(struct mg_connection *conn, const struct mg_request_info *ri)
 		cJSON_Delete(reqlog);
 		cJSON_Delete(media);
 		cJSON_Delete(templates);
+		cJSON_Delete(uploads);
 		queue = cJSON_CreateArray();
 		reqlog = cJSON_CreateArray();
 		media = cJSON_CreateObject();
 		templates = cJSON_CreateObject();
+		uploads = cJSON_CreateObject();
 		pthread_mutex_unlock(&lock);
 		out = cJSON_CreateObject();
 		cJSON_AddTrueToObject(out, "ok");
@@ -552,12 +588,16 @@ out:
 }
 
 static bool
-spec_matches(const cJSON *spec, const char *provider, const char *op)
+spec_matches(const cJSON *spec, const char *provider, const char *op,
+    const char *type)
 {
 	const char	*p = json_str(spec, "provider");
 	const char	*o = json_str(spec, "op");
+	const char	*t = json_str(spec, "type");
 
 	if (p != NULL && strcmp(p, "any") != 0 && strcmp(p, provider) != 0)
+		return false;
+	if (t != NULL && (type == NULL || strcmp(t, type) != 0))
 		return false;
 	if (o == NULL)
 		o = "send";
@@ -566,13 +606,13 @@ spec_matches(const cJSON *spec, const char *provider, const char *op)
 
 /* The first queued spec matching (the caller deletes it), or NULL. */
 static cJSON *
-queue_pop(const char *provider, const char *op)
+queue_pop(const char *provider, const char *op, const char *type)
 {
 	cJSON	*s, *found = NULL;
 
 	pthread_mutex_lock(&lock);
 	cJSON_ArrayForEach(s, queue) {
-		if (spec_matches(s, provider, op)) {
+		if (spec_matches(s, provider, op, type)) {
 			found = cJSON_DetachItemViaPointer(queue, s);
 			break;
 		}
@@ -673,6 +713,7 @@ classify(const char *path, const char **provider, char *sid, size_t sidlen)
 	static const char	 tw[] = "/2010-04-01/Accounts/";
 	const char		*p, *slash;
 	size_t			 n, segs;
+	bool			 up = false;
 
 	sid[0] = '\0';
 	if (strcmp(path, "/v2/Indicators/Typing.json") == 0) {
@@ -698,18 +739,20 @@ classify(const char *path, const char **provider, char *sid, size_t sidlen)
 		return EP_NONE;
 	}
 	n = strlen(path);
-	if (n < 10 || strcmp(path + n - 9, "/messages") != 0)
+	if (n > 7 && strcmp(path + n - 6, "/media") == 0)
+		up = true;
+	else if (n < 10 || strcmp(path + n - 9, "/messages") != 0)
 		return EP_NONE;
 	for (segs = 0, p = path; *p != '\0'; p++)
 		segs += *p == '/';
 	if (strncmp(path, "/meta/whatsapp/", 15) == 0 && segs == 5) {
 		*provider = "kapso";
-		return EP_META;
+		return up ? EP_META_UPLOAD : EP_META;
 	}
 	/* /{version}/{pnid}/messages, or /{pnid}/messages unversioned. */
 	if (segs == 2 || segs == 3) {
 		*provider = "meta";
-		return EP_META;
+		return up ? EP_META_UPLOAD : EP_META;
 	}
 	return EP_NONE;
 }
@@ -826,8 +869,14 @@ handle_provider(struct mg_connection *conn, const struct mg_request_info *ri,
 	c.auth = mg_get_header(conn, strcmp(provider, "kapso") == 0 ?
 	    "X-API-Key" : "Authorization");
 	parse_basic(&c);
-	body = read_body(conn, &len, &too_big);
-	if (ep == EP_META) {
+	body = read_body(conn, ep == EP_META_UPLOAD ? FAKE_UPLOAD_MAX :
+	    FAKE_BODY_MAX, &len, &too_big);
+	if (ep == EP_META_UPLOAD) {
+		if (!too_big)
+			c.json = parse_upload(mg_get_header(conn,
+			    "Content-Type"), body, len);
+		c.op = "upload";
+	} else if (ep == EP_META) {
 		if (!too_big)
 			c.json = cJSON_ParseWithLength(body, len);
 		c.op = !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c.json,
@@ -856,7 +905,11 @@ handle_provider(struct mg_connection *conn, const struct mg_request_info *ri,
 		status = answer_error(&c, 401, 0, NULL, NULL);
 		goto out;
 	}
-	c.spec = queue_pop(c.provider, c.op);
+	/* A spec's "type": the Meta/Kapso message type ("image", …), or
+	 * Twilio's "media" (a MediaUrl) or "text". */
+	c.spec = queue_pop(c.provider, c.op, c.json != NULL ?
+	    json_str(c.json, "type") : c.form != NULL ?
+	    (form_str(c.form, "MediaUrl") != NULL ? "media" : "text") : NULL);
 	headers = cJSON_GetObjectItemCaseSensitive(c.spec, "headers");
 	delay = json_int(c.spec, "delay_ms", 0);
 	if (delay > 0)
@@ -881,6 +934,9 @@ handle_provider(struct mg_connection *conn, const struct mg_request_info *ri,
 		break;
 	case EP_TWILIO_MESSAGE:
 		status = answer_twilio_fetch(&c, ri->local_uri, headers);
+		break;
+	case EP_META_UPLOAD:
+		status = answer_upload(&c, headers);
 		break;
 	default:
 		status = answer_meta(&c, headers);
@@ -1074,6 +1130,8 @@ answer_twilio_message(struct call *c, const cJSON *headers)
 		if (rc != 0)
 			return rc;
 	}
+	if (form_str(c->form, "MediaUrl") != NULL)
+		fetch_media_urls(c);
 	chars = body != NULL ? utf8_chars(body) : 0;
 	if (chars > TWILIO_BODY_MAX)
 		return answer_error(c, 400, 21617, "The concatenated message "
@@ -1228,6 +1286,30 @@ answer_meta(struct call *c, const cJSON *headers)
 
 		if (rc != 0)
 			return rc;
+	} else if (strcmp(type, "image") == 0 || strcmp(type, "document") == 0 ||
+	    strcmp(type, "audio") == 0 || strcmp(type, "video") == 0 ||
+	    strcmp(type, "sticker") == 0) {
+		const char	*mid, *owner = NULL;
+
+		obj = cJSON_GetObjectItemCaseSensitive(j, type);
+		mid = json_str(obj, "id");
+		if (mid == NULL && json_str(obj, "link") == NULL)
+			return answer_error(c, 400, 100, "Invalid parameter: "
+			    "the media object needs an id or a link.", headers);
+		if (mid != NULL) {
+			pthread_mutex_lock(&lock);
+			owner = json_str(uploads, mid);
+			owner = owner != NULL && strcmp(owner, c->provider) ==
+			    0 ? "ok" : NULL;
+			pthread_mutex_unlock(&lock);
+			if (owner == NULL)
+				return answer_error(c, 400, 131053, "Media "
+				    "upload error: unknown media id.", headers);
+		}
+		if (strcmp(type, "audio") == 0 && json_str(obj, "caption") !=
+		    NULL)
+			return answer_error(c, 400, 100, "Invalid parameter: "
+			    "audio has no caption.", headers);
 	}
 
 	for (i = 0; to[i] != '\0' && n + 1 < sizeof(digits); i++)
@@ -1492,7 +1574,7 @@ handle_media(struct mg_connection *conn, const struct mg_request_info *ri,
 			status = answer_error(&c, 401, 0, NULL, NULL);
 			goto out;
 		}
-		c.spec = queue_pop(c.provider, "media");
+		c.spec = queue_pop(c.provider, "media", NULL);
 		delay = json_int(c.spec, "delay_ms", 0);
 		if (delay > 0)
 			sleep_ms(delay > FAKE_DELAY_MAX_MS ? FAKE_DELAY_MAX_MS :
@@ -1712,6 +1794,7 @@ main(int argc, char **argv)
 	reqlog = cJSON_CreateArray();
 	media = cJSON_CreateObject();
 	templates = cJSON_CreateObject();
+	uploads = cJSON_CreateObject();
 	snprintf(ports, sizeof(ports), "127.0.0.1:%ld", port);
 	opts[n++] = "listening_ports";
 	opts[n++] = ports;
@@ -1724,6 +1807,8 @@ main(int argc, char **argv)
 	opts[n] = NULL;
 
 	mg_init_library(0);
+	/* Before any thread: the Twilio MediaUrl fetches use libcurl. */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	memset(&cb, 0, sizeof(cb));
 	cb.log_message = log_message;
 	if ((ctx = mg_start(&cb, NULL, opts)) == NULL) {
@@ -1744,10 +1829,12 @@ main(int argc, char **argv)
 
 	mg_stop(ctx);
 	mg_exit_library();
+	curl_global_cleanup();
 	cJSON_Delete(queue);
 	cJSON_Delete(reqlog);
 	cJSON_Delete(media);
 	cJSON_Delete(templates);
+	cJSON_Delete(uploads);
 	return 0;
 }
 
@@ -1837,7 +1924,7 @@ handle_templates(struct mg_connection *conn, const struct mg_request_info *ri,
 		status = answer_error(&c, 401, 0, NULL, NULL);
 		goto out;
 	}
-	c.spec = queue_pop(provider, "templates");
+	c.spec = queue_pop(provider, "templates", NULL);
 	status = json_int(c.spec, "status", 0);
 	if (status != 0 && (status < 200 || status > 299)) {
 		status = answer_spec_error(&c, status);
@@ -2056,4 +2143,184 @@ check_twilio_content(struct call *c, const cJSON *headers)
 out:
 	cJSON_Delete(entry);
 	return rc;
+}
+
+/* --- media sends ----------------------------------------------------------- */
+
+/* The parts of a Meta upload (multipart/form-data); NULL when malformed. */
+static cJSON *
+parse_upload(const char *ctype, const char *body, size_t len)
+{
+	const char	*b, *p, *end = body + len, *next, *hend;
+	char		 delim[128], val[256];
+	unsigned char	 h[crypto_hash_sha256_BYTES];
+	char		 hex[2 * sizeof(h) + 1];
+	cJSON		*out, *file;
+	size_t		 dlen;
+
+	if (ctype == NULL || (b = strstr(ctype, "boundary=")) == NULL)
+		return NULL;
+	b += 9;
+	if (snprintf(delim, sizeof(delim), "--%.*s", (int)strcspn(b, "; "),
+	    b) >= (int)sizeof(delim))
+		return NULL;
+	dlen = strlen(delim);
+	out = cJSON_CreateObject();
+	p = memmem(body, len, delim, dlen);
+	while (p != NULL) {
+		const char	*name, *fname, *pct;
+		char		 hdrs[1024];
+		size_t		 hl;
+
+		p += dlen;
+		if (end - p >= 2 && p[0] == '-' && p[1] == '-')
+			return out;
+		if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
+			break;
+		p += 2;
+		if ((hend = memmem(p, (size_t)(end - p), "\r\n\r\n", 4)) ==
+		    NULL || (hl = (size_t)(hend - p)) >= sizeof(hdrs))
+			break;
+		memcpy(hdrs, p, hl);
+		hdrs[hl] = '\0';
+		p = hend + 4;
+		if ((next = memmem(p, (size_t)(end - p), delim, dlen)) ==
+		    NULL || next - p < 2)
+			break;
+		name = strstr(hdrs, " name=\"");
+		fname = strstr(hdrs, "filename=\"");
+		pct = strcasestr(hdrs, "\r\nContent-Type: ");
+		if (name == NULL)
+			break;
+		name += 7;
+		if (fname != NULL) {
+			file = cJSON_AddObjectToObject(out, "file");
+			fname += 10;
+			snprintf(val, sizeof(val), "%.*s",
+			    (int)strcspn(fname, "\""), fname);
+			cJSON_AddStringToObject(file, "filename", val);
+			if (pct != NULL) {
+				pct += 16;
+				snprintf(val, sizeof(val), "%.*s",
+				    (int)strcspn(pct, "\r"), pct);
+				cJSON_AddStringToObject(file, "content_type",
+				    val);
+			}
+			cJSON_AddNumberToObject(file, "size",
+			    (double)(next - 2 - p));
+			crypto_hash_sha256(h, (const unsigned char *)p,
+			    (unsigned long long)(next - 2 - p));
+			for (size_t i = 0; i < sizeof(h); i++)
+				snprintf(hex + 2 * i, 3, "%02x", h[i]);
+			cJSON_AddStringToObject(file, "sha256", hex);
+		} else {
+			char	 key[64];
+
+			snprintf(key, sizeof(key), "%.*s",
+			    (int)strcspn(name, "\""), name);
+			snprintf(val, sizeof(val), "%.*s",
+			    (int)(next - 2 - p < 255 ? next - 2 - p : 255), p);
+			cJSON_AddStringToObject(out, key, val);
+		}
+		p = next;
+	}
+	cJSON_Delete(out);
+	return NULL;
+}
+
+static int
+answer_upload(struct call *c, const cJSON *headers)
+{
+	const cJSON	*file = cJSON_GetObjectItemCaseSensitive(c->json,
+			    "file");
+	cJSON		*root;
+
+	if (!cJSON_IsObject(c->json))
+		return answer_error(c, 400, 100, "Invalid parameter: the body "
+		    "is not multipart/form-data.", headers);
+	if (json_str(c->json, "messaging_product") == NULL ||
+	    strcmp(json_str(c->json, "messaging_product"), "whatsapp") != 0)
+		return answer_error(c, 400, 100, "Invalid parameter: "
+		    "messaging_product must be 'whatsapp'.", headers);
+	if (!cJSON_IsObject(file) || json_int(file, "size", 0) <= 0 ||
+	    json_str(file, "content_type") == NULL)
+		return answer_error(c, 400, 100, "Invalid parameter: a file "
+		    "part with its Content-Type is required.", headers);
+	random_id(c->id, sizeof(c->id), "", "0123456789", 16);
+	pthread_mutex_lock(&lock);
+	cJSON_AddStringToObject(uploads, c->id, c->provider);
+	pthread_mutex_unlock(&lock);
+	root = cJSON_CreateObject();
+	cJSON_AddStringToObject(root, "id", c->id);
+	return answer_ok(c, 200, root, headers);
+}
+
+/* Adds key: val (consumed) to request seq's log entry. */
+static void
+log_extra(long seq, const char *key, cJSON *val)
+{
+	cJSON	*e;
+
+	pthread_mutex_lock(&lock);
+	cJSON_ArrayForEach(e, reqlog) {
+		if (json_int(e, "seq", -1) != seq)
+			continue;
+		cJSON_AddItemToObject(e, key, val);
+		val = NULL;
+		break;
+	}
+	pthread_mutex_unlock(&lock);
+	cJSON_Delete(val);
+}
+
+/* Twilio fetches every MediaUrl (HEAD, then GET), as the real one does. */
+static void
+fetch_media_urls(const struct call *c)
+{
+	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(c->form,
+			    "MediaUrl"), *u;
+	cJSON		*arr = cJSON_CreateArray(), *f, *single = NULL;
+
+	if (cJSON_IsString(v)) {
+		single = cJSON_CreateArray();
+		cJSON_AddItemToArray(single, cJSON_CreateString(
+		    v->valuestring));
+		v = single;
+	}
+	cJSON_ArrayForEach(u, v) {
+		struct httpc_req	 req;
+		struct httpc_resp	 resp;
+		unsigned char		 h[crypto_hash_sha256_BYTES];
+		char			 hex[2 * sizeof(h) + 1], hv[256];
+
+		if (!cJSON_IsString(u))
+			continue;
+		f = cJSON_CreateObject();
+		cJSON_AddStringToObject(f, "url", u->valuestring);
+		memset(&req, 0, sizeof(req));
+		req.url = u->valuestring;
+		req.method = "HEAD";
+		req.timeout_ms = 10000;
+		req.max_response = FAKE_MEDIA_MAX;
+		httpc_resp_init(&resp);
+		httpc_do(NULL, &req, &resp);
+		cJSON_AddNumberToObject(f, "head", (double)resp.status);
+		req.method = "GET";
+		httpc_do(NULL, &req, &resp);
+		cJSON_AddNumberToObject(f, "status", (double)resp.status);
+		if (httpc_header(&resp, "Content-Type", hv, sizeof(hv)))
+			cJSON_AddStringToObject(f, "content_type", hv);
+		if (httpc_header(&resp, "Content-Disposition", hv, sizeof(hv)))
+			cJSON_AddStringToObject(f, "disposition", hv);
+		cJSON_AddNumberToObject(f, "size", (double)resp.body.len);
+		crypto_hash_sha256(h, (const unsigned char *)(resp.body.data !=
+		    NULL ? resp.body.data : ""), resp.body.len);
+		for (size_t i = 0; i < sizeof(h); i++)
+			snprintf(hex + 2 * i, 3, "%02x", h[i]);
+		cJSON_AddStringToObject(f, "sha256", hex);
+		httpc_resp_cleanup(&resp);
+		cJSON_AddItemToArray(arr, f);
+	}
+	cJSON_Delete(single);
+	log_extra(c->seq, "fetched", arr);
 }

@@ -223,6 +223,17 @@ bool	 client_login(struct client *c, const char *email, const char *pw);
 char	*html_input_value(const char *html, const char *name);
 /* Appends "name=value" form-encoded (with '&' when not first) to dst. */
 void	 form_add(char *dst, size_t dstlen, const char *name, const char *value);
+/*
+ * A multipart/form-data body (malloc'd, NUL-terminated: the file's bytes
+ * must hold no NUL) with boundary HMULTIPART_BOUNDARY: a _csrf field
+ * (omitted when csrf is ""), a text field `field`=text and one file part
+ * "file" (filename, ctype, bytes). HMULTIPART_TYPE is its Content-Type.
+ */
+#define HMULTIPART_BOUNDARY	"hArNeSsBoUnDaRy"
+#define HMULTIPART_TYPE		"multipart/form-data; boundary=" \
+				HMULTIPART_BOUNDARY
+char	*hmultipart(const char *csrf, const char *field, const char *text,
+	    const char *filename, const char *ctype, const char *bytes);
 /* The body parsed as JSON (the caller deletes it); fails the test when
  * it is not JSON. */
 cJSON	*hresp_json(const struct hresp *r);

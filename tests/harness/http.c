@@ -23,6 +23,8 @@
 #include <check.h>
 #include <curl/curl.h>
 
+#include "util/xmalloc.h"
+
 #define HTTP_CONNECT_TIMEOUT_S	5L
 #define HTTP_TOTAL_TIMEOUT_S	30L
 #define HTTP_BODY_MAX		(32u * 1024 * 1024)
@@ -543,6 +545,26 @@ char *
 html_csrf(const char *html)
 {
 	return html_input_value(html, "_csrf");
+}
+
+char *
+hmultipart(const char *csrf, const char *field, const char *text,
+    const char *filename, const char *ctype, const char *bytes)
+{
+	const char	*b = HMULTIPART_BOUNDARY;
+
+	if (csrf[0] != '\0')
+		return xasprintf("--%s\r\nContent-Disposition: form-data; "
+		    "name=\"_csrf\"\r\n\r\n%s\r\n--%s\r\nContent-Disposition: "
+		    "form-data; name=\"%s\"\r\n\r\n%s\r\n--%s\r\n"
+		    "Content-Disposition: form-data; name=\"file\"; "
+		    "filename=\"%s\"\r\nContent-Type: %s\r\n\r\n%s\r\n--%s--\r\n",
+		    b, csrf, b, field, text, b, filename, ctype, bytes, b);
+	return xasprintf("--%s\r\nContent-Disposition: form-data; "
+	    "name=\"%s\"\r\n\r\n%s\r\n--%s\r\nContent-Disposition: "
+	    "form-data; name=\"file\"; filename=\"%s\"\r\nContent-Type: "
+	    "%s\r\n\r\n%s\r\n--%s--\r\n", b, field, text, b, filename, ctype,
+	    bytes, b);
 }
 
 void

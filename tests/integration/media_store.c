@@ -31,7 +31,9 @@
  *     expires items in both stores and deletes their objects, leaving
  *     "media expired" in the timeline and the API; an old item is never
  *     downloaded;
- *   - Chromium shows a photo preview loaded from the store.
+ *   - Chromium shows a photo preview loaded from the store;
+ *   - a person's file reply is kept in the store and Twilio fetches it
+ *     through Parley's signed route (media out).
  * Every wait is bounded.
  */
 #include "harness/docs.h"
@@ -1246,6 +1248,84 @@ START_TEST(t_browser_preview_from_store)
 }
 END_TEST
 
+/*
+ * Media out with the store (docs/media-out.md §6): a person's file reply
+ * is written to the store under its own message (nothing in the database,
+ * no orphan), and Twilio, which cannot use a presigned URL (its HEAD would
+ * be refused), fetches the exact bytes from Parley's signed route, which
+ * reads them from the store.
+ */
+START_TEST(t_media_out_from_store)
+{
+	static const char	 bytes[] = "\x89PNG\r\n\x1a\n-sent from the store-";
+	struct client		 c;
+	struct hresp		 r;
+	struct fetched		 f;
+	unsigned char		 h[crypto_hash_sha256_BYTES];
+	char			 sha[65], page[96], action[128], *csrf, *body;
+	char			*k, *path;
+	const cJSON		*e, *send = NULL;
+	cJSON			*log;
+	int64_t			 chat, mid;
+
+	chat = chat_of(photo_mid);
+	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
+	snprintf(page, sizeof(page), "/conversations/%lld", (long long)chat);
+	snprintf(action, sizeof(action), "%s/reply", page);
+	csrf = hpage_csrf(&c, page);
+	body = hmultipart(csrf, "body", "From the store", "chart.png",
+	    "image/png", bytes);
+	client_req(&c, "POST", action, body, HMULTIPART_TYPE, NULL, &r);
+	ck_assert_int_eq(r.status, 303);
+	hresp_free(&r);
+	free(body);
+	free(csrf);
+
+	mid = sqli("SELECT id FROM messages WHERE chat_id = %lld AND "
+	    "direction = 'out' AND body = 'From the store'", (long long)chat);
+	ck_assert_int_gt(mid, 0);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE id = %lld "
+	    "AND status = 'sent'", (long long)mid), 1);
+	k = sqls("SELECT s3_key FROM media_files WHERE message_id = %lld AND "
+	    "n = 0 AND status = 'stored' AND data IS NULL AND s3_bucket = '"
+	    BUCKET "'", (long long)mid);
+	ck_assert_msg(strncmp(k, "media/", 6) == 0, "not in the store: %s", k);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM media_orphans WHERE key "
+	    "LIKE 'media/%%/%lld/%%'", (long long)mid), 0);
+	path = xasprintf("%s/" BUCKET "/%s", s3.base, k);
+	fetch("GET", path, &f);
+	ck_assert_int_eq(f.status, 200);
+	ck_assert_uint_eq(f.len, sizeof(bytes) - 1);
+	ck_assert(memcmp(f.body, bytes, f.len) == 0);
+	fetched_free(&f);
+	free(path);
+	free(k);
+
+	log = hfake_log(&wa);
+	cJSON_ArrayForEach(e, log)
+		if (strcmp(hjstr(e, "op"), "send") == 0 && strcmp(hjstr(
+		    cJSON_GetObjectItemCaseSensitive(e, "form"), "Body"),
+		    "From the store") == 0)
+			send = e;
+	ck_assert_ptr_nonnull(send);
+	ck_assert_msg(strncmp(hjstr(cJSON_GetObjectItemCaseSensitive(send,
+	    "form"), "MediaUrl"), srv.base, strlen(srv.base)) == 0, "%s",
+	    hjstr(cJSON_GetObjectItemCaseSensitive(send, "form"), "MediaUrl"));
+	e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(send,
+	    "fetched"), 0);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(e, "head")->valueint,
+	    200);
+	ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(e,
+	    "status")->valueint, 200);
+	crypto_hash_sha256(h, (const unsigned char *)bytes, sizeof(bytes) - 1);
+	for (size_t i = 0; i < sizeof(h); i++)
+		snprintf(sha + 2 * i, 3, "%02x", h[i]);
+	ck_assert_str_eq(hjstr(e, "sha256"), sha);
+	cJSON_Delete(log);
+}
+END_TEST
+
 /* Last: the server under ASan/UBSan (and its readers) said nothing. */
 START_TEST(t_no_sanitizer_reports)
 {
@@ -1274,6 +1354,7 @@ media_store_suite(void)
 	tcase_add_test(tc, t_store_down_keeps_here);
 	tcase_add_test(tc, t_retention);
 	tcase_add_test(tc, t_browser_preview_from_store);
+	tcase_add_test(tc, t_media_out_from_store);
 	tcase_add_test(tc, t_no_sanitizer_reports);
 	suite_add_tcase(s, tc);
 	return s;

@@ -98,7 +98,7 @@ START_TEST(whatsapp_tools_need_a_chat)
 {
 	static const char *const ids[] = {
 		"whatsapp.send", "whatsapp.getConversation",
-		"whatsapp.getStatus",
+		"whatsapp.getStatus", "whatsapp.sendMedia",
 	};
 
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
