@@ -70,6 +70,10 @@ static enum send_result	 send_media(const struct channel_creds *c,
 			    const char *to, bool is_group,
 			    const struct channel_media_msg *m,
 			    struct send_outcome *out);
+static enum send_result	 send_message(const struct channel_creds *c,
+			    const char *to, bool is_group,
+			    const char *media_url, const char *body,
+			    struct send_outcome *out);
 static enum send_result	 send_typing(const struct channel_creds *c,
 			    const char *inbound_message_id,
 			    struct send_outcome *out);
@@ -200,16 +204,30 @@ static enum send_result
 send_text(const struct channel_creds *c, const char *to, bool is_group,
     const char *text, struct send_outcome *out)
 {
+	if (text == NULL)
+		return channel_refuse(out, "There is no text to send.");
+	return send_message(c, to, is_group, NULL, text, out);
+}
+
+/*
+ * One Messages.json POST: To, From, then MediaUrl (NULL: none), Body
+ * (NULL or "": none) and the status callback.
+ */
+static enum send_result
+send_message(const struct channel_creds *c, const char *to, bool is_group,
+    const char *media_url, const char *body, struct send_outcome *out)
+{
 	struct buf		 url, form;
 	enum send_result	 st;
 
-	if (text == NULL)
-		return channel_refuse(out, "There is no text to send.");
 	buf_init(&url, 0);
 	buf_init(&form, 0);
 	if ((st = messages_form(c, to, is_group, &url, &form, out)) ==
 	    SEND_OK) {
-		form_add(&form, "Body", "", text);
+		if (media_url != NULL)
+			form_add(&form, "MediaUrl", "", media_url);
+		if (body != NULL && (body[0] != '\0' || media_url == NULL))
+			form_add(&form, "Body", "", body);
 		if (c->status_callback != NULL &&
 		    c->status_callback[0] != '\0')
 			form_add(&form, "StatusCallback", "",
@@ -627,30 +645,12 @@ static enum send_result
 send_media(const struct channel_creds *c, const char *to, bool is_group,
     const struct channel_media_msg *m, struct send_outcome *out)
 {
-	struct buf		 url, form;
-	enum send_result	 st;
-
 	if (m == NULL || !channel_field_ok(m->url) ||
 	    (strncmp(m->url, "https://", 8) != 0 &&
 	    strncmp(m->url, "http://", 7) != 0))
 		return channel_refuse(out, "There is no media URL to send "
 		    "(PARLEY_PUBLIC_URL).");
-	buf_init(&url, 0);
-	buf_init(&form, 0);
-	if ((st = messages_form(c, to, is_group, &url, &form, out)) ==
-	    SEND_OK) {
-		form_add(&form, "MediaUrl", "", m->url);
-		if (m->caption != NULL && m->caption[0] != '\0')
-			form_add(&form, "Body", "", m->caption);
-		if (c->status_callback != NULL &&
-		    c->status_callback[0] != '\0')
-			form_add(&form, "StatusCallback", "",
-			    c->status_callback);
-		st = post(c, buf_str(&url), &form, true, out);
-	}
-	buf_cleanup(&form);
-	buf_cleanup(&url);
-	return st;
+	return send_message(c, to, is_group, m->url, m->caption, out);
 }
 
 static enum send_result
