@@ -381,6 +381,32 @@ hfake_queued(struct hfake *f)
 }
 
 void
+hfake_wait_log(struct hfake *f, int n, int timeout_ms)
+{
+	int64_t	 deadline = time_mono_ms() + timeout_ms;
+
+	while (hfake_log_count(f) < n) {
+		ck_assert_msg(time_mono_ms() < deadline, "the fake on port %d "
+		    "was asked %d times, not %d", f->port, hfake_log_count(f),
+		    n);
+		hsleep_ms(50);
+	}
+}
+
+cJSON *
+hllm_user_messages(cJSON *log, int i, int *n)
+{
+	cJSON	*msgs = cJSON_GetObjectItem(cJSON_GetObjectItem(
+		    cJSON_GetArrayItem(log, i), "body"), "messages");
+	cJSON	*first = cJSON_GetArrayItem(msgs, 0);
+
+	if (first != NULL && strcmp(hjstr(first, "role"), "system") == 0)
+		cJSON_Delete(cJSON_DetachItemFromArray(msgs, 0));
+	*n = cJSON_GetArraySize(msgs);
+	return msgs;
+}
+
+void
 hvars_whatsapp(struct hvars *e, const struct hfake *wa)
 {
 	hvars_set(e, "PARLEY_TWILIO_API_BASE=%s", wa->base);

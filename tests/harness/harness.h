@@ -286,6 +286,15 @@ cJSON	*hfake_log(struct hfake *f);
 int	 hfake_log_count(struct hfake *f);
 /* How many scripted answers are still queued (/_fake/queue). */
 int	 hfake_queued(struct hfake *f);
+/* Waits up to timeout_ms until the fake received at least n requests;
+ * fails the test, saying how many it got, when it did not. */
+void	 hfake_wait_log(struct hfake *f, int n, int timeout_ms);
+/*
+ * The messages of fake_llm's i-th logged chat request (log: hfake_log's
+ * answer) without the leading system prompt, borrowed from log: the
+ * conversation the model was asked about. *n gets how many.
+ */
+cJSON	*hllm_user_messages(cJSON *log, int i, int *n);
 
 /* Points the server's Twilio, Meta and Kapso API bases at fake_whatsapp. */
 void	 hvars_whatsapp(struct hvars *e, const struct hfake *wa);

@@ -154,6 +154,21 @@ hmeta_text_body(const struct hmeta_text *m)
 	return body;
 }
 
+char *
+hmeta_item_body(const char *pnid, const char *from, const char *wamid,
+    const char *fields)
+{
+	return xasprintf("{\"object\":\"whatsapp_business_account\","
+	    "\"entry\":[{\"id\":\"102290129340398\",\"changes\":[{"
+	    "\"field\":\"messages\",\"value\":{\"messaging_product\":"
+	    "\"whatsapp\",\"metadata\":{\"display_phone_number\":"
+	    "\"15550783881\",\"phone_number_id\":\"%s\"},"
+	    "\"contacts\":[{\"profile\":{\"name\":\"Kim\"},\"wa_id\":"
+	    "\"%s\"}],\"messages\":[{\"from\":\"%s\",\"id\":\"%s\","
+	    "\"timestamp\":\"%lld\",%s}]}}]}]}", pnid, from, from, wamid,
+	    (long long)time(NULL), fields);
+}
+
 void
 hkapso_post(const char *base, const char *path, const char *event,
     const char *body, const char *secret, struct hresp *r)

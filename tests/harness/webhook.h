@@ -65,6 +65,16 @@ struct hmeta_text {
  * as Meta sends it; malloc'd. */
 char	*hmeta_text_body(const struct hmeta_text *m);
 
+/*
+ * A Meta delivery (display number 15550783881, to pnid) of one message
+ * item of any type from `from` (digits, also its contact's wa_id, profile
+ * name "Kim"), id wamid, now: fields are the item's type-specific members
+ * ("\"type\":…,…") as Meta sends them (PROTOCOLS.md §2: messages[] of a
+ * "messages" change); malloc'd.
+ */
+char	*hmeta_item_body(const char *pnid, const char *from,
+	    const char *wamid, const char *fields);
+
 /* POSTs a JSON body to base + path as Kapso does: X-Webhook-Signature,
  * the hex HMAC-SHA256 of the body with secret (NULL: none), and with
  * event (NULL: none) X-Webhook-Event and X-Webhook-Payload-Version: v2. */

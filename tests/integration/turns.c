@@ -43,7 +43,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -52,8 +51,6 @@
 #include "chat/texts.h"
 #include "db/db.h"
 #include "model/channel.h"
-#include "util/time.h"
-#include "util/xmalloc.h"
 
 #define TW_NUMBER	"+15550001111"
 #define TW_SID		"AC0123456789abcdef0123456789abcdef"
@@ -75,8 +72,6 @@ static void	 test_teardown(void);
 static const char *twilio_in(const char *, const char *);
 static const char *meta_in(const char *, const char *);
 static void	 meta_item(const char *, const char *, const char *);
-static cJSON	*user_messages(cJSON *, int, int *);
-static void	 wait_llm(int, int);
 
 /* --- bursts --------------------------------------------------------------- */
 
@@ -105,7 +100,7 @@ START_TEST(t_burst_twilio)
 	    "A table for two, noted.");
 	cJSON_Delete(log);
 	log = hfake_log(&fx.llm);
-	um = user_messages(log, 0, &n);
+	um = hllm_user_messages(log, 0, &n);
 	ck_assert_int_eq(n, 3);
 	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 0), "content"),
 	    "I want");
@@ -143,7 +138,7 @@ START_TEST(t_burst_meta)
 	ck_assert_int_eq(hfake_log_count(&fx.llm), 1);
 	ck_assert_int_eq(wa_texts(NULL), 1);
 	log = hfake_log(&fx.llm);
-	um = user_messages(log, 0, &n);
+	um = hllm_user_messages(log, 0, &n);
 	ck_assert_int_eq(n, 3);
 	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 2), "content"),
 	    "for two");
@@ -169,7 +164,7 @@ START_TEST(t_busy_restart)
 	hfake_queue(&fx.llm, "[{\"delay_ms\":6000,\"content\":\"Too late.\"},"
 	    "{\"content\":\"Both answered.\"}]");
 	twilio_in("+15557770002", "What is the weather");
-	wait_llm(1, WAIT_MS);
+	hfake_wait_log(&fx.llm, 1, WAIT_MS);
 	twilio_in("+15557770002", "in Lisbon tomorrow?");
 	ck_assert(wait_wa_texts(1, WAIT_MS));
 	usleep(QUIET_MS * 1000);
@@ -180,7 +175,7 @@ START_TEST(t_busy_restart)
 	/* Asked twice: the second time with everything. */
 	ck_assert_int_eq(hfake_log_count(&fx.llm), 2);
 	log = hfake_log(&fx.llm);
-	um = user_messages(log, 1, &n);
+	um = hllm_user_messages(log, 1, &n);
 	ck_assert_int_eq(n, 2);
 	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 1), "content"),
 	    "in Lisbon tomorrow?");
@@ -204,7 +199,7 @@ START_TEST(t_busy_follow_up)
 	    (long long)bot_id));
 	hfake_queue(&fx.llm, "{\"delay_ms\":3000,\"content\":\"First.\"}");
 	twilio_in("+15557770003", "Question one");
-	wait_llm(1, WAIT_MS);
+	hfake_wait_log(&fx.llm, 1, WAIT_MS);
 	twilio_in("+15557770003", "Question two");
 	ck_assert(wait_wa_texts(2, WAIT_MS));
 	usleep(QUIET_MS * 1000);
@@ -339,7 +334,7 @@ START_TEST(t_captionless_photo)
 	ck_assert(wait_wa_texts(2, WAIT_MS));
 	ck_assert_int_eq(hfake_log_count(&fx.llm), 1);
 	log = hfake_log(&fx.llm);
-	um = user_messages(log, 0, &n);
+	um = hllm_user_messages(log, 0, &n);
 	named = false;
 	for (int i = 0; i < n; i++) {
 		c = cJSON_GetObjectItem(cJSON_GetArrayItem(um, i), "content");
@@ -548,53 +543,14 @@ meta_in(const char *from, const char *text)
 	return wamid;
 }
 
-/*
- * A signed Meta delivery of one item of another type: fields is the
- * message object's type-specific members ("\"type\":…,…"), as Meta sends
- * them (PROTOCOLS.md §2: messages[] of a "messages" change).
- */
+/* A signed Meta delivery of one item of another type (hmeta_item_body). */
 static void
 meta_item(const char *from, const char *wamid, const char *fields)
 {
-	char	*body = xasprintf("{\"object\":\"whatsapp_business_account\","
-		    "\"entry\":[{\"id\":\"102290129340398\",\"changes\":[{"
-		    "\"field\":\"messages\",\"value\":{\"messaging_product\":"
-		    "\"whatsapp\",\"metadata\":{\"display_phone_number\":"
-		    "\"15550783881\",\"phone_number_id\":\"" META_PNID "\"},"
-		    "\"contacts\":[{\"profile\":{\"name\":\"Kim\"},\"wa_id\":"
-		    "\"%s\"}],\"messages\":[{\"from\":\"%s\",\"id\":\"%s\","
-		    "\"timestamp\":\"%lld\",%s}]}}]}]}", from, from, wamid,
-		    (long long)time(NULL), fields);
+	char	*body = hmeta_item_body(META_PNID, from, wamid, fields);
 
 	hmeta_post_ok(fx.srv.base, body, META_SECRET);
 	free(body);
-}
-
-/* The non-system messages of the i-th model request (in log). */
-static cJSON *
-user_messages(cJSON *log, int i, int *n)
-{
-	cJSON	*msgs = cJSON_GetObjectItem(cJSON_GetObjectItem(
-		    cJSON_GetArrayItem(log, i), "body"), "messages");
-	cJSON	*first = cJSON_GetArrayItem(msgs, 0);
-
-	if (first != NULL && strcmp(hjstr(first, "role"), "system") == 0)
-		cJSON_Delete(cJSON_DetachItemFromArray(msgs, 0));
-	*n = cJSON_GetArraySize(msgs);
-	return msgs;
-}
-
-/* Waits until the model was asked n times. */
-static void
-wait_llm(int n, int ms)
-{
-	int64_t	 deadline = time_mono_ms() + ms;
-
-	while (hfake_log_count(&fx.llm) < n) {
-		ck_assert_msg(time_mono_ms() < deadline, "the model was asked "
-		    "%d times, not %d", hfake_log_count(&fx.llm), n);
-		usleep(50 * 1000);
-	}
 }
 
 static Suite *
