@@ -24,6 +24,8 @@
  *        it, then each message; TASK: the segment's own messages), a
  *        command ("connect CODE", the reset command) its own segment, a
  *        run of welcome / not-allowed / unreadable messages one text
+ *        (the "cannot read" text once a turn: a later run of unreadable
+ *        messages is covered by it)
  *   a segment's answer → one transaction records its parts (the first
  *        already taken for sending), the model call and which messages it
  *        covered (answered_by), then the parts are sent.
@@ -176,6 +178,10 @@ struct turn {
 	bool				 no_vision_only;	/* …instead
 							   of asking: nothing
 							   but images */
+	int64_t				 unsupported_said;	/* this
+							   turn's TEXT_UNSUPPORTED
+							   (its message id), 0:
+							   not said yet */
 };
 
 static int64_t		 payload_i64(const char *, const char *);
@@ -740,6 +746,7 @@ static enum job_result
 run_seg(struct turn *t, const struct seg *s)
 {
 	struct text_vars	 v;
+	enum job_result		 jr;
 
 	log_debug("turn", "msg=\"segment\" org=%" PRId64 " chat=%" PRId64
 	    " route=%s messages=%d", t->org_id, t->c.chat_id,
@@ -760,8 +767,15 @@ run_seg(struct turn *t, const struct seg *s)
 		return say_reply(t, s, TEXT_NOT_ALLOWED, t->agent.texts, &v,
 		    NULL, true);
 	case ROUTE_UNSUPPORTED:
-		return do_text(t, s, TEXT_UNSUPPORTED, t->has_agent ?
+		/* Said once a turn: a later run (after a question in the
+		 * same burst) is covered by the text already said. */
+		if (t->unsupported_said > 0)
+			return settle(t, s, false, t->unsupported_said, NULL);
+		jr = do_text(t, s, TEXT_UNSUPPORTED, t->has_agent ?
 		    t->agent.texts : NULL);
+		if (jr == JOB_DONE && t->n_parts > 0)
+			t->unsupported_said = t->parts[0].id;
+		return jr;
 	case ROUTE_IGNORE:
 		/* Kept in the thread as context; nothing to answer. */
 		if (t->has_agent) {
