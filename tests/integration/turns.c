@@ -25,6 +25,12 @@
  *   - two `parley serve` processes on one database: one turn per chat
  *     (with PgBouncer too: tests/integration/pooler.c t_two_replicas).
  *
+ * More in tests/integration/turns_more.c: Kapso's burst and reactions,
+ * an echo of what the business sent from elsewhere (Kapso), "taking
+ * longer than usual" said once during an outage, the "cannot read" text
+ * once a turn for several unsupported items, and the session timeout set
+ * through the API (a new thread without the old history).
+ *
  * After every test the fixture runs the "no message left behind" check
  * (harness.h hassert_none_left_behind): every inbound message is covered
  * by an answer or carries a reason.
