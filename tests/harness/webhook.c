@@ -13,6 +13,9 @@
 
 #define HWEBHOOK_PARAMS_MAX	32
 
+/* The provider ids htwilio_in and hmeta_in make (test thread only). */
+static int	 id_seq;
+
 static void	 expect_200(const char *path, struct hresp *r);
 
 void
@@ -108,6 +111,17 @@ htwilio_text_ok(const char *base, const char *account, const char *token,
 	free(t);
 }
 
+const char *
+htwilio_in(const char *base, const char *account, const char *token,
+    const char *to, const char *from, const char *text)
+{
+	static char	 sid[40];
+
+	snprintf(sid, sizeof(sid), "SMf%031d", ++id_seq);
+	htwilio_text_ok(base, account, token, sid, from, to, text);
+	return sid;
+}
+
 void
 hmeta_post(const char *base, const char *body, const char *secret,
     struct hresp *r)
@@ -167,6 +181,31 @@ hmeta_item_body(const char *pnid, const char *from, const char *wamid,
 	    "\"%s\"}],\"messages\":[{\"from\":\"%s\",\"id\":\"%s\","
 	    "\"timestamp\":\"%lld\",%s}]}}]}]}", pnid, from, from, wamid,
 	    (long long)time(NULL), fields);
+}
+
+void
+hmeta_item_ok(const char *base, const char *secret, const char *pnid,
+    const char *from, const char *wamid, const char *fields)
+{
+	char	*body = hmeta_item_body(pnid, from, wamid, fields);
+
+	hmeta_post_ok(base, body, secret);
+	free(body);
+}
+
+const char *
+hmeta_in(const char *base, const char *secret, const char *pnid,
+    const char *from, const char *text)
+{
+	static char	 wamid[40];
+	char		*body;
+
+	snprintf(wamid, sizeof(wamid), "wamid.harness%06d", ++id_seq);
+	body = hmeta_text_body(&(struct hmeta_text){ .pnid = pnid,
+	    .from = from, .name = "Kim", .wamid = wamid, .text = text });
+	hmeta_post_ok(base, body, secret);
+	free(body);
+	return wamid;
 }
 
 void

@@ -43,6 +43,15 @@ void	 htwilio_text_ok(const char *base, const char *account,
 	    const char *token, const char *sid, const char *from,
 	    const char *to, const char *text);
 
+/*
+ * htwilio_text_ok with a fresh MessageSid ("SMf" and 31 digits, counted
+ * in this process, so never one a suite makes of its own counter); the
+ * sid, valid until the next call.
+ */
+const char	*htwilio_in(const char *base, const char *account,
+		    const char *token, const char *to, const char *from,
+		    const char *text);
+
 /* POSTs a JSON body to base + HMETA_INBOUND with X-Hub-Signature-256:
  * sha256=HMAC-SHA256(secret, body) (secret NULL: none). */
 void	 hmeta_post(const char *base, const char *body, const char *secret,
@@ -74,6 +83,18 @@ char	*hmeta_text_body(const struct hmeta_text *m);
  */
 char	*hmeta_item_body(const char *pnid, const char *from,
 	    const char *wamid, const char *fields);
+
+/* hmeta_item_body posted, signed with secret; must answer 200. */
+void	 hmeta_item_ok(const char *base, const char *secret,
+	    const char *pnid, const char *from, const char *wamid,
+	    const char *fields);
+/*
+ * A signed text (hmeta_text_body, profile name "Kim") from `from` to
+ * pnid, with a fresh wamid ("wamid.harness" and a number counted in this
+ * process); must answer 200. The wamid, valid until the next call.
+ */
+const char	*hmeta_in(const char *base, const char *secret,
+		    const char *pnid, const char *from, const char *text);
 
 /* POSTs a JSON body to base + path as Kapso does: X-Webhook-Signature,
  * the hex HMAC-SHA256 of the body with secret (NULL: none), and with

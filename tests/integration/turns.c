@@ -45,6 +45,13 @@
 #define wait_sql(n, ms, ...)	hpg_wait_int(&fx.pg, n, ms, __VA_ARGS__)
 #define wa_texts(out)		hwa_sends(&fx.wa, true, out)
 #define wait_wa_texts(n, ms)	hwa_wait_sends(&fx.wa, true, n, ms)
+#define twilio_in(from, text)	htwilio_in(fx.srv.base, TW_SID, \
+				    TW_TOKEN, TW_NUMBER, from, text)
+#define meta_in(from, text)	hmeta_in(fx.srv.base, META_SECRET, \
+				    META_PNID, from, text)
+#define meta_item(from, wamid, fields) hmeta_item_ok(fx.srv.base, \
+				    META_SECRET, META_PNID, from, wamid, \
+				    fields)
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,9 +82,6 @@ static void	 suite_setup(void);
 static void	 suite_teardown(void);
 static void	 test_setup(void);
 static void	 test_teardown(void);
-static const char *twilio_in(const char *, const char *);
-static const char *meta_in(const char *, const char *);
-static void	 meta_item(const char *, const char *, const char *);
 
 /* --- bursts --------------------------------------------------------------- */
 
@@ -520,43 +524,6 @@ static void
 test_teardown(void)
 {
 	hassert_none_left_behind(&fx.pg, WAIT_MS);
-}
-
-/* A signed Twilio text to our number from `from`; its MessageSid. */
-static const char *
-twilio_in(const char *from, const char *text)
-{
-	static char	 sid[40];
-
-	snprintf(sid, sizeof(sid), "SM%032d", ++seq);
-	htwilio_text_ok(fx.srv.base, TW_SID, TW_TOKEN, sid, from, TW_NUMBER,
-	    text);
-	return sid;
-}
-
-/* A signed Meta text from `from` (digits); its wamid (static). */
-static const char *
-meta_in(const char *from, const char *text)
-{
-	static char	 wamid[40];
-	char		*body;
-
-	snprintf(wamid, sizeof(wamid), "wamid.turns%06d", ++seq);
-	body = hmeta_text_body(&(struct hmeta_text){ .pnid = META_PNID,
-	    .from = from, .name = "Kim", .wamid = wamid, .text = text });
-	hmeta_post_ok(fx.srv.base, body, META_SECRET);
-	free(body);
-	return wamid;
-}
-
-/* A signed Meta delivery of one item of another type (hmeta_item_body). */
-static void
-meta_item(const char *from, const char *wamid, const char *fields)
-{
-	char	*body = hmeta_item_body(META_PNID, from, wamid, fields);
-
-	hmeta_post_ok(fx.srv.base, body, META_SECRET);
-	free(body);
 }
 
 static Suite *

@@ -38,6 +38,13 @@
 #define sqls(...)		hpg_sqlf(&fx.pg, __VA_ARGS__)
 #define wa_texts(out)		hwa_sends(&fx.wa, true, out)
 #define wait_wa_texts(n, ms)	hwa_wait_sends(&fx.wa, true, n, ms)
+#define twilio_in(from, text)	htwilio_in(fx.srv.base, TW_SID, \
+				    TW_TOKEN, TW_NUMBER, from, text)
+#define meta_in(from, text)	hmeta_in(fx.srv.base, META_SECRET, \
+				    META_PNID, from, text)
+#define meta_item(from, wamid, fields) hmeta_item_ok(fx.srv.base, \
+				    META_SECRET, META_PNID, from, wamid, \
+				    fields)
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,13 +84,11 @@ static void	 suite_setup(void);
 static void	 suite_teardown(void);
 static void	 test_setup(void);
 static void	 test_teardown(void);
-static const char *twilio_in(const char *, const char *);
 static cJSON	*kapso_payload(const char *, const char *, const char *,
 		    cJSON **);
 static const char *kapso_in(const char *, const char *);
 static void	 kapso_post_event(cJSON *);
-static void	 meta_item(const char *, const char *, const char *);
-static const char *meta_in(const char *, const char *);
+static void	 kapso_echo(const char *, const char *, const char *);
 static void	 patch_bot(const char *);
 static bool	 llm_saw(cJSON *, const char *);
 
@@ -182,7 +187,6 @@ START_TEST(t_kapso_echo)
 {
 	const char	*mid;
 	char		 eid[64], *page, *st;
-	cJSON		*p, *msg;
 	struct client	 c;
 	struct hresp	 r;
 	int64_t		 chat;
@@ -196,15 +200,7 @@ START_TEST(t_kapso_echo)
 	/* The business wrote to the contact through another integration of
 	 * its Kapso number (direction outbound, origin cloud_api). */
 	snprintf(eid, sizeof(eid), "wamid.kapso.echo%06d", ++seq);
-	p = kapso_payload(NULL, eid, "outbound", &msg);
-	cJSON_AddStringToObject(msg, "from", "15550783884");
-	cJSON_AddStringToObject(msg, "to", "15557100002");
-	cJSON_AddStringToObject(msg, "type", "text");
-	cJSON_AddStringToObject(cJSON_AddObjectToObject(msg, "text"), "body",
-	    "Yes, every day until 10pm.");
-	cJSON_AddStringToObject(cJSON_GetObjectItem(p, "conversation"),
-	    "phone_number", "+15557100002");
-	kapso_post_event(p);
+	kapso_echo(eid, "15557100002", "Yes, every day until 10pm.");
 	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
 	    "provider_message_id = '%s' AND chat_id = %lld AND kind = 'echo' "
 	    "AND direction = 'out' AND body = 'Yes, every day until 10pm.'",
@@ -220,13 +216,7 @@ START_TEST(t_kapso_echo)
 	ck_assert_str_eq(st, "ai");
 	free(st);
 	/* A replay of it stores nothing more. */
-	p = kapso_payload(NULL, eid, "outbound", &msg);
-	cJSON_AddStringToObject(msg, "type", "text");
-	cJSON_AddStringToObject(cJSON_AddObjectToObject(msg, "text"), "body",
-	    "Yes, every day until 10pm.");
-	cJSON_AddStringToObject(cJSON_GetObjectItem(p, "conversation"),
-	    "phone_number", "+15557100002");
-	kapso_post_event(p);
+	kapso_echo(eid, "15557100002", "Yes, every day until 10pm.");
 	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
 	    "provider_message_id = '%s'", eid), 1);
 
@@ -507,18 +497,6 @@ test_teardown(void)
 	hassert_none_left_behind(&fx.pg, WAIT_MS);
 }
 
-/* A signed Twilio text to our number from `from`; its MessageSid. */
-static const char *
-twilio_in(const char *from, const char *text)
-{
-	static char	 sid[40];
-
-	snprintf(sid, sizeof(sid), "SM%032d", ++seq);
-	htwilio_text_ok(fx.srv.base, TW_SID, TW_TOKEN, sid, from, TW_NUMBER,
-	    text);
-	return sid;
-}
-
 /*
  * A Kapso v2 whatsapp.message.received payload (PROTOCOLS.md §3.3) for
  * our Kapso number: message id, kapso.direction dir (origin cloud_api),
@@ -571,6 +549,29 @@ kapso_in(const char *phone, const char *text)
 	return id;
 }
 
+/*
+ * What the business sent to `to` (digits) from another integration of
+ * its Kapso number: a text with direction outbound (origin cloud_api,
+ * not the Business app), from our number, id eid.
+ */
+static void
+kapso_echo(const char *eid, const char *to, const char *text)
+{
+	cJSON	*p, *msg;
+	char	 plus[32];
+
+	p = kapso_payload(NULL, eid, "outbound", &msg);
+	cJSON_AddStringToObject(msg, "from", "15550783884");
+	cJSON_AddStringToObject(msg, "to", to);
+	cJSON_AddStringToObject(msg, "type", "text");
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(msg, "text"), "body",
+	    text);
+	snprintf(plus, sizeof(plus), "+%s", to);
+	cJSON_AddStringToObject(cJSON_GetObjectItem(p, "conversation"),
+	    "phone_number", plus);
+	kapso_post_event(p);
+}
+
 /* Posts payload (taken) as whatsapp.message.received, signed; 200. */
 static void
 kapso_post_event(cJSON *payload)
@@ -581,31 +582,6 @@ kapso_post_event(cJSON *payload)
 	    "whatsapp.message.received", body, KAPSO_SECRET);
 	free(body);
 	cJSON_Delete(payload);
-}
-
-/* A signed Meta delivery of one item (hmeta_item_body). */
-static void
-meta_item(const char *from, const char *wamid, const char *fields)
-{
-	char	*body = hmeta_item_body(META_PNID, from, wamid, fields);
-
-	hmeta_post_ok(fx.srv.base, body, META_SECRET);
-	free(body);
-}
-
-/* A signed Meta text from `from` (digits); its wamid (static). */
-static const char *
-meta_in(const char *from, const char *text)
-{
-	static char	 wamid[40];
-	char		*body;
-
-	snprintf(wamid, sizeof(wamid), "wamid.more%06d", ++seq);
-	body = hmeta_text_body(&(struct hmeta_text){ .pnid = META_PNID,
-	    .from = from, .name = "Kim", .wamid = wamid, .text = text });
-	hmeta_post_ok(fx.srv.base, body, META_SECRET);
-	free(body);
-	return wamid;
 }
 
 /* PATCH /api/v1/agents/{Bot} with json: must answer 200. */
