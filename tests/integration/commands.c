@@ -72,7 +72,6 @@ static void	 test_setup(void);
 static const char *twilio_in(const char *, const char *, const char *);
 static const char *meta_in(const char *, const char *, const char *,
 		    const char *);
-static const cJSON *llm_user_messages(cJSON *, int, int *);
 static char	*expect(enum chat_text, const char *, const char *,
 		    const char *, const char *, int);
 static char	*new_code(int64_t, int64_t);
@@ -182,7 +181,7 @@ START_TEST(t_connect_then_switch)
 	/* Helper (CHAT) saw its new thread only: no apple. */
 	log = hfake_log(&fx.llm);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 2);
-	um = llm_user_messages(log, 1, &n);
+	um = hllm_user_messages(log, 1, &n);
 	ck_assert_msg(n == 1, "Helper read %d user messages: %s, %s", n,
 	    hjstr(cJSON_GetArrayItem(um, 0), "content"),
 	    n > 1 ? hjstr(cJSON_GetArrayItem(um, 1), "content") : "");
@@ -368,7 +367,7 @@ START_TEST(t_reset)
 	/* The model was asked twice, the second time without the past. */
 	log = hfake_log(&fx.llm);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 2);
-	um = llm_user_messages(log, 1, &n);
+	um = hllm_user_messages(log, 1, &n);
 	ck_assert_int_eq(n, 1);
 	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 0), "content"),
 	    "After the reset");
@@ -483,7 +482,7 @@ START_TEST(t_busy_thread)
 	ck_assert_int_eq(hfake_log_count(&fx.llm), 2);
 	log = hfake_log(&fx.llm);
 	{
-		const cJSON	*um = llm_user_messages(log, 1, &n);
+		const cJSON	*um = hllm_user_messages(log, 1, &n);
 
 		ck_assert_int_eq(n, 3);
 		ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 0), "content"),
@@ -556,13 +555,13 @@ START_TEST(t_chat_and_task_context)
 
 	log = hfake_log(&fx.llm);
 	ck_assert_int_eq(cJSON_GetArraySize(log), 4);
-	um = llm_user_messages(log, 1, &n);	/* Bot, CHAT */
+	um = hllm_user_messages(log, 1, &n);	/* Bot, CHAT */
 	ck_assert_int_eq(n, 3);
 	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 0), "content"), "One");
 	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 1), "content"),
 	    "Echo: One");
 	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 2), "content"), "Two");
-	um = llm_user_messages(log, 3, &n);	/* Tasker, TASK */
+	um = hllm_user_messages(log, 3, &n);	/* Tasker, TASK */
 	ck_assert_int_eq(n, 1);
 	ck_assert_str_eq(hjstr(cJSON_GetArrayItem(um, 0), "content"), "Beta");
 	cJSON_Delete(log);
@@ -831,20 +830,6 @@ hourglass_only(bool on)
 	    "= %s, read_receipts = %s WHERE id = %lld", on ? "true" : "false",
 	    on ? "false" : "true", on ? "false" : "true",
 	    (long long)tasker_id));
-}
-
-/* The non-system messages of the i-th model request (borrowed from log). */
-static const cJSON *
-llm_user_messages(cJSON *log, int i, int *n)
-{
-	cJSON	*msgs = cJSON_GetObjectItem(cJSON_GetObjectItem(
-		    cJSON_GetArrayItem(log, i), "body"), "messages");
-	cJSON	*first = cJSON_GetArrayItem(msgs, 0);
-
-	if (first != NULL && strcmp(hjstr(first, "role"), "system") == 0)
-		cJSON_Delete(cJSON_DetachItemFromArray(msgs, 0));
-	*n = cJSON_GetArraySize(msgs);
-	return msgs;
 }
 
 static char *
