@@ -31,6 +31,7 @@
 
 #include "chat/review.h"
 #include "db/db.h"
+#include "model/llmcall.h"
 #include "model/media.h"
 #include "http/req.h"
 #include "http/resp.h"
@@ -211,7 +212,7 @@ api_conversation_get(struct req *r)
 		return resp_bad_request(r, "before must be a message id.");
 	if (req_db(r) == NULL)
 		return resp_unavailable(r);
-	st = review_page_load(r->db, r->arena, r->org_id, id, before, false,
+	st = review_page_load(r->db, r->arena, r->org_id, id, before, true,
 	    &pg);
 	if (st != DB_OK)
 		return st == DB_NOT_FOUND ? resp_not_found(r) :
@@ -281,6 +282,27 @@ api_conversation_get(struct req *r)
 		}
 		cJSON_AddItemToObject(o, "pricing", pricing_json(m));
 		cJSON_AddStringToObject(o, "createdAt", m->created_at);
+		cJSON_AddItemToArray(arr, o);
+	}
+	/* The model calls behind the page's answers, with what each model
+	 * was given (llm/input.h: no image bytes, texts bounded). */
+	arr = cJSON_AddArrayToObject(out, "modelCalls");
+	for (int i = 0; i < pg.n_calls; i++) {
+		const struct llm_call	*k = &pg.calls[i];
+		cJSON			*in;
+
+		o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "id", (double)k->id);
+		cJSON_AddStringToObject(o, "model", k->model_name);
+		cJSON_AddStringToObject(o, "source", k->source);
+		cJSON_AddNumberToObject(o, "tokensIn", k->tokens_in);
+		cJSON_AddNumberToObject(o, "tokensOut", k->tokens_out);
+		cJSON_AddNumberToObject(o, "latencyMs", k->latency_ms);
+		add_str_or_null(o, "error", k->error);
+		in = k->input != NULL ? json_parse_str(k->input, NULL) : NULL;
+		cJSON_AddItemToObject(o, "input", in != NULL ? in :
+		    cJSON_CreateNull());
+		cJSON_AddStringToObject(o, "createdAt", k->created_at);
 		cJSON_AddItemToArray(arr, o);
 	}
 	arr = cJSON_AddArrayToObject(out, "threads");

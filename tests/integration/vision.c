@@ -175,6 +175,40 @@ START_TEST(t_photo_to_vision_model)
 	ck_assert_ptr_null(strstr(r.body, "base64,"));
 	hresp_free(&r);
 	free(path);
+
+	/* The API gives the same record with the conversation. */
+	{
+		char		*tok = htoken_create(&fx.pg, "owner@example.com",
+				    "vision", "admin");
+		char		*auth = xasprintf("Authorization: Bearer %s",
+				    tok);
+		const char	*hdrs[] = { auth, NULL };
+		struct client	 api;
+		cJSON		*doc, *calls, *k, *last = NULL;
+		char		*in;
+
+		client_init(&api, fx.srv.base);
+		path = xasprintf("/api/v1/conversations/%lld",
+		    (long long)chat);
+		client_req(&api, "GET", path, NULL, NULL, hdrs, &r);
+		ck_assert_int_eq(r.status, 200);
+		doc = cJSON_Parse(r.body);
+		calls = cJSON_GetObjectItem(doc, "modelCalls");
+		ck_assert_int_ge(cJSON_GetArraySize(calls), 2);
+		cJSON_ArrayForEach(k, calls)
+			last = k;
+		in = cJSON_PrintUnformatted(cJSON_GetObjectItem(last,
+		    "input"));
+		ck_assert_msg(strstr(in, "[image: JPEG, ") != NULL &&
+		    strstr(in, "base64") == NULL, "modelCalls input: %.300s",
+		    in);
+		free(in);
+		cJSON_Delete(doc);
+		hresp_free(&r);
+		free(path);
+		free(auth);
+		free(tok);
+	}
 	gdFree(png);
 }
 END_TEST
