@@ -247,3 +247,36 @@ expect_200(const char *path, struct hresp *r)
 	    path, r->status, r->body);
 	hresp_free(r);
 }
+
+const char *
+hin_text(const struct hin *w, const char *p, const char *from,
+    const char *text)
+{
+	static char	 id[64];
+	char		*body;
+
+	if (strcmp(p, "twilio") == 0)
+		return htwilio_in(w->base, w->tw_sid, w->tw_token,
+		    w->tw_number, from, text);
+	if (strcmp(p, "meta") == 0) {
+		snprintf(id, sizeof(id), "wamid.hin%06d", ++id_seq);
+		body = hmeta_text_body(&(struct hmeta_text){ .pnid =
+		    w->meta_pnid, .from = from, .name = w->name, .wamid = id,
+		    .text = text });
+		hmeta_post_ok(w->base, body, w->meta_secret);
+		free(body);
+		return id;
+	}
+	snprintf(id, sizeof(id), "wamid.hinkapso%06d", ++id_seq);
+	body = xasprintf("{\"message\":{\"id\":\"%s\",\"timestamp\":\"%lld\","
+	    "\"type\":\"text\",\"text\":{\"body\":\"%s\"},\"kapso\":{"
+	    "\"direction\":\"inbound\",\"status\":\"received\"}},"
+	    "\"conversation\":{\"id\":\"conv_1\",\"phone_number\":"
+	    "\"%s\",\"phone_number_id\":\"%s\"},\"phone_number_id\":\"%s\"}",
+	    id, (long long)time(NULL), text, from, w->kapso_pnid,
+	    w->kapso_pnid);
+	hkapso_post_ok(w->base, HKAPSO_INBOUND, "whatsapp.message.received",
+	    body, w->kapso_secret);
+	free(body);
+	return id;
+}

@@ -104,4 +104,21 @@ void	 hkapso_post(const char *base, const char *path, const char *event,
 void	 hkapso_post_ok(const char *base, const char *path,
 	    const char *event, const char *body, const char *secret);
 
+/* A suite's three providers, for hin_text. */
+struct hin {
+	const char	*base;
+	const char	*tw_sid, *tw_token, *tw_number;
+	const char	*meta_pnid, *meta_secret;
+	const char	*kapso_pnid, *kapso_secret;
+	const char	*name;		/* the contact's profile name (Meta) */
+};
+
+/*
+ * An inbound text from `from` on provider p ("twilio", "meta", else
+ * Kapso), signed as that provider signs and answered 2xx; its provider
+ * id (fresh, counted in this process; valid until the next call).
+ */
+const char	*hin_text(const struct hin *w, const char *p,
+		    const char *from, const char *text);
+
 #endif

@@ -829,37 +829,15 @@ chat_of(const char *from)
 static const char *
 inbound(const char *p, const char *from, const char *text)
 {
-	static char	 id[64];
-	char		 b[4096];
+	const struct hin	 w = { .base = fx.srv.base, .tw_sid = TW_SID,
+				    .tw_token = TW_TOKEN, .tw_number = TW_NUMBER,
+				    .meta_pnid = META_PNID,
+				    .meta_secret = META_SECRET,
+				    .kapso_pnid = KAPSO_PNID,
+				    .kapso_secret = KAPSO_SECRET,
+				    .name = "Tess" };
 
-	if (strcmp(p, "twilio") == 0) {
-		snprintf(id, sizeof(id), "SM%032d", ++seq);
-		htwilio_text_ok(fx.srv.base, TW_SID, TW_TOKEN, id, from,
-		    TW_NUMBER, text);
-	} else if (strcmp(p, "meta") == 0) {
-		struct hmeta_text	 m = { .pnid = META_PNID, .from = from,
-					    .name = "Tess", .text = text };
-		char			*body;
-
-		snprintf(id, sizeof(id), "wamid.proactive%d", ++seq);
-		m.wamid = id;
-		body = hmeta_text_body(&m);
-		hmeta_post_ok(fx.srv.base, body, META_SECRET);
-		free(body);
-	} else {
-		snprintf(id, sizeof(id), "wamid.kapso%d", ++seq);
-		snprintf(b, sizeof(b),
-		    "{\"message\":{\"id\":\"%s\",\"timestamp\":\"%lld\","
-		    "\"type\":\"text\",\"text\":{\"body\":\"%s\"},\"kapso\":{"
-		    "\"direction\":\"inbound\",\"status\":\"received\"}},"
-		    "\"conversation\":{\"id\":\"conv_1\",\"phone_number\":"
-		    "\"%s\",\"phone_number_id\":\"" KAPSO_PNID "\"},"
-		    "\"phone_number_id\":\"" KAPSO_PNID "\"}", id,
-		    (long long)time(NULL), text, from);
-		hkapso_post_ok(fx.srv.base, HKAPSO_INBOUND,
-		    "whatsapp.message.received", b, KAPSO_SECRET);
-	}
-	return id;
+	return hin_text(&w, p, from, text);
 }
 
 /* A tap on the follow-up template's Continue, as provider p sends it. */
