@@ -27,6 +27,8 @@
 # one built from an earlier commit, for before/after runs on one tree),
 # BENCH_KEEP=1 keeps the temporary directory; BENCH_PGLOG=1 logs slow
 # statements and lock waits in it (pg/postgres.log).
+# BENCH_PGSTAT=1 logs every statement of the reply phase and prints what
+# one answered turn costs: its transactions by shape (tx-reply.txt).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -423,6 +425,13 @@ IDLE=$(awk -v a=$((A1 - A0)) -v x=$((X1 - X0)) -v w="$PH_WALL" \
     'BEGIN{printf "%.0f pool acquires/s, %.0f PG transactions/s", a/w, x/w}')
 IDLE="$IDLE, CPU PostgreSQL ${PH_PG}% parley ${PH_SRV}%"
 say "   idle pool of $REPLY_WORKERS workers: $IDLE"
+if [ "${BENCH_PGSTAT:-0}" = 1 ]; then
+    psql_q "ALTER SYSTEM SET log_statement = 'all'" >/dev/null
+    psql_q "ALTER SYSTEM SET log_line_prefix = '%p|'" >/dev/null
+    psql_q "SELECT pg_reload_conf()" >/dev/null
+    sleep 0.5
+    PGLOG_FROM=$(stat -c %s "$T/pg/postgres.log")
+fi
 read -r A0 AW0 < <(pool_acq); X0=$(pg_xacts)
 reply_run() {
     "${LG[@]}" --connections 16 --count "$REPLY_CHATS" --senders "$REPLY_CHATS" \
@@ -452,6 +461,30 @@ sleep 0.5	# any duplicate sends show up too
 curl -fsS -m 10 "$FAKE/_bench/sends" >"$T/sends.txt"
 curl -fsS -m 10 "$FAKE/_bench/llm" >"$T/llm.txt"
 say "   fake: $(curl -fsS -m 5 "$FAKE/_bench/stats")"
+if [ "${BENCH_PGSTAT:-0}" = 1 ]; then
+    psql_q "ALTER SYSTEM RESET log_statement" >/dev/null
+    psql_q "ALTER SYSTEM RESET log_line_prefix" >/dev/null
+    psql_q "SELECT pg_reload_conf()" >/dev/null
+    # A transaction is BEGIN … COMMIT/ROLLBACK on one backend (named by
+    # its first statements) or one statement outside them; per answer.
+    tail -c +"$((PGLOG_FROM + 1))" "$T/pg/postgres.log" | awk -F'|' -v n=$REPLY_CHATS '
+        /\|LOG:  (execute [^:]*|statement): / {
+            pid = $1; q = $0
+            sub(/^[^|]*\|LOG:  (execute [^:]*|statement): /, "", q)
+            gsub(/[ \t]+/, " ", q); q = substr(q, 1, 60)
+            if (q ~ /^BEGIN/) { open[pid] = 1; shape[pid] = ""; next }
+            if (q ~ /^(COMMIT|ROLLBACK)/) {
+                if (open[pid]) tx["tx[" shape[pid] " ]"]++
+                open[pid] = 0; next
+            }
+            if (open[pid]) { if (length(shape[pid]) < 130) shape[pid] = shape[pid] " " substr(q, 1, 40) ";" }
+            else tx[q]++
+        }
+        END { for (k in tx) { t += tx[k]; printf "%6.2f  %s\n", tx[k] / n, k } printf "%6.2f  all transactions per answer\n", t / n }
+    ' | sort -rn >"$T/tx-reply.txt"
+    say "   PG transactions per answer, by shape ($T/tx-reply.txt):"
+    head -20 "$T/tx-reply.txt" >&2
+fi
 REPLY_HWM=$(mem "$PARLEY_PID" VmHWM)
 REPLY_THREADS=$(awk '$1=="Threads:"{print $2}' "/proc/$PARLEY_PID/status")
 say "   parley: $REPLY_THREADS threads, VmHWM $((REPLY_HWM / 1024)) MiB"
