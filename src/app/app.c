@@ -14,6 +14,7 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "api/api.h"
+#include "chat/ingest.h"
 #include "crypto/password.h"
 #include "crypto/secret.h"
 #include "crypto/token.h"
@@ -36,6 +37,7 @@
 
 static bool	open_database(struct app *);
 static bool	migrate_database(struct app *);
+static void	reserve_ingest(struct app *);
 
 static bool
 open_database(struct app *app)
@@ -63,6 +65,7 @@ open_database(struct app *app)
 			return false;
 		}
 		db_pool_set_pooler(app->db, poolers[app->cfg.db_pooler]);
+		reserve_ingest(app);
 		return true;
 	}
 	pgdir = xasprintf("%s/pg", app->cfg.data_dir);
@@ -76,7 +79,21 @@ open_database(struct app *app)
 	}
 	app->db = db_pool_new(conninfo, app->cfg.db_pool_size,
 	    app->cfg.db_acquire_timeout_ms);
+	if (app->db != NULL)
+		reserve_ingest(app);
 	return app->db != NULL;
+}
+
+/*
+ * Ingest's group-commit leaders get connections of their own (db/pool.c,
+ * the reserved lane): a webhook's answer never waits behind the reply
+ * pool's workers for one. Only in a pool large enough to spare them.
+ */
+static void
+reserve_ingest(struct app *app)
+{
+	if (app->cfg.db_pool_size >= 4 * ingest_connections())
+		db_pool_reserve(app->db, ingest_connections());
 }
 
 bool

@@ -34,7 +34,9 @@
  *   exit: the queue is empty whenever no request is in ingest_store.
  *
  * The connection is acquired by the leader for one statement and given
- * back right after; followers hold none (handlers release theirs before
+ * back right after, from the pool's reserved lane (db/pool.c: the app
+ * keeps GC_LEADERS connections for it, so a webhook never waits behind
+ * the reply pool's workers); followers hold none (handlers release theirs before
  * calling: http/req.h req_release_db), so group commit also caps the
  * connections webhooks take under load at GC_LEADERS.
  *
@@ -503,7 +505,7 @@ run_batch(struct app *app, struct gc_waiter **batch, int nb)
 
 	for (int b = 0; b < nb; b++)
 		n_items += batch[b]->n;
-	if ((db = db_acquire(app->db)) == NULL) {
+	if ((db = db_acquire_reserved(app->db)) == NULL) {
 		log_warn("ingest", "msg=\"no database connection\" "
 		    "callers=%d items=%d", nb, n_items);
 		for (int b = 0; b < nb; b++)
@@ -583,6 +585,12 @@ wake_next(void)
 {
 	if (gc_head != NULL && gc_leaders < GC_LEADERS)
 		pthread_cond_signal(&gc_head->cv);
+}
+
+int
+ingest_connections(void)
+{
+	return GC_LEADERS;
 }
 
 enum ingest_result

@@ -108,6 +108,9 @@ enum ingest_result {
 	INGEST_UNAVAILABLE,	/* nothing written: answer 5xx */
 };
 
+/* Connections ingest holds at most at once (its group-commit leaders):
+ * what the app reserves for it in the pool (db_pool_reserve). */
+int		 ingest_connections(void);
 /* Stores n items durably (see above); OK with some items rejected. */
 enum ingest_result ingest_store(struct app *app, struct ingest_item *items,
 		    int n);

@@ -150,6 +150,19 @@ bool		 db_conninfo_check(const char *conninfo, char *err,
 struct db	*db_acquire(struct db_pool *pool)
 		    __attribute__((warn_unused_result));
 /*
+ * db_acquire for the reserved lane (db_pool_reserve): its own slots
+ * first, then any free one; never waits behind db_acquire's callers for
+ * the reserved ones.
+ */
+struct db	*db_acquire_reserved(struct db_pool *pool)
+		    __attribute__((warn_unused_result));
+/*
+ * Keeps the last n connections (at most size - 1) for
+ * db_acquire_reserved; db_acquire never takes them. Call it right after
+ * db_pool_new, before the first acquire.
+ */
+void		 db_pool_reserve(struct db_pool *pool, int n);
+/*
  * db_acquire, tried again every 200 ms for up to wait_ms while it answers
  * NULL: for recording an outcome that must not be lost to a failover (no
  * primary for a few seconds), never for answering a request.

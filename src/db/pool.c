@@ -26,6 +26,15 @@
  * logged when the pool goes from up to down, and recovery when it comes
  * back, so an outage produces two lines, not one per request.
  *
+ * The reserved lane. db_pool_reserve() keeps the last n slots for
+ * db_acquire_reserved(): a caller that must never queue behind the rest
+ * (ingest's group-commit leaders, which hold a webhook's answer) takes
+ * those first and any free slot after them, while db_acquire() never
+ * takes them. Each lane waits on its own condition variable, so a freed
+ * reserved slot wakes only a waiter that may take it (measured: during a
+ * burst of 1,000 turns, webhooks waited behind 1,024 workers for the 16
+ * connections, bench/README.md).
+ *
  * Poolers. We add nothing that lives in the session: no startup `options`
  * (stock PgBouncer refuses the parameter, and a value set there would
  * follow a server connection to other clients), only application_name,
@@ -78,7 +87,10 @@ struct db_pool {
 	enum db_pooler	  pooler;	/* set before the first acquire */
 
 	pthread_mutex_t	  mu;
-	pthread_cond_t	  cv;
+	pthread_cond_t	  cv;		/* db_acquire's waiters */
+	pthread_cond_t	  cv_res;	/* db_acquire_reserved's */
+	int		  reserved;	/* the last slots, for cv_res's */
+	int		  n_res_waiting;
 	struct db	 *slots;
 	bool		 *busy;		/* guarded by mu, like all below */
 	int		  n_open;
@@ -91,7 +103,8 @@ struct db_pool {
 
 static void	 params_add_default(struct db_connparams *, size_t *,
 		    const char *, const char *);
-static int	 pool_pick(struct db_pool *);
+static int	 pool_pick(struct db_pool *, bool);
+static struct db *pool_acquire(struct db_pool *, bool);
 static bool	 pool_conn_ready(struct db_pool *, struct db *);
 static bool	 pool_conn_stale(PGconn *);
 static void	 pool_close(struct db_pool *, struct db *);
@@ -129,6 +142,7 @@ db_pool_new(const char *conninfo, int size, int acquire_timeout_ms)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&pool->cv, &ca);
+	pthread_cond_init(&pool->cv_res, &ca);
 	pthread_condattr_destroy(&ca);
 	return pool;
 }
@@ -144,12 +158,19 @@ db_pool_free(struct db_pool *pool)
 			PQfinish(pool->slots[i].conn);
 	}
 	pthread_cond_destroy(&pool->cv);
+	pthread_cond_destroy(&pool->cv_res);
 	pthread_mutex_destroy(&pool->mu);
 	free(pool->slots);
 	free(pool->busy);
 	db_connparams_cleanup(&pool->cp);
 	free(pool->conninfo);
 	free(pool);
+}
+
+void
+db_pool_reserve(struct db_pool *pool, int n)
+{
+	pool->reserved = n < 0 ? 0 : n >= pool->size ? pool->size - 1 : n;
 }
 
 void
@@ -188,7 +209,11 @@ db_pool_close_idle(struct db_pool *pool)
 		pool_close(pool, db);
 		pthread_mutex_lock(&pool->mu);
 		pool->busy[i] = false;
-		pthread_cond_signal(&pool->cv);
+		if (i < pool->size - pool->reserved)
+			pthread_cond_signal(&pool->cv);
+		if (i >= pool->size - pool->reserved ||
+		    pool->n_res_waiting > 0)
+			pthread_cond_signal(&pool->cv_res);
 		pthread_mutex_unlock(&pool->mu);
 	}
 }
@@ -219,6 +244,18 @@ db_conninfo_check(const char *conninfo, char *err, size_t errlen)
 struct db *
 db_acquire(struct db_pool *pool)
 {
+	return pool_acquire(pool, false);
+}
+
+struct db *
+db_acquire_reserved(struct db_pool *pool)
+{
+	return pool_acquire(pool, true);
+}
+
+static struct db *
+pool_acquire(struct db_pool *pool, bool res)
+{
 	struct timespec	 deadline;
 	struct db	*db;
 	bool		 has_waited = false;
@@ -228,13 +265,18 @@ db_acquire(struct db_pool *pool)
 	deadline_after(&deadline, pool->acquire_timeout_ms);
 
 	pthread_mutex_lock(&pool->mu);
-	while ((idx = pool_pick(pool)) < 0) {
+	while ((idx = pool_pick(pool, res)) < 0) {
 		if (!has_waited) {
 			has_waited = true;
 			pool->n_waits++;
 		}
-		rc = pthread_cond_timedwait(&pool->cv, &pool->mu, &deadline);
-		if (rc == ETIMEDOUT && (idx = pool_pick(pool)) < 0) {
+		if (res)
+			pool->n_res_waiting++;
+		rc = pthread_cond_timedwait(res ? &pool->cv_res : &pool->cv,
+		    &pool->mu, &deadline);
+		if (res)
+			pool->n_res_waiting--;
+		if (rc == ETIMEDOUT && (idx = pool_pick(pool, res)) < 0) {
 			pool->n_timeouts++;
 			pthread_mutex_unlock(&pool->mu);
 			return NULL;
@@ -397,11 +439,15 @@ params_add_default(struct db_connparams *cp, size_t *n, const char *key,
  * mu held.
  */
 static int
-pool_pick(struct db_pool *pool)
+pool_pick(struct db_pool *pool, bool res)
 {
 	int	 empty = -1;
+	int	 n = res ? pool->size : pool->size - pool->reserved;
 
-	for (int i = 0; i < pool->size; i++) {
+	/* The reserved lane looks at its own slots (the last) first. */
+	for (int k = 0; k < n; k++) {
+		int	 i = res ? pool->size - 1 - k : k;
+
 		if (pool->busy[i])
 			continue;
 		if (pool->slots[i].conn != NULL && !pool->slots[i].broken)
@@ -526,7 +572,12 @@ pool_give_back(struct db_pool *pool, struct db *db, bool was_acquired)
 	pool->n_in_use--;
 	if (!was_acquired)
 		pool->n_timeouts++;
-	pthread_cond_signal(&pool->cv);
+	/* A reserved slot is only for the reserved lane; a general one for
+	 * either (the reserved lane's waiters may take any). */
+	if (idx < pool->size - pool->reserved)
+		pthread_cond_signal(&pool->cv);
+	if (idx >= pool->size - pool->reserved || pool->n_res_waiting > 0)
+		pthread_cond_signal(&pool->cv_res);
 	pthread_mutex_unlock(&pool->mu);
 }
 

@@ -493,7 +493,10 @@ gw_pick_tools(struct gateway_call *c)
 		plugin_wire_name(p->id, c->tools[c->n_tools].wire);
 		c->n_tools++;
 	}
-	if (c->n_tools < GW_TOOLS_MAX) {
+	/* Tools listed at run time (the agent's tool servers): asked for
+	 * only when the agent has some, so a turn without them takes no
+	 * connection here. */
+	if (c->n_tools < GW_TOOLS_MAX && c->agent.has_tool_servers) {
 		const struct plugin	*dyn[GW_TOOLS_MAX];
 		int			 n;
 

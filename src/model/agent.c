@@ -620,7 +620,11 @@ fetch(struct db *db, struct arena *a, int64_t org_id, int64_t id,
 	    "       a.session_timeout_minutes, a.debounce_ms, a.busy_mode,"
 	    "       a.busy_ack, a.outage_window_s, a.outage_notice_s,"
 	    "       a.typing_indicator, a.read_receipts, a.working_reaction,"
-	    "       a.doc_context_chars"
+	    "       a.doc_context_chars,"
+	    /* Read, not owned: the MCP links (model/mcp_server.c), so a
+	     * turn asks for tool servers only when the agent has some. */
+	    "       EXISTS (SELECT 1 FROM agent_mcp_servers l"
+	    "                WHERE l.org_id = a.org_id AND l.agent_id = a.id)"
 	    "  FROM agents a"
 	    " WHERE a.org_id = $1"
 	    "   AND ($2::bigint = 0 OR a.id = $2)"
@@ -673,6 +677,7 @@ fetch(struct db *db, struct arena *a, int64_t org_id, int64_t id,
 		g->read_receipts = db_res_bool(&res, i, 25);
 		g->working_reaction = db_res_bool(&res, i, 26);
 		g->doc_context_chars = (int)db_res_i64(&res, i, 27);
+		g->has_tool_servers = db_res_bool(&res, i, 28);
 	}
 	*out = v;
 	*n = res.n_rows;

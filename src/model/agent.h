@@ -72,6 +72,8 @@ struct agent {
 	bool	 read_receipts;		/* mark inbound messages read */
 	bool	 working_reaction;	/* ⏳ while working */
 	int	 doc_context_chars;	/* document text given to the model */
+	bool	 has_tool_servers;	/* linked to MCP servers (read-only
+					   here; model/mcp_server.h) */
 	char	*created_at;
 	char	*updated_at;
 };

@@ -31,6 +31,10 @@
  * stop): a debounced turn starts at most this late. */
 #define WAKE_GRAIN_MS	25
 
+/* Due jobs one claim takes at most: one for the claimer, the rest handed
+ * to idle workers it reserved (see pool.h CLAIMS). */
+#define CLAIM_MAX	16
+
 /* How long a worker keeps trying to record a job's outcome while the
  * database is away (a failover takes seconds), and how often. */
 #define OUTCOME_RETRY_MS	30000
@@ -43,16 +47,31 @@ struct worker {
 	bool			 started;
 	int64_t			 job_id;	/* running, 0: idle (lk_mu) */
 	bool			 lost;		/* its lease was taken (lk_mu) */
+	/* The rest under the pool's mu. */
+	pthread_cond_t		 cv;		/* its own wake-up */
+	int			 idle_at;	/* in pool->idle, -1: not */
+	bool			 reserved;	/* by a claimer (CLAIMS) */
+	bool			 has_handed;	/* a job claimed for it */
+	struct job		 handed;	/* strings in handed_a */
+	struct arena		*handed_a;
 	/* A job may still be leased to us that we are not running: a claim
 	 * whose answer was lost, an outcome never recorded. */
 	bool			 has_orphans;
 };
 
+/* What a worker does next. */
+enum work {
+	WORK_CLAIM,
+	WORK_HANDED,
+	WORK_STOP,
+};
+
 struct worker_pool {
 	struct worker_pool_config	 cfg;
 	pthread_mutex_t			 mu;
-	pthread_cond_t			 cv;
 	unsigned			 pending;	/* wake-ups not yet taken */
+	struct worker			**idle;		/* waiting, not reserved */
+	int				 n_idle;
 	int64_t				 wake_at;	/* monotonic ms of a timed
 							   wake-up, 0: none */
 	bool				 stopping;
@@ -72,9 +91,16 @@ struct worker_pool {
 static void		*worker_main(void *);
 static void		*listener_main(void *);
 static bool		 run_one(struct worker *);
+static bool		 run_job(struct worker *, struct job *);
+static bool		 run_handed(struct worker *);
+static int		 reserve(struct worker *, struct worker **, int);
+static void		 hand_out(struct worker *, struct worker **, int,
+			    const struct job *, int, bool);
+static void		 idle_push(struct worker_pool *, struct worker *);
+static void		 idle_remove(struct worker_pool *, struct worker *);
 static const struct worker_handler *handler_for(struct worker_pool *,
 			    const char *);
-static void		 wait_for_work(struct worker_pool *);
+static enum work	 wait_for_work(struct worker *);
 static void		 wake_one(struct worker_pool *);
 static void		*keeper_main(void *);
 static void		 keep_leases(struct worker_pool *);
@@ -93,53 +119,110 @@ handler_for(struct worker_pool *p, const char *kind)
 }
 
 /*
- * Claims one job and runs it; true when the worker should claim again
- * at once (more was due, or the handler asked), false to sleep.
+ * Claims due jobs (one for this worker, one for each idle worker it could
+ * reserve, see pool.h CLAIMS), hands the others out and runs its own;
+ * true when the worker should claim again at once (more was due, or the
+ * handler asked), false to sleep.
  */
 static bool
 run_one(struct worker *w)
 {
-	struct worker_pool		*p = w->pool;
-	struct worker_ctx		 ctx;
-	const struct worker_handler	*h;
-	struct arena			*a = arena_new();
-	struct db			*db;
-	struct job			 job;
-	enum db_status			 st;
-	enum job_result			 jr;
-	char				 err[512] = "";
-	bool				 ran = false, dead, lost;
-	int				 next_ms = -1;
+	struct worker_pool	*p = w->pool;
+	struct worker		*helpers[CLAIM_MAX - 1];
+	const char		*ids[CLAIM_MAX];
+	struct job		 jobs[CLAIM_MAX];
+	struct arena		*a = arena_new();
+	struct db		*db;
+	struct job		*mine = NULL;
+	enum db_status		 st;
+	bool			 orphans, ran = false;
+	int			 next_ms = -1, n_h, n_jobs = 0;
 
 	if ((db = db_acquire(p->cfg.db)) == NULL)
 		goto out;
-	if (w->has_orphans) {
+	pthread_mutex_lock(&p->mu);
+	orphans = w->has_orphans;
+	pthread_mutex_unlock(&p->mu);
+	if (orphans) {
 		int	 n = 0;
 
 		if (queue_release_mine_any_org(db, w->id, &n) != DB_OK) {
 			db_release(db);
 			goto out;
 		}
+		pthread_mutex_lock(&p->mu);
 		w->has_orphans = false;
+		pthread_mutex_unlock(&p->mu);
 		if (n > 0)
 			log_info("worker", "msg=\"jobs leased to this worker "
 			    "given back\" worker=%s count=%d", w->id, n);
 	}
-	st = queue_claim_any_org(db, a, w->id, p->cfg.lease_s, &job,
-	    &next_ms);
+	n_h = reserve(w, helpers, CLAIM_MAX - 1);
+	ids[0] = w->id;
+	for (int i = 0; i < n_h; i++)
+		ids[i + 1] = helpers[i]->id;
+	st = queue_claim_many_any_org(db, a, ids, n_h + 1, p->cfg.lease_s,
+	    jobs, &n_jobs, &next_ms);
 	db_release(db);
+	/* Unavailable may hide a claim that committed before the server
+	 * went away: each worker named gives back its own at its next
+	 * claim, and is handed nothing meanwhile. */
+	hand_out(w, helpers, n_h, jobs, st == DB_OK ? n_jobs : 0,
+	    st == DB_UNAVAILABLE);
 	if (st == DB_NOT_FOUND && next_ms >= 0)
 		worker_pool_wake_in(p, next_ms);
-	/* Unavailable may hide a claim that committed before the server
-	 * went away: give it back at the next claim. */
-	if (st == DB_UNAVAILABLE)
-		w->has_orphans = true;
 	if (st != DB_OK)
 		goto out;
-	ran = job.more;
-	/* More due: let another worker take it while this one works. */
-	if (job.more)
+	for (int i = 0; i < n_jobs; i++)
+		if (jobs[i].worker == 0)
+			mine = &jobs[i];
+	/* More due than this claim took: another worker claims it while
+	 * these work. */
+	ran = jobs[0].more;
+	if (jobs[0].more)
 		wake_one(p);
+	if (mine != NULL)
+		ran = run_job(w, mine) || ran;
+out:
+	arena_free(a);
+	return ran;
+}
+
+/* Runs the job handed to w by another worker's claim (CLAIMS). */
+static bool
+run_handed(struct worker *w)
+{
+	struct worker_pool	*p = w->pool;
+	struct job		 job;
+	struct arena		*a;
+	bool			 again;
+
+	pthread_mutex_lock(&p->mu);
+	job = w->handed;
+	a = w->handed_a;
+	w->has_handed = false;
+	w->handed_a = NULL;
+	pthread_mutex_unlock(&p->mu);
+	again = run_job(w, &job);
+	arena_free(a);
+	return again;
+}
+
+/*
+ * Runs one claimed job through its kind's handler and records the
+ * outcome; true when the handler asked to claim again.
+ */
+static bool
+run_job(struct worker *w, struct job *job)
+{
+	struct worker_pool		*p = w->pool;
+	struct worker_ctx		 ctx;
+	const struct worker_handler	*h;
+	enum db_status			 st;
+	enum job_result			 jr;
+	char				 err[512] = "";
+	bool				 dead, lost;
+
 	log_set_context_id(w->id);
 	ctx.pool = p;
 	ctx.app = p->cfg.app;
@@ -148,44 +231,134 @@ run_one(struct worker *w)
 	ctx.lease_s = p->cfg.lease_s;
 	ctx.slot = (int)(w - p->workers);
 	ctx.again = false;
-	h = handler_for(p, job.kind);
-	running(w, job.id);
-	if (job.exhausted) {
+	h = handler_for(p, job->kind);
+	running(w, job->id);
+	if (job->exhausted) {
 		snprintf(err, sizeof(err), "The job's worker stopped before "
 		    "finishing it, too many times.");
 		jr = JOB_FAIL;
 	} else if (h == NULL) {
 		snprintf(err, sizeof(err), "No handler for jobs of kind %s.",
-		    job.kind);
+		    job->kind);
 		jr = JOB_FAIL;
 	} else
-		jr = h->fn(&ctx, &job, err, sizeof(err));
+		jr = h->fn(&ctx, job, err, sizeof(err));
 
 	/* The last word of a job about to be dead (pool.h). */
 	dead = jr == JOB_FAIL || (jr == JOB_RETRY &&
-	    job.attempts >= job.max_attempts);
+	    job->attempts >= job->max_attempts);
 	lost = !worker_lease_ok(&ctx);
 	if (dead && !lost && h != NULL && h->dead != NULL)
-		h->dead(&ctx, &job, err);
+		h->dead(&ctx, job, err);
 	running(w, 0);
-	ran = ran || ctx.again;
 
-	st = record_outcome(w, &job, jr, err);
+	st = record_outcome(w, job, jr, err);
 	if (st == DB_UNAVAILABLE) {
+		pthread_mutex_lock(&p->mu);
 		w->has_orphans = true;
+		pthread_mutex_unlock(&p->mu);
 		log_err("worker", "msg=\"job outcome not recorded; it runs "
-		    "again\" job=%lld", (long long)job.id);
+		    "again\" job=%lld", (long long)job->id);
 	} else if (st == DB_CONFLICT)
 		log_warn("worker", "msg=\"lease lost before the outcome was "
-		    "recorded\" job=%lld", (long long)job.id);
+		    "recorded\" job=%lld", (long long)job->id);
 	else if (jr != JOB_DONE)
 		log_warn("worker", "msg=\"job failed\" job=%lld kind=%s "
-		    "attempt=%d retry=%s error=\"%.200s\"", (long long)job.id,
-		    job.kind, job.attempts, dead ? "no" : "yes", err);
+		    "attempt=%d retry=%s error=\"%.200s\"", (long long)job->id,
+		    job->kind, job->attempts, dead ? "no" : "yes", err);
 	log_set_context_id(NULL);
-out:
-	arena_free(a);
-	return ran;
+	return ctx.again;
+}
+
+/*
+ * Takes up to max idle workers out of the idle set for a claim (none
+ * with a doubtful lease of its own); they sleep on until hand_out.
+ */
+static int
+reserve(struct worker *self, struct worker **out, int max)
+{
+	struct worker_pool	*p = self->pool;
+	int			 n = 0;
+
+	pthread_mutex_lock(&p->mu);
+	for (int i = p->n_idle - 1; i >= 0 && n < max; i--) {
+		struct worker	*h = p->idle[i];
+
+		if (h == self || h->has_orphans)
+			continue;
+		out[n++] = h;
+	}
+	for (int i = 0; i < n; i++) {
+		idle_remove(p, out[i]);
+		out[i]->reserved = true;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return n;
+}
+
+/*
+ * Gives each reserved helper its job from the claim (jobs[k].worker is
+ * k's index in the claim's ids: 0 the claimer, i + 1 helpers[i]) and
+ * wakes it; a helper without one goes back to the idle set asleep,
+ * unless a wake-up or a stop is waiting for it. doubt: the claim's
+ * answer was lost, so each may hold a lease it must give back first.
+ */
+static void
+hand_out(struct worker *self, struct worker **helpers, int n_h,
+    const struct job *jobs, int n_jobs, bool doubt)
+{
+	struct worker_pool	*p = self->pool;
+
+	pthread_mutex_lock(&p->mu);
+	if (doubt)
+		self->has_orphans = true;
+	for (int i = 0; i < n_h; i++) {
+		struct worker	*h = helpers[i];
+		const struct job *j = NULL;
+
+		for (int k = 0; k < n_jobs; k++)
+			if (jobs[k].worker == i + 1)
+				j = &jobs[k];
+		h->reserved = false;
+		if (doubt)
+			h->has_orphans = true;
+		if (j != NULL) {
+			h->handed = *j;
+			h->handed_a = arena_new();
+			h->handed.kind = arena_strdup(h->handed_a, j->kind);
+			h->handed.payload = arena_strdup(h->handed_a,
+			    j->payload);
+			h->has_handed = true;
+			pthread_cond_signal(&h->cv);
+		} else if (p->stopping || p->pending > 0)
+			pthread_cond_signal(&h->cv);
+		else
+			idle_push(p, h);
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Under mu: w waits for a wake-up and may be reserved. */
+static void
+idle_push(struct worker_pool *p, struct worker *w)
+{
+	if (w->idle_at >= 0)
+		return;
+	w->idle_at = p->n_idle;
+	p->idle[p->n_idle++] = w;
+}
+
+/* Under mu. */
+static void
+idle_remove(struct worker_pool *p, struct worker *w)
+{
+	int	 i = w->idle_at;
+
+	if (i < 0)
+		return;
+	p->idle[i] = p->idle[--p->n_idle];
+	p->idle[i]->idle_at = i;
+	w->idle_at = -1;
 }
 
 /* Records what w runs (0: nothing), for the lease keeper. */
@@ -331,27 +504,56 @@ is_stopping(struct worker_pool *p)
 	return stopping;
 }
 
-/* Sleeps until a wake-up is handed to this worker, or stop. */
-static void
-wait_for_work(struct worker_pool *p)
+/*
+ * Sleeps until a job is handed to w (run it), a wake-up is pending
+ * (claim) or the pool stops. A reserved worker waits for its claimer
+ * whatever else happens, so a job claimed for it is never left behind.
+ */
+static enum work
+wait_for_work(struct worker *w)
 {
+	struct worker_pool	*p = w->pool;
+	enum work		 k;
+
 	pthread_mutex_lock(&p->mu);
-	while (!p->stopping && p->pending == 0)
-		pthread_cond_wait(&p->cv, &p->mu);
-	if (p->pending > 0)
-		p->pending--;
+	for (;;) {
+		if (w->has_handed) {
+			k = WORK_HANDED;
+			break;
+		}
+		if (!w->reserved) {
+			if (p->stopping) {
+				k = WORK_STOP;
+				break;
+			}
+			if (p->pending > 0) {
+				p->pending--;
+				k = WORK_CLAIM;
+				break;
+			}
+			idle_push(p, w);
+		}
+		pthread_cond_wait(&w->cv, &p->mu);
+	}
+	idle_remove(p, w);
 	pthread_mutex_unlock(&p->mu);
+	return k;
 }
 
 /* Hands one wake-up to one idle worker (a no-op when all are busy and
- * wake-ups are already pending). */
+ * wake-ups are already pending: the next to finish takes it). */
 static void
 wake_one(struct worker_pool *p)
 {
 	pthread_mutex_lock(&p->mu);
 	if (p->pending < (unsigned)p->cfg.n_threads) {
 		p->pending++;
-		pthread_cond_signal(&p->cv);
+		if (p->n_idle > 0) {
+			struct worker	*w = p->idle[p->n_idle - 1];
+
+			idle_remove(p, w);
+			pthread_cond_signal(&w->cv);
+		}
 	}
 	pthread_mutex_unlock(&p->mu);
 }
@@ -361,23 +563,19 @@ worker_main(void *arg)
 {
 	struct worker		*w = arg;
 	struct worker_pool	*p = w->pool;
-	bool			 stopping;
+	/* One worker looks for what is due at start; a claim that finds
+	 * more wakes the others (pool.h). */
+	bool			 claim = w == &p->workers[0];
 
 	for (;;) {
-		pthread_mutex_lock(&p->mu);
-		stopping = p->stopping;
-		pthread_mutex_unlock(&p->mu);
-		if (stopping)
+		enum work	 k = claim ? WORK_CLAIM : wait_for_work(w);
+
+		if (k == WORK_STOP)
 			break;
-		/* Drain what is due, then sleep. */
-		while (run_one(w)) {
-			pthread_mutex_lock(&p->mu);
-			stopping = p->stopping;
-			pthread_mutex_unlock(&p->mu);
-			if (stopping)
-				return NULL;
-		}
-		wait_for_work(p);
+		claim = k == WORK_HANDED ? run_handed(w) : run_one(w);
+		/* Drain what is due (stopping: only a handed job). */
+		if (claim && is_stopping(p))
+			claim = false;
 	}
 	return NULL;
 }
@@ -439,7 +637,6 @@ worker_pool_start(const struct worker_pool_config *c)
 	if (p->cfg.poll_ms <= 0)
 		p->cfg.poll_ms = 1000;
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
 	pthread_mutex_init(&p->lk_mu, NULL);
 	pthread_cond_init(&p->lk_cv, NULL);
 	/* One statement per renewal, no session state: the jobs' own
@@ -452,7 +649,6 @@ worker_pool_start(const struct worker_pool_config *c)
 		log_err("worker", "msg=\"the lease keeper has no database\"");
 		pthread_cond_destroy(&p->lk_cv);
 		pthread_mutex_destroy(&p->lk_mu);
-		pthread_cond_destroy(&p->cv);
 		pthread_mutex_destroy(&p->mu);
 		free(p);
 		return NULL;
@@ -461,6 +657,11 @@ worker_pool_start(const struct worker_pool_config *c)
 		snprintf(host, sizeof(host), "host");
 	host[sizeof(host) - 1] = '\0';
 	p->workers = xcalloc((size_t)p->cfg.n_threads, sizeof(*p->workers));
+	p->idle = xcalloc((size_t)p->cfg.n_threads, sizeof(*p->idle));
+	for (int i = 0; i < p->cfg.n_threads; i++) {
+		pthread_cond_init(&p->workers[i].cv, NULL);
+		p->workers[i].idle_at = -1;
+	}
 	for (int i = 0; i < p->cfg.n_threads; i++) {
 		struct worker	*w = &p->workers[i];
 
@@ -532,7 +733,8 @@ worker_pool_stop(struct worker_pool *p)
 		return;
 	pthread_mutex_lock(&p->mu);
 	p->stopping = true;
-	pthread_cond_broadcast(&p->cv);
+	for (int i = 0; i < p->cfg.n_threads; i++)
+		pthread_cond_signal(&p->workers[i].cv);
 	pthread_mutex_unlock(&p->mu);
 	for (int i = 0; i < p->cfg.n_threads; i++)
 		if (p->workers[i].started)
@@ -550,8 +752,12 @@ worker_pool_stop(struct worker_pool *p)
 	db_listener_free(p->listen);
 	pthread_cond_destroy(&p->lk_cv);
 	pthread_mutex_destroy(&p->lk_mu);
-	pthread_cond_destroy(&p->cv);
+	for (int i = 0; i < p->cfg.n_threads; i++) {
+		pthread_cond_destroy(&p->workers[i].cv);
+		arena_free(p->workers[i].handed_a);
+	}
 	pthread_mutex_destroy(&p->mu);
 	free(p->workers);
+	free(p->idle);
 	free(p);
 }

@@ -109,75 +109,108 @@ enum db_status
 queue_claim_any_org(struct db *db, struct arena *a, const char *worker_id,
     int lease_s, struct job *out, int *next_ms)
 {
+	int	 n = 0;
+
+	return queue_claim_many_any_org(db, a, &worker_id, 1, lease_s, out,
+	    &n, next_ms);
+}
+
+enum db_status
+queue_claim_many_any_org(struct db *db, struct arena *a,
+    const char *const *worker_ids, int n_workers, int lease_s,
+    struct job *out, int *n_out, int *next_ms)
+{
 	struct db_res	 res = { 0 };
+	struct buf	 workers;
 	enum db_status	 st;
 
+	*n_out = 0;
 	if (next_ms != NULL)
 		*next_ms = -1;
+	if (n_workers <= 0)
+		return DB_NOT_FOUND;
+	buf_init(&workers, 0);
+	db_array_text(&workers, worker_ids, n_workers);
 	/*
-	 * A due job, else a due chat nobody holds turned into its running
-	 * turn job (queue.h TURNS); with neither, when the next falls due.
-	 * "Held": the chat's turn_job runs under a live lease.
+	 * Up to n_workers due jobs, then (for the room left) due chats
+	 * nobody holds turned into their running turn jobs (queue.h
+	 * TURNS), the k-th claimed leased to worker_ids[k]; with neither,
+	 * when the next falls due. "Held": the chat's turn_job runs under a
+	 * live lease. Rows locked beyond the room left are skipped by
+	 * concurrent claims for this statement only.
 	 */
 	st = db_query(db, &res,
-	    "WITH next AS ("
-	    "  SELECT id FROM jobs"
+	    "WITH cand AS ("
+	    "  SELECT id, run_at FROM jobs"
 	    "   WHERE run_at <= now()"
 	    "     AND (status = 'queued'"
 	    "          OR (status = 'running' AND lease_until < now()))"
 	    "   ORDER BY run_at, id"
-	    "   LIMIT 1 FOR UPDATE SKIP LOCKED"
+	    "   LIMIT $3 FOR UPDATE SKIP LOCKED"
+	    "), next AS ("
+	    "  SELECT id, row_number() OVER (ORDER BY run_at, id) AS rn"
+	    "    FROM cand"
 	    "), job AS ("
 	    "  UPDATE jobs j SET status = 'running',"
 	    "         attempts = j.attempts + 1,"
 	    "         lease_until = now() + make_interval(secs => $2),"
-	    "         locked_by = $1, updated_at = now()"
+	    "         locked_by = ($1::text[])[next.rn], updated_at = now()"
 	    "    FROM next WHERE j.id = next.id"
 	    "  RETURNING j.id, j.org_id, j.kind, j.payload, j.attempts,"
-	    "         j.max_attempts, 0::bigint AS chat_id"
-	    "), due AS ("
-	    "  SELECT c.id, c.org_id FROM chats c"
-	    "   WHERE NOT EXISTS (SELECT 1 FROM next)"
+	    "         j.max_attempts, 0::bigint AS chat_id, j.locked_by"
+	    "), dcand AS ("
+	    "  SELECT c.id, c.org_id, c.turn_due_at FROM chats c"
+	    "   WHERE (SELECT count(*) FROM next) < $3"
 	    "     AND c.turn_due_at <= now()"
 	    "     AND NOT EXISTS (SELECT 1 FROM jobs h"
 	    "          WHERE h.id = c.turn_job AND h.status = 'running'"
 	    "            AND h.lease_until >= now())"
 	    "   ORDER BY c.turn_due_at"
-	    "   LIMIT 1 FOR UPDATE OF c SKIP LOCKED"
+	    "   LIMIT $3 FOR UPDATE OF c SKIP LOCKED"
+	    "), due AS ("
+	    "  SELECT id, org_id, rn FROM ("
+	    "    SELECT id, org_id, (SELECT count(*) FROM next)"
+	    "           + row_number() OVER (ORDER BY turn_due_at, id) AS rn"
+	    "      FROM dcand) d"
+	    "   WHERE rn <= $3"
 	    "), turn AS ("
 	    "  INSERT INTO jobs (org_id, kind, payload, status, attempts,"
 	    "         lease_until, locked_by)"
 	    "  SELECT due.org_id, '" QUEUE_KIND_TURN "',"
 	    "         jsonb_build_object('chat_id', due.id), 'running', 1,"
-	    "         now() + make_interval(secs => $2), $1"
+	    "         now() + make_interval(secs => $2), ($1::text[])[due.rn]"
 	    "    FROM due"
 	    "  RETURNING id, org_id, kind, payload, attempts, max_attempts,"
-	    "         (payload->>'chat_id')::bigint AS chat_id"
+	    "         (payload->>'chat_id')::bigint AS chat_id, locked_by"
 	    "), held AS ("
 	    "  UPDATE chats c SET turn_due_at = NULL, turn_job = turn.id"
 	    "    FROM turn WHERE c.id = turn.chat_id"
 	    "  RETURNING c.id"
 	    "), got AS ("
 	    "  SELECT * FROM job UNION ALL SELECT * FROM turn"
+	    "), more AS ("
+	    /* Whether more is due than was claimed: then the pool wakes one
+	     * more worker (worker/pool.c); else nobody claims in vain. The
+	     * turn jobs just inserted are not in this statement's view of
+	     * jobs; the chats just held still show their due time. */
+	    "  SELECT EXISTS (SELECT 1 FROM jobs o"
+	    "                  WHERE o.run_at <= now()"
+	    "                    AND (o.status = 'queued'"
+	    "                         OR (o.status = 'running'"
+	    "                             AND o.lease_until < now()))"
+	    "                    AND o.id NOT IN (SELECT id FROM got))"
+	    "      OR EXISTS (SELECT 1 FROM chats d"
+	    "                  WHERE d.turn_due_at <= now()"
+	    "                    AND d.id NOT IN (SELECT chat_id FROM got)"
+	    "                    AND NOT EXISTS (SELECT 1 FROM jobs h"
+	    "                         WHERE h.id = d.turn_job"
+	    "                           AND h.status = 'running'"
+	    "                           AND h.lease_until >= now())) AS more"
 	    ")"
 	    " SELECT got.id, got.org_id, got.kind, got.payload::text,"
-	    "        got.attempts, got.max_attempts,"
-	    /* Whether another is due: then the pool wakes one more
-	     * worker (worker/pool.c); else nobody claims in vain. */
-	    "        EXISTS (SELECT 1 FROM jobs o"
-	    "                 WHERE o.id <> got.id AND o.run_at <= now()"
-	    "                   AND (o.status = 'queued'"
-	    "                        OR (o.status = 'running'"
-	    "                            AND o.lease_until < now())))"
-	    "        OR EXISTS (SELECT 1 FROM chats d"
-	    "                 WHERE d.turn_due_at <= now()"
-	    "                   AND d.id <> got.chat_id"
-	    "                   AND NOT EXISTS (SELECT 1 FROM jobs h"
-	    "                        WHERE h.id = d.turn_job"
-	    "                          AND h.status = 'running'"
-	    "                          AND h.lease_until >= now())),"
-	    "        NULL::bigint, (SELECT count(*) FROM held)"
-	    "   FROM got"
+	    "        got.attempts, got.max_attempts, more.more,"
+	    "        NULL::bigint, (SELECT count(*) FROM held), got.locked_by"
+	    "   FROM got, more"
 	    " UNION ALL"
 	    " SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
 	    "        (extract(epoch FROM LEAST("
@@ -185,9 +218,11 @@ queue_claim_any_org(struct db *db, struct arena *a, const char *worker_id,
 	    "             WHERE status = 'queued' AND run_at > now()),"
 	    "           (SELECT min(turn_due_at) FROM chats"
 	    "             WHERE turn_due_at > now())) - now()) * 1000"
-	    "        )::bigint, 0"
+	    "        )::bigint, 0, NULL"
 	    "  WHERE NOT EXISTS (SELECT 1 FROM got)",
-	    DB_TEXT(worker_id), DB_I64(lease_s), DB_END);
+	    DB_TEXT(buf_str(&workers)), DB_I64(lease_s), DB_I64(n_workers),
+	    DB_END);
+	buf_cleanup(&workers);
 	if (st != DB_OK)
 		goto out;
 	if (res.n_rows == 0 || db_res_isnull(&res, 0, 0)) {
@@ -201,15 +236,30 @@ queue_claim_any_org(struct db *db, struct arena *a, const char *worker_id,
 		st = DB_NOT_FOUND;
 		goto out;
 	}
-	out->id = db_res_i64(&res, 0, 0);
-	out->org_id = db_res_i64(&res, 0, 1);
-	out->kind = arena_strdup(a, db_res_text(&res, 0, 2));
-	out->payload = arena_strdup(a, db_res_text(&res, 0, 3));
-	out->attempts = (int)db_res_i64(&res, 0, 4);
-	out->max_attempts = (int)db_res_i64(&res, 0, 5);
-	out->more = db_res_bool(&res, 0, 6);
-	/* Claimed again after its worker vanished once too often. */
-	out->exhausted = out->attempts > out->max_attempts;
+	for (int r = 0; r < res.n_rows && *n_out < n_workers; r++) {
+		struct job	*j = &out[*n_out];
+		const char	*who = db_res_text(&res, r, 9);
+
+		if (db_res_isnull(&res, r, 0))
+			continue;
+		memset(j, 0, sizeof(*j));
+		j->id = db_res_i64(&res, r, 0);
+		j->org_id = db_res_i64(&res, r, 1);
+		j->kind = arena_strdup(a, db_res_text(&res, r, 2));
+		j->payload = arena_strdup(a, db_res_text(&res, r, 3));
+		j->attempts = (int)db_res_i64(&res, r, 4);
+		j->max_attempts = (int)db_res_i64(&res, r, 5);
+		j->more = db_res_bool(&res, r, 6);
+		/* Claimed again after its worker vanished once too often. */
+		j->exhausted = j->attempts > j->max_attempts;
+		j->worker = -1;
+		for (int k = 0; k < n_workers; k++)
+			if (strcmp(worker_ids[k], who) == 0)
+				j->worker = k;
+		(*n_out)++;
+	}
+	if (*n_out == 0)
+		st = DB_NOT_FOUND;
 out:
 	db_res_clear(&res);
 	return st;

@@ -58,6 +58,8 @@ struct job {
 	bool	 more;		/* claim: another job was due as well */
 	bool	 exhausted;	/* claim: its workers vanished too often; the
 				   pool buries it (worker_pool.c) */
+	int	 worker;	/* claim_many: the index of the worker id
+				   it is leased to */
 };
 
 struct job_row {
@@ -103,6 +105,17 @@ bool		 queue_release_job(struct db *db, int64_t org_id,
 enum db_status	 queue_claim_any_org(struct db *db, struct arena *a,
 		    const char *worker_id, int lease_s, struct job *out,
 		    int *next_ms) __attribute__((warn_unused_result));
+/*
+ * The same for up to n_workers jobs in one statement, the k-th claimed
+ * leased to one of worker_ids (out[k].worker says which; each id at most
+ * once): *n_out of them in out[] (room for n_workers). DB_NOT_FOUND with
+ * *n_out 0 when nothing is due. .more on each: more is due than was
+ * claimed.
+ */
+enum db_status	 queue_claim_many_any_org(struct db *db, struct arena *a,
+		    const char *const *worker_ids, int n_workers, int lease_s,
+		    struct job *out, int *n_out, int *next_ms)
+		    __attribute__((warn_unused_result));
 /*
  * Gives back every job still leased to worker_id, due now, for a worker
  * that is between jobs and so cannot be running any: one whose claim

@@ -332,6 +332,50 @@ START_TEST(test_pool_timeout)
 }
 END_TEST
 
+/*
+ * The reserved lane (ingest's leaders): general callers that hold every
+ * connection they may take do not keep it waiting, and a reserved slot
+ * given back wakes its lane's waiter, not a general one.
+ */
+START_TEST(test_pool_reserved_lane)
+{
+	char		 ci[600];
+	struct db_pool	*pool;
+	struct db	*g[3], *r, *r2, *x;
+	pthread_t	 t;
+	int64_t		 t0;
+
+	new_database("t_pool_res", ci, sizeof(ci));
+	pool = pool_for(ci, 4, 300);
+	db_pool_reserve(pool, 1);
+	for (int i = 0; i < 3; i++)
+		ck_assert_ptr_nonnull(g[i] = db_acquire(pool));
+	/* The fourth connection is not for general callers. */
+	t0 = time_mono_ms();
+	ck_assert_ptr_null(db_acquire(pool));
+	ck_assert_int_ge(time_mono_ms() - t0, 250);
+	/* The reserved lane gets it at once, and it works. */
+	t0 = time_mono_ms();
+	ck_assert_ptr_nonnull(r = db_acquire_reserved(pool));
+	ck_assert_int_lt(time_mono_ms() - t0, 250);
+	ck_assert_int_eq(db_exec(r, "SELECT 1", DB_END), DB_OK);
+	/* With its own slot busy it may take a general one given back. */
+	ck_assert_int_eq(pthread_create(&t, NULL, release_later, g[0]), 0);
+	r2 = db_acquire_reserved(pool);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_ptr_eq(r2, g[0]);
+	/* A reserved slot given back is not for a general waiter. */
+	ck_assert_int_eq(pthread_create(&t, NULL, release_later, r), 0);
+	x = db_acquire(pool);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_ptr_null(x);
+	db_release(r2);
+	db_release(g[1]);
+	db_release(g[2]);
+	db_pool_free(pool);
+}
+END_TEST
+
 /* Many threads through a small pool: every query succeeds, nothing is
  * handed out twice (a per-connection session variable would clash), and
  * the counters add up. */
@@ -889,6 +933,7 @@ main(void)
 	tcase_add_test(tc, test_migrate_concurrent);
 	tcase_add_test(tc, test_migrate_refuses_changes);
 	tcase_add_test(tc, test_pool_timeout);
+	tcase_add_test(tc, test_pool_reserved_lane);
 	tcase_add_test(tc, test_pool_threads);
 	tcase_add_test(tc, test_query_status);
 	tcase_add_test(tc, test_session_state);

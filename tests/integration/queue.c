@@ -198,6 +198,48 @@ START_TEST(expired_lease_is_claimed_again_once)
 }
 END_TEST
 
+/* One statement claims several due jobs, each leased to the worker that
+ * will run it (worker/pool.c hands them out). */
+START_TEST(one_claim_leases_several_jobs_each_to_its_worker)
+{
+	const char	*ids[] = { "w0", "w1", "w2" };
+	struct arena	*a = arena_new();
+	struct db	*db = db_acquire(dbp);
+	struct job	 got[3];
+	bool		 seen[3] = { false, false, false };
+	int		 n = -1;
+
+	free(hpg_sqlf(&pg, "DELETE FROM jobs"));
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(queue_enqueue(db, org_id, "test.count",
+		    "{\"n\": 1}", 5, NULL), DB_OK);
+	ck_assert_int_eq(queue_claim_many_any_org(db, a, ids, 3, 30, got, &n,
+	    NULL), DB_OK);
+	ck_assert_int_eq(n, 3);
+	for (int i = 0; i < n; i++) {
+		ck_assert_int_ge(got[i].worker, 0);
+		ck_assert_int_lt(got[i].worker, 3);
+		ck_assert(!seen[got[i].worker]);
+		seen[got[i].worker] = true;
+		ck_assert(got[i].more);	/* two more are due */
+		ck_assert_int_eq(hpg_sqlf_int(&pg, "SELECT count(*) FROM jobs "
+		    "WHERE id = %lld AND status = 'running' AND locked_by = "
+		    "'%s'", (long long)got[i].id, ids[got[i].worker]), 1);
+	}
+	ck_assert_int_eq(queue_claim_many_any_org(db, a, ids, 3, 30, got, &n,
+	    NULL), DB_OK);
+	ck_assert_int_eq(n, 2);
+	ck_assert(!got[0].more);
+	ck_assert_int_eq(queue_claim_many_any_org(db, a, ids, 3, 30, got, &n,
+	    NULL), DB_NOT_FOUND);
+	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(hpg_sql_int(&pg, "SELECT count(DISTINCT locked_by) "
+	    "FROM jobs WHERE status = 'running'"), 3);
+	db_release(db);
+	arena_free(a);
+}
+END_TEST
+
 START_TEST(retry_with_backoff_then_dead_then_manual_retry)
 {
 	struct worker_pool	*p;
@@ -273,6 +315,7 @@ main(void)
 	tcase_add_test(tc, every_job_runs_exactly_once_across_two_pools);
 	tcase_add_test(tc, notify_wakes_an_idle_pool);
 	tcase_add_test(tc, expired_lease_is_claimed_again_once);
+	tcase_add_test(tc, one_claim_leases_several_jobs_each_to_its_worker);
 	tcase_add_test(tc, retry_with_backoff_then_dead_then_manual_retry);
 	tcase_add_test(tc, backoff_grows_with_jitter_and_a_cap);
 	suite_add_tcase(s, tc);
