@@ -26,14 +26,21 @@
  * logged when the pool goes from up to down, and recovery when it comes
  * back, so an outage produces two lines, not one per request.
  *
+ * Waiting is first come, first served: a caller that finds no free slot
+ * queues with a condition variable of its own, and a release hands the
+ * slot straight to the oldest waiter that may take it (it stays busy, so
+ * nobody barges in between). Under a burst (1,024 reply workers on 14
+ * connections) a signal to "some" waiter let unlucky ones wait past the
+ * acquire timeout while others went round several times
+ * (bench/README.md).
+ *
  * The reserved lane. db_pool_reserve() keeps the last n slots for
  * db_acquire_reserved(): a caller that must never queue behind the rest
  * (ingest's group-commit leaders, which hold a webhook's answer) takes
  * those first and any free slot after them, while db_acquire() never
- * takes them. Each lane waits on its own condition variable, so a freed
- * reserved slot wakes only a waiter that may take it (measured: during a
- * burst of 1,000 turns, webhooks waited behind 1,024 workers for the 16
- * connections, bench/README.md).
+ * takes them; a general slot given back goes to a reserved-lane waiter
+ * first (there are at most n of them). Measured: during a burst of 1,000
+ * turns, webhooks waited behind the workers for a connection.
  *
  * Poolers. We add nothing that lives in the session: no startup `options`
  * (stock PgBouncer refuses the parameter, and a value set there would
@@ -79,6 +86,14 @@
 /* Room for the caller's keywords plus the six we may add and the NULL. */
 #define POOL_EXTRA_KEYS		7
 
+/* A caller waiting for a slot (on its stack, queued under mu). */
+struct pool_waiter {
+	pthread_cond_t		 cv;
+	bool			 res;	/* the reserved lane */
+	int			 idx;	/* handed slot, -1: none yet */
+	struct pool_waiter	*next;
+};
+
 struct db_pool {
 	char		 *conninfo;
 	struct db_connparams cp;
@@ -87,10 +102,11 @@ struct db_pool {
 	enum db_pooler	  pooler;	/* set before the first acquire */
 
 	pthread_mutex_t	  mu;
-	pthread_cond_t	  cv;		/* db_acquire's waiters */
-	pthread_cond_t	  cv_res;	/* db_acquire_reserved's */
-	int		  reserved;	/* the last slots, for cv_res's */
-	int		  n_res_waiting;
+	pthread_condattr_t ca;		/* the waiters' (monotonic clock) */
+	struct pool_waiter *head;	/* waiting, oldest first */
+	struct pool_waiter *tail;
+	int		  n_res_waiting;	/* of them, reserved lane */
+	int		  reserved;	/* the last slots: the reserved lane's */
 	struct db	 *slots;
 	bool		 *busy;		/* guarded by mu, like all below */
 	int		  n_open;
@@ -104,6 +120,8 @@ struct db_pool {
 static void	 params_add_default(struct db_connparams *, size_t *,
 		    const char *, const char *);
 static int	 pool_pick(struct db_pool *, bool);
+static void	 pool_slot_free(struct db_pool *, int);
+static void	 pool_unqueue(struct db_pool *, struct pool_waiter *);
 static struct db *pool_acquire(struct db_pool *, bool);
 static bool	 pool_conn_ready(struct db_pool *, struct db *);
 static bool	 pool_conn_stale(PGconn *);
@@ -116,7 +134,6 @@ struct db_pool *
 db_pool_new(const char *conninfo, int size, int acquire_timeout_ms)
 {
 	struct db_pool		*pool;
-	pthread_condattr_t	 ca;
 
 	if (conninfo == NULL || size <= 0 || acquire_timeout_ms < 0)
 		return NULL;
@@ -139,11 +156,8 @@ db_pool_new(const char *conninfo, int size, int acquire_timeout_ms)
 	pthread_mutex_init(&pool->mu, NULL);
 	/* Waits are measured on the monotonic clock: wall-clock jumps must
 	 * neither cut short nor stretch an acquire timeout. */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&pool->cv, &ca);
-	pthread_cond_init(&pool->cv_res, &ca);
-	pthread_condattr_destroy(&ca);
+	pthread_condattr_init(&pool->ca);
+	pthread_condattr_setclock(&pool->ca, CLOCK_MONOTONIC);
 	return pool;
 }
 
@@ -157,8 +171,7 @@ db_pool_free(struct db_pool *pool)
 		if (pool->slots[i].conn != NULL)
 			PQfinish(pool->slots[i].conn);
 	}
-	pthread_cond_destroy(&pool->cv);
-	pthread_cond_destroy(&pool->cv_res);
+	pthread_condattr_destroy(&pool->ca);
 	pthread_mutex_destroy(&pool->mu);
 	free(pool->slots);
 	free(pool->busy);
@@ -208,12 +221,7 @@ db_pool_close_idle(struct db_pool *pool)
 		db = &pool->slots[i];
 		pool_close(pool, db);
 		pthread_mutex_lock(&pool->mu);
-		pool->busy[i] = false;
-		if (i < pool->size - pool->reserved)
-			pthread_cond_signal(&pool->cv);
-		if (i >= pool->size - pool->reserved ||
-		    pool->n_res_waiting > 0)
-			pthread_cond_signal(&pool->cv_res);
+		pool_slot_free(pool, i);
 		pthread_mutex_unlock(&pool->mu);
 	}
 }
@@ -256,36 +264,41 @@ db_acquire_reserved(struct db_pool *pool)
 static struct db *
 pool_acquire(struct db_pool *pool, bool res)
 {
-	struct timespec	 deadline;
-	struct db	*db;
-	bool		 has_waited = false;
-	int		 idx;
-	int		 rc;
-
-	deadline_after(&deadline, pool->acquire_timeout_ms);
+	struct timespec		 deadline;
+	struct pool_waiter	 me;
+	struct db		*db;
+	int			 idx;
 
 	pthread_mutex_lock(&pool->mu);
-	while ((idx = pool_pick(pool, res)) < 0) {
-		if (!has_waited) {
-			has_waited = true;
-			pool->n_waits++;
-		}
-		if (res)
-			pool->n_res_waiting++;
-		rc = pthread_cond_timedwait(res ? &pool->cv_res : &pool->cv,
-		    &pool->mu, &deadline);
-		if (res)
-			pool->n_res_waiting--;
-		if (rc == ETIMEDOUT && (idx = pool_pick(pool, res)) < 0) {
+	if ((idx = pool_pick(pool, res)) >= 0) {
+		pool->busy[idx] = true;
+		pool->n_in_use++;
+	} else {
+		/* Queue, and be handed a slot (see the top). */
+		deadline_after(&deadline, pool->acquire_timeout_ms);
+		pthread_cond_init(&me.cv, &pool->ca);
+		me.res = res;
+		me.idx = -1;
+		me.next = NULL;
+		if (pool->tail != NULL)
+			pool->tail->next = &me;
+		else
+			pool->head = &me;
+		pool->tail = &me;
+		pool->n_res_waiting += res;
+		pool->n_waits++;
+		while (me.idx < 0 && pthread_cond_timedwait(&me.cv, &pool->mu,
+		    &deadline) != ETIMEDOUT)
+			;
+		if (me.idx < 0)
+			pool_unqueue(pool, &me);
+		pthread_cond_destroy(&me.cv);
+		if ((idx = me.idx) < 0) {
 			pool->n_timeouts++;
 			pthread_mutex_unlock(&pool->mu);
 			return NULL;
 		}
-		if (idx >= 0)
-			break;
 	}
-	pool->busy[idx] = true;
-	pool->n_in_use++;
 	pthread_mutex_unlock(&pool->mu);
 
 	db = &pool->slots[idx];
@@ -568,17 +581,53 @@ pool_give_back(struct db_pool *pool, struct db *db, bool was_acquired)
 
 	pthread_mutex_lock(&pool->mu);
 	assert(pool->busy[idx]);
-	pool->busy[idx] = false;
-	pool->n_in_use--;
 	if (!was_acquired)
 		pool->n_timeouts++;
-	/* A reserved slot is only for the reserved lane; a general one for
-	 * either (the reserved lane's waiters may take any). */
-	if (idx < pool->size - pool->reserved)
-		pthread_cond_signal(&pool->cv);
-	if (idx >= pool->size - pool->reserved || pool->n_res_waiting > 0)
-		pthread_cond_signal(&pool->cv_res);
+	pool_slot_free(pool, idx);
 	pthread_mutex_unlock(&pool->mu);
+}
+
+/*
+ * Under mu: slot idx (busy) is given back: handed to the oldest waiter
+ * that may take it (a reserved-lane waiter first: there are few, and
+ * they hold webhooks), else marked free.
+ */
+static void
+pool_slot_free(struct db_pool *pool, int idx)
+{
+	struct pool_waiter	*w, *to = NULL;
+
+	for (w = pool->head; pool->n_res_waiting > 0 && w != NULL &&
+	    to == NULL; w = w->next)
+		if (w->res)
+			to = w;
+	if (to == NULL && idx < pool->size - pool->reserved)
+		to = pool->head;
+	if (to == NULL) {
+		pool->busy[idx] = false;
+		pool->n_in_use--;
+		return;
+	}
+	pool_unqueue(pool, to);
+	to->idx = idx;
+	pthread_cond_signal(&to->cv);
+}
+
+/* Under mu: takes w out of the queue. */
+static void
+pool_unqueue(struct db_pool *pool, struct pool_waiter *w)
+{
+	struct pool_waiter	**pp, *prev = NULL;
+
+	for (pp = &pool->head; *pp != NULL; prev = *pp, pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			if (pool->tail == w)
+				pool->tail = prev;
+			w->next = NULL;
+			pool->n_res_waiting -= w->res;
+			return;
+		}
 }
 
 static void

@@ -332,6 +332,59 @@ START_TEST(test_pool_timeout)
 }
 END_TEST
 
+/* First come, first served: a connection given back goes to the oldest
+ * waiter, so nobody waits past the timeout while others go round. */
+struct fifo_arg {
+	struct db_pool	*pool;
+	int		 me;
+	int		*order;
+	int		*n;
+	pthread_mutex_t	*mu;
+};
+
+static void *
+fifo_take(void *arg)
+{
+	struct fifo_arg	*f = arg;
+	struct db	*db = db_acquire(f->pool);
+
+	pthread_mutex_lock(f->mu);
+	f->order[(*f->n)++] = db != NULL ? f->me : -1;
+	pthread_mutex_unlock(f->mu);
+	usleep(20 * 1000);
+	db_release(db);
+	return NULL;
+}
+
+START_TEST(test_pool_fifo)
+{
+	char		 ci[600];
+	struct db_pool	*pool;
+	struct db	*held;
+	pthread_t	 t[4];
+	struct fifo_arg	 f[4];
+	pthread_mutex_t	 mu = PTHREAD_MUTEX_INITIALIZER;
+	int		 order[4], n = 0;
+
+	new_database("t_pool_fifo", ci, sizeof(ci));
+	pool = pool_for(ci, 1, 3000);
+	ck_assert_ptr_nonnull(held = db_acquire(pool));
+	for (int i = 0; i < 4; i++) {
+		f[i] = (struct fifo_arg){ pool, i, order, &n, &mu };
+		ck_assert_int_eq(pthread_create(&t[i], NULL, fifo_take, &f[i]),
+		    0);
+		usleep(50 * 1000);	/* each queued before the next */
+	}
+	db_release(held);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+	ck_assert_int_eq(n, 4);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(order[i], i);
+	db_pool_free(pool);
+}
+END_TEST
+
 /*
  * The reserved lane (ingest's leaders): general callers that hold every
  * connection they may take do not keep it waiting, and a reserved slot
@@ -934,6 +987,7 @@ main(void)
 	tcase_add_test(tc, test_migrate_refuses_changes);
 	tcase_add_test(tc, test_pool_timeout);
 	tcase_add_test(tc, test_pool_reserved_lane);
+	tcase_add_test(tc, test_pool_fifo);
 	tcase_add_test(tc, test_pool_threads);
 	tcase_add_test(tc, test_query_status);
 	tcase_add_test(tc, test_session_state);
