@@ -1285,7 +1285,7 @@ outbox_send(struct outbox_send *s)
 	memset(&s->o, 0, sizeof(s->o));
 	memset(&own, 0, sizeof(own));
 	memset(&t, 0, sizeof(t));
-	if ((db = db_acquire(s->app->db)) == NULL)
+	if ((db = db_acquire_urgent(s->app->db)) == NULL)
 		return OUTBOX_UNAVAILABLE;
 	if (!take(s, db, &t, &r)) {
 		if (t.in_doubt)
@@ -1437,7 +1437,8 @@ mark(struct outbox_send *s, enum send_result sr, int64_t *held_chat,
 		if (i > 0)
 			pause_ms((MARK_PAUSE_MS << (i - 1)) > MARK_PAUSE_MAX_MS ?
 			    MARK_PAUSE_MAX_MS : MARK_PAUSE_MS << (i - 1));
-		if ((db = db_acquire(s->app->db)) == NULL)
+		/* Finishing a send: before new work (db/pool.c). */
+		if ((db = db_acquire_urgent(s->app->db)) == NULL)
 			continue;
 		switch (sr) {
 		case SEND_OK:

@@ -150,6 +150,13 @@ bool		 db_conninfo_check(const char *conninfo, char *err,
 struct db	*db_acquire(struct db_pool *pool)
 		    __attribute__((warn_unused_result));
 /*
+ * db_acquire for a step that finishes work already begun (recording a
+ * model's answer, marking a send, a job's outcome): served before
+ * db_acquire's waiters (db/pool.c).
+ */
+struct db	*db_acquire_urgent(struct db_pool *pool)
+		    __attribute__((warn_unused_result));
+/*
  * db_acquire for the reserved lane (db_pool_reserve): its own slots
  * first, then any free one; never waits behind db_acquire's callers for
  * the reserved ones.
@@ -168,6 +175,9 @@ void		 db_pool_reserve(struct db_pool *pool, int n);
  * primary for a few seconds), never for answering a request.
  */
 struct db	*db_acquire_wait(struct db_pool *pool, int wait_ms)
+		    __attribute__((warn_unused_result));
+/* The same, served as db_acquire_urgent. */
+struct db	*db_acquire_wait_urgent(struct db_pool *pool, int wait_ms)
 		    __attribute__((warn_unused_result));
 /* Gives a connection back; rolls back an open transaction first. */
 void		 db_release(struct db *db);

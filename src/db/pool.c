@@ -33,6 +33,12 @@
  * connections) a signal to "some" waiter let unlucky ones wait past the
  * acquire timeout while others went round several times
  * (bench/README.md).
+ * A caller finishing work already begun (db_acquire_urgent: a turn
+ * recording the model's answer, the outbox marking a send, a job's
+ * outcome) is served before callers starting new work: under a burst,
+ * each turn otherwise queued once per step behind every new turn's load
+ * (shortest remaining work first keeps each turn's own time short; the
+ * urgent steps are finite, so new work is never starved).
  *
  * The reserved lane. db_pool_reserve() keeps the last n slots for
  * db_acquire_reserved(): a caller that must never queue behind the rest
@@ -90,6 +96,7 @@
 struct pool_waiter {
 	pthread_cond_t		 cv;
 	bool			 res;	/* the reserved lane */
+	bool			 urgent;	/* db_acquire_urgent */
 	int			 idx;	/* handed slot, -1: none yet */
 	struct pool_waiter	*next;
 };
@@ -106,6 +113,7 @@ struct db_pool {
 	struct pool_waiter *head;	/* waiting, oldest first */
 	struct pool_waiter *tail;
 	int		  n_res_waiting;	/* of them, reserved lane */
+	int		  n_urgent_waiting;	/* of them, urgent */
 	int		  reserved;	/* the last slots: the reserved lane's */
 	struct db	 *slots;
 	bool		 *busy;		/* guarded by mu, like all below */
@@ -122,7 +130,8 @@ static void	 params_add_default(struct db_connparams *, size_t *,
 static int	 pool_pick(struct db_pool *, bool);
 static void	 pool_slot_free(struct db_pool *, int);
 static void	 pool_unqueue(struct db_pool *, struct pool_waiter *);
-static struct db *pool_acquire(struct db_pool *, bool);
+static struct db *pool_acquire(struct db_pool *, bool, bool);
+static struct db *pool_acquire_wait(struct db_pool *, int, bool);
 static bool	 pool_conn_ready(struct db_pool *, struct db *);
 static bool	 pool_conn_stale(PGconn *);
 static void	 pool_close(struct db_pool *, struct db *);
@@ -252,17 +261,23 @@ db_conninfo_check(const char *conninfo, char *err, size_t errlen)
 struct db *
 db_acquire(struct db_pool *pool)
 {
-	return pool_acquire(pool, false);
+	return pool_acquire(pool, false, false);
+}
+
+struct db *
+db_acquire_urgent(struct db_pool *pool)
+{
+	return pool_acquire(pool, false, true);
 }
 
 struct db *
 db_acquire_reserved(struct db_pool *pool)
 {
-	return pool_acquire(pool, true);
+	return pool_acquire(pool, true, false);
 }
 
 static struct db *
-pool_acquire(struct db_pool *pool, bool res)
+pool_acquire(struct db_pool *pool, bool res, bool urgent)
 {
 	struct timespec		 deadline;
 	struct pool_waiter	 me;
@@ -278,6 +293,7 @@ pool_acquire(struct db_pool *pool, bool res)
 		deadline_after(&deadline, pool->acquire_timeout_ms);
 		pthread_cond_init(&me.cv, &pool->ca);
 		me.res = res;
+		me.urgent = urgent;
 		me.idx = -1;
 		me.next = NULL;
 		if (pool->tail != NULL)
@@ -286,6 +302,7 @@ pool_acquire(struct db_pool *pool, bool res)
 			pool->head = &me;
 		pool->tail = &me;
 		pool->n_res_waiting += res;
+		pool->n_urgent_waiting += urgent;
 		pool->n_waits++;
 		while (me.idx < 0 && pthread_cond_timedwait(&me.cv, &pool->mu,
 		    &deadline) != ETIMEDOUT)
@@ -317,6 +334,18 @@ pool_acquire(struct db_pool *pool, bool res)
 struct db *
 db_acquire_wait(struct db_pool *pool, int wait_ms)
 {
+	return pool_acquire_wait(pool, wait_ms, false);
+}
+
+struct db *
+db_acquire_wait_urgent(struct db_pool *pool, int wait_ms)
+{
+	return pool_acquire_wait(pool, wait_ms, true);
+}
+
+static struct db *
+pool_acquire_wait(struct db_pool *pool, int wait_ms, bool urgent)
+{
 	struct timespec	 nap = { 0, POOL_RETRY_NAP_MS * 1000000L };
 	struct timespec	 now;
 	struct db	*db;
@@ -325,7 +354,7 @@ db_acquire_wait(struct db_pool *pool, int wait_ms)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	start_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 	for (;;) {
-		if ((db = db_acquire(pool)) != NULL)
+		if ((db = pool_acquire(pool, false, urgent)) != NULL)
 			return db;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
@@ -590,7 +619,7 @@ pool_give_back(struct db_pool *pool, struct db *db, bool was_acquired)
 /*
  * Under mu: slot idx (busy) is given back: handed to the oldest waiter
  * that may take it (a reserved-lane waiter first: there are few, and
- * they hold webhooks), else marked free.
+ * they hold webhooks; then an urgent one), else marked free.
  */
 static void
 pool_slot_free(struct db_pool *pool, int idx)
@@ -601,8 +630,14 @@ pool_slot_free(struct db_pool *pool, int idx)
 	    to == NULL; w = w->next)
 		if (w->res)
 			to = w;
-	if (to == NULL && idx < pool->size - pool->reserved)
-		to = pool->head;
+	if (to == NULL && idx < pool->size - pool->reserved) {
+		for (w = pool->head; pool->n_urgent_waiting > 0 && w != NULL &&
+		    to == NULL; w = w->next)
+			if (w->urgent)
+				to = w;
+		if (to == NULL)
+			to = pool->head;
+	}
 	if (to == NULL) {
 		pool->busy[idx] = false;
 		pool->n_in_use--;
@@ -626,6 +661,7 @@ pool_unqueue(struct db_pool *pool, struct pool_waiter *w)
 				pool->tail = prev;
 			w->next = NULL;
 			pool->n_res_waiting -= w->res;
+			pool->n_urgent_waiting -= w->urgent;
 			return;
 		}
 }

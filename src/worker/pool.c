@@ -474,7 +474,7 @@ record_outcome(struct worker *w, const struct job *job, enum job_result jr,
 	for (int i = 0; ; i++) {
 		/* A failed statement (the connection died under it) is
 		 * retried too, on a new connection. */
-		db = db_acquire_wait(p->cfg.db, is_stopping(p) ? 0 :
+		db = db_acquire_wait_urgent(p->cfg.db, is_stopping(p) ? 0 :
 		    OUTCOME_NAP_MS * 5);
 		if (db != NULL) {
 			if (jr == JOB_DONE)

@@ -143,6 +143,8 @@ struct turn {
 	const struct app		*app;
 	struct arena			*a;
 	struct db			*db;
+	bool				 loaded;	/* later acquires are
+							   urgent (db/pool.c) */
 	char				*err;
 	size_t				 errlen;
 	int64_t				 org_id;
@@ -412,11 +414,16 @@ fail(struct turn *t, enum job_result res, const char *fmt, ...)
 	return res;
 }
 
-/* A connection (kept) and BEGIN; false when the database is down. */
+/*
+ * A connection (kept) and BEGIN; false when the database is down. Once
+ * the turn is loaded, what it still does finishes begun work: it is
+ * served before new turns' loads (db_acquire_urgent).
+ */
 static bool
 tx_begin(struct turn *t)
 {
-	if (t->db == NULL && (t->db = db_acquire(t->w->db)) == NULL)
+	if (t->db == NULL && (t->db = t->loaded ?
+	    db_acquire_urgent(t->w->db) : db_acquire(t->w->db)) == NULL)
 		return false;
 	if (t->db->in_tx)
 		return true;
@@ -562,6 +569,7 @@ load(struct turn *t)
 	if (t->c.unsent && outbox_parts(t->db, t->a, t->org_id, t->c.reply_to,
 	    &t->parts, &t->n_parts) != DB_OK)
 		return fail(t, JOB_RETRY, "The database is unavailable.");
+	t->loaded = true;
 	return JOB_DONE;
 }
 

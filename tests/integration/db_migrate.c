@@ -333,10 +333,12 @@ START_TEST(test_pool_timeout)
 END_TEST
 
 /* First come, first served: a connection given back goes to the oldest
- * waiter, so nobody waits past the timeout while others go round. */
+ * waiter, so nobody waits past the timeout while others go round; a
+ * caller finishing begun work (urgent) goes before them. */
 struct fifo_arg {
 	struct db_pool	*pool;
 	int		 me;
+	bool		 urgent;
 	int		*order;
 	int		*n;
 	pthread_mutex_t	*mu;
@@ -346,7 +348,8 @@ static void *
 fifo_take(void *arg)
 {
 	struct fifo_arg	*f = arg;
-	struct db	*db = db_acquire(f->pool);
+	struct db	*db = f->urgent ? db_acquire_urgent(f->pool) :
+			    db_acquire(f->pool);
 
 	pthread_mutex_lock(f->mu);
 	f->order[(*f->n)++] = db != NULL ? f->me : -1;
@@ -361,26 +364,27 @@ START_TEST(test_pool_fifo)
 	char		 ci[600];
 	struct db_pool	*pool;
 	struct db	*held;
-	pthread_t	 t[4];
-	struct fifo_arg	 f[4];
+	pthread_t	 t[5];
+	struct fifo_arg	 f[5];
 	pthread_mutex_t	 mu = PTHREAD_MUTEX_INITIALIZER;
-	int		 order[4], n = 0;
+	int		 order[5], n = 0;
 
 	new_database("t_pool_fifo", ci, sizeof(ci));
 	pool = pool_for(ci, 1, 3000);
 	ck_assert_ptr_nonnull(held = db_acquire(pool));
-	for (int i = 0; i < 4; i++) {
-		f[i] = (struct fifo_arg){ pool, i, order, &n, &mu };
+	for (int i = 0; i < 5; i++) {
+		f[i] = (struct fifo_arg){ pool, i, i == 4, order, &n, &mu };
 		ck_assert_int_eq(pthread_create(&t[i], NULL, fifo_take, &f[i]),
 		    0);
 		usleep(50 * 1000);	/* each queued before the next */
 	}
 	db_release(held);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
-	ck_assert_int_eq(n, 4);
+	ck_assert_int_eq(n, 5);
+	ck_assert_int_eq(order[0], 4);	/* the urgent one, queued last */
 	for (int i = 0; i < 4; i++)
-		ck_assert_int_eq(order[i], i);
+		ck_assert_int_eq(order[i + 1], i);
 	db_pool_free(pool);
 }
 END_TEST
