@@ -130,7 +130,7 @@ static void	 params_add_default(struct db_connparams *, size_t *,
 static int	 pool_pick(struct db_pool *, bool);
 static void	 pool_slot_free(struct db_pool *, int);
 static void	 pool_unqueue(struct db_pool *, struct pool_waiter *);
-static struct db *pool_acquire(struct db_pool *, bool, bool);
+static struct db *pool_acquire(struct db_pool *, bool, bool, int);
 static struct db *pool_acquire_wait(struct db_pool *, int, bool);
 static bool	 pool_conn_ready(struct db_pool *, struct db *);
 static bool	 pool_conn_stale(PGconn *);
@@ -261,23 +261,24 @@ db_conninfo_check(const char *conninfo, char *err, size_t errlen)
 struct db *
 db_acquire(struct db_pool *pool)
 {
-	return pool_acquire(pool, false, false);
+	return pool_acquire(pool, false, false, pool->acquire_timeout_ms);
 }
 
 struct db *
 db_acquire_urgent(struct db_pool *pool)
 {
-	return pool_acquire(pool, false, true);
+	return pool_acquire(pool, false, true, pool->acquire_timeout_ms);
 }
 
 struct db *
 db_acquire_reserved(struct db_pool *pool)
 {
-	return pool_acquire(pool, true, false);
+	return pool_acquire(pool, true, false, pool->acquire_timeout_ms);
 }
 
+/* Waits up to timeout_ms in the queue (see the top). */
 static struct db *
-pool_acquire(struct db_pool *pool, bool res, bool urgent)
+pool_acquire(struct db_pool *pool, bool res, bool urgent, int timeout_ms)
 {
 	struct timespec		 deadline;
 	struct pool_waiter	 me;
@@ -290,7 +291,7 @@ pool_acquire(struct db_pool *pool, bool res, bool urgent)
 		pool->n_in_use++;
 	} else {
 		/* Queue, and be handed a slot (see the top). */
-		deadline_after(&deadline, pool->acquire_timeout_ms);
+		deadline_after(&deadline, timeout_ms);
 		pthread_cond_init(&me.cv, &pool->ca);
 		me.res = res;
 		me.urgent = urgent;
@@ -349,12 +350,17 @@ pool_acquire_wait(struct db_pool *pool, int wait_ms, bool urgent)
 	struct timespec	 nap = { 0, POOL_RETRY_NAP_MS * 1000000L };
 	struct timespec	 now;
 	struct db	*db;
-	int64_t		 start_ms, now_ms;
+	int64_t		 start_ms, now_ms, left;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	start_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-	for (;;) {
-		if ((db = pool_acquire(pool, false, urgent)) != NULL)
+	for (now_ms = start_ms;;) {
+		/* A busy pool is waited out in the queue, keeping its
+		 * place; a failed connect is tried again after a nap. */
+		left = wait_ms - (now_ms - start_ms);
+		if (left < pool->acquire_timeout_ms)
+			left = pool->acquire_timeout_ms;
+		if ((db = pool_acquire(pool, false, urgent, (int)left)) != NULL)
 			return db;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;

@@ -415,15 +415,18 @@ fail(struct turn *t, enum job_result res, const char *fmt, ...)
 }
 
 /*
- * A connection (kept) and BEGIN; false when the database is down. Once
- * the turn is loaded, what it still does finishes begun work: it is
+ * A connection (kept) and BEGIN; false when the database is down. A busy
+ * pool is waited out in its queue (up to RIDE_OUT_MS: a turn waiting for
+ * a connection is a turn waiting its turn, not a failure to retry later).
+ * Once the turn is loaded, what it still does finishes begun work: it is
  * served before new turns' loads (db_acquire_urgent).
  */
 static bool
 tx_begin(struct turn *t)
 {
 	if (t->db == NULL && (t->db = t->loaded ?
-	    db_acquire_urgent(t->w->db) : db_acquire(t->w->db)) == NULL)
+	    db_acquire_wait_urgent(t->w->db, RIDE_OUT_MS) :
+	    db_acquire_wait(t->w->db, RIDE_OUT_MS)) == NULL)
 		return false;
 	if (t->db->in_tx)
 		return true;
