@@ -1,6 +1,6 @@
 /*
  * search: the conversation-search index (see search.h). Owns
- * message_search, search_state and chats.search_terms.
+ * message_search, search_state, search_words and chats.search_terms.
  *
  * DESIGN (never losing a message). Message ids come from a sequence when
  * the INSERT runs, not when its transaction commits, so a message with a
@@ -26,7 +26,10 @@
  *
  * The words of a chat (chats.search_terms, a stripped tsvector capped at
  * SEARCH_TERMS_MAX words, NULL past it) grow by each round's new words,
- * one UPDATE per chat per round, and only when a word is new.
+ * one UPDATE per chat per round, and only when a word is new. Each
+ * word's message count (search_words, migration 0025: review.c's choice
+ * of plan) grows by the round's messages that hold it, in word order (one
+ * round at a time holds search_state, so rounds never meet there).
  *
  * Thread-safety: no shared state but the poke (its own mutex).
  */
@@ -105,6 +108,13 @@ search_index_any_org(struct db *db, int *n)
 	    "     AND length(c.search_terms || words.w) >"
 	    "         length(c.search_terms)"
 	    "  RETURNING c.id"
+	    "), counted AS ("
+	    "  INSERT INTO search_words AS sw (word, messages)"
+	    "  SELECT u.lexeme, count(*) FROM ins, unnest(ins.tsv) AS u"
+	    "   GROUP BY u.lexeme ORDER BY u.lexeme"
+	    "  ON CONFLICT (word) DO UPDATE"
+	    "     SET messages = sw.messages + EXCLUDED.messages"
+	    "  RETURNING 1"
 	    ")"
 	    " SELECT (SELECT count(*) FROM ins),"
 	    "        COALESCE((SELECT max(message_id) FROM ins), 0),"
