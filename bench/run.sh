@@ -12,6 +12,11 @@
 #                 takes 2 s; every reply must reach the provider within 6 s
 #                 of the last inbound, and Parley's own time per reply
 #                 (end to end minus the LLM's) must stay small.
+#   bench/freshness  last: 1,000 webhooks from new chats at 250/s, each
+#                 body with one word of the run; bench/freshness polls
+#                 search's predicate and gives p50/p99 seconds from each
+#                 webhook's 2xx to its message being found by search
+#                 (the indexer trails the messages, chat/search.c).
 #
 # Everything runs on loopback with free ports in a temporary directory:
 # a PostgreSQL 15 cluster (as the `postgres` user when we are root), the
@@ -572,6 +577,7 @@ stop_parley "$LLM_DELAY_MS"
 # indexer run.
 FRESH_COUNT=1000
 FRESH_RATE=250
+FRESH_WIN=$((FRESH_COUNT / FRESH_RATE + 30))	# s: the poll's bound
 FRESH_WORD=fresh$(printf '%08x' $((RANDOM * 65536 + RANDOM)))
 say "== bench/freshness: $FRESH_COUNT webhooks (open loop $FRESH_RATE req/s)," \
     "then until each is found by search (<= 30 s)"
@@ -580,7 +586,7 @@ curl -fsS -m 5 -o /dev/null -X POST "$FAKE/_bench/delay?ms=-1"
 start_parley PARLEY_WORKERS=1 PARLEY_HTTP_THREADS=64 \
     PARLEY_LLM_TIMEOUT_SECONDS=600
 "$B/freshness" --db "$DBURL" --word "$FRESH_WORD" --count "$FRESH_COUNT" \
-    --timeout $((FRESH_COUNT / FRESH_RATE + 30)) --out "$T/fresh.seen" \
+    --timeout "$FRESH_WIN" --out "$T/fresh.seen" \
     >"$T/fresh.out" 2>&1 &
 FRESH_PID=$!
 PIDS+=("$FRESH_PID")
@@ -593,7 +599,6 @@ wait "$FRESH_PID" || die "bench/freshness failed: $(tail -3 "$T/fresh.out")"
 grep '^loadgen:' "$T/fresh.lg" >&2
 # Per 2xx webhook: first found minus its 2xx (s); not found counts as
 # the poll's whole window, so it cannot flatter the percentiles.
-FRESH_WIN=$((FRESH_COUNT / FRESH_RATE + 30))
 awk -v win="$FRESH_WIN" '
     FILENAME == ARGV[1] { seen[$1] = $2; next }
     $5 >= 200 && $5 < 300 { if ($1 in seen) print (seen[$1] - $4) / 1e6, 1; else print win, 0 }
