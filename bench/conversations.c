@@ -270,8 +270,9 @@ main(int argc, char **argv)
 	    "message_search_tsv_idx ON message_search USING gin (tsv)");
 	/* The indexer's count of the messages holding each word (0025). */
 	run(db, "search_words", "SET work_mem = '1GB';"
-	    "INSERT INTO search_words (word, messages) SELECT u.lexeme,"
-	    " count(*) FROM message_search, unnest(tsv) AS u GROUP BY 1;"
+	    "INSERT INTO search_words (word_hash, messages) SELECT"
+	    " hashtextextended(u.lexeme, 0), count(*) FROM message_search,"
+	    " unnest(tsv) AS u GROUP BY 1;"
 	    "RESET work_mem");
 	/* What the trigger keeps (it does not fire in replica mode). */
 	run(db, "chats.search_terms", "SET work_mem = '1GB';"

@@ -17,12 +17,18 @@
 -- its exact count, which is cheap for few matches. It can be high (rows
 -- deleted with their chat are not subtracted): a word that was broad
 -- stays broad, and review.c walks the org's chats for it, slower but
--- with the same results. fillfactor: the counts of common words are
+-- with the same results. A word is kept as its 64-bit hash
+-- (hashtextextended(word, 0)), not its text: the table is not scoped to
+-- an organisation and keeps counts after their messages are deleted, so
+-- it must not keep what people wrote; two words sharing a hash share a
+-- count (high, see above). fillfactor: the counts of common words are
 -- updated every round, in place (HOT) where the page has room.
 CREATE TABLE search_words (
-	word		text PRIMARY KEY,
+	word_hash	bigint PRIMARY KEY,
 	messages	bigint NOT NULL
 ) WITH (fillfactor = 50);
 
-INSERT INTO search_words (word, messages)
-SELECT word, ndoc FROM ts_stat('SELECT tsv FROM message_search');
+INSERT INTO search_words (word_hash, messages)
+SELECT hashtextextended(word, 0), sum(ndoc)
+  FROM ts_stat('SELECT tsv FROM message_search')
+ GROUP BY 1;

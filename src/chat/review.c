@@ -215,7 +215,8 @@ search_is_broad(struct db *db, const char *q, bool *broad)
 	    "SELECT count(*), COALESCE(min(COALESCE(w.messages, 0)), 0)"
 	    "  FROM unnest(tsvector_to_array(to_tsvector('simple', $1)))"
 	    "       AS q (word)"
-	    "  LEFT JOIN search_words w ON w.word = q.word",
+	    "  LEFT JOIN search_words w"
+	    "         ON w.word_hash = hashtextextended(q.word, 0)",
 	    DB_TEXT(q), DB_END);
 	if (st != DB_OK)
 		goto out;

@@ -27,9 +27,10 @@
  * The words of a chat (chats.search_terms, a stripped tsvector capped at
  * SEARCH_TERMS_MAX words, NULL past it) grow by each round's new words,
  * one UPDATE per chat per round, and only when a word is new. Each
- * word's message count (search_words, migration 0025: review.c's choice
- * of plan) grows by the round's messages that hold it, in word order (one
- * round at a time holds search_state, so rounds never meet there).
+ * word's message count (search_words, by the word's hash, migration
+ * 0025: review.c's choice of plan) grows by the round's messages that
+ * hold it, in hash order (one round at a time holds search_state, so
+ * rounds never meet there).
  *
  * Thread-safety: no shared state but the poke (its own mutex).
  */
@@ -109,10 +110,11 @@ search_index_any_org(struct db *db, int *n)
 	    "         length(c.search_terms)"
 	    "  RETURNING c.id"
 	    "), counted AS ("
-	    "  INSERT INTO search_words AS sw (word, messages)"
-	    "  SELECT u.lexeme, count(*) FROM ins, unnest(ins.tsv) AS u"
-	    "   GROUP BY u.lexeme ORDER BY u.lexeme"
-	    "  ON CONFLICT (word) DO UPDATE"
+	    "  INSERT INTO search_words AS sw (word_hash, messages)"
+	    "  SELECT hashtextextended(u.lexeme, 0), count(*)"
+	    "    FROM ins, unnest(ins.tsv) AS u"
+	    "   GROUP BY 1 ORDER BY 1"
+	    "  ON CONFLICT (word_hash) DO UPDATE"
 	    "     SET messages = sw.messages + EXCLUDED.messages"
 	    "  RETURNING 1"
 	    ")"
