@@ -10,8 +10,9 @@
  * indexes are dropped during the load and built after it (one sort each
  * instead of 10M index insertions); the messages' words are put in
  * message_search (what chat/search.c's indexer writes, migration 0019)
- * with its GIN index built after, the indexer's watermark set past them,
- * then ANALYZE. It then times
+ * with its GIN index built after, and each word's message count in
+ * search_words (0025), the indexer's watermark set past them, then
+ * ANALYZE. It then times
  * review_list() — the very function GET /conversations and
  * GET /api/v1/conversations call — R times (default 200) for the list with
  * varied filters and cursors, and R times for search with varied words,
@@ -267,6 +268,12 @@ main(int argc, char **argv)
 	    "RESET work_mem");
 	run(db, "message_search_tsv_idx (GIN)", "CREATE INDEX "
 	    "message_search_tsv_idx ON message_search USING gin (tsv)");
+	/* The indexer's count of the messages holding each word (0025). */
+	run(db, "search_words", "SET work_mem = '1GB';"
+	    "INSERT INTO search_words (word_hash, messages) SELECT"
+	    " hashtextextended(u.lexeme, 0), count(*) FROM message_search,"
+	    " unnest(tsv) AS u GROUP BY 1;"
+	    "RESET work_mem");
 	/* What the trigger keeps (it does not fire in replica mode). */
 	run(db, "chats.search_terms", "SET work_mem = '1GB';"
 	    "UPDATE chats c SET search_terms = CASE WHEN length(s.t) > 4000 "

@@ -12,6 +12,11 @@
 #                 takes 2 s; every reply must reach the provider within 6 s
 #                 of the last inbound, and Parley's own time per reply
 #                 (end to end minus the LLM's) must stay small.
+#   bench/freshness  last: 1,000 webhooks from new chats at 250/s, each
+#                 body with one word of the run; bench/freshness polls
+#                 search's predicate and gives p50/p99 seconds from each
+#                 webhook's 2xx to its message being found by search
+#                 (the indexer trails the messages, chat/search.c).
 #
 # Everything runs on loopback with free ports in a temporary directory:
 # a PostgreSQL 15 cluster (as the `postgres` user when we are root), the
@@ -594,6 +599,52 @@ show_log
 stop_parley "$LLM_DELAY_MS"
 
 # =============================================================================
+# bench/freshness
+# =============================================================================
+# Search trails the messages (chat/search.c's indexer, off the webhook's
+# transaction): FRESH_COUNT webhooks from as many new chats, open loop,
+# each body carrying one word of this run; bench/freshness polls search's
+# own predicate every 20 ms and notes when each message is first found.
+# Last, after the other phases, so it disturbs none of them; the reply
+# worker is parked (held LLM) as in bench/ingest: only ingest and the
+# indexer run.
+FRESH_COUNT=1000
+FRESH_RATE=250
+FRESH_WIN=$((FRESH_COUNT / FRESH_RATE + 30))	# s: the poll's bound
+FRESH_WORD=fresh$(printf '%08x' $((RANDOM * 65536 + RANDOM)))
+say "== bench/freshness: $FRESH_COUNT webhooks (open loop $FRESH_RATE req/s)," \
+    "then until each is found by search (<= 30 s)"
+: >"$T/parley.log"
+curl -fsS -m 5 -o /dev/null -X POST "$FAKE/_bench/delay?ms=-1"
+start_parley PARLEY_WORKERS=1 PARLEY_HTTP_THREADS=64 \
+    PARLEY_LLM_TIMEOUT_SECONDS=600
+"$B/freshness" --db "$DBURL" --word "$FRESH_WORD" --count "$FRESH_COUNT" \
+    --timeout "$FRESH_WIN" --out "$T/fresh.seen" \
+    >"$T/fresh.out" 2>&1 &
+FRESH_PID=$!
+PIDS+=("$FRESH_PID")
+"${LG[@]}" --connections 16 --rate "$FRESH_RATE" --count "$FRESH_COUNT" \
+    --senders "$FRESH_COUNT" --sender-base 4000000 --duration 30 \
+    --body-prefix "$FRESH_WORD" \
+    --sid-prefix "$(printf '%016x' $((RANDOM * 65536 + RANDOM)))" \
+    --record "$T/fresh.rec" >"$T/fresh.lg"
+wait "$FRESH_PID" || die "bench/freshness failed: $(tail -3 "$T/fresh.out")"
+grep '^loadgen:' "$T/fresh.lg" >&2
+# Per 2xx webhook: first found minus its 2xx (s); not found counts as
+# the poll's whole window, so it cannot flatter the percentiles.
+awk -v win="$FRESH_WIN" '
+    FILENAME == ARGV[1] { seen[$1] = $2; next }
+    $5 >= 200 && $5 < 300 { if ($1 in seen) print (seen[$1] - $4) / 1e6, 1; else print win, 0 }
+' "$T/fresh.seen" "$T/fresh.rec" | sort -g >"$T/fresh.lag"
+read -r F_OK F_FOUND F_P50 F_P99 F_MAX < <(awk '
+    { d[NR] = $1; found += $2 }
+    function pct(p,  k) { k = int(p / 100 * NR + 0.999999); if (k < 1) k = 1; return d[k] }
+    END { if (NR == 0) { print 0, 0, -1, -1, -1; exit }
+          printf "%d %d %.2f %.2f %.2f\n", NR, found, pct(50), pct(99), d[NR] }' "$T/fresh.lag")
+say "   $F_FOUND of $F_OK accepted messages found by search; 2xx to found: p50 $F_P50 s, p99 $F_P99 s, max $F_MAX s ($(cat "$T/fresh.out"))"
+stop_parley "$LLM_DELAY_MS"
+
+# =============================================================================
 # the table
 # =============================================================================
 pf() { if [ "$1" = 1 ]; then echo PASS; else echo MISS; fi; }
@@ -619,6 +670,7 @@ ROWS=(
 "reply: PG transactions per answered turn (all of the phase: ingest, turns, idle pool)|$R_XPT|<= 6|$(pf "$(awk -v x="$R_XPT" 'BEGIN{print (x > 0 && x <= 6)}')")"
 "reply: webhook latency during the 1,000-chat burst|p99 $R_WH99 ms (p50 $R_WH50 ms)|p99 < 50 ms|$(pf "$(awk -v p="$R_WH99" 'BEGIN{print (p >= 0 && p < 50)}')")"
 "burst: $BURST_CHATS chats x 3 messages 300 ms apart, 2 s model|$B_COVERED3 of $B_CHATS chats answered once covering their 3 messages; $B_LEFT messages not covered, $B_UNSETTLED unsettled; $B_LLM model calls, $B_SENDS sends; $B_IN/$((BURST_CHATS * 3)) webhooks 2xx (p99 $B_WH99 ms); $B_XPT PG transactions per turn|$BURST_CHATS covering 3, 0 left|$(pf "$([ "$B_COVERED3" = "$BURST_CHATS" ] && [ "$B_LEFT" = 0 ] && [ "$B_UNSETTLED" = 0 ] && [ "$B_SENDS" = "$BURST_CHATS" ] && echo 1 || echo 0)")"
+"search freshness: webhook 2xx to found by search ($F_FOUND of $F_OK found; $FRESH_COUNT chats at $FRESH_RATE req/s)|p99 $F_P99 s (p50 $F_P50 s, max $F_MAX s)|p99 <= 5 s|$(pf "$(awk -v p="$F_P99" -v f="$F_FOUND" -v n="$F_OK" -v w="$FRESH_COUNT" 'BEGIN{print (p >= 0 && p <= 5 && f == n && n == w)}')")"
 "reply: database work|$R_DB|-|info"
 "reply: idle pool, $REPLY_WORKERS workers, no jobs|$IDLE|-|info"
 "reply: CPU over the phase (PG / parley / other)|${R_PG}% / ${R_SRV}% / ${R_OTHER}% of ${NCPU}00%; parley $REPLY_THREADS threads, VmHWM $((REPLY_HWM / 1024)) MiB|-|info"

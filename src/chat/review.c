@@ -15,14 +15,17 @@
  * REVIEW_UNREAD_CAP so an unattended chat cannot make a page slow.
  *
  * Search reads the index chat/search.c keeps a second or so behind the
- * messages (message_search, chats.search_terms). It has two plans,
- * chosen per call by a bounded probe (how many messages match, counted
- * up to SEARCH_BROAD through the GIN index message_search_tsv_idx). A rare word: collect the chat ids of its
- * messages through that index and join chats to them. A broad word
- * (SEARCH_BROAD matches or more): walk chats in list order and test
- * each chat's word set (chats.search_terms), stopping at the page; the
- * walk's cost is the number of chats visited, which is small exactly
- * when the word is common.
+ * messages (message_search, search_words, chats.search_terms). It has
+ * two plans, chosen per call by search_is_broad (how many messages
+ * match: one word's count in search_words, else counted up to
+ * SEARCH_BROAD through the GIN index message_search_tsv_idx). A rare
+ * word: collect the chat ids of its messages through that index and
+ * join chats to them, the page's columns read for its 51 chats only. A
+ * broad word (SEARCH_BROAD matches or more; SEARCH_BROAD_WORDS for
+ * several words): walk chats in list order and test each chat's word
+ * set (chats.search_terms), stopping at the page; the walk's cost is the
+ * number of chats visited, which is small exactly when the word is
+ * common.
  *
  * The cursor is "<µs since the epoch>_<id>" of the last row shown: exact
  * (microseconds are PostgreSQL's resolution) and opaque to clients.
@@ -43,6 +46,7 @@
 #define REVIEW_UNREAD_CAP	100
 #define REVIEW_Q_MAX		200
 #define SEARCH_BROAD		500	/* matching messages: see search_is_broad */
+#define SEARCH_BROAD_WORDS	2000	/* the same for several words */
 
 /* Columns of a list row, in struct review_row's order. */
 #define LIST_COLS \
@@ -179,28 +183,58 @@ review_cursor_parse(const char *s, struct review_filter *f)
 /*
  * Whether a search matches many messages (SEARCH_BROAD or more): then
  * walking chats in list order finds a page sooner than gathering every
- * matching chat. The probe stops counting at the threshold, and counts
- * across organisations on purpose: with no column of the row to read,
- * PostgreSQL answers it from the GIN index and the visibility map alone
- * (3–6 ms at 1,000 matches instead of ~27 ms reading each row for its
- * org_id). It only chooses a plan; the results are always the org's. The
- * cost of a wrong choice (a word common elsewhere, rare here) is a walk
- * over this org's chats, a few µs each.
+ * matching chat. Two steps, both across organisations on purpose (they
+ * only choose a plan; the results are always the org's; the cost of a
+ * wrong choice, a word common elsewhere and rare here, is a walk over
+ * this org's chats, a few µs each):
+ *
+ *   1. One word counted broad in search_words (the indexer's count of
+ *      the messages holding each word, chat/search.c): broad, with one
+ *      index lookup. The count may be high (deleted messages), never
+ *      for a word that was not broad once.
+ *   2. Otherwise count the matches through the GIN index: exact for
+ *      several words (they must meet in one message, which no per-word
+ *      count tells) and for a word the counts miss (one a transcript or
+ *      a document added). PostgreSQL reads the row of each match for it
+ *      (no skip-fetch on 15.18): up to SEARCH_BROAD scattered pages of
+ *      message_search, 10–30 ms at 500, which is why step 1 goes first.
+ *      Several words count up to SEARCH_BROAD_WORDS: the walk confirms
+ *      each candidate chat against its messages, for which PostgreSQL
+ *      gathers every match's chat id first (a hashed subplan), so the
+ *      walk costs the collection and more; collecting is the cheaper
+ *      plan until matches are many.
  */
 static enum db_status
 search_is_broad(struct db *db, const char *q, bool *broad)
 {
 	struct db_res	 res = { 0 };
 	enum db_status	 st;
+	int64_t		 words, limit;
 
+	st = db_query(db, &res,
+	    "SELECT count(*), COALESCE(min(COALESCE(w.messages, 0)), 0)"
+	    "  FROM unnest(tsvector_to_array(to_tsvector('simple', $1)))"
+	    "       AS q (word)"
+	    "  LEFT JOIN search_words w"
+	    "         ON w.word_hash = hashtextextended(q.word, 0)",
+	    DB_TEXT(q), DB_END);
+	if (st != DB_OK)
+		goto out;
+	words = db_res_i64(&res, 0, 0);
+	*broad = words == 1 && db_res_i64(&res, 0, 1) >= SEARCH_BROAD;
+	db_res_clear(&res);
+	if (*broad)
+		goto out;
+	limit = words > 1 ? SEARCH_BROAD_WORDS : SEARCH_BROAD;
 	st = db_query(db, &res,
 	    "SELECT count(*) FROM ("
 	    "  SELECT 1 FROM message_search"
 	    "   WHERE tsv @@ plainto_tsquery('simple', $1)"
 	    "   LIMIT $2) s",
-	    DB_TEXT(q), DB_I64(SEARCH_BROAD), DB_END);
+	    DB_TEXT(q), DB_I64(limit), DB_END);
 	if (st == DB_OK)
-		*broad = db_res_i64(&res, 0, 0) >= SEARCH_BROAD;
+		*broad = db_res_i64(&res, 0, 0) >= limit;
+out:
 	db_res_clear(&res);
 	return st;
 }
@@ -274,12 +308,21 @@ review_list(struct db *db, struct arena *a, int64_t org_id,
 		    " WITH hits AS MATERIALIZED ("
 		    "   SELECT DISTINCT s.chat_id FROM message_search s"
 		    "    WHERE s.org_id = $1"
-		    "      AND s.tsv @@ plainto_tsquery('simple', $10))"
+		    "      AND s.tsv @@ plainto_tsquery('simple', $10)),"
+		    /* The page first, then its rows' columns: the last
+		     * message and the unread count for 51 chats, not for
+		     * every matching one. */
+		    " page AS MATERIALIZED ("
+		    "   SELECT c.id FROM hits h"
+		    "     JOIN chats c ON c.id = h.chat_id"
+		    "     JOIN channels ch ON ch.id = c.channel_id"
+		    LIST_WHERE ")"
 		    LIST_COLS
-		    "  FROM hits h"
-		    "  JOIN chats c ON c.id = h.chat_id"
+		    "  FROM page p"
+		    "  JOIN chats c ON c.id = p.id"
 		    LIST_JOINS
-		    LIST_WHERE,
+		    " WHERE c.org_id = $1"
+		    LIST_ORDER,
 		    DB_I64(org_id), agent, channel, status, env, from, to, aus,
 		    aid, DB_TEXT(f->q), DB_END);
 	if (st != DB_OK)

@@ -1,6 +1,6 @@
 /*
  * search: the conversation-search index (see search.h). Owns
- * message_search, search_state and chats.search_terms.
+ * message_search, search_state, search_words and chats.search_terms.
  *
  * DESIGN (never losing a message). Message ids come from a sequence when
  * the INSERT runs, not when its transaction commits, so a message with a
@@ -26,7 +26,11 @@
  *
  * The words of a chat (chats.search_terms, a stripped tsvector capped at
  * SEARCH_TERMS_MAX words, NULL past it) grow by each round's new words,
- * one UPDATE per chat per round, and only when a word is new.
+ * one UPDATE per chat per round, and only when a word is new. Each
+ * word's message count (search_words, by the word's hash, migration
+ * 0025: review.c's choice of plan) grows by the round's messages that
+ * hold it, in hash order (one round at a time holds search_state, so
+ * rounds never meet there).
  *
  * Thread-safety: no shared state but the poke (its own mutex).
  */
@@ -105,6 +109,14 @@ search_index_any_org(struct db *db, int *n)
 	    "     AND length(c.search_terms || words.w) >"
 	    "         length(c.search_terms)"
 	    "  RETURNING c.id"
+	    "), counted AS ("
+	    "  INSERT INTO search_words AS sw (word_hash, messages)"
+	    "  SELECT hashtextextended(u.lexeme, 0), count(*)"
+	    "    FROM ins, unnest(ins.tsv) AS u"
+	    "   GROUP BY 1 ORDER BY 1"
+	    "  ON CONFLICT (word_hash) DO UPDATE"
+	    "     SET messages = sw.messages + EXCLUDED.messages"
+	    "  RETURNING 1"
 	    ")"
 	    " SELECT (SELECT count(*) FROM ins),"
 	    "        COALESCE((SELECT max(message_id) FROM ins), 0),"

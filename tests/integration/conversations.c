@@ -314,12 +314,22 @@ START_TEST(t_search_broad_word)
 	h = make_chat(tw_id, bot_id, "+15551110014", "Hank", "ai",
 	    "'2026-04-04 10:00+00'");
 	gm = add_msg(g, "in", "Nothing about fruit here", "received", NULL);
-	/* 1,200 matching messages: past the probe's threshold. */
+	/* 2,400 matching messages: past the thresholds for one word and
+	 * for several (SEARCH_BROAD, SEARCH_BROAD_WORDS). */
 	ck_assert_int_eq(sqli("WITH ins AS (INSERT INTO messages (org_id,"
 	    " channel_id, chat_id, direction, body, status) SELECT org_id,"
 	    " channel_id, id, 'in', 'mango smoothie kiwi ' || n, 'received'"
-	    " FROM chats, generate_series(1, 1199) n WHERE id = %lld"
-	    " RETURNING 1) SELECT count(*) FROM ins", (long long)e), 1199);
+	    " FROM chats, generate_series(1, 2399) n WHERE id = %lld"
+	    " RETURNING 1) SELECT count(*) FROM ins", (long long)e), 2399);
+	/* 600 in Gina's chat: one word broad, the pair below
+	 * SEARCH_BROAD_WORDS (its chats are collected, not walked). */
+	ck_assert_int_eq(sqli("WITH ins AS (INSERT INTO messages (org_id,"
+	    " channel_id, chat_id, direction, body, status) SELECT org_id,"
+	    " channel_id, id, 'in', 'papaya lime ' || n, 'received'"
+	    " FROM chats, generate_series(1, 600) n WHERE id = %lld"
+	    " RETURNING 1) SELECT count(*) FROM ins", (long long)g), 600);
+	add_msg(h, "in", "papaya", "received", NULL);
+	add_msg(h, "out", "lime", "sent", NULL);
 	add_msg(f, "in", "One mango please", "received", NULL);
 	/* Both words, but never in one message. */
 	add_msg(h, "in", "mango", "received", NULL);
@@ -329,7 +339,26 @@ START_TEST(t_search_broad_word)
 	    " RETURNING id", (long long)f) == f);
 
 	ck_assert(hpg_search_caught_up(&pg, 10000));
+	/* The indexer counted the word: broad without reading its rows. */
+	ck_assert_int_ge(sqli("SELECT messages FROM search_words"
+	    " WHERE word_hash = hashtextextended('mango', 0)"), 2401);
 	hlogin(&c, srv.base, OWNER_EMAIL, OWNER_PW);
+	hget(&c, "/conversations?q=papaya+lime", 200, &r);
+	ck_assert(strstr(r.body, "Gina") && !strstr(r.body, "Hank") &&
+	    !strstr(r.body, "Erin"));
+	hresp_free(&r);
+	hget(&c, "/conversations?q=papaya+lime&status=ai", 200, &r);
+	ck_assert(strstr(r.body, "Gina"));
+	hresp_free(&r);
+	hget(&c, "/conversations?q=papaya+lime&status=needs_human", 200, &r);
+	ck_assert(!strstr(r.body, "Gina"));
+	hresp_free(&r);
+	hget(&c, "/conversations?q=papaya", 200, &r);
+	ck_assert(strstr(r.body, "Gina") && strstr(r.body, "Hank") &&
+	    !strstr(r.body, "Erin"));
+	/* Newest first. */
+	ck_assert(strstr(r.body, "Hank") < strstr(r.body, "Gina"));
+	hresp_free(&r);
 	hget(&c, "/conversations?q=mango", 200, &r);
 	ck_assert(strstr(r.body, "Erin") && strstr(r.body, "Fred") &&
 	    !strstr(r.body, "Gina"));
