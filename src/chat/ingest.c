@@ -76,14 +76,19 @@
 #include "util/xmalloc.h"
 
 /*
- * Leaders (batch statements in flight) at once: one commits while the
- * next batch gathers, and a second keeps a stalled commit (a full WAL
- * buffer, a checkpoint) from stopping everything. Measured on 2 vCPUs
- * (bench/README.md): more leaders only make batches smaller.
- * -DGC_LEADERS=1000 is, in effect, one statement per caller.
+ * Leaders (batch statements in flight) at once. One: the next batch
+ * gathers while one commits, so batches are as large as what waited.
+ * Measured on 2 vCPUs (bench/README.md, 2026-12-07, the same run's
+ * binaries built with -DGC_LEADERS=1/2/3): with two, both statements
+ * upsert chats at once and PostgreSQL spent up to 167% CPU for 945
+ * webhooks/s in one run (4,300–6,600 in others); with one, 7,800–8,300
+ * webhooks/s at 93% PostgreSQL CPU, 31 messages per commit, and a lower
+ * latency at half that rate. The cost: a stalled commit (a full WAL
+ * buffer) holds every webhook until it ends, as PostgreSQL's own WAL
+ * flush would. -DGC_LEADERS=1000 is, in effect, one statement per caller.
  */
 #ifndef GC_LEADERS
-#define GC_LEADERS	2
+#define GC_LEADERS	1
 #endif
 /* Items in one statement at most: bounds the parameters' size (a Meta
  * delivery alone may carry 2,000). */
