@@ -275,11 +275,11 @@ main(int argc, char **argv)
 	    " unnest(tsv) AS u GROUP BY 1;"
 	    "RESET work_mem");
 	/* What the trigger keeps (it does not fire in replica mode). */
-	run(db, "chats.search_terms", "SET work_mem = '1GB';"
-	    "UPDATE chats c SET search_terms = CASE WHEN length(s.t) > 4000 "
-	    "THEN NULL ELSE s.t END FROM (SELECT chat_id, strip(to_tsvector("
-	    "'simple', string_agg(body || ' ' || transcript, ' '))) AS t "
-	    "FROM messages GROUP BY chat_id) s WHERE c.id = s.chat_id;"
+	run(db, "chat_search_terms", "SET work_mem = '1GB';"
+	    "INSERT INTO chat_search_terms (chat_id, terms) SELECT chat_id, "
+	    "CASE WHEN length(s.t) > 4000 THEN NULL ELSE s.t END FROM (SELECT "
+	    "chat_id, strip(to_tsvector('simple', string_agg(body || ' ' || "
+	    "transcript, ' '))) AS t FROM messages GROUP BY chat_id) s;"
 	    "RESET work_mem");
 	run(db, "VACUUM ANALYZE", "VACUUM ANALYZE");
 	printf("generated in %.1f s\n", (double)(time_mono_ms() - t_gen) /

@@ -10,7 +10,7 @@
  * Every POLL_MS it asks what search asks (chat/review.c: message_search
  * rows whose tsv matches plainto_tsquery('simple', W); both of review's
  * plans read what the indexer commits in one transaction: these rows and
- * chats.search_terms) and notes, per message, the CLOCK_MONOTONIC time
+ * chat_search_terms) and notes, per message, the CLOCK_MONOTONIC time
  * it was first seen. It stops when N messages were seen or S seconds
  * passed, then writes "index seen_us" per message (the index parsed from
  * the body) to FILE; bench/run.sh joins it with loadgen's --record (the

@@ -15,7 +15,7 @@
  * REVIEW_UNREAD_CAP so an unattended chat cannot make a page slow.
  *
  * Search reads the index chat/search.c keeps a second or so behind the
- * messages (message_search, search_words, chats.search_terms). It has
+ * messages (message_search, search_words, chat_search_terms). It has
  * two plans, chosen per call by search_is_broad (how many messages
  * match: one word's count in search_words, else counted up to
  * SEARCH_BROAD through the GIN index message_search_tsv_idx). A rare
@@ -23,7 +23,7 @@
  * join chats to them, the page's columns read for its 51 chats only. A
  * broad word (SEARCH_BROAD matches or more; SEARCH_BROAD_WORDS for
  * several words): walk chats in list order and test each chat's word
- * set (chats.search_terms), stopping at the page; the walk's cost is the
+ * set (chat_search_terms), stopping at the page; the walk's cost is the
  * number of chats visited, which is small exactly when the word is
  * common.
  *
@@ -279,8 +279,9 @@ review_list(struct db *db, struct arena *a, int64_t org_id,
 		/*
 		 * A word in many chats: walk chats newest first and stop at
 		 * the page, instead of collecting every match first. Each
-		 * chat is tested against its word set (chats.search_terms,
-		 * kept by chat/search.c): one value, not its messages. That set is exact for one word; several words
+		 * chat is tested against its word set (chat_search_terms,
+		 * kept by chat/search.c; a chat without a row has no words
+		 * yet): one value, not its messages. That set is exact for one word; several words
 		 * must meet in ONE message, so a chat that has them all is
 		 * confirmed against its messages, as is a chat whose set
 		 * grew past the cap (NULL).
@@ -289,11 +290,12 @@ review_list(struct db *db, struct arena *a, int64_t org_id,
 		    "/* review_search_walk: planned per call, see review.h */"
 		    LIST_COLS
 		    "  FROM chats c"
+		    "  JOIN chat_search_terms t ON t.chat_id = c.id"
 		    LIST_JOINS
 		    LIST_FILTERS
-		    "   AND (c.search_terms IS NULL"
-		    "        OR c.search_terms @@ plainto_tsquery('simple', $10))"
-		    "   AND ((c.search_terms IS NOT NULL"
+		    "   AND (t.terms IS NULL"
+		    "        OR t.terms @@ plainto_tsquery('simple', $10))"
+		    "   AND ((t.terms IS NOT NULL"
 		    "         AND numnode(plainto_tsquery('simple', $10)) = 1)"
 		    "        OR EXISTS (SELECT 1 FROM message_search s"
 		    "                    WHERE s.chat_id = c.id"

@@ -1,6 +1,6 @@
 /*
  * search: the conversation-search index (see search.h). Owns
- * message_search, search_state, search_words and chats.search_terms.
+ * message_search, search_state, search_words and chat_search_terms.
  *
  * DESIGN (never losing a message). Message ids come from a sequence when
  * the INSERT runs, not when its transaction commits, so a message with a
@@ -24,9 +24,12 @@
  *   watermark. The messages above it are re-scanned each round until
  *   then: about one round's worth.
  *
- * The words of a chat (chats.search_terms, a stripped tsvector capped at
- * SEARCH_TERMS_MAX words, NULL past it) grow by each round's new words,
- * one UPDATE per chat per round, and only when a word is new. Each
+ * The words of a chat (chat_search_terms, migration 0026: a stripped
+ * tsvector capped at SEARCH_TERMS_MAX words, NULL past it; no row, no
+ * words) grow by each round's new words, one upsert per chat per round,
+ * and only when a word is new. Not on the chats row: a round holds its
+ * rows' locks until it commits, and a webhook upserting the same chat
+ * would wait for it. Each
  * word's message count (search_words, by the word's hash, migration
  * 0025: review.c's choice of plan) grows by the round's messages that
  * hold it, in hash order (one round at a time holds search_state, so
@@ -100,15 +103,17 @@ search_index_any_org(struct db *db, int *n)
 	    "    FROM ins, unnest(ins.tsv) AS u"
 	    "   GROUP BY ins.chat_id"
 	    "), upd AS ("
-	    "  UPDATE chats c"
-	    "     SET search_terms = CASE"
-	    "         WHEN length(c.search_terms || words.w) > $3 THEN NULL"
-	    "         ELSE c.search_terms || words.w END"
-	    "    FROM words"
-	    "   WHERE c.id = words.chat_id AND c.search_terms IS NOT NULL"
-	    "     AND length(c.search_terms || words.w) >"
-	    "         length(c.search_terms)"
-	    "  RETURNING c.id"
+	    "  INSERT INTO chat_search_terms AS c (chat_id, terms)"
+	    "  SELECT chat_id, CASE WHEN length(w) > $3 THEN NULL ELSE w END"
+	    "    FROM words ORDER BY chat_id"
+	    "  ON CONFLICT (chat_id) DO UPDATE"
+	    "     SET terms = CASE"
+	    "         WHEN length(c.terms || EXCLUDED.terms) > $3 THEN NULL"
+	    "         ELSE c.terms || EXCLUDED.terms END"
+	    "   WHERE c.terms IS NOT NULL"
+	    "     AND (EXCLUDED.terms IS NULL"
+	    "          OR length(c.terms || EXCLUDED.terms) > length(c.terms))"
+	    "  RETURNING c.chat_id"
 	    "), counted AS ("
 	    "  INSERT INTO search_words AS sw (word_hash, messages)"
 	    "  SELECT hashtextextended(u.lexeme, 0), count(*)"
@@ -162,17 +167,18 @@ search_reindex_message(struct db *db, int64_t org_id, int64_t message_id)
 	    "    FROM messages m WHERE m.org_id = $1 AND m.id = $2"
 	    "  ON CONFLICT (chat_id, message_id) DO UPDATE"
 	    "     SET tsv = EXCLUDED.tsv, indexed_at = clock_timestamp()"
-	    "  RETURNING chat_id, tsv"
+	    "  RETURNING chat_id, strip(tsv) AS w"
 	    ")"
-	    " UPDATE chats c"
-	    "    SET search_terms = CASE"
-	    "        WHEN length(c.search_terms || strip(ins.tsv)) > $3"
-	    "        THEN NULL ELSE c.search_terms || strip(ins.tsv) END"
-	    "   FROM ins"
-	    "  WHERE c.org_id = $1 AND c.id = ins.chat_id"
-	    "    AND c.search_terms IS NOT NULL"
-	    "    AND length(c.search_terms || strip(ins.tsv)) >"
-	    "        length(c.search_terms)",
+	    " INSERT INTO chat_search_terms AS c (chat_id, terms)"
+	    " SELECT chat_id, CASE WHEN length(w) > $3 THEN NULL ELSE w END"
+	    "   FROM ins WHERE length(w) > 0"
+	    " ON CONFLICT (chat_id) DO UPDATE"
+	    "    SET terms = CASE"
+	    "        WHEN length(c.terms || EXCLUDED.terms) > $3 THEN NULL"
+	    "        ELSE c.terms || EXCLUDED.terms END"
+	    "  WHERE c.terms IS NOT NULL"
+	    "    AND (EXCLUDED.terms IS NULL"
+	    "         OR length(c.terms || EXCLUDED.terms) > length(c.terms))",
 	    DB_I64(org_id), DB_I64(message_id), DB_I64(SEARCH_TERMS_MAX),
 	    DB_END);
 }

@@ -1,11 +1,11 @@
 /*
  * search: the conversation-search index, kept AFTER the fact (owns table
  * message_search, table search_state, table search_words and
- * chats.search_terms; read by chat/review.c). A webhook stores a
+ * chat_search_terms; read by chat/review.c). A webhook stores a
  * message and nothing of its words (issue 17: the 2xx waits only for
  * what must be durable); an indexer
  * then adds each new message's words (message_search.tsv, GIN-indexed)
- * and each chat's word set (chats.search_terms, for the broad-word walk)
+ * and each chat's word set (chat_search_terms, for the broad-word walk)
  * in batches. Search may trail a message by the indexer's lag — about a
  * second: it runs when this process stores messages (search_poke) and at
  * least once a second — and never loses one (search_index_any_org says

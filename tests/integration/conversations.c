@@ -295,7 +295,7 @@ END_TEST
 /*
  * A word in many messages takes the other search plan (review.c walks
  * chats in list order once the probe counts SEARCH_BROAD matches, testing
- * each chat's word set, chats.search_terms): the results must be the same
+ * each chat's word set, chat_search_terms): the results must be the same
  * as for a rare word, including words that meet only across messages, a
  * chat whose word set overflowed, and transcripts.
  */
@@ -335,8 +335,9 @@ START_TEST(t_search_broad_word)
 	add_msg(h, "in", "mango", "received", NULL);
 	add_msg(h, "out", "kiwi", "sent", NULL);
 	/* Fred's word set overflowed: his messages are read instead. */
-	ck_assert(sqli("UPDATE chats SET search_terms = NULL WHERE id = %lld"
-	    " RETURNING id", (long long)f) == f);
+	ck_assert(sqli("INSERT INTO chat_search_terms (chat_id, terms)"
+	    " VALUES (%lld, NULL) ON CONFLICT (chat_id) DO UPDATE"
+	    " SET terms = NULL RETURNING chat_id", (long long)f) == f);
 
 	ck_assert(hpg_search_caught_up(&pg, 10000));
 	/* The indexer counted the word: broad without reading its rows. */
