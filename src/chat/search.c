@@ -49,6 +49,23 @@
  * migration 0019's media_files_terms_sync uses the same cap. */
 #define SEARCH_TERMS_MAX	4000
 
+/*
+ * Adds the words w (a stripped tsvector) of the rows of `from` (chat_id,
+ * w) to their chats' sets, capped at $3 words (NULL past it; a set already
+ * NULL stays so), writing a row only when a word is new.
+ */
+#define TERMS_ADD(from) \
+	" INSERT INTO chat_search_terms AS c (chat_id, terms)" \
+	" SELECT chat_id, CASE WHEN length(w) > $3 THEN NULL ELSE w END" \
+	"   FROM " from \
+	" ON CONFLICT (chat_id) DO UPDATE" \
+	"    SET terms = CASE" \
+	"        WHEN length(c.terms || EXCLUDED.terms) > $3 THEN NULL" \
+	"        ELSE c.terms || EXCLUDED.terms END" \
+	"  WHERE c.terms IS NOT NULL" \
+	"    AND (EXCLUDED.terms IS NULL" \
+	"         OR length(c.terms || EXCLUDED.terms) > length(c.terms))"
+
 static pthread_mutex_t	 poke_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 poke_cv = PTHREAD_COND_INITIALIZER;
 static unsigned		 poked;
@@ -103,16 +120,7 @@ search_index_any_org(struct db *db, int *n)
 	    "    FROM ins, unnest(ins.tsv) AS u"
 	    "   GROUP BY ins.chat_id"
 	    "), upd AS ("
-	    "  INSERT INTO chat_search_terms AS c (chat_id, terms)"
-	    "  SELECT chat_id, CASE WHEN length(w) > $3 THEN NULL ELSE w END"
-	    "    FROM words ORDER BY chat_id"
-	    "  ON CONFLICT (chat_id) DO UPDATE"
-	    "     SET terms = CASE"
-	    "         WHEN length(c.terms || EXCLUDED.terms) > $3 THEN NULL"
-	    "         ELSE c.terms || EXCLUDED.terms END"
-	    "   WHERE c.terms IS NOT NULL"
-	    "     AND (EXCLUDED.terms IS NULL"
-	    "          OR length(c.terms || EXCLUDED.terms) > length(c.terms))"
+	    TERMS_ADD("words ORDER BY chat_id")
 	    "  RETURNING c.chat_id"
 	    "), counted AS ("
 	    "  INSERT INTO search_words AS sw (word_hash, messages)"
@@ -169,16 +177,7 @@ search_reindex_message(struct db *db, int64_t org_id, int64_t message_id)
 	    "     SET tsv = EXCLUDED.tsv, indexed_at = clock_timestamp()"
 	    "  RETURNING chat_id, strip(tsv) AS w"
 	    ")"
-	    " INSERT INTO chat_search_terms AS c (chat_id, terms)"
-	    " SELECT chat_id, CASE WHEN length(w) > $3 THEN NULL ELSE w END"
-	    "   FROM ins WHERE length(w) > 0"
-	    " ON CONFLICT (chat_id) DO UPDATE"
-	    "    SET terms = CASE"
-	    "        WHEN length(c.terms || EXCLUDED.terms) > $3 THEN NULL"
-	    "        ELSE c.terms || EXCLUDED.terms END"
-	    "  WHERE c.terms IS NOT NULL"
-	    "    AND (EXCLUDED.terms IS NULL"
-	    "         OR length(c.terms || EXCLUDED.terms) > length(c.terms))",
+	    TERMS_ADD("ins WHERE length(w) > 0"),
 	    DB_I64(org_id), DB_I64(message_id), DB_I64(SEARCH_TERMS_MAX),
 	    DB_END);
 }

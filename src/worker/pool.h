@@ -22,8 +22,9 @@
  * before, bench/README.md). A worker takes a
  * database connection only to claim and to record the outcome, never while
  * the handler waits on an LLM or a provider (the handler acquires its own
- * when it needs one). Stopping sets a flag and broadcasts: workers finish
- * the job in hand (drain), claim nothing new, and are joined.
+ * when it needs one). Stopping sets a flag and wakes every worker: each
+ * finishes the job in hand or handed to it (drain; a reserved worker
+ * waits for its claimer first), claims nothing new, and is joined.
  *
  * A claim that finds nothing due says when the next job or turn falls
  * due (a debounced turn, a backoff); the listener then wakes one worker
