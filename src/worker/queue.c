@@ -106,16 +106,6 @@ queue_enqueue(struct db *db, int64_t org_id, const char *kind,
 }
 
 enum db_status
-queue_claim_any_org(struct db *db, struct arena *a, const char *worker_id,
-    int lease_s, struct job *out, int *next_ms)
-{
-	int	 n = 0;
-
-	return queue_claim_many_any_org(db, a, &worker_id, 1, lease_s, out,
-	    &n, next_ms);
-}
-
-enum db_status
 queue_claim_many_any_org(struct db *db, struct arena *a,
     const char *const *worker_ids, int n_workers, int lease_s,
     struct job *out, int *n_out, int *next_ms)

@@ -94,23 +94,16 @@ bool		 queue_send_at(struct db *db, int64_t org_id,
 bool		 queue_release_job(struct db *db, int64_t org_id,
 		    int64_t hold_id);
 /*
- * Claims the oldest due job of any organisation for worker_id with a lease
- * of lease_s seconds, or when none is due the oldest due turn (see TURNS).
- * DB_NOT_FOUND when nothing is due; *next_ms (may be NULL) then says in
- * how many milliseconds the next known job or turn falls due (-1: none
- * known). A job whose lease expired more times than it may be attempted
- * comes back with exhausted set: the caller buries it
- * (queue_fail_any_org, retry false) after its kind's last word.
- */
-enum db_status	 queue_claim_any_org(struct db *db, struct arena *a,
-		    const char *worker_id, int lease_s, struct job *out,
-		    int *next_ms) __attribute__((warn_unused_result));
-/*
- * The same for up to n_workers jobs in one statement, the k-th claimed
- * leased to one of worker_ids (out[k].worker says which; each id at most
- * once): *n_out of them in out[] (room for n_workers). DB_NOT_FOUND with
- * *n_out 0 when nothing is due. .more on each: more is due than was
- * claimed.
+ * Claims, in one statement, up to n_workers of the oldest due jobs of any
+ * organisation, then for the room left the oldest due turns (see TURNS),
+ * each leased for lease_s seconds to one of worker_ids (out[k].worker
+ * says which; each id at most once, the first id gets the first): *n_out
+ * of them in out[] (room for n_workers). .more on each: more is due than
+ * was claimed. DB_NOT_FOUND with *n_out 0 when nothing is due; *next_ms
+ * (may be NULL) then says in how many milliseconds the next known job or
+ * turn falls due (-1: none known). A job whose lease expired more times
+ * than it may be attempted comes back with exhausted set: the caller
+ * buries it (queue_fail_any_org, retry false) after its kind's last word.
  */
 enum db_status	 queue_claim_many_any_org(struct db *db, struct arena *a,
 		    const char *const *worker_ids, int n_workers, int lease_s,

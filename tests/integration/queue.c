@@ -172,6 +172,17 @@ START_TEST(notify_wakes_an_idle_pool)
 }
 END_TEST
 
+/* One job claimed for one worker. */
+static enum db_status
+claim_one(struct db *db, struct arena *a, const char *worker, int lease_s,
+    struct job *out)
+{
+	int	 n = 0;
+
+	return queue_claim_many_any_org(db, a, &worker, 1, lease_s, out, &n,
+	    NULL);
+}
+
 START_TEST(expired_lease_is_claimed_again_once)
 {
 	struct arena	*a = arena_new();
@@ -181,12 +192,12 @@ START_TEST(expired_lease_is_claimed_again_once)
 	free(hpg_sqlf(&pg, "DELETE FROM jobs"));
 	ck_assert_int_eq(queue_enqueue(db, org_id, "test.count", "{\"n\": 2}",
 	    5, NULL), DB_OK);
-	ck_assert_int_eq(queue_claim_any_org(db, a, "ghost", 1, &ghost, NULL), DB_OK);
+	ck_assert_int_eq(claim_one(db, a, "ghost", 1, &ghost), DB_OK);
 	/* Nobody else may take it while the lease holds. */
-	ck_assert_int_eq(queue_claim_any_org(db, a, "real", 30, &real, NULL),
+	ck_assert_int_eq(claim_one(db, a, "real", 30, &real),
 	    DB_NOT_FOUND);
 	usleep(1300 * 1000);
-	ck_assert_int_eq(queue_claim_any_org(db, a, "real", 30, &real, NULL), DB_OK);
+	ck_assert_int_eq(claim_one(db, a, "real", 30, &real), DB_OK);
 	ck_assert_int_eq(real.id, ghost.id);
 	ck_assert_int_eq(real.attempts, 2);
 	/* The ghost comes back: its outcome must not overwrite. */
