@@ -34,6 +34,10 @@
 # statements and lock waits in it (pg/postgres.log).
 # BENCH_PGSTAT=1 logs every statement of the reply phase and prints what
 # one answered turn costs: its transactions by shape (tx-reply.txt).
+# BENCH_PGSS=1 loads pg_stat_statements and prints the reply phase's
+# statements by PostgreSQL time per answered turn (ss-reply.txt).
+# BENCH_PERF=1 records the whole machine with perf during the reply
+# phase (perf-reply.data; with BENCH_KEEP=1, `perf report -i` it).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -139,6 +143,11 @@ EOF
 log_min_duration_statement = 200
 log_lock_waits = on
 deadlock_timeout = 100ms
+EOF
+[ "${BENCH_PGSS:-0}" = 1 ] && cat >>"$T/pg/postgresql.conf" <<EOF
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = all
+pg_stat_statements.track_planning = on
 EOF
 as_pg "$PGBIN/pg_ctl" -D "$T/pg" -l "$T/pg/postgres.log" -w -t 60 start \
     >/dev/null || die "PostgreSQL did not start: $(tail -3 "$T/pg/postgres.log")"
@@ -437,6 +446,10 @@ if [ "${BENCH_PGSTAT:-0}" = 1 ]; then
     sleep 0.5
     PGLOG_FROM=$(stat -c %s "$T/pg/postgres.log")
 fi
+if [ "${BENCH_PGSS:-0}" = 1 ]; then
+    psql_q "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+    psql_q "SELECT pg_stat_statements_reset()" >/dev/null
+fi
 read -r A0 AW0 < <(pool_acq); X0=$(pg_xacts)
 reply_run() {
     "${LG[@]}" --connections 16 --count "$REPLY_CHATS" --senders "$REPLY_CHATS" \
@@ -449,7 +462,17 @@ reply_run() {
         sleep 0.1
     done
 }
+if [ "${BENCH_PERF:-0}" = 1 ]; then
+    perf record -a -g -F 499 -o "$T/perf-reply.data" >/dev/null 2>&1 &
+    PERF_PID=$!
+    sleep 0.5
+fi
 phase reply_run
+if [ "${BENCH_PERF:-0}" = 1 ]; then
+    kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true
+    perf report -i "$T/perf-reply.data" --no-children --sort comm,dso \
+        --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15 >&2 || true
+fi
 sleep 1.2; read -r A1 AW1 < <(pool_acq); X1=$(pg_xacts)
 grep '^loadgen:' "$T/reply.out" >&2
 R_DB=$(awk -v a=$((A1 - A0)) -v w=$((AW1 - AW0)) -v x=$((X1 - X0)) -v n="$(kv ok <"$T/reply.out")" \
@@ -489,6 +512,15 @@ if [ "${BENCH_PGSTAT:-0}" = 1 ]; then
     ' | sort -rn >"$T/tx-reply.txt"
     say "   PG transactions per answer, by shape ($T/tx-reply.txt):"
     head -20 "$T/tx-reply.txt" >&2
+fi
+if [ "${BENCH_PGSS:-0}" = 1 ]; then
+    # ms per answered turn (execution + planning), calls per turn, statement.
+    psql_q "SELECT to_char((total_exec_time + total_plan_time) / $REPLY_CHATS, 'FM990.000') || ' ms  ' ||
+                   to_char(calls::float8 / $REPLY_CHATS, 'FM9990.00') || ' calls  ' ||
+                   left(regexp_replace(query, '\\s+', ' ', 'g'), 110)
+              FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 40" >"$T/ss-reply.txt"
+    say "   PG time per answered turn by statement ($T/ss-reply.txt):"
+    head -25 "$T/ss-reply.txt" >&2
 fi
 REPLY_HWM=$(mem "$PARLEY_PID" VmHWM)
 REPLY_THREADS=$(awk '$1=="Threads:"{print $2}' "/proc/$PARLEY_PID/status")
