@@ -28,6 +28,7 @@
 # BENCH_CONNS (64: ingest connections), BENCH_PG_CLIENTS ("4 16": pgbench
 # client counts, the best is the ceiling),
 # BENCH_PGBENCH_MODE (prepared), BENCH_REPLY_WORKERS (1024),
+# BENCH_REPLY_WARMUP (200: turns answered before the measured reply round),
 # BENCH_PARLEY (a parley binary to measure instead of build/parley, e.g.
 # one built from an earlier commit, for before/after runs on one tree),
 # BENCH_KEEP=1 keeps the temporary directory; BENCH_PGLOG=1 logs slow
@@ -439,6 +440,25 @@ IDLE=$(awk -v a=$((A1 - A0)) -v x=$((X1 - X0)) -v w="$PH_WALL" \
     'BEGIN{printf "%.0f pool acquires/s, %.0f PG transactions/s", a/w, x/w}')
 IDLE="$IDLE, CPU PostgreSQL ${PH_PG}% parley ${PH_SRV}%"
 say "   idle pool of $REPLY_WORKERS workers: $IDLE"
+# Warm-up, like the ingest phase's: a restarted server's connections are
+# new PostgreSQL backends (cold catalog caches, and PostgreSQL plans a
+# prepared statement afresh for its first five runs on a connection).
+# REPLY_WARMUP turns of other chats, answered before the measured round
+# starts; a running server's cost per turn is what the rows below say.
+REPLY_WARMUP=${BENCH_REPLY_WARMUP:-200}
+if [ "$REPLY_WARMUP" -gt 0 ]; then
+    "${LG[@]}" --connections 16 --count "$REPLY_WARMUP" --senders "$REPLY_WARMUP" \
+        --sender-base 3000000 --duration 30 --body-prefix "warm-up" \
+        --sid-prefix "$(printf '%016x' $((RANDOM * 65536 + RANDOM)))" >"$T/reply-warmup.out"
+    for _ in $(seq 300); do
+        SENDS=$(curl -fsS -m 2 "$FAKE/_bench/stats" | awk '{print $6}')
+        [ "${SENDS:-0}" -ge "$REPLY_WARMUP" ] && break
+        sleep 0.1
+    done
+    say "   warm-up: $REPLY_WARMUP turns of other chats, $(curl -fsS -m 2 "$FAKE/_bench/stats" | awk '{print $6}') answered"
+    sleep 0.5
+    curl -fsS -m 5 -o /dev/null -X POST "$FAKE/_bench/reset"
+fi
 if [ "${BENCH_PGSTAT:-0}" = 1 ]; then
     psql_q "ALTER SYSTEM SET log_statement = 'all'" >/dev/null
     psql_q "ALTER SYSTEM SET log_line_prefix = '%p|'" >/dev/null
