@@ -250,8 +250,8 @@ void		 channel_media_type(const char *value, char *out,
 		    size_t outlen);
 
 /*
- * A copy of c whose strings live in one guarded block (sodium_malloc),
- * for a caller that outlives the channel it opened (worker/working.c's
+ * A copy of c whose strings live in one block of guarded memory
+ * (secret_mem_alloc), for a caller that outlives the channel it opened (worker/working.c's
  * thread); channel_creds_free wipes and frees it (NULL: nothing).
  */
 struct channel_creds *channel_creds_dup(const struct channel_creds *c);

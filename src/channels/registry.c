@@ -39,9 +39,9 @@
 #include <string.h>
 
 #include <curl/curl.h>
-#include <sodium.h>
 
 #include "crypto/redact.h"
+#include "crypto/secret.h"
 #include "util/httpc.h"
 #include "util/json.h"
 #include "util/str.h"
@@ -188,11 +188,10 @@ channel_creds_dup(const struct channel_creds *c)
 	for (size_t i = 0; i < nf; i++)
 		if (*src[i] != NULL)
 			n += strlen(*src[i]) + 1;
-	/* sodium_malloc puts the block against its guard page: a size that
-	 * is a multiple of 16 keeps the struct at its start aligned. */
+	/* A size that is a multiple of 16 keeps the struct at the start of
+	 * a block placed against a guard page aligned. */
 	n = (n + 15) & ~(size_t)15;
-	if ((out = sodium_malloc(n)) == NULL)
-		abort();
+	out = secret_mem_alloc(n);
 	*out = *c;
 	p = (char *)(out + 1);
 	{
@@ -215,8 +214,7 @@ channel_creds_dup(const struct channel_creds *c)
 void
 channel_creds_free(struct channel_creds *c)
 {
-	if (c != NULL)
-		sodium_free(c);
+	secret_mem_free(c);
 }
 
 const struct channel_ops *

@@ -19,7 +19,21 @@
  * In memory the key sits in sodium_malloc'd pages (guard pages, mlock'd
  * where allowed, never in a core dump) made read-only once filled, so a
  * stray write faults instead of corrupting it. Opened plaintext is also in
- * sodium_malloc'd memory, wiped by secret_plain_free().
+ * guarded memory, wiped by secret_plain_free().
+ *
+ * Plaintext slots. sodium_malloc costs about eight system calls (mmap,
+ * mprotect of two guard pages, mlock, madvise) and sodium_free as many,
+ * its munmap and mprotect each interrupting every core that runs one of
+ * our threads to flush its TLB; a conversation turn opens three to five
+ * secrets, and under a burst of turns this showed as several per cent of
+ * the machine's CPU (perf, bench/README.md). So a plaintext of up to
+ * SLOT_MAX bytes takes a slot in a slab: slabs are sodium_malloc'd (guard
+ * pages around each, mlock'd, never in a core dump) and carved into slots
+ * of one size class; a freed slot is wiped at once and kept for the next
+ * secret. What this gives up is a guard page between two secrets of one
+ * slab (the trade OpenSSL's secure heap makes too). A larger plaintext
+ * gets its own sodium_malloc as before. Slabs are kept for the process's
+ * life: their number follows the most secrets ever open at once.
  *
  * Thread-safety: a loaded key is read-only; every function may be called
  * from any thread.
@@ -34,6 +48,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <pthread.h>
 
 #include <sodium.h>
 
@@ -53,6 +69,26 @@ struct secret_key {
 	unsigned char	 k[SECRET_KEY_LEN];
 };
 
+#define SLAB_BYTES	65536
+#define SLOT_CLASSES	3
+#define SLOT_MAX	4096
+static const size_t slot_size[SLOT_CLASSES] = { 128, 512, SLOT_MAX };
+
+/* A free slot holds the next free one of its class (it was wiped). */
+struct slot {
+	struct slot	*next;
+};
+
+struct slab {
+	unsigned char	*base;		/* SLAB_BYTES, sodium_malloc'd */
+	int		 cls;
+	struct slab	*next;
+};
+
+static pthread_mutex_t	 slots_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct slot	*slots_free[SLOT_CLASSES];
+static struct slab	*slabs;		/* all, newest first */
+
 static struct secret_key *key_alloc(void);
 static void	 key_seal(struct secret_key *);
 static bool	 make_ad(char *, size_t, const char *, const char *, int64_t,
@@ -62,6 +98,7 @@ static bool	 write_file(const struct secret_key *, const char *, char *,
 static bool	 fsync_dir(const char *);
 static bool	 create_key_file(const char *, char *, size_t);
 static size_t	 utf8_char_len(unsigned char);
+static void	*plain_alloc(size_t);
 
 /* A writable, zeroed key in guarded memory; aborts on exhaustion. */
 static struct secret_key *
@@ -367,12 +404,11 @@ secret_open(const struct secret_key *k, const char *table,
 	    !make_ad(ad, sizeof(ad), table, column, row_id, &adlen))
 		return NULL;
 	mlen = sealed_len - SECRET_NONCE - SECRET_TAG;
-	if ((plain = sodium_malloc(mlen + 1)) == NULL)
-		abort();
+	plain = plain_alloc(mlen + 1);
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)plain,
 	    &got, NULL, sealed + SECRET_NONCE, sealed_len - SECRET_NONCE,
 	    (const unsigned char *)ad, adlen, sealed, k->k) != 0) {
-		sodium_free(plain);
+		secret_mem_free(plain);
 		return NULL;
 	}
 	plain[got] = '\0';
@@ -385,8 +421,7 @@ secret_plain_dup(const char *s)
 	size_t	 n = strlen(s);
 	char	*plain;
 
-	if ((plain = sodium_malloc(n + 1)) == NULL)
-		abort();
+	plain = plain_alloc(n + 1);
 	memcpy(plain, s, n + 1);
 	return plain;
 }
@@ -394,8 +429,81 @@ secret_plain_dup(const char *s)
 void
 secret_plain_free(char *plain)
 {
-	if (plain != NULL)
-		sodium_free(plain);
+	secret_mem_free(plain);
+}
+
+/* n bytes of guarded memory (see "Plaintext slots"); aborts when out of
+ * memory, like xmalloc. */
+static void *
+plain_alloc(size_t n)
+{
+	struct slab	*sb;
+	struct slot	*sl;
+	int		 cls;
+
+	for (cls = 0; cls < SLOT_CLASSES && n > slot_size[cls]; cls++)
+		;
+	if (cls == SLOT_CLASSES) {
+		void	*p;
+
+		if (sodium_init() < 0 || (p = sodium_malloc(n)) == NULL)
+			abort();
+		return p;
+	}
+	pthread_mutex_lock(&slots_mu);
+	if (slots_free[cls] == NULL) {
+		/* A new slab of this class, all of it free slots. */
+		size_t	 each = slot_size[cls];
+
+		sb = xcalloc(1, sizeof(*sb));
+		if (sodium_init() < 0 ||
+		    (sb->base = sodium_malloc(SLAB_BYTES)) == NULL)
+			abort();
+		sodium_memzero(sb->base, SLAB_BYTES);
+		sb->cls = cls;
+		sb->next = slabs;
+		slabs = sb;
+		for (size_t off = SLAB_BYTES; off >= each; off -= each) {
+			sl = (struct slot *)(void *)(sb->base + off - each);
+			sl->next = slots_free[cls];
+			slots_free[cls] = sl;
+		}
+	}
+	sl = slots_free[cls];
+	slots_free[cls] = sl->next;
+	pthread_mutex_unlock(&slots_mu);
+	sl->next = NULL;
+	return sl;
+}
+
+void *
+secret_mem_alloc(size_t n)
+{
+	return plain_alloc(n);
+}
+
+void
+secret_mem_free(void *p)
+{
+	struct slab	*sb;
+	struct slot	*sl = p;
+
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&slots_mu);
+	for (sb = slabs; sb != NULL; sb = sb->next)
+		if ((unsigned char *)p >= sb->base &&
+		    (unsigned char *)p < sb->base + SLAB_BYTES)
+			break;
+	if (sb == NULL) {
+		pthread_mutex_unlock(&slots_mu);
+		sodium_free(p);		/* wipes it too */
+		return;
+	}
+	sodium_memzero(p, slot_size[sb->cls]);
+	sl->next = slots_free[sb->cls];
+	slots_free[sb->cls] = sl;
+	pthread_mutex_unlock(&slots_mu);
 }
 
 /* Bytes in the UTF-8 sequence led by c (1 for a stray byte). */

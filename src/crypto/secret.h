@@ -56,6 +56,15 @@ void		 secret_plain_free(char *plain);
 /* A copy of s in guarded memory, as secret_open returns (a new token
  * replacing an opened one); free with secret_plain_free(). */
 char		*secret_plain_dup(const char *s);
+/*
+ * n bytes of the memory secret_open's plaintext lives in (mlock'd, never
+ * in a core dump, wiped when freed; small blocks share a guarded slab,
+ * see secret.c), aligned for any type; aborts when out of memory. For a
+ * caller keeping its own copy of secrets (channels' credentials for an
+ * indicator thread). Free with secret_mem_free() (NULL: nothing).
+ */
+void		*secret_mem_alloc(size_t n);
+void		 secret_mem_free(void *p);
 
 /*
  * HMAC-SHA-256 of msg (len bytes) under a key derived from the master

@@ -5,6 +5,7 @@
  * refused when others may read it or when it has the wrong size).
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,6 +388,82 @@ START_TEST(key_write_replaces)
 }
 END_TEST
 
+/* Every size round-trips, around each slot size and past the largest
+ * (its own sodium_malloc), and a block handed out again was wiped. */
+START_TEST(plaintext_sizes)
+{
+	struct secret_key	*k = secret_key_generate();
+	static const size_t	 sizes[] = { 1, 126, 127, 128, 511, 512, 4095,
+				    4096, 4097, 20000 };
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t		 n = sizes[i], len;
+		char		*want = malloc(n + 1), *plain;
+		unsigned char	*sealed;
+
+		memset(want, 'a' + (int)(i % 26), n);
+		want[n] = '\0';
+		sealed = secret_seal(k, "t", "c", (int64_t)i, want, n, &len);
+		plain = secret_open(k, "t", "c", (int64_t)i, sealed, len);
+		ck_assert_ptr_nonnull(plain);
+		ck_assert_str_eq(plain, want);
+		secret_plain_free(plain);
+		free(sealed);
+		free(want);
+	}
+	for (size_t i = 0; i < 64; i++) {
+		unsigned char	*m = secret_mem_alloc(100);
+
+		for (size_t j = 0; j < 100; j++)
+			ck_assert_uint_eq(m[j], 0);
+		memset(m, 0xA5, 100);
+		secret_mem_free(m);
+	}
+	secret_mem_free(NULL);
+	secret_key_free(k);
+}
+END_TEST
+
+/* Threads holding many secrets at once: no block is handed out twice
+ * (each keeps its own bytes until freed). */
+static void *
+hold_many(void *arg)
+{
+	int		 id = (int)(intptr_t)arg;
+	unsigned char	*held[300];
+	size_t		 n[300];
+
+	for (int round = 0; round < 20; round++) {
+		for (int i = 0; i < 300; i++) {
+			n[i] = (size_t)(1 + (i * 37 + round) % 600);
+			held[i] = secret_mem_alloc(n[i]);
+			memset(held[i], (id * 300 + i) & 0xff, n[i]);
+		}
+		for (int i = 0; i < 300; i++) {
+			for (size_t j = 0; j < n[i]; j++)
+				if (held[i][j] != ((id * 300 + i) & 0xff))
+					return (void *)1;
+			secret_mem_free(held[i]);
+		}
+	}
+	return NULL;
+}
+
+START_TEST(blocks_never_shared)
+{
+	pthread_t	 t[8];
+	void		*r;
+
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, hold_many,
+		    (void *)(intptr_t)i), 0);
+	for (int i = 0; i < 8; i++) {
+		ck_assert_int_eq(pthread_join(t[i], &r), 0);
+		ck_assert_ptr_null(r);
+	}
+}
+END_TEST
+
 static Suite *
 secret_suite(void)
 {
@@ -400,6 +477,8 @@ secret_suite(void)
 	tcase_add_test(tc, wrong_key);
 	tcase_add_test(tc, masking);
 	tcase_add_test(tc, masking_quarter);
+	tcase_add_test(tc, plaintext_sizes);
+	tcase_add_test(tc, blocks_never_shared);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tf, dir_setup, dir_teardown);
 	tcase_add_test(tf, key_file_created_0600);
