@@ -192,6 +192,17 @@ chat_thread_adopt(struct db *db, int64_t org_id, int64_t thread_id,
 
 	if (n <= 0 || thread_id == 0)
 		return DB_OK;
+	/*
+	 * One message (most turns) by its id: PostgreSQL plans "= ANY" of
+	 * an array parameter afresh on every run (its generic plan guesses
+	 * ten elements and never looks cheaper), about 0.2 ms a turn.
+	 */
+	if (n == 1)
+		return db_exec(db,
+		    "UPDATE messages SET thread_id = $2"
+		    " WHERE org_id = $1 AND id = $3"
+		    "   AND thread_id IS DISTINCT FROM $2",
+		    DB_I64(org_id), DB_I64(thread_id), DB_I64(ids[0]), DB_END);
 	buf_init(&b, 0);
 	db_array_i64(&b, ids, n);
 	st = db_exec(db,
