@@ -103,8 +103,6 @@ static void	 req_init(struct httpc_req *req, const struct srv *s,
 static bool	 policy_ask(void *ctx, const struct sockaddr *sa);
 static bool	 policy_ask_too(void *ctx, const struct sockaddr *sa);
 static void	*hammer(void *);
-static void	 indicators_kept_sends_fresh(const struct channel_ops *ops,
-		    struct channel_creds *c, struct srv *s);
 static void	 setup(void);
 static void	 teardown(void);
 
@@ -686,84 +684,52 @@ END_TEST
 #define SENT(call) ck_assert_msg((call) == SEND_OK, "%s: %s", #call,	\
 	o.error_text)
 
+/* One channel of each provider kind that sends (api_base set per test). */
+static const struct channel_creds providers[] = {
+	{ .kind = "meta", .phone_number_id = "1234567890",
+	    .access_token = "EAAtoken" },
+	{ .kind = "kapso", .phone_number_id = "1234567890",
+	    .api_key = "kapso-key" },
+	{ .kind = "twilio", .account_sid = "AC00000000000000000000000000000000",
+	    .auth_token = "twilio-token", .phone_number = "+15550000000" },
+};
+
 /*
- * For one provider: its typing indicators and read receipts share one
+ * For each provider: its typing indicators and read receipts share one
  * kept connection; each message send (text, reaction) opens its own and
  * closes it, leaving the kept one alone.
  */
-static void
-indicators_kept_sends_fresh(const struct channel_ops *ops,
-    struct channel_creds *c, struct srv *s)
+START_TEST(indicators_kept_sends_fresh)
 {
-	struct send_outcome	 o;
+	struct channel_creds		 c = providers[_i];
+	const struct channel_ops	*ops = channel_ops_for(c.kind);
+	struct send_outcome		 o;
+	struct srv			 s;
+	int				 sends = 2;
 
-	c->api_base = s->base;
-	c->api_base2 = s->base;
-	SENT(ops->send_typing(c, "wamid.IN1", &o));
-	SENT(ops->send_typing(c, "wamid.IN2", &o));
+	ck_assert_ptr_nonnull(ops);
+	srv_start(&s, 0, 0);
+	c.api_base = s.base;
+	c.api_base2 = s.base;
+	SENT(ops->send_typing(&c, "wamid.IN1", &o));
+	SENT(ops->send_typing(&c, "wamid.IN2", &o));
 	if (ops->send_read != NULL)
-		SENT(ops->send_read(c, "wamid.IN2", &o));
-	ck_assert_int_eq(ld(&s->conns), 1);
-	ck_assert_int_eq(ld(&s->reqs), ops->send_read != NULL ? 3 :
-	    2);
+		SENT(ops->send_read(&c, "wamid.IN2", &o));
+	ck_assert_int_eq(ld(&s.conns), 1);
+	ck_assert_int_eq(ld(&s.reqs), ops->send_read != NULL ? 3 : 2);
 
-	SENT(ops->send_text(c, "+15550001111", false, "one", &o));
-	SENT(ops->send_text(c, "+15550001111", false, "two", &o));
-	ck_assert_int_eq(ld(&s->conns), 3);
+	SENT(ops->send_text(&c, "+15550001111", false, "one", &o));
+	SENT(ops->send_text(&c, "+15550001111", false, "two", &o));
 	if (ops->send_reaction != NULL) {
-		SENT(ops->send_reaction(c, "+15550001111", "wamid.IN1",
+		SENT(ops->send_reaction(&c, "+15550001111", "wamid.IN1",
 		    "\xf0\x9f\x91\x8d", &o));
-		ck_assert_int_eq(ld(&s->conns), 4);
+		sends++;
 	}
+	ck_assert_int_eq(ld(&s.conns), 1 + sends);
 	/* The sends' connections are closed; the kept one is open. */
-	ck_assert(wait_open(s, 1));
-	SENT(ops->send_typing(c, "wamid.IN3", &o));
-	ck_assert_int_eq(ld(&s->conns), ops->send_reaction != NULL ?
-	    4 : 3);
-}
-
-START_TEST(meta_indicators_kept)
-{
-	struct channel_creds	 c;
-	struct srv		 s;
-
-	memset(&c, 0, sizeof(c));
-	c.kind = "meta";
-	c.phone_number_id = "1234567890";
-	c.access_token = "EAAtoken";
-	srv_start(&s, 0, 0);
-	indicators_kept_sends_fresh(channel_ops_for("meta"), &c, &s);
-	srv_stop(&s);
-}
-END_TEST
-
-START_TEST(kapso_indicators_kept)
-{
-	struct channel_creds	 c;
-	struct srv		 s;
-
-	memset(&c, 0, sizeof(c));
-	c.kind = "kapso";
-	c.phone_number_id = "1234567890";
-	c.api_key = "kapso-key";
-	srv_start(&s, 0, 0);
-	indicators_kept_sends_fresh(channel_ops_for("kapso"), &c, &s);
-	srv_stop(&s);
-}
-END_TEST
-
-START_TEST(twilio_indicators_kept)
-{
-	struct channel_creds	 c;
-	struct srv		 s;
-
-	memset(&c, 0, sizeof(c));
-	c.kind = "twilio";
-	c.account_sid = "AC00000000000000000000000000000000";
-	c.auth_token = "twilio-token";
-	c.phone_number = "+15550000000";
-	srv_start(&s, 0, 0);
-	indicators_kept_sends_fresh(channel_ops_for("twilio"), &c, &s);
+	ck_assert(wait_open(&s, 1));
+	SENT(ops->send_typing(&c, "wamid.IN3", &o));
+	ck_assert_int_eq(ld(&s.conns), 1 + sends);
 	srv_stop(&s);
 }
 END_TEST
@@ -788,9 +754,8 @@ main(void)
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(tch, 60);
 	tcase_add_checked_fixture(tch, setup, teardown);
-	tcase_add_test(tch, meta_indicators_kept);
-	tcase_add_test(tch, kapso_indicators_kept);
-	tcase_add_test(tch, twilio_indicators_kept);
+	tcase_add_loop_test(tch, indicators_kept_sends_fresh, 0,
+	    (int)(sizeof(providers) / sizeof(providers[0])));
 	suite_add_tcase(s, tch);
 	return unit_run(s);
 }
