@@ -21,14 +21,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "app/app.h"
 #include "app/cli.h"
 #include "util/log.h"
 #include "db/db.h"
 #include "http/server.h"
 #include "model/masterkey.h"
+#include "util/httpc.h"
 #include "util/str.h"
 
 struct cmd {
@@ -309,8 +308,12 @@ main(int argc, char **argv)
 			return 0;
 		}
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (!httpc_global_init()) {
+		fprintf(stderr, "parley: libcurl could not start.\n");
+		return 1;
+	}
 	rc = c->fn(argc - 1, argv + 1);
-	curl_global_cleanup();
+	/* Every command has ended its threads: no transfer is running. */
+	httpc_global_cleanup();
 	return rc;
 }

@@ -61,7 +61,8 @@ static enum send_result	 list_templates(const struct channel_creds *c,
 static bool		 auth_header(const struct channel_creds *,
 			    char [AUTH_MAX], struct send_outcome *);
 static enum send_result	 post(const struct channel_creds *c, cJSON *body,
-			    bool want_id, struct send_outcome *out);
+			    enum channel_post_kind kind,
+			    struct send_outcome *out);
 
 static const struct channel_dialect dialect = {
 	.name = "Kapso",
@@ -99,7 +100,8 @@ send_text(const struct channel_creds *c, const char *to, bool is_group,
 	if (to == NULL || to[0] == '\0' || text == NULL)
 		return channel_refuse(out, "There is no recipient or no text "
 		    "to send.");
-	return post(c, channel_meta_text(to, is_group, text), true, out);
+	return post(c, channel_meta_text(to, is_group, text),
+	    CHANNEL_POST_MESSAGE, out);
 }
 
 static enum send_result
@@ -110,8 +112,8 @@ send_reaction(const struct channel_creds *c, const char *to,
 	    message_id[0] == '\0' || emoji == NULL)
 		return channel_refuse(out, "A reaction needs a recipient, a "
 		    "message id and an emoji.");
-	return post(c, channel_meta_reaction(to, message_id, emoji), true,
-	    out);
+	return post(c, channel_meta_reaction(to, message_id, emoji),
+	    CHANNEL_POST_MESSAGE, out);
 }
 
 static enum send_result
@@ -121,8 +123,8 @@ send_typing(const struct channel_creds *c, const char *inbound_message_id,
 	if (inbound_message_id == NULL || inbound_message_id[0] == '\0')
 		return channel_refuse(out, "The typing indicator needs the "
 		    "inbound message id.");
-	return post(c, channel_meta_typing(inbound_message_id, true), false,
-	    out);
+	return post(c, channel_meta_typing(inbound_message_id, true),
+	    CHANNEL_POST_INDICATOR, out);
 }
 
 static enum send_result
@@ -132,8 +134,8 @@ send_read(const struct channel_creds *c, const char *inbound_message_id,
 	if (inbound_message_id == NULL || inbound_message_id[0] == '\0')
 		return channel_refuse(out, "The read receipt needs the "
 		    "inbound message id.");
-	return post(c, channel_meta_typing(inbound_message_id, false), false,
-	    out);
+	return post(c, channel_meta_typing(inbound_message_id, false),
+	    CHANNEL_POST_INDICATOR, out);
 }
 
 static enum send_result
@@ -145,8 +147,8 @@ send_template(const struct channel_creds *c, const char *to, bool is_group,
 	    t->language[0] == '\0')
 		return channel_refuse(out, "A template needs a recipient, a "
 		    "name and a language.");
-	return post(c, channel_meta_template_body(to, is_group, t), true,
-	    out);
+	return post(c, channel_meta_template_body(to, is_group, t),
+	    CHANNEL_POST_MESSAGE, out);
 }
 
 /* Kapso proxies Meta's template list unchanged (docs/templates.md §1.2). */
@@ -224,7 +226,7 @@ send_media(const struct channel_creds *c, const char *to, bool is_group,
 
 /* Posts body (consumed) with the API key. */
 static enum send_result
-post(const struct channel_creds *c, cJSON *body, bool want_id,
+post(const struct channel_creds *c, cJSON *body, enum channel_post_kind kind,
     struct send_outcome *out)
 {
 	char			 auth[AUTH_MAX];
@@ -235,7 +237,7 @@ post(const struct channel_creds *c, cJSON *body, bool want_id,
 		return SEND_FAILED;
 	}
 	st = channel_meta_post(&dialect, c, c->api_base, KAPSO_API_BASE, auth,
-	    body, want_id, out);
+	    body, kind, out);
 	sodium_memzero(auth, sizeof(auth));
 	cJSON_Delete(body);
 	return st;

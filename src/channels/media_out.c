@@ -348,8 +348,8 @@ channel_meta_send_media(const struct channel_dialect *d,
 	if (st != SEND_OK)
 		return st;
 	body = channel_meta_media_body(to, is_group, m, media_id);
-	st = channel_meta_post(d, c, base, dflt_base, auth_header, body, true,
-	    out);
+	st = channel_meta_post(d, c, base, dflt_base, auth_header, body,
+	    CHANNEL_POST_MESSAGE, out);
 	cJSON_Delete(body);
 	return st;
 }

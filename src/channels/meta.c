@@ -77,7 +77,7 @@ static enum send_result	 list_templates(const struct channel_creds *c,
 static bool		 auth_header(const struct channel_creds *,
 			    char [AUTH_MAX], struct send_outcome *);
 static enum send_result	 post(const struct channel_creds *c,
-			    const cJSON *body, bool want_id,
+			    const cJSON *body, enum channel_post_kind kind,
 			    struct send_outcome *out);
 
 /*
@@ -156,7 +156,7 @@ send_text(const struct channel_creds *c, const char *to, bool is_group,
 		return channel_refuse(out, "There is no recipient or no text "
 		    "to send.");
 	body = channel_meta_text(to, is_group, text);
-	st = post(c, body, true, out);
+	st = post(c, body, CHANNEL_POST_MESSAGE, out);
 	cJSON_Delete(body);
 	return st;
 }
@@ -173,7 +173,7 @@ send_reaction(const struct channel_creds *c, const char *to,
 		return channel_refuse(out, "A reaction needs a recipient, a "
 		    "message id and an emoji.");
 	body = channel_meta_reaction(to, message_id, emoji);
-	st = post(c, body, true, out);
+	st = post(c, body, CHANNEL_POST_MESSAGE, out);
 	cJSON_Delete(body);
 	return st;
 }
@@ -204,7 +204,7 @@ indicator(const struct channel_creds *c, const char *inbound_message_id,
 		return channel_refuse(out, "The typing indicator needs the "
 		    "inbound message id.");
 	body = channel_meta_typing(inbound_message_id, typing);
-	st = post(c, body, false, out);
+	st = post(c, body, CHANNEL_POST_INDICATOR, out);
 	cJSON_Delete(body);
 	return st;
 }
@@ -222,7 +222,7 @@ send_template(const struct channel_creds *c, const char *to, bool is_group,
 		return channel_refuse(out, "A template needs a recipient, a "
 		    "name and a language.");
 	body = channel_meta_template_body(to, is_group, t);
-	st = post(c, body, true, out);
+	st = post(c, body, CHANNEL_POST_MESSAGE, out);
 	cJSON_Delete(body);
 	return st;
 }
@@ -298,8 +298,8 @@ send_media(const struct channel_creds *c, const char *to, bool is_group,
 }
 
 static enum send_result
-post(const struct channel_creds *c, const cJSON *body, bool want_id,
-    struct send_outcome *out)
+post(const struct channel_creds *c, const cJSON *body,
+    enum channel_post_kind kind, struct send_outcome *out)
 {
 	char			 auth[AUTH_MAX];
 	enum send_result	 st;
@@ -307,7 +307,7 @@ post(const struct channel_creds *c, const cJSON *body, bool want_id,
 	if (!auth_header(c, auth, out))
 		return SEND_FAILED;
 	st = channel_meta_post(&dialect, c, c->api_base, META_API_BASE, auth,
-	    body, want_id, out);
+	    body, kind, out);
 	sodium_memzero(auth, sizeof(auth));
 	return st;
 }
@@ -317,7 +317,7 @@ post(const struct channel_creds *c, const cJSON *body, bool want_id,
 enum send_result
 channel_meta_post(const struct channel_dialect *d,
     const struct channel_creds *c, const char *base, const char *dflt_base,
-    const char *auth_header, const cJSON *body, bool want_id,
+    const char *auth_header, const cJSON *body, enum channel_post_kind kind,
     struct send_outcome *out)
 {
 	const char		*headers[] = { auth_header,
@@ -347,7 +347,8 @@ channel_meta_post(const struct channel_dialect *d,
 	call.headers = headers;
 	call.body = json;
 	call.body_len = strlen(json);
-	call.want_id = want_id;
+	call.want_id = kind == CHANNEL_POST_MESSAGE;
+	call.reuse = kind == CHANNEL_POST_INDICATOR;
 	st = channel_http_send(d, c, &call, out);
 	free(json);
 	buf_cleanup(&url);

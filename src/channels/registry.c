@@ -26,7 +26,15 @@
  * storage URLs reject a request that has them). The body limit is
  * httpc's response cap, checked as bytes arrive.
  *
- * Thread-safety: no shared state; each call uses a fresh curl handle.
+ * Connections (util/httpc.h). A send (a message, a reaction, a template,
+ * an upload) has a connection of its own, opened and closed by it: on a
+ * kept connection that turns out dead libcurl would send it again, and
+ * the customer could get it twice. Only what nobody notices twice rides a
+ * kept connection: typing indicators and read receipts (channel_call
+ * .reuse, enum channel_post_kind) and every download (GETs).
+ *
+ * Thread-safety: no shared state here; httpc's handle cache is
+ * thread-safe.
  */
 #include "channels/channel.h"
 #include "channels/sender.h"
@@ -283,9 +291,10 @@ channel_http_send(const struct channel_dialect *d,
 	req.connect_timeout_ms = timeout_ms < CHANNEL_CONNECT_TIMEOUT_MS ?
 	    timeout_ms : CHANNEL_CONNECT_TIMEOUT_MS;
 	req.max_response = RESPONSE_MAX;
+	req.reuse = call->reuse;
 
 	httpc_resp_init(&resp);
-	switch (httpc_do(NULL, &req, &resp)) {
+	switch (httpc_do(&req, &resp)) {
 	case HTTPC_OK:
 		out->http_status = (int)resp.status;
 		if (resp.status >= 200 && resp.status <= 299)
@@ -459,7 +468,8 @@ channel_http_get(const struct channel_dialect *d,
 		    CHANNEL_CONNECT_TIMEOUT_MS;
 		req.max_response = f->max_bytes > 0 ? f->max_bytes :
 		    RESPONSE_MAX;
-		if ((e = httpc_do(NULL, &req, &resp)) != HTTPC_OK) {
+		req.reuse = true;	/* a GET: a repeat changes nothing */
+		if ((e = httpc_do(&req, &resp)) != HTTPC_OK) {
 			st = get_failed(d, e, &resp, req.max_response,
 			    timeout_ms, out);
 			goto out;

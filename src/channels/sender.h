@@ -75,6 +75,20 @@ struct channel_call {
 	const char		*body;
 	size_t			 body_len;
 	bool			 want_id;	/* a message id must come back */
+	/* May ride a kept connection, which libcurl may send it on twice
+	 * (util/httpc.h): only a call whose repeat nobody notices (a typing
+	 * indicator, a read receipt), never a message. */
+	bool			 reuse;
+};
+
+/*
+ * What a provider POST is: a message (its id must come back; its own
+ * connection, so it is sent once) or an indicator (typing or read: no id,
+ * idempotent, so it may ride a kept connection).
+ */
+enum channel_post_kind {
+	CHANNEL_POST_MESSAGE,
+	CHANNEL_POST_INDICATOR,
 };
 
 /*
@@ -134,7 +148,7 @@ void			 channel_url_base(struct buf *b, const char *base,
 enum send_result	 channel_meta_post(const struct channel_dialect *d,
 			    const struct channel_creds *c, const char *base,
 			    const char *dflt_base, const char *auth_header,
-			    const cJSON *body, bool want_id,
+			    const cJSON *body, enum channel_post_kind kind,
 			    struct send_outcome *out);
 /*
  * Meta's two-step media download (§2.6), shared with kapso.c (§3.4):

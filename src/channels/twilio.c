@@ -102,7 +102,8 @@ static bool		 basic_auth(const struct channel_creds *c,
 			    char *auth, size_t authlen);
 static enum send_result	 post(const struct channel_creds *c,
 			    const char *url, const struct buf *form,
-			    bool want_id, struct send_outcome *out);
+			    enum channel_post_kind kind,
+			    struct send_outcome *out);
 static void		 form_add(struct buf *b, const char *name,
 			    const char *prefix, const char *value);
 static void		 parse_error(const cJSON *root, char *code,
@@ -232,7 +233,8 @@ send_message(const struct channel_creds *c, const char *to, bool is_group,
 		    c->status_callback[0] != '\0')
 			form_add(&form, "StatusCallback", "",
 			    c->status_callback);
-		st = post(c, buf_str(&url), &form, true, out);
+		st = post(c, buf_str(&url), &form, CHANNEL_POST_MESSAGE,
+		    out);
 	}
 	buf_cleanup(&form);
 	buf_cleanup(&url);
@@ -282,7 +284,8 @@ send_template(const struct channel_creds *c, const char *to, bool is_group,
 		    c->status_callback[0] != '\0')
 			form_add(&form, "StatusCallback", "",
 			    c->status_callback);
-		st = post(c, buf_str(&url), &form, true, out);
+		st = post(c, buf_str(&url), &form, CHANNEL_POST_MESSAGE,
+		    out);
 	}
 	buf_cleanup(&form);
 	buf_cleanup(&url);
@@ -444,7 +447,7 @@ send_typing(const struct channel_creds *c, const char *inbound_message_id,
 	form_add(&form, "channel", "", "whatsapp");
 	form_add(&form, "messageId", "", inbound_message_id);
 
-	st = post(c, buf_str(&url), &form, false, out);
+	st = post(c, buf_str(&url), &form, CHANNEL_POST_INDICATOR, out);
 	buf_cleanup(&form);
 	buf_cleanup(&url);
 	return st;
@@ -655,7 +658,7 @@ send_media(const struct channel_creds *c, const char *to, bool is_group,
 
 static enum send_result
 post(const struct channel_creds *c, const char *url, const struct buf *form,
-    bool want_id, struct send_outcome *out)
+    enum channel_post_kind kind, struct send_outcome *out)
 {
 	char			 auth[AUTH_MAX];
 	const char		*headers[] = { auth,
@@ -673,7 +676,8 @@ post(const struct channel_creds *c, const char *url, const struct buf *form,
 	call.headers = headers;
 	call.body = buf_str(form);
 	call.body_len = form->len;
-	call.want_id = want_id;
+	call.want_id = kind == CHANNEL_POST_MESSAGE;
+	call.reuse = kind == CHANNEL_POST_INDICATOR;
 	st = channel_http_send(&dialect, c, &call, out);
 	sodium_memzero(auth, sizeof(auth));
 	return st;

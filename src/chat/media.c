@@ -1674,8 +1674,12 @@ media_out_fetch(const struct app *app, struct arena *a, const char *url,
 	req.max_response = max;
 	req.allow_addr = fetch_addr_ok;
 	req.addr_ctx = (void *)(uintptr_t)app;
+	/* A GET; the pool keeps its connections apart from unguarded ones
+	 * (the key is fetch_addr_ok and app, which lives as long as the
+	 * process: util/httpc.h). */
+	req.reuse = true;
 	httpc_resp_init(&resp);
-	switch (httpc_do(NULL, &req, &resp)) {
+	switch (httpc_do(&req, &resp)) {
 	case HTTPC_OK:
 		break;
 	case HTTPC_TOO_LARGE:

@@ -2,7 +2,7 @@
  * client: OpenAI-compatible chat completions and model lists over
  * util/httpc (see client.h, PROTOCOLS.md §5).
  *
- * DESIGN. One call is a loop of attempts on one httpc handle. Each attempt
+ * DESIGN. One call is a loop of attempts (httpc transfers). Each attempt
  * ends in an llm_err plus "may retry": timeouts, 408, 429, 5xx and broken
  * connections may; refused connections, 4xx and bad JSON may not. Retries
  * wait an exponential backoff with jitter (BACKOFF_BASE_MS doubling, capped)
@@ -28,7 +28,16 @@
  * wiped after the call; it is never logged. The final failure is logged by the caller (llm/gateway.c);
  * this file logs only retries.
  *
- * Thread-safety: no shared state; each call owns its curl handle.
+ * Connections. Every attempt may ride a kept connection (httpc_req.reuse):
+ * libcurl may then send the request a second time when that connection
+ * turns out dead before any answer byte (util/httpc.h). A repeated model
+ * call costs tokens but shows nobody anything: before the answer's first
+ * byte no delta has reached a reader and no tool call exists (tools run
+ * on the answer, in llm/gateway.c). In exchange a model call skips the
+ * TCP and TLS handshakes.
+ *
+ * Thread-safety: no shared state here; httpc's handle cache is
+ * thread-safe.
  */
 #include "llm/client.h"
 #include "llm/upstream.h"
@@ -115,7 +124,7 @@ static enum llm_err	 call(const struct llm_endpoint *ep,
 			    enum call_kind kind, const char *path,
 			    const char *body, llm_delta_fn on_delta,
 			    void *ctx, struct llm_result *out);
-static void		 attempt(struct httpc *h, const struct httpc_req *req,
+static void		 attempt(const struct httpc_req *req,
 			    enum call_kind kind, const struct redact *rd,
 			    struct sse *st, struct llm_result *out,
 			    struct verdict *v);
@@ -259,7 +268,6 @@ call(const struct llm_endpoint *ep, enum call_kind kind, const char *path,
     const char *body, llm_delta_fn on_delta, void *ctx,
     struct llm_result *out)
 {
-	struct httpc		*h = NULL;
 	struct httpc_req	 req;
 	struct verdict		 v;
 	struct sse		 st;
@@ -344,17 +352,12 @@ call(const struct llm_endpoint *ep, enum call_kind kind, const char *path,
 	req.max_response = RESPONSE_MAX;
 	req.cancelled = ep->cancelled;
 	req.cancel_ctx = ep->cancel_ctx;
+	req.reuse = true;	/* a repeat costs tokens only (file top) */
 	if (kind == CALL_STREAM) {
 		req.on_data = sse_feed;
 		req.ctx = &st;
 	}
 
-	if ((h = httpc_new()) == NULL) {
-		v.err = LLM_NETWORK;
-		snprintf(v.what, sizeof(v.what), "Cannot create an HTTP "
-		    "client");
-		goto out;
-	}
 	for (;;) {
 		out->attempts++;
 		if (kind == CALL_STREAM) {
@@ -362,7 +365,7 @@ call(const struct llm_endpoint *ep, enum call_kind kind, const char *path,
 			has_st = true;
 		}
 		memset(&v, 0, sizeof(v));
-		attempt(h, &req, kind, &rd, has_st ? &st : NULL, out, &v);
+		attempt(&req, kind, &rd, has_st ? &st : NULL, out, &v);
 		out->retry_after_ms = v.err == LLM_OK ? 0 : v.retry_after_long;
 		if (v.err == LLM_OK || !v.retry ||
 		    out->attempts > retries || (has_st && st.delivered) ||
@@ -415,7 +418,6 @@ out:
 	}
 	if (has_st)
 		sse_cleanup(&st);
-	httpc_free(h);
 	if (auth != NULL) {
 		sodium_memzero(auth, auth_len);
 		free(auth);
@@ -427,7 +429,7 @@ out:
 
 /* One transfer and its verdict; out->response is set on success. */
 static void
-attempt(struct httpc *h, const struct httpc_req *req, enum call_kind kind,
+attempt(const struct httpc_req *req, enum call_kind kind,
     const struct redact *rd, struct sse *st, struct llm_result *out,
     struct verdict *v)
 {
@@ -437,7 +439,7 @@ attempt(struct httpc *h, const struct httpc_req *req, enum call_kind kind,
 	char			 why[160];
 
 	httpc_resp_init(&resp);
-	he = httpc_do(h, req, &resp);
+	he = httpc_do(req, &resp);
 	out->http_status = (int)resp.status;
 
 	if (st != NULL && he == HTTPC_ABORTED && st->bad) {

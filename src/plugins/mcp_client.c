@@ -14,6 +14,10 @@
  * events carried ids, the client resumes it once with GET and
  * Last-Event-ID, as the transport allows a server to close early.
  *
+ * Every request has a connection of its own (httpc_req.reuse stays false,
+ * util/httpc.h): on a kept connection that died libcurl would send it
+ * again, and a tool call sent twice may act twice.
+ *
  * Sources (cited in docs/mcp.md): modelcontextprotocol/modelcontextprotocol
  * docs/specification/2025-11-25/basic/transports.mdx and lifecycle.mdx,
  * 2026-07-28/basic/transports/streamable-http.mdx, versioning.mdx,
@@ -574,7 +578,7 @@ send_one(const struct mcp_target *t, struct mcp_session *s,
 	req.ctx = &x;
 	req.allow_addr = addr_allowed;
 	req.addr_ctx = (void *)(uintptr_t)t->cfg;
-	he = httpc_do(NULL, &req, &resp);
+	he = httpc_do(&req, &resp);
 
 	/* A legacy stream closed before the response: resume it once. */
 	if (he == HTTPC_OK && x.mode == 2 && x.answer == NULL &&
@@ -598,7 +602,7 @@ send_one(const struct mcp_target *t, struct mcp_session *s,
 			req.body_len = 0;
 			req.headers = gh;
 			req.timeout_ms = left;
-			he = httpc_do(NULL, &req, &resp);
+			he = httpc_do(&req, &resp);
 		}
 		free(last);
 	}
@@ -1109,7 +1113,7 @@ mcp_client_close(const struct mcp_target *t, struct mcp_session *s)
 	req.allow_addr = addr_allowed;
 	req.addr_ctx = (void *)(uintptr_t)t->cfg;
 	httpc_resp_init(&resp);
-	(void)httpc_do(NULL, &req, &resp);
+	(void)httpc_do(&req, &resp);
 	httpc_resp_cleanup(&resp);
 	free(sid);
 	free(ver);
@@ -1135,7 +1139,7 @@ mcp_client_http(const struct mcp_target *t, const char *method,
 	req.max_response = 1024 * 1024;
 	req.allow_addr = addr_allowed;
 	req.addr_ctx = (void *)(uintptr_t)t->cfg;
-	if (httpc_do(NULL, &req, resp) != HTTPC_OK) {
+	if (httpc_do(&req, resp) != HTTPC_OK) {
 		snprintf(err, errlen, "%s", resp->error);
 		return false;
 	}

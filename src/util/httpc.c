@@ -8,12 +8,42 @@
  * write error. Whether a body is streamed is decided at its first byte,
  * when the status is known: only 2xx bodies go to on_data.
  *
- * Thread-safety: a struct httpc is used by one thread at a time; nothing
- * here is global. CURLOPT_NOSIGNAL keeps libcurl from using signals for
- * DNS timeouts, which a threaded server cannot afford.
+ * DESIGN: the idle handles. A handle is worth keeping: libcurl's easy
+ * interface gives each one a private multi handle (with its wake-up
+ * socketpair), a connection cache, a DNS cache and a TLS session cache,
+ * and a new one pays for all of them; a kept connection also saves the
+ * TCP and TLS handshakes. idle[] is a stack, the most recently given back
+ * handle on top (its connections are the warmest), the oldest at [0],
+ * where handles idle longer than HTTPC_CONN_MAXAGE_S are dropped and where
+ * a full stack drops one. Each slot carries the address policy its
+ * handle's connections were opened under:
+ *
+ *   - a reusing transfer takes the topmost handle of ITS policy (same
+ *     allow_addr and addr_ctx), or a new one, which then belongs to that
+ *     policy. A policy is checked when a socket opens and a kept
+ *     connection opens none, so the key is what stops a connection made
+ *     unguarded (or under a looser guard) from carrying a guarded request;
+ *   - a non-reusing transfer takes the topmost handle of any policy and
+ *     runs with CURLOPT_FRESH_CONNECT and CURLOPT_FORBID_REUSE: its own
+ *     connection, opened (under its own guard) and closed by it, so the
+ *     handle's kept connections and its policy are left as they were.
+ *     libcurl resends only on a reused connection, so a send is never
+ *     repeated by it.
+ *
+ * A handle goes back through curl_easy_reset, which returns every option
+ * to its default (headers, callbacks and their data, the error buffer: no
+ * pointer into the finished call and nothing of its borrower remains)
+ * and keeps the connections and the DNS and TLS session caches.
+ *
+ * Thread-safety: idle[] is guarded by idle_mu, held only to push or pop a
+ * slot; handles are created, reset and freed outside it. A borrowed handle
+ * belongs to one thread until it is given back. CURLOPT_NOSIGNAL keeps
+ * libcurl from using signals for DNS timeouts, which a threaded server
+ * cannot afford.
  */
 #include "util/httpc.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +54,14 @@
 #include <curl/curl.h>
 
 #include "util/cidr.h"
-#include "util/xmalloc.h"
+#include "util/time.h"
 
-struct httpc {
-	CURL	*curl;
+/* A handle and the address policy of the connections it keeps. */
+struct slot {
+	CURL		*curl;
+	httpc_addr_fn	 allow;
+	void		*allow_ctx;
+	int64_t		 idle_since_ms;	/* when it was given back */
 };
 
 /* One transfer's state, seen by the callbacks. */
@@ -54,27 +88,133 @@ static int		 on_progress(void *ud, curl_off_t, curl_off_t,
 static enum httpc_err	 map_curl(CURLcode rc);
 static void		 set_error(struct httpc_resp *r, enum httpc_err e,
 			    const char *msg);
+static bool		 slot_take(const struct httpc_req *req,
+			    struct slot *out);
+static void		 slot_give(struct slot *s);
+static size_t		 idle_expire(int64_t now_ms, CURL **drop);
 
-struct httpc *
-httpc_new(void)
+static pthread_mutex_t	 idle_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct slot	 idle[HTTPC_IDLE_MAX];
+static size_t		 n_idle;
+/* After httpc_global_cleanup: a handle given back late (a thread that
+ * outlived its drain) is freed, not kept. */
+static bool		 closed;
+
+bool
+httpc_global_init(void)
 {
-	struct httpc	*h;
-	CURL		*c;
-
-	if ((c = curl_easy_init()) == NULL)
-		return NULL;
-	h = xcalloc(1, sizeof(*h));
-	h->curl = c;
-	return h;
+	pthread_mutex_lock(&idle_mu);
+	closed = false;
+	pthread_mutex_unlock(&idle_mu);
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 }
 
 void
-httpc_free(struct httpc *h)
+httpc_global_cleanup(void)
 {
-	if (h == NULL)
-		return;
-	curl_easy_cleanup(h->curl);
-	free(h);
+	CURL	*drop[HTTPC_IDLE_MAX];
+	size_t	 i, n;
+
+	pthread_mutex_lock(&idle_mu);
+	for (n = 0; n < n_idle; n++)
+		drop[n] = idle[n].curl;
+	n_idle = 0;
+	closed = true;
+	pthread_mutex_unlock(&idle_mu);
+	for (i = 0; i < n; i++)
+		curl_easy_cleanup(drop[i]);
+	curl_global_cleanup();
+}
+
+/*
+ * Moves the handles idle longer than HTTPC_CONN_MAXAGE_S (all at the
+ * bottom: the stack is in the order they came back) to drop[]; returns
+ * how many. Called with idle_mu held; the caller frees them after.
+ */
+static size_t
+idle_expire(int64_t now_ms, CURL **drop)
+{
+	size_t	 n = 0;
+
+	while (n < n_idle && now_ms - idle[n].idle_since_ms >=
+	    HTTPC_CONN_MAXAGE_S * 1000)
+		n++;
+	for (size_t i = 0; i < n; i++)
+		drop[i] = idle[i].curl;
+	if (n > 0)
+		memmove(&idle[0], &idle[n], (n_idle - n) * sizeof(idle[0]));
+	n_idle -= n;
+	return n;
+}
+
+/*
+ * A handle for req (file top: whose policy it may have): the topmost
+ * fitting idle one, else a new one. False only when libcurl cannot make
+ * one.
+ */
+static bool
+slot_take(const struct httpc_req *req, struct slot *out)
+{
+	CURL	*drop[HTTPC_IDLE_MAX];
+	size_t	 i, n_drop;
+	int64_t	 now = time_mono_ms();
+	bool	 found = false;
+
+	pthread_mutex_lock(&idle_mu);
+	n_drop = idle_expire(now, drop);
+	for (i = n_idle; i-- > 0;) {
+		if (req->reuse && (idle[i].allow != req->allow_addr ||
+		    idle[i].allow_ctx != req->addr_ctx))
+			continue;
+		*out = idle[i];
+		memmove(&idle[i], &idle[i + 1], (n_idle - i - 1) *
+		    sizeof(idle[0]));
+		n_idle--;
+		found = true;
+		break;
+	}
+	pthread_mutex_unlock(&idle_mu);
+	for (i = 0; i < n_drop; i++)
+		curl_easy_cleanup(drop[i]);
+	if (found)
+		return true;
+	memset(out, 0, sizeof(*out));
+	/* A new handle has no connections yet: the first reusing transfer
+	 * gives it its policy; a non-reusing one leaves it with none kept,
+	 * which any policy may take. */
+	if (req->reuse) {
+		out->allow = req->allow_addr;
+		out->allow_ctx = req->addr_ctx;
+	}
+	return (out->curl = curl_easy_init()) != NULL;
+}
+
+/* Gives s's handle back, reset (file top); the oldest goes when full. */
+static void
+slot_give(struct slot *s)
+{
+	CURL	*drop[HTTPC_IDLE_MAX + 1];
+	size_t	 i, n_drop;
+	int64_t	 now = time_mono_ms();
+
+	curl_easy_reset(s->curl);
+	s->idle_since_ms = now;
+	pthread_mutex_lock(&idle_mu);
+	n_drop = idle_expire(now, drop);
+	if (closed)
+		drop[n_drop++] = s->curl;
+	else {
+		if (n_idle == HTTPC_IDLE_MAX) {
+			drop[n_drop++] = idle[0].curl;
+			memmove(&idle[0], &idle[1], (n_idle - 1) *
+			    sizeof(idle[0]));
+			n_idle--;
+		}
+		idle[n_idle++] = *s;
+	}
+	pthread_mutex_unlock(&idle_mu);
+	for (i = 0; i < n_drop; i++)
+		curl_easy_cleanup(drop[i]);
 }
 
 void
@@ -230,10 +370,9 @@ set_error(struct httpc_resp *r, enum httpc_err e, const char *msg)
 }
 
 enum httpc_err
-httpc_do(struct httpc *h, const struct httpc_req *req,
-    struct httpc_resp *resp)
+httpc_do(const struct httpc_req *req, struct httpc_resp *resp)
 {
-	struct httpc		*own = NULL;
+	struct slot		 slot;
 	struct curl_slist	*hdrs = NULL, *tmp;
 	struct xfer		 x;
 	char			 ebuf[CURL_ERROR_SIZE];
@@ -250,12 +389,12 @@ httpc_do(struct httpc *h, const struct httpc_req *req,
 	resp->err = HTTPC_OK;
 	resp->error[0] = '\0';
 
-	if (h == NULL && (h = own = httpc_new()) == NULL) {
+	/* A handle from the cache is reset already (slot_give). */
+	if (!slot_take(req, &slot)) {
 		set_error(resp, HTTPC_FAILED, "cannot create a curl handle");
 		return resp->err;
 	}
-	c = h->curl;
-	curl_easy_reset(c);
+	c = slot.curl;
 
 	memset(&x, 0, sizeof(x));
 	x.req = req;
@@ -295,6 +434,14 @@ httpc_do(struct httpc *h, const struct httpc_req *req,
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "parley");
+	curl_easy_setopt(c, CURLOPT_MAXCONNECTS, (long)HTTPC_HANDLE_CONNS);
+	curl_easy_setopt(c, CURLOPT_MAXAGE_CONN, (long)HTTPC_CONN_MAXAGE_S);
+	if (!req->reuse) {
+		/* Its own connection, closed after: never one libcurl would
+		 * resend the request on (file top). */
+		curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+		curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+	}
 	if (req->cancelled != NULL) {
 		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
 		curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
@@ -342,14 +489,13 @@ httpc_do(struct httpc *h, const struct httpc_req *req,
 oom:
 	set_error(resp, HTTPC_FAILED, "out of memory building the request");
 out:
-	/* The handle must not keep pointers into this call's stack. */
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	/* Reset there, so the handle keeps no pointer into this call (the
+	 * header list, x, ebuf) before they go. */
+	slot_give(&slot);
 	/* Headers may carry credentials (Authorization): wipe our copies. */
 	for (tmp = hdrs; tmp != NULL; tmp = tmp->next)
 		explicit_bzero(tmp->data, strlen(tmp->data));
 	curl_slist_free_all(hdrs);
-	httpc_free(own);
 	return resp->err;
 }
 

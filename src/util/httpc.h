@@ -4,10 +4,33 @@
  * CURLOPT_NOSIGNAL, http/https only, no redirects followed, and a
  * response-size cap enforced in the write callback (STYLE.md §10).
  *
- * A struct httpc holds one easy handle so a worker thread can reuse its
- * connections; one handle is used by one thread at a time. httpc_do()
- * with a NULL handle uses a fresh one for the call. curl_global_init()
- * must have run once (main() does it).
+ * Connections. Every transfer runs on an easy handle borrowed from a
+ * small process-wide cache of idle handles and given back after it, so
+ * the handle (its multi handle, DNS and TLS session caches) outlives the
+ * call. Whether the transfer may ride a connection an earlier transfer
+ * left open is the request's choice (httpc_req.reuse):
+ *
+ *   reuse = false (the default): a new TCP (and TLS) connection, closed
+ *     after the transfer. For everything whose repeat a user could
+ *     notice: a provider message send, an MCP tool call, an upload.
+ *   reuse = true: an open connection to the same host may be used, and
+ *     left open (idle at most HTTPC_CONN_MAXAGE_S) for the next one.
+ *     Only where a repeat is harmless: when a REUSED connection turns out
+ *     dead before any response byte arrives, libcurl sends the request
+ *     again on a fresh one (lib/transfer.c Curl_retry_request, "Connection
+ *     died, retrying a fresh connect"), POST included, and the server may
+ *     have acted on the first copy. Harmless: a model call (tokens, not a
+ *     message), typing indicators and read receipts (idempotent), GETs.
+ *
+ * A connection opened under one address policy (allow_addr, addr_ctx) is
+ * never reused under another: idle handles are keyed by the pair (see
+ * httpc_req). Nothing per request (headers, callbacks, their contexts)
+ * survives into the next borrower: the handle is curl_easy_reset before
+ * it goes back.
+ *
+ * httpc_global_init() must have run once before the first transfer (main()
+ * does it) and httpc_global_cleanup() after the last; every function here
+ * may be called from any thread.
  *
  * The response body goes to resp->body, or, when req->on_data is set and
  * the status is 2xx, to on_data as it arrives (for streaming). Error
@@ -27,6 +50,19 @@
 #define HTTPC_TIMEOUT_MS		30000
 #define HTTPC_MAX_RESPONSE		(8u * 1024 * 1024)
 #define HTTPC_MAX_HEADERS		(64u * 1024)
+/*
+ * The idle-handle cache: at most IDLE_MAX handles wait, each keeping at
+ * most HANDLE_CONNS connections; a connection idle longer than
+ * CONN_MAXAGE_S is closed rather than used, and a handle idle that long is
+ * freed. 30 s is below the idle timeouts of the load balancers in front
+ * of the big APIs (60 s and more), so we mostly retire a connection before
+ * the server does; one closed sooner (Apache and Node default to 5 s) is
+ * seen by libcurl's liveness check before reuse, and the race left over is
+ * the repeat reuse = true accepts.
+ */
+#define HTTPC_IDLE_MAX			64
+#define HTTPC_HANDLE_CONNS		4
+#define HTTPC_CONN_MAXAGE_S		30
 
 enum httpc_err {
 	HTTPC_OK = 0,		/* a response arrived (any HTTP status) */
@@ -79,6 +115,15 @@ struct httpc_req {
 	void			*addr_ctx;
 	httpc_cancel_fn		 cancelled;	/* NULL: never cancelled */
 	void			*cancel_ctx;
+	/*
+	 * true: may use (and leave open) a kept connection; only for a
+	 * request whose repeat is harmless (file top). With allow_addr set,
+	 * the pair (allow_addr, addr_ctx) names the policy a kept connection
+	 * was opened under, so addr_ctx must stand for one policy for the
+	 * life of the process (the app's config, not a pointer that is freed
+	 * and may come back for another policy).
+	 */
+	bool			 reuse;
 };
 
 struct httpc_resp {
@@ -90,25 +135,29 @@ struct httpc_resp {
 	char		 error[256];	/* curl's sentence when err != OK */
 };
 
-struct httpc;
-
-/* A reusable handle (NULL only if libcurl fails to allocate one). */
-struct httpc	*httpc_new(void);
-/* Frees the handle; httpc_free(NULL) is a no-op. */
-void		 httpc_free(struct httpc *h);
+/*
+ * curl_global_init(); false when libcurl cannot start. Once, before any
+ * other thread runs.
+ */
+bool		 httpc_global_init(void);
+/*
+ * Frees the idle handles (closing their connections), then
+ * curl_global_cleanup(). After the last transfer has ended.
+ */
+void		 httpc_global_cleanup(void);
 
 void		 httpc_resp_init(struct httpc_resp *r);
 /* Frees the body and headers; the struct may be reused after _init. */
 void		 httpc_resp_cleanup(struct httpc_resp *r);
 
 /*
- * Performs one transfer (h may be NULL: a fresh handle for this call).
- * resp must have been httpc_resp_init'ed; it is reset first. Returns
- * resp->err. HTTPC_OK means an HTTP response arrived, whatever its
- * status; on every other result resp->error holds a sentence and
- * resp->status may still hold the status when headers did arrive.
+ * Performs one transfer on a borrowed handle (file top). resp must have
+ * been httpc_resp_init'ed; it is reset first. Returns resp->err.
+ * HTTPC_OK means an HTTP response arrived, whatever its status; on every
+ * other result resp->error holds a sentence and resp->status may still
+ * hold the status when headers did arrive.
  */
-enum httpc_err	 httpc_do(struct httpc *h, const struct httpc_req *req,
+enum httpc_err	 httpc_do(const struct httpc_req *req,
 		    struct httpc_resp *resp);
 
 /*

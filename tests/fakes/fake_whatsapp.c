@@ -182,7 +182,6 @@
 #include <unistd.h>
 
 #include <civetweb.h>
-#include <curl/curl.h>
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
@@ -1808,7 +1807,7 @@ main(int argc, char **argv)
 
 	mg_init_library(0);
 	/* Before any thread: the Twilio MediaUrl fetches use libcurl. */
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	(void)httpc_global_init();
 	memset(&cb, 0, sizeof(cb));
 	cb.log_message = log_message;
 	if ((ctx = mg_start(&cb, NULL, opts)) == NULL) {
@@ -1829,7 +1828,7 @@ main(int argc, char **argv)
 
 	mg_stop(ctx);
 	mg_exit_library();
-	curl_global_cleanup();
+	httpc_global_cleanup();
 	cJSON_Delete(queue);
 	cJSON_Delete(reqlog);
 	cJSON_Delete(media);
@@ -2303,10 +2302,10 @@ fetch_media_urls(const struct call *c)
 		req.timeout_ms = 10000;
 		req.max_response = FAKE_MEDIA_MAX;
 		httpc_resp_init(&resp);
-		httpc_do(NULL, &req, &resp);
+		httpc_do(&req, &resp);
 		cJSON_AddNumberToObject(f, "head", (double)resp.status);
 		req.method = "GET";
-		httpc_do(NULL, &req, &resp);
+		httpc_do(&req, &resp);
 		cJSON_AddNumberToObject(f, "status", (double)resp.status);
 		if (httpc_header(&resp, "Content-Type", hv, sizeof(hv)))
 			cJSON_AddStringToObject(f, "content_type", hv);

@@ -19,10 +19,10 @@
 
 #include <check.h>
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 
 #include "llm/client.h"
 #include "util/buf.h"
+#include "util/httpc.h"
 
 #define API_KEY		"sk-test-0123456789"
 
@@ -50,7 +50,7 @@ llm_setup(void)
 {
 	static const char	*args[] = { "--api-key", API_KEY, NULL };
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	(void)httpc_global_init();
 	hfake_start(&fake, "fake_llm", args);
 	snprintf(base_v1, sizeof(base_v1), "%s/v1", fake.base);
 }
@@ -60,7 +60,7 @@ llm_teardown(void)
 {
 	if (fake.pid > 0)
 		hfake_stop(&fake);
-	curl_global_cleanup();
+	httpc_global_cleanup();
 }
 
 static void

@@ -32,11 +32,11 @@
 
 #include <check.h>
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 
 #include "db/db.h"
 #include "llm/transcribe.h"
 #include "model/channel.h"
+#include "util/httpc.h"
 
 #define sqli(...)		hpg_sqlf_int(&w.pg, __VA_ARGS__)
 #define sqls(...)		hpg_sqlf(&w.pg, __VA_ARGS__)
@@ -84,7 +84,7 @@ setup(void)
 	static const char	*wa_args[] = { "--twilio-token", TW_TOKEN,
 				    "--echo-auth", NULL };
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	(void)httpc_global_init();
 	hreq_forbid(secrets);
 	hworld_start(&w, llm_args, wa_args);
 	token = htoken_create(&w.pg, OWNER_EMAIL, "secrets", "admin");
@@ -97,7 +97,7 @@ teardown(void)
 	hworld_stop(&w);
 	free(token);
 	token = NULL;
-	curl_global_cleanup();
+	httpc_global_cleanup();
 }
 
 /* The "id" of a JSON answer. */

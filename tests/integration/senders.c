@@ -27,11 +27,11 @@
 
 #include <check.h>
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <sodium.h>
 
 #include "channels/channel.h"
 #include "util/buf.h"
+#include "util/httpc.h"
 #include "util/time.h"
 
 /* Scripts this suite's fake WhatsApp (tests/harness/fake.c). */
@@ -71,7 +71,7 @@ s_setup(void)
 				    "--meta-token", META_TOKEN, "--kapso-key",
 				    KAPSO_KEY, NULL };
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	(void)httpc_global_init();
 	if (sodium_init() < 0)
 		ck_abort_msg("sodium_init failed");
 	hfake_start(&fake, "fake_whatsapp", args);
@@ -85,7 +85,7 @@ s_teardown(void)
 {
 	if (fake.pid > 0)
 		hfake_stop(&fake);
-	curl_global_cleanup();
+	httpc_global_cleanup();
 }
 
 /* Credentials of a channel of `kind` pointed at the fake. */
