@@ -29,6 +29,8 @@
 # client counts, the best is the ceiling),
 # BENCH_PGBENCH_MODE (prepared), BENCH_REPLY_WORKERS (1024),
 # BENCH_REPLY_WARMUP (200: turns answered before the measured reply round),
+# BENCH_DB_POOL (PARLEY_DB_POOL_SIZE for the reply and burst phases; unset:
+# Parley's default),
 # BENCH_PARLEY (a parley binary to measure instead of build/parley, e.g.
 # one built from an earlier commit, for before/after runs on one tree),
 # BENCH_KEEP=1 keeps the temporary directory; BENCH_PGLOG=1 logs slow
@@ -430,7 +432,7 @@ psql_q "UPDATE agents SET debounce_ms = 0" >/dev/null
 curl -fsS -m 5 -o /dev/null -X POST "$FAKE/_bench/reset"
 curl -fsS -m 5 -o /dev/null -X POST "$FAKE/_bench/delay?ms=$LLM_DELAY_MS"
 start_parley PARLEY_WORKERS="$REPLY_WORKERS" PARLEY_HTTP_THREADS=64 \
-    PARLEY_LLM_TIMEOUT_SECONDS=30
+    PARLEY_LLM_TIMEOUT_SECONDS=30 ${BENCH_DB_POOL:+PARLEY_DB_POOL_SIZE=$BENCH_DB_POOL}
 sleep 1		# let the pool's threads start and LISTEN
 # What the idle pool costs: no job exists during these 3 s.
 read -r A0 AW0 < <(pool_acq); X0=$(pg_xacts)
@@ -605,7 +607,7 @@ psql_q "UPDATE agents SET debounce_ms = 1500" >/dev/null
 curl -fsS -m 5 -o /dev/null -X POST "$FAKE/_bench/reset"
 curl -fsS -m 5 -o /dev/null -X POST "$FAKE/_bench/delay?ms=$LLM_DELAY_MS"
 start_parley PARLEY_WORKERS="$REPLY_WORKERS" PARLEY_HTTP_THREADS=64 \
-    PARLEY_LLM_TIMEOUT_SECONDS=30
+    PARLEY_LLM_TIMEOUT_SECONDS=30 ${BENCH_DB_POOL:+PARLEY_DB_POOL_SIZE=$BENCH_DB_POOL}
 sleep 1
 BURST_T0=$(psql_q "SELECT now()")
 read -r A0 AW0 < <(pool_acq); X0=$(pg_xacts)
