@@ -496,31 +496,8 @@ panel_badge(struct client *c, int64_t chat)
 	return out;
 }
 
-/* The API's unreadCount of chat on the first page of the Twilio channel. */
-static int64_t
-api_unread(int64_t chat)
-{
-	struct hresp	 r;
-	char		 path[96];
-	cJSON		*j, *e;
-	int64_t		 n = -1;
-
-	snprintf(path, sizeof(path), "/api/v1/conversations?channel=%lld",
-	    (long long)tw_id);
-	api_get(token, path, 200, &r);
-	j = cJSON_Parse(r.body);
-	ck_assert_ptr_nonnull(j);
-	cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "data"))
-		if ((int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(e,
-		    "id")) == chat)
-			n = (int64_t)cJSON_GetNumberValue(
-			    cJSON_GetObjectItem(e, "unreadCount"));
-	cJSON_Delete(j);
-	hresp_free(&r);
-	ck_assert_msg(n >= 0, "chat %lld not in the API's list",
-	    (long long)chat);
-	return n;
-}
+/* The API's unreadCount of chat (on the Twilio channel). */
+#define api_unread(chat)	hapi_unread(srv.base, token, tw_id, chat)
 
 #define assert_badge(c, chat, want) do {				\
 	char	*b_ = panel_badge(c, chat);				\

@@ -41,6 +41,11 @@
 #define kapso_post(...)	hkapso_post(cur->srv.base, __VA_ARGS__)
 
 #define BODY_MAX	16384
+/* A Meta delivery to META_PNID, up to its contacts and messages. */
+#define META_DELIVERY_HEAD \
+	"{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":" \
+	"\"W\",\"changes\":[{\"field\":\"messages\",\"value\":{" \
+	"\"metadata\":{\"phone_number_id\":\"" META_PNID "\"},"
 
 /* Channel credentials (Twilio's token is 32 characters). */
 #define TW_NUMBER	"+14155238886"
@@ -683,9 +688,7 @@ START_TEST(t_meta_batch_group_media)
 	long long	 now = (long long)time(NULL);
 
 	snprintf(b, sizeof(b),
-	    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":"
-	    "\"W\",\"changes\":[{\"field\":\"messages\",\"value\":{"
-	    "\"metadata\":{\"phone_number_id\":\"" META_PNID "\"},"
+	    META_DELIVERY_HEAD
 	    "\"contacts\":[{\"profile\":{\"name\":\"Bo\"},\"wa_id\":"
 	    "\"16505550001\"},{\"profile\":{\"name\":\"Cy\"},\"wa_id\":"
 	    "\"16505550002\"}],\"messages\":["
@@ -846,9 +849,7 @@ static void
 meta_failed(char *b, size_t len, const char *id, int code, const char *title)
 {
 	snprintf(b, len,
-	    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":"
-	    "\"W\",\"changes\":[{\"field\":\"messages\",\"value\":{"
-	    "\"metadata\":{\"phone_number_id\":\"" META_PNID "\"},"
+	    META_DELIVERY_HEAD
 	    "\"statuses\":[{\"id\":\"%s\",\"status\":\"failed\","
 	    "\"timestamp\":\"1\",\"errors\":[{\"code\":%d,\"title\":"
 	    "\"%s\"}]}]}}]}]}", id, code, title);
@@ -919,9 +920,7 @@ START_TEST(t_ingest_poison)
 	free(sqls("CREATE TRIGGER poison BEFORE INSERT ON messages FOR "
 	    "EACH ROW EXECUTE FUNCTION poison()"));
 	snprintf(b, sizeof(b),
-	    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":"
-	    "\"W\",\"changes\":[{\"field\":\"messages\",\"value\":{"
-	    "\"metadata\":{\"phone_number_id\":\"" META_PNID "\"},"
+	    META_DELIVERY_HEAD
 	    "\"messages\":["
 	    "{\"from\":\"16505559999\",\"id\":\"wamid.P1\",\"timestamp\":"
 	    "\"%lld\",\"type\":\"text\",\"text\":{\"body\":\"fine\"}},"
@@ -1163,32 +1162,15 @@ static int64_t
 api_unread(const char *pid)
 {
 	static char	*tok;
-	struct hresp	 r;
-	char		 path[96];
-	cJSON		*j, *e;
-	int64_t		 chat, ch, n = -1;
+	int64_t		 chat;
 
 	if (tok == NULL)
 		tok = htoken_create(&cur->pg, "owner@example.com", "unread",
 		    NULL);
 	chat = sqli("SELECT chat_id FROM messages WHERE provider_message_id "
 	    "= '%s'", pid);
-	ch = sqli("SELECT channel_id FROM chats WHERE id = %lld",
-	    (long long)chat);
-	snprintf(path, sizeof(path), "/api/v1/conversations?channel=%lld",
-	    (long long)ch);
-	hapi_want(cur->srv.base, tok, "GET", path, NULL, 200, &r);
-	j = cJSON_Parse(r.body);
-	ck_assert_ptr_nonnull(j);
-	cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "data"))
-		if ((int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(e,
-		    "id")) == chat)
-			n = (int64_t)cJSON_GetNumberValue(
-			    cJSON_GetObjectItem(e, "unreadCount"));
-	cJSON_Delete(j);
-	hresp_free(&r);
-	ck_assert_msg(n >= 0, "the chat of %s is not in the API's list", pid);
-	return n;
+	return hapi_unread(cur->srv.base, tok, sqli("SELECT channel_id FROM "
+	    "chats WHERE id = %lld", (long long)chat), chat);
 }
 
 /*
@@ -1205,9 +1187,7 @@ START_TEST(t_unread_every_provider)
 	long long	 now = (long long)time(NULL);
 
 	snprintf(b, sizeof(b),
-	    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":"
-	    "\"W\",\"changes\":[{\"field\":\"messages\",\"value\":{"
-	    "\"metadata\":{\"phone_number_id\":\"" META_PNID "\"},"
+	    META_DELIVERY_HEAD
 	    "\"contacts\":[{\"profile\":{\"name\":\"Una\"},\"wa_id\":"
 	    "\"16505550077\"},{\"profile\":{\"name\":\"Vic\"},\"wa_id\":"
 	    "\"16505550078\"}],\"messages\":["
