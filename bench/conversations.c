@@ -11,8 +11,8 @@
  * instead of 10M index insertions); the messages' words are put in
  * message_search (what chat/search.c's indexer writes, migration 0019)
  * with its GIN index built after, and each word's message count in
- * search_words (0025), the indexer's watermark set past them, then
- * ANALYZE. It then times
+ * search_words (0025), the indexer's watermark set past them, each
+ * chat's unread count (0027), then ANALYZE. It then times
  * review_list() — the very function GET /conversations and
  * GET /api/v1/conversations call — R times (default 200) for the list with
  * varied filters and cursors, and R times for search with varied words,
@@ -257,6 +257,14 @@ main(int argc, char **argv)
 	    "messages (chat_id, id)");
 	run(db, "messages_thread_idx", "CREATE INDEX messages_thread_idx ON "
 	    "messages (thread_id, id)");
+	/* The unread counts chat/ingest.c keeps, as 0027 fills them. */
+	run(db, "chats.unread", "SET work_mem = '1GB';"
+	    "UPDATE chats c SET unread = u.n FROM (SELECT m.chat_id, "
+	    "count(*) AS n FROM messages m JOIN chats k ON k.id = m.chat_id "
+	    "WHERE m.direction = 'in' AND m.created_at > "
+	    "COALESCE(k.human_seen_at, '-infinity') GROUP BY m.chat_id) u "
+	    "WHERE c.id = u.chat_id;"
+	    "RESET work_mem");
 	/* The indexer's rows (chat/search.c: body and transcript in the
 	 * 'simple' configuration), then its watermark past them. */
 	run(db, "message_search", "SET work_mem = '1GB';"

@@ -61,7 +61,7 @@ WITH g AS (
   INSERT INTO chats AS c (org_id, channel_id, kind, external_id,
          display_name, last_message_at, last_inbound_at,
          turn_due_at, contact_phone, contact_user_id,
-         contact_parent_user_id, contact_username)
+         contact_parent_user_id, contact_username, unread)
   SELECT org, channel, min(chat_kind), chat_key,
          COALESCE(max(display) FILTER (WHERE display <> ''), ''),
          now(),
@@ -75,7 +75,8 @@ WITH g AS (
          (array_agg(parent_id ORDER BY ord DESC) FILTER (WHERE
              chat_kind = 'dm' AND parent_id <> ''))[1],
          (array_agg(username ORDER BY ord DESC) FILTER (WHERE
-             chat_kind = 'dm' AND username <> ''))[1]
+             chat_kind = 'dm' AND username <> ''))[1],
+         count(DISTINCT pid) FILTER (WHERE direction = 'in')
     FROM f GROUP BY org, channel, chat_key
    ORDER BY channel, chat_key
   ON CONFLICT (channel_id, external_id) DO UPDATE
@@ -99,7 +100,8 @@ WITH g AS (
              EXCLUDED.contact_parent_user_id,
              c.contact_parent_user_id),
          contact_username = COALESCE(EXCLUDED.contact_username,
-             c.contact_username)
+             c.contact_username),
+         unread = c.unread + EXCLUDED.unread
    WHERE c.org_id = EXCLUDED.org_id
   RETURNING c.id, c.channel_id, c.external_id,
          c.turn_due_at IS NOT NULL AS due

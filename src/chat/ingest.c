@@ -52,8 +52,15 @@
  * reaction, a stale message, …). A replay writes nothing: the snapshot
  * check skips its chat, and a concurrent duplicate that slips past it is
  * stopped by the unique index (ON CONFLICT DO NOTHING), so it moves no
- * turn either. Nothing else is written here: search words follow later
- * (chat/search.h), the turn does the rest.
+ * turn either. The chat's unread count (chats.unread, shown by
+ * chat/review.c) grows by its inbound messages in the same upsert: by
+ * provider id, so a replay adds nothing and an id twice in one batch
+ * adds one. It errs high by one in one case: the same message stored by
+ * two statements at once (two leaders: GC_LEADERS above one, or two
+ * Parley processes on one database), where the upsert of the statement
+ * whose message the unique index stops has already counted it; the next
+ * look at the chat clears it. Nothing else is written here: search words
+ * follow later (chat/search.h), the turn does the rest.
  *
  * Thread-safety: ingest_store is called from CivetWeb's request threads;
  * the queue is guarded by gc_mu; items belong to their (blocked) caller.
@@ -286,7 +293,7 @@ store(struct app *app, struct db *db, struct ingest_item **it, int n)
 	    "  INSERT INTO chats AS c (org_id, channel_id, kind, external_id,"
 	    "         display_name, last_message_at, last_inbound_at,"
 	    "         turn_due_at, contact_phone, contact_user_id,"
-	    "         contact_parent_user_id, contact_username)"
+	    "         contact_parent_user_id, contact_username, unread)"
 	    "  SELECT org, channel, min(chat_kind), chat_key,"
 	    "         COALESCE(max(display) FILTER (WHERE display <> ''), ''),"
 	    "         now(),"
@@ -301,7 +308,11 @@ store(struct app *app, struct db *db, struct ingest_item **it, int n)
 	    "         (array_agg(parent_id ORDER BY ord DESC) FILTER (WHERE"
 	    "             chat_kind = 'dm' AND parent_id <> ''))[1],"
 	    "         (array_agg(username ORDER BY ord DESC) FILTER (WHERE"
-	    "             chat_kind = 'dm' AND username <> ''))[1]"
+	    "             chat_kind = 'dm' AND username <> ''))[1],"
+	    /* Its inbound messages, for the unread count (a provider id
+	     * twice in one batch is one message: the second is not
+	     * stored). */
+	    "         count(DISTINCT pid) FILTER (WHERE direction = 'in')"
 	    "    FROM f GROUP BY org, channel, chat_key"
 	    "   ORDER BY channel, chat_key"
 	    "  ON CONFLICT (channel_id, external_id) DO UPDATE"
@@ -325,7 +336,8 @@ store(struct app *app, struct db *db, struct ingest_item **it, int n)
 	    "             EXCLUDED.contact_parent_user_id,"
 	    "             c.contact_parent_user_id),"
 	    "         contact_username = COALESCE(EXCLUDED.contact_username,"
-	    "             c.contact_username)"
+	    "             c.contact_username),"
+	    "         unread = c.unread + EXCLUDED.unread"
 	    "   WHERE c.org_id = EXCLUDED.org_id"
 	    "  RETURNING c.id, c.channel_id, c.external_id,"
 	    "         c.turn_due_at IS NOT NULL AS due"

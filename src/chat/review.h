@@ -87,7 +87,7 @@ struct review_row {
 	char	*last_message_at;	/* ISO 8601 UTC */
 	char	*last_body;		/* "" when no message */
 	char	*last_direction;	/* in|out|"" */
-	int64_t	 unread;		/* inbound after human_seen_at */
+	int64_t	 unread;		/* inbound not yet seen, at most 100 */
 	char	*cursor;		/* "<µs>_<id>" of this row */
 	/* A DM's contact (chat/contact.h); "" when unknown. */
 	char	*contact_phone;
@@ -133,6 +133,8 @@ struct review_chat {
 	char	*contact_username;
 	char	*owner;			/* parley|other_app (Meta routing) */
 	char	*owner_changed_at;	/* ISO, "" when never */
+	int64_t	 unread;		/* inbound not yet seen (uncapped):
+					   what review_mark_seen takes */
 };
 
 /* DB_NOT_FOUND when chat_id is not the org's. */
@@ -230,9 +232,14 @@ enum db_status	 review_page_load(struct db *db, struct arena *a,
 		    bool with_calls, struct review_page *out)
 		    __attribute__((warn_unused_result));
 
-/* Marks the chat seen by a human now (unread counts restart). */
+/*
+ * Marks the chat seen by a human now: its unread count drops by shown,
+ * the count its header (review_chat_get, read before the messages shown)
+ * gave; messages stored since stay unread.
+ */
 enum db_status	 review_mark_seen(struct db *db, int64_t org_id,
-		    int64_t chat_id) __attribute__((warn_unused_result));
+		    int64_t chat_id, int64_t shown)
+		    __attribute__((warn_unused_result));
 
 /*
  * The media JSON array (text, in a) of message mid of chat_id.

@@ -755,7 +755,8 @@ panel_conversation_view(struct req *r)
 	ts = pg.threads;
 	n_ts = pg.n_threads;
 	/* Only the newest page counts as looked at. */
-	if (before == 0 && review_mark_seen(r->db, r->org_id, id) != DB_OK)
+	if (before == 0 && review_mark_seen(r->db, r->org_id, id,
+	    c->unread) != DB_OK)
 		return resp_unavailable(r);
 
 	is_group = str_eq(c->kind, "group");

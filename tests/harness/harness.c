@@ -15,6 +15,7 @@
 #include "harness/harness.h"
 #include "harness/internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -158,6 +159,31 @@ hrepo_root(void)
 	    "migrations/) from the current directory; run tests from the "
 	    "repository root");
 	return NULL;
+}
+
+char *
+hmigrations_upto(int upto)
+{
+	char		*dir = xstrdup("/tmp/parley-oldmig-XXXXXX");
+	char		*src = xasprintf("%s/migrations", hrepo_root());
+	DIR		*d;
+	struct dirent	*e;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_ptr_nonnull(d = opendir(src));
+	while ((e = readdir(d)) != NULL) {
+		int	 v = atoi(e->d_name);
+		char	*cmd;
+
+		if (v < 1 || v > upto || strstr(e->d_name, ".sql") == NULL)
+			continue;
+		cmd = xasprintf("cp '%s/%s' '%s/'", src, e->d_name, dir);
+		ck_assert_int_eq(system(cmd), 0);
+		free(cmd);
+	}
+	closedir(d);
+	free(src);
+	return dir;
 }
 
 static const char *

@@ -169,6 +169,13 @@ int	 hrun_cmd(const char *const *argv, const char **env,
  * Makefile and migrations/); aborts when there is none. */
 const char	*hrepo_root(void);
 /*
+ * A temporary directory with the repository's migrations numbered up to
+ * `upto` (copies: the runner checks their checksums against the same
+ * files later), to build a database as an older release left it; the
+ * caller removes it and frees the path.
+ */
+char		*hmigrations_upto(int upto);
+/*
  * `parley token create --email email --name name [--role role]` (role
  * NULL: the command's default). Asserts that it exits 0 and prints the
  * token alone on the first line ("prl_" and 43 more characters), once.

@@ -173,6 +173,29 @@ hapi_json(const char *base, const char *tok, const char *method,
 	return v;
 }
 
+int64_t
+hapi_unread(const char *base, const char *tok, int64_t channel,
+    int64_t chat)
+{
+	char	 path[96];
+	cJSON	*j, *e;
+	int64_t	 n = -1;
+
+	snprintf(path, sizeof(path), "/api/v1/conversations?channel=%lld",
+	    (long long)channel);
+	j = hapi_json(base, tok, "GET", path, NULL, 200);
+	ck_assert_ptr_nonnull(j);
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "data"))
+		if ((int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(e,
+		    "id")) == chat)
+			n = (int64_t)cJSON_GetNumberValue(
+			    cJSON_GetObjectItem(e, "unreadCount"));
+	cJSON_Delete(j);
+	ck_assert_msg(n >= 0, "chat %lld is not on the first page of %s",
+	    (long long)chat, path);
+	return n;
+}
+
 void
 hlogin(struct client *c, const char *base, const char *email,
     const char *pw)

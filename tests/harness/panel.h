@@ -74,6 +74,13 @@ void	 hapi_want(const char *base, const char *tok, const char *method,
  * when it is not JSON), which the caller deletes. */
 cJSON	*hapi_json(const char *base, const char *tok, const char *method,
 	    const char *path, const char *json, long want);
+/*
+ * The unreadCount the API gives chat on the first page of
+ * GET /api/v1/conversations?channel=channel, read with tok; fails the
+ * test when the chat is not on it.
+ */
+int64_t	 hapi_unread(const char *base, const char *tok, int64_t channel,
+	    int64_t chat);
 /* client_init on base, then a login that must succeed. */
 void	 hlogin(struct client *c, const char *base, const char *email,
 	    const char *pw);

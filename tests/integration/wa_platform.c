@@ -29,7 +29,6 @@
 #include "harness/webhook.h"
 #include "harness/world.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +110,6 @@ static int64_t	 chat_of(const char *);
 static int64_t	 reply_of(const char *, const char *);
 static char	*expect_text(enum chat_text, const char *);
 static void	 quiet(void);
-static char	*migrations_upto(int);
 static Suite	*platform_suite(void);
 
 /* --- identity: Meta ------------------------------------------------------- */
@@ -1232,7 +1230,7 @@ START_TEST(t_migration_in_place)
 	ck_assert_ptr_nonnull(pool);
 	db = db_acquire(pool);
 	ck_assert_ptr_nonnull(db);
-	old_dir = migrations_upto(17);
+	old_dir = hmigrations_upto(17);
 	ck_assert_msg(db_migrate(db, old_dir, &n, err, sizeof(err)), "%s",
 	    err);
 	ck_assert_int_ge(n, 10);
@@ -1836,36 +1834,6 @@ static void
 quiet(void)
 {
 	usleep(QUIET_MS * 1000);
-}
-
-/*
- * A temporary directory with the repository's migrations numbered up to
- * `upto` (copies: the runner checks their checksums against the same
- * files later). The caller removes it.
- */
-static char *
-migrations_upto(int upto)
-{
-	char		*dir = xstrdup("/tmp/parley-oldmig-XXXXXX");
-	char		*src = xasprintf("%s/migrations", hrepo_root());
-	DIR		*d;
-	struct dirent	*e;
-
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	ck_assert_ptr_nonnull(d = opendir(src));
-	while ((e = readdir(d)) != NULL) {
-		int	 v = atoi(e->d_name);
-		char	*cmd;
-
-		if (v < 1 || v > upto || strstr(e->d_name, ".sql") == NULL)
-			continue;
-		cmd = xasprintf("cp '%s/%s' '%s/'", src, e->d_name, dir);
-		ck_assert_int_eq(system(cmd), 0);
-		free(cmd);
-	}
-	closedir(d);
-	free(src);
-	return dir;
 }
 
 /*

@@ -17,6 +17,7 @@
  * Set PARLEY_TEST_KEEP=1 to keep each cluster directory (with the logs).
  */
 #include "harness/model.h"
+#include "harness/panel.h"
 #include "harness/webhook.h"
 
 #include <pthread.h>
@@ -40,6 +41,11 @@
 #define kapso_post(...)	hkapso_post(cur->srv.base, __VA_ARGS__)
 
 #define BODY_MAX	16384
+/* A Meta delivery to META_PNID, up to its contacts and messages. */
+#define META_DELIVERY_HEAD \
+	"{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":" \
+	"\"W\",\"changes\":[{\"field\":\"messages\",\"value\":{" \
+	"\"metadata\":{\"phone_number_id\":\"" META_PNID "\"},"
 
 /* Channel credentials (Twilio's token is 32 characters). */
 #define TW_NUMBER	"+14155238886"
@@ -89,6 +95,8 @@ static void	 twilio_post(const char *, const char *const (*)[2], int,
 		    const char *, const char *, const char *, struct hresp *);
 static char	*meta_text(const char *, const char *, const char *,
 		    int64_t);
+static char	*kapso_item(const char *, const char *, const char *,
+		    const char *, const char *);
 static char	*kapso_received(const char *, const char *, const char *);
 static int64_t	 n_messages(const char *);
 static int64_t	 n_jobs(const char *);
@@ -280,21 +288,31 @@ meta_text(const char *pnid, const char *wamid, const char *text, int64_t ts)
 	    .text = text, .ts = ts });
 }
 
+/* A Kapso message payload in conversation `phone`, direction inbound or
+ * outbound (malloc'd). */
 static char *
-kapso_received(const char *pnid, const char *wamid, const char *text)
+kapso_item(const char *pnid, const char *wamid, const char *text,
+    const char *direction, const char *phone)
 {
 	char	*b = malloc(BODY_MAX);
 
 	snprintf(b, BODY_MAX,
 	    "{\"message\":{\"id\":\"%s\",\"timestamp\":\"%lld\",\"type\":"
 	    "\"text\",\"text\":{\"body\":\"%s\"},\"kapso\":{\"direction\":"
-	    "\"inbound\",\"status\":\"received\",\"content\":\"%s\"}},"
+	    "\"%s\",\"status\":\"received\",\"content\":\"%s\"}},"
 	    "\"conversation\":{\"id\":\"conv_123\",\"phone_number\":"
-	    "\"+15557654321\",\"phone_number_id\":\"%s\",\"kapso\":{"
+	    "\"%s\",\"phone_number_id\":\"%s\",\"kapso\":{"
 	    "\"contact_name\":\"John Doe\"}},\"is_new_conversation\":true,"
 	    "\"phone_number_id\":\"%s\"}",
-	    wamid, (long long)time(NULL), text, text, pnid, pnid);
+	    wamid, (long long)time(NULL), text, direction, text, phone, pnid,
+	    pnid);
 	return b;
+}
+
+static char *
+kapso_received(const char *pnid, const char *wamid, const char *text)
+{
+	return kapso_item(pnid, wamid, text, "inbound", "+15557654321");
 }
 
 static int64_t
@@ -670,9 +688,7 @@ START_TEST(t_meta_batch_group_media)
 	long long	 now = (long long)time(NULL);
 
 	snprintf(b, sizeof(b),
-	    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":"
-	    "\"W\",\"changes\":[{\"field\":\"messages\",\"value\":{"
-	    "\"metadata\":{\"phone_number_id\":\"" META_PNID "\"},"
+	    META_DELIVERY_HEAD
 	    "\"contacts\":[{\"profile\":{\"name\":\"Bo\"},\"wa_id\":"
 	    "\"16505550001\"},{\"profile\":{\"name\":\"Cy\"},\"wa_id\":"
 	    "\"16505550002\"}],\"messages\":["
@@ -833,9 +849,7 @@ static void
 meta_failed(char *b, size_t len, const char *id, int code, const char *title)
 {
 	snprintf(b, len,
-	    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":"
-	    "\"W\",\"changes\":[{\"field\":\"messages\",\"value\":{"
-	    "\"metadata\":{\"phone_number_id\":\"" META_PNID "\"},"
+	    META_DELIVERY_HEAD
 	    "\"statuses\":[{\"id\":\"%s\",\"status\":\"failed\","
 	    "\"timestamp\":\"1\",\"errors\":[{\"code\":%d,\"title\":"
 	    "\"%s\"}]}]}}]}]}", id, code, title);
@@ -906,9 +920,7 @@ START_TEST(t_ingest_poison)
 	free(sqls("CREATE TRIGGER poison BEFORE INSERT ON messages FOR "
 	    "EACH ROW EXECUTE FUNCTION poison()"));
 	snprintf(b, sizeof(b),
-	    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":"
-	    "\"W\",\"changes\":[{\"field\":\"messages\",\"value\":{"
-	    "\"metadata\":{\"phone_number_id\":\"" META_PNID "\"},"
+	    META_DELIVERY_HEAD
 	    "\"messages\":["
 	    "{\"from\":\"16505559999\",\"id\":\"wamid.P1\",\"timestamp\":"
 	    "\"%lld\",\"type\":\"text\",\"text\":{\"body\":\"fine\"}},"
@@ -1142,6 +1154,82 @@ START_TEST(t_kapso_project)
 }
 END_TEST
 
+/* --- the unread count ---------------------------------------------------- */
+
+/* The API's unreadCount of the chat holding provider message pid, as the
+ * owner reads the list of its channel. */
+static int64_t
+api_unread(const char *pid)
+{
+	static char	*tok;
+	int64_t		 chat;
+
+	if (tok == NULL)
+		tok = htoken_create(&cur->pg, "owner@example.com", "unread",
+		    NULL);
+	chat = sqli("SELECT chat_id FROM messages WHERE provider_message_id "
+	    "= '%s'", pid);
+	return hapi_unread(cur->srv.base, tok, sqli("SELECT channel_id FROM "
+	    "chats WHERE id = %lld", (long long)chat), chat);
+}
+
+/*
+ * The unread count a person sees, as Meta and Kapso deliver (Twilio's
+ * is tests/integration/conversations.c's): every inbound message of a
+ * delivery counts, one listed twice in it and a delivery replayed count
+ * once, what the business sent (a Kapso outbound message) does not.
+ */
+START_TEST(t_unread_every_provider)
+{
+	char		 b[BODY_MAX];
+	char		*p1, *p2;
+	struct hresp	 r;
+	long long	 now = (long long)time(NULL);
+
+	snprintf(b, sizeof(b),
+	    META_DELIVERY_HEAD
+	    "\"contacts\":[{\"profile\":{\"name\":\"Una\"},\"wa_id\":"
+	    "\"16505550077\"},{\"profile\":{\"name\":\"Vic\"},\"wa_id\":"
+	    "\"16505550078\"}],\"messages\":["
+	    "{\"from\":\"16505550077\",\"id\":\"wamid.U1\",\"timestamp\":"
+	    "\"%lld\",\"type\":\"text\",\"text\":{\"body\":\"one\"}},"
+	    "{\"from\":\"16505550078\",\"id\":\"wamid.U9\",\"timestamp\":"
+	    "\"%lld\",\"type\":\"text\",\"text\":{\"body\":\"other\"}},"
+	    "{\"from\":\"16505550077\",\"id\":\"wamid.U2\",\"timestamp\":"
+	    "\"%lld\",\"type\":\"text\",\"text\":{\"body\":\"two\"}},"
+	    "{\"from\":\"16505550077\",\"id\":\"wamid.U1\",\"timestamp\":"
+	    "\"%lld\",\"type\":\"text\",\"text\":{\"body\":\"one\"}}]}}]}]}",
+	    now, now, now, now);
+	meta_post(b, META_SECRET, &r);
+	expect(&r, 200, "Meta delivery");
+	ck_assert_int_eq(n_messages("wamid.U1") + n_messages("wamid.U2"), 2);
+	ck_assert_int_eq(api_unread("wamid.U1"), 2);
+	ck_assert_int_eq(api_unread("wamid.U9"), 1);
+	meta_post(b, META_SECRET, &r);
+	expect(&r, 200, "Meta delivery again");
+	ck_assert_int_eq(api_unread("wamid.U1"), 2);
+	ck_assert_int_eq(api_unread("wamid.U9"), 1);
+
+	/* Kapso: a message in, then one the business sent elsewhere. */
+	p1 = kapso_item(KAPSO_PNID, "wamid.KU1", "hi", "inbound",
+	    "+15557650077");
+	p2 = kapso_item(KAPSO_PNID, "wamid.KU2", "sent by the shop",
+	    "outbound", "+15557650077");
+	snprintf(b, sizeof(b), "{\"type\":\"whatsapp.message.received\","
+	    "\"batch\":true,\"data\":[%s,%s]}", p1, p2);
+	kapso_post(KAPSO_PATH, "whatsapp.message.received", b, KAPSO_SECRET,
+	    &r);
+	expect(&r, 200, "Kapso batch");
+	ck_assert_int_eq(sqli("SELECT count(*) FROM messages WHERE "
+	    "provider_message_id = 'wamid.KU2' AND direction = 'out' AND "
+	    "chat_id = (SELECT chat_id FROM messages WHERE "
+	    "provider_message_id = 'wamid.KU1')"), 1);
+	ck_assert_int_eq(api_unread("wamid.KU1"), 1);
+	free(p1);
+	free(p2);
+}
+END_TEST
+
 /* --- shared ------------------------------------------------------------- */
 
 START_TEST(t_stop_clean)
@@ -1241,6 +1329,7 @@ main_suite(void)
 	tcase_add_test(tc, t_kapso_rejections);
 	tcase_add_test(tc, t_kapso_events);
 	tcase_add_test(tc, t_kapso_project);
+	tcase_add_test(tc, t_unread_every_provider);
 	tcase_add_test(tc, t_stop_clean);
 	suite_add_tcase(s, tc);
 	return s;
