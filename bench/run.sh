@@ -404,7 +404,8 @@ JOBS=$(psql_q "SELECT count(*) FROM jobs")
 MSGS=$(psql_q "SELECT count(*) FROM messages WHERE direction = 'in'")
 LLM_IN=$(curl -fsS -m 2 "$FAKE/_bench/stats" | awk '{print $2}')
 say "   rows: $MSGS inbound messages, $JOBS jobs; LLM calls started: $LLM_IN" \
-    "(1 = the only worker stayed parked: no reply work ran)"
+    "(the one worker's parked turn, asked again each time its chat got a" \
+    "new message: about 1 per 10,000 webhooks)"
 show_log() {
     grep -v '^[[:space:]]*$' "$T/parley.log" | grep -iv "first owner\|email:\|password:\|sign in\|listening on" |
         sort | uniq -c | sort -rn | head -5 >&2 || true
