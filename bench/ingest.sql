@@ -38,11 +38,12 @@ WITH g AS (
          ARRAY(SELECT ''::text FROM g ORDER BY k),
          ARRAY(SELECT ''::text FROM g ORDER BY k),
          ARRAY(SELECT ''::text FROM g ORDER BY k),
-         ARRAY(SELECT '+1555' || (1000000 + chat) FROM g ORDER BY k))
+         ARRAY(SELECT '+1555' || (1000000 + chat) FROM g ORDER BY k),
+         ARRAY(SELECT true FROM g ORDER BY k))
     WITH ORDINALITY AS t(org, channel, pid, key, chat_kind,
          display, sender, sender_name, body, media, ts,
          transcript, kind, due, reason, target, direction,
-         user_id, parent_id, username, phone, ord)
+         user_id, parent_id, username, phone, counts, ord)
 ), f AS (
   SELECT i.*, COALESCE((SELECT a.debounce_ms FROM agents a
           WHERE a.org_id = i.org AND a.id = ch.default_agent_id),
@@ -76,7 +77,7 @@ WITH g AS (
              chat_kind = 'dm' AND parent_id <> ''))[1],
          (array_agg(username ORDER BY ord DESC) FILTER (WHERE
              chat_kind = 'dm' AND username <> ''))[1],
-         count(DISTINCT pid) FILTER (WHERE direction = 'in')
+         count(*) FILTER (WHERE counts)
     FROM f GROUP BY org, channel, chat_key
    ORDER BY channel, chat_key
   ON CONFLICT (channel_id, external_id) DO UPDATE

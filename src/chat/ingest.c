@@ -122,6 +122,7 @@ static int		take_batch(struct app *, struct gc_waiter ***, int *);
 static void		wake_next(void);
 static void		committed(struct app *, struct db *,
 			    struct ingest_item **, int);
+static void		first_inbound(struct ingest_item **, int, bool *);
 
 /*
  * Process-wide coordination state, not request state: the queue of
@@ -189,10 +190,11 @@ static enum db_status
 store(struct app *app, struct db *db, struct ingest_item **it, int n)
 {
 	struct db_res	 res = { 0 };
-	struct buf	 a[21];
+	struct buf	 a[22];
 	int64_t		*i64 = xcalloc((size_t)n * 3 + 1, sizeof(*i64));
 	const char	**s = xcalloc((size_t)n * 16 + 1, sizeof(*s));
 	bool		*due = xcalloc((size_t)n + 1, sizeof(*due));
+	bool		*counts = xcalloc((size_t)n + 1, sizeof(*counts));
 	char		**media = xcalloc((size_t)n + 1, sizeof(*media));
 	enum db_status	 st;
 
@@ -252,6 +254,8 @@ store(struct app *app, struct db *db, struct ingest_item **it, int n)
 	for (int i = 0; i < n; i++)
 		s[i] = it[i]->in->kind == INBOUND_ECHO ? "out" : "in";
 	db_array_text(&a[16], s, n);
+	first_inbound(it, n, counts);
+	db_array_bool(&a[21], counts, n);
 
 	/*
 	 * $1 org, $2 channel, $3 provider id, $4 chat key, $5 chat kind,
@@ -268,11 +272,11 @@ store(struct app *app, struct db *db, struct ingest_item **it, int n)
 	    "         $8::text[], $9::text[], $10::text[], $11::bigint[],"
 	    "         $12::text[], $13::text[], $14::boolean[], $15::text[],"
 	    "         $16::text[], $17::text[], $18::text[], $19::text[],"
-	    "         $20::text[], $21::text[])"
+	    "         $20::text[], $21::text[], $22::boolean[])"
 	    "    WITH ORDINALITY AS t(org, channel, pid, key, chat_kind,"
 	    "         display, sender, sender_name, body, media, ts,"
 	    "         transcript, kind, due, reason, target, direction,"
-	    "         user_id, parent_id, username, phone, ord)"
+	    "         user_id, parent_id, username, phone, counts, ord)"
 	    "), f AS ("
 	    "  SELECT i.*, COALESCE((SELECT a.debounce_ms FROM agents a"
 	    "          WHERE a.org_id = i.org AND a.id = ch.default_agent_id),"
@@ -309,10 +313,11 @@ store(struct app *app, struct db *db, struct ingest_item **it, int n)
 	    "             chat_kind = 'dm' AND parent_id <> ''))[1],"
 	    "         (array_agg(username ORDER BY ord DESC) FILTER (WHERE"
 	    "             chat_kind = 'dm' AND username <> ''))[1],"
-	    /* Its inbound messages, for the unread count (a provider id
-	     * twice in one batch is one message: the second is not
-	     * stored). */
-	    "         count(DISTINCT pid) FILTER (WHERE direction = 'in')"
+	    /* Its inbound messages, for the unread count: a provider id
+	     * twice in one batch is one message (the second is not
+	     * stored), flagged once by first_inbound (a DISTINCT here
+	     * sorted every chat's rows: 15% of the batch's cost). */
+	    "         count(*) FILTER (WHERE counts)"
 	    "    FROM f GROUP BY org, channel, chat_key"
 	    "   ORDER BY channel, chat_key"
 	    "  ON CONFLICT (channel_id, external_id) DO UPDATE"
@@ -383,7 +388,7 @@ store(struct app *app, struct db *db, struct ingest_item **it, int n)
 	    DB_TEXT(buf_str(&a[14])), DB_TEXT(buf_str(&a[15])),
 	    DB_TEXT(buf_str(&a[16])), DB_TEXT(buf_str(&a[17])),
 	    DB_TEXT(buf_str(&a[18])), DB_TEXT(buf_str(&a[19])),
-	    DB_TEXT(buf_str(&a[20])), DB_END);
+	    DB_TEXT(buf_str(&a[20])), DB_TEXT(buf_str(&a[21])), DB_END);
 	for (int i = 0; st == DB_OK && i < n && i < res.n_rows; i++)
 		it[i]->message_id = db_res_i64(&res, i, 0);
 	db_res_clear(&res);
@@ -395,7 +400,53 @@ store(struct app *app, struct db *db, struct ingest_item **it, int n)
 	free(i64);
 	free(s);
 	free(due);
+	free(counts);
 	return st;
+}
+
+struct pid_ref {
+	int64_t		 channel;
+	const char	*pid;		/* NULL: none, never a duplicate */
+	int		 i;
+};
+
+static int
+pid_ref_cmp(const void *x, const void *y)
+{
+	const struct pid_ref	*a = x, *b = y;
+	int			 c;
+
+	if (a->channel != b->channel)
+		return a->channel < b->channel ? -1 : 1;
+	if (a->pid == NULL || b->pid == NULL)
+		c = (a->pid != NULL) - (b->pid != NULL);
+	else
+		c = strcmp(a->pid, b->pid);
+	return c != 0 ? c : a->i - b->i;
+}
+
+/*
+ * counts[i]: item i is an inbound message (not an echo) and the first
+ * item of the batch with its channel and provider id, so the unread count
+ * adds it once (the statement stores only the first).
+ */
+static void
+first_inbound(struct ingest_item **it, int n, bool *counts)
+{
+	struct pid_ref	*r = xcalloc((size_t)n + 1, sizeof(*r));
+
+	for (int i = 0; i < n; i++) {
+		r[i].channel = it[i]->channel_id;
+		r[i].pid = it[i]->in->provider_message_id;
+		r[i].i = i;
+	}
+	qsort(r, (size_t)n, sizeof(*r), pid_ref_cmp);
+	for (int k = 0; k < n; k++)
+		counts[r[k].i] = it[r[k].i]->in->kind != INBOUND_ECHO &&
+		    (k == 0 || r[k].pid == NULL || r[k - 1].pid == NULL ||
+		     r[k].channel != r[k - 1].channel ||
+		     strcmp(r[k].pid, r[k - 1].pid) != 0);
+	free(r);
 }
 
 /*
