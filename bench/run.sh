@@ -39,7 +39,8 @@
 # one answered turn costs: its transactions by shape (tx-reply.txt).
 # BENCH_PGSS=1 loads pg_stat_statements and prints the reply phase's
 # statements by PostgreSQL time per answered turn (ss-reply.txt).
-# BENCH_PERF=1 records the whole machine with perf during the reply
+# BENCH_PERF=1 records the whole machine with perf (linux-perf, not
+# installed by the Makefile) during the reply
 # phase (perf-reply.data; with BENCH_KEEP=1, `perf report -i` it).
 set -euo pipefail
 

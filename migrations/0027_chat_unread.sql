@@ -2,7 +2,7 @@
 -- counted each page's unread messages per view: for each of its 51 chats
 -- up to 100 inbound messages after chats.human_seen_at, each on its own
 -- page of messages; on a large dataset that was most of a search's
--- buffers and time (bench/README.md "Conversations", 2026-12-08).
+-- buffers and time (bench/README.md "Conversations", 2026-12-07).
 --
 -- unread: the inbound messages (direction 'in', of any kind) stored
 -- since a person last opened the chat in the panel; not capped here (the
