@@ -39,6 +39,9 @@
 # one answered turn costs: its transactions by shape (tx-reply.txt).
 # BENCH_PGSS=1 loads pg_stat_statements and prints the reply phase's
 # statements by PostgreSQL time per answered turn (ss-reply.txt).
+# BENCH_ONLY=reply runs only the set-up and bench/reply, BENCH_ONLY=ingest
+# only Parley's max and half rate (no pgbench ceilings); each prints its
+# own lines and no table: for quick before/after runs while working.
 # BENCH_PERF=1 records the whole machine with perf (linux-perf, not
 # installed by the Makefile) during the reply
 # phase (perf-reply.data; with BENCH_KEEP=1, `perf report -i` it).
@@ -167,6 +170,27 @@ PIDS+=($!)
 FAKE=http://127.0.0.1:$FAKEPORT
 wait_http "$FAKE/healthz" 10 || die "benchfake did not start"
 
+# The fake's counters, polled 10 times a second while replies come in,
+# without a fork: one kept connection (fd 8) and bash's own reads. A curl
+# and an awk per poll cost about a tenth of a core, taken from the
+# machine the reply phase measures. Sets FSTAT to the words of
+# /_bench/stats ("llm_in N llm_out N sends N typing N other N").
+FSTAT=()
+FSTAT_REQ=$'GET /_bench/stats HTTP/1.1\r\nHost: benchfake\r\n\r\n'
+fake_stats() {
+    local line len=0
+    [ -e /dev/fd/8 ] || exec 8<>"/dev/tcp/127.0.0.1/$FAKEPORT"
+    printf '%s' "$FSTAT_REQ" >&8
+    while IFS= read -r -t 5 -u 8 line; do
+        line=${line%$'\r'}
+        [ -z "$line" ] && break
+        case $line in Content-Length:*) len=${line#Content-Length: } ;; esac
+    done
+    line=
+    [ "$len" -gt 0 ] && { read -r -N "$len" -t 5 -u 8 line || true; }
+    read -r -a FSTAT <<<"$line" || true
+}
+
 # --- Parley -------------------------------------------------------------------
 PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
@@ -275,7 +299,9 @@ run_pgbench() {	# clients mode seconds out [batch]
 # retries a deadlock (--max-tries) as Parley's leader does.
 PG_TPS=0; PG_BEST=
 PGB_ROWS=()
-for c in $PG_CLIENTS; do
+ONLY=${BENCH_ONLY:-}
+[ -n "$ONLY" ] && PG_CLIENTS_RUN= || PG_CLIENTS_RUN=$PG_CLIENTS
+for c in $PG_CLIENTS_RUN; do
     say "-- pgbench: bench/ingest.sql, $c clients, -M $PG_MODE, ${SECS} s"
     F0=$(pg_syncs)
     phase run_pgbench "$c" "$PG_MODE" "$SECS" "$T/pgbench-$c.out"
@@ -291,7 +317,7 @@ for c in $PG_CLIENTS; do
     if awk -v a="$tps" -v b="$PG_TPS" 'BEGIN{exit !(a > b)}'; then PG_TPS=$tps; PG_BEST=$c; PG_US=$pgus; fi
 done
 PGB_MPS=0; PGB_BEST=; PGB_US=
-for c in $PG_CLIENTS; do
+for c in $PG_CLIENTS_RUN; do
     say "-- pgbench: bench/ingest.sql with $PG_BATCH messages per statement (= transaction), $c clients, -M $PG_MODE, ${SECS} s"
     phase run_pgbench "$c" "$PG_MODE" "$SECS" "$T/pgbatch-$c.out" "$PG_BATCH"
     tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$T/pgbatch-$c.out" | head -1)
@@ -305,7 +331,7 @@ for c in $PG_CLIENTS; do
     PGB_ROWS+=("ingest: pgbench, $PG_BATCH msgs/transaction, $c clients|$mps msg/s ($(printf '%.0f' "$tps") tps; CPU PG ${PH_PG}%, pgbench+other ${oth}%; PG ${pgus} us/msg; retried ${retried:-0}, failed ${fails:-0})|-|info")
     if awk -v a="$mps" -v b="$PGB_MPS" 'BEGIN{exit !(a > b)}'; then PGB_MPS=$mps; PGB_BEST=$c; PGB_US=$pgus; fi
 done
-if [ "${BENCH_PGBENCH_EXTENDED:-1}" = 1 ] && [ "$PG_MODE" != extended ]; then
+if [ -z "$ONLY" ] && [ "${BENCH_PGBENCH_EXTENDED:-1}" = 1 ] && [ "$PG_MODE" != extended ]; then
     # Parley sends PQexecParams (extended protocol, unnamed statement):
     # parsed and planned at every execution. Information, not the ceiling.
     c=$PG_BEST
@@ -322,6 +348,7 @@ max_run() {	# out extra-loadgen-args... (closed loop unless --rate)
     "${LG[@]}" --connections "$CONNS" --duration "$SECS" \
         --sid-prefix "$(printf '%016x' $((RANDOM * 65536 + RANDOM)))" "$@" >"$out"
 }
+if [ "$ONLY" != reply ]; then
 say "-- parley max rate: closed loop, $CONNS connections, ${SECS} s"
 read -r A0 AW0 < <(pool_acq); X0=$(pg_xacts); F0=$(pg_syncs)
 read -r GC_T0 GC_M0 < <(ingest_commits)
@@ -368,6 +395,13 @@ HALF_OTHER=$(ph_other "$(kv cpu_s <"$T/half.out")")
 say "   CPU: PostgreSQL ${PH_PG}%, parley ${PH_SRV}%, other ${HALF_OTHER}%"
 RSS_KB=$(mem "$PARLEY_PID" VmRSS); HWM_KB=$(mem "$PARLEY_PID" VmHWM)
 say "   parley memory: VmRSS $((RSS_KB / 1024)) MiB, VmHWM $((HWM_KB / 1024)) MiB"
+fi
+show_log() {
+    grep -v '^[[:space:]]*$' "$T/parley.log" | grep -iv "first owner\|email:\|password:\|sign in\|listening on" |
+        sort | uniq -c | sort -rn | head -5 >&2 || true
+}
+if [ "$ONLY" = ingest ]; then stop_parley "$LLM_DELAY_MS"; exit 0; fi
+if [ -z "$ONLY" ]; then
 
 # Write calls per webhook response: strace on the server while one
 # connection sends 200 webhooks; the write-like calls on sockets whose
@@ -407,11 +441,8 @@ LLM_IN=$(curl -fsS -m 2 "$FAKE/_bench/stats" | awk '{print $2}')
 say "   rows: $MSGS inbound messages, $JOBS jobs; LLM calls started: $LLM_IN" \
     "(the one worker's parked turn, asked again each time its chat got a" \
     "new message: about 1 per 10,000 webhooks)"
-show_log() {
-    grep -v '^[[:space:]]*$' "$T/parley.log" | grep -iv "first owner\|email:\|password:\|sign in\|listening on" |
-        sort | uniq -c | sort -rn | head -5 >&2 || true
-}
 show_log
+fi
 stop_parley "$LLM_DELAY_MS"
 
 # =============================================================================
@@ -455,7 +486,7 @@ if [ "$REPLY_WARMUP" -gt 0 ]; then
         --sender-base 3000000 --duration 30 --body-prefix "warm-up" \
         --sid-prefix "$(printf '%016x' $((RANDOM * 65536 + RANDOM)))" >"$T/reply-warmup.out"
     for _ in $(seq 300); do
-        SENDS=$(curl -fsS -m 2 "$FAKE/_bench/stats" | awk '{print $6}')
+        fake_stats; SENDS=${FSTAT[5]:-0}
         [ "${SENDS:-0}" -ge "$REPLY_WARMUP" ] && break
         sleep 0.1
     done
@@ -481,7 +512,7 @@ reply_run() {
         --sid-prefix "$(printf '%016x' $((RANDOM * 65536 + RANDOM)))" \
         --record "$T/reply.rec" >"$T/reply.out"
     for _ in $(seq 300); do	# ≤ 30 s after the last inbound
-        SENDS=$(curl -fsS -m 2 "$FAKE/_bench/stats" | awk '{print $6}')
+        fake_stats; SENDS=${FSTAT[5]:-0}
         [ "${SENDS:-0}" -ge "$REPLY_CHATS" ] && break
         sleep 0.1
     done
@@ -591,6 +622,10 @@ R_POST50=$(kv after_llm_p50_ms <"$T/reply.result")
 R_POST99=$(kv after_llm_p99_ms <"$T/reply.result")
 R_IN=$(kv ok <"$T/reply.out"); R_IN_S=$(kv seconds <"$T/reply.out")
 stop_parley "$LLM_DELAY_MS"
+if [ "$ONLY" = reply ]; then
+    say "   webhook latency p50/p99 $R_WH50/$R_WH99 ms; $R_XPT PG transactions per answered turn; CPU PG ${R_PG}% parley ${R_SRV}% other ${R_OTHER}%"
+    exit 0
+fi
 
 # =============================================================================
 # bench/burst
@@ -620,7 +655,7 @@ burst_run() {
         --sid-prefix "$(printf '%016x' $((RANDOM * 65536 + RANDOM)))" \
         --record "$T/burst.rec" >"$T/burst.out"
     for _ in $(seq 300); do	# ≤ 30 s after the last inbound
-        SENDS=$(curl -fsS -m 2 "$FAKE/_bench/stats" | awk '{print $6}')
+        fake_stats; SENDS=${FSTAT[5]:-0}
         [ "${SENDS:-0}" -ge "$BURST_CHATS" ] && break
         sleep 0.1
     done
