@@ -14,7 +14,10 @@
  * idle too long return to the AI) and media_sweep every
  * PARLEY_MEDIA_SWEEP_SECONDS (media past each organisation's retention
  * are deleted, and objects nothing references are removed from the S3
- * store; chat/media.h). It waits on a condition variable, so stopping
+ * store; chat/media.h), and every JOBS_SWEEP_INTERVAL_S deletes the jobs
+ * that finished more than PARLEY_JOBS_KEEP_HOURS ago (worker/queue.h
+ * queue_sweep_done_any_org), JOBS_SWEEP_ROWS at a time so no statement
+ * holds the table long. It waits on a condition variable, so stopping
  * never waits out the interval. Its state is file-static because there
  * is one pool per process and struct app stays read-only after start.
  */
@@ -40,8 +43,14 @@
 #include "worker/working.h"
 
 #define SWEEP_INTERVAL_S	60
+#define JOBS_SWEEP_INTERVAL_S	600
+#define JOBS_SWEEP_ROWS		10000
+/* Rounds per sweep at most: 100,000 rows every 10 minutes is far above
+ * what a server finishes, so a backlog (a first sweep) drains too. */
+#define JOBS_SWEEP_ROUNDS	10
 
 static void	*sweep_main(void *);
+static void	 sweep_jobs(void);
 static void	*index_main(void *);
 
 static struct {
@@ -162,12 +171,13 @@ sweep_main(void *arg)
 {
 	struct timespec	 until;
 	struct db	*db;
-	int64_t		 now, next_handoff, next_media, wait_s;
+	int64_t		 now, next_handoff, next_media, next_jobs, wait_s;
 	int		 n;
 
 	(void)arg;
 	now = time_mono_ms() / 1000;
 	next_handoff = now + SWEEP_INTERVAL_S;
+	next_jobs = now + SWEEP_INTERVAL_S;
 	/* The first media sweep soon after start: a server that restarts
 	 * often still deletes what is due. */
 	next_media = now + (sweep.app->cfg.media_sweep_s < SWEEP_INTERVAL_S ?
@@ -176,7 +186,8 @@ sweep_main(void *arg)
 	while (!sweep.stop) {
 		now = time_mono_ms() / 1000;
 		wait_s = (next_handoff < next_media ? next_handoff :
-		    next_media) - now;
+		    next_media);
+		wait_s = (next_jobs < wait_s ? next_jobs : wait_s) - now;
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += wait_s > 0 ? wait_s : 0;
 		while (!sweep.stop && wait_s > 0 &&
@@ -199,6 +210,10 @@ sweep_main(void *arg)
 				log_info("app", "msg=\"handoff sweep\" "
 				    "returned=%d", n);
 		}
+		if (now >= next_jobs) {
+			next_jobs = now + JOBS_SWEEP_INTERVAL_S;
+			sweep_jobs();
+		}
 		if (now >= next_media) {
 			next_media = now + sweep.app->cfg.media_sweep_s;
 			if (!media_sweep(sweep.app, NULL, NULL))
@@ -209,6 +224,31 @@ sweep_main(void *arg)
 	}
 	pthread_mutex_unlock(&sweep.mu);
 	return NULL;
+}
+
+/* Finished jobs past their keeping time go (see the file top). */
+static void
+sweep_jobs(void)
+{
+	struct db	*db;
+	int		 n = 0, total = 0;
+
+	if ((db = db_acquire(sweep.db)) == NULL)
+		return;
+	for (int round = 0; round < JOBS_SWEEP_ROUNDS; round++) {
+		if (queue_sweep_done_any_org(db,
+		    (int64_t)sweep.app->cfg.jobs_keep_hours * 3600,
+		    JOBS_SWEEP_ROWS, &n) != DB_OK) {
+			log_warn("app", "msg=\"jobs sweep failed\"");
+			break;
+		}
+		total += n;
+		if (n < JOBS_SWEEP_ROWS)
+			break;
+	}
+	db_release(db);
+	if (total > 0)
+		log_info("app", "msg=\"jobs sweep\" deleted=%d", total);
 }
 
 void

@@ -473,6 +473,8 @@ config_load(struct config *cfg, char *err, size_t errlen)
 	    (cfg->inbound_max_age_s *= 3600, true) &&
 	    get_int("PARLEY_JOB_LEASE_SECONDS", 300, 5, 3600,
 	    &cfg->job_lease_s, err, errlen) &&
+	    get_int("PARLEY_JOBS_KEEP_HOURS", 168, 1, 24 * 3650,
+	    &cfg->jobs_keep_hours, err, errlen) &&
 	    /* Polling is the only wake-up without LISTEN: a short one. */
 	    get_int("PARLEY_JOB_POLL_MS", cfg->db_can_listen ? 1000 : 250,
 	    50, 60000,

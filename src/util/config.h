@@ -54,6 +54,7 @@ struct config {
 	size_t	 media_max_bytes;	/* one downloaded media item */
 	int	 inbound_max_age_s;	/* older inbound: stored, not answered */
 	int	 job_lease_s;		/* reply job lease */
+	int	 jobs_keep_hours;	/* finished (done) jobs kept this long */
 	int	 job_poll_ms;		/* pool poll fallback; the only wake-up
 					   when !db_can_listen (250 ms then,
 					   1000 with LISTEN, unless set) */

@@ -345,6 +345,33 @@ queue_complete_any_org(struct db *db, int64_t job_id, const char *worker_id)
 }
 
 enum db_status
+queue_sweep_done_any_org(struct db *db, int64_t keep_s, int max_rows, int *n)
+{
+	struct db_res	 res = { 0 };
+	enum db_status	 st;
+
+	*n = 0;
+	/* A sequential scan that stops at max_rows: no index serves "done
+	 * and old" (one would cost every job's completion a write), and the
+	 * table stays small because of this sweep. */
+	st = db_query(db, &res,
+	    "WITH gone AS ("
+	    "  DELETE FROM jobs WHERE id IN ("
+	    "    SELECT id FROM jobs"
+	    "     WHERE status = 'done'"
+	    "       AND COALESCE(finished_at, updated_at)"
+	    "           < now() - make_interval(secs => $1)"
+	    "     LIMIT $2)"
+	    "  RETURNING 1)"
+	    " SELECT count(*) FROM gone",
+	    DB_I64(keep_s), DB_I64(max_rows), DB_END);
+	if (st == DB_OK && res.n_rows == 1)
+		*n = (int)db_res_i64(&res, 0, 0);
+	db_res_clear(&res);
+	return st;
+}
+
+enum db_status
 queue_fail_any_org(struct db *db, int64_t job_id, const char *worker_id,
     const char *error, bool retry, int backoff_s)
 {

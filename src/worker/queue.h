@@ -130,6 +130,15 @@ enum db_status	 queue_extend_lease_any_org(struct db *db, int64_t job_id,
 enum db_status	 queue_extend_leases_any_org(struct db *db, int n,
 		    const int64_t *job_ids, const char *const *worker_ids,
 		    int lease_s, bool *held) __attribute__((warn_unused_result));
+/*
+ * Deletes up to max_rows jobs, of any organisation, that finished (done)
+ * more than keep_s seconds ago; *n: how many went. Nothing reads a done
+ * job: the Jobs page lists dead and failing ones, and a chat whose
+ * turn_job is gone has no turn running. Without it the table grows by a
+ * row per turn, send and indicator, forever (app/jobs.c sweeps).
+ */
+enum db_status	 queue_sweep_done_any_org(struct db *db, int64_t keep_s,
+		    int max_rows, int *n) __attribute__((warn_unused_result));
 /* Marks the job done; DB_CONFLICT when the lease was lost. */
 enum db_status	 queue_complete_any_org(struct db *db, int64_t job_id,
 		    const char *worker_id) __attribute__((warn_unused_result));

@@ -301,6 +301,65 @@ START_TEST(retry_with_backoff_then_dead_then_manual_retry)
 }
 END_TEST
 
+/*
+ * Done jobs go after their keeping time, a bounded number per statement;
+ * what an admin may still act on (dead, failing) and what runs stay.
+ */
+START_TEST(finished_jobs_are_swept_after_their_keeping_time)
+{
+	struct db	*db;
+	int		 n = -1;
+	int64_t		 keep_s = 7 * 86400;
+
+	free(hpg_sqlf(&pg, "DELETE FROM jobs"));
+	free(hpg_sqlf(&pg,
+	    "INSERT INTO jobs (org_id, kind, payload, status, attempts,"
+	    "       finished_at, updated_at, last_error, lease_until,"
+	    "       locked_by, run_at)"
+	    " VALUES"
+	    " (%lld, 'test.count', '{\"k\": \"old1\"}', 'done', 1,"
+	    "  now() - interval '8 days', now() - interval '8 days',"
+	    "  NULL, NULL, NULL, now() - interval '8 days'),"
+	    " (%lld, 'test.count', '{\"k\": \"old2\"}', 'done', 1,"
+	    "  now() - interval '30 days', now() - interval '30 days',"
+	    "  NULL, NULL, NULL, now() - interval '30 days'),"
+	    " (%lld, 'test.count', '{\"k\": \"old3\"}', 'done', 1,"
+	    "  NULL, now() - interval '10 days',"
+	    "  NULL, NULL, NULL, now() - interval '10 days'),"
+	    " (%lld, 'test.count', '{\"k\": \"recent\"}', 'done', 1,"
+	    "  now() - interval '6 days', now() - interval '6 days',"
+	    "  NULL, NULL, NULL, now() - interval '6 days'),"
+	    " (%lld, 'test.count', '{\"k\": \"dead\"}', 'dead', 5,"
+	    "  now() - interval '40 days', now() - interval '40 days',"
+	    "  'provider answered 503', NULL, NULL,"
+	    "  now() - interval '40 days'),"
+	    " (%lld, 'test.count', '{\"k\": \"failing\"}', 'queued', 2,"
+	    "  NULL, now() - interval '9 days', 'provider answered 503',"
+	    "  NULL, NULL, now() - interval '9 days'),"
+	    " (%lld, 'test.count', '{\"k\": \"running\"}', 'running', 1,"
+	    "  NULL, now() - interval '9 days', NULL,"
+	    "  now() + interval '1 minute', 'w1', now() - interval '9 days')",
+	    (long long)org_id, (long long)org_id, (long long)org_id,
+	    (long long)org_id, (long long)org_id, (long long)org_id,
+	    (long long)org_id));
+
+	db = db_acquire(dbp);
+	ck_assert_ptr_nonnull(db);
+	/* Two per statement: the third old one waits for the next. */
+	ck_assert_int_eq(queue_sweep_done_any_org(db, keep_s, 2, &n), DB_OK);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(queue_sweep_done_any_org(db, keep_s, 2, &n), DB_OK);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(queue_sweep_done_any_org(db, keep_s, 2, &n), DB_OK);
+	ck_assert_int_eq(n, 0);
+	db_release(db);
+	ck_assert_int_eq(hpg_sql_int(&pg, "SELECT count(*) FROM jobs WHERE"
+	    " payload->>'k' LIKE 'old%'"), 0);
+	ck_assert_int_eq(hpg_sql_int(&pg, "SELECT count(*) FROM jobs WHERE"
+	    " payload->>'k' IN ('recent', 'dead', 'failing', 'running')"), 4);
+}
+END_TEST
+
 START_TEST(backoff_grows_with_jitter_and_a_cap)
 {
 	for (int i = 0; i < 200; i++) {
@@ -328,6 +387,7 @@ main(void)
 	tcase_add_test(tc, expired_lease_is_claimed_again_once);
 	tcase_add_test(tc, one_claim_leases_several_jobs_each_to_its_worker);
 	tcase_add_test(tc, retry_with_backoff_then_dead_then_manual_retry);
+	tcase_add_test(tc, finished_jobs_are_swept_after_their_keeping_time);
 	tcase_add_test(tc, backoff_grows_with_jitter_and_a_cap);
 	suite_add_tcase(s, tc);
 	return hrun_suites(s, NULL) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
