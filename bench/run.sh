@@ -387,8 +387,13 @@ say "   CPU: PostgreSQL ${Q_PG}%, parley ${Q_SRV}%, other ${Q_OTHER}%"
 
 HALF=$(awk -v r="$MAX_RPS" 'BEGIN{printf "%d", r / 2}')
 say "-- parley half rate: open loop at $HALF req/s, $CONNS connections, ${SECS} s"
+read -r WF0 WB0 WS0 < <(psql_q "SELECT wal_buffers_full, wal_bytes, wal_sync FROM pg_stat_wal" | tr '|' ' ')
+CK0=$(psql_q "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
 phase max_run "$T/half.out" --rate "$HALF"
+read -r WF1 WB1 WS1 < <(psql_q "SELECT wal_buffers_full, wal_bytes, wal_sync FROM pg_stat_wal" | tr '|' ' ')
+CK1=$(psql_q "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
 grep '^loadgen:' "$T/half.out" >&2
+say "   WAL over the phase: $(awk -v b=$((WB1 - WB0)) -v n="$(kv ok <"$T/half.out")" 'BEGIN{printf "%.0f bytes per message", (n ? b/n : 0)}'), $((WS1 - WS0)) flushes, $((WF1 - WF0)) writes forced by a full WAL buffer; checkpoints begun: $((CK1 - CK0))"
 HALF_RPS=$(kv rps <"$T/half.out"); HALF_P50=$(kv p50_ms <"$T/half.out")
 HALF_P99=$(kv p99_ms <"$T/half.out"); HALF_NON2XX=$(kv non2xx <"$T/half.out")
 HALF_OTHER=$(ph_other "$(kv cpu_s <"$T/half.out")")
