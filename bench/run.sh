@@ -34,7 +34,7 @@
 # BENCH_PARLEY (a parley binary to measure instead of build/parley, e.g.
 # one built from an earlier commit, for before/after runs on one tree),
 # BENCH_KEEP=1 keeps the temporary directory; BENCH_PGLOG=1 logs slow
-# statements and lock waits in it (pg/postgres.log).
+# statements, lock waits and autovacuum's runs in it (pg/postgres.log).
 # BENCH_PGSTAT=1 logs every statement of the reply phase and prints what
 # one answered turn costs: its transactions by shape (tx-reply.txt).
 # BENCH_PGSS=1 loads pg_stat_statements and prints the reply phase's
@@ -150,6 +150,7 @@ EOF
 log_min_duration_statement = 200
 log_lock_waits = on
 deadlock_timeout = 100ms
+log_autovacuum_min_duration = 0
 EOF
 [ "${BENCH_PGSS:-0}" = 1 ] && cat >>"$T/pg/postgresql.conf" <<EOF
 shared_preload_libraries = 'pg_stat_statements'
@@ -389,10 +390,30 @@ HALF=$(awk -v r="$MAX_RPS" 'BEGIN{printf "%d", r / 2}')
 say "-- parley half rate: open loop at $HALF req/s, $CONNS connections, ${SECS} s"
 read -r WF0 WB0 WS0 < <(psql_q "SELECT wal_buffers_full, wal_bytes, wal_sync FROM pg_stat_wal" | tr '|' ' ')
 CK0=$(psql_q "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
-phase max_run "$T/half.out" --rate "$HALF"
+# Clocks at the start: the record's CLOCK_MONOTONIC µs against the wall
+# clock of PostgreSQL's log (BENCH_PGLOG=1), to place a stall.
+echo "uptime $(cut -d' ' -f1 /proc/uptime) wall $(date +%s.%N)" >"$T/half.clock"
+# Parley's own histogram of the webhook route (counts per upper bound):
+# the server's view of the same requests, without the load generator's
+# share of the two cores (a request due while it waits for the CPU counts
+# from its due time in loadgen's figures).
+wh_hist() {
+    curl -fsS -m 5 "$BASE/metrics" | awk '
+        /^parley_http_request_duration_seconds_bucket\{route="\/webhooks\/whatsapp\/twilio",/ {
+            match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); printf "%s=%s ", le, $2 }'
+}
+H0=$(wh_hist)
+phase max_run "$T/half.out" --rate "$HALF" --record "$T/half.rec"
+H1=$(wh_hist)
+HALF_SRV=$(awk -v a="$H0" -v b="$H1" 'BEGIN {
+    n = split(a, x, " "); for (i = 1; i <= n; i++) { split(x[i], kv, "="); c0[kv[1]] = kv[2] }
+    n = split(b, y, " "); for (i = 1; i <= n; i++) { split(y[i], kv, "="); d[kv[1]] = kv[2] - c0[kv[1]] }
+    tot = d["+Inf"]; if (tot <= 0) { print "n/a"; exit }
+    printf "%.2f%% over 10 ms, %.2f%% over 25 ms, %.2f%% over 100 ms (of %d)", 100 * (tot - d["0.01"]) / tot, 100 * (tot - d["0.025"]) / tot, 100 * (tot - d["0.1"]) / tot, tot }')
 read -r WF1 WB1 WS1 < <(psql_q "SELECT wal_buffers_full, wal_bytes, wal_sync FROM pg_stat_wal" | tr '|' ' ')
 CK1=$(psql_q "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
 grep '^loadgen:' "$T/half.out" >&2
+say "   Parley's own webhook histogram over the phase: $HALF_SRV"
 say "   WAL over the phase: $(awk -v b=$((WB1 - WB0)) -v n="$(kv ok <"$T/half.out")" 'BEGIN{printf "%.0f bytes per message", (n ? b/n : 0)}'), $((WS1 - WS0)) flushes, $((WF1 - WF0)) writes forced by a full WAL buffer; checkpoints begun: $((CK1 - CK0))"
 HALF_RPS=$(kv rps <"$T/half.out"); HALF_P50=$(kv p50_ms <"$T/half.out")
 HALF_P99=$(kv p99_ms <"$T/half.out"); HALF_NON2XX=$(kv non2xx <"$T/half.out")
