@@ -39,7 +39,10 @@
 # one answered turn costs: its transactions by shape (tx-reply.txt).
 # BENCH_PGSS=1 loads pg_stat_statements and prints the reply phase's
 # statements by PostgreSQL time per answered turn (ss-reply.txt).
-# BENCH_ONLY=reply runs only the set-up and bench/reply, BENCH_ONLY=ingest
+# BENCH_REPLY_RATE=R sends the reply phase's 1,000 first messages open
+# loop at R a second instead of as fast as 16 connections go (a steady
+# stream of new conversations rather than one burst: what rate keeps the
+# overhead small). BENCH_ONLY=reply runs only the set-up and bench/reply, BENCH_ONLY=ingest
 # only Parley's max and half rate (no pgbench ceilings); each prints its
 # own lines and no table: for quick before/after runs while working.
 # BENCH_PERF=1 records the whole machine with perf (linux-perf, not
@@ -534,6 +537,7 @@ fi
 read -r A0 AW0 < <(pool_acq); X0=$(pg_xacts)
 reply_run() {
     "${LG[@]}" --connections 16 --count "$REPLY_CHATS" --senders "$REPLY_CHATS" \
+        ${BENCH_REPLY_RATE:+--rate "$BENCH_REPLY_RATE"} \
         --sender-base 2000000 --duration 30 --body-prefix "hello from" \
         --sid-prefix "$(printf '%016x' $((RANDOM * 65536 + RANDOM)))" \
         --record "$T/reply.rec" >"$T/reply.out"
