@@ -43,10 +43,11 @@
 #include "worker/working.h"
 
 #define SWEEP_INTERVAL_S	60
-#define JOBS_SWEEP_INTERVAL_S	600
+#define JOBS_SWEEP_INTERVAL_S	SWEEP_INTERVAL_S
 #define JOBS_SWEEP_ROWS		10000
-/* Rounds per sweep at most: 100,000 rows every 10 minutes is far above
- * what a server finishes, so a backlog (a first sweep) drains too. */
+/* Rounds per sweep at most: 100,000 rows a minute is about ten times
+ * what two cores finish (~150 turns a second, a job or two each), so a
+ * backlog (a first sweep) drains too. */
 #define JOBS_SWEEP_ROUNDS	10
 
 static void	*sweep_main(void *);
